@@ -1,0 +1,747 @@
+//! The user realm's HTTP API: handlers are thin; they check input, ask the
+//! store, vault or sequencer, and map outcomes to typed errors.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use kizuna_store::{Account, Device, NewAccount, PendingLink, Store, StoreError, Submission};
+use kizuna_vault::{Profile, Vault};
+use kizuna_wire::*;
+use rand::RngCore;
+use serde::Deserialize;
+
+use crate::auth::{verify_signature, AuthError, DeviceIdentity, UserAuth};
+use crate::delivery::{envelope_kind, Hub, Sequencer};
+use crate::error::ApiError;
+use crate::framing;
+use crate::limits::{Limits, RateLimiter};
+
+/// How long a device-link request may wait for approval.
+const LINK_TTL_MS: u64 = 10 * 60 * 1000;
+/// Most one-time key packages in one upload or link request.
+const MAX_UPLOAD: usize = 100;
+
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub vault: Vault,
+    pub auth: UserAuth,
+    pub limits: Limits,
+    pub rate: RateLimiter,
+    pub phone_rate: RateLimiter,
+    pub sequencer: Sequencer,
+    pub hub: Arc<Hub>,
+    pub regions: Vec<String>,
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+pub type Shared = Arc<AppState>;
+
+pub fn router(state: Shared) -> Router {
+    // Bodies carry base64 (4/3 larger) inside JSON; leave room for that.
+    let body_limit = state.limits.max_handshake_bytes * 4 / 3 + 64 * 1024;
+    Router::new()
+        .route("/health", get(health))
+        .route("/openapi.json", get(crate::openapi::document))
+        .route("/v1/accounts", post(register))
+        .route("/v1/accounts/{handle}", get(account))
+        .route("/v1/auth/challenge", post(challenge))
+        .route("/v1/auth/token", post(token))
+        .route("/v1/me", get(me))
+        .route("/v1/lookup/phone", post(lookup_phone))
+        .route("/v1/devices/me/key-packages", post(upload_key_packages).get(key_package_status))
+        .route("/v1/key-packages/claim", post(claim_key_packages))
+        .route("/v1/groups", post(create_group))
+        .route("/v1/groups/{group}", get(group))
+        .route("/v1/groups/{group}/commits", post(commit))
+        .route("/v1/groups/{group}/messages", post(send))
+        .route("/v1/inbox", get(inbox))
+        .route("/v1/inbox/ack", post(ack))
+        .route("/v1/ws", get(crate::ws::upgrade))
+        .route("/v1/links", post(create_link))
+        .route("/v1/links/approve", post(approve_link))
+        .route("/v1/links/{link}", get(link_status))
+        .fallback(|| async { ApiError::not_found(ErrorCode::NotFound, "no such endpoint; see /openapi.json") })
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+/// JSON body extractor whose failures are typed API errors.
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::too_large("the request body is larger than this server accepts"))
+            }
+            Err(r) => Err(ApiError::bad_request(ErrorCode::MalformedJson, r.body_text())),
+        }
+    }
+}
+
+impl<T: serde::Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// An authenticated, rate-limited device of the user realm.
+pub struct AuthedDevice(pub DeviceIdentity);
+
+impl FromRequestParts<Shared> for AuthedDevice {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                ApiError::unauthorized(ErrorCode::Unauthorized, "missing Authorization: Bearer token")
+            })?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .ok_or_else(|| ApiError::unauthorized(ErrorCode::Unauthorized, "the Authorization header must be 'Bearer <token>'"))?;
+        let identity = state.auth.verify(token).map_err(|e| match e {
+            AuthError::Expired => ApiError::unauthorized(ErrorCode::TokenExpired, e.to_string()),
+            _ => ApiError::unauthorized(ErrorCode::Unauthorized, e.to_string()),
+        })?;
+        if !state.rate.allow(&identity.device_id) {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::RateLimited,
+                format!(
+                    "this device sent more than {} requests per second; slow down",
+                    state.limits.requests_per_second
+                ),
+            ));
+        }
+        Ok(AuthedDevice(identity))
+    }
+}
+
+fn random_id() -> String {
+    let mut b = [0u8; 8];
+    rand::thread_rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+fn decode_group(hex_id: &str) -> Result<Vec<u8>, ApiError> {
+    match hex::decode(hex_id) {
+        Ok(g) if !g.is_empty() && g.len() <= 64 => Ok(g),
+        _ => Err(ApiError::bad_request(ErrorCode::BadRequest, "the group id must be 1 to 64 bytes in hex")),
+    }
+}
+
+async fn health() -> &'static str {
+    "ok"
+}
+
+async fn register(State(s): State<Shared>, ApiJson(req): ApiJson<RegisterRequest>) -> Result<impl IntoResponse, ApiError> {
+    if !valid_handle(&req.handle) {
+        return Err(ApiError::bad_request(
+            ErrorCode::InvalidHandle,
+            "a handle is 3-32 characters: lowercase letters, digits, '_' or '.', starting with a letter",
+        ));
+    }
+    if !s.regions.iter().any(|r| *r == req.region) {
+        return Err(ApiError::bad_request(
+            ErrorCode::InvalidRegion,
+            format!("unknown region '{}'; this service has: {}", req.region, s.regions.join(", ")),
+        ));
+    }
+    let key = &req.device.signature_key.0;
+    verify_signature(key, &register_signing_input(&req.handle, key), &req.device.signature.0).map_err(|_| {
+        ApiError::bad_request(ErrorCode::InvalidSignature, "the registration is not signed by the device key")
+    })?;
+    let sealed = s
+        .vault
+        .seal(&Profile {
+            name: req.name,
+            phone: req.phone,
+            email: req.email,
+        })
+        .map_err(|e| ApiError::bad_request(ErrorCode::BadRequest, e.to_string()))?;
+    let account_id = random_id();
+    let device_id = device_id_for_key(key);
+    let now = now_ms();
+    let new = NewAccount {
+        account: Account {
+            account_id: account_id.clone(),
+            handle: req.handle.clone(),
+            region: req.region,
+            created_at: now,
+        },
+        profile: sealed,
+        device: Device {
+            device_id: device_id.clone(),
+            account_id: account_id.clone(),
+            handle: req.handle,
+            signature_key: key.clone(),
+            label: req.device.label,
+        },
+    };
+    match s.store.create_account(new).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict("handle")) => {
+            return Err(ApiError::conflict(ErrorCode::HandleTaken, "this handle is taken; choose another"))
+        }
+        Err(StoreError::Conflict(what)) => {
+            return Err(ApiError::conflict(
+                ErrorCode::BadRequest,
+                format!("an account with this {what} already exists"),
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(%device_id, "account registered");
+    Ok((StatusCode::CREATED, ApiJson(RegisterResponse { account_id, device_id })))
+}
+
+async fn challenge(
+    State(s): State<Shared>,
+    ApiJson(req): ApiJson<ChallengeRequest>,
+) -> Result<ApiJson<ChallengeResponse>, ApiError> {
+    Ok(ApiJson(ChallengeResponse {
+        challenge: s.auth.challenge(&req.device_id),
+    }))
+}
+
+async fn token(State(s): State<Shared>, ApiJson(req): ApiJson<TokenRequest>) -> Result<ApiJson<TokenResponse>, ApiError> {
+    let device = s
+        .store
+        .device(&req.device_id)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized(ErrorCode::UnknownDevice, "no such device"))?;
+    let identity = DeviceIdentity {
+        device_id: device.device_id,
+        account_id: device.account_id,
+    };
+    let (token, expires_at) = s
+        .auth
+        .answer(&identity, &device.signature_key, &req.challenge, &req.signature.0)
+        .map_err(|e| ApiError::unauthorized(ErrorCode::Unauthorized, e.to_string()))?;
+    Ok(ApiJson(TokenResponse { token, expires_at }))
+}
+
+async fn me(State(s): State<Shared>, AuthedDevice(me): AuthedDevice) -> Result<ApiJson<MeView>, ApiError> {
+    let account = s
+        .store
+        .account_by_id(&me.account_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(ErrorCode::UnknownAccount, "this account no longer exists"))?;
+    let blob = s.store.profile(&me.account_id).await?.ok_or_else(ApiError::internal)?;
+    let profile = s.vault.open(&blob).map_err(|e| {
+        tracing::error!(error = %e, "profile unreadable");
+        ApiError::internal()
+    })?;
+    let devices = s.store.devices_of(&me.account_id).await?;
+    Ok(ApiJson(MeView {
+        account_id: account.account_id,
+        handle: account.handle,
+        region: account.region,
+        name: profile.name,
+        phone: profile.phone,
+        email: profile.email,
+        devices: devices.into_iter().map(|d| d.device_id).collect(),
+    }))
+}
+
+async fn account(
+    State(s): State<Shared>,
+    AuthedDevice(_): AuthedDevice,
+    Path(handle): Path<String>,
+) -> Result<ApiJson<AccountView>, ApiError> {
+    let account = s
+        .store
+        .account_by_handle(&handle)
+        .await?
+        .ok_or_else(|| ApiError::not_found(ErrorCode::UnknownAccount, format!("nobody has the handle '{handle}'")))?;
+    let devices = s.store.devices_of(&account.account_id).await?;
+    Ok(ApiJson(AccountView {
+        handle: account.handle,
+        devices: devices.into_iter().map(|d| d.device_id).collect(),
+    }))
+}
+
+async fn lookup_phone(
+    State(s): State<Shared>,
+    AuthedDevice(me): AuthedDevice,
+    ApiJson(req): ApiJson<PhoneLookupRequest>,
+) -> Result<ApiJson<PhoneLookupResponse>, ApiError> {
+    if !s.phone_rate.allow(&me.device_id) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimited,
+            format!(
+                "at most {} phone lookups per minute per device",
+                s.limits.phone_lookups_per_minute
+            ),
+        ));
+    }
+    let hash = s
+        .vault
+        .phone_hash(&req.phone)
+        .map_err(|e| ApiError::bad_request(ErrorCode::BadRequest, e.to_string()))?;
+    let account = s.store.account_by_phone_hash(&hash).await?;
+    Ok(ApiJson(PhoneLookupResponse {
+        handle: account.map(|a| a.handle),
+    }))
+}
+
+async fn status_of(s: &AppState, device_id: &str) -> Result<KeyPackageStatus, ApiError> {
+    let c = s.store.key_package_count(device_id).await?;
+    Ok(KeyPackageStatus {
+        remaining: c.one_time,
+        has_last_resort: c.last_resort,
+        low: c.one_time < s.limits.low_key_packages,
+    })
+}
+
+/// Checks every key package of an upload against the device it is for.
+fn check_key_packages(
+    handle: &str,
+    device_id: &str,
+    device_key: &[u8],
+    one_time: &[Bytes],
+    last_resort: Option<&Bytes>,
+) -> Result<(), ApiError> {
+    let identity = credential_identity(handle, device_id);
+    let check = |b: &Bytes, want_last_resort: bool| -> Result<(), ApiError> {
+        let facts = framing::key_package(&b.0)
+            .map_err(|e| ApiError::bad_request(ErrorCode::InvalidMessage, e.to_string()))?;
+        if facts.identity != identity.as_bytes() || facts.signature_key != device_key {
+            return Err(ApiError::bad_request(
+                ErrorCode::InvalidMessage,
+                format!("key packages must carry this device's key and the identity '{identity}'"),
+            ));
+        }
+        if facts.last_resort != want_last_resort {
+            return Err(ApiError::bad_request(
+                ErrorCode::InvalidMessage,
+                "only the last-resort key package may carry the last-resort extension",
+            ));
+        }
+        Ok(())
+    };
+    for kp in one_time {
+        check(kp, false)?;
+    }
+    if let Some(lr) = last_resort {
+        check(lr, true)?;
+    }
+    Ok(())
+}
+
+async fn upload_key_packages(
+    State(s): State<Shared>,
+    AuthedDevice(me): AuthedDevice,
+    ApiJson(req): ApiJson<KeyPackageUpload>,
+) -> Result<ApiJson<KeyPackageStatus>, ApiError> {
+    if req.key_packages.len() > MAX_UPLOAD {
+        return Err(ApiError::bad_request(
+            ErrorCode::TooManyKeyPackages,
+            format!("at most {MAX_UPLOAD} key packages per upload"),
+        ));
+    }
+    let device = s
+        .store
+        .device(&me.device_id)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized(ErrorCode::UnknownDevice, "this device no longer exists"))?;
+    check_key_packages(
+        &device.handle,
+        &device.device_id,
+        &device.signature_key,
+        &req.key_packages,
+        req.last_resort.as_ref(),
+    )?;
+    let outcome = s
+        .store
+        .add_key_packages(
+            &me.device_id,
+            req.key_packages.into_iter().map(|b| b.0).collect(),
+            req.last_resort.map(|b| b.0),
+            s.limits.max_key_packages,
+        )
+        .await?;
+    if let Err(have) = outcome {
+        return Err(ApiError::bad_request(
+            ErrorCode::TooManyKeyPackages,
+            format!(
+                "a device may keep at most {} key packages on the server; it has {have}",
+                s.limits.max_key_packages
+            ),
+        ));
+    }
+    Ok(ApiJson(status_of(&s, &me.device_id).await?))
+}
+
+async fn key_package_status(
+    State(s): State<Shared>,
+    AuthedDevice(me): AuthedDevice,
+) -> Result<ApiJson<KeyPackageStatus>, ApiError> {
+    Ok(ApiJson(status_of(&s, &me.device_id).await?))
+}
+
+async fn claim_key_packages(
+    State(s): State<Shared>,
+    AuthedDevice(_): AuthedDevice,
+    ApiJson(req): ApiJson<ClaimRequest>,
+) -> Result<ApiJson<ClaimResponse>, ApiError> {
+    if req.handles.len() + req.devices.len() > s.limits.max_group_devices {
+        return Err(ApiError::bad_request(ErrorCode::GroupTooLarge, "too many accounts or devices in one claim"));
+    }
+    // Resolve everything first so an unknown name claims nothing.
+    let mut targets: Vec<Device> = Vec::new();
+    for h in &req.handles {
+        let a = s
+            .store
+            .account_by_handle(h)
+            .await?
+            .ok_or_else(|| ApiError::not_found(ErrorCode::UnknownAccount, format!("nobody has the handle '{h}'")))?;
+        targets.extend(s.store.devices_of(&a.account_id).await?);
+    }
+    for d in &req.devices {
+        let dev = s
+            .store
+            .device(d)
+            .await?
+            .ok_or_else(|| ApiError::not_found(ErrorCode::UnknownDevice, format!("no device '{d}'")))?;
+        if !targets.iter().any(|t| t.device_id == dev.device_id) {
+            targets.push(dev);
+        }
+    }
+    let mut out = Vec::with_capacity(targets.len());
+    for t in targets {
+        let kp = s.store.claim_key_package(&t.device_id).await?.ok_or_else(|| {
+            ApiError::not_found(
+                ErrorCode::NoKeyPackage,
+                format!("device {} of '{}' has no key package left; it must come online", t.device_id, t.handle),
+            )
+        })?;
+        out.push(ClaimedKeyPackage {
+            handle: t.handle,
+            device_id: t.device_id,
+            key_package: Bytes(kp),
+        });
+    }
+    Ok(ApiJson(ClaimResponse { key_packages: out }))
+}
+
+async fn create_group(
+    State(s): State<Shared>,
+    AuthedDevice(me): AuthedDevice,
+    ApiJson(req): ApiJson<CreateGroupRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let gid = req.group_id.0;
+    if gid.is_empty() || gid.len() > 64 {
+        return Err(ApiError::bad_request(ErrorCode::BadRequest, "the group id must be 1 to 64 bytes"));
+    }
+    match s.store.create_group(&gid, &me.device_id, now_ms()).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => {
+            return Err(ApiError::conflict(ErrorCode::GroupExists, "a group with this id exists; pick a fresh random id"))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(GroupView {
+            group_id: Bytes(gid),
+            epoch: 0,
+            members: vec![me.device_id],
+        }),
+    ))
+}
+
+async fn group(
+    State(s): State<Shared>,
+    AuthedDevice(me): AuthedDevice,
+    Path(group): Path<String>,
+) -> Result<ApiJson<GroupView>, ApiError> {
+    let gid = decode_group(&group)?;
+    let g = s
+        .store
+        .group(&gid)
+        .await?
+        .ok_or_else(|| ApiError::not_found(ErrorCode::UnknownGroup, "no such group on this server"))?;
+    if !g.members.contains(&me.device_id) {
+        return Err(ApiError::forbidden(ErrorCode::NotMember, "this device is not a member of the group"));
+    }
+    Ok(ApiJson(GroupView {
+        group_id: Bytes(g.group_id),
+        epoch: g.epoch,
+        members: g.members,
+    }))
+}
+
+async fn sender_handle(s: &AppState, me: &DeviceIdentity) -> Result<String, ApiError> {
+    Ok(s
+        .store
+        .account_by_id(&me.account_id)
+        .await?
+        .map(|a| a.handle)
+        .unwrap_or_default())
+}
+
+async fn commit(
+    State(s): State<Shared>,
+    AuthedDevice(me): AuthedDevice,
+    Path(group): Path<String>,
+    ApiJson(req): ApiJson<CommitRequest>,
+) -> Result<ApiJson<CommitAccepted>, ApiError> {
+    let gid = decode_group(&group)?;
+    let size = req.commit.0.len() + req.welcome.as_ref().map_or(0, |w| w.0.len());
+    if size > s.limits.max_handshake_bytes {
+        return Err(ApiError::too_large(format!(
+            "commit and Welcome together may be at most {} bytes",
+            s.limits.max_handshake_bytes
+        )));
+    }
+    let framing = framing::commit(&req.commit.0, &gid)
+        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidMessage, e.to_string()))?;
+    if let Some(w) = &req.welcome {
+        framing::welcome(&w.0).map_err(|e| ApiError::bad_request(ErrorCode::InvalidMessage, e.to_string()))?;
+        if req.added_devices.is_empty() {
+            return Err(ApiError::bad_request(ErrorCode::BadRequest, "a Welcome needs the devices it adds"));
+        }
+    } else if !req.added_devices.is_empty() {
+        return Err(ApiError::bad_request(ErrorCode::BadRequest, "adding devices needs a Welcome for them"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if !req.added_devices.iter().chain(&req.removed_devices).all(|d| seen.insert(d)) {
+        return Err(ApiError::bad_request(ErrorCode::BadRequest, "a device is listed twice"));
+    }
+    let now = now_ms();
+    let handle = sender_handle(&s, &me).await?;
+    let accepted = s
+        .sequencer
+        .submit(
+            Submission::Commit {
+                group_id: gid,
+                sender_device: me.device_id,
+                epoch: framing.epoch,
+                commit: req.commit.0,
+                welcome: req.welcome.map(|w| w.0),
+                added: req.added_devices,
+                removed: req.removed_devices,
+                server_time: now,
+                max_members: s.limits.max_group_devices,
+            },
+            handle,
+        )
+        .await??;
+    Ok(ApiJson(CommitAccepted {
+        epoch: accepted.epoch,
+        group_seq: accepted.group_seq,
+        server_time: now,
+    }))
+}
+
+async fn send(
+    State(s): State<Shared>,
+    AuthedDevice(me): AuthedDevice,
+    Path(group): Path<String>,
+    ApiJson(req): ApiJson<SendRequest>,
+) -> Result<ApiJson<SendAccepted>, ApiError> {
+    let gid = decode_group(&group)?;
+    if req.message.0.len() > s.limits.max_message_bytes {
+        return Err(ApiError::too_large(format!(
+            "a message may be at most {} bytes of ciphertext",
+            s.limits.max_message_bytes
+        )));
+    }
+    let framing = framing::application(&req.message.0, &gid)
+        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidMessage, e.to_string()))?;
+    let now = now_ms();
+    let handle = sender_handle(&s, &me).await?;
+    let accepted = s
+        .sequencer
+        .submit(
+            Submission::Application {
+                group_id: gid,
+                sender_device: me.device_id,
+                epoch: framing.epoch,
+                payload: req.message.0,
+                server_time: now,
+            },
+            handle,
+        )
+        .await??;
+    Ok(ApiJson(SendAccepted {
+        group_seq: accepted.group_seq,
+        server_time: now,
+    }))
+}
+
+#[derive(Deserialize)]
+struct InboxQuery {
+    #[serde(default)]
+    after: u64,
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+pub async fn read_inbox(s: &AppState, device_id: &str, after: u64, limit: u32) -> Result<Vec<Envelope>, ApiError> {
+    let entries = s.store.inbox(device_id, after, limit).await?;
+    Ok(entries
+        .into_iter()
+        .map(|e| Envelope {
+            seq: e.seq,
+            kind: envelope_kind(e.kind),
+            group_id: Bytes(e.group_id),
+            group_seq: e.group_seq,
+            sender_handle: e.sender_handle,
+            sender_device: e.sender_device,
+            server_time: e.server_time,
+            payload: Bytes(e.payload),
+        })
+        .collect())
+}
+
+async fn inbox(
+    State(s): State<Shared>,
+    AuthedDevice(me): AuthedDevice,
+    q: Result<Query<InboxQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<ApiJson<InboxResponse>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad_request(ErrorCode::BadRequest, e.body_text()))?;
+    let limit = q.limit.unwrap_or(500).clamp(1, 1000);
+    let envelopes = read_inbox(&s, &me.device_id, q.after, limit).await?;
+    let low = status_of(&s, &me.device_id).await?.low;
+    Ok(ApiJson(InboxResponse {
+        envelopes,
+        key_packages_low: low,
+    }))
+}
+
+async fn ack(
+    State(s): State<Shared>,
+    AuthedDevice(me): AuthedDevice,
+    ApiJson(req): ApiJson<AckRequest>,
+) -> Result<StatusCode, ApiError> {
+    s.store.ack(&me.device_id, req.up_to).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn code_hash(code: &str) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(code.trim().to_ascii_uppercase().as_bytes()).to_vec()
+}
+
+async fn create_link(State(s): State<Shared>, ApiJson(req): ApiJson<LinkRequest>) -> Result<impl IntoResponse, ApiError> {
+    let account = s
+        .store
+        .account_by_handle(&req.handle)
+        .await?
+        .ok_or_else(|| ApiError::not_found(ErrorCode::UnknownAccount, format!("nobody has the handle '{}'", req.handle)))?;
+    let key = &req.device.signature_key.0;
+    verify_signature(key, &link_signing_input(&req.handle, key), &req.device.signature.0).map_err(|_| {
+        ApiError::bad_request(ErrorCode::InvalidSignature, "the link request is not signed by the device key")
+    })?;
+    if req.key_packages.is_empty() || req.key_packages.len() > MAX_UPLOAD {
+        return Err(ApiError::bad_request(
+            ErrorCode::BadRequest,
+            format!("a link request carries 1 to {MAX_UPLOAD} key packages"),
+        ));
+    }
+    let device_id = device_id_for_key(key);
+    check_key_packages(&account.handle, &device_id, key, &req.key_packages, Some(&req.last_resort))?;
+    if s.store.device(&device_id).await?.is_some() {
+        return Err(ApiError::conflict(ErrorCode::BadRequest, "this device key is already registered"));
+    }
+    let link_id = format!("{}{}", random_id(), random_id());
+    let mut code_bytes = [0u8; 5];
+    rand::thread_rng().fill_bytes(&mut code_bytes);
+    let code = base32(&code_bytes);
+    s.store
+        .create_link(
+            PendingLink {
+                link_id: link_id.clone(),
+                account_id: account.account_id,
+                signature_key: key.clone(),
+                label: req.device.label,
+                key_packages: req.key_packages.into_iter().map(|b| b.0).collect(),
+                last_resort: req.last_resort.0,
+                approved_device: None,
+                created_at: now_ms(),
+            },
+            code_hash(&code),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, ApiJson(LinkPending { link_id, code })))
+}
+
+fn base32(b: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut bits = 0u32;
+    let mut n = 0;
+    let mut out = String::new();
+    for &x in b {
+        bits = (bits << 8) | x as u32;
+        n += 8;
+        while n >= 5 {
+            n -= 5;
+            out.push(ALPHABET[((bits >> n) & 31) as usize] as char);
+        }
+    }
+    out
+}
+
+async fn link_status(State(s): State<Shared>, Path(link): Path<String>) -> Result<ApiJson<LinkStatus>, ApiError> {
+    let l = s
+        .store
+        .link(&link)
+        .await?
+        .ok_or_else(|| ApiError::not_found(ErrorCode::NotFound, "no such link request"))?;
+    Ok(ApiJson(LinkStatus {
+        approved: l.approved_device.is_some(),
+        account_id: l.approved_device.as_ref().map(|_| l.account_id.clone()),
+        device_id: l.approved_device,
+    }))
+}
+
+async fn approve_link(
+    State(s): State<Shared>,
+    AuthedDevice(me): AuthedDevice,
+    ApiJson(req): ApiJson<LinkApprove>,
+) -> Result<ApiJson<LinkApproved>, ApiError> {
+    let link = s
+        .store
+        .link_by_code(&code_hash(&req.code))
+        .await?
+        .filter(|l| l.account_id == me.account_id && l.approved_device.is_none())
+        .ok_or_else(|| ApiError::not_found(ErrorCode::NotFound, "no pending link request with this code for your account"))?;
+    if now_ms().saturating_sub(link.created_at) > LINK_TTL_MS {
+        return Err(ApiError::not_found(ErrorCode::NotFound, "this link code has expired; start again on the new device"));
+    }
+    let account = s.store.account_by_id(&me.account_id).await?.ok_or_else(ApiError::internal)?;
+    let device_id = device_id_for_key(&link.signature_key);
+    s.store
+        .approve_link(
+            &link.link_id,
+            Device {
+                device_id: device_id.clone(),
+                account_id: me.account_id,
+                handle: account.handle,
+                signature_key: link.signature_key,
+                label: link.label,
+            },
+        )
+        .await?;
+    Ok(ApiJson(LinkApproved { device_id }))
+}
+

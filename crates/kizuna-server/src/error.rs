@@ -1,0 +1,93 @@
+//! API errors: a stable machine code, a message a person can act on, and the
+//! HTTP status that goes with them.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use kizuna_store::{Rejection, StoreError};
+use kizuna_wire::{ErrorBody, ErrorCode};
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+    pub fn not_found(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+    pub fn unauthorized(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+    pub fn forbidden(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, message)
+    }
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::MessageTooLarge, message)
+    }
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal,
+            "the server failed to complete the request; nothing was changed, try again",
+        )
+    }
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            code: self.code,
+            message: self.message.clone(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status;
+        (status, axum::Json(self.body())).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(what) => ApiError::conflict(ErrorCode::BadRequest, format!("{what} already exists")),
+            StoreError::NotFound(what) => ApiError::not_found(ErrorCode::NotFound, format!("{what} not found")),
+            StoreError::Backend(msg) => {
+                tracing::error!(error = %msg, "store failure");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(r: Rejection) -> Self {
+        let msg = r.to_string();
+        match r {
+            Rejection::UnknownGroup => ApiError::not_found(ErrorCode::UnknownGroup, "no such group on this server"),
+            Rejection::NotMember => ApiError::forbidden(ErrorCode::NotMember, msg),
+            Rejection::StaleEpoch { .. } => ApiError::conflict(
+                ErrorCode::StaleEpoch,
+                format!("{msg}; process the group's newer messages and retry"),
+            ),
+            Rejection::AlreadyMember(_) => ApiError::conflict(ErrorCode::AlreadyMember, msg),
+            Rejection::NotAMember(_) => ApiError::bad_request(ErrorCode::NotMember, msg),
+            Rejection::UnknownDevice(_) => ApiError::not_found(ErrorCode::UnknownDevice, msg),
+            Rejection::GroupTooLarge(_) => ApiError::bad_request(ErrorCode::GroupTooLarge, msg),
+        }
+    }
+}

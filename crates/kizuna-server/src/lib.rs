@@ -1,0 +1,188 @@
+//! A Kizuna node's user realm: the MLS delivery service and account API over
+//! HTTP and WebSocket, wired to a store, the vault and the sequencer.
+//!
+//! The server only ever relays ciphertext: it reads the public framing of MLS
+//! messages (group, epoch, content type) to order them and accepts exactly one
+//! commit per group epoch; it never holds a key that decrypts content.
+
+mod api;
+mod auth;
+mod delivery;
+mod error;
+mod framing;
+mod limits;
+mod openapi;
+mod ws;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use kizuna_store::{SqliteStore, Store};
+use kizuna_vault::Vault;
+
+pub use auth::{AuthError, DeviceIdentity, UserAuth};
+pub use limits::Limits;
+pub use openapi::spec as openapi_spec;
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub limits: Limits,
+    /// Regions a person may choose as home.
+    pub regions: Vec<String>,
+}
+
+impl ServerConfig {
+    pub fn new(data_dir: impl Into<PathBuf>, listen: SocketAddr) -> Self {
+        ServerConfig {
+            data_dir: data_dir.into(),
+            listen,
+            limits: Limits::default(),
+            regions: vec!["jp".into(), "kr".into()],
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot use the data directory {path}: {source}")]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error("cannot read or create the key file {path}: {source}")]
+    KeyFile { path: PathBuf, source: std::io::Error },
+    #[error("the key file {0} is damaged (expected 32 bytes)")]
+    BadKeyFile(PathBuf),
+    #[error("cannot open the store: {0}")]
+    Store(#[from] kizuna_store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+}
+
+/// A running node. Dropping it does not stop it; call [`RunningServer::shutdown`].
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    serve: tokio::task::JoinHandle<()>,
+    sequencer: tokio::task::JoinHandle<()>,
+    store: Arc<dyn Store>,
+    state: Arc<api::AppState>,
+}
+
+/// Reads a 32-byte secret from `path`, creating it (owner-only) on first start.
+/// Secrets live in files beside, not inside, the database.
+fn key_file(path: &Path) -> Result<[u8; 32], ServerError> {
+    use rand::RngCore;
+    match std::fs::read(path) {
+        Ok(b) => b.try_into().map_err(|_| ServerError::BadKeyFile(path.to_path_buf())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut k = [0u8; 32];
+            rand::thread_rng().fill_bytes(&mut k);
+            let tmp = path.with_extension("tmp");
+            let write = || -> std::io::Result<()> {
+                use std::io::Write;
+                let mut opts = std::fs::OpenOptions::new();
+                opts.write(true).create(true).truncate(true);
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    opts.mode(0o600);
+                }
+                let mut f = opts.open(&tmp)?;
+                f.write_all(&k)?;
+                f.sync_all()?;
+                std::fs::rename(&tmp, path)
+            };
+            write().map_err(|source| ServerError::KeyFile {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            Ok(k)
+        }
+        Err(source) => Err(ServerError::KeyFile {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+impl RunningServer {
+    /// Opens the store under `data_dir`, binds, and serves in the background.
+    pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
+        let dir = &config.data_dir;
+        let keys = dir.join("keys");
+        std::fs::create_dir_all(&keys).map_err(|source| ServerError::DataDir {
+            path: dir.clone(),
+            source,
+        })?;
+        let token_key = key_file(&keys.join("user-token.key"))?;
+        let phone_key = key_file(&keys.join("phone-index.key"))?;
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("node.sqlite")).await?);
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| ServerError::Listen {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| ServerError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+        let hub = Arc::new(delivery::Hub::default());
+        let (sequencer, seq_task) = delivery::Sequencer::start(store.clone(), hub.clone());
+        let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+        let limits = config.limits.clone();
+        let state = Arc::new(api::AppState {
+            store: store.clone(),
+            vault: Vault::new(phone_key),
+            auth: UserAuth::new(token_key, limits.token_ttl_secs),
+            rate: limits::RateLimiter::new(limits.requests_per_second as f64, limits.request_burst as f64),
+            phone_rate: limits::RateLimiter::new(
+                limits.phone_lookups_per_minute as f64 / 60.0,
+                limits.phone_lookups_per_minute as f64,
+            ),
+            limits,
+            sequencer,
+            hub,
+            regions: config.regions.clone(),
+            shutdown: shutdown_rx.clone(),
+        });
+        let app = api::router(state.clone());
+        let mut stop = shutdown_rx;
+        let serve = tokio::spawn(async move {
+            let r = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|v| *v).await;
+                })
+                .await;
+            if let Err(e) = r {
+                tracing::error!(error = %e, "server stopped with an error");
+            }
+        });
+        Ok(RunningServer {
+            addr,
+            shutdown,
+            serve,
+            sequencer: seq_task,
+            store,
+            state,
+        })
+    }
+
+    /// Number of live WebSocket connections.
+    pub fn live_connections(&self) -> usize {
+        self.state.hub.connected()
+    }
+
+    /// Stops accepting requests, lets in-flight ones finish (every message a
+    /// client was told is stored already is on disk), and closes the store.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.serve.await;
+        // The sequencer ends when the last handle to it (in the app state) is gone.
+        drop(self.state);
+        // A WebSocket task still unwinding may hold the state a moment longer.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), self.sequencer).await;
+        self.store.close().await;
+    }
+}

@@ -1,0 +1,231 @@
+//! Durable state of a Kizuna node behind one `Store` trait, with the embedded
+//! SQLite implementation.
+//!
+//! The store keeps only what a delivery service needs: accounts and devices,
+//! key packages, group routing (epoch and member devices), and per-device
+//! queues of opaque MLS messages. Personal fields arrive already sealed by the
+//! vault and are stored as opaque blobs. SQL is kept portable so that a
+//! PostgreSQL implementation can share the same statements.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("already exists: {0}")]
+    Conflict(&'static str),
+    #[error("not found: {0}")]
+    NotFound(&'static str),
+    #[error("storage failure: {0}")]
+    Backend(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub account_id: String,
+    pub handle: String,
+    pub region: String,
+    pub created_at: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Device {
+    pub device_id: String,
+    pub account_id: String,
+    pub handle: String,
+    pub signature_key: Vec<u8>,
+    pub label: String,
+}
+
+/// A profile as the vault hands it over: opaque bytes plus the keyed hash of
+/// the phone number used for discovery.
+#[derive(Clone, Debug)]
+pub struct SealedProfile {
+    pub blob: Vec<u8>,
+    pub phone_hash: Vec<u8>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewAccount {
+    pub account: Account,
+    pub profile: SealedProfile,
+    pub device: Device,
+}
+
+#[derive(Clone, Debug)]
+pub struct Group {
+    pub group_id: Vec<u8>,
+    pub epoch: u64,
+    pub members: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageKind {
+    Welcome = 0,
+    Commit = 1,
+    Application = 2,
+}
+
+impl MessageKind {
+    fn from_i64(v: i64) -> Option<Self> {
+        match v {
+            0 => Some(MessageKind::Welcome),
+            1 => Some(MessageKind::Commit),
+            2 => Some(MessageKind::Application),
+            _ => None,
+        }
+    }
+}
+
+/// One write to a group's total order.
+#[derive(Clone, Debug)]
+pub enum Submission {
+    Application {
+        group_id: Vec<u8>,
+        sender_device: String,
+        epoch: u64,
+        payload: Vec<u8>,
+        server_time: u64,
+    },
+    Commit {
+        group_id: Vec<u8>,
+        sender_device: String,
+        epoch: u64,
+        commit: Vec<u8>,
+        welcome: Option<Vec<u8>>,
+        added: Vec<String>,
+        removed: Vec<String>,
+        server_time: u64,
+        max_members: usize,
+    },
+}
+
+/// Why a submission was refused; nothing of it was written.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("unknown group")]
+    UnknownGroup,
+    #[error("the sender is not a member of this group")]
+    NotMember,
+    #[error("the group is at epoch {current}, the message is for epoch {sent}")]
+    StaleEpoch { current: u64, sent: u64 },
+    #[error("device {0} is already a member")]
+    AlreadyMember(String),
+    #[error("device {0} is not a member")]
+    NotAMember(String),
+    #[error("unknown device {0}")]
+    UnknownDevice(String),
+    #[error("the group would have {0} member devices, more than the limit")]
+    GroupTooLarge(usize),
+}
+
+/// A queue entry written by a submission, ready to be pushed to a live device.
+#[derive(Clone, Debug)]
+pub struct QueuedEntry {
+    pub device_id: String,
+    pub seq: u64,
+    pub kind: MessageKind,
+    pub group_id: Vec<u8>,
+    pub group_seq: u64,
+    pub sender_device: String,
+    pub server_time: u64,
+    pub payload: std::sync::Arc<Vec<u8>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Accepted {
+    /// Group sequence of the (first) message written.
+    pub group_seq: u64,
+    /// The group's epoch after this submission.
+    pub epoch: u64,
+    pub queued: Vec<QueuedEntry>,
+}
+
+/// A stored queue entry joined with its sender's handle.
+#[derive(Clone, Debug)]
+pub struct InboxEntry {
+    pub seq: u64,
+    pub kind: MessageKind,
+    pub group_id: Vec<u8>,
+    pub group_seq: u64,
+    pub sender_device: String,
+    pub sender_handle: String,
+    pub server_time: u64,
+    pub payload: Vec<u8>,
+}
+
+#[derive(Clone, Debug)]
+pub struct PendingLink {
+    pub link_id: String,
+    pub account_id: String,
+    pub signature_key: Vec<u8>,
+    pub label: String,
+    pub key_packages: Vec<Vec<u8>>,
+    pub last_resort: Vec<u8>,
+    pub approved_device: Option<String>,
+    pub created_at: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct KeyPackageCount {
+    pub one_time: u32,
+    pub last_resort: bool,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn create_account(&self, new: NewAccount) -> Result<()>;
+    async fn account_by_handle(&self, handle: &str) -> Result<Option<Account>>;
+    async fn account_by_id(&self, account_id: &str) -> Result<Option<Account>>;
+    async fn account_by_phone_hash(&self, phone_hash: &[u8]) -> Result<Option<Account>>;
+    async fn profile(&self, account_id: &str) -> Result<Option<Vec<u8>>>;
+
+    async fn device(&self, device_id: &str) -> Result<Option<Device>>;
+    async fn devices_of(&self, account_id: &str) -> Result<Vec<Device>>;
+
+    /// Adds key packages; refuses (writing nothing) if the device would hold
+    /// more than `max` one-time packages. A new last-resort package replaces
+    /// the old one.
+    async fn add_key_packages(
+        &self,
+        device_id: &str,
+        one_time: Vec<Vec<u8>>,
+        last_resort: Option<Vec<u8>>,
+        max: u32,
+    ) -> Result<Result<KeyPackageCount, u32>>;
+    /// Consumes one one-time package, or returns the last-resort one.
+    async fn claim_key_package(&self, device_id: &str) -> Result<Option<Vec<u8>>>;
+    async fn key_package_count(&self, device_id: &str) -> Result<KeyPackageCount>;
+
+    async fn create_group(&self, group_id: &[u8], creator: &str, now: u64) -> Result<()>;
+    async fn group(&self, group_id: &[u8]) -> Result<Option<Group>>;
+
+    /// Applies submissions in order in one transaction (group commit). Each
+    /// gets its own outcome; a rejected one writes nothing.
+    async fn submit(&self, batch: Vec<Submission>) -> Result<Vec<Result<Accepted, Rejection>>>;
+
+    async fn inbox(&self, device_id: &str, after: u64, limit: u32) -> Result<Vec<InboxEntry>>;
+    /// Deletes the device's entries up to `up_to`, and every message no
+    /// device still waits for.
+    async fn ack(&self, device_id: &str, up_to: u64) -> Result<()>;
+
+    async fn create_link(&self, link: PendingLink, code_hash: Vec<u8>) -> Result<()>;
+    async fn link(&self, link_id: &str) -> Result<Option<PendingLink>>;
+    async fn link_by_code(&self, code_hash: &[u8]) -> Result<Option<PendingLink>>;
+    /// Turns a pending link into a device of the account, with its key packages.
+    async fn approve_link(&self, link_id: &str, device: Device) -> Result<()>;
+
+    /// Flushes and closes; called on shutdown.
+    async fn close(&self);
+}

@@ -1,0 +1,850 @@
+//! The embedded store: one SQLite file in WAL mode with `synchronous=FULL`, so
+//! a transaction that returned is on disk. Writers are serialised by the
+//! sequencer upstream; this module still guards its counters with a lock.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
+
+use crate::*;
+
+/// Schema versions, applied in order and recorded in `schema_version`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE accounts (
+    account_id TEXT PRIMARY KEY,
+    handle TEXT NOT NULL UNIQUE,
+    region TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE profiles (
+    account_id TEXT PRIMARY KEY,
+    sealed BLOB NOT NULL
+);
+CREATE TABLE phone_index (
+    phone_hash BLOB PRIMARY KEY,
+    account_id TEXT NOT NULL
+);
+CREATE TABLE devices (
+    device_id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    signature_key BLOB NOT NULL UNIQUE,
+    label TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX devices_by_account ON devices (account_id);
+CREATE TABLE key_packages (
+    device_id TEXT NOT NULL,
+    kp_seq BIGINT NOT NULL,
+    last_resort SMALLINT NOT NULL,
+    body BLOB NOT NULL,
+    PRIMARY KEY (device_id, kp_seq)
+);
+CREATE TABLE groups (
+    group_id BLOB PRIMARY KEY,
+    epoch BIGINT NOT NULL,
+    next_seq BIGINT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE group_members (
+    group_id BLOB NOT NULL,
+    device_id TEXT NOT NULL,
+    PRIMARY KEY (group_id, device_id)
+);
+CREATE TABLE messages (
+    group_id BLOB NOT NULL,
+    seq BIGINT NOT NULL,
+    kind SMALLINT NOT NULL,
+    sender_device TEXT NOT NULL,
+    server_time BIGINT NOT NULL,
+    payload BLOB NOT NULL,
+    PRIMARY KEY (group_id, seq)
+);
+CREATE TABLE inbox (
+    device_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    group_id BLOB NOT NULL,
+    group_seq BIGINT NOT NULL,
+    PRIMARY KEY (device_id, seq)
+);
+CREATE INDEX inbox_by_message ON inbox (group_id, group_seq);
+CREATE TABLE counters (
+    name TEXT PRIMARY KEY,
+    value BIGINT NOT NULL
+);
+INSERT INTO counters (name, value) VALUES ('inbox_seq', 0);
+INSERT INTO counters (name, value) VALUES ('kp_seq', 0);
+CREATE TABLE link_requests (
+    link_id TEXT PRIMARY KEY,
+    code_hash BLOB NOT NULL UNIQUE,
+    account_id TEXT NOT NULL,
+    signature_key BLOB NOT NULL,
+    label TEXT NOT NULL,
+    key_packages BLOB NOT NULL,
+    last_resort BLOB NOT NULL,
+    approved_device TEXT,
+    created_at BIGINT NOT NULL
+);
+"#];
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+    /// Serialises submissions and guards the queue counter, which is kept in
+    /// memory and written back inside every submission's transaction.
+    writer: tokio::sync::Mutex<()>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up
+    /// to date.
+    pub async fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .foreign_keys(false);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await?;
+        let store = SqliteStore {
+            pool,
+            writer: tokio::sync::Mutex::new(()),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+            .execute(&self.pool)
+            .await?;
+        let current: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_version")
+            .fetch_one(&self.pool)
+            .await?;
+        let current = current.unwrap_or(0) as usize;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+            let mut tx = self.pool.begin().await?;
+            sqlx::raw_sql(sql).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO schema_version (version) VALUES (?)")
+                .bind((i + 1) as i64)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    async fn next_counter(tx: &mut Transaction<'_, Sqlite>, name: &str, n: u64) -> Result<u64> {
+        let row = sqlx::query("UPDATE counters SET value = value + ? WHERE name = ? RETURNING value")
+            .bind(n as i64)
+            .bind(name)
+            .fetch_one(&mut **tx)
+            .await?;
+        let end: i64 = row.try_get(0)?;
+        Ok(end as u64 - n + 1)
+    }
+
+    async fn members(tx: &mut Transaction<'_, Sqlite>, group_id: &[u8]) -> Result<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT device_id FROM group_members WHERE group_id = ? ORDER BY device_id")
+                .bind(group_id)
+                .fetch_all(&mut **tx)
+                .await?,
+        )
+    }
+
+    /// Writes one message into the group's order and queues it for `to`.
+    #[allow(clippy::too_many_arguments)]
+    async fn enqueue(
+        tx: &mut Transaction<'_, Sqlite>,
+        group_id: &[u8],
+        group_seq: u64,
+        kind: MessageKind,
+        sender: &str,
+        server_time: u64,
+        payload: Arc<Vec<u8>>,
+        to: &[String],
+        queued: &mut Vec<QueuedEntry>,
+    ) -> Result<()> {
+        if to.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO messages (group_id, seq, kind, sender_device, server_time, payload) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(group_id)
+        .bind(group_seq as i64)
+        .bind(kind as i64)
+        .bind(sender)
+        .bind(server_time as i64)
+        .bind(payload.as_slice())
+        .execute(&mut **tx)
+        .await?;
+        let first = Self::next_counter(tx, "inbox_seq", to.len() as u64).await?;
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new("INSERT INTO inbox (device_id, seq, group_id, group_seq) ");
+        qb.push_values(to.iter().enumerate(), |mut b, (i, d)| {
+            b.push_bind(d.as_str())
+                .push_bind((first + i as u64) as i64)
+                .push_bind(group_id)
+                .push_bind(group_seq as i64);
+        });
+        qb.build().execute(&mut **tx).await?;
+        for (i, d) in to.iter().enumerate() {
+            queued.push(QueuedEntry {
+                device_id: d.clone(),
+                seq: first + i as u64,
+                kind,
+                group_id: group_id.to_vec(),
+                group_seq,
+                sender_device: sender.to_string(),
+                server_time,
+                payload: payload.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn submit_one(
+        tx: &mut Transaction<'_, Sqlite>,
+        s: Submission,
+    ) -> Result<Result<Accepted, Rejection>> {
+        let group_id = match &s {
+            Submission::Application { group_id, .. } | Submission::Commit { group_id, .. } => group_id.clone(),
+        };
+        let row = sqlx::query("SELECT epoch, next_seq FROM groups WHERE group_id = ?")
+            .bind(group_id.as_slice())
+            .fetch_optional(&mut **tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(Err(Rejection::UnknownGroup));
+        };
+        let current: i64 = row.try_get(0)?;
+        let next_seq: i64 = row.try_get(1)?;
+        let current = current as u64;
+        let mut next_seq = next_seq as u64;
+        let members = Self::members(tx, &group_id).await?;
+        let mut queued = Vec::new();
+        match s {
+            Submission::Application {
+                sender_device,
+                epoch,
+                payload,
+                server_time,
+                ..
+            } => {
+                if !members.contains(&sender_device) {
+                    return Ok(Err(Rejection::NotMember));
+                }
+                if epoch != current {
+                    return Ok(Err(Rejection::StaleEpoch { current, sent: epoch }));
+                }
+                let to: Vec<String> = members.into_iter().filter(|d| *d != sender_device).collect();
+                let seq = next_seq;
+                next_seq += 1;
+                Self::enqueue(
+                    tx,
+                    &group_id,
+                    seq,
+                    MessageKind::Application,
+                    &sender_device,
+                    server_time,
+                    Arc::new(payload),
+                    &to,
+                    &mut queued,
+                )
+                .await?;
+                sqlx::query("UPDATE groups SET next_seq = ? WHERE group_id = ?")
+                    .bind(next_seq as i64)
+                    .bind(group_id.as_slice())
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(Ok(Accepted {
+                    group_seq: seq,
+                    epoch: current,
+                    queued,
+                }))
+            }
+            Submission::Commit {
+                sender_device,
+                epoch,
+                commit,
+                welcome,
+                added,
+                removed,
+                server_time,
+                max_members,
+                ..
+            } => {
+                if !members.contains(&sender_device) {
+                    return Ok(Err(Rejection::NotMember));
+                }
+                if epoch != current {
+                    return Ok(Err(Rejection::StaleEpoch { current, sent: epoch }));
+                }
+                for d in &added {
+                    if members.contains(d) {
+                        return Ok(Err(Rejection::AlreadyMember(d.clone())));
+                    }
+                    let known: Option<String> = sqlx::query_scalar("SELECT device_id FROM devices WHERE device_id = ?")
+                        .bind(d.as_str())
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                    if known.is_none() {
+                        return Ok(Err(Rejection::UnknownDevice(d.clone())));
+                    }
+                }
+                for d in &removed {
+                    if !members.contains(d) {
+                        return Ok(Err(Rejection::NotAMember(d.clone())));
+                    }
+                }
+                let size = members.len() + added.len() - removed.len();
+                if size > max_members {
+                    return Ok(Err(Rejection::GroupTooLarge(size)));
+                }
+                // Everyone in the old epoch but the committer learns of the
+                // commit, removed devices included: MLS tells them they left.
+                let to: Vec<String> = members.iter().filter(|d| **d != sender_device).cloned().collect();
+                let seq = next_seq;
+                next_seq += 1;
+                Self::enqueue(
+                    tx,
+                    &group_id,
+                    seq,
+                    MessageKind::Commit,
+                    &sender_device,
+                    server_time,
+                    Arc::new(commit),
+                    &to,
+                    &mut queued,
+                )
+                .await?;
+                if let Some(welcome) = welcome {
+                    let wseq = next_seq;
+                    next_seq += 1;
+                    Self::enqueue(
+                        tx,
+                        &group_id,
+                        wseq,
+                        MessageKind::Welcome,
+                        &sender_device,
+                        server_time,
+                        Arc::new(welcome),
+                        &added,
+                        &mut queued,
+                    )
+                    .await?;
+                }
+                for d in &removed {
+                    sqlx::query("DELETE FROM group_members WHERE group_id = ? AND device_id = ?")
+                        .bind(group_id.as_slice())
+                        .bind(d.as_str())
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                for d in &added {
+                    sqlx::query("INSERT INTO group_members (group_id, device_id) VALUES (?, ?)")
+                        .bind(group_id.as_slice())
+                        .bind(d.as_str())
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                // The epoch check above and this conditional update are the one
+                // rule of the delivery service: one commit per epoch.
+                let done = sqlx::query("UPDATE groups SET epoch = ?, next_seq = ? WHERE group_id = ? AND epoch = ?")
+                    .bind((current + 1) as i64)
+                    .bind(next_seq as i64)
+                    .bind(group_id.as_slice())
+                    .bind(current as i64)
+                    .execute(&mut **tx)
+                    .await?;
+                if done.rows_affected() != 1 {
+                    return Err(StoreError::Backend("group epoch changed during a commit".into()));
+                }
+                Ok(Ok(Accepted {
+                    group_seq: seq,
+                    epoch: current + 1,
+                    queued,
+                }))
+            }
+        }
+    }
+
+    fn account_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Account> {
+        Ok(Account {
+            account_id: row.try_get("account_id")?,
+            handle: row.try_get("handle")?,
+            region: row.try_get("region")?,
+            created_at: row.try_get::<i64, _>("created_at")? as u64,
+        })
+    }
+
+    fn device_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Device> {
+        Ok(Device {
+            device_id: row.try_get("device_id")?,
+            account_id: row.try_get("account_id")?,
+            handle: row.try_get("handle")?,
+            signature_key: row.try_get("signature_key")?,
+            label: row.try_get("label")?,
+        })
+    }
+
+    fn link_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<PendingLink> {
+        let kps: Vec<u8> = row.try_get("key_packages")?;
+        Ok(PendingLink {
+            link_id: row.try_get("link_id")?,
+            account_id: row.try_get("account_id")?,
+            signature_key: row.try_get("signature_key")?,
+            label: row.try_get("label")?,
+            key_packages: decode_blobs(&kps).ok_or(StoreError::Backend("corrupt link request".into()))?,
+            last_resort: row.try_get("last_resort")?,
+            approved_device: row.try_get("approved_device")?,
+            created_at: row.try_get::<i64, _>("created_at")? as u64,
+        })
+    }
+
+    async fn insert_key_packages(
+        tx: &mut Transaction<'_, Sqlite>,
+        device_id: &str,
+        one_time: &[Vec<u8>],
+        last_resort: Option<&[u8]>,
+    ) -> Result<()> {
+        if let Some(lr) = last_resort {
+            sqlx::query("DELETE FROM key_packages WHERE device_id = ? AND last_resort = 1")
+                .bind(device_id)
+                .execute(&mut **tx)
+                .await?;
+            let seq = Self::next_counter(tx, "kp_seq", 1).await?;
+            sqlx::query("INSERT INTO key_packages (device_id, kp_seq, last_resort, body) VALUES (?, ?, 1, ?)")
+                .bind(device_id)
+                .bind(seq as i64)
+                .bind(lr)
+                .execute(&mut **tx)
+                .await?;
+        }
+        if !one_time.is_empty() {
+            let first = Self::next_counter(tx, "kp_seq", one_time.len() as u64).await?;
+            let mut qb: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO key_packages (device_id, kp_seq, last_resort, body) ");
+            qb.push_values(one_time.iter().enumerate(), |mut b, (i, kp)| {
+                b.push_bind(device_id)
+                    .push_bind((first + i as u64) as i64)
+                    .push_bind(0i64)
+                    .push_bind(kp.as_slice());
+            });
+            qb.build().execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Length-prefixed concatenation, for the few lists stored in one column.
+fn encode_blobs(items: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in items {
+        out.extend_from_slice(&(i.len() as u32).to_be_bytes());
+        out.extend_from_slice(i);
+    }
+    out
+}
+
+fn decode_blobs(mut b: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    while !b.is_empty() {
+        if b.len() < 4 {
+            return None;
+        }
+        let n = u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
+        b = &b[4..];
+        if b.len() < n {
+            return None;
+        }
+        out.push(b[..n].to_vec());
+        b = &b[n..];
+    }
+    Some(out)
+}
+
+const DEVICE_COLUMNS: &str = "d.device_id, d.account_id, a.handle, d.signature_key, d.label";
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_account(&self, new: NewAccount) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let taken: Option<String> = sqlx::query_scalar("SELECT account_id FROM accounts WHERE handle = ?")
+            .bind(&new.account.handle)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if taken.is_some() {
+            return Err(StoreError::Conflict("handle"));
+        }
+        let phone: Option<String> = sqlx::query_scalar("SELECT account_id FROM phone_index WHERE phone_hash = ?")
+            .bind(&new.profile.phone_hash)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if phone.is_some() {
+            return Err(StoreError::Conflict("phone"));
+        }
+        let key: Option<String> = sqlx::query_scalar("SELECT device_id FROM devices WHERE signature_key = ?")
+            .bind(&new.device.signature_key)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if key.is_some() {
+            return Err(StoreError::Conflict("device key"));
+        }
+        sqlx::query("INSERT INTO accounts (account_id, handle, region, created_at) VALUES (?, ?, ?, ?)")
+            .bind(&new.account.account_id)
+            .bind(&new.account.handle)
+            .bind(&new.account.region)
+            .bind(new.account.created_at as i64)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO profiles (account_id, sealed) VALUES (?, ?)")
+            .bind(&new.account.account_id)
+            .bind(&new.profile.blob)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO phone_index (phone_hash, account_id) VALUES (?, ?)")
+            .bind(&new.profile.phone_hash)
+            .bind(&new.account.account_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO devices (device_id, account_id, signature_key, label, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(&new.device.device_id)
+            .bind(&new.account.account_id)
+            .bind(&new.device.signature_key)
+            .bind(&new.device.label)
+            .bind(new.account.created_at as i64)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn account_by_handle(&self, handle: &str) -> Result<Option<Account>> {
+        let row = sqlx::query("SELECT account_id, handle, region, created_at FROM accounts WHERE handle = ?")
+            .bind(handle)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::account_from_row).transpose()
+    }
+
+    async fn account_by_id(&self, account_id: &str) -> Result<Option<Account>> {
+        let row = sqlx::query("SELECT account_id, handle, region, created_at FROM accounts WHERE account_id = ?")
+            .bind(account_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::account_from_row).transpose()
+    }
+
+    async fn account_by_phone_hash(&self, phone_hash: &[u8]) -> Result<Option<Account>> {
+        let row = sqlx::query(
+            "SELECT a.account_id, a.handle, a.region, a.created_at FROM phone_index p \
+             JOIN accounts a ON a.account_id = p.account_id WHERE p.phone_hash = ?",
+        )
+        .bind(phone_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(Self::account_from_row).transpose()
+    }
+
+    async fn profile(&self, account_id: &str) -> Result<Option<Vec<u8>>> {
+        Ok(sqlx::query_scalar("SELECT sealed FROM profiles WHERE account_id = ?")
+            .bind(account_id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn device(&self, device_id: &str) -> Result<Option<Device>> {
+        let row = sqlx::query(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices d JOIN accounts a ON a.account_id = d.account_id WHERE d.device_id = ?"
+        ))
+        .bind(device_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(Self::device_from_row).transpose()
+    }
+
+    async fn devices_of(&self, account_id: &str) -> Result<Vec<Device>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices d JOIN accounts a ON a.account_id = d.account_id \
+             WHERE d.account_id = ? ORDER BY d.created_at, d.device_id"
+        ))
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Self::device_from_row).collect()
+    }
+
+    async fn add_key_packages(
+        &self,
+        device_id: &str,
+        one_time: Vec<Vec<u8>>,
+        last_resort: Option<Vec<u8>>,
+        max: u32,
+    ) -> Result<Result<KeyPackageCount, u32>> {
+        let _w = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let have: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM key_packages WHERE device_id = ? AND last_resort = 0")
+            .bind(device_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let total = have as u64 + one_time.len() as u64;
+        if total > max as u64 {
+            return Ok(Err(have as u32));
+        }
+        Self::insert_key_packages(&mut tx, device_id, &one_time, last_resort.as_deref()).await?;
+        tx.commit().await?;
+        Ok(Ok(self.key_package_count(device_id).await?))
+    }
+
+    async fn claim_key_package(&self, device_id: &str) -> Result<Option<Vec<u8>>> {
+        let _w = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "SELECT kp_seq, last_resort, body FROM key_packages WHERE device_id = ? \
+             ORDER BY last_resort, kp_seq LIMIT 1",
+        )
+        .bind(device_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let seq: i64 = row.try_get(0)?;
+        let last_resort: i64 = row.try_get(1)?;
+        let body: Vec<u8> = row.try_get(2)?;
+        if last_resort == 0 {
+            sqlx::query("DELETE FROM key_packages WHERE device_id = ? AND kp_seq = ?")
+                .bind(device_id)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(body))
+    }
+
+    async fn key_package_count(&self, device_id: &str) -> Result<KeyPackageCount> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(CASE WHEN last_resort = 0 THEN 1 ELSE 0 END), 0), \
+                    COALESCE(SUM(last_resort), 0) FROM key_packages WHERE device_id = ?",
+        )
+        .bind(device_id)
+        .fetch_one(&self.pool)
+        .await?;
+        let one: i64 = row.try_get(0)?;
+        let lr: i64 = row.try_get(1)?;
+        Ok(KeyPackageCount {
+            one_time: one as u32,
+            last_resort: lr > 0,
+        })
+    }
+
+    async fn create_group(&self, group_id: &[u8], creator: &str, now: u64) -> Result<()> {
+        let _w = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT epoch FROM groups WHERE group_id = ?")
+            .bind(group_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_some() {
+            return Err(StoreError::Conflict("group"));
+        }
+        sqlx::query("INSERT INTO groups (group_id, epoch, next_seq, created_at) VALUES (?, 0, 1, ?)")
+            .bind(group_id)
+            .bind(now as i64)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO group_members (group_id, device_id) VALUES (?, ?)")
+            .bind(group_id)
+            .bind(creator)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn group(&self, group_id: &[u8]) -> Result<Option<Group>> {
+        let epoch: Option<i64> = sqlx::query_scalar("SELECT epoch FROM groups WHERE group_id = ?")
+            .bind(group_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(epoch) = epoch else { return Ok(None) };
+        let members: Vec<String> =
+            sqlx::query_scalar("SELECT device_id FROM group_members WHERE group_id = ? ORDER BY device_id")
+                .bind(group_id)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(Some(Group {
+            group_id: group_id.to_vec(),
+            epoch: epoch as u64,
+            members,
+        }))
+    }
+
+    async fn submit(&self, batch: Vec<Submission>) -> Result<Vec<Result<Accepted, Rejection>>> {
+        let _w = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let mut out = Vec::with_capacity(batch.len());
+        for s in batch {
+            out.push(Self::submit_one(&mut tx, s).await?);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn inbox(&self, device_id: &str, after: u64, limit: u32) -> Result<Vec<InboxEntry>> {
+        let rows = sqlx::query(
+            "SELECT i.seq, m.kind, m.group_id, m.seq AS group_seq, m.sender_device, \
+                    COALESCE(a.handle, '') AS sender_handle, m.server_time, m.payload \
+             FROM inbox i \
+             JOIN messages m ON m.group_id = i.group_id AND m.seq = i.group_seq \
+             LEFT JOIN devices d ON d.device_id = m.sender_device \
+             LEFT JOIN accounts a ON a.account_id = d.account_id \
+             WHERE i.device_id = ? AND i.seq > ? ORDER BY i.seq LIMIT ?",
+        )
+        .bind(device_id)
+        .bind(after as i64)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let kind: i64 = r.try_get("kind")?;
+                Ok(InboxEntry {
+                    seq: r.try_get::<i64, _>("seq")? as u64,
+                    kind: MessageKind::from_i64(kind).ok_or(StoreError::Backend("unknown message kind".into()))?,
+                    group_id: r.try_get("group_id")?,
+                    group_seq: r.try_get::<i64, _>("group_seq")? as u64,
+                    sender_device: r.try_get("sender_device")?,
+                    sender_handle: r.try_get("sender_handle")?,
+                    server_time: r.try_get::<i64, _>("server_time")? as u64,
+                    payload: r.try_get("payload")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn ack(&self, device_id: &str, up_to: u64) -> Result<()> {
+        let _w = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        // Messages this device was the last to wait for go with its entries:
+        // the server keeps no history once every recipient has it.
+        sqlx::query(
+            "DELETE FROM messages WHERE (group_id, seq) IN \
+                (SELECT group_id, group_seq FROM inbox WHERE device_id = ? AND seq <= ?) \
+             AND NOT EXISTS (SELECT 1 FROM inbox o WHERE o.group_id = messages.group_id \
+                AND o.group_seq = messages.seq AND NOT (o.device_id = ? AND o.seq <= ?))",
+        )
+        .bind(device_id)
+        .bind(up_to as i64)
+        .bind(device_id)
+        .bind(up_to as i64)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM inbox WHERE device_id = ? AND seq <= ?")
+            .bind(device_id)
+            .bind(up_to as i64)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn create_link(&self, link: PendingLink, code_hash: Vec<u8>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO link_requests (link_id, code_hash, account_id, signature_key, label, key_packages, \
+             last_resort, approved_device, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+        )
+        .bind(&link.link_id)
+        .bind(&code_hash)
+        .bind(&link.account_id)
+        .bind(&link.signature_key)
+        .bind(&link.label)
+        .bind(encode_blobs(&link.key_packages))
+        .bind(&link.last_resort)
+        .bind(link.created_at as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict("link code"),
+            e => e.into(),
+        })?;
+        Ok(())
+    }
+
+    async fn link(&self, link_id: &str) -> Result<Option<PendingLink>> {
+        let row = sqlx::query("SELECT * FROM link_requests WHERE link_id = ?")
+            .bind(link_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::link_from_row).transpose()
+    }
+
+    async fn link_by_code(&self, code_hash: &[u8]) -> Result<Option<PendingLink>> {
+        let row = sqlx::query("SELECT * FROM link_requests WHERE code_hash = ?")
+            .bind(code_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::link_from_row).transpose()
+    }
+
+    async fn approve_link(&self, link_id: &str, device: Device) -> Result<()> {
+        let _w = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("SELECT * FROM link_requests WHERE link_id = ? AND approved_device IS NULL")
+            .bind(link_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Err(StoreError::NotFound("pending link request"));
+        };
+        let link = Self::link_from_row(&row)?;
+        let key: Option<String> = sqlx::query_scalar("SELECT device_id FROM devices WHERE signature_key = ?")
+            .bind(&link.signature_key)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if key.is_some() {
+            return Err(StoreError::Conflict("device key"));
+        }
+        sqlx::query("INSERT INTO devices (device_id, account_id, signature_key, label, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(&device.device_id)
+            .bind(&link.account_id)
+            .bind(&link.signature_key)
+            .bind(&link.label)
+            .bind(link.created_at as i64)
+            .execute(&mut *tx)
+            .await?;
+        Self::insert_key_packages(&mut tx, &device.device_id, &link.key_packages, Some(&link.last_resort)).await?;
+        sqlx::query("UPDATE link_requests SET approved_device = ? WHERE link_id = ?")
+            .bind(&device.device_id)
+            .bind(link_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn blob_lists_round_trip() {
+        let items = vec![vec![1, 2, 3], vec![], vec![9; 300]];
+        assert_eq!(super::decode_blobs(&super::encode_blobs(&items)), Some(items));
+        assert_eq!(super::decode_blobs(&[0, 0, 0, 5, 1]), None);
+    }
+}

@@ -1,0 +1,471 @@
+//! The types a Kizuna client and server exchange over HTTP and WebSocket.
+//!
+//! Everything here is plain data with a stable JSON shape. Binary fields (MLS
+//! messages, keys, signatures) travel as standard base64 strings.
+
+use serde::{Deserialize, Serialize};
+
+/// The user API's default port on loopback. Chosen away from the ports of the
+/// databases and brokers a node usually runs beside (5432, 4222, 6379, 5672,
+/// 1883, 3306).
+pub const DEFAULT_USER_PORT: u16 = 7480;
+
+/// The only ciphersuite Kizuna clients speak: X25519, AES-128-GCM, SHA-256,
+/// Ed25519 (RFC 9420 ciphersuite 0x0001).
+pub const CIPHERSUITE_NAME: &str = "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519";
+
+/// Domain separation for the signature a device makes when it registers.
+pub const REGISTER_CONTEXT: &[u8] = b"kizuna-register-v1";
+/// Domain separation for the signature that answers an auth challenge.
+pub const AUTH_CONTEXT: &[u8] = b"kizuna-auth-v1";
+/// Domain separation for the signature of a device-link request.
+pub const LINK_CONTEXT: &[u8] = b"kizuna-link-v1";
+
+/// Bytes carried as base64 in JSON.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Bytes(pub Vec<u8>);
+
+impl std::fmt::Debug for Bytes {
+    // Never print payloads: they are ciphertext at best and secrets at worst.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Bytes({} bytes)", self.0.len())
+    }
+}
+
+impl From<Vec<u8>> for Bytes {
+    fn from(v: Vec<u8>) -> Self {
+        Bytes(v)
+    }
+}
+
+impl Serialize for Bytes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use base64::Engine;
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use base64::Engine;
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(s.as_bytes())
+            .map(Bytes)
+            .map_err(|e| serde::de::Error::custom(format!("invalid base64: {e}")))
+    }
+}
+
+/// The message signed to prove possession of a device key at registration.
+pub fn register_signing_input(handle: &str, signature_key: &[u8]) -> Vec<u8> {
+    let mut v = REGISTER_CONTEXT.to_vec();
+    v.push(0);
+    v.extend_from_slice(handle.as_bytes());
+    v.push(0);
+    v.extend_from_slice(signature_key);
+    v
+}
+
+/// The message signed to answer an auth challenge.
+pub fn auth_signing_input(device_id: &str, challenge: &str) -> Vec<u8> {
+    let mut v = AUTH_CONTEXT.to_vec();
+    v.push(0);
+    v.extend_from_slice(device_id.as_bytes());
+    v.push(0);
+    v.extend_from_slice(challenge.as_bytes());
+    v
+}
+
+/// The message signed by a device asking to join an existing account.
+pub fn link_signing_input(handle: &str, signature_key: &[u8]) -> Vec<u8> {
+    let mut v = LINK_CONTEXT.to_vec();
+    v.push(0);
+    v.extend_from_slice(handle.as_bytes());
+    v.push(0);
+    v.extend_from_slice(signature_key);
+    v
+}
+
+/// The MLS credential identity of a device: `handle/device_id`. The server
+/// checks it on every key package, so members can trust the handle they see.
+pub fn credential_identity(handle: &str, device_id: &str) -> String {
+    format!("{handle}/{device_id}")
+}
+
+/// A device's id is derived from its identity key, so a device knows it
+/// before the server does and can put it in its key packages at once.
+pub fn device_id_for_key(signature_key: &[u8]) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(signature_key);
+    d[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Splits a credential identity into handle and device id.
+pub fn parse_credential_identity(identity: &[u8]) -> Option<(String, String)> {
+    let s = std::str::from_utf8(identity).ok()?;
+    let (h, d) = s.split_once('/')?;
+    Some((h.to_string(), d.to_string()))
+}
+
+/// Every error the API returns has one of these codes; clients branch on the
+/// code, people read the message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    MalformedJson,
+    InvalidHandle,
+    InvalidRegion,
+    InvalidSignature,
+    InvalidMessage,
+    Unauthorized,
+    TokenExpired,
+    Forbidden,
+    NotFound,
+    UnknownGroup,
+    UnknownDevice,
+    UnknownAccount,
+    HandleTaken,
+    GroupExists,
+    NotMember,
+    AlreadyMember,
+    StaleEpoch,
+    NoKeyPackage,
+    MessageTooLarge,
+    GroupTooLarge,
+    TooManyKeyPackages,
+    RateLimited,
+    LinkPending,
+    Unavailable,
+    Internal,
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = serde_json::to_value(self).map_err(|_| std::fmt::Error)?;
+        f.write_str(v.as_str().unwrap_or("internal"))
+    }
+}
+
+/// The JSON body of every error response.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+// ---- accounts and devices ----
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RegisterRequest {
+    pub handle: String,
+    pub name: String,
+    pub phone: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    pub region: String,
+    pub device: NewDevice,
+}
+
+/// A device key, with a signature over [`register_signing_input`] or
+/// [`link_signing_input`] proving the caller holds its private half.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NewDevice {
+    pub signature_key: Bytes,
+    pub label: String,
+    pub signature: Bytes,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RegisterResponse {
+    pub account_id: String,
+    pub device_id: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ChallengeRequest {
+    pub device_id: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ChallengeResponse {
+    pub challenge: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TokenRequest {
+    pub device_id: String,
+    pub challenge: String,
+    pub signature: Bytes,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TokenResponse {
+    pub token: String,
+    /// Unix seconds.
+    pub expires_at: u64,
+}
+
+/// What anyone may learn about an account: its handle and device ids.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AccountView {
+    pub handle: String,
+    pub devices: Vec<String>,
+}
+
+/// The caller's own account, including the personal fields only they see.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MeView {
+    pub account_id: String,
+    pub handle: String,
+    pub region: String,
+    pub name: String,
+    pub phone: String,
+    pub email: Option<String>,
+    pub devices: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PhoneLookupRequest {
+    pub phone: String,
+}
+
+/// Only the handle is revealed, never another person's phone or e-mail.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PhoneLookupResponse {
+    pub handle: Option<String>,
+}
+
+// ---- key packages ----
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct KeyPackageUpload {
+    pub key_packages: Vec<Bytes>,
+    #[serde(default)]
+    pub last_resort: Option<Bytes>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct KeyPackageStatus {
+    /// One-time key packages left (the last-resort one is not counted).
+    pub remaining: u32,
+    pub has_last_resort: bool,
+    /// The device should upload more.
+    pub low: bool,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ClaimRequest {
+    /// Claim one key package for every device of each of these accounts.
+    #[serde(default)]
+    pub handles: Vec<String>,
+    /// Claim one key package for each of these devices.
+    #[serde(default)]
+    pub devices: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ClaimedKeyPackage {
+    pub handle: String,
+    pub device_id: String,
+    pub key_package: Bytes,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ClaimResponse {
+    pub key_packages: Vec<ClaimedKeyPackage>,
+}
+
+// ---- groups and delivery ----
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CreateGroupRequest {
+    /// The MLS group id, chosen by the creator.
+    pub group_id: Bytes,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GroupView {
+    pub group_id: Bytes,
+    pub epoch: u64,
+    pub members: Vec<String>,
+}
+
+/// A commit for the group's current epoch, with the routing change it makes.
+/// The server cannot read the commit, so the committer states which devices it
+/// adds and removes; the server only uses this to route ciphertext.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CommitRequest {
+    pub commit: Bytes,
+    #[serde(default)]
+    pub welcome: Option<Bytes>,
+    #[serde(default)]
+    pub added_devices: Vec<String>,
+    #[serde(default)]
+    pub removed_devices: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CommitAccepted {
+    /// The group's epoch after this commit.
+    pub epoch: u64,
+    pub group_seq: u64,
+    pub server_time: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SendRequest {
+    /// An MLS PrivateMessage carrying application content.
+    pub message: Bytes,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SendAccepted {
+    pub group_seq: u64,
+    /// Milliseconds since the Unix epoch, when the server accepted it.
+    pub server_time: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnvelopeKind {
+    Welcome,
+    Commit,
+    Application,
+}
+
+/// One entry of a device's queue: an opaque MLS message and the routing facts
+/// the server vouches for.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Position in this device's queue; acknowledge up to it.
+    pub seq: u64,
+    pub kind: EnvelopeKind,
+    pub group_id: Bytes,
+    /// Position in the group's total order.
+    pub group_seq: u64,
+    pub sender_handle: String,
+    pub sender_device: String,
+    pub server_time: u64,
+    pub payload: Bytes,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InboxResponse {
+    pub envelopes: Vec<Envelope>,
+    pub key_packages_low: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AckRequest {
+    pub up_to: u64,
+}
+
+/// Frames a client sends on the WebSocket.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    Ack { up_to: u64 },
+}
+
+/// Frames the server sends on the WebSocket.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    Envelope(Envelope),
+    KeyPackagesLow,
+    Error(ErrorBody),
+}
+
+// ---- linking a second device ----
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LinkRequest {
+    pub handle: String,
+    pub device: NewDevice,
+    pub key_packages: Vec<Bytes>,
+    pub last_resort: Bytes,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LinkPending {
+    pub link_id: String,
+    /// Shown on the new device, typed on an existing one.
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LinkStatus {
+    pub approved: bool,
+    pub device_id: Option<String>,
+    pub account_id: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LinkApprove {
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LinkApproved {
+    pub device_id: String,
+}
+
+/// What travels inside an MLS application message. The server never sees it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum ChatContent {
+    Text { text: String },
+    ChatName { name: String },
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Handles are 3–32 characters of lowercase ASCII letters, digits, `_` and `.`,
+/// starting with a letter, so they are unambiguous and safe in paths.
+pub fn valid_handle(h: &str) -> bool {
+    let b = h.as_bytes();
+    (3..=32).contains(&b.len())
+        && b[0].is_ascii_lowercase()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_' || *c == b'.')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_are_snake_case() {
+        assert_eq!(ErrorCode::StaleEpoch.to_string(), "stale_epoch");
+        let j = serde_json::to_string(&ErrorBody {
+            code: ErrorCode::MessageTooLarge,
+            message: "x".into(),
+        })
+        .unwrap();
+        assert!(j.contains("\"message_too_large\""));
+    }
+
+    #[test]
+    fn bytes_round_trip_and_reject_bad_base64() {
+        let b = Bytes(vec![0, 1, 2, 255]);
+        let j = serde_json::to_string(&b).unwrap();
+        let back: Bytes = serde_json::from_str(&j).unwrap();
+        assert_eq!(b, back);
+        assert!(serde_json::from_str::<Bytes>("\"!!!\"").is_err());
+    }
+
+    #[test]
+    fn handles() {
+        assert!(valid_handle("alice"));
+        assert!(!valid_handle("Al"));
+        assert!(!valid_handle("a/b"));
+        assert!(!valid_handle("1abc"));
+    }
+}
