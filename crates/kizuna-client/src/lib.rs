@@ -1,1 +1,991 @@
+//! The Kizuna client library: a device's MLS identity and groups, its local
+//! history, and the protocol with a Kizuna server. The CLI, the tests, the demo
+//! and the load generator all drive this same library.
+//!
+//! Every operation runs under a lock on the home directory and starts from the
+//! state on disk, so several processes on one home (say `watch` and `send`)
+//! never use a stale ratchet. New MLS state is written before anything built
+//! from it leaves the device, so a crash can waste a key but never reuse one.
 
+mod error;
+mod local;
+mod mls;
+mod transport;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use futures_util::{SinkExt, StreamExt};
+use kizuna_wire::*;
+use openmls::prelude::*;
+use openmls_basic_credential::SignatureKeyPair;
+use openmls_rust_crypto::OpenMlsRustCrypto;
+use reqwest::Method;
+
+pub use error::{ClientError, Result};
+pub use local::{ChatSummary, StoredMessage};
+pub use transport::normalise_server;
+
+use local::{Changes, Local};
+use transport::Transport;
+
+/// One-time key packages a device keeps on the server.
+const KEY_PACKAGE_TARGET: usize = 30;
+/// Attempts at a commit or send when other members keep winning the epoch.
+const MAX_ATTEMPTS: u32 = 8;
+const INBOX_PAGE: u32 = 500;
+
+/// Who this device is.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Identity {
+    pub server: String,
+    pub handle: String,
+    pub account_id: String,
+    pub device_id: String,
+}
+
+/// Something that happened on sync or watch.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Message(StoredMessage),
+    Joined {
+        chat: String,
+        by: String,
+    },
+    Removed {
+        chat: String,
+        by: String,
+    },
+    MembersChanged {
+        chat: String,
+        by: String,
+    },
+    Renamed {
+        chat: String,
+        name: String,
+        by: String,
+    },
+    /// An entry that could not be opened; it is skipped, never retried.
+    Undecryptable {
+        chat: String,
+        seq: u64,
+        reason: String,
+    },
+}
+
+pub struct RegisterOptions<'a> {
+    pub handle: &'a str,
+    pub name: &'a str,
+    pub phone: &'a str,
+    pub email: Option<&'a str>,
+    pub region: &'a str,
+    pub device_label: &'a str,
+}
+
+pub struct Client {
+    home: PathBuf,
+    local: Local,
+    transport: Transport,
+    provider: OpenMlsRustCrypto,
+    loaded: HashMap<Vec<u8>, Vec<u8>>,
+    signer: SignatureKeyPair,
+    identity: Identity,
+    token: Option<(String, u64)>,
+}
+
+/// Held for the length of one operation; dropping it releases the home.
+struct HomeLock(#[allow(dead_code)] std::fs::File);
+
+async fn lock_home(home: &Path) -> Result<HomeLock> {
+    let path = home.join("lock");
+    let f = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        f.lock()?;
+        Ok(f)
+    })
+    .await
+    .map_err(|e| ClientError::Local {
+        path: home.to_path_buf(),
+        reason: e.to_string(),
+    })?
+    .map_err(|e| ClientError::Local {
+        path: home.to_path_buf(),
+        reason: format!("cannot lock: {e}"),
+    })?;
+    Ok(HomeLock(f))
+}
+
+fn mls_err(e: impl std::fmt::Display) -> ClientError {
+    ClientError::Mls(e.to_string())
+}
+
+fn group_hex(g: &[u8]) -> String {
+    hex::encode(g)
+}
+
+impl Client {
+    /// Creates the account and this device's MLS identity, and publishes its
+    /// key packages.
+    pub async fn register(home: &Path, server: &str, opts: RegisterOptions<'_>) -> Result<Client> {
+        let local = Local::open(home).await?;
+        if local.meta("device_id").await?.is_some() {
+            return Err(ClientError::AlreadyRegistered(home.to_path_buf()));
+        }
+        let transport = Transport::new(server);
+        let signer = mls::new_signer()?;
+        let key = signer.public().to_vec();
+        let signature = mls::sign(&signer, &register_signing_input(opts.handle, &key))?;
+        let resp: RegisterResponse = transport
+            .call(
+                Method::POST,
+                "/v1/accounts",
+                None,
+                Some(&RegisterRequest {
+                    handle: opts.handle.to_string(),
+                    name: opts.name.to_string(),
+                    phone: opts.phone.to_string(),
+                    email: opts.email.map(str::to_string),
+                    region: opts.region.to_string(),
+                    device: NewDevice {
+                        signature_key: Bytes(key),
+                        label: opts.device_label.to_string(),
+                        signature: Bytes(signature),
+                    },
+                }),
+            )
+            .await?;
+        let identity = Identity {
+            server: transport.base.clone(),
+            handle: opts.handle.to_string(),
+            account_id: resp.account_id,
+            device_id: resp.device_id,
+        };
+        Self::save_identity(&local, &identity, &signer).await?;
+        let mut client = Client::assemble(home, local, transport, signer, identity);
+        let _g = client.begin().await?;
+        client.replenish_key_packages(true).await?;
+        Ok(client)
+    }
+
+    async fn save_identity(local: &Local, id: &Identity, signer: &SignatureKeyPair) -> Result<()> {
+        local.set_meta("server", id.server.as_bytes()).await?;
+        local.set_meta("handle", id.handle.as_bytes()).await?;
+        local
+            .set_meta("account_id", id.account_id.as_bytes())
+            .await?;
+        let key = serde_json::to_vec(signer).map_err(|e| ClientError::Mls(e.to_string()))?;
+        local.set_meta("signer", &key).await?;
+        // Written last: its presence means the identity is complete.
+        local.set_meta("device_id", id.device_id.as_bytes()).await?;
+        Ok(())
+    }
+
+    fn assemble(
+        home: &Path,
+        local: Local,
+        transport: Transport,
+        signer: SignatureKeyPair,
+        identity: Identity,
+    ) -> Client {
+        Client {
+            home: home.to_path_buf(),
+            local,
+            transport,
+            provider: OpenMlsRustCrypto::default(),
+            loaded: HashMap::new(),
+            signer,
+            identity,
+            token: None,
+        }
+    }
+
+    /// Opens the identity kept under `home`.
+    pub async fn open(home: &Path) -> Result<Client> {
+        if !home.join("device.sqlite").exists() {
+            return Err(ClientError::NotRegistered(home.to_path_buf()));
+        }
+        let local = Local::open(home).await?;
+        let Some(device_id) = local.meta_string("device_id").await? else {
+            return Err(ClientError::NotRegistered(home.to_path_buf()));
+        };
+        let local_ref = &local;
+        let get = |k: &'static str| async move {
+            let local = local_ref;
+            local.meta(k).await?.ok_or_else(|| ClientError::Local {
+                path: local.path.clone(),
+                reason: format!("missing {k}"),
+            })
+        };
+        let server = String::from_utf8_lossy(&get("server").await?).into_owned();
+        let handle = String::from_utf8_lossy(&get("handle").await?).into_owned();
+        let account_id = String::from_utf8_lossy(&get("account_id").await?).into_owned();
+        let signer: SignatureKeyPair =
+            serde_json::from_slice(&get("signer").await?).map_err(|e| ClientError::Local {
+                path: local.path.clone(),
+                reason: format!("damaged device key: {e}"),
+            })?;
+        let token = match (
+            local.meta_string("token").await?,
+            local.meta_string("token_expires").await?,
+        ) {
+            (Some(t), Some(e)) => e.parse().ok().map(|e| (t, e)),
+            _ => None,
+        };
+        let transport = Transport::new(&server);
+        let identity = Identity {
+            server: transport.base.clone(),
+            handle,
+            account_id,
+            device_id,
+        };
+        let mut c = Client::assemble(home, local, transport, signer, identity);
+        c.token = token;
+        Ok(c)
+    }
+
+    /// Asks to add this new device to the account `handle`, shows the code to
+    /// type on an existing device, and waits until it is approved there.
+    pub async fn link_device(
+        home: &Path,
+        server: &str,
+        handle: &str,
+        label: &str,
+        mut on_code: impl FnMut(&str),
+        timeout: std::time::Duration,
+    ) -> Result<Client> {
+        let local = Local::open(home).await?;
+        if local.meta("device_id").await?.is_some() {
+            return Err(ClientError::AlreadyRegistered(home.to_path_buf()));
+        }
+        let transport = Transport::new(server);
+        let signer = mls::new_signer()?;
+        let key = signer.public().to_vec();
+        let device_id = device_id_for_key(&key);
+        let identity = Identity {
+            server: transport.base.clone(),
+            handle: handle.to_string(),
+            account_id: String::new(),
+            device_id: device_id.clone(),
+        };
+        let mut client = Client::assemble(home, local, transport, signer, identity);
+        let _g = client.begin().await?;
+        let (kps, last_resort) = client.new_key_packages(KEY_PACKAGE_TARGET)?;
+        client.save(Changes::default()).await?;
+        let signature = mls::sign(&client.signer, &link_signing_input(handle, &key))?;
+        let pending: LinkPending = client
+            .transport
+            .call(
+                Method::POST,
+                "/v1/links",
+                None,
+                Some(&LinkRequest {
+                    handle: handle.to_string(),
+                    device: NewDevice {
+                        signature_key: Bytes(key),
+                        label: label.to_string(),
+                        signature: Bytes(signature),
+                    },
+                    key_packages: kps,
+                    last_resort,
+                }),
+            )
+            .await?;
+        on_code(&pending.code);
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let st: LinkStatus = client
+                .transport
+                .call::<(), _>(
+                    Method::GET,
+                    &format!("/v1/links/{}", pending.link_id),
+                    None,
+                    None,
+                )
+                .await?;
+            if let (true, Some(account_id)) = (st.approved, st.account_id) {
+                client.identity.account_id = account_id;
+                Self::save_identity(&client.local, &client.identity, &client.signer).await?;
+                return Ok(client);
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(ClientError::Invalid(format!(
+                    "code {} was not approved in time; run the command again",
+                    pending.code
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+    }
+
+    /// Approves a new device of this account (its code from `device link`)
+    /// and adds it to every chat this device is in.
+    pub async fn approve_device(&mut self, code: &str) -> Result<(String, usize)> {
+        let _g = self.begin().await?;
+        let token = self.token().await?;
+        let approved: LinkApproved = self
+            .transport
+            .call(
+                Method::POST,
+                "/v1/links/approve",
+                Some(&token),
+                Some(&LinkApprove {
+                    code: code.to_string(),
+                }),
+            )
+            .await?;
+        self.sync_locked().await?;
+        let chats: Vec<String> = self
+            .local
+            .chat_ids()
+            .await?
+            .into_iter()
+            .filter(|c| c.2)
+            .map(|c| c.0)
+            .collect();
+        let mut n = 0;
+        for chat in chats {
+            let claimed = self
+                .claim(ClaimRequest {
+                    handles: vec![],
+                    devices: vec![approved.device_id.clone()],
+                })
+                .await?;
+            self.commit_change(&chat, mls::Change::Add(claimed)).await?;
+            n += 1;
+        }
+        Ok((approved.device_id, n))
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// Takes the home lock and loads the MLS state from disk.
+    async fn begin(&mut self) -> Result<HomeLock> {
+        let g = lock_home(&self.home).await?;
+        let map = self.local.load_mls().await?;
+        *self
+            .provider
+            .storage()
+            .values
+            .write()
+            .map_err(|_| ClientError::Mls("storage lock poisoned".into()))? = map.clone();
+        self.loaded = map;
+        Ok(g)
+    }
+
+    async fn save(&mut self, changes: Changes) -> Result<()> {
+        let after = self
+            .provider
+            .storage()
+            .values
+            .read()
+            .map_err(|_| ClientError::Mls("storage lock poisoned".into()))?
+            .clone();
+        self.local.commit(&mut self.loaded, &after, changes).await
+    }
+
+    async fn token(&mut self) -> Result<String> {
+        if let Some((t, exp)) = &self.token {
+            if *exp > now_ms() / 1000 + 30 {
+                return Ok(t.clone());
+            }
+        }
+        let c: ChallengeResponse = self
+            .transport
+            .call(
+                Method::POST,
+                "/v1/auth/challenge",
+                None,
+                Some(&ChallengeRequest {
+                    device_id: self.identity.device_id.clone(),
+                }),
+            )
+            .await?;
+        let sig = mls::sign(
+            &self.signer,
+            &auth_signing_input(&self.identity.device_id, &c.challenge),
+        )?;
+        let t: TokenResponse = self
+            .transport
+            .call(
+                Method::POST,
+                "/v1/auth/token",
+                None,
+                Some(&TokenRequest {
+                    device_id: self.identity.device_id.clone(),
+                    challenge: c.challenge,
+                    signature: Bytes(sig),
+                }),
+            )
+            .await?;
+        self.local.set_meta("token", t.token.as_bytes()).await?;
+        self.local
+            .set_meta("token_expires", t.expires_at.to_string().as_bytes())
+            .await?;
+        self.token = Some((t.token.clone(), t.expires_at));
+        Ok(t.token)
+    }
+
+    /// An authenticated call; a token the server no longer accepts is renewed once.
+    async fn call<B: serde::Serialize, R: serde::de::DeserializeOwned>(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<R> {
+        let bytes = self.call_raw(method, path, body).await?;
+        if bytes.is_empty() {
+            return serde_json::from_slice(b"null")
+                .map_err(|e| ClientError::Protocol(e.to_string()));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(format!("{path}: {e}")))
+    }
+
+    async fn call_raw<B: serde::Serialize>(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<Vec<u8>> {
+        let token = self.token().await?;
+        match self
+            .transport
+            .call_raw(method.clone(), path, Some(&token), body)
+            .await
+        {
+            Err(ClientError::Api {
+                code: ErrorCode::TokenExpired | ErrorCode::Unauthorized,
+                ..
+            }) => {
+                self.token = None;
+                let token = self.token().await?;
+                self.transport
+                    .call_raw(method, path, Some(&token), body)
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    fn new_key_packages(&self, n: usize) -> Result<(Vec<Bytes>, Bytes)> {
+        let cwk = mls::credential(&self.identity, &self.signer);
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push(Bytes(mls::key_package(
+                &self.provider,
+                &self.signer,
+                cwk.clone(),
+                false,
+            )?));
+        }
+        let lr = Bytes(mls::key_package(&self.provider, &self.signer, cwk, true)?);
+        Ok((out, lr))
+    }
+
+    /// Tops up this device's key packages on the server (and, when `fresh`,
+    /// publishes a last-resort one).
+    async fn replenish_key_packages(&mut self, fresh: bool) -> Result<()> {
+        let status: KeyPackageStatus = self
+            .call::<(), _>(Method::GET, "/v1/devices/me/key-packages", None)
+            .await?;
+        let need = KEY_PACKAGE_TARGET.saturating_sub(status.remaining as usize);
+        if need == 0 && status.has_last_resort && !fresh {
+            return Ok(());
+        }
+        let (kps, lr) = self.new_key_packages(need)?;
+        // The private halves are on disk before the public ones are published.
+        self.save(Changes::default()).await?;
+        let _: KeyPackageStatus = self
+            .call(
+                Method::POST,
+                "/v1/devices/me/key-packages",
+                Some(&KeyPackageUpload {
+                    key_packages: kps,
+                    last_resort: (fresh || !status.has_last_resort).then_some(lr),
+                }),
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn me(&mut self) -> Result<MeView> {
+        self.call::<(), _>(Method::GET, "/v1/me", None).await
+    }
+
+    /// The handle registered with this phone number, if any.
+    pub async fn lookup_phone(&mut self, phone: &str) -> Result<Option<String>> {
+        let r: PhoneLookupResponse = self
+            .call(
+                Method::POST,
+                "/v1/lookup/phone",
+                Some(&PhoneLookupRequest {
+                    phone: phone.to_string(),
+                }),
+            )
+            .await?;
+        Ok(r.handle)
+    }
+
+    /// The device ids of an account.
+    pub async fn account(&mut self, handle: &str) -> Result<AccountView> {
+        self.call::<(), _>(Method::GET, &format!("/v1/accounts/{handle}"), None)
+            .await
+    }
+
+    async fn claim(&mut self, req: ClaimRequest) -> Result<Vec<(KeyPackage, String)>> {
+        let resp: ClaimResponse = self
+            .call(Method::POST, "/v1/key-packages/claim", Some(&req))
+            .await?;
+        resp.key_packages
+            .into_iter()
+            .map(|c| {
+                let kp = mls::check_claimed(&self.provider, &c)?;
+                Ok((kp, c.device_id))
+            })
+            .collect()
+    }
+
+    /// Finds a chat by full id, unique id prefix, or exact name.
+    pub async fn resolve_chat(&self, s: &str) -> Result<String> {
+        let chats = self.local.chat_ids().await?;
+        if let Some(c) = chats.iter().find(|c| c.0 == s) {
+            return Ok(c.0.clone());
+        }
+        let by_name: Vec<_> = chats.iter().filter(|c| c.1.as_deref() == Some(s)).collect();
+        let matches: Vec<_> = if by_name.is_empty() {
+            chats
+                .iter()
+                .filter(|c| c.0.starts_with(s) && s.len() >= 4)
+                .collect()
+        } else {
+            by_name
+        };
+        match matches.len() {
+            0 => Err(ClientError::UnknownChat(s.to_string())),
+            1 => Ok(matches[0].0.clone()),
+            _ => Err(ClientError::AmbiguousChat(s.to_string())),
+        }
+    }
+
+    /// Creates a chat with every device of each handle (and this account's
+    /// other devices); a 1:1 chat is a group of two people.
+    pub async fn create_chat(&mut self, with: &[String], name: Option<&str>) -> Result<String> {
+        if with.is_empty() {
+            return Err(ClientError::Invalid(
+                "a chat needs at least one other person (--with)".into(),
+            ));
+        }
+        if with.iter().any(|h| *h == self.identity.handle) {
+            return Err(ClientError::Invalid(
+                "you are in the chat already; name the others".into(),
+            ));
+        }
+        let _g = self.begin().await?;
+        let mine = self.account(&self.identity.handle.clone()).await?;
+        let others: Vec<String> = mine
+            .devices
+            .into_iter()
+            .filter(|d| *d != self.identity.device_id)
+            .collect();
+        let claimed = self
+            .claim(ClaimRequest {
+                handles: with.to_vec(),
+                devices: others,
+            })
+            .await?;
+        let group_id = mls::random_group_id();
+        let chat = group_hex(&group_id);
+        mls::create_group(&self.provider, &self.signer, &self.identity, &group_id)?;
+        let _: GroupView = self
+            .call(
+                Method::POST,
+                "/v1/groups",
+                Some(&CreateGroupRequest {
+                    group_id: Bytes(group_id.clone()),
+                }),
+            )
+            .await?;
+        self.save(Changes {
+            chats: vec![(chat.clone(), name.map(str::to_string))],
+            ..Default::default()
+        })
+        .await?;
+        self.commit_change(&chat, mls::Change::Add(claimed)).await?;
+        if let Some(n) = name {
+            self.send_content(
+                &chat,
+                &ChatContent::ChatName {
+                    name: n.to_string(),
+                },
+            )
+            .await?;
+        }
+        Ok(chat)
+    }
+
+    /// Adds every device of `handle` to the chat.
+    pub async fn add_member(&mut self, chat: &str, handle: &str) -> Result<()> {
+        let _g = self.begin().await?;
+        let chat = self.resolve_chat(chat).await?;
+        let claimed = self
+            .claim(ClaimRequest {
+                handles: vec![handle.to_string()],
+                devices: vec![],
+            })
+            .await?;
+        self.commit_change(&chat, mls::Change::Add(claimed)).await
+    }
+
+    /// Removes every device of `handle` from the chat.
+    pub async fn remove_member(&mut self, chat: &str, handle: &str) -> Result<()> {
+        let _g = self.begin().await?;
+        let chat = self.resolve_chat(chat).await?;
+        self.commit_change(&chat, mls::Change::Remove(handle.to_string()))
+            .await
+    }
+
+    /// The members of a chat as this device sees them: (handle, device).
+    pub async fn members(&mut self, chat: &str) -> Result<Vec<(String, String)>> {
+        let _g = self.begin().await?;
+        let chat = self.resolve_chat(chat).await?;
+        let group = self.load_group(&chat)?;
+        Ok(mls::members(&group))
+    }
+
+    fn load_group(&self, chat: &str) -> Result<MlsGroup> {
+        let gid = hex::decode(chat).map_err(|_| ClientError::UnknownChat(chat.to_string()))?;
+        let g = MlsGroup::load(self.provider.storage(), &GroupId::from_slice(&gid))
+            .map_err(mls_err)?
+            .ok_or_else(|| ClientError::UnknownChat(chat.to_string()))?;
+        if !g.is_active() {
+            return Err(ClientError::NotInChat(chat.to_string()));
+        }
+        Ok(g)
+    }
+
+    /// Builds a commit for the current epoch and submits it; when another
+    /// member's commit won the epoch, processes it and tries again.
+    async fn commit_change(&mut self, chat: &str, change: mls::Change) -> Result<()> {
+        for _ in 0..MAX_ATTEMPTS {
+            let mut group = self.load_group(chat)?;
+            let Some(prepared) =
+                mls::prepare_commit(&self.provider, &self.signer, &mut group, &change)?
+            else {
+                return Ok(());
+            };
+            self.save(Changes::default()).await?;
+            let req = CommitRequest {
+                commit: Bytes(prepared.commit),
+                welcome: prepared.welcome.map(Bytes),
+                added_devices: prepared.added,
+                removed_devices: prepared.removed,
+            };
+            let r: Result<CommitAccepted> = self
+                .call(
+                    Method::POST,
+                    &format!("/v1/groups/{chat}/commits"),
+                    Some(&req),
+                )
+                .await;
+            match r {
+                Ok(_) => {
+                    group
+                        .merge_pending_commit(&self.provider)
+                        .map_err(mls_err)?;
+                    self.save(Changes::default()).await?;
+                    return Ok(());
+                }
+                Err(e) => {
+                    group
+                        .clear_pending_commit(self.provider.storage())
+                        .map_err(mls_err)?;
+                    self.save(Changes::default()).await?;
+                    if e.api_code() == Some(ErrorCode::StaleEpoch) {
+                        self.sync_locked().await?;
+                        continue;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Err(ClientError::TooManyRetries(MAX_ATTEMPTS))
+    }
+
+    /// Encrypts and sends a text message.
+    pub async fn send(&mut self, chat: &str, text: &str) -> Result<StoredMessage> {
+        if text.is_empty() {
+            return Err(ClientError::Invalid("the message is empty".into()));
+        }
+        let _g = self.begin().await?;
+        let chat = self.resolve_chat(chat).await?;
+        let (seq, time) = self
+            .send_content(
+                &chat,
+                &ChatContent::Text {
+                    text: text.to_string(),
+                },
+            )
+            .await?;
+        let m = StoredMessage {
+            chat: chat.clone(),
+            sender: self.identity.handle.clone(),
+            sender_device: self.identity.device_id.clone(),
+            text: text.to_string(),
+            server_time: time,
+            seq,
+        };
+        self.save(Changes {
+            messages: vec![m.clone()],
+            ..Default::default()
+        })
+        .await?;
+        Ok(m)
+    }
+
+    /// Encrypts content for the group's current epoch and submits it; the
+    /// ciphertext is built only after the advanced ratchet is on disk.
+    async fn send_content(&mut self, chat: &str, content: &ChatContent) -> Result<(u64, u64)> {
+        let plain = serde_json::to_vec(content).map_err(|e| ClientError::Invalid(e.to_string()))?;
+        for _ in 0..MAX_ATTEMPTS {
+            let mut group = self.load_group(chat)?;
+            let ct = group
+                .create_message(&self.provider, &self.signer, &plain)
+                .map_err(mls_err)?
+                .to_bytes()
+                .map_err(mls_err)?;
+            self.save(Changes::default()).await?;
+            let r: Result<SendAccepted> = self
+                .call(
+                    Method::POST,
+                    &format!("/v1/groups/{chat}/messages"),
+                    Some(&SendRequest { message: Bytes(ct) }),
+                )
+                .await;
+            match r {
+                Ok(a) => {
+                    if let ChatContent::ChatName { name } = content {
+                        self.save(Changes {
+                            names: vec![(chat.to_string(), name.clone())],
+                            ..Default::default()
+                        })
+                        .await?;
+                    }
+                    return Ok((a.group_seq, a.server_time));
+                }
+                Err(e) if e.api_code() == Some(ErrorCode::StaleEpoch) => {
+                    self.sync_locked().await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(ClientError::TooManyRetries(MAX_ATTEMPTS))
+    }
+
+    /// Receives, decrypts and stores everything queued for this device.
+    pub async fn sync(&mut self) -> Result<Vec<Event>> {
+        let _g = self.begin().await?;
+        self.sync_locked().await
+    }
+
+    async fn sync_locked(&mut self) -> Result<Vec<Event>> {
+        let mut events = Vec::new();
+        let mut low = false;
+        loop {
+            let cursor = self.local.cursor().await?;
+            let inbox: InboxResponse = self
+                .call::<(), _>(
+                    Method::GET,
+                    &format!("/v1/inbox?after={cursor}&limit={INBOX_PAGE}"),
+                    None,
+                )
+                .await?;
+            low |= inbox.key_packages_low;
+            let n = inbox.envelopes.len();
+            if n == 0 {
+                break;
+            }
+            let last = self.apply_envelopes(inbox.envelopes, &mut events).await?;
+            let _: () = self
+                .call(
+                    Method::POST,
+                    "/v1/inbox/ack",
+                    Some(&AckRequest { up_to: last }),
+                )
+                .await?;
+            if n < INBOX_PAGE as usize {
+                break;
+            }
+        }
+        if low {
+            self.replenish_key_packages(false).await?;
+        }
+        Ok(events)
+    }
+
+    /// Processes envelopes in order and writes the outcome, with the new
+    /// cursor, in one transaction. Returns the last sequence number applied.
+    async fn apply_envelopes(
+        &mut self,
+        envelopes: Vec<Envelope>,
+        events: &mut Vec<Event>,
+    ) -> Result<u64> {
+        let cursor = self.local.cursor().await?;
+        let mut changes = Changes::default();
+        let mut last = cursor;
+        for env in envelopes {
+            if env.seq <= cursor {
+                continue;
+            }
+            last = env.seq;
+            let before = events.len();
+            mls::apply(&self.provider, &self.identity, env, events);
+            for e in &events[before..] {
+                match e {
+                    Event::Message(m) => changes.messages.push(m.clone()),
+                    Event::Joined { chat, .. } => changes.chats.push((chat.clone(), None)),
+                    Event::Removed { chat, .. } => changes.inactive.push(chat.clone()),
+                    Event::Renamed { chat, name, .. } => {
+                        changes.names.push((chat.clone(), name.clone()))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        changes.cursor = Some(last);
+        self.save(changes).await?;
+        Ok(last)
+    }
+
+    /// Like [`Client::sync`], then stays connected over a WebSocket and
+    /// handles each entry as it arrives, until `stop` completes. Reconnects
+    /// after a dropped connection.
+    pub async fn watch<F: FnMut(&Event)>(
+        &mut self,
+        mut on_event: F,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<()> {
+        tokio::pin!(stop);
+        let mut backoff = std::time::Duration::from_millis(200);
+        loop {
+            for e in self.sync().await? {
+                on_event(&e);
+            }
+            let token = self.token().await?;
+            let cursor = self.local.cursor().await?;
+            let url = self.transport.ws_url(&format!("/v1/ws?after={cursor}"));
+            let mut req =
+                tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+                    url.as_str(),
+                )
+                .map_err(|e| ClientError::Protocol(e.to_string()))?;
+            req.headers_mut().insert(
+                "authorization",
+                format!("Bearer {token}")
+                    .parse()
+                    .map_err(|_| ClientError::Protocol("bad token".into()))?,
+            );
+            let conn = tokio::select! {
+                c = tokio_tungstenite::connect_async(req) => c,
+                _ = &mut stop => return Ok(()),
+            };
+            let (mut ws, _) = match conn {
+                Ok(c) => c,
+                Err(e) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = &mut stop => return Ok(()),
+                    }
+                    backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
+                    tracing_free_log(&format!("reconnecting: {e}"));
+                    continue;
+                }
+            };
+            backoff = std::time::Duration::from_millis(200);
+            loop {
+                let frame = tokio::select! {
+                    f = ws.next() => f,
+                    _ = &mut stop => {
+                        let _ = ws.close(None).await;
+                        return Ok(());
+                    }
+                };
+                let text = match frame {
+                    Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) => t,
+                    Some(Ok(_)) => continue,
+                    None | Some(Err(_)) => break,
+                };
+                match serde_json::from_str::<ServerFrame>(text.as_str()) {
+                    Ok(ServerFrame::Envelope(env)) => {
+                        let mut events = Vec::new();
+                        let _g = self.begin().await?;
+                        let last = self.apply_envelopes(vec![env], &mut events).await?;
+                        drop(_g);
+                        let ack = serde_json::to_string(&ClientFrame::Ack { up_to: last })
+                            .unwrap_or_default();
+                        if ws
+                            .send(tokio_tungstenite::tungstenite::Message::Text(ack.into()))
+                            .await
+                            .is_err()
+                        {
+                            break;
+                        }
+                        for e in &events {
+                            on_event(e);
+                        }
+                    }
+                    Ok(ServerFrame::KeyPackagesLow) => {
+                        let _g = self.begin().await?;
+                        self.replenish_key_packages(false).await?;
+                    }
+                    Ok(ServerFrame::Error(e)) => {
+                        return Err(ClientError::Api {
+                            code: e.code,
+                            message: e.message,
+                        })
+                    }
+                    Err(e) => return Err(ClientError::Protocol(format!("unreadable frame: {e}"))),
+                }
+            }
+        }
+    }
+
+    pub async fn chats(&self) -> Result<Vec<ChatSummary>> {
+        self.local.chats().await
+    }
+
+    pub async fn history(&self, chat: &str) -> Result<Vec<StoredMessage>> {
+        let chat = self.resolve_chat(chat).await?;
+        self.local.history(&chat).await
+    }
+
+    /// Tries to open an MLS application message of a chat with this device's
+    /// state. Used to show that a removed member cannot read later messages,
+    /// and by the load generator to prove arrivals are real.
+    pub async fn open_ciphertext(&mut self, chat: &str, ciphertext: &[u8]) -> Result<String> {
+        let _g = self.begin().await?;
+        let mut group = self.load_group(chat)?;
+        let text = mls::open_application(&self.provider, &mut group, ciphertext)?;
+        self.save(Changes::default()).await?;
+        Ok(text)
+    }
+
+    pub async fn close(self) {
+        self.local.close().await;
+    }
+}
+
+fn tracing_free_log(msg: &str) {
+    if std::env::var_os("KIZUNA_DEBUG").is_some() {
+        eprintln!("{msg}");
+    }
+}

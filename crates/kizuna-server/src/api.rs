@@ -54,7 +54,10 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/auth/token", post(token))
         .route("/v1/me", get(me))
         .route("/v1/lookup/phone", post(lookup_phone))
-        .route("/v1/devices/me/key-packages", post(upload_key_packages).get(key_package_status))
+        .route(
+            "/v1/devices/me/key-packages",
+            post(upload_key_packages).get(key_package_status),
+        )
         .route("/v1/key-packages/claim", post(claim_key_packages))
         .route("/v1/groups", post(create_group))
         .route("/v1/groups/{group}", get(group))
@@ -66,7 +69,9 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/links", post(create_link))
         .route("/v1/links/approve", post(approve_link))
         .route("/v1/links/{link}", get(link_status))
-        .fallback(|| async { ApiError::not_found(ErrorCode::NotFound, "no such endpoint; see /openapi.json") })
+        .fallback(|| async {
+            ApiError::not_found(ErrorCode::NotFound, "no such endpoint; see /openapi.json")
+        })
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }
@@ -84,10 +89,13 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(ApiError::too_large("the request body is larger than this server accepts"))
-            }
-            Err(r) => Err(ApiError::bad_request(ErrorCode::MalformedJson, r.body_text())),
+            Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::too_large(
+                "the request body is larger than this server accepts",
+            )),
+            Err(r) => Err(ApiError::bad_request(
+                ErrorCode::MalformedJson,
+                r.body_text(),
+            )),
         }
     }
 }
@@ -104,17 +112,26 @@ pub struct AuthedDevice(pub DeviceIdentity);
 impl FromRequestParts<Shared> for AuthedDevice {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Shared,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| {
-                ApiError::unauthorized(ErrorCode::Unauthorized, "missing Authorization: Bearer token")
+                ApiError::unauthorized(
+                    ErrorCode::Unauthorized,
+                    "missing Authorization: Bearer token",
+                )
             })?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .ok_or_else(|| ApiError::unauthorized(ErrorCode::Unauthorized, "the Authorization header must be 'Bearer <token>'"))?;
+        let token = header.strip_prefix("Bearer ").ok_or_else(|| {
+            ApiError::unauthorized(
+                ErrorCode::Unauthorized,
+                "the Authorization header must be 'Bearer <token>'",
+            )
+        })?;
         let identity = state.auth.verify(token).map_err(|e| match e {
             AuthError::Expired => ApiError::unauthorized(ErrorCode::TokenExpired, e.to_string()),
             _ => ApiError::unauthorized(ErrorCode::Unauthorized, e.to_string()),
@@ -142,7 +159,10 @@ fn random_id() -> String {
 fn decode_group(hex_id: &str) -> Result<Vec<u8>, ApiError> {
     match hex::decode(hex_id) {
         Ok(g) if !g.is_empty() && g.len() <= 64 => Ok(g),
-        _ => Err(ApiError::bad_request(ErrorCode::BadRequest, "the group id must be 1 to 64 bytes in hex")),
+        _ => Err(ApiError::bad_request(
+            ErrorCode::BadRequest,
+            "the group id must be 1 to 64 bytes in hex",
+        )),
     }
 }
 
@@ -150,7 +170,10 @@ async fn health() -> &'static str {
     "ok"
 }
 
-async fn register(State(s): State<Shared>, ApiJson(req): ApiJson<RegisterRequest>) -> Result<impl IntoResponse, ApiError> {
+async fn register(
+    State(s): State<Shared>,
+    ApiJson(req): ApiJson<RegisterRequest>,
+) -> Result<impl IntoResponse, ApiError> {
     if !valid_handle(&req.handle) {
         return Err(ApiError::bad_request(
             ErrorCode::InvalidHandle,
@@ -160,12 +183,24 @@ async fn register(State(s): State<Shared>, ApiJson(req): ApiJson<RegisterRequest
     if !s.regions.iter().any(|r| *r == req.region) {
         return Err(ApiError::bad_request(
             ErrorCode::InvalidRegion,
-            format!("unknown region '{}'; this service has: {}", req.region, s.regions.join(", ")),
+            format!(
+                "unknown region '{}'; this service has: {}",
+                req.region,
+                s.regions.join(", ")
+            ),
         ));
     }
     let key = &req.device.signature_key.0;
-    verify_signature(key, &register_signing_input(&req.handle, key), &req.device.signature.0).map_err(|_| {
-        ApiError::bad_request(ErrorCode::InvalidSignature, "the registration is not signed by the device key")
+    verify_signature(
+        key,
+        &register_signing_input(&req.handle, key),
+        &req.device.signature.0,
+    )
+    .map_err(|_| {
+        ApiError::bad_request(
+            ErrorCode::InvalidSignature,
+            "the registration is not signed by the device key",
+        )
     })?;
     let sealed = s
         .vault
@@ -197,7 +232,10 @@ async fn register(State(s): State<Shared>, ApiJson(req): ApiJson<RegisterRequest
     match s.store.create_account(new).await {
         Ok(()) => {}
         Err(StoreError::Conflict("handle")) => {
-            return Err(ApiError::conflict(ErrorCode::HandleTaken, "this handle is taken; choose another"))
+            return Err(ApiError::conflict(
+                ErrorCode::HandleTaken,
+                "this handle is taken; choose another",
+            ))
         }
         Err(StoreError::Conflict(what)) => {
             return Err(ApiError::conflict(
@@ -208,7 +246,13 @@ async fn register(State(s): State<Shared>, ApiJson(req): ApiJson<RegisterRequest
         Err(e) => return Err(e.into()),
     }
     tracing::info!(%device_id, "account registered");
-    Ok((StatusCode::CREATED, ApiJson(RegisterResponse { account_id, device_id })))
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(RegisterResponse {
+            account_id,
+            device_id,
+        }),
+    ))
 }
 
 async fn challenge(
@@ -220,7 +264,10 @@ async fn challenge(
     }))
 }
 
-async fn token(State(s): State<Shared>, ApiJson(req): ApiJson<TokenRequest>) -> Result<ApiJson<TokenResponse>, ApiError> {
+async fn token(
+    State(s): State<Shared>,
+    ApiJson(req): ApiJson<TokenRequest>,
+) -> Result<ApiJson<TokenResponse>, ApiError> {
     let device = s
         .store
         .device(&req.device_id)
@@ -232,18 +279,32 @@ async fn token(State(s): State<Shared>, ApiJson(req): ApiJson<TokenRequest>) -> 
     };
     let (token, expires_at) = s
         .auth
-        .answer(&identity, &device.signature_key, &req.challenge, &req.signature.0)
+        .answer(
+            &identity,
+            &device.signature_key,
+            &req.challenge,
+            &req.signature.0,
+        )
         .map_err(|e| ApiError::unauthorized(ErrorCode::Unauthorized, e.to_string()))?;
     Ok(ApiJson(TokenResponse { token, expires_at }))
 }
 
-async fn me(State(s): State<Shared>, AuthedDevice(me): AuthedDevice) -> Result<ApiJson<MeView>, ApiError> {
+async fn me(
+    State(s): State<Shared>,
+    AuthedDevice(me): AuthedDevice,
+) -> Result<ApiJson<MeView>, ApiError> {
     let account = s
         .store
         .account_by_id(&me.account_id)
         .await?
-        .ok_or_else(|| ApiError::not_found(ErrorCode::UnknownAccount, "this account no longer exists"))?;
-    let blob = s.store.profile(&me.account_id).await?.ok_or_else(ApiError::internal)?;
+        .ok_or_else(|| {
+            ApiError::not_found(ErrorCode::UnknownAccount, "this account no longer exists")
+        })?;
+    let blob = s
+        .store
+        .profile(&me.account_id)
+        .await?
+        .ok_or_else(ApiError::internal)?;
     let profile = s.vault.open(&blob).map_err(|e| {
         tracing::error!(error = %e, "profile unreadable");
         ApiError::internal()
@@ -265,11 +326,12 @@ async fn account(
     AuthedDevice(_): AuthedDevice,
     Path(handle): Path<String>,
 ) -> Result<ApiJson<AccountView>, ApiError> {
-    let account = s
-        .store
-        .account_by_handle(&handle)
-        .await?
-        .ok_or_else(|| ApiError::not_found(ErrorCode::UnknownAccount, format!("nobody has the handle '{handle}'")))?;
+    let account = s.store.account_by_handle(&handle).await?.ok_or_else(|| {
+        ApiError::not_found(
+            ErrorCode::UnknownAccount,
+            format!("nobody has the handle '{handle}'"),
+        )
+    })?;
     let devices = s.store.devices_of(&account.account_id).await?;
     Ok(ApiJson(AccountView {
         handle: account.handle,
@@ -357,11 +419,9 @@ async fn upload_key_packages(
             format!("at most {MAX_UPLOAD} key packages per upload"),
         ));
     }
-    let device = s
-        .store
-        .device(&me.device_id)
-        .await?
-        .ok_or_else(|| ApiError::unauthorized(ErrorCode::UnknownDevice, "this device no longer exists"))?;
+    let device = s.store.device(&me.device_id).await?.ok_or_else(|| {
+        ApiError::unauthorized(ErrorCode::UnknownDevice, "this device no longer exists")
+    })?;
     check_key_packages(
         &device.handle,
         &device.device_id,
@@ -403,36 +463,45 @@ async fn claim_key_packages(
     ApiJson(req): ApiJson<ClaimRequest>,
 ) -> Result<ApiJson<ClaimResponse>, ApiError> {
     if req.handles.len() + req.devices.len() > s.limits.max_group_devices {
-        return Err(ApiError::bad_request(ErrorCode::GroupTooLarge, "too many accounts or devices in one claim"));
+        return Err(ApiError::bad_request(
+            ErrorCode::GroupTooLarge,
+            "too many accounts or devices in one claim",
+        ));
     }
     // Resolve everything first so an unknown name claims nothing.
     let mut targets: Vec<Device> = Vec::new();
     for h in &req.handles {
-        let a = s
-            .store
-            .account_by_handle(h)
-            .await?
-            .ok_or_else(|| ApiError::not_found(ErrorCode::UnknownAccount, format!("nobody has the handle '{h}'")))?;
+        let a = s.store.account_by_handle(h).await?.ok_or_else(|| {
+            ApiError::not_found(
+                ErrorCode::UnknownAccount,
+                format!("nobody has the handle '{h}'"),
+            )
+        })?;
         targets.extend(s.store.devices_of(&a.account_id).await?);
     }
     for d in &req.devices {
-        let dev = s
-            .store
-            .device(d)
-            .await?
-            .ok_or_else(|| ApiError::not_found(ErrorCode::UnknownDevice, format!("no device '{d}'")))?;
+        let dev = s.store.device(d).await?.ok_or_else(|| {
+            ApiError::not_found(ErrorCode::UnknownDevice, format!("no device '{d}'"))
+        })?;
         if !targets.iter().any(|t| t.device_id == dev.device_id) {
             targets.push(dev);
         }
     }
     let mut out = Vec::with_capacity(targets.len());
     for t in targets {
-        let kp = s.store.claim_key_package(&t.device_id).await?.ok_or_else(|| {
-            ApiError::not_found(
-                ErrorCode::NoKeyPackage,
-                format!("device {} of '{}' has no key package left; it must come online", t.device_id, t.handle),
-            )
-        })?;
+        let kp = s
+            .store
+            .claim_key_package(&t.device_id)
+            .await?
+            .ok_or_else(|| {
+                ApiError::not_found(
+                    ErrorCode::NoKeyPackage,
+                    format!(
+                        "device {} of '{}' has no key package left; it must come online",
+                        t.device_id, t.handle
+                    ),
+                )
+            })?;
         out.push(ClaimedKeyPackage {
             handle: t.handle,
             device_id: t.device_id,
@@ -449,12 +518,18 @@ async fn create_group(
 ) -> Result<impl IntoResponse, ApiError> {
     let gid = req.group_id.0;
     if gid.is_empty() || gid.len() > 64 {
-        return Err(ApiError::bad_request(ErrorCode::BadRequest, "the group id must be 1 to 64 bytes"));
+        return Err(ApiError::bad_request(
+            ErrorCode::BadRequest,
+            "the group id must be 1 to 64 bytes",
+        ));
     }
     match s.store.create_group(&gid, &me.device_id, now_ms()).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
-            return Err(ApiError::conflict(ErrorCode::GroupExists, "a group with this id exists; pick a fresh random id"))
+            return Err(ApiError::conflict(
+                ErrorCode::GroupExists,
+                "a group with this id exists; pick a fresh random id",
+            ))
         }
         Err(e) => return Err(e.into()),
     }
@@ -474,13 +549,14 @@ async fn group(
     Path(group): Path<String>,
 ) -> Result<ApiJson<GroupView>, ApiError> {
     let gid = decode_group(&group)?;
-    let g = s
-        .store
-        .group(&gid)
-        .await?
-        .ok_or_else(|| ApiError::not_found(ErrorCode::UnknownGroup, "no such group on this server"))?;
+    let g = s.store.group(&gid).await?.ok_or_else(|| {
+        ApiError::not_found(ErrorCode::UnknownGroup, "no such group on this server")
+    })?;
     if !g.members.contains(&me.device_id) {
-        return Err(ApiError::forbidden(ErrorCode::NotMember, "this device is not a member of the group"));
+        return Err(ApiError::forbidden(
+            ErrorCode::NotMember,
+            "this device is not a member of the group",
+        ));
     }
     Ok(ApiJson(GroupView {
         group_id: Bytes(g.group_id),
@@ -490,8 +566,7 @@ async fn group(
 }
 
 async fn sender_handle(s: &AppState, me: &DeviceIdentity) -> Result<String, ApiError> {
-    Ok(s
-        .store
+    Ok(s.store
         .account_by_id(&me.account_id)
         .await?
         .map(|a| a.handle)
@@ -515,16 +590,31 @@ async fn commit(
     let framing = framing::commit(&req.commit.0, &gid)
         .map_err(|e| ApiError::bad_request(ErrorCode::InvalidMessage, e.to_string()))?;
     if let Some(w) = &req.welcome {
-        framing::welcome(&w.0).map_err(|e| ApiError::bad_request(ErrorCode::InvalidMessage, e.to_string()))?;
+        framing::welcome(&w.0)
+            .map_err(|e| ApiError::bad_request(ErrorCode::InvalidMessage, e.to_string()))?;
         if req.added_devices.is_empty() {
-            return Err(ApiError::bad_request(ErrorCode::BadRequest, "a Welcome needs the devices it adds"));
+            return Err(ApiError::bad_request(
+                ErrorCode::BadRequest,
+                "a Welcome needs the devices it adds",
+            ));
         }
     } else if !req.added_devices.is_empty() {
-        return Err(ApiError::bad_request(ErrorCode::BadRequest, "adding devices needs a Welcome for them"));
+        return Err(ApiError::bad_request(
+            ErrorCode::BadRequest,
+            "adding devices needs a Welcome for them",
+        ));
     }
     let mut seen = std::collections::HashSet::new();
-    if !req.added_devices.iter().chain(&req.removed_devices).all(|d| seen.insert(d)) {
-        return Err(ApiError::bad_request(ErrorCode::BadRequest, "a device is listed twice"));
+    if !req
+        .added_devices
+        .iter()
+        .chain(&req.removed_devices)
+        .all(|d| seen.insert(d))
+    {
+        return Err(ApiError::bad_request(
+            ErrorCode::BadRequest,
+            "a device is listed twice",
+        ));
     }
     let now = now_ms();
     let handle = sender_handle(&s, &me).await?;
@@ -596,7 +686,12 @@ struct InboxQuery {
     limit: Option<u32>,
 }
 
-pub async fn read_inbox(s: &AppState, device_id: &str, after: u64, limit: u32) -> Result<Vec<Envelope>, ApiError> {
+pub async fn read_inbox(
+    s: &AppState,
+    device_id: &str,
+    after: u64,
+    limit: u32,
+) -> Result<Vec<Envelope>, ApiError> {
     let entries = s.store.inbox(device_id, after, limit).await?;
     Ok(entries
         .into_iter()
@@ -642,15 +737,31 @@ fn code_hash(code: &str) -> Vec<u8> {
     sha2::Sha256::digest(code.trim().to_ascii_uppercase().as_bytes()).to_vec()
 }
 
-async fn create_link(State(s): State<Shared>, ApiJson(req): ApiJson<LinkRequest>) -> Result<impl IntoResponse, ApiError> {
+async fn create_link(
+    State(s): State<Shared>,
+    ApiJson(req): ApiJson<LinkRequest>,
+) -> Result<impl IntoResponse, ApiError> {
     let account = s
         .store
         .account_by_handle(&req.handle)
         .await?
-        .ok_or_else(|| ApiError::not_found(ErrorCode::UnknownAccount, format!("nobody has the handle '{}'", req.handle)))?;
+        .ok_or_else(|| {
+            ApiError::not_found(
+                ErrorCode::UnknownAccount,
+                format!("nobody has the handle '{}'", req.handle),
+            )
+        })?;
     let key = &req.device.signature_key.0;
-    verify_signature(key, &link_signing_input(&req.handle, key), &req.device.signature.0).map_err(|_| {
-        ApiError::bad_request(ErrorCode::InvalidSignature, "the link request is not signed by the device key")
+    verify_signature(
+        key,
+        &link_signing_input(&req.handle, key),
+        &req.device.signature.0,
+    )
+    .map_err(|_| {
+        ApiError::bad_request(
+            ErrorCode::InvalidSignature,
+            "the link request is not signed by the device key",
+        )
     })?;
     if req.key_packages.is_empty() || req.key_packages.len() > MAX_UPLOAD {
         return Err(ApiError::bad_request(
@@ -659,9 +770,18 @@ async fn create_link(State(s): State<Shared>, ApiJson(req): ApiJson<LinkRequest>
         ));
     }
     let device_id = device_id_for_key(key);
-    check_key_packages(&account.handle, &device_id, key, &req.key_packages, Some(&req.last_resort))?;
+    check_key_packages(
+        &account.handle,
+        &device_id,
+        key,
+        &req.key_packages,
+        Some(&req.last_resort),
+    )?;
     if s.store.device(&device_id).await?.is_some() {
-        return Err(ApiError::conflict(ErrorCode::BadRequest, "this device key is already registered"));
+        return Err(ApiError::conflict(
+            ErrorCode::BadRequest,
+            "this device key is already registered",
+        ));
     }
     let link_id = format!("{}{}", random_id(), random_id());
     let mut code_bytes = [0u8; 5];
@@ -701,7 +821,10 @@ fn base32(b: &[u8]) -> String {
     out
 }
 
-async fn link_status(State(s): State<Shared>, Path(link): Path<String>) -> Result<ApiJson<LinkStatus>, ApiError> {
+async fn link_status(
+    State(s): State<Shared>,
+    Path(link): Path<String>,
+) -> Result<ApiJson<LinkStatus>, ApiError> {
     let l = s
         .store
         .link(&link)
@@ -724,11 +847,23 @@ async fn approve_link(
         .link_by_code(&code_hash(&req.code))
         .await?
         .filter(|l| l.account_id == me.account_id && l.approved_device.is_none())
-        .ok_or_else(|| ApiError::not_found(ErrorCode::NotFound, "no pending link request with this code for your account"))?;
+        .ok_or_else(|| {
+            ApiError::not_found(
+                ErrorCode::NotFound,
+                "no pending link request with this code for your account",
+            )
+        })?;
     if now_ms().saturating_sub(link.created_at) > LINK_TTL_MS {
-        return Err(ApiError::not_found(ErrorCode::NotFound, "this link code has expired; start again on the new device"));
+        return Err(ApiError::not_found(
+            ErrorCode::NotFound,
+            "this link code has expired; start again on the new device",
+        ));
     }
-    let account = s.store.account_by_id(&me.account_id).await?.ok_or_else(ApiError::internal)?;
+    let account = s
+        .store
+        .account_by_id(&me.account_id)
+        .await?
+        .ok_or_else(ApiError::internal)?;
     let device_id = device_id_for_key(&link.signature_key);
     s.store
         .approve_link(
@@ -744,4 +879,3 @@ async fn approve_link(
         .await?;
     Ok(ApiJson(LinkApproved { device_id }))
 }
-

@@ -44,7 +44,10 @@ fn now_secs() -> u64 {
 
 impl UserAuth {
     pub fn new(key: [u8; 32], token_ttl_secs: u64) -> Self {
-        UserAuth { key, token_ttl_secs }
+        UserAuth {
+            key,
+            token_ttl_secs,
+        }
     }
 
     fn mac(&self, label: &[u8], parts: &[&[u8]]) -> [u8; 32] {
@@ -65,7 +68,12 @@ impl UserAuth {
         rand::thread_rng().fill_bytes(&mut nonce);
         let ts = now_secs().to_be_bytes();
         let mac = self.mac(b"challenge", &[&ts, &nonce, device_id.as_bytes()]);
-        format!("{}{}{}", hex::encode(ts), hex::encode(nonce), hex::encode(&mac[..16]))
+        format!(
+            "{}{}{}",
+            hex::encode(ts),
+            hex::encode(nonce),
+            hex::encode(&mac[..16])
+        )
     }
 
     fn check_challenge(&self, device_id: &str, challenge: &str) -> Result<(), AuthError> {
@@ -108,7 +116,11 @@ impl UserAuth {
         let exp_s = exp.to_string();
         let mac = self.mac(
             b"token",
-            &[identity.device_id.as_bytes(), identity.account_id.as_bytes(), exp_s.as_bytes()],
+            &[
+                identity.device_id.as_bytes(),
+                identity.account_id.as_bytes(),
+                exp_s.as_bytes(),
+            ],
         );
         (
             format!(
@@ -135,7 +147,10 @@ impl UserAuth {
             return Err(AuthError::InvalidToken);
         };
         let tag = hex::decode(tag).map_err(|_| AuthError::InvalidToken)?;
-        let expect = self.mac(b"token", &[device.as_bytes(), account.as_bytes(), exp.as_bytes()]);
+        let expect = self.mac(
+            b"token",
+            &[device.as_bytes(), account.as_bytes(), exp.as_bytes()],
+        );
         if !constant_time_eq(&expect, &tag) {
             return Err(AuthError::InvalidToken);
         }
@@ -151,11 +166,18 @@ impl UserAuth {
 }
 
 /// Verifies an Ed25519 signature by a raw 32-byte public key.
-pub fn verify_signature(public_key: &[u8], message: &[u8], signature: &[u8]) -> Result<(), AuthError> {
-    let pk: [u8; 32] = public_key.try_into().map_err(|_| AuthError::InvalidSignature)?;
+pub fn verify_signature(
+    public_key: &[u8],
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), AuthError> {
+    let pk: [u8; 32] = public_key
+        .try_into()
+        .map_err(|_| AuthError::InvalidSignature)?;
     let key = VerifyingKey::from_bytes(&pk).map_err(|_| AuthError::InvalidSignature)?;
     let sig = Signature::from_slice(signature).map_err(|_| AuthError::InvalidSignature)?;
-    key.verify(message, &sig).map_err(|_| AuthError::InvalidSignature)
+    key.verify(message, &sig)
+        .map_err(|_| AuthError::InvalidSignature)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -119,11 +119,14 @@ impl Hub {
         let (tx, rx) = mpsc::channel(LIVE_BUFFER);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let lagged = Arc::new(AtomicBool::new(false));
-        self.lock().entry(device_id.to_string()).or_default().push(LiveConnection {
-            id,
-            tx,
-            lagged: lagged.clone(),
-        });
+        self.lock()
+            .entry(device_id.to_string())
+            .or_default()
+            .push(LiveConnection {
+                id,
+                tx,
+                lagged: lagged.clone(),
+            });
         Registration { id, rx, lagged }
     }
 
@@ -154,7 +157,9 @@ impl Hub {
             return;
         }
         for e in entries {
-            let Some(conns) = live.get(&e.device_id) else { continue };
+            let Some(conns) = live.get(&e.device_id) else {
+                continue;
+            };
             let env = Arc::new(Envelope {
                 seq: e.seq,
                 kind: envelope_kind(e.kind),

@@ -37,7 +37,11 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, code, message)
     }
     pub fn too_large(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::MessageTooLarge, message)
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::MessageTooLarge,
+            message,
+        )
     }
     pub fn internal() -> Self {
         Self::new(
@@ -64,8 +68,12 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict(what) => ApiError::conflict(ErrorCode::BadRequest, format!("{what} already exists")),
-            StoreError::NotFound(what) => ApiError::not_found(ErrorCode::NotFound, format!("{what} not found")),
+            StoreError::Conflict(what) => {
+                ApiError::conflict(ErrorCode::BadRequest, format!("{what} already exists"))
+            }
+            StoreError::NotFound(what) => {
+                ApiError::not_found(ErrorCode::NotFound, format!("{what} not found"))
+            }
             StoreError::Backend(msg) => {
                 tracing::error!(error = %msg, "store failure");
                 ApiError::internal()
@@ -78,7 +86,9 @@ impl From<Rejection> for ApiError {
     fn from(r: Rejection) -> Self {
         let msg = r.to_string();
         match r {
-            Rejection::UnknownGroup => ApiError::not_found(ErrorCode::UnknownGroup, "no such group on this server"),
+            Rejection::UnknownGroup => {
+                ApiError::not_found(ErrorCode::UnknownGroup, "no such group on this server")
+            }
             Rejection::NotMember => ApiError::forbidden(ErrorCode::NotMember, msg),
             Rejection::StaleEpoch { .. } => ApiError::conflict(
                 ErrorCode::StaleEpoch,

@@ -14,7 +14,10 @@ pub enum FramingError {
     #[error("not a valid MLS message")]
     Garbage,
     #[error("expected {expected}, got {got}")]
-    WrongKind { expected: &'static str, got: &'static str },
+    WrongKind {
+        expected: &'static str,
+        got: &'static str,
+    },
     #[error("the message is for another group")]
     WrongGroup,
     #[error("application messages must be encrypted (PrivateMessage)")]
@@ -77,8 +80,16 @@ pub fn application(bytes: &[u8], group_id: &[u8]) -> Result<Framing, FramingErro
 /// A commit, public or private, for `group_id`.
 pub fn commit(bytes: &[u8], group_id: &[u8]) -> Result<Framing, FramingError> {
     let (gid, epoch, ct) = match parse(bytes)? {
-        MlsMessageBodyIn::PrivateMessage(m) => (m.group_id().as_slice().to_vec(), m.epoch().as_u64(), m.content_type()),
-        MlsMessageBodyIn::PublicMessage(m) => (m.group_id().as_slice().to_vec(), m.epoch().as_u64(), m.content_type()),
+        MlsMessageBodyIn::PrivateMessage(m) => (
+            m.group_id().as_slice().to_vec(),
+            m.epoch().as_u64(),
+            m.content_type(),
+        ),
+        MlsMessageBodyIn::PublicMessage(m) => (
+            m.group_id().as_slice().to_vec(),
+            m.epoch().as_u64(),
+            m.content_type(),
+        ),
         other => {
             return Err(FramingError::WrongKind {
                 expected: "a commit",
@@ -95,7 +106,10 @@ pub fn commit(bytes: &[u8], group_id: &[u8]) -> Result<Framing, FramingError> {
     if gid != group_id {
         return Err(FramingError::WrongGroup);
     }
-    Ok(Framing { group_id: gid, epoch })
+    Ok(Framing {
+        group_id: gid,
+        epoch,
+    })
 }
 
 pub fn welcome(bytes: &[u8]) -> Result<(), FramingError> {

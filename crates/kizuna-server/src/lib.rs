@@ -48,15 +48,24 @@ impl ServerConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("cannot use the data directory {path}: {source}")]
-    DataDir { path: PathBuf, source: std::io::Error },
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot read or create the key file {path}: {source}")]
-    KeyFile { path: PathBuf, source: std::io::Error },
+    KeyFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("the key file {0} is damaged (expected 32 bytes)")]
     BadKeyFile(PathBuf),
     #[error("cannot open the store: {0}")]
     Store(#[from] kizuna_store::StoreError),
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// A running node. Dropping it does not stop it; call [`RunningServer::shutdown`].
@@ -74,7 +83,9 @@ pub struct RunningServer {
 fn key_file(path: &Path) -> Result<[u8; 32], ServerError> {
     use rand::RngCore;
     match std::fs::read(path) {
-        Ok(b) => b.try_into().map_err(|_| ServerError::BadKeyFile(path.to_path_buf())),
+        Ok(b) => b
+            .try_into()
+            .map_err(|_| ServerError::BadKeyFile(path.to_path_buf())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut k = [0u8; 32];
             rand::thread_rng().fill_bytes(&mut k);
@@ -124,10 +135,12 @@ impl RunningServer {
                 addr: config.listen,
                 source,
             })?;
-        let addr = listener.local_addr().map_err(|source| ServerError::Listen {
-            addr: config.listen,
-            source,
-        })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| ServerError::Listen {
+                addr: config.listen,
+                source,
+            })?;
         let hub = Arc::new(delivery::Hub::default());
         let (sequencer, seq_task) = delivery::Sequencer::start(store.clone(), hub.clone());
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
@@ -136,7 +149,10 @@ impl RunningServer {
             store: store.clone(),
             vault: Vault::new(phone_key),
             auth: UserAuth::new(token_key, limits.token_ttl_secs),
-            rate: limits::RateLimiter::new(limits.requests_per_second as f64, limits.request_burst as f64),
+            rate: limits::RateLimiter::new(
+                limits.requests_per_second as f64,
+                limits.request_burst as f64,
+            ),
             phone_rate: limits::RateLimiter::new(
                 limits.phone_lookups_per_minute as f64 / 60.0,
                 limits.phone_lookups_per_minute as f64,

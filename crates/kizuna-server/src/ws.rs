@@ -50,7 +50,12 @@ async fn send_env(socket: &mut WebSocket, env: &Envelope) -> Result<(), axum::Er
     socket.send(Message::Text(text.into())).await
 }
 
-async fn session(s: Shared, device: &str, after: u64, mut socket: WebSocket) -> Result<(), axum::Error> {
+async fn session(
+    s: Shared,
+    device: &str,
+    after: u64,
+    mut socket: WebSocket,
+) -> Result<(), axum::Error> {
     // Register before reading the backlog so nothing accepted in between is
     // missed; duplicates are skipped by sequence number.
     let mut reg = s.hub.register(device);
@@ -59,7 +64,12 @@ async fn session(s: Shared, device: &str, after: u64, mut socket: WebSocket) -> 
     result
 }
 
-async fn replay(s: &Shared, device: &str, last: &mut u64, socket: &mut WebSocket) -> Result<(), axum::Error> {
+async fn replay(
+    s: &Shared,
+    device: &str,
+    last: &mut u64,
+    socket: &mut WebSocket,
+) -> Result<(), axum::Error> {
     loop {
         let page = match read_inbox(s, device, *last, REPLAY_PAGE).await {
             Ok(p) => p,
@@ -69,7 +79,9 @@ async fn replay(s: &Shared, device: &str, last: &mut u64, socket: &mut WebSocket
                     message: e.message,
                 });
                 let _ = socket
-                    .send(Message::Text(serde_json::to_string(&frame).unwrap_or_default().into()))
+                    .send(Message::Text(
+                        serde_json::to_string(&frame).unwrap_or_default().into(),
+                    ))
                     .await;
                 return Err(axum::Error::new(std::io::Error::other("queue read failed")));
             }
@@ -133,7 +145,12 @@ async fn run(
     }
 }
 
-async fn handle_client_frame(s: &Shared, device: &str, text: &str, socket: &mut WebSocket) -> Result<(), axum::Error> {
+async fn handle_client_frame(
+    s: &Shared,
+    device: &str,
+    text: &str,
+    socket: &mut WebSocket,
+) -> Result<(), axum::Error> {
     match serde_json::from_str::<ClientFrame>(text) {
         Ok(ClientFrame::Ack { up_to }) => {
             if let Err(e) = s.store.ack(device, up_to).await {
@@ -147,9 +164,10 @@ async fn handle_client_frame(s: &Shared, device: &str, text: &str, socket: &mut 
                 message: format!("unreadable frame: {e}"),
             });
             socket
-                .send(Message::Text(serde_json::to_string(&frame).unwrap_or_default().into()))
+                .send(Message::Text(
+                    serde_json::to_string(&frame).unwrap_or_default().into(),
+                ))
                 .await
         }
     }
 }
-

@@ -102,8 +102,9 @@ impl SqliteStore {
     /// to date.
     pub async fn open(path: &Path) -> Result<Self> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Backend(format!("cannot create {}: {e}", dir.display()))
+            })?;
         }
         let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
             .create_if_missing(true)
@@ -144,22 +145,23 @@ impl SqliteStore {
     }
 
     async fn next_counter(tx: &mut Transaction<'_, Sqlite>, name: &str, n: u64) -> Result<u64> {
-        let row = sqlx::query("UPDATE counters SET value = value + ? WHERE name = ? RETURNING value")
-            .bind(n as i64)
-            .bind(name)
-            .fetch_one(&mut **tx)
-            .await?;
+        let row =
+            sqlx::query("UPDATE counters SET value = value + ? WHERE name = ? RETURNING value")
+                .bind(n as i64)
+                .bind(name)
+                .fetch_one(&mut **tx)
+                .await?;
         let end: i64 = row.try_get(0)?;
         Ok(end as u64 - n + 1)
     }
 
     async fn members(tx: &mut Transaction<'_, Sqlite>, group_id: &[u8]) -> Result<Vec<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT device_id FROM group_members WHERE group_id = ? ORDER BY device_id")
-                .bind(group_id)
-                .fetch_all(&mut **tx)
-                .await?,
+        Ok(sqlx::query_scalar(
+            "SELECT device_id FROM group_members WHERE group_id = ? ORDER BY device_id",
         )
+        .bind(group_id)
+        .fetch_all(&mut **tx)
+        .await?)
     }
 
     /// Writes one message into the group's order and queues it for `to`.
@@ -219,7 +221,9 @@ impl SqliteStore {
         s: Submission,
     ) -> Result<Result<Accepted, Rejection>> {
         let group_id = match &s {
-            Submission::Application { group_id, .. } | Submission::Commit { group_id, .. } => group_id.clone(),
+            Submission::Application { group_id, .. } | Submission::Commit { group_id, .. } => {
+                group_id.clone()
+            }
         };
         let row = sqlx::query("SELECT epoch, next_seq FROM groups WHERE group_id = ?")
             .bind(group_id.as_slice())
@@ -246,9 +250,15 @@ impl SqliteStore {
                     return Ok(Err(Rejection::NotMember));
                 }
                 if epoch != current {
-                    return Ok(Err(Rejection::StaleEpoch { current, sent: epoch }));
+                    return Ok(Err(Rejection::StaleEpoch {
+                        current,
+                        sent: epoch,
+                    }));
                 }
-                let to: Vec<String> = members.into_iter().filter(|d| *d != sender_device).collect();
+                let to: Vec<String> = members
+                    .into_iter()
+                    .filter(|d| *d != sender_device)
+                    .collect();
                 let seq = next_seq;
                 next_seq += 1;
                 Self::enqueue(
@@ -289,16 +299,20 @@ impl SqliteStore {
                     return Ok(Err(Rejection::NotMember));
                 }
                 if epoch != current {
-                    return Ok(Err(Rejection::StaleEpoch { current, sent: epoch }));
+                    return Ok(Err(Rejection::StaleEpoch {
+                        current,
+                        sent: epoch,
+                    }));
                 }
                 for d in &added {
                     if members.contains(d) {
                         return Ok(Err(Rejection::AlreadyMember(d.clone())));
                     }
-                    let known: Option<String> = sqlx::query_scalar("SELECT device_id FROM devices WHERE device_id = ?")
-                        .bind(d.as_str())
-                        .fetch_optional(&mut **tx)
-                        .await?;
+                    let known: Option<String> =
+                        sqlx::query_scalar("SELECT device_id FROM devices WHERE device_id = ?")
+                            .bind(d.as_str())
+                            .fetch_optional(&mut **tx)
+                            .await?;
                     if known.is_none() {
                         return Ok(Err(Rejection::UnknownDevice(d.clone())));
                     }
@@ -314,7 +328,11 @@ impl SqliteStore {
                 }
                 // Everyone in the old epoch but the committer learns of the
                 // commit, removed devices included: MLS tells them they left.
-                let to: Vec<String> = members.iter().filter(|d| **d != sender_device).cloned().collect();
+                let to: Vec<String> = members
+                    .iter()
+                    .filter(|d| **d != sender_device)
+                    .cloned()
+                    .collect();
                 let seq = next_seq;
                 next_seq += 1;
                 Self::enqueue(
@@ -361,15 +379,19 @@ impl SqliteStore {
                 }
                 // The epoch check above and this conditional update are the one
                 // rule of the delivery service: one commit per epoch.
-                let done = sqlx::query("UPDATE groups SET epoch = ?, next_seq = ? WHERE group_id = ? AND epoch = ?")
-                    .bind((current + 1) as i64)
-                    .bind(next_seq as i64)
-                    .bind(group_id.as_slice())
-                    .bind(current as i64)
-                    .execute(&mut **tx)
-                    .await?;
+                let done = sqlx::query(
+                    "UPDATE groups SET epoch = ?, next_seq = ? WHERE group_id = ? AND epoch = ?",
+                )
+                .bind((current + 1) as i64)
+                .bind(next_seq as i64)
+                .bind(group_id.as_slice())
+                .bind(current as i64)
+                .execute(&mut **tx)
+                .await?;
                 if done.rows_affected() != 1 {
-                    return Err(StoreError::Backend("group epoch changed during a commit".into()));
+                    return Err(StoreError::Backend(
+                        "group epoch changed during a commit".into(),
+                    ));
                 }
                 Ok(Ok(Accepted {
                     group_seq: seq,
@@ -406,7 +428,8 @@ impl SqliteStore {
             account_id: row.try_get("account_id")?,
             signature_key: row.try_get("signature_key")?,
             label: row.try_get("label")?,
-            key_packages: decode_blobs(&kps).ok_or(StoreError::Backend("corrupt link request".into()))?,
+            key_packages: decode_blobs(&kps)
+                .ok_or(StoreError::Backend("corrupt link request".into()))?,
             last_resort: row.try_get("last_resort")?,
             approved_device: row.try_get("approved_device")?,
             created_at: row.try_get::<i64, _>("created_at")? as u64,
@@ -434,8 +457,9 @@ impl SqliteStore {
         }
         if !one_time.is_empty() {
             let first = Self::next_counter(tx, "kp_seq", one_time.len() as u64).await?;
-            let mut qb: QueryBuilder<Sqlite> =
-                QueryBuilder::new("INSERT INTO key_packages (device_id, kp_seq, last_resort, body) ");
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO key_packages (device_id, kp_seq, last_resort, body) ",
+            );
             qb.push_values(one_time.iter().enumerate(), |mut b, (i, kp)| {
                 b.push_bind(device_id)
                     .push_bind((first + i as u64) as i64)
@@ -481,34 +505,39 @@ const DEVICE_COLUMNS: &str = "d.device_id, d.account_id, a.handle, d.signature_k
 impl Store for SqliteStore {
     async fn create_account(&self, new: NewAccount) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        let taken: Option<String> = sqlx::query_scalar("SELECT account_id FROM accounts WHERE handle = ?")
-            .bind(&new.account.handle)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let taken: Option<String> =
+            sqlx::query_scalar("SELECT account_id FROM accounts WHERE handle = ?")
+                .bind(&new.account.handle)
+                .fetch_optional(&mut *tx)
+                .await?;
         if taken.is_some() {
             return Err(StoreError::Conflict("handle"));
         }
-        let phone: Option<String> = sqlx::query_scalar("SELECT account_id FROM phone_index WHERE phone_hash = ?")
-            .bind(&new.profile.phone_hash)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let phone: Option<String> =
+            sqlx::query_scalar("SELECT account_id FROM phone_index WHERE phone_hash = ?")
+                .bind(&new.profile.phone_hash)
+                .fetch_optional(&mut *tx)
+                .await?;
         if phone.is_some() {
             return Err(StoreError::Conflict("phone"));
         }
-        let key: Option<String> = sqlx::query_scalar("SELECT device_id FROM devices WHERE signature_key = ?")
-            .bind(&new.device.signature_key)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let key: Option<String> =
+            sqlx::query_scalar("SELECT device_id FROM devices WHERE signature_key = ?")
+                .bind(&new.device.signature_key)
+                .fetch_optional(&mut *tx)
+                .await?;
         if key.is_some() {
             return Err(StoreError::Conflict("device key"));
         }
-        sqlx::query("INSERT INTO accounts (account_id, handle, region, created_at) VALUES (?, ?, ?, ?)")
-            .bind(&new.account.account_id)
-            .bind(&new.account.handle)
-            .bind(&new.account.region)
-            .bind(new.account.created_at as i64)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO accounts (account_id, handle, region, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&new.account.account_id)
+        .bind(&new.account.handle)
+        .bind(&new.account.region)
+        .bind(new.account.created_at as i64)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("INSERT INTO profiles (account_id, sealed) VALUES (?, ?)")
             .bind(&new.account.account_id)
             .bind(&new.profile.blob)
@@ -532,18 +561,22 @@ impl Store for SqliteStore {
     }
 
     async fn account_by_handle(&self, handle: &str) -> Result<Option<Account>> {
-        let row = sqlx::query("SELECT account_id, handle, region, created_at FROM accounts WHERE handle = ?")
-            .bind(handle)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT account_id, handle, region, created_at FROM accounts WHERE handle = ?",
+        )
+        .bind(handle)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(Self::account_from_row).transpose()
     }
 
     async fn account_by_id(&self, account_id: &str) -> Result<Option<Account>> {
-        let row = sqlx::query("SELECT account_id, handle, region, created_at FROM accounts WHERE account_id = ?")
-            .bind(account_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT account_id, handle, region, created_at FROM accounts WHERE account_id = ?",
+        )
+        .bind(account_id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(Self::account_from_row).transpose()
     }
 
@@ -559,10 +592,12 @@ impl Store for SqliteStore {
     }
 
     async fn profile(&self, account_id: &str) -> Result<Option<Vec<u8>>> {
-        Ok(sqlx::query_scalar("SELECT sealed FROM profiles WHERE account_id = ?")
-            .bind(account_id)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT sealed FROM profiles WHERE account_id = ?")
+                .bind(account_id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     async fn device(&self, device_id: &str) -> Result<Option<Device>> {
@@ -595,10 +630,12 @@ impl Store for SqliteStore {
     ) -> Result<Result<KeyPackageCount, u32>> {
         let _w = self.writer.lock().await;
         let mut tx = self.pool.begin().await?;
-        let have: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM key_packages WHERE device_id = ? AND last_resort = 0")
-            .bind(device_id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let have: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM key_packages WHERE device_id = ? AND last_resort = 0",
+        )
+        .bind(device_id)
+        .fetch_one(&mut *tx)
+        .await?;
         let total = have as u64 + one_time.len() as u64;
         if total > max as u64 {
             return Ok(Err(have as u32));
@@ -659,11 +696,13 @@ impl Store for SqliteStore {
         if exists.is_some() {
             return Err(StoreError::Conflict("group"));
         }
-        sqlx::query("INSERT INTO groups (group_id, epoch, next_seq, created_at) VALUES (?, 0, 1, ?)")
-            .bind(group_id)
-            .bind(now as i64)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO groups (group_id, epoch, next_seq, created_at) VALUES (?, 0, 1, ?)",
+        )
+        .bind(group_id)
+        .bind(now as i64)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("INSERT INTO group_members (group_id, device_id) VALUES (?, ?)")
             .bind(group_id)
             .bind(creator)
@@ -679,11 +718,12 @@ impl Store for SqliteStore {
             .fetch_optional(&self.pool)
             .await?;
         let Some(epoch) = epoch else { return Ok(None) };
-        let members: Vec<String> =
-            sqlx::query_scalar("SELECT device_id FROM group_members WHERE group_id = ? ORDER BY device_id")
-                .bind(group_id)
-                .fetch_all(&self.pool)
-                .await?;
+        let members: Vec<String> = sqlx::query_scalar(
+            "SELECT device_id FROM group_members WHERE group_id = ? ORDER BY device_id",
+        )
+        .bind(group_id)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(Some(Group {
             group_id: group_id.to_vec(),
             epoch: epoch as u64,
@@ -722,7 +762,8 @@ impl Store for SqliteStore {
                 let kind: i64 = r.try_get("kind")?;
                 Ok(InboxEntry {
                     seq: r.try_get::<i64, _>("seq")? as u64,
-                    kind: MessageKind::from_i64(kind).ok_or(StoreError::Backend("unknown message kind".into()))?,
+                    kind: MessageKind::from_i64(kind)
+                        .ok_or(StoreError::Backend("unknown message kind".into()))?,
                     group_id: r.try_get("group_id")?,
                     group_seq: r.try_get::<i64, _>("group_seq")? as u64,
                     sender_device: r.try_get("sender_device")?,
@@ -801,18 +842,21 @@ impl Store for SqliteStore {
     async fn approve_link(&self, link_id: &str, device: Device) -> Result<()> {
         let _w = self.writer.lock().await;
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("SELECT * FROM link_requests WHERE link_id = ? AND approved_device IS NULL")
-            .bind(link_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row = sqlx::query(
+            "SELECT * FROM link_requests WHERE link_id = ? AND approved_device IS NULL",
+        )
+        .bind(link_id)
+        .fetch_optional(&mut *tx)
+        .await?;
         let Some(row) = row else {
             return Err(StoreError::NotFound("pending link request"));
         };
         let link = Self::link_from_row(&row)?;
-        let key: Option<String> = sqlx::query_scalar("SELECT device_id FROM devices WHERE signature_key = ?")
-            .bind(&link.signature_key)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let key: Option<String> =
+            sqlx::query_scalar("SELECT device_id FROM devices WHERE signature_key = ?")
+                .bind(&link.signature_key)
+                .fetch_optional(&mut *tx)
+                .await?;
         if key.is_some() {
             return Err(StoreError::Conflict("device key"));
         }
@@ -824,7 +868,13 @@ impl Store for SqliteStore {
             .bind(link.created_at as i64)
             .execute(&mut *tx)
             .await?;
-        Self::insert_key_packages(&mut tx, &device.device_id, &link.key_packages, Some(&link.last_resort)).await?;
+        Self::insert_key_packages(
+            &mut tx,
+            &device.device_id,
+            &link.key_packages,
+            Some(&link.last_resort),
+        )
+        .await?;
         sqlx::query("UPDATE link_requests SET approved_device = ? WHERE link_id = ?")
             .bind(&device.device_id)
             .bind(link_id)
@@ -844,7 +894,10 @@ mod tests {
     #[test]
     fn blob_lists_round_trip() {
         let items = vec![vec![1, 2, 3], vec![], vec![9; 300]];
-        assert_eq!(super::decode_blobs(&super::encode_blobs(&items)), Some(items));
+        assert_eq!(
+            super::decode_blobs(&super::encode_blobs(&items)),
+            Some(items)
+        );
         assert_eq!(super::decode_blobs(&[0, 0, 0, 5, 1]), None);
     }
 }

@@ -112,7 +112,10 @@ mod tests {
             a.phone_hash("+81 90-1234-5678").unwrap(),
             a.phone_hash("+819012345678").unwrap()
         );
-        assert_ne!(a.phone_hash("+819012345678").unwrap(), b.phone_hash("+819012345678").unwrap());
+        assert_ne!(
+            a.phone_hash("+819012345678").unwrap(),
+            b.phone_hash("+819012345678").unwrap()
+        );
         assert!(a.phone_hash("09012345678").is_err());
     }
 
@@ -126,7 +129,17 @@ mod tests {
         };
         let sealed = v.seal(&ok).unwrap();
         assert_eq!(v.open(&sealed.blob).unwrap(), ok);
-        assert!(v.seal(&Profile { email: Some("nope".into()), ..ok.clone() }).is_err());
-        assert!(v.seal(&Profile { name: " ".into(), ..ok }).is_err());
+        assert!(v
+            .seal(&Profile {
+                email: Some("nope".into()),
+                ..ok.clone()
+            })
+            .is_err());
+        assert!(v
+            .seal(&Profile {
+                name: " ".into(),
+                ..ok
+            })
+            .is_err());
     }
 }

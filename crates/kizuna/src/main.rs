@@ -1,1 +1,477 @@
-fn main() {}
+//! `kizuna`: one binary that wires the crates together — the server
+//! (`serve`), the client (`register`, `chat`, `send`, `sync`, ...) and the
+//! demo. It holds no logic of its own beyond argument parsing and printing.
+
+mod demo;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use kizuna_client::{Client, ClientError, Event, RegisterOptions, StoredMessage};
+
+const EXIT_HELP: &str =
+    "Exit codes: 0 success, 1 failure, 2 usage error, 3 no identity or unknown chat here, \
+4 the server refused the request, 5 the server could not be reached.";
+
+#[derive(Parser)]
+#[command(name = "kizuna", version, about = "An end-to-end encrypted messenger whose operator cannot quietly read its users", after_help = EXIT_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Home {
+    /// Where this device keeps its identity, keys and history.
+    #[arg(long, env = "KIZUNA_HOME", default_value_os_t = default_home(), global = true)]
+    home: PathBuf,
+}
+
+fn default_home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".kizuna")
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a Kizuna node (SQLite under --data-dir; nothing else needed).
+    Serve(ServeArgs),
+    /// Create an account and this device's MLS identity.
+    Register(RegisterArgs),
+    /// Show my account as the server holds it.
+    Me {
+        #[command(flatten)]
+        home: Home,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find someone's handle by phone number (rate-limited).
+    Lookup {
+        #[command(flatten)]
+        home: Home,
+        #[arg(long)]
+        phone: String,
+    },
+    /// Create chats and change who is in them.
+    #[command(subcommand)]
+    Chat(ChatCommand),
+    /// Encrypt and send a message.
+    Send {
+        #[command(flatten)]
+        home: Home,
+        /// Chat id (or a unique prefix of it, or the chat's name).
+        chat: String,
+        text: String,
+    },
+    /// Receive, decrypt, store and print new messages.
+    Sync {
+        #[command(flatten)]
+        home: Home,
+        /// One JSON object per message and line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Like sync, then stay connected and print messages as they arrive.
+    Watch {
+        #[command(flatten)]
+        home: Home,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List my chats.
+    Chats {
+        #[command(flatten)]
+        home: Home,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a chat's history as stored on this device.
+    History {
+        #[command(flatten)]
+        home: Home,
+        chat: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add another device to my account.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// The whole story in one process: a server, three people, chats, an
+    /// offline catch-up and a removal.
+    Demo,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Where the node keeps its database and key files.
+    #[arg(long, default_value = "./kizuna-data")]
+    data_dir: PathBuf,
+    /// Address of the user API.
+    #[arg(long, default_value_t = SocketAddr::from(([127, 0, 0, 1], kizuna_wire::DEFAULT_USER_PORT)))]
+    listen: SocketAddr,
+    /// Sustained requests per device per second.
+    #[arg(long, default_value_t = 50)]
+    rate_limit: u32,
+}
+
+#[derive(Args)]
+struct RegisterArgs {
+    #[command(flatten)]
+    home: Home,
+    /// The server, e.g. http://127.0.0.1:7480
+    #[arg(long, env = "KIZUNA_SERVER")]
+    server: String,
+    #[arg(long)]
+    handle: String,
+    #[arg(long)]
+    name: String,
+    /// International form, e.g. +819012345678
+    #[arg(long)]
+    phone: String,
+    #[arg(long)]
+    email: Option<String>,
+    /// Home region where your personal data is kept (jp, kr).
+    #[arg(long)]
+    region: String,
+    /// A name for this device.
+    #[arg(long, default_value = "cli")]
+    device_label: String,
+}
+
+#[derive(Subcommand)]
+enum ChatCommand {
+    /// Create a chat (1:1 with one --with, a group with more); prints its id.
+    New {
+        #[command(flatten)]
+        home: Home,
+        #[arg(long = "with", required = true)]
+        with: Vec<String>,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Add a person (all their devices) to a chat.
+    Add {
+        #[command(flatten)]
+        home: Home,
+        chat: String,
+        #[arg(long)]
+        member: String,
+    },
+    /// Remove a person (all their devices) from a chat.
+    Remove {
+        #[command(flatten)]
+        home: Home,
+        chat: String,
+        #[arg(long)]
+        member: String,
+    },
+    /// List a chat's member devices.
+    Members {
+        #[command(flatten)]
+        home: Home,
+        chat: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeviceCommand {
+    /// On the new device: ask to join an account; prints a code to approve.
+    Link {
+        #[command(flatten)]
+        home: Home,
+        #[arg(long, env = "KIZUNA_SERVER")]
+        server: String,
+        #[arg(long)]
+        handle: String,
+        #[arg(long, default_value = "cli")]
+        device_label: String,
+        /// Seconds to wait for approval.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
+    /// On an existing device: approve a code and add the new device to every chat.
+    Approve {
+        #[command(flatten)]
+        home: Home,
+        code: String,
+    },
+}
+
+fn exit_code(e: &anyhow::Error) -> u8 {
+    match e.downcast_ref::<ClientError>() {
+        Some(
+            ClientError::NotRegistered(_)
+            | ClientError::UnknownChat(_)
+            | ClientError::AmbiguousChat(_),
+        ) => 3,
+        Some(ClientError::Api { .. }) => 4,
+        Some(ClientError::Unreachable { .. }) => 5,
+        _ => 1,
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+pub fn print_message(m: &StoredMessage, json: bool, chat_label: &str) {
+    if json {
+        println!("{}", serde_json::to_string(m).unwrap_or_default());
+    } else {
+        println!(
+            "[{chat_label}] {} ({}): {}",
+            m.sender, m.sender_device, m.text
+        );
+    }
+}
+
+fn print_event(e: &Event, json: bool) {
+    match e {
+        Event::Message(m) => print_message(m, json, &m.chat[..8.min(m.chat.len())]),
+        _ if json => {}
+        Event::Joined { chat, by } => eprintln!("* {by} added you to chat {chat}"),
+        Event::Removed { chat, by } => eprintln!("* {by} removed you from chat {chat}"),
+        Event::MembersChanged { chat, by } => {
+            eprintln!("* {by} changed the members of chat {chat}")
+        }
+        Event::Renamed { chat, name, by } => eprintln!("* {by} named chat {chat} \"{name}\""),
+        Event::Undecryptable { chat, seq, reason } => {
+            eprintln!("! could not open message {seq} of chat {chat}: {reason}")
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(a) => serve(a).await,
+        Command::Register(a) => {
+            let c = Client::register(
+                &a.home.home,
+                &a.server,
+                RegisterOptions {
+                    handle: &a.handle,
+                    name: &a.name,
+                    phone: &a.phone,
+                    email: a.email.as_deref(),
+                    region: &a.region,
+                    device_label: &a.device_label,
+                },
+            )
+            .await?;
+            let id = c.identity();
+            println!(
+                "registered {} (device {}) on {}",
+                id.handle, id.device_id, id.server
+            );
+            Ok(())
+        }
+        Command::Me { home, json } => {
+            let mut c = Client::open(&home.home).await?;
+            let me = c.me().await?;
+            if json {
+                println!("{}", serde_json::to_string(&me)?);
+            } else {
+                println!(
+                    "handle:  {}\nname:    {}\nphone:   {}\nemail:   {}\nregion:  {}\ndevices: {}",
+                    me.handle,
+                    me.name,
+                    me.phone,
+                    me.email.as_deref().unwrap_or("-"),
+                    me.region,
+                    me.devices.join(", ")
+                );
+            }
+            Ok(())
+        }
+        Command::Lookup { home, phone } => {
+            let mut c = Client::open(&home.home).await?;
+            match c.lookup_phone(&phone).await? {
+                Some(h) => println!("{h}"),
+                None => {
+                    eprintln!("nobody with that number lets themselves be found");
+                    return Err(
+                        anyhow::Error::new(ClientError::UnknownChat(phone)).context("not found")
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Chat(cmd) => chat(cmd).await,
+        Command::Send { home, chat, text } => {
+            let mut c = Client::open(&home.home).await?;
+            let m = c.send(&chat, &text).await?;
+            println!("sent to {} as #{}", m.chat, m.seq);
+            Ok(())
+        }
+        Command::Sync { home, json } => {
+            let mut c = Client::open(&home.home).await?;
+            let events = c.sync().await?;
+            for e in &events {
+                print_event(e, json);
+            }
+            if !json && !events.iter().any(|e| matches!(e, Event::Message(_))) {
+                eprintln!("no new messages");
+            }
+            Ok(())
+        }
+        Command::Watch { home, json } => {
+            let mut c = Client::open(&home.home).await?;
+            if !json {
+                eprintln!("watching for messages; Ctrl-C to stop");
+            }
+            c.watch(|e| print_event(e, json), shutdown_signal()).await?;
+            Ok(())
+        }
+        Command::Chats { home, json } => {
+            let c = Client::open(&home.home).await?;
+            for s in c.chats().await? {
+                if json {
+                    println!("{}", serde_json::to_string(&s)?);
+                } else {
+                    println!(
+                        "{}  {:<20} {:>5} messages{}",
+                        s.chat,
+                        s.name.as_deref().unwrap_or("-"),
+                        s.messages,
+                        if s.active { "" } else { "  (you left)" }
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::History { home, chat, json } => {
+            let c = Client::open(&home.home).await?;
+            for m in c.history(&chat).await? {
+                if json {
+                    println!("{}", serde_json::to_string(&m)?);
+                } else {
+                    println!(
+                        "#{:<5} {} ({}): {}",
+                        m.seq, m.sender, m.sender_device, m.text
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Device(DeviceCommand::Link {
+            home,
+            server,
+            handle,
+            device_label,
+            timeout,
+        }) => {
+            let c = Client::link_device(
+                &home.home,
+                &server,
+                &handle,
+                &device_label,
+                |code| {
+                    println!(
+                        "on one of your other devices run:\n\n    kizuna device approve {code}\n"
+                    );
+                    println!("waiting for approval...");
+                },
+                std::time::Duration::from_secs(timeout),
+            )
+            .await?;
+            println!(
+                "this device ({}) is now linked to {}",
+                c.identity().device_id,
+                c.identity().handle
+            );
+            Ok(())
+        }
+        Command::Device(DeviceCommand::Approve { home, code }) => {
+            let mut c = Client::open(&home.home).await?;
+            let (device, chats) = c.approve_device(&code).await?;
+            println!("device {device} approved and added to {chats} chat(s)");
+            Ok(())
+        }
+        Command::Demo => demo::run().await,
+    }
+}
+
+async fn chat(cmd: ChatCommand) -> anyhow::Result<()> {
+    match cmd {
+        ChatCommand::New { home, with, name } => {
+            let mut c = Client::open(&home.home).await?;
+            let id = c.create_chat(&with, name.as_deref()).await?;
+            println!("{id}");
+        }
+        ChatCommand::Add { home, chat, member } => {
+            let mut c = Client::open(&home.home).await?;
+            c.add_member(&chat, &member).await?;
+            println!("added {member}");
+        }
+        ChatCommand::Remove { home, chat, member } => {
+            let mut c = Client::open(&home.home).await?;
+            c.remove_member(&chat, &member).await?;
+            println!("removed {member}");
+        }
+        ChatCommand::Members { home, chat } => {
+            let mut c = Client::open(&home.home).await?;
+            for (h, d) in c.members(&chat).await? {
+                println!("{h}\t{d}");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn serve(a: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KIZUNA_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut config = kizuna_server::ServerConfig::new(&a.data_dir, a.listen);
+    config.limits.requests_per_second = a.rate_limit;
+    config.limits.request_burst = a.rate_limit.saturating_mul(2);
+    let server = kizuna_server::RunningServer::start(config).await?;
+    println!(
+        "Kizuna user API listening on http://{} (data in {})",
+        server.addr,
+        a.data_dir.display()
+    );
+    shutdown_signal().await;
+    eprintln!("shutting down: finishing in-flight requests");
+    server.shutdown().await;
+    eprintln!("stopped cleanly");
+    Ok(())
+}

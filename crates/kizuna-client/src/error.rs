@@ -1,0 +1,45 @@
+use std::path::PathBuf;
+
+use kizuna_wire::ErrorCode;
+
+/// What can go wrong in the client, each with a message a person can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("no Kizuna identity in {0}; run `kizuna register` (or `kizuna device link`) first")]
+    NotRegistered(PathBuf),
+    #[error("{0} already holds a Kizuna identity; use another --home to register again")]
+    AlreadyRegistered(PathBuf),
+    #[error("cannot reach the server at {server}: {reason}")]
+    Unreachable { server: String, reason: String },
+    #[error("the server refused: {message} ({code})")]
+    Api { code: ErrorCode, message: String },
+    #[error("the server answered something unexpected: {0}")]
+    Protocol(String),
+    #[error("MLS: {0}")]
+    Mls(String),
+    #[error("local state in {path}: {reason}")]
+    Local { path: PathBuf, reason: String },
+    #[error("no chat matches '{0}'; `kizuna chats` lists them")]
+    UnknownChat(String),
+    #[error("'{0}' matches more than one chat; use more of the chat id")]
+    AmbiguousChat(String),
+    #[error("you are no longer a member of chat {0}")]
+    NotInChat(String),
+    #[error("'{handle}' is not in chat {chat}")]
+    NotAMember { chat: String, handle: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("gave up after {0} attempts because other members kept changing the group; try again")]
+    TooManyRetries(u32),
+}
+
+impl ClientError {
+    pub fn api_code(&self) -> Option<ErrorCode> {
+        match self {
+            ClientError::Api { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;

@@ -1,0 +1,311 @@
+//! The device's local state: its identity, the MLS state of every chat, the
+//! queue cursor, and the chat history, in one SQLite file under the home
+//! directory. A processed batch (new MLS state, messages, cursor) is written in
+//! one transaction before it is acknowledged to the server, so a crash at any
+//! point neither loses a message nor processes one twice.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use crate::error::{ClientError, Result};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS mls (k BLOB PRIMARY KEY, v BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS chats (
+    chat_id TEXT PRIMARY KEY,
+    name TEXT,
+    joined_at BIGINT NOT NULL,
+    active INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS messages (
+    chat_id TEXT NOT NULL,
+    group_seq BIGINT NOT NULL,
+    sender_handle TEXT NOT NULL,
+    sender_device TEXT NOT NULL,
+    text TEXT NOT NULL,
+    server_time BIGINT NOT NULL,
+    PRIMARY KEY (chat_id, group_seq)
+);
+"#;
+
+/// A message as kept in local history.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredMessage {
+    pub chat: String,
+    pub sender: String,
+    pub sender_device: String,
+    pub text: String,
+    pub server_time: u64,
+    pub seq: u64,
+}
+
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct ChatSummary {
+    pub chat: String,
+    pub name: Option<String>,
+    pub active: bool,
+    pub messages: u64,
+    pub last_time: Option<u64>,
+}
+
+/// Changes made by one operation, written together.
+#[derive(Default)]
+pub struct Changes {
+    pub messages: Vec<StoredMessage>,
+    pub chats: Vec<(String, Option<String>)>,
+    pub names: Vec<(String, String)>,
+    pub inactive: Vec<String>,
+    pub cursor: Option<u64>,
+    pub meta: Vec<(&'static str, Vec<u8>)>,
+}
+
+pub struct Local {
+    pub path: PathBuf,
+    pool: SqlitePool,
+}
+
+impl Local {
+    pub async fn open(home: &Path) -> Result<Local> {
+        let path = home.join("device.sqlite");
+        let err = |e: &dyn std::fmt::Display| ClientError::Local {
+            path: path.clone(),
+            reason: e.to_string(),
+        };
+        std::fs::create_dir_all(home).map_err(|e| err(&e))?;
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .map_err(|e| err(&e))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(std::time::Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(opts)
+            .await
+            .map_err(|e| err(&e))?;
+        sqlx::raw_sql(SCHEMA)
+            .execute(&pool)
+            .await
+            .map_err(|e| err(&e))?;
+        Ok(Local { path, pool })
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> ClientError {
+        ClientError::Local {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    pub async fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    pub async fn meta_string(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .meta(key)
+            .await?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    pub async fn set_meta(&self, key: &str, value: &[u8]) -> Result<()> {
+        sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    pub async fn load_mls(&self) -> Result<HashMap<Vec<u8>, Vec<u8>>> {
+        let rows = sqlx::query("SELECT k, v FROM mls")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        rows.into_iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0).map_err(|e| self.err(e))?,
+                    r.try_get(1).map_err(|e| self.err(e))?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Writes the MLS state (as a difference against what was loaded) and the
+    /// other changes in one transaction.
+    pub async fn commit(
+        &self,
+        before: &mut HashMap<Vec<u8>, Vec<u8>>,
+        after: &HashMap<Vec<u8>, Vec<u8>>,
+        changes: Changes,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        for k in before.keys() {
+            if !after.contains_key(k) {
+                sqlx::query("DELETE FROM mls WHERE k = ?")
+                    .bind(k)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| self.err(e))?;
+            }
+        }
+        for (k, v) in after {
+            if before.get(k) != Some(v) {
+                sqlx::query("INSERT INTO mls (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v")
+                    .bind(k)
+                    .bind(v)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| self.err(e))?;
+            }
+        }
+        for (chat, name) in &changes.chats {
+            sqlx::query(
+                "INSERT INTO chats (chat_id, name, joined_at, active) VALUES (?, ?, ?, 1) \
+                 ON CONFLICT (chat_id) DO UPDATE SET active = 1",
+            )
+            .bind(chat)
+            .bind(name)
+            .bind(kizuna_wire::now_ms() as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        }
+        for (chat, name) in &changes.names {
+            sqlx::query("UPDATE chats SET name = ? WHERE chat_id = ?")
+                .bind(name)
+                .bind(chat)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        for chat in &changes.inactive {
+            sqlx::query("UPDATE chats SET active = 0 WHERE chat_id = ?")
+                .bind(chat)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        for m in &changes.messages {
+            sqlx::query(
+                "INSERT INTO messages (chat_id, group_seq, sender_handle, sender_device, text, server_time) \
+                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (chat_id, group_seq) DO NOTHING",
+            )
+            .bind(&m.chat)
+            .bind(m.seq as i64)
+            .bind(&m.sender)
+            .bind(&m.sender_device)
+            .bind(&m.text)
+            .bind(m.server_time as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        }
+        if let Some(c) = changes.cursor {
+            sqlx::query("INSERT INTO meta (key, value) VALUES ('cursor', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+                .bind(c.to_string().into_bytes())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        for (k, v) in &changes.meta {
+            sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+                .bind(*k)
+                .bind(v)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        tx.commit().await.map_err(|e| self.err(e))?;
+        *before = after.clone();
+        Ok(())
+    }
+
+    pub async fn cursor(&self) -> Result<u64> {
+        Ok(self
+            .meta_string("cursor")
+            .await?
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0))
+    }
+
+    pub async fn chat_ids(&self) -> Result<Vec<(String, Option<String>, bool)>> {
+        let rows =
+            sqlx::query("SELECT chat_id, name, active FROM chats ORDER BY joined_at, chat_id")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
+        rows.into_iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0).map_err(|e| self.err(e))?,
+                    r.try_get(1).map_err(|e| self.err(e))?,
+                    r.try_get::<i64, _>(2).map_err(|e| self.err(e))? != 0,
+                ))
+            })
+            .collect()
+    }
+
+    pub async fn chats(&self) -> Result<Vec<ChatSummary>> {
+        let rows = sqlx::query(
+            "SELECT c.chat_id, c.name, c.active, COUNT(m.group_seq), MAX(m.server_time) \
+             FROM chats c LEFT JOIN messages m ON m.chat_id = c.chat_id \
+             GROUP BY c.chat_id, c.name, c.active, c.joined_at ORDER BY c.joined_at, c.chat_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(ChatSummary {
+                    chat: r.try_get(0).map_err(|e| self.err(e))?,
+                    name: r.try_get(1).map_err(|e| self.err(e))?,
+                    active: r.try_get::<i64, _>(2).map_err(|e| self.err(e))? != 0,
+                    messages: r.try_get::<i64, _>(3).map_err(|e| self.err(e))? as u64,
+                    last_time: r
+                        .try_get::<Option<i64>, _>(4)
+                        .map_err(|e| self.err(e))?
+                        .map(|t| t as u64),
+                })
+            })
+            .collect()
+    }
+
+    pub async fn history(&self, chat: &str) -> Result<Vec<StoredMessage>> {
+        let rows = sqlx::query(
+            "SELECT chat_id, group_seq, sender_handle, sender_device, text, server_time FROM messages \
+             WHERE chat_id = ? ORDER BY group_seq",
+        )
+        .bind(chat)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(StoredMessage {
+                    chat: r.try_get(0).map_err(|e| self.err(e))?,
+                    seq: r.try_get::<i64, _>(1).map_err(|e| self.err(e))? as u64,
+                    sender: r.try_get(2).map_err(|e| self.err(e))?,
+                    sender_device: r.try_get(3).map_err(|e| self.err(e))?,
+                    text: r.try_get(4).map_err(|e| self.err(e))?,
+                    server_time: r.try_get::<i64, _>(5).map_err(|e| self.err(e))? as u64,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,331 @@
+//! The MLS side of a device, kept free of I/O: identities, key packages,
+//! commits and the processing of queued entries.
+
+use kizuna_wire::*;
+use openmls::prelude::tls_codec::Deserialize;
+use openmls::prelude::*;
+use openmls_basic_credential::SignatureKeyPair;
+use openmls_rust_crypto::OpenMlsRustCrypto;
+use openmls_traits::signatures::Signer;
+use openmls_traits::OpenMlsProvider;
+use rand::RngCore;
+
+use crate::error::{ClientError, Result};
+use crate::{mls_err, Event, Identity, StoredMessage};
+
+pub const CIPHERSUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
+
+pub fn new_signer() -> Result<SignatureKeyPair> {
+    SignatureKeyPair::new(CIPHERSUITE.signature_algorithm()).map_err(mls_err)
+}
+
+pub fn sign(signer: &SignatureKeyPair, msg: &[u8]) -> Result<Vec<u8>> {
+    signer
+        .sign(msg)
+        .map_err(|e| ClientError::Mls(format!("{e:?}")))
+}
+
+pub fn credential(id: &Identity, signer: &SignatureKeyPair) -> CredentialWithKey {
+    CredentialWithKey {
+        credential: BasicCredential::new(
+            credential_identity(&id.handle, &id.device_id).into_bytes(),
+        )
+        .into(),
+        signature_key: signer.public().into(),
+    }
+}
+
+fn create_config() -> MlsGroupCreateConfig {
+    MlsGroupCreateConfig::builder()
+        .ciphersuite(CIPHERSUITE)
+        .use_ratchet_tree_extension(true)
+        .build()
+}
+
+fn join_config() -> MlsGroupJoinConfig {
+    MlsGroupJoinConfig::builder()
+        .use_ratchet_tree_extension(true)
+        .build()
+}
+
+pub fn key_package(
+    provider: &OpenMlsRustCrypto,
+    signer: &SignatureKeyPair,
+    cwk: CredentialWithKey,
+    last_resort: bool,
+) -> Result<Vec<u8>> {
+    // Every package declares it understands the last-resort extension, so the
+    // last-resort one is valid and all of them look alike.
+    let mut b = KeyPackage::builder().leaf_node_capabilities(
+        Capabilities::builder()
+            .extensions(vec![ExtensionType::LastResort])
+            .build(),
+    );
+    if last_resort {
+        b = b.mark_as_last_resort();
+    }
+    let bundle = b
+        .build(CIPHERSUITE, provider, signer, cwk)
+        .map_err(mls_err)?;
+    MlsMessageOut::from(bundle.key_package().clone())
+        .to_bytes()
+        .map_err(mls_err)
+}
+
+/// Validates a claimed key package and checks it belongs to the device and
+/// handle the server says it does.
+pub fn check_claimed(provider: &OpenMlsRustCrypto, c: &ClaimedKeyPackage) -> Result<KeyPackage> {
+    let msg = MlsMessageIn::tls_deserialize_exact(&c.key_package.0).map_err(mls_err)?;
+    let MlsMessageBodyIn::KeyPackage(kp_in) = msg.extract() else {
+        return Err(ClientError::Protocol(
+            "a claimed key package is not a key package".into(),
+        ));
+    };
+    let kp = kp_in
+        .validate(provider.crypto(), ProtocolVersion::Mls10)
+        .map_err(mls_err)?;
+    let cred = BasicCredential::try_from(kp.leaf_node().credential().clone()).map_err(mls_err)?;
+    if cred.identity() != credential_identity(&c.handle, &c.device_id).as_bytes() {
+        return Err(ClientError::Protocol(format!(
+            "the key package for {}/{} carries another identity",
+            c.handle, c.device_id
+        )));
+    }
+    Ok(kp)
+}
+
+pub fn random_group_id() -> Vec<u8> {
+    let mut g = vec![0u8; 16];
+    rand::thread_rng().fill_bytes(&mut g);
+    g
+}
+
+pub fn create_group(
+    provider: &OpenMlsRustCrypto,
+    signer: &SignatureKeyPair,
+    id: &Identity,
+    group_id: &[u8],
+) -> Result<MlsGroup> {
+    MlsGroup::new_with_group_id(
+        provider,
+        signer,
+        &create_config(),
+        GroupId::from_slice(group_id),
+        credential(id, signer),
+    )
+    .map_err(mls_err)
+}
+
+pub enum Change {
+    /// Add these devices (validated key package, device id).
+    Add(Vec<(KeyPackage, String)>),
+    /// Remove every device of this handle.
+    Remove(String),
+}
+
+pub struct PreparedCommit {
+    pub commit: Vec<u8>,
+    pub welcome: Option<Vec<u8>>,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+fn identity_of(c: &Credential) -> Option<(String, String)> {
+    let b = BasicCredential::try_from(c.clone()).ok()?;
+    parse_credential_identity(b.identity())
+}
+
+pub fn members(group: &MlsGroup) -> Vec<(String, String)> {
+    group
+        .members()
+        .filter_map(|m| identity_of(&m.credential))
+        .collect()
+}
+
+/// Builds the commit for `change` on the group's current epoch, leaving it
+/// pending. `None` when there is nothing to do.
+pub fn prepare_commit(
+    provider: &OpenMlsRustCrypto,
+    signer: &SignatureKeyPair,
+    group: &mut MlsGroup,
+    change: &Change,
+) -> Result<Option<PreparedCommit>> {
+    match change {
+        Change::Add(kps) => {
+            let present: Vec<String> = members(group).into_iter().map(|m| m.1).collect();
+            let fresh: Vec<&(KeyPackage, String)> =
+                kps.iter().filter(|k| !present.contains(&k.1)).collect();
+            if fresh.is_empty() {
+                return Ok(None);
+            }
+            let packages: Vec<KeyPackage> = fresh.iter().map(|k| k.0.clone()).collect();
+            let (commit, welcome, _) = group
+                .add_members(provider, signer, &packages)
+                .map_err(mls_err)?;
+            Ok(Some(PreparedCommit {
+                commit: commit.to_bytes().map_err(mls_err)?,
+                welcome: Some(welcome.to_bytes().map_err(mls_err)?),
+                added: fresh.iter().map(|k| k.1.clone()).collect(),
+                removed: vec![],
+            }))
+        }
+        Change::Remove(handle) => {
+            let targets: Vec<(LeafNodeIndex, String)> = group
+                .members()
+                .filter_map(|m| {
+                    identity_of(&m.credential)
+                        .filter(|(h, _)| h == handle)
+                        .map(|(_, d)| (m.index, d))
+                })
+                .collect();
+            if targets.is_empty() {
+                return Err(ClientError::NotAMember {
+                    chat: hex::encode(group.group_id().as_slice()),
+                    handle: handle.clone(),
+                });
+            }
+            let idx: Vec<LeafNodeIndex> = targets.iter().map(|t| t.0).collect();
+            let (commit, welcome, _) = group
+                .remove_members(provider, signer, &idx)
+                .map_err(mls_err)?;
+            Ok(Some(PreparedCommit {
+                commit: commit.to_bytes().map_err(mls_err)?,
+                welcome: welcome.map(|w| w.to_bytes()).transpose().map_err(mls_err)?,
+                added: vec![],
+                removed: targets.into_iter().map(|t| t.1).collect(),
+            }))
+        }
+    }
+}
+
+fn protocol_message(bytes: &[u8]) -> Result<ProtocolMessage> {
+    MlsMessageIn::tls_deserialize_exact(bytes)
+        .map_err(mls_err)?
+        .try_into_protocol_message()
+        .map_err(mls_err)
+}
+
+/// Processes one queued entry, appending what happened to `events`. Failures
+/// become an `Undecryptable` event: the entry is skipped, never retried.
+pub fn apply(provider: &OpenMlsRustCrypto, me: &Identity, env: Envelope, events: &mut Vec<Event>) {
+    let chat = hex::encode(&env.group_id.0);
+    let seq = env.group_seq;
+    if let Err(e) = apply_inner(provider, me, env, events) {
+        events.push(Event::Undecryptable {
+            chat,
+            seq,
+            reason: e.to_string(),
+        });
+    }
+}
+
+fn apply_inner(
+    provider: &OpenMlsRustCrypto,
+    _me: &Identity,
+    env: Envelope,
+    events: &mut Vec<Event>,
+) -> Result<()> {
+    let chat = hex::encode(&env.group_id.0);
+    match env.kind {
+        EnvelopeKind::Welcome => {
+            let msg = MlsMessageIn::tls_deserialize_exact(&env.payload.0).map_err(mls_err)?;
+            let MlsMessageBodyIn::Welcome(welcome) = msg.extract() else {
+                return Err(ClientError::Protocol(
+                    "a Welcome entry holds another message".into(),
+                ));
+            };
+            let group = StagedWelcome::build_from_welcome(provider, &join_config(), welcome)
+                .map_err(mls_err)?
+                .replace_old_group()
+                .build()
+                .map_err(mls_err)?
+                .into_group(provider)
+                .map_err(mls_err)?;
+            let chat = hex::encode(group.group_id().as_slice());
+            events.push(Event::Joined {
+                chat,
+                by: env.sender_handle,
+            });
+            Ok(())
+        }
+        EnvelopeKind::Commit | EnvelopeKind::Application => {
+            let mut group =
+                MlsGroup::load(provider.storage(), &GroupId::from_slice(&env.group_id.0))
+                    .map_err(mls_err)?
+                    .ok_or_else(|| ClientError::UnknownChat(chat.clone()))?;
+            let processed = group
+                .process_message(provider, protocol_message(&env.payload.0)?)
+                .map_err(mls_err)?;
+            let (handle, device) = identity_of(processed.credential())
+                .ok_or_else(|| ClientError::Protocol("sender without a Kizuna identity".into()))?;
+            // The server vouches for which device submitted the entry; MLS
+            // for who signed it. They must agree.
+            if device != env.sender_device {
+                return Err(ClientError::Protocol(format!(
+                    "signed by {handle}/{device} but submitted by device {}",
+                    env.sender_device
+                )));
+            }
+            match processed.into_content() {
+                ProcessedMessageContent::ApplicationMessage(app) => {
+                    let content: ChatContent = serde_json::from_slice(&app.into_bytes())
+                        .map_err(|e| ClientError::Protocol(format!("unreadable content: {e}")))?;
+                    match content {
+                        ChatContent::Text { text } => events.push(Event::Message(StoredMessage {
+                            chat,
+                            sender: handle,
+                            sender_device: device,
+                            text,
+                            server_time: env.server_time,
+                            seq: env.group_seq,
+                        })),
+                        ChatContent::ChatName { name } => events.push(Event::Renamed {
+                            chat,
+                            name,
+                            by: handle,
+                        }),
+                    }
+                }
+                ProcessedMessageContent::StagedCommitMessage(staged) => {
+                    let removed = staged.self_removed();
+                    group
+                        .merge_staged_commit(provider, *staged)
+                        .map_err(mls_err)?;
+                    events.push(if removed {
+                        Event::Removed { chat, by: handle }
+                    } else {
+                        Event::MembersChanged { chat, by: handle }
+                    });
+                }
+                ProcessedMessageContent::ProposalMessage(p) => {
+                    group
+                        .store_pending_proposal(provider.storage(), *p)
+                        .map_err(mls_err)?;
+                }
+                _ => {}
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Decrypts one application message with the group's current state.
+pub fn open_application(
+    provider: &OpenMlsRustCrypto,
+    group: &mut MlsGroup,
+    bytes: &[u8],
+) -> Result<String> {
+    let processed = group
+        .process_message(provider, protocol_message(bytes)?)
+        .map_err(mls_err)?;
+    match processed.into_content() {
+        ProcessedMessageContent::ApplicationMessage(app) => {
+            match serde_json::from_slice::<ChatContent>(&app.into_bytes()) {
+                Ok(ChatContent::Text { text }) => Ok(text),
+                Ok(ChatContent::ChatName { name }) => Ok(name),
+                Err(e) => Err(ClientError::Protocol(e.to_string())),
+            }
+        }
+        _ => Err(ClientError::Protocol("not an application message".into())),
+    }
+}

@@ -1,0 +1,198 @@
+//! `kizuna demo`: a server and three people in one process, on a temporary
+//! data directory, walking through the core story step by step.
+
+use std::path::{Path, PathBuf};
+
+use kizuna_client::{Client, Event, RegisterOptions};
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn step(n: u32, what: &str) {
+    println!("\n== {n}. {what}");
+}
+
+fn show(who: &str, events: &[Event]) {
+    let mut any = false;
+    for e in events {
+        match e {
+            Event::Message(m) => {
+                any = true;
+                println!(
+                    "   {who} received from {}: {:?} (#{} in chat {})",
+                    m.sender,
+                    m.text,
+                    m.seq,
+                    &m.chat[..8]
+                );
+            }
+            Event::Joined { by, chat } => {
+                println!("   {who} was added to chat {} by {by}", &chat[..8])
+            }
+            Event::Removed { by, chat } => println!(
+                "   {who} learned {by} removed them from chat {}",
+                &chat[..8]
+            ),
+            Event::Renamed { name, .. } => println!("   {who} sees the chat is named {name:?}"),
+            Event::Undecryptable { reason, .. } => {
+                println!("   {who} could not open a message: {reason}")
+            }
+            Event::MembersChanged { by, .. } => {
+                println!("   {who} processed a membership change by {by}")
+            }
+        }
+    }
+    if !any {
+        println!("   {who} has no new messages");
+    }
+}
+
+async fn person(
+    dir: &Path,
+    server: &str,
+    handle: &str,
+    name: &str,
+    phone: &str,
+    region: &str,
+) -> anyhow::Result<Client> {
+    let c = Client::register(
+        &dir.join(handle),
+        server,
+        RegisterOptions {
+            handle,
+            name,
+            phone,
+            email: None,
+            region,
+            device_label: "demo",
+        },
+    )
+    .await?;
+    println!(
+        "   {handle} registered in region {region}, device {}",
+        c.identity().device_id
+    );
+    Ok(c)
+}
+
+/// Every file under `dir` that contains `needle`.
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(b) = std::fs::read(&p) {
+                if b.windows(needle.len()).any(|w| w == needle) {
+                    hits.push(p);
+                }
+            }
+        }
+    }
+    hits
+}
+
+pub async fn run() -> anyhow::Result<()> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let tmp =
+        TempDir(std::env::temp_dir().join(format!("kizuna-demo-{}-{nanos}", std::process::id())));
+    let data = tmp.0.join("server");
+    let homes = tmp.0.join("devices");
+    let started = std::time::Instant::now();
+
+    step(1, "A Kizuna node starts on a temporary data directory");
+    let server = kizuna_server::RunningServer::start(kizuna_server::ServerConfig::new(
+        &data,
+        "127.0.0.1:0".parse()?,
+    ))
+    .await?;
+    let url = format!("http://{}", server.addr);
+    println!("   listening on {url}");
+
+    step(
+        2,
+        "Three people register, each with an MLS identity on their device",
+    );
+    let mut alice = person(&homes, &url, "alice", "Alice Sato", "+819012345678", "jp").await?;
+    let mut bob = person(&homes, &url, "bob", "Bob Kim", "+821012345678", "kr").await?;
+    let mut carol = person(&homes, &url, "carol", "Carol Ito", "+819087654321", "jp").await?;
+
+    step(3, "Alice finds Bob by phone number and starts a 1:1 chat");
+    let found = alice.lookup_phone("+821012345678").await?;
+    println!("   the server answers only with a handle: {found:?}");
+    let dm = alice.create_chat(&["bob".into()], None).await?;
+    println!("   chat {} created (an MLS group of two)", &dm[..8]);
+    alice.send(&dm, "Hi Bob, lunch tomorrow?").await?;
+    let e = bob.sync().await?;
+    show("bob", &e);
+    bob.send(&dm, "Sure, noon at the usual place").await?;
+    show("alice", &alice.sync().await?);
+
+    step(
+        4,
+        "Alice creates the group \"Trip\" with Bob and Carol; Carol is offline",
+    );
+    let trip = alice
+        .create_chat(&["bob".into(), "carol".into()], Some("Trip"))
+        .await?;
+    println!("   chat {} created", &trip[..8]);
+    show("bob", &bob.sync().await?);
+    alice.send(&trip, "Train leaves at 9:00").await?;
+    bob.send(&trip, "I'll bring snacks").await?;
+    alice.send(&trip, "Carol, are you in?").await?;
+    println!("   three messages sent while Carol is away");
+
+    step(5, "Carol comes online and catches up, in order");
+    show("carol", &carol.sync().await?);
+    carol.send(&trip, "In! See you at the station").await?;
+    show("alice", &alice.sync().await?);
+    show("bob", &bob.sync().await?);
+
+    step(6, "Alice removes Carol; Carol can no longer read the group");
+    alice.remove_member(&trip, "carol").await?;
+    alice
+        .send(&trip, "Change of plan: we leave at 8:30")
+        .await?;
+    show("bob", &bob.sync().await?);
+    show("carol", &carol.sync().await?);
+    match carol.send(&trip, "Wait, what?").await {
+        Err(e) => println!("   carol cannot send either: {e}"),
+        Ok(_) => anyhow::bail!("a removed member could still send"),
+    }
+
+    step(7, "The server only ever held ciphertext");
+    let secrets = [
+        "Hi Bob, lunch tomorrow?",
+        "Train leaves at 9:00",
+        "Change of plan: we leave at 8:30",
+    ];
+    let mut leaks = 0;
+    for s in secrets {
+        let hits = files_containing(&data, s.as_bytes());
+        leaks += hits.len();
+        println!("   {:?} found in {} server file(s)", s, hits.len());
+    }
+    if leaks > 0 {
+        anyhow::bail!("plaintext found in the server's files");
+    }
+
+    server.shutdown().await;
+    for c in [alice, bob, carol] {
+        c.close().await;
+    }
+    println!("\ndone in {:.1}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
