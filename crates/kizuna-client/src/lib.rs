@@ -585,7 +585,7 @@ impl Client {
                 "a chat needs at least one other person (--with)".into(),
             ));
         }
-        if with.iter().any(|h| *h == self.identity.handle) {
+        if with.contains(&self.identity.handle) {
             return Err(ClientError::Invalid(
                 "you are in the chat already; name the others".into(),
             ));
@@ -957,6 +957,25 @@ impl Client {
                 }
             }
         }
+    }
+
+    /// A bearer token for this device, for calling the HTTP API directly.
+    pub async fn bearer_token(&mut self) -> Result<String> {
+        self.token().await
+    }
+
+    /// The entries queued for this device, without processing or
+    /// acknowledging them.
+    pub async fn peek_inbox(&mut self) -> Result<Vec<Envelope>> {
+        let cursor = self.local.cursor().await?;
+        let inbox: InboxResponse = self
+            .call::<(), _>(
+                Method::GET,
+                &format!("/v1/inbox?after={cursor}&limit={INBOX_PAGE}"),
+                None,
+            )
+            .await?;
+        Ok(inbox.envelopes)
     }
 
     pub async fn chats(&self) -> Result<Vec<ChatSummary>> {

@@ -180,7 +180,7 @@ async fn register(
             "a handle is 3-32 characters: lowercase letters, digits, '_' or '.', starting with a letter",
         ));
     }
-    if !s.regions.iter().any(|r| *r == req.region) {
+    if !s.regions.contains(&req.region) {
         return Err(ApiError::bad_request(
             ErrorCode::InvalidRegion,
             format!(

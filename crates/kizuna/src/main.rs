@@ -46,6 +46,7 @@ enum Command {
     Me {
         #[command(flatten)]
         home: Home,
+        /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
     },
@@ -53,6 +54,7 @@ enum Command {
     Lookup {
         #[command(flatten)]
         home: Home,
+        /// International form, e.g. +819012345678
         #[arg(long)]
         phone: String,
     },
@@ -79,6 +81,7 @@ enum Command {
     Watch {
         #[command(flatten)]
         home: Home,
+        /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
     },
@@ -86,6 +89,7 @@ enum Command {
     Chats {
         #[command(flatten)]
         home: Home,
+        /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
     },
@@ -93,7 +97,9 @@ enum Command {
     History {
         #[command(flatten)]
         home: Home,
+        /// Chat id (or a unique prefix of it, or the chat's name).
         chat: String,
+        /// One JSON object per message and line.
         #[arg(long)]
         json: bool,
     },
@@ -148,8 +154,10 @@ enum ChatCommand {
     New {
         #[command(flatten)]
         home: Home,
+        /// Handle of a person to chat with; repeat for a group.
         #[arg(long = "with", required = true)]
         with: Vec<String>,
+        /// A name for the chat, shared end-to-end encrypted with its members.
         #[arg(long)]
         name: Option<String>,
     },
@@ -157,7 +165,9 @@ enum ChatCommand {
     Add {
         #[command(flatten)]
         home: Home,
+        /// Chat id (or a unique prefix of it, or the chat's name).
         chat: String,
+        /// Handle of the person.
         #[arg(long)]
         member: String,
     },
@@ -165,7 +175,9 @@ enum ChatCommand {
     Remove {
         #[command(flatten)]
         home: Home,
+        /// Chat id (or a unique prefix of it, or the chat's name).
         chat: String,
+        /// Handle of the person.
         #[arg(long)]
         member: String,
     },
@@ -173,6 +185,7 @@ enum ChatCommand {
     Members {
         #[command(flatten)]
         home: Home,
+        /// Chat id (or a unique prefix of it, or the chat's name).
         chat: String,
     },
 }
@@ -197,11 +210,27 @@ enum DeviceCommand {
     Approve {
         #[command(flatten)]
         home: Home,
+        /// The code the new device printed.
         code: String,
     },
 }
 
+/// A lookup that found nothing; exits with 3 like other "not here" cases.
+#[derive(Debug)]
+struct NotFound(String);
+
+impl std::fmt::Display for NotFound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotFound {}
+
 fn exit_code(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<NotFound>().is_some() {
+        return 3;
+    }
     match e.downcast_ref::<ClientError>() {
         Some(
             ClientError::NotRegistered(_)
@@ -459,6 +488,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let mut config = kizuna_server::ServerConfig::new(&a.data_dir, a.listen);
     config.limits.requests_per_second = a.rate_limit;

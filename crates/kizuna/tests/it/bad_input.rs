@@ -1,0 +1,278 @@
+//! Every malformed, unauthorised or oversized request gets its typed error
+//! and leaves state as it was.
+
+use futures_util::{SinkExt, StreamExt};
+use kizuna_wire::{ErrorBody, ErrorCode};
+use serde_json::json;
+
+use crate::harness::*;
+
+async fn expect(r: reqwest::Response, status: u16, code: ErrorCode) {
+    assert_eq!(r.status().as_u16(), status);
+    let body: ErrorBody = r.json().await.expect("a JSON error body");
+    assert_eq!(body.code, code, "{}", body.message);
+    assert!(!body.message.is_empty());
+}
+
+/// A chat between alice and bob with one message waiting for bob.
+async fn setup(node: &Node) -> (kizuna_client::Client, kizuna_client::Client, String) {
+    let mut alice = node.person("alice", "jp").await;
+    let mut bob = node.person("bob", "jp").await;
+    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
+    bob.sync().await.unwrap();
+    alice.send(&chat, "the one message").await.unwrap();
+    (alice, bob, chat)
+}
+
+#[tokio::test]
+async fn bad_requests_get_typed_errors_and_change_nothing() {
+    let node = Node::start().await;
+    let (mut alice, mut bob, chat) = setup(&node).await;
+    let token = alice.bearer_token().await.unwrap();
+    let http = node.http();
+    let url = &node.url;
+    let queued_before = bob.peek_inbox().await.unwrap().len();
+
+    // Garbage instead of an MLS message.
+    let r = http
+        .post(format!("{url}/v1/groups/{chat}/messages"))
+        .bearer_auth(&token)
+        .json(&json!({"message": "aGVsbG8gd29ybGQ="}))
+        .send()
+        .await
+        .unwrap();
+    expect(r, 400, ErrorCode::InvalidMessage).await;
+
+    // A real ciphertext of this chat, sent to another group's path.
+    let real = bob.peek_inbox().await.unwrap().pop().unwrap();
+    let r = http
+        .post(format!(
+            "{url}/v1/groups/00112233445566778899aabbccddeeff/messages"
+        ))
+        .bearer_auth(&token)
+        .json(&json!({"message": real.payload}))
+        .send()
+        .await
+        .unwrap();
+    expect(r, 400, ErrorCode::InvalidMessage).await;
+
+    // Unknown group.
+    let r = http
+        .get(format!("{url}/v1/groups/00112233445566778899aabbccddeeff"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    expect(r, 404, ErrorCode::UnknownGroup).await;
+
+    // Not base64, not JSON, wrong shape.
+    let r = http
+        .post(format!("{url}/v1/groups/{chat}/messages"))
+        .bearer_auth(&token)
+        .json(&json!({"message": "***"}))
+        .send()
+        .await
+        .unwrap();
+    expect(r, 400, ErrorCode::MalformedJson).await;
+    let r = http
+        .post(format!("{url}/v1/accounts"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    expect(r, 400, ErrorCode::MalformedJson).await;
+    let r = http
+        .post(format!("{url}/v1/accounts"))
+        .json(&json!({"handle": "x"}))
+        .send()
+        .await
+        .unwrap();
+    expect(r, 400, ErrorCode::MalformedJson).await;
+
+    // Oversized message.
+    let big = vec![0u8; node.limits.max_message_bytes + 1];
+    let r = http
+        .post(format!("{url}/v1/groups/{chat}/messages"))
+        .bearer_auth(&token)
+        .json(&json!({"message": kizuna_wire::Bytes(big)}))
+        .send()
+        .await
+        .unwrap();
+    expect(r, 413, ErrorCode::MessageTooLarge).await;
+    // A body past the transport limit.
+    let huge = "x".repeat(node.limits.max_handshake_bytes * 2);
+    let r = http
+        .post(format!("{url}/v1/groups/{chat}/commits"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(format!("{{\"commit\":\"{huge}\"}}"))
+        .send()
+        .await
+        .unwrap();
+    expect(r, 413, ErrorCode::MessageTooLarge).await;
+
+    // Missing, forged and expired tokens.
+    let r = http.get(format!("{url}/v1/inbox")).send().await.unwrap();
+    expect(r, 401, ErrorCode::Unauthorized).await;
+    let forged = token.replacen(&alice.identity().device_id, &bob.identity().device_id, 1);
+    let r = http
+        .get(format!("{url}/v1/inbox"))
+        .bearer_auth(&forged)
+        .send()
+        .await
+        .unwrap();
+    expect(r, 401, ErrorCode::Unauthorized).await;
+    let key: [u8; 32] = std::fs::read(node.data_dir().join("keys/user-token.key"))
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let (expired, _) = kizuna_server::UserAuth::new(key, 0).issue(&kizuna_server::DeviceIdentity {
+        device_id: bob.identity().device_id.clone(),
+        account_id: bob.identity().account_id.clone(),
+    });
+    let r = http
+        .get(format!("{url}/v1/inbox"))
+        .bearer_auth(&expired)
+        .send()
+        .await
+        .unwrap();
+    expect(r, 401, ErrorCode::TokenExpired).await;
+
+    // A token of another server is worthless here.
+    let (other, _) =
+        kizuna_server::UserAuth::new([9; 32], 600).issue(&kizuna_server::DeviceIdentity {
+            device_id: bob.identity().device_id.clone(),
+            account_id: bob.identity().account_id.clone(),
+        });
+    let r = http
+        .get(format!("{url}/v1/inbox"))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    expect(r, 401, ErrorCode::Unauthorized).await;
+
+    // A challenge signed by the wrong key.
+    let c: kizuna_wire::ChallengeResponse = http
+        .post(format!("{url}/v1/auth/challenge"))
+        .json(&json!({"device_id": bob.identity().device_id}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r = http
+        .post(format!("{url}/v1/auth/token"))
+        .json(
+            &json!({"device_id": bob.identity().device_id, "challenge": c.challenge,
+                      "signature": kizuna_wire::Bytes(vec![1; 64])}),
+        )
+        .send()
+        .await
+        .unwrap();
+    expect(r, 401, ErrorCode::Unauthorized).await;
+
+    // Unknown endpoint.
+    let r = http
+        .get(format!("{url}/v1/nothing-here"))
+        .send()
+        .await
+        .unwrap();
+    expect(r, 404, ErrorCode::NotFound).await;
+
+    // Nothing above changed Bob's queue, and the chat still works.
+    assert_eq!(bob.peek_inbox().await.unwrap().len(), queued_before);
+    assert_eq!(texts(&bob.sync().await.unwrap()), ["the one message"]);
+    alice.send(&chat, "still fine").await.unwrap();
+    assert_eq!(texts(&bob.sync().await.unwrap()), ["still fine"]);
+}
+
+#[tokio::test]
+async fn garbage_websocket_frames_are_answered_and_ignored() {
+    let node = Node::start().await;
+    let (mut alice, mut bob, chat) = setup(&node).await;
+    let token = bob.bearer_token().await.unwrap();
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        format!("{}/v1/ws?after=0", node.url.replace("http://", "ws://")).as_str(),
+    )
+    .unwrap();
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    use tokio_tungstenite::tungstenite::Message;
+    ws.send(Message::Text("this is not a frame".into()))
+        .await
+        .unwrap();
+    let mut saw_error = false;
+    let mut saw_envelope = false;
+    while !(saw_error && saw_envelope) {
+        let m = tokio::time::timeout(std::time::Duration::from_secs(20), ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let Message::Text(t) = m {
+            match serde_json::from_str::<kizuna_wire::ServerFrame>(t.as_str()).unwrap() {
+                kizuna_wire::ServerFrame::Error(e) => {
+                    assert_eq!(e.code, ErrorCode::MalformedJson);
+                    saw_error = true;
+                }
+                kizuna_wire::ServerFrame::Envelope(_) => saw_envelope = true,
+                _ => {}
+            }
+        }
+    }
+    drop(ws);
+    // The garbage frame acknowledged nothing: the message is still there.
+    assert_eq!(texts(&bob.sync().await.unwrap()), ["the one message"]);
+    alice.send(&chat, "after garbage").await.unwrap();
+    assert_eq!(texts(&bob.sync().await.unwrap()), ["after garbage"]);
+}
+
+#[tokio::test]
+async fn registration_input_is_checked() {
+    let node = Node::start().await;
+    node.person("alice", "jp").await;
+    let home = node.home("x");
+    let try_register = |handle: &'static str,
+                        phone: &'static str,
+                        region: &'static str,
+                        home: std::path::PathBuf| {
+        let url = node.url.clone();
+        async move {
+            kizuna_client::Client::register(
+                &home,
+                &url,
+                kizuna_client::RegisterOptions {
+                    handle,
+                    name: "X",
+                    phone,
+                    email: None,
+                    region,
+                    device_label: "t",
+                },
+            )
+            .await
+            .err()
+            .and_then(|e| e.api_code())
+        }
+    };
+    assert_eq!(
+        try_register("alice", "+819000000001", "jp", home.join("1")).await,
+        Some(ErrorCode::HandleTaken)
+    );
+    assert_eq!(
+        try_register("Bad Handle", "+819000000002", "jp", home.join("2")).await,
+        Some(ErrorCode::InvalidHandle)
+    );
+    assert_eq!(
+        try_register("zed", "+819000000003", "xx", home.join("3")).await,
+        Some(ErrorCode::InvalidRegion)
+    );
+    assert_eq!(
+        try_register("zed", "09000000004", "jp", home.join("4")).await,
+        Some(ErrorCode::BadRequest)
+    );
+}

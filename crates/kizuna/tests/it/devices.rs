@@ -1,0 +1,65 @@
+use kizuna_client::Client;
+
+use crate::harness::*;
+
+#[tokio::test]
+async fn a_linked_device_receives_every_message() {
+    let node = Node::start().await;
+    let mut alice = node.person("alice", "jp").await;
+    let mut bob = node.person("bob", "jp").await;
+    let mut carol = node.person("carol", "kr").await;
+    // A chat that exists before the second device.
+    let old_chat = carol.create_chat(&["alice".into()], None).await.unwrap();
+    alice.sync().await.unwrap();
+
+    let (code_tx, code_rx) = tokio::sync::oneshot::channel::<String>();
+    let home = node.home("alice-laptop");
+    let url = node.url.clone();
+    let linking = tokio::spawn(async move {
+        let mut code_tx = Some(code_tx);
+        Client::link_device(
+            &home,
+            &url,
+            "alice",
+            "laptop",
+            move |c| {
+                if let Some(tx) = code_tx.take() {
+                    let _ = tx.send(c.to_string());
+                }
+            },
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .unwrap()
+    });
+    let code = code_rx.await.unwrap();
+    // A wrong code approves nothing.
+    assert!(alice.approve_device("WRONGCODE").await.is_err());
+    let (device, chats) = alice.approve_device(&code).await.unwrap();
+    assert_eq!(chats, 1);
+    let mut laptop = linking.await.unwrap();
+    assert_eq!(laptop.identity().device_id, device);
+    assert_eq!(laptop.identity().account_id, alice.identity().account_id);
+    assert_eq!(alice.me().await.unwrap().devices.len(), 2);
+
+    // The old chat reaches the new device from now on.
+    laptop.sync().await.unwrap();
+    carol.sync().await.unwrap();
+    carol.send(&old_chat, "to both of you").await.unwrap();
+    assert_eq!(texts(&laptop.sync().await.unwrap()), ["to both of you"]);
+    assert_eq!(texts(&alice.sync().await.unwrap()), ["to both of you"]);
+
+    // A new chat with alice includes both her devices.
+    let chat = bob.create_chat(&["alice".into()], None).await.unwrap();
+    bob.send(&chat, "hi alice").await.unwrap();
+    assert_eq!(texts(&alice.sync().await.unwrap()), ["hi alice"]);
+    assert_eq!(texts(&laptop.sync().await.unwrap()), ["hi alice"]);
+
+    // What one device sends, the other device of the account receives too.
+    laptop.send(&chat, "from my laptop").await.unwrap();
+    assert_eq!(texts(&bob.sync().await.unwrap()), ["from my laptop"]);
+    let on_phone = messages(&alice.sync().await.unwrap());
+    assert_eq!(on_phone.len(), 1);
+    assert_eq!(on_phone[0].sender, "alice");
+    assert_eq!(on_phone[0].sender_device, device);
+}

@@ -1,0 +1,150 @@
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use kizuna_client::{Client, Event, RegisterOptions, StoredMessage};
+use kizuna_server::{Limits, RunningServer, ServerConfig};
+
+/// Everything the server logs during the tests, to check it for plaintext.
+pub fn log_buffer() -> Arc<Mutex<Vec<u8>>> {
+    static BUF: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    BUF.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let w = buf.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
+            .with_writer(move || LogWriter(w.clone()))
+            .try_init();
+        buf
+    })
+    .clone()
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub struct Node {
+    pub dir: tempfile::TempDir,
+    pub server: Option<RunningServer>,
+    pub url: String,
+    pub limits: Limits,
+    homes: tempfile::TempDir,
+}
+
+impl Node {
+    pub async fn start() -> Node {
+        Self::with_limits(Limits::default()).await
+    }
+
+    pub async fn with_limits(limits: Limits) -> Node {
+        log_buffer();
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ServerConfig::new(dir.path(), "127.0.0.1:0".parse().unwrap());
+        config.limits = limits.clone();
+        let server = RunningServer::start(config).await.unwrap();
+        let url = format!("http://{}", server.addr);
+        Node {
+            dir,
+            server: Some(server),
+            url,
+            limits,
+            homes: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn home(&self, name: &str) -> PathBuf {
+        self.homes.path().join(name)
+    }
+
+    /// Stops the node cleanly and starts it again on the same port and data.
+    pub async fn restart(&mut self) {
+        let server = self.server.take().unwrap();
+        let addr = server.addr;
+        server.shutdown().await;
+        let mut config = ServerConfig::new(self.dir.path(), addr);
+        config.limits = self.limits.clone();
+        self.server = Some(RunningServer::start(config).await.unwrap());
+    }
+
+    pub async fn person(&self, handle: &str, region: &str) -> Client {
+        self.register(handle, region, &phone_for(handle)).await
+    }
+
+    pub async fn register(&self, handle: &str, region: &str, phone: &str) -> Client {
+        Client::register(
+            &self.home(handle),
+            &self.url,
+            RegisterOptions {
+                handle,
+                name: &format!("{handle} Person"),
+                phone,
+                email: Some(&format!("{handle}@example.jp")),
+                region,
+                device_label: "test",
+            },
+        )
+        .await
+        .unwrap()
+    }
+
+    pub fn http(&self) -> reqwest::Client {
+        reqwest::Client::new()
+    }
+}
+
+/// A distinct, valid phone number per handle.
+pub fn phone_for(handle: &str) -> String {
+    let n: u64 = handle
+        .bytes()
+        .fold(7u64, |a, b| a.wrapping_mul(31).wrapping_add(b as u64))
+        % 100_000_000;
+    format!("+8190{n:08}")
+}
+
+pub fn texts(events: &[Event]) -> Vec<String> {
+    messages(events).into_iter().map(|m| m.text).collect()
+}
+
+pub fn messages(events: &[Event]) -> Vec<StoredMessage> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message(m) => Some(m.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every file under `dir`, recursively.
+pub fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests: a real server on an ephemeral port with a temporary data
+//! directory, driven by the same client library the CLI uses.
+
+mod bad_input;
+mod devices;
+mod durability;
+mod harness;
+mod limits;
+mod messaging;
+mod privacy;
