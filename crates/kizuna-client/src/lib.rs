@@ -959,6 +959,30 @@ impl Client {
         }
     }
 
+    /// Encrypts text messages for a chat without sending them, in order, and
+    /// writes the advanced ratchet before returning. For load generators that
+    /// must not spend the measured time encrypting; each ciphertext is sent
+    /// with `POST /v1/groups/{chat}/messages`.
+    pub async fn prepare_messages(&mut self, chat: &str, texts: &[String]) -> Result<Vec<Vec<u8>>> {
+        let _g = self.begin().await?;
+        let chat = self.resolve_chat(chat).await?;
+        let mut group = self.load_group(&chat)?;
+        let mut out = Vec::with_capacity(texts.len());
+        for t in texts {
+            let plain = serde_json::to_vec(&ChatContent::Text { text: t.clone() })
+                .map_err(|e| ClientError::Invalid(e.to_string()))?;
+            out.push(
+                group
+                    .create_message(&self.provider, &self.signer, &plain)
+                    .map_err(mls_err)?
+                    .to_bytes()
+                    .map_err(mls_err)?,
+            );
+        }
+        self.save(Changes::default()).await?;
+        Ok(out)
+    }
+
     /// A bearer token for this device, for calling the HTTP API directly.
     pub async fn bearer_token(&mut self) -> Result<String> {
         self.token().await

@@ -37,6 +37,7 @@ pub struct AppState {
     pub sequencer: Sequencer,
     pub hub: Arc<Hub>,
     pub regions: Vec<String>,
+    pub handles: std::sync::RwLock<std::collections::HashMap<String, String>>,
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
@@ -565,12 +566,29 @@ async fn group(
     }))
 }
 
+/// Handles never change, so each account's is looked up once.
 async fn sender_handle(s: &AppState, me: &DeviceIdentity) -> Result<String, ApiError> {
-    Ok(s.store
+    if let Some(h) = s
+        .handles
+        .read()
+        .ok()
+        .and_then(|m| m.get(&me.account_id).cloned())
+    {
+        return Ok(h);
+    }
+    let h = s
+        .store
         .account_by_id(&me.account_id)
         .await?
         .map(|a| a.handle)
-        .unwrap_or_default())
+        .unwrap_or_default();
+    if let Ok(mut m) = s.handles.write() {
+        if m.len() > 1_000_000 {
+            m.clear();
+        }
+        m.insert(me.account_id.clone(), h.clone());
+    }
+    Ok(h)
 }
 
 async fn commit(
@@ -728,7 +746,7 @@ async fn ack(
     AuthedDevice(me): AuthedDevice,
     ApiJson(req): ApiJson<AckRequest>,
 ) -> Result<StatusCode, ApiError> {
-    s.store.ack(&me.device_id, req.up_to).await?;
+    s.sequencer.ack(me.device_id, req.up_to).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

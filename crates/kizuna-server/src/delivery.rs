@@ -10,27 +10,43 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use kizuna_store::{Accepted, MessageKind, QueuedEntry, Rejection, Store, StoreError, Submission};
-use kizuna_wire::{Bytes, Envelope, EnvelopeKind};
+use kizuna_store::{
+    Accepted, Ack, MessageKind, QueuedEntry, Rejection, Store, StoreError, Submission,
+};
+use kizuna_wire::{Bytes, EnvelopeKind};
 use tokio::sync::{mpsc, oneshot};
 
+/// A group commit slower than this is reported: every sender in it waited.
+const SLOW_BATCH: std::time::Duration = std::time::Duration::from_millis(100);
 /// Most submissions written in one transaction.
 const MAX_BATCH: usize = 256;
 /// Entries buffered per live connection before it is marked as lagging and
-/// left to catch up from the queue on disk.
-const LIVE_BUFFER: usize = 512;
+/// left to catch up from the queue on disk. Entries are small (a sequence
+/// number and a shared body) and the channel allocates as it fills, so an idle
+/// connection pays nothing for this headroom.
+const LIVE_BUFFER: usize = 1024;
 
 type Reply = oneshot::Sender<Result<Result<Accepted, Rejection>, StoreError>>;
 
-struct Job {
-    submission: Submission,
-    sender_handle: String,
-    reply: Reply,
+enum Job {
+    Submit {
+        submission: Submission,
+        sender_handle: String,
+        reply: Reply,
+    },
+    Ack {
+        ack: Ack,
+        done: Option<oneshot::Sender<Result<(), StoreError>>>,
+    },
 }
 
 #[derive(Clone)]
 pub struct Sequencer {
     tx: mpsc::Sender<Job>,
+}
+
+fn closing() -> StoreError {
+    StoreError::Backend("the node is shutting down".into())
 }
 
 impl Sequencer {
@@ -39,23 +55,57 @@ impl Sequencer {
         let task = tokio::spawn(async move {
             let mut jobs = Vec::with_capacity(MAX_BATCH);
             while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-                let (subs, rest): (Vec<_>, Vec<_>) = jobs
-                    .drain(..)
-                    .map(|j| (j.submission, (j.sender_handle, j.reply)))
-                    .unzip();
-                match store.submit(subs).await {
+                let mut subs = Vec::new();
+                let mut replies = Vec::new();
+                let mut acks = Vec::new();
+                let mut ack_done = Vec::new();
+                for j in jobs.drain(..) {
+                    match j {
+                        Job::Submit {
+                            submission,
+                            sender_handle,
+                            reply,
+                        } => {
+                            subs.push(submission);
+                            replies.push((sender_handle, reply));
+                        }
+                        Job::Ack { ack, done } => {
+                            acks.push(ack);
+                            ack_done.extend(done);
+                        }
+                    }
+                }
+                let started = std::time::Instant::now();
+                let (submissions, acknowledgements) = (subs.len(), acks.len());
+                let r = store.submit(subs, acks).await;
+                let took = started.elapsed();
+                if took > SLOW_BATCH {
+                    tracing::warn!(
+                        ms = took.as_millis() as u64,
+                        submissions,
+                        acknowledgements,
+                        "a group commit took long; senders waited for it"
+                    );
+                }
+                match r {
                     Ok(results) => {
-                        for (result, (handle, reply)) in results.into_iter().zip(rest) {
+                        for (result, (handle, reply)) in results.into_iter().zip(replies) {
                             if let Ok(acc) = &result {
                                 hub.push(&acc.queued, &handle);
                             }
                             let _ = reply.send(Ok(result));
                         }
+                        for d in ack_done {
+                            let _ = d.send(Ok(()));
+                        }
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "group commit failed; every submission in the batch is refused");
-                        for (_, reply) in rest {
+                        for (_, reply) in replies {
                             let _ = reply.send(Err(StoreError::Backend(e.to_string())));
+                        }
+                        for d in ack_done {
+                            let _ = d.send(Err(StoreError::Backend(e.to_string())));
                         }
                     }
                 }
@@ -72,15 +122,39 @@ impl Sequencer {
     ) -> Result<Result<Accepted, Rejection>, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Job {
+            .send(Job::Submit {
                 submission,
                 sender_handle,
                 reply,
             })
             .await
-            .map_err(|_| StoreError::Backend("the node is shutting down".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Backend("the node is shutting down".into()))?
+            .map_err(|_| closing())?;
+        rx.await.map_err(|_| closing())?
+    }
+
+    /// Acknowledges queue entries in the next batch and waits for it.
+    pub async fn ack(&self, device_id: String, up_to: u64) -> Result<(), StoreError> {
+        let (done, rx) = oneshot::channel();
+        self.tx
+            .send(Job::Ack {
+                ack: Ack { device_id, up_to },
+                done: Some(done),
+            })
+            .await
+            .map_err(|_| closing())?;
+        rx.await.map_err(|_| closing())?
+    }
+
+    /// Acknowledges without waiting: a lost acknowledgement only means the
+    /// device is offered the entries again, and it skips what it has.
+    pub async fn ack_later(&self, device_id: String, up_to: u64) {
+        let _ = self
+            .tx
+            .send(Job::Ack {
+                ack: Ack { device_id, up_to },
+                done: None,
+            })
+            .await;
     }
 }
 
@@ -92,10 +166,28 @@ pub fn envelope_kind(k: MessageKind) -> EnvelopeKind {
     }
 }
 
+/// A queue entry on its way to a live connection: its sequence number and
+/// the rest of the envelope, serialised once for all recipients.
+pub struct LiveEntry {
+    pub seq: u64,
+    pub body: Arc<str>,
+}
+
+impl LiveEntry {
+    /// The WebSocket text frame: a `ServerFrame::Envelope`.
+    pub fn frame(&self) -> String {
+        format!(
+            "{{\"type\":\"envelope\",\"seq\":{},{}",
+            self.seq,
+            &self.body[1..]
+        )
+    }
+}
+
 /// One live WebSocket of a device.
 pub struct LiveConnection {
     pub id: u64,
-    pub tx: mpsc::Sender<Arc<Envelope>>,
+    pub tx: mpsc::Sender<LiveEntry>,
     /// Set when an entry could not be buffered; the connection then re-reads
     /// its queue from disk.
     pub lagged: Arc<AtomicBool>,
@@ -110,7 +202,7 @@ pub struct Hub {
 
 pub struct Registration {
     pub id: u64,
-    pub rx: mpsc::Receiver<Arc<Envelope>>,
+    pub rx: mpsc::Receiver<LiveEntry>,
     pub lagged: Arc<AtomicBool>,
 }
 
@@ -156,25 +248,83 @@ impl Hub {
         if live.is_empty() {
             return;
         }
+        // Entries of one message share its payload; serialise it once.
+        let mut body: Option<(*const Vec<u8>, Arc<str>)> = None;
         for e in entries {
             let Some(conns) = live.get(&e.device_id) else {
                 continue;
             };
-            let env = Arc::new(Envelope {
-                seq: e.seq,
-                kind: envelope_kind(e.kind),
-                group_id: Bytes(e.group_id.clone()),
-                group_seq: e.group_seq,
-                sender_handle: sender_handle.to_string(),
-                sender_device: e.sender_device.clone(),
-                server_time: e.server_time,
-                payload: Bytes(e.payload.as_ref().clone()),
-            });
+            let ptr = Arc::as_ptr(&e.payload);
+            let text = match &body {
+                Some((p, t)) if *p == ptr => t.clone(),
+                _ => {
+                    let t: Arc<str> = serde_json::to_string(&EnvelopeBody {
+                        kind: envelope_kind(e.kind),
+                        group_id: &Bytes(e.group_id.clone()),
+                        group_seq: e.group_seq,
+                        sender_handle,
+                        sender_device: &e.sender_device,
+                        server_time: e.server_time,
+                        payload: &Bytes(e.payload.as_ref().clone()),
+                    })
+                    .unwrap_or_default()
+                    .into();
+                    body = Some((ptr, t.clone()));
+                    t
+                }
+            };
             for c in conns {
-                if c.tx.try_send(env.clone()).is_err() {
+                let entry = LiveEntry {
+                    seq: e.seq,
+                    body: text.clone(),
+                };
+                if c.tx.try_send(entry).is_err() {
                     c.lagged.store(true, Ordering::Release);
                 }
             }
+        }
+    }
+}
+
+/// An [`Envelope`] without its per-device sequence number.
+#[derive(serde::Serialize)]
+struct EnvelopeBody<'a> {
+    kind: EnvelopeKind,
+    group_id: &'a Bytes,
+    group_seq: u64,
+    sender_handle: &'a str,
+    sender_device: &'a str,
+    server_time: u64,
+    payload: &'a Bytes,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_frames_parse_as_server_frames() {
+        let body = serde_json::to_string(&EnvelopeBody {
+            kind: EnvelopeKind::Application,
+            group_id: &Bytes(vec![1, 2]),
+            group_seq: 7,
+            sender_handle: "alice",
+            sender_device: "d1",
+            server_time: 5,
+            payload: &Bytes(vec![9; 10]),
+        })
+        .unwrap();
+        let e = LiveEntry {
+            seq: 42,
+            body: body.into(),
+        };
+        match serde_json::from_str::<kizuna_wire::ServerFrame>(&e.frame()).unwrap() {
+            kizuna_wire::ServerFrame::Envelope(env) => {
+                assert_eq!(env.seq, 42);
+                assert_eq!(env.group_seq, 7);
+                assert_eq!(env.payload.0, vec![9; 10]);
+            }
+            other => panic!("{other:?}"),
         }
     }
 }

@@ -161,6 +161,7 @@ impl RunningServer {
             sequencer,
             hub,
             regions: config.regions.clone(),
+            handles: Default::default(),
             shutdown: shutdown_rx.clone(),
         });
         let app = api::router(state.clone());

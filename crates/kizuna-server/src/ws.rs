@@ -7,15 +7,18 @@ use std::sync::atomic::Ordering;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::Response;
+use futures_util::SinkExt;
 use kizuna_wire::{ClientFrame, Envelope, ErrorBody, ErrorCode, ServerFrame};
 use serde::Deserialize;
 
 use crate::api::{read_inbox, AuthedDevice, Shared};
+use crate::delivery::LiveEntry;
 use crate::error::ApiError;
 
 /// Small buffers: an idle device should cost the server a few KiB, not the
-/// 128 KiB tungstenite reserves by default.
-const READ_BUFFER: usize = 4 * 1024;
+/// 128 KiB tungstenite reserves by default. Clients only send acknowledgements,
+/// so 1 KiB reads suffice; larger frames still arrive, in more reads.
+const READ_BUFFER: usize = 1024;
 const MAX_FRAME: usize = 64 * 1024;
 const REPLAY_PAGE: u32 = 500;
 
@@ -105,7 +108,7 @@ async fn run(
     reg: &mut crate::delivery::Registration,
 ) -> Result<(), axum::Error> {
     let mut last = after;
-    replay(s, device, &mut last, socket).await?;
+    Box::pin(replay(s, device, &mut last, socket)).await?;
     if let Ok(st) = s.store.key_package_count(device).await {
         if st.one_time < s.limits.low_key_packages {
             let t = serde_json::to_string(&ServerFrame::KeyPackagesLow).unwrap_or_default();
@@ -113,61 +116,90 @@ async fn run(
         }
     }
     let mut shutdown = s.shutdown.clone();
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-    loop {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+    // Acknowledgements are coalesced and passed on at most four times a
+    // second: a device that acks every entry should not cost a write each.
+    let mut pending_ack: Option<u64> = None;
+    let result = loop {
         tokio::select! {
-            env = reg.rx.recv() => {
-                let Some(env) = env else { return Ok(()) };
-                if env.seq > last {
-                    send_env(socket, &env).await?;
-                    last = env.seq;
+            entry = reg.rx.recv() => {
+                let Some(entry) = entry else { break Ok(()) };
+                if let Err(e) = Box::pin(forward(socket, entry, &mut reg.rx, &mut last)).await {
+                    break Err(e);
                 }
             }
             _ = tick.tick() => {
+                if let Some(up_to) = pending_ack.take() {
+                    s.sequencer.ack_later(device.to_string(), up_to).await;
+                }
                 if reg.lagged.swap(false, Ordering::AcqRel) {
                     // Drop what is buffered; the queue on disk has it all.
                     while reg.rx.try_recv().is_ok() {}
-                    replay(s, device, &mut last, socket).await?;
+                    // Boxed: rare, and its state would otherwise enlarge every
+                    // idle connection's task.
+                    if let Err(e) = Box::pin(replay(s, device, &mut last, socket)).await {
+                        break Err(e);
+                    }
                 }
             }
             msg = socket.recv() => {
                 match msg {
-                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(()),
-                    Some(Ok(Message::Text(t))) => handle_client_frame(s, device, t.as_str(), socket).await?,
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break Ok(()),
+                    Some(Ok(Message::Text(t))) => match client_frame(t.as_str()) {
+                        Ok(up_to) => pending_ack = Some(pending_ack.map_or(up_to, |p| p.max(up_to))),
+                        Err(error) => {
+                            let text = serde_json::to_string(&ServerFrame::Error(error)).unwrap_or_default();
+                            if let Err(e) = socket.send(Message::Text(text.into())).await {
+                                break Err(e);
+                            }
+                        }
+                    },
                     Some(Ok(_)) => {}
                 }
             }
             _ = shutdown.changed() => {
                 let _ = socket.send(Message::Close(None)).await;
-                return Ok(());
+                break Ok(());
             }
         }
+    };
+    if let Some(up_to) = pending_ack {
+        s.sequencer.ack_later(device.to_string(), up_to).await;
     }
+    result
 }
 
-async fn handle_client_frame(
-    s: &Shared,
-    device: &str,
-    text: &str,
+/// Writes a live entry and everything else already waiting, then flushes
+/// once: under load, one system call carries many frames.
+async fn forward(
     socket: &mut WebSocket,
+    first: LiveEntry,
+    rx: &mut tokio::sync::mpsc::Receiver<LiveEntry>,
+    last: &mut u64,
 ) -> Result<(), axum::Error> {
+    let mut next = Some(first);
+    let mut wrote = false;
+    while let Some(e) = next {
+        if e.seq > *last {
+            socket.feed(Message::Text(e.frame().into())).await?;
+            *last = e.seq;
+            wrote = true;
+        }
+        next = rx.try_recv().ok();
+    }
+    if wrote {
+        socket.flush().await?;
+    }
+    Ok(())
+}
+
+/// An acknowledgement, or the error that answers an unreadable frame.
+fn client_frame(text: &str) -> Result<u64, ErrorBody> {
     match serde_json::from_str::<ClientFrame>(text) {
-        Ok(ClientFrame::Ack { up_to }) => {
-            if let Err(e) = s.store.ack(device, up_to).await {
-                tracing::error!(error = %e, "ack failed");
-            }
-            Ok(())
-        }
-        Err(e) => {
-            let frame = ServerFrame::Error(ErrorBody {
-                code: ErrorCode::MalformedJson,
-                message: format!("unreadable frame: {e}"),
-            });
-            socket
-                .send(Message::Text(
-                    serde_json::to_string(&frame).unwrap_or_default().into(),
-                ))
-                .await
-        }
+        Ok(ClientFrame::Ack { up_to }) => Ok(up_to),
+        Err(e) => Err(ErrorBody {
+            code: ErrorCode::MalformedJson,
+            message: format!("unreadable frame: {e}"),
+        }),
     }
 }

@@ -152,6 +152,13 @@ pub struct Accepted {
     pub queued: Vec<QueuedEntry>,
 }
 
+/// A device has everything up to `up_to` in its queue.
+#[derive(Clone, Debug)]
+pub struct Ack {
+    pub device_id: String,
+    pub up_to: u64,
+}
+
 /// A stored queue entry joined with its sender's handle.
 #[derive(Clone, Debug)]
 pub struct InboxEntry {
@@ -211,9 +218,14 @@ pub trait Store: Send + Sync + 'static {
     async fn create_group(&self, group_id: &[u8], creator: &str, now: u64) -> Result<()>;
     async fn group(&self, group_id: &[u8]) -> Result<Option<Group>>;
 
-    /// Applies submissions in order in one transaction (group commit). Each
-    /// gets its own outcome; a rejected one writes nothing.
-    async fn submit(&self, batch: Vec<Submission>) -> Result<Vec<Result<Accepted, Rejection>>>;
+    /// Applies submissions in order, and acknowledgements, in one transaction
+    /// (group commit). Each submission gets its own outcome; a rejected one
+    /// writes nothing.
+    async fn submit(
+        &self,
+        batch: Vec<Submission>,
+        acks: Vec<Ack>,
+    ) -> Result<Vec<Result<Accepted, Rejection>>>;
 
     async fn inbox(&self, device_id: &str, after: u64, limit: u32) -> Result<Vec<InboxEntry>>;
     /// Deletes the device's entries up to `up_to`, and every message no

@@ -1,7 +1,8 @@
 //! The embedded store: one SQLite file in WAL mode with `synchronous=FULL`, so
-//! a transaction that returned is on disk. Writers are serialised by the
-//! sequencer upstream; this module still guards its counters with a lock.
+//! a transaction that returned is on disk. Write transactions take turns on
+//! one lock; reads run beside them on other connections of the pool.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -13,7 +14,8 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use crate::*;
 
 /// Schema versions, applied in order and recorded in `schema_version`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE accounts (
     account_id TEXT PRIMARY KEY,
     handle TEXT NOT NULL UNIQUE,
@@ -88,13 +90,93 @@ CREATE TABLE link_requests (
     approved_device TEXT,
     created_at BIGINT NOT NULL
 );
-"#];
+"#,
+    r#"
+-- A message leaves the server with the last queue entry that refers to it:
+-- no history is kept once every recipient has it.
+CREATE TRIGGER inbox_release AFTER DELETE ON inbox
+WHEN NOT EXISTS (SELECT 1 FROM inbox WHERE group_id = OLD.group_id AND group_seq = OLD.group_seq)
+BEGIN
+    DELETE FROM messages WHERE group_id = OLD.group_id AND seq = OLD.group_seq;
+END;
+"#,
+];
+
+/// What the single writer knows of a group; authoritative because every
+/// change to groups goes through the writer.
+#[derive(Clone, Debug)]
+struct GroupState {
+    epoch: u64,
+    next_seq: u64,
+    members: Vec<String>,
+}
+
+#[derive(Default)]
+struct WriterState {
+    groups: HashMap<Vec<u8>, GroupState>,
+    /// The last queue sequence number handed out; loaded on first use.
+    inbox_seq: Option<u64>,
+}
+
+/// Groups kept in the writer's memory before it starts over from disk.
+const GROUP_CACHE: usize = 200_000;
+/// Rows per multi-row statement, well under SQLite's limit on bound values.
+const ROWS_PER_STATEMENT: usize = 500;
+
+struct MessageRow {
+    group_id: Vec<u8>,
+    seq: u64,
+    kind: MessageKind,
+    sender: String,
+    server_time: u64,
+    payload: Arc<Vec<u8>>,
+}
+
+/// The rows a batch of submissions writes, collected so that each table gets
+/// a few multi-row statements per batch rather than several per message.
+#[derive(Default)]
+struct BatchRows {
+    messages: Vec<MessageRow>,
+    inbox: Vec<(String, u64, Vec<u8>, u64)>,
+}
+
+impl BatchRows {
+    async fn write(&self, tx: &mut Transaction<'_, Sqlite>) -> Result<()> {
+        for chunk in self.messages.chunks(ROWS_PER_STATEMENT) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO messages (group_id, seq, kind, sender_device, server_time, payload) ",
+            );
+            qb.push_values(chunk, |mut b, m| {
+                b.push_bind(m.group_id.as_slice())
+                    .push_bind(m.seq as i64)
+                    .push_bind(m.kind as i64)
+                    .push_bind(m.sender.as_str())
+                    .push_bind(m.server_time as i64)
+                    .push_bind(m.payload.as_slice());
+            });
+            qb.build().execute(&mut **tx).await?;
+        }
+        for chunk in self.inbox.chunks(ROWS_PER_STATEMENT * 2) {
+            let mut qb: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO inbox (device_id, seq, group_id, group_seq) ");
+            qb.push_values(chunk, |mut b, (d, seq, gid, gseq)| {
+                b.push_bind(d.as_str())
+                    .push_bind(*seq as i64)
+                    .push_bind(gid.as_slice())
+                    .push_bind(*gseq as i64);
+            });
+            qb.build().execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+}
 
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// Serialises submissions and guards the queue counter, which is kept in
-    /// memory and written back inside every submission's transaction.
-    writer: tokio::sync::Mutex<()>,
+    /// Serialises every write transaction: SQLite allows one writer, and a
+    /// transaction that reads before it writes cannot wait for another one
+    /// (it fails with SQLITE_BUSY), so writers queue here instead.
+    writer: tokio::sync::Mutex<WriterState>,
 }
 
 impl SqliteStore {
@@ -111,6 +193,12 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(std::time::Duration::from_secs(10))
+            // Checkpoints run in the background (see `checkpointer`), not in
+            // the middle of whichever commit happened to fill the WAL.
+            .pragma("wal_autocheckpoint", "0")
+            // Queues are hot: keep their pages in memory rather than re-read them.
+            .pragma("cache_size", "-65536")
+            .pragma("mmap_size", "268435456")
             .foreign_keys(false);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -118,9 +206,10 @@ impl SqliteStore {
             .await?;
         let store = SqliteStore {
             pool,
-            writer: tokio::sync::Mutex::new(()),
+            writer: tokio::sync::Mutex::new(WriterState::default()),
         };
         store.migrate().await?;
+        tokio::spawn(checkpointer(store.pool.clone()));
         Ok(store)
     }
 
@@ -155,19 +244,34 @@ impl SqliteStore {
         Ok(end as u64 - n + 1)
     }
 
-    async fn members(tx: &mut Transaction<'_, Sqlite>, group_id: &[u8]) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
+    async fn load_group(
+        tx: &mut Transaction<'_, Sqlite>,
+        group_id: &[u8],
+    ) -> Result<Option<GroupState>> {
+        let row = sqlx::query("SELECT epoch, next_seq FROM groups WHERE group_id = ?")
+            .bind(group_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let members: Vec<String> = sqlx::query_scalar(
             "SELECT device_id FROM group_members WHERE group_id = ? ORDER BY device_id",
         )
         .bind(group_id)
         .fetch_all(&mut **tx)
-        .await?)
+        .await?;
+        Ok(Some(GroupState {
+            epoch: row.try_get::<i64, _>(0)? as u64,
+            next_seq: row.try_get::<i64, _>(1)? as u64,
+            members,
+        }))
     }
 
-    /// Writes one message into the group's order and queues it for `to`.
+    /// Puts one message into the group's order and queues it for `to`; the
+    /// rows are written together at the end of the batch.
     #[allow(clippy::too_many_arguments)]
-    async fn enqueue(
-        tx: &mut Transaction<'_, Sqlite>,
+    fn enqueue(
+        rows: &mut BatchRows,
+        inbox_seq: &mut u64,
         group_id: &[u8],
         group_seq: u64,
         kind: MessageKind,
@@ -176,31 +280,12 @@ impl SqliteStore {
         payload: Arc<Vec<u8>>,
         to: &[String],
         queued: &mut Vec<QueuedEntry>,
-    ) -> Result<()> {
+    ) {
         if to.is_empty() {
-            return Ok(());
+            return;
         }
-        sqlx::query(
-            "INSERT INTO messages (group_id, seq, kind, sender_device, server_time, payload) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(group_id)
-        .bind(group_seq as i64)
-        .bind(kind as i64)
-        .bind(sender)
-        .bind(server_time as i64)
-        .bind(payload.as_slice())
-        .execute(&mut **tx)
-        .await?;
-        let first = Self::next_counter(tx, "inbox_seq", to.len() as u64).await?;
-        let mut qb: QueryBuilder<Sqlite> =
-            QueryBuilder::new("INSERT INTO inbox (device_id, seq, group_id, group_seq) ");
-        qb.push_values(to.iter().enumerate(), |mut b, (i, d)| {
-            b.push_bind(d.as_str())
-                .push_bind((first + i as u64) as i64)
-                .push_bind(group_id)
-                .push_bind(group_seq as i64);
-        });
-        qb.build().execute(&mut **tx).await?;
+        let first = *inbox_seq + 1;
+        *inbox_seq += to.len() as u64;
         for (i, d) in to.iter().enumerate() {
             queued.push(QueuedEntry {
                 device_id: d.clone(),
@@ -213,11 +298,22 @@ impl SqliteStore {
                 payload: payload.clone(),
             });
         }
-        Ok(())
+        rows.messages.push(MessageRow {
+            group_id: group_id.to_vec(),
+            seq: group_seq,
+            kind,
+            sender: sender.to_string(),
+            server_time,
+            payload,
+        });
     }
 
     async fn submit_one(
         tx: &mut Transaction<'_, Sqlite>,
+        known: &HashMap<Vec<u8>, GroupState>,
+        touched: &mut HashMap<Vec<u8>, GroupState>,
+        inbox_seq: &mut u64,
+        rows: &mut BatchRows,
         s: Submission,
     ) -> Result<Result<Accepted, Rejection>> {
         let group_id = match &s {
@@ -225,20 +321,16 @@ impl SqliteStore {
                 group_id.clone()
             }
         };
-        let row = sqlx::query("SELECT epoch, next_seq FROM groups WHERE group_id = ?")
-            .bind(group_id.as_slice())
-            .fetch_optional(&mut **tx)
-            .await?;
-        let Some(row) = row else {
-            return Ok(Err(Rejection::UnknownGroup));
+        let mut g = match touched.get(&group_id).or_else(|| known.get(&group_id)) {
+            Some(g) => g.clone(),
+            None => match Self::load_group(tx, &group_id).await? {
+                Some(g) => g,
+                None => return Ok(Err(Rejection::UnknownGroup)),
+            },
         };
-        let current: i64 = row.try_get(0)?;
-        let next_seq: i64 = row.try_get(1)?;
-        let current = current as u64;
-        let mut next_seq = next_seq as u64;
-        let members = Self::members(tx, &group_id).await?;
+        let current = g.epoch;
         let mut queued = Vec::new();
-        match s {
+        let accepted = match s {
             Submission::Application {
                 sender_device,
                 epoch,
@@ -246,7 +338,7 @@ impl SqliteStore {
                 server_time,
                 ..
             } => {
-                if !members.contains(&sender_device) {
+                if !g.members.contains(&sender_device) {
                     return Ok(Err(Rejection::NotMember));
                 }
                 if epoch != current {
@@ -255,14 +347,17 @@ impl SqliteStore {
                         sent: epoch,
                     }));
                 }
-                let to: Vec<String> = members
-                    .into_iter()
-                    .filter(|d| *d != sender_device)
+                let to: Vec<String> = g
+                    .members
+                    .iter()
+                    .filter(|d| **d != sender_device)
+                    .cloned()
                     .collect();
-                let seq = next_seq;
-                next_seq += 1;
+                let seq = g.next_seq;
+                g.next_seq += 1;
                 Self::enqueue(
-                    tx,
+                    rows,
+                    inbox_seq,
                     &group_id,
                     seq,
                     MessageKind::Application,
@@ -271,18 +366,12 @@ impl SqliteStore {
                     Arc::new(payload),
                     &to,
                     &mut queued,
-                )
-                .await?;
-                sqlx::query("UPDATE groups SET next_seq = ? WHERE group_id = ?")
-                    .bind(next_seq as i64)
-                    .bind(group_id.as_slice())
-                    .execute(&mut **tx)
-                    .await?;
-                Ok(Ok(Accepted {
+                );
+                Accepted {
                     group_seq: seq,
                     epoch: current,
                     queued,
-                }))
+                }
             }
             Submission::Commit {
                 sender_device,
@@ -295,9 +384,10 @@ impl SqliteStore {
                 max_members,
                 ..
             } => {
-                if !members.contains(&sender_device) {
+                if !g.members.contains(&sender_device) {
                     return Ok(Err(Rejection::NotMember));
                 }
+                // The one rule of the delivery service: one commit per epoch.
                 if epoch != current {
                     return Ok(Err(Rejection::StaleEpoch {
                         current,
@@ -305,7 +395,7 @@ impl SqliteStore {
                     }));
                 }
                 for d in &added {
-                    if members.contains(d) {
+                    if g.members.contains(d) {
                         return Ok(Err(Rejection::AlreadyMember(d.clone())));
                     }
                     let known: Option<String> =
@@ -318,25 +408,27 @@ impl SqliteStore {
                     }
                 }
                 for d in &removed {
-                    if !members.contains(d) {
+                    if !g.members.contains(d) {
                         return Ok(Err(Rejection::NotAMember(d.clone())));
                     }
                 }
-                let size = members.len() + added.len() - removed.len();
+                let size = g.members.len() + added.len() - removed.len();
                 if size > max_members {
                     return Ok(Err(Rejection::GroupTooLarge(size)));
                 }
                 // Everyone in the old epoch but the committer learns of the
                 // commit, removed devices included: MLS tells them they left.
-                let to: Vec<String> = members
+                let to: Vec<String> = g
+                    .members
                     .iter()
                     .filter(|d| **d != sender_device)
                     .cloned()
                     .collect();
-                let seq = next_seq;
-                next_seq += 1;
+                let seq = g.next_seq;
+                g.next_seq += 1;
                 Self::enqueue(
-                    tx,
+                    rows,
+                    inbox_seq,
                     &group_id,
                     seq,
                     MessageKind::Commit,
@@ -345,13 +437,13 @@ impl SqliteStore {
                     Arc::new(commit),
                     &to,
                     &mut queued,
-                )
-                .await?;
+                );
                 if let Some(welcome) = welcome {
-                    let wseq = next_seq;
-                    next_seq += 1;
+                    let wseq = g.next_seq;
+                    g.next_seq += 1;
                     Self::enqueue(
-                        tx,
+                        rows,
+                        inbox_seq,
                         &group_id,
                         wseq,
                         MessageKind::Welcome,
@@ -360,8 +452,7 @@ impl SqliteStore {
                         Arc::new(welcome),
                         &added,
                         &mut queued,
-                    )
-                    .await?;
+                    );
                 }
                 for d in &removed {
                     sqlx::query("DELETE FROM group_members WHERE group_id = ? AND device_id = ?")
@@ -377,29 +468,29 @@ impl SqliteStore {
                         .execute(&mut **tx)
                         .await?;
                 }
-                // The epoch check above and this conditional update are the one
-                // rule of the delivery service: one commit per epoch.
-                let done = sqlx::query(
-                    "UPDATE groups SET epoch = ?, next_seq = ? WHERE group_id = ? AND epoch = ?",
-                )
-                .bind((current + 1) as i64)
-                .bind(next_seq as i64)
-                .bind(group_id.as_slice())
-                .bind(current as i64)
-                .execute(&mut **tx)
-                .await?;
-                if done.rows_affected() != 1 {
-                    return Err(StoreError::Backend(
-                        "group epoch changed during a commit".into(),
-                    ));
-                }
-                Ok(Ok(Accepted {
+                g.members.retain(|d| !removed.contains(d));
+                g.members.extend(added);
+                g.members.sort();
+                g.epoch = current + 1;
+                Accepted {
                     group_seq: seq,
-                    epoch: current + 1,
+                    epoch: g.epoch,
                     queued,
-                }))
+                }
             }
-        }
+        };
+        touched.insert(group_id, g);
+        Ok(Ok(accepted))
+    }
+
+    async fn ack_in(tx: &mut Transaction<'_, Sqlite>, device_id: &str, up_to: u64) -> Result<()> {
+        // The `inbox_release` trigger deletes messages nobody waits for.
+        sqlx::query("DELETE FROM inbox WHERE device_id = ? AND seq <= ?")
+            .bind(device_id)
+            .bind(up_to as i64)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
     }
 
     fn account_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Account> {
@@ -472,6 +563,28 @@ impl SqliteStore {
     }
 }
 
+/// Copies the WAL back into the database file every second. A passive
+/// checkpoint never blocks writers, so the delivery path does not stall on it;
+/// it ends when the pool is closed.
+async fn checkpointer(pool: SqlitePool) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+        }
+    }
+}
+
 /// Length-prefixed concatenation, for the few lists stored in one column.
 fn encode_blobs(items: &[Vec<u8>]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -504,6 +617,7 @@ const DEVICE_COLUMNS: &str = "d.device_id, d.account_id, a.handle, d.signature_k
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_account(&self, new: NewAccount) -> Result<()> {
+        let _w = self.writer.lock().await;
         let mut tx = self.pool.begin().await?;
         let taken: Option<String> =
             sqlx::query_scalar("SELECT account_id FROM accounts WHERE handle = ?")
@@ -731,14 +845,83 @@ impl Store for SqliteStore {
         }))
     }
 
-    async fn submit(&self, batch: Vec<Submission>) -> Result<Vec<Result<Accepted, Rejection>>> {
-        let _w = self.writer.lock().await;
+    async fn submit(
+        &self,
+        batch: Vec<Submission>,
+        acks: Vec<Ack>,
+    ) -> Result<Vec<Result<Accepted, Rejection>>> {
+        let mut w = self.writer.lock().await;
         let mut tx = self.pool.begin().await?;
+        let mut inbox_seq = match w.inbox_seq {
+            Some(v) => v,
+            None => {
+                let v: i64 =
+                    sqlx::query_scalar("SELECT value FROM counters WHERE name = 'inbox_seq'")
+                        .fetch_one(&mut *tx)
+                        .await?;
+                v as u64
+            }
+        };
+        // Changes are made to copies and kept only once the transaction
+        // committed, so a failed batch leaves the writer's view as it was.
+        let mut touched: HashMap<Vec<u8>, GroupState> = HashMap::new();
         let mut out = Vec::with_capacity(batch.len());
+        let mut rows = BatchRows::default();
         for s in batch {
-            out.push(Self::submit_one(&mut tx, s).await?);
+            let r = Self::submit_one(
+                &mut tx,
+                &w.groups,
+                &mut touched,
+                &mut inbox_seq,
+                &mut rows,
+                s,
+            )
+            .await?;
+            if let Ok(acc) = &r {
+                rows.inbox.extend(
+                    acc.queued
+                        .iter()
+                        .map(|q| (q.device_id.clone(), q.seq, q.group_id.clone(), q.group_seq)),
+                );
+            }
+            out.push(r);
         }
+        rows.write(&mut tx).await?;
+        // One statement per device, however many acknowledgements it sent.
+        let mut latest: HashMap<&str, u64> = HashMap::new();
+        for a in &acks {
+            let e = latest.entry(a.device_id.as_str()).or_insert(0);
+            *e = (*e).max(a.up_to);
+        }
+        for (device, up_to) in latest {
+            Self::ack_in(&mut tx, device, up_to).await?;
+        }
+        for chunk in touched
+            .iter()
+            .collect::<Vec<_>>()
+            .chunks(ROWS_PER_STATEMENT)
+        {
+            let mut qb: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO groups (group_id, epoch, next_seq, created_at) ");
+            qb.push_values(chunk, |mut b, (gid, g)| {
+                b.push_bind(gid.as_slice())
+                    .push_bind(g.epoch as i64)
+                    .push_bind(g.next_seq as i64)
+                    .push_bind(0i64);
+            });
+            qb.push(" ON CONFLICT (group_id) DO UPDATE SET epoch = excluded.epoch, next_seq = excluded.next_seq");
+            qb.build().execute(&mut *tx).await?;
+        }
+        sqlx::query("UPDATE counters SET value = ? WHERE name = 'inbox_seq'")
+            .bind(inbox_seq as i64)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
+        if w.groups.len() + touched.len() > GROUP_CACHE {
+            w.groups.clear();
+        }
+        w.groups.extend(touched);
+        w.inbox_seq = Some(inbox_seq);
         Ok(out)
     }
 
@@ -776,32 +959,19 @@ impl Store for SqliteStore {
     }
 
     async fn ack(&self, device_id: &str, up_to: u64) -> Result<()> {
-        let _w = self.writer.lock().await;
-        let mut tx = self.pool.begin().await?;
-        // Messages this device was the last to wait for go with its entries:
-        // the server keeps no history once every recipient has it.
-        sqlx::query(
-            "DELETE FROM messages WHERE (group_id, seq) IN \
-                (SELECT group_id, group_seq FROM inbox WHERE device_id = ? AND seq <= ?) \
-             AND NOT EXISTS (SELECT 1 FROM inbox o WHERE o.group_id = messages.group_id \
-                AND o.group_seq = messages.seq AND NOT (o.device_id = ? AND o.seq <= ?))",
+        self.submit(
+            vec![],
+            vec![Ack {
+                device_id: device_id.to_string(),
+                up_to,
+            }],
         )
-        .bind(device_id)
-        .bind(up_to as i64)
-        .bind(device_id)
-        .bind(up_to as i64)
-        .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM inbox WHERE device_id = ? AND seq <= ?")
-            .bind(device_id)
-            .bind(up_to as i64)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
         Ok(())
     }
 
     async fn create_link(&self, link: PendingLink, code_hash: Vec<u8>) -> Result<()> {
+        let _w = self.writer.lock().await;
         sqlx::query(
             "INSERT INTO link_requests (link_id, code_hash, account_id, signature_key, label, key_packages, \
              last_resort, approved_device, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)",

@@ -109,6 +109,34 @@ enum Command {
     /// The whole story in one process: a server, three people, chats, an
     /// offline catch-up and a removal.
     Demo,
+    /// Load generator: starts a node, connects devices over WebSockets, sends
+    /// real MLS messages open-loop and prints throughput, latency and memory.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Devices, each with its own identity and WebSocket.
+    #[arg(long, default_value_t = 1000)]
+    devices: usize,
+    /// Devices per group.
+    #[arg(long, default_value_t = 10)]
+    group_size: usize,
+    /// Messages to send in the measured run.
+    #[arg(long, default_value_t = 30_000)]
+    messages: usize,
+    /// Messages sent per second (each is delivered to group-size - 1 devices).
+    #[arg(long, default_value_t = 2300.0)]
+    rate: f64,
+    /// Where the node and the devices keep their files during the run.
+    #[arg(long, default_value_os_t = std::env::temp_dir().join("kizuna-bench"))]
+    work_dir: PathBuf,
+    /// Do not pin the server and the load generator to separate cores.
+    #[arg(long)]
+    no_pin: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -451,6 +479,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo => demo::run().await,
+        Command::Bench(a) => {
+            let opts = kizuna_bench::BenchOptions {
+                kizuna_bin: std::env::current_exe()?,
+                work_dir: a.work_dir.clone(),
+                devices: a.devices,
+                group_size: a.group_size,
+                messages: a.messages,
+                rate: a.rate,
+                pin: !a.no_pin,
+                sample_groups: 10,
+            };
+            let report = kizuna_bench::run(opts, |s| eprintln!("{s}")).await?;
+            let _ = std::fs::remove_dir_all(&a.work_dir);
+            if a.json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("{report}");
+            }
+            Ok(())
+        }
     }
 }
 

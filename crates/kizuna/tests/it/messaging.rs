@@ -274,3 +274,22 @@ async fn watch_delivers_live_over_websocket() {
     assert!(messages(&bob.sync().await.unwrap()).is_empty());
     assert_eq!(bob.history(&chat).await.unwrap().len(), 5);
 }
+
+#[tokio::test]
+async fn many_people_register_and_chat_at_once() {
+    let node = Node::start().await;
+    let handles: Vec<String> = (0..12).map(|i| format!("person{i}")).collect();
+    let mut people =
+        futures_util::future::join_all(handles.iter().map(|h| node.person(h, "jp"))).await;
+    let (first, rest) = people.split_first_mut().unwrap();
+    let chats = futures_util::future::join_all(
+        rest.iter_mut()
+            .map(|p| async { p.create_chat(&["person0".into()], None).await.unwrap() }),
+    )
+    .await;
+    for (p, chat) in rest.iter_mut().zip(&chats) {
+        p.send(chat, "hi person0").await.unwrap();
+    }
+    let got = texts(&first.sync().await.unwrap());
+    assert_eq!(got.len(), rest.len());
+}

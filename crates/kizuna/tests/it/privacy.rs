@@ -50,3 +50,35 @@ async fn no_plaintext_on_the_server() {
     let got = texts(&carol.sync().await.unwrap());
     assert_eq!(got, [secrets[1], secrets[2]]);
 }
+
+#[tokio::test]
+async fn the_server_keeps_no_history_once_delivered() {
+    let mut node = Node::start().await;
+    let mut alice = node.person("alice", "jp").await;
+    let mut bob = node.person("bob", "jp").await;
+    let mut carol = node.person("carol", "jp").await;
+    let chat = alice.create_chat(&["bob".into(), "carol".into()], None).await.unwrap();
+    for i in 0..5 {
+        alice.send(&chat, &format!("m{i}")).await.unwrap();
+    }
+    let db = node.data_dir().join("node.sqlite");
+    let count = |table: &'static str| {
+        let db = db.clone();
+        async move {
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+            let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            n
+        }
+    };
+    bob.sync().await.unwrap();
+    // Carol has not fetched yet: the messages wait for her alone.
+    assert!(count("messages").await > 0);
+    carol.sync().await.unwrap();
+    node.restart().await;
+    assert_eq!(count("inbox").await, 0);
+    assert_eq!(count("messages").await, 0);
+}
