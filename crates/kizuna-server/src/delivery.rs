@@ -6,7 +6,7 @@
 //! entries are then pushed to the recipients' live connections, if any; the
 //! queue on disk stays the source of truth until the device acknowledges.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -18,6 +18,8 @@ use tokio::sync::{mpsc, oneshot};
 
 /// A group commit slower than this is reported: every sender in it waited.
 const SLOW_BATCH: std::time::Duration = std::time::Duration::from_millis(100);
+/// Most devices' acknowledgements applied in one transaction.
+const ACKS_PER_BATCH: usize = 32;
 /// Most submissions written in one transaction.
 const MAX_BATCH: usize = 256;
 /// Entries buffered per live connection before it is marked as lagging and
@@ -27,6 +29,7 @@ const MAX_BATCH: usize = 256;
 const LIVE_BUFFER: usize = 1024;
 
 type Reply = oneshot::Sender<Result<Result<Accepted, Rejection>, StoreError>>;
+type AckDone = oneshot::Sender<Result<(), StoreError>>;
 
 enum Job {
     Submit {
@@ -36,7 +39,7 @@ enum Job {
     },
     Ack {
         ack: Ack,
-        done: Option<oneshot::Sender<Result<(), StoreError>>>,
+        done: Option<AckDone>,
     },
 }
 
@@ -54,11 +57,26 @@ impl Sequencer {
         let (tx, mut rx) = mpsc::channel::<Job>(4096);
         let task = tokio::spawn(async move {
             let mut jobs = Vec::with_capacity(MAX_BATCH);
-            while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+            // Deleting acknowledged entries is work nobody waits on; it is
+            // spread over batches so a wave of acknowledgements cannot stall
+            // the messages behind it.
+            let mut acks: VecDeque<(Ack, Option<AckDone>)> = VecDeque::new();
+            loop {
+                if acks.is_empty() {
+                    if rx.recv_many(&mut jobs, MAX_BATCH).await == 0 {
+                        break;
+                    }
+                } else {
+                    // Take what is waiting without blocking: the acks are work.
+                    while jobs.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(j) => jobs.push(j),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 let mut subs = Vec::new();
                 let mut replies = Vec::new();
-                let mut acks = Vec::new();
-                let mut ack_done = Vec::new();
                 for j in jobs.drain(..) {
                     match j {
                         Job::Submit {
@@ -69,15 +87,14 @@ impl Sequencer {
                             subs.push(submission);
                             replies.push((sender_handle, reply));
                         }
-                        Job::Ack { ack, done } => {
-                            acks.push(ack);
-                            ack_done.extend(done);
-                        }
+                        Job::Ack { ack, done } => acks.push_back((ack, done)),
                     }
                 }
+                let take = acks.len().min(ACKS_PER_BATCH);
+                let (batch_acks, ack_done): (Vec<Ack>, Vec<_>) = acks.drain(..take).unzip();
                 let started = std::time::Instant::now();
-                let (submissions, acknowledgements) = (subs.len(), acks.len());
-                let r = store.submit(subs, acks).await;
+                let (submissions, acknowledgements) = (subs.len(), batch_acks.len());
+                let r = store.submit(subs, batch_acks).await;
                 let took = started.elapsed();
                 if took > SLOW_BATCH {
                     tracing::warn!(
@@ -95,7 +112,7 @@ impl Sequencer {
                             }
                             let _ = reply.send(Ok(result));
                         }
-                        for d in ack_done {
+                        for d in ack_done.into_iter().flatten() {
                             let _ = d.send(Ok(()));
                         }
                     }
@@ -104,7 +121,7 @@ impl Sequencer {
                         for (_, reply) in replies {
                             let _ = reply.send(Err(StoreError::Backend(e.to_string())));
                         }
-                        for d in ack_done {
+                        for d in ack_done.into_iter().flatten() {
                             let _ = d.send(Err(StoreError::Backend(e.to_string())));
                         }
                     }

@@ -116,7 +116,13 @@ async fn run(
         }
     }
     let mut shutdown = s.shutdown.clone();
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+    // Each connection ticks at its own phase, so thousands of connections
+    // opened together do not all pass their acknowledgements on at once.
+    let phase = std::time::Duration::from_millis(rand::random::<u64>() % 250);
+    let mut tick = tokio::time::interval_at(
+        tokio::time::Instant::now() + phase,
+        std::time::Duration::from_millis(250),
+    );
     // Acknowledgements are coalesced and passed on at most four times a
     // second: a device that acks every entry should not cost a write each.
     let mut pending_ack: Option<u64> = None;

@@ -483,13 +483,22 @@ impl SqliteStore {
         Ok(Ok(accepted))
     }
 
-    async fn ack_in(tx: &mut Transaction<'_, Sqlite>, device_id: &str, up_to: u64) -> Result<()> {
-        // The `inbox_release` trigger deletes messages nobody waits for.
-        sqlx::query("DELETE FROM inbox WHERE device_id = ? AND seq <= ?")
-            .bind(device_id)
-            .bind(up_to as i64)
-            .execute(&mut **tx)
-            .await?;
+    /// Deletes queue entries up to each device's acknowledged sequence, in
+    /// one statement; the `inbox_release` trigger deletes messages nobody
+    /// waits for any more.
+    async fn ack_in(tx: &mut Transaction<'_, Sqlite>, acks: &[(&str, u64)]) -> Result<()> {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("DELETE FROM inbox WHERE ");
+        for (i, (device, up_to)) in acks.iter().enumerate() {
+            if i > 0 {
+                qb.push(" OR ");
+            }
+            qb.push("(device_id = ")
+                .push_bind(*device)
+                .push(" AND seq <= ")
+                .push_bind(*up_to as i64)
+                .push(")");
+        }
+        qb.build().execute(&mut **tx).await?;
         Ok(())
     }
 
@@ -893,8 +902,9 @@ impl Store for SqliteStore {
             let e = latest.entry(a.device_id.as_str()).or_insert(0);
             *e = (*e).max(a.up_to);
         }
-        for (device, up_to) in latest {
-            Self::ack_in(&mut tx, device, up_to).await?;
+        let latest: Vec<(&str, u64)> = latest.into_iter().collect();
+        for chunk in latest.chunks(ROWS_PER_STATEMENT) {
+            Self::ack_in(&mut tx, chunk).await?;
         }
         for chunk in touched
             .iter()

@@ -57,7 +57,10 @@ async fn the_server_keeps_no_history_once_delivered() {
     let mut alice = node.person("alice", "jp").await;
     let mut bob = node.person("bob", "jp").await;
     let mut carol = node.person("carol", "jp").await;
-    let chat = alice.create_chat(&["bob".into(), "carol".into()], None).await.unwrap();
+    let chat = alice
+        .create_chat(&["bob".into(), "carol".into()], None)
+        .await
+        .unwrap();
     for i in 0..5 {
         alice.send(&chat, &format!("m{i}")).await.unwrap();
     }
@@ -65,7 +68,9 @@ async fn the_server_keeps_no_history_once_delivered() {
     let count = |table: &'static str| {
         let db = db.clone();
         async move {
-            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+                .await
+                .unwrap();
             let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
                 .fetch_one(&pool)
                 .await
