@@ -34,6 +34,8 @@ const KEY_PACKAGE_TARGET: usize = 30;
 /// Attempts at a commit or send when other members keep winning the epoch.
 const MAX_ATTEMPTS: u32 = 8;
 const INBOX_PAGE: u32 = 500;
+/// Local note naming the chat whose commit was sent but not yet answered.
+const INFLIGHT_COMMIT: &str = "inflight_commit";
 
 /// Who this device is.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -676,6 +678,7 @@ impl Client {
     /// Builds a commit for the current epoch and submits it; when another
     /// member's commit won the epoch, processes it and tries again.
     async fn commit_change(&mut self, chat: &str, change: mls::Change) -> Result<()> {
+        self.resolve_inflight_commit().await?;
         for _ in 0..MAX_ATTEMPTS {
             let mut group = self.load_group(chat)?;
             let Some(prepared) =
@@ -683,7 +686,14 @@ impl Client {
             else {
                 return Ok(());
             };
-            self.save(Changes::default()).await?;
+            // The pending commit and the note that it is in flight are on
+            // disk before it leaves: after a crash or a lost answer, the next
+            // operation finds out whether the server took it.
+            self.save(Changes {
+                meta: vec![(INFLIGHT_COMMIT, chat.as_bytes().to_vec())],
+                ..Default::default()
+            })
+            .await?;
             let req = CommitRequest {
                 commit: Bytes(prepared.commit),
                 welcome: prepared.welcome.map(Bytes),
@@ -702,23 +712,78 @@ impl Client {
                     group
                         .merge_pending_commit(&self.provider)
                         .map_err(mls_err)?;
-                    self.save(Changes::default()).await?;
+                    self.save(Changes {
+                        meta: vec![(INFLIGHT_COMMIT, Vec::new())],
+                        ..Default::default()
+                    })
+                    .await?;
                     return Ok(());
                 }
-                Err(e) => {
+                Err(e @ ClientError::Api { .. }) => {
+                    // A definite refusal: nothing of the commit was kept.
                     group
                         .clear_pending_commit(self.provider.storage())
                         .map_err(mls_err)?;
-                    self.save(Changes::default()).await?;
+                    self.save(Changes {
+                        meta: vec![(INFLIGHT_COMMIT, Vec::new())],
+                        ..Default::default()
+                    })
+                    .await?;
                     if e.api_code() == Some(ErrorCode::StaleEpoch) {
                         self.sync_locked().await?;
                         continue;
                     }
                     return Err(e);
                 }
+                // No answer: the server may or may not have taken it; the
+                // in-flight note stays for the next operation to resolve.
+                Err(e) => return Err(e),
             }
         }
         Err(ClientError::TooManyRetries(MAX_ATTEMPTS))
+    }
+
+    /// Settles a commit whose answer never arrived: merged if the server took
+    /// it, dropped if another commit won its epoch or it never arrived.
+    async fn resolve_inflight_commit(&mut self) -> Result<()> {
+        let chat = match self.local.meta_string(INFLIGHT_COMMIT).await? {
+            Some(c) if !c.is_empty() => c,
+            _ => return Ok(()),
+        };
+        let settle = Changes {
+            meta: vec![(INFLIGHT_COMMIT, Vec::new())],
+            ..Default::default()
+        };
+        let mut group = match self.load_group(&chat) {
+            Ok(g) if g.pending_commit().is_some() => g,
+            _ => return self.save(settle).await,
+        };
+        let epoch = group.epoch().as_u64();
+        let gid = group.group_id().as_slice().to_vec();
+        // Another member's commit for the same epoch, waiting in our queue,
+        // means ours lost: the server takes one commit per epoch.
+        let queued = self.peek_inbox().await?;
+        let lost = queued.iter().any(|e| {
+            e.kind == EnvelopeKind::Commit
+                && e.group_id.0 == gid
+                && mls::epoch_of(&e.payload.0) == Some(epoch)
+        });
+        let won = !lost && {
+            let g: GroupView = self
+                .call::<(), _>(Method::GET, &format!("/v1/groups/{chat}"), None)
+                .await?;
+            g.epoch > epoch
+        };
+        if won {
+            group
+                .merge_pending_commit(&self.provider)
+                .map_err(mls_err)?;
+        } else {
+            group
+                .clear_pending_commit(self.provider.storage())
+                .map_err(mls_err)?;
+        }
+        self.save(settle).await
     }
 
     /// Encrypts and sends a text message.
@@ -728,6 +793,7 @@ impl Client {
         }
         let _g = self.begin().await?;
         let chat = self.resolve_chat(chat).await?;
+        self.resolve_inflight_commit().await?;
         let (seq, time) = self
             .send_content(
                 &chat,
@@ -798,6 +864,7 @@ impl Client {
     }
 
     async fn sync_locked(&mut self) -> Result<Vec<Event>> {
+        self.resolve_inflight_commit().await?;
         let mut events = Vec::new();
         let mut low = false;
         loop {

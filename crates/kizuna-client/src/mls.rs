@@ -205,6 +205,11 @@ fn protocol_message(bytes: &[u8]) -> Result<ProtocolMessage> {
         .map_err(mls_err)
 }
 
+/// The epoch in a handshake or application message's public framing.
+pub fn epoch_of(bytes: &[u8]) -> Option<u64> {
+    protocol_message(bytes).ok().map(|m| m.epoch().as_u64())
+}
+
 /// Processes one queued entry, appending what happened to `events`. Failures
 /// become an `Undecryptable` event: the entry is skipped, never retried.
 pub fn apply(provider: &OpenMlsRustCrypto, me: &Identity, env: Envelope, events: &mut Vec<Event>) {

@@ -100,3 +100,103 @@ async fn crash_of_the_server_loses_no_acknowledged_message() {
     let _server = spawn_serve(dir.path(), port).await;
     assert_eq!(texts(&bob.sync().await.unwrap()), sent);
 }
+
+/// A relay between a client and the node that can swallow the answer to a
+/// commit, as a dropped connection or a crash of the client would.
+struct LossyRelay {
+    url: String,
+    drop_commit_answers: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+async fn lossy_relay(upstream: std::net::SocketAddr) -> LossyRelay {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let flag = std::sync::Arc::new(AtomicBool::new(false));
+    let drop_answers = flag.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let server = tokio::net::TcpStream::connect(upstream).await.unwrap();
+            let drop_answers = drop_answers.clone();
+            tokio::spawn(async move {
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                let armed = std::sync::Arc::new(AtomicBool::new(false));
+                let armed_up = armed.clone();
+                let up = tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match cr.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        let text = String::from_utf8_lossy(&buf[..n]);
+                        if drop_answers.load(Ordering::SeqCst) && text.contains("/commits HTTP/1.1")
+                        {
+                            armed_up.store(true, Ordering::SeqCst);
+                        }
+                        if sw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let n = match sr.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    if armed.load(Ordering::SeqCst) {
+                        // The node answered; the client never hears it.
+                        break;
+                    }
+                    if cw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                up.abort();
+            });
+        }
+    });
+    LossyRelay {
+        url,
+        drop_commit_answers: flag,
+    }
+}
+
+#[tokio::test]
+async fn a_commit_whose_answer_was_lost_is_settled_later() {
+    use std::sync::atomic::Ordering;
+    let node = Node::start().await;
+    let relay = lossy_relay(node.server.as_ref().unwrap().addr).await;
+    let mut alice = kizuna_client::Client::register(
+        &node.home("alice"),
+        &relay.url,
+        kizuna_client::RegisterOptions {
+            handle: "alice",
+            name: "Alice",
+            phone: &phone_for("alice"),
+            email: None,
+            region: "jp",
+            device_label: "t",
+        },
+    )
+    .await
+    .unwrap();
+    let mut bob = node.person("bob", "jp").await;
+    let mut carol = node.person("carol", "jp").await;
+    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
+
+    // The node takes Alice's commit adding Carol, but the answer is lost.
+    relay.drop_commit_answers.store(true, Ordering::SeqCst);
+    assert!(alice.add_member(&chat, "carol").await.is_err());
+    relay.drop_commit_answers.store(false, Ordering::SeqCst);
+
+    // Her next operation finds the commit was taken and merges it, so she
+    // is in the group's current epoch and everyone reads her.
+    alice.send(&chat, "did it work?").await.unwrap();
+    assert_eq!(texts(&bob.sync().await.unwrap()), ["did it work?"]);
+    assert_eq!(texts(&carol.sync().await.unwrap()), ["did it work?"]);
+    assert_eq!(alice.members(&chat).await.unwrap().len(), 3);
+}
