@@ -62,6 +62,9 @@ pub struct Report {
     pub p99_ms: f64,
     pub p999_ms: f64,
     pub max_ms: f64,
+    /// From scheduled send to the sender's acknowledgement (durable).
+    pub send_p50_ms: f64,
+    pub send_p99_ms: f64,
     pub server_peak_rss_kib: u64,
     pub idle_bytes_per_connection: f64,
     pub decrypted_sample: usize,
@@ -102,6 +105,11 @@ impl std::fmt::Display for Report {
             f,
             "latency            p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
             self.p50_ms, self.p99_ms, self.p999_ms, self.max_ms
+        )?;
+        writeln!(
+            f,
+            "sender answered    p50 {:.2} ms, p99 {:.2} ms (message on disk)",
+            self.send_p50_ms, self.send_p99_ms
         )?;
         writeln!(
             f,
@@ -451,6 +459,7 @@ pub async fn run(opts: BenchOptions, progress: impl Fn(&str)) -> Result<Report, 
         let url = format!("{url}/v1/groups/{}/messages", chats[s / opts.group_size]);
         let token = tokens[s].clone();
         let errors = send_errors.clone();
+        let scheduled = start + interval * i as u32;
         senders.push(tokio::spawn(async move {
             let r = http
                 .post(url)
@@ -463,10 +472,17 @@ pub async fn run(opts: BenchOptions, progress: impl Fn(&str)) -> Result<Report, 
             if !matches!(r, Ok(ref r) if r.status().is_success()) {
                 errors.fetch_add(1, Ordering::Relaxed);
             }
+            Instant::now()
+                .saturating_duration_since(scheduled)
+                .as_micros() as u64
         }));
     }
+    let mut acked = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)
+        .map_err(|e| BenchError::Setup(e.to_string()))?;
     for s in senders {
-        let _ = s.await;
+        if let Ok(us) = s.await {
+            let _ = acked.record(us.max(1));
+        }
     }
     let sent = opts.messages as u64;
     let errors = send_errors.load(Ordering::Relaxed);
@@ -527,6 +543,8 @@ pub async fn run(opts: BenchOptions, progress: impl Fn(&str)) -> Result<Report, 
         p99_ms: hist.value_at_quantile(0.99) as f64 / 1000.0,
         p999_ms: hist.value_at_quantile(0.999) as f64 / 1000.0,
         max_ms: hist.max() as f64 / 1000.0,
+        send_p50_ms: acked.value_at_quantile(0.5) as f64 / 1000.0,
+        send_p99_ms: acked.value_at_quantile(0.99) as f64 / 1000.0,
         server_peak_rss_kib: peak,
         idle_bytes_per_connection: idle_bytes,
         decrypted_sample: tried,
