@@ -621,6 +621,18 @@ fn decode_blobs(mut b: &[u8]) -> Option<Vec<Vec<u8>>> {
     Some(out)
 }
 
+/// Whether `sql` (a `SELECT 1 ... WHERE column = ?`) finds a row for `value`.
+async fn exists<T>(tx: &mut Transaction<'_, Sqlite>, sql: &'static str, value: &T) -> Result<bool>
+where
+    T: for<'q> sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite> + Sync,
+{
+    let row: Option<i64> = sqlx::query_scalar(sql)
+        .bind(value)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row.is_some())
+}
+
 const DEVICE_COLUMNS: &str = "d.device_id, d.account_id, a.handle, d.signature_key, d.label";
 
 #[async_trait]
@@ -628,28 +640,31 @@ impl Store for SqliteStore {
     async fn create_account(&self, new: NewAccount) -> Result<()> {
         let _w = self.writer.lock().await;
         let mut tx = self.pool.begin().await?;
-        let taken: Option<String> =
-            sqlx::query_scalar("SELECT account_id FROM accounts WHERE handle = ?")
-                .bind(&new.account.handle)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if taken.is_some() {
+        if exists(
+            &mut tx,
+            "SELECT 1 FROM accounts WHERE handle = ?",
+            &new.account.handle,
+        )
+        .await?
+        {
             return Err(StoreError::Conflict("handle"));
         }
-        let phone: Option<String> =
-            sqlx::query_scalar("SELECT account_id FROM phone_index WHERE phone_hash = ?")
-                .bind(&new.profile.phone_hash)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if phone.is_some() {
+        if exists(
+            &mut tx,
+            "SELECT 1 FROM phone_index WHERE phone_hash = ?",
+            &new.profile.phone_hash,
+        )
+        .await?
+        {
             return Err(StoreError::Conflict("phone"));
         }
-        let key: Option<String> =
-            sqlx::query_scalar("SELECT device_id FROM devices WHERE signature_key = ?")
-                .bind(&new.device.signature_key)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if key.is_some() {
+        if exists(
+            &mut tx,
+            "SELECT 1 FROM devices WHERE signature_key = ?",
+            &new.device.signature_key,
+        )
+        .await?
+        {
             return Err(StoreError::Conflict("device key"));
         }
         sqlx::query(

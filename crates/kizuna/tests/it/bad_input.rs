@@ -112,46 +112,50 @@ async fn bad_requests_get_typed_errors_and_change_nothing() {
         .unwrap();
     expect(r, 413, ErrorCode::MessageTooLarge).await;
 
-    // Missing, forged and expired tokens.
-    let r = http.get(format!("{url}/v1/inbox")).send().await.unwrap();
-    expect(r, 401, ErrorCode::Unauthorized).await;
+    // Missing, forged, expired and foreign tokens.
+    let inbox_with = |token: Option<String>| {
+        let mut req = http.get(format!("{url}/v1/inbox"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    expect(
+        inbox_with(None).await.unwrap(),
+        401,
+        ErrorCode::Unauthorized,
+    )
+    .await;
     let forged = token.replacen(&alice.identity().device_id, &bob.identity().device_id, 1);
-    let r = http
-        .get(format!("{url}/v1/inbox"))
-        .bearer_auth(&forged)
-        .send()
-        .await
-        .unwrap();
-    expect(r, 401, ErrorCode::Unauthorized).await;
+    expect(
+        inbox_with(Some(forged)).await.unwrap(),
+        401,
+        ErrorCode::Unauthorized,
+    )
+    .await;
+    let bob_id = kizuna_server::DeviceIdentity {
+        device_id: bob.identity().device_id.clone(),
+        account_id: bob.identity().account_id.clone(),
+    };
     let key: [u8; 32] = std::fs::read(node.data_dir().join("keys/user-token.key"))
         .unwrap()
         .try_into()
         .unwrap();
-    let (expired, _) = kizuna_server::UserAuth::new(key, 0).issue(&kizuna_server::DeviceIdentity {
-        device_id: bob.identity().device_id.clone(),
-        account_id: bob.identity().account_id.clone(),
-    });
-    let r = http
-        .get(format!("{url}/v1/inbox"))
-        .bearer_auth(&expired)
-        .send()
-        .await
-        .unwrap();
-    expect(r, 401, ErrorCode::TokenExpired).await;
-
+    let (expired, _) = kizuna_server::UserAuth::new(key, 0).issue(&bob_id);
+    expect(
+        inbox_with(Some(expired)).await.unwrap(),
+        401,
+        ErrorCode::TokenExpired,
+    )
+    .await;
     // A token of another server is worthless here.
-    let (other, _) =
-        kizuna_server::UserAuth::new([9; 32], 600).issue(&kizuna_server::DeviceIdentity {
-            device_id: bob.identity().device_id.clone(),
-            account_id: bob.identity().account_id.clone(),
-        });
-    let r = http
-        .get(format!("{url}/v1/inbox"))
-        .bearer_auth(&other)
-        .send()
-        .await
-        .unwrap();
-    expect(r, 401, ErrorCode::Unauthorized).await;
+    let (other, _) = kizuna_server::UserAuth::new([9; 32], 600).issue(&bob_id);
+    expect(
+        inbox_with(Some(other)).await.unwrap(),
+        401,
+        ErrorCode::Unauthorized,
+    )
+    .await;
 
     // A challenge signed by the wrong key.
     let c: kizuna_wire::ChallengeResponse = http
