@@ -944,8 +944,24 @@ impl Client {
         tokio::pin!(stop);
         let mut backoff = std::time::Duration::from_millis(200);
         loop {
-            for e in self.sync().await? {
-                on_event(&e);
+            // While the server is unreachable, keep trying (with backoff)
+            // until stopped; any other failure ends the watch.
+            let caught_up = tokio::select! {
+                r = self.sync() => r,
+                _ = &mut stop => return Ok(()),
+            };
+            match caught_up {
+                Ok(events) => events.iter().for_each(&mut on_event),
+                Err(ClientError::Unreachable { server, reason }) => {
+                    tracing_free_log(&format!("{server} unreachable ({reason}); retrying"));
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = &mut stop => return Ok(()),
+                    }
+                    backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
+                    continue;
+                }
+                Err(e) => return Err(e),
             }
             let token = self.token().await?;
             let cursor = self.local.cursor().await?;

@@ -293,3 +293,42 @@ async fn many_people_register_and_chat_at_once() {
     let got = texts(&first.sync().await.unwrap());
     assert_eq!(got.len(), rest.len());
 }
+
+#[tokio::test]
+async fn watch_survives_a_server_restart() {
+    let mut node = Node::start().await;
+    let mut alice = node.person("alice", "jp").await;
+    let mut bob = node.person("bob", "jp").await;
+    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
+    bob.sync().await.unwrap();
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let watcher = tokio::spawn(async move {
+        bob.watch(
+            move |e| {
+                let _ = tx.send(e.clone());
+            },
+            async move {
+                let _ = stop_rx.await;
+            },
+        )
+        .await
+    });
+    alice.send(&chat, "before").await.unwrap();
+    node.restart().await;
+    alice.send(&chat, "after").await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        let e = tokio::time::timeout(std::time::Duration::from_secs(30), rx.recv())
+            .await
+            .expect("delivery after the restart")
+            .unwrap();
+        if let Event::Message(m) = e {
+            got.push(m.text);
+        }
+    }
+    assert_eq!(got, ["before", "after"]);
+    stop_tx.send(()).unwrap();
+    watcher.await.unwrap().unwrap();
+}
