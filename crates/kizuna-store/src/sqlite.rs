@@ -132,6 +132,23 @@ struct MessageRow {
     payload: Arc<Vec<u8>>,
 }
 
+/// Splits rows into runs of a few fixed sizes, so each multi-row statement
+/// has one of a few shapes and is prepared once and then reused from the
+/// connection's statement cache, instead of parsed anew for every batch size.
+fn prepared_chunks<T>(rows: &[T]) -> Vec<&[T]> {
+    const SIZES: [usize; 4] = [128, 32, 8, 1];
+    let mut out = Vec::new();
+    let mut rest = rows;
+    for size in SIZES {
+        while rest.len() >= size {
+            let (head, tail) = rest.split_at(size);
+            out.push(head);
+            rest = tail;
+        }
+    }
+    out
+}
+
 /// The rows a batch of submissions writes, collected so that each table gets
 /// a few multi-row statements per batch rather than several per message.
 #[derive(Default)]
@@ -142,7 +159,7 @@ struct BatchRows {
 
 impl BatchRows {
     async fn write(&self, tx: &mut Transaction<'_, Sqlite>) -> Result<()> {
-        for chunk in self.messages.chunks(ROWS_PER_STATEMENT) {
+        for chunk in prepared_chunks(&self.messages) {
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO messages (group_id, seq, kind, sender_device, server_time, payload) ",
             );
@@ -156,7 +173,7 @@ impl BatchRows {
             });
             qb.build().execute(&mut **tx).await?;
         }
-        for chunk in self.inbox.chunks(ROWS_PER_STATEMENT * 2) {
+        for chunk in prepared_chunks(&self.inbox) {
             let mut qb: QueryBuilder<Sqlite> =
                 QueryBuilder::new("INSERT INTO inbox (device_id, seq, group_id, group_seq) ");
             qb.push_values(chunk, |mut b, (d, seq, gid, gseq)| {
@@ -1086,6 +1103,15 @@ impl Store for SqliteStore {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn chunks_cover_every_row_in_few_shapes() {
+        let rows: Vec<u32> = (0..300).collect();
+        let chunks = super::prepared_chunks(&rows);
+        assert_eq!(chunks.concat(), rows);
+        assert!(chunks.iter().all(|c| [128, 32, 8, 1].contains(&c.len())));
+        assert!(super::prepared_chunks::<u8>(&[]).is_empty());
+    }
+
     #[test]
     fn blob_lists_round_trip() {
         let items = vec![vec![1, 2, 3], vec![], vec![9; 300]];
