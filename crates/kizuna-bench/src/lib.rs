@@ -13,6 +13,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Keep-alive HTTP connections opened before the clock starts.
+const WARM_CONNECTIONS: usize = 256;
+/// Arrivals per acknowledgement a receiving device sends.
+const ACK_EVERY: u32 = 1;
+
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use kizuna_client::{Client, RegisterOptions};
@@ -223,7 +228,7 @@ pub async fn run(opts: BenchOptions, progress: impl Fn(&str)) -> Result<Report, 
             .status();
     }
     let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
+        .pool_max_idle_per_host(WARM_CONNECTIONS)
         .build()
         .map_err(|e| BenchError::Setup(e.to_string()))?;
     let mut up = false;
@@ -358,6 +363,20 @@ pub async fn run(opts: BenchOptions, progress: impl Fn(&str)) -> Result<Report, 
     }
     let index = Arc::new(index);
 
+    // Open the HTTP connections the senders will reuse, as clients that stay
+    // connected would have them; otherwise the first second measures TCP
+    // set-up of a connection pool rather than the node.
+    let warm: Vec<_> = (0..WARM_CONNECTIONS)
+        .map(|_| {
+            let http = http.clone();
+            let url = format!("{url}/health");
+            tokio::spawn(async move { http.get(url).send().await.map(|_| ()) })
+        })
+        .collect();
+    for w in warm {
+        let _ = w.await;
+    }
+
     // Receivers.
     let start = Instant::now() + Duration::from_millis(300);
     let interval = Duration::from_secs_f64(1.0 / opts.rate);
@@ -427,8 +446,10 @@ pub async fn run(opts: BenchOptions, progress: impl Fn(&str)) -> Result<Report, 
                         a.kept.push((i, env.payload.0));
                     }
                 }
+                // Like the client library: every arrival is acknowledged
+                // (the node coalesces them).
                 unacked += 1;
-                if unacked >= 64 {
+                if unacked >= ACK_EVERY {
                     unacked = 0;
                     let ack = serde_json::to_string(&ClientFrame::Ack { up_to: last_env })
                         .unwrap_or_default();

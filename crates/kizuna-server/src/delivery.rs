@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 /// A group commit slower than this is reported: every sender in it waited.
 const SLOW_BATCH: std::time::Duration = std::time::Duration::from_millis(100);
 /// Most devices' acknowledgements applied in one transaction.
-const ACKS_PER_BATCH: usize = 32;
+const ACKS_PER_BATCH: usize = 512;
 /// Most submissions written in one transaction.
 const MAX_BATCH: usize = 256;
 /// Entries buffered per live connection before it is marked as lagging and
@@ -57,9 +57,8 @@ impl Sequencer {
         let (tx, mut rx) = mpsc::channel::<Job>(4096);
         let task = tokio::spawn(async move {
             let mut jobs = Vec::with_capacity(MAX_BATCH);
-            // Deleting acknowledged entries is work nobody waits on; it is
-            // spread over batches so a wave of acknowledgements cannot stall
-            // the messages behind it.
+            // Acknowledgements are work nobody waits on; a wave of them is
+            // spread over batches so it cannot stall the messages behind it.
             let mut acks: VecDeque<(Ack, Option<AckDone>)> = VecDeque::new();
             loop {
                 if acks.is_empty() {

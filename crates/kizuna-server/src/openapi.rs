@@ -72,7 +72,7 @@ pub fn spec() -> Value {
             "/v1/groups/{group}/commits": {"post": op("Submit the one commit of the current epoch", true, Some("CommitRequest"), "200")},
             "/v1/groups/{group}/messages": {"post": op("Send an application message to every member device", true, Some("SendRequest"), "200")},
             "/v1/inbox": {"get": op("This device's queue after a cursor", true, None, "200")},
-            "/v1/inbox/ack": {"post": op("Acknowledge (and delete) queue entries up to a cursor", true, Some("AckRequest"), "204")},
+            "/v1/inbox/ack": {"post": op("Acknowledge everything up to a position; delivered messages are then deleted", true, Some("AckRequest"), "204")},
             "/v1/ws": {"get": op("WebSocket: replay from ?after=, then live envelopes; send {type:ack,up_to}", true, None, "101")},
             "/v1/links": {"post": op("A new device asks to join an account", false, Some("LinkRequest"), "201")},
             "/v1/links/{link}": {"get": op("Whether a link request was approved", false, None, "200")},

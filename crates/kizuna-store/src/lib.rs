@@ -2,8 +2,9 @@
 //! SQLite implementation.
 //!
 //! The store keeps only what a delivery service needs: accounts and devices,
-//! key packages, group routing (epoch and member devices), and per-device
-//! queues of opaque MLS messages. Personal fields arrive already sealed by the
+//! key packages, group routing (epoch and member devices), and the log of
+//! opaque MLS messages that devices have not all acknowledged yet: each
+//! message is stored once, and each device keeps one acknowledged position. Personal fields arrive already sealed by the
 //! vault and are stored as opaque blobs. SQL is kept portable so that a
 //! PostgreSQL implementation can share the same statements.
 
@@ -130,10 +131,13 @@ pub enum Rejection {
     GroupTooLarge(usize),
 }
 
-/// A queue entry written by a submission, ready to be pushed to a live device.
+/// A message a submission wrote, for one recipient device, ready to be pushed
+/// to it while it is connected.
 #[derive(Clone, Debug)]
 pub struct QueuedEntry {
     pub device_id: String,
+    /// The message's position in the node's log: increasing for every
+    /// device, not contiguous.
     pub seq: u64,
     pub kind: MessageKind,
     pub group_id: Vec<u8>,
@@ -152,14 +156,14 @@ pub struct Accepted {
     pub queued: Vec<QueuedEntry>,
 }
 
-/// A device has everything up to `up_to` in its queue.
+/// A device has every message up to position `up_to`.
 #[derive(Clone, Debug)]
 pub struct Ack {
     pub device_id: String,
     pub up_to: u64,
 }
 
-/// A stored queue entry joined with its sender's handle.
+/// A stored message for one device, with its sender's handle.
 #[derive(Clone, Debug)]
 pub struct InboxEntry {
     pub seq: u64,
@@ -227,9 +231,11 @@ pub trait Store: Send + Sync + 'static {
         acks: Vec<Ack>,
     ) -> Result<Vec<Result<Accepted, Rejection>>>;
 
+    /// The device's messages after position `after` (and after what it has
+    /// acknowledged), oldest first.
     async fn inbox(&self, device_id: &str, after: u64, limit: u32) -> Result<Vec<InboxEntry>>;
-    /// Deletes the device's entries up to `up_to`, and every message no
-    /// device still waits for.
+    /// Records that the device has everything up to `up_to`, and deletes
+    /// every message no device still waits for.
     async fn ack(&self, device_id: &str, up_to: u64) -> Result<()>;
 
     async fn create_link(&self, link: PendingLink, code_hash: Vec<u8>) -> Result<()>;

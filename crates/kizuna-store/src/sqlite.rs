@@ -2,7 +2,7 @@
 //! a transaction that returned is on disk. Write transactions take turns on
 //! one lock; reads run beside them on other connections of the pool.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -100,6 +100,63 @@ BEGIN
     DELETE FROM messages WHERE group_id = OLD.group_id AND seq = OLD.group_seq;
 END;
 "#,
+    r#"
+-- Fan-out on read: a message is written once, at the next position of the
+-- node's log, and each device keeps one acknowledged position instead of a
+-- queue row per message. Group members receive the messages of the group
+-- sequence range they belonged to (`routed` messages); a message for chosen
+-- devices only (a Welcome) has a `deliveries` row per recipient instead.
+CREATE TABLE log (
+    pos INTEGER PRIMARY KEY,
+    group_id BLOB NOT NULL,
+    seq BIGINT NOT NULL,
+    kind SMALLINT NOT NULL,
+    routed SMALLINT NOT NULL,
+    sender_device TEXT NOT NULL,
+    server_time BIGINT NOT NULL,
+    payload BLOB NOT NULL
+);
+CREATE UNIQUE INDEX log_by_group ON log (group_id, seq);
+CREATE TABLE deliveries (
+    device_id TEXT NOT NULL,
+    pos BIGINT NOT NULL,
+    PRIMARY KEY (device_id, pos)
+);
+CREATE INDEX deliveries_by_pos ON deliveries (pos);
+CREATE TABLE cursors (
+    device_id TEXT PRIMARY KEY,
+    acked BIGINT NOT NULL
+);
+CREATE TABLE memberships (
+    group_id BLOB NOT NULL,
+    device_id TEXT NOT NULL,
+    from_seq BIGINT NOT NULL,
+    until_seq BIGINT,
+    PRIMARY KEY (group_id, device_id, from_seq)
+);
+CREATE INDEX memberships_by_device ON memberships (device_id);
+-- Queue entries of the earlier layout become deliveries, at positions after
+-- every queue sequence number a client may already hold, in the order each
+-- device would have read them.
+INSERT INTO log (pos, group_id, seq, kind, routed, sender_device, server_time, payload)
+SELECT (SELECT value FROM counters WHERE name = 'inbox_seq') + ROW_NUMBER() OVER (ORDER BY q.first),
+       m.group_id, m.seq, m.kind, 0, m.sender_device, m.server_time, m.payload
+FROM messages m
+JOIN (SELECT group_id, group_seq, MIN(seq) AS first FROM inbox GROUP BY group_id, group_seq) q
+  ON q.group_id = m.group_id AND q.group_seq = m.seq;
+INSERT INTO deliveries (device_id, pos)
+SELECT i.device_id, l.pos FROM inbox i JOIN log l ON l.group_id = i.group_id AND l.seq = i.group_seq;
+INSERT INTO counters (name, value)
+SELECT 'log_pos', MAX((SELECT value FROM counters WHERE name = 'inbox_seq'), COALESCE((SELECT MAX(pos) FROM log), 0));
+-- Current members receive through the group route from the next message on.
+INSERT INTO memberships (group_id, device_id, from_seq, until_seq)
+SELECT gm.group_id, gm.device_id, g.next_seq, NULL FROM group_members gm JOIN groups g ON g.group_id = gm.group_id;
+DROP TRIGGER inbox_release;
+DROP TABLE inbox;
+DROP TABLE messages;
+DROP TABLE group_members;
+DELETE FROM counters WHERE name = 'inbox_seq';
+"#,
 ];
 
 /// What the single writer knows of a group; authoritative because every
@@ -114,8 +171,14 @@ struct GroupState {
 #[derive(Default)]
 struct WriterState {
     groups: HashMap<Vec<u8>, GroupState>,
-    /// The last queue sequence number handed out; loaded on first use.
-    inbox_seq: Option<u64>,
+    /// The last log position handed out; loaded on first use.
+    log_pos: Option<u64>,
+    /// Devices that acknowledged since the last release: only their groups
+    /// can have messages nobody waits for any more.
+    acked: HashSet<String>,
+    /// Whether the next release looks at every group (set at start, when
+    /// what was acknowledged before a crash is not known).
+    release_all: bool,
 }
 
 /// Groups kept in the writer's memory before it starts over from disk.
@@ -124,9 +187,12 @@ const GROUP_CACHE: usize = 200_000;
 const ROWS_PER_STATEMENT: usize = 500;
 
 struct MessageRow {
+    pos: u64,
     group_id: Vec<u8>,
     seq: u64,
     kind: MessageKind,
+    /// Delivered to the group's members rather than to chosen devices.
+    routed: bool,
     sender: String,
     server_time: u64,
     payload: Arc<Vec<u8>>,
@@ -154,33 +220,33 @@ fn prepared_chunks<T>(rows: &[T]) -> Vec<&[T]> {
 #[derive(Default)]
 struct BatchRows {
     messages: Vec<MessageRow>,
-    inbox: Vec<(String, u64, Vec<u8>, u64)>,
+    /// (device, log position) for messages that are not routed.
+    deliveries: Vec<(String, u64)>,
 }
 
 impl BatchRows {
     async fn write(&self, tx: &mut Transaction<'_, Sqlite>) -> Result<()> {
         for chunk in prepared_chunks(&self.messages) {
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO messages (group_id, seq, kind, sender_device, server_time, payload) ",
+                "INSERT INTO log (pos, group_id, seq, kind, routed, sender_device, server_time, payload) ",
             );
             qb.push_values(chunk, |mut b, m| {
-                b.push_bind(m.group_id.as_slice())
+                b.push_bind(m.pos as i64)
+                    .push_bind(m.group_id.as_slice())
                     .push_bind(m.seq as i64)
                     .push_bind(m.kind as i64)
+                    .push_bind(m.routed as i64)
                     .push_bind(m.sender.as_str())
                     .push_bind(m.server_time as i64)
                     .push_bind(m.payload.as_slice());
             });
             qb.build().execute(&mut **tx).await?;
         }
-        for chunk in prepared_chunks(&self.inbox) {
+        for chunk in prepared_chunks(&self.deliveries) {
             let mut qb: QueryBuilder<Sqlite> =
-                QueryBuilder::new("INSERT INTO inbox (device_id, seq, group_id, group_seq) ");
-            qb.push_values(chunk, |mut b, (d, seq, gid, gseq)| {
-                b.push_bind(d.as_str())
-                    .push_bind(*seq as i64)
-                    .push_bind(gid.as_slice())
-                    .push_bind(*gseq as i64);
+                QueryBuilder::new("INSERT INTO deliveries (device_id, pos) ");
+            qb.push_values(chunk, |mut b, (d, pos)| {
+                b.push_bind(d.as_str()).push_bind(*pos as i64);
             });
             qb.build().execute(&mut **tx).await?;
         }
@@ -193,7 +259,7 @@ pub struct SqliteStore {
     /// Serialises every write transaction: SQLite allows one writer, and a
     /// transaction that reads before it writes cannot wait for another one
     /// (it fails with SQLITE_BUSY), so writers queue here instead.
-    writer: tokio::sync::Mutex<WriterState>,
+    writer: Arc<tokio::sync::Mutex<WriterState>>,
 }
 
 impl SqliteStore {
@@ -216,6 +282,11 @@ impl SqliteStore {
             // Queues are hot: keep their pages in memory rather than re-read them.
             .pragma("cache_size", "-65536")
             .pragma("mmap_size", "268435456")
+            // Small pages: a commit writes whole pages to the WAL, and most
+            // of what a delivery batch touches is a row or an index entry
+            // here and there. Less written means fewer stalls of the fsync
+            // every sender waits for. (Applies to new databases.)
+            .page_size(1024)
             .foreign_keys(false);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -223,10 +294,14 @@ impl SqliteStore {
             .await?;
         let store = SqliteStore {
             pool,
-            writer: tokio::sync::Mutex::new(WriterState::default()),
+            writer: Arc::new(tokio::sync::Mutex::new(WriterState {
+                release_all: true,
+                ..WriterState::default()
+            })),
         };
         store.migrate().await?;
-        tokio::spawn(checkpointer(store.pool.clone()));
+        tokio::spawn(checkpointer(store.pool.clone(), store.writer.clone()));
+        tokio::spawn(releaser(store.pool.clone(), store.writer.clone()));
         Ok(store)
     }
 
@@ -270,12 +345,10 @@ impl SqliteStore {
             .fetch_optional(&mut **tx)
             .await?;
         let Some(row) = row else { return Ok(None) };
-        let members: Vec<String> = sqlx::query_scalar(
-            "SELECT device_id FROM group_members WHERE group_id = ? ORDER BY device_id",
-        )
-        .bind(group_id)
-        .fetch_all(&mut **tx)
-        .await?;
+        let members: Vec<String> = sqlx::query_scalar(CURRENT_MEMBERS)
+            .bind(group_id)
+            .fetch_all(&mut **tx)
+            .await?;
         Ok(Some(GroupState {
             epoch: row.try_get::<i64, _>(0)? as u64,
             next_seq: row.try_get::<i64, _>(1)? as u64,
@@ -283,30 +356,34 @@ impl SqliteStore {
         }))
     }
 
-    /// Puts one message into the group's order and queues it for `to`; the
-    /// rows are written together at the end of the batch.
+    /// Puts one message into the group's order at the next log position;
+    /// `to` is who receives it. A routed message reaches `to` because they
+    /// are the group's members; any other gets a delivery row per device.
+    /// The rows are written together at the end of the batch.
     #[allow(clippy::too_many_arguments)]
     fn enqueue(
         rows: &mut BatchRows,
-        inbox_seq: &mut u64,
+        log_pos: &mut u64,
         group_id: &[u8],
         group_seq: u64,
         kind: MessageKind,
+        routed: bool,
         sender: &str,
         server_time: u64,
         payload: Arc<Vec<u8>>,
         to: &[String],
         queued: &mut Vec<QueuedEntry>,
     ) {
+        // Nobody to tell: nothing is kept.
         if to.is_empty() {
             return;
         }
-        let first = *inbox_seq + 1;
-        *inbox_seq += to.len() as u64;
-        for (i, d) in to.iter().enumerate() {
+        *log_pos += 1;
+        let pos = *log_pos;
+        for d in to {
             queued.push(QueuedEntry {
                 device_id: d.clone(),
-                seq: first + i as u64,
+                seq: pos,
                 kind,
                 group_id: group_id.to_vec(),
                 group_seq,
@@ -314,11 +391,16 @@ impl SqliteStore {
                 server_time,
                 payload: payload.clone(),
             });
+            if !routed {
+                rows.deliveries.push((d.clone(), pos));
+            }
         }
         rows.messages.push(MessageRow {
+            pos,
             group_id: group_id.to_vec(),
             seq: group_seq,
             kind,
+            routed,
             sender: sender.to_string(),
             server_time,
             payload,
@@ -329,7 +411,7 @@ impl SqliteStore {
         tx: &mut Transaction<'_, Sqlite>,
         known: &HashMap<Vec<u8>, GroupState>,
         touched: &mut HashMap<Vec<u8>, GroupState>,
-        inbox_seq: &mut u64,
+        log_pos: &mut u64,
         rows: &mut BatchRows,
         s: Submission,
     ) -> Result<Result<Accepted, Rejection>> {
@@ -374,10 +456,11 @@ impl SqliteStore {
                 g.next_seq += 1;
                 Self::enqueue(
                     rows,
-                    inbox_seq,
+                    log_pos,
                     &group_id,
                     seq,
                     MessageKind::Application,
+                    true,
                     &sender_device,
                     server_time,
                     Arc::new(payload),
@@ -445,10 +528,11 @@ impl SqliteStore {
                 g.next_seq += 1;
                 Self::enqueue(
                     rows,
-                    inbox_seq,
+                    log_pos,
                     &group_id,
                     seq,
                     MessageKind::Commit,
+                    true,
                     &sender_device,
                     server_time,
                     Arc::new(commit),
@@ -460,10 +544,11 @@ impl SqliteStore {
                     g.next_seq += 1;
                     Self::enqueue(
                         rows,
-                        inbox_seq,
+                        log_pos,
                         &group_id,
                         wseq,
                         MessageKind::Welcome,
+                        false,
                         &sender_device,
                         server_time,
                         Arc::new(welcome),
@@ -471,19 +556,30 @@ impl SqliteStore {
                         &mut queued,
                     );
                 }
+                // A removed device still receives the commit that removes
+                // it, and nothing after; an added one everything after the
+                // commit (and its Welcome), and nothing before.
                 for d in &removed {
-                    sqlx::query("DELETE FROM group_members WHERE group_id = ? AND device_id = ?")
-                        .bind(group_id.as_slice())
-                        .bind(d.as_str())
-                        .execute(&mut **tx)
-                        .await?;
+                    sqlx::query(
+                        "UPDATE memberships SET until_seq = ? \
+                         WHERE group_id = ? AND device_id = ? AND until_seq IS NULL",
+                    )
+                    .bind(seq as i64)
+                    .bind(group_id.as_slice())
+                    .bind(d.as_str())
+                    .execute(&mut **tx)
+                    .await?;
                 }
                 for d in &added {
-                    sqlx::query("INSERT INTO group_members (group_id, device_id) VALUES (?, ?)")
-                        .bind(group_id.as_slice())
-                        .bind(d.as_str())
-                        .execute(&mut **tx)
-                        .await?;
+                    sqlx::query(
+                        "INSERT INTO memberships (group_id, device_id, from_seq, until_seq) \
+                         VALUES (?, ?, ?, NULL)",
+                    )
+                    .bind(group_id.as_slice())
+                    .bind(d.as_str())
+                    .bind(g.next_seq as i64)
+                    .execute(&mut **tx)
+                    .await?;
                 }
                 g.members.retain(|d| !removed.contains(d));
                 g.members.extend(added);
@@ -500,23 +596,47 @@ impl SqliteStore {
         Ok(Ok(accepted))
     }
 
-    /// Deletes queue entries up to each device's acknowledged sequence, in
-    /// one statement; the `inbox_release` trigger deletes messages nobody
-    /// waits for any more.
+    /// Moves each device's acknowledged position forward (never back) and
+    /// drops its delivery rows up to there. The messages themselves go in the
+    /// next release, which checks each one once rather than on every
+    /// acknowledgement of every member.
     async fn ack_in(tx: &mut Transaction<'_, Sqlite>, acks: &[(&str, u64)]) -> Result<()> {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("DELETE FROM inbox WHERE ");
-        for (i, (device, up_to)) in acks.iter().enumerate() {
-            if i > 0 {
-                qb.push(" OR ");
-            }
-            qb.push("(device_id = ")
-                .push_bind(*device)
-                .push(" AND seq <= ")
-                .push_bind(*up_to as i64)
-                .push(")");
+        if acks.is_empty() {
+            return Ok(());
         }
-        qb.build().execute(&mut **tx).await?;
+        for chunk in prepared_chunks(acks) {
+            let mut qb: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO cursors (device_id, acked) ");
+            qb.push_values(chunk, |mut b, (device, up_to)| {
+                b.push_bind(*device).push_bind(*up_to as i64);
+            });
+            qb.push(
+                " ON CONFLICT (device_id) DO UPDATE SET acked = \
+                 CASE WHEN excluded.acked > cursors.acked THEN excluded.acked ELSE cursors.acked END",
+            );
+            qb.build().execute(&mut **tx).await?;
+        }
+        for chunk in prepared_chunks(acks) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("DELETE FROM deliveries WHERE ");
+            for (i, (device, up_to)) in chunk.iter().enumerate() {
+                if i > 0 {
+                    qb.push(" OR ");
+                }
+                qb.push("(device_id = ")
+                    .push_bind(*device)
+                    .push(" AND pos <= ")
+                    .push_bind(*up_to as i64)
+                    .push(")");
+            }
+            qb.build().execute(&mut **tx).await?;
+        }
         Ok(())
+    }
+
+    /// Deletes every message no device waits for any more. Runs every second
+    /// in the background and on close; returns how many messages went.
+    pub async fn release_delivered(&self) -> Result<u64> {
+        release(&self.pool, &self.writer).await
     }
 
     fn account_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Account> {
@@ -589,20 +709,34 @@ impl SqliteStore {
     }
 }
 
-/// Copies the WAL back into the database file every second. A passive
-/// checkpoint never blocks writers, so the delivery path does not stall on it;
-/// it ends when the pool is closed.
-async fn checkpointer(pool: SqlitePool) {
+/// Copies the WAL back into the database file every second; ends when the
+/// pool is closed. The bulk is copied beside the writer; then the few pages
+/// written meanwhile are copied while the writer waits. A checkpoint that
+/// always finishes during some write leaves frames behind, so the WAL never
+/// starts over from its beginning and grows without end, and every commit
+/// that extends the file costs a journal flush of the filesystem.
+async fn checkpointer(pool: SqlitePool, writer: Arc<tokio::sync::Mutex<WriterState>>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         tick.tick().await;
         if pool.is_closed() {
             return;
         }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+        // The bulk of the copying beside the writer, then the few pages
+        // written meanwhile while it waits.
+        let r = match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
             .execute(&pool)
             .await
         {
+            Ok(_) => {
+                let _w = writer.lock().await;
+                sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    .execute(&pool)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = r {
             if pool.is_closed() {
                 return;
             }
@@ -648,6 +782,139 @@ where
         .fetch_optional(&mut **tx)
         .await?;
     Ok(row.is_some())
+}
+
+/// The devices in a group now.
+const CURRENT_MEMBERS: &str = "SELECT device_id FROM memberships \
+     WHERE group_id = ? AND until_seq IS NULL ORDER BY device_id";
+
+/// A device's messages after a log position: those of its groups within the
+/// range it belonged to (not its own), and those addressed to it alone.
+const INBOX: &str = "\
+    SELECT m.pos, m.kind, m.group_id, m.seq AS group_seq, m.sender_device, \
+           COALESCE(a.handle, '') AS sender_handle, m.server_time, m.payload \
+    FROM (\
+        SELECT l.* FROM memberships ms \
+        JOIN log l ON l.group_id = ms.group_id AND l.seq >= ms.from_seq \
+             AND (ms.until_seq IS NULL OR l.seq <= ms.until_seq) \
+        WHERE ms.device_id = ?1 AND l.routed = 1 AND l.sender_device <> ?1 AND l.pos > ?2 \
+        UNION ALL \
+        SELECT l.* FROM deliveries dl JOIN log l ON l.pos = dl.pos \
+        WHERE dl.device_id = ?1 AND dl.pos > ?2 \
+    ) m \
+    LEFT JOIN devices d ON d.device_id = m.sender_device \
+    LEFT JOIN accounts a ON a.account_id = d.account_id \
+    ORDER BY m.pos LIMIT ?3";
+
+/// The condition under which a message can go: no delivery row left, and
+/// every member in range other than the sender has acknowledged past it.
+/// Once true it stays true (positions only grow, members join only after
+/// the messages already there), so it can be read outside the writer.
+macro_rules! deliverable_done {
+    () => {
+        "NOT EXISTS (SELECT 1 FROM deliveries dl WHERE dl.pos = log.pos) \
+         AND (log.routed = 0 OR NOT EXISTS ( \
+            SELECT 1 FROM memberships ms LEFT JOIN cursors c ON c.device_id = ms.device_id \
+            WHERE ms.group_id = log.group_id AND ms.from_seq <= log.seq \
+              AND (ms.until_seq IS NULL OR ms.until_seq >= log.seq) \
+              AND ms.device_id <> log.sender_device AND COALESCE(c.acked, 0) < log.pos))"
+    };
+}
+
+/// Messages of the groups of the devices in `?1` (a JSON list) that nobody
+/// waits for any more.
+const DELIVERED_IN_GROUPS_OF: &str = concat!(
+    "SELECT pos FROM log WHERE group_id IN ( \
+        SELECT group_id FROM memberships WHERE device_id IN (SELECT value FROM json_each(?1))) AND ",
+    deliverable_done!(),
+    " ORDER BY pos"
+);
+
+/// Every message that nobody waits for any more.
+const DELIVERED: &str = concat!(
+    "SELECT pos FROM log WHERE ",
+    deliverable_done!(),
+    " ORDER BY pos"
+);
+
+/// Forgets past memberships once no message of their range is left.
+const RELEASE_MEMBERSHIPS: &str = "\
+    DELETE FROM memberships WHERE until_seq IS NOT NULL \
+    AND NOT EXISTS (SELECT 1 FROM log l WHERE l.group_id = memberships.group_id \
+        AND l.seq BETWEEN memberships.from_seq AND memberships.until_seq)";
+
+/// Messages deleted per write transaction by a release, so that senders
+/// never wait long behind one.
+const RELEASE_CHUNK: usize = 256;
+
+/// One release pass; see [`SqliteStore::release_delivered`]. What can go is
+/// found on a reading connection, then deleted in small write transactions
+/// that take turns with the delivery path.
+async fn release(pool: &SqlitePool, writer: &tokio::sync::Mutex<WriterState>) -> Result<u64> {
+    let (all, devices) = {
+        let mut w = writer.lock().await;
+        let devices: Vec<String> = w.acked.drain().collect();
+        (w.release_all, devices)
+    };
+    if !all && devices.is_empty() {
+        return Ok(0);
+    }
+    let pass = async {
+        let found: Vec<i64> = if all {
+            sqlx::query_scalar(DELIVERED).fetch_all(pool).await?
+        } else {
+            let list =
+                serde_json::to_string(&devices).map_err(|e| StoreError::Backend(e.to_string()))?;
+            sqlx::query_scalar(DELIVERED_IN_GROUPS_OF)
+                .bind(list)
+                .fetch_all(pool)
+                .await?
+        };
+        for chunk in found.chunks(RELEASE_CHUNK) {
+            let _w = writer.lock().await;
+            let mut tx = pool.begin().await?;
+            for part in prepared_chunks(chunk) {
+                let mut qb: QueryBuilder<Sqlite> =
+                    QueryBuilder::new("DELETE FROM log WHERE pos IN (");
+                let mut list = qb.separated(", ");
+                for pos in part {
+                    list.push_bind(*pos);
+                }
+                qb.push(")");
+                qb.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        }
+        let mut w = writer.lock().await;
+        sqlx::query(RELEASE_MEMBERSHIPS).execute(pool).await?;
+        w.release_all = false;
+        Ok::<_, StoreError>(found.len() as u64)
+    };
+    match pass.await {
+        Ok(gone) => Ok(gone),
+        Err(e) => {
+            // Look at these devices' groups again next time.
+            writer.lock().await.acked.extend(devices);
+            Err(e)
+        }
+    }
+}
+
+/// Releases delivered messages every second; ends when the pool is closed.
+async fn releaser(pool: SqlitePool, writer: Arc<tokio::sync::Mutex<WriterState>>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = release(&pool, &writer).await {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!(error = %e, "releasing delivered messages failed; will retry");
+        }
+    }
 }
 
 const DEVICE_COLUMNS: &str = "d.device_id, d.account_id, a.handle, d.signature_key, d.label";
@@ -858,11 +1125,13 @@ impl Store for SqliteStore {
         .bind(now as i64)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("INSERT INTO group_members (group_id, device_id) VALUES (?, ?)")
-            .bind(group_id)
-            .bind(creator)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO memberships (group_id, device_id, from_seq, until_seq) VALUES (?, ?, 1, NULL)",
+        )
+        .bind(group_id)
+        .bind(creator)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -873,12 +1142,10 @@ impl Store for SqliteStore {
             .fetch_optional(&self.pool)
             .await?;
         let Some(epoch) = epoch else { return Ok(None) };
-        let members: Vec<String> = sqlx::query_scalar(
-            "SELECT device_id FROM group_members WHERE group_id = ? ORDER BY device_id",
-        )
-        .bind(group_id)
-        .fetch_all(&self.pool)
-        .await?;
+        let members: Vec<String> = sqlx::query_scalar(CURRENT_MEMBERS)
+            .bind(group_id)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(Some(Group {
             group_id: group_id.to_vec(),
             epoch: epoch as u64,
@@ -893,11 +1160,11 @@ impl Store for SqliteStore {
     ) -> Result<Vec<Result<Accepted, Rejection>>> {
         let mut w = self.writer.lock().await;
         let mut tx = self.pool.begin().await?;
-        let mut inbox_seq = match w.inbox_seq {
+        let mut log_pos = match w.log_pos {
             Some(v) => v,
             None => {
                 let v: i64 =
-                    sqlx::query_scalar("SELECT value FROM counters WHERE name = 'inbox_seq'")
+                    sqlx::query_scalar("SELECT value FROM counters WHERE name = 'log_pos'")
                         .fetch_one(&mut *tx)
                         .await?;
                 v as u64
@@ -909,26 +1176,12 @@ impl Store for SqliteStore {
         let mut out = Vec::with_capacity(batch.len());
         let mut rows = BatchRows::default();
         for s in batch {
-            let r = Self::submit_one(
-                &mut tx,
-                &w.groups,
-                &mut touched,
-                &mut inbox_seq,
-                &mut rows,
-                s,
-            )
-            .await?;
-            if let Ok(acc) = &r {
-                rows.inbox.extend(
-                    acc.queued
-                        .iter()
-                        .map(|q| (q.device_id.clone(), q.seq, q.group_id.clone(), q.group_seq)),
-                );
-            }
+            let r = Self::submit_one(&mut tx, &w.groups, &mut touched, &mut log_pos, &mut rows, s)
+                .await?;
             out.push(r);
         }
         rows.write(&mut tx).await?;
-        // One statement per device, however many acknowledgements it sent.
+        // One row per device, however many acknowledgements it sent.
         let mut latest: HashMap<&str, u64> = HashMap::new();
         for a in &acks {
             let e = latest.entry(a.device_id.as_str()).or_insert(0);
@@ -954,8 +1207,8 @@ impl Store for SqliteStore {
             qb.push(" ON CONFLICT (group_id) DO UPDATE SET epoch = excluded.epoch, next_seq = excluded.next_seq");
             qb.build().execute(&mut *tx).await?;
         }
-        sqlx::query("UPDATE counters SET value = ? WHERE name = 'inbox_seq'")
-            .bind(inbox_seq as i64)
+        sqlx::query("UPDATE counters SET value = ? WHERE name = 'log_pos'")
+            .bind(log_pos as i64)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -963,30 +1216,32 @@ impl Store for SqliteStore {
             w.groups.clear();
         }
         w.groups.extend(touched);
-        w.inbox_seq = Some(inbox_seq);
+        w.log_pos = Some(log_pos);
+        w.acked
+            .extend(latest.into_iter().map(|(d, _)| d.to_string()));
         Ok(out)
     }
 
     async fn inbox(&self, device_id: &str, after: u64, limit: u32) -> Result<Vec<InboxEntry>> {
-        let rows = sqlx::query(
-            "SELECT i.seq, m.kind, m.group_id, m.seq AS group_seq, m.sender_device, \
-                    COALESCE(a.handle, '') AS sender_handle, m.server_time, m.payload \
-             FROM inbox i \
-             JOIN messages m ON m.group_id = i.group_id AND m.seq = i.group_seq \
-             LEFT JOIN devices d ON d.device_id = m.sender_device \
-             LEFT JOIN accounts a ON a.account_id = d.account_id \
-             WHERE i.device_id = ? AND i.seq > ? ORDER BY i.seq LIMIT ?",
-        )
-        .bind(device_id)
-        .bind(after as i64)
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?;
+        let acked: Option<i64> =
+            sqlx::query_scalar("SELECT acked FROM cursors WHERE device_id = ?")
+                .bind(device_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        // What was acknowledged is gone for this device, whatever cursor it
+        // gives.
+        let after = after.max(acked.unwrap_or(0) as u64);
+        let rows = sqlx::query(INBOX)
+            .bind(device_id)
+            .bind(after as i64)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 let kind: i64 = r.try_get("kind")?;
                 Ok(InboxEntry {
-                    seq: r.try_get::<i64, _>("seq")? as u64,
+                    seq: r.try_get::<i64, _>("pos")? as u64,
                     kind: MessageKind::from_i64(kind)
                         .ok_or(StoreError::Backend("unknown message kind".into()))?,
                     group_id: r.try_get("group_id")?,
@@ -1097,16 +1352,216 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
+        if let Err(e) = self.release_delivered().await {
+            tracing::warn!(error = %e, "releasing delivered messages on close failed");
+        }
         self.pool.close().await;
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn temp_db(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "kizuna-store-{name}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("node.sqlite")
+    }
+
+    async fn count(store: &SqliteStore, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(&store.pool)
+            .await
+            .unwrap()
+    }
+
+    async fn add_device(store: &SqliteStore, n: &str) {
+        store
+            .create_account(NewAccount {
+                account: Account {
+                    account_id: format!("acct-{n}"),
+                    handle: n.into(),
+                    region: "jp".into(),
+                    created_at: 0,
+                },
+                profile: SealedProfile {
+                    blob: vec![],
+                    phone_hash: n.as_bytes().to_vec(),
+                },
+                device: Device {
+                    device_id: n.into(),
+                    account_id: format!("acct-{n}"),
+                    handle: n.into(),
+                    signature_key: n.as_bytes().to_vec(),
+                    label: String::new(),
+                },
+            })
+            .await
+            .unwrap();
+    }
+
+    fn app(group: &[u8], sender: &str, epoch: u64, text: &str) -> Submission {
+        Submission::Application {
+            group_id: group.to_vec(),
+            sender_device: sender.into(),
+            epoch,
+            payload: text.as_bytes().to_vec(),
+            server_time: 0,
+        }
+    }
+
+    fn commit(group: &[u8], sender: &str, epoch: u64, add: &[&str], remove: &[&str]) -> Submission {
+        Submission::Commit {
+            group_id: group.to_vec(),
+            sender_device: sender.into(),
+            epoch,
+            commit: b"commit".to_vec(),
+            welcome: (!add.is_empty()).then(|| b"welcome".to_vec()),
+            added: add.iter().map(|d| d.to_string()).collect(),
+            removed: remove.iter().map(|d| d.to_string()).collect(),
+            server_time: 0,
+            max_members: 10,
+        }
+    }
+
+    async fn texts(store: &SqliteStore, device: &str) -> Vec<(MessageKind, String)> {
+        store
+            .inbox(device, 0, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.kind, String::from_utf8(e.payload).unwrap()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn members_receive_their_range_and_messages_go_once_everyone_has_them() {
+        let store = SqliteStore::open(&temp_db("range")).await.unwrap();
+        for d in ["a", "b", "c"] {
+            add_device(&store, d).await;
+        }
+        let g = b"group".as_slice();
+        store.create_group(g, "a", 0).await.unwrap();
+        let batch = vec![
+            commit(g, "a", 0, &["b", "c"], &[]),
+            app(g, "a", 1, "hello"),
+            commit(g, "a", 1, &[], &["c"]),
+            app(g, "b", 2, "after"),
+        ];
+        let out = store.submit(batch, vec![]).await.unwrap();
+        assert!(out.iter().all(|r| r.is_ok()), "{out:?}");
+        use MessageKind::*;
+        assert_eq!(
+            texts(&store, "b").await,
+            [
+                (Welcome, "welcome".into()),
+                (Application, "hello".into()),
+                (Commit, "commit".into())
+            ]
+        );
+        // Carol gets the commit that removes her and nothing after it.
+        assert_eq!(
+            texts(&store, "c").await,
+            [
+                (Welcome, "welcome".into()),
+                (Application, "hello".into()),
+                (Commit, "commit".into())
+            ]
+        );
+        assert_eq!(texts(&store, "a").await, [(Application, "after".into())]);
+
+        let last = |d: &'static str| {
+            let store = &store;
+            async move { store.inbox(d, 0, 100).await.unwrap().last().unwrap().seq }
+        };
+        let (a, b, c) = (last("a").await, last("b").await, last("c").await);
+        store.ack("b", b).await.unwrap();
+        store.release_delivered().await.unwrap();
+        // Carol has not acknowledged: what she still needs stays.
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM log").await, 4);
+        store.ack("c", c).await.unwrap();
+        store.release_delivered().await.unwrap();
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM log").await, 1);
+        assert!(texts(&store, "c").await.is_empty());
+        store.ack("a", a).await.unwrap();
+        store.release_delivered().await.unwrap();
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM log").await, 0);
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM deliveries").await, 0);
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM memberships").await, 2);
+        // An acknowledgement never moves a device back.
+        store.ack("b", 1).await.unwrap();
+        assert_eq!(
+            count(&store, "SELECT acked FROM cursors WHERE device_id = 'b'").await,
+            b as i64
+        );
+    }
+
+    #[tokio::test]
+    async fn queues_of_the_earlier_layout_survive_the_upgrade() {
+        let path = temp_db("upgrade");
+        {
+            let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+                .unwrap()
+                .create_if_missing(true);
+            let pool = SqlitePool::connect_with(opts).await.unwrap();
+            sqlx::raw_sql(MIGRATIONS[0]).execute(&pool).await.unwrap();
+            sqlx::raw_sql(MIGRATIONS[1]).execute(&pool).await.unwrap();
+            sqlx::raw_sql(
+                "CREATE TABLE schema_version (version BIGINT NOT NULL);
+                 INSERT INTO schema_version VALUES (1), (2);
+                 INSERT INTO groups VALUES (x'67', 1, 3, 0);
+                 INSERT INTO group_members VALUES (x'67', 'a'), (x'67', 'b'), (x'67', 'c');
+                 INSERT INTO messages VALUES (x'67', 1, 2, 'a', 0, x'6f6e65'), (x'67', 2, 2, 'a', 0, x'74776f');
+                 INSERT INTO inbox VALUES ('b', 5, x'67', 1), ('c', 6, x'67', 1), ('b', 7, x'67', 2);
+                 UPDATE counters SET value = 7 WHERE name = 'inbox_seq';",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        }
+        let store = SqliteStore::open(&path).await.unwrap();
+        let b = store.inbox("b", 0, 100).await.unwrap();
+        assert_eq!(
+            b.iter().map(|e| e.group_seq).collect::<Vec<_>>(),
+            [1, 2],
+            "b keeps its queue in order"
+        );
+        // Positions start after every sequence number a client may hold.
+        assert!(b[0].seq > 7 && b[1].seq > b[0].seq);
+        assert_eq!(
+            texts(&store, "c").await,
+            [(MessageKind::Application, "one".into())]
+        );
+        // The members still receive new messages, after the old ones.
+        store
+            .submit(vec![app(b"g", "a", 1, "three")], vec![])
+            .await
+            .unwrap()
+            .remove(0)
+            .unwrap();
+        let b = store.inbox("b", 0, 100).await.unwrap();
+        assert_eq!(b.len(), 3);
+        assert!(b[2].seq > b[1].seq);
+        store.ack("b", b[2].seq).await.unwrap();
+        let c = store.inbox("c", 0, 100).await.unwrap();
+        store.ack("c", c.last().unwrap().seq).await.unwrap();
+        store.release_delivered().await.unwrap();
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM log").await, 0);
+    }
+
     #[test]
     fn chunks_cover_every_row_in_few_shapes() {
         let rows: Vec<u32> = (0..300).collect();
-        let chunks = super::prepared_chunks(&rows);
+        let chunks = prepared_chunks(&rows);
         assert_eq!(chunks.concat(), rows);
         assert!(chunks.iter().all(|c| [128, 32, 8, 1].contains(&c.len())));
         assert!(super::prepared_chunks::<u8>(&[]).is_empty());

@@ -81,9 +81,21 @@ async fn the_server_keeps_no_history_once_delivered() {
     };
     bob.sync().await.unwrap();
     // Carol has not fetched yet: the messages wait for her alone.
-    assert!(count("messages").await > 0);
+    assert!(count("log").await > 0);
+    carol.sync().await.unwrap();
+    // A removal: Carol still receives the commit that removes her, then
+    // nothing of hers is kept either.
+    alice.remove_member(&chat, "carol").await.unwrap();
+    alice.send(&chat, "after").await.unwrap();
+    bob.sync().await.unwrap();
+    assert!(count("log").await > 0);
     carol.sync().await.unwrap();
     node.restart().await;
-    assert_eq!(count("inbox").await, 0);
-    assert_eq!(count("messages").await, 0);
+    assert_eq!(count("log").await, 0);
+    assert_eq!(count("deliveries").await, 0);
+    assert_eq!(
+        count("memberships WHERE until_seq IS NOT NULL").await,
+        0,
+        "a past membership outlived its messages"
+    );
 }
