@@ -186,7 +186,24 @@ struct Arrivals {
 /// A message index and the ciphertext that arrived for it.
 type KeptArrival = (u32, Vec<u8>);
 
-pub async fn run(opts: BenchOptions, progress: impl Fn(&str)) -> Result<Report, BenchError> {
+/// What the run is doing, for a progress display: a stage begins (with the
+/// number of steps it has, when it is counted), or steps of it are done.
+#[derive(Clone, Copy, Debug)]
+pub enum Progress<'a> {
+    Stage { name: &'a str, steps: Option<u64> },
+    Done(u64),
+}
+
+pub async fn run(
+    opts: BenchOptions,
+    progress: impl Fn(Progress<'_>),
+) -> Result<Report, BenchError> {
+    let stage = |name: &str, steps: Option<usize>| {
+        progress(Progress::Stage {
+            name,
+            steps: steps.map(|n| n as u64),
+        })
+    };
     if opts.group_size < 2 || opts.devices < opts.group_size {
         return Err(BenchError::Setup(
             "need at least one group of two or more devices".into(),
@@ -246,7 +263,7 @@ pub async fn run(opts: BenchOptions, progress: impl Fn(&str)) -> Result<Report, 
     // Devices.
     let n = opts.devices - opts.devices % opts.group_size;
     let homes = opts.work_dir.join("devices");
-    progress(&format!("registering {n} devices"));
+    stage("registering devices", Some(n));
     let mut clients: Vec<Option<Client>> = (0..n).map(|_| None).collect();
     let mut stream = futures_util::stream::iter((0..n).map(|i| {
         let home = homes.join(format!("d{i}"));
@@ -271,20 +288,19 @@ pub async fn run(opts: BenchOptions, progress: impl Fn(&str)) -> Result<Report, 
         }
     }))
     .buffer_unordered(8);
-    let mut done = 0;
     while let Some((i, c)) = stream.next().await {
         clients[i] = Some(c?);
-        done += 1;
-        if done % 100 == 0 {
-            progress(&format!("  {done}/{n} registered"));
-        }
+        progress(Progress::Done(1));
     }
     drop(stream);
     let mut clients: Vec<Client> = clients.into_iter().flatten().collect();
 
     // Groups: devices [g*M, (g+1)*M) form group g.
     let groups = n / opts.group_size;
-    progress(&format!("creating {groups} groups of {}", opts.group_size));
+    stage(
+        &format!("creating groups of {}", opts.group_size),
+        Some(groups),
+    );
     let mut chats = Vec::with_capacity(groups);
     for g in 0..groups {
         let base = g * opts.group_size;
@@ -292,13 +308,15 @@ pub async fn run(opts: BenchOptions, progress: impl Fn(&str)) -> Result<Report, 
             .map(|i| format!("b{i:05}"))
             .collect();
         chats.push(clients[base].create_chat(&with, None).await?);
+        progress(Progress::Done(1));
     }
-    progress("members join (processing their Welcome)");
+    stage("members join (processing their Welcome)", Some(n));
     let mut stream =
         futures_util::stream::iter(clients.iter_mut().map(|c| async move { c.sync().await }))
             .buffer_unordered(8);
     while let Some(r) = stream.next().await {
         r?;
+        progress(Progress::Done(1));
     }
     drop(stream);
 
@@ -309,7 +327,7 @@ pub async fn run(opts: BenchOptions, progress: impl Fn(&str)) -> Result<Report, 
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_before = rss_kib(pid, "RssAnon:");
-    progress(&format!("connecting {n} WebSockets"));
+    stage("connecting WebSockets", Some(n));
     let ws_base = url.replace("http://", "ws://");
     let mut sockets = Vec::with_capacity(n);
     let mut rss_half = rss_before;
@@ -333,6 +351,7 @@ pub async fn run(opts: BenchOptions, progress: impl Fn(&str)) -> Result<Report, 
             .await
             .map_err(|e| BenchError::Setup(format!("websocket: {e}")))?;
         sockets.push(ws);
+        progress(Progress::Done(1));
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_idle = rss_kib(pid, "RssAnon:");
@@ -341,7 +360,7 @@ pub async fn run(opts: BenchOptions, progress: impl Fn(&str)) -> Result<Report, 
     let idle_bytes = (rss_idle.saturating_sub(rss_half) as f64 * 1024.0) / (n - n / 2) as f64;
 
     // Prepare every message before the clock starts.
-    progress(&format!("encrypting {} messages", opts.messages));
+    stage("encrypting messages", Some(opts.messages));
     let mut per_sender: Vec<Vec<u32>> = vec![Vec::new(); n];
     for i in 0..opts.messages {
         per_sender[i % n].push(i as u32);
@@ -360,6 +379,7 @@ pub async fn run(opts: BenchOptions, progress: impl Fn(&str)) -> Result<Report, 
             index.insert(payload_key(&ct), *i);
             prepared[*i as usize] = Some((s, ct));
         }
+        progress(Progress::Done(ids.len() as u64));
     }
     let index = Arc::new(index);
 
@@ -467,15 +487,16 @@ pub async fn run(opts: BenchOptions, progress: impl Fn(&str)) -> Result<Report, 
     }
 
     // Open-loop sending.
-    progress(&format!(
-        "sending {} messages at {:.0}/s",
-        opts.messages, opts.rate
-    ));
+    stage(
+        &format!("sending at {:.0}/s", opts.rate),
+        Some(opts.messages),
+    );
     let send_errors = Arc::new(AtomicU64::new(0));
     let mut senders = Vec::with_capacity(opts.messages);
     for (i, p) in prepared.into_iter().enumerate() {
         let Some((s, ct)) = p else { continue };
         tokio::time::sleep_until((start + interval * i as u32).into()).await;
+        progress(Progress::Done(1));
         let http = http.clone();
         let url = format!("{url}/v1/groups/{}/messages", chats[s / opts.group_size]);
         let token = tokens[s].clone();
@@ -535,7 +556,7 @@ pub async fn run(opts: BenchOptions, progress: impl Fn(&str)) -> Result<Report, 
     drop(server);
 
     // Prove arrivals are real: the receivers' own MLS state opens them.
-    progress("decrypting a sample of arrivals");
+    stage("decrypting a sample of arrivals", None);
     let (mut tried, mut ok) = (0, 0);
     for (d, arrivals) in kept {
         let chat = chats[d / opts.group_size].clone();

@@ -490,7 +490,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 pin: !a.no_pin,
                 sample_groups: 10,
             };
-            let report = kizuna_bench::run(opts, |s| eprintln!("{s}")).await?;
+            let display = BenchProgress::default();
+            let report = kizuna_bench::run(opts, |p| display.show(p)).await;
+            display.finish();
+            let report = report?;
             let _ = std::fs::remove_dir_all(&a.work_dir);
             if a.json {
                 println!("{}", serde_json::to_string(&report)?);
@@ -552,4 +555,52 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     server.shutdown().await;
     eprintln!("stopped cleanly");
     Ok(())
+}
+
+/// The load generator's stages as progress bars on a terminal, or as one line
+/// per stage when stderr is not one (logs, CI).
+#[derive(Default)]
+struct BenchProgress {
+    bar: std::sync::Mutex<Option<indicatif::ProgressBar>>,
+}
+
+impl BenchProgress {
+    fn show(&self, p: kizuna_bench::Progress<'_>) {
+        let Ok(mut bar) = self.bar.lock() else { return };
+        match p {
+            kizuna_bench::Progress::Stage { name, steps } => {
+                if let Some(b) = bar.take() {
+                    b.finish();
+                }
+                let b = match steps {
+                    Some(n) => indicatif::ProgressBar::new(n).with_style(
+                        indicatif::ProgressStyle::with_template(
+                            "{msg:40} [{bar:30}] {pos}/{len} {elapsed}",
+                        )
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                        .progress_chars("=> "),
+                    ),
+                    None => indicatif::ProgressBar::new_spinner(),
+                };
+                b.set_message(name.to_string());
+                if b.is_hidden() {
+                    eprintln!("{name}");
+                }
+                *bar = Some(b);
+            }
+            kizuna_bench::Progress::Done(n) => {
+                if let Some(b) = bar.as_ref() {
+                    b.inc(n);
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Ok(mut bar) = self.bar.lock() {
+            if let Some(b) = bar.take() {
+                b.finish();
+            }
+        }
+    }
 }
