@@ -276,7 +276,7 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(std::time::Duration::from_secs(10))
-            // Checkpoints run in the background (see `checkpointer`), not in
+            // Checkpoints run in the background (see `housekeeping`), not in
             // the middle of whichever commit happened to fill the WAL.
             .pragma("wal_autocheckpoint", "0")
             // Queues are hot: keep their pages in memory rather than re-read them.
@@ -300,8 +300,7 @@ impl SqliteStore {
             })),
         };
         store.migrate().await?;
-        tokio::spawn(checkpointer(store.pool.clone(), store.writer.clone()));
-        tokio::spawn(releaser(store.pool.clone(), store.writer.clone()));
+        tokio::spawn(housekeeping(store.pool.clone(), store.writer.clone()));
         Ok(store)
     }
 
@@ -709,40 +708,21 @@ impl SqliteStore {
     }
 }
 
-/// Copies the WAL back into the database file every second; ends when the
-/// pool is closed. The bulk is copied beside the writer; then the few pages
-/// written meanwhile are copied while the writer waits. A checkpoint that
-/// always finishes during some write leaves frames behind, so the WAL never
-/// starts over from its beginning and grows without end, and every commit
-/// that extends the file costs a journal flush of the filesystem.
-async fn checkpointer(pool: SqlitePool, writer: Arc<tokio::sync::Mutex<WriterState>>) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-    loop {
-        tick.tick().await;
-        if pool.is_closed() {
-            return;
-        }
-        // The bulk of the copying beside the writer, then the few pages
-        // written meanwhile while it waits.
-        let r = match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
-        {
-            Ok(_) => {
-                let _w = writer.lock().await;
-                sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                    .execute(&pool)
-                    .await
-            }
-            Err(e) => Err(e),
-        };
-        if let Err(e) = r {
-            if pool.is_closed() {
-                return;
-            }
-            tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
-        }
-    }
+/// Copies the WAL back into the database file. The bulk is copied beside
+/// the writer; then the few pages written meanwhile are copied while the
+/// writer waits. A checkpoint that always finishes during some write leaves
+/// frames behind, so the WAL never starts over from its beginning and grows
+/// without end, and every commit that extends the file costs a journal flush
+/// of the filesystem.
+async fn checkpoint(pool: &SqlitePool, writer: &tokio::sync::Mutex<WriterState>) -> Result<()> {
+    sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+        .execute(pool)
+        .await?;
+    let _w = writer.lock().await;
+    sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+        .execute(pool)
+        .await?;
+    Ok(())
 }
 
 /// Length-prefixed concatenation, for the few lists stored in one column.
@@ -900,8 +880,9 @@ async fn release(pool: &SqlitePool, writer: &tokio::sync::Mutex<WriterState>) ->
     }
 }
 
-/// Releases delivered messages every second; ends when the pool is closed.
-async fn releaser(pool: SqlitePool, writer: Arc<tokio::sync::Mutex<WriterState>>) {
+/// Once a second, releases delivered messages, then checkpoints the WAL;
+/// ends when the pool is closed.
+async fn housekeeping(pool: SqlitePool, writer: Arc<tokio::sync::Mutex<WriterState>>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         tick.tick().await;
@@ -913,6 +894,12 @@ async fn releaser(pool: SqlitePool, writer: Arc<tokio::sync::Mutex<WriterState>>
                 return;
             }
             tracing::warn!(error = %e, "releasing delivered messages failed; will retry");
+        }
+        if let Err(e) = checkpoint(&pool, &writer).await {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
         }
     }
 }
