@@ -167,10 +167,25 @@ fn decode_group(hex_id: &str) -> Result<Vec<u8>, ApiError> {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "user",
+    summary = "Whether the node is up",
+    responses((status = 200, description = "the node is up"), (status = "default", description = "an error with a stable code", body = ErrorBody))
+)]
 async fn health() -> &'static str {
     "ok"
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/accounts",
+    tag = "user",
+    summary = "Register an account and its first device",
+    request_body = RegisterRequest,
+    responses((status = 201, description = "the account was created", body = RegisterResponse), (status = "default", description = "an error with a stable code", body = ErrorBody))
+)]
 async fn register(
     State(s): State<Shared>,
     ApiJson(req): ApiJson<RegisterRequest>,
@@ -256,6 +271,14 @@ async fn register(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/auth/challenge",
+    tag = "user",
+    summary = "Get a challenge to sign with the device key",
+    request_body = ChallengeRequest,
+    responses((status = 200, description = "a challenge bound to the device", body = ChallengeResponse), (status = "default", description = "an error with a stable code", body = ErrorBody))
+)]
 async fn challenge(
     State(s): State<Shared>,
     ApiJson(req): ApiJson<ChallengeRequest>,
@@ -265,6 +288,14 @@ async fn challenge(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/auth/token",
+    tag = "user",
+    summary = "Exchange a signed challenge for a short-lived token",
+    request_body = TokenRequest,
+    responses((status = 200, description = "a token for the user realm", body = TokenResponse), (status = "default", description = "an error with a stable code", body = ErrorBody))
+)]
 async fn token(
     State(s): State<Shared>,
     ApiJson(req): ApiJson<TokenRequest>,
@@ -290,6 +321,14 @@ async fn token(
     Ok(ApiJson(TokenResponse { token, expires_at }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/me",
+    tag = "user",
+    summary = "My account, with my personal fields",
+    responses((status = 200, description = "my account", body = MeView), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 async fn me(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,
@@ -322,6 +361,15 @@ async fn me(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/accounts/{handle}",
+    tag = "user",
+    summary = "An account's handle and device ids",
+    params(("handle" = String, Path, description = "the account's handle")),
+    responses((status = 200, description = "the account", body = AccountView), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 async fn account(
     State(s): State<Shared>,
     AuthedDevice(_): AuthedDevice,
@@ -340,6 +388,15 @@ async fn account(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/lookup/phone",
+    tag = "user",
+    summary = "Find a handle by phone number (rate-limited)",
+    request_body = PhoneLookupRequest,
+    responses((status = 200, description = "the handle, if someone has that number", body = PhoneLookupResponse), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 async fn lookup_phone(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,
@@ -409,6 +466,15 @@ fn check_key_packages(
     Ok(())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/devices/me/key-packages",
+    tag = "user",
+    summary = "Upload key packages (and a last-resort one)",
+    request_body = KeyPackageUpload,
+    responses((status = 200, description = "what the device holds now", body = KeyPackageStatus), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 async fn upload_key_packages(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,
@@ -451,6 +517,14 @@ async fn upload_key_packages(
     Ok(ApiJson(status_of(&s, &me.device_id).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/devices/me/key-packages",
+    tag = "user",
+    summary = "How many key packages this device has left",
+    responses((status = 200, description = "what the device holds", body = KeyPackageStatus), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 async fn key_package_status(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,
@@ -458,6 +532,15 @@ async fn key_package_status(
     Ok(ApiJson(status_of(&s, &me.device_id).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/key-packages/claim",
+    tag = "user",
+    summary = "Claim one key package per device of the named accounts or devices",
+    request_body = ClaimRequest,
+    responses((status = 200, description = "one package per device", body = ClaimResponse), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 async fn claim_key_packages(
     State(s): State<Shared>,
     AuthedDevice(_): AuthedDevice,
@@ -512,6 +595,15 @@ async fn claim_key_packages(
     Ok(ApiJson(ClaimResponse { key_packages: out }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/groups",
+    tag = "user",
+    summary = "Register a new MLS group at epoch 0",
+    request_body = CreateGroupRequest,
+    responses((status = 201, description = "the group was registered", body = GroupView), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 async fn create_group(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,
@@ -544,6 +636,15 @@ async fn create_group(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/groups/{group}",
+    tag = "user",
+    summary = "A group's epoch and member devices",
+    params(("group" = String, Path, description = "the MLS group id, base64url without padding")),
+    responses((status = 200, description = "the group", body = GroupView), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 async fn group(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,
@@ -591,6 +692,16 @@ async fn sender_handle(s: &AppState, me: &DeviceIdentity) -> Result<String, ApiE
     Ok(h)
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/groups/{group}/commits",
+    tag = "user",
+    summary = "Submit the one commit of the current epoch",
+    params(("group" = String, Path, description = "the MLS group id, base64url without padding")),
+    request_body = CommitRequest,
+    responses((status = 200, description = "the commit is on disk and routed", body = CommitAccepted), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 async fn commit(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,
@@ -660,6 +771,16 @@ async fn commit(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/groups/{group}/messages",
+    tag = "user",
+    summary = "Send an application message to every member device",
+    params(("group" = String, Path, description = "the MLS group id, base64url without padding")),
+    request_body = SendRequest,
+    responses((status = 200, description = "the message is on disk and routed", body = SendAccepted), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 async fn send(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,
@@ -726,6 +847,15 @@ pub async fn read_inbox(
         .collect())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/inbox",
+    tag = "user",
+    summary = "This device's queue after a cursor",
+    params(("after" = Option<u64>, Query, description = "return entries after this position"), ("limit" = Option<u32>, Query, description = "at most this many entries (1-1000, default 500)")),
+    responses((status = 200, description = "the waiting envelopes, oldest first", body = InboxResponse), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 async fn inbox(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,
@@ -741,6 +871,15 @@ async fn inbox(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/inbox/ack",
+    tag = "user",
+    summary = "Acknowledge everything up to a position; delivered messages are then deleted",
+    request_body = AckRequest,
+    responses((status = 204, description = "acknowledged"), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 async fn ack(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,
@@ -755,6 +894,14 @@ fn code_hash(code: &str) -> Vec<u8> {
     sha2::Sha256::digest(code.trim().to_ascii_uppercase().as_bytes()).to_vec()
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/links",
+    tag = "user",
+    summary = "A new device asks to join an account",
+    request_body = LinkRequest,
+    responses((status = 201, description = "the request waits for approval", body = LinkPending), (status = "default", description = "an error with a stable code", body = ErrorBody))
+)]
 async fn create_link(
     State(s): State<Shared>,
     ApiJson(req): ApiJson<LinkRequest>,
@@ -839,6 +986,14 @@ fn base32(b: &[u8]) -> String {
     out
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/links/{link}",
+    tag = "user",
+    summary = "Whether a link request was approved",
+    params(("link" = String, Path, description = "the link request id")),
+    responses((status = 200, description = "the request", body = LinkStatus), (status = "default", description = "an error with a stable code", body = ErrorBody))
+)]
 async fn link_status(
     State(s): State<Shared>,
     Path(link): Path<String>,
@@ -855,6 +1010,15 @@ async fn link_status(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/links/approve",
+    tag = "user",
+    summary = "An existing device approves a link code",
+    request_body = LinkApprove,
+    responses((status = 200, description = "the new device belongs to the account", body = LinkApproved), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 async fn approve_link(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,

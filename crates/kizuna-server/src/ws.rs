@@ -28,6 +28,20 @@ pub struct WsQuery {
     after: u64,
 }
 
+/// The WebSocket: `ServerFrame`s from the server, `ClientFrame`s from the
+/// device.
+#[utoipa::path(
+    get,
+    path = "/v1/ws",
+    tag = "user",
+    summary = "WebSocket: replay from ?after=, then live envelopes; the device sends {\"type\":\"ack\",\"up_to\":N}",
+    params(("after" = Option<u64>, Query, description = "replay entries after this position")),
+    responses(
+        (status = 101, description = "switching to the WebSocket; frames are ServerFrame (server to device) and ClientFrame (device to server)"),
+        (status = "default", description = "an error with a stable code", body = kizuna_wire::ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn upgrade(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,

@@ -32,6 +32,20 @@ impl std::fmt::Debug for Bytes {
     }
 }
 
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Bytes {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .content_encoding("base64")
+            .description(Some("Bytes in standard base64"))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Bytes {}
+
 impl From<Vec<u8>> for Bytes {
     fn from(v: Vec<u8>) -> Self {
         Bytes(v)
@@ -110,6 +124,7 @@ pub fn parse_credential_identity(identity: &[u8]) -> Option<(String, String)> {
 /// Every error the API returns has one of these codes; clients branch on the
 /// code, people read the message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     BadRequest,
@@ -149,6 +164,7 @@ impl std::fmt::Display for ErrorCode {
 
 /// The JSON body of every error response.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub code: ErrorCode,
     pub message: String,
@@ -157,6 +173,7 @@ pub struct ErrorBody {
 // ---- accounts and devices ----
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegisterRequest {
     pub handle: String,
     pub name: String,
@@ -170,6 +187,7 @@ pub struct RegisterRequest {
 /// A device key, with a signature over [`register_signing_input`] or
 /// [`link_signing_input`] proving the caller holds its private half.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewDevice {
     pub signature_key: Bytes,
     pub label: String,
@@ -177,22 +195,26 @@ pub struct NewDevice {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegisterResponse {
     pub account_id: String,
     pub device_id: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChallengeRequest {
     pub device_id: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChallengeResponse {
     pub challenge: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenRequest {
     pub device_id: String,
     pub challenge: String,
@@ -200,6 +222,7 @@ pub struct TokenRequest {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenResponse {
     pub token: String,
     /// Unix seconds.
@@ -208,6 +231,7 @@ pub struct TokenResponse {
 
 /// What anyone may learn about an account: its handle and device ids.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccountView {
     pub handle: String,
     pub devices: Vec<String>,
@@ -215,6 +239,7 @@ pub struct AccountView {
 
 /// The caller's own account, including the personal fields only they see.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MeView {
     pub account_id: String,
     pub handle: String,
@@ -226,12 +251,14 @@ pub struct MeView {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PhoneLookupRequest {
     pub phone: String,
 }
 
 /// Only the handle is revealed, never another person's phone or e-mail.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PhoneLookupResponse {
     pub handle: Option<String>,
 }
@@ -239,6 +266,7 @@ pub struct PhoneLookupResponse {
 // ---- key packages ----
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KeyPackageUpload {
     pub key_packages: Vec<Bytes>,
     #[serde(default)]
@@ -246,6 +274,7 @@ pub struct KeyPackageUpload {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KeyPackageStatus {
     /// One-time key packages left (the last-resort one is not counted).
     pub remaining: u32,
@@ -255,6 +284,7 @@ pub struct KeyPackageStatus {
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClaimRequest {
     /// Claim one key package for every device of each of these accounts.
     #[serde(default)]
@@ -265,6 +295,7 @@ pub struct ClaimRequest {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClaimedKeyPackage {
     pub handle: String,
     pub device_id: String,
@@ -272,6 +303,7 @@ pub struct ClaimedKeyPackage {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClaimResponse {
     pub key_packages: Vec<ClaimedKeyPackage>,
 }
@@ -279,12 +311,14 @@ pub struct ClaimResponse {
 // ---- groups and delivery ----
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateGroupRequest {
     /// The MLS group id, chosen by the creator.
     pub group_id: Bytes,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GroupView {
     pub group_id: Bytes,
     pub epoch: u64,
@@ -295,6 +329,7 @@ pub struct GroupView {
 /// The server cannot read the commit, so the committer states which devices it
 /// adds and removes; the server only uses this to route ciphertext.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommitRequest {
     pub commit: Bytes,
     #[serde(default)]
@@ -306,6 +341,7 @@ pub struct CommitRequest {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommitAccepted {
     /// The group's epoch after this commit.
     pub epoch: u64,
@@ -314,12 +350,14 @@ pub struct CommitAccepted {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SendRequest {
     /// An MLS PrivateMessage carrying application content.
     pub message: Bytes,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SendAccepted {
     pub group_seq: u64,
     /// Milliseconds since the Unix epoch, when the server accepted it.
@@ -327,6 +365,7 @@ pub struct SendAccepted {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EnvelopeKind {
     Welcome,
@@ -337,6 +376,7 @@ pub enum EnvelopeKind {
 /// One entry of a device's queue: an opaque MLS message and the routing facts
 /// the server vouches for.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Envelope {
     /// Position in this device's queue; acknowledge up to it.
     pub seq: u64,
@@ -351,18 +391,21 @@ pub struct Envelope {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InboxResponse {
     pub envelopes: Vec<Envelope>,
     pub key_packages_low: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AckRequest {
     pub up_to: u64,
 }
 
 /// Frames a client sends on the WebSocket.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
     Ack { up_to: u64 },
@@ -370,6 +413,7 @@ pub enum ClientFrame {
 
 /// Frames the server sends on the WebSocket.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
     Envelope(Envelope),
@@ -380,6 +424,7 @@ pub enum ServerFrame {
 // ---- linking a second device ----
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LinkRequest {
     pub handle: String,
     pub device: NewDevice,
@@ -388,6 +433,7 @@ pub struct LinkRequest {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LinkPending {
     pub link_id: String,
     /// Shown on the new device, typed on an existing one.
@@ -395,6 +441,7 @@ pub struct LinkPending {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LinkStatus {
     pub approved: bool,
     pub device_id: Option<String>,
@@ -402,11 +449,13 @@ pub struct LinkStatus {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LinkApprove {
     pub code: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LinkApproved {
     pub device_id: String,
 }

@@ -280,3 +280,30 @@ async fn registration_input_is_checked() {
         Some(ErrorCode::BadRequest)
     );
 }
+
+#[tokio::test]
+async fn the_served_api_document_names_every_route_and_error_code() {
+    let node = Node::start().await;
+    let doc: serde_json::Value = node
+        .http()
+        .get(format!("{}/openapi.json", node.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    assert!(doc["paths"]["/v1/groups/{group}/commits"]["post"].is_object());
+    let codes = doc["components"]["schemas"]["ErrorCode"]["enum"]
+        .as_array()
+        .unwrap();
+    // Every code a client can be answered with is in the document.
+    for code in [
+        ErrorCode::StaleEpoch,
+        ErrorCode::MalformedJson,
+        ErrorCode::RateLimited,
+    ] {
+        assert!(codes.contains(&code.to_string().into()), "{code}");
+    }
+}
