@@ -524,6 +524,35 @@ impl Client {
         self.call::<(), _>(Method::GET, "/v1/me", None).await
     }
 
+    /// Where each category of my data is stored, from where it may be
+    /// reached, and the transfers that happened.
+    pub async fn data_map(&mut self) -> Result<DataMap> {
+        self.call::<(), _>(Method::GET, "/v1/me/data-map", None)
+            .await
+    }
+
+    /// All my personal data as the service holds it.
+    pub async fn export(&mut self) -> Result<Export> {
+        self.call::<(), _>(Method::GET, "/v1/me/export", None).await
+    }
+
+    pub async fn contacts(&mut self) -> Result<Contacts> {
+        self.call::<(), _>(Method::GET, "/v1/me/contacts", None)
+            .await
+    }
+
+    pub async fn set_contacts(&mut self, contacts: &Contacts) -> Result<()> {
+        self.call_raw(Method::PUT, "/v1/me/contacts", Some(contacts))
+            .await?;
+        Ok(())
+    }
+
+    /// Erases my account on the service: my data key is destroyed, then my
+    /// account, devices and queues. This device's local history stays here.
+    pub async fn erase_account(&mut self) -> Result<Erased> {
+        self.call::<(), _>(Method::DELETE, "/v1/me", None).await
+    }
+
     /// The handle registered with this phone number, if any.
     pub async fn lookup_phone(&mut self, phone: &str) -> Result<Option<String>> {
         let r: PhoneLookupResponse = self

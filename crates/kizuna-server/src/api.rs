@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use kizuna_store::{Account, Device, NewAccount, PendingLink, Store, StoreError, Submission};
-use kizuna_vault::{Profile, Vault};
+use kizuna_vault::{Profile, Requester, Vault};
 use kizuna_wire::*;
 use rand::RngCore;
 use serde::Deserialize;
@@ -29,14 +29,13 @@ const MAX_UPLOAD: usize = 100;
 
 pub struct AppState {
     pub store: Arc<dyn Store>,
-    pub vault: Vault,
+    pub vault: Arc<Vault>,
     pub auth: UserAuth,
     pub limits: Limits,
     pub rate: RateLimiter,
     pub phone_rate: RateLimiter,
     pub sequencer: Sequencer,
     pub hub: Arc<Hub>,
-    pub regions: Vec<String>,
     pub handles: std::sync::RwLock<std::collections::HashMap<String, String>>,
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
@@ -53,7 +52,13 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/accounts/{handle}", get(account))
         .route("/v1/auth/challenge", post(challenge))
         .route("/v1/auth/token", post(token))
-        .route("/v1/me", get(me))
+        .route("/v1/me", get(me).delete(crate::me::erase))
+        .route("/v1/me/data-map", get(crate::me::data_map))
+        .route("/v1/me/export", get(crate::me::export))
+        .route(
+            "/v1/me/contacts",
+            get(crate::me::contacts).put(crate::me::set_contacts),
+        )
         .route("/v1/lookup/phone", post(lookup_phone))
         .route(
             "/v1/devices/me/key-packages",
@@ -196,13 +201,13 @@ async fn register(
             "a handle is 3-32 characters: lowercase letters, digits, '_' or '.', starting with a letter",
         ));
     }
-    if !s.regions.contains(&req.region) {
+    if s.vault.config().region(&req.region).is_none() {
         return Err(ApiError::bad_request(
             ErrorCode::InvalidRegion,
             format!(
                 "unknown region '{}'; this service has: {}",
                 req.region,
-                s.regions.join(", ")
+                s.vault.config().ids().join(", ")
             ),
         ));
     }
@@ -218,17 +223,32 @@ async fn register(
             "the registration is not signed by the device key",
         )
     })?;
-    let sealed = s
-        .vault
-        .seal(&Profile {
-            name: req.name,
-            phone: req.phone,
-            email: req.email,
-        })
-        .map_err(|e| ApiError::bad_request(ErrorCode::BadRequest, e.to_string()))?;
+    if s.store.account_by_handle(&req.handle).await?.is_some() {
+        return Err(ApiError::conflict(
+            ErrorCode::HandleTaken,
+            "this handle is taken; choose another",
+        ));
+    }
     let account_id = random_id();
     let device_id = device_id_for_key(key);
     let now = now_ms();
+    let region = req.region.clone();
+    // Personal data goes to the home region first; the account that points
+    // at it is created after, and the region's copy is undone if that fails.
+    s.vault
+        .register(
+            &account_id,
+            &region,
+            &Profile {
+                name: req.name,
+                phone: req.phone,
+                email: req.email,
+            },
+            &Requester::Subject {
+                device_id: device_id.clone(),
+            },
+        )
+        .await?;
     let new = NewAccount {
         account: Account {
             account_id: account_id.clone(),
@@ -236,7 +256,6 @@ async fn register(
             region: req.region,
             created_at: now,
         },
-        profile: sealed,
         device: Device {
             device_id: device_id.clone(),
             account_id: account_id.clone(),
@@ -245,7 +264,13 @@ async fn register(
             label: req.device.label,
         },
     };
-    match s.store.create_account(new).await {
+    let created = s.store.create_account(new).await;
+    if created.is_err() {
+        if let Err(e) = s.vault.forget_unregistered(&account_id, &region).await {
+            tracing::error!(error = %e, "a refused registration left sealed data in its region");
+        }
+    }
+    match created {
         Ok(()) => {}
         Err(StoreError::Conflict("handle")) => {
             return Err(ApiError::conflict(
@@ -340,15 +365,10 @@ async fn me(
         .ok_or_else(|| {
             ApiError::not_found(ErrorCode::UnknownAccount, "this account no longer exists")
         })?;
-    let blob = s
-        .store
-        .profile(&me.account_id)
-        .await?
-        .ok_or_else(ApiError::internal)?;
-    let profile = s.vault.open(&blob).map_err(|e| {
-        tracing::error!(error = %e, "profile unreadable");
-        ApiError::internal()
-    })?;
+    let profile = s
+        .vault
+        .profile(&account.account_id, &account.region, &me.requester())
+        .await?;
     let devices = s.store.devices_of(&me.account_id).await?;
     Ok(ApiJson(MeView {
         account_id: account.account_id,
@@ -412,11 +432,10 @@ async fn lookup_phone(
             ),
         ));
     }
-    let hash = s
-        .vault
-        .phone_hash(&req.phone)
-        .map_err(|e| ApiError::bad_request(ErrorCode::BadRequest, e.to_string()))?;
-    let account = s.store.account_by_phone_hash(&hash).await?;
+    let account = match s.vault.lookup_phone(&req.phone).await? {
+        Some(subject) => s.store.account_by_id(&subject).await?,
+        None => None,
+    };
     Ok(ApiJson(PhoneLookupResponse {
         handle: account.map(|a| a.handle),
     }))

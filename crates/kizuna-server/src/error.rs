@@ -101,3 +101,35 @@ impl From<Rejection> for ApiError {
         }
     }
 }
+
+impl From<kizuna_vault::VaultError> for ApiError {
+    fn from(e: kizuna_vault::VaultError) -> Self {
+        use kizuna_vault::VaultError as V;
+        let msg = e.to_string();
+        match e {
+            V::InvalidPhone => ApiError::bad_request(ErrorCode::InvalidPhone, msg),
+            V::InvalidEmail => ApiError::bad_request(ErrorCode::InvalidEmail, msg),
+            V::InvalidName => ApiError::bad_request(ErrorCode::InvalidName, msg),
+            V::InvalidContacts => ApiError::bad_request(ErrorCode::BadRequest, msg),
+            V::UnknownRegion(_) => ApiError::bad_request(ErrorCode::InvalidRegion, msg),
+            V::PhoneTaken => ApiError::conflict(
+                ErrorCode::PhoneTaken,
+                "this phone number is already registered to another account",
+            ),
+            V::AccessDenied { .. } => ApiError::forbidden(
+                ErrorCode::RegionAccessDenied,
+                format!("{msg}; use a node of that region, or ask the operator about its rules"),
+            ),
+            V::NotFound(_) => ApiError::not_found(ErrorCode::UnknownAccount, msg),
+            V::Store(s) => s.into(),
+            V::Key { .. } | V::Unsealable { .. } | V::CopyMismatch(_) => {
+                tracing::error!(error = %msg, "vault failure");
+                ApiError::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::Unavailable,
+                    "personal data cannot be opened on this node right now; nothing was changed",
+                )
+            }
+        }
+    }
+}

@@ -5,12 +5,14 @@
 //! messages (group, epoch, content type) to order them and accepts exactly one
 //! commit per group epoch; it never holds a key that decrypts content.
 
+pub mod admin;
 mod api;
 mod auth;
 mod delivery;
 mod error;
 mod framing;
 mod limits;
+mod me;
 mod openapi;
 mod ws;
 
@@ -18,8 +20,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use kizuna_config::Regions;
 use kizuna_store::{SqliteStore, Store};
-use kizuna_vault::Vault;
+use kizuna_vault::{Requester, Vault};
 
 pub use auth::{AuthError, DeviceIdentity, UserAuth};
 pub use limits::Limits;
@@ -30,8 +33,8 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub limits: Limits,
-    /// Regions a person may choose as home.
-    pub regions: Vec<String>,
+    /// The region configuration: placement, access rules, disclosures.
+    pub regions: Regions,
 }
 
 impl ServerConfig {
@@ -40,7 +43,7 @@ impl ServerConfig {
             data_dir: data_dir.into(),
             listen,
             limits: Limits::default(),
-            regions: vec!["jp".into(), "kr".into()],
+            regions: Regions::embedded(),
         }
     }
 }
@@ -61,6 +64,8 @@ pub enum ServerError {
     BadKeyFile(PathBuf),
     #[error("cannot open the store: {0}")]
     Store(#[from] kizuna_store::StoreError),
+    #[error("cannot open the vault: {0}")]
+    Vault(#[from] kizuna_vault::VaultError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -76,6 +81,7 @@ pub struct RunningServer {
     sequencer: tokio::task::JoinHandle<()>,
     store: Arc<dyn Store>,
     state: Arc<api::AppState>,
+    vault: Arc<Vault>,
 }
 
 /// Reads a 32-byte secret from `path`, creating it (owner-only) on first start.
@@ -117,6 +123,37 @@ fn key_file(path: &Path) -> Result<[u8; 32], ServerError> {
     }
 }
 
+/// Moves profiles that an earlier version kept in the node store into their
+/// home regions, sealed; each is dropped from the node store only once its
+/// region holds it.
+async fn adopt_legacy_profiles(store: &dyn Store, vault: &Vault) -> Result<(), ServerError> {
+    let requester = Requester::Operator {
+        command: "kizuna serve (moving stored profiles into their home regions)".into(),
+    };
+    loop {
+        let batch = store.legacy_profiles(500).await?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        for p in batch {
+            match serde_json::from_slice::<kizuna_vault::Profile>(&p.blob) {
+                Ok(profile) => {
+                    vault
+                        .register(&p.account_id, &p.region, &profile, &requester)
+                        .await?
+                }
+                Err(e) => {
+                    return Err(ServerError::Vault(kizuna_vault::VaultError::Unsealable {
+                        region: p.region,
+                        problem: format!("a stored profile is unreadable: {e}"),
+                    }))
+                }
+            }
+            store.drop_legacy_profile(&p.account_id).await?;
+        }
+    }
+}
+
 impl RunningServer {
     /// Opens the store under `data_dir`, binds, and serves in the background.
     pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
@@ -127,8 +164,9 @@ impl RunningServer {
             source,
         })?;
         let token_key = key_file(&keys.join("user-token.key"))?;
-        let phone_key = key_file(&keys.join("phone-index.key"))?;
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("node.sqlite")).await?);
+        let vault = Arc::new(Vault::open(config.regions.clone(), dir).await?);
+        adopt_legacy_profiles(store.as_ref(), &vault).await?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| ServerError::Listen {
@@ -147,7 +185,7 @@ impl RunningServer {
         let limits = config.limits.clone();
         let state = Arc::new(api::AppState {
             store: store.clone(),
-            vault: Vault::new(phone_key),
+            vault: vault.clone(),
             auth: UserAuth::new(token_key, limits.token_ttl_secs),
             rate: limits::RateLimiter::new(
                 limits.requests_per_second as f64,
@@ -160,7 +198,6 @@ impl RunningServer {
             limits,
             sequencer,
             hub,
-            regions: config.regions.clone(),
             handles: Default::default(),
             shutdown: shutdown_rx.clone(),
         });
@@ -183,6 +220,7 @@ impl RunningServer {
             sequencer: seq_task,
             store,
             state,
+            vault,
         })
     }
 
@@ -201,5 +239,6 @@ impl RunningServer {
         // A WebSocket task still unwinding may hold the state a moment longer.
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), self.sequencer).await;
         self.store.close().await;
+        self.vault.close().await;
     }
 }

@@ -34,6 +34,11 @@ use utoipa::OpenApi;
         crate::api::link_status,
         crate::api::approve_link,
         crate::ws::upgrade,
+        crate::me::data_map,
+        crate::me::export,
+        crate::me::contacts,
+        crate::me::set_contacts,
+        crate::me::erase,
     ),
     // The WebSocket's frames appear in no HTTP body, so they are named here.
     components(schemas(ClientFrame, ServerFrame, Envelope, EnvelopeKind, ErrorCode)),

@@ -4,12 +4,15 @@
 //! The store keeps only what a delivery service needs: accounts and devices,
 //! key packages, group routing (epoch and member devices), and the log of
 //! opaque MLS messages that devices have not all acknowledged yet: each
-//! message is stored once, and each device keeps one acknowledged position. Personal fields arrive already sealed by the
-//! vault and are stored as opaque blobs. SQL is kept portable so that a
+//! message is stored once, and each device keeps one acknowledged position.
+//! Personal fields are not kept here at all: each region has its own
+//! `RegionStore`, holding only what the vault sealed. SQL is kept portable so that a
 //! PostgreSQL implementation can share the same statements.
 
+mod region;
 mod sqlite;
 
+pub use region::{RegionStore, SealedAccess, SealedSubject, SqliteRegionStore, WrappedKey};
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -49,19 +52,21 @@ pub struct Device {
     pub label: String,
 }
 
-/// A profile as the vault hands it over: opaque bytes plus the keyed hash of
-/// the phone number used for discovery.
-#[derive(Clone, Debug)]
-pub struct SealedProfile {
-    pub blob: Vec<u8>,
-    pub phone_hash: Vec<u8>,
-}
-
+/// An account and its first device. Personal fields are not here: they live
+/// sealed in the person's home region (see `RegionStore`).
 #[derive(Clone, Debug)]
 pub struct NewAccount {
     pub account: Account,
-    pub profile: SealedProfile,
     pub device: Device,
+}
+
+/// A profile kept in the node store by an earlier version, before profiles
+/// moved to the person's home region.
+#[derive(Clone, Debug)]
+pub struct LegacyProfile {
+    pub account_id: String,
+    pub region: String,
+    pub blob: Vec<u8>,
 }
 
 #[derive(Clone, Debug)]
@@ -199,8 +204,16 @@ pub trait Store: Send + Sync + 'static {
     async fn create_account(&self, new: NewAccount) -> Result<()>;
     async fn account_by_handle(&self, handle: &str) -> Result<Option<Account>>;
     async fn account_by_id(&self, account_id: &str) -> Result<Option<Account>>;
-    async fn account_by_phone_hash(&self, phone_hash: &[u8]) -> Result<Option<Account>>;
-    async fn profile(&self, account_id: &str) -> Result<Option<Vec<u8>>>;
+    /// Records that the account's personal data now lives in `region`.
+    async fn set_region(&self, account_id: &str, region: &str) -> Result<()>;
+    /// Removes the account, its devices, key packages, link requests and
+    /// its place in every group's routing; what waited only for its devices
+    /// is released. Messages already delivered to others stay theirs.
+    async fn delete_account(&self, account_id: &str) -> Result<bool>;
+    /// Profiles an earlier version kept here, to be moved to their regions.
+    async fn legacy_profiles(&self, limit: u32) -> Result<Vec<LegacyProfile>>;
+    /// Forgets a legacy profile once its region holds it.
+    async fn drop_legacy_profile(&self, account_id: &str) -> Result<()>;
 
     async fn device(&self, device_id: &str) -> Result<Option<Device>>;
     async fn devices_of(&self, account_id: &str) -> Result<Vec<Device>>;

@@ -922,15 +922,6 @@ impl Store for SqliteStore {
         }
         if exists(
             &mut tx,
-            "SELECT 1 FROM phone_index WHERE phone_hash = ?",
-            &new.profile.phone_hash,
-        )
-        .await?
-        {
-            return Err(StoreError::Conflict("phone"));
-        }
-        if exists(
-            &mut tx,
             "SELECT 1 FROM devices WHERE signature_key = ?",
             &new.device.signature_key,
         )
@@ -947,16 +938,6 @@ impl Store for SqliteStore {
         .bind(new.account.created_at as i64)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("INSERT INTO profiles (account_id, sealed) VALUES (?, ?)")
-            .bind(&new.account.account_id)
-            .bind(&new.profile.blob)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO phone_index (phone_hash, account_id) VALUES (?, ?)")
-            .bind(&new.profile.phone_hash)
-            .bind(&new.account.account_id)
-            .execute(&mut *tx)
-            .await?;
         sqlx::query("INSERT INTO devices (device_id, account_id, signature_key, label, created_at) VALUES (?, ?, ?, ?, ?)")
             .bind(&new.device.device_id)
             .bind(&new.account.account_id)
@@ -989,24 +970,91 @@ impl Store for SqliteStore {
         row.as_ref().map(Self::account_from_row).transpose()
     }
 
-    async fn account_by_phone_hash(&self, phone_hash: &[u8]) -> Result<Option<Account>> {
-        let row = sqlx::query(
-            "SELECT a.account_id, a.handle, a.region, a.created_at FROM phone_index p \
-             JOIN accounts a ON a.account_id = p.account_id WHERE p.phone_hash = ?",
-        )
-        .bind(phone_hash)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(Self::account_from_row).transpose()
+    async fn set_region(&self, account_id: &str, region: &str) -> Result<()> {
+        let _w = self.writer.lock().await;
+        let n = sqlx::query("UPDATE accounts SET region = ? WHERE account_id = ?")
+            .bind(region)
+            .bind(account_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound("account"));
+        }
+        Ok(())
     }
 
-    async fn profile(&self, account_id: &str) -> Result<Option<Vec<u8>>> {
-        Ok(
-            sqlx::query_scalar("SELECT sealed FROM profiles WHERE account_id = ?")
+    async fn delete_account(&self, account_id: &str) -> Result<bool> {
+        let mut w = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let devices: Vec<String> =
+            sqlx::query_scalar("SELECT device_id FROM devices WHERE account_id = ?")
                 .bind(account_id)
-                .fetch_optional(&self.pool)
-                .await?,
+                .fetch_all(&mut *tx)
+                .await?;
+        let gone = sqlx::query("DELETE FROM accounts WHERE account_id = ?")
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            > 0;
+        for d in &devices {
+            for sql in [
+                "DELETE FROM devices WHERE device_id = ?",
+                "DELETE FROM key_packages WHERE device_id = ?",
+                "DELETE FROM memberships WHERE device_id = ?",
+                "DELETE FROM deliveries WHERE device_id = ?",
+                "DELETE FROM cursors WHERE device_id = ?",
+            ] {
+                sqlx::query(sql).bind(d).execute(&mut *tx).await?;
+            }
+        }
+        for sql in [
+            "DELETE FROM link_requests WHERE account_id = ?",
+            "DELETE FROM profiles WHERE account_id = ?",
+            "DELETE FROM phone_index WHERE account_id = ?",
+        ] {
+            sqlx::query(sql).bind(account_id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        // The writer's view of group members is rebuilt from disk, and the
+        // next release looks at every group: what waited only for these
+        // devices can go.
+        w.groups.clear();
+        w.release_all = true;
+        Ok(gone || !devices.is_empty())
+    }
+
+    async fn legacy_profiles(&self, limit: u32) -> Result<Vec<LegacyProfile>> {
+        sqlx::query(
+            "SELECT p.account_id, a.region, p.sealed FROM profiles p \
+             JOIN accounts a ON a.account_id = p.account_id ORDER BY p.account_id LIMIT ?",
         )
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(LegacyProfile {
+                account_id: r.try_get("account_id")?,
+                region: r.try_get("region")?,
+                blob: r.try_get("sealed")?,
+            })
+        })
+        .collect()
+    }
+
+    async fn drop_legacy_profile(&self, account_id: &str) -> Result<()> {
+        let _w = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        for sql in [
+            "DELETE FROM profiles WHERE account_id = ?",
+            "DELETE FROM phone_index WHERE account_id = ?",
+        ] {
+            sqlx::query(sql).bind(account_id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn device(&self, device_id: &str) -> Result<Option<Device>> {
@@ -1378,10 +1426,6 @@ mod tests {
                     handle: n.into(),
                     region: "jp".into(),
                     created_at: 0,
-                },
-                profile: SealedProfile {
-                    blob: vec![],
-                    phone_hash: n.as_bytes().to_vec(),
                 },
                 device: Device {
                     device_id: n.into(),

@@ -1,22 +1,63 @@
-//! The one place where a person's personal fields (name, phone, e-mail) enter
-//! and leave storage.
+//! The one place where a person's personal data (name, phone, e-mail,
+//! contacts, access records) enters and leaves storage: kept only in their
+//! home region's store, sealed under their own data key, which that region's
+//! key wraps.
 //!
-//! Every read and write of personal data goes through [`Vault`], so that
-//! where and how those fields are kept can change here alone, without
-//! touching the API. Phone numbers are never stored for lookup: discovery uses
-//! a keyed hash ([`Vault::phone_hash`]) with a secret kept outside the database.
+//! Which region holds what, and from which countries it may be reached, comes
+//! from the region configuration; the data map people are shown is generated
+//! from the same configuration ([`Vault::data_map`]). Every access to another
+//! region goes through `border.rs`. Deleting a person's data key erases them
+//! (crypto-shredding).
+
+mod border;
+mod keys;
+mod seal;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
 
 use hmac::{Hmac, Mac};
-use kizuna_store::SealedProfile;
+use kizuna_config::Regions;
+use kizuna_store::{
+    RegionStore, SealedAccess, SealedSubject, SqliteRegionStore, StoreError, WrappedKey,
+};
+use kizuna_wire::{
+    AccessCountry, Contacts, DataCategory, DataMap, ForeignDisclosure, TransferRecord,
+};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-/// A person's personal fields.
+pub use border::{Access, Action, Requester};
+use keys::{KeyPlace, RegionKeys};
+use seal::{DataKey, KeyBinding, RecordBinding};
+
+/// A person's profile fields.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Profile {
     pub name: String,
     pub phone: String,
     pub email: Option<String>,
+}
+
+/// The kinds of personal data a region keeps per person.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Category {
+    Profile,
+    Contacts,
+    PhoneIndex,
+    AccessRecords,
+}
+
+impl Category {
+    pub fn name(self) -> &'static str {
+        match self {
+            Category::Profile => "profile",
+            Category::Contacts => "contacts",
+            Category::PhoneIndex => "phone_index",
+            Category::AccessRecords => "access_records",
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -27,67 +68,820 @@ pub enum VaultError {
     InvalidEmail,
     #[error("the name must be 1 to 100 characters")]
     InvalidName,
-    #[error("a stored profile could not be read: {0}")]
-    Corrupt(String),
+    #[error("a contact must be a handle (3-32 lowercase letters, digits, '_' or '.'), and at most 5000 of them")]
+    InvalidContacts,
+    #[error("unknown region '{0}'")]
+    UnknownRegion(String),
+    #[error("region {region}'s data may not be accessed from {from}: the region configuration has no rule for it")]
+    AccessDenied { region: String, from: String },
+    #[error("this phone number is already registered")]
+    PhoneTaken,
+    #[error("no personal data of this person is in region {0}")]
+    NotFound(String),
+    #[error("region {region}'s key: {problem}")]
+    Key { region: String, problem: String },
+    #[error("sealed data of a person in region {region} cannot be opened: {problem}")]
+    Unsealable { region: String, problem: String },
+    #[error("the copy in region {0} did not match the original; nothing was removed")]
+    CopyMismatch(String),
+    #[error("storage failure: {0}")]
+    Store(#[from] StoreError),
 }
 
-/// Seals and opens profiles, and derives lookup keys from phone numbers.
-pub struct Vault {
-    phone_key: [u8; 32],
+/// One region's store and keys. Only `border.rs` hands one out.
+pub(crate) struct RegionVault {
+    id: String,
+    store: Arc<dyn RegionStore>,
+    keys: RwLock<RegionKeys>,
+    place: KeyPlace,
 }
 
-impl Vault {
-    /// `phone_key` is the secret behind phone lookup hashes; it lives in a key
-    /// file, not in any database.
-    pub fn new(phone_key: [u8; 32]) -> Self {
-        Vault { phone_key }
-    }
-
-    /// Checks the fields and turns them into what the store keeps.
-    pub fn seal(&self, profile: &Profile) -> Result<SealedProfile, VaultError> {
-        let phone = normalise_phone(&profile.phone)?;
-        let name = profile.name.trim();
-        if name.is_empty() || name.chars().count() > 100 {
-            return Err(VaultError::InvalidName);
+impl RegionVault {
+    fn keys(&self) -> RegionKeys {
+        match self.keys.read() {
+            Ok(k) => k.clone(),
+            Err(p) => p.into_inner().clone(),
         }
-        if let Some(e) = &profile.email {
-            let ok = e.len() <= 254
-                && e.split_once('@')
-                    .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.'));
-            if !ok {
-                return Err(VaultError::InvalidEmail);
-            }
+    }
+
+    fn unsealable(&self, problem: impl Into<String>) -> VaultError {
+        VaultError::Unsealable {
+            region: self.id.clone(),
+            problem: problem.into(),
         }
-        let clean = Profile {
-            name: name.to_string(),
-            phone: phone.clone(),
-            email: profile.email.clone(),
-        };
-        let blob = serde_json::to_vec(&clean).map_err(|e| VaultError::Corrupt(e.to_string()))?;
-        Ok(SealedProfile {
-            blob,
-            phone_hash: self.phone_hash_normalised(&phone),
-        })
     }
 
-    /// Opens a stored profile.
-    pub fn open(&self, blob: &[u8]) -> Result<Profile, VaultError> {
-        serde_json::from_slice(blob).map_err(|e| VaultError::Corrupt(e.to_string()))
-    }
-
-    /// The lookup key for a phone number.
-    pub fn phone_hash(&self, phone: &str) -> Result<Vec<u8>, VaultError> {
-        Ok(self.phone_hash_normalised(&normalise_phone(phone)?))
-    }
-
-    fn phone_hash_normalised(&self, phone: &str) -> Vec<u8> {
-        // HMAC accepts keys of any length, so this cannot fail.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.phone_key)
+    fn phone_hash(&self, phone: &str) -> Vec<u8> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.keys().index)
             .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
         mac.update(b"kizuna-phone-v1\0");
+        mac.update(self.id.as_bytes());
+        mac.update(b"\0");
         mac.update(phone.as_bytes());
         mac.finalize().into_bytes().to_vec()
     }
+
+    fn wrap_new(&self, subject: &str, data_key_version: u32, key: &DataKey) -> WrappedKey {
+        let keys = self.keys();
+        let (v, rk) = keys.current();
+        let wrapped = seal::wrap(
+            rk,
+            &KeyBinding {
+                subject,
+                region: &self.id,
+                region_key_version: v,
+                data_key_version,
+            },
+            key,
+        );
+        WrappedKey {
+            subject_id: subject.to_string(),
+            data_key_version,
+            region_key_version: v,
+            wrapped,
+            created_at: kizuna_wire::now_ms(),
+        }
+    }
+
+    fn unwrap_key(&self, w: &WrappedKey) -> Result<DataKey, VaultError> {
+        let keys = self.keys();
+        let rk = keys.versions.get(&w.region_key_version).ok_or_else(|| {
+            self.unsealable(format!(
+                "region key version {} is not in the {}",
+                w.region_key_version,
+                self.place.describe()
+            ))
+        })?;
+        seal::unwrap(
+            rk,
+            &KeyBinding {
+                subject: &w.subject_id,
+                region: &self.id,
+                region_key_version: w.region_key_version,
+                data_key_version: w.data_key_version,
+            },
+            &w.wrapped,
+        )
+        .ok_or_else(|| {
+            self.unsealable(format!(
+                "the data key does not open with the {}: is it the right key?",
+                self.place.describe()
+            ))
+        })
+    }
+
+    async fn data_key(&self, subject: &str) -> Result<(DataKey, u32), VaultError> {
+        let w = self
+            .store
+            .wrapped_key(subject)
+            .await?
+            .ok_or_else(|| VaultError::NotFound(self.id.clone()))?;
+        Ok((self.unwrap_key(&w)?, w.data_key_version))
+    }
+
+    fn seal_category(&self, key: &DataKey, subject: &str, dkv: u32, c: &str, pt: &[u8]) -> Vec<u8> {
+        seal::seal_record(
+            key,
+            &RecordBinding {
+                subject,
+                region: &self.id,
+                data_key_version: dkv,
+                category: c,
+            },
+            pt,
+        )
+    }
+
+    fn open_category(
+        &self,
+        key: &DataKey,
+        subject: &str,
+        dkv: u32,
+        c: &str,
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, VaultError> {
+        seal::open_record(
+            key,
+            &RecordBinding {
+                subject,
+                region: &self.id,
+                data_key_version: dkv,
+                category: c,
+            },
+            sealed,
+        )
+        .ok_or_else(|| self.unsealable(format!("the {c} record fails authentication")))
+    }
+
+    fn seal_access(
+        &self,
+        key: &DataKey,
+        subject: &str,
+        dkv: u32,
+        t: &TransferRecord,
+    ) -> Result<Vec<u8>, VaultError> {
+        let pt = serde_json::to_vec(t).map_err(|e| self.unsealable(e.to_string()))?;
+        Ok(self.seal_category(key, subject, dkv, Category::AccessRecords.name(), &pt))
+    }
+
+    fn open_access(
+        &self,
+        key: &DataKey,
+        subject: &str,
+        dkv: u32,
+        a: &SealedAccess,
+    ) -> Result<TransferRecord, VaultError> {
+        let pt =
+            self.open_category(key, subject, dkv, Category::AccessRecords.name(), &a.sealed)?;
+        serde_json::from_slice(&pt).map_err(|e| self.unsealable(e.to_string()))
+    }
+
+    /// Everything of a person here, opened.
+    async fn open_subject(&self, subject: &str) -> Result<OpenedSubject, VaultError> {
+        let s = self
+            .store
+            .subject(subject)
+            .await?
+            .ok_or_else(|| VaultError::NotFound(self.id.clone()))?;
+        let key = self.unwrap_key(&s.key)?;
+        let dkv = s.key.data_key_version;
+        let mut records = BTreeMap::new();
+        for (c, sealed) in &s.records {
+            records.insert(
+                c.clone(),
+                self.open_category(&key, subject, dkv, c, sealed)?,
+            );
+        }
+        let access = s
+            .access
+            .iter()
+            .map(|a| self.open_access(&key, subject, dkv, a))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(OpenedSubject {
+            data_key_version: dkv,
+            records,
+            access,
+        })
+    }
+
+    /// Seals an opened person anew for this region under a fresh data key.
+    fn seal_subject(&self, subject: &str, o: &OpenedSubject, phone: Option<&str>) -> SealedSubject {
+        let key = DataKey::generate();
+        let dkv = o.data_key_version;
+        let records = o
+            .records
+            .iter()
+            .map(|(c, pt)| (c.clone(), self.seal_category(&key, subject, dkv, c, pt)))
+            .collect();
+        let access = o
+            .access
+            .iter()
+            .filter_map(|t| {
+                Some(SealedAccess {
+                    at: t.at,
+                    sealed: self.seal_access(&key, subject, dkv, t).ok()?,
+                })
+            })
+            .collect();
+        SealedSubject {
+            key: self.wrap_new(subject, dkv, &key),
+            records,
+            phone_hash: phone.map(|p| self.phone_hash(p)),
+            access,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct OpenedSubject {
+    data_key_version: u32,
+    records: BTreeMap<String, Vec<u8>>,
+    access: Vec<TransferRecord>,
+}
+
+/// Progress of a long pass over a region, for a progress bar.
+pub trait Progress {
+    fn total(&self, n: u64);
+    fn advance(&self, n: u64);
+}
+
+/// What `rotate_key` did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rotation {
+    pub new_version: u32,
+    pub rewrapped: u64,
+    pub retired_versions: Vec<u32>,
+}
+
+pub struct Vault {
+    config: Regions,
+    regions: BTreeMap<String, RegionVault>,
+}
+
+impl Vault {
+    /// Opens every region's store and loads its key. A region without a key
+    /// file gets one only while it holds nobody; a region with people and no
+    /// readable key refuses to open.
+    pub async fn open(config: Regions, data_dir: &Path) -> Result<Vault, VaultError> {
+        let mut regions = BTreeMap::new();
+        for r in config.regions() {
+            let path = r.store_path(data_dir);
+            let store = SqliteRegionStore::open(&path).await?;
+            let place = KeyPlace::resolve(&r.key, data_dir);
+            let keys = match place.read(&r.id)? {
+                Some(k) => k,
+                None if store.is_empty().await? => {
+                    let k = RegionKeys::generate();
+                    place.write(&r.id, &k)?;
+                    k
+                }
+                None => {
+                    return Err(VaultError::Key {
+                        region: r.id.clone(),
+                        problem: format!(
+                            "its store {} holds sealed data but the {} is missing; \
+                             restore it from its backup (a new key would make everyone there unreadable)",
+                            path.display(),
+                            place.describe()
+                        ),
+                    })
+                }
+            };
+            regions.insert(
+                r.id.clone(),
+                RegionVault {
+                    id: r.id.clone(),
+                    store: Arc::new(store),
+                    keys: RwLock::new(keys),
+                    place,
+                },
+            );
+        }
+        Ok(Vault { config, regions })
+    }
+
+    pub fn config(&self) -> &Regions {
+        &self.config
+    }
+
+    fn region_vault(&self, id: &str) -> Result<&RegionVault, VaultError> {
+        self.regions
+            .get(id)
+            .ok_or_else(|| VaultError::UnknownRegion(id.to_string()))
+    }
+
+    /// Creates a person in their home region: a fresh data key, the sealed
+    /// profile, the keyed phone hash, and (for a foreign region) the record
+    /// of this first transfer, in one transaction.
+    pub async fn register(
+        &self,
+        subject: &str,
+        region: &str,
+        profile: &Profile,
+        requester: &Requester,
+    ) -> Result<(), VaultError> {
+        let profile = checked(profile)?;
+        let access = Access {
+            subject,
+            region,
+            action: Action::Write,
+            categories: &[Category::Profile, Category::PhoneIndex],
+            requester,
+        };
+        let reached = self.decide(&access)?;
+        match self.find_phone(&profile.phone).await? {
+            // Registering the same person again (a retry) changes nothing.
+            Some((r, s)) if s == subject && r == region => return Ok(()),
+            Some(_) => return Err(VaultError::PhoneTaken),
+            None => {}
+        }
+        let rv = reached.region;
+        let pt = serde_json::to_vec(&profile).map_err(|e| rv.unsealable(e.to_string()))?;
+        let opened = OpenedSubject {
+            data_key_version: 1,
+            records: BTreeMap::from([(Category::Profile.name().to_string(), pt)]),
+            access: reached.transfer.into_iter().collect(),
+        };
+        let sealed = rv.seal_subject(subject, &opened, Some(&profile.phone));
+        match rv.store.put_subject(sealed).await {
+            Err(StoreError::Conflict("phone")) => Err(VaultError::PhoneTaken),
+            r => Ok(r?),
+        }
+    }
+
+    /// Undoes a registration whose account could not be created.
+    pub async fn forget_unregistered(&self, subject: &str, region: &str) -> Result<(), VaultError> {
+        self.region_vault(region)?
+            .store
+            .erase_subject(subject)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn profile(
+        &self,
+        subject: &str,
+        region: &str,
+        requester: &Requester,
+    ) -> Result<Profile, VaultError> {
+        let rv = self
+            .reach(&Access {
+                subject,
+                region,
+                action: Action::Read,
+                categories: &[Category::Profile],
+                requester,
+            })
+            .await?;
+        let (key, dkv) = rv.data_key(subject).await?;
+        let sealed = rv
+            .store
+            .record(subject, Category::Profile.name())
+            .await?
+            .ok_or_else(|| VaultError::NotFound(rv.id.clone()))?;
+        let pt = rv.open_category(&key, subject, dkv, Category::Profile.name(), &sealed)?;
+        serde_json::from_slice(&pt).map_err(|e| rv.unsealable(e.to_string()))
+    }
+
+    pub async fn contacts(
+        &self,
+        subject: &str,
+        region: &str,
+        requester: &Requester,
+    ) -> Result<Contacts, VaultError> {
+        let rv = self
+            .reach(&Access {
+                subject,
+                region,
+                action: Action::Read,
+                categories: &[Category::Contacts],
+                requester,
+            })
+            .await?;
+        let (key, dkv) = rv.data_key(subject).await?;
+        match rv.store.record(subject, Category::Contacts.name()).await? {
+            None => Ok(Contacts::default()),
+            Some(sealed) => {
+                let pt =
+                    rv.open_category(&key, subject, dkv, Category::Contacts.name(), &sealed)?;
+                serde_json::from_slice(&pt).map_err(|e| rv.unsealable(e.to_string()))
+            }
+        }
+    }
+
+    pub async fn set_contacts(
+        &self,
+        subject: &str,
+        region: &str,
+        contacts: &Contacts,
+        requester: &Requester,
+    ) -> Result<(), VaultError> {
+        if contacts.handles.len() > 5000
+            || !contacts
+                .handles
+                .iter()
+                .all(|h| kizuna_wire::valid_handle(h))
+        {
+            return Err(VaultError::InvalidContacts);
+        }
+        let rv = self
+            .reach(&Access {
+                subject,
+                region,
+                action: Action::Write,
+                categories: &[Category::Contacts],
+                requester,
+            })
+            .await?;
+        let (key, dkv) = rv.data_key(subject).await?;
+        let pt = serde_json::to_vec(contacts).map_err(|e| rv.unsealable(e.to_string()))?;
+        let sealed = rv.seal_category(&key, subject, dkv, Category::Contacts.name(), &pt);
+        rv.store
+            .put_record(subject, Category::Contacts.name(), &sealed)
+            .await?;
+        Ok(())
+    }
+
+    /// Who has this phone number, in any region this node may reach. A match
+    /// in a foreign region is a transfer, recorded for the person found.
+    pub async fn lookup_phone(&self, phone: &str) -> Result<Option<String>, VaultError> {
+        let phone = normalise_phone(phone)?;
+        let Some((region, subject)) = self.find_phone(&phone).await? else {
+            return Ok(None);
+        };
+        self.reach(&Access {
+            subject: &subject,
+            region: &region,
+            action: Action::Lookup,
+            categories: &[Category::PhoneIndex],
+            requester: &Requester::PhoneLookup,
+        })
+        .await?;
+        Ok(Some(subject))
+    }
+
+    async fn find_phone(&self, phone: &str) -> Result<Option<(String, String)>, VaultError> {
+        for (id, rv) in &self.regions {
+            // Regions this node may not reach are not searched at all.
+            if self.border_rule(id).is_err() {
+                continue;
+            }
+            if let Some(s) = rv
+                .store
+                .subject_by_phone_hash(&rv.phone_hash(phone))
+                .await?
+            {
+                return Ok(Some((id.clone(), s)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The transfers of a person's data, opened.
+    pub async fn transfers(
+        &self,
+        subject: &str,
+        region: &str,
+        requester: &Requester,
+    ) -> Result<Vec<TransferRecord>, VaultError> {
+        let rv = self
+            .reach(&Access {
+                subject,
+                region,
+                action: Action::Read,
+                categories: &[Category::AccessRecords],
+                requester,
+            })
+            .await?;
+        let (key, dkv) = rv.data_key(subject).await?;
+        rv.store
+            .access_records(subject)
+            .await?
+            .iter()
+            .map(|a| rv.open_access(&key, subject, dkv, a))
+            .collect()
+    }
+
+    /// Each category of a person's data, where it is stored and from where
+    /// it may be reached, from the configuration, with the transfers that
+    /// happened.
+    pub async fn data_map(
+        &self,
+        subject: &str,
+        region: &str,
+        requester: &Requester,
+    ) -> Result<DataMap, VaultError> {
+        let transfers = self.transfers(subject, region, requester).await?;
+        let home = self
+            .config
+            .region(region)
+            .ok_or_else(|| VaultError::UnknownRegion(region.to_string()))?;
+        let node = self.config.node_region();
+        let from = |r: &kizuna_config::Region| -> Vec<AccessCountry> {
+            r.access_from
+                .iter()
+                .map(|a| AccessCountry {
+                    country: a.country.clone(),
+                    why: a.why.clone(),
+                    disclosure: a.disclosure.as_ref().map(|d| ForeignDisclosure {
+                        country_name: d.country_name.clone(),
+                        protection_system: d.protection_system.clone(),
+                        recipient_measures: d.recipient_measures.clone(),
+                        transfer_basis: d.transfer_basis.clone(),
+                    }),
+                })
+                .collect()
+        };
+        let sealed = format!(
+            "encrypted with your own data key, which region {}'s key wraps; that key is kept outside every database",
+            home.id
+        );
+        let at_home = |category: &str, fields: &[&str], protection: &str| DataCategory {
+            category: category.into(),
+            fields: fields.iter().map(|f| f.to_string()).collect(),
+            region: home.id.clone(),
+            region_name: home.name.clone(),
+            country: home.country.clone(),
+            protection: protection.into(),
+            accessible_from: from(home),
+        };
+        let at_node = |category: &str, fields: &[&str], protection: &str| DataCategory {
+            category: category.into(),
+            fields: fields.iter().map(|f| f.to_string()).collect(),
+            region: node.id.clone(),
+            region_name: node.name.clone(),
+            country: node.country.clone(),
+            protection: protection.into(),
+            accessible_from: from(node),
+        };
+        Ok(DataMap {
+            home_region: home.id.clone(),
+            home_region_name: home.name.clone(),
+            home_country: home.country.clone(),
+            node_region: node.id.clone(),
+            node_country: node.country.clone(),
+            categories: vec![
+                at_home("profile", &["name", "phone", "email"], &sealed),
+                at_home("contacts", &["handles"], &sealed),
+                at_home(
+                    "phone_index",
+                    &["keyed hash of your phone number"],
+                    "a keyed hash (HMAC-SHA-256) with the region's secret; the number itself is not stored",
+                ),
+                at_home("access_records", &["transfers of your data"], &sealed),
+                at_node(
+                    "account",
+                    &["handle", "device ids", "device public keys", "MLS key packages"],
+                    "not encrypted at rest: needed to route messages; holds no name, phone or e-mail",
+                ),
+                at_node(
+                    "messages_in_transit",
+                    &["MLS ciphertext waiting for your devices"],
+                    "end-to-end encrypted: the service has no key that opens it; deleted once every recipient device has it",
+                ),
+            ],
+            transfers,
+        })
+    }
+
+    /// Erases a person: their data key goes first, with everything sealed
+    /// under it, so nothing of theirs can be opened again even with the
+    /// region key.
+    pub async fn erase(
+        &self,
+        subject: &str,
+        region: &str,
+        requester: &Requester,
+    ) -> Result<bool, VaultError> {
+        let decision = self.decide(&Access {
+            subject,
+            region,
+            action: Action::Erase,
+            categories: &[
+                Category::Profile,
+                Category::Contacts,
+                Category::PhoneIndex,
+                Category::AccessRecords,
+            ],
+            requester,
+        })?;
+        Ok(decision.region.store.erase_subject(subject).await?)
+    }
+
+    /// Moves a person's data to region `to`: opens it in `from`, seals it
+    /// anew under a fresh data key for `to`, writes it there in one
+    /// transaction and reads it back to compare. The caller records the new
+    /// home, then calls [`Vault::remove_leftovers`]. Safe to repeat: a
+    /// previous partial copy in `to` is replaced.
+    pub async fn copy_subject(
+        &self,
+        subject: &str,
+        from: &str,
+        to: &str,
+        requester: &Requester,
+    ) -> Result<(), VaultError> {
+        let all = [
+            Category::Profile,
+            Category::Contacts,
+            Category::PhoneIndex,
+            Category::AccessRecords,
+        ];
+        let src = self
+            .reach(&Access {
+                subject,
+                region: from,
+                action: Action::Move,
+                categories: &all,
+                requester,
+            })
+            .await?;
+        let dst = self
+            .decide(&Access {
+                subject,
+                region: to,
+                action: Action::Move,
+                categories: &all,
+                requester,
+            })?
+            .region;
+        let mut opened = src.open_subject(subject).await?;
+        opened.data_key_version += 1;
+        let phone = opened
+            .records
+            .get(Category::Profile.name())
+            .and_then(|pt| serde_json::from_slice::<Profile>(pt).ok())
+            .map(|p| p.phone);
+        opened.access.push(TransferRecord {
+            at: kizuna_wire::now_ms(),
+            action: "move".into(),
+            categories: all.iter().map(|c| c.name().to_string()).collect(),
+            region: to.to_string(),
+            to_country: self
+                .config
+                .region(to)
+                .map(|r| r.country.clone())
+                .unwrap_or_default(),
+            basis: Some(format!("your home region changed from {from} to {to}")),
+            requester: requester.describe(),
+            allowed: true,
+            refusal: None,
+        });
+        let sealed = dst.seal_subject(subject, &opened, phone.as_deref());
+        match dst.store.put_subject(sealed).await {
+            Err(StoreError::Conflict("phone")) => return Err(VaultError::PhoneTaken),
+            r => r?,
+        }
+        let copy = dst.open_subject(subject).await?;
+        if copy != opened {
+            return Err(VaultError::CopyMismatch(to.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Removes what any region other than `home` still holds of a person
+    /// (what a move left behind). Returns the regions cleaned.
+    pub async fn remove_leftovers(
+        &self,
+        subject: &str,
+        home: &str,
+    ) -> Result<Vec<String>, VaultError> {
+        let mut cleaned = Vec::new();
+        for (id, rv) in &self.regions {
+            if id != home && rv.store.wrapped_key(subject).await?.is_some() {
+                // Only a verified copy in `home` makes the old one redundant.
+                self.region_vault(home)?.open_subject(subject).await?;
+                rv.store.erase_subject(subject).await?;
+                cleaned.push(id.clone());
+            }
+        }
+        Ok(cleaned)
+    }
+
+    /// How many people have their data in `region`.
+    pub async fn count_in(&self, region: &str) -> Result<u64, VaultError> {
+        Ok(self
+            .region_vault(region)?
+            .store
+            .key_versions()
+            .await?
+            .iter()
+            .map(|(_, n)| n)
+            .sum())
+    }
+
+    /// People whose data is in `region`, after `after` in id order.
+    pub async fn subjects_in(
+        &self,
+        region: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, VaultError> {
+        Ok(self
+            .region_vault(region)?
+            .store
+            .subjects_after(after, limit)
+            .await?
+            .into_iter()
+            .map(|k| k.subject_id)
+            .collect())
+    }
+
+    /// Re-wraps every data key of a region under a new region key, then
+    /// retires the old versions from the key file. Resumable: a rotation
+    /// that was interrupted continues under the version it created.
+    pub async fn rotate_key(
+        &self,
+        region: &str,
+        progress: &dyn Progress,
+    ) -> Result<Rotation, VaultError> {
+        let rv = self.region_vault(region)?;
+        let mut keys = rv.keys();
+        let counts = rv.store.key_versions().await?;
+        let (current, _) = keys.current();
+        // Only start a new version if the newest one is already in use by
+        // everyone (or nobody): otherwise an earlier rotation is unfinished.
+        let unfinished = keys.versions.len() > 1;
+        if !unfinished {
+            let mut k = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut k);
+            keys.versions.insert(current + 1, k);
+            rv.place.write(region, &keys)?;
+            *rv.keys.write().unwrap_or_else(|p| p.into_inner()) = keys.clone();
+        }
+        let (new_version, _) = keys.current();
+        let todo: u64 = counts
+            .iter()
+            .filter(|(v, _)| *v != new_version)
+            .map(|(_, n)| n)
+            .sum();
+        progress.total(todo);
+        let mut after = String::new();
+        let mut rewrapped = 0;
+        loop {
+            let page = rv.store.subjects_after(&after, 500).await?;
+            let Some(last) = page.last() else { break };
+            after = last.subject_id.clone();
+            let mut batch = Vec::new();
+            for w in page.iter().filter(|w| w.region_key_version != new_version) {
+                let key = rv.unwrap_key(w)?;
+                batch.push((
+                    rv.wrap_new(&w.subject_id, w.data_key_version, &key),
+                    w.region_key_version,
+                ));
+            }
+            let n = batch.len() as u64;
+            rewrapped += rv.store.rewrap(&batch).await?;
+            progress.advance(n);
+        }
+        // Every key is under the new version now; the old ones can go.
+        let left = rv.store.key_versions().await?;
+        let retired: Vec<u32> = keys
+            .versions
+            .keys()
+            .copied()
+            .filter(|v| *v != new_version && !left.iter().any(|(lv, _)| lv == v))
+            .collect();
+        if !retired.is_empty() {
+            for v in &retired {
+                keys.versions.remove(v);
+            }
+            rv.place.write(region, &keys)?;
+            *rv.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
+        }
+        Ok(Rotation {
+            new_version,
+            rewrapped,
+            retired_versions: retired,
+        })
+    }
+
+    /// Closes every region's store.
+    pub async fn close(&self) {
+        for rv in self.regions.values() {
+            rv.store.close().await;
+        }
+    }
+}
+
+fn checked(profile: &Profile) -> Result<Profile, VaultError> {
+    let phone = normalise_phone(&profile.phone)?;
+    let name = profile.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(VaultError::InvalidName);
+    }
+    if let Some(e) = &profile.email {
+        let ok = e.len() <= 254
+            && e.split_once('@')
+                .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.'));
+        if !ok {
+            return Err(VaultError::InvalidEmail);
+        }
+    }
+    Ok(Profile {
+        name: name.to_string(),
+        phone,
+        email: profile.email.clone(),
+    })
 }
 
 /// E.164: a `+`, then 8 to 15 digits; spaces and dashes are dropped.
@@ -101,45 +895,4 @@ fn normalise_phone(p: &str) -> Result<String, VaultError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn phone_hash_is_keyed_and_normalised() {
-        let a = Vault::new([1; 32]);
-        let b = Vault::new([2; 32]);
-        assert_eq!(
-            a.phone_hash("+81 90-1234-5678").unwrap(),
-            a.phone_hash("+819012345678").unwrap()
-        );
-        assert_ne!(
-            a.phone_hash("+819012345678").unwrap(),
-            b.phone_hash("+819012345678").unwrap()
-        );
-        assert!(a.phone_hash("09012345678").is_err());
-    }
-
-    #[test]
-    fn seal_rejects_bad_fields() {
-        let v = Vault::new([0; 32]);
-        let ok = Profile {
-            name: "Alice".into(),
-            phone: "+819012345678".into(),
-            email: Some("a@example.jp".into()),
-        };
-        let sealed = v.seal(&ok).unwrap();
-        assert_eq!(v.open(&sealed.blob).unwrap(), ok);
-        assert!(v
-            .seal(&Profile {
-                email: Some("nope".into()),
-                ..ok.clone()
-            })
-            .is_err());
-        assert!(v
-            .seal(&Profile {
-                name: " ".into(),
-                ..ok
-            })
-            .is_err());
-    }
-}
+mod tests;

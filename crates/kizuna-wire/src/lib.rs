@@ -131,6 +131,11 @@ pub enum ErrorCode {
     MalformedJson,
     InvalidHandle,
     InvalidRegion,
+    InvalidPhone,
+    InvalidEmail,
+    InvalidName,
+    PhoneTaken,
+    RegionAccessDenied,
     InvalidSignature,
     InvalidMessage,
     Unauthorized,
@@ -458,6 +463,127 @@ pub struct LinkApprove {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LinkApproved {
     pub device_id: String,
+}
+
+// ---- where my data is (data map, export, erasure) ----
+
+/// A country from which a category of my data may be reached, and why; for
+/// a foreign country, what the law asks to be told about it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AccessCountry {
+    pub country: String,
+    pub why: String,
+    #[serde(default)]
+    pub disclosure: Option<ForeignDisclosure>,
+}
+
+/// Japan APPI Art. 28 and GDPR Art. 13(1)(f): the foreign country, its
+/// protection system, the recipient's measures and the transfer's basis.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ForeignDisclosure {
+    pub country_name: String,
+    pub protection_system: String,
+    pub recipient_measures: String,
+    pub transfer_basis: String,
+}
+
+/// Where one category of my data is stored and from where it may be reached.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DataCategory {
+    pub category: String,
+    pub fields: Vec<String>,
+    pub region: String,
+    pub region_name: String,
+    /// ISO 3166-1 alpha-2 code of the country the store is in.
+    pub country: String,
+    /// How it is protected at rest.
+    pub protection: String,
+    pub accessible_from: Vec<AccessCountry>,
+}
+
+/// One access to my personal data that crossed a border, or was refused
+/// because it would have.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TransferRecord {
+    /// Milliseconds since the Unix epoch.
+    pub at: u64,
+    /// `read`, `write`, `lookup`, `move` or `erase`.
+    pub action: String,
+    pub categories: Vec<String>,
+    /// The region whose store holds the data.
+    pub region: String,
+    /// The country the data was reached from.
+    pub to_country: String,
+    /// The rule's transfer basis; none when refused.
+    #[serde(default)]
+    pub basis: Option<String>,
+    /// Who it was for.
+    pub requester: String,
+    pub allowed: bool,
+    /// Why it was refused, when it was.
+    #[serde(default)]
+    pub refusal: Option<String>,
+}
+
+/// Each category of my data, where it is and from where it may be reached,
+/// generated from the same configuration that places and guards it, with the
+/// transfers that actually happened.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DataMap {
+    pub home_region: String,
+    pub home_region_name: String,
+    pub home_country: String,
+    /// The region and country of the node answering.
+    pub node_region: String,
+    pub node_country: String,
+    pub categories: Vec<DataCategory>,
+    pub transfers: Vec<TransferRecord>,
+}
+
+/// All my personal data (GDPR Art. 15 and 20).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Export {
+    pub exported_at: u64,
+    pub account_id: String,
+    pub handle: String,
+    pub created_at: u64,
+    pub name: String,
+    pub phone: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    pub contacts: Vec<String>,
+    pub devices: Vec<ExportDevice>,
+    pub data_map: DataMap,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExportDevice {
+    pub device_id: String,
+    pub label: String,
+    pub signature_key: Bytes,
+}
+
+/// My contact list, kept sealed in my home region.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Contacts {
+    pub handles: Vec<String>,
+}
+
+/// The answer to erasing my account.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Erased {
+    pub account_id: String,
+    /// The region whose data key for me was destroyed.
+    pub region: String,
 }
 
 /// What travels inside an MLS application message. The server never sees it.

@@ -2,7 +2,9 @@
 //! (`serve`), the client (`register`, `chat`, `send`, `sync`, ...) and the
 //! demo. It holds no logic of its own beyond argument parsing and printing.
 
+mod admin;
 mod demo;
+mod me;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -49,6 +51,8 @@ enum Command {
         /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
+        #[command(subcommand)]
+        what: Option<me::MeCommand>,
     },
     /// Find someone's handle by phone number (rate-limited).
     Lookup {
@@ -109,6 +113,12 @@ enum Command {
     /// The whole story in one process: a server, three people, chats, an
     /// offline catch-up and a removal.
     Demo,
+    /// Operator work on a node's data directory (run on the node's machine).
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+    /// Check or print the region configuration.
+    #[command(subcommand)]
+    Config(admin::ConfigCommand),
     /// Load generator: starts a node, connects devices over WebSockets, sends
     /// real MLS messages open-loop and prints throughput, latency and memory.
     Bench(BenchArgs),
@@ -150,6 +160,10 @@ struct ServeArgs {
     /// Sustained requests per device per second.
     #[arg(long, default_value_t = 50)]
     rate_limit: u32,
+    /// The region configuration (kizuna.toml); without it, the embedded
+    /// default with regions jp and kr (`kizuna config default` prints it).
+    #[arg(long, env = "KIZUNA_CONFIG")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -356,7 +370,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Me { home, json } => {
+        Command::Me {
+            home,
+            what: Some(what),
+            ..
+        } => me::run(&home.home, what).await,
+        Command::Admin(a) => admin::run(a).await,
+        Command::Config(c) => admin::config(c),
+        Command::Me { home, json, .. } => {
             let mut c = Client::open(&home.home).await?;
             let me = c.me().await?;
             if json {
@@ -542,13 +563,18 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let mut config = kizuna_server::ServerConfig::new(&a.data_dir, a.listen);
+    config.regions = admin::regions(a.config.as_deref())?;
     config.limits.requests_per_second = a.rate_limit;
     config.limits.request_burst = a.rate_limit.saturating_mul(2);
+    let config_region = config.regions.node_region().id.clone();
+    let config_ids = config.regions.ids().join(", ");
     let server = kizuna_server::RunningServer::start(config).await?;
     println!(
-        "Kizuna user API listening on http://{} (data in {})",
+        "Kizuna user API listening on http://{} (data in {}; node region {}, regions {})",
         server.addr,
-        a.data_dir.display()
+        a.data_dir.display(),
+        config_region,
+        config_ids
     );
     shutdown_signal().await;
     eprintln!("shutting down: finishing in-flight requests");

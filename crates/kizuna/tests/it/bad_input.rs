@@ -277,8 +277,22 @@ async fn registration_input_is_checked() {
     );
     assert_eq!(
         try_register("zed", "09000000004", "jp", home.join("4")).await,
-        Some(ErrorCode::BadRequest)
+        Some(ErrorCode::InvalidPhone)
     );
+    // One phone number, one account, whichever region either chose.
+    assert_eq!(
+        try_register("zed", leak(phone_for("alice")), "kr", home.join("5")).await,
+        Some(ErrorCode::PhoneTaken)
+    );
+    // None of the refused registrations left anything behind.
+    assert_eq!(
+        try_register("zed", "+819000000006", "kr", home.join("6")).await,
+        None
+    );
+}
+
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use kizuna_client::{Client, Event, RegisterOptions, StoredMessage};
+use kizuna_config::Regions;
 use kizuna_server::{Limits, RunningServer, ServerConfig};
 
 /// Everything the server logs during the tests, to check it for plaintext.
@@ -37,6 +38,7 @@ pub struct Node {
     pub server: Option<RunningServer>,
     pub url: String,
     pub limits: Limits,
+    pub regions: Regions,
     homes: tempfile::TempDir,
 }
 
@@ -46,10 +48,20 @@ impl Node {
     }
 
     pub async fn with_limits(limits: Limits) -> Node {
+        Self::with(limits, Regions::embedded()).await
+    }
+
+    /// A node with this region configuration (TOML).
+    pub async fn with_regions(toml: &str) -> Node {
+        Self::with(Limits::default(), Regions::parse(toml, "test").unwrap()).await
+    }
+
+    async fn with(limits: Limits, regions: Regions) -> Node {
         log_buffer();
         let dir = tempfile::tempdir().unwrap();
         let mut config = ServerConfig::new(dir.path(), "127.0.0.1:0".parse().unwrap());
         config.limits = limits.clone();
+        config.regions = regions.clone();
         let server = RunningServer::start(config).await.unwrap();
         let url = format!("http://{}", server.addr);
         Node {
@@ -57,6 +69,7 @@ impl Node {
             server: Some(server),
             url,
             limits,
+            regions,
             homes: tempfile::tempdir().unwrap(),
         }
     }
@@ -71,11 +84,31 @@ impl Node {
 
     /// Stops the node cleanly and starts it again on the same port and data.
     pub async fn restart(&mut self) {
+        self.restart_with(None).await
+    }
+
+    /// Stops the node and starts it again on the same port and data, with
+    /// the region configuration `toml` if given.
+    pub async fn restart_with(&mut self, toml: Option<&str>) {
+        let addr = self.stop().await;
+        if let Some(t) = toml {
+            self.regions = Regions::parse(t, "test").unwrap();
+        }
+        self.start_again(addr).await;
+    }
+
+    /// Stops the node (to run offline admin work on its data directory).
+    pub async fn stop(&mut self) -> std::net::SocketAddr {
         let server = self.server.take().unwrap();
         let addr = server.addr;
         server.shutdown().await;
+        addr
+    }
+
+    pub async fn start_again(&mut self, addr: std::net::SocketAddr) {
         let mut config = ServerConfig::new(self.dir.path(), addr);
         config.limits = self.limits.clone();
+        config.regions = self.regions.clone();
         self.server = Some(RunningServer::start(config).await.unwrap());
     }
 

@@ -8,3 +8,4 @@ mod harness;
 mod limits;
 mod messaging;
 mod privacy;
+mod residency;

@@ -1,0 +1,420 @@
+//! The one declarative configuration of regions: where each region's store
+//! and key live, from which countries its people's data may be reached, and
+//! the disclosure the law asks for each foreign country.
+//!
+//! Placement, access decisions and what people are shown about their data
+//! are all derived from a [`Regions`] value, so they cannot disagree.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The configuration a bare `kizuna serve` runs with: regions `jp` and `kr`.
+pub const DEFAULT_TOML: &str = include_str!("default.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or does not have the expected shape; the
+    /// message carries the line and column.
+    #[error("{origin}: {message}")]
+    Syntax { origin: String, message: String },
+    /// A rule is broken at a place in the file, named by its key path.
+    #[error("{origin}: [{place}] {problem}")]
+    Invalid {
+        origin: String,
+        place: String,
+        problem: String,
+    },
+}
+
+/// Where a region's store lives.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum StoreLocation {
+    /// A SQLite file, relative to the data directory unless absolute.
+    Sqlite(PathBuf),
+}
+
+/// Where a region's key comes from. It is never kept in a database.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum KeySource {
+    /// A key file, relative to the data directory unless absolute. Created
+    /// on first start while the region holds no data.
+    File(PathBuf),
+    /// An environment variable holding the key file's contents.
+    Env(String),
+}
+
+impl std::fmt::Display for KeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeySource::File(p) => write!(f, "key file {}", p.display()),
+            KeySource::Env(v) => write!(f, "environment variable {v}"),
+        }
+    }
+}
+
+/// What the law asks to tell people about a foreign country from which their
+/// data may be reached (Japan APPI Art. 28; GDPR Art. 13(1)(f) and 44+).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Disclosure {
+    pub country_name: String,
+    /// The country's system for the protection of personal information.
+    pub protection_system: String,
+    /// The measures the recipient takes to protect the data.
+    pub recipient_measures: String,
+    /// The legal basis of the transfer (consent, adequacy, safeguards).
+    pub transfer_basis: String,
+}
+
+/// A country from which a region's data may be reached, and why.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Access {
+    /// ISO 3166-1 alpha-2 code.
+    pub country: String,
+    pub why: String,
+    /// Present exactly when the country is not the region's own.
+    pub disclosure: Option<Disclosure>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Region {
+    pub id: String,
+    /// ISO 3166-1 alpha-2 code of the country the region's store is in.
+    pub country: String,
+    pub name: String,
+    pub store: StoreLocation,
+    pub key: KeySource,
+    /// In the order of the file's keys (sorted by country code).
+    pub access_from: Vec<Access>,
+}
+
+impl Region {
+    /// The rule that lets `country` reach this region's data, if any.
+    pub fn access_from(&self, country: &str) -> Option<&Access> {
+        self.access_from.iter().find(|a| a.country == country)
+    }
+
+    /// The region's store, resolved against the data directory.
+    pub fn store_path(&self, data_dir: &Path) -> PathBuf {
+        match &self.store {
+            StoreLocation::Sqlite(p) => data_dir.join(p),
+        }
+    }
+}
+
+/// The whole configuration, validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Regions {
+    node_region: String,
+    regions: Vec<Region>,
+    /// Where it came from, for messages.
+    pub origin: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    node_region: String,
+    regions: BTreeMap<String, RegionFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegionFile {
+    country: String,
+    name: String,
+    store: StoreLocation,
+    key: KeySource,
+    access_from: BTreeMap<String, AccessFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccessFile {
+    why: String,
+    country_name: Option<String>,
+    protection_system: Option<String>,
+    recipient_measures: Option<String>,
+    transfer_basis: Option<String>,
+}
+
+fn valid_id(id: &str) -> bool {
+    (1..=16).contains(&id.len())
+        && id.as_bytes()[0].is_ascii_lowercase()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn valid_country(c: &str) -> bool {
+    c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+impl Regions {
+    /// The embedded default (`jp` and `kr`, node in `jp`).
+    pub fn embedded() -> Regions {
+        // The embedded text is checked by a test, so this cannot fail.
+        Regions::parse(DEFAULT_TOML, "the embedded default configuration")
+            .unwrap_or_else(|e| unreachable!("{e}"))
+    }
+
+    pub fn load(path: &Path) -> Result<Regions, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Regions::parse(&text, &path.display().to_string())
+    }
+
+    pub fn parse(text: &str, origin: &str) -> Result<Regions, ConfigError> {
+        let file: File = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            origin: origin.to_string(),
+            message: e.to_string(),
+        })?;
+        let invalid = |place: String, problem: String| ConfigError::Invalid {
+            origin: origin.to_string(),
+            place,
+            problem,
+        };
+        let mut regions = Vec::new();
+        let mut stores = BTreeMap::new();
+        let mut keys = BTreeMap::new();
+        for (id, r) in file.regions {
+            let place = format!("regions.{id}");
+            if !valid_id(&id) {
+                return Err(invalid(
+                    place,
+                    "a region id is 1-16 lowercase letters, digits or '-', starting with a letter"
+                        .into(),
+                ));
+            }
+            if !valid_country(&r.country) {
+                return Err(invalid(
+                    place,
+                    format!(
+                        "country \"{}\" is not an ISO 3166-1 alpha-2 code like \"JP\"",
+                        r.country
+                    ),
+                ));
+            }
+            if r.name.trim().is_empty() {
+                return Err(invalid(place, "name is empty".into()));
+            }
+            // Two regions in one file, or under one key, would mix people of
+            // different homes: placement would no longer mean anything.
+            if let Some(other) = stores.insert(r.store.clone(), id.clone()) {
+                return Err(invalid(
+                    format!("{place}.store"),
+                    format!("region {other} already uses this store"),
+                ));
+            }
+            if let Some(other) = keys.insert(r.key.clone(), id.clone()) {
+                return Err(invalid(
+                    format!("{place}.key"),
+                    format!("region {other} already uses this key"),
+                ));
+            }
+            if !r.access_from.contains_key(&r.country) {
+                return Err(invalid(
+                    format!("{place}.access_from"),
+                    format!(
+                        "the region's own country {} must be listed: without it nobody could serve its people",
+                        r.country
+                    ),
+                ));
+            }
+            let mut access_from = Vec::new();
+            for (country, a) in r.access_from {
+                let place = format!("{place}.access_from.{country}");
+                if !valid_country(&country) {
+                    return Err(invalid(
+                        place,
+                        format!("\"{country}\" is not an ISO 3166-1 alpha-2 code like \"KR\""),
+                    ));
+                }
+                if a.why.trim().is_empty() {
+                    return Err(invalid(
+                        place,
+                        "why is empty: say why access is needed".into(),
+                    ));
+                }
+                let disclosure = if country == r.country {
+                    if a.country_name.is_some()
+                        || a.protection_system.is_some()
+                        || a.recipient_measures.is_some()
+                        || a.transfer_basis.is_some()
+                    {
+                        return Err(invalid(
+                            place,
+                            "the region's own country takes no foreign-transfer disclosure".into(),
+                        ));
+                    }
+                    None
+                } else {
+                    let mut missing = Vec::new();
+                    let mut take = |v: Option<String>, name: &'static str| match v
+                        .filter(|s| !s.trim().is_empty())
+                    {
+                        Some(s) => s,
+                        None => {
+                            missing.push(name);
+                            String::new()
+                        }
+                    };
+                    let d = Disclosure {
+                        country_name: take(a.country_name, "country_name"),
+                        protection_system: take(a.protection_system, "protection_system"),
+                        recipient_measures: take(a.recipient_measures, "recipient_measures"),
+                        transfer_basis: take(a.transfer_basis, "transfer_basis"),
+                    };
+                    if !missing.is_empty() {
+                        return Err(invalid(
+                            place,
+                            format!(
+                                "access from a foreign country needs the full disclosure people are owed; missing: {}",
+                                missing.join(", ")
+                            ),
+                        ));
+                    }
+                    Some(d)
+                };
+                access_from.push(Access {
+                    country,
+                    why: a.why,
+                    disclosure,
+                });
+            }
+            regions.push(Region {
+                id,
+                country: r.country,
+                name: r.name,
+                store: r.store,
+                key: r.key,
+                access_from,
+            });
+        }
+        if regions.is_empty() {
+            return Err(invalid(
+                "regions".into(),
+                "at least one region is needed".into(),
+            ));
+        }
+        if !regions.iter().any(|r| r.id == file.node_region) {
+            let ids: BTreeSet<&str> = regions.iter().map(|r| r.id.as_str()).collect();
+            return Err(invalid(
+                "node_region".into(),
+                format!(
+                    "unknown region \"{}\"; the file defines: {}",
+                    file.node_region,
+                    ids.into_iter().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+        Ok(Regions {
+            node_region: file.node_region,
+            regions,
+            origin: origin.to_string(),
+        })
+    }
+
+    pub fn region(&self, id: &str) -> Option<&Region> {
+        self.regions.iter().find(|r| r.id == id)
+    }
+
+    pub fn regions(&self) -> &[Region] {
+        &self.regions
+    }
+
+    pub fn ids(&self) -> Vec<&str> {
+        self.regions.iter().map(|r| r.id.as_str()).collect()
+    }
+
+    /// The region this node runs in.
+    pub fn node_region(&self) -> &Region {
+        self.region(&self.node_region)
+            .unwrap_or_else(|| unreachable!("validated at parse"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(edit: impl Fn(&str) -> String) -> Result<Regions, ConfigError> {
+        Regions::parse(&edit(DEFAULT_TOML), "test.toml")
+    }
+
+    fn problem(r: Result<Regions, ConfigError>) -> String {
+        r.unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_embedded_default_is_valid() {
+        let r = Regions::embedded();
+        assert_eq!(r.ids(), vec!["jp", "kr"]);
+        assert_eq!(r.node_region().country, "JP");
+        let kr = r.region("kr").unwrap();
+        let jp_access = kr.access_from("JP").unwrap();
+        assert_eq!(jp_access.disclosure.as_ref().unwrap().country_name, "Japan");
+        assert!(kr.access_from("KR").unwrap().disclosure.is_none());
+        assert!(kr.access_from("US").is_none());
+    }
+
+    #[test]
+    fn an_incomplete_disclosure_names_its_place() {
+        let e = problem(with(|t| {
+            t.replace(
+                "transfer_basis = \"PIPA Art. 28-8: your consent to this transfer, with the information above given beforehand.\"\n",
+                "",
+            )
+        }));
+        assert!(e.contains("[regions.kr.access_from.JP]"), "{e}");
+        assert!(e.contains("transfer_basis"), "{e}");
+    }
+
+    #[test]
+    fn unknown_node_region_duplicates_and_typos_are_refused() {
+        let e = problem(with(|t| {
+            t.replace("node_region = \"jp\"", "node_region = \"us\"")
+        }));
+        assert!(e.contains("[node_region]") && e.contains("jp, kr"), "{e}");
+        // A second [regions.jp] table is a TOML error with its line.
+        let e = problem(with(|t| format!("{t}\n[regions.jp]\ncountry = \"JP\"\n")));
+        assert!(e.contains("line"), "{e}");
+        let e = problem(with(|t| {
+            t.replacen("country = \"JP\"", "contry = \"JP\"", 1)
+        }));
+        assert!(e.contains("contry"), "{e}");
+        let e = problem(with(|t| {
+            t.replace("regions/kr.sqlite", "regions/jp.sqlite")
+        }));
+        assert!(e.contains("[regions.kr.store]"), "{e}");
+        let e = problem(with(|t| {
+            t.replace("keys/region-kr.key", "keys/region-jp.key")
+        }));
+        assert!(e.contains("[regions.kr.key]"), "{e}");
+    }
+
+    #[test]
+    fn own_country_must_be_listed_and_codes_checked() {
+        let e = problem(with(|t| {
+            t.replace("[regions.kr.access_from.KR]", "[regions.kr.access_from.US]")
+        }));
+        assert!(
+            e.contains("[regions.kr.access_from]") || e.contains("access_from.US"),
+            "{e}"
+        );
+        let e = problem(with(|t| {
+            t.replace("country = \"KR\"", "country = \"Korea\"")
+        }));
+        assert!(e.contains("[regions.kr]"), "{e}");
+    }
+}

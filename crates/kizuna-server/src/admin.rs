@@ -1,0 +1,140 @@
+//! The operator's offline work on a node's data directory: moving people
+//! between regions and rotating a region's key. Both are safe to repeat after
+//! a crash midway, and both report progress.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use kizuna_config::Regions;
+use kizuna_store::{SqliteStore, Store, StoreError};
+use kizuna_vault::{Progress, Requester, Rotation, Vault, VaultError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("nobody has the handle '{0}'")]
+    UnknownHandle(String),
+    #[error("unknown region '{region}'; the configuration has: {known}")]
+    UnknownRegion { region: String, known: String },
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    #[error("storage failure: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// A node's stores, opened for administration.
+pub struct Admin {
+    store: Arc<dyn Store>,
+    vault: Vault,
+}
+
+/// One person moved.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Moved {
+    pub handle: String,
+    pub from: String,
+    pub to: String,
+    /// Regions a previous, interrupted move had left a copy in.
+    pub cleaned: Vec<String>,
+}
+
+impl Admin {
+    pub async fn open(data_dir: &Path, regions: Regions) -> Result<Admin, crate::ServerError> {
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(&data_dir.join("node.sqlite")).await?);
+        let vault = Vault::open(regions, data_dir).await?;
+        Ok(Admin { store, vault })
+    }
+
+    fn region(&self, id: &str) -> Result<(), AdminError> {
+        match self.vault.config().region(id) {
+            Some(_) => Ok(()),
+            None => Err(AdminError::UnknownRegion {
+                region: id.to_string(),
+                known: self.vault.config().ids().join(", "),
+            }),
+        }
+    }
+
+    /// Moves one person's data to region `to`: copy, verify, switch their
+    /// home, then remove the old copy. Run again after a crash, it finishes
+    /// whichever step was left.
+    pub async fn move_subject(&self, handle: &str, to: &str) -> Result<Moved, AdminError> {
+        self.region(to)?;
+        let account = self
+            .store
+            .account_by_handle(handle)
+            .await?
+            .ok_or_else(|| AdminError::UnknownHandle(handle.to_string()))?;
+        self.relocate(&account, to).await
+    }
+
+    async fn relocate(
+        &self,
+        account: &kizuna_store::Account,
+        to: &str,
+    ) -> Result<Moved, AdminError> {
+        let requester = Requester::Operator {
+            command: format!("kizuna admin move-region --to {to}"),
+        };
+        let from = account.region.clone();
+        if from != to {
+            self.vault
+                .copy_subject(&account.account_id, &from, to, &requester)
+                .await?;
+            self.store.set_region(&account.account_id, to).await?;
+        }
+        let cleaned = self.vault.remove_leftovers(&account.account_id, to).await?;
+        Ok(Moved {
+            handle: account.handle.clone(),
+            from,
+            to: to.to_string(),
+            cleaned,
+        })
+    }
+
+    /// Moves everyone whose data is in region `from` to region `to`.
+    pub async fn move_all(
+        &self,
+        from: &str,
+        to: &str,
+        progress: &dyn Progress,
+    ) -> Result<Vec<Moved>, AdminError> {
+        self.region(from)?;
+        self.region(to)?;
+        progress.total(self.vault.count_in(from).await?);
+        let mut moved = Vec::new();
+        let mut after = String::new();
+        loop {
+            let page = self.vault.subjects_in(from, &after, 200).await?;
+            let Some(last) = page.last() else { break };
+            after = last.clone();
+            for subject in page {
+                match self.store.account_by_id(&subject).await? {
+                    Some(account) => moved.push(self.relocate(&account, to).await?),
+                    // Sealed data without an account: a registration that
+                    // never completed. It has nowhere to go.
+                    None => tracing::warn!(
+                        region = from,
+                        "sealed data without an account left in place"
+                    ),
+                }
+                progress.advance(1);
+            }
+        }
+        Ok(moved)
+    }
+
+    pub async fn rotate_key(
+        &self,
+        region: &str,
+        progress: &dyn Progress,
+    ) -> Result<Rotation, AdminError> {
+        self.region(region)?;
+        Ok(self.vault.rotate_key(region, progress).await?)
+    }
+
+    pub async fn close(self) {
+        self.store.close().await;
+        self.vault.close().await;
+    }
+}

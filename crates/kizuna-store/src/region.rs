@@ -1,0 +1,396 @@
+//! The store of one region: each person's wrapped data key, their sealed
+//! records, the keyed phone index and their sealed access records. Nothing
+//! here is readable without the region's key, which is never stored here.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use crate::{Result, StoreError};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS subjects (
+    subject_id TEXT PRIMARY KEY,
+    data_key_version BIGINT NOT NULL,
+    region_key_version BIGINT NOT NULL,
+    wrapped_key BLOB NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS subjects_by_key_version ON subjects (region_key_version);
+CREATE TABLE IF NOT EXISTS records (
+    subject_id TEXT NOT NULL,
+    category TEXT NOT NULL,
+    sealed BLOB NOT NULL,
+    PRIMARY KEY (subject_id, category)
+);
+CREATE TABLE IF NOT EXISTS phone_index (
+    phone_hash BLOB PRIMARY KEY,
+    subject_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS phone_index_by_subject ON phone_index (subject_id);
+CREATE TABLE IF NOT EXISTS access_records (
+    id INTEGER PRIMARY KEY,
+    subject_id TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    sealed BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS access_records_by_subject ON access_records (subject_id, id);
+"#;
+
+/// A person's data key, wrapped by one version of the region key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WrappedKey {
+    pub subject_id: String,
+    /// Bumped whenever the person gets a new data key (a move of region).
+    pub data_key_version: u32,
+    /// The version of the region key that wraps it.
+    pub region_key_version: u32,
+    pub wrapped: Vec<u8>,
+    pub created_at: u64,
+}
+
+/// One sealed access record of a person (a transfer, or a refused one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedAccess {
+    pub at: u64,
+    pub sealed: Vec<u8>,
+}
+
+/// Everything a region holds of one person, sealed: what a move copies.
+#[derive(Clone, Debug)]
+pub struct SealedSubject {
+    pub key: WrappedKey,
+    /// (category, sealed record)
+    pub records: Vec<(String, Vec<u8>)>,
+    pub phone_hash: Option<Vec<u8>>,
+    pub access: Vec<SealedAccess>,
+}
+
+#[async_trait]
+pub trait RegionStore: Send + Sync + 'static {
+    /// Writes a person's key, records, phone index entry and access records in
+    /// one transaction, replacing whatever this region held of them. Refuses
+    /// with `Conflict("phone")` if another person has the phone hash.
+    async fn put_subject(&self, subject: SealedSubject) -> Result<()>;
+    async fn subject(&self, subject_id: &str) -> Result<Option<SealedSubject>>;
+    async fn wrapped_key(&self, subject_id: &str) -> Result<Option<WrappedKey>>;
+    async fn record(&self, subject_id: &str, category: &str) -> Result<Option<Vec<u8>>>;
+    /// Replaces one record of a person who has a key here.
+    async fn put_record(&self, subject_id: &str, category: &str, sealed: &[u8]) -> Result<()>;
+    async fn subject_by_phone_hash(&self, phone_hash: &[u8]) -> Result<Option<String>>;
+    async fn append_access(&self, subject_id: &str, access: SealedAccess) -> Result<()>;
+    async fn access_records(&self, subject_id: &str) -> Result<Vec<SealedAccess>>;
+    /// Removes the person's key first, then everything sealed under it, in
+    /// one transaction. Returns whether there was anything.
+    async fn erase_subject(&self, subject_id: &str) -> Result<bool>;
+    /// People after `after` in id order, for passes over the whole region.
+    async fn subjects_after(&self, after: &str, limit: u32) -> Result<Vec<WrappedKey>>;
+    /// How many people have a data key wrapped by each region-key version.
+    async fn key_versions(&self) -> Result<Vec<(u32, u64)>>;
+    /// Replaces wrapped keys, each only if it is still wrapped by the
+    /// version it was read under. Returns how many changed.
+    async fn rewrap(&self, keys: &[(WrappedKey, u32)]) -> Result<u64>;
+    async fn close(&self);
+}
+
+pub struct SqliteRegionStore {
+    pool: SqlitePool,
+}
+
+impl SqliteRegionStore {
+    pub async fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Backend(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(std::time::Duration::from_secs(10))
+            // Deleted rows are overwritten with zeros, so an erased person's
+            // wrapped key does not linger in free pages of the file.
+            .pragma("secure_delete", "ON")
+            .foreign_keys(false);
+        let pool = SqlitePoolOptions::new()
+            // One connection: writes are rare and must not fail with
+            // SQLITE_BUSY against each other.
+            .max_connections(1)
+            .connect_with(opts)
+            .await?;
+        sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+        Ok(SqliteRegionStore { pool })
+    }
+
+    /// Whether the region holds anyone; a region with people must never get
+    /// a fresh key, or they would all become unreadable.
+    pub async fn is_empty(&self) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM subjects")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n == 0)
+    }
+}
+
+fn key_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<WrappedKey> {
+    Ok(WrappedKey {
+        subject_id: r.try_get("subject_id")?,
+        data_key_version: r.try_get::<i64, _>("data_key_version")? as u32,
+        region_key_version: r.try_get::<i64, _>("region_key_version")? as u32,
+        wrapped: r.try_get("wrapped_key")?,
+        created_at: r.try_get::<i64, _>("created_at")? as u64,
+    })
+}
+
+const KEY_COLUMNS: &str =
+    "subject_id, data_key_version, region_key_version, wrapped_key, created_at";
+
+#[async_trait]
+impl RegionStore for SqliteRegionStore {
+    async fn put_subject(&self, s: SealedSubject) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let id = &s.key.subject_id;
+        if let Some(h) = &s.phone_hash {
+            let owner: Option<String> =
+                sqlx::query_scalar("SELECT subject_id FROM phone_index WHERE phone_hash = ?")
+                    .bind(h)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if owner.is_some_and(|o| &o != id) {
+                return Err(StoreError::Conflict("phone"));
+            }
+        }
+        for sql in [
+            "DELETE FROM subjects WHERE subject_id = ?",
+            "DELETE FROM records WHERE subject_id = ?",
+            "DELETE FROM phone_index WHERE subject_id = ?",
+            "DELETE FROM access_records WHERE subject_id = ?",
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        }
+        sqlx::query(
+            "INSERT INTO subjects (subject_id, data_key_version, region_key_version, wrapped_key, created_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(s.key.data_key_version as i64)
+        .bind(s.key.region_key_version as i64)
+        .bind(&s.key.wrapped)
+        .bind(s.key.created_at as i64)
+        .execute(&mut *tx)
+        .await?;
+        for (category, sealed) in &s.records {
+            sqlx::query("INSERT INTO records (subject_id, category, sealed) VALUES (?, ?, ?)")
+                .bind(id)
+                .bind(category)
+                .bind(sealed)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(h) = &s.phone_hash {
+            sqlx::query("INSERT INTO phone_index (phone_hash, subject_id) VALUES (?, ?)")
+                .bind(h)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for a in &s.access {
+            sqlx::query("INSERT INTO access_records (subject_id, at, sealed) VALUES (?, ?, ?)")
+                .bind(id)
+                .bind(a.at as i64)
+                .bind(&a.sealed)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn subject(&self, subject_id: &str) -> Result<Option<SealedSubject>> {
+        let Some(key) = self.wrapped_key(subject_id).await? else {
+            return Ok(None);
+        };
+        let records = sqlx::query(
+            "SELECT category, sealed FROM records WHERE subject_id = ? ORDER BY category",
+        )
+        .bind(subject_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("category")?, r.try_get("sealed")?)))
+        .collect::<Result<Vec<_>>>()?;
+        let phone_hash: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT phone_hash FROM phone_index WHERE subject_id = ?")
+                .bind(subject_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let access = self.access_records(subject_id).await?;
+        Ok(Some(SealedSubject {
+            key,
+            records,
+            phone_hash,
+            access,
+        }))
+    }
+
+    async fn wrapped_key(&self, subject_id: &str) -> Result<Option<WrappedKey>> {
+        let row = sqlx::query(&format!(
+            "SELECT {KEY_COLUMNS} FROM subjects WHERE subject_id = ?"
+        ))
+        .bind(subject_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(key_from_row).transpose()
+    }
+
+    async fn record(&self, subject_id: &str, category: &str) -> Result<Option<Vec<u8>>> {
+        Ok(
+            sqlx::query_scalar("SELECT sealed FROM records WHERE subject_id = ? AND category = ?")
+                .bind(subject_id)
+                .bind(category)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn put_record(&self, subject_id: &str, category: &str, sealed: &[u8]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let has_key: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM subjects WHERE subject_id = ?")
+                .bind(subject_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if has_key.is_none() {
+            return Err(StoreError::NotFound("person in this region"));
+        }
+        sqlx::query(
+            "INSERT INTO records (subject_id, category, sealed) VALUES (?, ?, ?) \
+             ON CONFLICT (subject_id, category) DO UPDATE SET sealed = excluded.sealed",
+        )
+        .bind(subject_id)
+        .bind(category)
+        .bind(sealed)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn subject_by_phone_hash(&self, phone_hash: &[u8]) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT subject_id FROM phone_index WHERE phone_hash = ?")
+                .bind(phone_hash)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn append_access(&self, subject_id: &str, a: SealedAccess) -> Result<()> {
+        sqlx::query("INSERT INTO access_records (subject_id, at, sealed) VALUES (?, ?, ?)")
+            .bind(subject_id)
+            .bind(a.at as i64)
+            .bind(&a.sealed)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn access_records(&self, subject_id: &str) -> Result<Vec<SealedAccess>> {
+        sqlx::query("SELECT at, sealed FROM access_records WHERE subject_id = ? ORDER BY id")
+            .bind(subject_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(SealedAccess {
+                    at: r.try_get::<i64, _>("at")? as u64,
+                    sealed: r.try_get("sealed")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn erase_subject(&self, subject_id: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let mut any = false;
+        for sql in [
+            "DELETE FROM subjects WHERE subject_id = ?",
+            "DELETE FROM records WHERE subject_id = ?",
+            "DELETE FROM phone_index WHERE subject_id = ?",
+            "DELETE FROM access_records WHERE subject_id = ?",
+        ] {
+            any |= sqlx::query(sql)
+                .bind(subject_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                > 0;
+        }
+        tx.commit().await?;
+        // Copy the zeroed pages into the file now, so the old key does not
+        // wait in the WAL.
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await?;
+        Ok(any)
+    }
+
+    async fn subjects_after(&self, after: &str, limit: u32) -> Result<Vec<WrappedKey>> {
+        sqlx::query(&format!(
+            "SELECT {KEY_COLUMNS} FROM subjects WHERE subject_id > ? ORDER BY subject_id LIMIT ?"
+        ))
+        .bind(after)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(key_from_row)
+        .collect()
+    }
+
+    async fn key_versions(&self) -> Result<Vec<(u32, u64)>> {
+        sqlx::query(
+            "SELECT region_key_version, COUNT(*) AS n FROM subjects \
+             GROUP BY region_key_version ORDER BY region_key_version",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<i64, _>("region_key_version")? as u32,
+                r.try_get::<i64, _>("n")? as u64,
+            ))
+        })
+        .collect()
+    }
+
+    async fn rewrap(&self, keys: &[(WrappedKey, u32)]) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let mut changed = 0;
+        for (k, old_version) in keys {
+            changed += sqlx::query(
+                "UPDATE subjects SET wrapped_key = ?, region_key_version = ? \
+                 WHERE subject_id = ? AND region_key_version = ? AND data_key_version = ?",
+            )
+            .bind(&k.wrapped)
+            .bind(k.region_key_version as i64)
+            .bind(&k.subject_id)
+            .bind(*old_version as i64)
+            .bind(k.data_key_version as i64)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

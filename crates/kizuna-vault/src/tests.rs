@@ -1,0 +1,112 @@
+use super::*;
+
+struct Quiet;
+impl Progress for Quiet {
+    fn total(&self, _: u64) {}
+    fn advance(&self, _: u64) {}
+}
+
+fn operator() -> Requester {
+    Requester::Operator {
+        command: "test".into(),
+    }
+}
+
+fn profile(phone: &str) -> Profile {
+    Profile {
+        name: "Alice".into(),
+        phone: phone.into(),
+        email: None,
+    }
+}
+
+#[tokio::test]
+async fn an_interrupted_rotation_resumes_under_the_version_it_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = Vault::open(Regions::embedded(), dir.path()).await.unwrap();
+    for (i, s) in ["a", "b", "c"].iter().enumerate() {
+        vault
+            .register(
+                s,
+                "jp",
+                &profile(&format!("+8190000000{i:02}")),
+                &operator(),
+            )
+            .await
+            .unwrap();
+    }
+    // As if a rotation had written version 2 and then stopped: the key file
+    // has both versions, every data key is still under version 1.
+    let rv = vault.region_vault("jp").unwrap();
+    let mut keys = rv.keys();
+    keys.versions.insert(2, [9u8; 32]);
+    rv.place.write("jp", &keys).unwrap();
+    vault.close().await;
+
+    let vault = Vault::open(Regions::embedded(), dir.path()).await.unwrap();
+    let r = vault.rotate_key("jp", &Quiet).await.unwrap();
+    assert_eq!(
+        (r.new_version, r.rewrapped, r.retired_versions),
+        (2, 3, vec![1])
+    );
+    for s in ["a", "b", "c"] {
+        assert_eq!(
+            vault.profile(s, "jp", &operator()).await.unwrap().name,
+            "Alice"
+        );
+    }
+    let text = std::fs::read_to_string(dir.path().join("keys/region-jp.key")).unwrap();
+    assert!(!text.contains("\nv1 ") && text.contains("\nv2 "));
+    vault.close().await;
+}
+
+#[tokio::test]
+async fn bad_input_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = Vault::open(Regions::embedded(), dir.path()).await.unwrap();
+    let bad = [
+        (profile("0901234"), "jp"),
+        (
+            Profile {
+                name: " ".into(),
+                ..profile("+819012345678")
+            },
+            "jp",
+        ),
+        (
+            Profile {
+                email: Some("no-at-sign".into()),
+                ..profile("+819012345678")
+            },
+            "jp",
+        ),
+        (profile("+819012345678"), "xx"),
+    ];
+    for (p, region) in bad {
+        assert!(vault.register("a", region, &p, &operator()).await.is_err());
+    }
+    assert_eq!(vault.count_in("jp").await.unwrap(), 0);
+    vault
+        .register("a", "jp", &profile("+819012345678"), &operator())
+        .await
+        .unwrap();
+    let e = vault
+        .register("b", "kr", &profile("+81 90-1234-5678"), &operator())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, VaultError::PhoneTaken), "{e}");
+    assert_eq!(vault.count_in("kr").await.unwrap(), 0);
+    let e = vault
+        .set_contacts(
+            "a",
+            "jp",
+            &Contacts {
+                handles: vec!["Not A Handle".into()],
+            },
+            &operator(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, VaultError::InvalidContacts));
+    vault.close().await;
+}

@@ -1,0 +1,148 @@
+//! `kizuna me …`: what the service holds about me, where, and erasure.
+
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+use kizuna_client::Client;
+use kizuna_wire::{Contacts, DataMap};
+
+#[derive(Subcommand)]
+pub enum MeCommand {
+    /// Each category of my data: where it is stored, from which countries it
+    /// may be reached and why, what the law requires I be told about each
+    /// foreign country, and the transfers that happened.
+    DataMap {
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// All my personal data as JSON, with where it is stored and its
+    /// transfers (GDPR Art. 15 and 20).
+    Export {
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Show or replace my contact list (kept sealed in my home region).
+    Contacts {
+        /// Replace the list with these handles (comma-separated; empty clears).
+        #[arg(long, value_delimiter = ',')]
+        set: Option<Vec<String>>,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Erase my account: my data key is destroyed (nothing sealed under it
+    /// can be opened again), then my account, devices and queues go.
+    Delete {
+        /// Confirm: this cannot be undone.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+pub async fn run(home: &Path, what: MeCommand) -> anyhow::Result<()> {
+    let mut c = Client::open(home).await?;
+    match what {
+        MeCommand::DataMap { json } => {
+            let map = c.data_map().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&map)?);
+            } else {
+                print_data_map(&map);
+            }
+        }
+        MeCommand::Export { out } => {
+            let export = c.export().await?;
+            let text = serde_json::to_string_pretty(&export)?;
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, text + "\n")
+                        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+                    eprintln!("wrote all your data to {}", path.display());
+                }
+                None => println!("{text}"),
+            }
+        }
+        MeCommand::Contacts { set, json } => {
+            if let Some(handles) = set {
+                let handles = handles
+                    .into_iter()
+                    .map(|h| h.trim().to_string())
+                    .filter(|h| !h.is_empty())
+                    .collect();
+                c.set_contacts(&Contacts { handles }).await?;
+            }
+            let contacts = c.contacts().await?;
+            if json {
+                println!("{}", serde_json::to_string(&contacts)?);
+            } else {
+                for h in &contacts.handles {
+                    println!("{h}");
+                }
+            }
+        }
+        MeCommand::Delete { yes } => {
+            if !yes {
+                anyhow::bail!(
+                    "erasing your account cannot be undone; run again with --yes to confirm"
+                );
+            }
+            let erased = c.erase_account().await?;
+            println!(
+                "erased account {}: its data key in region {} is destroyed; this device's local history is still here",
+                erased.account_id, erased.region
+            );
+        }
+    }
+    c.close().await;
+    Ok(())
+}
+
+fn print_data_map(m: &DataMap) {
+    println!(
+        "Your home region is {} ({}, {}). This node runs in region {} ({}).",
+        m.home_region, m.home_region_name, m.home_country, m.node_region, m.node_country
+    );
+    for c in &m.categories {
+        println!();
+        println!("{}: {}", c.category, c.fields.join(", "));
+        println!(
+            "  stored in   region {} ({}, {})",
+            c.region, c.region_name, c.country
+        );
+        println!("  protection  {}", c.protection);
+        for a in &c.accessible_from {
+            println!("  reachable from {}: {}", a.country, a.why);
+            if let Some(d) = &a.disclosure {
+                println!("    country             {}", d.country_name);
+                println!("    protection system   {}", d.protection_system);
+                println!("    recipient measures  {}", d.recipient_measures);
+                println!("    transfer basis      {}", d.transfer_basis);
+            }
+        }
+    }
+    println!();
+    if m.transfers.is_empty() {
+        println!("Transfers of your data: none.");
+    } else {
+        println!("Transfers of your data:");
+        for t in &m.transfers {
+            let outcome = if t.allowed {
+                format!("allowed ({})", t.basis.as_deref().unwrap_or("-"))
+            } else {
+                format!("REFUSED: {}", t.refusal.as_deref().unwrap_or("-"))
+            };
+            println!(
+                "  {}  {} {} of region {} from {} for {}: {}",
+                t.at,
+                t.action,
+                t.categories.join("+"),
+                t.region,
+                t.to_country,
+                t.requester,
+                outcome
+            );
+        }
+    }
+}
