@@ -83,7 +83,9 @@ impl Admin {
                 .await?;
             self.store.set_region(&account.account_id, to).await?;
         }
-        let cleaned = self.vault.remove_leftovers(&account.account_id, to).await?;
+        let mut cleaned = self.vault.remove_leftovers(&account.account_id, to).await?;
+        // The region just moved from is not a leftover of an earlier run.
+        cleaned.retain(|r| *r != from);
         Ok(Moved {
             handle: account.handle.clone(),
             from,

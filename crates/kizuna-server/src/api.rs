@@ -235,20 +235,26 @@ async fn register(
     let region = req.region.clone();
     // Personal data goes to the home region first; the account that points
     // at it is created after, and the region's copy is undone if that fails.
-    s.vault
-        .register(
-            &account_id,
-            &region,
-            &Profile {
-                name: req.name,
-                phone: req.phone,
-                email: req.email,
-            },
-            &Requester::Subject {
-                device_id: device_id.clone(),
-            },
-        )
-        .await?;
+    let profile = Profile {
+        name: req.name,
+        phone: req.phone,
+        email: req.email,
+    };
+    let requester = Requester::Subject {
+        device_id: device_id.clone(),
+    };
+    match s
+        .vault
+        .register(&account_id, &region, &profile, &requester)
+        .await
+    {
+        Err(kizuna_vault::VaultError::PhoneTaken) if abandoned(&s, &profile.phone).await? => {
+            s.vault
+                .register(&account_id, &region, &profile, &requester)
+                .await?
+        }
+        r => r?,
+    }
     let new = NewAccount {
         account: Account {
             account_id: account_id.clone(),
@@ -294,6 +300,28 @@ async fn register(
             device_id,
         }),
     ))
+}
+
+/// How long a registration may take between sealing the profile and
+/// creating the account; sealed data older than this without an account was
+/// left by one that never finished.
+const REGISTRATION_WINDOW_MS: u64 = 60_000;
+
+/// Whether the phone number is held only by the sealed data of a
+/// registration that never finished; if so, that data is removed so the
+/// number can be registered again.
+async fn abandoned(s: &AppState, phone: &str) -> Result<bool, ApiError> {
+    let Some((region, subject, created)) = s.vault.phone_owner(phone).await? else {
+        return Ok(false);
+    };
+    if s.store.account_by_id(&subject).await?.is_some()
+        || now_ms().saturating_sub(created) < REGISTRATION_WINDOW_MS
+    {
+        return Ok(false);
+    }
+    s.vault.forget_unregistered(&subject, &region).await?;
+    tracing::info!(%region, "removed the sealed data of a registration that never finished");
+    Ok(true)
 }
 
 #[utoipa::path(

@@ -64,6 +64,12 @@ pub enum ServerError {
     BadKeyFile(PathBuf),
     #[error("cannot open the store: {0}")]
     Store(#[from] kizuna_store::StoreError),
+    #[error("{count} people have their home in region '{region}', which {origin} does not define; restore the region, or move them with `kizuna admin move-region` under the old configuration first")]
+    RegionMissing {
+        region: String,
+        count: u64,
+        origin: String,
+    },
     #[error("cannot open the vault: {0}")]
     Vault(#[from] kizuna_vault::VaultError),
     #[error("cannot listen on {addr}: {source}")]
@@ -165,6 +171,17 @@ impl RunningServer {
         })?;
         let token_key = key_file(&keys.join("user-token.key"))?;
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("node.sqlite")).await?);
+        // People whose region the configuration dropped would be unreachable
+        // and their data map would lie; refuse rather than serve them wrong.
+        for (region, count) in store.account_regions().await? {
+            if config.regions.region(&region).is_none() {
+                return Err(ServerError::RegionMissing {
+                    region,
+                    count,
+                    origin: config.regions.origin.clone(),
+                });
+            }
+        }
         let vault = Arc::new(Vault::open(config.regions.clone(), dir).await?);
         adopt_legacy_profiles(store.as_ref(), &vault).await?;
         let listener = tokio::net::TcpListener::bind(config.listen)

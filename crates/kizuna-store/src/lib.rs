@@ -204,6 +204,8 @@ pub trait Store: Send + Sync + 'static {
     async fn create_account(&self, new: NewAccount) -> Result<()>;
     async fn account_by_handle(&self, handle: &str) -> Result<Option<Account>>;
     async fn account_by_id(&self, account_id: &str) -> Result<Option<Account>>;
+    /// How many accounts have their home in each region.
+    async fn account_regions(&self) -> Result<Vec<(String, u64)>>;
     /// Records that the account's personal data now lives in `region`.
     async fn set_region(&self, account_id: &str, region: &str) -> Result<()>;
     /// Removes the account, its devices, key packages, link requests and

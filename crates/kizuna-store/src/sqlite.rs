@@ -970,6 +970,15 @@ impl Store for SqliteStore {
         row.as_ref().map(Self::account_from_row).transpose()
     }
 
+    async fn account_regions(&self) -> Result<Vec<(String, u64)>> {
+        sqlx::query("SELECT region, COUNT(*) AS n FROM accounts GROUP BY region ORDER BY region")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("region")?, r.try_get::<i64, _>("n")? as u64)))
+            .collect()
+    }
+
     async fn set_region(&self, account_id: &str, region: &str) -> Result<()> {
         let _w = self.writer.lock().await;
         let n = sqlx::query("UPDATE accounts SET region = ? WHERE account_id = ?")
@@ -1047,12 +1056,19 @@ impl Store for SqliteStore {
     async fn drop_legacy_profile(&self, account_id: &str) -> Result<()> {
         let _w = self.writer.lock().await;
         let mut tx = self.pool.begin().await?;
+        // The old row was plaintext: overwrite it with zeros, not just unlink it.
+        sqlx::query("PRAGMA secure_delete = ON")
+            .execute(&mut *tx)
+            .await?;
         for sql in [
             "DELETE FROM profiles WHERE account_id = ?",
             "DELETE FROM phone_index WHERE account_id = ?",
         ] {
             sqlx::query(sql).bind(account_id).execute(&mut *tx).await?;
         }
+        sqlx::query("PRAGMA secure_delete = OFF")
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }

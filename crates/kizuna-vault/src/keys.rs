@@ -124,7 +124,7 @@ impl KeyPlace {
     pub fn read(&self, region: &str) -> Result<Option<RegionKeys>, VaultError> {
         let bad = |problem: String| VaultError::Key {
             region: region.to_string(),
-            problem,
+            problem: format!("{problem} (set by [regions.{region}.key] in the configuration)"),
         };
         let text = match self {
             KeyPlace::File(p) => match std::fs::read_to_string(p) {

@@ -409,6 +409,27 @@ impl Vault {
         }
     }
 
+    /// Who holds this phone number in the regions this node may reach: the
+    /// region, the person and when their data key was made. Lets the caller
+    /// recognise what a registration interrupted before its account existed
+    /// left behind.
+    pub async fn phone_owner(
+        &self,
+        phone: &str,
+    ) -> Result<Option<(String, String, u64)>, VaultError> {
+        let phone = normalise_phone(phone)?;
+        let Some((region, subject)) = self.find_phone(&phone).await? else {
+            return Ok(None);
+        };
+        let created = self
+            .region_vault(&region)?
+            .store
+            .wrapped_key(&subject)
+            .await?
+            .map_or(0, |k| k.created_at);
+        Ok(Some((region, subject, created)))
+    }
+
     /// Undoes a registration whose account could not be created.
     pub async fn forget_unregistered(&self, subject: &str, region: &str) -> Result<(), VaultError> {
         self.region_vault(region)?

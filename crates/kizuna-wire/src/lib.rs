@@ -602,6 +602,28 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// Milliseconds since the Unix epoch as `YYYY-MM-DD hh:mm:ss UTC`.
+pub fn utc(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (proleptic Gregorian).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// Handles are 3–32 characters of lowercase ASCII letters, digits, `_` and `.`,
 /// starting with a letter, so they are unambiguous and safe in paths.
 pub fn valid_handle(h: &str) -> bool {
@@ -634,6 +656,13 @@ mod tests {
         let back: Bytes = serde_json::from_str(&j).unwrap();
         assert_eq!(b, back);
         assert!(serde_json::from_str::<Bytes>("\"!!!\"").is_err());
+    }
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(1_795_539_139_097), "2026-11-24 16:52:19 UTC");
+        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
     }
 
     #[test]

@@ -164,7 +164,11 @@ pub async fn run(a: AdminCommand) -> anyhow::Result<()> {
                         );
                     }
                 }
-                println!("{} people now live in {to}", moved.len());
+                let n = moved.len();
+                println!(
+                    "{n} {} in region {to}",
+                    if n == 1 { "person is" } else { "people are" }
+                );
             }
         }
         AdminCommand::RotateKey { node, region } => {

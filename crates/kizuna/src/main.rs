@@ -269,9 +269,24 @@ impl std::fmt::Display for NotFound {
 
 impl std::error::Error for NotFound {}
 
+/// A command line that cannot be acted on as given; exits with 2.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
 fn exit_code(e: &anyhow::Error) -> u8 {
     if e.downcast_ref::<NotFound>().is_some() {
         return 3;
+    }
+    if e.downcast_ref::<Usage>().is_some() {
+        return 2;
     }
     match e.downcast_ref::<ClientError>() {
         Some(

@@ -84,9 +84,10 @@ pub async fn run(home: &Path, what: MeCommand) -> anyhow::Result<()> {
         }
         MeCommand::Delete { yes } => {
             if !yes {
-                anyhow::bail!(
-                    "erasing your account cannot be undone; run again with --yes to confirm"
-                );
+                return Err(crate::Usage(
+                    "erasing your account cannot be undone; run again with --yes to confirm".into(),
+                )
+                .into());
             }
             let erased = c.erase_account().await?;
             println!(
@@ -104,9 +105,24 @@ fn print_data_map(m: &DataMap) {
         "Your home region is {} ({}, {}). This node runs in region {} ({}).",
         m.home_region, m.home_region_name, m.home_country, m.node_region, m.node_country
     );
-    for c in &m.categories {
+    // Categories kept in the same place under the same rules are shown once.
+    let mut shown: Vec<usize> = Vec::new();
+    for (i, c) in m.categories.iter().enumerate() {
+        if shown.contains(&i) {
+            continue;
+        }
+        let group: Vec<usize> = (i..m.categories.len())
+            .filter(|&j| {
+                let o = &m.categories[j];
+                o.region == c.region && o.protection == c.protection
+            })
+            .collect();
+        shown.extend(&group);
         println!();
-        println!("{}: {}", c.category, c.fields.join(", "));
+        for &j in &group {
+            let g = &m.categories[j];
+            println!("{}: {}", g.category, g.fields.join(", "));
+        }
         println!(
             "  stored in   region {} ({}, {})",
             c.region, c.region_name, c.country
@@ -125,24 +141,24 @@ fn print_data_map(m: &DataMap) {
     println!();
     if m.transfers.is_empty() {
         println!("Transfers of your data: none.");
-    } else {
-        println!("Transfers of your data:");
-        for t in &m.transfers {
-            let outcome = if t.allowed {
-                format!("allowed ({})", t.basis.as_deref().unwrap_or("-"))
-            } else {
-                format!("REFUSED: {}", t.refusal.as_deref().unwrap_or("-"))
-            };
-            println!(
-                "  {}  {} {} of region {} from {} for {}: {}",
-                t.at,
-                t.action,
-                t.categories.join("+"),
-                t.region,
-                t.to_country,
-                t.requester,
-                outcome
-            );
-        }
+        return;
+    }
+    println!("Transfers of your data:");
+    for t in &m.transfers {
+        let outcome = if t.allowed {
+            format!("allowed: {}", t.basis.as_deref().unwrap_or("-"))
+        } else {
+            format!("REFUSED: {}", t.refusal.as_deref().unwrap_or("-"))
+        };
+        println!(
+            "  {}  {} {} (region {}) from {}, for {}\n      {}",
+            kizuna_wire::utc(t.at),
+            t.action,
+            t.categories.join(", "),
+            t.region,
+            t.to_country,
+            t.requester,
+            outcome
+        );
     }
 }

@@ -354,3 +354,126 @@ async fn the_operator_moves_people_between_regions_and_rotates_keys() {
         .any(|t| t.action == "move" && t.region == "kr"));
     assert_no_personal_field_in(node.data_dir());
 }
+
+async fn sql(path: &std::path::Path, statements: &[&str]) {
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    for s in statements {
+        sqlx::query(s).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn a_node_refuses_a_configuration_that_drops_a_region_people_live_in() {
+    let mut node = Node::start().await;
+    node.person("bob", "kr").await;
+    let addr = node.stop().await;
+    let jp_only = &DEFAULT_TOML[..DEFAULT_TOML.find("[regions.kr]").unwrap()];
+    let mut config = kizuna_server::ServerConfig::new(node.data_dir(), addr);
+    config.regions = Regions::parse(jp_only, "jp-only.toml").unwrap();
+    let e = kizuna_server::RunningServer::start(config)
+        .await
+        .err()
+        .expect("people of kr would be stranded");
+    assert!(
+        e.to_string().contains("region 'kr'") && e.to_string().contains("jp-only.toml"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn an_unfinished_registration_does_not_hold_its_phone_number() {
+    let mut node = Node::start().await;
+    let addr = node.stop().await;
+    // Sealed data whose account was never created, as a crash between the
+    // two steps of a registration leaves it.
+    let vault = kizuna_vault::Vault::open(Regions::embedded(), node.data_dir())
+        .await
+        .unwrap();
+    let profile = kizuna_vault::Profile {
+        name: "Ghost".into(),
+        phone: "+819011112222".into(),
+        email: None,
+    };
+    let who = kizuna_vault::Requester::Operator {
+        command: "test".into(),
+    };
+    vault.register("ghost", "jp", &profile, &who).await.unwrap();
+    vault.close().await;
+    let jp = node.data_dir().join("regions/jp.sqlite");
+    node.start_again(addr).await;
+    // While a registration could still be finishing, the number is taken.
+    let e = kizuna_client::Client::register(
+        &node.home("early"),
+        &node.url,
+        kizuna_client::RegisterOptions {
+            handle: "early",
+            name: "Early",
+            phone: "+819011112222",
+            email: None,
+            region: "kr",
+            device_label: "test",
+        },
+    )
+    .await
+    .err()
+    .unwrap();
+    assert_eq!(e.api_code(), Some(ErrorCode::PhoneTaken));
+    sql(&jp, &["UPDATE subjects SET created_at = 0"]).await;
+    let mut a = alice(&node, "jp").await;
+    assert_eq!(a.me().await.unwrap().name, NAME);
+    let left = region_rows(&node, "jp", "SELECT subject_id FROM subjects").await;
+    assert_eq!(left, vec![a.identity().account_id.clone()]);
+}
+
+#[tokio::test]
+async fn profiles_an_earlier_version_kept_in_the_node_store_move_to_their_region() {
+    let mut node = Node::start().await;
+    let mut a = alice(&node, "jp").await;
+    let id = a.identity().account_id.clone();
+    let addr = node.stop().await;
+    // The layout before regions: a plain profile row in the node store.
+    sql(
+        &node.data_dir().join("regions/jp.sqlite"),
+        &[
+            "DELETE FROM subjects",
+            "DELETE FROM records",
+            "DELETE FROM phone_index",
+            "DELETE FROM access_records",
+        ],
+    )
+    .await;
+    let legacy = format!(
+        "INSERT INTO profiles (account_id, sealed) VALUES ('{id}', \
+         CAST('{{\"name\":\"Alice Legacy\",\"phone\":\"+819011112222\",\"email\":null}}' AS BLOB))"
+    );
+    sql(&node.data_dir().join("node.sqlite"), &[&legacy]).await;
+    node.start_again(addr).await;
+    assert_eq!(a.me().await.unwrap().name, "Alice Legacy");
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        node.data_dir().join("node.sqlite").display()
+    ))
+    .await
+    .unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM profiles")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    pool.close().await;
+    assert_eq!(
+        region_rows(&node, "jp", "SELECT subject_id FROM subjects").await,
+        vec![id]
+    );
+    node.stop().await;
+    for f in files(node.data_dir()) {
+        assert!(
+            !contains(&std::fs::read(&f).unwrap(), b"Alice Legacy"),
+            "the old plaintext profile is still in {}",
+            f.display()
+        );
+    }
+}
