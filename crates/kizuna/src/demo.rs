@@ -189,6 +189,40 @@ pub async fn run() -> anyhow::Result<()> {
         anyhow::bail!("plaintext found in the server's files");
     }
 
+    step(
+        8,
+        "Personal data stays at home, sealed, and people can see where it is",
+    );
+    let map = bob.data_map().await?;
+    let profile = map
+        .categories
+        .iter()
+        .find(|c| c.category == "profile")
+        .ok_or_else(|| anyhow::anyhow!("the data map has no profile"))?;
+    let from: Vec<&str> = profile
+        .accessible_from
+        .iter()
+        .map(|a| a.country.as_str())
+        .collect();
+    println!(
+        "   bob's profile is in region {} ({}), reachable from {}; {} recorded transfer(s) to this node in {}",
+        profile.region,
+        profile.country,
+        from.join(", "),
+        map.transfers.len(),
+        map.node_country
+    );
+    let me = bob.me().await?;
+    let fields = [me.name.as_str(), me.phone.as_str()];
+    let found: usize = fields
+        .iter()
+        .map(|f| files_containing(&data, f.as_bytes()).len())
+        .sum();
+    println!("   bob's name and phone found in {found} server file(s)");
+    if found > 0 {
+        anyhow::bail!("personal data found in plaintext in the server's files");
+    }
+
     server.shutdown().await;
     for c in [alice, bob, carol] {
         c.close().await;
