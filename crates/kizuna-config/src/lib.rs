@@ -154,6 +154,51 @@ fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
+/// Files of the node itself under the data directory, which no region may
+/// use for its store or key.
+const RESERVED: [&str; 3] = ["node.sqlite", "kizuna.lock", "keys/user-token.key"];
+
+/// `a/./b/../c` as `a/c`, so two spellings of one file compare equal.
+fn lexical(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+impl StoreLocation {
+    fn normalised(self) -> StoreLocation {
+        match self {
+            StoreLocation::Sqlite(p) => StoreLocation::Sqlite(lexical(&p)),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        match self {
+            StoreLocation::Sqlite(p) => p,
+        }
+    }
+}
+
+impl KeySource {
+    fn normalised(self) -> KeySource {
+        match self {
+            KeySource::File(p) => KeySource::File(lexical(&p)),
+            env => env,
+        }
+    }
+}
+
 fn valid_country(c: &str) -> bool {
     c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase())
 }
@@ -208,15 +253,32 @@ impl Regions {
             if r.name.trim().is_empty() {
                 return Err(invalid(place, "name is empty".into()));
             }
+            let store = r.store.normalised();
+            let key = r.key.normalised();
+            let key_path = match &key {
+                KeySource::File(p) => Some(p.as_path()),
+                KeySource::Env(_) => None,
+            };
+            for (what, path) in [("store", Some(store.path())), ("key", key_path)] {
+                if let Some(p) = path.filter(|p| RESERVED.iter().any(|r| Path::new(r) == *p)) {
+                    return Err(invalid(
+                        format!("{place}.{what}"),
+                        format!(
+                            "{} belongs to the node itself; give the region its own file",
+                            p.display()
+                        ),
+                    ));
+                }
+            }
             // Two regions in one file, or under one key, would mix people of
             // different homes: placement would no longer mean anything.
-            if let Some(other) = stores.insert(r.store.clone(), id.clone()) {
+            if let Some(other) = stores.insert(store.clone(), id.clone()) {
                 return Err(invalid(
                     format!("{place}.store"),
                     format!("region {other} already uses this store"),
                 ));
             }
-            if let Some(other) = keys.insert(r.key.clone(), id.clone()) {
+            if let Some(other) = keys.insert(key.clone(), id.clone()) {
                 return Err(invalid(
                     format!("{place}.key"),
                     format!("region {other} already uses this key"),
@@ -296,8 +358,8 @@ impl Regions {
                 id,
                 country: r.country,
                 name: r.name,
-                store: r.store,
-                key: r.key,
+                store,
+                key,
                 access_from,
             });
         }
@@ -401,6 +463,19 @@ mod tests {
             t.replace("keys/region-kr.key", "keys/region-jp.key")
         }));
         assert!(e.contains("[regions.kr.key]"), "{e}");
+        let e = problem(with(|t| {
+            t.replace("regions/kr.sqlite", "./regions/../regions/jp.sqlite")
+        }));
+        assert!(e.contains("[regions.kr.store]"), "{e}");
+        let e = problem(with(|t| t.replace("regions/kr.sqlite", "node.sqlite")));
+        assert!(e.contains("belongs to the node"), "{e}");
+        let e = problem(with(|t| {
+            t.replace("keys/region-kr.key", "./keys/user-token.key")
+        }));
+        assert!(
+            e.contains("[regions.kr.key]") && e.contains("belongs to the node"),
+            "{e}"
+        );
     }
 
     #[test]

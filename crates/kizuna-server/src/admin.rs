@@ -25,6 +25,7 @@ pub enum AdminError {
 pub struct Admin {
     store: Arc<dyn Store>,
     vault: Vault,
+    _lock: crate::DataDirLock,
 }
 
 /// One person moved.
@@ -39,10 +40,15 @@ pub struct Moved {
 
 impl Admin {
     pub async fn open(data_dir: &Path, regions: Regions) -> Result<Admin, crate::ServerError> {
+        let lock = crate::DataDirLock::take(data_dir)?;
         let store: Arc<dyn Store> =
             Arc::new(SqliteStore::open(&data_dir.join("node.sqlite")).await?);
         let vault = Vault::open(regions, data_dir).await?;
-        Ok(Admin { store, vault })
+        Ok(Admin {
+            store,
+            vault,
+            _lock: lock,
+        })
     }
 
     fn region(&self, id: &str) -> Result<(), AdminError> {

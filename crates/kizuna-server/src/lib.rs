@@ -70,6 +70,10 @@ pub enum ServerError {
         count: u64,
         origin: String,
     },
+    #[error(
+        "another kizuna process (a running node or an admin command) is using {0}; stop it first"
+    )]
+    InUse(PathBuf),
     #[error("cannot open the vault: {0}")]
     Vault(#[from] kizuna_vault::VaultError),
     #[error("cannot listen on {addr}: {source}")]
@@ -88,6 +92,7 @@ pub struct RunningServer {
     store: Arc<dyn Store>,
     state: Arc<api::AppState>,
     vault: Arc<Vault>,
+    lock: DataDirLock,
 }
 
 /// Reads a 32-byte secret from `path`, creating it (owner-only) on first start.
@@ -131,31 +136,68 @@ fn key_file(path: &Path) -> Result<[u8; 32], ServerError> {
 
 /// Moves profiles that an earlier version kept in the node store into their
 /// home regions, sealed; each is dropped from the node store only once its
-/// region holds it.
+/// region holds it. A profile that cannot move (a field today's rules
+/// refuse, a region this node may not reach) stays where it was, is named in
+/// the log, and is tried again on the next start; the others move on.
 async fn adopt_legacy_profiles(store: &dyn Store, vault: &Vault) -> Result<(), ServerError> {
     let requester = Requester::Operator {
         command: "kizuna serve (moving stored profiles into their home regions)".into(),
     };
+    let mut skipped = 0u32;
     loop {
-        let batch = store.legacy_profiles(500).await?;
-        if batch.is_empty() {
+        let batch = store.legacy_profiles(skipped + 500).await?;
+        if batch.len() <= skipped as usize {
+            if skipped > 0 {
+                tracing::error!(
+                    count = skipped,
+                    "profiles left in the node store; see the messages above"
+                );
+            }
             return Ok(());
         }
-        for p in batch {
-            match serde_json::from_slice::<kizuna_vault::Profile>(&p.blob) {
-                Ok(profile) => {
-                    vault
-                        .register(&p.account_id, &p.region, &profile, &requester)
-                        .await?
-                }
-                Err(e) => {
-                    return Err(ServerError::Vault(kizuna_vault::VaultError::Unsealable {
-                        region: p.region,
-                        problem: format!("a stored profile is unreadable: {e}"),
-                    }))
+        for p in batch.into_iter().skip(skipped as usize) {
+            let moved = match serde_json::from_slice::<kizuna_vault::Profile>(&p.blob) {
+                Ok(profile) => vault
+                    .register(&p.account_id, &p.region, &profile, &requester)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(format!("unreadable: {e}")),
+            };
+            match moved {
+                Ok(()) => store.drop_legacy_profile(&p.account_id).await?,
+                Err(why) => {
+                    tracing::error!(account = %p.account_id, region = %p.region, %why, "a stored profile could not move to its region");
+                    skipped += 1;
                 }
             }
-            store.drop_legacy_profile(&p.account_id).await?;
+        }
+    }
+}
+
+/// Holds the data directory for one process: a node and an admin command
+/// working on the same stores at once could undo each other's work (a key
+/// rotated under a running node, a move racing a write).
+pub struct DataDirLock {
+    _file: std::fs::File,
+}
+
+impl DataDirLock {
+    pub fn take(dir: &Path) -> Result<DataDirLock, ServerError> {
+        let io = |source| ServerError::DataDir {
+            path: dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("kizuna.lock"))
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => Ok(DataDirLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(ServerError::InUse(dir.to_path_buf())),
+            Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
         }
     }
 }
@@ -164,6 +206,7 @@ impl RunningServer {
     /// Opens the store under `data_dir`, binds, and serves in the background.
     pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         let dir = &config.data_dir;
+        let lock = DataDirLock::take(dir)?;
         let keys = dir.join("keys");
         std::fs::create_dir_all(&keys).map_err(|source| ServerError::DataDir {
             path: dir.clone(),
@@ -238,6 +281,7 @@ impl RunningServer {
             store,
             state,
             vault,
+            lock,
         })
     }
 
@@ -257,5 +301,6 @@ impl RunningServer {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), self.sequencer).await;
         self.store.close().await;
         self.vault.close().await;
+        drop(self.lock);
     }
 }

@@ -35,6 +35,24 @@ impl From<sqlx::Error> for StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Checkpoints the WAL completely and truncates it, so that pages deleted
+/// with `secure_delete` leave no older copy behind in it. Retries while
+/// another connection holds an older snapshot.
+pub(crate) async fn truncate_wal(pool: &sqlx::SqlitePool) -> Result<()> {
+    for _ in 0..100 {
+        let busy: i64 = sqlx::query_scalar("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(pool)
+            .await?;
+        if busy == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    Err(StoreError::Backend(
+        "the write-ahead log could not be emptied: another connection keeps reading".into(),
+    ))
+}
+
 #[derive(Clone, Debug)]
 pub struct Account {
     pub account_id: String,

@@ -90,9 +90,9 @@ pub trait RegionStore: Send + Sync + 'static {
     async fn subjects_after(&self, after: &str, limit: u32) -> Result<Vec<WrappedKey>>;
     /// How many people have a data key wrapped by each region-key version.
     async fn key_versions(&self) -> Result<Vec<(u32, u64)>>;
-    /// Replaces wrapped keys, each only if it is still wrapped by the
-    /// version it was read under. Returns how many changed.
-    async fn rewrap(&self, keys: &[(WrappedKey, u32)]) -> Result<u64>;
+    /// Replaces wrapped keys, each only if the stored one is still exactly
+    /// the one it was made from (`old`). Returns how many changed.
+    async fn rewrap(&self, keys: &[(WrappedKey, Vec<u8>)]) -> Result<u64>;
     async fn close(&self);
 }
 
@@ -331,11 +331,9 @@ impl RegionStore for SqliteRegionStore {
                 > 0;
         }
         tx.commit().await?;
-        // Copy the zeroed pages into the file now, so the old key does not
-        // wait in the WAL.
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.pool)
-            .await?;
+        // Copy the zeroed pages into the file and empty the WAL now, so the
+        // old key does not wait in an earlier frame of it.
+        crate::truncate_wal(&self.pool).await?;
         Ok(any)
     }
 
@@ -369,19 +367,20 @@ impl RegionStore for SqliteRegionStore {
         .collect()
     }
 
-    async fn rewrap(&self, keys: &[(WrappedKey, u32)]) -> Result<u64> {
+    async fn rewrap(&self, keys: &[(WrappedKey, Vec<u8>)]) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
         let mut changed = 0;
-        for (k, old_version) in keys {
+        for (k, old) in keys {
+            // Compared by content: a key replaced meanwhile (a move retried,
+            // say) is never overwritten by one made from its predecessor.
             changed += sqlx::query(
                 "UPDATE subjects SET wrapped_key = ?, region_key_version = ? \
-                 WHERE subject_id = ? AND region_key_version = ? AND data_key_version = ?",
+                 WHERE subject_id = ? AND wrapped_key = ?",
             )
             .bind(&k.wrapped)
             .bind(k.region_key_version as i64)
             .bind(&k.subject_id)
-            .bind(*old_version as i64)
-            .bind(k.data_key_version as i64)
+            .bind(old)
             .execute(&mut *tx)
             .await?
             .rows_affected();

@@ -1070,7 +1070,9 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(())
+        // The old row's page is zeroed in the file; its earlier copy must
+        // not stay in the WAL either.
+        crate::truncate_wal(&self.pool).await
     }
 
     async fn device(&self, device_id: &str) -> Result<Option<Device>> {

@@ -5,8 +5,13 @@
 //! Any other region is reached only if the configuration lets this node's
 //! country access it; the transfer (what, from where, to where, on what
 //! basis, for whom) is recorded in the person's region before the data is
-//! touched, and a refusal is recorded too. No other code in the crate holds
-//! a region's store.
+//! touched, and a refusal is recorded too.
+//!
+//! The operator's maintenance (re-wrapping keys, counting and listing who
+//! lives in a region, removing copies a move left behind, undoing an
+//! unfinished registration) opens no personal record; it reaches a region
+//! through [`Vault::maintained`], which still refuses regions this node may
+//! not reach. No other code in the crate holds a region's store.
 
 use kizuna_store::SealedAccess;
 use kizuna_wire::TransferRecord;
@@ -71,6 +76,19 @@ pub(crate) struct Reached<'v> {
 }
 
 impl Vault {
+    pub(crate) fn region_vault(&self, id: &str) -> Result<&RegionVault, VaultError> {
+        self.regions
+            .get(id)
+            .ok_or_else(|| VaultError::UnknownRegion(id.to_string()))
+    }
+
+    /// A region for maintenance that opens no personal record, only if the
+    /// configuration lets this node reach it.
+    pub(crate) fn maintained(&self, region: &str) -> Result<&RegionVault, VaultError> {
+        self.border_rule(region)?;
+        self.region_vault(region)
+    }
+
     /// Whether this node may reach `region` at all, by the configuration.
     pub(crate) fn border_rule(&self, region: &str) -> Result<Option<String>, VaultError> {
         let r = self

@@ -121,7 +121,12 @@ impl RegionVault {
         mac.finalize().into_bytes().to_vec()
     }
 
-    fn wrap_new(&self, subject: &str, data_key_version: u32, key: &DataKey) -> WrappedKey {
+    fn wrap_new(
+        &self,
+        subject: &str,
+        data_key_version: u32,
+        key: &DataKey,
+    ) -> Result<WrappedKey, VaultError> {
         let keys = self.keys();
         let (v, rk) = keys.current();
         let wrapped = seal::wrap(
@@ -133,14 +138,15 @@ impl RegionVault {
                 data_key_version,
             },
             key,
-        );
-        WrappedKey {
+        )
+        .map_err(|_| self.unsealable("a data key could not be wrapped"))?;
+        Ok(WrappedKey {
             subject_id: subject.to_string(),
             data_key_version,
             region_key_version: v,
             wrapped,
             created_at: kizuna_wire::now_ms(),
-        }
+        })
     }
 
     fn unwrap_key(&self, w: &WrappedKey) -> Result<DataKey, VaultError> {
@@ -179,7 +185,14 @@ impl RegionVault {
         Ok((self.unwrap_key(&w)?, w.data_key_version))
     }
 
-    fn seal_category(&self, key: &DataKey, subject: &str, dkv: u32, c: &str, pt: &[u8]) -> Vec<u8> {
+    fn seal_category(
+        &self,
+        key: &DataKey,
+        subject: &str,
+        dkv: u32,
+        c: &str,
+        pt: &[u8],
+    ) -> Result<Vec<u8>, VaultError> {
         seal::seal_record(
             key,
             &RecordBinding {
@@ -190,6 +203,7 @@ impl RegionVault {
             },
             pt,
         )
+        .map_err(|_| self.unsealable(format!("the {c} record could not be sealed")))
     }
 
     fn open_category(
@@ -221,7 +235,7 @@ impl RegionVault {
         t: &TransferRecord,
     ) -> Result<Vec<u8>, VaultError> {
         let pt = serde_json::to_vec(t).map_err(|e| self.unsealable(e.to_string()))?;
-        Ok(self.seal_category(key, subject, dkv, Category::AccessRecords.name(), &pt))
+        self.seal_category(key, subject, dkv, Category::AccessRecords.name(), &pt)
     }
 
     fn open_access(
@@ -265,30 +279,35 @@ impl RegionVault {
     }
 
     /// Seals an opened person anew for this region under a fresh data key.
-    fn seal_subject(&self, subject: &str, o: &OpenedSubject, phone: Option<&str>) -> SealedSubject {
+    fn seal_subject(
+        &self,
+        subject: &str,
+        o: &OpenedSubject,
+        phone: Option<&str>,
+    ) -> Result<SealedSubject, VaultError> {
         let key = DataKey::generate();
         let dkv = o.data_key_version;
         let records = o
             .records
             .iter()
-            .map(|(c, pt)| (c.clone(), self.seal_category(&key, subject, dkv, c, pt)))
-            .collect();
+            .map(|(c, pt)| Ok((c.clone(), self.seal_category(&key, subject, dkv, c, pt)?)))
+            .collect::<Result<Vec<_>, VaultError>>()?;
         let access = o
             .access
             .iter()
-            .filter_map(|t| {
-                Some(SealedAccess {
+            .map(|t| {
+                Ok(SealedAccess {
                     at: t.at,
-                    sealed: self.seal_access(&key, subject, dkv, t).ok()?,
+                    sealed: self.seal_access(&key, subject, dkv, t)?,
                 })
             })
-            .collect();
-        SealedSubject {
-            key: self.wrap_new(subject, dkv, &key),
+            .collect::<Result<Vec<_>, VaultError>>()?;
+        Ok(SealedSubject {
+            key: self.wrap_new(subject, dkv, &key)?,
             records,
             phone_hash: phone.map(|p| self.phone_hash(p)),
             access,
-        }
+        })
     }
 }
 
@@ -364,12 +383,6 @@ impl Vault {
         &self.config
     }
 
-    fn region_vault(&self, id: &str) -> Result<&RegionVault, VaultError> {
-        self.regions
-            .get(id)
-            .ok_or_else(|| VaultError::UnknownRegion(id.to_string()))
-    }
-
     /// Creates a person in their home region: a fresh data key, the sealed
     /// profile, the keyed phone hash, and (for a foreign region) the record
     /// of this first transfer, in one transaction.
@@ -402,7 +415,7 @@ impl Vault {
             records: BTreeMap::from([(Category::Profile.name().to_string(), pt)]),
             access: reached.transfer.into_iter().collect(),
         };
-        let sealed = rv.seal_subject(subject, &opened, Some(&profile.phone));
+        let sealed = rv.seal_subject(subject, &opened, Some(&profile.phone))?;
         match rv.store.put_subject(sealed).await {
             Err(StoreError::Conflict("phone")) => Err(VaultError::PhoneTaken),
             r => Ok(r?),
@@ -422,7 +435,7 @@ impl Vault {
             return Ok(None);
         };
         let created = self
-            .region_vault(&region)?
+            .maintained(&region)?
             .store
             .wrapped_key(&subject)
             .await?
@@ -432,7 +445,7 @@ impl Vault {
 
     /// Undoes a registration whose account could not be created.
     pub async fn forget_unregistered(&self, subject: &str, region: &str) -> Result<(), VaultError> {
-        self.region_vault(region)?
+        self.maintained(region)?
             .store
             .erase_subject(subject)
             .await?;
@@ -516,7 +529,7 @@ impl Vault {
             .await?;
         let (key, dkv) = rv.data_key(subject).await?;
         let pt = serde_json::to_vec(contacts).map_err(|e| rv.unsealable(e.to_string()))?;
-        let sealed = rv.seal_category(&key, subject, dkv, Category::Contacts.name(), &pt);
+        let sealed = rv.seal_category(&key, subject, dkv, Category::Contacts.name(), &pt)?;
         rv.store
             .put_record(subject, Category::Contacts.name(), &sealed)
             .await?;
@@ -686,7 +699,17 @@ impl Vault {
             ],
             requester,
         })?;
-        Ok(decision.region.store.erase_subject(subject).await?)
+        let mut any = decision.region.store.erase_subject(subject).await?;
+        // A copy an interrupted move left elsewhere goes too: no key of the
+        // person may survive their erasure.
+        for id in self.regions.keys() {
+            if id != region {
+                if let Ok(rv) = self.maintained(id) {
+                    any |= rv.store.erase_subject(subject).await?;
+                }
+            }
+        }
+        Ok(any)
     }
 
     /// Moves a person's data to region `to`: opens it in `from`, seals it
@@ -747,7 +770,7 @@ impl Vault {
             allowed: true,
             refusal: None,
         });
-        let sealed = dst.seal_subject(subject, &opened, phone.as_deref());
+        let sealed = dst.seal_subject(subject, &opened, phone.as_deref())?;
         match dst.store.put_subject(sealed).await {
             Err(StoreError::Conflict("phone")) => return Err(VaultError::PhoneTaken),
             r => r?,
@@ -767,10 +790,14 @@ impl Vault {
         home: &str,
     ) -> Result<Vec<String>, VaultError> {
         let mut cleaned = Vec::new();
-        for (id, rv) in &self.regions {
-            if id != home && rv.store.wrapped_key(subject).await?.is_some() {
+        for id in self.regions.keys() {
+            if id == home {
+                continue;
+            }
+            let rv = self.maintained(id)?;
+            if rv.store.wrapped_key(subject).await?.is_some() {
                 // Only a verified copy in `home` makes the old one redundant.
-                self.region_vault(home)?.open_subject(subject).await?;
+                self.maintained(home)?.open_subject(subject).await?;
                 rv.store.erase_subject(subject).await?;
                 cleaned.push(id.clone());
             }
@@ -781,7 +808,7 @@ impl Vault {
     /// How many people have their data in `region`.
     pub async fn count_in(&self, region: &str) -> Result<u64, VaultError> {
         Ok(self
-            .region_vault(region)?
+            .maintained(region)?
             .store
             .key_versions()
             .await?
@@ -798,7 +825,7 @@ impl Vault {
         limit: u32,
     ) -> Result<Vec<String>, VaultError> {
         Ok(self
-            .region_vault(region)?
+            .maintained(region)?
             .store
             .subjects_after(after, limit)
             .await?
@@ -815,7 +842,7 @@ impl Vault {
         region: &str,
         progress: &dyn Progress,
     ) -> Result<Rotation, VaultError> {
-        let rv = self.region_vault(region)?;
+        let rv = self.maintained(region)?;
         let mut keys = rv.keys();
         let counts = rv.store.key_versions().await?;
         let (current, _) = keys.current();
@@ -846,8 +873,8 @@ impl Vault {
             for w in page.iter().filter(|w| w.region_key_version != new_version) {
                 let key = rv.unwrap_key(w)?;
                 batch.push((
-                    rv.wrap_new(&w.subject_id, w.data_key_version, &key),
-                    w.region_key_version,
+                    rv.wrap_new(&w.subject_id, w.data_key_version, &key)?,
+                    w.wrapped.clone(),
                 ));
             }
             let n = batch.len() as u64;

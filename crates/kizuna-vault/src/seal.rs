@@ -20,11 +20,14 @@ impl DataKey {
     }
 }
 
-fn seal(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+/// Encryption failed (only possible for inputs near 256 GiB).
+#[derive(Debug)]
+pub struct SealFailed;
+
+fn seal(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SealFailed> {
     let mut nonce = [0u8; NONCE];
     rand::thread_rng().fill_bytes(&mut nonce);
     let cipher = XChaCha20Poly1305::new(key.into());
-    // Encryption fails only for messages near 256 GiB.
     let ct = cipher
         .encrypt(
             XNonce::from_slice(&nonce),
@@ -33,10 +36,10 @@ fn seal(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
                 aad,
             },
         )
-        .unwrap_or_default();
+        .map_err(|_| SealFailed)?;
     let mut out = nonce.to_vec();
     out.extend_from_slice(&ct);
-    out
+    Ok(out)
 }
 
 fn open(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
@@ -78,7 +81,11 @@ impl KeyBinding<'_> {
     }
 }
 
-pub fn wrap(region_key: &[u8; 32], b: &KeyBinding<'_>, key: &DataKey) -> Vec<u8> {
+pub fn wrap(
+    region_key: &[u8; 32],
+    b: &KeyBinding<'_>,
+    key: &DataKey,
+) -> Result<Vec<u8>, SealFailed> {
     seal(region_key, &b.aad(), &key.0)
 }
 
@@ -107,7 +114,11 @@ impl RecordBinding<'_> {
     }
 }
 
-pub fn seal_record(key: &DataKey, b: &RecordBinding<'_>, plaintext: &[u8]) -> Vec<u8> {
+pub fn seal_record(
+    key: &DataKey,
+    b: &RecordBinding<'_>,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, SealFailed> {
     seal(&key.0, &b.aad(), plaintext)
 }
 
@@ -128,7 +139,7 @@ mod tests {
             data_key_version: 1,
             category: "profile",
         };
-        let sealed = seal_record(&k, &b, b"Alice Sato");
+        let sealed = seal_record(&k, &b, b"Alice Sato").unwrap();
         assert_eq!(open_record(&k, &b, &sealed).unwrap(), b"Alice Sato");
         for other in [
             RecordBinding {
@@ -160,7 +171,7 @@ mod tests {
             region_key_version: 1,
             data_key_version: 1,
         };
-        let w = wrap(&rk, &b, &dk);
+        let w = wrap(&rk, &b, &dk).unwrap();
         assert_eq!(unwrap(&rk, &b, &w).unwrap().0, dk.0);
         assert!(unwrap(&[8u8; 32], &b, &w).is_none());
         assert!(unwrap(&rk, &KeyBinding { region: "kr", ..b }, &w).is_none());

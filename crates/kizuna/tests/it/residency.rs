@@ -258,6 +258,23 @@ async fn erasing_an_account_destroys_its_key() {
     .await;
     let wrapped = hex_decode(&wrapped[0]);
 
+    // A copy an interrupted move left in another region must go too.
+    let mut node = node;
+    let addr = node.stop().await;
+    let vault = kizuna_vault::Vault::open(Regions::embedded(), node.data_dir())
+        .await
+        .unwrap();
+    let who = kizuna_vault::Requester::Operator {
+        command: "test".into(),
+    };
+    vault.copy_subject(&id, "jp", "kr", &who).await.unwrap();
+    vault.close().await;
+    node.start_again(addr).await;
+    assert_eq!(
+        region_rows(&node, "kr", "SELECT subject_id FROM subjects").await,
+        vec![id.clone()]
+    );
+
     let export = a.export().await.unwrap();
     assert_eq!(
         (export.name.as_str(), export.email.as_deref()),
@@ -276,6 +293,9 @@ async fn erasing_an_account_destroys_its_key() {
             .len()
             == 1
     );
+    assert!(region_rows(&node, "kr", "SELECT subject_id FROM subjects")
+        .await
+        .is_empty());
     for f in files(node.data_dir()) {
         assert!(
             !contains(&std::fs::read(&f).unwrap(), &wrapped),
@@ -323,6 +343,14 @@ async fn the_operator_moves_people_between_regions_and_rotates_keys() {
     let admin = Admin::open(node.data_dir(), node.regions.clone())
         .await
         .unwrap();
+    // One process at a time on a data directory.
+    let mut config = kizuna_server::ServerConfig::new(node.data_dir(), addr);
+    config.regions = node.regions.clone();
+    let e = kizuna_server::RunningServer::start(config)
+        .await
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("another kizuna process"), "{e}");
     let moved = admin.move_subject("alice", "kr").await.unwrap();
     assert_eq!((moved.from.as_str(), moved.to.as_str()), ("jp", "kr"));
     // Running it again changes nothing.
@@ -433,6 +461,8 @@ async fn profiles_an_earlier_version_kept_in_the_node_store_move_to_their_region
     let mut node = Node::start().await;
     let mut a = alice(&node, "jp").await;
     let id = a.identity().account_id.clone();
+    let mut bob = node.person("bob", "jp").await;
+    let bob_id = bob.identity().account_id.clone();
     let addr = node.stop().await;
     // The layout before regions: a plain profile row in the node store.
     sql(
@@ -449,20 +479,30 @@ async fn profiles_an_earlier_version_kept_in_the_node_store_move_to_their_region
         "INSERT INTO profiles (account_id, sealed) VALUES ('{id}', \
          CAST('{{\"name\":\"Alice Legacy\",\"phone\":\"+819011112222\",\"email\":null}}' AS BLOB))"
     );
-    sql(&node.data_dir().join("node.sqlite"), &[&legacy]).await;
+    // One that today's rules refuse (not an international number): it stays
+    // behind, named in the log, and does not stop the others or the node.
+    let bad = format!(
+        "INSERT INTO profiles (account_id, sealed) VALUES ('{bob_id}', \
+         CAST('{{\"name\":\"Bob\",\"phone\":\"090\",\"email\":null}}' AS BLOB))"
+    );
+    sql(&node.data_dir().join("node.sqlite"), &[&legacy, &bad]).await;
     node.start_again(addr).await;
     assert_eq!(a.me().await.unwrap().name, "Alice Legacy");
+    assert_eq!(
+        bob.me().await.unwrap_err().api_code(),
+        Some(ErrorCode::UnknownAccount)
+    );
     let pool = sqlx::SqlitePool::connect(&format!(
         "sqlite://{}",
         node.data_dir().join("node.sqlite").display()
     ))
     .await
     .unwrap();
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM profiles")
-        .fetch_one(&pool)
+    let left: Vec<String> = sqlx::query_scalar("SELECT account_id FROM profiles")
+        .fetch_all(&pool)
         .await
         .unwrap();
-    assert_eq!(n, 0);
+    assert_eq!(left, vec![bob_id]);
     pool.close().await;
     assert_eq!(
         region_rows(&node, "jp", "SELECT subject_id FROM subjects").await,
