@@ -110,3 +110,41 @@ async fn bad_input_changes_nothing() {
     assert!(matches!(e, VaultError::InvalidContacts));
     vault.close().await;
 }
+
+#[tokio::test]
+async fn a_region_key_can_come_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let var = format!("KIZUNA_TEST_REGION_KEY_{}", std::process::id());
+    let toml = kizuna_config::DEFAULT_TOML.replace(
+        "key = { file = \"keys/region-kr.key\" }",
+        &format!("key = {{ env = \"{var}\" }}"),
+    );
+    let regions = Regions::parse(&toml, "test").unwrap();
+    // Unset: the region cannot open, and the message names where to look.
+    let e = Vault::open(regions.clone(), dir.path())
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        e.to_string().contains(&var) && e.to_string().contains("[regions.kr.key]"),
+        "{e}"
+    );
+    std::env::set_var(&var, keys::RegionKeys::generate().render("kr"));
+    let vault = Vault::open(regions.clone(), dir.path()).await.unwrap();
+    vault
+        .register("b", "kr", &profile("+821012345678"), &operator())
+        .await
+        .unwrap();
+    // The node cannot change a variable, so it will not rotate that key.
+    assert!(matches!(
+        vault.rotate_key("kr", &Quiet).await,
+        Err(VaultError::Key { .. })
+    ));
+    assert_eq!(
+        vault.profile("b", "kr", &operator()).await.unwrap().phone,
+        "+821012345678"
+    );
+    vault.close().await;
+    std::env::remove_var(&var);
+    assert!(!dir.path().join("keys/region-kr.key").exists());
+}
