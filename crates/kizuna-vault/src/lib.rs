@@ -452,29 +452,43 @@ impl Vault {
         Ok(())
     }
 
+    /// Reaches a person's region for `category` and opens that record, if
+    /// there is one.
+    async fn read_record<T: serde::de::DeserializeOwned>(
+        &self,
+        subject: &str,
+        region: &str,
+        category: Category,
+        requester: &Requester,
+    ) -> Result<Option<T>, VaultError> {
+        let rv = self
+            .reach(&Access {
+                subject,
+                region,
+                action: Action::Read,
+                categories: &[category],
+                requester,
+            })
+            .await?;
+        let (key, dkv) = rv.data_key(subject).await?;
+        let Some(sealed) = rv.store.record(subject, category.name()).await? else {
+            return Ok(None);
+        };
+        let pt = rv.open_category(&key, subject, dkv, category.name(), &sealed)?;
+        serde_json::from_slice(&pt)
+            .map(Some)
+            .map_err(|e| rv.unsealable(e.to_string()))
+    }
+
     pub async fn profile(
         &self,
         subject: &str,
         region: &str,
         requester: &Requester,
     ) -> Result<Profile, VaultError> {
-        let rv = self
-            .reach(&Access {
-                subject,
-                region,
-                action: Action::Read,
-                categories: &[Category::Profile],
-                requester,
-            })
-            .await?;
-        let (key, dkv) = rv.data_key(subject).await?;
-        let sealed = rv
-            .store
-            .record(subject, Category::Profile.name())
+        self.read_record(subject, region, Category::Profile, requester)
             .await?
-            .ok_or_else(|| VaultError::NotFound(rv.id.clone()))?;
-        let pt = rv.open_category(&key, subject, dkv, Category::Profile.name(), &sealed)?;
-        serde_json::from_slice(&pt).map_err(|e| rv.unsealable(e.to_string()))
+            .ok_or_else(|| VaultError::NotFound(region.to_string()))
     }
 
     pub async fn contacts(
@@ -483,24 +497,10 @@ impl Vault {
         region: &str,
         requester: &Requester,
     ) -> Result<Contacts, VaultError> {
-        let rv = self
-            .reach(&Access {
-                subject,
-                region,
-                action: Action::Read,
-                categories: &[Category::Contacts],
-                requester,
-            })
-            .await?;
-        let (key, dkv) = rv.data_key(subject).await?;
-        match rv.store.record(subject, Category::Contacts.name()).await? {
-            None => Ok(Contacts::default()),
-            Some(sealed) => {
-                let pt =
-                    rv.open_category(&key, subject, dkv, Category::Contacts.name(), &sealed)?;
-                serde_json::from_slice(&pt).map_err(|e| rv.unsealable(e.to_string()))
-            }
-        }
+        Ok(self
+            .read_record(subject, region, Category::Contacts, requester)
+            .await?
+            .unwrap_or_default())
     }
 
     pub async fn set_contacts(
