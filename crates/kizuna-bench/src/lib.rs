@@ -232,6 +232,8 @@ pub async fn run(
             &format!("127.0.0.1:{port}"),
             "--rate-limit",
             "1000000",
+            "--staff-listen",
+            "127.0.0.1:0",
         ])
         .env("KIZUNA_LOG", "warn")
         .stdout(Stdio::null())

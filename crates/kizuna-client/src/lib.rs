@@ -10,6 +10,7 @@
 mod error;
 mod local;
 mod mls;
+pub mod staff;
 mod transport;
 
 use std::collections::HashMap;

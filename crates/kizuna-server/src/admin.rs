@@ -146,3 +146,27 @@ impl Admin {
         self.vault.close().await;
     }
 }
+
+/// Creates the staff realm's operator organisation and first admin, offline
+/// on the node's machine (the node must be stopped). The credentials are
+/// shown once.
+pub async fn bootstrap_staff(
+    data_dir: &Path,
+    regions: &Regions,
+    staff_id: &str,
+    networks: Vec<String>,
+) -> Result<kizuna_wire::staff::StaffCredentials, crate::ServerError> {
+    let _lock = crate::DataDirLock::take(data_dir)?;
+    let keys = data_dir.join("keys");
+    std::fs::create_dir_all(&keys).map_err(|source| crate::ServerError::DataDir {
+        path: data_dir.to_path_buf(),
+        source,
+    })?;
+    let key = crate::key_file(&keys.join("staff-token.key"))?;
+    let realm = kizuna_staff::StaffRealm::open(&data_dir.join("staff/staff.sqlite"), key).await?;
+    let r = realm
+        .bootstrap(staff_id, &regions.node_region().country, networks)
+        .await;
+    realm.close().await;
+    Ok(r?)
+}

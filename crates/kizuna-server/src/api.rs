@@ -138,6 +138,12 @@ impl FromRequestParts<Shared> for AuthedDevice {
                 "the Authorization header must be 'Bearer <token>'",
             )
         })?;
+        if token.starts_with(&format!("{}.", kizuna_wire::staff::STAFF_TOKEN_PREFIX)) {
+            return Err(ApiError::unauthorized(
+                ErrorCode::WrongRealm,
+                "this is a staff session token; the user API accepts only device tokens",
+            ));
+        }
         let identity = state.auth.verify(token).map_err(|e| match e {
             AuthError::Expired => ApiError::unauthorized(ErrorCode::TokenExpired, e.to_string()),
             _ => ApiError::unauthorized(ErrorCode::Unauthorized, e.to_string()),

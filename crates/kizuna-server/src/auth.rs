@@ -12,7 +12,7 @@ use sha2::Sha256;
 
 /// How long a challenge may be answered.
 const CHALLENGE_TTL_SECS: u64 = 120;
-const TOKEN_PREFIX: &str = "kzu1";
+const TOKEN_PREFIX: &str = kizuna_wire::staff::USER_TOKEN_PREFIX;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {

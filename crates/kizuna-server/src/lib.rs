@@ -35,6 +35,9 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// The region configuration: placement, access rules, disclosures.
     pub regions: Regions,
+    /// The staff realm's own listener (loopback by default); `None` runs
+    /// the node without one.
+    pub staff_listen: Option<SocketAddr>,
 }
 
 impl ServerConfig {
@@ -44,6 +47,16 @@ impl ServerConfig {
             listen,
             limits: Limits::default(),
             regions: Regions::embedded(),
+            // Loopback either way; a node on a port the system picks (tests,
+            // the demo) gets its staff listener the same way.
+            staff_listen: Some(SocketAddr::from((
+                [127, 0, 0, 1],
+                if listen.port() == 0 {
+                    0
+                } else {
+                    kizuna_wire::staff::DEFAULT_STAFF_PORT
+                },
+            ))),
         }
     }
 }
@@ -74,6 +87,8 @@ pub enum ServerError {
         "another kizuna process (a running node or an admin command) is using {0}; stop it first"
     )]
     InUse(PathBuf),
+    #[error("cannot open the staff realm: {0}")]
+    Staff(#[from] kizuna_staff::StaffError),
     #[error("cannot open the vault: {0}")]
     Vault(#[from] kizuna_vault::VaultError),
     #[error("cannot listen on {addr}: {source}")]
@@ -86,6 +101,9 @@ pub enum ServerError {
 /// A running node. Dropping it does not stop it; call [`RunningServer::shutdown`].
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// Where the staff API listens, if it does.
+    pub staff_addr: Option<SocketAddr>,
+    staff: Option<(Arc<kizuna_staff::StaffRealm>, tokio::task::JoinHandle<()>)>,
     shutdown: tokio::sync::watch::Sender<bool>,
     serve: tokio::task::JoinHandle<()>,
     sequencer: tokio::task::JoinHandle<()>,
@@ -97,7 +115,7 @@ pub struct RunningServer {
 
 /// Reads a 32-byte secret from `path`, creating it (owner-only) on first start.
 /// Secrets live in files beside, not inside, the database.
-fn key_file(path: &Path) -> Result<[u8; 32], ServerError> {
+pub(crate) fn key_file(path: &Path) -> Result<[u8; 32], ServerError> {
     use rand::RngCore;
     match std::fs::read(path) {
         Ok(b) => b
@@ -261,6 +279,44 @@ impl RunningServer {
             handles: Default::default(),
             shutdown: shutdown_rx.clone(),
         });
+        // The staff realm: its own key, store and listener; nothing of the
+        // user realm's is handed to it.
+        let staff = match config.staff_listen {
+            None => None,
+            Some(listen) => {
+                let staff_key = key_file(&keys.join("staff-token.key"))?;
+                let realm = Arc::new(
+                    kizuna_staff::StaffRealm::open(&dir.join("staff/staff.sqlite"), staff_key)
+                        .await?,
+                );
+                let listener = tokio::net::TcpListener::bind(listen)
+                    .await
+                    .map_err(|source| ServerError::Listen {
+                        addr: listen,
+                        source,
+                    })?;
+                let staff_addr = listener
+                    .local_addr()
+                    .map_err(|source| ServerError::Listen {
+                        addr: listen,
+                        source,
+                    })?;
+                let app = kizuna_staff::router(realm.clone())
+                    .into_make_service_with_connect_info::<SocketAddr>();
+                let mut stop = shutdown_rx.clone();
+                let task = tokio::spawn(async move {
+                    let r = axum::serve(listener, app)
+                        .with_graceful_shutdown(async move {
+                            let _ = stop.wait_for(|v| *v).await;
+                        })
+                        .await;
+                    if let Err(e) = r {
+                        tracing::error!(error = %e, "the staff listener stopped with an error");
+                    }
+                });
+                Some((staff_addr, realm, task))
+            }
+        };
         let app = api::router(state.clone());
         let mut stop = shutdown_rx;
         let serve = tokio::spawn(async move {
@@ -273,8 +329,12 @@ impl RunningServer {
                 tracing::error!(error = %e, "server stopped with an error");
             }
         });
+        let staff_addr = staff.as_ref().map(|(a, _, _)| *a);
+        let staff = staff.map(|(_, realm, task)| (realm, task));
         Ok(RunningServer {
             addr,
+            staff_addr,
+            staff,
             shutdown,
             serve,
             sequencer: seq_task,
@@ -295,6 +355,10 @@ impl RunningServer {
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.serve.await;
+        if let Some((realm, task)) = self.staff {
+            let _ = task.await;
+            realm.close().await;
+        }
         // The sequencer ends when the last handle to it (in the app state) is gone.
         drop(self.state);
         // A WebSocket task still unwinding may hold the state a moment longer.

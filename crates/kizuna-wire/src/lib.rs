@@ -131,6 +131,11 @@ pub enum ErrorCode {
     MalformedJson,
     InvalidHandle,
     InvalidRegion,
+    WrongRealm,
+    InvalidCredentials,
+    NetworkNotAllowed,
+    Suspended,
+    InvalidNetwork,
     InvalidPhone,
     InvalidEmail,
     InvalidName,
@@ -585,6 +590,8 @@ pub struct Erased {
     /// The region whose data key for me was destroyed.
     pub region: String,
 }
+
+pub mod staff;
 
 /// What travels inside an MLS application message. The server never sees it.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -5,6 +5,7 @@
 mod admin;
 mod demo;
 mod me;
+mod staff;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -116,6 +117,8 @@ enum Command {
     /// Operator work on a node's data directory (run on the node's machine).
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// The staff realm: bootstrap, login, organisations and staff members.
+    Staff(staff::StaffArgs),
     /// Check or print the region configuration.
     #[command(subcommand)]
     Config(admin::ConfigCommand),
@@ -160,6 +163,9 @@ struct ServeArgs {
     /// Sustained requests per device per second.
     #[arg(long, default_value_t = 50)]
     rate_limit: u32,
+    /// Address of the staff API, a listener of its own (loopback by default).
+    #[arg(long, default_value_t = SocketAddr::from(([127, 0, 0, 1], kizuna_wire::staff::DEFAULT_STAFF_PORT)))]
+    staff_listen: SocketAddr,
     /// The region configuration (kizuna.toml); without it, the embedded
     /// default with regions jp and kr (`kizuna config default` prints it).
     #[arg(long, env = "KIZUNA_CONFIG")]
@@ -392,6 +398,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => me::run(&home.home, what).await,
         Command::Admin(a) => admin::run(a).await,
         Command::Config(c) => admin::config(c),
+        Command::Staff(a) => staff::run(a).await,
         Command::Me { home, json, .. } => {
             let mut c = Client::open(&home.home).await?;
             let me = c.me().await?;
@@ -579,6 +586,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         .init();
     let mut config = kizuna_server::ServerConfig::new(&a.data_dir, a.listen);
     config.regions = admin::regions(a.config.as_deref())?;
+    config.staff_listen = Some(a.staff_listen);
     config.limits.requests_per_second = a.rate_limit;
     config.limits.request_burst = a.rate_limit.saturating_mul(2);
     let config_region = config.regions.node_region().id.clone();
@@ -591,6 +599,9 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         config_region,
         config_ids
     );
+    if let Some(staff) = server.staff_addr {
+        println!("Kizuna staff API listening on http://{staff}");
+    }
     shutdown_signal().await;
     eprintln!("shutting down: finishing in-flight requests");
     server.shutdown().await;

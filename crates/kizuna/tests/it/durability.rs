@@ -44,6 +44,7 @@ async fn spawn_serve(dir: &std::path::Path, port: u16) -> Serve {
         .args(["serve", "--data-dir"])
         .arg(dir)
         .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--staff-listen", "127.0.0.1:0"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -62,6 +62,7 @@ impl Node {
         let mut config = ServerConfig::new(dir.path(), "127.0.0.1:0".parse().unwrap());
         config.limits = limits.clone();
         config.regions = regions.clone();
+        config.staff_listen = Some(any_port());
         let server = RunningServer::start(config).await.unwrap();
         let url = format!("http://{}", server.addr);
         Node {
@@ -109,6 +110,7 @@ impl Node {
         let mut config = ServerConfig::new(self.dir.path(), addr);
         config.limits = self.limits.clone();
         config.regions = self.regions.clone();
+        config.staff_listen = Some(any_port());
         self.server = Some(RunningServer::start(config).await.unwrap());
     }
 
@@ -136,6 +138,11 @@ impl Node {
     pub fn http(&self) -> reqwest::Client {
         reqwest::Client::new()
     }
+}
+
+/// Loopback on a port the system picks, so tests can run side by side.
+pub fn any_port() -> std::net::SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
 }
 
 /// A distinct, valid phone number per handle.

@@ -9,3 +9,4 @@ mod limits;
 mod messaging;
 mod privacy;
 mod residency;
+mod staff;

@@ -1,0 +1,154 @@
+//! A staff member's client of the staff realm's API: its own session, kept
+//! apart from any device identity of the user realm.
+
+use std::path::{Path, PathBuf};
+
+use kizuna_wire::staff::*;
+use reqwest::Method;
+
+use crate::error::{ClientError, Result};
+use crate::transport::Transport;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Saved {
+    server: String,
+    session: StaffSession,
+}
+
+pub struct StaffClient {
+    transport: Transport,
+    session: StaffSession,
+}
+
+fn session_file(home: &Path) -> PathBuf {
+    home.join("staff-session.json")
+}
+
+impl StaffClient {
+    /// Logs in and keeps the session under `home` (readable by its owner
+    /// only) for the commands that follow.
+    pub async fn login(
+        home: &Path,
+        server: &str,
+        staff_id: &str,
+        password: &str,
+        totp: &str,
+    ) -> Result<StaffClient> {
+        let transport = Transport::new(server);
+        let session: StaffSession = transport
+            .call(
+                Method::POST,
+                "/staff/v1/login",
+                None,
+                Some(&StaffLogin {
+                    staff_id: staff_id.to_string(),
+                    password: password.to_string(),
+                    totp: totp.to_string(),
+                }),
+            )
+            .await?;
+        let saved = Saved {
+            server: transport.base.clone(),
+            session: session.clone(),
+        };
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            std::fs::create_dir_all(home)?;
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                opts.mode(0o600);
+            }
+            let mut f = opts.open(session_file(home))?;
+            f.write_all(&serde_json::to_vec(&saved).unwrap_or_default())?;
+            f.sync_all()
+        };
+        write().map_err(|e| ClientError::Local {
+            path: session_file(home),
+            reason: format!("cannot keep the staff session: {e}"),
+        })?;
+        Ok(StaffClient { transport, session })
+    }
+
+    /// The session a previous `login` kept under `home`.
+    pub fn open(home: &Path) -> Result<StaffClient> {
+        let path = session_file(home);
+        let bytes = std::fs::read(&path).map_err(|_| {
+            ClientError::Invalid(format!(
+                "no staff session in {}; run `kizuna staff login` first",
+                home.display()
+            ))
+        })?;
+        let saved: Saved = serde_json::from_slice(&bytes).map_err(|e| ClientError::Local {
+            path,
+            reason: format!("the staff session file is damaged: {e}"),
+        })?;
+        Ok(StaffClient {
+            transport: Transport::new(&saved.server),
+            session: saved.session,
+        })
+    }
+
+    pub fn session(&self) -> &StaffSession {
+        &self.session
+    }
+
+    async fn call<B: serde::Serialize, R: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<R> {
+        self.transport
+            .call(method, path, Some(&self.session.token), body)
+            .await
+    }
+
+    pub async fn me(&self) -> Result<serde_json::Value> {
+        self.call::<(), _>(Method::GET, "/staff/v1/me", None).await
+    }
+
+    pub async fn orgs(&self) -> Result<Vec<Org>> {
+        self.call::<(), _>(Method::GET, "/staff/v1/orgs", None)
+            .await
+    }
+
+    pub async fn add_org(&self, org: &Org) -> Result<Org> {
+        self.call(Method::POST, "/staff/v1/orgs", Some(org)).await
+    }
+
+    pub async fn suspend_org(&self, org_id: &str) -> Result<Suspended> {
+        self.call::<(), _>(
+            Method::POST,
+            &format!("/staff/v1/orgs/{org_id}/suspend"),
+            None,
+        )
+        .await
+    }
+
+    pub async fn members(&self) -> Result<Vec<StaffMember>> {
+        self.call::<(), _>(Method::GET, "/staff/v1/members", None)
+            .await
+    }
+
+    pub async fn add_member(&self, new: &NewStaffMember) -> Result<StaffCredentials> {
+        self.call(Method::POST, "/staff/v1/members", Some(new))
+            .await
+    }
+
+    pub async fn suspend_member(&self, staff_id: &str) -> Result<Suspended> {
+        self.call::<(), _>(
+            Method::POST,
+            &format!("/staff/v1/members/{staff_id}/suspend"),
+            None,
+        )
+        .await
+    }
+
+    pub async fn events(&self) -> Result<Vec<serde_json::Value>> {
+        self.call::<(), _>(Method::GET, "/staff/v1/events", None)
+            .await
+    }
+}

@@ -1,0 +1,612 @@
+//! The staff realm: organisations and their staff, login with an argon2id
+//! password and a TOTP code, and short-lived sessions bound to the
+//! organisation's networks — with its own store, its own token key and its
+//! own listener, sharing nothing with the user realm.
+
+mod api;
+mod store;
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use hmac::{Hmac, Mac};
+use kizuna_wire::staff::*;
+use rand::{Rng, RngCore};
+use sha2::Sha256;
+
+pub use api::router;
+pub use store::Event;
+use store::{StaffStore, StoredMember};
+
+/// How long a staff session lasts: a working block, not a standing login.
+pub const SESSION_TTL_SECS: u64 = 8 * 3600;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StaffError {
+    #[error("wrong staff id, password or authenticator code")]
+    InvalidCredentials,
+    #[error("{0} is suspended")]
+    Suspended(String),
+    #[error("{from} is not in the networks organisation {org} may connect from")]
+    NetworkNotAllowed { org: String, from: IpAddr },
+    #[error("the session is not valid: {0}")]
+    InvalidSession(&'static str),
+    #[error("the session has expired; log in again")]
+    SessionExpired,
+    #[error("this is a user-realm token; the staff API accepts only staff sessions")]
+    WrongRealm,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0} already exists")]
+    Exists(String),
+    #[error("no such {0}")]
+    NotFound(String),
+    #[error("the staff store failed: {0}")]
+    Storage(String),
+}
+
+/// An authenticated staff session.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub session_id: String,
+    pub member: StaffMember,
+    pub org: Org,
+    pub source: IpAddr,
+}
+
+impl Session {
+    fn require(&self, role: Role) -> Result<(), StaffError> {
+        if self.member.roles.contains(&role) {
+            Ok(())
+        } else {
+            Err(StaffError::Forbidden(format!(
+                "this needs the {} role",
+                serde_json::to_value(role)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            )))
+        }
+    }
+
+    /// Organisations and staff are managed by the operator's admins only: a
+    /// contractor or affiliate cannot widen its own reach.
+    fn require_operator_admin(&self) -> Result<(), StaffError> {
+        self.require(Role::Admin)?;
+        if self.org.kind != OrgKind::Operator {
+            return Err(StaffError::Forbidden(
+                "only the operator's admins manage organisations and staff".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+pub struct StaffRealm {
+    store: StaffStore,
+    key: [u8; 32],
+}
+
+fn now_secs() -> u64 {
+    kizuna_wire::now_ms() / 1000
+}
+
+fn random_text(n: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::thread_rng();
+    (0..n)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+fn totp(secret_b32: &str) -> Result<totp_rs::TOTP, StaffError> {
+    let bytes = totp_rs::Secret::Encoded(secret_b32.to_string())
+        .to_bytes()
+        .map_err(|_| StaffError::Storage("a stored TOTP secret is damaged".into()))?;
+    totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, bytes)
+        .map_err(|e| StaffError::Storage(format!("a stored TOTP secret is unusable: {e}")))
+}
+
+fn valid_id(id: &str) -> bool {
+    (3..=32).contains(&id.len())
+        && id.as_bytes()[0].is_ascii_lowercase()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+}
+
+fn networks(list: &[String]) -> Result<Vec<ipnet::IpNet>, StaffError> {
+    list.iter()
+        .map(|n| {
+            n.parse::<ipnet::IpNet>().map_err(|_| {
+                StaffError::Invalid(format!(
+                    "'{n}' is not a network in CIDR form like 10.0.0.0/8"
+                ))
+            })
+        })
+        .collect()
+}
+
+impl StaffRealm {
+    /// Opens the staff store at `store_path`; `key` signs staff sessions and
+    /// is the staff realm's alone.
+    pub async fn open(store_path: &Path, key: [u8; 32]) -> Result<StaffRealm, StaffError> {
+        Ok(StaffRealm {
+            store: StaffStore::open(store_path).await?,
+            key,
+        })
+    }
+
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+
+    async fn record(
+        &self,
+        kind: &'static str,
+        staff_id: Option<&str>,
+        org_id: Option<&str>,
+        detail: serde_json::Value,
+    ) -> Result<(), StaffError> {
+        self.store
+            .append(&Event {
+                at: kizuna_wire::now_ms(),
+                kind,
+                staff_id: staff_id.map(str::to_string),
+                org_id: org_id.map(str::to_string),
+                detail,
+            })
+            .await
+    }
+
+    /// Recent staff-realm events, newest first.
+    pub async fn events(
+        &self,
+        by: &Session,
+        limit: u32,
+    ) -> Result<Vec<serde_json::Value>, StaffError> {
+        by.require_operator_admin()?;
+        self.store.events(limit).await
+    }
+
+    fn credentials(staff_id: &str) -> Result<(String, String, String), StaffError> {
+        let password = random_text(20);
+        let hash = Argon2::default()
+            .hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng))
+            .map_err(|e| StaffError::Storage(format!("cannot hash a password: {e}")))?
+            .to_string();
+        let mut secret = [0u8; 20];
+        rand::thread_rng().fill_bytes(&mut secret);
+        let b32 = totp_rs::Secret::Raw(secret.to_vec())
+            .to_encoded()
+            .to_string();
+        let _ = staff_id;
+        Ok((password, hash, b32))
+    }
+
+    fn shown(staff_id: &str, password: String, b32: String) -> StaffCredentials {
+        StaffCredentials {
+            staff_id: staff_id.to_string(),
+            totp_uri: format!(
+                "otpauth://totp/Kizuna%20staff:{staff_id}?secret={b32}&issuer=Kizuna%20staff&digits=6&period=30"
+            ),
+            password,
+            totp_secret: b32,
+        }
+    }
+
+    /// Creates the operator organisation and its first admin, once. Runs
+    /// offline on the node's machine; the credentials are shown only here.
+    pub async fn bootstrap(
+        &self,
+        staff_id: &str,
+        country: &str,
+        nets: Vec<String>,
+    ) -> Result<StaffCredentials, StaffError> {
+        if self.store.has_staff().await? {
+            return Err(StaffError::Exists(
+                "a staff member (bootstrap runs only on an empty staff realm)".into(),
+            ));
+        }
+        if !valid_id(staff_id) {
+            return Err(StaffError::Invalid(
+                "a staff id is 3-32 lowercase letters, digits, '-' or '.', starting with a letter"
+                    .into(),
+            ));
+        }
+        networks(&nets)?;
+        let org = Org {
+            org_id: "operator".into(),
+            kind: OrgKind::Operator,
+            country: country.to_string(),
+            networks: nets,
+            scope: OrgScope::default(),
+            suspended_at: None,
+        };
+        if self.store.org("operator").await?.is_none() {
+            self.store.insert_org(&org).await?;
+        }
+        let (password, hash, b32) = Self::credentials(staff_id)?;
+        self.store
+            .insert_member(&StoredMember {
+                member: StaffMember {
+                    staff_id: staff_id.to_string(),
+                    org_id: "operator".into(),
+                    roles: vec![Role::Admin, Role::Approver, Role::Security],
+                    suspended_at: None,
+                    created_at: kizuna_wire::now_ms(),
+                },
+                password_hash: hash,
+                totp_secret: b32.clone(),
+            })
+            .await?;
+        self.record(
+            "bootstrap",
+            Some(staff_id),
+            Some("operator"),
+            serde_json::json!({}),
+        )
+        .await?;
+        Ok(Self::shown(staff_id, password, b32))
+    }
+
+    fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        m.update(b"kizuna-staff-session-v1");
+        for p in parts {
+            m.update(&(p.len() as u32).to_be_bytes());
+            m.update(p);
+        }
+        m.finalize().into_bytes().into()
+    }
+
+    /// Password and TOTP, from a network of the staff member's organisation.
+    /// Every attempt is an event; a failure does not say which part was wrong.
+    pub async fn login(
+        &self,
+        req: &StaffLogin,
+        source: IpAddr,
+    ) -> Result<StaffSession, StaffError> {
+        let failed =
+            |reason: &str| serde_json::json!({ "source": source.to_string(), "reason": reason });
+        let Some(stored) = self.store.member(&req.staff_id).await? else {
+            self.record("login_failed", None, None, failed("unknown staff id"))
+                .await?;
+            return Err(StaffError::InvalidCredentials);
+        };
+        let m = &stored.member;
+        let ok_password = PasswordHash::new(&stored.password_hash)
+            .ok()
+            .is_some_and(|h| {
+                Argon2::default()
+                    .verify_password(req.password.as_bytes(), &h)
+                    .is_ok()
+            });
+        let ok_totp = totp(&stored.totp_secret)?
+            .check_current(req.totp.trim())
+            .unwrap_or(false);
+        if !ok_password || !ok_totp {
+            let why = if ok_password {
+                "wrong authenticator code"
+            } else {
+                "wrong password"
+            };
+            self.record(
+                "login_failed",
+                Some(&m.staff_id),
+                Some(&m.org_id),
+                failed(why),
+            )
+            .await?;
+            return Err(StaffError::InvalidCredentials);
+        }
+        let org =
+            self.store.org(&m.org_id).await?.ok_or_else(|| {
+                StaffError::Storage(format!("organisation {} is missing", m.org_id))
+            })?;
+        if let Err(e) = self.admissible(m, &org, source) {
+            self.record(
+                "login_failed",
+                Some(&m.staff_id),
+                Some(&m.org_id),
+                failed(&e.to_string()),
+            )
+            .await?;
+            return Err(e);
+        }
+        let mut id = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut id);
+        let session_id = hex::encode(id);
+        let now = now_secs();
+        let exp = now + SESSION_TTL_SECS;
+        // Recorded before the session exists: no session without its event.
+        self.record(
+            "login",
+            Some(&m.staff_id),
+            Some(&m.org_id),
+            serde_json::json!({ "source": source.to_string(), "session": session_id }),
+        )
+        .await?;
+        self.store
+            .insert_session(
+                &session_id,
+                &m.staff_id,
+                &m.org_id,
+                &source.to_string(),
+                now,
+                exp,
+            )
+            .await?;
+        let tag = self.mac(&[session_id.as_bytes(), exp.to_string().as_bytes()]);
+        Ok(StaffSession {
+            token: format!(
+                "{STAFF_TOKEN_PREFIX}.{session_id}.{exp}.{}",
+                hex::encode(tag)
+            ),
+            expires_at: exp,
+            staff_id: m.staff_id.clone(),
+            org_id: m.org_id.clone(),
+        })
+    }
+
+    fn admissible(&self, m: &StaffMember, org: &Org, source: IpAddr) -> Result<(), StaffError> {
+        if org.suspended_at.is_some() {
+            return Err(StaffError::Suspended(format!(
+                "organisation {}",
+                org.org_id
+            )));
+        }
+        if m.suspended_at.is_some() {
+            return Err(StaffError::Suspended(format!(
+                "staff member {}",
+                m.staff_id
+            )));
+        }
+        let nets = networks(&org.networks)?;
+        if !nets.iter().any(|n| n.contains(&source)) {
+            return Err(StaffError::NetworkNotAllowed {
+                org: org.org_id.clone(),
+                from: source,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks a session token on every request: its tag, its expiry, that
+    /// it was not ended, that neither the member nor the organisation is
+    /// suspended, and that the request comes from the organisation's
+    /// networks.
+    pub async fn authenticate(&self, token: &str, source: IpAddr) -> Result<Session, StaffError> {
+        if token.starts_with(&format!("{USER_TOKEN_PREFIX}.")) {
+            return Err(StaffError::WrongRealm);
+        }
+        let mut parts = token.split('.');
+        let (Some(STAFF_TOKEN_PREFIX), Some(id), Some(exp), Some(tag), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return Err(StaffError::InvalidSession("not a staff session token"));
+        };
+        let expect = self.mac(&[id.as_bytes(), exp.as_bytes()]);
+        let tag = hex::decode(tag).map_err(|_| StaffError::InvalidSession("damaged token"))?;
+        if tag.len() != expect.len()
+            || tag.iter().zip(expect).fold(0u8, |a, (x, y)| a | (x ^ y)) != 0
+        {
+            return Err(StaffError::InvalidSession("the token was not issued here"));
+        }
+        let stored = self
+            .store
+            .session(id)
+            .await?
+            .ok_or(StaffError::InvalidSession("unknown session"))?;
+        if stored.ended_at.is_some() {
+            return Err(StaffError::InvalidSession("the session was ended"));
+        }
+        if now_secs() >= stored.expires_at {
+            return Err(StaffError::SessionExpired);
+        }
+        let member = self
+            .store
+            .member(&stored.staff_id)
+            .await?
+            .ok_or(StaffError::InvalidSession(
+                "the staff member no longer exists",
+            ))?
+            .member;
+        let org = self
+            .store
+            .org(&stored.org_id)
+            .await?
+            .ok_or(StaffError::InvalidSession(
+                "the organisation no longer exists",
+            ))?;
+        self.admissible(&member, &org, source)?;
+        Ok(Session {
+            session_id: stored.session_id,
+            member,
+            org,
+            source,
+        })
+    }
+
+    pub async fn add_org(&self, by: &Session, org: Org) -> Result<Org, StaffError> {
+        by.require_operator_admin()?;
+        if !valid_id(&org.org_id) {
+            return Err(StaffError::Invalid(
+                "an organisation id is 3-32 lowercase letters, digits, '-' or '.'".into(),
+            ));
+        }
+        if org.country.len() != 2 || !org.country.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(StaffError::Invalid(format!(
+                "country '{}' is not an ISO 3166-1 alpha-2 code like \"JP\"",
+                org.country
+            )));
+        }
+        if org.networks.is_empty() {
+            return Err(StaffError::Invalid(
+                "an organisation needs at least one network its staff connect from".into(),
+            ));
+        }
+        networks(&org.networks)?;
+        let org = Org {
+            suspended_at: None,
+            ..org
+        };
+        self.record(
+            "org_added",
+            Some(&by.member.staff_id),
+            Some(&org.org_id),
+            serde_json::to_value(&org).unwrap_or_default(),
+        )
+        .await?;
+        self.store.insert_org(&org).await?;
+        Ok(org)
+    }
+
+    pub async fn suspend_org(&self, by: &Session, org_id: &str) -> Result<Suspended, StaffError> {
+        by.require_operator_admin()?;
+        if org_id == by.org.org_id {
+            return Err(StaffError::Forbidden(
+                "an organisation cannot suspend itself; suspend its members instead".into(),
+            ));
+        }
+        if self.store.org(org_id).await?.is_none() {
+            return Err(StaffError::NotFound(format!("organisation {org_id}")));
+        }
+        self.record(
+            "org_suspended",
+            Some(&by.member.staff_id),
+            Some(org_id),
+            serde_json::json!({}),
+        )
+        .await?;
+        let ended = self
+            .store
+            .suspend_org(org_id, kizuna_wire::now_ms())
+            .await?;
+        Ok(Suspended {
+            id: org_id.to_string(),
+            sessions_ended: ended,
+        })
+    }
+
+    pub async fn orgs(&self, by: &Session) -> Result<Vec<Org>, StaffError> {
+        by.require_operator_admin()?;
+        self.store.orgs().await
+    }
+
+    pub async fn add_member(
+        &self,
+        by: &Session,
+        new: &NewStaffMember,
+    ) -> Result<StaffCredentials, StaffError> {
+        by.require_operator_admin()?;
+        if !valid_id(&new.staff_id) {
+            return Err(StaffError::Invalid(
+                "a staff id is 3-32 lowercase letters, digits, '-' or '.', starting with a letter"
+                    .into(),
+            ));
+        }
+        if new.roles.is_empty() {
+            return Err(StaffError::Invalid(
+                "a staff member needs at least one role".into(),
+            ));
+        }
+        let org = self
+            .store
+            .org(&new.org_id)
+            .await?
+            .ok_or_else(|| StaffError::NotFound(format!("organisation {}", new.org_id)))?;
+        if org.suspended_at.is_some() {
+            return Err(StaffError::Suspended(format!(
+                "organisation {}",
+                org.org_id
+            )));
+        }
+        if org.kind != OrgKind::Operator && new.roles.contains(&Role::Admin) {
+            return Err(StaffError::Forbidden(
+                "only the operator's staff can be admins".into(),
+            ));
+        }
+        if self.store.member(&new.staff_id).await?.is_some() {
+            return Err(StaffError::Exists(format!("staff member {}", new.staff_id)));
+        }
+        let (password, hash, b32) = Self::credentials(&new.staff_id)?;
+        self.record(
+            "staff_added",
+            Some(&new.staff_id),
+            Some(&new.org_id),
+            serde_json::json!({ "by": by.member.staff_id, "roles": new.roles }),
+        )
+        .await?;
+        self.store
+            .insert_member(&StoredMember {
+                member: StaffMember {
+                    staff_id: new.staff_id.clone(),
+                    org_id: new.org_id.clone(),
+                    roles: new.roles.clone(),
+                    suspended_at: None,
+                    created_at: kizuna_wire::now_ms(),
+                },
+                password_hash: hash,
+                totp_secret: b32.clone(),
+            })
+            .await?;
+        Ok(Self::shown(&new.staff_id, password, b32))
+    }
+
+    pub async fn suspend_member(
+        &self,
+        by: &Session,
+        staff_id: &str,
+    ) -> Result<Suspended, StaffError> {
+        by.require_operator_admin()?;
+        if staff_id == by.member.staff_id {
+            return Err(StaffError::Forbidden("you cannot suspend yourself".into()));
+        }
+        let m = self
+            .store
+            .member(staff_id)
+            .await?
+            .ok_or_else(|| StaffError::NotFound(format!("staff member {staff_id}")))?;
+        self.record(
+            "staff_suspended",
+            Some(staff_id),
+            Some(&m.member.org_id),
+            serde_json::json!({ "by": by.member.staff_id }),
+        )
+        .await?;
+        let ended = self
+            .store
+            .suspend_member(staff_id, kizuna_wire::now_ms())
+            .await?;
+        Ok(Suspended {
+            id: staff_id.to_string(),
+            sessions_ended: ended,
+        })
+    }
+
+    pub async fn members(&self, by: &Session) -> Result<Vec<StaffMember>, StaffError> {
+        by.require_operator_admin()?;
+        self.store.members().await
+    }
+}
+
+/// The current code of a TOTP secret, for tests and scripted logins.
+pub fn totp_now(secret_b32: &str) -> Result<String, StaffError> {
+    totp(secret_b32)?
+        .generate_current()
+        .map_err(|e| StaffError::Storage(format!("the clock is before 1970: {e}")))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,372 @@
+//! The staff realm's own store: organisations, staff members, sessions and
+//! the staff-only events. Nothing here is shared with the user realm.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use kizuna_wire::staff::{Org, OrgKind, OrgScope, Role, StaffMember};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use crate::StaffError;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS orgs (
+    org_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    country TEXT NOT NULL,
+    networks TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    suspended_at BIGINT
+);
+CREATE TABLE IF NOT EXISTS staff (
+    staff_id TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL,
+    roles TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    totp_secret TEXT NOT NULL,
+    suspended_at BIGINT,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id TEXT PRIMARY KEY,
+    staff_id TEXT NOT NULL,
+    org_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    ended_at BIGINT
+);
+CREATE INDEX IF NOT EXISTS sessions_by_org ON sessions (org_id);
+-- Append-only: every step of the staff realm, in the form the transparency
+-- ledger will hash.
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    at BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    staff_id TEXT,
+    org_id TEXT,
+    detail TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS events_append_only_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS events_append_only_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+"#;
+
+/// A staff member as stored, with their secrets.
+pub struct StoredMember {
+    pub member: StaffMember,
+    pub password_hash: String,
+    pub totp_secret: String,
+}
+
+pub struct StoredSession {
+    pub session_id: String,
+    pub staff_id: String,
+    pub org_id: String,
+    pub expires_at: u64,
+    pub ended_at: Option<u64>,
+}
+
+/// One staff-realm event.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Event {
+    pub at: u64,
+    pub kind: &'static str,
+    pub staff_id: Option<String>,
+    pub org_id: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+pub struct StaffStore {
+    pool: SqlitePool,
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String, StaffError> {
+    serde_json::to_string(v).map_err(|e| StaffError::Storage(e.to_string()))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StaffError> {
+    serde_json::from_str(s).map_err(|e| StaffError::Storage(format!("corrupt row: {e}")))
+}
+
+impl From<sqlx::Error> for StaffError {
+    fn from(e: sqlx::Error) -> Self {
+        StaffError::Storage(e.to_string())
+    }
+}
+
+fn org_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Org, StaffError> {
+    let kind: String = r.try_get("kind")?;
+    Ok(Org {
+        org_id: r.try_get("org_id")?,
+        kind: OrgKind::from_str(&kind).map_err(StaffError::Storage)?,
+        country: r.try_get("country")?,
+        networks: parse(&r.try_get::<String, _>("networks")?)?,
+        scope: parse::<OrgScope>(&r.try_get::<String, _>("scope")?)?,
+        suspended_at: r
+            .try_get::<Option<i64>, _>("suspended_at")?
+            .map(|v| v as u64),
+    })
+}
+
+fn member_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<StoredMember, StaffError> {
+    Ok(StoredMember {
+        member: StaffMember {
+            staff_id: r.try_get("staff_id")?,
+            org_id: r.try_get("org_id")?,
+            roles: parse::<Vec<Role>>(&r.try_get::<String, _>("roles")?)?,
+            suspended_at: r
+                .try_get::<Option<i64>, _>("suspended_at")?
+                .map(|v| v as u64),
+            created_at: r.try_get::<i64, _>("created_at")? as u64,
+        },
+        password_hash: r.try_get("password_hash")?,
+        totp_secret: r.try_get("totp_secret")?,
+    })
+}
+
+impl StaffStore {
+    pub async fn open(path: &Path) -> Result<StaffStore, StaffError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StaffError::Storage(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(std::time::Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts)
+            .await?;
+        sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+        Ok(StaffStore { pool })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub async fn append(&self, e: &Event) -> Result<(), StaffError> {
+        sqlx::query(
+            "INSERT INTO events (at, kind, staff_id, org_id, detail) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(e.at as i64)
+        .bind(e.kind)
+        .bind(&e.staff_id)
+        .bind(&e.org_id)
+        .bind(json(&e.detail)?)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn events(&self, limit: u32) -> Result<Vec<serde_json::Value>, StaffError> {
+        sqlx::query(
+            "SELECT at, kind, staff_id, org_id, detail FROM events ORDER BY id DESC LIMIT ?",
+        )
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(serde_json::json!({
+                "at": r.try_get::<i64, _>("at")?,
+                "kind": r.try_get::<String, _>("kind")?,
+                "staff_id": r.try_get::<Option<String>, _>("staff_id")?,
+                "org_id": r.try_get::<Option<String>, _>("org_id")?,
+                "detail": parse::<serde_json::Value>(&r.try_get::<String, _>("detail")?)?,
+            }))
+        })
+        .collect()
+    }
+
+    pub async fn has_staff(&self) -> Result<bool, StaffError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM staff")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n > 0)
+    }
+
+    pub async fn insert_org(&self, org: &Org) -> Result<(), StaffError> {
+        let r = sqlx::query(
+            "INSERT INTO orgs (org_id, kind, country, networks, scope, suspended_at) VALUES (?, ?, ?, ?, ?, NULL)",
+        )
+        .bind(&org.org_id)
+        .bind(json(&org.kind)?.trim_matches('"').to_string())
+        .bind(&org.country)
+        .bind(json(&org.networks)?)
+        .bind(json(&org.scope)?)
+        .execute(&self.pool)
+        .await;
+        match r {
+            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
+                Err(StaffError::Exists(format!("organisation {}", org.org_id)))
+            }
+            r => r.map(|_| ()).map_err(Into::into),
+        }
+    }
+
+    pub async fn org(&self, org_id: &str) -> Result<Option<Org>, StaffError> {
+        sqlx::query("SELECT * FROM orgs WHERE org_id = ?")
+            .bind(org_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(org_from_row)
+            .transpose()
+    }
+
+    pub async fn orgs(&self) -> Result<Vec<Org>, StaffError> {
+        sqlx::query("SELECT * FROM orgs ORDER BY org_id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(org_from_row)
+            .collect()
+    }
+
+    pub async fn insert_member(&self, m: &StoredMember) -> Result<(), StaffError> {
+        let r = sqlx::query(
+            "INSERT INTO staff (staff_id, org_id, roles, password_hash, totp_secret, suspended_at, created_at) \
+             VALUES (?, ?, ?, ?, ?, NULL, ?)",
+        )
+        .bind(&m.member.staff_id)
+        .bind(&m.member.org_id)
+        .bind(json(&m.member.roles)?)
+        .bind(&m.password_hash)
+        .bind(&m.totp_secret)
+        .bind(m.member.created_at as i64)
+        .execute(&self.pool)
+        .await;
+        match r {
+            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => Err(StaffError::Exists(
+                format!("staff member {}", m.member.staff_id),
+            )),
+            r => r.map(|_| ()).map_err(Into::into),
+        }
+    }
+
+    pub async fn member(&self, staff_id: &str) -> Result<Option<StoredMember>, StaffError> {
+        sqlx::query("SELECT * FROM staff WHERE staff_id = ?")
+            .bind(staff_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(member_from_row)
+            .transpose()
+    }
+
+    pub async fn members(&self) -> Result<Vec<StaffMember>, StaffError> {
+        sqlx::query("SELECT * FROM staff ORDER BY staff_id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok(member_from_row(r)?.member))
+            .collect()
+    }
+
+    pub async fn insert_session(
+        &self,
+        session_id: &str,
+        staff_id: &str,
+        org_id: &str,
+        source: &str,
+        now: u64,
+        expires_at: u64,
+    ) -> Result<(), StaffError> {
+        sqlx::query(
+            "INSERT INTO sessions (session_id, staff_id, org_id, source, created_at, expires_at, ended_at) \
+             VALUES (?, ?, ?, ?, ?, ?, NULL)",
+        )
+        .bind(session_id)
+        .bind(staff_id)
+        .bind(org_id)
+        .bind(source)
+        .bind(now as i64)
+        .bind(expires_at as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn session(&self, session_id: &str) -> Result<Option<StoredSession>, StaffError> {
+        let Some(r) = sqlx::query("SELECT * FROM sessions WHERE session_id = ?")
+            .bind(session_id)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(StoredSession {
+            session_id: r.try_get("session_id")?,
+            staff_id: r.try_get("staff_id")?,
+            org_id: r.try_get("org_id")?,
+            expires_at: r.try_get::<i64, _>("expires_at")? as u64,
+            ended_at: r.try_get::<Option<i64>, _>("ended_at")?.map(|v| v as u64),
+        }))
+    }
+
+    /// Suspends an organisation and ends all its sessions in one transaction.
+    pub async fn suspend_org(&self, org_id: &str, now: u64) -> Result<u64, StaffError> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query(
+            "UPDATE orgs SET suspended_at = ? WHERE org_id = ? AND suspended_at IS NULL",
+        )
+        .bind(now as i64)
+        .bind(org_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM orgs WHERE org_id = ?")
+                .bind(org_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_none() {
+                return Err(StaffError::NotFound(format!("organisation {org_id}")));
+            }
+        }
+        let ended =
+            sqlx::query("UPDATE sessions SET ended_at = ? WHERE org_id = ? AND ended_at IS NULL")
+                .bind(now as i64)
+                .bind(org_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        tx.commit().await?;
+        Ok(ended)
+    }
+
+    /// Suspends a staff member and ends all their sessions in one transaction.
+    pub async fn suspend_member(&self, staff_id: &str, now: u64) -> Result<u64, StaffError> {
+        let mut tx = self.pool.begin().await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM staff WHERE staff_id = ?")
+            .bind(staff_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(StaffError::NotFound(format!("staff member {staff_id}")));
+        }
+        sqlx::query(
+            "UPDATE staff SET suspended_at = ? WHERE staff_id = ? AND suspended_at IS NULL",
+        )
+        .bind(now as i64)
+        .bind(staff_id)
+        .execute(&mut *tx)
+        .await?;
+        let ended =
+            sqlx::query("UPDATE sessions SET ended_at = ? WHERE staff_id = ? AND ended_at IS NULL")
+                .bind(now as i64)
+                .bind(staff_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        tx.commit().await?;
+        Ok(ended)
+    }
+}

@@ -1,0 +1,168 @@
+use super::*;
+
+async fn realm() -> (tempfile::TempDir, StaffRealm) {
+    let dir = tempfile::tempdir().unwrap();
+    let r = StaffRealm::open(&dir.path().join("staff.sqlite"), [5; 32])
+        .await
+        .unwrap();
+    (dir, r)
+}
+
+fn local() -> IpAddr {
+    "127.0.0.1".parse().unwrap()
+}
+
+async fn login(
+    r: &StaffRealm,
+    c: &StaffCredentials,
+    from: IpAddr,
+) -> Result<StaffSession, StaffError> {
+    r.login(
+        &StaffLogin {
+            staff_id: c.staff_id.clone(),
+            password: c.password.clone(),
+            totp: totp_now(&c.totp_secret).unwrap(),
+        },
+        from,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn login_needs_password_code_and_network() {
+    let (_d, r) = realm().await;
+    let admin = r
+        .bootstrap("root", "JP", vec!["127.0.0.0/8".into()])
+        .await
+        .unwrap();
+    assert!(r.bootstrap("again", "JP", vec![]).await.is_err());
+    let s = login(&r, &admin, local()).await.unwrap();
+    assert!(s.token.starts_with("kzs1."));
+    let session = r.authenticate(&s.token, local()).await.unwrap();
+    assert_eq!(session.member.staff_id, "root");
+    // Wrong password, wrong code, other network: each refused.
+    let mut wrong = admin.clone();
+    wrong.password.push('x');
+    assert!(matches!(
+        login(&r, &wrong, local()).await,
+        Err(StaffError::InvalidCredentials)
+    ));
+    let bad_code = r
+        .login(
+            &StaffLogin {
+                staff_id: "root".into(),
+                password: admin.password.clone(),
+                totp: "000000".into(),
+            },
+            local(),
+        )
+        .await;
+    assert!(matches!(bad_code, Err(StaffError::InvalidCredentials)));
+    let outside: IpAddr = "192.0.2.7".parse().unwrap();
+    assert!(matches!(
+        login(&r, &admin, outside).await,
+        Err(StaffError::NetworkNotAllowed { .. })
+    ));
+    assert!(matches!(
+        r.authenticate(&s.token, outside).await,
+        Err(StaffError::NetworkNotAllowed { .. })
+    ));
+    assert!(matches!(
+        r.authenticate("kzu1.d.a.1.00", local()).await,
+        Err(StaffError::WrongRealm)
+    ));
+    let kinds: Vec<String> = r
+        .events(&session, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "login_failed").count(),
+        3,
+        "{kinds:?}"
+    );
+}
+
+#[tokio::test]
+async fn suspending_an_organisation_ends_its_sessions_at_once() {
+    let (_d, r) = realm().await;
+    let admin = r
+        .bootstrap("root", "JP", vec!["127.0.0.0/8".into()])
+        .await
+        .unwrap();
+    let root = r
+        .authenticate(&login(&r, &admin, local()).await.unwrap().token, local())
+        .await
+        .unwrap();
+    r.add_org(
+        &root,
+        Org {
+            org_id: "acme".into(),
+            kind: OrgKind::Contractor,
+            country: "CN".into(),
+            networks: vec!["127.0.0.0/8".into()],
+            scope: OrgScope::default(),
+            suspended_at: None,
+        },
+    )
+    .await
+    .unwrap();
+    let eng = r
+        .add_member(
+            &root,
+            &NewStaffMember {
+                staff_id: "eng".into(),
+                org_id: "acme".into(),
+                roles: vec![Role::Support],
+            },
+        )
+        .await
+        .unwrap();
+    let t = login(&r, &eng, local()).await.unwrap().token;
+    let eng_session = r.authenticate(&t, local()).await.unwrap();
+    // A contractor cannot manage organisations or staff.
+    assert!(matches!(
+        r.orgs(&eng_session).await,
+        Err(StaffError::Forbidden(_))
+    ));
+    let s = r.suspend_org(&root, "acme").await.unwrap();
+    assert_eq!(s.sessions_ended, 1);
+    assert!(r.authenticate(&t, local()).await.is_err());
+    assert!(matches!(
+        login(&r, &eng, local()).await,
+        Err(StaffError::Suspended(_))
+    ));
+    // Bad input changes nothing.
+    let before = r.orgs(&root).await.unwrap();
+    for bad in [
+        Org {
+            org_id: "X".into(),
+            kind: OrgKind::Affiliate,
+            country: "KR".into(),
+            networks: vec!["10.0.0.0/8".into()],
+            scope: OrgScope::default(),
+            suspended_at: None,
+        },
+        Org {
+            org_id: "beta".into(),
+            kind: OrgKind::Affiliate,
+            country: "Korea".into(),
+            networks: vec!["10.0.0.0/8".into()],
+            scope: OrgScope::default(),
+            suspended_at: None,
+        },
+        Org {
+            org_id: "beta".into(),
+            kind: OrgKind::Affiliate,
+            country: "KR".into(),
+            networks: vec!["10.0.0.300/8".into()],
+            scope: OrgScope::default(),
+            suspended_at: None,
+        },
+    ] {
+        assert!(r.add_org(&root, bad).await.is_err());
+    }
+    assert_eq!(r.orgs(&root).await.unwrap(), before);
+}

@@ -1,0 +1,299 @@
+//! `kizuna staff …`: the staff realm's commands, on its own listener and
+//! with its own session, apart from any user identity.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use kizuna_client::staff::StaffClient;
+use kizuna_wire::staff::*;
+
+#[derive(Args)]
+pub struct StaffArgs {
+    /// Where the staff session is kept.
+    #[arg(long, env = "KIZUNA_STAFF_HOME", default_value_os_t = default_staff_home(), global = true)]
+    staff_home: PathBuf,
+    /// Print JSON for scripts.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: StaffCommand,
+}
+
+fn default_staff_home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".kizuna-staff")
+}
+
+#[derive(Subcommand)]
+enum StaffCommand {
+    /// Create the operator organisation and its first admin (offline, on the
+    /// node's machine, with the node stopped). Prints the password and the
+    /// authenticator secret once.
+    Bootstrap {
+        #[arg(long, default_value = "./kizuna-data")]
+        data_dir: PathBuf,
+        #[arg(long, env = "KIZUNA_CONFIG")]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        staff_id: String,
+        /// Networks (CIDR) the operator's staff connect from; repeatable.
+        #[arg(long = "network", default_values_t = ["127.0.0.0/8".to_string(), "::1/128".to_string()])]
+        networks: Vec<String>,
+    },
+    /// Log in with password (from KIZUNA_STAFF_PASSWORD or standard input)
+    /// and the authenticator's current code.
+    Login {
+        /// The staff API of the node.
+        #[arg(
+            long,
+            env = "KIZUNA_STAFF_SERVER",
+            default_value = "http://127.0.0.1:7481"
+        )]
+        server: String,
+        #[arg(long)]
+        staff_id: String,
+        /// The authenticator's current 6-digit code.
+        #[arg(long)]
+        totp: String,
+    },
+    /// Who I am logged in as, from where.
+    Whoami,
+    /// Organisations: add, suspend, list.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Add a staff member to an organisation; prints their credentials once.
+    Add {
+        #[arg(long)]
+        staff_id: String,
+        #[arg(long)]
+        org: String,
+        /// support, moderator, approver, security, admin (comma-separated).
+        #[arg(long, value_delimiter = ',', required = true)]
+        roles: Vec<Role>,
+    },
+    /// Suspend a staff member: every session of theirs ends at once.
+    Suspend { staff_id: String },
+    /// List staff members.
+    List,
+    /// The staff realm's recent events, newest first.
+    Events,
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    Add {
+        #[arg(long)]
+        id: String,
+        /// operator, contractor or affiliate.
+        #[arg(long)]
+        kind: OrgKind,
+        /// ISO 3166-1 alpha-2 code of the country its staff work in.
+        #[arg(long)]
+        country: String,
+        /// Networks (CIDR) its staff may connect from; repeatable.
+        #[arg(long = "network", required = true)]
+        networks: Vec<String>,
+        /// The widest scope it may ever be granted (comma-separated lists).
+        #[arg(long, value_delimiter = ',')]
+        regions: Vec<String>,
+        #[arg(long, value_delimiter = ',')]
+        purposes: Vec<String>,
+        #[arg(long, value_delimiter = ',')]
+        fields: Vec<String>,
+    },
+    /// Suspend an organisation: every session of its staff ends at once.
+    Suspend {
+        org: String,
+    },
+    List,
+}
+
+fn show<T: serde::Serialize>(json: bool, v: &T, text: impl FnOnce(&T)) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(v)?);
+    } else {
+        text(v);
+    }
+    Ok(())
+}
+
+fn print_credentials(c: &StaffCredentials) {
+    println!("staff id        {}", c.staff_id);
+    println!("password        {}", c.password);
+    println!("authenticator   {}", c.totp_secret);
+    println!("                {}", c.totp_uri);
+    println!("These are shown once. Hand them over in person; nothing else can show them again.");
+}
+
+pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
+    let json = a.json;
+    match a.command {
+        StaffCommand::Bootstrap {
+            data_dir,
+            config,
+            staff_id,
+            networks,
+        } => {
+            let regions = crate::admin::regions(config.as_deref())?;
+            let c = kizuna_server::admin::bootstrap_staff(&data_dir, &regions, &staff_id, networks)
+                .await?;
+            show(json, &c, print_credentials)?;
+        }
+        StaffCommand::Login {
+            server,
+            staff_id,
+            totp,
+        } => {
+            let password = match std::env::var("KIZUNA_STAFF_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    eprint!("password: ");
+                    let mut line = String::new();
+                    std::io::stdin().lock().read_line(&mut line)?;
+                    line.trim_end_matches(['\n', '\r']).to_string()
+                }
+            };
+            let c = StaffClient::login(&a.staff_home, &server, &staff_id, &password, &totp).await?;
+            let s = c.session();
+            show(json, s, |s| {
+                println!(
+                    "logged in as {} of {}; the session ends at {}",
+                    s.staff_id,
+                    s.org_id,
+                    kizuna_wire::utc(s.expires_at * 1000)
+                )
+            })?;
+        }
+        StaffCommand::Whoami => {
+            let me = StaffClient::open(&a.staff_home)?.me().await?;
+            println!("{}", serde_json::to_string_pretty(&me)?);
+        }
+        StaffCommand::Org(o) => {
+            let c = StaffClient::open(&a.staff_home)?;
+            match o {
+                OrgCommand::Add {
+                    id,
+                    kind,
+                    country,
+                    networks,
+                    regions,
+                    purposes,
+                    fields,
+                } => {
+                    let org = c
+                        .add_org(&Org {
+                            org_id: id,
+                            kind,
+                            country,
+                            networks,
+                            scope: OrgScope {
+                                regions,
+                                purposes,
+                                fields,
+                            },
+                            suspended_at: None,
+                        })
+                        .await?;
+                    show(json, &org, |o| println!("added organisation {}", o.org_id))?;
+                }
+                OrgCommand::Suspend { org } => {
+                    let s = c.suspend_org(&org).await?;
+                    show(json, &s, |s| {
+                        println!(
+                            "suspended organisation {}; {} session(s) ended",
+                            s.id, s.sessions_ended
+                        )
+                    })?;
+                }
+                OrgCommand::List => {
+                    let orgs = c.orgs().await?;
+                    show(json, &orgs, |orgs| {
+                        for o in orgs {
+                            println!(
+                                "{:<16} {:<11} {}  networks {}{}",
+                                o.org_id,
+                                serde_json::to_value(o.kind)
+                                    .ok()
+                                    .and_then(|v| v.as_str().map(str::to_string))
+                                    .unwrap_or_default(),
+                                o.country,
+                                o.networks.join(","),
+                                if o.suspended_at.is_some() {
+                                    "  SUSPENDED"
+                                } else {
+                                    ""
+                                }
+                            );
+                        }
+                    })?;
+                }
+            }
+        }
+        StaffCommand::Add {
+            staff_id,
+            org,
+            roles,
+        } => {
+            let c = StaffClient::open(&a.staff_home)?;
+            let creds = c
+                .add_member(&NewStaffMember {
+                    staff_id,
+                    org_id: org,
+                    roles,
+                })
+                .await?;
+            show(json, &creds, print_credentials)?;
+        }
+        StaffCommand::Suspend { staff_id } => {
+            let s = StaffClient::open(&a.staff_home)?
+                .suspend_member(&staff_id)
+                .await?;
+            show(json, &s, |s| {
+                println!("suspended {}; {} session(s) ended", s.id, s.sessions_ended)
+            })?;
+        }
+        StaffCommand::List => {
+            let members = StaffClient::open(&a.staff_home)?.members().await?;
+            show(json, &members, |ms| {
+                for m in ms {
+                    let roles: Vec<String> = m
+                        .roles
+                        .iter()
+                        .filter_map(|r| serde_json::to_value(r).ok())
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect();
+                    println!(
+                        "{:<20} {:<16} {}{}",
+                        m.staff_id,
+                        m.org_id,
+                        roles.join(","),
+                        if m.suspended_at.is_some() {
+                            "  SUSPENDED"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+            })?;
+        }
+        StaffCommand::Events => {
+            let events = StaffClient::open(&a.staff_home)?.events().await?;
+            show(json, &events, |es| {
+                for e in es {
+                    println!(
+                        "{}  {:<16} {:<12} {:<12} {}",
+                        kizuna_wire::utc(e["at"].as_u64().unwrap_or(0)),
+                        e["kind"].as_str().unwrap_or(""),
+                        e["staff_id"].as_str().unwrap_or("-"),
+                        e["org_id"].as_str().unwrap_or("-"),
+                        e["detail"]
+                    );
+                }
+            })?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,210 @@
+//! The staff realm: its own listener, store and tokens; login with password,
+//! TOTP and a network of the organisation; one command suspends an
+//! organisation and ends its sessions; no token crosses realms.
+
+use kizuna_client::staff::StaffClient;
+use kizuna_server::admin::bootstrap_staff;
+use kizuna_wire::staff::*;
+use kizuna_wire::ErrorCode;
+
+use crate::harness::*;
+
+fn code<T>(r: kizuna_client::Result<T>) -> Option<ErrorCode> {
+    r.err().and_then(|e| e.api_code())
+}
+
+async fn login(node: &Node, who: &str, c: &StaffCredentials) -> kizuna_client::Result<StaffClient> {
+    StaffClient::login(
+        &node.home(&format!("staff-{who}")),
+        &staff_url(node),
+        &c.staff_id,
+        &c.password,
+        &kizuna_staff::totp_now(&c.totp_secret).unwrap(),
+    )
+    .await
+}
+
+fn staff_url(node: &Node) -> String {
+    format!(
+        "http://{}",
+        node.server.as_ref().unwrap().staff_addr.unwrap()
+    )
+}
+
+fn org(id: &str, kind: OrgKind, country: &str, net: &str) -> Org {
+    Org {
+        org_id: id.into(),
+        kind,
+        country: country.into(),
+        networks: vec![net.into()],
+        scope: OrgScope {
+            regions: vec!["jp".into()],
+            purposes: vec!["CUSTOMER_SUPPORT".into()],
+            fields: vec!["name".into()],
+        },
+        suspended_at: None,
+    }
+}
+
+#[tokio::test]
+async fn the_staff_realm_is_separate_and_an_organisation_is_stopped_by_one_command() {
+    let mut node = Node::start().await;
+    let mut alice = node.person("alice", "jp").await;
+    let addr = node.stop().await;
+    let root = bootstrap_staff(
+        node.data_dir(),
+        &node.regions,
+        "root",
+        vec!["127.0.0.0/8".into()],
+    )
+    .await
+    .unwrap();
+    node.start_again(addr).await;
+    assert_ne!(node.server.as_ref().unwrap().staff_addr.unwrap(), addr);
+
+    let admin = login(&node, "root", &root).await.unwrap();
+    admin
+        .add_org(&org("acme", OrgKind::Contractor, "CN", "127.0.0.0/8"))
+        .await
+        .unwrap();
+    admin
+        .add_org(&org("faraway", OrgKind::Affiliate, "KR", "10.0.0.0/8"))
+        .await
+        .unwrap();
+    let eng = admin
+        .add_member(&NewStaffMember {
+            staff_id: "eng".into(),
+            org_id: "acme".into(),
+            roles: vec![Role::Support],
+        })
+        .await
+        .unwrap();
+    let far = admin
+        .add_member(&NewStaffMember {
+            staff_id: "far".into(),
+            org_id: "faraway".into(),
+            roles: vec![Role::Support],
+        })
+        .await
+        .unwrap();
+
+    // A login from outside the organisation's networks fails.
+    assert_eq!(
+        code(login(&node, "far", &far).await),
+        Some(ErrorCode::NetworkNotAllowed)
+    );
+    let mut wrong = eng.clone();
+    wrong.password = "guess".into();
+    assert_eq!(
+        code(login(&node, "eng", &wrong).await),
+        Some(ErrorCode::InvalidCredentials)
+    );
+
+    let contractor = login(&node, "eng", &eng).await.unwrap();
+    // A contractor cannot widen its own reach.
+    assert_eq!(code(contractor.orgs().await), Some(ErrorCode::Forbidden));
+    assert_eq!(
+        code(
+            contractor
+                .add_org(&org("mine", OrgKind::Operator, "CN", "0.0.0.0/0"))
+                .await
+        ),
+        Some(ErrorCode::Forbidden)
+    );
+
+    // No token crosses realms.
+    let http = node.http();
+    let staff_token = contractor.session().token.clone();
+    let r = http
+        .get(format!("{}/v1/me", node.url))
+        .bearer_auth(&staff_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let body: kizuna_wire::ErrorBody = r.json().await.unwrap();
+    assert_eq!(body.code, ErrorCode::WrongRealm);
+    let user_token = alice.bearer_token().await.unwrap();
+    let r = http
+        .get(format!("{}/staff/v1/me", staff_url(&node)))
+        .bearer_auth(&user_token)
+        .send()
+        .await
+        .unwrap();
+    let body: kizuna_wire::ErrorBody = r.json().await.unwrap();
+    assert_eq!(body.code, ErrorCode::WrongRealm);
+    // The user API does not serve staff routes, nor the staff API user ones.
+    let r = http
+        .get(format!("{}/staff/v1/me", node.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = http
+        .get(format!("{}/v1/me", staff_url(&node)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // One command stops the organisation: its sessions end at once.
+    let s = admin.suspend_org("acme").await.unwrap();
+    assert_eq!(s.sessions_ended, 1);
+    assert_eq!(code(contractor.me().await), Some(ErrorCode::Unauthorized));
+    assert_eq!(
+        code(login(&node, "eng", &eng).await),
+        Some(ErrorCode::Suspended)
+    );
+
+    // Bad input gets its own error and changes nothing.
+    let before = admin.orgs().await.unwrap();
+    assert_eq!(
+        code(
+            admin
+                .add_org(&org("bad-net", OrgKind::Affiliate, "KR", "10.0.0.999/8"))
+                .await
+        ),
+        Some(ErrorCode::BadRequest)
+    );
+    assert_eq!(
+        code(
+            admin
+                .add_org(&org("acme", OrgKind::Affiliate, "KR", "10.0.0.0/8"))
+                .await
+        ),
+        Some(ErrorCode::BadRequest)
+    );
+    let r = http
+        .post(format!("{}/staff/v1/orgs", staff_url(&node)))
+        .bearer_auth(&admin.session().token)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    let body: kizuna_wire::ErrorBody = r.json().await.unwrap();
+    assert_eq!(body.code, ErrorCode::MalformedJson);
+    assert_eq!(admin.orgs().await.unwrap(), before);
+
+    // Every step is an event of the staff realm.
+    let kinds: Vec<String> = admin
+        .events()
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_string())
+        .collect();
+    for k in [
+        "bootstrap",
+        "login",
+        "login_failed",
+        "org_added",
+        "staff_added",
+        "org_suspended",
+    ] {
+        assert!(kinds.iter().any(|x| x == k), "{k} missing from {kinds:?}");
+    }
+    // Nothing of the staff realm is in the user realm's store.
+    let node_db = std::fs::read(node.data_dir().join("node.sqlite")).unwrap();
+    assert!(!contains(&node_db, b"acme"));
+}
