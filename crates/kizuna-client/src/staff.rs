@@ -147,6 +147,31 @@ impl StaffClient {
         .await
     }
 
+    pub async fn request_grant(&self, req: &GrantRequest) -> Result<Grant> {
+        self.call(Method::POST, "/staff/v1/grants", Some(req)).await
+    }
+
+    /// `verb` is approve, deny or revoke.
+    pub async fn decide_grant(&self, grant_id: &str, verb: &str) -> Result<Grant> {
+        self.call::<(), _>(
+            Method::POST,
+            &format!("/staff/v1/grants/{grant_id}/{verb}"),
+            None,
+        )
+        .await
+    }
+
+    pub async fn grants(&self) -> Result<Vec<Grant>> {
+        self.call::<(), _>(Method::GET, "/staff/v1/grants", None)
+            .await
+    }
+
+    /// A person's data, as far as a live grant of mine covers it.
+    pub async fn read(&self, handle: &str) -> Result<GovernedRead> {
+        self.call::<(), _>(Method::GET, &format!("/staff/v1/people/{handle}"), None)
+            .await
+    }
+
     pub async fn events(&self) -> Result<Vec<serde_json::Value>> {
         self.call::<(), _>(Method::GET, "/staff/v1/events", None)
             .await

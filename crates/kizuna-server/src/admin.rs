@@ -165,7 +165,12 @@ pub async fn bootstrap_staff(
     let key = crate::key_file(&keys.join("staff-token.key"))?;
     let realm = kizuna_staff::StaffRealm::open(&data_dir.join("staff/staff.sqlite"), key).await?;
     let r = realm
-        .bootstrap(staff_id, &regions.node_region().country, networks)
+        .bootstrap(
+            staff_id,
+            &regions.node_region().country,
+            networks,
+            regions.ids().iter().map(|r| r.to_string()).collect(),
+        )
         .await;
     realm.close().await;
     Ok(r?)

@@ -11,6 +11,7 @@ mod auth;
 mod delivery;
 mod error;
 mod framing;
+mod governance;
 mod limits;
 mod me;
 mod openapi;
@@ -38,6 +39,8 @@ pub struct ServerConfig {
     /// The staff realm's own listener (loopback by default); `None` runs
     /// the node without one.
     pub staff_listen: Option<SocketAddr>,
+    /// The Cedar policy for staff access; `None` is the shipped default.
+    pub policy: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -57,6 +60,7 @@ impl ServerConfig {
                     kizuna_wire::staff::DEFAULT_STAFF_PORT
                 },
             ))),
+            policy: None,
         }
     }
 }
@@ -87,6 +91,8 @@ pub enum ServerError {
         "another kizuna process (a running node or an admin command) is using {0}; stop it first"
     )]
     InUse(PathBuf),
+    #[error("{0}")]
+    Policy(#[from] kizuna_policy::PolicyError),
     #[error("cannot open the staff realm: {0}")]
     Staff(#[from] kizuna_staff::StaffError),
     #[error("cannot open the vault: {0}")]
@@ -243,6 +249,8 @@ impl RunningServer {
                 });
             }
         }
+        // A policy with an error stops the node before it listens.
+        let policy = kizuna_policy::Policy::load(config.policy.as_deref())?;
         let vault = Arc::new(Vault::open(config.regions.clone(), dir).await?);
         adopt_legacy_profiles(store.as_ref(), &vault).await?;
         let listener = tokio::net::TcpListener::bind(config.listen)
@@ -301,7 +309,26 @@ impl RunningServer {
                         addr: listen,
                         source,
                     })?;
+                use sha2::Digest;
+                realm
+                    .record(
+                        "policy_loaded",
+                        None,
+                        None,
+                        serde_json::json!({
+                            "origin": policy.origin,
+                            "sha256": hex::encode(sha2::Sha256::digest(policy.text.as_bytes())),
+                        }),
+                    )
+                    .await?;
+                let gov = Arc::new(governance::Governance {
+                    realm: realm.clone(),
+                    store: store.clone(),
+                    vault: vault.clone(),
+                    policy,
+                });
                 let app = kizuna_staff::router(realm.clone())
+                    .merge(governance::routes(gov))
                     .into_make_service_with_connect_info::<SocketAddr>();
                 let mut stop = shutdown_rx.clone();
                 let task = tokio::spawn(async move {

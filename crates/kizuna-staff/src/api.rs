@@ -80,17 +80,20 @@ impl FromRequestParts<Shared> for Staff {
     type Rejection = StaffError;
 
     async fn from_request_parts(parts: &mut Parts, realm: &Shared) -> Result<Self, StaffError> {
-        let token = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or(StaffError::InvalidSession(
-                "missing Authorization: Bearer <staff session token>",
-            ))?;
-        let source = peer(parts)?;
-        Ok(Staff(realm.authenticate(token, source).await?))
+        Ok(Staff(session_of(realm, parts).await?))
     }
+}
+
+pub(crate) async fn session_of(realm: &StaffRealm, parts: &Parts) -> Result<Session, StaffError> {
+    let token = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(StaffError::InvalidSession(
+            "missing Authorization: Bearer <staff session token>",
+        ))?;
+    realm.authenticate(token, peer(parts)?).await
 }
 
 fn peer(parts: &Parts) -> Result<std::net::IpAddr, StaffError> {

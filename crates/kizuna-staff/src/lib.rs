@@ -146,7 +146,8 @@ impl StaffRealm {
         self.store.close().await;
     }
 
-    async fn record(
+    /// Appends one event of the staff realm.
+    pub async fn record(
         &self,
         kind: &'static str,
         staff_id: Option<&str>,
@@ -207,6 +208,7 @@ impl StaffRealm {
         staff_id: &str,
         country: &str,
         nets: Vec<String>,
+        regions: Vec<String>,
     ) -> Result<StaffCredentials, StaffError> {
         if self.store.has_staff().await? {
             return Err(StaffError::Exists(
@@ -225,7 +227,13 @@ impl StaffRealm {
             kind: OrgKind::Operator,
             country: country.to_string(),
             networks: nets,
-            scope: OrgScope::default(),
+            // The operator may be granted anything the policy allows; its
+            // staff still need a grant, approved by another, for each access.
+            scope: OrgScope {
+                regions,
+                purposes: Purpose::ALL.iter().map(|p| p.code().to_string()).collect(),
+                fields: PERSONAL_FIELDS.iter().map(|f| f.to_string()).collect(),
+            },
             suspended_at: None,
         };
         if self.store.org("operator").await?.is_none() {
@@ -599,6 +607,82 @@ impl StaffRealm {
         by.require_operator_admin()?;
         self.store.members().await
     }
+}
+
+impl StaffRealm {
+    pub async fn insert_grant(&self, g: &Grant) -> Result<(), StaffError> {
+        self.store.insert_grant(g).await
+    }
+
+    pub async fn grant(&self, grant_id: &str) -> Result<Grant, StaffError> {
+        self.store
+            .grant(grant_id)
+            .await?
+            .ok_or_else(|| StaffError::NotFound(format!("grant {grant_id}")))
+    }
+
+    /// Changes a grant if it is still in state `from`; otherwise says what
+    /// it became meanwhile.
+    pub async fn update_grant(&self, g: &Grant, from: GrantState) -> Result<(), StaffError> {
+        if self.store.update_grant(g, from).await? {
+            Ok(())
+        } else {
+            Err(StaffError::Invalid(format!(
+                "grant {} changed meanwhile; look at it again",
+                g.grant_id
+            )))
+        }
+    }
+
+    /// My grants; an approver, security or admin of the operator sees all.
+    pub async fn grants(&self, by: &Session) -> Result<Vec<Grant>, StaffError> {
+        let sees_all = by.org.kind == OrgKind::Operator
+            && by
+                .member
+                .roles
+                .iter()
+                .any(|r| matches!(r, Role::Approver | Role::Security | Role::Admin));
+        let now = kizuna_wire::now_ms();
+        let mut gs = self
+            .store
+            .grants(if sees_all {
+                None
+            } else {
+                Some(&by.member.staff_id)
+            })
+            .await?;
+        for g in &mut gs {
+            if g.state == GrantState::Approved && !g.live(now) {
+                g.state = GrantState::Expired;
+            }
+        }
+        Ok(gs)
+    }
+
+    /// Live grants of a staff member that cover a person.
+    pub async fn live_grants_for(
+        &self,
+        staff_id: &str,
+        subject: &str,
+    ) -> Result<Vec<Grant>, StaffError> {
+        let now = kizuna_wire::now_ms();
+        Ok(self
+            .store
+            .grants(Some(staff_id))
+            .await?
+            .into_iter()
+            .filter(|g| g.live(now) && g.subjects.iter().any(|s| s == subject))
+            .collect())
+    }
+}
+
+/// A session's request, authenticated: for routes the node adds to the
+/// staff listener.
+pub async fn session_of(
+    realm: &StaffRealm,
+    parts: &axum::http::request::Parts,
+) -> Result<Session, StaffError> {
+    api::session_of(realm, parts).await
 }
 
 /// The current code of a TOTP secret, for tests and scripted logins.

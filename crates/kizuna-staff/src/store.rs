@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::str::FromStr;
 
-use kizuna_wire::staff::{Org, OrgKind, OrgScope, Role, StaffMember};
+use kizuna_wire::staff::{Grant, GrantState, Org, OrgKind, OrgScope, Role, StaffMember};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
@@ -38,6 +38,15 @@ CREATE TABLE IF NOT EXISTS sessions (
     ended_at BIGINT
 );
 CREATE INDEX IF NOT EXISTS sessions_by_org ON sessions (org_id);
+CREATE TABLE IF NOT EXISTS grants (
+    grant_id TEXT PRIMARY KEY,
+    staff_id TEXT NOT NULL,
+    org_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS grants_by_staff ON grants (staff_id);
+CREATE INDEX IF NOT EXISTS grants_by_org ON grants (org_id);
 -- Append-only: every step of the staff realm, in the form the transparency
 -- ledger will hash.
 CREATE TABLE IF NOT EXISTS events (
@@ -311,6 +320,63 @@ impl StaffStore {
         }))
     }
 
+    pub async fn insert_grant(&self, g: &Grant) -> Result<(), StaffError> {
+        sqlx::query(
+            "INSERT INTO grants (grant_id, staff_id, org_id, state, body) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&g.grant_id)
+        .bind(&g.staff_id)
+        .bind(&g.org_id)
+        .bind(json(&g.state)?)
+        .bind(json(g)?)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn grant(&self, grant_id: &str) -> Result<Option<Grant>, StaffError> {
+        let body: Option<String> = sqlx::query_scalar("SELECT body FROM grants WHERE grant_id = ?")
+            .bind(grant_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        body.as_deref().map(parse).transpose()
+    }
+
+    /// Grants of one staff member, or all when `staff_id` is `None`.
+    pub async fn grants(&self, staff_id: Option<&str>) -> Result<Vec<Grant>, StaffError> {
+        let rows: Vec<String> = match staff_id {
+            Some(s) => {
+                sqlx::query_scalar(
+                    "SELECT body FROM grants WHERE staff_id = ? ORDER BY rowid DESC LIMIT 1000",
+                )
+                .bind(s)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query_scalar("SELECT body FROM grants ORDER BY rowid DESC LIMIT 1000")
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.iter().map(|b| parse(b)).collect()
+    }
+
+    /// Replaces a grant only if it is still in state `from`: two approvers
+    /// racing, or a revocation racing an approval, cannot both win.
+    pub async fn update_grant(&self, g: &Grant, from: GrantState) -> Result<bool, StaffError> {
+        let n =
+            sqlx::query("UPDATE grants SET state = ?, body = ? WHERE grant_id = ? AND state = ?")
+                .bind(json(&g.state)?)
+                .bind(json(g)?)
+                .bind(&g.grant_id)
+                .bind(json(&from)?)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        Ok(n == 1)
+    }
+
     /// Suspends an organisation and ends all its sessions in one transaction.
     pub async fn suspend_org(&self, org_id: &str, now: u64) -> Result<u64, StaffError> {
         let mut tx = self.pool.begin().await?;
@@ -338,6 +404,25 @@ impl StaffStore {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+        // Every grant of the organisation ends with it.
+        let open: Vec<String> = sqlx::query_scalar(
+            "SELECT body FROM grants WHERE org_id = ? AND state IN ('\"pending\"', '\"approved\"')",
+        )
+        .bind(org_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        for body in open {
+            let mut g: Grant = parse(&body)?;
+            g.state = GrantState::Revoked;
+            g.decided_at = Some(now);
+            g.decided_by = Some(format!("suspension of {org_id}"));
+            sqlx::query("UPDATE grants SET state = ?, body = ? WHERE grant_id = ?")
+                .bind(json(&g.state)?)
+                .bind(json(&g)?)
+                .bind(&g.grant_id)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(ended)
     }

@@ -32,10 +32,10 @@ async fn login(
 async fn login_needs_password_code_and_network() {
     let (_d, r) = realm().await;
     let admin = r
-        .bootstrap("root", "JP", vec!["127.0.0.0/8".into()])
+        .bootstrap("root", "JP", vec!["127.0.0.0/8".into()], vec!["jp".into()])
         .await
         .unwrap();
-    assert!(r.bootstrap("again", "JP", vec![]).await.is_err());
+    assert!(r.bootstrap("again", "JP", vec![], vec![]).await.is_err());
     let s = login(&r, &admin, local()).await.unwrap();
     assert!(s.token.starts_with("kzs1."));
     let session = r.authenticate(&s.token, local()).await.unwrap();
@@ -89,7 +89,7 @@ async fn login_needs_password_code_and_network() {
 async fn suspending_an_organisation_ends_its_sessions_at_once() {
     let (_d, r) = realm().await;
     let admin = r
-        .bootstrap("root", "JP", vec!["127.0.0.0/8".into()])
+        .bootstrap("root", "JP", vec!["127.0.0.0/8".into()], vec!["jp".into()])
         .await
         .unwrap();
     let root = r

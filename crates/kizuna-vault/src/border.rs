@@ -27,6 +27,15 @@ pub enum Requester {
     PhoneLookup,
     /// The operator, running an administrative command.
     Operator { command: String },
+    /// A staff member under a grant.
+    Staff {
+        staff_id: String,
+        org_id: String,
+        country: String,
+        grant_id: String,
+        purpose: String,
+        ticket: String,
+    },
 }
 
 impl Requester {
@@ -35,6 +44,16 @@ impl Requester {
             Requester::Subject { device_id } => format!("you, from your device {device_id}"),
             Requester::PhoneLookup => "a person who searched for your phone number".into(),
             Requester::Operator { command } => format!("the operator, running `{command}`"),
+            Requester::Staff {
+                staff_id,
+                org_id,
+                country,
+                grant_id,
+                purpose,
+                ticket,
+            } => format!(
+                "staff member {staff_id} of {org_id} ({country}), grant {grant_id} for {purpose}, ticket {ticket}"
+            ),
         }
     }
 }

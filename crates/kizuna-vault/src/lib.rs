@@ -536,6 +536,76 @@ impl Vault {
         Ok(())
     }
 
+    /// A staff member's read under a grant, already decided by policy: the
+    /// access is sealed into the person's access records first (whatever
+    /// the region), then the profile and, if asked, the contacts are opened.
+    pub async fn governed_read(
+        &self,
+        subject: &str,
+        region: &str,
+        from_country: &str,
+        with_contacts: bool,
+        requester: &Requester,
+    ) -> Result<(Profile, Option<Contacts>), VaultError> {
+        let mut categories = vec![Category::Profile];
+        if with_contacts {
+            categories.push(Category::Contacts);
+        }
+        let rv = self
+            .reach(&Access {
+                subject,
+                region,
+                action: Action::Read,
+                categories: &categories,
+                requester,
+            })
+            .await?;
+        let record = TransferRecord {
+            at: kizuna_wire::now_ms(),
+            action: "read".into(),
+            categories: categories.iter().map(|c| c.name().to_string()).collect(),
+            region: region.to_string(),
+            to_country: from_country.to_string(),
+            basis: Some("a grant approved by a second person, allowed by the access policy".into()),
+            requester: requester.describe(),
+            allowed: true,
+            refusal: None,
+        };
+        self.record(rv, subject, &record).await?;
+        let profile = self.profile(subject, region, requester).await?;
+        let contacts = if with_contacts {
+            Some(self.contacts(subject, region, requester).await?)
+        } else {
+            None
+        };
+        Ok((profile, contacts))
+    }
+
+    /// A staff access the policy refused, recorded for the person it was
+    /// about.
+    pub async fn record_refused_access(
+        &self,
+        subject: &str,
+        region: &str,
+        from_country: &str,
+        refusal: &str,
+        requester: &Requester,
+    ) -> Result<(), VaultError> {
+        let rv = self.maintained(region)?;
+        let record = TransferRecord {
+            at: kizuna_wire::now_ms(),
+            action: "read".into(),
+            categories: vec![Category::Profile.name().to_string()],
+            region: region.to_string(),
+            to_country: from_country.to_string(),
+            basis: None,
+            requester: requester.describe(),
+            allowed: false,
+            refusal: Some(refusal.to_string()),
+        };
+        self.record(rv, subject, &record).await
+    }
+
     /// Who has this phone number, in any region this node may reach. A match
     /// in a foreign region is a transfer, recorded for the person found.
     pub async fn lookup_phone(&self, phone: &str) -> Result<Option<String>, VaultError> {

@@ -130,3 +130,128 @@ pub struct Suspended {
     /// Sessions ended by the suspension.
     pub sessions_ended: u64,
 }
+
+/// Why a staff member needs personal data: a fixed list of justification
+/// codes, like a cloud provider's access-approval reasons.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Purpose {
+    CustomerSupport,
+    AbuseReportReview,
+    LegalRequest,
+    IncidentResponse,
+    ServiceMaintenance,
+}
+
+impl Purpose {
+    pub fn code(self) -> &'static str {
+        match self {
+            Purpose::CustomerSupport => "CUSTOMER_SUPPORT",
+            Purpose::AbuseReportReview => "ABUSE_REPORT_REVIEW",
+            Purpose::LegalRequest => "LEGAL_REQUEST",
+            Purpose::IncidentResponse => "INCIDENT_RESPONSE",
+            Purpose::ServiceMaintenance => "SERVICE_MAINTENANCE",
+        }
+    }
+    pub const ALL: [Purpose; 5] = [
+        Purpose::CustomerSupport,
+        Purpose::AbuseReportReview,
+        Purpose::LegalRequest,
+        Purpose::IncidentResponse,
+        Purpose::ServiceMaintenance,
+    ];
+}
+
+impl std::str::FromStr for Purpose {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Purpose::ALL
+            .into_iter()
+            .find(|p| p.code() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown purpose '{s}'; purposes are {}",
+                    Purpose::ALL.map(|p| p.code()).join(", ")
+                )
+            })
+    }
+}
+
+/// The personal fields a grant can cover.
+pub const PERSONAL_FIELDS: [&str; 4] = ["name", "phone", "email", "contacts"];
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GrantRequest {
+    /// Handles of the people whose data is needed.
+    pub subjects: Vec<String>,
+    pub fields: Vec<String>,
+    pub purpose: Purpose,
+    pub ticket: String,
+    pub reason: String,
+    pub duration_secs: u64,
+    #[serde(default)]
+    pub break_glass: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum GrantState {
+    Pending,
+    Approved,
+    Denied,
+    Revoked,
+    Expired,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Grant {
+    pub grant_id: String,
+    pub staff_id: String,
+    pub org_id: String,
+    pub subjects: Vec<String>,
+    pub fields: Vec<String>,
+    pub purpose: Purpose,
+    pub ticket: String,
+    pub reason: String,
+    pub duration_secs: u64,
+    pub break_glass: bool,
+    pub state: GrantState,
+    pub requested_at: u64,
+    #[serde(default)]
+    pub decided_by: Option<String>,
+    #[serde(default)]
+    pub decided_at: Option<u64>,
+    /// Milliseconds since the Unix epoch; set when approved.
+    #[serde(default)]
+    pub expires_at: Option<u64>,
+}
+
+impl Grant {
+    /// Approved and not yet expired.
+    pub fn live(&self, now_ms: u64) -> bool {
+        self.state == GrantState::Approved && self.expires_at.is_some_and(|e| now_ms < e)
+    }
+}
+
+/// A person's data as a staff member may see it: granted fields in full,
+/// the others absent or masked.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GovernedRead {
+    pub subject: String,
+    pub region: String,
+    pub grant_id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The full number if granted, else only its last two digits.
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub contacts: Option<Vec<String>>,
+}

@@ -163,6 +163,10 @@ struct ServeArgs {
     /// Sustained requests per device per second.
     #[arg(long, default_value_t = 50)]
     rate_limit: u32,
+    /// The Cedar policy for staff access (default: the shipped policy,
+    /// printed by `kizuna staff policy`).
+    #[arg(long, env = "KIZUNA_POLICY")]
+    policy: Option<PathBuf>,
     /// Address of the staff API, a listener of its own (loopback by default).
     #[arg(long, default_value_t = SocketAddr::from(([127, 0, 0, 1], kizuna_wire::staff::DEFAULT_STAFF_PORT)))]
     staff_listen: SocketAddr,
@@ -587,6 +591,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let mut config = kizuna_server::ServerConfig::new(&a.data_dir, a.listen);
     config.regions = admin::regions(a.config.as_deref())?;
     config.staff_listen = Some(a.staff_listen);
+    config.policy = a.policy.clone();
     config.limits.requests_per_second = a.rate_limit;
     config.limits.request_burst = a.rate_limit.saturating_mul(2);
     let config_region = config.regions.node_region().id.clone();

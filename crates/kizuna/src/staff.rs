@@ -80,6 +80,83 @@ enum StaffCommand {
     List,
     /// The staff realm's recent events, newest first.
     Events,
+    /// Ask for access to people's personal data, for a purpose, a ticket and
+    /// a time; a second person approves it.
+    Request {
+        /// Handles, comma-separated or repeated.
+        #[arg(long = "subject", value_delimiter = ',', required = true)]
+        subjects: Vec<String>,
+        /// name, phone, email, contacts (comma-separated).
+        #[arg(long, value_delimiter = ',', required = true)]
+        fields: Vec<String>,
+        /// CUSTOMER_SUPPORT, ABUSE_REPORT_REVIEW, LEGAL_REQUEST,
+        /// INCIDENT_RESPONSE or SERVICE_MAINTENANCE.
+        #[arg(long)]
+        purpose: Purpose,
+        #[arg(long)]
+        ticket: String,
+        /// How long, like 30m or 2h (the policy sets the maximum).
+        #[arg(long = "for", value_parser = parse_duration)]
+        duration: u64,
+        #[arg(long)]
+        reason: String,
+        /// Immediate, short access for the security role; raises an alert.
+        #[arg(long)]
+        break_glass: bool,
+    },
+    /// Approve someone else's pending grant.
+    Approve { grant: String },
+    /// Deny a pending grant.
+    Deny { grant: String },
+    /// End a grant now.
+    Revoke { grant: String },
+    /// My grants (all of them, for the operator's approvers).
+    Grants,
+    /// Read a person's data under a live grant: only granted fields.
+    Read {
+        #[arg(long)]
+        subject: String,
+    },
+}
+
+/// `90s`, `30m`, `2h` or a number of seconds.
+fn parse_duration(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (n, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration like 30m or 2h"))?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(format!("'{s}': use s, m or h")),
+    };
+    Ok(n * mult)
+}
+
+fn print_grant(g: &Grant) {
+    let state = serde_json::to_value(g.state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    println!(
+        "{}  {:<8} {} of {} for {}: {} of {} (ticket {}){}",
+        g.grant_id,
+        state,
+        g.staff_id,
+        g.org_id,
+        g.purpose.code(),
+        g.fields.join(","),
+        g.subjects.join(","),
+        g.ticket,
+        g.expires_at
+            .map(|e| format!(", until {}", kizuna_wire::utc(e)))
+            .unwrap_or_default()
+    );
 }
 
 #[derive(Subcommand)]
@@ -276,6 +353,75 @@ pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
                             ""
                         }
                     );
+                }
+            })?;
+        }
+        StaffCommand::Request {
+            subjects,
+            fields,
+            purpose,
+            ticket,
+            duration,
+            reason,
+            break_glass,
+        } => {
+            let g = StaffClient::open(&a.staff_home)?
+                .request_grant(&GrantRequest {
+                    subjects,
+                    fields,
+                    purpose,
+                    ticket,
+                    reason,
+                    duration_secs: duration,
+                    break_glass,
+                })
+                .await?;
+            show(json, &g, print_grant)?;
+        }
+        StaffCommand::Approve { grant } => {
+            let g = StaffClient::open(&a.staff_home)?
+                .decide_grant(&grant, "approve")
+                .await?;
+            show(json, &g, print_grant)?;
+        }
+        StaffCommand::Deny { grant } => {
+            let g = StaffClient::open(&a.staff_home)?
+                .decide_grant(&grant, "deny")
+                .await?;
+            show(json, &g, print_grant)?;
+        }
+        StaffCommand::Revoke { grant } => {
+            let g = StaffClient::open(&a.staff_home)?
+                .decide_grant(&grant, "revoke")
+                .await?;
+            show(json, &g, print_grant)?;
+        }
+        StaffCommand::Grants => {
+            let gs = StaffClient::open(&a.staff_home)?.grants().await?;
+            show(json, &gs, |gs| gs.iter().for_each(print_grant))?;
+        }
+        StaffCommand::Read { subject } => {
+            let r = StaffClient::open(&a.staff_home)?.read(&subject).await?;
+            show(json, &r, |r| {
+                println!(
+                    "{} (region {}), under grant {}",
+                    r.subject, r.region, r.grant_id
+                );
+                println!(
+                    "  name      {}",
+                    r.name.as_deref().unwrap_or("(not granted)")
+                );
+                println!(
+                    "  phone     {}",
+                    r.phone.as_deref().unwrap_or("(not granted)")
+                );
+                println!(
+                    "  email     {}",
+                    r.email.as_deref().unwrap_or("(not granted)")
+                );
+                match &r.contacts {
+                    Some(c) => println!("  contacts  {}", c.join(", ")),
+                    None => println!("  contacts  (not granted)"),
                 }
             })?;
         }

@@ -208,3 +208,165 @@ async fn the_staff_realm_is_separate_and_an_organisation_is_stopped_by_one_comma
     let node_db = std::fs::read(node.data_dir().join("node.sqlite")).unwrap();
     assert!(!contains(&node_db, b"acme"));
 }
+
+/// A node with a bootstrapped staff realm: the admin's credentials, the
+/// admin logged in, and a staff member of `org` with `roles`, logged in.
+async fn staffed(node: &mut Node) -> (StaffClient, StaffCredentials) {
+    let addr = node.stop().await;
+    let root = bootstrap_staff(
+        node.data_dir(),
+        &node.regions,
+        "root",
+        vec!["127.0.0.0/8".into()],
+    )
+    .await
+    .unwrap();
+    node.start_again(addr).await;
+    let admin = login(node, "root", &root).await.unwrap();
+    (admin, root)
+}
+
+async fn member(
+    node: &Node,
+    admin: &StaffClient,
+    id: &str,
+    org: &str,
+    roles: Vec<Role>,
+) -> StaffClient {
+    let c = admin
+        .add_member(&NewStaffMember {
+            staff_id: id.into(),
+            org_id: org.into(),
+            roles,
+        })
+        .await
+        .unwrap();
+    login(node, id, &c).await.unwrap()
+}
+
+fn ask(subject: &str, fields: &[&str], secs: u64) -> GrantRequest {
+    GrantRequest {
+        subjects: vec![subject.into()],
+        fields: fields.iter().map(|f| f.to_string()).collect(),
+        purpose: Purpose::CustomerSupport,
+        ticket: "T-123".into(),
+        reason: "the person asked for help with their account".into(),
+        duration_secs: secs,
+        break_glass: false,
+    }
+}
+
+#[tokio::test]
+async fn t1_a_contractor_abroad_cannot_read_and_every_attempt_is_recorded() {
+    let mut node = Node::start().await;
+    let mut alice = node.person("alice", "jp").await;
+    let (admin, _) = staffed(&mut node).await;
+    let mut acme = org("acme", OrgKind::Contractor, "CN", "127.0.0.0/8");
+    acme.scope.fields = vec!["phone".into(), "email".into()];
+    admin.add_org(&acme).await.unwrap();
+    let eng = member(&node, &admin, "eng", "acme", vec![Role::Support]).await;
+
+    let e = eng
+        .request_grant(&ask("alice", &["phone", "email"], 3600))
+        .await
+        .unwrap_err();
+    assert_eq!(e.api_code(), Some(ErrorCode::Forbidden));
+    assert!(
+        e.to_string()
+            .contains("not declared for the person's home region"),
+        "{e}"
+    );
+    let e = eng.read("alice").await.unwrap_err();
+    assert!(e.to_string().contains("not declared"), "{e}");
+
+    let kinds: Vec<String> = admin
+        .events()
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert!(kinds.contains(&"grant_refused".into()) && kinds.contains(&"read_denied".into()));
+    // Alice sees the refused attempt, from China, in her own records.
+    let map = alice.data_map().await.unwrap();
+    let refused: Vec<_> = map.transfers.iter().filter(|t| !t.allowed).collect();
+    assert_eq!(refused.len(), 1, "{:?}", map.transfers);
+    assert_eq!(refused[0].to_country, "CN");
+    assert!(refused[0].requester.contains("eng of acme"));
+}
+
+#[tokio::test]
+async fn reads_need_a_live_grant_approved_by_someone_else_and_show_only_its_fields() {
+    let mut node = Node::start().await;
+    let mut alice = node.person("alice", "jp").await;
+    let (admin, _) = staffed(&mut node).await;
+    let sup = member(
+        &node,
+        &admin,
+        "sup",
+        "operator",
+        vec![Role::Support, Role::Approver],
+    )
+    .await;
+
+    // Bad requests: each its own error, nothing stored.
+    assert_eq!(
+        code(sup.request_grant(&ask("nobody", &["phone"], 60)).await),
+        Some(ErrorCode::NotFound)
+    );
+    assert_eq!(
+        code(sup.request_grant(&ask("alice", &["salary"], 60)).await),
+        Some(ErrorCode::BadRequest)
+    );
+    let e = sup
+        .request_grant(&ask("alice", &["phone"], 9 * 3600))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("at most 8 hours"), "{e}");
+    assert!(sup.grants().await.unwrap().is_empty());
+
+    let g = sup
+        .request_grant(&ask("alice", &["phone"], 3600))
+        .await
+        .unwrap();
+    assert_eq!(g.state, GrantState::Pending);
+    // Nothing is readable before approval, and nobody approves their own.
+    assert!(sup
+        .read("alice")
+        .await
+        .unwrap_err()
+        .to_string()
+        .contains("no live, approved grant"));
+    let e = sup.decide_grant(&g.grant_id, "approve").await.unwrap_err();
+    assert!(
+        e.to_string().contains("nobody approves their own request"),
+        "{e}"
+    );
+    let approved = admin.decide_grant(&g.grant_id, "approve").await.unwrap();
+    assert_eq!(approved.decided_by.as_deref(), Some("root"));
+
+    let r = sup.read("alice").await.unwrap();
+    assert_eq!(
+        r.phone.as_deref(),
+        Some(alice.me().await.unwrap().phone.as_str())
+    );
+    assert_eq!((r.name, r.email, r.contacts), (None, None, None));
+    let map = alice.data_map().await.unwrap();
+    assert!(map.transfers.iter().any(|t| t.allowed
+        && t.requester.contains("sup of operator")
+        && t.requester.contains("T-123")));
+
+    // Revoked: refused again at once.
+    admin.decide_grant(&g.grant_id, "revoke").await.unwrap();
+    assert!(sup.read("alice").await.is_err());
+    // A grant for email only shows the phone masked to its last two digits.
+    let g2 = sup
+        .request_grant(&ask("alice", &["email"], 60))
+        .await
+        .unwrap();
+    admin.decide_grant(&g2.grant_id, "approve").await.unwrap();
+    let r = sup.read("alice").await.unwrap();
+    assert!(r.email.is_some());
+    let phone = r.phone.unwrap();
+    assert!(phone.starts_with('•') && phone.len() > 2, "{phone}");
+}

@@ -1,0 +1,256 @@
+//! Access decisions for the staff realm: Cedar policies, validated against
+//! Kizuna's schema, over staff (with organisation, country and roles),
+//! people (with home region and the countries declared for it) and the grant
+//! at hand. Default deny; every refusal names the rule that made it.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use cedar_policy::{
+    Authorizer, Context, Decision, Entities, EntityUid, PolicyId, PolicySet, Request, Schema,
+    ValidationMode, Validator,
+};
+
+pub const SCHEMA: &str = include_str!("schema.cedarschema");
+pub const DEFAULT_POLICY: &str = include_str!("default.cedar");
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("cannot read the policy file {path}: {reason}")]
+    Read { path: String, reason: String },
+    #[error("the policy in {origin} does not parse: {message}")]
+    Parse { origin: String, message: String },
+    #[error("the policy in {origin} does not fit Kizuna's schema: {message}")]
+    Invalid { origin: String, message: String },
+    #[error("an access question could not be put to the policy: {0}")]
+    Query(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    RequestGrant,
+    ApproveGrant,
+    Read,
+}
+
+impl Action {
+    fn name(self) -> &'static str {
+        match self {
+            Action::RequestGrant => "request_grant",
+            Action::ApproveGrant => "approve_grant",
+            Action::Read => "read",
+        }
+    }
+}
+
+/// Who asks.
+#[derive(Clone, Debug)]
+pub struct StaffFacts {
+    pub staff_id: String,
+    pub roles: Vec<String>,
+    pub org_id: String,
+    pub org_kind: String,
+    pub org_country: String,
+    pub org_regions: Vec<String>,
+    pub org_purposes: Vec<String>,
+    pub org_fields: Vec<String>,
+}
+
+/// Whose data.
+#[derive(Clone, Debug)]
+pub struct PersonFacts {
+    pub subject: String,
+    pub region: String,
+    pub region_countries: Vec<String>,
+}
+
+/// The grant the question is about.
+#[derive(Clone, Debug)]
+pub struct GrantFacts {
+    pub purpose: String,
+    pub fields: Vec<String>,
+    pub duration_secs: u64,
+    pub break_glass: bool,
+    pub live: bool,
+    pub requester: String,
+    pub requester_org: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    pub allowed: bool,
+    /// For a refusal: why, from the `@reason` of each forbidding rule, or
+    /// that no rule permits it.
+    pub reasons: Vec<String>,
+    /// The ids of the rules that decided.
+    pub rules: Vec<String>,
+}
+
+pub struct Policy {
+    set: PolicySet,
+    schema: Schema,
+    /// The policy's source, so that a change is visible and recordable.
+    pub text: String,
+    pub origin: String,
+}
+
+impl Policy {
+    /// The policy in `path`, or the shipped default; either way validated
+    /// against the schema, or refused with Cedar's message.
+    pub fn load(path: Option<&Path>) -> Result<Policy, PolicyError> {
+        match path {
+            None => Policy::parse(DEFAULT_POLICY, "the shipped default policy"),
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| PolicyError::Read {
+                    path: p.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                Policy::parse(&text, &p.display().to_string())
+            }
+        }
+    }
+
+    pub fn parse(text: &str, origin: &str) -> Result<Policy, PolicyError> {
+        let (schema, _) =
+            Schema::from_cedarschema_str(SCHEMA).map_err(|e| PolicyError::Invalid {
+                origin: "Kizuna's schema".into(),
+                message: e.to_string(),
+            })?;
+        let set = PolicySet::from_str(text).map_err(|e| PolicyError::Parse {
+            origin: origin.to_string(),
+            message: format!("{e:?}").chars().take(2000).collect(),
+        })?;
+        let result = Validator::new(schema.clone()).validate(&set, ValidationMode::Strict);
+        if !result.validation_passed() {
+            let message = result
+                .validation_errors()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(PolicyError::Invalid {
+                origin: origin.to_string(),
+                message,
+            });
+        }
+        Ok(Policy {
+            set,
+            schema,
+            text: text.to_string(),
+            origin: origin.to_string(),
+        })
+    }
+
+    pub fn decide(
+        &self,
+        action: Action,
+        staff: &StaffFacts,
+        person: &PersonFacts,
+        grant: &GrantFacts,
+    ) -> Result<Verdict, PolicyError> {
+        let q = |e: String| PolicyError::Query(e);
+        let org_uid = format!("Kizuna::Org::{}", json_str(&staff.org_id));
+        let staff_uid = format!("Kizuna::Staff::{}", json_str(&staff.staff_id));
+        let person_uid = format!("Kizuna::Person::{}", json_str(&person.subject));
+        let entities = serde_json::json!([
+            {
+                "uid": { "type": "Kizuna::Org", "id": staff.org_id },
+                "attrs": {
+                    "id": staff.org_id,
+                    "kind": staff.org_kind,
+                    "country": staff.org_country,
+                    "regions": staff.org_regions,
+                    "purposes": staff.org_purposes,
+                    "fields": staff.org_fields,
+                },
+                "parents": []
+            },
+            {
+                "uid": { "type": "Kizuna::Staff", "id": staff.staff_id },
+                "attrs": {
+                    "id": staff.staff_id,
+                    "org": { "__entity": { "type": "Kizuna::Org", "id": staff.org_id } },
+                    "roles": staff.roles,
+                },
+                "parents": []
+            },
+            {
+                "uid": { "type": "Kizuna::Person", "id": person.subject },
+                "attrs": {
+                    "region": person.region,
+                    "region_countries": person.region_countries,
+                },
+                "parents": []
+            }
+        ]);
+        let entities = Entities::from_json_value(entities, Some(&self.schema))
+            .map_err(|e| q(e.to_string()))?;
+        let action_uid =
+            EntityUid::from_str(&format!("Kizuna::Action::{}", json_str(action.name())))
+                .map_err(|e| q(e.to_string()))?;
+        let context = Context::from_json_value(
+            serde_json::json!({
+                "purpose": grant.purpose,
+                "fields": grant.fields,
+                "duration_secs": grant.duration_secs as i64,
+                "break_glass": grant.break_glass,
+                "live": grant.live,
+                "requester": grant.requester,
+                "requester_org": grant.requester_org,
+            }),
+            Some((&self.schema, &action_uid)),
+        )
+        .map_err(|e| q(e.to_string()))?;
+        let _ = org_uid;
+        let request = Request::new(
+            EntityUid::from_str(&staff_uid).map_err(|e| q(e.to_string()))?,
+            action_uid,
+            EntityUid::from_str(&person_uid).map_err(|e| q(e.to_string()))?,
+            context,
+            Some(&self.schema),
+        )
+        .map_err(|e| q(e.to_string()))?;
+        let response = Authorizer::new().is_authorized(&request, &self.set, &entities);
+        let decided: Vec<&PolicyId> = response.diagnostics().reason().collect();
+        // A rule is named by its `@id` annotation where it has one.
+        let annotation = |id: &PolicyId, key: &str| {
+            self.set
+                .policy(id)
+                .and_then(|p| p.annotation(key).map(str::to_string))
+        };
+        let rules: Vec<String> = decided
+            .iter()
+            .map(|id| annotation(id, "id").unwrap_or_else(|| id.to_string()))
+            .collect();
+        let allowed = response.decision() == Decision::Allow;
+        let mut reasons: Vec<String> = if allowed {
+            Vec::new()
+        } else {
+            decided
+                .iter()
+                .zip(&rules)
+                .map(|(id, name)| {
+                    annotation(id, "reason").unwrap_or_else(|| format!("forbidden by rule {name}"))
+                })
+                .collect()
+        };
+        if !allowed && reasons.is_empty() {
+            reasons.push("no rule of the policy permits it (default deny)".into());
+        }
+        for e in response.diagnostics().errors() {
+            reasons.push(format!("a rule failed to evaluate: {e}"));
+        }
+        Ok(Verdict {
+            allowed,
+            reasons,
+            rules,
+        })
+    }
+}
+
+/// A Cedar entity id as a quoted string literal.
+fn json_str(s: &str) -> String {
+    serde_json::Value::String(s.to_string()).to_string()
+}
+
+#[cfg(test)]
+mod tests;

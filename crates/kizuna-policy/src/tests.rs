@@ -1,0 +1,139 @@
+use super::*;
+
+fn staff(country: &str, roles: &[&str]) -> StaffFacts {
+    StaffFacts {
+        staff_id: "eng".into(),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        org_id: "acme".into(),
+        org_kind: "contractor".into(),
+        org_country: country.into(),
+        org_regions: vec!["jp".into()],
+        org_purposes: vec!["CUSTOMER_SUPPORT".into()],
+        org_fields: vec!["phone".into(), "email".into()],
+    }
+}
+
+fn person() -> PersonFacts {
+    PersonFacts {
+        subject: "alice".into(),
+        region: "jp".into(),
+        region_countries: vec!["JP".into(), "KR".into()],
+    }
+}
+
+fn grant(live: bool) -> GrantFacts {
+    GrantFacts {
+        purpose: "CUSTOMER_SUPPORT".into(),
+        fields: vec!["phone".into()],
+        duration_secs: 3600,
+        break_glass: false,
+        live,
+        requester: "eng".into(),
+        requester_org: "acme".into(),
+    }
+}
+
+#[test]
+fn the_shipped_policy_validates_and_denies_by_default() {
+    let p = Policy::load(None).unwrap();
+    let v = p
+        .decide(
+            Action::Read,
+            &staff("JP", &["support"]),
+            &person(),
+            &grant(true),
+        )
+        .unwrap();
+    assert!(v.allowed, "{v:?}");
+    let v = p
+        .decide(
+            Action::Read,
+            &staff("JP", &["support"]),
+            &person(),
+            &grant(false),
+        )
+        .unwrap();
+    assert!(!v.allowed);
+    assert!(v.reasons[0].contains("no live, approved grant"), "{v:?}");
+}
+
+#[test]
+fn access_from_an_undeclared_country_is_refused_naming_the_rule() {
+    let p = Policy::load(None).unwrap();
+    for action in [Action::RequestGrant, Action::Read] {
+        let v = p
+            .decide(action, &staff("CN", &["support"]), &person(), &grant(true))
+            .unwrap();
+        assert!(!v.allowed);
+        assert_eq!(v.rules, vec!["jurisdiction"]);
+        assert!(v.reasons[0].contains("not declared"), "{v:?}");
+    }
+}
+
+#[test]
+fn two_person_rule_duration_and_break_glass() {
+    let p = Policy::load(None).unwrap();
+    let approver = staff("JP", &["approver"]);
+    let v = p
+        .decide(Action::ApproveGrant, &approver, &person(), &grant(false))
+        .unwrap();
+    assert_eq!(v.rules, vec!["two-person-rule"], "{v:?}");
+    let mut other = grant(false);
+    other.requester = "someone-else".into();
+    assert!(
+        p.decide(Action::ApproveGrant, &approver, &person(), &other)
+            .unwrap()
+            .allowed
+    );
+    let mut long = grant(false);
+    long.duration_secs = 9 * 3600;
+    let v = p
+        .decide(
+            Action::RequestGrant,
+            &staff("JP", &["support"]),
+            &person(),
+            &long,
+        )
+        .unwrap();
+    assert_eq!(v.rules, vec!["maximum-duration"]);
+    let mut glass = grant(false);
+    glass.break_glass = true;
+    let v = p
+        .decide(
+            Action::RequestGrant,
+            &staff("JP", &["support"]),
+            &person(),
+            &glass,
+        )
+        .unwrap();
+    assert_eq!(v.rules, vec!["break-glass-needs-security"]);
+    let mut wide = grant(false);
+    wide.fields = vec!["name".into()];
+    let v = p
+        .decide(
+            Action::RequestGrant,
+            &staff("JP", &["support"]),
+            &person(),
+            &wide,
+        )
+        .unwrap();
+    assert!(!v.allowed && v.rules.is_empty(), "{v:?}");
+}
+
+#[test]
+fn a_policy_with_an_error_is_refused_with_cedars_message() {
+    assert!(matches!(
+        Policy::parse(
+            "permit(principal, action, resource) when { nonsense",
+            "x.cedar"
+        ),
+        Err(PolicyError::Parse { .. })
+    ));
+    let e = Policy::parse(
+        "permit(principal, action, resource) when { principal.salary > 3 };",
+        "y.cedar",
+    )
+    .err()
+    .unwrap();
+    assert!(matches!(e, PolicyError::Invalid { .. }), "{e}");
+}

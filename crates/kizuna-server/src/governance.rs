@@ -1,0 +1,464 @@
+//! Governed access to personal data on the staff listener: grants requested
+//! with a purpose, ticket and duration, approved by a second person, and
+//! reads that return only granted fields. Every decision is the Cedar
+//! policy's; every step is an event, and every read (or refused read) is
+//! also sealed into the person's own access records.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use kizuna_policy::{Action, GrantFacts, PersonFacts, Policy, StaffFacts};
+use kizuna_staff::{Session, StaffError, StaffRealm};
+use kizuna_store::Store;
+use kizuna_vault::{Requester, Vault, VaultError};
+use kizuna_wire::staff::*;
+use rand::RngCore;
+
+pub struct Governance {
+    pub realm: Arc<StaffRealm>,
+    pub store: Arc<dyn Store>,
+    pub vault: Arc<Vault>,
+    pub policy: Policy,
+}
+
+type Shared = Arc<Governance>;
+
+struct Staff(Session);
+
+impl FromRequestParts<Shared> for Staff {
+    type Rejection = StaffError;
+
+    async fn from_request_parts(parts: &mut Parts, g: &Shared) -> Result<Self, StaffError> {
+        Ok(Staff(kizuna_staff::session_of(&g.realm, parts).await?))
+    }
+}
+
+struct Body<T>(T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for Body<T> {
+    type Rejection = axum::response::Response;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::response::IntoResponse;
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(e) => Err((
+                StatusCode::BAD_REQUEST,
+                Json(kizuna_wire::ErrorBody {
+                    code: kizuna_wire::ErrorCode::MalformedJson,
+                    message: e.body_text(),
+                }),
+            )
+                .into_response()),
+        }
+    }
+}
+
+pub fn routes(g: Arc<Governance>) -> Router {
+    Router::new()
+        .route("/staff/v1/grants", get(list).post(request))
+        .route("/staff/v1/grants/{grant}/approve", post(approve))
+        .route("/staff/v1/grants/{grant}/deny", post(deny))
+        .route("/staff/v1/grants/{grant}/revoke", post(revoke))
+        .route("/staff/v1/people/{handle}", get(read))
+        .with_state(g)
+}
+
+fn role_name(r: &Role) -> String {
+    serde_json::to_value(r)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn staff_facts(s: &Session) -> StaffFacts {
+    StaffFacts {
+        staff_id: s.member.staff_id.clone(),
+        roles: s.member.roles.iter().map(role_name).collect(),
+        org_id: s.org.org_id.clone(),
+        org_kind: serde_json::to_value(s.org.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        org_country: s.org.country.clone(),
+        org_regions: s.org.scope.regions.clone(),
+        org_purposes: s.org.scope.purposes.clone(),
+        org_fields: s.org.scope.fields.clone(),
+    }
+}
+
+fn storage(e: impl std::fmt::Display) -> StaffError {
+    StaffError::Storage(e.to_string())
+}
+
+impl Governance {
+    /// A person by handle, with the facts the policy decides on.
+    async fn person(
+        &self,
+        handle: &str,
+    ) -> Result<(kizuna_store::Account, PersonFacts), StaffError> {
+        let account = self
+            .store
+            .account_by_handle(handle)
+            .await
+            .map_err(storage)?
+            .ok_or_else(|| StaffError::NotFound(format!("person '{handle}'")))?;
+        let countries = self
+            .vault
+            .config()
+            .region(&account.region)
+            .map(|r| r.access_from.iter().map(|a| a.country.clone()).collect())
+            .unwrap_or_default();
+        let facts = PersonFacts {
+            subject: handle.to_string(),
+            region: account.region.clone(),
+            region_countries: countries,
+        };
+        Ok((account, facts))
+    }
+
+    fn decide(
+        &self,
+        action: Action,
+        s: &Session,
+        person: &PersonFacts,
+        grant: &GrantFacts,
+    ) -> Result<kizuna_policy::Verdict, StaffError> {
+        self.policy
+            .decide(action, &staff_facts(s), person, grant)
+            .map_err(storage)
+    }
+}
+
+fn facts_of(g: &Grant, live: bool) -> GrantFacts {
+    GrantFacts {
+        purpose: g.purpose.code().to_string(),
+        fields: g.fields.clone(),
+        duration_secs: g.duration_secs,
+        break_glass: g.break_glass,
+        live,
+        requester: g.staff_id.clone(),
+        requester_org: g.org_id.clone(),
+    }
+}
+
+fn refused(what: &str, v: &kizuna_policy::Verdict) -> StaffError {
+    StaffError::Forbidden(format!("{what} is refused: {}", v.reasons.join("; ")))
+}
+
+async fn list(State(g): State<Shared>, Staff(s): Staff) -> Result<Json<Vec<Grant>>, StaffError> {
+    Ok(Json(g.realm.grants(&s).await?))
+}
+
+async fn request(
+    State(g): State<Shared>,
+    Staff(s): Staff,
+    Body(req): Body<GrantRequest>,
+) -> Result<(StatusCode, Json<Grant>), StaffError> {
+    if req.subjects.is_empty() || req.subjects.len() > 100 {
+        return Err(StaffError::Invalid(
+            "name 1 to 100 people (--subject)".into(),
+        ));
+    }
+    let mut fields = req.fields.clone();
+    fields.sort();
+    fields.dedup();
+    if fields.is_empty() {
+        return Err(StaffError::Invalid("name at least one field".into()));
+    }
+    if let Some(f) = fields
+        .iter()
+        .find(|f| !PERSONAL_FIELDS.contains(&f.as_str()))
+    {
+        return Err(StaffError::Invalid(format!(
+            "unknown field '{f}'; fields are {}",
+            PERSONAL_FIELDS.join(", ")
+        )));
+    }
+    if req.ticket.trim().is_empty() || req.ticket.len() > 64 {
+        return Err(StaffError::Invalid(
+            "a ticket reference of 1 to 64 characters is required".into(),
+        ));
+    }
+    if req.reason.trim().is_empty() || req.reason.len() > 500 {
+        return Err(StaffError::Invalid(
+            "a reason of 1 to 500 characters is required".into(),
+        ));
+    }
+    if req.duration_secs == 0 {
+        return Err(StaffError::Invalid("the duration must be positive".into()));
+    }
+    let mut id = [0u8; 8];
+    rand::thread_rng().fill_bytes(&mut id);
+    let now = kizuna_wire::now_ms();
+    let mut grant = Grant {
+        grant_id: format!("g-{}", hex::encode(id)),
+        staff_id: s.member.staff_id.clone(),
+        org_id: s.org.org_id.clone(),
+        subjects: req.subjects.clone(),
+        fields,
+        purpose: req.purpose,
+        ticket: req.ticket.trim().to_string(),
+        reason: req.reason.trim().to_string(),
+        duration_secs: req.duration_secs,
+        break_glass: req.break_glass,
+        state: GrantState::Pending,
+        requested_at: now,
+        decided_by: None,
+        decided_at: None,
+        expires_at: None,
+    };
+    for subject in &req.subjects {
+        let (_, person) = g.person(subject).await?;
+        let v = g.decide(Action::RequestGrant, &s, &person, &facts_of(&grant, false))?;
+        if !v.allowed {
+            g.realm
+                .record(
+                    "grant_refused",
+                    Some(&s.member.staff_id),
+                    Some(&s.org.org_id),
+                    serde_json::json!({ "subject": subject, "rules": v.rules, "reasons": v.reasons }),
+                )
+                .await?;
+            return Err(refused(&format!("access to {subject}"), &v));
+        }
+    }
+    if grant.break_glass {
+        // Immediate, short, and loud: recorded as break-glass for review.
+        grant.state = GrantState::Approved;
+        grant.decided_by = Some("break-glass".into());
+        grant.decided_at = Some(now);
+        grant.expires_at = Some(now + grant.duration_secs * 1000);
+    }
+    g.realm
+        .record(
+            if grant.break_glass {
+                "break_glass"
+            } else {
+                "grant_requested"
+            },
+            Some(&s.member.staff_id),
+            Some(&s.org.org_id),
+            serde_json::to_value(&grant).unwrap_or_default(),
+        )
+        .await?;
+    g.realm.insert_grant(&grant).await?;
+    Ok((StatusCode::CREATED, Json(grant)))
+}
+
+async fn decide_on(
+    g: &Governance,
+    s: &Session,
+    grant_id: &str,
+    approve: bool,
+) -> Result<Grant, StaffError> {
+    let grant = g.realm.grant(grant_id).await?;
+    if grant.state != GrantState::Pending {
+        return Err(StaffError::Invalid(format!(
+            "grant {grant_id} is not pending; it is {}",
+            serde_json::to_value(grant.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        )));
+    }
+    for subject in &grant.subjects {
+        let (_, person) = g.person(subject).await?;
+        let v = g.decide(Action::ApproveGrant, s, &person, &facts_of(&grant, false))?;
+        if !v.allowed {
+            g.realm
+                .record(
+                    "approval_refused",
+                    Some(&s.member.staff_id),
+                    Some(&s.org.org_id),
+                    serde_json::json!({ "grant": grant_id, "rules": v.rules, "reasons": v.reasons }),
+                )
+                .await?;
+            return Err(refused(&format!("deciding grant {grant_id}"), &v));
+        }
+    }
+    let now = kizuna_wire::now_ms();
+    let mut decided = grant.clone();
+    decided.state = if approve {
+        GrantState::Approved
+    } else {
+        GrantState::Denied
+    };
+    decided.decided_by = Some(s.member.staff_id.clone());
+    decided.decided_at = Some(now);
+    if approve {
+        decided.expires_at = Some(now + grant.duration_secs * 1000);
+    }
+    g.realm
+        .record(
+            if approve {
+                "grant_approved"
+            } else {
+                "grant_denied"
+            },
+            Some(&s.member.staff_id),
+            Some(&s.org.org_id),
+            serde_json::json!({ "grant": grant_id, "requester": grant.staff_id }),
+        )
+        .await?;
+    g.realm.update_grant(&decided, GrantState::Pending).await?;
+    Ok(decided)
+}
+
+async fn approve(
+    State(g): State<Shared>,
+    Staff(s): Staff,
+    Path(id): Path<String>,
+) -> Result<Json<Grant>, StaffError> {
+    Ok(Json(decide_on(&g, &s, &id, true).await?))
+}
+
+async fn deny(
+    State(g): State<Shared>,
+    Staff(s): Staff,
+    Path(id): Path<String>,
+) -> Result<Json<Grant>, StaffError> {
+    Ok(Json(decide_on(&g, &s, &id, false).await?))
+}
+
+async fn revoke(
+    State(g): State<Shared>,
+    Staff(s): Staff,
+    Path(id): Path<String>,
+) -> Result<Json<Grant>, StaffError> {
+    let grant = g.realm.grant(&id).await?;
+    let overseer = s.org.kind == OrgKind::Operator
+        && s.member
+            .roles
+            .iter()
+            .any(|r| matches!(r, Role::Approver | Role::Security | Role::Admin));
+    if grant.staff_id != s.member.staff_id && !overseer {
+        return Err(StaffError::Forbidden(
+            "only the requester or the operator's approvers, security or admins revoke a grant"
+                .into(),
+        ));
+    }
+    if !matches!(grant.state, GrantState::Pending | GrantState::Approved) {
+        return Err(StaffError::Invalid(format!("grant {id} is already closed")));
+    }
+    let mut revoked = grant.clone();
+    revoked.state = GrantState::Revoked;
+    revoked.decided_by = Some(s.member.staff_id.clone());
+    revoked.decided_at = Some(kizuna_wire::now_ms());
+    g.realm
+        .record(
+            "grant_revoked",
+            Some(&s.member.staff_id),
+            Some(&s.org.org_id),
+            serde_json::json!({ "grant": id }),
+        )
+        .await?;
+    g.realm.update_grant(&revoked, grant.state).await?;
+    Ok(Json(revoked))
+}
+
+/// Shows only the last two digits.
+fn mask_phone(phone: &str) -> String {
+    let digits: Vec<char> = phone.chars().filter(|c| c.is_ascii_digit()).collect();
+    let tail: String = digits[digits.len().saturating_sub(2)..].iter().collect();
+    format!("{}{tail}", "•".repeat(digits.len().saturating_sub(2)))
+}
+
+async fn read(
+    State(g): State<Shared>,
+    Staff(s): Staff,
+    Path(handle): Path<String>,
+) -> Result<Json<GovernedRead>, StaffError> {
+    let (account, person) = g.person(&handle).await?;
+    let live = g.realm.live_grants_for(&s.member.staff_id, &handle).await?;
+    let grant = live.first().cloned();
+    let facts = match &grant {
+        Some(gr) => facts_of(gr, true),
+        None => GrantFacts {
+            purpose: String::new(),
+            fields: Vec::new(),
+            duration_secs: 0,
+            break_glass: false,
+            live: false,
+            requester: s.member.staff_id.clone(),
+            requester_org: s.org.org_id.clone(),
+        },
+    };
+    let requester = Requester::Staff {
+        staff_id: s.member.staff_id.clone(),
+        org_id: s.org.org_id.clone(),
+        country: s.org.country.clone(),
+        grant_id: grant.as_ref().map_or("none".into(), |g| g.grant_id.clone()),
+        purpose: grant
+            .as_ref()
+            .map_or("none".into(), |g| g.purpose.code().to_string()),
+        ticket: grant.as_ref().map_or("none".into(), |g| g.ticket.clone()),
+    };
+    let v = g.decide(Action::Read, &s, &person, &facts)?;
+    let (Some(grant), true) = (grant, v.allowed) else {
+        g.realm
+            .record(
+                "read_denied",
+                Some(&s.member.staff_id),
+                Some(&s.org.org_id),
+                serde_json::json!({ "subject": handle, "rules": v.rules, "reasons": v.reasons }),
+            )
+            .await?;
+        if let Err(e) = g
+            .vault
+            .record_refused_access(
+                &account.account_id,
+                &account.region,
+                &s.org.country,
+                &v.reasons.join("; "),
+                &requester,
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "a refused staff read could not be recorded for the person");
+        }
+        return Err(refused(&format!("reading {handle}'s data"), &v));
+    };
+    // The event comes first: no read without its record.
+    g.realm
+        .record(
+            "read",
+            Some(&s.member.staff_id),
+            Some(&s.org.org_id),
+            serde_json::json!({ "subject": handle, "grant": grant.grant_id, "fields": grant.fields }),
+        )
+        .await?;
+    let want = |f: &str| grant.fields.iter().any(|x| x == f);
+    let (profile, contacts) = g
+        .vault
+        .governed_read(
+            &account.account_id,
+            &account.region,
+            &s.org.country,
+            want("contacts"),
+            &requester,
+        )
+        .await
+        .map_err(|e| match e {
+            VaultError::AccessDenied { .. } => StaffError::Forbidden(e.to_string()),
+            VaultError::NotFound(_) => StaffError::NotFound(format!("{handle}'s personal data")),
+            other => storage(other),
+        })?;
+    Ok(Json(GovernedRead {
+        subject: handle,
+        region: account.region,
+        grant_id: grant.grant_id.clone(),
+        name: want("name").then_some(profile.name),
+        phone: Some(if want("phone") {
+            profile.phone
+        } else {
+            mask_phone(&profile.phone)
+        }),
+        email: if want("email") { profile.email } else { None },
+        contacts: contacts.map(|c| c.handles),
+    }))
+}
