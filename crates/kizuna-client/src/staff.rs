@@ -172,6 +172,11 @@ impl StaffClient {
             .await
     }
 
+    pub async fn alerts(&self) -> Result<Vec<serde_json::Value>> {
+        self.call::<(), _>(Method::GET, "/staff/v1/alerts", None)
+            .await
+    }
+
     pub async fn events(&self) -> Result<Vec<serde_json::Value>> {
         self.call::<(), _>(Method::GET, "/staff/v1/events", None)
             .await

@@ -23,6 +23,7 @@ pub struct Governance {
     pub store: Arc<dyn Store>,
     pub vault: Arc<Vault>,
     pub policy: Policy,
+    pub anomaly: kizuna_staff::AnomalyLimits,
 }
 
 type Shared = Arc<Governance>;
@@ -134,6 +135,20 @@ impl Governance {
     }
 }
 
+impl Governance {
+    /// After each refusal or read: past the limits, an alert and a
+    /// suspension. A failure here is logged, never hidden as success.
+    async fn watch(&self, s: &Session) {
+        if let Err(e) = self
+            .realm
+            .watch(&s.member.staff_id, &s.org.org_id, None, self.anomaly)
+            .await
+        {
+            tracing::error!(error = %e, "anomaly detection failed");
+        }
+    }
+}
+
 fn facts_of(g: &Grant, live: bool) -> GrantFacts {
     GrantFacts {
         purpose: g.purpose.code().to_string(),
@@ -224,6 +239,7 @@ async fn request(
                     serde_json::json!({ "subject": subject, "rules": v.rules, "reasons": v.reasons }),
                 )
                 .await?;
+            g.watch(&s).await;
             return Err(refused(&format!("access to {subject}"), &v));
         }
     }
@@ -278,6 +294,7 @@ async fn decide_on(
                     serde_json::json!({ "grant": grant_id, "rules": v.rules, "reasons": v.reasons }),
                 )
                 .await?;
+            g.watch(s).await;
             return Err(refused(&format!("deciding grant {grant_id}"), &v));
         }
     }
@@ -421,8 +438,20 @@ async fn read(
         {
             tracing::warn!(error = %e, "a refused staff read could not be recorded for the person");
         }
+        g.watch(&s).await;
         return Err(refused(&format!("reading {handle}'s data"), &v));
     };
+    // One person too many in an hour: this read is the one refused.
+    if let Some(why) = g
+        .realm
+        .watch(&s.member.staff_id, &s.org.org_id, Some(&handle), g.anomaly)
+        .await?
+    {
+        return Err(StaffError::Suspended(format!(
+            "staff member {} ({why}); an alert was raised",
+            s.member.staff_id
+        )));
+    }
     // The event comes first: no read without its record.
     g.realm
         .record(

@@ -26,6 +26,7 @@ use kizuna_store::{SqliteStore, Store};
 use kizuna_vault::{Requester, Vault};
 
 pub use auth::{AuthError, DeviceIdentity, UserAuth};
+pub use kizuna_staff::AnomalyLimits;
 pub use limits::Limits;
 pub use openapi::spec as openapi_spec;
 
@@ -41,6 +42,8 @@ pub struct ServerConfig {
     pub staff_listen: Option<SocketAddr>,
     /// The Cedar policy for staff access; `None` is the shipped default.
     pub policy: Option<PathBuf>,
+    /// When staff behaviour raises an alert and suspends the member.
+    pub anomaly: kizuna_staff::AnomalyLimits,
 }
 
 impl ServerConfig {
@@ -61,6 +64,7 @@ impl ServerConfig {
                 },
             ))),
             policy: None,
+            anomaly: kizuna_staff::AnomalyLimits::default(),
         }
     }
 }
@@ -326,6 +330,7 @@ impl RunningServer {
                     store: store.clone(),
                     vault: vault.clone(),
                     policy,
+                    anomaly: config.anomaly,
                 });
                 let app = kizuna_staff::router(realm.clone())
                     .merge(governance::routes(gov))

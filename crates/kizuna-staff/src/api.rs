@@ -115,6 +115,7 @@ pub fn router(realm: Arc<StaffRealm>) -> Router {
         .route("/staff/v1/members", get(members).post(add_member))
         .route("/staff/v1/members/{staff}/suspend", post(suspend_member))
         .route("/staff/v1/events", get(events))
+        .route("/staff/v1/alerts", get(alerts))
         .fallback(|| async { StaffError::NotFound("staff endpoint".into()) })
         .with_state(realm)
 }
@@ -179,4 +180,11 @@ async fn events(
     Staff(s): Staff,
 ) -> Result<Json<Vec<serde_json::Value>>, StaffError> {
     Ok(Json(realm.events(&s, 500).await?))
+}
+
+async fn alerts(
+    State(realm): State<Shared>,
+    Staff(s): Staff,
+) -> Result<Json<Vec<serde_json::Value>>, StaffError> {
+    Ok(Json(realm.alerts(&s).await?))
 }

@@ -676,6 +676,109 @@ impl StaffRealm {
     }
 }
 
+/// When one staff member's behaviour raises an alert and suspends them.
+#[derive(Clone, Copy, Debug)]
+pub struct AnomalyLimits {
+    /// Refusals (of requests, approvals, reads) within an hour.
+    pub denials_per_hour: u64,
+    /// Different people read within an hour.
+    pub people_per_hour: u64,
+}
+
+impl Default for AnomalyLimits {
+    fn default() -> Self {
+        AnomalyLimits {
+            denials_per_hour: 5,
+            people_per_hour: 50,
+        }
+    }
+}
+
+/// Events that count as refusals for anomaly detection.
+const REFUSALS: [&str; 3] = ["grant_refused", "approval_refused", "read_denied"];
+
+impl StaffRealm {
+    /// Looks at what a staff member did in the last hour; past a limit, an
+    /// alert is raised and the member suspended at once (all sessions end).
+    /// Returns the alert, if one was raised.
+    /// `about_to_read` counts a person the member is about to read, so the
+    /// read past the limit is the one refused.
+    pub async fn watch(
+        &self,
+        staff_id: &str,
+        org_id: &str,
+        about_to_read: Option<&str>,
+        limits: AnomalyLimits,
+    ) -> Result<Option<String>, StaffError> {
+        let hour_ago = kizuna_wire::now_ms().saturating_sub(3_600_000);
+        let denials = self
+            .store
+            .count_events(staff_id, &REFUSALS, hour_ago)
+            .await?;
+        let mut people = self.store.people_read(staff_id, hour_ago).await?;
+        if let Some(subject) = about_to_read {
+            if !self.store.has_read(staff_id, subject, hour_ago).await? {
+                people += 1;
+            }
+        }
+        let why = if denials >= limits.denials_per_hour {
+            format!(
+                "{denials} refused attempts within an hour (limit {})",
+                limits.denials_per_hour
+            )
+        } else if people > limits.people_per_hour {
+            format!(
+                "{people} different people read within an hour (limit {})",
+                limits.people_per_hour
+            )
+        } else {
+            return Ok(None);
+        };
+        let alert = Event {
+            at: kizuna_wire::now_ms(),
+            kind: "anomaly",
+            staff_id: Some(staff_id.to_string()),
+            org_id: Some(org_id.to_string()),
+            detail: serde_json::json!({ "why": why, "action": "staff member suspended" }),
+        };
+        self.store
+            .append(&Event {
+                kind: "alert",
+                ..alert.clone()
+            })
+            .await?;
+        self.store.insert_alert(&alert).await?;
+        self.store
+            .suspend_member(staff_id, kizuna_wire::now_ms())
+            .await?;
+        self.record(
+            "staff_suspended",
+            Some(staff_id),
+            Some(org_id),
+            serde_json::json!({ "by": "anomaly detection", "why": why }),
+        )
+        .await?;
+        tracing::warn!(%staff_id, %org_id, %why, "staff anomaly: alert raised and member suspended");
+        Ok(Some(why))
+    }
+
+    /// Alerts, newest first, for the operator's security staff and admins.
+    pub async fn alerts(&self, by: &Session) -> Result<Vec<serde_json::Value>, StaffError> {
+        if by.org.kind != OrgKind::Operator
+            || !by
+                .member
+                .roles
+                .iter()
+                .any(|r| matches!(r, Role::Security | Role::Admin))
+        {
+            return Err(StaffError::Forbidden(
+                "alerts are for the operator's security staff and admins".into(),
+            ));
+        }
+        self.store.alerts().await
+    }
+}
+
 /// A session's request, authenticated: for routes the node adds to the
 /// staff listener.
 pub async fn session_of(

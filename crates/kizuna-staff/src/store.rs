@@ -38,6 +38,14 @@ CREATE TABLE IF NOT EXISTS sessions (
     ended_at BIGINT
 );
 CREATE INDEX IF NOT EXISTS sessions_by_org ON sessions (org_id);
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY,
+    at BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    staff_id TEXT NOT NULL,
+    org_id TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS grants (
     grant_id TEXT PRIMARY KEY,
     staff_id TEXT NOT NULL,
@@ -57,6 +65,7 @@ CREATE TABLE IF NOT EXISTS events (
     org_id TEXT,
     detail TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS events_by_staff ON events (staff_id, at);
 CREATE TRIGGER IF NOT EXISTS events_append_only_update BEFORE UPDATE ON events
 BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS events_append_only_delete BEFORE DELETE ON events
@@ -188,6 +197,90 @@ impl StaffStore {
                 "kind": r.try_get::<String, _>("kind")?,
                 "staff_id": r.try_get::<Option<String>, _>("staff_id")?,
                 "org_id": r.try_get::<Option<String>, _>("org_id")?,
+                "detail": parse::<serde_json::Value>(&r.try_get::<String, _>("detail")?)?,
+            }))
+        })
+        .collect()
+    }
+
+    /// How many events of these kinds a staff member caused since `since`.
+    pub async fn count_events(
+        &self,
+        staff_id: &str,
+        kinds: &[&str],
+        since: u64,
+    ) -> Result<u64, StaffError> {
+        let list = json(&kinds)?;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM events WHERE staff_id = ? AND at >= ? \
+             AND kind IN (SELECT value FROM json_each(?))",
+        )
+        .bind(staff_id)
+        .bind(since as i64)
+        .bind(list)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n as u64)
+    }
+
+    /// How many different people a staff member read since `since`.
+    pub async fn people_read(&self, staff_id: &str, since: u64) -> Result<u64, StaffError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(DISTINCT json_extract(detail, '$.subject')) FROM events \
+             WHERE staff_id = ? AND at >= ? AND kind = 'read'",
+        )
+        .bind(staff_id)
+        .bind(since as i64)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n as u64)
+    }
+
+    pub async fn has_read(
+        &self,
+        staff_id: &str,
+        subject: &str,
+        since: u64,
+    ) -> Result<bool, StaffError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM events WHERE staff_id = ? AND at >= ? AND kind = 'read' \
+             AND json_extract(detail, '$.subject') = ?",
+        )
+        .bind(staff_id)
+        .bind(since as i64)
+        .bind(subject)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
+    }
+
+    pub async fn insert_alert(&self, e: &Event) -> Result<(), StaffError> {
+        sqlx::query(
+            "INSERT INTO alerts (at, kind, staff_id, org_id, detail) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(e.at as i64)
+        .bind(e.kind)
+        .bind(e.staff_id.as_deref().unwrap_or(""))
+        .bind(e.org_id.as_deref().unwrap_or(""))
+        .bind(json(&e.detail)?)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn alerts(&self) -> Result<Vec<serde_json::Value>, StaffError> {
+        sqlx::query(
+            "SELECT at, kind, staff_id, org_id, detail FROM alerts ORDER BY id DESC LIMIT 500",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(serde_json::json!({
+                "at": r.try_get::<i64, _>("at")?,
+                "kind": r.try_get::<String, _>("kind")?,
+                "staff_id": r.try_get::<String, _>("staff_id")?,
+                "org_id": r.try_get::<String, _>("org_id")?,
                 "detail": parse::<serde_json::Value>(&r.try_get::<String, _>("detail")?)?,
             }))
         })

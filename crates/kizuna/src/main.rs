@@ -167,6 +167,14 @@ struct ServeArgs {
     /// printed by `kizuna staff policy`).
     #[arg(long, env = "KIZUNA_POLICY")]
     policy: Option<PathBuf>,
+    /// Refused staff attempts within an hour that raise an alert and
+    /// suspend the staff member.
+    #[arg(long, default_value_t = 5)]
+    staff_max_refusals_per_hour: u64,
+    /// Different people one staff member may read within an hour before an
+    /// alert is raised and they are suspended.
+    #[arg(long, default_value_t = 50)]
+    staff_max_people_per_hour: u64,
     /// Address of the staff API, a listener of its own (loopback by default).
     #[arg(long, default_value_t = SocketAddr::from(([127, 0, 0, 1], kizuna_wire::staff::DEFAULT_STAFF_PORT)))]
     staff_listen: SocketAddr,
@@ -592,6 +600,10 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     config.regions = admin::regions(a.config.as_deref())?;
     config.staff_listen = Some(a.staff_listen);
     config.policy = a.policy.clone();
+    config.anomaly = kizuna_server::AnomalyLimits {
+        denials_per_hour: a.staff_max_refusals_per_hour,
+        people_per_hour: a.staff_max_people_per_hour,
+    };
     config.limits.requests_per_second = a.rate_limit;
     config.limits.request_burst = a.rate_limit.saturating_mul(2);
     let config_region = config.regions.node_region().id.clone();

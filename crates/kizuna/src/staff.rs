@@ -80,6 +80,8 @@ enum StaffCommand {
     List,
     /// The staff realm's recent events, newest first.
     Events,
+    /// Alerts raised by anomaly detection (security staff and admins).
+    Alerts,
     /// Ask for access to people's personal data, for a purpose, a ticket and
     /// a time; a second person approves it.
     Request {
@@ -422,6 +424,24 @@ pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
                 match &r.contacts {
                     Some(c) => println!("  contacts  {}", c.join(", ")),
                     None => println!("  contacts  (not granted)"),
+                }
+            })?;
+        }
+        StaffCommand::Alerts => {
+            let alerts = StaffClient::open(&a.staff_home)?.alerts().await?;
+            show(json, &alerts, |es| {
+                if es.is_empty() {
+                    println!("no alerts");
+                }
+                for e in es {
+                    println!(
+                        "{}  {:<10} {:<12} {:<12} {}",
+                        kizuna_wire::utc(e["at"].as_u64().unwrap_or(0)),
+                        e["kind"].as_str().unwrap_or(""),
+                        e["staff_id"].as_str().unwrap_or("-"),
+                        e["org_id"].as_str().unwrap_or("-"),
+                        e["detail"]["why"].as_str().unwrap_or("")
+                    );
                 }
             })?;
         }

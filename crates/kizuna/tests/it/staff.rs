@@ -370,3 +370,35 @@ async fn reads_need_a_live_grant_approved_by_someone_else_and_show_only_its_fiel
     let phone = r.phone.unwrap();
     assert!(phone.starts_with('•') && phone.len() > 2, "{phone}");
 }
+
+#[tokio::test]
+async fn repeated_refusals_raise_an_alert_and_suspend_the_member() {
+    let mut node = Node::start().await;
+    node.person("alice", "jp").await;
+    let (admin, _) = staffed(&mut node).await;
+    admin
+        .add_org(&org("acme", OrgKind::Contractor, "CN", "127.0.0.0/8"))
+        .await
+        .unwrap();
+    let eng = member(&node, &admin, "eng", "acme", vec![Role::Support]).await;
+    // Limit 5 refusals an hour: the fifth suspends.
+    for _ in 0..4 {
+        assert_eq!(code(eng.read("alice").await), Some(ErrorCode::Forbidden));
+    }
+    assert_eq!(code(eng.read("alice").await), Some(ErrorCode::Forbidden));
+    assert_eq!(code(eng.read("alice").await), Some(ErrorCode::Unauthorized));
+    let alerts: Vec<serde_json::Value> = admin.alerts().await.unwrap();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["staff_id"], "eng");
+    let eng_now = admin
+        .members()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.staff_id == "eng")
+        .unwrap();
+    assert!(eng_now.suspended_at.is_some());
+    // A contractor cannot see alerts.
+    let other = member(&node, &admin, "eng2", "acme", vec![Role::Support]).await;
+    assert_eq!(code(other.alerts().await), Some(ErrorCode::Forbidden));
+}
