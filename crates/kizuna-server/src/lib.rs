@@ -26,6 +26,7 @@ use kizuna_store::{SqliteStore, Store};
 use kizuna_vault::{Requester, Vault};
 
 pub use auth::{AuthError, DeviceIdentity, UserAuth};
+pub use kizuna_policy::{DEFAULT_POLICY, SCHEMA as POLICY_SCHEMA};
 pub use kizuna_staff::AnomalyLimits;
 pub use limits::Limits;
 pub use openapi::spec as openapi_spec;

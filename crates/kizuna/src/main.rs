@@ -117,7 +117,8 @@ enum Command {
     /// Operator work on a node's data directory (run on the node's machine).
     #[command(subcommand)]
     Admin(admin::AdminCommand),
-    /// The staff realm: bootstrap, login, organisations and staff members.
+    /// The staff realm: bootstrap, login, organisations, staff, grants and
+    /// governed reads.
     Staff(staff::StaffArgs),
     /// Check or print the region configuration.
     #[command(subcommand)]

@@ -82,6 +82,12 @@ enum StaffCommand {
     Events,
     /// Alerts raised by anomaly detection (security staff and admins).
     Alerts,
+    /// Print the shipped Cedar policy (or, with --schema, its schema), to
+    /// start a policy file for `kizuna serve --policy` from.
+    Policy {
+        #[arg(long)]
+        schema: bool,
+    },
     /// Ask for access to people's personal data, for a purpose, a ticket and
     /// a time; a second person approves it.
     Request {
@@ -426,6 +432,16 @@ pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
                     None => println!("  contacts  (not granted)"),
                 }
             })?;
+        }
+        StaffCommand::Policy { schema } => {
+            print!(
+                "{}",
+                if schema {
+                    kizuna_server::POLICY_SCHEMA
+                } else {
+                    kizuna_server::DEFAULT_POLICY
+                }
+            );
         }
         StaffCommand::Alerts => {
             let alerts = StaffClient::open(&a.staff_home)?.alerts().await?;
