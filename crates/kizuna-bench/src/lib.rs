@@ -6,6 +6,7 @@
 //! fixed schedule; latency is measured from each message's scheduled send
 //! time, so a slow server cannot hide its delay by slowing the sender.
 
+pub mod policy;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -554,6 +554,24 @@ impl Client {
         self.call::<(), _>(Method::DELETE, "/v1/me", None).await
     }
 
+    /// Staff requests for my data that ask for my agreement first.
+    pub async fn access_requests(&mut self) -> Result<Vec<kizuna_wire::staff::AccessRequest>> {
+        self.call::<(), _>(Method::GET, "/v1/me/requests", None)
+            .await
+    }
+
+    /// Agrees to (or declines) a staff request for my data.
+    pub async fn answer_access_request(&mut self, grant_id: &str, agree: bool) -> Result<()> {
+        let verb = if agree { "agree" } else { "decline" };
+        self.call_raw::<()>(
+            Method::POST,
+            &format!("/v1/me/requests/{grant_id}/{verb}"),
+            None,
+        )
+        .await?;
+        Ok(())
+    }
+
     /// The handle registered with this phone number, if any.
     pub async fn lookup_phone(&mut self, phone: &str) -> Result<Option<String>> {
         let r: PhoneLookupResponse = self

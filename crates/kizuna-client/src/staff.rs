@@ -172,6 +172,20 @@ impl StaffClient {
             .await
     }
 
+    pub async fn reviews(&self) -> Result<Vec<Review>> {
+        self.call::<(), _>(Method::GET, "/staff/v1/reviews", None)
+            .await
+    }
+
+    pub async fn complete_review(&self, grant_id: &str, c: &ReviewCompletion) -> Result<Review> {
+        self.call(
+            Method::POST,
+            &format!("/staff/v1/reviews/{grant_id}/complete"),
+            Some(c),
+        )
+        .await
+    }
+
     pub async fn alerts(&self) -> Result<Vec<serde_json::Value>> {
         self.call::<(), _>(Method::GET, "/staff/v1/alerts", None)
             .await

@@ -72,6 +72,7 @@ pub struct GrantFacts {
     pub duration_secs: u64,
     pub break_glass: bool,
     pub live: bool,
+    pub consented: bool,
     pub requester: String,
     pub requester_org: String,
 }
@@ -140,6 +141,24 @@ impl Policy {
         })
     }
 
+    /// Whether a read under this grant waits for the person's agreement:
+    /// everything else allowing, a rule whose id starts with `consent`
+    /// forbids it until they agree.
+    pub fn needs_consent(
+        &self,
+        staff: &StaffFacts,
+        person: &PersonFacts,
+        grant: &GrantFacts,
+    ) -> Result<bool, PolicyError> {
+        let asked = GrantFacts {
+            live: true,
+            consented: false,
+            ..grant.clone()
+        };
+        let v = self.decide(Action::Read, staff, person, &asked)?;
+        Ok(!v.allowed && v.rules.iter().any(|r| r.starts_with("consent")))
+    }
+
     pub fn decide(
         &self,
         action: Action,
@@ -194,6 +213,7 @@ impl Policy {
                 "duration_secs": grant.duration_secs as i64,
                 "break_glass": grant.break_glass,
                 "live": grant.live,
+                "consented": grant.consented,
                 "requester": grant.requester,
                 "requester_org": grant.requester_org,
             }),

@@ -28,6 +28,7 @@ fn grant(live: bool) -> GrantFacts {
         duration_secs: 3600,
         break_glass: false,
         live,
+        consented: true,
         requester: "eng".into(),
         requester_org: "acme".into(),
     }
@@ -118,6 +119,24 @@ fn two_person_rule_duration_and_break_glass() {
         )
         .unwrap();
     assert!(!v.allowed && v.rules.is_empty(), "{v:?}");
+}
+
+#[test]
+fn customer_support_reads_wait_for_the_persons_agreement() {
+    let p = Policy::load(None).unwrap();
+    let mut g = grant(true);
+    g.consented = false;
+    let v = p
+        .decide(Action::Read, &staff("JP", &["support"]), &person(), &g)
+        .unwrap();
+    assert_eq!(v.rules, vec!["consent-for-customer-support"]);
+    assert!(p
+        .needs_consent(&staff("JP", &["support"]), &person(), &g)
+        .unwrap());
+    g.purpose = "LEGAL_REQUEST".into();
+    assert!(!p
+        .needs_consent(&staff("JP", &["support"]), &person(), &g)
+        .unwrap());
 }
 
 #[test]

@@ -30,6 +30,9 @@ const MAX_UPLOAD: usize = 100;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub vault: Arc<Vault>,
+    /// Staff requests that wait for a person's agreement are answered by
+    /// the person here; `None` when the node runs without a staff realm.
+    pub governance: Option<Arc<crate::governance::Governance>>,
     pub auth: UserAuth,
     pub limits: Limits,
     pub rate: RateLimiter,
@@ -54,6 +57,11 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/auth/token", post(token))
         .route("/v1/me", get(me).delete(crate::me::erase))
         .route("/v1/me/data-map", get(crate::me::data_map))
+        .route("/v1/me/requests", get(crate::me::requests))
+        .route(
+            "/v1/me/requests/{grant}/{answer}",
+            post(crate::me::answer_request),
+        )
         .route("/v1/me/export", get(crate::me::export))
         .route(
             "/v1/me/contacts",

@@ -77,18 +77,22 @@ fn role_name(r: &Role) -> String {
 }
 
 fn staff_facts(s: &Session) -> StaffFacts {
+    facts_of_member(&s.member, &s.org)
+}
+
+fn facts_of_member(member: &StaffMember, org: &Org) -> StaffFacts {
     StaffFacts {
-        staff_id: s.member.staff_id.clone(),
-        roles: s.member.roles.iter().map(role_name).collect(),
-        org_id: s.org.org_id.clone(),
-        org_kind: serde_json::to_value(s.org.kind)
+        staff_id: member.staff_id.clone(),
+        roles: member.roles.iter().map(role_name).collect(),
+        org_id: org.org_id.clone(),
+        org_kind: serde_json::to_value(org.kind)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default(),
-        org_country: s.org.country.clone(),
-        org_regions: s.org.scope.regions.clone(),
-        org_purposes: s.org.scope.purposes.clone(),
-        org_fields: s.org.scope.fields.clone(),
+        org_country: org.country.clone(),
+        org_regions: org.scope.regions.clone(),
+        org_purposes: org.scope.purposes.clone(),
+        org_fields: org.scope.fields.clone(),
     }
 }
 
@@ -156,6 +160,7 @@ fn facts_of(g: &Grant, live: bool) -> GrantFacts {
         duration_secs: g.duration_secs,
         break_glass: g.break_glass,
         live,
+        consented: false,
         requester: g.staff_id.clone(),
         requester_org: g.org_id.clone(),
     }
@@ -226,6 +231,8 @@ async fn request(
         decided_by: None,
         decided_at: None,
         expires_at: None,
+        consented: Vec::new(),
+        declined: Vec::new(),
     };
     for subject in &req.subjects {
         let (_, person) = g.person(subject).await?;
@@ -263,6 +270,9 @@ async fn request(
         )
         .await?;
     g.realm.insert_grant(&grant).await?;
+    if grant.break_glass {
+        g.realm.break_glass_opened(&grant).await?;
+    }
     Ok((StatusCode::CREATED, Json(grant)))
 }
 
@@ -394,13 +404,17 @@ async fn read(
     let live = g.realm.live_grants_for(&s.member.staff_id, &handle).await?;
     let grant = live.first().cloned();
     let facts = match &grant {
-        Some(gr) => facts_of(gr, true),
+        Some(gr) => GrantFacts {
+            consented: gr.consented.contains(&handle) && !gr.declined.contains(&handle),
+            ..facts_of(gr, true)
+        },
         None => GrantFacts {
             purpose: String::new(),
             fields: Vec::new(),
             duration_secs: 0,
             break_glass: false,
             live: false,
+            consented: false,
             requester: s.member.staff_id.clone(),
             requester_org: s.org.org_id.clone(),
         },
@@ -490,4 +504,85 @@ async fn read(
         email: if want("email") { profile.email } else { None },
         contacts: contacts.map(|c| c.handles),
     }))
+}
+
+impl Governance {
+    /// Open staff requests naming this person whose purpose asks them first.
+    pub async fn requests_for(&self, handle: &str) -> Result<Vec<AccessRequest>, StaffError> {
+        let (_, person) = self.person(handle).await?;
+        let mut out = Vec::new();
+        for g in self.realm.grants_naming(handle).await? {
+            let (member, org) = self.realm.member_and_org(&g.staff_id).await?;
+            let asks = self
+                .policy
+                .needs_consent(
+                    &facts_of_member(&member, &org),
+                    &person,
+                    &facts_of(&g, true),
+                )
+                .map_err(storage)?;
+            if !asks {
+                continue;
+            }
+            let my_answer = if g.consented.iter().any(|h| h == handle) {
+                "agreed"
+            } else if g.declined.iter().any(|h| h == handle) {
+                "declined"
+            } else {
+                "waiting"
+            };
+            out.push(AccessRequest {
+                grant_id: g.grant_id.clone(),
+                staff_id: g.staff_id.clone(),
+                org_id: g.org_id.clone(),
+                country: org.country.clone(),
+                fields: g.fields.clone(),
+                purpose: g.purpose,
+                ticket: g.ticket.clone(),
+                reason: g.reason.clone(),
+                duration_secs: g.duration_secs,
+                requested_at: g.requested_at,
+                my_answer: my_answer.into(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The person's answer to a request that asks them.
+    pub async fn answer(
+        &self,
+        handle: &str,
+        grant_id: &str,
+        agree: bool,
+    ) -> Result<Grant, StaffError> {
+        let asked = self.requests_for(handle).await?;
+        if !asked.iter().any(|r| r.grant_id == grant_id) {
+            return Err(StaffError::NotFound(format!(
+                "open request {grant_id} asking for your agreement"
+            )));
+        }
+        let g = self.realm.grant(grant_id).await?;
+        let mut answered = g.clone();
+        answered.consented.retain(|h| h != handle);
+        answered.declined.retain(|h| h != handle);
+        if agree {
+            answered.consented.push(handle.to_string());
+        } else {
+            answered.declined.push(handle.to_string());
+        }
+        self.realm
+            .record(
+                if agree {
+                    "consent_given"
+                } else {
+                    "consent_declined"
+                },
+                None,
+                Some(&g.org_id),
+                serde_json::json!({ "grant": grant_id, "subject": handle }),
+            )
+            .await?;
+        self.realm.update_grant(&answered, g.state).await?;
+        Ok(answered)
+    }
 }

@@ -273,25 +273,6 @@ impl RunningServer {
         let hub = Arc::new(delivery::Hub::default());
         let (sequencer, seq_task) = delivery::Sequencer::start(store.clone(), hub.clone());
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
-        let limits = config.limits.clone();
-        let state = Arc::new(api::AppState {
-            store: store.clone(),
-            vault: vault.clone(),
-            auth: UserAuth::new(token_key, limits.token_ttl_secs),
-            rate: limits::RateLimiter::new(
-                limits.requests_per_second as f64,
-                limits.request_burst as f64,
-            ),
-            phone_rate: limits::RateLimiter::new(
-                limits.phone_lookups_per_minute as f64 / 60.0,
-                limits.phone_lookups_per_minute as f64,
-            ),
-            limits,
-            sequencer,
-            hub,
-            handles: Default::default(),
-            shutdown: shutdown_rx.clone(),
-        });
         // The staff realm: its own key, store and listener; nothing of the
         // user realm's is handed to it.
         let staff = match config.staff_listen {
@@ -326,13 +307,14 @@ impl RunningServer {
                         }),
                     )
                     .await?;
-                let gov = Arc::new(governance::Governance {
+                let gov_for_users = Arc::new(governance::Governance {
                     realm: realm.clone(),
                     store: store.clone(),
                     vault: vault.clone(),
                     policy,
                     anomaly: config.anomaly,
                 });
+                let gov = gov_for_users.clone();
                 let app = kizuna_staff::router(realm.clone())
                     .merge(governance::routes(gov))
                     .into_make_service_with_connect_info::<SocketAddr>();
@@ -347,9 +329,30 @@ impl RunningServer {
                         tracing::error!(error = %e, "the staff listener stopped with an error");
                     }
                 });
-                Some((staff_addr, realm, task))
+                Some((staff_addr, realm, task, gov_for_users))
             }
         };
+        let governance = staff.as_ref().map(|(_, _, _, g)| g.clone());
+        let limits = config.limits.clone();
+        let state = Arc::new(api::AppState {
+            governance,
+            store: store.clone(),
+            vault: vault.clone(),
+            auth: UserAuth::new(token_key, limits.token_ttl_secs),
+            rate: limits::RateLimiter::new(
+                limits.requests_per_second as f64,
+                limits.request_burst as f64,
+            ),
+            phone_rate: limits::RateLimiter::new(
+                limits.phone_lookups_per_minute as f64 / 60.0,
+                limits.phone_lookups_per_minute as f64,
+            ),
+            limits,
+            sequencer,
+            hub,
+            handles: Default::default(),
+            shutdown: shutdown_rx.clone(),
+        });
         let app = api::router(state.clone());
         let mut stop = shutdown_rx;
         let serve = tokio::spawn(async move {
@@ -362,8 +365,8 @@ impl RunningServer {
                 tracing::error!(error = %e, "server stopped with an error");
             }
         });
-        let staff_addr = staff.as_ref().map(|(a, _, _)| *a);
-        let staff = staff.map(|(_, realm, task)| (realm, task));
+        let staff_addr = staff.as_ref().map(|(a, _, _, _)| *a);
+        let staff = staff.map(|(_, realm, task, _)| (realm, task));
         Ok(RunningServer {
             addr,
             staff_addr,

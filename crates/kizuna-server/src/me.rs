@@ -2,7 +2,7 @@
 //! may be reached (data map), all of it (export), their contacts, and
 //! erasure. Every read goes through the vault, in the person's home region.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use kizuna_store::Account;
 use kizuna_vault::Requester;
@@ -152,4 +152,81 @@ pub async fn erase(
         account_id: a.account_id,
         region: a.region,
     }))
+}
+
+fn staff_error(e: kizuna_staff::StaffError) -> ApiError {
+    use kizuna_staff::StaffError as S;
+    match e {
+        S::NotFound(what) => ApiError::not_found(ErrorCode::NotFound, format!("no {what}")),
+        S::Invalid(m) => ApiError::conflict(ErrorCode::BadRequest, m),
+        other => {
+            tracing::error!(error = %other, "answering a staff request failed");
+            ApiError::internal()
+        }
+    }
+}
+
+fn governance(s: &Shared) -> Result<&crate::governance::Governance, ApiError> {
+    s.governance.as_deref().ok_or_else(|| {
+        ApiError::not_found(
+            ErrorCode::NotFound,
+            "this node runs without a staff realm, so nobody can ask for your data here",
+        )
+    })
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/me/requests",
+    tag = "user",
+    summary = "Staff requests for my data that ask for my agreement first",
+    responses((status = 200, description = "the requests", body = Vec<kizuna_wire::staff::AccessRequest>), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn requests(
+    State(s): State<Shared>,
+    AuthedDevice(me): AuthedDevice,
+) -> Result<ApiJson<Vec<kizuna_wire::staff::AccessRequest>>, ApiError> {
+    let a = account(&s, &me).await?;
+    Ok(ApiJson(
+        governance(&s)?
+            .requests_for(&a.handle)
+            .await
+            .map_err(staff_error)?,
+    ))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/me/requests/{grant}/{answer}",
+    tag = "user",
+    summary = "Agree to or decline a staff request for my data",
+    params(
+        ("grant" = String, Path, description = "the grant id"),
+        ("answer" = String, Path, description = "agree or decline")
+    ),
+    responses((status = 204, description = "answered"), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn answer_request(
+    State(s): State<Shared>,
+    AuthedDevice(me): AuthedDevice,
+    Path((grant, answer)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let agree = match answer.as_str() {
+        "agree" => true,
+        "decline" => false,
+        _ => {
+            return Err(ApiError::bad_request(
+                ErrorCode::BadRequest,
+                "answer with agree or decline",
+            ))
+        }
+    };
+    let a = account(&s, &me).await?;
+    governance(&s)?
+        .answer(&a.handle, &grant, agree)
+        .await
+        .map_err(staff_error)?;
+    Ok(StatusCode::NO_CONTENT)
 }

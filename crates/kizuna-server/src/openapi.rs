@@ -39,6 +39,8 @@ use utoipa::OpenApi;
         crate::me::contacts,
         crate::me::set_contacts,
         crate::me::erase,
+        crate::me::requests,
+        crate::me::answer_request,
     ),
     // The WebSocket's frames appear in no HTTP body, so they are named here.
     components(schemas(ClientFrame, ServerFrame, Envelope, EnvelopeKind, ErrorCode)),

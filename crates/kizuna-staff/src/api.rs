@@ -116,6 +116,8 @@ pub fn router(realm: Arc<StaffRealm>) -> Router {
         .route("/staff/v1/members/{staff}/suspend", post(suspend_member))
         .route("/staff/v1/events", get(events))
         .route("/staff/v1/alerts", get(alerts))
+        .route("/staff/v1/reviews", get(reviews))
+        .route("/staff/v1/reviews/{grant}/complete", post(complete_review))
         .fallback(|| async { StaffError::NotFound("staff endpoint".into()) })
         .with_state(realm)
 }
@@ -187,4 +189,20 @@ async fn alerts(
     Staff(s): Staff,
 ) -> Result<Json<Vec<serde_json::Value>>, StaffError> {
     Ok(Json(realm.alerts(&s).await?))
+}
+
+async fn reviews(
+    State(realm): State<Shared>,
+    Staff(s): Staff,
+) -> Result<Json<Vec<Review>>, StaffError> {
+    Ok(Json(realm.reviews(&s).await?))
+}
+
+async fn complete_review(
+    State(realm): State<Shared>,
+    Staff(s): Staff,
+    Path(grant): Path<String>,
+    Body(c): Body<ReviewCompletion>,
+) -> Result<Json<Review>, StaffError> {
+    Ok(Json(realm.complete_review(&s, &grant, &c).await?))
 }

@@ -659,6 +659,28 @@ impl StaffRealm {
         Ok(gs)
     }
 
+    /// Open grants that name a person.
+    pub async fn grants_naming(&self, handle: &str) -> Result<Vec<Grant>, StaffError> {
+        self.store.grants_naming(handle).await
+    }
+
+    /// A staff member and their organisation, for decisions about their
+    /// grants when they are not the one asking.
+    pub async fn member_and_org(&self, staff_id: &str) -> Result<(StaffMember, Org), StaffError> {
+        let m = self
+            .store
+            .member(staff_id)
+            .await?
+            .ok_or_else(|| StaffError::NotFound(format!("staff member {staff_id}")))?
+            .member;
+        let o = self
+            .store
+            .org(&m.org_id)
+            .await?
+            .ok_or_else(|| StaffError::NotFound(format!("organisation {}", m.org_id)))?;
+        Ok((m, o))
+    }
+
     /// Live grants of a staff member that cover a person.
     pub async fn live_grants_for(
         &self,
@@ -760,6 +782,106 @@ impl StaffRealm {
         .await?;
         tracing::warn!(%staff_id, %org_id, %why, "staff anomaly: alert raised and member suspended");
         Ok(Some(why))
+    }
+
+    /// A break-glass grant was taken: an alert, and a review that someone
+    /// else must complete.
+    pub async fn break_glass_opened(&self, g: &Grant) -> Result<(), StaffError> {
+        let alert = Event {
+            at: kizuna_wire::now_ms(),
+            kind: "break_glass",
+            staff_id: Some(g.staff_id.clone()),
+            org_id: Some(g.org_id.clone()),
+            detail: serde_json::json!({
+                "why": format!("break-glass access to {} ({}), ticket {}", g.subjects.join(", "), g.fields.join(","), g.ticket),
+                "grant": g.grant_id,
+            }),
+        };
+        self.store.insert_alert(&alert).await?;
+        self.store
+            .insert_review(&Review {
+                grant_id: g.grant_id.clone(),
+                staff_id: g.staff_id.clone(),
+                org_id: g.org_id.clone(),
+                opened_at: alert.at,
+                completed_by: None,
+                completed_at: None,
+                justified: None,
+                note: None,
+            })
+            .await
+    }
+
+    fn require_security(by: &Session) -> Result<(), StaffError> {
+        if by.org.kind == OrgKind::Operator
+            && by
+                .member
+                .roles
+                .iter()
+                .any(|r| matches!(r, Role::Security | Role::Admin))
+        {
+            Ok(())
+        } else {
+            Err(StaffError::Forbidden(
+                "this is for the operator's security staff and admins".into(),
+            ))
+        }
+    }
+
+    pub async fn reviews(&self, by: &Session) -> Result<Vec<Review>, StaffError> {
+        Self::require_security(by)?;
+        self.store.reviews().await
+    }
+
+    /// Completes a break-glass review: by someone other than who broke the
+    /// glass, once.
+    pub async fn complete_review(
+        &self,
+        by: &Session,
+        grant_id: &str,
+        c: &ReviewCompletion,
+    ) -> Result<Review, StaffError> {
+        Self::require_security(by)?;
+        let r = self
+            .store
+            .review(grant_id)
+            .await?
+            .ok_or_else(|| StaffError::NotFound(format!("review of grant {grant_id}")))?;
+        if r.staff_id == by.member.staff_id {
+            return Err(StaffError::Forbidden(
+                "nobody reviews their own break-glass access".into(),
+            ));
+        }
+        if r.completed_at.is_some() {
+            return Err(StaffError::Invalid(format!(
+                "the review of {grant_id} is already complete"
+            )));
+        }
+        if c.note.trim().is_empty() || c.note.len() > 2000 {
+            return Err(StaffError::Invalid(
+                "a review needs a note of 1 to 2000 characters".into(),
+            ));
+        }
+        let done = Review {
+            completed_by: Some(by.member.staff_id.clone()),
+            completed_at: Some(kizuna_wire::now_ms()),
+            justified: Some(c.justified),
+            note: Some(c.note.trim().to_string()),
+            ..r
+        };
+        self.record(
+            "review_completed",
+            Some(&by.member.staff_id),
+            Some(&by.org.org_id),
+            serde_json::json!({ "grant": grant_id, "justified": c.justified }),
+        )
+        .await?;
+        if !self.store.complete_review(&done).await? {
+            return Err(StaffError::Invalid(format!(
+                "the review of {grant_id} is already complete"
+            )));
+        }
+        Ok(done)
     }
 
     /// Alerts, newest first, for the operator's security staff and admins.

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::str::FromStr;
 
-use kizuna_wire::staff::{Grant, GrantState, Org, OrgKind, OrgScope, Role, StaffMember};
+use kizuna_wire::staff::{Grant, GrantState, Org, OrgKind, OrgScope, Review, Role, StaffMember};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
@@ -45,6 +45,11 @@ CREATE TABLE IF NOT EXISTS alerts (
     staff_id TEXT NOT NULL,
     org_id TEXT NOT NULL,
     detail TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reviews (
+    grant_id TEXT PRIMARY KEY,
+    body TEXT NOT NULL,
+    completed SMALLINT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS grants (
     grant_id TEXT PRIMARY KEY,
@@ -287,6 +292,45 @@ impl StaffStore {
         .collect()
     }
 
+    pub async fn insert_review(&self, r: &Review) -> Result<(), StaffError> {
+        sqlx::query("INSERT INTO reviews (grant_id, body, completed) VALUES (?, ?, 0)")
+            .bind(&r.grant_id)
+            .bind(json(r)?)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn review(&self, grant_id: &str) -> Result<Option<Review>, StaffError> {
+        let body: Option<String> =
+            sqlx::query_scalar("SELECT body FROM reviews WHERE grant_id = ?")
+                .bind(grant_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        body.as_deref().map(parse).transpose()
+    }
+
+    pub async fn reviews(&self) -> Result<Vec<Review>, StaffError> {
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT body FROM reviews ORDER BY completed, rowid DESC LIMIT 500")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(|b| parse(b)).collect()
+    }
+
+    /// Completes a review once; a second completion changes nothing.
+    pub async fn complete_review(&self, r: &Review) -> Result<bool, StaffError> {
+        let n = sqlx::query(
+            "UPDATE reviews SET body = ?, completed = 1 WHERE grant_id = ? AND completed = 0",
+        )
+        .bind(json(r)?)
+        .bind(&r.grant_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
     pub async fn has_staff(&self) -> Result<bool, StaffError> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM staff")
             .fetch_one(&self.pool)
@@ -452,6 +496,19 @@ impl StaffStore {
                     .await?
             }
         };
+        rows.iter().map(|b| parse(b)).collect()
+    }
+
+    /// Open grants (pending or approved) that name a person.
+    pub async fn grants_naming(&self, handle: &str) -> Result<Vec<Grant>, StaffError> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT body FROM grants WHERE state IN ('\"pending\"', '\"approved\"') \
+             AND EXISTS (SELECT 1 FROM json_each(json_extract(body, '$.subjects')) WHERE value = ?) \
+             ORDER BY rowid DESC LIMIT 200",
+        )
+        .bind(handle)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(|b| parse(b)).collect()
     }
 

@@ -228,6 +228,12 @@ pub struct Grant {
     /// Milliseconds since the Unix epoch; set when approved.
     #[serde(default)]
     pub expires_at: Option<u64>,
+    /// People (handles) who agreed to this grant, where its purpose asks them.
+    #[serde(default)]
+    pub consented: Vec<String>,
+    /// People who declined it.
+    #[serde(default)]
+    pub declined: Vec<String>,
 }
 
 impl Grant {
@@ -254,4 +260,49 @@ pub struct GovernedRead {
     pub email: Option<String>,
     #[serde(default)]
     pub contacts: Option<Vec<String>>,
+}
+
+/// The review every break-glass access leaves behind, until someone else
+/// with the security or admin role completes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Review {
+    pub grant_id: String,
+    pub staff_id: String,
+    pub org_id: String,
+    pub opened_at: u64,
+    #[serde(default)]
+    pub completed_by: Option<String>,
+    #[serde(default)]
+    pub completed_at: Option<u64>,
+    #[serde(default)]
+    pub justified: Option<bool>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReviewCompletion {
+    pub justified: bool,
+    pub note: String,
+}
+
+/// A staff request for my data that waits for my agreement.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AccessRequest {
+    pub grant_id: String,
+    pub staff_id: String,
+    pub org_id: String,
+    /// The country the staff member works in.
+    pub country: String,
+    pub fields: Vec<String>,
+    pub purpose: Purpose,
+    pub ticket: String,
+    pub reason: String,
+    pub duration_secs: u64,
+    pub requested_at: u64,
+    /// `waiting`, `agreed` or `declined`.
+    pub my_answer: String,
 }

@@ -151,6 +151,12 @@ struct BenchArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Instead: time access decisions of the staff realm's Cedar policy.
+    #[arg(long)]
+    policy: bool,
+    /// With --policy: how many decisions.
+    #[arg(long, default_value_t = 200_000)]
+    decisions: u64,
 }
 
 #[derive(Args)]
@@ -535,6 +541,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo => demo::run().await,
+        Command::Bench(a) if a.policy => {
+            let r = kizuna_bench::policy::run(a.decisions)?;
+            if a.json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!("policy decisions  {} ({} allowed)", r.decisions, r.allowed);
+                println!(
+                    "latency           p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs",
+                    r.p50_us, r.p99_us, r.p999_us, r.max_us
+                );
+                println!(
+                    "throughput        {:.0} decisions/s on one core",
+                    r.decisions_per_sec
+                );
+            }
+            Ok(())
+        }
         Command::Bench(a) => {
             let opts = kizuna_bench::BenchOptions {
                 kizuna_bin: std::env::current_exe()?,

@@ -32,6 +32,16 @@ pub enum MeCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Staff requests for my data that wait for my agreement.
+    Requests {
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Agree to a staff request for my data.
+    Agree { grant: String },
+    /// Decline a staff request for my data; nothing is readable under it.
+    Decline { grant: String },
     /// Erase my account: my data key is destroyed (nothing sealed under it
     /// can be opened again), then my account, devices and queues go.
     Delete {
@@ -81,6 +91,39 @@ pub async fn run(home: &Path, what: MeCommand) -> anyhow::Result<()> {
                     println!("{h}");
                 }
             }
+        }
+        MeCommand::Requests { json } => {
+            let rs = c.access_requests().await?;
+            if json {
+                println!("{}", serde_json::to_string(&rs)?);
+            } else if rs.is_empty() {
+                println!("no requests for your data wait for you");
+            } else {
+                for r in &rs {
+                    println!(
+                        "{}  {}: {} of {} ({}) asks for your {} for {} (ticket {}, {} min): \"{}\"",
+                        r.grant_id,
+                        r.my_answer,
+                        r.staff_id,
+                        r.org_id,
+                        r.country,
+                        r.fields.join(", "),
+                        r.purpose.code(),
+                        r.ticket,
+                        r.duration_secs / 60,
+                        r.reason
+                    );
+                }
+                println!("answer with `kizuna me agree GRANT` or `kizuna me decline GRANT`");
+            }
+        }
+        MeCommand::Agree { grant } => {
+            c.answer_access_request(&grant, true).await?;
+            println!("you agreed to {grant}");
+        }
+        MeCommand::Decline { grant } => {
+            c.answer_access_request(&grant, false).await?;
+            println!("you declined {grant}; nothing is readable under it");
         }
         MeCommand::Delete { yes } => {
             if !yes {

@@ -80,8 +80,27 @@ enum StaffCommand {
     List,
     /// The staff realm's recent events, newest first.
     Events,
-    /// Alerts raised by anomaly detection (security staff and admins).
+    /// Alerts raised by anomaly detection and break-glass (security staff
+    /// and admins).
     Alerts,
+    /// Break-glass reviews, open ones first.
+    Reviews,
+    /// Complete the review of someone else's break-glass access.
+    Review {
+        grant: String,
+        /// Whether the access was justified.
+        #[arg(long)]
+        justified: bool,
+        /// Whether the access was not justified.
+        #[arg(
+            long,
+            conflicts_with = "justified",
+            required_unless_present = "justified"
+        )]
+        unjustified: bool,
+        #[arg(long)]
+        note: String,
+    },
     /// Print the shipped Cedar policy (or, with --schema, its schema), to
     /// start a policy file for `kizuna serve --policy` from.
     Policy {
@@ -442,6 +461,40 @@ pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
                     kizuna_server::DEFAULT_POLICY
                 }
             );
+        }
+        StaffCommand::Reviews => {
+            let rs = StaffClient::open(&a.staff_home)?.reviews().await?;
+            show(json, &rs, |rs| {
+                if rs.is_empty() {
+                    println!("no break-glass reviews");
+                }
+                for r in rs {
+                    let state = match (r.completed_by.as_deref(), r.justified) {
+                        (Some(by), Some(true)) => format!("justified (by {by})"),
+                        (Some(by), _) => format!("NOT justified (by {by})"),
+                        (None, _) => "OPEN".into(),
+                    };
+                    println!(
+                        "{}  {} of {} at {}: {}",
+                        r.grant_id,
+                        r.staff_id,
+                        r.org_id,
+                        kizuna_wire::utc(r.opened_at),
+                        state
+                    );
+                }
+            })?;
+        }
+        StaffCommand::Review {
+            grant,
+            justified,
+            unjustified: _,
+            note,
+        } => {
+            let r = StaffClient::open(&a.staff_home)?
+                .complete_review(&grant, &ReviewCompletion { justified, note })
+                .await?;
+            show(json, &r, |r| println!("review of {} complete", r.grant_id))?;
         }
         StaffCommand::Alerts => {
             let alerts = StaffClient::open(&a.staff_home)?.alerts().await?;

@@ -248,9 +248,9 @@ fn ask(subject: &str, fields: &[&str], secs: u64) -> GrantRequest {
     GrantRequest {
         subjects: vec![subject.into()],
         fields: fields.iter().map(|f| f.to_string()).collect(),
-        purpose: Purpose::CustomerSupport,
+        purpose: Purpose::LegalRequest,
         ticket: "T-123".into(),
-        reason: "the person asked for help with their account".into(),
+        reason: "a court order for this account".into(),
         duration_secs: secs,
         break_glass: false,
     }
@@ -401,4 +401,118 @@ async fn repeated_refusals_raise_an_alert_and_suspend_the_member() {
     // A contractor cannot see alerts.
     let other = member(&node, &admin, "eng2", "acme", vec![Role::Support]).await;
     assert_eq!(code(other.alerts().await), Some(ErrorCode::Forbidden));
+}
+
+#[tokio::test]
+async fn break_glass_is_immediate_for_security_raises_an_alert_and_leaves_a_review() {
+    let mut node = Node::start().await;
+    node.person("alice", "jp").await;
+    let (admin, _) = staffed(&mut node).await;
+    let sup = member(&node, &admin, "sup", "operator", vec![Role::Support]).await;
+    let sec = member(
+        &node,
+        &admin,
+        "sec",
+        "operator",
+        vec![Role::Security, Role::Support],
+    )
+    .await;
+    let mut glass = ask("alice", &["phone"], 1800);
+    glass.break_glass = true;
+    glass.purpose = Purpose::IncidentResponse;
+
+    let e = sup.request_grant(&glass).await.unwrap_err();
+    assert!(e.to_string().contains("needs the security role"), "{e}");
+    let mut too_long = glass.clone();
+    too_long.duration_secs = 2 * 3600;
+    assert!(sec
+        .request_grant(&too_long)
+        .await
+        .unwrap_err()
+        .to_string()
+        .contains("1 hour"));
+
+    let g = sec.request_grant(&glass).await.unwrap();
+    assert_eq!(g.state, GrantState::Approved);
+    assert!(sec.read("alice").await.unwrap().phone.is_some());
+    let alerts = admin.alerts().await.unwrap();
+    assert!(alerts
+        .iter()
+        .any(|a| a["kind"] == "break_glass" && a["staff_id"] == "sec"));
+    let open = admin.reviews().await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert!(open[0].completed_at.is_none());
+
+    let done = ReviewCompletion {
+        justified: true,
+        note: "incident INC-7, confirmed with the person".into(),
+    };
+    assert_eq!(
+        code(sec.complete_review(&g.grant_id, &done).await),
+        Some(ErrorCode::Forbidden)
+    );
+    let r = admin.complete_review(&g.grant_id, &done).await.unwrap();
+    assert_eq!(
+        (r.completed_by.as_deref(), r.justified),
+        (Some("root"), Some(true))
+    );
+    assert_eq!(
+        code(admin.complete_review(&g.grant_id, &done).await),
+        Some(ErrorCode::BadRequest)
+    );
+}
+
+#[tokio::test]
+async fn customer_support_reads_wait_for_the_persons_agreement() {
+    let mut node = Node::start().await;
+    let mut alice = node.person("alice", "jp").await;
+    let mut bob = node.person("bob", "jp").await;
+    let (admin, _) = staffed(&mut node).await;
+    let sup = member(&node, &admin, "sup", "operator", vec![Role::Support]).await;
+    let mut help = ask("alice", &["phone"], 3600);
+    help.purpose = Purpose::CustomerSupport;
+    help.subjects = vec!["alice".into(), "bob".into()];
+    let g = sup.request_grant(&help).await.unwrap();
+    admin.decide_grant(&g.grant_id, "approve").await.unwrap();
+
+    // Approved, but nothing is readable before the person agrees.
+    let e = sup.read("alice").await.unwrap_err();
+    assert!(e.to_string().contains("has not agreed"), "{e}");
+    let asked = alice.access_requests().await.unwrap();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(
+        (asked[0].my_answer.as_str(), asked[0].country.as_str()),
+        ("waiting", "JP")
+    );
+    alice
+        .answer_access_request(&g.grant_id, true)
+        .await
+        .unwrap();
+    assert!(sup.read("alice").await.unwrap().phone.is_some());
+    // Bob declines: his data stays closed under the same grant.
+    bob.answer_access_request(&g.grant_id, false).await.unwrap();
+    assert!(sup.read("bob").await.is_err());
+    assert_eq!(
+        bob.access_requests().await.unwrap()[0].my_answer,
+        "declined"
+    );
+    // A request that does not name me, or a made-up one, cannot be answered.
+    let carol_home = node.person("carol", "jp").await;
+    let mut carol = carol_home;
+    assert_eq!(
+        carol
+            .answer_access_request(&g.grant_id, true)
+            .await
+            .unwrap_err()
+            .api_code(),
+        Some(ErrorCode::NotFound)
+    );
+    assert_eq!(
+        alice
+            .answer_access_request(&g.grant_id, true)
+            .await
+            .map(|_| ())
+            .ok(),
+        Some(())
+    );
 }
