@@ -48,7 +48,11 @@ pub fn run(decisions: u64) -> Result<PolicyReport, kizuna_policy::PolicyError> {
     for i in 0..decisions {
         let person = PersonFacts {
             subject: format!("person-{}", i % 10_007),
-            region: if i.is_multiple_of(2) { "jp".into() } else { "kr".into() },
+            region: if i.is_multiple_of(2) {
+                "jp".into()
+            } else {
+                "kr".into()
+            },
             region_countries: vec!["JP".into(), "KR".into()],
         };
         let action = match i % 5 {

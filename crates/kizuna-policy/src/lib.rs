@@ -93,6 +93,10 @@ pub struct Policy {
     /// The policy's source, so that a change is visible and recordable.
     pub text: String,
     pub origin: String,
+    /// Whether each question's entities and context are checked against
+    /// the schema. They are built here, in one shape; that shape is checked
+    /// once at load, and then the check is skipped for speed.
+    strict: bool,
 }
 
 impl Policy {
@@ -133,12 +137,51 @@ impl Policy {
                 message,
             });
         }
-        Ok(Policy {
+        let mut policy = Policy {
             set,
             schema,
             text: text.to_string(),
             origin: origin.to_string(),
-        })
+            strict: true,
+        };
+        policy.probe()?;
+        policy.strict = false;
+        Ok(policy)
+    }
+
+    /// Puts one question of every action, with the schema checked, so that
+    /// a question this code builds that the schema would refuse fails at
+    /// load rather than at a request.
+    fn probe(&self) -> Result<(), PolicyError> {
+        let staff = StaffFacts {
+            staff_id: "probe".into(),
+            roles: vec!["support".into()],
+            org_id: "probe".into(),
+            org_kind: "operator".into(),
+            org_country: "JP".into(),
+            org_regions: vec!["jp".into()],
+            org_purposes: vec!["CUSTOMER_SUPPORT".into()],
+            org_fields: vec!["phone".into()],
+        };
+        let person = PersonFacts {
+            subject: "probe".into(),
+            region: "jp".into(),
+            region_countries: vec!["JP".into()],
+        };
+        let grant = GrantFacts {
+            purpose: "CUSTOMER_SUPPORT".into(),
+            fields: vec!["phone".into()],
+            duration_secs: 60,
+            break_glass: false,
+            live: true,
+            consented: true,
+            requester: "probe".into(),
+            requester_org: "probe".into(),
+        };
+        for action in [Action::RequestGrant, Action::ApproveGrant, Action::Read] {
+            self.decide(action, &staff, &person, &grant)?;
+        }
+        Ok(())
     }
 
     /// Whether a read under this grant waits for the person's agreement:
@@ -201,8 +244,8 @@ impl Policy {
                 "parents": []
             }
         ]);
-        let entities = Entities::from_json_value(entities, Some(&self.schema))
-            .map_err(|e| q(e.to_string()))?;
+        let schema = self.strict.then_some(&self.schema);
+        let entities = Entities::from_json_value(entities, schema).map_err(|e| q(e.to_string()))?;
         let action_uid =
             EntityUid::from_str(&format!("Kizuna::Action::{}", json_str(action.name())))
                 .map_err(|e| q(e.to_string()))?;
@@ -217,7 +260,7 @@ impl Policy {
                 "requester": grant.requester,
                 "requester_org": grant.requester_org,
             }),
-            Some((&self.schema, &action_uid)),
+            schema.map(|s| (s, &action_uid)),
         )
         .map_err(|e| q(e.to_string()))?;
         let _ = org_uid;
@@ -226,7 +269,7 @@ impl Policy {
             action_uid,
             EntityUid::from_str(&person_uid).map_err(|e| q(e.to_string()))?,
             context,
-            Some(&self.schema),
+            schema,
         )
         .map_err(|e| q(e.to_string()))?;
         let response = Authorizer::new().is_authorized(&request, &self.set, &entities);
