@@ -516,3 +516,21 @@ async fn customer_support_reads_wait_for_the_persons_agreement() {
         Some(())
     );
 }
+
+#[tokio::test]
+async fn an_expired_grant_reads_nothing() {
+    let mut node = Node::start().await;
+    node.person("alice", "jp").await;
+    let (admin, _) = staffed(&mut node).await;
+    let sup = member(&node, &admin, "sup", "operator", vec![Role::Support]).await;
+    let g = sup
+        .request_grant(&ask("alice", &["phone"], 1))
+        .await
+        .unwrap();
+    admin.decide_grant(&g.grant_id, "approve").await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let e = sup.read("alice").await.unwrap_err();
+    assert!(e.to_string().contains("no live, approved grant"), "{e}");
+    let mine = sup.grants().await.unwrap();
+    assert_eq!(mine[0].state, GrantState::Expired);
+}
