@@ -33,21 +33,24 @@ pub enum Role {
     Admin,
 }
 
+/// A snake_case name parsed the way its JSON form is, or a message that
+/// lists the names there are.
+fn by_name<T: serde::de::DeserializeOwned>(s: &str, what: &str, names: &str) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_string()))
+        .map_err(|_| format!("unknown {what} '{s}'; they are {names}"))
+}
+
 impl std::str::FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|_| {
-            format!("unknown role '{s}'; roles are support, moderator, approver, security, admin")
-        })
+        by_name(s, "role", "support, moderator, approver, security, admin")
     }
 }
 
 impl std::str::FromStr for OrgKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|_| {
-            format!("unknown organisation kind '{s}'; kinds are operator, contractor, affiliate")
-        })
+        by_name(s, "organisation kind", "operator, contractor, affiliate")
     }
 }
 
