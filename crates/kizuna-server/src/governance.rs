@@ -153,6 +153,46 @@ impl Governance {
     }
 }
 
+fn requester_of(g: &Grant, country: &str) -> Requester {
+    Requester::Staff {
+        staff_id: g.staff_id.clone(),
+        org_id: g.org_id.clone(),
+        country: country.to_string(),
+        grant_id: g.grant_id.clone(),
+        purpose: g.purpose.code().to_string(),
+        ticket: g.ticket.clone(),
+    }
+}
+
+impl Governance {
+    /// Seals a step about a grant into the person's own access records,
+    /// before the step takes effect: if it cannot be recorded, it does not
+    /// happen.
+    async fn tell(
+        &self,
+        account: &kizuna_store::Account,
+        step: &str,
+        grant: &Grant,
+        country: &str,
+        outcome: Result<&str, &str>,
+    ) -> Result<(), StaffError> {
+        self.vault
+            .record_staff_step(
+                &account.account_id,
+                &account.region,
+                &kizuna_vault::StaffStep {
+                    step,
+                    fields: &grant.fields,
+                    from_country: country,
+                    outcome,
+                },
+                &requester_of(grant, country),
+            )
+            .await
+            .map_err(storage)
+    }
+}
+
 fn facts_of(g: &Grant, live: bool) -> GrantFacts {
     GrantFacts {
         purpose: g.purpose.code().to_string(),
@@ -234,10 +274,19 @@ async fn request(
         consented: Vec::new(),
         declined: Vec::new(),
     };
+    let mut people = Vec::new();
     for subject in &req.subjects {
-        let (_, person) = g.person(subject).await?;
+        let (account, person) = g.person(subject).await?;
         let v = g.decide(Action::RequestGrant, &s, &person, &facts_of(&grant, false))?;
         if !v.allowed {
+            g.tell(
+                &account,
+                "grant_requested",
+                &grant,
+                &s.org.country,
+                Err(&v.reasons.join("; ")),
+            )
+            .await?;
             g.realm
                 .record(
                     "grant_refused",
@@ -249,6 +298,22 @@ async fn request(
             g.watch(&s).await;
             return Err(refused(&format!("access to {subject}"), &v));
         }
+        people.push(account);
+    }
+    let step = if grant.break_glass {
+        "break_glass"
+    } else {
+        "grant_requested"
+    };
+    for account in &people {
+        g.tell(
+            account,
+            step,
+            &grant,
+            &s.org.country,
+            Ok(grant.reason.as_str()),
+        )
+        .await?;
     }
     if grant.break_glass {
         // Immediate, short, and loud: recorded as break-glass for review.
@@ -292,8 +357,10 @@ async fn decide_on(
                 .unwrap_or_default()
         )));
     }
+    let mut people = Vec::new();
     for subject in &grant.subjects {
-        let (_, person) = g.person(subject).await?;
+        let (account, person) = g.person(subject).await?;
+        people.push(account);
         let v = g.decide(Action::ApproveGrant, s, &person, &facts_of(&grant, false))?;
         if !v.allowed {
             g.realm
@@ -319,6 +386,28 @@ async fn decide_on(
     decided.decided_at = Some(now);
     if approve {
         decided.expires_at = Some(now + grant.duration_secs * 1000);
+    }
+    // The country the grant's holder works in: where the data would go.
+    let (_, org) = g.realm.member_and_org(&grant.staff_id).await?;
+    let verdict = format!(
+        "{} by {} of {}",
+        if approve { "approved" } else { "denied" },
+        s.member.staff_id,
+        s.org.org_id
+    );
+    for account in &people {
+        g.tell(
+            account,
+            if approve {
+                "grant_approved"
+            } else {
+                "grant_denied"
+            },
+            &grant,
+            &org.country,
+            Ok(verdict.as_str()),
+        )
+        .await?;
     }
     g.realm
         .record(
@@ -371,6 +460,20 @@ async fn revoke(
     }
     if !matches!(grant.state, GrantState::Pending | GrantState::Approved) {
         return Err(StaffError::Invalid(format!("grant {id} is already closed")));
+    }
+    let (_, org) = g.realm.member_and_org(&grant.staff_id).await?;
+    let verdict = format!("revoked by {} of {}", s.member.staff_id, s.org.org_id);
+    for subject in &grant.subjects {
+        if let Ok((account, _)) = g.person(subject).await {
+            g.tell(
+                &account,
+                "grant_revoked",
+                &grant,
+                &org.country,
+                Ok(verdict.as_str()),
+            )
+            .await?;
+        }
     }
     let mut revoked = grant.clone();
     revoked.state = GrantState::Revoked;

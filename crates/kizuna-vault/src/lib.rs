@@ -318,6 +318,17 @@ struct OpenedSubject {
     access: Vec<TransferRecord>,
 }
 
+/// One step of the staff realm about a person, as they are told of it.
+pub struct StaffStep<'a> {
+    /// `grant_requested`, `grant_approved`, `read`, ...
+    pub step: &'a str,
+    pub fields: &'a [String],
+    /// Where the staff member works.
+    pub from_country: &'a str,
+    /// The basis, or why it was refused.
+    pub outcome: Result<&'a str, &'a str>,
+}
+
 /// Progress of a long pass over a region, for a progress bar.
 pub trait Progress {
     fn total(&self, n: u64);
@@ -591,17 +602,42 @@ impl Vault {
         refusal: &str,
         requester: &Requester,
     ) -> Result<(), VaultError> {
+        self.record_staff_step(
+            subject,
+            region,
+            &StaffStep {
+                step: "read",
+                fields: &[Category::Profile.name().to_string()],
+                from_country,
+                outcome: Err(refusal),
+            },
+            requester,
+        )
+        .await
+    }
+
+    /// A step of the staff realm about a person (a grant requested,
+    /// approved, denied or revoked, or refused), sealed into their own
+    /// access records so they see who asked for what, from where, and what
+    /// became of it.
+    pub async fn record_staff_step(
+        &self,
+        subject: &str,
+        region: &str,
+        step: &StaffStep<'_>,
+        requester: &Requester,
+    ) -> Result<(), VaultError> {
         let rv = self.maintained(region)?;
         let record = TransferRecord {
             at: kizuna_wire::now_ms(),
-            action: "read".into(),
-            categories: vec![Category::Profile.name().to_string()],
+            action: step.step.to_string(),
+            categories: step.fields.to_vec(),
             region: region.to_string(),
-            to_country: from_country.to_string(),
-            basis: None,
+            to_country: step.from_country.to_string(),
+            basis: step.outcome.ok().map(str::to_string),
             requester: requester.describe(),
-            allowed: false,
-            refusal: Some(refusal.to_string()),
+            allowed: step.outcome.is_ok(),
+            refusal: step.outcome.err().map(str::to_string),
         };
         self.record(rv, subject, &record).await
     }
