@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use kizuna_policy::{Action, GrantFacts, PersonFacts, Policy, StaffFacts};
-use kizuna_staff::{Session, StaffError, StaffRealm};
+use kizuna_staff::{Body, Session, StaffError, StaffRealm};
 use kizuna_store::Store;
 use kizuna_vault::{Requester, Vault, VaultError};
 use kizuna_wire::staff::*;
@@ -38,27 +38,6 @@ impl FromRequestParts<Shared> for Staff {
     }
 }
 
-struct Body<T>(T);
-
-impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for Body<T> {
-    type Rejection = axum::response::Response;
-
-    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
-        use axum::response::IntoResponse;
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(Body(v)),
-            Err(e) => Err((
-                StatusCode::BAD_REQUEST,
-                Json(kizuna_wire::ErrorBody {
-                    code: kizuna_wire::ErrorCode::MalformedJson,
-                    message: e.body_text(),
-                }),
-            )
-                .into_response()),
-        }
-    }
-}
-
 pub fn routes(g: Arc<Governance>) -> Router {
     Router::new()
         .route("/staff/v1/grants", get(list).post(request))
@@ -69,13 +48,6 @@ pub fn routes(g: Arc<Governance>) -> Router {
         .with_state(g)
 }
 
-fn role_name(r: &Role) -> String {
-    serde_json::to_value(r)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
 fn staff_facts(s: &Session) -> StaffFacts {
     facts_of_member(&s.member, &s.org)
 }
@@ -83,12 +55,9 @@ fn staff_facts(s: &Session) -> StaffFacts {
 fn facts_of_member(member: &StaffMember, org: &Org) -> StaffFacts {
     StaffFacts {
         staff_id: member.staff_id.clone(),
-        roles: member.roles.iter().map(role_name).collect(),
+        roles: member.roles.iter().map(Role::name).collect(),
         org_id: org.org_id.clone(),
-        org_kind: serde_json::to_value(org.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default(),
+        org_kind: org.kind.name(),
         org_country: org.country.clone(),
         org_regions: org.scope.regions.clone(),
         org_purposes: org.scope.purposes.clone(),
@@ -351,10 +320,7 @@ async fn decide_on(
     if grant.state != GrantState::Pending {
         return Err(StaffError::Invalid(format!(
             "grant {grant_id} is not pending; it is {}",
-            serde_json::to_value(grant.state)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default()
+            grant.state.name()
         )));
     }
     let mut people = Vec::new();

@@ -49,8 +49,9 @@ impl IntoResponse for StaffError {
     }
 }
 
-/// A JSON body whose rejection is a typed error.
-struct Body<T>(T);
+/// A JSON body whose rejection is a typed `malformed_json` error; also used
+/// by the routes the node adds to the staff listener.
+pub struct Body<T>(pub T);
 
 impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for Body<T> {
     type Rejection = Response;

@@ -17,7 +17,7 @@ use kizuna_wire::staff::*;
 use rand::{Rng, RngCore};
 use sha2::Sha256;
 
-pub use api::router;
+pub use api::{router, Body};
 pub use store::Event;
 use store::{StaffStore, StoredMember};
 
@@ -66,10 +66,7 @@ impl Session {
         } else {
             Err(StaffError::Forbidden(format!(
                 "this needs the {} role",
-                serde_json::to_value(role)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default()
+                role.name()
             )))
         }
     }

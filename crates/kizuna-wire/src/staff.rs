@@ -33,6 +33,32 @@ pub enum Role {
     Admin,
 }
 
+/// The snake_case word a value has in JSON, for messages and listings.
+fn name_of<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+impl Role {
+    pub fn name(&self) -> String {
+        name_of(self)
+    }
+}
+
+impl OrgKind {
+    pub fn name(&self) -> String {
+        name_of(self)
+    }
+}
+
+impl GrantState {
+    pub fn name(&self) -> String {
+        name_of(self)
+    }
+}
+
 /// A snake_case name parsed the way its JSON form is, or a message that
 /// lists the names there are.
 fn by_name<T: serde::de::DeserializeOwned>(s: &str, what: &str, names: &str) -> Result<T, String> {

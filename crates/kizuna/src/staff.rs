@@ -166,10 +166,7 @@ fn parse_duration(s: &str) -> Result<u64, String> {
 }
 
 fn print_grant(g: &Grant) {
-    let state = serde_json::to_value(g.state)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
+    let state = g.state.name();
     println!(
         "{}  {:<8} {} of {} for {}: {} of {} (ticket {}){}",
         g.grant_id,
@@ -319,10 +316,7 @@ pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
                             println!(
                                 "{:<16} {:<11} {}  networks {}{}",
                                 o.org_id,
-                                serde_json::to_value(o.kind)
-                                    .ok()
-                                    .and_then(|v| v.as_str().map(str::to_string))
-                                    .unwrap_or_default(),
+                                o.kind.name(),
                                 o.country,
                                 o.networks.join(","),
                                 if o.suspended_at.is_some() {
@@ -363,12 +357,7 @@ pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
             let members = StaffClient::open(&a.staff_home)?.members().await?;
             show(json, &members, |ms| {
                 for m in ms {
-                    let roles: Vec<String> = m
-                        .roles
-                        .iter()
-                        .filter_map(|r| serde_json::to_value(r).ok())
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect();
+                    let roles: Vec<String> = m.roles.iter().map(Role::name).collect();
                     println!(
                         "{:<20} {:<16} {}{}",
                         m.staff_id,

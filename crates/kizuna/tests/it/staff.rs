@@ -50,19 +50,9 @@ fn org(id: &str, kind: OrgKind, country: &str, net: &str) -> Org {
 async fn the_staff_realm_is_separate_and_an_organisation_is_stopped_by_one_command() {
     let mut node = Node::start().await;
     let mut alice = node.person("alice", "jp").await;
-    let addr = node.stop().await;
-    let root = bootstrap_staff(
-        node.data_dir(),
-        &node.regions,
-        "root",
-        vec!["127.0.0.0/8".into()],
-    )
-    .await
-    .unwrap();
-    node.start_again(addr).await;
-    assert_ne!(node.server.as_ref().unwrap().staff_addr.unwrap(), addr);
-
-    let admin = login(&node, "root", &root).await.unwrap();
+    let (admin, _) = staffed(&mut node).await;
+    let server = node.server.as_ref().unwrap();
+    assert_ne!(server.staff_addr.unwrap(), server.addr);
     admin
         .add_org(&org("acme", OrgKind::Contractor, "CN", "127.0.0.0/8"))
         .await
