@@ -101,6 +101,12 @@ fn random_text(n: usize) -> String {
         .collect()
 }
 
+/// How a TOTP secret is kept in the staff store: sealed under a key derived
+/// from the staff realm's own key and bound to the staff id, so a copy of the
+/// store (a backup, a stray file) is not enough to mint login codes, and a
+/// sealed secret moved to another member's row does not open.
+const SEALED_TOTP: &str = "x1:";
+
 fn totp(secret_b32: &str) -> Result<totp_rs::TOTP, StaffError> {
     let bytes = totp_rs::Secret::Encoded(secret_b32.to_string())
         .to_bytes()
@@ -133,10 +139,12 @@ impl StaffRealm {
     /// Opens the staff store at `store_path`; `key` signs staff sessions and
     /// is the staff realm's alone.
     pub async fn open(store_path: &Path, key: [u8; 32]) -> Result<StaffRealm, StaffError> {
-        Ok(StaffRealm {
+        let realm = StaffRealm {
             store: StaffStore::open(store_path).await?,
             key,
-        })
+        };
+        realm.seal_stored_totps().await?;
+        Ok(realm)
     }
 
     pub async fn close(&self) {
@@ -247,7 +255,7 @@ impl StaffRealm {
                     created_at: kizuna_wire::now_ms(),
                 },
                 password_hash: hash,
-                totp_secret: b32.clone(),
+                totp_secret: self.seal_totp(staff_id, &b32)?,
             })
             .await?;
         self.record(
@@ -258,6 +266,71 @@ impl StaffRealm {
         )
         .await?;
         Ok(Self::shown(staff_id, password, b32))
+    }
+
+    fn totp_cipher(&self) -> chacha20poly1305::XChaCha20Poly1305 {
+        use chacha20poly1305::KeyInit;
+        let key = self.mac(&[b"totp-seal"]);
+        chacha20poly1305::XChaCha20Poly1305::new(&key.into())
+    }
+
+    fn seal_totp(&self, staff_id: &str, b32: &str) -> Result<String, StaffError> {
+        use chacha20poly1305::aead::{Aead, Payload};
+        let mut nonce = [0u8; 24];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let sealed = self
+            .totp_cipher()
+            .encrypt(
+                &nonce.into(),
+                Payload {
+                    msg: b32.as_bytes(),
+                    aad: staff_id.as_bytes(),
+                },
+            )
+            .map_err(|_| StaffError::Storage("cannot seal a TOTP secret".into()))?;
+        Ok(format!(
+            "{SEALED_TOTP}{}{}",
+            hex::encode(nonce),
+            hex::encode(sealed)
+        ))
+    }
+
+    fn open_totp(&self, staff_id: &str, stored: &str) -> Result<String, StaffError> {
+        use chacha20poly1305::aead::{Aead, Payload};
+        let damaged = || {
+            StaffError::Storage(format!(
+                "the TOTP secret of {staff_id} does not open with this node's staff key"
+            ))
+        };
+        let raw = stored
+            .strip_prefix(SEALED_TOTP)
+            .and_then(|h| hex::decode(h).ok())
+            .filter(|b| b.len() > 24)
+            .ok_or_else(damaged)?;
+        let (nonce, sealed) = raw.split_at(24);
+        let plain = self
+            .totp_cipher()
+            .decrypt(
+                nonce.into(),
+                Payload {
+                    msg: sealed,
+                    aad: staff_id.as_bytes(),
+                },
+            )
+            .map_err(|_| damaged())?;
+        String::from_utf8(plain).map_err(|_| damaged())
+    }
+
+    /// Seals TOTP secrets a store written before they were sealed still
+    /// holds in the clear; a no-op once done.
+    async fn seal_stored_totps(&self) -> Result<(), StaffError> {
+        for (staff_id, stored) in self.store.totp_secrets().await? {
+            if !stored.starts_with(SEALED_TOTP) {
+                let sealed = self.seal_totp(&staff_id, &stored)?;
+                self.store.set_totp_secret(&staff_id, &sealed).await?;
+            }
+        }
+        Ok(())
     }
 
     fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
@@ -293,7 +366,7 @@ impl StaffRealm {
                     .verify_password(req.password.as_bytes(), &h)
                     .is_ok()
             });
-        let ok_totp = totp(&stored.totp_secret)?
+        let ok_totp = totp(&self.open_totp(&m.staff_id, &stored.totp_secret)?)?
             .check_current(req.totp.trim())
             .unwrap_or(false);
         if !ok_password || !ok_totp {
@@ -563,7 +636,7 @@ impl StaffRealm {
                     created_at: kizuna_wire::now_ms(),
                 },
                 password_hash: hash,
-                totp_secret: b32.clone(),
+                totp_secret: self.seal_totp(&new.staff_id, &b32)?,
             })
             .await?;
         Ok(Self::shown(&new.staff_id, password, b32))

@@ -397,6 +397,22 @@ impl StaffStore {
         }
     }
 
+    /// Every member's stored TOTP secret, as kept (sealed or not).
+    pub async fn totp_secrets(&self) -> Result<Vec<(String, String)>, StaffError> {
+        Ok(sqlx::query_as("SELECT staff_id, totp_secret FROM staff")
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    pub async fn set_totp_secret(&self, staff_id: &str, stored: &str) -> Result<(), StaffError> {
+        sqlx::query("UPDATE staff SET totp_secret = ? WHERE staff_id = ?")
+            .bind(stored)
+            .bind(staff_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn member(&self, staff_id: &str) -> Result<Option<StoredMember>, StaffError> {
         sqlx::query("SELECT * FROM staff WHERE staff_id = ?")
             .bind(staff_id)

@@ -166,3 +166,42 @@ async fn suspending_an_organisation_ends_its_sessions_at_once() {
     }
     assert_eq!(r.orgs(&root).await.unwrap(), before);
 }
+
+#[tokio::test]
+async fn totp_secrets_are_sealed_at_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("staff.sqlite");
+    let r = StaffRealm::open(&path, [5; 32]).await.unwrap();
+    let admin = r
+        .bootstrap("root", "JP", vec!["127.0.0.0/8".into()], vec!["jp".into()])
+        .await
+        .unwrap();
+    let stored = r.store.totp_secrets().await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert!(stored[0].1.starts_with(SEALED_TOTP));
+    assert!(!stored[0].1.contains(&admin.totp_secret));
+    let file = std::fs::read(&path).unwrap();
+    let needle = admin.totp_secret.as_bytes();
+    assert!(!file.windows(needle.len()).any(|w| w == needle));
+
+    // A store from before sealing is sealed when opened, and its logins work.
+    r.store
+        .set_totp_secret("root", &admin.totp_secret)
+        .await
+        .unwrap();
+    r.close().await;
+    let r = StaffRealm::open(&path, [5; 32]).await.unwrap();
+    assert!(r.store.totp_secrets().await.unwrap()[0]
+        .1
+        .starts_with(SEALED_TOTP));
+    login(&r, &admin, local()).await.unwrap();
+    r.close().await;
+
+    // Another node's staff key cannot open it: a typed storage error, not a
+    // silent refusal that looks like a wrong code.
+    let other = StaffRealm::open(&path, [6; 32]).await.unwrap();
+    assert!(matches!(
+        login(&other, &admin, local()).await,
+        Err(StaffError::Storage(_))
+    ));
+}
