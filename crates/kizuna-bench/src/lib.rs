@@ -6,6 +6,7 @@
 //! fixed schedule; latency is measured from each message's scheduled send
 //! time, so a slow server cannot hide its delay by slowing the sender.
 
+pub mod governed;
 pub mod policy;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -49,6 +50,22 @@ pub struct BenchOptions {
     pub pin: bool,
     /// Groups in which one receiving device decrypts its arrivals.
     pub sample_groups: usize,
+    /// Governed staff reads per second made while the messages are sent
+    /// (0: none), to show what governance costs messaging.
+    pub governed_reads: f64,
+}
+
+/// Options of the governed-reads benchmark on its own.
+#[derive(Clone, Debug)]
+pub struct GovernedOptions {
+    pub kizuna_bin: PathBuf,
+    pub work_dir: PathBuf,
+    /// People registered, each named in a grant.
+    pub subjects: usize,
+    pub reads: u64,
+    /// Staff requests in flight at once.
+    pub concurrency: usize,
+    pub pin: bool,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -77,6 +94,8 @@ pub struct Report {
     pub decrypted_ok: usize,
     pub pinned: bool,
     pub durability: &'static str,
+    /// The governed reads made beside the messages, if any were asked for.
+    pub governed: Option<governed::GovernedReport>,
 }
 
 impl std::fmt::Display for Report {
@@ -142,7 +161,11 @@ impl std::fmt::Display for Report {
                 "not pinned"
             }
         )?;
-        write!(f, "durability         {}", self.durability)
+        write!(f, "durability         {}", self.durability)?;
+        if let Some(g) = &self.governed {
+            write!(f, "\n{g}")?;
+        }
+        Ok(())
     }
 }
 
@@ -172,6 +195,187 @@ fn payload_key(b: &[u8]) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     b.hash(&mut h);
     h.finish()
+}
+
+/// A `kizuna serve` started for a run, with its staff realm bootstrapped
+/// when governed reads are part of it.
+struct Node {
+    // Held so the node is stopped when the run ends.
+    _server: Server,
+    pid: u32,
+    pinned: bool,
+    url: String,
+    staff_url: String,
+    root: Option<kizuna_wire::staff::StaffCredentials>,
+    http: reqwest::Client,
+}
+
+fn free_port() -> Result<u16, BenchError> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| BenchError::Server(e.to_string()))
+}
+
+impl Node {
+    async fn start(
+        kizuna_bin: &std::path::Path,
+        work_dir: &std::path::Path,
+        pin: bool,
+        staff: bool,
+    ) -> Result<Node, BenchError> {
+        let _ = std::fs::remove_dir_all(work_dir);
+        std::fs::create_dir_all(work_dir).map_err(|e| BenchError::Setup(e.to_string()))?;
+        let data_dir = work_dir.join("server");
+        let root = if staff {
+            Some(governed::bootstrap(kizuna_bin, &data_dir)?)
+        } else {
+            None
+        };
+        let (port, staff_port) = (free_port()?, free_port()?);
+        let url = format!("http://127.0.0.1:{port}");
+        let staff_url = format!("http://127.0.0.1:{staff_port}");
+        let pinned = pin && std::path::Path::new("/usr/bin/taskset").exists();
+        let mut cmd = if pinned {
+            let mut c = Command::new("taskset");
+            c.args(["-c", "0"]).arg(kizuna_bin);
+            c
+        } else {
+            Command::new(kizuna_bin)
+        };
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--rate-limit",
+                "1000000",
+                "--staff-listen",
+                &format!("127.0.0.1:{staff_port}"),
+                // One member reads every benchmark person, many times over.
+                "--staff-max-people-per-hour",
+                "1000000000",
+            ])
+            .env("KIZUNA_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        let server = Server(cmd.spawn().map_err(|e| BenchError::Server(e.to_string()))?);
+        let pid = server.0.id();
+        if pinned {
+            let _ = Command::new("taskset")
+                .args(["-a", "-p", "-c", "1", &std::process::id().to_string()])
+                .stdout(Stdio::null())
+                .status();
+        }
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(WARM_CONNECTIONS)
+            .build()
+            .map_err(|e| BenchError::Setup(e.to_string()))?;
+        for _ in 0..200 {
+            if http.get(format!("{url}/health")).send().await.is_ok() {
+                return Ok(Node {
+                    _server: server,
+                    pid,
+                    pinned,
+                    url,
+                    staff_url,
+                    root,
+                    http,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(BenchError::Server("kizuna serve did not come up".into()))
+    }
+
+    /// A staff member with live grants over `subjects`.
+    async fn reader(
+        &self,
+        work_dir: &std::path::Path,
+        subjects: Vec<String>,
+    ) -> Result<governed::Reader, BenchError> {
+        let root = self
+            .root
+            .as_ref()
+            .ok_or_else(|| BenchError::Setup("the staff realm was not bootstrapped".into()))?;
+        governed::Reader::set_up(work_dir, &self.staff_url, root, subjects).await
+    }
+}
+
+fn handle(i: usize) -> String {
+    format!("b{i:05}")
+}
+
+/// Registers `n` people with one device each, in region jp.
+async fn register(
+    work_dir: &std::path::Path,
+    url: &str,
+    n: usize,
+    progress: &impl Fn(Progress<'_>),
+) -> Result<Vec<Client>, BenchError> {
+    let homes = work_dir.join("devices");
+    let mut clients: Vec<Option<Client>> = (0..n).map(|_| None).collect();
+    let mut stream = futures_util::stream::iter((0..n).map(|i| {
+        let home = homes.join(format!("d{i}"));
+        async move {
+            let handle = handle(i);
+            let phone = format!("+8170{i:08}");
+            let c = Client::register(
+                &home,
+                url,
+                RegisterOptions {
+                    handle: &handle,
+                    name: &handle,
+                    phone: &phone,
+                    email: None,
+                    region: "jp",
+                    device_label: "bench",
+                },
+            )
+            .await;
+            (i, c)
+        }
+    }))
+    .buffer_unordered(8);
+    while let Some((i, c)) = stream.next().await {
+        clients[i] = Some(c?);
+        progress(Progress::Done(1));
+    }
+    drop(stream);
+    Ok(clients.into_iter().flatten().collect())
+}
+
+/// Governed reads on their own: how many a node answers per second, each
+/// decided by policy and recorded before it is answered.
+pub async fn run_governed(
+    opts: GovernedOptions,
+    progress: impl Fn(Progress<'_>),
+) -> Result<governed::GovernedReport, BenchError> {
+    let node = Node::start(&opts.kizuna_bin, &opts.work_dir, opts.pin, true).await?;
+    progress(Progress::Stage {
+        name: "registering people",
+        steps: Some(opts.subjects as u64),
+    });
+    register(&opts.work_dir, &node.url, opts.subjects, &progress).await?;
+    progress(Progress::Stage {
+        name: "requesting and approving grants",
+        steps: None,
+    });
+    let reader = node
+        .reader(&opts.work_dir, (0..opts.subjects).map(handle).collect())
+        .await?;
+    progress(Progress::Stage {
+        name: "governed reads",
+        steps: Some(opts.reads),
+    });
+    let report = reader
+        .closed_loop(opts.reads, opts.concurrency, |n| {
+            progress(Progress::Done(n))
+        })
+        .await?;
+    drop(node);
+    Ok(report)
 }
 
 /// What one receiving device saw.
@@ -210,93 +414,28 @@ pub async fn run(
             "need at least one group of two or more devices".into(),
         ));
     }
-    let _ = std::fs::remove_dir_all(&opts.work_dir);
-    std::fs::create_dir_all(&opts.work_dir).map_err(|e| BenchError::Setup(e.to_string()))?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| BenchError::Server(e.to_string()))?
-        .port();
-    let url = format!("http://127.0.0.1:{port}");
-    let pinned = opts.pin && std::path::Path::new("/usr/bin/taskset").exists();
-    let mut cmd = if pinned {
-        let mut c = Command::new("taskset");
-        c.args(["-c", "0"]).arg(&opts.kizuna_bin);
-        c
-    } else {
-        Command::new(&opts.kizuna_bin)
-    };
-    cmd.arg("serve")
-        .arg("--data-dir")
-        .arg(opts.work_dir.join("server"))
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--rate-limit",
-            "1000000",
-            "--staff-listen",
-            "127.0.0.1:0",
-        ])
-        .env("KIZUNA_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    let server = Server(cmd.spawn().map_err(|e| BenchError::Server(e.to_string()))?);
-    let pid = server.0.id();
-    if pinned {
-        let _ = Command::new("taskset")
-            .args(["-a", "-p", "-c", "1", &std::process::id().to_string()])
-            .stdout(Stdio::null())
-            .status();
-    }
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(WARM_CONNECTIONS)
-        .build()
-        .map_err(|e| BenchError::Setup(e.to_string()))?;
-    let mut up = false;
-    for _ in 0..200 {
-        if http.get(format!("{url}/health")).send().await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    if !up {
-        return Err(BenchError::Server("kizuna serve did not come up".into()));
-    }
+    let node = Node::start(
+        &opts.kizuna_bin,
+        &opts.work_dir,
+        opts.pin,
+        opts.governed_reads > 0.0,
+    )
+    .await?;
+    let (pid, pinned, url, http) = (node.pid, node.pinned, node.url.clone(), node.http.clone());
 
     // Devices.
     let n = opts.devices - opts.devices % opts.group_size;
-    let homes = opts.work_dir.join("devices");
     stage("registering devices", Some(n));
-    let mut clients: Vec<Option<Client>> = (0..n).map(|_| None).collect();
-    let mut stream = futures_util::stream::iter((0..n).map(|i| {
-        let home = homes.join(format!("d{i}"));
-        let url = url.clone();
-        async move {
-            let handle = format!("b{i:05}");
-            let phone = format!("+8170{i:08}");
-            let c = Client::register(
-                &home,
-                &url,
-                RegisterOptions {
-                    handle: &handle,
-                    name: &handle,
-                    phone: &phone,
-                    email: None,
-                    region: "jp",
-                    device_label: "bench",
-                },
-            )
-            .await;
-            (i, c)
-        }
-    }))
-    .buffer_unordered(8);
-    while let Some((i, c)) = stream.next().await {
-        clients[i] = Some(c?);
-        progress(Progress::Done(1));
-    }
-    drop(stream);
-    let mut clients: Vec<Client> = clients.into_iter().flatten().collect();
+    let mut clients = register(&opts.work_dir, &url, n, &progress).await?;
+    let reader = if opts.governed_reads > 0.0 {
+        stage("requesting and approving staff grants", None);
+        Some(
+            node.reader(&opts.work_dir, (0..n.min(1000)).map(handle).collect())
+                .await?,
+        )
+    } else {
+        None
+    };
 
     // Groups: devices [g*M, (g+1)*M) form group g.
     let groups = n / opts.group_size;
@@ -307,9 +446,7 @@ pub async fn run(
     let mut chats = Vec::with_capacity(groups);
     for g in 0..groups {
         let base = g * opts.group_size;
-        let with: Vec<String> = (base + 1..base + opts.group_size)
-            .map(|i| format!("b{i:05}"))
-            .collect();
+        let with: Vec<String> = (base + 1..base + opts.group_size).map(handle).collect();
         chats.push(clients[base].create_chat(&with, None).await?);
         progress(Progress::Done(1));
     }
@@ -494,6 +631,8 @@ pub async fn run(
         &format!("sending at {:.0}/s", opts.rate),
         Some(opts.messages),
     );
+    let (governed_stop, governed_stopped) = tokio::sync::watch::channel(false);
+    let governed = reader.map(|r| tokio::spawn(r.open_loop(opts.governed_reads, governed_stopped)));
     let send_errors = Arc::new(AtomicU64::new(0));
     let mut senders = Vec::with_capacity(opts.messages);
     for (i, p) in prepared.into_iter().enumerate() {
@@ -529,6 +668,14 @@ pub async fn run(
             let _ = acked.record(us.max(1));
         }
     }
+    let _ = governed_stop.send(true);
+    let governed = match governed {
+        Some(g) => Some(
+            g.await
+                .map_err(|e| BenchError::Setup(format!("governed reads: {e}")))??,
+        ),
+        None => None,
+    };
     let sent = opts.messages as u64;
     let errors = send_errors.load(Ordering::Relaxed);
     let expected = (sent - errors) * (opts.group_size as u64 - 1);
@@ -556,7 +703,7 @@ pub async fn run(
         .as_secs_f64()
         .max(1e-9);
     let peak = rss_kib(pid, "VmHWM:");
-    drop(server);
+    drop(node);
 
     // Prove arrivals are real: the receivers' own MLS state opens them.
     stage("decrypting a sample of arrivals", None);
@@ -596,5 +743,6 @@ pub async fn run(
         decrypted_ok: ok,
         pinned,
         durability: "acknowledged = on disk: SQLite WAL with synchronous=FULL, group commit, before the sender is answered",
+        governed,
     })
 }

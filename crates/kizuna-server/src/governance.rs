@@ -538,7 +538,7 @@ async fn read(
     // The event comes first: no read without its record.
     g.realm
         .record(
-            "read",
+            kizuna_staff::READ,
             Some(&s.member.staff_id),
             Some(&s.org.org_id),
             serde_json::json!({ "subject": handle, "grant": grant.grant_id, "fields": grant.fields }),

@@ -18,7 +18,7 @@ use rand::{Rng, RngCore};
 use sha2::Sha256;
 
 pub use api::{router, Body};
-pub use store::Event;
+pub use store::{Event, READ};
 use store::{StaffStore, StoredMember};
 
 /// How long a staff session lasts: a working block, not a standing login.

@@ -205,3 +205,49 @@ async fn totp_secrets_are_sealed_at_rest() {
         Err(StaffError::Storage(_))
     ));
 }
+
+#[tokio::test]
+async fn reading_too_many_different_people_in_an_hour_suspends() {
+    let (_d, r) = realm().await;
+    r.bootstrap("root", "JP", vec!["127.0.0.0/8".into()], vec!["jp".into()])
+        .await
+        .unwrap();
+    let limits = AnomalyLimits {
+        denials_per_hour: 5,
+        people_per_hour: 2,
+    };
+    let read = |who: &'static str| {
+        r.record(
+            READ,
+            Some("root"),
+            Some("operator"),
+            serde_json::json!({ "subject": who }),
+        )
+    };
+    // Two people, read again and again, stay within the limit.
+    for who in ["alice", "bob", "alice", "bob", "alice"] {
+        assert_eq!(
+            r.watch("root", "operator", Some(who), limits)
+                .await
+                .unwrap(),
+            None
+        );
+        read(who).await.unwrap();
+    }
+    // A third different person is one too many.
+    let why = r
+        .watch("root", "operator", Some("carol"), limits)
+        .await
+        .unwrap()
+        .expect("a third person within the hour raises an alert");
+    assert!(why.contains("3 different people"), "{why}");
+    assert!(r
+        .store
+        .member("root")
+        .await
+        .unwrap()
+        .unwrap()
+        .member
+        .suspended_at
+        .is_some());
+}

@@ -157,6 +157,22 @@ struct BenchArgs {
     /// With --policy: how many decisions.
     #[arg(long, default_value_t = 200_000)]
     decisions: u64,
+    /// While the messages are sent, a staff member also makes this many
+    /// governed reads per second (under a live, approved grant).
+    #[arg(long, default_value_t = 0.0)]
+    governed_reads: f64,
+    /// Instead: only governed staff reads, as fast as the node answers them.
+    #[arg(long, conflicts_with = "policy")]
+    governed: bool,
+    /// With --governed: people registered and named in grants.
+    #[arg(long, default_value_t = 500)]
+    subjects: usize,
+    /// With --governed: how many reads.
+    #[arg(long, default_value_t = 20_000)]
+    reads: u64,
+    /// With --governed: staff requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
 }
 
 #[derive(Args)]
@@ -558,7 +574,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Bench(a) if a.governed => {
+            let opts = kizuna_bench::GovernedOptions {
+                kizuna_bin: std::env::current_exe()?,
+                work_dir: a.work_dir.clone(),
+                subjects: a.subjects,
+                reads: a.reads,
+                concurrency: a.concurrency,
+                pin: !a.no_pin,
+            };
+            let display = BenchProgress::default();
+            let report = kizuna_bench::run_governed(opts, |p| display.show(p)).await;
+            display.finish();
+            let report = report?;
+            let _ = std::fs::remove_dir_all(&a.work_dir);
+            if a.json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("{report}");
+            }
+            Ok(())
+        }
         Command::Bench(a) => {
+            if !(a.governed_reads >= 0.0 && a.governed_reads.is_finite()) {
+                anyhow::bail!("--governed-reads is a rate per second, 0 or more");
+            }
             let opts = kizuna_bench::BenchOptions {
                 kizuna_bin: std::env::current_exe()?,
                 work_dir: a.work_dir.clone(),
@@ -568,6 +608,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 rate: a.rate,
                 pin: !a.no_pin,
                 sample_groups: 10,
+                governed_reads: a.governed_reads,
             };
             let display = BenchProgress::default();
             let report = kizuna_bench::run(opts, |p| display.show(p)).await;
