@@ -186,8 +186,9 @@ struct ServeArgs {
     /// Sustained requests per device per second.
     #[arg(long, default_value_t = 50)]
     rate_limit: u32,
-    /// The Cedar policy for staff access (default: the shipped policy,
-    /// printed by `kizuna staff policy`).
+    /// The Cedar policy for staff access (default: `policy.cedar` beside
+    /// --config if there is one, else the shipped policy, printed by
+    /// `kizuna staff policy`).
     #[arg(long, env = "KIZUNA_POLICY")]
     policy: Option<PathBuf>,
     /// Refused staff attempts within an hour that raise an alert and
@@ -652,6 +653,9 @@ async fn chat(cmd: ChatCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The staff access policy's file name in a configuration directory.
+const POLICY_FILE: &str = "policy.cedar";
+
 async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -664,7 +668,12 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let mut config = kizuna_server::ServerConfig::new(&a.data_dir, a.listen);
     config.regions = admin::regions(a.config.as_deref())?;
     config.staff_listen = Some(a.staff_listen);
-    config.policy = a.policy.clone();
+    config.policy = a.policy.clone().or_else(|| {
+        // Beside the region configuration, as an operator keeps both in one
+        // configuration directory.
+        let beside = a.config.as_deref()?.parent()?.join(POLICY_FILE);
+        beside.is_file().then_some(beside)
+    });
     config.anomaly = kizuna_server::AnomalyLimits {
         denials_per_hour: a.staff_max_refusals_per_hour,
         people_per_hour: a.staff_max_people_per_hour,

@@ -541,3 +541,44 @@ async fn an_expired_grant_reads_nothing() {
     let mine = sup.grants().await.unwrap();
     assert_eq!(mine[0].state, GrantState::Expired);
 }
+
+/// `kizuna serve --config DIR/kizuna.toml` takes the staff policy from
+/// `DIR/policy.cedar`; one with an error stops the node with Cedar's message,
+/// before it listens.
+#[test]
+fn a_policy_beside_the_configuration_is_loaded_and_an_error_stops_the_node() {
+    let etc = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let kizuna = env!("CARGO_BIN_EXE_kizuna");
+    let default = std::process::Command::new(kizuna)
+        .args(["config", "default"])
+        .output()
+        .unwrap();
+    std::fs::write(etc.path().join("kizuna.toml"), default.stdout).unwrap();
+    std::fs::write(
+        etc.path().join("policy.cedar"),
+        "permit(principal, action, resource) when { principal.salary > 3 };",
+    )
+    .unwrap();
+    let out = std::process::Command::new(kizuna)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--staff-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--config")
+        .arg(etc.path().join("kizuna.toml"))
+        .arg("--data-dir")
+        .arg(data.path())
+        .env("KIZUNA_LOG", "error")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a broken policy must stop the node");
+    assert!(err.contains("policy.cedar"), "{err}");
+    assert!(err.contains("salary"), "Cedar's own message: {err}");
+    // Nothing was started: no user or staff store.
+    assert!(!data.path().join("staff").exists());
+}
