@@ -1,0 +1,42 @@
+//! The transparency ledger: an append-only Merkle log of entry hashes with
+//! RFC 9162 inclusion and consistency proofs and Ed25519-signed tree heads.
+//!
+//! The ledger holds only leaf hashes; the entries themselves are kept
+//! elsewhere (sealed, in the home region of the person they concern), so
+//! anyone may check the tree without seeing what it records.
+
+mod head;
+mod log;
+pub mod merkle;
+
+pub use head::{SignedTreeHead, TreeHeadKey};
+pub use log::{Ledger, BLOCK_LEAVES};
+pub use merkle::{leaf_hash, Hash};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("entry {index} is not in a tree of {size} entries")]
+    IndexOutOfRange { index: u64, size: u64 },
+    #[error("leaves {start}..{end} are not in a tree of {size} entries")]
+    Range { start: u64, end: u64, size: u64 },
+    #[error("a tree of {old} entries cannot follow one of {new}: the log never shrinks")]
+    Shrunk { old: u64, new: u64 },
+    #[error("{0}")]
+    BadProof(&'static str),
+    #[error("the tree head is not signed by this ledger's key")]
+    BadSignature,
+    #[error("the ledger cannot be written ({0}); nothing that must be recorded first can happen until it can")]
+    Unwritable(String),
+    #[error("the ledger at {path} cannot be read: {reason}")]
+    Unreadable {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+    #[error("the ledger is damaged: {0}")]
+    Damaged(String),
+    #[error("{0} is not a tree head: {1}")]
+    NotAHead(&'static str, String),
+}
+
+#[cfg(test)]
+mod tests;

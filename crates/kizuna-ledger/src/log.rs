@@ -1,0 +1,477 @@
+//! The ledger on disk: `leaves` holds every leaf hash, 32 bytes each, in
+//! order; `heads` holds every tree head the ledger signed, one JSON line
+//! each. Appends are group-committed: whoever appends while a batch is
+//! being made durable joins the next one, and every caller is answered only
+//! once their leaves are on disk.
+//!
+//! In memory the ledger keeps the hash of every complete block of
+//! `BLOCK_LEAVES` leaves and every complete subtree above it (under a
+//! fortieth of the leaves' size), so a proof needs at most one block read
+//! from the file whatever the log's size.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufReader, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex, RwLock};
+
+use crate::head::{SignedTreeHead, TreeHeadKey};
+use crate::merkle::{self, empty_root, node_hash, split, Hash, Subtrees};
+use crate::LedgerError;
+
+const BLOCK_LEVEL: u32 = 6;
+/// Leaves per block: the smallest subtree the ledger keeps in memory.
+pub const BLOCK_LEAVES: u64 = 1 << BLOCK_LEVEL;
+/// Leaves written in one group commit at most.
+const MAX_BATCH: usize = 1 << 16;
+const LEAVES_FILE: &str = "leaves";
+const HEADS_FILE: &str = "heads";
+
+struct Tree {
+    size: u64,
+    /// `upper[l][i]` is the hash of leaves `[i·2^(6+l), (i+1)·2^(6+l))`.
+    upper: Vec<Vec<Hash>>,
+    /// The leaves after the last complete block.
+    tail: Vec<Hash>,
+}
+
+impl Tree {
+    fn push(&mut self, leaf: Hash) {
+        self.tail.push(leaf);
+        self.size += 1;
+        if self.tail.len() as u64 == BLOCK_LEAVES {
+            let mut node = merkle::root(&self.tail);
+            self.tail.clear();
+            let mut level = 0;
+            loop {
+                if self.upper.len() == level {
+                    self.upper.push(Vec::new());
+                }
+                self.upper[level].push(node);
+                let row = &self.upper[level];
+                if row.len() % 2 == 1 {
+                    break;
+                }
+                node = node_hash(&row[row.len() - 2], &row[row.len() - 1]);
+                level += 1;
+            }
+        }
+    }
+}
+
+/// The tree as it is now, with the file its older leaves are read from.
+struct View<'a> {
+    tree: &'a Tree,
+    file: &'a File,
+}
+
+impl View<'_> {
+    fn read(&self, start: u64, end: u64) -> Result<Vec<Hash>, LedgerError> {
+        let tail_start = self.tree.size - self.tree.tail.len() as u64;
+        if start >= tail_start {
+            return Ok(
+                self.tree.tail[(start - tail_start) as usize..(end - tail_start) as usize].to_vec(),
+            );
+        }
+        let mut buf = vec![0u8; ((end - start) * 32) as usize];
+        self.file.read_exact_at(&mut buf, start * 32).map_err(|e| {
+            LedgerError::Damaged(format!("leaves {start}..{end} cannot be read: {e}"))
+        })?;
+        Ok(buf
+            .chunks_exact(32)
+            .map(|c| c.try_into().unwrap_or([0; 32]))
+            .collect())
+    }
+}
+
+impl Subtrees for View<'_> {
+    fn subtree(&self, start: u64, end: u64) -> Result<Hash, LedgerError> {
+        let size = self.tree.size;
+        if end > size || start >= end {
+            return Err(LedgerError::Range { start, end, size });
+        }
+        let len = end - start;
+        if start / BLOCK_LEAVES == (end - 1) / BLOCK_LEAVES {
+            return Ok(merkle::root(&self.read(start, end)?));
+        }
+        if len.is_power_of_two() && start.is_multiple_of(len) {
+            let level = (len.trailing_zeros() - BLOCK_LEVEL) as usize;
+            return self
+                .tree
+                .upper
+                .get(level)
+                .and_then(|row| row.get((start / len) as usize))
+                .copied()
+                .ok_or_else(|| {
+                    LedgerError::Damaged(format!("the subtree {start}..{end} is missing"))
+                });
+        }
+        let k = split(len);
+        Ok(node_hash(
+            &self.subtree(start, start + k)?,
+            &self.subtree(start + k, end)?,
+        ))
+    }
+}
+
+struct Pending {
+    leaves: Vec<Hash>,
+    reply: tokio::sync::oneshot::Sender<Result<u64, LedgerError>>,
+}
+
+struct Shared {
+    dir: PathBuf,
+    tree: RwLock<Tree>,
+    reader: File,
+    key: TreeHeadKey,
+    heads: Mutex<Vec<SignedTreeHead>>,
+}
+
+pub struct Ledger {
+    shared: Arc<Shared>,
+    appends: Option<mpsc::Sender<Pending>>,
+    committer: Option<std::thread::JoinHandle<()>>,
+}
+
+fn io_error(path: &Path, e: impl std::fmt::Display) -> LedgerError {
+    LedgerError::Unreadable {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Ledger {
+    /// Opens (or creates) the ledger in `dir`. A torn last write — leaves
+    /// that were never acknowledged — is cut off; a signed head the leaves
+    /// no longer match means the log was altered, and it does not open.
+    pub fn open(dir: &Path, key: TreeHeadKey) -> Result<Ledger, LedgerError> {
+        std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+        let leaves_path = dir.join(LEAVES_FILE);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&leaves_path)
+            .map_err(|e| io_error(&leaves_path, e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| io_error(&leaves_path, e))?
+            .len();
+        if len % 32 != 0 {
+            file.set_len(len - len % 32)
+                .and_then(|_| file.sync_data())
+                .map_err(|e| io_error(&leaves_path, e))?;
+        }
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io_error(dir, e))?;
+        let mut tree = Tree {
+            size: 0,
+            upper: Vec::new(),
+            tail: Vec::new(),
+        };
+        let mut r = BufReader::with_capacity(1 << 20, &file);
+        let mut leaf = [0u8; 32];
+        for _ in 0..len / 32 {
+            r.read_exact(&mut leaf)
+                .map_err(|e| io_error(&leaves_path, e))?;
+            tree.push(leaf);
+        }
+        drop(r);
+        let heads = read_heads(&dir.join(HEADS_FILE))?;
+        let shared = Arc::new(Shared {
+            dir: dir.to_path_buf(),
+            tree: RwLock::new(tree),
+            reader: file,
+            key,
+            heads: Mutex::new(heads),
+        });
+        let ledger = Ledger::start(shared);
+        ledger.check_heads()?;
+        Ok(ledger)
+    }
+
+    fn start(shared: Arc<Shared>) -> Ledger {
+        let (tx, rx) = mpsc::channel::<Pending>();
+        let s = shared.clone();
+        let committer = std::thread::Builder::new()
+            .name("ledger-commit".into())
+            .spawn(move || commit_loop(&s, rx))
+            .ok();
+        Ledger {
+            shared,
+            appends: committer.as_ref().map(|_| tx),
+            committer,
+        }
+    }
+
+    /// Every signed head must be signed by this ledger's key and match the
+    /// leaves it covers.
+    fn check_heads(&self) -> Result<(), LedgerError> {
+        let heads = self.heads();
+        let key = self.shared.key.verifying_key();
+        let size = self.size();
+        for h in &heads {
+            h.verify(&key)?;
+            if h.size > size {
+                return Err(LedgerError::Damaged(format!(
+                    "a tree head signed at {} covers {} entries but the log holds {size}: entries were removed",
+                    h.timestamp_ms, h.size
+                )));
+            }
+            if self.root_at(h.size)? != h.root {
+                return Err(LedgerError::Damaged(format!(
+                    "the first {} entries no longer match the head signed at {}: entries were changed",
+                    h.size, h.timestamp_ms
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn origin(&self) -> &str {
+        self.shared.key.origin()
+    }
+
+    pub fn verifying_key(&self) -> ed25519_dalek::VerifyingKey {
+        self.shared.key.verifying_key()
+    }
+
+    /// Appends leaf hashes and answers with the index of the first, once
+    /// all of them are durable.
+    pub async fn append(&self, leaves: Vec<Hash>) -> Result<u64, LedgerError> {
+        if leaves.is_empty() {
+            return Ok(self.size());
+        }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.appends
+            .as_ref()
+            .ok_or_else(|| LedgerError::Unwritable("the ledger's writer is not running".into()))?
+            .send(Pending { leaves, reply })
+            .map_err(|_| LedgerError::Unwritable("the ledger's writer stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| LedgerError::Unwritable("the ledger's writer stopped".into()))?
+    }
+
+    pub fn size(&self) -> u64 {
+        self.shared.tree.read().map(|t| t.size).unwrap_or(0)
+    }
+
+    fn with_view<T>(&self, f: impl FnOnce(&View<'_>) -> T) -> T {
+        let tree = self
+            .shared
+            .tree
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&View {
+            tree: &tree,
+            file: &self.shared.reader,
+        })
+    }
+
+    /// The root of the tree over the first `size` entries.
+    pub fn root_at(&self, size: u64) -> Result<Hash, LedgerError> {
+        if size == 0 {
+            return Ok(empty_root());
+        }
+        self.with_view(|v| v.subtree(0, size))
+    }
+
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, LedgerError> {
+        self.with_view(|v| {
+            if size > v.tree.size {
+                return Err(LedgerError::IndexOutOfRange {
+                    index: size,
+                    size: v.tree.size,
+                });
+            }
+            merkle::inclusion_proof(v, index, size)
+        })
+    }
+
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, LedgerError> {
+        self.with_view(|v| {
+            if new > v.tree.size {
+                return Err(LedgerError::Shrunk {
+                    old: new,
+                    new: v.tree.size,
+                });
+            }
+            merkle::consistency_proof(v, old, new)
+        })
+    }
+
+    /// Leaf hashes `[start, end)`, for whoever recomputes the tree.
+    pub fn leaves(&self, start: u64, end: u64) -> Result<Vec<Hash>, LedgerError> {
+        self.with_view(|v| {
+            if end > v.tree.size || start > end {
+                return Err(LedgerError::Range {
+                    start,
+                    end,
+                    size: v.tree.size,
+                });
+            }
+            let mut out = Vec::with_capacity((end - start) as usize);
+            let mut at = start;
+            while at < end {
+                let stop = ((at / BLOCK_LEAVES + 1) * BLOCK_LEAVES).min(end);
+                out.extend(v.read(at, stop)?);
+                at = stop;
+            }
+            Ok(out)
+        })
+    }
+
+    /// Signs the current tree head, keeps it, and returns it; if nothing was
+    /// appended since the last head, that head is returned instead.
+    pub fn sign_head(&self) -> Result<SignedTreeHead, LedgerError> {
+        let mut heads = self
+            .shared
+            .heads
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let size = self.size();
+        if let Some(last) = heads.last() {
+            if last.size == size {
+                return Ok(last.clone());
+            }
+        }
+        let head = self.shared.key.sign(size, self.root_at(size)?, now_ms());
+        let path = self.shared.dir.join(HEADS_FILE);
+        let line = serde_json::to_string(&head)
+            .map_err(|e| LedgerError::Unwritable(format!("a tree head: {e}")))?;
+        OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)
+            .and_then(|mut f| {
+                f.write_all(format!("{line}\n").as_bytes())?;
+                f.sync_data()
+            })
+            .map_err(|e| LedgerError::Unwritable(format!("{}: {e}", path.display())))?;
+        heads.push(head.clone());
+        Ok(head)
+    }
+
+    /// Every head this ledger signed, oldest first.
+    pub fn heads(&self) -> Vec<SignedTreeHead> {
+        self.shared
+            .heads
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_default()
+    }
+
+    /// The latest signed head, if any.
+    pub fn latest_head(&self) -> Option<SignedTreeHead> {
+        self.shared
+            .heads
+            .lock()
+            .ok()
+            .and_then(|h| h.last().cloned())
+    }
+}
+
+impl Drop for Ledger {
+    fn drop(&mut self) {
+        self.appends.take();
+        if let Some(t) = self.committer.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn read_heads(path: &Path) -> Result<Vec<SignedTreeHead>, LedgerError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_error(path, e)),
+    };
+    let mut heads = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        match serde_json::from_str::<SignedTreeHead>(line) {
+            Ok(h) => heads.push(h),
+            // A head cut off by a crash while it was written was never
+            // given to anyone.
+            Err(_) if i + 1 == text.lines().count() && !text.ends_with('\n') => break,
+            Err(e) => {
+                return Err(LedgerError::Damaged(format!(
+                    "line {} of {} is not a tree head: {e}",
+                    i + 1,
+                    path.display()
+                )))
+            }
+        }
+    }
+    Ok(heads)
+}
+
+/// Writes `bytes` after the first `durable` leaves and makes them durable.
+/// The file is opened for each batch, so a ledger whose storage has gone
+/// away fails here rather than writing into a file no one will read.
+fn write_batch(path: &Path, durable: u64, bytes: &[u8]) -> std::io::Result<()> {
+    let f = OpenOptions::new().write(true).open(path)?;
+    if f.metadata()?.len() != durable * 32 {
+        // What a failed batch left behind was never acknowledged.
+        f.set_len(durable * 32)?;
+    }
+    f.write_all_at(bytes, durable * 32)?;
+    f.sync_data()
+}
+
+fn commit_loop(shared: &Shared, rx: mpsc::Receiver<Pending>) {
+    let path = shared.dir.join(LEAVES_FILE);
+    let mut bytes = Vec::new();
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        let mut count = batch[0].leaves.len();
+        while count < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(p) => {
+                    count += p.leaves.len();
+                    batch.push(p);
+                }
+                Err(_) => break,
+            }
+        }
+        bytes.clear();
+        for p in &batch {
+            for l in &p.leaves {
+                bytes.extend_from_slice(l);
+            }
+        }
+        let durable = shared.tree.read().map(|t| t.size).unwrap_or(0);
+        match write_batch(&path, durable, &bytes) {
+            Ok(()) => {
+                let mut tree = shared
+                    .tree
+                    .write()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                for p in batch {
+                    let first = tree.size;
+                    for l in &p.leaves {
+                        tree.push(*l);
+                    }
+                    let _ = p.reply.send(Ok(first));
+                }
+            }
+            Err(e) => {
+                for p in batch {
+                    let _ = p.reply.send(Err(LedgerError::Unwritable(format!(
+                        "{}: {e}",
+                        path.display()
+                    ))));
+                }
+            }
+        }
+    }
+}
