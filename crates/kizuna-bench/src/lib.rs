@@ -7,6 +7,7 @@
 //! time, so a slow server cannot hide its delay by slowing the sender.
 
 pub mod governed;
+pub mod ledger;
 pub mod policy;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;

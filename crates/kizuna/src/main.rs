@@ -173,6 +173,19 @@ struct BenchArgs {
     /// With --governed: staff requests in flight at once.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
+    /// Instead: the transparency ledger's durable appends per second, and
+    /// proof generation at --entries.
+    #[arg(long, conflicts_with_all = ["policy", "governed"])]
+    ledger: bool,
+    /// With --ledger: appends timed, one leaf each.
+    #[arg(long, default_value_t = 1_000_000)]
+    appends: u64,
+    /// With --ledger: concurrent writers.
+    #[arg(long, default_value_t = 1024)]
+    writers: usize,
+    /// With --ledger: the ledger's size when proofs are timed.
+    #[arg(long, default_value_t = 10_000_000)]
+    entries: u64,
 }
 
 #[derive(Args)]
@@ -572,6 +585,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     "throughput        {:.0} decisions/s on one core",
                     r.decisions_per_sec
                 );
+            }
+            Ok(())
+        }
+        Command::Bench(a) if a.ledger => {
+            let display = BenchProgress::default();
+            let report =
+                kizuna_bench::ledger::run(&a.work_dir, a.appends, a.writers, a.entries, |p| {
+                    display.show(p)
+                })
+                .await;
+            display.finish();
+            let report = report?;
+            if a.json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("{report}");
             }
             Ok(())
         }
