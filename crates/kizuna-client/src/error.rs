@@ -31,6 +31,8 @@ pub enum ClientError {
     Invalid(String),
     #[error("gave up after {0} attempts because other members kept changing the group; try again")]
     TooManyRetries(u32),
+    #[error("THE TRANSPARENCY LEDGER FAILED VERIFICATION: {0}. Access records may have been altered or hidden; keep this output and report it")]
+    LedgerTampered(String),
 }
 
 impl ClientError {

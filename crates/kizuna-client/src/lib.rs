@@ -7,7 +7,9 @@
 //! never use a stale ratchet. New MLS state is written before anything built
 //! from it leaves the device, so a crash can waste a key but never reuse one.
 
+pub mod audit;
 mod error;
+mod ledger;
 mod local;
 mod mls;
 pub mod staff;
@@ -24,6 +26,7 @@ use openmls_rust_crypto::OpenMlsRustCrypto;
 use reqwest::Method;
 
 pub use error::{ClientError, Result};
+pub use ledger::{VerifiedAccess, VerifiedAccesses};
 pub use local::{ChatSummary, StoredMessage};
 pub use transport::normalise_server;
 

@@ -5,6 +5,7 @@
 //! elsewhere (sealed, in the home region of the person they concern), so
 //! anyone may check the tree without seeing what it records.
 
+pub mod audit;
 mod head;
 mod log;
 pub mod merkle;

@@ -24,8 +24,8 @@ const BLOCK_LEVEL: u32 = 6;
 pub const BLOCK_LEAVES: u64 = 1 << BLOCK_LEVEL;
 /// Leaves written in one group commit at most.
 const MAX_BATCH: usize = 1 << 16;
-const LEAVES_FILE: &str = "leaves";
-const HEADS_FILE: &str = "heads";
+pub(crate) const LEAVES_FILE: &str = "leaves";
+pub(crate) const HEADS_FILE: &str = "heads";
 
 struct Tree {
     size: u64,
@@ -390,7 +390,7 @@ impl Drop for Ledger {
     }
 }
 
-fn read_heads(path: &Path) -> Result<Vec<SignedTreeHead>, LedgerError> {
+pub(crate) fn read_heads(path: &Path) -> Result<Vec<SignedTreeHead>, LedgerError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

@@ -353,3 +353,54 @@ mod on_disk {
         assert!(SignedTreeHead::from_note(&note, &other.verifying_key()).is_err());
     }
 }
+
+mod auditing {
+    use super::*;
+    use crate::audit::check_heads;
+
+    #[test]
+    fn heads_are_checked_against_the_leaves_in_one_pass() {
+        let k = TreeHeadKey::new("test/ledger", [4; 32]);
+        let leaves: Vec<Hash> = (0u32..300).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        let heads: Vec<SignedTreeHead> = [0usize, 1, 64, 65, 200, 300]
+            .iter()
+            .map(|&n| k.sign(n as u64, root(&leaves[..n]), n as u64))
+            .collect();
+        let key = k.verifying_key();
+        assert!(check_heads(&leaves, &heads, &[], &key, "test/ledger").is_empty());
+
+        // A leaf changed: every head after it disagrees.
+        let mut changed = leaves.clone();
+        changed[150] = leaf_hash(b"x");
+        assert_eq!(
+            check_heads(&changed, &heads, &[], &key, "test/ledger").len(),
+            2
+        );
+        // Two leaves swapped.
+        let mut swapped = leaves.clone();
+        swapped.swap(10, 11);
+        assert_eq!(
+            check_heads(&swapped, &heads, &[], &key, "test/ledger").len(),
+            4
+        );
+        // Truncated: the last head covers more than is left.
+        let p = check_heads(&leaves[..250], &heads, &[], &key, "test/ledger");
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].index, Some(250));
+        // Rolled back with its own heads, but a witness kept a later one.
+        let p = check_heads(
+            &leaves[..200],
+            &heads[..5],
+            &heads[5..],
+            &key,
+            "test/ledger",
+        );
+        assert_eq!(p.len(), 1, "{p:?}");
+        // A head not signed by the ledger's key.
+        let forged = TreeHeadKey::new("test/ledger", [5; 32]).sign(300, root(&leaves), 1);
+        assert_eq!(
+            check_heads(&leaves, &[forged], &[], &key, "test/ledger").len(),
+            1
+        );
+    }
+}

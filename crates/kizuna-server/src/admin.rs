@@ -43,7 +43,7 @@ impl Admin {
         let lock = crate::DataDirLock::take(data_dir)?;
         let store: Arc<dyn Store> =
             Arc::new(SqliteStore::open(&data_dir.join("node.sqlite")).await?);
-        let vault = Vault::open(regions, data_dir).await?;
+        let vault = crate::open_vault(data_dir, regions).await?;
         Ok(Admin {
             store,
             vault,

@@ -63,6 +63,12 @@ pub fn router(state: Shared) -> Router {
             post(crate::me::answer_request),
         )
         .route("/v1/me/export", get(crate::me::export))
+        .route("/v1/me/accesses", get(crate::ledger::my_accesses))
+        .route("/v1/ledger/key", get(crate::ledger::key))
+        .route("/v1/ledger/head", get(crate::ledger::head))
+        .route("/v1/ledger/heads", get(crate::ledger::heads))
+        .route("/v1/ledger/consistency", get(crate::ledger::consistency))
+        .route("/v1/ledger/leaves", get(crate::ledger::leaves))
         .route(
             "/v1/me/contacts",
             get(crate::me::contacts).put(crate::me::set_contacts),

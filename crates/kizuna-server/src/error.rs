@@ -122,6 +122,14 @@ impl From<kizuna_vault::VaultError> for ApiError {
             ),
             V::NotFound(_) => ApiError::not_found(ErrorCode::UnknownAccount, msg),
             V::Store(s) => s.into(),
+            V::Ledger(l) => {
+                tracing::error!(error = %l, "ledger failure");
+                ApiError::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::LedgerUnavailable,
+                    format!("{l}; nothing was changed"),
+                )
+            }
             V::Key { .. } | V::Unsealable { .. } | V::CopyMismatch(_) => {
                 tracing::error!(error = %msg, "vault failure");
                 ApiError::new(

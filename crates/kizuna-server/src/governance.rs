@@ -69,6 +69,15 @@ fn storage(e: impl std::fmt::Display) -> StaffError {
     StaffError::Storage(e.to_string())
 }
 
+/// A vault failure as the staff realm answers it: an unwritable ledger is
+/// said so (nothing happens until it is back), anything else is storage.
+fn vault_failure(e: VaultError) -> StaffError {
+    match e {
+        VaultError::Ledger(l) => StaffError::LedgerUnavailable(l.to_string()),
+        other => storage(other),
+    }
+}
+
 impl Governance {
     /// A person by handle, with the facts the policy decides on.
     async fn person(
@@ -158,7 +167,7 @@ impl Governance {
                 &requester_of(grant, country),
             )
             .await
-            .map_err(storage)
+            .map_err(vault_failure)
     }
 }
 
@@ -558,7 +567,7 @@ async fn read(
         .map_err(|e| match e {
             VaultError::AccessDenied { .. } => StaffError::Forbidden(e.to_string()),
             VaultError::NotFound(_) => StaffError::NotFound(format!("{handle}'s personal data")),
-            other => storage(other),
+            other => vault_failure(other),
         })?;
     Ok(Json(GovernedRead {
         subject: handle,

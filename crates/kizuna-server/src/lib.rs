@@ -7,11 +7,13 @@
 
 pub mod admin;
 mod api;
+pub mod audit;
 mod auth;
 mod delivery;
 mod error;
 mod framing;
 mod governance;
+mod ledger;
 mod limits;
 mod me;
 mod openapi;
@@ -102,6 +104,8 @@ pub enum ServerError {
     Staff(#[from] kizuna_staff::StaffError),
     #[error("cannot open the vault: {0}")]
     Vault(#[from] kizuna_vault::VaultError),
+    #[error("cannot open the transparency ledger: {0}; `kizuna audit verify --data-dir DIR` names what is wrong")]
+    Ledger(#[from] kizuna_ledger::LedgerError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -122,6 +126,28 @@ pub struct RunningServer {
     state: Arc<api::AppState>,
     vault: Arc<Vault>,
     lock: DataDirLock,
+}
+
+/// The name a node's ledger signs its tree heads with.
+pub fn ledger_origin(regions: &Regions) -> String {
+    format!("kizuna/ledger/{}", regions.node_region().id)
+}
+
+/// Opens the vault of `data_dir` with its transparency ledger (`ledger/`,
+/// whose tree heads are signed by `keys/ledger-signing.key`, a key of its
+/// own that neither realm's tokens use).
+pub async fn open_vault(data_dir: &Path, regions: Regions) -> Result<Vault, ServerError> {
+    let keys = data_dir.join("keys");
+    std::fs::create_dir_all(&keys).map_err(|source| ServerError::DataDir {
+        path: data_dir.to_path_buf(),
+        source,
+    })?;
+    let seed = key_file(&keys.join("ledger-signing.key"))?;
+    let ledger = kizuna_ledger::Ledger::open(
+        &data_dir.join("ledger"),
+        kizuna_ledger::TreeHeadKey::new(&ledger_origin(&regions), seed),
+    )?;
+    Ok(Vault::open(regions, data_dir, Arc::new(ledger)).await?)
 }
 
 /// Reads a 32-byte secret from `path`, creating it (owner-only) on first start.
@@ -256,7 +282,7 @@ impl RunningServer {
         }
         // A policy with an error stops the node before it listens.
         let policy = kizuna_policy::Policy::load(config.policy.as_deref())?;
-        let vault = Arc::new(Vault::open(config.regions.clone(), dir).await?);
+        let vault = Arc::new(open_vault(dir, config.regions.clone()).await?);
         adopt_legacy_profiles(store.as_ref(), &vault).await?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await

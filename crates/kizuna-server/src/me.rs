@@ -21,7 +21,7 @@ impl DeviceIdentity {
     }
 }
 
-async fn account(s: &Shared, me: &DeviceIdentity) -> Result<Account, ApiError> {
+pub(crate) async fn account(s: &Shared, me: &DeviceIdentity) -> Result<Account, ApiError> {
     s.store.account_by_id(&me.account_id).await?.ok_or_else(|| {
         ApiError::not_found(ErrorCode::UnknownAccount, "this account no longer exists")
     })

@@ -41,6 +41,12 @@ use utoipa::OpenApi;
         crate::me::erase,
         crate::me::requests,
         crate::me::answer_request,
+        crate::ledger::my_accesses,
+        crate::ledger::key,
+        crate::ledger::head,
+        crate::ledger::heads,
+        crate::ledger::consistency,
+        crate::ledger::leaves,
     ),
     // The WebSocket's frames appear in no HTTP body, so they are named here.
     components(schemas(ClientFrame, ServerFrame, Envelope, EnvelopeKind, ErrorCode)),

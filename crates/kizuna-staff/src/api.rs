@@ -36,6 +36,10 @@ impl IntoResponse for StaffError {
             StaffError::Invalid(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadRequest),
             StaffError::Exists(_) => (StatusCode::CONFLICT, ErrorCode::BadRequest),
             StaffError::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+            StaffError::LedgerUnavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::LedgerUnavailable,
+            ),
             StaffError::Storage(e) => {
                 tracing::error!(error = %e, "staff store failure");
                 (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal)

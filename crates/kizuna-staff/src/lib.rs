@@ -48,6 +48,8 @@ pub enum StaffError {
     NotFound(String),
     #[error("the staff store failed: {0}")]
     Storage(String),
+    #[error("{0}")]
+    LedgerUnavailable(String),
 }
 
 /// An authenticated staff session.

@@ -12,7 +12,9 @@
 mod region;
 mod sqlite;
 
-pub use region::{RegionStore, SealedAccess, SealedSubject, SqliteRegionStore, WrappedKey};
+pub use region::{
+    LedgerRow, RegionStore, SealedAccess, SealedSubject, SqliteRegionStore, WrappedKey, ERASED,
+};
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;

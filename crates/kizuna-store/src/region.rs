@@ -40,6 +40,29 @@ CREATE TABLE IF NOT EXISTS access_records (
 CREATE INDEX IF NOT EXISTS access_records_by_subject ON access_records (subject_id, id);
 "#;
 
+/// Access records became the ledger's entries: each carries its leaf hash
+/// and its place in the ledger, and who it was for in the clear (inside the
+/// home region) so a breach can be scoped without opening every record.
+/// Records from before have no leaf.
+const LEDGER_COLUMNS: [(&str, &str); 5] = [
+    ("leaf", "BLOB"),
+    ("idx", "BIGINT"),
+    ("after", "BIGINT NOT NULL DEFAULT 0"),
+    ("org_id", "TEXT"),
+    ("staff_id", "TEXT"),
+];
+
+const LEDGER_INDEXES: &str = r#"
+CREATE UNIQUE INDEX IF NOT EXISTS access_records_by_leaf ON access_records (leaf);
+CREATE INDEX IF NOT EXISTS access_records_by_idx ON access_records (idx);
+CREATE INDEX IF NOT EXISTS access_records_by_org ON access_records (org_id, at);
+CREATE INDEX IF NOT EXISTS access_records_by_staff ON access_records (staff_id, at);
+"#;
+
+/// The subject id an erased person's ledger entries keep: their place in
+/// the ledger stays provable, nothing of them stays readable.
+pub const ERASED: &str = "(erased)";
+
 /// A person's data key, wrapped by one version of the region key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WrappedKey {
@@ -52,11 +75,30 @@ pub struct WrappedKey {
     pub created_at: u64,
 }
 
-/// One sealed access record of a person (a transfer, or a refused one).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One sealed access record of a person (a transfer, or a refused one),
+/// and where it stands in the ledger.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SealedAccess {
     pub at: u64,
+    /// Empty once the person was erased.
     pub sealed: Vec<u8>,
+    /// The ledger leaf hash of the entry; none for records older than the
+    /// ledger.
+    pub leaf: Option<Vec<u8>>,
+    /// Its index in the ledger; none while it is being appended.
+    pub idx: Option<u64>,
+    /// The ledger's size when the record was written: after a crash, its
+    /// leaf is looked for from there.
+    pub after: u64,
+    pub org_id: Option<String>,
+    pub staff_id: Option<String>,
+}
+
+/// A ledger entry as a region holds it, with whose it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LedgerRow {
+    pub subject_id: String,
+    pub access: SealedAccess,
 }
 
 /// Everything a region holds of one person, sealed: what a move copies.
@@ -83,9 +125,20 @@ pub trait RegionStore: Send + Sync + 'static {
     async fn subject_by_phone_hash(&self, phone_hash: &[u8]) -> Result<Option<String>>;
     async fn append_access(&self, subject_id: &str, access: SealedAccess) -> Result<()>;
     async fn access_records(&self, subject_id: &str) -> Result<Vec<SealedAccess>>;
+    /// Notes the ledger index of the record with this leaf.
+    async fn set_access_index(&self, leaf: &[u8], idx: u64) -> Result<()>;
+    /// Removes a record whose ledger append failed: its access never happened.
+    async fn drop_pending_access(&self, leaf: &[u8]) -> Result<()>;
+    /// Records written but not yet given their ledger index.
+    async fn pending_access(&self) -> Result<Vec<LedgerRow>>;
+    /// Ledger entries held here with index at least `from`, by index.
+    async fn ledger_rows(&self, from: u64, limit: u32) -> Result<Vec<LedgerRow>>;
     /// Removes the person's key first, then everything sealed under it, in
-    /// one transaction. Returns whether there was anything.
-    async fn erase_subject(&self, subject_id: &str) -> Result<bool>;
+    /// one transaction. Returns whether there was anything. With
+    /// `keep_ledger`, their ledger entries stay as tombstones (leaf, index,
+    /// time, who accessed; no content, no subject) so the ledger stays
+    /// whole; without, they go too (a copy a move left behind).
+    async fn erase_subject(&self, subject_id: &str, keep_ledger: bool) -> Result<bool>;
     /// People after `after` in id order, for passes over the whole region.
     async fn subjects_after(&self, after: &str, limit: u32) -> Result<Vec<WrappedKey>>;
     /// How many people have a data key wrapped by each region-key version.
@@ -123,6 +176,20 @@ impl SqliteRegionStore {
             .connect_with(opts)
             .await?;
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+        let have: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM pragma_table_info('access_records')")
+                .fetch_all(&pool)
+                .await?;
+        for (column, kind) in LEDGER_COLUMNS {
+            if !have.iter().any(|c| c == column) {
+                sqlx::raw_sql(&format!(
+                    "ALTER TABLE access_records ADD COLUMN {column} {kind}"
+                ))
+                .execute(&pool)
+                .await?;
+            }
+        }
+        sqlx::raw_sql(LEDGER_INDEXES).execute(&pool).await?;
         Ok(SqliteRegionStore { pool })
     }
 
@@ -143,6 +210,41 @@ fn key_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<WrappedKey> {
         region_key_version: r.try_get::<i64, _>("region_key_version")? as u32,
         wrapped: r.try_get("wrapped_key")?,
         created_at: r.try_get::<i64, _>("created_at")? as u64,
+    })
+}
+
+const ACCESS_COLUMNS: &str = "subject_id, at, sealed, leaf, idx, after, org_id, staff_id";
+
+fn insert_access<'q>(
+    subject_id: &'q str,
+    a: &'q SealedAccess,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    sqlx::query(
+        "INSERT INTO access_records (subject_id, at, sealed, leaf, idx, after, org_id, staff_id) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(subject_id)
+    .bind(a.at as i64)
+    .bind(&a.sealed)
+    .bind(&a.leaf)
+    .bind(a.idx.map(|i| i as i64))
+    .bind(a.after as i64)
+    .bind(&a.org_id)
+    .bind(&a.staff_id)
+}
+
+fn ledger_row(r: &sqlx::sqlite::SqliteRow) -> Result<LedgerRow> {
+    Ok(LedgerRow {
+        subject_id: r.try_get("subject_id")?,
+        access: SealedAccess {
+            at: r.try_get::<i64, _>("at")? as u64,
+            sealed: r.try_get("sealed")?,
+            leaf: r.try_get("leaf")?,
+            idx: r.try_get::<Option<i64>, _>("idx")?.map(|i| i as u64),
+            after: r.try_get::<i64, _>("after")? as u64,
+            org_id: r.try_get("org_id")?,
+            staff_id: r.try_get("staff_id")?,
+        },
     })
 }
 
@@ -199,12 +301,7 @@ impl RegionStore for SqliteRegionStore {
                 .await?;
         }
         for a in &s.access {
-            sqlx::query("INSERT INTO access_records (subject_id, at, sealed) VALUES (?, ?, ?)")
-                .bind(id)
-                .bind(a.at as i64)
-                .bind(&a.sealed)
-                .execute(&mut *tx)
-                .await?;
+            insert_access(id, a).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -290,44 +387,95 @@ impl RegionStore for SqliteRegionStore {
     }
 
     async fn append_access(&self, subject_id: &str, a: SealedAccess) -> Result<()> {
-        sqlx::query("INSERT INTO access_records (subject_id, at, sealed) VALUES (?, ?, ?)")
-            .bind(subject_id)
-            .bind(a.at as i64)
-            .bind(&a.sealed)
+        insert_access(subject_id, &a).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn access_records(&self, subject_id: &str) -> Result<Vec<SealedAccess>> {
+        sqlx::query(&format!(
+            "SELECT {ACCESS_COLUMNS} FROM access_records WHERE subject_id = ? ORDER BY id"
+        ))
+        .bind(subject_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| Ok(ledger_row(r)?.access))
+        .collect()
+    }
+
+    async fn set_access_index(&self, leaf: &[u8], idx: u64) -> Result<()> {
+        sqlx::query("UPDATE access_records SET idx = ? WHERE leaf = ? AND idx IS NULL")
+            .bind(idx as i64)
+            .bind(leaf)
             .execute(&self.pool)
             .await?;
         Ok(())
     }
 
-    async fn access_records(&self, subject_id: &str) -> Result<Vec<SealedAccess>> {
-        sqlx::query("SELECT at, sealed FROM access_records WHERE subject_id = ? ORDER BY id")
-            .bind(subject_id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(SealedAccess {
-                    at: r.try_get::<i64, _>("at")? as u64,
-                    sealed: r.try_get("sealed")?,
-                })
-            })
-            .collect()
+    async fn drop_pending_access(&self, leaf: &[u8]) -> Result<()> {
+        sqlx::query("DELETE FROM access_records WHERE leaf = ? AND idx IS NULL")
+            .bind(leaf)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
-    async fn erase_subject(&self, subject_id: &str) -> Result<bool> {
+    async fn pending_access(&self) -> Result<Vec<LedgerRow>> {
+        sqlx::query(&format!(
+            "SELECT {ACCESS_COLUMNS} FROM access_records \
+             WHERE leaf IS NOT NULL AND idx IS NULL ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(ledger_row)
+        .collect()
+    }
+
+    async fn ledger_rows(&self, from: u64, limit: u32) -> Result<Vec<LedgerRow>> {
+        sqlx::query(&format!(
+            "SELECT {ACCESS_COLUMNS} FROM access_records \
+             WHERE idx >= ? ORDER BY idx LIMIT ?"
+        ))
+        .bind(from as i64)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(ledger_row)
+        .collect()
+    }
+
+    async fn erase_subject(&self, subject_id: &str, keep_ledger: bool) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let mut any = false;
+        let access = if keep_ledger {
+            "DELETE FROM access_records WHERE subject_id = ? AND leaf IS NULL"
+        } else {
+            "DELETE FROM access_records WHERE subject_id = ?"
+        };
         for sql in [
             "DELETE FROM subjects WHERE subject_id = ?",
             "DELETE FROM records WHERE subject_id = ?",
             "DELETE FROM phone_index WHERE subject_id = ?",
-            "DELETE FROM access_records WHERE subject_id = ?",
+            access,
         ] {
             any |= sqlx::query(sql)
                 .bind(subject_id)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected()
+                > 0;
+        }
+        if keep_ledger {
+            any |= sqlx::query(
+                "UPDATE access_records SET sealed = X'', subject_id = ? WHERE subject_id = ?",
+            )
+            .bind(ERASED)
+            .bind(subject_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
                 > 0;
         }
         tx.commit().await?;

@@ -13,7 +13,6 @@
 //! through [`Vault::maintained`], which still refuses regions this node may
 //! not reach. No other code in the crate holds a region's store.
 
-use kizuna_store::SealedAccess;
 use kizuna_wire::TransferRecord;
 
 use crate::{Category, RegionVault, Vault, VaultError};
@@ -155,7 +154,7 @@ impl Vault {
                 region,
                 transfer: Some(t),
             }) => {
-                self.record(region, a.subject, &t).await?;
+                self.record(region, a.subject, &t, a.requester).await?;
                 Ok(region)
             }
             Err(VaultError::AccessDenied { region, from }) => {
@@ -169,7 +168,7 @@ impl Vault {
                 if let Ok(rv) = self.region_vault(&region) {
                     // The refusal is worth keeping even if the person is not
                     // there (nothing to seal it under); it is logged anyway.
-                    if let Err(e) = self.record(rv, a.subject, &t).await {
+                    if let Err(e) = self.record(rv, a.subject, &t, a.requester).await {
                         tracing::debug!(error = %e, "refused access not recorded for the person");
                     }
                 }
@@ -197,22 +196,5 @@ impl Vault {
             requester: a.requester.describe(),
             refusal,
         }
-    }
-
-    /// Seals a transfer record under the person's data key and appends it to
-    /// their access records in `region`.
-    pub(crate) async fn record(
-        &self,
-        region: &RegionVault,
-        subject: &str,
-        t: &TransferRecord,
-    ) -> Result<(), VaultError> {
-        let (key, version) = region.data_key(subject).await?;
-        let sealed = region.seal_access(&key, subject, version, t)?;
-        region
-            .store
-            .append_access(subject, SealedAccess { at: t.at, sealed })
-            .await?;
-        Ok(())
     }
 }

@@ -11,6 +11,7 @@
 
 mod border;
 mod keys;
+mod ledger;
 mod seal;
 
 use std::collections::BTreeMap;
@@ -19,9 +20,7 @@ use std::sync::{Arc, RwLock};
 
 use hmac::{Hmac, Mac};
 use kizuna_config::Regions;
-use kizuna_store::{
-    RegionStore, SealedAccess, SealedSubject, SqliteRegionStore, StoreError, WrappedKey,
-};
+use kizuna_store::{RegionStore, SealedSubject, SqliteRegionStore, StoreError, WrappedKey};
 use kizuna_wire::{
     AccessCountry, Contacts, DataCategory, DataMap, ForeignDisclosure, TransferRecord,
 };
@@ -30,6 +29,8 @@ use sha2::Sha256;
 
 pub use border::{Access, Action, Requester};
 use keys::{KeyPlace, RegionKeys};
+use ledger::OpenedAccess;
+pub use ledger::{Content, HeldEntry, LoggedAccess};
 use seal::{DataKey, KeyBinding, RecordBinding};
 
 /// A person's profile fields.
@@ -86,6 +87,8 @@ pub enum VaultError {
     CopyMismatch(String),
     #[error("storage failure: {0}")]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Ledger(#[from] kizuna_ledger::LedgerError),
 }
 
 /// One region's store and keys. Only `border.rs` hands one out.
@@ -227,29 +230,6 @@ impl RegionVault {
         .ok_or_else(|| self.unsealable(format!("the {c} record fails authentication")))
     }
 
-    fn seal_access(
-        &self,
-        key: &DataKey,
-        subject: &str,
-        dkv: u32,
-        t: &TransferRecord,
-    ) -> Result<Vec<u8>, VaultError> {
-        let pt = serde_json::to_vec(t).map_err(|e| self.unsealable(e.to_string()))?;
-        self.seal_category(key, subject, dkv, Category::AccessRecords.name(), &pt)
-    }
-
-    fn open_access(
-        &self,
-        key: &DataKey,
-        subject: &str,
-        dkv: u32,
-        a: &SealedAccess,
-    ) -> Result<TransferRecord, VaultError> {
-        let pt =
-            self.open_category(key, subject, dkv, Category::AccessRecords.name(), &a.sealed)?;
-        serde_json::from_slice(&pt).map_err(|e| self.unsealable(e.to_string()))
-    }
-
     /// Everything of a person here, opened.
     async fn open_subject(&self, subject: &str) -> Result<OpenedSubject, VaultError> {
         let s = self
@@ -295,12 +275,7 @@ impl RegionVault {
         let access = o
             .access
             .iter()
-            .map(|t| {
-                Ok(SealedAccess {
-                    at: t.at,
-                    sealed: self.seal_access(&key, subject, dkv, t)?,
-                })
-            })
+            .map(|a| self.seal_access(&key, subject, dkv, a))
             .collect::<Result<Vec<_>, VaultError>>()?;
         Ok(SealedSubject {
             key: self.wrap_new(subject, dkv, &key)?,
@@ -315,7 +290,7 @@ impl RegionVault {
 struct OpenedSubject {
     data_key_version: u32,
     records: BTreeMap<String, Vec<u8>>,
-    access: Vec<TransferRecord>,
+    access: Vec<OpenedAccess>,
 }
 
 /// One step of the staff realm about a person, as they are told of it.
@@ -346,13 +321,38 @@ pub struct Rotation {
 pub struct Vault {
     config: Regions,
     regions: BTreeMap<String, RegionVault>,
+    /// None only when opened for an audit, which reads and changes nothing.
+    ledger: Option<Arc<kizuna_ledger::Ledger>>,
 }
 
 impl Vault {
     /// Opens every region's store and loads its key. A region without a key
     /// file gets one only while it holds nobody; a region with people and no
     /// readable key refuses to open.
-    pub async fn open(config: Regions, data_dir: &Path) -> Result<Vault, VaultError> {
+    /// Access records are entries of `ledger`; any a crash left half-made
+    /// are settled here.
+    pub async fn open(
+        config: Regions,
+        data_dir: &Path,
+        ledger: Arc<kizuna_ledger::Ledger>,
+    ) -> Result<Vault, VaultError> {
+        let vault = Self::open_regions(config, data_dir, Some(ledger)).await?;
+        vault.settle_pending().await?;
+        Ok(vault)
+    }
+
+    /// Opens the regions to check their ledger entries, without the ledger
+    /// (which an audit reads on its own, damaged or not). Nothing that
+    /// needs the ledger works on a vault opened so.
+    pub async fn open_for_audit(config: Regions, data_dir: &Path) -> Result<Vault, VaultError> {
+        Self::open_regions(config, data_dir, None).await
+    }
+
+    async fn open_regions(
+        config: Regions,
+        data_dir: &Path,
+        ledger: Option<Arc<kizuna_ledger::Ledger>>,
+    ) -> Result<Vault, VaultError> {
         let mut regions = BTreeMap::new();
         for r in config.regions() {
             let path = r.store_path(data_dir);
@@ -387,7 +387,20 @@ impl Vault {
                 },
             );
         }
-        Ok(Vault { config, regions })
+        Ok(Vault {
+            config,
+            regions,
+            ledger,
+        })
+    }
+
+    /// The transparency ledger the access records are entries of.
+    pub fn ledger(&self) -> Result<&Arc<kizuna_ledger::Ledger>, VaultError> {
+        self.ledger.as_ref().ok_or_else(|| {
+            VaultError::Ledger(kizuna_ledger::LedgerError::Unwritable(
+                "this vault was opened for an audit only".into(),
+            ))
+        })
     }
 
     pub fn config(&self) -> &Regions {
@@ -421,16 +434,27 @@ impl Vault {
         }
         let rv = reached.region;
         let pt = serde_json::to_vec(&profile).map_err(|e| rv.unsealable(e.to_string()))?;
+        let access = reached
+            .transfer
+            .map(|t| self.new_access(subject, t, requester))
+            .transpose()?;
         let opened = OpenedSubject {
             data_key_version: 1,
             records: BTreeMap::from([(Category::Profile.name().to_string(), pt)]),
-            access: reached.transfer.into_iter().collect(),
+            access: access.into_iter().collect(),
         };
         let sealed = rv.seal_subject(subject, &opened, Some(&profile.phone))?;
+        let unlogged = Self::unlogged(&sealed);
         match rv.store.put_subject(sealed).await {
-            Err(StoreError::Conflict("phone")) => Err(VaultError::PhoneTaken),
-            r => Ok(r?),
+            Err(StoreError::Conflict("phone")) => return Err(VaultError::PhoneTaken),
+            r => r?,
         }
+        if let Err(e) = self.log(rv, &unlogged).await {
+            // A transfer that cannot be recorded must not stand.
+            rv.store.erase_subject(subject, false).await?;
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Who holds this phone number in the regions this node may reach: the
@@ -458,7 +482,7 @@ impl Vault {
     pub async fn forget_unregistered(&self, subject: &str, region: &str) -> Result<(), VaultError> {
         self.maintained(region)?
             .store
-            .erase_subject(subject)
+            .erase_subject(subject, true)
             .await?;
         Ok(())
     }
@@ -582,7 +606,7 @@ impl Vault {
             allowed: true,
             refusal: None,
         };
-        self.record(rv, subject, &record).await?;
+        self.record(rv, subject, &record, requester).await?;
         let profile = self.profile(subject, region, requester).await?;
         let contacts = if with_contacts {
             Some(self.contacts(subject, region, requester).await?)
@@ -639,7 +663,7 @@ impl Vault {
             allowed: step.outcome.is_ok(),
             refusal: step.outcome.err().map(str::to_string),
         };
-        self.record(rv, subject, &record).await
+        self.record(rv, subject, &record, requester).await
     }
 
     /// Who has this phone number, in any region this node may reach. A match
@@ -677,13 +701,13 @@ impl Vault {
         Ok(None)
     }
 
-    /// The transfers of a person's data, opened.
-    pub async fn transfers(
+    /// A person's access records, opened, with their places in the ledger.
+    pub async fn accesses(
         &self,
         subject: &str,
         region: &str,
         requester: &Requester,
-    ) -> Result<Vec<TransferRecord>, VaultError> {
+    ) -> Result<Vec<LoggedAccess>, VaultError> {
         let rv = self
             .reach(&Access {
                 subject,
@@ -698,7 +722,13 @@ impl Vault {
             .access_records(subject)
             .await?
             .iter()
-            .map(|a| rv.open_access(&key, subject, dkv, a))
+            .map(|a| {
+                rv.open_access(&key, subject, dkv, a).map(|o| LoggedAccess {
+                    record: o.record,
+                    index: o.idx,
+                    entry: o.entry,
+                })
+            })
             .collect()
     }
 
@@ -711,7 +741,12 @@ impl Vault {
         region: &str,
         requester: &Requester,
     ) -> Result<DataMap, VaultError> {
-        let transfers = self.transfers(subject, region, requester).await?;
+        let transfers: Vec<TransferRecord> = self
+            .accesses(subject, region, requester)
+            .await?
+            .into_iter()
+            .map(|a| a.record)
+            .collect();
         let home = self
             .config
             .region(region)
@@ -805,13 +840,13 @@ impl Vault {
             ],
             requester,
         })?;
-        let mut any = decision.region.store.erase_subject(subject).await?;
+        let mut any = decision.region.store.erase_subject(subject, true).await?;
         // A copy an interrupted move left elsewhere goes too: no key of the
         // person may survive their erasure.
         for id in self.regions.keys() {
             if id != region {
                 if let Ok(rv) = self.maintained(id) {
-                    any |= rv.store.erase_subject(subject).await?;
+                    any |= rv.store.erase_subject(subject, false).await?;
                 }
             }
         }
@@ -854,14 +889,8 @@ impl Vault {
                 requester,
             })?
             .region;
-        let mut opened = src.open_subject(subject).await?;
-        opened.data_key_version += 1;
-        let phone = opened
-            .records
-            .get(Category::Profile.name())
-            .and_then(|pt| serde_json::from_slice::<Profile>(pt).ok())
-            .map(|p| p.phone);
-        opened.access.push(TransferRecord {
+        // The move is recorded (and in the ledger) before anything moves.
+        let moved = TransferRecord {
             at: kizuna_wire::now_ms(),
             action: "move".into(),
             categories: all.iter().map(|c| c.name().to_string()).collect(),
@@ -875,7 +904,15 @@ impl Vault {
             requester: requester.describe(),
             allowed: true,
             refusal: None,
-        });
+        };
+        self.record(src, subject, &moved, requester).await?;
+        let mut opened = src.open_subject(subject).await?;
+        opened.data_key_version += 1;
+        let phone = opened
+            .records
+            .get(Category::Profile.name())
+            .and_then(|pt| serde_json::from_slice::<Profile>(pt).ok())
+            .map(|p| p.phone);
         let sealed = dst.seal_subject(subject, &opened, phone.as_deref())?;
         match dst.store.put_subject(sealed).await {
             Err(StoreError::Conflict("phone")) => return Err(VaultError::PhoneTaken),
@@ -904,7 +941,7 @@ impl Vault {
             if rv.store.wrapped_key(subject).await?.is_some() {
                 // Only a verified copy in `home` makes the old one redundant.
                 self.maintained(home)?.open_subject(subject).await?;
-                rv.store.erase_subject(subject).await?;
+                rv.store.erase_subject(subject, false).await?;
                 cleaned.push(id.clone());
             }
         }

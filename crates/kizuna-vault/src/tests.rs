@@ -6,6 +6,17 @@ impl Progress for Quiet {
     fn advance(&self, _: u64) {}
 }
 
+/// The node's ledger in `dir`.
+fn ledger(dir: &std::path::Path) -> Arc<kizuna_ledger::Ledger> {
+    Arc::new(
+        kizuna_ledger::Ledger::open(
+            &dir.join("ledger"),
+            kizuna_ledger::TreeHeadKey::new("test/ledger", [3; 32]),
+        )
+        .unwrap(),
+    )
+}
+
 fn operator() -> Requester {
     Requester::Operator {
         command: "test".into(),
@@ -23,7 +34,9 @@ fn profile(phone: &str) -> Profile {
 #[tokio::test]
 async fn an_interrupted_rotation_resumes_under_the_version_it_created() {
     let dir = tempfile::tempdir().unwrap();
-    let vault = Vault::open(Regions::embedded(), dir.path()).await.unwrap();
+    let vault = Vault::open(Regions::embedded(), dir.path(), ledger(dir.path()))
+        .await
+        .unwrap();
     for (i, s) in ["a", "b", "c"].iter().enumerate() {
         vault
             .register(
@@ -43,7 +56,9 @@ async fn an_interrupted_rotation_resumes_under_the_version_it_created() {
     rv.place.write("jp", &keys).unwrap();
     vault.close().await;
 
-    let vault = Vault::open(Regions::embedded(), dir.path()).await.unwrap();
+    let vault = Vault::open(Regions::embedded(), dir.path(), ledger(dir.path()))
+        .await
+        .unwrap();
     let r = vault.rotate_key("jp", &Quiet).await.unwrap();
     assert_eq!(
         (r.new_version, r.rewrapped, r.retired_versions),
@@ -63,7 +78,9 @@ async fn an_interrupted_rotation_resumes_under_the_version_it_created() {
 #[tokio::test]
 async fn bad_input_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let vault = Vault::open(Regions::embedded(), dir.path()).await.unwrap();
+    let vault = Vault::open(Regions::embedded(), dir.path(), ledger(dir.path()))
+        .await
+        .unwrap();
     let bad = [
         (profile("0901234"), "jp"),
         (
@@ -121,7 +138,7 @@ async fn a_region_key_can_come_from_the_environment() {
     );
     let regions = Regions::parse(&toml, "test").unwrap();
     // Unset: the region cannot open, and the message names where to look.
-    let e = Vault::open(regions.clone(), dir.path())
+    let e = Vault::open(regions.clone(), dir.path(), ledger(dir.path()))
         .await
         .err()
         .unwrap();
@@ -130,7 +147,9 @@ async fn a_region_key_can_come_from_the_environment() {
         "{e}"
     );
     std::env::set_var(&var, keys::RegionKeys::generate().render("kr"));
-    let vault = Vault::open(regions.clone(), dir.path()).await.unwrap();
+    let vault = Vault::open(regions.clone(), dir.path(), ledger(dir.path()))
+        .await
+        .unwrap();
     vault
         .register("b", "kr", &profile("+821012345678"), &operator())
         .await

@@ -162,6 +162,11 @@ pub enum ErrorCode {
     RateLimited,
     LinkPending,
     Unavailable,
+    /// The transparency ledger cannot be written: what it must record
+    /// first does not happen.
+    LedgerUnavailable,
+    /// The node's ledger is smaller than a head the client saw before.
+    LedgerRolledBack,
     Internal,
 }
 
@@ -532,6 +537,70 @@ pub struct TransferRecord {
     /// Why it was refused, when it was.
     #[serde(default)]
     pub refusal: Option<String>,
+}
+
+/// The staff member an access was for, as the ledger records it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StaffRef {
+    pub staff_id: String,
+    pub org_id: String,
+    /// Where the staff member's organisation works.
+    pub country: String,
+    pub grant_id: String,
+    pub purpose: String,
+    pub ticket: String,
+}
+
+/// One entry of the transparency ledger about a person, exactly as its
+/// bytes were hashed into the ledger, so the person can check its leaf hash
+/// on their own device.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LedgerEntry {
+    /// 16 random bytes in hex, so the leaf hash of a short, predictable
+    /// record cannot be guessed by anyone who sees only the tree.
+    pub salt: String,
+    /// The person's account id.
+    pub subject: String,
+    pub record: TransferRecord,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staff: Option<StaffRef>,
+}
+
+/// One of my ledger entries with its inclusion proof.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProvenAccess {
+    pub index: u64,
+    /// The entry's bytes, as hashed into the ledger (JSON of a
+    /// [`LedgerEntry`]).
+    pub entry: Bytes,
+    /// The inclusion proof against the answer's head: hex SHA-256 hashes.
+    pub proof: Vec<String>,
+}
+
+/// Every access to my data the ledger holds, each with its proof, against a
+/// signed tree head; and the consistency proof from the head I saw last.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MyAccesses {
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub head: kizuna_ledger::SignedTreeHead,
+    /// From the tree size asked about (`since`) to `head`: hex hashes.
+    pub consistency: Vec<String>,
+    pub accesses: Vec<ProvenAccess>,
+    /// Records from before the ledger existed: shown, not provable.
+    pub unproven: Vec<TransferRecord>,
+}
+
+/// The ledger's public key and name, for clients and witnesses.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LedgerKey {
+    pub origin: String,
+    /// The Ed25519 public key that signs tree heads, hex.
+    pub public_key: String,
 }
 
 /// Each category of my data, where it is and from where it may be reached,

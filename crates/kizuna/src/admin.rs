@@ -99,10 +99,10 @@ pub fn config(c: ConfigCommand) -> anyhow::Result<()> {
 }
 
 /// A progress bar on a terminal; silent otherwise.
-struct Bar(indicatif::ProgressBar);
+pub struct Bar(indicatif::ProgressBar);
 
 impl Bar {
-    fn new(what: &str) -> Bar {
+    pub fn new(what: &str) -> Bar {
         let b = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
             indicatif::ProgressBar::new(0)
         } else {
@@ -115,6 +115,12 @@ impl Bar {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         Bar(b)
+    }
+}
+
+impl Bar {
+    pub fn finish(&self) {
+        self.0.finish_and_clear();
     }
 }
 

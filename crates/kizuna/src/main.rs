@@ -3,6 +3,7 @@
 //! demo. It holds no logic of its own beyond argument parsing and printing.
 
 mod admin;
+mod audit;
 mod demo;
 mod me;
 mod staff;
@@ -123,6 +124,9 @@ enum Command {
     /// Check or print the region configuration.
     #[command(subcommand)]
     Config(admin::ConfigCommand),
+    /// Auditors: verify the transparency ledger, print its signed heads.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Load generator: starts a node, connects devices over WebSockets, sends
     /// real MLS messages open-loop and prints throughput, latency and memory.
     Bench(BenchArgs),
@@ -343,6 +347,9 @@ fn exit_code(e: &anyhow::Error) -> u8 {
     if e.downcast_ref::<Usage>().is_some() {
         return 2;
     }
+    if e.downcast_ref::<audit::AuditFailed>().is_some() {
+        return 6;
+    }
     match e.downcast_ref::<ClientError>() {
         Some(
             ClientError::NotRegistered(_)
@@ -351,6 +358,7 @@ fn exit_code(e: &anyhow::Error) -> u8 {
         ) => 3,
         Some(ClientError::Api { .. }) => 4,
         Some(ClientError::Unreachable { .. }) => 5,
+        Some(ClientError::LedgerTampered(_)) => 6,
         _ => 1,
     }
 }
@@ -447,6 +455,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => me::run(&home.home, what).await,
         Command::Admin(a) => admin::run(a).await,
         Command::Config(c) => admin::config(c),
+        Command::Audit(a) => audit::run(a).await,
         Command::Staff(a) => staff::run(a).await,
         Command::Me { home, json, .. } => {
             let mut c = Client::open(&home.home).await?;

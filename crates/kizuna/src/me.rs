@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use kizuna_client::Client;
-use kizuna_wire::{Contacts, DataMap};
+use kizuna_wire::{Contacts, DataMap, TransferRecord};
 
 #[derive(Subcommand)]
 pub enum MeCommand {
@@ -28,6 +28,15 @@ pub enum MeCommand {
         /// Replace the list with these handles (comma-separated; empty clears).
         #[arg(long, value_delimiter = ',')]
         set: Option<Vec<String>>,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every access to my data in the transparency ledger, each verified on
+    /// this device by its inclusion proof against a signed tree head that
+    /// must extend the last one this device saw. Exits with 6 if the ledger
+    /// fails verification (altered, forked or rolled back).
+    Accesses {
         /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
@@ -60,6 +69,14 @@ pub async fn run(home: &Path, what: MeCommand) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&map)?);
             } else {
                 print_data_map(&map);
+            }
+        }
+        MeCommand::Accesses { json } => {
+            let v = c.accesses().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print_accesses(&v);
             }
         }
         MeCommand::Export { out } => {
@@ -143,6 +160,46 @@ pub async fn run(home: &Path, what: MeCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn print_transfer(t: &TransferRecord, prefix: &str) {
+    let outcome = if t.allowed {
+        format!("allowed: {}", t.basis.as_deref().unwrap_or("-"))
+    } else {
+        format!("REFUSED: {}", t.refusal.as_deref().unwrap_or("-"))
+    };
+    println!(
+        "  {prefix}{}  {} {} (region {}) from {}, for {}\n      {}",
+        kizuna_wire::utc(t.at),
+        t.action,
+        t.categories.join(", "),
+        t.region,
+        t.to_country,
+        t.requester,
+        outcome
+    );
+}
+
+fn print_accesses(v: &kizuna_client::VerifiedAccesses) {
+    println!(
+        "Verified against the ledger head of {} entries signed at {} (this device saw {} before; the new head extends it).",
+        v.head.size,
+        kizuna_wire::utc(v.head.timestamp_ms),
+        v.previous_size
+    );
+    if v.accesses.is_empty() && v.unproven.is_empty() {
+        println!("No access to your data is recorded.");
+        return;
+    }
+    for a in &v.accesses {
+        print_transfer(&a.entry.record, &format!("#{}  ", a.index));
+    }
+    if !v.unproven.is_empty() {
+        println!("Recorded before the ledger existed (not provable):");
+        for t in &v.unproven {
+            print_transfer(t, "");
+        }
+    }
+}
+
 fn print_data_map(m: &DataMap) {
     println!(
         "Your home region is {} ({}, {}). This node runs in region {} ({}).",
@@ -186,22 +243,8 @@ fn print_data_map(m: &DataMap) {
         println!("Transfers of your data: none.");
         return;
     }
-    println!("Transfers of your data:");
+    println!("Transfers of your data (`kizuna me accesses` proves each one):");
     for t in &m.transfers {
-        let outcome = if t.allowed {
-            format!("allowed: {}", t.basis.as_deref().unwrap_or("-"))
-        } else {
-            format!("REFUSED: {}", t.refusal.as_deref().unwrap_or("-"))
-        };
-        println!(
-            "  {}  {} {} (region {}) from {}, for {}\n      {}",
-            kizuna_wire::utc(t.at),
-            t.action,
-            t.categories.join(", "),
-            t.region,
-            t.to_country,
-            t.requester,
-            outcome
-        );
+        print_transfer(t, "");
     }
 }

@@ -40,6 +40,8 @@ pub struct Node {
     pub limits: Limits,
     pub regions: Regions,
     homes: tempfile::TempDir,
+    /// Kept across restarts, so staff sessions find their listener again.
+    staff_listen: std::net::SocketAddr,
 }
 
 impl Node {
@@ -62,7 +64,8 @@ impl Node {
         let mut config = ServerConfig::new(dir.path(), "127.0.0.1:0".parse().unwrap());
         config.limits = limits.clone();
         config.regions = regions.clone();
-        config.staff_listen = Some(any_port());
+        let staff_listen = any_port();
+        config.staff_listen = Some(staff_listen);
         let server = RunningServer::start(config).await.unwrap();
         let url = format!("http://{}", server.addr);
         Node {
@@ -72,6 +75,7 @@ impl Node {
             limits,
             regions,
             homes: tempfile::tempdir().unwrap(),
+            staff_listen,
         }
     }
 
@@ -102,6 +106,9 @@ impl Node {
     pub async fn stop(&mut self) -> std::net::SocketAddr {
         let server = self.server.take().unwrap();
         let addr = server.addr;
+        if let Some(staff) = server.staff_addr {
+            self.staff_listen = staff;
+        }
         server.shutdown().await;
         addr
     }
@@ -110,7 +117,7 @@ impl Node {
         let mut config = ServerConfig::new(self.dir.path(), addr);
         config.limits = self.limits.clone();
         config.regions = self.regions.clone();
-        config.staff_listen = Some(any_port());
+        config.staff_listen = Some(self.staff_listen);
         self.server = Some(RunningServer::start(config).await.unwrap());
     }
 

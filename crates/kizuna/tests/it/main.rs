@@ -5,6 +5,7 @@ mod bad_input;
 mod devices;
 mod durability;
 mod harness;
+mod ledger;
 mod limits;
 mod messaging;
 mod privacy;

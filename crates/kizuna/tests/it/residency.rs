@@ -148,7 +148,7 @@ async fn copied_database_files_without_the_key_files_reveal_nothing() {
         )
         .unwrap();
     }
-    let vault = kizuna_vault::Vault::open(Regions::embedded(), copy.path())
+    let vault = kizuna_server::open_vault(copy.path(), Regions::embedded())
         .await
         .unwrap();
     let who = kizuna_vault::Requester::Operator {
@@ -261,7 +261,7 @@ async fn erasing_an_account_destroys_its_key() {
     // A copy an interrupted move left in another region must go too.
     let mut node = node;
     let addr = node.stop().await;
-    let vault = kizuna_vault::Vault::open(Regions::embedded(), node.data_dir())
+    let vault = kizuna_server::open_vault(node.data_dir(), Regions::embedded())
         .await
         .unwrap();
     let who = kizuna_vault::Requester::Operator {
@@ -417,7 +417,7 @@ async fn an_unfinished_registration_does_not_hold_its_phone_number() {
     let addr = node.stop().await;
     // Sealed data whose account was never created, as a crash between the
     // two steps of a registration leaves it.
-    let vault = kizuna_vault::Vault::open(Regions::embedded(), node.data_dir())
+    let vault = kizuna_server::open_vault(node.data_dir(), Regions::embedded())
         .await
         .unwrap();
     let profile = kizuna_vault::Profile {

@@ -13,7 +13,11 @@ fn code<T>(r: kizuna_client::Result<T>) -> Option<ErrorCode> {
     r.err().and_then(|e| e.api_code())
 }
 
-async fn login(node: &Node, who: &str, c: &StaffCredentials) -> kizuna_client::Result<StaffClient> {
+pub(crate) async fn login(
+    node: &Node,
+    who: &str,
+    c: &StaffCredentials,
+) -> kizuna_client::Result<StaffClient> {
     StaffClient::login(
         &node.home(&format!("staff-{who}")),
         &staff_url(node),
@@ -24,7 +28,7 @@ async fn login(node: &Node, who: &str, c: &StaffCredentials) -> kizuna_client::R
     .await
 }
 
-fn staff_url(node: &Node) -> String {
+pub(crate) fn staff_url(node: &Node) -> String {
     format!(
         "http://{}",
         node.server.as_ref().unwrap().staff_addr.unwrap()
@@ -201,7 +205,7 @@ async fn the_staff_realm_is_separate_and_an_organisation_is_stopped_by_one_comma
 
 /// A node with a bootstrapped staff realm: the admin's credentials, the
 /// admin logged in, and a staff member of `org` with `roles`, logged in.
-async fn staffed(node: &mut Node) -> (StaffClient, StaffCredentials) {
+pub(crate) async fn staffed(node: &mut Node) -> (StaffClient, StaffCredentials) {
     let addr = node.stop().await;
     let root = bootstrap_staff(
         node.data_dir(),
@@ -216,7 +220,7 @@ async fn staffed(node: &mut Node) -> (StaffClient, StaffCredentials) {
     (admin, root)
 }
 
-async fn member(
+pub(crate) async fn member(
     node: &Node,
     admin: &StaffClient,
     id: &str,
@@ -234,7 +238,7 @@ async fn member(
     login(node, id, &c).await.unwrap()
 }
 
-fn ask(subject: &str, fields: &[&str], secs: u64) -> GrantRequest {
+pub(crate) fn ask(subject: &str, fields: &[&str], secs: u64) -> GrantRequest {
     GrantRequest {
         subjects: vec![subject.into()],
         fields: fields.iter().map(|f| f.to_string()).collect(),

@@ -1,0 +1,159 @@
+//! Checking, on this device, what the node says about who accessed my data:
+//! every entry against the signed tree head by its inclusion proof, and the
+//! head against the last one this device saw by a consistency proof. The
+//! ledger's key is pinned the first time; a different key, a fork or a
+//! rollback is reported as tampering.
+
+use kizuna_ledger::merkle::{verify_consistency, verify_inclusion};
+use kizuna_ledger::{leaf_hash, Hash, SignedTreeHead};
+use kizuna_wire::{ErrorCode, LedgerEntry, LedgerKey, MyAccesses, TransferRecord};
+use reqwest::Method;
+
+use crate::{Client, ClientError, Result};
+
+const SEEN: &str = "ledger_seen";
+
+/// What this device knows of the ledger: its key, pinned at first use, and
+/// the last head it verified.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct Seen {
+    key: LedgerKey,
+    head: Option<SignedTreeHead>,
+}
+
+/// One access to my data, proven to be in the ledger.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct VerifiedAccess {
+    pub index: u64,
+    pub entry: LedgerEntry,
+}
+
+/// My accesses, each verified against `head`, which extends every head this
+/// device saw before.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct VerifiedAccesses {
+    pub head: SignedTreeHead,
+    /// The size of the head this device had verified before (0 at first).
+    pub previous_size: u64,
+    pub accesses: Vec<VerifiedAccess>,
+    /// Records from before the ledger: shown, not provable.
+    pub unproven: Vec<TransferRecord>,
+}
+
+fn tampered(why: impl Into<String>) -> ClientError {
+    ClientError::LedgerTampered(why.into())
+}
+
+fn hashes(list: &[String]) -> Result<Vec<Hash>> {
+    list.iter()
+        .map(|h| {
+            hex::decode(h)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| tampered(format!("'{h}' in a proof is not a SHA-256 hash")))
+        })
+        .collect()
+}
+
+impl Client {
+    async fn seen_ledger(&mut self) -> Result<Seen> {
+        if let Some(bytes) = self.local.meta(SEEN).await? {
+            return serde_json::from_slice(&bytes).map_err(|e| ClientError::Local {
+                path: self.home.clone(),
+                reason: format!("the ledger state this device kept is damaged: {e}"),
+            });
+        }
+        let key: LedgerKey = self
+            .call::<(), _>(Method::GET, "/v1/ledger/key", None)
+            .await?;
+        Ok(Seen { key, head: None })
+    }
+
+    /// Every access to my data in the ledger, each verified here.
+    pub async fn accesses(&mut self) -> Result<VerifiedAccesses> {
+        let seen = self.seen_ledger().await?;
+        let since = seen.head.as_ref().map_or(0, |h| h.size);
+        let answer: MyAccesses = match self
+            .call::<(), _>(Method::GET, &format!("/v1/me/accesses?since={since}"), None)
+            .await
+        {
+            Err(ClientError::Api {
+                code: ErrorCode::LedgerRolledBack,
+                message,
+            }) => return Err(tampered(message)),
+            r => r?,
+        };
+        let verified = verify(&seen, answer, &self.identity().account_id)?;
+        let kept = Seen {
+            key: seen.key,
+            head: Some(verified.head.clone()),
+        };
+        let bytes = serde_json::to_vec(&kept).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        self.local.set_meta(SEEN, &bytes).await?;
+        Ok(verified)
+    }
+}
+
+fn verify(seen: &Seen, answer: MyAccesses, account_id: &str) -> Result<VerifiedAccesses> {
+    let key = hex::decode(&seen.key.public_key)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .and_then(|b| ed25519_dalek::VerifyingKey::from_bytes(&b).ok())
+        .ok_or_else(|| tampered("the ledger key this device pinned is not an Ed25519 key"))?;
+    let head = answer.head;
+    if head.origin != seen.key.origin {
+        return Err(tampered(format!(
+            "the head comes from ledger '{}', not '{}' which this device has been following",
+            head.origin, seen.key.origin
+        )));
+    }
+    head.verify(&key).map_err(|_| {
+        tampered("the tree head is not signed by the ledger key this device pinned")
+    })?;
+    let previous_size = seen.head.as_ref().map_or(0, |h| h.size);
+    if let Some(old) = &seen.head {
+        verify_consistency(
+            old.size,
+            head.size,
+            &old.root,
+            &head.root,
+            &hashes(&answer.consistency)?,
+        )
+        .map_err(|e| {
+            tampered(format!(
+                "the ledger no longer extends the head of {} entries this device saw at {}: {e}",
+                old.size, old.timestamp_ms
+            ))
+        })?;
+    }
+    let mut accesses = Vec::with_capacity(answer.accesses.len());
+    for a in answer.accesses {
+        let leaf = leaf_hash(&a.entry.0);
+        verify_inclusion(&leaf, a.index, head.size, &hashes(&a.proof)?, &head.root).map_err(
+            |e| {
+                tampered(format!(
+                    "entry {} is not in the signed ledger: {e}",
+                    a.index
+                ))
+            },
+        )?;
+        let entry: LedgerEntry = serde_json::from_slice(&a.entry.0)
+            .map_err(|e| tampered(format!("entry {} is not a ledger entry: {e}", a.index)))?;
+        if entry.subject != account_id {
+            return Err(tampered(format!(
+                "entry {} is about someone else, not this account",
+                a.index
+            )));
+        }
+        accesses.push(VerifiedAccess {
+            index: a.index,
+            entry,
+        });
+    }
+    Ok(VerifiedAccesses {
+        head,
+        previous_size,
+        accesses,
+        unproven: answer.unproven,
+    })
+}

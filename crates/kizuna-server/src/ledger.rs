@@ -1,0 +1,194 @@
+//! The transparency ledger on the user API: a person's own entries with
+//! their inclusion proofs, and the public tree heads, consistency proofs and
+//! leaf hashes that let anyone check the log without seeing what it records.
+
+use axum::extract::{Query, State};
+use kizuna_ledger::{Hash, SignedTreeHead};
+use kizuna_wire::*;
+
+use crate::api::{ApiJson, AuthedDevice, Shared};
+use crate::error::ApiError;
+
+/// Leaf hashes answered per request at most.
+const MAX_LEAVES: u64 = 65_536;
+
+fn hexes(hashes: Vec<Hash>) -> Vec<String> {
+    hashes.into_iter().map(hex::encode).collect()
+}
+
+fn ledger_failure(e: kizuna_ledger::LedgerError) -> ApiError {
+    kizuna_vault::VaultError::Ledger(e).into()
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+pub struct Since {
+    /// The size of the last tree head this device saw; the answer proves
+    /// the new head extends it.
+    #[serde(default)]
+    since: u64,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/me/accesses",
+    tag = "user",
+    summary = "Every access to my data in the transparency ledger, each with its inclusion proof against a signed tree head",
+    params(Since),
+    responses((status = 200, description = "my accesses and their proofs", body = MyAccesses), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn my_accesses(
+    State(s): State<Shared>,
+    AuthedDevice(me): AuthedDevice,
+    Query(q): Query<Since>,
+) -> Result<ApiJson<MyAccesses>, ApiError> {
+    let a = crate::me::account(&s, &me).await?;
+    let accesses = s
+        .vault
+        .accesses(&a.account_id, &a.region, &me.requester())
+        .await?;
+    let ledger = s.vault.ledger()?;
+    // Signed after the entries are gathered, so it covers every one of them.
+    let head = ledger.sign_head().map_err(ledger_failure)?;
+    if q.since > head.size {
+        return Err(ApiError::conflict(
+            ErrorCode::LedgerRolledBack,
+            format!(
+                "this node's ledger holds {} entries, fewer than the {} of a head you saw before: it was rolled back or replaced",
+                head.size, q.since
+            ),
+        ));
+    }
+    let consistency = hexes(
+        ledger
+            .consistency_proof(q.since, head.size)
+            .map_err(ledger_failure)?,
+    );
+    let mut proven = Vec::new();
+    let mut unproven = Vec::new();
+    for access in accesses {
+        match (access.index, access.entry) {
+            (Some(index), Some(entry)) if index < head.size => proven.push(ProvenAccess {
+                index,
+                entry: Bytes(entry),
+                proof: hexes(
+                    ledger
+                        .inclusion_proof(index, head.size)
+                        .map_err(ledger_failure)?,
+                ),
+            }),
+            _ => unproven.push(access.record),
+        }
+    }
+    Ok(ApiJson(MyAccesses {
+        head,
+        consistency,
+        accesses: proven,
+        unproven,
+    }))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/ledger/key",
+    tag = "ledger",
+    summary = "The ledger's name and the Ed25519 key that signs its tree heads",
+    responses((status = 200, description = "the ledger's key", body = LedgerKey))
+)]
+pub async fn key(State(s): State<Shared>) -> Result<ApiJson<LedgerKey>, ApiError> {
+    let l = s.vault.ledger()?;
+    Ok(ApiJson(LedgerKey {
+        origin: l.origin().to_string(),
+        public_key: hex::encode(l.verifying_key().as_bytes()),
+    }))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/ledger/head",
+    tag = "ledger",
+    summary = "The latest signed tree head",
+    responses((status = 200, description = "a signed tree head", body = Object), (status = "default", description = "an error with a stable code", body = ErrorBody))
+)]
+pub async fn head(State(s): State<Shared>) -> Result<ApiJson<SignedTreeHead>, ApiError> {
+    Ok(ApiJson(
+        s.vault.ledger()?.sign_head().map_err(ledger_failure)?,
+    ))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/ledger/heads",
+    tag = "ledger",
+    summary = "Every tree head the ledger signed, oldest first",
+    responses((status = 200, description = "signed tree heads", body = Vec<Object>))
+)]
+pub async fn heads(State(s): State<Shared>) -> Result<ApiJson<Vec<SignedTreeHead>>, ApiError> {
+    Ok(ApiJson(s.vault.ledger()?.heads()))
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+pub struct Sizes {
+    from: u64,
+    to: u64,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/ledger/consistency",
+    tag = "ledger",
+    summary = "The consistency proof between two tree sizes (hex hashes)",
+    params(Sizes),
+    responses((status = 200, description = "the proof", body = Vec<String>), (status = "default", description = "an error with a stable code", body = ErrorBody))
+)]
+pub async fn consistency(
+    State(s): State<Shared>,
+    Query(q): Query<Sizes>,
+) -> Result<ApiJson<Vec<String>>, ApiError> {
+    let l = s.vault.ledger()?;
+    if q.from > q.to || q.to > l.size() {
+        return Err(ApiError::bad_request(
+            ErrorCode::BadRequest,
+            format!(
+                "sizes must satisfy from <= to <= {} (the ledger's size)",
+                l.size()
+            ),
+        ));
+    }
+    Ok(ApiJson(hexes(
+        l.consistency_proof(q.from, q.to).map_err(ledger_failure)?,
+    )))
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+pub struct Range {
+    start: u64,
+    end: u64,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/ledger/leaves",
+    tag = "ledger",
+    summary = "Leaf hashes [start, end), at most 65,536 at a time (hex)",
+    params(Range),
+    responses((status = 200, description = "leaf hashes", body = Vec<String>), (status = "default", description = "an error with a stable code", body = ErrorBody))
+)]
+pub async fn leaves(
+    State(s): State<Shared>,
+    Query(q): Query<Range>,
+) -> Result<ApiJson<Vec<String>>, ApiError> {
+    let l = s.vault.ledger()?;
+    if q.start > q.end || q.end > l.size() || q.end - q.start > MAX_LEAVES {
+        return Err(ApiError::bad_request(
+            ErrorCode::BadRequest,
+            format!(
+                "need start <= end <= {} (the ledger's size) and at most {MAX_LEAVES} leaves",
+                l.size()
+            ),
+        ));
+    }
+    Ok(ApiJson(hexes(
+        l.leaves(q.start, q.end).map_err(ledger_failure)?,
+    )))
+}

@@ -1,0 +1,300 @@
+//! Access records as entries of the transparency ledger. Each is written,
+//! sealed, into the person's home region; its leaf hash is then appended to
+//! the ledger, and only once that is durable does what it records happen.
+//! If the ledger cannot be written, the record is taken back and the access
+//! refused: nothing happens unrecorded.
+
+use kizuna_ledger::{leaf_hash, Hash, LedgerError};
+use kizuna_store::{SealedAccess, SealedSubject};
+use kizuna_wire::{LedgerEntry, StaffRef, TransferRecord};
+use rand::RngCore;
+
+use crate::border::Requester;
+use crate::seal::DataKey;
+use crate::{Category, RegionVault, Vault, VaultError};
+
+/// An access record, opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct OpenedAccess {
+    pub record: TransferRecord,
+    /// The entry's bytes as hashed into the ledger; none for records older
+    /// than the ledger.
+    pub entry: Option<Vec<u8>>,
+    pub leaf: Option<Vec<u8>>,
+    pub idx: Option<u64>,
+    pub after: u64,
+    pub org_id: Option<String>,
+    pub staff_id: Option<String>,
+}
+
+/// One access record of a person, as they are shown it, with its place in
+/// the ledger.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoggedAccess {
+    pub record: TransferRecord,
+    /// Its index in the ledger; none for records older than the ledger.
+    pub index: Option<u64>,
+    /// The bytes hashed into the ledger.
+    pub entry: Option<Vec<u8>>,
+}
+
+impl RegionVault {
+    pub(crate) fn seal_access(
+        &self,
+        key: &DataKey,
+        subject: &str,
+        dkv: u32,
+        a: &OpenedAccess,
+    ) -> Result<SealedAccess, VaultError> {
+        let pt = match &a.entry {
+            Some(bytes) => bytes.clone(),
+            None => serde_json::to_vec(&a.record).map_err(|e| self.unsealable(e.to_string()))?,
+        };
+        Ok(SealedAccess {
+            at: a.record.at,
+            sealed: self.seal_category(key, subject, dkv, Category::AccessRecords.name(), &pt)?,
+            leaf: a.leaf.clone(),
+            idx: a.idx,
+            after: a.after,
+            org_id: a.org_id.clone(),
+            staff_id: a.staff_id.clone(),
+        })
+    }
+
+    pub(crate) fn open_access(
+        &self,
+        key: &DataKey,
+        subject: &str,
+        dkv: u32,
+        a: &SealedAccess,
+    ) -> Result<OpenedAccess, VaultError> {
+        let pt =
+            self.open_category(key, subject, dkv, Category::AccessRecords.name(), &a.sealed)?;
+        let (record, entry) = if a.leaf.is_some() {
+            let e: LedgerEntry =
+                serde_json::from_slice(&pt).map_err(|e| self.unsealable(e.to_string()))?;
+            (e.record, Some(pt))
+        } else {
+            let r = serde_json::from_slice(&pt).map_err(|e| self.unsealable(e.to_string()))?;
+            (r, None)
+        };
+        Ok(OpenedAccess {
+            record,
+            entry,
+            leaf: a.leaf.clone(),
+            idx: a.idx,
+            after: a.after,
+            org_id: a.org_id.clone(),
+            staff_id: a.staff_id.clone(),
+        })
+    }
+}
+
+impl Vault {
+    /// A new ledger entry for `record`, not yet appended.
+    pub(crate) fn new_access(
+        &self,
+        subject: &str,
+        record: TransferRecord,
+        requester: &Requester,
+    ) -> Result<OpenedAccess, VaultError> {
+        let mut salt = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut salt);
+        let staff = match requester {
+            Requester::Staff {
+                staff_id,
+                org_id,
+                country,
+                grant_id,
+                purpose,
+                ticket,
+            } => Some(StaffRef {
+                staff_id: staff_id.clone(),
+                org_id: org_id.clone(),
+                country: country.clone(),
+                grant_id: grant_id.clone(),
+                purpose: purpose.clone(),
+                ticket: ticket.clone(),
+            }),
+            _ => None,
+        };
+        let entry = LedgerEntry {
+            salt: hex::encode(salt),
+            subject: subject.to_string(),
+            record,
+            staff,
+        };
+        let bytes = serde_json::to_vec(&entry)
+            .map_err(|e| VaultError::Ledger(LedgerError::Unwritable(e.to_string())))?;
+        Ok(OpenedAccess {
+            leaf: Some(leaf_hash(&bytes).to_vec()),
+            entry: Some(bytes),
+            idx: None,
+            after: self.ledger()?.size(),
+            org_id: entry.staff.as_ref().map(|s| s.org_id.clone()),
+            staff_id: entry.staff.as_ref().map(|s| s.staff_id.clone()),
+            record: entry.record,
+        })
+    }
+
+    /// Appends the leaves of records already written to `region` and notes
+    /// their places; if the ledger cannot take them, the records are taken
+    /// back and the caller must not go on.
+    pub(crate) async fn log(
+        &self,
+        region: &RegionVault,
+        leaves: &[Vec<u8>],
+    ) -> Result<(), VaultError> {
+        let hashes: Vec<Hash> = leaves
+            .iter()
+            .filter_map(|l| l.as_slice().try_into().ok())
+            .collect();
+        match self.ledger()?.append(hashes).await {
+            Ok(first) => {
+                for (i, l) in leaves.iter().enumerate() {
+                    region.store.set_access_index(l, first + i as u64).await?;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                for l in leaves {
+                    if let Err(undo) = region.store.drop_pending_access(l).await {
+                        tracing::warn!(error = %undo, "an unlogged access record could not be taken back; it is settled when the node next starts");
+                    }
+                }
+                tracing::error!(error = %e, "the ledger refused an append; the access it records does not happen");
+                Err(VaultError::Ledger(e))
+            }
+        }
+    }
+
+    /// Seals and writes one access record for a person who has a key in
+    /// `region`, and appends it to the ledger.
+    pub(crate) async fn record(
+        &self,
+        region: &RegionVault,
+        subject: &str,
+        record: &TransferRecord,
+        requester: &Requester,
+    ) -> Result<(), VaultError> {
+        let (key, version) = region.data_key(subject).await?;
+        let access = self.new_access(subject, record.clone(), requester)?;
+        let sealed = region.seal_access(&key, subject, version, &access)?;
+        region.store.append_access(subject, sealed).await?;
+        self.log(region, &access.leaf.into_iter().collect::<Vec<_>>())
+            .await
+    }
+
+    /// The leaves of a sealed person's records that are not in the ledger
+    /// yet (a first write carries its own record).
+    pub(crate) fn unlogged(s: &SealedSubject) -> Vec<Vec<u8>> {
+        s.access
+            .iter()
+            .filter(|a| a.idx.is_none())
+            .filter_map(|a| a.leaf.clone())
+            .collect()
+    }
+
+    /// Settles records a crash left between their write and their ledger
+    /// index: found in the ledger, they get their index; not found, their
+    /// access never happened and they are removed.
+    pub(crate) async fn settle_pending(&self) -> Result<(), VaultError> {
+        for rv in self.regions.values() {
+            let pending = rv.store.pending_access().await?;
+            if pending.is_empty() {
+                continue;
+            }
+            let ledger = self.ledger()?;
+            let size = ledger.size();
+            let from = pending.iter().map(|p| p.access.after).min().unwrap_or(size);
+            let tail = ledger
+                .leaves(from.min(size), size)
+                .map_err(VaultError::Ledger)?;
+            for p in pending {
+                let Some(leaf) = &p.access.leaf else { continue };
+                match tail.iter().position(|l| l.as_slice() == leaf.as_slice()) {
+                    Some(i) => rv.store.set_access_index(leaf, from + i as u64).await?,
+                    None => rv.store.drop_pending_access(leaf).await?,
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What one region holds for a ledger entry, checked with this node's keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldEntry {
+    pub index: u64,
+    pub region: String,
+    /// The leaf hash the region keeps beside the sealed entry.
+    pub leaf: Vec<u8>,
+    pub content: Content,
+}
+
+/// Whether a held entry's sealed content still hashes to its leaf.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Content {
+    Matches,
+    /// The person was erased: only the leaf and index remain.
+    Erased,
+    /// It opens, but is not what was hashed into the ledger.
+    Differs,
+    /// It does not open (altered, or its key is gone).
+    Unopenable(String),
+}
+
+impl Vault {
+    /// The ledger entries `region` holds from index `from` on, at most
+    /// `limit`, each opened and hashed again. Reads only.
+    pub async fn held_entries(
+        &self,
+        region: &str,
+        from: u64,
+        limit: u32,
+    ) -> Result<Vec<HeldEntry>, VaultError> {
+        let rv = self.maintained(region)?;
+        let rows = rv.store.ledger_rows(from, limit).await?;
+        let mut keys: std::collections::HashMap<String, Result<(DataKey, u32), String>> =
+            std::collections::HashMap::new();
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let (Some(index), Some(leaf)) = (row.access.idx, row.access.leaf.clone()) else {
+                continue;
+            };
+            let content = if row.access.sealed.is_empty() {
+                Content::Erased
+            } else {
+                if !keys.contains_key(&row.subject_id) {
+                    let k = rv
+                        .data_key(&row.subject_id)
+                        .await
+                        .map_err(|e| e.to_string());
+                    keys.insert(row.subject_id.clone(), k);
+                }
+                match keys.get(&row.subject_id) {
+                    Some(Ok((key, dkv))) => match rv.open_category(
+                        key,
+                        &row.subject_id,
+                        *dkv,
+                        Category::AccessRecords.name(),
+                        &row.access.sealed,
+                    ) {
+                        Ok(pt) if leaf_hash(&pt).as_slice() == leaf.as_slice() => Content::Matches,
+                        Ok(_) => Content::Differs,
+                        Err(e) => Content::Unopenable(e.to_string()),
+                    },
+                    Some(Err(e)) => Content::Unopenable(e.clone()),
+                    None => Content::Unopenable("no data key".into()),
+                }
+            };
+            out.push(HeldEntry {
+                index,
+                region: rv.id.clone(),
+                leaf,
+                content,
+            });
+        }
+        Ok(out)
+    }
+}
