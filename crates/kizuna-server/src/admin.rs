@@ -163,7 +163,9 @@ pub async fn bootstrap_staff(
         source,
     })?;
     let key = crate::key_file(&keys.join("staff-token.key"))?;
-    let realm = kizuna_staff::StaffRealm::open(&data_dir.join("staff/staff.sqlite"), key).await?;
+    let ledger = crate::open_ledger(data_dir, regions)?;
+    let realm =
+        kizuna_staff::StaffRealm::open(&data_dir.join("staff/staff.sqlite"), key, ledger).await?;
     let r = realm
         .bootstrap(
             staff_id,

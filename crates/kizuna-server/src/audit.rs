@@ -113,7 +113,45 @@ pub async fn verify(
             }
         }
     }
-    // Leaves no region holds an entry for, reported as runs.
+    // The staff realm's own events (logins, policy loads, organisations).
+    let staff_store = data_dir.join("staff").join("staff.sqlite");
+    if staff_store.exists() {
+        let realm = kizuna_staff::StaffRealm::open_for_audit(&staff_store).await?;
+        let mut from = 0;
+        loop {
+            let batch = realm.held_events(from, BATCH).await?;
+            let Some(last) = batch.last() else { break };
+            from = last.index + 1;
+            for e in batch {
+                let i = e.index;
+                let at = |what: String| LogProblem {
+                    index: Some(i),
+                    what,
+                };
+                if i >= n {
+                    problems.push(at(format!(
+                        "staff event {i} lies beyond the log's end ({n} entries): the log was truncated or an older copy of it restored"
+                    )));
+                    continue;
+                }
+                held[i as usize] = held[i as usize].saturating_add(1);
+                if leaves[i as usize].as_slice() != e.leaf.as_slice() {
+                    problems.push(at(format!(
+                        "staff event {i} is not the ledger's leaf {i}: entries were reordered, or the ledger or the event altered"
+                    )));
+                } else if !e.intact {
+                    problems.push(at(format!(
+                        "staff event {i} was edited: it no longer says what was hashed into the ledger"
+                    )));
+                } else {
+                    verified += 1;
+                }
+                progress.advance(1);
+            }
+        }
+        realm.close().await;
+    }
+    // Leaves nothing holds an entry for, reported as runs.
     let mut i = 0;
     while i < held.len() {
         if held[i] == 0 {
@@ -125,9 +163,9 @@ pub async fn verify(
             problems.push(LogProblem {
                 index: Some(start as u64),
                 what: if count == 1 {
-                    format!("leaf {start} has no entry in any region: its record was deleted, or a region's store restored from an older copy")
+                    format!("leaf {start} has no entry in any region or the staff store: its record was deleted, or a store restored from an older copy")
                 } else {
-                    format!("leaves {start}..{i} ({count}) have no entry in any region: their records were deleted, or a region's store restored from an older copy")
+                    format!("leaves {start}..{i} ({count}) have no entry in any region or the staff store: their records were deleted, or a store restored from an older copy")
                 },
             });
         } else {

@@ -137,17 +137,25 @@ pub fn ledger_origin(regions: &Regions) -> String {
 /// whose tree heads are signed by `keys/ledger-signing.key`, a key of its
 /// own that neither realm's tokens use).
 pub async fn open_vault(data_dir: &Path, regions: Regions) -> Result<Vault, ServerError> {
+    let ledger = open_ledger(data_dir, &regions)?;
+    Ok(Vault::open(regions, data_dir, ledger).await?)
+}
+
+/// The transparency ledger of `data_dir`.
+pub(crate) fn open_ledger(
+    data_dir: &Path,
+    regions: &Regions,
+) -> Result<Arc<kizuna_ledger::Ledger>, ServerError> {
     let keys = data_dir.join("keys");
     std::fs::create_dir_all(&keys).map_err(|source| ServerError::DataDir {
         path: data_dir.to_path_buf(),
         source,
     })?;
     let seed = key_file(&keys.join("ledger-signing.key"))?;
-    let ledger = kizuna_ledger::Ledger::open(
+    Ok(Arc::new(kizuna_ledger::Ledger::open(
         &data_dir.join("ledger"),
-        kizuna_ledger::TreeHeadKey::new(&ledger_origin(&regions), seed),
-    )?;
-    Ok(Vault::open(regions, data_dir, Arc::new(ledger)).await?)
+        kizuna_ledger::TreeHeadKey::new(&ledger_origin(regions), seed),
+    )?))
 }
 
 /// Reads a 32-byte secret from `path`, creating it (owner-only) on first start.
@@ -306,8 +314,12 @@ impl RunningServer {
             Some(listen) => {
                 let staff_key = key_file(&keys.join("staff-token.key"))?;
                 let realm = Arc::new(
-                    kizuna_staff::StaffRealm::open(&dir.join("staff/staff.sqlite"), staff_key)
-                        .await?,
+                    kizuna_staff::StaffRealm::open(
+                        &dir.join("staff/staff.sqlite"),
+                        staff_key,
+                        vault.ledger()?.clone(),
+                    )
+                    .await?,
                 );
                 let listener = tokio::net::TcpListener::bind(listen)
                     .await

@@ -8,6 +8,7 @@ mod store;
 
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -89,6 +90,29 @@ impl Session {
 pub struct StaffRealm {
     store: StaffStore,
     key: [u8; 32],
+    /// Every event is an entry of the transparency ledger; none only when
+    /// opened for an audit.
+    ledger: Option<Arc<kizuna_ledger::Ledger>>,
+}
+
+/// One event the staff store holds for the ledger, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldEvent {
+    pub index: u64,
+    pub leaf: Vec<u8>,
+    /// Its stored bytes hash to its leaf, and its columns say what they say.
+    pub intact: bool,
+}
+
+/// A staff-realm event as its bytes are hashed into the ledger.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StaffEntry {
+    salt: String,
+    at: u64,
+    kind: String,
+    staff_id: Option<String>,
+    org_id: Option<String>,
+    detail: serde_json::Value,
 }
 
 fn now_secs() -> u64 {
@@ -139,21 +163,97 @@ fn networks(list: &[String]) -> Result<Vec<ipnet::IpNet>, StaffError> {
 
 impl StaffRealm {
     /// Opens the staff store at `store_path`; `key` signs staff sessions and
-    /// is the staff realm's alone.
-    pub async fn open(store_path: &Path, key: [u8; 32]) -> Result<StaffRealm, StaffError> {
+    /// is the staff realm's alone; every event goes into `ledger` first.
+    pub async fn open(
+        store_path: &Path,
+        key: [u8; 32],
+        ledger: Arc<kizuna_ledger::Ledger>,
+    ) -> Result<StaffRealm, StaffError> {
         let realm = StaffRealm {
             store: StaffStore::open(store_path).await?,
             key,
+            ledger: Some(ledger),
         };
         realm.seal_stored_totps().await?;
+        realm.settle_pending().await?;
         Ok(realm)
+    }
+
+    /// Opens the staff store only to check its ledger entries.
+    pub async fn open_for_audit(store_path: &Path) -> Result<StaffRealm, StaffError> {
+        Ok(StaffRealm {
+            store: StaffStore::open(store_path).await?,
+            key: [0; 32],
+            ledger: None,
+        })
+    }
+
+    fn ledger(&self) -> Result<&Arc<kizuna_ledger::Ledger>, StaffError> {
+        self.ledger.as_ref().ok_or_else(|| {
+            StaffError::LedgerUnavailable("the staff realm was opened for an audit only".into())
+        })
+    }
+
+    /// Settles events a crash left between their write and their ledger
+    /// index, as the vault does its records.
+    async fn settle_pending(&self) -> Result<(), StaffError> {
+        let pending = self.store.pending_events().await?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let ledger = self.ledger()?;
+        let size = ledger.size();
+        let from = pending
+            .iter()
+            .map(|p| p.after)
+            .min()
+            .unwrap_or(size)
+            .min(size);
+        let tail = ledger
+            .leaves(from, size)
+            .map_err(|e| StaffError::LedgerUnavailable(e.to_string()))?;
+        for p in pending {
+            match tail.iter().position(|l| l.as_slice() == p.leaf.as_slice()) {
+                Some(i) => self.store.set_event_index(&p.leaf, from + i as u64).await?,
+                None => self.store.drop_pending_event(&p.leaf).await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// The ledger entries this store holds from index `from` on, checked.
+    pub async fn held_events(&self, from: u64, limit: u32) -> Result<Vec<HeldEvent>, StaffError> {
+        Ok(self
+            .store
+            .ledger_events(from, limit)
+            .await?
+            .into_iter()
+            .filter_map(|e| {
+                let index = e.idx?;
+                let hashed = kizuna_ledger::leaf_hash(&e.entry).as_slice() == e.leaf.as_slice();
+                let says = serde_json::from_slice::<StaffEntry>(&e.entry).is_ok_and(|x| {
+                    x.at == e.at
+                        && x.kind == e.kind
+                        && x.staff_id == e.staff_id
+                        && x.org_id == e.org_id
+                        && x.detail == e.detail
+                });
+                Some(HeldEvent {
+                    index,
+                    leaf: e.leaf,
+                    intact: hashed && says,
+                })
+            })
+            .collect())
     }
 
     pub async fn close(&self) {
         self.store.close().await;
     }
 
-    /// Appends one event of the staff realm.
+    /// Appends one event of the staff realm, and to the ledger before the
+    /// caller goes on: an event the ledger cannot take is taken back and
+    /// what it records must not happen.
     pub async fn record(
         &self,
         kind: &'static str,
@@ -161,15 +261,40 @@ impl StaffRealm {
         org_id: Option<&str>,
         detail: serde_json::Value,
     ) -> Result<(), StaffError> {
-        self.store
-            .append(&Event {
-                at: kizuna_wire::now_ms(),
-                kind,
-                staff_id: staff_id.map(str::to_string),
-                org_id: org_id.map(str::to_string),
-                detail,
-            })
-            .await
+        self.append(&Event {
+            at: kizuna_wire::now_ms(),
+            kind,
+            staff_id: staff_id.map(str::to_string),
+            org_id: org_id.map(str::to_string),
+            detail,
+        })
+        .await
+    }
+
+    async fn append(&self, e: &Event) -> Result<(), StaffError> {
+        let ledger = self.ledger()?;
+        let mut salt = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut salt);
+        let entry = serde_json::to_vec(&StaffEntry {
+            salt: hex::encode(salt),
+            at: e.at,
+            kind: e.kind.to_string(),
+            staff_id: e.staff_id.clone(),
+            org_id: e.org_id.clone(),
+            detail: e.detail.clone(),
+        })
+        .map_err(|e| StaffError::Storage(e.to_string()))?;
+        let leaf = kizuna_ledger::leaf_hash(&entry);
+        self.store.append(e, &entry, &leaf, ledger.size()).await?;
+        match ledger.append(vec![leaf]).await {
+            Ok(idx) => self.store.set_event_index(&leaf, idx).await,
+            Err(err) => {
+                if let Err(undo) = self.store.drop_pending_event(&leaf).await {
+                    tracing::warn!(error = %undo, "an unlogged staff event could not be taken back; it is settled at the next start");
+                }
+                Err(StaffError::LedgerUnavailable(err.to_string()))
+            }
+        }
     }
 
     /// Recent staff-realm events, newest first.
@@ -835,12 +960,11 @@ impl StaffRealm {
             org_id: Some(org_id.to_string()),
             detail: serde_json::json!({ "why": why, "action": "staff member suspended" }),
         };
-        self.store
-            .append(&Event {
-                kind: "alert",
-                ..alert.clone()
-            })
-            .await?;
+        self.append(&Event {
+            kind: "alert",
+            ..alert.clone()
+        })
+        .await?;
         self.store.insert_alert(&alert).await?;
         self.store
             .suspend_member(staff_id, kizuna_wire::now_ms())

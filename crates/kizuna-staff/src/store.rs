@@ -75,9 +75,33 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_staff ON events (staff_id, at);
 CREATE INDEX IF NOT EXISTS events_by_staff_kind ON events (staff_id, kind, at);
-CREATE TRIGGER IF NOT EXISTS events_append_only_update BEFORE UPDATE ON events
+"#;
+
+/// Events became ledger entries: each keeps the exact bytes hashed into the
+/// ledger, its leaf, and its index once appended.
+const LEDGER_COLUMNS: [(&str, &str); 4] = [
+    ("entry", "BLOB"),
+    ("leaf", "BLOB"),
+    ("idx", "BIGINT"),
+    ("after", "BIGINT NOT NULL DEFAULT 0"),
+];
+
+/// Append-only, except that an event being appended to the ledger gets its
+/// index once, and one the ledger refused is taken back.
+const EVENT_TRIGGERS: &str = r#"
+DROP TRIGGER IF EXISTS events_append_only_update;
+DROP TRIGGER IF EXISTS events_append_only_delete;
+CREATE UNIQUE INDEX IF NOT EXISTS events_by_leaf ON events (leaf);
+CREATE INDEX IF NOT EXISTS events_by_idx ON events (idx);
+CREATE TRIGGER IF NOT EXISTS events_only_indexed BEFORE UPDATE ON events
+WHEN OLD.idx IS NOT NULL OR NEW.idx IS NULL
+  OR NEW.at IS NOT OLD.at OR NEW.kind IS NOT OLD.kind
+  OR NEW.staff_id IS NOT OLD.staff_id OR NEW.org_id IS NOT OLD.org_id
+  OR NEW.detail IS NOT OLD.detail OR NEW.entry IS NOT OLD.entry
+  OR NEW.leaf IS NOT OLD.leaf OR NEW.after IS NOT OLD.after
 BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
-CREATE TRIGGER IF NOT EXISTS events_append_only_delete BEFORE DELETE ON events
+CREATE TRIGGER IF NOT EXISTS events_only_unlogged_deleted BEFORE DELETE ON events
+WHEN OLD.idx IS NOT NULL OR OLD.leaf IS NULL
 BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
 "#;
 
@@ -104,6 +128,20 @@ pub struct Event {
     pub staff_id: Option<String>,
     pub org_id: Option<String>,
     pub detail: serde_json::Value,
+}
+
+/// An event as the ledger holds it: its bytes, leaf and place.
+#[derive(Clone, Debug)]
+pub struct LoggedEvent {
+    pub at: u64,
+    pub kind: String,
+    pub staff_id: Option<String>,
+    pub org_id: Option<String>,
+    pub detail: serde_json::Value,
+    pub entry: Vec<u8>,
+    pub leaf: Vec<u8>,
+    pub idx: Option<u64>,
+    pub after: u64,
 }
 
 pub struct StaffStore {
@@ -135,6 +173,22 @@ fn org_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Org, StaffError> {
         suspended_at: r
             .try_get::<Option<i64>, _>("suspended_at")?
             .map(|v| v as u64),
+    })
+}
+
+fn logged_event(r: &sqlx::sqlite::SqliteRow) -> Result<LoggedEvent, StaffError> {
+    Ok(LoggedEvent {
+        at: r.try_get::<i64, _>("at")? as u64,
+        kind: r.try_get("kind")?,
+        staff_id: r.try_get("staff_id")?,
+        org_id: r.try_get("org_id")?,
+        detail: parse(&r.try_get::<String, _>("detail")?)?,
+        entry: r
+            .try_get::<Option<Vec<u8>>, _>("entry")?
+            .unwrap_or_default(),
+        leaf: r.try_get::<Option<Vec<u8>>, _>("leaf")?.unwrap_or_default(),
+        idx: r.try_get::<Option<i64>, _>("idx")?.map(|i| i as u64),
+        after: r.try_get::<i64, _>("after")? as u64,
     })
 }
 
@@ -171,6 +225,17 @@ impl StaffStore {
             .connect_with(opts)
             .await?;
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+        let have: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info('events')")
+            .fetch_all(&pool)
+            .await?;
+        for (column, kind) in LEDGER_COLUMNS {
+            if !have.iter().any(|c| c == column) {
+                sqlx::raw_sql(&format!("ALTER TABLE events ADD COLUMN {column} {kind}"))
+                    .execute(&pool)
+                    .await?;
+            }
+        }
+        sqlx::raw_sql(EVENT_TRIGGERS).execute(&pool).await?;
         // Who read whom last, kept beside the events so the anomaly check
         // costs the same on the ten-thousandth read of an hour as on the
         // first; filled from the events when a store first gains it.
@@ -203,16 +268,27 @@ impl StaffStore {
         self.pool.close().await;
     }
 
-    pub async fn append(&self, e: &Event) -> Result<(), StaffError> {
+    /// Writes an event with its ledger entry, not yet indexed.
+    pub async fn append(
+        &self,
+        e: &Event,
+        entry: &[u8],
+        leaf: &[u8],
+        after: u64,
+    ) -> Result<(), StaffError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO events (at, kind, staff_id, org_id, detail) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO events (at, kind, staff_id, org_id, detail, entry, leaf, after) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(e.at as i64)
         .bind(e.kind)
         .bind(&e.staff_id)
         .bind(&e.org_id)
         .bind(json(&e.detail)?)
+        .bind(entry)
+        .bind(leaf)
+        .bind(after as i64)
         .execute(&mut *tx)
         .await?;
         if let (READ, Some(staff_id), Some(subject)) = (
@@ -231,6 +307,49 @@ impl StaffStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    pub async fn set_event_index(&self, leaf: &[u8], idx: u64) -> Result<(), StaffError> {
+        sqlx::query("UPDATE events SET idx = ? WHERE leaf = ? AND idx IS NULL")
+            .bind(idx as i64)
+            .bind(leaf)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn drop_pending_event(&self, leaf: &[u8]) -> Result<(), StaffError> {
+        sqlx::query("DELETE FROM events WHERE leaf = ? AND idx IS NULL")
+            .bind(leaf)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Events written but not yet given their ledger index.
+    pub async fn pending_events(&self) -> Result<Vec<LoggedEvent>, StaffError> {
+        sqlx::query("SELECT * FROM events WHERE leaf IS NOT NULL AND idx IS NULL ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(logged_event)
+            .collect()
+    }
+
+    /// Ledger entries held here with index at least `from`, by index.
+    pub async fn ledger_events(
+        &self,
+        from: u64,
+        limit: u32,
+    ) -> Result<Vec<LoggedEvent>, StaffError> {
+        sqlx::query("SELECT * FROM events WHERE idx >= ? ORDER BY idx LIMIT ?")
+            .bind(from as i64)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(logged_event)
+            .collect()
     }
 
     pub async fn events(&self, limit: u32) -> Result<Vec<serde_json::Value>, StaffError> {

@@ -1,10 +1,24 @@
 use super::*;
 
+fn ledger(dir: &std::path::Path) -> Arc<kizuna_ledger::Ledger> {
+    Arc::new(
+        kizuna_ledger::Ledger::open(
+            &dir.join("ledger"),
+            kizuna_ledger::TreeHeadKey::new("test/ledger", [2; 32]),
+        )
+        .unwrap(),
+    )
+}
+
 async fn realm() -> (tempfile::TempDir, StaffRealm) {
     let dir = tempfile::tempdir().unwrap();
-    let r = StaffRealm::open(&dir.path().join("staff.sqlite"), [5; 32])
-        .await
-        .unwrap();
+    let r = StaffRealm::open(
+        &dir.path().join("staff.sqlite"),
+        [5; 32],
+        ledger(dir.path()),
+    )
+    .await
+    .unwrap();
     (dir, r)
 }
 
@@ -171,7 +185,8 @@ async fn suspending_an_organisation_ends_its_sessions_at_once() {
 async fn totp_secrets_are_sealed_at_rest() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("staff.sqlite");
-    let r = StaffRealm::open(&path, [5; 32]).await.unwrap();
+    let l = ledger(dir.path());
+    let r = StaffRealm::open(&path, [5; 32], l.clone()).await.unwrap();
     let admin = r
         .bootstrap("root", "JP", vec!["127.0.0.0/8".into()], vec!["jp".into()])
         .await
@@ -190,7 +205,7 @@ async fn totp_secrets_are_sealed_at_rest() {
         .await
         .unwrap();
     r.close().await;
-    let r = StaffRealm::open(&path, [5; 32]).await.unwrap();
+    let r = StaffRealm::open(&path, [5; 32], l.clone()).await.unwrap();
     assert!(r.store.totp_secrets().await.unwrap()[0]
         .1
         .starts_with(SEALED_TOTP));
@@ -199,7 +214,7 @@ async fn totp_secrets_are_sealed_at_rest() {
 
     // Another node's staff key cannot open it: a typed storage error, not a
     // silent refusal that looks like a wrong code.
-    let other = StaffRealm::open(&path, [6; 32]).await.unwrap();
+    let other = StaffRealm::open(&path, [6; 32], l).await.unwrap();
     assert!(matches!(
         login(&other, &admin, local()).await,
         Err(StaffError::Storage(_))
@@ -250,4 +265,36 @@ async fn reading_too_many_different_people_in_an_hour_suspends() {
         .member
         .suspended_at
         .is_some());
+}
+
+#[tokio::test]
+async fn every_event_is_in_the_ledger_first_and_a_login_waits_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = ledger(dir.path());
+    let r = StaffRealm::open(&dir.path().join("staff.sqlite"), [5; 32], l.clone())
+        .await
+        .unwrap();
+    let admin = r
+        .bootstrap("root", "JP", vec!["127.0.0.0/8".into()], vec!["jp".into()])
+        .await
+        .unwrap();
+    login(&r, &admin, local()).await.unwrap();
+    let held = r.held_events(0, 100).await.unwrap();
+    // bootstrap and login, each an entry whose bytes hash to its leaf.
+    assert_eq!(held.len() as u64, l.size());
+    assert_eq!(held.len(), 2);
+    assert!(held.iter().all(|h| h.intact));
+    let leaves = l.leaves(0, l.size()).unwrap();
+    assert!(held
+        .iter()
+        .all(|h| leaves[h.index as usize].as_slice() == h.leaf.as_slice()));
+
+    // The ledger's storage gone: no login, and no event left behind.
+    let away = dir.path().join("ledger-away");
+    std::fs::rename(dir.path().join("ledger"), &away).unwrap();
+    assert!(matches!(
+        login(&r, &admin, local()).await,
+        Err(StaffError::LedgerUnavailable(_))
+    ));
+    assert_eq!(r.store.events(100).await.unwrap().len(), 2);
 }

@@ -162,34 +162,83 @@ async fn audit_verify_names_the_first_bad_entry_of_each_tampering() {
         r.problems[0].index
     };
 
+    // Where alice's region holds entries (the rest are staff events).
+    let pool = db(&dir).await;
+    let held: Vec<i64> =
+        sqlx::query_scalar("SELECT idx FROM access_records WHERE idx IS NOT NULL ORDER BY idx")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    let (gone, edited) = (held[0], held[1]);
+    let first_later = held
+        .iter()
+        .map(|&i| i as u64)
+        .find(|&i| i >= clean.entries)
+        .unwrap();
+
     // A ledger row deleted.
     let d = variant();
     let pool = db(d.path()).await;
-    sqlx::query("DELETE FROM access_records WHERE idx = 2")
+    sqlx::query("DELETE FROM access_records WHERE idx = ?")
+        .bind(gone)
         .execute(&pool)
         .await
         .unwrap();
     pool.close().await;
     let r = audit(d.path()).await;
-    assert_eq!(first_bad(&r), Some(2), "{:?}", r.problems);
+    assert_eq!(first_bad(&r), Some(gone as u64), "{:?}", r.problems);
     assert!(r.problems[0].what.contains("no entry"), "{:?}", r.problems);
 
     // One byte of an entry edited.
     let d = variant();
     let pool = db(d.path()).await;
-    let mut sealed: Vec<u8> = sqlx::query_scalar("SELECT sealed FROM access_records WHERE idx = 3")
+    let mut sealed: Vec<u8> = sqlx::query_scalar("SELECT sealed FROM access_records WHERE idx = ?")
+        .bind(edited)
         .fetch_one(&pool)
         .await
         .unwrap();
     sealed[40] ^= 1;
-    sqlx::query("UPDATE access_records SET sealed = ? WHERE idx = 3")
+    sqlx::query("UPDATE access_records SET sealed = ? WHERE idx = ?")
         .bind(sealed)
+        .bind(edited)
         .execute(&pool)
         .await
         .unwrap();
     pool.close().await;
     let r = audit(d.path()).await;
-    assert_eq!(first_bad(&r), Some(3), "{:?}", r.problems);
+    assert_eq!(first_bad(&r), Some(edited as u64), "{:?}", r.problems);
+
+    // A staff event rewritten (its append-only trigger dropped first, as an
+    // insider with the file could).
+    let d = variant();
+    let staff = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        d.path().join("staff").join("staff.sqlite").display()
+    ))
+    .await
+    .unwrap();
+    let login: i64 = sqlx::query_scalar("SELECT idx FROM events WHERE kind = 'login' ORDER BY idx")
+        .fetch_one(&staff)
+        .await
+        .unwrap();
+    sqlx::raw_sql("DROP TRIGGER events_only_indexed")
+        .execute(&staff)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE events SET detail = '{\"source\":\"10.9.9.9\"}' WHERE idx = ?")
+        .bind(login)
+        .execute(&staff)
+        .await
+        .unwrap();
+    staff.close().await;
+    let r = audit(d.path()).await;
+    assert_eq!(first_bad(&r), Some(login as u64), "{:?}", r.problems);
+    assert!(
+        r.problems[0].what.contains("staff event"),
+        "{:?}",
+        r.problems
+    );
 
     // Two rows of the log reordered.
     let d = variant();
@@ -217,7 +266,7 @@ async fn audit_verify_names_the_first_bad_entry_of_each_tampering() {
         let _ = std::fs::remove_file(d.path().join("regions").join(wal));
     }
     let r = audit(d.path()).await;
-    assert_eq!(first_bad(&r), Some(clean.entries), "{:?}", r.problems);
+    assert_eq!(first_bad(&r), Some(first_later), "{:?}", r.problems);
     assert!(n > clean.entries);
 
     // The command says so too, and exits with 6.
@@ -229,7 +278,7 @@ async fn audit_verify_names_the_first_bad_entry_of_each_tampering() {
     assert_eq!(out.status.code(), Some(6));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains(&format!("the first bad entry is {}", clean.entries)),
+        err.contains(&format!("the first bad entry is {first_later}")),
         "{err}"
     );
     let ok = std::process::Command::new(env!("CARGO_BIN_EXE_kizuna"))
