@@ -8,6 +8,7 @@
 //! from it leaves the device, so a crash can waste a key but never reuse one.
 
 pub mod audit;
+pub mod breach;
 mod error;
 mod ledger;
 mod local;

@@ -172,6 +172,13 @@ impl StaffClient {
             .await
     }
 
+    /// Everyone whose data was read under an organisation's or a staff
+    /// member's credentials in a window, from the ledger.
+    pub async fn breach_scope(&self, q: &BreachQuery) -> Result<BreachScope> {
+        self.call(Method::POST, "/staff/v1/breach/scope", Some(q))
+            .await
+    }
+
     pub async fn reviews(&self) -> Result<Vec<Review>> {
         self.call::<(), _>(Method::GET, "/staff/v1/reviews", None)
             .await

@@ -28,7 +28,7 @@ pub struct Governance {
 
 type Shared = Arc<Governance>;
 
-struct Staff(Session);
+pub(crate) struct Staff(pub Session);
 
 impl FromRequestParts<Shared> for Staff {
     type Rejection = StaffError;
@@ -71,7 +71,7 @@ fn storage(e: impl std::fmt::Display) -> StaffError {
 
 /// A vault failure as the staff realm answers it: an unwritable ledger is
 /// said so (nothing happens until it is back), anything else is storage.
-fn vault_failure(e: VaultError) -> StaffError {
+pub(crate) fn vault_failure(e: VaultError) -> StaffError {
     match e {
         VaultError::Ledger(l) => StaffError::LedgerUnavailable(l.to_string()),
         other => storage(other),
@@ -560,7 +560,7 @@ async fn read(
             &account.account_id,
             &account.region,
             &s.org.country,
-            want("contacts"),
+            &grant.fields,
             &requester,
         )
         .await

@@ -9,6 +9,7 @@ pub mod admin;
 mod api;
 pub mod audit;
 mod auth;
+mod breach;
 mod delivery;
 mod error;
 mod framing;
@@ -354,7 +355,8 @@ impl RunningServer {
                 });
                 let gov = gov_for_users.clone();
                 let app = kizuna_staff::router(realm.clone())
-                    .merge(governance::routes(gov))
+                    .merge(governance::routes(gov.clone()))
+                    .merge(breach::routes(gov))
                     .into_make_service_with_connect_info::<SocketAddr>();
                 let mut stop = shutdown_rx.clone();
                 let task = tokio::spawn(async move {

@@ -1008,6 +1008,64 @@ impl StaffRealm {
             .await
     }
 
+    /// The organisations and staff members a breach concerns, as they stand
+    /// now, for the operator's security staff; the scoping is recorded
+    /// before anything is looked at.
+    pub async fn breach_subjects(
+        &self,
+        by: &Session,
+        q: &BreachQuery,
+    ) -> Result<(Vec<Org>, Vec<StaffMember>), StaffError> {
+        Self::require_security(by)?;
+        if let (Some(from), Some(to)) = (q.from, q.to) {
+            if from > to {
+                return Err(StaffError::Invalid("--from must not be after --to".into()));
+            }
+        }
+        let (orgs, staff) = match (&q.staff_id, &q.org_id) {
+            (Some(s), org) => {
+                let (m, o) = self.member_and_org(s).await?;
+                if org.as_ref().is_some_and(|org| org != &o.org_id) {
+                    return Err(StaffError::Invalid(format!(
+                        "staff member {s} belongs to {}, not {}",
+                        o.org_id,
+                        org.as_deref().unwrap_or_default()
+                    )));
+                }
+                (vec![o], vec![m])
+            }
+            (None, Some(org)) => {
+                let o = self
+                    .store
+                    .org(org)
+                    .await?
+                    .ok_or_else(|| StaffError::NotFound(format!("organisation {org}")))?;
+                let members = self
+                    .store
+                    .members()
+                    .await?
+                    .into_iter()
+                    .filter(|m| &m.org_id == org)
+                    .collect();
+                (vec![o], members)
+            }
+            (None, None) => {
+                return Err(StaffError::Invalid(
+                    "name the credentials: an organisation (--org) or a staff member (--staff)"
+                        .into(),
+                ))
+            }
+        };
+        self.record(
+            "breach_scoped",
+            Some(&by.member.staff_id),
+            Some(&by.org.org_id),
+            serde_json::to_value(q).map_err(|e| StaffError::Storage(e.to_string()))?,
+        )
+        .await?;
+        Ok((orgs, staff))
+    }
+
     fn require_security(by: &Session) -> Result<(), StaffError> {
         if by.org.kind == OrgKind::Operator
             && by

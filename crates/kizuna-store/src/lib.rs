@@ -13,7 +13,8 @@ mod region;
 mod sqlite;
 
 pub use region::{
-    LedgerRow, RegionStore, SealedAccess, SealedSubject, SqliteRegionStore, WrappedKey, ERASED,
+    AccessedBy, LedgerRow, RegionStore, SealedAccess, SealedSubject, SqliteRegionStore, WrappedKey,
+    ERASED,
 };
 pub use sqlite::SqliteStore;
 

@@ -94,6 +94,16 @@ pub struct SealedAccess {
     pub staff_id: Option<String>,
 }
 
+/// Whose accesses to look for, and when.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AccessedBy {
+    pub org_id: Option<String>,
+    pub staff_id: Option<String>,
+    /// Milliseconds since the epoch, inclusive.
+    pub from: u64,
+    pub to: u64,
+}
+
 /// A ledger entry as a region holds it, with whose it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LedgerRow {
@@ -133,6 +143,15 @@ pub trait RegionStore: Send + Sync + 'static {
     async fn pending_access(&self) -> Result<Vec<LedgerRow>>;
     /// Ledger entries held here with index at least `from`, by index.
     async fn ledger_rows(&self, from: u64, limit: u32) -> Result<Vec<LedgerRow>>;
+    /// Access records made for an organisation or a staff member between
+    /// two times, in time order after `after` (a time and row id, from the
+    /// last page), with their row ids: the raw material of a breach's scope.
+    async fn accesses_by(
+        &self,
+        by: &AccessedBy,
+        after: (u64, i64),
+        limit: u32,
+    ) -> Result<Vec<(i64, LedgerRow)>>;
     /// Removes the person's key first, then everything sealed under it, in
     /// one transaction. Returns whether there was anything. With
     /// `keep_ledger`, their ledger entries stay as tombstones (leaf, index,
@@ -443,6 +462,40 @@ impl RegionStore for SqliteRegionStore {
         .await?
         .iter()
         .map(ledger_row)
+        .collect()
+    }
+
+    async fn accesses_by(
+        &self,
+        by: &AccessedBy,
+        after: (u64, i64),
+        limit: u32,
+    ) -> Result<Vec<(i64, LedgerRow)>> {
+        // One indexed column per query, walked in (time, row) order, so a
+        // page costs its own rows however many came before.
+        let (column, who, also) = match (&by.staff_id, &by.org_id) {
+            (Some(s), org) => ("staff_id", s, org.clone()),
+            (None, Some(o)) => ("org_id", o, None),
+            (None, None) => return Ok(Vec::new()),
+        };
+        let time = |t: u64| t.min(i64::MAX as u64) as i64;
+        sqlx::query(&format!(
+            "SELECT id, {ACCESS_COLUMNS} FROM access_records \
+             WHERE {column} = ? AND (at, id) > (?, ?) AND at <= ? \
+             AND (? IS NULL OR org_id = ?) \
+             ORDER BY at, id LIMIT ?"
+        ))
+        .bind(who)
+        .bind(time(after.0.max(by.from)))
+        .bind(if after.0 < by.from { -1 } else { after.1 })
+        .bind(time(by.to))
+        .bind(&also)
+        .bind(&also)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get::<i64, _>("id")?, ledger_row(r)?)))
         .collect()
     }
 

@@ -30,7 +30,7 @@ use sha2::Sha256;
 pub use border::{Access, Action, Requester};
 use keys::{KeyPlace, RegionKeys};
 use ledger::OpenedAccess;
-pub use ledger::{Content, HeldEntry, LoggedAccess};
+pub use ledger::{Affected, Content, HeldEntry, LoggedAccess};
 use seal::{DataKey, KeyBinding, RecordBinding};
 
 /// A person's profile fields.
@@ -89,6 +89,25 @@ pub enum VaultError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Ledger(#[from] kizuna_ledger::LedgerError),
+}
+
+impl RegionVault {
+    /// Opens one record of a person in this region, if there is one; the
+    /// caller has reached the region (and recorded why).
+    async fn open_record<T: serde::de::DeserializeOwned>(
+        &self,
+        subject: &str,
+        category: Category,
+    ) -> Result<Option<T>, VaultError> {
+        let (key, dkv) = self.data_key(subject).await?;
+        let Some(sealed) = self.store.record(subject, category.name()).await? else {
+            return Ok(None);
+        };
+        let pt = self.open_category(&key, subject, dkv, category.name(), &sealed)?;
+        serde_json::from_slice(&pt)
+            .map(Some)
+            .map_err(|e| self.unsealable(e.to_string()))
+    }
 }
 
 /// One region's store and keys. Only `border.rs` hands one out.
@@ -505,14 +524,7 @@ impl Vault {
                 requester,
             })
             .await?;
-        let (key, dkv) = rv.data_key(subject).await?;
-        let Some(sealed) = rv.store.record(subject, category.name()).await? else {
-            return Ok(None);
-        };
-        let pt = rv.open_category(&key, subject, dkv, category.name(), &sealed)?;
-        serde_json::from_slice(&pt)
-            .map(Some)
-            .map_err(|e| rv.unsealable(e.to_string()))
+        rv.open_record(subject, category).await
     }
 
     pub async fn profile(
@@ -573,43 +585,74 @@ impl Vault {
 
     /// A staff member's read under a grant, already decided by policy: the
     /// access is sealed into the person's access records first (whatever
-    /// the region), then the profile and, if asked, the contacts are opened.
+    /// the region), naming the fields the grant lets the staff member see,
+    /// then the profile and, if granted, the contacts are opened.
     pub async fn governed_read(
         &self,
         subject: &str,
         region: &str,
         from_country: &str,
-        with_contacts: bool,
+        fields: &[String],
         requester: &Requester,
     ) -> Result<(Profile, Option<Contacts>), VaultError> {
+        let with_contacts = fields.iter().any(|f| f == "contacts");
         let mut categories = vec![Category::Profile];
         if with_contacts {
             categories.push(Category::Contacts);
         }
-        let rv = self
-            .reach(&Access {
-                subject,
-                region,
-                action: Action::Read,
-                categories: &categories,
-                requester,
-            })
-            .await?;
+        let access = Access {
+            subject,
+            region,
+            action: Action::Read,
+            categories: &categories,
+            requester,
+        };
+        // One read, one record: across a border it says so in its basis,
+        // rather than adding a transfer record of its own.
+        let reached = match self.decide(&access) {
+            Ok(r) => r,
+            // The border refuses: recorded as such, and refused.
+            Err(VaultError::AccessDenied { .. }) => {
+                self.reach(&access).await?;
+                return Err(VaultError::AccessDenied {
+                    region: region.to_string(),
+                    from: self.config.node_region().country.clone(),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let grant = "a grant approved by a second person, allowed by the access policy";
         let record = TransferRecord {
             at: kizuna_wire::now_ms(),
             action: "read".into(),
-            categories: categories.iter().map(|c| c.name().to_string()).collect(),
+            // What the staff member sees, which is what a breach of their
+            // credentials would have exposed.
+            categories: fields.to_vec(),
             region: region.to_string(),
             to_country: from_country.to_string(),
-            basis: Some("a grant approved by a second person, allowed by the access policy".into()),
+            basis: Some(match &reached.transfer {
+                Some(t) => format!(
+                    "{grant}; across the border on: {}",
+                    t.basis.as_deref().unwrap_or("-")
+                ),
+                None => grant.to_string(),
+            }),
             requester: requester.describe(),
             allowed: true,
             refusal: None,
         };
+        let rv = reached.region;
         self.record(rv, subject, &record, requester).await?;
-        let profile = self.profile(subject, region, requester).await?;
+        let profile = rv
+            .open_record(subject, Category::Profile)
+            .await?
+            .ok_or_else(|| VaultError::NotFound(region.to_string()))?;
         let contacts = if with_contacts {
-            Some(self.contacts(subject, region, requester).await?)
+            Some(
+                rv.open_record(subject, Category::Contacts)
+                    .await?
+                    .unwrap_or_default(),
+            )
         } else {
             None
         };

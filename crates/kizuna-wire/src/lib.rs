@@ -700,6 +700,39 @@ pub fn utc(ms: u64) -> String {
     )
 }
 
+/// Reads a UTC time written as `utc` writes it, as RFC 3339
+/// (`2026-11-24T10:00:00Z`), as a date alone, or as milliseconds since the
+/// epoch.
+pub fn parse_utc(text: &str) -> Option<u64> {
+    let t = text.trim();
+    if let Ok(ms) = t.parse::<u64>() {
+        return Some(ms);
+    }
+    let t = t.trim_end_matches(" UTC").trim_end_matches('Z');
+    let (date, time) = t.split_once(['T', ' ']).unwrap_or((t, "00:00:00"));
+    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let mut hms = time.splitn(3, ':').map(|p| p.parse::<i64>().ok());
+    let (h, min, sec) = (
+        hms.next()??,
+        hms.next().flatten().unwrap_or(0),
+        hms.next().flatten().unwrap_or(0),
+    );
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || min > 59 || sec > 60 {
+        return None;
+    }
+    // Days since 1970-01-01 from a civil date (the inverse of `utc`).
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + min * 60 + sec;
+    u64::try_from(secs).ok().map(|s| s * 1000)
+}
+
 /// Handles are 3–32 characters of lowercase ASCII letters, digits, `_` and `.`,
 /// starting with a letter, so they are unambiguous and safe in paths.
 pub fn valid_handle(h: &str) -> bool {
@@ -713,6 +746,22 @@ pub fn valid_handle(h: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_read_back_as_they_are_written() {
+        for ms in [0u64, 951_782_400_000, 1_764_000_000_000, 4_107_542_399_000] {
+            assert_eq!(parse_utc(&utc(ms)), Some(ms), "{}", utc(ms));
+        }
+        assert_eq!(
+            parse_utc("2026-11-24T10:00:00Z"),
+            parse_utc("2026-11-24 10:00:00 UTC")
+        );
+        assert_eq!(parse_utc("2000-03-01"), Some(951_868_800_000));
+        assert_eq!(parse_utc("1700000000000"), Some(1_700_000_000_000));
+        for bad in ["", "yesterday", "2026-13-01", "2026-02-30T25:00:00Z"] {
+            assert_eq!(parse_utc(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn error_codes_are_snake_case() {

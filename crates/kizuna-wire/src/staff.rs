@@ -335,3 +335,66 @@ pub struct AccessRequest {
     /// `waiting`, `agreed` or `declined`.
     pub my_answer: String,
 }
+
+/// Whose credentials a breach concerns, and when.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BreachQuery {
+    #[serde(default)]
+    pub org_id: Option<String>,
+    #[serde(default)]
+    pub staff_id: Option<String>,
+    /// Milliseconds since the epoch; from the beginning if absent.
+    #[serde(default)]
+    pub from: Option<u64>,
+    /// Milliseconds since the epoch; until now if absent.
+    #[serde(default)]
+    pub to: Option<u64>,
+}
+
+/// One person whose data was read under those credentials.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AffectedPerson {
+    pub handle: String,
+    pub region: String,
+    pub fields: Vec<String>,
+    pub first_at: u64,
+    pub last_at: u64,
+    pub reads: u64,
+    pub orgs: Vec<String>,
+    pub staff: Vec<String>,
+    /// The ledger entries of the reads.
+    pub entries: Vec<u64>,
+}
+
+/// A region as the drafts need it: which law speaks for its people.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BreachRegion {
+    pub id: String,
+    pub name: String,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    pub affected: u64,
+}
+
+/// Everything read under a set of credentials in a window, from the
+/// ledger, and what was done about them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BreachScope {
+    pub query: BreachQuery,
+    pub scoped_at: u64,
+    pub scoped_by: String,
+    /// The organisations concerned, as they stand now (suspended or not).
+    pub orgs: Vec<Org>,
+    /// The staff members concerned, as they stand now.
+    pub staff: Vec<StaffMember>,
+    pub regions: Vec<BreachRegion>,
+    /// People affected per field.
+    pub per_field: std::collections::BTreeMap<String, u64>,
+    pub people: Vec<AffectedPerson>,
+    /// The ledger's size when scoped: every read before it is counted.
+    pub ledger_size: u64,
+}

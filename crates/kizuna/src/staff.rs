@@ -101,6 +101,10 @@ enum StaffCommand {
         #[arg(long)]
         note: String,
     },
+    /// After a breach: everyone whose data was read under an organisation's
+    /// or a staff member's credentials, from the ledger (security staff).
+    #[command(subcommand)]
+    Breach(BreachCommand),
     /// Print the shipped Cedar policy (or, with --schema, its schema), to
     /// start a policy file for `kizuna serve --policy` from.
     Policy {
@@ -147,6 +151,43 @@ enum StaffCommand {
 }
 
 /// `90s`, `30m`, `2h` or a number of seconds.
+#[derive(Subcommand)]
+enum BreachCommand {
+    /// Every person and field read under these credentials in the window,
+    /// with counts per region and per field; optionally the notification
+    /// and regulator-report drafts.
+    Scope {
+        /// The organisation whose credentials are in question.
+        #[arg(long = "org", required_unless_present = "staff")]
+        org: Option<String>,
+        /// One staff member whose credentials are in question.
+        #[arg(long)]
+        staff: Option<String>,
+        /// From this time (2026-11-01T00:00:00Z, a date, or epoch ms).
+        #[arg(long, value_parser = parse_time)]
+        from: Option<u64>,
+        /// Until this time (default: now).
+        #[arg(long, value_parser = parse_time)]
+        to: Option<u64>,
+        /// Write one notification per affected person and one regulator
+        /// report per region into this directory.
+        #[arg(long)]
+        notify_drafts: Option<PathBuf>,
+        /// When the operator became aware (deadlines count from it; default now).
+        #[arg(long, value_parser = parse_time)]
+        aware_at: Option<u64>,
+        /// The access was malicious (APPI: final report within 60 days, not 30).
+        #[arg(long)]
+        malicious: bool,
+    },
+}
+
+fn parse_time(s: &str) -> Result<u64, String> {
+    kizuna_wire::parse_utc(s).ok_or_else(|| {
+        format!("'{s}' is not a time like 2026-11-24T10:00:00Z, a date, or epoch milliseconds")
+    })
+}
+
 fn parse_duration(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let (n, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
@@ -219,6 +260,70 @@ fn show<T: serde::Serialize>(json: bool, v: &T, text: impl FnOnce(&T)) -> anyhow
         text(v);
     }
     Ok(())
+}
+
+fn spinner(what: &str) -> indicatif::ProgressBar {
+    let b = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        indicatif::ProgressBar::new_spinner()
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    b.set_message(what.to_string());
+    b.enable_steady_tick(std::time::Duration::from_millis(120));
+    b
+}
+
+fn progress_bar(what: &str, n: u64) -> indicatif::ProgressBar {
+    let b = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        indicatif::ProgressBar::new(n)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    b.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{what} [{{bar:40}}] {{pos}}/{{len}} ({{eta}} left)"
+        ))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    b
+}
+
+fn print_scope(s: &BreachScope) {
+    println!(
+        "credentials: {}; window {} to {}",
+        s.orgs
+            .iter()
+            .map(|o| format!("organisation {} ({})", o.org_id, o.country))
+            .chain(s.query.staff_id.iter().map(|m| format!("staff member {m}")))
+            .collect::<Vec<_>>()
+            .join(", "),
+        kizuna_wire::utc(s.query.from.unwrap_or(0)),
+        kizuna_wire::utc(s.query.to.unwrap_or(s.scoped_at))
+    );
+    println!("people affected: {}", s.people.len());
+    for r in s.regions.iter().filter(|r| r.affected > 0) {
+        println!("  region {} ({}): {}", r.id, r.country, r.affected);
+    }
+    for (f, n) in &s.per_field {
+        println!("  field {f}: {n} people");
+    }
+    for p in s.people.iter().take(20) {
+        println!(
+            "  {} ({}): {} — {} read(s), {} to {}",
+            p.handle,
+            p.region,
+            p.fields.join(", "),
+            p.reads,
+            kizuna_wire::utc(p.first_at),
+            kizuna_wire::utc(p.last_at)
+        );
+    }
+    if s.people.len() > 20 {
+        println!(
+            "  … and {} more (--json lists them all)",
+            s.people.len() - 20
+        );
+    }
 }
 
 fn print_credentials(c: &StaffCredentials) {
@@ -450,6 +555,67 @@ pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
                     kizuna_server::DEFAULT_POLICY
                 }
             );
+        }
+        StaffCommand::Breach(BreachCommand::Scope {
+            org,
+            staff,
+            from,
+            to,
+            notify_drafts,
+            aware_at,
+            malicious,
+        }) => {
+            let c = StaffClient::open(&a.staff_home)?;
+            let waiting = spinner("scoping from the ledger");
+            let scope = c
+                .breach_scope(&BreachQuery {
+                    org_id: org,
+                    staff_id: staff,
+                    from,
+                    to,
+                })
+                .await;
+            waiting.finish_and_clear();
+            let scope = scope?;
+            let drafted = match notify_drafts {
+                Some(dir) => {
+                    let bar = progress_bar("writing drafts", scope.people.len() as u64);
+                    let d = kizuna_client::breach::write_drafts(
+                        &scope,
+                        &dir,
+                        kizuna_client::breach::Awareness {
+                            at: aware_at.unwrap_or_else(kizuna_wire::now_ms),
+                            malicious,
+                        },
+                        |n| bar.inc(n),
+                    );
+                    bar.finish_and_clear();
+                    Some(d?)
+                }
+                None => None,
+            };
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string(
+                        &serde_json::json!({ "scope": scope, "drafts": drafted })
+                    )?
+                );
+            } else {
+                print_scope(&scope);
+                if let Some(d) = drafted {
+                    println!(
+                        "drafts: {} notifications in {}, reports: {}",
+                        d.notifications,
+                        d.dir.join("people").display(),
+                        d.reports
+                            .iter()
+                            .map(|p| p.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                }
+            }
         }
         StaffCommand::Reviews => {
             let rs = StaffClient::open(&a.staff_home)?.reviews().await?;

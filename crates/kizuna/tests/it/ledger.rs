@@ -320,3 +320,156 @@ async fn an_unwritable_ledger_stops_governed_reads_and_not_messaging() {
     sup.read("alice").await.unwrap();
     assert_eq!(reads(&alice.accesses().await.unwrap()), 2);
 }
+
+#[tokio::test]
+async fn a_breach_is_scoped_from_the_ledger_with_drafts_for_people_and_regulators() {
+    use kizuna_wire::staff::{BreachQuery, OrgKind, Purpose};
+    let mut node = Node::start().await;
+    let _alice = node.person("alice", "jp").await;
+    let _bob = node.person("bob", "kr").await;
+    let _carol = node.person("carol", "jp").await;
+    let (admin, _) = staffed(&mut node).await;
+    let mut acme = crate::staff::org("acme", OrgKind::Contractor, "JP", "127.0.0.0/8");
+    acme.scope.regions = vec!["jp".into(), "kr".into()];
+    acme.scope.fields = vec!["phone".into(), "email".into()];
+    acme.scope.purposes = vec!["LEGAL_REQUEST".into()];
+    admin.add_org(&acme).await.unwrap();
+    let eng = member(&node, &admin, "eng", "acme", vec![Role::Support]).await;
+    let sup = member(&node, &admin, "sup", "operator", vec![Role::Support]).await;
+    let mut both = ask("alice", &["phone"], 3600);
+    both.subjects.push("bob".into());
+    both.purpose = Purpose::LegalRequest;
+    let g = eng.request_grant(&both).await.unwrap();
+    admin.decide_grant(&g.grant_id, "approve").await.unwrap();
+    eng.read("alice").await.unwrap();
+    eng.read("alice").await.unwrap();
+    eng.read("bob").await.unwrap();
+    // Someone else's read is not acme's.
+    let g = sup
+        .request_grant(&ask("carol", &["email"], 3600))
+        .await
+        .unwrap();
+    admin.decide_grant(&g.grant_id, "approve").await.unwrap();
+    sup.read("carol").await.unwrap();
+
+    // Bad questions: each its own error.
+    let none = admin
+        .breach_scope(&BreachQuery::default())
+        .await
+        .unwrap_err();
+    assert_eq!(none.api_code(), Some(ErrorCode::BadRequest), "{none}");
+    let q = |org: &str| BreachQuery {
+        org_id: Some(org.into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        admin
+            .breach_scope(&q("nobody"))
+            .await
+            .unwrap_err()
+            .api_code(),
+        Some(ErrorCode::NotFound)
+    );
+    assert_eq!(
+        eng.breach_scope(&q("acme")).await.unwrap_err().api_code(),
+        Some(ErrorCode::Forbidden)
+    );
+
+    admin.suspend_org("acme").await.unwrap();
+    let scope = admin.breach_scope(&q("acme")).await.unwrap();
+    let people: Vec<(&str, &str, Vec<String>, u64)> = scope
+        .people
+        .iter()
+        .map(|p| {
+            (
+                p.handle.as_str(),
+                p.region.as_str(),
+                p.fields.clone(),
+                p.reads,
+            )
+        })
+        .collect();
+    assert_eq!(
+        people,
+        [
+            ("alice", "jp", vec!["phone".to_string()], 2),
+            ("bob", "kr", vec!["phone".to_string()], 1)
+        ]
+    );
+    assert_eq!(scope.per_field.get("phone"), Some(&2));
+    // A window before the reads holds nobody.
+    let before = admin
+        .breach_scope(&BreachQuery {
+            to: Some(1),
+            ..q("acme")
+        })
+        .await
+        .unwrap();
+    assert!(before.people.is_empty());
+    // One staff member's credentials.
+    let one = admin
+        .breach_scope(&BreachQuery {
+            staff_id: Some("sup".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(one.people.len(), 1);
+    assert_eq!(one.people[0].handle, "carol");
+
+    let drafts = tempfile::tempdir().unwrap();
+    let aware = kizuna_wire::parse_utc("2026-11-24T00:00:00Z").unwrap();
+    kizuna_client::breach::write_drafts(
+        &scope,
+        drafts.path(),
+        kizuna_client::breach::Awareness {
+            at: aware,
+            malicious: true,
+        },
+        |_| {},
+    )
+    .unwrap();
+    let alice = std::fs::read_to_string(drafts.path().join("people/alice.txt")).unwrap();
+    for needed in [
+        "What was read: phone",
+        "acme",
+        "was suspended",
+        "kizuna me accesses",
+    ] {
+        assert!(alice.contains(needed), "{needed}: {alice}");
+    }
+    let jp = std::fs::read_to_string(drafts.path().join("reports/jp.md")).unwrap();
+    for needed in [
+        "APPI",
+        "Preliminary report",
+        "by 2026-11-29 00:00:00 UTC",
+        "Final report",
+        "within 60 days",
+        "by 2027-01-23 00:00:00 UTC",
+        "1. Overview of the incident",
+        "2. Items of personal data involved: phone",
+        "3. Number of persons affected: 1",
+        "4. Cause",
+        "5. Secondary damage",
+        "6. Response to the persons affected",
+        "7. Public announcement",
+        "8. Measures to prevent recurrence",
+        "9. Other matters for reference",
+    ] {
+        assert!(jp.contains(needed), "{needed}: {jp}");
+    }
+    let kr = std::fs::read_to_string(drafts.path().join("reports/kr.md")).unwrap();
+    for needed in [
+        "PIPA",
+        "within 72 hours",
+        "by 2026-11-27 00:00:00 UTC",
+        "1. The personal information items leaked: phone",
+        "2. When and how",
+        "3. What the people affected can do",
+        "4. The controller's countermeasures",
+        "5. Where to report damage",
+    ] {
+        assert!(kr.contains(needed), "{needed}: {kr}");
+    }
+    assert!(!drafts.path().join("people/carol.txt").exists());
+}

@@ -35,7 +35,7 @@ pub(crate) fn staff_url(node: &Node) -> String {
     )
 }
 
-fn org(id: &str, kind: OrgKind, country: &str, net: &str) -> Org {
+pub(crate) fn org(id: &str, kind: OrgKind, country: &str, net: &str) -> Org {
     Org {
         org_id: id.into(),
         kind,
