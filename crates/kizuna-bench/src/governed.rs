@@ -63,7 +63,7 @@ pub fn bootstrap(kizuna_bin: &Path, data_dir: &Path) -> Result<StaffCredentials,
         .map_err(|e| BenchError::Setup(format!("kizuna staff bootstrap printed: {e}")))
 }
 
-async fn login(
+pub(crate) async fn login(
     home: &Path,
     staff_url: &str,
     c: &StaffCredentials,

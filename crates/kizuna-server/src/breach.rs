@@ -49,14 +49,18 @@ async fn scope(
     let mut per_field: BTreeMap<String, u64> = BTreeMap::new();
     let mut per_region: BTreeMap<String, u64> = BTreeMap::new();
     let mut people = Vec::with_capacity(affected.len());
+    let ids: Vec<String> = affected.iter().map(|a| a.subject.clone()).collect();
+    let handles: std::collections::HashMap<String, String> = g
+        .store
+        .accounts_by_ids(&ids)
+        .await
+        .map_err(|e| StaffError::Storage(e.to_string()))?
+        .into_iter()
+        .map(|a| (a.account_id, a.handle))
+        .collect();
     for a in affected {
-        let handle = match g
-            .store
-            .account_by_id(&a.subject)
-            .await
-            .map_err(|e| StaffError::Storage(e.to_string()))?
-        {
-            Some(acc) => acc.handle,
+        let handle = match handles.get(&a.subject) {
+            Some(h) => h.clone(),
             // Erased since: nobody left to tell, but still counted.
             None => format!("(erased account {})", a.subject),
         };

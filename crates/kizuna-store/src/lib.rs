@@ -222,9 +222,15 @@ pub struct KeyPackageCount {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    async fn create_account(&self, new: NewAccount) -> Result<()>;
+    async fn create_account(&self, new: NewAccount) -> Result<()> {
+        self.create_accounts(vec![new]).await
+    }
+    /// Many accounts at once, in one transaction (an import): all or none.
+    async fn create_accounts(&self, new: Vec<NewAccount>) -> Result<()>;
     async fn account_by_handle(&self, handle: &str) -> Result<Option<Account>>;
     async fn account_by_id(&self, account_id: &str) -> Result<Option<Account>>;
+    /// Many accounts at once (those that exist).
+    async fn accounts_by_ids(&self, account_ids: &[String]) -> Result<Vec<Account>>;
     /// How many accounts have their home in each region.
     async fn account_regions(&self) -> Result<Vec<(String, u64)>>;
     /// Records that the account's personal data now lives in `region`.

@@ -126,17 +126,32 @@ pub trait RegionStore: Send + Sync + 'static {
     /// Writes a person's key, records, phone index entry and access records in
     /// one transaction, replacing whatever this region held of them. Refuses
     /// with `Conflict("phone")` if another person has the phone hash.
-    async fn put_subject(&self, subject: SealedSubject) -> Result<()>;
+    async fn put_subject(&self, subject: SealedSubject) -> Result<()> {
+        self.put_subjects(vec![subject]).await
+    }
+    /// Many people at once, in one transaction (an import): all or none.
+    async fn put_subjects(&self, subjects: Vec<SealedSubject>) -> Result<()>;
     async fn subject(&self, subject_id: &str) -> Result<Option<SealedSubject>>;
     async fn wrapped_key(&self, subject_id: &str) -> Result<Option<WrappedKey>>;
+    /// The wrapped keys of many people at once (those who have one here).
+    async fn wrapped_keys(&self, subject_ids: &[String]) -> Result<Vec<WrappedKey>>;
     async fn record(&self, subject_id: &str, category: &str) -> Result<Option<Vec<u8>>>;
     /// Replaces one record of a person who has a key here.
     async fn put_record(&self, subject_id: &str, category: &str, sealed: &[u8]) -> Result<()>;
     async fn subject_by_phone_hash(&self, phone_hash: &[u8]) -> Result<Option<String>>;
-    async fn append_access(&self, subject_id: &str, access: SealedAccess) -> Result<()>;
+    async fn append_access(&self, subject_id: &str, access: SealedAccess) -> Result<()> {
+        self.append_accesses(vec![(subject_id.to_string(), access)])
+            .await
+    }
+    /// Many access records at once, in one transaction.
+    async fn append_accesses(&self, accesses: Vec<(String, SealedAccess)>) -> Result<()>;
     async fn access_records(&self, subject_id: &str) -> Result<Vec<SealedAccess>>;
     /// Notes the ledger index of the record with this leaf.
-    async fn set_access_index(&self, leaf: &[u8], idx: u64) -> Result<()>;
+    async fn set_access_index(&self, leaf: &[u8], idx: u64) -> Result<()> {
+        self.set_access_indexes(&[(leaf.to_vec(), idx)]).await
+    }
+    /// Notes many ledger indexes at once, in one transaction.
+    async fn set_access_indexes(&self, indexes: &[(Vec<u8>, u64)]) -> Result<()>;
     /// Removes a record whose ledger append failed: its access never happened.
     async fn drop_pending_access(&self, leaf: &[u8]) -> Result<()>;
     /// Records written but not yet given their ledger index.
@@ -232,24 +247,35 @@ fn key_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<WrappedKey> {
     })
 }
 
+/// Rows bound in one multi-row statement (8 values each, well under
+/// SQLite's limit on bound values).
+const ROWS_PER_STATEMENT: usize = 500;
+
 const ACCESS_COLUMNS: &str = "subject_id, at, sealed, leaf, idx, after, org_id, staff_id";
 
-fn insert_access<'q>(
-    subject_id: &'q str,
-    a: &'q SealedAccess,
-) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
-    sqlx::query(
-        "INSERT INTO access_records (subject_id, at, sealed, leaf, idx, after, org_id, staff_id) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(subject_id)
-    .bind(a.at as i64)
-    .bind(&a.sealed)
-    .bind(&a.leaf)
-    .bind(a.idx.map(|i| i as i64))
-    .bind(a.after as i64)
-    .bind(&a.org_id)
-    .bind(&a.staff_id)
+/// Writes access records, many rows per statement: an import of a million
+/// records is then thousands of statements, not a million.
+async fn insert_accesses(
+    tx: &mut sqlx::SqliteConnection,
+    rows: &[(&String, &SealedAccess)],
+) -> Result<()> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut q = sqlx::QueryBuilder::new(
+            "INSERT INTO access_records (subject_id, at, sealed, leaf, idx, after, org_id, staff_id) ",
+        );
+        q.push_values(chunk, |mut b, (subject_id, a)| {
+            b.push_bind(*subject_id)
+                .push_bind(a.at as i64)
+                .push_bind(&a.sealed)
+                .push_bind(&a.leaf)
+                .push_bind(a.idx.map(|i| i as i64))
+                .push_bind(a.after as i64)
+                .push_bind(&a.org_id)
+                .push_bind(&a.staff_id);
+        });
+        q.build().execute(&mut *tx).await?;
+    }
+    Ok(())
 }
 
 fn ledger_row(r: &sqlx::sqlite::SqliteRow) -> Result<LedgerRow> {
@@ -272,55 +298,82 @@ const KEY_COLUMNS: &str =
 
 #[async_trait]
 impl RegionStore for SqliteRegionStore {
-    async fn put_subject(&self, s: SealedSubject) -> Result<()> {
+    async fn put_subjects(&self, subjects: Vec<SealedSubject>) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        let id = &s.key.subject_id;
-        if let Some(h) = &s.phone_hash {
-            let owner: Option<String> =
-                sqlx::query_scalar("SELECT subject_id FROM phone_index WHERE phone_hash = ?")
-                    .bind(h)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if owner.is_some_and(|o| &o != id) {
-                return Err(StoreError::Conflict("phone"));
+        // A chunk of people per statement: an import of a hundred thousand
+        // people is then a few thousand statements.
+        for chunk in subjects.chunks(ROWS_PER_STATEMENT / 4) {
+            let ids: Vec<&String> = chunk.iter().map(|s| &s.key.subject_id).collect();
+            let phones: Vec<(&Vec<u8>, &String)> = chunk
+                .iter()
+                .filter_map(|s| s.phone_hash.as_ref().map(|h| (h, &s.key.subject_id)))
+                .collect();
+            if !phones.is_empty() {
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT phone_hash, subject_id FROM phone_index WHERE phone_hash IN (",
+                );
+                let mut list = q.separated(", ");
+                for (h, _) in &phones {
+                    list.push_bind(*h);
+                }
+                q.push(")");
+                for row in q.build().fetch_all(&mut *tx).await? {
+                    let (h, owner): (Vec<u8>, String) = (row.try_get(0)?, row.try_get(1)?);
+                    if phones.iter().any(|(p, id)| **p == h && **id != owner) {
+                        return Err(StoreError::Conflict("phone"));
+                    }
+                }
             }
-        }
-        for sql in [
-            "DELETE FROM subjects WHERE subject_id = ?",
-            "DELETE FROM records WHERE subject_id = ?",
-            "DELETE FROM phone_index WHERE subject_id = ?",
-            "DELETE FROM access_records WHERE subject_id = ?",
-        ] {
-            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
-        }
-        sqlx::query(
-            "INSERT INTO subjects (subject_id, data_key_version, region_key_version, wrapped_key, created_at) \
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(id)
-        .bind(s.key.data_key_version as i64)
-        .bind(s.key.region_key_version as i64)
-        .bind(&s.key.wrapped)
-        .bind(s.key.created_at as i64)
-        .execute(&mut *tx)
-        .await?;
-        for (category, sealed) in &s.records {
-            sqlx::query("INSERT INTO records (subject_id, category, sealed) VALUES (?, ?, ?)")
-                .bind(id)
-                .bind(category)
-                .bind(sealed)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(h) = &s.phone_hash {
-            sqlx::query("INSERT INTO phone_index (phone_hash, subject_id) VALUES (?, ?)")
-                .bind(h)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for a in &s.access {
-            insert_access(id, a).execute(&mut *tx).await?;
+            for table in ["subjects", "records", "phone_index", "access_records"] {
+                let mut q =
+                    sqlx::QueryBuilder::new(format!("DELETE FROM {table} WHERE subject_id IN ("));
+                let mut list = q.separated(", ");
+                for id in &ids {
+                    list.push_bind(*id);
+                }
+                q.push(")");
+                q.build().execute(&mut *tx).await?;
+            }
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO subjects (subject_id, data_key_version, region_key_version, wrapped_key, created_at) ",
+            );
+            q.push_values(chunk, |mut b, s| {
+                b.push_bind(&s.key.subject_id)
+                    .push_bind(s.key.data_key_version as i64)
+                    .push_bind(s.key.region_key_version as i64)
+                    .push_bind(&s.key.wrapped)
+                    .push_bind(s.key.created_at as i64);
+            });
+            q.build().execute(&mut *tx).await?;
+            let records: Vec<(&String, &String, &Vec<u8>)> = chunk
+                .iter()
+                .flat_map(|s| {
+                    s.records
+                        .iter()
+                        .map(move |(c, r)| (&s.key.subject_id, c, r))
+                })
+                .collect();
+            for part in records.chunks(ROWS_PER_STATEMENT) {
+                let mut q =
+                    sqlx::QueryBuilder::new("INSERT INTO records (subject_id, category, sealed) ");
+                q.push_values(part, |mut b, (id, c, r)| {
+                    b.push_bind(*id).push_bind(*c).push_bind(*r);
+                });
+                q.build().execute(&mut *tx).await?;
+            }
+            if !phones.is_empty() {
+                let mut q =
+                    sqlx::QueryBuilder::new("INSERT INTO phone_index (phone_hash, subject_id) ");
+                q.push_values(&phones, |mut b, (h, id)| {
+                    b.push_bind(*h).push_bind(*id);
+                });
+                q.build().execute(&mut *tx).await?;
+            }
+            let rows: Vec<(&String, &SealedAccess)> = chunk
+                .iter()
+                .flat_map(|s| s.access.iter().map(move |a| (&s.key.subject_id, a)))
+                .collect();
+            insert_accesses(&mut tx, &rows).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -361,6 +414,24 @@ impl RegionStore for SqliteRegionStore {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(key_from_row).transpose()
+    }
+
+    async fn wrapped_keys(&self, subject_ids: &[String]) -> Result<Vec<WrappedKey>> {
+        let mut out = Vec::with_capacity(subject_ids.len());
+        for chunk in subject_ids.chunks(ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::new(format!(
+                "SELECT {KEY_COLUMNS} FROM subjects WHERE subject_id IN ("
+            ));
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(id);
+            }
+            q.push(")");
+            for row in q.build().fetch_all(&self.pool).await? {
+                out.push(key_from_row(&row)?);
+            }
+        }
+        Ok(out)
     }
 
     async fn record(&self, subject_id: &str, category: &str) -> Result<Option<Vec<u8>>> {
@@ -405,8 +476,11 @@ impl RegionStore for SqliteRegionStore {
         )
     }
 
-    async fn append_access(&self, subject_id: &str, a: SealedAccess) -> Result<()> {
-        insert_access(subject_id, &a).execute(&self.pool).await?;
+    async fn append_accesses(&self, accesses: Vec<(String, SealedAccess)>) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let rows: Vec<(&String, &SealedAccess)> = accesses.iter().map(|(s, a)| (s, a)).collect();
+        insert_accesses(&mut tx, &rows).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -422,12 +496,20 @@ impl RegionStore for SqliteRegionStore {
         .collect()
     }
 
-    async fn set_access_index(&self, leaf: &[u8], idx: u64) -> Result<()> {
-        sqlx::query("UPDATE access_records SET idx = ? WHERE leaf = ? AND idx IS NULL")
-            .bind(idx as i64)
-            .bind(leaf)
-            .execute(&self.pool)
-            .await?;
+    async fn set_access_indexes(&self, indexes: &[(Vec<u8>, u64)]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for chunk in indexes.chunks(ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::new("WITH v(leaf, idx) AS (");
+            q.push_values(chunk, |mut b, (leaf, idx)| {
+                b.push_bind(leaf).push_bind(*idx as i64);
+            });
+            q.push(
+                ") UPDATE access_records SET idx = v.idx FROM v \
+                 WHERE access_records.leaf = v.leaf AND access_records.idx IS NULL",
+            );
+            q.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -908,44 +908,46 @@ const DEVICE_COLUMNS: &str = "d.device_id, d.account_id, a.handle, d.signature_k
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn create_account(&self, new: NewAccount) -> Result<()> {
+    async fn create_accounts(&self, accounts: Vec<NewAccount>) -> Result<()> {
         let _w = self.writer.lock().await;
         let mut tx = self.pool.begin().await?;
-        if exists(
-            &mut tx,
-            "SELECT 1 FROM accounts WHERE handle = ?",
-            &new.account.handle,
-        )
-        .await?
-        {
-            return Err(StoreError::Conflict("handle"));
-        }
-        if exists(
-            &mut tx,
-            "SELECT 1 FROM devices WHERE signature_key = ?",
-            &new.device.signature_key,
-        )
-        .await?
-        {
-            return Err(StoreError::Conflict("device key"));
-        }
-        sqlx::query(
-            "INSERT INTO accounts (account_id, handle, region, created_at) VALUES (?, ?, ?, ?)",
-        )
-        .bind(&new.account.account_id)
-        .bind(&new.account.handle)
-        .bind(&new.account.region)
-        .bind(new.account.created_at as i64)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("INSERT INTO devices (device_id, account_id, signature_key, label, created_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(&new.device.device_id)
+        for new in &accounts {
+            if exists(
+                &mut tx,
+                "SELECT 1 FROM accounts WHERE handle = ?",
+                &new.account.handle,
+            )
+            .await?
+            {
+                return Err(StoreError::Conflict("handle"));
+            }
+            if exists(
+                &mut tx,
+                "SELECT 1 FROM devices WHERE signature_key = ?",
+                &new.device.signature_key,
+            )
+            .await?
+            {
+                return Err(StoreError::Conflict("device key"));
+            }
+            sqlx::query(
+                "INSERT INTO accounts (account_id, handle, region, created_at) VALUES (?, ?, ?, ?)",
+            )
             .bind(&new.account.account_id)
-            .bind(&new.device.signature_key)
-            .bind(&new.device.label)
+            .bind(&new.account.handle)
+            .bind(&new.account.region)
             .bind(new.account.created_at as i64)
             .execute(&mut *tx)
             .await?;
+            sqlx::query("INSERT INTO devices (device_id, account_id, signature_key, label, created_at) VALUES (?, ?, ?, ?, ?)")
+                .bind(&new.device.device_id)
+                .bind(&new.account.account_id)
+                .bind(&new.device.signature_key)
+                .bind(&new.device.label)
+                .bind(new.account.created_at as i64)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -968,6 +970,24 @@ impl Store for SqliteStore {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(Self::account_from_row).transpose()
+    }
+
+    async fn accounts_by_ids(&self, account_ids: &[String]) -> Result<Vec<Account>> {
+        let mut out = Vec::with_capacity(account_ids.len());
+        for chunk in account_ids.chunks(500) {
+            let mut q = sqlx::QueryBuilder::new(
+                "SELECT account_id, handle, region, created_at FROM accounts WHERE account_id IN (",
+            );
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(id);
+            }
+            q.push(")");
+            for row in q.build().fetch_all(&self.pool).await? {
+                out.push(Self::account_from_row(&row)?);
+            }
+        }
+        Ok(out)
     }
 
     async fn account_regions(&self) -> Result<Vec<(String, u64)>> {

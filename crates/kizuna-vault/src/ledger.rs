@@ -151,9 +151,12 @@ impl Vault {
             .collect();
         match self.ledger()?.append(hashes).await {
             Ok(first) => {
-                for (i, l) in leaves.iter().enumerate() {
-                    region.store.set_access_index(l, first + i as u64).await?;
-                }
+                let indexes: Vec<(Vec<u8>, u64)> = leaves
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| (l.clone(), first + i as u64))
+                    .collect();
+                region.store.set_access_indexes(&indexes).await?;
                 Ok(())
             }
             Err(e) => {
@@ -183,6 +186,36 @@ impl Vault {
         region.store.append_access(subject, sealed).await?;
         self.log(region, &access.leaf.into_iter().collect::<Vec<_>>())
             .await
+    }
+
+    /// Many access records of people in `region` at once: sealed, written
+    /// in one transaction, appended to the ledger together. The bulk form
+    /// of recording, for imports of access history.
+    pub async fn record_many(
+        &self,
+        region: &str,
+        records: Vec<(String, TransferRecord, Requester)>,
+    ) -> Result<(), VaultError> {
+        let rv = self.maintained(region)?;
+        let mut keys: std::collections::HashMap<String, (DataKey, u32)> =
+            std::collections::HashMap::new();
+        let mut rows = Vec::with_capacity(records.len());
+        let mut leaves = Vec::with_capacity(records.len());
+        rv.data_keys(&mut keys, records.iter().map(|(s, _, _)| s))
+            .await?;
+        for (subject, record, requester) in records {
+            let Some((key, dkv)) = keys.get(&subject) else {
+                return Err(VaultError::NotFound(rv.id.clone()));
+            };
+            let access = self.new_access(&subject, record, &requester)?;
+            leaves.extend(access.leaf.clone());
+            rows.push((
+                subject.clone(),
+                rv.seal_access(key, &subject, *dkv, &access)?,
+            ));
+        }
+        rv.store.append_accesses(rows).await?;
+        self.log(rv, &leaves).await
     }
 
     /// The leaves of a sealed person's records that are not in the ledger
@@ -347,13 +380,16 @@ impl Vault {
                 };
                 cursor = (last.access.at, *last_id);
                 progress.advance(page.len() as u64);
+                rv.data_keys(
+                    &mut keys,
+                    page.iter()
+                        .filter(|(_, r)| !r.access.sealed.is_empty())
+                        .map(|(_, r)| &r.subject_id),
+                )
+                .await?;
                 for (_, row) in page {
                     if row.access.sealed.is_empty() {
                         continue;
-                    }
-                    if !keys.contains_key(&row.subject_id) {
-                        let k = rv.data_key(&row.subject_id).await?;
-                        keys.insert(row.subject_id.clone(), k);
                     }
                     let Some((key, dkv)) = keys.get(&row.subject_id) else {
                         continue;

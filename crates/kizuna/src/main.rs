@@ -187,9 +187,17 @@ struct BenchArgs {
     /// With --ledger: concurrent writers.
     #[arg(long, default_value_t = 1024)]
     writers: usize,
-    /// With --ledger: the ledger's size when proofs are timed.
+    /// With --ledger: the ledger's size when proofs are timed; with
+    /// --breach: the generated ledger's size.
     #[arg(long, default_value_t = 10_000_000)]
     entries: u64,
+    /// Instead: generate a ledger of --entries in which one organisation
+    /// read --affected people, and time scoping that breach and its drafts.
+    #[arg(long, conflicts_with_all = ["policy", "governed", "ledger"])]
+    breach: bool,
+    /// With --breach: the people the organisation read.
+    #[arg(long, default_value_t = 500_000)]
+    affected: u64,
 }
 
 #[derive(Args)]
@@ -606,6 +614,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await;
             display.finish();
             let report = report?;
+            if a.json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("{report}");
+            }
+            Ok(())
+        }
+        Command::Bench(a) if a.breach => {
+            let opts = kizuna_bench::BreachOptions {
+                kizuna_bin: std::env::current_exe()?,
+                work_dir: a.work_dir.clone(),
+                spec: kizuna_bench::breach::Spec {
+                    entries: a.entries,
+                    affected: a.affected,
+                    others: a.affected,
+                },
+            };
+            let display = BenchProgress::default();
+            let report = kizuna_bench::run_breach(opts, |p| display.show(p)).await;
+            display.finish();
+            let report = report?;
+            let _ = std::fs::remove_dir_all(&a.work_dir);
             if a.json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {

@@ -58,9 +58,17 @@ impl Node {
         Self::with(Limits::default(), Regions::parse(toml, "test").unwrap()).await
     }
 
+    /// A node on a data directory prepared beforehand.
+    pub async fn on(dir: tempfile::TempDir) -> Node {
+        Self::with_dir(dir, Limits::default(), Regions::embedded()).await
+    }
+
     async fn with(limits: Limits, regions: Regions) -> Node {
+        Self::with_dir(tempfile::tempdir().unwrap(), limits, regions).await
+    }
+
+    async fn with_dir(dir: tempfile::TempDir, limits: Limits, regions: Regions) -> Node {
         log_buffer();
-        let dir = tempfile::tempdir().unwrap();
         let mut config = ServerConfig::new(dir.path(), "127.0.0.1:0".parse().unwrap());
         config.limits = limits.clone();
         config.regions = regions.clone();
