@@ -153,8 +153,11 @@ pub async fn generate(
     let mut n = 0u64;
     let mut queued: BTreeMap<&'static str, Vec<(String, TransferRecord, Requester)>> =
         BTreeMap::new();
+    // One access a millisecond, ending before now: all of it in the past
+    // when the breach is scoped.
+    let base = now.saturating_sub(spec.entries + 1);
     loop {
-        let at = now + n;
+        let at = base + n;
         let (i, rec, who) = if n < spec.affected {
             let i = n;
             let fields: &[&str] = if i.is_multiple_of(3) {
