@@ -346,3 +346,78 @@ pub fn write_drafts(
         reports: written,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kizuna_wire::staff::{Org, OrgKind, OrgScope};
+
+    fn scope() -> BreachScope {
+        BreachScope {
+            query: Default::default(),
+            scoped_at: 1_800_000_000_000,
+            scoped_by: "sec".into(),
+            orgs: vec![Org {
+                org_id: "acme".into(),
+                kind: OrgKind::Affiliate,
+                country: "DE".into(),
+                networks: vec![],
+                scope: OrgScope {
+                    regions: vec![],
+                    purposes: vec![],
+                    fields: vec![],
+                },
+                suspended_at: Some(1_799_000_000_000),
+            }],
+            staff: vec![],
+            regions: vec![BreachRegion {
+                id: "eu".into(),
+                name: "Europe".into(),
+                country: "DE".into(),
+                affected: 1,
+            }],
+            per_field: Default::default(),
+            people: vec![AffectedPerson {
+                handle: "erika".into(),
+                region: "eu".into(),
+                fields: vec!["email".into()],
+                first_at: 1_798_000_000_000,
+                last_at: 1_798_000_000_000,
+                reads: 1,
+                orgs: vec!["acme".into()],
+                staff: vec![],
+                entries: vec![7],
+            }],
+            ledger_size: 10,
+        }
+    }
+
+    #[test]
+    fn a_gdpr_report_holds_every_article_33_item_and_its_deadline() {
+        let s = scope();
+        let aware = kizuna_wire::parse_utc("2027-01-01T00:00:00Z").unwrap();
+        let r = regulator_report(
+            &s,
+            &s.regions[0],
+            Awareness {
+                at: aware,
+                malicious: false,
+            },
+        );
+        for needed in [
+            "GDPR Art. 33",
+            "within 72 hours of becoming aware: by 2027-01-04 00:00:00 UTC",
+            "(a) Nature of the breach",
+            "Categories: email. Data subjects: 1. Records: 1.",
+            "(b) Name and contact details of the data protection officer",
+            "(c) Likely consequences",
+            "(d) Measures taken or proposed",
+            "organisation acme was suspended",
+        ] {
+            assert!(r.contains(needed), "{needed}: {r}");
+        }
+        assert_eq!(Law::of("FR"), Law::Gdpr);
+        assert_eq!(Law::of("JP"), Law::Appi);
+        assert_eq!(Law::of("US"), Law::Other);
+    }
+}

@@ -137,6 +137,13 @@ async fn people_verify_each_access_on_their_device_and_a_rollback_is_reported() 
         2
     );
 
+    // An outside auditor checks the live ledger from its leaf hashes.
+    let online = kizuna_client::audit::verify_server(&node.url, &[], |_, _| {})
+        .await
+        .unwrap();
+    assert!(online.problems.is_empty(), "{:?}", online.problems);
+    assert!(online.entries >= second.head.size);
+
     // An insider puts back an older copy of the ledger, heads and all: the
     // node starts, but alice's device has seen a later head.
     let addr = node.stop().await;
@@ -147,6 +154,19 @@ async fn people_verify_each_access_on_their_device_and_a_rollback_is_reported() 
     let e = alice.accesses().await.unwrap_err();
     assert!(matches!(e, ClientError::LedgerTampered(_)), "{e}");
     assert!(e.to_string().contains("rolled back"), "{e}");
+    // A witness that kept the later head sees it too.
+    let witnessed =
+        kizuna_client::audit::verify_server(&node.url, &[second.head.clone()], |_, _| {})
+            .await
+            .unwrap();
+    assert!(
+        witnessed
+            .problems
+            .iter()
+            .any(|p| p.what.contains("rolled back")),
+        "{:?}",
+        witnessed.problems
+    );
 }
 
 #[tokio::test]
