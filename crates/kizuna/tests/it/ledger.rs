@@ -155,10 +155,13 @@ async fn people_verify_each_access_on_their_device_and_a_rollback_is_reported() 
     assert!(matches!(e, ClientError::LedgerTampered(_)), "{e}");
     assert!(e.to_string().contains("rolled back"), "{e}");
     // A witness that kept the later head sees it too.
-    let witnessed =
-        kizuna_client::audit::verify_server(&node.url, &[second.head.clone()], |_, _| {})
-            .await
-            .unwrap();
+    let witnessed = kizuna_client::audit::verify_server(
+        &node.url,
+        std::slice::from_ref(&second.head),
+        |_, _| {},
+    )
+    .await
+    .unwrap();
     assert!(
         witnessed
             .problems
