@@ -59,6 +59,53 @@ pub fn heads(data_dir: &Path) -> Result<Vec<SignedTreeHead>, ServerError> {
     Ok(read_log(&data_dir.join("ledger"))?.1)
 }
 
+/// What an entry held in a store says about itself.
+enum Verdict {
+    Intact,
+    Erased,
+    Altered(String),
+}
+
+/// Which leaves have their entries, and what is wrong so far.
+struct Tally<'a> {
+    leaves: &'a [kizuna_ledger::Hash],
+    held: Vec<u8>,
+    problems: Vec<LogProblem>,
+    verified: u64,
+    erased: u64,
+}
+
+impl Tally<'_> {
+    /// One held entry: it must lie within the log, be its leaf, and be
+    /// intact. `place` names it, with `{}` for its index.
+    fn entry(&mut self, i: u64, place: &str, leaf: &[u8], verdict: Verdict) {
+        let n = self.leaves.len() as u64;
+        let name = place.replace("{}", &i.to_string());
+        let mut problem = |what: String| {
+            self.problems.push(LogProblem {
+                index: Some(i),
+                what: format!("{name} {what}"),
+            })
+        };
+        if i >= n {
+            return problem(format!(
+                "lies beyond the log's end ({n} entries): the log was truncated or an older copy of it restored"
+            ));
+        }
+        self.held[i as usize] = self.held[i as usize].saturating_add(1);
+        if self.leaves[i as usize].as_slice() != leaf {
+            return problem(format!(
+                "is not the ledger's leaf {i}: entries were reordered, or the ledger or the entry altered"
+            ));
+        }
+        match verdict {
+            Verdict::Intact => self.verified += 1,
+            Verdict::Erased => self.erased += 1,
+            Verdict::Altered(what) => problem(what),
+        }
+    }
+}
+
 pub async fn verify(
     data_dir: &Path,
     regions: Regions,
@@ -69,46 +116,35 @@ pub async fn verify(
     let (origin, key) = ledger_key(data_dir, &regions)?;
     let (leaves, heads) = read_log(&data_dir.join("ledger"))?;
     let n = leaves.len() as u64;
-    let mut problems = check_heads(&leaves, &heads, witnessed, &key, &origin);
+    let heads_problems = check_heads(&leaves, &heads, witnessed, &key, &origin);
     let vault = Vault::open_for_audit(regions.clone(), data_dir).await?;
     progress.total(n);
-    let mut held = vec![0u8; leaves.len()];
-    let (mut verified, mut erased) = (0, 0);
+    let mut t = Tally {
+        leaves: &leaves,
+        held: vec![0u8; leaves.len()],
+        problems: Vec::new(),
+        verified: 0,
+        erased: 0,
+    };
     for region in regions.ids() {
+        let place = format!("entry {{}} in region {region}");
         let mut from = 0;
         loop {
             let batch = vault.held_entries(region, from, BATCH).await?;
             let Some(last) = batch.last() else { break };
             from = last.index + 1;
             for e in batch {
-                let i = e.index;
-                let at = |what: String| LogProblem {
-                    index: Some(i),
-                    what,
+                let verdict = match e.content {
+                    Content::Matches => Verdict::Intact,
+                    Content::Erased => Verdict::Erased,
+                    Content::Differs => Verdict::Altered(
+                        "was edited: its content no longer hashes to its leaf".into(),
+                    ),
+                    Content::Unopenable(why) => {
+                        Verdict::Altered(format!("cannot be opened ({why}): it was altered"))
+                    }
                 };
-                if i >= n {
-                    problems.push(at(format!(
-                        "entry {i} held in region {region} lies beyond the log's end ({n} entries): the log was truncated or an older copy of it restored"
-                    )));
-                    continue;
-                }
-                held[i as usize] = held[i as usize].saturating_add(1);
-                if leaves[i as usize].as_slice() != e.leaf.as_slice() {
-                    problems.push(at(format!(
-                        "entry {i} in region {region} is not the ledger's leaf {i}: entries were reordered, or the ledger or the entry altered"
-                    )));
-                    continue;
-                }
-                match e.content {
-                    Content::Matches => verified += 1,
-                    Content::Erased => erased += 1,
-                    Content::Differs => problems.push(at(format!(
-                        "entry {i} in region {region} was edited: its content no longer hashes to its leaf"
-                    ))),
-                    Content::Unopenable(why) => problems.push(at(format!(
-                        "entry {i} in region {region} cannot be opened ({why}): it was altered"
-                    ))),
-                }
+                t.entry(e.index, &place, &e.leaf, verdict);
                 progress.advance(1);
             }
         }
@@ -123,34 +159,21 @@ pub async fn verify(
             let Some(last) = batch.last() else { break };
             from = last.index + 1;
             for e in batch {
-                let i = e.index;
-                let at = |what: String| LogProblem {
-                    index: Some(i),
-                    what,
-                };
-                if i >= n {
-                    problems.push(at(format!(
-                        "staff event {i} lies beyond the log's end ({n} entries): the log was truncated or an older copy of it restored"
-                    )));
-                    continue;
-                }
-                held[i as usize] = held[i as usize].saturating_add(1);
-                if leaves[i as usize].as_slice() != e.leaf.as_slice() {
-                    problems.push(at(format!(
-                        "staff event {i} is not the ledger's leaf {i}: entries were reordered, or the ledger or the event altered"
-                    )));
-                } else if !e.intact {
-                    problems.push(at(format!(
-                        "staff event {i} was edited: it no longer says what was hashed into the ledger"
-                    )));
+                let verdict = if e.intact {
+                    Verdict::Intact
                 } else {
-                    verified += 1;
-                }
+                    Verdict::Altered(
+                        "was edited: it no longer says what was hashed into the ledger".into(),
+                    )
+                };
+                t.entry(e.index, "staff event {}", &e.leaf, verdict);
                 progress.advance(1);
             }
         }
         realm.close().await;
     }
+    let (held, mut problems, verified, erased) = (t.held, t.problems, t.verified, t.erased);
+    problems.extend(heads_problems);
     // Leaves nothing holds an entry for, reported as runs.
     let mut i = 0;
     while i < held.len() {

@@ -461,43 +461,22 @@ impl Vault {
         requester: &Requester,
     ) -> Result<(), VaultError> {
         let profile = checked(profile)?;
-        let access = Access {
+        // Refused before anything is looked up, if the border refuses.
+        self.decide(&Access {
             subject,
             region,
             action: Action::Write,
             categories: &[Category::Profile, Category::PhoneIndex],
             requester,
-        };
-        let reached = self.decide(&access)?;
+        })?;
         match self.find_phone(&profile.phone).await? {
             // Registering the same person again (a retry) changes nothing.
             Some((r, s)) if s == subject && r == region => return Ok(()),
             Some(_) => return Err(VaultError::PhoneTaken),
             None => {}
         }
-        let rv = reached.region;
-        let pt = serde_json::to_vec(&profile).map_err(|e| rv.unsealable(e.to_string()))?;
-        let access = reached
-            .transfer
-            .map(|t| self.new_access(subject, t, requester))
-            .transpose()?;
-        let opened = OpenedSubject {
-            data_key_version: 1,
-            records: BTreeMap::from([(Category::Profile.name().to_string(), pt)]),
-            access: access.into_iter().collect(),
-        };
-        let sealed = rv.seal_subject(subject, &opened, Some(&profile.phone))?;
-        let unlogged = Self::unlogged(&sealed);
-        match rv.store.put_subject(sealed).await {
-            Err(StoreError::Conflict("phone")) => return Err(VaultError::PhoneTaken),
-            r => r?,
-        }
-        if let Err(e) = self.log(rv, &unlogged).await {
-            // A transfer that cannot be recorded must not stand.
-            rv.store.erase_subject(subject, false).await?;
-            return Err(e);
-        }
-        Ok(())
+        self.register_many(region, &[(subject.to_string(), profile)], requester)
+            .await
     }
 
     /// Registers many new people in `region` in one transaction: the bulk

@@ -613,13 +613,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 })
                 .await;
             display.finish();
-            let report = report?;
-            if a.json {
-                println!("{}", serde_json::to_string(&report)?);
-            } else {
-                println!("{report}");
-            }
-            Ok(())
+            print_report(a.json, &report?)
         }
         Command::Bench(a) if a.breach => {
             let opts = kizuna_bench::BreachOptions {
@@ -634,14 +628,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let display = BenchProgress::default();
             let report = kizuna_bench::run_breach(opts, |p| display.show(p)).await;
             display.finish();
-            let report = report?;
             let _ = std::fs::remove_dir_all(&a.work_dir);
-            if a.json {
-                println!("{}", serde_json::to_string(&report)?);
-            } else {
-                println!("{report}");
-            }
-            Ok(())
+            print_report(a.json, &report?)
         }
         Command::Bench(a) if a.governed => {
             let opts = kizuna_bench::GovernedOptions {
@@ -655,14 +643,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let display = BenchProgress::default();
             let report = kizuna_bench::run_governed(opts, |p| display.show(p)).await;
             display.finish();
-            let report = report?;
             let _ = std::fs::remove_dir_all(&a.work_dir);
-            if a.json {
-                println!("{}", serde_json::to_string(&report)?);
-            } else {
-                println!("{report}");
-            }
-            Ok(())
+            print_report(a.json, &report?)
         }
         Command::Bench(a) => {
             if !(a.governed_reads >= 0.0 && a.governed_reads.is_finite()) {
@@ -682,16 +664,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let display = BenchProgress::default();
             let report = kizuna_bench::run(opts, |p| display.show(p)).await;
             display.finish();
-            let report = report?;
             let _ = std::fs::remove_dir_all(&a.work_dir);
-            if a.json {
-                println!("{}", serde_json::to_string(&report)?);
-            } else {
-                println!("{report}");
-            }
-            Ok(())
+            print_report(a.json, &report?)
         }
     }
+}
+
+/// A benchmark's report, as text or, with --json, for scripts.
+fn print_report(
+    json: bool,
+    report: &(impl serde::Serialize + std::fmt::Display),
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(report)?);
+    } else {
+        println!("{report}");
+    }
+    Ok(())
 }
 
 async fn chat(cmd: ChatCommand) -> anyhow::Result<()> {

@@ -273,21 +273,6 @@ fn spinner(what: &str) -> indicatif::ProgressBar {
     b
 }
 
-fn progress_bar(what: &str, n: u64) -> indicatif::ProgressBar {
-    let b = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        indicatif::ProgressBar::new(n)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    b.set_style(
-        indicatif::ProgressStyle::with_template(&format!(
-            "{what} [{{bar:40}}] {{pos}}/{{len}} ({{eta}} left)"
-        ))
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    b
-}
-
 fn print_scope(s: &BreachScope) {
     println!(
         "credentials: {}; window {} to {}",
@@ -579,7 +564,9 @@ pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
             let scope = scope?;
             let drafted = match notify_drafts {
                 Some(dir) => {
-                    let bar = progress_bar("writing drafts", scope.people.len() as u64);
+                    use kizuna_vault::Progress as _;
+                    let bar = crate::admin::Bar::new("writing drafts");
+                    bar.total(scope.people.len() as u64);
                     let d = kizuna_client::breach::write_drafts(
                         &scope,
                         &dir,
@@ -587,9 +574,9 @@ pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
                             at: aware_at.unwrap_or_else(kizuna_wire::now_ms),
                             malicious,
                         },
-                        |n| bar.inc(n),
+                        |n| bar.advance(n),
                     );
-                    bar.finish_and_clear();
+                    bar.finish();
                     Some(d?)
                 }
                 None => None,
