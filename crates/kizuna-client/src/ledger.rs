@@ -19,6 +19,9 @@ const SEEN: &str = "ledger_seen";
 struct Seen {
     key: LedgerKey,
     head: Option<SignedTreeHead>,
+    /// The entries about me this device has verified: none may vanish.
+    #[serde(default)]
+    entries: std::collections::BTreeMap<u64, String>,
 }
 
 /// One access to my data, proven to be in the ledger.
@@ -26,6 +29,9 @@ struct Seen {
 pub struct VerifiedAccess {
     pub index: u64,
     pub entry: LedgerEntry,
+    /// The bytes hashed into the ledger.
+    #[serde(skip)]
+    pub bytes: Vec<u8>,
 }
 
 /// My accesses, each verified against `head`, which extends every head this
@@ -66,7 +72,11 @@ impl Client {
         let key: LedgerKey = self
             .call::<(), _>(Method::GET, "/v1/ledger/key", None)
             .await?;
-        Ok(Seen { key, head: None })
+        Ok(Seen {
+            key,
+            head: None,
+            entries: Default::default(),
+        })
     }
 
     /// Every access to my data in the ledger, each verified here.
@@ -84,9 +94,14 @@ impl Client {
             r => r?,
         };
         let verified = verify(&seen, answer, &self.identity().account_id)?;
+        let mut entries = seen.entries;
+        for a in &verified.accesses {
+            entries.insert(a.index, hex::encode(leaf_hash(&a.bytes)));
+        }
         let kept = Seen {
             key: seen.key,
             head: Some(verified.head.clone()),
+            entries,
         };
         let bytes = serde_json::to_vec(&kept).map_err(|e| ClientError::Protocol(e.to_string()))?;
         self.local.set_meta(SEEN, &bytes).await?;
@@ -148,7 +163,24 @@ fn verify(seen: &Seen, answer: MyAccesses, account_id: &str) -> Result<VerifiedA
         accesses.push(VerifiedAccess {
             index: a.index,
             entry,
+            bytes: a.entry.0,
         });
+    }
+    // Every entry this device verified before must still be there, the same.
+    for (index, leaf) in &seen.entries {
+        match accesses.iter().find(|a| a.index == *index) {
+            Some(a) if hex::encode(leaf_hash(&a.bytes)) == *leaf => {}
+            Some(_) => {
+                return Err(tampered(format!(
+                    "entry {index} about you is not the one this device verified before"
+                )))
+            }
+            None => {
+                return Err(tampered(format!(
+                    "entry {index} about you, which this device verified before, is gone"
+                )))
+            }
+        }
     }
     Ok(VerifiedAccesses {
         head,

@@ -144,6 +144,38 @@ async fn people_verify_each_access_on_their_device_and_a_rollback_is_reported() 
     assert!(online.problems.is_empty(), "{:?}", online.problems);
     assert!(online.entries >= second.head.size);
 
+    // An insider deletes the record of a read alice's device verified.
+    let addr = node.stop().await;
+    let jp = node.data_dir().join("regions").join("jp.sqlite");
+    let kept = std::fs::read(&jp).unwrap();
+    let read_at = second
+        .accesses
+        .iter()
+        .rfind(|a| a.entry.record.action == "read")
+        .unwrap()
+        .index;
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", jp.display()))
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM access_records WHERE idx = ?")
+        .bind(read_at as i64)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    node.start_again(addr).await;
+    let e = alice.accesses().await.unwrap_err();
+    assert!(matches!(e, ClientError::LedgerTampered(_)), "{e}");
+    assert!(
+        e.to_string()
+            .contains(&format!("entry {read_at} about you")),
+        "{e}"
+    );
+    let addr = node.stop().await;
+    std::fs::write(&jp, kept).unwrap();
+    node.start_again(addr).await;
+    alice.accesses().await.unwrap();
+
     // An insider puts back an older copy of the ledger, heads and all: the
     // node starts, but alice's device has seen a later head.
     let addr = node.stop().await;
