@@ -57,6 +57,7 @@ fn staff(org: &str, n: u64) -> Requester {
         grant_id: format!("grant-{}", n % 101),
         purpose: "LEGAL_REQUEST".into(),
         ticket: "T-GEN".into(),
+        roles: vec!["support".into()],
     }
 }
 

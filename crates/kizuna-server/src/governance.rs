@@ -131,7 +131,7 @@ impl Governance {
     }
 }
 
-fn requester_of(g: &Grant, country: &str) -> Requester {
+fn requester_of(g: &Grant, country: &str, roles: &[Role]) -> Requester {
     Requester::Staff {
         staff_id: g.staff_id.clone(),
         org_id: g.org_id.clone(),
@@ -139,6 +139,7 @@ fn requester_of(g: &Grant, country: &str) -> Requester {
         grant_id: g.grant_id.clone(),
         purpose: g.purpose.code().to_string(),
         ticket: g.ticket.clone(),
+        roles: roles.iter().map(|r| r.name().to_string()).collect(),
     }
 }
 
@@ -154,6 +155,8 @@ impl Governance {
         country: &str,
         outcome: Result<&str, &str>,
     ) -> Result<(), StaffError> {
+        // The roles of the member the grant is for, as they stand.
+        let (member, _) = self.realm.member_and_org(&grant.staff_id).await?;
         self.vault
             .record_staff_step(
                 &account.account_id,
@@ -164,7 +167,7 @@ impl Governance {
                     from_country: country,
                     outcome,
                 },
-                &requester_of(grant, country),
+                &requester_of(grant, country, &member.roles),
             )
             .await
             .map_err(vault_failure)
@@ -506,6 +509,12 @@ async fn read(
             .as_ref()
             .map_or("none".into(), |g| g.purpose.code().to_string()),
         ticket: grant.as_ref().map_or("none".into(), |g| g.ticket.clone()),
+        roles: s
+            .member
+            .roles
+            .iter()
+            .map(|r| r.name().to_string())
+            .collect(),
     };
     let v = g.decide(Action::Read, &s, &person, &facts)?;
     let (Some(grant), true) = (grant, v.allowed) else {

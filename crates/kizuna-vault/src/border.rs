@@ -34,6 +34,8 @@ pub enum Requester {
         grant_id: String,
         purpose: String,
         ticket: String,
+        /// The staff member's roles when they acted.
+        roles: Vec<String>,
     },
 }
 
@@ -50,6 +52,7 @@ impl Requester {
                 grant_id,
                 purpose,
                 ticket,
+                ..
             } => format!(
                 "staff member {staff_id} of {org_id} ({country}), grant {grant_id} for {purpose}, ticket {ticket}"
             ),

@@ -108,6 +108,7 @@ impl Vault {
                 grant_id,
                 purpose,
                 ticket,
+                roles,
             } => Some(StaffRef {
                 staff_id: staff_id.clone(),
                 org_id: org_id.clone(),
@@ -115,6 +116,7 @@ impl Vault {
                 grant_id: grant_id.clone(),
                 purpose: purpose.clone(),
                 ticket: ticket.clone(),
+                roles: roles.clone(),
             }),
             _ => None,
         };

@@ -550,6 +550,9 @@ pub struct StaffRef {
     pub grant_id: String,
     pub purpose: String,
     pub ticket: String,
+    /// Their roles when they acted.
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 /// One entry of the transparency ledger about a person, exactly as its

@@ -117,6 +117,8 @@ async fn people_verify_each_access_on_their_device_and_a_rollback_is_reported() 
         ("sup", "operator")
     );
     assert_eq!(staff.ticket, "T-123");
+    assert_eq!(staff.roles, ["support"]);
+    assert_eq!(staff.purpose, "LEGAL_REQUEST");
 
     // Another read; the next call proves the new head extends the old one.
     let addr = node.stop().await;
