@@ -16,6 +16,22 @@ fn hexes(hashes: Vec<Hash>) -> Vec<String> {
     hashes.into_iter().map(hex::encode).collect()
 }
 
+/// A range of the ledger asked for: `a <= b <= size`, at most `max` apart.
+fn within(a: u64, b: u64, size: u64, max: u64, first: &str, last: &str) -> Result<(), ApiError> {
+    if a > b || b > size || b - a > max {
+        let most = if max == u64::MAX {
+            String::new()
+        } else {
+            format!(", at most {max} apart")
+        };
+        return Err(ApiError::bad_request(
+            ErrorCode::BadRequest,
+            format!("need {first} <= {last} <= {size} (the ledger's size){most}"),
+        ));
+    }
+    Ok(())
+}
+
 fn ledger_failure(e: kizuna_ledger::LedgerError) -> ApiError {
     kizuna_vault::VaultError::Ledger(e).into()
 }
@@ -146,15 +162,7 @@ pub async fn consistency(
     Query(q): Query<Sizes>,
 ) -> Result<ApiJson<Vec<String>>, ApiError> {
     let l = s.vault.ledger()?;
-    if q.from > q.to || q.to > l.size() {
-        return Err(ApiError::bad_request(
-            ErrorCode::BadRequest,
-            format!(
-                "sizes must satisfy from <= to <= {} (the ledger's size)",
-                l.size()
-            ),
-        ));
-    }
+    within(q.from, q.to, l.size(), u64::MAX, "from", "to")?;
     Ok(ApiJson(hexes(
         l.consistency_proof(q.from, q.to).map_err(ledger_failure)?,
     )))
@@ -179,15 +187,7 @@ pub async fn leaves(
     Query(q): Query<Range>,
 ) -> Result<ApiJson<Vec<String>>, ApiError> {
     let l = s.vault.ledger()?;
-    if q.start > q.end || q.end > l.size() || q.end - q.start > MAX_LEAVES {
-        return Err(ApiError::bad_request(
-            ErrorCode::BadRequest,
-            format!(
-                "need start <= end <= {} (the ledger's size) and at most {MAX_LEAVES} leaves",
-                l.size()
-            ),
-        ));
-    }
+    within(q.start, q.end, l.size(), MAX_LEAVES, "start", "end")?;
     Ok(ApiJson(hexes(
         l.leaves(q.start, q.end).map_err(ledger_failure)?,
     )))

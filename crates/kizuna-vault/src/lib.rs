@@ -110,6 +110,17 @@ impl RegionVault {
     }
 }
 
+/// A person's first write: their profile and phone index, in their region.
+fn first_write<'a>(subject: &'a str, region: &'a str, requester: &'a Requester) -> Access<'a> {
+    Access {
+        subject,
+        region,
+        action: Action::Write,
+        categories: &[Category::Profile, Category::PhoneIndex],
+        requester,
+    }
+}
+
 /// One region's store and keys. Only `border.rs` hands one out.
 pub(crate) struct RegionVault {
     id: String,
@@ -462,13 +473,7 @@ impl Vault {
     ) -> Result<(), VaultError> {
         let profile = checked(profile)?;
         // Refused before anything is looked up, if the border refuses.
-        self.decide(&Access {
-            subject,
-            region,
-            action: Action::Write,
-            categories: &[Category::Profile, Category::PhoneIndex],
-            requester,
-        })?;
+        self.decide(&first_write(subject, region, requester))?;
         match self.find_phone(&profile.phone).await? {
             // Registering the same person again (a retry) changes nothing.
             Some((r, s)) if s == subject && r == region => return Ok(()),
@@ -493,13 +498,7 @@ impl Vault {
         let mut rv = None;
         for (subject, profile) in people {
             let profile = checked(profile)?;
-            let reached = self.decide(&Access {
-                subject,
-                region,
-                action: Action::Write,
-                categories: &[Category::Profile, Category::PhoneIndex],
-                requester,
-            })?;
+            let reached = self.decide(&first_write(subject, region, requester))?;
             let r = reached.region;
             let pt = serde_json::to_vec(&profile).map_err(|e| r.unsealable(e.to_string()))?;
             let access = reached
