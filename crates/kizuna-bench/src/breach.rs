@@ -11,7 +11,7 @@ use std::path::Path;
 use kizuna_config::Regions;
 use kizuna_store::{Account, Device, NewAccount, SqliteStore, Store};
 use kizuna_vault::{Profile, Requester};
-use kizuna_wire::TransferRecord;
+use kizuna_wire::{StaffRef, TransferRecord};
 
 use crate::{BenchError, Progress};
 
@@ -50,7 +50,7 @@ fn region(i: u64) -> &'static str {
 }
 
 fn staff(org: &str, n: u64) -> Requester {
-    Requester::Staff {
+    Requester::Staff(StaffRef {
         staff_id: format!("{org}-staff-{}", n % 7),
         org_id: org.to_string(),
         country: "JP".into(),
@@ -58,7 +58,7 @@ fn staff(org: &str, n: u64) -> Requester {
         purpose: "LEGAL_REQUEST".into(),
         ticket: "T-GEN".into(),
         roles: vec!["support".into()],
-    }
+    })
 }
 
 fn read(region: &str, fields: &[&str], who: &Requester, allowed: bool, at: u64) -> TransferRecord {

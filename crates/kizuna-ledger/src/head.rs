@@ -62,10 +62,10 @@ fn key_id(origin: &str, key: &VerifyingKey) -> [u8; 4] {
 pub struct SignedTreeHead {
     pub origin: String,
     pub size: u64,
-    #[serde(with = "hex_hash")]
+    #[serde(with = "hex_bytes")]
     pub root: Hash,
     pub timestamp_ms: u64,
-    #[serde(with = "hex_sig")]
+    #[serde(with = "hex_bytes")]
     pub signature: [u8; 64],
 }
 
@@ -154,28 +154,21 @@ impl SignedTreeHead {
     }
 }
 
-mod hex_hash {
-    pub fn serialize<S: serde::Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+/// Fixed-size byte strings (hashes, signatures) as hex in JSON.
+mod hex_bytes {
+    pub fn serialize<S: serde::Serializer, const N: usize>(
+        v: &[u8; N],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.serialize_str(&hex::encode(v))
     }
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+    pub fn deserialize<'de, D: serde::Deserializer<'de>, const N: usize>(
+        d: D,
+    ) -> Result<[u8; N], D::Error> {
         let t: String = serde::Deserialize::deserialize(d)?;
         hex::decode(&t)
             .ok()
             .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| serde::de::Error::custom("a hash is 64 hex digits"))
-    }
-}
-
-mod hex_sig {
-    pub fn serialize<S: serde::Serializer>(v: &[u8; 64], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(v))
-    }
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<[u8; 64], D::Error> {
-        let t: String = serde::Deserialize::deserialize(d)?;
-        hex::decode(&t)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| serde::de::Error::custom("a signature is 128 hex digits"))
+            .ok_or_else(|| serde::de::Error::custom(format!("expected {} hex digits", 2 * N)))
     }
 }

@@ -132,7 +132,7 @@ impl Governance {
 }
 
 fn requester_of(g: &Grant, country: &str, roles: &[Role]) -> Requester {
-    Requester::Staff {
+    Requester::Staff(kizuna_wire::StaffRef {
         staff_id: g.staff_id.clone(),
         org_id: g.org_id.clone(),
         country: country.to_string(),
@@ -140,7 +140,7 @@ fn requester_of(g: &Grant, country: &str, roles: &[Role]) -> Requester {
         purpose: g.purpose.code().to_string(),
         ticket: g.ticket.clone(),
         roles: roles.iter().map(|r| r.name().to_string()).collect(),
-    }
+    })
 }
 
 impl Governance {
@@ -500,7 +500,7 @@ async fn read(
             requester_org: s.org.org_id.clone(),
         },
     };
-    let requester = Requester::Staff {
+    let requester = Requester::Staff(kizuna_wire::StaffRef {
         staff_id: s.member.staff_id.clone(),
         org_id: s.org.org_id.clone(),
         country: s.org.country.clone(),
@@ -515,7 +515,7 @@ async fn read(
             .iter()
             .map(|r| r.name().to_string())
             .collect(),
-    };
+    });
     let v = g.decide(Action::Read, &s, &person, &facts)?;
     let (Some(grant), true) = (grant, v.allowed) else {
         g.realm

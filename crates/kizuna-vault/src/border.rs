@@ -13,7 +13,7 @@
 //! through [`Vault::maintained`], which still refuses regions this node may
 //! not reach. No other code in the crate holds a region's store.
 
-use kizuna_wire::TransferRecord;
+use kizuna_wire::{StaffRef, TransferRecord};
 
 use crate::{Category, RegionVault, Vault, VaultError};
 
@@ -26,17 +26,8 @@ pub enum Requester {
     PhoneLookup,
     /// The operator, running an administrative command.
     Operator { command: String },
-    /// A staff member under a grant.
-    Staff {
-        staff_id: String,
-        org_id: String,
-        country: String,
-        grant_id: String,
-        purpose: String,
-        ticket: String,
-        /// The staff member's roles when they acted.
-        roles: Vec<String>,
-    },
+    /// A staff member under a grant, as their ledger entries name them.
+    Staff(StaffRef),
 }
 
 impl Requester {
@@ -45,16 +36,9 @@ impl Requester {
             Requester::Subject { device_id } => format!("you, from your device {device_id}"),
             Requester::PhoneLookup => "a person who searched for your phone number".into(),
             Requester::Operator { command } => format!("the operator, running `{command}`"),
-            Requester::Staff {
-                staff_id,
-                org_id,
-                country,
-                grant_id,
-                purpose,
-                ticket,
-                ..
-            } => format!(
-                "staff member {staff_id} of {org_id} ({country}), grant {grant_id} for {purpose}, ticket {ticket}"
+            Requester::Staff(s) => format!(
+                "staff member {} of {} ({}), grant {} for {}, ticket {}",
+                s.staff_id, s.org_id, s.country, s.grant_id, s.purpose, s.ticket
             ),
         }
     }

@@ -6,7 +6,7 @@
 
 use kizuna_ledger::{leaf_hash, Hash, LedgerError};
 use kizuna_store::{SealedAccess, SealedSubject};
-use kizuna_wire::{LedgerEntry, StaffRef, TransferRecord};
+use kizuna_wire::{LedgerEntry, TransferRecord};
 use rand::RngCore;
 
 use crate::border::Requester;
@@ -101,23 +101,7 @@ impl Vault {
         let mut salt = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut salt);
         let staff = match requester {
-            Requester::Staff {
-                staff_id,
-                org_id,
-                country,
-                grant_id,
-                purpose,
-                ticket,
-                roles,
-            } => Some(StaffRef {
-                staff_id: staff_id.clone(),
-                org_id: org_id.clone(),
-                country: country.clone(),
-                grant_id: grant_id.clone(),
-                purpose: purpose.clone(),
-                ticket: ticket.clone(),
-                roles: roles.clone(),
-            }),
+            Requester::Staff(s) => Some(s.clone()),
             _ => None,
         };
         let entry = LedgerEntry {
