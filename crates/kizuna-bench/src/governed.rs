@@ -106,6 +106,7 @@ impl Reader {
                     reason: "load benchmark of governed reads".into(),
                     duration_secs: 3600,
                     break_glass: false,
+                    regions: Vec::new(),
                 })
                 .await?;
             admin.decide_grant(&grant.grant_id, "approve").await?;

@@ -639,7 +639,8 @@ pub async fn run(
     for i in 0..opts.messages {
         per_sender[i % n].push(i as u32);
     }
-    let mut prepared: Vec<Option<(usize, Vec<u8>)>> = (0..opts.messages).map(|_| None).collect();
+    let mut prepared: Vec<Option<(usize, kizuna_wire::SendRequest)>> =
+        (0..opts.messages).map(|_| None).collect();
     let mut index: HashMap<u64, u32> = HashMap::with_capacity(opts.messages);
     for (s, ids) in per_sender.iter().enumerate() {
         if ids.is_empty() {
@@ -649,9 +650,9 @@ pub async fn run(
         let cts = clients[s]
             .prepare_messages(&chats[s / opts.group_size], &texts)
             .await?;
-        for (i, ct) in ids.iter().zip(cts) {
-            index.insert(payload_key(&ct), *i);
-            prepared[*i as usize] = Some((s, ct));
+        for (i, req) in ids.iter().zip(cts) {
+            index.insert(payload_key(&req.message.0), *i);
+            prepared[*i as usize] = Some((s, req));
         }
         progress(Progress::Done(ids.len() as u64));
     }
@@ -770,7 +771,7 @@ pub async fn run(
     let send_errors = Arc::new(AtomicU64::new(0));
     let mut senders = Vec::with_capacity(opts.messages);
     for (i, p) in prepared.into_iter().enumerate() {
-        let Some((s, ct)) = p else { continue };
+        let Some((s, req)) = p else { continue };
         tokio::time::sleep_until((start + interval * i as u32).into()).await;
         progress(Progress::Done(1));
         let http = http.clone();
@@ -779,14 +780,7 @@ pub async fn run(
         let errors = send_errors.clone();
         let scheduled = start + interval * i as u32;
         senders.push(tokio::spawn(async move {
-            let r = http
-                .post(url)
-                .bearer_auth(token)
-                .json(&kizuna_wire::SendRequest {
-                    message: kizuna_wire::Bytes(ct),
-                })
-                .send()
-                .await;
+            let r = http.post(url).bearer_auth(token).json(&req).send().await;
             if !matches!(r, Ok(ref r) if r.status().is_success()) {
                 errors.fetch_add(1, Ordering::Relaxed);
             }

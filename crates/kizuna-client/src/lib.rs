@@ -28,7 +28,7 @@ use reqwest::Method;
 
 pub use error::{ClientError, Result};
 pub use ledger::{VerifiedAccess, VerifiedAccesses};
-pub use local::{ChatSummary, StoredMessage};
+pub use local::{ChatSummary, FrankProof, StoredMessage};
 pub use transport::normalise_server;
 
 use local::{Changes, Local};
@@ -576,6 +576,113 @@ impl Client {
         Ok(())
     }
 
+    /// Reports message `seq` of a chat to the service, revealing it (and, if
+    /// asked, up to `preceding` earlier messages of the chat as context)
+    /// with what proves each: the node checks every one against its own
+    /// binding before it keeps the report.
+    pub async fn report(
+        &mut self,
+        chat: &str,
+        seq: u64,
+        reason: kizuna_wire::reports::ReportReason,
+        note: Option<&str>,
+        preceding: usize,
+    ) -> Result<kizuna_wire::reports::ReportFiled> {
+        use kizuna_wire::reports::{ReportRequest, RevealedMessage, MAX_CONTEXT};
+        if preceding > MAX_CONTEXT {
+            return Err(ClientError::Invalid(format!(
+                "a report carries at most {MAX_CONTEXT} preceding messages"
+            )));
+        }
+        let chat = self.resolve_chat(chat).await?;
+        let history = self.local.history(&chat).await?;
+        let Some(at) = history.iter().position(|m| m.seq == seq) else {
+            return Err(ClientError::Invalid(format!(
+                "chat {chat} has no message {seq} on this device; `kizuna read {chat}` lists them"
+            )));
+        };
+        let reported = &history[at];
+        if reported.sender == self.identity.handle {
+            return Err(ClientError::Invalid(
+                "you cannot report your own message".into(),
+            ));
+        }
+        if reported.proof.is_none() {
+            return Err(ClientError::Invalid(format!(
+                "message {seq} came without franking (sent before this service franked messages) and cannot be proven; it cannot be reported"
+            )));
+        }
+        // Context: the closest earlier messages that can be proven.
+        let mut chosen: Vec<&StoredMessage> = history[..at]
+            .iter()
+            .rev()
+            .filter(|m| m.proof.is_some())
+            .take(preceding)
+            .collect();
+        chosen.reverse();
+        chosen.push(reported);
+        let messages = chosen
+            .into_iter()
+            .filter_map(|m| {
+                let p = m.proof.as_ref()?;
+                Some(RevealedMessage {
+                    group_seq: m.seq,
+                    sender_handle: m.sender.clone(),
+                    server_time: m.server_time,
+                    body: p.body.clone(),
+                    franking_key: Bytes(p.key.to_vec()),
+                    commitment: Bytes(p.commitment.to_vec()),
+                    binding: Bytes(p.binding.to_vec()),
+                })
+            })
+            .collect();
+        let group_id = hex::decode(&chat).map_err(|_| ClientError::UnknownChat(chat.clone()))?;
+        self.send_report(&ReportRequest {
+            group_id: Bytes(group_id),
+            reason,
+            note: note.map(str::to_string),
+            messages,
+        })
+        .await
+    }
+
+    /// Sends a report as given. `report` builds one from local history;
+    /// this is for callers that build their own.
+    pub async fn send_report(
+        &mut self,
+        req: &kizuna_wire::reports::ReportRequest,
+    ) -> Result<kizuna_wire::reports::ReportFiled> {
+        self.call(Method::POST, "/v1/reports", Some(req)).await
+    }
+
+    /// The reports I filed and what became of them.
+    pub async fn my_reports(&mut self) -> Result<Vec<kizuna_wire::reports::FiledReport>> {
+        self.call::<(), _>(Method::GET, "/v1/me/reports", None)
+            .await
+    }
+
+    /// What moderators decided about my messages.
+    pub async fn moderation(&mut self) -> Result<Vec<kizuna_wire::reports::ModerationNotice>> {
+        self.call::<(), _>(Method::GET, "/v1/me/moderation", None)
+            .await
+    }
+
+    /// Appeals a moderator's decision about one of my messages.
+    pub async fn appeal(
+        &mut self,
+        report_id: &str,
+        note: &str,
+    ) -> Result<kizuna_wire::reports::ModerationNotice> {
+        self.call(
+            Method::POST,
+            &format!("/v1/me/moderation/{report_id}/appeal"),
+            Some(&kizuna_wire::reports::AppealRequest {
+                note: note.to_string(),
+            }),
+        )
+        .await
+    }
+
     /// The handle registered with this phone number, if any.
     pub async fn lookup_phone(&mut self, phone: &str) -> Result<Option<String>> {
         let r: PhoneLookupResponse = self
@@ -846,7 +953,7 @@ impl Client {
         let _g = self.begin().await?;
         let chat = self.resolve_chat(chat).await?;
         self.resolve_inflight_commit().await?;
-        let (seq, time) = self
+        let (seq, time, proof) = self
             .send_content(
                 &chat,
                 &ChatContent::Text {
@@ -861,6 +968,7 @@ impl Client {
             text: text.to_string(),
             server_time: time,
             seq,
+            proof: Some(proof),
         };
         self.save(Changes {
             messages: vec![m.clone()],
@@ -872,8 +980,13 @@ impl Client {
 
     /// Encrypts content for the group's current epoch and submits it; the
     /// ciphertext is built only after the advanced ratchet is on disk.
-    async fn send_content(&mut self, chat: &str, content: &ChatContent) -> Result<(u64, u64)> {
-        let plain = serde_json::to_vec(content).map_err(|e| ClientError::Invalid(e.to_string()))?;
+    async fn send_content(
+        &mut self,
+        chat: &str,
+        content: &ChatContent,
+    ) -> Result<(u64, u64, FrankProof)> {
+        let group_id = hex::decode(chat).map_err(|_| ClientError::UnknownChat(chat.to_string()))?;
+        let (plain, mut proof) = mls::franked(content, &group_id, &self.identity.handle)?;
         for _ in 0..MAX_ATTEMPTS {
             let mut group = self.load_group(chat)?;
             let ct = group
@@ -886,7 +999,10 @@ impl Client {
                 .call(
                     Method::POST,
                     &format!("/v1/groups/{chat}/messages"),
-                    Some(&SendRequest { message: Bytes(ct) }),
+                    Some(&SendRequest {
+                        message: Bytes(ct),
+                        commitment: Some(Bytes(proof.commitment.to_vec())),
+                    }),
                 )
                 .await;
             match r {
@@ -898,7 +1014,10 @@ impl Client {
                         })
                         .await?;
                     }
-                    return Ok((a.group_seq, a.server_time));
+                    if let Some(b) = a.binding.as_ref().and_then(|b| b.0.clone().try_into().ok()) {
+                        proof.binding = b;
+                    }
+                    return Ok((a.group_seq, a.server_time, proof));
                 }
                 Err(e) if e.api_code() == Some(ErrorCode::StaleEpoch) => {
                     self.sync_locked().await?;
@@ -1096,23 +1215,34 @@ impl Client {
 
     /// Encrypts text messages for a chat without sending them, in order, and
     /// writes the advanced ratchet before returning. For load generators that
-    /// must not spend the measured time encrypting; each ciphertext is sent
+    /// must not spend the measured time encrypting; each request (ciphertext and franking commitment) is sent
     /// with `POST /v1/groups/{chat}/messages`.
-    pub async fn prepare_messages(&mut self, chat: &str, texts: &[String]) -> Result<Vec<Vec<u8>>> {
+    pub async fn prepare_messages(
+        &mut self,
+        chat: &str,
+        texts: &[String],
+    ) -> Result<Vec<SendRequest>> {
         let _g = self.begin().await?;
         let chat = self.resolve_chat(chat).await?;
+        let group_id = hex::decode(&chat).map_err(|_| ClientError::UnknownChat(chat.clone()))?;
         let mut group = self.load_group(&chat)?;
         let mut out = Vec::with_capacity(texts.len());
         for t in texts {
-            let plain = serde_json::to_vec(&ChatContent::Text { text: t.clone() })
-                .map_err(|e| ClientError::Invalid(e.to_string()))?;
-            out.push(
-                group
-                    .create_message(&self.provider, &self.signer, &plain)
-                    .map_err(mls_err)?
-                    .to_bytes()
-                    .map_err(mls_err)?,
-            );
+            let (plain, proof) = mls::franked(
+                &ChatContent::Text { text: t.clone() },
+                &group_id,
+                &self.identity.handle,
+            )?;
+            out.push(SendRequest {
+                message: Bytes(
+                    group
+                        .create_message(&self.provider, &self.signer, &plain)
+                        .map_err(mls_err)?
+                        .to_bytes()
+                        .map_err(mls_err)?,
+                ),
+                commitment: Some(Bytes(proof.commitment.to_vec())),
+            });
         }
         self.save(Changes::default()).await?;
         Ok(out)

@@ -33,6 +33,10 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 "#;
 
+/// Columns added to `messages` for franking: a message keeps what proves
+/// it, so that its recipient can report it.
+const FRANKING_COLUMNS: [&str; 4] = ["body", "franking_key", "commitment", "binding"];
+
 /// A message as kept in local history.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StoredMessage {
@@ -42,6 +46,21 @@ pub struct StoredMessage {
     pub text: String,
     pub server_time: u64,
     pub seq: u64,
+    /// What proves the message in a report; none for messages from before
+    /// franking.
+    #[serde(skip)]
+    pub proof: Option<FrankProof>,
+}
+
+/// A message's franking as its recipient keeps it: the exact body the
+/// sender committed to, the key from inside the ciphertext, and the
+/// commitment and binding that came with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FrankProof {
+    pub body: String,
+    pub key: [u8; 32],
+    pub commitment: [u8; 32],
+    pub binding: [u8; 32],
 }
 
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -62,6 +81,24 @@ pub struct Changes {
     pub inactive: Vec<String>,
     pub cursor: Option<u64>,
     pub meta: Vec<(&'static str, Vec<u8>)>,
+}
+
+/// A stored message's proof, if it has a whole one.
+fn proof_of(r: &sqlx::sqlite::SqliteRow) -> std::result::Result<Option<FrankProof>, sqlx::Error> {
+    let body: Option<String> = r.try_get(6)?;
+    let key32 = |i: usize| -> std::result::Result<Option<[u8; 32]>, sqlx::Error> {
+        Ok(r.try_get::<Option<Vec<u8>>, _>(i)?
+            .and_then(|v| v.try_into().ok()))
+    };
+    Ok(match (body, key32(7)?, key32(8)?, key32(9)?) {
+        (Some(body), Some(key), Some(commitment), Some(binding)) => Some(FrankProof {
+            body,
+            key,
+            commitment,
+            binding,
+        }),
+        _ => None,
+    })
 }
 
 pub struct Local {
@@ -92,6 +129,20 @@ impl Local {
             .execute(&pool)
             .await
             .map_err(|e| err(&e))?;
+        let have: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM pragma_table_info('messages')")
+                .fetch_all(&pool)
+                .await
+                .map_err(|e| err(&e))?;
+        for column in FRANKING_COLUMNS {
+            if !have.iter().any(|c| c == column) {
+                let kind = if column == "body" { "TEXT" } else { "BLOB" };
+                sqlx::raw_sql(&format!("ALTER TABLE messages ADD COLUMN {column} {kind}"))
+                    .execute(&pool)
+                    .await
+                    .map_err(|e| err(&e))?;
+            }
+        }
         Ok(Local { path, pool })
     }
 
@@ -199,8 +250,9 @@ impl Local {
         }
         for m in &changes.messages {
             sqlx::query(
-                "INSERT INTO messages (chat_id, group_seq, sender_handle, sender_device, text, server_time) \
-                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (chat_id, group_seq) DO NOTHING",
+                "INSERT INTO messages (chat_id, group_seq, sender_handle, sender_device, text, server_time, \
+                 body, franking_key, commitment, binding) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (chat_id, group_seq) DO NOTHING",
             )
             .bind(&m.chat)
             .bind(m.seq as i64)
@@ -208,6 +260,10 @@ impl Local {
             .bind(&m.sender_device)
             .bind(&m.text)
             .bind(m.server_time as i64)
+            .bind(m.proof.as_ref().map(|p| p.body.as_str()))
+            .bind(m.proof.as_ref().map(|p| p.key.to_vec()))
+            .bind(m.proof.as_ref().map(|p| p.commitment.to_vec()))
+            .bind(m.proof.as_ref().map(|p| p.binding.to_vec()))
             .execute(&mut *tx)
             .await
             .map_err(|e| self.err(e))?;
@@ -284,7 +340,8 @@ impl Local {
 
     pub async fn history(&self, chat: &str) -> Result<Vec<StoredMessage>> {
         let rows = sqlx::query(
-            "SELECT chat_id, group_seq, sender_handle, sender_device, text, server_time FROM messages \
+            "SELECT chat_id, group_seq, sender_handle, sender_device, text, server_time, \
+             body, franking_key, commitment, binding FROM messages \
              WHERE chat_id = ? ORDER BY group_seq",
         )
         .bind(chat)
@@ -300,6 +357,7 @@ impl Local {
                     sender_device: r.try_get(3).map_err(|e| self.err(e))?,
                     text: r.try_get(4).map_err(|e| self.err(e))?,
                     server_time: r.try_get::<i64, _>(5).map_err(|e| self.err(e))? as u64,
+                    proof: proof_of(&r).map_err(|e| self.err(e))?,
                 })
             })
             .collect()

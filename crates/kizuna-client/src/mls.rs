@@ -11,7 +11,7 @@ use openmls_traits::OpenMlsProvider;
 use rand::RngCore;
 
 use crate::error::{ClientError, Result};
-use crate::{mls_err, Event, Identity, StoredMessage};
+use crate::{mls_err, Event, FrankProof, Identity, StoredMessage};
 
 pub const CIPHERSUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
 
@@ -273,8 +273,7 @@ fn apply_inner(
             }
             match processed.into_content() {
                 ProcessedMessageContent::ApplicationMessage(app) => {
-                    let content: ChatContent = serde_json::from_slice(&app.into_bytes())
-                        .map_err(|e| ClientError::Protocol(format!("unreadable content: {e}")))?;
+                    let (content, proof) = unpack(&app.into_bytes(), &env, &handle)?;
                     match content {
                         ChatContent::Text { text } => events.push(Event::Message(StoredMessage {
                             chat,
@@ -283,6 +282,7 @@ fn apply_inner(
                             text,
                             server_time: env.server_time,
                             seq: env.group_seq,
+                            proof,
                         })),
                         ChatContent::ChatName { name } => events.push(Event::Renamed {
                             chat,
@@ -314,6 +314,66 @@ fn apply_inner(
     }
 }
 
+/// The content of an application message, and what proves it in a report:
+/// the franking key inside it must open the commitment the node bound, or
+/// the message is refused (one that could not be reported is not kept).
+/// Content from before franking carries no proof.
+fn unpack(plain: &[u8], env: &Envelope, sender: &str) -> Result<(ChatContent, Option<FrankProof>)> {
+    let Ok(franked) = serde_json::from_slice::<FrankedContent>(plain) else {
+        let content = serde_json::from_slice(plain)
+            .map_err(|e| ClientError::Protocol(format!("unreadable content: {e}")))?;
+        return Ok((content, None));
+    };
+    let unframed =
+        || ClientError::Protocol("a franked message arrived without its franking".into());
+    let f = env.franking.as_ref().ok_or_else(unframed)?;
+    let key32 = |b: &Bytes| <[u8; 32]>::try_from(b.0.as_slice()).map_err(|_| unframed());
+    let proof = FrankProof {
+        body: franked.body,
+        key: key32(&franked.franking_key)?,
+        commitment: key32(&f.commitment)?,
+        binding: key32(&f.binding)?,
+    };
+    if !kizuna_franking::opens(
+        &kizuna_franking::FrankingKey(proof.key),
+        &kizuna_franking::Commitment(proof.commitment),
+        proof.body.as_bytes(),
+        &env.group_id.0,
+        sender,
+    ) {
+        return Err(ClientError::Protocol(
+            "the sender's franking commitment does not match the message; it was refused, \
+             as it could not be reported"
+                .into(),
+        ));
+    }
+    let content = serde_json::from_str(&proof.body)
+        .map_err(|e| ClientError::Protocol(format!("unreadable content: {e}")))?;
+    Ok((content, Some(proof)))
+}
+
+/// Seals content for sending: the body the commitment covers, with a fresh
+/// franking key, as the MLS plaintext; and the commitment to send beside
+/// the ciphertext.
+pub fn franked(content: &ChatContent, chat: &[u8], sender: &str) -> Result<(Vec<u8>, FrankProof)> {
+    let body = serde_json::to_string(content).map_err(|e| ClientError::Invalid(e.to_string()))?;
+    let (key, commitment) = kizuna_franking::commit(body.as_bytes(), chat, sender);
+    let plain = serde_json::to_vec(&FrankedContent {
+        body: body.clone(),
+        franking_key: Bytes(key.0.to_vec()),
+    })
+    .map_err(|e| ClientError::Invalid(e.to_string()))?;
+    Ok((
+        plain,
+        FrankProof {
+            body,
+            key: key.0,
+            commitment: commitment.0,
+            binding: [0; 32],
+        },
+    ))
+}
+
 /// Decrypts one application message with the group's current state.
 pub fn open_application(
     provider: &OpenMlsRustCrypto,
@@ -325,7 +385,12 @@ pub fn open_application(
         .map_err(mls_err)?;
     match processed.into_content() {
         ProcessedMessageContent::ApplicationMessage(app) => {
-            match serde_json::from_slice::<ChatContent>(&app.into_bytes()) {
+            let plain = app.into_bytes();
+            let content = match serde_json::from_slice::<FrankedContent>(&plain) {
+                Ok(f) => serde_json::from_str::<ChatContent>(&f.body),
+                Err(_) => serde_json::from_slice::<ChatContent>(&plain),
+            };
+            match content {
                 Ok(ChatContent::Text { text }) => Ok(text),
                 Ok(ChatContent::ChatName { name }) => Ok(name),
                 Err(e) => Err(ClientError::Protocol(e.to_string())),

@@ -198,6 +198,39 @@ impl StaffClient {
             .await
     }
 
+    /// The abuse reports of the regions my live report grants cover:
+    /// `state` is open (the default, with appealed ones), appealed,
+    /// resolved or all.
+    pub async fn reports(
+        &self,
+        state: Option<&str>,
+    ) -> Result<Vec<kizuna_wire::reports::QueuedReport>> {
+        let path = match state {
+            Some(s) => format!("/staff/v1/reports?state={s}"),
+            None => "/staff/v1/reports".into(),
+        };
+        self.call::<(), _>(Method::GET, &path, None).await
+    }
+
+    /// Opens one report (recorded for the reporter and the reported sender).
+    pub async fn report(&self, report_id: &str) -> Result<kizuna_wire::reports::OpenedReport> {
+        self.call::<(), _>(Method::GET, &format!("/staff/v1/reports/{report_id}"), None)
+            .await
+    }
+
+    pub async fn resolve_report(
+        &self,
+        report_id: &str,
+        req: &kizuna_wire::reports::ResolveRequest,
+    ) -> Result<kizuna_wire::reports::OpenedReport> {
+        self.call(
+            Method::POST,
+            &format!("/staff/v1/reports/{report_id}/resolve"),
+            Some(req),
+        )
+        .await
+    }
+
     pub async fn events(&self) -> Result<Vec<serde_json::Value>> {
         self.call::<(), _>(Method::GET, "/staff/v1/events", None)
             .await

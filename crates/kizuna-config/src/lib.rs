@@ -115,14 +115,38 @@ impl Region {
 pub struct Regions {
     node_region: String,
     regions: Vec<Region>,
+    /// How long a resolved abuse report and its content are kept.
+    pub report_retention: std::time::Duration,
     /// Where it came from, for messages.
     pub origin: String,
+}
+
+/// How long resolved abuse reports are kept unless the file says otherwise.
+pub const DEFAULT_REPORT_RETENTION: std::time::Duration =
+    std::time::Duration::from_secs(90 * 24 * 3600);
+
+/// A period like `90d`, `12h`, `30m` or `45s`.
+pub fn parse_period(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    let unit = text.chars().last()?;
+    let n: u64 = text[..text.len() - unit.len_utf8()].parse().ok()?;
+    let secs = match unit {
+        's' => n,
+        'm' => n.checked_mul(60)?,
+        'h' => n.checked_mul(3600)?,
+        'd' => n.checked_mul(86400)?,
+        _ => return None,
+    };
+    (secs > 0).then(|| std::time::Duration::from_secs(secs))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
     node_region: String,
+    /// How long resolved abuse reports are kept, like "90d".
+    #[serde(default)]
+    report_retention: Option<String>,
     regions: BTreeMap<String, RegionFile>,
 }
 
@@ -380,9 +404,19 @@ impl Regions {
                 ),
             ));
         }
+        let report_retention = match &file.report_retention {
+            None => DEFAULT_REPORT_RETENTION,
+            Some(p) => parse_period(p).ok_or_else(|| {
+                invalid(
+                    "report_retention".into(),
+                    format!("\"{p}\" is not a period like \"90d\", \"12h\", \"30m\" or \"45s\""),
+                )
+            })?,
+        };
         Ok(Regions {
             node_region: file.node_region,
             regions,
+            report_retention,
             origin: origin.to_string(),
         })
     }
@@ -428,6 +462,26 @@ mod tests {
         assert_eq!(jp_access.disclosure.as_ref().unwrap().country_name, "Japan");
         assert!(kr.access_from("KR").unwrap().disclosure.is_none());
         assert!(kr.access_from("US").is_none());
+    }
+
+    #[test]
+    fn report_retention_is_a_period() {
+        assert_eq!(
+            Regions::embedded().report_retention,
+            DEFAULT_REPORT_RETENTION
+        );
+        let r =
+            with(|t| t.replace("report_retention = \"90d\"", "report_retention = \"3s\"")).unwrap();
+        assert_eq!(r.report_retention, std::time::Duration::from_secs(3));
+        for bad in ["0d", "ten days", "5w", ""] {
+            let e = problem(with(|t| {
+                t.replace(
+                    "report_retention = \"90d\"",
+                    &format!("report_retention = \"{bad}\""),
+                )
+            }));
+            assert!(e.contains("[report_retention]"), "{e}");
+        }
     }
 
     #[test]

@@ -83,6 +83,24 @@ pub fn commit(plaintext: &[u8], chat: &[u8], sender: &str) -> (FrankingKey, Comm
     (key, commitment(&key, plaintext, chat, sender))
 }
 
+/// Whether `commitment` is the sender's commitment to `plaintext` in `chat`
+/// under `key`: a recipient checks it on arrival, so that a message it
+/// could not report is refused rather than kept.
+pub fn opens(
+    key: &FrankingKey,
+    commitment: &Commitment,
+    plaintext: &[u8],
+    chat: &[u8],
+    sender: &str,
+) -> bool {
+    mac(
+        &key.0,
+        &[b"kizuna-frank-v1", chat, sender.as_bytes(), plaintext],
+    )
+    .verify_slice(&commitment.0)
+    .is_ok()
+}
+
 fn commitment(key: &FrankingKey, plaintext: &[u8], chat: &[u8], sender: &str) -> Commitment {
     Commitment(
         mac(
@@ -121,17 +139,17 @@ pub fn verify(node_key: &[u8; 32], r: &Revealed<'_>) -> Result<(), FrankingError
     binding_mac(node_key, &r.commitment, &r.envelope)
         .verify_slice(&r.binding.0)
         .map_err(|_| FrankingError::NotBound)?;
-    mac(
-        &r.key.0,
-        &[
-            b"kizuna-frank-v1",
-            r.envelope.chat,
-            r.envelope.sender.as_bytes(),
-            r.plaintext,
-        ],
-    )
-    .verify_slice(&r.commitment.0)
-    .map_err(|_| FrankingError::Altered)
+    if opens(
+        &r.key,
+        &r.commitment,
+        r.plaintext,
+        r.envelope.chat,
+        r.envelope.sender,
+    ) {
+        Ok(())
+    } else {
+        Err(FrankingError::Altered)
+    }
 }
 
 #[cfg(test)]
@@ -212,6 +230,15 @@ mod tests {
             envelope: genuine.envelope,
         };
         assert_eq!(verify(&NODE, &replayed), Err(FrankingError::NotBound));
+    }
+
+    #[test]
+    fn a_recipient_checks_the_commitment_on_arrival() {
+        let (key, c) = commit(b"hi", b"chat-1", "bob");
+        assert!(opens(&key, &c, b"hi", b"chat-1", "bob"));
+        assert!(!opens(&key, &c, b"hi!", b"chat-1", "bob"));
+        assert!(!opens(&key, &c, b"hi", b"chat-1", "eve"));
+        assert!(!opens(&FrankingKey([0; 32]), &c, b"hi", b"chat-1", "bob"));
     }
 
     #[test]

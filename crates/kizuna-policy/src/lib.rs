@@ -31,6 +31,9 @@ pub enum Action {
     RequestGrant,
     ApproveGrant,
     Read,
+    /// Opening an abuse report (or the queue it is in); the person is the
+    /// reporter, whose region holds it.
+    OpenReport,
 }
 
 impl Action {
@@ -39,6 +42,7 @@ impl Action {
             Action::RequestGrant => "request_grant",
             Action::ApproveGrant => "approve_grant",
             Action::Read => "read",
+            Action::OpenReport => "open_report",
         }
     }
 }
@@ -178,7 +182,12 @@ impl Policy {
             requester: "probe".into(),
             requester_org: "probe".into(),
         };
-        for action in [Action::RequestGrant, Action::ApproveGrant, Action::Read] {
+        for action in [
+            Action::RequestGrant,
+            Action::ApproveGrant,
+            Action::Read,
+            Action::OpenReport,
+        ] {
             self.decide(action, &staff, &person, &grant)?;
         }
         Ok(())

@@ -156,3 +156,40 @@ fn a_policy_with_an_error_is_refused_with_cedars_message() {
     .unwrap();
     assert!(matches!(e, PolicyError::Invalid { .. }), "{e}");
 }
+
+fn report_grant(live: bool) -> GrantFacts {
+    GrantFacts {
+        purpose: "ABUSE_REPORT_REVIEW".into(),
+        fields: vec!["reports".into()],
+        ..grant(live)
+    }
+}
+
+#[test]
+fn reports_open_to_moderators_with_a_live_grant_in_a_declared_country() {
+    let p = Policy::load(None).unwrap();
+    let open = |country: &str, roles: &[&str], g: &GrantFacts| {
+        p.decide(Action::OpenReport, &staff(country, roles), &person(), g)
+            .unwrap()
+    };
+    assert!(open("JP", &["moderator"], &report_grant(true)).allowed);
+    // T1: a moderator working from a country the region does not declare.
+    let v = open("VN", &["moderator"], &report_grant(true));
+    assert!(!v.allowed);
+    assert!(v.rules.contains(&"jurisdiction".to_string()), "{v:?}");
+    let v = open("JP", &["moderator"], &report_grant(false));
+    assert!(!v.allowed);
+    assert!(
+        v.rules.contains(&"no-live-report-grant".to_string()),
+        "{v:?}"
+    );
+    let v = open("JP", &["support"], &report_grant(true));
+    assert!(!v.allowed);
+    assert!(
+        v.rules.contains(&"reports-need-moderator".to_string()),
+        "{v:?}"
+    );
+    // A grant for another purpose opens no report.
+    let v = open("JP", &["moderator"], &grant(true));
+    assert!(!v.allowed, "{v:?}");
+}

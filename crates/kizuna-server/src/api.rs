@@ -41,6 +41,10 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub handles: std::sync::RwLock<std::collections::HashMap<String, String>>,
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Binds each accepted message's franking commitment to its sender,
+    /// chat and time (`keys/franking.key`).
+    pub franking_key: [u8; 32],
+    pub sanctions: Arc<crate::sanctions::Sanctions>,
 }
 
 pub type Shared = Arc<AppState>;
@@ -64,6 +68,13 @@ pub fn router(state: Shared) -> Router {
         )
         .route("/v1/me/export", get(crate::me::export))
         .route("/v1/me/accesses", get(crate::ledger::my_accesses))
+        .route("/v1/reports", post(crate::reports::file))
+        .route("/v1/me/reports", get(crate::reports::mine))
+        .route("/v1/me/moderation", get(crate::reports::notices))
+        .route(
+            "/v1/me/moderation/{report}/appeal",
+            post(crate::reports::appeal),
+        )
         .route("/v1/ledger/key", get(crate::ledger::key))
         .route("/v1/ledger/head", get(crate::ledger::head))
         .route("/v1/ledger/heads", get(crate::ledger::heads))
@@ -172,6 +183,9 @@ impl FromRequestParts<Shared> for AuthedDevice {
                 ),
             ));
         }
+        state
+            .sanctions
+            .check_request(&identity.account_id, parts.uri.path())?;
         Ok(AuthedDevice(identity))
     }
 }
@@ -864,8 +878,32 @@ async fn send(
     }
     let framing = framing::application(&req.message.0, &gid)
         .map_err(|e| ApiError::bad_request(ErrorCode::InvalidMessage, e.to_string()))?;
+    let commitment = req
+        .commitment
+        .as_ref()
+        .and_then(|c| <[u8; 32]>::try_from(c.0.as_slice()).ok())
+        .map(kizuna_franking::Commitment)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                ErrorCode::InvalidMessage,
+                "an application message must carry its 32-byte franking commitment",
+            )
+        })?;
+    s.sanctions.check_send(&me.account_id)?;
     let now = now_ms();
     let handle = sender_handle(&s, &me).await?;
+    let binding = kizuna_franking::bind(
+        &s.franking_key,
+        &commitment,
+        &kizuna_franking::Envelope {
+            chat: &gid,
+            sender: &handle,
+            time_ms: now,
+        },
+    );
+    let mut franking = [0u8; 64];
+    franking[..32].copy_from_slice(&commitment.0);
+    franking[32..].copy_from_slice(&binding.0);
     let accepted = s
         .sequencer
         .submit(
@@ -875,6 +913,7 @@ async fn send(
                 epoch: framing.epoch,
                 payload: req.message.0,
                 server_time: now,
+                franking: Some(franking),
             },
             handle,
         )
@@ -882,6 +921,7 @@ async fn send(
     Ok(ApiJson(SendAccepted {
         group_seq: accepted.group_seq,
         server_time: now,
+        binding: Some(Bytes(binding.0.to_vec())),
     }))
 }
 
@@ -911,6 +951,7 @@ pub async fn read_inbox(
             sender_device: e.sender_device,
             server_time: e.server_time,
             payload: Bytes(e.payload),
+            franking: e.franking.as_ref().map(Franking::from_stored),
         })
         .collect())
 }

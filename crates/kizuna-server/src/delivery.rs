@@ -282,6 +282,7 @@ impl Hub {
                         sender_device: &e.sender_device,
                         server_time: e.server_time,
                         payload: &Bytes(e.payload.as_ref().clone()),
+                        franking: e.franking.as_ref().map(kizuna_wire::Franking::from_stored),
                     })
                     .unwrap_or_default()
                     .into();
@@ -312,6 +313,8 @@ struct EnvelopeBody<'a> {
     sender_device: &'a str,
     server_time: u64,
     payload: &'a Bytes,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    franking: Option<kizuna_wire::Franking>,
 }
 
 #[cfg(test)]
@@ -328,6 +331,7 @@ mod tests {
             sender_device: "d1",
             server_time: 5,
             payload: &Bytes(vec![9; 10]),
+            franking: Some(kizuna_wire::Franking::from_stored(&[7; 64])),
         })
         .unwrap();
         let e = LiveEntry {
@@ -339,6 +343,7 @@ mod tests {
                 assert_eq!(env.seq, 42);
                 assert_eq!(env.group_seq, 7);
                 assert_eq!(env.payload.0, vec![9; 10]);
+                assert_eq!(env.franking.unwrap().binding.0, vec![7; 32]);
             }
             other => panic!("{other:?}"),
         }

@@ -121,6 +121,7 @@ impl From<kizuna_vault::VaultError> for ApiError {
                 format!("{msg}; use a node of that region, or ask the operator about its rules"),
             ),
             V::NotFound(_) => ApiError::not_found(ErrorCode::UnknownAccount, msg),
+            V::AlreadyReported => ApiError::conflict(ErrorCode::AlreadyReported, msg),
             V::Store(s) => s.into(),
             V::Ledger(l) => {
                 tracing::error!(error = %l, "ledger failure");

@@ -24,6 +24,7 @@ pub struct Governance {
     pub vault: Arc<Vault>,
     pub policy: Policy,
     pub anomaly: kizuna_staff::AnomalyLimits,
+    pub sanctions: Arc<crate::sanctions::Sanctions>,
 }
 
 type Shared = Arc<Governance>;
@@ -65,7 +66,7 @@ fn facts_of_member(member: &StaffMember, org: &Org) -> StaffFacts {
     }
 }
 
-fn storage(e: impl std::fmt::Display) -> StaffError {
+pub(crate) fn storage(e: impl std::fmt::Display) -> StaffError {
     StaffError::Storage(e.to_string())
 }
 
@@ -90,21 +91,29 @@ impl Governance {
             .await
             .map_err(storage)?
             .ok_or_else(|| StaffError::NotFound(format!("person '{handle}'")))?;
-        let countries = self
-            .vault
-            .config()
-            .region(&account.region)
-            .map(|r| r.access_from.iter().map(|a| a.country.clone()).collect())
-            .unwrap_or_default();
         let facts = PersonFacts {
             subject: handle.to_string(),
-            region: account.region.clone(),
-            region_countries: countries,
+            ..self.region_facts(&account.region)
         };
         Ok((account, facts))
     }
 
-    fn decide(
+    /// A region as the policy sees it for grants over its abuse reports:
+    /// the facts any of its people would have.
+    pub(crate) fn region_facts(&self, region: &str) -> PersonFacts {
+        PersonFacts {
+            subject: format!("region {region}"),
+            region: region.to_string(),
+            region_countries: self
+                .vault
+                .config()
+                .region(region)
+                .map(|r| r.access_from.iter().map(|a| a.country.clone()).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    pub(crate) fn decide(
         &self,
         action: Action,
         s: &Session,
@@ -120,7 +129,7 @@ impl Governance {
 impl Governance {
     /// After each refusal or read: past the limits, an alert and a
     /// suspension. A failure here is logged, never hidden as success.
-    async fn watch(&self, s: &Session) {
+    pub(crate) async fn watch(&self, s: &Session) {
         if let Err(e) = self
             .realm
             .watch(&s.member.staff_id, &s.org.org_id, None, self.anomaly)
@@ -131,7 +140,7 @@ impl Governance {
     }
 }
 
-fn requester_of(g: &Grant, country: &str, roles: &[Role]) -> Requester {
+pub(crate) fn requester_of(g: &Grant, country: &str, roles: &[Role]) -> Requester {
     Requester::Staff(kizuna_wire::StaffRef {
         staff_id: g.staff_id.clone(),
         org_id: g.org_id.clone(),
@@ -174,7 +183,7 @@ impl Governance {
     }
 }
 
-fn facts_of(g: &Grant, live: bool) -> GrantFacts {
+pub(crate) fn facts_of(g: &Grant, live: bool) -> GrantFacts {
     GrantFacts {
         purpose: g.purpose.code().to_string(),
         fields: g.fields.clone(),
@@ -187,7 +196,7 @@ fn facts_of(g: &Grant, live: bool) -> GrantFacts {
     }
 }
 
-fn refused(what: &str, v: &kizuna_policy::Verdict) -> StaffError {
+pub(crate) fn refused(what: &str, v: &kizuna_policy::Verdict) -> StaffError {
     StaffError::Forbidden(format!("{what} is refused: {}", v.reasons.join("; ")))
 }
 
@@ -200,7 +209,34 @@ async fn request(
     Staff(s): Staff,
     Body(req): Body<GrantRequest>,
 ) -> Result<(StatusCode, Json<Grant>), StaffError> {
-    if req.subjects.is_empty() || req.subjects.len() > 100 {
+    let for_reports = req.fields.iter().any(|f| f == REPORTS_FIELD);
+    if for_reports {
+        if req.fields.len() != 1
+            || req.purpose != Purpose::AbuseReportReview
+            || !req.subjects.is_empty()
+            || req.regions.is_empty()
+        {
+            return Err(StaffError::Invalid(
+                "a grant over abuse reports names only the field 'reports', the purpose \
+                 ABUSE_REPORT_REVIEW and the regions whose reports it opens (--region), no people"
+                    .into(),
+            ));
+        }
+        if let Some(r) = req
+            .regions
+            .iter()
+            .find(|r| g.vault.config().region(r).is_none())
+        {
+            return Err(StaffError::Invalid(format!(
+                "unknown region '{r}'; regions are {}",
+                g.vault.config().ids().join(", ")
+            )));
+        }
+    } else if !req.regions.is_empty() {
+        return Err(StaffError::Invalid(
+            "only a grant over abuse reports (--fields reports) names regions".into(),
+        ));
+    } else if req.subjects.is_empty() || req.subjects.len() > 100 {
         return Err(StaffError::Invalid(
             "name 1 to 100 people (--subject)".into(),
         ));
@@ -254,7 +290,27 @@ async fn request(
         expires_at: None,
         consented: Vec::new(),
         declined: Vec::new(),
+        regions: req.regions.clone(),
     };
+    for region in &grant.regions {
+        let facts = g.region_facts(region);
+        let v = g.decide(Action::RequestGrant, &s, &facts, &facts_of(&grant, false))?;
+        if !v.allowed {
+            g.realm
+                .record(
+                    "grant_refused",
+                    Some(&s.member.staff_id),
+                    Some(&s.org.org_id),
+                    serde_json::json!({ "region": region, "rules": v.rules, "reasons": v.reasons }),
+                )
+                .await?;
+            g.watch(&s).await;
+            return Err(refused(
+                &format!("the abuse reports of region {region}"),
+                &v,
+            ));
+        }
+    }
     let mut people = Vec::new();
     for subject in &req.subjects {
         let (account, person) = g.person(subject).await?;
@@ -336,10 +392,15 @@ async fn decide_on(
         )));
     }
     let mut people = Vec::new();
+    let mut targets = Vec::new();
     for subject in &grant.subjects {
         let (account, person) = g.person(subject).await?;
         people.push(account);
-        let v = g.decide(Action::ApproveGrant, s, &person, &facts_of(&grant, false))?;
+        targets.push(person);
+    }
+    targets.extend(grant.regions.iter().map(|r| g.region_facts(r)));
+    for person in &targets {
+        let v = g.decide(Action::ApproveGrant, s, person, &facts_of(&grant, false))?;
         if !v.allowed {
             g.realm
                 .record(

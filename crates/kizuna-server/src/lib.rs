@@ -17,7 +17,10 @@ mod governance;
 mod ledger;
 mod limits;
 mod me;
+mod moderation;
 mod openapi;
+mod reports;
+mod sanctions;
 mod ws;
 
 use std::net::SocketAddr;
@@ -277,6 +280,8 @@ impl RunningServer {
             source,
         })?;
         let token_key = key_file(&keys.join("user-token.key"))?;
+        // Its own key: a report can only be verified by this node's binding.
+        let franking_key = key_file(&keys.join("franking.key"))?;
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("node.sqlite")).await?);
         // People whose region the configuration dropped would be unreachable
         // and their data map would lie; refuse rather than serve them wrong.
@@ -293,6 +298,7 @@ impl RunningServer {
         let policy = kizuna_policy::Policy::load(config.policy.as_deref())?;
         let vault = Arc::new(open_vault(dir, config.regions.clone()).await?);
         adopt_legacy_profiles(store.as_ref(), &vault).await?;
+        let sanctions = Arc::new(sanctions::Sanctions::load(store.as_ref()).await?);
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| ServerError::Listen {
@@ -352,11 +358,13 @@ impl RunningServer {
                     vault: vault.clone(),
                     policy,
                     anomaly: config.anomaly,
+                    sanctions: sanctions.clone(),
                 });
                 let gov = gov_for_users.clone();
                 let app = kizuna_staff::router(realm.clone())
                     .merge(governance::routes(gov.clone()))
-                    .merge(breach::routes(gov))
+                    .merge(breach::routes(gov.clone()))
+                    .merge(moderation::routes(gov))
                     .into_make_service_with_connect_info::<SocketAddr>();
                 let mut stop = shutdown_rx.clone();
                 let task = tokio::spawn(async move {
@@ -392,7 +400,14 @@ impl RunningServer {
             hub,
             handles: Default::default(),
             shutdown: shutdown_rx.clone(),
+            franking_key,
+            sanctions,
         });
+        tokio::spawn(reports::retention(
+            vault.clone(),
+            config.regions.report_retention,
+            shutdown_rx.clone(),
+        ));
         let app = api::router(state.clone());
         let mut stop = shutdown_rx;
         let serve = tokio::spawn(async move {

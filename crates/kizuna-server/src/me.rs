@@ -65,6 +65,8 @@ pub async fn export(
     let contacts = s.vault.contacts(&a.account_id, &a.region, &who).await?;
     let devices = s.store.devices_of(&a.account_id).await?;
     let data_map = s.vault.data_map(&a.account_id, &a.region, &who).await?;
+    let reports = s.vault.reports_of(&a.account_id, &a.region, &who).await?;
+    let moderation = s.vault.notices(&a.account_id, &a.region, &who).await?;
     Ok(ApiJson(Export {
         exported_at: now_ms(),
         account_id: a.account_id,
@@ -83,6 +85,8 @@ pub async fn export(
             })
             .collect(),
         data_map,
+        reports,
+        moderation,
     }))
 }
 

@@ -895,6 +895,21 @@ impl StaffRealm {
     }
 }
 
+impl StaffRealm {
+    /// Live grants of a staff member over abuse reports, and the regions
+    /// each opens.
+    pub async fn live_report_grants(&self, staff_id: &str) -> Result<Vec<Grant>, StaffError> {
+        let now = kizuna_wire::now_ms();
+        Ok(self
+            .store
+            .grants(Some(staff_id))
+            .await?
+            .into_iter()
+            .filter(|g| g.live(now) && g.fields.iter().any(|f| f == REPORTS_FIELD))
+            .collect())
+    }
+}
+
 /// When one staff member's behaviour raises an alert and suspends them.
 #[derive(Clone, Copy, Debug)]
 pub struct AnomalyLimits {

@@ -13,8 +13,8 @@ mod region;
 mod sqlite;
 
 pub use region::{
-    AccessedBy, LedgerRow, RegionStore, SealedAccess, SealedSubject, SqliteRegionStore, WrappedKey,
-    ERASED,
+    AccessedBy, LedgerRow, RegionStore, ReportRow, SealedAccess, SealedSubject, SqliteRegionStore,
+    WrappedKey, ERASED,
 };
 pub use sqlite::SqliteStore;
 
@@ -115,6 +115,19 @@ impl MessageKind {
     }
 }
 
+/// What a moderator's decision keeps an account from doing, until when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sanction {
+    /// Only sending is refused (otherwise the account may not sign in).
+    pub sending_only: bool,
+    /// Milliseconds since the epoch; none for no end.
+    pub until: Option<u64>,
+}
+
+/// An application message's franking commitment (32 bytes) followed by the
+/// node's binding of it (32 bytes): opaque here, kept with the message.
+pub type Franking = [u8; 64];
+
 /// One write to a group's total order.
 #[derive(Clone, Debug)]
 pub enum Submission {
@@ -124,6 +137,9 @@ pub enum Submission {
         epoch: u64,
         payload: Vec<u8>,
         server_time: u64,
+        /// The sender's franking commitment and the node's binding of it,
+        /// delivered with the message.
+        franking: Option<Franking>,
     },
     Commit {
         group_id: Vec<u8>,
@@ -171,6 +187,7 @@ pub struct QueuedEntry {
     pub sender_device: String,
     pub server_time: u64,
     pub payload: std::sync::Arc<Vec<u8>>,
+    pub franking: Option<Franking>,
 }
 
 #[derive(Clone, Debug)]
@@ -200,6 +217,7 @@ pub struct InboxEntry {
     pub sender_handle: String,
     pub server_time: u64,
     pub payload: Vec<u8>,
+    pub franking: Option<Franking>,
 }
 
 #[derive(Clone, Debug)]
@@ -287,5 +305,10 @@ pub trait Store: Send + Sync + 'static {
     async fn approve_link(&self, link_id: &str, device: Device) -> Result<()>;
 
     /// Flushes and closes; called on shutdown.
+    /// A moderator's restriction or suspension of an account, replacing
+    /// any before it; `None` lifts it.
+    async fn set_sanction(&self, account_id: &str, sanction: Option<Sanction>) -> Result<()>;
+    /// Every account under a restriction or suspension.
+    async fn sanctions(&self) -> Result<Vec<(String, Sanction)>>;
     async fn close(&self);
 }

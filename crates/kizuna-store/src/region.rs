@@ -38,6 +38,19 @@ CREATE TABLE IF NOT EXISTS access_records (
     sealed BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS access_records_by_subject ON access_records (subject_id, id);
+CREATE TABLE IF NOT EXISTS reports (
+    report_id TEXT PRIMARY KEY,
+    subject_id TEXT NOT NULL,
+    message_key BLOB NOT NULL,
+    created_at BIGINT NOT NULL,
+    reason TEXT NOT NULL,
+    state TEXT NOT NULL,
+    resolved_at BIGINT,
+    sealed BLOB NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS reports_by_message ON reports (subject_id, message_key);
+CREATE INDEX IF NOT EXISTS reports_by_state ON reports (state, created_at);
+CREATE INDEX IF NOT EXISTS reports_by_resolution ON reports (resolved_at) WHERE state = 'resolved';
 "#;
 
 /// Access records became the ledger's entries: each carries its leaf hash
@@ -111,6 +124,25 @@ pub struct LedgerRow {
     pub access: SealedAccess,
 }
 
+/// An abuse report filed by a person of this region: what the moderation
+/// queue needs in the clear (no content, nobody named but the reporter's
+/// account id), and the report itself sealed under the reporter's data key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportRow {
+    pub report_id: String,
+    /// The reporter.
+    pub subject_id: String,
+    /// A hash of the chat and the reported message's place in it, so one
+    /// person reports one message once.
+    pub message_key: Vec<u8>,
+    pub created_at: u64,
+    pub reason: String,
+    /// `open`, `resolved` or `appealed`.
+    pub state: String,
+    pub resolved_at: Option<u64>,
+    pub sealed: Vec<u8>,
+}
+
 /// Everything a region holds of one person, sealed: what a move copies.
 #[derive(Clone, Debug)]
 pub struct SealedSubject {
@@ -119,6 +151,8 @@ pub struct SealedSubject {
     pub records: Vec<(String, Vec<u8>)>,
     pub phone_hash: Option<Vec<u8>>,
     pub access: Vec<SealedAccess>,
+    /// The reports the person filed.
+    pub reports: Vec<ReportRow>,
 }
 
 #[async_trait]
@@ -173,6 +207,21 @@ pub trait RegionStore: Send + Sync + 'static {
     /// time, who accessed; no content, no subject) so the ledger stays
     /// whole; without, they go too (a copy a move left behind).
     async fn erase_subject(&self, subject_id: &str, keep_ledger: bool) -> Result<bool>;
+    /// Files a report. Refuses with `Conflict("report")` if the person
+    /// reported that message before.
+    async fn put_report(&self, report: ReportRow) -> Result<()>;
+    async fn report(&self, report_id: &str) -> Result<Option<ReportRow>>;
+    /// Reports in the given states, oldest first.
+    async fn reports_in(&self, states: &[&str], limit: u32) -> Result<Vec<ReportRow>>;
+    /// The reports a person filed.
+    async fn reports_of(&self, subject_id: &str) -> Result<Vec<ReportRow>>;
+    /// Replaces a report's state and sealed content if it is still in state
+    /// `from`; false if it changed meanwhile (or is gone).
+    async fn update_report(&self, report: &ReportRow, from: &str) -> Result<bool>;
+    /// Resolved reports whose resolution is at or before `before`.
+    async fn reports_resolved_before(&self, before: u64, limit: u32) -> Result<Vec<ReportRow>>;
+    /// Deletes a report, overwriting its content on disk.
+    async fn delete_report(&self, report_id: &str) -> Result<bool>;
     /// People after `after` in id order, for passes over the whole region.
     async fn subjects_after(&self, after: &str, limit: u32) -> Result<Vec<WrappedKey>>;
     /// How many people have a data key wrapped by each region-key version.
@@ -245,6 +294,46 @@ fn key_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<WrappedKey> {
         wrapped: r.try_get("wrapped_key")?,
         created_at: r.try_get::<i64, _>("created_at")? as u64,
     })
+}
+
+const REPORT_COLUMNS: &str =
+    "report_id, subject_id, message_key, created_at, reason, state, resolved_at, sealed";
+
+fn report_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<ReportRow> {
+    Ok(ReportRow {
+        report_id: r.try_get("report_id")?,
+        subject_id: r.try_get("subject_id")?,
+        message_key: r.try_get("message_key")?,
+        created_at: r.try_get::<i64, _>("created_at")? as u64,
+        reason: r.try_get("reason")?,
+        state: r.try_get("state")?,
+        resolved_at: r
+            .try_get::<Option<i64>, _>("resolved_at")?
+            .map(|t| t as u64),
+        sealed: r.try_get("sealed")?,
+    })
+}
+
+async fn insert_report(tx: &mut sqlx::SqliteConnection, r: &ReportRow) -> Result<()> {
+    let done = sqlx::query(&format!(
+        "INSERT INTO reports ({REPORT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT DO NOTHING"
+    ))
+    .bind(&r.report_id)
+    .bind(&r.subject_id)
+    .bind(&r.message_key)
+    .bind(r.created_at as i64)
+    .bind(&r.reason)
+    .bind(&r.state)
+    .bind(r.resolved_at.map(|t| t as i64))
+    .bind(&r.sealed)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if done == 0 {
+        return Err(StoreError::Conflict("report"));
+    }
+    Ok(())
 }
 
 /// Rows bound in one multi-row statement (8 values each, well under
@@ -324,7 +413,13 @@ impl RegionStore for SqliteRegionStore {
                     }
                 }
             }
-            for table in ["subjects", "records", "phone_index", "access_records"] {
+            for table in [
+                "subjects",
+                "records",
+                "phone_index",
+                "access_records",
+                "reports",
+            ] {
                 let mut q =
                     sqlx::QueryBuilder::new(format!("DELETE FROM {table} WHERE subject_id IN ("));
                 let mut list = q.separated(", ");
@@ -374,6 +469,9 @@ impl RegionStore for SqliteRegionStore {
                 .flat_map(|s| s.access.iter().map(move |a| (&s.key.subject_id, a)))
                 .collect();
             insert_accesses(&mut tx, &rows).await?;
+            for r in chunk.iter().flat_map(|s| &s.reports) {
+                insert_report(&mut tx, r).await?;
+            }
         }
         tx.commit().await?;
         Ok(())
@@ -398,11 +496,13 @@ impl RegionStore for SqliteRegionStore {
                 .fetch_optional(&self.pool)
                 .await?;
         let access = self.access_records(subject_id).await?;
+        let reports = self.reports_of(subject_id).await?;
         Ok(Some(SealedSubject {
             key,
             records,
             phone_hash,
             access,
+            reports,
         }))
     }
 
@@ -593,6 +693,7 @@ impl RegionStore for SqliteRegionStore {
             "DELETE FROM subjects WHERE subject_id = ?",
             "DELETE FROM records WHERE subject_id = ?",
             "DELETE FROM phone_index WHERE subject_id = ?",
+            "DELETE FROM reports WHERE subject_id = ?",
             access,
         ] {
             any |= sqlx::query(sql)
@@ -618,6 +719,97 @@ impl RegionStore for SqliteRegionStore {
         // old key does not wait in an earlier frame of it.
         crate::truncate_wal(&self.pool).await?;
         Ok(any)
+    }
+
+    async fn put_report(&self, r: ReportRow) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        insert_report(&mut tx, &r).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn report(&self, report_id: &str) -> Result<Option<ReportRow>> {
+        sqlx::query(&format!(
+            "SELECT {REPORT_COLUMNS} FROM reports WHERE report_id = ?"
+        ))
+        .bind(report_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(report_from_row)
+        .transpose()
+    }
+
+    async fn reports_in(&self, states: &[&str], limit: u32) -> Result<Vec<ReportRow>> {
+        let mut qb: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(format!(
+            "SELECT {REPORT_COLUMNS} FROM reports WHERE state IN ("
+        ));
+        let mut sep = qb.separated(", ");
+        for s in states {
+            sep.push_bind(*s);
+        }
+        qb.push(") ORDER BY created_at LIMIT ")
+            .push_bind(limit as i64);
+        qb.build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(report_from_row)
+            .collect()
+    }
+
+    async fn reports_of(&self, subject_id: &str) -> Result<Vec<ReportRow>> {
+        sqlx::query(&format!(
+            "SELECT {REPORT_COLUMNS} FROM reports WHERE subject_id = ? ORDER BY created_at"
+        ))
+        .bind(subject_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(report_from_row)
+        .collect()
+    }
+
+    async fn update_report(&self, r: &ReportRow, from: &str) -> Result<bool> {
+        Ok(sqlx::query(
+            "UPDATE reports SET state = ?, resolved_at = ?, sealed = ? \
+             WHERE report_id = ? AND state = ?",
+        )
+        .bind(&r.state)
+        .bind(r.resolved_at.map(|t| t as i64))
+        .bind(&r.sealed)
+        .bind(&r.report_id)
+        .bind(from)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            > 0)
+    }
+
+    async fn reports_resolved_before(&self, before: u64, limit: u32) -> Result<Vec<ReportRow>> {
+        sqlx::query(&format!(
+            "SELECT {REPORT_COLUMNS} FROM reports WHERE state = 'resolved' AND resolved_at <= ? \
+             ORDER BY resolved_at LIMIT ?"
+        ))
+        .bind(before as i64)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(report_from_row)
+        .collect()
+    }
+
+    async fn delete_report(&self, report_id: &str) -> Result<bool> {
+        let gone = sqlx::query("DELETE FROM reports WHERE report_id = ?")
+            .bind(report_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            > 0;
+        // What was deleted leaves no frame behind in the WAL either.
+        crate::truncate_wal(&self.pool).await?;
+        Ok(gone)
     }
 
     async fn subjects_after(&self, after: &str, limit: u32) -> Result<Vec<WrappedKey>> {

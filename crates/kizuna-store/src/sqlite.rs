@@ -157,6 +157,19 @@ DROP TABLE messages;
 DROP TABLE group_members;
 DELETE FROM counters WHERE name = 'inbox_seq';
 "#,
+    r#"
+-- Franking: each application message keeps its commitment and the node's
+-- binding (64 bytes), delivered with it so a recipient can report it.
+ALTER TABLE log ADD COLUMN frank BLOB;
+"#,
+    r#"
+-- Moderators' restrictions and suspensions of accounts.
+CREATE TABLE sanctions (
+    account_id TEXT PRIMARY KEY,
+    sending_only SMALLINT NOT NULL,
+    until BIGINT
+);
+"#,
 ];
 
 /// What the single writer knows of a group; authoritative because every
@@ -196,6 +209,7 @@ struct MessageRow {
     sender: String,
     server_time: u64,
     payload: Arc<Vec<u8>>,
+    franking: Option<Franking>,
 }
 
 /// Splits rows into runs of a few fixed sizes, so each multi-row statement
@@ -228,7 +242,7 @@ impl BatchRows {
     async fn write(&self, tx: &mut Transaction<'_, Sqlite>) -> Result<()> {
         for chunk in prepared_chunks(&self.messages) {
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO log (pos, group_id, seq, kind, routed, sender_device, server_time, payload) ",
+                "INSERT INTO log (pos, group_id, seq, kind, routed, sender_device, server_time, payload, frank) ",
             );
             qb.push_values(chunk, |mut b, m| {
                 b.push_bind(m.pos as i64)
@@ -238,7 +252,8 @@ impl BatchRows {
                     .push_bind(m.routed as i64)
                     .push_bind(m.sender.as_str())
                     .push_bind(m.server_time as i64)
-                    .push_bind(m.payload.as_slice());
+                    .push_bind(m.payload.as_slice())
+                    .push_bind(m.franking.as_ref().map(|f| f.as_slice()));
             });
             qb.build().execute(&mut **tx).await?;
         }
@@ -370,6 +385,7 @@ impl SqliteStore {
         sender: &str,
         server_time: u64,
         payload: Arc<Vec<u8>>,
+        franking: Option<Franking>,
         to: &[String],
         queued: &mut Vec<QueuedEntry>,
     ) {
@@ -389,6 +405,7 @@ impl SqliteStore {
                 sender_device: sender.to_string(),
                 server_time,
                 payload: payload.clone(),
+                franking,
             });
             if !routed {
                 rows.deliveries.push((d.clone(), pos));
@@ -403,6 +420,7 @@ impl SqliteStore {
             sender: sender.to_string(),
             server_time,
             payload,
+            franking,
         });
     }
 
@@ -434,6 +452,7 @@ impl SqliteStore {
                 epoch,
                 payload,
                 server_time,
+                franking,
                 ..
             } => {
                 if !g.members.contains(&sender_device) {
@@ -463,6 +482,7 @@ impl SqliteStore {
                     &sender_device,
                     server_time,
                     Arc::new(payload),
+                    franking,
                     &to,
                     &mut queued,
                 );
@@ -535,6 +555,7 @@ impl SqliteStore {
                     &sender_device,
                     server_time,
                     Arc::new(commit),
+                    None,
                     &to,
                     &mut queued,
                 );
@@ -551,6 +572,7 @@ impl SqliteStore {
                         &sender_device,
                         server_time,
                         Arc::new(welcome),
+                        None,
                         &added,
                         &mut queued,
                     );
@@ -772,7 +794,7 @@ const CURRENT_MEMBERS: &str = "SELECT device_id FROM memberships \
 /// range it belonged to (not its own), and those addressed to it alone.
 const INBOX: &str = "\
     SELECT m.pos, m.kind, m.group_id, m.seq AS group_seq, m.sender_device, \
-           COALESCE(a.handle, '') AS sender_handle, m.server_time, m.payload \
+           COALESCE(a.handle, '') AS sender_handle, m.server_time, m.payload, m.frank \
     FROM (\
         SELECT l.* FROM memberships ms \
         JOIN log l ON l.group_id = ms.group_id AND l.seq >= ms.from_seq \
@@ -990,6 +1012,48 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
+    async fn set_sanction(&self, account_id: &str, sanction: Option<Sanction>) -> Result<()> {
+        let _w = self.writer.lock().await;
+        match sanction {
+            None => {
+                sqlx::query("DELETE FROM sanctions WHERE account_id = ?")
+                    .bind(account_id)
+                    .execute(&self.pool)
+                    .await?;
+            }
+            Some(x) => {
+                sqlx::query(
+                    "INSERT INTO sanctions (account_id, sending_only, until) VALUES (?, ?, ?) \
+                     ON CONFLICT (account_id) DO UPDATE SET sending_only = excluded.sending_only, \
+                     until = excluded.until",
+                )
+                .bind(account_id)
+                .bind(x.sending_only as i64)
+                .bind(x.until.map(|u| u as i64))
+                .execute(&self.pool)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn sanctions(&self) -> Result<Vec<(String, Sanction)>> {
+        sqlx::query("SELECT account_id, sending_only, until FROM sanctions")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("account_id")?,
+                    Sanction {
+                        sending_only: r.try_get::<i64, _>("sending_only")? != 0,
+                        until: r.try_get::<Option<i64>, _>("until")?.map(|u| u as u64),
+                    },
+                ))
+            })
+            .collect()
+    }
+
     async fn account_regions(&self) -> Result<Vec<(String, u64)>> {
         sqlx::query("SELECT region, COUNT(*) AS n FROM accounts GROUP BY region ORDER BY region")
             .fetch_all(&self.pool)
@@ -1027,6 +1091,10 @@ impl Store for SqliteStore {
             .await?
             .rows_affected()
             > 0;
+        sqlx::query("DELETE FROM sanctions WHERE account_id = ?")
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
         for d in &devices {
             for sql in [
                 "DELETE FROM devices WHERE device_id = ?",
@@ -1323,6 +1391,9 @@ impl Store for SqliteStore {
                     sender_handle: r.try_get("sender_handle")?,
                     server_time: r.try_get::<i64, _>("server_time")? as u64,
                     payload: r.try_get("payload")?,
+                    franking: r
+                        .try_get::<Option<Vec<u8>>, _>("frank")?
+                        .and_then(|f| f.try_into().ok()),
                 })
             })
             .collect()
@@ -1484,6 +1555,7 @@ mod tests {
             epoch,
             payload: text.as_bytes().to_vec(),
             server_time: 0,
+            franking: None,
         }
     }
 

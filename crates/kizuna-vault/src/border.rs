@@ -28,6 +28,8 @@ pub enum Requester {
     Operator { command: String },
     /// A staff member under a grant, as their ledger entries name them.
     Staff(StaffRef),
+    /// The retention rule that deletes resolved abuse reports.
+    Retention,
 }
 
 impl Requester {
@@ -36,6 +38,7 @@ impl Requester {
             Requester::Subject { device_id } => format!("you, from your device {device_id}"),
             Requester::PhoneLookup => "a person who searched for your phone number".into(),
             Requester::Operator { command } => format!("the operator, running `{command}`"),
+            Requester::Retention => "the retention period of resolved abuse reports".into(),
             Requester::Staff(s) => format!(
                 "staff member {} of {} ({}), grant {} for {}, ticket {}",
                 s.staff_id, s.org_id, s.country, s.grant_id, s.purpose, s.ticket

@@ -12,6 +12,7 @@
 mod border;
 mod keys;
 mod ledger;
+mod reports;
 mod seal;
 
 use std::collections::BTreeMap;
@@ -31,6 +32,7 @@ pub use border::{Access, Action, Requester};
 use keys::{KeyPlace, RegionKeys};
 use ledger::OpenedAccess;
 pub use ledger::{Affected, Content, HeldEntry, LoggedAccess};
+pub use reports::{QueuedReport, ReportBody};
 use seal::{DataKey, KeyBinding, RecordBinding};
 
 /// A person's profile fields.
@@ -48,6 +50,10 @@ pub enum Category {
     Contacts,
     PhoneIndex,
     AccessRecords,
+    /// Abuse reports the person filed.
+    Reports,
+    /// Moderators' decisions about the person's messages, and appeals.
+    Moderation,
 }
 
 impl Category {
@@ -57,6 +63,8 @@ impl Category {
             Category::Contacts => "contacts",
             Category::PhoneIndex => "phone_index",
             Category::AccessRecords => "access_records",
+            Category::Reports => "reports",
+            Category::Moderation => "moderation",
         }
     }
 }
@@ -83,6 +91,8 @@ pub enum VaultError {
     Key { region: String, problem: String },
     #[error("sealed data of a person in region {region} cannot be opened: {problem}")]
     Unsealable { region: String, problem: String },
+    #[error("you already reported this message")]
+    AlreadyReported,
     #[error("the copy in region {0} did not match the original; nothing was removed")]
     CopyMismatch(String),
     #[error("storage failure: {0}")]
@@ -305,10 +315,25 @@ impl RegionVault {
             .iter()
             .map(|a| self.open_access(&key, subject, dkv, a))
             .collect::<Result<Vec<_>, _>>()?;
+        let reports = s
+            .reports
+            .iter()
+            .map(|r| {
+                let body = self.open_report_with(r, &key, dkv)?;
+                // Sealed bytes differ with every seal; a copy is compared
+                // by what it holds.
+                let row = kizuna_store::ReportRow {
+                    sealed: Vec::new(),
+                    ..r.clone()
+                };
+                Ok((row, body))
+            })
+            .collect::<Result<Vec<_>, VaultError>>()?;
         Ok(OpenedSubject {
             data_key_version: dkv,
             records,
             access,
+            reports,
         })
     }
 
@@ -331,11 +356,17 @@ impl RegionVault {
             .iter()
             .map(|a| self.seal_access(&key, subject, dkv, a))
             .collect::<Result<Vec<_>, VaultError>>()?;
+        let reports = o
+            .reports
+            .iter()
+            .map(|(row, body)| self.resealed(row, body, &key, dkv))
+            .collect::<Result<Vec<_>, VaultError>>()?;
         Ok(SealedSubject {
             key: self.wrap_new(subject, dkv, &key)?,
             records,
             phone_hash: phone.map(|p| self.phone_hash(p)),
             access,
+            reports,
         })
     }
 }
@@ -345,6 +376,8 @@ struct OpenedSubject {
     data_key_version: u32,
     records: BTreeMap<String, Vec<u8>>,
     access: Vec<OpenedAccess>,
+    /// Each report as stored (its sealed bytes aside) and opened.
+    reports: Vec<(kizuna_store::ReportRow, ReportBody)>,
 }
 
 /// One step of the staff realm about a person, as they are told of it.
@@ -509,6 +542,7 @@ impl Vault {
                 data_key_version: 1,
                 records: BTreeMap::from([(Category::Profile.name().to_string(), pt)]),
                 access: access.into_iter().collect(),
+                reports: Vec::new(),
             };
             sealed.push(r.seal_subject(subject, &opened, Some(&profile.phone))?);
             rv = Some(r);
@@ -652,49 +686,19 @@ impl Vault {
         if with_contacts {
             categories.push(Category::Contacts);
         }
-        let access = Access {
-            subject,
-            region,
-            action: Action::Read,
-            categories: &categories,
-            requester,
-        };
-        // One read, one record: across a border it says so in its basis,
-        // rather than adding a transfer record of its own.
-        let reached = match self.decide(&access) {
-            Ok(r) => r,
-            // The border refuses: recorded as such, and refused.
-            Err(VaultError::AccessDenied { .. }) => {
-                self.reach(&access).await?;
-                return Err(VaultError::AccessDenied {
-                    region: region.to_string(),
-                    from: self.config.node_region().country.clone(),
-                });
-            }
-            Err(e) => return Err(e),
-        };
-        let grant = "a grant approved by a second person, allowed by the access policy";
-        let record = TransferRecord {
-            at: kizuna_wire::now_ms(),
-            action: "read".into(),
-            // What the staff member sees, which is what a breach of their
-            // credentials would have exposed.
-            categories: fields.to_vec(),
-            region: region.to_string(),
-            to_country: from_country.to_string(),
-            basis: Some(match &reached.transfer {
-                Some(t) => format!(
-                    "{grant}; across the border on: {}",
-                    t.basis.as_deref().unwrap_or("-")
-                ),
-                None => grant.to_string(),
-            }),
-            requester: requester.describe(),
-            allowed: true,
-            refusal: None,
-        };
-        let rv = reached.region;
-        self.record(rv, subject, &record, requester).await?;
+        let rv = self
+            .reach_governed(
+                &Access {
+                    subject,
+                    region,
+                    action: Action::Read,
+                    categories: &categories,
+                    requester,
+                },
+                fields,
+                from_country,
+            )
+            .await?;
         let profile = rv
             .open_record(subject, Category::Profile)
             .await?
@@ -709,6 +713,57 @@ impl Vault {
             None
         };
         Ok((profile, contacts))
+    }
+
+    /// A staff access already decided by policy: sealed into the person's
+    /// access records first (whatever the region), naming what the staff
+    /// member is shown; then the region is handed out. Across a border the
+    /// one record says so in its basis; a border that refuses is recorded
+    /// and refused.
+    pub(crate) async fn reach_governed(
+        &self,
+        access: &Access<'_>,
+        shown: &[String],
+        from_country: &str,
+    ) -> Result<&RegionVault, VaultError> {
+        // One read, one record: across a border it says so in its basis,
+        // rather than adding a transfer record of its own.
+        let reached = match self.decide(access) {
+            Ok(r) => r,
+            // The border refuses: recorded as such, and refused.
+            Err(VaultError::AccessDenied { .. }) => {
+                self.reach(access).await?;
+                return Err(VaultError::AccessDenied {
+                    region: access.region.to_string(),
+                    from: self.config.node_region().country.clone(),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let grant = "a grant approved by a second person, allowed by the access policy";
+        let record = TransferRecord {
+            at: kizuna_wire::now_ms(),
+            action: "read".into(),
+            // What the staff member sees, which is what a breach of their
+            // credentials would have exposed.
+            categories: shown.to_vec(),
+            region: access.region.to_string(),
+            to_country: from_country.to_string(),
+            basis: Some(match &reached.transfer {
+                Some(t) => format!(
+                    "{grant}; across the border on: {}",
+                    t.basis.as_deref().unwrap_or("-")
+                ),
+                None => grant.to_string(),
+            }),
+            requester: access.requester.describe(),
+            allowed: true,
+            refusal: None,
+        };
+        let rv = reached.region;
+        self.record(rv, access.subject, &record, access.requester)
+            .await?;
+        Ok(rv)
     }
 
     /// A staff access the policy refused, recorded for the person it was
@@ -899,6 +954,16 @@ impl Vault {
                     "a keyed hash (HMAC-SHA-256) with the region's secret; the number itself is not stored",
                 ),
                 at_home("access_records", &["transfers of your data"], &sealed),
+                at_home(
+                    "reports",
+                    &["abuse reports you filed: the messages you revealed, reason, note, outcome"],
+                    &sealed,
+                ),
+                at_home(
+                    "moderation",
+                    &["decisions about your reported messages, and your appeals"],
+                    &sealed,
+                ),
                 at_node(
                     "account",
                     &["handle", "device ids", "device public keys", "MLS key packages"],
@@ -911,6 +976,20 @@ impl Vault {
                 ),
             ],
             transfers,
+            reports: self
+                .region_vault(region)?
+                .store
+                .reports_of(subject)
+                .await?
+                .into_iter()
+                .map(|r| kizuna_wire::reports::HeldReport {
+                    report_id: r.report_id,
+                    created_at: r.created_at,
+                    region: region.to_string(),
+                    state: r.state,
+                    resolved_at: r.resolved_at,
+                })
+                .collect(),
         })
     }
 
@@ -932,6 +1011,8 @@ impl Vault {
                 Category::Contacts,
                 Category::PhoneIndex,
                 Category::AccessRecords,
+                Category::Reports,
+                Category::Moderation,
             ],
             requester,
         })?;
@@ -965,6 +1046,8 @@ impl Vault {
             Category::Contacts,
             Category::PhoneIndex,
             Category::AccessRecords,
+            Category::Reports,
+            Category::Moderation,
         ];
         let src = self
             .reach(&Access {

@@ -167,6 +167,13 @@ pub enum ErrorCode {
     LedgerUnavailable,
     /// The node's ledger is smaller than a head the client saw before.
     LedgerRolledBack,
+    /// A reported message is not what its sender sent, where and when the
+    /// report says: the report was refused.
+    ReportNotVerified,
+    /// This device already reported that message.
+    AlreadyReported,
+    /// A moderator restricted this account from sending for now.
+    SendingRestricted,
     Internal,
 }
 
@@ -369,6 +376,9 @@ pub struct CommitAccepted {
 pub struct SendRequest {
     /// An MLS PrivateMessage carrying application content.
     pub message: Bytes,
+    /// The sender's franking commitment to the content (32 bytes).
+    #[serde(default)]
+    pub commitment: Option<Bytes>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -377,6 +387,9 @@ pub struct SendAccepted {
     pub group_seq: u64,
     /// Milliseconds since the Unix epoch, when the server accepted it.
     pub server_time: u64,
+    /// The node's binding of the commitment to sender, chat and time.
+    #[serde(default)]
+    pub binding: Option<Bytes>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -403,6 +416,30 @@ pub struct Envelope {
     pub sender_device: String,
     pub server_time: u64,
     pub payload: Bytes,
+    /// For an application message: its franking commitment and the node's
+    /// binding, which the recipient keeps to be able to report it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub franking: Option<Franking>,
+}
+
+/// An application message's franking, as delivered.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Franking {
+    /// The sender's commitment to the content (32 bytes).
+    pub commitment: Bytes,
+    /// The node's binding of it to sender, chat and time (32 bytes).
+    pub binding: Bytes,
+}
+
+impl Franking {
+    /// The 64 bytes a node keeps: commitment, then binding.
+    pub fn from_stored(b: &[u8; 64]) -> Franking {
+        Franking {
+            commitment: Bytes(b[..32].to_vec()),
+            binding: Bytes(b[32..].to_vec()),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -620,6 +657,9 @@ pub struct DataMap {
     pub node_country: String,
     pub categories: Vec<DataCategory>,
     pub transfers: Vec<TransferRecord>,
+    /// The abuse reports I filed, where each is kept and how it stands.
+    #[serde(default)]
+    pub reports: Vec<reports::HeldReport>,
 }
 
 /// All my personal data (GDPR Art. 15 and 20).
@@ -637,6 +677,12 @@ pub struct Export {
     pub contacts: Vec<String>,
     pub devices: Vec<ExportDevice>,
     pub data_map: DataMap,
+    /// The abuse reports I filed, with the messages they revealed.
+    #[serde(default)]
+    pub reports: Vec<reports::FiledReport>,
+    /// Moderators' decisions about my messages, and my appeals.
+    #[serde(default)]
+    pub moderation: Vec<reports::ModerationNotice>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -663,6 +709,7 @@ pub struct Erased {
     pub region: String,
 }
 
+pub mod reports;
 pub mod staff;
 
 /// What travels inside an MLS application message. The server never sees it.
@@ -671,6 +718,15 @@ pub mod staff;
 pub enum ChatContent {
     Text { text: String },
     ChatName { name: String },
+}
+
+/// The plaintext of an MLS application message: the content as the sender
+/// committed to it (JSON of a [`ChatContent`]), and the franking key that
+/// opens the commitment. Only a recipient who reports it reveals either.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FrankedContent {
+    pub body: String,
+    pub franking_key: Bytes,
 }
 
 /// Milliseconds since the Unix epoch.

@@ -207,8 +207,12 @@ impl std::str::FromStr for Purpose {
     }
 }
 
-/// The personal fields a grant can cover.
-pub const PERSONAL_FIELDS: [&str; 4] = ["name", "phone", "email", "contacts"];
+/// The personal fields a grant can cover. `reports` is the abuse reports
+/// of a region's people, granted by region rather than by person.
+pub const PERSONAL_FIELDS: [&str; 5] = ["name", "phone", "email", "contacts", REPORTS_FIELD];
+
+/// The field of a grant over a region's abuse reports.
+pub const REPORTS_FIELD: &str = "reports";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -222,6 +226,9 @@ pub struct GrantRequest {
     pub duration_secs: u64,
     #[serde(default)]
     pub break_glass: bool,
+    /// For a grant over abuse reports: the regions whose reports it opens.
+    #[serde(default)]
+    pub regions: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -263,6 +270,9 @@ pub struct Grant {
     /// People who declined it.
     #[serde(default)]
     pub declined: Vec<String>,
+    /// For a grant over abuse reports: the regions whose reports it opens.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<String>,
 }
 
 impl Grant {

@@ -40,6 +40,26 @@ fn default_home() -> PathBuf {
         .join(".kizuna")
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ReasonArg {
+    Spam,
+    Harassment,
+    Illegal,
+    Other,
+}
+
+impl From<ReasonArg> for kizuna_wire::reports::ReportReason {
+    fn from(r: ReasonArg) -> Self {
+        use kizuna_wire::reports::ReportReason as R;
+        match r {
+            ReasonArg::Spam => R::Spam,
+            ReasonArg::Harassment => R::Harassment,
+            ReasonArg::Illegal => R::Illegal,
+            ReasonArg::Other => R::Other,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run a Kizuna node (SQLite under --data-dir; nothing else needed).
@@ -74,6 +94,28 @@ enum Command {
         /// Chat id (or a unique prefix of it, or the chat's name).
         chat: String,
         text: String,
+    },
+    /// Report a message to the service as spam, harassment, illegal or
+    /// other: only it (and, if you choose, the messages before it) is
+    /// revealed, each provably what its sender sent.
+    Report {
+        #[command(flatten)]
+        home: Home,
+        /// Chat id (or a unique prefix of it, or the chat's name).
+        chat: String,
+        /// The message's number, as `kizuna history CHAT` shows it (#N).
+        message: u64,
+        #[arg(long)]
+        reason: ReasonArg,
+        /// A note for the moderators.
+        #[arg(long)]
+        note: Option<String>,
+        /// Also reveal up to this many messages before it, as context.
+        #[arg(long, default_value_t = 0)]
+        preceding: usize,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Receive, decrypt, store and print new messages.
     Sync {
@@ -501,6 +543,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut c = Client::open(&home.home).await?;
             let m = c.send(&chat, &text).await?;
             println!("sent to {} as #{}", m.chat, m.seq);
+            Ok(())
+        }
+        Command::Report {
+            home,
+            chat,
+            message,
+            reason,
+            note,
+            preceding,
+            json,
+        } => {
+            let mut c = Client::open(&home.home).await?;
+            let filed = c
+                .report(&chat, message, reason.into(), note.as_deref(), preceding)
+                .await?;
+            if json {
+                println!("{}", serde_json::to_string(&filed)?);
+            } else {
+                println!(
+                    "reported as {} ({} message(s) revealed); it is kept sealed in your home region {}; `kizuna me reports` shows what becomes of it",
+                    filed.report_id, filed.messages, filed.region
+                );
+            }
             Ok(())
         }
         Command::Sync { home, json } => {

@@ -51,6 +51,28 @@ pub enum MeCommand {
     Agree { grant: String },
     /// Decline a staff request for my data; nothing is readable under it.
     Decline { grant: String },
+    /// The abuse reports I filed and what became of them.
+    Reports {
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// What moderators decided about my messages: which message, why, and
+    /// what follows from it.
+    Moderation {
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Appeal a moderator's decision about one of my messages; it goes back
+    /// to the moderators with my words.
+    Appeal {
+        /// The report id `kizuna me moderation` shows.
+        report: String,
+        /// Why the decision is wrong.
+        #[arg(long)]
+        note: String,
+    },
     /// Erase my account: my data key is destroyed (nothing sealed under it
     /// can be opened again), then my account, devices and queues go.
     Delete {
@@ -134,6 +156,50 @@ pub async fn run(home: &Path, what: MeCommand) -> anyhow::Result<()> {
                 println!("answer with `kizuna me agree GRANT` or `kizuna me decline GRANT`");
             }
         }
+        MeCommand::Reports { json } => {
+            let rs = c.my_reports().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rs)?);
+            } else if rs.is_empty() {
+                println!("you have not reported anything");
+            } else {
+                for r in &rs {
+                    println!(
+                        "{}  {} ({}) about {}'s message #{} in chat {}, filed {}",
+                        r.report_id,
+                        r.reason.name(),
+                        r.state.name(),
+                        r.reported_handle,
+                        r.messages.last().map_or(0, |m| m.group_seq),
+                        r.chat,
+                        kizuna_wire::utc(r.created_at)
+                    );
+                    if let Some(o) = &r.outcome {
+                        println!("    decided: {} ({})", o.action.name(), o.reason);
+                    }
+                }
+            }
+        }
+        MeCommand::Moderation { json } => {
+            let ns = c.moderation().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&ns)?);
+            } else if ns.is_empty() {
+                println!("no moderator has decided anything about your messages");
+            } else {
+                for n in &ns {
+                    print_notice(n);
+                }
+                println!("appeal with `kizuna me appeal REPORT --note \"why\"`");
+            }
+        }
+        MeCommand::Appeal { report, note } => {
+            let n = c.appeal(&report, &note).await?;
+            println!(
+                "appealed {}: a moderator will decide again, and you will see it in `kizuna me moderation`",
+                n.report_id
+            );
+        }
         MeCommand::Agree { grant } => {
             c.answer_access_request(&grant, true).await?;
             println!("you agreed to {grant}");
@@ -158,6 +224,31 @@ pub async fn run(home: &Path, what: MeCommand) -> anyhow::Result<()> {
     }
     c.close().await;
     Ok(())
+}
+
+fn print_notice(n: &kizuna_wire::reports::ModerationNotice) {
+    let o = &n.outcome;
+    println!(
+        "{}  {}{}: your message #{} in chat {} ({}), reported as {}",
+        n.report_id,
+        o.action.name(),
+        o.until
+            .map(|u| format!(" until {}", kizuna_wire::utc(u)))
+            .unwrap_or_default(),
+        n.message.group_seq,
+        n.chat,
+        kizuna_wire::utc(n.message.server_time),
+        n.report_reason.name()
+    );
+    println!("    message: \"{}\"", n.message.text);
+    println!("    why:     {}", o.reason);
+    if let Some(a) = &n.appeal {
+        println!(
+            "    your appeal ({}): \"{}\"",
+            kizuna_wire::utc(a.at),
+            a.note
+        );
+    }
 }
 
 fn print_transfer(t: &TransferRecord, prefix: &str) {
@@ -239,6 +330,22 @@ fn print_data_map(m: &DataMap) {
         }
     }
     println!();
+    if !m.reports.is_empty() {
+        println!("Abuse reports you filed:");
+        for r in &m.reports {
+            println!(
+                "  {}  {} in region {}, filed {}{}",
+                r.report_id,
+                r.state,
+                r.region,
+                kizuna_wire::utc(r.created_at),
+                r.resolved_at
+                    .map(|t| format!(", resolved {}", kizuna_wire::utc(t)))
+                    .unwrap_or_default()
+            );
+        }
+        println!();
+    }
     if m.transfers.is_empty() {
         println!("Transfers of your data: none.");
         return;

@@ -115,11 +115,21 @@ enum StaffCommand {
     /// a time; a second person approves it.
     Request {
         /// Handles, comma-separated or repeated.
-        #[arg(long = "subject", value_delimiter = ',', required = true)]
+        #[arg(
+            long = "subject",
+            value_delimiter = ',',
+            required_unless_present = "regions"
+        )]
         subjects: Vec<String>,
-        /// name, phone, email, contacts (comma-separated).
+        /// name, phone, email, contacts (comma-separated); or `reports`,
+        /// with --region and ABUSE_REPORT_REVIEW, for a region's abuse
+        /// reports.
         #[arg(long, value_delimiter = ',', required = true)]
         fields: Vec<String>,
+        /// For a grant over abuse reports: the regions whose reports it
+        /// opens (comma-separated or repeated).
+        #[arg(long = "region", value_delimiter = ',')]
+        regions: Vec<String>,
         /// CUSTOMER_SUPPORT, ABUSE_REPORT_REVIEW, LEGAL_REQUEST,
         /// INCIDENT_RESPONSE or SERVICE_MAINTENANCE.
         #[arg(long)]
@@ -148,6 +158,97 @@ enum StaffCommand {
         #[arg(long)]
         subject: String,
     },
+    /// The abuse-report queue, under a live ABUSE_REPORT_REVIEW grant over
+    /// the reports' regions (moderators).
+    #[command(subcommand)]
+    Reports(ReportsCommand),
+}
+
+#[derive(Subcommand)]
+enum ReportsCommand {
+    /// Reports waiting for a decision (nothing of their content).
+    List {
+        /// open (the default, with appealed ones), appealed, resolved or all.
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// Open a report: the reported message and its context, the reason and
+    /// note, and any appeal. Recorded for the reporter and the reported
+    /// sender, who see it in `kizuna me accesses`.
+    Show { report: String },
+    /// Decide a report; the reported person is told which message and why.
+    Resolve {
+        report: String,
+        /// none, warn, restrict (no sending) or suspend.
+        #[arg(long)]
+        action: ModerationArg,
+        /// Why, in words the reported person reads.
+        #[arg(long)]
+        reason: String,
+        /// For restrict or suspend: how many days (default: until lifted).
+        #[arg(long)]
+        days: Option<u32>,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ModerationArg {
+    None,
+    Warn,
+    Restrict,
+    Suspend,
+}
+
+impl From<ModerationArg> for kizuna_wire::reports::ModerationAction {
+    fn from(a: ModerationArg) -> Self {
+        use kizuna_wire::reports::ModerationAction as M;
+        match a {
+            ModerationArg::None => M::None,
+            ModerationArg::Warn => M::Warn,
+            ModerationArg::Restrict => M::Restrict,
+            ModerationArg::Suspend => M::Suspend,
+        }
+    }
+}
+
+fn print_opened(r: &kizuna_wire::reports::OpenedReport) {
+    println!(
+        "{}  {} ({}), filed {} in region {}, under grant {}",
+        r.report_id,
+        r.reason.name(),
+        r.state.name(),
+        kizuna_wire::utc(r.created_at),
+        r.region,
+        r.grant_id
+    );
+    println!("  reported   {} in chat {}", r.reported_handle, r.chat);
+    if let Some(n) = &r.note {
+        println!("  note       \"{n}\"");
+    }
+    for (i, m) in r.messages.iter().enumerate() {
+        let mark = if i + 1 == r.messages.len() { ">" } else { " " };
+        println!(
+            "  {mark} #{:<5} {}  {}: {}",
+            m.group_seq,
+            kizuna_wire::utc(m.server_time),
+            m.sender_handle,
+            m.text
+        );
+    }
+    if let Some(o) = &r.outcome {
+        println!(
+            "  decided    {} ({}){}: {}",
+            o.action.name(),
+            kizuna_wire::utc(o.decided_at),
+            o.until
+                .map(|u| format!(" until {}", kizuna_wire::utc(u)))
+                .unwrap_or_default(),
+            o.reason
+        );
+    }
+    if let Some(a) = &r.appeal {
+        println!("  appeal     ({}) \"{}\"", kizuna_wire::utc(a.at), a.note);
+    }
 }
 
 /// `90s`, `30m`, `2h` or a number of seconds.
@@ -216,7 +317,11 @@ fn print_grant(g: &Grant) {
         g.org_id,
         g.purpose.code(),
         g.fields.join(","),
-        g.subjects.join(","),
+        if g.regions.is_empty() {
+            g.subjects.join(",")
+        } else {
+            format!("region {}", g.regions.join(","))
+        },
         g.ticket,
         g.expires_at
             .map(|e| format!(", until {}", kizuna_wire::utc(e)))
@@ -470,6 +575,7 @@ pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
             duration,
             reason,
             break_glass,
+            regions,
         } => {
             let g = StaffClient::open(&a.staff_home)?
                 .request_grant(&GrantRequest {
@@ -480,6 +586,7 @@ pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
                     reason,
                     duration_secs: duration,
                     break_glass,
+                    regions,
                 })
                 .await?;
             show(json, &g, print_grant)?;
@@ -501,6 +608,48 @@ pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
                 .decide_grant(&grant, "revoke")
                 .await?;
             show(json, &g, print_grant)?;
+        }
+        StaffCommand::Reports(ReportsCommand::List { state }) => {
+            let rs = StaffClient::open(&a.staff_home)?
+                .reports(state.as_deref())
+                .await?;
+            show(json, &rs, |rs| {
+                if rs.is_empty() {
+                    println!("no reports in this state");
+                }
+                for r in rs {
+                    println!(
+                        "{}  {:<8} {:<10} region {}  filed {}",
+                        r.report_id,
+                        r.state.name(),
+                        r.reason.name(),
+                        r.region,
+                        kizuna_wire::utc(r.created_at)
+                    );
+                }
+            })?;
+        }
+        StaffCommand::Reports(ReportsCommand::Show { report }) => {
+            let r = StaffClient::open(&a.staff_home)?.report(&report).await?;
+            show(json, &r, print_opened)?;
+        }
+        StaffCommand::Reports(ReportsCommand::Resolve {
+            report,
+            action,
+            reason,
+            days,
+        }) => {
+            let r = StaffClient::open(&a.staff_home)?
+                .resolve_report(
+                    &report,
+                    &kizuna_wire::reports::ResolveRequest {
+                        action: action.into(),
+                        reason,
+                        days,
+                    },
+                )
+                .await?;
+            show(json, &r, print_opened)?;
         }
         StaffCommand::Grants => {
             let gs = StaffClient::open(&a.staff_home)?.grants().await?;

@@ -9,5 +9,6 @@ mod ledger;
 mod limits;
 mod messaging;
 mod privacy;
+mod reports;
 mod residency;
 mod staff;

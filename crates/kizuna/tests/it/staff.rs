@@ -247,6 +247,7 @@ pub(crate) fn ask(subject: &str, fields: &[&str], secs: u64) -> GrantRequest {
         reason: "a court order for this account".into(),
         duration_secs: secs,
         break_glass: false,
+        regions: Vec::new(),
     }
 }
 

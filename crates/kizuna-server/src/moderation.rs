@@ -1,0 +1,414 @@
+//! The moderation queue on the staff listener. A moderator opens the abuse
+//! reports of a region's people only under a live ABUSE_REPORT_REVIEW grant
+//! over that region, as the Cedar policy decides (jurisdiction included);
+//! each opening is written to the reporter's and the reported sender's own
+//! access records, and so the ledger, before anything is shown.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use kizuna_policy::{Action, GrantFacts, PersonFacts};
+use kizuna_staff::{Body, Session, StaffError};
+use kizuna_store::Sanction;
+use kizuna_vault::{QueuedReport, ReportBody, Requester, VaultError};
+use kizuna_wire::reports::*;
+use kizuna_wire::staff::*;
+use serde::Deserialize;
+
+use crate::governance::{
+    facts_of, refused, requester_of, storage, vault_failure, Governance, Staff,
+};
+
+type Shared = Arc<Governance>;
+
+pub fn routes(g: Arc<Governance>) -> Router {
+    Router::new()
+        .route("/staff/v1/reports", get(list))
+        .route("/staff/v1/reports/{report}", get(show))
+        .route("/staff/v1/reports/{report}/resolve", post(resolve))
+        .with_state(g)
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    /// `open` (with appealed ones, the default), `appealed`, `resolved` or
+    /// `all`.
+    #[serde(default)]
+    state: Option<String>,
+}
+
+fn no_grant() -> StaffError {
+    StaffError::Forbidden(
+        "you hold no live ABUSE_REPORT_REVIEW grant over any region's reports; request one \
+         (`kizuna staff grants request --fields reports --region R --purpose ABUSE_REPORT_REVIEW ...`) \
+         and have it approved"
+            .into(),
+    )
+}
+
+fn vault_refusal(e: VaultError) -> StaffError {
+    match e {
+        VaultError::AccessDenied { .. } => StaffError::Forbidden(e.to_string()),
+        other => vault_failure(other),
+    }
+}
+
+impl Governance {
+    /// The policy's verdict on this staff member opening reports of a
+    /// region's people, under the live grant that covers the region if
+    /// there is one.
+    async fn report_verdict(
+        &self,
+        s: &Session,
+        region: &str,
+        person: &PersonFacts,
+    ) -> Result<(Option<Grant>, kizuna_policy::Verdict), StaffError> {
+        let grant = self
+            .realm
+            .live_report_grants(&s.member.staff_id)
+            .await?
+            .into_iter()
+            .find(|g| g.regions.iter().any(|r| r == region));
+        let facts = match &grant {
+            Some(g) => facts_of(g, true),
+            None => GrantFacts {
+                purpose: String::new(),
+                fields: vec![REPORTS_FIELD.to_string()],
+                duration_secs: 0,
+                break_glass: false,
+                live: false,
+                consented: false,
+                requester: s.member.staff_id.clone(),
+                requester_org: s.org.org_id.clone(),
+            },
+        };
+        let v = self.decide(Action::OpenReport, s, person, &facts)?;
+        Ok((grant, v))
+    }
+
+    /// Finds a report and decides whether this staff member may open it;
+    /// a refusal is recorded as an event and for the reporter.
+    async fn open_allowed(
+        &self,
+        s: &Session,
+        report_id: &str,
+    ) -> Result<(QueuedReport, Grant, Requester), StaffError> {
+        let q = self
+            .vault
+            .find_report(report_id)
+            .await
+            .map_err(vault_failure)?
+            .ok_or_else(|| StaffError::NotFound(format!("report {report_id}")))?;
+        let person = PersonFacts {
+            subject: format!("the reporter of {report_id}"),
+            ..self.region_facts(&q.region)
+        };
+        let (grant, v) = self.report_verdict(s, &q.region, &person).await?;
+        let (Some(grant), true) = (grant, v.allowed) else {
+            self.realm
+                .record(
+                    "report_open_denied",
+                    Some(&s.member.staff_id),
+                    Some(&s.org.org_id),
+                    serde_json::json!({ "report": report_id, "region": q.region, "rules": v.rules, "reasons": v.reasons }),
+                )
+                .await?;
+            let requester = Requester::Staff(kizuna_wire::StaffRef {
+                staff_id: s.member.staff_id.clone(),
+                org_id: s.org.org_id.clone(),
+                country: s.org.country.clone(),
+                grant_id: "none".into(),
+                purpose: "ABUSE_REPORT_REVIEW".into(),
+                ticket: "none".into(),
+                roles: s
+                    .member
+                    .roles
+                    .iter()
+                    .map(|r| r.name().to_string())
+                    .collect(),
+            });
+            if let Err(e) = self
+                .vault
+                .record_refused_access(
+                    &q.row.subject_id,
+                    &q.region,
+                    &s.org.country,
+                    &v.reasons.join("; "),
+                    &requester,
+                )
+                .await
+            {
+                tracing::warn!(error = %e, "a refused report opening could not be recorded for the reporter");
+            }
+            self.watch(s).await;
+            return Err(refused(&format!("opening report {report_id}"), &v));
+        };
+        let requester = requester_of(&grant, &s.org.country, &s.member.roles);
+        Ok((q, grant, requester))
+    }
+
+    /// Opens a report the policy allowed: recorded for the reporter, then
+    /// for the reported sender (their message, their appeal), then shown.
+    async fn opened(
+        &self,
+        s: &Session,
+        q: &QueuedReport,
+        requester: &Requester,
+    ) -> Result<(ReportBody, Option<Appeal>), StaffError> {
+        let body = self
+            .vault
+            .open_report_governed(q, &s.org.country, requester)
+            .await
+            .map_err(vault_refusal)?;
+        let notice = self
+            .vault
+            .reported_sender_view(
+                &body.reported_account,
+                &body.reported_region,
+                &q.row.report_id,
+                &s.org.country,
+                requester,
+            )
+            .await
+            .map_err(vault_refusal)?;
+        Ok((body, notice.and_then(|n| n.appeal)))
+    }
+}
+
+fn shown(
+    q: &QueuedReport,
+    body: ReportBody,
+    appeal: Option<Appeal>,
+    grant: &Grant,
+) -> OpenedReport {
+    let r = body.report;
+    OpenedReport {
+        report_id: r.report_id,
+        region: q.region.clone(),
+        created_at: r.created_at,
+        reason: r.reason,
+        note: r.note,
+        chat: r.chat,
+        reported_handle: r.reported_handle,
+        messages: r.messages,
+        state: r.state,
+        outcome: r.outcome,
+        appeal,
+        grant_id: grant.grant_id.clone(),
+    }
+}
+
+async fn list(
+    State(g): State<Shared>,
+    Staff(s): Staff,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Vec<kizuna_wire::reports::QueuedReport>>, StaffError> {
+    let states: &[ReportState] = match q.state.as_deref() {
+        None | Some("open") => &[ReportState::Open, ReportState::Appealed],
+        Some("appealed") => &[ReportState::Appealed],
+        Some("resolved") => &[ReportState::Resolved],
+        Some("all") => &[
+            ReportState::Open,
+            ReportState::Appealed,
+            ReportState::Resolved,
+        ],
+        Some(other) => {
+            return Err(StaffError::Invalid(format!(
+                "unknown state '{other}'; use open, appealed, resolved or all"
+            )))
+        }
+    };
+    let grants = g.realm.live_report_grants(&s.member.staff_id).await?;
+    let mut regions: Vec<String> = grants.iter().flat_map(|x| x.regions.clone()).collect();
+    regions.sort();
+    regions.dedup();
+    if regions.is_empty() {
+        return Err(no_grant());
+    }
+    let mut allowed = Vec::new();
+    let mut reasons = Vec::new();
+    for region in &regions {
+        let (_, v) = g
+            .report_verdict(&s, region, &g.region_facts(region))
+            .await?;
+        if v.allowed {
+            allowed.push(region.clone());
+        } else {
+            reasons.push(format!("{region}: {}", v.reasons.join("; ")));
+        }
+    }
+    if allowed.is_empty() {
+        g.realm
+            .record(
+                "report_queue_denied",
+                Some(&s.member.staff_id),
+                Some(&s.org.org_id),
+                serde_json::json!({ "regions": regions, "reasons": reasons }),
+            )
+            .await?;
+        g.watch(&s).await;
+        return Err(StaffError::Forbidden(format!(
+            "the report queue is refused: {}",
+            reasons.join("; ")
+        )));
+    }
+    let queue = g
+        .vault
+        .report_queue(&allowed, states, 500)
+        .await
+        .map_err(vault_failure)?;
+    g.realm
+        .record(
+            "reports_listed",
+            Some(&s.member.staff_id),
+            Some(&s.org.org_id),
+            serde_json::json!({ "regions": allowed, "count": queue.len() }),
+        )
+        .await?;
+    Ok(Json(
+        queue
+            .into_iter()
+            .map(|q| kizuna_wire::reports::QueuedReport {
+                report_id: q.row.report_id,
+                region: q.region,
+                created_at: q.row.created_at,
+                reason: match q.row.reason.as_str() {
+                    "spam" => ReportReason::Spam,
+                    "harassment" => ReportReason::Harassment,
+                    "illegal" => ReportReason::Illegal,
+                    _ => ReportReason::Other,
+                },
+                state: ReportState::parse(&q.row.state).unwrap_or(ReportState::Open),
+            })
+            .collect(),
+    ))
+}
+
+async fn show(
+    State(g): State<Shared>,
+    Staff(s): Staff,
+    Path(report_id): Path<String>,
+) -> Result<Json<OpenedReport>, StaffError> {
+    let (q, grant, requester) = g.open_allowed(&s, &report_id).await?;
+    // The event first: no opening without its record.
+    g.realm
+        .record(
+            "report_opened",
+            Some(&s.member.staff_id),
+            Some(&s.org.org_id),
+            serde_json::json!({ "report": report_id, "region": q.region, "grant": grant.grant_id }),
+        )
+        .await?;
+    let (body, appeal) = g.opened(&s, &q, &requester).await?;
+    Ok(Json(shown(&q, body, appeal, &grant)))
+}
+
+async fn resolve(
+    State(g): State<Shared>,
+    Staff(s): Staff,
+    Path(report_id): Path<String>,
+    Body(req): Body<ResolveRequest>,
+) -> Result<Json<OpenedReport>, StaffError> {
+    let reason = req.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(StaffError::Invalid(
+            "say why in 1 to 500 characters (--reason); the reported person reads it".into(),
+        ));
+    }
+    let sanctioning = matches!(
+        req.action,
+        ModerationAction::Restrict | ModerationAction::Suspend
+    );
+    match req.days {
+        Some(_) if !sanctioning => {
+            return Err(StaffError::Invalid(
+                "only a restriction or suspension lasts a number of days".into(),
+            ))
+        }
+        Some(d) if d == 0 || d > 3650 => {
+            return Err(StaffError::Invalid("--days must be 1 to 3650".into()))
+        }
+        _ => {}
+    }
+    let (q, grant, requester) = g.open_allowed(&s, &report_id).await?;
+    let from = ReportState::parse(&q.row.state).unwrap_or(ReportState::Open);
+    if from == ReportState::Resolved {
+        return Err(StaffError::Invalid(format!(
+            "report {report_id} is already resolved; it opens again only if the reported person appeals"
+        )));
+    }
+    let now = kizuna_wire::now_ms();
+    let outcome = Outcome {
+        action: req.action,
+        reason: reason.to_string(),
+        decided_at: now,
+        until: req.days.map(|d| now + u64::from(d) * 86_400_000),
+        on_appeal: from == ReportState::Appealed,
+    };
+    g.realm
+        .record(
+            "report_resolved",
+            Some(&s.member.staff_id),
+            Some(&s.org.org_id),
+            serde_json::json!({
+                "report": report_id, "region": q.region, "grant": grant.grant_id,
+                "action": req.action.name(), "until": outcome.until, "on_appeal": outcome.on_appeal,
+            }),
+        )
+        .await?;
+    let (mut body, appeal) = g.opened(&s, &q, &requester).await?;
+    body.report.state = ReportState::Resolved;
+    body.report.outcome = Some(outcome.clone());
+    if !g
+        .vault
+        .update_report(&q, &body, Some(now))
+        .await
+        .map_err(vault_failure)?
+    {
+        return Err(StaffError::Invalid(format!(
+            "report {report_id} changed meanwhile; look at it again"
+        )));
+    }
+    // The reported person is told which message and why, in their region.
+    let Some(message) = body.report.messages.last().cloned() else {
+        return Err(storage("a report without its reported message"));
+    };
+    g.vault
+        .put_notice(
+            &body.reported_account,
+            &body.reported_region,
+            ModerationNotice {
+                report_id: report_id.clone(),
+                chat: body.report.chat.clone(),
+                message,
+                report_reason: body.report.reason,
+                outcome: outcome.clone(),
+                appeal: appeal.clone(),
+            },
+            &requester,
+        )
+        .await
+        .map_err(vault_refusal)?;
+    let sanction = match req.action {
+        ModerationAction::Restrict => Some(Sanction {
+            sending_only: true,
+            until: outcome.until,
+        }),
+        ModerationAction::Suspend => Some(Sanction {
+            sending_only: false,
+            until: outcome.until,
+        }),
+        ModerationAction::None | ModerationAction::Warn => None,
+    };
+    // A warning leaves an earlier sanction alone, unless this decision
+    // answers an appeal: then it is what stands.
+    if sanction.is_some() || outcome.on_appeal {
+        g.sanctions
+            .set(g.store.as_ref(), &body.reported_account, sanction)
+            .await
+            .map_err(storage)?;
+    }
+    Ok(Json(shown(&q, body, appeal, &grant)))
+}

@@ -1,0 +1,491 @@
+//! Abuse reports: franked messages revealed by their recipient and checked
+//! by the node, kept sealed in the reporter's region, opened by moderators
+//! only under a live grant in a declared country, decided, appealed, and
+//! deleted when their retention ends.
+
+use kizuna_client::staff::StaffClient;
+use kizuna_client::Client;
+use kizuna_wire::reports::*;
+use kizuna_wire::staff::*;
+use kizuna_wire::{Bytes, ErrorCode};
+
+use crate::harness::*;
+use crate::staff::{member, org, staffed};
+
+fn code<T>(r: kizuna_client::Result<T>) -> Option<ErrorCode> {
+    r.err().and_then(|e| e.api_code())
+}
+
+/// The message of `chat` numbered `seq` as its recipient would reveal it.
+async fn revealed(c: &Client, chat: &str, seq: u64) -> RevealedMessage {
+    let m = c
+        .history(chat)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.seq == seq)
+        .unwrap();
+    let p = m.proof.expect("a franked message");
+    RevealedMessage {
+        group_seq: m.seq,
+        sender_handle: m.sender,
+        server_time: m.server_time,
+        body: p.body,
+        franking_key: Bytes(p.key.to_vec()),
+        commitment: Bytes(p.commitment.to_vec()),
+        binding: Bytes(p.binding.to_vec()),
+    }
+}
+
+fn request(chat: &str, m: RevealedMessage) -> ReportRequest {
+    ReportRequest {
+        group_id: Bytes(hex::decode(chat).unwrap()),
+        reason: ReportReason::Harassment,
+        note: None,
+        messages: vec![m],
+    }
+}
+
+fn body(text: &str) -> String {
+    serde_json::to_string(&kizuna_wire::ChatContent::Text { text: text.into() }).unwrap()
+}
+
+#[tokio::test]
+async fn a_genuine_report_verifies_and_forgeries_are_refused_and_recorded() {
+    let node = Node::start().await;
+    let mut alice = node.person("alice", "jp").await;
+    let mut bob = node.person("bob", "jp").await;
+    let mut carol = node.person("carol", "kr").await;
+    let with_bob = alice.create_chat(&["bob".into()], None).await.unwrap();
+    let with_carol = alice.create_chat(&["carol".into()], None).await.unwrap();
+    bob.sync().await.unwrap();
+    carol.sync().await.unwrap();
+    bob.send(&with_bob, "good morning").await.unwrap();
+    let pills = bob.send(&with_bob, "buy my pills now").await.unwrap();
+    bob.send(&with_bob, "an unreported secret 7431")
+        .await
+        .unwrap();
+    let hello = carol.send(&with_carol, "hello from carol").await.unwrap();
+    alice.sync().await.unwrap();
+
+    // Forgeries first: each refused, nothing kept.
+    let genuine = revealed(&alice, &with_bob, pills.seq).await;
+    let altered = RevealedMessage {
+        body: body("buy my pills now, or else"),
+        ..genuine.clone()
+    };
+    let e = alice
+        .send_report(&request(&with_bob, altered))
+        .await
+        .unwrap_err();
+    assert_eq!(e.api_code(), Some(ErrorCode::ReportNotVerified), "{e}");
+    assert!(e.to_string().contains("altered"), "{e}");
+    let other_sender = RevealedMessage {
+        sender_handle: "carol".into(),
+        ..genuine.clone()
+    };
+    assert_eq!(
+        code(alice.send_report(&request(&with_bob, other_sender)).await),
+        Some(ErrorCode::ReportNotVerified)
+    );
+    // Carol's message, claimed to have been sent in the chat with bob.
+    let elsewhere = revealed(&alice, &with_carol, hello.seq).await;
+    assert_eq!(
+        code(alice.send_report(&request(&with_bob, elsewhere)).await),
+        Some(ErrorCode::ReportNotVerified)
+    );
+    // Words bob never sent, committed afresh, with a real binding of his.
+    let text = body("bob never said this");
+    let (key, commitment) =
+        kizuna_franking::commit(text.as_bytes(), &hex::decode(&with_bob).unwrap(), "bob");
+    let replayed = RevealedMessage {
+        body: text,
+        franking_key: Bytes(key.0.to_vec()),
+        commitment: Bytes(commitment.0.to_vec()),
+        ..genuine.clone()
+    };
+    let e = alice
+        .send_report(&request(&with_bob, replayed))
+        .await
+        .unwrap_err();
+    assert_eq!(e.api_code(), Some(ErrorCode::ReportNotVerified), "{e}");
+    assert!(e.to_string().contains("not accepted"), "{e}");
+    assert!(alice.my_reports().await.unwrap().is_empty());
+
+    // Bad shapes are typed errors too.
+    let mut short = request(&with_bob, genuine.clone());
+    short.messages[0].binding = Bytes(vec![1; 5]);
+    assert_eq!(
+        code(alice.send_report(&short).await),
+        Some(ErrorCode::BadRequest)
+    );
+    assert!(alice
+        .report(&with_bob, 999, ReportReason::Spam, None, 0)
+        .await
+        .is_err());
+
+    // The genuine one, with the message before it as context.
+    let filed = alice
+        .report(
+            &with_bob,
+            pills.seq,
+            ReportReason::Spam,
+            Some("keeps selling"),
+            1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(filed.region, "jp");
+    assert_eq!(filed.messages, 2);
+    assert_eq!(
+        code(
+            alice
+                .report(&with_bob, pills.seq, ReportReason::Spam, None, 0)
+                .await
+        ),
+        Some(ErrorCode::AlreadyReported)
+    );
+
+    let mine = alice.my_reports().await.unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].reported_handle, "bob");
+    let texts: Vec<&str> = mine[0].messages.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, ["good morning", "buy my pills now"]);
+    let map = alice.data_map().await.unwrap();
+    assert!(map
+        .categories
+        .iter()
+        .any(|c| c.category == "reports" && c.region == "jp"));
+    assert_eq!(map.reports.len(), 1);
+    assert_eq!(map.reports[0].report_id, filed.report_id);
+    // Each refused attempt is in alice's own records.
+    let refused: Vec<_> = map
+        .transfers
+        .iter()
+        .filter(|t| t.action == "report" && !t.allowed)
+        .collect();
+    assert_eq!(refused.len(), 4, "{:?}", map.transfers);
+    let export = alice.export().await.unwrap();
+    assert_eq!(export.reports.len(), 1);
+    assert_eq!(export.reports[0].note.as_deref(), Some("keeps selling"));
+
+    // The node's files hold neither the reported text (sealed) nor any
+    // message nobody reported.
+    let mut node = node;
+    node.stop().await;
+    for f in files(node.data_dir()) {
+        let bytes = std::fs::read(&f).unwrap();
+        for secret in [
+            "an unreported secret 7431",
+            "hello from carol",
+            "buy my pills now",
+        ] {
+            assert!(
+                !contains(&bytes, secret.as_bytes()),
+                "{secret} in {}",
+                f.display()
+            );
+        }
+    }
+}
+
+/// An operator moderator with a live grant over region jp's reports, and
+/// the approver who approved it.
+async fn moderator(node: &Node, admin: &StaffClient) -> StaffClient {
+    let m = member(node, admin, "mod", "operator", vec![Role::Moderator]).await;
+    let appr = member(node, admin, "appr", "operator", vec![Role::Approver]).await;
+    let g = m.request_grant(&report_grant()).await.unwrap();
+    appr.decide_grant(&g.grant_id, "approve").await.unwrap();
+    m
+}
+
+fn report_grant() -> GrantRequest {
+    GrantRequest {
+        subjects: Vec::new(),
+        fields: vec![REPORTS_FIELD.into()],
+        purpose: Purpose::AbuseReportReview,
+        ticket: "MOD-1".into(),
+        reason: "the abuse report queue".into(),
+        duration_secs: 3600,
+        break_glass: false,
+        regions: vec!["jp".into()],
+    }
+}
+
+#[tokio::test]
+async fn moderators_open_reports_only_under_a_grant_in_a_declared_country() {
+    let mut node = Node::start().await;
+    let (admin, _) = staffed(&mut node).await;
+    let mut alice = node.person("alice", "jp").await;
+    let mut bob = node.person("bob", "jp").await;
+    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
+    bob.sync().await.unwrap();
+    let sent = bob.send(&chat, "you will regret this").await.unwrap();
+    alice.sync().await.unwrap();
+    let filed = alice
+        .report(&chat, sent.seq, ReportReason::Harassment, None, 0)
+        .await
+        .unwrap();
+    let id = filed.report_id.clone();
+
+    // T1: a contractor's moderator in a country region jp does not declare.
+    let mut vn = org("vnmod", OrgKind::Contractor, "VN", "127.0.0.0/8");
+    vn.scope.purposes = vec!["ABUSE_REPORT_REVIEW".into()];
+    vn.scope.fields = vec![REPORTS_FIELD.into()];
+    admin.add_org(&vn).await.unwrap();
+    let vmod = member(&node, &admin, "vmod", "vnmod", vec![Role::Moderator]).await;
+    let e = vmod.request_grant(&report_grant()).await.unwrap_err();
+    assert_eq!(e.api_code(), Some(ErrorCode::Forbidden));
+    assert!(e.to_string().contains("not declared"), "{e}");
+    assert_eq!(code(vmod.reports(None).await), Some(ErrorCode::Forbidden));
+    let e = vmod.report(&id).await.unwrap_err();
+    assert_eq!(e.api_code(), Some(ErrorCode::Forbidden));
+    assert!(e.to_string().contains("not declared"), "{e}");
+    // A grant over people is not one over reports; nor is a grant's shape
+    // bent: reports are granted by region, for ABUSE_REPORT_REVIEW only.
+    let mut bent = report_grant();
+    bent.purpose = Purpose::LegalRequest;
+    assert_eq!(
+        code(vmod.request_grant(&bent).await),
+        Some(ErrorCode::BadRequest)
+    );
+
+    // An operator moderator: nothing before approval, then the report.
+    let m = member(&node, &admin, "mod", "operator", vec![Role::Moderator]).await;
+    let appr = member(&node, &admin, "appr", "operator", vec![Role::Approver]).await;
+    let g = m.request_grant(&report_grant()).await.unwrap();
+    assert_eq!(code(m.report(&id).await), Some(ErrorCode::Forbidden));
+    appr.decide_grant(&g.grant_id, "approve").await.unwrap();
+    let queue = m.reports(None).await.unwrap();
+    assert_eq!(queue.len(), 1);
+    assert_eq!(queue[0].report_id, id);
+    let opened = m.report(&id).await.unwrap();
+    assert_eq!(opened.reported_handle, "bob");
+    assert_eq!(opened.messages[0].text, "you will regret this");
+    // The reporter is not named to the moderator.
+    assert!(!serde_json::to_string(&opened).unwrap().contains("alice"));
+
+    // Alice sees the opening, verified on her device against the ledger;
+    // bob sees that his reported message was opened.
+    let seen = alice.accesses().await.unwrap();
+    let opening = seen
+        .accesses
+        .iter()
+        .find(|a| a.entry.record.categories.iter().any(|c| c.contains(&id)))
+        .expect("the opening is in alice's ledger entries");
+    assert_eq!(opening.entry.staff.as_ref().unwrap().staff_id, "mod");
+    assert_eq!(
+        opening.entry.staff.as_ref().unwrap().purpose,
+        "ABUSE_REPORT_REVIEW"
+    );
+    let refused = seen
+        .accesses
+        .iter()
+        .filter(|a| !a.entry.record.allowed && a.entry.record.to_country == "VN")
+        .count();
+    assert!(refused >= 1, "vmod's attempt is recorded for alice");
+    let bobs = bob.accesses().await.unwrap();
+    assert!(bobs.accesses.iter().any(|a| a
+        .entry
+        .record
+        .categories
+        .iter()
+        .any(|c| c.contains("your reported message") && c.contains(&id))));
+
+    // A decision: bob may not send for a day, and is told which message
+    // and why.
+    let bad = m
+        .resolve_report(
+            &id,
+            &ResolveRequest {
+                action: ModerationAction::Warn,
+                reason: "threats".into(),
+                days: Some(3),
+            },
+        )
+        .await;
+    assert_eq!(code(bad), Some(ErrorCode::BadRequest));
+    let done = m
+        .resolve_report(
+            &id,
+            &ResolveRequest {
+                action: ModerationAction::Restrict,
+                reason: "a threat against another person".into(),
+                days: Some(1),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.state, ReportState::Resolved);
+    let notices = bob.moderation().await.unwrap();
+    assert_eq!(notices.len(), 1);
+    assert_eq!(notices[0].message.text, "you will regret this");
+    assert_eq!(notices[0].outcome.action, ModerationAction::Restrict);
+    assert_eq!(notices[0].outcome.reason, "a threat against another person");
+    assert_eq!(
+        code(bob.send(&chat, "let me explain").await),
+        Some(ErrorCode::SendingRestricted)
+    );
+    assert_eq!(
+        alice.my_reports().await.unwrap()[0]
+            .outcome
+            .as_ref()
+            .unwrap()
+            .action,
+        ModerationAction::Restrict
+    );
+    assert_eq!(
+        code(
+            m.resolve_report(
+                &id,
+                &ResolveRequest {
+                    action: ModerationAction::None,
+                    reason: "again".into(),
+                    days: None,
+                },
+            )
+            .await
+        ),
+        Some(ErrorCode::BadRequest)
+    );
+
+    // Bob appeals; the report is back in the queue with his words, and a
+    // decision on appeal lifts the restriction.
+    assert_eq!(code(bob.appeal(&id, "").await), Some(ErrorCode::BadRequest));
+    bob.appeal(&id, "it was a quote from a film").await.unwrap();
+    assert_eq!(
+        code(bob.appeal(&id, "twice").await),
+        Some(ErrorCode::BadRequest)
+    );
+    let appealed = m.reports(Some("appealed")).await.unwrap();
+    assert_eq!(appealed.len(), 1);
+    let reopened = m.report(&id).await.unwrap();
+    assert_eq!(reopened.state, ReportState::Appealed);
+    assert_eq!(
+        reopened.appeal.as_ref().unwrap().note,
+        "it was a quote from a film"
+    );
+    m.resolve_report(
+        &id,
+        &ResolveRequest {
+            action: ModerationAction::None,
+            reason: "a quote, in context".into(),
+            days: None,
+        },
+    )
+    .await
+    .unwrap();
+    let n = &bob.moderation().await.unwrap()[0];
+    assert!(n.outcome.on_appeal);
+    assert_eq!(n.outcome.action, ModerationAction::None);
+    bob.send(&chat, "thank you").await.unwrap();
+
+    // The restriction and the decisions outlive a restart.
+    node.restart().await;
+    let mut bob = Client::open(&node.home("bob")).await.unwrap();
+    assert_eq!(bob.moderation().await.unwrap().len(), 1);
+    bob.send(&chat, "still here").await.unwrap();
+}
+
+#[tokio::test]
+async fn a_suspension_stops_everything_but_reading_and_appealing_it() {
+    let mut node = Node::start().await;
+    let (admin, _) = staffed(&mut node).await;
+    let mut alice = node.person("alice", "jp").await;
+    let mut bob = node.person("bob", "jp").await;
+    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
+    bob.sync().await.unwrap();
+    let sent = bob.send(&chat, "spam spam spam").await.unwrap();
+    alice.sync().await.unwrap();
+    let id = alice
+        .report(&chat, sent.seq, ReportReason::Spam, None, 0)
+        .await
+        .unwrap()
+        .report_id;
+    let m = moderator(&node, &admin).await;
+    m.resolve_report(
+        &id,
+        &ResolveRequest {
+            action: ModerationAction::Suspend,
+            reason: "a spam campaign".into(),
+            days: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(code(bob.sync().await), Some(ErrorCode::Suspended));
+    assert_eq!(code(bob.data_map().await), Some(ErrorCode::Suspended));
+    assert_eq!(bob.moderation().await.unwrap().len(), 1);
+    bob.appeal(&id, "my account was stolen").await.unwrap();
+    // Still suspended until a moderator decides again.
+    assert_eq!(code(bob.sync().await), Some(ErrorCode::Suspended));
+}
+
+#[tokio::test]
+async fn retention_deletes_resolved_reports_on_time() {
+    let toml = kizuna_config::DEFAULT_TOML
+        .replace("report_retention = \"90d\"", "report_retention = \"3s\"");
+    let mut node = Node::with_regions(&toml).await;
+    let (admin, _) = staffed(&mut node).await;
+    let mut alice = node.person("alice", "jp").await;
+    let mut bob = node.person("bob", "jp").await;
+    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
+    bob.sync().await.unwrap();
+    let first = bob.send(&chat, "first insult").await.unwrap();
+    let second = bob.send(&chat, "second insult").await.unwrap();
+    alice.sync().await.unwrap();
+    let resolved = alice
+        .report(&chat, first.seq, ReportReason::Harassment, None, 0)
+        .await
+        .unwrap()
+        .report_id;
+    let open = alice
+        .report(&chat, second.seq, ReportReason::Harassment, None, 0)
+        .await
+        .unwrap()
+        .report_id;
+    let m = moderator(&node, &admin).await;
+    m.resolve_report(
+        &resolved,
+        &ResolveRequest {
+            action: ModerationAction::Warn,
+            reason: "insults".into(),
+            days: None,
+        },
+    )
+    .await
+    .unwrap();
+    let at = std::time::Instant::now();
+    let ids =
+        |rs: Vec<FiledReport>| -> Vec<String> { rs.into_iter().map(|r| r.report_id).collect() };
+    // Kept for its retention period...
+    assert!(ids(alice.my_reports().await.unwrap()).contains(&resolved));
+    // ...and deleted soon after it; the open one stays.
+    loop {
+        let now = ids(alice.my_reports().await.unwrap());
+        if !now.contains(&resolved) {
+            assert!(at.elapsed() >= std::time::Duration::from_millis(2500));
+            assert!(now.contains(&open));
+            break;
+        }
+        assert!(
+            at.elapsed() < std::time::Duration::from_secs(30),
+            "the resolved report was not deleted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(m.report(&resolved).await.is_err());
+    // The deletion is recorded for alice, in the ledger.
+    let seen = alice.accesses().await.unwrap();
+    assert!(seen
+        .accesses
+        .iter()
+        .any(|a| a.entry.record.action == "erase"
+            && a.entry
+                .record
+                .categories
+                .iter()
+                .any(|c| c.contains(&resolved))));
+    // Bob keeps the decision about his message.
+    assert_eq!(bob.moderation().await.unwrap().len(), 1);
+}
