@@ -47,6 +47,10 @@ use utoipa::OpenApi;
         crate::ledger::heads,
         crate::ledger::consistency,
         crate::ledger::leaves,
+        crate::reports::file,
+        crate::reports::mine,
+        crate::reports::notices,
+        crate::reports::appeal,
     ),
     // The WebSocket's frames appear in no HTTP body, so they are named here.
     components(schemas(ClientFrame, ServerFrame, Envelope, EnvelopeKind, ErrorCode)),
@@ -88,6 +92,8 @@ mod tests {
             ("/v1/groups/{group}/messages", "post"),
             ("/v1/inbox", "get"),
             ("/v1/ws", "get"),
+            ("/v1/reports", "post"),
+            ("/v1/me/moderation/{report}/appeal", "post"),
         ] {
             assert!(
                 paths[path][method].is_object(),

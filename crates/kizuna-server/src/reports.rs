@@ -75,6 +75,15 @@ fn checked(req: &ReportRequest, max_body: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/reports",
+    tag = "user",
+    summary = "Report franked messages of a chat: each is verified against the node's binding before anything is kept",
+    request_body = ReportRequest,
+    responses((status = 201, description = "the report, kept sealed in my home region", body = ReportFiled), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn file(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,
@@ -185,6 +194,14 @@ pub async fn file(
 }
 
 /// The reports I filed, with what became of them.
+#[utoipa::path(
+    get,
+    path = "/v1/me/reports",
+    tag = "user",
+    summary = "The abuse reports I filed and what became of them",
+    responses((status = 200, description = "my reports", body = Vec<FiledReport>), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn mine(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,
@@ -198,6 +215,14 @@ pub async fn mine(
 }
 
 /// What moderators decided about my messages.
+#[utoipa::path(
+    get,
+    path = "/v1/me/moderation",
+    tag = "user",
+    summary = "What moderators decided about my messages, and my appeals",
+    responses((status = 200, description = "the decisions", body = Vec<ModerationNotice>), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn notices(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,
@@ -212,6 +237,16 @@ pub async fn notices(
 
 /// Appeals a decision about one of my messages: the report goes back to
 /// the moderators' queue with my words beside it.
+#[utoipa::path(
+    post,
+    path = "/v1/me/moderation/{report}/appeal",
+    tag = "user",
+    summary = "Appeal a moderator's decision about one of my messages",
+    params(("report" = String, Path, description = "the report id")),
+    request_body = AppealRequest,
+    responses((status = 200, description = "the decision, with my appeal", body = ModerationNotice), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn appeal(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,

@@ -7,11 +7,13 @@ use serde_json::json;
 
 use crate::harness::*;
 
-async fn expect(r: reqwest::Response, status: u16, code: ErrorCode) {
+/// Checks the status and code; returns the message.
+async fn expect(r: reqwest::Response, status: u16, code: ErrorCode) -> String {
     assert_eq!(r.status().as_u16(), status);
     let body: ErrorBody = r.json().await.expect("a JSON error body");
     assert_eq!(body.code, code, "{}", body.message);
     assert!(!body.message.is_empty());
+    body.message
 }
 
 /// A chat between alice and bob with one message waiting for bob.
@@ -55,6 +57,20 @@ async fn bad_requests_get_typed_errors_and_change_nothing() {
         .await
         .unwrap();
     expect(r, 400, ErrorCode::InvalidMessage).await;
+
+    // A real ciphertext of this chat without its franking commitment, or
+    // with one of the wrong length: it could never be reported.
+    for commitment in [None, Some(kizuna_wire::Bytes(vec![1; 5]))] {
+        let r = http
+            .post(format!("{url}/v1/groups/{chat}/messages"))
+            .bearer_auth(&token)
+            .json(&json!({"message": real.payload, "commitment": commitment}))
+            .send()
+            .await
+            .unwrap();
+        let body = expect(r, 400, ErrorCode::InvalidMessage).await;
+        assert!(body.contains("franking commitment"), "{body}");
+    }
 
     // Unknown group.
     let r = http

@@ -218,7 +218,10 @@ async fn stale_commit_is_refused_by_the_server() {
         .http()
         .post(format!("{}/v1/groups/{chat}/messages", node.url))
         .bearer_auth(token)
-        .json(&serde_json::json!({ "message": old.payload }))
+        .json(&serde_json::json!({
+            "message": old.payload,
+            "commitment": old.franking.as_ref().unwrap().commitment,
+        }))
         .send()
         .await
         .unwrap();
