@@ -167,3 +167,86 @@ async fn a_region_key_can_come_from_the_environment() {
     std::env::remove_var(&var);
     assert!(!dir.path().join("keys/region-kr.key").exists());
 }
+
+#[tokio::test]
+async fn reports_and_decisions_move_with_their_person() {
+    use kizuna_wire::reports::*;
+    let dir = tempfile::tempdir().unwrap();
+    let vault = Vault::open(Regions::embedded(), dir.path(), ledger(dir.path()))
+        .await
+        .unwrap();
+    vault
+        .register("a", "jp", &profile("+819000000001"), &operator())
+        .await
+        .unwrap();
+    let shown = ShownMessage {
+        group_seq: 3,
+        sender_handle: "b".into(),
+        server_time: 1,
+        text: "buy now".into(),
+    };
+    let body = ReportBody {
+        report: FiledReport {
+            report_id: "rep-1".into(),
+            created_at: 1,
+            reason: ReportReason::Spam,
+            note: Some("again".into()),
+            chat: "00".into(),
+            reported_handle: "b".into(),
+            messages: vec![shown.clone()],
+            state: ReportState::Open,
+            outcome: None,
+        },
+        reported_account: "acct-b".into(),
+        reported_region: "kr".into(),
+    };
+    vault
+        .file_report("a", "jp", &body, vec![1; 32], &operator())
+        .await
+        .unwrap();
+    // One message, one report.
+    assert!(matches!(
+        vault
+            .file_report("a", "jp", &body, vec![1; 32], &operator())
+            .await,
+        Err(VaultError::AlreadyReported)
+    ));
+    let notice = ModerationNotice {
+        report_id: "rep-0".into(),
+        chat: "00".into(),
+        message: shown,
+        report_reason: ReportReason::Spam,
+        outcome: Outcome {
+            action: ModerationAction::Warn,
+            reason: "spam".into(),
+            decided_at: 2,
+            until: None,
+            on_appeal: false,
+        },
+        appeal: None,
+    };
+    vault
+        .put_notice("a", "jp", notice.clone(), &operator())
+        .await
+        .unwrap();
+
+    vault
+        .copy_subject("a", "jp", "kr", &operator())
+        .await
+        .unwrap();
+    vault.remove_leftovers("a", "kr").await.unwrap();
+    let moved = vault.reports_of("a", "kr", &operator()).await.unwrap();
+    assert_eq!(moved, vec![body.report.clone()]);
+    assert_eq!(
+        vault.notices("a", "kr", &operator()).await.unwrap(),
+        vec![notice]
+    );
+    let q = vault.find_report("rep-1").await.unwrap().unwrap();
+    assert_eq!(q.region, "kr");
+    assert!(vault
+        .report_queue(&["jp".into()], &[ReportState::Open], 10)
+        .await
+        .unwrap()
+        .is_empty());
+    vault.close().await;
+}
