@@ -319,14 +319,26 @@ fn apply_inner(
 /// the message is refused (one that could not be reported is not kept).
 /// Content from before franking carries no proof.
 fn unpack(plain: &[u8], env: &Envelope, sender: &str) -> Result<(ChatContent, Option<FrankProof>)> {
-    let Ok(franked) = serde_json::from_slice::<FrankedContent>(plain) else {
+    let unframed =
+        || ClientError::Protocol("a franked message arrived without its franking".into());
+    // Only a message the node accepted before franking comes without it;
+    // one with a commitment must open it, or its sender could send what its
+    // recipient cannot report.
+    let Some(f) = env.franking.as_ref() else {
+        if serde_json::from_slice::<FrankedContent>(plain).is_ok() {
+            return Err(unframed());
+        }
         let content = serde_json::from_slice(plain)
             .map_err(|e| ClientError::Protocol(format!("unreadable content: {e}")))?;
         return Ok((content, None));
     };
-    let unframed =
-        || ClientError::Protocol("a franked message arrived without its franking".into());
-    let f = env.franking.as_ref().ok_or_else(unframed)?;
+    let franked: FrankedContent = serde_json::from_slice(plain).map_err(|_| {
+        ClientError::Protocol(
+            "the message carries no franking key for its commitment; it was refused, as it \
+             could not be reported"
+                .into(),
+        )
+    })?;
     let key32 = |b: &Bytes| <[u8; 32]>::try_from(b.0.as_slice()).map_err(|_| unframed());
     let proof = FrankProof {
         body: franked.body,
@@ -397,5 +409,63 @@ pub fn open_application(
             }
         }
         _ => Err(ClientError::Protocol("not an application message".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope(franking: Option<Franking>) -> Envelope {
+        Envelope {
+            seq: 1,
+            kind: EnvelopeKind::Application,
+            group_id: Bytes(vec![1, 2, 3]),
+            group_seq: 4,
+            sender_handle: "bob".into(),
+            sender_device: "d".into(),
+            server_time: 5,
+            payload: Bytes(Vec::new()),
+            franking,
+        }
+    }
+
+    fn text(t: &str) -> ChatContent {
+        ChatContent::Text { text: t.into() }
+    }
+
+    #[test]
+    fn a_franked_message_keeps_its_proof() {
+        let (plain, proof) = franked(&text("hi"), &[1, 2, 3], "bob").unwrap();
+        let f = Franking {
+            commitment: Bytes(proof.commitment.to_vec()),
+            binding: Bytes(vec![9; 32]),
+        };
+        let (content, kept) = unpack(&plain, &envelope(Some(f)), "bob").unwrap();
+        assert!(matches!(content, ChatContent::Text { text } if text == "hi"));
+        let kept = kept.unwrap();
+        assert_eq!((kept.body, kept.key), (proof.body, proof.key));
+        assert_eq!(kept.binding, [9; 32]);
+    }
+
+    #[test]
+    fn a_message_its_recipient_could_not_report_is_refused() {
+        let (plain, proof) = franked(&text("hi"), &[1, 2, 3], "bob").unwrap();
+        let f = |c: [u8; 32]| Franking {
+            commitment: Bytes(c.to_vec()),
+            binding: Bytes(vec![9; 32]),
+        };
+        // A commitment the key inside does not open, or one claimed for
+        // another sender.
+        assert!(unpack(&plain, &envelope(Some(f([0; 32]))), "bob").is_err());
+        assert!(unpack(&plain, &envelope(Some(f(proof.commitment))), "eve").is_err());
+        // Content without a franking key under a commitment: unreportable.
+        let bare = serde_json::to_vec(&text("hi")).unwrap();
+        assert!(unpack(&bare, &envelope(Some(f(proof.commitment))), "bob").is_err());
+        // Franked content whose commitment the node never saw.
+        assert!(unpack(&plain, &envelope(None), "bob").is_err());
+        // What the node accepted before franking reads as before.
+        let (_, none) = unpack(&bare, &envelope(None), "bob").unwrap();
+        assert!(none.is_none());
     }
 }

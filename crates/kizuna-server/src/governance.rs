@@ -25,6 +25,8 @@ pub struct Governance {
     pub policy: Policy,
     pub anomaly: kizuna_staff::AnomalyLimits,
     pub sanctions: Arc<crate::sanctions::Sanctions>,
+    /// Reports a moderator is deciding now, one decision at a time each.
+    pub deciding: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 type Shared = Arc<Governance>;
@@ -219,6 +221,12 @@ async fn request(
             return Err(StaffError::Invalid(
                 "a grant over abuse reports names only the field 'reports', the purpose \
                  ABUSE_REPORT_REVIEW and the regions whose reports it opens (--region), no people"
+                    .into(),
+            ));
+        }
+        if req.break_glass {
+            return Err(StaffError::Invalid(
+                "abuse reports wait for a second person's approval; there is no break-glass for them"
                     .into(),
             ));
         }

@@ -359,6 +359,7 @@ impl RunningServer {
                     policy,
                     anomaly: config.anomaly,
                     sanctions: sanctions.clone(),
+                    deciding: Default::default(),
                 });
                 let gov = gov_for_users.clone();
                 let app = kizuna_staff::router(realm.clone())

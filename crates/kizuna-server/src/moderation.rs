@@ -151,30 +151,121 @@ impl Governance {
 
     /// Opens a report the policy allowed: recorded for the reporter, then
     /// for the reported sender (their message, their appeal), then shown.
+    /// The reported sender's home region must allow the moderator's country
+    /// too: their appeal is their data, and a decision writes to it.
     async fn opened(
         &self,
         s: &Session,
         q: &QueuedReport,
+        grant: &Grant,
         requester: &Requester,
-    ) -> Result<(ReportBody, Option<Appeal>), StaffError> {
+    ) -> Result<Opened, StaffError> {
         let body = self
             .vault
             .open_report_governed(q, &s.org.country, requester)
             .await
             .map_err(vault_refusal)?;
-        let notice = self
+        // Where the reported person lives now (they may have moved since);
+        // nowhere if they erased their account.
+        let home = self
+            .store
+            .account_by_id(&body.reported_account)
+            .await
+            .map_err(storage)?
+            .map(|a| a.region);
+        let Some(home) = home else {
+            return Ok(Opened {
+                body,
+                appeal: None,
+                sender_home: None,
+            });
+        };
+        let person = PersonFacts {
+            subject: body.report.reported_handle.clone(),
+            ..self.region_facts(&home)
+        };
+        let v = self.decide(Action::OpenReport, s, &person, &facts_of(grant, true))?;
+        if !v.allowed {
+            self.realm
+                .record(
+                    "report_open_denied",
+                    Some(&s.member.staff_id),
+                    Some(&s.org.org_id),
+                    serde_json::json!({ "report": q.row.report_id, "reported_region": home, "rules": v.rules, "reasons": v.reasons }),
+                )
+                .await?;
+            self.watch(s).await;
+            return Err(refused(
+                &format!(
+                    "report {} (about a person of region {home})",
+                    q.row.report_id
+                ),
+                &v,
+            ));
+        }
+        let notice = match self
             .vault
             .reported_sender_view(
                 &body.reported_account,
-                &body.reported_region,
+                &home,
                 &q.row.report_id,
                 &s.org.country,
                 requester,
             )
             .await
-            .map_err(vault_refusal)?;
-        Ok((body, notice.and_then(|n| n.appeal)))
+        {
+            Ok(n) => n,
+            // Erased between the two reads: nothing of theirs is left.
+            Err(VaultError::NotFound(_)) => None,
+            Err(e) => return Err(vault_refusal(e)),
+        };
+        Ok(Opened {
+            body,
+            appeal: notice.and_then(|n| n.appeal),
+            sender_home: Some(home),
+        })
     }
+}
+
+/// Holds a report while one moderator decides it.
+pub(crate) struct Deciding<'a> {
+    set: &'a std::sync::Mutex<std::collections::HashSet<String>>,
+    report_id: String,
+}
+
+impl Drop for Deciding<'_> {
+    fn drop(&mut self) {
+        let mut set = match self.set.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        set.remove(&self.report_id);
+    }
+}
+
+impl Governance {
+    fn deciding(&self, report_id: &str) -> Result<Deciding<'_>, StaffError> {
+        let mut set = match self.deciding.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        if !set.insert(report_id.to_string()) {
+            return Err(StaffError::Invalid(format!(
+                "another moderator is deciding report {report_id} right now; look at it again in a moment"
+            )));
+        }
+        Ok(Deciding {
+            set: &self.deciding,
+            report_id: report_id.to_string(),
+        })
+    }
+}
+
+/// A report as opened for a moderator, and where its reported sender lives.
+struct Opened {
+    body: ReportBody,
+    appeal: Option<Appeal>,
+    sender_home: Option<String>,
 }
 
 fn shown(
@@ -301,8 +392,8 @@ async fn show(
             serde_json::json!({ "report": report_id, "region": q.region, "grant": grant.grant_id }),
         )
         .await?;
-    let (body, appeal) = g.opened(&s, &q, &requester).await?;
-    Ok(Json(shown(&q, body, appeal, &grant)))
+    let o = g.opened(&s, &q, &grant, &requester).await?;
+    Ok(Json(shown(&q, o.body, o.appeal, &grant)))
 }
 
 async fn resolve(
@@ -358,9 +449,83 @@ async fn resolve(
             }),
         )
         .await?;
-    let (mut body, appeal) = g.opened(&s, &q, &requester).await?;
+    // One decision at a time per report: another moderator deciding it
+    // now is told so, rather than both writing notices and sanctions.
+    let _deciding = g.deciding(&report_id)?;
+    let q = g
+        .vault
+        .find_report(&report_id)
+        .await
+        .map_err(vault_failure)?
+        .filter(|now| now.row.state == q.row.state)
+        .ok_or_else(|| {
+            StaffError::Invalid(format!(
+                "report {report_id} changed meanwhile; look at it again"
+            ))
+        })?;
+    let Opened {
+        mut body,
+        appeal,
+        sender_home,
+    } = g.opened(&s, &q, &grant, &requester).await?;
     body.report.state = ReportState::Resolved;
     body.report.outcome = Some(outcome.clone());
+    // The person is told and the sanction set before the report is marked
+    // resolved: both are idempotent, so if anything fails on the way, the
+    // report stays open and deciding it again completes what was begun.
+    // The reported person is told which message and why, in their region.
+    let Some(message) = body.report.messages.last().cloned() else {
+        return Err(storage("a report without its reported message"));
+    };
+    if let Some(home) = &sender_home {
+        match g
+            .vault
+            .put_notice(
+                &body.reported_account,
+                home,
+                ModerationNotice {
+                    report_id: report_id.clone(),
+                    chat: body.report.chat.clone(),
+                    message,
+                    report_reason: body.report.reason,
+                    outcome: outcome.clone(),
+                    appeal: appeal.clone(),
+                },
+                &requester,
+            )
+            .await
+        {
+            Ok(()) => {}
+            // Erased between the two steps: nobody left to tell.
+            Err(VaultError::NotFound(_)) => {}
+            Err(e) => return Err(vault_refusal(e)),
+        }
+        // The sanction this report's decision sets; a decision without one
+        // (or on appeal, `none`) lifts only what this report had set.
+        let sanction = match req.action {
+            ModerationAction::Restrict => Some(Sanction {
+                sending_only: true,
+                until: outcome.until,
+            }),
+            ModerationAction::Suspend => Some(Sanction {
+                sending_only: false,
+                until: outcome.until,
+            }),
+            ModerationAction::None | ModerationAction::Warn => None,
+        };
+        g.sanctions
+            .set(
+                g.store.as_ref(),
+                &body.reported_account,
+                &report_id,
+                sanction,
+            )
+            .await
+            .map_err(storage)?;
+    }
+    // Marked resolved only if still as it was read. Another moderator's
+    // decision in between makes this one fail; the notice and sanction just
+    // written stand until one of them decides again.
     if !g
         .vault
         .update_report(&q, &body, Some(now))
@@ -370,45 +535,6 @@ async fn resolve(
         return Err(StaffError::Invalid(format!(
             "report {report_id} changed meanwhile; look at it again"
         )));
-    }
-    // The reported person is told which message and why, in their region.
-    let Some(message) = body.report.messages.last().cloned() else {
-        return Err(storage("a report without its reported message"));
-    };
-    g.vault
-        .put_notice(
-            &body.reported_account,
-            &body.reported_region,
-            ModerationNotice {
-                report_id: report_id.clone(),
-                chat: body.report.chat.clone(),
-                message,
-                report_reason: body.report.reason,
-                outcome: outcome.clone(),
-                appeal: appeal.clone(),
-            },
-            &requester,
-        )
-        .await
-        .map_err(vault_refusal)?;
-    let sanction = match req.action {
-        ModerationAction::Restrict => Some(Sanction {
-            sending_only: true,
-            until: outcome.until,
-        }),
-        ModerationAction::Suspend => Some(Sanction {
-            sending_only: false,
-            until: outcome.until,
-        }),
-        ModerationAction::None | ModerationAction::Warn => None,
-    };
-    // A warning leaves an earlier sanction alone, unless this decision
-    // answers an appeal: then it is what stands.
-    if sanction.is_some() || outcome.on_appeal {
-        g.sanctions
-            .set(g.store.as_ref(), &body.reported_account, sanction)
-            .await
-            .map_err(storage)?;
     }
     Ok(Json(shown(&q, body, appeal, &grant)))
 }

@@ -57,10 +57,12 @@ fn checked(req: &ReportRequest, max_body: usize) -> Result<(), ApiError> {
             "the note may be at most {MAX_NOTE} characters"
         )));
     }
+    // The sequence numbers are the device's; the times are bound by the
+    // node, so the order is checked on both.
     if req
         .messages
         .windows(2)
-        .any(|w| w[0].group_seq >= w[1].group_seq)
+        .any(|w| w[0].group_seq >= w[1].group_seq || w[0].server_time > w[1].server_time)
     {
         return Err(invalid(
             "the messages must be in the chat's order, the reported one last",
@@ -129,10 +131,13 @@ pub async fn file(
     if last.sender_handle == reporter.handle {
         return Err(invalid("you cannot report your own message"));
     }
+    // The binding names the handle; a handle taken again after its owner
+    // left belongs to someone who did not send this.
     let reported = s
         .store
         .account_by_handle(&last.sender_handle)
         .await?
+        .filter(|a| a.created_at <= last.server_time)
         .ok_or_else(|| {
             ApiError::not_found(
                 ErrorCode::UnknownAccount,
@@ -160,7 +165,13 @@ pub async fn file(
             .iter()
             .map(|m| ShownMessage {
                 group_seq: m.group_seq,
-                sender_handle: m.sender_handle.clone(),
+                // Moderators are not told who reported, not even by the
+                // reporter's own messages in the context.
+                sender_handle: if m.sender_handle == reporter.handle {
+                    REPORTER.to_string()
+                } else {
+                    m.sender_handle.clone()
+                },
                 server_time: m.server_time,
                 text: shown_text(&m.body),
             })
@@ -168,10 +179,12 @@ pub async fn file(
         state: ReportState::Open,
         outcome: None,
     };
+    // One message, one report: named by its chat and commitment (a fresh
+    // key per message makes it unique), both verified above.
     let mut message_key = sha2::Sha256::new();
     message_key.update((req.group_id.0.len() as u64).to_be_bytes());
     message_key.update(&req.group_id.0);
-    message_key.update(last.group_seq.to_be_bytes());
+    message_key.update(&last.commitment.0);
     let filed = ReportFiled {
         report_id: report.report_id.clone(),
         region: reporter.region.clone(),
@@ -295,19 +308,38 @@ pub async fn appeal(
             "this report is not resolved yet; there is nothing to appeal",
         ));
     }
-    // My words stay in my own region; the report only changes state.
-    notice.appeal = Some(Appeal {
-        at: now_ms(),
-        note: note.to_string(),
-    });
-    s.vault
-        .put_notice(&a.account_id, &a.region, notice.clone(), &who)
-        .await?;
+    // The report goes back to the queue first, then my words are kept in
+    // my own region; if they cannot be, the report goes back as it was.
     if !s.vault.set_report_state(&q, ReportState::Appealed).await? {
         return Err(ApiError::conflict(
             ErrorCode::BadRequest,
             "the report changed meanwhile; try again",
         ));
+    }
+    notice.appeal = Some(Appeal {
+        at: now_ms(),
+        note: note.to_string(),
+    });
+    if let Err(e) = s
+        .vault
+        .put_notice(&a.account_id, &a.region, notice.clone(), &who)
+        .await
+    {
+        let appealed = kizuna_vault::QueuedReport {
+            row: kizuna_store::ReportRow {
+                state: ReportState::Appealed.name().to_string(),
+                ..q.row.clone()
+            },
+            ..q
+        };
+        if let Err(back) = s
+            .vault
+            .set_report_state(&appealed, ReportState::Resolved)
+            .await
+        {
+            tracing::error!(error = %back, "an appeal that failed could not be taken back");
+        }
+        return Err(e.into());
     }
     Ok(ApiJson(notice))
 }

@@ -10,9 +10,12 @@ use kizuna_wire::{utc, ErrorCode};
 
 use crate::error::ApiError;
 
+/// Each account's sanctions, by the report whose decision set it.
+type ByAccount = HashMap<String, HashMap<String, Sanction>>;
+
 #[derive(Default)]
 pub struct Sanctions {
-    by_account: RwLock<HashMap<String, Sanction>>,
+    by_account: RwLock<ByAccount>,
 }
 
 /// Paths a suspended account may still use: to read what was decided and
@@ -21,21 +24,28 @@ const WHILE_SUSPENDED: &str = "/v1/me/moderation";
 
 impl Sanctions {
     pub async fn load(store: &dyn Store) -> Result<Sanctions, StoreError> {
+        let mut by_account = ByAccount::new();
+        for (account, report, s) in store.sanctions().await? {
+            by_account.entry(account).or_default().insert(report, s);
+        }
         Ok(Sanctions {
-            by_account: RwLock::new(store.sanctions().await?.into_iter().collect()),
+            by_account: RwLock::new(by_account),
         })
     }
 
+    /// What holds now: a suspension over a restriction, the later end over
+    /// the earlier (no end over any).
     fn current(&self, account_id: &str) -> Option<Sanction> {
         let m = match self.by_account.read() {
             Ok(m) => m,
             Err(p) => p.into_inner(),
         };
-        let s = *m.get(account_id)?;
-        match s.until {
-            Some(t) if t <= kizuna_wire::now_ms() => None,
-            _ => Some(s),
-        }
+        let now = kizuna_wire::now_ms();
+        m.get(account_id)?
+            .values()
+            .filter(|s| s.until.is_none_or(|t| t > now))
+            .copied()
+            .max_by_key(|s| (!s.sending_only, s.until.is_none(), s.until))
     }
 
     /// A suspended account's devices are refused everything but reading
@@ -72,22 +82,35 @@ impl Sanctions {
         }
     }
 
-    /// Records a sanction (or lifts one) on disk, then here.
+    /// Records the sanction a report's decision sets (or lifts, for `None`)
+    /// on disk, then here.
     pub async fn set(
         &self,
         store: &dyn Store,
         account_id: &str,
+        report_id: &str,
         sanction: Option<Sanction>,
     ) -> Result<(), StoreError> {
-        store.set_sanction(account_id, sanction).await?;
+        store.set_sanction(account_id, report_id, sanction).await?;
         let mut m = match self.by_account.write() {
             Ok(m) => m,
             Err(p) => p.into_inner(),
         };
         match sanction {
-            Some(s) => m.insert(account_id.to_string(), s),
-            None => m.remove(account_id),
-        };
+            Some(s) => {
+                m.entry(account_id.to_string())
+                    .or_default()
+                    .insert(report_id.to_string(), s);
+            }
+            None => {
+                if let Some(r) = m.get_mut(account_id) {
+                    r.remove(report_id);
+                    if r.is_empty() {
+                        m.remove(account_id);
+                    }
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -96,5 +119,51 @@ fn until(t: Option<u64>) -> String {
     match t {
         Some(t) => format!("until {}", utc(t)),
         None => "until a moderator lifts it".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(entries: &[(&str, Sanction)]) -> Sanctions {
+        let s = Sanctions::default();
+        if let Ok(mut m) = s.by_account.write() {
+            let r = m.entry("a".into()).or_default();
+            for (report, x) in entries {
+                r.insert(report.to_string(), *x);
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn the_strongest_sanction_in_force_holds() {
+        let now = kizuna_wire::now_ms();
+        let restrict = Sanction {
+            sending_only: true,
+            until: None,
+        };
+        let ended = Sanction {
+            sending_only: false,
+            until: Some(now - 1),
+        };
+        let suspend = Sanction {
+            sending_only: false,
+            until: Some(now + 60_000),
+        };
+        assert_eq!(
+            with(&[("r1", restrict), ("r2", ended)]).current("a"),
+            Some(restrict)
+        );
+        assert_eq!(
+            with(&[("r1", restrict), ("r2", suspend)]).current("a"),
+            Some(suspend)
+        );
+        assert_eq!(with(&[("r2", ended)]).current("a"), None);
+        let s = with(&[("r1", restrict), ("r2", suspend)]);
+        assert!(s.check_request("a", "/v1/inbox").is_err());
+        assert!(s.check_request("a", "/v1/me/moderation/r2/appeal").is_ok());
+        assert!(s.check_send("b").is_ok());
     }
 }

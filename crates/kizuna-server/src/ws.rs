@@ -56,7 +56,7 @@ pub async fn upgrade(
         .max_frame_size(MAX_FRAME)
         .on_upgrade(move |socket| async move {
             let device = me.device_id.clone();
-            if let Err(e) = session(s, &device, q.after, socket).await {
+            if let Err(e) = session(s, &me, q.after, socket).await {
                 tracing::debug!(device = %device, error = %e, "websocket closed");
             }
         }))
@@ -69,14 +69,15 @@ async fn send_env(socket: &mut WebSocket, env: &Envelope) -> Result<(), axum::Er
 
 async fn session(
     s: Shared,
-    device: &str,
+    me: &crate::auth::DeviceIdentity,
     after: u64,
     mut socket: WebSocket,
 ) -> Result<(), axum::Error> {
+    let device = me.device_id.as_str();
     // Register before reading the backlog so nothing accepted in between is
     // missed; duplicates are skipped by sequence number.
     let mut reg = s.hub.register(device);
-    let result = run(&s, device, after, &mut socket, &mut reg).await;
+    let result = run(&s, me, after, &mut socket, &mut reg).await;
     s.hub.unregister(device, reg.id);
     result
 }
@@ -116,11 +117,12 @@ async fn replay(
 
 async fn run(
     s: &Shared,
-    device: &str,
+    me: &crate::auth::DeviceIdentity,
     after: u64,
     socket: &mut WebSocket,
     reg: &mut crate::delivery::Registration,
 ) -> Result<(), axum::Error> {
+    let device = me.device_id.as_str();
     let mut last = after;
     Box::pin(replay(s, device, &mut last, socket)).await?;
     if let Ok(st) = s.store.key_package_count(device).await {
@@ -149,6 +151,13 @@ async fn run(
                 }
             }
             _ = tick.tick() => {
+                // A suspension decided while connected ends the connection.
+                if let Err(e) = s.sanctions.check_request(&me.account_id, "/v1/ws") {
+                    let text = serde_json::to_string(&ServerFrame::Error(e.body())).unwrap_or_default();
+                    let _ = socket.send(Message::Text(text.into())).await;
+                    let _ = socket.send(Message::Close(None)).await;
+                    break Ok(());
+                }
                 if let Some(up_to) = pending_ack.take() {
                     s.sequencer.ack_later(device.to_string(), up_to).await;
                 }

@@ -304,11 +304,16 @@ pub trait Store: Send + Sync + 'static {
     /// Turns a pending link into a device of the account, with its key packages.
     async fn approve_link(&self, link_id: &str, device: Device) -> Result<()>;
 
+    /// The restriction or suspension one report's decision put on an
+    /// account, replacing that report's earlier one; `None` lifts it.
+    async fn set_sanction(
+        &self,
+        account_id: &str,
+        report_id: &str,
+        sanction: Option<Sanction>,
+    ) -> Result<()>;
+    /// Every sanction: (account, report, sanction).
+    async fn sanctions(&self) -> Result<Vec<(String, String, Sanction)>>;
     /// Flushes and closes; called on shutdown.
-    /// A moderator's restriction or suspension of an account, replacing
-    /// any before it; `None` lifts it.
-    async fn set_sanction(&self, account_id: &str, sanction: Option<Sanction>) -> Result<()>;
-    /// Every account under a restriction or suspension.
-    async fn sanctions(&self) -> Result<Vec<(String, Sanction)>>;
     async fn close(&self);
 }

@@ -220,8 +220,10 @@ pub trait RegionStore: Send + Sync + 'static {
     async fn update_report(&self, report: &ReportRow, from: &str) -> Result<bool>;
     /// Resolved reports whose resolution is at or before `before`.
     async fn reports_resolved_before(&self, before: u64, limit: u32) -> Result<Vec<ReportRow>>;
-    /// Deletes a report, overwriting its content on disk.
-    async fn delete_report(&self, report_id: &str) -> Result<bool>;
+    /// Deletes a report if it is still resolved at or before `before`,
+    /// overwriting its content on disk; false if it changed meanwhile (an
+    /// appeal) or is gone.
+    async fn delete_resolved_report(&self, report_id: &str, before: u64) -> Result<bool>;
     /// People after `after` in id order, for passes over the whole region.
     async fn subjects_after(&self, after: &str, limit: u32) -> Result<Vec<WrappedKey>>;
     /// How many people have a data key wrapped by each region-key version.
@@ -800,12 +802,15 @@ impl RegionStore for SqliteRegionStore {
         .collect()
     }
 
-    async fn delete_report(&self, report_id: &str) -> Result<bool> {
-        let gone = sqlx::query("DELETE FROM reports WHERE report_id = ?")
-            .bind(report_id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected()
+    async fn delete_resolved_report(&self, report_id: &str, before: u64) -> Result<bool> {
+        let gone = sqlx::query(
+            "DELETE FROM reports WHERE report_id = ? AND state = 'resolved' AND resolved_at <= ?",
+        )
+        .bind(report_id)
+        .bind(before as i64)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
             > 0;
         // What was deleted leaves no frame behind in the WAL either.
         crate::truncate_wal(&self.pool).await?;

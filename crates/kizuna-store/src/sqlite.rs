@@ -163,11 +163,14 @@ DELETE FROM counters WHERE name = 'inbox_seq';
 ALTER TABLE log ADD COLUMN frank BLOB;
 "#,
     r#"
--- Moderators' restrictions and suspensions of accounts.
+-- Moderators' restrictions and suspensions of accounts, one per decided
+-- report, so that lifting one on appeal leaves the others.
 CREATE TABLE sanctions (
-    account_id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    report_id TEXT NOT NULL,
     sending_only SMALLINT NOT NULL,
-    until BIGINT
+    until BIGINT,
+    PRIMARY KEY (account_id, report_id)
 );
 "#,
 ];
@@ -1012,22 +1015,29 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
-    async fn set_sanction(&self, account_id: &str, sanction: Option<Sanction>) -> Result<()> {
+    async fn set_sanction(
+        &self,
+        account_id: &str,
+        report_id: &str,
+        sanction: Option<Sanction>,
+    ) -> Result<()> {
         let _w = self.writer.lock().await;
         match sanction {
             None => {
-                sqlx::query("DELETE FROM sanctions WHERE account_id = ?")
+                sqlx::query("DELETE FROM sanctions WHERE account_id = ? AND report_id = ?")
                     .bind(account_id)
+                    .bind(report_id)
                     .execute(&self.pool)
                     .await?;
             }
             Some(x) => {
                 sqlx::query(
-                    "INSERT INTO sanctions (account_id, sending_only, until) VALUES (?, ?, ?) \
-                     ON CONFLICT (account_id) DO UPDATE SET sending_only = excluded.sending_only, \
-                     until = excluded.until",
+                    "INSERT INTO sanctions (account_id, report_id, sending_only, until) \
+                     VALUES (?, ?, ?, ?) ON CONFLICT (account_id, report_id) DO UPDATE \
+                     SET sending_only = excluded.sending_only, until = excluded.until",
                 )
                 .bind(account_id)
+                .bind(report_id)
                 .bind(x.sending_only as i64)
                 .bind(x.until.map(|u| u as i64))
                 .execute(&self.pool)
@@ -1037,14 +1047,15 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn sanctions(&self) -> Result<Vec<(String, Sanction)>> {
-        sqlx::query("SELECT account_id, sending_only, until FROM sanctions")
+    async fn sanctions(&self) -> Result<Vec<(String, String, Sanction)>> {
+        sqlx::query("SELECT account_id, report_id, sending_only, until FROM sanctions")
             .fetch_all(&self.pool)
             .await?
             .iter()
             .map(|r| {
                 Ok((
                     r.try_get("account_id")?,
+                    r.try_get("report_id")?,
                     Sanction {
                         sending_only: r.try_get::<i64, _>("sending_only")? != 0,
                         until: r.try_get::<Option<i64>, _>("until")?.map(|u| u as u64),

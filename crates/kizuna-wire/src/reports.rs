@@ -27,6 +27,10 @@ impl ReportReason {
     }
 }
 
+/// How a report names its reporter's own messages, so that moderators do
+/// not learn who reported.
+pub const REPORTER: &str = "(the reporter)";
+
 /// Most preceding messages a report may carry as context.
 pub const MAX_CONTEXT: usize = 20;
 /// Longest note a reporter may add.

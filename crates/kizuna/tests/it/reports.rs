@@ -146,6 +146,16 @@ async fn a_genuine_report_verifies_and_forgeries_are_refused_and_recorded() {
         Some(ErrorCode::AlreadyReported)
     );
 
+    // Nor does renumbering the same message make it another one.
+    let renumbered = RevealedMessage {
+        group_seq: 999,
+        ..genuine.clone()
+    };
+    assert_eq!(
+        code(alice.send_report(&request(&with_bob, renumbered)).await),
+        Some(ErrorCode::AlreadyReported)
+    );
+
     let mine = alice.my_reports().await.unwrap();
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].reported_handle, "bob");
@@ -220,10 +230,15 @@ async fn moderators_open_reports_only_under_a_grant_in_a_declared_country() {
     let mut bob = node.person("bob", "jp").await;
     let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
     bob.sync().await.unwrap();
+    alice
+        .send(&chat, "please stop writing to me")
+        .await
+        .unwrap();
+    bob.sync().await.unwrap();
     let sent = bob.send(&chat, "you will regret this").await.unwrap();
     alice.sync().await.unwrap();
     let filed = alice
-        .report(&chat, sent.seq, ReportReason::Harassment, None, 0)
+        .report(&chat, sent.seq, ReportReason::Harassment, None, 1)
         .await
         .unwrap();
     let id = filed.report_id.clone();
@@ -249,6 +264,12 @@ async fn moderators_open_reports_only_under_a_grant_in_a_declared_country() {
         code(vmod.request_grant(&bent).await),
         Some(ErrorCode::BadRequest)
     );
+    let mut glass = report_grant();
+    glass.break_glass = true;
+    assert_eq!(
+        code(vmod.request_grant(&glass).await),
+        Some(ErrorCode::BadRequest)
+    );
 
     // An operator moderator: nothing before approval, then the report.
     let m = member(&node, &admin, "mod", "operator", vec![Role::Moderator]).await;
@@ -261,8 +282,20 @@ async fn moderators_open_reports_only_under_a_grant_in_a_declared_country() {
     assert_eq!(queue[0].report_id, id);
     let opened = m.report(&id).await.unwrap();
     assert_eq!(opened.reported_handle, "bob");
-    assert_eq!(opened.messages[0].text, "you will regret this");
-    // The reporter is not named to the moderator.
+    let shown: Vec<(&str, &str)> = opened
+        .messages
+        .iter()
+        .map(|m| (m.sender_handle.as_str(), m.text.as_str()))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (REPORTER, "please stop writing to me"),
+            ("bob", "you will regret this")
+        ]
+    );
+    // The reporter is not named to the moderator, not even by her own
+    // message in the context.
     assert!(!serde_json::to_string(&opened).unwrap().contains("alice"));
 
     // Alice sees the opening, verified on her device against the ledger;
@@ -320,6 +353,7 @@ async fn moderators_open_reports_only_under_a_grant_in_a_declared_country() {
     let notices = bob.moderation().await.unwrap();
     assert_eq!(notices.len(), 1);
     assert_eq!(notices[0].message.text, "you will regret this");
+    assert_eq!(notices[0].message.sender_handle, "bob");
     assert_eq!(notices[0].outcome.action, ModerationAction::Restrict);
     assert_eq!(notices[0].outcome.reason, "a threat against another person");
     assert_eq!(
