@@ -523,3 +523,83 @@ async fn retention_deletes_resolved_reports_on_time() {
     // Bob keeps the decision about his message.
     assert_eq!(bob.moderation().await.unwrap().len(), 1);
 }
+
+/// `kizuna` as a person runs it, against a node.
+async fn run(args: Vec<String>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kizuna"))
+            .args(&args)
+            .env("KIZUNA_LOG", "error")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn args(parts: &[&str]) -> Vec<String> {
+    parts.iter().map(|s| s.to_string()).collect()
+}
+
+#[tokio::test]
+async fn the_commands_report_list_and_say_what_went_wrong() {
+    let node = Node::start().await;
+    let mut alice = node.person("alice", "jp").await;
+    let mut bob = node.person("bob", "jp").await;
+    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
+    bob.sync().await.unwrap();
+    let sent = bob.send(&chat, "cheap watches here").await.unwrap();
+    alice.sync().await.unwrap();
+    let home = node.home("alice").display().to_string();
+    let seq = sent.seq.to_string();
+
+    let out = run(args(&[
+        "report", "--home", &home, &chat, &seq, "--reason", "spam", "--note", "a bot", "--json",
+    ]))
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let filed: ReportFiled = serde_json::from_slice(&out.stdout).unwrap();
+
+    // Again: the server refuses (exit 4) and says why.
+    let out = run(args(&[
+        "report", "--home", &home, &chat, &seq, "--reason", "spam",
+    ]))
+    .await;
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already reported"));
+    // A message this device does not have, and a reason that is not one.
+    let out = run(args(&[
+        "report", "--home", &home, &chat, "999", "--reason", "spam",
+    ]))
+    .await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no message 999"));
+    let out = run(args(&[
+        "report", "--home", &home, &chat, &seq, "--reason", "rude",
+    ]))
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+
+    let out = run(args(&["me", "--home", &home, "reports"])).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&filed.report_id) && text.contains("spam (open)"),
+        "{text}"
+    );
+    let out = run(args(&["me", "--home", &home, "data-map"])).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Abuse reports you filed"), "{text}");
+    assert!(text.contains(&filed.report_id), "{text}");
+    let out = run(args(&[
+        "me",
+        "--home",
+        &node.home("bob").display().to_string(),
+        "moderation",
+    ]))
+    .await;
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no moderator has decided"));
+}
