@@ -129,6 +129,52 @@ impl Governance {
 }
 
 impl Governance {
+    /// A refusal the policy decided: an event of the staff realm (with the
+    /// rules and reasons), a record for the person it was about (their
+    /// account, home region, and the requester as their records name it),
+    /// and the anomaly check. Returns the error to answer with.
+    pub(crate) async fn refusal(
+        &self,
+        s: &Session,
+        event: &'static str,
+        mut details: serde_json::Value,
+        person: Option<(&str, &str, &Requester)>,
+        what: &str,
+        v: &kizuna_policy::Verdict,
+    ) -> StaffError {
+        details["rules"] = serde_json::json!(v.rules);
+        details["reasons"] = serde_json::json!(v.reasons);
+        if let Err(e) = self
+            .realm
+            .record(
+                event,
+                Some(&s.member.staff_id),
+                Some(&s.org.org_id),
+                details,
+            )
+            .await
+        {
+            return e;
+        }
+        if let Some((subject, region, requester)) = person {
+            if let Err(e) = self
+                .vault
+                .record_refused_access(
+                    subject,
+                    region,
+                    &s.org.country,
+                    &v.reasons.join("; "),
+                    requester,
+                )
+                .await
+            {
+                tracing::warn!(error = %e, "a refused staff access could not be recorded for the person");
+            }
+        }
+        self.watch(s).await;
+        refused(what, v)
+    }
+
     /// After each refusal or read: past the limits, an alert and a
     /// suspension. A failure here is logged, never hidden as success.
     pub(crate) async fn watch(&self, s: &Session) {
@@ -198,7 +244,7 @@ pub(crate) fn facts_of(g: &Grant, live: bool) -> GrantFacts {
     }
 }
 
-pub(crate) fn refused(what: &str, v: &kizuna_policy::Verdict) -> StaffError {
+fn refused(what: &str, v: &kizuna_policy::Verdict) -> StaffError {
     StaffError::Forbidden(format!("{what} is refused: {}", v.reasons.join("; ")))
 }
 
@@ -304,19 +350,16 @@ async fn request(
         let facts = g.region_facts(region);
         let v = g.decide(Action::RequestGrant, &s, &facts, &facts_of(&grant, false))?;
         if !v.allowed {
-            g.realm
-                .record(
+            return Err(g
+                .refusal(
+                    &s,
                     "grant_refused",
-                    Some(&s.member.staff_id),
-                    Some(&s.org.org_id),
-                    serde_json::json!({ "region": region, "rules": v.rules, "reasons": v.reasons }),
+                    serde_json::json!({ "region": region }),
+                    None,
+                    &format!("the abuse reports of region {region}"),
+                    &v,
                 )
-                .await?;
-            g.watch(&s).await;
-            return Err(refused(
-                &format!("the abuse reports of region {region}"),
-                &v,
-            ));
+                .await);
         }
     }
     let mut people = Vec::new();
@@ -587,29 +630,16 @@ async fn read(
     });
     let v = g.decide(Action::Read, &s, &person, &facts)?;
     let (Some(grant), true) = (grant, v.allowed) else {
-        g.realm
-            .record(
+        return Err(g
+            .refusal(
+                &s,
                 "read_denied",
-                Some(&s.member.staff_id),
-                Some(&s.org.org_id),
-                serde_json::json!({ "subject": handle, "rules": v.rules, "reasons": v.reasons }),
+                serde_json::json!({ "subject": handle }),
+                Some((&account.account_id, &account.region, &requester)),
+                &format!("reading {handle}'s data"),
+                &v,
             )
-            .await?;
-        if let Err(e) = g
-            .vault
-            .record_refused_access(
-                &account.account_id,
-                &account.region,
-                &s.org.country,
-                &v.reasons.join("; "),
-                &requester,
-            )
-            .await
-        {
-            tracing::warn!(error = %e, "a refused staff read could not be recorded for the person");
-        }
-        g.watch(&s).await;
-        return Err(refused(&format!("reading {handle}'s data"), &v));
+            .await);
     };
     // One person too many in an hour: this read is the one refused.
     if let Some(why) = g

@@ -17,9 +17,7 @@ use kizuna_wire::reports::*;
 use kizuna_wire::staff::*;
 use serde::Deserialize;
 
-use crate::governance::{
-    facts_of, refused, requester_of, storage, vault_failure, Governance, Staff,
-};
+use crate::governance::{facts_of, requester_of, storage, vault_failure, Governance, Staff};
 
 type Shared = Arc<Governance>;
 
@@ -107,14 +105,6 @@ impl Governance {
         };
         let (grant, v) = self.report_verdict(s, &q.region, &person).await?;
         let (Some(grant), true) = (grant, v.allowed) else {
-            self.realm
-                .record(
-                    "report_open_denied",
-                    Some(&s.member.staff_id),
-                    Some(&s.org.org_id),
-                    serde_json::json!({ "report": report_id, "region": q.region, "rules": v.rules, "reasons": v.reasons }),
-                )
-                .await?;
             let requester = Requester::Staff(kizuna_wire::StaffRef {
                 staff_id: s.member.staff_id.clone(),
                 org_id: s.org.org_id.clone(),
@@ -129,21 +119,16 @@ impl Governance {
                     .map(|r| r.name().to_string())
                     .collect(),
             });
-            if let Err(e) = self
-                .vault
-                .record_refused_access(
-                    &q.row.subject_id,
-                    &q.region,
-                    &s.org.country,
-                    &v.reasons.join("; "),
-                    &requester,
+            return Err(self
+                .refusal(
+                    s,
+                    "report_open_denied",
+                    serde_json::json!({ "report": report_id, "region": q.region }),
+                    Some((&q.row.subject_id, &q.region, &requester)),
+                    &format!("opening report {report_id}"),
+                    &v,
                 )
-                .await
-            {
-                tracing::warn!(error = %e, "a refused report opening could not be recorded for the reporter");
-            }
-            self.watch(s).await;
-            return Err(refused(&format!("opening report {report_id}"), &v));
+                .await);
         };
         let requester = requester_of(&grant, &s.org.country, &s.member.roles);
         Ok((q, grant, requester))
@@ -186,22 +171,19 @@ impl Governance {
         };
         let v = self.decide(Action::OpenReport, s, &person, &facts_of(grant, true))?;
         if !v.allowed {
-            self.realm
-                .record(
+            return Err(self
+                .refusal(
+                    s,
                     "report_open_denied",
-                    Some(&s.member.staff_id),
-                    Some(&s.org.org_id),
-                    serde_json::json!({ "report": q.row.report_id, "reported_region": home, "rules": v.rules, "reasons": v.reasons }),
+                    serde_json::json!({ "report": q.row.report_id, "reported_region": home }),
+                    Some((&body.reported_account, &home, requester)),
+                    &format!(
+                        "report {} (about a person of region {home})",
+                        q.row.report_id
+                    ),
+                    &v,
                 )
-                .await?;
-            self.watch(s).await;
-            return Err(refused(
-                &format!(
-                    "report {} (about a person of region {home})",
-                    q.row.report_id
-                ),
-                &v,
-            ));
+                .await);
         }
         let notice = match self
             .vault

@@ -884,28 +884,29 @@ impl StaffRealm {
         staff_id: &str,
         subject: &str,
     ) -> Result<Vec<Grant>, StaffError> {
-        let now = kizuna_wire::now_ms();
-        Ok(self
-            .store
-            .grants(Some(staff_id))
-            .await?
-            .into_iter()
-            .filter(|g| g.live(now) && g.subjects.iter().any(|s| s == subject))
-            .collect())
+        self.live_grants(staff_id, |g| g.subjects.iter().any(|s| s == subject))
+            .await
     }
-}
 
-impl StaffRealm {
     /// Live grants of a staff member over abuse reports, and the regions
     /// each opens.
     pub async fn live_report_grants(&self, staff_id: &str) -> Result<Vec<Grant>, StaffError> {
+        self.live_grants(staff_id, |g| g.fields.iter().any(|f| f == REPORTS_FIELD))
+            .await
+    }
+
+    async fn live_grants(
+        &self,
+        staff_id: &str,
+        covers: impl Fn(&Grant) -> bool,
+    ) -> Result<Vec<Grant>, StaffError> {
         let now = kizuna_wire::now_ms();
         Ok(self
             .store
             .grants(Some(staff_id))
             .await?
             .into_iter()
-            .filter(|g| g.live(now) && g.fields.iter().any(|f| f == REPORTS_FIELD))
+            .filter(|g| g.live(now) && covers(g))
             .collect())
     }
 }

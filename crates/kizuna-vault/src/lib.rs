@@ -118,6 +118,23 @@ impl RegionVault {
             .map(Some)
             .map_err(|e| self.unsealable(e.to_string()))
     }
+
+    /// Seals `value` as a person's record of `category` here, replacing the
+    /// one before; the caller has reached the region (and recorded why).
+    async fn put_sealed<T: Serialize>(
+        &self,
+        subject: &str,
+        category: Category,
+        value: &T,
+    ) -> Result<(), VaultError> {
+        let (key, dkv) = self.data_key(subject).await?;
+        let pt = serde_json::to_vec(value).map_err(|e| self.unsealable(e.to_string()))?;
+        let sealed = self.seal_category(&key, subject, dkv, category.name(), &pt)?;
+        self.store
+            .put_record(subject, category.name(), &sealed)
+            .await?;
+        Ok(())
+    }
 }
 
 /// A person's first write: their profile and phone index, in their region.
@@ -660,13 +677,7 @@ impl Vault {
                 requester,
             })
             .await?;
-        let (key, dkv) = rv.data_key(subject).await?;
-        let pt = serde_json::to_vec(contacts).map_err(|e| rv.unsealable(e.to_string()))?;
-        let sealed = rv.seal_category(&key, subject, dkv, Category::Contacts.name(), &pt)?;
-        rv.store
-            .put_record(subject, Category::Contacts.name(), &sealed)
-            .await?;
-        Ok(())
+        rv.put_sealed(subject, Category::Contacts, contacts).await
     }
 
     /// A staff member's read under a grant, already decided by policy: the

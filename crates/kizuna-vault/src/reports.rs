@@ -386,12 +386,6 @@ impl Vault {
             .unwrap_or_default();
         all.retain(|n| n.report_id != notice.report_id);
         all.push(notice);
-        let (key, dkv) = rv.data_key(subject).await?;
-        let pt = serde_json::to_vec(&all).map_err(|e| rv.unsealable(e.to_string()))?;
-        let sealed = rv.seal_category(&key, subject, dkv, Category::Moderation.name(), &pt)?;
-        rv.store
-            .put_record(subject, Category::Moderation.name(), &sealed)
-            .await?;
-        Ok(())
+        rv.put_sealed(subject, Category::Moderation, &all).await
     }
 }

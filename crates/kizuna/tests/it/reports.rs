@@ -46,6 +46,15 @@ fn request(chat: &str, m: RevealedMessage) -> ReportRequest {
     }
 }
 
+/// Alice and bob of region jp, in a chat alice made, both up to date.
+async fn alice_and_bob(node: &Node) -> (Client, Client, String) {
+    let mut alice = node.person("alice", "jp").await;
+    let mut bob = node.person("bob", "jp").await;
+    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
+    bob.sync().await.unwrap();
+    (alice, bob, chat)
+}
+
 fn body(text: &str) -> String {
     serde_json::to_string(&kizuna_wire::ChatContent::Text { text: text.into() }).unwrap()
 }
@@ -226,10 +235,7 @@ fn report_grant() -> GrantRequest {
 async fn moderators_open_reports_only_under_a_grant_in_a_declared_country() {
     let mut node = Node::start().await;
     let (admin, _) = staffed(&mut node).await;
-    let mut alice = node.person("alice", "jp").await;
-    let mut bob = node.person("bob", "jp").await;
-    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
-    bob.sync().await.unwrap();
+    let (mut alice, mut bob, chat) = alice_and_bob(&node).await;
     alice
         .send(&chat, "please stop writing to me")
         .await
@@ -425,10 +431,7 @@ async fn moderators_open_reports_only_under_a_grant_in_a_declared_country() {
 async fn a_suspension_stops_everything_but_reading_and_appealing_it() {
     let mut node = Node::start().await;
     let (admin, _) = staffed(&mut node).await;
-    let mut alice = node.person("alice", "jp").await;
-    let mut bob = node.person("bob", "jp").await;
-    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
-    bob.sync().await.unwrap();
+    let (mut alice, mut bob, chat) = alice_and_bob(&node).await;
     let sent = bob.send(&chat, "spam spam spam").await.unwrap();
     alice.sync().await.unwrap();
     let id = alice
@@ -461,10 +464,7 @@ async fn retention_deletes_resolved_reports_on_time() {
         .replace("report_retention = \"90d\"", "report_retention = \"3s\"");
     let mut node = Node::with_regions(&toml).await;
     let (admin, _) = staffed(&mut node).await;
-    let mut alice = node.person("alice", "jp").await;
-    let mut bob = node.person("bob", "jp").await;
-    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
-    bob.sync().await.unwrap();
+    let (mut alice, mut bob, chat) = alice_and_bob(&node).await;
     let first = bob.send(&chat, "first insult").await.unwrap();
     let second = bob.send(&chat, "second insult").await.unwrap();
     alice.sync().await.unwrap();
@@ -544,10 +544,7 @@ fn args(parts: &[&str]) -> Vec<String> {
 #[tokio::test]
 async fn the_commands_report_list_and_say_what_went_wrong() {
     let node = Node::start().await;
-    let mut alice = node.person("alice", "jp").await;
-    let mut bob = node.person("bob", "jp").await;
-    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
-    bob.sync().await.unwrap();
+    let (mut alice, mut bob, chat) = alice_and_bob(&node).await;
     let sent = bob.send(&chat, "cheap watches here").await.unwrap();
     alice.sync().await.unwrap();
     let home = node.home("alice").display().to_string();
