@@ -331,7 +331,7 @@ async fn list(
         .vault
         .report_queue(&allowed, states, 500)
         .await
-        .map_err(vault_failure)?;
+        .map_err(vault_refusal)?;
     g.realm
         .record(
             "reports_listed",
@@ -420,17 +420,6 @@ async fn resolve(
         until: req.days.map(|d| now + u64::from(d) * 86_400_000),
         on_appeal: from == ReportState::Appealed,
     };
-    g.realm
-        .record(
-            "report_resolved",
-            Some(&s.member.staff_id),
-            Some(&s.org.org_id),
-            serde_json::json!({
-                "report": report_id, "region": q.region, "grant": grant.grant_id,
-                "action": req.action.name(), "until": outcome.until, "on_appeal": outcome.on_appeal,
-            }),
-        )
-        .await?;
     // One decision at a time per report: another moderator deciding it
     // now is told so, rather than both writing notices and sanctions.
     let _deciding = g.deciding(&report_id)?;
@@ -445,6 +434,18 @@ async fn resolve(
                 "report {report_id} changed meanwhile; look at it again"
             ))
         })?;
+    // The decision is an event before it takes effect.
+    g.realm
+        .record(
+            "report_resolved",
+            Some(&s.member.staff_id),
+            Some(&s.org.org_id),
+            serde_json::json!({
+                "report": report_id, "region": q.region, "grant": grant.grant_id,
+                "action": req.action.name(), "until": outcome.until, "on_appeal": outcome.on_appeal,
+            }),
+        )
+        .await?;
     let Opened {
         mut body,
         appeal,

@@ -440,16 +440,36 @@ async fn a_suspension_stops_everything_but_reading_and_appealing_it() {
         .unwrap()
         .report_id;
     let m = moderator(&node, &admin).await;
-    m.resolve_report(
-        &id,
-        &ResolveRequest {
-            action: ModerationAction::Suspend,
-            reason: "a spam campaign".into(),
-            days: None,
-        },
-    )
+    // Bob is connected when the decision comes: his connection ends.
+    let mut watcher = Client::open(&node.home("bob")).await.unwrap();
+    let watch = watcher.watch(|_| {}, std::future::pending::<()>());
+    tokio::pin!(watch);
+    let server = node.server.as_ref().unwrap();
+    let decide = async {
+        while server.live_connections() == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        m.resolve_report(
+            &id,
+            &ResolveRequest {
+                action: ModerationAction::Suspend,
+                reason: "a spam campaign".into(),
+                days: None,
+            },
+        )
+        .await
+        .unwrap();
+        std::future::pending::<()>().await
+    };
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        tokio::select! {
+            r = &mut watch => r,
+            _ = decide => unreachable!(),
+        }
+    })
     .await
-    .unwrap();
+    .expect("a suspension ends the open connection");
+    assert_eq!(code(ended), Some(ErrorCode::Suspended));
     assert_eq!(code(bob.sync().await), Some(ErrorCode::Suspended));
     assert_eq!(code(bob.data_map().await), Some(ErrorCode::Suspended));
     assert_eq!(bob.moderation().await.unwrap().len(), 1);
