@@ -930,7 +930,13 @@ impl Default for AnomalyLimits {
 }
 
 /// Events that count as refusals for anomaly detection.
-const REFUSALS: [&str; 3] = ["grant_refused", "approval_refused", "read_denied"];
+const REFUSALS: [&str; 5] = [
+    "grant_refused",
+    "approval_refused",
+    "read_denied",
+    "report_open_denied",
+    "report_queue_denied",
+];
 
 impl StaffRealm {
     /// Looks at what a staff member did in the last hour; past a limit, an

@@ -276,6 +276,14 @@ async fn moderators_open_reports_only_under_a_grant_in_a_declared_country() {
         code(vmod.request_grant(&glass).await),
         Some(ErrorCode::BadRequest)
     );
+    // Trying again and again: the fifth refusal within the hour raises an
+    // alert and suspends the member.
+    for _ in 0..3 {
+        assert_eq!(code(vmod.report(&id).await), Some(ErrorCode::Forbidden));
+    }
+    assert_eq!(code(vmod.report(&id).await), Some(ErrorCode::Unauthorized));
+    let alerts = admin.alerts().await.unwrap();
+    assert!(alerts.iter().any(|a| a["staff_id"] == "vmod"), "{alerts:?}");
 
     // An operator moderator: nothing before approval, then the report.
     let m = member(&node, &admin, "mod", "operator", vec![Role::Moderator]).await;
