@@ -36,6 +36,9 @@ impl IntoResponse for StaffError {
             StaffError::Invalid(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadRequest),
             StaffError::Exists(_) => (StatusCode::CONFLICT, ErrorCode::BadRequest),
             StaffError::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+            StaffError::TooManyFailedLogins { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited)
+            }
             StaffError::LedgerUnavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::LedgerUnavailable,

@@ -51,7 +51,15 @@ pub enum StaffError {
     Storage(String),
     #[error("{0}")]
     LedgerUnavailable(String),
+    #[error("too many failed logins for this staff id; try again in {minutes} minutes")]
+    TooManyFailedLogins { minutes: u64 },
 }
+
+/// Failed logins of one staff id within [`LOGIN_WINDOW_MS`] after which
+/// the id may not log in until the window has passed: a password and a
+/// 6-digit code are not left open to guessing.
+pub const MAX_FAILED_LOGINS: u64 = 5;
+pub const LOGIN_WINDOW_MS: u64 = 15 * 60 * 1000;
 
 /// An authenticated staff session.
 #[derive(Clone, Debug)]
@@ -486,6 +494,26 @@ impl StaffRealm {
             return Err(StaffError::InvalidCredentials);
         };
         let m = &stored.member;
+        let window = kizuna_wire::now_ms().saturating_sub(LOGIN_WINDOW_MS);
+        if self
+            .store
+            .count_events(&m.staff_id, &["login_failed"], window)
+            .await?
+            >= MAX_FAILED_LOGINS
+        {
+            // Not even checked: a guess now tells the guesser nothing. Kept
+            // apart from failures, so the lock ends when the window does.
+            self.record(
+                "login_throttled",
+                Some(&m.staff_id),
+                Some(&m.org_id),
+                failed("too many failed logins"),
+            )
+            .await?;
+            return Err(StaffError::TooManyFailedLogins {
+                minutes: LOGIN_WINDOW_MS / 60_000,
+            });
+        }
         let ok_password = PasswordHash::new(&stored.password_hash)
             .ok()
             .is_some_and(|h| {

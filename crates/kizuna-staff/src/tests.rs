@@ -298,3 +298,25 @@ async fn every_event_is_in_the_ledger_first_and_a_login_waits_for_it() {
     ));
     assert_eq!(r.store.events(100).await.unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn failed_logins_lock_the_staff_id_for_a_while() {
+    let (_d, r) = realm().await;
+    let admin = r
+        .bootstrap("root", "JP", vec!["127.0.0.0/8".into()], vec!["jp".into()])
+        .await
+        .unwrap();
+    let mut wrong = admin.clone();
+    wrong.password.push('x');
+    for _ in 0..MAX_FAILED_LOGINS {
+        assert!(matches!(
+            login(&r, &wrong, local()).await,
+            Err(StaffError::InvalidCredentials)
+        ));
+    }
+    // Now even the right password and code are not checked.
+    assert!(matches!(
+        login(&r, &admin, local()).await,
+        Err(StaffError::TooManyFailedLogins { minutes: 15 })
+    ));
+}
