@@ -10,11 +10,13 @@ use serde::{Deserialize, Serialize};
 use crate::{Access, Action, Category, RegionVault, Requester, Vault, VaultError};
 
 /// A report as sealed: what the reporter filed, and who is to be told of
-/// its outcome (the reported sender's account and home region).
+/// its outcome.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportBody {
     pub report: FiledReport,
     pub reported_account: String,
+    /// Their home region when the report was filed; a decision looks up
+    /// where they live now.
     pub reported_region: String,
 }
 

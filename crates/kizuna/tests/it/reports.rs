@@ -10,7 +10,7 @@ use kizuna_wire::staff::*;
 use kizuna_wire::{Bytes, ErrorCode};
 
 use crate::harness::*;
-use crate::staff::{member, org, staffed};
+use crate::staff::{member, org, staff_url, staffed};
 
 fn code<T>(r: kizuna_client::Result<T>) -> Option<ErrorCode> {
     r.err().and_then(|e| e.api_code())
@@ -571,7 +571,8 @@ fn args(parts: &[&str]) -> Vec<String> {
 
 #[tokio::test]
 async fn the_commands_report_list_and_say_what_went_wrong() {
-    let node = Node::start().await;
+    let mut node = Node::start().await;
+    let (admin, _) = staffed(&mut node).await;
     let (mut alice, mut bob, chat) = alice_and_bob(&node).await;
     let sent = bob.send(&chat, "cheap watches here").await.unwrap();
     alice.sync().await.unwrap();
@@ -627,4 +628,108 @@ async fn the_commands_report_list_and_say_what_went_wrong() {
     ]))
     .await;
     assert!(String::from_utf8_lossy(&out.stdout).contains("no moderator has decided"));
+
+    // A moderator's side, by command: log in, ask for the queue of region
+    // jp, and once someone else approved, list, open and decide.
+    let creds = admin
+        .add_member(&NewStaffMember {
+            staff_id: "mod".into(),
+            org_id: "operator".into(),
+            roles: vec![Role::Moderator],
+        })
+        .await
+        .unwrap();
+    let appr = member(&node, &admin, "appr", "operator", vec![Role::Approver]).await;
+    let staff_home = node.home("staff-cli").display().to_string();
+    let staff = |parts: &[&str]| {
+        let mut v = args(&["staff", "--staff-home", &staff_home]);
+        v.extend(args(parts));
+        v
+    };
+    let login = tokio::task::spawn_blocking({
+        let mut a = staff(&["login", "--server", &staff_url(&node), "--staff-id", "mod"]);
+        a.extend(args(&[
+            "--totp",
+            &kizuna_staff::totp_now(&creds.totp_secret).unwrap(),
+        ]));
+        let password = creds.password.clone();
+        move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_kizuna"))
+                .args(&a)
+                .env("KIZUNA_STAFF_PASSWORD", password)
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        login.status.success(),
+        "{}",
+        String::from_utf8_lossy(&login.stderr)
+    );
+    let out = run(staff(&[
+        "request",
+        "--fields",
+        "reports",
+        "--region",
+        "jp",
+        "--purpose",
+        "ABUSE_REPORT_REVIEW",
+        "--ticket",
+        "MOD-7",
+        "--for",
+        "1h",
+        "--reason",
+        "the queue",
+        "--json",
+    ]))
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let grant: Grant = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(grant.regions, ["jp"]);
+    let out = run(staff(&["reports", "list"])).await;
+    assert_eq!(out.status.code(), Some(4), "not before approval");
+    appr.decide_grant(&grant.grant_id, "approve").await.unwrap();
+    let out = run(staff(&["reports", "list"])).await;
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&filed.report_id));
+    let out = run(staff(&["reports", "show", &filed.report_id])).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("cheap watches here") && text.contains("a bot"),
+        "{text}"
+    );
+    let out = run(staff(&[
+        "reports",
+        "resolve",
+        &filed.report_id,
+        "--action",
+        "restrict",
+        "--days",
+        "2",
+        "--reason",
+        "selling watches",
+    ]))
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(args(&[
+        "me",
+        "--home",
+        &node.home("bob").display().to_string(),
+        "moderation",
+    ]))
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("restrict until") && text.contains("selling watches"),
+        "{text}"
+    );
 }
