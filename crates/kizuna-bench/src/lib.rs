@@ -263,6 +263,9 @@ impl Node {
                 &format!("127.0.0.1:{port}"),
                 "--rate-limit",
                 "1000000",
+                // Every benchmark device registers from this one address.
+                "--signups-per-minute",
+                "100000000",
                 "--staff-listen",
                 &format!("127.0.0.1:{staff_port}"),
                 // One member reads every benchmark person, many times over.

@@ -37,6 +37,8 @@ pub struct AppState {
     pub limits: Limits,
     pub rate: RateLimiter,
     pub phone_rate: RateLimiter,
+    /// New accounts and device links, per network address.
+    pub signup_rate: RateLimiter,
     pub sequencer: Sequencer,
     pub hub: Arc<Hub>,
     pub handles: std::sync::RwLock<std::collections::HashMap<String, String>>,
@@ -190,6 +192,35 @@ impl FromRequestParts<Shared> for AuthedDevice {
     }
 }
 
+/// Where a request without a device comes from, for the limits on new
+/// accounts and device links. Unknown only when the router is served
+/// without connection info; then everyone shares one bucket.
+pub struct SignupAllowed;
+
+impl FromRequestParts<Shared> for SignupAllowed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
+        let from = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_default();
+        if state.signup_rate.allow(&from) {
+            Ok(SignupAllowed)
+        } else {
+            Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::RateLimited,
+                format!(
+                    "more than {} new accounts or device links a minute came from your network address; try again in a minute",
+                    state.limits.signups_per_minute
+                ),
+            ))
+        }
+    }
+}
+
 fn random_id() -> String {
     let mut b = [0u8; 8];
     rand::thread_rng().fill_bytes(&mut b);
@@ -227,6 +258,7 @@ async fn health() -> &'static str {
 )]
 async fn register(
     State(s): State<Shared>,
+    _: SignupAllowed,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     if !valid_handle(&req.handle) {
@@ -1013,6 +1045,7 @@ fn code_hash(code: &str) -> Vec<u8> {
 )]
 async fn create_link(
     State(s): State<Shared>,
+    _: SignupAllowed,
     ApiJson(req): ApiJson<LinkRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let account = s

@@ -396,6 +396,10 @@ impl RunningServer {
                 limits.phone_lookups_per_minute as f64 / 60.0,
                 limits.phone_lookups_per_minute as f64,
             ),
+            signup_rate: limits::RateLimiter::new(
+                limits.signups_per_minute as f64 / 60.0,
+                limits.signups_per_minute as f64,
+            ),
             limits,
             sequencer,
             hub,
@@ -409,7 +413,9 @@ impl RunningServer {
             config.regions.report_retention,
             shutdown_rx.clone(),
         ));
-        let app = api::router(state.clone());
+        // Connections carry their peer address, for limits that cannot be
+        // keyed by a device.
+        let app = api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let mut stop = shutdown_rx;
         let serve = tokio::spawn(async move {
             let r = axum::serve(listener, app)

@@ -22,6 +22,10 @@ pub struct Limits {
     pub request_burst: u32,
     /// Phone-number lookups per device per minute.
     pub phone_lookups_per_minute: u32,
+    /// New accounts and device-link requests per network address per
+    /// minute (the burst is the same number): nobody needs a token for
+    /// either, so they are limited by where they come from.
+    pub signups_per_minute: u32,
     pub token_ttl_secs: u64,
 }
 
@@ -36,6 +40,7 @@ impl Default for Limits {
             requests_per_second: 50,
             request_burst: 100,
             phone_lookups_per_minute: 5,
+            signups_per_minute: 60,
             token_ttl_secs: 15 * 60,
         }
     }

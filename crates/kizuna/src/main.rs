@@ -253,6 +253,10 @@ struct ServeArgs {
     /// Sustained requests per device per second.
     #[arg(long, default_value_t = 50)]
     rate_limit: u32,
+    /// New accounts and device-link requests per network address per
+    /// minute.
+    #[arg(long, default_value_t = 60)]
+    signups_per_minute: u32,
     /// The Cedar policy for staff access (default: `policy.cedar` beside
     /// --config if there is one, else the shipped policy, printed by
     /// `kizuna staff policy`).
@@ -802,6 +806,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     };
     config.limits.requests_per_second = a.rate_limit;
     config.limits.request_burst = a.rate_limit.saturating_mul(2);
+    config.limits.signups_per_minute = a.signups_per_minute;
     let config_region = config.regions.node_region().id.clone();
     let config_ids = config.regions.ids().join(", ");
     let server = kizuna_server::RunningServer::start(config).await?;

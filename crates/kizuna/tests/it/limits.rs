@@ -166,3 +166,39 @@ async fn key_packages_per_device_are_limited() {
     .unwrap();
     assert_eq!(err.api_code(), Some(ErrorCode::TooManyKeyPackages), "{err}");
 }
+
+#[tokio::test]
+async fn new_accounts_from_one_address_are_rate_limited() {
+    let node = Node::with_limits(Limits {
+        signups_per_minute: 2,
+        ..Limits::default()
+    })
+    .await;
+    node.person("alice", "jp").await;
+    node.person("bob", "jp").await;
+    let e = kizuna_client::Client::register(
+        &node.home("carol"),
+        &node.url,
+        kizuna_client::RegisterOptions {
+            handle: "carol",
+            name: "Carol",
+            phone: &phone_for("carol"),
+            email: None,
+            region: "jp",
+            device_label: "test",
+        },
+    )
+    .await
+    .err()
+    .expect("a third account from this address is refused");
+    assert_eq!(e.api_code(), Some(ErrorCode::RateLimited), "{e}");
+    assert!(e.to_string().contains("network address"), "{e}");
+    // Nothing of carol was kept: the handle is still free.
+    let r = node
+        .http()
+        .get(format!("{}/v1/accounts/carol", node.url))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.status(), 200);
+}
