@@ -223,6 +223,61 @@ pub async fn run() -> anyhow::Result<()> {
         anyhow::bail!("personal data found in plaintext in the server's files");
     }
 
+    step(
+        9,
+        "Alice reports a message; the node checks it is what Bob really sent",
+    );
+    let spam = bob
+        .send(&dm, "Cheap watches at watches.example.invalid")
+        .await?;
+    alice.sync().await?;
+    let filed = alice
+        .report(
+            &dm,
+            spam.seq,
+            kizuna_wire::reports::ReportReason::Spam,
+            Some("this is not like Bob"),
+            0,
+        )
+        .await?;
+    println!(
+        "   report {} kept sealed in alice's region {}",
+        filed.report_id, filed.region
+    );
+    let history = alice.history(&dm).await?;
+    let mut forged = None;
+    if let Some(m) = history.iter().find(|m| m.seq == spam.seq) {
+        if let Some(p) = &m.proof {
+            let text = serde_json::to_string(&kizuna_wire::ChatContent::Text {
+                text: "Bob says he will hurt you".into(),
+            })?;
+            forged = Some(kizuna_wire::reports::ReportRequest {
+                group_id: kizuna_wire::Bytes(hex::decode(&dm)?),
+                reason: kizuna_wire::reports::ReportReason::Harassment,
+                note: None,
+                messages: vec![kizuna_wire::reports::RevealedMessage {
+                    group_seq: m.seq,
+                    sender_handle: m.sender.clone(),
+                    server_time: m.server_time,
+                    body: text,
+                    franking_key: kizuna_wire::Bytes(p.key.to_vec()),
+                    commitment: kizuna_wire::Bytes(p.commitment.to_vec()),
+                    binding: kizuna_wire::Bytes(p.binding.to_vec()),
+                }],
+            });
+        }
+    }
+    let forged = forged.ok_or_else(|| anyhow::anyhow!("the message came without franking"))?;
+    match alice.send_report(&forged).await {
+        Err(e) => println!("   the same message with other words is refused: {e}"),
+        Ok(_) => anyhow::bail!("an altered report was accepted"),
+    }
+    let held = files_containing(&data, b"Cheap watches").len();
+    println!("   the reported text found in {held} server file(s): it is sealed");
+    if held > 0 {
+        anyhow::bail!("a reported message found in plaintext in the server's files");
+    }
+
     server.shutdown().await;
     for c in [alice, bob, carol] {
         c.close().await;

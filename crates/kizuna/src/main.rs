@@ -105,6 +105,7 @@ enum Command {
         chat: String,
         /// The message's number, as `kizuna history CHAT` shows it (#N).
         message: u64,
+        /// Why: spam, harassment, illegal or other.
         #[arg(long)]
         reason: ReasonArg,
         /// A note for the moderators.
