@@ -39,6 +39,9 @@ pub struct AppState {
     pub phone_rate: RateLimiter,
     /// New accounts and device links, per network address.
     pub signup_rate: RateLimiter,
+    /// Reports refused as unverifiable, per device: each is recorded, so a
+    /// device may not make the ledger grow without bound by sending them.
+    pub refused_reports: RateLimiter,
     pub sequencer: Sequencer,
     pub hub: Arc<Hub>,
     pub handles: std::sync::RwLock<std::collections::HashMap<String, String>>,
@@ -723,6 +726,8 @@ async fn create_group(
     AuthedDevice(me): AuthedDevice,
     ApiJson(req): ApiJson<CreateGroupRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
+    // A restricted account starts no chats and changes no memberships.
+    s.sanctions.check_send(&me.account_id)?;
     let gid = req.group_id.0;
     if gid.is_empty() || gid.len() > 64 {
         return Err(ApiError::bad_request(
@@ -822,6 +827,7 @@ async fn commit(
     Path(group): Path<String>,
     ApiJson(req): ApiJson<CommitRequest>,
 ) -> Result<ApiJson<CommitAccepted>, ApiError> {
+    s.sanctions.check_send(&me.account_id)?;
     let gid = decode_group(&group)?;
     let size = req.commit.0.len() + req.welcome.as_ref().map_or(0, |w| w.0.len());
     if size > s.limits.max_handshake_bytes {

@@ -37,6 +37,10 @@ pub use kizuna_staff::AnomalyLimits;
 pub use limits::Limits;
 pub use openapi::spec as openapi_spec;
 
+/// Unverifiable reports one device may send in an hour; past it they are
+/// refused without being recorded.
+const REFUSED_REPORTS_PER_HOUR: f64 = 10.0;
+
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub data_dir: PathBuf,
@@ -400,6 +404,10 @@ impl RunningServer {
                 limits.signups_per_minute as f64 / 60.0,
                 limits.signups_per_minute as f64,
             ),
+            refused_reports: limits::RateLimiter::new(
+                REFUSED_REPORTS_PER_HOUR / 3600.0,
+                REFUSED_REPORTS_PER_HOUR,
+            ),
             limits,
             sequencer,
             hub,
@@ -410,6 +418,7 @@ impl RunningServer {
         });
         tokio::spawn(reports::retention(
             vault.clone(),
+            state.sanctions.clone(),
             config.regions.report_retention,
             shutdown_rx.clone(),
         ));

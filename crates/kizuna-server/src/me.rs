@@ -144,6 +144,10 @@ pub async fn erase(
     AuthedDevice(me): AuthedDevice,
 ) -> Result<ApiJson<Erased>, ApiError> {
     let a = account(&s, &me).await?;
+    // What the person reported goes with them; a sanction resting on one
+    // of those reports could no longer be appealed, so it is lifted first.
+    let reports = s.vault.report_ids_of(&a.account_id, &a.region).await?;
+    s.sanctions.lift_reports(s.store.as_ref(), &reports).await?;
     // The key goes first: from then on nothing of the person can be opened,
     // whatever else is left. Repeating the request finishes the rest.
     s.vault

@@ -40,7 +40,7 @@ struct ListQuery {
 fn no_grant() -> StaffError {
     StaffError::Forbidden(
         "you hold no live ABUSE_REPORT_REVIEW grant over any region's reports; request one \
-         (`kizuna staff grants request --fields reports --region R --purpose ABUSE_REPORT_REVIEW ...`) \
+         (`kizuna staff request --fields reports --region R --purpose ABUSE_REPORT_REVIEW ...`) \
          and have it approved"
             .into(),
     )
@@ -434,6 +434,11 @@ async fn resolve(
                 "report {report_id} changed meanwhile; look at it again"
             ))
         })?;
+    let Opened {
+        mut body,
+        appeal,
+        sender_home,
+    } = g.opened(&s, &q, &grant, &requester).await?;
     // The decision is an event before it takes effect.
     g.realm
         .record(
@@ -446,11 +451,6 @@ async fn resolve(
             }),
         )
         .await?;
-    let Opened {
-        mut body,
-        appeal,
-        sender_home,
-    } = g.opened(&s, &q, &grant, &requester).await?;
     body.report.state = ReportState::Resolved;
     body.report.outcome = Some(outcome.clone());
     // The person is told and the sanction set before the report is marked

@@ -108,6 +108,13 @@ pub async fn file(
             },
         };
         if let Err(e) = kizuna_franking::verify(&s.franking_key, &revealed) {
+            if !s.refused_reports.allow(&me.device_id) {
+                return Err(ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    ErrorCode::RateLimited,
+                    "this device sent too many reports that did not verify; try again in an hour",
+                ));
+            }
             let why = format!("message {} of the report: {e}", m.group_seq);
             tracing::warn!(reporter = %reporter.account_id, %why, "a report failed verification");
             s.vault
@@ -348,6 +355,7 @@ pub async fn appeal(
 /// as often as the period allows (at least once a minute).
 pub async fn retention(
     vault: Arc<Vault>,
+    sanctions: Arc<crate::sanctions::Sanctions>,
     period: Duration,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -358,7 +366,10 @@ pub async fn retention(
             _ = shutdown.wait_for(|v| *v) => return,
         }
         let before = now_ms().saturating_sub(period.as_millis() as u64);
-        match vault.delete_expired_reports(before).await {
+        match vault
+            .delete_expired_reports(before, |id| sanctions.in_force_for_report(id))
+            .await
+        {
             Ok(0) => {}
             Ok(n) => tracing::info!(
                 reports = n,

@@ -18,9 +18,9 @@ pub struct Sanctions {
     by_account: RwLock<ByAccount>,
 }
 
-/// Paths a suspended account may still use: to read what was decided and
-/// to appeal it.
-const WHILE_SUSPENDED: &str = "/v1/me/moderation";
+/// Paths a suspended account may still use: its own data (to see it, take
+/// it with them or erase it) and the decision (to read and appeal it).
+const WHILE_SUSPENDED: &str = "/v1/me";
 
 impl Sanctions {
     pub async fn load(store: &dyn Store) -> Result<Sanctions, StoreError> {
@@ -57,7 +57,8 @@ impl Sanctions {
                     ErrorCode::Suspended,
                     format!(
                         "this account is suspended {} by a moderator's decision; \
-                         `kizuna me moderation` shows why and `kizuna me appeal` appeals it",
+                         `kizuna me moderation` shows why and `kizuna me appeal` appeals it \
+                         (your own data stays yours to see, export or erase)",
                         until(s.until)
                     ),
                 ))
@@ -80,6 +81,39 @@ impl Sanctions {
             )),
             None => Ok(()),
         }
+    }
+
+    /// Whether a report's decision holds a sanction in force: its report is
+    /// kept as long as that lasts, the record it can be appealed against.
+    pub fn in_force_for_report(&self, report_id: &str) -> bool {
+        let m = match self.by_account.read() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        let now = kizuna_wire::now_ms();
+        m.values().any(|r| {
+            r.get(report_id)
+                .is_some_and(|s| s.until.is_none_or(|t| t > now))
+        })
+    }
+
+    /// Lifts what these reports' decisions set: a sanction does not outlive
+    /// the report it rests on (gone with its reporter's account).
+    pub async fn lift_reports(
+        &self,
+        store: &dyn Store,
+        report_ids: &[String],
+    ) -> Result<(), StoreError> {
+        store.lift_sanctions_of_reports(report_ids).await?;
+        let mut m = match self.by_account.write() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        for r in m.values_mut() {
+            r.retain(|id, _| !report_ids.contains(id));
+        }
+        m.retain(|_, r| !r.is_empty());
+        Ok(())
     }
 
     /// Records the sanction a report's decision sets (or lifts, for `None`)
@@ -163,6 +197,8 @@ mod tests {
         assert_eq!(with(&[("r2", ended)]).current("a"), None);
         let s = with(&[("r1", restrict), ("r2", suspend)]);
         assert!(s.check_request("a", "/v1/inbox").is_err());
+        assert!(s.check_request("a", "/v1/ws").is_err());
+        assert!(s.check_request("a", "/v1/me/export").is_ok());
         assert!(s.check_request("a", "/v1/me/moderation/r2/appeal").is_ok());
         assert!(s.check_send("b").is_ok());
     }

@@ -101,6 +101,9 @@ pub struct StaffRealm {
     /// Every event is an entry of the transparency ledger; none only when
     /// opened for an audit.
     ledger: Option<Arc<kizuna_ledger::Ledger>>,
+    /// Logins are checked one at a time, so attempts sent together cannot
+    /// all pass the failure count before any failure is recorded.
+    login_gate: tokio::sync::Mutex<()>,
 }
 
 /// One event the staff store holds for the ledger, checked.
@@ -181,6 +184,7 @@ impl StaffRealm {
             store: StaffStore::open(store_path).await?,
             key,
             ledger: Some(ledger),
+            login_gate: Default::default(),
         };
         realm.seal_stored_totps().await?;
         realm.settle_pending().await?;
@@ -193,6 +197,7 @@ impl StaffRealm {
             store: StaffStore::open(store_path).await?,
             key: [0; 32],
             ledger: None,
+            login_gate: Default::default(),
         })
     }
 
@@ -494,6 +499,28 @@ impl StaffRealm {
             return Err(StaffError::InvalidCredentials);
         };
         let m = &stored.member;
+        let org =
+            self.store.org(&m.org_id).await?.ok_or_else(|| {
+                StaffError::Storage(format!("organisation {} is missing", m.org_id))
+            })?;
+        // From outside the organisation's networks nothing is checked: no
+        // guess can be tried, or confirmed, from there, and such attempts
+        // do not count towards locking the staff id.
+        let nets = networks(&org.networks)?;
+        if !nets.iter().any(|n| n.contains(&source)) {
+            self.record(
+                "login_outside_network",
+                Some(&m.staff_id),
+                Some(&m.org_id),
+                failed("not from the organisation's networks"),
+            )
+            .await?;
+            return Err(StaffError::NetworkNotAllowed {
+                org: org.org_id.clone(),
+                from: source,
+            });
+        }
+        let _one_at_a_time = self.login_gate.lock().await;
         let window = kizuna_wire::now_ms().saturating_sub(LOGIN_WINDOW_MS);
         if self
             .store
@@ -539,10 +566,6 @@ impl StaffRealm {
             .await?;
             return Err(StaffError::InvalidCredentials);
         }
-        let org =
-            self.store.org(&m.org_id).await?.ok_or_else(|| {
-                StaffError::Storage(format!("organisation {} is missing", m.org_id))
-            })?;
         if let Err(e) = self.admissible(m, &org, source) {
             self.record(
                 "login_failed",

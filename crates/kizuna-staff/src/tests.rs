@@ -94,7 +94,16 @@ async fn login_needs_password_code_and_network() {
         .collect();
     assert_eq!(
         kinds.iter().filter(|k| *k == "login_failed").count(),
-        3,
+        2,
+        "{kinds:?}"
+    );
+    // From outside, nothing was checked; it does not count as a failure.
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| *k == "login_outside_network")
+            .count(),
+        1,
         "{kinds:?}"
     );
 }
@@ -319,4 +328,24 @@ async fn failed_logins_lock_the_staff_id_for_a_while() {
         login(&r, &admin, local()).await,
         Err(StaffError::TooManyFailedLogins { minutes: 15 })
     ));
+}
+
+#[tokio::test]
+async fn attempts_from_outside_cannot_lock_a_staff_id_or_test_a_password() {
+    let (_d, r) = realm().await;
+    let admin = r
+        .bootstrap("root", "JP", vec!["127.0.0.0/8".into()], vec!["jp".into()])
+        .await
+        .unwrap();
+    let outside: IpAddr = "192.0.2.7".parse().unwrap();
+    let mut wrong = admin.clone();
+    wrong.password.push('x');
+    for _ in 0..MAX_FAILED_LOGINS + 2 {
+        // The same answer for a wrong password as for the right one.
+        assert!(matches!(
+            login(&r, &wrong, outside).await,
+            Err(StaffError::NetworkNotAllowed { .. })
+        ));
+    }
+    login(&r, &admin, local()).await.unwrap();
 }

@@ -314,6 +314,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
     /// Every sanction: (account, report, sanction).
     async fn sanctions(&self) -> Result<Vec<(String, String, Sanction)>>;
+    /// Lifts whatever these reports' decisions set, on anyone.
+    async fn lift_sanctions_of_reports(&self, report_ids: &[String]) -> Result<()>;
     /// Flushes and closes; called on shutdown.
     async fn close(&self);
 }

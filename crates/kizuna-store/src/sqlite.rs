@@ -1047,6 +1047,21 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn lift_sanctions_of_reports(&self, report_ids: &[String]) -> Result<()> {
+        if report_ids.is_empty() {
+            return Ok(());
+        }
+        let _w = self.writer.lock().await;
+        let mut q = QueryBuilder::<Sqlite>::new("DELETE FROM sanctions WHERE report_id IN (");
+        let mut list = q.separated(", ");
+        for id in report_ids {
+            list.push_bind(id.as_str());
+        }
+        q.push(")");
+        q.build().execute(&self.pool).await?;
+        Ok(())
+    }
+
     async fn sanctions(&self) -> Result<Vec<(String, String, Sanction)>> {
         sqlx::query("SELECT account_id, report_id, sending_only, until FROM sanctions")
             .fetch_all(&self.pool)

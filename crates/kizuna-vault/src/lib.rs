@@ -427,6 +427,10 @@ pub struct Vault {
     regions: BTreeMap<String, RegionVault>,
     /// None only when opened for an audit, which reads and changes nothing.
     ledger: Option<Arc<kizuna_ledger::Ledger>>,
+    /// A person's moderation record is read, changed and written back; one
+    /// writer at a time, so two decisions (or a decision and an appeal)
+    /// cannot undo each other.
+    notices: tokio::sync::Mutex<()>,
 }
 
 impl Vault {
@@ -495,6 +499,7 @@ impl Vault {
             config,
             regions,
             ledger,
+            notices: Default::default(),
         })
     }
 

@@ -313,9 +313,30 @@ impl Vault {
         self.record(rv, subject, &record, requester).await
     }
 
-    /// Deletes resolved reports whose retention ended by `before`: each
+    /// The ids of the reports a person filed (nothing is opened).
+    pub async fn report_ids_of(
+        &self,
+        subject: &str,
+        region: &str,
+    ) -> Result<Vec<String>, VaultError> {
+        Ok(self
+            .maintained(region)?
+            .store
+            .reports_of(subject)
+            .await?
+            .into_iter()
+            .map(|r| r.report_id)
+            .collect())
+    }
+
+    /// Deletes resolved reports whose retention ended by `before`, except
+    /// those `keep` names (a sanction they set is still in force): each
     /// deletion is recorded for the reporter first. Returns how many went.
-    pub async fn delete_expired_reports(&self, before: u64) -> Result<u64, VaultError> {
+    pub async fn delete_expired_reports(
+        &self,
+        before: u64,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<u64, VaultError> {
         let mut gone = 0;
         let regions: Vec<String> = self.regions.keys().cloned().collect();
         for region in regions {
@@ -323,6 +344,9 @@ impl Vault {
                 continue;
             };
             for row in rv.store.reports_resolved_before(before, 256).await? {
+                if keep(&row.report_id) {
+                    continue;
+                }
                 let record = TransferRecord {
                     at: kizuna_wire::now_ms(),
                     action: "erase".into(),
@@ -382,6 +406,7 @@ impl Vault {
                 requester,
             })
             .await?;
+        let _one_writer = self.notices.lock().await;
         let mut all: Vec<ModerationNotice> = rv
             .open_record(subject, Category::Moderation)
             .await?

@@ -184,6 +184,35 @@ async fn a_genuine_report_verifies_and_forgeries_are_refused_and_recorded() {
         .filter(|t| t.action == "report" && !t.allowed)
         .collect();
     assert_eq!(refused.len(), 4, "{:?}", map.transfers);
+    // Each refusal is recorded, so a device may not send them without end:
+    // past ten in an hour they are refused unrecorded.
+    for i in 0..6 {
+        let forged = RevealedMessage {
+            body: body(&format!("forgery {i}")),
+            ..genuine.clone()
+        };
+        assert_eq!(
+            code(alice.send_report(&request(&with_bob, forged)).await),
+            Some(ErrorCode::ReportNotVerified)
+        );
+    }
+    let one_more = RevealedMessage {
+        body: body("one forgery too many"),
+        ..genuine.clone()
+    };
+    assert_eq!(
+        code(alice.send_report(&request(&with_bob, one_more)).await),
+        Some(ErrorCode::RateLimited)
+    );
+    let refused = alice
+        .data_map()
+        .await
+        .unwrap()
+        .transfers
+        .iter()
+        .filter(|t| t.action == "report" && !t.allowed)
+        .count();
+    assert_eq!(refused, 10);
     let export = alice.export().await.unwrap();
     assert_eq!(export.reports.len(), 1);
     assert_eq!(export.reports[0].note.as_deref(), Some("keeps selling"));
@@ -374,6 +403,11 @@ async fn moderators_open_reports_only_under_a_grant_in_a_declared_country() {
         code(bob.send(&chat, "let me explain").await),
         Some(ErrorCode::SendingRestricted)
     );
+    // Nor start a chat, or change one's members.
+    assert_eq!(
+        code(bob.create_chat(&["alice".into()], None).await),
+        Some(ErrorCode::SendingRestricted)
+    );
     assert_eq!(
         alice.my_reports().await.unwrap()[0]
             .outcome
@@ -479,11 +513,21 @@ async fn a_suspension_stops_everything_but_reading_and_appealing_it() {
     .expect("a suspension ends the open connection");
     assert_eq!(code(ended), Some(ErrorCode::Suspended));
     assert_eq!(code(bob.sync().await), Some(ErrorCode::Suspended));
-    assert_eq!(code(bob.data_map().await), Some(ErrorCode::Suspended));
+    assert_eq!(
+        code(bob.lookup_phone(&phone_for("alice")).await),
+        Some(ErrorCode::Suspended)
+    );
+    // His own data stays his to see and take with him.
+    bob.data_map().await.unwrap();
+    bob.export().await.unwrap();
     assert_eq!(bob.moderation().await.unwrap().len(), 1);
     bob.appeal(&id, "my account was stolen").await.unwrap();
     // Still suspended until a moderator decides again.
     assert_eq!(code(bob.sync().await), Some(ErrorCode::Suspended));
+    // The reporter erases her account, and her report with it: a sanction
+    // that rests on it, and could no longer be appealed, is lifted.
+    alice.erase_account().await.unwrap();
+    bob.sync().await.unwrap();
 }
 
 #[tokio::test]
@@ -495,6 +539,7 @@ async fn retention_deletes_resolved_reports_on_time() {
     let (mut alice, mut bob, chat) = alice_and_bob(&node).await;
     let first = bob.send(&chat, "first insult").await.unwrap();
     let second = bob.send(&chat, "second insult").await.unwrap();
+    let third = bob.send(&chat, "third insult").await.unwrap();
     alice.sync().await.unwrap();
     let resolved = alice
         .report(&chat, first.seq, ReportReason::Harassment, None, 0)
@@ -506,7 +551,23 @@ async fn retention_deletes_resolved_reports_on_time() {
         .await
         .unwrap()
         .report_id;
+    let sanctioned = alice
+        .report(&chat, third.seq, ReportReason::Harassment, None, 0)
+        .await
+        .unwrap()
+        .report_id;
     let m = moderator(&node, &admin).await;
+    m.resolve_report(
+        &sanctioned,
+        &ResolveRequest {
+            action: ModerationAction::Restrict,
+            reason: "insults, again".into(),
+            days: None,
+        },
+    )
+    .await
+    .unwrap();
+    let at = std::time::Instant::now();
     m.resolve_report(
         &resolved,
         &ResolveRequest {
@@ -517,7 +578,6 @@ async fn retention_deletes_resolved_reports_on_time() {
     )
     .await
     .unwrap();
-    let at = std::time::Instant::now();
     let ids =
         |rs: Vec<FiledReport>| -> Vec<String> { rs.into_iter().map(|r| r.report_id).collect() };
     // Kept for its retention period...
@@ -526,8 +586,10 @@ async fn retention_deletes_resolved_reports_on_time() {
     loop {
         let now = ids(alice.my_reports().await.unwrap());
         if !now.contains(&resolved) {
-            assert!(at.elapsed() >= std::time::Duration::from_millis(2500));
+            assert!(at.elapsed() >= std::time::Duration::from_millis(2900));
             assert!(now.contains(&open));
+            // Kept while the restriction it set is in force.
+            assert!(now.contains(&sanctioned));
             break;
         }
         assert!(
@@ -548,8 +610,8 @@ async fn retention_deletes_resolved_reports_on_time() {
                 .categories
                 .iter()
                 .any(|c| c.contains(&resolved))));
-    // Bob keeps the decision about his message.
-    assert_eq!(bob.moderation().await.unwrap().len(), 1);
+    // Bob keeps the decisions about his messages.
+    assert_eq!(bob.moderation().await.unwrap().len(), 2);
 }
 
 /// `kizuna` as a person runs it, against a node.
