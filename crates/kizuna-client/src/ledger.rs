@@ -88,7 +88,7 @@ impl Client {
             .await
         {
             Err(ClientError::Api {
-                code: ErrorCode::LedgerRolledBack,
+                code: ErrorCode::LedgerRolledBack | ErrorCode::LedgerEntryUnreadable,
                 message,
             }) => return Err(tampered(message)),
             r => r?,

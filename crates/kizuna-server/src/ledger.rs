@@ -62,7 +62,21 @@ pub async fn my_accesses(
     let accesses = s
         .vault
         .accesses(&a.account_id, &a.region, &me.requester())
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // The person is told, rather than given a server error: an
+            // entry about them that no longer opens may have been edited.
+            kizuna_vault::VaultError::Unsealable { region, problem } => {
+                tracing::error!(%region, %problem, "an access record does not open");
+                ApiError::conflict(
+                    ErrorCode::LedgerEntryUnreadable,
+                    format!(
+                        "one of your access records in region {region} no longer opens ({problem}): it was altered, or this node's region keys are wrong"
+                    ),
+                )
+            }
+            other => other.into(),
+        })?;
     let ledger = s.vault.ledger()?;
     // Signed after the entries are gathered, so it covers every one of them.
     let head = ledger.sign_head().map_err(ledger_failure)?;

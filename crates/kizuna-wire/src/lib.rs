@@ -167,6 +167,9 @@ pub enum ErrorCode {
     LedgerUnavailable,
     /// The node's ledger is smaller than a head the client saw before.
     LedgerRolledBack,
+    /// An entry about me that the node holds no longer opens: it was
+    /// altered, or the node's region keys are wrong.
+    LedgerEntryUnreadable,
     /// A reported message is not what its sender sent, where and when the
     /// report says: the report was refused.
     ReportNotVerified,

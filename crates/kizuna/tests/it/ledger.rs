@@ -174,7 +174,39 @@ async fn people_verify_each_access_on_their_device_and_a_rollback_is_reported() 
         "{e}"
     );
     let addr = node.stop().await;
+    std::fs::write(&jp, &kept).unwrap();
+    node.start_again(addr).await;
+    alice.accesses().await.unwrap();
+
+    // An insider edits one byte of that sealed record instead: it no longer
+    // opens, and alice's device says so as tampering, not as a server error.
+    let addr = node.stop().await;
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", jp.display()))
+        .await
+        .unwrap();
+    let mut sealed: Vec<u8> = sqlx::query_scalar("SELECT sealed FROM access_records WHERE idx = ?")
+        .bind(read_at as i64)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let last = sealed.len() - 1;
+    sealed[last] ^= 1;
+    sqlx::query("UPDATE access_records SET sealed = ? WHERE idx = ?")
+        .bind(&sealed)
+        .bind(read_at as i64)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    node.start_again(addr).await;
+    let e = alice.accesses().await.unwrap_err();
+    assert!(matches!(e, ClientError::LedgerTampered(_)), "{e}");
+    assert!(e.to_string().contains("no longer opens"), "{e}");
+    let addr = node.stop().await;
     std::fs::write(&jp, kept).unwrap();
+    for wal in ["jp.sqlite-wal", "jp.sqlite-shm"] {
+        let _ = std::fs::remove_file(node.data_dir().join("regions").join(wal));
+    }
     node.start_again(addr).await;
     alice.accesses().await.unwrap();
 
