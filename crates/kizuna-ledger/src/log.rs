@@ -362,6 +362,26 @@ impl Ledger {
         Ok(head)
     }
 
+    /// The latest signed head if it covers the first `size` entries, else a
+    /// new one: a reader of entries the last head already covers costs no
+    /// signature and no fsync.
+    pub fn head_covering(&self, size: u64) -> Result<SignedTreeHead, LedgerError> {
+        match self.latest_head() {
+            Some(h) if h.size >= size => Ok(h),
+            _ => self.sign_head(),
+        }
+    }
+
+    /// The latest signed head if it is younger than `max_age_ms` (or the
+    /// log has not grown since), else a new one: however often heads are
+    /// asked for, at most one is signed per `max_age_ms`.
+    pub fn recent_head(&self, max_age_ms: u64) -> Result<SignedTreeHead, LedgerError> {
+        match self.latest_head() {
+            Some(h) if now_ms().saturating_sub(h.timestamp_ms) < max_age_ms => Ok(h),
+            _ => self.sign_head(),
+        }
+    }
+
     /// Every head this ledger signed, oldest first.
     pub fn heads(&self) -> Vec<SignedTreeHead> {
         self.shared

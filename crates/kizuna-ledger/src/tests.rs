@@ -277,6 +277,14 @@ mod on_disk {
         let heads = l.heads();
         assert_eq!(heads.len(), 1);
         heads[0].verify(&l.verifying_key()).unwrap();
+        // A head that covers what is asked is reused; one that does not is
+        // not, and a recent one is reused however often it is asked for.
+        l.append(entries(1000..1001)).await.unwrap();
+        assert_eq!(l.head_covering(1000).unwrap().size, 1000);
+        assert_eq!(l.recent_head(60_000).unwrap().size, 1000);
+        assert_eq!(l.head_covering(1001).unwrap().size, 1001);
+        assert_eq!(l.recent_head(0).unwrap().size, 1001);
+        assert_eq!(l.heads().len(), 2);
     }
 
     #[tokio::test]
