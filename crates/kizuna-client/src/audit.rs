@@ -23,6 +23,9 @@ pub struct OnlineAudit {
     pub problems: Vec<LogProblem>,
 }
 
+/// The most heads a node answers with at once (`/v1/ledger/heads`).
+const HEADS_PAGE: usize = 10_000;
+
 /// The ledger's name and key, and every head it signed.
 pub async fn heads(
     server: &str,
@@ -40,9 +43,23 @@ pub async fn heads(
     let _: SignedTreeHead = t
         .call::<(), _>(Method::GET, "/v1/ledger/head", None, None)
         .await?;
-    let heads: Vec<SignedTreeHead> = t
-        .call::<(), _>(Method::GET, "/v1/ledger/heads", None, None)
-        .await?;
+    // A page at a time: a full page means there may be more.
+    let mut heads: Vec<SignedTreeHead> = Vec::new();
+    loop {
+        let page: Vec<SignedTreeHead> = t
+            .call::<(), _>(
+                Method::GET,
+                &format!("/v1/ledger/heads?skip={}", heads.len()),
+                None,
+                None,
+            )
+            .await?;
+        let full = page.len() >= HEADS_PAGE;
+        heads.extend(page);
+        if !full {
+            break;
+        }
+    }
     Ok((key, vk, heads))
 }
 

@@ -391,6 +391,16 @@ impl Ledger {
             .unwrap_or_default()
     }
 
+    /// At most `limit` signed heads after the first `skip`, oldest first:
+    /// the list grows for ever, so it is read a page at a time.
+    pub fn heads_page(&self, skip: usize, limit: usize) -> Vec<SignedTreeHead> {
+        self.shared
+            .heads
+            .lock()
+            .map(|h| h.iter().skip(skip).take(limit).cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// The latest signed head, if any.
     pub fn latest_head(&self) -> Option<SignedTreeHead> {
         self.shared

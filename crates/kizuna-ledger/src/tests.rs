@@ -285,6 +285,8 @@ mod on_disk {
         assert_eq!(l.head_covering(1001).unwrap().size, 1001);
         assert_eq!(l.recent_head(0).unwrap().size, 1001);
         assert_eq!(l.heads().len(), 2);
+        assert_eq!(l.heads_page(1, 10), l.heads()[1..].to_vec());
+        assert!(l.heads_page(2, 10).is_empty());
     }
 
     #[tokio::test]

@@ -158,15 +158,29 @@ pub async fn head(State(s): State<Shared>) -> Result<ApiJson<SignedTreeHead>, Ap
     ))
 }
 
+/// Most heads in one answer of `/v1/ledger/heads`.
+pub const HEADS_PAGE: usize = 10_000;
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+pub struct HeadsPage {
+    /// Skip this many heads, oldest first.
+    #[serde(default)]
+    skip: usize,
+}
+
 #[utoipa::path(
     get,
     path = "/v1/ledger/heads",
     tag = "ledger",
-    summary = "Every tree head the ledger signed, oldest first",
-    responses((status = 200, description = "signed tree heads", body = Vec<Object>))
+    summary = "The tree heads the ledger signed, oldest first, 10,000 at a time",
+    params(HeadsPage),
+    responses((status = 200, description = "signed tree heads; fewer than 10,000 means the last page", body = Vec<Object>))
 )]
-pub async fn heads(State(s): State<Shared>) -> Result<ApiJson<Vec<SignedTreeHead>>, ApiError> {
-    Ok(ApiJson(s.vault.ledger()?.heads()))
+pub async fn heads(
+    State(s): State<Shared>,
+    Query(q): Query<HeadsPage>,
+) -> Result<ApiJson<Vec<SignedTreeHead>>, ApiError> {
+    Ok(ApiJson(s.vault.ledger()?.heads_page(q.skip, HEADS_PAGE)))
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
