@@ -365,7 +365,9 @@ async fn show(
     Path(report_id): Path<String>,
 ) -> Result<Json<OpenedReport>, StaffError> {
     let (q, grant, requester) = g.open_allowed(&s, &report_id).await?;
-    // The event first: no opening without its record.
+    // Opened (and recorded for the two people) only once the policy allowed
+    // both; the event before anything is shown.
+    let o = g.opened(&s, &q, &grant, &requester).await?;
     g.realm
         .record(
             "report_opened",
@@ -374,7 +376,6 @@ async fn show(
             serde_json::json!({ "report": report_id, "region": q.region, "grant": grant.grant_id }),
         )
         .await?;
-    let o = g.opened(&s, &q, &grant, &requester).await?;
     Ok(Json(shown(&q, o.body, o.appeal, &grant)))
 }
 
