@@ -57,18 +57,17 @@ impl Governance {
     /// The policy's verdict on this staff member opening reports of a
     /// region's people, under the live grant that covers the region if
     /// there is one.
-    async fn report_verdict(
+    fn report_verdict(
         &self,
         s: &Session,
+        grants: &[Grant],
         region: &str,
         person: &PersonFacts,
     ) -> Result<(Option<Grant>, kizuna_policy::Verdict), StaffError> {
-        let grant = self
-            .realm
-            .live_report_grants(&s.member.staff_id)
-            .await?
-            .into_iter()
-            .find(|g| g.regions.iter().any(|r| r == region));
+        let grant = grants
+            .iter()
+            .find(|g| g.regions.iter().any(|r| r == region))
+            .cloned();
         let facts = match &grant {
             Some(g) => facts_of(g, true),
             None => GrantFacts {
@@ -103,7 +102,8 @@ impl Governance {
             subject: format!("the reporter of {report_id}"),
             ..self.region_facts(&q.region)
         };
-        let (grant, v) = self.report_verdict(s, &q.region, &person).await?;
+        let grants = self.realm.live_report_grants(&s.member.staff_id).await?;
+        let (grant, v) = self.report_verdict(s, &grants, &q.region, &person)?;
         let (Some(grant), true) = (grant, v.allowed) else {
             let requester = Requester::Staff(kizuna_wire::StaffRef {
                 staff_id: s.member.staff_id.clone(),
@@ -303,9 +303,7 @@ async fn list(
     let mut allowed = Vec::new();
     let mut reasons = Vec::new();
     for region in &regions {
-        let (_, v) = g
-            .report_verdict(&s, region, &g.region_facts(region))
-            .await?;
+        let (_, v) = g.report_verdict(&s, &grants, region, &g.region_facts(region))?;
         if v.allowed {
             allowed.push(region.clone());
         } else {
@@ -406,6 +404,10 @@ async fn resolve(
         }
         _ => {}
     }
+    // One decision at a time per report, taken before the report is read:
+    // another moderator deciding it now is told so, rather than both
+    // writing notices and sanctions.
+    let _deciding = g.deciding(&report_id)?;
     let (q, grant, requester) = g.open_allowed(&s, &report_id).await?;
     let from = ReportState::parse(&q.row.state).unwrap_or(ReportState::Open);
     if from == ReportState::Resolved {
@@ -421,20 +423,6 @@ async fn resolve(
         until: req.days.map(|d| now + u64::from(d) * 86_400_000),
         on_appeal: from == ReportState::Appealed,
     };
-    // One decision at a time per report: another moderator deciding it
-    // now is told so, rather than both writing notices and sanctions.
-    let _deciding = g.deciding(&report_id)?;
-    let q = g
-        .vault
-        .find_report(&report_id)
-        .await
-        .map_err(vault_failure)?
-        .filter(|now| now.row.state == q.row.state)
-        .ok_or_else(|| {
-            StaffError::Invalid(format!(
-                "report {report_id} changed meanwhile; look at it again"
-            ))
-        })?;
     let Opened {
         mut body,
         appeal,
