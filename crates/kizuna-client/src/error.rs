@@ -29,6 +29,10 @@ pub enum ClientError {
     NotAMember { chat: String, handle: String },
     #[error("{0}")]
     Invalid(String),
+    /// The command would change nothing (already a member, not a member);
+    /// nothing was sent.
+    #[error("nothing changed: {0}")]
+    Unchanged(String),
     #[error("gave up after {0} attempts because other members kept changing the group; try again")]
     TooManyRetries(u32),
     #[error("THE TRANSPARENCY LEDGER FAILED VERIFICATION: {0}. Access records may have been altered or hidden; keep this output and report it")]

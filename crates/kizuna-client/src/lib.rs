@@ -28,7 +28,7 @@ use reqwest::Method;
 
 pub use error::{ClientError, Result};
 pub use ledger::{VerifiedAccess, VerifiedAccesses};
-pub use local::{ChatSummary, FrankProof, StoredMessage};
+pub use local::{ChatSummary, FrankProof, StoredMessage, Unopened};
 pub use transport::normalise_server;
 
 use local::{Changes, Local};
@@ -51,9 +51,10 @@ pub struct Identity {
     pub device_id: String,
 }
 
-/// Something that happened on sync or watch.
+/// Something that happened on sync or watch. As JSON, one object with a
+/// `type` naming the variant.
 #[derive(Clone, Debug, serde::Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     Message(StoredMessage),
     Joined {
@@ -64,21 +65,43 @@ pub enum Event {
         chat: String,
         by: String,
     },
+    /// A commit by `by`; each list holds handles.
     MembersChanged {
         chat: String,
         by: String,
+        added: Vec<String>,
+        removed: Vec<String>,
+        left: Vec<String>,
     },
     Renamed {
         chat: String,
         name: String,
         by: String,
     },
-    /// An entry that could not be opened; it is skipped, never retried.
-    Undecryptable {
+    /// An entry this device could not open. It is kept and shown in the
+    /// chat's history, never dropped silently.
+    Undecryptable(Unopened),
+    /// A message of this device's that left without an answer and that
+    /// the node then refused for good: it was never delivered.
+    NotSent {
         chat: String,
-        seq: u64,
+        /// The content as JSON.
+        content: String,
         reason: String,
     },
+}
+
+/// What a membership command changed.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct MembershipChange {
+    pub chat: String,
+    pub handle: String,
+    /// The devices added or removed.
+    pub devices: Vec<String>,
+    /// The group's epoch after the change.
+    pub epoch: u64,
+    /// The commit's place in the chat's order.
+    pub seq: u64,
 }
 
 pub struct RegisterOptions<'a> {
@@ -99,6 +122,10 @@ pub struct Client {
     signer: SignatureKeyPair,
     identity: Identity,
     token: Option<(String, u64)>,
+    /// What an operation found waiting and processed before it could act
+    /// (a commit is built only on a group with nothing pending), for the
+    /// caller to show: see [`Client::take_seen`].
+    seen: Vec<Event>,
 }
 
 /// Held for the length of one operation; dropping it releases the home.
@@ -208,6 +235,7 @@ impl Client {
             signer,
             identity,
             token: None,
+            seen: Vec::new(),
         }
     }
 
@@ -345,7 +373,7 @@ impl Client {
                 }),
             )
             .await?;
-        self.sync_locked().await?;
+        self.catch_up().await?;
         let chats: Vec<String> = self
             .local
             .chat_ids()
@@ -379,6 +407,12 @@ impl Client {
     /// Takes the home lock and loads the MLS state from disk.
     async fn begin(&mut self) -> Result<HomeLock> {
         let g = lock_home(&self.home).await?;
+        self.reload_mls().await?;
+        Ok(g)
+    }
+
+    /// Drops MLS state not written to disk, and loads what is there.
+    async fn reload_mls(&mut self) -> Result<()> {
         let map = self.local.load_mls().await?;
         *self
             .provider
@@ -387,7 +421,7 @@ impl Client {
             .write()
             .map_err(|_| ClientError::Mls("storage lock poisoned".into()))? = map.clone();
         self.loaded = map;
-        Ok(g)
+        Ok(())
     }
 
     async fn save(&mut self, changes: Changes) -> Result<()> {
@@ -766,13 +800,15 @@ impl Client {
             .await?;
         let group_id = mls::random_group_id();
         let chat = group_hex(&group_id);
-        mls::create_group(&self.provider, &self.signer, &self.identity, &group_id)?;
+        let (_, group_info) =
+            mls::create_group(&self.provider, &self.signer, &self.identity, &group_id)?;
         let _: GroupView = self
             .call(
                 Method::POST,
                 "/v1/groups",
                 Some(&CreateGroupRequest {
                     group_id: Bytes(group_id.clone()),
+                    group_info: Bytes(group_info),
                 }),
             )
             .await?;
@@ -783,19 +819,23 @@ impl Client {
         .await?;
         self.commit_change(&chat, mls::Change::Add(claimed)).await?;
         if let Some(n) = name {
+            let mut id = vec![0u8; 16];
+            rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut id);
             self.send_content(
                 &chat,
                 &ChatContent::ChatName {
                     name: n.to_string(),
                 },
+                id,
             )
             .await?;
         }
         Ok(chat)
     }
 
-    /// Adds every device of `handle` to the chat.
-    pub async fn add_member(&mut self, chat: &str, handle: &str) -> Result<()> {
+    /// Adds every device of `handle` to the chat. Refused, with nothing
+    /// sent, when every one of them is a member already.
+    pub async fn add_member(&mut self, chat: &str, handle: &str) -> Result<MembershipChange> {
         let _g = self.begin().await?;
         let chat = self.resolve_chat(chat).await?;
         let claimed = self
@@ -804,15 +844,118 @@ impl Client {
                 devices: vec![],
             })
             .await?;
-        self.commit_change(&chat, mls::Change::Add(claimed)).await
+        self.commit_change(&chat, mls::Change::Add(claimed))
+            .await?
+            .map(|(devices, a)| MembershipChange {
+                chat: chat.clone(),
+                handle: handle.to_string(),
+                devices,
+                epoch: a.epoch,
+                seq: a.group_seq,
+            })
+            .ok_or_else(|| ClientError::Unchanged(format!("{handle} is already in chat {chat}")))
     }
 
     /// Removes every device of `handle` from the chat.
-    pub async fn remove_member(&mut self, chat: &str, handle: &str) -> Result<()> {
+    pub async fn remove_member(&mut self, chat: &str, handle: &str) -> Result<MembershipChange> {
         let _g = self.begin().await?;
         let chat = self.resolve_chat(chat).await?;
         self.commit_change(&chat, mls::Change::Remove(handle.to_string()))
-            .await
+            .await?
+            .map(|(devices, a)| MembershipChange {
+                chat: chat.clone(),
+                handle: handle.to_string(),
+                devices,
+                epoch: a.epoch,
+                seq: a.group_seq,
+            })
+            .ok_or_else(|| ClientError::Unchanged(format!("{handle} is not in chat {chat}")))
+    }
+
+    /// Leaves the chat: a proposal to remove this device, which the next
+    /// member to act carries out; the others see that this person left.
+    /// This device keeps the history and forgets the chat's keys at once.
+    pub async fn leave(&mut self, chat: &str) -> Result<()> {
+        let _g = self.begin().await?;
+        let chat = self.resolve_chat(chat).await?;
+        self.catch_up().await?;
+        self.flush_outbox().await?;
+        for _ in 0..MAX_ATTEMPTS {
+            let mut group = self.load_group(&chat)?;
+            let proposal = mls::leave(&self.provider, &self.signer, &mut group)?;
+            let r: Result<CommitAccepted> = self
+                .call(
+                    Method::POST,
+                    &format!("/v1/groups/{chat}/proposals"),
+                    Some(&ProposalRequest {
+                        proposal: Bytes(proposal),
+                    }),
+                )
+                .await;
+            match r {
+                Ok(_) => {
+                    group.delete(self.provider.storage()).map_err(mls_err)?;
+                    return self
+                        .save(Changes {
+                            inactive: vec![chat.clone()],
+                            ..Default::default()
+                        })
+                        .await;
+                }
+                Err(e) if e.api_code() == Some(ErrorCode::StaleEpoch) => {
+                    // Another member's commit came first: drop the proposal
+                    // with the state it was made in, catch up, try again.
+                    self.reload_mls().await?;
+                    self.catch_up().await?;
+                }
+                Err(e) => {
+                    self.reload_mls().await?;
+                    return Err(e);
+                }
+            }
+        }
+        Err(ClientError::TooManyRetries(MAX_ATTEMPTS))
+    }
+
+    /// Carries out the departures waiting in each chat this device is in:
+    /// whoever acts first after a member leaves commits it.
+    async fn commit_departures(&mut self) -> Result<()> {
+        let chats: Vec<String> = self
+            .local
+            .chat_ids()
+            .await?
+            .into_iter()
+            .filter(|c| c.2)
+            .map(|c| c.0)
+            .collect();
+        for chat in chats {
+            let Ok(group) = self.load_group(&chat) else {
+                continue;
+            };
+            let left = mls::departing_handles(&group);
+            if left.is_empty() {
+                continue;
+            }
+            match self.commit_change(&chat, mls::Change::Pending).await {
+                Ok(Some(_)) => self.seen.push(Event::MembersChanged {
+                    chat,
+                    by: self.identity.handle.clone(),
+                    added: vec![],
+                    removed: vec![],
+                    left,
+                }),
+                Ok(None) | Err(ClientError::NotInChat(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Events this client processed on its own while doing something else
+    /// (a commit or send first processes what waits for the group), since
+    /// the last call.
+    pub fn take_seen(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.seen)
     }
 
     /// The members of a chat as this device sees them: (handle, device).
@@ -825,8 +968,7 @@ impl Client {
 
     fn load_group(&self, chat: &str) -> Result<MlsGroup> {
         let gid = hex::decode(chat).map_err(|_| ClientError::UnknownChat(chat.to_string()))?;
-        let g = MlsGroup::load(self.provider.storage(), &GroupId::from_slice(&gid))
-            .map_err(mls_err)?
+        let g = mls::load_group(&self.provider, &gid)?
             .ok_or_else(|| ClientError::UnknownChat(chat.to_string()))?;
         if !g.is_active() {
             return Err(ClientError::NotInChat(chat.to_string()));
@@ -835,16 +977,35 @@ impl Client {
     }
 
     /// Builds a commit for the current epoch and submits it; when another
-    /// member's commit won the epoch, processes it and tries again.
-    async fn commit_change(&mut self, chat: &str, change: mls::Change) -> Result<()> {
-        self.resolve_inflight_commit().await?;
+    /// member's commit won the epoch, processes it and tries again. Returns
+    /// the devices changed and the node's answer, or `None` when there was
+    /// nothing to change.
+    ///
+    /// Everything waiting for this device is processed first: a message
+    /// sent in this epoch must be opened before the commit moves the group
+    /// on, or it would need the past epoch's secrets.
+    async fn commit_change(
+        &mut self,
+        chat: &str,
+        change: mls::Change,
+    ) -> Result<Option<(Vec<String>, CommitAccepted)>> {
+        self.catch_up().await?;
+        // A message still in flight was written before this commit; it goes
+        // first, to the members it was written for.
+        self.flush_outbox().await?;
         for _ in 0..MAX_ATTEMPTS {
             let mut group = self.load_group(chat)?;
             let Some(prepared) =
                 mls::prepare_commit(&self.provider, &self.signer, &mut group, &change)?
             else {
-                return Ok(());
+                return Ok(None);
             };
+            let changed: Vec<String> = prepared
+                .added
+                .iter()
+                .chain(&prepared.removed)
+                .cloned()
+                .collect();
             // The pending commit and the note that it is in flight are on
             // disk before it leaves: after a crash or a lost answer, the next
             // operation finds out whether the server took it.
@@ -867,7 +1028,7 @@ impl Client {
                 )
                 .await;
             match r {
-                Ok(_) => {
+                Ok(accepted) => {
                     group
                         .merge_pending_commit(&self.provider)
                         .map_err(mls_err)?;
@@ -876,7 +1037,7 @@ impl Client {
                         ..Default::default()
                     })
                     .await?;
-                    return Ok(());
+                    return Ok(Some((changed, accepted)));
                 }
                 Err(e @ ClientError::Api { .. }) => {
                     // A definite refusal: nothing of the commit was kept.
@@ -889,7 +1050,7 @@ impl Client {
                     })
                     .await?;
                     if e.api_code() == Some(ErrorCode::StaleEpoch) {
-                        self.sync_locked().await?;
+                        self.catch_up().await?;
                         continue;
                     }
                     return Err(e);
@@ -953,74 +1114,64 @@ impl Client {
         let _g = self.begin().await?;
         let chat = self.resolve_chat(chat).await?;
         self.resolve_inflight_commit().await?;
-        let (seq, time, proof) = self
-            .send_content(
-                &chat,
-                &ChatContent::Text {
-                    text: text.to_string(),
-                },
-            )
-            .await?;
-        let m = StoredMessage {
-            chat: chat.clone(),
-            sender: self.identity.handle.clone(),
-            sender_device: self.identity.device_id.clone(),
+        self.flush_outbox().await?;
+        let content = ChatContent::Text {
             text: text.to_string(),
-            server_time: time,
-            seq,
-            proof: Some(proof),
         };
-        self.save(Changes {
-            messages: vec![m.clone()],
-            ..Default::default()
-        })
-        .await?;
-        Ok(m)
+        let mut id = vec![0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut id);
+        self.send_content(&chat, &content, id)
+            .await?
+            .ok_or_else(|| {
+                ClientError::Protocol("a text message was stored as another kind".into())
+            })
     }
 
-    /// Encrypts content for the group's current epoch and submits it; the
-    /// ciphertext is built only after the advanced ratchet is on disk.
+    /// Encrypts content for the group's current epoch and submits it under
+    /// `client_id`, then records it (a text in the history, a name on the
+    /// chat). The ciphertext leaves only once the advanced ratchet and the
+    /// message are on disk as the one in flight: a send with no answer is
+    /// sent again, with the same id, by the next send or sync, and the node
+    /// delivers it once.
     async fn send_content(
         &mut self,
         chat: &str,
         content: &ChatContent,
-    ) -> Result<(u64, u64, FrankProof)> {
+        client_id: Vec<u8>,
+    ) -> Result<Option<StoredMessage>> {
         let group_id = hex::decode(chat).map_err(|_| ClientError::UnknownChat(chat.to_string()))?;
-        let (plain, mut proof) = mls::franked(content, &group_id, &self.identity.handle)?;
         for _ in 0..MAX_ATTEMPTS {
+            let (plain, proof) = mls::franked(content, &group_id, &self.identity.handle)?;
             let mut group = self.load_group(chat)?;
             let ct = group
                 .create_message(&self.provider, &self.signer, &plain)
                 .map_err(mls_err)?
                 .to_bytes()
                 .map_err(mls_err)?;
-            self.save(Changes::default()).await?;
-            let r: Result<SendAccepted> = self
-                .call(
-                    Method::POST,
-                    &format!("/v1/groups/{chat}/messages"),
-                    Some(&SendRequest {
-                        message: Bytes(ct),
-                        commitment: Some(Bytes(proof.commitment.to_vec())),
-                    }),
-                )
-                .await;
-            match r {
-                Ok(a) => {
-                    if let ChatContent::ChatName { name } = content {
-                        self.save(Changes {
-                            names: vec![(chat.to_string(), name.clone())],
-                            ..Default::default()
-                        })
-                        .await?;
-                    }
-                    if let Some(b) = a.binding.as_ref().and_then(|b| b.0.clone().try_into().ok()) {
-                        proof.binding = b;
-                    }
-                    return Ok((a.group_seq, a.server_time, proof));
-                }
-                Err(e) if e.api_code() == Some(ErrorCode::StaleEpoch) => {
-                    self.sync_locked().await?;
+            let outgoing = local::Outgoing {
+                client_id: client_id.clone(),
+                chat: chat.to_string(),
+                content: proof.body.clone(),
+                message: ct,
+                commitment: proof.commitment,
+                franking_key: proof.key,
+            };
+            self.save(Changes {
+                outbox: Some(Some(outgoing.clone())),
+                ..Default::default()
+            })
+            .await?;
+            match self.submit_outgoing(&outgoing).await {
+                Ok(a) => return self.record_sent(&outgoing, content, a).await,
+                Err(e) if e.api_code() == Some(ErrorCode::StaleEpoch) => self.catch_up().await?,
+                Err(e @ ClientError::Api { .. }) => {
+                    // A definite refusal: nothing of it was kept.
+                    self.save(Changes {
+                        outbox: Some(None),
+                        ..Default::default()
+                    })
+                    .await?;
+                    return Err(e);
                 }
                 Err(e) => return Err(e),
             }
@@ -1028,15 +1179,145 @@ impl Client {
         Err(ClientError::TooManyRetries(MAX_ATTEMPTS))
     }
 
-    /// Receives, decrypts and stores everything queued for this device.
-    pub async fn sync(&mut self) -> Result<Vec<Event>> {
-        let _g = self.begin().await?;
-        self.sync_locked().await
+    async fn submit_outgoing(&mut self, o: &local::Outgoing) -> Result<SendAccepted> {
+        self.call(
+            Method::POST,
+            &format!("/v1/groups/{}/messages", o.chat),
+            Some(&SendRequest {
+                message: Bytes(o.message.clone()),
+                commitment: Some(Bytes(o.commitment.to_vec())),
+                client_id: Some(Bytes(o.client_id.clone())),
+            }),
+        )
+        .await
     }
 
-    async fn sync_locked(&mut self) -> Result<Vec<Event>> {
-        self.resolve_inflight_commit().await?;
+    /// Keeps what the node accepted and clears it from the outbox, in one
+    /// transaction.
+    async fn record_sent(
+        &mut self,
+        o: &local::Outgoing,
+        content: &ChatContent,
+        a: SendAccepted,
+    ) -> Result<Option<StoredMessage>> {
+        let proof = FrankProof {
+            body: o.content.clone(),
+            key: o.franking_key,
+            commitment: o.commitment,
+            binding: a
+                .binding
+                .as_ref()
+                .and_then(|b| b.0.clone().try_into().ok())
+                .unwrap_or([0; 32]),
+        };
+        let mut changes = Changes {
+            outbox: Some(None),
+            ..Default::default()
+        };
+        let sent = match content {
+            ChatContent::Text { text } => {
+                let m = StoredMessage {
+                    chat: o.chat.clone(),
+                    sender: self.identity.handle.clone(),
+                    sender_device: self.identity.device_id.clone(),
+                    text: text.clone(),
+                    server_time: a.server_time,
+                    seq: a.group_seq,
+                    proof: Some(proof),
+                };
+                changes.messages.push(m.clone());
+                Some(m)
+            }
+            ChatContent::ChatName { name } => {
+                changes.names.push((o.chat.clone(), name.clone()));
+                None
+            }
+        };
+        self.save(changes).await?;
+        Ok(sent)
+    }
+
+    /// Sends again the message that left without an answer, with its id:
+    /// the node delivers it once whether or not the first attempt arrived.
+    /// A message the group has moved past is encrypted again for the new
+    /// epoch, keeping its id.
+    async fn flush_outbox(&mut self) -> Result<()> {
+        let Some(o) = self.local.outbox().await? else {
+            return Ok(());
+        };
+        let content: ChatContent =
+            serde_json::from_str(&o.content).map_err(|e| ClientError::Local {
+                path: self.local.path.clone(),
+                reason: format!("damaged outbox: {e}"),
+            })?;
+        let sent = match self.submit_outgoing(&o).await {
+            Ok(a) => self.record_sent(&o, &content, a).await,
+            Err(e) if e.api_code() == Some(ErrorCode::StaleEpoch) => {
+                self.catch_up().await?;
+                self.send_content(&o.chat, &content, o.client_id.clone())
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        match sent {
+            Ok(Some(m)) => self.seen.push(Event::Message(m)),
+            Ok(None) => {}
+            Err(e @ (ClientError::Unreachable { .. } | ClientError::Local { .. })) => {
+                return Err(e)
+            }
+            Err(e) => {
+                // Refused for good (no longer a member, say): it was never
+                // delivered, and the person is told.
+                self.save(Changes {
+                    outbox: Some(None),
+                    ..Default::default()
+                })
+                .await?;
+                self.seen.push(Event::NotSent {
+                    chat: o.chat.clone(),
+                    content: o.content.clone(),
+                    reason: e.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Receives, decrypts and stores everything queued for this device.
+    pub async fn sync(&mut self) -> Result<Vec<Event>> {
         let mut events = Vec::new();
+        self.sync_with(|e| events.push(e.clone())).await?;
+        Ok(events)
+    }
+
+    /// Like [`Client::sync`], handing over each event once the page it
+    /// came in is stored on this device: a sync that fails partway has
+    /// shown everything it kept.
+    pub async fn sync_with(&mut self, mut on_event: impl FnMut(&Event)) -> Result<()> {
+        let _g = self.begin().await?;
+        for e in std::mem::take(&mut self.seen) {
+            on_event(&e);
+        }
+        self.sync_pages(&mut on_event).await?;
+        self.flush_outbox().await?;
+        self.commit_departures().await?;
+        for e in std::mem::take(&mut self.seen) {
+            on_event(&e);
+        }
+        Ok(())
+    }
+
+    /// Processes what waits for this device in the middle of another
+    /// operation, keeping the events for [`Client::take_seen`].
+    async fn catch_up(&mut self) -> Result<()> {
+        let mut got = Vec::new();
+        let r = self.sync_pages(&mut |e| got.push(e.clone())).await;
+        self.seen.extend(got);
+        r
+    }
+
+    async fn sync_pages<F: FnMut(&Event)>(&mut self, on_event: &mut F) -> Result<()> {
+        self.resolve_inflight_commit().await?;
         let mut low = false;
         loop {
             let cursor = self.local.cursor().await?;
@@ -1052,7 +1333,11 @@ impl Client {
             if n == 0 {
                 break;
             }
+            let mut events = Vec::new();
             let last = self.apply_envelopes(inbox.envelopes, &mut events).await?;
+            for e in &events {
+                on_event(e);
+            }
             let _: () = self
                 .call(
                     Method::POST,
@@ -1067,7 +1352,7 @@ impl Client {
         if low {
             self.replenish_key_packages(false).await?;
         }
-        Ok(events)
+        Ok(())
     }
 
     /// Processes envelopes in order and writes the outcome, with the new
@@ -1080,16 +1365,33 @@ impl Client {
         let cursor = self.local.cursor().await?;
         let mut changes = Changes::default();
         let mut last = cursor;
+        // Chats this device left: what the others said after it left is
+        // not for it (their keys are gone), so it is passed over quietly.
+        let left: Vec<String> = self
+            .local
+            .chat_ids()
+            .await?
+            .into_iter()
+            .filter(|c| !c.2)
+            .map(|c| c.0)
+            .collect();
         for env in envelopes {
             if env.seq <= cursor {
                 continue;
             }
             last = env.seq;
+            if env.kind != EnvelopeKind::Welcome
+                && left.contains(&group_hex(&env.group_id.0))
+                && mls::load_group(&self.provider, &env.group_id.0)?.is_none()
+            {
+                continue;
+            }
             let before = events.len();
-            mls::apply(&self.provider, &self.identity, env, events);
+            mls::apply(&self.provider, &self.identity, &env, events);
             for e in &events[before..] {
                 match e {
                     Event::Message(m) => changes.messages.push(m.clone()),
+                    Event::Undecryptable(u) => changes.unopened.push(u.clone()),
                     Event::Joined { chat, .. } => changes.chats.push((chat.clone(), None)),
                     Event::Removed { chat, .. } => changes.inactive.push(chat.clone()),
                     Event::Renamed { chat, name, .. } => {
@@ -1242,10 +1544,36 @@ impl Client {
                         .map_err(mls_err)?,
                 ),
                 commitment: Some(Bytes(proof.commitment.to_vec())),
+                client_id: None,
             });
         }
         self.save(Changes::default()).await?;
         Ok(out)
+    }
+
+    /// The commit that would remove `handle` from the chat, built and then
+    /// dropped: nothing is sent or kept. For tools and tests that speak the
+    /// API themselves (`POST /v1/groups/{chat}/commits`).
+    pub async fn prepare_removal(&mut self, chat: &str, handle: &str) -> Result<CommitRequest> {
+        let _g = self.begin().await?;
+        let chat = self.resolve_chat(chat).await?;
+        let mut group = self.load_group(&chat)?;
+        let prepared = mls::prepare_commit(
+            &self.provider,
+            &self.signer,
+            &mut group,
+            &mls::Change::Remove(handle.to_string()),
+        )?
+        .ok_or_else(|| ClientError::Unchanged(format!("{handle} is not in chat {chat}")))?;
+        group
+            .clear_pending_commit(self.provider.storage())
+            .map_err(mls_err)?;
+        Ok(CommitRequest {
+            commit: Bytes(prepared.commit),
+            welcome: prepared.welcome.map(Bytes),
+            added_devices: prepared.added,
+            removed_devices: prepared.removed,
+        })
     }
 
     /// A bearer token for this device, for calling the HTTP API directly.
@@ -1274,6 +1602,32 @@ impl Client {
     pub async fn history(&self, chat: &str) -> Result<Vec<StoredMessage>> {
         let chat = self.resolve_chat(chat).await?;
         self.local.history(&chat).await
+    }
+
+    /// A chat's history as this device shows it: its messages and, in
+    /// their places, the entries it could not open.
+    pub async fn timeline(&self, chat: &str) -> Result<Vec<Event>> {
+        let chat = self.resolve_chat(chat).await?;
+        let mut out: Vec<Event> = self
+            .local
+            .history(&chat)
+            .await?
+            .into_iter()
+            .map(Event::Message)
+            .chain(
+                self.local
+                    .unopened(&chat)
+                    .await?
+                    .into_iter()
+                    .map(Event::Undecryptable),
+            )
+            .collect();
+        out.sort_by_key(|e| match e {
+            Event::Message(m) => m.seq,
+            Event::Undecryptable(u) => u.seq,
+            _ => 0,
+        });
+        Ok(out)
     }
 
     /// Tries to open an MLS application message of a chat with this device's

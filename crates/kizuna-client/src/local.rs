@@ -31,6 +31,25 @@ CREATE TABLE IF NOT EXISTS messages (
     server_time BIGINT NOT NULL,
     PRIMARY KEY (chat_id, group_seq)
 );
+CREATE TABLE IF NOT EXISTS unopened (
+    chat_id TEXT NOT NULL,
+    group_seq BIGINT NOT NULL,
+    what TEXT NOT NULL,
+    sender_handle TEXT NOT NULL,
+    sender_device TEXT NOT NULL,
+    server_time BIGINT NOT NULL,
+    reason TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    PRIMARY KEY (chat_id, group_seq, what)
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    client_id BLOB PRIMARY KEY,
+    chat_id TEXT NOT NULL,
+    content TEXT NOT NULL,
+    message BLOB NOT NULL,
+    commitment BLOB NOT NULL,
+    franking_key BLOB NOT NULL
+);
 "#;
 
 /// Columns added to `messages` for franking: a message keeps what proves
@@ -63,6 +82,23 @@ pub struct FrankProof {
     pub binding: [u8; 32],
 }
 
+/// An entry of a chat this device could not open. It is kept, with its
+/// ciphertext, and shown in the chat's history: a message is never dropped
+/// without a trace.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Unopened {
+    pub chat: String,
+    pub seq: u64,
+    /// `message`, `commit` or `welcome`.
+    pub what: String,
+    pub sender: String,
+    pub sender_device: String,
+    pub server_time: u64,
+    pub reason: String,
+    #[serde(skip)]
+    pub payload: Vec<u8>,
+}
+
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct ChatSummary {
     pub chat: String,
@@ -72,15 +108,33 @@ pub struct ChatSummary {
     pub last_time: Option<u64>,
 }
 
+/// A message that left (or was about to leave) this device without an
+/// answer yet: it is sent again, with the same id, until the node answers,
+/// so that it is neither lost nor delivered twice.
+#[derive(Clone, Debug)]
+pub struct Outgoing {
+    pub client_id: Vec<u8>,
+    pub chat: String,
+    /// The content as JSON: the body the franking commitment covers.
+    pub content: String,
+    /// The MLS ciphertext last sent.
+    pub message: Vec<u8>,
+    pub commitment: [u8; 32],
+    pub franking_key: [u8; 32],
+}
+
 /// Changes made by one operation, written together.
 #[derive(Default)]
 pub struct Changes {
     pub messages: Vec<StoredMessage>,
+    pub unopened: Vec<Unopened>,
     pub chats: Vec<(String, Option<String>)>,
     pub names: Vec<(String, String)>,
     pub inactive: Vec<String>,
     pub cursor: Option<u64>,
     pub meta: Vec<(&'static str, Vec<u8>)>,
+    /// The one message in flight: set it, or (with `None`) clear it.
+    pub outbox: Option<Option<Outgoing>>,
 }
 
 /// A stored message's proof, if it has a whole one.
@@ -268,6 +322,45 @@ impl Local {
             .await
             .map_err(|e| self.err(e))?;
         }
+        for u in &changes.unopened {
+            sqlx::query(
+                "INSERT INTO unopened (chat_id, group_seq, what, sender_handle, sender_device, \
+                 server_time, reason, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (chat_id, group_seq, what) DO NOTHING",
+            )
+            .bind(&u.chat)
+            .bind(u.seq as i64)
+            .bind(&u.what)
+            .bind(&u.sender)
+            .bind(&u.sender_device)
+            .bind(u.server_time as i64)
+            .bind(&u.reason)
+            .bind(&u.payload)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        }
+        if let Some(out) = &changes.outbox {
+            sqlx::query("DELETE FROM outbox")
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+            if let Some(o) = out {
+                sqlx::query(
+                    "INSERT INTO outbox (client_id, chat_id, content, message, commitment, \
+                     franking_key) VALUES (?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&o.client_id)
+                .bind(&o.chat)
+                .bind(&o.content)
+                .bind(&o.message)
+                .bind(o.commitment.as_slice())
+                .bind(o.franking_key.as_slice())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+            }
+        }
         if let Some(c) = changes.cursor {
             sqlx::query("INSERT INTO meta (key, value) VALUES ('cursor', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
                 .bind(c.to_string().into_bytes())
@@ -358,6 +451,54 @@ impl Local {
                     text: r.try_get(4).map_err(|e| self.err(e))?,
                     server_time: r.try_get::<i64, _>(5).map_err(|e| self.err(e))? as u64,
                     proof: proof_of(&r).map_err(|e| self.err(e))?,
+                })
+            })
+            .collect()
+    }
+
+    /// The message in flight, if one is.
+    pub async fn outbox(&self) -> Result<Option<Outgoing>> {
+        let row = sqlx::query(
+            "SELECT client_id, chat_id, content, message, commitment, franking_key FROM outbox",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        let Some(r) = row else { return Ok(None) };
+        let e = |e| self.err(e);
+        let key32 = |v: Vec<u8>| <[u8; 32]>::try_from(v).map_err(|_| self.err("damaged outbox"));
+        Ok(Some(Outgoing {
+            client_id: r.try_get(0).map_err(e)?,
+            chat: r.try_get(1).map_err(e)?,
+            content: r.try_get(2).map_err(e)?,
+            message: r.try_get(3).map_err(e)?,
+            commitment: key32(r.try_get(4).map_err(e)?)?,
+            franking_key: key32(r.try_get(5).map_err(e)?)?,
+        }))
+    }
+
+    /// The entries of a chat this device could not open, oldest first.
+    pub async fn unopened(&self, chat: &str) -> Result<Vec<Unopened>> {
+        let rows = sqlx::query(
+            "SELECT chat_id, group_seq, what, sender_handle, sender_device, server_time, reason, \
+             payload FROM unopened WHERE chat_id = ? ORDER BY group_seq",
+        )
+        .bind(chat)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.into_iter()
+            .map(|r| {
+                let e = |e| self.err(e);
+                Ok(Unopened {
+                    chat: r.try_get(0).map_err(e)?,
+                    seq: r.try_get::<i64, _>(1).map_err(e)? as u64,
+                    what: r.try_get(2).map_err(e)?,
+                    sender: r.try_get(3).map_err(e)?,
+                    sender_device: r.try_get(4).map_err(e)?,
+                    server_time: r.try_get::<i64, _>(5).map_err(e)? as u64,
+                    reason: r.try_get(6).map_err(e)?,
+                    payload: r.try_get(7).map_err(e)?,
                 })
             })
             .collect()

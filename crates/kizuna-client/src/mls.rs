@@ -11,7 +11,7 @@ use openmls_traits::OpenMlsProvider;
 use rand::RngCore;
 
 use crate::error::{ClientError, Result};
-use crate::{mls_err, Event, FrankProof, Identity, StoredMessage};
+use crate::{mls_err, Event, FrankProof, Identity, StoredMessage, Unopened};
 
 pub const CIPHERSUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
 
@@ -35,17 +35,45 @@ pub fn credential(id: &Identity, signer: &SignatureKeyPair) -> CredentialWithKey
     }
 }
 
+/// Past epochs whose secrets a device keeps. A device processes everything
+/// waiting for a group before it commits, but a message sent at the same
+/// moment is ordered before the commit and arrives after it: with these
+/// secrets it still opens, up to this many membership changes later.
+pub const PAST_EPOCHS: usize = 8;
+
+// Handshake messages go as PublicMessages, so the node can check every
+// commit against the group's public state; application messages are always
+// encrypted.
 fn create_config() -> MlsGroupCreateConfig {
     MlsGroupCreateConfig::builder()
         .ciphersuite(CIPHERSUITE)
         .use_ratchet_tree_extension(true)
+        .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+        .max_past_epochs(PAST_EPOCHS)
         .build()
 }
 
 fn join_config() -> MlsGroupJoinConfig {
     MlsGroupJoinConfig::builder()
         .use_ratchet_tree_extension(true)
+        .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+        .max_past_epochs(PAST_EPOCHS)
         .build()
+}
+
+/// Loads a group, bringing a group stored by an earlier version, which kept
+/// no past epochs, up to today's configuration.
+pub fn load_group(provider: &OpenMlsRustCrypto, group_id: &[u8]) -> Result<Option<MlsGroup>> {
+    let Some(mut group) =
+        MlsGroup::load(provider.storage(), &GroupId::from_slice(group_id)).map_err(mls_err)?
+    else {
+        return Ok(None);
+    };
+    // Written only where it differs: the store keeps what changed.
+    group
+        .set_configuration(provider.storage(), &join_config())
+        .map_err(mls_err)?;
+    Ok(Some(group))
 }
 
 pub fn key_package(
@@ -100,20 +128,28 @@ pub fn random_group_id() -> Vec<u8> {
     g
 }
 
+/// A new group of this device alone, and its GroupInfo (with the ratchet
+/// tree) from which the node starts its public view of the group.
 pub fn create_group(
     provider: &OpenMlsRustCrypto,
     signer: &SignatureKeyPair,
     id: &Identity,
     group_id: &[u8],
-) -> Result<MlsGroup> {
-    MlsGroup::new_with_group_id(
+) -> Result<(MlsGroup, Vec<u8>)> {
+    let group = MlsGroup::new_with_group_id(
         provider,
         signer,
         &create_config(),
         GroupId::from_slice(group_id),
         credential(id, signer),
     )
-    .map_err(mls_err)
+    .map_err(mls_err)?;
+    let info = group
+        .export_group_info(provider.crypto(), signer, true)
+        .map_err(mls_err)?
+        .to_bytes()
+        .map_err(mls_err)?;
+    Ok((group, info))
 }
 
 pub enum Change {
@@ -121,6 +157,8 @@ pub enum Change {
     Add(Vec<(KeyPackage, String)>),
     /// Remove every device of this handle.
     Remove(String),
+    /// Carry out the proposals waiting in this epoch (members' departures).
+    Pending,
 }
 
 pub struct PreparedCommit {
@@ -142,6 +180,52 @@ pub fn members(group: &MlsGroup) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The devices whose departure waits in this epoch: every commit carries
+/// the waiting proposals out.
+fn departing(group: &MlsGroup) -> Vec<String> {
+    departing_leaves(group)
+        .into_iter()
+        .filter_map(|i| group.member(i).and_then(identity_of))
+        .map(|(_, d)| d)
+        .collect()
+}
+
+fn departing_leaves(group: &MlsGroup) -> Vec<LeafNodeIndex> {
+    group
+        .pending_proposals()
+        .filter_map(|p| match p.proposal() {
+            Proposal::Remove(r) => Some(r.removed()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The handles whose departure waits in this epoch.
+pub fn departing_handles(group: &MlsGroup) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for i in departing_leaves(group) {
+        if let Some((h, _)) = group.member(i).and_then(identity_of) {
+            if !out.contains(&h) {
+                out.push(h);
+            }
+        }
+    }
+    out
+}
+
+/// A proposal to leave the group, as a PublicMessage for the node to check.
+pub fn leave(
+    provider: &OpenMlsRustCrypto,
+    signer: &SignatureKeyPair,
+    group: &mut MlsGroup,
+) -> Result<Vec<u8>> {
+    group
+        .leave_group(provider, signer)
+        .map_err(mls_err)?
+        .to_bytes()
+        .map_err(mls_err)
+}
+
 /// Builds the commit for `change` on the group's current epoch, leaving it
 /// pending. `None` when there is nothing to do.
 pub fn prepare_commit(
@@ -159,6 +243,7 @@ pub fn prepare_commit(
                 return Ok(None);
             }
             let packages: Vec<KeyPackage> = fresh.iter().map(|k| k.0.clone()).collect();
+            let departing = departing(group);
             let (commit, welcome, _) = group
                 .add_members(provider, signer, &packages)
                 .map_err(mls_err)?;
@@ -166,7 +251,22 @@ pub fn prepare_commit(
                 commit: commit.to_bytes().map_err(mls_err)?,
                 welcome: Some(welcome.to_bytes().map_err(mls_err)?),
                 added: fresh.iter().map(|k| k.1.clone()).collect(),
-                removed: vec![],
+                removed: departing,
+            }))
+        }
+        Change::Pending => {
+            let removed = departing(group);
+            if group.pending_proposals().next().is_none() {
+                return Ok(None);
+            }
+            let (commit, welcome, _) = group
+                .commit_to_pending_proposals(provider, signer)
+                .map_err(mls_err)?;
+            Ok(Some(PreparedCommit {
+                commit: commit.to_bytes().map_err(mls_err)?,
+                welcome: welcome.map(|w| w.to_bytes()).transpose().map_err(mls_err)?,
+                added: vec![],
+                removed,
             }))
         }
         Change::Remove(handle) => {
@@ -184,15 +284,33 @@ pub fn prepare_commit(
                     handle: handle.clone(),
                 });
             }
-            let idx: Vec<LeafNodeIndex> = targets.iter().map(|t| t.0).collect();
-            let (commit, welcome, _) = group
-                .remove_members(provider, signer, &idx)
-                .map_err(mls_err)?;
+            let leaving = departing_leaves(group);
+            // Someone already leaving goes with the waiting proposals.
+            let idx: Vec<LeafNodeIndex> = targets
+                .iter()
+                .map(|t| t.0)
+                .filter(|i| !leaving.contains(i))
+                .collect();
+            let mut removed: Vec<String> = targets.into_iter().map(|t| t.1).collect();
+            for d in departing(group) {
+                if !removed.contains(&d) {
+                    removed.push(d);
+                }
+            }
+            let (commit, welcome, _) = if idx.is_empty() {
+                group
+                    .commit_to_pending_proposals(provider, signer)
+                    .map_err(mls_err)?
+            } else {
+                group
+                    .remove_members(provider, signer, &idx)
+                    .map_err(mls_err)?
+            };
             Ok(Some(PreparedCommit {
                 commit: commit.to_bytes().map_err(mls_err)?,
                 welcome: welcome.map(|w| w.to_bytes()).transpose().map_err(mls_err)?,
                 added: vec![],
-                removed: targets.into_iter().map(|t| t.1).collect(),
+                removed,
             }))
         }
     }
@@ -210,24 +328,66 @@ pub fn epoch_of(bytes: &[u8]) -> Option<u64> {
     protocol_message(bytes).ok().map(|m| m.epoch().as_u64())
 }
 
-/// Processes one queued entry, appending what happened to `events`. Failures
-/// become an `Undecryptable` event: the entry is skipped, never retried.
-pub fn apply(provider: &OpenMlsRustCrypto, me: &Identity, env: Envelope, events: &mut Vec<Event>) {
-    let chat = hex::encode(&env.group_id.0);
-    let seq = env.group_seq;
+/// Processes one queued entry, appending what happened to `events`. An
+/// entry that cannot be opened becomes an `Undecryptable` event, which the
+/// device keeps and shows.
+pub fn apply(provider: &OpenMlsRustCrypto, me: &Identity, env: &Envelope, events: &mut Vec<Event>) {
     if let Err(e) = apply_inner(provider, me, env, events) {
-        events.push(Event::Undecryptable {
-            chat,
-            seq,
+        events.push(Event::Undecryptable(Unopened {
+            chat: hex::encode(&env.group_id.0),
+            seq: env.group_seq,
+            what: match env.kind {
+                EnvelopeKind::Welcome => "welcome",
+                EnvelopeKind::Commit => "commit",
+                EnvelopeKind::Application => "message",
+                EnvelopeKind::Proposal => "proposal",
+            }
+            .to_string(),
+            sender: env.sender_handle.clone(),
+            sender_device: env.sender_device.clone(),
+            server_time: env.server_time,
             reason: e.to_string(),
-        });
+            payload: env.payload.0.clone(),
+        }));
     }
+}
+
+/// Who a commit added, removed, or let leave, by handle.
+fn membership_change(
+    group: &MlsGroup,
+    staged: &StagedCommit,
+) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let mut added = Vec::new();
+    let mut removed = Vec::new();
+    let mut left = Vec::new();
+    let note = |list: &mut Vec<String>, handle: String| {
+        if !list.contains(&handle) {
+            list.push(handle);
+        }
+    };
+    for a in staged.add_proposals() {
+        if let Some((h, _)) = identity_of(a.add_proposal().key_package().leaf_node().credential()) {
+            note(&mut added, h);
+        }
+    }
+    for r in staged.remove_proposals() {
+        let leaf = r.remove_proposal().removed();
+        let Some((h, _)) = group.member(leaf).and_then(identity_of) else {
+            continue;
+        };
+        if matches!(r.sender(), Sender::Member(by) if *by == leaf) {
+            note(&mut left, h);
+        } else {
+            note(&mut removed, h);
+        }
+    }
+    (added, removed, left)
 }
 
 fn apply_inner(
     provider: &OpenMlsRustCrypto,
     _me: &Identity,
-    env: Envelope,
+    env: &Envelope,
     events: &mut Vec<Event>,
 ) -> Result<()> {
     let chat = hex::encode(&env.group_id.0);
@@ -249,15 +409,13 @@ fn apply_inner(
             let chat = hex::encode(group.group_id().as_slice());
             events.push(Event::Joined {
                 chat,
-                by: env.sender_handle,
+                by: env.sender_handle.clone(),
             });
             Ok(())
         }
-        EnvelopeKind::Commit | EnvelopeKind::Application => {
-            let mut group =
-                MlsGroup::load(provider.storage(), &GroupId::from_slice(&env.group_id.0))
-                    .map_err(mls_err)?
-                    .ok_or_else(|| ClientError::UnknownChat(chat.clone()))?;
+        EnvelopeKind::Commit | EnvelopeKind::Application | EnvelopeKind::Proposal => {
+            let mut group = load_group(provider, &env.group_id.0)?
+                .ok_or_else(|| ClientError::UnknownChat(chat.clone()))?;
             let processed = group
                 .process_message(provider, protocol_message(&env.payload.0)?)
                 .map_err(mls_err)?;
@@ -273,7 +431,7 @@ fn apply_inner(
             }
             match processed.into_content() {
                 ProcessedMessageContent::ApplicationMessage(app) => {
-                    let (content, proof) = unpack(&app.into_bytes(), &env, &handle)?;
+                    let (content, proof) = unpack(&app.into_bytes(), env, &handle)?;
                     match content {
                         ChatContent::Text { text } => events.push(Event::Message(StoredMessage {
                             chat,
@@ -293,13 +451,20 @@ fn apply_inner(
                 }
                 ProcessedMessageContent::StagedCommitMessage(staged) => {
                     let removed = staged.self_removed();
+                    let (added, others_removed, left) = membership_change(&group, &staged);
                     group
                         .merge_staged_commit(provider, *staged)
                         .map_err(mls_err)?;
                     events.push(if removed {
                         Event::Removed { chat, by: handle }
                     } else {
-                        Event::MembersChanged { chat, by: handle }
+                        Event::MembersChanged {
+                            chat,
+                            by: handle,
+                            added,
+                            removed: others_removed,
+                            left,
+                        }
                     });
                 }
                 ProcessedMessageContent::ProposalMessage(p) => {

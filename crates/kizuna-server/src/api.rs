@@ -98,6 +98,7 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/groups", post(create_group))
         .route("/v1/groups/{group}", get(group))
         .route("/v1/groups/{group}/commits", post(commit))
+        .route("/v1/groups/{group}/proposals", post(propose))
         .route("/v1/groups/{group}/messages", post(send))
         .route("/v1/inbox", get(inbox))
         .route("/v1/inbox/ack", post(ack))
@@ -735,7 +736,13 @@ async fn create_group(
             "the group id must be 1 to 64 bytes",
         ));
     }
-    match s.store.create_group(&gid, &me.device_id, now_ms()).await {
+    let handle = sender_handle(&s, &me).await?;
+    let state = crate::commits::start(&*s.store, &gid, &me, &handle, &req.group_info.0).await?;
+    match s
+        .store
+        .create_group(&gid, &me.device_id, now_ms(), state)
+        .await
+    {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
             return Err(ApiError::conflict(
@@ -836,50 +843,98 @@ async fn commit(
             s.limits.max_handshake_bytes
         )));
     }
-    let framing = framing::commit(&req.commit.0, &gid)
+    framing::commit(&req.commit.0, &gid)
         .map_err(|e| ApiError::bad_request(ErrorCode::InvalidMessage, e.to_string()))?;
-    if let Some(w) = &req.welcome {
-        framing::welcome(&w.0)
-            .map_err(|e| ApiError::bad_request(ErrorCode::InvalidMessage, e.to_string()))?;
-        if req.added_devices.is_empty() {
-            return Err(ApiError::bad_request(
-                ErrorCode::BadRequest,
-                "a Welcome needs the devices it adds",
-            ));
+    let handle = sender_handle(&s, &me).await?;
+    let derived = crate::commits::derive(
+        &*s.store,
+        &gid,
+        &me,
+        &handle,
+        &req.commit.0,
+        &req.added_devices,
+        &req.removed_devices,
+    )
+    .await?;
+    match (&req.welcome, derived.added.is_empty()) {
+        (Some(w), false) => framing::welcome(&w.0)
+            .map_err(|e| ApiError::bad_request(ErrorCode::InvalidMessage, e.to_string()))?,
+        (None, true) => {}
+        (Some(_), true) => {
+            return Err(crate::commits::invalid(
+                "a Welcome came with a commit that adds nobody",
+            ))
         }
-    } else if !req.added_devices.is_empty() {
-        return Err(ApiError::bad_request(
-            ErrorCode::BadRequest,
-            "adding devices needs a Welcome for them",
-        ));
-    }
-    let mut seen = std::collections::HashSet::new();
-    if !req
-        .added_devices
-        .iter()
-        .chain(&req.removed_devices)
-        .all(|d| seen.insert(d))
-    {
-        return Err(ApiError::bad_request(
-            ErrorCode::BadRequest,
-            "a device is listed twice",
-        ));
+        (None, false) => {
+            return Err(crate::commits::invalid(
+                "the commit adds devices but no Welcome came for them",
+            ))
+        }
     }
     let now = now_ms();
-    let handle = sender_handle(&s, &me).await?;
     let accepted = s
         .sequencer
         .submit(
             Submission::Commit {
                 group_id: gid,
                 sender_device: me.device_id,
-                epoch: framing.epoch,
+                epoch: derived.epoch,
                 commit: req.commit.0,
                 welcome: req.welcome.map(|w| w.0),
-                added: req.added_devices,
-                removed: req.removed_devices,
+                added: derived.added,
+                removed: derived.removed,
                 server_time: now,
                 max_members: s.limits.max_group_devices,
+                state: derived.state,
+            },
+            handle,
+        )
+        .await??;
+    Ok(ApiJson(CommitAccepted {
+        epoch: accepted.epoch,
+        group_seq: accepted.group_seq,
+        server_time: now,
+    }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/groups/{group}/proposals",
+    tag = "user",
+    summary = "Leave a group: propose this device's own removal",
+    description = "The proposal (an MLS PublicMessage) is checked against the group's public state and relayed to the other members; the next commit must carry it out.",
+    params(("group" = String, Path, description = "the MLS group id, base64url without padding")),
+    request_body = ProposalRequest,
+    responses((status = 200, description = "the proposal is on disk and routed", body = CommitAccepted), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+async fn propose(
+    State(s): State<Shared>,
+    AuthedDevice(me): AuthedDevice,
+    Path(group): Path<String>,
+    ApiJson(req): ApiJson<ProposalRequest>,
+) -> Result<ApiJson<CommitAccepted>, ApiError> {
+    let gid = decode_group(&group)?;
+    if req.proposal.0.len() > s.limits.max_handshake_bytes {
+        return Err(ApiError::too_large(format!(
+            "a proposal may be at most {} bytes",
+            s.limits.max_handshake_bytes
+        )));
+    }
+    let handle = sender_handle(&s, &me).await?;
+    let (epoch, state) =
+        crate::commits::departure(&*s.store, &gid, &me, &handle, &req.proposal.0).await?;
+    let now = now_ms();
+    let accepted = s
+        .sequencer
+        .submit(
+            Submission::Proposal {
+                group_id: gid,
+                sender_device: me.device_id,
+                epoch,
+                proposal: req.proposal.0,
+                server_time: now,
+                state,
             },
             handle,
         )
@@ -927,6 +982,18 @@ async fn send(
                 "an application message must carry its 32-byte franking commitment",
             )
         })?;
+    if let Some(id) = &req.client_id {
+        if !CLIENT_ID_BYTES.contains(&id.0.len()) {
+            return Err(ApiError::bad_request(
+                ErrorCode::BadRequest,
+                format!(
+                    "client_id must be {} to {} bytes",
+                    CLIENT_ID_BYTES.start(),
+                    CLIENT_ID_BYTES.end()
+                ),
+            ));
+        }
+    }
     s.sanctions.check_send(&me.account_id)?;
     let now = now_ms();
     let handle = sender_handle(&s, &me).await?;
@@ -952,14 +1019,16 @@ async fn send(
                 payload: req.message.0,
                 server_time: now,
                 franking: Some(franking),
+                client_id: req.client_id.map(|b| b.0),
             },
             handle,
         )
         .await??;
+    // A retry carries the first attempt's time and binding.
     Ok(ApiJson(SendAccepted {
         group_seq: accepted.group_seq,
-        server_time: now,
-        binding: Some(Bytes(binding.0.to_vec())),
+        server_time: accepted.server_time,
+        binding: Some(Bytes(accepted.franking.unwrap_or(franking)[32..].to_vec())),
     }))
 }
 

@@ -179,6 +179,7 @@ pub fn envelope_kind(k: MessageKind) -> EnvelopeKind {
         MessageKind::Welcome => EnvelopeKind::Welcome,
         MessageKind::Commit => EnvelopeKind::Commit,
         MessageKind::Application => EnvelopeKind::Application,
+        MessageKind::Proposal => EnvelopeKind::Proposal,
     }
 }
 

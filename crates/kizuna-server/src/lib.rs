@@ -10,6 +10,7 @@ mod api;
 pub mod audit;
 mod auth;
 mod breach;
+mod commits;
 mod delivery;
 mod error;
 mod framing;
@@ -20,6 +21,7 @@ mod me;
 mod moderation;
 mod openapi;
 mod reports;
+mod roster;
 mod sanctions;
 mod ws;
 

@@ -27,6 +27,7 @@ use utoipa::OpenApi;
         crate::api::create_group,
         crate::api::group,
         crate::api::commit,
+        crate::api::propose,
         crate::api::send,
         crate::api::inbox,
         crate::api::ack,

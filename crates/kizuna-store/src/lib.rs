@@ -102,6 +102,7 @@ pub enum MessageKind {
     Welcome = 0,
     Commit = 1,
     Application = 2,
+    Proposal = 3,
 }
 
 impl MessageKind {
@@ -110,6 +111,7 @@ impl MessageKind {
             0 => Some(MessageKind::Welcome),
             1 => Some(MessageKind::Commit),
             2 => Some(MessageKind::Application),
+            3 => Some(MessageKind::Proposal),
             _ => None,
         }
     }
@@ -140,6 +142,10 @@ pub enum Submission {
         /// The sender's franking commitment and the node's binding of it,
         /// delivered with the message.
         franking: Option<Franking>,
+        /// The id the sending device chose for this message. A submission
+        /// with the id of the device's last accepted message is a retry:
+        /// it is answered as the first was and nothing is written.
+        client_id: Option<Vec<u8>>,
     },
     Commit {
         group_id: Vec<u8>,
@@ -151,6 +157,19 @@ pub enum Submission {
         removed: Vec<String>,
         server_time: u64,
         max_members: usize,
+        /// The group's public state after the commit, kept with it.
+        state: Vec<u8>,
+    },
+    /// A proposal the next commit must carry out (a member's departure);
+    /// the epoch stays.
+    Proposal {
+        group_id: Vec<u8>,
+        sender_device: String,
+        epoch: u64,
+        proposal: Vec<u8>,
+        server_time: u64,
+        /// The group's public state with the proposal waiting in it.
+        state: Vec<u8>,
     },
 }
 
@@ -196,6 +215,11 @@ pub struct Accepted {
     pub group_seq: u64,
     /// The group's epoch after this submission.
     pub epoch: u64,
+    /// When the message was accepted: for a retry, when the first was.
+    pub server_time: u64,
+    /// The franking the message was accepted with: for a retry, the first's.
+    pub franking: Option<Franking>,
+    /// Entries to push to live connections; none for a retry.
     pub queued: Vec<QueuedEntry>,
 }
 
@@ -279,8 +303,19 @@ pub trait Store: Send + Sync + 'static {
     async fn claim_key_package(&self, device_id: &str) -> Result<Option<Vec<u8>>>;
     async fn key_package_count(&self, device_id: &str) -> Result<KeyPackageCount>;
 
-    async fn create_group(&self, group_id: &[u8], creator: &str, now: u64) -> Result<()>;
+    /// Registers a group at epoch 0 with its creator as the one member and
+    /// the node's public view of it.
+    async fn create_group(
+        &self,
+        group_id: &[u8],
+        creator: &str,
+        now: u64,
+        state: Vec<u8>,
+    ) -> Result<()>;
     async fn group(&self, group_id: &[u8]) -> Result<Option<Group>>;
+    /// The node's public view of a group at its current epoch (none for a
+    /// group registered before the node kept one).
+    async fn group_state(&self, group_id: &[u8]) -> Result<Option<Vec<u8>>>;
 
     /// Applies submissions in order, and acknowledgements, in one transaction
     /// (group commit). Each submission gets its own outcome; a rejected one

@@ -173,6 +173,27 @@ CREATE TABLE sanctions (
     PRIMARY KEY (account_id, report_id)
 );
 "#,
+    r#"
+-- Each device's last accepted message, by the id the device chose for it.
+-- A device sends one message at a time and retries the last one until it
+-- is answered, so one row per device is enough to answer a retry (after a
+-- timeout, or after this node crashed) without delivering it twice.
+CREATE TABLE last_sends (
+    device_id TEXT PRIMARY KEY,
+    client_id BLOB NOT NULL,
+    group_seq BIGINT NOT NULL,
+    server_time BIGINT NOT NULL,
+    frank BLOB
+);
+"#,
+    r#"
+-- The node's public view of each group (ratchet tree and group context, no
+-- secret), written with each commit it checked, at the group's epoch.
+CREATE TABLE group_states (
+    group_id BLOB PRIMARY KEY,
+    state BLOB NOT NULL
+);
+"#,
 ];
 
 /// What the single writer knows of a group; authoritative because every
@@ -184,9 +205,42 @@ struct GroupState {
     members: Vec<String>,
 }
 
+impl GroupState {
+    /// Who receives what `sender` sends for `epoch`: every other member,
+    /// if the sender is a member and the epoch is the group's.
+    fn others_at(&self, sender: &str, epoch: u64) -> Result<Vec<String>, Rejection> {
+        if !self.members.iter().any(|d| d == sender) {
+            return Err(Rejection::NotMember);
+        }
+        if epoch != self.epoch {
+            return Err(Rejection::StaleEpoch {
+                current: self.epoch,
+                sent: epoch,
+            });
+        }
+        Ok(self
+            .members
+            .iter()
+            .filter(|d| *d != sender)
+            .cloned()
+            .collect())
+    }
+}
+
+/// A device's last accepted message, as `last_sends` keeps it.
+#[derive(Clone, Debug)]
+struct LastSend {
+    client_id: Vec<u8>,
+    group_seq: u64,
+    server_time: u64,
+    franking: Option<Franking>,
+}
+
 #[derive(Default)]
 struct WriterState {
     groups: HashMap<Vec<u8>, GroupState>,
+    /// Devices' last accepted messages, loaded per device on first use.
+    last_sends: HashMap<String, LastSend>,
     /// The last log position handed out; loaded on first use.
     log_pos: Option<u64>,
     /// Devices that acknowledged since the last release: only their groups
@@ -196,6 +250,10 @@ struct WriterState {
     /// what was acknowledged before a crash is not known).
     release_all: bool,
 }
+
+/// Devices' last sends kept in the writer's memory before it starts over
+/// from disk.
+const SEND_CACHE: usize = 1_000_000;
 
 /// Groups kept in the writer's memory before it starts over from disk.
 const GROUP_CACHE: usize = 200_000;
@@ -239,6 +297,8 @@ struct BatchRows {
     messages: Vec<MessageRow>,
     /// (device, log position) for messages that are not routed.
     deliveries: Vec<(String, u64)>,
+    /// Each sending device's last message in this batch, by its id.
+    sends: HashMap<String, LastSend>,
 }
 
 impl BatchRows {
@@ -266,6 +326,25 @@ impl BatchRows {
             qb.push_values(chunk, |mut b, (d, pos)| {
                 b.push_bind(d.as_str()).push_bind(*pos as i64);
             });
+            qb.build().execute(&mut **tx).await?;
+        }
+        let sends: Vec<(&String, &LastSend)> = self.sends.iter().collect();
+        for chunk in sends.chunks(ROWS_PER_STATEMENT) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO last_sends (device_id, client_id, group_seq, server_time, frank) ",
+            );
+            qb.push_values(chunk, |mut b, (d, l)| {
+                b.push_bind(d.as_str())
+                    .push_bind(l.client_id.as_slice())
+                    .push_bind(l.group_seq as i64)
+                    .push_bind(l.server_time as i64)
+                    .push_bind(l.franking.as_ref().map(|f| f.as_slice()));
+            });
+            qb.push(
+                " ON CONFLICT (device_id) DO UPDATE SET client_id = excluded.client_id, \
+                 group_seq = excluded.group_seq, server_time = excluded.server_time, \
+                 frank = excluded.frank",
+            );
             qb.build().execute(&mut **tx).await?;
         }
         Ok(())
@@ -427,19 +506,69 @@ impl SqliteStore {
         });
     }
 
+    async fn write_state(
+        tx: &mut Transaction<'_, Sqlite>,
+        group_id: &[u8],
+        state: Vec<u8>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO group_states (group_id, state) VALUES (?, ?) \
+             ON CONFLICT (group_id) DO UPDATE SET state = excluded.state",
+        )
+        .bind(group_id)
+        .bind(state)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// The last message `device` sent with an id, as of this batch.
+    async fn last_send(
+        tx: &mut Transaction<'_, Sqlite>,
+        known: &WriterState,
+        rows: &BatchRows,
+        device: &str,
+    ) -> Result<Option<LastSend>> {
+        if let Some(l) = rows
+            .sends
+            .get(device)
+            .or_else(|| known.last_sends.get(device))
+        {
+            return Ok(Some(l.clone()));
+        }
+        let row = sqlx::query(
+            "SELECT client_id, group_seq, server_time, frank FROM last_sends WHERE device_id = ?",
+        )
+        .bind(device)
+        .fetch_optional(&mut **tx)
+        .await?;
+        row.map(|r| {
+            Ok(LastSend {
+                client_id: r.try_get(0)?,
+                group_seq: r.try_get::<i64, _>(1)? as u64,
+                server_time: r.try_get::<i64, _>(2)? as u64,
+                franking: r
+                    .try_get::<Option<Vec<u8>>, _>(3)?
+                    .and_then(|f| f.try_into().ok()),
+            })
+        })
+        .transpose()
+    }
+
     async fn submit_one(
         tx: &mut Transaction<'_, Sqlite>,
-        known: &HashMap<Vec<u8>, GroupState>,
+        writer: &WriterState,
         touched: &mut HashMap<Vec<u8>, GroupState>,
         log_pos: &mut u64,
         rows: &mut BatchRows,
         s: Submission,
     ) -> Result<Result<Accepted, Rejection>> {
         let group_id = match &s {
-            Submission::Application { group_id, .. } | Submission::Commit { group_id, .. } => {
-                group_id.clone()
-            }
+            Submission::Application { group_id, .. }
+            | Submission::Commit { group_id, .. }
+            | Submission::Proposal { group_id, .. } => group_id.clone(),
         };
+        let known = &writer.groups;
         let mut g = match touched.get(&group_id).or_else(|| known.get(&group_id)) {
             Some(g) => g.clone(),
             None => match Self::load_group(tx, &group_id).await? {
@@ -456,23 +585,28 @@ impl SqliteStore {
                 payload,
                 server_time,
                 franking,
+                client_id,
                 ..
             } => {
-                if !g.members.contains(&sender_device) {
-                    return Ok(Err(Rejection::NotMember));
+                // A retry of the message already accepted is answered as it
+                // was, whatever happened to the group since.
+                if let Some(id) = &client_id {
+                    if let Some(last) = Self::last_send(tx, writer, rows, &sender_device).await? {
+                        if last.client_id == *id {
+                            return Ok(Ok(Accepted {
+                                group_seq: last.group_seq,
+                                epoch: current,
+                                server_time: last.server_time,
+                                franking: last.franking,
+                                queued: Vec::new(),
+                            }));
+                        }
+                    }
                 }
-                if epoch != current {
-                    return Ok(Err(Rejection::StaleEpoch {
-                        current,
-                        sent: epoch,
-                    }));
-                }
-                let to: Vec<String> = g
-                    .members
-                    .iter()
-                    .filter(|d| **d != sender_device)
-                    .cloned()
-                    .collect();
+                let to = match g.others_at(&sender_device, epoch) {
+                    Ok(to) => to,
+                    Err(r) => return Ok(Err(r)),
+                };
                 let seq = g.next_seq;
                 g.next_seq += 1;
                 Self::enqueue(
@@ -489,9 +623,59 @@ impl SqliteStore {
                     &to,
                     &mut queued,
                 );
+                if let Some(id) = client_id {
+                    rows.sends.insert(
+                        sender_device,
+                        LastSend {
+                            client_id: id,
+                            group_seq: seq,
+                            server_time,
+                            franking,
+                        },
+                    );
+                }
                 Accepted {
                     group_seq: seq,
                     epoch: current,
+                    server_time,
+                    franking,
+                    queued,
+                }
+            }
+            Submission::Proposal {
+                sender_device,
+                epoch,
+                proposal,
+                server_time,
+                state,
+                ..
+            } => {
+                let to = match g.others_at(&sender_device, epoch) {
+                    Ok(to) => to,
+                    Err(r) => return Ok(Err(r)),
+                };
+                let seq = g.next_seq;
+                g.next_seq += 1;
+                Self::enqueue(
+                    rows,
+                    log_pos,
+                    &group_id,
+                    seq,
+                    MessageKind::Proposal,
+                    true,
+                    &sender_device,
+                    server_time,
+                    Arc::new(proposal),
+                    None,
+                    &to,
+                    &mut queued,
+                );
+                Self::write_state(tx, &group_id, state).await?;
+                Accepted {
+                    group_seq: seq,
+                    epoch: current,
+                    server_time,
+                    franking: None,
                     queued,
                 }
             }
@@ -504,6 +688,7 @@ impl SqliteStore {
                 removed,
                 server_time,
                 max_members,
+                state,
                 ..
             } => {
                 if !g.members.contains(&sender_device) {
@@ -605,6 +790,7 @@ impl SqliteStore {
                     .execute(&mut **tx)
                     .await?;
                 }
+                Self::write_state(tx, &group_id, state).await?;
                 g.members.retain(|d| !removed.contains(d));
                 g.members.extend(added);
                 g.members.sort();
@@ -612,6 +798,8 @@ impl SqliteStore {
                 Accepted {
                     group_seq: seq,
                     epoch: g.epoch,
+                    server_time,
+                    franking: None,
                     queued,
                 }
             }
@@ -1275,7 +1463,13 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn create_group(&self, group_id: &[u8], creator: &str, now: u64) -> Result<()> {
+    async fn create_group(
+        &self,
+        group_id: &[u8],
+        creator: &str,
+        now: u64,
+        state: Vec<u8>,
+    ) -> Result<()> {
         let _w = self.writer.lock().await;
         let mut tx = self.pool.begin().await?;
         let exists: Option<i64> = sqlx::query_scalar("SELECT epoch FROM groups WHERE group_id = ?")
@@ -1299,8 +1493,22 @@ impl Store for SqliteStore {
         .bind(creator)
         .execute(&mut *tx)
         .await?;
+        sqlx::query("INSERT INTO group_states (group_id, state) VALUES (?, ?)")
+            .bind(group_id)
+            .bind(state)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn group_state(&self, group_id: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(
+            sqlx::query_scalar("SELECT state FROM group_states WHERE group_id = ?")
+                .bind(group_id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     async fn group(&self, group_id: &[u8]) -> Result<Option<Group>> {
@@ -1343,8 +1551,7 @@ impl Store for SqliteStore {
         let mut out = Vec::with_capacity(batch.len());
         let mut rows = BatchRows::default();
         for s in batch {
-            let r = Self::submit_one(&mut tx, &w.groups, &mut touched, &mut log_pos, &mut rows, s)
-                .await?;
+            let r = Self::submit_one(&mut tx, &w, &mut touched, &mut log_pos, &mut rows, s).await?;
             out.push(r);
         }
         rows.write(&mut tx).await?;
@@ -1383,6 +1590,10 @@ impl Store for SqliteStore {
             w.groups.clear();
         }
         w.groups.extend(touched);
+        if w.last_sends.len() + rows.sends.len() > SEND_CACHE {
+            w.last_sends.clear();
+        }
+        w.last_sends.extend(rows.sends);
         w.log_pos = Some(log_pos);
         w.acked
             .extend(latest.into_iter().map(|(d, _)| d.to_string()));
@@ -1582,6 +1793,7 @@ mod tests {
             payload: text.as_bytes().to_vec(),
             server_time: 0,
             franking: None,
+            client_id: None,
         }
     }
 
@@ -1596,6 +1808,7 @@ mod tests {
             removed: remove.iter().map(|d| d.to_string()).collect(),
             server_time: 0,
             max_members: 10,
+            state: Vec::new(),
         }
     }
 
@@ -1616,7 +1829,7 @@ mod tests {
             add_device(&store, d).await;
         }
         let g = b"group".as_slice();
-        store.create_group(g, "a", 0).await.unwrap();
+        store.create_group(g, "a", 0, Vec::new()).await.unwrap();
         let batch = vec![
             commit(g, "a", 0, &["b", "c"], &[]),
             app(g, "a", 1, "hello"),

@@ -177,6 +177,10 @@ pub enum ErrorCode {
     AlreadyReported,
     /// A moderator restricted this account from sending for now.
     SendingRestricted,
+    /// A commit or GroupInfo that does not hold up against the group's
+    /// public state, or whose change differs from what it claims: refused,
+    /// and the group's epoch did not move.
+    InvalidCommit,
     Internal,
 }
 
@@ -340,6 +344,10 @@ pub struct ClaimResponse {
 pub struct CreateGroupRequest {
     /// The MLS group id, chosen by the creator.
     pub group_id: Bytes,
+    /// The group's GroupInfo at epoch 0 (an MLS message), signed by its
+    /// creator and carrying the ratchet tree: the node's public view of the
+    /// group starts from it, and every commit is checked against that view.
+    pub group_info: Bytes,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -350,9 +358,10 @@ pub struct GroupView {
     pub members: Vec<String>,
 }
 
-/// A commit for the group's current epoch, with the routing change it makes.
-/// The server cannot read the commit, so the committer states which devices it
-/// adds and removes; the server only uses this to route ciphertext.
+/// A commit for the group's current epoch, as an MLS PublicMessage. The node
+/// checks it against the group's public state and reads which devices it
+/// adds and removes from the commit itself; the lists given here must be
+/// exactly what it reads, or the commit is refused.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommitRequest {
@@ -363,6 +372,14 @@ pub struct CommitRequest {
     pub added_devices: Vec<String>,
     #[serde(default)]
     pub removed_devices: Vec<String>,
+}
+
+/// A proposal for the group's current epoch, as an MLS PublicMessage: a
+/// member's own departure, which the next commit carries out.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProposalRequest {
+    pub proposal: Bytes,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -382,7 +399,15 @@ pub struct SendRequest {
     /// The sender's franking commitment to the content (32 bytes).
     #[serde(default)]
     pub commitment: Option<Bytes>,
+    /// An id the device chose for this message (8 to 32 bytes), the same
+    /// on every retry of it. A retry of the device's last accepted message
+    /// is answered as the first attempt was and delivered only once.
+    #[serde(default)]
+    pub client_id: Option<Bytes>,
 }
+
+/// The shortest and longest id a device may give a message it sends.
+pub const CLIENT_ID_BYTES: std::ops::RangeInclusive<usize> = 8..=32;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -402,6 +427,8 @@ pub enum EnvelopeKind {
     Welcome,
     Commit,
     Application,
+    /// A member's proposal (its departure) that the next commit carries out.
+    Proposal,
 }
 
 /// One entry of a device's queue: an opaque MLS message and the routing facts

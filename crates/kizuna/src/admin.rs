@@ -77,15 +77,15 @@ pub fn config(c: ConfigCommand) -> anyhow::Result<()> {
         ConfigCommand::Default => print!("{}", kizuna_config::DEFAULT_TOML),
         ConfigCommand::Check { config } => {
             let r = regions(config.as_deref())?;
-            println!("{}: valid", r.origin);
-            println!("node region: {}", r.node_region().id);
+            out!("{}: valid", r.origin);
+            out!("node region: {}", r.node_region().id);
             for region in r.regions() {
                 let from: Vec<&str> = region
                     .access_from
                     .iter()
                     .map(|a| a.country.as_str())
                     .collect();
-                println!(
+                out!(
                     "region {} ({}, {}): reachable from {}",
                     region.id,
                     region.name,
@@ -155,23 +155,23 @@ pub async fn run(a: AdminCommand) -> anyhow::Result<()> {
             admin.close().await;
             let moved = result?;
             if node.json {
-                println!("{}", serde_json::to_string(&moved)?);
+                out!("{}", serde_json::to_string(&moved)?);
             } else {
                 for m in &moved {
                     if m.from == m.to {
-                        println!("{} already lives in {}", m.handle, m.to);
+                        out!("{} already lives in {}", m.handle, m.to);
                     } else {
-                        println!("moved {} from {} to {} (verified)", m.handle, m.from, m.to);
+                        out!("moved {} from {} to {} (verified)", m.handle, m.from, m.to);
                     }
                     if !m.cleaned.is_empty() {
-                        println!(
+                        out!(
                             "  removed the copy an earlier run left in {}",
                             m.cleaned.join(", ")
                         );
                     }
                 }
                 let n = moved.len();
-                println!(
+                out!(
                     "{n} {} in region {to}",
                     if n == 1 { "person is" } else { "people are" }
                 );
@@ -185,7 +185,7 @@ pub async fn run(a: AdminCommand) -> anyhow::Result<()> {
             admin.close().await;
             let r = r?;
             if node.json {
-                println!(
+                out!(
                     "{}",
                     serde_json::json!({
                         "region": region,
@@ -195,7 +195,7 @@ pub async fn run(a: AdminCommand) -> anyhow::Result<()> {
                     })
                 );
             } else {
-                println!(
+                out!(
                     "region {region}: {} data keys now wrapped by key version {}; retired versions: {}",
                     r.rewrapped,
                     r.new_version,

@@ -113,17 +113,17 @@ fn report(
     problems: &[LogProblem],
 ) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(value)?);
+        out!("{}", serde_json::to_string_pretty(value)?);
     } else {
-        println!("{summary}");
+        out!("{summary}");
         for p in problems.iter().take(20) {
             match p.index {
-                Some(i) => println!("  at entry {i}: {}", p.what),
-                None => println!("  {}", p.what),
+                Some(i) => out!("  at entry {i}: {}", p.what),
+                None => out!("  {}", p.what),
             }
         }
         if problems.len() > 20 {
-            println!("  … and {} more", problems.len() - 20);
+            out!("  … and {} more", problems.len() - 20);
         }
     }
     match problems.first() {
@@ -199,12 +199,12 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<()> {
                 heads.last().into_iter().collect()
             };
             if json {
-                println!("{}", serde_json::to_string_pretty(&shown)?);
+                out!("{}", serde_json::to_string_pretty(&shown)?);
             } else if shown.is_empty() {
                 eprintln!("the ledger has signed no tree head yet");
             } else {
                 for h in shown {
-                    println!("{}", h.to_note(&key));
+                    out!("{}", h.to_note(&key));
                 }
             }
             Ok(())

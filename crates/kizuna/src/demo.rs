@@ -14,7 +14,7 @@ impl Drop for TempDir {
 }
 
 fn step(n: u32, what: &str) {
-    println!("\n== {n}. {what}");
+    out!("\n== {n}. {what}");
 }
 
 fn show(who: &str, events: &[Event]) {
@@ -23,7 +23,7 @@ fn show(who: &str, events: &[Event]) {
         match e {
             Event::Message(m) => {
                 any = true;
-                println!(
+                out!(
                     "   {who} received from {}: {:?} (#{} in chat {})",
                     m.sender,
                     m.text,
@@ -32,23 +32,26 @@ fn show(who: &str, events: &[Event]) {
                 );
             }
             Event::Joined { by, chat } => {
-                println!("   {who} was added to chat {} by {by}", &chat[..8])
+                out!("   {who} was added to chat {} by {by}", &chat[..8])
             }
-            Event::Removed { by, chat } => println!(
+            Event::Removed { by, chat } => out!(
                 "   {who} learned {by} removed them from chat {}",
                 &chat[..8]
             ),
-            Event::Renamed { name, .. } => println!("   {who} sees the chat is named {name:?}"),
-            Event::Undecryptable { reason, .. } => {
-                println!("   {who} could not open a message: {reason}")
+            Event::Renamed { name, .. } => out!("   {who} sees the chat is named {name:?}"),
+            Event::Undecryptable(u) => {
+                out!("   {who} could not open a message: {}", u.reason)
             }
             Event::MembersChanged { by, .. } => {
-                println!("   {who} processed a membership change by {by}")
+                out!("   {who} processed a membership change by {by}")
+            }
+            Event::NotSent { reason, .. } => {
+                out!("   {who}'s message was not delivered: {reason}")
             }
         }
     }
     if !any {
-        println!("   {who} has no new messages");
+        out!("   {who} has no new messages");
     }
 }
 
@@ -73,7 +76,7 @@ async fn person(
         },
     )
     .await?;
-    println!(
+    out!(
         "   {handle} registered in region {region}, device {}",
         c.identity().device_id
     );
@@ -120,7 +123,7 @@ pub async fn run() -> anyhow::Result<()> {
     ))
     .await?;
     let url = format!("http://{}", server.addr);
-    println!("   listening on {url}");
+    out!("   listening on {url}");
 
     step(
         2,
@@ -132,9 +135,9 @@ pub async fn run() -> anyhow::Result<()> {
 
     step(3, "Alice finds Bob by phone number and starts a 1:1 chat");
     let found = alice.lookup_phone("+821012345678").await?;
-    println!("   the server answers only with a handle: {found:?}");
+    out!("   the server answers only with a handle: {found:?}");
     let dm = alice.create_chat(&["bob".into()], None).await?;
-    println!("   chat {} created (an MLS group of two)", &dm[..8]);
+    out!("   chat {} created (an MLS group of two)", &dm[..8]);
     alice.send(&dm, "Hi Bob, lunch tomorrow?").await?;
     let e = bob.sync().await?;
     show("bob", &e);
@@ -148,12 +151,12 @@ pub async fn run() -> anyhow::Result<()> {
     let trip = alice
         .create_chat(&["bob".into(), "carol".into()], Some("Trip"))
         .await?;
-    println!("   chat {} created", &trip[..8]);
+    out!("   chat {} created", &trip[..8]);
     show("bob", &bob.sync().await?);
     alice.send(&trip, "Train leaves at 9:00").await?;
     bob.send(&trip, "I'll bring snacks").await?;
     alice.send(&trip, "Carol, are you in?").await?;
-    println!("   three messages sent while Carol is away");
+    out!("   three messages sent while Carol is away");
 
     step(5, "Carol comes online and catches up, in order");
     show("carol", &carol.sync().await?);
@@ -169,7 +172,7 @@ pub async fn run() -> anyhow::Result<()> {
     show("bob", &bob.sync().await?);
     show("carol", &carol.sync().await?);
     match carol.send(&trip, "Wait, what?").await {
-        Err(e) => println!("   carol cannot send either: {e}"),
+        Err(e) => out!("   carol cannot send either: {e}"),
         Ok(_) => anyhow::bail!("a removed member could still send"),
     }
 
@@ -183,7 +186,7 @@ pub async fn run() -> anyhow::Result<()> {
     for s in secrets {
         let hits = files_containing(&data, s.as_bytes());
         leaks += hits.len();
-        println!("   {:?} found in {} server file(s)", s, hits.len());
+        out!("   {:?} found in {} server file(s)", s, hits.len());
     }
     if leaks > 0 {
         anyhow::bail!("plaintext found in the server's files");
@@ -204,7 +207,7 @@ pub async fn run() -> anyhow::Result<()> {
         .iter()
         .map(|a| a.country.as_str())
         .collect();
-    println!(
+    out!(
         "   bob's profile is in region {} ({}), reachable from {}; {} recorded transfer(s) to this node in {}",
         profile.region,
         profile.country,
@@ -218,7 +221,7 @@ pub async fn run() -> anyhow::Result<()> {
         .iter()
         .map(|f| files_containing(&data, f.as_bytes()).len())
         .sum();
-    println!("   bob's name and phone found in {found} server file(s)");
+    out!("   bob's name and phone found in {found} server file(s)");
     if found > 0 {
         anyhow::bail!("personal data found in plaintext in the server's files");
     }
@@ -240,9 +243,10 @@ pub async fn run() -> anyhow::Result<()> {
             0,
         )
         .await?;
-    println!(
+    out!(
         "   report {} kept sealed in alice's region {}",
-        filed.report_id, filed.region
+        filed.report_id,
+        filed.region
     );
     let history = alice.history(&dm).await?;
     let mut forged = None;
@@ -269,11 +273,11 @@ pub async fn run() -> anyhow::Result<()> {
     }
     let forged = forged.ok_or_else(|| anyhow::anyhow!("the message came without franking"))?;
     match alice.send_report(&forged).await {
-        Err(e) => println!("   the same message with other words is refused: {e}"),
+        Err(e) => out!("   the same message with other words is refused: {e}"),
         Ok(_) => anyhow::bail!("an altered report was accepted"),
     }
     let held = files_containing(&data, b"Cheap watches").len();
-    println!("   the reported text found in {held} server file(s): it is sealed");
+    out!("   the reported text found in {held} server file(s): it is sealed");
     if held > 0 {
         anyhow::bail!("a reported message found in plaintext in the server's files");
     }
@@ -282,6 +286,6 @@ pub async fn run() -> anyhow::Result<()> {
     for c in [alice, bob, carol] {
         c.close().await;
     }
-    println!("\ndone in {:.1}s", started.elapsed().as_secs_f64());
+    out!("\ndone in {:.1}s", started.elapsed().as_secs_f64());
     Ok(())
 }

@@ -2,6 +2,17 @@
 //! (`serve`), the client (`register`, `chat`, `send`, `sync`, ...) and the
 //! demo. It holds no logic of its own beyond argument parsing and printing.
 
+/// Prints a line to standard output. A reader that went away (`| head`)
+/// ends the command quietly: what was printed had already been stored.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            $crate::stdout_failed(e)
+        }
+    }};
+}
+
 mod admin;
 mod audit;
 mod demo;
@@ -17,7 +28,36 @@ use kizuna_client::{Client, ClientError, Event, RegisterOptions, StoredMessage};
 
 const EXIT_HELP: &str =
     "Exit codes: 0 success, 1 failure, 2 usage error, 3 no identity or unknown chat here, \
-4 the server refused the request, 5 the server could not be reached.";
+4 the server refused the request, 5 the server could not be reached, 6 the transparency \
+ledger failed verification, 7 some messages could not be opened (they are kept and shown), \
+8 nothing changed (already a member, not a member).";
+
+/// Standard output could not be written. A closed pipe is how a reader
+/// such as `head` says it has read enough: end quietly.
+pub fn stdout_failed(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: cannot write to standard output: {e}");
+    std::process::exit(1);
+}
+
+/// Some entries could not be opened: they were kept and shown; exits with 7.
+#[derive(Debug)]
+struct Unopened(usize);
+
+impl std::fmt::Display for Unopened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} entr{} could not be opened on this device; they are kept and shown in the chat's history",
+            self.0,
+            if self.0 == 1 { "y" } else { "ies" }
+        )
+    }
+}
+
+impl std::error::Error for Unopened {}
 
 #[derive(Parser)]
 #[command(name = "kizuna", version, about = "An end-to-end encrypted messenger whose operator cannot quietly read its users", after_help = EXIT_HELP)]
@@ -337,6 +377,14 @@ enum ChatCommand {
         #[arg(long)]
         member: String,
     },
+    /// Leave a chat: the others see that you left; your history stays on
+    /// this device.
+    Leave {
+        #[command(flatten)]
+        home: Home,
+        /// Chat id (or a unique prefix of it, or the chat's name).
+        chat: String,
+    },
     /// List a chat's member devices.
     Members {
         #[command(flatten)]
@@ -405,6 +453,9 @@ fn exit_code(e: &anyhow::Error) -> u8 {
     if e.downcast_ref::<audit::AuditFailed>().is_some() {
         return 6;
     }
+    if e.downcast_ref::<Unopened>().is_some() {
+        return 7;
+    }
     match e.downcast_ref::<ClientError>() {
         Some(
             ClientError::NotRegistered(_)
@@ -414,6 +465,7 @@ fn exit_code(e: &anyhow::Error) -> u8 {
         Some(ClientError::Api { .. }) => 4,
         Some(ClientError::Unreachable { .. }) => 5,
         Some(ClientError::LedgerTampered(_)) => 6,
+        Some(ClientError::Unchanged(_)) => 8,
         _ => 1,
     }
 }
@@ -454,29 +506,86 @@ async fn shutdown_signal() {
 
 pub fn print_message(m: &StoredMessage, json: bool, chat_label: &str) {
     if json {
-        println!("{}", serde_json::to_string(m).unwrap_or_default());
+        out!("{}", serde_json::to_string(m).unwrap_or_default());
     } else {
-        println!(
+        out!(
             "[{chat_label}] {} ({}): {}",
-            m.sender, m.sender_device, m.text
+            m.sender,
+            m.sender_device,
+            m.text
         );
     }
 }
 
+fn short(chat: &str) -> &str {
+    &chat[..8.min(chat.len())]
+}
+
+/// An event as a line: with --json, one object with its `type`.
 fn print_event(e: &Event, json: bool) {
+    if json {
+        out!("{}", serde_json::to_string(e).unwrap_or_default());
+        return;
+    }
     match e {
-        Event::Message(m) => print_message(m, json, &m.chat[..8.min(m.chat.len())]),
-        _ if json => {}
+        Event::Message(m) => print_message(m, false, short(&m.chat)),
         Event::Joined { chat, by } => eprintln!("* {by} added you to chat {chat}"),
         Event::Removed { chat, by } => eprintln!("* {by} removed you from chat {chat}"),
-        Event::MembersChanged { chat, by } => {
-            eprintln!("* {by} changed the members of chat {chat}")
+        Event::MembersChanged {
+            chat,
+            by,
+            added,
+            removed,
+            left,
+        } => {
+            let c = short(chat);
+            for h in added {
+                eprintln!("* [{c}] {by} added {h}");
+            }
+            for h in removed {
+                eprintln!("* [{c}] {by} removed {h}");
+            }
+            for h in left {
+                eprintln!("* [{c}] {h} left");
+            }
+            if added.is_empty() && removed.is_empty() && left.is_empty() {
+                eprintln!("* [{c}] {by} renewed the chat's keys");
+            }
         }
         Event::Renamed { chat, name, by } => eprintln!("* {by} named chat {chat} \"{name}\""),
-        Event::Undecryptable { chat, seq, reason } => {
-            eprintln!("! could not open message {seq} of chat {chat}: {reason}")
-        }
+        Event::NotSent {
+            chat,
+            content,
+            reason,
+        } => eprintln!(
+            "! [{}] a message of yours was not delivered ({reason}): {content}",
+            short(chat)
+        ),
+        Event::Undecryptable(u) => out!(
+            "[{}] #{} from {} ({}) could not be opened: {}",
+            short(&u.chat),
+            u.seq,
+            u.sender,
+            u.sender_device,
+            u.reason
+        ),
     }
+}
+
+/// Prints what a command found waiting and processed on its way.
+fn print_seen(c: &mut Client) -> usize {
+    let seen = c.take_seen();
+    for e in &seen {
+        print_event(e, false);
+    }
+    unopened(&seen)
+}
+
+fn unopened(events: &[Event]) -> usize {
+    events
+        .iter()
+        .filter(|e| matches!(e, Event::Undecryptable(_)))
+        .count()
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -497,9 +606,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await?;
             let id = c.identity();
-            println!(
+            out!(
                 "registered {} (device {}) on {}",
-                id.handle, id.device_id, id.server
+                id.handle,
+                id.device_id,
+                id.server
             );
             Ok(())
         }
@@ -516,9 +627,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut c = Client::open(&home.home).await?;
             let me = c.me().await?;
             if json {
-                println!("{}", serde_json::to_string(&me)?);
+                out!("{}", serde_json::to_string(&me)?);
             } else {
-                println!(
+                out!(
                     "handle:  {}\nname:    {}\nphone:   {}\nemail:   {}\nregion:  {}\ndevices: {}",
                     me.handle,
                     me.name,
@@ -533,7 +644,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Lookup { home, phone } => {
             let mut c = Client::open(&home.home).await?;
             match c.lookup_phone(&phone).await? {
-                Some(h) => println!("{h}"),
+                Some(h) => out!("{h}"),
                 None => {
                     eprintln!("nobody with that number lets themselves be found");
                     return Err(
@@ -546,9 +657,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Chat(cmd) => chat(cmd).await,
         Command::Send { home, chat, text } => {
             let mut c = Client::open(&home.home).await?;
-            let m = c.send(&chat, &text).await?;
-            println!("sent to {} as #{}", m.chat, m.seq);
-            Ok(())
+            let sent = c.send(&chat, &text).await;
+            let n = print_seen(&mut c);
+            let m = sent?;
+            out!("sent to {} as #{}", m.chat, m.seq);
+            match n {
+                0 => Ok(()),
+                n => Err(Unopened(n).into()),
+            }
         }
         Command::Report {
             home,
@@ -564,9 +680,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .report(&chat, message, reason.into(), note.as_deref(), preceding)
                 .await?;
             if json {
-                println!("{}", serde_json::to_string(&filed)?);
+                out!("{}", serde_json::to_string(&filed)?);
             } else {
-                println!(
+                out!(
                     "reported as {} ({} message(s) revealed); it is kept sealed in your home region {}; `kizuna me reports` shows what becomes of it",
                     filed.report_id, filed.messages, filed.region
                 );
@@ -575,12 +691,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Sync { home, json } => {
             let mut c = Client::open(&home.home).await?;
-            let events = c.sync().await?;
-            for e in &events {
+            let (mut messages, mut unopened) = (0, 0);
+            c.sync_with(|e| {
+                match e {
+                    Event::Message(_) => messages += 1,
+                    Event::Undecryptable(_) => unopened += 1,
+                    _ => {}
+                }
                 print_event(e, json);
-            }
-            if !json && !events.iter().any(|e| matches!(e, Event::Message(_))) {
+            })
+            .await?;
+            if !json && messages == 0 && unopened == 0 {
                 eprintln!("no new messages");
+            }
+            if unopened > 0 {
+                return Err(Unopened(unopened).into());
             }
             Ok(())
         }
@@ -596,9 +721,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let c = Client::open(&home.home).await?;
             for s in c.chats().await? {
                 if json {
-                    println!("{}", serde_json::to_string(&s)?);
+                    out!("{}", serde_json::to_string(&s)?);
                 } else {
-                    println!(
+                    out!(
                         "{}  {:<20} {:>5} messages{}",
                         s.chat,
                         s.name.as_deref().unwrap_or("-"),
@@ -611,17 +736,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::History { home, chat, json } => {
             let c = Client::open(&home.home).await?;
-            for m in c.history(&chat).await? {
-                if json {
-                    println!("{}", serde_json::to_string(&m)?);
-                } else {
-                    println!(
+            let timeline = c.timeline(&chat).await?;
+            for e in &timeline {
+                match e {
+                    _ if json => out!("{}", serde_json::to_string(e)?),
+                    Event::Message(m) => out!(
                         "#{:<5} {} ({}): {}",
-                        m.seq, m.sender, m.sender_device, m.text
-                    );
+                        m.seq,
+                        m.sender,
+                        m.sender_device,
+                        m.text
+                    ),
+                    Event::Undecryptable(u) => out!(
+                        "#{:<5} {} ({}): [could not be opened: {}]",
+                        u.seq,
+                        u.sender,
+                        u.sender_device,
+                        u.reason
+                    ),
+                    _ => {}
                 }
             }
-            Ok(())
+            match unopened(&timeline) {
+                0 => Ok(()),
+                n => Err(Unopened(n).into()),
+            }
         }
         Command::Device(DeviceCommand::Link {
             home,
@@ -636,15 +775,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 &handle,
                 &device_label,
                 |code| {
-                    println!(
-                        "on one of your other devices run:\n\n    kizuna device approve {code}\n"
-                    );
-                    println!("waiting for approval...");
+                    out!("on one of your other devices run:\n\n    kizuna device approve {code}\n");
+                    out!("waiting for approval...");
                 },
                 std::time::Duration::from_secs(timeout),
             )
             .await?;
-            println!(
+            out!(
                 "this device ({}) is now linked to {}",
                 c.identity().device_id,
                 c.identity().handle
@@ -654,21 +791,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Device(DeviceCommand::Approve { home, code }) => {
             let mut c = Client::open(&home.home).await?;
             let (device, chats) = c.approve_device(&code).await?;
-            println!("device {device} approved and added to {chats} chat(s)");
+            out!("device {device} approved and added to {chats} chat(s)");
             Ok(())
         }
         Command::Demo => demo::run().await,
         Command::Bench(a) if a.policy => {
             let r = kizuna_bench::policy::run(a.decisions)?;
             if a.json {
-                println!("{}", serde_json::to_string(&r)?);
+                out!("{}", serde_json::to_string(&r)?);
             } else {
-                println!("policy decisions  {} ({} allowed)", r.decisions, r.allowed);
-                println!(
+                out!("policy decisions  {} ({} allowed)", r.decisions, r.allowed);
+                out!(
                     "latency           p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs",
-                    r.p50_us, r.p99_us, r.p999_us, r.max_us
+                    r.p50_us,
+                    r.p99_us,
+                    r.p999_us,
+                    r.max_us
                 );
-                println!(
+                out!(
                     "throughput        {:.0} decisions/s on one core",
                     r.decisions_per_sec
                 );
@@ -746,9 +886,9 @@ fn print_report(
     report: &(impl serde::Serialize + std::fmt::Display),
 ) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string(report)?);
+        out!("{}", serde_json::to_string(report)?);
     } else {
-        println!("{report}");
+        out!("{report}");
     }
     Ok(())
 }
@@ -758,22 +898,45 @@ async fn chat(cmd: ChatCommand) -> anyhow::Result<()> {
         ChatCommand::New { home, with, name } => {
             let mut c = Client::open(&home.home).await?;
             let id = c.create_chat(&with, name.as_deref()).await?;
-            println!("{id}");
+            out!("{id}");
         }
         ChatCommand::Add { home, chat, member } => {
             let mut c = Client::open(&home.home).await?;
-            c.add_member(&chat, &member).await?;
-            println!("added {member}");
+            let r = c.add_member(&chat, &member).await;
+            print_seen(&mut c);
+            let changed = r?;
+            out!(
+                "added {} ({} device{}) to chat {}",
+                changed.handle,
+                changed.devices.len(),
+                if changed.devices.len() == 1 { "" } else { "s" },
+                changed.chat
+            );
         }
         ChatCommand::Remove { home, chat, member } => {
             let mut c = Client::open(&home.home).await?;
-            c.remove_member(&chat, &member).await?;
-            println!("removed {member}");
+            let r = c.remove_member(&chat, &member).await;
+            print_seen(&mut c);
+            let changed = r?;
+            out!(
+                "removed {} ({} device{}) from chat {}",
+                changed.handle,
+                changed.devices.len(),
+                if changed.devices.len() == 1 { "" } else { "s" },
+                changed.chat
+            );
+        }
+        ChatCommand::Leave { home, chat } => {
+            let mut c = Client::open(&home.home).await?;
+            let r = c.leave(&chat).await;
+            print_seen(&mut c);
+            r?;
+            out!("you left chat {chat}; its history stays on this device");
         }
         ChatCommand::Members { home, chat } => {
             let mut c = Client::open(&home.home).await?;
             for (h, d) in c.members(&chat).await? {
-                println!("{h}\t{d}");
+                out!("{h}\t{d}");
             }
         }
     }
@@ -811,7 +974,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let config_region = config.regions.node_region().id.clone();
     let config_ids = config.regions.ids().join(", ");
     let server = kizuna_server::RunningServer::start(config).await?;
-    println!(
+    out!(
         "Kizuna user API listening on http://{} (data in {}; node region {}, regions {})",
         server.addr,
         a.data_dir.display(),
@@ -819,7 +982,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         config_ids
     );
     if let Some(staff) = server.staff_addr {
-        println!("Kizuna staff API listening on http://{staff}");
+        out!("Kizuna staff API listening on http://{staff}");
     }
     shutdown_signal().await;
     eprintln!("shutting down: finishing in-flight requests");

@@ -88,7 +88,7 @@ pub async fn run(home: &Path, what: MeCommand) -> anyhow::Result<()> {
         MeCommand::DataMap { json } => {
             let map = c.data_map().await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&map)?);
+                out!("{}", serde_json::to_string_pretty(&map)?);
             } else {
                 print_data_map(&map);
             }
@@ -96,7 +96,7 @@ pub async fn run(home: &Path, what: MeCommand) -> anyhow::Result<()> {
         MeCommand::Accesses { json } => {
             let v = c.accesses().await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                out!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 print_accesses(&v);
             }
@@ -110,7 +110,7 @@ pub async fn run(home: &Path, what: MeCommand) -> anyhow::Result<()> {
                         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
                     eprintln!("wrote all your data to {}", path.display());
                 }
-                None => println!("{text}"),
+                None => out!("{text}"),
             }
         }
         MeCommand::Contacts { set, json } => {
@@ -124,22 +124,22 @@ pub async fn run(home: &Path, what: MeCommand) -> anyhow::Result<()> {
             }
             let contacts = c.contacts().await?;
             if json {
-                println!("{}", serde_json::to_string(&contacts)?);
+                out!("{}", serde_json::to_string(&contacts)?);
             } else {
                 for h in &contacts.handles {
-                    println!("{h}");
+                    out!("{h}");
                 }
             }
         }
         MeCommand::Requests { json } => {
             let rs = c.access_requests().await?;
             if json {
-                println!("{}", serde_json::to_string(&rs)?);
+                out!("{}", serde_json::to_string(&rs)?);
             } else if rs.is_empty() {
-                println!("no requests for your data wait for you");
+                out!("no requests for your data wait for you");
             } else {
                 for r in &rs {
-                    println!(
+                    out!(
                         "{}  {}: {} of {} ({}) asks for your {} for {} (ticket {}, {} min): \"{}\"",
                         r.grant_id,
                         r.my_answer,
@@ -153,18 +153,18 @@ pub async fn run(home: &Path, what: MeCommand) -> anyhow::Result<()> {
                         r.reason
                     );
                 }
-                println!("answer with `kizuna me agree GRANT` or `kizuna me decline GRANT`");
+                out!("answer with `kizuna me agree GRANT` or `kizuna me decline GRANT`");
             }
         }
         MeCommand::Reports { json } => {
             let rs = c.my_reports().await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&rs)?);
+                out!("{}", serde_json::to_string_pretty(&rs)?);
             } else if rs.is_empty() {
-                println!("you have not reported anything");
+                out!("you have not reported anything");
             } else {
                 for r in &rs {
-                    println!(
+                    out!(
                         "{}  {} ({}) about {}'s message #{} in chat {}, filed {}",
                         r.report_id,
                         r.reason.name(),
@@ -175,7 +175,7 @@ pub async fn run(home: &Path, what: MeCommand) -> anyhow::Result<()> {
                         kizuna_wire::utc(r.created_at)
                     );
                     if let Some(o) = &r.outcome {
-                        println!("    decided: {} ({})", o.action.name(), o.reason);
+                        out!("    decided: {} ({})", o.action.name(), o.reason);
                     }
                 }
             }
@@ -183,30 +183,30 @@ pub async fn run(home: &Path, what: MeCommand) -> anyhow::Result<()> {
         MeCommand::Moderation { json } => {
             let ns = c.moderation().await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&ns)?);
+                out!("{}", serde_json::to_string_pretty(&ns)?);
             } else if ns.is_empty() {
-                println!("no moderator has decided anything about your messages");
+                out!("no moderator has decided anything about your messages");
             } else {
                 for n in &ns {
                     print_notice(n);
                 }
-                println!("appeal with `kizuna me appeal REPORT --note \"why\"`");
+                out!("appeal with `kizuna me appeal REPORT --note \"why\"`");
             }
         }
         MeCommand::Appeal { report, note } => {
             let n = c.appeal(&report, &note).await?;
-            println!(
+            out!(
                 "appealed {}: a moderator will decide again, and you will see it in `kizuna me moderation`",
                 n.report_id
             );
         }
         MeCommand::Agree { grant } => {
             c.answer_access_request(&grant, true).await?;
-            println!("you agreed to {grant}");
+            out!("you agreed to {grant}");
         }
         MeCommand::Decline { grant } => {
             c.answer_access_request(&grant, false).await?;
-            println!("you declined {grant}; nothing is readable under it");
+            out!("you declined {grant}; nothing is readable under it");
         }
         MeCommand::Delete { yes } => {
             if !yes {
@@ -216,7 +216,7 @@ pub async fn run(home: &Path, what: MeCommand) -> anyhow::Result<()> {
                 .into());
             }
             let erased = c.erase_account().await?;
-            println!(
+            out!(
                 "erased account {}: its data key in region {} is destroyed; this device's local history is still here",
                 erased.account_id, erased.region
             );
@@ -228,7 +228,7 @@ pub async fn run(home: &Path, what: MeCommand) -> anyhow::Result<()> {
 
 fn print_notice(n: &kizuna_wire::reports::ModerationNotice) {
     let o = &n.outcome;
-    println!(
+    out!(
         "{}  {}{}: your message #{} in chat {} ({}), reported as {}",
         n.report_id,
         o.action.name(),
@@ -240,10 +240,10 @@ fn print_notice(n: &kizuna_wire::reports::ModerationNotice) {
         kizuna_wire::utc(n.message.server_time),
         n.report_reason.name()
     );
-    println!("    message: \"{}\"", n.message.text);
-    println!("    why:     {}", o.reason);
+    out!("    message: \"{}\"", n.message.text);
+    out!("    why:     {}", o.reason);
     if let Some(a) = &n.appeal {
-        println!(
+        out!(
             "    your appeal ({}): \"{}\"",
             kizuna_wire::utc(a.at),
             a.note
@@ -257,7 +257,7 @@ fn print_transfer(t: &TransferRecord, prefix: &str) {
     } else {
         format!("REFUSED: {}", t.refusal.as_deref().unwrap_or("-"))
     };
-    println!(
+    out!(
         "  {prefix}{}  {} {} (region {}) from {}, for {}\n      {}",
         kizuna_wire::utc(t.at),
         t.action,
@@ -270,21 +270,21 @@ fn print_transfer(t: &TransferRecord, prefix: &str) {
 }
 
 fn print_accesses(v: &kizuna_client::VerifiedAccesses) {
-    println!(
+    out!(
         "Verified against the ledger head of {} entries signed at {} (this device saw {} before; the new head extends it).",
         v.head.size,
         kizuna_wire::utc(v.head.timestamp_ms),
         v.previous_size
     );
     if v.accesses.is_empty() && v.unproven.is_empty() {
-        println!("No access to your data is recorded.");
+        out!("No access to your data is recorded.");
         return;
     }
     for a in &v.accesses {
         print_transfer(&a.entry.record, &format!("#{}  ", a.index));
     }
     if !v.unproven.is_empty() {
-        println!("Recorded before the ledger existed (not provable):");
+        out!("Recorded before the ledger existed (not provable):");
         for t in &v.unproven {
             print_transfer(t, "");
         }
@@ -292,9 +292,13 @@ fn print_accesses(v: &kizuna_client::VerifiedAccesses) {
 }
 
 fn print_data_map(m: &DataMap) {
-    println!(
+    out!(
         "Your home region is {} ({}, {}). This node runs in region {} ({}).",
-        m.home_region, m.home_region_name, m.home_country, m.node_region, m.node_country
+        m.home_region,
+        m.home_region_name,
+        m.home_country,
+        m.node_region,
+        m.node_country
     );
     // Categories kept in the same place under the same rules are shown once.
     let mut shown: Vec<usize> = Vec::new();
@@ -309,31 +313,33 @@ fn print_data_map(m: &DataMap) {
             })
             .collect();
         shown.extend(&group);
-        println!();
+        out!();
         for &j in &group {
             let g = &m.categories[j];
-            println!("{}: {}", g.category, g.fields.join(", "));
+            out!("{}: {}", g.category, g.fields.join(", "));
         }
-        println!(
+        out!(
             "  stored in   region {} ({}, {})",
-            c.region, c.region_name, c.country
+            c.region,
+            c.region_name,
+            c.country
         );
-        println!("  protection  {}", c.protection);
+        out!("  protection  {}", c.protection);
         for a in &c.accessible_from {
-            println!("  reachable from {}: {}", a.country, a.why);
+            out!("  reachable from {}: {}", a.country, a.why);
             if let Some(d) = &a.disclosure {
-                println!("    country             {}", d.country_name);
-                println!("    protection system   {}", d.protection_system);
-                println!("    recipient measures  {}", d.recipient_measures);
-                println!("    transfer basis      {}", d.transfer_basis);
+                out!("    country             {}", d.country_name);
+                out!("    protection system   {}", d.protection_system);
+                out!("    recipient measures  {}", d.recipient_measures);
+                out!("    transfer basis      {}", d.transfer_basis);
             }
         }
     }
-    println!();
+    out!();
     if !m.reports.is_empty() {
-        println!("Abuse reports you filed:");
+        out!("Abuse reports you filed:");
         for r in &m.reports {
-            println!(
+            out!(
                 "  {}  {} in region {}, filed {}{}",
                 r.report_id,
                 r.state,
@@ -344,13 +350,13 @@ fn print_data_map(m: &DataMap) {
                     .unwrap_or_default()
             );
         }
-        println!();
+        out!();
     }
     if m.transfers.is_empty() {
-        println!("Transfers of your data: none.");
+        out!("Transfers of your data: none.");
         return;
     }
-    println!("Transfers of your data (`kizuna me accesses` proves each one):");
+    out!("Transfers of your data (`kizuna me accesses` proves each one):");
     for t in &m.transfers {
         print_transfer(t, "");
     }

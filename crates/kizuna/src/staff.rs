@@ -212,7 +212,7 @@ impl From<ModerationArg> for kizuna_wire::reports::ModerationAction {
 }
 
 fn print_opened(r: &kizuna_wire::reports::OpenedReport) {
-    println!(
+    out!(
         "{}  {} ({}), filed {} in region {}, under grant {}",
         r.report_id,
         r.reason.name(),
@@ -221,13 +221,13 @@ fn print_opened(r: &kizuna_wire::reports::OpenedReport) {
         r.region,
         r.grant_id
     );
-    println!("  reported   {} in chat {}", r.reported_handle, r.chat);
+    out!("  reported   {} in chat {}", r.reported_handle, r.chat);
     if let Some(n) = &r.note {
-        println!("  note       \"{n}\"");
+        out!("  note       \"{n}\"");
     }
     for (i, m) in r.messages.iter().enumerate() {
         let mark = if i + 1 == r.messages.len() { ">" } else { " " };
-        println!(
+        out!(
             "  {mark} #{:<5} {}  {}: {}",
             m.group_seq,
             kizuna_wire::utc(m.server_time),
@@ -236,7 +236,7 @@ fn print_opened(r: &kizuna_wire::reports::OpenedReport) {
         );
     }
     if let Some(o) = &r.outcome {
-        println!(
+        out!(
             "  decided    {} ({}){}: {}",
             o.action.name(),
             kizuna_wire::utc(o.decided_at),
@@ -247,7 +247,7 @@ fn print_opened(r: &kizuna_wire::reports::OpenedReport) {
         );
     }
     if let Some(a) = &r.appeal {
-        println!("  appeal     ({}) \"{}\"", kizuna_wire::utc(a.at), a.note);
+        out!("  appeal     ({}) \"{}\"", kizuna_wire::utc(a.at), a.note);
     }
 }
 
@@ -309,7 +309,7 @@ fn parse_duration(s: &str) -> Result<u64, String> {
 
 fn print_grant(g: &Grant) {
     let state = g.state.name();
-    println!(
+    out!(
         "{}  {:<8} {} of {} for {}: {} of {} (ticket {}){}",
         g.grant_id,
         state,
@@ -360,7 +360,7 @@ enum OrgCommand {
 
 fn show<T: serde::Serialize>(json: bool, v: &T, text: impl FnOnce(&T)) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string(v)?);
+        out!("{}", serde_json::to_string(v)?);
     } else {
         text(v);
     }
@@ -379,7 +379,7 @@ fn spinner(what: &str) -> indicatif::ProgressBar {
 }
 
 fn print_scope(s: &BreachScope) {
-    println!(
+    out!(
         "credentials: {}; window {} to {}",
         s.orgs
             .iter()
@@ -390,15 +390,15 @@ fn print_scope(s: &BreachScope) {
         kizuna_wire::utc(s.query.from.unwrap_or(0)),
         kizuna_wire::utc(s.query.to.unwrap_or(s.scoped_at))
     );
-    println!("people affected: {}", s.people.len());
+    out!("people affected: {}", s.people.len());
     for r in s.regions.iter().filter(|r| r.affected > 0) {
-        println!("  region {} ({}): {}", r.id, r.country, r.affected);
+        out!("  region {} ({}): {}", r.id, r.country, r.affected);
     }
     for (f, n) in &s.per_field {
-        println!("  field {f}: {n} people");
+        out!("  field {f}: {n} people");
     }
     for p in s.people.iter().take(20) {
-        println!(
+        out!(
             "  {} ({}): {} — {} read(s), {} to {}",
             p.handle,
             p.region,
@@ -409,7 +409,7 @@ fn print_scope(s: &BreachScope) {
         );
     }
     if s.people.len() > 20 {
-        println!(
+        out!(
             "  … and {} more (--json lists them all)",
             s.people.len() - 20
         );
@@ -417,11 +417,11 @@ fn print_scope(s: &BreachScope) {
 }
 
 fn print_credentials(c: &StaffCredentials) {
-    println!("staff id        {}", c.staff_id);
-    println!("password        {}", c.password);
-    println!("authenticator   {}", c.totp_secret);
-    println!("                {}", c.totp_uri);
-    println!("These are shown once. Hand them over in person; nothing else can show them again.");
+    out!("staff id        {}", c.staff_id);
+    out!("password        {}", c.password);
+    out!("authenticator   {}", c.totp_secret);
+    out!("                {}", c.totp_uri);
+    out!("These are shown once. Hand them over in person; nothing else can show them again.");
 }
 
 pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
@@ -455,7 +455,7 @@ pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
             let c = StaffClient::login(&a.staff_home, &server, &staff_id, &password, &totp).await?;
             let s = c.session();
             show(json, s, |s| {
-                println!(
+                out!(
                     "logged in as {} of {}; the session ends at {}",
                     s.staff_id,
                     s.org_id,
@@ -465,7 +465,7 @@ pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
         }
         StaffCommand::Whoami => {
             let me = StaffClient::open(&a.staff_home)?.me().await?;
-            println!("{}", serde_json::to_string_pretty(&me)?);
+            out!("{}", serde_json::to_string_pretty(&me)?);
         }
         StaffCommand::Org(o) => {
             let c = StaffClient::open(&a.staff_home)?;
@@ -493,14 +493,15 @@ pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
                             suspended_at: None,
                         })
                         .await?;
-                    show(json, &org, |o| println!("added organisation {}", o.org_id))?;
+                    show(json, &org, |o| out!("added organisation {}", o.org_id))?;
                 }
                 OrgCommand::Suspend { org } => {
                     let s = c.suspend_org(&org).await?;
                     show(json, &s, |s| {
-                        println!(
+                        out!(
                             "suspended organisation {}; {} session(s) ended",
-                            s.id, s.sessions_ended
+                            s.id,
+                            s.sessions_ended
                         )
                     })?;
                 }
@@ -508,7 +509,7 @@ pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
                     let orgs = c.orgs().await?;
                     show(json, &orgs, |orgs| {
                         for o in orgs {
-                            println!(
+                            out!(
                                 "{:<16} {:<11} {}  networks {}{}",
                                 o.org_id,
                                 o.kind.name(),
@@ -545,7 +546,7 @@ pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
                 .suspend_member(&staff_id)
                 .await?;
             show(json, &s, |s| {
-                println!("suspended {}; {} session(s) ended", s.id, s.sessions_ended)
+                out!("suspended {}; {} session(s) ended", s.id, s.sessions_ended)
             })?;
         }
         StaffCommand::List => {
@@ -553,7 +554,7 @@ pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
             show(json, &members, |ms| {
                 for m in ms {
                     let roles: Vec<String> = m.roles.iter().map(Role::name).collect();
-                    println!(
+                    out!(
                         "{:<20} {:<16} {}{}",
                         m.staff_id,
                         m.org_id,
@@ -615,10 +616,10 @@ pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
                 .await?;
             show(json, &rs, |rs| {
                 if rs.is_empty() {
-                    println!("no reports in this state");
+                    out!("no reports in this state");
                 }
                 for r in rs {
-                    println!(
+                    out!(
                         "{}  {:<8} {:<10} region {}  filed {}",
                         r.report_id,
                         r.state.name(),
@@ -658,25 +659,27 @@ pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
         StaffCommand::Read { subject } => {
             let r = StaffClient::open(&a.staff_home)?.read(&subject).await?;
             show(json, &r, |r| {
-                println!(
+                out!(
                     "{} (region {}), under grant {}",
-                    r.subject, r.region, r.grant_id
+                    r.subject,
+                    r.region,
+                    r.grant_id
                 );
-                println!(
+                out!(
                     "  name      {}",
                     r.name.as_deref().unwrap_or("(not granted)")
                 );
-                println!(
+                out!(
                     "  phone     {}",
                     r.phone.as_deref().unwrap_or("(not granted)")
                 );
-                println!(
+                out!(
                     "  email     {}",
                     r.email.as_deref().unwrap_or("(not granted)")
                 );
                 match &r.contacts {
-                    Some(c) => println!("  contacts  {}", c.join(", ")),
-                    None => println!("  contacts  (not granted)"),
+                    Some(c) => out!("  contacts  {}", c.join(", ")),
+                    None => out!("  contacts  (not granted)"),
                 }
             })?;
         }
@@ -731,7 +734,7 @@ pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
                 None => None,
             };
             if json {
-                println!(
+                out!(
                     "{}",
                     serde_json::to_string(
                         &serde_json::json!({ "scope": scope, "drafts": drafted })
@@ -740,7 +743,7 @@ pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
             } else {
                 print_scope(&scope);
                 if let Some(d) = drafted {
-                    println!(
+                    out!(
                         "drafts: {} notifications in {}, reports: {}",
                         d.notifications,
                         d.dir.join("people").display(),
@@ -757,7 +760,7 @@ pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
             let rs = StaffClient::open(&a.staff_home)?.reviews().await?;
             show(json, &rs, |rs| {
                 if rs.is_empty() {
-                    println!("no break-glass reviews");
+                    out!("no break-glass reviews");
                 }
                 for r in rs {
                     let state = match (r.completed_by.as_deref(), r.justified) {
@@ -765,7 +768,7 @@ pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
                         (Some(by), _) => format!("NOT justified (by {by})"),
                         (None, _) => "OPEN".into(),
                     };
-                    println!(
+                    out!(
                         "{}  {} of {} at {}: {}",
                         r.grant_id,
                         r.staff_id,
@@ -785,16 +788,16 @@ pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
             let r = StaffClient::open(&a.staff_home)?
                 .complete_review(&grant, &ReviewCompletion { justified, note })
                 .await?;
-            show(json, &r, |r| println!("review of {} complete", r.grant_id))?;
+            show(json, &r, |r| out!("review of {} complete", r.grant_id))?;
         }
         StaffCommand::Alerts => {
             let alerts = StaffClient::open(&a.staff_home)?.alerts().await?;
             show(json, &alerts, |es| {
                 if es.is_empty() {
-                    println!("no alerts");
+                    out!("no alerts");
                 }
                 for e in es {
-                    println!(
+                    out!(
                         "{}  {:<10} {:<12} {:<12} {}",
                         kizuna_wire::utc(e["at"].as_u64().unwrap_or(0)),
                         e["kind"].as_str().unwrap_or(""),
@@ -809,7 +812,7 @@ pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
             let events = StaffClient::open(&a.staff_home)?.events().await?;
             show(json, &events, |es| {
                 for e in es {
-                    println!(
+                    out!(
                         "{}  {:<16} {:<12} {:<12} {}",
                         kizuna_wire::utc(e["at"].as_u64().unwrap_or(0)),
                         e["kind"].as_str().unwrap_or(""),

@@ -4,6 +4,7 @@
 mod bad_input;
 mod devices;
 mod durability;
+mod groups;
 mod harness;
 mod ledger;
 mod limits;

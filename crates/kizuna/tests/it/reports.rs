@@ -614,23 +614,6 @@ async fn retention_deletes_resolved_reports_on_time() {
     assert_eq!(bob.moderation().await.unwrap().len(), 2);
 }
 
-/// `kizuna` as a person runs it, against a node.
-async fn run(args: Vec<String>) -> std::process::Output {
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_kizuna"))
-            .args(&args)
-            .env("KIZUNA_LOG", "error")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
-}
-
-fn args(parts: &[&str]) -> Vec<String> {
-    parts.iter().map(|s| s.to_string()).collect()
-}
-
 #[tokio::test]
 async fn the_commands_report_list_and_say_what_went_wrong() {
     let mut node = Node::start().await;
