@@ -34,6 +34,9 @@ pub use transport::normalise_server;
 use local::{Changes, Local};
 use transport::Transport;
 
+/// The devices a commit added and removed.
+type Devices = (Vec<String>, Vec<String>);
+
 /// One-time key packages a device keeps on the server.
 const KEY_PACKAGE_TARGET: usize = 30;
 /// Attempts at a commit or send when other members keep winning the epoch.
@@ -81,6 +84,18 @@ pub enum Event {
     /// An entry this device could not open. It is kept and shown in the
     /// chat's history, never dropped silently.
     Undecryptable(Unopened),
+    /// One of a person's devices was revoked: it is being taken out of the
+    /// chat, and receives nothing more.
+    DeviceRevoked {
+        chat: String,
+        handle: String,
+    },
+    /// A person erased their account: their devices are being taken out of
+    /// the chat.
+    AccountDeleted {
+        chat: String,
+        handle: String,
+    },
     /// A message of this device's that left without an answer and that
     /// the node then refused for good: it was never delivered.
     NotSent {
@@ -96,8 +111,11 @@ pub enum Event {
 pub struct MembershipChange {
     pub chat: String,
     pub handle: String,
-    /// The devices added or removed.
-    pub devices: Vec<String>,
+    /// The devices the commit added.
+    pub added: Vec<String>,
+    /// The devices it removed: those named, and any whose departure was
+    /// waiting (every commit carries those out).
+    pub removed: Vec<String>,
     /// The group's epoch after the change.
     pub epoch: u64,
     /// The commit's place in the chat's order.
@@ -358,8 +376,9 @@ impl Client {
     }
 
     /// Approves a new device of this account (its code from `device link`)
-    /// and adds it to every chat this device is in.
-    pub async fn approve_device(&mut self, code: &str) -> Result<(String, usize)> {
+    /// and adds it to every chat this device is in. Returns the new
+    /// device's id and what changed in each chat.
+    pub async fn approve_device(&mut self, code: &str) -> Result<(String, Vec<MembershipChange>)> {
         let _g = self.begin().await?;
         let token = self.token().await?;
         let approved: LinkApproved = self
@@ -382,7 +401,7 @@ impl Client {
             .filter(|c| c.2)
             .map(|c| c.0)
             .collect();
-        let mut n = 0;
+        let mut changes = Vec::new();
         for chat in chats {
             let claimed = self
                 .claim(ClaimRequest {
@@ -390,10 +409,21 @@ impl Client {
                     devices: vec![approved.device_id.clone()],
                 })
                 .await?;
-            self.commit_change(&chat, mls::Change::Add(claimed)).await?;
-            n += 1;
+            match self.commit_change(&chat, mls::Change::Add(claimed)).await {
+                Ok(Some(((added, removed), a))) => changes.push(MembershipChange {
+                    chat,
+                    handle: self.identity.handle.clone(),
+                    added,
+                    removed,
+                    epoch: a.epoch,
+                    seq: a.group_seq,
+                }),
+                // Already there, or this device is no longer in the chat.
+                Ok(None) | Err(ClientError::NotInChat(_) | ClientError::UnknownChat(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
-        Ok((approved.device_id, n))
+        Ok((approved.device_id, changes))
     }
 
     pub fn identity(&self) -> &Identity {
@@ -717,6 +747,19 @@ impl Client {
         .await
     }
 
+    /// My devices: label, when each was linked, when it last signed in.
+    pub async fn devices(&mut self) -> Result<Vec<DeviceView>> {
+        self.call::<(), _>(Method::GET, "/v1/devices", None).await
+    }
+
+    /// Revokes one of my devices (a lost phone): it is taken out of every
+    /// chat, and its tokens and connections end at once.
+    pub async fn revoke_device(&mut self, device_id: &str) -> Result<()> {
+        self.call_raw::<()>(Method::DELETE, &format!("/v1/devices/{device_id}"), None)
+            .await?;
+        Ok(())
+    }
+
     /// The handle registered with this phone number, if any.
     pub async fn lookup_phone(&mut self, phone: &str) -> Result<Option<String>> {
         let r: PhoneLookupResponse = self
@@ -800,8 +843,16 @@ impl Client {
             .await?;
         let group_id = mls::random_group_id();
         let chat = group_hex(&group_id);
-        let (_, group_info) =
-            mls::create_group(&self.provider, &self.signer, &self.identity, &group_id)?;
+        let node: DeliveryService = self
+            .call::<(), _>(Method::GET, "/v1/delivery-service", None)
+            .await?;
+        let (_, group_info) = mls::create_group(
+            &self.provider,
+            &self.signer,
+            &self.identity,
+            &group_id,
+            &node,
+        )?;
         let _: GroupView = self
             .call(
                 Method::POST,
@@ -837,7 +888,7 @@ impl Client {
     /// sent, when every one of them is a member already.
     pub async fn add_member(&mut self, chat: &str, handle: &str) -> Result<MembershipChange> {
         let _g = self.begin().await?;
-        let chat = self.resolve_chat(chat).await?;
+        let chat = self.resolve_member_chat(chat).await?;
         let claimed = self
             .claim(ClaimRequest {
                 handles: vec![handle.to_string()],
@@ -846,10 +897,11 @@ impl Client {
             .await?;
         self.commit_change(&chat, mls::Change::Add(claimed))
             .await?
-            .map(|(devices, a)| MembershipChange {
+            .map(|((added, removed), a)| MembershipChange {
                 chat: chat.clone(),
                 handle: handle.to_string(),
-                devices,
+                added,
+                removed,
                 epoch: a.epoch,
                 seq: a.group_seq,
             })
@@ -859,13 +911,14 @@ impl Client {
     /// Removes every device of `handle` from the chat.
     pub async fn remove_member(&mut self, chat: &str, handle: &str) -> Result<MembershipChange> {
         let _g = self.begin().await?;
-        let chat = self.resolve_chat(chat).await?;
+        let chat = self.resolve_member_chat(chat).await?;
         self.commit_change(&chat, mls::Change::Remove(handle.to_string()))
             .await?
-            .map(|(devices, a)| MembershipChange {
+            .map(|((added, removed), a)| MembershipChange {
                 chat: chat.clone(),
                 handle: handle.to_string(),
-                devices,
+                added,
+                removed,
                 epoch: a.epoch,
                 seq: a.group_seq,
             })
@@ -875,9 +928,9 @@ impl Client {
     /// Leaves the chat: a proposal to remove this device, which the next
     /// member to act carries out; the others see that this person left.
     /// This device keeps the history and forgets the chat's keys at once.
-    pub async fn leave(&mut self, chat: &str) -> Result<()> {
+    pub async fn leave(&mut self, chat: &str) -> Result<MembershipChange> {
         let _g = self.begin().await?;
-        let chat = self.resolve_chat(chat).await?;
+        let chat = self.resolve_member_chat(chat).await?;
         self.catch_up().await?;
         self.flush_outbox().await?;
         for _ in 0..MAX_ATTEMPTS {
@@ -893,14 +946,23 @@ impl Client {
                 )
                 .await;
             match r {
-                Ok(_) => {
-                    group.delete(self.provider.storage()).map_err(mls_err)?;
-                    return self
-                        .save(Changes {
-                            inactive: vec![chat.clone()],
-                            ..Default::default()
-                        })
-                        .await;
+                Ok(a) => {
+                    // The keys stay only for what was sent before the
+                    // departure and has not arrived yet; the first entry
+                    // after it drops them.
+                    self.save(Changes {
+                        left: vec![(chat.clone(), a.group_seq)],
+                        ..Default::default()
+                    })
+                    .await?;
+                    return Ok(MembershipChange {
+                        chat,
+                        handle: self.identity.handle.clone(),
+                        added: vec![],
+                        removed: vec![self.identity.device_id.clone()],
+                        epoch: a.epoch,
+                        seq: a.group_seq,
+                    });
                 }
                 Err(e) if e.api_code() == Some(ErrorCode::StaleEpoch) => {
                     // Another member's commit came first: drop the proposal
@@ -961,9 +1023,18 @@ impl Client {
     /// The members of a chat as this device sees them: (handle, device).
     pub async fn members(&mut self, chat: &str) -> Result<Vec<(String, String)>> {
         let _g = self.begin().await?;
-        let chat = self.resolve_chat(chat).await?;
+        let chat = self.resolve_member_chat(chat).await?;
         let group = self.load_group(&chat)?;
         Ok(mls::members(&group))
+    }
+
+    /// A chat this device is in (by id, prefix or name): not one it left.
+    async fn resolve_member_chat(&self, s: &str) -> Result<String> {
+        let chat = self.resolve_chat(s).await?;
+        if self.local.departures().await?.contains_key(&chat) {
+            return Err(ClientError::NotInChat(chat));
+        }
+        Ok(chat)
     }
 
     fn load_group(&self, chat: &str) -> Result<MlsGroup> {
@@ -988,11 +1059,21 @@ impl Client {
         &mut self,
         chat: &str,
         change: mls::Change,
-    ) -> Result<Option<(Vec<String>, CommitAccepted)>> {
+    ) -> Result<Option<(Devices, CommitAccepted)>> {
         self.catch_up().await?;
         // A message still in flight was written before this commit; it goes
         // first, to the members it was written for.
         self.flush_outbox().await?;
+        self.commit_now(chat, change).await
+    }
+
+    /// The commit loop of [`Client::commit_change`], on a device that has
+    /// caught up.
+    async fn commit_now(
+        &mut self,
+        chat: &str,
+        change: mls::Change,
+    ) -> Result<Option<(Devices, CommitAccepted)>> {
         for _ in 0..MAX_ATTEMPTS {
             let mut group = self.load_group(chat)?;
             let Some(prepared) =
@@ -1000,12 +1081,7 @@ impl Client {
             else {
                 return Ok(None);
             };
-            let changed: Vec<String> = prepared
-                .added
-                .iter()
-                .chain(&prepared.removed)
-                .cloned()
-                .collect();
+            let changed = (prepared.added.clone(), prepared.removed.clone());
             // The pending commit and the note that it is in flight are on
             // disk before it leaves: after a crash or a lost answer, the next
             // operation finds out whether the server took it.
@@ -1112,7 +1188,7 @@ impl Client {
             return Err(ClientError::Invalid("the message is empty".into()));
         }
         let _g = self.begin().await?;
-        let chat = self.resolve_chat(chat).await?;
+        let chat = self.resolve_member_chat(chat).await?;
         self.resolve_inflight_commit().await?;
         self.flush_outbox().await?;
         let content = ChatContent::Text {
@@ -1143,6 +1219,12 @@ impl Client {
         for _ in 0..MAX_ATTEMPTS {
             let (plain, proof) = mls::franked(content, &group_id, &self.identity.handle)?;
             let mut group = self.load_group(chat)?;
+            // MLS sends nothing while a proposal waits: a member's
+            // departure is carried out first.
+            if group.pending_proposals().next().is_some() {
+                self.commit_now(chat, mls::Change::Pending).await?;
+                continue;
+            }
             let ct = group
                 .create_message(&self.provider, &self.signer, &plain)
                 .map_err(mls_err)?
@@ -1365,26 +1447,24 @@ impl Client {
         let cursor = self.local.cursor().await?;
         let mut changes = Changes::default();
         let mut last = cursor;
-        // Chats this device left: what the others said after it left is
-        // not for it (their keys are gone), so it is passed over quietly.
-        let left: Vec<String> = self
-            .local
-            .chat_ids()
-            .await?
-            .into_iter()
-            .filter(|c| !c.2)
-            .map(|c| c.0)
-            .collect();
+        // Chats this device left: what was sent before its departure is
+        // still read; what came after is not for it, and the first such
+        // entry drops the chat's keys.
+        let mut left = self.local.departures().await?;
         for env in envelopes {
             if env.seq <= cursor {
                 continue;
             }
             last = env.seq;
-            if env.kind != EnvelopeKind::Welcome
-                && left.contains(&group_hex(&env.group_id.0))
-                && mls::load_group(&self.provider, &env.group_id.0)?.is_none()
-            {
-                continue;
+            if env.kind != EnvelopeKind::Welcome {
+                if let Some(at) = left.get(&group_hex(&env.group_id.0)) {
+                    if env.group_seq > *at {
+                        if let Some(mut g) = mls::load_group(&self.provider, &env.group_id.0)? {
+                            g.delete(self.provider.storage()).map_err(mls_err)?;
+                        }
+                        continue;
+                    }
+                }
             }
             let before = events.len();
             mls::apply(&self.provider, &self.identity, &env, events);
@@ -1392,7 +1472,11 @@ impl Client {
                 match e {
                     Event::Message(m) => changes.messages.push(m.clone()),
                     Event::Undecryptable(u) => changes.unopened.push(u.clone()),
-                    Event::Joined { chat, .. } => changes.chats.push((chat.clone(), None)),
+                    Event::Joined { chat, .. } => {
+                        // Added again: what follows is for it.
+                        left.remove(chat);
+                        changes.chats.push((chat.clone(), None))
+                    }
                     Event::Removed { chat, .. } => changes.inactive.push(chat.clone()),
                     Event::Renamed { chat, name, .. } => {
                         changes.names.push((chat.clone(), name.clone()))
@@ -1525,7 +1609,7 @@ impl Client {
         texts: &[String],
     ) -> Result<Vec<SendRequest>> {
         let _g = self.begin().await?;
-        let chat = self.resolve_chat(chat).await?;
+        let chat = self.resolve_member_chat(chat).await?;
         let group_id = hex::decode(&chat).map_err(|_| ClientError::UnknownChat(chat.clone()))?;
         let mut group = self.load_group(&chat)?;
         let mut out = Vec::with_capacity(texts.len());
@@ -1556,7 +1640,7 @@ impl Client {
     /// API themselves (`POST /v1/groups/{chat}/commits`).
     pub async fn prepare_removal(&mut self, chat: &str, handle: &str) -> Result<CommitRequest> {
         let _g = self.begin().await?;
-        let chat = self.resolve_chat(chat).await?;
+        let chat = self.resolve_member_chat(chat).await?;
         let mut group = self.load_group(&chat)?;
         let prepared = mls::prepare_commit(
             &self.provider,

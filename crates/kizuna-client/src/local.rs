@@ -131,6 +131,8 @@ pub struct Changes {
     pub chats: Vec<(String, Option<String>)>,
     pub names: Vec<(String, String)>,
     pub inactive: Vec<String>,
+    /// Chats this device left, with the place of its departure in each.
+    pub left: Vec<(String, u64)>,
     pub cursor: Option<u64>,
     pub meta: Vec<(&'static str, Vec<u8>)>,
     /// The one message in flight: set it, or (with `None`) clear it.
@@ -188,6 +190,17 @@ impl Local {
                 .fetch_all(&pool)
                 .await
                 .map_err(|e| err(&e))?;
+        let chat_columns: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM pragma_table_info('chats')")
+                .fetch_all(&pool)
+                .await
+                .map_err(|e| err(&e))?;
+        if !chat_columns.iter().any(|c| c == "left_at") {
+            sqlx::raw_sql("ALTER TABLE chats ADD COLUMN left_at BIGINT")
+                .execute(&pool)
+                .await
+                .map_err(|e| err(&e))?;
+        }
         for column in FRANKING_COLUMNS {
             if !have.iter().any(|c| c == column) {
                 let kind = if column == "body" { "TEXT" } else { "BLOB" };
@@ -278,7 +291,7 @@ impl Local {
         for (chat, name) in &changes.chats {
             sqlx::query(
                 "INSERT INTO chats (chat_id, name, joined_at, active) VALUES (?, ?, ?, 1) \
-                 ON CONFLICT (chat_id) DO UPDATE SET active = 1",
+                 ON CONFLICT (chat_id) DO UPDATE SET active = 1, left_at = NULL",
             )
             .bind(chat)
             .bind(name)
@@ -290,6 +303,14 @@ impl Local {
         for (chat, name) in &changes.names {
             sqlx::query("UPDATE chats SET name = ? WHERE chat_id = ?")
                 .bind(name)
+                .bind(chat)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        for (chat, at) in &changes.left {
+            sqlx::query("UPDATE chats SET active = 0, left_at = ? WHERE chat_id = ?")
+                .bind(*at as i64)
                 .bind(chat)
                 .execute(&mut *tx)
                 .await
@@ -452,6 +473,23 @@ impl Local {
                     server_time: r.try_get::<i64, _>(5).map_err(|e| self.err(e))? as u64,
                     proof: proof_of(&r).map_err(|e| self.err(e))?,
                 })
+            })
+            .collect()
+    }
+
+    /// The chats this device left, each with the place of its departure in
+    /// the chat's order: what came before it is still its to read.
+    pub async fn departures(&self) -> Result<HashMap<String, u64>> {
+        let rows = sqlx::query("SELECT chat_id, left_at FROM chats WHERE left_at IS NOT NULL")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        rows.into_iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0).map_err(|e| self.err(e))?,
+                    r.try_get::<i64, _>(1).map_err(|e| self.err(e))? as u64,
+                ))
             })
             .collect()
     }

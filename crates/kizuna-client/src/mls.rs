@@ -44,13 +44,22 @@ pub const PAST_EPOCHS: usize = 8;
 // Handshake messages go as PublicMessages, so the node can check every
 // commit against the group's public state; application messages are always
 // encrypted.
-fn create_config() -> MlsGroupCreateConfig {
-    MlsGroupCreateConfig::builder()
+// The node is the group's one external sender: it may propose removing a
+// revoked device or an erased account's devices, nothing else.
+fn create_config(node: &DeliveryService) -> Result<MlsGroupCreateConfig> {
+    let sender = ExternalSender::new(
+        node.signature_key.0.clone().into(),
+        BasicCredential::new(node.identity.as_bytes().to_vec()).into(),
+    );
+    Ok(MlsGroupCreateConfig::builder()
         .ciphersuite(CIPHERSUITE)
         .use_ratchet_tree_extension(true)
         .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
         .max_past_epochs(PAST_EPOCHS)
-        .build()
+        .with_group_context_extensions(
+            Extensions::single(Extension::ExternalSenders(vec![sender])).map_err(mls_err)?,
+        )
+        .build())
 }
 
 fn join_config() -> MlsGroupJoinConfig {
@@ -135,11 +144,12 @@ pub fn create_group(
     signer: &SignatureKeyPair,
     id: &Identity,
     group_id: &[u8],
+    node: &DeliveryService,
 ) -> Result<(MlsGroup, Vec<u8>)> {
     let group = MlsGroup::new_with_group_id(
         provider,
         signer,
-        &create_config(),
+        &create_config(node)?,
         GroupId::from_slice(group_id),
         credential(id, signer),
     )
@@ -340,7 +350,9 @@ pub fn apply(provider: &OpenMlsRustCrypto, me: &Identity, env: &Envelope, events
                 EnvelopeKind::Welcome => "welcome",
                 EnvelopeKind::Commit => "commit",
                 EnvelopeKind::Application => "message",
-                EnvelopeKind::Proposal => "proposal",
+                EnvelopeKind::Proposal | EnvelopeKind::Revocation | EnvelopeKind::Erasure => {
+                    "proposal"
+                }
             }
             .to_string(),
             sender: env.sender_handle.clone(),
@@ -375,13 +387,50 @@ fn membership_change(
         let Some((h, _)) = group.member(leaf).and_then(identity_of) else {
             continue;
         };
-        if matches!(r.sender(), Sender::Member(by) if *by == leaf) {
-            note(&mut left, h);
-        } else {
-            note(&mut removed, h);
+        match r.sender() {
+            Sender::Member(by) if *by == leaf => note(&mut left, h),
+            // The node's removals were announced when proposed.
+            Sender::External(_) => {}
+            _ => note(&mut removed, h),
         }
     }
     (added, removed, left)
+}
+
+/// The node's proposal, whose signature MLS checked against the group's
+/// one external sender: only the removal of a device, which the person is
+/// told of now and the next commit carries out.
+fn node_proposal(
+    provider: &OpenMlsRustCrypto,
+    group: &mut MlsGroup,
+    processed: ProcessedMessage,
+    env: &Envelope,
+    events: &mut Vec<Event>,
+) -> Result<()> {
+    let chat = hex::encode(&env.group_id.0);
+    let ProcessedMessageContent::ProposalMessage(p) = processed.into_content() else {
+        return Err(ClientError::Protocol(
+            "the node may only propose removals".into(),
+        ));
+    };
+    let Proposal::Remove(r) = p.proposal() else {
+        return Err(ClientError::Protocol(
+            "the node may only propose removals".into(),
+        ));
+    };
+    let handle = group
+        .member(r.removed())
+        .and_then(identity_of)
+        .map(|(h, _)| h)
+        .unwrap_or_default();
+    group
+        .store_pending_proposal(provider.storage(), *p)
+        .map_err(mls_err)?;
+    events.push(match env.kind {
+        EnvelopeKind::Erasure => Event::AccountDeleted { chat, handle },
+        _ => Event::DeviceRevoked { chat, handle },
+    });
+    Ok(())
 }
 
 fn apply_inner(
@@ -406,6 +455,15 @@ fn apply_inner(
                 .map_err(mls_err)?
                 .into_group(provider)
                 .map_err(mls_err)?;
+            // A device added again would find the proposals it kept from
+            // its last stay under the same group id when the group is next
+            // loaded: they name leaves of a tree that is gone, and a joiner
+            // has none pending.
+            openmls_traits::storage::StorageProvider::clear_proposal_queue::<
+                GroupId,
+                openmls::ciphersuite::hash_ref::ProposalRef,
+            >(provider.storage(), group.group_id())
+            .map_err(mls_err)?;
             let chat = hex::encode(group.group_id().as_slice());
             events.push(Event::Joined {
                 chat,
@@ -413,12 +471,29 @@ fn apply_inner(
             });
             Ok(())
         }
-        EnvelopeKind::Commit | EnvelopeKind::Application | EnvelopeKind::Proposal => {
+        EnvelopeKind::Commit
+        | EnvelopeKind::Application
+        | EnvelopeKind::Proposal
+        | EnvelopeKind::Revocation
+        | EnvelopeKind::Erasure => {
             let mut group = load_group(provider, &env.group_id.0)?
                 .ok_or_else(|| ClientError::UnknownChat(chat.clone()))?;
+            // A proposal is resolved by the commit of its epoch. One ordered
+            // just before this device's own commit of that epoch arrives
+            // after the device moved on: that commit already carried it out.
+            let proposal = matches!(
+                env.kind,
+                EnvelopeKind::Proposal | EnvelopeKind::Revocation | EnvelopeKind::Erasure
+            );
+            if proposal && epoch_of(&env.payload.0).is_some_and(|e| e < group.epoch().as_u64()) {
+                return Ok(());
+            }
             let processed = group
                 .process_message(provider, protocol_message(&env.payload.0)?)
                 .map_err(mls_err)?;
+            if matches!(processed.sender(), Sender::External(_)) {
+                return node_proposal(provider, &mut group, processed, env, events);
+            }
             let (handle, device) = identity_of(processed.credential())
                 .ok_or_else(|| ClientError::Protocol("sender without a Kizuna identity".into()))?;
             // The server vouches for which device submitted the entry; MLS

@@ -50,6 +50,10 @@ pub struct AppState {
     /// chat and time (`keys/franking.key`).
     pub franking_key: [u8; 32],
     pub sanctions: Arc<crate::sanctions::Sanctions>,
+    /// Signs the node's own proposals as every group's external sender.
+    pub delivery_key: crate::departures::DeliveryKey,
+    /// Devices revoked or erased: their tokens end at once.
+    pub ended: crate::departures::Ended,
 }
 
 pub type Shared = Arc<AppState>;
@@ -62,6 +66,9 @@ pub fn router(state: Shared) -> Router {
         .route("/openapi.json", get(crate::openapi::document))
         .route("/v1/accounts", post(register))
         .route("/v1/accounts/{handle}", get(account))
+        .route("/v1/delivery-service", get(delivery_service))
+        .route("/v1/devices", get(devices))
+        .route("/v1/devices/{device}", axum::routing::delete(revoke_device))
         .route("/v1/auth/challenge", post(challenge))
         .route("/v1/auth/token", post(token))
         .route("/v1/me", get(me).delete(crate::me::erase))
@@ -179,6 +186,16 @@ impl FromRequestParts<Shared> for AuthedDevice {
             AuthError::Expired => ApiError::unauthorized(ErrorCode::TokenExpired, e.to_string()),
             _ => ApiError::unauthorized(ErrorCode::Unauthorized, e.to_string()),
         })?;
+        if !state
+            .ended
+            .is_live(state.store.as_ref(), &identity.device_id)
+            .await?
+        {
+            return Err(ApiError::unauthorized(
+                ErrorCode::Unauthorized,
+                "this device was removed from its account (revoked, or the account was erased)",
+            ));
+        }
         if !state.rate.allow(&identity.device_id) {
             return Err(ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -442,7 +459,82 @@ async fn token(
             &req.signature.0,
         )
         .map_err(|e| ApiError::unauthorized(ErrorCode::Unauthorized, e.to_string()))?;
+    s.store.touch_device(&identity.device_id, now_ms()).await?;
     Ok(ApiJson(TokenResponse { token, expires_at }))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/delivery-service",
+    tag = "user",
+    summary = "The node's identity as every group's one external sender",
+    description = "A new group names it in its external_senders extension: the node proposes, signed with this key, the removal of a revoked device or an erased account's devices.",
+    responses((status = 200, description = "the delivery service's key and identity", body = DeliveryService), (status = "default", description = "an error with a stable code", body = ErrorBody))
+)]
+async fn delivery_service(State(s): State<Shared>) -> ApiJson<DeliveryService> {
+    ApiJson(s.delivery_key.view())
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/devices",
+    tag = "user",
+    summary = "My devices: label, when each was linked, when it last signed in",
+    responses((status = 200, description = "my devices", body = Vec<DeviceView>), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+async fn devices(
+    State(s): State<Shared>,
+    AuthedDevice(me): AuthedDevice,
+) -> Result<ApiJson<Vec<DeviceView>>, ApiError> {
+    let list = s.store.device_activity(&me.account_id).await?;
+    Ok(ApiJson(
+        list.into_iter()
+            .map(|(d, linked_at, last_seen)| DeviceView {
+                this_device: d.device_id == me.device_id,
+                device_id: d.device_id,
+                label: d.label,
+                linked_at,
+                last_seen,
+            })
+            .collect(),
+    ))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/v1/devices/{device}",
+    tag = "user",
+    summary = "Revoke one of my devices (a lost phone)",
+    description = "The node proposes its removal from every group it is in (the members are told and the next one to act commits it), then deletes its key packages and queue; its tokens and open connections end at once.",
+    params(("device" = String, Path, description = "the device id")),
+    responses((status = 204, description = "revoked"), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+async fn revoke_device(
+    State(s): State<Shared>,
+    AuthedDevice(me): AuthedDevice,
+    Path(device): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let mine = s
+        .store
+        .device(&device)
+        .await?
+        .filter(|d| d.account_id == me.account_id)
+        .ok_or_else(|| {
+            ApiError::not_found(
+                ErrorCode::UnknownDevice,
+                format!("no device {device} on this account; `kizuna device list` shows them"),
+            )
+        })?;
+    crate::departures::end_devices(
+        &s,
+        &mine.handle,
+        &[mine.device_id],
+        crate::departures::Why::Revoked,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(
@@ -737,7 +829,15 @@ async fn create_group(
         ));
     }
     let handle = sender_handle(&s, &me).await?;
-    let state = crate::commits::start(&*s.store, &gid, &me, &handle, &req.group_info.0).await?;
+    let state = crate::commits::start(
+        &*s.store,
+        &gid,
+        &me,
+        &handle,
+        &req.group_info.0,
+        &s.delivery_key.external_sender(),
+    )
+    .await?;
     match s
         .store
         .create_group(&gid, &me.device_id, now_ms(), state)
@@ -935,6 +1035,7 @@ async fn propose(
                 proposal: req.proposal.0,
                 server_time: now,
                 state,
+                by_node: None,
             },
             handle,
         )

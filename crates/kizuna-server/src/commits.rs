@@ -96,8 +96,9 @@ pub async fn start(
     me: &DeviceIdentity,
     handle: &str,
     group_info: &[u8],
+    node: &openmls::prelude::ExternalSender,
 ) -> Result<Vec<u8>, ApiError> {
-    let (state, members) = roster::from_group_info(group_id, group_info)?;
+    let (state, members) = roster::from_group_info(group_id, group_info, node)?;
     let mine = credential_identity(handle, &me.device_id);
     match members.as_slice() {
         [only] if only.identity == mine.as_bytes() => {

@@ -180,6 +180,8 @@ pub fn envelope_kind(k: MessageKind) -> EnvelopeKind {
         MessageKind::Commit => EnvelopeKind::Commit,
         MessageKind::Application => EnvelopeKind::Application,
         MessageKind::Proposal => EnvelopeKind::Proposal,
+        MessageKind::Revocation => EnvelopeKind::Revocation,
+        MessageKind::Erasure => EnvelopeKind::Erasure,
     }
 }
 
@@ -247,6 +249,12 @@ impl Hub {
                 live.remove(device_id);
             }
         }
+    }
+
+    /// Ends every live connection of a device: their channels close, and
+    /// each connection's task ends with them.
+    pub fn drop_device(&self, device_id: &str) {
+        self.lock().remove(device_id);
     }
 
     pub fn connected(&self) -> usize {

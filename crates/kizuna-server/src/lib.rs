@@ -12,6 +12,7 @@ mod auth;
 mod breach;
 mod commits;
 mod delivery;
+mod departures;
 mod error;
 mod framing;
 mod governance;
@@ -288,6 +289,9 @@ impl RunningServer {
         let token_key = key_file(&keys.join("user-token.key"))?;
         // Its own key: a report can only be verified by this node's binding.
         let franking_key = key_file(&keys.join("franking.key"))?;
+        // Its own key: only the node speaks as the groups' external sender.
+        let delivery_key =
+            departures::DeliveryKey::from_seed(key_file(&keys.join("delivery.key"))?);
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("node.sqlite")).await?);
         // People whose region the configuration dropped would be unreachable
         // and their data map would lie; refuse rather than serve them wrong.
@@ -417,6 +421,8 @@ impl RunningServer {
             shutdown: shutdown_rx.clone(),
             franking_key,
             sanctions,
+            delivery_key,
+            ended: Default::default(),
         });
         tokio::spawn(reports::retention(
             vault.clone(),

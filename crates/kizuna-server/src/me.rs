@@ -153,6 +153,15 @@ pub async fn erase(
     s.vault
         .erase(&a.account_id, &a.region, &me.requester())
         .await?;
+    // Every chat is told, and its members take the devices out.
+    let devices: Vec<String> = s
+        .store
+        .devices_of(&a.account_id)
+        .await?
+        .into_iter()
+        .map(|d| d.device_id)
+        .collect();
+    crate::departures::end_devices(&s, &a.handle, &devices, crate::departures::Why::Erased).await?;
     s.store.delete_account(&a.account_id).await?;
     s.handles.write().map(|mut h| h.remove(&a.account_id)).ok();
     tracing::info!(region = %a.region, "an account was erased");

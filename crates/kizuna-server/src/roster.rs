@@ -51,6 +51,11 @@ pub enum RosterError {
     NotNew(u64),
     #[error("the GroupInfo is for another group")]
     WrongGroup,
+    #[error(
+        "a new group must name this node as its one external sender (GET /v1/delivery-service), \
+         so that a revoked device or an erased account can be taken out of it"
+    )]
+    NoExternalSender,
     #[error("the commit does not hold up against the group: {0}")]
     Invalid(String),
     #[error("the group is at epoch {current}, the commit is for epoch {sent}")]
@@ -145,6 +150,7 @@ fn load(provider: &OpenMlsRustCrypto, group_id: &[u8]) -> Result<PublicGroup, Ro
 pub fn from_group_info(
     group_id: &[u8],
     group_info: &[u8],
+    node: &ExternalSender,
 ) -> Result<(PublicState, Vec<Leaf>), RosterError> {
     let msg = MlsMessageIn::tls_deserialize_exact(group_info).map_err(|_| RosterError::Garbage)?;
     let MlsMessageBodyIn::GroupInfo(info) = msg.extract() else {
@@ -171,7 +177,66 @@ pub fn from_group_info(
         ProposalStore::new(),
     )
     .map_err(|e| RosterError::Invalid(e.to_string()))?;
+    match group.group_context().extensions().external_senders() {
+        Some(senders) if senders.as_slice() == std::slice::from_ref(node) => {}
+        _ => return Err(RosterError::NoExternalSender),
+    }
     Ok((state_of(&provider)?, leaves(&group)))
+}
+
+/// One of the node's proposals, with the group's public view after it.
+pub type NodeProposal = (Vec<u8>, PublicState);
+
+/// The node's proposal to remove, from the group whose public state is
+/// `state`, every leaf whose identity is one of `identities`: each signed
+/// with the node's key as the group's external sender, and kept in the
+/// view for the next commit to carry out; each with the view after it.
+/// Empty when none is there.
+pub fn propose_removals(
+    group_id: &[u8],
+    state: &PublicState,
+    identities: &[Vec<u8>],
+    signer: &impl openmls_traits::signatures::Signer,
+) -> Result<(u64, Vec<NodeProposal>), RosterError> {
+    let provider = provider_with(Some(state))?;
+    let mut group = load(&provider, group_id)?;
+    let epoch = group.group_context().epoch();
+    let leaves: Vec<LeafNodeIndex> = group
+        .members()
+        .filter(|m| identities.contains(&identity_bytes(&m.credential)))
+        .map(|m| m.index)
+        .collect();
+    let mut proposals = Vec::new();
+    for leaf in leaves {
+        let message = ExternalProposal::new_remove::<OpenMlsRustCrypto>(
+            leaf,
+            GroupId::from_slice(group_id),
+            epoch,
+            signer,
+            SenderExtensionIndex::new(0),
+        )
+        .map_err(|e| RosterError::Invalid(e.to_string()))?;
+        let bytes = message
+            .to_bytes()
+            .map_err(|e| RosterError::Invalid(e.to_string()))?;
+        // Through the same checks as any member's message: what the node
+        // proposes must be what the members will accept.
+        let msg = MlsMessageIn::tls_deserialize_exact(&bytes).map_err(|_| RosterError::Garbage)?;
+        let MlsMessageBodyIn::PublicMessage(public) = msg.extract() else {
+            return Err(RosterError::NotPublic);
+        };
+        let processed = group
+            .process_message(provider.crypto(), public)
+            .map_err(|e| RosterError::Invalid(e.to_string()))?;
+        let ProcessedMessageContent::ProposalMessage(queued) = processed.into_content() else {
+            return Err(RosterError::NotADeparture);
+        };
+        group
+            .add_proposal(provider.storage(), *queued)
+            .map_err(|e| RosterError::Damaged(e.to_string()))?;
+        proposals.push((bytes, state_of(&provider)?));
+    }
+    Ok((epoch.as_u64(), proposals))
 }
 
 /// A member's proposal to leave, checked.
@@ -376,11 +441,30 @@ mod tests {
             .clone()
     }
 
+    fn node() -> (SignatureKeyPair, ExternalSender) {
+        let signer = SignatureKeyPair::from_raw(
+            SUITE.signature_algorithm(),
+            vec![7; 32],
+            ed25519_dalek::SigningKey::from_bytes(&[7; 32])
+                .verifying_key()
+                .to_bytes()
+                .to_vec(),
+        );
+        let sender = ExternalSender::new(
+            signer.public().into(),
+            BasicCredential::new(b"node".to_vec()).into(),
+        );
+        (signer, sender)
+    }
+
     fn config() -> MlsGroupCreateConfig {
         MlsGroupCreateConfig::builder()
             .ciphersuite(SUITE)
             .use_ratchet_tree_extension(true)
             .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+            .with_group_context_extensions(
+                Extensions::single(Extension::ExternalSenders(vec![node().1])).unwrap(),
+            )
             .build()
     }
 
@@ -401,7 +485,7 @@ mod tests {
             .unwrap()
             .to_bytes()
             .unwrap();
-        let (state, members) = from_group_info(b"g", &info).unwrap();
+        let (state, members) = from_group_info(b"g", &info, &node().1).unwrap();
         assert_eq!(members.len(), 1);
         assert_eq!(members[0].identity, b"alice/a");
         let (commit, _, _) = group
@@ -458,6 +542,69 @@ mod tests {
         let good = commit.to_bytes().unwrap();
         let checked = check_commit(b"g", &state, &good).unwrap();
         assert!(check_commit(b"g", &checked.state, &good).is_err());
+    }
+
+    #[test]
+    fn the_node_proposes_a_removal_the_members_accept() {
+        let (a, _, mut group, state) = pair();
+        let (signer, _) = node();
+        let (epoch, mut proposals) =
+            propose_removals(b"g", &state, &[b"bob/b".to_vec()], &signer).unwrap();
+        assert_eq!((epoch, proposals.len()), (1, 1));
+        let (proposal, state) = proposals.remove(0);
+        // A commit made without it waits for it.
+        let (update, _, _) = group
+            .self_update(&a.provider, &a.signer, LeafNodeParameters::default())
+            .unwrap()
+            .into_contents();
+        assert!(matches!(
+            check_commit(b"g", &state, &update.to_bytes().unwrap()),
+            Err(RosterError::DepartureLeftOut(_))
+        ));
+        group.clear_pending_commit(a.provider.storage()).unwrap();
+        // The member checks the node's signature and commits it.
+        let msg = MlsMessageIn::tls_deserialize_exact(&proposal).unwrap();
+        let processed = group
+            .process_message(&a.provider, msg.try_into_protocol_message().unwrap())
+            .unwrap();
+        let ProcessedMessageContent::ProposalMessage(p) = processed.into_content() else {
+            panic!("not a proposal")
+        };
+        group
+            .store_pending_proposal(a.provider.storage(), *p)
+            .unwrap();
+        let (commit, _, _) = group
+            .commit_to_pending_proposals(&a.provider, &a.signer)
+            .unwrap();
+        let checked = check_commit(b"g", &state, &commit.to_bytes().unwrap()).unwrap();
+        assert_eq!(checked.before.len(), 2);
+        assert_eq!(checked.after.len(), 1);
+    }
+
+    #[test]
+    fn a_group_without_this_node_as_external_sender_is_refused() {
+        let a = device("alice/a");
+        let plain = MlsGroupCreateConfig::builder()
+            .ciphersuite(SUITE)
+            .use_ratchet_tree_extension(true)
+            .build();
+        let group = MlsGroup::new_with_group_id(
+            &a.provider,
+            &a.signer,
+            &plain,
+            GroupId::from_slice(b"g"),
+            a.credential.clone(),
+        )
+        .unwrap();
+        let info = group
+            .export_group_info(a.provider.crypto(), &a.signer, true)
+            .unwrap()
+            .to_bytes()
+            .unwrap();
+        assert_eq!(
+            from_group_info(b"g", &info, &node().1).unwrap_err(),
+            RosterError::NoExternalSender
+        );
     }
 
     #[test]

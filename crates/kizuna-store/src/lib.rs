@@ -103,6 +103,10 @@ pub enum MessageKind {
     Commit = 1,
     Application = 2,
     Proposal = 3,
+    /// The node's proposal to remove a device its owner revoked.
+    Revocation = 4,
+    /// The node's proposal to remove a device of an erased account.
+    Erasure = 5,
 }
 
 impl MessageKind {
@@ -112,6 +116,8 @@ impl MessageKind {
             1 => Some(MessageKind::Commit),
             2 => Some(MessageKind::Application),
             3 => Some(MessageKind::Proposal),
+            4 => Some(MessageKind::Revocation),
+            5 => Some(MessageKind::Erasure),
             _ => None,
         }
     }
@@ -170,7 +176,18 @@ pub enum Submission {
         server_time: u64,
         /// The group's public state with the proposal waiting in it.
         state: Vec<u8>,
+        /// Set for the node's own proposal, which no member sent.
+        by_node: Option<NodeProposal>,
     },
+}
+
+/// A proposal the node makes itself: why, and the devices whose routing
+/// ends with it (they receive nothing from then on).
+#[derive(Clone, Debug)]
+pub struct NodeProposal {
+    /// `Revocation` or `Erasure`.
+    pub kind: MessageKind,
+    pub removes: Vec<String>,
 }
 
 /// Why a submission was refused; nothing of it was written.
@@ -287,6 +304,15 @@ pub trait Store: Send + Sync + 'static {
     async fn drop_legacy_profile(&self, account_id: &str) -> Result<()>;
 
     async fn device(&self, device_id: &str) -> Result<Option<Device>>;
+    /// Removes one device: its key packages, its place in every group's
+    /// routing, what waited only for it. `false` if there was none.
+    async fn delete_device(&self, device_id: &str) -> Result<bool>;
+    /// The groups whose routing holds the device now.
+    async fn groups_of(&self, device_id: &str) -> Result<Vec<Vec<u8>>>;
+    /// Notes that the device signed in at `now` (milliseconds).
+    async fn touch_device(&self, device_id: &str, now: u64) -> Result<()>;
+    /// An account's devices, each with when it was added and last signed in.
+    async fn device_activity(&self, account_id: &str) -> Result<Vec<(Device, u64, Option<u64>)>>;
     async fn devices_of(&self, account_id: &str) -> Result<Vec<Device>>;
 
     /// Adds key packages; refuses (writing nothing) if the device would hold

@@ -194,6 +194,10 @@ CREATE TABLE group_states (
     state BLOB NOT NULL
 );
 "#,
+    r#"
+-- When each device last signed in, for the person's list of devices.
+ALTER TABLE devices ADD COLUMN last_seen BIGINT;
+"#,
 ];
 
 /// What the single writer knows of a group; authoritative because every
@@ -522,6 +526,43 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Ends a device's stay in a group at `seq` (inclusive).
+    async fn end_membership(
+        tx: &mut Transaction<'_, Sqlite>,
+        group_id: &[u8],
+        device: &str,
+        seq: u64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE memberships SET until_seq = ? \
+             WHERE group_id = ? AND device_id = ? AND until_seq IS NULL",
+        )
+        .bind(seq as i64)
+        .bind(group_id)
+        .bind(device)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Removes devices with their key packages, routing, deliveries and
+    /// cursors.
+    async fn delete_devices_in(tx: &mut Transaction<'_, Sqlite>, devices: &[String]) -> Result<()> {
+        for d in devices {
+            for sql in [
+                "DELETE FROM devices WHERE device_id = ?",
+                "DELETE FROM key_packages WHERE device_id = ?",
+                "DELETE FROM memberships WHERE device_id = ?",
+                "DELETE FROM deliveries WHERE device_id = ?",
+                "DELETE FROM cursors WHERE device_id = ?",
+                "DELETE FROM last_sends WHERE device_id = ?",
+            ] {
+                sqlx::query(sql).bind(d).execute(&mut **tx).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// The last message `device` sent with an id, as of this batch.
     async fn last_send(
         tx: &mut Transaction<'_, Sqlite>,
@@ -648,11 +689,29 @@ impl SqliteStore {
                 proposal,
                 server_time,
                 state,
+                by_node,
                 ..
             } => {
-                let to = match g.others_at(&sender_device, epoch) {
-                    Ok(to) => to,
-                    Err(r) => return Ok(Err(r)),
+                let (kind, to) = match &by_node {
+                    None => match g.others_at(&sender_device, epoch) {
+                        Ok(to) => (MessageKind::Proposal, to),
+                        Err(r) => return Ok(Err(r)),
+                    },
+                    Some(n) => {
+                        if epoch != current {
+                            return Ok(Err(Rejection::StaleEpoch {
+                                current,
+                                sent: epoch,
+                            }));
+                        }
+                        let to: Vec<String> = g
+                            .members
+                            .iter()
+                            .filter(|d| !n.removes.contains(d))
+                            .cloned()
+                            .collect();
+                        (n.kind, to)
+                    }
                 };
                 let seq = g.next_seq;
                 g.next_seq += 1;
@@ -661,7 +720,7 @@ impl SqliteStore {
                     log_pos,
                     &group_id,
                     seq,
-                    MessageKind::Proposal,
+                    kind,
                     true,
                     &sender_device,
                     server_time,
@@ -671,6 +730,16 @@ impl SqliteStore {
                     &mut queued,
                 );
                 Self::write_state(tx, &group_id, state).await?;
+                // A revoked or erased device receives nothing more, from
+                // the node's proposal on, whenever a member commits it.
+                for d in by_node.iter().flat_map(|n| &n.removes) {
+                    if g.members.contains(d) {
+                        Self::end_membership(tx, &group_id, d, seq).await?;
+                    }
+                }
+                if let Some(n) = &by_node {
+                    g.members.retain(|d| !n.removes.contains(d));
+                }
                 Accepted {
                     group_seq: seq,
                     epoch: current,
@@ -714,11 +783,13 @@ impl SqliteStore {
                         return Ok(Err(Rejection::UnknownDevice(d.clone())));
                     }
                 }
-                for d in &removed {
-                    if !g.members.contains(d) {
-                        return Ok(Err(Rejection::NotAMember(d.clone())));
-                    }
-                }
+                // A device the node already took out of routing (revoked,
+                // erased) is removed from the tree now; routing has nothing
+                // left to change for it.
+                let removed: Vec<String> = removed
+                    .into_iter()
+                    .filter(|d| g.members.contains(d))
+                    .collect();
                 let size = g.members.len() + added.len() - removed.len();
                 if size > max_members {
                     return Ok(Err(Rejection::GroupTooLarge(size)));
@@ -769,15 +840,7 @@ impl SqliteStore {
                 // it, and nothing after; an added one everything after the
                 // commit (and its Welcome), and nothing before.
                 for d in &removed {
-                    sqlx::query(
-                        "UPDATE memberships SET until_seq = ? \
-                         WHERE group_id = ? AND device_id = ? AND until_seq IS NULL",
-                    )
-                    .bind(seq as i64)
-                    .bind(group_id.as_slice())
-                    .bind(d.as_str())
-                    .execute(&mut **tx)
-                    .await?;
+                    Self::end_membership(tx, &group_id, d, seq).await?;
                 }
                 for d in &added {
                     sqlx::query(
@@ -1309,17 +1372,7 @@ impl Store for SqliteStore {
             .bind(account_id)
             .execute(&mut *tx)
             .await?;
-        for d in &devices {
-            for sql in [
-                "DELETE FROM devices WHERE device_id = ?",
-                "DELETE FROM key_packages WHERE device_id = ?",
-                "DELETE FROM memberships WHERE device_id = ?",
-                "DELETE FROM deliveries WHERE device_id = ?",
-                "DELETE FROM cursors WHERE device_id = ?",
-            ] {
-                sqlx::query(sql).bind(d).execute(&mut *tx).await?;
-            }
-        }
+        Self::delete_devices_in(&mut tx, &devices).await?;
         for sql in [
             "DELETE FROM link_requests WHERE account_id = ?",
             "DELETE FROM profiles WHERE account_id = ?",
@@ -1334,6 +1387,67 @@ impl Store for SqliteStore {
         w.groups.clear();
         w.release_all = true;
         Ok(gone || !devices.is_empty())
+    }
+
+    async fn delete_device(&self, device_id: &str) -> Result<bool> {
+        let mut w = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let gone = sqlx::query("SELECT 1 FROM devices WHERE device_id = ?")
+            .bind(device_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        Self::delete_devices_in(&mut tx, &[device_id.to_string()]).await?;
+        tx.commit().await?;
+        w.groups.clear();
+        w.release_all = true;
+        Ok(gone)
+    }
+
+    async fn groups_of(&self, device_id: &str) -> Result<Vec<Vec<u8>>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT group_id FROM memberships WHERE device_id = ? AND until_seq IS NULL",
+        )
+        .bind(device_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn touch_device(&self, device_id: &str, now: u64) -> Result<()> {
+        // Writes take turns on the writer's lock, as everywhere.
+        let _w = self.writer.lock().await;
+        sqlx::query("UPDATE devices SET last_seen = ? WHERE device_id = ?")
+            .bind(now as i64)
+            .bind(device_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn device_activity(&self, account_id: &str) -> Result<Vec<(Device, u64, Option<u64>)>> {
+        let rows = sqlx::query(
+            "SELECT d.device_id, d.account_id, a.handle, d.signature_key, d.label, d.created_at, \
+             d.last_seen FROM devices d JOIN accounts a ON a.account_id = d.account_id \
+             WHERE d.account_id = ? ORDER BY d.created_at, d.device_id",
+        )
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    Device {
+                        device_id: r.try_get(0)?,
+                        account_id: r.try_get(1)?,
+                        handle: r.try_get(2)?,
+                        signature_key: r.try_get(3)?,
+                        label: r.try_get(4)?,
+                    },
+                    r.try_get::<i64, _>(5)? as u64,
+                    r.try_get::<Option<i64>, _>(6)?.map(|t| t as u64),
+                ))
+            })
+            .collect()
     }
 
     async fn legacy_profiles(&self, limit: u32) -> Result<Vec<LegacyProfile>> {

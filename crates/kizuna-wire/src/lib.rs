@@ -266,6 +266,32 @@ pub struct AccountView {
     pub devices: Vec<String>,
 }
 
+/// One of my devices, as `GET /v1/devices` lists them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeviceView {
+    pub device_id: String,
+    pub label: String,
+    /// Milliseconds since the Unix epoch, when it was added to the account.
+    pub linked_at: u64,
+    /// When it last signed in (took a token), if it has.
+    pub last_seen: Option<u64>,
+    /// Whether this is the device asking.
+    pub this_device: bool,
+}
+
+/// The delivery service's own identity in every group: the one external
+/// sender, whose Remove proposals (a device revoked, an account erased)
+/// members accept and commit.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeliveryService {
+    /// Its Ed25519 signature key.
+    pub signature_key: Bytes,
+    /// Its basic credential's identity.
+    pub identity: String,
+}
+
 /// The caller's own account, including the personal fields only they see.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -429,6 +455,10 @@ pub enum EnvelopeKind {
     Application,
     /// A member's proposal (its departure) that the next commit carries out.
     Proposal,
+    /// The node's proposal to remove a device its owner revoked.
+    Revocation,
+    /// The node's proposal to remove a device of an account that was erased.
+    Erasure,
 }
 
 /// One entry of a device's queue: an opaque MLS message and the routing facts

@@ -45,6 +45,12 @@ fn show(who: &str, events: &[Event]) {
             Event::MembersChanged { by, .. } => {
                 out!("   {who} processed a membership change by {by}")
             }
+            Event::DeviceRevoked { handle, .. } => {
+                out!("   {who} sees a device of {handle} was revoked")
+            }
+            Event::AccountDeleted { handle, .. } => {
+                out!("   {who} sees {handle} deleted their account")
+            }
             Event::NotSent { reason, .. } => {
                 out!("   {who}'s message was not delivered: {reason}")
             }

@@ -410,6 +410,22 @@ enum DeviceCommand {
         #[arg(long, default_value_t = 600)]
         timeout: u64,
     },
+    /// My devices: label, when each was linked, when it last signed in.
+    List {
+        #[command(flatten)]
+        home: Home,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a device (a lost phone): it is taken out of every chat, the
+    /// others are told, and its tokens and connections end at once.
+    Revoke {
+        #[command(flatten)]
+        home: Home,
+        /// The device id, as `kizuna device list` shows it.
+        device: String,
+    },
     /// On an existing device: approve a code and add the new device to every chat.
     Approve {
         #[command(flatten)]
@@ -517,6 +533,27 @@ pub fn print_message(m: &StoredMessage, json: bool, chat_label: &str) {
     }
 }
 
+/// A time (milliseconds since the Unix epoch) as `YYYY-MM-DD HH:MM UTC`.
+fn when(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
+    // Days to a civil date (proleptic Gregorian), after Howard Hinnant.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        rest / 3600,
+        rest % 3600 / 60
+    )
+}
+
 fn short(chat: &str) -> &str {
     &chat[..8.min(chat.len())]
 }
@@ -553,6 +590,15 @@ fn print_event(e: &Event, json: bool) {
             }
         }
         Event::Renamed { chat, name, by } => eprintln!("* {by} named chat {chat} \"{name}\""),
+        Event::DeviceRevoked { chat, handle } => {
+            eprintln!(
+                "* [{}] a device of {handle} was revoked and leaves the chat",
+                short(chat)
+            )
+        }
+        Event::AccountDeleted { chat, handle } => {
+            eprintln!("* [{}] {handle} deleted their account", short(chat))
+        }
         Event::NotSent {
             chat,
             content,
@@ -788,10 +834,39 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Device(DeviceCommand::List { home, json }) => {
+            let mut c = Client::open(&home.home).await?;
+            for d in c.devices().await? {
+                if json {
+                    out!("{}", serde_json::to_string(&d)?);
+                } else {
+                    out!(
+                        "{}  {:<16} linked {}  last seen {}{}",
+                        d.device_id,
+                        d.label,
+                        when(d.linked_at),
+                        d.last_seen.map(when).unwrap_or_else(|| "never".into()),
+                        if d.this_device { "  (this device)" } else { "" }
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Device(DeviceCommand::Revoke { home, device }) => {
+            let mut c = Client::open(&home.home).await?;
+            c.revoke_device(&device).await?;
+            out!("device {device} revoked: it is being taken out of every chat, and can no longer sign in");
+            Ok(())
+        }
         Command::Device(DeviceCommand::Approve { home, code }) => {
             let mut c = Client::open(&home.home).await?;
-            let (device, chats) = c.approve_device(&code).await?;
-            out!("device {device} approved and added to {chats} chat(s)");
+            let r = c.approve_device(&code).await;
+            print_seen(&mut c);
+            let (device, chats) = r?;
+            out!(
+                "device {device} approved and added to {} chat(s)",
+                chats.len()
+            );
             Ok(())
         }
         Command::Demo => demo::run().await,
@@ -908,8 +983,8 @@ async fn chat(cmd: ChatCommand) -> anyhow::Result<()> {
             out!(
                 "added {} ({} device{}) to chat {}",
                 changed.handle,
-                changed.devices.len(),
-                if changed.devices.len() == 1 { "" } else { "s" },
+                changed.added.len(),
+                if changed.added.len() == 1 { "" } else { "s" },
                 changed.chat
             );
         }
@@ -921,8 +996,8 @@ async fn chat(cmd: ChatCommand) -> anyhow::Result<()> {
             out!(
                 "removed {} ({} device{}) from chat {}",
                 changed.handle,
-                changed.devices.len(),
-                if changed.devices.len() == 1 { "" } else { "s" },
+                changed.removed.len(),
+                if changed.removed.len() == 1 { "" } else { "s" },
                 changed.chat
             );
         }

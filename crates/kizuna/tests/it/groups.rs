@@ -22,6 +22,11 @@ enum Acknowledged {
         added: Vec<String>,
         removed: Vec<String>,
     },
+    /// A device proposed its own departure: from here on it holds nothing
+    /// new of the chat, whenever the commit that carries it out comes.
+    Left {
+        device: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -30,6 +35,7 @@ enum Op {
     Sync,
     Add(usize),
     Remove(usize),
+    Leave,
 }
 
 /// No rate limit: these tests send as fast as the machine goes.
@@ -62,6 +68,16 @@ fn expected_refusal(e: &ClientError) -> bool {
     ) || e.api_code() == Some(ErrorCode::NotMember)
 }
 
+fn changed(ch: kizuna_client::MembershipChange) -> (u64, Acknowledged) {
+    (
+        ch.seq,
+        Acknowledged::Changed {
+            added: ch.added,
+            removed: ch.removed,
+        },
+    )
+}
+
 async fn run_op(
     c: &mut Client,
     chat: &str,
@@ -69,36 +85,27 @@ async fn run_op(
     handles: &[String],
     text: String,
 ) -> Result<Option<(u64, Acknowledged)>, ClientError> {
-    match op {
+    Ok(match op {
         Op::Send => {
             let m = c.send(chat, &text).await?;
-            Ok(Some((m.seq, Acknowledged::Sent { text })))
+            Some((m.seq, Acknowledged::Sent { text }))
         }
         Op::Sync => {
             c.sync().await?;
-            Ok(None)
+            None
         }
-        Op::Add(j) => {
-            let ch = c.add_member(chat, &handles[j]).await?;
-            Ok(Some((
+        Op::Add(j) => Some(changed(c.add_member(chat, &handles[j]).await?)),
+        Op::Remove(j) => Some(changed(c.remove_member(chat, &handles[j]).await?)),
+        Op::Leave => {
+            let ch = c.leave(chat).await?;
+            Some((
                 ch.seq,
-                Acknowledged::Changed {
-                    added: ch.devices,
-                    removed: vec![],
+                Acknowledged::Left {
+                    device: c.identity().device_id.clone(),
                 },
-            )))
+            ))
         }
-        Op::Remove(j) => {
-            let ch = c.remove_member(chat, &handles[j]).await?;
-            Ok(Some((
-                ch.seq,
-                Acknowledged::Changed {
-                    added: vec![],
-                    removed: ch.devices,
-                },
-            )))
-        }
-    }
+    })
 }
 
 #[tokio::test]
@@ -107,81 +114,126 @@ async fn interleaved_sends_and_membership_changes_lose_nothing() {
     let operations = env_or("KIZUNA_OPS", 1000) as usize;
     eprintln!("seed {seed}, {operations} operations (set KIZUNA_SEED and KIZUNA_OPS to vary)");
     let mut rng = StdRng::seed_from_u64(seed);
+    let trace = std::env::var_os("KIZUNA_TRACE").is_some();
     let node = Node::with_limits(unlimited()).await;
     let people = rng.gen_range(3..=5);
     let handles: Vec<String> = ["amy", "ben", "cai", "dan", "eve"][..people]
         .iter()
         .map(|h| h.to_string())
         .collect();
-    let mut devices = Vec::new();
-    for h in &handles {
-        devices.push(node.person(h, "jp").await);
+    // Each device with the person it belongs to.
+    let mut devices: Vec<(usize, Client)> = Vec::new();
+    for (i, h) in handles.iter().enumerate() {
+        devices.push((i, node.person(h, "jp").await));
     }
-    let ids: Vec<String> = devices
-        .iter()
-        .map(|d| d.identity().device_id.clone())
-        .collect();
     let chat = devices[0]
+        .1
         .create_chat(&[handles[1].clone()], None)
         .await
         .unwrap();
-    let mut members: HashSet<String> = [ids[0].clone(), ids[1].clone()].into();
+    let mut members: HashSet<String> = devices[..2]
+        .iter()
+        .map(|d| d.1.identity().device_id.clone())
+        .collect();
     let mut acknowledged: BTreeMap<u64, Acknowledged> = BTreeMap::new();
+    // Roughly who is in the chat now, to keep its last members from leaving
+    // (then nobody is left to add anyone).
+    let mut present = members.len();
+    let mut record = |seq: u64, ack: Acknowledged, present: &mut usize| {
+        match &ack {
+            Acknowledged::Changed { added, removed } => {
+                *present = (*present + added.len()).saturating_sub(removed.len())
+            }
+            Acknowledged::Left { .. } => *present = present.saturating_sub(1),
+            Acknowledged::Sent { .. } => {}
+        }
+        assert!(
+            acknowledged.insert(seq, ack).is_none(),
+            "seed {seed}: two acknowledgements for #{seq}"
+        );
+    };
 
     let mut done = 0;
     let mut texts = 0;
+    let mut links = 0;
     while done < operations {
-        // Up to three people act at once, each on their own device.
-        let at_once = rng.gen_range(1..=3.min(people));
+        // Now and then someone links another device, approved on one of
+        // theirs; it joins the chats that device is in.
+        if links < 2 && rng.gen_range(0..100) < 1 {
+            let d = rng.gen_range(0..devices.len());
+            let person = devices[d].0;
+            let (new, changes) = link(
+                &node,
+                &mut devices[d].1,
+                &format!("{}-{links}", handles[person]),
+            )
+            .await;
+            for ch in changes.into_iter().filter(|c| c.chat == chat) {
+                let (seq, ack) = changed(ch);
+                record(seq, ack, &mut present);
+            }
+            devices.push((person, new));
+            links += 1;
+            done += 1;
+            continue;
+        }
+        // Up to three devices act at once.
+        let at_once = rng.gen_range(1..=3);
         let mut actors: Vec<usize> = Vec::new();
         while actors.len() < at_once {
-            let a = rng.gen_range(0..people);
+            let a = rng.gen_range(0..devices.len());
             if !actors.contains(&a) {
                 actors.push(a);
             }
         }
         let mut ops = Vec::new();
         for &a in &actors {
-            let other = (a + rng.gen_range(1..people)) % people;
+            let other = (devices[a].0 + rng.gen_range(1..people)) % people;
             let op = match rng.gen_range(0..100) {
-                0..=49 => Op::Send,
-                50..=69 => Op::Sync,
-                70..=84 => Op::Add(other),
-                _ => Op::Remove(other),
+                0..=47 => Op::Send,
+                48..=67 => Op::Sync,
+                68..=82 => Op::Add(other),
+                83..=96 => Op::Remove(other),
+                _ if present > 3 => Op::Leave,
+                _ => Op::Sync,
             };
             ops.push((a, op, format!("m{texts}")));
             texts += 1;
         }
         let mut futures = Vec::new();
-        for (i, d) in devices.iter_mut().enumerate() {
+        for (i, (_, d)) in devices.iter_mut().enumerate() {
             if let Some((_, op, text)) = ops.iter().find(|o| o.0 == i) {
                 let (op, text, chat, handles) = (*op, text.clone(), chat.clone(), &handles);
                 futures.push(async move { (i, op, run_op(d, &chat, op, handles, text).await) });
             }
         }
         for (i, op, r) in futures_util::future::join_all(futures).await {
+            if trace {
+                eprintln!("{done}: device {i} {op:?} -> {r:?}");
+            }
             match r {
-                Ok(Some((seq, ack))) => {
-                    assert!(
-                        acknowledged.insert(seq, ack).is_none(),
-                        "seed {seed}: two acknowledgements for #{seq}"
-                    );
-                }
+                Ok(Some((seq, ack))) => record(seq, ack, &mut present),
                 Ok(None) => {}
                 Err(e) if expected_refusal(&e) => {}
-                Err(e) => panic!("seed {seed}: {} doing {op:?}: {e}", handles[i]),
+                Err(e) => {
+                    let log = log_buffer();
+                    let log = String::from_utf8_lossy(&log.lock().unwrap()).into_owned();
+                    let errors: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
+                    panic!("seed {seed}: device {i} doing {op:?}: {e}; node errors: {errors:?}")
+                }
             }
         }
         done += at_once;
     }
 
     // Everyone catches up.
-    for d in devices.iter_mut() {
+    for (_, d) in devices.iter_mut() {
         d.sync().await.unwrap();
     }
 
     // Who should hold what, from the node's order of what it acknowledged.
     let mut expected: BTreeMap<u64, (String, HashSet<String>)> = BTreeMap::new();
+    let mut changes = 0;
     for (seq, ack) in &acknowledged {
         match ack {
             Acknowledged::Changed { added, removed } => {
@@ -189,6 +241,11 @@ async fn interleaved_sends_and_membership_changes_lose_nothing() {
                     members.remove(d);
                 }
                 members.extend(added.iter().cloned());
+                changes += 1;
+            }
+            Acknowledged::Left { device } => {
+                members.remove(device);
+                changes += 1;
             }
             Acknowledged::Sent { text } => {
                 expected.insert(*seq, (text.clone(), members.clone()));
@@ -200,7 +257,9 @@ async fn interleaved_sends_and_membership_changes_lose_nothing() {
         sent > operations / 8,
         "seed {seed}: only {sent} sends went through"
     );
-    for (i, d) in devices.iter().enumerate() {
+    for (person, d) in &devices {
+        let who = format!("{} ({})", handles[*person], d.identity().device_id);
+        let id = &d.identity().device_id;
         let timeline = match d.timeline(&chat).await {
             Ok(t) => t,
             Err(ClientError::UnknownChat(_)) => Vec::new(),
@@ -212,45 +271,45 @@ async fn interleaved_sends_and_membership_changes_lose_nothing() {
                 Event::Message(m) => {
                     assert!(
                         held.insert(m.seq, m.text).is_none(),
-                        "seed {seed}: {} holds #{} twice",
-                        handles[i],
+                        "seed {seed}: {who} holds #{} twice",
                         m.seq
                     );
                 }
                 Event::Undecryptable(u) => panic!(
-                    "seed {seed}: {} could not open #{} ({}) from {}: {}",
-                    handles[i], u.seq, u.what, u.sender, u.reason
+                    "seed {seed}: {who} could not open #{} ({}) from {}: {}",
+                    u.seq, u.what, u.sender, u.reason
                 ),
                 _ => {}
             }
         }
         for (seq, (text, to)) in &expected {
-            let member = to.contains(&ids[i]);
+            let member = to.contains(id);
             match held.remove(seq) {
                 Some(t) => {
                     assert!(
                         member,
-                        "seed {seed}: {} holds #{seq} sent while not a member",
-                        handles[i]
+                        "seed {seed}: {who} holds #{seq} sent while not a member"
                     );
-                    assert_eq!(&t, text, "seed {seed}: #{seq} at {}", handles[i]);
+                    assert_eq!(&t, text, "seed {seed}: #{seq} at {who}");
                 }
                 None => assert!(
                     !member,
-                    "seed {seed}: {} lost #{seq} ({text}), sent while a member",
-                    handles[i]
+                    "seed {seed}: {who} lost #{seq} ({text}), sent while a member; its changes: {:?}",
+                    acknowledged
+                        .iter()
+                        .filter(|(_, a)| format!("{a:?}").contains(id.as_str()))
+                        .collect::<Vec<_>>()
                 ),
             }
         }
         assert!(
             held.is_empty(),
-            "seed {seed}: {} holds messages nobody was told were sent: {held:?}",
-            handles[i]
+            "seed {seed}: {who} holds messages nobody was told were sent: {held:?}"
         );
     }
     eprintln!(
-        "{sent} messages and {} membership changes checked on {people} devices",
-        acknowledged.len() - sent
+        "{sent} messages and {changes} membership changes checked on {} devices of {people} people",
+        devices.len()
     );
 }
 
@@ -373,7 +432,7 @@ async fn a_commit_whose_change_differs_from_its_claim_is_refused() {
 
     // The epoch did not move: the honest removal goes through.
     let removed = alice.remove_member(&chat, "carol").await.unwrap();
-    assert_eq!(removed.devices, [carol.identity().device_id.clone()]);
+    assert_eq!(removed.removed, [carol.identity().device_id.clone()]);
     assert!(carol
         .sync()
         .await
@@ -409,7 +468,7 @@ async fn membership_commands_tell_the_truth() {
     bob.add_member(&chat, "carol").await.unwrap();
     bob.remove_member(&chat, "carol").await.unwrap();
     let added = alice.add_member(&chat, "carol").await.unwrap();
-    assert_eq!(added.devices, [carol.identity().device_id.clone()]);
+    assert_eq!(added.added, [carol.identity().device_id.clone()]);
     alice.send(&chat, "welcome back").await.unwrap();
     let got = carol.sync().await.unwrap();
     assert_eq!(texts(&got), ["welcome back"]);
@@ -709,4 +768,82 @@ async fn a_commit_that_leaves_out_a_departure_waits_for_it() {
         .collect();
     assert_eq!(names.len(), 3);
     assert!(!names.contains(&"carol".to_string()), "{names:?}");
+}
+
+#[tokio::test]
+async fn a_revoked_device_is_taken_out_of_every_chat_at_once() {
+    let node = Node::start().await;
+    let (mut alice, mut bob, chat) = pair(&node).await;
+    let (mut laptop, _) = link(&node, &mut alice, "alice-laptop").await;
+    laptop.sync().await.unwrap();
+    bob.sync().await.unwrap();
+    let laptop_id = laptop.identity().device_id.clone();
+    let listed = alice.devices().await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(listed
+        .iter()
+        .any(|d| d.device_id == laptop_id && !d.this_device && d.last_seen.is_some()));
+
+    // Someone else's device, or one that is not there: refused.
+    assert!(alice
+        .revoke_device(&bob.identity().device_id)
+        .await
+        .is_err());
+    alice.revoke_device(&laptop_id).await.unwrap();
+
+    // Its tokens end at once.
+    assert!(matches!(laptop.sync().await, Err(ClientError::Api { .. })));
+    let r = node
+        .http()
+        .get(format!("{}/v1/inbox", node.url))
+        .bearer_auth(laptop.bearer_token().await.unwrap_or_default())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // Bob is told, and his next step takes the laptop out of the group.
+    let seen = bob.sync().await.unwrap();
+    assert!(
+        seen.iter().any(|e| matches!(
+            e, Event::DeviceRevoked { handle, .. } if handle == "alice"
+        )),
+        "{seen:?}"
+    );
+    assert_eq!(bob.members(&chat).await.unwrap().len(), 2);
+    bob.send(&chat, "only your phone now").await.unwrap();
+    assert_eq!(texts(&alice.sync().await.unwrap()), ["only your phone now"]);
+    assert_eq!(alice.devices().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn members_see_an_erased_account_leave_every_chat() {
+    let node = Node::start().await;
+    let (mut alice, mut bob, mut carol, chat) = trio(&node).await;
+    let one_to_one = carol.create_chat(&["alice".into()], None).await.unwrap();
+    alice.sync().await.unwrap();
+    carol.erase_account().await.unwrap();
+    // Her token ends at once, not when it expires.
+    assert!(carol.sync().await.is_err());
+    for (who, c) in [("alice", &mut alice), ("bob", &mut bob)] {
+        let seen = c.sync().await.unwrap();
+        assert!(
+            seen.iter().any(|e| matches!(
+                e, Event::AccountDeleted { handle, chat: ch } if handle == "carol" && ch == &chat
+            )),
+            "{who}: {seen:?}"
+        );
+    }
+    let names: Vec<String> = alice
+        .members(&chat)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.0)
+        .collect();
+    assert!(!names.contains(&"carol".to_string()), "{names:?}");
+    assert_eq!(alice.members(&one_to_one).await.unwrap().len(), 1);
+    // And the chat goes on.
+    alice.send(&chat, "still us").await.unwrap();
+    assert_eq!(texts(&bob.sync().await.unwrap()), ["still us"]);
 }

@@ -220,3 +220,36 @@ pub async fn run(args: Vec<String>) -> std::process::Output {
 pub fn args(parts: &[&str]) -> Vec<String> {
     parts.iter().map(|s| s.to_string()).collect()
 }
+
+/// A new device for `approver`'s account, linked as a person does it: the
+/// new device asks, `approver` approves its code and adds it to its chats.
+pub async fn link(
+    node: &Node,
+    approver: &mut Client,
+    home_name: &str,
+) -> (Client, Vec<kizuna_client::MembershipChange>) {
+    let (code_tx, code_rx) = tokio::sync::oneshot::channel::<String>();
+    let home = node.home(home_name);
+    let url = node.url.clone();
+    let handle = approver.identity().handle.clone();
+    let linking = tokio::spawn(async move {
+        let mut code_tx = Some(code_tx);
+        Client::link_device(
+            &home,
+            &url,
+            &handle,
+            "linked",
+            move |c| {
+                if let Some(tx) = code_tx.take() {
+                    let _ = tx.send(c.to_string());
+                }
+            },
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .unwrap()
+    });
+    let code = code_rx.await.unwrap();
+    let (_, changes) = approver.approve_device(&code).await.unwrap();
+    (linking.await.unwrap(), changes)
+}
