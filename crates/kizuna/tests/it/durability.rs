@@ -103,10 +103,12 @@ async fn crash_of_the_server_loses_no_acknowledged_message() {
 }
 
 /// A relay between a client and the node that can swallow the answer to a
-/// commit, as a dropped connection or a crash of the client would.
+/// commit (or, with `drop_send_answers`, to a message), as a dropped
+/// connection or a crash of the client would.
 struct LossyRelay {
     url: String,
     drop_commit_answers: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    drop_send_answers: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 async fn lossy_relay(upstream: std::net::SocketAddr) -> LossyRelay {
@@ -115,11 +117,14 @@ async fn lossy_relay(upstream: std::net::SocketAddr) -> LossyRelay {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let flag = std::sync::Arc::new(AtomicBool::new(false));
+    let send_flag = std::sync::Arc::new(AtomicBool::new(false));
     let drop_answers = flag.clone();
+    let drop_sends = send_flag.clone();
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
             let server = tokio::net::TcpStream::connect(upstream).await.unwrap();
             let drop_answers = drop_answers.clone();
+            let drop_sends = drop_sends.clone();
             tokio::spawn(async move {
                 let (mut cr, mut cw) = client.into_split();
                 let (mut sr, mut sw) = server.into_split();
@@ -133,7 +138,10 @@ async fn lossy_relay(upstream: std::net::SocketAddr) -> LossyRelay {
                             Ok(n) => n,
                         };
                         let text = String::from_utf8_lossy(&buf[..n]);
-                        if drop_answers.load(Ordering::SeqCst) && text.contains("/commits HTTP/1.1")
+                        if (drop_answers.load(Ordering::SeqCst)
+                            && text.contains("/commits HTTP/1.1"))
+                            || (drop_sends.load(Ordering::SeqCst)
+                                && text.contains("/messages HTTP/1.1"))
                         {
                             armed_up.store(true, Ordering::SeqCst);
                         }
@@ -163,7 +171,120 @@ async fn lossy_relay(upstream: std::net::SocketAddr) -> LossyRelay {
     LossyRelay {
         url,
         drop_commit_answers: flag,
+        drop_send_answers: send_flag,
     }
+}
+
+#[tokio::test]
+async fn a_send_whose_answer_was_lost_is_delivered_once() {
+    use std::sync::atomic::Ordering;
+    let node = Node::start().await;
+    let relay = lossy_relay(node.server.as_ref().unwrap().addr).await;
+    let mut alice = kizuna_client::Client::register(
+        &node.home("alice"),
+        &relay.url,
+        kizuna_client::RegisterOptions {
+            handle: "alice",
+            name: "Alice",
+            phone: &phone_for("alice"),
+            email: None,
+            region: "jp",
+            device_label: "t",
+        },
+    )
+    .await
+    .unwrap();
+    let mut bob = node.person("bob", "jp").await;
+    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
+    bob.sync().await.unwrap();
+
+    // The node keeps the message, but its answer never reaches Alice.
+    relay.drop_send_answers.store(true, Ordering::SeqCst);
+    assert!(alice.send(&chat, "only once").await.is_err());
+    relay.drop_send_answers.store(false, Ordering::SeqCst);
+    // Her next step sends it again, with its id: the node answers as it did.
+    alice.send(&chat, "and then this").await.unwrap();
+    // Delivered twice, the second copy would not open (its ratchet step was
+    // used): nothing unopened, nothing twice.
+    let got = bob.sync().await.unwrap();
+    assert!(
+        !got.iter()
+            .any(|e| matches!(e, kizuna_client::Event::Undecryptable(_))),
+        "{got:?}"
+    );
+    assert_eq!(texts(&got), ["only once", "and then this"]);
+    let mine: Vec<String> = alice
+        .history(&chat)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(mine, ["only once", "and then this"]);
+}
+
+#[tokio::test]
+async fn sends_cut_by_a_crash_of_the_node_arrive_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let homes = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut server = spawn_serve(dir.path(), port).await;
+    let register = |h: &'static str| {
+        let home = homes.path().join(h);
+        let url = url.clone();
+        async move {
+            kizuna_client::Client::register(
+                &home,
+                &url,
+                kizuna_client::RegisterOptions {
+                    handle: h,
+                    name: h,
+                    phone: &phone_for(h),
+                    email: None,
+                    region: "jp",
+                    device_label: "t",
+                },
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let mut alice = register("alice").await;
+    let mut bob = register("bob").await;
+    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
+    bob.sync().await.unwrap();
+    let mut attempted = Vec::new();
+    let mut crashes = 0;
+    for i in 0..40u64 {
+        let text = format!("m{i}");
+        attempted.push(text.clone());
+        if i % 8 != 4 {
+            // A send the node may not have answered is sent again first.
+            alice.send(&chat, &text).await.unwrap();
+            continue;
+        }
+        // SIGKILL while the send is in flight, at a moment that moves
+        // through the request's life from one crash to the next.
+        let delay = std::time::Duration::from_micros(300 * i);
+        let kill = async {
+            tokio::time::sleep(delay).await;
+            let _ = server.0.kill();
+            let _ = server.0.wait();
+        };
+        let _ = tokio::join!(kill, alice.send(&chat, &text));
+        crashes += 1;
+        server = spawn_serve(dir.path(), port).await;
+    }
+    alice.sync().await.unwrap();
+    assert!(crashes >= 4);
+    let got = bob.sync().await.unwrap();
+    assert!(
+        !got.iter()
+            .any(|e| matches!(e, kizuna_client::Event::Undecryptable(_))),
+        "{got:?}"
+    );
+    assert_eq!(texts(&got), attempted);
 }
 
 #[tokio::test]

@@ -789,9 +789,20 @@ async fn a_revoked_device_is_taken_out_of_every_chat_at_once() {
         .revoke_device(&bob.identity().device_id)
         .await
         .is_err());
+    // The laptop is connected when it is revoked.
+    let watching = tokio::spawn(async move {
+        let r = laptop.watch(|_| {}, std::future::pending()).await;
+        (laptop, r)
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     alice.revoke_device(&laptop_id).await.unwrap();
 
-    // Its tokens end at once.
+    // Its connection and its tokens end at once.
+    let (mut laptop, watched) = tokio::time::timeout(std::time::Duration::from_secs(30), watching)
+        .await
+        .expect("the revoked device's connection ended")
+        .unwrap();
+    assert!(watched.is_err());
     assert!(matches!(laptop.sync().await, Err(ClientError::Api { .. })));
     let r = node
         .http()
