@@ -371,6 +371,11 @@ pub fn check_commit(
         RosterError::NotACommit,
     )?;
     let before = leaves(&group);
+    let senders_before = group
+        .group_context()
+        .extensions()
+        .external_senders()
+        .cloned();
     let ProcessedMessageContent::StagedCommitMessage(staged) = content else {
         return Err(RosterError::NotACommit);
     };
@@ -397,6 +402,19 @@ pub fn check_commit(
     group
         .merge_commit(provider.storage(), *staged)
         .map_err(|e| RosterError::Invalid(e.to_string()))?;
+    // The node stays the group's one external sender: a member may not
+    // take away its means to remove a revoked device.
+    if group
+        .group_context()
+        .extensions()
+        .external_senders()
+        .cloned()
+        != senders_before
+    {
+        return Err(RosterError::Invalid(
+            "a commit may not change the group's external senders".into(),
+        ));
+    }
     let after = leaves(&group);
     Ok(CheckedCommit {
         epoch,
@@ -579,6 +597,18 @@ mod tests {
         let checked = check_commit(b"g", &state, &commit.to_bytes().unwrap()).unwrap();
         assert_eq!(checked.before.len(), 2);
         assert_eq!(checked.after.len(), 1);
+    }
+
+    #[test]
+    fn a_member_cannot_drop_the_node_as_external_sender() {
+        let (a, _, mut group, state) = pair();
+        let (commit, _, _) = group
+            .update_group_context_extensions(&a.provider, Extensions::empty(), &a.signer)
+            .unwrap();
+        assert!(matches!(
+            check_commit(b"g", &state, &commit.to_bytes().unwrap()),
+            Err(RosterError::Invalid(_))
+        ));
     }
 
     #[test]
