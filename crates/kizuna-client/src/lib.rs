@@ -37,6 +37,19 @@ use transport::Transport;
 /// The devices a commit added and removed.
 type Devices = (Vec<String>, Vec<String>);
 
+impl MembershipChange {
+    fn of(chat: &str, handle: &str, ((added, removed), a): (Devices, CommitAccepted)) -> Self {
+        MembershipChange {
+            chat: chat.to_string(),
+            handle: handle.to_string(),
+            added,
+            removed,
+            epoch: a.epoch,
+            seq: a.group_seq,
+        }
+    }
+}
+
 /// One-time key packages a device keeps on the server.
 const KEY_PACKAGE_TARGET: usize = 30;
 /// Attempts at a commit or send when other members keep winning the epoch.
@@ -410,14 +423,9 @@ impl Client {
                 })
                 .await?;
             match self.commit_change(&chat, mls::Change::Add(claimed)).await {
-                Ok(Some(((added, removed), a))) => changes.push(MembershipChange {
-                    chat,
-                    handle: self.identity.handle.clone(),
-                    added,
-                    removed,
-                    epoch: a.epoch,
-                    seq: a.group_seq,
-                }),
+                Ok(Some(done)) => {
+                    changes.push(MembershipChange::of(&chat, &self.identity.handle, done))
+                }
                 // Already there, or this device is no longer in the chat.
                 Ok(None) | Err(ClientError::NotInChat(_) | ClientError::UnknownChat(_)) => {}
                 Err(e) => return Err(e),
@@ -897,14 +905,7 @@ impl Client {
             .await?;
         self.commit_change(&chat, mls::Change::Add(claimed))
             .await?
-            .map(|((added, removed), a)| MembershipChange {
-                chat: chat.clone(),
-                handle: handle.to_string(),
-                added,
-                removed,
-                epoch: a.epoch,
-                seq: a.group_seq,
-            })
+            .map(|done| MembershipChange::of(&chat, handle, done))
             .ok_or_else(|| ClientError::Unchanged(format!("{handle} is already in chat {chat}")))
     }
 
@@ -914,14 +915,7 @@ impl Client {
         let chat = self.resolve_member_chat(chat).await?;
         self.commit_change(&chat, mls::Change::Remove(handle.to_string()))
             .await?
-            .map(|((added, removed), a)| MembershipChange {
-                chat: chat.clone(),
-                handle: handle.to_string(),
-                added,
-                removed,
-                epoch: a.epoch,
-                seq: a.group_seq,
-            })
+            .map(|done| MembershipChange::of(&chat, handle, done))
             .ok_or_else(|| ClientError::Unchanged(format!("{handle} is not in chat {chat}")))
     }
 

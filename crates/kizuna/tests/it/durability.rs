@@ -62,6 +62,24 @@ async fn spawn_serve(dir: &std::path::Path, port: u16) -> Serve {
     panic!("kizuna serve did not come up");
 }
 
+/// A person registered against `url` (a node process, or a relay to one).
+async fn register_at(home: &std::path::Path, url: &str, handle: &str) -> kizuna_client::Client {
+    kizuna_client::Client::register(
+        home,
+        url,
+        kizuna_client::RegisterOptions {
+            handle,
+            name: handle,
+            phone: &phone_for(handle),
+            email: None,
+            region: "jp",
+            device_label: "t",
+        },
+    )
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn crash_of_the_server_loses_no_acknowledged_message() {
     let dir = tempfile::tempdir().unwrap();
@@ -69,28 +87,8 @@ async fn crash_of_the_server_loses_no_acknowledged_message() {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let server = spawn_serve(dir.path(), port).await;
-    let reg = |h: &'static str| {
-        let home = homes.path().join(h);
-        let url = url.clone();
-        async move {
-            kizuna_client::Client::register(
-                &home,
-                &url,
-                kizuna_client::RegisterOptions {
-                    handle: h,
-                    name: h,
-                    phone: &phone_for(h),
-                    email: None,
-                    region: "jp",
-                    device_label: "t",
-                },
-            )
-            .await
-            .unwrap()
-        }
-    };
-    let mut alice = reg("alice").await;
-    let mut bob = reg("bob").await;
+    let mut alice = register_at(&homes.path().join("alice"), &url, "alice").await;
+    let mut bob = register_at(&homes.path().join("bob"), &url, "bob").await;
     let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
     let sent: Vec<String> = (0..25).map(|i| format!("durable {i}")).collect();
     for s in &sent {
@@ -180,20 +178,7 @@ async fn a_send_whose_answer_was_lost_is_delivered_once() {
     use std::sync::atomic::Ordering;
     let node = Node::start().await;
     let relay = lossy_relay(node.server.as_ref().unwrap().addr).await;
-    let mut alice = kizuna_client::Client::register(
-        &node.home("alice"),
-        &relay.url,
-        kizuna_client::RegisterOptions {
-            handle: "alice",
-            name: "Alice",
-            phone: &phone_for("alice"),
-            email: None,
-            region: "jp",
-            device_label: "t",
-        },
-    )
-    .await
-    .unwrap();
+    let mut alice = register_at(&node.home("alice"), &relay.url, "alice").await;
     let mut bob = node.person("bob", "jp").await;
     let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
     bob.sync().await.unwrap();
@@ -230,28 +215,8 @@ async fn sends_cut_by_a_crash_of_the_node_arrive_once() {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let mut server = spawn_serve(dir.path(), port).await;
-    let register = |h: &'static str| {
-        let home = homes.path().join(h);
-        let url = url.clone();
-        async move {
-            kizuna_client::Client::register(
-                &home,
-                &url,
-                kizuna_client::RegisterOptions {
-                    handle: h,
-                    name: h,
-                    phone: &phone_for(h),
-                    email: None,
-                    region: "jp",
-                    device_label: "t",
-                },
-            )
-            .await
-            .unwrap()
-        }
-    };
-    let mut alice = register("alice").await;
-    let mut bob = register("bob").await;
+    let mut alice = register_at(&homes.path().join("alice"), &url, "alice").await;
+    let mut bob = register_at(&homes.path().join("bob"), &url, "bob").await;
     let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
     bob.sync().await.unwrap();
     let mut attempted = Vec::new();
@@ -292,20 +257,7 @@ async fn a_commit_whose_answer_was_lost_is_settled_later() {
     use std::sync::atomic::Ordering;
     let node = Node::start().await;
     let relay = lossy_relay(node.server.as_ref().unwrap().addr).await;
-    let mut alice = kizuna_client::Client::register(
-        &node.home("alice"),
-        &relay.url,
-        kizuna_client::RegisterOptions {
-            handle: "alice",
-            name: "Alice",
-            phone: &phone_for("alice"),
-            email: None,
-            region: "jp",
-            device_label: "t",
-        },
-    )
-    .await
-    .unwrap();
+    let mut alice = register_at(&node.home("alice"), &relay.url, "alice").await;
     let mut bob = node.person("bob", "jp").await;
     let mut carol = node.person("carol", "jp").await;
     let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
