@@ -25,6 +25,8 @@ pub enum ClientError {
     AmbiguousChat(String),
     #[error("you are no longer a member of chat {0}")]
     NotInChat(String),
+    #[error("chat {chat} is a chat request from {from}: `kizuna chat accept {chat}` first, or decline it")]
+    ChatRequest { chat: String, from: String },
     #[error("'{handle}' is not in chat {chat}")]
     NotAMember { chat: String, handle: String },
     #[error("{0}")]

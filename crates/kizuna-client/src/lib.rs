@@ -28,7 +28,7 @@ use reqwest::Method;
 
 pub use error::{ClientError, Result};
 pub use ledger::{VerifiedAccess, VerifiedAccesses};
-pub use local::{ChatSummary, FrankProof, StoredMessage, Unopened};
+pub use local::{ChatRequest, ChatSummary, FrankProof, Standing, StoredMessage, Unopened};
 pub use transport::normalise_server;
 
 use local::{Changes, Local};
@@ -74,6 +74,13 @@ pub struct Identity {
 pub enum Event {
     Message(StoredMessage),
     Joined {
+        chat: String,
+        by: String,
+    },
+    /// Someone not in this person's contacts put them into a chat: it is
+    /// a request, and nothing of it is shown as a normal chat until they
+    /// accept it (`kizuna chat accept`).
+    Request {
         chat: String,
         by: String,
     },
@@ -191,6 +198,22 @@ fn mls_err(e: impl std::fmt::Display) -> ClientError {
 
 fn group_hex(g: &[u8]) -> String {
     hex::encode(g)
+}
+
+/// The chat an event is about.
+fn chat_of(e: &Event) -> &str {
+    match e {
+        Event::Message(m) => &m.chat,
+        Event::Undecryptable(u) => &u.chat,
+        Event::Joined { chat, .. }
+        | Event::Request { chat, .. }
+        | Event::Removed { chat, .. }
+        | Event::MembersChanged { chat, .. }
+        | Event::Renamed { chat, .. }
+        | Event::DeviceRevoked { chat, .. }
+        | Event::AccountDeleted { chat, .. }
+        | Event::NotSent { chat, .. } => chat,
+    }
 }
 
 impl Client {
@@ -389,7 +412,7 @@ impl Client {
     }
 
     /// Approves a new device of this account (its code from `device link`)
-    /// and adds it to every chat this device is in. Returns the new
+    /// and adds it to every chat this device is in and accepted. Returns the new
     /// device's id and what changed in each chat.
     pub async fn approve_device(&mut self, code: &str) -> Result<(String, Vec<MembershipChange>)> {
         let _g = self.begin().await?;
@@ -406,12 +429,15 @@ impl Client {
             )
             .await?;
         self.catch_up().await?;
+        // Not the chat requests: the new device, added by its own account,
+        // would take them for chats this person accepted.
+        let standings = self.local.standings().await?;
         let chats: Vec<String> = self
             .local
             .chat_ids()
             .await?
             .into_iter()
-            .filter(|c| c.2)
+            .filter(|c| c.2 && standings.get(&c.0).is_none_or(|s| *s == Standing::Accepted))
             .map(|c| c.0)
             .collect();
         let mut changes = Vec::new();
@@ -896,7 +922,7 @@ impl Client {
     /// sent, when every one of them is a member already.
     pub async fn add_member(&mut self, chat: &str, handle: &str) -> Result<MembershipChange> {
         let _g = self.begin().await?;
-        let chat = self.resolve_member_chat(chat).await?;
+        let chat = self.resolve_accepted_chat(chat).await?;
         let claimed = self
             .claim(ClaimRequest {
                 handles: vec![handle.to_string()],
@@ -912,7 +938,7 @@ impl Client {
     /// Removes every device of `handle` from the chat.
     pub async fn remove_member(&mut self, chat: &str, handle: &str) -> Result<MembershipChange> {
         let _g = self.begin().await?;
-        let chat = self.resolve_member_chat(chat).await?;
+        let chat = self.resolve_accepted_chat(chat).await?;
         self.commit_change(&chat, mls::Change::Remove(handle.to_string()))
             .await?
             .map(|done| MembershipChange::of(&chat, handle, done))
@@ -925,6 +951,10 @@ impl Client {
     pub async fn leave(&mut self, chat: &str) -> Result<MembershipChange> {
         let _g = self.begin().await?;
         let chat = self.resolve_member_chat(chat).await?;
+        self.leave_locked(chat).await
+    }
+
+    async fn leave_locked(&mut self, chat: String) -> Result<MembershipChange> {
         self.catch_up().await?;
         self.flush_outbox().await?;
         for _ in 0..MAX_ATTEMPTS {
@@ -1020,6 +1050,94 @@ impl Client {
         let chat = self.resolve_member_chat(chat).await?;
         let group = self.load_group(&chat)?;
         Ok(mls::members(&group))
+    }
+
+    /// A chat this device is in and that this person accepted.
+    async fn resolve_accepted_chat(&self, s: &str) -> Result<String> {
+        let chat = self.resolve_member_chat(s).await?;
+        match self.local.standings().await?.remove(&chat) {
+            Some(Standing::Request { from }) => Err(ClientError::ChatRequest { chat, from }),
+            _ => Ok(chat),
+        }
+    }
+
+    /// The chats someone not in my contacts put me into, waiting for me to
+    /// accept or decline them.
+    pub async fn chat_requests(&self) -> Result<Vec<ChatRequest>> {
+        self.local.requests().await
+    }
+
+    /// The chat request `s` names.
+    async fn resolve_request(&self, s: &str) -> Result<(String, String)> {
+        let chat = self.resolve_chat(s).await?;
+        match self.local.standings().await?.remove(&chat) {
+            Some(Standing::Request { from }) => Ok((chat, from)),
+            _ => Err(ClientError::Unchanged(format!(
+                "chat {chat} is not a chat request"
+            ))),
+        }
+    }
+
+    /// Accepts a chat request: from now on it is a normal chat, with what
+    /// was sent in it while it waited.
+    pub async fn accept_chat(&mut self, chat: &str) -> Result<ChatRequest> {
+        let _g = self.begin().await?;
+        let (chat, _) = self.resolve_request(chat).await?;
+        let request = self.request_view(&chat).await?;
+        self.save(Changes {
+            standing: vec![(chat, Standing::Accepted)],
+            ..Default::default()
+        })
+        .await?;
+        Ok(request)
+    }
+
+    /// Declines a chat request: this device leaves the chat and forgets
+    /// what was sent in it; with `block`, the person who started it is
+    /// blocked too.
+    pub async fn decline_chat(&mut self, chat: &str, block: bool) -> Result<ChatRequest> {
+        let _g = self.begin().await?;
+        let (chat, from) = self.resolve_request(chat).await?;
+        let request = self.request_view(&chat).await?;
+        if block {
+            self.block(&from).await?;
+        }
+        // Removed meanwhile by the others: there is nothing left to leave.
+        match self.leave_locked(chat.clone()).await {
+            Ok(_) | Err(ClientError::NotInChat(_)) => {}
+            Err(e) => return Err(e),
+        }
+        self.save(Changes {
+            standing: vec![(chat, Standing::Declined)],
+            ..Default::default()
+        })
+        .await?;
+        Ok(request)
+    }
+
+    async fn request_view(&self, chat: &str) -> Result<ChatRequest> {
+        self.local
+            .requests()
+            .await?
+            .into_iter()
+            .find(|r| r.chat == chat)
+            .ok_or_else(|| ClientError::UnknownChat(chat.to_string()))
+    }
+
+    /// Blocks `handle`: the node refuses their invitations and their
+    /// messages in one-to-one chats with me. Returns whom I block now.
+    pub async fn block(&mut self, handle: &str) -> Result<BlockList> {
+        self.call::<(), _>(Method::PUT, &format!("/v1/me/blocks/{handle}"), None)
+            .await
+    }
+
+    pub async fn unblock(&mut self, handle: &str) -> Result<BlockList> {
+        self.call::<(), _>(Method::DELETE, &format!("/v1/me/blocks/{handle}"), None)
+            .await
+    }
+
+    pub async fn blocked(&mut self) -> Result<BlockList> {
+        self.call::<(), _>(Method::GET, "/v1/me/blocks", None).await
     }
 
     /// A chat this device is in (by id, prefix or name): not one it left.
@@ -1182,7 +1300,7 @@ impl Client {
             return Err(ClientError::Invalid("the message is empty".into()));
         }
         let _g = self.begin().await?;
-        let chat = self.resolve_member_chat(chat).await?;
+        let chat = self.resolve_accepted_chat(chat).await?;
         self.resolve_inflight_commit().await?;
         self.flush_outbox().await?;
         let content = ChatContent::Text {
@@ -1445,6 +1563,18 @@ impl Client {
         // still read; what came after is not for it, and the first such
         // entry drops the chat's keys.
         let mut left = self.local.departures().await?;
+        let mut standings = self.local.standings().await?;
+        // Whether a new chat is a request depends on who started it; the
+        // contacts are fetched before anything is applied, so that a failure
+        // to fetch them leaves the page for the next sync.
+        let contacts = if envelopes
+            .iter()
+            .any(|e| e.kind == EnvelopeKind::Welcome && e.sender_handle != self.identity.handle)
+        {
+            self.contacts().await?.handles
+        } else {
+            Vec::new()
+        };
         for env in envelopes {
             if env.seq <= cursor {
                 continue;
@@ -1460,22 +1590,63 @@ impl Client {
                     }
                 }
             }
-            let before = events.len();
-            mls::apply(&self.provider, &self.identity, &env, events);
-            for e in &events[before..] {
-                match e {
-                    Event::Message(m) => changes.messages.push(m.clone()),
-                    Event::Undecryptable(u) => changes.unopened.push(u.clone()),
-                    Event::Joined { chat, .. } => {
+            let mut fresh = Vec::new();
+            mls::apply(&self.provider, &self.identity, &env, &mut fresh);
+            for mut e in fresh {
+                let chat = chat_of(&e).to_string();
+                let me = &self.identity.handle;
+                let mut request = None;
+                match &e {
+                    // A declined chat keeps nothing of what arrives.
+                    Event::Message(m) if standings.get(&chat) != Some(&Standing::Declined) => {
+                        changes.messages.push(m.clone())
+                    }
+                    Event::Undecryptable(u)
+                        if standings.get(&chat) != Some(&Standing::Declined) =>
+                    {
+                        changes.unopened.push(u.clone())
+                    }
+                    Event::Joined { by, .. } => {
                         // Added again: what follows is for it.
-                        left.remove(chat);
-                        changes.chats.push((chat.clone(), None))
+                        left.remove(&chat);
+                        changes.chats.push((chat.clone(), None));
+                        let standing = if by == me
+                            || contacts.contains(by)
+                            || standings.get(&chat) == Some(&Standing::Accepted)
+                        {
+                            Standing::Accepted
+                        } else {
+                            request = Some(Event::Request {
+                                chat: chat.clone(),
+                                by: by.clone(),
+                            });
+                            Standing::Request { from: by.clone() }
+                        };
+                        standings.insert(chat.clone(), standing.clone());
+                        changes.standing.push((chat.clone(), standing));
                     }
-                    Event::Removed { chat, .. } => changes.inactive.push(chat.clone()),
-                    Event::Renamed { chat, name, .. } => {
-                        changes.names.push((chat.clone(), name.clone()))
-                    }
+                    Event::Removed { .. } => changes.inactive.push(chat.clone()),
+                    Event::Renamed { name, .. } => changes.names.push((chat.clone(), name.clone())),
                     _ => {}
+                }
+                if let Some(r) = request {
+                    e = r;
+                }
+                // What this person sends from another device answers a
+                // request there: they accepted it.
+                let mine = match &e {
+                    Event::Message(m) => &m.sender == me,
+                    Event::MembersChanged { by, .. } => by == me,
+                    _ => false,
+                };
+                if mine && matches!(standings.get(&chat), Some(Standing::Request { .. })) {
+                    standings.insert(chat.clone(), Standing::Accepted);
+                    changes.standing.push((chat.clone(), Standing::Accepted));
+                }
+                match standings.get(&chat) {
+                    Some(Standing::Declined) => {}
+                    Some(Standing::Request { .. }) if !matches!(e, Event::Request { .. }) => {}
+                    _ => events.push(e),
                 }
             }
         }
@@ -1635,23 +1806,44 @@ impl Client {
     pub async fn prepare_removal(&mut self, chat: &str, handle: &str) -> Result<CommitRequest> {
         let _g = self.begin().await?;
         let chat = self.resolve_member_chat(chat).await?;
-        let mut group = self.load_group(&chat)?;
-        let prepared = mls::prepare_commit(
-            &self.provider,
-            &self.signer,
-            &mut group,
-            &mls::Change::Remove(handle.to_string()),
-        )?
-        .ok_or_else(|| ClientError::Unchanged(format!("{handle} is not in chat {chat}")))?;
-        group
-            .clear_pending_commit(self.provider.storage())
-            .map_err(mls_err)?;
-        Ok(CommitRequest {
-            commit: Bytes(prepared.commit),
-            welcome: prepared.welcome.map(Bytes),
-            added_devices: prepared.added,
-            removed_devices: prepared.removed,
-        })
+        self.prepare(&chat, mls::Change::Remove(handle.to_string()))
+            .ok_or_else(|| ClientError::Unchanged(format!("{handle} is not in chat {chat}")))?
+    }
+
+    /// Like [`Client::prepare_removal`], for adding `handle`: their key
+    /// packages are claimed (and so used up) now.
+    pub async fn prepare_addition(&mut self, chat: &str, handle: &str) -> Result<CommitRequest> {
+        let _g = self.begin().await?;
+        let chat = self.resolve_member_chat(chat).await?;
+        let claimed = self
+            .claim(ClaimRequest {
+                handles: vec![handle.to_string()],
+                devices: vec![],
+            })
+            .await?;
+        self.prepare(&chat, mls::Change::Add(claimed))
+            .ok_or_else(|| ClientError::Unchanged(format!("{handle} is already in chat {chat}")))?
+    }
+
+    fn prepare(&mut self, chat: &str, change: mls::Change) -> Option<Result<CommitRequest>> {
+        let built = (|| {
+            let mut group = self.load_group(chat)?;
+            let prepared = mls::prepare_commit(&self.provider, &self.signer, &mut group, &change)?;
+            group
+                .clear_pending_commit(self.provider.storage())
+                .map_err(mls_err)?;
+            Ok(prepared)
+        })();
+        match built {
+            Ok(None) => None,
+            Ok(Some(prepared)) => Some(Ok(CommitRequest {
+                commit: Bytes(prepared.commit),
+                welcome: prepared.welcome.map(Bytes),
+                added_devices: prepared.added,
+                removed_devices: prepared.removed,
+            })),
+            Err(e) => Some(Err(e)),
+        }
     }
 
     /// A bearer token for this device, for calling the HTTP API directly.

@@ -56,6 +56,39 @@ CREATE TABLE IF NOT EXISTS outbox (
 /// it, so that its recipient can report it.
 const FRANKING_COLUMNS: [&str; 4] = ["body", "franking_key", "commitment", "binding"];
 
+/// Columns added to `chats`: where this device's departure sits in the
+/// chat's order, who asked this person into it while it is a request, and
+/// whether they declined it.
+const CHAT_COLUMNS: [(&str, &str); 3] = [
+    ("left_at", "BIGINT"),
+    ("request_from", "TEXT"),
+    ("declined", "INTEGER NOT NULL DEFAULT 0"),
+];
+
+/// Where a chat stands with this person.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Standing {
+    /// A normal chat.
+    Accepted,
+    /// Started by someone not in their contacts: nothing of it is shown as
+    /// a normal chat until they accept it.
+    Request { from: String },
+    /// They declined it: left, and its history is gone from this device.
+    Declined,
+}
+
+/// A chat someone not in my contacts started with me.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct ChatRequest {
+    pub chat: String,
+    pub name: Option<String>,
+    /// Who added me.
+    pub from: String,
+    /// Messages waiting in it.
+    pub messages: u64,
+    pub last_time: Option<u64>,
+}
+
 /// A message as kept in local history.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StoredMessage {
@@ -133,6 +166,8 @@ pub struct Changes {
     pub inactive: Vec<String>,
     /// Chats this device left, with the place of its departure in each.
     pub left: Vec<(String, u64)>,
+    /// Chats whose standing changes; a declined chat's history goes.
+    pub standing: Vec<(String, Standing)>,
     pub cursor: Option<u64>,
     pub meta: Vec<(&'static str, Vec<u8>)>,
     /// The one message in flight: set it, or (with `None`) clear it.
@@ -195,11 +230,13 @@ impl Local {
                 .fetch_all(&pool)
                 .await
                 .map_err(|e| err(&e))?;
-        if !chat_columns.iter().any(|c| c == "left_at") {
-            sqlx::raw_sql("ALTER TABLE chats ADD COLUMN left_at BIGINT")
-                .execute(&pool)
-                .await
-                .map_err(|e| err(&e))?;
+        for (column, kind) in CHAT_COLUMNS {
+            if !chat_columns.iter().any(|c| c == column) {
+                sqlx::raw_sql(&format!("ALTER TABLE chats ADD COLUMN {column} {kind}"))
+                    .execute(&pool)
+                    .await
+                    .map_err(|e| err(&e))?;
+            }
         }
         for column in FRANKING_COLUMNS {
             if !have.iter().any(|c| c == column) {
@@ -316,6 +353,32 @@ impl Local {
                 .await
                 .map_err(|e| self.err(e))?;
         }
+        for (chat, standing) in &changes.standing {
+            let (from, declined) = match standing {
+                Standing::Accepted => (None, false),
+                Standing::Request { from } => (Some(from.as_str()), false),
+                Standing::Declined => (None, true),
+            };
+            sqlx::query("UPDATE chats SET request_from = ?, declined = ? WHERE chat_id = ?")
+                .bind(from)
+                .bind(declined as i64)
+                .bind(chat)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+            if declined {
+                for sql in [
+                    "DELETE FROM messages WHERE chat_id = ?",
+                    "DELETE FROM unopened WHERE chat_id = ?",
+                ] {
+                    sqlx::query(sql)
+                        .bind(chat)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| self.err(e))?;
+                }
+            }
+        }
         for chat in &changes.inactive {
             sqlx::query("UPDATE chats SET active = 0 WHERE chat_id = ?")
                 .bind(chat)
@@ -427,10 +490,61 @@ impl Local {
             .collect()
     }
 
+    /// Each chat's standing with this person.
+    pub async fn standings(&self) -> Result<HashMap<String, Standing>> {
+        let rows = sqlx::query("SELECT chat_id, request_from, declined FROM chats")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        rows.into_iter()
+            .map(|r| {
+                let chat: String = r.try_get(0).map_err(|e| self.err(e))?;
+                let from: Option<String> = r.try_get(1).map_err(|e| self.err(e))?;
+                let declined = r.try_get::<i64, _>(2).map_err(|e| self.err(e))? != 0;
+                let standing = match (from, declined) {
+                    (_, true) => Standing::Declined,
+                    (Some(from), false) => Standing::Request { from },
+                    (None, false) => Standing::Accepted,
+                };
+                Ok((chat, standing))
+            })
+            .collect()
+    }
+
+    /// The chats waiting for this person to accept or decline them.
+    pub async fn requests(&self) -> Result<Vec<ChatRequest>> {
+        let rows = sqlx::query(
+            "SELECT c.chat_id, c.name, c.request_from, COUNT(m.group_seq), MAX(m.server_time) \
+             FROM chats c LEFT JOIN messages m ON m.chat_id = c.chat_id \
+             WHERE c.request_from IS NOT NULL AND c.declined = 0 \
+             GROUP BY c.chat_id, c.name, c.request_from, c.joined_at \
+             ORDER BY c.joined_at, c.chat_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(ChatRequest {
+                    chat: r.try_get(0).map_err(|e| self.err(e))?,
+                    name: r.try_get(1).map_err(|e| self.err(e))?,
+                    from: r.try_get(2).map_err(|e| self.err(e))?,
+                    messages: r.try_get::<i64, _>(3).map_err(|e| self.err(e))? as u64,
+                    last_time: r
+                        .try_get::<Option<i64>, _>(4)
+                        .map_err(|e| self.err(e))?
+                        .map(|t| t as u64),
+                })
+            })
+            .collect()
+    }
+
+    /// The normal chats: not requests waiting for an answer, not declined.
     pub async fn chats(&self) -> Result<Vec<ChatSummary>> {
         let rows = sqlx::query(
             "SELECT c.chat_id, c.name, c.active, COUNT(m.group_seq), MAX(m.server_time) \
              FROM chats c LEFT JOIN messages m ON m.chat_id = c.chat_id \
+             WHERE c.request_from IS NULL AND c.declined = 0 \
              GROUP BY c.chat_id, c.name, c.active, c.joined_at ORDER BY c.joined_at, c.chat_id",
         )
         .fetch_all(&self.pool)

@@ -52,6 +52,8 @@ pub struct AppState {
     pub sanctions: Arc<crate::sanctions::Sanctions>,
     /// Signs the node's own proposals as every group's external sender.
     pub delivery_key: crate::departures::DeliveryKey,
+    /// Hashes the pairs of blocks the node enforces (`keys/blocks.key`).
+    pub block_key: crate::blocks::BlockKey,
     /// Devices revoked or erased: their tokens end at once.
     pub ended: crate::departures::Ended,
 }
@@ -73,6 +75,11 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/auth/token", post(token))
         .route("/v1/me", get(me).delete(crate::me::erase))
         .route("/v1/me/data-map", get(crate::me::data_map))
+        .route("/v1/me/blocks", get(crate::blocks::list))
+        .route(
+            "/v1/me/blocks/{handle}",
+            axum::routing::put(crate::blocks::block).delete(crate::blocks::unblock),
+        )
         .route("/v1/me/requests", get(crate::me::requests))
         .route(
             "/v1/me/requests/{grant}/{answer}",
@@ -753,7 +760,7 @@ async fn key_package_status(
 )]
 async fn claim_key_packages(
     State(s): State<Shared>,
-    AuthedDevice(_): AuthedDevice,
+    AuthedDevice(me): AuthedDevice,
     ApiJson(req): ApiJson<ClaimRequest>,
 ) -> Result<ApiJson<ClaimResponse>, ApiError> {
     if req.handles.len() + req.devices.len() > s.limits.max_group_devices {
@@ -781,6 +788,10 @@ async fn claim_key_packages(
             targets.push(dev);
         }
     }
+    // Nobody who blocked the claimer is drawn into a chat with them, nor
+    // has their key packages used up by them.
+    let accounts: Vec<String> = targets.iter().map(|t| t.account_id.clone()).collect();
+    crate::blocks::check_reach(&s, &me.account_id, &accounts).await?;
     let mut out = Vec::with_capacity(targets.len());
     for t in targets {
         let kp = s
@@ -956,6 +967,7 @@ async fn commit(
         &req.removed_devices,
     )
     .await?;
+    crate::blocks::check_reach(&s, &me.account_id, &derived.joining).await?;
     match (&req.welcome, derived.added.is_empty()) {
         (Some(w), false) => framing::welcome(&w.0)
             .map_err(|e| ApiError::bad_request(ErrorCode::InvalidMessage, e.to_string()))?,
@@ -1096,6 +1108,7 @@ async fn send(
         }
     }
     s.sanctions.check_send(&me.account_id)?;
+    crate::blocks::check_message(&s, &gid, &me.account_id).await?;
     let now = now_ms();
     let handle = sender_handle(&s, &me).await?;
     let binding = kizuna_franking::bind(

@@ -19,6 +19,9 @@ pub struct Derived {
     pub epoch: u64,
     pub added: Vec<String>,
     pub removed: Vec<String>,
+    /// Accounts the commit brings into the group, none of whose devices
+    /// were in it before.
+    pub joining: Vec<String>,
     pub state: Vec<u8>,
 }
 
@@ -162,10 +165,28 @@ pub async fn derive(
              (adds {claimed_added:?}, removes {claimed_removed:?})"
         )));
     }
+    let mut joining = Vec::new();
+    for leaf in &checked.after {
+        let (h, _) = device_of(leaf)?;
+        let was_in = checked
+            .before
+            .iter()
+            .any(|b| device_of(b).is_ok_and(|(bh, _)| bh == h));
+        if !was_in && !joining.contains(&h) {
+            joining.push(h);
+        }
+    }
+    let mut joining_accounts = Vec::with_capacity(joining.len());
+    for h in joining {
+        if let Some(a) = store.account_by_handle(&h).await? {
+            joining_accounts.push(a.account_id);
+        }
+    }
     Ok(Derived {
         epoch: checked.epoch,
         added,
         removed,
+        joining: joining_accounts,
         state: checked.state.0,
     })
 }

@@ -111,6 +111,7 @@ impl From<kizuna_vault::VaultError> for ApiError {
             V::InvalidEmail => ApiError::bad_request(ErrorCode::InvalidEmail, msg),
             V::InvalidName => ApiError::bad_request(ErrorCode::InvalidName, msg),
             V::InvalidContacts => ApiError::bad_request(ErrorCode::BadRequest, msg),
+            V::TooManyBlocks => ApiError::conflict(ErrorCode::BadRequest, msg),
             V::UnknownRegion(_) => ApiError::bad_request(ErrorCode::InvalidRegion, msg),
             V::PhoneTaken => ApiError::conflict(
                 ErrorCode::PhoneTaken,

@@ -9,6 +9,7 @@ pub mod admin;
 mod api;
 pub mod audit;
 mod auth;
+mod blocks;
 mod breach;
 mod commits;
 mod delivery;
@@ -292,6 +293,8 @@ impl RunningServer {
         // Its own key: only the node speaks as the groups' external sender.
         let delivery_key =
             departures::DeliveryKey::from_seed(key_file(&keys.join("delivery.key"))?);
+        // Its own key: only the node can test who blocked whom.
+        let block_key = blocks::BlockKey::new(key_file(&keys.join("blocks.key"))?);
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("node.sqlite")).await?);
         // People whose region the configuration dropped would be unreachable
         // and their data map would lie; refuse rather than serve them wrong.
@@ -422,6 +425,7 @@ impl RunningServer {
             franking_key,
             sanctions,
             delivery_key,
+            block_key,
             ended: Default::default(),
         });
         tokio::spawn(reports::retention(

@@ -63,6 +63,7 @@ pub async fn export(
     let who = me.requester();
     let profile = s.vault.profile(&a.account_id, &a.region, &who).await?;
     let contacts = s.vault.contacts(&a.account_id, &a.region, &who).await?;
+    let blocks = s.vault.blocks(&a.account_id, &a.region, &who).await?;
     let devices = s.store.devices_of(&a.account_id).await?;
     let data_map = s.vault.data_map(&a.account_id, &a.region, &who).await?;
     let reports = s.vault.reports_of(&a.account_id, &a.region, &who).await?;
@@ -76,6 +77,7 @@ pub async fn export(
         phone: profile.phone,
         email: profile.email,
         contacts: contacts.handles,
+        blocked: blocks.blocked,
         devices: devices
             .into_iter()
             .map(|d| ExportDevice {
@@ -148,6 +150,9 @@ pub async fn erase(
     // of those reports could no longer be appealed, so it is lifted first.
     let reports = s.vault.report_ids_of(&a.account_id, &a.region).await?;
     s.sanctions.lift_reports(s.store.as_ref(), &reports).await?;
+    // Blocks made by or against the person are lifted while their sealed
+    // list can still say which.
+    crate::blocks::forget(&s, &a.account_id, &a.region, &me.requester()).await?;
     // The key goes first: from then on nothing of the person can be opened,
     // whatever else is left. Repeating the request finishes the rest.
     s.vault

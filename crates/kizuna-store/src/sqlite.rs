@@ -198,6 +198,16 @@ CREATE TABLE group_states (
 -- When each device last signed in, for the person's list of devices.
 ALTER TABLE devices ADD COLUMN last_seen BIGINT;
 "#,
+    r#"
+-- Blocks as the node enforces them: a keyed hash of (who blocks, whom) and
+-- a keyed hash of whom, never the accounts themselves. The readable list
+-- is the blocker's personal data, sealed in their home region.
+CREATE TABLE blocks (
+    pair BLOB PRIMARY KEY,
+    blocked BLOB NOT NULL
+);
+CREATE INDEX blocks_by_blocked ON blocks (blocked);
+"#,
 ];
 
 /// What the single writer knows of a group; authoritative because every
@@ -1614,6 +1624,58 @@ impl Store for SqliteStore {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn put_block(&self, pair: &[u8], blocked: &[u8]) -> Result<()> {
+        let _w = self.writer.lock().await;
+        sqlx::query(
+            "INSERT INTO blocks (pair, blocked) VALUES (?, ?) ON CONFLICT (pair) DO NOTHING",
+        )
+        .bind(pair)
+        .bind(blocked)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn remove_blocks(&self, pairs: &[Vec<u8>]) -> Result<()> {
+        let _w = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        for pair in pairs {
+            sqlx::query("DELETE FROM blocks WHERE pair = ?")
+                .bind(pair)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn remove_blocks_of(&self, blocked: &[u8]) -> Result<()> {
+        let _w = self.writer.lock().await;
+        sqlx::query("DELETE FROM blocks WHERE blocked = ?")
+            .bind(blocked)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn has_block(&self, pair: &[u8]) -> Result<bool> {
+        Ok(sqlx::query("SELECT 1 FROM blocks WHERE pair = ?")
+            .bind(pair)
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some())
+    }
+
+    async fn blocked_by_anyone(&self, blocked: &[u8]) -> Result<bool> {
+        Ok(
+            sqlx::query("SELECT 1 FROM blocks WHERE blocked = ? LIMIT 1")
+                .bind(blocked)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
+        )
     }
 
     async fn group_state(&self, group_id: &[u8]) -> Result<Option<Vec<u8>>> {

@@ -23,7 +23,7 @@ use hmac::{Hmac, Mac};
 use kizuna_config::Regions;
 use kizuna_store::{RegionStore, SealedSubject, SqliteRegionStore, StoreError, WrappedKey};
 use kizuna_wire::{
-    AccessCountry, Contacts, DataCategory, DataMap, ForeignDisclosure, TransferRecord,
+    AccessCountry, BlockList, Contacts, DataCategory, DataMap, ForeignDisclosure, TransferRecord,
 };
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -48,6 +48,8 @@ pub struct Profile {
 pub enum Category {
     Profile,
     Contacts,
+    /// The people the person blocked.
+    Blocks,
     PhoneIndex,
     AccessRecords,
     /// Abuse reports the person filed.
@@ -61,6 +63,7 @@ impl Category {
         match self {
             Category::Profile => "profile",
             Category::Contacts => "contacts",
+            Category::Blocks => "blocks",
             Category::PhoneIndex => "phone_index",
             Category::AccessRecords => "access_records",
             Category::Reports => "reports",
@@ -68,6 +71,9 @@ impl Category {
         }
     }
 }
+
+/// The most people one person can block.
+pub const MAX_BLOCKS: usize = 5000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
@@ -79,6 +85,8 @@ pub enum VaultError {
     InvalidName,
     #[error("a contact must be a handle (3-32 lowercase letters, digits, '_' or '.'), and at most 5000 of them")]
     InvalidContacts,
+    #[error("at most {MAX_BLOCKS} people can be blocked; unblock someone first")]
+    TooManyBlocks,
     #[error("unknown region '{0}'")]
     UnknownRegion(String),
     #[error("region {region}'s data may not be accessed from {from}: the region configuration has no rule for it")]
@@ -685,6 +693,40 @@ impl Vault {
         rv.put_sealed(subject, Category::Contacts, contacts).await
     }
 
+    pub async fn blocks(
+        &self,
+        subject: &str,
+        region: &str,
+        requester: &Requester,
+    ) -> Result<BlockList, VaultError> {
+        Ok(self
+            .read_record(subject, region, Category::Blocks, requester)
+            .await?
+            .unwrap_or_default())
+    }
+
+    pub async fn set_blocks(
+        &self,
+        subject: &str,
+        region: &str,
+        blocks: &BlockList,
+        requester: &Requester,
+    ) -> Result<(), VaultError> {
+        if blocks.blocked.len() > MAX_BLOCKS {
+            return Err(VaultError::TooManyBlocks);
+        }
+        let rv = self
+            .reach(&Access {
+                subject,
+                region,
+                action: Action::Write,
+                categories: &[Category::Blocks],
+                requester,
+            })
+            .await?;
+        rv.put_sealed(subject, Category::Blocks, blocks).await
+    }
+
     /// A staff member's read under a grant, already decided by policy: the
     /// access is sealed into the person's access records first (whatever
     /// the region), naming the fields the grant lets the staff member see,
@@ -964,6 +1006,12 @@ impl Vault {
             categories: vec![
                 at_home("profile", &["name", "phone", "email"], &sealed),
                 at_home("contacts", &["handles"], &sealed),
+                at_home("blocks", &["the people you blocked, and since when"], &sealed),
+                at_node(
+                    "block_hashes",
+                    &["a keyed hash of each pair (you, someone you blocked)"],
+                    "keyed hashes (HMAC-SHA-256) with the node's secret, so the node can refuse what a blocked person sends you; no handle or account is stored with them",
+                ),
                 at_home(
                     "phone_index",
                     &["keyed hash of your phone number"],
@@ -1025,6 +1073,7 @@ impl Vault {
             categories: &[
                 Category::Profile,
                 Category::Contacts,
+                Category::Blocks,
                 Category::PhoneIndex,
                 Category::AccessRecords,
                 Category::Reports,
@@ -1060,6 +1109,7 @@ impl Vault {
         let all = [
             Category::Profile,
             Category::Contacts,
+            Category::Blocks,
             Category::PhoneIndex,
             Category::AccessRecords,
             Category::Reports,

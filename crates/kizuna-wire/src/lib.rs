@@ -181,6 +181,9 @@ pub enum ErrorCode {
     /// public state, or whose change differs from what it claims: refused,
     /// and the group's epoch did not move.
     InvalidCommit,
+    /// The person this would reach does not accept it from this account;
+    /// nothing more is said.
+    Refused,
     Internal,
 }
 
@@ -735,6 +738,9 @@ pub struct Export {
     #[serde(default)]
     pub email: Option<String>,
     pub contacts: Vec<String>,
+    /// The people I blocked.
+    #[serde(default)]
+    pub blocked: Vec<Blocked>,
     pub devices: Vec<ExportDevice>,
     pub data_map: DataMap,
     /// The abuse reports I filed, with the messages they revealed.
@@ -758,6 +764,24 @@ pub struct ExportDevice {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Contacts {
     pub handles: Vec<String>,
+}
+
+/// Someone I blocked: the node refuses their invitations and their
+/// messages in our one-to-one chats.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Blocked {
+    pub handle: String,
+    pub account_id: String,
+    /// When I blocked them (milliseconds since the epoch).
+    pub since: u64,
+}
+
+/// The people I blocked, kept sealed in my home region.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BlockList {
+    pub blocked: Vec<Blocked>,
 }
 
 /// The answer to erasing my account.

@@ -34,6 +34,9 @@ fn show(who: &str, events: &[Event]) {
             Event::Joined { by, chat } => {
                 out!("   {who} was added to chat {} by {by}", &chat[..8])
             }
+            Event::Request { by, chat } => {
+                out!("   {who} got a chat request from {by}: chat {}", &chat[..8])
+            }
             Event::Removed { by, chat } => out!(
                 "   {who} learned {by} removed them from chat {}",
                 &chat[..8]
@@ -138,6 +141,14 @@ pub async fn run() -> anyhow::Result<()> {
     let mut alice = person(&homes, &url, "alice", "Alice Sato", "+819012345678", "jp").await?;
     let mut bob = person(&homes, &url, "bob", "Bob Kim", "+821012345678", "kr").await?;
     let mut carol = person(&homes, &url, "carol", "Carol Ito", "+819087654321", "jp").await?;
+    carol
+        .set_contacts(&kizuna_wire::Contacts {
+            handles: vec!["alice".into(), "bob".into()],
+        })
+        .await?;
+    out!(
+        "   carol keeps alice and bob as contacts (sealed in her home region); bob keeps none yet"
+    );
 
     step(3, "Alice finds Bob by phone number and starts a 1:1 chat");
     let found = alice.lookup_phone("+821012345678").await?;
@@ -147,6 +158,16 @@ pub async fn run() -> anyhow::Result<()> {
     alice.send(&dm, "Hi Bob, lunch tomorrow?").await?;
     let e = bob.sync().await?;
     show("bob", &e);
+    let request = bob.accept_chat(&dm).await?;
+    out!(
+        "   alice is not in bob's contacts, so the chat waited as a request; bob accepts it \
+         ({} message waiting) and adds alice to his contacts",
+        request.messages
+    );
+    bob.set_contacts(&kizuna_wire::Contacts {
+        handles: vec!["alice".into()],
+    })
+    .await?;
     bob.send(&dm, "Sure, noon at the usual place").await?;
     show("alice", &alice.sync().await?);
 

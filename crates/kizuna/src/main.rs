@@ -15,6 +15,7 @@ macro_rules! out {
 
 mod admin;
 mod audit;
+mod chat;
 mod demo;
 mod me;
 mod staff;
@@ -67,10 +68,10 @@ struct Cli {
 }
 
 #[derive(Args, Clone)]
-struct Home {
+pub struct Home {
     /// Where this device keeps its identity, keys and history.
     #[arg(long, env = "KIZUNA_HOME", default_value_os_t = default_home(), global = true)]
-    home: PathBuf,
+    pub home: PathBuf,
 }
 
 fn default_home() -> PathBuf {
@@ -126,7 +127,36 @@ enum Command {
     },
     /// Create chats and change who is in them.
     #[command(subcommand)]
-    Chat(ChatCommand),
+    Chat(chat::ChatCommand),
+    /// Block someone: the node refuses their invitations and their messages
+    /// in one-to-one chats with you. They are not told.
+    Block {
+        #[command(flatten)]
+        home: Home,
+        /// Their handle.
+        handle: String,
+        /// Print the list of blocked people as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Unblock someone.
+    Unblock {
+        #[command(flatten)]
+        home: Home,
+        /// Their handle.
+        handle: String,
+        /// Print the list of blocked people as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The people you blocked.
+    Blocked {
+        #[command(flatten)]
+        home: Home,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Encrypt and send a message.
     Send {
         #[command(flatten)]
@@ -345,56 +375,6 @@ struct RegisterArgs {
 }
 
 #[derive(Subcommand)]
-enum ChatCommand {
-    /// Create a chat (1:1 with one --with, a group with more); prints its id.
-    New {
-        #[command(flatten)]
-        home: Home,
-        /// Handle of a person to chat with; repeat for a group.
-        #[arg(long = "with", required = true)]
-        with: Vec<String>,
-        /// A name for the chat, shared end-to-end encrypted with its members.
-        #[arg(long)]
-        name: Option<String>,
-    },
-    /// Add a person (all their devices) to a chat.
-    Add {
-        #[command(flatten)]
-        home: Home,
-        /// Chat id (or a unique prefix of it, or the chat's name).
-        chat: String,
-        /// Handle of the person.
-        #[arg(long)]
-        member: String,
-    },
-    /// Remove a person (all their devices) from a chat.
-    Remove {
-        #[command(flatten)]
-        home: Home,
-        /// Chat id (or a unique prefix of it, or the chat's name).
-        chat: String,
-        /// Handle of the person.
-        #[arg(long)]
-        member: String,
-    },
-    /// Leave a chat: the others see that you left; your history stays on
-    /// this device.
-    Leave {
-        #[command(flatten)]
-        home: Home,
-        /// Chat id (or a unique prefix of it, or the chat's name).
-        chat: String,
-    },
-    /// List a chat's member devices.
-    Members {
-        #[command(flatten)]
-        home: Home,
-        /// Chat id (or a unique prefix of it, or the chat's name).
-        chat: String,
-    },
-}
-
-#[derive(Subcommand)]
 enum DeviceCommand {
     /// On the new device: ask to join an account; prints a code to approve.
     Link {
@@ -482,6 +462,7 @@ fn exit_code(e: &anyhow::Error) -> u8 {
         Some(ClientError::Unreachable { .. }) => 5,
         Some(ClientError::LedgerTampered(_)) => 6,
         Some(ClientError::Unchanged(_)) => 8,
+        Some(ClientError::ChatRequest { .. }) => 9,
         _ => 1,
     }
 }
@@ -534,7 +515,7 @@ pub fn print_message(m: &StoredMessage, json: bool, chat_label: &str) {
 }
 
 /// A time (milliseconds since the Unix epoch) as `YYYY-MM-DD HH:MM UTC`.
-fn when(ms: u64) -> String {
+pub fn when(ms: u64) -> String {
     let secs = ms / 1000;
     let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
     // Days to a civil date (proleptic Gregorian), after Howard Hinnant.
@@ -554,7 +535,7 @@ fn when(ms: u64) -> String {
     )
 }
 
-fn short(chat: &str) -> &str {
+pub fn short(chat: &str) -> &str {
     &chat[..8.min(chat.len())]
 }
 
@@ -567,6 +548,12 @@ fn print_event(e: &Event, json: bool) {
     match e {
         Event::Message(m) => print_message(m, false, short(&m.chat)),
         Event::Joined { chat, by } => eprintln!("* {by} added you to chat {chat}"),
+        Event::Request { chat, by } => eprintln!(
+            "* {by}, who is not in your contacts, added you to chat {chat}: a chat request; \
+             `kizuna chat accept {}` to read it, or `kizuna chat decline {}`",
+            short(chat),
+            short(chat)
+        ),
         Event::Removed { chat, by } => eprintln!("* {by} removed you from chat {chat}"),
         Event::MembersChanged {
             chat,
@@ -619,7 +606,7 @@ fn print_event(e: &Event, json: bool) {
 }
 
 /// Prints what a command found waiting and processed on its way.
-fn print_seen(c: &mut Client) -> usize {
+pub fn print_seen(c: &mut Client) -> usize {
     let seen = c.take_seen();
     for e in &seen {
         print_event(e, false);
@@ -700,7 +687,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Chat(cmd) => chat(cmd).await,
+        Command::Chat(cmd) => chat::run(cmd).await,
+        Command::Block { home, handle, json } => {
+            chat::blocks(&home, chat::BlockAction::Block(handle), json).await
+        }
+        Command::Unblock { home, handle, json } => {
+            chat::blocks(&home, chat::BlockAction::Unblock(handle), json).await
+        }
+        Command::Blocked { home, json } => chat::blocks(&home, chat::BlockAction::List, json).await,
         Command::Send { home, chat, text } => {
             let mut c = Client::open(&home.home).await?;
             let sent = c.send(&chat, &text).await;
@@ -783,6 +777,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::History { home, chat, json } => {
             let c = Client::open(&home.home).await?;
             let timeline = c.timeline(&chat).await?;
+            let id = c.resolve_chat(&chat).await?;
+            if let Some(r) = c.chat_requests().await?.into_iter().find(|r| r.chat == id) {
+                eprintln!(
+                    "chat {} is a chat request from {}: `kizuna chat accept {}` or `kizuna chat decline {}`",
+                    id,
+                    r.from,
+                    short(&id),
+                    short(&id)
+                );
+            }
             for e in &timeline {
                 match e {
                     _ if json => out!("{}", serde_json::to_string(e)?),
@@ -964,56 +968,6 @@ fn print_report(
         out!("{}", serde_json::to_string(report)?);
     } else {
         out!("{report}");
-    }
-    Ok(())
-}
-
-async fn chat(cmd: ChatCommand) -> anyhow::Result<()> {
-    match cmd {
-        ChatCommand::New { home, with, name } => {
-            let mut c = Client::open(&home.home).await?;
-            let id = c.create_chat(&with, name.as_deref()).await?;
-            out!("{id}");
-        }
-        ChatCommand::Add { home, chat, member } => {
-            let mut c = Client::open(&home.home).await?;
-            let r = c.add_member(&chat, &member).await;
-            print_seen(&mut c);
-            let changed = r?;
-            out!(
-                "added {} ({} device{}) to chat {}",
-                changed.handle,
-                changed.added.len(),
-                if changed.added.len() == 1 { "" } else { "s" },
-                changed.chat
-            );
-        }
-        ChatCommand::Remove { home, chat, member } => {
-            let mut c = Client::open(&home.home).await?;
-            let r = c.remove_member(&chat, &member).await;
-            print_seen(&mut c);
-            let changed = r?;
-            out!(
-                "removed {} ({} device{}) from chat {}",
-                changed.handle,
-                changed.removed.len(),
-                if changed.removed.len() == 1 { "" } else { "s" },
-                changed.chat
-            );
-        }
-        ChatCommand::Leave { home, chat } => {
-            let mut c = Client::open(&home.home).await?;
-            let r = c.leave(&chat).await;
-            print_seen(&mut c);
-            r?;
-            out!("you left chat {chat}; its history stays on this device");
-        }
-        ChatCommand::Members { home, chat } => {
-            let mut c = Client::open(&home.home).await?;
-            for (h, d) in c.members(&chat).await? {
-                out!("{h}\t{d}");
-            }
-        }
     }
     Ok(())
 }

@@ -64,7 +64,7 @@ async fn spawn_serve(dir: &std::path::Path, port: u16) -> Serve {
 
 /// A person registered against `url` (a node process, or a relay to one).
 async fn register_at(home: &std::path::Path, url: &str, handle: &str) -> kizuna_client::Client {
-    kizuna_client::Client::register(
+    let mut c = kizuna_client::Client::register(
         home,
         url,
         kizuna_client::RegisterOptions {
@@ -77,7 +77,9 @@ async fn register_at(home: &std::path::Path, url: &str, handle: &str) -> kizuna_
         },
     )
     .await
-    .unwrap()
+    .unwrap();
+    c.set_contacts(&crate::harness::friends()).await.unwrap();
+    c
 }
 
 #[tokio::test]
@@ -198,13 +200,7 @@ async fn a_send_whose_answer_was_lost_is_delivered_once() {
         "{got:?}"
     );
     assert_eq!(texts(&got), ["only once", "and then this"]);
-    let mine: Vec<String> = alice
-        .history(&chat)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| m.text)
-        .collect();
+    let mine = history_texts(&alice, &chat).await;
     assert_eq!(mine, ["only once", "and then this"]);
 }
 

@@ -560,13 +560,7 @@ async fn a_send_without_an_answer_goes_out_once_on_the_next_sync() {
     assert!(alice.sync().await.unwrap().is_empty());
     alice.send(&chat, "next").await.unwrap();
     assert_eq!(texts(&bob.sync().await.unwrap()), ["next"]);
-    let mine: Vec<String> = alice
-        .history(&chat)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| m.text)
-        .collect();
+    let mine = history_texts(&alice, &chat).await;
     assert_eq!(mine, ["while down", "next"]);
 }
 
@@ -759,13 +753,7 @@ async fn a_commit_that_leaves_out_a_departure_waits_for_it() {
     assert_eq!((status, body["code"].as_str()), (409, Some("stale_epoch")));
     // Adding Dave now carries Carol's departure out with it.
     alice.add_member(&chat, "dave").await.unwrap();
-    let names: Vec<String> = alice
-        .members(&chat)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| m.0)
-        .collect();
+    let names = member_handles(&mut alice, &chat).await;
     assert_eq!(names.len(), 3);
     assert!(!names.contains(&"carol".to_string()), "{names:?}");
 }
@@ -845,13 +833,7 @@ async fn members_see_an_erased_account_leave_every_chat() {
             "{who}: {seen:?}"
         );
     }
-    let names: Vec<String> = alice
-        .members(&chat)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| m.0)
-        .collect();
+    let names = member_handles(&mut alice, &chat).await;
     assert!(!names.contains(&"carol".to_string()), "{names:?}");
     assert_eq!(alice.members(&one_to_one).await.unwrap().len(), 1);
     // And the chat goes on.

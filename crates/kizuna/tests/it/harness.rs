@@ -133,7 +133,16 @@ impl Node {
         self.register(handle, region, &phone_for(handle)).await
     }
 
+    /// A person registered here, who keeps everyone in [`FRIENDS`] as a
+    /// contact: a chat one of them starts is a normal chat, not a request.
     pub async fn register(&self, handle: &str, region: &str, phone: &str) -> Client {
+        let mut c = self.stranger(handle, region, phone).await;
+        c.set_contacts(&friends()).await.unwrap();
+        c
+    }
+
+    /// A person registered here with no contacts.
+    pub async fn stranger(&self, handle: &str, region: &str, phone: &str) -> Client {
         Client::register(
             &self.home(handle),
             &self.url,
@@ -152,6 +161,18 @@ impl Node {
 
     pub fn http(&self) -> reqwest::Client {
         reqwest::Client::new()
+    }
+}
+
+/// The handles the tests' people know one another by; anyone else (say
+/// "mallory") is a stranger to them.
+pub const FRIENDS: [&str; 10] = [
+    "alice", "bob", "carol", "dave", "erin", "amy", "ben", "cai", "dan", "eve",
+];
+
+pub fn friends() -> kizuna_wire::Contacts {
+    kizuna_wire::Contacts {
+        handles: FRIENDS.iter().map(|h| h.to_string()).collect(),
     }
 }
 
@@ -198,6 +219,26 @@ pub fn files(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// The texts of a chat's history on this device, in order.
+pub async fn history_texts(c: &Client, chat: &str) -> Vec<String> {
+    c.history(chat)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.text)
+        .collect()
+}
+
+/// The handle of each member device of a chat, as this device sees it.
+pub async fn member_handles(c: &mut Client, chat: &str) -> Vec<String> {
+    c.members(chat)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.0)
+        .collect()
 }
 
 pub fn contains(hay: &[u8], needle: &[u8]) -> bool {

@@ -11,5 +11,6 @@ mod limits;
 mod messaging;
 mod privacy;
 mod reports;
+mod requests;
 mod residency;
 mod staff;

@@ -1,0 +1,262 @@
+//! Blocking. Whom a person blocked is their personal data: the list is
+//! sealed in their home region, through the vault. The node enforces it
+//! from keyed hashes alone (`keys/blocks.key`): a hash of each pair (who
+//! blocks, whom), and a hash of whom, so that a send from someone nobody
+//! blocks costs one look-up. What a blocked person learns is a refusal
+//! (`refused`), the same whatever was refused; nothing else about the
+//! person who blocked them.
+//!
+//! The node refuses, from a blocked account: claiming the blocker's key
+//! packages, a commit that brings the blocker into a group, and messages
+//! in a chat of exactly the two of them. In a larger group a blocked
+//! person still speaks to the others; the node cannot leave one member
+//! out of a group's messages, and the content is not the node's to read.
+
+use axum::extract::{Path, State};
+use hmac::{Hmac, Mac};
+use kizuna_wire::{now_ms, valid_handle, BlockList, Blocked, ErrorBody, ErrorCode};
+use sha2::Sha256;
+
+use crate::api::{ApiJson, AuthedDevice, Shared};
+use crate::error::ApiError;
+
+/// The node's secret for block hashes, of its own so that no other key's
+/// holder can test who blocked whom.
+pub struct BlockKey([u8; 32]);
+
+impl BlockKey {
+    pub fn new(key: [u8; 32]) -> BlockKey {
+        BlockKey(key)
+    }
+
+    fn hash(&self, parts: &[&str]) -> Vec<u8> {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes a key of any length");
+        for p in parts {
+            // Length-prefixed, so no two different tuples hash alike.
+            mac.update(&(p.len() as u32).to_be_bytes());
+            mac.update(p.as_bytes());
+        }
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    fn pair(&self, blocker: &str, blocked: &str) -> Vec<u8> {
+        self.hash(&["pair", blocker, blocked])
+    }
+
+    fn blocked(&self, account: &str) -> Vec<u8> {
+        self.hash(&["blocked", account])
+    }
+}
+
+/// What a blocked person is told, whatever they tried.
+pub fn refused() -> ApiError {
+    ApiError::forbidden(
+        ErrorCode::Refused,
+        "this person does not accept this from you",
+    )
+}
+
+/// Refuses unless `blocker` lets `account` reach them.
+async fn check_pair(s: &Shared, blocker: &str, account: &str) -> Result<(), ApiError> {
+    if blocker != account
+        && s.store
+            .has_block(&s.block_key.pair(blocker, account))
+            .await?
+    {
+        return Err(refused());
+    }
+    Ok(())
+}
+
+/// Refuses a claim of key packages, or an invitation, from `account` to
+/// anyone among `targets` (accounts) who blocked it.
+pub async fn check_reach(s: &Shared, account: &str, targets: &[String]) -> Result<(), ApiError> {
+    if targets.iter().all(|t| t == account)
+        || !s
+            .store
+            .blocked_by_anyone(&s.block_key.blocked(account))
+            .await?
+    {
+        return Ok(());
+    }
+    for t in targets {
+        check_pair(s, t, account).await?;
+    }
+    Ok(())
+}
+
+/// Refuses a message from `account` in a group of exactly two people when
+/// the other one blocked it.
+pub async fn check_message(s: &Shared, group_id: &[u8], account: &str) -> Result<(), ApiError> {
+    if !s
+        .store
+        .blocked_by_anyone(&s.block_key.blocked(account))
+        .await?
+    {
+        return Ok(());
+    }
+    let Some(group) = s.store.group(group_id).await? else {
+        return Ok(());
+    };
+    let mut others: Vec<String> = Vec::new();
+    for d in &group.members {
+        if let Some(dev) = s.store.device(d).await? {
+            if dev.account_id != account && !others.contains(&dev.account_id) {
+                others.push(dev.account_id);
+                if others.len() > 1 {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    match others.as_slice() {
+        [other] => check_pair(s, other, account).await,
+        _ => Ok(()),
+    }
+}
+
+/// Lifts every block the account made and every block against it, before
+/// the account is erased: its sealed list goes with its key, and nobody
+/// is left holding hashes about it.
+pub async fn forget(
+    s: &Shared,
+    account: &str,
+    region: &str,
+    requester: &kizuna_vault::Requester,
+) -> Result<(), ApiError> {
+    let list = s.vault.blocks(account, region, requester).await?;
+    let pairs: Vec<Vec<u8>> = list
+        .blocked
+        .iter()
+        .map(|b| s.block_key.pair(account, &b.account_id))
+        .collect();
+    s.store.remove_blocks(&pairs).await?;
+    s.store
+        .remove_blocks_of(&s.block_key.blocked(account))
+        .await?;
+    Ok(())
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/me/blocks",
+    tag = "user",
+    summary = "The people I blocked, kept sealed in my home region",
+    responses((status = 200, description = "whom I blocked", body = BlockList), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn list(
+    State(s): State<Shared>,
+    AuthedDevice(me): AuthedDevice,
+) -> Result<ApiJson<BlockList>, ApiError> {
+    let a = crate::me::account(&s, &me).await?;
+    let mut list = s
+        .vault
+        .blocks(&a.account_id, &a.region, &me.requester())
+        .await?;
+    // Someone who erased their account is nobody to block any more, and
+    // their handle may be someone else's now.
+    let ids: Vec<String> = list.blocked.iter().map(|b| b.account_id.clone()).collect();
+    let live = s.store.accounts_by_ids(&ids).await?;
+    list.blocked
+        .retain(|b| live.iter().any(|a| a.account_id == b.account_id));
+    Ok(ApiJson(list))
+}
+
+async fn target(s: &Shared, handle: &str) -> Result<kizuna_store::Account, ApiError> {
+    if !valid_handle(handle) {
+        return Err(ApiError::bad_request(
+            ErrorCode::InvalidHandle,
+            "a handle is 3-32 lowercase letters, digits, '_' or '.'",
+        ));
+    }
+    s.store.account_by_handle(handle).await?.ok_or_else(|| {
+        ApiError::not_found(
+            ErrorCode::UnknownAccount,
+            format!("nobody has the handle '{handle}'"),
+        )
+    })
+}
+
+#[utoipa::path(
+    put,
+    path = "/v1/me/blocks/{handle}",
+    tag = "user",
+    summary = "Block someone: the node refuses their invitations and their messages in our one-to-one chats",
+    description = "Idempotent. The person is told nothing; what they try next is refused with `refused`.",
+    params(("handle" = String, Path, description = "whom to block")),
+    responses((status = 200, description = "whom I block now", body = BlockList), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn block(
+    State(s): State<Shared>,
+    AuthedDevice(me): AuthedDevice,
+    Path(handle): Path<String>,
+) -> Result<ApiJson<BlockList>, ApiError> {
+    let a = crate::me::account(&s, &me).await?;
+    let them = target(&s, &handle).await?;
+    if them.account_id == a.account_id {
+        return Err(ApiError::bad_request(
+            ErrorCode::BadRequest,
+            "you cannot block yourself",
+        ));
+    }
+    let who = me.requester();
+    let mut list = s.vault.blocks(&a.account_id, &a.region, &who).await?;
+    if list.blocked.iter().any(|b| b.account_id == them.account_id) {
+        return Ok(ApiJson(list));
+    }
+    list.blocked.push(Blocked {
+        handle: them.handle,
+        account_id: them.account_id.clone(),
+        since: now_ms(),
+    });
+    // Enforced before it is listed: a block the person sees always holds.
+    // Should the sealed write fail, the request is answered with an error
+    // and repeating it finishes the work.
+    s.store
+        .put_block(
+            &s.block_key.pair(&a.account_id, &them.account_id),
+            &s.block_key.blocked(&them.account_id),
+        )
+        .await?;
+    s.vault
+        .set_blocks(&a.account_id, &a.region, &list, &who)
+        .await?;
+    Ok(ApiJson(list))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/v1/me/blocks/{handle}",
+    tag = "user",
+    summary = "Unblock someone",
+    description = "Idempotent: unblocking someone not blocked changes nothing.",
+    params(("handle" = String, Path, description = "whom to unblock")),
+    responses((status = 200, description = "whom I block now", body = BlockList), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn unblock(
+    State(s): State<Shared>,
+    AuthedDevice(me): AuthedDevice,
+    Path(handle): Path<String>,
+) -> Result<ApiJson<BlockList>, ApiError> {
+    let a = crate::me::account(&s, &me).await?;
+    let who = me.requester();
+    let mut list = s.vault.blocks(&a.account_id, &a.region, &who).await?;
+    // By the handle as listed: the account may be gone since.
+    let Some(i) = list.blocked.iter().position(|b| b.handle == handle) else {
+        target(&s, &handle).await?;
+        return Ok(ApiJson(list));
+    };
+    let gone = list.blocked.remove(i);
+    // Listed as lifted only once it no longer holds.
+    s.store
+        .remove_blocks(&[s.block_key.pair(&a.account_id, &gone.account_id)])
+        .await?;
+    s.vault
+        .set_blocks(&a.account_id, &a.region, &list, &who)
+        .await?;
+    Ok(ApiJson(list))
+}

@@ -1,0 +1,209 @@
+//! `kizuna chat …`: creating chats, changing who is in them, and
+//! answering chat requests; `kizuna block …`: whom the node refuses on my
+//! behalf.
+
+use clap::Subcommand;
+use kizuna_client::Client;
+
+use crate::{print_seen, Home};
+
+#[derive(Subcommand)]
+pub enum ChatCommand {
+    /// Create a chat (1:1 with one --with, a group with more); prints its id.
+    New {
+        #[command(flatten)]
+        home: Home,
+        /// Handle of a person to chat with; repeat for a group.
+        #[arg(long = "with", required = true)]
+        with: Vec<String>,
+        /// A name for the chat, shared end-to-end encrypted with its members.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Add a person (all their devices) to a chat.
+    Add {
+        #[command(flatten)]
+        home: Home,
+        /// Chat id (or a unique prefix of it, or the chat's name).
+        chat: String,
+        /// Handle of the person.
+        #[arg(long)]
+        member: String,
+    },
+    /// Remove a person (all their devices) from a chat.
+    Remove {
+        #[command(flatten)]
+        home: Home,
+        /// Chat id (or a unique prefix of it, or the chat's name).
+        chat: String,
+        /// Handle of the person.
+        #[arg(long)]
+        member: String,
+    },
+    /// Leave a chat: the others see that you left; your history stays on
+    /// this device.
+    Leave {
+        #[command(flatten)]
+        home: Home,
+        /// Chat id (or a unique prefix of it, or the chat's name).
+        chat: String,
+    },
+    /// List a chat's member devices.
+    Members {
+        #[command(flatten)]
+        home: Home,
+        /// Chat id (or a unique prefix of it, or the chat's name).
+        chat: String,
+    },
+    /// Chats someone not in your contacts put you into: nothing of them is
+    /// shown as a normal chat until you accept.
+    Requests {
+        #[command(flatten)]
+        home: Home,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Accept a chat request: it becomes a normal chat, with what was sent
+    /// in it while it waited.
+    Accept {
+        #[command(flatten)]
+        home: Home,
+        /// Chat id (or a unique prefix of it, or the chat's name).
+        chat: String,
+    },
+    /// Decline a chat request: you leave it and what was sent in it is
+    /// deleted from this device.
+    Decline {
+        #[command(flatten)]
+        home: Home,
+        /// Chat id (or a unique prefix of it, or the chat's name).
+        chat: String,
+        /// Also block the person who started it.
+        #[arg(long)]
+        block: bool,
+    },
+}
+
+pub async fn run(cmd: ChatCommand) -> anyhow::Result<()> {
+    match cmd {
+        ChatCommand::New { home, with, name } => {
+            let mut c = Client::open(&home.home).await?;
+            let id = c.create_chat(&with, name.as_deref()).await?;
+            out!("{id}");
+        }
+        ChatCommand::Add { home, chat, member } => {
+            let mut c = Client::open(&home.home).await?;
+            let r = c.add_member(&chat, &member).await;
+            print_seen(&mut c);
+            let changed = r?;
+            out!(
+                "added {} ({} device{}) to chat {}",
+                changed.handle,
+                changed.added.len(),
+                if changed.added.len() == 1 { "" } else { "s" },
+                changed.chat
+            );
+        }
+        ChatCommand::Remove { home, chat, member } => {
+            let mut c = Client::open(&home.home).await?;
+            let r = c.remove_member(&chat, &member).await;
+            print_seen(&mut c);
+            let changed = r?;
+            out!(
+                "removed {} ({} device{}) from chat {}",
+                changed.handle,
+                changed.removed.len(),
+                if changed.removed.len() == 1 { "" } else { "s" },
+                changed.chat
+            );
+        }
+        ChatCommand::Leave { home, chat } => {
+            let mut c = Client::open(&home.home).await?;
+            let r = c.leave(&chat).await;
+            print_seen(&mut c);
+            r?;
+            out!("you left chat {chat}; its history stays on this device");
+        }
+        ChatCommand::Members { home, chat } => {
+            let mut c = Client::open(&home.home).await?;
+            for (h, d) in c.members(&chat).await? {
+                out!("{h}\t{d}");
+            }
+        }
+        ChatCommand::Requests { home, json } => {
+            let c = Client::open(&home.home).await?;
+            let requests = c.chat_requests().await?;
+            for r in &requests {
+                if json {
+                    out!("{}", serde_json::to_string(r)?);
+                } else {
+                    out!(
+                        "{}  {:<20} from {:<20} {:>5} messages",
+                        r.chat,
+                        r.name.as_deref().unwrap_or("-"),
+                        r.from,
+                        r.messages
+                    );
+                }
+            }
+            if !json && !requests.is_empty() {
+                eprintln!(
+                    "answer with `kizuna chat accept CHAT` or `kizuna chat decline CHAT [--block]`"
+                );
+            }
+        }
+        ChatCommand::Accept { home, chat } => {
+            let mut c = Client::open(&home.home).await?;
+            let r = c.accept_chat(&chat).await?;
+            out!(
+                "accepted chat {} from {} ({} message{} waiting); `kizuna history {}` shows them",
+                r.chat,
+                r.from,
+                r.messages,
+                if r.messages == 1 { "" } else { "s" },
+                crate::short(&r.chat)
+            );
+        }
+        ChatCommand::Decline { home, chat, block } => {
+            let mut c = Client::open(&home.home).await?;
+            let r = c.decline_chat(&chat, block).await;
+            print_seen(&mut c);
+            let r = r?;
+            out!("declined chat {} from {}", r.chat, r.from);
+            if block {
+                out!("blocked {}", r.from);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `kizuna block`, `unblock`, `blocked`.
+pub enum BlockAction {
+    Block(String),
+    Unblock(String),
+    List,
+}
+
+pub async fn blocks(home: &Home, action: BlockAction, json: bool) -> anyhow::Result<()> {
+    let mut c = Client::open(&home.home).await?;
+    let (list, said) = match &action {
+        BlockAction::Block(h) => (c.block(h).await?, Some(format!("blocked {h}: their invitations and their messages in one-to-one chats with you are refused; they are not told"))),
+        BlockAction::Unblock(h) => (c.unblock(h).await?, Some(format!("unblocked {h}"))),
+        BlockAction::List => (c.blocked().await?, None),
+    };
+    if json {
+        out!("{}", serde_json::to_string(&list)?);
+        return Ok(());
+    }
+    match said {
+        Some(s) => out!("{s}"),
+        None => {
+            for b in &list.blocked {
+                out!("{:<32} since {}", b.handle, crate::when(b.since));
+            }
+        }
+    }
+    Ok(())
+}
