@@ -52,8 +52,8 @@ pub struct AppState {
     pub sanctions: Arc<crate::sanctions::Sanctions>,
     /// Signs the node's own proposals as every group's external sender.
     pub delivery_key: crate::departures::DeliveryKey,
-    /// Hashes the pairs of blocks the node enforces (`keys/blocks.key`).
-    pub block_key: crate::blocks::BlockKey,
+    /// The blocks the node enforces, by keyed hashes (`keys/blocks.key`).
+    pub blocks: crate::blocks::Blocks,
     /// Devices revoked or erased: their tokens end at once.
     pub ended: crate::departures::Ended,
 }

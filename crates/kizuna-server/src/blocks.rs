@@ -1,10 +1,10 @@
 //! Blocking. Whom a person blocked is their personal data: the list is
 //! sealed in their home region, through the vault. The node enforces it
 //! from keyed hashes alone (`keys/blocks.key`): a hash of each pair (who
-//! blocks, whom), and a hash of whom, so that a send from someone nobody
-//! blocks costs one look-up. What a blocked person learns is a refusal
-//! (`refused`), the same whatever was refused; nothing else about the
-//! person who blocked them.
+//! blocks, whom), and a hash of whom, whose short prefixes the node holds
+//! in memory so that a send from someone nobody blocks costs no look-up.
+//! What a blocked person learns is a refusal (`refused`), the same
+//! whatever was refused; nothing else about the person who blocked them.
 //!
 //! The node refuses, from a blocked account: claiming the blocker's key
 //! packages, a commit that brings the blocker into a group, and messages
@@ -12,26 +12,52 @@
 //! person still speaks to the others; the node cannot leave one member
 //! out of a group's messages, and the content is not the node's to read.
 
+use std::collections::HashSet;
+use std::sync::RwLock;
+
 use axum::extract::{Path, State};
 use hmac::{Hmac, Mac};
+use kizuna_store::{Store, StoreError};
 use kizuna_wire::{now_ms, valid_handle, BlockList, Blocked, ErrorBody, ErrorCode};
 use sha2::Sha256;
 
 use crate::api::{ApiJson, AuthedDevice, Shared};
 use crate::error::ApiError;
 
-/// The node's secret for block hashes, of its own so that no other key's
-/// holder can test who blocked whom.
-pub struct BlockKey([u8; 32]);
+/// The node's key for block hashes, of its own so that no other key's
+/// holder can test who blocked whom, and which accounts someone blocks.
+pub struct Blocks {
+    key: [u8; 32],
+    /// The first 8 bytes of the hash of each account someone blocks. A
+    /// match is only a reason to look in the store: two accounts may share
+    /// a prefix, and an account unblocked since stays here until restart.
+    blocked: RwLock<HashSet<[u8; 8]>>,
+}
 
-impl BlockKey {
-    pub fn new(key: [u8; 32]) -> BlockKey {
-        BlockKey(key)
+fn prefix(hash: &[u8]) -> [u8; 8] {
+    let mut p = [0u8; 8];
+    p.copy_from_slice(&hash[..8]);
+    p
+}
+
+impl Blocks {
+    pub async fn load(key: [u8; 32], store: &dyn Store) -> Result<Blocks, StoreError> {
+        let blocked = store
+            .blocked_accounts()
+            .await?
+            .iter()
+            .filter(|h| h.len() >= 8)
+            .map(|h| prefix(h))
+            .collect();
+        Ok(Blocks {
+            key,
+            blocked: RwLock::new(blocked),
+        })
     }
 
     fn hash(&self, parts: &[&str]) -> Vec<u8> {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes a key of any length");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
+            .expect("HMAC takes a key of any length");
         for p in parts {
             // Length-prefixed, so no two different tuples hash alike.
             mac.update(&(p.len() as u32).to_be_bytes());
@@ -47,6 +73,18 @@ impl BlockKey {
     fn blocked(&self, account: &str) -> Vec<u8> {
         self.hash(&["blocked", account])
     }
+
+    /// Whether someone may block `account`; `false` means nobody does.
+    fn maybe_blocked(&self, account: &str) -> bool {
+        let p = prefix(&self.blocked(account));
+        self.blocked.read().map_or(true, |set| set.contains(&p))
+    }
+
+    fn note_blocked(&self, hash: &[u8]) {
+        if let Ok(mut set) = self.blocked.write() {
+            set.insert(prefix(hash));
+        }
+    }
 }
 
 /// What a blocked person is told, whatever they tried.
@@ -59,11 +97,7 @@ pub fn refused() -> ApiError {
 
 /// Refuses unless `blocker` lets `account` reach them.
 async fn check_pair(s: &Shared, blocker: &str, account: &str) -> Result<(), ApiError> {
-    if blocker != account
-        && s.store
-            .has_block(&s.block_key.pair(blocker, account))
-            .await?
-    {
+    if blocker != account && s.store.has_block(&s.blocks.pair(blocker, account)).await? {
         return Err(refused());
     }
     Ok(())
@@ -72,12 +106,7 @@ async fn check_pair(s: &Shared, blocker: &str, account: &str) -> Result<(), ApiE
 /// Refuses a claim of key packages, or an invitation, from `account` to
 /// anyone among `targets` (accounts) who blocked it.
 pub async fn check_reach(s: &Shared, account: &str, targets: &[String]) -> Result<(), ApiError> {
-    if targets.iter().all(|t| t == account)
-        || !s
-            .store
-            .blocked_by_anyone(&s.block_key.blocked(account))
-            .await?
-    {
+    if targets.iter().all(|t| t == account) || !s.blocks.maybe_blocked(account) {
         return Ok(());
     }
     for t in targets {
@@ -89,11 +118,7 @@ pub async fn check_reach(s: &Shared, account: &str, targets: &[String]) -> Resul
 /// Refuses a message from `account` in a group of exactly two people when
 /// the other one blocked it.
 pub async fn check_message(s: &Shared, group_id: &[u8], account: &str) -> Result<(), ApiError> {
-    if !s
-        .store
-        .blocked_by_anyone(&s.block_key.blocked(account))
-        .await?
-    {
+    if !s.blocks.maybe_blocked(account) {
         return Ok(());
     }
     let Some(group) = s.store.group(group_id).await? else {
@@ -129,12 +154,10 @@ pub async fn forget(
     let pairs: Vec<Vec<u8>> = list
         .blocked
         .iter()
-        .map(|b| s.block_key.pair(account, &b.account_id))
+        .map(|b| s.blocks.pair(account, &b.account_id))
         .collect();
     s.store.remove_blocks(&pairs).await?;
-    s.store
-        .remove_blocks_of(&s.block_key.blocked(account))
-        .await?;
+    s.store.remove_blocks_of(&s.blocks.blocked(account)).await?;
     Ok(())
 }
 
@@ -215,12 +238,11 @@ pub async fn block(
     // Enforced before it is listed: a block the person sees always holds.
     // Should the sealed write fail, the request is answered with an error
     // and repeating it finishes the work.
+    let blocked = s.blocks.blocked(&them.account_id);
     s.store
-        .put_block(
-            &s.block_key.pair(&a.account_id, &them.account_id),
-            &s.block_key.blocked(&them.account_id),
-        )
+        .put_block(&s.blocks.pair(&a.account_id, &them.account_id), &blocked)
         .await?;
+    s.blocks.note_blocked(&blocked);
     s.vault
         .set_blocks(&a.account_id, &a.region, &list, &who)
         .await?;
@@ -253,7 +275,7 @@ pub async fn unblock(
     let gone = list.blocked.remove(i);
     // Listed as lifted only once it no longer holds.
     s.store
-        .remove_blocks(&[s.block_key.pair(&a.account_id, &gone.account_id)])
+        .remove_blocks(&[s.blocks.pair(&a.account_id, &gone.account_id)])
         .await?;
     s.vault
         .set_blocks(&a.account_id, &a.region, &list, &who)

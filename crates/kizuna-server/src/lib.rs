@@ -294,7 +294,7 @@ impl RunningServer {
         let delivery_key =
             departures::DeliveryKey::from_seed(key_file(&keys.join("delivery.key"))?);
         // Its own key: only the node can test who blocked whom.
-        let block_key = blocks::BlockKey::new(key_file(&keys.join("blocks.key"))?);
+        let block_key = key_file(&keys.join("blocks.key"))?;
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("node.sqlite")).await?);
         // People whose region the configuration dropped would be unreachable
         // and their data map would lie; refuse rather than serve them wrong.
@@ -312,6 +312,7 @@ impl RunningServer {
         let vault = Arc::new(open_vault(dir, config.regions.clone()).await?);
         adopt_legacy_profiles(store.as_ref(), &vault).await?;
         let sanctions = Arc::new(sanctions::Sanctions::load(store.as_ref()).await?);
+        let blocks = blocks::Blocks::load(block_key, store.as_ref()).await?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| ServerError::Listen {
@@ -425,7 +426,7 @@ impl RunningServer {
             franking_key,
             sanctions,
             delivery_key,
-            block_key,
+            blocks,
             ended: Default::default(),
         });
         tokio::spawn(reports::retention(

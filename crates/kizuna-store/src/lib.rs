@@ -378,16 +378,15 @@ pub trait Store: Send + Sync + 'static {
     /// Lifts whatever these reports' decisions set, on anyone.
     async fn lift_sanctions_of_reports(&self, report_ids: &[String]) -> Result<()>;
     /// Records a block by its keyed hashes: of the pair (who blocks, whom)
-    /// and of whom alone, so a send from someone nobody blocks costs one
-    /// look-up. Idempotent.
+    /// and of whom alone. Idempotent.
     async fn put_block(&self, pair: &[u8], blocked: &[u8]) -> Result<()>;
     /// Lifts blocks, by their pair hashes; unknown ones are ignored.
     async fn remove_blocks(&self, pairs: &[Vec<u8>]) -> Result<()>;
     /// Lifts every block against the account with this keyed hash.
     async fn remove_blocks_of(&self, blocked: &[u8]) -> Result<()>;
     async fn has_block(&self, pair: &[u8]) -> Result<bool>;
-    /// Whether anyone blocks the account with this keyed hash.
-    async fn blocked_by_anyone(&self, blocked: &[u8]) -> Result<bool>;
+    /// The keyed hash of every account someone blocks.
+    async fn blocked_accounts(&self) -> Result<Vec<Vec<u8>>>;
     /// Flushes and closes; called on shutdown.
     async fn close(&self);
 }

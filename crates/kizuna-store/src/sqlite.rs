@@ -1668,14 +1668,10 @@ impl Store for SqliteStore {
             .is_some())
     }
 
-    async fn blocked_by_anyone(&self, blocked: &[u8]) -> Result<bool> {
-        Ok(
-            sqlx::query("SELECT 1 FROM blocks WHERE blocked = ? LIMIT 1")
-                .bind(blocked)
-                .fetch_optional(&self.pool)
-                .await?
-                .is_some(),
-        )
+    async fn blocked_accounts(&self) -> Result<Vec<Vec<u8>>> {
+        Ok(sqlx::query_scalar("SELECT DISTINCT blocked FROM blocks")
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     async fn group_state(&self, group_id: &[u8]) -> Result<Option<Vec<u8>>> {

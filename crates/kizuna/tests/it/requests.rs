@@ -178,7 +178,7 @@ async fn declining_leaves_the_chat_and_forgets_it() {
 
 #[tokio::test]
 async fn a_blocked_person_cannot_invite_or_write_one_to_one() {
-    let node = Node::start().await;
+    let mut node = Node::start().await;
     let mut alice = node.person("alice", "jp").await;
     let mut bob = node.person("bob", "jp").await;
     let mut carol = node.person("carol", "jp").await;
@@ -221,6 +221,9 @@ async fn a_blocked_person_cannot_invite_or_write_one_to_one() {
         (ErrorCode::Refused, said.as_str())
     );
     assert!(bob.sync().await.unwrap().is_empty());
+    // A block holds across a restart of the node.
+    node.restart().await;
+    assert_eq!(refused(alice.send(&dm, "hello?").await), said);
 
     // Bob still writes to her; in a group she still speaks to the others,
     // and someone else may bring bob into it.
