@@ -191,7 +191,7 @@ async fn target(s: &Shared, handle: &str) -> Result<kizuna_store::Account, ApiEr
     if !valid_handle(handle) {
         return Err(ApiError::bad_request(
             ErrorCode::InvalidHandle,
-            "a handle is 3-32 lowercase letters, digits, '_' or '.'",
+            "a handle is 3-32 lowercase letters, digits, '_' or '.', starting with a letter",
         ));
     }
     s.store.account_by_handle(handle).await?.ok_or_else(|| {
@@ -208,7 +208,7 @@ async fn target(s: &Shared, handle: &str) -> Result<kizuna_store::Account, ApiEr
     tag = "user",
     summary = "Block someone: the node refuses their invitations and their messages in our one-to-one chats",
     description = "Idempotent. The person is told nothing; what they try next is refused with `refused`.",
-    params(("handle" = String, Path, description = "whom to block")),
+    params(("handle" = String, Path, description = "whom to block", pattern = r"^[a-z][a-z0-9_.]{2,31}$")),
     responses((status = 200, description = "whom I block now", body = BlockList), (status = "default", description = "an error with a stable code", body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -255,7 +255,7 @@ pub async fn block(
     tag = "user",
     summary = "Unblock someone",
     description = "Idempotent: unblocking someone not blocked changes nothing.",
-    params(("handle" = String, Path, description = "whom to unblock")),
+    params(("handle" = String, Path, description = "whom to unblock", pattern = r"^[a-z][a-z0-9_.]{2,31}$")),
     responses((status = 200, description = "whom I block now", body = BlockList), (status = "default", description = "an error with a stable code", body = ErrorBody)),
     security(("bearer" = []))
 )]
