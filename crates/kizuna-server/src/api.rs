@@ -968,6 +968,11 @@ async fn commit(
     )
     .await?;
     crate::blocks::check_reach(&s, &me.account_id, &derived.joining).await?;
+    if !derived.added.is_empty() {
+        // Adding a third person to a one-to-one chat whose other person
+        // blocked the committer would let them speak there again.
+        crate::blocks::check_message(&s, &gid, &me.account_id).await?;
+    }
     match (&req.welcome, derived.added.is_empty()) {
         (Some(w), false) => framing::welcome(&w.0)
             .map_err(|e| ApiError::bad_request(ErrorCode::InvalidMessage, e.to_string()))?,

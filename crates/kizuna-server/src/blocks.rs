@@ -8,7 +8,8 @@
 //!
 //! The node refuses, from a blocked account: claiming the blocker's key
 //! packages, a commit that brings the blocker into a group, and messages
-//! in a chat of exactly the two of them. In a larger group a blocked
+//! in a chat of exactly the two of them, or a commit that adds anyone to
+//! it (which would make it a group where they speak again). In a larger group a blocked
 //! person still speaks to the others; the node cannot leave one member
 //! out of a group's messages, and the content is not the node's to read.
 

@@ -205,6 +205,8 @@ async fn a_blocked_person_cannot_invite_or_write_one_to_one() {
         said
     );
     assert_eq!(refused(alice.add_member(&group, "bob").await), said);
+    // Nor can she make their chat a group to speak in again.
+    assert_eq!(refused(alice.add_member(&dm, "carol").await), said);
     let token = alice.bearer_token().await.unwrap();
     let r = node
         .http()
