@@ -86,10 +86,11 @@ pub async fn generate(
     spec: &Spec,
     progress: &impl Fn(Progress<'_>),
 ) -> Result<Expected, BenchError> {
-    let vault = kizuna_server::open_vault(data_dir, Regions::embedded())
+    let data_dir = kizuna_config::DataDir::new(data_dir);
+    let vault = kizuna_server::open_vault(&data_dir, Regions::embedded())
         .await
         .map_err(fail)?;
-    let store = SqliteStore::open(&data_dir.join("node.sqlite"))
+    let store = SqliteStore::open(&data_dir.node_store())
         .await
         .map_err(fail)?;
     let people = spec.affected + spec.others;

@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod data_dir;
+pub use data_dir::{DataDir, DataDirError, DataDirLock, NodeKey};
+
 /// The configuration a bare `kizuna serve` runs with: regions `jp` and `kr`.
 pub const DEFAULT_TOML: &str = include_str!("default.toml");
 
@@ -103,9 +106,9 @@ impl Region {
     }
 
     /// The region's store, resolved against the data directory.
-    pub fn store_path(&self, data_dir: &Path) -> PathBuf {
+    pub fn store_path(&self, data_dir: &DataDir) -> PathBuf {
         match &self.store {
-            StoreLocation::Sqlite(p) => data_dir.join(p),
+            StoreLocation::Sqlite(p) => data_dir.resolve(p),
         }
     }
 }
@@ -177,10 +180,6 @@ fn valid_id(id: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
-
-/// Files of the node itself under the data directory, which no region may
-/// use for its store or key.
-const RESERVED: [&str; 3] = ["node.sqlite", "kizuna.lock", "keys/user-token.key"];
 
 /// `a/./b/../c` as `a/c`, so two spellings of one file compare equal.
 fn lexical(p: &Path) -> PathBuf {
@@ -284,7 +283,7 @@ impl Regions {
                 KeySource::Env(_) => None,
             };
             for (what, path) in [("store", Some(store.path())), ("key", key_path)] {
-                if let Some(p) = path.filter(|p| RESERVED.iter().any(|r| Path::new(r) == *p)) {
+                if let Some(p) = path.filter(|p| DataDir::is_node_file(p)) {
                     return Err(invalid(
                         format!("{place}.{what}"),
                         format!(
@@ -530,6 +529,15 @@ mod tests {
             e.contains("[regions.kr.key]") && e.contains("belongs to the node"),
             "{e}"
         );
+        // Every file of the node's, not only the first ones it had.
+        for own in ["staff/staff.sqlite", "ledger/regions.sqlite"] {
+            let e = problem(with(|t| t.replace("regions/kr.sqlite", own)));
+            assert!(e.contains("belongs to the node"), "{own}: {e}");
+        }
+        for own in ["keys/franking.key", "keys/delivery.key", "keys/blocks.key"] {
+            let e = problem(with(|t| t.replace("keys/region-kr.key", own)));
+            assert!(e.contains("belongs to the node"), "{own}: {e}");
+        }
     }
 
     #[test]

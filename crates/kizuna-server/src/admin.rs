@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use kizuna_config::Regions;
+use kizuna_config::{DataDir, DataDirLock, NodeKey, Regions};
 use kizuna_store::{SqliteStore, Store, StoreError};
 use kizuna_vault::{Progress, Requester, Rotation, Vault, VaultError};
 
@@ -25,7 +25,7 @@ pub enum AdminError {
 pub struct Admin {
     store: Arc<dyn Store>,
     vault: Vault,
-    _lock: crate::DataDirLock,
+    _lock: DataDirLock,
 }
 
 /// One person moved.
@@ -40,10 +40,10 @@ pub struct Moved {
 
 impl Admin {
     pub async fn open(data_dir: &Path, regions: Regions) -> Result<Admin, crate::ServerError> {
-        let lock = crate::DataDirLock::take(data_dir)?;
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(&data_dir.join("node.sqlite")).await?);
-        let vault = crate::open_vault(data_dir, regions).await?;
+        let dir = DataDir::new(data_dir);
+        let lock = dir.lock()?;
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.node_store()).await?);
+        let vault = crate::open_vault(&dir, regions).await?;
         Ok(Admin {
             store,
             vault,
@@ -156,16 +156,11 @@ pub async fn bootstrap_staff(
     staff_id: &str,
     networks: Vec<String>,
 ) -> Result<kizuna_wire::staff::StaffCredentials, crate::ServerError> {
-    let _lock = crate::DataDirLock::take(data_dir)?;
-    let keys = data_dir.join("keys");
-    std::fs::create_dir_all(&keys).map_err(|source| crate::ServerError::DataDir {
-        path: data_dir.to_path_buf(),
-        source,
-    })?;
-    let key = crate::key_file(&keys.join("staff-token.key"))?;
-    let ledger = crate::open_ledger(data_dir, regions)?;
-    let realm =
-        kizuna_staff::StaffRealm::open(&data_dir.join("staff/staff.sqlite"), key, ledger).await?;
+    let dir = DataDir::new(data_dir);
+    let _lock = dir.lock()?;
+    let key = dir.key(NodeKey::StaffToken)?;
+    let ledger = crate::open_ledger(&dir, regions)?;
+    let realm = kizuna_staff::StaffRealm::open(&dir.staff_store(), key, ledger).await?;
     let r = realm
         .bootstrap(
             staff_id,

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use kizuna_config::Regions;
+use kizuna_config::{DataDir, NodeKey, Regions};
 use kizuna_ledger::audit::{check_heads, read_log, LogProblem};
 use kizuna_ledger::SignedTreeHead;
 use kizuna_vault::{Content, Progress, Vault};
@@ -41,14 +41,7 @@ pub fn ledger_key(
     data_dir: &Path,
     regions: &Regions,
 ) -> Result<(String, ed25519_dalek::VerifyingKey), ServerError> {
-    let path = data_dir.join("keys").join("ledger-signing.key");
-    let seed: [u8; 32] = std::fs::read(&path)
-        .map_err(|source| ServerError::KeyFile {
-            path: path.clone(),
-            source,
-        })?
-        .try_into()
-        .map_err(|_| ServerError::BadKeyFile(path.clone()))?;
+    let seed = DataDir::new(data_dir).existing_key(NodeKey::LedgerSigning)?;
     let origin = crate::ledger_origin(regions);
     let key = kizuna_ledger::TreeHeadKey::new(&origin, seed).verifying_key();
     Ok((origin, key))
@@ -56,7 +49,7 @@ pub fn ledger_key(
 
 /// Every head the ledger in `data_dir` signed, oldest first.
 pub fn heads(data_dir: &Path) -> Result<Vec<SignedTreeHead>, ServerError> {
-    Ok(read_log(&data_dir.join("ledger"))?.1)
+    Ok(read_log(&DataDir::new(data_dir).ledger())?.1)
 }
 
 /// What an entry held in a store says about itself.
@@ -112,12 +105,13 @@ pub async fn verify(
     witnessed: &[SignedTreeHead],
     progress: &dyn Progress,
 ) -> Result<AuditReport, ServerError> {
-    let _lock = crate::DataDirLock::take(data_dir)?;
+    let dir = DataDir::new(data_dir);
+    let _lock = dir.lock()?;
     let (origin, key) = ledger_key(data_dir, &regions)?;
-    let (leaves, heads) = read_log(&data_dir.join("ledger"))?;
+    let (leaves, heads) = read_log(&dir.ledger())?;
     let n = leaves.len() as u64;
     let heads_problems = check_heads(&leaves, &heads, witnessed, &key, &origin);
-    let vault = Vault::open_for_audit(regions.clone(), data_dir).await?;
+    let vault = Vault::open_for_audit(regions.clone(), &dir).await?;
     progress.total(n);
     let mut t = Tally {
         leaves: &leaves,
@@ -150,7 +144,7 @@ pub async fn verify(
         }
     }
     // The staff realm's own events (logins, policy loads, organisations).
-    let staff_store = data_dir.join("staff").join("staff.sqlite");
+    let staff_store = dir.staff_store();
     if staff_store.exists() {
         let realm = kizuna_staff::StaffRealm::open_for_audit(&staff_store).await?;
         let mut from = 0;

@@ -28,10 +28,10 @@ mod sanctions;
 mod ws;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use kizuna_config::Regions;
+use kizuna_config::{DataDir, DataDirLock, NodeKey, Regions};
 use kizuna_store::{SqliteStore, Store};
 use kizuna_vault::{Requester, Vault};
 
@@ -86,18 +86,8 @@ impl ServerConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("cannot use the data directory {path}: {source}")]
-    DataDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("cannot read or create the key file {path}: {source}")]
-    KeyFile {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("the key file {0} is damaged (expected 32 bytes)")]
-    BadKeyFile(PathBuf),
+    #[error(transparent)]
+    DataDir(#[from] kizuna_config::DataDirError),
     #[error("cannot open the store: {0}")]
     Store(#[from] kizuna_store::StoreError),
     #[error("{count} people have their home in region '{region}', which {origin} does not define; restore the region, or move them with `kizuna admin move-region` under the old configuration first")]
@@ -106,10 +96,6 @@ pub enum ServerError {
         count: u64,
         origin: String,
     },
-    #[error(
-        "another kizuna process (a running node or an admin command) is using {0}; stop it first"
-    )]
-    InUse(PathBuf),
     #[error("{0}")]
     Policy(#[from] kizuna_policy::PolicyError),
     #[error("cannot open the staff realm: {0}")]
@@ -145,68 +131,24 @@ pub fn ledger_origin(regions: &Regions) -> String {
     format!("kizuna/ledger/{}", regions.node_region().id)
 }
 
-/// Opens the vault of `data_dir` with its transparency ledger (`ledger/`,
-/// whose tree heads are signed by `keys/ledger-signing.key`, a key of its
-/// own that neither realm's tokens use).
-pub async fn open_vault(data_dir: &Path, regions: Regions) -> Result<Vault, ServerError> {
+/// Opens the vault of a data directory with its transparency ledger,
+/// whose tree heads are signed by a key of its own that neither realm's
+/// tokens use.
+pub async fn open_vault(data_dir: &DataDir, regions: Regions) -> Result<Vault, ServerError> {
     let ledger = open_ledger(data_dir, &regions)?;
     Ok(Vault::open(regions, data_dir, ledger).await?)
 }
 
-/// The transparency ledger of `data_dir`.
+/// The transparency ledger of a data directory.
 pub(crate) fn open_ledger(
-    data_dir: &Path,
+    data_dir: &DataDir,
     regions: &Regions,
 ) -> Result<Arc<kizuna_ledger::Ledger>, ServerError> {
-    let keys = data_dir.join("keys");
-    std::fs::create_dir_all(&keys).map_err(|source| ServerError::DataDir {
-        path: data_dir.to_path_buf(),
-        source,
-    })?;
-    let seed = key_file(&keys.join("ledger-signing.key"))?;
+    let seed = data_dir.key(NodeKey::LedgerSigning)?;
     Ok(Arc::new(kizuna_ledger::Ledger::open(
-        &data_dir.join("ledger"),
+        &data_dir.ledger(),
         kizuna_ledger::TreeHeadKey::new(&ledger_origin(regions), seed),
     )?))
-}
-
-/// Reads a 32-byte secret from `path`, creating it (owner-only) on first start.
-/// Secrets live in files beside, not inside, the database.
-pub(crate) fn key_file(path: &Path) -> Result<[u8; 32], ServerError> {
-    use rand::RngCore;
-    match std::fs::read(path) {
-        Ok(b) => b
-            .try_into()
-            .map_err(|_| ServerError::BadKeyFile(path.to_path_buf())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut k = [0u8; 32];
-            rand::thread_rng().fill_bytes(&mut k);
-            let tmp = path.with_extension("tmp");
-            let write = || -> std::io::Result<()> {
-                use std::io::Write;
-                let mut opts = std::fs::OpenOptions::new();
-                opts.write(true).create(true).truncate(true);
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::OpenOptionsExt;
-                    opts.mode(0o600);
-                }
-                let mut f = opts.open(&tmp)?;
-                f.write_all(&k)?;
-                f.sync_all()?;
-                std::fs::rename(&tmp, path)
-            };
-            write().map_err(|source| ServerError::KeyFile {
-                path: path.to_path_buf(),
-                source,
-            })?;
-            Ok(k)
-        }
-        Err(source) => Err(ServerError::KeyFile {
-            path: path.to_path_buf(),
-            source,
-        }),
-    }
 }
 
 /// Moves profiles that an earlier version kept in the node store into their
@@ -249,53 +191,19 @@ async fn adopt_legacy_profiles(store: &dyn Store, vault: &Vault) -> Result<(), S
     }
 }
 
-/// Holds the data directory for one process: a node and an admin command
-/// working on the same stores at once could undo each other's work (a key
-/// rotated under a running node, a move racing a write).
-pub struct DataDirLock {
-    _file: std::fs::File,
-}
-
-impl DataDirLock {
-    pub fn take(dir: &Path) -> Result<DataDirLock, ServerError> {
-        let io = |source| ServerError::DataDir {
-            path: dir.to_path_buf(),
-            source,
-        };
-        std::fs::create_dir_all(dir).map_err(io)?;
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join("kizuna.lock"))
-            .map_err(io)?;
-        match file.try_lock() {
-            Ok(()) => Ok(DataDirLock { _file: file }),
-            Err(std::fs::TryLockError::WouldBlock) => Err(ServerError::InUse(dir.to_path_buf())),
-            Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
-        }
-    }
-}
-
 impl RunningServer {
     /// Opens the store under `data_dir`, binds, and serves in the background.
     pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
-        let dir = &config.data_dir;
-        let lock = DataDirLock::take(dir)?;
-        let keys = dir.join("keys");
-        std::fs::create_dir_all(&keys).map_err(|source| ServerError::DataDir {
-            path: dir.clone(),
-            source,
-        })?;
-        let token_key = key_file(&keys.join("user-token.key"))?;
+        let dir = &DataDir::new(&config.data_dir);
+        let lock = dir.lock()?;
+        let token_key = dir.key(NodeKey::UserToken)?;
         // Its own key: a report can only be verified by this node's binding.
-        let franking_key = key_file(&keys.join("franking.key"))?;
+        let franking_key = dir.key(NodeKey::Franking)?;
         // Its own key: only the node speaks as the groups' external sender.
-        let delivery_key =
-            departures::DeliveryKey::from_seed(key_file(&keys.join("delivery.key"))?);
+        let delivery_key = departures::DeliveryKey::from_seed(dir.key(NodeKey::Delivery)?);
         // Its own key: only the node can test who blocked whom.
-        let block_key = key_file(&keys.join("blocks.key"))?;
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("node.sqlite")).await?);
+        let block_key = dir.key(NodeKey::Blocks)?;
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.node_store()).await?);
         // People whose region the configuration dropped would be unreachable
         // and their data map would lie; refuse rather than serve them wrong.
         for (region, count) in store.account_regions().await? {
@@ -333,10 +241,10 @@ impl RunningServer {
         let staff = match config.staff_listen {
             None => None,
             Some(listen) => {
-                let staff_key = key_file(&keys.join("staff-token.key"))?;
+                let staff_key = dir.key(NodeKey::StaffToken)?;
                 let realm = Arc::new(
                     kizuna_staff::StaffRealm::open(
-                        &dir.join("staff/staff.sqlite"),
+                        &dir.staff_store(),
                         staff_key,
                         vault.ledger()?.clone(),
                     )

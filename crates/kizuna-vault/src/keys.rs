@@ -13,7 +13,7 @@
 //! until a rotation has re-wrapped everything they wrapped.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use base64::Engine;
 use kizuna_config::KeySource;
@@ -113,9 +113,9 @@ pub enum KeyPlace {
 }
 
 impl KeyPlace {
-    pub fn resolve(source: &KeySource, data_dir: &Path) -> KeyPlace {
+    pub fn resolve(source: &KeySource, data_dir: &kizuna_config::DataDir) -> KeyPlace {
         match source {
-            KeySource::File(p) => KeyPlace::File(data_dir.join(p)),
+            KeySource::File(p) => KeyPlace::File(data_dir.resolve(p)),
             KeySource::Env(v) => KeyPlace::Env(v.clone()),
         }
     }

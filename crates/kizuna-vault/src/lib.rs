@@ -16,11 +16,10 @@ mod reports;
 mod seal;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use hmac::{Hmac, Mac};
-use kizuna_config::Regions;
+use kizuna_config::{DataDir, Regions};
 use kizuna_store::{RegionStore, SealedSubject, SqliteRegionStore, StoreError, WrappedKey};
 use kizuna_wire::{
     AccessCountry, BlockList, Contacts, DataCategory, DataMap, ForeignDisclosure, TransferRecord,
@@ -449,7 +448,7 @@ impl Vault {
     /// are settled here.
     pub async fn open(
         config: Regions,
-        data_dir: &Path,
+        data_dir: &DataDir,
         ledger: Arc<kizuna_ledger::Ledger>,
     ) -> Result<Vault, VaultError> {
         let vault = Self::open_regions(config, data_dir, Some(ledger)).await?;
@@ -460,13 +459,13 @@ impl Vault {
     /// Opens the regions to check their ledger entries, without the ledger
     /// (which an audit reads on its own, damaged or not). Nothing that
     /// needs the ledger works on a vault opened so.
-    pub async fn open_for_audit(config: Regions, data_dir: &Path) -> Result<Vault, VaultError> {
+    pub async fn open_for_audit(config: Regions, data_dir: &DataDir) -> Result<Vault, VaultError> {
         Self::open_regions(config, data_dir, None).await
     }
 
     async fn open_regions(
         config: Regions,
-        data_dir: &Path,
+        data_dir: &DataDir,
         ledger: Option<Arc<kizuna_ledger::Ledger>>,
     ) -> Result<Vault, VaultError> {
         let mut regions = BTreeMap::new();

@@ -34,9 +34,13 @@ fn profile(phone: &str) -> Profile {
 #[tokio::test]
 async fn an_interrupted_rotation_resumes_under_the_version_it_created() {
     let dir = tempfile::tempdir().unwrap();
-    let vault = Vault::open(Regions::embedded(), dir.path(), ledger(dir.path()))
-        .await
-        .unwrap();
+    let vault = Vault::open(
+        Regions::embedded(),
+        &DataDir::new(dir.path()),
+        ledger(dir.path()),
+    )
+    .await
+    .unwrap();
     for (i, s) in ["a", "b", "c"].iter().enumerate() {
         vault
             .register(
@@ -56,9 +60,13 @@ async fn an_interrupted_rotation_resumes_under_the_version_it_created() {
     rv.place.write("jp", &keys).unwrap();
     vault.close().await;
 
-    let vault = Vault::open(Regions::embedded(), dir.path(), ledger(dir.path()))
-        .await
-        .unwrap();
+    let vault = Vault::open(
+        Regions::embedded(),
+        &DataDir::new(dir.path()),
+        ledger(dir.path()),
+    )
+    .await
+    .unwrap();
     let r = vault.rotate_key("jp", &Quiet).await.unwrap();
     assert_eq!(
         (r.new_version, r.rewrapped, r.retired_versions),
@@ -78,9 +86,13 @@ async fn an_interrupted_rotation_resumes_under_the_version_it_created() {
 #[tokio::test]
 async fn bad_input_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let vault = Vault::open(Regions::embedded(), dir.path(), ledger(dir.path()))
-        .await
-        .unwrap();
+    let vault = Vault::open(
+        Regions::embedded(),
+        &DataDir::new(dir.path()),
+        ledger(dir.path()),
+    )
+    .await
+    .unwrap();
     let bad = [
         (profile("0901234"), "jp"),
         (
@@ -138,18 +150,26 @@ async fn a_region_key_can_come_from_the_environment() {
     );
     let regions = Regions::parse(&toml, "test").unwrap();
     // Unset: the region cannot open, and the message names where to look.
-    let e = Vault::open(regions.clone(), dir.path(), ledger(dir.path()))
-        .await
-        .err()
-        .unwrap();
+    let e = Vault::open(
+        regions.clone(),
+        &DataDir::new(dir.path()),
+        ledger(dir.path()),
+    )
+    .await
+    .err()
+    .unwrap();
     assert!(
         e.to_string().contains(&var) && e.to_string().contains("[regions.kr.key]"),
         "{e}"
     );
     std::env::set_var(&var, keys::RegionKeys::generate().render("kr"));
-    let vault = Vault::open(regions.clone(), dir.path(), ledger(dir.path()))
-        .await
-        .unwrap();
+    let vault = Vault::open(
+        regions.clone(),
+        &DataDir::new(dir.path()),
+        ledger(dir.path()),
+    )
+    .await
+    .unwrap();
     vault
         .register("b", "kr", &profile("+821012345678"), &operator())
         .await
@@ -172,9 +192,13 @@ async fn a_region_key_can_come_from_the_environment() {
 async fn reports_and_decisions_move_with_their_person() {
     use kizuna_wire::reports::*;
     let dir = tempfile::tempdir().unwrap();
-    let vault = Vault::open(Regions::embedded(), dir.path(), ledger(dir.path()))
-        .await
-        .unwrap();
+    let vault = Vault::open(
+        Regions::embedded(),
+        &DataDir::new(dir.path()),
+        ledger(dir.path()),
+    )
+    .await
+    .unwrap();
     vault
         .register("a", "jp", &profile("+819000000001"), &operator())
         .await

@@ -679,10 +679,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             match c.lookup_phone(&phone).await? {
                 Some(h) => out!("{h}"),
                 None => {
-                    eprintln!("nobody with that number lets themselves be found");
-                    return Err(
-                        anyhow::Error::new(ClientError::UnknownChat(phone)).context("not found")
-                    );
+                    return Err(NotFound(
+                        "nobody with that number lets themselves be found".into(),
+                    )
+                    .into());
                 }
             }
             Ok(())

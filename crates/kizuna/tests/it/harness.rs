@@ -91,6 +91,11 @@ impl Node {
         self.dir.path()
     }
 
+    /// The node's files, as the node names them.
+    pub fn files(&self) -> kizuna_config::DataDir {
+        kizuna_config::DataDir::new(self.dir.path())
+    }
+
     pub fn home(&self, name: &str) -> PathBuf {
         self.homes.path().join(name)
     }

@@ -197,3 +197,22 @@ async fn new_accounts_from_one_address_are_rate_limited() {
     let e = alice.account("carol").await.expect_err("no account carol");
     assert_eq!(e.api_code(), Some(ErrorCode::UnknownAccount), "{e}");
 }
+
+#[tokio::test]
+async fn a_phone_lookup_that_finds_nobody_says_so() {
+    let node = Node::start().await;
+    node.person("alice", "jp").await;
+    let home = node.home("alice");
+    let out = run(args(&[
+        "lookup",
+        "--home",
+        home.to_str().unwrap(),
+        "--phone",
+        "+819099990000",
+    ]))
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("nobody with that number"), "{said}");
+    assert!(!said.contains("chat"), "{said}");
+}

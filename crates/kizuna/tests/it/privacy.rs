@@ -64,7 +64,7 @@ async fn the_server_keeps_no_history_once_delivered() {
     for i in 0..5 {
         alice.send(&chat, &format!("m{i}")).await.unwrap();
     }
-    let db = node.data_dir().join("node.sqlite");
+    let db = node.files().node_store();
     let count = |table: &'static str| {
         let db = db.clone();
         async move {

@@ -20,7 +20,7 @@ fn refused<T: std::fmt::Debug>(r: Result<T, ClientError>) -> String {
 
 /// Rows of the node's own database.
 async fn node_rows(node: &Node, sql: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let path = node.data_dir().join("node.sqlite");
+    let path = node.files().node_store();
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
         .await
         .unwrap();

@@ -148,9 +148,12 @@ async fn copied_database_files_without_the_key_files_reveal_nothing() {
         )
         .unwrap();
     }
-    let vault = kizuna_server::open_vault(copy.path(), Regions::embedded())
-        .await
-        .unwrap();
+    let vault = kizuna_server::open_vault(
+        &kizuna_config::DataDir::new(copy.path()),
+        Regions::embedded(),
+    )
+    .await
+    .unwrap();
     let who = kizuna_vault::Requester::Operator {
         command: "test".into(),
     };
@@ -261,7 +264,7 @@ async fn erasing_an_account_destroys_its_key() {
     // A copy an interrupted move left in another region must go too.
     let mut node = node;
     let addr = node.stop().await;
-    let vault = kizuna_server::open_vault(node.data_dir(), Regions::embedded())
+    let vault = kizuna_server::open_vault(&node.files(), Regions::embedded())
         .await
         .unwrap();
     let who = kizuna_vault::Requester::Operator {
@@ -417,7 +420,7 @@ async fn an_unfinished_registration_does_not_hold_its_phone_number() {
     let addr = node.stop().await;
     // Sealed data whose account was never created, as a crash between the
     // two steps of a registration leaves it.
-    let vault = kizuna_server::open_vault(node.data_dir(), Regions::embedded())
+    let vault = kizuna_server::open_vault(&node.files(), Regions::embedded())
         .await
         .unwrap();
     let profile = kizuna_vault::Profile {
@@ -485,19 +488,17 @@ async fn profiles_an_earlier_version_kept_in_the_node_store_move_to_their_region
         "INSERT INTO profiles (account_id, sealed) VALUES ('{bob_id}', \
          CAST('{{\"name\":\"Bob\",\"phone\":\"090\",\"email\":null}}' AS BLOB))"
     );
-    sql(&node.data_dir().join("node.sqlite"), &[&legacy, &bad]).await;
+    sql(&node.files().node_store(), &[&legacy, &bad]).await;
     node.start_again(addr).await;
     assert_eq!(a.me().await.unwrap().name, "Alice Legacy");
     assert_eq!(
         bob.me().await.unwrap_err().api_code(),
         Some(ErrorCode::UnknownAccount)
     );
-    let pool = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        node.data_dir().join("node.sqlite").display()
-    ))
-    .await
-    .unwrap();
+    let pool =
+        sqlx::SqlitePool::connect(&format!("sqlite://{}", node.files().node_store().display()))
+            .await
+            .unwrap();
     let left: Vec<String> = sqlx::query_scalar("SELECT account_id FROM profiles")
         .fetch_all(&pool)
         .await

@@ -199,7 +199,7 @@ async fn the_staff_realm_is_separate_and_an_organisation_is_stopped_by_one_comma
         assert!(kinds.iter().any(|x| x == k), "{k} missing from {kinds:?}");
     }
     // Nothing of the staff realm is in the user realm's store.
-    let node_db = std::fs::read(node.data_dir().join("node.sqlite")).unwrap();
+    let node_db = std::fs::read(node.files().node_store()).unwrap();
     assert!(!contains(&node_db, b"acme"));
 }
 

@@ -1,0 +1,240 @@
+//! A node's data directory: every file a node keeps there, named in this
+//! one place. The regions' own files are wherever the region configuration
+//! puts them, relative to the same directory; none may be one of these.
+
+use std::path::{Path, PathBuf};
+
+/// A 32-byte secret of the node's, each in its own file under `keys/`
+/// (owner-only), never in a database: a copied database reveals nothing
+/// without them, and no key's holder can do another key's work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeKey {
+    /// Signs the user realm's tokens.
+    UserToken,
+    /// Signs the staff realm's sessions.
+    StaffToken,
+    /// Signs the transparency ledger's tree heads.
+    LedgerSigning,
+    /// Binds each accepted message's franking commitment.
+    Franking,
+    /// Signs the node's own proposals as every group's external sender.
+    Delivery,
+    /// Hashes the blocks the node enforces.
+    Blocks,
+}
+
+impl NodeKey {
+    pub const ALL: [NodeKey; 6] = [
+        NodeKey::UserToken,
+        NodeKey::StaffToken,
+        NodeKey::LedgerSigning,
+        NodeKey::Franking,
+        NodeKey::Delivery,
+        NodeKey::Blocks,
+    ];
+
+    fn file(self) -> &'static str {
+        match self {
+            NodeKey::UserToken => "keys/user-token.key",
+            NodeKey::StaffToken => "keys/staff-token.key",
+            NodeKey::LedgerSigning => "keys/ledger-signing.key",
+            NodeKey::Franking => "keys/franking.key",
+            NodeKey::Delivery => "keys/delivery.key",
+            NodeKey::Blocks => "keys/blocks.key",
+        }
+    }
+}
+
+const NODE_STORE: &str = "node.sqlite";
+const STAFF_STORE: &str = "staff/staff.sqlite";
+const LEDGER: &str = "ledger";
+const LOCK: &str = "kizuna.lock";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataDirError {
+    #[error("cannot use the data directory {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read or create the key file {path}: {source}")]
+    KeyFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the key file {0} is damaged (expected 32 bytes)")]
+    BadKeyFile(PathBuf),
+    #[error(
+        "another kizuna process (a running node or an admin command) is using {0}; stop it first"
+    )]
+    InUse(PathBuf),
+}
+
+/// Where a node keeps its stores, ledger and keys.
+#[derive(Clone, Debug)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    pub fn new(root: impl Into<PathBuf>) -> DataDir {
+        DataDir { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The node store: accounts, devices, groups and the messages in transit.
+    pub fn node_store(&self) -> PathBuf {
+        self.root.join(NODE_STORE)
+    }
+
+    /// The staff realm's store.
+    pub fn staff_store(&self) -> PathBuf {
+        self.root.join(STAFF_STORE)
+    }
+
+    /// The transparency ledger's directory.
+    pub fn ledger(&self) -> PathBuf {
+        self.root.join(LEDGER)
+    }
+
+    pub fn key_path(&self, key: NodeKey) -> PathBuf {
+        self.root.join(key.file())
+    }
+
+    /// A file the region configuration names, relative to this directory.
+    pub fn resolve(&self, relative: &Path) -> PathBuf {
+        self.root.join(relative)
+    }
+
+    /// Whether `relative` (as the region configuration spells it, already
+    /// normalised) is one of the node's own files, or inside its ledger.
+    pub fn is_node_file(relative: &Path) -> bool {
+        [NODE_STORE, STAFF_STORE, LOCK]
+            .into_iter()
+            .chain(NodeKey::ALL.map(NodeKey::file))
+            .any(|f| Path::new(f) == relative)
+            || relative.starts_with(LEDGER)
+    }
+
+    fn io(&self, source: std::io::Error) -> DataDirError {
+        DataDirError::Io {
+            path: self.root.clone(),
+            source,
+        }
+    }
+
+    /// Reads a key, creating it (owner-only, written whole) on first use.
+    pub fn key(&self, key: NodeKey) -> Result<[u8; 32], DataDirError> {
+        let path = self.key_path(key);
+        match std::fs::read(&path) {
+            Ok(b) => b.try_into().map_err(|_| DataDirError::BadKeyFile(path)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut k = [0u8; 32];
+                rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut k);
+                let tmp = path.with_extension("tmp");
+                let write = || -> std::io::Result<()> {
+                    use std::io::Write;
+                    if let Some(dir) = path.parent() {
+                        std::fs::create_dir_all(dir)?;
+                    }
+                    let mut opts = std::fs::OpenOptions::new();
+                    opts.write(true).create(true).truncate(true);
+                    #[cfg(unix)]
+                    {
+                        use std::os::unix::fs::OpenOptionsExt;
+                        opts.mode(0o600);
+                    }
+                    let mut f = opts.open(&tmp)?;
+                    f.write_all(&k)?;
+                    f.sync_all()?;
+                    std::fs::rename(&tmp, &path)
+                };
+                write().map_err(|source| DataDirError::KeyFile {
+                    path: path.clone(),
+                    source,
+                })?;
+                Ok(k)
+            }
+            Err(source) => Err(DataDirError::KeyFile { path, source }),
+        }
+    }
+
+    /// Reads a key that must already exist: an audit creates nothing.
+    pub fn existing_key(&self, key: NodeKey) -> Result<[u8; 32], DataDirError> {
+        let path = self.key_path(key);
+        std::fs::read(&path)
+            .map_err(|source| DataDirError::KeyFile {
+                path: path.clone(),
+                source,
+            })?
+            .try_into()
+            .map_err(|_| DataDirError::BadKeyFile(path))
+    }
+
+    /// Holds the directory for one process: a node and an admin command
+    /// working on the same stores at once could undo each other's work (a
+    /// key rotated under a running node, a move racing a write).
+    pub fn lock(&self) -> Result<DataDirLock, DataDirError> {
+        std::fs::create_dir_all(&self.root).map_err(|e| self.io(e))?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.root.join(LOCK))
+            .map_err(|e| self.io(e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(DataDirLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(DataDirError::InUse(self.root.clone())),
+            Err(std::fs::TryLockError::Error(e)) => Err(self.io(e)),
+        }
+    }
+}
+
+/// The data directory held by this process until dropped.
+pub struct DataDirLock {
+    _file: std::fs::File,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_node_file_is_reserved() {
+        for f in [
+            "node.sqlite",
+            "kizuna.lock",
+            "staff/staff.sqlite",
+            "ledger",
+            "ledger/leaves",
+        ]
+        .into_iter()
+        .chain(NodeKey::ALL.map(NodeKey::file))
+        {
+            assert!(DataDir::is_node_file(Path::new(f)), "{f}");
+        }
+        assert!(!DataDir::is_node_file(Path::new("regions/jp.sqlite")));
+        assert!(!DataDir::is_node_file(Path::new("ledgers.sqlite")));
+    }
+
+    #[test]
+    fn a_key_is_made_once_and_then_read() {
+        let dir = std::env::temp_dir().join(format!("kizuna-data-dir-{}", std::process::id()));
+        let d = DataDir::new(&dir);
+        assert!(d.existing_key(NodeKey::Blocks).is_err());
+        let k = d.key(NodeKey::Blocks).unwrap();
+        assert_eq!(d.key(NodeKey::Blocks).unwrap(), k);
+        assert_eq!(d.existing_key(NodeKey::Blocks).unwrap(), k);
+        std::fs::write(d.key_path(NodeKey::Franking), b"short").unwrap();
+        assert!(matches!(
+            d.key(NodeKey::Franking),
+            Err(DataDirError::BadKeyFile(_))
+        ));
+        let _held = d.lock().unwrap();
+        assert!(matches!(d.lock(), Err(DataDirError::InUse(_))));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
