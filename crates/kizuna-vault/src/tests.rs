@@ -17,6 +17,13 @@ fn ledger(dir: &std::path::Path) -> Arc<kizuna_ledger::Ledger> {
     )
 }
 
+/// The vault of a data directory at `dir`, with its ledger.
+async fn open(dir: &std::path::Path, regions: Regions) -> Vault {
+    Vault::open(regions, &DataDir::new(dir), ledger(dir))
+        .await
+        .unwrap()
+}
+
 fn operator() -> Requester {
     Requester::Operator {
         command: "test".into(),
@@ -34,13 +41,7 @@ fn profile(phone: &str) -> Profile {
 #[tokio::test]
 async fn an_interrupted_rotation_resumes_under_the_version_it_created() {
     let dir = tempfile::tempdir().unwrap();
-    let vault = Vault::open(
-        Regions::embedded(),
-        &DataDir::new(dir.path()),
-        ledger(dir.path()),
-    )
-    .await
-    .unwrap();
+    let vault = open(dir.path(), Regions::embedded()).await;
     for (i, s) in ["a", "b", "c"].iter().enumerate() {
         vault
             .register(
@@ -60,13 +61,7 @@ async fn an_interrupted_rotation_resumes_under_the_version_it_created() {
     rv.place.write("jp", &keys).unwrap();
     vault.close().await;
 
-    let vault = Vault::open(
-        Regions::embedded(),
-        &DataDir::new(dir.path()),
-        ledger(dir.path()),
-    )
-    .await
-    .unwrap();
+    let vault = open(dir.path(), Regions::embedded()).await;
     let r = vault.rotate_key("jp", &Quiet).await.unwrap();
     assert_eq!(
         (r.new_version, r.rewrapped, r.retired_versions),
@@ -86,13 +81,7 @@ async fn an_interrupted_rotation_resumes_under_the_version_it_created() {
 #[tokio::test]
 async fn bad_input_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let vault = Vault::open(
-        Regions::embedded(),
-        &DataDir::new(dir.path()),
-        ledger(dir.path()),
-    )
-    .await
-    .unwrap();
+    let vault = open(dir.path(), Regions::embedded()).await;
     let bad = [
         (profile("0901234"), "jp"),
         (
@@ -163,13 +152,7 @@ async fn a_region_key_can_come_from_the_environment() {
         "{e}"
     );
     std::env::set_var(&var, keys::RegionKeys::generate().render("kr"));
-    let vault = Vault::open(
-        regions.clone(),
-        &DataDir::new(dir.path()),
-        ledger(dir.path()),
-    )
-    .await
-    .unwrap();
+    let vault = open(dir.path(), regions.clone()).await;
     vault
         .register("b", "kr", &profile("+821012345678"), &operator())
         .await
@@ -192,13 +175,7 @@ async fn a_region_key_can_come_from_the_environment() {
 async fn reports_and_decisions_move_with_their_person() {
     use kizuna_wire::reports::*;
     let dir = tempfile::tempdir().unwrap();
-    let vault = Vault::open(
-        Regions::embedded(),
-        &DataDir::new(dir.path()),
-        ledger(dir.path()),
-    )
-    .await
-    .unwrap();
+    let vault = open(dir.path(), Regions::embedded()).await;
     vault
         .register("a", "jp", &profile("+819000000001"), &operator())
         .await
