@@ -337,3 +337,21 @@ async fn the_served_api_document_names_every_route_and_error_code() {
         assert!(codes.contains(&code.to_string().into()), "{code}");
     }
 }
+
+/// The API document as served is the one checked in beside these tests:
+/// a change to the API is a deliberate change to that file (run with
+/// `KIZUNA_BLESS_API=1` to rewrite it), never a side effect of moving code.
+#[test]
+fn the_api_document_is_the_one_checked_in() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/openapi.json");
+    let served = serde_json::to_string_pretty(&kizuna_server::openapi_spec()).unwrap() + "\n";
+    if std::env::var_os("KIZUNA_BLESS_API").is_some() {
+        std::fs::write(&path, &served).unwrap();
+    }
+    let kept = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        kept == served,
+        "the API document differs from {}; if the change is meant, run the test with KIZUNA_BLESS_API=1 and review the diff",
+        path.display()
+    );
+}
