@@ -8,24 +8,22 @@
 pub mod admin;
 mod api;
 pub mod audit;
-mod auth;
 mod blocks;
 mod breach;
 mod commits;
-mod delivery;
 mod departures;
 mod error;
-mod framing;
 mod governance;
 mod ledger;
-mod limits;
 mod me;
 mod moderation;
 mod openapi;
 mod reports;
-mod roster;
 mod sanctions;
 mod ws;
+
+// What the node does without HTTP; the handlers reach it by these names.
+pub(crate) use kizuna_node::{auth, delivery, framing, limits, roster};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -35,10 +33,10 @@ use kizuna_config::{DataDir, DataDirLock, NodeKey, Regions};
 use kizuna_store::{SqliteStore, Store};
 use kizuna_vault::{Requester, Vault};
 
-pub use auth::{AuthError, DeviceIdentity, UserAuth};
+pub use kizuna_node::Limits;
+pub use kizuna_node::{AuthError, DeviceIdentity, UserAuth};
 pub use kizuna_policy::{DEFAULT_POLICY, SCHEMA as POLICY_SCHEMA};
 pub use kizuna_staff::AnomalyLimits;
-pub use limits::Limits;
 pub use openapi::spec as openapi_spec;
 
 /// Unverifiable reports one device may send in an hour; past it they are

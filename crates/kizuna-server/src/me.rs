@@ -5,21 +5,11 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use kizuna_store::Account;
-use kizuna_vault::Requester;
 use kizuna_wire::*;
 
 use crate::api::{ApiJson, AuthedDevice, Shared};
 use crate::auth::DeviceIdentity;
 use crate::error::ApiError;
-
-impl DeviceIdentity {
-    /// The person themselves, as their access records name them.
-    pub fn requester(&self) -> Requester {
-        Requester::Subject {
-            device_id: self.device_id.clone(),
-        }
-    }
-}
 
 pub(crate) async fn account(s: &Shared, me: &DeviceIdentity) -> Result<Account, ApiError> {
     s.store.account_by_id(&me.account_id).await?.ok_or_else(|| {

@@ -33,6 +33,15 @@ pub struct DeviceIdentity {
     pub account_id: String,
 }
 
+impl DeviceIdentity {
+    /// The person themselves, as their access records name them.
+    pub fn requester(&self) -> kizuna_vault::Requester {
+        kizuna_vault::Requester::Subject {
+            device_id: self.device_id.clone(),
+        }
+    }
+}
+
 pub struct UserAuth {
     key: [u8; 32],
     token_ttl_secs: u64,

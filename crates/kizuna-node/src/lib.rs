@@ -1,0 +1,13 @@
+//! What a Kizuna node does, with no HTTP in it: reading the public framing
+//! of MLS messages, following each group's public state, authenticating
+//! devices, limiting rates, and sequencing and fanning out every
+//! submission. The server's handlers call it; tests call it directly.
+
+pub mod auth;
+pub mod delivery;
+pub mod framing;
+pub mod limits;
+pub mod roster;
+
+pub use auth::{AuthError, DeviceIdentity, UserAuth};
+pub use limits::Limits;
