@@ -136,7 +136,7 @@ impl Governance {
     pub(crate) async fn refusal(
         &self,
         s: &Session,
-        event: &'static str,
+        event: kizuna_staff::EventKind,
         mut details: serde_json::Value,
         person: Option<(&str, &str, &Requester)>,
         what: &str,
@@ -353,7 +353,7 @@ async fn request(
             return Err(g
                 .refusal(
                     &s,
-                    "grant_refused",
+                    kizuna_staff::EventKind::GrantRefused,
                     serde_json::json!({ "region": region }),
                     None,
                     &format!("the abuse reports of region {region}"),
@@ -377,7 +377,7 @@ async fn request(
             .await?;
             g.realm
                 .record(
-                    "grant_refused",
+                    kizuna_staff::EventKind::GrantRefused,
                     Some(&s.member.staff_id),
                     Some(&s.org.org_id),
                     serde_json::json!({ "subject": subject, "rules": v.rules, "reasons": v.reasons }),
@@ -389,14 +389,14 @@ async fn request(
         people.push(account);
     }
     let step = if grant.break_glass {
-        "break_glass"
+        kizuna_staff::EventKind::BreakGlass
     } else {
-        "grant_requested"
+        kizuna_staff::EventKind::GrantRequested
     };
     for account in &people {
         g.tell(
             account,
-            step,
+            step.as_str(),
             &grant,
             &s.org.country,
             Ok(grant.reason.as_str()),
@@ -413,9 +413,9 @@ async fn request(
     g.realm
         .record(
             if grant.break_glass {
-                "break_glass"
+                kizuna_staff::EventKind::BreakGlass
             } else {
-                "grant_requested"
+                kizuna_staff::EventKind::GrantRequested
             },
             Some(&s.member.staff_id),
             Some(&s.org.org_id),
@@ -455,7 +455,7 @@ async fn decide_on(
         if !v.allowed {
             g.realm
                 .record(
-                    "approval_refused",
+                    kizuna_staff::EventKind::ApprovalRefused,
                     Some(&s.member.staff_id),
                     Some(&s.org.org_id),
                     serde_json::json!({ "grant": grant_id, "rules": v.rules, "reasons": v.reasons }),
@@ -502,9 +502,9 @@ async fn decide_on(
     g.realm
         .record(
             if approve {
-                "grant_approved"
+                kizuna_staff::EventKind::GrantApproved
             } else {
-                "grant_denied"
+                kizuna_staff::EventKind::GrantDenied
             },
             Some(&s.member.staff_id),
             Some(&s.org.org_id),
@@ -571,7 +571,7 @@ async fn revoke(
     revoked.decided_at = Some(kizuna_wire::now_ms());
     g.realm
         .record(
-            "grant_revoked",
+            kizuna_staff::EventKind::GrantRevoked,
             Some(&s.member.staff_id),
             Some(&s.org.org_id),
             serde_json::json!({ "grant": id }),
@@ -633,7 +633,7 @@ async fn read(
         return Err(g
             .refusal(
                 &s,
-                "read_denied",
+                kizuna_staff::EventKind::ReadDenied,
                 serde_json::json!({ "subject": handle }),
                 Some((&account.account_id, &account.region, &requester)),
                 &format!("reading {handle}'s data"),
@@ -655,7 +655,7 @@ async fn read(
     // The event comes first: no read without its record.
     g.realm
         .record(
-            kizuna_staff::READ,
+            kizuna_staff::EventKind::Read,
             Some(&s.member.staff_id),
             Some(&s.org.org_id),
             serde_json::json!({ "subject": handle, "grant": grant.grant_id, "fields": grant.fields }),
@@ -759,9 +759,9 @@ impl Governance {
         self.realm
             .record(
                 if agree {
-                    "consent_given"
+                    kizuna_staff::EventKind::ConsentGiven
                 } else {
-                    "consent_declined"
+                    kizuna_staff::EventKind::ConsentDeclined
                 },
                 None,
                 Some(&g.org_id),

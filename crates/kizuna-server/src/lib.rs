@@ -263,7 +263,7 @@ impl RunningServer {
                 use sha2::Digest;
                 realm
                     .record(
-                        "policy_loaded",
+                        kizuna_staff::EventKind::PolicyLoaded,
                         None,
                         None,
                         serde_json::json!({

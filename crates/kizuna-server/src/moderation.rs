@@ -122,7 +122,7 @@ impl Governance {
             return Err(self
                 .refusal(
                     s,
-                    "report_open_denied",
+                    kizuna_staff::EventKind::ReportOpenDenied,
                     serde_json::json!({ "report": report_id, "region": q.region }),
                     Some((&q.row.subject_id, &q.region, &requester)),
                     &format!("opening report {report_id}"),
@@ -174,7 +174,7 @@ impl Governance {
             return Err(self
                 .refusal(
                     s,
-                    "report_open_denied",
+                    kizuna_staff::EventKind::ReportOpenDenied,
                     serde_json::json!({ "report": q.row.report_id, "reported_region": home }),
                     Some((&body.reported_account, &home, requester)),
                     &format!(
@@ -313,7 +313,7 @@ async fn list(
     if allowed.is_empty() {
         g.realm
             .record(
-                "report_queue_denied",
+                kizuna_staff::EventKind::ReportQueueDenied,
                 Some(&s.member.staff_id),
                 Some(&s.org.org_id),
                 serde_json::json!({ "regions": regions, "reasons": reasons }),
@@ -332,7 +332,7 @@ async fn list(
         .map_err(vault_refusal)?;
     g.realm
         .record(
-            "reports_listed",
+            kizuna_staff::EventKind::ReportsListed,
             Some(&s.member.staff_id),
             Some(&s.org.org_id),
             serde_json::json!({ "regions": allowed, "count": queue.len() }),
@@ -368,7 +368,7 @@ async fn show(
     let o = g.opened(&s, &q, &grant, &requester).await?;
     g.realm
         .record(
-            "report_opened",
+            kizuna_staff::EventKind::ReportOpened,
             Some(&s.member.staff_id),
             Some(&s.org.org_id),
             serde_json::json!({ "report": report_id, "region": q.region, "grant": grant.grant_id }),
@@ -431,7 +431,7 @@ async fn resolve(
     // The decision is an event before it takes effect.
     g.realm
         .record(
-            "report_resolved",
+            kizuna_staff::EventKind::ReportResolved,
             Some(&s.member.staff_id),
             Some(&s.org.org_id),
             serde_json::json!({

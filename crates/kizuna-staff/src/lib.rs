@@ -19,7 +19,7 @@ use rand::{Rng, RngCore};
 use sha2::Sha256;
 
 pub use api::{router, Body};
-pub use store::{Event, READ};
+pub use store::{Event, EventKind};
 use store::{StaffStore, StoredMember};
 
 /// How long a staff session lasts: a working block, not a standing login.
@@ -269,7 +269,7 @@ impl StaffRealm {
     /// what it records must not happen.
     pub async fn record(
         &self,
-        kind: &'static str,
+        kind: EventKind,
         staff_id: Option<&str>,
         org_id: Option<&str>,
         detail: serde_json::Value,
@@ -291,7 +291,7 @@ impl StaffRealm {
         let entry = serde_json::to_vec(&StaffEntry {
             salt: hex::encode(salt),
             at: e.at,
-            kind: e.kind.to_string(),
+            kind: e.kind.as_str().to_string(),
             staff_id: e.staff_id.clone(),
             org_id: e.org_id.clone(),
             detail: e.detail.clone(),
@@ -399,7 +399,7 @@ impl StaffRealm {
             })
             .await?;
         self.record(
-            "bootstrap",
+            EventKind::Bootstrap,
             Some(staff_id),
             Some("operator"),
             serde_json::json!({}),
@@ -494,8 +494,13 @@ impl StaffRealm {
         let failed =
             |reason: &str| serde_json::json!({ "source": source.to_string(), "reason": reason });
         let Some(stored) = self.store.member(&req.staff_id).await? else {
-            self.record("login_failed", None, None, failed("unknown staff id"))
-                .await?;
+            self.record(
+                EventKind::LoginFailed,
+                None,
+                None,
+                failed("unknown staff id"),
+            )
+            .await?;
             return Err(StaffError::InvalidCredentials);
         };
         let m = &stored.member;
@@ -509,7 +514,7 @@ impl StaffRealm {
         let nets = networks(&org.networks)?;
         if !nets.iter().any(|n| n.contains(&source)) {
             self.record(
-                "login_outside_network",
+                EventKind::LoginOutsideNetwork,
                 Some(&m.staff_id),
                 Some(&m.org_id),
                 failed("not from the organisation's networks"),
@@ -524,14 +529,14 @@ impl StaffRealm {
         let window = kizuna_wire::now_ms().saturating_sub(LOGIN_WINDOW_MS);
         if self
             .store
-            .count_events(&m.staff_id, &["login_failed"], window)
+            .count_events(&m.staff_id, &[EventKind::LoginFailed], window)
             .await?
             >= MAX_FAILED_LOGINS
         {
             // Not even checked: a guess now tells the guesser nothing. Kept
             // apart from failures, so the lock ends when the window does.
             self.record(
-                "login_throttled",
+                EventKind::LoginThrottled,
                 Some(&m.staff_id),
                 Some(&m.org_id),
                 failed("too many failed logins"),
@@ -558,7 +563,7 @@ impl StaffRealm {
                 "wrong password"
             };
             self.record(
-                "login_failed",
+                EventKind::LoginFailed,
                 Some(&m.staff_id),
                 Some(&m.org_id),
                 failed(why),
@@ -568,7 +573,7 @@ impl StaffRealm {
         }
         if let Err(e) = self.admissible(m, &org, source) {
             self.record(
-                "login_failed",
+                EventKind::LoginFailed,
                 Some(&m.staff_id),
                 Some(&m.org_id),
                 failed(&e.to_string()),
@@ -583,7 +588,7 @@ impl StaffRealm {
         let exp = now + SESSION_TTL_SECS;
         // Recorded before the session exists: no session without its event.
         self.record(
-            "login",
+            EventKind::Login,
             Some(&m.staff_id),
             Some(&m.org_id),
             serde_json::json!({ "source": source.to_string(), "session": session_id }),
@@ -718,7 +723,7 @@ impl StaffRealm {
             ..org
         };
         self.record(
-            "org_added",
+            EventKind::OrgAdded,
             Some(&by.member.staff_id),
             Some(&org.org_id),
             serde_json::to_value(&org).unwrap_or_default(),
@@ -739,7 +744,7 @@ impl StaffRealm {
             return Err(StaffError::NotFound(format!("organisation {org_id}")));
         }
         self.record(
-            "org_suspended",
+            EventKind::OrgSuspended,
             Some(&by.member.staff_id),
             Some(org_id),
             serde_json::json!({}),
@@ -798,7 +803,7 @@ impl StaffRealm {
         }
         let (password, hash, b32) = Self::credentials(&new.staff_id)?;
         self.record(
-            "staff_added",
+            EventKind::StaffAdded,
             Some(&new.staff_id),
             Some(&new.org_id),
             serde_json::json!({ "by": by.member.staff_id, "roles": new.roles }),
@@ -835,7 +840,7 @@ impl StaffRealm {
             .await?
             .ok_or_else(|| StaffError::NotFound(format!("staff member {staff_id}")))?;
         self.record(
-            "staff_suspended",
+            EventKind::StaffSuspended,
             Some(staff_id),
             Some(&m.member.org_id),
             serde_json::json!({ "by": by.member.staff_id }),
@@ -980,15 +985,6 @@ impl Default for AnomalyLimits {
     }
 }
 
-/// Events that count as refusals for anomaly detection.
-const REFUSALS: [&str; 5] = [
-    "grant_refused",
-    "approval_refused",
-    "read_denied",
-    "report_open_denied",
-    "report_queue_denied",
-];
-
 impl StaffRealm {
     /// Looks at what a staff member did in the last hour; past a limit, an
     /// alert is raised and the member suspended at once (all sessions end).
@@ -1005,7 +1001,14 @@ impl StaffRealm {
         let hour_ago = kizuna_wire::now_ms().saturating_sub(3_600_000);
         let denials = self
             .store
-            .count_events(staff_id, &REFUSALS, hour_ago)
+            .count_events(
+                staff_id,
+                &EventKind::ALL
+                    .into_iter()
+                    .filter(|k| k.is_refusal())
+                    .collect::<Vec<_>>(),
+                hour_ago,
+            )
             .await?;
         let mut people = self.store.people_read(staff_id, hour_ago).await?;
         if let Some(subject) = about_to_read {
@@ -1028,13 +1031,13 @@ impl StaffRealm {
         };
         let alert = Event {
             at: kizuna_wire::now_ms(),
-            kind: "anomaly",
+            kind: EventKind::Anomaly,
             staff_id: Some(staff_id.to_string()),
             org_id: Some(org_id.to_string()),
             detail: serde_json::json!({ "why": why, "action": "staff member suspended" }),
         };
         self.append(&Event {
-            kind: "alert",
+            kind: EventKind::Alert,
             ..alert.clone()
         })
         .await?;
@@ -1043,7 +1046,7 @@ impl StaffRealm {
             .suspend_member(staff_id, kizuna_wire::now_ms())
             .await?;
         self.record(
-            "staff_suspended",
+            EventKind::StaffSuspended,
             Some(staff_id),
             Some(org_id),
             serde_json::json!({ "by": "anomaly detection", "why": why }),
@@ -1058,7 +1061,7 @@ impl StaffRealm {
     pub async fn break_glass_opened(&self, g: &Grant) -> Result<(), StaffError> {
         let alert = Event {
             at: kizuna_wire::now_ms(),
-            kind: "break_glass",
+            kind: EventKind::BreakGlass,
             staff_id: Some(g.staff_id.clone()),
             org_id: Some(g.org_id.clone()),
             detail: serde_json::json!({
@@ -1130,7 +1133,7 @@ impl StaffRealm {
             }
         };
         self.record(
-            "breach_scoped",
+            EventKind::BreachScoped,
             Some(&by.member.staff_id),
             Some(&by.org.org_id),
             serde_json::to_value(q).map_err(|e| StaffError::Storage(e.to_string()))?,
@@ -1197,7 +1200,7 @@ impl StaffRealm {
             ..r
         };
         self.record(
-            "review_completed",
+            EventKind::ReviewCompleted,
             Some(&by.member.staff_id),
             Some(&by.org.org_id),
             serde_json::json!({ "grant": grant_id, "justified": c.justified }),

@@ -10,8 +10,152 @@ use sqlx::{Row, SqlitePool};
 
 use crate::StaffError;
 
-/// The kind of event a governed read is recorded as.
-pub const READ: &str = "read";
+/// What happened in the staff realm. Each kind is spelt once, here; the
+/// anomaly rules ask [`EventKind::is_refusal`], whose match names every
+/// kind, so a new kind of refusal cannot escape them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Bootstrap,
+    Login,
+    LoginFailed,
+    LoginOutsideNetwork,
+    LoginThrottled,
+    OrgAdded,
+    OrgSuspended,
+    StaffAdded,
+    StaffSuspended,
+    PolicyLoaded,
+    GrantRequested,
+    BreakGlass,
+    GrantApproved,
+    GrantDenied,
+    GrantRefused,
+    ApprovalRefused,
+    GrantRevoked,
+    ConsentGiven,
+    ConsentDeclined,
+    /// A governed read of a person's data.
+    Read,
+    ReadDenied,
+    BreachScoped,
+    ReportsListed,
+    ReportOpened,
+    ReportOpenDenied,
+    ReportQueueDenied,
+    ReportResolved,
+    ReviewCompleted,
+    Alert,
+    Anomaly,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 30] = [
+        EventKind::Bootstrap,
+        EventKind::Login,
+        EventKind::LoginFailed,
+        EventKind::LoginOutsideNetwork,
+        EventKind::LoginThrottled,
+        EventKind::OrgAdded,
+        EventKind::OrgSuspended,
+        EventKind::StaffAdded,
+        EventKind::StaffSuspended,
+        EventKind::PolicyLoaded,
+        EventKind::GrantRequested,
+        EventKind::BreakGlass,
+        EventKind::GrantApproved,
+        EventKind::GrantDenied,
+        EventKind::GrantRefused,
+        EventKind::ApprovalRefused,
+        EventKind::GrantRevoked,
+        EventKind::ConsentGiven,
+        EventKind::ConsentDeclined,
+        EventKind::Read,
+        EventKind::ReadDenied,
+        EventKind::BreachScoped,
+        EventKind::ReportsListed,
+        EventKind::ReportOpened,
+        EventKind::ReportOpenDenied,
+        EventKind::ReportQueueDenied,
+        EventKind::ReportResolved,
+        EventKind::ReviewCompleted,
+        EventKind::Alert,
+        EventKind::Anomaly,
+    ];
+
+    /// The name stored and hashed into the ledger.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Bootstrap => "bootstrap",
+            EventKind::Login => "login",
+            EventKind::LoginFailed => "login_failed",
+            EventKind::LoginOutsideNetwork => "login_outside_network",
+            EventKind::LoginThrottled => "login_throttled",
+            EventKind::OrgAdded => "org_added",
+            EventKind::OrgSuspended => "org_suspended",
+            EventKind::StaffAdded => "staff_added",
+            EventKind::StaffSuspended => "staff_suspended",
+            EventKind::PolicyLoaded => "policy_loaded",
+            EventKind::GrantRequested => "grant_requested",
+            EventKind::BreakGlass => "break_glass",
+            EventKind::GrantApproved => "grant_approved",
+            EventKind::GrantDenied => "grant_denied",
+            EventKind::GrantRefused => "grant_refused",
+            EventKind::ApprovalRefused => "approval_refused",
+            EventKind::GrantRevoked => "grant_revoked",
+            EventKind::ConsentGiven => "consent_given",
+            EventKind::ConsentDeclined => "consent_declined",
+            EventKind::Read => "read",
+            EventKind::ReadDenied => "read_denied",
+            EventKind::BreachScoped => "breach_scoped",
+            EventKind::ReportsListed => "reports_listed",
+            EventKind::ReportOpened => "report_opened",
+            EventKind::ReportOpenDenied => "report_open_denied",
+            EventKind::ReportQueueDenied => "report_queue_denied",
+            EventKind::ReportResolved => "report_resolved",
+            EventKind::ReviewCompleted => "review_completed",
+            EventKind::Alert => "alert",
+            EventKind::Anomaly => "anomaly",
+        }
+    }
+
+    /// Whether the policy refused the staff member something: five of
+    /// these in an hour suspend them.
+    pub fn is_refusal(self) -> bool {
+        match self {
+            EventKind::GrantRefused
+            | EventKind::ApprovalRefused
+            | EventKind::ReadDenied
+            | EventKind::ReportOpenDenied
+            | EventKind::ReportQueueDenied => true,
+            EventKind::Bootstrap
+            | EventKind::Login
+            | EventKind::LoginFailed
+            | EventKind::LoginOutsideNetwork
+            | EventKind::LoginThrottled
+            | EventKind::OrgAdded
+            | EventKind::OrgSuspended
+            | EventKind::StaffAdded
+            | EventKind::StaffSuspended
+            | EventKind::PolicyLoaded
+            | EventKind::GrantRequested
+            | EventKind::BreakGlass
+            | EventKind::GrantApproved
+            | EventKind::GrantDenied
+            | EventKind::GrantRevoked
+            | EventKind::ConsentGiven
+            | EventKind::ConsentDeclined
+            | EventKind::Read
+            | EventKind::BreachScoped
+            | EventKind::ReportsListed
+            | EventKind::ReportOpened
+            | EventKind::ReportResolved
+            | EventKind::ReviewCompleted
+            | EventKind::Alert
+            | EventKind::Anomaly => false,
+        }
+    }
+}
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS orgs (
@@ -124,7 +268,7 @@ pub struct StoredSession {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Event {
     pub at: u64,
-    pub kind: &'static str,
+    pub kind: EventKind,
     pub staff_id: Option<String>,
     pub org_id: Option<String>,
     pub detail: serde_json::Value,
@@ -282,7 +426,7 @@ impl StaffStore {
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(e.at as i64)
-        .bind(e.kind)
+        .bind(e.kind.as_str())
         .bind(&e.staff_id)
         .bind(&e.org_id)
         .bind(json(&e.detail)?)
@@ -291,7 +435,7 @@ impl StaffStore {
         .bind(after as i64)
         .execute(&mut *tx)
         .await?;
-        if let (READ, Some(staff_id), Some(subject)) = (
+        if let (EventKind::Read, Some(staff_id), Some(subject)) = (
             e.kind,
             &e.staff_id,
             e.detail.get("subject").and_then(|v| v.as_str()),
@@ -376,10 +520,10 @@ impl StaffStore {
     pub async fn count_events(
         &self,
         staff_id: &str,
-        kinds: &[&str],
+        kinds: &[EventKind],
         since: u64,
     ) -> Result<u64, StaffError> {
-        let list = json(&kinds)?;
+        let list = json(&kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>())?;
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM events WHERE staff_id = ? AND at >= ? \
              AND kind IN (SELECT value FROM json_each(?))",
@@ -426,7 +570,7 @@ impl StaffStore {
             "INSERT INTO alerts (at, kind, staff_id, org_id, detail) VALUES (?, ?, ?, ?, ?)",
         )
         .bind(e.at as i64)
-        .bind(e.kind)
+        .bind(e.kind.as_str())
         .bind(e.staff_id.as_deref().unwrap_or(""))
         .bind(e.org_id.as_deref().unwrap_or(""))
         .bind(json(&e.detail)?)

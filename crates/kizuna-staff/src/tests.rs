@@ -242,7 +242,7 @@ async fn reading_too_many_different_people_in_an_hour_suspends() {
     };
     let read = |who: &'static str| {
         r.record(
-            READ,
+            EventKind::Read,
             Some("root"),
             Some("operator"),
             serde_json::json!({ "subject": who }),
@@ -348,4 +348,29 @@ async fn attempts_from_outside_cannot_lock_a_staff_id_or_test_a_password() {
         ));
     }
     login(&r, &admin, local()).await.unwrap();
+}
+
+#[test]
+fn each_event_kind_has_one_name_and_the_refusals_are_the_policys() {
+    let mut names = std::collections::BTreeSet::new();
+    for k in EventKind::ALL {
+        // What is stored, and what an event serialises to, are one name.
+        assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        assert!(names.insert(k.as_str()), "{} twice", k.as_str());
+    }
+    let refusals: Vec<&str> = EventKind::ALL
+        .into_iter()
+        .filter(|k| k.is_refusal())
+        .map(EventKind::as_str)
+        .collect();
+    assert_eq!(
+        refusals,
+        [
+            "grant_refused",
+            "approval_refused",
+            "read_denied",
+            "report_open_denied",
+            "report_queue_denied"
+        ]
+    );
 }
