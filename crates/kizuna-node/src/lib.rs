@@ -4,10 +4,13 @@
 //! submission. The server's handlers call it; tests call it directly.
 
 pub mod auth;
+pub mod commits;
 pub mod delivery;
+pub mod error;
 pub mod framing;
 pub mod limits;
 pub mod roster;
 
 pub use auth::{AuthError, DeviceIdentity, UserAuth};
+pub use error::{Kind, NodeError};
 pub use limits::Limits;

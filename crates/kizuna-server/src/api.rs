@@ -978,14 +978,14 @@ async fn commit(
             .map_err(|e| ApiError::bad_request(ErrorCode::InvalidMessage, e.to_string()))?,
         (None, true) => {}
         (Some(_), true) => {
-            return Err(crate::commits::invalid(
+            return Err(ApiError::from(crate::commits::invalid(
                 "a Welcome came with a commit that adds nobody",
-            ))
+            )))
         }
         (None, false) => {
-            return Err(crate::commits::invalid(
+            return Err(ApiError::from(crate::commits::invalid(
                 "the commit adds devices but no Welcome came for them",
-            ))
+            )))
         }
     }
     let now = now_ms();

@@ -3,6 +3,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use kizuna_node::{Kind, NodeError};
 use kizuna_store::{Rejection, StoreError};
 use kizuna_wire::{ErrorBody, ErrorCode};
 
@@ -65,40 +66,37 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<NodeError> for ApiError {
+    fn from(e: NodeError) -> Self {
+        let status = match e.kind {
+            Kind::Invalid => StatusCode::BAD_REQUEST,
+            Kind::Forbidden => StatusCode::FORBIDDEN,
+            Kind::NotFound => StatusCode::NOT_FOUND,
+            Kind::Conflict => StatusCode::CONFLICT,
+            Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if let Some(cause) = &e.cause {
+            tracing::error!(error = %cause, "a request failed inside the node");
+        }
+        ApiError::new(status, e.code, e.message)
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Conflict(what) => {
-                ApiError::conflict(ErrorCode::BadRequest, format!("{what} already exists"))
-            }
-            StoreError::NotFound(what) => {
-                ApiError::not_found(ErrorCode::NotFound, format!("{what} not found"))
-            }
-            StoreError::Backend(msg) => {
-                tracing::error!(error = %msg, "store failure");
-                ApiError::internal()
-            }
-        }
+        NodeError::from(e).into()
     }
 }
 
 impl From<Rejection> for ApiError {
     fn from(r: Rejection) -> Self {
-        let msg = r.to_string();
-        match r {
-            Rejection::UnknownGroup => {
-                ApiError::not_found(ErrorCode::UnknownGroup, "no such group on this server")
-            }
-            Rejection::NotMember => ApiError::forbidden(ErrorCode::NotMember, msg),
-            Rejection::StaleEpoch { .. } => ApiError::conflict(
-                ErrorCode::StaleEpoch,
-                format!("{msg}; process the group's newer messages and retry"),
-            ),
-            Rejection::AlreadyMember(_) => ApiError::conflict(ErrorCode::AlreadyMember, msg),
-            Rejection::NotAMember(_) => ApiError::bad_request(ErrorCode::NotMember, msg),
-            Rejection::UnknownDevice(_) => ApiError::not_found(ErrorCode::UnknownDevice, msg),
-            Rejection::GroupTooLarge(_) => ApiError::bad_request(ErrorCode::GroupTooLarge, msg),
-        }
+        NodeError::from(r).into()
+    }
+}
+
+impl From<kizuna_node::roster::RosterError> for ApiError {
+    fn from(e: kizuna_node::roster::RosterError) -> Self {
+        NodeError::from(e).into()
     }
 }
 

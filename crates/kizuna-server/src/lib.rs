@@ -10,7 +10,6 @@ mod api;
 pub mod audit;
 mod blocks;
 mod breach;
-mod commits;
 mod departures;
 mod error;
 mod governance;
@@ -23,7 +22,7 @@ mod sanctions;
 mod ws;
 
 // What the node does without HTTP; the handlers reach it by these names.
-pub(crate) use kizuna_node::{auth, delivery, framing, limits, roster};
+pub(crate) use kizuna_node::{auth, commits, delivery, framing, limits, roster};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

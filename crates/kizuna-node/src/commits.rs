@@ -11,8 +11,8 @@ use kizuna_store::Store;
 use kizuna_wire::{credential_identity, parse_credential_identity, ErrorCode};
 
 use crate::auth::DeviceIdentity;
-use crate::error::ApiError;
-use crate::roster::{self, Leaf, PublicState, RosterError};
+use crate::error::NodeError;
+use crate::roster::{self, Leaf, PublicState};
 
 /// The routing change a checked commit makes, and the state after it.
 pub struct Derived {
@@ -25,32 +25,12 @@ pub struct Derived {
     pub state: Vec<u8>,
 }
 
-pub fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError::bad_request(ErrorCode::InvalidCommit, message)
-}
-
-impl From<RosterError> for ApiError {
-    fn from(e: RosterError) -> Self {
-        match e {
-            RosterError::Damaged(_) => {
-                tracing::error!(error = %e, "a group's public state is damaged");
-                ApiError::internal()
-            }
-            RosterError::Stale { current, sent } => {
-                kizuna_store::Rejection::StaleEpoch { current, sent }.into()
-            }
-            // The committer has not processed a departure yet: like a
-            // commit that lost its epoch, it catches up and tries again.
-            e @ RosterError::DepartureLeftOut(_) => {
-                ApiError::conflict(ErrorCode::StaleEpoch, e.to_string())
-            }
-            e => invalid(e.to_string()),
-        }
-    }
+pub fn invalid(message: impl Into<String>) -> NodeError {
+    NodeError::invalid(ErrorCode::InvalidCommit, message)
 }
 
 /// The device a leaf is, if its identity is a Kizuna device's.
-fn device_of(leaf: &Leaf) -> Result<(String, String), ApiError> {
+fn device_of(leaf: &Leaf) -> Result<(String, String), NodeError> {
     parse_credential_identity(&leaf.identity).ok_or_else(|| {
         invalid(format!(
             "a member's credential ({}) is not a Kizuna device's",
@@ -61,7 +41,7 @@ fn device_of(leaf: &Leaf) -> Result<(String, String), ApiError> {
 
 /// Checks that each leaf is a registered device of the handle it names,
 /// with the signature key that device registered.
-async fn check_registered(store: &dyn Store, leaves: &[&Leaf]) -> Result<(), ApiError> {
+async fn check_registered(store: &dyn Store, leaves: &[&Leaf]) -> Result<(), NodeError> {
     for leaf in leaves {
         let (handle, device_id) = device_of(leaf)?;
         let known = store.device(&device_id).await?;
@@ -78,7 +58,7 @@ async fn check_registered(store: &dyn Store, leaves: &[&Leaf]) -> Result<(), Api
     Ok(())
 }
 
-fn device_ids(leaves: &[Leaf]) -> Result<Vec<String>, ApiError> {
+fn device_ids(leaves: &[Leaf]) -> Result<Vec<String>, NodeError> {
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(leaves.len());
     for l in leaves {
@@ -100,7 +80,7 @@ pub async fn start(
     handle: &str,
     group_info: &[u8],
     node: &openmls::prelude::ExternalSender,
-) -> Result<Vec<u8>, ApiError> {
+) -> Result<Vec<u8>, NodeError> {
     let (state, members) = roster::from_group_info(group_id, group_info, node)?;
     let mine = credential_identity(handle, &me.device_id);
     match members.as_slice() {
@@ -124,7 +104,7 @@ pub async fn derive(
     commit: &[u8],
     claimed_added: &[String],
     claimed_removed: &[String],
-) -> Result<Derived, ApiError> {
+) -> Result<Derived, NodeError> {
     let state = store.group_state(group_id).await?.ok_or_else(|| {
         invalid(
             "this chat was started before the node checked commits, so its membership can no \
@@ -198,7 +178,7 @@ pub async fn departure(
     me: &DeviceIdentity,
     handle: &str,
     proposal: &[u8],
-) -> Result<(u64, Vec<u8>), ApiError> {
+) -> Result<(u64, Vec<u8>), NodeError> {
     let state = store
         .group_state(group_id)
         .await?
