@@ -10,6 +10,7 @@ pub mod error;
 pub mod framing;
 pub mod limits;
 pub mod roster;
+pub mod sanctions;
 
 pub use auth::{AuthError, DeviceIdentity, UserAuth};
 pub use error::{Kind, NodeError};

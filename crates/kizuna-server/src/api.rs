@@ -213,9 +213,14 @@ impl FromRequestParts<Shared> for AuthedDevice {
                 ),
             ));
         }
-        state
-            .sanctions
-            .check_request(&identity.account_id, parts.uri.path())?;
+        // What a suspended account may still reach: its own data, and the
+        // decision against it.
+        let reach = if parts.uri.path().starts_with("/v1/me") {
+            crate::sanctions::Reach::OwnData
+        } else {
+            crate::sanctions::Reach::Service
+        };
+        state.sanctions.check_request(&identity.account_id, reach)?;
         Ok(AuthedDevice(identity))
     }
 }

@@ -18,11 +18,10 @@ mod me;
 mod moderation;
 mod openapi;
 mod reports;
-mod sanctions;
 mod ws;
 
 // What the node does without HTTP; the handlers reach it by these names.
-pub(crate) use kizuna_node::{auth, commits, delivery, framing, limits, roster};
+pub(crate) use kizuna_node::{auth, commits, delivery, framing, limits, roster, sanctions};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -152,7 +152,11 @@ async fn run(
             }
             _ = tick.tick() => {
                 // A suspension decided while connected ends the connection.
-                if let Err(e) = s.sanctions.check_request(&me.account_id, "/v1/ws") {
+                if let Err(e) = s
+                    .sanctions
+                    .check_request(&me.account_id, crate::sanctions::Reach::Service)
+                {
+                    let e = crate::error::ApiError::from(e);
                     let text = serde_json::to_string(&ServerFrame::Error(e.body())).unwrap_or_default();
                     let _ = socket.send(Message::Text(text.into())).await;
                     let _ = socket.send(Message::Close(None)).await;
