@@ -19,8 +19,8 @@ pub struct Derived {
     pub epoch: u64,
     pub added: Vec<String>,
     pub removed: Vec<String>,
-    /// Accounts the commit brings into the group, none of whose devices
-    /// were in it before.
+    /// The handles of the people the commit brings into the group, none
+    /// of whose devices were in it before.
     pub joining: Vec<String>,
     pub state: Vec<u8>,
 }
@@ -145,28 +145,23 @@ pub async fn derive(
              (adds {claimed_added:?}, removes {claimed_removed:?})"
         )));
     }
+    let handles_before: HashSet<String> = checked
+        .before
+        .iter()
+        .filter_map(|l| device_of(l).ok().map(|(h, _)| h))
+        .collect();
     let mut joining = Vec::new();
     for leaf in &checked.after {
         let (h, _) = device_of(leaf)?;
-        let was_in = checked
-            .before
-            .iter()
-            .any(|b| device_of(b).is_ok_and(|(bh, _)| bh == h));
-        if !was_in && !joining.contains(&h) {
+        if !handles_before.contains(&h) && !joining.contains(&h) {
             joining.push(h);
-        }
-    }
-    let mut joining_accounts = Vec::with_capacity(joining.len());
-    for h in joining {
-        if let Some(a) = store.account_by_handle(&h).await? {
-            joining_accounts.push(a.account_id);
         }
     }
     Ok(Derived {
         epoch: checked.epoch,
         added,
         removed,
-        joining: joining_accounts,
+        joining,
         state: checked.state.0,
     })
 }

@@ -972,7 +972,7 @@ async fn commit(
         &req.removed_devices,
     )
     .await?;
-    crate::blocks::check_reach(&s, &me.account_id, &derived.joining).await?;
+    crate::blocks::check_invitation(&s, &me.account_id, &derived.joining).await?;
     if !derived.added.is_empty() {
         // Adding a third person to a one-to-one chat whose other person
         // blocked the committer would let them speak there again.

@@ -116,6 +116,25 @@ pub async fn check_reach(s: &Shared, account: &str, targets: &[String]) -> Resul
     Ok(())
 }
 
+/// Refuses a commit by `account` that brings in people (by handle) who
+/// blocked it. Nobody's account is looked up unless someone blocks it.
+pub async fn check_invitation(
+    s: &Shared,
+    account: &str,
+    joining: &[String],
+) -> Result<(), ApiError> {
+    if joining.is_empty() || !s.blocks.maybe_blocked(account) {
+        return Ok(());
+    }
+    let mut targets = Vec::with_capacity(joining.len());
+    for h in joining {
+        if let Some(a) = s.store.account_by_handle(h).await? {
+            targets.push(a.account_id);
+        }
+    }
+    check_reach(s, account, &targets).await
+}
+
 /// Refuses a message from `account` in a group of exactly two people when
 /// the other one blocked it.
 pub async fn check_message(s: &Shared, group_id: &[u8], account: &str) -> Result<(), ApiError> {
