@@ -11,11 +11,21 @@ use crate::roster::RosterError;
 pub enum Kind {
     /// The request cannot be acted on as given.
     Invalid,
+    /// The caller could not be told apart from anyone else (no token, a
+    /// bad signature, a device that no longer exists).
+    Unauthorized,
     /// Not allowed for this account or device.
     Forbidden,
     NotFound,
     /// Another change came first, or the thing exists already.
     Conflict,
+    /// Larger than the node accepts.
+    TooLarge,
+    /// More often than the node allows; the message says when to retry.
+    RateLimited,
+    /// Something the node needs (the ledger, a region's keys) cannot be
+    /// reached now; nothing was changed and the request may be repeated.
+    Unavailable,
     /// The node failed; nothing was changed. `cause` says why, for the log.
     Internal,
 }
@@ -54,6 +64,10 @@ impl NodeError {
 
     pub fn conflict(code: ErrorCode, message: impl Into<String>) -> NodeError {
         Self::new(Kind::Conflict, code, message)
+    }
+
+    pub fn too_large(message: impl Into<String>) -> NodeError {
+        Self::new(Kind::TooLarge, ErrorCode::MessageTooLarge, message)
     }
 
     pub fn internal(cause: impl Into<String>) -> NodeError {
@@ -115,6 +129,48 @@ impl From<RosterError> for NodeError {
                 NodeError::conflict(ErrorCode::StaleEpoch, e.to_string())
             }
             e => NodeError::invalid(ErrorCode::InvalidCommit, e.to_string()),
+        }
+    }
+}
+
+impl From<kizuna_vault::VaultError> for NodeError {
+    fn from(e: kizuna_vault::VaultError) -> Self {
+        use kizuna_vault::VaultError as V;
+        let msg = e.to_string();
+        match e {
+            V::InvalidPhone => NodeError::invalid(ErrorCode::InvalidPhone, msg),
+            V::InvalidEmail => NodeError::invalid(ErrorCode::InvalidEmail, msg),
+            V::InvalidName => NodeError::invalid(ErrorCode::InvalidName, msg),
+            V::InvalidContacts => NodeError::invalid(ErrorCode::BadRequest, msg),
+            V::TooManyBlocks => NodeError::conflict(ErrorCode::BadRequest, msg),
+            V::UnknownRegion(_) => NodeError::invalid(ErrorCode::InvalidRegion, msg),
+            V::PhoneTaken => NodeError::conflict(
+                ErrorCode::PhoneTaken,
+                "this phone number is already registered to another account",
+            ),
+            V::AccessDenied { .. } => NodeError::forbidden(
+                ErrorCode::RegionAccessDenied,
+                format!("{msg}; use a node of that region, or ask the operator about its rules"),
+            ),
+            V::NotFound(_) => NodeError::not_found(ErrorCode::UnknownAccount, msg),
+            V::AlreadyReported => NodeError::conflict(ErrorCode::AlreadyReported, msg),
+            V::Store(s) => s.into(),
+            V::Ledger(l) => NodeError {
+                cause: Some(format!("ledger failure: {l}")),
+                ..NodeError::new(
+                    Kind::Unavailable,
+                    ErrorCode::LedgerUnavailable,
+                    format!("{l}; nothing was changed"),
+                )
+            },
+            V::Key { .. } | V::Unsealable { .. } | V::CopyMismatch(_) => NodeError {
+                cause: Some(format!("vault failure: {msg}")),
+                ..NodeError::new(
+                    Kind::Unavailable,
+                    ErrorCode::Unavailable,
+                    "personal data cannot be opened on this node right now; nothing was changed",
+                )
+            },
         }
     }
 }

@@ -12,6 +12,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: ErrorCode,
     pub message: String,
+    /// Why the node failed, for the operator's log; never sent.
+    pub cause: Option<String>,
 }
 
 impl ApiError {
@@ -20,6 +22,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            cause: None,
         }
     }
     pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
@@ -30,9 +33,6 @@ impl ApiError {
     }
     pub fn unauthorized(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, code, message)
-    }
-    pub fn forbidden(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, code, message)
     }
     pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, message)
@@ -61,6 +61,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // The one place a failure is logged: when it is answered.
+        if let Some(cause) = &self.cause {
+            tracing::error!(error = %cause, code = %self.code, "a request failed");
+        }
         let status = self.status;
         (status, axum::Json(self.body())).into_response()
     }
@@ -70,15 +74,19 @@ impl From<NodeError> for ApiError {
     fn from(e: NodeError) -> Self {
         let status = match e.kind {
             Kind::Invalid => StatusCode::BAD_REQUEST,
+            Kind::Unauthorized => StatusCode::UNAUTHORIZED,
             Kind::Forbidden => StatusCode::FORBIDDEN,
             Kind::NotFound => StatusCode::NOT_FOUND,
             Kind::Conflict => StatusCode::CONFLICT,
+            Kind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Kind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        if let Some(cause) = &e.cause {
-            tracing::error!(error = %cause, "a request failed inside the node");
+        ApiError {
+            cause: e.cause,
+            ..ApiError::new(status, e.code, e.message)
         }
-        ApiError::new(status, e.code, e.message)
     }
 }
 
@@ -102,42 +110,6 @@ impl From<kizuna_node::roster::RosterError> for ApiError {
 
 impl From<kizuna_vault::VaultError> for ApiError {
     fn from(e: kizuna_vault::VaultError) -> Self {
-        use kizuna_vault::VaultError as V;
-        let msg = e.to_string();
-        match e {
-            V::InvalidPhone => ApiError::bad_request(ErrorCode::InvalidPhone, msg),
-            V::InvalidEmail => ApiError::bad_request(ErrorCode::InvalidEmail, msg),
-            V::InvalidName => ApiError::bad_request(ErrorCode::InvalidName, msg),
-            V::InvalidContacts => ApiError::bad_request(ErrorCode::BadRequest, msg),
-            V::TooManyBlocks => ApiError::conflict(ErrorCode::BadRequest, msg),
-            V::UnknownRegion(_) => ApiError::bad_request(ErrorCode::InvalidRegion, msg),
-            V::PhoneTaken => ApiError::conflict(
-                ErrorCode::PhoneTaken,
-                "this phone number is already registered to another account",
-            ),
-            V::AccessDenied { .. } => ApiError::forbidden(
-                ErrorCode::RegionAccessDenied,
-                format!("{msg}; use a node of that region, or ask the operator about its rules"),
-            ),
-            V::NotFound(_) => ApiError::not_found(ErrorCode::UnknownAccount, msg),
-            V::AlreadyReported => ApiError::conflict(ErrorCode::AlreadyReported, msg),
-            V::Store(s) => s.into(),
-            V::Ledger(l) => {
-                tracing::error!(error = %l, "ledger failure");
-                ApiError::new(
-                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                    ErrorCode::LedgerUnavailable,
-                    format!("{l}; nothing was changed"),
-                )
-            }
-            V::Key { .. } | V::Unsealable { .. } | V::CopyMismatch(_) => {
-                tracing::error!(error = %msg, "vault failure");
-                ApiError::new(
-                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                    ErrorCode::Unavailable,
-                    "personal data cannot be opened on this node right now; nothing was changed",
-                )
-            }
-        }
+        NodeError::from(e).into()
     }
 }

@@ -10,7 +10,6 @@ mod api;
 pub mod audit;
 mod blocks;
 mod breach;
-mod departures;
 mod error;
 mod governance;
 mod ledger;
@@ -21,25 +20,23 @@ mod reports;
 mod ws;
 
 // What the node does without HTTP; the handlers reach it by these names.
-pub(crate) use kizuna_node::{auth, commits, delivery, framing, limits, roster, sanctions};
+pub(crate) use kizuna_node::{auth, delivery, limits, sanctions};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use kizuna_config::{DataDir, DataDirLock, NodeKey, Regions};
-use kizuna_store::{SqliteStore, Store};
-use kizuna_vault::{Requester, Vault};
+use kizuna_node::Node;
+use kizuna_store::Store;
+use kizuna_vault::Vault;
 
 pub use kizuna_node::Limits;
+pub use kizuna_node::{ledger_origin, open_ledger, open_vault};
 pub use kizuna_node::{AuthError, DeviceIdentity, UserAuth};
 pub use kizuna_policy::{DEFAULT_POLICY, SCHEMA as POLICY_SCHEMA};
 pub use kizuna_staff::AnomalyLimits;
 pub use openapi::spec as openapi_spec;
-
-/// Unverifiable reports one device may send in an hour; past it they are
-/// refused without being recorded.
-const REFUSED_REPORTS_PER_HOUR: f64 = 10.0;
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -84,14 +81,10 @@ impl ServerConfig {
 pub enum ServerError {
     #[error(transparent)]
     DataDir(#[from] kizuna_config::DataDirError),
+    #[error(transparent)]
+    Open(#[from] kizuna_node::OpenError),
     #[error("cannot open the store: {0}")]
     Store(#[from] kizuna_store::StoreError),
-    #[error("{count} people have their home in region '{region}', which {origin} does not define; restore the region, or move them with `kizuna admin move-region` under the old configuration first")]
-    RegionMissing {
-        region: String,
-        count: u64,
-        origin: String,
-    },
     #[error("{0}")]
     Policy(#[from] kizuna_policy::PolicyError),
     #[error("cannot open the staff realm: {0}")]
@@ -122,101 +115,17 @@ pub struct RunningServer {
     lock: DataDirLock,
 }
 
-/// The name a node's ledger signs its tree heads with.
-pub fn ledger_origin(regions: &Regions) -> String {
-    format!("kizuna/ledger/{}", regions.node_region().id)
-}
-
-/// Opens the vault of a data directory with its transparency ledger,
-/// whose tree heads are signed by a key of its own that neither realm's
-/// tokens use.
-pub async fn open_vault(data_dir: &DataDir, regions: Regions) -> Result<Vault, ServerError> {
-    let ledger = open_ledger(data_dir, &regions)?;
-    Ok(Vault::open(regions, data_dir, ledger).await?)
-}
-
-/// The transparency ledger of a data directory.
-pub(crate) fn open_ledger(
-    data_dir: &DataDir,
-    regions: &Regions,
-) -> Result<Arc<kizuna_ledger::Ledger>, ServerError> {
-    let seed = data_dir.key(NodeKey::LedgerSigning)?;
-    Ok(Arc::new(kizuna_ledger::Ledger::open(
-        &data_dir.ledger(),
-        kizuna_ledger::TreeHeadKey::new(&ledger_origin(regions), seed),
-    )?))
-}
-
-/// Moves profiles that an earlier version kept in the node store into their
-/// home regions, sealed; each is dropped from the node store only once its
-/// region holds it. A profile that cannot move (a field today's rules
-/// refuse, a region this node may not reach) stays where it was, is named in
-/// the log, and is tried again on the next start; the others move on.
-async fn adopt_legacy_profiles(store: &dyn Store, vault: &Vault) -> Result<(), ServerError> {
-    let requester = Requester::Operator {
-        command: "kizuna serve (moving stored profiles into their home regions)".into(),
-    };
-    let mut skipped = 0u32;
-    loop {
-        let batch = store.legacy_profiles(skipped + 500).await?;
-        if batch.len() <= skipped as usize {
-            if skipped > 0 {
-                tracing::error!(
-                    count = skipped,
-                    "profiles left in the node store; see the messages above"
-                );
-            }
-            return Ok(());
-        }
-        for p in batch.into_iter().skip(skipped as usize) {
-            let moved = match serde_json::from_slice::<kizuna_vault::Profile>(&p.blob) {
-                Ok(profile) => vault
-                    .register(&p.account_id, &p.region, &profile, &requester)
-                    .await
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(format!("unreadable: {e}")),
-            };
-            match moved {
-                Ok(()) => store.drop_legacy_profile(&p.account_id).await?,
-                Err(why) => {
-                    tracing::error!(account = %p.account_id, region = %p.region, %why, "a stored profile could not move to its region");
-                    skipped += 1;
-                }
-            }
-        }
-    }
-}
-
 impl RunningServer {
     /// Opens the store under `data_dir`, binds, and serves in the background.
     pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         let dir = &DataDir::new(&config.data_dir);
         let lock = dir.lock()?;
-        let token_key = dir.key(NodeKey::UserToken)?;
-        // Its own key: a report can only be verified by this node's binding.
-        let franking_key = dir.key(NodeKey::Franking)?;
-        // Its own key: only the node speaks as the groups' external sender.
-        let delivery_key = departures::DeliveryKey::from_seed(dir.key(NodeKey::Delivery)?);
-        // Its own key: only the node can test who blocked whom.
-        let block_key = dir.key(NodeKey::Blocks)?;
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.node_store()).await?);
-        // People whose region the configuration dropped would be unreachable
-        // and their data map would lie; refuse rather than serve them wrong.
-        for (region, count) in store.account_regions().await? {
-            if config.regions.region(&region).is_none() {
-                return Err(ServerError::RegionMissing {
-                    region,
-                    count,
-                    origin: config.regions.origin.clone(),
-                });
-            }
-        }
         // A policy with an error stops the node before it listens.
         let policy = kizuna_policy::Policy::load(config.policy.as_deref())?;
-        let vault = Arc::new(open_vault(dir, config.regions.clone()).await?);
-        adopt_legacy_profiles(store.as_ref(), &vault).await?;
-        let sanctions = Arc::new(sanctions::Sanctions::load(store.as_ref()).await?);
-        let blocks = blocks::Blocks::load(block_key, store.as_ref()).await?;
+        let (node, seq_task) =
+            Node::open(dir, config.regions.clone(), config.limits.clone()).await?;
+        let node = Arc::new(node);
+        let (store, vault) = (node.store.clone(), node.vault.clone());
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| ServerError::Listen {
@@ -229,8 +138,6 @@ impl RunningServer {
                 addr: config.listen,
                 source,
             })?;
-        let hub = Arc::new(delivery::Hub::default());
-        let (sequencer, seq_task) = delivery::Sequencer::start(store.clone(), hub.clone());
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
         // The staff realm: its own key, store and listener; nothing of the
         // user realm's is handed to it.
@@ -276,7 +183,7 @@ impl RunningServer {
                     vault: vault.clone(),
                     policy,
                     anomaly: config.anomaly,
-                    sanctions: sanctions.clone(),
+                    sanctions: node.sanctions.clone(),
                     deciding: Default::default(),
                 });
                 let gov = gov_for_users.clone();
@@ -302,36 +209,17 @@ impl RunningServer {
         let governance = staff.as_ref().map(|(_, _, _, g)| g.clone());
         let limits = config.limits.clone();
         let state = Arc::new(api::AppState {
+            node,
             governance,
-            store: store.clone(),
-            vault: vault.clone(),
-            auth: UserAuth::new(token_key, limits.token_ttl_secs),
             rate: limits::RateLimiter::new(
                 limits.requests_per_second as f64,
                 limits.request_burst as f64,
-            ),
-            phone_rate: limits::RateLimiter::new(
-                limits.phone_lookups_per_minute as f64 / 60.0,
-                limits.phone_lookups_per_minute as f64,
             ),
             signup_rate: limits::RateLimiter::new(
                 limits.signups_per_minute as f64 / 60.0,
                 limits.signups_per_minute as f64,
             ),
-            refused_reports: limits::RateLimiter::new(
-                REFUSED_REPORTS_PER_HOUR / 3600.0,
-                REFUSED_REPORTS_PER_HOUR,
-            ),
-            limits,
-            sequencer,
-            hub,
-            handles: Default::default(),
             shutdown: shutdown_rx.clone(),
-            franking_key,
-            sanctions,
-            delivery_key,
-            blocks,
-            ended: Default::default(),
         });
         tokio::spawn(reports::retention(
             vault.clone(),

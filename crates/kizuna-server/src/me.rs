@@ -1,6 +1,5 @@
-//! A person's own view of their personal data: where it is and from where it
-//! may be reached (data map), all of it (export), their contacts, and
-//! erasure. Every read goes through the vault, in the person's home region.
+//! A person's own data over HTTP: data map, export, contacts, erasure (the
+//! node's `privacy`), and the staff requests that wait for their agreement.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -12,9 +11,7 @@ use crate::auth::DeviceIdentity;
 use crate::error::ApiError;
 
 pub(crate) async fn account(s: &Shared, me: &DeviceIdentity) -> Result<Account, ApiError> {
-    s.store.account_by_id(&me.account_id).await?.ok_or_else(|| {
-        ApiError::not_found(ErrorCode::UnknownAccount, "this account no longer exists")
-    })
+    Ok(s.account_of(me).await?)
 }
 
 #[utoipa::path(
@@ -29,12 +26,7 @@ pub async fn data_map(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,
 ) -> Result<ApiJson<DataMap>, ApiError> {
-    let a = account(&s, &me).await?;
-    Ok(ApiJson(
-        s.vault
-            .data_map(&a.account_id, &a.region, &me.requester())
-            .await?,
-    ))
+    Ok(ApiJson(s.data_map(&me).await?))
 }
 
 #[utoipa::path(
@@ -49,37 +41,7 @@ pub async fn export(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,
 ) -> Result<ApiJson<Export>, ApiError> {
-    let a = account(&s, &me).await?;
-    let who = me.requester();
-    let profile = s.vault.profile(&a.account_id, &a.region, &who).await?;
-    let contacts = s.vault.contacts(&a.account_id, &a.region, &who).await?;
-    let blocks = s.vault.blocks(&a.account_id, &a.region, &who).await?;
-    let devices = s.store.devices_of(&a.account_id).await?;
-    let data_map = s.vault.data_map(&a.account_id, &a.region, &who).await?;
-    let reports = s.vault.reports_of(&a.account_id, &a.region, &who).await?;
-    let moderation = s.vault.notices(&a.account_id, &a.region, &who).await?;
-    Ok(ApiJson(Export {
-        exported_at: now_ms(),
-        account_id: a.account_id,
-        handle: a.handle,
-        created_at: a.created_at,
-        name: profile.name,
-        phone: profile.phone,
-        email: profile.email,
-        contacts: contacts.handles,
-        blocked: blocks.blocked,
-        devices: devices
-            .into_iter()
-            .map(|d| ExportDevice {
-                device_id: d.device_id,
-                label: d.label,
-                signature_key: Bytes(d.signature_key),
-            })
-            .collect(),
-        data_map,
-        reports,
-        moderation,
-    }))
+    Ok(ApiJson(s.export(&me).await?))
 }
 
 #[utoipa::path(
@@ -94,12 +56,7 @@ pub async fn contacts(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,
 ) -> Result<ApiJson<Contacts>, ApiError> {
-    let a = account(&s, &me).await?;
-    Ok(ApiJson(
-        s.vault
-            .contacts(&a.account_id, &a.region, &me.requester())
-            .await?,
-    ))
+    Ok(ApiJson(s.contacts(&me).await?))
 }
 
 #[utoipa::path(
@@ -116,10 +73,7 @@ pub async fn set_contacts(
     AuthedDevice(me): AuthedDevice,
     ApiJson(req): ApiJson<Contacts>,
 ) -> Result<StatusCode, ApiError> {
-    let a = account(&s, &me).await?;
-    s.vault
-        .set_contacts(&a.account_id, &a.region, &req, &me.requester())
-        .await?;
+    s.set_contacts(&me, &req).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -135,35 +89,7 @@ pub async fn erase(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,
 ) -> Result<ApiJson<Erased>, ApiError> {
-    let a = account(&s, &me).await?;
-    // What the person reported goes with them; a sanction resting on one
-    // of those reports could no longer be appealed, so it is lifted first.
-    let reports = s.vault.report_ids_of(&a.account_id, &a.region).await?;
-    s.sanctions.lift_reports(s.store.as_ref(), &reports).await?;
-    // Blocks made by or against the person are lifted while their sealed
-    // list can still say which.
-    crate::blocks::forget(&s, &a.account_id, &a.region, &me.requester()).await?;
-    // The key goes first: from then on nothing of the person can be opened,
-    // whatever else is left. Repeating the request finishes the rest.
-    s.vault
-        .erase(&a.account_id, &a.region, &me.requester())
-        .await?;
-    // Every chat is told, and its members take the devices out.
-    let devices: Vec<String> = s
-        .store
-        .devices_of(&a.account_id)
-        .await?
-        .into_iter()
-        .map(|d| d.device_id)
-        .collect();
-    crate::departures::end_devices(&s, &a.handle, &devices, crate::departures::Why::Erased).await?;
-    s.store.delete_account(&a.account_id).await?;
-    s.handles.write().map(|mut h| h.remove(&a.account_id)).ok();
-    tracing::info!(region = %a.region, "an account was erased");
-    Ok(ApiJson(Erased {
-        account_id: a.account_id,
-        region: a.region,
-    }))
+    Ok(ApiJson(s.erase(&me).await?))
 }
 
 fn staff_error(e: kizuna_staff::StaffError) -> ApiError {

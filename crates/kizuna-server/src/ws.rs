@@ -11,7 +11,7 @@ use futures_util::SinkExt;
 use kizuna_wire::{ClientFrame, Envelope, ErrorBody, ErrorCode, ServerFrame};
 use serde::Deserialize;
 
-use crate::api::{read_inbox, AuthedDevice, Shared};
+use crate::api::{AuthedDevice, Shared};
 use crate::delivery::LiveEntry;
 use crate::error::ApiError;
 
@@ -89,7 +89,7 @@ async fn replay(
     socket: &mut WebSocket,
 ) -> Result<(), axum::Error> {
     loop {
-        let page = match read_inbox(s, device, *last, REPLAY_PAGE).await {
+        let page = match s.inbox(device, *last, REPLAY_PAGE).await {
             Ok(p) => p,
             Err(e) => {
                 let frame = ServerFrame::Error(ErrorBody {

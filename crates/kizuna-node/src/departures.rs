@@ -14,8 +14,8 @@ use kizuna_wire::{credential_identity, now_ms, Bytes, DeliveryService};
 use openmls::prelude::{BasicCredential, ExternalSender, SignatureScheme};
 use openmls_basic_credential::SignatureKeyPair;
 
-use crate::api::AppState;
-use crate::error::ApiError;
+use crate::error::NodeError;
+use crate::node::Node;
 use crate::roster::{self, PublicState};
 
 /// The node's identity as the groups' external sender.
@@ -79,7 +79,7 @@ const LIVE_CACHE: usize = 1_000_000;
 impl Ended {
     /// Whether a device with a valid token still exists: a revoked device's
     /// tokens end at once, not when they expire.
-    pub async fn is_live(&self, store: &dyn Store, device: &str) -> Result<bool, ApiError> {
+    pub async fn is_live(&self, store: &dyn Store, device: &str) -> Result<bool, NodeError> {
         if self
             .gone
             .read()
@@ -118,94 +118,97 @@ impl Ended {
     }
 }
 
-/// Takes `devices` of `handle` out of every group they are in, then
-/// removes them. Safe to repeat: a device already out of a group's routing
-/// is not proposed again.
-pub async fn end_devices(
-    s: &AppState,
-    handle: &str,
-    devices: &[String],
-    why: Why,
-) -> Result<(), ApiError> {
-    let identities: Vec<Vec<u8>> = devices
-        .iter()
-        .map(|d| credential_identity(handle, d).into_bytes())
-        .collect();
-    let mut groups = BTreeSet::new();
-    for d in devices {
-        groups.extend(s.store.groups_of(d).await?);
-    }
-    for group in groups {
-        propose_in(s, &group, handle, devices, &identities, why).await?;
-    }
-    for d in devices {
-        s.ended.end(d);
-        s.hub.drop_device(d);
-        s.store.delete_device(d).await?;
-    }
-    Ok(())
-}
-
-async fn propose_in(
-    s: &AppState,
-    group: &[u8],
-    handle: &str,
-    devices: &[String],
-    identities: &[Vec<u8>],
-    why: Why,
-) -> Result<(), ApiError> {
-    let kind = match why {
-        Why::Revoked => MessageKind::Revocation,
-        Why::Erased => MessageKind::Erasure,
-    };
-    'attempt: for _ in 0..ATTEMPTS {
-        // A group from before the node kept views has no external sender:
-        // the device leaves its routing when it is removed, nothing more.
-        let Some(state) = s.store.group_state(group).await? else {
-            return Ok(());
-        };
-        let (epoch, proposals) = roster::propose_removals(
-            group,
-            &PublicState(state),
-            identities,
-            &s.delivery_key.signer,
-        )?;
-        let last = proposals.len();
-        for (i, (proposal, state)) in proposals.into_iter().enumerate() {
-            let accepted = s
-                .sequencer
-                .submit(
-                    Submission::Proposal {
-                        group_id: group.to_vec(),
-                        sender_device: devices.first().cloned().unwrap_or_default(),
-                        epoch,
-                        proposal,
-                        server_time: now_ms(),
-                        state: state.0,
-                        // Routing ends with the last of them, so every
-                        // proposal reaches the members first.
-                        by_node: Some(NodeProposal {
-                            kind,
-                            removes: if i + 1 == last {
-                                devices.to_vec()
-                            } else {
-                                Vec::new()
-                            },
-                        }),
-                    },
-                    handle.to_string(),
-                )
-                .await?;
-            match accepted {
-                Ok(_) => {}
-                Err(kizuna_store::Rejection::StaleEpoch { .. }) => continue 'attempt,
-                Err(r) => return Err(r.into()),
-            }
+impl Node {
+    /// Takes `devices` of `handle` out of every group they are in, then
+    /// removes them. Safe to repeat: a device already out of a group's routing
+    /// is not proposed again.
+    pub async fn end_devices(
+        &self,
+        handle: &str,
+        devices: &[String],
+        why: Why,
+    ) -> Result<(), NodeError> {
+        let identities: Vec<Vec<u8>> = devices
+            .iter()
+            .map(|d| credential_identity(handle, d).into_bytes())
+            .collect();
+        let mut groups = BTreeSet::new();
+        for d in devices {
+            groups.extend(self.store.groups_of(d).await?);
         }
-        return Ok(());
+        for group in groups {
+            self.propose_removals(&group, handle, devices, &identities, why)
+                .await?;
+        }
+        for d in devices {
+            self.ended.end(d);
+            self.hub.drop_device(d);
+            self.store.delete_device(d).await?;
+        }
+        Ok(())
     }
-    Err(ApiError::conflict(
-        kizuna_wire::ErrorCode::StaleEpoch,
-        "the group kept changing while its members were told; try again",
-    ))
+
+    async fn propose_removals(
+        &self,
+        group: &[u8],
+        handle: &str,
+        devices: &[String],
+        identities: &[Vec<u8>],
+        why: Why,
+    ) -> Result<(), NodeError> {
+        let kind = match why {
+            Why::Revoked => MessageKind::Revocation,
+            Why::Erased => MessageKind::Erasure,
+        };
+        'attempt: for _ in 0..ATTEMPTS {
+            // A group from before the node kept views has no external sender:
+            // the device leaves its routing when it is removed, nothing more.
+            let Some(state) = self.store.group_state(group).await? else {
+                return Ok(());
+            };
+            let (epoch, proposals) = roster::propose_removals(
+                group,
+                &PublicState(state),
+                identities,
+                &self.delivery_key.signer,
+            )?;
+            let last = proposals.len();
+            for (i, (proposal, state)) in proposals.into_iter().enumerate() {
+                let accepted = self
+                    .sequencer
+                    .submit(
+                        Submission::Proposal {
+                            group_id: group.to_vec(),
+                            sender_device: devices.first().cloned().unwrap_or_default(),
+                            epoch,
+                            proposal,
+                            server_time: now_ms(),
+                            state: state.0,
+                            // Routing ends with the last of them, so every
+                            // proposal reaches the members first.
+                            by_node: Some(NodeProposal {
+                                kind,
+                                removes: if i + 1 == last {
+                                    devices.to_vec()
+                                } else {
+                                    Vec::new()
+                                },
+                            }),
+                        },
+                        handle.to_string(),
+                    )
+                    .await?;
+                match accepted {
+                    Ok(_) => {}
+                    Err(kizuna_store::Rejection::StaleEpoch { .. }) => continue 'attempt,
+                    Err(r) => return Err(r.into()),
+                }
+            }
+            return Ok(());
+        }
+        Err(NodeError::conflict(
+            kizuna_wire::ErrorCode::StaleEpoch,
+            "the group kept changing while its members were told; try again",
+        ))
+    }
 }

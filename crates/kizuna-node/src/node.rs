@@ -1,0 +1,237 @@
+//! The node itself: what it holds while it runs (store, vault, keys,
+//! sequencer, the hub of live connections, what it enforces in memory) and
+//! how it opens a data directory.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use kizuna_config::{DataDir, DataDirError, NodeKey, Regions};
+use kizuna_store::{Account, SqliteStore, Store};
+use kizuna_vault::{Requester, Vault};
+use kizuna_wire::ErrorCode;
+
+use crate::auth::{DeviceIdentity, UserAuth};
+use crate::blocks::Blocks;
+use crate::delivery::{Hub, Sequencer};
+use crate::departures::{DeliveryKey, Ended};
+use crate::error::NodeError;
+use crate::limits::{Limits, RateLimiter};
+use crate::sanctions::Sanctions;
+
+/// Unverifiable reports one device may send in an hour; past it they are
+/// refused without being recorded.
+const REFUSED_REPORTS_PER_HOUR: f64 = 10.0;
+
+/// Handles kept in memory before the cache starts over.
+const HANDLE_CACHE: usize = 1_000_000;
+
+/// A running node's state. The edges (HTTP, WebSocket) hold it; it holds
+/// nothing of theirs.
+pub struct Node {
+    pub store: Arc<dyn Store>,
+    pub vault: Arc<Vault>,
+    pub auth: UserAuth,
+    pub limits: Limits,
+    /// Phone-number lookups, per device.
+    pub phone_rate: RateLimiter,
+    /// Reports refused as unverifiable, per device: each is recorded, so a
+    /// device may not make the ledger grow without bound by sending them.
+    pub refused_reports: RateLimiter,
+    pub sequencer: Sequencer,
+    pub hub: Arc<Hub>,
+    /// Binds each accepted message's franking commitment to its sender,
+    /// chat and time (`keys/franking.key`).
+    pub franking_key: [u8; 32],
+    pub sanctions: Arc<Sanctions>,
+    /// Signs the node's own proposals as every group's external sender.
+    pub delivery_key: DeliveryKey,
+    /// The blocks the node enforces, by keyed hashes (`keys/blocks.key`).
+    pub blocks: Blocks,
+    /// Devices revoked or erased: their tokens end at once.
+    pub ended: Ended,
+    handles: RwLock<HashMap<String, String>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    DataDir(#[from] DataDirError),
+    #[error("cannot open the store: {0}")]
+    Store(#[from] kizuna_store::StoreError),
+    #[error("{count} people have their home in region '{region}', which {origin} does not define; restore the region, or move them with `kizuna admin move-region` under the old configuration first")]
+    RegionMissing {
+        region: String,
+        count: u64,
+        origin: String,
+    },
+    #[error("cannot open the vault: {0}")]
+    Vault(#[from] kizuna_vault::VaultError),
+    #[error("cannot open the transparency ledger: {0}; `kizuna audit verify --data-dir DIR` names what is wrong")]
+    Ledger(#[from] kizuna_ledger::LedgerError),
+}
+
+/// The name a node's ledger signs its tree heads with.
+pub fn ledger_origin(regions: &Regions) -> String {
+    format!("kizuna/ledger/{}", regions.node_region().id)
+}
+
+/// The transparency ledger of a data directory, whose tree heads are signed
+/// by a key of its own that neither realm's tokens use.
+pub fn open_ledger(
+    dir: &DataDir,
+    regions: &Regions,
+) -> Result<Arc<kizuna_ledger::Ledger>, OpenError> {
+    let seed = dir.key(NodeKey::LedgerSigning)?;
+    Ok(Arc::new(kizuna_ledger::Ledger::open(
+        &dir.ledger(),
+        kizuna_ledger::TreeHeadKey::new(&ledger_origin(regions), seed),
+    )?))
+}
+
+/// Opens the vault of a data directory with its transparency ledger.
+pub async fn open_vault(dir: &DataDir, regions: Regions) -> Result<Vault, OpenError> {
+    let ledger = open_ledger(dir, &regions)?;
+    Ok(Vault::open(regions, dir, ledger).await?)
+}
+
+impl Node {
+    /// Opens the node of a data directory (whose lock the caller holds) and
+    /// starts its sequencer, which ends when the node is dropped.
+    pub async fn open(
+        dir: &DataDir,
+        regions: Regions,
+        limits: Limits,
+    ) -> Result<(Node, tokio::task::JoinHandle<()>), OpenError> {
+        let token_key = dir.key(NodeKey::UserToken)?;
+        // Its own key: a report can only be verified by this node's binding.
+        let franking_key = dir.key(NodeKey::Franking)?;
+        // Its own key: only the node speaks as the groups' external sender.
+        let delivery_key = DeliveryKey::from_seed(dir.key(NodeKey::Delivery)?);
+        // Its own key: only the node can test who blocked whom.
+        let block_key = dir.key(NodeKey::Blocks)?;
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.node_store()).await?);
+        // People whose region the configuration dropped would be unreachable
+        // and their data map would lie; refuse rather than serve them wrong.
+        for (region, count) in store.account_regions().await? {
+            if regions.region(&region).is_none() {
+                return Err(OpenError::RegionMissing {
+                    region,
+                    count,
+                    origin: regions.origin.clone(),
+                });
+            }
+        }
+        let vault = Arc::new(open_vault(dir, regions).await?);
+        adopt_legacy_profiles(store.as_ref(), &vault).await?;
+        let sanctions = Arc::new(Sanctions::load(store.as_ref()).await?);
+        let blocks = Blocks::load(block_key, store.as_ref()).await?;
+        let hub = Arc::new(Hub::default());
+        let (sequencer, task) = Sequencer::start(store.clone(), hub.clone());
+        let node = Node {
+            auth: UserAuth::new(token_key, limits.token_ttl_secs),
+            phone_rate: RateLimiter::new(
+                limits.phone_lookups_per_minute as f64 / 60.0,
+                limits.phone_lookups_per_minute as f64,
+            ),
+            refused_reports: RateLimiter::new(
+                REFUSED_REPORTS_PER_HOUR / 3600.0,
+                REFUSED_REPORTS_PER_HOUR,
+            ),
+            limits,
+            store,
+            vault,
+            sequencer,
+            hub,
+            franking_key,
+            sanctions,
+            delivery_key,
+            blocks,
+            ended: Ended::default(),
+            handles: RwLock::default(),
+        };
+        Ok((node, task))
+    }
+
+    /// The account of a device, which a request's token names.
+    pub async fn account_of(&self, me: &DeviceIdentity) -> Result<Account, NodeError> {
+        self.store
+            .account_by_id(&me.account_id)
+            .await?
+            .ok_or_else(|| {
+                NodeError::not_found(ErrorCode::UnknownAccount, "this account no longer exists")
+            })
+    }
+
+    /// The handle of the account a device belongs to. Handles never change,
+    /// so each account's is looked up once.
+    pub async fn sender_handle(&self, me: &DeviceIdentity) -> Result<String, NodeError> {
+        if let Some(h) = self
+            .handles
+            .read()
+            .ok()
+            .and_then(|m| m.get(&me.account_id).cloned())
+        {
+            return Ok(h);
+        }
+        let h = self
+            .store
+            .account_by_id(&me.account_id)
+            .await?
+            .map(|a| a.handle)
+            .unwrap_or_default();
+        if let Ok(mut m) = self.handles.write() {
+            if m.len() > HANDLE_CACHE {
+                m.clear();
+            }
+            m.insert(me.account_id.clone(), h.clone());
+        }
+        Ok(h)
+    }
+
+    /// Forgets an erased account's handle, which someone else may take.
+    pub(crate) fn forget_handle(&self, account: &str) {
+        if let Ok(mut h) = self.handles.write() {
+            h.remove(account);
+        }
+    }
+}
+
+/// Moves profiles that an earlier version kept in the node store into their
+/// home regions, sealed; each is dropped from the node store only once its
+/// region holds it. A profile that cannot move (a field today's rules
+/// refuse, a region this node may not reach) stays where it was, is named in
+/// the log, and is tried again on the next start; the others move on.
+async fn adopt_legacy_profiles(store: &dyn Store, vault: &Vault) -> Result<(), OpenError> {
+    let requester = Requester::Operator {
+        command: "kizuna serve (moving stored profiles into their home regions)".into(),
+    };
+    let mut skipped = 0u32;
+    loop {
+        let batch = store.legacy_profiles(skipped + 500).await?;
+        if batch.len() <= skipped as usize {
+            if skipped > 0 {
+                tracing::error!(
+                    count = skipped,
+                    "profiles left in the node store; see the messages above"
+                );
+            }
+            return Ok(());
+        }
+        for p in batch.into_iter().skip(skipped as usize) {
+            let moved = match serde_json::from_slice::<kizuna_vault::Profile>(&p.blob) {
+                Ok(profile) => vault
+                    .register(&p.account_id, &p.region, &profile, &requester)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(format!("unreadable: {e}")),
+            };
+            match moved {
+                Ok(()) => store.drop_legacy_profile(&p.account_id).await?,
+                Err(why) => {
+                    tracing::error!(account = %p.account_id, region = %p.region, %why, "a stored profile could not move to its region");
+                    skipped += 1;
+                }
+            }
+        }
+    }
+}

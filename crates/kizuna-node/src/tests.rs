@@ -1,0 +1,229 @@
+//! The node's behaviour called directly, with no HTTP: what an account,
+//! its devices and its blocks do, and that a refused step leaves nothing.
+
+use std::sync::Arc;
+
+use ed25519_dalek::{Signer, SigningKey};
+use kizuna_config::{DataDir, Regions};
+use kizuna_wire::{
+    auth_signing_input, register_signing_input, Bytes, ErrorCode, NewDevice, RegisterRequest,
+};
+
+use crate::auth::DeviceIdentity;
+use crate::error::Kind;
+use crate::{Limits, Node, NodeError};
+
+struct Fixture {
+    node: Arc<Node>,
+    _dir: tempfile::TempDir,
+}
+
+async fn node() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let (node, _sequencer) = Node::open(
+        &DataDir::new(dir.path()),
+        Regions::embedded(),
+        Limits::default(),
+    )
+    .await
+    .unwrap();
+    Fixture {
+        node: Arc::new(node),
+        _dir: dir,
+    }
+}
+
+fn key(seed: u8) -> SigningKey {
+    SigningKey::from_bytes(&[seed; 32])
+}
+
+fn registration(handle: &str, phone: &str, key: &SigningKey) -> RegisterRequest {
+    let public = key.verifying_key().to_bytes().to_vec();
+    RegisterRequest {
+        handle: handle.into(),
+        name: format!("{handle} person"),
+        phone: phone.into(),
+        email: None,
+        region: "jp".into(),
+        device: NewDevice {
+            signature: Bytes(
+                key.sign(&register_signing_input(handle, &public))
+                    .to_bytes()
+                    .to_vec(),
+            ),
+            signature_key: Bytes(public),
+            label: "phone".into(),
+        },
+    }
+}
+
+async fn register(node: &Node, handle: &str, phone: &str, seed: u8) -> DeviceIdentity {
+    let r = node
+        .register(registration(handle, phone, &key(seed)))
+        .await
+        .unwrap();
+    DeviceIdentity {
+        device_id: r.device_id,
+        account_id: r.account_id,
+    }
+}
+
+fn code(r: Result<impl std::fmt::Debug, NodeError>) -> (Kind, ErrorCode) {
+    let e = r.expect_err("the node should refuse");
+    (e.kind, e.code)
+}
+
+#[tokio::test]
+async fn a_registered_device_signs_in_and_sees_its_sealed_profile() {
+    let f = node().await;
+    let me = register(&f.node, "alice", "+819011112222", 1).await;
+    let challenge = f.node.auth.challenge(&me.device_id);
+    let signature = key(1).sign(&auth_signing_input(&me.device_id, &challenge));
+    let token = f
+        .node
+        .sign_in(&me.device_id, &challenge, &signature.to_bytes())
+        .await
+        .unwrap();
+    assert_eq!(f.node.auth.verify(&token.token).unwrap(), me);
+    let view = f.node.me(&me).await.unwrap();
+    assert_eq!(
+        (
+            view.handle.as_str(),
+            view.name.as_str(),
+            view.phone.as_str()
+        ),
+        ("alice", "alice person", "+819011112222")
+    );
+    // Someone else's signature does not sign this device in.
+    let forged = key(2).sign(&auth_signing_input(&me.device_id, &challenge));
+    assert_eq!(
+        code(
+            f.node
+                .sign_in(&me.device_id, &challenge, &forged.to_bytes())
+                .await
+        ),
+        (Kind::Unauthorized, ErrorCode::Unauthorized)
+    );
+}
+
+#[tokio::test]
+async fn a_refused_registration_leaves_nothing_behind() {
+    let f = node().await;
+    register(&f.node, "alice", "+819011112222", 1).await;
+    // Taken handle, taken phone, bad signature: each refused with its code.
+    assert_eq!(
+        code(
+            f.node
+                .register(registration("alice", "+819033334444", &key(2)))
+                .await
+        ),
+        (Kind::Conflict, ErrorCode::HandleTaken)
+    );
+    assert_eq!(
+        code(
+            f.node
+                .register(registration("bob", "+819011112222", &key(2)))
+                .await
+        ),
+        (Kind::Conflict, ErrorCode::PhoneTaken)
+    );
+    let mut forged = registration("bob", "+819033334444", &key(2));
+    forged.device.signature_key = Bytes(key(3).verifying_key().to_bytes().to_vec());
+    assert_eq!(
+        code(f.node.register(forged).await),
+        (Kind::Invalid, ErrorCode::InvalidSignature)
+    );
+    // Two people racing for one handle: one wins, and the loser's phone
+    // number is not left sealed in the region, whichever step refused it.
+    let (a, b) = tokio::join!(
+        f.node
+            .register(registration("carol", "+819055556666", &key(4))),
+        f.node
+            .register(registration("carol", "+819077778888", &key(5))),
+    );
+    assert!(a.is_ok() != b.is_ok(), "exactly one registration wins");
+    let loser_phone = if a.is_ok() {
+        "+819077778888"
+    } else {
+        "+819055556666"
+    };
+    let asker = register(&f.node, "dave", "+819099990000", 6).await;
+    assert_eq!(
+        f.node.lookup_phone(&asker, loser_phone).await.unwrap(),
+        None
+    );
+    register(&f.node, "erin", loser_phone, 7).await;
+}
+
+#[tokio::test]
+async fn phone_lookups_are_limited_per_device() {
+    let f = node().await;
+    let me = register(&f.node, "alice", "+819011112222", 1).await;
+    for _ in 0..f.node.limits.phone_lookups_per_minute {
+        f.node.lookup_phone(&me, "+819000000000").await.unwrap();
+    }
+    assert_eq!(
+        code(f.node.lookup_phone(&me, "+819000000000").await),
+        (Kind::RateLimited, ErrorCode::RateLimited)
+    );
+}
+
+#[tokio::test]
+async fn a_block_refuses_reach_until_it_is_lifted() {
+    let f = node().await;
+    let alice = register(&f.node, "alice", "+819011112222", 1).await;
+    let bob = register(&f.node, "bob", "+819033334444", 2).await;
+    let targets = [alice.account_id.clone()];
+    f.node.check_reach(&bob.account_id, &targets).await.unwrap();
+    let list = f.node.block(&alice, "bob").await.unwrap();
+    assert_eq!(list.blocked.len(), 1);
+    assert_eq!(
+        code(f.node.check_reach(&bob.account_id, &targets).await),
+        (Kind::Forbidden, ErrorCode::Refused)
+    );
+    // Alice still reaches Bob: a block is one way.
+    f.node
+        .check_reach(&alice.account_id, std::slice::from_ref(&bob.account_id))
+        .await
+        .unwrap();
+    assert_eq!(
+        code(f.node.block(&alice, "alice").await),
+        (Kind::Invalid, ErrorCode::BadRequest)
+    );
+    assert_eq!(
+        code(f.node.block(&alice, "nobody").await),
+        (Kind::NotFound, ErrorCode::UnknownAccount)
+    );
+    f.node.unblock(&alice, "bob").await.unwrap();
+    f.node.check_reach(&bob.account_id, &targets).await.unwrap();
+    assert!(f.node.blocks_of(&alice).await.unwrap().blocked.is_empty());
+}
+
+#[tokio::test]
+async fn erasure_frees_the_handle_and_phone_and_ends_the_device() {
+    let f = node().await;
+    let alice = register(&f.node, "alice", "+819011112222", 1).await;
+    let bob = register(&f.node, "bob", "+819033334444", 2).await;
+    f.node.block(&bob, "alice").await.unwrap();
+    let erased = f.node.erase(&alice).await.unwrap();
+    assert_eq!(erased.account_id, alice.account_id);
+    assert!(!f
+        .node
+        .ended
+        .is_live(f.node.store.as_ref(), &alice.device_id)
+        .await
+        .unwrap());
+    assert_eq!(
+        code(f.node.me(&alice).await),
+        (Kind::NotFound, ErrorCode::UnknownAccount)
+    );
+    // Bob's list no longer names someone who is gone.
+    assert!(f.node.blocks_of(&bob).await.unwrap().blocked.is_empty());
+    let again = register(&f.node, "alice", "+819011112222", 3).await;
+    assert_ne!(again.account_id, alice.account_id);
+    // The new alice is not blocked by what Bob did to the old one.
+    f.node
+        .check_reach(&again.account_id, std::slice::from_ref(&bob.account_id))
+        .await
+        .unwrap();
+}
