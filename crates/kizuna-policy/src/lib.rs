@@ -7,9 +7,12 @@ use std::path::Path;
 use std::str::FromStr;
 
 use cedar_policy::{
-    Authorizer, Context, Decision, Entities, EntityUid, PolicyId, PolicySet, Request, Schema,
-    ValidationMode, Validator,
+    Authorizer, Context, Decision, Entities, EntityUid, PolicyId, PolicySet, Request, Response,
+    Schema, ValidationMode, Validator,
 };
+
+mod realm;
+pub use realm::{Actor, RealmAction, RealmPolicy, REALM_POLICY, REALM_SCHEMA};
 
 pub const SCHEMA: &str = include_str!("schema.cedarschema");
 pub const DEFAULT_POLICY: &str = include_str!("default.cedar");
@@ -125,22 +128,7 @@ impl Policy {
                 origin: "Kizuna's schema".into(),
                 message: e.to_string(),
             })?;
-        let set = PolicySet::from_str(text).map_err(|e| PolicyError::Parse {
-            origin: origin.to_string(),
-            message: format!("{e:?}").chars().take(2000).collect(),
-        })?;
-        let result = Validator::new(schema.clone()).validate(&set, ValidationMode::Strict);
-        if !result.validation_passed() {
-            let message = result
-                .validation_errors()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("; ");
-            return Err(PolicyError::Invalid {
-                origin: origin.to_string(),
-                message,
-            });
-        }
+        let set = parse_validated(text, origin, &schema)?;
         let mut policy = Policy {
             set,
             schema,
@@ -282,40 +270,67 @@ impl Policy {
         )
         .map_err(|e| q(e.to_string()))?;
         let response = Authorizer::new().is_authorized(&request, &self.set, &entities);
-        let decided: Vec<&PolicyId> = response.diagnostics().reason().collect();
-        // A rule is named by its `@id` annotation where it has one.
-        let annotation = |id: &PolicyId, key: &str| {
-            self.set
-                .policy(id)
-                .and_then(|p| p.annotation(key).map(str::to_string))
-        };
-        let rules: Vec<String> = decided
+        Ok(verdict(&self.set, &response))
+    }
+}
+
+/// A policy set parsed and validated against `schema`, or refused with
+/// Cedar's message.
+fn parse_validated(text: &str, origin: &str, schema: &Schema) -> Result<PolicySet, PolicyError> {
+    let set = PolicySet::from_str(text).map_err(|e| PolicyError::Parse {
+        origin: origin.to_string(),
+        message: format!("{e:?}").chars().take(2000).collect(),
+    })?;
+    let result = Validator::new(schema.clone()).validate(&set, ValidationMode::Strict);
+    if !result.validation_passed() {
+        let message = result
+            .validation_errors()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(PolicyError::Invalid {
+            origin: origin.to_string(),
+            message,
+        });
+    }
+    Ok(set)
+}
+
+/// What a decision says: allowed or not, the rules that decided (by their
+/// `@id`), and for a refusal each forbidding rule's `@reason`.
+fn verdict(set: &PolicySet, response: &Response) -> Verdict {
+    let decided: Vec<&PolicyId> = response.diagnostics().reason().collect();
+    // A rule is named by its `@id` annotation where it has one.
+    let annotation = |id: &PolicyId, key: &str| {
+        set.policy(id)
+            .and_then(|p| p.annotation(key).map(str::to_string))
+    };
+    let rules: Vec<String> = decided
+        .iter()
+        .map(|id| annotation(id, "id").unwrap_or_else(|| id.to_string()))
+        .collect();
+    let allowed = response.decision() == Decision::Allow;
+    let mut reasons: Vec<String> = if allowed {
+        Vec::new()
+    } else {
+        decided
             .iter()
-            .map(|id| annotation(id, "id").unwrap_or_else(|| id.to_string()))
-            .collect();
-        let allowed = response.decision() == Decision::Allow;
-        let mut reasons: Vec<String> = if allowed {
-            Vec::new()
-        } else {
-            decided
-                .iter()
-                .zip(&rules)
-                .map(|(id, name)| {
-                    annotation(id, "reason").unwrap_or_else(|| format!("forbidden by rule {name}"))
-                })
-                .collect()
-        };
-        if !allowed && reasons.is_empty() {
-            reasons.push("no rule of the policy permits it (default deny)".into());
-        }
-        for e in response.diagnostics().errors() {
-            reasons.push(format!("a rule failed to evaluate: {e}"));
-        }
-        Ok(Verdict {
-            allowed,
-            reasons,
-            rules,
-        })
+            .zip(&rules)
+            .map(|(id, name)| {
+                annotation(id, "reason").unwrap_or_else(|| format!("forbidden by rule {name}"))
+            })
+            .collect()
+    };
+    if !allowed && reasons.is_empty() {
+        reasons.push("no rule of the policy permits it (default deny)".into());
+    }
+    for e in response.diagnostics().errors() {
+        reasons.push(format!("a rule failed to evaluate: {e}"));
+    }
+    Verdict {
+        allowed,
+        reasons,
+        rules,
     }
 }
 

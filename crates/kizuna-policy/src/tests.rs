@@ -193,3 +193,76 @@ fn reports_open_to_moderators_with_a_live_grant_in_a_declared_country() {
     let v = open("JP", &["moderator"], &grant(true));
     assert!(!v.allowed, "{v:?}");
 }
+
+fn actor(id: &str, org_kind: &str, roles: &[&str]) -> crate::Actor {
+    crate::Actor {
+        staff_id: id.into(),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        org_id: format!("{org_kind}-org"),
+        org_kind: org_kind.into(),
+        org_country: "JP".into(),
+    }
+}
+
+#[test]
+fn the_realm_is_managed_by_the_operators_admins_only() {
+    use crate::RealmAction::*;
+    let rules = crate::RealmPolicy::builtin().unwrap();
+    let admin = actor("ana", "operator", &["admin"]);
+    let contractor_admin = actor("cal", "contractor", &["admin"]);
+    let security = actor("sam", "operator", &["security"]);
+    for action in [ManageOrgs, ManageStaff, ReadEvents] {
+        assert!(rules.decide(action, &admin, "").unwrap().allowed);
+        let v = rules.decide(action, &contractor_admin, "").unwrap();
+        assert!(!v.allowed);
+        assert_eq!(
+            v.reasons,
+            ["only the operator's admins manage organisations and staff"]
+        );
+        assert!(!rules.decide(action, &security, "").unwrap().allowed);
+    }
+    let v = rules.decide(ManageStaff, &admin, "ana").unwrap();
+    assert!(!v.allowed);
+    assert_eq!(v.rules, ["no-self-suspension"]);
+}
+
+#[test]
+fn oversight_needs_operator_security_and_nobody_reviews_themselves() {
+    use crate::RealmAction::Oversee;
+    let rules = crate::RealmPolicy::builtin().unwrap();
+    let security = actor("sam", "operator", &["security"]);
+    assert!(rules.decide(Oversee, &security, "").unwrap().allowed);
+    assert!(rules.decide(Oversee, &security, "eve").unwrap().allowed);
+    let own = rules.decide(Oversee, &security, "sam").unwrap();
+    assert_eq!(own.reasons, ["nobody reviews their own break-glass access"]);
+    let affiliate = actor("aff", "affiliate", &["security"]);
+    assert!(!rules.decide(Oversee, &affiliate, "").unwrap().allowed);
+    let support = actor("sup", "operator", &["support"]);
+    assert!(!rules.decide(Oversee, &support, "").unwrap().allowed);
+}
+
+#[test]
+fn a_grant_is_revoked_by_its_holder_or_the_operators_overseers() {
+    use crate::RealmAction::RevokeGrant;
+    let rules = crate::RealmPolicy::builtin().unwrap();
+    let holder = actor("con", "contractor", &["support"]);
+    assert!(rules.decide(RevokeGrant, &holder, "con").unwrap().allowed);
+    assert!(!rules.decide(RevokeGrant, &holder, "other").unwrap().allowed);
+    for role in ["approver", "security", "admin"] {
+        let overseer = actor("op", "operator", &[role]);
+        assert!(rules.decide(RevokeGrant, &overseer, "con").unwrap().allowed);
+        let elsewhere = actor("op", "affiliate", &[role]);
+        assert!(
+            !rules
+                .decide(RevokeGrant, &elsewhere, "con")
+                .unwrap()
+                .allowed
+        );
+    }
+    let support = actor("sup", "operator", &["support"]);
+    let v = rules.decide(RevokeGrant, &support, "con").unwrap();
+    assert_eq!(
+        v.reasons,
+        ["only the requester or the operator's approvers, security or admins revoke a grant"]
+    );
+}

@@ -23,7 +23,7 @@ pub struct AppState {
     pub node: Arc<Node>,
     /// Staff requests that wait for a person's agreement are answered by
     /// the person here; `None` when the node runs without a staff realm.
-    pub governance: Option<Arc<crate::governance::Governance>>,
+    pub governance: Option<Arc<crate::staff::Governance>>,
     /// Requests per device.
     pub rate: RateLimiter,
     /// New accounts and device links, per network address.

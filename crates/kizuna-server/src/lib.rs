@@ -9,14 +9,12 @@ pub mod admin;
 mod api;
 pub mod audit;
 mod blocks;
-mod breach;
 mod error;
-mod governance;
 mod ledger;
 mod me;
-mod moderation;
 mod openapi;
 mod reports;
+mod staff;
 mod ws;
 
 // What the node does without HTTP; the handlers reach it by these names.
@@ -177,7 +175,7 @@ impl RunningServer {
                         }),
                     )
                     .await?;
-                let gov_for_users = Arc::new(governance::Governance {
+                let gov_for_users = Arc::new(staff::Governance {
                     realm: realm.clone(),
                     store: store.clone(),
                     vault: vault.clone(),
@@ -187,11 +185,7 @@ impl RunningServer {
                     deciding: Default::default(),
                 });
                 let gov = gov_for_users.clone();
-                let app = kizuna_staff::router(realm.clone())
-                    .merge(governance::routes(gov.clone()))
-                    .merge(breach::routes(gov.clone()))
-                    .merge(moderation::routes(gov))
-                    .into_make_service_with_connect_info::<SocketAddr>();
+                let app = staff::router(gov).into_make_service_with_connect_info::<SocketAddr>();
                 let mut stop = shutdown_rx.clone();
                 let task = tokio::spawn(async move {
                     let r = axum::serve(listener, app)

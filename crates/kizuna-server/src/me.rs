@@ -104,7 +104,7 @@ fn staff_error(e: kizuna_staff::StaffError) -> ApiError {
     }
 }
 
-fn governance(s: &Shared) -> Result<&crate::governance::Governance, ApiError> {
+fn governance(s: &Shared) -> Result<&crate::staff::Governance, ApiError> {
     s.governance.as_deref().ok_or_else(|| {
         ApiError::not_found(
             ErrorCode::NotFound,

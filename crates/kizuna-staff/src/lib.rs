@@ -3,7 +3,6 @@
 //! organisation's networks — with its own store, its own token key and its
 //! own listener, sharing nothing with the user realm.
 
-mod api;
 mod store;
 
 use std::net::IpAddr;
@@ -14,11 +13,11 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use hmac::{Hmac, Mac};
+use kizuna_policy::RealmAction;
 use kizuna_wire::staff::*;
 use rand::{Rng, RngCore};
 use sha2::Sha256;
 
-pub use api::{router, Body};
 pub use store::{Event, EventKind};
 use store::{StaffStore, StoredMember};
 
@@ -71,33 +70,28 @@ pub struct Session {
 }
 
 impl Session {
-    fn require(&self, role: Role) -> Result<(), StaffError> {
-        if self.member.roles.contains(&role) {
-            Ok(())
-        } else {
-            Err(StaffError::Forbidden(format!(
-                "this needs the {} role",
-                role.name()
-            )))
+    /// The session's member as the realm's rules see them.
+    pub fn actor(&self) -> kizuna_policy::Actor {
+        kizuna_policy::Actor {
+            staff_id: self.member.staff_id.clone(),
+            roles: self
+                .member
+                .roles
+                .iter()
+                .map(|r| r.name().to_string())
+                .collect(),
+            org_id: self.org.org_id.clone(),
+            org_kind: self.org.kind.name().to_string(),
+            org_country: self.org.country.clone(),
         }
-    }
-
-    /// Organisations and staff are managed by the operator's admins only: a
-    /// contractor or affiliate cannot widen its own reach.
-    fn require_operator_admin(&self) -> Result<(), StaffError> {
-        self.require(Role::Admin)?;
-        if self.org.kind != OrgKind::Operator {
-            return Err(StaffError::Forbidden(
-                "only the operator's admins manage organisations and staff".into(),
-            ));
-        }
-        Ok(())
     }
 }
 
 pub struct StaffRealm {
     store: StaffStore,
     key: [u8; 32],
+    /// Who may manage and oversee the realm, and end a grant early.
+    rules: kizuna_policy::RealmPolicy,
     /// Every event is an entry of the transparency ledger; none only when
     /// opened for an audit.
     ledger: Option<Arc<kizuna_ledger::Ledger>>,
@@ -183,6 +177,8 @@ impl StaffRealm {
         let realm = StaffRealm {
             store: StaffStore::open(store_path).await?,
             key,
+            rules: kizuna_policy::RealmPolicy::builtin()
+                .map_err(|e| StaffError::Storage(e.to_string()))?,
             ledger: Some(ledger),
             login_gate: Default::default(),
         };
@@ -196,6 +192,8 @@ impl StaffRealm {
         Ok(StaffRealm {
             store: StaffStore::open(store_path).await?,
             key: [0; 32],
+            rules: kizuna_policy::RealmPolicy::builtin()
+                .map_err(|e| StaffError::Storage(e.to_string()))?,
             ledger: None,
             login_gate: Default::default(),
         })
@@ -316,7 +314,7 @@ impl StaffRealm {
         by: &Session,
         limit: u32,
     ) -> Result<Vec<serde_json::Value>, StaffError> {
-        by.require_operator_admin()?;
+        self.allow(by, RealmAction::ReadEvents, "")?;
         self.store.events(limit).await
     }
 
@@ -700,7 +698,7 @@ impl StaffRealm {
     }
 
     pub async fn add_org(&self, by: &Session, org: Org) -> Result<Org, StaffError> {
-        by.require_operator_admin()?;
+        self.allow(by, RealmAction::ManageOrgs, "")?;
         if !valid_id(&org.org_id) {
             return Err(StaffError::Invalid(
                 "an organisation id is 3-32 lowercase letters, digits, '-' or '.'".into(),
@@ -734,7 +732,7 @@ impl StaffRealm {
     }
 
     pub async fn suspend_org(&self, by: &Session, org_id: &str) -> Result<Suspended, StaffError> {
-        by.require_operator_admin()?;
+        self.allow(by, RealmAction::ManageOrgs, "")?;
         if org_id == by.org.org_id {
             return Err(StaffError::Forbidden(
                 "an organisation cannot suspend itself; suspend its members instead".into(),
@@ -761,7 +759,7 @@ impl StaffRealm {
     }
 
     pub async fn orgs(&self, by: &Session) -> Result<Vec<Org>, StaffError> {
-        by.require_operator_admin()?;
+        self.allow(by, RealmAction::ManageOrgs, "")?;
         self.store.orgs().await
     }
 
@@ -770,7 +768,7 @@ impl StaffRealm {
         by: &Session,
         new: &NewStaffMember,
     ) -> Result<StaffCredentials, StaffError> {
-        by.require_operator_admin()?;
+        self.allow(by, RealmAction::ManageStaff, "")?;
         if !valid_id(&new.staff_id) {
             return Err(StaffError::Invalid(
                 "a staff id is 3-32 lowercase letters, digits, '-' or '.', starting with a letter"
@@ -830,10 +828,7 @@ impl StaffRealm {
         by: &Session,
         staff_id: &str,
     ) -> Result<Suspended, StaffError> {
-        by.require_operator_admin()?;
-        if staff_id == by.member.staff_id {
-            return Err(StaffError::Forbidden("you cannot suspend yourself".into()));
-        }
+        self.allow(by, RealmAction::ManageStaff, staff_id)?;
         let m = self
             .store
             .member(staff_id)
@@ -857,7 +852,7 @@ impl StaffRealm {
     }
 
     pub async fn members(&self, by: &Session) -> Result<Vec<StaffMember>, StaffError> {
-        by.require_operator_admin()?;
+        self.allow(by, RealmAction::ManageStaff, "")?;
         self.store.members().await
     }
 }
@@ -1092,7 +1087,7 @@ impl StaffRealm {
         by: &Session,
         q: &BreachQuery,
     ) -> Result<(Vec<Org>, Vec<StaffMember>), StaffError> {
-        Self::require_security(by)?;
+        self.allow(by, RealmAction::Oversee, "")?;
         if let (Some(from), Some(to)) = (q.from, q.to) {
             if from > to {
                 return Err(StaffError::Invalid("--from must not be after --to".into()));
@@ -1142,24 +1137,22 @@ impl StaffRealm {
         Ok((orgs, staff))
     }
 
-    fn require_security(by: &Session) -> Result<(), StaffError> {
-        if by.org.kind == OrgKind::Operator
-            && by
-                .member
-                .roles
-                .iter()
-                .any(|r| matches!(r, Role::Security | Role::Admin))
-        {
+    /// Asks the realm's rules whether `by` may take `action` about the
+    /// staff member `about` ("" for nobody); a refusal says why.
+    pub fn allow(&self, by: &Session, action: RealmAction, about: &str) -> Result<(), StaffError> {
+        let v = self
+            .rules
+            .decide(action, &by.actor(), about)
+            .map_err(|e| StaffError::Storage(e.to_string()))?;
+        if v.allowed {
             Ok(())
         } else {
-            Err(StaffError::Forbidden(
-                "this is for the operator's security staff and admins".into(),
-            ))
+            Err(StaffError::Forbidden(v.reasons.join("; ")))
         }
     }
 
     pub async fn reviews(&self, by: &Session) -> Result<Vec<Review>, StaffError> {
-        Self::require_security(by)?;
+        self.allow(by, RealmAction::Oversee, "")?;
         self.store.reviews().await
     }
 
@@ -1171,17 +1164,13 @@ impl StaffRealm {
         grant_id: &str,
         c: &ReviewCompletion,
     ) -> Result<Review, StaffError> {
-        Self::require_security(by)?;
+        self.allow(by, RealmAction::Oversee, "")?;
         let r = self
             .store
             .review(grant_id)
             .await?
             .ok_or_else(|| StaffError::NotFound(format!("review of grant {grant_id}")))?;
-        if r.staff_id == by.member.staff_id {
-            return Err(StaffError::Forbidden(
-                "nobody reviews their own break-glass access".into(),
-            ));
-        }
+        self.allow(by, RealmAction::Oversee, &r.staff_id)?;
         if r.completed_at.is_some() {
             return Err(StaffError::Invalid(format!(
                 "the review of {grant_id} is already complete"
@@ -1216,28 +1205,9 @@ impl StaffRealm {
 
     /// Alerts, newest first, for the operator's security staff and admins.
     pub async fn alerts(&self, by: &Session) -> Result<Vec<serde_json::Value>, StaffError> {
-        if by.org.kind != OrgKind::Operator
-            || !by
-                .member
-                .roles
-                .iter()
-                .any(|r| matches!(r, Role::Security | Role::Admin))
-        {
-            return Err(StaffError::Forbidden(
-                "alerts are for the operator's security staff and admins".into(),
-            ));
-        }
+        self.allow(by, RealmAction::Oversee, "")?;
         self.store.alerts().await
     }
-}
-
-/// A session's request, authenticated: for routes the node adds to the
-/// staff listener.
-pub async fn session_of(
-    realm: &StaffRealm,
-    parts: &axum::http::request::Parts,
-) -> Result<Session, StaffError> {
-    api::session_of(realm, parts).await
 }
 
 /// The current code of a TOTP secret, for tests and scripted logins.

@@ -10,27 +10,28 @@ use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use kizuna_policy::{Action, GrantFacts, PersonFacts};
-use kizuna_staff::{Body, Session, StaffError};
+use kizuna_staff::{Session, StaffError};
+
+use super::{Body, Staff, StaffApiError};
 use kizuna_store::Sanction;
 use kizuna_vault::{QueuedReport, ReportBody, Requester, VaultError};
 use kizuna_wire::reports::*;
 use kizuna_wire::staff::*;
 use serde::Deserialize;
 
-use crate::governance::{facts_of, requester_of, storage, vault_failure, Governance, Staff};
+use super::governance::{facts_of, requester_of, storage, vault_failure, Governance};
 
 type Shared = Arc<Governance>;
 
-pub fn routes(g: Arc<Governance>) -> Router {
+pub fn routes() -> Router<Arc<Governance>> {
     Router::new()
         .route("/staff/v1/reports", get(list))
         .route("/staff/v1/reports/{report}", get(show))
         .route("/staff/v1/reports/{report}/resolve", post(resolve))
-        .with_state(g)
 }
 
 #[derive(Deserialize)]
-struct ListQuery {
+pub(crate) struct ListQuery {
     /// `open` (with appealed ones, the default), `appealed`, `resolved` or
     /// `all`.
     #[serde(default)]
@@ -273,73 +274,75 @@ fn shown(
     }
 }
 
-async fn list(
-    State(g): State<Shared>,
-    Staff(s): Staff,
-    Query(q): Query<ListQuery>,
-) -> Result<Json<Vec<kizuna_wire::reports::QueuedReport>>, StaffError> {
-    let states: &[ReportState] = match q.state.as_deref() {
-        None | Some("open") => &[ReportState::Open, ReportState::Appealed],
-        Some("appealed") => &[ReportState::Appealed],
-        Some("resolved") => &[ReportState::Resolved],
-        Some("all") => &[
-            ReportState::Open,
-            ReportState::Appealed,
-            ReportState::Resolved,
-        ],
-        Some(other) => {
-            return Err(StaffError::Invalid(format!(
-                "unknown state '{other}'; use open, appealed, resolved or all"
-            )))
+impl Governance {
+    /// The queue of abuse reports a moderator's live grant opens.
+    pub(crate) async fn report_queue(
+        &self,
+        s: &Session,
+        q: ListQuery,
+    ) -> Result<Vec<kizuna_wire::reports::QueuedReport>, StaffError> {
+        let g = self;
+        let states: &[ReportState] = match q.state.as_deref() {
+            None | Some("open") => &[ReportState::Open, ReportState::Appealed],
+            Some("appealed") => &[ReportState::Appealed],
+            Some("resolved") => &[ReportState::Resolved],
+            Some("all") => &[
+                ReportState::Open,
+                ReportState::Appealed,
+                ReportState::Resolved,
+            ],
+            Some(other) => {
+                return Err(StaffError::Invalid(format!(
+                    "unknown state '{other}'; use open, appealed, resolved or all"
+                )))
+            }
+        };
+        let grants = g.realm.live_report_grants(&s.member.staff_id).await?;
+        let mut regions: Vec<String> = grants.iter().flat_map(|x| x.regions.clone()).collect();
+        regions.sort();
+        regions.dedup();
+        if regions.is_empty() {
+            return Err(no_grant());
         }
-    };
-    let grants = g.realm.live_report_grants(&s.member.staff_id).await?;
-    let mut regions: Vec<String> = grants.iter().flat_map(|x| x.regions.clone()).collect();
-    regions.sort();
-    regions.dedup();
-    if regions.is_empty() {
-        return Err(no_grant());
-    }
-    let mut allowed = Vec::new();
-    let mut reasons = Vec::new();
-    for region in &regions {
-        let (_, v) = g.report_verdict(&s, &grants, region, &g.region_facts(region))?;
-        if v.allowed {
-            allowed.push(region.clone());
-        } else {
-            reasons.push(format!("{region}: {}", v.reasons.join("; ")));
+        let mut allowed = Vec::new();
+        let mut reasons = Vec::new();
+        for region in &regions {
+            let (_, v) = g.report_verdict(s, &grants, region, &g.region_facts(region))?;
+            if v.allowed {
+                allowed.push(region.clone());
+            } else {
+                reasons.push(format!("{region}: {}", v.reasons.join("; ")));
+            }
         }
-    }
-    if allowed.is_empty() {
+        if allowed.is_empty() {
+            g.realm
+                .record(
+                    kizuna_staff::EventKind::ReportQueueDenied,
+                    Some(&s.member.staff_id),
+                    Some(&s.org.org_id),
+                    serde_json::json!({ "regions": regions, "reasons": reasons }),
+                )
+                .await?;
+            g.watch(s).await;
+            return Err(StaffError::Forbidden(format!(
+                "the report queue is refused: {}",
+                reasons.join("; ")
+            )));
+        }
+        let queue = g
+            .vault
+            .report_queue(&allowed, states, 500)
+            .await
+            .map_err(vault_refusal)?;
         g.realm
             .record(
-                kizuna_staff::EventKind::ReportQueueDenied,
+                kizuna_staff::EventKind::ReportsListed,
                 Some(&s.member.staff_id),
                 Some(&s.org.org_id),
-                serde_json::json!({ "regions": regions, "reasons": reasons }),
+                serde_json::json!({ "regions": allowed, "count": queue.len() }),
             )
             .await?;
-        g.watch(&s).await;
-        return Err(StaffError::Forbidden(format!(
-            "the report queue is refused: {}",
-            reasons.join("; ")
-        )));
-    }
-    let queue = g
-        .vault
-        .report_queue(&allowed, states, 500)
-        .await
-        .map_err(vault_refusal)?;
-    g.realm
-        .record(
-            kizuna_staff::EventKind::ReportsListed,
-            Some(&s.member.staff_id),
-            Some(&s.org.org_id),
-            serde_json::json!({ "regions": allowed, "count": queue.len() }),
-        )
-        .await?;
-    Ok(Json(
-        queue
+        Ok(queue
             .into_iter()
             .map(|q| kizuna_wire::reports::QueuedReport {
                 report_id: q.row.report_id,
@@ -353,28 +356,186 @@ async fn list(
                 },
                 state: ReportState::parse(&q.row.state).unwrap_or(ReportState::Open),
             })
-            .collect(),
-    ))
+            .collect())
+    }
+}
+
+async fn list(
+    State(g): State<Shared>,
+    Staff(s): Staff,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Vec<kizuna_wire::reports::QueuedReport>>, StaffApiError> {
+    Ok(Json(g.report_queue(&s, q).await?))
+}
+
+impl Governance {
+    /// One report, opened under a live grant.
+    pub(crate) async fn open_report(
+        &self,
+        s: &Session,
+        report_id: String,
+    ) -> Result<OpenedReport, StaffError> {
+        let g = self;
+        let (q, grant, requester) = g.open_allowed(s, &report_id).await?;
+        // Opened (and recorded for the two people) only once the policy allowed
+        // both; the event before anything is shown.
+        let o = g.opened(s, &q, &grant, &requester).await?;
+        g.realm
+            .record(
+                kizuna_staff::EventKind::ReportOpened,
+                Some(&s.member.staff_id),
+                Some(&s.org.org_id),
+                serde_json::json!({ "report": report_id, "region": q.region, "grant": grant.grant_id }),
+            )
+            .await?;
+        Ok(shown(&q, o.body, o.appeal, &grant))
+    }
 }
 
 async fn show(
     State(g): State<Shared>,
     Staff(s): Staff,
     Path(report_id): Path<String>,
-) -> Result<Json<OpenedReport>, StaffError> {
-    let (q, grant, requester) = g.open_allowed(&s, &report_id).await?;
-    // Opened (and recorded for the two people) only once the policy allowed
-    // both; the event before anything is shown.
-    let o = g.opened(&s, &q, &grant, &requester).await?;
-    g.realm
-        .record(
-            kizuna_staff::EventKind::ReportOpened,
-            Some(&s.member.staff_id),
-            Some(&s.org.org_id),
-            serde_json::json!({ "report": report_id, "region": q.region, "grant": grant.grant_id }),
-        )
-        .await?;
-    Ok(Json(shown(&q, o.body, o.appeal, &grant)))
+) -> Result<Json<OpenedReport>, StaffApiError> {
+    Ok(Json(g.open_report(&s, report_id).await?))
+}
+
+impl Governance {
+    /// A moderator's decision on a report, one decision at a time.
+    pub(crate) async fn resolve_report(
+        &self,
+        s: &Session,
+        report_id: String,
+        req: ResolveRequest,
+    ) -> Result<OpenedReport, StaffError> {
+        let g = self;
+        let reason = req.reason.trim();
+        if reason.is_empty() || reason.chars().count() > 500 {
+            return Err(StaffError::Invalid(
+                "say why in 1 to 500 characters (--reason); the reported person reads it".into(),
+            ));
+        }
+        let sanctioning = matches!(
+            req.action,
+            ModerationAction::Restrict | ModerationAction::Suspend
+        );
+        match req.days {
+            Some(_) if !sanctioning => {
+                return Err(StaffError::Invalid(
+                    "only a restriction or suspension lasts a number of days".into(),
+                ))
+            }
+            Some(d) if d == 0 || d > 3650 => {
+                return Err(StaffError::Invalid("--days must be 1 to 3650".into()))
+            }
+            _ => {}
+        }
+        // One decision at a time per report, taken before the report is read:
+        // another moderator deciding it now is told so, rather than both
+        // writing notices and sanctions.
+        let _deciding = g.deciding(&report_id)?;
+        let (q, grant, requester) = g.open_allowed(s, &report_id).await?;
+        let from = ReportState::parse(&q.row.state).unwrap_or(ReportState::Open);
+        if from == ReportState::Resolved {
+            return Err(StaffError::Invalid(format!(
+                "report {report_id} is already resolved; it opens again only if the reported person appeals"
+            )));
+        }
+        let now = kizuna_wire::now_ms();
+        let outcome = Outcome {
+            action: req.action,
+            reason: reason.to_string(),
+            decided_at: now,
+            until: req.days.map(|d| now + u64::from(d) * 86_400_000),
+            on_appeal: from == ReportState::Appealed,
+        };
+        let Opened {
+            mut body,
+            appeal,
+            sender_home,
+        } = g.opened(s, &q, &grant, &requester).await?;
+        // The decision is an event before it takes effect.
+        g.realm
+            .record(
+                kizuna_staff::EventKind::ReportResolved,
+                Some(&s.member.staff_id),
+                Some(&s.org.org_id),
+                serde_json::json!({
+                    "report": report_id, "region": q.region, "grant": grant.grant_id,
+                    "action": req.action.name(), "until": outcome.until, "on_appeal": outcome.on_appeal,
+                }),
+            )
+            .await?;
+        body.report.state = ReportState::Resolved;
+        body.report.outcome = Some(outcome.clone());
+        // The person is told and the sanction set before the report is marked
+        // resolved: both are idempotent, so if anything fails on the way, the
+        // report stays open and deciding it again completes what was begun.
+        // The reported person is told which message and why, in their region.
+        let Some(message) = body.report.messages.last().cloned() else {
+            return Err(storage("a report without its reported message"));
+        };
+        if let Some(home) = &sender_home {
+            match g
+                .vault
+                .put_notice(
+                    &body.reported_account,
+                    home,
+                    ModerationNotice {
+                        report_id: report_id.clone(),
+                        chat: body.report.chat.clone(),
+                        message,
+                        report_reason: body.report.reason,
+                        outcome: outcome.clone(),
+                        appeal: appeal.clone(),
+                    },
+                    &requester,
+                )
+                .await
+            {
+                Ok(()) => {}
+                // Erased between the two steps: nobody left to tell.
+                Err(VaultError::NotFound(_)) => {}
+                Err(e) => return Err(vault_refusal(e)),
+            }
+            // The sanction this report's decision sets; a decision without one
+            // (or on appeal, `none`) lifts only what this report had set.
+            let sanction = match req.action {
+                ModerationAction::Restrict => Some(Sanction {
+                    sending_only: true,
+                    until: outcome.until,
+                }),
+                ModerationAction::Suspend => Some(Sanction {
+                    sending_only: false,
+                    until: outcome.until,
+                }),
+                ModerationAction::None | ModerationAction::Warn => None,
+            };
+            g.sanctions
+                .set(
+                    g.store.as_ref(),
+                    &body.reported_account,
+                    &report_id,
+                    sanction,
+                )
+                .await
+                .map_err(storage)?;
+        }
+        // Marked resolved only if still as it was read. Another moderator's
+        // decision in between makes this one fail; the notice and sanction just
+        // written stand until one of them decides again.
+        if !g
+            .vault
+            .update_report(&q, &body, Some(now))
+            .await
+            .map_err(vault_failure)?
+        {
+            return Err(StaffError::Invalid(format!(
+                "report {report_id} changed meanwhile; look at it again"
+            )));
+        }
+        Ok(shown(&q, body, appeal, &grant))
+    }
 }
 
 async fn resolve(
@@ -382,131 +543,6 @@ async fn resolve(
     Staff(s): Staff,
     Path(report_id): Path<String>,
     Body(req): Body<ResolveRequest>,
-) -> Result<Json<OpenedReport>, StaffError> {
-    let reason = req.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(StaffError::Invalid(
-            "say why in 1 to 500 characters (--reason); the reported person reads it".into(),
-        ));
-    }
-    let sanctioning = matches!(
-        req.action,
-        ModerationAction::Restrict | ModerationAction::Suspend
-    );
-    match req.days {
-        Some(_) if !sanctioning => {
-            return Err(StaffError::Invalid(
-                "only a restriction or suspension lasts a number of days".into(),
-            ))
-        }
-        Some(d) if d == 0 || d > 3650 => {
-            return Err(StaffError::Invalid("--days must be 1 to 3650".into()))
-        }
-        _ => {}
-    }
-    // One decision at a time per report, taken before the report is read:
-    // another moderator deciding it now is told so, rather than both
-    // writing notices and sanctions.
-    let _deciding = g.deciding(&report_id)?;
-    let (q, grant, requester) = g.open_allowed(&s, &report_id).await?;
-    let from = ReportState::parse(&q.row.state).unwrap_or(ReportState::Open);
-    if from == ReportState::Resolved {
-        return Err(StaffError::Invalid(format!(
-            "report {report_id} is already resolved; it opens again only if the reported person appeals"
-        )));
-    }
-    let now = kizuna_wire::now_ms();
-    let outcome = Outcome {
-        action: req.action,
-        reason: reason.to_string(),
-        decided_at: now,
-        until: req.days.map(|d| now + u64::from(d) * 86_400_000),
-        on_appeal: from == ReportState::Appealed,
-    };
-    let Opened {
-        mut body,
-        appeal,
-        sender_home,
-    } = g.opened(&s, &q, &grant, &requester).await?;
-    // The decision is an event before it takes effect.
-    g.realm
-        .record(
-            kizuna_staff::EventKind::ReportResolved,
-            Some(&s.member.staff_id),
-            Some(&s.org.org_id),
-            serde_json::json!({
-                "report": report_id, "region": q.region, "grant": grant.grant_id,
-                "action": req.action.name(), "until": outcome.until, "on_appeal": outcome.on_appeal,
-            }),
-        )
-        .await?;
-    body.report.state = ReportState::Resolved;
-    body.report.outcome = Some(outcome.clone());
-    // The person is told and the sanction set before the report is marked
-    // resolved: both are idempotent, so if anything fails on the way, the
-    // report stays open and deciding it again completes what was begun.
-    // The reported person is told which message and why, in their region.
-    let Some(message) = body.report.messages.last().cloned() else {
-        return Err(storage("a report without its reported message"));
-    };
-    if let Some(home) = &sender_home {
-        match g
-            .vault
-            .put_notice(
-                &body.reported_account,
-                home,
-                ModerationNotice {
-                    report_id: report_id.clone(),
-                    chat: body.report.chat.clone(),
-                    message,
-                    report_reason: body.report.reason,
-                    outcome: outcome.clone(),
-                    appeal: appeal.clone(),
-                },
-                &requester,
-            )
-            .await
-        {
-            Ok(()) => {}
-            // Erased between the two steps: nobody left to tell.
-            Err(VaultError::NotFound(_)) => {}
-            Err(e) => return Err(vault_refusal(e)),
-        }
-        // The sanction this report's decision sets; a decision without one
-        // (or on appeal, `none`) lifts only what this report had set.
-        let sanction = match req.action {
-            ModerationAction::Restrict => Some(Sanction {
-                sending_only: true,
-                until: outcome.until,
-            }),
-            ModerationAction::Suspend => Some(Sanction {
-                sending_only: false,
-                until: outcome.until,
-            }),
-            ModerationAction::None | ModerationAction::Warn => None,
-        };
-        g.sanctions
-            .set(
-                g.store.as_ref(),
-                &body.reported_account,
-                &report_id,
-                sanction,
-            )
-            .await
-            .map_err(storage)?;
-    }
-    // Marked resolved only if still as it was read. Another moderator's
-    // decision in between makes this one fail; the notice and sanction just
-    // written stand until one of them decides again.
-    if !g
-        .vault
-        .update_report(&q, &body, Some(now))
-        .await
-        .map_err(vault_failure)?
-    {
-        return Err(StaffError::Invalid(format!(
-            "report {report_id} changed meanwhile; look at it again"
-        )));
-    }
-    Ok(Json(shown(&q, body, appeal, &grant)))
+) -> Result<Json<OpenedReport>, StaffApiError> {
+    Ok(Json(g.resolve_report(&s, report_id, req).await?))
 }

@@ -6,13 +6,14 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use kizuna_policy::{Action, GrantFacts, PersonFacts, Policy, StaffFacts};
-use kizuna_staff::{Body, Session, StaffError, StaffRealm};
+use kizuna_staff::{Session, StaffError, StaffRealm};
+
+use super::{Body, Staff, StaffApiError};
 use kizuna_store::Store;
 use kizuna_vault::{Requester, Vault, VaultError};
 use kizuna_wire::staff::*;
@@ -31,24 +32,13 @@ pub struct Governance {
 
 type Shared = Arc<Governance>;
 
-pub(crate) struct Staff(pub Session);
-
-impl FromRequestParts<Shared> for Staff {
-    type Rejection = StaffError;
-
-    async fn from_request_parts(parts: &mut Parts, g: &Shared) -> Result<Self, StaffError> {
-        Ok(Staff(kizuna_staff::session_of(&g.realm, parts).await?))
-    }
-}
-
-pub fn routes(g: Arc<Governance>) -> Router {
+pub fn routes() -> Router<Shared> {
     Router::new()
         .route("/staff/v1/grants", get(list).post(request))
         .route("/staff/v1/grants/{grant}/approve", post(approve))
         .route("/staff/v1/grants/{grant}/deny", post(deny))
         .route("/staff/v1/grants/{grant}/revoke", post(revoke))
         .route("/staff/v1/people/{handle}", get(read))
-        .with_state(g)
 }
 
 fn staff_facts(s: &Session) -> StaffFacts {
@@ -248,185 +238,198 @@ fn refused(what: &str, v: &kizuna_policy::Verdict) -> StaffError {
     StaffError::Forbidden(format!("{what} is refused: {}", v.reasons.join("; ")))
 }
 
-async fn list(State(g): State<Shared>, Staff(s): Staff) -> Result<Json<Vec<Grant>>, StaffError> {
+async fn list(State(g): State<Shared>, Staff(s): Staff) -> Result<Json<Vec<Grant>>, StaffApiError> {
     Ok(Json(g.realm.grants(&s).await?))
+}
+
+impl Governance {
+    /// A grant request: checked, decided by the policy, recorded, and
+    /// (for break-glass) live at once.
+    pub(crate) async fn request_grant(
+        &self,
+        s: &Session,
+        req: GrantRequest,
+    ) -> Result<Grant, StaffError> {
+        let g = self;
+        let for_reports = req.fields.iter().any(|f| f == REPORTS_FIELD);
+        if for_reports {
+            if req.fields.len() != 1
+                || req.purpose != Purpose::AbuseReportReview
+                || !req.subjects.is_empty()
+                || req.regions.is_empty()
+            {
+                return Err(StaffError::Invalid(
+                    "a grant over abuse reports names only the field 'reports', the purpose \
+                     ABUSE_REPORT_REVIEW and the regions whose reports it opens (--region), no people"
+                        .into(),
+                ));
+            }
+            if req.break_glass {
+                return Err(StaffError::Invalid(
+                    "abuse reports wait for a second person's approval; there is no break-glass for them"
+                        .into(),
+                ));
+            }
+            if let Some(r) = req
+                .regions
+                .iter()
+                .find(|r| g.vault.config().region(r).is_none())
+            {
+                return Err(StaffError::Invalid(format!(
+                    "unknown region '{r}'; regions are {}",
+                    g.vault.config().ids().join(", ")
+                )));
+            }
+        } else if !req.regions.is_empty() {
+            return Err(StaffError::Invalid(
+                "only a grant over abuse reports (--fields reports) names regions".into(),
+            ));
+        } else if req.subjects.is_empty() || req.subjects.len() > 100 {
+            return Err(StaffError::Invalid(
+                "name 1 to 100 people (--subject)".into(),
+            ));
+        }
+        let mut fields = req.fields.clone();
+        fields.sort();
+        fields.dedup();
+        if fields.is_empty() {
+            return Err(StaffError::Invalid("name at least one field".into()));
+        }
+        if let Some(f) = fields
+            .iter()
+            .find(|f| !PERSONAL_FIELDS.contains(&f.as_str()))
+        {
+            return Err(StaffError::Invalid(format!(
+                "unknown field '{f}'; fields are {}",
+                PERSONAL_FIELDS.join(", ")
+            )));
+        }
+        if req.ticket.trim().is_empty() || req.ticket.len() > 64 {
+            return Err(StaffError::Invalid(
+                "a ticket reference of 1 to 64 characters is required".into(),
+            ));
+        }
+        if req.reason.trim().is_empty() || req.reason.len() > 500 {
+            return Err(StaffError::Invalid(
+                "a reason of 1 to 500 characters is required".into(),
+            ));
+        }
+        if req.duration_secs == 0 {
+            return Err(StaffError::Invalid("the duration must be positive".into()));
+        }
+        let mut id = [0u8; 8];
+        rand::thread_rng().fill_bytes(&mut id);
+        let now = kizuna_wire::now_ms();
+        let mut grant = Grant {
+            grant_id: format!("g-{}", hex::encode(id)),
+            staff_id: s.member.staff_id.clone(),
+            org_id: s.org.org_id.clone(),
+            subjects: req.subjects.clone(),
+            fields,
+            purpose: req.purpose,
+            ticket: req.ticket.trim().to_string(),
+            reason: req.reason.trim().to_string(),
+            duration_secs: req.duration_secs,
+            break_glass: req.break_glass,
+            state: GrantState::Pending,
+            requested_at: now,
+            decided_by: None,
+            decided_at: None,
+            expires_at: None,
+            consented: Vec::new(),
+            declined: Vec::new(),
+            regions: req.regions.clone(),
+        };
+        for region in &grant.regions {
+            let facts = g.region_facts(region);
+            let v = g.decide(Action::RequestGrant, s, &facts, &facts_of(&grant, false))?;
+            if !v.allowed {
+                return Err(g
+                    .refusal(
+                        s,
+                        kizuna_staff::EventKind::GrantRefused,
+                        serde_json::json!({ "region": region }),
+                        None,
+                        &format!("the abuse reports of region {region}"),
+                        &v,
+                    )
+                    .await);
+            }
+        }
+        let mut people = Vec::new();
+        for subject in &req.subjects {
+            let (account, person) = g.person(subject).await?;
+            let v = g.decide(Action::RequestGrant, s, &person, &facts_of(&grant, false))?;
+            if !v.allowed {
+                g.tell(
+                    &account,
+                    "grant_requested",
+                    &grant,
+                    &s.org.country,
+                    Err(&v.reasons.join("; ")),
+                )
+                .await?;
+                g.realm
+                    .record(
+                        kizuna_staff::EventKind::GrantRefused,
+                        Some(&s.member.staff_id),
+                        Some(&s.org.org_id),
+                        serde_json::json!({ "subject": subject, "rules": v.rules, "reasons": v.reasons }),
+                    )
+                    .await?;
+                g.watch(s).await;
+                return Err(refused(&format!("access to {subject}"), &v));
+            }
+            people.push(account);
+        }
+        let step = if grant.break_glass {
+            kizuna_staff::EventKind::BreakGlass
+        } else {
+            kizuna_staff::EventKind::GrantRequested
+        };
+        for account in &people {
+            g.tell(
+                account,
+                step.as_str(),
+                &grant,
+                &s.org.country,
+                Ok(grant.reason.as_str()),
+            )
+            .await?;
+        }
+        if grant.break_glass {
+            // Immediate, short, and loud: recorded as break-glass for review.
+            grant.state = GrantState::Approved;
+            grant.decided_by = Some("break-glass".into());
+            grant.decided_at = Some(now);
+            grant.expires_at = Some(now + grant.duration_secs * 1000);
+        }
+        g.realm
+            .record(
+                if grant.break_glass {
+                    kizuna_staff::EventKind::BreakGlass
+                } else {
+                    kizuna_staff::EventKind::GrantRequested
+                },
+                Some(&s.member.staff_id),
+                Some(&s.org.org_id),
+                serde_json::to_value(&grant).unwrap_or_default(),
+            )
+            .await?;
+        g.realm.insert_grant(&grant).await?;
+        if grant.break_glass {
+            g.realm.break_glass_opened(&grant).await?;
+        }
+        Ok(grant)
+    }
 }
 
 async fn request(
     State(g): State<Shared>,
     Staff(s): Staff,
     Body(req): Body<GrantRequest>,
-) -> Result<(StatusCode, Json<Grant>), StaffError> {
-    let for_reports = req.fields.iter().any(|f| f == REPORTS_FIELD);
-    if for_reports {
-        if req.fields.len() != 1
-            || req.purpose != Purpose::AbuseReportReview
-            || !req.subjects.is_empty()
-            || req.regions.is_empty()
-        {
-            return Err(StaffError::Invalid(
-                "a grant over abuse reports names only the field 'reports', the purpose \
-                 ABUSE_REPORT_REVIEW and the regions whose reports it opens (--region), no people"
-                    .into(),
-            ));
-        }
-        if req.break_glass {
-            return Err(StaffError::Invalid(
-                "abuse reports wait for a second person's approval; there is no break-glass for them"
-                    .into(),
-            ));
-        }
-        if let Some(r) = req
-            .regions
-            .iter()
-            .find(|r| g.vault.config().region(r).is_none())
-        {
-            return Err(StaffError::Invalid(format!(
-                "unknown region '{r}'; regions are {}",
-                g.vault.config().ids().join(", ")
-            )));
-        }
-    } else if !req.regions.is_empty() {
-        return Err(StaffError::Invalid(
-            "only a grant over abuse reports (--fields reports) names regions".into(),
-        ));
-    } else if req.subjects.is_empty() || req.subjects.len() > 100 {
-        return Err(StaffError::Invalid(
-            "name 1 to 100 people (--subject)".into(),
-        ));
-    }
-    let mut fields = req.fields.clone();
-    fields.sort();
-    fields.dedup();
-    if fields.is_empty() {
-        return Err(StaffError::Invalid("name at least one field".into()));
-    }
-    if let Some(f) = fields
-        .iter()
-        .find(|f| !PERSONAL_FIELDS.contains(&f.as_str()))
-    {
-        return Err(StaffError::Invalid(format!(
-            "unknown field '{f}'; fields are {}",
-            PERSONAL_FIELDS.join(", ")
-        )));
-    }
-    if req.ticket.trim().is_empty() || req.ticket.len() > 64 {
-        return Err(StaffError::Invalid(
-            "a ticket reference of 1 to 64 characters is required".into(),
-        ));
-    }
-    if req.reason.trim().is_empty() || req.reason.len() > 500 {
-        return Err(StaffError::Invalid(
-            "a reason of 1 to 500 characters is required".into(),
-        ));
-    }
-    if req.duration_secs == 0 {
-        return Err(StaffError::Invalid("the duration must be positive".into()));
-    }
-    let mut id = [0u8; 8];
-    rand::thread_rng().fill_bytes(&mut id);
-    let now = kizuna_wire::now_ms();
-    let mut grant = Grant {
-        grant_id: format!("g-{}", hex::encode(id)),
-        staff_id: s.member.staff_id.clone(),
-        org_id: s.org.org_id.clone(),
-        subjects: req.subjects.clone(),
-        fields,
-        purpose: req.purpose,
-        ticket: req.ticket.trim().to_string(),
-        reason: req.reason.trim().to_string(),
-        duration_secs: req.duration_secs,
-        break_glass: req.break_glass,
-        state: GrantState::Pending,
-        requested_at: now,
-        decided_by: None,
-        decided_at: None,
-        expires_at: None,
-        consented: Vec::new(),
-        declined: Vec::new(),
-        regions: req.regions.clone(),
-    };
-    for region in &grant.regions {
-        let facts = g.region_facts(region);
-        let v = g.decide(Action::RequestGrant, &s, &facts, &facts_of(&grant, false))?;
-        if !v.allowed {
-            return Err(g
-                .refusal(
-                    &s,
-                    kizuna_staff::EventKind::GrantRefused,
-                    serde_json::json!({ "region": region }),
-                    None,
-                    &format!("the abuse reports of region {region}"),
-                    &v,
-                )
-                .await);
-        }
-    }
-    let mut people = Vec::new();
-    for subject in &req.subjects {
-        let (account, person) = g.person(subject).await?;
-        let v = g.decide(Action::RequestGrant, &s, &person, &facts_of(&grant, false))?;
-        if !v.allowed {
-            g.tell(
-                &account,
-                "grant_requested",
-                &grant,
-                &s.org.country,
-                Err(&v.reasons.join("; ")),
-            )
-            .await?;
-            g.realm
-                .record(
-                    kizuna_staff::EventKind::GrantRefused,
-                    Some(&s.member.staff_id),
-                    Some(&s.org.org_id),
-                    serde_json::json!({ "subject": subject, "rules": v.rules, "reasons": v.reasons }),
-                )
-                .await?;
-            g.watch(&s).await;
-            return Err(refused(&format!("access to {subject}"), &v));
-        }
-        people.push(account);
-    }
-    let step = if grant.break_glass {
-        kizuna_staff::EventKind::BreakGlass
-    } else {
-        kizuna_staff::EventKind::GrantRequested
-    };
-    for account in &people {
-        g.tell(
-            account,
-            step.as_str(),
-            &grant,
-            &s.org.country,
-            Ok(grant.reason.as_str()),
-        )
-        .await?;
-    }
-    if grant.break_glass {
-        // Immediate, short, and loud: recorded as break-glass for review.
-        grant.state = GrantState::Approved;
-        grant.decided_by = Some("break-glass".into());
-        grant.decided_at = Some(now);
-        grant.expires_at = Some(now + grant.duration_secs * 1000);
-    }
-    g.realm
-        .record(
-            if grant.break_glass {
-                kizuna_staff::EventKind::BreakGlass
-            } else {
-                kizuna_staff::EventKind::GrantRequested
-            },
-            Some(&s.member.staff_id),
-            Some(&s.org.org_id),
-            serde_json::to_value(&grant).unwrap_or_default(),
-        )
-        .await?;
-    g.realm.insert_grant(&grant).await?;
-    if grant.break_glass {
-        g.realm.break_glass_opened(&grant).await?;
-    }
-    Ok((StatusCode::CREATED, Json(grant)))
+) -> Result<(StatusCode, Json<Grant>), StaffApiError> {
+    Ok((StatusCode::CREATED, Json(g.request_grant(&s, req).await?)))
 }
 
 async fn decide_on(
@@ -519,7 +522,7 @@ async fn approve(
     State(g): State<Shared>,
     Staff(s): Staff,
     Path(id): Path<String>,
-) -> Result<Json<Grant>, StaffError> {
+) -> Result<Json<Grant>, StaffApiError> {
     Ok(Json(decide_on(&g, &s, &id, true).await?))
 }
 
@@ -527,58 +530,57 @@ async fn deny(
     State(g): State<Shared>,
     Staff(s): Staff,
     Path(id): Path<String>,
-) -> Result<Json<Grant>, StaffError> {
+) -> Result<Json<Grant>, StaffApiError> {
     Ok(Json(decide_on(&g, &s, &id, false).await?))
+}
+
+impl Governance {
+    /// Ends a grant early; each person it named is told first.
+    pub(crate) async fn revoke_grant(&self, s: &Session, id: String) -> Result<Grant, StaffError> {
+        let g = self;
+        let grant = g.realm.grant(&id).await?;
+        g.realm
+            .allow(s, kizuna_policy::RealmAction::RevokeGrant, &grant.staff_id)?;
+        if !matches!(grant.state, GrantState::Pending | GrantState::Approved) {
+            return Err(StaffError::Invalid(format!("grant {id} is already closed")));
+        }
+        let (_, org) = g.realm.member_and_org(&grant.staff_id).await?;
+        let verdict = format!("revoked by {} of {}", s.member.staff_id, s.org.org_id);
+        for subject in &grant.subjects {
+            if let Ok((account, _)) = g.person(subject).await {
+                g.tell(
+                    &account,
+                    "grant_revoked",
+                    &grant,
+                    &org.country,
+                    Ok(verdict.as_str()),
+                )
+                .await?;
+            }
+        }
+        let mut revoked = grant.clone();
+        revoked.state = GrantState::Revoked;
+        revoked.decided_by = Some(s.member.staff_id.clone());
+        revoked.decided_at = Some(kizuna_wire::now_ms());
+        g.realm
+            .record(
+                kizuna_staff::EventKind::GrantRevoked,
+                Some(&s.member.staff_id),
+                Some(&s.org.org_id),
+                serde_json::json!({ "grant": id }),
+            )
+            .await?;
+        g.realm.update_grant(&revoked, grant.state).await?;
+        Ok(revoked)
+    }
 }
 
 async fn revoke(
     State(g): State<Shared>,
     Staff(s): Staff,
     Path(id): Path<String>,
-) -> Result<Json<Grant>, StaffError> {
-    let grant = g.realm.grant(&id).await?;
-    let overseer = s.org.kind == OrgKind::Operator
-        && s.member
-            .roles
-            .iter()
-            .any(|r| matches!(r, Role::Approver | Role::Security | Role::Admin));
-    if grant.staff_id != s.member.staff_id && !overseer {
-        return Err(StaffError::Forbidden(
-            "only the requester or the operator's approvers, security or admins revoke a grant"
-                .into(),
-        ));
-    }
-    if !matches!(grant.state, GrantState::Pending | GrantState::Approved) {
-        return Err(StaffError::Invalid(format!("grant {id} is already closed")));
-    }
-    let (_, org) = g.realm.member_and_org(&grant.staff_id).await?;
-    let verdict = format!("revoked by {} of {}", s.member.staff_id, s.org.org_id);
-    for subject in &grant.subjects {
-        if let Ok((account, _)) = g.person(subject).await {
-            g.tell(
-                &account,
-                "grant_revoked",
-                &grant,
-                &org.country,
-                Ok(verdict.as_str()),
-            )
-            .await?;
-        }
-    }
-    let mut revoked = grant.clone();
-    revoked.state = GrantState::Revoked;
-    revoked.decided_by = Some(s.member.staff_id.clone());
-    revoked.decided_at = Some(kizuna_wire::now_ms());
-    g.realm
-        .record(
-            kizuna_staff::EventKind::GrantRevoked,
-            Some(&s.member.staff_id),
-            Some(&s.org.org_id),
-            serde_json::json!({ "grant": id }),
-        )
-        .await?;
-    g.realm.update_grant(&revoked, grant.state).await?;
-    Ok(Json(revoked))
+) -> Result<Json<Grant>, StaffApiError> {
+    Ok(Json(g.revoke_grant(&s, id).await?))
 }
 
 /// Shows only the last two digits.
@@ -588,108 +590,123 @@ fn mask_phone(phone: &str) -> String {
     format!("{}{tail}", "•".repeat(digits.len().saturating_sub(2)))
 }
 
+impl Governance {
+    /// A read of a person's data under a live grant: only the granted
+    /// fields, sealed into the person's access records first.
+    pub(crate) async fn governed_read(
+        &self,
+        s: &Session,
+        handle: String,
+    ) -> Result<GovernedRead, StaffError> {
+        let g = self;
+        let (account, person) = g.person(&handle).await?;
+        let live = g.realm.live_grants_for(&s.member.staff_id, &handle).await?;
+        let grant = live.first().cloned();
+        let facts = match &grant {
+            Some(gr) => GrantFacts {
+                consented: gr.consented.contains(&handle) && !gr.declined.contains(&handle),
+                ..facts_of(gr, true)
+            },
+            None => GrantFacts {
+                purpose: String::new(),
+                fields: Vec::new(),
+                duration_secs: 0,
+                break_glass: false,
+                live: false,
+                consented: false,
+                requester: s.member.staff_id.clone(),
+                requester_org: s.org.org_id.clone(),
+            },
+        };
+        let requester = Requester::Staff(kizuna_wire::StaffRef {
+            staff_id: s.member.staff_id.clone(),
+            org_id: s.org.org_id.clone(),
+            country: s.org.country.clone(),
+            grant_id: grant.as_ref().map_or("none".into(), |g| g.grant_id.clone()),
+            purpose: grant
+                .as_ref()
+                .map_or("none".into(), |g| g.purpose.code().to_string()),
+            ticket: grant.as_ref().map_or("none".into(), |g| g.ticket.clone()),
+            roles: s
+                .member
+                .roles
+                .iter()
+                .map(|r| r.name().to_string())
+                .collect(),
+        });
+        let v = g.decide(Action::Read, s, &person, &facts)?;
+        let (Some(grant), true) = (grant, v.allowed) else {
+            return Err(g
+                .refusal(
+                    s,
+                    kizuna_staff::EventKind::ReadDenied,
+                    serde_json::json!({ "subject": handle }),
+                    Some((&account.account_id, &account.region, &requester)),
+                    &format!("reading {handle}'s data"),
+                    &v,
+                )
+                .await);
+        };
+        // One person too many in an hour: this read is the one refused.
+        if let Some(why) = g
+            .realm
+            .watch(&s.member.staff_id, &s.org.org_id, Some(&handle), g.anomaly)
+            .await?
+        {
+            return Err(StaffError::Suspended(format!(
+                "staff member {} ({why}); an alert was raised",
+                s.member.staff_id
+            )));
+        }
+        // The event comes first: no read without its record.
+        g.realm
+            .record(
+                kizuna_staff::EventKind::Read,
+                Some(&s.member.staff_id),
+                Some(&s.org.org_id),
+                serde_json::json!({ "subject": handle, "grant": grant.grant_id, "fields": grant.fields }),
+            )
+            .await?;
+        let want = |f: &str| grant.fields.iter().any(|x| x == f);
+        let (profile, contacts) = g
+            .vault
+            .governed_read(
+                &account.account_id,
+                &account.region,
+                &s.org.country,
+                &grant.fields,
+                &requester,
+            )
+            .await
+            .map_err(|e| match e {
+                VaultError::AccessDenied { .. } => StaffError::Forbidden(e.to_string()),
+                VaultError::NotFound(_) => {
+                    StaffError::NotFound(format!("{handle}'s personal data"))
+                }
+                other => vault_failure(other),
+            })?;
+        Ok(GovernedRead {
+            subject: handle,
+            region: account.region,
+            grant_id: grant.grant_id.clone(),
+            name: want("name").then_some(profile.name),
+            phone: Some(if want("phone") {
+                profile.phone
+            } else {
+                mask_phone(&profile.phone)
+            }),
+            email: if want("email") { profile.email } else { None },
+            contacts: contacts.map(|c| c.handles),
+        })
+    }
+}
+
 async fn read(
     State(g): State<Shared>,
     Staff(s): Staff,
     Path(handle): Path<String>,
-) -> Result<Json<GovernedRead>, StaffError> {
-    let (account, person) = g.person(&handle).await?;
-    let live = g.realm.live_grants_for(&s.member.staff_id, &handle).await?;
-    let grant = live.first().cloned();
-    let facts = match &grant {
-        Some(gr) => GrantFacts {
-            consented: gr.consented.contains(&handle) && !gr.declined.contains(&handle),
-            ..facts_of(gr, true)
-        },
-        None => GrantFacts {
-            purpose: String::new(),
-            fields: Vec::new(),
-            duration_secs: 0,
-            break_glass: false,
-            live: false,
-            consented: false,
-            requester: s.member.staff_id.clone(),
-            requester_org: s.org.org_id.clone(),
-        },
-    };
-    let requester = Requester::Staff(kizuna_wire::StaffRef {
-        staff_id: s.member.staff_id.clone(),
-        org_id: s.org.org_id.clone(),
-        country: s.org.country.clone(),
-        grant_id: grant.as_ref().map_or("none".into(), |g| g.grant_id.clone()),
-        purpose: grant
-            .as_ref()
-            .map_or("none".into(), |g| g.purpose.code().to_string()),
-        ticket: grant.as_ref().map_or("none".into(), |g| g.ticket.clone()),
-        roles: s
-            .member
-            .roles
-            .iter()
-            .map(|r| r.name().to_string())
-            .collect(),
-    });
-    let v = g.decide(Action::Read, &s, &person, &facts)?;
-    let (Some(grant), true) = (grant, v.allowed) else {
-        return Err(g
-            .refusal(
-                &s,
-                kizuna_staff::EventKind::ReadDenied,
-                serde_json::json!({ "subject": handle }),
-                Some((&account.account_id, &account.region, &requester)),
-                &format!("reading {handle}'s data"),
-                &v,
-            )
-            .await);
-    };
-    // One person too many in an hour: this read is the one refused.
-    if let Some(why) = g
-        .realm
-        .watch(&s.member.staff_id, &s.org.org_id, Some(&handle), g.anomaly)
-        .await?
-    {
-        return Err(StaffError::Suspended(format!(
-            "staff member {} ({why}); an alert was raised",
-            s.member.staff_id
-        )));
-    }
-    // The event comes first: no read without its record.
-    g.realm
-        .record(
-            kizuna_staff::EventKind::Read,
-            Some(&s.member.staff_id),
-            Some(&s.org.org_id),
-            serde_json::json!({ "subject": handle, "grant": grant.grant_id, "fields": grant.fields }),
-        )
-        .await?;
-    let want = |f: &str| grant.fields.iter().any(|x| x == f);
-    let (profile, contacts) = g
-        .vault
-        .governed_read(
-            &account.account_id,
-            &account.region,
-            &s.org.country,
-            &grant.fields,
-            &requester,
-        )
-        .await
-        .map_err(|e| match e {
-            VaultError::AccessDenied { .. } => StaffError::Forbidden(e.to_string()),
-            VaultError::NotFound(_) => StaffError::NotFound(format!("{handle}'s personal data")),
-            other => vault_failure(other),
-        })?;
-    Ok(Json(GovernedRead {
-        subject: handle,
-        region: account.region,
-        grant_id: grant.grant_id.clone(),
-        name: want("name").then_some(profile.name),
-        phone: Some(if want("phone") {
-            profile.phone
-        } else {
-            mask_phone(&profile.phone)
-        }),
-        email: if want("email") { profile.email } else { None },
-        contacts: contacts.map(|c| c.handles),
-    }))
+) -> Result<Json<GovernedRead>, StaffApiError> {
+    Ok(Json(g.governed_read(&s, handle).await?))
 }
 
 impl Governance {

@@ -1,6 +1,12 @@
-//! The staff realm's HTTP API, served on its own listener. Every request but
-//! login carries a staff session token and comes from a network of the
-//! staff member's organisation.
+//! The staff listener's HTTP API: the realm's own routes (login,
+//! organisations, staff, events, alerts, reviews) and governed access
+//! (grants, reads, abuse reports, breach scoping). Every request but login
+//! carries a staff session token and comes from a network of the staff
+//! member's organisation.
+
+mod breach;
+pub(crate) mod governance;
+mod moderation;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,16 +18,28 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use kizuna_staff::{Session, StaffError};
 use kizuna_wire::staff::*;
 use kizuna_wire::{ErrorBody, ErrorCode};
 
-use crate::{Session, StaffError, StaffRealm};
+pub(crate) use governance::Governance;
 
-type Shared = Arc<StaffRealm>;
+type Shared = Arc<Governance>;
 
-impl IntoResponse for StaffError {
+/// The staff realm's error as the staff listener answers it.
+#[derive(Debug)]
+pub struct StaffApiError(pub StaffError);
+
+impl From<StaffError> for StaffApiError {
+    fn from(e: StaffError) -> Self {
+        StaffApiError(e)
+    }
+}
+
+impl IntoResponse for StaffApiError {
     fn into_response(self) -> Response {
-        let (status, code) = match &self {
+        let e = self.0;
+        let (status, code) = match &e {
             StaffError::InvalidCredentials => {
                 (StatusCode::UNAUTHORIZED, ErrorCode::InvalidCredentials)
             }
@@ -43,22 +61,23 @@ impl IntoResponse for StaffError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::LedgerUnavailable,
             ),
-            StaffError::Storage(e) => {
-                tracing::error!(error = %e, "staff store failure");
-                (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal)
-            }
+            StaffError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         };
         let message = match code {
-            ErrorCode::Internal => "the staff realm failed; nothing was changed, try again".into(),
-            _ => self.to_string(),
+            ErrorCode::Internal => {
+                // The one place a staff-realm failure is logged: when it is
+                // answered, with what the caller is not told.
+                tracing::error!(error = %e, "a staff request failed");
+                "the staff realm failed; nothing was changed, try again".into()
+            }
+            _ => e.to_string(),
         };
         (status, Json(ErrorBody { code, message })).into_response()
     }
 }
 
-/// A JSON body whose rejection is a typed `malformed_json` error; also used
-/// by the routes the node adds to the staff listener.
-pub struct Body<T>(pub T);
+/// A JSON body whose rejection is a typed `malformed_json` error.
+pub(crate) struct Body<T>(pub T);
 
 impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for Body<T> {
     type Rejection = Response;
@@ -81,27 +100,24 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<
     }
 }
 
-/// A request by an authenticated staff member.
-struct Staff(Session);
+/// A request by an authenticated staff member, from one of their
+/// organisation's networks.
+pub(crate) struct Staff(pub Session);
 
 impl FromRequestParts<Shared> for Staff {
-    type Rejection = StaffError;
+    type Rejection = StaffApiError;
 
-    async fn from_request_parts(parts: &mut Parts, realm: &Shared) -> Result<Self, StaffError> {
-        Ok(Staff(session_of(realm, parts).await?))
+    async fn from_request_parts(parts: &mut Parts, g: &Shared) -> Result<Self, StaffApiError> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(StaffError::InvalidSession(
+                "missing Authorization: Bearer <staff session token>",
+            ))?;
+        Ok(Staff(g.realm.authenticate(token, peer(parts)?).await?))
     }
-}
-
-pub(crate) async fn session_of(realm: &StaffRealm, parts: &Parts) -> Result<Session, StaffError> {
-    let token = parts
-        .headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(StaffError::InvalidSession(
-            "missing Authorization: Bearer <staff session token>",
-        ))?;
-    realm.authenticate(token, peer(parts)?).await
 }
 
 fn peer(parts: &Parts) -> Result<std::net::IpAddr, StaffError> {
@@ -114,7 +130,8 @@ fn peer(parts: &Parts) -> Result<std::net::IpAddr, StaffError> {
         ))
 }
 
-pub fn router(realm: Arc<StaffRealm>) -> Router {
+/// Every route of the staff listener.
+pub fn router(g: Arc<Governance>) -> Router {
     Router::new()
         .route("/staff/v1/login", post(login))
         .route("/staff/v1/me", get(me))
@@ -126,91 +143,87 @@ pub fn router(realm: Arc<StaffRealm>) -> Router {
         .route("/staff/v1/alerts", get(alerts))
         .route("/staff/v1/reviews", get(reviews))
         .route("/staff/v1/reviews/{grant}/complete", post(complete_review))
-        .fallback(|| async { StaffError::NotFound("staff endpoint".into()) })
-        .with_state(realm)
+        .merge(governance::routes())
+        .merge(breach::routes())
+        .merge(moderation::routes())
+        .fallback(|| async { StaffApiError(StaffError::NotFound("staff endpoint".into())) })
+        .with_state(g)
 }
 
+type Answer<T> = Result<Json<T>, StaffApiError>;
+
 async fn login(
-    State(realm): State<Shared>,
+    State(g): State<Shared>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     Body(req): Body<StaffLogin>,
-) -> Result<Json<StaffSession>, StaffError> {
-    Ok(Json(realm.login(&req, addr.ip()).await?))
+) -> Answer<StaffSession> {
+    Ok(Json(g.realm.login(&req, addr.ip()).await?))
 }
 
 async fn me(Staff(s): Staff) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "member": s.member, "org": s.org, "source": s.source.to_string() }))
 }
 
-async fn orgs(State(realm): State<Shared>, Staff(s): Staff) -> Result<Json<Vec<Org>>, StaffError> {
-    Ok(Json(realm.orgs(&s).await?))
+async fn orgs(State(g): State<Shared>, Staff(s): Staff) -> Answer<Vec<Org>> {
+    Ok(Json(g.realm.orgs(&s).await?))
 }
 
 async fn add_org(
-    State(realm): State<Shared>,
+    State(g): State<Shared>,
     Staff(s): Staff,
     Body(org): Body<Org>,
-) -> Result<(StatusCode, Json<Org>), StaffError> {
-    Ok((StatusCode::CREATED, Json(realm.add_org(&s, org).await?)))
+) -> Result<(StatusCode, Json<Org>), StaffApiError> {
+    Ok((StatusCode::CREATED, Json(g.realm.add_org(&s, org).await?)))
 }
 
 async fn suspend_org(
-    State(realm): State<Shared>,
+    State(g): State<Shared>,
     Staff(s): Staff,
     Path(org): Path<String>,
-) -> Result<Json<Suspended>, StaffError> {
-    Ok(Json(realm.suspend_org(&s, &org).await?))
+) -> Answer<Suspended> {
+    Ok(Json(g.realm.suspend_org(&s, &org).await?))
 }
 
-async fn members(
-    State(realm): State<Shared>,
-    Staff(s): Staff,
-) -> Result<Json<Vec<StaffMember>>, StaffError> {
-    Ok(Json(realm.members(&s).await?))
+async fn members(State(g): State<Shared>, Staff(s): Staff) -> Answer<Vec<StaffMember>> {
+    Ok(Json(g.realm.members(&s).await?))
 }
 
 async fn add_member(
-    State(realm): State<Shared>,
+    State(g): State<Shared>,
     Staff(s): Staff,
     Body(new): Body<NewStaffMember>,
-) -> Result<(StatusCode, Json<StaffCredentials>), StaffError> {
-    Ok((StatusCode::CREATED, Json(realm.add_member(&s, &new).await?)))
+) -> Result<(StatusCode, Json<StaffCredentials>), StaffApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(g.realm.add_member(&s, &new).await?),
+    ))
 }
 
 async fn suspend_member(
-    State(realm): State<Shared>,
+    State(g): State<Shared>,
     Staff(s): Staff,
     Path(staff): Path<String>,
-) -> Result<Json<Suspended>, StaffError> {
-    Ok(Json(realm.suspend_member(&s, &staff).await?))
+) -> Answer<Suspended> {
+    Ok(Json(g.realm.suspend_member(&s, &staff).await?))
 }
 
-async fn events(
-    State(realm): State<Shared>,
-    Staff(s): Staff,
-) -> Result<Json<Vec<serde_json::Value>>, StaffError> {
-    Ok(Json(realm.events(&s, 500).await?))
+async fn events(State(g): State<Shared>, Staff(s): Staff) -> Answer<Vec<serde_json::Value>> {
+    Ok(Json(g.realm.events(&s, 500).await?))
 }
 
-async fn alerts(
-    State(realm): State<Shared>,
-    Staff(s): Staff,
-) -> Result<Json<Vec<serde_json::Value>>, StaffError> {
-    Ok(Json(realm.alerts(&s).await?))
+async fn alerts(State(g): State<Shared>, Staff(s): Staff) -> Answer<Vec<serde_json::Value>> {
+    Ok(Json(g.realm.alerts(&s).await?))
 }
 
-async fn reviews(
-    State(realm): State<Shared>,
-    Staff(s): Staff,
-) -> Result<Json<Vec<Review>>, StaffError> {
-    Ok(Json(realm.reviews(&s).await?))
+async fn reviews(State(g): State<Shared>, Staff(s): Staff) -> Answer<Vec<Review>> {
+    Ok(Json(g.realm.reviews(&s).await?))
 }
 
 async fn complete_review(
-    State(realm): State<Shared>,
+    State(g): State<Shared>,
     Staff(s): Staff,
     Path(grant): Path<String>,
     Body(c): Body<ReviewCompletion>,
-) -> Result<Json<Review>, StaffError> {
-    Ok(Json(realm.complete_review(&s, &grant, &c).await?))
+) -> Answer<Review> {
+    Ok(Json(g.realm.complete_review(&s, &grant, &c).await?))
 }
