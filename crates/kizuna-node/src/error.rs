@@ -21,6 +21,9 @@ pub enum Kind {
     Conflict,
     /// Larger than the node accepts.
     TooLarge,
+    /// Well formed, but what it claims does not check out (a report whose
+    /// messages do not verify).
+    Unverified,
     /// More often than the node allows; the message says when to retry.
     RateLimited,
     /// Something the node needs (the ledger, a region's keys) cannot be
@@ -171,6 +174,19 @@ impl From<kizuna_vault::VaultError> for NodeError {
                     "personal data cannot be opened on this node right now; nothing was changed",
                 )
             },
+        }
+    }
+}
+
+/// A staff-realm failure met while answering a person (their pending
+/// requests): what they may act on, or the node's failure.
+impl From<kizuna_staff::StaffError> for NodeError {
+    fn from(e: kizuna_staff::StaffError) -> Self {
+        use kizuna_staff::StaffError as S;
+        match e {
+            S::NotFound(what) => NodeError::not_found(ErrorCode::NotFound, format!("no {what}")),
+            S::Invalid(m) => NodeError::conflict(ErrorCode::BadRequest, m),
+            other => NodeError::internal(format!("answering a staff request failed: {other}")),
         }
     }
 }

@@ -12,11 +12,13 @@ pub mod departures;
 pub mod devices;
 pub mod error;
 pub mod framing;
+pub mod governance;
 pub mod groups;
 pub mod key_packages;
 pub mod limits;
 pub mod node;
 pub mod privacy;
+pub mod reports;
 pub mod roster;
 pub mod sanctions;
 

@@ -44,13 +44,6 @@ impl ApiError {
             message,
         )
     }
-    pub fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::Internal,
-            "the server failed to complete the request; nothing was changed, try again",
-        )
-    }
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
             code: self.code,
@@ -79,6 +72,7 @@ impl From<NodeError> for ApiError {
             Kind::NotFound => StatusCode::NOT_FOUND,
             Kind::Conflict => StatusCode::CONFLICT,
             Kind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Kind::Unverified => StatusCode::UNPROCESSABLE_ENTITY,
             Kind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,

@@ -24,7 +24,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use kizuna_config::{DataDir, DataDirLock, NodeKey, Regions};
+use kizuna_config::{DataDir, DataDirLock, Regions};
 use kizuna_node::Node;
 use kizuna_store::Store;
 use kizuna_vault::Vault;
@@ -142,14 +142,9 @@ impl RunningServer {
         let staff = match config.staff_listen {
             None => None,
             Some(listen) => {
-                let staff_key = dir.key(NodeKey::StaffToken)?;
-                let realm = Arc::new(
-                    kizuna_staff::StaffRealm::open(
-                        &dir.staff_store(),
-                        staff_key,
-                        vault.ledger()?.clone(),
-                    )
-                    .await?,
+                let governance = Arc::new(
+                    kizuna_node::governance::Governance::open(dir, &node, policy, config.anomaly)
+                        .await?,
                 );
                 let listener = tokio::net::TcpListener::bind(listen)
                     .await
@@ -163,29 +158,9 @@ impl RunningServer {
                         addr: listen,
                         source,
                     })?;
-                use sha2::Digest;
-                realm
-                    .record(
-                        kizuna_staff::EventKind::PolicyLoaded,
-                        None,
-                        None,
-                        serde_json::json!({
-                            "origin": policy.origin,
-                            "sha256": hex::encode(sha2::Sha256::digest(policy.text.as_bytes())),
-                        }),
-                    )
-                    .await?;
-                let gov_for_users = Arc::new(staff::Governance {
-                    realm: realm.clone(),
-                    store: store.clone(),
-                    vault: vault.clone(),
-                    policy,
-                    anomaly: config.anomaly,
-                    sanctions: node.sanctions.clone(),
-                    deciding: Default::default(),
-                });
-                let gov = gov_for_users.clone();
-                let app = staff::router(gov).into_make_service_with_connect_info::<SocketAddr>();
+                let realm = governance.realm.clone();
+                let app = staff::router(governance.clone())
+                    .into_make_service_with_connect_info::<SocketAddr>();
                 let mut stop = shutdown_rx.clone();
                 let task = tokio::spawn(async move {
                     let r = axum::serve(listener, app)
@@ -197,7 +172,7 @@ impl RunningServer {
                         tracing::error!(error = %e, "the staff listener stopped with an error");
                     }
                 });
-                Some((staff_addr, realm, task, gov_for_users))
+                Some((staff_addr, realm, task, governance))
             }
         };
         let governance = staff.as_ref().map(|(_, _, _, g)| g.clone());
@@ -215,7 +190,7 @@ impl RunningServer {
             ),
             shutdown: shutdown_rx.clone(),
         });
-        tokio::spawn(reports::retention(
+        tokio::spawn(kizuna_node::reports::retention(
             vault.clone(),
             state.sanctions.clone(),
             config.regions.report_retention,

@@ -9,6 +9,7 @@ use kizuna_wire::*;
 use crate::api::{ApiJson, AuthedDevice, Shared};
 use crate::auth::DeviceIdentity;
 use crate::error::ApiError;
+use kizuna_node::NodeError;
 
 pub(crate) async fn account(s: &Shared, me: &DeviceIdentity) -> Result<Account, ApiError> {
     Ok(s.account_of(me).await?)
@@ -92,18 +93,6 @@ pub async fn erase(
     Ok(ApiJson(s.erase(&me).await?))
 }
 
-fn staff_error(e: kizuna_staff::StaffError) -> ApiError {
-    use kizuna_staff::StaffError as S;
-    match e {
-        S::NotFound(what) => ApiError::not_found(ErrorCode::NotFound, format!("no {what}")),
-        S::Invalid(m) => ApiError::conflict(ErrorCode::BadRequest, m),
-        other => {
-            tracing::error!(error = %other, "answering a staff request failed");
-            ApiError::internal()
-        }
-    }
-}
-
 fn governance(s: &Shared) -> Result<&crate::staff::Governance, ApiError> {
     s.governance.as_deref().ok_or_else(|| {
         ApiError::not_found(
@@ -130,7 +119,7 @@ pub async fn requests(
         governance(&s)?
             .requests_for(&a.handle)
             .await
-            .map_err(staff_error)?,
+            .map_err(NodeError::from)?,
     ))
 }
 
@@ -165,6 +154,6 @@ pub async fn answer_request(
     governance(&s)?
         .answer(&a.handle, &grant, agree)
         .await
-        .map_err(staff_error)?;
+        .map_err(NodeError::from)?;
     Ok(StatusCode::NO_CONTENT)
 }

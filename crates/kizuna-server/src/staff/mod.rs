@@ -5,7 +5,7 @@
 //! member's organisation.
 
 mod breach;
-pub(crate) mod governance;
+mod governance;
 mod moderation;
 
 use std::net::SocketAddr;
@@ -22,7 +22,7 @@ use kizuna_staff::{Session, StaffError};
 use kizuna_wire::staff::*;
 use kizuna_wire::{ErrorBody, ErrorCode};
 
-pub(crate) use governance::Governance;
+pub(crate) use kizuna_node::governance::Governance;
 
 type Shared = Arc<Governance>;
 
