@@ -13,12 +13,12 @@ use crate::auth::DeviceIdentity;
 use crate::error::Kind;
 use crate::{Limits, Node, NodeError};
 
-struct Fixture {
-    node: Arc<Node>,
-    _dir: tempfile::TempDir,
+pub(crate) struct Fixture {
+    pub node: Arc<Node>,
+    pub dir: tempfile::TempDir,
 }
 
-async fn node() -> Fixture {
+pub(crate) async fn node() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let (node, _sequencer) = Node::open(
         &DataDir::new(dir.path()),
@@ -29,7 +29,7 @@ async fn node() -> Fixture {
     .unwrap();
     Fixture {
         node: Arc::new(node),
-        _dir: dir,
+        dir,
     }
 }
 
@@ -57,7 +57,7 @@ fn registration(handle: &str, phone: &str, key: &SigningKey) -> RegisterRequest 
     }
 }
 
-async fn register(node: &Node, handle: &str, phone: &str, seed: u8) -> DeviceIdentity {
+pub(crate) async fn register(node: &Node, handle: &str, phone: &str, seed: u8) -> DeviceIdentity {
     let r = node
         .register(registration(handle, phone, &key(seed)))
         .await

@@ -1,0 +1,152 @@
+//! The grant lifecycle called directly, with no HTTP: request, the
+//! two-person rule, a governed read of only the granted fields, revocation
+//! by the realm's rules, and the anomaly rule on refusals.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use kizuna_config::{DataDir, Regions};
+use kizuna_staff::{AnomalyLimits, Session, StaffError};
+use kizuna_wire::staff::*;
+
+use super::Governance;
+use crate::tests::{node, register};
+
+const HERE: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+struct Realm {
+    gov: Governance,
+    admin: Session,
+    f: crate::tests::Fixture,
+}
+
+async fn session(gov: &Governance, c: &StaffCredentials) -> Session {
+    let login = StaffLogin {
+        staff_id: c.staff_id.clone(),
+        password: c.password.clone(),
+        totp: kizuna_staff::totp_now(&c.totp_secret).unwrap(),
+    };
+    let s = gov.realm.login(&login, HERE).await.unwrap();
+    gov.realm.authenticate(&s.token, HERE).await.unwrap()
+}
+
+async fn realm() -> Realm {
+    let f = node().await;
+    let dir = DataDir::new(f.dir.path());
+    let policy = kizuna_policy::Policy::load(None).unwrap();
+    let gov = Governance::open(&dir, &f.node, policy, AnomalyLimits::default())
+        .await
+        .unwrap();
+    let regions = Regions::embedded();
+    let boot = gov
+        .realm
+        .bootstrap(
+            "root",
+            &regions.node_region().country,
+            vec!["127.0.0.1/32".into()],
+            regions.ids().iter().map(|r| r.to_string()).collect(),
+        )
+        .await
+        .unwrap();
+    let admin = session(&gov, &boot).await;
+    Realm { gov, admin, f }
+}
+
+impl Realm {
+    async fn member(&self, id: &str, roles: &[Role]) -> Session {
+        let c = self
+            .gov
+            .realm
+            .add_member(
+                &self.admin,
+                &NewStaffMember {
+                    staff_id: id.into(),
+                    org_id: self.admin.org.org_id.clone(),
+                    roles: roles.to_vec(),
+                },
+            )
+            .await
+            .unwrap();
+        session(&self.gov, &c).await
+    }
+}
+
+fn phone_grant(subject: &str) -> GrantRequest {
+    GrantRequest {
+        subjects: vec![subject.into()],
+        fields: vec!["phone".into()],
+        purpose: Purpose::LegalRequest,
+        ticket: "T-1".into(),
+        reason: "a court order".into(),
+        duration_secs: 3600,
+        break_glass: false,
+        regions: Vec::new(),
+    }
+}
+
+fn forbidden<T: std::fmt::Debug>(r: Result<T, StaffError>) -> String {
+    match r {
+        Err(StaffError::Forbidden(why)) => why,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_grant_reads_only_what_a_second_person_approved_until_revoked() {
+    let r = realm().await;
+    register(&r.f.node, "alice", "+819011112222", 1).await;
+    let sup = r.member("sup", &[Role::Support]).await;
+    let apr = r.member("apr", &[Role::Approver]).await;
+    let grant = r
+        .gov
+        .request_grant(&sup, phone_grant("alice"))
+        .await
+        .unwrap();
+    assert_eq!(grant.state, GrantState::Pending);
+    forbidden(r.gov.governed_read(&sup, "alice".into()).await);
+    let own = r.member("both", &[Role::Support, Role::Approver]).await;
+    let mine = r
+        .gov
+        .request_grant(&own, phone_grant("alice"))
+        .await
+        .unwrap();
+    assert!(forbidden(r.gov.approve_grant(&own, &mine.grant_id).await).contains("own request"));
+
+    let approved = r.gov.approve_grant(&apr, &grant.grant_id).await.unwrap();
+    assert_eq!(approved.state, GrantState::Approved);
+    let read = r.gov.governed_read(&sup, "alice".into()).await.unwrap();
+    assert_eq!(read.phone.as_deref(), Some("+819011112222"));
+    assert_eq!((read.name, read.email, read.contacts), (None, None, None));
+
+    // Someone else's grant is not theirs to end; the holder ends it.
+    let other = r.member("other", &[Role::Support]).await;
+    assert!(
+        forbidden(r.gov.revoke_grant(&other, grant.grant_id.clone()).await)
+            .contains("revoke a grant")
+    );
+    let revoked = r
+        .gov
+        .revoke_grant(&sup, grant.grant_id.clone())
+        .await
+        .unwrap();
+    assert_eq!(revoked.state, GrantState::Revoked);
+    forbidden(r.gov.governed_read(&sup, "alice".into()).await);
+    assert!(matches!(
+        r.gov.revoke_grant(&sup, grant.grant_id.clone()).await,
+        Err(StaffError::Invalid(_))
+    ));
+}
+
+#[tokio::test]
+async fn refusals_past_the_limit_suspend_the_member() {
+    let r = realm().await;
+    register(&r.f.node, "alice", "+819011112222", 1).await;
+    let sup = r.member("sup", &[Role::Support]).await;
+    for _ in 0..AnomalyLimits::default().denials_per_hour {
+        forbidden(r.gov.governed_read(&sup, "alice".into()).await);
+    }
+    let (member, _) = r.gov.realm.member_and_org("sup").await.unwrap();
+    assert!(
+        member.suspended_at.is_some(),
+        "five refusals in an hour suspend"
+    );
+}
