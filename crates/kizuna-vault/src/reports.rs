@@ -38,7 +38,7 @@ impl RegionVault {
         &self,
         body: &ReportBody,
         subject: &str,
-        key: &crate::DataKey,
+        key: &crate::seal::DataKey,
         dkv: u32,
     ) -> Result<Vec<u8>, VaultError> {
         let pt = serde_json::to_vec(body).map_err(|e| self.unsealable(e.to_string()))?;
@@ -59,7 +59,7 @@ impl RegionVault {
     pub(crate) fn open_report_with(
         &self,
         row: &ReportRow,
-        key: &crate::DataKey,
+        key: &crate::seal::DataKey,
         dkv: u32,
     ) -> Result<ReportBody, VaultError> {
         let pt = self.open_category(
@@ -85,7 +85,7 @@ impl RegionVault {
         &self,
         row: &ReportRow,
         body: &ReportBody,
-        key: &crate::DataKey,
+        key: &crate::seal::DataKey,
         dkv: u32,
     ) -> Result<ReportRow, VaultError> {
         Ok(ReportRow {

@@ -1,3 +1,5 @@
+use kizuna_wire::Contacts;
+
 use super::*;
 
 struct Quiet;

@@ -1,0 +1,159 @@
+//! Access records, which are the ledger's entries: appending them, their
+//! ledger indexes, and finding them by person, by index or by who accessed.
+
+use sqlx::Row;
+
+use super::{AccessedBy, LedgerRow, SealedAccess, SqliteRegionStore, ROWS_PER_STATEMENT};
+use crate::Result;
+
+const ACCESS_COLUMNS: &str = "subject_id, at, sealed, leaf, idx, after, org_id, staff_id";
+
+impl SqliteRegionStore {
+    pub(crate) async fn append_accesses(
+        &self,
+        accesses: Vec<(String, SealedAccess)>,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let rows: Vec<(&String, &SealedAccess)> = accesses.iter().map(|(s, a)| (s, a)).collect();
+        insert_accesses(&mut tx, &rows).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn access_records(&self, subject_id: &str) -> Result<Vec<SealedAccess>> {
+        sqlx::query(&format!(
+            "SELECT {ACCESS_COLUMNS} FROM access_records WHERE subject_id = ? ORDER BY id"
+        ))
+        .bind(subject_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| Ok(ledger_row(r)?.access))
+        .collect()
+    }
+
+    pub(crate) async fn set_access_indexes(&self, indexes: &[(Vec<u8>, u64)]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for chunk in indexes.chunks(ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::new("WITH v(leaf, idx) AS (");
+            q.push_values(chunk, |mut b, (leaf, idx)| {
+                b.push_bind(leaf).push_bind(*idx as i64);
+            });
+            q.push(
+                ") UPDATE access_records SET idx = v.idx FROM v \
+                 WHERE access_records.leaf = v.leaf AND access_records.idx IS NULL",
+            );
+            q.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn drop_pending_access(&self, leaf: &[u8]) -> Result<()> {
+        sqlx::query("DELETE FROM access_records WHERE leaf = ? AND idx IS NULL")
+            .bind(leaf)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn pending_access(&self) -> Result<Vec<LedgerRow>> {
+        sqlx::query(&format!(
+            "SELECT {ACCESS_COLUMNS} FROM access_records \
+             WHERE leaf IS NOT NULL AND idx IS NULL ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(ledger_row)
+        .collect()
+    }
+
+    pub(crate) async fn ledger_rows(&self, from: u64, limit: u32) -> Result<Vec<LedgerRow>> {
+        sqlx::query(&format!(
+            "SELECT {ACCESS_COLUMNS} FROM access_records \
+             WHERE idx >= ? ORDER BY idx LIMIT ?"
+        ))
+        .bind(from as i64)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(ledger_row)
+        .collect()
+    }
+
+    pub(crate) async fn accesses_by(
+        &self,
+        by: &AccessedBy,
+        after: (u64, i64),
+        limit: u32,
+    ) -> Result<Vec<(i64, LedgerRow)>> {
+        // One indexed column per query, walked in (time, row) order, so a
+        // page costs its own rows however many came before.
+        let (column, who, also) = match (&by.staff_id, &by.org_id) {
+            (Some(s), org) => ("staff_id", s, org.clone()),
+            (None, Some(o)) => ("org_id", o, None),
+            (None, None) => return Ok(Vec::new()),
+        };
+        let time = |t: u64| t.min(i64::MAX as u64) as i64;
+        sqlx::query(&format!(
+            "SELECT id, {ACCESS_COLUMNS} FROM access_records \
+             WHERE {column} = ? AND (at, id) > (?, ?) AND at <= ? \
+             AND (? IS NULL OR org_id = ?) \
+             ORDER BY at, id LIMIT ?"
+        ))
+        .bind(who)
+        .bind(time(after.0.max(by.from)))
+        .bind(if after.0 < by.from { -1 } else { after.1 })
+        .bind(time(by.to))
+        .bind(&also)
+        .bind(&also)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get::<i64, _>("id")?, ledger_row(r)?)))
+        .collect()
+    }
+}
+
+/// Writes access records, many rows per statement: an import of a million
+/// records is then thousands of statements, not a million.
+pub(super) async fn insert_accesses(
+    tx: &mut sqlx::SqliteConnection,
+    rows: &[(&String, &SealedAccess)],
+) -> Result<()> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut q = sqlx::QueryBuilder::new(
+            "INSERT INTO access_records (subject_id, at, sealed, leaf, idx, after, org_id, staff_id) ",
+        );
+        q.push_values(chunk, |mut b, (subject_id, a)| {
+            b.push_bind(*subject_id)
+                .push_bind(a.at as i64)
+                .push_bind(&a.sealed)
+                .push_bind(&a.leaf)
+                .push_bind(a.idx.map(|i| i as i64))
+                .push_bind(a.after as i64)
+                .push_bind(&a.org_id)
+                .push_bind(&a.staff_id);
+        });
+        q.build().execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+fn ledger_row(r: &sqlx::sqlite::SqliteRow) -> Result<LedgerRow> {
+    Ok(LedgerRow {
+        subject_id: r.try_get("subject_id")?,
+        access: SealedAccess {
+            at: r.try_get::<i64, _>("at")? as u64,
+            sealed: r.try_get("sealed")?,
+            leaf: r.try_get("leaf")?,
+            idx: r.try_get::<Option<i64>, _>("idx")?.map(|i| i as u64),
+            after: r.try_get::<i64, _>("after")? as u64,
+            org_id: r.try_get("org_id")?,
+            staff_id: r.try_get("staff_id")?,
+        },
+    })
+}

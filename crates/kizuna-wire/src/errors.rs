@@ -1,0 +1,85 @@
+//! The error every API answer may be: a code clients branch on, and a message
+//! people read.
+
+use serde::{Deserialize, Serialize};
+
+/// Every error the API returns has one of these codes; clients branch on the
+/// code, people read the message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    MalformedJson,
+    InvalidHandle,
+    InvalidRegion,
+    WrongRealm,
+    InvalidCredentials,
+    NetworkNotAllowed,
+    Suspended,
+    InvalidNetwork,
+    InvalidPhone,
+    InvalidEmail,
+    InvalidName,
+    PhoneTaken,
+    RegionAccessDenied,
+    InvalidSignature,
+    InvalidMessage,
+    Unauthorized,
+    TokenExpired,
+    Forbidden,
+    NotFound,
+    UnknownGroup,
+    UnknownDevice,
+    UnknownAccount,
+    HandleTaken,
+    GroupExists,
+    NotMember,
+    AlreadyMember,
+    StaleEpoch,
+    NoKeyPackage,
+    MessageTooLarge,
+    GroupTooLarge,
+    TooManyKeyPackages,
+    RateLimited,
+    LinkPending,
+    Unavailable,
+    /// The transparency ledger cannot be written: what it must record
+    /// first does not happen.
+    LedgerUnavailable,
+    /// The node's ledger is smaller than a head the client saw before.
+    LedgerRolledBack,
+    /// An entry about me that the node holds no longer opens: it was
+    /// altered, or the node's region keys are wrong.
+    LedgerEntryUnreadable,
+    /// A reported message is not what its sender sent, where and when the
+    /// report says: the report was refused.
+    ReportNotVerified,
+    /// This device already reported that message.
+    AlreadyReported,
+    /// A moderator restricted this account from sending for now.
+    SendingRestricted,
+    /// A commit or GroupInfo that does not hold up against the group's
+    /// public state, or whose change differs from what it claims: refused,
+    /// and the group's epoch did not move.
+    InvalidCommit,
+    /// The person this would reach does not accept it from this account;
+    /// nothing more is said.
+    Refused,
+    Internal,
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = serde_json::to_value(self).map_err(|_| std::fmt::Error)?;
+        f.write_str(v.as_str().unwrap_or("internal"))
+    }
+}
+
+/// The JSON body of every error response.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub message: String,
+}
