@@ -131,14 +131,36 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await?;
         Self::delete_devices_in(&mut tx, &devices).await?;
+        sqlx::query("DELETE FROM link_requests WHERE account_id = ?")
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
+        // A profile an earlier version kept here is plaintext: overwritten
+        // with zeros, not just unlinked, and its copy in the WAL emptied.
+        let legacy: Option<i64> = sqlx::query_scalar("SELECT 1 FROM profiles WHERE account_id = ?")
+            .bind(account_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if legacy.is_some() {
+            sqlx::query("PRAGMA secure_delete = ON")
+                .execute(&mut *tx)
+                .await?;
+        }
         for sql in [
-            "DELETE FROM link_requests WHERE account_id = ?",
             "DELETE FROM profiles WHERE account_id = ?",
             "DELETE FROM phone_index WHERE account_id = ?",
         ] {
             sqlx::query(sql).bind(account_id).execute(&mut *tx).await?;
         }
+        if legacy.is_some() {
+            sqlx::query("PRAGMA secure_delete = OFF")
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
+        if legacy.is_some() {
+            crate::truncate_wal(&self.pool).await?;
+        }
         // The writer's view of group members is rebuilt from disk, and the
         // next release looks at every group: what waited only for these
         // devices can go.

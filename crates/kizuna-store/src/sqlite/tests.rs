@@ -213,3 +213,31 @@ fn blob_lists_round_trip() {
     );
     assert_eq!(super::links::decode_blobs(&[0, 0, 0, 5, 1]), None);
 }
+
+#[tokio::test]
+async fn erasing_an_account_overwrites_a_plaintext_profile_left_from_before_regions() {
+    let path = temp_db("legacy-erase");
+    let store = SqliteStore::open(&path).await.unwrap();
+    add_device(&store, "bob").await;
+    sqlx::query(
+        "INSERT INTO profiles (account_id, sealed) VALUES ('acct-bob', \
+         CAST('{\"name\":\"Bob Plaintext\",\"phone\":\"090\"}' AS BLOB))",
+    )
+    .execute(&store.pool)
+    .await
+    .unwrap();
+    crate::truncate_wal(&store.pool).await.unwrap();
+    assert!(store.delete_account("acct-bob").await.unwrap());
+    store.close().await;
+    let dir = path.parent().unwrap();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        // The WAL and shared-memory files may go as the store closes.
+        let Ok(bytes) = std::fs::read(entry.unwrap().path()) else {
+            continue;
+        };
+        assert!(
+            !bytes.windows(13).any(|w| w == b"Bob Plaintext"),
+            "the old plaintext profile is still on disk"
+        );
+    }
+}
