@@ -17,6 +17,7 @@ pub mod groups;
 pub mod key_packages;
 pub mod limits;
 pub mod node;
+pub mod ops;
 pub mod privacy;
 pub mod reports;
 pub mod roster;

@@ -5,17 +5,10 @@
 //! messages (group, epoch, content type) to order them and accepts exactly one
 //! commit per group epoch; it never holds a key that decrypts content.
 
-pub mod admin;
-mod api;
-pub mod audit;
-mod blocks;
 mod error;
-mod ledger;
-mod me;
 mod openapi;
-mod reports;
 mod staff;
-mod ws;
+mod user;
 
 // What the node does without HTTP; the handlers reach it by these names.
 pub(crate) use kizuna_node::{auth, delivery, limits, sanctions};
@@ -29,6 +22,7 @@ use kizuna_node::Node;
 use kizuna_store::Store;
 use kizuna_vault::Vault;
 
+pub use kizuna_node::ops::{admin, audit};
 pub use kizuna_node::Limits;
 pub use kizuna_node::{ledger_origin, open_ledger, open_vault};
 pub use kizuna_node::{AuthError, DeviceIdentity, UserAuth};
@@ -108,7 +102,7 @@ pub struct RunningServer {
     serve: tokio::task::JoinHandle<()>,
     sequencer: tokio::task::JoinHandle<()>,
     store: Arc<dyn Store>,
-    state: Arc<api::AppState>,
+    state: Arc<user::AppState>,
     vault: Arc<Vault>,
     lock: DataDirLock,
 }
@@ -177,7 +171,7 @@ impl RunningServer {
         };
         let governance = staff.as_ref().map(|(_, _, _, g)| g.clone());
         let limits = config.limits.clone();
-        let state = Arc::new(api::AppState {
+        let state = Arc::new(user::AppState {
             node,
             governance,
             rate: limits::RateLimiter::new(
@@ -198,7 +192,7 @@ impl RunningServer {
         ));
         // Connections carry their peer address, for limits that cannot be
         // keyed by a device.
-        let app = api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let app = user::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let mut stop = shutdown_rx;
         let serve = tokio::spawn(async move {
             let r = axum::serve(listener, app)

@@ -39,7 +39,7 @@ pub struct Moved {
 }
 
 impl Admin {
-    pub async fn open(data_dir: &Path, regions: Regions) -> Result<Admin, crate::ServerError> {
+    pub async fn open(data_dir: &Path, regions: Regions) -> Result<Admin, super::OpsError> {
         let dir = DataDir::new(data_dir);
         let lock = dir.lock()?;
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.node_store()).await?);
@@ -155,7 +155,7 @@ pub async fn bootstrap_staff(
     regions: &Regions,
     staff_id: &str,
     networks: Vec<String>,
-) -> Result<kizuna_wire::staff::StaffCredentials, crate::ServerError> {
+) -> Result<kizuna_wire::staff::StaffCredentials, super::OpsError> {
     let dir = DataDir::new(data_dir);
     let _lock = dir.lock()?;
     let key = dir.key(NodeKey::StaffToken)?;

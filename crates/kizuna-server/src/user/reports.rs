@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use kizuna_wire::reports::*;
 use kizuna_wire::*;
 
-use crate::api::{ApiJson, AuthedDevice, Shared};
+use super::{ApiJson, AuthedDevice, Shared};
 use crate::error::ApiError;
 
 #[utoipa::path(
@@ -18,7 +18,7 @@ use crate::error::ApiError;
     responses((status = 201, description = "the report, kept sealed in my home region", body = ReportFiled), (status = "default", description = "an error with a stable code", body = ErrorBody)),
     security(("bearer" = []))
 )]
-pub async fn file(
+pub async fn file_report(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,
     ApiJson(req): ApiJson<ReportRequest>,
@@ -35,7 +35,7 @@ pub async fn file(
     responses((status = 200, description = "my reports", body = Vec<FiledReport>), (status = "default", description = "an error with a stable code", body = ErrorBody)),
     security(("bearer" = []))
 )]
-pub async fn mine(
+pub async fn my_reports(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,
 ) -> Result<ApiJson<Vec<FiledReport>>, ApiError> {
@@ -51,7 +51,7 @@ pub async fn mine(
     responses((status = 200, description = "the decisions", body = Vec<ModerationNotice>), (status = "default", description = "an error with a stable code", body = ErrorBody)),
     security(("bearer" = []))
 )]
-pub async fn notices(
+pub async fn moderation_notices(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,
 ) -> Result<ApiJson<Vec<ModerationNotice>>, ApiError> {

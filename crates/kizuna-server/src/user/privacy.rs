@@ -1,12 +1,13 @@
-//! A person's own data over HTTP: data map, export, contacts, erasure (the
-//! node's `privacy`), and the staff requests that wait for their agreement.
+//! A person's own data over HTTP: data map, export, contacts, erasure,
+//! blocks (the node's `privacy` and `blocks`), and the staff requests that
+//! wait for their agreement.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use kizuna_store::Account;
 use kizuna_wire::*;
 
-use crate::api::{ApiJson, AuthedDevice, Shared};
+use super::{ApiJson, AuthedDevice, Shared};
 use crate::auth::DeviceIdentity;
 use crate::error::ApiError;
 use kizuna_node::NodeError;
@@ -156,4 +157,55 @@ pub async fn answer_request(
         .await
         .map_err(NodeError::from)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/me/blocks",
+    tag = "user",
+    summary = "The people I blocked, kept sealed in my home region",
+    responses((status = 200, description = "whom I blocked", body = BlockList), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn blocked(
+    State(s): State<Shared>,
+    AuthedDevice(me): AuthedDevice,
+) -> Result<ApiJson<BlockList>, ApiError> {
+    Ok(ApiJson(s.blocks_of(&me).await?))
+}
+
+#[utoipa::path(
+    put,
+    path = "/v1/me/blocks/{handle}",
+    tag = "user",
+    summary = "Block someone: the node refuses their invitations and their messages in our one-to-one chats",
+    description = "Idempotent. The person is told nothing; what they try next is refused with `refused`.",
+    params(("handle" = String, Path, description = "whom to block", pattern = r"^[a-z][a-z0-9_.]{2,31}$")),
+    responses((status = 200, description = "whom I block now", body = BlockList), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn block(
+    State(s): State<Shared>,
+    AuthedDevice(me): AuthedDevice,
+    Path(handle): Path<String>,
+) -> Result<ApiJson<BlockList>, ApiError> {
+    Ok(ApiJson(s.block(&me, &handle).await?))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/v1/me/blocks/{handle}",
+    tag = "user",
+    summary = "Unblock someone",
+    description = "Idempotent: unblocking someone not blocked changes nothing.",
+    params(("handle" = String, Path, description = "whom to unblock", pattern = r"^[a-z][a-z0-9_.]{2,31}$")),
+    responses((status = 200, description = "whom I block now", body = BlockList), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn unblock(
+    State(s): State<Shared>,
+    AuthedDevice(me): AuthedDevice,
+    Path(handle): Path<String>,
+) -> Result<ApiJson<BlockList>, ApiError> {
+    Ok(ApiJson(s.unblock(&me, &handle).await?))
 }

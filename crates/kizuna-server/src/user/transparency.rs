@@ -6,7 +6,7 @@ use axum::extract::{Query, State};
 use kizuna_ledger::{Hash, SignedTreeHead};
 use kizuna_wire::*;
 
-use crate::api::{ApiJson, AuthedDevice, Shared};
+use super::{ApiJson, AuthedDevice, Shared};
 use crate::error::ApiError;
 
 /// Leaf hashes answered per request at most.
@@ -58,7 +58,7 @@ pub async fn my_accesses(
     AuthedDevice(me): AuthedDevice,
     Query(q): Query<Since>,
 ) -> Result<ApiJson<MyAccesses>, ApiError> {
-    let a = crate::me::account(&s, &me).await?;
+    let a = super::privacy::account(&s, &me).await?;
     let accesses = s
         .vault
         .accesses(&a.account_id, &a.region, &me.requester())
@@ -132,7 +132,7 @@ pub async fn my_accesses(
     summary = "The ledger's name and the Ed25519 key that signs its tree heads",
     responses((status = 200, description = "the ledger's key", body = LedgerKey))
 )]
-pub async fn key(State(s): State<Shared>) -> Result<ApiJson<LedgerKey>, ApiError> {
+pub async fn ledger_key(State(s): State<Shared>) -> Result<ApiJson<LedgerKey>, ApiError> {
     let l = s.vault.ledger()?;
     Ok(ApiJson(LedgerKey {
         origin: l.origin().to_string(),
@@ -147,7 +147,7 @@ pub async fn key(State(s): State<Shared>) -> Result<ApiJson<LedgerKey>, ApiError
     summary = "The latest signed tree head",
     responses((status = 200, description = "a signed tree head", body = Object), (status = "default", description = "an error with a stable code", body = ErrorBody))
 )]
-pub async fn head(State(s): State<Shared>) -> Result<ApiJson<SignedTreeHead>, ApiError> {
+pub async fn tree_head(State(s): State<Shared>) -> Result<ApiJson<SignedTreeHead>, ApiError> {
     // Anyone may ask, as often as they like; a head is signed (and fsynced)
     // at most once a second for them.
     Ok(ApiJson(
@@ -176,7 +176,7 @@ pub struct HeadsPage {
     params(HeadsPage),
     responses((status = 200, description = "signed tree heads; fewer than 10,000 means the last page", body = Vec<Object>))
 )]
-pub async fn heads(
+pub async fn tree_heads(
     State(s): State<Shared>,
     Query(q): Query<HeadsPage>,
 ) -> Result<ApiJson<Vec<SignedTreeHead>>, ApiError> {
@@ -197,7 +197,7 @@ pub struct Sizes {
     params(Sizes),
     responses((status = 200, description = "the proof", body = Vec<String>), (status = "default", description = "an error with a stable code", body = ErrorBody))
 )]
-pub async fn consistency(
+pub async fn consistency_proof(
     State(s): State<Shared>,
     Query(q): Query<Sizes>,
 ) -> Result<ApiJson<Vec<String>>, ApiError> {
@@ -222,7 +222,7 @@ pub struct Range {
     params(Range),
     responses((status = 200, description = "leaf hashes", body = Vec<String>), (status = "default", description = "an error with a stable code", body = ErrorBody))
 )]
-pub async fn leaves(
+pub async fn ledger_leaves(
     State(s): State<Shared>,
     Query(q): Query<Range>,
 ) -> Result<ApiJson<Vec<String>>, ApiError> {

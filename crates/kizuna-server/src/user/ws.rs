@@ -11,7 +11,7 @@ use futures_util::SinkExt;
 use kizuna_wire::{ClientFrame, Envelope, ErrorBody, ErrorCode, ServerFrame};
 use serde::Deserialize;
 
-use crate::api::{AuthedDevice, Shared};
+use super::{AuthedDevice, Shared};
 use crate::delivery::LiveEntry;
 use crate::error::ApiError;
 

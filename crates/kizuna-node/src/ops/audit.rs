@@ -10,7 +10,7 @@ use kizuna_ledger::audit::{check_heads, read_log, LogProblem};
 use kizuna_ledger::SignedTreeHead;
 use kizuna_vault::{Content, Progress, Vault};
 
-use crate::ServerError;
+use super::OpsError;
 
 /// Entries read from a region per step.
 const BATCH: u32 = 10_000;
@@ -40,7 +40,7 @@ impl AuditReport {
 pub fn ledger_key(
     data_dir: &Path,
     regions: &Regions,
-) -> Result<(String, ed25519_dalek::VerifyingKey), ServerError> {
+) -> Result<(String, ed25519_dalek::VerifyingKey), OpsError> {
     let seed = DataDir::new(data_dir).existing_key(NodeKey::LedgerSigning)?;
     let origin = crate::ledger_origin(regions);
     let key = kizuna_ledger::TreeHeadKey::new(&origin, seed).verifying_key();
@@ -48,7 +48,7 @@ pub fn ledger_key(
 }
 
 /// Every head the ledger in `data_dir` signed, oldest first.
-pub fn heads(data_dir: &Path) -> Result<Vec<SignedTreeHead>, ServerError> {
+pub fn heads(data_dir: &Path) -> Result<Vec<SignedTreeHead>, OpsError> {
     Ok(read_log(&DataDir::new(data_dir).ledger())?.1)
 }
 
@@ -104,7 +104,7 @@ pub async fn verify(
     regions: Regions,
     witnessed: &[SignedTreeHead],
     progress: &dyn Progress,
-) -> Result<AuditReport, ServerError> {
+) -> Result<AuditReport, OpsError> {
     let dir = DataDir::new(data_dir);
     let _lock = dir.lock()?;
     let (origin, key) = ledger_key(data_dir, &regions)?;

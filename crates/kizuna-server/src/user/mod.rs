@@ -1,0 +1,267 @@
+//! The user realm's HTTP API: its state, extractors and router. Each
+//! handler parses a request, calls the node and maps the outcome to an
+//! error code; the handlers live in one module per area.
+
+pub(crate) mod accounts;
+pub(crate) mod groups;
+pub(crate) mod privacy;
+pub(crate) mod reports;
+pub(crate) mod transparency;
+pub(crate) mod ws;
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use kizuna_node::Node;
+use kizuna_wire::*;
+
+use crate::auth::{AuthError, DeviceIdentity};
+use crate::error::ApiError;
+use crate::limits::RateLimiter;
+
+/// The user realm's state: the node, and what only the edge needs.
+pub struct AppState {
+    pub node: Arc<Node>,
+    /// Staff requests that wait for a person's agreement are answered by
+    /// the person here; `None` when the node runs without a staff realm.
+    pub governance: Option<Arc<crate::staff::Governance>>,
+    /// Requests per device.
+    pub rate: RateLimiter,
+    /// New accounts and device links, per network address.
+    pub signup_rate: RateLimiter,
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Node;
+
+    fn deref(&self) -> &Node {
+        &self.node
+    }
+}
+
+pub type Shared = Arc<AppState>;
+
+pub fn router(state: Shared) -> Router {
+    // Bodies carry base64 (4/3 larger) inside JSON; leave room for that.
+    let body_limit = state.limits.max_handshake_bytes * 4 / 3 + 64 * 1024;
+    Router::new()
+        .route("/health", get(health))
+        .route("/openapi.json", get(crate::openapi::document))
+        .route("/v1/accounts", post(accounts::register))
+        .route("/v1/accounts/{handle}", get(accounts::account))
+        .route("/v1/delivery-service", get(accounts::delivery_service))
+        .route("/v1/devices", get(accounts::devices))
+        .route(
+            "/v1/devices/{device}",
+            axum::routing::delete(accounts::revoke_device),
+        )
+        .route("/v1/auth/challenge", post(accounts::challenge))
+        .route("/v1/auth/token", post(accounts::token))
+        .route("/v1/me", get(accounts::me).delete(privacy::erase))
+        .route("/v1/me/data-map", get(privacy::data_map))
+        .route("/v1/me/blocks", get(privacy::blocked))
+        .route(
+            "/v1/me/blocks/{handle}",
+            axum::routing::put(privacy::block).delete(privacy::unblock),
+        )
+        .route("/v1/me/requests", get(privacy::requests))
+        .route(
+            "/v1/me/requests/{grant}/{answer}",
+            post(privacy::answer_request),
+        )
+        .route("/v1/me/export", get(privacy::export))
+        .route("/v1/me/accesses", get(transparency::my_accesses))
+        .route("/v1/reports", post(reports::file_report))
+        .route("/v1/me/reports", get(reports::my_reports))
+        .route("/v1/me/moderation", get(reports::moderation_notices))
+        .route("/v1/me/moderation/{report}/appeal", post(reports::appeal))
+        .route("/v1/ledger/key", get(transparency::ledger_key))
+        .route("/v1/ledger/head", get(transparency::tree_head))
+        .route("/v1/ledger/heads", get(transparency::tree_heads))
+        .route(
+            "/v1/ledger/consistency",
+            get(transparency::consistency_proof),
+        )
+        .route("/v1/ledger/leaves", get(transparency::ledger_leaves))
+        .route(
+            "/v1/me/contacts",
+            get(privacy::contacts).put(privacy::set_contacts),
+        )
+        .route("/v1/lookup/phone", post(accounts::lookup_phone))
+        .route(
+            "/v1/devices/me/key-packages",
+            post(groups::upload_key_packages).get(groups::key_package_status),
+        )
+        .route("/v1/key-packages/claim", post(groups::claim_key_packages))
+        .route("/v1/groups", post(groups::create_group))
+        .route("/v1/groups/{group}", get(groups::group))
+        .route("/v1/groups/{group}/commits", post(groups::commit))
+        .route("/v1/groups/{group}/proposals", post(groups::propose))
+        .route("/v1/groups/{group}/messages", post(groups::send))
+        .route("/v1/inbox", get(groups::inbox))
+        .route("/v1/inbox/ack", post(groups::ack))
+        .route("/v1/ws", get(ws::upgrade))
+        .route("/v1/links", post(accounts::create_link))
+        .route("/v1/links/approve", post(accounts::approve_link))
+        .route("/v1/links/{link}", get(accounts::link_status))
+        .fallback(|| async {
+            ApiError::not_found(ErrorCode::NotFound, "no such endpoint; see /openapi.json")
+        })
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+/// JSON body extractor whose failures are typed API errors.
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::too_large(
+                "the request body is larger than this server accepts",
+            )),
+            Err(r) => Err(ApiError::bad_request(
+                ErrorCode::MalformedJson,
+                r.body_text(),
+            )),
+        }
+    }
+}
+
+impl<T: serde::Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// An authenticated, rate-limited device of the user realm.
+pub struct AuthedDevice(pub DeviceIdentity);
+
+impl FromRequestParts<Shared> for AuthedDevice {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Shared,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    ErrorCode::Unauthorized,
+                    "missing Authorization: Bearer token",
+                )
+            })?;
+        let token = header.strip_prefix("Bearer ").ok_or_else(|| {
+            ApiError::unauthorized(
+                ErrorCode::Unauthorized,
+                "the Authorization header must be 'Bearer <token>'",
+            )
+        })?;
+        if token.starts_with(&format!("{}.", kizuna_wire::staff::STAFF_TOKEN_PREFIX)) {
+            return Err(ApiError::unauthorized(
+                ErrorCode::WrongRealm,
+                "this is a staff session token; the user API accepts only device tokens",
+            ));
+        }
+        let identity = state.auth.verify(token).map_err(|e| match e {
+            AuthError::Expired => ApiError::unauthorized(ErrorCode::TokenExpired, e.to_string()),
+            _ => ApiError::unauthorized(ErrorCode::Unauthorized, e.to_string()),
+        })?;
+        if !state
+            .ended
+            .is_live(state.store.as_ref(), &identity.device_id)
+            .await?
+        {
+            return Err(ApiError::unauthorized(
+                ErrorCode::Unauthorized,
+                "this device was removed from its account (revoked, or the account was erased)",
+            ));
+        }
+        if !state.rate.allow(&identity.device_id) {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::RateLimited,
+                format!(
+                    "this device sent more than {} requests per second; slow down",
+                    state.limits.requests_per_second
+                ),
+            ));
+        }
+        // What a suspended account may still reach: its own data, and the
+        // decision against it.
+        let reach = if parts.uri.path().starts_with("/v1/me") {
+            crate::sanctions::Reach::OwnData
+        } else {
+            crate::sanctions::Reach::Service
+        };
+        state.sanctions.check_request(&identity.account_id, reach)?;
+        Ok(AuthedDevice(identity))
+    }
+}
+
+/// Where a request without a device comes from, for the limits on new
+/// accounts and device links. Unknown only when the router is served
+/// without connection info; then everyone shares one bucket.
+pub struct SignupAllowed;
+
+impl FromRequestParts<Shared> for SignupAllowed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
+        let from = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_default();
+        if state.signup_rate.allow(&from) {
+            Ok(SignupAllowed)
+        } else {
+            Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::RateLimited,
+                format!(
+                    "more than {} new accounts or device links a minute came from your network address; try again in a minute",
+                    state.limits.signups_per_minute
+                ),
+            ))
+        }
+    }
+}
+
+pub(crate) fn decode_group(hex_id: &str) -> Result<Vec<u8>, ApiError> {
+    match hex::decode(hex_id) {
+        Ok(g) if !g.is_empty() && g.len() <= 64 => Ok(g),
+        _ => Err(ApiError::bad_request(
+            ErrorCode::BadRequest,
+            "the group id must be 1 to 64 bytes in hex",
+        )),
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "user",
+    summary = "Whether the node is up",
+    responses((status = 200, description = "the node is up"), (status = "default", description = "an error with a stable code", body = ErrorBody))
+)]
+async fn health() -> &'static str {
+    "ok"
+}
