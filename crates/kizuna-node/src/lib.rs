@@ -22,6 +22,7 @@ pub mod privacy;
 pub mod reports;
 pub mod roster;
 pub mod sanctions;
+pub mod transparency;
 
 pub use auth::{AuthError, DeviceIdentity, UserAuth};
 pub use error::{Kind, NodeError};

@@ -298,7 +298,7 @@ impl Governance {
                     serde_json::json!({ "regions": regions, "reasons": reasons }),
                 )
                 .await?;
-            g.watch(s).await;
+            g.check_anomalies(s).await;
             return Err(StaffError::Forbidden(format!(
                 "the report queue is refused: {}",
                 reasons.join("; ")
