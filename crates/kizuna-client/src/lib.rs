@@ -8,12 +8,10 @@
 //! from it leaves the device, so a crash can waste a key but never reuse one.
 
 pub mod audit;
-pub mod breach;
 mod error;
 mod ledger;
 mod local;
 mod mls;
-pub mod staff;
 mod transport;
 
 use std::collections::HashMap;

@@ -452,6 +452,14 @@ fn exit_code(e: &anyhow::Error) -> u8 {
     if e.downcast_ref::<Unopened>().is_some() {
         return 7;
     }
+    // The staff console's failures end the same way as the device
+    // client's: a refusal with 4, an unreachable listener with 5.
+    match e.downcast_ref::<kizuna_console::ConsoleError>() {
+        Some(kizuna_console::ConsoleError::Api { .. }) => return 4,
+        Some(kizuna_console::ConsoleError::Unreachable { .. }) => return 5,
+        Some(_) => return 1,
+        None => {}
+    }
     match e.downcast_ref::<ClientError>() {
         Some(
             ClientError::NotRegistered(_)

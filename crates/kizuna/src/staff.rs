@@ -5,7 +5,7 @@ use std::io::BufRead;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use kizuna_client::staff::StaffClient;
+use kizuna_console::staff::StaffClient;
 use kizuna_wire::staff::*;
 
 #[derive(Args)]
@@ -719,10 +719,10 @@ pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
                     use kizuna_vault::Progress as _;
                     let bar = crate::admin::Bar::new("writing drafts");
                     bar.total(scope.people.len() as u64);
-                    let d = kizuna_client::breach::write_drafts(
+                    let d = kizuna_console::breach::write_drafts(
                         &scope,
                         &dir,
-                        kizuna_client::breach::Awareness {
+                        kizuna_console::breach::Awareness {
                             at: aware_at.unwrap_or_else(kizuna_wire::now_ms),
                             malicious,
                         },
