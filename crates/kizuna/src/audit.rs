@@ -176,7 +176,7 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<()> {
                 );
                 report(json, &r, &summary, &r.problems)
             }
-            (None, None) => Err(crate::Usage("give --data-dir or --server".into()).into()),
+            (None, None) => Err(crate::exit::Usage("give --data-dir or --server".into()).into()),
         },
         AuditCommand::Heads { at, all, json } => {
             let (key, heads) = match (&at.data_dir, &at.server) {
@@ -190,7 +190,7 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<()> {
                     (key, heads)
                 }
                 (None, None) => {
-                    return Err(crate::Usage("give --data-dir or --server".into()).into())
+                    return Err(crate::exit::Usage("give --data-dir or --server".into()).into())
                 }
             };
             let shown: Vec<&SignedTreeHead> = if all {
