@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use kizuna_client::staff::StaffClient;
+use kizuna_console::staff::StaffClient;
 use kizuna_wire::staff::{GrantRequest, NewStaffMember, Purpose, Role, StaffCredentials};
 
 use crate::BenchError;

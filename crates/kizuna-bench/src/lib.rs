@@ -34,6 +34,8 @@ pub enum BenchError {
     Server(String),
     #[error(transparent)]
     Client(#[from] kizuna_client::ClientError),
+    #[error(transparent)]
+    Console(#[from] kizuna_console::ConsoleError),
     #[error("setup failed: {0}")]
     Setup(String),
 }
@@ -462,10 +464,10 @@ pub async fn run_breach(
         steps: Some(scope.people.len() as u64),
     });
     let t = Instant::now();
-    kizuna_client::breach::write_drafts(
+    kizuna_console::breach::write_drafts(
         &scope,
         &opts.work_dir.join("drafts"),
-        kizuna_client::breach::Awareness {
+        kizuna_console::breach::Awareness {
             at: kizuna_wire::now_ms(),
             malicious: false,
         },

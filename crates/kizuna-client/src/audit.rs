@@ -4,7 +4,7 @@
 //! each signature checked. No entry, and so no personal data, is seen.
 
 use kizuna_ledger::audit::{check_heads, LogProblem};
-use kizuna_ledger::{Hash, SignedTreeHead};
+use kizuna_ledger::{hash_from_hex, key_from_hex, Hash, SignedTreeHead};
 use kizuna_wire::LedgerKey;
 use reqwest::Method;
 
@@ -34,10 +34,7 @@ pub async fn heads(
     let key: LedgerKey = t
         .call::<(), _>(Method::GET, "/v1/ledger/key", None, None)
         .await?;
-    let vk = hex::decode(&key.public_key)
-        .ok()
-        .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        .and_then(|b| ed25519_dalek::VerifyingKey::from_bytes(&b).ok())
+    let vk = key_from_hex(&key.public_key)
         .ok_or_else(|| ClientError::Protocol("the ledger key is not an Ed25519 key".into()))?;
     // Asking for the current head has the node sign one if it grew.
     let _: SignedTreeHead = t
@@ -91,9 +88,7 @@ pub async fn verify_server(
         }
         for h in page {
             leaves.push(
-                hex::decode(&h)
-                    .ok()
-                    .and_then(|b| b.try_into().ok())
+                hash_from_hex(&h)
                     .ok_or_else(|| ClientError::Protocol(format!("'{h}' is not a leaf hash")))?,
             );
         }

@@ -5,7 +5,7 @@
 //! rollback is reported as tampering.
 
 use kizuna_ledger::merkle::{verify_consistency, verify_inclusion};
-use kizuna_ledger::{leaf_hash, Hash, SignedTreeHead};
+use kizuna_ledger::{hash_from_hex, key_from_hex, leaf_hash, Hash, SignedTreeHead};
 use kizuna_wire::{ErrorCode, LedgerEntry, LedgerKey, MyAccesses, TransferRecord};
 use reqwest::Method;
 
@@ -53,9 +53,7 @@ fn tampered(why: impl Into<String>) -> ClientError {
 fn hashes(list: &[String]) -> Result<Vec<Hash>> {
     list.iter()
         .map(|h| {
-            hex::decode(h)
-                .ok()
-                .and_then(|b| b.try_into().ok())
+            hash_from_hex(h)
                 .ok_or_else(|| tampered(format!("'{h}' in a proof is not a SHA-256 hash")))
         })
         .collect()
@@ -110,10 +108,7 @@ impl Client {
 }
 
 fn verify(seen: &Seen, answer: MyAccesses, account_id: &str) -> Result<VerifiedAccesses> {
-    let key = hex::decode(&seen.key.public_key)
-        .ok()
-        .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        .and_then(|b| ed25519_dalek::VerifyingKey::from_bytes(&b).ok())
+    let key = key_from_hex(&seen.key.public_key)
         .ok_or_else(|| tampered("the ledger key this device pinned is not an Ed25519 key"))?;
     let head = answer.head;
     if head.origin != seen.key.origin {

@@ -9,10 +9,11 @@ pub mod audit;
 mod head;
 mod log;
 pub mod merkle;
+pub mod note;
 
-pub use head::{SignedTreeHead, TreeHeadKey};
+pub use head::{key_from_hex, SignedTreeHead, TreeHeadKey};
 pub use log::{Ledger, BLOCK_LEAVES};
-pub use merkle::{leaf_hash, Hash};
+pub use merkle::{hash_from_hex, leaf_hash, Hash};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {

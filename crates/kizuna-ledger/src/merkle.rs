@@ -16,6 +16,12 @@ pub fn empty_root() -> Hash {
     Sha256::digest([]).into()
 }
 
+/// A hash as a node publishes it (leaf hashes, proof hashes): 64 hex
+/// digits. `None` when the text is not one.
+pub fn hash_from_hex(hex: &str) -> Option<Hash> {
+    hex::decode(hex).ok()?.try_into().ok()
+}
+
 pub fn leaf_hash(entry: &[u8]) -> Hash {
     let mut h = Sha256::new();
     h.update([0u8]);

@@ -65,27 +65,8 @@ impl std::fmt::Display for AuditFailed {
 
 impl std::error::Error for AuditFailed {}
 
-/// Splits a file of signed notes into notes: each ends with its signature
-/// lines (starting with an em dash).
-fn notes(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let lines: Vec<&str> = text.lines().collect();
-    for (i, line) in lines.iter().enumerate() {
-        if cur.is_empty() && line.trim().is_empty() {
-            continue;
-        }
-        cur.push_str(line);
-        cur.push('\n');
-        let signature = line.starts_with('\u{2014}');
-        let next_signature = lines.get(i + 1).is_some_and(|l| l.starts_with('\u{2014}'));
-        if signature && !next_signature {
-            out.push(std::mem::take(&mut cur));
-        }
-    }
-    out
-}
-
+/// The heads witnesses kept, from files of signed notes, each checked with
+/// the ledger's key.
 fn witnessed(
     files: &[PathBuf],
     key: &ed25519_dalek::VerifyingKey,
@@ -94,14 +75,12 @@ fn witnessed(
     for f in files {
         let text = std::fs::read_to_string(f)
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?;
-        for n in notes(&text) {
-            heads.push(SignedTreeHead::from_note(&n, key).map_err(|e| {
-                AuditFailed(format!(
-                    "a head in {} does not verify with this ledger's key: {e}",
-                    f.display()
-                ))
-            })?);
-        }
+        heads.extend(kizuna_ledger::note::read_notes(&text, key).map_err(|e| {
+            AuditFailed(format!(
+                "a head in {} does not verify with this ledger's key: {e}",
+                f.display()
+            ))
+        })?);
     }
     Ok(heads)
 }
@@ -176,7 +155,7 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<()> {
                 );
                 report(json, &r, &summary, &r.problems)
             }
-            (None, None) => Err(crate::Usage("give --data-dir or --server".into()).into()),
+            (None, None) => Err(crate::exit::Usage("give --data-dir or --server".into()).into()),
         },
         AuditCommand::Heads { at, all, json } => {
             let (key, heads) = match (&at.data_dir, &at.server) {
@@ -190,7 +169,7 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<()> {
                     (key, heads)
                 }
                 (None, None) => {
-                    return Err(crate::Usage("give --data-dir or --server".into()).into())
+                    return Err(crate::exit::Usage("give --data-dir or --server".into()).into())
                 }
             };
             let shown: Vec<&SignedTreeHead> = if all {

@@ -1,11 +1,13 @@
 //! `kizuna chat …`: creating chats, changing who is in them, and
-//! answering chat requests; `kizuna block …`: whom the node refuses on my
-//! behalf.
+//! answering chat requests; `kizuna lookup`: finding someone's handle;
+//! `kizuna block …`: whom the node refuses on my behalf.
 
 use clap::Subcommand;
 use kizuna_client::Client;
 
-use crate::{print_seen, Home};
+use crate::cli::Home;
+use crate::exit::NotFound;
+use crate::messages::{print_seen, short, when};
 
 #[derive(Subcommand)]
 pub enum ChatCommand {
@@ -162,7 +164,7 @@ pub async fn run(cmd: ChatCommand) -> anyhow::Result<()> {
                 r.from,
                 r.messages,
                 if r.messages == 1 { "" } else { "s" },
-                crate::short(&r.chat)
+                short(&r.chat)
             );
         }
         ChatCommand::Decline { home, chat, block } => {
@@ -174,6 +176,19 @@ pub async fn run(cmd: ChatCommand) -> anyhow::Result<()> {
             if block {
                 out!("blocked {}", r.from);
             }
+        }
+    }
+    Ok(())
+}
+
+/// `kizuna lookup`: the handle registered with a phone number, if its
+/// owner lets themselves be found.
+pub async fn lookup(home: &Home, phone: &str) -> anyhow::Result<()> {
+    let mut c = Client::open(&home.home).await?;
+    match c.lookup_phone(phone).await? {
+        Some(h) => out!("{h}"),
+        None => {
+            return Err(NotFound("nobody with that number lets themselves be found".into()).into());
         }
     }
     Ok(())
@@ -201,7 +216,7 @@ pub async fn blocks(home: &Home, action: BlockAction, json: bool) -> anyhow::Res
         Some(s) => out!("{s}"),
         None => {
             for b in &list.blocked {
-                out!("{:<32} since {}", b.handle, crate::when(b.since));
+                out!("{:<32} since {}", b.handle, when(b.since));
             }
         }
     }

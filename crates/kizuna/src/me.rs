@@ -1,4 +1,5 @@
-//! `kizuna me …`: what the service holds about me, where, and erasure.
+//! `kizuna me` and `kizuna me …`: my account, what the service holds about
+//! me, where, and erasure.
 
 use std::path::{Path, PathBuf};
 
@@ -80,6 +81,26 @@ pub enum MeCommand {
         #[arg(long)]
         yes: bool,
     },
+}
+
+/// `kizuna me`: my account as the server holds it.
+pub async fn show(home: &Path, json: bool) -> anyhow::Result<()> {
+    let mut c = Client::open(home).await?;
+    let me = c.me().await?;
+    if json {
+        out!("{}", serde_json::to_string(&me)?);
+    } else {
+        out!(
+            "handle:  {}\nname:    {}\nphone:   {}\nemail:   {}\nregion:  {}\ndevices: {}",
+            me.handle,
+            me.name,
+            me.phone,
+            me.email.as_deref().unwrap_or("-"),
+            me.region,
+            me.devices.join(", ")
+        );
+    }
+    Ok(())
 }
 
 pub async fn run(home: &Path, what: MeCommand) -> anyhow::Result<()> {
@@ -210,7 +231,7 @@ pub async fn run(home: &Path, what: MeCommand) -> anyhow::Result<()> {
         }
         MeCommand::Delete { yes } => {
             if !yes {
-                return Err(crate::Usage(
+                return Err(crate::exit::Usage(
                     "erasing your account cannot be undone; run again with --yes to confirm".into(),
                 )
                 .into());

@@ -195,6 +195,28 @@ pub fn phone_for(handle: &str) -> String {
     format!("+8190{n:08}")
 }
 
+/// The server's refusal code of a failed call, from the device client or
+/// the staff console alike, so one helper serves tests that use both.
+pub trait Refused {
+    fn refusal(&self) -> Option<kizuna_wire::ErrorCode>;
+}
+
+impl Refused for kizuna_client::ClientError {
+    fn refusal(&self) -> Option<kizuna_wire::ErrorCode> {
+        self.api_code()
+    }
+}
+
+impl Refused for kizuna_console::ConsoleError {
+    fn refusal(&self) -> Option<kizuna_wire::ErrorCode> {
+        self.api_code()
+    }
+}
+
+pub fn code<T, E: Refused>(r: Result<T, E>) -> Option<kizuna_wire::ErrorCode> {
+    r.err().and_then(|e| e.refusal())
+}
+
 pub fn texts(events: &[Event]) -> Vec<String> {
     messages(events).into_iter().map(|m| m.text).collect()
 }

@@ -27,8 +27,8 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// The staff session kept in its home, on a fresh connection to the
 /// restarted node.
-fn reopened(node: &Node) -> kizuna_client::staff::StaffClient {
-    kizuna_client::staff::StaffClient::open(&node.home("staff-sup")).unwrap()
+fn reopened(node: &Node) -> kizuna_console::staff::StaffClient {
+    kizuna_console::staff::StaffClient::open(&node.home("staff-sup")).unwrap()
 }
 
 /// What a Japanese regulator report must hold (APPI Art. 26 and its rules).
@@ -75,7 +75,7 @@ async fn audit(dir: &Path) -> kizuna_server::audit::AuditReport {
 async fn read_once() -> (
     Node,
     kizuna_client::Client,
-    kizuna_client::staff::StaffClient,
+    kizuna_console::staff::StaffClient,
 ) {
     let mut node = Node::start().await;
     let alice = node.person("alice", "jp").await;
@@ -535,10 +535,10 @@ async fn a_breach_is_scoped_from_the_ledger_with_drafts_for_people_and_regulator
 
     let drafts = tempfile::tempdir().unwrap();
     let aware = kizuna_wire::parse_utc("2026-11-24T00:00:00Z").unwrap();
-    kizuna_client::breach::write_drafts(
+    kizuna_console::breach::write_drafts(
         &scope,
         drafts.path(),
-        kizuna_client::breach::Awareness {
+        kizuna_console::breach::Awareness {
             at: aware,
             malicious: true,
         },
@@ -627,10 +627,10 @@ async fn t6_a_million_entries_scope_exactly_the_people_one_organisation_read() {
     );
 
     let drafts = tempfile::tempdir().unwrap();
-    let d = kizuna_client::breach::write_drafts(
+    let d = kizuna_console::breach::write_drafts(
         &scope,
         drafts.path(),
-        kizuna_client::breach::Awareness {
+        kizuna_console::breach::Awareness {
             at: kizuna_wire::now_ms(),
             malicious: false,
         },

@@ -3,18 +3,14 @@
 //! only under a live grant in a declared country, decided, appealed, and
 //! deleted when their retention ends.
 
-use kizuna_client::staff::StaffClient;
 use kizuna_client::Client;
+use kizuna_console::staff::StaffClient;
 use kizuna_wire::reports::*;
 use kizuna_wire::staff::*;
 use kizuna_wire::{Bytes, ErrorCode};
 
 use crate::harness::*;
 use crate::staff::{member, org, staff_url, staffed};
-
-fn code<T>(r: kizuna_client::Result<T>) -> Option<ErrorCode> {
-    r.err().and_then(|e| e.api_code())
-}
 
 /// The message of `chat` numbered `seq` as its recipient would reveal it.
 async fn revealed(c: &Client, chat: &str, seq: u64) -> RevealedMessage {

@@ -2,22 +2,18 @@
 //! TOTP and a network of the organisation; one command suspends an
 //! organisation and ends its sessions; no token crosses realms.
 
-use kizuna_client::staff::StaffClient;
+use kizuna_console::staff::StaffClient;
 use kizuna_server::admin::bootstrap_staff;
 use kizuna_wire::staff::*;
 use kizuna_wire::ErrorCode;
 
 use crate::harness::*;
 
-fn code<T>(r: kizuna_client::Result<T>) -> Option<ErrorCode> {
-    r.err().and_then(|e| e.api_code())
-}
-
 pub(crate) async fn login(
     node: &Node,
     who: &str,
     c: &StaffCredentials,
-) -> kizuna_client::Result<StaffClient> {
+) -> kizuna_console::Result<StaffClient> {
     StaffClient::login(
         &node.home(&format!("staff-{who}")),
         &staff_url(node),

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use kizuna_wire::staff::{AffectedPerson, BreachRegion, BreachScope};
 use kizuna_wire::utc;
 
-use crate::{ClientError, Result};
+use crate::{ConsoleError, Result};
 
 const HOUR: u64 = 3_600_000;
 const DAY: u64 = 24 * HOUR;
@@ -60,7 +60,7 @@ pub struct Drafted {
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {
-    std::fs::write(path, text).map_err(|e| ClientError::Local {
+    std::fs::write(path, text).map_err(|e| ConsoleError::Local {
         path: path.to_path_buf(),
         reason: format!("cannot write a draft: {e}"),
     })
@@ -307,7 +307,7 @@ pub fn write_drafts(
     let people = dir.join("people");
     let reports = dir.join("reports");
     for d in [&people, &reports] {
-        std::fs::create_dir_all(d).map_err(|e| ClientError::Local {
+        std::fs::create_dir_all(d).map_err(|e| ConsoleError::Local {
             path: d.clone(),
             reason: e.to_string(),
         })?;
@@ -335,8 +335,8 @@ pub fn write_drafts(
         written.push(path);
     }
     let json =
-        serde_json::to_vec_pretty(scope).map_err(|e| ClientError::Protocol(e.to_string()))?;
-    std::fs::write(dir.join("scope.json"), json).map_err(|e| ClientError::Local {
+        serde_json::to_vec_pretty(scope).map_err(|e| ConsoleError::Protocol(e.to_string()))?;
+    std::fs::write(dir.join("scope.json"), json).map_err(|e| ConsoleError::Local {
         path: dir.join("scope.json"),
         reason: e.to_string(),
     })?;

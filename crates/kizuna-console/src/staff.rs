@@ -1,12 +1,13 @@
-//! A staff member's client of the staff realm's API: its own session, kept
-//! apart from any device identity of the user realm.
+//! A staff member's client of the staff listener: login, organisations and
+//! staff, grants, governed reads, moderation and breach scoping, under its
+//! own session, kept apart from any device identity of the user realm.
 
 use std::path::{Path, PathBuf};
 
 use kizuna_wire::staff::*;
 use reqwest::Method;
 
-use crate::error::{ClientError, Result};
+use crate::error::{ConsoleError, Result};
 use crate::transport::Transport;
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -65,7 +66,7 @@ impl StaffClient {
             f.write_all(&serde_json::to_vec(&saved).unwrap_or_default())?;
             f.sync_all()
         };
-        write().map_err(|e| ClientError::Local {
+        write().map_err(|e| ConsoleError::Local {
             path: session_file(home),
             reason: format!("cannot keep the staff session: {e}"),
         })?;
@@ -76,12 +77,12 @@ impl StaffClient {
     pub fn open(home: &Path) -> Result<StaffClient> {
         let path = session_file(home);
         let bytes = std::fs::read(&path).map_err(|_| {
-            ClientError::Invalid(format!(
+            ConsoleError::Invalid(format!(
                 "no staff session in {}; run `kizuna staff login` first",
                 home.display()
             ))
         })?;
-        let saved: Saved = serde_json::from_slice(&bytes).map_err(|e| ClientError::Local {
+        let saved: Saved = serde_json::from_slice(&bytes).map_err(|e| ConsoleError::Local {
             path,
             reason: format!("the staff session file is damaged: {e}"),
         })?;

@@ -1,0 +1,65 @@
+//! This device's one-time key packages on the server, and claiming other
+//! devices' packages to add them to a group.
+
+use kizuna_wire::{Bytes, ClaimRequest, ClaimResponse, KeyPackageStatus, KeyPackageUpload};
+use openmls::prelude::KeyPackage;
+use reqwest::Method;
+
+use crate::local::Changes;
+use crate::{mls, Client, Result, KEY_PACKAGE_TARGET};
+
+impl Client {
+    pub(crate) fn new_key_packages(&self, n: usize) -> Result<(Vec<Bytes>, Bytes)> {
+        let cwk = mls::credential(&self.identity, &self.signer);
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push(Bytes(mls::key_package(
+                &self.provider,
+                &self.signer,
+                cwk.clone(),
+                false,
+            )?));
+        }
+        let lr = Bytes(mls::key_package(&self.provider, &self.signer, cwk, true)?);
+        Ok((out, lr))
+    }
+
+    /// Tops up this device's key packages on the server (and, when `fresh`,
+    /// publishes a last-resort one).
+    pub(crate) async fn replenish_key_packages(&mut self, fresh: bool) -> Result<()> {
+        let status: KeyPackageStatus = self
+            .call::<(), _>(Method::GET, "/v1/devices/me/key-packages", None)
+            .await?;
+        let need = KEY_PACKAGE_TARGET.saturating_sub(status.remaining as usize);
+        if need == 0 && status.has_last_resort && !fresh {
+            return Ok(());
+        }
+        let (kps, lr) = self.new_key_packages(need)?;
+        // The private halves are on disk before the public ones are published.
+        self.save(Changes::default()).await?;
+        let _: KeyPackageStatus = self
+            .call(
+                Method::POST,
+                "/v1/devices/me/key-packages",
+                Some(&KeyPackageUpload {
+                    key_packages: kps,
+                    last_resort: (fresh || !status.has_last_resort).then_some(lr),
+                }),
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn claim(&mut self, req: ClaimRequest) -> Result<Vec<(KeyPackage, String)>> {
+        let resp: ClaimResponse = self
+            .call(Method::POST, "/v1/key-packages/claim", Some(&req))
+            .await?;
+        resp.key_packages
+            .into_iter()
+            .map(|c| {
+                let kp = mls::check_claimed(&self.provider, &c)?;
+                Ok((kp, c.device_id))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,124 @@
+//! Staying connected: a sync, then entries as they arrive over a
+//! WebSocket, reconnecting after a dropped connection.
+
+use futures_util::{SinkExt, StreamExt};
+use kizuna_wire::{ClientFrame, ServerFrame};
+
+use crate::{Client, ClientError, Event, Result};
+
+impl Client {
+    /// Like [`Client::sync`], then stays connected over a WebSocket and
+    /// handles each entry as it arrives, until `stop` completes. Reconnects
+    /// after a dropped connection.
+    pub async fn watch<F: FnMut(&Event)>(
+        &mut self,
+        mut on_event: F,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<()> {
+        tokio::pin!(stop);
+        let mut backoff = std::time::Duration::from_millis(200);
+        loop {
+            // While the server is unreachable, keep trying (with backoff)
+            // until stopped; any other failure ends the watch.
+            let caught_up = tokio::select! {
+                r = self.sync() => r,
+                _ = &mut stop => return Ok(()),
+            };
+            match caught_up {
+                Ok(events) => events.iter().for_each(&mut on_event),
+                Err(ClientError::Unreachable { server, reason }) => {
+                    tracing_free_log(&format!("{server} unreachable ({reason}); retrying"));
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = &mut stop => return Ok(()),
+                    }
+                    backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            let token = self.token().await?;
+            let cursor = self.local.cursor().await?;
+            let url = self.transport.ws_url(&format!("/v1/ws?after={cursor}"));
+            let mut req =
+                tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+                    url.as_str(),
+                )
+                .map_err(|e| ClientError::Protocol(e.to_string()))?;
+            req.headers_mut().insert(
+                "authorization",
+                format!("Bearer {token}")
+                    .parse()
+                    .map_err(|_| ClientError::Protocol("bad token".into()))?,
+            );
+            let conn = tokio::select! {
+                c = tokio_tungstenite::connect_async(req) => c,
+                _ = &mut stop => return Ok(()),
+            };
+            let (mut ws, _) = match conn {
+                Ok(c) => c,
+                Err(e) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = &mut stop => return Ok(()),
+                    }
+                    backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
+                    tracing_free_log(&format!("reconnecting: {e}"));
+                    continue;
+                }
+            };
+            backoff = std::time::Duration::from_millis(200);
+            loop {
+                let frame = tokio::select! {
+                    f = ws.next() => f,
+                    _ = &mut stop => {
+                        let _ = ws.close(None).await;
+                        return Ok(());
+                    }
+                };
+                let text = match frame {
+                    Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) => t,
+                    Some(Ok(_)) => continue,
+                    None | Some(Err(_)) => break,
+                };
+                match serde_json::from_str::<ServerFrame>(text.as_str()) {
+                    Ok(ServerFrame::Envelope(env)) => {
+                        let mut events = Vec::new();
+                        let _g = self.begin().await?;
+                        let last = self.apply_envelopes(vec![env], &mut events).await?;
+                        drop(_g);
+                        let ack = serde_json::to_string(&ClientFrame::Ack { up_to: last })
+                            .unwrap_or_default();
+                        if ws
+                            .send(tokio_tungstenite::tungstenite::Message::Text(ack.into()))
+                            .await
+                            .is_err()
+                        {
+                            break;
+                        }
+                        for e in &events {
+                            on_event(e);
+                        }
+                    }
+                    Ok(ServerFrame::KeyPackagesLow) => {
+                        let _g = self.begin().await?;
+                        self.replenish_key_packages(false).await?;
+                    }
+                    Ok(ServerFrame::Error(e)) => {
+                        return Err(ClientError::Api {
+                            code: e.code,
+                            message: e.message,
+                        })
+                    }
+                    Err(e) => return Err(ClientError::Protocol(format!("unreadable frame: {e}"))),
+                }
+            }
+        }
+    }
+}
+
+fn tracing_free_log(msg: &str) {
+    if std::env::var_os("KIZUNA_DEBUG").is_some() {
+        eprintln!("{msg}");
+    }
+}

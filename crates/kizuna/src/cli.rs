@@ -1,0 +1,365 @@
+//! The command line as clap reads it: the top-level commands and the
+//! arguments of those handled outside an area module of their own.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::exit::EXIT_HELP;
+use crate::{admin, audit, chat, me, staff};
+
+#[derive(Parser)]
+#[command(name = "kizuna", version, about = "An end-to-end encrypted messenger whose operator cannot quietly read its users", after_help = EXIT_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Clone)]
+pub struct Home {
+    /// Where this device keeps its identity, keys and history.
+    #[arg(long, env = "KIZUNA_HOME", default_value_os_t = default_home(), global = true)]
+    pub home: PathBuf,
+}
+
+fn default_home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".kizuna")
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ReasonArg {
+    Spam,
+    Harassment,
+    Illegal,
+    Other,
+}
+
+impl From<ReasonArg> for kizuna_wire::reports::ReportReason {
+    fn from(r: ReasonArg) -> Self {
+        use kizuna_wire::reports::ReportReason as R;
+        match r {
+            ReasonArg::Spam => R::Spam,
+            ReasonArg::Harassment => R::Harassment,
+            ReasonArg::Illegal => R::Illegal,
+            ReasonArg::Other => R::Other,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run a Kizuna node (SQLite under --data-dir; nothing else needed).
+    Serve(ServeArgs),
+    /// Create an account and this device's MLS identity.
+    Register(RegisterArgs),
+    /// Show my account as the server holds it.
+    Me {
+        #[command(flatten)]
+        home: Home,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        what: Option<me::MeCommand>,
+    },
+    /// Find someone's handle by phone number (rate-limited).
+    Lookup {
+        #[command(flatten)]
+        home: Home,
+        /// International form, e.g. +819012345678
+        #[arg(long)]
+        phone: String,
+    },
+    /// Create chats and change who is in them.
+    #[command(subcommand)]
+    Chat(chat::ChatCommand),
+    /// Block someone: the node refuses their invitations and their messages
+    /// in one-to-one chats with you. They are not told.
+    Block {
+        #[command(flatten)]
+        home: Home,
+        /// Their handle.
+        handle: String,
+        /// Print the list of blocked people as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Unblock someone.
+    Unblock {
+        #[command(flatten)]
+        home: Home,
+        /// Their handle.
+        handle: String,
+        /// Print the list of blocked people as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The people you blocked.
+    Blocked {
+        #[command(flatten)]
+        home: Home,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Encrypt and send a message.
+    Send {
+        #[command(flatten)]
+        home: Home,
+        /// Chat id (or a unique prefix of it, or the chat's name).
+        chat: String,
+        text: String,
+    },
+    /// Report a message to the service as spam, harassment, illegal or
+    /// other: only it (and, if you choose, the messages before it) is
+    /// revealed, each provably what its sender sent.
+    Report {
+        #[command(flatten)]
+        home: Home,
+        /// Chat id (or a unique prefix of it, or the chat's name).
+        chat: String,
+        /// The message's number, as `kizuna history CHAT` shows it (#N).
+        message: u64,
+        /// Why: spam, harassment, illegal or other.
+        #[arg(long)]
+        reason: ReasonArg,
+        /// A note for the moderators.
+        #[arg(long)]
+        note: Option<String>,
+        /// Also reveal up to this many messages before it, as context.
+        #[arg(long, default_value_t = 0)]
+        preceding: usize,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Receive, decrypt, store and print new messages.
+    Sync {
+        #[command(flatten)]
+        home: Home,
+        /// One JSON object per message and line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Like sync, then stay connected and print messages as they arrive.
+    Watch {
+        #[command(flatten)]
+        home: Home,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List my chats.
+    Chats {
+        #[command(flatten)]
+        home: Home,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a chat's history as stored on this device.
+    History {
+        #[command(flatten)]
+        home: Home,
+        /// Chat id (or a unique prefix of it, or the chat's name).
+        chat: String,
+        /// One JSON object per message and line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add another device to my account.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// The whole story in one process: a server, three people, chats, an
+    /// offline catch-up and a removal.
+    Demo,
+    /// Operator work on a node's data directory (run on the node's machine).
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+    /// The staff realm: bootstrap, login, organisations, staff, grants and
+    /// governed reads.
+    Staff(staff::StaffArgs),
+    /// Check or print the region configuration.
+    #[command(subcommand)]
+    Config(admin::ConfigCommand),
+    /// Auditors: verify the transparency ledger, print its signed heads.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Load generator: starts a node, connects devices over WebSockets, sends
+    /// real MLS messages open-loop and prints throughput, latency and memory.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Devices, each with its own identity and WebSocket.
+    #[arg(long, default_value_t = 1000)]
+    pub devices: usize,
+    /// Devices per group.
+    #[arg(long, default_value_t = 10)]
+    pub group_size: usize,
+    /// Messages to send in the measured run.
+    #[arg(long, default_value_t = 30_000)]
+    pub messages: usize,
+    /// Messages sent per second (each is delivered to group-size - 1 devices).
+    #[arg(long, default_value_t = 2300.0)]
+    pub rate: f64,
+    /// Where the node and the devices keep their files during the run.
+    #[arg(long, default_value_os_t = std::env::temp_dir().join("kizuna-bench"))]
+    pub work_dir: PathBuf,
+    /// Do not pin the server and the load generator to separate cores.
+    #[arg(long)]
+    pub no_pin: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Instead: time access decisions of the staff realm's Cedar policy.
+    #[arg(long)]
+    pub policy: bool,
+    /// With --policy: how many decisions.
+    #[arg(long, default_value_t = 200_000)]
+    pub decisions: u64,
+    /// While the messages are sent, a staff member also makes this many
+    /// governed reads per second (under a live, approved grant).
+    #[arg(long, default_value_t = 0.0)]
+    pub governed_reads: f64,
+    /// Instead: only governed staff reads, as fast as the node answers them.
+    #[arg(long, conflicts_with = "policy")]
+    pub governed: bool,
+    /// With --governed: people registered and named in grants.
+    #[arg(long, default_value_t = 500)]
+    pub subjects: usize,
+    /// With --governed: how many reads.
+    #[arg(long, default_value_t = 20_000)]
+    pub reads: u64,
+    /// With --governed: staff requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Instead: the transparency ledger's durable appends per second, and
+    /// proof generation at --entries.
+    #[arg(long, conflicts_with_all = ["policy", "governed"])]
+    pub ledger: bool,
+    /// With --ledger: appends timed, one leaf each.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub appends: u64,
+    /// With --ledger: concurrent writers.
+    #[arg(long, default_value_t = 1024)]
+    pub writers: usize,
+    /// With --ledger: the ledger's size when proofs are timed; with
+    /// --breach: the generated ledger's size.
+    #[arg(long, default_value_t = 10_000_000)]
+    pub entries: u64,
+    /// Instead: generate a ledger of --entries in which one organisation
+    /// read --affected people, and time scoping that breach and its drafts.
+    #[arg(long, conflicts_with_all = ["policy", "governed", "ledger"])]
+    pub breach: bool,
+    /// With --breach: the people the organisation read.
+    #[arg(long, default_value_t = 500_000)]
+    pub affected: u64,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Where the node keeps its database and key files.
+    #[arg(long, default_value = "./kizuna-data")]
+    pub data_dir: PathBuf,
+    /// Address of the user API.
+    #[arg(long, default_value_t = SocketAddr::from(([127, 0, 0, 1], kizuna_wire::DEFAULT_USER_PORT)))]
+    pub listen: SocketAddr,
+    /// Sustained requests per device per second.
+    #[arg(long, default_value_t = 50)]
+    pub rate_limit: u32,
+    /// New accounts and device-link requests per network address per
+    /// minute.
+    #[arg(long, default_value_t = 60)]
+    pub signups_per_minute: u32,
+    /// The Cedar policy for staff access (default: `policy.cedar` beside
+    /// --config if there is one, else the shipped policy, printed by
+    /// `kizuna staff policy`).
+    #[arg(long, env = "KIZUNA_POLICY")]
+    pub policy: Option<PathBuf>,
+    /// Refused staff attempts within an hour that raise an alert and
+    /// suspend the staff member.
+    #[arg(long, default_value_t = 5)]
+    pub staff_max_refusals_per_hour: u64,
+    /// Different people one staff member may read within an hour before an
+    /// alert is raised and they are suspended.
+    #[arg(long, default_value_t = 50)]
+    pub staff_max_people_per_hour: u64,
+    /// Address of the staff API, a listener of its own (loopback by default).
+    #[arg(long, default_value_t = SocketAddr::from(([127, 0, 0, 1], kizuna_wire::staff::DEFAULT_STAFF_PORT)))]
+    pub staff_listen: SocketAddr,
+    /// The region configuration (kizuna.toml); without it, the embedded
+    /// default with regions jp and kr (`kizuna config default` prints it).
+    #[arg(long, env = "KIZUNA_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct RegisterArgs {
+    #[command(flatten)]
+    pub home: Home,
+    /// The server, e.g. http://127.0.0.1:7480
+    #[arg(long, env = "KIZUNA_SERVER")]
+    pub server: String,
+    #[arg(long)]
+    pub handle: String,
+    #[arg(long)]
+    pub name: String,
+    /// International form, e.g. +819012345678
+    #[arg(long)]
+    pub phone: String,
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Home region where your personal data is kept (jp, kr).
+    #[arg(long)]
+    pub region: String,
+    /// A name for this device.
+    #[arg(long, default_value = "cli")]
+    pub device_label: String,
+}
+
+#[derive(Subcommand)]
+pub enum DeviceCommand {
+    /// On the new device: ask to join an account; prints a code to approve.
+    Link {
+        #[command(flatten)]
+        home: Home,
+        #[arg(long, env = "KIZUNA_SERVER")]
+        server: String,
+        #[arg(long)]
+        handle: String,
+        #[arg(long, default_value = "cli")]
+        device_label: String,
+        /// Seconds to wait for approval.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
+    /// My devices: label, when each was linked, when it last signed in.
+    List {
+        #[command(flatten)]
+        home: Home,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a device (a lost phone): it is taken out of every chat, the
+    /// others are told, and its tokens and connections end at once.
+    Revoke {
+        #[command(flatten)]
+        home: Home,
+        /// The device id, as `kizuna device list` shows it.
+        device: String,
+    },
+    /// On an existing device: approve a code and add the new device to every chat.
+    Approve {
+        #[command(flatten)]
+        home: Home,
+        /// The code the new device printed.
+        code: String,
+    },
+}

@@ -1,0 +1,98 @@
+//! `kizuna register` and `kizuna device …`: an account, and the devices
+//! that act for it.
+
+use kizuna_client::{Client, RegisterOptions};
+
+use crate::cli::{DeviceCommand, RegisterArgs};
+use crate::messages::{print_seen, when};
+
+/// `kizuna register`: a new account and this device's identity.
+pub async fn register(a: RegisterArgs) -> anyhow::Result<()> {
+    let c = Client::register(
+        &a.home.home,
+        &a.server,
+        RegisterOptions {
+            handle: &a.handle,
+            name: &a.name,
+            phone: &a.phone,
+            email: a.email.as_deref(),
+            region: &a.region,
+            device_label: &a.device_label,
+        },
+    )
+    .await?;
+    let id = c.identity();
+    out!(
+        "registered {} (device {}) on {}",
+        id.handle,
+        id.device_id,
+        id.server
+    );
+    Ok(())
+}
+
+pub async fn run(cmd: DeviceCommand) -> anyhow::Result<()> {
+    match cmd {
+        DeviceCommand::Link {
+            home,
+            server,
+            handle,
+            device_label,
+            timeout,
+        } => {
+            let c = Client::link_device(
+                &home.home,
+                &server,
+                &handle,
+                &device_label,
+                |code| {
+                    out!("on one of your other devices run:\n\n    kizuna device approve {code}\n");
+                    out!("waiting for approval...");
+                },
+                std::time::Duration::from_secs(timeout),
+            )
+            .await?;
+            out!(
+                "this device ({}) is now linked to {}",
+                c.identity().device_id,
+                c.identity().handle
+            );
+            Ok(())
+        }
+        DeviceCommand::List { home, json } => {
+            let mut c = Client::open(&home.home).await?;
+            for d in c.devices().await? {
+                if json {
+                    out!("{}", serde_json::to_string(&d)?);
+                } else {
+                    out!(
+                        "{}  {:<16} linked {}  last seen {}{}",
+                        d.device_id,
+                        d.label,
+                        when(d.linked_at),
+                        d.last_seen.map(when).unwrap_or_else(|| "never".into()),
+                        if d.this_device { "  (this device)" } else { "" }
+                    );
+                }
+            }
+            Ok(())
+        }
+        DeviceCommand::Revoke { home, device } => {
+            let mut c = Client::open(&home.home).await?;
+            c.revoke_device(&device).await?;
+            out!("device {device} revoked: it is being taken out of every chat, and can no longer sign in");
+            Ok(())
+        }
+        DeviceCommand::Approve { home, code } => {
+            let mut c = Client::open(&home.home).await?;
+            let r = c.approve_device(&code).await;
+            print_seen(&mut c);
+            let (device, chats) = r?;
+            out!(
+                "device {device} approved and added to {} chat(s)",
+                chats.len()
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! `kizuna send`, `report`, `sync`, `watch`, `chats` and `history`: a
+//! device's messages, and how events, chat ids and times print.
+
+use kizuna_client::{Client, Event, StoredMessage};
+
+use crate::cli::{Home, ReasonArg};
+use crate::exit::Unopened;
+use crate::serve::shutdown_signal;
+
+/// `kizuna send`: encrypts and sends one message.
+pub async fn send(home: &Home, chat: &str, text: &str) -> anyhow::Result<()> {
+    let mut c = Client::open(&home.home).await?;
+    let sent = c.send(chat, text).await;
+    let n = print_seen(&mut c);
+    let m = sent?;
+    out!("sent to {} as #{}", m.chat, m.seq);
+    match n {
+        0 => Ok(()),
+        n => Err(Unopened(n).into()),
+    }
+}
+
+/// `kizuna report`: reveals one message (and, if asked, those before it)
+/// to the service as an abuse report.
+pub async fn report(
+    home: &Home,
+    chat: &str,
+    message: u64,
+    reason: ReasonArg,
+    note: Option<&str>,
+    preceding: usize,
+    json: bool,
+) -> anyhow::Result<()> {
+    let mut c = Client::open(&home.home).await?;
+    let filed = c
+        .report(chat, message, reason.into(), note, preceding)
+        .await?;
+    if json {
+        out!("{}", serde_json::to_string(&filed)?);
+    } else {
+        out!(
+            "reported as {} ({} message(s) revealed); it is kept sealed in your home region {}; `kizuna me reports` shows what becomes of it",
+            filed.report_id, filed.messages, filed.region
+        );
+    }
+    Ok(())
+}
+
+/// `kizuna sync`: receives, stores and prints what waits for this device.
+pub async fn sync(home: &Home, json: bool) -> anyhow::Result<()> {
+    let mut c = Client::open(&home.home).await?;
+    let (mut messages, mut unopened) = (0, 0);
+    c.sync_with(|e| {
+        match e {
+            Event::Message(_) => messages += 1,
+            Event::Undecryptable(_) => unopened += 1,
+            _ => {}
+        }
+        print_event(e, json);
+    })
+    .await?;
+    if !json && messages == 0 && unopened == 0 {
+        eprintln!("no new messages");
+    }
+    if unopened > 0 {
+        return Err(Unopened(unopened).into());
+    }
+    Ok(())
+}
+
+/// `kizuna watch`: like sync, then prints messages as they arrive.
+pub async fn watch(home: &Home, json: bool) -> anyhow::Result<()> {
+    let mut c = Client::open(&home.home).await?;
+    if !json {
+        eprintln!("watching for messages; Ctrl-C to stop");
+    }
+    c.watch(|e| print_event(e, json), shutdown_signal()).await?;
+    Ok(())
+}
+
+/// `kizuna chats`: my chats as this device keeps them.
+pub async fn chats(home: &Home, json: bool) -> anyhow::Result<()> {
+    let c = Client::open(&home.home).await?;
+    for s in c.chats().await? {
+        if json {
+            out!("{}", serde_json::to_string(&s)?);
+        } else {
+            out!(
+                "{}  {:<20} {:>5} messages{}",
+                s.chat,
+                s.name.as_deref().unwrap_or("-"),
+                s.messages,
+                if s.active { "" } else { "  (you left)" }
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `kizuna history`: a chat's messages, and in their places the entries
+/// this device could not open.
+pub async fn history(home: &Home, chat: &str, json: bool) -> anyhow::Result<()> {
+    let c = Client::open(&home.home).await?;
+    let timeline = c.timeline(chat).await?;
+    let id = c.resolve_chat(chat).await?;
+    if let Some(r) = c.chat_requests().await?.into_iter().find(|r| r.chat == id) {
+        eprintln!(
+            "chat {} is a chat request from {}: `kizuna chat accept {}` or `kizuna chat decline {}`",
+            id,
+            r.from,
+            short(&id),
+            short(&id)
+        );
+    }
+    for e in &timeline {
+        match e {
+            _ if json => out!("{}", serde_json::to_string(e)?),
+            Event::Message(m) => out!(
+                "#{:<5} {} ({}): {}",
+                m.seq,
+                m.sender,
+                m.sender_device,
+                m.text
+            ),
+            Event::Undecryptable(u) => out!(
+                "#{:<5} {} ({}): [could not be opened: {}]",
+                u.seq,
+                u.sender,
+                u.sender_device,
+                u.reason
+            ),
+            _ => {}
+        }
+    }
+    match unopened(&timeline) {
+        0 => Ok(()),
+        n => Err(Unopened(n).into()),
+    }
+}
+
+pub fn print_message(m: &StoredMessage, json: bool, chat_label: &str) {
+    if json {
+        out!("{}", serde_json::to_string(m).unwrap_or_default());
+    } else {
+        out!(
+            "[{chat_label}] {} ({}): {}",
+            m.sender,
+            m.sender_device,
+            m.text
+        );
+    }
+}
+
+/// A time (milliseconds since the Unix epoch) as `YYYY-MM-DD HH:MM UTC`.
+pub fn when(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
+    // Days to a civil date (proleptic Gregorian), after Howard Hinnant.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        rest / 3600,
+        rest % 3600 / 60
+    )
+}
+
+pub fn short(chat: &str) -> &str {
+    &chat[..8.min(chat.len())]
+}
+
+/// An event as a line: with --json, one object with its `type`.
+fn print_event(e: &Event, json: bool) {
+    if json {
+        out!("{}", serde_json::to_string(e).unwrap_or_default());
+        return;
+    }
+    match e {
+        Event::Message(m) => print_message(m, false, short(&m.chat)),
+        Event::Joined { chat, by } => eprintln!("* {by} added you to chat {chat}"),
+        Event::Request { chat, by } => eprintln!(
+            "* {by}, who is not in your contacts, added you to chat {chat}: a chat request; \
+             `kizuna chat accept {}` to read it, or `kizuna chat decline {}`",
+            short(chat),
+            short(chat)
+        ),
+        Event::Removed { chat, by } => eprintln!("* {by} removed you from chat {chat}"),
+        Event::MembersChanged {
+            chat,
+            by,
+            added,
+            removed,
+            left,
+        } => {
+            let c = short(chat);
+            for h in added {
+                eprintln!("* [{c}] {by} added {h}");
+            }
+            for h in removed {
+                eprintln!("* [{c}] {by} removed {h}");
+            }
+            for h in left {
+                eprintln!("* [{c}] {h} left");
+            }
+            if added.is_empty() && removed.is_empty() && left.is_empty() {
+                eprintln!("* [{c}] {by} renewed the chat's keys");
+            }
+        }
+        Event::Renamed { chat, name, by } => eprintln!("* {by} named chat {chat} \"{name}\""),
+        Event::DeviceRevoked { chat, handle } => {
+            eprintln!(
+                "* [{}] a device of {handle} was revoked and leaves the chat",
+                short(chat)
+            )
+        }
+        Event::AccountDeleted { chat, handle } => {
+            eprintln!("* [{}] {handle} deleted their account", short(chat))
+        }
+        Event::NotSent {
+            chat,
+            content,
+            reason,
+        } => eprintln!(
+            "! [{}] a message of yours was not delivered ({reason}): {content}",
+            short(chat)
+        ),
+        Event::Undecryptable(u) => out!(
+            "[{}] #{} from {} ({}) could not be opened: {}",
+            short(&u.chat),
+            u.seq,
+            u.sender,
+            u.sender_device,
+            u.reason
+        ),
+    }
+}
+
+/// Prints what a command found waiting and processed on its way.
+pub fn print_seen(c: &mut Client) -> usize {
+    let seen = c.take_seen();
+    for e in &seen {
+        print_event(e, false);
+    }
+    unopened(&seen)
+}
+
+fn unopened(events: &[Event]) -> usize {
+    events
+        .iter()
+        .filter(|e| matches!(e, Event::Undecryptable(_)))
+        .count()
+}

@@ -1,0 +1,75 @@
+//! `kizuna serve`: a node on the command line, until it is told to stop.
+
+use crate::admin;
+use crate::cli::ServeArgs;
+
+/// The staff access policy's file name in a configuration directory.
+const POLICY_FILE: &str = "policy.cedar";
+
+pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KIZUNA_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let mut config = kizuna_server::ServerConfig::new(&a.data_dir, a.listen);
+    config.regions = admin::regions(a.config.as_deref())?;
+    config.staff_listen = Some(a.staff_listen);
+    config.policy = a.policy.clone().or_else(|| {
+        // Beside the region configuration, as an operator keeps both in one
+        // configuration directory.
+        let beside = a.config.as_deref()?.parent()?.join(POLICY_FILE);
+        beside.is_file().then_some(beside)
+    });
+    config.anomaly = kizuna_server::AnomalyLimits {
+        denials_per_hour: a.staff_max_refusals_per_hour,
+        people_per_hour: a.staff_max_people_per_hour,
+    };
+    config.limits.requests_per_second = a.rate_limit;
+    config.limits.request_burst = a.rate_limit.saturating_mul(2);
+    config.limits.signups_per_minute = a.signups_per_minute;
+    let config_region = config.regions.node_region().id.clone();
+    let config_ids = config.regions.ids().join(", ");
+    let server = kizuna_server::RunningServer::start(config).await?;
+    out!(
+        "Kizuna user API listening on http://{} (data in {}; node region {}, regions {})",
+        server.addr,
+        a.data_dir.display(),
+        config_region,
+        config_ids
+    );
+    if let Some(staff) = server.staff_addr {
+        out!("Kizuna staff API listening on http://{staff}");
+    }
+    shutdown_signal().await;
+    eprintln!("shutting down: finishing in-flight requests");
+    server.shutdown().await;
+    eprintln!("stopped cleanly");
+    Ok(())
+}
+
+/// Waits for Ctrl-C or, on Unix, SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
