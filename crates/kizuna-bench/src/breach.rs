@@ -3,17 +3,21 @@
 //! attempts of the same organisation that read nothing, and the operator's
 //! own reads filling the ledger to its size — all written through the
 //! vault's bulk paths, so every entry is sealed in its person's region and
-//! in the ledger, as the node writes them.
+//! in the ledger, as the node writes them. Then the benchmark itself: one
+//! organisation's breach scoped from that ledger through the staff API, and
+//! its drafts written.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use kizuna_config::Regions;
 use kizuna_store::{Account, Device, NewAccount, SqliteStore, Store};
 use kizuna_vault::{Profile, Requester};
 use kizuna_wire::{StaffRef, TransferRecord};
 
-use crate::{BenchError, Progress};
+use crate::node::Node;
+use crate::{governed, BenchError, Progress};
 
 /// The organisation whose credentials the generated breach concerns.
 pub const ORG: &str = "acme";
@@ -208,4 +212,126 @@ pub async fn generate(
     vault.close().await;
     store.close().await;
     Ok(expected)
+}
+
+/// Options of the breach-scope benchmark.
+#[derive(Clone, Debug)]
+pub struct BreachOptions {
+    pub kizuna_bin: PathBuf,
+    pub work_dir: PathBuf,
+    pub spec: Spec,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BreachReport {
+    pub ledger_entries: u64,
+    pub affected: usize,
+    pub generate_secs: f64,
+    pub scope_secs: f64,
+    pub drafts_secs: f64,
+    pub exact: bool,
+}
+
+impl std::fmt::Display for BreachReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "ledger             {} entries (generated in {:.0} s)",
+            self.ledger_entries, self.generate_secs
+        )?;
+        writeln!(
+            f,
+            "breach scope       {} people in {:.1} s ({})",
+            self.affected,
+            self.scope_secs,
+            if self.exact {
+                "exactly the people and fields read"
+            } else {
+                "NOT what was read"
+            }
+        )?;
+        write!(
+            f,
+            "drafts             {} notifications and the regulator reports in {:.1} s",
+            self.affected, self.drafts_secs
+        )
+    }
+}
+
+/// A national-scale ledger, then one organisation's breach scoped from it
+/// through the staff API, and its drafts written.
+pub async fn run_breach(
+    opts: BreachOptions,
+    progress: impl Fn(Progress<'_>),
+) -> Result<BreachReport, BenchError> {
+    let _ = std::fs::remove_dir_all(&opts.work_dir);
+    let data_dir = opts.work_dir.join("server");
+    std::fs::create_dir_all(&data_dir).map_err(|e| BenchError::Setup(e.to_string()))?;
+    let t = Instant::now();
+    let expected = generate(&data_dir, &opts.spec, &progress).await?;
+    let generate_secs = t.elapsed().as_secs_f64();
+    let node = Node::start_on(&opts.kizuna_bin, &opts.work_dir, false, true).await?;
+    let root = node
+        .root
+        .as_ref()
+        .ok_or_else(|| BenchError::Setup("the staff realm was not bootstrapped".into()))?;
+    let admin = governed::login(&opts.work_dir.join("staff-root"), &node.staff_url, root).await?;
+    use kizuna_wire::staff::*;
+    admin
+        .add_org(&Org {
+            org_id: ORG.into(),
+            kind: OrgKind::Contractor,
+            country: "JP".into(),
+            networks: vec!["127.0.0.0/8".into()],
+            scope: OrgScope {
+                regions: vec!["jp".into(), "kr".into()],
+                purposes: vec!["LEGAL_REQUEST".into()],
+                fields: vec!["phone".into(), "email".into()],
+            },
+            suspended_at: None,
+        })
+        .await?;
+    admin.suspend_org(ORG).await?;
+    progress(Progress::Stage {
+        name: "scoping the breach",
+        steps: None,
+    });
+    let t = Instant::now();
+    let scope = admin
+        .breach_scope(&BreachQuery {
+            org_id: Some(ORG.into()),
+            ..Default::default()
+        })
+        .await?;
+    let scope_secs = t.elapsed().as_secs_f64();
+    let exact = scope.people.len() == expected.len()
+        && scope.people.iter().all(|p| {
+            expected
+                .get(&p.handle)
+                .is_some_and(|(r, f)| r == &p.region && f == &p.fields)
+        });
+    progress(Progress::Stage {
+        name: "writing drafts",
+        steps: Some(scope.people.len() as u64),
+    });
+    let t = Instant::now();
+    kizuna_console::breach::write_drafts(
+        &scope,
+        &opts.work_dir.join("drafts"),
+        kizuna_console::breach::Awareness {
+            at: kizuna_wire::now_ms(),
+            malicious: false,
+        },
+        |n| progress(Progress::Done(n)),
+    )?;
+    let drafts_secs = t.elapsed().as_secs_f64();
+    drop(node);
+    Ok(BreachReport {
+        ledger_entries: scope.ledger_size,
+        affected: scope.people.len(),
+        generate_secs,
+        scope_secs,
+        drafts_secs,
+        exact,
+    })
 }

@@ -4,7 +4,7 @@
 //! answered — alone, to see how many a node serves per second, or beside
 //! the messaging run, to see that it does not slow messaging down.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,7 +14,8 @@ use hdrhistogram::Histogram;
 use kizuna_console::staff::StaffClient;
 use kizuna_wire::staff::{GrantRequest, NewStaffMember, Purpose, Role, StaffCredentials};
 
-use crate::BenchError;
+use crate::node::{handle, register, Node};
+use crate::{BenchError, Progress};
 
 /// People a grant may name at most.
 const SUBJECTS_PER_GRANT: usize = 100;
@@ -209,4 +210,49 @@ impl Reader {
 
 fn histogram() -> Result<Histogram<u64>, BenchError> {
     Histogram::new_with_bounds(1, 120_000_000, 3).map_err(|e| BenchError::Setup(e.to_string()))
+}
+
+/// Options of the governed-reads benchmark on its own.
+#[derive(Clone, Debug)]
+pub struct GovernedOptions {
+    pub kizuna_bin: PathBuf,
+    pub work_dir: PathBuf,
+    /// People registered, each named in a grant.
+    pub subjects: usize,
+    pub reads: u64,
+    /// Staff requests in flight at once.
+    pub concurrency: usize,
+    pub pin: bool,
+}
+
+/// Governed reads on their own: how many a node answers per second, each
+/// decided by policy and recorded before it is answered.
+pub async fn run_governed(
+    opts: GovernedOptions,
+    progress: impl Fn(Progress<'_>),
+) -> Result<GovernedReport, BenchError> {
+    let node = Node::start(&opts.kizuna_bin, &opts.work_dir, opts.pin, true).await?;
+    progress(Progress::Stage {
+        name: "registering people",
+        steps: Some(opts.subjects as u64),
+    });
+    register(&opts.work_dir, &node.url, opts.subjects, &progress).await?;
+    progress(Progress::Stage {
+        name: "requesting and approving grants",
+        steps: None,
+    });
+    let reader = node
+        .reader(&opts.work_dir, (0..opts.subjects).map(handle).collect())
+        .await?;
+    progress(Progress::Stage {
+        name: "governed reads",
+        steps: Some(opts.reads),
+    });
+    let report = reader
+        .closed_loop(opts.reads, opts.concurrency, |n| {
+            progress(Progress::Done(n))
+        })
+        .await?;
+    drop(node);
+    Ok(report)
 }

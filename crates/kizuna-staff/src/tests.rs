@@ -1,4 +1,5 @@
 use super::*;
+use crate::credentials::SEALED_TOTP;
 
 fn ledger(dir: &std::path::Path) -> Arc<kizuna_ledger::Ledger> {
     Arc::new(

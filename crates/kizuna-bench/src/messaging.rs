@@ -1,0 +1,502 @@
+//! The messaging run: devices in groups send through a node over HTTP and
+//! receive over WebSockets, measured for throughput, latency, losses and the
+//! server's memory, optionally with governed reads made beside it.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use kizuna_wire::{ClientFrame, ServerFrame};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::node::{handle, register, rss_kib, Node, WARM_CONNECTIONS};
+use crate::{governed, BenchError, Progress};
+
+/// Arrivals per acknowledgement a receiving device sends.
+const ACK_EVERY: u32 = 1;
+
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// The `kizuna` executable, started as `kizuna serve` for the run.
+    pub kizuna_bin: PathBuf,
+    pub work_dir: PathBuf,
+    pub devices: usize,
+    pub group_size: usize,
+    pub messages: usize,
+    /// Messages sent per second (each is delivered to group_size - 1 devices).
+    pub rate: f64,
+    /// Pin the server to core 0 and the load generator to core 1.
+    pub pin: bool,
+    /// Groups in which one receiving device decrypts its arrivals.
+    pub sample_groups: usize,
+    /// Governed staff reads per second made while the messages are sent
+    /// (0: none), to show what governance costs messaging.
+    pub governed_reads: f64,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct Report {
+    pub devices: usize,
+    pub group_size: usize,
+    pub messages_sent: u64,
+    pub send_errors: u64,
+    pub expected_deliveries: u64,
+    pub delivered: u64,
+    pub lost: u64,
+    pub duplicated: u64,
+    pub out_of_order: u64,
+    pub offered_rate: f64,
+    pub delivered_per_sec: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+    /// From scheduled send to the sender's acknowledgement (durable).
+    pub send_p50_ms: f64,
+    pub send_p99_ms: f64,
+    pub server_peak_rss_kib: u64,
+    pub idle_bytes_per_connection: f64,
+    pub decrypted_sample: usize,
+    pub decrypted_ok: usize,
+    pub pinned: bool,
+    pub durability: &'static str,
+    /// The governed reads made beside the messages, if any were asked for.
+    pub governed: Option<governed::GovernedReport>,
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "devices            {} in groups of {}",
+            self.devices, self.group_size
+        )?;
+        writeln!(
+            f,
+            "offered            {:.0} messages/s ({:.0} deliveries/s)",
+            self.offered_rate,
+            self.offered_rate * (self.group_size as f64 - 1.0)
+        )?;
+        writeln!(
+            f,
+            "sent               {} (errors: {})",
+            self.messages_sent, self.send_errors
+        )?;
+        writeln!(
+            f,
+            "delivered          {} of {} expected",
+            self.delivered, self.expected_deliveries
+        )?;
+        writeln!(
+            f,
+            "throughput         {:.0} delivered messages/s",
+            self.delivered_per_sec
+        )?;
+        writeln!(
+            f,
+            "latency            p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+            self.p50_ms, self.p99_ms, self.p999_ms, self.max_ms
+        )?;
+        writeln!(
+            f,
+            "sender answered    p50 {:.2} ms, p99 {:.2} ms (message on disk)",
+            self.send_p50_ms, self.send_p99_ms
+        )?;
+        writeln!(
+            f,
+            "lost / dup / ooo   {} / {} / {}",
+            self.lost, self.duplicated, self.out_of_order
+        )?;
+        writeln!(f, "server peak RSS    {} KiB", self.server_peak_rss_kib)?;
+        writeln!(
+            f,
+            "idle connection    {:.1} KiB of server memory each",
+            self.idle_bytes_per_connection / 1024.0
+        )?;
+        writeln!(
+            f,
+            "decrypted sample   {}/{} arrivals opened with the receivers' MLS state",
+            self.decrypted_ok, self.decrypted_sample
+        )?;
+        writeln!(
+            f,
+            "cores              {}",
+            if self.pinned {
+                "server on core 0, load generator on core 1"
+            } else {
+                "not pinned"
+            }
+        )?;
+        write!(f, "durability         {}", self.durability)?;
+        if let Some(g) = &self.governed {
+            write!(f, "\n{g}")?;
+        }
+        Ok(())
+    }
+}
+
+fn payload_key(b: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    b.hash(&mut h);
+    h.finish()
+}
+
+/// What one receiving device saw.
+struct Arrivals {
+    hist: Histogram<u64>,
+    seen: HashSet<u32>,
+    last_seq: HashMap<Vec<u8>, u64>,
+    duplicated: u64,
+    out_of_order: u64,
+    kept: Vec<KeptArrival>,
+}
+
+/// A message index and the ciphertext that arrived for it.
+type KeptArrival = (u32, Vec<u8>);
+
+pub async fn run(
+    opts: BenchOptions,
+    progress: impl Fn(Progress<'_>),
+) -> Result<Report, BenchError> {
+    let stage = |name: &str, steps: Option<usize>| {
+        progress(Progress::Stage {
+            name,
+            steps: steps.map(|n| n as u64),
+        })
+    };
+    if opts.group_size < 2 || opts.devices < opts.group_size {
+        return Err(BenchError::Setup(
+            "need at least one group of two or more devices".into(),
+        ));
+    }
+    let node = Node::start(
+        &opts.kizuna_bin,
+        &opts.work_dir,
+        opts.pin,
+        opts.governed_reads > 0.0,
+    )
+    .await?;
+    let (pid, pinned, url, http) = (node.pid, node.pinned, node.url.clone(), node.http.clone());
+
+    // Devices.
+    let n = opts.devices - opts.devices % opts.group_size;
+    stage("registering devices", Some(n));
+    let mut clients = register(&opts.work_dir, &url, n, &progress).await?;
+    let reader = if opts.governed_reads > 0.0 {
+        stage("requesting and approving staff grants", None);
+        Some(
+            node.reader(&opts.work_dir, (0..n.min(1000)).map(handle).collect())
+                .await?,
+        )
+    } else {
+        None
+    };
+
+    // Groups: devices [g*M, (g+1)*M) form group g.
+    let groups = n / opts.group_size;
+    stage(
+        &format!("creating groups of {}", opts.group_size),
+        Some(groups),
+    );
+    let mut chats = Vec::with_capacity(groups);
+    for g in 0..groups {
+        let base = g * opts.group_size;
+        let with: Vec<String> = (base + 1..base + opts.group_size).map(handle).collect();
+        chats.push(clients[base].create_chat(&with, None).await?);
+        progress(Progress::Done(1));
+    }
+    stage("members join (processing their Welcome)", Some(n));
+    let mut stream =
+        futures_util::stream::iter(clients.iter_mut().map(|c| async move { c.sync().await }))
+            .buffer_unordered(8);
+    while let Some(r) = stream.next().await {
+        r?;
+        progress(Progress::Done(1));
+    }
+    drop(stream);
+
+    // Connect every device over WebSocket and measure what idle connections cost.
+    let mut tokens = Vec::with_capacity(n);
+    for c in clients.iter_mut() {
+        tokens.push(c.bearer_token().await?);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_before = rss_kib(pid, "RssAnon:");
+    stage("connecting WebSockets", Some(n));
+    let ws_base = url.replace("http://", "ws://");
+    let mut sockets = Vec::with_capacity(n);
+    let mut rss_half = rss_before;
+    for (k, t) in tokens.iter().enumerate() {
+        if k == n / 2 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            rss_half = rss_kib(pid, "RssAnon:");
+        }
+        let mut req =
+            tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+                format!("{ws_base}/v1/ws?after=0").as_str(),
+            )
+            .map_err(|e| BenchError::Setup(e.to_string()))?;
+        req.headers_mut().insert(
+            "authorization",
+            format!("Bearer {t}")
+                .parse()
+                .map_err(|_| BenchError::Setup("token".into()))?,
+        );
+        let (ws, _) = tokio_tungstenite::connect_async(req)
+            .await
+            .map_err(|e| BenchError::Setup(format!("websocket: {e}")))?;
+        sockets.push(ws);
+        progress(Progress::Done(1));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_idle = rss_kib(pid, "RssAnon:");
+    // The second half of the connections, so one-time growth (tables,
+    // allocator arenas) is not charged to each connection.
+    let idle_bytes = (rss_idle.saturating_sub(rss_half) as f64 * 1024.0) / (n - n / 2) as f64;
+
+    // Prepare every message before the clock starts.
+    stage("encrypting messages", Some(opts.messages));
+    let mut per_sender: Vec<Vec<u32>> = vec![Vec::new(); n];
+    for i in 0..opts.messages {
+        per_sender[i % n].push(i as u32);
+    }
+    let mut prepared: Vec<Option<(usize, kizuna_wire::SendRequest)>> =
+        (0..opts.messages).map(|_| None).collect();
+    let mut index: HashMap<u64, u32> = HashMap::with_capacity(opts.messages);
+    for (s, ids) in per_sender.iter().enumerate() {
+        if ids.is_empty() {
+            continue;
+        }
+        let texts: Vec<String> = ids.iter().map(|i| format!("bench message {i}")).collect();
+        let cts = clients[s]
+            .prepare_messages(&chats[s / opts.group_size], &texts)
+            .await?;
+        for (i, req) in ids.iter().zip(cts) {
+            index.insert(payload_key(&req.message.0), *i);
+            prepared[*i as usize] = Some((s, req));
+        }
+        progress(Progress::Done(ids.len() as u64));
+    }
+    let index = Arc::new(index);
+
+    // Open the HTTP connections the senders will reuse, as clients that stay
+    // connected would have them; otherwise the first second measures TCP
+    // set-up of a connection pool rather than the node.
+    let warm: Vec<_> = (0..WARM_CONNECTIONS)
+        .map(|_| {
+            let http = http.clone();
+            let url = format!("{url}/health");
+            tokio::spawn(async move { http.get(url).send().await.map(|_| ()) })
+        })
+        .collect();
+    for w in warm {
+        let _ = w.await;
+    }
+
+    // Receivers.
+    let start = Instant::now() + Duration::from_millis(300);
+    let interval = Duration::from_secs_f64(1.0 / opts.rate);
+    let delivered = Arc::new(AtomicU64::new(0));
+    let last_arrival = Arc::new(AtomicU64::new(0));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let sample: HashSet<usize> = (0..groups.min(opts.sample_groups))
+        .map(|g| g * opts.group_size + 1)
+        .collect();
+    let mut readers = Vec::with_capacity(n);
+    for (d, mut ws) in sockets.into_iter().enumerate() {
+        let index = index.clone();
+        let delivered = delivered.clone();
+        let last_arrival = last_arrival.clone();
+        let mut stop = stop_rx.clone();
+        let keep = sample.contains(&d);
+        readers.push(tokio::spawn(async move {
+            let mut a = Arrivals {
+                hist: Histogram::new_with_bounds(1, 120_000_000, 3)
+                    .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!())),
+                seen: HashSet::new(),
+                last_seq: HashMap::new(),
+                duplicated: 0,
+                out_of_order: 0,
+                kept: Vec::new(),
+            };
+            let mut unacked = 0u32;
+            let mut last_env = 0u64;
+            loop {
+                let msg = tokio::select! {
+                    m = ws.next() => m,
+                    _ = stop.changed() => break,
+                };
+                let Some(Ok(Message::Text(t))) = msg else {
+                    if matches!(msg, None | Some(Err(_))) {
+                        break;
+                    } else {
+                        continue;
+                    }
+                };
+                let now = Instant::now();
+                let Ok(ServerFrame::Envelope(env)) =
+                    serde_json::from_str::<ServerFrame>(t.as_str())
+                else {
+                    continue;
+                };
+                last_env = env.seq;
+                if let Some(&i) = index.get(&payload_key(&env.payload.0)) {
+                    let scheduled = start + interval * i;
+                    let us = now.saturating_duration_since(scheduled).as_micros() as u64;
+                    let _ = a.hist.record(us.max(1));
+                    if !a.seen.insert(i) {
+                        a.duplicated += 1;
+                    } else {
+                        delivered.fetch_add(1, Ordering::Relaxed);
+                        last_arrival.fetch_max(
+                            now.saturating_duration_since(start).as_micros() as u64,
+                            Ordering::Relaxed,
+                        );
+                    }
+                    let last = a.last_seq.entry(env.group_id.0.clone()).or_insert(0);
+                    if env.group_seq <= *last {
+                        a.out_of_order += 1;
+                    }
+                    *last = env.group_seq;
+                    if keep {
+                        a.kept.push((i, env.payload.0));
+                    }
+                }
+                // Like the client library: every arrival is acknowledged
+                // (the node coalesces them).
+                unacked += 1;
+                if unacked >= ACK_EVERY {
+                    unacked = 0;
+                    let ack = serde_json::to_string(&ClientFrame::Ack { up_to: last_env })
+                        .unwrap_or_default();
+                    if ws.send(Message::Text(ack.into())).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            let ack =
+                serde_json::to_string(&ClientFrame::Ack { up_to: last_env }).unwrap_or_default();
+            let _ = ws.send(Message::Text(ack.into())).await;
+            let _ = ws.close(None).await;
+            a
+        }));
+    }
+
+    // Open-loop sending.
+    stage(
+        &format!("sending at {:.0}/s", opts.rate),
+        Some(opts.messages),
+    );
+    let (governed_stop, governed_stopped) = tokio::sync::watch::channel(false);
+    let governed = reader.map(|r| tokio::spawn(r.open_loop(opts.governed_reads, governed_stopped)));
+    let send_errors = Arc::new(AtomicU64::new(0));
+    let mut senders = Vec::with_capacity(opts.messages);
+    for (i, p) in prepared.into_iter().enumerate() {
+        let Some((s, req)) = p else { continue };
+        tokio::time::sleep_until((start + interval * i as u32).into()).await;
+        progress(Progress::Done(1));
+        let http = http.clone();
+        let url = format!("{url}/v1/groups/{}/messages", chats[s / opts.group_size]);
+        let token = tokens[s].clone();
+        let errors = send_errors.clone();
+        let scheduled = start + interval * i as u32;
+        senders.push(tokio::spawn(async move {
+            let r = http.post(url).bearer_auth(token).json(&req).send().await;
+            if !matches!(r, Ok(ref r) if r.status().is_success()) {
+                errors.fetch_add(1, Ordering::Relaxed);
+            }
+            Instant::now()
+                .saturating_duration_since(scheduled)
+                .as_micros() as u64
+        }));
+    }
+    let mut acked = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)
+        .map_err(|e| BenchError::Setup(e.to_string()))?;
+    for s in senders {
+        if let Ok(us) = s.await {
+            let _ = acked.record(us.max(1));
+        }
+    }
+    let _ = governed_stop.send(true);
+    let governed = match governed {
+        Some(g) => Some(
+            g.await
+                .map_err(|e| BenchError::Setup(format!("governed reads: {e}")))??,
+        ),
+        None => None,
+    };
+    let sent = opts.messages as u64;
+    let errors = send_errors.load(Ordering::Relaxed);
+    let expected = (sent - errors) * (opts.group_size as u64 - 1);
+    let drain_deadline = Instant::now() + Duration::from_secs(20);
+    while delivered.load(Ordering::Relaxed) < expected && Instant::now() < drain_deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = stop_tx.send(true);
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)
+        .map_err(|e| BenchError::Setup(e.to_string()))?;
+    let (mut dup, mut ooo) = (0, 0);
+    let mut kept: Vec<(usize, Vec<KeptArrival>)> = Vec::new();
+    for (d, r) in readers.into_iter().enumerate() {
+        if let Ok(a) = r.await {
+            let _ = hist.add(&a.hist);
+            dup += a.duplicated;
+            ooo += a.out_of_order;
+            if !a.kept.is_empty() {
+                kept.push((d, a.kept));
+            }
+        }
+    }
+    let got = delivered.load(Ordering::Relaxed);
+    let elapsed = Duration::from_micros(last_arrival.load(Ordering::Relaxed))
+        .as_secs_f64()
+        .max(1e-9);
+    let peak = rss_kib(pid, "VmHWM:");
+    drop(node);
+
+    // Prove arrivals are real: the receivers' own MLS state opens them.
+    stage("decrypting a sample of arrivals", None);
+    let (mut tried, mut ok) = (0, 0);
+    for (d, arrivals) in kept {
+        let chat = chats[d / opts.group_size].clone();
+        for (i, ct) in arrivals.into_iter().take(20) {
+            tried += 1;
+            if let Ok(text) = clients[d].open_ciphertext(&chat, &ct).await {
+                if text == format!("bench message {i}") {
+                    ok += 1;
+                }
+            }
+        }
+    }
+    Ok(Report {
+        devices: n,
+        group_size: opts.group_size,
+        messages_sent: sent,
+        send_errors: errors,
+        expected_deliveries: expected,
+        delivered: got,
+        lost: expected.saturating_sub(got),
+        duplicated: dup,
+        out_of_order: ooo,
+        offered_rate: opts.rate,
+        delivered_per_sec: got as f64 / elapsed,
+        p50_ms: hist.value_at_quantile(0.5) as f64 / 1000.0,
+        p99_ms: hist.value_at_quantile(0.99) as f64 / 1000.0,
+        p999_ms: hist.value_at_quantile(0.999) as f64 / 1000.0,
+        max_ms: hist.max() as f64 / 1000.0,
+        send_p50_ms: acked.value_at_quantile(0.5) as f64 / 1000.0,
+        send_p99_ms: acked.value_at_quantile(0.99) as f64 / 1000.0,
+        server_peak_rss_kib: peak,
+        idle_bytes_per_connection: idle_bytes,
+        decrypted_sample: tried,
+        decrypted_ok: ok,
+        pinned,
+        durability: "acknowledged = on disk: SQLite WAL with synchronous=FULL, group commit, before the sender is answered",
+        governed,
+    })
+}

@@ -1,0 +1,196 @@
+//! A `kizuna serve` started for a run, and the people registered on it:
+//! what every benchmark that talks to a node sets up first.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use kizuna_client::{Client, RegisterOptions};
+
+use crate::{governed, BenchError, Progress};
+
+/// Keep-alive HTTP connections opened before the clock starts.
+pub(crate) const WARM_CONNECTIONS: usize = 256;
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub(crate) fn rss_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// A `kizuna serve` started for a run, with its staff realm bootstrapped
+/// when governed reads are part of it.
+pub(crate) struct Node {
+    // Held so the node is stopped when the run ends.
+    _server: Server,
+    pub(crate) pid: u32,
+    pub(crate) pinned: bool,
+    pub(crate) url: String,
+    pub(crate) staff_url: String,
+    pub(crate) root: Option<kizuna_wire::staff::StaffCredentials>,
+    pub(crate) http: reqwest::Client,
+}
+
+fn free_port() -> Result<u16, BenchError> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| BenchError::Server(e.to_string()))
+}
+
+impl Node {
+    pub(crate) async fn start(
+        kizuna_bin: &std::path::Path,
+        work_dir: &std::path::Path,
+        pin: bool,
+        staff: bool,
+    ) -> Result<Node, BenchError> {
+        let _ = std::fs::remove_dir_all(work_dir);
+        std::fs::create_dir_all(work_dir).map_err(|e| BenchError::Setup(e.to_string()))?;
+        Self::start_on(kizuna_bin, work_dir, pin, staff).await
+    }
+
+    /// Starts a node on whatever `work_dir/server` already holds.
+    pub(crate) async fn start_on(
+        kizuna_bin: &std::path::Path,
+        work_dir: &std::path::Path,
+        pin: bool,
+        staff: bool,
+    ) -> Result<Node, BenchError> {
+        let data_dir = work_dir.join("server");
+        let root = if staff {
+            Some(governed::bootstrap(kizuna_bin, &data_dir)?)
+        } else {
+            None
+        };
+        let (port, staff_port) = (free_port()?, free_port()?);
+        let url = format!("http://127.0.0.1:{port}");
+        let staff_url = format!("http://127.0.0.1:{staff_port}");
+        let pinned = pin && std::path::Path::new("/usr/bin/taskset").exists();
+        let mut cmd = if pinned {
+            let mut c = Command::new("taskset");
+            c.args(["-c", "0"]).arg(kizuna_bin);
+            c
+        } else {
+            Command::new(kizuna_bin)
+        };
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--rate-limit",
+                "1000000",
+                // Every benchmark device registers from this one address.
+                "--signups-per-minute",
+                "100000000",
+                "--staff-listen",
+                &format!("127.0.0.1:{staff_port}"),
+                // One member reads every benchmark person, many times over.
+                "--staff-max-people-per-hour",
+                "1000000000",
+            ])
+            .env("KIZUNA_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        let server = Server(cmd.spawn().map_err(|e| BenchError::Server(e.to_string()))?);
+        let pid = server.0.id();
+        if pinned {
+            let _ = Command::new("taskset")
+                .args(["-a", "-p", "-c", "1", &std::process::id().to_string()])
+                .stdout(Stdio::null())
+                .status();
+        }
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(WARM_CONNECTIONS)
+            .build()
+            .map_err(|e| BenchError::Setup(e.to_string()))?;
+        for _ in 0..200 {
+            if http.get(format!("{url}/health")).send().await.is_ok() {
+                return Ok(Node {
+                    _server: server,
+                    pid,
+                    pinned,
+                    url,
+                    staff_url,
+                    root,
+                    http,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(BenchError::Server("kizuna serve did not come up".into()))
+    }
+
+    /// A staff member with live grants over `subjects`.
+    pub(crate) async fn reader(
+        &self,
+        work_dir: &std::path::Path,
+        subjects: Vec<String>,
+    ) -> Result<governed::Reader, BenchError> {
+        let root = self
+            .root
+            .as_ref()
+            .ok_or_else(|| BenchError::Setup("the staff realm was not bootstrapped".into()))?;
+        governed::Reader::set_up(work_dir, &self.staff_url, root, subjects).await
+    }
+}
+
+pub(crate) fn handle(i: usize) -> String {
+    format!("b{i:05}")
+}
+
+/// Registers `n` people with one device each, in region jp.
+pub(crate) async fn register(
+    work_dir: &std::path::Path,
+    url: &str,
+    n: usize,
+    progress: &impl Fn(Progress<'_>),
+) -> Result<Vec<Client>, BenchError> {
+    let homes = work_dir.join("devices");
+    let mut clients: Vec<Option<Client>> = (0..n).map(|_| None).collect();
+    let mut stream = futures_util::stream::iter((0..n).map(|i| {
+        let home = homes.join(format!("d{i}"));
+        async move {
+            let handle = handle(i);
+            let phone = format!("+8170{i:08}");
+            let c = Client::register(
+                &home,
+                url,
+                RegisterOptions {
+                    handle: &handle,
+                    name: &handle,
+                    phone: &phone,
+                    email: None,
+                    region: "jp",
+                    device_label: "bench",
+                },
+            )
+            .await;
+            (i, c)
+        }
+    }))
+    .buffer_unordered(8);
+    while let Some((i, c)) = stream.next().await {
+        clients[i] = Some(c?);
+        progress(Progress::Done(1));
+    }
+    drop(stream);
+    Ok(clients.into_iter().flatten().collect())
+}

@@ -1,0 +1,349 @@
+//! The staff realm's events: the kinds there are, the rows that hold them
+//! with their ledger entries, and the counts the anomaly rules ask for.
+
+use sqlx::Row;
+
+use super::{json, parse, StaffStore};
+use crate::StaffError;
+
+/// What happened in the staff realm. Each kind is spelt once, here; the
+/// anomaly rules ask [`EventKind::is_refusal`], whose match names every
+/// kind, so a new kind of refusal cannot escape them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Bootstrap,
+    Login,
+    LoginFailed,
+    LoginOutsideNetwork,
+    LoginThrottled,
+    OrgAdded,
+    OrgSuspended,
+    StaffAdded,
+    StaffSuspended,
+    PolicyLoaded,
+    GrantRequested,
+    BreakGlass,
+    GrantApproved,
+    GrantDenied,
+    GrantRefused,
+    ApprovalRefused,
+    GrantRevoked,
+    ConsentGiven,
+    ConsentDeclined,
+    /// A governed read of a person's data.
+    Read,
+    ReadDenied,
+    BreachScoped,
+    ReportsListed,
+    ReportOpened,
+    ReportOpenDenied,
+    ReportQueueDenied,
+    ReportResolved,
+    ReviewCompleted,
+    Alert,
+    Anomaly,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 30] = [
+        EventKind::Bootstrap,
+        EventKind::Login,
+        EventKind::LoginFailed,
+        EventKind::LoginOutsideNetwork,
+        EventKind::LoginThrottled,
+        EventKind::OrgAdded,
+        EventKind::OrgSuspended,
+        EventKind::StaffAdded,
+        EventKind::StaffSuspended,
+        EventKind::PolicyLoaded,
+        EventKind::GrantRequested,
+        EventKind::BreakGlass,
+        EventKind::GrantApproved,
+        EventKind::GrantDenied,
+        EventKind::GrantRefused,
+        EventKind::ApprovalRefused,
+        EventKind::GrantRevoked,
+        EventKind::ConsentGiven,
+        EventKind::ConsentDeclined,
+        EventKind::Read,
+        EventKind::ReadDenied,
+        EventKind::BreachScoped,
+        EventKind::ReportsListed,
+        EventKind::ReportOpened,
+        EventKind::ReportOpenDenied,
+        EventKind::ReportQueueDenied,
+        EventKind::ReportResolved,
+        EventKind::ReviewCompleted,
+        EventKind::Alert,
+        EventKind::Anomaly,
+    ];
+
+    /// The name stored and hashed into the ledger.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Bootstrap => "bootstrap",
+            EventKind::Login => "login",
+            EventKind::LoginFailed => "login_failed",
+            EventKind::LoginOutsideNetwork => "login_outside_network",
+            EventKind::LoginThrottled => "login_throttled",
+            EventKind::OrgAdded => "org_added",
+            EventKind::OrgSuspended => "org_suspended",
+            EventKind::StaffAdded => "staff_added",
+            EventKind::StaffSuspended => "staff_suspended",
+            EventKind::PolicyLoaded => "policy_loaded",
+            EventKind::GrantRequested => "grant_requested",
+            EventKind::BreakGlass => "break_glass",
+            EventKind::GrantApproved => "grant_approved",
+            EventKind::GrantDenied => "grant_denied",
+            EventKind::GrantRefused => "grant_refused",
+            EventKind::ApprovalRefused => "approval_refused",
+            EventKind::GrantRevoked => "grant_revoked",
+            EventKind::ConsentGiven => "consent_given",
+            EventKind::ConsentDeclined => "consent_declined",
+            EventKind::Read => "read",
+            EventKind::ReadDenied => "read_denied",
+            EventKind::BreachScoped => "breach_scoped",
+            EventKind::ReportsListed => "reports_listed",
+            EventKind::ReportOpened => "report_opened",
+            EventKind::ReportOpenDenied => "report_open_denied",
+            EventKind::ReportQueueDenied => "report_queue_denied",
+            EventKind::ReportResolved => "report_resolved",
+            EventKind::ReviewCompleted => "review_completed",
+            EventKind::Alert => "alert",
+            EventKind::Anomaly => "anomaly",
+        }
+    }
+
+    /// Whether the policy refused the staff member something: five of
+    /// these in an hour suspend them.
+    pub fn is_refusal(self) -> bool {
+        match self {
+            EventKind::GrantRefused
+            | EventKind::ApprovalRefused
+            | EventKind::ReadDenied
+            | EventKind::ReportOpenDenied
+            | EventKind::ReportQueueDenied => true,
+            EventKind::Bootstrap
+            | EventKind::Login
+            | EventKind::LoginFailed
+            | EventKind::LoginOutsideNetwork
+            | EventKind::LoginThrottled
+            | EventKind::OrgAdded
+            | EventKind::OrgSuspended
+            | EventKind::StaffAdded
+            | EventKind::StaffSuspended
+            | EventKind::PolicyLoaded
+            | EventKind::GrantRequested
+            | EventKind::BreakGlass
+            | EventKind::GrantApproved
+            | EventKind::GrantDenied
+            | EventKind::GrantRevoked
+            | EventKind::ConsentGiven
+            | EventKind::ConsentDeclined
+            | EventKind::Read
+            | EventKind::BreachScoped
+            | EventKind::ReportsListed
+            | EventKind::ReportOpened
+            | EventKind::ReportResolved
+            | EventKind::ReviewCompleted
+            | EventKind::Alert
+            | EventKind::Anomaly => false,
+        }
+    }
+}
+
+/// One staff-realm event.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Event {
+    pub at: u64,
+    pub kind: EventKind,
+    pub staff_id: Option<String>,
+    pub org_id: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+/// An event as the ledger holds it: its bytes, leaf and place.
+#[derive(Clone, Debug)]
+pub struct LoggedEvent {
+    pub at: u64,
+    pub kind: String,
+    pub staff_id: Option<String>,
+    pub org_id: Option<String>,
+    pub detail: serde_json::Value,
+    pub entry: Vec<u8>,
+    pub leaf: Vec<u8>,
+    pub idx: Option<u64>,
+    pub after: u64,
+}
+
+fn logged_event(r: &sqlx::sqlite::SqliteRow) -> Result<LoggedEvent, StaffError> {
+    Ok(LoggedEvent {
+        at: r.try_get::<i64, _>("at")? as u64,
+        kind: r.try_get("kind")?,
+        staff_id: r.try_get("staff_id")?,
+        org_id: r.try_get("org_id")?,
+        detail: parse(&r.try_get::<String, _>("detail")?)?,
+        entry: r
+            .try_get::<Option<Vec<u8>>, _>("entry")?
+            .unwrap_or_default(),
+        leaf: r.try_get::<Option<Vec<u8>>, _>("leaf")?.unwrap_or_default(),
+        idx: r.try_get::<Option<i64>, _>("idx")?.map(|i| i as u64),
+        after: r.try_get::<i64, _>("after")? as u64,
+    })
+}
+
+impl StaffStore {
+    /// Writes an event with its ledger entry, not yet indexed.
+    pub async fn append(
+        &self,
+        e: &Event,
+        entry: &[u8],
+        leaf: &[u8],
+        after: u64,
+    ) -> Result<(), StaffError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO events (at, kind, staff_id, org_id, detail, entry, leaf, after) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(e.at as i64)
+        .bind(e.kind.as_str())
+        .bind(&e.staff_id)
+        .bind(&e.org_id)
+        .bind(json(&e.detail)?)
+        .bind(entry)
+        .bind(leaf)
+        .bind(after as i64)
+        .execute(&mut *tx)
+        .await?;
+        if let (EventKind::Read, Some(staff_id), Some(subject)) = (
+            e.kind,
+            &e.staff_id,
+            e.detail.get("subject").and_then(|v| v.as_str()),
+        ) {
+            sqlx::query(
+                "INSERT OR REPLACE INTO recent_reads (staff_id, subject, last_at) VALUES (?, ?, ?)",
+            )
+            .bind(staff_id)
+            .bind(subject)
+            .bind(e.at as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn set_event_index(&self, leaf: &[u8], idx: u64) -> Result<(), StaffError> {
+        sqlx::query("UPDATE events SET idx = ? WHERE leaf = ? AND idx IS NULL")
+            .bind(idx as i64)
+            .bind(leaf)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn drop_pending_event(&self, leaf: &[u8]) -> Result<(), StaffError> {
+        sqlx::query("DELETE FROM events WHERE leaf = ? AND idx IS NULL")
+            .bind(leaf)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Events written but not yet given their ledger index.
+    pub async fn pending_events(&self) -> Result<Vec<LoggedEvent>, StaffError> {
+        sqlx::query("SELECT * FROM events WHERE leaf IS NOT NULL AND idx IS NULL ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(logged_event)
+            .collect()
+    }
+
+    /// Ledger entries held here with index at least `from`, by index.
+    pub async fn ledger_events(
+        &self,
+        from: u64,
+        limit: u32,
+    ) -> Result<Vec<LoggedEvent>, StaffError> {
+        sqlx::query("SELECT * FROM events WHERE idx >= ? ORDER BY idx LIMIT ?")
+            .bind(from as i64)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(logged_event)
+            .collect()
+    }
+
+    pub async fn events(&self, limit: u32) -> Result<Vec<serde_json::Value>, StaffError> {
+        sqlx::query(
+            "SELECT at, kind, staff_id, org_id, detail FROM events ORDER BY id DESC LIMIT ?",
+        )
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(serde_json::json!({
+                "at": r.try_get::<i64, _>("at")?,
+                "kind": r.try_get::<String, _>("kind")?,
+                "staff_id": r.try_get::<Option<String>, _>("staff_id")?,
+                "org_id": r.try_get::<Option<String>, _>("org_id")?,
+                "detail": parse::<serde_json::Value>(&r.try_get::<String, _>("detail")?)?,
+            }))
+        })
+        .collect()
+    }
+
+    /// How many events of these kinds a staff member caused since `since`.
+    pub async fn count_events(
+        &self,
+        staff_id: &str,
+        kinds: &[EventKind],
+        since: u64,
+    ) -> Result<u64, StaffError> {
+        let list = json(&kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>())?;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM events WHERE staff_id = ? AND at >= ? \
+             AND kind IN (SELECT value FROM json_each(?))",
+        )
+        .bind(staff_id)
+        .bind(since as i64)
+        .bind(list)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n as u64)
+    }
+
+    /// How many different people a staff member read since `since`.
+    pub async fn people_read(&self, staff_id: &str, since: u64) -> Result<u64, StaffError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM recent_reads WHERE staff_id = ? AND last_at >= ?",
+        )
+        .bind(staff_id)
+        .bind(since as i64)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n as u64)
+    }
+
+    pub async fn has_read(
+        &self,
+        staff_id: &str,
+        subject: &str,
+        since: u64,
+    ) -> Result<bool, StaffError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM recent_reads WHERE staff_id = ? AND subject = ? AND last_at >= ?",
+        )
+        .bind(staff_id)
+        .bind(subject)
+        .bind(since as i64)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
+    }
+}
