@@ -29,7 +29,7 @@ impl Client {
         let history = self.local.history(&chat).await?;
         let Some(at) = history.iter().position(|m| m.seq == seq) else {
             return Err(ClientError::Invalid(format!(
-                "chat {chat} has no message {seq} on this device; `kizuna read {chat}` lists them"
+                "chat {chat} has no message {seq} on this device; `kizuna history {chat}` lists them"
             )));
         };
         let reported = &history[at];

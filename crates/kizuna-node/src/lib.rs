@@ -1,7 +1,12 @@
-//! What a Kizuna node does, with no HTTP in it: reading the public framing
-//! of MLS messages, following each group's public state, authenticating
-//! devices, limiting rates, and sequencing and fanning out every
-//! submission. The server's handlers call it; tests call it directly.
+//! What a Kizuna node does, with no HTTP in it: accounts, devices, key
+//! packages, groups and delivery, a person's own data, blocks, reports,
+//! governed access and the ledger as people read it, and the operator's
+//! offline tools. The server's handlers call it; tests call it directly.
+//!
+//! The node only ever relays ciphertext: it reads the public framing of MLS
+//! messages (group, epoch, content type) and the public handshake messages
+//! to order them and accepts exactly one commit per group epoch; it never
+//! holds a key that decrypts content.
 
 pub mod accounts;
 pub mod auth;

@@ -1,9 +1,7 @@
-//! A Kizuna node's user realm: the MLS delivery service and account API over
-//! HTTP and WebSocket, wired to a store, the vault and the sequencer.
-//!
-//! The server only ever relays ciphertext: it reads the public framing of MLS
-//! messages (group, epoch, content type) to order them and accepts exactly one
-//! commit per group epoch; it never holds a key that decrypts content.
+//! A Kizuna node's HTTP edge: the user listener (accounts, groups, delivery
+//! over HTTP and WebSocket, a person's own data) and the staff listener
+//! (the staff realm and governed access), each handler parsing a request,
+//! calling `kizuna-node` and mapping the outcome to an error code.
 
 mod error;
 mod openapi;

@@ -9,11 +9,11 @@
 //! region goes through `border.rs`. Deleting a person's data key erases them
 //! (crypto-shredding).
 
+mod access_records;
 mod border;
 mod data_map;
 mod erasure;
 mod keys;
-mod ledger;
 mod moves;
 mod phone;
 mod records;
@@ -31,9 +31,9 @@ use kizuna_config::{DataDir, Regions};
 use kizuna_store::{SqliteRegionStore, StoreError};
 use serde::{Deserialize, Serialize};
 
+pub use access_records::{Affected, Content, HeldEntry, LoggedAccess};
 pub use border::{Access, Action, Requester};
 use keys::{KeyPlace, RegionKeys};
-pub use ledger::{Affected, Content, HeldEntry, LoggedAccess};
 use region::RegionVault;
 pub use reports::{QueuedReport, ReportBody};
 pub use rotation::Rotation;

@@ -9,8 +9,8 @@ use kizuna_store::{RegionStore, SealedSubject, WrappedKey};
 use serde::Serialize;
 use sha2::Sha256;
 
+use crate::access_records::OpenedAccess;
 use crate::keys::{KeyPlace, RegionKeys};
-use crate::ledger::OpenedAccess;
 use crate::seal::{self, DataKey, KeyBinding, RecordBinding};
 use crate::{Category, ReportBody, VaultError};
 

@@ -8,7 +8,8 @@ pub const EXIT_HELP: &str =
     "Exit codes: 0 success, 1 failure, 2 usage error, 3 no identity or unknown chat here, \
 4 the server refused the request, 5 the server could not be reached, 6 the transparency \
 ledger failed verification, 7 some messages could not be opened (they are kept and shown), \
-8 nothing changed (already a member, not a member).";
+8 nothing changed (already a member, not a member), 9 the chat is a request not yet accepted \
+(`kizuna chat requests`).";
 
 /// Some entries could not be opened: they were kept and shown; exits with 7.
 #[derive(Debug)]

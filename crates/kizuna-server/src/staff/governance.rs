@@ -20,7 +20,7 @@ pub fn routes() -> Router<Shared> {
         .route("/staff/v1/grants/{grant}/approve", post(approve))
         .route("/staff/v1/grants/{grant}/deny", post(deny))
         .route("/staff/v1/grants/{grant}/revoke", post(revoke))
-        .route("/staff/v1/people/{handle}", get(read))
+        .route("/staff/v1/people/{handle}", get(governed_read))
 }
 
 async fn list(State(g): State<Shared>, Staff(s): Staff) -> Result<Json<Vec<Grant>>, StaffApiError> {
@@ -59,7 +59,7 @@ async fn revoke(
     Ok(Json(g.revoke_grant(&s, id).await?))
 }
 
-async fn read(
+async fn governed_read(
     State(g): State<Shared>,
     Staff(s): Staff,
     Path(handle): Path<String>,
