@@ -3,6 +3,7 @@
 
 mod architecture;
 mod bad_input;
+mod chat_faults;
 mod devices;
 mod durability;
 mod groups;
