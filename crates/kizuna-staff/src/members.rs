@@ -67,6 +67,14 @@ impl StaffRealm {
             },
             suspended_at: None,
         };
+        // Recorded before it takes effect, as every event of the realm is.
+        self.record(
+            EventKind::Bootstrap,
+            Some(staff_id),
+            Some("operator"),
+            serde_json::json!({}),
+        )
+        .await?;
         if self.store.org("operator").await?.is_none() {
             self.store.insert_org(&org).await?;
         }
@@ -84,13 +92,6 @@ impl StaffRealm {
                 totp_secret: self.seal_totp(staff_id, &b32)?,
             })
             .await?;
-        self.record(
-            EventKind::Bootstrap,
-            Some(staff_id),
-            Some("operator"),
-            serde_json::json!({}),
-        )
-        .await?;
         Ok(Self::shown(staff_id, password, b32))
     }
 

@@ -81,9 +81,7 @@ impl StaffRealm {
         })
         .await?;
         self.store.insert_alert(&alert).await?;
-        self.store
-            .suspend_member(staff_id, kizuna_wire::now_ms())
-            .await?;
+        // The suspension is recorded before it takes effect.
         self.record(
             EventKind::StaffSuspended,
             Some(staff_id),
@@ -91,6 +89,9 @@ impl StaffRealm {
             serde_json::json!({ "by": "anomaly detection", "why": why }),
         )
         .await?;
+        self.store
+            .suspend_member(staff_id, kizuna_wire::now_ms())
+            .await?;
         tracing::warn!(%staff_id, %org_id, %why, "staff anomaly: alert raised and member suspended");
         Ok(Some(why))
     }

@@ -375,3 +375,23 @@ fn each_event_kind_has_one_name_and_the_refusals_are_the_policys() {
         ]
     );
 }
+
+#[tokio::test]
+async fn no_first_admin_exists_without_its_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = StaffRealm::open(
+        &dir.path().join("staff.sqlite"),
+        [5; 32],
+        ledger(dir.path()),
+    )
+    .await
+    .unwrap();
+    std::fs::rename(dir.path().join("ledger"), dir.path().join("ledger-away")).unwrap();
+    assert!(matches!(
+        r.bootstrap("root", "JP", vec!["127.0.0.0/8".into()], vec!["jp".into()])
+            .await,
+        Err(StaffError::LedgerUnavailable(_))
+    ));
+    assert!(!r.store.has_staff().await.unwrap());
+    assert!(r.store.org("operator").await.unwrap().is_none());
+}
