@@ -153,23 +153,12 @@ pub fn print_message(m: &StoredMessage, json: bool, chat_label: &str) {
 
 /// A time (milliseconds since the Unix epoch) as `YYYY-MM-DD HH:MM UTC`.
 pub fn when(ms: u64) -> String {
-    let secs = ms / 1000;
-    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
-    // Days to a civil date (proleptic Gregorian), after Howard Hinnant.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        rest / 3600,
-        rest % 3600 / 60
-    )
+    // To the minute: the wire's UTC time without its seconds.
+    let full = kizuna_wire::utc(ms);
+    match full.rsplit_once(':') {
+        Some((minutes, _)) => format!("{minutes} UTC"),
+        None => full,
+    }
 }
 
 pub fn short(chat: &str) -> &str {
@@ -256,4 +245,13 @@ fn unopened(events: &[Event]) -> usize {
         .iter()
         .filter(|e| matches!(e, Event::Undecryptable(_)))
         .count()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_read_to_the_minute_in_utc() {
+        assert_eq!(super::when(0), "1970-01-01 00:00 UTC");
+        assert_eq!(super::when(1_700_000_000_000), "2023-11-14 22:13 UTC");
+    }
 }
