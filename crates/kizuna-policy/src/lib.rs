@@ -12,7 +12,7 @@ use cedar_policy::{
 };
 
 mod realm;
-pub use realm::{Actor, RealmAction, RealmPolicy, REALM_POLICY, REALM_SCHEMA};
+pub use realm::{Actor, RealmAction, RealmPolicy, Target, REALM_POLICY, REALM_SCHEMA};
 
 pub const SCHEMA: &str = include_str!("schema.cedarschema");
 pub const DEFAULT_POLICY: &str = include_str!("default.cedar");

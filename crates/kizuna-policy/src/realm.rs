@@ -60,6 +60,17 @@ pub struct Actor {
     pub org_country: String,
 }
 
+/// Whom a step is about, as the realm's rules see it.
+#[derive(Clone, Debug, Default)]
+pub struct Target {
+    /// The staff member (or, for organisations, the organisation) the step
+    /// is about; empty for nobody.
+    pub about: String,
+    /// For a new staff member: their organisation's kind and their roles.
+    pub org_kind: String,
+    pub roles: Vec<String>,
+}
+
 pub struct RealmPolicy {
     set: PolicySet,
 }
@@ -85,6 +96,20 @@ impl RealmPolicy {
         actor: &Actor,
         about: &str,
     ) -> Result<Verdict, PolicyError> {
+        let target = Target {
+            about: about.to_string(),
+            ..Target::default()
+        };
+        self.decide_on(action, actor, &target)
+    }
+
+    /// Whether `actor` may take `action` on `target`.
+    pub fn decide_on(
+        &self,
+        action: RealmAction,
+        actor: &Actor,
+        target: &Target,
+    ) -> Result<Verdict, PolicyError> {
         let q = |e: String| PolicyError::Query(e);
         let entities = serde_json::json!([
             {
@@ -109,8 +134,15 @@ impl RealmPolicy {
         ]);
         let entities = Entities::from_json_value(entities, None).map_err(|e| q(e.to_string()))?;
         let uid = |text: String| EntityUid::from_str(&text).map_err(|e| q(e.to_string()));
-        let context = Context::from_json_value(serde_json::json!({ "about": about }), None)
-            .map_err(|e| q(e.to_string()))?;
+        let context = Context::from_json_value(
+            serde_json::json!({
+                "about": target.about,
+                "org_kind": target.org_kind,
+                "roles": target.roles,
+            }),
+            None,
+        )
+        .map_err(|e| q(e.to_string()))?;
         let request = Request::new(
             uid(format!("Kizuna::Staff::{}", json_str(&actor.staff_id)))?,
             uid(format!("Kizuna::Action::{}", json_str(action.name())))?,

@@ -266,3 +266,36 @@ fn a_grant_is_revoked_by_its_holder_or_the_operators_overseers() {
         ["only the requester or the operator's approvers, security or admins revoke a grant"]
     );
 }
+
+#[test]
+fn no_organisation_suspends_itself_and_admins_are_the_operators() {
+    use crate::RealmAction::*;
+    let rules = crate::RealmPolicy::builtin().unwrap();
+    let admin = actor("ana", "operator", &["admin"]);
+    let own = rules.decide(ManageOrgs, &admin, "operator-org").unwrap();
+    assert_eq!(
+        own.reasons,
+        ["an organisation cannot suspend itself; suspend its members instead"]
+    );
+    assert!(rules.decide(ManageOrgs, &admin, "acme").unwrap().allowed);
+    let new_member = |org_kind: &str, roles: &[&str]| crate::Target {
+        about: "new".into(),
+        org_kind: org_kind.into(),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+    };
+    let v = rules
+        .decide_on(ManageStaff, &admin, &new_member("contractor", &["admin"]))
+        .unwrap();
+    assert_eq!(v.reasons, ["only the operator's staff can be admins"]);
+    for (kind, roles) in [
+        ("contractor", &["support"][..]),
+        ("operator", &["admin"][..]),
+    ] {
+        assert!(
+            rules
+                .decide_on(ManageStaff, &admin, &new_member(kind, roles))
+                .unwrap()
+                .allowed
+        );
+    }
+}

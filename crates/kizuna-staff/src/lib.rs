@@ -135,9 +135,23 @@ impl StaffRealm {
     /// Asks the realm's rules whether `by` may take `action` about the
     /// staff member `about` ("" for nobody); a refusal says why.
     pub fn allow(&self, by: &Session, action: RealmAction, about: &str) -> Result<(), StaffError> {
+        let target = kizuna_policy::Target {
+            about: about.to_string(),
+            ..Default::default()
+        };
+        self.allow_on(by, action, &target)
+    }
+
+    /// Asks the realm's rules whether `by` may take `action` on `target`.
+    pub fn allow_on(
+        &self,
+        by: &Session,
+        action: RealmAction,
+        target: &kizuna_policy::Target,
+    ) -> Result<(), StaffError> {
         let v = self
             .rules
-            .decide(action, &by.actor(), about)
+            .decide_on(action, &by.actor(), target)
             .map_err(|e| StaffError::Storage(e.to_string()))?;
         if v.allowed {
             Ok(())

@@ -130,12 +130,7 @@ impl StaffRealm {
     }
 
     pub async fn suspend_org(&self, by: &Session, org_id: &str) -> Result<Suspended, StaffError> {
-        self.allow(by, RealmAction::ManageOrgs, "")?;
-        if org_id == by.org.org_id {
-            return Err(StaffError::Forbidden(
-                "an organisation cannot suspend itself; suspend its members instead".into(),
-            ));
-        }
+        self.allow(by, RealmAction::ManageOrgs, org_id)?;
         if self.store.org(org_id).await?.is_none() {
             return Err(StaffError::NotFound(format!("organisation {org_id}")));
         }
@@ -189,11 +184,15 @@ impl StaffRealm {
                 org.org_id
             )));
         }
-        if org.kind != OrgKind::Operator && new.roles.contains(&Role::Admin) {
-            return Err(StaffError::Forbidden(
-                "only the operator's staff can be admins".into(),
-            ));
-        }
+        self.allow_on(
+            by,
+            RealmAction::ManageStaff,
+            &kizuna_policy::Target {
+                about: new.staff_id.clone(),
+                org_kind: org.kind.name(),
+                roles: new.roles.iter().map(Role::name).collect(),
+            },
+        )?;
         if self.store.member(&new.staff_id).await?.is_some() {
             return Err(StaffError::Exists(format!("staff member {}", new.staff_id)));
         }
