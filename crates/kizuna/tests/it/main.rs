@@ -3,6 +3,7 @@
 
 mod architecture;
 mod bad_input;
+mod breach;
 mod chat_faults;
 mod devices;
 mod durability;
@@ -11,6 +12,7 @@ mod harness;
 mod ledger;
 mod limits;
 mod messaging;
+mod moderation;
 mod privacy;
 mod reports;
 mod requests;
