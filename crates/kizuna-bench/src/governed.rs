@@ -71,7 +71,7 @@ pub(crate) async fn login(
 ) -> Result<StaffClient, BenchError> {
     let code = kizuna_staff::totp_now(&c.totp_secret)
         .map_err(|e| BenchError::Setup(format!("authenticator code: {e}")))?;
-    Ok(StaffClient::login(home, staff_url, &c.staff_id, &c.password, &code).await?)
+    Ok(StaffClient::login(home, staff_url, None, &c.staff_id, &c.password, &code).await?)
 }
 
 /// A support member of the operator holding live grants over `subjects`,

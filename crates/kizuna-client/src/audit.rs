@@ -8,7 +8,7 @@ use kizuna_ledger::{hash_from_hex, key_from_hex, Hash, SignedTreeHead};
 use kizuna_wire::LedgerKey;
 use reqwest::Method;
 
-use crate::transport::Transport;
+use crate::transport::{ServerAddress, Transport};
 use crate::{ClientError, Result};
 
 /// Leaf hashes fetched per request.
@@ -28,9 +28,9 @@ const HEADS_PAGE: usize = 10_000;
 
 /// The ledger's name and key, and every head it signed.
 pub async fn heads(
-    server: &str,
+    server: impl Into<ServerAddress>,
 ) -> Result<(LedgerKey, ed25519_dalek::VerifyingKey, Vec<SignedTreeHead>)> {
-    let t = Transport::new(server);
+    let t = Transport::new(&server.into())?;
     let key: LedgerKey = t
         .call::<(), _>(Method::GET, "/v1/ledger/key", None, None)
         .await?;
@@ -61,12 +61,13 @@ pub async fn heads(
 }
 
 pub async fn verify_server(
-    server: &str,
+    server: impl Into<ServerAddress>,
     witnessed: &[SignedTreeHead],
     progress: impl Fn(u64, u64),
 ) -> Result<OnlineAudit> {
-    let t = Transport::new(server);
-    let (key, vk, heads) = heads(server).await?;
+    let server = server.into();
+    let t = Transport::new(&server)?;
+    let (key, vk, heads) = heads(&server).await?;
     let size = heads.last().map_or(0, |h| h.size);
     let mut leaves: Vec<Hash> = Vec::with_capacity(size as usize);
     while (leaves.len() as u64) < size {

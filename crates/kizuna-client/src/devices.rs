@@ -20,7 +20,7 @@ impl Client {
     /// type on an existing device, and waits until it is approved there.
     pub async fn link_device(
         home: &Path,
-        server: &str,
+        server: impl Into<crate::ServerAddress>,
         handle: &str,
         label: &str,
         mut on_code: impl FnMut(&str),
@@ -30,7 +30,8 @@ impl Client {
         if local.meta("device_id").await?.is_some() {
             return Err(ClientError::AlreadyRegistered(home.to_path_buf()));
         }
-        let transport = Transport::new(server);
+        let server = server.into();
+        let transport = Transport::new(&server)?;
         let signer = mls::new_signer()?;
         let key = signer.public().to_vec();
         let device_id = device_id_for_key(&key);
@@ -77,7 +78,8 @@ impl Client {
                 .await?;
             if let (true, Some(account_id)) = (st.approved, st.account_id) {
                 client.identity.account_id = account_id;
-                Self::save_identity(&client.local, &client.identity, &client.signer).await?;
+                Self::save_identity(&client.local, &client.identity, &client.signer, &server)
+                    .await?;
                 return Ok(client);
             }
             if tokio::time::Instant::now() > deadline {

@@ -15,6 +15,8 @@ pub enum ClientError {
     Api { code: ErrorCode, message: String },
     #[error("the server answered something unexpected: {0}")]
     Protocol(String),
+    #[error("cannot set up TLS: {0}")]
+    Tls(String),
     #[error("MLS: {0}")]
     Mls(String),
     #[error("local state in {path}: {reason}")]

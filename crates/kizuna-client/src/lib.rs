@@ -42,7 +42,7 @@ use reqwest::Method;
 pub use error::{ClientError, Result};
 pub use ledger::{VerifiedAccess, VerifiedAccesses};
 pub use local::{ChatRequest, ChatSummary, FrankProof, Standing, StoredMessage, Unopened};
-pub use transport::normalise_server;
+pub use transport::{normalise_server, ServerAddress};
 
 use local::{Changes, Local};
 use transport::Transport;
@@ -213,12 +213,17 @@ fn group_hex(g: &[u8]) -> String {
 impl Client {
     /// Creates the account and this device's MLS identity, and publishes its
     /// key packages.
-    pub async fn register(home: &Path, server: &str, opts: RegisterOptions<'_>) -> Result<Client> {
+    pub async fn register(
+        home: &Path,
+        server: impl Into<ServerAddress>,
+        opts: RegisterOptions<'_>,
+    ) -> Result<Client> {
+        let server = server.into();
         let local = Local::open(home).await?;
         if local.meta("device_id").await?.is_some() {
             return Err(ClientError::AlreadyRegistered(home.to_path_buf()));
         }
-        let transport = Transport::new(server);
+        let transport = Transport::new(&server)?;
         let signer = mls::new_signer()?;
         let key = signer.public().to_vec();
         let signature = mls::sign(&signer, &register_signing_input(opts.handle, &key))?;
@@ -247,15 +252,25 @@ impl Client {
             account_id: resp.account_id,
             device_id: resp.device_id,
         };
-        Self::save_identity(&local, &identity, &signer).await?;
+        Self::save_identity(&local, &identity, &signer, &server).await?;
         let mut client = Client::assemble(home, local, transport, signer, identity);
         let _g = client.begin().await?;
         client.replenish_key_packages(true).await?;
         Ok(client)
     }
 
-    async fn save_identity(local: &Local, id: &Identity, signer: &SignatureKeyPair) -> Result<()> {
+    async fn save_identity(
+        local: &Local,
+        id: &Identity,
+        signer: &SignatureKeyPair,
+        server: &ServerAddress,
+    ) -> Result<()> {
         local.set_meta("server", id.server.as_bytes()).await?;
+        // The authority this device trusts for its server, kept for every
+        // later command.
+        if let Some(pem) = &server.ca_cert {
+            local.set_meta("ca_cert", pem).await?;
+        }
         local.set_meta("handle", id.handle.as_bytes()).await?;
         local
             .set_meta("account_id", id.account_id.as_bytes())
@@ -319,7 +334,11 @@ impl Client {
             (Some(t), Some(e)) => e.parse().ok().map(|e| (t, e)),
             _ => None,
         };
-        let transport = Transport::new(&server);
+        let address = ServerAddress {
+            url: server,
+            ca_cert: local.meta("ca_cert").await?,
+        };
+        let transport = Transport::new(&address)?;
         let identity = Identity {
             server: transport.base.clone(),
             handle,

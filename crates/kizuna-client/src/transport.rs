@@ -6,12 +6,66 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use std::sync::{Arc, OnceLock};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+
 use crate::error::{ClientError, Result};
+
+/// A node as a device reaches it: its URL and, for a node whose certificate
+/// comes from a private authority, that authority (PEM) to trust besides
+/// the system's roots.
+#[derive(Clone, Debug, Default)]
+pub struct ServerAddress {
+    pub url: String,
+    pub ca_cert: Option<Vec<u8>>,
+}
+
+impl ServerAddress {
+    pub fn new(url: &str) -> Self {
+        ServerAddress {
+            url: url.to_string(),
+            ca_cert: None,
+        }
+    }
+
+    /// Trusts `pem` (one or more certificates) for this server too.
+    pub fn with_ca_cert(mut self, pem: Option<Vec<u8>>) -> Self {
+        self.ca_cert = pem;
+        self
+    }
+}
+
+impl std::fmt::Display for ServerAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.url)
+    }
+}
+
+impl From<&str> for ServerAddress {
+    fn from(url: &str) -> Self {
+        ServerAddress::new(url)
+    }
+}
+
+impl From<&ServerAddress> for ServerAddress {
+    fn from(server: &ServerAddress) -> Self {
+        server.clone()
+    }
+}
+
+impl From<&String> for ServerAddress {
+    fn from(url: &String) -> Self {
+        ServerAddress::new(url)
+    }
+}
 
 #[derive(Clone)]
 pub struct Transport {
     pub base: String,
     http: reqwest::Client,
+    tls: Arc<rustls::ClientConfig>,
 }
 
 /// Accepts `host:port`, `http://host:port` or with a trailing slash.
@@ -24,15 +78,83 @@ pub fn normalise_server(s: &str) -> String {
     }
 }
 
-impl Transport {
-    pub fn new(server: &str) -> Self {
-        Transport {
-            base: normalise_server(server),
-            http: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(60))
-                .build()
-                .unwrap_or_default(),
+/// The system's trusted roots, read once per process: every connection
+/// trusts the same ones, and reading them costs a directory walk.
+fn system_roots() -> &'static [CertificateDer<'static>] {
+    static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
+    ROOTS.get_or_init(|| rustls_native_certs::load_native_certs().certs)
+}
+
+/// TLS as the device speaks it: the system's roots plus the server's own
+/// authority if it has one, TLS 1.2 or 1.3, HTTP/1.1 (which WebSockets need).
+fn tls_config(ca_cert: Option<&[u8]>) -> Result<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    // A system certificate rustls cannot use is skipped, as browsers do.
+    let _ = roots.add_parsable_certificates(system_roots().iter().cloned());
+    if let Some(pem) = ca_cert {
+        let certs = CertificateDer::pem_slice_iter(pem)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| ClientError::Tls(format!("cannot read the CA certificate: {e}")))?;
+        if certs.is_empty() {
+            return Err(ClientError::Tls(
+                "the CA certificate file holds no PEM certificate".into(),
+            ));
         }
+        for cert in certs {
+            roots
+                .add(cert)
+                .map_err(|e| ClientError::Tls(format!("cannot trust the CA certificate: {e}")))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// What went wrong reaching the server, with every cause (a certificate
+/// problem is several layers down in reqwest's error).
+pub(crate) fn unreachable(server: &str, e: &dyn std::error::Error) -> ClientError {
+    let mut reason = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        reason.push_str(": ");
+        reason.push_str(&s.to_string());
+        source = s.source();
+    }
+    if reason.contains("certificate") {
+        reason.push_str(
+            "; if the node's certificate comes from a private authority, give it with --ca-cert FILE",
+        );
+    }
+    ClientError::Unreachable {
+        server: server.to_string(),
+        reason,
+    }
+}
+
+impl Transport {
+    pub fn new(server: &ServerAddress) -> Result<Self> {
+        let tls = tls_config(server.ca_cert.as_deref())?;
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(60))
+            .use_preconfigured_tls(tls.clone())
+            .build()
+            .map_err(|e| ClientError::Tls(e.to_string()))?;
+        Ok(Transport {
+            base: normalise_server(&server.url),
+            http,
+            tls: Arc::new(tls),
+        })
+    }
+
+    /// How a WebSocket to this server is secured (for `wss://`).
+    pub fn ws_connector(&self) -> tokio_tungstenite::Connector {
+        tokio_tungstenite::Connector::Rustls(self.tls.clone())
     }
 
     pub fn ws_url(&self, path: &str) -> String {
@@ -74,15 +196,12 @@ impl Transport {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req.send().await.map_err(|e| ClientError::Unreachable {
-            server: self.base.clone(),
-            reason: e.to_string(),
-        })?;
+        let resp = req.send().await.map_err(|e| unreachable(&self.base, &e))?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| ClientError::Unreachable {
-            server: self.base.clone(),
-            reason: e.to_string(),
-        })?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| unreachable(&self.base, &e))?;
         if status.is_success() {
             return Ok(bytes.to_vec());
         }

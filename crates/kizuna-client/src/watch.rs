@@ -52,7 +52,12 @@ impl Client {
                     .map_err(|_| ClientError::Protocol("bad token".into()))?,
             );
             let conn = tokio::select! {
-                c = tokio_tungstenite::connect_async(req) => c,
+                c = tokio_tungstenite::connect_async_tls_with_config(
+                    req,
+                    None,
+                    true,
+                    Some(self.transport.ws_connector()),
+                ) => c,
                 _ = &mut stop => return Ok(()),
             };
             let (mut ws, _) = match conn {

@@ -18,6 +18,8 @@ pub enum ConsoleError {
     Local { path: PathBuf, reason: String },
     #[error("{0}")]
     Invalid(String),
+    #[error("cannot set up TLS: {0}")]
+    Tls(String),
 }
 
 impl ConsoleError {

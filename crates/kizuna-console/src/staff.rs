@@ -13,6 +13,10 @@ use crate::transport::Transport;
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Saved {
     server: String,
+    /// The authority trusted for the staff listener's certificate (PEM),
+    /// when it is a private one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ca_cert: Option<String>,
     session: StaffSession,
 }
 
@@ -31,11 +35,12 @@ impl StaffClient {
     pub async fn login(
         home: &Path,
         server: &str,
+        ca_cert: Option<&str>,
         staff_id: &str,
         password: &str,
         totp: &str,
     ) -> Result<StaffClient> {
-        let transport = Transport::new(server);
+        let transport = Transport::new(server, ca_cert)?;
         let session: StaffSession = transport
             .call(
                 Method::POST,
@@ -50,6 +55,7 @@ impl StaffClient {
             .await?;
         let saved = Saved {
             server: transport.base.clone(),
+            ca_cert: ca_cert.map(str::to_string),
             session: session.clone(),
         };
         let write = || -> std::io::Result<()> {
@@ -87,7 +93,7 @@ impl StaffClient {
             reason: format!("the staff session file is damaged: {e}"),
         })?;
         Ok(StaffClient {
-            transport: Transport::new(&saved.server),
+            transport: Transport::new(&saved.server, saved.ca_cert.as_deref())?,
             session: saved.session,
         })
     }

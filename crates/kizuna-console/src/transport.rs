@@ -6,6 +6,11 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use std::sync::{Arc, OnceLock};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+
 use crate::error::{ConsoleError, Result};
 
 #[derive(Clone)]
@@ -24,15 +29,71 @@ fn normalise_server(s: &str) -> String {
     }
 }
 
-impl Transport {
-    pub(crate) fn new(server: &str) -> Self {
-        Transport {
-            base: normalise_server(server),
-            http: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(60))
-                .build()
-                .unwrap_or_default(),
+/// The system's trusted roots, read once per process.
+fn system_roots() -> &'static [CertificateDer<'static>] {
+    static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
+    ROOTS.get_or_init(|| rustls_native_certs::load_native_certs().certs)
+}
+
+/// TLS to the staff listener: the system's roots plus the node's own
+/// authority (PEM) if it has one.
+fn tls_config(ca_cert: Option<&str>) -> Result<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    let _ = roots.add_parsable_certificates(system_roots().iter().cloned());
+    if let Some(pem) = ca_cert {
+        let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| ConsoleError::Tls(format!("cannot read the CA certificate: {e}")))?;
+        if certs.is_empty() {
+            return Err(ConsoleError::Tls(
+                "the CA certificate file holds no PEM certificate".into(),
+            ));
         }
+        for cert in certs {
+            roots
+                .add(cert)
+                .map_err(|e| ConsoleError::Tls(format!("cannot trust the CA certificate: {e}")))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConsoleError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// What went wrong reaching the listener, with every cause.
+fn unreachable(server: &str, e: &dyn std::error::Error) -> ConsoleError {
+    let mut reason = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        reason.push_str(": ");
+        reason.push_str(&s.to_string());
+        source = s.source();
+    }
+    if reason.contains("certificate") {
+        reason.push_str(
+            "; if the node's certificate comes from a private authority, give it with --ca-cert FILE",
+        );
+    }
+    ConsoleError::Unreachable {
+        server: server.to_string(),
+        reason,
+    }
+}
+
+impl Transport {
+    pub(crate) fn new(server: &str, ca_cert: Option<&str>) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(60))
+            .use_preconfigured_tls(tls_config(ca_cert)?)
+            .build()
+            .map_err(|e| ConsoleError::Tls(e.to_string()))?;
+        Ok(Transport {
+            base: normalise_server(server),
+            http,
+        })
     }
 
     pub(crate) async fn call<B: Serialize, R: DeserializeOwned>(
@@ -49,15 +110,12 @@ impl Transport {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req.send().await.map_err(|e| ConsoleError::Unreachable {
-            server: self.base.clone(),
-            reason: e.to_string(),
-        })?;
+        let resp = req.send().await.map_err(|e| unreachable(&self.base, &e))?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| ConsoleError::Unreachable {
-            server: self.base.clone(),
-            reason: e.to_string(),
-        })?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| unreachable(&self.base, &e))?;
         if !status.is_success() {
             return Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
                 Ok(e) => ConsoleError::Api {

@@ -226,19 +226,30 @@ pub struct Registration {
 }
 
 impl Hub {
-    pub fn register(&self, device_id: &str) -> Registration {
+    /// Registers a connection unless the device already holds `cap`; the
+    /// count and the registration happen under one lock, so connections
+    /// opened at once cannot all slip under the cap.
+    pub fn register_within(&self, device_id: &str, cap: usize) -> Option<Registration> {
+        let mut live = self.lock();
+        if live.get(device_id).map_or(0, Vec::len) >= cap {
+            return None;
+        }
         let (tx, rx) = mpsc::channel(LIVE_BUFFER);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let lagged = Arc::new(AtomicBool::new(false));
-        self.lock()
-            .entry(device_id.to_string())
+        live.entry(device_id.to_string())
             .or_default()
             .push(LiveConnection {
                 id,
                 tx,
                 lagged: lagged.clone(),
             });
-        Registration { id, rx, lagged }
+        Some(Registration { id, rx, lagged })
+    }
+
+    /// Live connections of one device.
+    pub fn connections_of(&self, device_id: &str) -> usize {
+        self.lock().get(device_id).map_or(0, Vec::len)
     }
 
     pub fn unregister(&self, device_id: &str, id: u64) {

@@ -27,6 +27,9 @@ pub struct Limits {
     /// either, so they are limited by where they come from.
     pub signups_per_minute: u32,
     pub token_ttl_secs: u64,
+    /// Live WebSockets one device may hold at once: a device needs one
+    /// (two while it reconnects); more is a device misbehaving.
+    pub websockets_per_device: usize,
 }
 
 impl Default for Limits {
@@ -42,6 +45,7 @@ impl Default for Limits {
             phone_lookups_per_minute: 5,
             signups_per_minute: 60,
             token_ttl_secs: 15 * 60,
+            websockets_per_device: 4,
         }
     }
 }

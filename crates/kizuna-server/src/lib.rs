@@ -3,6 +3,7 @@
 //! (the staff realm and governed access), each handler parsing a request,
 //! calling `kizuna-node` and mapping the outcome to an error code.
 
+mod edge;
 mod error;
 mod openapi;
 mod staff;
@@ -20,6 +21,7 @@ use kizuna_node::Node;
 use kizuna_store::Store;
 use kizuna_vault::Vault;
 
+pub use edge::{client_address, raise_open_file_limit, Edge, TlsError, TlsFiles};
 pub use kizuna_node::ops::{admin, audit};
 pub use kizuna_node::Limits;
 pub use kizuna_node::{ledger_origin, open_ledger, open_vault};
@@ -42,6 +44,9 @@ pub struct ServerConfig {
     pub policy: Option<PathBuf>,
     /// When staff behaviour raises an alert and suspends the member.
     pub anomaly: kizuna_staff::AnomalyLimits,
+    /// TLS, trusted proxies, the connection limit and timeouts of both
+    /// listeners.
+    pub edge: Edge,
 }
 
 impl ServerConfig {
@@ -63,6 +68,7 @@ impl ServerConfig {
             ))),
             policy: None,
             anomaly: kizuna_staff::AnomalyLimits::default(),
+            edge: Edge::default(),
         }
     }
 }
@@ -83,15 +89,22 @@ pub enum ServerError {
     Vault(#[from] kizuna_vault::VaultError),
     #[error("cannot open the transparency ledger: {0}; `kizuna audit verify --data-dir DIR` names what is wrong")]
     Ledger(#[from] kizuna_ledger::LedgerError),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen for the {listener} API on {addr}")]
     Listen {
+        /// Which of the node's listeners: `user` or `staff`.
+        listener: &'static str,
         addr: SocketAddr,
+        #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// A running node. Dropping it does not stop it; call [`RunningServer::shutdown`].
 pub struct RunningServer {
+    /// `https` when the node serves TLS itself, else `http`.
+    pub scheme: &'static str,
     pub addr: SocketAddr,
     /// Where the staff API listens, if it does.
     pub staff_addr: Option<SocketAddr>,
@@ -116,18 +129,14 @@ impl RunningServer {
             Node::open(dir, config.regions.clone(), config.limits.clone()).await?;
         let node = Arc::new(node);
         let (store, vault) = (node.store.clone(), node.vault.clone());
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| ServerError::Listen {
-                addr: config.listen,
-                source,
-            })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| ServerError::Listen {
-                addr: config.listen,
-                source,
-            })?;
+        let (listener, addr) = bind("user", config.listen).await?;
+        let open_files = raise_open_file_limit();
+        let user_gate = edge::Gate::new(&config.edge, open_files)?;
+        tracing::info!(
+            limit = user_gate.limit(),
+            open_files = open_files.unwrap_or(0),
+            "connections per listener"
+        );
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
         // The staff realm: its own key, store and listener; nothing of the
         // user realm's is handed to it.
@@ -138,32 +147,17 @@ impl RunningServer {
                     kizuna_node::governance::Governance::open(dir, &node, policy, config.anomaly)
                         .await?,
                 );
-                let listener = tokio::net::TcpListener::bind(listen)
-                    .await
-                    .map_err(|source| ServerError::Listen {
-                        addr: listen,
-                        source,
-                    })?;
-                let staff_addr = listener
-                    .local_addr()
-                    .map_err(|source| ServerError::Listen {
-                        addr: listen,
-                        source,
-                    })?;
+                let (listener, staff_addr) = bind("staff", listen).await?;
+                let gate = edge::Gate::new(&config.edge, open_files)?;
                 let realm = governance.realm.clone();
-                let app = staff::router(governance.clone())
-                    .into_make_service_with_connect_info::<SocketAddr>();
-                let mut stop = shutdown_rx.clone();
-                let task = tokio::spawn(async move {
-                    let r = axum::serve(listener, app)
-                        .with_graceful_shutdown(async move {
-                            let _ = stop.wait_for(|v| *v).await;
-                        })
-                        .await;
-                    if let Err(e) = r {
-                        tracing::error!(error = %e, "the staff listener stopped with an error");
-                    }
-                });
+                let app = staff::router(governance.clone());
+                let task = tokio::spawn(edge::serve(
+                    listener,
+                    app,
+                    gate,
+                    "staff",
+                    shutdown_rx.clone(),
+                ));
                 Some((staff_addr, realm, task, governance))
             }
         };
@@ -188,23 +182,15 @@ impl RunningServer {
             config.regions.report_retention,
             shutdown_rx.clone(),
         ));
-        // Connections carry their peer address, for limits that cannot be
-        // keyed by a device.
-        let app = user::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        let mut stop = shutdown_rx;
-        let serve = tokio::spawn(async move {
-            let r = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|v| *v).await;
-                })
-                .await;
-            if let Err(e) = r {
-                tracing::error!(error = %e, "server stopped with an error");
-            }
-        });
+        // Each request carries its client's address (behind a trusted proxy,
+        // the one it forwards), for limits that cannot be keyed by a device.
+        let scheme = user_gate.scheme();
+        let app = user::router(state.clone());
+        let serve = tokio::spawn(edge::serve(listener, app, user_gate, "user", shutdown_rx));
         let staff_addr = staff.as_ref().map(|(a, _, _, _)| *a);
         let staff = staff.map(|(_, realm, task, _)| (realm, task));
         Ok(RunningServer {
+            scheme,
             addr,
             staff_addr,
             staff,
@@ -216,6 +202,11 @@ impl RunningServer {
             vault,
             lock,
         })
+    }
+
+    /// The user API's address as a client names it, e.g. `https://127.0.0.1:7480`.
+    pub fn url(&self) -> String {
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Number of live WebSocket connections.
@@ -240,4 +231,19 @@ impl RunningServer {
         self.vault.close().await;
         drop(self.lock);
     }
+}
+
+/// Binds one of the node's listeners, naming it in the error.
+async fn bind(
+    listener: &'static str,
+    addr: SocketAddr,
+) -> Result<(tokio::net::TcpListener, SocketAddr), ServerError> {
+    let fail = |source| ServerError::Listen {
+        listener,
+        addr,
+        source,
+    };
+    let bound = tokio::net::TcpListener::bind(addr).await.map_err(fail)?;
+    let local = bound.local_addr().map_err(fail)?;
+    Ok((bound, local))
 }

@@ -44,6 +44,11 @@ pub enum ErrorCode {
     RateLimited,
     LinkPending,
     Unavailable,
+    /// The node holds as many connections as it may (or this device as
+    /// many WebSockets); try again shortly, or close another one.
+    TooManyConnections,
+    /// The request did not arrive in time: its headers or body were too slow.
+    RequestTimeout,
     /// The transparency ledger cannot be written: what it must record
     /// first does not happen.
     LedgerUnavailable,

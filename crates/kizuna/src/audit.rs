@@ -48,6 +48,8 @@ pub struct Target {
     /// entry is seen).
     #[arg(long, conflicts_with = "data_dir", env = "KIZUNA_SERVER")]
     server: Option<String>,
+    #[command(flatten)]
+    trust: crate::cli::Trust,
     /// The data directory's region configuration.
     #[arg(long, env = "KIZUNA_CONFIG")]
     config: Option<PathBuf>,
@@ -142,9 +144,11 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<()> {
                 report(json, &r, &summary, &r.problems)
             }
             (None, Some(server)) => {
-                let (_, key, _) = kizuna_client::audit::heads(server).await?;
+                let server =
+                    kizuna_client::ServerAddress::new(server).with_ca_cert(at.trust.read()?);
+                let (_, key, _) = kizuna_client::audit::heads(&server).await?;
                 let witnessed = witnessed(&witness, &key)?;
-                let r = kizuna_client::audit::verify_server(server, &witnessed, |_, _| {}).await?;
+                let r = kizuna_client::audit::verify_server(&server, &witnessed, |_, _| {}).await?;
                 let summary = format!(
                     "ledger {} at {server}: {} entries, {} signed heads and {} witnessed checked against the leaves; {}",
                     r.origin,
@@ -165,7 +169,9 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<()> {
                     (key, kizuna_server::audit::heads(dir)?)
                 }
                 (None, Some(server)) => {
-                    let (_, key, heads) = kizuna_client::audit::heads(server).await?;
+                    let server =
+                        kizuna_client::ServerAddress::new(server).with_ca_cert(at.trust.read()?);
+                    let (_, key, heads) = kizuna_client::audit::heads(&server).await?;
                     (key, heads)
                 }
                 (None, None) => {

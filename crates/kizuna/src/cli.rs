@@ -23,6 +23,33 @@ pub struct Home {
     pub home: PathBuf,
 }
 
+/// How a command that names a server trusts its certificate.
+#[derive(Args, Clone)]
+pub struct Trust {
+    /// A certificate authority (PEM file) to trust for the server besides
+    /// the system's roots, for a node whose certificate is private. A device
+    /// or staff session remembers it for the commands that follow.
+    #[arg(long, env = "KIZUNA_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+}
+
+impl Trust {
+    /// The authority's PEM text, read now so a wrong path fails before
+    /// anything is sent.
+    pub fn read(&self) -> anyhow::Result<Option<Vec<u8>>> {
+        let Some(path) = &self.ca_cert else {
+            return Ok(None);
+        };
+        std::fs::read(path).map(Some).map_err(|e| {
+            crate::exit::Usage(format!(
+                "cannot read the CA certificate {}: {e}",
+                path.display()
+            ))
+            .into()
+        })
+    }
+}
+
 fn default_home() -> PathBuf {
     std::env::var_os("HOME")
         .map(PathBuf::from)
@@ -297,15 +324,46 @@ pub struct ServeArgs {
     /// default with regions jp and kr (`kizuna config default` prints it).
     #[arg(long, env = "KIZUNA_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Serve HTTPS and WSS on both listeners with this certificate chain
+    /// (PEM, the node's own certificate first); needs --tls-key.
+    #[arg(long, requires = "tls_key", env = "KIZUNA_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, requires = "tls_cert", env = "KIZUNA_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// A reverse proxy's network (CIDR) whose X-Forwarded-For names the
+    /// client; repeatable. From any other peer the header is ignored.
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Open connections each listener holds at most (kept below the
+    /// open-file limit); beyond it a connection is refused with 503.
+    #[arg(long, default_value_t = 50_000)]
+    pub max_connections: usize,
+    /// Seconds for a request's headers (and a TLS handshake) to arrive,
+    /// and for an idle keep-alive connection to stay open.
+    #[arg(long, default_value_t = 10)]
+    pub header_timeout: u64,
+    /// Seconds for a request's body to arrive whole.
+    #[arg(long, default_value_t = 30)]
+    pub body_timeout: u64,
+    /// Seconds of silence from a peer (WebSockets included) before the
+    /// node closes the connection.
+    #[arg(long, default_value_t = 90)]
+    pub idle_timeout: u64,
+    /// Live WebSockets one device may hold at once.
+    #[arg(long, default_value_t = 4)]
+    pub websockets_per_device: usize,
 }
 
 #[derive(Args)]
 pub struct RegisterArgs {
     #[command(flatten)]
     pub home: Home,
-    /// The server, e.g. http://127.0.0.1:7480
+    /// The server, e.g. http://127.0.0.1:7480 or https://kizuna.example
     #[arg(long, env = "KIZUNA_SERVER")]
     pub server: String,
+    #[command(flatten)]
+    pub trust: Trust,
     #[arg(long)]
     pub handle: String,
     #[arg(long)]
@@ -331,6 +389,8 @@ pub enum DeviceCommand {
         home: Home,
         #[arg(long, env = "KIZUNA_SERVER")]
         server: String,
+        #[command(flatten)]
+        trust: Trust,
         #[arg(long)]
         handle: String,
         #[arg(long, default_value = "cli")]

@@ -1,7 +1,7 @@
 //! `kizuna register` and `kizuna device …`: an account, and the devices
 //! that act for it.
 
-use kizuna_client::{Client, RegisterOptions};
+use kizuna_client::{Client, RegisterOptions, ServerAddress};
 
 use crate::cli::{DeviceCommand, RegisterArgs};
 use crate::messages::{print_seen, when};
@@ -10,7 +10,7 @@ use crate::messages::{print_seen, when};
 pub async fn register(a: RegisterArgs) -> anyhow::Result<()> {
     let c = Client::register(
         &a.home.home,
-        &a.server,
+        ServerAddress::new(&a.server).with_ca_cert(a.trust.read()?),
         RegisterOptions {
             handle: &a.handle,
             name: &a.name,
@@ -36,13 +36,14 @@ pub async fn run(cmd: DeviceCommand) -> anyhow::Result<()> {
         DeviceCommand::Link {
             home,
             server,
+            trust,
             handle,
             device_label,
             timeout,
         } => {
             let c = Client::link_device(
                 &home.home,
-                &server,
+                ServerAddress::new(&server).with_ca_cert(trust.read()?),
                 &handle,
                 &device_label,
                 |code| {

@@ -31,18 +31,33 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     config.limits.requests_per_second = a.rate_limit;
     config.limits.request_burst = a.rate_limit.saturating_mul(2);
     config.limits.signups_per_minute = a.signups_per_minute;
+    config.limits.websockets_per_device = a.websockets_per_device;
+    config.edge = kizuna_server::Edge {
+        tls: match (&a.tls_cert, &a.tls_key) {
+            (Some(cert), Some(key)) => Some(kizuna_server::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        },
+        trusted_proxies: a.trusted_proxies.clone(),
+        max_connections: a.max_connections,
+        header_timeout: std::time::Duration::from_secs(a.header_timeout.max(1)),
+        body_timeout: std::time::Duration::from_secs(a.body_timeout.max(1)),
+        idle_timeout: std::time::Duration::from_secs(a.idle_timeout.max(1)),
+    };
     let config_region = config.regions.node_region().id.clone();
     let config_ids = config.regions.ids().join(", ");
     let server = kizuna_server::RunningServer::start(config).await?;
     out!(
-        "Kizuna user API listening on http://{} (data in {}; node region {}, regions {})",
-        server.addr,
+        "Kizuna user API listening on {} (data in {}; node region {}, regions {})",
+        server.url(),
         a.data_dir.display(),
         config_region,
         config_ids
     );
     if let Some(staff) = server.staff_addr {
-        out!("Kizuna staff API listening on http://{staff}");
+        out!("Kizuna staff API listening on {}://{staff}", server.scheme);
     }
     shutdown_signal().await;
     eprintln!("shutting down: finishing in-flight requests");

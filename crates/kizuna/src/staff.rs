@@ -29,9 +29,13 @@ pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
         }
         StaffCommand::Login {
             server,
+            trust,
             staff_id,
             totp,
         } => {
+            let ca_cert = trust
+                .read()?
+                .map(|pem| String::from_utf8_lossy(&pem).into_owned());
             let password = match std::env::var("KIZUNA_STAFF_PASSWORD") {
                 Ok(p) => p,
                 Err(_) => {
@@ -41,7 +45,15 @@ pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
                     line.trim_end_matches(['\n', '\r']).to_string()
                 }
             };
-            let c = StaffClient::login(&a.staff_home, &server, &staff_id, &password, &totp).await?;
+            let c = StaffClient::login(
+                &a.staff_home,
+                &server,
+                ca_cert.as_deref(),
+                &staff_id,
+                &password,
+                &totp,
+            )
+            .await?;
             let s = c.session();
             show(json, s, |s| {
                 out!(

@@ -21,6 +21,9 @@ use crate::error::ApiError;
 const READ_BUFFER: usize = 1024;
 const MAX_FRAME: usize = 64 * 1024;
 const REPLAY_PAGE: u32 = 500;
+/// Ticks (of 250 ms) between pings: 30 s, well inside the node's idle
+/// timeout and the usual NAT timeouts.
+const PING_EVERY_TICKS: u32 = 120;
 
 #[derive(Deserialize)]
 pub struct WsQuery {
@@ -49,6 +52,12 @@ pub async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::bad_request(ErrorCode::BadRequest, e.body_text()))?;
+    // Answered before the upgrade, so the device reads why; the session
+    // checks again under the hub's lock, for connections opened at once.
+    let cap = s.limits.websockets_per_device;
+    if s.hub.connections_of(&me.device_id) >= cap {
+        return Err(too_many_websockets(cap));
+    }
     Ok(ws
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
@@ -60,6 +69,17 @@ pub async fn upgrade(
                 tracing::debug!(device = %device, error = %e, "websocket closed");
             }
         }))
+}
+
+fn too_many_websockets(cap: usize) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::TooManyConnections,
+        format!(
+            "this device already holds {cap} live WebSockets, the most one device may; \
+             close one (or wait for a dropped one to time out) and connect again"
+        ),
+    )
 }
 
 async fn send_env(socket: &mut WebSocket, env: &Envelope) -> Result<(), axum::Error> {
@@ -76,7 +96,14 @@ async fn session(
     let device = me.device_id.as_str();
     // Register before reading the backlog so nothing accepted in between is
     // missed; duplicates are skipped by sequence number.
-    let mut reg = s.hub.register(device);
+    let cap = s.limits.websockets_per_device;
+    let Some(mut reg) = s.hub.register_within(device, cap) else {
+        let text = serde_json::to_string(&ServerFrame::Error(too_many_websockets(cap).body()))
+            .unwrap_or_default();
+        let _ = socket.send(Message::Text(text.into())).await;
+        let _ = socket.send(Message::Close(None)).await;
+        return Ok(());
+    };
     let result = run(&s, me, after, &mut socket, &mut reg).await;
     s.hub.unregister(device, reg.id);
     result
@@ -142,6 +169,10 @@ async fn run(
     // Acknowledgements are coalesced and passed on at most four times a
     // second: a device that acks every entry should not cost a write each.
     let mut pending_ack: Option<u64> = None;
+    // A ping now and then: the device's answer is what keeps a quiet but
+    // live connection inside the node's idle timeout, and a dead one is
+    // found and closed.
+    let mut ticks_to_ping = PING_EVERY_TICKS;
     let result = loop {
         tokio::select! {
             entry = reg.rx.recv() => {
@@ -151,6 +182,13 @@ async fn run(
                 }
             }
             _ = tick.tick() => {
+                ticks_to_ping -= 1;
+                if ticks_to_ping == 0 {
+                    ticks_to_ping = PING_EVERY_TICKS;
+                    if let Err(e) = socket.send(Message::Ping(Default::default())).await {
+                        break Err(e);
+                    }
+                }
                 // A suspension decided while connected ends the connection.
                 if let Err(e) = s
                     .sanctions

@@ -51,6 +51,8 @@ pub enum StaffCommand {
             default_value = "http://127.0.0.1:7481"
         )]
         server: String,
+        #[command(flatten)]
+        trust: crate::cli::Trust,
         #[arg(long)]
         staff_id: String,
         /// The authenticator's current 6-digit code.

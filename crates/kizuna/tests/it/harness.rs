@@ -42,6 +42,10 @@ pub struct Node {
     homes: tempfile::TempDir,
     /// Kept across restarts, so staff sessions find their listener again.
     staff_listen: std::net::SocketAddr,
+    /// TLS, proxies, connection limits and timeouts, kept across restarts.
+    pub edge: kizuna_server::Edge,
+    /// The authority the node's certificate comes from, when it serves TLS.
+    pub ca_cert: Option<Vec<u8>>,
 }
 
 impl Node {
@@ -68,14 +72,36 @@ impl Node {
     }
 
     async fn with_dir(dir: tempfile::TempDir, limits: Limits, regions: Regions) -> Node {
+        Self::build(dir, limits, regions, kizuna_server::Edge::default(), None).await
+    }
+
+    /// A node with these listener settings (TLS, proxies, limits,
+    /// timeouts); `ca_cert` is the authority its people's devices trust.
+    pub async fn with_edge(
+        limits: Limits,
+        edge: kizuna_server::Edge,
+        ca_cert: Option<Vec<u8>>,
+    ) -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        Self::build(dir, limits, Regions::embedded(), edge, ca_cert).await
+    }
+
+    async fn build(
+        dir: tempfile::TempDir,
+        limits: Limits,
+        regions: Regions,
+        edge: kizuna_server::Edge,
+        ca_cert: Option<Vec<u8>>,
+    ) -> Node {
         log_buffer();
         let mut config = ServerConfig::new(dir.path(), "127.0.0.1:0".parse().unwrap());
         config.limits = limits.clone();
         config.regions = regions.clone();
+        config.edge = edge.clone();
         let staff_listen = any_port();
         config.staff_listen = Some(staff_listen);
         let server = RunningServer::start(config).await.unwrap();
-        let url = format!("http://{}", server.addr);
+        let url = server.url();
         Node {
             dir,
             server: Some(server),
@@ -84,6 +110,8 @@ impl Node {
             regions,
             homes: tempfile::tempdir().unwrap(),
             staff_listen,
+            edge,
+            ca_cert,
         }
     }
 
@@ -131,6 +159,7 @@ impl Node {
         config.limits = self.limits.clone();
         config.regions = self.regions.clone();
         config.staff_listen = Some(self.staff_listen);
+        config.edge = self.edge.clone();
         self.server = Some(RunningServer::start(config).await.unwrap());
     }
 
@@ -150,7 +179,7 @@ impl Node {
     pub async fn stranger(&self, handle: &str, region: &str, phone: &str) -> Client {
         Client::register(
             &self.home(handle),
-            &self.url,
+            kizuna_client::ServerAddress::new(&self.url).with_ca_cert(self.ca_cert.clone()),
             RegisterOptions {
                 handle,
                 name: &format!("{handle} Person"),

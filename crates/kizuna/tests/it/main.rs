@@ -7,6 +7,7 @@ mod breach;
 mod chat_faults;
 mod devices;
 mod durability;
+mod edge;
 mod groups;
 mod harness;
 mod ledger;

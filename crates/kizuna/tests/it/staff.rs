@@ -17,6 +17,9 @@ pub(crate) async fn login(
     StaffClient::login(
         &node.home(&format!("staff-{who}")),
         &staff_url(node),
+        node.ca_cert
+            .as_deref()
+            .map(|pem| std::str::from_utf8(pem).unwrap()),
         &c.staff_id,
         &c.password,
         &kizuna_staff::totp_now(&c.totp_secret).unwrap(),
@@ -25,10 +28,8 @@ pub(crate) async fn login(
 }
 
 pub(crate) fn staff_url(node: &Node) -> String {
-    format!(
-        "http://{}",
-        node.server.as_ref().unwrap().staff_addr.unwrap()
-    )
+    let server = node.server.as_ref().unwrap();
+    format!("{}://{}", server.scheme, server.staff_addr.unwrap())
 }
 
 pub(crate) fn org(id: &str, kind: OrgKind, country: &str, net: &str) -> Org {
