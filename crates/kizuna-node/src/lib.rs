@@ -32,7 +32,7 @@ pub mod transparency;
 pub use auth::{AuthError, DeviceIdentity, UserAuth};
 pub use error::{Kind, NodeError};
 pub use limits::Limits;
-pub use node::{ledger_origin, open_ledger, open_vault, Node, OpenError};
+pub use node::{check_configuration, ledger_origin, open_ledger, open_vault, Node, OpenError};
 
 #[cfg(test)]
 mod tests;

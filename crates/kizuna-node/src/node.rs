@@ -88,6 +88,34 @@ pub fn open_ledger(
     )?))
 }
 
+/// Refuses a configuration that no longer defines a region where people
+/// have their home: they would be unreachable and their data map would lie.
+async fn regions_cover(store: &dyn Store, regions: &Regions) -> Result<(), OpenError> {
+    for (region, count) in store.account_regions().await? {
+        if regions.region(&region).is_none() {
+            return Err(OpenError::RegionMissing {
+                region,
+                count,
+                origin: regions.origin.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks a configuration against a data directory as opening the node
+/// would, without opening it: what `kizuna config check --data-dir` asks.
+/// A directory with no node store yet holds nobody, and passes.
+pub async fn check_configuration(dir: &DataDir, regions: &Regions) -> Result<(), OpenError> {
+    if !dir.node_store().exists() {
+        return Ok(());
+    }
+    let store = SqliteStore::open(&dir.node_store()).await?;
+    let checked = regions_cover(&store, regions).await;
+    store.close().await;
+    checked
+}
+
 /// Opens the vault of a data directory with its transparency ledger.
 pub async fn open_vault(dir: &DataDir, regions: Regions) -> Result<Vault, OpenError> {
     let ledger = open_ledger(dir, &regions)?;
@@ -110,17 +138,7 @@ impl Node {
         // Its own key: only the node can test who blocked whom.
         let block_key = dir.key(NodeKey::Blocks)?;
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.node_store()).await?);
-        // People whose region the configuration dropped would be unreachable
-        // and their data map would lie; refuse rather than serve them wrong.
-        for (region, count) in store.account_regions().await? {
-            if regions.region(&region).is_none() {
-                return Err(OpenError::RegionMissing {
-                    region,
-                    count,
-                    origin: regions.origin.clone(),
-                });
-            }
-        }
+        regions_cover(store.as_ref(), &regions).await?;
         let vault = Arc::new(open_vault(dir, regions).await?);
         adopt_legacy_profiles(store.as_ref(), &vault).await?;
         let sanctions = Arc::new(Sanctions::load(store.as_ref()).await?);

@@ -24,11 +24,18 @@ use kizuna_vault::Vault;
 pub use edge::{client_address, raise_open_file_limit, Edge, TlsError, TlsFiles};
 pub use kizuna_node::ops::{admin, audit};
 pub use kizuna_node::Limits;
-pub use kizuna_node::{ledger_origin, open_ledger, open_vault};
+pub use kizuna_node::{check_configuration, ledger_origin, open_ledger, open_vault};
 pub use kizuna_node::{AuthError, DeviceIdentity, UserAuth};
 pub use kizuna_policy::{DEFAULT_POLICY, SCHEMA as POLICY_SCHEMA};
 pub use kizuna_staff::AnomalyLimits;
 pub use openapi::spec as openapi_spec;
+
+/// Loads and validates a staff access policy as `RunningServer::start`
+/// does (`None`: the shipped policy), for checking one before serving.
+pub fn load_policy(path: Option<&std::path::Path>) -> Result<(), ServerError> {
+    kizuna_policy::Policy::load(path)?;
+    Ok(())
+}
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {

@@ -54,11 +54,24 @@ pub enum AdminCommand {
 
 #[derive(Subcommand)]
 pub enum ConfigCommand {
-    /// Check a configuration file and summarise what it allows.
+    /// Check a configuration as `kizuna serve` would — the regions, the
+    /// staff access policy beside it (or --policy), and, with --data-dir,
+    /// that every region people live in is still defined — and summarise
+    /// what it allows.
     Check {
         /// The file (default: the embedded configuration).
         #[arg(long, env = "KIZUNA_CONFIG")]
         config: Option<PathBuf>,
+        /// The staff access policy `serve` would load (default: `policy.cedar`
+        /// beside --config if there is one, else the shipped policy).
+        #[arg(long, env = "KIZUNA_POLICY")]
+        policy: Option<PathBuf>,
+        /// A node's data directory to check the configuration against.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the embedded default configuration, to start a kizuna.toml from.
     Default,
@@ -72,12 +85,74 @@ pub fn regions(path: Option<&Path>) -> anyhow::Result<Regions> {
     })
 }
 
-pub fn config(c: ConfigCommand) -> anyhow::Result<()> {
+/// The staff access policy a node started with `--policy` and `--config`
+/// loads: the one named, else `policy.cedar` beside the configuration, else
+/// the shipped one (`None`).
+pub fn policy_path(policy: Option<&Path>, config: Option<&Path>) -> Option<PathBuf> {
+    policy.map(Path::to_path_buf).or_else(|| {
+        // Beside the region configuration, as an operator keeps both in one
+        // configuration directory.
+        let beside = config?.parent()?.join(POLICY_FILE);
+        beside.is_file().then_some(beside)
+    })
+}
+
+/// The staff access policy's file name in a configuration directory.
+const POLICY_FILE: &str = "policy.cedar";
+
+pub async fn config(c: ConfigCommand) -> anyhow::Result<()> {
     match c {
         ConfigCommand::Default => print!("{}", kizuna_config::DEFAULT_TOML),
-        ConfigCommand::Check { config } => {
+        ConfigCommand::Check {
+            config,
+            policy,
+            data_dir,
+            json,
+        } => {
+            // What `serve` refuses, in the order it refuses it.
             let r = regions(config.as_deref())?;
+            let policy = policy_path(policy.as_deref(), config.as_deref());
+            kizuna_server::load_policy(policy.as_deref())?;
+            if let Some(dir) = &data_dir {
+                kizuna_server::check_configuration(&kizuna_config::DataDir::new(dir), &r).await?;
+            }
+            if json {
+                let regions: Vec<serde_json::Value> = r
+                    .regions()
+                    .iter()
+                    .map(|region| {
+                        serde_json::json!({
+                            "id": region.id,
+                            "name": region.name,
+                            "country": region.country,
+                            "reachable_from": region.access_from.iter().map(|a| a.country.as_str()).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                out!(
+                    "{}",
+                    serde_json::json!({
+                        "valid": true,
+                        "origin": r.origin,
+                        "node_region": r.node_region().id,
+                        "policy": policy.as_ref().map(|p| p.display().to_string()),
+                        "data_dir": data_dir.as_ref().map(|d| d.display().to_string()),
+                        "regions": regions,
+                    })
+                );
+                return Ok(());
+            }
             out!("{}: valid", r.origin);
+            match &policy {
+                Some(p) => out!("staff access policy {}: valid", p.display()),
+                None => out!("staff access policy: the shipped one"),
+            }
+            if let Some(dir) = &data_dir {
+                out!(
+                    "data directory {}: every region people live in is defined",
+                    dir.display()
+                );
+            }
             out!("node region: {}", r.node_region().id);
             for region in r.regions() {
                 let from: Vec<&str> = region
@@ -133,6 +208,22 @@ impl kizuna_vault::Progress for Bar {
     }
 }
 
+/// What a move did, counted: those moved, and those who already lived in
+/// the target region (moved by an earlier run, or never elsewhere).
+fn move_summary(moved: &[kizuna_server::admin::Moved], to: &str) -> String {
+    let n = moved.iter().filter(|m| m.from != m.to).count();
+    let already = moved.len() - n;
+    let people = |n: usize| if n == 1 { "person" } else { "people" };
+    let mut line = format!("moved {n} {} to region {to}", people(n));
+    if already > 0 {
+        line.push_str(&format!(
+            "; {already} {} already lived there",
+            people(already)
+        ));
+    }
+    line
+}
+
 pub async fn run(a: AdminCommand) -> anyhow::Result<()> {
     match a {
         AdminCommand::MoveRegion {
@@ -170,11 +261,7 @@ pub async fn run(a: AdminCommand) -> anyhow::Result<()> {
                         );
                     }
                 }
-                let n = moved.len();
-                out!(
-                    "{n} {} in region {to}",
-                    if n == 1 { "person is" } else { "people are" }
-                );
+                out!("{}", move_summary(&moved, &to));
             }
         }
         AdminCommand::RotateKey { node, region } => {

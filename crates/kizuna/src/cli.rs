@@ -317,9 +317,11 @@ pub struct ServeArgs {
     /// alert is raised and they are suspended.
     #[arg(long, default_value_t = 50)]
     pub staff_max_people_per_hour: u64,
-    /// Address of the staff API, a listener of its own (loopback by default).
-    #[arg(long, default_value_t = SocketAddr::from(([127, 0, 0, 1], kizuna_wire::staff::DEFAULT_STAFF_PORT)))]
-    pub staff_listen: SocketAddr,
+    /// Address of the staff API, a listener of its own (default: loopback,
+    /// on the port after --listen's, so 7481 beside the default 7480 and
+    /// never the port of another node's user API).
+    #[arg(long)]
+    pub staff_listen: Option<SocketAddr>,
     /// The region configuration (kizuna.toml); without it, the embedded
     /// default with regions jp and kr (`kizuna config default` prints it).
     #[arg(long, env = "KIZUNA_CONFIG")]

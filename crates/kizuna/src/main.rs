@@ -66,7 +66,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             ..
         } => me::run(&home.home, what).await,
         Command::Admin(a) => admin::run(a).await,
-        Command::Config(c) => admin::config(c),
+        Command::Config(c) => admin::config(c).await,
         Command::Audit(a) => audit::run(a).await,
         Command::Staff(a) => staff::run(a).await,
         Command::Me { home, json, .. } => me::show(&home.home, json).await,

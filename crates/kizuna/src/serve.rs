@@ -3,9 +3,6 @@
 use crate::admin;
 use crate::cli::ServeArgs;
 
-/// The staff access policy's file name in a configuration directory.
-const POLICY_FILE: &str = "policy.cedar";
-
 pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -17,13 +14,8 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
         .init();
     let mut config = kizuna_server::ServerConfig::new(&a.data_dir, a.listen);
     config.regions = admin::regions(a.config.as_deref())?;
-    config.staff_listen = Some(a.staff_listen);
-    config.policy = a.policy.clone().or_else(|| {
-        // Beside the region configuration, as an operator keeps both in one
-        // configuration directory.
-        let beside = a.config.as_deref()?.parent()?.join(POLICY_FILE);
-        beside.is_file().then_some(beside)
-    });
+    config.staff_listen = Some(a.staff_listen.unwrap_or_else(|| staff_beside(a.listen)));
+    config.policy = admin::policy_path(a.policy.as_deref(), a.config.as_deref());
     config.anomaly = kizuna_server::AnomalyLimits {
         denials_per_hour: a.staff_max_refusals_per_hour,
         people_per_hour: a.staff_max_people_per_hour,
@@ -64,6 +56,17 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     server.shutdown().await;
     eprintln!("stopped cleanly");
     Ok(())
+}
+
+/// The staff listener a node gets when none is named: on loopback, on the
+/// port after the user API's, so nodes started with only `--listen` on
+/// different ports never collide on a shared staff port.
+fn staff_beside(user: std::net::SocketAddr) -> std::net::SocketAddr {
+    let port = match user.port() {
+        0 => 0,
+        p => p.checked_add(1).unwrap_or(p - 1),
+    };
+    std::net::SocketAddr::from(([127, 0, 0, 1], port))
 }
 
 /// Waits for Ctrl-C or, on Unix, SIGTERM.

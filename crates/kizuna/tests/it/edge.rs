@@ -229,21 +229,9 @@ async fn a_request_succeeds_while_1500_idle_connections_are_held() {
     let mut serve = KillOnDrop(serve);
     let url = format!("http://{listen}/v1/ledger/head");
     let http = reqwest::Client::new();
-    let mut up = false;
-    let mut last = String::new();
-    for _ in 0..300 {
-        match http.get(&url).send().await {
-            Ok(_) => {
-                up = true;
-                break;
-            }
-            Err(e) => last = format!("{e:?}"),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     assert!(
-        up,
-        "the node did not start ({last}): {}",
+        wait_until_up(&url).await,
+        "the node did not start: {}",
         std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default()
     );
 
@@ -258,22 +246,6 @@ async fn a_request_succeeds_while_1500_idle_connections_are_held() {
     assert!(r.status().is_success(), "{}", r.status());
     drop(idle);
     serve.0.kill().unwrap();
-}
-
-/// A port nothing listens on now, for a node in another process.
-fn free_port() -> std::net::SocketAddr {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    probe.local_addr().unwrap()
-}
-
-/// A node process that ends with the test, however the test ends.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[tokio::test]

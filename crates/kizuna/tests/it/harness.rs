@@ -350,3 +350,32 @@ pub async fn link(
     let (_, changes) = approver.approve_device(&code).await.unwrap();
     (linking.await.unwrap(), changes)
 }
+
+/// A port nothing listens on now, for a node in another process.
+pub fn free_port() -> std::net::SocketAddr {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap()
+}
+
+/// A node process that ends with the test, however the test ends.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits until `url` answers at all (a node process starting), for at most
+/// 30 s.
+pub async fn wait_until_up(url: &str) -> bool {
+    let http = reqwest::Client::new();
+    for _ in 0..300 {
+        if http.get(url).send().await.is_ok() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}

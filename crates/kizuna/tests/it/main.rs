@@ -5,6 +5,7 @@ mod architecture;
 mod bad_input;
 mod breach;
 mod chat_faults;
+mod cli;
 mod devices;
 mod durability;
 mod edge;

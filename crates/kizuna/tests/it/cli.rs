@@ -1,0 +1,168 @@
+//! The command line as an operator meets it: listeners that fail say which
+//! and why once, a node started with only `--listen` finds its own staff
+//! port, `config check` refuses what `serve` would, and a region move
+//! counts what it did.
+
+use crate::harness::*;
+
+fn text(out: &[u8]) -> String {
+    String::from_utf8_lossy(out).into_owned()
+}
+
+#[tokio::test]
+async fn a_listener_that_cannot_bind_is_named_with_its_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_addr = taken.local_addr().unwrap().to_string();
+    let out = run(args(&[
+        "serve",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--listen",
+        &free_port().to_string(),
+        "--staff-listen",
+        &taken_addr,
+    ]))
+    .await;
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("staff API"), "{err}");
+    assert!(err.contains(&taken_addr), "{err}");
+    let cause = "in use";
+    assert_eq!(err.matches(cause).count(), 1, "{err}");
+}
+
+#[tokio::test]
+async fn nodes_started_with_only_listen_do_not_share_a_staff_port() {
+    // Two ports each with a free neighbour.
+    let pick = || loop {
+        let p = free_port();
+        let next = std::net::SocketAddr::from(([127, 0, 0, 1], p.port() + 1));
+        if std::net::TcpListener::bind(next).is_ok() {
+            return (p, next);
+        }
+    };
+    let (a, a_staff) = pick();
+    let (b, b_staff) = loop {
+        let (b, s) = pick();
+        if b != a && b != a_staff && s != a {
+            break (b, s);
+        }
+    };
+    let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let start = |dir: &std::path::Path, listen: std::net::SocketAddr| {
+        KillOnDrop(
+            std::process::Command::new(env!("CARGO_BIN_EXE_kizuna"))
+                .args(["serve", "--data-dir"])
+                .arg(dir)
+                .args(["--listen", &listen.to_string()])
+                .env("KIZUNA_LOG", "error")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let _first = start(dirs.0.path(), a);
+    let _second = start(dirs.1.path(), b);
+    for (user, staff) in [(a, a_staff), (b, b_staff)] {
+        assert!(wait_until_up(&format!("http://{user}/v1/ledger/head")).await);
+        // The staff listener is there, beside the user API, and answers
+        // as the staff API does.
+        let r = reqwest::get(format!("http://{staff}/staff/v1/me"))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "staff API beside {user}");
+    }
+}
+
+#[tokio::test]
+async fn config_check_refuses_a_policy_serve_would_refuse() {
+    let conf = tempfile::tempdir().unwrap();
+    let toml = conf.path().join("kizuna.toml");
+    let out = run(args(&["config", "default"])).await;
+    std::fs::write(&toml, &out.stdout).unwrap();
+    let toml = toml.to_str().unwrap().to_string();
+    // A valid configuration with the shipped policy passes, also against a
+    // data directory.
+    let data = tempfile::tempdir().unwrap();
+    let ok = run(args(&[
+        "config",
+        "check",
+        "--config",
+        &toml,
+        "--data-dir",
+        data.path().to_str().unwrap(),
+        "--json",
+    ]))
+    .await;
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(summary["valid"], true);
+
+    // A broken policy beside it: `serve` refuses to start, and so does
+    // `config check`, for the same reason.
+    std::fs::write(conf.path().join("policy.cedar"), "permit(principal, action").unwrap();
+    let check = run(args(&["config", "check", "--config", &toml])).await;
+    assert!(!check.status.success());
+    let serve = run(args(&[
+        "serve",
+        "--config",
+        &toml,
+        "--data-dir",
+        data.path().to_str().unwrap(),
+        "--listen",
+        &free_port().to_string(),
+        "--staff-listen",
+        &free_port().to_string(),
+    ]))
+    .await;
+    assert!(!serve.status.success());
+    let (check_err, serve_err) = (text(&check.stderr), text(&serve.stderr));
+    assert!(check_err.contains("policy"), "{check_err}");
+    let first = |s: &str| s.lines().next().unwrap_or_default().to_string();
+    assert_eq!(first(&check_err), first(&serve_err));
+}
+
+#[tokio::test]
+async fn a_region_move_counts_those_it_moved() {
+    let mut node = Node::start().await;
+    node.person("alice", "jp").await;
+    node.person("bob", "jp").await;
+    node.stop().await;
+    let dir = node.data_dir().to_str().unwrap().to_string();
+    let all = run(args(&[
+        "admin",
+        "move-region",
+        "--data-dir",
+        &dir,
+        "--all-from",
+        "jp",
+        "--to",
+        "kr",
+    ]))
+    .await;
+    assert!(all.status.success(), "{}", text(&all.stderr));
+    assert!(
+        text(&all.stdout).contains("moved 2 people to region kr"),
+        "{}",
+        text(&all.stdout)
+    );
+    let again = run(args(&[
+        "admin",
+        "move-region",
+        "--data-dir",
+        &dir,
+        "--subject",
+        "alice",
+        "--to",
+        "kr",
+    ]))
+    .await;
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stdout).contains("moved 0 people to region kr; 1 person already lived there"),
+        "{}",
+        text(&again.stdout)
+    );
+}
