@@ -74,7 +74,11 @@ pub enum ConfigCommand {
         json: bool,
     },
     /// Print the embedded default configuration, to start a kizuna.toml from.
-    Default,
+    Default {
+        /// Print it inside JSON (`{"toml": "…"}`) for scripts.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The configuration at `path`, or the embedded default.
@@ -102,7 +106,13 @@ const POLICY_FILE: &str = "policy.cedar";
 
 pub async fn config(c: ConfigCommand) -> anyhow::Result<()> {
     match c {
-        ConfigCommand::Default => print!("{}", kizuna_config::DEFAULT_TOML),
+        ConfigCommand::Default { json: false } => print!("{}", kizuna_config::DEFAULT_TOML),
+        ConfigCommand::Default { json: true } => {
+            out!(
+                "{}",
+                serde_json::json!({ "toml": kizuna_config::DEFAULT_TOML })
+            )
+        }
         ConfigCommand::Check {
             config,
             policy,

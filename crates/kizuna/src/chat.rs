@@ -21,6 +21,9 @@ pub enum ChatCommand {
         /// A name for the chat, shared end-to-end encrypted with its members.
         #[arg(long)]
         name: Option<String>,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Add a person (all their devices) to a chat.
     Add {
@@ -31,6 +34,9 @@ pub enum ChatCommand {
         /// Handle of the person.
         #[arg(long)]
         member: String,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Remove a person (all their devices) from a chat.
     Remove {
@@ -41,6 +47,9 @@ pub enum ChatCommand {
         /// Handle of the person.
         #[arg(long)]
         member: String,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Leave a chat: the others see that you left; your history stays on
     /// this device.
@@ -49,6 +58,9 @@ pub enum ChatCommand {
         home: Home,
         /// Chat id (or a unique prefix of it, or the chat's name).
         chat: String,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// List a chat's member devices.
     Members {
@@ -56,6 +68,9 @@ pub enum ChatCommand {
         home: Home,
         /// Chat id (or a unique prefix of it, or the chat's name).
         chat: String,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Chats someone not in your contacts put you into: nothing of them is
     /// shown as a normal chat until you accept.
@@ -73,6 +88,9 @@ pub enum ChatCommand {
         home: Home,
         /// Chat id (or a unique prefix of it, or the chat's name).
         chat: String,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Decline a chat request: you leave it and what was sent in it is
     /// deleted from this device.
@@ -84,21 +102,45 @@ pub enum ChatCommand {
         /// Also block the person who started it.
         #[arg(long)]
         block: bool,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
     },
 }
 
 pub async fn run(cmd: ChatCommand) -> anyhow::Result<()> {
     match cmd {
-        ChatCommand::New { home, with, name } => {
+        ChatCommand::New {
+            home,
+            with,
+            name,
+            json,
+        } => {
             let mut c = Client::open(&home.home).await?;
             let id = c.create_chat(&with, name.as_deref()).await?;
-            out!("{id}");
+            if json {
+                out!(
+                    "{}",
+                    serde_json::json!({ "chat": id, "with": with, "name": name })
+                );
+            } else {
+                out!("{id}");
+            }
         }
-        ChatCommand::Add { home, chat, member } => {
+        ChatCommand::Add {
+            home,
+            chat,
+            member,
+            json,
+        } => {
             let mut c = Client::open(&home.home).await?;
             let r = c.add_member(&chat, &member).await;
             print_seen(&mut c);
             let changed = r?;
+            if json {
+                out!("{}", serde_json::to_string(&changed)?);
+                return Ok(());
+            }
             out!(
                 "added {} ({} device{}) to chat {}",
                 changed.handle,
@@ -107,11 +149,20 @@ pub async fn run(cmd: ChatCommand) -> anyhow::Result<()> {
                 changed.chat
             );
         }
-        ChatCommand::Remove { home, chat, member } => {
+        ChatCommand::Remove {
+            home,
+            chat,
+            member,
+            json,
+        } => {
             let mut c = Client::open(&home.home).await?;
             let r = c.remove_member(&chat, &member).await;
             print_seen(&mut c);
             let changed = r?;
+            if json {
+                out!("{}", serde_json::to_string(&changed)?);
+                return Ok(());
+            }
             out!(
                 "removed {} ({} device{}) from chat {}",
                 changed.handle,
@@ -120,16 +171,29 @@ pub async fn run(cmd: ChatCommand) -> anyhow::Result<()> {
                 changed.chat
             );
         }
-        ChatCommand::Leave { home, chat } => {
+        ChatCommand::Leave { home, chat, json } => {
             let mut c = Client::open(&home.home).await?;
             let r = c.leave(&chat).await;
             print_seen(&mut c);
             r?;
-            out!("you left chat {chat}; its history stays on this device");
+            if json {
+                out!("{}", serde_json::json!({ "left": chat }));
+            } else {
+                out!("you left chat {chat}; its history stays on this device");
+            }
         }
-        ChatCommand::Members { home, chat } => {
+        ChatCommand::Members { home, chat, json } => {
             let mut c = Client::open(&home.home).await?;
-            for (h, d) in c.members(&chat).await? {
+            let members = c.members(&chat).await?;
+            if json {
+                let list: Vec<serde_json::Value> = members
+                    .iter()
+                    .map(|(h, d)| serde_json::json!({ "handle": h, "device": d }))
+                    .collect();
+                out!("{}", serde_json::Value::Array(list));
+                return Ok(());
+            }
+            for (h, d) in members {
                 out!("{h}\t{d}");
             }
         }
@@ -155,9 +219,13 @@ pub async fn run(cmd: ChatCommand) -> anyhow::Result<()> {
                 );
             }
         }
-        ChatCommand::Accept { home, chat } => {
+        ChatCommand::Accept { home, chat, json } => {
             let mut c = Client::open(&home.home).await?;
             let r = c.accept_chat(&chat).await?;
+            if json {
+                out!("{}", serde_json::to_string(&r)?);
+                return Ok(());
+            }
             out!(
                 "accepted chat {} from {} ({} message{} waiting); `kizuna history {}` shows them",
                 r.chat,
@@ -167,11 +235,23 @@ pub async fn run(cmd: ChatCommand) -> anyhow::Result<()> {
                 short(&r.chat)
             );
         }
-        ChatCommand::Decline { home, chat, block } => {
+        ChatCommand::Decline {
+            home,
+            chat,
+            block,
+            json,
+        } => {
             let mut c = Client::open(&home.home).await?;
             let r = c.decline_chat(&chat, block).await;
             print_seen(&mut c);
             let r = r?;
+            if json {
+                out!(
+                    "{}",
+                    serde_json::json!({ "declined": r.chat, "from": r.from, "blocked": block })
+                );
+                return Ok(());
+            }
             out!("declined chat {} from {}", r.chat, r.from);
             if block {
                 out!("blocked {}", r.from);
@@ -183,9 +263,10 @@ pub async fn run(cmd: ChatCommand) -> anyhow::Result<()> {
 
 /// `kizuna lookup`: the handle registered with a phone number, if its
 /// owner lets themselves be found.
-pub async fn lookup(home: &Home, phone: &str) -> anyhow::Result<()> {
+pub async fn lookup(home: &Home, phone: &str, json: bool) -> anyhow::Result<()> {
     let mut c = Client::open(&home.home).await?;
     match c.lookup_phone(phone).await? {
+        Some(h) if json => out!("{}", serde_json::json!({ "phone": phone, "handle": h })),
         Some(h) => out!("{h}"),
         None => {
             return Err(NotFound("nobody with that number lets themselves be found".into()).into());

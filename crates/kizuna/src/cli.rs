@@ -100,6 +100,9 @@ pub enum Command {
         /// International form, e.g. +819012345678
         #[arg(long)]
         phone: String,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Create chats and change who is in them.
     #[command(subcommand)]
@@ -140,6 +143,9 @@ pub enum Command {
         /// Chat id (or a unique prefix of it, or the chat's name).
         chat: String,
         text: String,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Report a message to the service as spam, harassment, illegal or
     /// other: only it (and, if you choose, the messages before it) is
@@ -203,7 +209,11 @@ pub enum Command {
     Device(DeviceCommand),
     /// The whole story in one process: a server, three people, chats, an
     /// offline catch-up and a removal.
-    Demo,
+    Demo {
+        /// Tell the story as JSON, one object per line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Operator work on a node's data directory (run on the node's machine).
     #[command(subcommand)]
     Admin(admin::AdminCommand),
@@ -355,6 +365,9 @@ pub struct ServeArgs {
     /// Live WebSockets one device may hold at once.
     #[arg(long, default_value_t = 4)]
     pub websockets_per_device: usize,
+    /// Say where the node listens as one JSON object, for scripts.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]
@@ -381,6 +394,9 @@ pub struct RegisterArgs {
     /// A name for this device.
     #[arg(long, default_value = "cli")]
     pub device_label: String,
+    /// Print JSON for scripts.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Subcommand)]
@@ -400,6 +416,10 @@ pub enum DeviceCommand {
         /// Seconds to wait for approval.
         #[arg(long, default_value_t = 600)]
         timeout: u64,
+        /// Print JSON for scripts (the code to approve, then the outcome,
+        /// one object per line).
+        #[arg(long)]
+        json: bool,
     },
     /// My devices: label, when each was linked, when it last signed in.
     List {
@@ -416,6 +436,9 @@ pub enum DeviceCommand {
         home: Home,
         /// The device id, as `kizuna device list` shows it.
         device: String,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// On an existing device: approve a code and add the new device to every chat.
     Approve {
@@ -423,5 +446,8 @@ pub enum DeviceCommand {
         home: Home,
         /// The code the new device printed.
         code: String,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
     },
 }

@@ -13,8 +13,23 @@ impl Drop for TempDir {
     }
 }
 
+/// Whether the story is told as JSON, one object per line (`--json`).
+static AS_JSON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// One line of the story, as text or as `{"say": "…"}`.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let line = format!($($arg)*);
+        if AS_JSON.load(std::sync::atomic::Ordering::Relaxed) {
+            out!("{}", serde_json::json!({ "say": line }));
+        } else {
+            out!("{line}");
+        }
+    }};
+}
+
 fn step(n: u32, what: &str) {
-    out!("\n== {n}. {what}");
+    say!("\n== {n}. {what}");
 }
 
 fn show(who: &str, events: &[Event]) {
@@ -23,7 +38,7 @@ fn show(who: &str, events: &[Event]) {
         match e {
             Event::Message(m) => {
                 any = true;
-                out!(
+                say!(
                     "   {who} received from {}: {:?} (#{} in chat {})",
                     m.sender,
                     m.text,
@@ -32,35 +47,35 @@ fn show(who: &str, events: &[Event]) {
                 );
             }
             Event::Joined { by, chat } => {
-                out!("   {who} was added to chat {} by {by}", &chat[..8])
+                say!("   {who} was added to chat {} by {by}", &chat[..8])
             }
             Event::Request { by, chat } => {
-                out!("   {who} got a chat request from {by}: chat {}", &chat[..8])
+                say!("   {who} got a chat request from {by}: chat {}", &chat[..8])
             }
-            Event::Removed { by, chat } => out!(
+            Event::Removed { by, chat } => say!(
                 "   {who} learned {by} removed them from chat {}",
                 &chat[..8]
             ),
-            Event::Renamed { name, .. } => out!("   {who} sees the chat is named {name:?}"),
+            Event::Renamed { name, .. } => say!("   {who} sees the chat is named {name:?}"),
             Event::Undecryptable(u) => {
-                out!("   {who} could not open a message: {}", u.reason)
+                say!("   {who} could not open a message: {}", u.reason)
             }
             Event::MembersChanged { by, .. } => {
-                out!("   {who} processed a membership change by {by}")
+                say!("   {who} processed a membership change by {by}")
             }
             Event::DeviceRevoked { handle, .. } => {
-                out!("   {who} sees a device of {handle} was revoked")
+                say!("   {who} sees a device of {handle} was revoked")
             }
             Event::AccountDeleted { handle, .. } => {
-                out!("   {who} sees {handle} deleted their account")
+                say!("   {who} sees {handle} deleted their account")
             }
             Event::NotSent { reason, .. } => {
-                out!("   {who}'s message was not delivered: {reason}")
+                say!("   {who}'s message was not delivered: {reason}")
             }
         }
     }
     if !any {
-        out!("   {who} has no new messages");
+        say!("   {who} has no new messages");
     }
 }
 
@@ -85,7 +100,7 @@ async fn person(
         },
     )
     .await?;
-    out!(
+    say!(
         "   {handle} registered in region {region}, device {}",
         c.identity().device_id
     );
@@ -114,7 +129,8 @@ fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
     hits
 }
 
-pub async fn run() -> anyhow::Result<()> {
+pub async fn run(json: bool) -> anyhow::Result<()> {
+    AS_JSON.store(json, std::sync::atomic::Ordering::Relaxed);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
@@ -132,7 +148,7 @@ pub async fn run() -> anyhow::Result<()> {
     ))
     .await?;
     let url = format!("http://{}", server.addr);
-    out!("   listening on {url}");
+    say!("   listening on {url}");
 
     step(
         2,
@@ -146,20 +162,20 @@ pub async fn run() -> anyhow::Result<()> {
             handles: vec!["alice".into(), "bob".into()],
         })
         .await?;
-    out!(
+    say!(
         "   carol keeps alice and bob as contacts (sealed in her home region); bob keeps none yet"
     );
 
     step(3, "Alice finds Bob by phone number and starts a 1:1 chat");
     let found = alice.lookup_phone("+821012345678").await?;
-    out!("   the server answers only with a handle: {found:?}");
+    say!("   the server answers only with a handle: {found:?}");
     let dm = alice.create_chat(&["bob".into()], None).await?;
-    out!("   chat {} created (an MLS group of two)", &dm[..8]);
+    say!("   chat {} created (an MLS group of two)", &dm[..8]);
     alice.send(&dm, "Hi Bob, lunch tomorrow?").await?;
     let e = bob.sync().await?;
     show("bob", &e);
     let request = bob.accept_chat(&dm).await?;
-    out!(
+    say!(
         "   alice is not in bob's contacts, so the chat waited as a request; bob accepts it \
          ({} message waiting) and adds alice to his contacts",
         request.messages
@@ -178,12 +194,12 @@ pub async fn run() -> anyhow::Result<()> {
     let trip = alice
         .create_chat(&["bob".into(), "carol".into()], Some("Trip"))
         .await?;
-    out!("   chat {} created", &trip[..8]);
+    say!("   chat {} created", &trip[..8]);
     show("bob", &bob.sync().await?);
     alice.send(&trip, "Train leaves at 9:00").await?;
     bob.send(&trip, "I'll bring snacks").await?;
     alice.send(&trip, "Carol, are you in?").await?;
-    out!("   three messages sent while Carol is away");
+    say!("   three messages sent while Carol is away");
 
     step(5, "Carol comes online and catches up, in order");
     show("carol", &carol.sync().await?);
@@ -199,7 +215,7 @@ pub async fn run() -> anyhow::Result<()> {
     show("bob", &bob.sync().await?);
     show("carol", &carol.sync().await?);
     match carol.send(&trip, "Wait, what?").await {
-        Err(e) => out!("   carol cannot send either: {e}"),
+        Err(e) => say!("   carol cannot send either: {e}"),
         Ok(_) => anyhow::bail!("a removed member could still send"),
     }
 
@@ -213,7 +229,7 @@ pub async fn run() -> anyhow::Result<()> {
     for s in secrets {
         let hits = files_containing(&data, s.as_bytes());
         leaks += hits.len();
-        out!("   {:?} found in {} server file(s)", s, hits.len());
+        say!("   {:?} found in {} server file(s)", s, hits.len());
     }
     if leaks > 0 {
         anyhow::bail!("plaintext found in the server's files");
@@ -234,7 +250,7 @@ pub async fn run() -> anyhow::Result<()> {
         .iter()
         .map(|a| a.country.as_str())
         .collect();
-    out!(
+    say!(
         "   bob's profile is in region {} ({}), reachable from {}; {} recorded transfer(s) to this node in {}",
         profile.region,
         profile.country,
@@ -248,7 +264,7 @@ pub async fn run() -> anyhow::Result<()> {
         .iter()
         .map(|f| files_containing(&data, f.as_bytes()).len())
         .sum();
-    out!("   bob's name and phone found in {found} server file(s)");
+    say!("   bob's name and phone found in {found} server file(s)");
     if found > 0 {
         anyhow::bail!("personal data found in plaintext in the server's files");
     }
@@ -270,7 +286,7 @@ pub async fn run() -> anyhow::Result<()> {
             0,
         )
         .await?;
-    out!(
+    say!(
         "   report {} kept sealed in alice's region {}",
         filed.report_id,
         filed.region
@@ -300,11 +316,11 @@ pub async fn run() -> anyhow::Result<()> {
     }
     let forged = forged.ok_or_else(|| anyhow::anyhow!("the message came without franking"))?;
     match alice.send_report(&forged).await {
-        Err(e) => out!("   the same message with other words is refused: {e}"),
+        Err(e) => say!("   the same message with other words is refused: {e}"),
         Ok(_) => anyhow::bail!("an altered report was accepted"),
     }
     let held = files_containing(&data, b"Cheap watches").len();
-    out!("   the reported text found in {held} server file(s): it is sealed");
+    say!("   the reported text found in {held} server file(s): it is sealed");
     if held > 0 {
         anyhow::bail!("a reported message found in plaintext in the server's files");
     }
@@ -313,6 +329,6 @@ pub async fn run() -> anyhow::Result<()> {
     for c in [alice, bob, carol] {
         c.close().await;
     }
-    out!("\ndone in {:.1}s", started.elapsed().as_secs_f64());
+    say!("\ndone in {:.1}s", started.elapsed().as_secs_f64());
     Ok(())
 }

@@ -22,6 +22,10 @@ pub async fn register(a: RegisterArgs) -> anyhow::Result<()> {
     )
     .await?;
     let id = c.identity();
+    if a.json {
+        out!("{}", serde_json::to_string(id)?);
+        return Ok(());
+    }
     out!(
         "registered {} (device {}) on {}",
         id.handle,
@@ -40,6 +44,7 @@ pub async fn run(cmd: DeviceCommand) -> anyhow::Result<()> {
             handle,
             device_label,
             timeout,
+            json,
         } => {
             let c = Client::link_device(
                 &home.home,
@@ -47,12 +52,29 @@ pub async fn run(cmd: DeviceCommand) -> anyhow::Result<()> {
                 &handle,
                 &device_label,
                 |code| {
-                    out!("on one of your other devices run:\n\n    kizuna device approve {code}\n");
-                    out!("waiting for approval...");
+                    if json {
+                        out!("{}", serde_json::json!({ "approve_with": code }));
+                    } else {
+                        out!(
+                            "on one of your other devices run:\n\n    kizuna device approve {code}\n"
+                        );
+                        out!("waiting for approval...");
+                    }
                 },
                 std::time::Duration::from_secs(timeout),
             )
             .await?;
+            if json {
+                out!(
+                    "{}",
+                    serde_json::json!({
+                        "device": c.identity().device_id,
+                        "handle": c.identity().handle,
+                        "linked": true,
+                    })
+                );
+                return Ok(());
+            }
             out!(
                 "this device ({}) is now linked to {}",
                 c.identity().device_id,
@@ -78,17 +100,29 @@ pub async fn run(cmd: DeviceCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        DeviceCommand::Revoke { home, device } => {
+        DeviceCommand::Revoke { home, device, json } => {
             let mut c = Client::open(&home.home).await?;
             c.revoke_device(&device).await?;
+            if json {
+                out!("{}", serde_json::json!({ "revoked": device }));
+                return Ok(());
+            }
             out!("device {device} revoked: it is being taken out of every chat, and can no longer sign in");
             Ok(())
         }
-        DeviceCommand::Approve { home, code } => {
+        DeviceCommand::Approve { home, code, json } => {
             let mut c = Client::open(&home.home).await?;
             let r = c.approve_device(&code).await;
             print_seen(&mut c);
             let (device, chats) = r?;
+            if json {
+                let chats: Vec<&str> = chats.iter().map(|m| m.chat.as_str()).collect();
+                out!(
+                    "{}",
+                    serde_json::json!({ "approved": device, "added_to": chats })
+                );
+                return Ok(());
+            }
             out!(
                 "device {device} approved and added to {} chat(s)",
                 chats.len()

@@ -88,3 +88,40 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
         _ => 1,
     }
 }
+
+/// The stable code a failure has in `--json` output: the server's own code
+/// when it refused, else what kind of failure the exit code says it is.
+pub fn error_code(e: &anyhow::Error) -> String {
+    if let Some(code) = e
+        .downcast_ref::<ClientError>()
+        .and_then(ClientError::api_code)
+        .or_else(|| {
+            e.downcast_ref::<kizuna_console::ConsoleError>()
+                .and_then(kizuna_console::ConsoleError::api_code)
+        })
+    {
+        return code.to_string();
+    }
+    match exit_code(e) {
+        2 => "usage",
+        3 => "not_found",
+        5 => "unreachable",
+        6 => "ledger_verification_failed",
+        7 => "unopened",
+        8 => "unchanged",
+        9 => "chat_request",
+        _ => "failed",
+    }
+    .to_string()
+}
+
+/// Whether the command line asked for JSON: then a failure is JSON too,
+/// on standard output where the script reads the answer.
+pub fn wants_json() -> bool {
+    std::env::args_os().skip(1).any(|a| a == "--json")
+}
+
+/// A failure as `--json` prints it: `{"error": {"code", "message"}}`.
+pub fn json_error(code: &str, message: &str) -> String {
+    serde_json::json!({ "error": { "code": code, "message": message } }).to_string()
+}

@@ -46,11 +46,26 @@ pub fn stdout_failed(e: std::io::Error) -> ! {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if exit::wants_json() && e.use_stderr() => {
+            let message = e.render().to_string().trim().to_string();
+            println!("{}", exit::json_error("usage", &message));
+            return ExitCode::from(2);
+        }
+        Err(e) => e.exit(),
+    };
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            if exit::wants_json() {
+                println!(
+                    "{}",
+                    exit::json_error(&exit::error_code(&e), &format!("{e:#}"))
+                );
+            } else {
+                eprintln!("error: {e:#}");
+            }
             ExitCode::from(exit::exit_code(&e))
         }
     }
@@ -70,7 +85,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(a) => audit::run(a).await,
         Command::Staff(a) => staff::run(a).await,
         Command::Me { home, json, .. } => me::show(&home.home, json).await,
-        Command::Lookup { home, phone } => chat::lookup(&home, &phone).await,
+        Command::Lookup { home, phone, json } => chat::lookup(&home, &phone, json).await,
         Command::Chat(cmd) => chat::run(cmd).await,
         Command::Block { home, handle, json } => {
             chat::blocks(&home, chat::BlockAction::Block(handle), json).await
@@ -79,7 +94,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             chat::blocks(&home, chat::BlockAction::Unblock(handle), json).await
         }
         Command::Blocked { home, json } => chat::blocks(&home, chat::BlockAction::List, json).await,
-        Command::Send { home, chat, text } => messages::send(&home, &chat, &text).await,
+        Command::Send {
+            home,
+            chat,
+            text,
+            json,
+        } => messages::send(&home, &chat, &text, json).await,
         Command::Report {
             home,
             chat,
@@ -105,7 +125,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Chats { home, json } => messages::chats(&home, json).await,
         Command::History { home, chat, json } => messages::history(&home, &chat, json).await,
         Command::Device(cmd) => device::run(cmd).await,
-        Command::Demo => demo::run().await,
+        Command::Demo { json } => demo::run(json).await,
         Command::Bench(a) => bench::run(a).await,
     }
 }

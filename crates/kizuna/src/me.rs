@@ -23,6 +23,10 @@ pub enum MeCommand {
         /// Write to this file instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Print JSON for scripts (the export is JSON already; with --out,
+        /// where it was written).
+        #[arg(long)]
+        json: bool,
     },
     /// Show or replace my contact list (kept sealed in my home region).
     Contacts {
@@ -49,9 +53,19 @@ pub enum MeCommand {
         json: bool,
     },
     /// Agree to a staff request for my data.
-    Agree { grant: String },
+    Agree {
+        grant: String,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Decline a staff request for my data; nothing is readable under it.
-    Decline { grant: String },
+    Decline {
+        grant: String,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// The abuse reports I filed and what became of them.
     Reports {
         /// Print JSON for scripts.
@@ -73,6 +87,9 @@ pub enum MeCommand {
         /// Why the decision is wrong.
         #[arg(long)]
         note: String,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Erase my account: my data key is destroyed (nothing sealed under it
     /// can be opened again), then my account, devices and queues go.
@@ -80,6 +97,9 @@ pub enum MeCommand {
         /// Confirm: this cannot be undone.
         #[arg(long)]
         yes: bool,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -122,15 +142,23 @@ pub async fn run(home: &Path, what: MeCommand) -> anyhow::Result<()> {
                 print_accesses(&v);
             }
         }
-        MeCommand::Export { out } => {
+        MeCommand::Export { out, json } => {
             let export = c.export().await?;
             let text = serde_json::to_string_pretty(&export)?;
             match out {
                 Some(path) => {
                     std::fs::write(&path, text + "\n")
                         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-                    eprintln!("wrote all your data to {}", path.display());
+                    if json {
+                        out!(
+                            "{}",
+                            serde_json::json!({ "written": path.display().to_string() })
+                        );
+                    } else {
+                        eprintln!("wrote all your data to {}", path.display());
+                    }
                 }
+                None if json => out!("{}", serde_json::to_string(&export)?),
                 None => out!("{text}"),
             }
         }
@@ -214,22 +242,35 @@ pub async fn run(home: &Path, what: MeCommand) -> anyhow::Result<()> {
                 out!("appeal with `kizuna me appeal REPORT --note \"why\"`");
             }
         }
-        MeCommand::Appeal { report, note } => {
+        MeCommand::Appeal { report, note, json } => {
             let n = c.appeal(&report, &note).await?;
+            if json {
+                out!("{}", serde_json::to_string(&n)?);
+                c.close().await;
+                return Ok(());
+            }
             out!(
                 "appealed {}: a moderator will decide again, and you will see it in `kizuna me moderation`",
                 n.report_id
             );
         }
-        MeCommand::Agree { grant } => {
+        MeCommand::Agree { grant, json } => {
             c.answer_access_request(&grant, true).await?;
-            out!("you agreed to {grant}");
+            if json {
+                out!("{}", serde_json::json!({ "grant": grant, "agreed": true }));
+            } else {
+                out!("you agreed to {grant}");
+            }
         }
-        MeCommand::Decline { grant } => {
+        MeCommand::Decline { grant, json } => {
             c.answer_access_request(&grant, false).await?;
-            out!("you declined {grant}; nothing is readable under it");
+            if json {
+                out!("{}", serde_json::json!({ "grant": grant, "agreed": false }));
+            } else {
+                out!("you declined {grant}; nothing is readable under it");
+            }
         }
-        MeCommand::Delete { yes } => {
+        MeCommand::Delete { yes, json } => {
             if !yes {
                 return Err(crate::exit::Usage(
                     "erasing your account cannot be undone; run again with --yes to confirm".into(),
@@ -237,6 +278,11 @@ pub async fn run(home: &Path, what: MeCommand) -> anyhow::Result<()> {
                 .into());
             }
             let erased = c.erase_account().await?;
+            if json {
+                out!("{}", serde_json::to_string(&erased)?);
+                c.close().await;
+                return Ok(());
+            }
             out!(
                 "erased account {}: its data key in region {} is destroyed; this device's local history is still here",
                 erased.account_id, erased.region

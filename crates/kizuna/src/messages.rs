@@ -8,12 +8,16 @@ use crate::exit::Unopened;
 use crate::serve::shutdown_signal;
 
 /// `kizuna send`: encrypts and sends one message.
-pub async fn send(home: &Home, chat: &str, text: &str) -> anyhow::Result<()> {
+pub async fn send(home: &Home, chat: &str, text: &str, json: bool) -> anyhow::Result<()> {
     let mut c = Client::open(&home.home).await?;
     let sent = c.send(chat, text).await;
     let n = print_seen(&mut c);
     let m = sent?;
-    out!("sent to {} as #{}", m.chat, m.seq);
+    if json {
+        out!("{}", serde_json::json!({ "chat": m.chat, "seq": m.seq }));
+    } else {
+        out!("sent to {} as #{}", m.chat, m.seq);
+    }
     match n {
         0 => Ok(()),
         n => Err(Unopened(n).into()),

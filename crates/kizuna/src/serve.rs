@@ -41,15 +41,28 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     let config_region = config.regions.node_region().id.clone();
     let config_ids = config.regions.ids().join(", ");
     let server = kizuna_server::RunningServer::start(config).await?;
-    out!(
-        "Kizuna user API listening on {} (data in {}; node region {}, regions {})",
-        server.url(),
-        a.data_dir.display(),
-        config_region,
-        config_ids
-    );
-    if let Some(staff) = server.staff_addr {
-        out!("Kizuna staff API listening on {}://{staff}", server.scheme);
+    if a.json {
+        out!(
+            "{}",
+            serde_json::json!({
+                "user_api": server.url(),
+                "staff_api": server.staff_addr.map(|s| format!("{}://{s}", server.scheme)),
+                "data_dir": a.data_dir.display().to_string(),
+                "node_region": config_region,
+                "regions": config_ids,
+            })
+        );
+    } else {
+        out!(
+            "Kizuna user API listening on {} (data in {}; node region {}, regions {})",
+            server.url(),
+            a.data_dir.display(),
+            config_region,
+            config_ids
+        );
+        if let Some(staff) = server.staff_addr {
+            out!("Kizuna staff API listening on {}://{staff}", server.scheme);
+        }
     }
     shutdown_signal().await;
     eprintln!("shutting down: finishing in-flight requests");

@@ -166,3 +166,96 @@ async fn a_region_move_counts_those_it_moved() {
         text(&again.stdout)
     );
 }
+
+/// Every leaf command under `path`, by walking `--help`.
+fn commands(path: Vec<String>) -> Vec<Vec<String>> {
+    let mut help_args = path.clone();
+    help_args.push("--help".into());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kizuna"))
+        .args(&help_args)
+        .output()
+        .unwrap();
+    let help = text(&out.stdout);
+    let subs: Vec<String> = help
+        .split("Commands:")
+        .nth(1)
+        .map(|rest| {
+            rest.split("\n\n")
+                .next()
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| {
+                    let name = l.split_whitespace().next()?;
+                    (l.starts_with("  ") && !l.starts_with("   ") && name != "help")
+                        .then(|| name.to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if subs.is_empty() {
+        return vec![path];
+    }
+    subs.into_iter()
+        .flat_map(|s| {
+            let mut p = path.clone();
+            p.push(s);
+            commands(p)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_command_speaks_json_and_fails_in_json() {
+    let all = tokio::task::spawn_blocking(|| commands(Vec::new()))
+        .await
+        .unwrap();
+    assert!(all.len() > 30, "{all:?}");
+    for cmd in &all {
+        let mut a = cmd.clone();
+        a.push("--help".into());
+        let help = text(&run(a).await.stdout);
+        assert!(
+            help.contains("--json"),
+            "`kizuna {}` has no --json",
+            cmd.join(" ")
+        );
+    }
+    let top = text(&run(args(&["--help"])).await.stdout);
+    assert!(top.contains("6 the transparency"), "{top}");
+
+    // A failure on this side: JSON on standard output, the exit code kept.
+    let empty = tempfile::tempdir().unwrap();
+    let out = run(args(&[
+        "chats",
+        "--home",
+        empty.path().to_str().unwrap(),
+        "--json",
+    ]))
+    .await;
+    assert_eq!(out.status.code(), Some(3));
+    let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(e["error"]["message"].as_str().unwrap().contains("register"));
+    assert!(e["error"]["code"].is_string());
+
+    // A command line that cannot be parsed.
+    let out = run(args(&["send", "--json"])).await;
+    assert_eq!(out.status.code(), Some(2));
+    let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(e["error"]["code"], "usage");
+
+    // The server's refusal keeps the server's code.
+    let node = Node::start().await;
+    node.person("alice", "jp").await;
+    let out = run(args(&[
+        "lookup",
+        "--home",
+        node.home("alice").to_str().unwrap(),
+        "--phone",
+        "not a phone",
+        "--json",
+    ]))
+    .await;
+    assert_eq!(out.status.code(), Some(4));
+    let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(e["error"]["code"], "invalid_phone", "{e}");
+}
