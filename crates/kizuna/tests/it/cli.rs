@@ -259,3 +259,221 @@ async fn every_command_speaks_json_and_fails_in_json() {
     let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(e["error"]["code"], "invalid_phone", "{e}");
 }
+
+/// Runs the binary with environment variables of its own.
+async fn run_with(args: Vec<String>, env: Vec<(&'static str, String)>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kizuna"))
+            .args(&args)
+            .envs(env)
+            .env("KIZUNA_LOG", "error")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn json_of(out: &std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&out.stdout)))
+}
+
+/// The README's staff walkthrough, command by command (with `--json` to
+/// read what each printed, and the ports and homes of a test).
+#[tokio::test]
+async fn the_readme_staff_walkthrough_works_as_written() {
+    let data = tempfile::tempdir().unwrap();
+    let homes = tempfile::tempdir().unwrap();
+    let home = |name: &str| homes.path().join(name).to_str().unwrap().to_string();
+    let d = data.path().to_str().unwrap().to_string();
+
+    let root = json_of(
+        &run(args(&[
+            "staff",
+            "--json",
+            "bootstrap",
+            "--data-dir",
+            &d,
+            "--staff-id",
+            "root",
+        ]))
+        .await,
+    );
+    let (listen, staff) = (free_port(), free_port());
+    let _node = KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_kizuna"))
+            .args(["serve", "--data-dir", &d, "--listen", &listen.to_string()])
+            .args(["--staff-listen", &staff.to_string()])
+            .env("KIZUNA_LOG", "error")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://{listen}");
+    let staff_url = format!("http://{staff}");
+    assert!(wait_until_up(&format!("{url}/v1/ledger/head")).await);
+    json_of(
+        &run(args(&[
+            "register",
+            "--home",
+            &home("alice"),
+            "--server",
+            &url,
+            "--handle",
+            "alice",
+            "--name",
+            "Alice Sato",
+            "--phone",
+            "+819012345678",
+            "--email",
+            "a@example.jp",
+            "--region",
+            "jp",
+            "--json",
+        ]))
+        .await,
+    );
+
+    let login = |who: &str, creds: &serde_json::Value| {
+        let password = creds["password"].as_str().unwrap().to_string();
+        let code = kizuna_staff::totp_now(creds["totp_secret"].as_str().unwrap()).unwrap();
+        run_with(
+            args(&[
+                "staff",
+                "--json",
+                "login",
+                "--staff-home",
+                &home(who),
+                "--server",
+                &staff_url,
+                "--staff-id",
+                creds["staff_id"].as_str().unwrap(),
+                "--totp",
+                &code,
+            ]),
+            vec![("KIZUNA_STAFF_PASSWORD", password)],
+        )
+    };
+    json_of(&login("root", &root).await);
+    let staff_cmd = |who: &str, rest: &[&str]| {
+        let mut a = args(&["staff", "--json", "--staff-home", &home(who)]);
+        a.extend(rest.iter().map(|s| s.to_string()));
+        run(a)
+    };
+    let sup = json_of(
+        &staff_cmd(
+            "root",
+            &[
+                "add",
+                "--staff-id",
+                "sup",
+                "--org",
+                "operator",
+                "--roles",
+                "support",
+            ],
+        )
+        .await,
+    );
+    let lead = json_of(
+        &staff_cmd(
+            "root",
+            &[
+                "add",
+                "--staff-id",
+                "lead",
+                "--org",
+                "operator",
+                "--roles",
+                "approver",
+            ],
+        )
+        .await,
+    );
+    json_of(
+        &staff_cmd(
+            "root",
+            &[
+                "org",
+                "add",
+                "--id",
+                "acme",
+                "--kind",
+                "contractor",
+                "--country",
+                "CN",
+                "--network",
+                "10.0.0.0/8",
+                "--regions",
+                "jp",
+                "--purposes",
+                "CUSTOMER_SUPPORT",
+                "--fields",
+                "phone",
+            ],
+        )
+        .await,
+    );
+
+    json_of(&login("sup", &sup).await);
+    let grant = json_of(
+        &staff_cmd(
+            "sup",
+            &[
+                "request",
+                "--subject",
+                "alice",
+                "--fields",
+                "phone",
+                "--purpose",
+                "CUSTOMER_SUPPORT",
+                "--ticket",
+                "T-123",
+                "--for",
+                "2h",
+                "--reason",
+                "locked out",
+            ],
+        )
+        .await,
+    );
+    let grant = grant["grant_id"].as_str().unwrap().to_string();
+    json_of(&login("lead", &lead).await);
+    json_of(&staff_cmd("lead", &["approve", &grant]).await);
+
+    // Before alice agrees, nothing is readable.
+    let early = staff_cmd("sup", &["read", "--subject", "alice"]).await;
+    assert!(!early.status.success());
+    let waiting = json_of(
+        &run(args(&[
+            "me",
+            "requests",
+            "--home",
+            &home("alice"),
+            "--json",
+        ]))
+        .await,
+    );
+    assert!(waiting.to_string().contains(&grant), "{waiting}");
+    json_of(
+        &run(args(&[
+            "me",
+            "agree",
+            "--home",
+            &home("alice"),
+            &grant,
+            "--json",
+        ]))
+        .await,
+    );
+    let read = json_of(&staff_cmd("sup", &["read", "--subject", "alice"]).await);
+    assert_eq!(read["phone"], "+819012345678");
+    assert!(read["name"].is_null(), "{read}");
+}
