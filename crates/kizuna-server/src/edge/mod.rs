@@ -236,6 +236,19 @@ async fn connection<I>(
     }
 }
 
+/// Whether a failure to read a request came from its body arriving too
+/// slowly (an error anywhere in its chain of causes).
+pub(crate) fn body_timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.is::<io::BodyTimedOut>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
 /// Resolves once the node is told to stop (holding nothing across awaits).
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|v| *v).await;

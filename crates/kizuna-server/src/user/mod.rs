@@ -134,6 +134,11 @@ where
             Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::too_large(
                 "the request body is larger than this server accepts",
             )),
+            Err(r) if crate::edge::body_timed_out(&r) => Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                ErrorCode::RequestTimeout,
+                r.body_text(),
+            )),
             Err(r) => Err(ApiError::bad_request(
                 ErrorCode::MalformedJson,
                 r.body_text(),
