@@ -95,3 +95,33 @@ fn the_documented_dependencies_are_the_workspace_s() {
         );
     }
 }
+
+/// Every error code the served API document lists is named in
+/// ARCHITECTURE.md's table of error codes.
+#[test]
+fn every_error_code_is_named_in_the_architecture() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ARCHITECTURE.md"),
+    )
+    .unwrap();
+    let section = text
+        .split("## Error codes the API answers")
+        .nth(1)
+        .expect("ARCHITECTURE.md has the section 'Error codes the API answers'")
+        .split("\n## ")
+        .next()
+        .unwrap_or_default();
+    let doc = serde_json::to_value(kizuna_server::openapi_spec()).unwrap();
+    let codes = doc["components"]["schemas"]["ErrorCode"]["enum"]
+        .as_array()
+        .unwrap();
+    let missing: Vec<&str> = codes
+        .iter()
+        .filter_map(|c| c.as_str())
+        .filter(|c| !section.contains(&format!("`{c}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not named in ARCHITECTURE.md: {missing:?}"
+    );
+}
