@@ -149,7 +149,8 @@ impl Tally<'_> {
                         index: Some(i),
                         what: format!("{name} {what}"),
                     }),
-                    Verdict::Intact | Verdict::Erased => self.verified += 1,
+                    Verdict::Intact => self.verified += 1,
+                    Verdict::Erased => self.erased += 1,
                 }
             }
             None => self.unappended += 1,
