@@ -232,3 +232,39 @@ async fn a_relabelled_access_record_fails_the_audit_and_is_not_lost_to_a_breach_
     assert!(hidden.people[0].entries.is_empty());
     assert_eq!(hidden.people[0].fields, ["phone"]);
 }
+
+#[tokio::test]
+async fn a_ledger_rolled_back_behind_the_staff_store_stops_the_node() {
+    let r = realm().await;
+    let ledger = r.f.dir.path().join("ledger");
+    let earlier = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(&ledger).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), earlier.path().join(e.file_name())).unwrap();
+    }
+    // More of the realm's events: a member added, and their login.
+    r.member("sup", &[Role::Support]).await;
+    let Realm { gov, admin, f } = r;
+    gov.realm.close().await;
+    drop((gov, admin));
+    let crate::tests::Fixture { node, dir } = f;
+    node.vault.close().await;
+    drop(node);
+
+    // Only the staff store holds entries past the older ledger.
+    for e in std::fs::read_dir(earlier.path()).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), ledger.join(e.file_name())).unwrap();
+    }
+    let refused = crate::Node::open(
+        &DataDir::new(dir.path()),
+        Regions::embedded(),
+        crate::Limits::default(),
+    )
+    .await
+    .err()
+    .expect("a node whose ledger is behind its staff store must not start")
+    .to_string();
+    assert!(refused.contains("the staff store holds"), "{refused}");
+    assert!(refused.contains("rolled back or replaced"), "{refused}");
+}
