@@ -38,6 +38,15 @@ pub enum LedgerError {
     Damaged(String),
     #[error("{0} is not a tree head: {1}")]
     NotAHead(&'static str, String),
+    /// A store holds an entry the ledger does not: the ledger is older than
+    /// what was recorded in it. Numbering on from its end would give new
+    /// entries numbers the store already holds.
+    #[error("{store} holds {what}, but the ledger holds {size} entries: the ledger was rolled back or replaced; restore it from its backup (the node never renumbers entries), or run `kizuna audit verify --data-dir DIR` to see what is missing")]
+    RolledBack {
+        store: String,
+        what: String,
+        size: u64,
+    },
 }
 
 #[cfg(test)]

@@ -331,6 +331,45 @@ impl Ledger {
         })
     }
 
+    /// Checks that the ledger holds an entry a store numbered `index`, with
+    /// this leaf: a store ahead of its ledger means the ledger was rolled
+    /// back or replaced, and the node must not number entries again.
+    pub fn check_holds(&self, store: &str, index: u64, leaf: &[u8]) -> Result<(), LedgerError> {
+        let size = self.size();
+        let held = if index < size {
+            self.leaves(index, index + 1)?
+        } else {
+            Vec::new()
+        };
+        if held.first().map(|l| l.as_slice()) == Some(leaf) {
+            return Ok(());
+        }
+        Err(LedgerError::RolledBack {
+            store: store.to_string(),
+            what: if index < size {
+                format!("entry {index} with a leaf the ledger's entry {index} is not")
+            } else {
+                format!("entry {index}")
+            },
+            size,
+        })
+    }
+
+    /// Checks that a store's entry written when the ledger held `after`
+    /// entries (not yet numbered) was written to this ledger or an earlier
+    /// state of it, never to a longer one.
+    pub fn check_written_after(&self, store: &str, after: u64) -> Result<(), LedgerError> {
+        let size = self.size();
+        if after <= size {
+            return Ok(());
+        }
+        Err(LedgerError::RolledBack {
+            store: store.to_string(),
+            what: format!("an entry written when the ledger held {after} entries"),
+            size,
+        })
+    }
+
     /// Signs the current tree head, keeps it, and returns it; if nothing was
     /// appended since the last head, that head is returned instead.
     pub fn sign_head(&self) -> Result<SignedTreeHead, LedgerError> {

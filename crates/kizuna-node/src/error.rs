@@ -166,7 +166,7 @@ impl From<kizuna_vault::VaultError> for NodeError {
                     format!("{l}; nothing was changed"),
                 )
             },
-            V::Key { .. } | V::Unsealable { .. } | V::CopyMismatch(_) => NodeError {
+            V::Key { .. } | V::Unsealable { .. } | V::CopyMismatch(_) | V::Tampered { .. } => NodeError {
                 cause: Some(format!("vault failure: {msg}")),
                 ..NodeError::new(
                     Kind::Unavailable,

@@ -68,6 +68,8 @@ pub enum OpenError {
     Vault(#[from] kizuna_vault::VaultError),
     #[error("cannot open the transparency ledger: {0}; `kizuna audit verify --data-dir DIR` names what is wrong")]
     Ledger(#[from] kizuna_ledger::LedgerError),
+    #[error("cannot open the staff store: {0}")]
+    Staff(#[from] kizuna_staff::StaffError),
 }
 
 /// The name a node's ledger signs its tree heads with.
@@ -116,10 +118,31 @@ pub async fn check_configuration(dir: &DataDir, regions: &Regions) -> Result<(),
     checked
 }
 
-/// Opens the vault of a data directory with its transparency ledger.
+/// Opens the vault of a data directory with its transparency ledger,
+/// once the ledger is known to hold every entry the data directory's
+/// stores numbered (the vault checks its regions itself).
 pub async fn open_vault(dir: &DataDir, regions: Regions) -> Result<Vault, OpenError> {
     let ledger = open_ledger(dir, &regions)?;
+    check_staff_entries(dir, &ledger).await?;
     Ok(Vault::open(regions, dir, ledger).await?)
+}
+
+/// A ledger rolled back behind the staff store would number the regions'
+/// next entries with numbers the staff store already holds, whether or
+/// not this start opens the staff realm: refuse before anything is
+/// numbered.
+async fn check_staff_entries(
+    dir: &DataDir,
+    ledger: &kizuna_ledger::Ledger,
+) -> Result<(), OpenError> {
+    let path = dir.staff_store();
+    if !path.exists() {
+        return Ok(());
+    }
+    let realm = kizuna_staff::StaffRealm::open_for_audit(&path).await?;
+    let held = realm.check_held_by(ledger).await;
+    realm.close().await;
+    Ok(held??)
 }
 
 impl Node {

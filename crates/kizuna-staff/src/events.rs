@@ -7,6 +7,7 @@ use std::sync::Arc;
 use kizuna_policy::RealmAction;
 use rand::RngCore;
 
+use crate::store::LoggedEvent;
 use crate::{Event, EventKind, Session, StaffError, StaffRealm};
 
 /// One event the staff store holds for the ledger, checked.
@@ -16,6 +17,49 @@ pub struct HeldEvent {
     pub leaf: Vec<u8>,
     /// Its stored bytes hash to its leaf, and its columns say what they say.
     pub intact: bool,
+}
+
+/// An event the staff store holds that was written but not yet numbered:
+/// the node stopped between its write and the note of its ledger index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingEvent {
+    pub leaf: Vec<u8>,
+    /// The ledger's size when it was written: its leaf, if appended, lies
+    /// at or after this.
+    pub after: u64,
+    /// Its stored bytes hash to its leaf, and its columns say what they say.
+    pub intact: bool,
+}
+
+/// A governed read as the staff realm recorded it, before the person's
+/// access record was sealed: a second account of the same read, kept in
+/// another store under its own ledger entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedRead {
+    pub at: u64,
+    pub staff_id: Option<String>,
+    pub org_id: Option<String>,
+    /// The person's handle when they were read.
+    pub subject: String,
+    pub fields: Vec<String>,
+    /// Its ledger index; none while not yet numbered.
+    pub index: Option<u64>,
+    /// Its stored bytes hash to its leaf, and its columns say what they say.
+    pub intact: bool,
+}
+
+/// Whether an event's stored bytes hash to its leaf and its columns say
+/// what those bytes say.
+fn intact(e: &LoggedEvent) -> bool {
+    let hashed = kizuna_ledger::leaf_hash(&e.entry).as_slice() == e.leaf.as_slice();
+    let says = serde_json::from_slice::<StaffEntry>(&e.entry).is_ok_and(|x| {
+        x.at == e.at
+            && x.kind == e.kind
+            && x.staff_id == e.staff_id
+            && x.org_id == e.org_id
+            && x.detail == e.detail
+    });
+    hashed && says
 }
 
 /// A staff-realm event as its bytes are hashed into the ledger.
@@ -71,22 +115,86 @@ impl StaffRealm {
             .await?
             .into_iter()
             .filter_map(|e| {
-                let index = e.idx?;
-                let hashed = kizuna_ledger::leaf_hash(&e.entry).as_slice() == e.leaf.as_slice();
-                let says = serde_json::from_slice::<StaffEntry>(&e.entry).is_ok_and(|x| {
-                    x.at == e.at
-                        && x.kind == e.kind
-                        && x.staff_id == e.staff_id
-                        && x.org_id == e.org_id
-                        && x.detail == e.detail
-                });
                 Some(HeldEvent {
-                    index,
+                    index: e.idx?,
+                    intact: intact(&e),
                     leaf: e.leaf,
-                    intact: hashed && says,
                 })
             })
             .collect())
+    }
+
+    /// The governed reads recorded under a staff member's or an
+    /// organisation's credentials in a window, each checked against its
+    /// ledger entry.
+    pub async fn recorded_reads(
+        &self,
+        staff_id: Option<&str>,
+        org_id: Option<&str>,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<RecordedRead>, StaffError> {
+        Ok(self
+            .store
+            .read_events(staff_id, org_id, from, to)
+            .await?
+            .into_iter()
+            .map(|e| RecordedRead {
+                intact: intact(&e),
+                at: e.at,
+                subject: e.detail["subject"].as_str().unwrap_or_default().to_string(),
+                fields: e.detail["fields"]
+                    .as_array()
+                    .map(|f| {
+                        f.iter()
+                            .filter_map(|v| v.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                staff_id: e.staff_id,
+                org_id: e.org_id,
+                index: e.idx,
+            })
+            .collect())
+    }
+
+    /// The events this store holds written but not yet numbered, checked.
+    pub async fn pending_events(&self) -> Result<Vec<PendingEvent>, StaffError> {
+        Ok(self
+            .store
+            .pending_events()
+            .await?
+            .into_iter()
+            .map(|e| PendingEvent {
+                intact: intact(&e),
+                leaf: e.leaf,
+                after: e.after,
+            })
+            .collect())
+    }
+
+    /// Whether `ledger` holds every entry this store numbered or wrote: a
+    /// store ahead of its ledger means the ledger was rolled back or
+    /// replaced, and numbering on would reuse numbers this store holds.
+    /// The outer error is the store's; the inner one names the rollback.
+    pub async fn check_held_by(
+        &self,
+        ledger: &kizuna_ledger::Ledger,
+    ) -> Result<Result<(), kizuna_ledger::LedgerError>, StaffError> {
+        const STORE: &str = "the staff store";
+        if let Some(e) = self.store.last_numbered_event().await? {
+            if let Some(index) = e.idx {
+                if let Err(rolled_back) = ledger.check_holds(STORE, index, &e.leaf) {
+                    return Ok(Err(rolled_back));
+                }
+            }
+        }
+        for e in self.store.pending_events().await? {
+            if let Err(rolled_back) = ledger.check_written_after(STORE, e.after) {
+                return Ok(Err(rolled_back));
+            }
+        }
+        Ok(Ok(()))
     }
 
     /// Appends one event of the staff realm, and to the ledger before the

@@ -19,7 +19,7 @@ use kizuna_policy::RealmAction;
 use kizuna_wire::staff::*;
 
 pub use credentials::totp_now;
-pub use events::HeldEvent;
+pub use events::{HeldEvent, PendingEvent, RecordedRead};
 pub use login::{LOGIN_WINDOW_MS, MAX_FAILED_LOGINS, SESSION_TTL_SECS};
 pub use oversight::AnomalyLimits;
 use store::StaffStore;
@@ -51,6 +51,10 @@ pub enum StaffError {
     Storage(String),
     #[error("{0}")]
     LedgerUnavailable(String),
+    /// Stored entries no longer say what the ledger vouches for: whatever
+    /// would be answered from them cannot be trusted.
+    #[error("{0}")]
+    Tampered(String),
     #[error("too many failed logins for this staff id; try again in {minutes} minutes")]
     TooManyFailedLogins { minutes: u64 },
 }
@@ -112,6 +116,14 @@ impl StaffRealm {
             login_gate: Default::default(),
         };
         realm.seal_stored_totps().await?;
+        // Before settling anything: events numbered beyond a rolled-back
+        // ledger must not be dropped or numbered again.
+        if let Some(ledger) = &realm.ledger {
+            realm
+                .check_held_by(ledger)
+                .await?
+                .map_err(|e| StaffError::LedgerUnavailable(e.to_string()))?;
+        }
         realm.settle_pending().await?;
         Ok(realm)
     }

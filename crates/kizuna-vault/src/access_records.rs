@@ -5,7 +5,7 @@
 //! refused: nothing happens unrecorded.
 
 use kizuna_ledger::{leaf_hash, Hash, LedgerError};
-use kizuna_store::{SealedAccess, SealedSubject};
+use kizuna_store::{LedgerRow, SealedAccess, SealedSubject, ERASED};
 use kizuna_wire::{LedgerEntry, TransferRecord};
 use rand::RngCore;
 
@@ -251,7 +251,22 @@ pub struct HeldEntry {
     pub content: Content,
 }
 
-/// Whether a held entry's sealed content still hashes to its leaf.
+/// An entry a region holds that was written but not yet numbered: a crash
+/// came between its write and the note of its ledger index. The next start
+/// numbers it if its leaf is in the ledger, or removes it if it is not
+/// (what it records never happened).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingEntry {
+    pub region: String,
+    pub leaf: Vec<u8>,
+    /// The ledger's size when it was written: its leaf, if appended, lies
+    /// at or after this.
+    pub after: u64,
+    pub content: Content,
+}
+
+/// Whether a held entry's sealed content still hashes to its leaf, and its
+/// clear columns still say what the content says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Content {
     Matches,
@@ -259,13 +274,214 @@ pub enum Content {
     Erased,
     /// It opens, but is not what was hashed into the ledger.
     Differs,
+    /// It opens and hashes to its leaf, but a column kept in the clear
+    /// beside it (to find it by) says something else: it was relabelled.
+    Relabelled(String),
     /// It does not open (altered, or its key is gone).
     Unopenable(String),
 }
 
+impl Content {
+    /// What is wrong with the entry, in words for whoever audits it; none
+    /// when it is intact or a tombstone.
+    pub fn problem(&self) -> Option<String> {
+        match self {
+            Content::Matches | Content::Erased => None,
+            Content::Differs => Some("was edited: its content no longer hashes to its leaf".into()),
+            Content::Relabelled(what) => Some(format!(
+                "was relabelled: {what}, so it would be found under someone else's name"
+            )),
+            Content::Unopenable(why) => Some(format!("cannot be opened ({why}): it was altered")),
+        }
+    }
+}
+
+/// What an access record's content says about the columns kept beside it.
+struct Said {
+    /// None for a record older than the ledger, which does not name its
+    /// person inside (the seal's associated data does).
+    subject: Option<String>,
+    at: u64,
+    org_id: Option<String>,
+    staff_id: Option<String>,
+}
+
+/// How a row's clear columns differ from the sealed entry they describe,
+/// if they do. The columns are what a breach is scoped by and an entry
+/// found by; only the entry is vouched for by its leaf in the ledger (and
+/// the person by the seal's associated data), so every column must agree
+/// with it.
+fn relabelled(row: &LedgerRow, said: &Said) -> Option<String> {
+    let say = |v: &Option<String>| v.as_deref().map_or("nobody".into(), |s| format!("'{s}'"));
+    let column = |name: &str, held: &Option<String>, entry: &Option<String>| {
+        format!(
+            "its {name} column says {} but the entry says {}",
+            say(held),
+            say(entry)
+        )
+    };
+    if let Some(subject) = &said.subject {
+        if *subject != row.subject_id {
+            return Some(column(
+                "subject_id",
+                &Some(row.subject_id.clone()),
+                &Some(subject.clone()),
+            ));
+        }
+    }
+    if said.at != row.access.at {
+        return Some(format!(
+            "its at column says {} but the entry says {}",
+            row.access.at, said.at
+        ));
+    }
+    if said.org_id != row.access.org_id {
+        return Some(column("org_id", &row.access.org_id, &said.org_id));
+    }
+    if said.staff_id != row.access.staff_id {
+        return Some(column("staff_id", &row.access.staff_id, &said.staff_id));
+    }
+    None
+}
+
+impl RegionVault {
+    /// Opens one held entry and checks it against everything that vouches
+    /// for it: its content against its leaf, its clear columns against its
+    /// content. A tombstone is one only under the erased name; an emptied
+    /// row of a living person is an altered one.
+    fn checked_access(
+        &self,
+        keys: &std::collections::HashMap<String, Result<(DataKey, u32), String>>,
+        row: &LedgerRow,
+    ) -> Result<OpenedAccess, Content> {
+        if row.access.sealed.is_empty() {
+            return Err(if row.subject_id == ERASED {
+                Content::Erased
+            } else {
+                Content::Unopenable(format!(
+                    "its content was removed but '{}' was not erased",
+                    row.subject_id
+                ))
+            });
+        }
+        let (key, dkv) = match keys.get(&row.subject_id) {
+            Some(Ok(k)) => k,
+            Some(Err(e)) => return Err(Content::Unopenable(e.clone())),
+            None => return Err(Content::Unopenable("no data key".into())),
+        };
+        let pt = self
+            .open_category(
+                key,
+                &row.subject_id,
+                *dkv,
+                Category::AccessRecords.name(),
+                &row.access.sealed,
+            )
+            .map_err(|e| Content::Unopenable(e.to_string()))?;
+        let (record, said) = match &row.access.leaf {
+            Some(leaf) => {
+                if leaf_hash(&pt).as_slice() != leaf.as_slice() {
+                    return Err(Content::Differs);
+                }
+                let e: LedgerEntry = serde_json::from_slice(&pt).map_err(|e| {
+                    Content::Unopenable(format!("its content is not a ledger entry ({e})"))
+                })?;
+                let said = Said {
+                    subject: Some(e.subject),
+                    at: e.record.at,
+                    org_id: e.staff.as_ref().map(|s| s.org_id.clone()),
+                    staff_id: e.staff.map(|s| s.staff_id),
+                };
+                (e.record, said)
+            }
+            None => {
+                let r: TransferRecord = serde_json::from_slice(&pt).map_err(|e| {
+                    Content::Unopenable(format!("its content is not an access record ({e})"))
+                })?;
+                let said = Said {
+                    subject: None,
+                    at: r.at,
+                    org_id: None,
+                    staff_id: None,
+                };
+                (r, said)
+            }
+        };
+        if let Some(what) = relabelled(row, &said) {
+            return Err(Content::Relabelled(what));
+        }
+        Ok(OpenedAccess {
+            record,
+            entry: row.access.leaf.is_some().then_some(pt),
+            leaf: row.access.leaf.clone(),
+            idx: row.access.idx,
+            after: row.access.after,
+            org_id: row.access.org_id.clone(),
+            staff_id: row.access.staff_id.clone(),
+        })
+    }
+
+    /// Adds to `keys` the data key of each person `rows` are about that it
+    /// lacks, fetched together, or why it could not be had: one person's
+    /// missing or broken key is a finding about their entries, not a
+    /// failure of the whole pass.
+    async fn checked_keys(
+        &self,
+        keys: &mut std::collections::HashMap<String, Result<(DataKey, u32), String>>,
+        rows: &[&LedgerRow],
+    ) -> Result<(), VaultError> {
+        let mut missing: Vec<String> = rows
+            .iter()
+            .filter(|r| !r.access.sealed.is_empty() && !keys.contains_key(&r.subject_id))
+            .map(|r| r.subject_id.clone())
+            .collect();
+        missing.sort();
+        missing.dedup();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        for w in self.store.wrapped_keys(&missing).await? {
+            let k = self
+                .unwrap_key(&w)
+                .map(|k| (k, w.data_key_version))
+                .map_err(|e| e.to_string());
+            keys.insert(w.subject_id.clone(), k);
+        }
+        for s in missing {
+            keys.entry(s.clone())
+                .or_insert_with(|| Err(format!("'{s}' has no data key in this region")));
+        }
+        Ok(())
+    }
+}
+
+fn content(checked: Result<OpenedAccess, Content>) -> Content {
+    checked.err().unwrap_or(Content::Matches)
+}
+
 impl Vault {
+    /// Before anything is numbered or settled: a region holding an entry
+    /// its ledger does not is ahead of a ledger rolled back or replaced,
+    /// and going on would give new entries numbers it already holds.
+    pub(crate) async fn check_ledger_holds_regions(&self) -> Result<(), VaultError> {
+        let ledger = self.ledger()?;
+        for rv in self.regions.values() {
+            let store = format!("region {}'s store", rv.id);
+            if let Some(last) = rv.store.last_entry().await? {
+                if let (Some(index), Some(leaf)) = (last.access.idx, &last.access.leaf) {
+                    ledger.check_holds(&store, index, leaf)?;
+                }
+            }
+            for p in rv.store.pending_access().await? {
+                ledger.check_written_after(&store, p.access.after)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The ledger entries `region` holds from index `from` on, at most
-    /// `limit`, each opened and hashed again. Reads only.
+    /// `limit`, each opened, hashed again and its columns compared with
+    /// it. Reads only.
     pub async fn held_entries(
         &self,
         region: &str,
@@ -274,47 +490,44 @@ impl Vault {
     ) -> Result<Vec<HeldEntry>, VaultError> {
         let rv = self.maintained(region)?;
         let rows = rv.store.ledger_rows(from, limit).await?;
-        let mut keys: std::collections::HashMap<String, Result<(DataKey, u32), String>> =
-            std::collections::HashMap::new();
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let (Some(index), Some(leaf)) = (row.access.idx, row.access.leaf.clone()) else {
-                continue;
-            };
-            let content = if row.access.sealed.is_empty() {
-                Content::Erased
-            } else {
-                if !keys.contains_key(&row.subject_id) {
-                    let k = rv
-                        .data_key(&row.subject_id)
-                        .await
-                        .map_err(|e| e.to_string());
-                    keys.insert(row.subject_id.clone(), k);
-                }
-                match keys.get(&row.subject_id) {
-                    Some(Ok((key, dkv))) => match rv.open_category(
-                        key,
-                        &row.subject_id,
-                        *dkv,
-                        Category::AccessRecords.name(),
-                        &row.access.sealed,
-                    ) {
-                        Ok(pt) if leaf_hash(&pt).as_slice() == leaf.as_slice() => Content::Matches,
-                        Ok(_) => Content::Differs,
-                        Err(e) => Content::Unopenable(e.to_string()),
-                    },
-                    Some(Err(e)) => Content::Unopenable(e.clone()),
-                    None => Content::Unopenable("no data key".into()),
-                }
-            };
-            out.push(HeldEntry {
-                index,
-                region: rv.id.clone(),
-                leaf,
-                content,
-            });
-        }
-        Ok(out)
+        let mut keys = std::collections::HashMap::new();
+        rv.checked_keys(&mut keys, &rows.iter().collect::<Vec<_>>())
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                let (Some(index), Some(leaf)) = (row.access.idx, row.access.leaf.clone()) else {
+                    return None;
+                };
+                Some(HeldEntry {
+                    index,
+                    region: rv.id.clone(),
+                    leaf,
+                    content: content(rv.checked_access(&keys, row)),
+                })
+            })
+            .collect())
+    }
+
+    /// The entries `region` holds that were written but not yet numbered,
+    /// each checked as a held one is. Reads only.
+    pub async fn pending_entries(&self, region: &str) -> Result<Vec<PendingEntry>, VaultError> {
+        let rv = self.maintained(region)?;
+        let rows = rv.store.pending_access().await?;
+        let mut keys = std::collections::HashMap::new();
+        rv.checked_keys(&mut keys, &rows.iter().collect::<Vec<_>>())
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                Some(PendingEntry {
+                    region: rv.id.clone(),
+                    leaf: row.access.leaf.clone()?,
+                    after: row.access.after,
+                    content: content(rv.checked_access(&keys, row)),
+                })
+            })
+            .collect())
     }
 }
 
@@ -356,8 +569,7 @@ impl Vault {
             };
             let mut people: std::collections::HashMap<String, Affected> =
                 std::collections::HashMap::new();
-            let mut keys: std::collections::HashMap<String, (DataKey, u32)> =
-                std::collections::HashMap::new();
+            let mut keys = std::collections::HashMap::new();
             let mut cursor = (0u64, 0i64);
             loop {
                 let page = rv.store.accesses_by(by, cursor, SCOPE_PAGE).await?;
@@ -366,21 +578,34 @@ impl Vault {
                 };
                 cursor = (last.access.at, *last_id);
                 progress.advance(page.len() as u64);
-                rv.data_keys(
-                    &mut keys,
-                    page.iter()
-                        .filter(|(_, r)| !r.access.sealed.is_empty())
-                        .map(|(_, r)| &r.subject_id),
-                )
-                .await?;
+                rv.checked_keys(&mut keys, &page.iter().map(|(_, r)| r).collect::<Vec<_>>())
+                    .await?;
                 for (_, row) in page {
-                    if row.access.sealed.is_empty() {
-                        continue;
-                    }
-                    let Some((key, dkv)) = keys.get(&row.subject_id) else {
-                        continue;
+                    // Every row is checked before it counts: the columns it
+                    // was found by must be the entry's own, or the scope
+                    // would name the wrong people. A row that fails is
+                    // tampering, and the whole scope is refused with it.
+                    let opened = match rv.checked_access(&keys, &row) {
+                        Ok(opened) => opened,
+                        // An erased person's read: nobody left to tell, and
+                        // nothing left to count it by.
+                        Err(Content::Erased) => continue,
+                        Err(c) => {
+                            let what = c.problem().unwrap_or_default();
+                            let entry = row
+                                .access
+                                .idx
+                                .map_or("an access record not yet numbered".into(), |i| {
+                                    format!("entry {i}")
+                                });
+                            tracing::error!(region = %id, %entry, %what, "an access record was altered; the breach scope is refused");
+                            return Err(VaultError::Tampered {
+                                region: id.clone(),
+                                entry,
+                                what,
+                            });
+                        }
                     };
-                    let opened = rv.open_access(key, &row.subject_id, *dkv, &row.access)?;
                     let r = &opened.record;
                     if r.action != "read" || !r.allowed {
                         continue;

@@ -31,7 +31,7 @@ use kizuna_config::{DataDir, Regions};
 use kizuna_store::{SqliteRegionStore, StoreError};
 use serde::{Deserialize, Serialize};
 
-pub use access_records::{Affected, Content, HeldEntry, LoggedAccess};
+pub use access_records::{Affected, Content, HeldEntry, LoggedAccess, PendingEntry};
 pub use border::{Access, Action, Requester};
 use keys::{KeyPlace, RegionKeys};
 use region::RegionVault;
@@ -111,6 +111,12 @@ pub enum VaultError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Ledger(#[from] kizuna_ledger::LedgerError),
+    #[error("{entry} in region {region} {what}: the region's store was altered, and nothing found by its columns can be trusted; `kizuna audit verify --data-dir DIR` names every such entry, and the store must be restored from its backup")]
+    Tampered {
+        region: String,
+        entry: String,
+        what: String,
+    },
 }
 
 /// Progress of a long pass over a region, for a progress bar.
@@ -135,13 +141,15 @@ impl Vault {
     /// file gets one only while it holds nobody; a region with people and no
     /// readable key refuses to open.
     /// Access records are entries of `ledger`; any a crash left half-made
-    /// are settled here.
+    /// are settled here, after checking that the ledger holds every entry
+    /// the regions numbered (a rolled-back ledger refuses to open).
     pub async fn open(
         config: Regions,
         data_dir: &DataDir,
         ledger: Arc<kizuna_ledger::Ledger>,
     ) -> Result<Vault, VaultError> {
         let vault = Self::open_regions(config, data_dir, Some(ledger)).await?;
+        vault.check_ledger_holds_regions().await?;
         vault.settle_pending().await?;
         Ok(vault)
     }

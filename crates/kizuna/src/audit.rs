@@ -131,8 +131,16 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<()> {
                 let r = kizuna_server::audit::verify(dir, regions, &witnessed, &bar).await;
                 bar.finish();
                 let r = r?;
+                // Entries a stop without closing left unnumbered are told
+                // apart from deleted ones: they are not tampering.
+                let unfinished = match (r.pending_entries, r.unappended_entries) {
+                    (0, 0) => String::new(),
+                    (p, u) => format!(
+                        " ({p} written but not yet numbered, which the next start numbers; {u} written but never appended, which the next start removes)"
+                    ),
+                };
                 let summary = format!(
-                    "ledger {}: {} entries, {} signed heads and {} witnessed checked; {} entries opened and matched, {} of erased people; {}",
+                    "ledger {}: {} entries, {} signed heads and {} witnessed checked; {} entries opened and matched, {} of erased people{unfinished}; {}",
                     r.origin,
                     r.entries,
                     r.heads,

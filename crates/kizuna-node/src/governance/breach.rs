@@ -20,6 +20,93 @@ impl kizuna_vault::Progress for Unseen {
 }
 
 impl Governance {
+    /// The people the staff realm recorded a governed read of, under the
+    /// credentials in question, that no region's access records show.
+    ///
+    /// The realm records each read (in its own store, under its own ledger
+    /// entry) before the person's access record is sealed, so the two are
+    /// independent accounts of the same read. Access records found by
+    /// relabelled or deleted columns would otherwise drop a person from
+    /// the scope without a trace; such a person is in it all the same,
+    /// with no ledger entry of theirs to show, and the operator is told.
+    /// An edited read event is tampering, and refuses the scope.
+    async fn reads_no_record_shows(
+        &self,
+        by: &AccessedBy,
+        found: &[kizuna_vault::Affected],
+    ) -> Result<Vec<AffectedPerson>, StaffError> {
+        let recorded = self
+            .realm
+            .recorded_reads(by.staff_id.as_deref(), by.org_id.as_deref(), by.from, by.to)
+            .await?;
+        let shown: std::collections::HashSet<&str> =
+            found.iter().map(|a| a.subject.as_str()).collect();
+        let mut hidden: BTreeMap<String, AffectedPerson> = BTreeMap::new();
+        for r in recorded {
+            let staff = r.staff_id.clone().unwrap_or_default();
+            if !r.intact {
+                let entry = r
+                    .index
+                    .map_or("a staff event not yet numbered".into(), |i| {
+                        format!("staff event {i}")
+                    });
+                return Err(StaffError::Tampered(format!(
+                    "{entry} (a read of '{}' by '{staff}') was edited: it no longer says what was hashed into the ledger; `kizuna audit verify --data-dir DIR` names every such entry",
+                    r.subject
+                )));
+            }
+            let Some(account) = self
+                .store
+                .account_by_handle(&r.subject)
+                .await
+                .map_err(|e| StaffError::Storage(e.to_string()))?
+            else {
+                // Erased since: their entries are tombstones, and there is
+                // nobody left to tell.
+                continue;
+            };
+            // The handle was taken again after the read: not this person.
+            if account.created_at > r.at || shown.contains(account.account_id.as_str()) {
+                continue;
+            }
+            tracing::error!(
+                person = %r.subject,
+                staff = %staff,
+                at = r.at,
+                "the staff realm recorded a read that no access record shows: access records were relabelled or deleted; run `kizuna audit verify`"
+            );
+            let p = hidden
+                .entry(account.account_id.clone())
+                .or_insert_with(|| AffectedPerson {
+                    handle: account.handle.clone(),
+                    region: account.region.clone(),
+                    fields: Vec::new(),
+                    first_at: r.at,
+                    last_at: r.at,
+                    reads: 0,
+                    orgs: Vec::new(),
+                    staff: Vec::new(),
+                    entries: Vec::new(),
+                });
+            p.first_at = p.first_at.min(r.at);
+            p.last_at = p.last_at.max(r.at);
+            p.reads += 1;
+            for (list, v) in [
+                (&mut p.fields, r.fields.clone()),
+                (&mut p.orgs, r.org_id.iter().cloned().collect()),
+                (&mut p.staff, r.staff_id.iter().cloned().collect()),
+            ] {
+                for x in v {
+                    if !list.contains(&x) {
+                        list.push(x);
+                    }
+                }
+                list.sort();
+            }
+        }
+        Ok(hidden.into_values().collect())
+    }
+
     /// Who and what a breach of some organisations or staff concerns.
     pub async fn breach_scope(
         &self,
@@ -53,6 +140,7 @@ impl Governance {
             .into_iter()
             .map(|a| (a.account_id, a.handle))
             .collect();
+        let hidden = g.reads_no_record_shows(&by, &affected).await?;
         for a in affected {
             let handle = match handles.get(&a.subject) {
                 Some(h) => h.clone(),
@@ -74,6 +162,13 @@ impl Governance {
                 staff: a.staff.into_iter().collect(),
                 entries: a.entries,
             });
+        }
+        for p in hidden {
+            for f in &p.fields {
+                *per_field.entry(f.clone()).or_default() += 1;
+            }
+            *per_region.entry(p.region.clone()).or_default() += 1;
+            people.push(p);
         }
         let regions = g
             .vault

@@ -98,6 +98,7 @@ pub(crate) fn storage(e: impl std::fmt::Display) -> StaffError {
 pub(crate) fn vault_failure(e: VaultError) -> StaffError {
     match e {
         VaultError::Ledger(l) => StaffError::LedgerUnavailable(l.to_string()),
+        e @ VaultError::Tampered { .. } => StaffError::Tampered(e.to_string()),
         other => storage(other),
     }
 }

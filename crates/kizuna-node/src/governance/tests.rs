@@ -150,3 +150,121 @@ async fn refusals_past_the_limit_suspend_the_member() {
         "five refusals in an hour suspend"
     );
 }
+
+struct Quiet;
+impl kizuna_vault::Progress for Quiet {
+    fn total(&self, _: u64) {}
+    fn advance(&self, _: u64) {}
+}
+
+#[tokio::test]
+async fn a_relabelled_access_record_fails_the_audit_and_is_not_lost_to_a_breach_scope() {
+    let r = realm().await;
+    register(&r.f.node, "alice", "+819011112222", 1).await;
+    let sup = r.member("sup", &[Role::Support]).await;
+    let apr = r.member("apr", &[Role::Approver]).await;
+    let grant = r
+        .gov
+        .request_grant(&sup, phone_grant("alice"))
+        .await
+        .unwrap();
+    r.gov.approve_grant(&apr, &grant.grant_id).await.unwrap();
+    r.gov.governed_read(&sup, "alice".into()).await.unwrap();
+    let by = |staff: &str| BreachQuery {
+        staff_id: Some(staff.into()),
+        ..Default::default()
+    };
+    let handles = |s: &BreachScope| {
+        s.people
+            .iter()
+            .map(|p| p.handle.clone())
+            .collect::<Vec<_>>()
+    };
+    let scoped = r.gov.breach_scope(&r.admin, by("sup")).await.unwrap();
+    assert_eq!(handles(&scoped), ["alice"]);
+    assert_eq!(scoped.people[0].entries.len(), 1);
+
+    // An insider with the region's database file makes sup's accesses
+    // apr's: the columns a scope finds them by, not the sealed entries.
+    let region = r.f.dir.path().join("regions").join("jp.sqlite");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", region.display()))
+        .await
+        .unwrap();
+    let relabelled =
+        sqlx::query("UPDATE access_records SET staff_id = 'apr' WHERE staff_id = 'sup'")
+            .execute(&pool)
+            .await
+            .unwrap()
+            .rows_affected();
+    pool.close().await;
+    assert!(relabelled >= 2, "the request and the read");
+
+    // The audit names each relabelled entry.
+    let audit = crate::ops::audit::verify(r.f.dir.path(), Regions::embedded(), &[], &Quiet)
+        .await
+        .unwrap();
+    let found: Vec<_> = audit
+        .problems
+        .iter()
+        .filter(|p| p.what.contains("was relabelled"))
+        .collect();
+    assert_eq!(found.len() as u64, relabelled, "{:?}", audit.problems);
+    assert!(
+        found.iter().all(|p| p.index.is_some()
+            && p.what
+                .contains("staff_id column says 'apr' but the entry says 'sup'")),
+        "{found:?}"
+    );
+
+    // A scope that finds the relabelled records refuses, naming one.
+    match r.gov.breach_scope(&r.admin, by("apr")).await {
+        Err(StaffError::Tampered(why)) => {
+            assert!(why.contains("was relabelled"), "{why}");
+            assert!(why.contains("entry "), "{why}");
+        }
+        other => panic!("a relabelled record must refuse the scope, got {other:?}"),
+    }
+    // The scope the records were hidden from still names alice, from the
+    // staff realm's own record of the read, with no entry to show for it.
+    let hidden = r.gov.breach_scope(&r.admin, by("sup")).await.unwrap();
+    assert_eq!(handles(&hidden), ["alice"]);
+    assert_eq!(hidden.people[0].reads, 1);
+    assert!(hidden.people[0].entries.is_empty());
+    assert_eq!(hidden.people[0].fields, ["phone"]);
+}
+
+#[tokio::test]
+async fn a_ledger_rolled_back_behind_the_staff_store_stops_the_node() {
+    let r = realm().await;
+    let ledger = r.f.dir.path().join("ledger");
+    let earlier = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(&ledger).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), earlier.path().join(e.file_name())).unwrap();
+    }
+    // More of the realm's events: a member added, and their login.
+    r.member("sup", &[Role::Support]).await;
+    let Realm { gov, admin, f } = r;
+    gov.realm.close().await;
+    drop((gov, admin));
+    let crate::tests::Fixture { node, dir } = f;
+    node.vault.close().await;
+    drop(node);
+
+    // Only the staff store holds entries past the older ledger.
+    for e in std::fs::read_dir(earlier.path()).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), ledger.join(e.file_name())).unwrap();
+    }
+    let refused = crate::Node::open(
+        &DataDir::new(dir.path()),
+        Regions::embedded(),
+        crate::Limits::default(),
+    )
+    .await
+    .err()
+    .expect("a node whose ledger is behind its staff store must not start")
+    .to_string();
+    assert!(refused.contains("the staff store holds"), "{refused}");
+    assert!(refused.contains("rolled back or replaced"), "{refused}");
+}

@@ -1,7 +1,20 @@
 //! Auditing a stopped node's transparency ledger from its data directory:
 //! the tree recomputed from the leaves and compared with every signed head
 //! (and any heads witnesses kept), then every entry the regions hold
-//! matched to its leaf and, with the region keys, opened and hashed again.
+//! matched to its leaf and, with the region keys, opened, hashed again and
+//! its clear columns compared with it.
+//!
+//! A node that stopped without closing (a crash, `kill -9`) may leave
+//! entries written but not yet numbered: a record is written before its
+//! leaf is appended, and its index noted after. Such an entry is not
+//! tampering, and the audit tells it apart from a deleted one:
+//!
+//! - **pending**: written, its leaf in the ledger, its index not yet noted;
+//!   the next start notes it. It counts as the entry of that leaf.
+//! - **never appended**: written, its leaf not in the ledger; the next start
+//!   removes it, since what it records never happened.
+//! - **missing**: a leaf with no entry at all, numbered or pending: a
+//!   deleted record, or a store restored from an older copy. Tampering.
 
 use std::path::Path;
 
@@ -25,6 +38,14 @@ pub struct AuditReport {
     pub verified_entries: u64,
     /// Entries of erased people: leaf and place only.
     pub erased_entries: u64,
+    /// Entries written, and their leaves appended, but not yet numbered in
+    /// their store (the node stopped in between): the next start numbers
+    /// them. Not a problem.
+    pub pending_entries: u64,
+    /// Entries written whose leaves never reached the ledger (the node
+    /// stopped in between): the next start removes them, as what they
+    /// record never happened. Not a problem.
+    pub unappended_entries: u64,
     /// Everything wrong, the earliest entry first.
     pub problems: Vec<LogProblem>,
 }
@@ -66,6 +87,8 @@ struct Tally<'a> {
     problems: Vec<LogProblem>,
     verified: u64,
     erased: u64,
+    pending: u64,
+    unappended: u64,
 }
 
 impl Tally<'_> {
@@ -97,6 +120,50 @@ impl Tally<'_> {
             Verdict::Altered(what) => problem(what),
         }
     }
+
+    /// One entry written but not numbered: written when the log held
+    /// `after` entries, so its leaf, if appended, lies at or after that.
+    /// Found where no numbered entry stands, it is that leaf's entry, still
+    /// to be numbered; not found, it never reached the ledger.
+    fn pending(&mut self, place: &str, leaf: &[u8], after: u64, verdict: Verdict) {
+        let n = self.leaves.len() as u64;
+        if after > n {
+            self.problems.push(LogProblem {
+                index: Some(n),
+                what: format!(
+                    "{} was written when the log held {after} entries, but it holds {n}: the log was truncated or an older copy of it restored",
+                    place.replace("{}", "not yet numbered")
+                ),
+            });
+            return;
+        }
+        let found = (after..n)
+            .find(|&i| self.held[i as usize] == 0 && self.leaves[i as usize].as_slice() == leaf);
+        match found {
+            Some(i) => {
+                self.pending += 1;
+                let name = place.replace("{}", &format!("{i} (written, not yet numbered)"));
+                self.held[i as usize] = 1;
+                match verdict {
+                    Verdict::Altered(what) => self.problems.push(LogProblem {
+                        index: Some(i),
+                        what: format!("{name} {what}"),
+                    }),
+                    Verdict::Intact => self.verified += 1,
+                    Verdict::Erased => self.erased += 1,
+                }
+            }
+            None => self.unappended += 1,
+        }
+    }
+}
+
+fn verdict(c: &Content) -> Verdict {
+    match (c, c.problem()) {
+        (_, Some(what)) => Verdict::Altered(what),
+        (Content::Erased, None) => Verdict::Erased,
+        (_, None) => Verdict::Intact,
+    }
 }
 
 pub async fn verify(
@@ -119,6 +186,8 @@ pub async fn verify(
         problems: Vec::new(),
         verified: 0,
         erased: 0,
+        pending: 0,
+        unappended: 0,
     };
     for region in regions.ids() {
         let place = format!("entry {{}} in region {region}");
@@ -128,17 +197,7 @@ pub async fn verify(
             let Some(last) = batch.last() else { break };
             from = last.index + 1;
             for e in batch {
-                let verdict = match e.content {
-                    Content::Matches => Verdict::Intact,
-                    Content::Erased => Verdict::Erased,
-                    Content::Differs => Verdict::Altered(
-                        "was edited: its content no longer hashes to its leaf".into(),
-                    ),
-                    Content::Unopenable(why) => {
-                        Verdict::Altered(format!("cannot be opened ({why}): it was altered"))
-                    }
-                };
-                t.entry(e.index, &place, &e.leaf, verdict);
+                t.entry(e.index, &place, &e.leaf, verdict(&e.content));
                 progress.advance(1);
             }
         }
@@ -164,9 +223,28 @@ pub async fn verify(
                 progress.advance(1);
             }
         }
+        for e in realm.pending_events().await? {
+            let v = if e.intact {
+                Verdict::Intact
+            } else {
+                Verdict::Altered(
+                    "was edited: it no longer says what was hashed into the ledger".into(),
+                )
+            };
+            t.pending("staff event {}", &e.leaf, e.after, v);
+        }
         realm.close().await;
     }
+    // Entries a stop without closing left unnumbered, matched only now, to
+    // leaves no numbered entry holds.
+    for region in regions.ids() {
+        let place = format!("entry {{}} in region {region}");
+        for e in vault.pending_entries(region).await? {
+            t.pending(&place, &e.leaf, e.after, verdict(&e.content));
+        }
+    }
     let (held, mut problems, verified, erased) = (t.held, t.problems, t.verified, t.erased);
+    let (pending, unappended) = (t.pending, t.unappended);
     problems.extend(heads_problems);
     // Leaves nothing holds an entry for, reported as runs.
     let mut i = 0;
@@ -198,6 +276,8 @@ pub async fn verify(
         witnessed: witnessed.len(),
         verified_entries: verified,
         erased_entries: erased,
+        pending_entries: pending,
+        unappended_entries: unappended,
         problems,
     })
 }

@@ -21,3 +21,6 @@ pub enum OpsError {
     #[error("cannot open the staff realm: {0}")]
     Staff(#[from] kizuna_staff::StaffError),
 }
+
+#[cfg(test)]
+mod tests;

@@ -61,6 +61,7 @@ impl IntoResponse for StaffApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::LedgerUnavailable,
             ),
+            StaffError::Tampered(_) => (StatusCode::CONFLICT, ErrorCode::LedgerEntryUnreadable),
             StaffError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         };
         let message = match code {

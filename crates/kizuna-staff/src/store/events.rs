@@ -262,6 +262,44 @@ impl StaffStore {
             .collect()
     }
 
+    /// The governed reads recorded under a staff member's or an
+    /// organisation's credentials (either, or both) between two times.
+    pub async fn read_events(
+        &self,
+        staff_id: Option<&str>,
+        org_id: Option<&str>,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<LoggedEvent>, StaffError> {
+        let time = |t: u64| t.min(i64::MAX as u64) as i64;
+        sqlx::query(
+            "SELECT * FROM events WHERE kind = ? AND (? IS NULL OR staff_id = ?) \
+             AND (? IS NULL OR org_id = ?) AND at >= ? AND at <= ? ORDER BY at, id",
+        )
+        .bind(EventKind::Read.as_str())
+        .bind(staff_id)
+        .bind(staff_id)
+        .bind(org_id)
+        .bind(org_id)
+        .bind(time(from))
+        .bind(time(to))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(logged_event)
+        .collect()
+    }
+
+    /// The numbered event with the highest index, if any.
+    pub async fn last_numbered_event(&self) -> Result<Option<LoggedEvent>, StaffError> {
+        sqlx::query("SELECT * FROM events WHERE idx IS NOT NULL ORDER BY idx DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(logged_event)
+            .transpose()
+    }
+
     /// Ledger entries held here with index at least `from`, by index.
     pub async fn ledger_events(
         &self,

@@ -17,6 +17,7 @@ use sqlx::SqlitePool;
 
 use crate::StaffError;
 
+pub(crate) use events::LoggedEvent;
 pub use events::{Event, EventKind};
 pub use members::StoredMember;
 

@@ -69,6 +69,18 @@ impl SqliteRegionStore {
         .collect()
     }
 
+    pub(crate) async fn last_entry(&self) -> Result<Option<LedgerRow>> {
+        sqlx::query(&format!(
+            "SELECT {ACCESS_COLUMNS} FROM access_records \
+             WHERE idx IS NOT NULL ORDER BY idx DESC LIMIT 1"
+        ))
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(ledger_row)
+        .transpose()
+    }
+
     pub(crate) async fn ledger_rows(&self, from: u64, limit: u32) -> Result<Vec<LedgerRow>> {
         sqlx::query(&format!(
             "SELECT {ACCESS_COLUMNS} FROM access_records \

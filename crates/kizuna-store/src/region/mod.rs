@@ -195,6 +195,9 @@ pub trait RegionStore: Send + Sync + 'static {
     async fn drop_pending_access(&self, leaf: &[u8]) -> Result<()>;
     /// Records written but not yet given their ledger index.
     async fn pending_access(&self) -> Result<Vec<LedgerRow>>;
+    /// The numbered entry held here with the highest index, if any: the
+    /// ledger must hold at least as many.
+    async fn last_entry(&self) -> Result<Option<LedgerRow>>;
     /// Ledger entries held here with index at least `from`, by index.
     async fn ledger_rows(&self, from: u64, limit: u32) -> Result<Vec<LedgerRow>>;
     /// Access records made for an organisation or a staff member between
@@ -352,6 +355,10 @@ impl RegionStore for SqliteRegionStore {
 
     async fn pending_access(&self) -> Result<Vec<LedgerRow>> {
         self.pending_access().await
+    }
+
+    async fn last_entry(&self) -> Result<Option<LedgerRow>> {
+        self.last_entry().await
     }
 
     async fn ledger_rows(&self, from: u64, limit: u32) -> Result<Vec<LedgerRow>> {

@@ -96,7 +96,7 @@ async fn people_verify_each_access_on_their_device_and_a_rollback_is_reported() 
     // Another read; the next call proves the new head extends the old one.
     let addr = node.stop().await;
     let older = tempfile::tempdir().unwrap();
-    copy_dir(&node.data_dir().join("ledger"), older.path());
+    copy_dir(node.data_dir(), older.path());
     node.start_again(addr).await;
     let sup = reopened(&node);
     sup.read("alice").await.unwrap();
@@ -183,12 +183,38 @@ async fn people_verify_each_access_on_their_device_and_a_rollback_is_reported() 
     node.start_again(addr).await;
     alice.accesses().await.unwrap();
 
-    // An insider puts back an older copy of the ledger, heads and all: the
-    // node starts, but alice's device has seen a later head.
+    // An insider puts back an older copy of the ledger alone, heads and
+    // all: the region holds entries it does not, and the node refuses to
+    // start rather than give new entries the numbers they hold.
     let addr = node.stop().await;
     let ledger = node.data_dir().join("ledger");
     std::fs::remove_dir_all(&ledger).unwrap();
-    copy_dir(older.path(), &ledger);
+    copy_dir(&older.path().join("ledger"), &ledger);
+    let mut config =
+        kizuna_server::ServerConfig::new(node.data_dir(), "127.0.0.1:0".parse().unwrap());
+    config.regions = node.regions.clone();
+    let refused = kizuna_server::RunningServer::start(config)
+        .await
+        .err()
+        .expect("a node whose ledger is behind its stores must not start")
+        .to_string();
+    assert!(refused.contains("rolled back or replaced"), "{refused}");
+    assert!(refused.contains("restore it from its backup"), "{refused}");
+
+    // The whole data directory put back from that copy is whole again, and
+    // the node starts; but alice's device has seen a later head.
+    for e in std::fs::read_dir(node.data_dir()).unwrap() {
+        let e = e.unwrap();
+        if e.file_name() == "kizuna.lock" {
+            continue;
+        }
+        if e.file_type().unwrap().is_dir() {
+            std::fs::remove_dir_all(e.path()).unwrap();
+        } else {
+            std::fs::remove_file(e.path()).unwrap();
+        }
+    }
+    copy_dir(older.path(), node.data_dir());
     node.start_again(addr).await;
     let e = alice.accesses().await.unwrap_err();
     assert!(matches!(e, ClientError::LedgerTampered(_)), "{e}");
@@ -297,6 +323,26 @@ async fn audit_verify_names_the_first_bad_entry_of_each_tampering() {
     pool.close().await;
     let r = audit(d.path()).await;
     assert_eq!(first_bad(&r), Some(edited as u64), "{:?}", r.problems);
+
+    // An entry relabelled: the organisation and staff member kept in the
+    // clear beside it, to find it by, made someone else's.
+    let d = variant();
+    let pool = db(d.path()).await;
+    sqlx::query(
+        "UPDATE access_records SET org_id = 'elsewhere', staff_id = 'someone' WHERE idx = ?",
+    )
+    .bind(edited)
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let r = audit(d.path()).await;
+    assert_eq!(first_bad(&r), Some(edited as u64), "{:?}", r.problems);
+    assert!(
+        r.problems[0].what.contains("relabelled"),
+        "{:?}",
+        r.problems
+    );
 
     // A staff event rewritten (its append-only trigger dropped first, as an
     // insider with the file could).
