@@ -107,6 +107,31 @@ async fn a_registered_device_signs_in_and_sees_its_sealed_profile() {
 }
 
 #[tokio::test]
+async fn a_signed_challenge_signs_a_device_in_once() {
+    let f = node().await;
+    let me = register(&f.node, "alice", "+819011112222", 1).await;
+    let challenge = f.node.auth.challenge(&me.device_id);
+    let signature = key(1)
+        .sign(&auth_signing_input(&me.device_id, &challenge))
+        .to_bytes();
+    f.node
+        .sign_in(&me.device_id, &challenge, &signature)
+        .await
+        .unwrap();
+    // The same answer, captured and sent again, is refused.
+    let replay = f
+        .node
+        .sign_in(&me.device_id, &challenge, &signature)
+        .await
+        .expect_err("a replayed answer is refused");
+    assert_eq!(
+        (replay.kind, replay.code),
+        (Kind::Unauthorized, ErrorCode::Unauthorized)
+    );
+    assert!(replay.message.contains("already answered"), "{replay}");
+}
+
+#[tokio::test]
 async fn a_refused_registration_leaves_nothing_behind() {
     let f = node().await;
     register(&f.node, "alice", "+819011112222", 1).await;

@@ -63,3 +63,73 @@ async fn a_linked_device_receives_every_message() {
     assert_eq!(on_phone[0].sender, "alice");
     assert_eq!(on_phone[0].sender_device, device);
 }
+
+#[tokio::test]
+async fn a_signed_challenge_is_exchanged_for_a_token_once() {
+    use ed25519_dalek::Signer;
+    use kizuna_wire::*;
+    let node = Node::start().await;
+    let http = node.http();
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let public = key.verifying_key().to_bytes().to_vec();
+    let r = http
+        .post(format!("{}/v1/accounts", node.url))
+        .json(&RegisterRequest {
+            handle: "alice".into(),
+            name: "Alice".into(),
+            phone: phone_for("alice"),
+            email: None,
+            region: "jp".into(),
+            device: NewDevice {
+                signature: Bytes(
+                    key.sign(&register_signing_input("alice", &public))
+                        .to_bytes()
+                        .to_vec(),
+                ),
+                signature_key: Bytes(public),
+                label: "phone".into(),
+            },
+        })
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let device_id = r.json::<RegisterResponse>().await.unwrap().device_id;
+    let challenge = http
+        .post(format!("{}/v1/auth/challenge", node.url))
+        .json(&ChallengeRequest {
+            device_id: device_id.clone(),
+        })
+        .send()
+        .await
+        .unwrap()
+        .json::<ChallengeResponse>()
+        .await
+        .unwrap()
+        .challenge;
+    let answer = TokenRequest {
+        device_id: device_id.clone(),
+        signature: Bytes(
+            key.sign(&auth_signing_input(&device_id, &challenge))
+                .to_bytes()
+                .to_vec(),
+        ),
+        challenge,
+    };
+    let send = || {
+        http.post(format!("{}/v1/auth/token", node.url))
+            .json(&answer)
+            .send()
+    };
+    assert_eq!(send().await.unwrap().status(), 200);
+    // The same signed answer, captured and sent again, gets no token.
+    let replay = send().await.unwrap();
+    assert_eq!(replay.status(), 401);
+    let body: ErrorBody = replay.json().await.unwrap();
+    assert_eq!(body.code, ErrorCode::Unauthorized);
+    assert!(
+        body.message.contains("already answered"),
+        "{}",
+        body.message
+    );
+}
