@@ -158,6 +158,17 @@ impl StaffStore {
             }
         }
         sqlx::raw_sql(EVENT_TRIGGERS).execute(&pool).await?;
+        // The last TOTP time step each member logged in with, so no code
+        // opens a second session; a store from before has none yet.
+        let staff_columns: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM pragma_table_info('staff')")
+                .fetch_all(&pool)
+                .await?;
+        if !staff_columns.iter().any(|c| c == "last_totp_step") {
+            sqlx::raw_sql("ALTER TABLE staff ADD COLUMN last_totp_step BIGINT")
+                .execute(&pool)
+                .await?;
+        }
         // Who read whom last, kept beside the events so the anomaly check
         // costs the same on the ten-thousandth read of an hour as on the
         // first; filled from the events when a store first gains it.
