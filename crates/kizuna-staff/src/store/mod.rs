@@ -7,6 +7,7 @@ mod events;
 mod grants;
 mod members;
 mod oversight;
+mod private;
 mod sessions;
 
 use std::path::Path;
@@ -132,11 +133,8 @@ impl From<sqlx::Error> for StaffError {
 
 impl StaffStore {
     pub async fn open(path: &Path) -> Result<StaffStore, StaffError> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StaffError::Storage(format!("cannot create {}: {e}", dir.display()))
-            })?;
-        }
+        private::prepare_private_database(path)
+            .map_err(|e| StaffError::Storage(format!("cannot create {}: {e}", path.display())))?;
         let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)

@@ -133,3 +133,58 @@ async fn a_signed_challenge_is_exchanged_for_a_token_once() {
         body.message
     );
 }
+
+/// Everything under `root` (itself included) that anyone but its owner may
+/// reach, with its mode.
+#[cfg(unix)]
+fn readable_by_others(root: &std::path::Path) -> Vec<(std::path::PathBuf, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut open = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&p).unwrap();
+        let mode = meta.permissions().mode() & 0o777;
+        let owner_only = if meta.is_dir() { 0o700 } else { 0o600 };
+        if mode & 0o077 != 0 || (meta.is_dir() && mode != owner_only) {
+            open.push((p.clone(), mode));
+        }
+        if meta.is_dir() {
+            stack.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    open
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_device_home_and_the_data_directory_are_the_owners_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut node = Node::start().await;
+    let mut alice = node.person("alice", "jp").await;
+    let mut bob = node.person("bob", "jp").await;
+    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
+    alice.send(&chat, "hello").await.unwrap();
+    bob.sync().await.unwrap();
+    let home = node.home("alice");
+    assert!(home.join("device.sqlite").exists());
+    assert_eq!(readable_by_others(&home), vec![]);
+    assert_eq!(readable_by_others(node.data_dir()), vec![]);
+
+    // What an earlier version left open is closed when next opened.
+    drop(alice);
+    let addr = node.stop().await;
+    let loosen = |p: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    loosen(&home, 0o755);
+    loosen(&home.join("device.sqlite"), 0o644);
+    loosen(node.data_dir(), 0o755);
+    loosen(&node.files().node_store(), 0o644);
+    loosen(&node.data_dir().join("keys"), 0o755);
+    loosen(&node.files().staff_store(), 0o644);
+    node.start_again(addr).await;
+    let alice = kizuna_client::Client::open(&home).await.unwrap();
+    drop(alice);
+    assert_eq!(readable_by_others(&home), vec![]);
+    assert_eq!(readable_by_others(node.data_dir()), vec![]);
+}
