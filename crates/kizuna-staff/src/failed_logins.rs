@@ -20,6 +20,10 @@ pub const FAILED_LOGIN_WINDOW_MS: u64 = 60_000;
 /// event grow without bound.
 pub const FAILED_LOGIN_NAMES: usize = 64;
 
+/// The longest staff id a window's event names in full: an id is whatever
+/// the attempt sent, and a long one is cut rather than written whole.
+const NAMED_ID_CHARS: usize = 64;
+
 /// Why an attempt failed, as the window's event counts it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Failure {
@@ -80,12 +84,8 @@ impl Window {
     fn add(&mut self, staff_id: &str, source: IpAddr, why: Failure) {
         self.count += 1;
         *self.reasons.entry(why).or_default() += 1;
-        tally(
-            &mut self.staff_ids,
-            &mut self.other_staff_ids,
-            staff_id.to_string(),
-            1,
-        );
+        let named: String = staff_id.chars().take(NAMED_ID_CHARS).collect();
+        tally(&mut self.staff_ids, &mut self.other_staff_ids, named, 1);
         tally(&mut self.sources, &mut self.other_sources, source, 1);
     }
 

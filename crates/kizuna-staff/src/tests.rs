@@ -258,6 +258,14 @@ async fn failed_logins_are_recorded_per_window_not_one_each() {
     assert!(failures
         .iter()
         .all(|f| f["staff_ids"].as_object().unwrap().len() <= FAILED_LOGIN_NAMES));
+    // A made-up id is named, but not at any length it was sent with.
+    let mut long = admin.clone();
+    long.staff_id = "x".repeat(10_000);
+    assert!(login(&r, &long, outside).await.is_err());
+    r.record_failed_logins().await.unwrap();
+    let last = failure_events(&r).await.pop().unwrap();
+    assert_eq!(last["count"], 1);
+    assert_eq!(last["staff_ids"]["x".repeat(64)], 1);
     assert!(failures
         .iter()
         .any(|f| f["sources"].get("192.0.2.7").is_some()));
