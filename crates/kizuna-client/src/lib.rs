@@ -182,11 +182,14 @@ struct HomeLock(#[allow(dead_code)] std::fs::File);
 async fn lock_home(home: &Path) -> Result<HomeLock> {
     let path = home.join("lock");
     let f = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)?;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let f = opts.open(&path)?;
         f.lock()?;
         Ok(f)
     })

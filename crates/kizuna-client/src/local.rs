@@ -181,6 +181,78 @@ pub struct Local {
     pool: SqlitePool,
 }
 
+/// The device's home holds its identity key, its token and its history in
+/// the clear: its directory is the owner's alone (0700), made so when
+/// created and tightened when an earlier version left it open.
+fn private_home(home: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(home)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if std::fs::metadata(home)?.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(home, std::fs::Permissions::from_mode(0o700))?;
+        }
+    }
+    Ok(())
+}
+
+/// Prepares the database file at `path` to be the owner's alone before
+/// SQLite opens it: its directory made if missing (0700), the file created
+/// empty (0600) if missing, and an existing file, with its `-wal` and
+/// `-shm`, tightened if an earlier version left it readable by others.
+/// SQLite gives the `-wal` and `-shm` files it creates the database file's
+/// mode, so they follow.
+fn prepare_private_database(path: &Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::DirBuilderExt;
+                builder.mode(0o700);
+            }
+            builder.create(dir)?;
+        }
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut names = vec![path.to_path_buf()];
+        for suffix in ["-wal", "-shm"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            names.push(p.into());
+        }
+        for p in names {
+            match std::fs::metadata(&p) {
+                Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))?
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Local {
     pub async fn open(home: &Path) -> Result<Local> {
         let path = home.join("device.sqlite");
@@ -188,7 +260,8 @@ impl Local {
             path: path.clone(),
             reason: e.to_string(),
         };
-        std::fs::create_dir_all(home).map_err(|e| err(&e))?;
+        private_home(home).map_err(|e| err(&e))?;
+        prepare_private_database(&path).map_err(|e| err(&e))?;
         let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
             .map_err(|e| err(&e))?
             .create_if_missing(true)

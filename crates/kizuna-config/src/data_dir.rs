@@ -126,6 +126,17 @@ impl DataDir {
         }
     }
 
+    /// Makes the directory and everything in it the owner's alone:
+    /// directories 0700, files 0600. It holds the keys, the stores of
+    /// people's data and the ledger, none of which anyone else on the
+    /// machine may read. Files are created so, each where it is made; this
+    /// tightens what an earlier version left looser (or an operator's
+    /// copy), and is called whenever a process takes the directory.
+    pub fn keep_private(&self) -> Result<(), DataDirError> {
+        create_private_dir(&self.root).map_err(|e| self.io(e))?;
+        tighten_tree(&self.root).map_err(|e| self.io(e))
+    }
+
     /// Reads a key, creating it (owner-only, written whole) on first use.
     pub fn key(&self, key: NodeKey) -> Result<[u8; 32], DataDirError> {
         let path = self.key_path(key);
@@ -138,7 +149,7 @@ impl DataDir {
                 let write = || -> std::io::Result<()> {
                     use std::io::Write;
                     if let Some(dir) = path.parent() {
-                        std::fs::create_dir_all(dir)?;
+                        create_private_dir(dir)?;
                     }
                     let mut opts = std::fs::OpenOptions::new();
                     opts.write(true).create(true).truncate(true);
@@ -178,19 +189,61 @@ impl DataDir {
     /// working on the same stores at once could undo each other's work (a
     /// key rotated under a running node, a move racing a write).
     pub fn lock(&self) -> Result<DataDirLock, DataDirError> {
-        std::fs::create_dir_all(&self.root).map_err(|e| self.io(e))?;
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.root.join(LOCK))
-            .map_err(|e| self.io(e))?;
+        self.keep_private()?;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let file = opts.open(self.root.join(LOCK)).map_err(|e| self.io(e))?;
         match file.try_lock() {
             Ok(()) => Ok(DataDirLock { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) => Err(DataDirError::InUse(self.root.clone())),
             Err(std::fs::TryLockError::Error(e)) => Err(self.io(e)),
         }
     }
+}
+
+/// Creates a directory (and any missing parents) readable by its owner
+/// only; one that exists is left as it is.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// Takes away group's and others' access to `path` and, for a directory,
+/// to everything under it. Symbolic links are not followed: what they
+/// point at is not the data directory's.
+fn tighten_tree(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::symlink_metadata(path)?;
+        if meta.file_type().is_symlink() {
+            return Ok(());
+        }
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            let owner_only = if meta.is_dir() { 0o700 } else { 0o600 };
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(owner_only))?;
+        }
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(path)? {
+                tighten_tree(&entry?.path())?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// The data directory held by this process until dropped.
@@ -235,6 +288,40 @@ mod tests {
         ));
         let _held = d.lock().unwrap();
         assert!(matches!(d.lock(), Err(DataDirError::InUse(_))));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_directory_and_its_keys_are_the_owners_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = std::env::temp_dir().join(format!("kizuna-private-{}", std::process::id()));
+        let d = DataDir::new(&dir);
+        d.key(NodeKey::UserToken).unwrap();
+        let _held = d.lock().unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("keys")), 0o700);
+        assert_eq!(mode(&d.key_path(NodeKey::UserToken)), 0o600);
+        drop(_held);
+        // What an earlier version left open is closed when the directory
+        // is taken again.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::create_dir_all(dir.join("regions")).unwrap();
+        std::fs::set_permissions(dir.join("regions"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        std::fs::write(dir.join("regions/jp.sqlite"), b"").unwrap();
+        std::fs::set_permissions(
+            dir.join("regions/jp.sqlite"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        let _held = d.lock().unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("regions")), 0o700);
+        assert_eq!(mode(&dir.join("regions/jp.sqlite")), 0o600);
+        assert_eq!(mode(&dir.join("kizuna.lock")), 0o600);
+        drop(_held);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

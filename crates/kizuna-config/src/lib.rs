@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 mod data_dir;
-pub use data_dir::{DataDir, DataDirError, DataDirLock, NodeKey};
+pub use data_dir::{create_private_dir, DataDir, DataDirError, DataDirLock, NodeKey};
 
 /// The configuration a bare `kizuna serve` runs with: regions `jp` and `kr`.
 pub const DEFAULT_TOML: &str = include_str!("default.toml");

@@ -11,7 +11,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read, Write};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex, RwLock};
 
@@ -152,13 +152,20 @@ impl Ledger {
     /// that were never acknowledged — is cut off; a signed head the leaves
     /// no longer match means the log was altered, and it does not open.
     pub fn open(dir: &Path, key: TreeHeadKey) -> Result<Ledger, LedgerError> {
-        std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+        // The ledger is the node's alone: its directory 0700 and its files
+        // 0600, like every other file of the data directory.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| io_error(dir, e))?;
         let leaves_path = dir.join(LEAVES_FILE);
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(0o600)
             .open(&leaves_path)
             .map_err(|e| io_error(&leaves_path, e))?;
         let len = file
@@ -391,6 +398,7 @@ impl Ledger {
         OpenOptions::new()
             .append(true)
             .create(true)
+            .mode(0o600)
             .open(&path)
             .and_then(|mut f| {
                 f.write_all(format!("{line}\n").as_bytes())?;

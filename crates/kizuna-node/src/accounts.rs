@@ -27,6 +27,12 @@ pub(crate) fn random_id() -> String {
     hex::encode(b)
 }
 
+/// The key of a network address's phone look-ups, beside the devices' own
+/// (device ids are hex, so the two never meet).
+fn address_key(address: &str) -> String {
+    format!("address {address}")
+}
+
 fn handle_taken() -> NodeError {
     NodeError::conflict(
         ErrorCode::HandleTaken,
@@ -135,6 +141,40 @@ impl Node {
         })
     }
 
+    /// Registers from a network address, which answers `phone_taken` only
+    /// within the address's allowance of phone look-ups: such an answer
+    /// says the number is registered, as a look-up would, so it costs one,
+    /// and an address that used its look-ups gets no answer at all about a
+    /// number (refused before anything is checked) until its allowance
+    /// refills. A registration that succeeds costs none: it takes the
+    /// number, and is limited as a sign-up.
+    pub async fn register_from(
+        &self,
+        req: RegisterRequest,
+        address: &str,
+    ) -> Result<RegisterResponse, NodeError> {
+        let probes = address_key(address);
+        if !self.phone_rate.has_token(&probes) {
+            return Err(self.phone_lookups_used());
+        }
+        let registered = self.register(req).await;
+        if matches!(&registered, Err(e) if e.code == ErrorCode::PhoneTaken) {
+            self.phone_rate.allow(&probes);
+        }
+        registered
+    }
+
+    fn phone_lookups_used(&self) -> NodeError {
+        NodeError::new(
+            Kind::RateLimited,
+            ErrorCode::RateLimited,
+            format!(
+                "at most {} phone numbers may be looked up a minute from one device or network address, and registering with a number already taken counts as one; try again in a minute",
+                self.limits.phone_lookups_per_minute
+            ),
+        )
+    }
+
     /// Whether the phone number is held only by the sealed data of a
     /// registration that never finished; if so, that data is removed so the
     /// number can be registered again.
@@ -216,23 +256,20 @@ impl Node {
         })
     }
 
-    /// The handle of whoever registered `phone`, within the device's
-    /// per-minute allowance of look-ups.
+    /// The handle of whoever registered `phone`, within the per-minute
+    /// allowance of look-ups of the device and of the network address it
+    /// asks from (which registrations answered `phone_taken` share).
     pub async fn lookup_phone(
         &self,
         me: &DeviceIdentity,
         phone: &str,
+        address: &str,
     ) -> Result<Option<String>, NodeError> {
-        if !self.phone_rate.allow(&me.device_id) {
-            return Err(NodeError::new(
-                Kind::RateLimited,
-                ErrorCode::RateLimited,
-                format!(
-                    "at most {} phone lookups per minute per device",
-                    self.limits.phone_lookups_per_minute
-                ),
-            ));
+        let probes = address_key(address);
+        if !self.phone_rate.has_token(&probes) || !self.phone_rate.allow(&me.device_id) {
+            return Err(self.phone_lookups_used());
         }
+        self.phone_rate.allow(&probes);
         let account = match self.vault.lookup_phone(phone).await? {
             Some(subject) => self.store.account_by_id(&subject).await?,
             None => None,

@@ -5,6 +5,9 @@
 //! there is no global state, so another realm can run its own instance with
 //! its own keys beside this one.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use hmac::{Hmac, Mac};
 use rand::RngCore;
@@ -24,6 +27,8 @@ pub enum AuthError {
     InvalidChallenge,
     #[error("the signature does not match the device key")]
     InvalidSignature,
+    #[error("this challenge was already answered; ask for a new one and sign it")]
+    ChallengeUsed,
 }
 
 /// The verified identity behind a token.
@@ -45,6 +50,14 @@ impl DeviceIdentity {
 pub struct UserAuth {
     key: [u8; 32],
     token_ttl_secs: u64,
+    /// The nonces of challenges already exchanged for a token, with when
+    /// each was issued, so a captured answer cannot be replayed. Only an
+    /// answer with a valid MAC and the device's own signature gets here, and
+    /// each is forgotten once its challenge has expired, so the set holds
+    /// at most the sign-ins of the last [`CHALLENGE_TTL_SECS`], which the
+    /// edge's request limits bound; a flood of forged answers adds nothing.
+    /// It is this node's: nodes that share the token key must share it too.
+    redeemed: Mutex<HashMap<[u8; 16], u64>>,
 }
 
 fn now_secs() -> u64 {
@@ -56,6 +69,7 @@ impl UserAuth {
         UserAuth {
             key,
             token_ttl_secs,
+            redeemed: Mutex::new(HashMap::new()),
         }
     }
 
@@ -85,7 +99,13 @@ impl UserAuth {
         )
     }
 
-    fn check_challenge(&self, device_id: &str, challenge: &str) -> Result<(), AuthError> {
+    /// Checks the challenge's MAC, device and age, and answers its nonce
+    /// and when it was issued.
+    fn check_challenge(
+        &self,
+        device_id: &str,
+        challenge: &str,
+    ) -> Result<([u8; 16], u64), AuthError> {
         let raw = hex::decode(challenge).map_err(|_| AuthError::InvalidChallenge)?;
         if raw.len() != 8 + 16 + 16 {
             return Err(AuthError::InvalidChallenge);
@@ -100,6 +120,22 @@ impl UserAuth {
         if now_secs().saturating_sub(ts) > CHALLENGE_TTL_SECS {
             return Err(AuthError::InvalidChallenge);
         }
+        let nonce = nonce.try_into().map_err(|_| AuthError::InvalidChallenge)?;
+        Ok((nonce, ts))
+    }
+
+    /// Marks a challenge as answered; refuses one answered before. Expired
+    /// ones are dropped first: past their age they are refused anyway.
+    fn redeem(&self, nonce: [u8; 16], issued: u64) -> Result<(), AuthError> {
+        let mut redeemed = match self.redeemed.lock() {
+            Ok(r) => r,
+            Err(p) => p.into_inner(),
+        };
+        let now = now_secs();
+        redeemed.retain(|_, at| now.saturating_sub(*at) <= CHALLENGE_TTL_SECS);
+        if redeemed.insert(nonce, issued).is_some() {
+            return Err(AuthError::ChallengeUsed);
+        }
         Ok(())
     }
 
@@ -111,12 +147,15 @@ impl UserAuth {
         challenge: &str,
         signature: &[u8],
     ) -> Result<(String, u64), AuthError> {
-        self.check_challenge(&identity.device_id, challenge)?;
+        let (nonce, issued) = self.check_challenge(&identity.device_id, challenge)?;
         verify_signature(
             device_key,
             &kizuna_wire::auth_signing_input(&identity.device_id, challenge),
             signature,
         )?;
+        // Only after the signature holds: whoever merely saw a challenge
+        // cannot spend it before its device does.
+        self.redeem(nonce, issued)?;
         Ok(self.issue(identity))
     }
 
@@ -229,5 +268,33 @@ mod tests {
         let c = a.challenge("d1");
         assert!(a.check_challenge("d1", &c).is_ok());
         assert!(a.check_challenge("d2", &c).is_err());
+    }
+
+    #[test]
+    fn a_signed_challenge_is_exchanged_for_a_token_once() {
+        use ed25519_dalek::Signer;
+        let a = UserAuth::new([7; 32], 60);
+        let device = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+        let public = device.verifying_key().to_bytes();
+        let c = a.challenge("d1");
+        let sig = device
+            .sign(&kizuna_wire::auth_signing_input("d1", &c))
+            .to_bytes();
+        // A wrong signature does not spend the challenge.
+        assert_eq!(
+            a.answer(&id(), &public, &c, &[0; 64]),
+            Err(AuthError::InvalidSignature)
+        );
+        assert!(a.answer(&id(), &public, &c, &sig).is_ok());
+        assert_eq!(
+            a.answer(&id(), &public, &c, &sig),
+            Err(AuthError::ChallengeUsed)
+        );
+        // A fresh challenge still works.
+        let c2 = a.challenge("d1");
+        let sig2 = device
+            .sign(&kizuna_wire::auth_signing_input("d1", &c2))
+            .to_bytes();
+        assert!(a.answer(&id(), &public, &c2, &sig2).is_ok());
     }
 }

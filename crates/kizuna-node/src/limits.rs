@@ -20,7 +20,9 @@ pub struct Limits {
     /// Sustained requests per device per second, and the burst above it.
     pub requests_per_second: u32,
     pub request_burst: u32,
-    /// Phone-number lookups per device per minute.
+    /// Phone-number lookups per device, and per network address, per
+    /// minute; a registration refused because its number is taken counts
+    /// as a lookup from its address.
     pub phone_lookups_per_minute: u32,
     /// New accounts and device-link requests per network address per
     /// minute (the burst is the same number): nobody needs a token for
@@ -66,6 +68,19 @@ impl RateLimiter {
         }
     }
 
+    /// Whether the key has a token to take, without taking it: for a
+    /// request that is charged only by how it turns out.
+    pub fn has_token(&self, key: &str) -> bool {
+        let now = Instant::now();
+        let b = match self.buckets.lock() {
+            Ok(b) => b,
+            Err(p) => p.into_inner(),
+        };
+        b.get(key).is_none_or(|(tokens, at)| {
+            tokens + now.duration_since(*at).as_secs_f64() * self.per_sec >= 1.0
+        })
+    }
+
     /// Takes one token; false when the key is over its rate.
     pub fn allow(&self, key: &str) -> bool {
         let now = Instant::now();
@@ -98,5 +113,13 @@ mod tests {
         assert!(r.allow("d") && r.allow("d") && r.allow("d"));
         assert!(!r.allow("d"));
         assert!(r.allow("other"));
+    }
+
+    #[test]
+    fn looking_at_a_bucket_takes_nothing() {
+        let r = super::RateLimiter::new(0.001, 1.0);
+        assert!(r.has_token("d") && r.has_token("d"));
+        assert!(r.allow("d"));
+        assert!(!r.has_token("d"));
     }
 }

@@ -153,6 +153,8 @@ impl Node {
         regions: Regions,
         limits: Limits,
     ) -> Result<(Node, tokio::task::JoinHandle<()>), OpenError> {
+        // Owner-only, whoever opens it and whatever an earlier version left.
+        dir.keep_private()?;
         let token_key = dir.key(NodeKey::UserToken)?;
         // Its own key: a report can only be verified by this node's binding.
         let franking_key = dir.key(NodeKey::Franking)?;

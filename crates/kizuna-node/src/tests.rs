@@ -107,6 +107,31 @@ async fn a_registered_device_signs_in_and_sees_its_sealed_profile() {
 }
 
 #[tokio::test]
+async fn a_signed_challenge_signs_a_device_in_once() {
+    let f = node().await;
+    let me = register(&f.node, "alice", "+819011112222", 1).await;
+    let challenge = f.node.auth.challenge(&me.device_id);
+    let signature = key(1)
+        .sign(&auth_signing_input(&me.device_id, &challenge))
+        .to_bytes();
+    f.node
+        .sign_in(&me.device_id, &challenge, &signature)
+        .await
+        .unwrap();
+    // The same answer, captured and sent again, is refused.
+    let replay = f
+        .node
+        .sign_in(&me.device_id, &challenge, &signature)
+        .await
+        .expect_err("a replayed answer is refused");
+    assert_eq!(
+        (replay.kind, replay.code),
+        (Kind::Unauthorized, ErrorCode::Unauthorized)
+    );
+    assert!(replay.message.contains("already answered"), "{replay}");
+}
+
+#[tokio::test]
 async fn a_refused_registration_leaves_nothing_behind() {
     let f = node().await;
     register(&f.node, "alice", "+819011112222", 1).await;
@@ -149,7 +174,10 @@ async fn a_refused_registration_leaves_nothing_behind() {
     };
     let asker = register(&f.node, "dave", "+819099990000", 6).await;
     assert_eq!(
-        f.node.lookup_phone(&asker, loser_phone).await.unwrap(),
+        f.node
+            .lookup_phone(&asker, loser_phone, "192.0.2.1")
+            .await
+            .unwrap(),
         None
     );
     register(&f.node, "erin", loser_phone, 7).await;
@@ -159,13 +187,100 @@ async fn a_refused_registration_leaves_nothing_behind() {
 async fn phone_lookups_are_limited_per_device() {
     let f = node().await;
     let me = register(&f.node, "alice", "+819011112222", 1).await;
-    for _ in 0..f.node.limits.phone_lookups_per_minute {
-        f.node.lookup_phone(&me, "+819000000000").await.unwrap();
+    // From a different address each time: the device's own limit holds.
+    for i in 0..f.node.limits.phone_lookups_per_minute {
+        f.node
+            .lookup_phone(&me, "+819000000000", &format!("192.0.2.{i}"))
+            .await
+            .unwrap();
     }
     assert_eq!(
-        code(f.node.lookup_phone(&me, "+819000000000").await),
+        code(
+            f.node
+                .lookup_phone(&me, "+819000000000", "198.51.100.1")
+                .await
+        ),
         (Kind::RateLimited, ErrorCode::RateLimited)
     );
+}
+
+#[tokio::test]
+async fn registering_is_no_better_a_phone_oracle_than_looking_up() {
+    let f = node().await;
+    let taken = "+819011112222";
+    register(&f.node, "alice", taken, 1).await;
+    let per_minute = f.node.limits.phone_lookups_per_minute;
+    // Look-ups from one address, by several devices, use its allowance.
+    let here = "203.0.113.5";
+    for i in 0..per_minute {
+        let asker = register(
+            &f.node,
+            &format!("asker{i}"),
+            &format!("+81902222000{i}"),
+            10 + i as u8,
+        )
+        .await;
+        f.node.lookup_phone(&asker, taken, here).await.unwrap();
+    }
+    // Then registering from there says nothing about any number, taken or
+    // not, and creates nothing.
+    for (handle, phone) in [("bob", taken), ("carol", "+819044445555")] {
+        assert_eq!(
+            code(
+                f.node
+                    .register_from(registration(handle, phone, &key(3)), here)
+                    .await
+            ),
+            (Kind::RateLimited, ErrorCode::RateLimited)
+        );
+        assert!(f
+            .node
+            .store
+            .account_by_handle(handle)
+            .await
+            .unwrap()
+            .is_none());
+    }
+    // From another address, each `phone_taken` answer is one look-up.
+    let there = "203.0.113.6";
+    for _ in 0..per_minute {
+        assert_eq!(
+            code(
+                f.node
+                    .register_from(registration("bob", taken, &key(3)), there)
+                    .await
+            ),
+            (Kind::Conflict, ErrorCode::PhoneTaken)
+        );
+    }
+    assert_eq!(
+        code(
+            f.node
+                .register_from(registration("bob", taken, &key(3)), there)
+                .await
+        ),
+        (Kind::RateLimited, ErrorCode::RateLimited)
+    );
+    let asker = register(&f.node, "dave", "+819099990000", 6).await;
+    assert_eq!(
+        code(f.node.lookup_phone(&asker, taken, there).await),
+        (Kind::RateLimited, ErrorCode::RateLimited)
+    );
+    // A registration that takes a free number costs no look-up.
+    let elsewhere = "203.0.113.7";
+    for i in 0..=per_minute {
+        f.node
+            .register_from(
+                registration(
+                    &format!("new{i}"),
+                    &format!("+81903333000{i}"),
+                    &key(40 + i as u8),
+                ),
+                elsewhere,
+            )
+            .await
+            .unwrap();
+    }
 }
 
 #[tokio::test]

@@ -157,6 +157,10 @@ impl RunningServer {
                 let (listener, staff_addr) = bind("staff", listen).await?;
                 let gate = edge::Gate::new(&config.edge, open_files)?;
                 let realm = governance.realm.clone();
+                tokio::spawn(kizuna_staff::record_failed_logins_every_window(
+                    realm.clone(),
+                    shutdown_rx.clone(),
+                ));
                 let app = staff::router(governance.clone());
                 let task = tokio::spawn(edge::serve(
                     listener,
@@ -228,6 +232,10 @@ impl RunningServer {
         let _ = self.serve.await;
         if let Some((realm, task)) = self.staff {
             let _ = task.await;
+            // Failures of a window not yet closed are recorded, not lost.
+            if let Err(e) = realm.record_failed_logins().await {
+                tracing::error!(error = %e, "the last failed logins could not be recorded");
+            }
             realm.close().await;
         }
         // The sequencer ends when the last handle to it (in the app state) is gone.

@@ -5,6 +5,7 @@
 
 mod credentials;
 mod events;
+mod failed_logins;
 mod grants;
 mod login;
 mod members;
@@ -18,8 +19,11 @@ use std::sync::Arc;
 use kizuna_policy::RealmAction;
 use kizuna_wire::staff::*;
 
-pub use credentials::totp_now;
+pub use credentials::{totp_at, totp_now};
 pub use events::{HeldEvent, PendingEvent, RecordedRead};
+pub use failed_logins::{
+    record_failed_logins_every_window, FAILED_LOGIN_NAMES, FAILED_LOGIN_WINDOW_MS,
+};
 pub use login::{LOGIN_WINDOW_MS, MAX_FAILED_LOGINS, SESSION_TTL_SECS};
 pub use oversight::AnomalyLimits;
 use store::StaffStore;
@@ -95,8 +99,10 @@ pub struct StaffRealm {
     /// opened for an audit.
     ledger: Option<Arc<kizuna_ledger::Ledger>>,
     /// Logins are checked one at a time, so attempts sent together cannot
-    /// all pass the failure count before any failure is recorded.
+    /// all pass the failure count before any failure is counted.
     login_gate: tokio::sync::Mutex<()>,
+    /// Failed logins of the current window, and of each staff id lately.
+    failed_logins: failed_logins::FailedLogins,
 }
 
 impl StaffRealm {
@@ -114,6 +120,7 @@ impl StaffRealm {
                 .map_err(|e| StaffError::Storage(e.to_string()))?,
             ledger: Some(ledger),
             login_gate: Default::default(),
+            failed_logins: Default::default(),
         };
         realm.seal_stored_totps().await?;
         // Before settling anything: events numbered beyond a rolled-back
@@ -137,6 +144,7 @@ impl StaffRealm {
                 .map_err(|e| StaffError::Storage(e.to_string()))?,
             ledger: None,
             login_gate: Default::default(),
+            failed_logins: Default::default(),
         })
     }
 

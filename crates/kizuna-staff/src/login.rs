@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use argon2::password_hash::{PasswordHash, PasswordVerifier};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use kizuna_wire::staff::{
     Org, StaffLogin, StaffMember, StaffSession, STAFF_TOKEN_PREFIX, USER_TOKEN_PREFIX,
@@ -11,6 +11,7 @@ use kizuna_wire::staff::{
 use rand::RngCore;
 
 use crate::credentials::totp;
+use crate::failed_logins::Failure;
 use crate::members::networks;
 use crate::{EventKind, Session, StaffError, StaffRealm};
 
@@ -27,103 +28,126 @@ fn now_secs() -> u64 {
     kizuna_wire::now_ms() / 1000
 }
 
+/// A password hash nobody's password matches, checked when the staff id is
+/// unknown or the attempt comes from outside its organisation's networks:
+/// the same argon2 work as a real check, so the time taken does not tell
+/// those apart from a wrong password.
+fn unmatched_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        let mut unguessable = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut unguessable);
+        Argon2::default()
+            .hash_password(
+                hex::encode(unguessable).as_bytes(),
+                &SaltString::generate(&mut argon2::password_hash::rand_core::OsRng),
+            )
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
+}
+
+fn password_matches(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).ok().is_some_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+/// The time step of `code` if it is the code of one of the steps the realm
+/// accepts around `now` (one either side, for clocks a little apart).
+fn totp_step(t: &totp_rs::TOTP, code: &str, now: u64) -> Option<u64> {
+    let step = now / t.step;
+    [step.saturating_sub(1), step, step + 1]
+        .into_iter()
+        .find(|s| {
+            let expect = t.generate(s * t.step);
+            expect.len() == code.len()
+                && expect
+                    .bytes()
+                    .zip(code.bytes())
+                    .fold(0u8, |a, (x, y)| a | (x ^ y))
+                    == 0
+        })
+}
+
 impl StaffRealm {
     /// Password and TOTP, from a network of the staff member's organisation.
-    /// Every attempt is an event; a failure does not say which part was wrong.
+    /// An unknown staff id, a known one from outside its organisation's
+    /// networks and a wrong password or code get the same answer after the
+    /// same work, so none of them tells a guesser which staff ids exist.
+    /// Failures are counted and recorded one event per window
+    /// (`failed_logins.rs`); a success is an event of its own, recorded
+    /// before the session exists.
     pub async fn login(
         &self,
         req: &StaffLogin,
         source: IpAddr,
     ) -> Result<StaffSession, StaffError> {
-        let failed =
-            |reason: &str| serde_json::json!({ "source": source.to_string(), "reason": reason });
-        let Some(stored) = self.store.member(&req.staff_id).await? else {
-            self.record(
-                EventKind::LoginFailed,
-                None,
-                None,
-                failed("unknown staff id"),
-            )
-            .await?;
+        // Every attempt, whatever its outcome, waits its turn: attempts sent
+        // together cannot all pass the failure count before any failure is
+        // counted, and a refusal of one kind cannot come back sooner than
+        // another.
+        let _one_at_a_time = self.login_gate.lock().await;
+        let stored = self.store.member(&req.staff_id).await?;
+        let org = match &stored {
+            Some(s) => Some(self.store.org(&s.member.org_id).await?.ok_or_else(|| {
+                StaffError::Storage(format!("organisation {} is missing", s.member.org_id))
+            })?),
+            None => None,
+        };
+        let reachable = match &org {
+            Some(org) => networks(&org.networks)?.iter().any(|n| n.contains(&source)),
+            None => false,
+        };
+        let why = if stored.is_none() {
+            Failure::UnknownStaffId
+        } else {
+            Failure::OutsideNetworks
+        };
+        let (Some(stored), Some(org), true) = (stored, org, reachable) else {
+            // From outside the organisation's networks nothing is checked:
+            // no guess can be tried, or confirmed, from there, and such
+            // attempts do not count towards locking the staff id.
+            let _ = password_matches(&req.password, unmatched_hash());
+            self.failed_login(&req.staff_id, false, source, why).await?;
             return Err(StaffError::InvalidCredentials);
         };
         let m = &stored.member;
-        let org =
-            self.store.org(&m.org_id).await?.ok_or_else(|| {
-                StaffError::Storage(format!("organisation {} is missing", m.org_id))
-            })?;
-        // From outside the organisation's networks nothing is checked: no
-        // guess can be tried, or confirmed, from there, and such attempts
-        // do not count towards locking the staff id.
-        let nets = networks(&org.networks)?;
-        if !nets.iter().any(|n| n.contains(&source)) {
-            self.record(
-                EventKind::LoginOutsideNetwork,
-                Some(&m.staff_id),
-                Some(&m.org_id),
-                failed("not from the organisation's networks"),
-            )
-            .await?;
-            return Err(StaffError::NetworkNotAllowed {
-                org: org.org_id.clone(),
-                from: source,
-            });
-        }
-        let _one_at_a_time = self.login_gate.lock().await;
-        let window = kizuna_wire::now_ms().saturating_sub(LOGIN_WINDOW_MS);
         if self
-            .store
-            .count_events(&m.staff_id, &[EventKind::LoginFailed], window)
-            .await?
-            >= MAX_FAILED_LOGINS
+            .failed_logins
+            .locked(&m.staff_id, kizuna_wire::now_ms())
         {
-            // Not even checked: a guess now tells the guesser nothing. Kept
-            // apart from failures, so the lock ends when the window does.
-            self.record(
-                EventKind::LoginThrottled,
-                Some(&m.staff_id),
-                Some(&m.org_id),
-                failed("too many failed logins"),
-            )
-            .await?;
+            // Not even checked: a guess now tells the guesser nothing.
+            self.failed_login(&m.staff_id, true, source, Failure::Locked)
+                .await?;
             return Err(StaffError::TooManyFailedLogins {
                 minutes: LOGIN_WINDOW_MS / 60_000,
             });
         }
-        let ok_password = PasswordHash::new(&stored.password_hash)
-            .ok()
-            .is_some_and(|h| {
-                Argon2::default()
-                    .verify_password(req.password.as_bytes(), &h)
-                    .is_ok()
-            });
-        let ok_totp = totp(&self.open_totp(&m.staff_id, &stored.totp_secret)?)?
-            .check_current(req.totp.trim())
-            .unwrap_or(false);
-        if !ok_password || !ok_totp {
-            let why = if ok_password {
-                "wrong authenticator code"
-            } else {
-                "wrong password"
-            };
-            self.record(
-                EventKind::LoginFailed,
-                Some(&m.staff_id),
-                Some(&m.org_id),
-                failed(why),
-            )
-            .await?;
+        let ok_password = password_matches(&req.password, &stored.password_hash);
+        let step = totp_step(
+            &totp(&self.open_totp(&m.staff_id, &stored.totp_secret)?)?,
+            req.totp.trim(),
+            now_secs(),
+        );
+        let (true, Some(step)) = (ok_password, step) else {
+            self.failed_login(&m.staff_id, true, source, Failure::WrongPasswordOrCode)
+                .await?;
             return Err(StaffError::InvalidCredentials);
-        }
+        };
         if let Err(e) = self.admissible(m, &org, source) {
-            self.record(
-                EventKind::LoginFailed,
-                Some(&m.staff_id),
-                Some(&m.org_id),
-                failed(&e.to_string()),
-            )
-            .await?;
+            self.failed_login(&m.staff_id, true, source, Failure::Suspended)
+                .await?;
             return Err(e);
+        }
+        // A code opens one session: one seen on a screen or in a log, or
+        // sent again by whoever captured the request, is refused.
+        if !self.store.spend_totp_step(&m.staff_id, step).await? {
+            self.failed_login(&m.staff_id, true, source, Failure::CodeAlreadyUsed)
+                .await?;
+            return Err(StaffError::InvalidCredentials);
         }
         let mut id = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut id);

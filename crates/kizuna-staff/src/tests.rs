@@ -76,7 +76,7 @@ async fn login_needs_password_code_and_network() {
     let outside: IpAddr = "192.0.2.7".parse().unwrap();
     assert!(matches!(
         login(&r, &admin, outside).await,
-        Err(StaffError::NetworkNotAllowed { .. })
+        Err(StaffError::InvalidCredentials)
     ));
     assert!(matches!(
         r.authenticate(&s.token, outside).await,
@@ -86,27 +86,189 @@ async fn login_needs_password_code_and_network() {
         r.authenticate("kzu1.d.a.1.00", local()).await,
         Err(StaffError::WrongRealm)
     ));
-    let kinds: Vec<String> = r
-        .events(&session, 100)
+    // The three failures are one event, recorded when their window is.
+    r.record_failed_logins().await.unwrap();
+    let failures = failure_events(&r).await;
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0]["count"], 3);
+    assert_eq!(failures[0]["staff_ids"]["root"], 3);
+    assert_eq!(
+        failures[0]["reasons"]["wrong password or authenticator code"],
+        2
+    );
+    assert_eq!(
+        failures[0]["reasons"]["not from the organisation's networks"],
+        1
+    );
+    assert_eq!(failures[0]["sources"]["192.0.2.7"], 1);
+}
+
+/// The details of the realm's `login_failures` events, oldest first.
+async fn failure_events(r: &StaffRealm) -> Vec<serde_json::Value> {
+    let mut found: Vec<serde_json::Value> = r
+        .store
+        .events(10_000)
         .await
         .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap().to_string())
+        .into_iter()
+        .filter(|e| e["kind"] == "login_failures")
+        .map(|e| e["detail"].clone())
         .collect();
+    found.reverse();
+    found
+}
+
+/// The code of the time step after the current one, which the realm also
+/// accepts: a second login within one step needs a code not used yet.
+fn next_code(c: &StaffCredentials) -> String {
+    totp_at(&c.totp_secret, kizuna_wire::now_ms() / 1000 + 30).unwrap()
+}
+
+#[tokio::test]
+async fn an_authenticator_code_opens_one_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("staff.sqlite");
+    let l = ledger(dir.path());
+    let r = StaffRealm::open(&path, [5; 32], l.clone()).await.unwrap();
+    let admin = r
+        .bootstrap("root", "JP", vec!["127.0.0.0/8".into()], vec!["jp".into()])
+        .await
+        .unwrap();
+    let code = totp_now(&admin.totp_secret).unwrap();
+    let again = StaffLogin {
+        staff_id: "root".into(),
+        password: admin.password.clone(),
+        totp: code,
+    };
+    r.login(&again, local()).await.unwrap();
+    // The same password and code, sent again: refused as any wrong code is.
+    assert!(matches!(
+        r.login(&again, local()).await,
+        Err(StaffError::InvalidCredentials)
+    ));
+    // A later code is still accepted.
+    let later = StaffLogin {
+        totp: next_code(&admin),
+        ..again
+    };
+    r.login(&later, local()).await.unwrap();
+    // and the code it replaced, though still within its time, is not.
+    assert!(matches!(
+        login(&r, &admin, local()).await,
+        Err(StaffError::InvalidCredentials)
+    ));
+    r.record_failed_logins().await.unwrap();
     assert_eq!(
-        kinds.iter().filter(|k| *k == "login_failed").count(),
-        2,
-        "{kinds:?}"
+        failure_events(&r).await[0]["reasons"]["authenticator code already used"],
+        2
     );
-    // From outside, nothing was checked; it does not count as a failure.
-    assert_eq!(
-        kinds
+    // The last step is kept in the store: reopening does not forget it.
+    r.close().await;
+    let r = StaffRealm::open(&path, [5; 32], l).await.unwrap();
+    assert!(matches!(
+        r.login(&later, local()).await,
+        Err(StaffError::InvalidCredentials)
+    ));
+}
+
+#[tokio::test]
+async fn unknown_outside_and_wrong_get_one_answer() {
+    let (_d, r) = realm().await;
+    let admin = r
+        .bootstrap("root", "JP", vec!["127.0.0.0/8".into()], vec!["jp".into()])
+        .await
+        .unwrap();
+    let outside: IpAddr = "192.0.2.7".parse().unwrap();
+    let mut unknown = admin.clone();
+    unknown.staff_id = "nobody".into();
+    let mut wrong = admin.clone();
+    wrong.password.push('x');
+    let answers: Vec<String> = [
+        login(&r, &unknown, outside).await,
+        login(&r, &unknown, local()).await,
+        login(&r, &admin, outside).await,
+        login(&r, &wrong, local()).await,
+    ]
+    .into_iter()
+    .map(|a| match a {
+        Err(e @ StaffError::InvalidCredentials) => e.to_string(),
+        other => panic!("{other:?}"),
+    })
+    .collect();
+    assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+    // And the right credentials from inside still work.
+    login(&r, &admin, local()).await.unwrap();
+}
+
+#[tokio::test]
+async fn failed_logins_are_recorded_per_window_not_one_each() {
+    let (_d, r) = realm().await;
+    let admin = r
+        .bootstrap("root", "JP", vec!["127.0.0.0/8".into()], vec!["jp".into()])
+        .await
+        .unwrap();
+    let before = r.store.events(10_000).await.unwrap().len();
+    let outside: IpAddr = "192.0.2.7".parse().unwrap();
+    let mut wrong = admin.clone();
+    wrong.password.push('x');
+    for i in 0..300 {
+        let attempt = match i % 3 {
+            0 => {
+                let mut c = admin.clone();
+                c.staff_id = format!("ghost-{i}");
+                login(&r, &c, outside).await
+            }
+            1 => login(&r, &admin, outside).await,
+            _ => login(&r, &wrong, local()).await,
+        };
+        assert!(attempt.is_err());
+    }
+    r.record_failed_logins().await.unwrap();
+    let written = r.store.events(10_000).await.unwrap().len() - before;
+    let failures = failure_events(&r).await;
+    assert_eq!(written, failures.len());
+    // One at the lock, one at the end, and one more if a window closed
+    // on the way.
+    assert!(failures.len() <= 3, "{failures:?}");
+    let sum = |field: &str| -> u64 {
+        failures
             .iter()
-            .filter(|k| *k == "login_outside_network")
-            .count(),
-        1,
-        "{kinds:?}"
-    );
+            .map(|f| {
+                f[field]
+                    .as_object()
+                    .map(|m| m.values().filter_map(|v| v.as_u64()).sum::<u64>())
+                    .unwrap_or(0)
+                    + f[&format!("other_{field}")].as_u64().unwrap_or(0)
+            })
+            .sum()
+    };
+    let count: u64 = failures.iter().map(|f| f["count"].as_u64().unwrap()).sum();
+    assert_eq!(count, 300);
+    assert_eq!(sum("staff_ids"), 300);
+    assert_eq!(sum("sources"), 300);
+    // What auditors need: which ids were tried, from where.
+    let root: u64 = failures
+        .iter()
+        .filter_map(|f| f["staff_ids"]["root"].as_u64())
+        .sum();
+    assert_eq!(root, 200);
+    assert!(failures
+        .iter()
+        .any(|f| f["staff_ids"].get("ghost-0").is_some()));
+    assert!(failures
+        .iter()
+        .all(|f| f["staff_ids"].as_object().unwrap().len() <= FAILED_LOGIN_NAMES));
+    // A made-up id is named, but not at any length it was sent with.
+    let mut long = admin.clone();
+    long.staff_id = "x".repeat(10_000);
+    assert!(login(&r, &long, outside).await.is_err());
+    r.record_failed_logins().await.unwrap();
+    let last = failure_events(&r).await.pop().unwrap();
+    assert_eq!(last["count"], 1);
+    assert_eq!(last["staff_ids"]["x".repeat(64)], 1);
+    assert!(failures
+        .iter()
+        .any(|f| f["sources"].get("192.0.2.7").is_some()));
 }
 
 #[tokio::test]
@@ -302,8 +464,13 @@ async fn every_event_is_in_the_ledger_first_and_a_login_waits_for_it() {
     // The ledger's storage gone: no login, and no event left behind.
     let away = dir.path().join("ledger-away");
     std::fs::rename(dir.path().join("ledger"), &away).unwrap();
+    let later = StaffLogin {
+        staff_id: "root".into(),
+        password: admin.password.clone(),
+        totp: next_code(&admin),
+    };
     assert!(matches!(
-        login(&r, &admin, local()).await,
+        r.login(&later, local()).await,
         Err(StaffError::LedgerUnavailable(_))
     ));
     assert_eq!(r.store.events(100).await.unwrap().len(), 2);
@@ -324,6 +491,10 @@ async fn failed_logins_lock_the_staff_id_for_a_while() {
             Err(StaffError::InvalidCredentials)
         ));
     }
+    // The failures that lock it are in the ledger before the lock holds.
+    let failures = failure_events(&r).await;
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0]["count"], MAX_FAILED_LOGINS);
     // Now even the right password and code are not checked.
     assert!(matches!(
         login(&r, &admin, local()).await,
@@ -345,7 +516,11 @@ async fn attempts_from_outside_cannot_lock_a_staff_id_or_test_a_password() {
         // The same answer for a wrong password as for the right one.
         assert!(matches!(
             login(&r, &wrong, outside).await,
-            Err(StaffError::NetworkNotAllowed { .. })
+            Err(StaffError::InvalidCredentials)
+        ));
+        assert!(matches!(
+            login(&r, &admin, outside).await,
+            Err(StaffError::InvalidCredentials)
         ));
     }
     login(&r, &admin, local()).await.unwrap();

@@ -9,6 +9,7 @@
 //! `RegionStore`, holding only what the vault sealed. SQL is kept portable so that a
 //! PostgreSQL implementation can share the same statements.
 
+mod private;
 mod region;
 mod sqlite;
 

@@ -155,7 +155,7 @@ impl KeyPlace {
         let write = || -> std::io::Result<()> {
             use std::io::Write;
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
+                kizuna_config::create_private_dir(dir)?;
             }
             let tmp = path.with_extension("tmp");
             let mut opts = std::fs::OpenOptions::new();

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use kizuna_wire::*;
 
-use super::{ApiJson, AuthedDevice, Shared, SignupAllowed};
+use super::{ApiJson, AuthedDevice, PeerAddress, Shared, SignupAllowed};
 use crate::error::ApiError;
 
 #[utoipa::path(
@@ -20,9 +20,10 @@ use crate::error::ApiError;
 pub(crate) async fn register(
     State(s): State<Shared>,
     _: SignupAllowed,
+    PeerAddress(from): PeerAddress,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let created = s.register(req).await?;
+    let created = s.register_from(req, &from).await?;
     Ok((StatusCode::CREATED, ApiJson(created)))
 }
 
@@ -151,10 +152,11 @@ pub(crate) async fn account(
 pub(crate) async fn lookup_phone(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,
+    PeerAddress(from): PeerAddress,
     ApiJson(req): ApiJson<PhoneLookupRequest>,
 ) -> Result<ApiJson<PhoneLookupResponse>, ApiError> {
     Ok(ApiJson(PhoneLookupResponse {
-        handle: s.lookup_phone(&me, &req.phone).await?,
+        handle: s.lookup_phone(&me, &req.phone, &from).await?,
     }))
 }
 

@@ -221,20 +221,36 @@ impl FromRequestParts<Shared> for AuthedDevice {
     }
 }
 
+/// The network address a request comes from, for limits that cannot be
+/// keyed by a device alone. Unknown only when the router is served without
+/// connection info; then everyone shares one bucket.
+pub struct PeerAddress(pub String);
+
+fn peer_address(parts: &Parts) -> String {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default()
+}
+
+impl FromRequestParts<Shared> for PeerAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &Shared) -> Result<Self, Self::Rejection> {
+        Ok(PeerAddress(peer_address(parts)))
+    }
+}
+
 /// Where a request without a device comes from, for the limits on new
-/// accounts and device links. Unknown only when the router is served
-/// without connection info; then everyone shares one bucket.
+/// accounts and device links.
 pub struct SignupAllowed;
 
 impl FromRequestParts<Shared> for SignupAllowed {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
-        let from = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-            .unwrap_or_default();
+        let from = peer_address(parts);
         if state.signup_rate.allow(&from) {
             Ok(SignupAllowed)
         } else {

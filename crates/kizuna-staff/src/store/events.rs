@@ -14,6 +14,11 @@ use crate::StaffError;
 pub enum EventKind {
     Bootstrap,
     Login,
+    /// One window's failed logins, counted: how many, why, which staff ids
+    /// were tried and from where.
+    LoginFailures,
+    /// A failed login, one event each, as recorded before failures were
+    /// counted per window; kept so older events keep their name.
     LoginFailed,
     LoginOutsideNetwork,
     LoginThrottled,
@@ -46,9 +51,10 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 30] = [
+    pub const ALL: [EventKind; 31] = [
         EventKind::Bootstrap,
         EventKind::Login,
+        EventKind::LoginFailures,
         EventKind::LoginFailed,
         EventKind::LoginOutsideNetwork,
         EventKind::LoginThrottled,
@@ -84,6 +90,7 @@ impl EventKind {
         match self {
             EventKind::Bootstrap => "bootstrap",
             EventKind::Login => "login",
+            EventKind::LoginFailures => "login_failures",
             EventKind::LoginFailed => "login_failed",
             EventKind::LoginOutsideNetwork => "login_outside_network",
             EventKind::LoginThrottled => "login_throttled",
@@ -126,6 +133,7 @@ impl EventKind {
             | EventKind::ReportQueueDenied => true,
             EventKind::Bootstrap
             | EventKind::Login
+            | EventKind::LoginFailures
             | EventKind::LoginFailed
             | EventKind::LoginOutsideNetwork
             | EventKind::LoginThrottled

@@ -129,6 +129,22 @@ impl StaffStore {
         Ok(())
     }
 
+    /// Marks the TOTP time step `step` as used by the member, if it is later
+    /// than any used before; false if it is not, and the code is refused.
+    pub async fn spend_totp_step(&self, staff_id: &str, step: u64) -> Result<bool, StaffError> {
+        let spent = sqlx::query(
+            "UPDATE staff SET last_totp_step = ? WHERE staff_id = ? \
+             AND (last_totp_step IS NULL OR last_totp_step < ?)",
+        )
+        .bind(step as i64)
+        .bind(staff_id)
+        .bind(step as i64)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(spent == 1)
+    }
+
     pub async fn member(&self, staff_id: &str) -> Result<Option<StoredMember>, StaffError> {
         sqlx::query("SELECT * FROM staff WHERE staff_id = ?")
             .bind(staff_id)

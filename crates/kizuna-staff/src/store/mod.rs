@@ -7,6 +7,7 @@ mod events;
 mod grants;
 mod members;
 mod oversight;
+mod private;
 mod sessions;
 
 use std::path::Path;
@@ -133,11 +134,8 @@ impl From<sqlx::Error> for StaffError {
 
 impl StaffStore {
     pub async fn open(path: &Path) -> Result<StaffStore, StaffError> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StaffError::Storage(format!("cannot create {}: {e}", dir.display()))
-            })?;
-        }
+        private::prepare_private_database(path)
+            .map_err(|e| StaffError::Storage(format!("cannot create {}: {e}", path.display())))?;
         let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -159,6 +157,17 @@ impl StaffStore {
             }
         }
         sqlx::raw_sql(EVENT_TRIGGERS).execute(&pool).await?;
+        // The last TOTP time step each member logged in with, so no code
+        // opens a second session; a store from before has none yet.
+        let staff_columns: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM pragma_table_info('staff')")
+                .fetch_all(&pool)
+                .await?;
+        if !staff_columns.iter().any(|c| c == "last_totp_step") {
+            sqlx::raw_sql("ALTER TABLE staff ADD COLUMN last_totp_step BIGINT")
+                .execute(&pool)
+                .await?;
+        }
         // Who read whom last, kept beside the events so the anomaly check
         // costs the same on the ten-thousandth read of an hour as on the
         // first; filled from the events when a store first gains it.

@@ -63,3 +63,128 @@ async fn a_linked_device_receives_every_message() {
     assert_eq!(on_phone[0].sender, "alice");
     assert_eq!(on_phone[0].sender_device, device);
 }
+
+#[tokio::test]
+async fn a_signed_challenge_is_exchanged_for_a_token_once() {
+    use ed25519_dalek::Signer;
+    use kizuna_wire::*;
+    let node = Node::start().await;
+    let http = node.http();
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let public = key.verifying_key().to_bytes().to_vec();
+    let r = http
+        .post(format!("{}/v1/accounts", node.url))
+        .json(&RegisterRequest {
+            handle: "alice".into(),
+            name: "Alice".into(),
+            phone: phone_for("alice"),
+            email: None,
+            region: "jp".into(),
+            device: NewDevice {
+                signature: Bytes(
+                    key.sign(&register_signing_input("alice", &public))
+                        .to_bytes()
+                        .to_vec(),
+                ),
+                signature_key: Bytes(public),
+                label: "phone".into(),
+            },
+        })
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let device_id = r.json::<RegisterResponse>().await.unwrap().device_id;
+    let challenge = http
+        .post(format!("{}/v1/auth/challenge", node.url))
+        .json(&ChallengeRequest {
+            device_id: device_id.clone(),
+        })
+        .send()
+        .await
+        .unwrap()
+        .json::<ChallengeResponse>()
+        .await
+        .unwrap()
+        .challenge;
+    let answer = TokenRequest {
+        device_id: device_id.clone(),
+        signature: Bytes(
+            key.sign(&auth_signing_input(&device_id, &challenge))
+                .to_bytes()
+                .to_vec(),
+        ),
+        challenge,
+    };
+    let send = || {
+        http.post(format!("{}/v1/auth/token", node.url))
+            .json(&answer)
+            .send()
+    };
+    assert_eq!(send().await.unwrap().status(), 200);
+    // The same signed answer, captured and sent again, gets no token.
+    let replay = send().await.unwrap();
+    assert_eq!(replay.status(), 401);
+    let body: ErrorBody = replay.json().await.unwrap();
+    assert_eq!(body.code, ErrorCode::Unauthorized);
+    assert!(
+        body.message.contains("already answered"),
+        "{}",
+        body.message
+    );
+}
+
+/// Everything under `root` (itself included) that anyone but its owner may
+/// reach, with its mode.
+#[cfg(unix)]
+fn readable_by_others(root: &std::path::Path) -> Vec<(std::path::PathBuf, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut open = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&p).unwrap();
+        let mode = meta.permissions().mode() & 0o777;
+        let owner_only = if meta.is_dir() { 0o700 } else { 0o600 };
+        if mode & 0o077 != 0 || (meta.is_dir() && mode != owner_only) {
+            open.push((p.clone(), mode));
+        }
+        if meta.is_dir() {
+            stack.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    open
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_device_home_and_the_data_directory_are_the_owners_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut node = Node::start().await;
+    let mut alice = node.person("alice", "jp").await;
+    let mut bob = node.person("bob", "jp").await;
+    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
+    alice.send(&chat, "hello").await.unwrap();
+    bob.sync().await.unwrap();
+    let home = node.home("alice");
+    assert!(home.join("device.sqlite").exists());
+    assert_eq!(readable_by_others(&home), vec![]);
+    assert_eq!(readable_by_others(node.data_dir()), vec![]);
+
+    // What an earlier version left open is closed when next opened.
+    drop(alice);
+    let addr = node.stop().await;
+    let loosen = |p: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    loosen(&home, 0o755);
+    loosen(&home.join("device.sqlite"), 0o644);
+    loosen(node.data_dir(), 0o755);
+    loosen(&node.files().node_store(), 0o644);
+    loosen(&node.data_dir().join("keys"), 0o755);
+    loosen(&node.files().staff_store(), 0o644);
+    node.start_again(addr).await;
+    let alice = kizuna_client::Client::open(&home).await.unwrap();
+    drop(alice);
+    assert_eq!(readable_by_others(&home), vec![]);
+    assert_eq!(readable_by_others(node.data_dir()), vec![]);
+}

@@ -216,3 +216,48 @@ async fn a_phone_lookup_that_finds_nobody_says_so() {
     assert!(said.contains("nobody with that number"), "{said}");
     assert!(!said.contains("chat"), "{said}");
 }
+
+#[tokio::test]
+async fn registering_cannot_probe_phone_numbers_past_the_lookup_limit() {
+    // One look-up a minute, so the allowance does not refill while the
+    // test runs, however slow the machine.
+    let node = Node::with_limits(Limits {
+        phone_lookups_per_minute: 1,
+        ..Limits::default()
+    })
+    .await;
+    let mut alice = node.person("alice", "jp").await;
+    let taken = phone_for("alice");
+    assert_eq!(
+        alice.lookup_phone(&taken).await.unwrap().as_deref(),
+        Some("alice")
+    );
+    // The address that used its look-ups cannot go on probing by
+    // registering: a taken number and a free one get the same refusal,
+    // and nothing is created.
+    let token = alice.bearer_token().await.unwrap();
+    for (handle, phone) in [("mallory", taken.as_str()), ("trent", "+819077770000")] {
+        let probe = kizuna_client::Client::register(
+            &node.home(handle),
+            &node.url,
+            kizuna_client::RegisterOptions {
+                handle,
+                name: "Probe",
+                phone,
+                email: None,
+                region: "jp",
+                device_label: "test",
+            },
+        )
+        .await;
+        assert_eq!(code(probe), Some(ErrorCode::RateLimited));
+        let r = node
+            .http()
+            .get(format!("{}/v1/accounts/{handle}", node.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+    }
+}

@@ -79,10 +79,11 @@ async fn the_staff_realm_is_separate_and_an_organisation_is_stopped_by_one_comma
         .await
         .unwrap();
 
-    // A login from outside the organisation's networks fails.
+    // A login from outside the organisation's networks fails, as a wrong
+    // password does.
     assert_eq!(
         code(login(&node, "far", &far).await),
-        Some(ErrorCode::NetworkNotAllowed)
+        Some(ErrorCode::InvalidCredentials)
     );
     let mut wrong = eng.clone();
     wrong.password = "guess".into();
@@ -188,7 +189,6 @@ async fn the_staff_realm_is_separate_and_an_organisation_is_stopped_by_one_comma
     for k in [
         "bootstrap",
         "login",
-        "login_failed",
         "org_added",
         "staff_added",
         "org_suspended",
@@ -198,6 +198,90 @@ async fn the_staff_realm_is_separate_and_an_organisation_is_stopped_by_one_comma
     // Nothing of the staff realm is in the user realm's store.
     let node_db = std::fs::read(node.files().node_store()).unwrap();
     assert!(!contains(&node_db, b"acme"));
+}
+
+#[tokio::test]
+async fn staff_logins_refused_alike_and_counted_per_window() {
+    let mut node = Node::start().await;
+    let (admin, root) = staffed(&mut node).await;
+    admin
+        .add_org(&org("faraway", OrgKind::Affiliate, "KR", "10.0.0.0/8"))
+        .await
+        .unwrap();
+    let far = admin
+        .add_member(&NewStaffMember {
+            staff_id: "far".into(),
+            org_id: "faraway".into(),
+            roles: vec![Role::Support],
+        })
+        .await
+        .unwrap();
+    let http = node.http();
+    let url = format!("{}/staff/v1/login", staff_url(&node));
+    let attempt = |staff_id: &str, password: &str, totp: String| {
+        let req = http.post(&url).json(&StaffLogin {
+            staff_id: staff_id.into(),
+            password: password.into(),
+            totp,
+        });
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.text().await.unwrap())
+        }
+    };
+    let now = || kizuna_wire::now_ms() / 1000;
+    // An unknown staff id, a known one from outside its organisation's
+    // networks with its right password and code, and a wrong password:
+    // one answer, word for word.
+    let unknown = attempt("nobody", "guess", "123456".into()).await;
+    let outside = attempt(
+        "far",
+        &far.password,
+        kizuna_staff::totp_now(&far.totp_secret).unwrap(),
+    )
+    .await;
+    let wrong = attempt("root", "guess", "123456".into()).await;
+    assert_eq!(unknown.0, 401);
+    assert!(unknown.1.contains("invalid_credentials"), "{}", unknown.1);
+    assert_eq!(unknown, outside);
+    assert_eq!(unknown, wrong);
+
+    // A code opens one session: sent again, it is refused like a wrong one.
+    let code = kizuna_staff::totp_at(&root.totp_secret, now() + 30).unwrap();
+    assert_eq!(attempt("root", &root.password, code.clone()).await.0, 200);
+    assert_eq!(attempt("root", &root.password, code).await, unknown);
+
+    // Four failures, one event: recorded when the window closes or the
+    // node stops, with how many, which ids and from where.
+    node.stop().await;
+    let store = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        node.files().staff_store().display()
+    ))
+    .await
+    .unwrap();
+    let failures: Vec<serde_json::Value> =
+        sqlx::query_scalar::<_, String>("SELECT detail FROM events WHERE kind = 'login_failures'")
+            .fetch_all(&store)
+            .await
+            .unwrap()
+            .iter()
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect();
+    store.close().await;
+    let count: u64 = failures.iter().map(|f| f["count"].as_u64().unwrap()).sum();
+    assert_eq!(count, 4, "{failures:?}");
+    assert!(failures.len() <= 2, "{failures:?}");
+    for id in ["nobody", "far", "root"] {
+        assert!(
+            failures.iter().any(|f| f["staff_ids"].get(id).is_some()),
+            "{id}: {failures:?}"
+        );
+    }
+    assert!(failures
+        .iter()
+        .any(|f| f["sources"].get("127.0.0.1").is_some()));
 }
 
 /// A node with a bootstrapped staff realm: the admin's credentials, the
