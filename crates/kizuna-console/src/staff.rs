@@ -61,6 +61,13 @@ impl StaffClient {
         let write = || -> std::io::Result<()> {
             use std::io::Write;
             std::fs::create_dir_all(home)?;
+            // The session token inside is a key to the staff realm: the
+            // directory is its owner's alone, as a device home is.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(home, std::fs::Permissions::from_mode(0o700))?;
+            }
             let mut opts = std::fs::OpenOptions::new();
             opts.write(true).create(true).truncate(true);
             #[cfg(unix)]

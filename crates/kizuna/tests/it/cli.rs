@@ -362,6 +362,13 @@ async fn the_readme_staff_walkthrough_works_as_written() {
         )
     };
     json_of(&login("root", &root).await);
+    // The staff session is a key to the staff realm: its home is private.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(home("root")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
     let staff_cmd = |who: &str, rest: &[&str]| {
         let mut a = args(&["staff", "--json", "--staff-home", &home(who)]);
         a.extend(rest.iter().map(|s| s.to_string()));
