@@ -146,6 +146,15 @@ impl Node {
         c
     }
 
+    /// The version of `region`'s disclosures, which a person registering
+    /// there reads and agrees to.
+    pub async fn agreed(&self, region: &str) -> String {
+        Client::disclosures(&self.url, region)
+            .await
+            .unwrap()
+            .version
+    }
+
     /// A person registered here with no contacts.
     pub async fn stranger(&self, handle: &str, region: &str, phone: &str) -> Client {
         Client::register(
@@ -158,6 +167,7 @@ impl Node {
                 email: Some(&format!("{handle}@example.jp")),
                 region,
                 device_label: "test",
+                agreed_disclosures: Some(&self.agreed(region).await),
             },
         )
         .await

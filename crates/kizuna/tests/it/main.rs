@@ -5,6 +5,7 @@ mod architecture;
 mod bad_input;
 mod breach;
 mod chat_faults;
+mod consent;
 mod devices;
 mod durability;
 mod groups;
