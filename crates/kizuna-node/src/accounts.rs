@@ -99,7 +99,7 @@ impl Node {
             .record_first_agreement(&account_id, &disclosures, &requester, &device_id)
             .await
         {
-            self.undo_registration(&account_id, &region, false).await;
+            self.undo_registration(&account_id, &region).await;
             return Err(e);
         }
         let new = NewAccount {
@@ -119,7 +119,7 @@ impl Node {
         };
         let created = self.store.create_account(new).await;
         if created.is_err() {
-            self.undo_registration(&account_id, &region, false).await;
+            self.undo_registration(&account_id, &region).await;
         }
         match created {
             Ok(()) => {}
@@ -132,8 +132,13 @@ impl Node {
             }
             Err(e) => return Err(e.into()),
         }
+        // An account whose agreement could not be made to stand is not
+        // left half-made: it goes, with its sealed data.
         if let Err(e) = self.stand_agreement(&account_id, &disclosures).await {
-            self.undo_registration(&account_id, &region, true).await;
+            if let Err(e) = self.store.delete_account(&account_id).await {
+                tracing::error!(error = %e, "a refused registration left its account behind");
+            }
+            self.undo_registration(&account_id, &region).await;
             return Err(e);
         }
         tracing::info!(%device_id, "account registered");
@@ -153,14 +158,9 @@ impl Node {
         )
     }
 
-    /// Removes what a registration that cannot finish wrote: the account,
-    /// if it was created, and the sealed data in the region.
-    async fn undo_registration(&self, account_id: &str, region: &str, account: bool) {
-        if account {
-            if let Err(e) = self.store.delete_account(account_id).await {
-                tracing::error!(error = %e, "a refused registration left its account behind");
-            }
-        }
+    /// Removes the sealed data a registration that cannot finish wrote in
+    /// the region.
+    async fn undo_registration(&self, account_id: &str, region: &str) {
         if let Err(e) = self.vault.forget_unregistered(account_id, region).await {
             tracing::error!(error = %e, "a refused registration left sealed data in its region");
         }

@@ -106,17 +106,22 @@ pub(crate) async fn reachable_from(
     }
 }
 
+/// Whether the node may serve the account beyond its rights: it is at
+/// home in the node's country, or its agreement stands.
+async fn served(store: &dyn Store, vault: &Vault, account: &Account) -> Result<bool, NodeError> {
+    let config = vault.config();
+    let at_home = config
+        .region(&account.region)
+        .is_some_and(|r| r.country == config.node_region().country);
+    Ok(at_home || stands(store, vault, account).await?)
+}
+
 /// Refuses an agreement to anything but the disclosures as they are now.
 fn check_version(d: &Disclosures, agreed: Option<&str>) -> Result<(), NodeError> {
     if d.foreign.is_empty() {
         return Ok(());
     }
-    let countries = d
-        .foreign
-        .iter()
-        .map(|a| a.country.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let countries = countries(d);
     match agreed {
         Some(v) if v == d.version => Ok(()),
         Some(v) => Err(NodeError::invalid(
@@ -232,7 +237,7 @@ impl Node {
             }
         };
         Ok(Consent {
-            consequence: self.consequence(standing, &d, history.last()),
+            consequence: consequence(standing, &d, history.last()),
             if_withdrawn: (standing == Standing::Agreed)
                 .then(|| format!("If you withdraw your agreement: {}", withheld(&d))),
             standing,
@@ -306,14 +311,7 @@ impl Node {
                     // Nothing to serve; the request itself will say so.
                     return Ok(());
                 };
-                let home_country = self
-                    .vault
-                    .config()
-                    .region(&a.region)
-                    .map(|r| r.country.clone());
-                let s = home_country.as_deref()
-                    == Some(self.vault.config().node_region().country.as_str())
-                    || stands(self.store.as_ref(), &self.vault, &a).await?;
+                let s = served(self.store.as_ref(), &self.vault, &a).await?;
                 self.agreements.set(account_id, Some(s));
                 s
             }
@@ -324,45 +322,41 @@ impl Node {
         Err(NodeError::forbidden(
             ErrorCode::AgreementRequired,
             format!(
-                "this node runs in {} and your data's home region is abroad from it: without your agreement \
-                 to your region's disclosures it serves you only to show, export or erase your data. \
-                 `kizuna me consent` shows them; `kizuna me consent agree` agrees",
+                "this node runs in {}, abroad from your home region, and your agreement to your region's \
+                 disclosures does not stand: it serves you only to show, export or erase your data and to \
+                 agree. `kizuna me consent` shows them; `kizuna me consent agree` agrees",
                 self.vault.config().node_region().country
             ),
         ))
     }
+}
 
-    /// What a standing means for the person, in plain words.
-    fn consequence(
-        &self,
-        standing: Standing,
-        d: &Disclosures,
-        last: Option<&ConsentEvent>,
-    ) -> String {
-        let withheld = withheld(d);
-        match standing {
-            Standing::NotNeeded => format!(
-                "No country outside {} may reach your data in region {}: there is nothing to agree to.",
-                d.country, d.region
-            ),
-            Standing::Agreed => format!(
-                "You agreed to region {}'s disclosures (version {}): your data may be reached from {} \
-                 as they say, each time recorded. You may withdraw at any time with \
-                 `kizuna me consent withdraw`; what follows is stated there.",
-                d.region,
-                d.version,
-                countries(d)
-            ),
-            Standing::Withdrawn => format!(
-                "You withdrew your agreement{}. {withheld}",
-                last.map(|e| format!(" at {}", utc(e.at))).unwrap_or_default()
-            ),
-            Standing::Needed => format!(
-                "You have not agreed to the current disclosures of your home region {} (version {}): \
-                 you never did, your home region changed, or their text did. {withheld}",
-                d.region, d.version
-            ),
-        }
+/// What a standing means for the person, in plain words.
+fn consequence(standing: Standing, d: &Disclosures, last: Option<&ConsentEvent>) -> String {
+    let withheld = withheld(d);
+    match standing {
+        Standing::NotNeeded => format!(
+            "No country outside {} may reach your data in region {}: there is nothing to agree to.",
+            d.country, d.region
+        ),
+        Standing::Agreed => format!(
+            "You agreed to region {}'s disclosures (version {}): your data may be reached from {} \
+             as they say, each time recorded. You may withdraw at any time with \
+             `kizuna me consent withdraw`; what follows is stated there.",
+            d.region,
+            d.version,
+            countries(d)
+        ),
+        Standing::Withdrawn => format!(
+            "You withdrew your agreement{}. {withheld}",
+            last.map(|e| format!(" at {}", utc(e.at)))
+                .unwrap_or_default()
+        ),
+        Standing::Needed => format!(
+            "You have not agreed to the current disclosures of your home region {} (version {}): \
+             you never did, your home region changed, or their text did. {withheld}",
+            d.region, d.version
+        ),
     }
 }
 
