@@ -289,6 +289,13 @@ impl Node {
                 &me.requester(),
             )
             .await?;
+        // A node abroad serves no connection of the account any more: a
+        // device that reconnects is told why.
+        if d.node_country != d.country {
+            for device in self.store.devices_of(&a.account_id).await? {
+                self.hub.drop_device(&device.device_id);
+            }
+        }
         tracing::info!(region = %a.region, "an agreement to the disclosures was withdrawn");
         self.consent(me).await
     }

@@ -346,3 +346,31 @@ async fn kizuna_register_prints_the_disclosures_and_needs_agree() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("agreed"));
 }
+
+#[tokio::test]
+async fn withdrawing_ends_the_open_connections_of_a_node_abroad() {
+    let node = Node::start().await;
+    let mut bob = node.person("bob", "kr").await;
+    let (mut other, _) = link(&node, &mut bob, "bob-tablet").await;
+    let mut watcher = Client::open(&node.home("bob")).await.unwrap();
+    let watch = watcher.watch(|_| {}, std::future::pending::<()>());
+    tokio::pin!(watch);
+    let server = node.server.as_ref().unwrap();
+    let withdraw = async {
+        while server.live_connections() == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        other.withdraw_agreement().await.unwrap();
+        std::future::pending::<()>().await
+    };
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        tokio::select! {
+            r = &mut watch => r,
+            _ = withdraw => unreachable!(),
+        }
+    })
+    .await
+    .expect("a withdrawal ends the open connection");
+    let e = ended.unwrap_err();
+    assert_eq!(e.api_code(), Some(ErrorCode::AgreementRequired), "{e}");
+}
