@@ -164,6 +164,8 @@ pub(crate) async fn register(
     progress: &impl Fn(Progress<'_>),
 ) -> Result<Vec<Client>, BenchError> {
     let homes = work_dir.join("devices");
+    // Every registration carries agreement to the region's disclosures.
+    let agreed = &Client::disclosures(url, "jp").await?.version;
     let mut clients: Vec<Option<Client>> = (0..n).map(|_| None).collect();
     let mut stream = futures_util::stream::iter((0..n).map(|i| {
         let home = homes.join(format!("d{i}"));
@@ -180,6 +182,7 @@ pub(crate) async fn register(
                     email: None,
                     region: "jp",
                     device_label: "bench",
+                    agreed_disclosures: Some(agreed),
                 },
             )
             .await;

@@ -159,6 +159,9 @@ pub struct RegisterOptions<'a> {
     pub email: Option<&'a str>,
     pub region: &'a str,
     pub device_label: &'a str,
+    /// The version of the region's disclosures ([`Client::disclosures`])
+    /// the person read and agreed to; the node creates nothing without it.
+    pub agreed_disclosures: Option<&'a str>,
 }
 
 pub struct Client {
@@ -241,6 +244,7 @@ impl Client {
                     phone: opts.phone.to_string(),
                     email: opts.email.map(str::to_string),
                     region: opts.region.to_string(),
+                    agreed_disclosures: opts.agreed_disclosures.map(str::to_string),
                     device: NewDevice {
                         signature_key: Bytes(key),
                         label: opts.device_label.to_string(),
@@ -260,6 +264,23 @@ impl Client {
         let _g = client.begin().await?;
         client.replenish_key_packages(true).await?;
         Ok(client)
+    }
+
+    /// What a person whose home is `region` must read and agree to before
+    /// registering there: every foreign country that may reach their data,
+    /// with its disclosure, and the version to agree to.
+    pub async fn disclosures(
+        server: impl Into<ServerAddress>,
+        region: &str,
+    ) -> Result<kizuna_wire::Disclosures> {
+        Transport::new(&server.into())?
+            .call::<(), _>(
+                Method::GET,
+                &format!("/v1/regions/{region}/disclosures"),
+                None,
+                None,
+            )
+            .await
     }
 
     async fn save_identity(

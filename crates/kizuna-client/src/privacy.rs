@@ -1,7 +1,7 @@
 //! My account and my data as the service holds them: what it keeps and
 //! where, my contacts, erasure, and staff requests that need my agreement.
 
-use kizuna_wire::{Contacts, DataMap, Erased, Export, MeView};
+use kizuna_wire::{AgreeRequest, Consent, Contacts, DataMap, Erased, Export, MeView};
 use reqwest::Method;
 
 use crate::{Client, Result};
@@ -38,6 +38,28 @@ impl Client {
     /// account, devices and queues. This device's local history stays here.
     pub async fn erase_account(&mut self) -> Result<Erased> {
         self.call::<(), _>(Method::DELETE, "/v1/me", None).await
+    }
+
+    /// My agreement to my home region's disclosures, what follows from it
+    /// and its history.
+    pub async fn consent(&mut self) -> Result<Consent> {
+        self.call::<(), _>(Method::GET, "/v1/me/consent", None)
+            .await
+    }
+
+    /// Agrees to the disclosures of my home region in `version`, the one
+    /// I was shown; the node refuses any other.
+    pub async fn agree_to_disclosures(&mut self, version: &str) -> Result<Consent> {
+        let body = AgreeRequest {
+            version: version.to_string(),
+        };
+        self.call(Method::POST, "/v1/me/consent", Some(&body)).await
+    }
+
+    /// Withdraws my agreement; the answer says what follows.
+    pub async fn withdraw_agreement(&mut self) -> Result<Consent> {
+        self.call::<(), _>(Method::DELETE, "/v1/me/consent", None)
+            .await
     }
 
     /// Staff requests for my data that ask for my agreement first.

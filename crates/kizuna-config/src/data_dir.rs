@@ -199,7 +199,7 @@ impl DataDir {
         }
         let file = opts.open(self.root.join(LOCK)).map_err(|e| self.io(e))?;
         match file.try_lock() {
-            Ok(()) => Ok(DataDirLock { _file: file }),
+            Ok(()) => Ok(DataDirLock { file }),
             Err(std::fs::TryLockError::WouldBlock) => Err(DataDirError::InUse(self.root.clone())),
             Err(std::fs::TryLockError::Error(e)) => Err(self.io(e)),
         }
@@ -248,7 +248,16 @@ fn tighten_tree(path: &Path) -> std::io::Result<()> {
 
 /// The data directory held by this process until dropped.
 pub struct DataDirLock {
-    _file: std::fs::File,
+    file: std::fs::File,
+}
+
+impl Drop for DataDirLock {
+    /// Unlocked explicitly rather than by closing the file: a child process
+    /// started meanwhile holds a copy of the descriptor until it execs, and
+    /// the lock would outlive this holder by that long.
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
 }
 
 #[cfg(test)]

@@ -52,15 +52,12 @@ impl Node {
             ));
         }
         if self.vault.config().region(&req.region).is_none() {
-            return Err(NodeError::invalid(
-                ErrorCode::InvalidRegion,
-                format!(
-                    "unknown region '{}'; this service has: {}",
-                    req.region,
-                    self.vault.config().ids().join(", ")
-                ),
-            ));
+            return Err(self.unknown_region(&req.region));
         }
+        // Nothing is written for a person who has not agreed to what they
+        // must be told first.
+        let disclosures =
+            self.check_registration_agreement(&req.region, req.agreed_disclosures.as_deref())?;
         let key = &req.device.signature_key.0;
         verify_signature(
             key,
@@ -102,6 +99,15 @@ impl Node {
             }
             r => r?,
         }
+        // The agreement is sealed with the profile, before the account that
+        // rests on it exists.
+        if let Err(e) = self
+            .record_first_agreement(&account_id, &disclosures, &requester, &device_id)
+            .await
+        {
+            self.undo_registration(&account_id, &region).await;
+            return Err(e);
+        }
         let new = NewAccount {
             account: Account {
                 account_id: account_id.clone(),
@@ -119,9 +125,7 @@ impl Node {
         };
         let created = self.store.create_account(new).await;
         if created.is_err() {
-            if let Err(e) = self.vault.forget_unregistered(&account_id, &region).await {
-                tracing::error!(error = %e, "a refused registration left sealed data in its region");
-            }
+            self.undo_registration(&account_id, &region).await;
         }
         match created {
             Ok(()) => {}
@@ -133,6 +137,15 @@ impl Node {
                 ))
             }
             Err(e) => return Err(e.into()),
+        }
+        // An account whose agreement could not be made to stand is not
+        // left half-made: it goes, with its sealed data.
+        if let Err(e) = self.stand_agreement(&account_id, &disclosures).await {
+            if let Err(e) = self.store.delete_account(&account_id).await {
+                tracing::error!(error = %e, "a refused registration left its account behind");
+            }
+            self.undo_registration(&account_id, &region).await;
+            return Err(e);
         }
         tracing::info!(%device_id, "account registered");
         Ok(RegisterResponse {
@@ -173,6 +186,24 @@ impl Node {
                 self.limits.phone_lookups_per_minute
             ),
         )
+    }
+
+    pub(crate) fn unknown_region(&self, region: &str) -> NodeError {
+        NodeError::invalid(
+            ErrorCode::InvalidRegion,
+            format!(
+                "unknown region '{region}'; this service has: {}",
+                self.vault.config().ids().join(", ")
+            ),
+        )
+    }
+
+    /// Removes the sealed data a registration that cannot finish wrote in
+    /// the region.
+    async fn undo_registration(&self, account_id: &str, region: &str) {
+        if let Err(e) = self.vault.forget_unregistered(account_id, region).await {
+            tracing::error!(error = %e, "a refused registration left sealed data in its region");
+        }
     }
 
     /// Whether the phone number is held only by the sealed data of a

@@ -15,6 +15,7 @@ pub mod commits;
 pub mod delivery;
 pub mod departures;
 pub mod devices;
+pub mod disclosures;
 pub mod error;
 pub mod framing;
 pub mod governance;

@@ -49,6 +49,9 @@ pub struct Node {
     pub blocks: Blocks,
     /// Devices revoked or erased: their tokens end at once.
     pub ended: Ended,
+    /// Which accounts the node may serve beyond their rights, by their
+    /// agreement to their region's disclosures.
+    pub agreements: crate::disclosures::Agreements,
     handles: RwLock<HashMap<String, String>>,
 }
 
@@ -190,6 +193,7 @@ impl Node {
             delivery_key,
             blocks,
             ended: Ended::default(),
+            agreements: Default::default(),
             handles: RwLock::default(),
         };
         Ok((node, task))

@@ -1,6 +1,6 @@
-//! A person's own view of their personal data: where it is and from where
-//! it may be reached (data map), all of it (export), their contacts, and
-//! erasure. Every read goes through the vault, in the person's home region.
+//! A person's own view of their personal data: where it is, from where it
+//! may be reached and their agreement to that (data map), all of it
+//! (export), their contacts, and erasure. Every read goes through the vault, in the person's home region.
 
 use kizuna_wire::{now_ms, Bytes, Contacts, DataMap, Erased, Export, ExportDevice};
 
@@ -12,10 +12,14 @@ use crate::node::Node;
 impl Node {
     pub async fn data_map(&self, me: &DeviceIdentity) -> Result<DataMap, NodeError> {
         let a = self.account_of(me).await?;
-        Ok(self
+        let who = me.requester();
+        let mut map = self.vault.data_map(&a.account_id, &a.region, &who).await?;
+        let history = self
             .vault
-            .data_map(&a.account_id, &a.region, &me.requester())
-            .await?)
+            .consent_history(&a.account_id, &a.region, &who)
+            .await?;
+        map.consent = Some(self.consent_of(&a, history).await?);
+        Ok(map)
     }
 
     /// Everything the service keeps about the person, in one document.
@@ -27,7 +31,7 @@ impl Node {
         let contacts = v.contacts(&a.account_id, &a.region, &who).await?;
         let blocks = v.blocks(&a.account_id, &a.region, &who).await?;
         let devices = self.store.devices_of(&a.account_id).await?;
-        let data_map = v.data_map(&a.account_id, &a.region, &who).await?;
+        let data_map = self.data_map(me).await?;
         let reports = v.reports_of(&a.account_id, &a.region, &who).await?;
         let moderation = v.notices(&a.account_id, &a.region, &who).await?;
         Ok(Export {
@@ -102,6 +106,7 @@ impl Node {
             .collect();
         self.end_devices(&a.handle, &devices, Why::Erased).await?;
         self.store.delete_account(&a.account_id).await?;
+        self.agreements.set(&a.account_id, None);
         self.forget_handle(&a.account_id);
         tracing::info!(region = %a.region, "an account was erased");
         Ok(Erased {

@@ -38,13 +38,23 @@ fn key(seed: u8) -> SigningKey {
 }
 
 fn registration(handle: &str, phone: &str, key: &SigningKey) -> RegisterRequest {
+    registration_in("jp", handle, phone, key)
+}
+
+/// A registration whose person agreed to `region`'s disclosures.
+fn registration_in(region: &str, handle: &str, phone: &str, key: &SigningKey) -> RegisterRequest {
     let public = key.verifying_key().to_bytes().to_vec();
     RegisterRequest {
         handle: handle.into(),
         name: format!("{handle} person"),
         phone: phone.into(),
         email: None,
-        region: "jp".into(),
+        region: region.into(),
+        agreed_disclosures: Some(
+            kizuna_vault::disclosures(&Regions::embedded(), region)
+                .unwrap()
+                .version,
+        ),
         device: NewDevice {
             signature: Bytes(
                 key.sign(&register_signing_input(handle, &public))
@@ -58,8 +68,18 @@ fn registration(handle: &str, phone: &str, key: &SigningKey) -> RegisterRequest 
 }
 
 pub(crate) async fn register(node: &Node, handle: &str, phone: &str, seed: u8) -> DeviceIdentity {
+    register_in(node, "jp", handle, phone, seed).await
+}
+
+pub(crate) async fn register_in(
+    node: &Node,
+    region: &str,
+    handle: &str,
+    phone: &str,
+    seed: u8,
+) -> DeviceIdentity {
     let r = node
-        .register(registration(handle, phone, &key(seed)))
+        .register(registration_in(region, handle, phone, &key(seed)))
         .await
         .unwrap();
     DeviceIdentity {
@@ -339,6 +359,65 @@ async fn erasure_frees_the_handle_and_phone_and_ends_the_device() {
     // The new alice is not blocked by what Bob did to the old one.
     f.node
         .check_reach(&again.account_id, std::slice::from_ref(&bob.account_id))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_registration_without_agreement_to_its_regions_disclosures_leaves_nothing() {
+    let f = node().await;
+    let mut req = registration_in("kr", "bob", "+821033334444", &key(1));
+    let current = req.agreed_disclosures.take();
+    assert_eq!(
+        code(f.node.register(req.clone()).await),
+        (Kind::Invalid, ErrorCode::AgreementRequired)
+    );
+    req.agreed_disclosures = Some("an older text".into());
+    assert_eq!(
+        code(f.node.register(req.clone()).await),
+        (Kind::Invalid, ErrorCode::AgreementRequired)
+    );
+    assert!(f
+        .node
+        .store
+        .account_by_handle("bob")
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(f.node.vault.count_in("kr").await.unwrap(), 0);
+    req.agreed_disclosures = current;
+    f.node.register(req).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_node_abroad_serves_only_the_rights_of_a_person_who_withdrew() {
+    use crate::disclosures::ConsentReach::{Rights, Service};
+    let f = node().await;
+    let bob = register_in(&f.node, "kr", "bob", "+821033334444", 1).await;
+    let alice = register(&f.node, "alice", "+819011112222", 2).await;
+    f.node
+        .check_agreement(&bob.account_id, Service)
+        .await
+        .unwrap();
+    f.node.withdraw(&bob).await.unwrap();
+    assert_eq!(
+        code(f.node.check_agreement(&bob.account_id, Service).await),
+        (Kind::Forbidden, ErrorCode::AgreementRequired)
+    );
+    f.node
+        .check_agreement(&bob.account_id, Rights)
+        .await
+        .unwrap();
+    // At home, a withdrawal keeps only the countries abroad out.
+    f.node.withdraw(&alice).await.unwrap();
+    f.node
+        .check_agreement(&alice.account_id, Service)
+        .await
+        .unwrap();
+    let version = f.node.disclosures("kr").unwrap().version;
+    f.node.agree(&bob, &version).await.unwrap();
+    f.node
+        .check_agreement(&bob.account_id, Service)
         .await
         .unwrap();
 }

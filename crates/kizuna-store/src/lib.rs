@@ -133,6 +133,16 @@ pub struct Sanction {
     pub until: Option<u64>,
 }
 
+/// The agreement under which the foreign countries of an account's home
+/// region may reach its data: which region's disclosures, in which
+/// version. What was agreed, and when, is the person's data, sealed in
+/// that region; this is only what the node enforces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StandingAgreement {
+    pub region: String,
+    pub version: String,
+}
+
 /// An application message's franking commitment (32 bytes) followed by the
 /// node's binding of it (32 bytes): opaque here, kept with the message.
 pub type Franking = [u8; 64];
@@ -378,6 +388,14 @@ pub trait Store: Send + Sync + 'static {
     async fn sanctions(&self) -> Result<Vec<(String, String, Sanction)>>;
     /// Lifts whatever these reports' decisions set, on anyone.
     async fn lift_sanctions_of_reports(&self, report_ids: &[String]) -> Result<()>;
+    /// The agreement standing for an account, if any.
+    async fn agreement(&self, account_id: &str) -> Result<Option<StandingAgreement>>;
+    /// Records the agreement standing for an account; `None` withdraws it.
+    async fn set_agreement(
+        &self,
+        account_id: &str,
+        agreement: Option<StandingAgreement>,
+    ) -> Result<()>;
     /// Records a block by its keyed hashes: of the pair (who blocks, whom)
     /// and of whom alone. Idempotent.
     async fn put_block(&self, pair: &[u8], blocked: &[u8]) -> Result<()>;

@@ -1,7 +1,9 @@
 //! What a person is shown of their data: the accesses to it, and the data map
 //! of where each category is kept and from where it may be reached.
 
-use kizuna_wire::{AccessCountry, DataCategory, DataMap, ForeignDisclosure, TransferRecord};
+use kizuna_wire::{
+    AccessCountry, DataCategory, DataMap, ForeignDisclosure, KeptAbroad, TransferRecord,
+};
 
 use crate::{Access, Action, Category, LoggedAccess, Requester, Vault, VaultError};
 
@@ -58,20 +60,13 @@ impl Vault {
             .ok_or_else(|| VaultError::UnknownRegion(region.to_string()))?;
         let node = self.config.node_region();
         let from = |r: &kizuna_config::Region| -> Vec<AccessCountry> {
-            r.access_from
-                .iter()
-                .map(|a| AccessCountry {
-                    country: a.country.clone(),
-                    why: a.why.clone(),
-                    disclosure: a.disclosure.as_ref().map(|d| ForeignDisclosure {
-                        country_name: d.country_name.clone(),
-                        protection_system: d.protection_system.clone(),
-                        recipient_measures: d.recipient_measures.clone(),
-                        transfer_basis: d.transfer_basis.clone(),
-                    }),
-                })
-                .collect()
+            r.access_from.iter().map(access_country).collect()
         };
+        // What the node keeps is in the node's region. For a person of
+        // another region it is kept away from home: they are told so, why,
+        // and what their own region's rule for the node's country discloses
+        // — never that it is their home.
+        let away = (node.id != home.id).then(|| home.access_from(&node.country));
         let sealed = format!(
             "encrypted with your own data key, which region {}'s key wraps; that key is kept outside every database",
             home.id
@@ -85,21 +80,56 @@ impl Vault {
             protection: protection.into(),
             accessible_from: from(home),
         };
-        let at_node = |category: &str, fields: &[&str], protection: &str| DataCategory {
-            category: category.into(),
-            fields: fields.iter().map(|f| f.to_string()).collect(),
+        let at_node = |category: &str, fields: &[&str], protection: &str, purpose: &str| {
+            let accessible_from = match away {
+                None => from(node),
+                Some(rule) => vec![AccessCountry {
+                    country: node.country.clone(),
+                    why: format!(
+                        "kept by the node that serves you, which runs in {} ({}), not in your home region: {purpose}",
+                        node.name, node.country
+                    ),
+                    disclosure: rule.and_then(|a| a.disclosure.as_ref()).map(foreign_disclosure),
+                }],
+            };
+            DataCategory {
+                category: category.into(),
+                fields: fields.iter().map(|f| f.to_string()).collect(),
+                region: node.id.clone(),
+                region_name: node.name.clone(),
+                country: node.country.clone(),
+                protection: protection.into(),
+                accessible_from,
+            }
+        };
+        let kept_abroad = away
+            .filter(|_| node.country != home.country)
+            .map(|rule| KeptAbroad {
             region: node.id.clone(),
             region_name: node.name.clone(),
             country: node.country.clone(),
-            protection: protection.into(),
-            accessible_from: from(node),
-        };
+            categories: vec![
+                "account".into(),
+                "block_hashes".into(),
+                "messages_in_transit".into(),
+            ],
+            why: format!(
+                "The node that serves you runs in {} ({}), outside your home region {} ({}). \
+                 To route your messages it keeps your account (handle, device keys), the keyed hashes \
+                 that enforce your blocks and the ciphertext waiting for your devices in {}. \
+                 Your personal data stays sealed in region {}; the node reaches it from {} only \
+                 to answer you, and each time is recorded below.",
+                node.name, node.country, home.name, home.country, node.name, home.id, node.country
+            ),
+            disclosure: rule.and_then(|a| a.disclosure.as_ref()).map(foreign_disclosure),
+        });
         Ok(DataMap {
             home_region: home.id.clone(),
             home_region_name: home.name.clone(),
             home_country: home.country.clone(),
             node_region: node.id.clone(),
             node_country: node.country.clone(),
+            kept_abroad,
             categories: vec![
                 at_home("profile", &["name", "phone", "email"], &sealed),
                 at_home("contacts", &["handles"], &sealed),
@@ -108,6 +138,7 @@ impl Vault {
                     "block_hashes",
                     &["a keyed hash of each pair (you, someone you blocked)"],
                     "keyed hashes (HMAC-SHA-256) with the node's secret, so the node can refuse what a blocked person sends you; no handle or account is stored with them",
+                    "to refuse what someone you blocked sends you",
                 ),
                 at_home(
                     "phone_index",
@@ -125,15 +156,22 @@ impl Vault {
                     &["decisions about your reported messages, and your appeals"],
                     &sealed,
                 ),
+                at_home(
+                    "consent",
+                    &["your agreements to the foreign countries that may reach your data, and withdrawals"],
+                    &sealed,
+                ),
                 at_node(
                     "account",
                     &["handle", "device ids", "device public keys", "MLS key packages"],
                     "not encrypted at rest: needed to route messages; holds no name, phone or e-mail",
+                    "to route messages to your devices",
                 ),
                 at_node(
                     "messages_in_transit",
                     &["MLS ciphertext waiting for your devices"],
                     "end-to-end encrypted: the service has no key that opens it; deleted once every recipient device has it",
+                    "to hold it until your devices fetch it",
                 ),
             ],
             transfers,
@@ -151,6 +189,26 @@ impl Vault {
                     resolved_at: r.resolved_at,
                 })
                 .collect(),
+            // The node adds the agreement: whether it stands is the node's.
+            consent: None,
         })
+    }
+}
+
+/// A country that may reach a region's data, as people are shown it.
+pub(crate) fn access_country(a: &kizuna_config::Access) -> AccessCountry {
+    AccessCountry {
+        country: a.country.clone(),
+        why: a.why.clone(),
+        disclosure: a.disclosure.as_ref().map(foreign_disclosure),
+    }
+}
+
+fn foreign_disclosure(d: &kizuna_config::Disclosure) -> ForeignDisclosure {
+    ForeignDisclosure {
+        country_name: d.country_name.clone(),
+        protection_system: d.protection_system.clone(),
+        recipient_measures: d.recipient_measures.clone(),
+        transfer_basis: d.transfer_basis.clone(),
     }
 }

@@ -25,6 +25,7 @@ impl Vault {
                 Category::AccessRecords,
                 Category::Reports,
                 Category::Moderation,
+                Category::Consent,
             ],
             requester,
         })?;

@@ -11,6 +11,7 @@
 
 mod access_records;
 mod border;
+mod consent;
 mod data_map;
 mod erasure;
 mod keys;
@@ -33,6 +34,7 @@ use serde::{Deserialize, Serialize};
 
 pub use access_records::{Affected, Content, HeldEntry, LoggedAccess, PendingEntry};
 pub use border::{Access, Action, Requester};
+pub use consent::disclosures;
 use keys::{KeyPlace, RegionKeys};
 use region::RegionVault;
 pub use reports::{QueuedReport, ReportBody};
@@ -60,6 +62,9 @@ pub enum Category {
     Reports,
     /// Moderators' decisions about the person's messages, and appeals.
     Moderation,
+    /// The person's agreements to the disclosures of the foreign countries
+    /// that may reach their data, and their withdrawals.
+    Consent,
 }
 
 impl Category {
@@ -72,6 +77,7 @@ impl Category {
             Category::AccessRecords => "access_records",
             Category::Reports => "reports",
             Category::Moderation => "moderation",
+            Category::Consent => "consent",
         }
     }
 }
@@ -134,6 +140,9 @@ pub struct Vault {
     /// writer at a time, so two decisions (or a decision and an appeal)
     /// cannot undo each other.
     notices: tokio::sync::Mutex<()>,
+    /// A person's consent record is appended to the same way, one writer
+    /// at a time, so an agreement and a withdrawal cannot lose each other.
+    consents: tokio::sync::Mutex<()>,
 }
 
 impl Vault {
@@ -205,6 +214,7 @@ impl Vault {
             regions,
             ledger,
             notices: Default::default(),
+            consents: Default::default(),
         })
     }
 

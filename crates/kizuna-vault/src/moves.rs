@@ -27,6 +27,7 @@ impl Vault {
             Category::AccessRecords,
             Category::Reports,
             Category::Moderation,
+            Category::Consent,
         ];
         let src = self
             .reach(&Access {

@@ -85,6 +85,11 @@ pub struct RegisterRequest {
     pub email: Option<String>,
     pub region: String,
     pub device: NewDevice,
+    /// The version of the region's disclosures (`GET
+    /// /v1/regions/{region}/disclosures`) the person agreed to; without it,
+    /// or with an older one, nothing is created.
+    #[serde(default)]
+    pub agreed_disclosures: Option<String>,
 }
 
 /// A device key, with a signature over [`register_signing_input`] or

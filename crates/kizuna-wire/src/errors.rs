@@ -71,6 +71,10 @@ pub enum ErrorCode {
     /// The person this would reach does not accept it from this account;
     /// nothing more is said.
     Refused,
+    /// The person has not agreed to the current disclosures of the foreign
+    /// countries that may reach their data (or withdrew it): registration
+    /// creates nothing, and a node abroad serves only their own data.
+    AgreementRequired,
     Internal,
 }
 

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod bytes;
+mod consent;
 mod delivery;
 mod errors;
 mod key_packages;
@@ -16,6 +17,7 @@ mod time;
 
 pub use accounts::*;
 pub use bytes::*;
+pub use consent::*;
 pub use delivery::*;
 pub use errors::*;
 pub use key_packages::*;

@@ -67,11 +67,33 @@ pub struct DataMap {
     /// The region and country of the node answering.
     pub node_region: String,
     pub node_country: String,
+    /// What the node answering keeps in its own country and why, when
+    /// that country is not my home region's.
+    #[serde(default)]
+    pub kept_abroad: Option<KeptAbroad>,
     pub categories: Vec<DataCategory>,
     pub transfers: Vec<TransferRecord>,
     /// The abuse reports I filed, where each is kept and how it stands.
     #[serde(default)]
     pub reports: Vec<reports::HeldReport>,
+    /// My agreement to the foreign countries that may reach my data.
+    #[serde(default)]
+    pub consent: Option<crate::Consent>,
+}
+
+/// The data the serving node keeps in its own country, which is foreign to
+/// my home region: which, why, and the disclosure owed for that country.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct KeptAbroad {
+    pub region: String,
+    pub region_name: String,
+    pub country: String,
+    /// The categories (of `categories`) kept there.
+    pub categories: Vec<String>,
+    pub why: String,
+    #[serde(default)]
+    pub disclosure: Option<ForeignDisclosure>,
 }
 
 /// All my personal data (GDPR Art. 15 and 20).

@@ -264,6 +264,12 @@ pub async fn run(a: AdminCommand) -> anyhow::Result<()> {
                     } else {
                         out!("moved {} from {} to {} (verified)", m.handle, m.from, m.to);
                     }
+                    if m.agreement_needed {
+                        out!(
+                            "  {} must agree to region {}'s disclosures (`kizuna me consent agree`) before any country abroad reaches their data again",
+                            m.handle, m.to
+                        );
+                    }
                     if !m.cleaned.is_empty() {
                         out!(
                             "  removed the copy an earlier run left in {}",

@@ -394,7 +394,12 @@ pub struct RegisterArgs {
     /// A name for this device.
     #[arg(long, default_value = "cli")]
     pub device_label: String,
-    /// Print JSON for scripts.
+    /// I read the disclosures printed for my region (every foreign country
+    /// that may reach my data) and agree to them. Without it they are
+    /// printed, nothing is created, and the command exits with 2.
+    #[arg(long)]
+    pub agree: bool,
+    /// Print JSON for scripts: the disclosures, and the account created.
     #[arg(long)]
     pub json: bool,
 }

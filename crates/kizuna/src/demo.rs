@@ -87,6 +87,9 @@ async fn person(
     phone: &str,
     region: &str,
 ) -> anyhow::Result<Client> {
+    // Each person reads their region's disclosures and agrees, as
+    // `kizuna register --agree` does.
+    let disclosures = Client::disclosures(server, region).await?;
     let c = Client::register(
         &dir.join(handle),
         server,
@@ -97,6 +100,7 @@ async fn person(
             email: None,
             region,
             device_label: "demo",
+            agreed_disclosures: Some(&disclosures.version),
         },
     )
     .await?;
@@ -258,6 +262,24 @@ pub async fn run(json: bool) -> anyhow::Result<()> {
         map.transfers.len(),
         map.node_country
     );
+    if let Some(k) = &map.kept_abroad {
+        out!(
+            "   this node keeps bob's {} in {} ({}), abroad for his data, and tells him so",
+            k.categories.join(", "),
+            k.region_name,
+            k.country
+        );
+    }
+    if let Some(c) = &map.consent {
+        if let Some(e) = c.history.last() {
+            out!(
+                "   bob agreed to region {}'s disclosures (version {}, for {}) before his account existed",
+                e.region,
+                e.version,
+                e.countries.join(", ")
+            );
+        }
+    }
     let me = bob.me().await?;
     let fields = [me.name.as_str(), me.phone.as_str()];
     let found: usize = fields

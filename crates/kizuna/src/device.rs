@@ -6,11 +6,28 @@ use kizuna_client::{Client, RegisterOptions, ServerAddress};
 use crate::cli::{DeviceCommand, RegisterArgs};
 use crate::messages::{print_seen, when};
 
-/// `kizuna register`: a new account and this device's identity.
+/// `kizuna register`: a new account and this device's identity, once the
+/// person has read and agreed to the disclosures of their region.
 pub async fn register(a: RegisterArgs) -> anyhow::Result<()> {
+    let server = ServerAddress::new(&a.server).with_ca_cert(a.trust.read()?);
+    let d = Client::disclosures(&server, &a.region).await?;
+    if a.json && !a.agree {
+        // One object per line: the disclosures, then the refusal.
+        out!("{}", serde_json::to_string(&d)?);
+    } else if !a.json {
+        crate::me::print_disclosures(&d);
+    }
+    if !a.agree && !d.foreign.is_empty() {
+        return Err(crate::exit::Usage(format!(
+            "nothing was created: your data in region {} may be reached from the countries above; \
+             run again with --agree once you have read their disclosures and agree to them",
+            d.region
+        ))
+        .into());
+    }
     let c = Client::register(
         &a.home.home,
-        ServerAddress::new(&a.server).with_ca_cert(a.trust.read()?),
+        server,
         RegisterOptions {
             handle: &a.handle,
             name: &a.name,
@@ -18,20 +35,36 @@ pub async fn register(a: RegisterArgs) -> anyhow::Result<()> {
             email: a.email.as_deref(),
             region: &a.region,
             device_label: &a.device_label,
+            agreed_disclosures: Some(&d.version),
         },
     )
     .await?;
     let id = c.identity();
     if a.json {
-        out!("{}", serde_json::to_string(id)?);
-        return Ok(());
+        out!(
+            "{}",
+            serde_json::json!({
+                "handle": id.handle,
+                "account_id": id.account_id,
+                "device_id": id.device_id,
+                "server": id.server,
+                "agreed_disclosures": d.version,
+            })
+        );
+    } else {
+        out!(
+            "registered {} (device {}) on {}",
+            id.handle,
+            id.device_id,
+            id.server
+        );
+        if !d.foreign.is_empty() {
+            out!(
+                "you agreed to region {}'s disclosures (version {}); `kizuna me consent` shows it, `kizuna me consent withdraw` withdraws it",
+                d.region, d.version
+            );
+        }
     }
-    out!(
-        "registered {} (device {}) on {}",
-        id.handle,
-        id.device_id,
-        id.server
-    );
     Ok(())
 }
 

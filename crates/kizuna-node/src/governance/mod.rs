@@ -115,8 +115,15 @@ impl Governance {
             .await
             .map_err(storage)?
             .ok_or_else(|| StaffError::NotFound(format!("person '{handle}'")))?;
+        // Without the person's agreement to their region's disclosures no
+        // country abroad may reach them, whatever the region declares.
+        let region_countries =
+            crate::disclosures::reachable_from(self.store.as_ref(), &self.vault, &account)
+                .await
+                .map_err(storage)?;
         let facts = PersonFacts {
             subject: handle.to_string(),
+            region_countries,
             ..self.region_facts(&account.region)
         };
         Ok((account, facts))

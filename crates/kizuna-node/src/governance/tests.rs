@@ -9,7 +9,7 @@ use kizuna_staff::{AnomalyLimits, Session, StaffError};
 use kizuna_wire::staff::*;
 
 use super::Governance;
-use crate::tests::{node, register};
+use crate::tests::{node, register, register_in};
 
 const HERE: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
@@ -267,4 +267,18 @@ async fn a_ledger_rolled_back_behind_the_staff_store_stops_the_node() {
     .to_string();
     assert!(refused.contains("the staff store holds"), "{refused}");
     assert!(refused.contains("rolled back or replaced"), "{refused}");
+}
+
+#[tokio::test]
+async fn without_the_persons_agreement_no_staff_reach_their_data_from_abroad() {
+    let r = realm().await;
+    let bob = register_in(&r.f.node, "kr", "bob", "+821033334444", 1).await;
+    let sup = r.member("sup", &[Role::Support]).await;
+    let apr = r.member("apr", &[Role::Approver]).await;
+    let grant = r.gov.request_grant(&sup, phone_grant("bob")).await.unwrap();
+    r.gov.approve_grant(&apr, &grant.grant_id).await.unwrap();
+    // Staff in Japan read a Korean person's data only by the agreement.
+    r.gov.governed_read(&sup, "bob".into()).await.unwrap();
+    r.f.node.withdraw(&bob).await.unwrap();
+    forbidden(r.gov.governed_read(&sup, "bob".into()).await);
 }

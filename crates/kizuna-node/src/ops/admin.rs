@@ -19,6 +19,8 @@ pub enum AdminError {
     Vault(#[from] VaultError),
     #[error("storage failure: {0}")]
     Store(#[from] StoreError),
+    #[error("the person's agreement cannot be checked: {0}")]
+    Agreement(String),
 }
 
 /// A node's stores, opened for administration.
@@ -36,6 +38,10 @@ pub struct Moved {
     pub to: String,
     /// Regions a previous, interrupted move had left a copy in.
     pub cleaned: Vec<String>,
+    /// The person must agree to the new region's disclosures before any
+    /// country abroad reaches their data again (a node abroad serves them
+    /// only their rights until then).
+    pub agreement_needed: bool,
 }
 
 impl Admin {
@@ -92,11 +98,23 @@ impl Admin {
         let mut cleaned = self.vault.remove_leftovers(&account.account_id, to).await?;
         // The region just moved from is not a leftover of an earlier run.
         cleaned.retain(|r| *r != from);
+        // An agreement is to one region's disclosures: the one the person
+        // gave for their old home does not carry over, so it stops standing
+        // by itself and they are asked again.
+        let moved = kizuna_store::Account {
+            region: to.to_string(),
+            ..account.clone()
+        };
+        let agreement_needed =
+            !crate::disclosures::stands(self.store.as_ref(), &self.vault, &moved)
+                .await
+                .map_err(|e| AdminError::Agreement(e.cause.unwrap_or(e.message)))?;
         Ok(Moved {
             handle: account.handle.clone(),
             from,
             to: to.to_string(),
             cleaned,
+            agreement_needed,
         })
     }
 

@@ -3,6 +3,7 @@
 //! error code; the handlers live in one module per area.
 
 pub(crate) mod accounts;
+pub(crate) mod disclosures;
 pub(crate) mod groups;
 pub(crate) mod privacy;
 pub(crate) mod reports;
@@ -66,6 +67,16 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/auth/token", post(accounts::token))
         .route("/v1/me", get(accounts::me).delete(privacy::erase))
         .route("/v1/me/data-map", get(privacy::data_map))
+        .route(
+            "/v1/me/consent",
+            get(disclosures::consent)
+                .post(disclosures::agree)
+                .delete(disclosures::withdraw),
+        )
+        .route(
+            "/v1/regions/{region}/disclosures",
+            get(disclosures::disclosures),
+        )
         .route("/v1/me/blocks", get(privacy::blocked))
         .route(
             "/v1/me/blocks/{handle}",
@@ -217,6 +228,18 @@ impl FromRequestParts<Shared> for AuthedDevice {
             crate::sanctions::Reach::Service
         };
         state.sanctions.check_request(&identity.account_id, reach)?;
+        // What a person may do without agreeing to their region's
+        // disclosures, on a node abroad: their rights over their own data.
+        let rights = matches!(
+            parts.uri.path(),
+            "/v1/me" | "/v1/me/consent" | "/v1/me/data-map" | "/v1/me/export"
+        );
+        let reach = if rights {
+            kizuna_node::disclosures::ConsentReach::Rights
+        } else {
+            kizuna_node::disclosures::ConsentReach::Service
+        };
+        state.check_agreement(&identity.account_id, reach).await?;
         Ok(AuthedDevice(identity))
     }
 }

@@ -3,6 +3,7 @@
 //! one lock; reads run beside them on other connections of the pool.
 
 mod accounts;
+mod agreements;
 mod batch;
 mod blocks;
 mod devices;
@@ -270,6 +271,18 @@ impl Store for SqliteStore {
 
     async fn lift_sanctions_of_reports(&self, report_ids: &[String]) -> Result<()> {
         self.lift_sanctions_of_reports(report_ids).await
+    }
+
+    async fn agreement(&self, account_id: &str) -> Result<Option<crate::StandingAgreement>> {
+        self.agreement(account_id).await
+    }
+
+    async fn set_agreement(
+        &self,
+        account_id: &str,
+        agreement: Option<crate::StandingAgreement>,
+    ) -> Result<()> {
+        self.set_agreement(account_id, agreement).await
     }
 
     async fn put_block(&self, pair: &[u8], blocked: &[u8]) -> Result<()> {

@@ -199,6 +199,16 @@ CREATE TABLE blocks (
 );
 CREATE INDEX blocks_by_blocked ON blocks (blocked);
 "#,
+    r#"
+-- The agreement under which the foreign countries of each account's home
+-- region may reach its data: the region and version of the disclosures
+-- agreed to. The agreement itself is sealed in the home region.
+CREATE TABLE agreements (
+    account_id TEXT PRIMARY KEY,
+    region TEXT NOT NULL,
+    version TEXT NOT NULL
+);
+"#,
 ];
 
 impl SqliteStore {

@@ -262,6 +262,12 @@ async fn registration_input_is_checked() {
                         home: std::path::PathBuf| {
         let url = node.url.clone();
         async move {
+            // An unknown region has no disclosures; the node refuses it
+            // for what it is.
+            let agreed = kizuna_client::Client::disclosures(&url, region)
+                .await
+                .ok()
+                .map(|d| d.version);
             kizuna_client::Client::register(
                 &home,
                 &url,
@@ -272,6 +278,7 @@ async fn registration_input_is_checked() {
                     email: None,
                     region,
                     device_label: "t",
+                    agreed_disclosures: agreed.as_deref(),
                 },
             )
             .await

@@ -80,6 +80,7 @@ async fn a_signed_challenge_is_exchanged_for_a_token_once() {
             phone: phone_for("alice"),
             email: None,
             region: "jp".into(),
+            agreed_disclosures: Some(node.agreed("jp").await),
             device: NewDevice {
                 signature: Bytes(
                     key.sign(&register_signing_input("alice", &public))

@@ -79,6 +79,12 @@ async fn register_at(home: &std::path::Path, url: &str, handle: &str) -> kizuna_
             email: None,
             region: "jp",
             device_label: "t",
+            agreed_disclosures: Some(
+                &kizuna_client::Client::disclosures(url, "jp")
+                    .await
+                    .unwrap()
+                    .version,
+            ),
         },
     )
     .await

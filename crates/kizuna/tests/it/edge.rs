@@ -107,6 +107,7 @@ async fn people_and_staff_reach_a_node_over_tls_with_its_private_authority() {
             email: None,
             region: "jp",
             device_label: "test",
+            agreed_disclosures: Some(&node.agreed("jp").await),
         },
     )
     .await;

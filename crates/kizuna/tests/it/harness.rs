@@ -175,6 +175,17 @@ impl Node {
         c
     }
 
+    /// The version of `region`'s disclosures, which a person registering
+    /// there reads and agrees to.
+    pub async fn agreed(&self, region: &str) -> String {
+        let server =
+            kizuna_client::ServerAddress::new(&self.url).with_ca_cert(self.ca_cert.clone());
+        Client::disclosures(server, region)
+            .await
+            .unwrap()
+            .version
+    }
+
     /// A person registered here with no contacts.
     pub async fn stranger(&self, handle: &str, region: &str, phone: &str) -> Client {
         Client::register(
@@ -187,6 +198,7 @@ impl Node {
                 email: Some(&format!("{handle}@example.jp")),
                 region,
                 device_label: "test",
+                agreed_disclosures: Some(&self.agreed(region).await),
             },
         )
         .await

@@ -159,6 +159,7 @@ async fn key_packages_per_device_are_limited() {
             email: None,
             region: "jp",
             device_label: "t",
+            agreed_disclosures: Some(&node.agreed("jp").await),
         },
     )
     .await
@@ -186,6 +187,7 @@ async fn new_accounts_from_one_address_are_rate_limited() {
             email: None,
             region: "jp",
             device_label: "test",
+            agreed_disclosures: Some(&node.agreed("jp").await),
         },
     )
     .await
@@ -247,6 +249,7 @@ async fn registering_cannot_probe_phone_numbers_past_the_lookup_limit() {
                 email: None,
                 region: "jp",
                 device_label: "test",
+                agreed_disclosures: Some(&node.agreed("jp").await),
             },
         )
         .await;

@@ -24,6 +24,7 @@ async fn alice(node: &Node, region: &str) -> kizuna_client::Client {
             email: Some(EMAIL),
             region,
             device_label: "test",
+            agreed_disclosures: Some(&node.agreed(region).await),
         },
     )
     .await
@@ -77,6 +78,7 @@ async fn personal_data_is_sealed_in_the_home_region_only() {
             email: None,
             region: "kr",
             device_label: "test",
+            agreed_disclosures: Some(&node.agreed("kr").await),
         },
     )
     .await
@@ -110,7 +112,7 @@ async fn personal_data_is_sealed_in_the_home_region_only() {
         "SELECT category FROM records ORDER BY category",
     )
     .await;
-    assert_eq!(categories, vec!["contacts", "profile"]);
+    assert_eq!(categories, vec!["consent", "contacts", "profile"]);
     assert_eq!(a.contacts().await.unwrap().handles, vec!["bob"]);
 }
 
@@ -446,6 +448,7 @@ async fn an_unfinished_registration_does_not_hold_its_phone_number() {
             email: None,
             region: "kr",
             device_label: "test",
+            agreed_disclosures: Some(&node.agreed("kr").await),
         },
     )
     .await
