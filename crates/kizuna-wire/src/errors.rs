@@ -66,6 +66,9 @@ pub enum ErrorCode {
     /// The person this would reach does not accept it from this account;
     /// nothing more is said.
     Refused,
+    /// The endpoint exists but not for this method; the `Allow` header
+    /// names the ones it takes.
+    MethodNotAllowed,
     Internal,
 }
 
