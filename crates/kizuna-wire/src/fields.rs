@@ -32,7 +32,8 @@ pub enum Class {
     /// An e-mail address: `local@domain`, the domain with a dot not at its
     /// start; no spaces, control or bidirectional characters.
     Email,
-    /// A phone number as typed: `+`, digits, spaces and dashes.
+    /// A phone number as typed: `+`, then 8 to 15 digits (E.164), with
+    /// spaces and dashes anywhere.
     Phone,
 }
 
@@ -44,7 +45,7 @@ pub const LINE_PATTERN: &str = r"^[^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u206
 pub const TEXT_PATTERN: &str =
     r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*$";
 pub const EMAIL_PATTERN: &str = r"^[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\u202A-\u202E\u2066-\u2069@]+@[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\u202A-\u202E\u2066-\u2069@.][^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\u202A-\u202E\u2066-\u2069@]*\.[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\u202A-\u202E\u2066-\u2069@]*$";
-pub const PHONE_PATTERN: &str = r"^[ -]*\+[0-9 -]*$";
+pub const PHONE_PATTERN: &str = r"^[ -]*\+[ -]*([0-9][ -]*){8,15}$";
 
 impl Class {
     /// The class as a pattern of the API document.
@@ -264,9 +265,10 @@ impl Field {
             }
             Class::Phone
                 if !v.trim_start_matches([' ', '-']).starts_with('+')
-                    || v.matches('+').count() != 1 =>
+                    || v.matches('+').count() != 1
+                    || !(8..=15).contains(&v.chars().filter(char::is_ascii_digit).count()) =>
             {
-                Some("in international form, starting with '+', like +819012345678")
+                Some("in international form, '+' and 8 to 15 digits, like +819012345678")
             }
             _ => None,
         };
@@ -708,6 +710,8 @@ mod tests {
         assert!(PHONE.check("+81 90-1234-5678").is_ok());
         assert!(PHONE.check("090-1234-5678").is_err());
         assert!(PHONE.check("+81+90").is_err());
+        assert!(PHONE.check("+8190").is_err());
+        assert!(PHONE.check("+1234567890123456").is_err());
     }
 
     #[test]
