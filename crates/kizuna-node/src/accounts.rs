@@ -45,6 +45,9 @@ impl Node {
     /// when it fails: the sealed profile is written first and removed again
     /// if the account cannot be created.
     pub async fn register(&self, req: RegisterRequest) -> Result<RegisterResponse, NodeError> {
+        // The edge checks this too; the node does not rely on every caller
+        // having come through it.
+        kizuna_wire::Checked::check(&req)?;
         if !valid_handle(&req.handle) {
             return Err(NodeError::invalid(
                 ErrorCode::InvalidHandle,

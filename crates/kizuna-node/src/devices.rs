@@ -81,6 +81,7 @@ impl Node {
     /// A new device asks to join an account; the code it is given is shown
     /// to the person, who approves it on a device already signed in.
     pub async fn request_link(&self, req: LinkRequest) -> Result<LinkPending, NodeError> {
+        kizuna_wire::Checked::check(&req)?;
         let account = self
             .store
             .account_by_handle(&req.handle)

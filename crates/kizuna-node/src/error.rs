@@ -85,6 +85,13 @@ impl NodeError {
     }
 }
 
+/// A request field that breaks its rule (`kizuna_wire::fields`).
+impl From<kizuna_wire::FieldError> for NodeError {
+    fn from(e: kizuna_wire::FieldError) -> Self {
+        NodeError::invalid(e.code, e.to_string())
+    }
+}
+
 impl From<StoreError> for NodeError {
     fn from(e: StoreError) -> Self {
         match e {

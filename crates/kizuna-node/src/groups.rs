@@ -313,6 +313,7 @@ impl Node {
 
     /// Releases a device's queue up to `up_to`, which it has stored.
     pub async fn ack(&self, me: &DeviceIdentity, up_to: u64) -> Result<(), NodeError> {
+        kizuna_wire::fields::check_stored("up_to", up_to)?;
         Ok(self.sequencer.ack(me.device_id.clone(), up_to).await?)
     }
 }

@@ -60,6 +60,14 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A field that breaks its rule: refused before anything reads the
+/// request, so nothing changes.
+impl From<kizuna_wire::FieldError> for ApiError {
+    fn from(e: kizuna_wire::FieldError) -> Self {
+        ApiError::bad_request(e.code, e.to_string())
+    }
+}
+
 impl From<NodeError> for ApiError {
     fn from(e: NodeError) -> Self {
         let status = match e.kind {

@@ -78,11 +78,16 @@ pub fn valid_handle(h: &str) -> bool {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegisterRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::fields::schemas::handle))]
     pub handle: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::fields::schemas::name))]
     pub name: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::fields::schemas::phone))]
     pub phone: String,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::fields::schemas::email))]
     pub email: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::fields::schemas::region))]
     pub region: String,
     pub device: NewDevice,
     /// The version of the region's disclosures (`GET
@@ -98,6 +103,7 @@ pub struct RegisterRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewDevice {
     pub signature_key: Bytes,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::fields::schemas::device_label))]
     pub label: String,
     pub signature: Bytes,
 }
@@ -112,6 +118,7 @@ pub struct RegisterResponse {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChallengeRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::fields::schemas::device_id))]
     pub device_id: String,
 }
 
@@ -124,7 +131,9 @@ pub struct ChallengeResponse {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::fields::schemas::device_id))]
     pub device_id: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::fields::schemas::challenge))]
     pub challenge: String,
     pub signature: Bytes,
 }
@@ -162,6 +171,7 @@ pub struct DeviceView {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PhoneLookupRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::fields::schemas::phone))]
     pub phone: String,
 }
 
@@ -175,6 +185,7 @@ pub struct PhoneLookupResponse {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LinkRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::fields::schemas::handle))]
     pub handle: String,
     pub device: NewDevice,
     pub key_packages: Vec<Bytes>,
@@ -200,6 +211,7 @@ pub struct LinkStatus {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LinkApprove {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::fields::schemas::link_code))]
     pub code: String,
 }
 

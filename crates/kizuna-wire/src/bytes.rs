@@ -19,6 +19,11 @@ impl utoipa::PartialSchema for Bytes {
         utoipa::openapi::ObjectBuilder::new()
             .schema_type(utoipa::openapi::schema::Type::String)
             .content_encoding("base64")
+            // Exactly what the decoder takes: padded, and no stray bits in
+            // the last character.
+            .pattern(Some(
+                "^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?$",
+            ))
             .description(Some("Bytes in standard base64"))
             .into()
     }

@@ -47,8 +47,10 @@ pub struct CommitRequest {
     #[serde(default)]
     pub welcome: Option<Bytes>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::fields::schemas::device_ids))]
     pub added_devices: Vec<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::fields::schemas::device_ids))]
     pub removed_devices: Vec<String>,
 }
 
@@ -164,6 +166,7 @@ pub struct InboxResponse {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AckRequest {
+    #[cfg_attr(feature = "openapi", schema(maximum = 9223372036854775807u64))]
     pub up_to: u64,
 }
 
@@ -172,7 +175,10 @@ pub struct AckRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
-    Ack { up_to: u64 },
+    Ack {
+        #[cfg_attr(feature = "openapi", schema(maximum = 9223372036854775807u64))]
+        up_to: u64,
+    },
 }
 
 /// Frames the server sends on the WebSocket.

@@ -75,6 +75,9 @@ pub enum ErrorCode {
     /// countries that may reach their data (or withdrew it): registration
     /// creates nothing, and a node abroad serves only their own data.
     AgreementRequired,
+    /// The endpoint exists but not for this method; the `Allow` header
+    /// names the ones it takes.
+    MethodNotAllowed,
     Internal,
 }
 

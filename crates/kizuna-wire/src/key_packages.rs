@@ -28,9 +28,11 @@ pub struct KeyPackageStatus {
 pub struct ClaimRequest {
     /// Claim one key package for every device of each of these accounts.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::fields::schemas::claimed_handles))]
     pub handles: Vec<String>,
     /// Claim one key package for each of these devices.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::fields::schemas::claimed_devices))]
     pub devices: Vec<String>,
 }
 

@@ -134,6 +134,7 @@ pub struct ExportDevice {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Contacts {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::fields::schemas::handles))]
     pub handles: Vec<String>,
 }
 

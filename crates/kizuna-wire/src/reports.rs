@@ -42,9 +42,12 @@ pub const MAX_NOTE: usize = 1000;
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RevealedMessage {
+    #[cfg_attr(feature = "openapi", schema(maximum = 9223372036854775807u64))]
     pub group_seq: u64,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::fields::schemas::handle))]
     pub sender_handle: String,
     /// The node's acceptance time, milliseconds since the epoch.
+    #[cfg_attr(feature = "openapi", schema(maximum = 9223372036854775807u64))]
     pub server_time: u64,
     /// The exact committed bytes: JSON of a `ChatContent`.
     pub body: String,
@@ -61,6 +64,7 @@ pub struct ReportRequest {
     pub group_id: Bytes,
     pub reason: ReportReason,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::fields::schemas::report_note))]
     pub note: Option<String>,
     pub messages: Vec<RevealedMessage>,
 }
@@ -212,6 +216,7 @@ pub struct Appeal {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AppealRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::fields::schemas::appeal_note))]
     pub note: String,
 }
 

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use crate::user::ApiPath;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -38,7 +40,7 @@ async fn request(
 async fn approve(
     State(g): State<Shared>,
     Staff(s): Staff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Grant>, StaffApiError> {
     Ok(Json(g.approve_grant(&s, &id).await?))
 }
@@ -46,7 +48,7 @@ async fn approve(
 async fn deny(
     State(g): State<Shared>,
     Staff(s): Staff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Grant>, StaffApiError> {
     Ok(Json(g.deny_grant(&s, &id).await?))
 }
@@ -54,7 +56,7 @@ async fn deny(
 async fn revoke(
     State(g): State<Shared>,
     Staff(s): Staff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Grant>, StaffApiError> {
     Ok(Json(g.revoke_grant(&s, id).await?))
 }
@@ -62,7 +64,7 @@ async fn revoke(
 async fn governed_read(
     State(g): State<Shared>,
     Staff(s): Staff,
-    Path(handle): Path<String>,
+    ApiPath(handle): ApiPath<String>,
 ) -> Result<Json<GovernedRead>, StaffApiError> {
     Ok(Json(g.governed_read(&s, handle).await?))
 }

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -21,6 +21,8 @@ use axum::{Json, Router};
 use kizuna_staff::{Session, StaffError};
 use kizuna_wire::staff::*;
 use kizuna_wire::{ErrorBody, ErrorCode};
+
+use crate::user::ApiPath;
 
 pub(crate) use kizuna_node::governance::Governance;
 
@@ -80,12 +82,21 @@ impl IntoResponse for StaffApiError {
 /// A JSON body whose rejection is a typed `malformed_json` error.
 pub(crate) struct Body<T>(pub T);
 
-impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for Body<T> {
+impl<T, S> axum::extract::FromRequest<S> for Body<T>
+where
+    T: serde::de::DeserializeOwned + kizuna_wire::Checked,
+    S: Send + Sync,
+{
     type Rejection = Response;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(Body(v)),
+            // A field that breaks its rule is refused before the realm
+            // reads the request.
+            Ok(Json(v)) => match v.check() {
+                Ok(()) => Ok(Body(v)),
+                Err(e) => Err(crate::error::ApiError::from(e).into_response()),
+            },
             Err(e) => {
                 let e: JsonRejection = e;
                 Err((
@@ -148,6 +159,7 @@ pub fn router(g: Arc<Governance>) -> Router {
         .merge(breach::routes())
         .merge(moderation::routes())
         .fallback(|| async { StaffApiError(StaffError::NotFound("staff endpoint".into())) })
+        .method_not_allowed_fallback(crate::user::method_not_allowed)
         .with_state(g)
 }
 
@@ -180,7 +192,7 @@ async fn add_org(
 async fn suspend_org(
     State(g): State<Shared>,
     Staff(s): Staff,
-    Path(org): Path<String>,
+    ApiPath(org): ApiPath<String>,
 ) -> Answer<Suspended> {
     Ok(Json(g.realm.suspend_org(&s, &org).await?))
 }
@@ -203,7 +215,7 @@ async fn add_member(
 async fn suspend_member(
     State(g): State<Shared>,
     Staff(s): Staff,
-    Path(staff): Path<String>,
+    ApiPath(staff): ApiPath<String>,
 ) -> Answer<Suspended> {
     Ok(Json(g.realm.suspend_member(&s, &staff).await?))
 }
@@ -223,7 +235,7 @@ async fn reviews(State(g): State<Shared>, Staff(s): Staff) -> Answer<Vec<Review>
 async fn complete_review(
     State(g): State<Shared>,
     Staff(s): Staff,
-    Path(grant): Path<String>,
+    ApiPath(grant): ApiPath<String>,
     Body(c): Body<ReviewCompletion>,
 ) -> Answer<Review> {
     Ok(Json(g.realm.complete_review(&s, &grant, &c).await?))

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+
+use crate::user::{ApiPath, ApiQuery};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use kizuna_node::governance::Governance;
@@ -29,10 +31,18 @@ pub(crate) struct ListQuery {
     state: Option<String>,
 }
 
+impl kizuna_wire::Checked for ListQuery {
+    fn check(&self) -> Result<(), kizuna_wire::FieldError> {
+        kizuna_wire::fields::SCOPE_NAME
+            .named("state")
+            .check_some(&self.state)
+    }
+}
+
 async fn list(
     State(g): State<Shared>,
     Staff(s): Staff,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<kizuna_wire::reports::QueuedReport>>, StaffApiError> {
     Ok(Json(g.report_queue(&s, q.state.as_deref()).await?))
 }
@@ -40,7 +50,7 @@ async fn list(
 async fn show(
     State(g): State<Shared>,
     Staff(s): Staff,
-    Path(report_id): Path<String>,
+    ApiPath(report_id): ApiPath<String>,
 ) -> Result<Json<OpenedReport>, StaffApiError> {
     Ok(Json(g.open_report(&s, report_id).await?))
 }
@@ -48,7 +58,7 @@ async fn show(
 async fn resolve(
     State(g): State<Shared>,
     Staff(s): Staff,
-    Path(report_id): Path<String>,
+    ApiPath(report_id): ApiPath<String>,
     Body(req): Body<ResolveRequest>,
 ) -> Result<Json<OpenedReport>, StaffApiError> {
     Ok(Json(g.resolve_report(&s, report_id, req).await?))

@@ -1,12 +1,12 @@
 //! Accounts and devices over HTTP: registering, signing in, finding
 //! people, listing and revoking devices, and linking a new one.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use kizuna_wire::*;
 
-use super::{ApiJson, AuthedDevice, PeerAddress, Shared, SignupAllowed};
+use super::{ApiJson, ApiPath, AuthedDevice, PeerAddress, Shared, SignupAllowed};
 use crate::error::ApiError;
 
 #[utoipa::path(
@@ -95,15 +95,16 @@ pub(crate) async fn devices(
     tag = "user",
     summary = "Revoke one of my devices (a lost phone)",
     description = "The node proposes its removal from every group it is in (the members are told and the next one to act commits it), then deletes its key packages and queue; its tokens and open connections end at once.",
-    params(("device" = String, Path, description = "the device id")),
+    params(("device" = String, Path, description = "the device id", min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9_.-]+$")),
     responses((status = 204, description = "revoked"), (status = "default", description = "an error with a stable code", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub(crate) async fn revoke_device(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,
-    Path(device): Path<String>,
+    ApiPath(device): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
+    fields::DEVICE_ID.check(&device)?;
     s.revoke_device(&me, &device).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -128,15 +129,16 @@ pub(crate) async fn me(
     path = "/v1/accounts/{handle}",
     tag = "user",
     summary = "An account's handle and device ids",
-    params(("handle" = String, Path, description = "the account's handle")),
+    params(("handle" = String, Path, description = "the account's handle", min_length = 3, max_length = 32, pattern = r"^[a-z][a-z0-9_.]*$")),
     responses((status = 200, description = "the account", body = AccountView), (status = "default", description = "an error with a stable code", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub(crate) async fn account(
     State(s): State<Shared>,
     AuthedDevice(_): AuthedDevice,
-    Path(handle): Path<String>,
+    ApiPath(handle): ApiPath<String>,
 ) -> Result<ApiJson<AccountView>, ApiError> {
+    fields::HANDLE.check(&handle)?;
     Ok(ApiJson(s.account(&handle).await?))
 }
 
@@ -182,13 +184,14 @@ pub(crate) async fn create_link(
     path = "/v1/links/{link}",
     tag = "user",
     summary = "Whether a link request was approved",
-    params(("link" = String, Path, description = "the link request id")),
+    params(("link" = String, Path, description = "the link request id", min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9_.-]+$")),
     responses((status = 200, description = "the request", body = LinkStatus), (status = "default", description = "an error with a stable code", body = ErrorBody))
 )]
 pub(crate) async fn link_status(
     State(s): State<Shared>,
-    Path(link): Path<String>,
+    ApiPath(link): ApiPath<String>,
 ) -> Result<ApiJson<LinkStatus>, ApiError> {
+    fields::ID.named("link").check(&link)?;
     Ok(ApiJson(s.link_status(&link).await?))
 }
 

@@ -1,13 +1,13 @@
 //! Key packages, groups and delivery over HTTP: claiming key packages,
 //! starting groups, commits, proposals, messages, and each device's inbox.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use kizuna_wire::*;
 use serde::Deserialize;
 
-use super::{decode_group, ApiJson, AuthedDevice, Shared};
+use super::{decode_group, ApiJson, ApiPath, ApiQuery, AuthedDevice, Shared};
 use crate::error::ApiError;
 
 #[utoipa::path(
@@ -84,14 +84,14 @@ pub(crate) async fn create_group(
     path = "/v1/groups/{group}",
     tag = "user",
     summary = "A group's epoch and member devices",
-    params(("group" = String, Path, description = "the MLS group id, base64url without padding")),
+    params(("group" = String, Path, description = "the MLS group id: 1 to 64 bytes in lowercase hex", min_length = 2, max_length = 128, pattern = r"^([0-9a-f]{2}){1,64}$")),
     responses((status = 200, description = "the group", body = GroupView), (status = "default", description = "an error with a stable code", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub(crate) async fn group(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,
-    Path(group): Path<String>,
+    ApiPath(group): ApiPath<String>,
 ) -> Result<ApiJson<GroupView>, ApiError> {
     Ok(ApiJson(s.group(&me, &decode_group(&group)?).await?))
 }
@@ -101,7 +101,7 @@ pub(crate) async fn group(
     path = "/v1/groups/{group}/commits",
     tag = "user",
     summary = "Submit the one commit of the current epoch",
-    params(("group" = String, Path, description = "the MLS group id, base64url without padding")),
+    params(("group" = String, Path, description = "the MLS group id: 1 to 64 bytes in lowercase hex", min_length = 2, max_length = 128, pattern = r"^([0-9a-f]{2}){1,64}$")),
     request_body = CommitRequest,
     responses((status = 200, description = "the commit is on disk and routed", body = CommitAccepted), (status = "default", description = "an error with a stable code", body = ErrorBody)),
     security(("bearer" = []))
@@ -109,7 +109,7 @@ pub(crate) async fn group(
 pub(crate) async fn commit(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,
-    Path(group): Path<String>,
+    ApiPath(group): ApiPath<String>,
     ApiJson(req): ApiJson<CommitRequest>,
 ) -> Result<ApiJson<CommitAccepted>, ApiError> {
     Ok(ApiJson(s.commit(&me, decode_group(&group)?, req).await?))
@@ -121,7 +121,7 @@ pub(crate) async fn commit(
     tag = "user",
     summary = "Leave a group: propose this device's own removal",
     description = "The proposal (an MLS PublicMessage) is checked against the group's public state and relayed to the other members; the next commit must carry it out.",
-    params(("group" = String, Path, description = "the MLS group id, base64url without padding")),
+    params(("group" = String, Path, description = "the MLS group id: 1 to 64 bytes in lowercase hex", min_length = 2, max_length = 128, pattern = r"^([0-9a-f]{2}){1,64}$")),
     request_body = ProposalRequest,
     responses((status = 200, description = "the proposal is on disk and routed", body = CommitAccepted), (status = "default", description = "an error with a stable code", body = ErrorBody)),
     security(("bearer" = []))
@@ -129,7 +129,7 @@ pub(crate) async fn commit(
 pub(crate) async fn propose(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,
-    Path(group): Path<String>,
+    ApiPath(group): ApiPath<String>,
     ApiJson(req): ApiJson<ProposalRequest>,
 ) -> Result<ApiJson<CommitAccepted>, ApiError> {
     Ok(ApiJson(
@@ -143,7 +143,7 @@ pub(crate) async fn propose(
     path = "/v1/groups/{group}/messages",
     tag = "user",
     summary = "Send an application message to every member device",
-    params(("group" = String, Path, description = "the MLS group id, base64url without padding")),
+    params(("group" = String, Path, description = "the MLS group id: 1 to 64 bytes in lowercase hex", min_length = 2, max_length = 128, pattern = r"^([0-9a-f]{2}){1,64}$")),
     request_body = SendRequest,
     responses((status = 200, description = "the message is on disk and routed", body = SendAccepted), (status = "default", description = "an error with a stable code", body = ErrorBody)),
     security(("bearer" = []))
@@ -151,18 +151,42 @@ pub(crate) async fn propose(
 pub(crate) async fn send(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,
-    Path(group): Path<String>,
+    ApiPath(group): ApiPath<String>,
     ApiJson(req): ApiJson<SendRequest>,
 ) -> Result<ApiJson<SendAccepted>, ApiError> {
     Ok(ApiJson(s.send(&me, decode_group(&group)?, req).await?))
 }
 
-#[derive(Deserialize)]
+/// The most entries one page of the inbox holds, and how many a device
+/// gets when it does not say.
+const INBOX_PAGE: std::ops::RangeInclusive<u32> = 1..=1000;
+const INBOX_DEFAULT: u32 = 500;
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct InboxQuery {
+    /// Return entries after this position.
     #[serde(default)]
+    #[param(maximum = 9223372036854775807u64)]
     after: u64,
+    /// At most this many entries (1 to 1000, default 500).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+}
+
+impl Checked for InboxQuery {
+    fn check(&self) -> Result<(), FieldError> {
+        kizuna_wire::fields::check_stored("after", self.after)?;
+        match self.limit {
+            Some(l) if !INBOX_PAGE.contains(&l) => Err(FieldError {
+                field: "limit".into(),
+                problem: kizuna_wire::fields::Problem::Shape("from 1 to 1000"),
+                code: ErrorCode::BadRequest,
+            }),
+            _ => Ok(()),
+        }
+    }
 }
 
 #[utoipa::path(
@@ -170,17 +194,16 @@ pub(crate) struct InboxQuery {
     path = "/v1/inbox",
     tag = "user",
     summary = "This device's queue after a cursor",
-    params(("after" = Option<u64>, Query, description = "return entries after this position"), ("limit" = Option<u32>, Query, description = "at most this many entries (1-1000, default 500)")),
+    params(InboxQuery),
     responses((status = 200, description = "the waiting envelopes, oldest first", body = InboxResponse), (status = "default", description = "an error with a stable code", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub(crate) async fn inbox(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,
-    q: Result<Query<InboxQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<InboxQuery>,
 ) -> Result<ApiJson<InboxResponse>, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::bad_request(ErrorCode::BadRequest, e.body_text()))?;
-    let limit = q.limit.unwrap_or(500).clamp(1, 1000);
+    let limit = q.limit.unwrap_or(INBOX_DEFAULT);
     let envelopes = s.inbox(&me.device_id, q.after, limit).await?;
     let low = s.key_package_status(&me.device_id).await?.low;
     Ok(ApiJson(InboxResponse {

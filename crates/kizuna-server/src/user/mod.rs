@@ -12,7 +12,7 @@ pub(crate) mod ws;
 
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -125,23 +125,40 @@ pub fn router(state: Shared) -> Router {
         .fallback(|| async {
             ApiError::not_found(ErrorCode::NotFound, "no such endpoint; see /openapi.json")
         })
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }
 
-/// JSON body extractor whose failures are typed API errors.
+/// The answer to a known path asked with a method it does not take; axum
+/// adds the `Allow` header naming those it does.
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::MethodNotAllowed,
+        "this endpoint does not take this method; the Allow header names those it takes, and /openapi.json describes them",
+    )
+}
+
+/// JSON body extractor whose failures are typed API errors: a body that is
+/// not the request's JSON, or one whose fields break their rules
+/// ([`kizuna_wire::fields`]), is refused before the handler reads it.
 pub struct ApiJson<T>(pub T);
 
 impl<T, S> FromRequest<S> for ApiJson<T>
 where
     axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    T: Checked,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Ok(axum::Json(v)) => {
+                v.check()?;
+                Ok(ApiJson(v))
+            }
             Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::too_large(
                 "the request body is larger than this server accepts",
             )),
@@ -155,6 +172,50 @@ where
                 r.body_text(),
             )),
         }
+    }
+}
+
+/// Query-string extractor whose failures are typed API errors: a missing,
+/// negative or non-numeric parameter, or one past its rule, is answered
+/// `bad_request` with what is wrong.
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned + Checked,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Query(v) = axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map_err(|r: QueryRejection| {
+                ApiError::bad_request(ErrorCode::BadRequest, r.body_text())
+            })?;
+        v.check()?;
+        Ok(ApiQuery(v))
+    }
+}
+
+/// Path-segment extractor whose failures are typed API errors (a segment
+/// that is not UTF-8 once percent-decoded, say).
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(v) = axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map_err(|r: PathRejection| {
+                ApiError::bad_request(ErrorCode::BadRequest, r.body_text())
+            })?;
+        Ok(ApiPath(v))
     }
 }
 
@@ -289,12 +350,18 @@ impl FromRequestParts<Shared> for SignupAllowed {
     }
 }
 
+/// A group id in a path is 1 to 64 bytes in lowercase hex, the one
+/// spelling the client writes, so one group has one URL (the handlers'
+/// documents say `^([0-9a-f]{2}){1,64}$`).
 pub(crate) fn decode_group(hex_id: &str) -> Result<Vec<u8>, ApiError> {
+    let lowercase = hex_id
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     match hex::decode(hex_id) {
-        Ok(g) if !g.is_empty() && g.len() <= 64 => Ok(g),
+        Ok(g) if lowercase && !g.is_empty() && g.len() <= 64 => Ok(g),
         _ => Err(ApiError::bad_request(
             ErrorCode::BadRequest,
-            "the group id must be 1 to 64 bytes in hex",
+            "the group id must be 1 to 64 bytes in lowercase hex",
         )),
     }
 }

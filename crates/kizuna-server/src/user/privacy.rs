@@ -2,12 +2,12 @@
 //! blocks (the node's `privacy` and `blocks`), and the staff requests that
 //! wait for their agreement.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use kizuna_store::Account;
 use kizuna_wire::*;
 
-use super::{ApiJson, AuthedDevice, Shared};
+use super::{ApiJson, ApiPath, AuthedDevice, Shared};
 use crate::auth::DeviceIdentity;
 use crate::error::ApiError;
 use kizuna_node::NodeError;
@@ -130,8 +130,8 @@ pub async fn requests(
     tag = "user",
     summary = "Agree to or decline a staff request for my data",
     params(
-        ("grant" = String, Path, description = "the grant id"),
-        ("answer" = String, Path, description = "agree or decline")
+        ("grant" = String, Path, description = "the grant id", min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9_.-]+$"),
+        ("answer" = String, Path, description = "agree or decline", pattern = r"^(agree|decline)$")
     ),
     responses((status = 204, description = "answered"), (status = "default", description = "an error with a stable code", body = ErrorBody)),
     security(("bearer" = []))
@@ -139,8 +139,9 @@ pub async fn requests(
 pub async fn answer_request(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,
-    Path((grant, answer)): Path<(String, String)>,
+    ApiPath((grant, answer)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
+    fields::ID.named("grant").check(&grant)?;
     let agree = match answer.as_str() {
         "agree" => true,
         "decline" => false,
@@ -180,14 +181,14 @@ pub async fn blocked(
     tag = "user",
     summary = "Block someone: the node refuses their invitations and their messages in our one-to-one chats",
     description = "Idempotent. The person is told nothing; what they try next is refused with `refused`.",
-    params(("handle" = String, Path, description = "whom to block", pattern = r"^[a-z][a-z0-9_.]{2,31}$")),
+    params(("handle" = String, Path, description = "whom to block", min_length = 3, max_length = 32, pattern = r"^[a-z][a-z0-9_.]*$")),
     responses((status = 200, description = "whom I block now", body = BlockList), (status = "default", description = "an error with a stable code", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn block(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,
-    Path(handle): Path<String>,
+    ApiPath(handle): ApiPath<String>,
 ) -> Result<ApiJson<BlockList>, ApiError> {
     Ok(ApiJson(s.block(&me, &handle).await?))
 }
@@ -198,14 +199,14 @@ pub async fn block(
     tag = "user",
     summary = "Unblock someone",
     description = "Idempotent: unblocking someone not blocked changes nothing.",
-    params(("handle" = String, Path, description = "whom to unblock", pattern = r"^[a-z][a-z0-9_.]{2,31}$")),
+    params(("handle" = String, Path, description = "whom to unblock", min_length = 3, max_length = 32, pattern = r"^[a-z][a-z0-9_.]*$")),
     responses((status = 200, description = "whom I block now", body = BlockList), (status = "default", description = "an error with a stable code", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn unblock(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,
-    Path(handle): Path<String>,
+    ApiPath(handle): ApiPath<String>,
 ) -> Result<ApiJson<BlockList>, ApiError> {
     Ok(ApiJson(s.unblock(&me, &handle).await?))
 }

@@ -1,12 +1,12 @@
 //! Abuse reports over HTTP: filing, my reports, decisions about my
 //! messages and appeals (`kizuna_node::reports`).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use kizuna_wire::reports::*;
 use kizuna_wire::*;
 
-use super::{ApiJson, AuthedDevice, Shared};
+use super::{ApiJson, ApiPath, AuthedDevice, Shared};
 use crate::error::ApiError;
 
 #[utoipa::path(
@@ -65,7 +65,7 @@ pub async fn moderation_notices(
     path = "/v1/me/moderation/{report}/appeal",
     tag = "user",
     summary = "Appeal a moderator's decision about one of my messages",
-    params(("report" = String, Path, description = "the report id")),
+    params(("report" = String, Path, description = "the report id", min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9_.-]+$")),
     request_body = AppealRequest,
     responses((status = 200, description = "the decision, with my appeal", body = ModerationNotice), (status = "default", description = "an error with a stable code", body = ErrorBody)),
     security(("bearer" = []))
@@ -73,8 +73,9 @@ pub async fn moderation_notices(
 pub async fn appeal(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,
-    Path(report_id): Path<String>,
+    ApiPath(report_id): ApiPath<String>,
     ApiJson(req): ApiJson<AppealRequest>,
 ) -> Result<ApiJson<ModerationNotice>, ApiError> {
+    kizuna_wire::fields::ID.named("report").check(&report_id)?;
     Ok(ApiJson(s.appeal(&me, report_id, req).await?))
 }

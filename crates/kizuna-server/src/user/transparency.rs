@@ -2,20 +2,36 @@
 //! proofs, and the public heads, proofs and leaves
 //! (`kizuna_node::transparency`).
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use kizuna_ledger::SignedTreeHead;
 use kizuna_wire::*;
 
-use super::{ApiJson, AuthedDevice, Shared};
+use super::{ApiJson, ApiQuery, AuthedDevice, Shared};
 use crate::error::ApiError;
 
+/// Query parameters that are tree sizes or leaf indices: at most
+/// [`kizuna_wire::fields::MAX_STORED`], like every position the node keeps.
+macro_rules! stored_numbers {
+    ($t:ty: $($f:ident),+) => {
+        impl Checked for $t {
+            fn check(&self) -> Result<(), FieldError> {
+                $(kizuna_wire::fields::check_stored(stringify!($f), self.$f as u64)?;)+
+                Ok(())
+            }
+        }
+    };
+}
+
 #[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Since {
     /// The size of the last tree head this device saw; the answer proves
     /// the new head extends it.
     #[serde(default)]
+    #[param(maximum = 9223372036854775807u64)]
     since: u64,
 }
+stored_numbers!(Since: since);
 
 #[utoipa::path(
     get,
@@ -29,7 +45,7 @@ pub struct Since {
 pub async fn my_accesses(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,
-    Query(q): Query<Since>,
+    ApiQuery(q): ApiQuery<Since>,
 ) -> Result<ApiJson<MyAccesses>, ApiError> {
     Ok(ApiJson(s.my_accesses(&me, q.since).await?))
 }
@@ -39,7 +55,7 @@ pub async fn my_accesses(
     path = "/v1/ledger/key",
     tag = "ledger",
     summary = "The ledger's name and the Ed25519 key that signs its tree heads",
-    responses((status = 200, description = "the ledger's key", body = LedgerKey))
+    responses((status = 200, description = "the ledger's key", body = LedgerKey), (status = "default", description = "an error with a stable code", body = ErrorBody))
 )]
 pub async fn ledger_key(State(s): State<Shared>) -> Result<ApiJson<LedgerKey>, ApiError> {
     Ok(ApiJson(s.ledger_key()?))
@@ -57,11 +73,14 @@ pub async fn tree_head(State(s): State<Shared>) -> Result<ApiJson<SignedTreeHead
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HeadsPage {
     /// Skip this many heads, oldest first.
     #[serde(default)]
-    skip: usize,
+    #[param(maximum = 9223372036854775807u64)]
+    skip: u64,
 }
+stored_numbers!(HeadsPage: skip);
 
 #[utoipa::path(
     get,
@@ -69,20 +88,29 @@ pub struct HeadsPage {
     tag = "ledger",
     summary = "The tree heads the ledger signed, oldest first, 10,000 at a time",
     params(HeadsPage),
-    responses((status = 200, description = "signed tree heads; fewer than 10,000 means the last page", body = Vec<Object>))
+    responses((status = 200, description = "signed tree heads; fewer than 10,000 means the last page", body = Vec<Object>), (status = "default", description = "an error with a stable code", body = ErrorBody))
 )]
 pub async fn tree_heads(
     State(s): State<Shared>,
-    Query(q): Query<HeadsPage>,
+    ApiQuery(q): ApiQuery<HeadsPage>,
 ) -> Result<ApiJson<Vec<SignedTreeHead>>, ApiError> {
-    Ok(ApiJson(s.tree_heads(q.skip)?))
+    // Past the last head on any machine: an empty page, as for any skip
+    // beyond the end.
+    let skip = usize::try_from(q.skip).unwrap_or(usize::MAX);
+    Ok(ApiJson(s.tree_heads(skip)?))
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Sizes {
+    /// The older tree size, the one the caller holds a head of.
+    #[param(maximum = 9223372036854775807u64)]
     from: u64,
+    /// The newer tree size, at most the latest head's.
+    #[param(maximum = 9223372036854775807u64)]
     to: u64,
 }
+stored_numbers!(Sizes: from, to);
 
 #[utoipa::path(
     get,
@@ -94,16 +122,22 @@ pub struct Sizes {
 )]
 pub async fn consistency_proof(
     State(s): State<Shared>,
-    Query(q): Query<Sizes>,
+    ApiQuery(q): ApiQuery<Sizes>,
 ) -> Result<ApiJson<Vec<String>>, ApiError> {
     Ok(ApiJson(s.consistency_proof(q.from, q.to)?))
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Range {
+    /// The first leaf's index.
+    #[param(maximum = 9223372036854775807u64)]
     start: u64,
+    /// One past the last leaf's index.
+    #[param(maximum = 9223372036854775807u64)]
     end: u64,
 }
+stored_numbers!(Range: start, end);
 
 #[utoipa::path(
     get,
@@ -115,7 +149,7 @@ pub struct Range {
 )]
 pub async fn ledger_leaves(
     State(s): State<Shared>,
-    Query(q): Query<Range>,
+    ApiQuery(q): ApiQuery<Range>,
 ) -> Result<ApiJson<Vec<String>>, ApiError> {
     Ok(ApiJson(s.ledger_leaves(q.start, q.end)?))
 }

@@ -4,14 +4,15 @@
 
 use std::sync::atomic::Ordering;
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use futures_util::SinkExt;
 use kizuna_wire::{ClientFrame, Envelope, ErrorBody, ErrorCode, ServerFrame};
 use serde::Deserialize;
 
-use super::{AuthedDevice, Shared};
+use super::{ApiQuery, AuthedDevice, Shared};
 use crate::delivery::LiveEntry;
 use crate::error::ApiError;
 
@@ -25,10 +26,19 @@ const REPLAY_PAGE: u32 = 500;
 /// timeout and the usual NAT timeouts.
 const PING_EVERY_TICKS: u32 = 120;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WsQuery {
+    /// Replay entries after this position.
     #[serde(default)]
+    #[param(maximum = 9223372036854775807u64)]
     after: u64,
+}
+
+impl kizuna_wire::Checked for WsQuery {
+    fn check(&self) -> Result<(), kizuna_wire::FieldError> {
+        kizuna_wire::fields::check_stored("after", self.after).map(drop)
+    }
 }
 
 /// The WebSocket: `ServerFrame`s from the server, `ClientFrame`s from the
@@ -38,7 +48,7 @@ pub struct WsQuery {
     path = "/v1/ws",
     tag = "user",
     summary = "WebSocket: replay from ?after=, then live envelopes; the device sends {\"type\":\"ack\",\"up_to\":N}",
-    params(("after" = Option<u64>, Query, description = "replay entries after this position")),
+    params(WsQuery),
     responses(
         (status = 101, description = "switching to the WebSocket; frames are ServerFrame (server to device) and ClientFrame (device to server)"),
         (status = "default", description = "an error with a stable code", body = kizuna_wire::ErrorBody)
@@ -48,10 +58,21 @@ pub struct WsQuery {
 pub async fn upgrade(
     State(s): State<Shared>,
     AuthedDevice(me): AuthedDevice,
-    q: Result<Query<WsQuery>, axum::extract::rejection::QueryRejection>,
-    ws: WebSocketUpgrade,
+    ApiQuery(q): ApiQuery<WsQuery>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::bad_request(ErrorCode::BadRequest, e.body_text()))?;
+    // A plain request, or one missing an upgrade header, is told what a
+    // WebSocket handshake needs, in the API's own error shape.
+    let ws = ws.map_err(|r| {
+        ApiError::new(
+            r.status(),
+            ErrorCode::BadRequest,
+            format!(
+                "{}; /v1/ws takes a WebSocket handshake (GET with Upgrade: websocket)",
+                r.body_text()
+            ),
+        )
+    })?;
     // Answered before the upgrade, so the device reads why; the session
     // checks again under the hub's lock, for connections opened at once.
     let cap = s.limits.websockets_per_device;
@@ -267,7 +288,11 @@ async fn forward(
 /// An acknowledgement, or the error that answers an unreadable frame.
 fn client_frame(text: &str) -> Result<u64, ErrorBody> {
     match serde_json::from_str::<ClientFrame>(text) {
-        Ok(ClientFrame::Ack { up_to }) => Ok(up_to),
+        Ok(ClientFrame::Ack { up_to }) => kizuna_wire::fields::check_stored("up_to", up_to)
+            .map_err(|e| ErrorBody {
+                code: e.code,
+                message: e.to_string(),
+            }),
         Err(e) => Err(ErrorBody {
             code: ErrorCode::MalformedJson,
             message: format!("unreadable frame: {e}"),

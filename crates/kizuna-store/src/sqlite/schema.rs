@@ -209,6 +209,14 @@ CREATE TABLE agreements (
     version TEXT NOT NULL
 );
 "#,
+    r#"
+-- An acknowledgement past the end of the log once moved a device's cursor
+-- there, and every later message sat below it, never shown; one of
+-- u64::MAX was written as -1. Both come back within the log.
+UPDATE cursors SET acked = (SELECT value FROM counters WHERE name = 'log_pos')
+WHERE acked > (SELECT value FROM counters WHERE name = 'log_pos');
+UPDATE cursors SET acked = 0 WHERE acked < 0;
+"#,
 ];
 
 impl SqliteStore {

@@ -56,11 +56,16 @@ impl SqliteStore {
             out.push(r);
         }
         rows.write(&mut tx).await?;
-        // One row per device, however many acknowledgements it sent.
+        // One row per device, however many acknowledgements it sent. None
+        // reaches past the last position handed out: a device can only
+        // have stored what was delivered, and a cursor beyond the log would
+        // hide every message still to come from it. Clamping (rather than
+        // refusing) releases exactly what the device may have seen, and
+        // serves the WebSocket's acknowledgements, which have no answer.
         let mut latest: HashMap<&str, u64> = HashMap::new();
         for a in &acks {
             let e = latest.entry(a.device_id.as_str()).or_insert(0);
-            *e = (*e).max(a.up_to);
+            *e = (*e).max(a.up_to.min(log_pos));
         }
         let latest: Vec<(&str, u64)> = latest.into_iter().collect();
         for chunk in latest.chunks(ROWS_PER_STATEMENT) {

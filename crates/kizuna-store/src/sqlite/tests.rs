@@ -142,6 +142,38 @@ async fn members_receive_their_range_and_messages_go_once_everyone_has_them() {
 }
 
 #[tokio::test]
+async fn an_acknowledgement_past_the_log_hides_nothing_still_to_come() {
+    let store = SqliteStore::open(&temp_db("ack-past")).await.unwrap();
+    for d in ["a", "b"] {
+        add_device(&store, d).await;
+    }
+    let g = b"group".as_slice();
+    store.create_group(g, "a", 0, Vec::new()).await.unwrap();
+    let out = store
+        .submit(
+            vec![commit(g, "a", 0, &["b"], &[]), app(g, "a", 1, "one")],
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(out.iter().all(|r| r.is_ok()), "{out:?}");
+    let delivered = store.inbox("b", 0, 100).await.unwrap().last().unwrap().seq;
+    for past in [i64::MAX as u64, u64::MAX] {
+        store.ack("b", past).await.unwrap();
+        assert_eq!(
+            count(&store, "SELECT acked FROM cursors WHERE device_id = 'b'").await,
+            delivered as i64
+        );
+    }
+    store
+        .submit(vec![app(g, "a", 1, "two")], vec![])
+        .await
+        .unwrap();
+    use MessageKind::*;
+    assert_eq!(texts(&store, "b").await, [(Application, "two".into())]);
+}
+
+#[tokio::test]
 async fn queues_of_the_earlier_layout_survive_the_upgrade() {
     let path = temp_db("upgrade");
     {

@@ -362,3 +362,316 @@ fn the_api_document_is_the_one_checked_in() {
         path.display()
     );
 }
+
+/// A registration as a hostile client sends it: the rules apply before the
+/// signature is even looked at.
+fn registration(handle: &str, name: &str, email: &str, label: &str) -> serde_json::Value {
+    json!({
+        "handle": handle,
+        "name": name,
+        "phone": phone_for("zed"),
+        "email": email,
+        "region": "jp",
+        "device": {
+            "signature_key": kizuna_wire::Bytes(vec![1; 32]),
+            "label": label,
+            "signature": kizuna_wire::Bytes(vec![2; 64]),
+        },
+    })
+}
+
+#[tokio::test]
+async fn text_past_its_rule_is_refused_and_leaves_nothing_behind() {
+    let node = Node::start().await;
+    let http = node.http();
+    let url = &node.url;
+    let four_mib = "x".repeat(4 * 1024 * 1024);
+    let cases = [
+        (
+            registration("zed", "Zed", "zed@example.jp", &four_mib),
+            ErrorCode::BadRequest,
+            "device.label",
+        ),
+        (
+            registration("zed", "Zed", "zed@example.jp", "phone\u{2066}"),
+            ErrorCode::BadRequest,
+            "device.label",
+        ),
+        (
+            registration("ze\0d", "Zed", "zed@example.jp", "phone"),
+            ErrorCode::InvalidHandle,
+            "handle",
+        ),
+        (
+            registration("ze\u{202E}d", "Zed", "zed@example.jp", "phone"),
+            ErrorCode::InvalidHandle,
+            "handle",
+        ),
+        (
+            registration("zed", "Z\0ed", "zed@example.jp", "phone"),
+            ErrorCode::InvalidName,
+            "name",
+        ),
+        (
+            registration("zed", "Zed\u{202E}gnp.exe", "zed@example.jp", "phone"),
+            ErrorCode::InvalidName,
+            "name",
+        ),
+        (
+            registration(
+                "zed",
+                "Zed",
+                "zed@example.jp\r\nBcc: all@example.jp",
+                "phone",
+            ),
+            ErrorCode::InvalidEmail,
+            "email",
+        ),
+        (
+            registration("zed", "Zed", "zed@example.jp\n", "phone"),
+            ErrorCode::InvalidEmail,
+            "email",
+        ),
+    ];
+    for (body, code, field) in cases {
+        let r = http
+            .post(format!("{url}/v1/accounts"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let message = expect(r, 400, code).await;
+        assert!(message.contains(field), "{message}");
+    }
+    // Nothing was kept: the handle and the phone number are still free.
+    let mut zed = node.register("zed", "jp", &phone_for("zed")).await;
+    let devices = zed.devices().await.unwrap();
+    assert_eq!(devices.len(), 1);
+    assert_eq!(devices[0].label, "test");
+
+    // A device asking to join holds its label to the same rule.
+    let r = http
+        .post(format!("{url}/v1/links"))
+        .json(&json!({
+            "handle": "zed",
+            "device": {
+                "signature_key": kizuna_wire::Bytes(vec![3; 32]),
+                "label": "x".repeat(65),
+                "signature": kizuna_wire::Bytes(vec![4; 64]),
+            },
+            "key_packages": [],
+            "last_resort": kizuna_wire::Bytes(vec![5; 8]),
+        }))
+        .send()
+        .await
+        .unwrap();
+    let message = expect(r, 400, ErrorCode::BadRequest).await;
+    assert!(message.contains("at most 64"), "{message}");
+    assert_eq!(zed.devices().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn acknowledging_past_what_was_delivered_silences_nothing() {
+    let node = Node::start().await;
+    let (mut alice, mut bob, chat) = setup(&node).await;
+    let token = bob.bearer_token().await.unwrap();
+    let http = node.http();
+    let ack = |up_to: serde_json::Value| {
+        http.post(format!("{}/v1/inbox/ack", node.url))
+            .bearer_auth(&token)
+            .json(&json!({ "up_to": up_to }))
+            .send()
+    };
+    // Numbers the node cannot hold, or that cannot be a position, are
+    // refused rather than wrapped.
+    let message = expect(
+        ack(json!(u64::MAX)).await.unwrap(),
+        400,
+        ErrorCode::BadRequest,
+    )
+    .await;
+    assert!(message.contains("up_to"), "{message}");
+    expect(
+        ack(json!(i64::MAX as u64 + 1)).await.unwrap(),
+        400,
+        ErrorCode::BadRequest,
+    )
+    .await;
+    expect(ack(json!(-1)).await.unwrap(), 400, ErrorCode::MalformedJson).await;
+    assert_eq!(bob.peek_inbox().await.unwrap().len(), 1);
+
+    // The largest the node holds is taken as "everything delivered so
+    // far", never as a cursor beyond messages still to come.
+    let r = ack(json!(i64::MAX)).await.unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    alice.send(&chat, "after the ack").await.unwrap();
+    assert_eq!(texts(&bob.sync().await.unwrap()), ["after the ack"]);
+    alice.send(&chat, "and the next").await.unwrap();
+    assert_eq!(texts(&bob.sync().await.unwrap()), ["and the next"]);
+}
+
+#[tokio::test]
+async fn numbers_out_of_range_are_refused_in_json() {
+    let node = Node::start().await;
+    let mut alice = node.person("alice", "jp").await;
+    let token = alice.bearer_token().await.unwrap();
+    let http = node.http();
+    let url = &node.url;
+    for path in [
+        "/v1/inbox?after=-1",
+        "/v1/inbox?after=18446744073709551615",
+        "/v1/inbox?after=9223372036854775808",
+        "/v1/inbox?limit=0",
+        "/v1/inbox?limit=1001",
+        "/v1/inbox?limit=-3",
+        "/v1/me/accesses?since=-1",
+        "/v1/ledger/consistency",
+        "/v1/ledger/consistency?from=-1&to=1",
+        "/v1/ledger/consistency?from=1&to=18446744073709551615",
+        "/v1/ledger/leaves?start=zero&end=1",
+        "/v1/ledger/heads?skip=-5",
+        "/v1/ws?after=-1",
+    ] {
+        let r = http
+            .get(format!("{url}{path}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400, "{path}");
+        let body: ErrorBody = r.json().await.expect(path);
+        assert_eq!(body.code, ErrorCode::BadRequest, "{path}: {}", body.message);
+        assert!(!body.message.is_empty(), "{path}");
+    }
+    // In range, the same endpoints answer.
+    let r = http
+        .get(format!("{url}/v1/inbox?after=0&limit=1000"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn every_refusal_of_either_listener_is_json() {
+    let mut node = Node::start().await;
+    let mut alice = node.person("alice", "jp").await;
+    let token = alice.bearer_token().await.unwrap();
+    let http = node.http();
+    let url = node.url.clone();
+
+    // A method an endpoint does not take.
+    for (method, path) in [
+        (reqwest::Method::DELETE, "/v1/inbox"),
+        (reqwest::Method::PUT, "/v1/accounts"),
+        (reqwest::Method::POST, "/v1/ledger/head"),
+    ] {
+        let r = http
+            .request(method.clone(), format!("{url}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.headers().contains_key("allow"), "{method} {path}");
+        expect(r, 405, ErrorCode::MethodNotAllowed).await;
+    }
+    // A path segment that is not text, and a group id in another spelling.
+    let r = http
+        .get(format!("{url}/v1/accounts/%FF%FE"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    expect(r, 400, ErrorCode::BadRequest).await;
+    let r = http
+        .get(format!("{url}/v1/groups/00AB"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    expect(r, 400, ErrorCode::BadRequest).await;
+    // The WebSocket asked for without a handshake.
+    let r = http
+        .get(format!("{url}/v1/ws"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    let body: ErrorBody = r.json().await.expect("a JSON error body");
+    assert_eq!(body.code, ErrorCode::BadRequest);
+    assert!(body.message.contains("WebSocket"), "{}", body.message);
+
+    // The staff listener answers the same way.
+    let (admin, _) = crate::staff::staffed(&mut node).await;
+    let staff = crate::staff::staff_url(&node);
+    let r = http
+        .get(format!("{staff}/staff/v1/nothing-here"))
+        .send()
+        .await
+        .unwrap();
+    expect(r, 404, ErrorCode::NotFound).await;
+    let r = http
+        .delete(format!("{staff}/staff/v1/login"))
+        .send()
+        .await
+        .unwrap();
+    expect(r, 405, ErrorCode::MethodNotAllowed).await;
+    let r = http
+        .get(format!("{staff}/staff/v1/reports?state=%FF"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error());
+    let _: ErrorBody = r.json().await.expect("a JSON error body");
+
+    // A grant whose end would not fit in a time, or whose ticket holds a
+    // NUL, is refused before the policy sees it, and no grant exists.
+    let mut ask = crate::staff::ask("alice", &["phone"], u64::MAX);
+    assert_eq!(
+        code(admin.request_grant(&ask).await),
+        Some(ErrorCode::BadRequest)
+    );
+    ask.duration_secs = 3600;
+    ask.ticket = "T-1\0".into();
+    assert_eq!(
+        code(admin.request_grant(&ask).await),
+        Some(ErrorCode::BadRequest)
+    );
+    assert!(admin.grants().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_api_document_states_the_limits_the_server_enforces() {
+    let doc = serde_json::to_value(kizuna_server::openapi_spec()).unwrap();
+    let schemas = &doc["components"]["schemas"];
+    let label = &schemas["NewDevice"]["properties"]["label"];
+    assert_eq!(label["maxLength"], 64);
+    assert_eq!(label["pattern"], kizuna_wire::fields::LINE_PATTERN);
+    let register = &schemas["RegisterRequest"]["properties"];
+    assert_eq!(register["handle"]["maxLength"], 32);
+    assert_eq!(
+        register["handle"]["pattern"],
+        kizuna_wire::fields::HANDLE_PATTERN
+    );
+    assert_eq!(register["name"]["maxLength"], 100);
+    assert_eq!(
+        register["email"]["pattern"],
+        kizuna_wire::fields::EMAIL_PATTERN
+    );
+    assert_eq!(
+        schemas["AckRequest"]["properties"]["up_to"]["maximum"],
+        i64::MAX
+    );
+    let paths = &doc["paths"];
+    let group = &paths["/v1/groups/{group}"]["get"]["parameters"][0];
+    assert_eq!(group["schema"]["pattern"], "^([0-9a-f]{2}){1,64}$");
+    let consistency = paths["/v1/ledger/consistency"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    assert_eq!(consistency.len(), 2);
+    for p in consistency {
+        assert_eq!(p["in"], "query", "{p}");
+        assert_eq!(p["schema"]["maximum"], i64::MAX, "{p}");
+    }
+}
