@@ -27,6 +27,7 @@ pub use kizuna_node::{AuthError, DeviceIdentity, UserAuth};
 pub use kizuna_policy::{DEFAULT_POLICY, SCHEMA as POLICY_SCHEMA};
 pub use kizuna_staff::AnomalyLimits;
 pub use openapi::spec as openapi_spec;
+pub use staff::openapi::spec as staff_openapi_spec;
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {

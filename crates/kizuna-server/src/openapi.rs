@@ -65,7 +65,7 @@ use utoipa::OpenApi;
 )]
 struct UserApi;
 
-struct BearerToken;
+pub(crate) struct BearerToken;
 
 impl utoipa::Modify for BearerToken {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
