@@ -186,4 +186,55 @@ mod tests {
         .unwrap();
         assert!(plain["body"].is_string() && plain["franking_key"].is_string());
     }
+
+    /// HMAC-SHA-256 over parts each preceded by its length as 8 bytes big
+    /// endian, as the description says franking is computed.
+    fn described_mac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+        for part in parts {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
+    /// A client written from the description commits and checks bindings
+    /// exactly as Kizuna's own devices and node do.
+    #[test]
+    fn franking_is_computed_as_described() {
+        use kizuna_franking::{Commitment, Envelope, FrankingKey};
+        let (group, sender, body) = (&[1u8, 2, 3][..], "alice", br#"{"t":"text","text":"hi"}"#);
+        let key = [5u8; 32];
+        let commitment = described_mac(&key, &[b"kizuna-frank-v1", group, sender.as_bytes(), body]);
+        assert!(kizuna_franking::opens(
+            &FrankingKey(key),
+            &Commitment(commitment),
+            body,
+            group,
+            sender
+        ));
+        let node_key = [9u8; 32];
+        let time: u64 = 1_764_000_000_123;
+        let binding = kizuna_franking::bind(
+            &node_key,
+            &Commitment(commitment),
+            &Envelope {
+                chat: group,
+                sender,
+                time_ms: time,
+            },
+        );
+        let described = described_mac(
+            &node_key,
+            &[
+                b"kizuna-bind-v1",
+                &commitment,
+                sender.as_bytes(),
+                group,
+                &time.to_be_bytes(),
+            ],
+        );
+        assert_eq!(binding.0, described);
+    }
 }
