@@ -72,18 +72,24 @@ mod tests {
         ];
         let mut routes = Vec::new();
         for source in sources {
-            for call in source.split(".route(\"").skip(1) {
+            // `.route("PATH", handlers)`, on one line or, as rustfmt writes
+            // a long one, over several.
+            for call in source.split(".route(").skip(1) {
+                let Some(call) = call.trim_start().strip_prefix('"') else {
+                    continue;
+                };
                 let Some((path, rest)) = call.split_once('"') else {
                     continue;
                 };
-                // The methods are those of this call, up to the next line
-                // that is not a continuation of it.
-                let handlers = rest.split(".route(").next().unwrap_or(rest);
-                let handlers = handlers.split("\n\n").next().unwrap_or(handlers);
+                // The router's chain ends at the first blank line.
+                let handlers = rest.split("\n\n").next().unwrap_or(rest);
                 for method in ["get", "post", "put", "delete", "patch"] {
-                    let at_start = handlers.contains(&format!(", {method}("));
-                    let chained = handlers.contains(&format!(".{method}("));
-                    if at_start || chained {
+                    let named = handlers
+                        .match_indices(&format!("{method}("))
+                        .any(|(at, _)| {
+                            !handlers[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+                        });
+                    if named {
                         routes.push((path.to_string(), method.to_string()));
                     }
                 }
