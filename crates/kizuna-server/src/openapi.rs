@@ -150,6 +150,30 @@ mod tests {
                 "the description does not name {named}"
             );
         }
+        // The figures it gives are the node's defaults.
+        let said = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let limits = kizuna_node::Limits::default();
+        for figure in [
+            format!("{} minutes by default", limits.token_ttl_secs / 60),
+            format!("at most {} KiB by default", limits.max_message_bytes / 1024),
+            format!("({} by default)", limits.low_key_packages),
+            format!(
+                "at most {} an upload, {} kept",
+                kizuna_node::key_packages::MAX_UPLOAD,
+                limits.max_key_packages
+            ),
+            format!("at most {} messages before it", reports::MAX_CONTEXT),
+            format!(
+                "{} to {} bytes",
+                CLIENT_ID_BYTES.start(),
+                CLIENT_ID_BYTES.end()
+            ),
+        ] {
+            assert!(
+                said.contains(&figure),
+                "the description does not say {figure}"
+            );
+        }
         // Label, zero byte, handle, zero byte, the raw key: no prefixes.
         let key = [7u8; 32];
         let mut described = b"kizuna-register-v1\0alice\0".to_vec();

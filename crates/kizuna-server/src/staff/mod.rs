@@ -159,7 +159,7 @@ type Answer<T> = Result<Json<T>, StaffApiError>;
     path = "/staff/v1/login",
     tag = "staff",
     summary = "Log in with password and TOTP code, from one of the organisation's networks",
-    description = "Refused with network_not_allowed before anything is checked when the request comes from outside the organisation's networks. Five failed logins of one staff id within 15 minutes lock it until the window passes (rate_limited).",
+    description = "Refused with network_not_allowed before anything is checked when the request comes from outside the organisation's networks. After 5 failed logins of one staff id within 15 minutes it is locked until the window passes (rate_limited).",
     request_body = StaffLogin,
     responses((status = 200, description = "a session token", body = StaffSession), (status = "default", description = "an error with a stable code", body = ErrorBody))
 )]

@@ -152,6 +152,26 @@ mod tests {
                 }
             }
         }
+        // The figures the descriptions give are the realm's own.
+        let words = |v: &serde_json::Value| {
+            v.as_str()
+                .unwrap()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let about = words(&doc["info"]["description"]);
+        let hours = kizuna_staff::SESSION_TTL_SECS / 3600;
+        assert!(about.contains(&format!("A session lasts {hours} hours")));
+        let login = words(&doc["paths"]["/staff/v1/login"]["post"]["description"]);
+        let failures = kizuna_staff::MAX_FAILED_LOGINS;
+        let minutes = kizuna_staff::LOGIN_WINDOW_MS / 60_000;
+        assert!(
+            login.contains(&format!(
+                "{failures} failed logins of one staff id within {minutes} minutes"
+            )),
+            "{login}"
+        );
         for typed in ["StaffIdentity", "StaffEvent", "BreachScope", "OpenedReport"] {
             assert!(
                 doc["components"]["schemas"][typed].is_object(),
