@@ -29,6 +29,7 @@ pub use kizuna_node::{AuthError, DeviceIdentity, UserAuth};
 pub use kizuna_policy::{DEFAULT_POLICY, SCHEMA as POLICY_SCHEMA};
 pub use kizuna_staff::AnomalyLimits;
 pub use openapi::spec as openapi_spec;
+pub use staff::openapi::spec as staff_openapi_spec;
 
 /// Loads and validates a staff access policy as `RunningServer::start`
 /// does (`None`: the shipped policy), for checking one before serving.

@@ -94,6 +94,10 @@ pub struct RegisterRequest {
     /// /v1/regions/{region}/disclosures`) the person agreed to; without it,
     /// or with an older one, nothing is created.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(schema_with = crate::fields::schemas::agreed_disclosures)
+    )]
     pub agreed_disclosures: Option<String>,
 }
 

@@ -33,6 +33,10 @@ pub struct Disclosures {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgreeRequest {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(schema_with = crate::fields::schemas::disclosures_version)
+    )]
     pub version: String,
 }
 

@@ -90,6 +90,10 @@ pub const NAME: Field = field("name", 1, 100, Class::Line, ErrorCode::InvalidNam
 pub const EMAIL: Field = field("email", 3, 254, Class::Email, ErrorCode::InvalidEmail);
 pub const PHONE: Field = field("phone", 1, 32, Class::Phone, ErrorCode::InvalidPhone);
 pub const REGION: Field = field("region", 1, 16, Class::Id, ErrorCode::InvalidRegion);
+/// The version of a region's disclosures a person agrees to (a digest of
+/// their text, in hex).
+pub const DISCLOSURES_VERSION: Field =
+    field("version", 1, 128, Class::Id, ErrorCode::BadRequest);
 pub const DEVICE_LABEL: Field = field("label", 1, 64, Class::Line, ErrorCode::BadRequest);
 pub const DEVICE_ID: Field = field("device_id", 1, 64, Class::Id, ErrorCode::BadRequest);
 pub const CHALLENGE: Field = field("challenge", 1, 256, Class::Id, ErrorCode::BadRequest);
@@ -370,6 +374,12 @@ pub mod schemas {
     pub fn handle() -> Object {
         string(HANDLE).build()
     }
+    pub fn disclosures_version() -> Object {
+        string(DISCLOSURES_VERSION).build()
+    }
+    pub fn agreed_disclosures() -> Object {
+        optional(DISCLOSURES_VERSION)
+    }
     pub fn handles() -> Array {
         list(HANDLE)
     }
@@ -463,7 +473,16 @@ impl Checked for RegisterRequest {
         PHONE.check(&self.phone)?;
         EMAIL.check_some(&self.email)?;
         REGION.check(&self.region)?;
+        DISCLOSURES_VERSION
+            .named("agreed_disclosures")
+            .check_some(&self.agreed_disclosures)?;
         self.device.check()
+    }
+}
+
+impl Checked for crate::consent::AgreeRequest {
+    fn check(&self) -> Result<(), FieldError> {
+        DISCLOSURES_VERSION.check(&self.version)
     }
 }
 

@@ -133,6 +133,39 @@ pub struct StaffSession {
     pub org_id: String,
 }
 
+/// Who a staff session is: the member, their organisation as they stand
+/// now, and the address the request came from, as `GET /staff/v1/me`
+/// answers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StaffIdentity {
+    pub member: StaffMember,
+    pub org: Org,
+    /// The request's source address, which is within one of the
+    /// organisation's networks.
+    pub source: String,
+}
+
+/// One event of the staff realm, as `GET /staff/v1/events` lists them
+/// (newest first) and `GET /staff/v1/alerts` lists the alerts raised.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StaffEvent {
+    /// Milliseconds since the Unix epoch.
+    pub at: u64,
+    /// The kind of event, in snake_case (`login`, `login_failed`,
+    /// `grant_requested`, `read`, `read_denied`, ...).
+    pub kind: String,
+    /// The staff member it is about, where there is one (an alert always
+    /// names one).
+    pub staff_id: Option<String>,
+    pub org_id: Option<String>,
+    /// What happened, as the realm recorded it; its fields depend on the
+    /// kind.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub detail: serde_json::Value,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewStaffMember {

@@ -7,6 +7,7 @@
 mod breach;
 mod governance;
 mod moderation;
+pub(crate) mod openapi;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -145,6 +146,7 @@ fn peer(parts: &Parts) -> Result<std::net::IpAddr, StaffError> {
 /// Every route of the staff listener.
 pub fn router(g: Arc<Governance>) -> Router {
     Router::new()
+        .route("/openapi.json", get(openapi::document))
         .route("/staff/v1/login", post(login))
         .route("/staff/v1/me", get(me))
         .route("/staff/v1/orgs", get(orgs).post(add_org))
@@ -165,7 +167,16 @@ pub fn router(g: Arc<Governance>) -> Router {
 
 type Answer<T> = Result<Json<T>, StaffApiError>;
 
-async fn login(
+#[utoipa::path(
+    post,
+    path = "/staff/v1/login",
+    tag = "staff",
+    summary = "Log in with password and TOTP code, from one of the organisation's networks",
+    description = "Refused with network_not_allowed before anything is checked when the request comes from outside the organisation's networks. After 5 failed logins of one staff id within 15 minutes it is locked until the window passes (rate_limited).",
+    request_body = StaffLogin,
+    responses((status = 200, description = "a session token", body = StaffSession), (status = "default", description = "an error with a stable code", body = ErrorBody))
+)]
+pub(crate) async fn login(
     State(g): State<Shared>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     Body(req): Body<StaffLogin>,
@@ -173,15 +184,44 @@ async fn login(
     Ok(Json(g.realm.login(&req, addr.ip()).await?))
 }
 
-async fn me(Staff(s): Staff) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "member": s.member, "org": s.org, "source": s.source.to_string() }))
+#[utoipa::path(
+    get,
+    path = "/staff/v1/me",
+    tag = "staff",
+    summary = "Who this session is: member, organisation and source address",
+    responses((status = 200, description = "the session's member", body = StaffIdentity), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn me(Staff(s): Staff) -> Json<StaffIdentity> {
+    Json(StaffIdentity {
+        member: s.member,
+        org: s.org,
+        source: s.source.to_string(),
+    })
 }
 
-async fn orgs(State(g): State<Shared>, Staff(s): Staff) -> Answer<Vec<Org>> {
+#[utoipa::path(
+    get,
+    path = "/staff/v1/orgs",
+    tag = "staff",
+    summary = "The organisations (the operator's admins)",
+    responses((status = 200, description = "every organisation", body = Vec<Org>), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn orgs(State(g): State<Shared>, Staff(s): Staff) -> Answer<Vec<Org>> {
     Ok(Json(g.realm.orgs(&s).await?))
 }
 
-async fn add_org(
+#[utoipa::path(
+    post,
+    path = "/staff/v1/orgs",
+    tag = "staff",
+    summary = "Add an organisation (the operator's admins)",
+    request_body = Org,
+    responses((status = 201, description = "the organisation was added", body = Org), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn add_org(
     State(g): State<Shared>,
     Staff(s): Staff,
     Body(org): Body<Org>,
@@ -189,7 +229,16 @@ async fn add_org(
     Ok((StatusCode::CREATED, Json(g.realm.add_org(&s, org).await?)))
 }
 
-async fn suspend_org(
+#[utoipa::path(
+    post,
+    path = "/staff/v1/orgs/{org}/suspend",
+    tag = "staff",
+    summary = "Suspend an organisation: its sessions end and its grants are revoked",
+    params(("org" = String, Path, description = "the organisation id")),
+    responses((status = 200, description = "suspended", body = Suspended), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn suspend_org(
     State(g): State<Shared>,
     Staff(s): Staff,
     ApiPath(org): ApiPath<String>,
@@ -197,11 +246,28 @@ async fn suspend_org(
     Ok(Json(g.realm.suspend_org(&s, &org).await?))
 }
 
-async fn members(State(g): State<Shared>, Staff(s): Staff) -> Answer<Vec<StaffMember>> {
+#[utoipa::path(
+    get,
+    path = "/staff/v1/members",
+    tag = "staff",
+    summary = "The staff members (the operator's admins)",
+    responses((status = 200, description = "every staff member", body = Vec<StaffMember>), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn members(State(g): State<Shared>, Staff(s): Staff) -> Answer<Vec<StaffMember>> {
     Ok(Json(g.realm.members(&s).await?))
 }
 
-async fn add_member(
+#[utoipa::path(
+    post,
+    path = "/staff/v1/members",
+    tag = "staff",
+    summary = "Add a staff member; their password and TOTP secret are shown once",
+    request_body = NewStaffMember,
+    responses((status = 201, description = "the new member's credentials", body = StaffCredentials), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn add_member(
     State(g): State<Shared>,
     Staff(s): Staff,
     Body(new): Body<NewStaffMember>,
@@ -212,7 +278,16 @@ async fn add_member(
     ))
 }
 
-async fn suspend_member(
+#[utoipa::path(
+    post,
+    path = "/staff/v1/members/{staff}/suspend",
+    tag = "staff",
+    summary = "Suspend a staff member: their sessions end",
+    params(("staff" = String, Path, description = "the staff id")),
+    responses((status = 200, description = "suspended", body = Suspended), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn suspend_member(
     State(g): State<Shared>,
     Staff(s): Staff,
     ApiPath(staff): ApiPath<String>,
@@ -220,19 +295,61 @@ async fn suspend_member(
     Ok(Json(g.realm.suspend_member(&s, &staff).await?))
 }
 
-async fn events(State(g): State<Shared>, Staff(s): Staff) -> Answer<Vec<serde_json::Value>> {
-    Ok(Json(g.realm.events(&s, 500).await?))
+#[utoipa::path(
+    get,
+    path = "/staff/v1/events",
+    tag = "staff",
+    summary = "The realm's latest 500 events, newest first (the operator's admins)",
+    responses((status = 200, description = "the events", body = Vec<StaffEvent>), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn events(State(g): State<Shared>, Staff(s): Staff) -> Answer<Vec<StaffEvent>> {
+    Ok(Json(typed_events(g.realm.events(&s, 500).await?)?))
 }
 
-async fn alerts(State(g): State<Shared>, Staff(s): Staff) -> Answer<Vec<serde_json::Value>> {
-    Ok(Json(g.realm.alerts(&s).await?))
+#[utoipa::path(
+    get,
+    path = "/staff/v1/alerts",
+    tag = "staff",
+    summary = "The latest 500 alerts, newest first (security staff and admins)",
+    responses((status = 200, description = "the alerts", body = Vec<StaffEvent>), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn alerts(State(g): State<Shared>, Staff(s): Staff) -> Answer<Vec<StaffEvent>> {
+    Ok(Json(typed_events(g.realm.alerts(&s).await?)?))
 }
 
-async fn reviews(State(g): State<Shared>, Staff(s): Staff) -> Answer<Vec<Review>> {
+/// The realm's stored events in the wire's type, so the listener answers
+/// exactly the shape its API document describes; a row that does not fit
+/// it is a failure of the staff store, not something to pass on.
+fn typed_events(rows: Vec<serde_json::Value>) -> Result<Vec<StaffEvent>, StaffError> {
+    serde_json::from_value(serde_json::Value::Array(rows))
+        .map_err(|e| StaffError::Storage(format!("a stored staff event is malformed: {e}")))
+}
+
+#[utoipa::path(
+    get,
+    path = "/staff/v1/reviews",
+    tag = "staff",
+    summary = "Reviews of break-glass access, open ones first (security staff and admins)",
+    responses((status = 200, description = "the reviews", body = Vec<Review>), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn reviews(State(g): State<Shared>, Staff(s): Staff) -> Answer<Vec<Review>> {
     Ok(Json(g.realm.reviews(&s).await?))
 }
 
-async fn complete_review(
+#[utoipa::path(
+    post,
+    path = "/staff/v1/reviews/{grant}/complete",
+    tag = "staff",
+    summary = "Complete the review of someone else's break-glass access",
+    params(("grant" = String, Path, description = "the break-glass grant's id")),
+    request_body = ReviewCompletion,
+    responses((status = 200, description = "the completed review", body = Review), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn complete_review(
     State(g): State<Shared>,
     Staff(s): Staff,
     ApiPath(grant): ApiPath<String>,

@@ -10,6 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use kizuna_node::governance::Governance;
 use kizuna_wire::reports::*;
+use kizuna_wire::ErrorBody;
 use serde::Deserialize;
 
 use super::{Body, Staff, StaffApiError};
@@ -39,7 +40,17 @@ impl kizuna_wire::Checked for ListQuery {
     }
 }
 
-async fn list(
+#[utoipa::path(
+    get,
+    path = "/staff/v1/reports",
+    operation_id = "list_reports",
+    tag = "staff",
+    summary = "The moderation queue: reports of the regions my live grants over reports open",
+    params(("state" = Option<String>, Query, description = "open (with appealed ones, the default), appealed, resolved or all")),
+    responses((status = 200, description = "the reports, without their messages", body = Vec<QueuedReport>), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn list(
     State(g): State<Shared>,
     Staff(s): Staff,
     ApiQuery(q): ApiQuery<ListQuery>,
@@ -47,7 +58,17 @@ async fn list(
     Ok(Json(g.report_queue(&s, q.state.as_deref()).await?))
 }
 
-async fn show(
+#[utoipa::path(
+    get,
+    path = "/staff/v1/reports/{report}",
+    tag = "staff",
+    summary = "Open a report, with its messages, under a live grant over its region",
+    description = "The opening is recorded before the report is read.",
+    params(("report" = String, Path, description = "the report id")),
+    responses((status = 200, description = "the report", body = OpenedReport), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn show(
     State(g): State<Shared>,
     Staff(s): Staff,
     ApiPath(report_id): ApiPath<String>,
@@ -55,7 +76,17 @@ async fn show(
     Ok(Json(g.open_report(&s, report_id).await?))
 }
 
-async fn resolve(
+#[utoipa::path(
+    post,
+    path = "/staff/v1/reports/{report}/resolve",
+    tag = "staff",
+    summary = "Decide a report; the reported person is told and may appeal",
+    params(("report" = String, Path, description = "the report id")),
+    request_body = ResolveRequest,
+    responses((status = 200, description = "the resolved report", body = OpenedReport), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn resolve(
     State(g): State<Shared>,
     Staff(s): Staff,
     ApiPath(report_id): ApiPath<String>,

@@ -345,22 +345,31 @@ async fn the_served_api_document_names_every_route_and_error_code() {
     }
 }
 
-/// The API document as served is the one checked in beside these tests:
-/// a change to the API is a deliberate change to that file (run with
-/// `KIZUNA_BLESS_API=1` to rewrite it), never a side effect of moving code.
+/// The API documents as served are the ones checked in beside these tests:
+/// a change to either API is a deliberate change to its file (run with
+/// `KIZUNA_BLESS_API=1` to rewrite them), never a side effect of moving
+/// code. `scripts/api-check` validates both files against the OpenAPI
+/// specification.
 #[test]
-fn the_api_document_is_the_one_checked_in() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/openapi.json");
-    let served = serde_json::to_string_pretty(&kizuna_server::openapi_spec()).unwrap() + "\n";
-    if std::env::var_os("KIZUNA_BLESS_API").is_some() {
-        std::fs::write(&path, &served).unwrap();
+fn the_api_documents_are_the_ones_checked_in() {
+    for (file, doc) in [
+        ("openapi.json", kizuna_server::openapi_spec()),
+        ("staff-openapi.json", kizuna_server::staff_openapi_spec()),
+    ] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/it")
+            .join(file);
+        let served = serde_json::to_string_pretty(&doc).unwrap() + "\n";
+        if std::env::var_os("KIZUNA_BLESS_API").is_some() {
+            std::fs::write(&path, &served).unwrap();
+        }
+        let kept = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            kept == served,
+            "the API document differs from {}; if the change is meant, run the test with KIZUNA_BLESS_API=1 and review the diff",
+            path.display()
+        );
     }
-    let kept = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        kept == served,
-        "the API document differs from {}; if the change is meant, run the test with KIZUNA_BLESS_API=1 and review the diff",
-        path.display()
-    );
 }
 
 /// A registration as a hostile client sends it: the rules apply before the

@@ -668,3 +668,58 @@ fn a_policy_beside_the_configuration_is_loaded_and_an_error_stops_the_node() {
     // Nothing was started: no user or staff store.
     assert!(!data.path().join("staff").exists());
 }
+
+/// A third party writes a staff client from the staff listener's own
+/// document, so what the listener answers must have the shapes it names.
+#[tokio::test]
+async fn the_staff_listener_serves_its_own_api_document_and_answers_in_its_shapes() {
+    let mut node = Node::start().await;
+    let (admin, _) = staffed(&mut node).await;
+    let http = node.http();
+    let get = |url: String| {
+        let token = admin.session().token.clone();
+        let http = http.clone();
+        async move {
+            let r = http.get(url).bearer_auth(token).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let doc = get(format!("{}/openapi.json", staff_url(&node))).await;
+    assert_eq!(
+        doc,
+        serde_json::to_value(kizuna_server::staff_openapi_spec()).unwrap()
+    );
+    assert!(doc["paths"]["/staff/v1/login"]["post"].is_object());
+    assert!(doc["paths"].get("/v1/inbox").is_none());
+    // The user listener's document is the user API's, without staff routes.
+    let user_doc = get(format!("{}/openapi.json", node.url)).await;
+    assert!(user_doc["paths"].get("/staff/v1/login").is_none());
+
+    let fields = |schema: &str| -> Vec<String> {
+        let mut f: Vec<String> = doc["components"]["schemas"][schema]["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{schema} has no properties"))
+            .keys()
+            .cloned()
+            .collect();
+        f.sort();
+        f
+    };
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let me = get(format!("{}/staff/v1/me", staff_url(&node))).await;
+    assert_eq!(keys(&me), fields("StaffIdentity"));
+    assert_eq!(me["member"]["staff_id"], "root");
+    // The bootstrap and the login are events already.
+    let events = get(format!("{}/staff/v1/events", staff_url(&node))).await;
+    let events = events.as_array().unwrap();
+    assert!(!events.is_empty());
+    for event in events {
+        assert_eq!(keys(event), fields("StaffEvent"), "{event}");
+    }
+    assert!(events.iter().any(|e| e["kind"] == "login"), "{events:?}");
+}
