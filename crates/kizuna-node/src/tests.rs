@@ -372,7 +372,7 @@ async fn a_registration_without_agreement_to_its_regions_disclosures_leaves_noth
         code(f.node.register(req.clone()).await),
         (Kind::Invalid, ErrorCode::AgreementRequired)
     );
-    req.agreed_disclosures = Some("an older text".into());
+    req.agreed_disclosures = Some("0123456789abcdef".into());
     assert_eq!(
         code(f.node.register(req.clone()).await),
         (Kind::Invalid, ErrorCode::AgreementRequired)

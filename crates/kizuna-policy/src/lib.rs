@@ -250,7 +250,9 @@ impl Policy {
             serde_json::json!({
                 "purpose": grant.purpose,
                 "fields": grant.fields,
-                "duration_secs": grant.duration_secs as i64,
+                // Saturating, never wrapping: a duration past what Cedar's
+                // integers hold must still be too long for every rule.
+                "duration_secs": i64::try_from(grant.duration_secs).unwrap_or(i64::MAX),
                 "break_glass": grant.break_glass,
                 "live": grant.live,
                 "consented": grant.consented,

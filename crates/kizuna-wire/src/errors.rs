@@ -33,6 +33,8 @@ pub enum ErrorCode {
     UnknownDevice,
     UnknownAccount,
     HandleTaken,
+    /// An organisation or staff member with that id exists already.
+    AlreadyExists,
     GroupExists,
     NotMember,
     AlreadyMember,

@@ -92,8 +92,7 @@ pub const PHONE: Field = field("phone", 1, 32, Class::Phone, ErrorCode::InvalidP
 pub const REGION: Field = field("region", 1, 16, Class::Id, ErrorCode::InvalidRegion);
 /// The version of a region's disclosures a person agrees to (a digest of
 /// their text, in hex).
-pub const DISCLOSURES_VERSION: Field =
-    field("version", 1, 128, Class::Id, ErrorCode::BadRequest);
+pub const DISCLOSURES_VERSION: Field = field("version", 1, 128, Class::Id, ErrorCode::BadRequest);
 pub const DEVICE_LABEL: Field = field("label", 1, 64, Class::Line, ErrorCode::BadRequest);
 pub const DEVICE_ID: Field = field("device_id", 1, 64, Class::Id, ErrorCode::BadRequest);
 pub const CHALLENGE: Field = field("challenge", 1, 256, Class::Id, ErrorCode::BadRequest);

@@ -55,7 +55,7 @@ impl IntoResponse for StaffApiError {
             }
             StaffError::Forbidden(_) => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
             StaffError::Invalid(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadRequest),
-            StaffError::Exists(_) => (StatusCode::CONFLICT, ErrorCode::BadRequest),
+            StaffError::Exists(_) => (StatusCode::CONFLICT, ErrorCode::AlreadyExists),
             StaffError::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
             StaffError::TooManyFailedLogins { .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited)

@@ -336,6 +336,7 @@ async fn the_readme_staff_walkthrough_works_as_written() {
             "a@example.jp",
             "--region",
             "jp",
+            "--agree",
             "--json",
         ]))
         .await,
@@ -366,7 +367,10 @@ async fn the_readme_staff_walkthrough_works_as_written() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(home("root")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(home("root"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o700);
     }
     let staff_cmd = |who: &str, rest: &[&str]| {
@@ -389,6 +393,23 @@ async fn the_readme_staff_walkthrough_works_as_written() {
         )
         .await,
     );
+    // The same id twice: refused as a conflict, in JSON, with exit 4.
+    let again = staff_cmd(
+        "root",
+        &[
+            "add",
+            "--staff-id",
+            "sup",
+            "--org",
+            "operator",
+            "--roles",
+            "support",
+        ],
+    )
+    .await;
+    assert_eq!(again.status.code(), Some(4));
+    let e: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(e["error"]["code"], "already_exists", "{e}");
     let lead = json_of(
         &staff_cmd(
             "root",

@@ -306,8 +306,13 @@ async fn kizuna_register_prints_the_disclosures_and_needs_agree() {
     assert!(!account_exists(&mut witness, "bob").await);
     let out = register(&["--json"]).await;
     assert_eq!(out.status.code(), Some(2));
-    let d: kizuna_wire::Disclosures = serde_json::from_slice(&out.stdout).unwrap();
+    // One object per line: the disclosures, then the refusal.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut lines = stdout.lines();
+    let d: kizuna_wire::Disclosures = serde_json::from_str(lines.next().unwrap()).unwrap();
     assert_eq!(d.region, "kr");
+    let refusal: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(refusal["error"]["code"], "usage");
     assert!(!account_exists(&mut witness, "bob").await);
 
     let out = register(&["--agree"]).await;

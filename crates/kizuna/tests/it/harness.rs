@@ -94,7 +94,7 @@ impl Node {
         ca_cert: Option<Vec<u8>>,
     ) -> Node {
         log_buffer();
-        let mut config = ServerConfig::new(dir.path(), "127.0.0.1:0".parse().unwrap());
+        let mut config = ServerConfig::new(dir.path(), any_port());
         config.limits = limits.clone();
         config.regions = regions.clone();
         config.edge = edge.clone();
@@ -180,10 +180,7 @@ impl Node {
     pub async fn agreed(&self, region: &str) -> String {
         let server =
             kizuna_client::ServerAddress::new(&self.url).with_ca_cert(self.ca_cert.clone());
-        Client::disclosures(server, region)
-            .await
-            .unwrap()
-            .version
+        Client::disclosures(server, region).await.unwrap().version
     }
 
     /// A person registered here with no contacts.
@@ -223,8 +220,18 @@ pub fn friends() -> kizuna_wire::Contacts {
 }
 
 /// Loopback on a port the system picks, so tests can run side by side.
+/// A free port below the system's range for outgoing connections, so a
+/// node restarted on it cannot find it taken by some test's client socket
+/// in the meantime (a port the system handed out could be).
 pub fn any_port() -> std::net::SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
+    use rand::Rng;
+    loop {
+        let port = rand::thread_rng().gen_range(20_000..32_000);
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        if std::net::TcpListener::bind(addr).is_ok() {
+            return addr;
+        }
+    }
 }
 
 /// A distinct, valid phone number per handle.
@@ -365,8 +372,7 @@ pub async fn link(
 
 /// A port nothing listens on now, for a node in another process.
 pub fn free_port() -> std::net::SocketAddr {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    probe.local_addr().unwrap()
+    any_port()
 }
 
 /// A node process that ends with the test, however the test ends.

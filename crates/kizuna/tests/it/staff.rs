@@ -164,7 +164,7 @@ async fn the_staff_realm_is_separate_and_an_organisation_is_stopped_by_one_comma
                 .add_org(&org("acme", OrgKind::Affiliate, "KR", "10.0.0.0/8"))
                 .await
         ),
-        Some(ErrorCode::BadRequest)
+        Some(ErrorCode::AlreadyExists)
     );
     let r = http
         .post(format!("{}/staff/v1/orgs", staff_url(&node)))
