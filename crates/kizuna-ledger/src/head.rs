@@ -39,6 +39,14 @@ impl TreeHeadKey {
         self.key.verifying_key()
     }
 
+    /// Signs a statement the ledger's key vouches for besides its heads
+    /// (an erased person's entry, say). A statement starts with its own
+    /// label and a NUL, which no checkpoint body (origin, newline) can, so
+    /// a signature on one is never taken for the other.
+    pub fn attest(&self, statement: &[u8]) -> [u8; 64] {
+        self.key.sign(statement).to_bytes()
+    }
+
     pub fn sign(&self, size: u64, root: Hash, timestamp_ms: u64) -> SignedTreeHead {
         let mut h = SignedTreeHead {
             origin: self.origin.clone(),
@@ -50,6 +58,15 @@ impl TreeHeadKey {
         h.signature = self.key.sign(h.body().as_bytes()).to_bytes();
         h
     }
+}
+
+/// Whether `signature` is the ledger key's over `statement`
+/// ([`TreeHeadKey::attest`]).
+pub fn attested(key: &VerifyingKey, statement: &[u8], signature: &[u8]) -> bool {
+    let Ok(sig) = ed25519_dalek::Signature::from_slice(signature) else {
+        return false;
+    };
+    key.verify_strict(statement, &sig).is_ok()
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -11,7 +11,7 @@ mod log;
 pub mod merkle;
 pub mod note;
 
-pub use head::{key_from_hex, SignedTreeHead, TreeHeadKey};
+pub use head::{attested, key_from_hex, SignedTreeHead, TreeHeadKey};
 pub use log::{Ledger, BLOCK_LEAVES};
 pub use merkle::{hash_from_hex, leaf_hash, Hash};
 

@@ -252,6 +252,12 @@ impl Ledger {
         self.shared.key.verifying_key()
     }
 
+    /// The ledger key's signature over a statement of its own
+    /// ([`crate::TreeHeadKey::attest`]).
+    pub fn attest(&self, statement: &[u8]) -> [u8; 64] {
+        self.shared.key.attest(statement)
+    }
+
     /// Appends leaf hashes and answers with the index of the first, once
     /// all of them are durable.
     pub async fn append(&self, leaves: Vec<Hash>) -> Result<u64, LedgerError> {

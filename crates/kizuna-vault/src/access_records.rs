@@ -354,15 +354,14 @@ impl RegionVault {
         keys: &std::collections::HashMap<String, Result<(DataKey, u32), String>>,
         row: &LedgerRow,
     ) -> Result<OpenedAccess, Content> {
+        if row.subject_id == ERASED {
+            return Err(self.tombstone(row));
+        }
         if row.access.sealed.is_empty() {
-            return Err(if row.subject_id == ERASED {
-                Content::Erased
-            } else {
-                Content::Unopenable(format!(
-                    "its content was removed but '{}' was not erased",
-                    row.subject_id
-                ))
-            });
+            return Err(Content::Unopenable(format!(
+                "its content was removed but '{}' was not erased",
+                row.subject_id
+            )));
         }
         let (key, dkv) = match keys.get(&row.subject_id) {
             Some(Ok(k)) => k,
@@ -432,7 +431,11 @@ impl RegionVault {
     ) -> Result<(), VaultError> {
         let mut missing: Vec<String> = rows
             .iter()
-            .filter(|r| !r.access.sealed.is_empty() && !keys.contains_key(&r.subject_id))
+            .filter(|r| {
+                r.subject_id != ERASED
+                    && !r.access.sealed.is_empty()
+                    && !keys.contains_key(&r.subject_id)
+            })
             .map(|r| r.subject_id.clone())
             .collect();
         missing.sort();

@@ -29,6 +29,9 @@ impl Vault {
             ],
             requester,
         })?;
+        // The entries first, sealed as an erasure's, so what is left of them
+        // is told from an entry someone emptied.
+        self.tombstone_entries(decision.region, subject).await?;
         let mut any = decision.region.store.erase_subject(subject, true).await?;
         // A copy an interrupted move left elsewhere goes too: no key of the
         // person may survive their erasure.

@@ -24,6 +24,7 @@ mod reports;
 mod rotation;
 mod seal;
 mod staff;
+mod tombstones;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -157,8 +158,10 @@ impl Vault {
         data_dir: &DataDir,
         ledger: Arc<kizuna_ledger::Ledger>,
     ) -> Result<Vault, VaultError> {
-        let vault = Self::open_regions(config, data_dir, Some(ledger)).await?;
+        let key = ledger.verifying_key();
+        let vault = Self::open_regions(config, data_dir, Some(ledger), key).await?;
         vault.check_ledger_holds_regions().await?;
+        vault.seal_bare_tombstones().await?;
         vault.settle_pending().await?;
         Ok(vault)
     }
@@ -166,14 +169,20 @@ impl Vault {
     /// Opens the regions to check their ledger entries, without the ledger
     /// (which an audit reads on its own, damaged or not). Nothing that
     /// needs the ledger works on a vault opened so.
-    pub async fn open_for_audit(config: Regions, data_dir: &DataDir) -> Result<Vault, VaultError> {
-        Self::open_regions(config, data_dir, None).await
+    /// `ledger_key` is the ledger's public key, which signs tombstones.
+    pub async fn open_for_audit(
+        config: Regions,
+        data_dir: &DataDir,
+        ledger_key: ed25519_dalek::VerifyingKey,
+    ) -> Result<Vault, VaultError> {
+        Self::open_regions(config, data_dir, None, ledger_key).await
     }
 
     async fn open_regions(
         config: Regions,
         data_dir: &DataDir,
         ledger: Option<Arc<kizuna_ledger::Ledger>>,
+        ledger_key: ed25519_dalek::VerifyingKey,
     ) -> Result<Vault, VaultError> {
         let mut regions = BTreeMap::new();
         for r in config.regions() {
@@ -203,6 +212,14 @@ impl Vault {
                 r.id.clone(),
                 RegionVault {
                     id: r.id.clone(),
+                    tombstones: tombstones::Tombstones {
+                        key: ledger_key,
+                        // Until the node seals them at open, tombstones
+                        // an earlier version left bare may be here.
+                        bare_allowed: std::sync::atomic::AtomicBool::new(
+                            !kizuna_store::RegionStore::tombstones_sealed(&store).await?,
+                        ),
+                    },
                     store: Arc::new(store),
                     keys: RwLock::new(keys),
                     place,

@@ -17,6 +17,8 @@ use crate::{Category, ReportBody, VaultError};
 /// One region's store and keys. Only `border.rs` hands one out.
 pub(crate) struct RegionVault {
     pub id: String,
+    /// How its erased people's entries are told from emptied ones.
+    pub tombstones: crate::tombstones::Tombstones,
     pub store: Arc<dyn RegionStore>,
     pub keys: RwLock<RegionKeys>,
     pub place: KeyPlace,

@@ -80,10 +80,9 @@ impl Vault {
 
     /// Undoes a registration whose account could not be created.
     pub async fn forget_unregistered(&self, subject: &str, region: &str) -> Result<(), VaultError> {
-        self.maintained(region)?
-            .store
-            .erase_subject(subject, true)
-            .await?;
+        let rv = self.maintained(region)?;
+        self.tombstone_entries(rv, subject).await?;
+        rv.store.erase_subject(subject, true).await?;
         Ok(())
     }
 }

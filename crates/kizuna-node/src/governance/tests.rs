@@ -282,3 +282,72 @@ async fn without_the_persons_agreement_no_staff_reach_their_data_from_abroad() {
     r.f.node.withdraw(&bob).await.unwrap();
     forbidden(r.gov.governed_read(&sup, "bob".into()).await);
 }
+
+#[tokio::test]
+async fn an_entry_emptied_to_look_erased_fails_the_audit_and_an_erasure_passes_it() {
+    let r = realm().await;
+    let alice = register(&r.f.node, "alice", "+819011112222", 1).await;
+    let bob = register(&r.f.node, "bob", "+819033334444", 2).await;
+    let sup = r.member("sup", &[Role::Support]).await;
+    let apr = r.member("apr", &[Role::Approver]).await;
+    let grant = r
+        .gov
+        .request_grant(&sup, phone_grant("alice"))
+        .await
+        .unwrap();
+    r.gov.approve_grant(&apr, &grant.grant_id).await.unwrap();
+    r.gov.governed_read(&sup, "alice".into()).await.unwrap();
+    let grant = r.gov.request_grant(&sup, phone_grant("bob")).await.unwrap();
+    r.gov.approve_grant(&apr, &grant.grant_id).await.unwrap();
+    r.gov.governed_read(&sup, "bob".into()).await.unwrap();
+    // Bob erases himself: his entries stay as tombstones, sealed.
+    r.f.node.erase(&bob).await.unwrap();
+    let audit = || async {
+        crate::ops::audit::verify(r.f.dir.path(), Regions::embedded(), &[], &Quiet)
+            .await
+            .unwrap()
+    };
+    let clean = audit().await;
+    assert!(clean.problems.is_empty(), "{:?}", clean.problems);
+    assert!(clean.erased_entries > 0, "bob's entries are tombstones");
+
+    // An insider makes alice's entries look like an erased person's:
+    // emptied, under the erased name. The read would vanish from her.
+    let region = r.f.dir.path().join("regions").join("jp.sqlite");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", region.display()))
+        .await
+        .unwrap();
+    let emptied = sqlx::query(
+        "UPDATE access_records SET sealed = X'', subject_id = '(erased)' WHERE subject_id = ?",
+    )
+    .bind(&alice.account_id)
+    .execute(&pool)
+    .await
+    .unwrap()
+    .rows_affected();
+    // And relabels one of bob's real tombstones as another staff member's.
+    let relabelled = sqlx::query(
+        "UPDATE access_records SET staff_id = 'apr' \
+         WHERE id = (SELECT id FROM access_records WHERE length(sealed) > 0 \
+                     AND subject_id = '(erased)' LIMIT 1)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap()
+    .rows_affected();
+    pool.close().await;
+    assert!(emptied >= 2, "the request and the read");
+    let found = audit().await;
+    let no_seal = found
+        .problems
+        .iter()
+        .filter(|p| p.what.contains("no seal"))
+        .count() as u64;
+    assert_eq!(no_seal, emptied, "{:?}", found.problems);
+    let broken = found
+        .problems
+        .iter()
+        .filter(|p| p.what.contains("seal does not hold"))
+        .count() as u64;
+    assert_eq!(broken, relabelled, "{:?}", found.problems);
+}

@@ -178,7 +178,7 @@ pub async fn verify(
     let (leaves, heads) = read_log(&dir.ledger())?;
     let n = leaves.len() as u64;
     let heads_problems = check_heads(&leaves, &heads, witnessed, &key, &origin);
-    let vault = Vault::open_for_audit(regions.clone(), &dir).await?;
+    let vault = Vault::open_for_audit(regions.clone(), &dir, key).await?;
     progress.total(n);
     let mut t = Tally {
         leaves: &leaves,

@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use super::{AccessedBy, LedgerRow, SealedAccess, SqliteRegionStore, ROWS_PER_STATEMENT};
+use super::{AccessedBy, LedgerRow, SealedAccess, SqliteRegionStore, ERASED, ROWS_PER_STATEMENT};
 use crate::Result;
 
 const ACCESS_COLUMNS: &str = "subject_id, at, sealed, leaf, idx, after, org_id, staff_id";
@@ -168,4 +168,75 @@ fn ledger_row(r: &sqlx::sqlite::SqliteRow) -> Result<LedgerRow> {
             staff_id: r.try_get("staff_id")?,
         },
     })
+}
+
+/// The marker a store carries once every tombstone in it is sealed.
+const TOMBSTONES_SEALED: &str = "tombstones_sealed";
+
+impl SqliteRegionStore {
+    pub(crate) async fn tombstone_accesses(
+        &self,
+        subject_id: &str,
+        seals: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let mut turned = 0;
+        for (leaf, seal) in seals {
+            turned += sqlx::query(
+                "UPDATE access_records SET sealed = ?, subject_id = ? \
+                 WHERE subject_id = ? AND leaf = ?",
+            )
+            .bind(seal)
+            .bind(ERASED)
+            .bind(subject_id)
+            .bind(leaf)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(turned)
+    }
+
+    pub(crate) async fn tombstones_sealed(&self) -> Result<bool> {
+        Ok(sqlx::query("SELECT 1 FROM markers WHERE name = ?")
+            .bind(TOMBSTONES_SEALED)
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some())
+    }
+
+    pub(crate) async fn bare_tombstones(&self) -> Result<Vec<LedgerRow>> {
+        sqlx::query(&format!(
+            "SELECT {ACCESS_COLUMNS} FROM access_records \
+             WHERE subject_id = ? AND length(sealed) = 0 AND leaf IS NOT NULL ORDER BY id"
+        ))
+        .bind(ERASED)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(ledger_row)
+        .collect()
+    }
+
+    pub(crate) async fn seal_bare_tombstones(&self, seals: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for (leaf, seal) in seals {
+            sqlx::query(
+                "UPDATE access_records SET sealed = ? \
+                 WHERE subject_id = ? AND length(sealed) = 0 AND leaf = ?",
+            )
+            .bind(seal)
+            .bind(ERASED)
+            .bind(leaf)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("INSERT OR IGNORE INTO markers (name) VALUES (?)")
+            .bind(TOMBSTONES_SEALED)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }

@@ -56,6 +56,9 @@ CREATE TABLE IF NOT EXISTS reports (
 CREATE UNIQUE INDEX IF NOT EXISTS reports_by_message ON reports (subject_id, message_key);
 CREATE INDEX IF NOT EXISTS reports_by_state ON reports (state, created_at);
 CREATE INDEX IF NOT EXISTS reports_by_resolution ON reports (resolved_at) WHERE state = 'resolved';
+-- Facts about the store's own history, by name: 'tombstones_signed' once
+-- every erased person's entry carries the ledger key's signature.
+CREATE TABLE IF NOT EXISTS markers (name TEXT PRIMARY KEY);
 "#;
 
 /// Access records became the ledger's entries: each carries its leaf hash
@@ -215,6 +218,21 @@ pub trait RegionStore: Send + Sync + 'static {
     /// time, who accessed; no content, no subject) so the ledger stays
     /// whole; without, they go too (a copy a move left behind).
     async fn erase_subject(&self, subject_id: &str, keep_ledger: bool) -> Result<bool>;
+    /// Turns a person's ledger entries into tombstones, each with its seal
+    /// (by leaf): what shows the entry was emptied by an erasure and by
+    /// nobody else. Answers how many were turned.
+    async fn tombstone_accesses(
+        &self,
+        subject_id: &str,
+        seals: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<u64>;
+    /// Whether every tombstone here carries a seal (true once the seals
+    /// were added to the tombstones an earlier version left bare).
+    async fn tombstones_sealed(&self) -> Result<bool>;
+    /// Tombstones with no seal, which only an earlier version wrote.
+    async fn bare_tombstones(&self) -> Result<Vec<LedgerRow>>;
+    /// Seals bare tombstones (by leaf) and notes that all are sealed now.
+    async fn seal_bare_tombstones(&self, seals: &[(Vec<u8>, Vec<u8>)]) -> Result<()>;
     /// Files a report. Refuses with `Conflict("report")` if the person
     /// reported that message before.
     async fn put_report(&self, report: ReportRow) -> Result<()>;
@@ -373,6 +391,26 @@ impl RegionStore for SqliteRegionStore {
 
     async fn erase_subject(&self, subject_id: &str, keep_ledger: bool) -> Result<bool> {
         self.erase_subject(subject_id, keep_ledger).await
+    }
+
+    async fn tombstone_accesses(
+        &self,
+        subject_id: &str,
+        seals: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<u64> {
+        self.tombstone_accesses(subject_id, seals).await
+    }
+
+    async fn tombstones_sealed(&self) -> Result<bool> {
+        self.tombstones_sealed().await
+    }
+
+    async fn bare_tombstones(&self) -> Result<Vec<LedgerRow>> {
+        self.bare_tombstones().await
+    }
+
+    async fn seal_bare_tombstones(&self, seals: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
+        self.seal_bare_tombstones(seals).await
     }
 
     async fn put_report(&self, r: ReportRow) -> Result<()> {
