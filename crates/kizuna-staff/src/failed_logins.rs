@@ -68,6 +68,11 @@ struct Window {
     other_staff_ids: u64,
     sources: BTreeMap<IpAddr, u64>,
     other_sources: u64,
+    /// When each known staff id's checked guesses failed (the ones that
+    /// count towards its lock), so a restart can rebuild the lock from the
+    /// recorded windows. Bounded like the lock itself: the staff, and
+    /// [`MAX_FAILED_LOGINS`] times each.
+    checked: BTreeMap<String, Vec<u64>>,
 }
 
 fn tally<K: Ord>(names: &mut BTreeMap<K, u64>, others: &mut u64, key: K, n: u64) {
@@ -81,7 +86,13 @@ fn tally<K: Ord>(names: &mut BTreeMap<K, u64>, others: &mut u64, key: K, n: u64)
 }
 
 impl Window {
-    fn add(&mut self, staff_id: &str, source: IpAddr, why: Failure) {
+    fn add(&mut self, staff_id: &str, source: IpAddr, why: Failure, checked_at: Option<u64>) {
+        if let Some(at) = checked_at {
+            let times = self.checked.entry(staff_id.to_string()).or_default();
+            times.push(at);
+            let excess = times.len().saturating_sub(MAX_FAILED_LOGINS as usize);
+            times.drain(..excess);
+        }
         self.count += 1;
         *self.reasons.entry(why).or_default() += 1;
         let named: String = staff_id.chars().take(NAMED_ID_CHARS).collect();
@@ -104,6 +115,13 @@ impl Window {
             tally(&mut self.sources, &mut self.other_sources, k, n);
         }
         self.other_sources += w.other_sources;
+        for (k, times) in w.checked {
+            let mine = self.checked.entry(k).or_default();
+            mine.extend(times);
+            mine.sort_unstable();
+            let excess = mine.len().saturating_sub(MAX_FAILED_LOGINS as usize);
+            mine.drain(..excess);
+        }
     }
 
     fn detail(&self, closed_at: u64) -> serde_json::Value {
@@ -116,6 +134,7 @@ impl Window {
             "other_staff_ids": self.other_staff_ids,
             "sources": self.sources.iter().map(|(k, n)| (k.to_string(), n)).collect::<BTreeMap<_, _>>(),
             "other_sources": self.other_sources,
+            "checked_failures": self.checked,
         })
     }
 }
@@ -169,14 +188,15 @@ impl StaffRealm {
             let closed = t
                 .window
                 .take_if(|w| now.saturating_sub(w.opened_at) >= FAILED_LOGIN_WINDOW_MS);
+            let counts = known && why.counts_towards_lock();
             t.window
                 .get_or_insert_with(|| Window {
                     opened_at: now,
                     ..Default::default()
                 })
-                .add(staff_id, source, why);
+                .add(staff_id, source, why, counts.then_some(now));
             let mut locks = false;
-            if known && why.counts_towards_lock() {
+            if counts {
                 let since = now.saturating_sub(LOGIN_WINDOW_MS);
                 let times = t.recent.entry(staff_id.to_string()).or_default();
                 times.retain(|at| *at >= since);
@@ -190,6 +210,39 @@ impl StaffRealm {
         }
         if locks {
             self.record_failed_logins().await?;
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the locks in force from the failure windows recorded within
+    /// the lock window: a restart must not give a guesser a fresh count.
+    pub(crate) async fn restore_login_locks(&self) -> Result<(), StaffError> {
+        let now = kizuna_wire::now_ms();
+        let since = now.saturating_sub(LOGIN_WINDOW_MS);
+        // A window is recorded when it closes, up to a window after its
+        // failures: read back far enough to see every failure since `since`.
+        let details = self
+            .store
+            .details_since(EventKind::LoginFailures, since)
+            .await?;
+        let mut t = self.failed_logins.tally();
+        for d in details {
+            let Some(checked) = d.get("checked_failures").and_then(|c| c.as_object()) else {
+                continue;
+            };
+            for (id, times) in checked {
+                let recent = t.recent.entry(id.clone()).or_default();
+                recent.extend(
+                    times
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|v| v.as_u64())
+                        .filter(|at| *at >= since),
+                );
+                recent.sort_unstable();
+                recent.dedup();
+            }
         }
         Ok(())
     }

@@ -132,6 +132,7 @@ impl StaffRealm {
                 .map_err(|e| StaffError::LedgerUnavailable(e.to_string()))?;
         }
         realm.settle_pending().await?;
+        realm.restore_login_locks().await?;
         Ok(realm)
     }
 

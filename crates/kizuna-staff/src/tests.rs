@@ -478,7 +478,7 @@ async fn every_event_is_in_the_ledger_first_and_a_login_waits_for_it() {
 
 #[tokio::test]
 async fn failed_logins_lock_the_staff_id_for_a_while() {
-    let (_d, r) = realm().await;
+    let (d, r) = realm().await;
     let admin = r
         .bootstrap("root", "JP", vec!["127.0.0.0/8".into()], vec!["jp".into()])
         .await
@@ -496,6 +496,15 @@ async fn failed_logins_lock_the_staff_id_for_a_while() {
     assert_eq!(failures.len(), 1, "{failures:?}");
     assert_eq!(failures[0]["count"], MAX_FAILED_LOGINS);
     // Now even the right password and code are not checked.
+    assert!(matches!(
+        login(&r, &admin, local()).await,
+        Err(StaffError::TooManyFailedLogins { minutes: 15 })
+    ));
+    // Nor after a restart: the lock is rebuilt from the recorded failures.
+    r.close().await;
+    let r = StaffRealm::open(&d.path().join("staff.sqlite"), [5; 32], ledger(d.path()))
+        .await
+        .unwrap();
     assert!(matches!(
         login(&r, &admin, local()).await,
         Err(StaffError::TooManyFailedLogins { minutes: 15 })

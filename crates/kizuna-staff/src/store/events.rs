@@ -298,6 +298,22 @@ impl StaffStore {
         .collect()
     }
 
+    /// The details of the events of one kind since `since`, oldest first.
+    pub async fn details_since(
+        &self,
+        kind: EventKind,
+        since: u64,
+    ) -> Result<Vec<serde_json::Value>, StaffError> {
+        sqlx::query("SELECT detail FROM events WHERE kind = ? AND at >= ? ORDER BY at, id")
+            .bind(kind.as_str())
+            .bind(since.min(i64::MAX as u64) as i64)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| parse::<serde_json::Value>(&r.try_get::<String, _>("detail")?))
+            .collect()
+    }
+
     /// The numbered event with the highest index, if any.
     pub async fn last_numbered_event(&self) -> Result<Option<LoggedEvent>, StaffError> {
         sqlx::query("SELECT * FROM events WHERE idx IS NOT NULL ORDER BY idx DESC LIMIT 1")
