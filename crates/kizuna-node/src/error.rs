@@ -102,6 +102,7 @@ impl From<StoreError> for NodeError {
                 NodeError::not_found(ErrorCode::NotFound, format!("{what} not found"))
             }
             StoreError::Backend(msg) => NodeError::internal(format!("store failure: {msg}")),
+            e @ StoreError::SchemaTooNew { .. } => NodeError::internal(e.to_string()),
         }
     }
 }

@@ -29,6 +29,10 @@ pub enum StoreError {
     NotFound(&'static str),
     #[error("storage failure: {0}")]
     Backend(String),
+    /// The store was written by a newer Kizuna: opening it with this one
+    /// could misread what the newer schema means, so it is refused.
+    #[error("the store's schema is version {found}, newer than the {known} this Kizuna knows; run the Kizuna that wrote it (or a newer one), or restore the store from a backup taken before the upgrade")]
+    SchemaTooNew { found: u64, known: u64 },
 }
 
 impl From<sqlx::Error> for StoreError {

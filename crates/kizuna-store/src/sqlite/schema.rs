@@ -2,7 +2,7 @@
 //! older database up to date when the store opens.
 
 use super::SqliteStore;
-use crate::Result;
+use crate::{Result, StoreError};
 
 /// Schema versions, applied in order and recorded in `schema_version`.
 pub(super) const MIGRATIONS: &[&str] = &[
@@ -227,7 +227,13 @@ impl SqliteStore {
         let current: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_version")
             .fetch_one(&self.pool)
             .await?;
-        let current = current.unwrap_or(0) as usize;
+        let current = current.unwrap_or(0).max(0) as usize;
+        if current > MIGRATIONS.len() {
+            return Err(StoreError::SchemaTooNew {
+                found: current as u64,
+                known: MIGRATIONS.len() as u64,
+            });
+        }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
             let mut tx = self.pool.begin().await?;
             sqlx::raw_sql(sql).execute(&mut *tx).await?;

@@ -273,3 +273,32 @@ async fn erasing_an_account_overwrites_a_plaintext_profile_left_from_before_regi
         );
     }
 }
+
+#[tokio::test]
+async fn a_store_written_by_a_newer_schema_is_refused_and_left_as_it_was() {
+    let path = temp_db("newer-schema");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let known = count(&store, "SELECT MAX(version) FROM schema_version").await;
+    sqlx::query("INSERT INTO schema_version (version) VALUES (?)")
+        .bind(known + 1)
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    store.close().await;
+    match SqliteStore::open(&path).await {
+        Err(StoreError::SchemaTooNew { found, known: k }) => {
+            assert_eq!((found, k), (known as u64 + 1, known as u64));
+        }
+        Err(e) => panic!("expected a newer schema to be refused, got {e}"),
+        Ok(_) => panic!("a store from a newer schema was opened"),
+    }
+    // Refusing changed nothing: the version is still the newer one.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let v: i64 = sqlx::query_scalar("SELECT MAX(version) FROM schema_version")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(v, known + 1);
+}
