@@ -9,6 +9,7 @@
 //! `RegionStore`, holding only what the vault sealed. SQL is kept portable so that a
 //! PostgreSQL implementation can share the same statements.
 
+pub mod postgres;
 mod private;
 mod region;
 mod sqlite;
@@ -33,6 +34,15 @@ pub enum StoreError {
     /// could misread what the newer schema means, so it is refused.
     #[error("the store's schema is version {found}, newer than the {known} this Kizuna knows; run the Kizuna that wrote it (or a newer one), or restore the store from a backup taken before the upgrade")]
     SchemaTooNew { found: u64, known: u64 },
+    /// A PostgreSQL database is at an older schema than this Kizuna writes.
+    /// Nodes never migrate a shared database on their own; an operator does,
+    /// once, for every node.
+    #[error("the database {database} is at schema version {found}; this Kizuna needs version {known}: run `kizuna admin migrate` first")]
+    SchemaOutdated {
+        database: String,
+        found: u64,
+        known: u64,
+    },
 }
 
 impl From<sqlx::Error> for StoreError {
