@@ -209,6 +209,10 @@ fn private_home(home: &Path) -> std::io::Result<()> {
 /// `-shm`, tightened if an earlier version left it readable by others.
 /// SQLite gives the `-wal` and `-shm` files it creates the database file's
 /// mode, so they follow.
+///
+/// The node's stores do the same (`kizuna_store::private`); the device keeps
+/// its own copy so that the client, which runs on people's devices, does
+/// not carry the node's storage crate and its database drivers.
 fn prepare_private_database(path: &Path) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.exists() {

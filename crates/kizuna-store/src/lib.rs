@@ -10,7 +10,7 @@
 //! PostgreSQL implementation can share the same statements.
 
 pub mod postgres;
-mod private;
+pub mod private;
 mod region;
 mod sqlite;
 

@@ -1,4 +1,5 @@
-//! Database files that are their owner's alone.
+//! Database files that are their owner's alone: the node store, each
+//! region's store and the staff realm's store are made so before SQLite opens them.
 
 use std::path::Path;
 
@@ -8,7 +9,7 @@ use std::path::Path;
 /// `-shm`, tightened if an earlier version left it readable by others.
 /// SQLite gives the `-wal` and `-shm` files it creates the database file's
 /// mode, so they follow.
-pub(crate) fn prepare_private_database(path: &Path) -> std::io::Result<()> {
+pub fn prepare_private_database(path: &Path) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.exists() {
             let mut builder = std::fs::DirBuilder::new();
