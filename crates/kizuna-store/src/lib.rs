@@ -12,12 +12,15 @@
 pub mod postgres;
 mod private;
 mod region;
+#[cfg(test)]
+mod region_conformance;
 mod sqlite;
 
 pub use region::{
     AccessedBy, LedgerRow, RegionStore, ReportRow, SealedAccess, SealedSubject, SqliteRegionStore,
     WrappedKey, ERASED,
 };
+pub use postgres::PgRegionStore;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
