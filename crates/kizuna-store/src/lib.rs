@@ -16,11 +16,11 @@ mod region;
 mod region_conformance;
 mod sqlite;
 
+pub use postgres::PgRegionStore;
 pub use region::{
     AccessedBy, LedgerRow, RegionStore, ReportRow, SealedAccess, SealedSubject, SqliteRegionStore,
     WrappedKey, ERASED,
 };
-pub use postgres::PgRegionStore;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;

@@ -11,7 +11,10 @@ pub(super) async fn appended_records_get_their_indexes(store: Arc<dyn RegionStor
     store.put_subject(person("alice", None)).await.unwrap();
     store
         .append_accesses(vec![
-            ("alice".into(), access(10, Some(b"l0"), None, Some("o"), None)),
+            (
+                "alice".into(),
+                access(10, Some(b"l0"), None, Some("o"), None),
+            ),
             ("bob".into(), access(11, Some(b"l1"), None, Some("o"), None)),
         ])
         .await
@@ -24,7 +27,11 @@ pub(super) async fn appended_records_get_their_indexes(store: Arc<dyn RegionStor
     let leaves: Vec<_> = pending.iter().map(|r| r.access.leaf.clone()).collect();
     assert_eq!(
         leaves,
-        [Some(b"l0".to_vec()), Some(b"l1".to_vec()), Some(b"l2".to_vec())],
+        [
+            Some(b"l0".to_vec()),
+            Some(b"l1".to_vec()),
+            Some(b"l2".to_vec())
+        ],
         "pending records come in the order they were written"
     );
     assert_eq!(pending[1].subject_id, "bob");
@@ -39,11 +46,17 @@ pub(super) async fn appended_records_get_their_indexes(store: Arc<dyn RegionStor
     assert!(store.pending_access().await.unwrap().is_empty());
 
     let last = store.last_entry().await.unwrap().unwrap();
-    assert_eq!((last.subject_id.as_str(), last.access.idx), ("alice", Some(2)));
+    assert_eq!(
+        (last.subject_id.as_str(), last.access.idx),
+        ("alice", Some(2))
+    );
     let rows = store.ledger_rows(1, 10).await.unwrap();
     let idx: Vec<_> = rows.iter().map(|r| r.access.idx).collect();
     assert_eq!(idx, [Some(1), Some(2)]);
-    assert_eq!(store.ledger_rows(0, 1).await.unwrap()[0].access.idx, Some(0));
+    assert_eq!(
+        store.ledger_rows(0, 1).await.unwrap()[0].access.idx,
+        Some(0)
+    );
     assert!(store.ledger_rows(3, 10).await.unwrap().is_empty());
 
     let alice = store.access_records("alice").await.unwrap();
@@ -54,8 +67,14 @@ pub(super) async fn appended_records_get_their_indexes(store: Arc<dyn RegionStor
 pub(super) async fn a_failed_append_is_dropped(store: Arc<dyn RegionStore>) {
     store
         .append_accesses(vec![
-            ("alice".into(), access(10, Some(b"done"), Some(0), None, None)),
-            ("alice".into(), access(11, Some(b"failed"), None, None, None)),
+            (
+                "alice".into(),
+                access(10, Some(b"done"), Some(0), None, None),
+            ),
+            (
+                "alice".into(),
+                access(11, Some(b"failed"), None, None, None),
+            ),
         ])
         .await
         .unwrap();
@@ -85,7 +104,13 @@ pub(super) async fn accesses_by_pages_in_time_order(store: Arc<dyn RegionStore>)
         let leaf = format!("leaf-{i}");
         all.push((
             format!("p{i}"),
-            access(at, Some(leaf.as_bytes()), Some(i as u64), Some(org), Some(staff)),
+            access(
+                at,
+                Some(leaf.as_bytes()),
+                Some(i as u64),
+                Some(org),
+                Some(staff),
+            ),
         ));
     }
     store.append_accesses(all).await.unwrap();
@@ -134,15 +159,28 @@ pub(super) async fn accesses_by_pages_in_time_order(store: Arc<dyn RegionStore>)
         to: u64::MAX,
         ..AccessedBy::default()
     };
-    assert!(store.accesses_by(&nobody, (0, 0), 10).await.unwrap().is_empty());
+    assert!(store
+        .accesses_by(&nobody, (0, 0), 10)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 pub(super) async fn tombstones_are_sealed_by_leaf(store: Arc<dyn RegionStore>) {
     store
         .append_accesses(vec![
-            ("alice".into(), access(10, Some(b"a1"), Some(0), Some("o"), None)),
-            ("alice".into(), access(11, Some(b"a2"), Some(1), Some("o"), None)),
-            ("bob".into(), access(12, Some(b"b1"), Some(2), Some("o"), None)),
+            (
+                "alice".into(),
+                access(10, Some(b"a1"), Some(0), Some("o"), None),
+            ),
+            (
+                "alice".into(),
+                access(11, Some(b"a2"), Some(1), Some("o"), None),
+            ),
+            (
+                "bob".into(),
+                access(12, Some(b"b1"), Some(2), Some("o"), None),
+            ),
         ])
         .await
         .unwrap();

@@ -56,7 +56,10 @@ async fn an_empty_database_is_refused() {
         Err(StoreError::SchemaOutdated {
             found: 0, known: 1, ..
         }) => {}
-        other => panic!("an unmigrated database must be refused, got {:?}", other.err()),
+        other => panic!(
+            "an unmigrated database must be refused, got {:?}",
+            other.err()
+        ),
     }
 }
 
@@ -119,11 +122,7 @@ async fn two_nodes_giving_one_phone_to_two_people() {
             .unwrap()
             .unwrap();
         let loser = if holder.starts_with('a') { "b" } else { "a" };
-        assert!(one
-            .subject(&format!("{loser}{i}"))
-            .await
-            .unwrap()
-            .is_none());
+        assert!(one.subject(&format!("{loser}{i}")).await.unwrap().is_none());
     }
 }
 

@@ -9,7 +9,10 @@ pub(super) async fn a_report_is_filed_once(store: Arc<dyn RegionStore>) {
     let r = report("r1", "alice", b"message", 10);
     store.put_report(r.clone()).await.unwrap();
     assert_eq!(store.report("r1").await.unwrap(), Some(r));
-    match store.put_report(report("r2", "alice", b"message", 11)).await {
+    match store
+        .put_report(report("r2", "alice", b"message", 11))
+        .await
+    {
         Err(StoreError::Conflict("report")) => {}
         other => panic!("one person reports one message once, got {other:?}"),
     }
@@ -94,7 +97,10 @@ pub(super) async fn resolved_reports_expire(store: Arc<dyn RegionStore>) {
         .map(|r| r.report_id)
         .collect();
     assert_eq!(due, ["older", "old"], "by resolution, at or before");
-    assert_eq!(store.reports_resolved_before(100, 1).await.unwrap().len(), 1);
+    assert_eq!(
+        store.reports_resolved_before(100, 1).await.unwrap().len(),
+        1
+    );
 
     assert!(!store.delete_resolved_report("new", 100).await.unwrap());
     assert!(!store.delete_resolved_report("open", 100).await.unwrap());
@@ -110,5 +116,9 @@ pub(super) async fn resolved_reports_expire(store: Arc<dyn RegionStore>) {
     assert!(store.delete_resolved_report("older", 100).await.unwrap());
     assert!(store.report("older").await.unwrap().is_none());
     assert!(!store.delete_resolved_report("older", 100).await.unwrap());
-    assert!(store.reports_resolved_before(100, 10).await.unwrap().is_empty());
+    assert!(store
+        .reports_resolved_before(100, 10)
+        .await
+        .unwrap()
+        .is_empty());
 }

@@ -73,7 +73,10 @@ pub(super) async fn a_held_phone_refuses_the_whole_batch(store: Arc<dyn RegionSt
         other => panic!("a phone someone else holds must be refused, got {other:?}"),
     }
     for id in ["bob", "carol"] {
-        assert!(store.subject(id).await.unwrap().is_none(), "{id} was written");
+        assert!(
+            store.subject(id).await.unwrap().is_none(),
+            "{id} was written"
+        );
     }
     assert!(store.ledger_rows(0, 10).await.unwrap().is_empty());
     assert!(store.report("rb").await.unwrap().is_none());

@@ -97,15 +97,12 @@ impl PgRegionStore {
                 });
                 // Another node may have given the phone to someone else
                 // after the check above; the index's key refuses it then.
-                q.build()
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| match &e {
-                        sqlx::Error::Database(d) if d.is_unique_violation() => {
-                            StoreError::Conflict("phone")
-                        }
-                        _ => StoreError::from(e),
-                    })?;
+                q.build().execute(&mut *tx).await.map_err(|e| match &e {
+                    sqlx::Error::Database(d) if d.is_unique_violation() => {
+                        StoreError::Conflict("phone")
+                    }
+                    _ => StoreError::from(e),
+                })?;
             }
             let rows: Vec<(&String, &SealedAccess)> = chunk
                 .iter()
@@ -184,13 +181,15 @@ impl PgRegionStore {
     }
 
     pub(crate) async fn record(&self, subject_id: &str, category: &str) -> Result<Option<Vec<u8>>> {
-        Ok(sqlx::query_scalar(
-            "SELECT sealed FROM records WHERE subject_id = $1 AND category = $2",
+        Ok(
+            sqlx::query_scalar(
+                "SELECT sealed FROM records WHERE subject_id = $1 AND category = $2",
+            )
+            .bind(subject_id)
+            .bind(category)
+            .fetch_optional(&self.pool)
+            .await?,
         )
-        .bind(subject_id)
-        .bind(category)
-        .fetch_optional(&self.pool)
-        .await?)
     }
 
     pub(crate) async fn put_record(
@@ -203,10 +202,11 @@ impl PgRegionStore {
         // Held until the record is written: an erasure on another node
         // waits, then removes this record with the rest; one that came
         // first leaves no key to find.
-        let has_key = sqlx::query("SELECT subject_id FROM subjects WHERE subject_id = $1 FOR SHARE")
-            .bind(subject_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let has_key =
+            sqlx::query("SELECT subject_id FROM subjects WHERE subject_id = $1 FOR SHARE")
+                .bind(subject_id)
+                .fetch_optional(&mut *tx)
+                .await?;
         if has_key.is_none() {
             return Err(StoreError::NotFound("person in this region"));
         }
