@@ -165,3 +165,35 @@ async fn two_nodes_rewrapping_one_key_change_it_once() {
     let (a, b) = (rewrap(one.clone(), b"one"), rewrap(two.clone(), b"two"));
     assert_eq!(a.await.unwrap() + b.await.unwrap(), 1);
 }
+
+#[tokio::test]
+async fn two_nodes_writing_one_new_person_both_succeed_in_turn() {
+    let (_db, one, two) = two_nodes("region_put_race").await;
+    for i in 0..20 {
+        let id = format!("p{i}");
+        let put = |store: Arc<PgRegionStore>, phone: &'static [u8], leaf: &'static [u8]| {
+            let mut p = person(&id, Some(phone));
+            p.access = vec![super::access(1, Some(leaf), Some(0), Some("o"), None)];
+            p.reports = vec![report(&format!("r{i}"), &id, b"m", 1)];
+            tokio::spawn(async move { store.put_subject(p).await })
+        };
+        let a = put(one.clone(), b"phone-one", b"leaf-one");
+        let b = put(two.clone(), b"phone-two", b"leaf-two");
+        a.await.unwrap().unwrap();
+        b.await.unwrap().unwrap();
+        // Whichever came last, the person is wholly its version.
+        let read = one.subject(&id).await.unwrap().unwrap();
+        let phone = read.phone_hash.clone().unwrap();
+        let leaf = read.access[0].leaf.clone().unwrap();
+        assert_eq!(read.access.len(), 1);
+        assert_eq!(read.reports.len(), 1);
+        let (mine, other): (&[u8], &[u8]) = if phone == b"phone-one" {
+            (b"leaf-one", b"phone-two")
+        } else {
+            (b"leaf-two", b"phone-one")
+        };
+        assert_eq!(leaf, mine, "one version's phone with the other's records");
+        assert_eq!(one.subject_by_phone_hash(other).await.unwrap(), None);
+        one.erase_subject(&id, false).await.unwrap();
+    }
+}
