@@ -12,8 +12,11 @@
 pub mod postgres;
 pub mod private;
 mod region;
+#[cfg(test)]
+mod region_conformance;
 mod sqlite;
 
+pub use postgres::PgRegionStore;
 pub use region::{
     AccessedBy, LedgerRow, RegionStore, ReportRow, SealedAccess, SealedSubject, SqliteRegionStore,
     WrappedKey, ERASED,
