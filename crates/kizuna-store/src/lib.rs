@@ -1,5 +1,5 @@
 //! Durable state of a Kizuna node behind one `Store` trait, with the embedded
-//! SQLite implementation.
+//! SQLite implementation and the PostgreSQL one that many nodes share.
 //!
 //! The store keeps only what a delivery service needs: accounts and devices,
 //! key packages, group routing (epoch and member devices), and the log of
@@ -14,6 +14,7 @@ mod private;
 mod region;
 mod sqlite;
 
+pub use postgres::{PgLocation, PgStore};
 pub use region::{
     AccessedBy, LedgerRow, RegionStore, ReportRow, SealedAccess, SealedSubject, SqliteRegionStore,
     WrappedKey, ERASED,

@@ -9,7 +9,10 @@
 //! two operators never migrate at once; opening a store only checks the
 //! version, so a node never changes a schema that other nodes are using.
 
+mod node;
 pub mod scratch;
+
+pub use node::PgStore;
 
 use std::time::Duration;
 
