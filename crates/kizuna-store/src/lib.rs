@@ -9,6 +9,8 @@
 //! `RegionStore`, holding only what the vault sealed. SQL is kept portable so that a
 //! PostgreSQL implementation can share the same statements.
 
+#[cfg(test)]
+mod conformance;
 pub mod postgres;
 mod private;
 mod region;

@@ -114,6 +114,11 @@ impl SqliteStore {
         Ok(store)
     }
 
+    #[cfg(test)]
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     pub(crate) async fn close(&self) {
         if let Err(e) = self.release_delivered().await {
             tracing::warn!(error = %e, "releasing delivered messages on close failed");
