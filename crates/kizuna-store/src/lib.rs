@@ -1,5 +1,5 @@
 //! Durable state of a Kizuna node behind one `Store` trait, with the embedded
-//! SQLite implementation.
+//! SQLite implementation and the PostgreSQL one that many nodes share.
 //!
 //! The store keeps only what a delivery service needs: accounts and devices,
 //! key packages, group routing (epoch and member devices), and the log of
@@ -9,6 +9,8 @@
 //! `RegionStore`, holding only what the vault sealed. SQL is kept portable so that a
 //! PostgreSQL implementation can share the same statements.
 
+#[cfg(test)]
+mod conformance;
 pub mod postgres;
 pub mod private;
 mod region;
@@ -16,7 +18,7 @@ mod region;
 mod region_conformance;
 mod sqlite;
 
-pub use postgres::PgRegionStore;
+pub use postgres::{PgLocation, PgRegionStore, PgStore};
 pub use region::{
     AccessedBy, LedgerRow, RegionStore, ReportRow, SealedAccess, SealedSubject, SqliteRegionStore,
     WrappedKey, ERASED,

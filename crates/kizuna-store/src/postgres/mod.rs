@@ -9,9 +9,11 @@
 //! two operators never migrate at once; opening a store only checks the
 //! version, so a node never changes a schema that other nodes are using.
 
+mod node;
 mod region;
 pub mod scratch;
 
+pub use node::PgStore;
 pub use region::PgRegionStore;
 
 use std::time::Duration;

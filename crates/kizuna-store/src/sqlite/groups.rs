@@ -6,19 +6,20 @@ use sqlx::{Row, Sqlite, Transaction};
 use super::SqliteStore;
 use crate::{Group, Rejection, Result, StoreError};
 
-/// What the single writer knows of a group; authoritative because every
-/// change to groups goes through the writer.
+/// What a writer knows of a group: here authoritative because every change
+/// to groups goes through the single writer; on PostgreSQL read under the
+/// group's row lock.
 #[derive(Clone, Debug)]
-pub(super) struct GroupState {
-    pub(super) epoch: u64,
-    pub(super) next_seq: u64,
-    pub(super) members: Vec<String>,
+pub(crate) struct GroupState {
+    pub(crate) epoch: u64,
+    pub(crate) next_seq: u64,
+    pub(crate) members: Vec<String>,
 }
 
 impl GroupState {
     /// Who receives what `sender` sends for `epoch`: every other member,
     /// if the sender is a member and the epoch is the group's.
-    pub(super) fn others_at(&self, sender: &str, epoch: u64) -> Result<Vec<String>, Rejection> {
+    pub(crate) fn others_at(&self, sender: &str, epoch: u64) -> Result<Vec<String>, Rejection> {
         if !self.members.iter().any(|d| d == sender) {
             return Err(Rejection::NotMember);
         }

@@ -108,7 +108,7 @@ impl SqliteStore {
 }
 
 /// Length-prefixed concatenation, for the few lists stored in one column.
-pub(super) fn encode_blobs(items: &[Vec<u8>]) -> Vec<u8> {
+pub(crate) fn encode_blobs(items: &[Vec<u8>]) -> Vec<u8> {
     let mut out = Vec::new();
     for i in items {
         out.extend_from_slice(&(i.len() as u32).to_be_bytes());
@@ -117,7 +117,7 @@ pub(super) fn encode_blobs(items: &[Vec<u8>]) -> Vec<u8> {
     out
 }
 
-pub(super) fn decode_blobs(mut b: &[u8]) -> Option<Vec<Vec<u8>>> {
+pub(crate) fn decode_blobs(mut b: &[u8]) -> Option<Vec<Vec<u8>>> {
     let mut out = Vec::new();
     while !b.is_empty() {
         if b.len() < 4 {

@@ -7,14 +7,14 @@ mod agreements;
 mod batch;
 mod blocks;
 mod devices;
-mod groups;
+pub(crate) mod groups;
 mod inbox;
 mod key_packages;
-mod links;
+pub(crate) mod links;
 mod release;
 mod sanctions;
 mod schema;
-mod submit;
+pub(crate) mod submit;
 #[cfg(test)]
 mod tests;
 
@@ -112,6 +112,11 @@ impl SqliteStore {
         store.migrate().await?;
         tokio::spawn(housekeeping(store.pool.clone(), store.writer.clone()));
         Ok(store)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 
     pub(crate) async fn close(&self) {

@@ -14,11 +14,11 @@ use crate::{Accepted, Ack, Franking, MessageKind, Rejection, Result, Submission}
 
 /// A device's last accepted message, as `last_sends` keeps it.
 #[derive(Clone, Debug)]
-pub(super) struct LastSend {
-    pub(super) client_id: Vec<u8>,
-    pub(super) group_seq: u64,
-    pub(super) server_time: u64,
-    pub(super) franking: Option<Franking>,
+pub(crate) struct LastSend {
+    pub(crate) client_id: Vec<u8>,
+    pub(crate) group_seq: u64,
+    pub(crate) server_time: u64,
+    pub(crate) franking: Option<Franking>,
 }
 
 /// Devices' last sends kept in the writer's memory before it starts over

@@ -54,21 +54,6 @@ fn app(group: &[u8], sender: &str, epoch: u64, text: &str) -> Submission {
     }
 }
 
-fn commit(group: &[u8], sender: &str, epoch: u64, add: &[&str], remove: &[&str]) -> Submission {
-    Submission::Commit {
-        group_id: group.to_vec(),
-        sender_device: sender.into(),
-        epoch,
-        commit: b"commit".to_vec(),
-        welcome: (!add.is_empty()).then(|| b"welcome".to_vec()),
-        added: add.iter().map(|d| d.to_string()).collect(),
-        removed: remove.iter().map(|d| d.to_string()).collect(),
-        server_time: 0,
-        max_members: 10,
-        state: Vec::new(),
-    }
-}
-
 async fn texts(store: &SqliteStore, device: &str) -> Vec<(MessageKind, String)> {
     store
         .inbox(device, 0, 100)
@@ -77,100 +62,6 @@ async fn texts(store: &SqliteStore, device: &str) -> Vec<(MessageKind, String)> 
         .into_iter()
         .map(|e| (e.kind, String::from_utf8(e.payload).unwrap()))
         .collect()
-}
-
-#[tokio::test]
-async fn members_receive_their_range_and_messages_go_once_everyone_has_them() {
-    let store = SqliteStore::open(&temp_db("range")).await.unwrap();
-    for d in ["a", "b", "c"] {
-        add_device(&store, d).await;
-    }
-    let g = b"group".as_slice();
-    store.create_group(g, "a", 0, Vec::new()).await.unwrap();
-    let batch = vec![
-        commit(g, "a", 0, &["b", "c"], &[]),
-        app(g, "a", 1, "hello"),
-        commit(g, "a", 1, &[], &["c"]),
-        app(g, "b", 2, "after"),
-    ];
-    let out = store.submit(batch, vec![]).await.unwrap();
-    assert!(out.iter().all(|r| r.is_ok()), "{out:?}");
-    use MessageKind::*;
-    assert_eq!(
-        texts(&store, "b").await,
-        [
-            (Welcome, "welcome".into()),
-            (Application, "hello".into()),
-            (Commit, "commit".into())
-        ]
-    );
-    // Carol gets the commit that removes her and nothing after it.
-    assert_eq!(
-        texts(&store, "c").await,
-        [
-            (Welcome, "welcome".into()),
-            (Application, "hello".into()),
-            (Commit, "commit".into())
-        ]
-    );
-    assert_eq!(texts(&store, "a").await, [(Application, "after".into())]);
-
-    let last = |d: &'static str| {
-        let store = &store;
-        async move { store.inbox(d, 0, 100).await.unwrap().last().unwrap().seq }
-    };
-    let (a, b, c) = (last("a").await, last("b").await, last("c").await);
-    store.ack("b", b).await.unwrap();
-    store.release_delivered().await.unwrap();
-    // Carol has not acknowledged: what she still needs stays.
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM log").await, 4);
-    store.ack("c", c).await.unwrap();
-    store.release_delivered().await.unwrap();
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM log").await, 1);
-    assert!(texts(&store, "c").await.is_empty());
-    store.ack("a", a).await.unwrap();
-    store.release_delivered().await.unwrap();
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM log").await, 0);
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM deliveries").await, 0);
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM memberships").await, 2);
-    // An acknowledgement never moves a device back.
-    store.ack("b", 1).await.unwrap();
-    assert_eq!(
-        count(&store, "SELECT acked FROM cursors WHERE device_id = 'b'").await,
-        b as i64
-    );
-}
-
-#[tokio::test]
-async fn an_acknowledgement_past_the_log_hides_nothing_still_to_come() {
-    let store = SqliteStore::open(&temp_db("ack-past")).await.unwrap();
-    for d in ["a", "b"] {
-        add_device(&store, d).await;
-    }
-    let g = b"group".as_slice();
-    store.create_group(g, "a", 0, Vec::new()).await.unwrap();
-    let out = store
-        .submit(
-            vec![commit(g, "a", 0, &["b"], &[]), app(g, "a", 1, "one")],
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert!(out.iter().all(|r| r.is_ok()), "{out:?}");
-    let delivered = store.inbox("b", 0, 100).await.unwrap().last().unwrap().seq;
-    for past in [i64::MAX as u64, u64::MAX] {
-        store.ack("b", past).await.unwrap();
-        assert_eq!(
-            count(&store, "SELECT acked FROM cursors WHERE device_id = 'b'").await,
-            delivered as i64
-        );
-    }
-    store
-        .submit(vec![app(g, "a", 1, "two")], vec![])
-        .await
-        .unwrap();
-    use MessageKind::*;
-    assert_eq!(texts(&store, "b").await, [(Application, "two".into())]);
 }
 
 #[tokio::test]

@@ -1,0 +1,231 @@
+//! Accounts, devices, key packages and linking.
+
+use super::*;
+
+async fn accounts_conflict_on_handle_and_device_key_and_import_all_or_none(store: Subject) {
+    add_device(&store, "alice").await;
+    let mut same_handle = new_account("other");
+    same_handle.account.handle = "alice".into();
+    assert!(matches!(
+        store.create_account(same_handle).await,
+        Err(StoreError::Conflict("handle"))
+    ));
+    let mut same_key = new_account("other");
+    same_key.device.signature_key = b"alice".to_vec();
+    assert!(matches!(
+        store.create_account(same_key).await,
+        Err(StoreError::Conflict("device key"))
+    ));
+    // An import whose second account takes the first's handle: none of it.
+    let mut second = new_account("carol");
+    second.account.handle = "bob".into();
+    assert!(matches!(
+        store
+            .create_accounts(vec![new_account("bob"), second])
+            .await,
+        Err(StoreError::Conflict("handle"))
+    ));
+    assert!(store.account_by_handle("bob").await.unwrap().is_none());
+    assert!(store.device("bob").await.unwrap().is_none());
+    store
+        .create_accounts(vec![new_account("bob"), new_account("carol")])
+        .await
+        .unwrap();
+    assert!(store.account_by_handle("carol").await.unwrap().is_some());
+}
+
+async fn accounts_are_found_and_counted_by_region(store: Subject) {
+    for n in ["a", "b", "c"] {
+        add_device(&store, n).await;
+    }
+    store.set_region("acct-c", "eu").await.unwrap();
+    assert!(matches!(
+        store.set_region("acct-none", "eu").await,
+        Err(StoreError::NotFound("account"))
+    ));
+    let a = store.account_by_id("acct-a").await.unwrap().unwrap();
+    assert_eq!((a.handle.as_str(), a.region.as_str()), ("a", "jp"));
+    let mut found: Vec<String> = store
+        .accounts_by_ids(&["acct-a".into(), "acct-c".into(), "acct-x".into()])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.account_id)
+        .collect();
+    found.sort();
+    assert_eq!(found, ["acct-a", "acct-c"]);
+    assert_eq!(
+        store.account_regions().await.unwrap(),
+        [("eu".to_string(), 1), ("jp".to_string(), 2)]
+    );
+    assert!(store.legacy_profiles(10).await.unwrap().is_empty());
+    store.drop_legacy_profile("acct-a").await.unwrap();
+}
+
+async fn devices_show_when_they_signed_in(store: Subject) {
+    add_device(&store, "a").await;
+    let d = store.device("a").await.unwrap().unwrap();
+    assert_eq!((d.account_id.as_str(), d.handle.as_str()), ("acct-a", "a"));
+    assert_eq!(store.devices_of("acct-a").await.unwrap().len(), 1);
+    let (_, added, seen) = store.device_activity("acct-a").await.unwrap().remove(0);
+    assert_eq!((added, seen), (0, None));
+    store.touch_device("a", 1234).await.unwrap();
+    let (_, _, seen) = store.device_activity("acct-a").await.unwrap().remove(0);
+    assert_eq!(seen, Some(1234));
+}
+
+async fn deleting_an_account_takes_everything_of_it(store: Subject) {
+    add_device(&store, "a").await;
+    add_device(&store, "b").await;
+    store
+        .set_sanction(
+            "acct-a",
+            "r1",
+            Some(Sanction {
+                sending_only: true,
+                until: None,
+            }),
+        )
+        .await
+        .unwrap();
+    store
+        .set_agreement(
+            "acct-a",
+            Some(StandingAgreement {
+                region: "jp".into(),
+                version: "1".into(),
+            }),
+        )
+        .await
+        .unwrap();
+    store
+        .create_link(link("l1", "acct-a"), b"code".to_vec())
+        .await
+        .unwrap();
+    store
+        .add_key_packages("a", vec![b"kp".to_vec()], None, 10)
+        .await
+        .unwrap()
+        .unwrap();
+    store.create_group(b"g", "a", 0, Vec::new()).await.unwrap();
+    assert!(store.delete_account("acct-a").await.unwrap());
+    assert!(!store.delete_account("acct-a").await.unwrap());
+    assert!(store.account_by_id("acct-a").await.unwrap().is_none());
+    assert!(store.device("a").await.unwrap().is_none());
+    assert!(store.sanctions().await.unwrap().is_empty());
+    assert!(store.agreement("acct-a").await.unwrap().is_none());
+    assert!(store.link("l1").await.unwrap().is_none());
+    assert_eq!(store.key_package_count("a").await.unwrap().one_time, 0);
+    assert!(store.groups_of("a").await.unwrap().is_empty());
+    assert!(store.account_by_id("acct-b").await.unwrap().is_some());
+}
+
+async fn key_packages_keep_to_the_limit_and_go_oldest_first(store: Subject) {
+    add_device(&store, "a").await;
+    let kps = |names: &[&str]| names.iter().map(|n| n.as_bytes().to_vec()).collect();
+    let c = store
+        .add_key_packages("a", kps(&["one", "two"]), Some(b"last1".to_vec()), 3)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((c.one_time, c.last_resort), (2, true));
+    assert_eq!(
+        store
+            .add_key_packages("a", kps(&["three", "four"]), None, 3)
+            .await
+            .unwrap()
+            .unwrap_err(),
+        2
+    );
+    store
+        .add_key_packages("a", kps(&["three"]), Some(b"last2".to_vec()), 3)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut claimed = Vec::new();
+    for _ in 0..5 {
+        claimed.push(store.claim_key_package("a").await.unwrap().unwrap());
+    }
+    assert_eq!(
+        claimed,
+        kps(&["one", "two", "three", "last2", "last2"]) as Vec<Vec<u8>>
+    );
+    let c = store.key_package_count("a").await.unwrap();
+    assert_eq!((c.one_time, c.last_resort), (0, true));
+    assert!(store.claim_key_package("zed").await.unwrap().is_none());
+}
+
+fn link(id: &str, account: &str) -> PendingLink {
+    PendingLink {
+        link_id: id.into(),
+        account_id: account.into(),
+        signature_key: format!("key-{id}").into_bytes(),
+        label: "phone".into(),
+        key_packages: vec![b"kp1".to_vec(), b"kp2".to_vec()],
+        last_resort: b"lr".to_vec(),
+        approved_device: None,
+        created_at: 5,
+    }
+}
+
+async fn a_link_request_becomes_one_device(store: Subject) {
+    add_device(&store, "a").await;
+    store
+        .create_link(link("l1", "acct-a"), b"code".to_vec())
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .create_link(link("l2", "acct-a"), b"code".to_vec())
+            .await,
+        Err(StoreError::Conflict("link code"))
+    ));
+    let found = store.link_by_code(b"code").await.unwrap().unwrap();
+    assert_eq!(found.key_packages, link("l1", "").key_packages);
+    assert!(found.approved_device.is_none());
+    let device = Device {
+        device_id: "a2".into(),
+        account_id: "acct-a".into(),
+        handle: "a".into(),
+        signature_key: Vec::new(),
+        label: String::new(),
+    };
+    store.approve_link("l1", device.clone()).await.unwrap();
+    assert!(matches!(
+        store.approve_link("l1", device).await,
+        Err(StoreError::NotFound("pending link request"))
+    ));
+    assert_eq!(
+        store.link("l1").await.unwrap().unwrap().approved_device,
+        Some("a2".into())
+    );
+    let d = store.device("a2").await.unwrap().unwrap();
+    assert_eq!(
+        (d.label.as_str(), d.signature_key.as_slice()),
+        ("phone", b"key-l1".as_slice())
+    );
+    let c = store.key_package_count("a2").await.unwrap();
+    assert_eq!((c.one_time, c.last_resort), (2, true));
+    assert_eq!(store.devices_of("acct-a").await.unwrap().len(), 2);
+    // A request whose key a device already has makes no second device.
+    let mut again = link("l3", "acct-a");
+    again.signature_key = b"a".to_vec();
+    store.create_link(again, b"code3".to_vec()).await.unwrap();
+    let other = Device {
+        device_id: "a3".into(),
+        ..store.device("a2").await.unwrap().unwrap()
+    };
+    assert!(matches!(
+        store.approve_link("l3", other).await,
+        Err(StoreError::Conflict("device key"))
+    ));
+}
+
+conformance!(
+    accounts_conflict_on_handle_and_device_key_and_import_all_or_none,
+    accounts_are_found_and_counted_by_region,
+    devices_show_when_they_signed_in,
+    deleting_an_account_takes_everything_of_it,
+    key_packages_keep_to_the_limit_and_go_oldest_first,
+    a_link_request_becomes_one_device,
+);

@@ -1,0 +1,133 @@
+//! The node store's schema on PostgreSQL. Version 1 is the shape the SQLite
+//! node store reached through its migrations, without what only earlier
+//! versions kept (profiles, phone index, per-device queues): a PostgreSQL
+//! node store never held those.
+
+use crate::postgres::Schema;
+
+pub(crate) const NODE: Schema = Schema {
+    name: "node",
+    migrations: MIGRATIONS,
+};
+
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE accounts (
+    account_id TEXT PRIMARY KEY,
+    handle TEXT NOT NULL,
+    region TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    CONSTRAINT accounts_handle_unique UNIQUE (handle)
+);
+CREATE TABLE devices (
+    device_id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    signature_key BYTEA NOT NULL,
+    label TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    last_seen BIGINT,
+    CONSTRAINT devices_signature_key_unique UNIQUE (signature_key)
+);
+CREATE INDEX devices_by_account ON devices (account_id);
+CREATE TABLE key_packages (
+    device_id TEXT NOT NULL,
+    kp_seq BIGINT NOT NULL,
+    last_resort BOOLEAN NOT NULL,
+    body BYTEA NOT NULL,
+    PRIMARY KEY (device_id, kp_seq)
+);
+CREATE TABLE groups (
+    group_id BYTEA PRIMARY KEY,
+    epoch BIGINT NOT NULL,
+    next_seq BIGINT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+-- The node's log: each message once, at its position; group members
+-- receive the `routed` ones of the range they belonged to, a message for
+-- chosen devices (a Welcome) has a `deliveries` row per recipient.
+CREATE TABLE log (
+    pos BIGINT PRIMARY KEY,
+    group_id BYTEA NOT NULL,
+    seq BIGINT NOT NULL,
+    kind BIGINT NOT NULL,
+    routed BOOLEAN NOT NULL,
+    sender_device TEXT NOT NULL,
+    server_time BIGINT NOT NULL,
+    payload BYTEA NOT NULL,
+    frank BYTEA
+);
+CREATE UNIQUE INDEX log_by_group ON log (group_id, seq);
+CREATE TABLE deliveries (
+    device_id TEXT NOT NULL,
+    pos BIGINT NOT NULL,
+    PRIMARY KEY (device_id, pos)
+);
+CREATE INDEX deliveries_by_pos ON deliveries (pos);
+CREATE TABLE cursors (
+    device_id TEXT PRIMARY KEY,
+    acked BIGINT NOT NULL
+);
+CREATE TABLE memberships (
+    group_id BYTEA NOT NULL,
+    device_id TEXT NOT NULL,
+    from_seq BIGINT NOT NULL,
+    until_seq BIGINT,
+    PRIMARY KEY (group_id, device_id, from_seq)
+);
+CREATE INDEX memberships_by_device ON memberships (device_id);
+CREATE INDEX memberships_current ON memberships (group_id) WHERE until_seq IS NULL;
+-- The last log position handed out, and the last key package number. The
+-- log position is taken last in a writing transaction and held to its
+-- commit, so positions become visible in the order they were handed out.
+CREATE TABLE counters (
+    name TEXT PRIMARY KEY,
+    value BIGINT NOT NULL
+);
+INSERT INTO counters (name, value) VALUES ('log_pos', 0), ('kp_seq', 0);
+CREATE TABLE link_requests (
+    link_id TEXT PRIMARY KEY,
+    code_hash BYTEA NOT NULL UNIQUE,
+    account_id TEXT NOT NULL,
+    signature_key BYTEA NOT NULL,
+    label TEXT NOT NULL,
+    key_packages BYTEA NOT NULL,
+    last_resort BYTEA NOT NULL,
+    approved_device TEXT,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX link_requests_by_account ON link_requests (account_id);
+-- Moderators' restrictions and suspensions, one per decided report.
+CREATE TABLE sanctions (
+    account_id TEXT NOT NULL,
+    report_id TEXT NOT NULL,
+    sending_only BOOLEAN NOT NULL,
+    until BIGINT,
+    PRIMARY KEY (account_id, report_id)
+);
+CREATE INDEX sanctions_by_report ON sanctions (report_id);
+-- Each device's last accepted message, by the id the device chose for it,
+-- to answer a retry without delivering it twice.
+CREATE TABLE last_sends (
+    device_id TEXT PRIMARY KEY,
+    client_id BYTEA NOT NULL,
+    group_seq BIGINT NOT NULL,
+    server_time BIGINT NOT NULL,
+    frank BYTEA
+);
+-- The node's public view of each group at its epoch.
+CREATE TABLE group_states (
+    group_id BYTEA PRIMARY KEY,
+    state BYTEA NOT NULL
+);
+-- Blocks by keyed hashes of (who blocks, whom) and of whom.
+CREATE TABLE blocks (
+    pair BYTEA PRIMARY KEY,
+    blocked BYTEA NOT NULL
+);
+CREATE INDEX blocks_by_blocked ON blocks (blocked);
+-- The agreement standing for each account's foreign reach.
+CREATE TABLE agreements (
+    account_id TEXT PRIMARY KEY,
+    region TEXT NOT NULL,
+    version TEXT NOT NULL
+);
+"#];
