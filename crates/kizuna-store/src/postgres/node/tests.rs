@@ -168,6 +168,37 @@ async fn a_reader_polling_after_its_last_position_misses_nothing_while_two_nodes
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_device_deleted_while_another_node_adds_it_leaves_nothing_waiting_for_it() {
+    let (_db, one, two) = two_nodes("delete_while_added").await;
+    add_device_to(&*one, "a").await;
+    let g = b"group".as_slice();
+    one.create_group(g, "a", 0, Vec::new()).await.unwrap();
+    let mut epoch = 0;
+    for n in 0..30 {
+        let d = format!("d{n}");
+        add_device_to(&*one, &d).await;
+        let adding = {
+            let (one, c) = (one.clone(), commit(g, "a", epoch, &[&d], &[]));
+            tokio::spawn(async move { one.submit(vec![c], vec![]).await.unwrap().remove(0) })
+        };
+        let deleting = {
+            let (two, d) = (two.clone(), d.clone());
+            tokio::spawn(async move { two.delete_device(&d).await.unwrap() })
+        };
+        if adding.await.unwrap().is_ok() {
+            epoch += 1;
+        }
+        assert!(deleting.await.unwrap());
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE device_id = $1")
+            .bind(&d)
+            .fetch_one(one.pool())
+            .await
+            .unwrap();
+        assert_eq!(left, 0, "{d} was deleted but still routes");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn key_packages_are_claimed_once_and_kept_to_the_limit_across_nodes() {
     let (_db, one, two) = two_nodes("key_packages_across_nodes").await;
     add_device_to(&*one, "a").await;
