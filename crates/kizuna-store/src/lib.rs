@@ -6,8 +6,10 @@
 //! opaque MLS messages that devices have not all acknowledged yet: each
 //! message is stored once, and each device keeps one acknowledged position.
 //! Personal fields are not kept here at all: each region has its own
-//! `RegionStore`, holding only what the vault sealed. SQL is kept portable so that a
-//! PostgreSQL implementation can share the same statements.
+//! `RegionStore`, holding only what the vault sealed. Both node stores
+//! behave alike (one suite of tests runs on each); `PgStore` reads what it
+//! decides on under row locks instead of caching it, since other nodes
+//! write to the same database.
 
 #[cfg(test)]
 mod conformance;

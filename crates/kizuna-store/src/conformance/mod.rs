@@ -42,7 +42,7 @@ enum Backend {
     /// The database goes once the store is dropped.
     Postgres {
         store: Arc<PgStore>,
-        _db: ScratchDatabase,
+        _db: Box<ScratchDatabase>,
     },
 }
 
@@ -87,7 +87,10 @@ impl Subject {
         let store = Arc::new(PgStore::open(db.location()).await.unwrap());
         Subject {
             store: store.clone(),
-            backend: Backend::Postgres { store, _db: db },
+            backend: Backend::Postgres {
+                store,
+                _db: Box::new(db),
+            },
         }
     }
 
@@ -130,6 +133,10 @@ pub(crate) fn new_account(n: &str) -> NewAccount {
 
 /// An account named `n` with one device named `n`.
 pub(crate) async fn add_device(store: &Subject, n: &str) {
+    add_device_to(&**store, n).await;
+}
+
+pub(crate) async fn add_device_to(store: &dyn Store, n: &str) {
     store.create_account(new_account(n)).await.unwrap();
 }
 

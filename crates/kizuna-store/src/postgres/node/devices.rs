@@ -80,7 +80,9 @@ impl PgStore {
     }
 
     /// Removes devices with their key packages, routing, deliveries and
-    /// cursors. The caller holds the locks of the devices' groups.
+    /// cursors. The caller holds the locks of the devices' groups; the rest
+    /// goes in the order a batch locks a device's rows (last send, cursor,
+    /// deliveries), so that the two never wait for each other.
     pub(super) async fn delete_devices_in(
         tx: &mut Transaction<'_, Postgres>,
         devices: &[String],
@@ -92,9 +94,9 @@ impl PgStore {
             "DELETE FROM devices WHERE device_id = ANY($1)",
             "DELETE FROM key_packages WHERE device_id = ANY($1)",
             "DELETE FROM memberships WHERE device_id = ANY($1)",
-            "DELETE FROM deliveries WHERE device_id = ANY($1)",
-            "DELETE FROM cursors WHERE device_id = ANY($1)",
             "DELETE FROM last_sends WHERE device_id = ANY($1)",
+            "DELETE FROM cursors WHERE device_id = ANY($1)",
+            "DELETE FROM deliveries WHERE device_id = ANY($1)",
         ] {
             sqlx::query(sql).bind(devices).execute(&mut **tx).await?;
         }

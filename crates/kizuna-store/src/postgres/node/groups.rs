@@ -18,6 +18,12 @@ impl PgStore {
         state: Vec<u8>,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
+        // As a commit that adds a device: a deletion of the creator waits
+        // for the group, then removes its membership.
+        sqlx::query("SELECT 1 FROM devices WHERE device_id = $1 FOR SHARE")
+            .bind(creator)
+            .fetch_optional(&mut *tx)
+            .await?;
         // Of two nodes registering one group id at once, one inserts and
         // the other, waiting on it, finds the row taken.
         let created = sqlx::query(

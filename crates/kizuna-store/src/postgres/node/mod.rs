@@ -20,6 +20,8 @@ mod release;
 mod sanctions;
 mod schema;
 mod submit;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -263,11 +263,16 @@ impl PgStore {
                     if g.members.contains(d) {
                         return Ok(Err(Rejection::AlreadyMember(d.clone())));
                     }
-                    let known: Option<String> =
-                        sqlx::query_scalar("SELECT device_id FROM devices WHERE device_id = $1")
-                            .bind(d.as_str())
-                            .fetch_optional(&mut **tx)
-                            .await?;
+                    // Share-locked: a node deleting the device meanwhile
+                    // waits for this commit, then removes the membership it
+                    // adds, rather than leave a member nobody will ever
+                    // hear from (whose messages would never be released).
+                    let known: Option<String> = sqlx::query_scalar(
+                        "SELECT device_id FROM devices WHERE device_id = $1 FOR SHARE",
+                    )
+                    .bind(d.as_str())
+                    .fetch_optional(&mut **tx)
+                    .await?;
                     if known.is_none() {
                         return Ok(Err(Rejection::UnknownDevice(d.clone())));
                     }
