@@ -36,7 +36,7 @@ impl Client {
         let key = signer.public().to_vec();
         let device_id = device_id_for_key(&key);
         let identity = Identity {
-            server: transport.base.clone(),
+            server: transport.servers(),
             handle: handle.to_string(),
             account_id: String::new(),
             device_id: device_id.clone(),

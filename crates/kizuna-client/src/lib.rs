@@ -254,7 +254,7 @@ impl Client {
             )
             .await?;
         let identity = Identity {
-            server: transport.base.clone(),
+            server: transport.servers(),
             handle: opts.handle.to_string(),
             account_id: resp.account_id,
             device_id: resp.device_id,
@@ -364,7 +364,7 @@ impl Client {
         };
         let transport = Transport::new(&address)?;
         let identity = Identity {
-            server: transport.base.clone(),
+            server: transport.servers(),
             handle,
             account_id,
             device_id,

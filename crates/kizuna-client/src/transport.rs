@@ -63,7 +63,11 @@ impl From<&String> for ServerAddress {
 
 #[derive(Clone)]
 pub struct Transport {
-    pub base: String,
+    /// The nodes this device may use, in the order given; one name behind a
+    /// load balancer is a list of one.
+    bases: Arc<Vec<String>>,
+    /// The one in use: requests stay with it until it cannot be reached.
+    current: Arc<std::sync::atomic::AtomicUsize>,
     http: reqwest::Client,
     tls: Arc<rustls::ClientConfig>,
 }
@@ -145,11 +149,47 @@ impl Transport {
             .use_preconfigured_tls(tls.clone())
             .build()
             .map_err(|e| ClientError::Tls(e.to_string()))?;
+        let bases: Vec<String> = server
+            .url
+            .split(',')
+            .filter(|u| !u.trim().is_empty())
+            .map(normalise_server)
+            .collect();
+        if bases.is_empty() {
+            return Err(ClientError::Unreachable {
+                server: server.url.clone(),
+                reason: "no server address was given".into(),
+            });
+        }
         Ok(Transport {
-            base: normalise_server(&server.url),
+            bases: Arc::new(bases),
+            current: Arc::default(),
             http,
             tls: Arc::new(tls),
         })
+    }
+
+    /// Every node this device may use, as it is remembered: comma-separated.
+    pub fn servers(&self) -> String {
+        self.bases.join(",")
+    }
+
+    /// The node in use now.
+    pub fn base(&self) -> &str {
+        let i = self.current.load(std::sync::atomic::Ordering::Relaxed);
+        &self.bases[i % self.bases.len()]
+    }
+
+    /// Moves on to the next node after `failed` could not be reached (unless
+    /// another request already moved on).
+    fn fail_over(&self, failed: usize) {
+        let next = (failed + 1) % self.bases.len();
+        let _ = self.current.compare_exchange(
+            failed,
+            next,
+            std::sync::atomic::Ordering::Relaxed,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     /// How a WebSocket to this server is secured (for `wss://`).
@@ -158,17 +198,19 @@ impl Transport {
     }
 
     pub fn ws_url(&self, path: &str) -> String {
-        let rest = self
-            .base
+        let base = self.base();
+        let rest = base
             .strip_prefix("http://")
             .map(|r| format!("ws://{r}"))
-            .or_else(|| {
-                self.base
-                    .strip_prefix("https://")
-                    .map(|r| format!("wss://{r}"))
-            })
-            .unwrap_or_else(|| self.base.clone());
+            .or_else(|| base.strip_prefix("https://").map(|r| format!("wss://{r}")))
+            .unwrap_or_else(|| base.to_string());
         format!("{rest}{path}")
+    }
+
+    /// Notes that the WebSocket to the node in use could not be opened, so
+    /// the next attempt goes to the next node.
+    pub fn ws_failed(&self) {
+        self.fail_over(self.current.load(std::sync::atomic::Ordering::Relaxed) % self.bases.len());
     }
 
     pub async fn call<B: Serialize, R: DeserializeOwned>(
@@ -189,19 +231,37 @@ impl Transport {
         token: Option<&str>,
         body: Option<&B>,
     ) -> Result<Vec<u8>> {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let resp = req.send().await.map_err(|e| unreachable(&self.base, &e))?;
+        // A node that cannot be connected to never saw the request: it is
+        // safe to send it to the next one. Any later failure is reported
+        // (the request may have been carried out), and the caller's retry
+        // goes to the same node.
+        let mut tried = 0;
+        let (base, resp) = loop {
+            let i = self.current.load(std::sync::atomic::Ordering::Relaxed) % self.bases.len();
+            let base = &self.bases[i];
+            let mut req = self.http.request(method.clone(), format!("{base}{path}"));
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            match req.send().await {
+                Ok(resp) => break (base, resp),
+                Err(e) if e.is_connect() && tried + 1 < self.bases.len() => {
+                    tried += 1;
+                    self.fail_over(i);
+                }
+                Err(e) => {
+                    if e.is_connect() {
+                        self.fail_over(i);
+                    }
+                    return Err(unreachable(base, &e));
+                }
+            }
+        };
         let status = resp.status();
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| unreachable(&self.base, &e))?;
+        let bytes = resp.bytes().await.map_err(|e| unreachable(base, &e))?;
         if status.is_success() {
             return Ok(bytes.to_vec());
         }

@@ -63,6 +63,8 @@ impl Client {
             let (mut ws, _) = match conn {
                 Ok(c) => c,
                 Err(e) => {
+                    // The next attempt goes to the next node, if several.
+                    self.transport.ws_failed();
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
                         _ = &mut stop => return Ok(()),

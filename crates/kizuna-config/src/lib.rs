@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 mod data_dir;
+mod placement;
 pub use data_dir::{create_private_dir, DataDir, DataDirError, DataDirLock, NodeKey};
+pub use placement::{Cluster, PostgresDatabase, StoreLocation};
 
 /// The configuration a bare `kizuna serve` runs with: regions `jp` and `kr`.
 pub const DEFAULT_TOML: &str = include_str!("default.toml");
@@ -34,14 +36,6 @@ pub enum ConfigError {
         place: String,
         problem: String,
     },
-}
-
-/// Where a region's store lives.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum StoreLocation {
-    /// A SQLite file, relative to the data directory unless absolute.
-    Sqlite(PathBuf),
 }
 
 /// Where a region's key comes from. It is never kept in a database.
@@ -105,10 +99,12 @@ impl Region {
         self.access_from.iter().find(|a| a.country == country)
     }
 
-    /// The region's store, resolved against the data directory.
-    pub fn store_path(&self, data_dir: &DataDir) -> PathBuf {
+    /// The region's SQLite file, resolved against the data directory; none
+    /// for a region in PostgreSQL.
+    pub fn store_path(&self, data_dir: &DataDir) -> Option<PathBuf> {
         match &self.store {
-            StoreLocation::Sqlite(p) => data_dir.resolve(p),
+            StoreLocation::Sqlite(p) => Some(data_dir.resolve(p)),
+            StoreLocation::Postgres(_) => None,
         }
     }
 }
@@ -122,6 +118,11 @@ pub struct Regions {
     pub report_retention: std::time::Duration,
     /// Where it came from, for messages.
     pub origin: String,
+    /// The node store in PostgreSQL, shared by the cluster's nodes; none
+    /// for the embedded one in the data directory.
+    pub node_store: Option<PostgresDatabase>,
+    /// The cluster this node serves in; none for a node on its own.
+    pub cluster: Option<Cluster>,
 }
 
 /// How long resolved abuse reports are kept unless the file says otherwise.
@@ -150,6 +151,11 @@ struct File {
     /// How long resolved abuse reports are kept, like "90d".
     #[serde(default)]
     report_retention: Option<String>,
+    /// The node store, when it is not the data directory's embedded one.
+    #[serde(default)]
+    node_store: Option<placement::StoreFile>,
+    #[serde(default)]
+    cluster: Option<placement::ClusterFile>,
     regions: BTreeMap<String, RegionFile>,
 }
 
@@ -158,7 +164,7 @@ struct File {
 struct RegionFile {
     country: String,
     name: String,
-    store: StoreLocation,
+    store: placement::StoreFile,
     key: KeySource,
     access_from: BTreeMap<String, AccessFile>,
 }
@@ -197,20 +203,6 @@ fn lexical(p: &Path) -> PathBuf {
         }
     }
     out
-}
-
-impl StoreLocation {
-    fn normalised(self) -> StoreLocation {
-        match self {
-            StoreLocation::Sqlite(p) => StoreLocation::Sqlite(lexical(&p)),
-        }
-    }
-
-    fn path(&self) -> &Path {
-        match self {
-            StoreLocation::Sqlite(p) => p,
-        }
-    }
 }
 
 impl KeySource {
@@ -276,13 +268,16 @@ impl Regions {
             if r.name.trim().is_empty() {
                 return Err(invalid(place, "name is empty".into()));
             }
-            let store = r.store.normalised();
+            let store = r
+                .store
+                .location()
+                .map_err(|problem| invalid(format!("{place}.store"), problem))?;
             let key = r.key.normalised();
             let key_path = match &key {
                 KeySource::File(p) => Some(p.as_path()),
                 KeySource::Env(_) => None,
             };
-            for (what, path) in [("store", Some(store.path())), ("key", key_path)] {
+            for (what, path) in [("store", store.file()), ("key", key_path)] {
                 if let Some(p) = path.filter(|p| DataDir::is_node_file(p)) {
                     return Err(invalid(
                         format!("{place}.{what}"),
@@ -295,7 +290,7 @@ impl Regions {
             }
             // Two regions in one file, or under one key, would mix people of
             // different homes: placement would no longer mean anything.
-            if let Some(other) = stores.insert(store.clone(), id.clone()) {
+            if let Some(other) = stores.insert(store.identity(), id.clone()) {
                 return Err(invalid(
                     format!("{place}.store"),
                     format!("region {other} already uses this store"),
@@ -412,11 +407,16 @@ impl Regions {
                 )
             })?,
         };
+        let (node_store, cluster) =
+            placement::check_cluster(file.node_store, file.cluster, &regions)
+                .map_err(|(place, problem)| invalid(place, problem))?;
         Ok(Regions {
             node_region: file.node_region,
             regions,
             report_retention,
             origin: origin.to_string(),
+            node_store,
+            cluster,
         })
     }
 

@@ -105,6 +105,17 @@ impl Sequencer {
                 }
                 match r {
                     Ok(results) => {
+                        if let Some(wakes) = hub.wakes() {
+                            // Woken before the senders are answered: a reply
+                            // that overtook the wake-up could be followed by
+                            // a message the recipient is slower to see.
+                            let devices: std::collections::BTreeSet<&str> = results
+                                .iter()
+                                .flatten()
+                                .flat_map(|acc| acc.queued.iter().map(|e| e.device_id.as_str()))
+                                .collect();
+                            wakes.publish(devices).await;
+                        }
                         for (result, (handle, reply)) in results.into_iter().zip(replies) {
                             if let Ok(acc) = &result {
                                 hub.push(&acc.queued, &handle);
@@ -210,6 +221,9 @@ pub struct LiveConnection {
     /// Set when an entry could not be buffered; the connection then re-reads
     /// its queue from disk.
     pub lagged: Arc<AtomicBool>,
+    /// Notified when the device has something new in the store (in a
+    /// cluster, where entries are not pushed): the connection re-reads.
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 /// Live connections by device id.
@@ -217,19 +231,61 @@ pub struct LiveConnection {
 pub struct Hub {
     next_id: AtomicU64,
     live: Mutex<HashMap<String, Vec<LiveConnection>>>,
+    /// In a cluster: the link to the other nodes, and the wake-ups listened
+    /// to for each device connected here.
+    wakes: std::sync::OnceLock<Arc<crate::cluster::Wakes>>,
+    watching: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
 }
 
 pub struct Registration {
     pub id: u64,
     pub rx: mpsc::Receiver<LiveEntry>,
     pub lagged: Arc<AtomicBool>,
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 impl Hub {
+    /// Makes this hub a cluster node's: entries are no longer pushed from
+    /// memory but read from the store when a wake-up comes, whichever node
+    /// stored them.
+    pub fn join_cluster(self: &Arc<Self>, wakes: Arc<crate::cluster::Wakes>) {
+        let _ = self.wakes.set(wakes);
+    }
+
+    /// The cluster link, if the node is in one.
+    pub fn wakes(&self) -> Option<&Arc<crate::cluster::Wakes>> {
+        self.wakes.get()
+    }
+
+    /// Wakes every connection of a device to re-read its queue.
+    pub fn wake(&self, device_id: &str) {
+        if let Some(conns) = self.lock().get(device_id) {
+            for c in conns {
+                c.wake.notify_one();
+            }
+        }
+    }
+
+    /// Wakes every connection (the link to the cluster came back).
+    pub fn wake_all(&self) {
+        for conns in self.lock().values() {
+            for c in conns {
+                c.wake.notify_one();
+            }
+        }
+    }
+
+    fn watching(&self) -> std::sync::MutexGuard<'_, HashMap<String, tokio::task::JoinHandle<()>>> {
+        match self.watching.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
     /// Registers a connection unless the device already holds `cap`; the
     /// count and the registration happen under one lock, so connections
     /// opened at once cannot all slip under the cap.
-    pub fn register_within(&self, device_id: &str, cap: usize) -> Option<Registration> {
+    pub fn register_within(self: &Arc<Self>, device_id: &str, cap: usize) -> Option<Registration> {
         let mut live = self.lock();
         if live.get(device_id).map_or(0, Vec::len) >= cap {
             return None;
@@ -237,14 +293,31 @@ impl Hub {
         let (tx, rx) = mpsc::channel(LIVE_BUFFER);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let lagged = Arc::new(AtomicBool::new(false));
-        live.entry(device_id.to_string())
-            .or_default()
-            .push(LiveConnection {
-                id,
-                tx,
-                lagged: lagged.clone(),
-            });
-        Some(Registration { id, rx, lagged })
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let conns = live.entry(device_id.to_string()).or_default();
+        let first = conns.is_empty();
+        conns.push(LiveConnection {
+            id,
+            tx,
+            lagged: lagged.clone(),
+            wake: wake.clone(),
+        });
+        drop(live);
+        if first {
+            if let Some(w) = self.wakes.get() {
+                let weak = Arc::downgrade(self);
+                let task = w.watch(device_id.to_string(), weak);
+                if let Some(old) = self.watching().insert(device_id.to_string(), task) {
+                    old.abort();
+                }
+            }
+        }
+        Some(Registration {
+            id,
+            rx,
+            lagged,
+            wake,
+        })
     }
 
     /// Live connections of one device.
@@ -258,7 +331,15 @@ impl Hub {
             v.retain(|c| c.id != id);
             if v.is_empty() {
                 live.remove(device_id);
+                drop(live);
+                self.stop_watching(device_id);
             }
+        }
+    }
+
+    fn stop_watching(&self, device_id: &str) {
+        if let Some(task) = self.watching().remove(device_id) {
+            task.abort();
         }
     }
 
@@ -266,6 +347,7 @@ impl Hub {
     /// each connection's task ends with them.
     pub fn drop_device(&self, device_id: &str) {
         self.lock().remove(device_id);
+        self.stop_watching(device_id);
     }
 
     pub fn connected(&self) -> usize {
@@ -280,6 +362,12 @@ impl Hub {
     }
 
     fn push(&self, entries: &[QueuedEntry], sender_handle: &str) {
+        // In a cluster every connection reads what is new from the store
+        // when woken: a push from memory could overtake an earlier position
+        // another node stored, and the device would acknowledge past it.
+        if self.wakes.get().is_some() {
+            return;
+        }
         let live = self.lock();
         if live.is_empty() {
             return;

@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod blocks;
+pub mod cluster;
 pub mod commits;
 pub mod delivery;
 pub mod departures;
@@ -28,6 +29,7 @@ pub mod privacy;
 pub mod reports;
 pub mod roster;
 pub mod sanctions;
+pub mod stores;
 pub mod transparency;
 
 pub use auth::{AuthError, DeviceIdentity, UserAuth};

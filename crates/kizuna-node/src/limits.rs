@@ -32,6 +32,9 @@ pub struct Limits {
     /// Live WebSockets one device may hold at once: a device needs one
     /// (two while it reconnects); more is a device misbehaving.
     pub websockets_per_device: usize,
+    /// In a cluster, how often a live connection re-reads its queue on its
+    /// own: how late a message arrives whose wake-up NATS lost.
+    pub cluster_reread: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -48,6 +51,7 @@ impl Default for Limits {
             signups_per_minute: 60,
             token_ttl_secs: 15 * 60,
             websockets_per_device: 4,
+            cluster_reread: std::time::Duration::from_secs(2),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use kizuna_config::{DataDir, DataDirError, NodeKey, Regions};
-use kizuna_store::{Account, SqliteStore, Store};
+use kizuna_store::{Account, Store};
 use kizuna_vault::{Requester, Vault};
 use kizuna_wire::ErrorCode;
 
@@ -73,6 +73,10 @@ pub enum OpenError {
     Ledger(#[from] kizuna_ledger::LedgerError),
     #[error("cannot open the staff store: {0}")]
     Staff(#[from] kizuna_staff::StaffError),
+    #[error("the key file {path} is missing; the nodes of a cluster share their keys: make them once with `kizuna admin init-keys`, then give every node a copy of that data directory's keys/")]
+    ClusterKeyMissing { path: std::path::PathBuf },
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::WakesError),
 }
 
 /// The name a node's ledger signs its tree heads with.
@@ -86,7 +90,7 @@ pub fn open_ledger(
     dir: &DataDir,
     regions: &Regions,
 ) -> Result<Arc<kizuna_ledger::Ledger>, OpenError> {
-    let seed = dir.key(NodeKey::LedgerSigning)?;
+    let seed = crate::stores::node_key(dir, regions, NodeKey::LedgerSigning)?;
     Ok(Arc::new(kizuna_ledger::Ledger::open(
         &dir.ledger(),
         kizuna_ledger::TreeHeadKey::new(&ledger_origin(regions), seed),
@@ -112,11 +116,11 @@ async fn regions_cover(store: &dyn Store, regions: &Regions) -> Result<(), OpenE
 /// would, without opening it: what `kizuna config check --data-dir` asks.
 /// A directory with no node store yet holds nobody, and passes.
 pub async fn check_configuration(dir: &DataDir, regions: &Regions) -> Result<(), OpenError> {
-    if !dir.node_store().exists() {
+    if regions.node_store.is_none() && !dir.node_store().exists() {
         return Ok(());
     }
-    let store = SqliteStore::open(&dir.node_store()).await?;
-    let checked = regions_cover(&store, regions).await;
+    let store = crate::stores::open_node_store(dir, regions).await?;
+    let checked = regions_cover(store.as_ref(), regions).await;
     store.close().await;
     checked
 }
@@ -158,20 +162,26 @@ impl Node {
     ) -> Result<(Node, tokio::task::JoinHandle<()>), OpenError> {
         // Owner-only, whoever opens it and whatever an earlier version left.
         dir.keep_private()?;
-        let token_key = dir.key(NodeKey::UserToken)?;
+        let key = |k| crate::stores::node_key(dir, &regions, k);
+        let token_key = key(NodeKey::UserToken)?;
         // Its own key: a report can only be verified by this node's binding.
-        let franking_key = dir.key(NodeKey::Franking)?;
+        let franking_key = key(NodeKey::Franking)?;
         // Its own key: only the node speaks as the groups' external sender.
-        let delivery_key = DeliveryKey::from_seed(dir.key(NodeKey::Delivery)?);
+        let delivery_key = DeliveryKey::from_seed(key(NodeKey::Delivery)?);
         // Its own key: only the node can test who blocked whom.
-        let block_key = dir.key(NodeKey::Blocks)?;
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.node_store()).await?);
+        let block_key = key(NodeKey::Blocks)?;
+        let store = crate::stores::open_node_store(dir, &regions).await?;
         regions_cover(store.as_ref(), &regions).await?;
+        let cluster = regions.cluster.clone();
         let vault = Arc::new(open_vault(dir, regions).await?);
         adopt_legacy_profiles(store.as_ref(), &vault).await?;
         let sanctions = Arc::new(Sanctions::load(store.as_ref()).await?);
         let blocks = Blocks::load(block_key, store.as_ref()).await?;
         let hub = Arc::new(Hub::default());
+        if let Some(cluster) = &cluster {
+            let wakes = crate::cluster::Wakes::connect(cluster, Arc::downgrade(&hub)).await?;
+            hub.join_cluster(wakes);
+        }
         let (sequencer, task) = Sequencer::start(store.clone(), hub.clone());
         let node = Node {
             auth: UserAuth::new(token_key, limits.token_ttl_secs),

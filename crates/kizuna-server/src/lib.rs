@@ -23,6 +23,7 @@ use kizuna_vault::Vault;
 
 pub use edge::{client_address, raise_open_file_limit, Edge, TlsError, TlsFiles};
 pub use kizuna_node::ops::{admin, audit};
+pub use kizuna_node::stores;
 pub use kizuna_node::Limits;
 pub use kizuna_node::{check_configuration, ledger_origin, open_ledger, open_vault};
 pub use kizuna_node::{AuthError, DeviceIdentity, UserAuth};

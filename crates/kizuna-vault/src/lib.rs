@@ -11,9 +11,11 @@
 
 mod access_records;
 mod border;
+mod breach_scope;
 mod consent;
 mod data_map;
 mod erasure;
+mod held_entries;
 mod keys;
 mod moves;
 mod phone;
@@ -24,23 +26,27 @@ mod reports;
 mod rotation;
 mod seal;
 mod staff;
+mod stores;
 mod tombstones;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use kizuna_config::{DataDir, Regions};
-use kizuna_store::{SqliteRegionStore, StoreError};
+use kizuna_config::{DataDir, Regions, StoreLocation};
+use kizuna_store::StoreError;
 use serde::{Deserialize, Serialize};
 
-pub use access_records::{Affected, Content, HeldEntry, LoggedAccess, PendingEntry};
+pub use access_records::LoggedAccess;
 pub use border::{Access, Action, Requester};
+pub use breach_scope::Affected;
 pub use consent::disclosures;
+pub use held_entries::{Content, HeldEntry, PendingEntry};
 use keys::{KeyPlace, RegionKeys};
 use region::RegionVault;
 pub use reports::{QueuedReport, ReportBody};
 pub use rotation::Rotation;
 pub use staff::StaffStep;
+pub use stores::{init_region_keys, migrate_regions, Migrated};
 
 /// A person's profile fields.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,23 +192,38 @@ impl Vault {
     ) -> Result<Vault, VaultError> {
         let mut regions = BTreeMap::new();
         for r in config.regions() {
-            let path = r.store_path(data_dir);
-            let store = SqliteRegionStore::open(&path).await?;
+            let opened = stores::open_region_store(r, data_dir).await?;
+            let store = opened.store;
             let place = KeyPlace::resolve(&r.key, data_dir);
+            // A region's key is made only by a node on its own, for a region
+            // in its own data directory: nodes of a cluster each making one
+            // would seal people under keys the others cannot open.
+            let may_create =
+                matches!(r.store, StoreLocation::Sqlite(_)) && config.cluster.is_none();
             let keys = match place.read(&r.id)? {
                 Some(k) => k,
-                None if store.is_empty().await? => {
+                None if may_create && opened.empty => {
                     let k = RegionKeys::generate();
                     place.write(&r.id, &k)?;
                     k
+                }
+                None if opened.empty => {
+                    return Err(VaultError::Key {
+                        region: r.id.clone(),
+                        problem: format!(
+                            "the {} is missing; a region shared by many nodes gets its key once, \
+                             from `kizuna admin init-keys`, and every node is given a copy",
+                            place.describe()
+                        ),
+                    })
                 }
                 None => {
                     return Err(VaultError::Key {
                         region: r.id.clone(),
                         problem: format!(
-                            "its store {} holds sealed data but the {} is missing; \
+                            "its {} holds sealed data but the {} is missing; \
                              restore it from its backup (a new key would make everyone there unreadable)",
-                            path.display(),
+                            r.store,
                             place.describe()
                         ),
                     })
@@ -217,10 +238,10 @@ impl Vault {
                         // Until the node seals them at open, tombstones
                         // an earlier version left bare may be here.
                         bare_allowed: std::sync::atomic::AtomicBool::new(
-                            !kizuna_store::RegionStore::tombstones_sealed(&store).await?,
+                            !store.tombstones_sealed().await?,
                         ),
                     },
-                    store: Arc::new(store),
+                    store,
                     keys: RwLock::new(keys),
                     place,
                 },

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use ed25519_dalek::VerifyingKey;
 use kizuna_store::{LedgerRow, SealedAccess};
 
-use crate::access_records::Content;
+use crate::held_entries::Content;
 use crate::region::RegionVault;
 use crate::{Vault, VaultError};
 

@@ -22,6 +22,20 @@ pub struct NodeDir {
 
 #[derive(Subcommand)]
 pub enum AdminCommand {
+    /// Bring the node store and every region's store to the schema this
+    /// Kizuna knows. Shared PostgreSQL databases are migrated under a lock,
+    /// while nodes serve; safe to run again, from any node.
+    Migrate {
+        #[command(flatten)]
+        node: NodeDir,
+    },
+    /// Make every key that is missing: the node's own, and each region's
+    /// that holds nobody yet. The nodes of a cluster run it once and are
+    /// each given a copy of the data directory's keys/.
+    InitKeys {
+        #[command(flatten)]
+        node: NodeDir,
+    },
     /// Move people's personal data to another region: re-sealed there,
     /// verified, then removed from the old one. Safe to run again after a
     /// crash midway.
@@ -236,6 +250,59 @@ fn move_summary(moved: &[kizuna_server::admin::Moved], to: &str) -> String {
 
 pub async fn run(a: AdminCommand) -> anyhow::Result<()> {
     match a {
+        AdminCommand::Migrate { node } => {
+            let r = regions(node.config.as_deref())?;
+            let dir = kizuna_config::DataDir::new(&node.data_dir);
+            // Files in a data directory are one node's: not while it runs.
+            let _lock = match r.node_store {
+                None => Some(dir.lock()?),
+                Some(_) => None,
+            };
+            let migrated = kizuna_server::stores::migrate(&dir, &r).await?;
+            if node.json {
+                out!("{}", serde_json::to_string(&migrated)?);
+            } else {
+                for m in &migrated {
+                    match (m.applied.first(), m.applied.last()) {
+                        (Some(first), Some(last)) if first == last => {
+                            out!("{} ({}): applied version {first}", m.store, m.location)
+                        }
+                        (Some(first), Some(last)) => {
+                            out!(
+                                "{} ({}): applied versions {first}-{last}",
+                                m.store,
+                                m.location
+                            )
+                        }
+                        _ => out!("{} ({}): up to date", m.store, m.location),
+                    }
+                }
+            }
+        }
+        AdminCommand::InitKeys { node } => {
+            let r = regions(node.config.as_deref())?;
+            let dir = kizuna_config::DataDir::new(&node.data_dir);
+            let _lock = match r.node_store {
+                None => Some(dir.lock()?),
+                Some(_) => None,
+            };
+            let made = kizuna_server::stores::init_keys(&dir, &r).await?;
+            if node.json {
+                out!("{}", serde_json::json!({ "made": made }));
+            } else if made.is_empty() {
+                out!("every key exists already; nothing was made");
+            } else {
+                for m in &made {
+                    out!("made {m}");
+                }
+                if r.cluster.is_some() {
+                    out!(
+                        "give every node of the cluster a copy of {}",
+                        node.data_dir.join("keys").display()
+                    );
+                }
+            }
+        }
         AdminCommand::MoveRegion {
             node,
             subject,

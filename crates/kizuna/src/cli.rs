@@ -374,7 +374,10 @@ pub struct ServeArgs {
 pub struct RegisterArgs {
     #[command(flatten)]
     pub home: Home,
-    /// The server, e.g. http://127.0.0.1:7480 or https://kizuna.example
+    /// The server, e.g. http://127.0.0.1:7480 or https://kizuna.example; for
+    /// a cluster, one name behind its load balancer or several nodes
+    /// separated by commas (the device moves on to the next when one cannot
+    /// be reached).
     #[arg(long, env = "KIZUNA_SERVER")]
     pub server: String,
     #[command(flatten)]
@@ -410,6 +413,7 @@ pub enum DeviceCommand {
     Link {
         #[command(flatten)]
         home: Home,
+        /// The server, or several nodes separated by commas.
         #[arg(long, env = "KIZUNA_SERVER")]
         server: String,
         #[command(flatten)]

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use kizuna_config::{DataDir, DataDirLock, NodeKey, Regions};
-use kizuna_store::{SqliteStore, Store, StoreError};
+use kizuna_store::{Store, StoreError};
 use kizuna_vault::{Progress, Requester, Rotation, Vault, VaultError};
 
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +48,7 @@ impl Admin {
     pub async fn open(data_dir: &Path, regions: Regions) -> Result<Admin, super::OpsError> {
         let dir = DataDir::new(data_dir);
         let lock = dir.lock()?;
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.node_store()).await?);
+        let store = crate::stores::open_node_store(&dir, &regions).await?;
         let vault = crate::open_vault(&dir, regions).await?;
         Ok(Admin {
             store,

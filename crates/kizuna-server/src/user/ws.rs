@@ -25,6 +25,8 @@ const REPLAY_PAGE: u32 = 500;
 /// Ticks (of 250 ms) between pings: 30 s, well inside the node's idle
 /// timeout and the usual NAT timeouts.
 const PING_EVERY_TICKS: u32 = 120;
+/// How often ticks come, in milliseconds.
+const TICK_MS: u64 = 250;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -185,7 +187,7 @@ async fn run(
     let phase = std::time::Duration::from_millis(rand::random::<u64>() % 250);
     let mut tick = tokio::time::interval_at(
         tokio::time::Instant::now() + phase,
-        std::time::Duration::from_millis(250),
+        std::time::Duration::from_millis(TICK_MS),
     );
     // Acknowledgements are coalesced and passed on at most four times a
     // second: a device that acks every entry should not cost a write each.
@@ -194,11 +196,21 @@ async fn run(
     // live connection inside the node's idle timeout, and a dead one is
     // found and closed.
     let mut ticks_to_ping = PING_EVERY_TICKS;
+    // In a cluster, the connection's own re-reads of its queue, for a
+    // wake-up NATS lost.
+    let reread_every = (s.limits.cluster_reread.as_millis() as u64 / TICK_MS).max(1) as u32;
+    let mut ticks_to_reread = reread_every;
     let result = loop {
         tokio::select! {
             entry = reg.rx.recv() => {
                 let Some(entry) = entry else { break Ok(()) };
                 if let Err(e) = Box::pin(forward(socket, entry, &mut reg.rx, &mut last)).await {
+                    break Err(e);
+                }
+            }
+            // In a cluster: something new for this device, stored by any node.
+            _ = reg.wake.notified() => {
+                if let Err(e) = Box::pin(replay(s, device, &mut last, socket)).await {
                     break Err(e);
                 }
             }
@@ -208,6 +220,17 @@ async fn run(
                     ticks_to_ping = PING_EVERY_TICKS;
                     if let Err(e) = socket.send(Message::Ping(Default::default())).await {
                         break Err(e);
+                    }
+                }
+                // Wake-ups between nodes are sent at most once; a re-read
+                // now and then finds what a lost one would have announced.
+                ticks_to_reread -= 1;
+                if ticks_to_reread == 0 {
+                    ticks_to_reread = reread_every;
+                    if s.hub.wakes().is_some() {
+                        if let Err(e) = Box::pin(replay(s, device, &mut last, socket)).await {
+                            break Err(e);
+                        }
                     }
                 }
                 // A suspension decided while connected ends the connection.

@@ -40,6 +40,23 @@ impl PgLocation {
         }
     }
 
+    /// The database at `url`, with the password from the environment
+    /// variable `password_env` names, if any.
+    pub fn with_password_from(url: &str, password_env: Option<&str>) -> Result<PgLocation> {
+        let password = match password_env {
+            None => None,
+            Some(var) => Some(std::env::var(var).map_err(|_| {
+                StoreError::Backend(format!(
+                    "the password of {url} is to come from the environment variable {var}, which is not set"
+                ))
+            })?),
+        };
+        Ok(PgLocation {
+            url: url.to_string(),
+            password,
+        })
+    }
+
     /// The URL as it may be shown: any password in it replaced.
     pub fn shown(&self) -> String {
         match self.url.parse::<PgConnectOptions>() {

@@ -80,6 +80,9 @@ CREATE INDEX IF NOT EXISTS access_records_by_org ON access_records (org_id, at);
 CREATE INDEX IF NOT EXISTS access_records_by_staff ON access_records (staff_id, at);
 "#;
 
+/// Versions after the first, applied in order (none yet).
+const MIGRATIONS: &[&str] = &[];
+
 /// The subject id an erased person's ledger entries keep: their place in
 /// the ledger stays provable, nothing of them stays readable.
 pub const ERASED: &str = "(erased)";
@@ -266,6 +269,12 @@ pub struct SqliteRegionStore {
 
 impl SqliteRegionStore {
     pub async fn open(path: &Path) -> Result<Self> {
+        let store = Self::open_pool(path).await?;
+        store.bring_up_to_date().await?;
+        Ok(store)
+    }
+
+    async fn open_pool(path: &Path) -> Result<Self> {
         crate::private::prepare_private_database(path)
             .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", path.display())))?;
         let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
@@ -283,22 +292,74 @@ impl SqliteRegionStore {
             .max_connections(1)
             .connect_with(opts)
             .await?;
-        sqlx::raw_sql(SCHEMA).execute(&pool).await?;
-        let have: Vec<String> =
-            sqlx::query_scalar("SELECT name FROM pragma_table_info('access_records')")
-                .fetch_all(&pool)
-                .await?;
-        for (column, kind) in LEDGER_COLUMNS {
-            if !have.iter().any(|c| c == column) {
-                sqlx::raw_sql(&format!(
-                    "ALTER TABLE access_records ADD COLUMN {column} {kind}"
-                ))
-                .execute(&pool)
-                .await?;
-            }
-        }
-        sqlx::raw_sql(LEDGER_INDEXES).execute(&pool).await?;
         Ok(SqliteRegionStore { pool })
+    }
+
+    /// Opens the store only to bring its schema up to date, answering the
+    /// versions applied (none when it was).
+    pub async fn migrate(path: &Path) -> Result<Vec<u64>> {
+        let store = Self::open_pool(path).await?;
+        let applied = store.bring_up_to_date().await;
+        store.pool.close().await;
+        applied
+    }
+
+    /// Version 1 is what every region store held before versions were
+    /// counted, reached from any earlier shape by idempotent steps; later
+    /// versions are `MIGRATIONS`, applied in order.
+    async fn bring_up_to_date(&self) -> Result<Vec<u64>> {
+        let pool = &self.pool;
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+            .execute(pool)
+            .await?;
+        let current: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_version")
+            .fetch_one(pool)
+            .await?;
+        let current = current.unwrap_or(0).max(0) as u64;
+        let known = 1 + MIGRATIONS.len() as u64;
+        if current > known {
+            return Err(StoreError::SchemaTooNew {
+                found: current,
+                known,
+            });
+        }
+        let mut applied = Vec::new();
+        if current == 0 {
+            sqlx::raw_sql(SCHEMA).execute(pool).await?;
+            let have: Vec<String> =
+                sqlx::query_scalar("SELECT name FROM pragma_table_info('access_records')")
+                    .fetch_all(pool)
+                    .await?;
+            for (column, kind) in LEDGER_COLUMNS {
+                if !have.iter().any(|c| c == column) {
+                    sqlx::raw_sql(&format!(
+                        "ALTER TABLE access_records ADD COLUMN {column} {kind}"
+                    ))
+                    .execute(pool)
+                    .await?;
+                }
+            }
+            sqlx::raw_sql(LEDGER_INDEXES).execute(pool).await?;
+            sqlx::query("INSERT INTO schema_version (version) VALUES (1)")
+                .execute(pool)
+                .await?;
+            applied.push(1);
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate() {
+            let version = i as u64 + 2;
+            if version <= current {
+                continue;
+            }
+            let mut tx = pool.begin().await?;
+            sqlx::raw_sql(sql).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO schema_version (version) VALUES (?)")
+                .bind(version as i64)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            applied.push(version);
+        }
+        Ok(applied)
     }
 
     /// Whether the region holds anyone; a region with people must never get

@@ -79,6 +79,22 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file and brings its schema up
     /// to date.
     pub async fn open(path: &Path) -> Result<Self> {
+        let store = Self::connect(path).await?;
+        store.migrate().await?;
+        tokio::spawn(housekeeping(store.pool.clone(), store.writer.clone()));
+        Ok(store)
+    }
+
+    /// Opens the database only to bring its schema up to date, answering
+    /// the versions applied (none when it was).
+    pub async fn migrate_file(path: &Path) -> Result<Vec<u64>> {
+        let store = Self::connect(path).await?;
+        let applied = store.migrate().await;
+        store.pool.close().await;
+        applied
+    }
+
+    async fn connect(path: &Path) -> Result<Self> {
         crate::private::prepare_private_database(path)
             .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", path.display())))?;
         let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
@@ -109,8 +125,6 @@ impl SqliteStore {
                 ..WriterState::default()
             })),
         };
-        store.migrate().await?;
-        tokio::spawn(housekeeping(store.pool.clone(), store.writer.clone()));
         Ok(store)
     }
 

@@ -220,7 +220,8 @@ UPDATE cursors SET acked = 0 WHERE acked < 0;
 ];
 
 impl SqliteStore {
-    pub(super) async fn migrate(&self) -> Result<()> {
+    /// Applies the versions the database lacks, answering which.
+    pub(super) async fn migrate(&self) -> Result<Vec<u64>> {
         sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
             .execute(&self.pool)
             .await?;
@@ -234,6 +235,7 @@ impl SqliteStore {
                 known: MIGRATIONS.len() as u64,
             });
         }
+        let mut applied = Vec::new();
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
             let mut tx = self.pool.begin().await?;
             sqlx::raw_sql(sql).execute(&mut *tx).await?;
@@ -242,7 +244,8 @@ impl SqliteStore {
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
+            applied.push(i as u64 + 1);
         }
-        Ok(())
+        Ok(applied)
     }
 }

@@ -6,6 +6,7 @@ mod bad_input;
 mod breach;
 mod chat_faults;
 mod cli;
+mod cluster;
 mod consent;
 mod devices;
 mod durability;
