@@ -74,6 +74,9 @@ pub async fn migrate(dir: &DataDir, regions: &Regions) -> Result<Vec<Migrated>, 
 /// every node a copy of the data directory's `keys/`.
 pub async fn init_keys(dir: &DataDir, regions: &Regions) -> Result<Vec<String>, OpenError> {
     dir.keep_private()?;
+    // The regions first: they are what can refuse, and a refusal makes
+    // nothing.
+    let regions_made = kizuna_vault::init_region_keys(regions, dir).await?;
     let mut made = Vec::new();
     for key in NodeKey::ALL {
         let path = dir.key_path(key);
@@ -82,7 +85,7 @@ pub async fn init_keys(dir: &DataDir, regions: &Regions) -> Result<Vec<String>, 
             made.push(path.display().to_string());
         }
     }
-    for region in kizuna_vault::init_region_keys(regions, dir).await? {
+    for region in regions_made {
         made.push(format!("the key of region {region}"));
     }
     Ok(made)

@@ -94,7 +94,9 @@ pub async fn init_region_keys(
     config: &Regions,
     data_dir: &DataDir,
 ) -> Result<Vec<String>, VaultError> {
-    let mut made = Vec::new();
+    // Every region is checked before any key is written: a refusal
+    // leaves everything as it was.
+    let mut missing = Vec::new();
     for r in config.regions() {
         let place = KeyPlace::resolve(&r.key, data_dir);
         if place.read(&r.id)?.is_some() {
@@ -113,8 +115,12 @@ pub async fn init_region_keys(
                 ),
             });
         }
-        place.write(&r.id, &RegionKeys::generate())?;
-        made.push(r.id.clone());
+        missing.push((r.id.clone(), place));
+    }
+    let mut made = Vec::new();
+    for (region, place) in missing {
+        place.write(&region, &RegionKeys::generate())?;
+        made.push(region);
     }
     Ok(made)
 }

@@ -389,3 +389,72 @@ async fn killing_nodes_under_load_loses_no_acknowledged_message() {
         .collect();
     assert_eq!(order, acknowledged.iter().collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn shared_databases_are_migrated_once_by_the_operator_and_checked_by_every_node() {
+    let databases = vec![
+        ScratchDatabase::create("node").await,
+        ScratchDatabase::create("jp").await,
+        ScratchDatabase::create("kr").await,
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kizuna.toml");
+    std::fs::write(&file, cluster_toml("migrating", &databases)).unwrap();
+    let data = dir.path().join("data");
+    let admin = |step: &str, json: bool| {
+        let mut a = args(&["admin", step, "--config"]);
+        a.push(file.display().to_string());
+        a.push("--data-dir".into());
+        a.push(data.display().to_string());
+        if json {
+            a.push("--json".into());
+        }
+        run(a)
+    };
+    // Before the schemas exist, nothing opens the databases.
+    let out = admin("init-keys", false).await;
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("kizuna admin migrate"), "{said}");
+
+    let out = admin("migrate", true).await;
+    assert!(out.status.success(), "{out:?}");
+    let first: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stores: Vec<&str> = first
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["store"].as_str().unwrap())
+        .collect();
+    assert_eq!(stores, ["node", "region jp", "region kr"]);
+    assert!(first
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| !m["applied"].as_array().unwrap().is_empty()));
+    // No password ever shows, and running it again changes nothing.
+    let out = admin("migrate", false).await;
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(said.matches("up to date").count(), 3, "{said}");
+
+    let out = admin("init-keys", true).await;
+    assert!(out.status.success(), "{out:?}");
+    let made: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Six keys of the node's, and one per region.
+    assert_eq!(made["made"].as_array().unwrap().len(), 8, "{made}");
+    let out = admin("init-keys", false).await;
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing was made"));
+
+    // A node given a copy of the configuration but not the keys refuses to
+    // make its own.
+    let other = dir.path().join("other");
+    let mut a = args(&["serve", "--config"]);
+    a.push(file.display().to_string());
+    a.push("--data-dir".into());
+    a.push(other.display().to_string());
+    a.extend(args(&["--listen", &free_port().to_string()]));
+    let out = run(a).await;
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("kizuna admin init-keys"), "{said}");
+}
