@@ -16,8 +16,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex, RwLock};
 
 use crate::head::{SignedTreeHead, TreeHeadKey};
-use crate::merkle::{self, empty_root, node_hash, split, Hash, Subtrees};
+use crate::merkle::{self, node_hash, split, Hash, Subtrees};
 use crate::LedgerError;
+
+mod roots;
+pub(crate) use roots::root_with;
 
 const BLOCK_LEVEL: u32 = 6;
 /// Leaves per block: the smallest subtree the ledger keeps in memory.
@@ -365,7 +368,7 @@ impl Ledger {
 
     /// The root of the tree over the first `size` entries.
     pub fn root_at(&self, size: u64) -> Result<Hash, LedgerError> {
-        root_of(&self.shared, size)
+        roots::root_with(&self.shared, size, &[])
     }
 
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, LedgerError> {
@@ -461,22 +464,6 @@ impl Drop for Ledger {
             let _ = t.join();
         }
     }
-}
-
-/// The root of the tree over the first `size` entries the files hold.
-pub(crate) fn root_of(shared: &Shared, size: u64) -> Result<Hash, LedgerError> {
-    if size == 0 {
-        return Ok(empty_root());
-    }
-    let tree = shared
-        .tree
-        .read()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    View {
-        tree: &tree,
-        file: &shared.reader,
-    }
-    .subtree(0, size)
 }
 
 pub(crate) fn read_heads(path: &Path) -> Result<Vec<SignedTreeHead>, LedgerError> {

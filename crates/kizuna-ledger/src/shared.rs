@@ -53,8 +53,7 @@ pub trait SharedLog: Send + Sync {
     async fn put_head(&self, size: u64, head_json: &str) -> Result<(u64, String), LedgerError>;
 
     /// At most `limit` kept heads for sizes from `size` on, smallest first.
-    async fn heads_from(&self, size: u64, limit: u32)
-        -> Result<Vec<(u64, String)>, LedgerError>;
+    async fn heads_from(&self, size: u64, limit: u32) -> Result<Vec<(u64, String)>, LedgerError>;
 }
 
 /// The mirror's side of a shared log.
@@ -135,7 +134,10 @@ async fn write_batches(mirror: Arc<Mirror>, mut waiting: mpsc::UnboundedReceiver
                 Err(_) => break,
             }
         }
-        let leaves: Vec<Hash> = batch.iter().flat_map(|w| w.leaves.iter().copied()).collect();
+        let leaves: Vec<Hash> = batch
+            .iter()
+            .flat_map(|w| w.leaves.iter().copied())
+            .collect();
         let outcome = match mirror.log.append(&leaves).await {
             Ok(first) => mirror
                 .catch_up_through(first + leaves.len() as u64)
@@ -190,27 +192,42 @@ impl Mirror {
         self.log.place()
     }
 
-    /// Copies whatever the shared log holds beyond the mirror into it, then
-    /// the heads the shared log kept for sizes the mirror now holds. Answers
-    /// the mirror's size.
+    /// Copies whatever the shared log holds beyond the mirror into it, with
+    /// the heads the shared log kept for sizes the mirror then holds; every
+    /// head is checked against the leaves before any of them is written.
+    /// Answers the mirror's size.
     pub(crate) async fn catch_up(&self) -> Result<u64, LedgerError> {
         let _one = self.catching.lock().await;
         loop {
-            let size = self.shared.size();
-            let leaves = self.log.leaves_from(size, LEAVES_PAGE).await?;
-            if leaves.is_empty() {
+            let held = self.shared.size();
+            let leaves = self.log.leaves_from(held, LEAVES_PAGE).await?;
+            let full = leaves.len() >= LEAVES_PAGE as usize;
+            let heads = self.heads_through(&leaves).await?;
+            if leaves.is_empty() && heads.is_empty() {
                 break;
             }
-            let full = leaves.len() >= LEAVES_PAGE as usize;
             let shared = self.shared.clone();
-            tokio::task::spawn_blocking(move || shared.extend(&leaves))
-                .await
-                .map_err(blocking_failed)??;
+            tokio::task::spawn_blocking(move || {
+                if !leaves.is_empty() {
+                    shared.extend(&leaves)?;
+                }
+                let mut kept = shared
+                    .heads
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                for h in heads {
+                    if kept.last().is_none_or(|l| l.size < h.size) {
+                        shared.keep_head(&mut kept, h)?;
+                    }
+                }
+                Ok::<(), LedgerError>(())
+            })
+            .await
+            .map_err(blocking_failed)??;
             if !full {
                 break;
             }
         }
-        while self.adopt_heads().await? {}
         Ok(self.shared.size())
     }
 
@@ -227,50 +244,40 @@ impl Mirror {
         Ok(())
     }
 
-    /// Adopts one page of the shared log's heads after the mirror's last
-    /// one, each checked against the mirror's leaves; answers whether there
-    /// may be more.
-    async fn adopt_heads(&self) -> Result<bool, LedgerError> {
-        let after = self
+    /// The shared log's heads after the mirror's last one, for sizes up to
+    /// the mirror's leaves and then `after`, each checked against them.
+    async fn heads_through(&self, after: &[Hash]) -> Result<Vec<SignedTreeHead>, LedgerError> {
+        let reach = self.shared.size() + after.len() as u64;
+        let mut from = self
             .shared
             .heads
             .lock()
             .map(|h| h.last().map_or(0, |l| l.size + 1))
             .unwrap_or(0);
-        let page = self.log.heads_from(after, HEADS_PAGE).await?;
-        let held = self.shared.size();
-        let mut adopted = Vec::new();
-        for (size, json) in &page {
-            if *size > held {
-                break;
-            }
-            adopted.push(self.checked_head(*size, json)?);
-        }
-        let more = adopted.len() == page.len() && page.len() >= HEADS_PAGE as usize;
-        if adopted.is_empty() {
-            return Ok(false);
-        }
-        let shared = self.shared.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut heads = shared
-                .heads
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            for h in adopted {
-                if heads.last().is_none_or(|l| l.size < h.size) {
-                    shared.keep_head(&mut heads, h)?;
+        let mut heads = Vec::new();
+        loop {
+            let page = self.log.heads_from(from, HEADS_PAGE).await?;
+            for (size, json) in &page {
+                if *size > reach {
+                    return Ok(heads);
                 }
+                heads.push(self.checked_head(*size, json, after)?);
+                from = size + 1;
             }
-            Ok::<(), LedgerError>(())
-        })
-        .await
-        .map_err(blocking_failed)??;
-        Ok(more)
+            if page.len() < HEADS_PAGE as usize {
+                return Ok(heads);
+            }
+        }
     }
 
     /// A head from the shared log, refused unless it is this deployment's
     /// and matches the mirror's leaves.
-    fn checked_head(&self, size: u64, json: &str) -> Result<SignedTreeHead, LedgerError> {
+    fn checked_head(
+        &self,
+        size: u64,
+        json: &str,
+        after: &[Hash],
+    ) -> Result<SignedTreeHead, LedgerError> {
         let head: SignedTreeHead = serde_json::from_str(json).map_err(|e| {
             LedgerError::Damaged(format!(
                 "the head the shared log {} keeps for {size} entries is not a tree head: {e}",
@@ -291,7 +298,7 @@ impl Mirror {
                 self.place()
             ))
         })?;
-        let ours = crate::log::root_of(&self.shared, size)?;
+        let ours = crate::log::root_with(&self.shared, size, after)?;
         if ours != head.root {
             return Err(LedgerError::Damaged(format!(
                 "the first {size} entries of the mirror at {} have the root {} but the shared log {} signed {} for them: the mirror belongs to another log; move it aside and the node rebuilds it from the shared log",
