@@ -16,7 +16,7 @@ mod private;
 mod region;
 mod sqlite;
 
-pub use postgres::{PgLocation, PgStore};
+pub use postgres::{PgLedgerLog, PgLocation, PgStore};
 pub use region::{
     AccessedBy, LedgerRow, RegionStore, ReportRow, SealedAccess, SealedSubject, SqliteRegionStore,
     WrappedKey, ERASED,

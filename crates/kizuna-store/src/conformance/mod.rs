@@ -42,7 +42,7 @@ enum Backend {
     /// The database goes once the store is dropped.
     Postgres {
         store: Arc<PgStore>,
-        _db: ScratchDatabase,
+        _db: Box<ScratchDatabase>,
     },
 }
 
@@ -87,7 +87,7 @@ impl Subject {
         let store = Arc::new(PgStore::open(db.location()).await.unwrap());
         Subject {
             store: store.clone(),
-            backend: Backend::Postgres { store, _db: db },
+            backend: Backend::Postgres { store, _db: Box::new(db) },
         }
     }
 

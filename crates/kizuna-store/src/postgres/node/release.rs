@@ -124,7 +124,7 @@ pub(super) async fn housekeeping(pool: PgPool, releasable: Arc<Releasable>) {
             return;
         }
         passes = passes.wrapping_add(1);
-        if passes % FULL_PASS_EVERY == 0 {
+        if passes.is_multiple_of(FULL_PASS_EVERY) {
             releasable.release_everything();
         }
         if let Err(e) = release(&pool, &releasable).await {
