@@ -102,7 +102,9 @@ impl From<StoreError> for NodeError {
                 NodeError::not_found(ErrorCode::NotFound, format!("{what} not found"))
             }
             StoreError::Backend(msg) => NodeError::internal(format!("store failure: {msg}")),
-            e @ StoreError::SchemaTooNew { .. } => NodeError::internal(e.to_string()),
+            e @ (StoreError::SchemaTooNew { .. } | StoreError::SchemaOutdated { .. }) => {
+                NodeError::internal(e.to_string())
+            }
         }
     }
 }

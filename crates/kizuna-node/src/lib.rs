@@ -28,6 +28,7 @@ pub mod privacy;
 pub mod reports;
 pub mod roster;
 pub mod sanctions;
+pub mod shared_ledger;
 pub mod transparency;
 
 pub use auth::{AuthError, DeviceIdentity, UserAuth};
