@@ -49,11 +49,7 @@ impl SharedLog for PgSharedLog {
         self.0.put_head(size, head_json).await.map_err(unusable)
     }
 
-    async fn heads_from(
-        &self,
-        size: u64,
-        limit: u32,
-    ) -> Result<Vec<(u64, String)>, LedgerError> {
+    async fn heads_from(&self, size: u64, limit: u32) -> Result<Vec<(u64, String)>, LedgerError> {
         self.0.heads_from(size, limit).await.map_err(unusable)
     }
 }
@@ -76,4 +72,105 @@ pub async fn open_shared_ledger(
         )
         .await?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use kizuna_ledger::leaf_hash;
+    use kizuna_ledger::merkle::verify_inclusion;
+    use kizuna_store::postgres::scratch::ScratchDatabase;
+    use kizuna_store::PgStore;
+
+    use super::*;
+
+    fn key() -> TreeHeadKey {
+        TreeHeadKey::new("test.kizuna/ledger", [5; 32])
+    }
+
+    /// Three nodes, each with its own connections and mirror, appending to
+    /// one ledger at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn three_nodes_on_one_database_serve_one_ledger() {
+        let db = ScratchDatabase::create("shared_ledger_nodes").await;
+        PgStore::migrate(db.location()).await.unwrap();
+        let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let mut nodes = Vec::new();
+        for d in &dirs {
+            let log = Arc::new(PgSharedLog::open(db.location()).await.unwrap());
+            nodes.push(Arc::new(
+                Ledger::open_shared(d.path(), key(), log).await.unwrap(),
+            ));
+        }
+        let mut tasks = Vec::new();
+        for (n, node) in nodes.iter().enumerate() {
+            for i in 0..20 {
+                let node = node.clone();
+                tasks.push(tokio::spawn(async move {
+                    let leaf = leaf_hash(format!("node {n} entry {i}").as_bytes());
+                    let at = node.append(vec![leaf]).await.unwrap();
+                    assert_eq!(node.leaves(at, at + 1).unwrap(), vec![leaf]);
+                    if i % 5 == 0 {
+                        node.sign_head_async().await.unwrap();
+                    }
+                    (at, leaf)
+                }));
+            }
+        }
+        let mut placed = std::collections::BTreeMap::new();
+        for t in tasks {
+            let (at, leaf) = t.await.unwrap();
+            assert!(placed.insert(at, leaf).is_none(), "an index given twice");
+        }
+        let size = placed.len() as u64;
+        assert_eq!(placed.keys().last().copied(), Some(size - 1), "no gap");
+        nodes[2].catch_up().await.unwrap();
+        let head = nodes[2].sign_head_async().await.unwrap();
+        assert_eq!(head.size, size);
+        for node in &nodes {
+            assert_eq!(node.catch_up().await.unwrap(), size);
+            assert_eq!(node.heads(), nodes[0].heads(), "one list of heads");
+            assert_eq!(node.root_at(size).unwrap(), head.root);
+        }
+        for (at, leaf) in placed {
+            let proof = nodes[0].inclusion_proof(at, size).unwrap();
+            verify_inclusion(&leaf, at, size, &proof, &head.root).unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_mirror_of_another_database_is_refused_naming_both() {
+        let (ours, theirs) = (
+            ScratchDatabase::create("shared_ledger_ours").await,
+            ScratchDatabase::create("shared_ledger_theirs").await,
+        );
+        for db in [&ours, &theirs] {
+            PgStore::migrate(db.location()).await.unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let open = |db: &ScratchDatabase| {
+            let at = db.location().clone();
+            let dir = dir.path().to_path_buf();
+            async move {
+                let log = Arc::new(PgSharedLog::open(&at).await.unwrap());
+                Ledger::open_shared(&dir, key(), log).await
+            }
+        };
+        open(&ours)
+            .await
+            .unwrap()
+            .append(vec![leaf_hash(b"ours")])
+            .await
+            .unwrap();
+        PgLedgerLog::open(theirs.location())
+            .await
+            .unwrap()
+            .append(&[leaf_hash(b"theirs")])
+            .await
+            .unwrap();
+        let e = open(&theirs).await.err().unwrap().to_string();
+        assert!(
+            e.contains(&dir.path().display().to_string()) && e.contains(theirs.name()),
+            "{e}"
+        );
+    }
 }

@@ -87,7 +87,10 @@ impl Subject {
         let store = Arc::new(PgStore::open(db.location()).await.unwrap());
         Subject {
             store: store.clone(),
-            backend: Backend::Postgres { store, _db: Box::new(db) },
+            backend: Backend::Postgres {
+                store,
+                _db: Box::new(db),
+            },
         }
     }
 
