@@ -10,10 +10,13 @@ mod head;
 mod log;
 pub mod merkle;
 pub mod note;
+mod shared;
+mod signing;
 
 pub use head::{attested, key_from_hex, SignedTreeHead, TreeHeadKey};
 pub use log::{Ledger, BLOCK_LEAVES};
 pub use merkle::{hash_from_hex, leaf_hash, Hash};
+pub use shared::SharedLog;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -34,6 +37,10 @@ pub enum LedgerError {
         path: std::path::PathBuf,
         reason: String,
     },
+    /// The log the nodes of a deployment share cannot be reached, or
+    /// cannot be used as this node asks.
+    #[error("the shared ledger cannot be used ({0}); nothing that must be recorded first can happen until it can")]
+    Shared(String),
     #[error("the ledger is damaged: {0}")]
     Damaged(String),
     #[error("{0} is not a tree head: {1}")]
@@ -49,5 +56,7 @@ pub enum LedgerError {
     },
 }
 
+#[cfg(test)]
+mod shared_tests;
 #[cfg(test)]
 mod tests;

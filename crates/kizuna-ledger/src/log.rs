@@ -16,8 +16,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex, RwLock};
 
 use crate::head::{SignedTreeHead, TreeHeadKey};
-use crate::merkle::{self, empty_root, node_hash, split, Hash, Subtrees};
+use crate::merkle::{self, node_hash, split, Hash, Subtrees};
 use crate::LedgerError;
+
+mod roots;
+pub(crate) use roots::root_with;
 
 const BLOCK_LEVEL: u32 = 6;
 /// Leaves per block: the smallest subtree the ledger keeps in memory.
@@ -119,28 +122,30 @@ struct Pending {
     reply: tokio::sync::oneshot::Sender<Result<u64, LedgerError>>,
 }
 
-struct Shared {
-    dir: PathBuf,
+pub(crate) struct Shared {
+    pub(crate) dir: PathBuf,
     tree: RwLock<Tree>,
     reader: File,
-    key: TreeHeadKey,
-    heads: Mutex<Vec<SignedTreeHead>>,
+    pub(crate) key: TreeHeadKey,
+    pub(crate) heads: Mutex<Vec<SignedTreeHead>>,
 }
 
 pub struct Ledger {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     appends: Option<mpsc::Sender<Pending>>,
     committer: Option<std::thread::JoinHandle<()>>,
+    /// Set when the ledger mirrors a log shared by many nodes.
+    pub(crate) mirror: Option<crate::shared::Following>,
 }
 
-fn io_error(path: &Path, e: impl std::fmt::Display) -> LedgerError {
+pub(crate) fn io_error(path: &Path, e: impl std::fmt::Display) -> LedgerError {
     LedgerError::Unreadable {
         path: path.to_path_buf(),
         reason: e.to_string(),
     }
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -152,6 +157,42 @@ impl Ledger {
     /// that were never acknowledged — is cut off; a signed head the leaves
     /// no longer match means the log was altered, and it does not open.
     pub fn open(dir: &Path, key: TreeHeadKey) -> Result<Ledger, LedgerError> {
+        let ledger = Ledger::start(Arc::new(Shared::open(dir, key)?));
+        ledger.check_heads()?;
+        Ok(ledger)
+    }
+
+    /// A ledger whose appends go to the local files alone, or (for a
+    /// mirror) that appends nothing itself.
+    pub(crate) fn from_files(shared: Arc<Shared>) -> Ledger {
+        Ledger {
+            shared,
+            appends: None,
+            committer: None,
+            mirror: None,
+        }
+    }
+
+    fn start(shared: Arc<Shared>) -> Ledger {
+        let (tx, rx) = mpsc::channel::<Pending>();
+        let s = shared.clone();
+        let committer = std::thread::Builder::new()
+            .name("ledger-commit".into())
+            .spawn(move || commit_loop(&s, rx))
+            .ok();
+        Ledger {
+            shared,
+            appends: committer.as_ref().map(|_| tx),
+            committer,
+            mirror: None,
+        }
+    }
+}
+
+impl Shared {
+    /// Reads the ledger's files in `dir`, creating them, and cuts off a
+    /// torn last write.
+    pub(crate) fn open(dir: &Path, key: TreeHeadKey) -> Result<Shared, LedgerError> {
         // The ledger is the node's alone: its directory 0700 and its files
         // 0600, like every other file of the data directory.
         std::fs::DirBuilder::new()
@@ -194,35 +235,66 @@ impl Ledger {
         }
         drop(r);
         let heads = read_heads(&dir.join(HEADS_FILE))?;
-        let shared = Arc::new(Shared {
+        Ok(Shared {
             dir: dir.to_path_buf(),
             tree: RwLock::new(tree),
             reader: file,
             key,
             heads: Mutex::new(heads),
-        });
-        let ledger = Ledger::start(shared);
-        ledger.check_heads()?;
-        Ok(ledger)
+        })
     }
 
-    fn start(shared: Arc<Shared>) -> Ledger {
-        let (tx, rx) = mpsc::channel::<Pending>();
-        let s = shared.clone();
-        let committer = std::thread::Builder::new()
-            .name("ledger-commit".into())
-            .spawn(move || commit_loop(&s, rx))
-            .ok();
-        Ledger {
-            shared,
-            appends: committer.as_ref().map(|_| tx),
-            committer,
+    pub(crate) fn size(&self) -> u64 {
+        self.tree.read().map(|t| t.size).unwrap_or(0)
+    }
+
+    /// Writes leaves after the ones held and makes them durable, then
+    /// takes them into the tree: how a mirror follows the shared log. Its
+    /// one caller at a time is the mirror's catching up, so the size read
+    /// before writing is still the size after.
+    pub(crate) fn extend(&self, leaves: &[Hash]) -> Result<(), LedgerError> {
+        let path = self.dir.join(LEAVES_FILE);
+        let bytes: Vec<u8> = leaves.iter().flatten().copied().collect();
+        write_batch(&path, self.size(), &bytes)
+            .map_err(|e| LedgerError::Unwritable(format!("{}: {e}", path.display())))?;
+        let mut tree = self
+            .tree
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for l in leaves {
+            tree.push(*l);
         }
+        Ok(())
     }
 
+    /// Keeps a signed head in the `heads` file and in memory.
+    pub(crate) fn keep_head(
+        &self,
+        heads: &mut Vec<SignedTreeHead>,
+        head: SignedTreeHead,
+    ) -> Result<(), LedgerError> {
+        let path = self.dir.join(HEADS_FILE);
+        let line = serde_json::to_string(&head)
+            .map_err(|e| LedgerError::Unwritable(format!("a tree head: {e}")))?;
+        OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut f| {
+                f.write_all(format!("{line}\n").as_bytes())?;
+                f.sync_data()
+            })
+            .map_err(|e| LedgerError::Unwritable(format!("{}: {e}", path.display())))?;
+        heads.push(head);
+        Ok(())
+    }
+}
+
+impl Ledger {
     /// Every signed head must be signed by this ledger's key and match the
     /// leaves it covers.
-    fn check_heads(&self) -> Result<(), LedgerError> {
+    pub(crate) fn check_heads(&self) -> Result<(), LedgerError> {
         let heads = self.heads();
         let key = self.shared.key.verifying_key();
         let size = self.size();
@@ -264,6 +336,9 @@ impl Ledger {
         if leaves.is_empty() {
             return Ok(self.size());
         }
+        if let Some(mirror) = &self.mirror {
+            return mirror.append(leaves).await;
+        }
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.appends
             .as_ref()
@@ -293,10 +368,7 @@ impl Ledger {
 
     /// The root of the tree over the first `size` entries.
     pub fn root_at(&self, size: u64) -> Result<Hash, LedgerError> {
-        if size == 0 {
-            return Ok(empty_root());
-        }
-        self.with_view(|v| v.subtree(0, size))
+        roots::root_with(&self.shared, size, &[])
     }
 
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, LedgerError> {
@@ -382,90 +454,11 @@ impl Ledger {
             size,
         })
     }
-
-    /// Signs the current tree head, keeps it, and returns it; if nothing was
-    /// appended since the last head, that head is returned instead.
-    pub fn sign_head(&self) -> Result<SignedTreeHead, LedgerError> {
-        let mut heads = self
-            .shared
-            .heads
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let size = self.size();
-        if let Some(last) = heads.last() {
-            if last.size == size {
-                return Ok(last.clone());
-            }
-        }
-        let head = self.shared.key.sign(size, self.root_at(size)?, now_ms());
-        let path = self.shared.dir.join(HEADS_FILE);
-        let line = serde_json::to_string(&head)
-            .map_err(|e| LedgerError::Unwritable(format!("a tree head: {e}")))?;
-        OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .open(&path)
-            .and_then(|mut f| {
-                f.write_all(format!("{line}\n").as_bytes())?;
-                f.sync_data()
-            })
-            .map_err(|e| LedgerError::Unwritable(format!("{}: {e}", path.display())))?;
-        heads.push(head.clone());
-        Ok(head)
-    }
-
-    /// The latest signed head if it covers the first `size` entries, else a
-    /// new one: a reader of entries the last head already covers costs no
-    /// signature and no fsync.
-    pub fn head_covering(&self, size: u64) -> Result<SignedTreeHead, LedgerError> {
-        match self.latest_head() {
-            Some(h) if h.size >= size => Ok(h),
-            _ => self.sign_head(),
-        }
-    }
-
-    /// The latest signed head if it is younger than `max_age_ms` (or the
-    /// log has not grown since), else a new one: however often heads are
-    /// asked for, at most one is signed per `max_age_ms`.
-    pub fn recent_head(&self, max_age_ms: u64) -> Result<SignedTreeHead, LedgerError> {
-        match self.latest_head() {
-            Some(h) if now_ms().saturating_sub(h.timestamp_ms) < max_age_ms => Ok(h),
-            _ => self.sign_head(),
-        }
-    }
-
-    /// Every head this ledger signed, oldest first.
-    pub fn heads(&self) -> Vec<SignedTreeHead> {
-        self.shared
-            .heads
-            .lock()
-            .map(|h| h.clone())
-            .unwrap_or_default()
-    }
-
-    /// At most `limit` signed heads after the first `skip`, oldest first:
-    /// the list grows for ever, so it is read a page at a time.
-    pub fn heads_page(&self, skip: usize, limit: usize) -> Vec<SignedTreeHead> {
-        self.shared
-            .heads
-            .lock()
-            .map(|h| h.iter().skip(skip).take(limit).cloned().collect())
-            .unwrap_or_default()
-    }
-
-    /// The latest signed head, if any.
-    pub fn latest_head(&self) -> Option<SignedTreeHead> {
-        self.shared
-            .heads
-            .lock()
-            .ok()
-            .and_then(|h| h.last().cloned())
-    }
 }
 
 impl Drop for Ledger {
     fn drop(&mut self) {
+        self.mirror.take();
         self.appends.take();
         if let Some(t) = self.committer.take() {
             let _ = t.join();

@@ -29,6 +29,7 @@ pub mod privacy;
 pub mod reports;
 pub mod roster;
 pub mod sanctions;
+pub mod shared_ledger;
 pub mod stores;
 pub mod transparency;
 

@@ -20,7 +20,7 @@ mod region;
 mod region_conformance;
 mod sqlite;
 
-pub use postgres::{PgLocation, PgRegionStore, PgStore};
+pub use postgres::{PgLedgerLog, PgLocation, PgRegionStore, PgStore};
 pub use region::{
     AccessedBy, LedgerRow, RegionStore, ReportRow, SealedAccess, SealedSubject, SqliteRegionStore,
     WrappedKey, ERASED,

@@ -9,10 +9,12 @@
 //! two operators never migrate at once; opening a store only checks the
 //! version, so a node never changes a schema that other nodes are using.
 
+mod ledger;
 mod node;
 mod region;
 pub mod scratch;
 
+pub use ledger::PgLedgerLog;
 pub use node::PgStore;
 pub use region::PgRegionStore;
 
@@ -98,6 +100,16 @@ pub(crate) async fn connect(at: &PgLocation, max_connections: u32) -> Result<PgP
         })
 }
 
+/// An advisory lock's key for `name`: the same on every node, different
+/// between names.
+pub(crate) fn advisory_key(name: &str) -> i64 {
+    let mut key: i64 = 0x4b5a_0000_0000;
+    for b in name.bytes() {
+        key = key.wrapping_mul(31).wrapping_add(b as i64);
+    }
+    key
+}
+
 /// One database's schema: its name (in messages and in the advisory lock's
 /// key) and its versions, applied in order.
 pub(crate) struct Schema {
@@ -109,11 +121,7 @@ impl Schema {
     /// The advisory lock's key: the same for every node migrating this kind
     /// of database, different between kinds.
     fn lock_key(&self) -> i64 {
-        let mut key: i64 = 0x4b5a_0000_0000;
-        for b in self.name.bytes() {
-            key = key.wrapping_mul(31).wrapping_add(b as i64);
-        }
-        key
+        advisory_key(self.name)
     }
 
     /// The version the database is at (0 for an empty one).

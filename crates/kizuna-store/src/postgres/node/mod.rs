@@ -32,7 +32,7 @@ use sqlx::PgPool;
 
 use super::{connect, PgLocation};
 use crate::*;
-use schema::NODE;
+pub(crate) use schema::NODE;
 
 /// Connections each node keeps to the node database.
 const POOL_SIZE: u32 = 8;

@@ -1,7 +1,8 @@
 //! The node store's schema on PostgreSQL. Version 1 is the shape the SQLite
 //! node store reached through its migrations, without what only earlier
 //! versions kept (profiles, phone index, per-device queues): a PostgreSQL
-//! node store never held those.
+//! node store never held those. Version 2 adds the transparency ledger
+//! every node shares (`PgLedgerLog`).
 
 use crate::postgres::Schema;
 
@@ -10,7 +11,8 @@ pub(crate) const NODE: Schema = Schema {
     migrations: MIGRATIONS,
 };
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE accounts (
     account_id TEXT PRIMARY KEY,
     handle TEXT NOT NULL,
@@ -130,4 +132,20 @@ CREATE TABLE agreements (
     region TEXT NOT NULL,
     version TEXT NOT NULL
 );
-"#];
+"#,
+    r#"
+-- The transparency ledger's leaf hashes, each at its index from 0 with no
+-- gaps: an index is taken under the ledger's advisory lock, one writer at
+-- a time, so indexes become visible in order.
+CREATE TABLE ledger_leaves (
+    idx BIGINT PRIMARY KEY,
+    leaf BYTEA NOT NULL CHECK (octet_length(leaf) = 32)
+);
+-- The signed tree head kept for each size (the first one offered), in the
+-- ledger's JSON form; sizes only grow in the order heads were kept.
+CREATE TABLE ledger_heads (
+    size BIGINT PRIMARY KEY,
+    head TEXT NOT NULL
+);
+"#,
+];

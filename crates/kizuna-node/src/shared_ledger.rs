@@ -1,0 +1,176 @@
+//! The transparency ledger the nodes of a deployment share, in the node
+//! database: the store's `PgLedgerLog` as the ledger's `SharedLog`, and the
+//! node's ledger opened as a mirror of it.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use kizuna_config::{DataDir, NodeKey, Regions};
+use kizuna_ledger::{Hash, Ledger, LedgerError, SharedLog, TreeHeadKey};
+use kizuna_store::{PgLedgerLog, PgLocation, StoreError};
+
+use crate::node::ledger_origin;
+use crate::OpenError;
+
+/// The node database's ledger tables, as the ledger reaches them.
+pub struct PgSharedLog(PgLedgerLog);
+
+impl PgSharedLog {
+    /// Connects to the ledger in the node database at `at`, which must be
+    /// at this Kizuna's schema (`kizuna admin migrate`).
+    pub async fn open(at: &PgLocation) -> Result<PgSharedLog, StoreError> {
+        Ok(PgSharedLog(PgLedgerLog::open(at).await?))
+    }
+}
+
+fn unusable(e: StoreError) -> LedgerError {
+    LedgerError::Shared(e.to_string())
+}
+
+#[async_trait]
+impl SharedLog for PgSharedLog {
+    fn place(&self) -> String {
+        self.0.place().to_string()
+    }
+
+    async fn append(&self, leaves: &[Hash]) -> Result<u64, LedgerError> {
+        self.0.append(leaves).await.map_err(unusable)
+    }
+
+    async fn leaves_from(&self, start: u64, limit: u32) -> Result<Vec<Hash>, LedgerError> {
+        self.0.leaves_from(start, limit).await.map_err(unusable)
+    }
+
+    async fn size(&self) -> Result<u64, LedgerError> {
+        self.0.size().await.map_err(unusable)
+    }
+
+    async fn put_head(&self, size: u64, head_json: &str) -> Result<(u64, String), LedgerError> {
+        self.0.put_head(size, head_json).await.map_err(unusable)
+    }
+
+    async fn heads_from(&self, size: u64, limit: u32) -> Result<Vec<(u64, String)>, LedgerError> {
+        self.0.heads_from(size, limit).await.map_err(unusable)
+    }
+}
+
+/// The node's ledger as a mirror (in the data directory's ledger files) of
+/// the one shared in the node database at `at`. Every node of the
+/// deployment signs heads with the same ledger key and origin.
+pub async fn open_shared_ledger(
+    dir: &DataDir,
+    regions: &Regions,
+    at: &PgLocation,
+) -> Result<Arc<Ledger>, OpenError> {
+    let seed = dir.key(NodeKey::LedgerSigning)?;
+    let log = Arc::new(PgSharedLog::open(at).await?);
+    Ok(Arc::new(
+        Ledger::open_shared(
+            &dir.ledger(),
+            TreeHeadKey::new(&ledger_origin(regions), seed),
+            log,
+        )
+        .await?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use kizuna_ledger::leaf_hash;
+    use kizuna_ledger::merkle::verify_inclusion;
+    use kizuna_store::postgres::scratch::ScratchDatabase;
+    use kizuna_store::PgStore;
+
+    use super::*;
+
+    fn key() -> TreeHeadKey {
+        TreeHeadKey::new("test.kizuna/ledger", [5; 32])
+    }
+
+    /// Three nodes, each with its own connections and mirror, appending to
+    /// one ledger at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn three_nodes_on_one_database_serve_one_ledger() {
+        let db = ScratchDatabase::create("shared_ledger_nodes").await;
+        PgStore::migrate(db.location()).await.unwrap();
+        let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let mut nodes = Vec::new();
+        for d in &dirs {
+            let log = Arc::new(PgSharedLog::open(db.location()).await.unwrap());
+            nodes.push(Arc::new(
+                Ledger::open_shared(d.path(), key(), log).await.unwrap(),
+            ));
+        }
+        let mut tasks = Vec::new();
+        for (n, node) in nodes.iter().enumerate() {
+            for i in 0..20 {
+                let node = node.clone();
+                tasks.push(tokio::spawn(async move {
+                    let leaf = leaf_hash(format!("node {n} entry {i}").as_bytes());
+                    let at = node.append(vec![leaf]).await.unwrap();
+                    assert_eq!(node.leaves(at, at + 1).unwrap(), vec![leaf]);
+                    if i % 5 == 0 {
+                        node.sign_head_async().await.unwrap();
+                    }
+                    (at, leaf)
+                }));
+            }
+        }
+        let mut placed = std::collections::BTreeMap::new();
+        for t in tasks {
+            let (at, leaf) = t.await.unwrap();
+            assert!(placed.insert(at, leaf).is_none(), "an index given twice");
+        }
+        let size = placed.len() as u64;
+        assert_eq!(placed.keys().last().copied(), Some(size - 1), "no gap");
+        nodes[2].catch_up().await.unwrap();
+        let head = nodes[2].sign_head_async().await.unwrap();
+        assert_eq!(head.size, size);
+        for node in &nodes {
+            assert_eq!(node.catch_up().await.unwrap(), size);
+            assert_eq!(node.heads(), nodes[0].heads(), "one list of heads");
+            assert_eq!(node.root_at(size).unwrap(), head.root);
+        }
+        for (at, leaf) in placed {
+            let proof = nodes[0].inclusion_proof(at, size).unwrap();
+            verify_inclusion(&leaf, at, size, &proof, &head.root).unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_mirror_of_another_database_is_refused_naming_both() {
+        let (ours, theirs) = (
+            ScratchDatabase::create("shared_ledger_ours").await,
+            ScratchDatabase::create("shared_ledger_theirs").await,
+        );
+        for db in [&ours, &theirs] {
+            PgStore::migrate(db.location()).await.unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let open = |db: &ScratchDatabase| {
+            let at = db.location().clone();
+            let dir = dir.path().to_path_buf();
+            async move {
+                let log = Arc::new(PgSharedLog::open(&at).await.unwrap());
+                Ledger::open_shared(&dir, key(), log).await
+            }
+        };
+        open(&ours)
+            .await
+            .unwrap()
+            .append(vec![leaf_hash(b"ours")])
+            .await
+            .unwrap();
+        PgLedgerLog::open(theirs.location())
+            .await
+            .unwrap()
+            .append(&[leaf_hash(b"theirs")])
+            .await
+            .unwrap();
+        let e = open(&theirs).await.err().unwrap().to_string();
+        assert!(
+            e.contains(&dir.path().display().to_string()) && e.contains(theirs.name()),
+            "{e}"
+        );
+    }
+}
