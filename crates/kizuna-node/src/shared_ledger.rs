@@ -62,7 +62,7 @@ pub async fn open_shared_ledger(
     regions: &Regions,
     at: &PgLocation,
 ) -> Result<Arc<Ledger>, OpenError> {
-    let seed = dir.key(NodeKey::LedgerSigning)?;
+    let seed = crate::stores::node_key(dir, regions, NodeKey::LedgerSigning)?;
     let log = Arc::new(PgSharedLog::open(at).await?);
     Ok(Arc::new(
         Ledger::open_shared(

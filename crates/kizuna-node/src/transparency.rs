@@ -81,7 +81,10 @@ impl Node {
             .max()
             .unwrap_or(0)
             .max(since);
-        let head = ledger.head_covering(need).map_err(ledger_failure)?;
+        let head = ledger
+            .head_covering_async(need)
+            .await
+            .map_err(ledger_failure)?;
         if since > head.size {
             return Err(NodeError::conflict(
                 ErrorCode::LedgerRolledBack,
@@ -131,8 +134,11 @@ impl Node {
 
     /// A recent signed head. Anyone may ask, as often as they like; a head
     /// is signed (and fsynced) at most once a second for them.
-    pub fn tree_head(&self) -> Result<SignedTreeHead, NodeError> {
-        self.ledger()?.recent_head(1000).map_err(ledger_failure)
+    pub async fn tree_head(&self) -> Result<SignedTreeHead, NodeError> {
+        self.ledger()?
+            .recent_head_async(1000)
+            .await
+            .map_err(ledger_failure)
     }
 
     /// Signed heads, oldest first, after skipping `skip`.

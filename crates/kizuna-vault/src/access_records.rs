@@ -90,6 +90,18 @@ impl RegionVault {
     }
 }
 
+/// How long after its record was written a cluster's node may still be
+/// appending the record's leaf (an append waits for the ledger's lock, which
+/// a stalled writer holds for seconds at most).
+const CLUSTER_APPEND_GRACE_MS: u64 = 60_000;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 impl Vault {
     /// A new ledger entry for `record`, not yet appended.
     pub(crate) fn new_access(
@@ -218,8 +230,16 @@ impl Vault {
     /// index: found in the ledger, they get their index; not found, their
     /// access never happened and they are removed.
     pub(crate) async fn settle_pending(&self) -> Result<(), VaultError> {
+        // In a cluster, a record written moments ago may be another node's
+        // whose append is under way: only those older than any append takes
+        // are settled.
+        let settled_before = match self.config.cluster {
+            Some(_) => now_ms().saturating_sub(CLUSTER_APPEND_GRACE_MS),
+            None => u64::MAX,
+        };
         for rv in self.regions.values() {
-            let pending = rv.store.pending_access().await?;
+            let mut pending = rv.store.pending_access().await?;
+            pending.retain(|p| p.access.at < settled_before);
             if pending.is_empty() {
                 continue;
             }

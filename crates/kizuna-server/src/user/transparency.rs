@@ -69,7 +69,7 @@ pub async fn ledger_key(State(s): State<Shared>) -> Result<ApiJson<LedgerKey>, A
     responses((status = 200, description = "a signed tree head", body = Object), (status = "default", description = "an error with a stable code", body = ErrorBody))
 )]
 pub async fn tree_head(State(s): State<Shared>) -> Result<ApiJson<SignedTreeHead>, ApiError> {
-    Ok(ApiJson(s.tree_head()?))
+    Ok(ApiJson(s.tree_head().await?))
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]

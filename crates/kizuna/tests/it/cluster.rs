@@ -458,3 +458,91 @@ async fn shared_databases_are_migrated_once_by_the_operator_and_checked_by_every
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("kizuna admin init-keys"), "{said}");
 }
+
+#[tokio::test]
+async fn one_ledger_for_the_cluster_survives_a_writer_killed_mid_append() {
+    let mut cluster = Processes::start(3).await;
+    // People register through every node at once (each registration is
+    // recorded in the ledger before it happens); node 0 dies among them.
+    let mut victim = cluster.nodes[0].take().unwrap();
+    let killer = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        victim.0.kill().unwrap();
+        victim.0.wait().unwrap();
+    });
+    let handles: Vec<String> = (0..12).map(|i| format!("person{i}")).collect();
+    let registering = handles.iter().enumerate().map(|(i, h)| {
+        let servers = cluster.servers(&[i % 3]);
+        let cluster = &cluster;
+        async move {
+            let server = ServerAddress::new(&servers);
+            let Ok(d) = Client::disclosures(server.clone(), "jp").await else {
+                return false;
+            };
+            Client::register(
+                &cluster.homes.path().join(h),
+                server,
+                RegisterOptions {
+                    handle: h,
+                    name: "Someone",
+                    phone: &phone_for(h),
+                    email: None,
+                    region: "jp",
+                    device_label: "test",
+                    agreed_disclosures: Some(&d.version),
+                },
+            )
+            .await
+            .is_ok()
+        }
+    });
+    let registered = futures_util::future::join_all(registering).await;
+    killer.await.unwrap();
+    assert!(
+        registered.iter().filter(|r| **r).count() >= 8,
+        "{registered:?}"
+    );
+
+    // The survivors go on appending, whoever held the ledger's lock.
+    cluster.person("alice", "jp", &cluster.servers(&[1])).await;
+    cluster.person("bob", "kr", &cluster.servers(&[2])).await;
+
+    // Every node serves the same heads, and the ledger verifies from each.
+    let http = reqwest::Client::new();
+    let heads = |url: String| {
+        let http = http.clone();
+        async move {
+            http.get(format!("{url}/v1/ledger/heads"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let _ = heads(cluster.urls[1].clone()).await;
+    let mut same = false;
+    for _ in 0..50 {
+        let (a, b) = (
+            heads(cluster.urls[1].clone()).await,
+            heads(cluster.urls[2].clone()).await,
+        );
+        if a == b {
+            same = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(same, "nodes 1 and 2 serve the same signed heads");
+    for node in [1, 2] {
+        let out = run(args(&["audit", "verify", "--server", &cluster.urls[node]])).await;
+        assert!(
+            out.status.success(),
+            "audit verify --server {}: {}{}",
+            cluster.urls[node],
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
