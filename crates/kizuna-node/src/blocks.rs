@@ -86,6 +86,30 @@ impl Blocks {
             set.insert(prefix(hash));
         }
     }
+
+    /// Notes a block another node recorded, by its hash prefix (hex).
+    pub fn note_prefix(&self, hex_prefix: &str) {
+        if let Ok(bytes) = hex::decode(hex_prefix) {
+            if bytes.len() >= 8 {
+                self.note_blocked(&bytes);
+            }
+        }
+    }
+
+    /// Reads the blocked accounts' prefixes from the store again.
+    pub async fn reload(&self, store: &dyn Store) -> Result<(), StoreError> {
+        let fresh: HashSet<[u8; 8]> = store
+            .blocked_accounts()
+            .await?
+            .iter()
+            .filter(|h| h.len() >= 8)
+            .map(|h| prefix(h))
+            .collect();
+        if let Ok(mut set) = self.blocked.write() {
+            set.extend(fresh);
+        }
+        Ok(())
+    }
 }
 
 /// What a blocked person is told, whatever they tried.
@@ -249,6 +273,9 @@ impl Node {
             .put_block(&self.blocks.pair(&a.account_id, &them.account_id), &blocked)
             .await?;
         self.blocks.note_blocked(&blocked);
+        self.announce(crate::cluster::Notice::Blocked {
+            prefix: hex::encode(&blocked[..8.min(blocked.len())]),
+        });
         self.vault
             .set_blocks(&a.account_id, &a.region, &list, &who)
             .await?;

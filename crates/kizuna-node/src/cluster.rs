@@ -1,4 +1,6 @@
-//! Wake-ups between the nodes of a cluster, over core NATS.
+//! What the nodes of a cluster tell each other, over core NATS: wake-ups
+//! for devices with something new, and notices of what every node holds in
+//! memory and must change when one node changes it.
 //!
 //! The node store in PostgreSQL is the only record of what each device is
 //! to receive: a message is delivered by a node reading the device's queue,
@@ -12,6 +14,12 @@
 //! Core NATS delivers at most once: a wake-up lost while a connection to
 //! NATS was down is made good by waking every local connection once it is
 //! back, and by each connection re-reading its queue every few seconds.
+//!
+//! Notices (`kz.<cluster>.notice`) carry what a node enforces from memory:
+//! a sanction decided, a block made, a device ended, an agreement changed,
+//! an account gone. The store has each already; a notice only tells the
+//! other nodes to drop or re-read what they hold. When the link to NATS
+//! comes back, a node re-reads all of it, for the notices it missed.
 
 use std::sync::{Arc, Weak};
 
@@ -21,14 +29,33 @@ use kizuna_config::Cluster;
 use crate::delivery::Hub;
 
 /// A node's link to the cluster's NATS servers.
-pub struct Wakes {
+pub struct ClusterLink {
     client: async_nats::Client,
     prefix: String,
+    notices: String,
+    /// Bumped each time the link comes back after a break.
+    reconnects: tokio::sync::watch::Sender<u64>,
+}
+
+/// What one node changed that the others hold in memory.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Notice {
+    /// A moderator's decision set or lifted sanctions.
+    Sanctions,
+    /// Someone blocks the account with this keyed hash prefix (hex).
+    Blocked { prefix: String },
+    /// A device was revoked or erased: its tokens end now, everywhere.
+    DeviceEnded { device: String },
+    /// An account's agreement to its region's disclosures changed.
+    Agreement { account: String },
+    /// An account was erased.
+    AccountGone { account: String },
 }
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot reach the cluster's NATS server(s) {servers}: {reason}")]
-pub struct WakesError {
+pub struct ClusterError {
     servers: String,
     reason: String,
 }
@@ -47,17 +74,22 @@ fn token(device_id: &str) -> String {
     }
 }
 
-impl Wakes {
+impl ClusterLink {
     /// Connects to the cluster's NATS servers; every local connection is
     /// woken whenever the link comes back after a break.
-    pub async fn connect(cluster: &Cluster, hub: Weak<Hub>) -> Result<Arc<Wakes>, WakesError> {
+    pub async fn connect(
+        cluster: &Cluster,
+        hub: Weak<Hub>,
+    ) -> Result<Arc<ClusterLink>, ClusterError> {
+        let (reconnects, _) = tokio::sync::watch::channel(0u64);
+        let bump = reconnects.clone();
         let servers = cluster.nats.join(", ");
         let addrs: Vec<async_nats::ServerAddr> = cluster
             .nats
             .iter()
             .map(|u| u.parse())
             .collect::<Result<_, _>>()
-            .map_err(|e: std::io::Error| WakesError {
+            .map_err(|e: std::io::Error| ClusterError {
                 servers: servers.clone(),
                 reason: e.to_string(),
             })?;
@@ -66,14 +98,17 @@ impl Wakes {
             .retry_on_initial_connect()
             .event_callback(move |event| {
                 let hub = hub.clone();
+                let bump = bump.clone();
                 async move {
                     match event {
                         async_nats::Event::Connected => {
                             // Whatever was published while the link was
-                            // down never arrives: every connection re-reads.
+                            // down never arrives: every connection re-reads,
+                            // and so does what listens for notices.
                             if let Some(hub) = hub.upgrade() {
                                 hub.wake_all();
                             }
+                            bump.send_modify(|n| *n += 1);
                         }
                         async_nats::Event::Disconnected => {
                             tracing::warn!("lost the link to the cluster's NATS; devices here are woken only by their own re-reads until it is back");
@@ -84,14 +119,78 @@ impl Wakes {
             })
             .connect(addrs)
             .await
-            .map_err(|e| WakesError {
+            .map_err(|e| ClusterError {
                 servers,
                 reason: e.to_string(),
             })?;
-        Ok(Arc::new(Wakes {
+        Ok(Arc::new(ClusterLink {
             client,
             prefix: format!("kz.{}.dev", cluster.name),
+            notices: format!("kz.{}.notice", cluster.name),
+            reconnects,
         }))
+    }
+
+    /// Tells the other nodes what changed. Sent in the background: the
+    /// change is in the store, and a node that misses the notice re-reads
+    /// everything when its link comes back.
+    pub fn announce(&self, notice: Notice) {
+        let client = self.client.clone();
+        let subject = self.notices.clone();
+        let Ok(body) = serde_json::to_vec(&notice) else {
+            return;
+        };
+        tokio::spawn(async move {
+            if let Err(e) = client.publish(subject, body.into()).await {
+                tracing::warn!(error = %e, "a notice to the cluster could not be published");
+            } else if let Err(e) = client.flush().await {
+                tracing::warn!(error = %e, "a notice to the cluster could not be flushed");
+            }
+        });
+    }
+
+    /// Listens for notices (this node's own included, which change nothing)
+    /// and hands each to `apply`, with `None` when everything is to be
+    /// re-read (the link came back). Ends when `apply` answers false.
+    pub async fn listen(
+        self: &Arc<Self>,
+        mut apply: impl FnMut(Option<Notice>) -> bool + Send + 'static,
+    ) -> Result<(), ClusterError> {
+        let mut sub = self
+            .client
+            .subscribe(self.notices.clone())
+            .await
+            .map_err(|e| ClusterError {
+                servers: "the cluster's NATS".into(),
+                reason: e.to_string(),
+            })?;
+        let _ = self.client.flush().await;
+        let mut reconnects = self.reconnects.subscribe();
+        reconnects.mark_unchanged();
+        tokio::spawn(async move {
+            loop {
+                let notice = tokio::select! {
+                    m = sub.next() => match m {
+                        Some(m) => match serde_json::from_slice::<Notice>(&m.payload) {
+                            Ok(n) => Some(n),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "an unreadable notice from the cluster was ignored");
+                                continue;
+                            }
+                        },
+                        None => return,
+                    },
+                    changed = reconnects.changed() => match changed {
+                        Ok(()) => None,
+                        Err(_) => return,
+                    },
+                };
+                if !apply(notice) {
+                    return;
+                }
+            }
+        });
+        Ok(())
     }
 
     fn subject(&self, device_id: &str) -> String {

@@ -105,7 +105,7 @@ impl Sequencer {
                 }
                 match r {
                     Ok(results) => {
-                        if let Some(wakes) = hub.wakes() {
+                        if let Some(wakes) = hub.cluster() {
                             // Woken before the senders are answered: a reply
                             // that overtook the wake-up could be followed by
                             // a message the recipient is slower to see.
@@ -233,7 +233,7 @@ pub struct Hub {
     live: Mutex<HashMap<String, Vec<LiveConnection>>>,
     /// In a cluster: the link to the other nodes, and the wake-ups listened
     /// to for each device connected here.
-    wakes: std::sync::OnceLock<Arc<crate::cluster::Wakes>>,
+    wakes: std::sync::OnceLock<Arc<crate::cluster::ClusterLink>>,
     watching: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
 }
 
@@ -248,12 +248,12 @@ impl Hub {
     /// Makes this hub a cluster node's: entries are no longer pushed from
     /// memory but read from the store when a wake-up comes, whichever node
     /// stored them.
-    pub fn join_cluster(self: &Arc<Self>, wakes: Arc<crate::cluster::Wakes>) {
+    pub fn join_cluster(self: &Arc<Self>, wakes: Arc<crate::cluster::ClusterLink>) {
         let _ = self.wakes.set(wakes);
     }
 
     /// The cluster link, if the node is in one.
-    pub fn wakes(&self) -> Option<&Arc<crate::cluster::Wakes>> {
+    pub fn cluster(&self) -> Option<&Arc<crate::cluster::ClusterLink>> {
         self.wakes.get()
     }
 

@@ -108,7 +108,15 @@ impl Ended {
         Ok(exists)
     }
 
-    fn end(&self, device: &str) {
+    /// Forgets which devices were seen to exist: another node may have
+    /// ended some while this one could not hear of it.
+    pub(crate) fn forget_live(&self) {
+        if let Ok(mut l) = self.live.write() {
+            l.clear();
+        }
+    }
+
+    pub(crate) fn end(&self, device: &str) {
         if let Ok(mut l) = self.live.write() {
             l.remove(device);
         }
@@ -144,6 +152,7 @@ impl Node {
             self.ended.end(d);
             self.hub.drop_device(d);
             self.store.delete_device(d).await?;
+            self.announce(crate::cluster::Notice::DeviceEnded { device: d.clone() });
         }
         Ok(())
     }

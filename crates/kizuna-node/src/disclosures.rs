@@ -52,6 +52,14 @@ impl Agreements {
         m.get(account_id).copied()
     }
 
+    /// Forgets every answer: another node may have changed agreements.
+    pub(crate) fn clear(&self) {
+        match self.served.write() {
+            Ok(mut m) => m.clear(),
+            Err(p) => p.into_inner().clear(),
+        }
+    }
+
     pub(crate) fn set(&self, account_id: &str, served: Option<bool>) {
         let mut m = match self.served.write() {
             Ok(m) => m,
@@ -205,6 +213,9 @@ impl Node {
             )
             .await?;
         self.agreements.set(account_id, Some(true));
+        self.announce(crate::cluster::Notice::Agreement {
+            account: account_id.to_string(),
+        });
         Ok(())
     }
 
@@ -281,6 +292,9 @@ impl Node {
         }
         self.store.set_agreement(&a.account_id, None).await?;
         self.agreements.set(&a.account_id, None);
+        self.announce(crate::cluster::Notice::Agreement {
+            account: a.account_id.clone(),
+        });
         self.vault
             .record_consent(
                 &a.account_id,

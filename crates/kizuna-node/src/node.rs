@@ -76,7 +76,7 @@ pub enum OpenError {
     #[error("the key file {path} is missing; the nodes of a cluster share their keys: make them once with `kizuna admin init-keys`, then give every node a copy of that data directory's keys/")]
     ClusterKeyMissing { path: std::path::PathBuf },
     #[error(transparent)]
-    Cluster(#[from] crate::cluster::WakesError),
+    Cluster(#[from] crate::cluster::ClusterError),
 }
 
 /// The name a node's ledger signs its tree heads with.
@@ -188,7 +188,7 @@ impl Node {
         let blocks = Blocks::load(block_key, store.as_ref()).await?;
         let hub = Arc::new(Hub::default());
         if let Some(cluster) = &cluster {
-            let wakes = crate::cluster::Wakes::connect(cluster, Arc::downgrade(&hub)).await?;
+            let wakes = crate::cluster::ClusterLink::connect(cluster, Arc::downgrade(&hub)).await?;
             hub.join_cluster(wakes);
         }
         let (sequencer, task) = Sequencer::start(store.clone(), hub.clone());
@@ -255,6 +255,62 @@ impl Node {
     }
 
     /// Forgets an erased account's handle, which someone else may take.
+    /// Tells the cluster's other nodes what changed here, if in a cluster.
+    pub(crate) fn announce(&self, notice: crate::cluster::Notice) {
+        if let Some(c) = self.hub.cluster() {
+            c.announce(notice);
+        }
+    }
+
+    /// In a cluster: applies what other nodes announce, for as long as the
+    /// node lives.
+    pub async fn listen_to_cluster(self: &Arc<Self>) -> Result<(), OpenError> {
+        let Some(link) = self.hub.cluster().cloned() else {
+            return Ok(());
+        };
+        let node = Arc::downgrade(self);
+        link.listen(move |notice| {
+            let Some(node) = node.upgrade() else {
+                return false;
+            };
+            tokio::spawn(async move {
+                if let Err(e) = node.apply(notice).await {
+                    tracing::warn!(error = %e, "a notice from the cluster could not be applied; it is again when the link to NATS comes back");
+                }
+            });
+            true
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn apply(&self, notice: Option<crate::cluster::Notice>) -> Result<(), OpenError> {
+        use crate::cluster::Notice;
+        match notice {
+            None => {
+                self.sanctions.reload(self.store.as_ref()).await?;
+                self.blocks.reload(self.store.as_ref()).await?;
+                self.ended.forget_live();
+                self.agreements.clear();
+                if let Ok(mut h) = self.handles.write() {
+                    h.clear();
+                }
+            }
+            Some(Notice::Sanctions) => self.sanctions.reload(self.store.as_ref()).await?,
+            Some(Notice::Blocked { prefix }) => self.blocks.note_prefix(&prefix),
+            Some(Notice::DeviceEnded { device }) => {
+                self.ended.end(&device);
+                self.hub.drop_device(&device);
+            }
+            Some(Notice::Agreement { account }) => self.agreements.set(&account, None),
+            Some(Notice::AccountGone { account }) => {
+                self.agreements.set(&account, None);
+                self.forget_handle(&account);
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn forget_handle(&self, account: &str) {
         if let Ok(mut h) = self.handles.write() {
             h.remove(account);

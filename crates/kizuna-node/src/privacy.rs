@@ -90,6 +90,7 @@ impl Node {
         self.sanctions
             .lift_reports(self.store.as_ref(), &reports)
             .await?;
+        self.announce(crate::cluster::Notice::Sanctions);
         // Blocks made by or against the person are lifted while their
         // sealed list can still say which.
         self.forget_blocks(&a.account_id, &a.region, &me.requester())
@@ -108,6 +109,9 @@ impl Node {
         self.store.delete_account(&a.account_id).await?;
         self.agreements.set(&a.account_id, None);
         self.forget_handle(&a.account_id);
+        self.announce(crate::cluster::Notice::AccountGone {
+            account: a.account_id.clone(),
+        });
         tracing::info!(region = %a.region, "an account was erased");
         Ok(Erased {
             account_id: a.account_id,

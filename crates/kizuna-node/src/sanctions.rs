@@ -38,6 +38,20 @@ impl Sanctions {
         })
     }
 
+    /// Reads every sanction from the store again: another node decided one.
+    pub async fn reload(&self, store: &dyn Store) -> Result<(), StoreError> {
+        let fresh = Self::load(store).await?;
+        let fresh = match fresh.by_account.into_inner() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        match self.by_account.write() {
+            Ok(mut m) => *m = fresh,
+            Err(p) => *p.into_inner() = fresh,
+        }
+        Ok(())
+    }
+
     /// What holds now: a suspension over a restriction, the later end over
     /// the earlier (no end over any).
     fn current(&self, account_id: &str) -> Option<Sanction> {

@@ -137,6 +137,7 @@ impl RunningServer {
         let (node, seq_task) =
             Node::open(dir, config.regions.clone(), config.limits.clone()).await?;
         let node = Arc::new(node);
+        node.listen_to_cluster().await?;
         let (store, vault) = (node.store.clone(), node.vault.clone());
         let (listener, addr) = bind("user", config.listen).await?;
         let open_files = raise_open_file_limit();

@@ -14,7 +14,7 @@
 #[cfg(test)]
 mod conformance;
 pub mod postgres;
-pub mod private;
+mod private;
 mod region;
 #[cfg(test)]
 mod region_conformance;

@@ -9,7 +9,7 @@ use std::path::Path;
 /// `-shm`, tightened if an earlier version left it readable by others.
 /// SQLite gives the `-wal` and `-shm` files it creates the database file's
 /// mode, so they follow.
-pub fn prepare_private_database(path: &Path) -> std::io::Result<()> {
+pub(crate) fn prepare_private_database(path: &Path) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.exists() {
             let mut builder = std::fs::DirBuilder::new();

@@ -28,6 +28,8 @@ pub struct Governance {
     pub policy: Policy,
     pub anomaly: kizuna_staff::AnomalyLimits,
     pub sanctions: Arc<crate::sanctions::Sanctions>,
+    /// The cluster the node serves in, told of every sanction decided.
+    pub cluster: Option<Arc<crate::cluster::ClusterLink>>,
     /// Reports a moderator is deciding now, one decision at a time each.
     pub deciding: std::sync::Mutex<std::collections::HashSet<String>>,
 }
@@ -67,6 +69,7 @@ impl Governance {
             policy,
             anomaly,
             sanctions: node.sanctions.clone(),
+            cluster: node.hub.cluster().cloned(),
             deciding: Default::default(),
         })
     }

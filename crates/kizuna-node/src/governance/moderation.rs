@@ -478,6 +478,11 @@ impl Governance {
                     sanction,
                 )
                 .await
+                .inspect(|_| {
+                    if let Some(c) = &g.cluster {
+                        c.announce(crate::cluster::Notice::Sanctions);
+                    }
+                })
                 .map_err(storage)?;
         }
         // Marked resolved only if still as it was read. Another moderator's

@@ -227,7 +227,7 @@ async fn run(
                 ticks_to_reread -= 1;
                 if ticks_to_reread == 0 {
                     ticks_to_reread = reread_every;
-                    if s.hub.wakes().is_some() {
+                    if s.hub.cluster().is_some() {
                         if let Err(e) = Box::pin(replay(s, device, &mut last, socket)).await {
                             break Err(e);
                         }

@@ -7,6 +7,7 @@ mod events;
 mod grants;
 mod members;
 mod oversight;
+mod private;
 mod sessions;
 
 use std::path::Path;
@@ -133,7 +134,7 @@ impl From<sqlx::Error> for StaffError {
 
 impl StaffStore {
     pub async fn open(path: &Path) -> Result<StaffStore, StaffError> {
-        kizuna_store::private::prepare_private_database(path)
+        private::prepare_private_database(path)
             .map_err(|e| StaffError::Storage(format!("cannot create {}: {e}", path.display())))?;
         let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
             .create_if_missing(true)

@@ -546,3 +546,61 @@ async fn one_ledger_for_the_cluster_survives_a_writer_killed_mid_append() {
         );
     }
 }
+
+#[tokio::test]
+async fn what_one_node_enforces_from_memory_reaches_every_node() {
+    let cluster = Cluster::start(3).await;
+    // A block made through node 2 holds on node 0, which had never heard
+    // of anyone blocking Mallory.
+    let mut carol = cluster.person("carol", "jp", 2).await;
+    let mut mallory = cluster.person("mallory", "jp", 0).await;
+    carol.block("mallory").await.unwrap();
+    let mut refused = false;
+    for _ in 0..50 {
+        match mallory.create_chat(&["carol".into()], None).await {
+            Err(e) if code(Err::<(), _>(e)) == Some(kizuna_wire::ErrorCode::Refused) => {
+                refused = true;
+                break;
+            }
+            Err(e) => panic!("{e}"),
+            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    assert!(refused, "node 0 learnt of the block made through node 2");
+
+    // A device revoked through node 0 is cut off on node 1 at once.
+    let mut alice = cluster.person("alice", "jp", 0).await;
+    let (code_tx, code_rx) = tokio::sync::oneshot::channel::<String>();
+    let home = cluster.homes.path().join("alice-phone");
+    let url = cluster.url(1);
+    let linking = tokio::spawn(async move {
+        let mut code_tx = Some(code_tx);
+        Client::link_device(
+            &home,
+            &url,
+            "alice",
+            "phone",
+            move |c| {
+                if let Some(tx) = code_tx.take() {
+                    let _ = tx.send(c.to_string());
+                }
+            },
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .unwrap()
+    });
+    let code = code_rx.await.unwrap();
+    alice.approve_device(&code).await.unwrap();
+    let phone = linking.await.unwrap();
+    let phone_id = phone.identity().device_id.clone();
+    let (_live, _stop, watcher) = watching(phone);
+    // The phone's WebSocket on node 1 is open before it is revoked.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    alice.revoke_device(&phone_id).await.unwrap();
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), watcher).await;
+    assert!(
+        matches!(ended, Ok(Err(_))),
+        "the revoked device's watch on node 1 ended with a refusal"
+    );
+}
