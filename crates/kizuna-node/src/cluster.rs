@@ -193,6 +193,12 @@ impl ClusterLink {
         Ok(())
     }
 
+    /// Whether the link to NATS is up now (a node without it still serves,
+    /// but is not ready: its devices would hear of new messages late).
+    pub fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
     fn subject(&self, device_id: &str) -> String {
         format!("{}.{}", self.prefix, token(device_id))
     }

@@ -53,7 +53,11 @@ fn closing() -> StoreError {
 }
 
 impl Sequencer {
-    pub fn start(store: Arc<dyn Store>, hub: Arc<Hub>) -> (Sequencer, tokio::task::JoinHandle<()>) {
+    pub fn start(
+        store: Arc<dyn Store>,
+        hub: Arc<Hub>,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> (Sequencer, tokio::task::JoinHandle<()>) {
         let (tx, mut rx) = mpsc::channel::<Job>(4096);
         let task = tokio::spawn(async move {
             let mut jobs = Vec::with_capacity(MAX_BATCH);
@@ -93,6 +97,10 @@ impl Sequencer {
                 let (batch_acks, ack_done): (Vec<Ack>, Vec<_>) = acks.drain(..take).unzip();
                 let started = std::time::Instant::now();
                 let (submissions, acknowledgements) = (subs.len(), batch_acks.len());
+                let commits: Vec<bool> = subs
+                    .iter()
+                    .map(|s| matches!(s, Submission::Commit { .. }))
+                    .collect();
                 let r = store.submit(subs, batch_acks).await;
                 let took = started.elapsed();
                 if took > SLOW_BATCH {
@@ -116,9 +124,17 @@ impl Sequencer {
                                 .collect();
                             wakes.publish(devices).await;
                         }
-                        for (result, (handle, reply)) in results.into_iter().zip(replies) {
-                            if let Ok(acc) = &result {
-                                hub.push(&acc.queued, &handle);
+                        for ((result, (handle, reply)), commit) in
+                            results.into_iter().zip(replies).zip(commits)
+                        {
+                            match &result {
+                                Ok(acc) => {
+                                    hub.push(&acc.queued, &handle);
+                                    if commit {
+                                        metrics.committed();
+                                    }
+                                }
+                                Err(_) => metrics.refused(),
                             }
                             let _ = reply.send(Ok(result));
                         }
@@ -200,6 +216,8 @@ pub fn envelope_kind(k: MessageKind) -> EnvelopeKind {
 /// the rest of the envelope, serialised once for all recipients.
 pub struct LiveEntry {
     pub seq: u64,
+    /// When the message was stored (ms), for the delivery latency.
+    pub server_time: u64,
     pub body: Arc<str>,
 }
 
@@ -401,6 +419,7 @@ impl Hub {
             for c in conns {
                 let entry = LiveEntry {
                     seq: e.seq,
+                    server_time: e.server_time,
                     body: text.clone(),
                 };
                 if c.tx.try_send(entry).is_err() {
@@ -444,6 +463,7 @@ mod tests {
         .unwrap();
         let e = LiveEntry {
             seq: 42,
+            server_time: 5,
             body: body.into(),
         };
         match serde_json::from_str::<kizuna_wire::ServerFrame>(&e.frame()).unwrap() {

@@ -23,6 +23,7 @@ pub mod governance;
 pub mod groups;
 pub mod key_packages;
 pub mod limits;
+pub mod metrics;
 pub mod node;
 pub mod ops;
 pub mod privacy;

@@ -39,6 +39,8 @@ pub struct Node {
     pub refused_reports: RateLimiter,
     pub sequencer: Sequencer,
     pub hub: Arc<Hub>,
+    /// What the operations listener reports.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Binds each accepted message's franking commitment to its sender,
     /// chat and time (`keys/franking.key`).
     pub franking_key: [u8; 32],
@@ -191,7 +193,8 @@ impl Node {
             let wakes = crate::cluster::ClusterLink::connect(cluster, Arc::downgrade(&hub)).await?;
             hub.join_cluster(wakes);
         }
-        let (sequencer, task) = Sequencer::start(store.clone(), hub.clone());
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let (sequencer, task) = Sequencer::start(store.clone(), hub.clone(), metrics.clone());
         let node = Node {
             auth: UserAuth::new(token_key, limits.token_ttl_secs),
             phone_rate: RateLimiter::new(
@@ -207,6 +210,7 @@ impl Node {
             vault,
             sequencer,
             hub,
+            metrics,
             franking_key,
             sanctions,
             delivery_key,

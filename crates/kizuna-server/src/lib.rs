@@ -6,6 +6,7 @@
 mod edge;
 mod error;
 mod openapi;
+mod ops;
 mod staff;
 mod user;
 
@@ -56,6 +57,9 @@ pub struct ServerConfig {
     /// TLS, trusted proxies, the connection limit and timeouts of both
     /// listeners.
     pub edge: Edge,
+    /// The operations listener (`/healthz`, `/readyz`, `/metrics`); `None`
+    /// runs the node without one.
+    pub ops_listen: Option<SocketAddr>,
 }
 
 impl ServerConfig {
@@ -78,6 +82,7 @@ impl ServerConfig {
             policy: None,
             anomaly: kizuna_staff::AnomalyLimits::default(),
             edge: Edge::default(),
+            ops_listen: None,
         }
     }
 }
@@ -117,6 +122,9 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// Where the staff API listens, if it does.
     pub staff_addr: Option<SocketAddr>,
+    /// Where the operations listener is, if there is one.
+    pub ops_addr: Option<SocketAddr>,
+    ops: Option<tokio::task::JoinHandle<()>>,
     staff: Option<(Arc<kizuna_staff::StaffRealm>, tokio::task::JoinHandle<()>)>,
     shutdown: tokio::sync::watch::Sender<bool>,
     serve: tokio::task::JoinHandle<()>,
@@ -176,6 +184,29 @@ impl RunningServer {
             }
         };
         let governance = staff.as_ref().map(|(_, _, _, g)| g.clone());
+        // Plain HTTP whatever the APIs speak: it says nothing about anyone,
+        // and monitoring inside the operator's network reads it.
+        let ops = match config.ops_listen {
+            None => None,
+            Some(listen) => {
+                let (listener, ops_addr) = bind("operations", listen).await?;
+                let gate = edge::Gate::new(
+                    &Edge {
+                        tls: None,
+                        ..config.edge.clone()
+                    },
+                    open_files,
+                )?;
+                let task = tokio::spawn(edge::serve(
+                    listener,
+                    ops::router(node.clone()),
+                    gate,
+                    "operations",
+                    shutdown_rx.clone(),
+                ));
+                Some((ops_addr, task))
+            }
+        };
         let limits = config.limits.clone();
         let state = Arc::new(user::AppState {
             node,
@@ -203,10 +234,16 @@ impl RunningServer {
         let serve = tokio::spawn(edge::serve(listener, app, user_gate, "user", shutdown_rx));
         let staff_addr = staff.as_ref().map(|(a, _, _, _)| *a);
         let staff = staff.map(|(_, realm, task, _)| (realm, task));
+        let (ops_addr, ops) = match ops {
+            Some((a, t)) => (Some(a), Some(t)),
+            None => (None, None),
+        };
         Ok(RunningServer {
             scheme,
             addr,
             staff_addr,
+            ops_addr,
+            ops,
             staff,
             shutdown,
             serve,
@@ -233,6 +270,9 @@ impl RunningServer {
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.serve.await;
+        if let Some(ops) = self.ops {
+            let _ = ops.await;
+        }
         if let Some((realm, task)) = self.staff {
             let _ = task.await;
             // Failures of a window not yet closed are recorded, not lost.

@@ -332,6 +332,15 @@ pub struct ServeArgs {
     /// never the port of another node's user API).
     #[arg(long)]
     pub staff_listen: Option<SocketAddr>,
+    /// Address of the operations listener: /healthz, /readyz and /metrics
+    /// (Prometheus) for monitoring (default: loopback, two ports after
+    /// --listen's, so 7482 beside the default 7480).
+    #[arg(long)]
+    pub ops_listen: Option<SocketAddr>,
+    /// How the node logs to stderr: `text` for people, `json` (one object
+    /// per line) for a log pipeline.
+    #[arg(long, env = "KIZUNA_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
     /// The region configuration (kizuna.toml); without it, the embedded
     /// default with regions jp and kr (`kizuna config default` prints it).
     #[arg(long, env = "KIZUNA_CONFIG")]

@@ -4,17 +4,21 @@ use crate::admin;
 use crate::cli::ServeArgs;
 
 pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KIZUNA_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KIZUNA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if a.log_format == "json" {
+        logs.json().init();
+    } else {
+        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
     let mut config = kizuna_server::ServerConfig::new(&a.data_dir, a.listen);
     config.regions = admin::regions(a.config.as_deref())?;
     config.staff_listen = Some(a.staff_listen.unwrap_or_else(|| staff_beside(a.listen)));
+    config.ops_listen = Some(a.ops_listen.unwrap_or_else(|| ops_beside(a.listen)));
     config.policy = admin::policy_path(a.policy.as_deref(), a.config.as_deref());
     config.anomaly = kizuna_server::AnomalyLimits {
         denials_per_hour: a.staff_max_refusals_per_hour,
@@ -47,6 +51,7 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
             serde_json::json!({
                 "user_api": server.url(),
                 "staff_api": server.staff_addr.map(|s| format!("{}://{s}", server.scheme)),
+                "operations": server.ops_addr.map(|s| format!("http://{s}")),
                 "data_dir": a.data_dir.display().to_string(),
                 "node_region": config_region,
                 "regions": config_ids,
@@ -63,6 +68,9 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
         if let Some(staff) = server.staff_addr {
             out!("Kizuna staff API listening on {}://{staff}", server.scheme);
         }
+        if let Some(ops) = server.ops_addr {
+            out!("Kizuna operations (/healthz, /readyz, /metrics) on http://{ops}");
+        }
     }
     shutdown_signal().await;
     eprintln!("shutting down: finishing in-flight requests");
@@ -78,6 +86,16 @@ fn staff_beside(user: std::net::SocketAddr) -> std::net::SocketAddr {
     let port = match user.port() {
         0 => 0,
         p => p.checked_add(1).unwrap_or(p - 1),
+    };
+    std::net::SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// The operations listener a node gets when none is named: on loopback, two
+/// ports after the user API's (the staff API has the one between).
+fn ops_beside(user: std::net::SocketAddr) -> std::net::SocketAddr {
+    let port = match user.port() {
+        0 => 0,
+        p => p.checked_add(2).unwrap_or(p - 2),
     };
     std::net::SocketAddr::from(([127, 0, 0, 1], port))
 }

@@ -30,6 +30,7 @@ pub struct Governance {
     pub sanctions: Arc<crate::sanctions::Sanctions>,
     /// The cluster the node serves in, told of every sanction decided.
     pub cluster: Option<Arc<crate::cluster::ClusterLink>>,
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Reports a moderator is deciding now, one decision at a time each.
     pub deciding: std::sync::Mutex<std::collections::HashSet<String>>,
 }
@@ -70,6 +71,7 @@ impl Governance {
             anomaly,
             sanctions: node.sanctions.clone(),
             cluster: node.hub.cluster().cloned(),
+            metrics: node.metrics.clone(),
             deciding: Default::default(),
         })
     }

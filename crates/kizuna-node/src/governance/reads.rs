@@ -109,6 +109,7 @@ impl Governance {
                 }
                 other => vault_failure(other),
             })?;
+        g.metrics.governed_read();
         Ok(GovernedRead {
             subject: handle,
             region: account.region,

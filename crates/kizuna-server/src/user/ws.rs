@@ -157,6 +157,7 @@ async fn replay(
         let n = page.len();
         for env in page {
             send_env(socket, &env).await?;
+            s.metrics.delivered(env.server_time);
             *last = env.seq;
         }
         if n < REPLAY_PAGE as usize {
@@ -204,7 +205,7 @@ async fn run(
         tokio::select! {
             entry = reg.rx.recv() => {
                 let Some(entry) = entry else { break Ok(()) };
-                if let Err(e) = Box::pin(forward(socket, entry, &mut reg.rx, &mut last)).await {
+                if let Err(e) = Box::pin(forward(s, socket, entry, &mut reg.rx, &mut last)).await {
                     break Err(e);
                 }
             }
@@ -287,6 +288,7 @@ async fn run(
 /// Writes a live entry and everything else already waiting, then flushes
 /// once: under load, one system call carries many frames.
 async fn forward(
+    s: &Shared,
     socket: &mut WebSocket,
     first: LiveEntry,
     rx: &mut tokio::sync::mpsc::Receiver<LiveEntry>,
@@ -297,6 +299,7 @@ async fn forward(
     while let Some(e) = next {
         if e.seq > *last {
             socket.feed(Message::Text(e.frame().into())).await?;
+            s.metrics.delivered(e.server_time);
             *last = e.seq;
             wrote = true;
         }
