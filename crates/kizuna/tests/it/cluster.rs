@@ -14,9 +14,11 @@ use crate::harness::*;
 /// cluster's keys, all on the same databases.
 pub struct Cluster {
     pub nodes: Vec<RunningServer>,
-    _dirs: Vec<tempfile::TempDir>,
+    pub regions: Regions,
+    dirs: Vec<tempfile::TempDir>,
     homes: tempfile::TempDir,
-    _databases: Vec<ScratchDatabase>,
+    /// The node database, then jp's, then kr's.
+    databases: Vec<ScratchDatabase>,
 }
 
 /// The default configuration with every store in `databases` (node, jp, kr)
@@ -79,9 +81,10 @@ impl Cluster {
         }
         Cluster {
             nodes,
-            _dirs: dirs,
+            regions,
+            dirs,
             homes: tempfile::tempdir().unwrap(),
-            _databases: databases,
+            databases,
         }
     }
 
@@ -628,4 +631,87 @@ async fn what_one_node_enforces_from_memory_reaches_every_node() {
         matches!(ended, Ok(Err(_))),
         "the revoked device's watch on node 1 ended with a refusal"
     );
+}
+
+/// Everything a PostgreSQL database holds, as text (binary columns in hex).
+async fn database_text(db: &ScratchDatabase) -> String {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(db.url()).await.unwrap();
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let mut all = String::new();
+    for t in tables {
+        let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT t::text FROM \"{t}\" t"))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        all.push_str(&rows.join("\n"));
+    }
+    all
+}
+
+#[tokio::test]
+async fn residency_holds_across_the_cluster_and_a_move_runs_while_nodes_serve() {
+    let cluster = Cluster::start(2).await;
+    let mut alice = cluster.person("alice", "jp", 0).await;
+    let mut bob = cluster.person("bob", "kr", 1).await;
+    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
+    alice.send(&chat, "hello").await.unwrap();
+    bob.sync().await.unwrap();
+    let bob_id = bob.me().await.unwrap().account_id;
+    let bob_phone = phone_for("bob");
+    let digits: String = bob_phone.chars().filter(|c| c.is_ascii_digit()).collect();
+
+    // Nothing of Bob, a person of kr, is in the jp database: not his id,
+    // name or phone, not even sealed.
+    let jp = database_text(&cluster.databases[1]).await;
+    let kr = database_text(&cluster.databases[2]).await;
+    assert!(kr.contains(&bob_id), "the kr database holds Bob");
+    for needle in [bob_id.as_str(), "bob Person", digits.as_str()] {
+        assert!(!jp.contains(needle), "{needle} found in the jp database");
+    }
+    // And the node database holds no one's name or phone at all.
+    let node_db = database_text(&cluster.databases[0]).await;
+    for needle in ["bob Person", "alice Person", digits.as_str()] {
+        assert!(
+            !node_db.contains(needle),
+            "{needle} found in the node database"
+        );
+    }
+
+    // The operator moves Bob to jp from a machine of their own, while both
+    // nodes serve and Alice keeps talking to him.
+    let admin_dir = tempfile::tempdir().unwrap();
+    copy_dir(
+        &cluster.dirs[0].path().join("keys"),
+        &admin_dir.path().join("keys"),
+    );
+    let talking = async {
+        for i in 0..10 {
+            alice.send(&chat, &format!("during {i}")).await.unwrap();
+        }
+    };
+    let moving = async {
+        let admin = kizuna_server::admin::Admin::open(admin_dir.path(), cluster.regions.clone())
+            .await
+            .unwrap();
+        let moved = admin.move_subject("bob", "jp").await.unwrap();
+        admin.close().await;
+        moved
+    };
+    let ((), moved) = tokio::join!(talking, moving);
+    assert_eq!((moved.from.as_str(), moved.to.as_str()), ("kr", "jp"));
+    // Every message arrived, and Bob's data is read from jp on the node he
+    // uses, which did not restart.
+    let got = texts(&bob.sync().await.unwrap());
+    assert_eq!(got.len(), 10, "{got:?}");
+    assert_eq!(bob.me().await.unwrap().region, "jp");
+    let kr = database_text(&cluster.databases[2]).await;
+    assert!(!kr.contains(&bob_id), "Bob is still in the kr database");
+    let jp = database_text(&cluster.databases[1]).await;
+    assert!(jp.contains(&bob_id), "the jp database holds Bob now");
 }
