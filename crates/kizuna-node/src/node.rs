@@ -266,12 +266,25 @@ impl Node {
         }
     }
 
-    /// In a cluster: applies what other nodes announce, for as long as the
+    /// In a cluster: applies what other nodes announce, and settles the
+    /// access records a node that died left pending, for as long as the
     /// node lives.
     pub async fn listen_to_cluster(self: &Arc<Self>) -> Result<(), OpenError> {
         let Some(link) = self.hub.cluster().cloned() else {
             return Ok(());
         };
+        let vault = Arc::downgrade(&self.vault);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            every.tick().await;
+            loop {
+                every.tick().await;
+                let Some(vault) = vault.upgrade() else { return };
+                if let Err(e) = vault.settle_pending().await {
+                    tracing::warn!(error = %e, "settling pending access records failed; tried again in a minute");
+                }
+            }
+        });
         let node = Arc::downgrade(self);
         link.listen(move |notice| {
             let Some(node) = node.upgrade() else {

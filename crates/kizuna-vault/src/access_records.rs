@@ -229,7 +229,11 @@ impl Vault {
     /// Settles records a crash left between their write and their ledger
     /// index: found in the ledger, they get their index; not found, their
     /// access never happened and they are removed.
-    pub(crate) async fn settle_pending(&self) -> Result<(), VaultError> {
+    /// Numbers the access records a crash left unnumbered whose leaf is in
+    /// the ledger, and removes those whose leaf is not (what they record
+    /// never happened). At start, and in a cluster once a minute, for what
+    /// a node that died left behind.
+    pub async fn settle_pending(&self) -> Result<(), VaultError> {
         // In a cluster, a record written moments ago may be another node's
         // whose append is under way: only those older than any append takes
         // are settled.
@@ -244,7 +248,9 @@ impl Vault {
                 continue;
             }
             let ledger = self.ledger()?;
-            let size = ledger.size();
+            // A mirror that trails the shared log would take an entry
+            // appended elsewhere for one that never was.
+            let size = ledger.catch_up().await.map_err(VaultError::Ledger)?;
             let from = pending.iter().map(|p| p.access.after).min().unwrap_or(size);
             let tail = ledger
                 .leaves(from.min(size), size)
