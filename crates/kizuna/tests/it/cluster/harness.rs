@@ -206,6 +206,7 @@ impl Processes {
                 .arg(d.path())
                 .args(["--listen", &listen.to_string()])
                 .args(["--staff-listen", &staff.to_string()])
+                .args(["--ops-listen", "127.0.0.1:0"])
                 .env("KIZUNA_LOG", "error")
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
