@@ -297,6 +297,21 @@ pub struct BenchArgs {
     /// With --breach: the people the organisation read.
     #[arg(long, default_value_t = 500_000)]
     pub affected: u64,
+    /// Nodes to spread the devices over. 1: one node on its own data
+    /// directory (pinned to a core). More: a cluster set up for the run,
+    /// its stores in fresh databases on --postgres (dropped afterwards) and
+    /// its wake-ups over --nats, not pinned.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64),
+          conflicts_with_all = ["policy", "governed", "ledger", "breach"])]
+    pub nodes: u16,
+    /// With --nodes above 1: a database on the PostgreSQL server the run's
+    /// databases are created on.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    pub postgres: String,
+    /// With --nodes above 1: the NATS server the nodes wake each other
+    /// through.
+    #[arg(long, default_value = "nats://127.0.0.1:4222")]
+    pub nats: String,
 }
 
 #[derive(Args)]
