@@ -276,9 +276,9 @@ pub fn cluster_toml(
         }
         toml = toml.replace(&sqlite, &store(url));
     }
-    let at = toml.find("[regions.").ok_or_else(|| {
-        BenchError::Setup("the default configuration names no region".into())
-    })?;
+    let at = toml
+        .find("[regions.")
+        .ok_or_else(|| BenchError::Setup("the default configuration names no region".into()))?;
     let toml = format!(
         "{}node_store = {}\n\n[cluster]\nname = \"{name}\"\nnats = [\"{nats}\"]\n\n{}",
         &toml[..at],

@@ -8,7 +8,7 @@ mod report;
 
 pub use report::Report;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -47,6 +47,20 @@ pub struct BenchOptions {
     /// directory; more is a cluster set up for the run on `cluster`.
     pub nodes: usize,
     pub cluster: ClusterOptions,
+}
+
+/// Why the node refused a send: its status and error code.
+async fn refusal(r: reqwest::Response) -> String {
+    let status = r.status().as_u16();
+    let code = r
+        .json::<serde_json::Value>()
+        .await
+        .ok()
+        .and_then(|b| b.get("code").and_then(|c| c.as_str()).map(str::to_string));
+    match code {
+        Some(c) => format!("HTTP {status} {c}"),
+        None => format!("HTTP {status}"),
+    }
 }
 
 /// What an acknowledged message is, in the report's words.
@@ -344,6 +358,7 @@ pub async fn run(
     let (governed_stop, governed_stopped) = tokio::sync::watch::channel(false);
     let governed = reader.map(|r| tokio::spawn(r.open_loop(opts.governed_reads, governed_stopped)));
     let send_errors = Arc::new(AtomicU64::new(0));
+    let refusals = Arc::new(std::sync::Mutex::new(BTreeMap::<String, u64>::new()));
     let mut senders = Vec::with_capacity(opts.messages);
     for (i, p) in prepared.into_iter().enumerate() {
         let Some((s, req)) = p else { continue };
@@ -357,11 +372,20 @@ pub async fn run(
         );
         let token = tokens[s].clone();
         let errors = send_errors.clone();
+        let refusals = refusals.clone();
         let scheduled = start + interval * i as u32;
         senders.push(tokio::spawn(async move {
             let r = http.post(url).bearer_auth(token).json(&req).send().await;
-            if !matches!(r, Ok(ref r) if r.status().is_success()) {
+            let refused = match r {
+                Ok(r) if r.status().is_success() => None,
+                Ok(r) => Some(refusal(r).await),
+                Err(e) => Some(format!("no answer ({e})")),
+            };
+            if let Some(why) = refused {
                 errors.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut m) = refusals.lock() {
+                    *m.entry(why).or_insert(0) += 1;
+                }
             }
             Instant::now()
                 .saturating_duration_since(scheduled)
@@ -433,6 +457,7 @@ pub async fn run(
         group_size: opts.group_size,
         messages_sent: sent,
         send_errors: errors,
+        send_refusals: refusals.lock().map(|m| m.clone()).unwrap_or_default(),
         expected_deliveries: expected,
         delivered: got,
         lost: expected.saturating_sub(got),

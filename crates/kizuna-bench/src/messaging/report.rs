@@ -9,6 +9,8 @@ pub struct Report {
     pub group_size: usize,
     pub messages_sent: u64,
     pub send_errors: u64,
+    /// The send errors by what the node answered (status and error code).
+    pub send_refusals: std::collections::BTreeMap<String, u64>,
     pub expected_deliveries: u64,
     pub delivered: u64,
     pub lost: u64,
@@ -49,11 +51,15 @@ impl std::fmt::Display for Report {
             self.offered_rate,
             self.offered_rate * (self.group_size as f64 - 1.0)
         )?;
-        writeln!(
+        write!(
             f,
-            "sent               {} (errors: {})",
+            "sent               {} (errors: {}",
             self.messages_sent, self.send_errors
         )?;
+        for (i, (why, n)) in self.send_refusals.iter().enumerate() {
+            write!(f, "{} {n} × {why}", if i == 0 { ":" } else { "," })?;
+        }
+        writeln!(f, ")")?;
         writeln!(
             f,
             "delivered          {} of {} expected",
