@@ -63,6 +63,16 @@ async fn refusal(r: reqwest::Response) -> String {
     }
 }
 
+/// The innermost cause of a failed request, which names what went wrong
+/// (the outer ones name the request, different for every group).
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    cause.to_string()
+}
+
 /// What an acknowledged message is, in the report's words.
 fn durability(synchronous_commit: Option<&str>) -> String {
     match synchronous_commit {
@@ -379,7 +389,7 @@ pub async fn run(
             let refused = match r {
                 Ok(r) if r.status().is_success() => None,
                 Ok(r) => Some(refusal(r).await),
-                Err(e) => Some(format!("no answer ({e})")),
+                Err(e) => Some(format!("no answer ({})", root_cause(&e))),
             };
             if let Some(why) = refused {
                 errors.fetch_add(1, Ordering::Relaxed);

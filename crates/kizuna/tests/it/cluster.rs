@@ -558,7 +558,7 @@ async fn what_one_node_enforces_from_memory_reaches_every_node() {
     let mut refused = false;
     for _ in 0..50 {
         match mallory.create_chat(&["carol".into()], None).await {
-            Err(e) if code(Err::<(), _>(e)) == Some(kizuna_wire::ErrorCode::Refused) => {
+            Err(e) if e.refusal() == Some(kizuna_wire::ErrorCode::Refused) => {
                 refused = true;
                 break;
             }
