@@ -236,7 +236,13 @@ pub async fn run_governed(
         name: "registering people",
         steps: Some(opts.subjects as u64),
     });
-    register(&opts.work_dir, &node.url, opts.subjects, &progress).await?;
+    register(
+        &opts.work_dir,
+        std::slice::from_ref(&node.url),
+        opts.subjects,
+        &progress,
+    )
+    .await?;
     progress(Progress::Stage {
         name: "requesting and approving grants",
         steps: None,

@@ -10,6 +10,7 @@
 //! reports; each kind of benchmark and its report is a module.
 
 pub mod breach;
+mod cluster;
 pub mod governed;
 pub mod ledger;
 mod messaging;
@@ -17,6 +18,7 @@ mod node;
 pub mod policy;
 
 pub use breach::{run_breach, BreachOptions, BreachReport};
+pub use cluster::{cluster_toml, ClusterOptions};
 pub use governed::{run_governed, GovernedOptions};
 pub use messaging::{run, BenchOptions, Report};
 

@@ -1,8 +1,14 @@
 //! The messaging run: devices in groups send through a node over HTTP and
 //! receive over WebSockets, measured for throughput, latency, losses and the
-//! server's memory, optionally with governed reads made beside it.
+//! server's memory, optionally with governed reads made beside it. With many
+//! nodes the devices are spread over a cluster of them, so that most
+//! deliveries cross from the sender's node to the receiver's.
 
-use std::collections::{HashMap, HashSet};
+mod report;
+
+pub use report::Report;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -13,8 +19,9 @@ use hdrhistogram::Histogram;
 use kizuna_wire::{ClientFrame, ServerFrame};
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::cluster::{ClusterOptions, Deployment};
 use crate::node::{handle, register, rss_kib, Node, WARM_CONNECTIONS};
-use crate::{governed, BenchError, Progress};
+use crate::{BenchError, Progress};
 
 /// Arrivals per acknowledgement a receiving device sends.
 const ACK_EVERY: u32 = 1;
@@ -36,106 +43,43 @@ pub struct BenchOptions {
     /// Governed staff reads per second made while the messages are sent
     /// (0: none), to show what governance costs messaging.
     pub governed_reads: f64,
+    /// Nodes to spread the devices over: 1 is one node on its own data
+    /// directory; more is a cluster set up for the run on `cluster`.
+    pub nodes: usize,
+    pub cluster: ClusterOptions,
 }
 
-#[derive(Debug, serde::Serialize)]
-pub struct Report {
-    pub devices: usize,
-    pub group_size: usize,
-    pub messages_sent: u64,
-    pub send_errors: u64,
-    pub expected_deliveries: u64,
-    pub delivered: u64,
-    pub lost: u64,
-    pub duplicated: u64,
-    pub out_of_order: u64,
-    pub offered_rate: f64,
-    pub delivered_per_sec: f64,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
-    pub p999_ms: f64,
-    pub max_ms: f64,
-    /// From scheduled send to the sender's acknowledgement (durable).
-    pub send_p50_ms: f64,
-    pub send_p99_ms: f64,
-    pub server_peak_rss_kib: u64,
-    pub idle_bytes_per_connection: f64,
-    pub decrypted_sample: usize,
-    pub decrypted_ok: usize,
-    pub pinned: bool,
-    pub durability: &'static str,
-    /// The governed reads made beside the messages, if any were asked for.
-    pub governed: Option<governed::GovernedReport>,
+/// Why the node refused a send: its status and error code.
+async fn refusal(r: reqwest::Response) -> String {
+    let status = r.status().as_u16();
+    let code = r
+        .json::<serde_json::Value>()
+        .await
+        .ok()
+        .and_then(|b| b.get("code").and_then(|c| c.as_str()).map(str::to_string));
+    match code {
+        Some(c) => format!("HTTP {status} {c}"),
+        None => format!("HTTP {status}"),
+    }
 }
 
-impl std::fmt::Display for Report {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(
-            f,
-            "devices            {} in groups of {}",
-            self.devices, self.group_size
-        )?;
-        writeln!(
-            f,
-            "offered            {:.0} messages/s ({:.0} deliveries/s)",
-            self.offered_rate,
-            self.offered_rate * (self.group_size as f64 - 1.0)
-        )?;
-        writeln!(
-            f,
-            "sent               {} (errors: {})",
-            self.messages_sent, self.send_errors
-        )?;
-        writeln!(
-            f,
-            "delivered          {} of {} expected",
-            self.delivered, self.expected_deliveries
-        )?;
-        writeln!(
-            f,
-            "throughput         {:.0} delivered messages/s",
-            self.delivered_per_sec
-        )?;
-        writeln!(
-            f,
-            "latency            p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
-            self.p50_ms, self.p99_ms, self.p999_ms, self.max_ms
-        )?;
-        writeln!(
-            f,
-            "sender answered    p50 {:.2} ms, p99 {:.2} ms (message on disk)",
-            self.send_p50_ms, self.send_p99_ms
-        )?;
-        writeln!(
-            f,
-            "lost / dup / ooo   {} / {} / {}",
-            self.lost, self.duplicated, self.out_of_order
-        )?;
-        writeln!(f, "server peak RSS    {} KiB", self.server_peak_rss_kib)?;
-        writeln!(
-            f,
-            "idle connection    {:.1} KiB of server memory each",
-            self.idle_bytes_per_connection / 1024.0
-        )?;
-        writeln!(
-            f,
-            "decrypted sample   {}/{} arrivals opened with the receivers' MLS state",
-            self.decrypted_ok, self.decrypted_sample
-        )?;
-        writeln!(
-            f,
-            "cores              {}",
-            if self.pinned {
-                "server on core 0, load generator on core 1"
-            } else {
-                "not pinned"
-            }
-        )?;
-        write!(f, "durability         {}", self.durability)?;
-        if let Some(g) = &self.governed {
-            write!(f, "\n{g}")?;
-        }
-        Ok(())
+/// The innermost cause of a failed request, which names what went wrong
+/// (the outer ones name the request, different for every group).
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    cause.to_string()
+}
+
+/// What an acknowledged message is, in the report's words.
+fn durability(synchronous_commit: Option<&str>) -> String {
+    match synchronous_commit {
+        None => "acknowledged = on disk: SQLite WAL with synchronous=FULL, group commit, before the sender is answered".into(),
+        Some(s) => format!(
+            "acknowledged = committed in PostgreSQL (synchronous_commit = {s}, as the server has it) before the sender is answered"
+        ),
     }
 }
 
@@ -174,23 +118,53 @@ pub async fn run(
             "need at least one group of two or more devices".into(),
         ));
     }
-    let node = Node::start(
-        &opts.kizuna_bin,
-        &opts.work_dir,
-        opts.pin,
-        opts.governed_reads > 0.0,
-    )
-    .await?;
-    let (pid, pinned, url, http) = (node.pid, node.pinned, node.url.clone(), node.http.clone());
+    if opts.nodes == 0 {
+        return Err(BenchError::Setup("--nodes is 1 or more".into()));
+    }
+    if opts.nodes > 1 && opts.governed_reads > 0.0 {
+        return Err(BenchError::Setup(
+            "governed reads are measured on one node: leave out --nodes or --governed-reads".into(),
+        ));
+    }
+    let deployment = if opts.nodes > 1 {
+        stage(
+            &format!("setting up a cluster of {} nodes", opts.nodes),
+            None,
+        );
+        Deployment::cluster(&opts.kizuna_bin, &opts.work_dir, opts.nodes, &opts.cluster).await?
+    } else {
+        let node = Node::start(
+            &opts.kizuna_bin,
+            &opts.work_dir,
+            opts.pin,
+            opts.governed_reads > 0.0,
+        )
+        .await?;
+        Deployment {
+            nodes: vec![node],
+            databases: None,
+            synchronous_commit: None,
+        }
+    };
+    let nodes = &deployment.nodes;
+    let pids: Vec<u32> = nodes.iter().map(|n| n.pid).collect();
+    let rss = |field: &str| pids.iter().map(|&p| rss_kib(p, field)).sum::<u64>();
+    let pinned = nodes.len() == 1 && nodes[0].pinned;
+    let http = nodes[0].http.clone();
+    let urls: Vec<String> = nodes.iter().map(|n| n.url.clone()).collect();
+    // Device d is served by node d mod N: the members of a group, and so a
+    // sender and most of its receivers, are on different nodes.
+    let url_of = |d: usize| urls[d % urls.len()].as_str();
 
     // Devices.
     let n = opts.devices - opts.devices % opts.group_size;
     stage("registering devices", Some(n));
-    let mut clients = register(&opts.work_dir, &url, n, &progress).await?;
+    let mut clients = register(&opts.work_dir, &urls, n, &progress).await?;
     let reader = if opts.governed_reads > 0.0 {
         stage("requesting and approving staff grants", None);
         Some(
-            node.reader(&opts.work_dir, (0..n.min(1000)).map(handle).collect())
+            nodes[0]
+                .reader(&opts.work_dir, (0..n.min(1000)).map(handle).collect())
                 .await?,
         )
     } else {
@@ -226,19 +200,18 @@ pub async fn run(
         tokens.push(c.bearer_token().await?);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_before = rss_kib(pid, "RssAnon:");
+    let rss_before = rss("RssAnon:");
     stage("connecting WebSockets", Some(n));
-    let ws_base = url.replace("http://", "ws://");
     let mut sockets = Vec::with_capacity(n);
     let mut rss_half = rss_before;
     for (k, t) in tokens.iter().enumerate() {
         if k == n / 2 {
             tokio::time::sleep(Duration::from_millis(500)).await;
-            rss_half = rss_kib(pid, "RssAnon:");
+            rss_half = rss("RssAnon:");
         }
         let mut req =
             tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
-                format!("{ws_base}/v1/ws?after=0").as_str(),
+                format!("{}/v1/ws?after=0", url_of(k).replace("http://", "ws://")).as_str(),
             )
             .map_err(|e| BenchError::Setup(e.to_string()))?;
         req.headers_mut().insert(
@@ -254,7 +227,7 @@ pub async fn run(
         progress(Progress::Done(1));
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss_idle = rss_kib(pid, "RssAnon:");
+    let rss_idle = rss("RssAnon:");
     // The second half of the connections, so one-time growth (tables,
     // allocator arenas) is not charged to each connection.
     let idle_bytes = (rss_idle.saturating_sub(rss_half) as f64 * 1024.0) / (n - n / 2) as f64;
@@ -287,10 +260,10 @@ pub async fn run(
     // Open the HTTP connections the senders will reuse, as clients that stay
     // connected would have them; otherwise the first second measures TCP
     // set-up of a connection pool rather than the node.
-    let warm: Vec<_> = (0..WARM_CONNECTIONS)
-        .map(|_| {
+    let warm: Vec<_> = (0..WARM_CONNECTIONS * urls.len())
+        .map(|k| {
             let http = http.clone();
-            let url = format!("{url}/health");
+            let url = format!("{}/health", url_of(k));
             tokio::spawn(async move { http.get(url).send().await.map(|_| ()) })
         })
         .collect();
@@ -395,20 +368,34 @@ pub async fn run(
     let (governed_stop, governed_stopped) = tokio::sync::watch::channel(false);
     let governed = reader.map(|r| tokio::spawn(r.open_loop(opts.governed_reads, governed_stopped)));
     let send_errors = Arc::new(AtomicU64::new(0));
+    let refusals = Arc::new(std::sync::Mutex::new(BTreeMap::<String, u64>::new()));
     let mut senders = Vec::with_capacity(opts.messages);
     for (i, p) in prepared.into_iter().enumerate() {
         let Some((s, req)) = p else { continue };
         tokio::time::sleep_until((start + interval * i as u32).into()).await;
         progress(Progress::Done(1));
         let http = http.clone();
-        let url = format!("{url}/v1/groups/{}/messages", chats[s / opts.group_size]);
+        let url = format!(
+            "{}/v1/groups/{}/messages",
+            url_of(s),
+            chats[s / opts.group_size]
+        );
         let token = tokens[s].clone();
         let errors = send_errors.clone();
+        let refusals = refusals.clone();
         let scheduled = start + interval * i as u32;
         senders.push(tokio::spawn(async move {
             let r = http.post(url).bearer_auth(token).json(&req).send().await;
-            if !matches!(r, Ok(ref r) if r.status().is_success()) {
+            let refused = match r {
+                Ok(r) if r.status().is_success() => None,
+                Ok(r) => Some(refusal(r).await),
+                Err(e) => Some(format!("no answer ({})", root_cause(&e))),
+            };
+            if let Some(why) = refused {
                 errors.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut m) = refusals.lock() {
+                    *m.entry(why).or_insert(0) += 1;
+                }
             }
             Instant::now()
                 .saturating_duration_since(scheduled)
@@ -456,8 +443,10 @@ pub async fn run(
     let elapsed = Duration::from_micros(last_arrival.load(Ordering::Relaxed))
         .as_secs_f64()
         .max(1e-9);
-    let peak = rss_kib(pid, "VmHWM:");
-    drop(node);
+    let peak = rss("VmHWM:");
+    let synchronous_commit = deployment.synchronous_commit.clone();
+    let nodes = deployment.nodes.len();
+    deployment.stop().await?;
 
     // Prove arrivals are real: the receivers' own MLS state opens them.
     stage("decrypting a sample of arrivals", None);
@@ -478,6 +467,7 @@ pub async fn run(
         group_size: opts.group_size,
         messages_sent: sent,
         send_errors: errors,
+        send_refusals: refusals.lock().map(|m| m.clone()).unwrap_or_default(),
         expected_deliveries: expected,
         delivered: got,
         lost: expected.saturating_sub(got),
@@ -496,7 +486,8 @@ pub async fn run(
         decrypted_sample: tried,
         decrypted_ok: ok,
         pinned,
-        durability: "acknowledged = on disk: SQLite WAL with synchronous=FULL, group commit, before the sender is answered",
+        nodes,
+        durability: durability(synchronous_commit.as_deref()),
         governed,
     })
 }

@@ -72,9 +72,20 @@ impl Node {
         pin: bool,
         staff: bool,
     ) -> Result<Node, BenchError> {
-        let data_dir = work_dir.join("server");
+        Self::spawn(kizuna_bin, &work_dir.join("server"), None, pin, staff).await
+    }
+
+    /// Starts `kizuna serve` on `data_dir`; with `cluster`, on that
+    /// configuration file, with those variables in its environment.
+    pub(crate) async fn spawn(
+        kizuna_bin: &std::path::Path,
+        data_dir: &std::path::Path,
+        cluster: Option<(&std::path::Path, &[(&str, String)])>,
+        pin: bool,
+        staff: bool,
+    ) -> Result<Node, BenchError> {
         let root = if staff {
-            Some(governed::bootstrap(kizuna_bin, &data_dir)?)
+            Some(governed::bootstrap(kizuna_bin, data_dir)?)
         } else {
             None
         };
@@ -89,9 +100,14 @@ impl Node {
         } else {
             Command::new(kizuna_bin)
         };
-        cmd.arg("serve")
-            .arg("--data-dir")
-            .arg(&data_dir)
+        cmd.arg("serve");
+        if let Some((config, env)) = cluster {
+            cmd.arg("--config")
+                .arg(config)
+                .envs(env.iter().map(|(k, v)| (k, v)));
+        }
+        cmd.arg("--data-dir")
+            .arg(data_dir)
             .args([
                 "--listen",
                 &format!("127.0.0.1:{port}"),
@@ -102,6 +118,9 @@ impl Node {
                 "100000000",
                 "--staff-listen",
                 &format!("127.0.0.1:{staff_port}"),
+                // Any free port: the one two after --listen may be taken.
+                "--ops-listen",
+                "127.0.0.1:0",
                 // One member reads every benchmark person, many times over.
                 "--staff-max-people-per-hour",
                 "1000000000",
@@ -156,19 +175,21 @@ pub(crate) fn handle(i: usize) -> String {
     format!("b{i:05}")
 }
 
-/// Registers `n` people with one device each, in region jp.
+/// Registers `n` people with one device each, in region jp, device `i`
+/// through node `urls[i mod urls.len()]`, which it stays with.
 pub(crate) async fn register(
     work_dir: &std::path::Path,
-    url: &str,
+    urls: &[String],
     n: usize,
     progress: &impl Fn(Progress<'_>),
 ) -> Result<Vec<Client>, BenchError> {
     let homes = work_dir.join("devices");
     // Every registration carries agreement to the region's disclosures.
-    let agreed = &Client::disclosures(url, "jp").await?.version;
+    let agreed = &Client::disclosures(urls[0].as_str(), "jp").await?.version;
     let mut clients: Vec<Option<Client>> = (0..n).map(|_| None).collect();
     let mut stream = futures_util::stream::iter((0..n).map(|i| {
         let home = homes.join(format!("d{i}"));
+        let url = urls[i % urls.len()].as_str();
         async move {
             let handle = handle(i);
             let phone = format!("+8170{i:08}");

@@ -76,9 +76,19 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
             pin: !a.no_pin,
             sample_groups: 10,
             governed_reads: a.governed_reads,
+            nodes: usize::from(a.nodes),
+            cluster: kizuna_bench::ClusterOptions {
+                postgres: a.postgres.clone(),
+                nats: a.nats.clone(),
+            },
         };
         let display = BenchProgress::default();
-        let report = kizuna_bench::run(opts, |p| display.show(p)).await;
+        // Ctrl-C ends the run by dropping it, which stops its nodes and
+        // drops a cluster's databases rather than leaving them behind.
+        let report = tokio::select! {
+            r = kizuna_bench::run(opts, |p| display.show(p)) => r.map_err(anyhow::Error::from),
+            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted; the run's nodes were stopped")),
+        };
         display.finish();
         let _ = std::fs::remove_dir_all(&a.work_dir);
         print_report(a.json, &report?)

@@ -297,6 +297,21 @@ pub struct BenchArgs {
     /// With --breach: the people the organisation read.
     #[arg(long, default_value_t = 500_000)]
     pub affected: u64,
+    /// Nodes to spread the devices over. 1: one node on its own data
+    /// directory (pinned to a core). More: a cluster set up for the run,
+    /// its stores in fresh databases on --postgres (dropped afterwards) and
+    /// its wake-ups over --nats, not pinned.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64),
+          conflicts_with_all = ["policy", "governed", "ledger", "breach"])]
+    pub nodes: u16,
+    /// With --nodes above 1: a database on the PostgreSQL server the run's
+    /// databases are created on.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    pub postgres: String,
+    /// With --nodes above 1: the NATS server the nodes wake each other
+    /// through.
+    #[arg(long, default_value = "nats://127.0.0.1:4222")]
+    pub nats: String,
 }
 
 #[derive(Args)]
@@ -468,4 +483,51 @@ pub enum DeviceCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{BenchArgs, Cli, Command};
+
+    fn bench(args: &[&str]) -> Result<BenchArgs, clap::Error> {
+        let cli = Cli::try_parse_from(["kizuna", "bench"].iter().chain(args))?;
+        match cli.command {
+            Command::Bench(a) => Ok(a),
+            _ => panic!("not the bench command"),
+        }
+    }
+
+    #[test]
+    fn bench_runs_one_node_unless_told_otherwise() {
+        let a = bench(&[]).unwrap();
+        assert_eq!(a.nodes, 1);
+        assert_eq!(a.postgres, "postgres://postgres@127.0.0.1:5432/test");
+        assert_eq!(a.nats, "nats://127.0.0.1:4222");
+    }
+
+    #[test]
+    fn bench_nodes_takes_the_cluster_services() {
+        let a = bench(&[
+            "--nodes",
+            "3",
+            "--postgres",
+            "postgres://bench@db:5433/x",
+            "--nats",
+            "nats://n:4222",
+        ])
+        .unwrap();
+        assert_eq!(
+            (a.nodes, a.postgres.as_str(), a.nats.as_str()),
+            (3, "postgres://bench@db:5433/x", "nats://n:4222")
+        );
+    }
+
+    #[test]
+    fn bench_nodes_is_at_least_one_and_only_for_the_messaging_load() {
+        assert!(bench(&["--nodes", "0"]).is_err());
+        assert!(bench(&["--nodes", "3", "--policy"]).is_err());
+        assert!(bench(&["--nodes", "3", "--ledger"]).is_err());
+    }
 }
