@@ -13,6 +13,7 @@
 
 #[cfg(test)]
 mod conformance;
+mod delegation;
 pub mod postgres;
 mod private;
 mod region;

@@ -1,0 +1,377 @@
+//! Both backends implement each store trait the same way: every method is
+//! the backend's inherent method of the same name, kept in the file for its
+//! kind of operation. Inherent methods come first in method lookup, so none
+//! of these calls itself.
+
+/// `impl Store for $store`, each method calling `$store`'s own.
+macro_rules! store_by_inherent_methods {
+    ($store:ty) => {
+        const _: () = {
+            use $crate::*;
+
+            #[async_trait::async_trait]
+            impl $crate::Store for $store {
+                async fn create_accounts(&self, accounts: Vec<NewAccount>) -> Result<()> {
+                    self.create_accounts(accounts).await
+                }
+
+                async fn account_by_handle(&self, handle: &str) -> Result<Option<Account>> {
+                    self.account_by_handle(handle).await
+                }
+
+                async fn account_by_id(&self, account_id: &str) -> Result<Option<Account>> {
+                    self.account_by_id(account_id).await
+                }
+
+                async fn accounts_by_ids(&self, account_ids: &[String]) -> Result<Vec<Account>> {
+                    self.accounts_by_ids(account_ids).await
+                }
+
+                async fn account_regions(&self) -> Result<Vec<(String, u64)>> {
+                    self.account_regions().await
+                }
+
+                async fn set_region(&self, account_id: &str, region: &str) -> Result<()> {
+                    self.set_region(account_id, region).await
+                }
+
+                async fn delete_account(&self, account_id: &str) -> Result<bool> {
+                    self.delete_account(account_id).await
+                }
+
+                async fn legacy_profiles(&self, limit: u32) -> Result<Vec<LegacyProfile>> {
+                    self.legacy_profiles(limit).await
+                }
+
+                async fn drop_legacy_profile(&self, account_id: &str) -> Result<()> {
+                    self.drop_legacy_profile(account_id).await
+                }
+
+                async fn device(&self, device_id: &str) -> Result<Option<Device>> {
+                    self.device(device_id).await
+                }
+
+                async fn delete_device(&self, device_id: &str) -> Result<bool> {
+                    self.delete_device(device_id).await
+                }
+
+                async fn groups_of(&self, device_id: &str) -> Result<Vec<Vec<u8>>> {
+                    self.groups_of(device_id).await
+                }
+
+                async fn touch_device(&self, device_id: &str, now: u64) -> Result<()> {
+                    self.touch_device(device_id, now).await
+                }
+
+                async fn device_activity(
+                    &self,
+                    account_id: &str,
+                ) -> Result<Vec<(Device, u64, Option<u64>)>> {
+                    self.device_activity(account_id).await
+                }
+
+                async fn devices_of(&self, account_id: &str) -> Result<Vec<Device>> {
+                    self.devices_of(account_id).await
+                }
+
+                async fn add_key_packages(
+                    &self,
+                    device_id: &str,
+                    one_time: Vec<Vec<u8>>,
+                    last_resort: Option<Vec<u8>>,
+                    max: u32,
+                ) -> Result<Result<KeyPackageCount, u32>> {
+                    self.add_key_packages(device_id, one_time, last_resort, max)
+                        .await
+                }
+
+                async fn claim_key_package(&self, device_id: &str) -> Result<Option<Vec<u8>>> {
+                    self.claim_key_package(device_id).await
+                }
+
+                async fn key_package_count(&self, device_id: &str) -> Result<KeyPackageCount> {
+                    self.key_package_count(device_id).await
+                }
+
+                async fn create_group(
+                    &self,
+                    group_id: &[u8],
+                    creator: &str,
+                    now: u64,
+                    state: Vec<u8>,
+                ) -> Result<()> {
+                    self.create_group(group_id, creator, now, state).await
+                }
+
+                async fn group(&self, group_id: &[u8]) -> Result<Option<Group>> {
+                    self.group(group_id).await
+                }
+
+                async fn group_state(&self, group_id: &[u8]) -> Result<Option<Vec<u8>>> {
+                    self.group_state(group_id).await
+                }
+
+                async fn submit(
+                    &self,
+                    batch: Vec<Submission>,
+                    acks: Vec<Ack>,
+                ) -> Result<Vec<Result<Accepted, Rejection>>> {
+                    self.submit(batch, acks).await
+                }
+
+                async fn inbox(
+                    &self,
+                    device_id: &str,
+                    after: u64,
+                    limit: u32,
+                ) -> Result<Vec<InboxEntry>> {
+                    self.inbox(device_id, after, limit).await
+                }
+
+                async fn ack(&self, device_id: &str, up_to: u64) -> Result<()> {
+                    self.ack(device_id, up_to).await
+                }
+
+                async fn create_link(&self, link: PendingLink, code_hash: Vec<u8>) -> Result<()> {
+                    self.create_link(link, code_hash).await
+                }
+
+                async fn link(&self, link_id: &str) -> Result<Option<PendingLink>> {
+                    self.link(link_id).await
+                }
+
+                async fn link_by_code(&self, code_hash: &[u8]) -> Result<Option<PendingLink>> {
+                    self.link_by_code(code_hash).await
+                }
+
+                async fn approve_link(&self, link_id: &str, device: Device) -> Result<()> {
+                    self.approve_link(link_id, device).await
+                }
+
+                async fn set_sanction(
+                    &self,
+                    account_id: &str,
+                    report_id: &str,
+                    sanction: Option<Sanction>,
+                ) -> Result<()> {
+                    self.set_sanction(account_id, report_id, sanction).await
+                }
+
+                async fn sanctions(&self) -> Result<Vec<(String, String, Sanction)>> {
+                    self.sanctions().await
+                }
+
+                async fn lift_sanctions_of_reports(&self, report_ids: &[String]) -> Result<()> {
+                    self.lift_sanctions_of_reports(report_ids).await
+                }
+
+                async fn agreement(
+                    &self,
+                    account_id: &str,
+                ) -> Result<Option<crate::StandingAgreement>> {
+                    self.agreement(account_id).await
+                }
+
+                async fn set_agreement(
+                    &self,
+                    account_id: &str,
+                    agreement: Option<crate::StandingAgreement>,
+                ) -> Result<()> {
+                    self.set_agreement(account_id, agreement).await
+                }
+
+                async fn put_block(&self, pair: &[u8], blocked: &[u8]) -> Result<()> {
+                    self.put_block(pair, blocked).await
+                }
+
+                async fn remove_blocks(&self, pairs: &[Vec<u8>]) -> Result<()> {
+                    self.remove_blocks(pairs).await
+                }
+
+                async fn remove_blocks_of(&self, blocked: &[u8]) -> Result<()> {
+                    self.remove_blocks_of(blocked).await
+                }
+
+                async fn has_block(&self, pair: &[u8]) -> Result<bool> {
+                    self.has_block(pair).await
+                }
+
+                async fn blocked_accounts(&self) -> Result<Vec<Vec<u8>>> {
+                    self.blocked_accounts().await
+                }
+
+                async fn close(&self) {
+                    self.close().await
+                }
+            }
+        };
+    };
+}
+
+/// `impl RegionStore for $store`, each method calling `$store`'s own.
+macro_rules! region_store_by_inherent_methods {
+    ($store:ty) => {
+        const _: () = {
+            use $crate::region::*;
+            use $crate::Result;
+
+            #[async_trait::async_trait]
+            impl $crate::RegionStore for $store {
+                async fn put_subjects(&self, subjects: Vec<SealedSubject>) -> Result<()> {
+                    self.put_subjects(subjects).await
+                }
+
+                async fn subject(&self, subject_id: &str) -> Result<Option<SealedSubject>> {
+                    self.subject(subject_id).await
+                }
+
+                async fn wrapped_key(&self, subject_id: &str) -> Result<Option<WrappedKey>> {
+                    self.wrapped_key(subject_id).await
+                }
+
+                async fn wrapped_keys(&self, subject_ids: &[String]) -> Result<Vec<WrappedKey>> {
+                    self.wrapped_keys(subject_ids).await
+                }
+
+                async fn record(
+                    &self,
+                    subject_id: &str,
+                    category: &str,
+                ) -> Result<Option<Vec<u8>>> {
+                    self.record(subject_id, category).await
+                }
+
+                async fn put_record(
+                    &self,
+                    subject_id: &str,
+                    category: &str,
+                    sealed: &[u8],
+                ) -> Result<()> {
+                    self.put_record(subject_id, category, sealed).await
+                }
+
+                async fn subject_by_phone_hash(&self, phone_hash: &[u8]) -> Result<Option<String>> {
+                    self.subject_by_phone_hash(phone_hash).await
+                }
+
+                async fn append_accesses(
+                    &self,
+                    accesses: Vec<(String, SealedAccess)>,
+                ) -> Result<()> {
+                    self.append_accesses(accesses).await
+                }
+
+                async fn access_records(&self, subject_id: &str) -> Result<Vec<SealedAccess>> {
+                    self.access_records(subject_id).await
+                }
+
+                async fn set_access_indexes(&self, indexes: &[(Vec<u8>, u64)]) -> Result<()> {
+                    self.set_access_indexes(indexes).await
+                }
+
+                async fn drop_pending_access(&self, leaf: &[u8]) -> Result<()> {
+                    self.drop_pending_access(leaf).await
+                }
+
+                async fn pending_access(&self) -> Result<Vec<LedgerRow>> {
+                    self.pending_access().await
+                }
+
+                async fn last_entry(&self) -> Result<Option<LedgerRow>> {
+                    self.last_entry().await
+                }
+
+                async fn ledger_rows(&self, from: u64, limit: u32) -> Result<Vec<LedgerRow>> {
+                    self.ledger_rows(from, limit).await
+                }
+
+                async fn accesses_by(
+                    &self,
+                    by: &AccessedBy,
+                    after: (u64, i64),
+                    limit: u32,
+                ) -> Result<Vec<(i64, LedgerRow)>> {
+                    self.accesses_by(by, after, limit).await
+                }
+
+                async fn erase_subject(&self, subject_id: &str, keep_ledger: bool) -> Result<bool> {
+                    self.erase_subject(subject_id, keep_ledger).await
+                }
+
+                async fn tombstone_accesses(
+                    &self,
+                    subject_id: &str,
+                    seals: &[(Vec<u8>, Vec<u8>)],
+                ) -> Result<u64> {
+                    self.tombstone_accesses(subject_id, seals).await
+                }
+
+                async fn tombstones_sealed(&self) -> Result<bool> {
+                    self.tombstones_sealed().await
+                }
+
+                async fn bare_tombstones(&self) -> Result<Vec<LedgerRow>> {
+                    self.bare_tombstones().await
+                }
+
+                async fn seal_bare_tombstones(&self, seals: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
+                    self.seal_bare_tombstones(seals).await
+                }
+
+                async fn put_report(&self, r: ReportRow) -> Result<()> {
+                    self.put_report(r).await
+                }
+
+                async fn report(&self, report_id: &str) -> Result<Option<ReportRow>> {
+                    self.report(report_id).await
+                }
+
+                async fn reports_in(&self, states: &[&str], limit: u32) -> Result<Vec<ReportRow>> {
+                    self.reports_in(states, limit).await
+                }
+
+                async fn reports_of(&self, subject_id: &str) -> Result<Vec<ReportRow>> {
+                    self.reports_of(subject_id).await
+                }
+
+                async fn update_report(&self, r: &ReportRow, from: &str) -> Result<bool> {
+                    self.update_report(r, from).await
+                }
+
+                async fn reports_resolved_before(
+                    &self,
+                    before: u64,
+                    limit: u32,
+                ) -> Result<Vec<ReportRow>> {
+                    self.reports_resolved_before(before, limit).await
+                }
+
+                async fn delete_resolved_report(
+                    &self,
+                    report_id: &str,
+                    before: u64,
+                ) -> Result<bool> {
+                    self.delete_resolved_report(report_id, before).await
+                }
+
+                async fn subjects_after(&self, after: &str, limit: u32) -> Result<Vec<WrappedKey>> {
+                    self.subjects_after(after, limit).await
+                }
+
+                async fn key_versions(&self) -> Result<Vec<(u32, u64)>> {
+                    self.key_versions().await
+                }
+
+                async fn rewrap(&self, keys: &[(WrappedKey, Vec<u8>)]) -> Result<u64> {
+                    self.rewrap(keys).await
+                }
+
+                async fn close(&self) {
+                    self.close().await
+                }
+            }
+        };
+    };
+}
+
+pub(crate) use {region_store_by_inherent_methods, store_by_inherent_methods};
