@@ -133,12 +133,8 @@ pub async fn check_configuration(dir: &DataDir, regions: &Regions) -> Result<(),
 pub async fn open_vault(dir: &DataDir, regions: Regions) -> Result<Vault, OpenError> {
     // A cluster's nodes share one ledger in the node database; this node's
     // ledger files mirror it.
-    let ledger = match &regions.node_store {
-        Some(db) => {
-            let at =
-                kizuna_store::PgLocation::with_password_from(&db.url, db.password_env.as_deref())?;
-            crate::shared_ledger::open_shared_ledger(dir, &regions, &at).await?
-        }
+    let ledger = match crate::stores::node_location(&regions)? {
+        Some(at) => crate::shared_ledger::open_shared_ledger(dir, &regions, &at).await?,
         None => open_ledger(dir, &regions)?,
     };
     check_staff_entries(dir, &ledger).await?;

@@ -12,7 +12,7 @@ use kizuna_vault::Migrated;
 use crate::OpenError;
 
 /// Where the node store is, as a PostgreSQL location; none for the embedded one.
-fn node_location(regions: &Regions) -> Result<Option<PgLocation>, OpenError> {
+pub(crate) fn node_location(regions: &Regions) -> Result<Option<PgLocation>, OpenError> {
     match &regions.node_store {
         None => Ok(None),
         Some(db) => Ok(Some(PgLocation::with_password_from(
