@@ -133,11 +133,8 @@ pub async fn check_configuration(dir: &DataDir, regions: &Regions) -> Result<(),
 pub async fn open_vault(dir: &DataDir, regions: Regions) -> Result<Vault, OpenError> {
     // A cluster's nodes share one ledger in the node database; this node's
     // ledger files mirror it.
-    let ledger = match crate::stores::node_location(&regions)? {
-        Some(at) => crate::shared_ledger::open_shared_ledger(dir, &regions, &at).await?,
-        None => open_ledger(dir, &regions)?,
-    };
-    check_staff_entries(dir, &ledger).await?;
+    let ledger = crate::stores::open_node_ledger(dir, &regions).await?;
+    check_staff_entries(dir, &regions, &ledger).await?;
     Ok(Vault::open(regions, dir, ledger).await?)
 }
 
@@ -147,13 +144,14 @@ pub async fn open_vault(dir: &DataDir, regions: Regions) -> Result<Vault, OpenEr
 /// numbered.
 async fn check_staff_entries(
     dir: &DataDir,
+    regions: &Regions,
     ledger: &kizuna_ledger::Ledger,
 ) -> Result<(), OpenError> {
-    let path = dir.staff_store();
-    if !path.exists() {
+    let at = crate::stores::staff_location(dir, regions)?;
+    if matches!(&at, kizuna_staff::StaffStoreAt::File(path) if !path.exists()) {
         return Ok(());
     }
-    let realm = kizuna_staff::StaffRealm::open_for_audit(&path).await?;
+    let realm = kizuna_staff::StaffRealm::open_for_audit(at).await?;
     let held = realm.check_held_by(ledger).await;
     realm.close().await;
     Ok(held??)

@@ -74,6 +74,42 @@ pub async fn open_shared_ledger(
     ))
 }
 
+/// Every leaf and head of the log a cluster's nodes share, read from the
+/// node database as it is: what an offline audit of a cluster checks, for
+/// no node's mirror is the log itself.
+pub async fn read_shared_log(
+    at: &PgLocation,
+) -> Result<(Vec<Hash>, Vec<kizuna_ledger::SignedTreeHead>), OpenError> {
+    const PAGE: u32 = 10_000;
+    let log = PgLedgerLog::open(at).await?;
+    let mut leaves = Vec::new();
+    loop {
+        let page = log.leaves_from(leaves.len() as u64, PAGE).await?;
+        let done = page.len() < PAGE as usize;
+        leaves.extend(page);
+        if done {
+            break;
+        }
+    }
+    let mut heads = Vec::new();
+    let mut from = 0;
+    loop {
+        let page = log.heads_from(from, PAGE).await?;
+        let Some((last, _)) = page.last() else { break };
+        from = last + 1;
+        for (size, json) in page {
+            let head = serde_json::from_str(&json).map_err(|e| {
+                OpenError::Ledger(LedgerError::Shared(format!(
+                    "the head for {size} entries in {} is unreadable: {e}",
+                    log.place()
+                )))
+            })?;
+            heads.push(head);
+        }
+    }
+    Ok((leaves, heads))
+}
+
 #[cfg(test)]
 mod tests {
     use kizuna_ledger::leaf_hash;

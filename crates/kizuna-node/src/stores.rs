@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use kizuna_config::{DataDir, NodeKey, Regions};
+use kizuna_staff::StaffStoreAt;
 use kizuna_store::postgres::PgLocation;
 use kizuna_store::{PgStore, SqliteStore, Store};
 use kizuna_vault::Migrated;
@@ -19,6 +20,32 @@ pub(crate) fn node_location(regions: &Regions) -> Result<Option<PgLocation>, Ope
             &db.url,
             db.password_env.as_deref(),
         )?)),
+    }
+}
+
+/// Where the staff realm's store is: a file in the data directory of a node
+/// on its own; for a cluster, the `kizuna_staff` schema of the node
+/// database, so that every node checks the same sessions and sees the same
+/// suspensions at once.
+pub fn staff_location(dir: &DataDir, regions: &Regions) -> Result<StaffStoreAt, OpenError> {
+    Ok(match node_location(regions)? {
+        None => StaffStoreAt::File(dir.staff_store()),
+        Some(at) => StaffStoreAt::Postgres {
+            url: at.url,
+            password: at.password,
+        },
+    })
+}
+
+/// The transparency ledger as this node keeps it: its own, or its mirror of
+/// the one a cluster's nodes share.
+pub async fn open_node_ledger(
+    dir: &DataDir,
+    regions: &Regions,
+) -> Result<Arc<kizuna_ledger::Ledger>, OpenError> {
+    match node_location(regions)? {
+        Some(at) => crate::shared_ledger::open_shared_ledger(dir, regions, &at).await,
+        None => crate::open_ledger(dir, regions),
     }
 }
 
@@ -65,6 +92,13 @@ pub async fn migrate(dir: &DataDir, regions: &Regions) -> Result<Vec<Migrated>, 
         },
     };
     let mut out = vec![node];
+    if let at @ StaffStoreAt::Postgres { .. } = staff_location(dir, regions)? {
+        out.push(Migrated {
+            store: "staff".into(),
+            location: at.shown(),
+            applied: kizuna_staff::StaffRealm::migrate(&at).await?,
+        });
+    }
     out.extend(kizuna_vault::migrate_regions(regions, dir).await?);
     Ok(out)
 }

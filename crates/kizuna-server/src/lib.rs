@@ -172,6 +172,10 @@ impl RunningServer {
                     realm.clone(),
                     shutdown_rx.clone(),
                 ));
+                tokio::spawn(kizuna_staff::settle_pending_every_minute(
+                    realm.clone(),
+                    shutdown_rx.clone(),
+                ));
                 let app = staff::router(governance.clone());
                 let task = tokio::spawn(edge::serve(
                     listener,

@@ -10,6 +10,10 @@ use rand::RngCore;
 use crate::store::LoggedEvent;
 use crate::{Event, EventKind, Session, StaffError, StaffRealm};
 
+/// How long an append to a shared ledger may take at most: an event left
+/// unnumbered for longer belongs to a node that died.
+const CLUSTER_APPEND_GRACE_MS: u64 = 60_000;
+
 /// One event the staff store holds for the ledger, checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HeldEvent {
@@ -82,13 +86,28 @@ impl StaffRealm {
 
     /// Settles events a crash left between their write and their ledger
     /// index, as the vault does its records.
-    pub(crate) async fn settle_pending(&self) -> Result<(), StaffError> {
-        let pending = self.store.pending_events().await?;
+    /// In a cluster, an event written moments ago may be another node's
+    /// whose append is under way: only those older than any append takes
+    /// are settled, and the node that died is found out by the periodic
+    /// settling of every other node.
+    pub async fn settle_pending(&self) -> Result<(), StaffError> {
+        let ledger = self.ledger()?;
+        let settled_before = if ledger.is_shared() {
+            kizuna_wire::now_ms().saturating_sub(CLUSTER_APPEND_GRACE_MS)
+        } else {
+            u64::MAX
+        };
+        let mut pending = self.store.pending_events().await?;
+        pending.retain(|p| p.at < settled_before);
         if pending.is_empty() {
             return Ok(());
         }
-        let ledger = self.ledger()?;
-        let size = ledger.size();
+        // A mirror that trails the shared log would take an entry appended
+        // elsewhere for one that never was.
+        let size = ledger
+            .catch_up()
+            .await
+            .map_err(|e| StaffError::LedgerUnavailable(e.to_string()))?;
         let from = pending
             .iter()
             .map(|p| p.after)
@@ -182,14 +201,21 @@ impl StaffRealm {
         ledger: &kizuna_ledger::Ledger,
     ) -> Result<Result<(), kizuna_ledger::LedgerError>, StaffError> {
         const STORE: &str = "the staff store";
-        if let Some(e) = self.store.last_numbered_event().await? {
+        // Read before the mirror catches up: whatever another node numbered
+        // or wrote by then is in the shared log by then.
+        let last = self.store.last_numbered_event().await?;
+        let pending = self.store.pending_events().await?;
+        if let Err(e) = ledger.catch_up().await {
+            return Ok(Err(e));
+        }
+        if let Some(e) = last {
             if let Some(index) = e.idx {
                 if let Err(rolled_back) = ledger.check_holds(STORE, index, &e.leaf) {
                     return Ok(Err(rolled_back));
                 }
             }
         }
-        for e in self.store.pending_events().await? {
+        for e in pending {
             if let Err(rolled_back) = ledger.check_written_after(STORE, e.after) {
                 return Ok(Err(rolled_back));
             }
@@ -251,5 +277,26 @@ impl StaffRealm {
     ) -> Result<Vec<serde_json::Value>, StaffError> {
         self.allow(by, RealmAction::ReadEvents, "")?;
         self.store.events(limit).await
+    }
+}
+
+/// In a cluster, settles once a minute, until `shutdown`, the events a node
+/// that died left between their write and their ledger index; nothing to
+/// do for a realm whose ledger is its own, settled when it opens.
+pub async fn settle_pending_every_minute(
+    realm: Arc<StaffRealm>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    if !realm.ledger.as_ref().is_some_and(|l| l.is_shared()) {
+        return;
+    }
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+            _ = shutdown.wait_for(|v| *v) => return,
+        }
+        if let Err(e) = realm.settle_pending().await {
+            tracing::warn!(error = %e, "settling pending staff events failed; tried again in a minute");
+        }
     }
 }

@@ -161,8 +161,9 @@ impl FailedLogins {
         }
     }
 
-    /// Whether the known staff id failed too often within the lock window.
-    pub(crate) fn locked(&self, staff_id: &str, now: u64) -> bool {
+    /// Whether the known staff id failed too often within the lock window,
+    /// as this node counted.
+    fn locked(&self, staff_id: &str, now: u64) -> bool {
         let since = now.saturating_sub(LOGIN_WINDOW_MS);
         self.tally().recent.get(staff_id).is_some_and(|t| {
             t.iter().filter(|at| **at >= since).count() as u64 >= MAX_FAILED_LOGINS
@@ -171,6 +172,17 @@ impl FailedLogins {
 }
 
 impl StaffRealm {
+    /// Whether the known staff id failed too often within the lock window:
+    /// as this node counted, or as the store holds the failures of every
+    /// node that shares it, so spreading guesses over nodes gains nothing.
+    pub(crate) async fn login_locked(&self, staff_id: &str, now: u64) -> Result<bool, StaffError> {
+        if self.failed_logins.locked(staff_id, now) {
+            return Ok(true);
+        }
+        let since = now.saturating_sub(LOGIN_WINDOW_MS);
+        Ok(self.store.login_failures(staff_id, since).await? >= MAX_FAILED_LOGINS)
+    }
+
     /// Counts one failed login; `known` says whether the staff id exists.
     /// Records the window first if it has closed, and at once when this
     /// failure locks the staff id, so the lock is never in force before the
@@ -204,6 +216,16 @@ impl StaffRealm {
                 locks = times.len() as u64 >= MAX_FAILED_LOGINS;
             }
             (closed, locks)
+        };
+        let locks = if known && why.counts_towards_lock() {
+            let since = now.saturating_sub(LOGIN_WINDOW_MS);
+            let counted = self
+                .store
+                .note_login_failure(staff_id, now, since, since)
+                .await?;
+            locks || counted >= MAX_FAILED_LOGINS
+        } else {
+            locks
         };
         if let Some(w) = closed {
             self.record_window(w, now).await?;

@@ -13,21 +13,20 @@ mod oversight;
 mod store;
 
 use std::net::IpAddr;
-use std::path::Path;
 use std::sync::Arc;
 
 use kizuna_policy::RealmAction;
 use kizuna_wire::staff::*;
 
 pub use credentials::{totp_at, totp_now};
-pub use events::{HeldEvent, PendingEvent, RecordedRead};
+pub use events::{settle_pending_every_minute, HeldEvent, PendingEvent, RecordedRead};
 pub use failed_logins::{
     record_failed_logins_every_window, FAILED_LOGIN_NAMES, FAILED_LOGIN_WINDOW_MS,
 };
 pub use login::{LOGIN_WINDOW_MS, MAX_FAILED_LOGINS, SESSION_TTL_SECS};
 pub use oversight::AnomalyLimits;
 use store::StaffStore;
-pub use store::{Event, EventKind};
+pub use store::{Event, EventKind, StaffStoreAt};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StaffError {
@@ -53,6 +52,9 @@ pub enum StaffError {
     NotFound(String),
     #[error("the staff store failed: {0}")]
     Storage(String),
+    /// The store's schema is not the one this version knows.
+    #[error("{0}")]
+    Schema(String),
     #[error("{0}")]
     LedgerUnavailable(String),
     /// Stored entries no longer say what the ledger vouches for: whatever
@@ -106,15 +108,16 @@ pub struct StaffRealm {
 }
 
 impl StaffRealm {
-    /// Opens the staff store at `store_path`; `key` signs staff sessions and
-    /// is the staff realm's alone; every event goes into `ledger` first.
+    /// Opens the staff store at `at`; `key` signs staff sessions and is
+    /// the staff realm's alone (every node of a cluster holds the same);
+    /// every event goes into `ledger` first.
     pub async fn open(
-        store_path: &Path,
+        at: impl Into<StaffStoreAt>,
         key: [u8; 32],
         ledger: Arc<kizuna_ledger::Ledger>,
     ) -> Result<StaffRealm, StaffError> {
         let realm = StaffRealm {
-            store: StaffStore::open(store_path).await?,
+            store: StaffStore::open(&at.into()).await?,
             key,
             rules: kizuna_policy::RealmPolicy::builtin()
                 .map_err(|e| StaffError::Storage(e.to_string()))?,
@@ -137,9 +140,9 @@ impl StaffRealm {
     }
 
     /// Opens the staff store only to check its ledger entries.
-    pub async fn open_for_audit(store_path: &Path) -> Result<StaffRealm, StaffError> {
+    pub async fn open_for_audit(at: impl Into<StaffStoreAt>) -> Result<StaffRealm, StaffError> {
         Ok(StaffRealm {
-            store: StaffStore::open(store_path).await?,
+            store: StaffStore::open(&at.into()).await?,
             key: [0; 32],
             rules: kizuna_policy::RealmPolicy::builtin()
                 .map_err(|e| StaffError::Storage(e.to_string()))?,
@@ -151,6 +154,13 @@ impl StaffRealm {
 
     pub async fn close(&self) {
         self.store.close().await;
+    }
+
+    /// Brings the staff store at `at` to this version's schema; answers the
+    /// versions applied (none for an embedded store, which its node brings
+    /// there itself).
+    pub async fn migrate(at: &StaffStoreAt) -> Result<Vec<u64>, StaffError> {
+        StaffStore::migrate(at).await
     }
 
     /// Asks the realm's rules whether `by` may take `action` about the

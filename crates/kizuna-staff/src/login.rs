@@ -116,8 +116,8 @@ impl StaffRealm {
         };
         let m = &stored.member;
         if self
-            .failed_logins
-            .locked(&m.staff_id, kizuna_wire::now_ms())
+            .login_locked(&m.staff_id, kizuna_wire::now_ms())
+            .await?
         {
             // Not even checked: a guess now tells the guesser nothing.
             self.failed_login(&m.staff_id, true, source, Failure::Locked)

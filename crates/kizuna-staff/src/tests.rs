@@ -11,17 +11,97 @@ fn ledger(dir: &std::path::Path) -> Arc<kizuna_ledger::Ledger> {
     )
 }
 
-async fn realm() -> (tempfile::TempDir, StaffRealm) {
-    let dir = tempfile::tempdir().unwrap();
-    let r = StaffRealm::open(
-        &dir.path().join("staff.sqlite"),
-        [5; 32],
-        ledger(dir.path()),
-    )
-    .await
-    .unwrap();
-    (dir, r)
+/// The backends a staff store runs on; the tests named in `on_both` run on
+/// each, so the two cannot drift.
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
 }
+
+/// Where a test's realm keeps its store and ledger: a temporary directory,
+/// and on PostgreSQL a fresh database, migrated, dropped after the test.
+struct Place {
+    dir: tempfile::TempDir,
+    db: Option<kizuna_store::postgres::scratch::ScratchDatabase>,
+}
+
+impl Place {
+    async fn new(b: Backend, label: &str) -> Place {
+        let dir = tempfile::tempdir().unwrap();
+        let db = match b {
+            Backend::Sqlite => None,
+            Backend::Postgres => {
+                Some(kizuna_store::postgres::scratch::ScratchDatabase::create(label).await)
+            }
+        };
+        let place = Place { dir, db };
+        StaffRealm::migrate(&place.at()).await.unwrap();
+        place
+    }
+
+    fn at(&self) -> StaffStoreAt {
+        match &self.db {
+            None => StaffStoreAt::File(self.dir.path().join("staff.sqlite")),
+            Some(db) => StaffStoreAt::Postgres {
+                url: db.url().to_string(),
+                password: None,
+            },
+        }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// The realm, opened (again) with the staff key `key`.
+    async fn open(&self, key: u8) -> StaffRealm {
+        StaffRealm::open(self.at(), [key; 32], ledger(self.path()))
+            .await
+            .unwrap()
+    }
+}
+
+async fn realm(b: Backend) -> (Place, StaffRealm) {
+    let place = Place::new(b, "staff").await;
+    let r = place.open(5).await;
+    (place, r)
+}
+
+/// Runs each named test once per backend.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+on_both!(
+    login_needs_password_code_and_network,
+    unknown_outside_and_wrong_get_one_answer,
+    failed_logins_are_recorded_per_window_not_one_each,
+    suspending_an_organisation_ends_its_sessions_at_once,
+    reading_too_many_different_people_in_an_hour_suspends,
+    failed_logins_lock_the_staff_id_for_a_while,
+    attempts_from_outside_cannot_lock_a_staff_id_or_test_a_password,
+    an_authenticator_code_opens_one_session,
+    every_event_is_in_the_ledger_first_and_a_login_waits_for_it,
+    no_first_admin_exists_without_its_event,
+    nodes_sharing_a_store_share_sessions_suspensions_and_locks,
+);
 
 fn local() -> IpAddr {
     "127.0.0.1".parse().unwrap()
@@ -43,9 +123,8 @@ async fn login(
     .await
 }
 
-#[tokio::test]
-async fn login_needs_password_code_and_network() {
-    let (_d, r) = realm().await;
+async fn login_needs_password_code_and_network(b: Backend) {
+    let (_d, r) = realm(b).await;
     let admin = r
         .bootstrap("root", "JP", vec!["127.0.0.0/8".into()], vec!["jp".into()])
         .await
@@ -124,12 +203,8 @@ fn next_code(c: &StaffCredentials) -> String {
     totp_at(&c.totp_secret, kizuna_wire::now_ms() / 1000 + 30).unwrap()
 }
 
-#[tokio::test]
-async fn an_authenticator_code_opens_one_session() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("staff.sqlite");
-    let l = ledger(dir.path());
-    let r = StaffRealm::open(&path, [5; 32], l.clone()).await.unwrap();
+async fn an_authenticator_code_opens_one_session(b: Backend) {
+    let (place, r) = realm(b).await;
     let admin = r
         .bootstrap("root", "JP", vec!["127.0.0.0/8".into()], vec!["jp".into()])
         .await
@@ -164,16 +239,15 @@ async fn an_authenticator_code_opens_one_session() {
     );
     // The last step is kept in the store: reopening does not forget it.
     r.close().await;
-    let r = StaffRealm::open(&path, [5; 32], l).await.unwrap();
+    let r = place.open(5).await;
     assert!(matches!(
         r.login(&later, local()).await,
         Err(StaffError::InvalidCredentials)
     ));
 }
 
-#[tokio::test]
-async fn unknown_outside_and_wrong_get_one_answer() {
-    let (_d, r) = realm().await;
+async fn unknown_outside_and_wrong_get_one_answer(b: Backend) {
+    let (_d, r) = realm(b).await;
     let admin = r
         .bootstrap("root", "JP", vec!["127.0.0.0/8".into()], vec!["jp".into()])
         .await
@@ -200,9 +274,8 @@ async fn unknown_outside_and_wrong_get_one_answer() {
     login(&r, &admin, local()).await.unwrap();
 }
 
-#[tokio::test]
-async fn failed_logins_are_recorded_per_window_not_one_each() {
-    let (_d, r) = realm().await;
+async fn failed_logins_are_recorded_per_window_not_one_each(b: Backend) {
+    let (_d, r) = realm(b).await;
     let admin = r
         .bootstrap("root", "JP", vec!["127.0.0.0/8".into()], vec!["jp".into()])
         .await
@@ -271,9 +344,8 @@ async fn failed_logins_are_recorded_per_window_not_one_each() {
         .any(|f| f["sources"].get("192.0.2.7").is_some()));
 }
 
-#[tokio::test]
-async fn suspending_an_organisation_ends_its_sessions_at_once() {
-    let (_d, r) = realm().await;
+async fn suspending_an_organisation_ends_its_sessions_at_once(b: Backend) {
+    let (_d, r) = realm(b).await;
     let admin = r
         .bootstrap("root", "JP", vec!["127.0.0.0/8".into()], vec!["jp".into()])
         .await
@@ -393,9 +465,8 @@ async fn totp_secrets_are_sealed_at_rest() {
     ));
 }
 
-#[tokio::test]
-async fn reading_too_many_different_people_in_an_hour_suspends() {
-    let (_d, r) = realm().await;
+async fn reading_too_many_different_people_in_an_hour_suspends(b: Backend) {
+    let (_d, r) = realm(b).await;
     r.bootstrap("root", "JP", vec!["127.0.0.0/8".into()], vec!["jp".into()])
         .await
         .unwrap();
@@ -439,11 +510,11 @@ async fn reading_too_many_different_people_in_an_hour_suspends() {
         .is_some());
 }
 
-#[tokio::test]
-async fn every_event_is_in_the_ledger_first_and_a_login_waits_for_it() {
-    let dir = tempfile::tempdir().unwrap();
+async fn every_event_is_in_the_ledger_first_and_a_login_waits_for_it(b: Backend) {
+    let place = Place::new(b, "staff_ledger_first").await;
+    let dir = &place.dir;
     let l = ledger(dir.path());
-    let r = StaffRealm::open(&dir.path().join("staff.sqlite"), [5; 32], l.clone())
+    let r = StaffRealm::open(place.at(), [5; 32], l.clone())
         .await
         .unwrap();
     let admin = r
@@ -476,9 +547,8 @@ async fn every_event_is_in_the_ledger_first_and_a_login_waits_for_it() {
     assert_eq!(r.store.events(100).await.unwrap().len(), 2);
 }
 
-#[tokio::test]
-async fn failed_logins_lock_the_staff_id_for_a_while() {
-    let (d, r) = realm().await;
+async fn failed_logins_lock_the_staff_id_for_a_while(b: Backend) {
+    let (d, r) = realm(b).await;
     let admin = r
         .bootstrap("root", "JP", vec!["127.0.0.0/8".into()], vec!["jp".into()])
         .await
@@ -502,18 +572,15 @@ async fn failed_logins_lock_the_staff_id_for_a_while() {
     ));
     // Nor after a restart: the lock is rebuilt from the recorded failures.
     r.close().await;
-    let r = StaffRealm::open(&d.path().join("staff.sqlite"), [5; 32], ledger(d.path()))
-        .await
-        .unwrap();
+    let r = d.open(5).await;
     assert!(matches!(
         login(&r, &admin, local()).await,
         Err(StaffError::TooManyFailedLogins { minutes: 15 })
     ));
 }
 
-#[tokio::test]
-async fn attempts_from_outside_cannot_lock_a_staff_id_or_test_a_password() {
-    let (_d, r) = realm().await;
+async fn attempts_from_outside_cannot_lock_a_staff_id_or_test_a_password(b: Backend) {
+    let (_d, r) = realm(b).await;
     let admin = r
         .bootstrap("root", "JP", vec!["127.0.0.0/8".into()], vec!["jp".into()])
         .await
@@ -560,16 +627,8 @@ fn each_event_kind_has_one_name_and_the_refusals_are_the_policys() {
     );
 }
 
-#[tokio::test]
-async fn no_first_admin_exists_without_its_event() {
-    let dir = tempfile::tempdir().unwrap();
-    let r = StaffRealm::open(
-        &dir.path().join("staff.sqlite"),
-        [5; 32],
-        ledger(dir.path()),
-    )
-    .await
-    .unwrap();
+async fn no_first_admin_exists_without_its_event(b: Backend) {
+    let (dir, r) = realm(b).await;
     std::fs::rename(dir.path().join("ledger"), dir.path().join("ledger-away")).unwrap();
     assert!(matches!(
         r.bootstrap("root", "JP", vec!["127.0.0.0/8".into()], vec!["jp".into()])
@@ -578,4 +637,108 @@ async fn no_first_admin_exists_without_its_event() {
     ));
     assert!(!r.store.has_staff().await.unwrap());
     assert!(r.store.org("operator").await.unwrap().is_none());
+}
+
+/// Two nodes on one staff store, each with its own realm: a session opened
+/// on one works on the other, a suspension on one ends it on the other at
+/// once, and guesses spread over both lock the staff id on both.
+async fn nodes_sharing_a_store_share_sessions_suspensions_and_locks(b: Backend) {
+    let (place, a) = realm(b).await;
+    let other = place.open(5).await;
+    let admin = a
+        .bootstrap("root", "JP", vec!["127.0.0.0/8".into()], vec!["jp".into()])
+        .await
+        .unwrap();
+    let root = a
+        .authenticate(&login(&a, &admin, local()).await.unwrap().token, local())
+        .await
+        .unwrap();
+    let support = a
+        .add_member(
+            &root,
+            &NewStaffMember {
+                staff_id: "support".into(),
+                org_id: "operator".into(),
+                roles: vec![Role::Support],
+            },
+        )
+        .await
+        .unwrap();
+    let t = login(&a, &support, local()).await.unwrap().token;
+    assert_eq!(
+        other
+            .authenticate(&t, local())
+            .await
+            .unwrap()
+            .member
+            .staff_id,
+        "support"
+    );
+    // Reads through one node count towards the limit the other applies.
+    for subject in ["alice", "bob", "carol"] {
+        a.record(
+            EventKind::Read,
+            Some("support"),
+            Some("operator"),
+            serde_json::json!({ "subject": subject, "fields": ["profile"] }),
+        )
+        .await
+        .unwrap();
+    }
+    let limits = AnomalyLimits {
+        denials_per_hour: 5,
+        people_per_hour: 3,
+    };
+    assert!(other
+        .watch("support", "operator", Some("alice"), limits)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(other
+        .watch("support", "operator", Some("dave"), limits)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(matches!(
+        other.authenticate(&t, local()).await,
+        Err(StaffError::InvalidSession(_))
+    ));
+    let t = {
+        // Suspended by the anomaly rule; a fresh member shows the same
+        // for a suspension an admin makes.
+        let ops = a
+            .add_member(
+                &root,
+                &NewStaffMember {
+                    staff_id: "ops".into(),
+                    org_id: "operator".into(),
+                    roles: vec![Role::Support],
+                },
+            )
+            .await
+            .unwrap();
+        login(&a, &ops, local()).await.unwrap().token
+    };
+    other.authenticate(&t, local()).await.unwrap();
+    a.suspend_member(&root, "ops").await.unwrap();
+    assert!(matches!(
+        other.authenticate(&t, local()).await,
+        Err(StaffError::InvalidSession(_))
+    ));
+
+    let mut wrong = admin.clone();
+    wrong.password.push('x');
+    for i in 0..MAX_FAILED_LOGINS {
+        let node = if i % 2 == 0 { &a } else { &other };
+        assert!(matches!(
+            login(node, &wrong, local()).await,
+            Err(StaffError::InvalidCredentials)
+        ));
+    }
+    for node in [&a, &other] {
+        assert!(matches!(
+            login(node, &admin, local()).await,
+            Err(StaffError::TooManyFailedLogins { .. })
+        ));
+    }
 }

@@ -77,8 +77,54 @@ impl RegionVault {
         })
     }
 
+    /// The region's keys with `version` among them: as held, or as the key
+    /// file now says when it holds a version this node does not yet. In a
+    /// cluster a rotation stages its new version in every node's key file
+    /// before anything is wrapped under it, and each node takes it up when
+    /// it first meets a record under it.
+    pub(crate) fn keys_with(&self, version: u32) -> Result<RegionKeys, VaultError> {
+        let held = self.keys();
+        if held.versions.contains_key(&version) {
+            return Ok(held);
+        }
+        let missing = || {
+            self.unsealable(format!(
+                "region key version {version} is not in the {}: copy the key file the \
+                 rotation staged to this node",
+                self.place.describe()
+            ))
+        };
+        let Some(read) = self.place.read(&self.id)? else {
+            return Err(missing());
+        };
+        // Only a file that extends what is held is taken up: another index
+        // would change every phone hash, another key under a held version
+        // would be someone else's key.
+        let extends = read.index == held.index
+            && held
+                .versions
+                .iter()
+                .all(|(v, k)| read.versions.get(v).is_none_or(|r| r == k));
+        if !extends {
+            return Err(self.unsealable(format!(
+                "the {} no longer holds the key this node opened the region with",
+                self.place.describe()
+            )));
+        }
+        if !read.versions.contains_key(&version) {
+            return Err(missing());
+        }
+        let mut merged = held;
+        for (v, k) in read.versions {
+            merged.versions.insert(v, k);
+        }
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = merged.clone();
+        tracing::info!(region = %self.id, version, "took up a new region key version from the key file");
+        Ok(merged)
+    }
+
     pub(crate) fn unwrap_key(&self, w: &WrappedKey) -> Result<DataKey, VaultError> {
-        let keys = self.keys();
+        let keys = self.keys_with(w.region_key_version)?;
         let rk = keys.versions.get(&w.region_key_version).ok_or_else(|| {
             self.unsealable(format!(
                 "region key version {} is not in the {}",

@@ -9,6 +9,11 @@ pub struct Rotation {
     pub new_version: u32,
     pub rewrapped: u64,
     pub retired_versions: Vec<u32>,
+    /// Only staged: the new version is in the key file, and nothing is
+    /// wrapped under it until every node holds it.
+    pub staged: bool,
+    /// Where the region's key is (the file to give every node).
+    pub key_place: String,
 }
 
 impl Vault {
@@ -41,6 +46,41 @@ impl Vault {
             .collect())
     }
 
+    /// Adds a new version to a region's key file and wraps nothing under it:
+    /// the first step of a rotation in a cluster, whose every node must hold
+    /// the new version before a record is wrapped under it. A version an
+    /// earlier staging or rotation left is kept, not replaced.
+    pub fn stage_key(&self, region: &str) -> Result<Rotation, VaultError> {
+        let rv = self.maintained(region)?;
+        let mut keys = rv.keys();
+        if keys.versions.len() == 1 {
+            let (current, _) = keys.current();
+            let mut k = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut k);
+            keys.versions.insert(current + 1, k);
+            rv.place.write(region, &keys)?;
+            // Not taken up here: this process wraps nothing under it until
+            // the rotation's second step.
+        }
+        Ok(Rotation {
+            new_version: keys.current().0,
+            staged: true,
+            key_place: rv.place.describe(),
+            ..Default::default()
+        })
+    }
+
+    /// Whether a rotation of `region` was begun and not finished: its key
+    /// file holds more than one version.
+    pub fn rotation_begun(&self, region: &str) -> Result<bool, VaultError> {
+        let rv = self.maintained(region)?;
+        let held = rv.keys().versions.len() > 1;
+        // The file, not this process's copy: a staging is written to the
+        // file alone.
+        let staged = rv.place.read(region)?.is_some_and(|k| k.versions.len() > 1);
+        Ok(held || staged)
+    }
+
     /// Re-wraps every data key of a region under a new region key, then
     /// retires the old versions from the key file. Resumable: a rotation
     /// that was interrupted continues under the version it created.
@@ -50,6 +90,13 @@ impl Vault {
         progress: &dyn Progress,
     ) -> Result<Rotation, VaultError> {
         let rv = self.maintained(region)?;
+        // What the file holds: a version staged since this vault opened is
+        // the one to wrap under.
+        if let Some(read) = rv.place.read(region)? {
+            if read.versions.len() > rv.keys().versions.len() {
+                rv.keys_with(read.current().0)?;
+            }
+        }
         let mut keys = rv.keys();
         let counts = rv.store.key_versions().await?;
         let (current, _) = keys.current();
@@ -107,6 +154,8 @@ impl Vault {
             new_version,
             rewrapped,
             retired_versions: retired,
+            staged: false,
+            key_place: rv.place.describe(),
         })
     }
 }

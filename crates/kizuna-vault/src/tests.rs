@@ -80,6 +80,58 @@ async fn an_interrupted_rotation_resumes_under_the_version_it_created() {
     vault.close().await;
 }
 
+/// As the nodes of a cluster see a rotation: one vault stages a version,
+/// another re-wraps under it, and the first, never reopened, takes the
+/// version up from its key file when it meets data under it.
+#[tokio::test]
+async fn a_vault_takes_up_a_key_version_another_rewrapped_under() {
+    let dir = tempfile::tempdir().unwrap();
+    let serving = open(dir.path(), Regions::embedded()).await;
+    for (i, s) in ["a", "b"].iter().enumerate() {
+        serving
+            .register(
+                s,
+                "jp",
+                &profile(&format!("+8190000001{i:02}")),
+                &operator(),
+            )
+            .await
+            .unwrap();
+    }
+    let staged = serving.stage_key("jp").unwrap();
+    assert!(staged.staged);
+    assert_eq!(staged.new_version, 2);
+    // Staged only: what the serving vault seals next is still under 1.
+    assert_eq!(serving.region_vault("jp").unwrap().keys().current().0, 1);
+    assert_eq!(serving.stage_key("jp").unwrap().new_version, 2, "kept");
+
+    let operator_vault = open(dir.path(), Regions::embedded()).await;
+    let r = operator_vault.rotate_key("jp", &Quiet).await.unwrap();
+    assert_eq!((r.new_version, r.rewrapped), (2, 2));
+    operator_vault.close().await;
+    for s in ["a", "b"] {
+        assert_eq!(
+            serving.profile(s, "jp", &operator()).await.unwrap().name,
+            "Alice"
+        );
+    }
+    assert_eq!(serving.region_vault("jp").unwrap().keys().current().0, 2);
+
+    // A key file whose other keys changed is not taken up.
+    let rv = serving.region_vault("jp").unwrap();
+    let mut forged = crate::keys::RegionKeys::generate();
+    forged.versions.insert(3, [7u8; 32]);
+    rv.place.write("jp", &forged).unwrap();
+    match rv.keys_with(3) {
+        Err(VaultError::Unsealable { problem, .. }) => {
+            assert!(problem.contains("no longer holds"), "{problem}")
+        }
+        other => panic!("a forged key file was taken up: {other:?}"),
+    }
+    assert_eq!(rv.keys().current().0, 2, "what it held is kept");
+    serving.close().await;
+}
+
 #[tokio::test]
 async fn bad_input_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();

@@ -57,7 +57,9 @@ pub enum AdminCommand {
         to: String,
     },
     /// Re-wrap every data key of a region under a new region key, then retire
-    /// the old key. Resumable.
+    /// the old key. Resumable. In a cluster, the first run only stages the
+    /// new key version in the key file, to be given to every node; the
+    /// next run re-wraps.
     RotateKey {
         #[command(flatten)]
         node: NodeDir,
@@ -360,9 +362,20 @@ pub async fn run(a: AdminCommand) -> anyhow::Result<()> {
                     serde_json::json!({
                         "region": region,
                         "key_version": r.new_version,
+                        "staged": r.staged,
+                        "key": r.key_place,
                         "rewrapped": r.rewrapped,
                         "retired_versions": r.retired_versions,
                     })
+                );
+            } else if r.staged {
+                out!(
+                    "region {region}: key version {} staged in the {}; nothing is wrapped under it yet.\n\
+                     Give that file to every node of the cluster (each takes the new version up when it \
+                     first meets data under it), then run `kizuna admin rotate-key --region {region}` \
+                     again to re-wrap.",
+                    r.new_version,
+                    r.key_place
                 );
             } else {
                 out!(

@@ -174,7 +174,7 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<()> {
                 (Some(dir), _) => {
                     let regions = crate::admin::regions(at.config.as_deref())?;
                     let (_, key) = kizuna_server::audit::ledger_key(dir, &regions)?;
-                    (key, kizuna_server::audit::heads(dir)?)
+                    (key, kizuna_server::audit::heads(dir, &regions).await?)
                 }
                 (None, Some(server)) => {
                     let server =

@@ -47,11 +47,13 @@ impl Governance {
         anomaly: kizuna_staff::AnomalyLimits,
     ) -> Result<Governance, StaffError> {
         use sha2::Digest;
-        let key = dir
-            .key(kizuna_config::NodeKey::StaffToken)
+        let regions = node.vault.config();
+        // Every node of a cluster checks the sessions every other opened.
+        let key = crate::stores::node_key(dir, regions, kizuna_config::NodeKey::StaffToken)
             .map_err(storage)?;
+        let at = crate::stores::staff_location(dir, regions).map_err(storage)?;
         let ledger = node.vault.ledger().map_err(vault_failure)?.clone();
-        let realm = Arc::new(StaffRealm::open(&dir.staff_store(), key, ledger).await?);
+        let realm = Arc::new(StaffRealm::open(at, key, ledger).await?);
         realm
             .record(
                 kizuna_staff::EventKind::PolicyLoaded,

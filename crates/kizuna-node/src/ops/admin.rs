@@ -156,6 +156,12 @@ impl Admin {
         progress: &dyn Progress,
     ) -> Result<Rotation, AdminError> {
         self.region(region)?;
+        // In a cluster every node must hold the new version before anything
+        // is wrapped under it: the first run only stages it in the key file
+        // the operator then gives every node; the next run re-wraps.
+        if self.vault.config().cluster.is_some() && !self.vault.rotation_begun(region)? {
+            return Ok(self.vault.stage_key(region)?);
+        }
         Ok(self.vault.rotate_key(region, progress).await?)
     }
 
@@ -165,9 +171,12 @@ impl Admin {
     }
 }
 
-/// Creates the staff realm's operator organisation and first admin, offline
-/// on the node's machine (the node must be stopped). The credentials are
-/// shown once.
+/// Creates the staff realm's operator organisation and first admin. The
+/// credentials are shown once. A node on its own must be stopped (this
+/// takes its data directory); a cluster's shared staff store is reached
+/// while its nodes serve, from a data directory of the operator's own
+/// holding the cluster's keys. Run again after a crash, it makes the first
+/// admin if none was made, and otherwise refuses, saying one exists.
 pub async fn bootstrap_staff(
     data_dir: &Path,
     regions: &Regions,
@@ -176,9 +185,10 @@ pub async fn bootstrap_staff(
 ) -> Result<kizuna_wire::staff::StaffCredentials, super::OpsError> {
     let dir = DataDir::new(data_dir);
     let _lock = dir.lock()?;
-    let key = dir.key(NodeKey::StaffToken)?;
-    let ledger = crate::open_ledger(&dir, regions)?;
-    let realm = kizuna_staff::StaffRealm::open(&dir.staff_store(), key, ledger).await?;
+    let key = crate::stores::node_key(&dir, regions, NodeKey::StaffToken)?;
+    let ledger = crate::stores::open_node_ledger(&dir, regions).await?;
+    let at = crate::stores::staff_location(&dir, regions)?;
+    let realm = kizuna_staff::StaffRealm::open(at, key, ledger).await?;
     let r = realm
         .bootstrap(
             staff_id,

@@ -68,9 +68,13 @@ pub fn ledger_key(
     Ok((origin, key))
 }
 
-/// Every head the ledger in `data_dir` signed, oldest first.
-pub fn heads(data_dir: &Path) -> Result<Vec<SignedTreeHead>, OpsError> {
-    Ok(read_log(&DataDir::new(data_dir).ledger())?.1)
+/// Every head the ledger signed, oldest first: the one in `data_dir`, or
+/// for a cluster the one its nodes share.
+pub async fn heads(data_dir: &Path, regions: &Regions) -> Result<Vec<SignedTreeHead>, OpsError> {
+    Ok(match crate::stores::node_location(regions)? {
+        Some(at) => crate::shared_ledger::read_shared_log(&at).await?.1,
+        None => read_log(&DataDir::new(data_dir).ledger())?.1,
+    })
 }
 
 /// What an entry held in a store says about itself.
@@ -175,7 +179,12 @@ pub async fn verify(
     let dir = DataDir::new(data_dir);
     let _lock = dir.lock()?;
     let (origin, key) = ledger_key(data_dir, &regions)?;
-    let (leaves, heads) = read_log(&dir.ledger())?;
+    // A cluster's log is the one its nodes share in the node database; a
+    // node on its own keeps it in its data directory.
+    let (leaves, heads) = match crate::stores::node_location(&regions)? {
+        Some(at) => crate::shared_ledger::read_shared_log(&at).await?,
+        None => read_log(&dir.ledger())?,
+    };
     let n = leaves.len() as u64;
     let heads_problems = check_heads(&leaves, &heads, witnessed, &key, &origin);
     let vault = Vault::open_for_audit(regions.clone(), &dir, key).await?;
@@ -203,9 +212,9 @@ pub async fn verify(
         }
     }
     // The staff realm's own events (logins, policy loads, organisations).
-    let staff_store = dir.staff_store();
-    if staff_store.exists() {
-        let realm = kizuna_staff::StaffRealm::open_for_audit(&staff_store).await?;
+    let staff_store = crate::stores::staff_location(&dir, &regions)?;
+    if !matches!(&staff_store, kizuna_staff::StaffStoreAt::File(path) if !path.exists()) {
+        let realm = kizuna_staff::StaffRealm::open_for_audit(staff_store).await?;
         let mut from = 0;
         loop {
             let batch = realm.held_events(from, BATCH).await?;

@@ -65,7 +65,9 @@ impl IntoResponse for StaffApiError {
                 ErrorCode::LedgerUnavailable,
             ),
             StaffError::Tampered(_) => (StatusCode::CONFLICT, ErrorCode::LedgerEntryUnreadable),
-            StaffError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
+            StaffError::Storage(_) | StaffError::Schema(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal)
+            }
         };
         let message = match code {
             ErrorCode::Internal => {

@@ -185,7 +185,7 @@ pub struct LoggedEvent {
     pub after: u64,
 }
 
-fn logged_event(r: &sqlx::sqlite::SqliteRow) -> Result<LoggedEvent, StaffError> {
+fn logged_event(r: &sqlx::any::AnyRow) -> Result<LoggedEvent, StaffError> {
     Ok(LoggedEvent {
         at: r.try_get::<i64, _>("at")? as u64,
         kind: r.try_get("kind")?,
@@ -213,7 +213,7 @@ impl StaffStore {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO events (at, kind, staff_id, org_id, detail, entry, leaf, after) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(e.at as i64)
         .bind(e.kind.as_str())
@@ -231,7 +231,8 @@ impl StaffStore {
             e.detail.get("subject").and_then(|v| v.as_str()),
         ) {
             sqlx::query(
-                "INSERT OR REPLACE INTO recent_reads (staff_id, subject, last_at) VALUES (?, ?, ?)",
+                "INSERT INTO recent_reads (staff_id, subject, last_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (staff_id, subject) DO UPDATE SET last_at = excluded.last_at",
             )
             .bind(staff_id)
             .bind(subject)
@@ -244,7 +245,7 @@ impl StaffStore {
     }
 
     pub async fn set_event_index(&self, leaf: &[u8], idx: u64) -> Result<(), StaffError> {
-        sqlx::query("UPDATE events SET idx = ? WHERE leaf = ? AND idx IS NULL")
+        sqlx::query("UPDATE events SET idx = $1 WHERE leaf = $2 AND idx IS NULL")
             .bind(idx as i64)
             .bind(leaf)
             .execute(&self.pool)
@@ -253,7 +254,7 @@ impl StaffStore {
     }
 
     pub async fn drop_pending_event(&self, leaf: &[u8]) -> Result<(), StaffError> {
-        sqlx::query("DELETE FROM events WHERE leaf = ? AND idx IS NULL")
+        sqlx::query("DELETE FROM events WHERE leaf = $1 AND idx IS NULL")
             .bind(leaf)
             .execute(&self.pool)
             .await?;
@@ -281,8 +282,8 @@ impl StaffStore {
     ) -> Result<Vec<LoggedEvent>, StaffError> {
         let time = |t: u64| t.min(i64::MAX as u64) as i64;
         sqlx::query(
-            "SELECT * FROM events WHERE kind = ? AND (? IS NULL OR staff_id = ?) \
-             AND (? IS NULL OR org_id = ?) AND at >= ? AND at <= ? ORDER BY at, id",
+            "SELECT * FROM events WHERE kind = $1 AND ($2 IS NULL OR staff_id = $3) \
+             AND ($4 IS NULL OR org_id = $5) AND at >= $6 AND at <= $7 ORDER BY at, id",
         )
         .bind(EventKind::Read.as_str())
         .bind(staff_id)
@@ -304,7 +305,7 @@ impl StaffStore {
         kind: EventKind,
         since: u64,
     ) -> Result<Vec<serde_json::Value>, StaffError> {
-        sqlx::query("SELECT detail FROM events WHERE kind = ? AND at >= ? ORDER BY at, id")
+        sqlx::query("SELECT detail FROM events WHERE kind = $1 AND at >= $2 ORDER BY at, id")
             .bind(kind.as_str())
             .bind(since.min(i64::MAX as u64) as i64)
             .fetch_all(&self.pool)
@@ -330,7 +331,7 @@ impl StaffStore {
         from: u64,
         limit: u32,
     ) -> Result<Vec<LoggedEvent>, StaffError> {
-        sqlx::query("SELECT * FROM events WHERE idx >= ? ORDER BY idx LIMIT ?")
+        sqlx::query("SELECT * FROM events WHERE idx >= $1 ORDER BY idx LIMIT $2")
             .bind(from as i64)
             .bind(limit as i64)
             .fetch_all(&self.pool)
@@ -342,7 +343,7 @@ impl StaffStore {
 
     pub async fn events(&self, limit: u32) -> Result<Vec<serde_json::Value>, StaffError> {
         sqlx::query(
-            "SELECT at, kind, staff_id, org_id, detail FROM events ORDER BY id DESC LIMIT ?",
+            "SELECT at, kind, staff_id, org_id, detail FROM events ORDER BY id DESC LIMIT $1",
         )
         .bind(limit as i64)
         .fetch_all(&self.pool)
@@ -367,23 +368,29 @@ impl StaffStore {
         kinds: &[EventKind],
         since: u64,
     ) -> Result<u64, StaffError> {
-        let list = json(&kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>())?;
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM events WHERE staff_id = ? AND at >= ? \
-             AND kind IN (SELECT value FROM json_each(?))",
-        )
-        .bind(staff_id)
-        .bind(since as i64)
-        .bind(list)
-        .fetch_one(&self.pool)
-        .await?;
+        // One placeholder per kind: the list is short and the same SQL
+        // runs on both backends.
+        let kinds_in = (0..kinds.len())
+            .map(|i| format!("${}", i + 3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT COUNT(*) FROM events WHERE staff_id = $1 AND at >= $2 AND kind IN ({kinds_in})"
+        );
+        let mut query = sqlx::query_scalar::<_, i64>(&sql)
+            .bind(staff_id)
+            .bind(since as i64);
+        for k in kinds {
+            query = query.bind(k.as_str());
+        }
+        let n = query.fetch_one(&self.pool).await?;
         Ok(n as u64)
     }
 
     /// How many different people a staff member read since `since`.
     pub async fn people_read(&self, staff_id: &str, since: u64) -> Result<u64, StaffError> {
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM recent_reads WHERE staff_id = ? AND last_at >= ?",
+            "SELECT COUNT(*) FROM recent_reads WHERE staff_id = $1 AND last_at >= $2",
         )
         .bind(staff_id)
         .bind(since as i64)
@@ -399,7 +406,7 @@ impl StaffStore {
         since: u64,
     ) -> Result<bool, StaffError> {
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM recent_reads WHERE staff_id = ? AND subject = ? AND last_at >= ?",
+            "SELECT COUNT(*) FROM recent_reads WHERE staff_id = $1 AND subject = $2 AND last_at >= $3",
         )
         .bind(staff_id)
         .bind(subject)

@@ -16,7 +16,7 @@ pub struct StoredMember {
     pub totp_secret: String,
 }
 
-fn org_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Org, StaffError> {
+fn org_from_row(r: &sqlx::any::AnyRow) -> Result<Org, StaffError> {
     let kind: String = r.try_get("kind")?;
     Ok(Org {
         org_id: r.try_get("org_id")?,
@@ -30,7 +30,7 @@ fn org_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Org, StaffError> {
     })
 }
 
-fn member_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<StoredMember, StaffError> {
+fn member_from_row(r: &sqlx::any::AnyRow) -> Result<StoredMember, StaffError> {
     Ok(StoredMember {
         member: StaffMember {
             staff_id: r.try_get("staff_id")?,
@@ -56,7 +56,7 @@ impl StaffStore {
 
     pub async fn insert_org(&self, org: &Org) -> Result<(), StaffError> {
         let r = sqlx::query(
-            "INSERT INTO orgs (org_id, kind, country, networks, scope, suspended_at) VALUES (?, ?, ?, ?, ?, NULL)",
+            "INSERT INTO orgs (org_id, kind, country, networks, scope, suspended_at) VALUES ($1, $2, $3, $4, $5, NULL)",
         )
         .bind(&org.org_id)
         .bind(json(&org.kind)?.trim_matches('"').to_string())
@@ -74,7 +74,7 @@ impl StaffStore {
     }
 
     pub async fn org(&self, org_id: &str) -> Result<Option<Org>, StaffError> {
-        sqlx::query("SELECT * FROM orgs WHERE org_id = ?")
+        sqlx::query("SELECT * FROM orgs WHERE org_id = $1")
             .bind(org_id)
             .fetch_optional(&self.pool)
             .await?
@@ -95,7 +95,7 @@ impl StaffStore {
     pub async fn insert_member(&self, m: &StoredMember) -> Result<(), StaffError> {
         let r = sqlx::query(
             "INSERT INTO staff (staff_id, org_id, roles, password_hash, totp_secret, suspended_at, created_at) \
-             VALUES (?, ?, ?, ?, ?, NULL, ?)",
+             VALUES ($1, $2, $3, $4, $5, NULL, $6)",
         )
         .bind(&m.member.staff_id)
         .bind(&m.member.org_id)
@@ -121,7 +121,7 @@ impl StaffStore {
     }
 
     pub async fn set_totp_secret(&self, staff_id: &str, stored: &str) -> Result<(), StaffError> {
-        sqlx::query("UPDATE staff SET totp_secret = ? WHERE staff_id = ?")
+        sqlx::query("UPDATE staff SET totp_secret = $1 WHERE staff_id = $2")
             .bind(stored)
             .bind(staff_id)
             .execute(&self.pool)
@@ -133,8 +133,8 @@ impl StaffStore {
     /// than any used before; false if it is not, and the code is refused.
     pub async fn spend_totp_step(&self, staff_id: &str, step: u64) -> Result<bool, StaffError> {
         let spent = sqlx::query(
-            "UPDATE staff SET last_totp_step = ? WHERE staff_id = ? \
-             AND (last_totp_step IS NULL OR last_totp_step < ?)",
+            "UPDATE staff SET last_totp_step = $1 WHERE staff_id = $2 \
+             AND (last_totp_step IS NULL OR last_totp_step < $3)",
         )
         .bind(step as i64)
         .bind(staff_id)
@@ -146,7 +146,7 @@ impl StaffStore {
     }
 
     pub async fn member(&self, staff_id: &str) -> Result<Option<StoredMember>, StaffError> {
-        sqlx::query("SELECT * FROM staff WHERE staff_id = ?")
+        sqlx::query("SELECT * FROM staff WHERE staff_id = $1")
             .bind(staff_id)
             .fetch_optional(&self.pool)
             .await?
@@ -168,7 +168,7 @@ impl StaffStore {
     pub async fn suspend_org(&self, org_id: &str, now: u64) -> Result<u64, StaffError> {
         let mut tx = self.pool.begin().await?;
         let n = sqlx::query(
-            "UPDATE orgs SET suspended_at = ? WHERE org_id = ? AND suspended_at IS NULL",
+            "UPDATE orgs SET suspended_at = $1 WHERE org_id = $2 AND suspended_at IS NULL",
         )
         .bind(now as i64)
         .bind(org_id)
@@ -176,7 +176,7 @@ impl StaffStore {
         .await?
         .rows_affected();
         if n == 0 {
-            let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM orgs WHERE org_id = ?")
+            let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM orgs WHERE org_id = $1")
                 .bind(org_id)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -185,7 +185,7 @@ impl StaffStore {
             }
         }
         let ended =
-            sqlx::query("UPDATE sessions SET ended_at = ? WHERE org_id = ? AND ended_at IS NULL")
+            sqlx::query("UPDATE sessions SET ended_at = $1 WHERE org_id = $2 AND ended_at IS NULL")
                 .bind(now as i64)
                 .bind(org_id)
                 .execute(&mut *tx)
@@ -193,7 +193,7 @@ impl StaffStore {
                 .rows_affected();
         // Every grant of the organisation ends with it.
         let open: Vec<String> = sqlx::query_scalar(
-            "SELECT body FROM grants WHERE org_id = ? AND state IN ('\"pending\"', '\"approved\"')",
+            "SELECT body FROM grants WHERE org_id = $1 AND state IN ('\"pending\"', '\"approved\"')",
         )
         .bind(org_id)
         .fetch_all(&mut *tx)
@@ -203,7 +203,7 @@ impl StaffStore {
             g.state = GrantState::Revoked;
             g.decided_at = Some(now);
             g.decided_by = Some(format!("suspension of {org_id}"));
-            sqlx::query("UPDATE grants SET state = ?, body = ? WHERE grant_id = ?")
+            sqlx::query("UPDATE grants SET state = $1, body = $2 WHERE grant_id = $3")
                 .bind(json(&g.state)?)
                 .bind(json(&g)?)
                 .bind(&g.grant_id)
@@ -217,7 +217,7 @@ impl StaffStore {
     /// Suspends a staff member and ends all their sessions in one transaction.
     pub async fn suspend_member(&self, staff_id: &str, now: u64) -> Result<u64, StaffError> {
         let mut tx = self.pool.begin().await?;
-        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM staff WHERE staff_id = ?")
+        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM staff WHERE staff_id = $1")
             .bind(staff_id)
             .fetch_optional(&mut *tx)
             .await?;
@@ -225,19 +225,20 @@ impl StaffStore {
             return Err(StaffError::NotFound(format!("staff member {staff_id}")));
         }
         sqlx::query(
-            "UPDATE staff SET suspended_at = ? WHERE staff_id = ? AND suspended_at IS NULL",
+            "UPDATE staff SET suspended_at = $1 WHERE staff_id = $2 AND suspended_at IS NULL",
         )
         .bind(now as i64)
         .bind(staff_id)
         .execute(&mut *tx)
         .await?;
-        let ended =
-            sqlx::query("UPDATE sessions SET ended_at = ? WHERE staff_id = ? AND ended_at IS NULL")
-                .bind(now as i64)
-                .bind(staff_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+        let ended = sqlx::query(
+            "UPDATE sessions SET ended_at = $1 WHERE staff_id = $2 AND ended_at IS NULL",
+        )
+        .bind(now as i64)
+        .bind(staff_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         tx.commit().await?;
         Ok(ended)
     }

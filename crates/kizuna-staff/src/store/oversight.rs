@@ -10,7 +10,7 @@ use crate::StaffError;
 impl StaffStore {
     pub async fn insert_alert(&self, e: &Event) -> Result<(), StaffError> {
         sqlx::query(
-            "INSERT INTO alerts (at, kind, staff_id, org_id, detail) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO alerts (at, kind, staff_id, org_id, detail) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(e.at as i64)
         .bind(e.kind.as_str())
@@ -42,7 +42,7 @@ impl StaffStore {
     }
 
     pub async fn insert_review(&self, r: &Review) -> Result<(), StaffError> {
-        sqlx::query("INSERT INTO reviews (grant_id, body, completed) VALUES (?, ?, 0)")
+        sqlx::query("INSERT INTO reviews (grant_id, body, completed) VALUES ($1, $2, 0)")
             .bind(&r.grant_id)
             .bind(json(r)?)
             .execute(&self.pool)
@@ -52,7 +52,7 @@ impl StaffStore {
 
     pub async fn review(&self, grant_id: &str) -> Result<Option<Review>, StaffError> {
         let body: Option<String> =
-            sqlx::query_scalar("SELECT body FROM reviews WHERE grant_id = ?")
+            sqlx::query_scalar("SELECT body FROM reviews WHERE grant_id = $1")
                 .bind(grant_id)
                 .fetch_optional(&self.pool)
                 .await?;
@@ -70,7 +70,7 @@ impl StaffStore {
     /// Completes a review once; a second completion changes nothing.
     pub async fn complete_review(&self, r: &Review) -> Result<bool, StaffError> {
         let n = sqlx::query(
-            "UPDATE reviews SET body = ?, completed = 1 WHERE grant_id = ? AND completed = 0",
+            "UPDATE reviews SET body = $1, completed = 1 WHERE grant_id = $2 AND completed = 0",
         )
         .bind(json(r)?)
         .bind(&r.grant_id)

@@ -27,9 +27,10 @@ fn default_staff_home() -> PathBuf {
 
 #[derive(Subcommand)]
 pub enum StaffCommand {
-    /// Create the operator organisation and its first admin (offline, on the
-    /// node's machine, with the node stopped). Prints the password and the
-    /// authenticator secret once.
+    /// Create the operator organisation and its first admin. Prints the
+    /// password and the authenticator secret once. A node on its own must be
+    /// stopped (this opens its data directory); a cluster's nodes keep
+    /// serving: give a data directory of your own holding the cluster's keys.
     Bootstrap {
         #[arg(long, default_value = "./kizuna-data")]
         data_dir: PathBuf,

@@ -18,6 +18,8 @@ pub struct Cluster {
     pub homes: tempfile::TempDir,
     /// The node database, then jp's, then kr's.
     pub databases: Vec<ScratchDatabase>,
+    /// The cluster's configuration, as a file the operator's commands read.
+    pub config: tempfile::NamedTempFile,
 }
 
 /// The default configuration with every store in `databases` (node, jp, kr)
@@ -50,7 +52,10 @@ impl Cluster {
             ScratchDatabase::create("jp").await,
             ScratchDatabase::create("kr").await,
         ];
-        let regions = Regions::parse(&cluster_toml(&name, &databases), "cluster test").unwrap();
+        let toml = cluster_toml(&name, &databases);
+        let regions = Regions::parse(&toml, "cluster test").unwrap();
+        let config = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(config.path(), &toml).unwrap();
         // As an operator does it: the schema and the keys once, then a copy
         // of the keys for every node.
         let first = tempfile::tempdir().unwrap();
@@ -84,6 +89,7 @@ impl Cluster {
             dirs,
             homes: tempfile::tempdir().unwrap(),
             databases,
+            config,
         }
     }
 

@@ -191,7 +191,7 @@ async fn shared_databases_are_migrated_once_by_the_operator_and_checked_by_every
         .iter()
         .map(|m| m["store"].as_str().unwrap())
         .collect();
-    assert_eq!(stores, ["node", "region jp", "region kr"]);
+    assert_eq!(stores, ["node", "staff", "region jp", "region kr"]);
     assert!(first
         .as_array()
         .unwrap()
@@ -200,7 +200,7 @@ async fn shared_databases_are_migrated_once_by_the_operator_and_checked_by_every
     // No password ever shows, and running it again changes nothing.
     let out = admin("migrate", false).await;
     let said = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(said.matches("up to date").count(), 3, "{said}");
+    assert_eq!(said.matches("up to date").count(), 4, "{said}");
 
     let out = admin("init-keys", true).await;
     assert!(out.status.success(), "{out:?}");
@@ -431,4 +431,192 @@ async fn residency_holds_across_the_cluster_and_a_move_runs_while_nodes_serve() 
     assert!(!kr.contains(&bob_id), "Bob is still in the kr database");
     let jp = database_text(&cluster.databases[1]).await;
     assert!(jp.contains(&bob_id), "the jp database holds Bob now");
+}
+
+#[tokio::test]
+async fn the_staff_realm_is_one_for_the_cluster() {
+    use kizuna_wire::staff::{NewStaffMember, Role, StaffCredentials};
+    let cluster = Cluster::start(3).await;
+    // The first admin is made while the nodes serve, from a data directory
+    // of the operator's own that holds the cluster's keys.
+    let operator = tempfile::tempdir().unwrap();
+    copy_dir(
+        &cluster.dirs[0].path().join("keys"),
+        &operator.path().join("keys"),
+    );
+    let root = kizuna_server::admin::bootstrap_staff(
+        operator.path(),
+        &cluster.regions,
+        "root",
+        vec!["127.0.0.0/8".into()],
+    )
+    .await
+    .unwrap();
+    let staff_url = |n: usize| format!("http://{}", cluster.nodes[n].staff_addr.unwrap());
+    // `step` picks the authenticator code: each opens one session.
+    let login = |n: usize, c: &StaffCredentials, step: u64| {
+        let home = cluster
+            .homes
+            .path()
+            .join(format!("staff-{}-{n}", c.staff_id));
+        let (url, id, password) = (staff_url(n), c.staff_id.clone(), c.password.clone());
+        let code = kizuna_staff::totp_at(&c.totp_secret, kizuna_wire::now_ms() / 1000 + 30 * step)
+            .unwrap();
+        async move {
+            kizuna_console::staff::StaffClient::login(&home, &url, None, &id, &password, &code)
+                .await
+        }
+    };
+    let admin = login(0, &root, 0).await.unwrap();
+    let support = admin
+        .add_member(&NewStaffMember {
+            staff_id: "support".into(),
+            org_id: "operator".into(),
+            roles: vec![Role::Support],
+        })
+        .await
+        .unwrap();
+    // A session opened on node 1 is good on every node.
+    let session = login(1, &support, 0).await.unwrap();
+    let token = session.session().token.clone();
+    let me_on = |n: usize| {
+        reqwest::Client::new()
+            .get(format!("{}/staff/v1/me", staff_url(n)))
+            .bearer_auth(&token)
+            .send()
+    };
+    for n in 0..3 {
+        assert_eq!(me_on(n).await.unwrap().status(), 200, "node {n}");
+    }
+    // Suspended through node 0: refused by every node from that moment,
+    // with nothing to wait for.
+    admin.suspend_member("support").await.unwrap();
+    for n in 0..3 {
+        assert_eq!(me_on(n).await.unwrap().status(), 401, "node {n}");
+    }
+    // Every node records into the one staff realm: the logins made through
+    // nodes 0, 1 and 2 are all in the events node 2 lists.
+    let kinds: Vec<String> = login(2, &root, 1)
+        .await
+        .unwrap()
+        .events()
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["kind"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "login").count(),
+        3,
+        "{kinds:?}"
+    );
+    assert!(kinds.iter().any(|k| k == "staff_suspended"), "{kinds:?}");
+    // Nothing of the staff realm is in the user realm's tables.
+    let user_realm = database_text(&cluster.databases[0]).await;
+    assert!(
+        !user_realm.contains("support"),
+        "staff rows in the node's tables"
+    );
+}
+
+#[tokio::test]
+async fn a_key_rotation_and_an_offline_audit_run_while_nodes_serve() {
+    let cluster = Cluster::start(3).await;
+    let mut alice = cluster.person("alice", "jp", 0).await;
+    let mut bob = cluster.person("bob", "jp", 1).await;
+    let mut carol = cluster.person("carol", "jp", 2).await;
+    let chat = alice
+        .create_chat(&["bob".into(), "carol".into()], None)
+        .await
+        .unwrap();
+    alice.send(&chat, "before").await.unwrap();
+    bob.sync().await.unwrap();
+    let operator = tempfile::tempdir().unwrap();
+    copy_dir(
+        &cluster.dirs[0].path().join("keys"),
+        &operator.path().join("keys"),
+    );
+    let config = cluster.config.path().display().to_string();
+    let op = operator.path().display().to_string();
+    let rotate = || {
+        run(args(&[
+            "admin",
+            "rotate-key",
+            "--config",
+            &config,
+            "--data-dir",
+            &op,
+            "--region",
+            "jp",
+            "--json",
+        ]))
+    };
+    // First run: the new version is only staged; nothing is wrapped under
+    // it, so the nodes, which do not hold it yet, read everything.
+    let out = rotate().await;
+    assert!(out.status.success(), "{out:?}");
+    let staged: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(staged["staged"], true, "{staged}");
+    assert_eq!(staged["key_version"], 2);
+    assert_eq!(staged["rewrapped"], 0);
+    for c in [&mut alice, &mut bob, &mut carol] {
+        c.me().await.unwrap();
+    }
+    // The operator gives every node the staged file, then re-wraps while
+    // the nodes serve and people keep talking.
+    for d in &cluster.dirs {
+        std::fs::copy(
+            operator.path().join("keys/region-jp.key"),
+            d.path().join("keys/region-jp.key"),
+        )
+        .unwrap();
+    }
+    let talking = async {
+        for i in 0..5 {
+            bob.send(&chat, &format!("during {i}")).await.unwrap();
+        }
+    };
+    let ((), out) = tokio::join!(talking, rotate());
+    assert!(out.status.success(), "{out:?}");
+    let done: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(done["staged"], false, "{done}");
+    assert_eq!(done["key_version"], 2);
+    assert_eq!(done["rewrapped"], 3, "{done}");
+    assert_eq!(done["retired_versions"], serde_json::json!([1]));
+    // Each node, none restarted, opens what is now wrapped under version 2,
+    // and seals what comes next under it.
+    for c in [&mut alice, &mut bob, &mut carol] {
+        assert!(c.me().await.unwrap().name.ends_with("Person"));
+    }
+    let mut dave = cluster.person("dave", "jp", 2).await;
+    dave.me().await.unwrap();
+    assert_eq!(
+        texts(&carol.sync().await.unwrap()).len(),
+        6,
+        "every message reached carol"
+    );
+    let _ = alice.sync().await.unwrap();
+
+    // The offline audit of the cluster reads the log the nodes share.
+    let out = run(args(&[
+        "audit",
+        "verify",
+        "--config",
+        &config,
+        "--data-dir",
+        &op,
+        "--json",
+    ]))
+    .await;
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        report["verified_entries"].as_u64().unwrap() > 0,
+        "the audit checked the shared log's entries: {report}"
+    );
 }
