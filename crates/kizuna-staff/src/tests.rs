@@ -101,6 +101,7 @@ on_both!(
     every_event_is_in_the_ledger_first_and_a_login_waits_for_it,
     no_first_admin_exists_without_its_event,
     nodes_sharing_a_store_share_sessions_suspensions_and_locks,
+    events_a_dead_node_left_are_settled_after_the_grace,
 );
 
 fn local() -> IpAddr {
@@ -741,4 +742,122 @@ async fn nodes_sharing_a_store_share_sessions_suspensions_and_locks(b: Backend) 
             Err(StaffError::TooManyFailedLogins { .. })
         ));
     }
+}
+
+/// A log many nodes share, in memory: what the node database's ledger
+/// tables are to a cluster.
+#[derive(Default)]
+struct SharedInMemory {
+    leaves: std::sync::Mutex<Vec<kizuna_ledger::Hash>>,
+    heads: std::sync::Mutex<std::collections::BTreeMap<u64, String>>,
+}
+
+#[async_trait::async_trait]
+impl kizuna_ledger::SharedLog for SharedInMemory {
+    fn place(&self) -> String {
+        "memory".into()
+    }
+    async fn append(
+        &self,
+        leaves: &[kizuna_ledger::Hash],
+    ) -> Result<u64, kizuna_ledger::LedgerError> {
+        let mut all = self.leaves.lock().unwrap();
+        all.extend_from_slice(leaves);
+        Ok((all.len() - leaves.len()) as u64)
+    }
+    async fn leaves_from(
+        &self,
+        start: u64,
+        limit: u32,
+    ) -> Result<Vec<kizuna_ledger::Hash>, kizuna_ledger::LedgerError> {
+        let all = self.leaves.lock().unwrap();
+        let start = (start as usize).min(all.len());
+        Ok(all[start..(start + limit as usize).min(all.len())].to_vec())
+    }
+    async fn size(&self) -> Result<u64, kizuna_ledger::LedgerError> {
+        Ok(self.leaves.lock().unwrap().len() as u64)
+    }
+    async fn put_head(
+        &self,
+        size: u64,
+        head: &str,
+    ) -> Result<(u64, String), kizuna_ledger::LedgerError> {
+        let mut heads = self.heads.lock().unwrap();
+        if let Some((s, h)) = heads.range(size..).next() {
+            return Ok((*s, h.clone()));
+        }
+        heads.insert(size, head.to_string());
+        Ok((size, head.to_string()))
+    }
+    async fn heads_from(
+        &self,
+        size: u64,
+        limit: u32,
+    ) -> Result<Vec<(u64, String)>, kizuna_ledger::LedgerError> {
+        let heads = self.heads.lock().unwrap();
+        Ok(heads
+            .range(size..)
+            .take(limit as usize)
+            .map(|(s, h)| (*s, h.clone()))
+            .collect())
+    }
+}
+
+/// In a cluster an event left unnumbered may be another node's whose
+/// append is under way: the periodic settling leaves the young ones alone,
+/// numbers an old one whose leaf reached the shared log, and takes back an
+/// old one whose leaf never did.
+async fn events_a_dead_node_left_are_settled_after_the_grace(b: Backend) {
+    let place = Place::new(b, "staff_settle").await;
+    let log = Arc::new(SharedInMemory::default());
+    let ledger = Arc::new(
+        kizuna_ledger::Ledger::open_shared(
+            &place.path().join("mirror"),
+            kizuna_ledger::TreeHeadKey::new("test/ledger", [2; 32]),
+            log.clone(),
+        )
+        .await
+        .unwrap(),
+    );
+    let r = StaffRealm::open(place.at(), [5; 32], ledger.clone())
+        .await
+        .unwrap();
+    let now = kizuna_wire::now_ms();
+    let left = |at: u64, what: &str| {
+        let entry = format!("{{\"left by a dead node\":\"{what}\"}}").into_bytes();
+        let leaf = kizuna_ledger::leaf_hash(&entry);
+        let event = Event {
+            at,
+            kind: EventKind::Login,
+            staff_id: Some("root".into()),
+            org_id: Some("operator".into()),
+            detail: serde_json::json!({ "what": what }),
+        };
+        (event, entry, leaf)
+    };
+    let appended = left(now - 5 * 60_000, "appended");
+    let lost = left(now - 5 * 60_000, "lost");
+    let young = left(now, "under way");
+    let size = ledger.size();
+    for (e, entry, leaf) in [&appended, &lost, &young] {
+        r.store.append(e, entry, leaf, size).await.unwrap();
+    }
+    // The dead node's one append that reached the log, as another node's.
+    let index = kizuna_ledger::SharedLog::append(log.as_ref(), &[appended.2])
+        .await
+        .unwrap();
+
+    r.settle_pending().await.unwrap();
+    let pending: Vec<Vec<u8>> = r
+        .pending_events()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.leaf)
+        .collect();
+    assert_eq!(pending, vec![young.2.to_vec()], "only the young one waits");
+    let numbered = r.held_events(index, 10).await.unwrap();
+    assert_eq!(numbered.len(), 1);
+    assert_eq!(numbered[0].leaf, appended.2.to_vec());
+    assert_eq!(numbered[0].index, index);
 }
