@@ -8,6 +8,7 @@
 pub mod audit;
 mod head;
 mod log;
+mod memory;
 pub mod merkle;
 pub mod note;
 mod shared;
@@ -15,6 +16,7 @@ mod signing;
 
 pub use head::{attested, key_from_hex, SignedTreeHead, TreeHeadKey};
 pub use log::{Ledger, BLOCK_LEAVES};
+pub use memory::InMemoryLog;
 pub use merkle::{hash_from_hex, leaf_hash, Hash};
 pub use shared::SharedLog;
 

@@ -744,72 +744,13 @@ async fn nodes_sharing_a_store_share_sessions_suspensions_and_locks(b: Backend) 
     }
 }
 
-/// A log many nodes share, in memory: what the node database's ledger
-/// tables are to a cluster.
-#[derive(Default)]
-struct SharedInMemory {
-    leaves: std::sync::Mutex<Vec<kizuna_ledger::Hash>>,
-    heads: std::sync::Mutex<std::collections::BTreeMap<u64, String>>,
-}
-
-#[async_trait::async_trait]
-impl kizuna_ledger::SharedLog for SharedInMemory {
-    fn place(&self) -> String {
-        "memory".into()
-    }
-    async fn append(
-        &self,
-        leaves: &[kizuna_ledger::Hash],
-    ) -> Result<u64, kizuna_ledger::LedgerError> {
-        let mut all = self.leaves.lock().unwrap();
-        all.extend_from_slice(leaves);
-        Ok((all.len() - leaves.len()) as u64)
-    }
-    async fn leaves_from(
-        &self,
-        start: u64,
-        limit: u32,
-    ) -> Result<Vec<kizuna_ledger::Hash>, kizuna_ledger::LedgerError> {
-        let all = self.leaves.lock().unwrap();
-        let start = (start as usize).min(all.len());
-        Ok(all[start..(start + limit as usize).min(all.len())].to_vec())
-    }
-    async fn size(&self) -> Result<u64, kizuna_ledger::LedgerError> {
-        Ok(self.leaves.lock().unwrap().len() as u64)
-    }
-    async fn put_head(
-        &self,
-        size: u64,
-        head: &str,
-    ) -> Result<(u64, String), kizuna_ledger::LedgerError> {
-        let mut heads = self.heads.lock().unwrap();
-        if let Some((s, h)) = heads.range(size..).next() {
-            return Ok((*s, h.clone()));
-        }
-        heads.insert(size, head.to_string());
-        Ok((size, head.to_string()))
-    }
-    async fn heads_from(
-        &self,
-        size: u64,
-        limit: u32,
-    ) -> Result<Vec<(u64, String)>, kizuna_ledger::LedgerError> {
-        let heads = self.heads.lock().unwrap();
-        Ok(heads
-            .range(size..)
-            .take(limit as usize)
-            .map(|(s, h)| (*s, h.clone()))
-            .collect())
-    }
-}
-
 /// In a cluster an event left unnumbered may be another node's whose
 /// append is under way: the periodic settling leaves the young ones alone,
 /// numbers an old one whose leaf reached the shared log, and takes back an
 /// old one whose leaf never did.
 async fn events_a_dead_node_left_are_settled_after_the_grace(b: Backend) {
     let place = Place::new(b, "staff_settle").await;
-    let log = Arc::new(SharedInMemory::default());
+    let log = Arc::new(kizuna_ledger::InMemoryLog::default());
     let ledger = Arc::new(
         kizuna_ledger::Ledger::open_shared(
             &place.path().join("mirror"),

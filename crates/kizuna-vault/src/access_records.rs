@@ -237,9 +237,10 @@ impl Vault {
         // In a cluster, a record written moments ago may be another node's
         // whose append is under way: only those older than any append takes
         // are settled.
-        let settled_before = match self.config.cluster {
-            Some(_) => now_ms().saturating_sub(CLUSTER_APPEND_GRACE_MS),
-            None => u64::MAX,
+        let settled_before = if self.ledger()?.is_shared() {
+            now_ms().saturating_sub(CLUSTER_APPEND_GRACE_MS)
+        } else {
+            u64::MAX
         };
         for rv in self.regions.values() {
             let mut pending = rv.store.pending_access().await?;

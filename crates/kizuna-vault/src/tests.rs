@@ -132,6 +132,87 @@ async fn a_vault_takes_up_a_key_version_another_rewrapped_under() {
     serving.close().await;
 }
 
+/// In a cluster, an access record left unnumbered may be another node's
+/// whose append is under way: settling leaves the young ones alone,
+/// numbers an old one whose leaf reached the shared log, and takes back an
+/// old one whose leaf never did.
+#[tokio::test]
+async fn records_a_dead_node_left_are_settled_after_the_grace() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(kizuna_ledger::InMemoryLog::default());
+    let ledger = Arc::new(
+        kizuna_ledger::Ledger::open_shared(
+            &dir.path().join("ledger"),
+            kizuna_ledger::TreeHeadKey::new("test/ledger", [3; 32]),
+            log.clone(),
+        )
+        .await
+        .unwrap(),
+    );
+    let vault = Vault::open(Regions::embedded(), &DataDir::new(dir.path()), ledger)
+        .await
+        .unwrap();
+    let subject = "a";
+    vault
+        .register(subject, "jp", &profile("+819000000200"), &operator())
+        .await
+        .unwrap();
+    let rv = vault.region_vault("jp").unwrap();
+    let (key, version) = rv.data_key(subject).await.unwrap();
+    let left = |age_ms: u64, what: &str| {
+        let mut access = vault
+            .new_access(
+                subject,
+                kizuna_wire::TransferRecord {
+                    at: kizuna_wire::now_ms() - age_ms,
+                    action: "read".into(),
+                    categories: vec!["profile".into()],
+                    region: "jp".into(),
+                    to_country: "JP".into(),
+                    basis: None,
+                    requester: what.into(),
+                    allowed: true,
+                    refusal: None,
+                },
+                &operator(),
+            )
+            .unwrap();
+        access.after = 0;
+        access
+    };
+    let appended = left(5 * 60_000, "appended");
+    let lost = left(5 * 60_000, "lost");
+    let young = left(0, "under way");
+    for a in [&appended, &lost, &young] {
+        let sealed = rv.seal_access(&key, subject, version, a).unwrap();
+        rv.store.append_access(subject, sealed).await.unwrap();
+    }
+    // The dead node's one append that reached the log, as another node's.
+    let leaf: kizuna_ledger::Hash = appended.leaf.clone().unwrap().try_into().unwrap();
+    let index = kizuna_ledger::SharedLog::append(log.as_ref(), &[leaf])
+        .await
+        .unwrap();
+
+    vault.settle_pending().await.unwrap();
+    let pending: Vec<Option<Vec<u8>>> = rv
+        .store
+        .pending_access()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.access.leaf)
+        .collect();
+    assert_eq!(
+        pending,
+        vec![young.leaf.clone()],
+        "only the young one waits"
+    );
+    let numbered = rv.store.ledger_rows(index, 10).await.unwrap();
+    assert_eq!(numbered.len(), 1);
+    assert_eq!(numbered[0].access.leaf, appended.leaf);
+    vault.close().await;
+}
+
 #[tokio::test]
 async fn bad_input_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
