@@ -170,12 +170,12 @@ impl Node {
         address: &str,
     ) -> Result<RegisterResponse, NodeError> {
         let probes = address_key(address);
-        if !self.phone_rate.has_token(&probes) {
+        if !self.phone_rate.has_token(&probes).await {
             return Err(self.phone_lookups_used());
         }
         let registered = self.register(req).await;
         if matches!(&registered, Err(e) if e.code == ErrorCode::PhoneTaken) {
-            self.phone_rate.allow(&probes);
+            self.phone_rate.allow(&probes).await;
         }
         registered
     }
@@ -300,10 +300,11 @@ impl Node {
         address: &str,
     ) -> Result<Option<String>, NodeError> {
         let probes = address_key(address);
-        if !self.phone_rate.has_token(&probes) || !self.phone_rate.allow(&me.device_id) {
+        if !self.phone_rate.has_token(&probes).await || !self.phone_rate.allow(&me.device_id).await
+        {
             return Err(self.phone_lookups_used());
         }
-        self.phone_rate.allow(&probes);
+        self.phone_rate.allow(&probes).await;
         let account = match self.vault.lookup_phone(phone).await? {
             Some(subject) => self.store.account_by_id(&subject).await?,
             None => None,

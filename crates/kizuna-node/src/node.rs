@@ -34,6 +34,8 @@ pub struct Node {
     pub limits: Limits,
     /// Phone-number lookups, per device.
     pub phone_rate: RateLimiter,
+    /// The token buckets a cluster's nodes share in Redis, when it names one.
+    pub shared_buckets: Option<Arc<crate::limits::SharedBuckets>>,
     /// Reports refused as unverifiable, per device: each is recorded, so a
     /// device may not make the ledger grow without bound by sending them.
     pub refused_reports: RateLimiter,
@@ -79,6 +81,8 @@ pub enum OpenError {
     ClusterKeyMissing { path: std::path::PathBuf },
     #[error(transparent)]
     Cluster(#[from] crate::cluster::ClusterError),
+    #[error(transparent)]
+    SharedLimits(#[from] crate::limits::RedisUnreachable),
 }
 
 /// The name a node's ledger signs its tree heads with.
@@ -187,6 +191,17 @@ impl Node {
             let wakes = crate::cluster::ClusterLink::connect(cluster, Arc::downgrade(&hub)).await?;
             hub.join_cluster(wakes);
         }
+        // Phone look-ups and sign-ups are limited for the cluster as one,
+        // where it names a Redis; else each node counts its own.
+        let shared_buckets = match cluster
+            .as_ref()
+            .and_then(|c| c.redis.as_deref().map(|r| (c, r)))
+        {
+            Some((c, url)) => Some(Arc::new(
+                crate::limits::SharedBuckets::connect(url, &c.name).await?,
+            )),
+            None => None,
+        };
         let metrics = Arc::new(crate::metrics::Metrics::default());
         let (sequencer, task) = Sequencer::start(store.clone(), hub.clone(), metrics.clone());
         let node = Node {
@@ -194,7 +209,9 @@ impl Node {
             phone_rate: RateLimiter::new(
                 limits.phone_lookups_per_minute as f64 / 60.0,
                 limits.phone_lookups_per_minute as f64,
-            ),
+            )
+            .shared_in(shared_buckets.clone(), "phone"),
+            shared_buckets,
             refused_reports: RateLimiter::new(
                 REFUSED_REPORTS_PER_HOUR / 3600.0,
                 REFUSED_REPORTS_PER_HOUR,

@@ -102,7 +102,7 @@ impl Node {
                 },
             };
             if let Err(e) = kizuna_franking::verify(&s.franking_key, &revealed) {
-                if !s.refused_reports.allow(&me.device_id) {
+                if !s.refused_reports.allow_local(&me.device_id) {
                     return Err(NodeError::new(
                         Kind::RateLimited,
                         ErrorCode::RateLimited,

@@ -212,6 +212,7 @@ impl RunningServer {
             }
         };
         let limits = config.limits.clone();
+        let shared_buckets = node.shared_buckets.clone();
         let state = Arc::new(user::AppState {
             node,
             governance,
@@ -222,7 +223,8 @@ impl RunningServer {
             signup_rate: limits::RateLimiter::new(
                 limits.signups_per_minute as f64 / 60.0,
                 limits.signups_per_minute as f64,
-            ),
+            )
+            .shared_in(shared_buckets, "signup"),
             shutdown: shutdown_rx.clone(),
         });
         tokio::spawn(kizuna_node::reports::retention(

@@ -271,7 +271,7 @@ impl FromRequestParts<Shared> for AuthedDevice {
                 "this device was removed from its account (revoked, or the account was erased)",
             ));
         }
-        if !state.rate.allow(&identity.device_id) {
+        if !state.rate.allow_local(&identity.device_id) {
             return Err(ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 ErrorCode::RateLimited,
@@ -335,7 +335,7 @@ impl FromRequestParts<Shared> for SignupAllowed {
 
     async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
         let from = peer_address(parts);
-        if state.signup_rate.allow(&from) {
+        if state.signup_rate.allow(&from).await {
             Ok(SignupAllowed)
         } else {
             Err(ApiError::new(

@@ -36,11 +36,19 @@ pub fn cluster_toml(name: &str, databases: &[ScratchDatabase]) -> String {
         );
     let at = regions.find("[regions.jp]").unwrap();
     format!(
-        "{}node_store = {{ postgres = \"{}\" }}\n\n[cluster]\nname = \"{name}\"\nnats = [\"nats://127.0.0.1:4222\"]\n\n{}",
+        "{}node_store = {{ postgres = \"{}\" }}\n\n[cluster]\nname = \"{name}\"\nnats = [\"nats://127.0.0.1:4222\"]\nredis = \"{}\"\n\n{}",
         &regions[..at],
         databases[0].url(),
+        redis_url(),
         &regions[at..]
     )
+}
+
+/// The Redis the tests' clusters count shared limits in
+/// (`KIZUNA_TEST_REDIS`, by default the local one); each cluster's keys are
+/// under its own name.
+pub fn redis_url() -> String {
+    std::env::var("KIZUNA_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
 impl Cluster {

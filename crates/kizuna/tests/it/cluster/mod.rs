@@ -620,3 +620,26 @@ async fn a_key_rotation_and_an_offline_audit_run_while_nodes_serve() {
         "the audit checked the shared log's entries: {report}"
     );
 }
+
+#[tokio::test]
+async fn phone_look_ups_are_limited_for_the_cluster_as_one() {
+    let cluster = Cluster::start(2).await;
+    let mut alice = cluster.person("alice", "jp", 0).await;
+    let mut bob = cluster.person("bob", "jp", 1).await;
+    // Both look up from one address, through two nodes: the address's
+    // limit is counted once, in the cluster's Redis.
+    let limit = kizuna_server::Limits::default().phone_lookups_per_minute;
+    let mut answered = 0;
+    let mut refused = Vec::new();
+    for i in 0..limit + 3 {
+        let c = if i % 2 == 0 { &mut alice } else { &mut bob };
+        match c.lookup_phone("+819099998888").await {
+            Ok(_) => answered += 1,
+            Err(e) => refused.push(code(Err::<(), _>(e))),
+        }
+    }
+    assert_eq!(answered, limit, "{refused:?}");
+    assert!(refused
+        .iter()
+        .all(|c| *c == Some(kizuna_wire::ErrorCode::RateLimited)));
+}
