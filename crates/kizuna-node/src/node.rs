@@ -187,7 +187,7 @@ impl Node {
         let hub = Arc::new(Hub::default());
         if let Some(cluster) = &cluster {
             let wakes = crate::cluster::ClusterLink::connect(cluster, Arc::downgrade(&hub)).await?;
-            hub.join_cluster(wakes);
+            hub.join_cluster(wakes, store.clone());
         }
         let metrics = Arc::new(crate::metrics::Metrics::default());
         let (sequencer, task) = Sequencer::start(store.clone(), hub.clone(), metrics.clone());
