@@ -183,7 +183,21 @@ impl Sequencer {
                     .iter()
                     .map(|s| matches!(s, Submission::Commit { .. }))
                     .collect();
-                let r = store.submit(subs, batch_acks).await;
+                // In a cluster, acknowledgements commit in a transaction of
+                // their own, beside the messages': the messages' transaction
+                // holds its groups' locks, which the other nodes' batches
+                // wait for, and the acknowledgements have nothing to do with
+                // them. (On one node's SQLite, one transaction is cheaper.)
+                let (r, acks_applied) =
+                    if answers.is_some() && !subs.is_empty() && !batch_acks.is_empty() {
+                        let (r, a) = tokio::join!(
+                            store.submit(subs, Vec::new()),
+                            store.submit(Vec::new(), batch_acks)
+                        );
+                        (r, Some(a.map(drop)))
+                    } else {
+                        (store.submit(subs, batch_acks).await, None)
+                    };
                 let took = started.elapsed();
                 if took > SLOW_BATCH {
                     tracing::warn!(
@@ -195,6 +209,16 @@ impl Sequencer {
                 }
                 match r {
                     Ok(results) => {
+                        let ack_done = match acks_applied {
+                            Some(Err(e)) => {
+                                tracing::warn!(error = %e, acknowledgements, "acknowledgements could not be applied; the devices are offered those entries again");
+                                for d in ack_done.into_iter().flatten() {
+                                    let _ = d.send(Err(StoreError::Backend(e.to_string())));
+                                }
+                                Vec::new()
+                            }
+                            _ => ack_done,
+                        };
                         let batch = Answers {
                             results,
                             replies,
@@ -220,7 +244,10 @@ impl Sequencer {
                             let _ = reply.send(Err(StoreError::Backend(e.to_string())));
                         }
                         for d in ack_done.into_iter().flatten() {
-                            let _ = d.send(Err(StoreError::Backend(e.to_string())));
+                            let _ = d.send(match &acks_applied {
+                                Some(Ok(())) => Ok(()),
+                                _ => Err(StoreError::Backend(e.to_string())),
+                            });
                         }
                     }
                 }

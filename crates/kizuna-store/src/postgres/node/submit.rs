@@ -74,14 +74,7 @@ impl PgStore {
         // a device that read up to some position can never be handed an
         // earlier one afterwards.
         if rows.positions() > 0 {
-            let end: i64 = sqlx::query_scalar(
-                "UPDATE counters SET value = value + $1 WHERE name = 'log_pos' RETURNING value",
-            )
-            .bind(rows.positions() as i64)
-            .fetch_one(&mut *tx)
-            .await?;
-            let base = end as u64 - rows.positions();
-            rows.write(&mut tx, base).await?;
+            let base = rows.write_at_next_positions(&mut tx).await?;
             tx.commit().await?;
             for a in out.iter_mut().flatten() {
                 for e in &mut a.queued {
