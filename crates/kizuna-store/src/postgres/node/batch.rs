@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use sqlx::{Postgres, Transaction};
 
+use super::submit::ChangedGroups;
 use super::PgStore;
 use crate::sqlite::submit::LastSend;
 use crate::{Franking, MessageKind, QueuedEntry, Result};
@@ -41,17 +42,23 @@ impl BatchRows {
     }
 
     /// Takes the batch's log positions and writes its messages at them,
-    /// with their deliveries, in one statement; answers the position before
-    /// the first. The counter's row stays locked until the commit, so a
-    /// batch that takes later positions commits later; taking it in the
-    /// statement that writes the rows holds it for one round trip less.
+    /// with their deliveries and the groups it changed, in one statement;
+    /// answers the position before the first. The counter's row stays
+    /// locked until the commit, so a batch that takes later positions
+    /// commits later; taking it in the statement that writes the rows holds
+    /// it for one round trip less. The groups' rows are locked already.
     pub(super) async fn write_at_next_positions(
         &self,
         tx: &mut Transaction<'_, Postgres>,
+        groups: &ChangedGroups,
     ) -> Result<u64> {
         let m = &self.messages;
         let base: i64 = sqlx::query_scalar(
-            "WITH c AS (UPDATE counters SET value = value + $1 WHERE name = 'log_pos' \
+            "WITH gr AS (UPDATE groups g SET epoch = u.epoch, next_seq = u.next_seq \
+                         FROM UNNEST($13::bytea[], $14::int8[], $15::int8[]) \
+                              AS u(group_id, epoch, next_seq) \
+                         WHERE g.group_id = u.group_id), \
+             c AS (UPDATE counters SET value = value + $1 WHERE name = 'log_pos' \
                         RETURNING value - $1 AS base), \
              l AS (INSERT INTO log (pos, group_id, seq, kind, routed, sender_device, \
                         server_time, payload, frank) \
@@ -88,6 +95,9 @@ impl BatchRows {
                 .map(|(_, o)| *o as i64)
                 .collect::<Vec<_>>(),
         )
+        .bind(&groups.ids)
+        .bind(&groups.epochs)
+        .bind(&groups.next_seqs)
         .fetch_one(&mut **tx)
         .await?;
         Ok(base as u64)
