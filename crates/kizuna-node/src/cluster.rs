@@ -13,7 +13,7 @@
 //!
 //! Core NATS delivers at most once: a wake-up lost while a connection to
 //! NATS was down is made good by waking every local connection once it is
-//! back, and by each connection re-reading its queue every few seconds.
+//! back, and by each connection having its queue read every few seconds.
 //!
 //! Notices (`kz.<cluster>.notice`) carry what a node enforces from memory:
 //! a sanction decided, a block made, a device ended, an agreement changed,

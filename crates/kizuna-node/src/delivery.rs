@@ -6,12 +6,12 @@
 //! entries are then pushed to the recipients' live connections, if any; the
 //! queue on disk stays the source of truth until the device acknowledges.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use kizuna_store::{
-    Accepted, Ack, MessageKind, QueuedEntry, Rejection, Store, StoreError, Submission,
+    Accepted, Ack, InboxEntry, MessageKind, QueuedEntry, Rejection, Store, StoreError, Submission,
 };
 use kizuna_wire::{Bytes, EnvelopeKind};
 use tokio::sync::{mpsc, oneshot};
@@ -27,6 +27,17 @@ const MAX_BATCH: usize = 256;
 /// number and a shared body) and the channel allocates as it fills, so an idle
 /// connection pays nothing for this headroom.
 const LIVE_BUFFER: usize = 1024;
+/// In a cluster: batches whose wake-ups and answers may wait to be sent
+/// while the sequencer writes the next ones.
+const ANSWERS_QUEUED: usize = 64;
+/// In a cluster: most woken devices whose queues are read in one statement.
+const WOKEN_PER_READ: usize = 256;
+/// In a cluster: most entries of one device read at a time; a device with
+/// more is read again straight after.
+const WOKEN_PAGE: u32 = 256;
+/// In a cluster: how long reading woken devices' queues waits after the
+/// store failed, before trying again.
+const WOKEN_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
 
 type Reply = oneshot::Sender<Result<Result<Accepted, Rejection>, StoreError>>;
 type AckDone = oneshot::Sender<Result<(), StoreError>>;
@@ -41,6 +52,70 @@ enum Job {
         ack: Ack,
         done: Option<AckDone>,
     },
+}
+
+/// A committed batch's outcomes and who waits for them.
+struct Answers {
+    results: Vec<Result<Accepted, Rejection>>,
+    replies: Vec<(String, Reply)>,
+    commits: Vec<bool>,
+    ack_done: Vec<Option<AckDone>>,
+}
+
+impl Answers {
+    /// The devices with something new from this batch.
+    fn woken(&self) -> impl Iterator<Item = &str> {
+        self.results
+            .iter()
+            .flatten()
+            .flat_map(|acc| acc.queued.iter().map(|e| e.device_id.as_str()))
+    }
+
+    /// Pushes what was accepted to live connections here and answers every
+    /// sender and acknowledgement.
+    fn answer(self, hub: &Hub, metrics: &crate::metrics::Metrics) {
+        for ((result, (handle, reply)), commit) in
+            self.results.into_iter().zip(self.replies).zip(self.commits)
+        {
+            match &result {
+                Ok(acc) => {
+                    hub.push(&acc.queued, &handle);
+                    if commit {
+                        metrics.committed();
+                    }
+                }
+                Err(_) => metrics.refused(),
+            }
+            let _ = reply.send(Ok(result));
+        }
+        for d in self.ack_done.into_iter().flatten() {
+            let _ = d.send(Ok(()));
+        }
+    }
+}
+
+/// In a cluster: wakes the devices of each committed batch, then answers
+/// its senders, in the order the batches committed. Woken before the
+/// senders are answered: a reply that overtook the wake-up could be
+/// followed by a message the recipient is slower to see. Batches that
+/// wait together share one publish and one flush.
+fn answering(
+    wakes: Arc<crate::cluster::ClusterLink>,
+    hub: Arc<Hub>,
+    metrics: Arc<crate::metrics::Metrics>,
+) -> (mpsc::Sender<Answers>, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::channel::<Answers>(ANSWERS_QUEUED);
+    let task = tokio::spawn(async move {
+        let mut batches = Vec::new();
+        while rx.recv_many(&mut batches, ANSWERS_QUEUED).await > 0 {
+            let devices: BTreeSet<&str> = batches.iter().flat_map(Answers::woken).collect();
+            wakes.publish(devices).await;
+            for b in batches.drain(..) {
+                b.answer(&hub, &metrics);
+            }
+        }
+    });
+    (tx, task)
 }
 
 #[derive(Clone)]
@@ -59,6 +134,13 @@ impl Sequencer {
         metrics: Arc<crate::metrics::Metrics>,
     ) -> (Sequencer, tokio::task::JoinHandle<()>) {
         let (tx, mut rx) = mpsc::channel::<Job>(4096);
+        // In a cluster, a batch's wake-ups go out over NATS and its senders
+        // are answered by a task of their own, while the sequencer writes
+        // the next batch: the network is off the path every sender waits on.
+        let answers = hub
+            .cluster()
+            .cloned()
+            .map(|wakes| answering(wakes, hub.clone(), metrics.clone()));
         let task = tokio::spawn(async move {
             let mut jobs = Vec::with_capacity(MAX_BATCH);
             // Acknowledgements are work nobody waits on; a wave of them is
@@ -101,7 +183,21 @@ impl Sequencer {
                     .iter()
                     .map(|s| matches!(s, Submission::Commit { .. }))
                     .collect();
-                let r = store.submit(subs, batch_acks).await;
+                // In a cluster, acknowledgements commit in a transaction of
+                // their own, beside the messages': the messages' transaction
+                // holds its groups' locks, which the other nodes' batches
+                // wait for, and the acknowledgements have nothing to do with
+                // them. (On one node's SQLite, one transaction is cheaper.)
+                let (r, acks_applied) =
+                    if answers.is_some() && !subs.is_empty() && !batch_acks.is_empty() {
+                        let (r, a) = tokio::join!(
+                            store.submit(subs, Vec::new()),
+                            store.submit(Vec::new(), batch_acks)
+                        );
+                        (r, Some(a.map(drop)))
+                    } else {
+                        (store.submit(subs, batch_acks).await, None)
+                    };
                 let took = started.elapsed();
                 if took > SLOW_BATCH {
                     tracing::warn!(
@@ -113,33 +209,33 @@ impl Sequencer {
                 }
                 match r {
                     Ok(results) => {
-                        if let Some(wakes) = hub.cluster() {
-                            // Woken before the senders are answered: a reply
-                            // that overtook the wake-up could be followed by
-                            // a message the recipient is slower to see.
-                            let devices: std::collections::BTreeSet<&str> = results
-                                .iter()
-                                .flatten()
-                                .flat_map(|acc| acc.queued.iter().map(|e| e.device_id.as_str()))
-                                .collect();
-                            wakes.publish(devices).await;
-                        }
-                        for ((result, (handle, reply)), commit) in
-                            results.into_iter().zip(replies).zip(commits)
-                        {
-                            match &result {
-                                Ok(acc) => {
-                                    hub.push(&acc.queued, &handle);
-                                    if commit {
-                                        metrics.committed();
-                                    }
+                        let ack_done = match acks_applied {
+                            Some(Err(e)) => {
+                                tracing::warn!(error = %e, acknowledgements, "acknowledgements could not be applied; the devices are offered those entries again");
+                                for d in ack_done.into_iter().flatten() {
+                                    let _ = d.send(Err(StoreError::Backend(e.to_string())));
                                 }
-                                Err(_) => metrics.refused(),
+                                Vec::new()
                             }
-                            let _ = reply.send(Ok(result));
-                        }
-                        for d in ack_done.into_iter().flatten() {
-                            let _ = d.send(Ok(()));
+                            _ => ack_done,
+                        };
+                        let batch = Answers {
+                            results,
+                            replies,
+                            commits,
+                            ack_done,
+                        };
+                        match &answers {
+                            Some((answers, _)) => {
+                                if let Err(mpsc::error::SendError(batch)) =
+                                    answers.send(batch).await
+                                {
+                                    // The answering task is gone (the node
+                                    // is stopping): answer here.
+                                    batch.answer(&hub, &metrics);
+                                }
+                            }
+                            None => batch.answer(&hub, &metrics),
                         }
                     }
                     Err(e) => {
@@ -148,10 +244,18 @@ impl Sequencer {
                             let _ = reply.send(Err(StoreError::Backend(e.to_string())));
                         }
                         for d in ack_done.into_iter().flatten() {
-                            let _ = d.send(Err(StoreError::Backend(e.to_string())));
+                            let _ = d.send(match &acks_applied {
+                                Some(Ok(())) => Ok(()),
+                                _ => Err(StoreError::Backend(e.to_string())),
+                            });
                         }
                     }
                 }
+            }
+            // Every committed batch is answered before the sequencer ends.
+            if let Some((answers, task)) = answers {
+                drop(answers);
+                let _ = task.await;
             }
         });
         (Sequencer { tx }, task)
@@ -239,9 +343,10 @@ pub struct LiveConnection {
     /// Set when an entry could not be buffered; the connection then re-reads
     /// its queue from disk.
     pub lagged: Arc<AtomicBool>,
-    /// Notified when the device has something new in the store (in a
-    /// cluster, where entries are not pushed): the connection re-reads.
-    pub wake: Arc<tokio::sync::Notify>,
+    /// In a cluster: the position up to which the connection holds its
+    /// queue (sent, or buffered in `tx`); its queue is read after it when
+    /// the device is woken. Lowered only by the connection itself.
+    pub read_to: Arc<AtomicU64>,
 }
 
 /// Live connections by device id.
@@ -253,21 +358,46 @@ pub struct Hub {
     /// to for each device connected here.
     wakes: std::sync::OnceLock<Arc<crate::cluster::ClusterLink>>,
     watching: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+    /// In a cluster: the devices woken since their queues were last read.
+    /// One task reads them all in one statement: a wake-up per message
+    /// per recipient would otherwise be a read each.
+    woken: Mutex<HashSet<String>>,
+    woken_ready: Arc<tokio::sync::Notify>,
+    reader: std::sync::OnceLock<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        if let Some(r) = self.reader.get() {
+            r.abort();
+        }
+    }
 }
 
 pub struct Registration {
     pub id: u64,
     pub rx: mpsc::Receiver<LiveEntry>,
     pub lagged: Arc<AtomicBool>,
-    pub wake: Arc<tokio::sync::Notify>,
+    pub read_to: Arc<AtomicU64>,
 }
 
 impl Hub {
     /// Makes this hub a cluster node's: entries are no longer pushed from
     /// memory but read from the store when a wake-up comes, whichever node
     /// stored them.
-    pub fn join_cluster(self: &Arc<Self>, wakes: Arc<crate::cluster::ClusterLink>) {
-        let _ = self.wakes.set(wakes);
+    pub fn join_cluster(
+        self: &Arc<Self>,
+        wakes: Arc<crate::cluster::ClusterLink>,
+        store: Arc<dyn Store>,
+    ) {
+        if self.wakes.set(wakes).is_ok() {
+            let task = tokio::spawn(read_woken(
+                Arc::downgrade(self),
+                self.woken_ready.clone(),
+                store,
+            ));
+            let _ = self.reader.set(task);
+        }
     }
 
     /// The cluster link, if the node is in one.
@@ -275,20 +405,76 @@ impl Hub {
         self.wakes.get()
     }
 
-    /// Wakes every connection of a device to re-read its queue.
+    /// Has a device's queue read for its connections here: soon, together
+    /// with every other device woken meanwhile.
     pub fn wake(&self, device_id: &str) {
-        if let Some(conns) = self.lock().get(device_id) {
-            for c in conns {
-                c.wake.notify_one();
-            }
+        self.woken_set().insert(device_id.to_string());
+        self.woken_ready.notify_one();
+    }
+
+    /// Wakes every device connected here (the link to the cluster came back).
+    pub fn wake_all(&self) {
+        let devices: Vec<String> = self.lock().keys().cloned().collect();
+        self.woken_set().extend(devices);
+        self.woken_ready.notify_one();
+    }
+
+    fn woken_set(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        match self.woken.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
         }
     }
 
-    /// Wakes every connection (the link to the cluster came back).
-    pub fn wake_all(&self) {
-        for conns in self.lock().values() {
-            for c in conns {
-                c.wake.notify_one();
+    /// Each of these devices still connected here, with the position its
+    /// queue is to be read after: the lowest any of its connections holds.
+    fn read_positions(&self, devices: &[String]) -> Vec<(String, u64)> {
+        let live = self.lock();
+        devices
+            .iter()
+            .filter_map(|d| {
+                let conns = live.get(d)?;
+                let after = conns
+                    .iter()
+                    .map(|c| c.read_to.load(Ordering::Acquire))
+                    .min()?;
+                Some((d.clone(), after))
+            })
+            .collect()
+    }
+
+    /// Hands what was read of a device's queue to each of its connections,
+    /// from where that connection's holding ends; a connection that cannot
+    /// buffer it all is marked as lagging and re-reads for itself.
+    fn hand_over(&self, device_id: &str, page: &[InboxEntry], bodies: &mut HashMap<u64, Arc<str>>) {
+        if page.is_empty() {
+            return;
+        }
+        // Serialised before the lock, once per message for every device.
+        let texts: Vec<Arc<str>> = page
+            .iter()
+            .map(|e| bodies.entry(e.seq).or_insert_with(|| body_of(e)).clone())
+            .collect();
+        let live = self.lock();
+        let Some(conns) = live.get(device_id) else {
+            return;
+        };
+        for c in conns {
+            let from = c.read_to.load(Ordering::Acquire);
+            for (e, text) in page.iter().zip(&texts) {
+                if e.seq <= from {
+                    continue;
+                }
+                let entry = LiveEntry {
+                    seq: e.seq,
+                    server_time: e.server_time,
+                    body: text.clone(),
+                };
+                if c.tx.try_send(entry).is_err() {
+                    c.lagged.store(true, Ordering::Release);
+                    break;
+                }
+                c.read_to.fetch_max(e.seq, Ordering::AcqRel);
             }
         }
     }
@@ -303,7 +489,13 @@ impl Hub {
     /// Registers a connection unless the device already holds `cap`; the
     /// count and the registration happen under one lock, so connections
     /// opened at once cannot all slip under the cap.
-    pub fn register_within(self: &Arc<Self>, device_id: &str, cap: usize) -> Option<Registration> {
+    /// `after` is where the connection starts reading its queue.
+    pub fn register_within(
+        self: &Arc<Self>,
+        device_id: &str,
+        cap: usize,
+        after: u64,
+    ) -> Option<Registration> {
         let mut live = self.lock();
         if live.get(device_id).map_or(0, Vec::len) >= cap {
             return None;
@@ -311,14 +503,14 @@ impl Hub {
         let (tx, rx) = mpsc::channel(LIVE_BUFFER);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let lagged = Arc::new(AtomicBool::new(false));
-        let wake = Arc::new(tokio::sync::Notify::new());
+        let read_to = Arc::new(AtomicU64::new(after));
         let conns = live.entry(device_id.to_string()).or_default();
         let first = conns.is_empty();
         conns.push(LiveConnection {
             id,
             tx,
             lagged: lagged.clone(),
-            wake: wake.clone(),
+            read_to: read_to.clone(),
         });
         drop(live);
         if first {
@@ -334,7 +526,7 @@ impl Hub {
             id,
             rx,
             lagged,
-            wake,
+            read_to,
         })
     }
 
@@ -430,6 +622,61 @@ impl Hub {
     }
 }
 
+/// In a cluster: reads the queues of the devices woken here, all those
+/// woken meanwhile in one statement, and hands the entries to their
+/// connections. Under load a read takes in every wake-up that came while
+/// the one before was under way. Ends with the hub.
+async fn read_woken(hub: Weak<Hub>, ready: Arc<tokio::sync::Notify>, store: Arc<dyn Store>) {
+    loop {
+        ready.notified().await;
+        let Some(hub) = hub.upgrade() else {
+            return;
+        };
+        let devices: Vec<String> = hub.woken_set().drain().collect();
+        let mut bodies = HashMap::new();
+        for chunk in devices.chunks(WOKEN_PER_READ) {
+            let wanted = hub.read_positions(chunk);
+            if wanted.is_empty() {
+                continue;
+            }
+            match store.inboxes(&wanted, WOKEN_PAGE).await {
+                Ok(pages) => {
+                    for ((device, _), page) in wanted.iter().zip(pages) {
+                        hub.hand_over(device, &page, &mut bodies);
+                        if page.len() >= WOKEN_PAGE as usize {
+                            hub.wake(device);
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, devices = wanted.len(), "reading the queues of woken devices failed; trying again shortly");
+                    for (d, _) in &wanted {
+                        hub.wake(d);
+                    }
+                    tokio::time::sleep(WOKEN_RETRY).await;
+                }
+            }
+        }
+    }
+}
+
+/// A stored entry's envelope without its per-device sequence number, as a
+/// live connection sends it.
+fn body_of(e: &InboxEntry) -> Arc<str> {
+    serde_json::to_string(&EnvelopeBody {
+        kind: envelope_kind(e.kind),
+        group_id: &Bytes(e.group_id.clone()),
+        group_seq: e.group_seq,
+        sender_handle: &e.sender_handle,
+        sender_device: &e.sender_device,
+        server_time: e.server_time,
+        payload: &Bytes(e.payload.clone()),
+        franking: e.franking.as_ref().map(kizuna_wire::Franking::from_stored),
+    })
+    .unwrap_or_default()
+    .into()
+}
+
 /// An [`Envelope`] without its per-device sequence number.
 #[derive(serde::Serialize)]
 struct EnvelopeBody<'a> {
@@ -447,6 +694,86 @@ struct EnvelopeBody<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn stored(seq: u64) -> InboxEntry {
+        InboxEntry {
+            seq,
+            kind: MessageKind::Application,
+            group_id: vec![1],
+            group_seq: seq,
+            sender_device: "d1".into(),
+            sender_handle: "alice".into(),
+            server_time: 5,
+            payload: vec![seq as u8],
+            franking: None,
+        }
+    }
+
+    fn seqs(rx: &mut mpsc::Receiver<LiveEntry>) -> Vec<u64> {
+        std::iter::from_fn(|| rx.try_recv().ok().map(|e| e.seq)).collect()
+    }
+
+    #[test]
+    fn a_read_queue_reaches_each_connection_from_where_it_holds_it() {
+        let hub = Arc::new(Hub::default());
+        let mut first = hub.register_within("bob", 4, 0).unwrap();
+        let mut second = hub.register_within("bob", 4, 2).unwrap();
+        // Read after the lowest position any connection holds.
+        assert_eq!(
+            hub.read_positions(&["bob".into(), "nobody".into()]),
+            [("bob".to_string(), 0)]
+        );
+        let page: Vec<InboxEntry> = (1..=3).map(stored).collect();
+        let mut bodies = HashMap::new();
+        hub.hand_over("bob", &page, &mut bodies);
+        assert_eq!(seqs(&mut first.rx), [1, 2, 3]);
+        assert_eq!(seqs(&mut second.rx), [3]);
+        assert_eq!(bodies.len(), 3, "each message is serialised once");
+        assert_eq!(first.read_to.load(Ordering::Acquire), 3);
+        assert_eq!(hub.read_positions(&["bob".into()]), [("bob".into(), 3)]);
+        // Read again from an older position: nothing is handed over twice.
+        hub.hand_over("bob", &page, &mut bodies);
+        assert!(seqs(&mut first.rx).is_empty() && seqs(&mut second.rx).is_empty());
+        match serde_json::from_str::<kizuna_wire::ServerFrame>(
+            &LiveEntry {
+                seq: 1,
+                server_time: 5,
+                body: bodies[&1].clone(),
+            }
+            .frame(),
+        )
+        .unwrap()
+        {
+            kizuna_wire::ServerFrame::Envelope(env) => {
+                assert_eq!((env.seq, env.sender_handle.as_str()), (1, "alice"));
+                assert_eq!(env.payload.0, vec![1]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_connection_that_cannot_buffer_its_queue_lags_and_holds_only_what_it_took() {
+        let hub = Arc::new(Hub::default());
+        let mut reg = hub.register_within("bob", 4, 0).unwrap();
+        let page: Vec<InboxEntry> = (1..=LIVE_BUFFER as u64 + 10).map(stored).collect();
+        hub.hand_over("bob", &page, &mut HashMap::new());
+        assert!(reg.lagged.load(Ordering::Acquire));
+        // The next read starts after what is buffered, not after the page.
+        assert_eq!(reg.read_to.load(Ordering::Acquire), LIVE_BUFFER as u64);
+        assert_eq!(seqs(&mut reg.rx).len(), LIVE_BUFFER);
+    }
+
+    #[test]
+    fn woken_devices_wait_together_for_one_read() {
+        let hub = Hub::default();
+        hub.wake("bob");
+        hub.wake("carol");
+        hub.wake("bob");
+        let mut woken: Vec<String> = hub.woken_set().drain().collect();
+        woken.sort();
+        assert_eq!(woken, ["bob", "carol"]);
+    }
 
     #[test]
     fn live_frames_parse_as_server_frames() {

@@ -189,7 +189,7 @@ impl Node {
         let hub = Arc::new(Hub::default());
         if let Some(cluster) = &cluster {
             let wakes = crate::cluster::ClusterLink::connect(cluster, Arc::downgrade(&hub)).await?;
-            hub.join_cluster(wakes);
+            hub.join_cluster(wakes, store.clone());
         }
         // Phone look-ups and sign-ups are limited for the cluster as one,
         // where it names a Redis; else each node counts its own.

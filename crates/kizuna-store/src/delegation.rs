@@ -128,6 +128,14 @@ macro_rules! store_by_inherent_methods {
                     self.inbox(device_id, after, limit).await
                 }
 
+                async fn inboxes(
+                    &self,
+                    wanted: &[(String, u64)],
+                    limit: u32,
+                ) -> Result<Vec<Vec<InboxEntry>>> {
+                    self.inboxes(wanted, limit).await
+                }
+
                 async fn ack(&self, device_id: &str, up_to: u64) -> Result<()> {
                     self.ack(device_id, up_to).await
                 }

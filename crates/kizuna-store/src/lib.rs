@@ -388,6 +388,9 @@ pub trait Store: Send + Sync + 'static {
     /// The device's messages after position `after` (and after what it has
     /// acknowledged), oldest first.
     async fn inbox(&self, device_id: &str, after: u64, limit: u32) -> Result<Vec<InboxEntry>>;
+    /// [`Store::inbox`] of many devices, each after its own position, read
+    /// at once: one page per `(device, after)` asked for, in that order.
+    async fn inboxes(&self, wanted: &[(String, u64)], limit: u32) -> Result<Vec<Vec<InboxEntry>>>;
     /// Records that the device has everything up to `up_to`, and deletes
     /// every message no device still waits for.
     async fn ack(&self, device_id: &str, up_to: u64) -> Result<()>;

@@ -105,9 +105,10 @@ fn too_many_websockets(cap: usize) -> ApiError {
     )
 }
 
-async fn send_env(socket: &mut WebSocket, env: &Envelope) -> Result<(), axum::Error> {
+/// Queues an envelope on the socket; the caller flushes.
+async fn feed_env(socket: &mut WebSocket, env: &Envelope) -> Result<(), axum::Error> {
     let text = serde_json::to_string(&ServerFrame::Envelope(env.clone())).unwrap_or_default();
-    socket.send(Message::Text(text.into())).await
+    socket.feed(Message::Text(text.into())).await
 }
 
 async fn session(
@@ -120,7 +121,7 @@ async fn session(
     // Register before reading the backlog so nothing accepted in between is
     // missed; duplicates are skipped by sequence number.
     let cap = s.limits.websockets_per_device;
-    let Some(mut reg) = s.hub.register_within(device, cap) else {
+    let Some(mut reg) = s.hub.register_within(device, cap, after) else {
         let text = serde_json::to_string(&ServerFrame::Error(too_many_websockets(cap).body()))
             .unwrap_or_default();
         let _ = socket.send(Message::Text(text.into())).await;
@@ -156,9 +157,13 @@ async fn replay(
         };
         let n = page.len();
         for env in page {
-            send_env(socket, &env).await?;
+            feed_env(socket, &env).await?;
             s.metrics.delivered(env.server_time);
             *last = env.seq;
+        }
+        // One flush a page: one system call carries its frames.
+        if n > 0 {
+            socket.flush().await?;
         }
         if n < REPLAY_PAGE as usize {
             return Ok(());
@@ -176,6 +181,7 @@ async fn run(
     let device = me.device_id.as_str();
     let mut last = after;
     Box::pin(replay(s, device, &mut last, socket)).await?;
+    reg.read_to.fetch_max(last, Ordering::AcqRel);
     if let Ok(st) = s.store.key_package_count(device).await {
         if st.one_time < s.limits.low_key_packages {
             let t = serde_json::to_string(&ServerFrame::KeyPackagesLow).unwrap_or_default();
@@ -209,12 +215,6 @@ async fn run(
                     break Err(e);
                 }
             }
-            // In a cluster: something new for this device, stored by any node.
-            _ = reg.wake.notified() => {
-                if let Err(e) = Box::pin(replay(s, device, &mut last, socket)).await {
-                    break Err(e);
-                }
-            }
             _ = tick.tick() => {
                 ticks_to_ping -= 1;
                 if ticks_to_ping == 0 {
@@ -225,13 +225,12 @@ async fn run(
                 }
                 // Wake-ups between nodes are sent at most once; a re-read
                 // now and then finds what a lost one would have announced.
+                // It joins the node's next read of woken devices' queues.
                 ticks_to_reread -= 1;
                 if ticks_to_reread == 0 {
                     ticks_to_reread = reread_every;
                     if s.hub.cluster().is_some() {
-                        if let Err(e) = Box::pin(replay(s, device, &mut last, socket)).await {
-                            break Err(e);
-                        }
+                        s.hub.wake(device);
                     }
                 }
                 // A suspension decided while connected ends the connection.
@@ -256,6 +255,8 @@ async fn run(
                     if let Err(e) = Box::pin(replay(s, device, &mut last, socket)).await {
                         break Err(e);
                     }
+                    // What was dropped is read again after what was sent.
+                    reg.read_to.store(last, Ordering::Release);
                 }
             }
             msg = socket.recv() => {

@@ -403,6 +403,55 @@ async fn acknowledgements_in_a_batch_move_each_device_once(store: Subject) {
     assert_eq!(texts(&store, "a").await, [(Application, "reply".into())]);
 }
 
+async fn inboxes_read_at_once_are_each_devices_own(store: Subject) {
+    for d in ["a", "b", "c"] {
+        add_device(&store, d).await;
+    }
+    let g = b"group".as_slice();
+    store.create_group(g, "a", 0, Vec::new()).await.unwrap();
+    let batch = vec![
+        commit(g, "a", 0, &["b", "c"], &[]),
+        app(g, "a", 1, "one"),
+        app(g, "b", 1, "two"),
+        app(g, "c", 1, "three"),
+    ];
+    let out = store.submit(batch, vec![]).await.unwrap();
+    assert!(out.iter().all(|r| r.is_ok()), "{out:?}");
+    let b = store.inbox("b", 0, 100).await.unwrap();
+    let c = store.inbox("c", 0, 100).await.unwrap();
+    // Carol's acknowledgement counts whatever position she is read after.
+    store.ack("c", c[0].seq).await.unwrap();
+    let wanted: Vec<(String, u64)> = [("a", 0), ("b", b[1].seq), ("c", 0), ("nobody", 0), ("b", 0)]
+        .into_iter()
+        .map(|(d, after)| (d.to_string(), after))
+        .collect();
+    let pages = store.inboxes(&wanted, 2).await.unwrap();
+    assert_eq!(pages.len(), wanted.len());
+    let seen = |page: &[InboxEntry]| {
+        page.iter()
+            .map(|e| {
+                (
+                    e.seq,
+                    e.kind,
+                    e.group_seq,
+                    e.sender_handle.clone(),
+                    e.payload.clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    for ((device, after), page) in wanted.iter().zip(&pages) {
+        let alone = store.inbox(device, *after, 2).await.unwrap();
+        assert_eq!(seen(page), seen(&alone), "{device} after {after}");
+    }
+    assert_eq!(pages[0].len(), 2);
+    assert_eq!(pages[1][0].payload, b"three");
+    assert_eq!(pages[2][0].payload, b"one");
+    assert!(pages[3].is_empty());
+    assert_eq!(pages[4].len(), 2);
+    assert!(store.inboxes(&[], 2).await.unwrap().is_empty());
+}
+
 conformance!(
     members_receive_their_range_and_messages_go_once_everyone_has_them,
     an_acknowledgement_past_the_log_hides_nothing_still_to_come,
@@ -413,4 +462,5 @@ conformance!(
     a_node_proposal_ends_the_routing_of_the_devices_it_removes,
     deleting_a_device_releases_what_waited_only_for_it,
     acknowledgements_in_a_batch_move_each_device_once,
+    inboxes_read_at_once_are_each_devices_own,
 );

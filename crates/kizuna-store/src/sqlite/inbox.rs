@@ -66,6 +66,20 @@ impl SqliteStore {
             .collect()
     }
 
+    /// Each device's inbox in turn: a SQLite node store serves one node,
+    /// which pushes entries from memory rather than reading many queues.
+    pub(crate) async fn inboxes(
+        &self,
+        wanted: &[(String, u64)],
+        limit: u32,
+    ) -> Result<Vec<Vec<InboxEntry>>> {
+        let mut pages = Vec::with_capacity(wanted.len());
+        for (device_id, after) in wanted {
+            pages.push(self.inbox(device_id, *after, limit).await?);
+        }
+        Ok(pages)
+    }
+
     pub(crate) async fn ack(&self, device_id: &str, up_to: u64) -> Result<()> {
         self.submit(
             vec![],

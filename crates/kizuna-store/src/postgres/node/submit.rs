@@ -66,22 +66,17 @@ impl PgStore {
         for s in batch {
             out.push(Self::submit_one(&mut tx, &mut locked, &mut rows, s).await?);
         }
-        Self::write_groups(&mut tx, &locked).await?;
         rows.write_sends(&mut tx).await?;
         let acked = Self::ack_in(&mut tx, &acks).await?;
+        let changed = ChangedGroups::of(&locked);
         // Last: the log positions. The counter's row stays locked until the
         // commit, so a batch that takes later positions commits later, and
         // a device that read up to some position can never be handed an
-        // earlier one afterwards.
+        // earlier one afterwards. The groups' rows, locked since the batch
+        // began, are written by the same statement: one round trip less
+        // under the locks the other nodes' batches wait for.
         if rows.positions() > 0 {
-            let end: i64 = sqlx::query_scalar(
-                "UPDATE counters SET value = value + $1 WHERE name = 'log_pos' RETURNING value",
-            )
-            .bind(rows.positions() as i64)
-            .fetch_one(&mut *tx)
-            .await?;
-            let base = end as u64 - rows.positions();
-            rows.write(&mut tx, base).await?;
+            let base = rows.write_at_next_positions(&mut tx, &changed).await?;
             tx.commit().await?;
             for a in out.iter_mut().flatten() {
                 for e in &mut a.queued {
@@ -89,6 +84,7 @@ impl PgStore {
                 }
             }
         } else {
+            changed.write(&mut tx).await?;
             tx.commit().await?;
         }
         self.releasable.note_acked(acked.iter().map(String::as_str));
@@ -397,28 +393,44 @@ impl PgStore {
             })
             .collect()
     }
+}
 
-    /// Writes the epoch and next sequence number of the groups the batch
-    /// changed; their rows are locked.
-    async fn write_groups(tx: &mut Transaction<'_, Postgres>, locked: &Locked) -> Result<()> {
-        if locked.touched.is_empty() {
-            return Ok(());
-        }
+/// The epoch and next sequence number of each group a batch changed, in
+/// group order; their rows are locked.
+pub(super) struct ChangedGroups {
+    pub(super) ids: Vec<Vec<u8>>,
+    pub(super) epochs: Vec<i64>,
+    pub(super) next_seqs: Vec<i64>,
+}
+
+impl ChangedGroups {
+    fn of(locked: &Locked) -> ChangedGroups {
         let mut changed: Vec<(&Vec<u8>, &GroupState)> = locked
             .touched
             .iter()
             .filter_map(|id| locked.groups.get(id).map(|g| (id, g)))
             .collect();
         changed.sort_by(|a, b| a.0.cmp(b.0));
-        let (ids, states): (Vec<&Vec<u8>>, Vec<&GroupState>) = changed.into_iter().unzip();
+        ChangedGroups {
+            ids: changed.iter().map(|(id, _)| (*id).clone()).collect(),
+            epochs: changed.iter().map(|(_, g)| g.epoch as i64).collect(),
+            next_seqs: changed.iter().map(|(_, g)| g.next_seq as i64).collect(),
+        }
+    }
+
+    /// Writes them on their own, for a batch that stores no message.
+    async fn write(&self, tx: &mut Transaction<'_, Postgres>) -> Result<()> {
+        if self.ids.is_empty() {
+            return Ok(());
+        }
         sqlx::query(
             "UPDATE groups g SET epoch = u.epoch, next_seq = u.next_seq \
              FROM UNNEST($1::bytea[], $2::int8[], $3::int8[]) AS u(group_id, epoch, next_seq) \
              WHERE g.group_id = u.group_id",
         )
-        .bind(ids.iter().map(|g| g.as_slice()).collect::<Vec<_>>())
-        .bind(states.iter().map(|g| g.epoch as i64).collect::<Vec<_>>())
-        .bind(states.iter().map(|g| g.next_seq as i64).collect::<Vec<_>>())
+        .bind(&self.ids)
+        .bind(&self.epochs)
+        .bind(&self.next_seqs)
         .execute(&mut **tx)
         .await?;
         Ok(())
