@@ -46,8 +46,7 @@ async fn a_message_sent_through_one_node_reaches_a_device_on_another_live() {
         200,
         "node 1 is ready: store and NATS answer"
     );
-    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
-    let value = |name: &str| -> f64 {
+    let read = |metrics: &str, name: &str| -> f64 {
         metrics
             .lines()
             .find_map(|l| l.strip_prefix(&format!("{name} ")))
@@ -55,6 +54,17 @@ async fn a_message_sent_through_one_node_reaches_a_device_on_another_live() {
             .parse()
             .unwrap()
     };
+    // A delivery is counted once its frame is written, which the device
+    // may read first: the count is looked at again until it is there.
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        metrics = get("/metrics").await.unwrap().text().await.unwrap();
+        if read(&metrics, "kizuna_deliveries_total") >= 5.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let value = |name: &str| read(&metrics, name);
     assert!(value("kizuna_deliveries_total") >= 5.0, "{metrics}");
     assert!(value("kizuna_delivery_latency_seconds_count") >= 5.0);
     assert_eq!(value("kizuna_connections"), 1.0);
