@@ -41,6 +41,7 @@ impl StaffRealm {
         nets: Vec<String>,
         regions: Vec<String>,
     ) -> Result<StaffCredentials, StaffError> {
+        let _one_at_a_time = self.store.bootstrap_lock().await?;
         if self.store.has_staff().await? {
             return Err(StaffError::Exists(
                 "a staff member (bootstrap runs only on an empty staff realm)".into(),

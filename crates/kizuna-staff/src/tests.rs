@@ -802,3 +802,26 @@ async fn events_a_dead_node_left_are_settled_after_the_grace(b: Backend) {
     assert_eq!(numbered[0].leaf, appended.2.to_vec());
     assert_eq!(numbered[0].index, index);
 }
+
+/// Two operators bootstrapping one cluster's staff realm at once: one
+/// first admin is made, the other is told one exists. (An embedded store
+/// belongs to the one process holding its data directory.)
+#[tokio::test]
+async fn one_first_admin_when_two_operators_bootstrap_a_shared_store_at_once() {
+    let (place, a) = realm(Backend::Postgres).await;
+    let b = place.open(5).await;
+    let nets = || vec!["127.0.0.0/8".to_string()];
+    let (ra, rb) = tokio::join!(
+        a.bootstrap("root", "JP", nets(), vec!["jp".into()]),
+        b.bootstrap("admin", "JP", nets(), vec!["jp".into()]),
+    );
+    assert!(
+        ra.is_ok() != rb.is_ok(),
+        "exactly one bootstrap succeeds: {:?} {:?}",
+        ra.as_ref().map(|c| &c.staff_id),
+        rb.as_ref().map(|c| &c.staff_id)
+    );
+    let refused = ra.err().or(rb.err()).unwrap();
+    assert!(matches!(refused, StaffError::Exists(_)), "{refused:?}");
+    assert_eq!(a.store.members().await.unwrap().len(), 1);
+}

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use kizuna_wire::staff::{Grant, GrantState, Org, OrgKind, OrgScope, Role, StaffMember};
 use sqlx::Row;
 
-use super::{json, parse, StaffStore};
+use super::{json, parse, Dialect, StaffStore};
 use crate::StaffError;
 
 /// A staff member as stored, with their secrets.
@@ -46,7 +46,28 @@ fn member_from_row(r: &sqlx::any::AnyRow) -> Result<StoredMember, StaffError> {
     })
 }
 
+/// The advisory lock a bootstrap holds on a shared store.
+const BOOTSTRAP_LOCK: i64 = 0x004b_5a42_4f4f_5453;
+
 impl StaffStore {
+    /// Held while the first admin is made: on a shared store two operators
+    /// bootstrapping at once would each find no staff and each make an
+    /// admin. (An embedded store is its data directory's, which one
+    /// process holds at a time.) Released when the guard is dropped.
+    pub async fn bootstrap_lock(
+        &self,
+    ) -> Result<Option<sqlx::Transaction<'static, sqlx::Any>>, StaffError> {
+        if self.dialect != Dialect::Postgres {
+            return Ok(None);
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(BOOTSTRAP_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        Ok(Some(tx))
+    }
+
     pub async fn has_staff(&self) -> Result<bool, StaffError> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM staff")
             .fetch_one(&self.pool)
