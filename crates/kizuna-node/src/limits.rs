@@ -58,6 +58,9 @@ impl Default for Limits {
     }
 }
 
+/// How long a node waits for the shared buckets before it counts on its own.
+const SHARED_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Refills and takes from one bucket, atomically, by the Redis server's
 /// clock, so nodes whose clocks differ still share one bucket. Answers 1
 /// when a token is there (taken when ARGV[3] is 1), else 0.
@@ -130,15 +133,17 @@ impl SharedBuckets {
         take: bool,
     ) -> Result<bool, redis::RedisError> {
         let mut conn = self.conn.clone();
-        let ok: i64 = self
-            .script
-            .key(format!("{}{limit}:{key}", self.prefix))
-            .arg(per_sec)
-            .arg(burst)
-            .arg(i64::from(take))
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(ok == 1)
+        let mut script = self.script.key(format!("{}{limit}:{key}", self.prefix));
+        script.arg(per_sec).arg(burst).arg(i64::from(take));
+        // A Redis that accepts but does not answer must not hold up sign-ups
+        // and look-ups: past the wait, the node counts on its own.
+        match tokio::time::timeout(SHARED_WAIT, script.invoke_async::<i64>(&mut conn)).await {
+            Ok(r) => Ok(r? == 1),
+            Err(_) => Err(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "Redis did not answer in time",
+            ))),
+        }
     }
 
     /// Notes how the last call went; an outage and its end are logged once.

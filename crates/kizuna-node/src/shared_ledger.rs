@@ -82,15 +82,9 @@ pub async fn read_shared_log(
 ) -> Result<(Vec<Hash>, Vec<kizuna_ledger::SignedTreeHead>), OpenError> {
     const PAGE: u32 = 10_000;
     let log = PgLedgerLog::open(at).await?;
-    let mut leaves = Vec::new();
-    loop {
-        let page = log.leaves_from(leaves.len() as u64, PAGE).await?;
-        let done = page.len() < PAGE as usize;
-        leaves.extend(page);
-        if done {
-            break;
-        }
-    }
+    // The heads first: a head is signed for a size the log has reached, so
+    // every head read then covers no more than the leaves read after it,
+    // however many nodes append meanwhile.
     let mut heads = Vec::new();
     let mut from = 0;
     loop {
@@ -105,6 +99,15 @@ pub async fn read_shared_log(
                 )))
             })?;
             heads.push(head);
+        }
+    }
+    let mut leaves = Vec::new();
+    loop {
+        let page = log.leaves_from(leaves.len() as u64, PAGE).await?;
+        let done = page.len() < PAGE as usize;
+        leaves.extend(page);
+        if done {
+            break;
         }
     }
     Ok((leaves, heads))

@@ -257,9 +257,14 @@ impl StaffRealm {
         })
         .map_err(|e| StaffError::Storage(e.to_string()))?;
         let leaf = kizuna_ledger::leaf_hash(&entry);
-        self.store.append(e, &entry, &leaf, ledger.size()).await?;
+        let after = ledger.size();
+        self.store.append(e, &entry, &leaf, after).await?;
         match ledger.append(vec![leaf]).await {
-            Ok(idx) => self.store.set_event_index(&leaf, idx).await,
+            Ok(idx) => {
+                self.store
+                    .number_appended(e, &entry, &leaf, after, idx)
+                    .await
+            }
             Err(err) => {
                 if let Err(undo) = self.store.drop_pending_event(&leaf).await {
                     tracing::warn!(error = %undo, "an unlogged staff event could not be taken back; it is settled at the next start");

@@ -825,3 +825,32 @@ async fn one_first_admin_when_two_operators_bootstrap_a_shared_store_at_once() {
     assert!(matches!(refused, StaffError::Exists(_)), "{refused:?}");
     assert_eq!(a.store.members().await.unwrap().len(), 1);
 }
+
+/// An event another node took back while its append was under way (the
+/// append outlived the grace): once appended it is written again,
+/// numbered, for its leaf is in the ledger.
+#[tokio::test]
+async fn an_event_taken_back_while_appended_is_written_again() {
+    let (place, r) = realm(Backend::Sqlite).await;
+    let l = ledger(place.path());
+    let e = Event {
+        at: kizuna_wire::now_ms(),
+        kind: EventKind::Login,
+        staff_id: Some("root".into()),
+        org_id: Some("operator".into()),
+        detail: serde_json::json!({}),
+    };
+    let entry = b"{\"an\":\"entry\"}".to_vec();
+    let leaf = kizuna_ledger::leaf_hash(&entry);
+    r.store.append(&e, &entry, &leaf, l.size()).await.unwrap();
+    // Another node's settling takes it back; then the append lands.
+    r.store.drop_pending_event(&leaf).await.unwrap();
+    let idx = l.append(vec![leaf]).await.unwrap();
+    r.store
+        .number_appended(&e, &entry, &leaf, 0, idx)
+        .await
+        .unwrap();
+    let held = r.held_events(idx, 10).await.unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].leaf, leaf.to_vec());
+}

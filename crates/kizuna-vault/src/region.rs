@@ -55,7 +55,17 @@ impl RegionVault {
         data_key_version: u32,
         key: &DataKey,
     ) -> Result<WrappedKey, VaultError> {
-        let keys = self.keys();
+        self.wrap_with(&self.keys_for_wrapping()?, subject, data_key_version, key)
+    }
+
+    /// Wraps under the newest of `keys`.
+    pub(crate) fn wrap_with(
+        &self,
+        keys: &RegionKeys,
+        subject: &str,
+        data_key_version: u32,
+        key: &DataKey,
+    ) -> Result<WrappedKey, VaultError> {
         let (v, rk) = keys.current();
         let wrapped = seal::wrap(
             rk,
@@ -121,6 +131,22 @@ impl RegionVault {
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = merged.clone();
         tracing::info!(region = %self.id, version, "took up a new region key version from the key file");
         Ok(merged)
+    }
+
+    /// The keys to wrap a new data key under: a version staged in the key
+    /// file since is taken up first, so that once every node has the staged
+    /// file nothing new is wrapped under the version a rotation retires.
+    /// (A rotation's own re-wrapping reads the file once, and wraps with
+    /// `wrap_with`.)
+    fn keys_for_wrapping(&self) -> Result<RegionKeys, VaultError> {
+        let held = self.keys();
+        match self.place.read(&self.id) {
+            Ok(Some(read)) if read.current().0 > held.current().0 => {
+                self.keys_with(read.current().0)
+            }
+            // The file unreadable now: what is held still wraps correctly.
+            _ => Ok(held),
+        }
     }
 
     pub(crate) fn unwrap_key(&self, w: &WrappedKey) -> Result<DataKey, VaultError> {

@@ -127,7 +127,7 @@ impl Vault {
             for w in page.iter().filter(|w| w.region_key_version != new_version) {
                 let key = rv.unwrap_key(w)?;
                 batch.push((
-                    rv.wrap_new(&w.subject_id, w.data_key_version, &key)?,
+                    rv.wrap_with(&keys, &w.subject_id, w.data_key_version, &key)?,
                     w.wrapped.clone(),
                 ));
             }

@@ -104,12 +104,27 @@ async fn a_vault_takes_up_a_key_version_another_rewrapped_under() {
     // Staged only: what the serving vault seals next is still under 1.
     assert_eq!(serving.region_vault("jp").unwrap().keys().current().0, 1);
     assert_eq!(serving.stage_key("jp").unwrap().new_version, 2, "kept");
+    // Someone new once the file holds the staged version: wrapped under it,
+    // so nothing new is left under the version the rotation retires.
+    serving
+        .register("c", "jp", &profile("+819000000199"), &operator())
+        .await
+        .unwrap();
+    let c = serving
+        .region_vault("jp")
+        .unwrap()
+        .store
+        .wrapped_key("c")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.region_key_version, 2);
 
     let operator_vault = open(dir.path(), Regions::embedded()).await;
     let r = operator_vault.rotate_key("jp", &Quiet).await.unwrap();
     assert_eq!((r.new_version, r.rewrapped), (2, 2));
     operator_vault.close().await;
-    for s in ["a", "b"] {
+    for s in ["a", "b", "c"] {
         assert_eq!(
             serving.profile(s, "jp", &operator()).await.unwrap().name,
             "Alice"

@@ -139,6 +139,12 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<()> {
                         " ({p} written but not yet numbered, which the next start numbers; {u} written but never appended, which the next start removes)"
                     ),
                 };
+                let unfinished = match r.entries_after_read {
+                    0 => unfinished,
+                    a => format!(
+                        "{unfinished} ({a} appended by the serving nodes after the log was read)"
+                    ),
+                };
                 let summary = format!(
                     "ledger {}: {} entries, {} signed heads and {} witnessed checked; {} entries opened and matched, {} of erased people{unfinished}; {}",
                     r.origin,

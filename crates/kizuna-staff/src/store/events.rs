@@ -253,6 +253,55 @@ impl StaffStore {
         Ok(())
     }
 
+    /// Notes the index of the event just appended, which this node wrote.
+    /// Should another node have taken it back meanwhile (its append outlived
+    /// the grace, or the clocks disagree), it is written again, numbered:
+    /// its leaf is in the ledger, and what it records happens.
+    pub async fn number_appended(
+        &self,
+        e: &Event,
+        entry: &[u8],
+        leaf: &[u8],
+        after: u64,
+        idx: u64,
+    ) -> Result<(), StaffError> {
+        let numbered = sqlx::query("UPDATE events SET idx = $1 WHERE leaf = $2 AND idx IS NULL")
+            .bind(idx as i64)
+            .bind(leaf)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if numbered == 1 {
+            return Ok(());
+        }
+        let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE leaf = $1")
+            .bind(leaf)
+            .fetch_one(&self.pool)
+            .await?;
+        if held == 0 {
+            tracing::warn!(
+                idx,
+                "a staff event was taken back while its append was under way; written again"
+            );
+            sqlx::query(
+                "INSERT INTO events (at, kind, staff_id, org_id, detail, entry, leaf, after, idx) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(e.at as i64)
+            .bind(e.kind.as_str())
+            .bind(&e.staff_id)
+            .bind(&e.org_id)
+            .bind(json(&e.detail)?)
+            .bind(entry)
+            .bind(leaf)
+            .bind(after as i64)
+            .bind(idx as i64)
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
+    }
+
     pub async fn drop_pending_event(&self, leaf: &[u8]) -> Result<(), StaffError> {
         sqlx::query("DELETE FROM events WHERE leaf = $1 AND idx IS NULL")
             .bind(leaf)
