@@ -38,6 +38,10 @@ const WOKEN_PAGE: u32 = 256;
 /// In a cluster: how long reading woken devices' queues waits after the
 /// store failed, before trying again.
 const WOKEN_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
+/// In a cluster: longest a read of woken queues may take before it is given
+/// up and tried again, so a stalled connection to the database cannot hold
+/// every live device's deliveries on this node.
+const WOKEN_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 type Reply = oneshot::Sender<Result<Result<Accepted, Rejection>, StoreError>>;
 type AckDone = oneshot::Sender<Result<(), StoreError>>;
@@ -639,7 +643,15 @@ async fn read_woken(hub: Weak<Hub>, ready: Arc<tokio::sync::Notify>, store: Arc<
             if wanted.is_empty() {
                 continue;
             }
-            match store.inboxes(&wanted, WOKEN_PAGE).await {
+            let read = tokio::time::timeout(WOKEN_READ_TIMEOUT, store.inboxes(&wanted, WOKEN_PAGE))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(StoreError::Backend(format!(
+                        "the database gave no answer within {} s",
+                        WOKEN_READ_TIMEOUT.as_secs()
+                    )))
+                });
+            match read {
                 Ok(pages) => {
                     for ((device, _), page) in wanted.iter().zip(pages) {
                         hub.hand_over(device, &page, &mut bodies);

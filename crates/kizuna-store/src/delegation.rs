@@ -273,8 +273,12 @@ macro_rules! region_store_by_inherent_methods {
                     self.access_records(subject_id).await
                 }
 
-                async fn set_access_indexes(&self, indexes: &[(Vec<u8>, u64)]) -> Result<()> {
-                    self.set_access_indexes(indexes).await
+                async fn set_access_index(&self, leaf: &[u8], idx: u64) -> Result<()> {
+                    self.set_access_index(leaf, idx).await
+                }
+
+                async fn number_accesses(&self, numbered: &[(String, SealedAccess)]) -> Result<()> {
+                    self.number_accesses(numbered).await
                 }
 
                 async fn drop_pending_access(&self, leaf: &[u8]) -> Result<()> {

@@ -141,26 +141,36 @@ impl Vault {
     pub(crate) async fn log(
         &self,
         region: &RegionVault,
-        leaves: &[Vec<u8>],
+        written: Vec<(String, SealedAccess)>,
     ) -> Result<(), VaultError> {
-        let hashes: Vec<Hash> = leaves
-            .iter()
-            .filter_map(|l| l.as_slice().try_into().ok())
+        let mut written: Vec<(String, SealedAccess, Hash)> = written
+            .into_iter()
+            .filter_map(|(s, a)| {
+                let leaf: Hash = a.leaf.as_deref()?.try_into().ok()?;
+                Some((s, a, leaf))
+            })
             .collect();
+        let hashes: Vec<Hash> = written.iter().map(|(_, _, l)| *l).collect();
         match self.ledger()?.append(hashes).await {
             Ok(first) => {
-                let indexes: Vec<(Vec<u8>, u64)> = leaves
-                    .iter()
+                // The records go with their indexes, not just the indexes:
+                // in a cluster another node may have taken one back while
+                // this append waited, and its leaf is in the ledger now.
+                let numbered: Vec<(String, SealedAccess)> = written
+                    .drain(..)
                     .enumerate()
-                    .map(|(i, l)| (l.clone(), first + i as u64))
+                    .map(|(i, (s, mut a, _))| {
+                        a.idx = Some(first + i as u64);
+                        (s, a)
+                    })
                     .collect();
-                region.store.set_access_indexes(&indexes).await?;
+                region.store.number_accesses(&numbered).await?;
                 Ok(())
             }
             Err(e) => {
-                for l in leaves {
+                for (_, _, l) in &written {
                     if let Err(undo) = region.store.drop_pending_access(l).await {
-                        tracing::warn!(error = %undo, "an unlogged access record could not be taken back; it is settled when the node next starts");
+                        tracing::warn!(error = %undo, "an unlogged access record could not be taken back; settling takes it back later");
                     }
                 }
                 tracing::error!(error = %e, "the ledger refused an append; the access it records does not happen");
@@ -181,9 +191,8 @@ impl Vault {
         let (key, version) = region.data_key(subject).await?;
         let access = self.new_access(subject, record.clone(), requester)?;
         let sealed = region.seal_access(&key, subject, version, &access)?;
-        region.store.append_access(subject, sealed).await?;
-        self.log(region, &access.leaf.into_iter().collect::<Vec<_>>())
-            .await
+        region.store.append_access(subject, sealed.clone()).await?;
+        self.log(region, vec![(subject.to_string(), sealed)]).await
     }
 
     /// Many access records of people in `region` at once: sealed, written
@@ -198,7 +207,6 @@ impl Vault {
         let mut keys: std::collections::HashMap<String, (DataKey, u32)> =
             std::collections::HashMap::new();
         let mut rows = Vec::with_capacity(records.len());
-        let mut leaves = Vec::with_capacity(records.len());
         rv.data_keys(&mut keys, records.iter().map(|(s, _, _)| s))
             .await?;
         for (subject, record, requester) in records {
@@ -206,23 +214,22 @@ impl Vault {
                 return Err(VaultError::NotFound(rv.id.clone()));
             };
             let access = self.new_access(&subject, record, &requester)?;
-            leaves.extend(access.leaf.clone());
             rows.push((
                 subject.clone(),
                 rv.seal_access(key, &subject, *dkv, &access)?,
             ));
         }
-        rv.store.append_accesses(rows).await?;
-        self.log(rv, &leaves).await
+        rv.store.append_accesses(rows.clone()).await?;
+        self.log(rv, rows).await
     }
 
-    /// The leaves of a sealed person's records that are not in the ledger
-    /// yet (a first write carries its own record).
-    pub(crate) fn unlogged(s: &SealedSubject) -> Vec<Vec<u8>> {
+    /// A sealed person's records that are not in the ledger yet (a first
+    /// write carries its own record).
+    pub(crate) fn unlogged(s: &SealedSubject) -> Vec<(String, SealedAccess)> {
         s.access
             .iter()
-            .filter(|a| a.idx.is_none())
-            .filter_map(|a| a.leaf.clone())
+            .filter(|a| a.idx.is_none() && a.leaf.is_some())
+            .map(|a| (s.key.subject_id.clone(), a.clone()))
             .collect()
     }
 

@@ -64,12 +64,12 @@ impl Vault {
             rv = Some(r);
         }
         let Some(rv) = rv else { return Ok(()) };
-        let unlogged: Vec<Vec<u8>> = sealed.iter().flat_map(Self::unlogged).collect();
+        let unlogged: Vec<_> = sealed.iter().flat_map(Self::unlogged).collect();
         match rv.store.put_subjects(sealed).await {
             Err(StoreError::Conflict("phone")) => return Err(VaultError::PhoneTaken),
             r => r?,
         }
-        if let Err(e) = self.log(rv, &unlogged).await {
+        if let Err(e) = self.log(rv, unlogged).await {
             for (subject, _) in people {
                 rv.store.erase_subject(subject, false).await?;
             }

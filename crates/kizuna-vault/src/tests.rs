@@ -228,6 +228,81 @@ async fn records_a_dead_node_left_are_settled_after_the_grace() {
     vault.close().await;
 }
 
+/// An append that outlives the grace (a writer stalled, or clocks apart)
+/// finds its record taken back by another node's settling; the leaf is in
+/// the ledger all the same, so the record is written again, numbered, and
+/// the person's log misses nothing the ledger holds.
+#[tokio::test]
+async fn a_record_taken_back_during_a_slow_append_is_written_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(kizuna_ledger::InMemoryLog::default());
+    let ledger = Arc::new(
+        kizuna_ledger::Ledger::open_shared(
+            &dir.path().join("ledger"),
+            kizuna_ledger::TreeHeadKey::new("test/ledger", [3; 32]),
+            log.clone(),
+        )
+        .await
+        .unwrap(),
+    );
+    let vault = Vault::open(Regions::embedded(), &DataDir::new(dir.path()), ledger)
+        .await
+        .unwrap();
+    let subject = "a";
+    vault
+        .register(subject, "jp", &profile("+819000000201"), &operator())
+        .await
+        .unwrap();
+    let rv = vault.region_vault("jp").unwrap();
+    let before = rv.store.access_records(subject).await.unwrap().len();
+    let (key, version) = rv.data_key(subject).await.unwrap();
+    let access = vault
+        .new_access(
+            subject,
+            kizuna_wire::TransferRecord {
+                at: kizuna_wire::now_ms() - 5 * 60_000,
+                action: "read".into(),
+                categories: vec!["profile".into()],
+                region: "jp".into(),
+                to_country: "JP".into(),
+                basis: None,
+                requester: "slow".into(),
+                allowed: true,
+                refusal: None,
+            },
+            &operator(),
+        )
+        .unwrap();
+    let sealed = rv.seal_access(&key, subject, version, &access).unwrap();
+    rv.store
+        .append_access(subject, sealed.clone())
+        .await
+        .unwrap();
+    // Another node settles while this one's append still waits.
+    vault.settle_pending().await.unwrap();
+    assert_eq!(
+        rv.store.access_records(subject).await.unwrap().len(),
+        before
+    );
+
+    vault
+        .log(rv, vec![(subject.to_string(), sealed)])
+        .await
+        .unwrap();
+    let records = rv.store.access_records(subject).await.unwrap();
+    assert_eq!(records.len(), before + 1, "the record is back");
+    let back = records.last().unwrap();
+    assert_eq!(back.leaf, access.leaf);
+    let index = back.idx.expect("and numbered");
+    let leaves = vault.ledger().unwrap().leaves(index, index + 1).unwrap();
+    assert_eq!(
+        Some(leaves[0].to_vec()),
+        access.leaf,
+        "where the ledger holds it"
+    );
+    vault.close().await;
+}
+
 #[tokio::test]
 async fn bad_input_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();

@@ -417,6 +417,10 @@ impl StaffStore {
         kinds: &[EventKind],
         since: u64,
     ) -> Result<u64, StaffError> {
+        // `IN ()` is no SQL on PostgreSQL; no kind, nothing counted.
+        if kinds.is_empty() {
+            return Ok(0);
+        }
         // One placeholder per kind: the list is short and the same SQL
         // runs on both backends.
         let kinds_in = (0..kinds.len())

@@ -32,18 +32,48 @@ impl SqliteRegionStore {
         .collect()
     }
 
-    pub(crate) async fn set_access_indexes(&self, indexes: &[(Vec<u8>, u64)]) -> Result<()> {
+    pub(crate) async fn set_access_index(&self, leaf: &[u8], idx: u64) -> Result<()> {
+        sqlx::query("UPDATE access_records SET idx = ? WHERE leaf = ? AND idx IS NULL")
+            .bind(idx as i64)
+            .bind(leaf)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn number_accesses(&self, numbered: &[(String, SealedAccess)]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        for chunk in indexes.chunks(ROWS_PER_STATEMENT) {
+        for chunk in numbered.chunks(ROWS_PER_STATEMENT) {
             let mut q = sqlx::QueryBuilder::new("WITH v(leaf, idx) AS (");
-            q.push_values(chunk, |mut b, (leaf, idx)| {
-                b.push_bind(leaf).push_bind(*idx as i64);
+            q.push_values(chunk, |mut b, (_, a)| {
+                b.push_bind(&a.leaf).push_bind(a.idx.map(|i| i as i64));
             });
             q.push(
                 ") UPDATE access_records SET idx = v.idx FROM v \
                  WHERE access_records.leaf = v.leaf AND access_records.idx IS NULL",
             );
             q.build().execute(&mut *tx).await?;
+
+            let mut q =
+                sqlx::QueryBuilder::new("SELECT subject_id FROM subjects WHERE subject_id IN (");
+            let mut ids = q.separated(", ");
+            for (subject, _) in chunk {
+                ids.push_bind(subject);
+            }
+            q.push(")");
+            let living: std::collections::HashSet<String> = q
+                .build()
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| r.try_get("subject_id"))
+                .collect::<std::result::Result<_, _>>()?;
+            let rows: Vec<(&String, &SealedAccess)> = chunk
+                .iter()
+                .filter(|(s, _)| living.contains(s))
+                .map(|(s, a)| (s, a))
+                .collect();
+            insert_accesses_with(&mut tx, &rows, RENUMBER).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -136,6 +166,18 @@ pub(super) async fn insert_accesses(
     tx: &mut sqlx::SqliteConnection,
     rows: &[(&String, &SealedAccess)],
 ) -> Result<()> {
+    insert_accesses_with(tx, rows, "").await
+}
+
+/// A just-appended record is written again only where no row holds its
+/// leaf: one another node took back while the append was under way.
+const RENUMBER: &str = " ON CONFLICT (leaf) DO NOTHING";
+
+async fn insert_accesses_with(
+    tx: &mut sqlx::SqliteConnection,
+    rows: &[(&String, &SealedAccess)],
+    on_conflict: &str,
+) -> Result<()> {
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let mut q = sqlx::QueryBuilder::new(
             "INSERT INTO access_records (subject_id, at, sealed, leaf, idx, after, org_id, staff_id) ",
@@ -150,6 +192,7 @@ pub(super) async fn insert_accesses(
                 .push_bind(&a.org_id)
                 .push_bind(&a.staff_id);
         });
+        q.push(on_conflict);
         q.build().execute(&mut *tx).await?;
     }
     Ok(())

@@ -191,12 +191,15 @@ pub trait RegionStore: Send + Sync + 'static {
     /// Many access records at once, in one transaction.
     async fn append_accesses(&self, accesses: Vec<(String, SealedAccess)>) -> Result<()>;
     async fn access_records(&self, subject_id: &str) -> Result<Vec<SealedAccess>>;
-    /// Notes the ledger index of the record with this leaf.
-    async fn set_access_index(&self, leaf: &[u8], idx: u64) -> Result<()> {
-        self.set_access_indexes(&[(leaf.to_vec(), idx)]).await
-    }
-    /// Notes many ledger indexes at once, in one transaction.
-    async fn set_access_indexes(&self, indexes: &[(Vec<u8>, u64)]) -> Result<()>;
+    /// Notes the ledger index of the pending record with this leaf (one a
+    /// crash left unnumbered whose leaf was found in the ledger).
+    async fn set_access_index(&self, leaf: &[u8], idx: u64) -> Result<()>;
+    /// Notes the ledger indexes of records just appended, in one
+    /// transaction. A record another node took back meanwhile, taking its
+    /// append for a failed one, is written again with its index: its leaf
+    /// is in the ledger, so the person's log must hold it. A record of a
+    /// person erased meanwhile is not.
+    async fn number_accesses(&self, numbered: &[(String, SealedAccess)]) -> Result<()>;
     /// Removes a record whose ledger append failed: its access never happened.
     async fn drop_pending_access(&self, leaf: &[u8]) -> Result<()>;
     /// Records written but not yet given their ledger index.

@@ -37,7 +37,16 @@ pub(super) async fn appended_records_get_their_indexes(store: Arc<dyn RegionStor
     assert_eq!(pending[1].subject_id, "bob");
 
     store
-        .set_access_indexes(&[(b"l0".to_vec(), 0), (b"l1".to_vec(), 1)])
+        .number_accesses(&[
+            (
+                "alice".into(),
+                access(10, Some(b"l0"), Some(0), Some("o"), None),
+            ),
+            (
+                "bob".into(),
+                access(11, Some(b"l1"), Some(1), Some("o"), None),
+            ),
+        ])
         .await
         .unwrap();
     store.set_access_index(b"l2", 2).await.unwrap();
@@ -62,6 +71,45 @@ pub(super) async fn appended_records_get_their_indexes(store: Arc<dyn RegionStor
     let alice = store.access_records("alice").await.unwrap();
     assert_eq!(alice.len(), 2);
     assert_eq!(alice[0], access(10, Some(b"l0"), Some(0), Some("o"), None));
+}
+
+/// In a cluster, another node's settling may take back a record whose
+/// append outlived its grace; the append then succeeded, so numbering
+/// writes the record again. A person erased meanwhile gets nothing back,
+/// and an index once noted is never replaced.
+pub(super) async fn a_record_taken_back_during_its_append_is_written_again(
+    store: Arc<dyn RegionStore>,
+) {
+    store.put_subject(person("alice", None)).await.unwrap();
+    let pending = |leaf: &'static [u8]| access(20, Some(leaf), None, None, Some("s"));
+    let numbered = |leaf: &'static [u8], idx| access(20, Some(leaf), Some(idx), None, Some("s"));
+    store
+        .append_accesses(vec![
+            ("alice".into(), pending(b"slow")),
+            ("gone".into(), pending(b"of-gone")),
+        ])
+        .await
+        .unwrap();
+    store.drop_pending_access(b"slow").await.unwrap();
+    store.drop_pending_access(b"of-gone").await.unwrap();
+    assert!(store.access_records("alice").await.unwrap().is_empty());
+
+    let appended = [
+        ("alice".to_string(), numbered(b"slow", 4)),
+        ("gone".to_string(), numbered(b"of-gone", 5)),
+    ];
+    store.number_accesses(&appended).await.unwrap();
+    store
+        .number_accesses(&[("alice".into(), numbered(b"slow", 9))])
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store.access_records("alice").await.unwrap(),
+        [numbered(b"slow", 4)]
+    );
+    assert!(store.access_records("gone").await.unwrap().is_empty());
+    assert!(store.pending_access().await.unwrap().is_empty());
 }
 
 pub(super) async fn a_failed_append_is_dropped(store: Arc<dyn RegionStore>) {

@@ -103,6 +103,7 @@ on_every_store!(
     subjects::erase_keeping_ledger_leaves_tombstones,
     access::appended_records_get_their_indexes,
     access::a_failed_append_is_dropped,
+    access::a_record_taken_back_during_its_append_is_written_again,
     access::accesses_by_pages_in_time_order,
     access::tombstones_are_sealed_by_leaf,
     access::bare_tombstones_get_sealed_once,

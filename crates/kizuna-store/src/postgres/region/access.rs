@@ -38,11 +38,30 @@ impl PgRegionStore {
         .collect()
     }
 
-    pub(crate) async fn set_access_indexes(&self, indexes: &[(Vec<u8>, u64)]) -> Result<()> {
+    pub(crate) async fn set_access_index(&self, leaf: &[u8], idx: u64) -> Result<()> {
         // Only a record still without its index gets one: a node that
         // noted it first is never overwritten.
-        let leaves: Vec<&[u8]> = indexes.iter().map(|(l, _)| l.as_slice()).collect();
-        let idxs: Vec<i64> = indexes.iter().map(|(_, i)| *i as i64).collect();
+        sqlx::query("UPDATE access_records SET idx = $1 WHERE leaf = $2 AND idx IS NULL")
+            .bind(idx as i64)
+            .bind(leaf)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn number_accesses(&self, numbered: &[(String, SealedAccess)]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        // Only a record still without its index gets one: a node that
+        // noted it first is never overwritten.
+        let leaves: Vec<&[u8]> = numbered
+            .iter()
+            .filter_map(|(_, a)| a.leaf.as_deref())
+            .collect();
+        let idxs: Vec<Option<i64>> = numbered
+            .iter()
+            .filter(|(_, a)| a.leaf.is_some())
+            .map(|(_, a)| a.idx.map(|i| i as i64))
+            .collect();
         sqlx::query(
             "UPDATE access_records SET idx = v.idx \
              FROM UNNEST($1::bytea[], $2::int8[]) AS v(leaf, idx) \
@@ -50,8 +69,26 @@ impl PgRegionStore {
         )
         .bind(&leaves)
         .bind(&idxs)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        let ids: Vec<&str> = numbered.iter().map(|(s, _)| s.as_str()).collect();
+        // Held until commit, so an erasure cannot slip between the check
+        // and the write and leave a record of someone already gone.
+        let living: std::collections::HashSet<String> = sqlx::query_scalar(
+            "SELECT subject_id FROM subjects WHERE subject_id = ANY($1) FOR SHARE",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+        let rows: Vec<(&String, &SealedAccess)> = numbered
+            .iter()
+            .filter(|(s, _)| living.contains(s))
+            .map(|(s, a)| (s, a))
+            .collect();
+        insert_accesses_with(&mut tx, &rows, RENUMBER).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -209,6 +246,18 @@ pub(super) async fn insert_accesses(
     tx: &mut sqlx::PgConnection,
     rows: &[(&String, &SealedAccess)],
 ) -> Result<()> {
+    insert_accesses_with(tx, rows, "").await
+}
+
+/// A just-appended record is written again only where no row holds its
+/// leaf: one another node took back while the append was under way.
+const RENUMBER: &str = " ON CONFLICT (leaf) DO NOTHING";
+
+async fn insert_accesses_with(
+    tx: &mut sqlx::PgConnection,
+    rows: &[(&String, &SealedAccess)],
+    on_conflict: &str,
+) -> Result<()> {
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let mut q = sqlx::QueryBuilder::new(
             "INSERT INTO access_records (subject_id, at, sealed, leaf, idx, after, org_id, staff_id) ",
@@ -223,6 +272,7 @@ pub(super) async fn insert_accesses(
                 .push_bind(&a.org_id)
                 .push_bind(&a.staff_id);
         });
+        q.push(on_conflict);
         q.build().execute(&mut *tx).await?;
     }
     Ok(())
