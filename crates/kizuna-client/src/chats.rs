@@ -228,7 +228,15 @@ impl Client {
     }
 
     pub async fn chats(&self) -> Result<Vec<ChatSummary>> {
-        self.local.chats().await
+        self.local.chats(&self.identity.device_id).await
+    }
+
+    /// Marks a chat read up to the message `seq`; its unread count then
+    /// counts only what came after.
+    pub async fn mark_read(&self, chat: &str, seq: u64) -> Result<()> {
+        let chat = self.resolve_chat(chat).await?;
+        self.local.mark_read(&chat, seq).await?;
+        Ok(())
     }
 
     pub async fn history(&self, chat: &str) -> Result<Vec<StoredMessage>> {

@@ -41,7 +41,9 @@ use reqwest::Method;
 
 pub use error::{ClientError, Result};
 pub use ledger::{VerifiedAccess, VerifiedAccesses};
-pub use local::{ChatRequest, ChatSummary, FrankProof, Standing, StoredMessage, Unopened};
+pub use local::{
+    ChatRequest, ChatSummary, FrankProof, LastMessage, Standing, StoredMessage, Unopened,
+};
 pub use transport::{normalise_server, ServerAddress};
 
 use local::{Changes, Local};

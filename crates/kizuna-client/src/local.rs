@@ -59,12 +59,13 @@ CREATE TABLE IF NOT EXISTS outbox (
 const FRANKING_COLUMNS: [&str; 4] = ["body", "franking_key", "commitment", "binding"];
 
 /// Columns added to `chats`: where this device's departure sits in the
-/// chat's order, who asked this person into it while it is a request, and
-/// whether they declined it.
-const CHAT_COLUMNS: [(&str, &str); 3] = [
+/// chat's order, who asked this person into it while it is a request,
+/// whether they declined it, and up to which message they have read it.
+const CHAT_COLUMNS: [(&str, &str); 4] = [
     ("left_at", "BIGINT"),
     ("request_from", "TEXT"),
     ("declined", "INTEGER NOT NULL DEFAULT 0"),
+    ("read_up_to", "BIGINT NOT NULL DEFAULT 0"),
 ];
 
 /// Where a chat stands with this person.
@@ -141,6 +142,20 @@ pub struct ChatSummary {
     pub active: bool,
     pub messages: u64,
     pub last_time: Option<u64>,
+    /// Messages from others after the last one this person read.
+    #[serde(default)]
+    pub unread: u64,
+    /// The chat's latest message.
+    #[serde(default)]
+    pub last: Option<LastMessage>,
+}
+
+/// A chat's latest message, as a chat list shows it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LastMessage {
+    pub sender: String,
+    pub text: String,
+    pub server_time: u64,
 }
 
 /// A message that left (or was about to leave) this device without an

@@ -12,7 +12,19 @@ impl Client {
     /// after a dropped connection.
     pub async fn watch<F: FnMut(&Event)>(
         &mut self,
+        on_event: F,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<()> {
+        self.watch_connected(on_event, |_| {}, stop).await
+    }
+
+    /// [`Client::watch`], telling `on_connected` each time the device
+    /// comes to be connected to the node (true) or loses it (false), for an
+    /// app that shows whether it is live.
+    pub async fn watch_connected<F: FnMut(&Event), C: FnMut(bool)>(
+        &mut self,
         mut on_event: F,
+        mut on_connected: C,
         stop: impl std::future::Future<Output = ()>,
     ) -> Result<()> {
         tokio::pin!(stop);
@@ -27,6 +39,7 @@ impl Client {
             match caught_up {
                 Ok(events) => events.iter().for_each(&mut on_event),
                 Err(ClientError::Unreachable { server, reason }) => {
+                    on_connected(false);
                     tracing_free_log(&format!("{server} unreachable ({reason}); retrying"));
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
@@ -63,6 +76,7 @@ impl Client {
             let (mut ws, _) = match conn {
                 Ok(c) => c,
                 Err(e) => {
+                    on_connected(false);
                     // The next attempt goes to the next node, if several.
                     self.transport.ws_failed();
                     tokio::select! {
@@ -75,6 +89,7 @@ impl Client {
                 }
             };
             backoff = std::time::Duration::from_millis(200);
+            on_connected(true);
             loop {
                 let frame = tokio::select! {
                     f = ws.next() => f,
@@ -86,7 +101,10 @@ impl Client {
                 let text = match frame {
                     Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) => t,
                     Some(Ok(_)) => continue,
-                    None | Some(Err(_)) => break,
+                    None | Some(Err(_)) => {
+                        on_connected(false);
+                        break;
+                    }
                 };
                 match serde_json::from_str::<ServerFrame>(text.as_str()) {
                     Ok(ServerFrame::Envelope(env)) => {

@@ -178,6 +178,22 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run this device's app: a page on this machine's loopback address,
+    /// served by this process, which keeps the keys and talks to the node.
+    /// Prints the address to open (with a one-time secret).
+    App {
+        #[command(flatten)]
+        home: Home,
+        /// Open the address in the system's browser too.
+        #[arg(long)]
+        open: bool,
+        /// Listen on this loopback port instead of a free one.
+        #[arg(long)]
+        port: Option<u16>,
+        /// Print the address as JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Like sync, then stay connected and print messages as they arrive.
     Watch {
         #[command(flatten)]

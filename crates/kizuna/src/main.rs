@@ -16,6 +16,7 @@ macro_rules! out {
 }
 
 mod admin;
+mod app;
 mod audit;
 mod bench;
 mod chat;
@@ -122,6 +123,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Sync { home, json } => messages::sync(&home, json).await,
         Command::Watch { home, json } => messages::watch(&home, json).await,
+        Command::App {
+            home,
+            open,
+            port,
+            json,
+        } => app::run(&home.home, open, port, json).await,
         Command::Chats { home, json } => messages::chats(&home, json).await,
         Command::History { home, chat, json } => messages::history(&home, &chat, json).await,
         Command::Device(cmd) => device::run(cmd).await,

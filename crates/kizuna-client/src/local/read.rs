@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use sqlx::Row;
 
 use super::{
-    ChatRequest, ChatSummary, FrankProof, Local, Outgoing, Standing, StoredMessage, Unopened,
+    ChatRequest, ChatSummary, FrankProof, LastMessage, Local, Outgoing, Standing, StoredMessage,
+    Unopened,
 };
 use crate::error::Result;
 
@@ -105,30 +106,62 @@ impl Local {
     }
 
     /// The normal chats: not requests waiting for an answer, not declined.
-    pub async fn chats(&self) -> Result<Vec<ChatSummary>> {
+    /// The chats this person sees, oldest first, each with its latest
+    /// message and how many from others came after the last one read.
+    pub async fn chats(&self, my_device: &str) -> Result<Vec<ChatSummary>> {
         let rows = sqlx::query(
-            "SELECT c.chat_id, c.name, c.active, COUNT(m.group_seq), MAX(m.server_time) \
-             FROM chats c LEFT JOIN messages m ON m.chat_id = c.chat_id \
+            "SELECT c.chat_id, c.name, c.active, \
+             (SELECT COUNT(*) FROM messages m WHERE m.chat_id = c.chat_id), \
+             (SELECT COUNT(*) FROM messages m WHERE m.chat_id = c.chat_id \
+                AND m.group_seq > c.read_up_to AND m.sender_device <> ?), \
+             l.sender_handle, l.text, l.server_time \
+             FROM chats c LEFT JOIN messages l ON l.chat_id = c.chat_id AND l.group_seq = \
+               (SELECT MAX(group_seq) FROM messages m WHERE m.chat_id = c.chat_id) \
              WHERE c.request_from IS NULL AND c.declined = 0 \
-             GROUP BY c.chat_id, c.name, c.active, c.joined_at ORDER BY c.joined_at, c.chat_id",
+             ORDER BY c.joined_at, c.chat_id",
         )
+        .bind(my_device)
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
         rows.into_iter()
             .map(|r| {
+                let last = match (
+                    r.try_get::<Option<String>, _>(5),
+                    r.try_get::<Option<String>, _>(6),
+                    r.try_get::<Option<i64>, _>(7),
+                ) {
+                    (Ok(Some(sender)), Ok(Some(text)), Ok(Some(at))) => Some(LastMessage {
+                        sender,
+                        text,
+                        server_time: at as u64,
+                    }),
+                    (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return Err(self.err(e)),
+                    _ => None,
+                };
                 Ok(ChatSummary {
                     chat: r.try_get(0).map_err(|e| self.err(e))?,
                     name: r.try_get(1).map_err(|e| self.err(e))?,
                     active: r.try_get::<i64, _>(2).map_err(|e| self.err(e))? != 0,
                     messages: r.try_get::<i64, _>(3).map_err(|e| self.err(e))? as u64,
-                    last_time: r
-                        .try_get::<Option<i64>, _>(4)
-                        .map_err(|e| self.err(e))?
-                        .map(|t| t as u64),
+                    unread: r.try_get::<i64, _>(4).map_err(|e| self.err(e))? as u64,
+                    last_time: last.as_ref().map(|l| l.server_time),
+                    last,
                 })
             })
             .collect()
+    }
+
+    /// Notes that this person read a chat up to `seq` (never back).
+    pub async fn mark_read(&self, chat: &str, seq: u64) -> Result<bool> {
+        let done =
+            sqlx::query("UPDATE chats SET read_up_to = MAX(read_up_to, ?) WHERE chat_id = ?")
+                .bind(seq as i64)
+                .bind(chat)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
+        Ok(done.rows_affected() > 0)
     }
 
     pub async fn history(&self, chat: &str) -> Result<Vec<StoredMessage>> {

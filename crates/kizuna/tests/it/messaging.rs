@@ -36,6 +36,48 @@ async fn one_to_one_chat() {
     assert!(messages(&bob.sync().await.unwrap()).is_empty());
 }
 
+/// A chat list shows each chat's latest message and counts, as unread,
+/// the messages from others after the last one the person read; their own
+/// messages are never unread, and reading never goes back.
+#[tokio::test]
+async fn a_chat_counts_what_came_after_the_last_message_read() {
+    let node = Node::start().await;
+    let mut alice = node.person("alice", "jp").await;
+    let mut bob = node.person("bob", "jp").await;
+    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
+    alice.send(&chat, "one").await.unwrap();
+    let two = alice.send(&chat, "two").await.unwrap();
+    bob.sync().await.unwrap();
+    let summary = |c: Vec<kizuna_client::ChatSummary>| {
+        let s = c.into_iter().find(|s| s.chat == chat).unwrap();
+        (s.unread, s.last.map(|l| (l.sender, l.text)))
+    };
+    assert_eq!(
+        summary(bob.chats().await.unwrap()),
+        (2, Some(("alice".into(), "two".into())))
+    );
+    bob.mark_read(&chat, two.seq).await.unwrap();
+    bob.send(&chat, "mine").await.unwrap();
+    assert_eq!(
+        summary(bob.chats().await.unwrap()),
+        (0, Some(("bob".into(), "mine".into())))
+    );
+    alice.send(&chat, "three").await.unwrap();
+    bob.sync().await.unwrap();
+    bob.mark_read(&chat, 0).await.unwrap();
+    assert_eq!(
+        summary(bob.chats().await.unwrap()).0,
+        1,
+        "reading never goes back"
+    );
+    alice.sync().await.unwrap();
+    assert_eq!(
+        summary(alice.chats().await.unwrap()).0,
+        1,
+        "bob's one, none of hers"
+    );
+}
+
 #[tokio::test]
 async fn group_add_and_remove() {
     let node = Node::start().await;

@@ -1,0 +1,130 @@
+//! What the page learns without asking: the device stays connected to the
+//! node, and each message it receives and opens is pushed to the page as a
+//! server-sent event.
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use futures_util::Stream;
+use kizuna_client::{Client, Event};
+use tokio::sync::broadcast;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::StreamExt;
+
+use crate::api::MessageView;
+use crate::AppState;
+
+/// One thing to tell the page.
+#[derive(Clone, Debug)]
+pub(crate) enum PageEvent {
+    Message {
+        chat: String,
+        message: MessageView,
+    },
+    /// Something about the chat list changed: the page reads it again.
+    Chats,
+    /// Whether the device is connected to the node.
+    Status {
+        connected: bool,
+    },
+}
+
+impl PageEvent {
+    fn to_sse(&self) -> SseEvent {
+        let (name, data) = match self {
+            PageEvent::Message { chat, message } => (
+                "message",
+                serde_json::json!({ "chat": chat, "message": message }),
+            ),
+            PageEvent::Chats => ("chats", serde_json::json!({})),
+            PageEvent::Status { connected } => {
+                ("status", serde_json::json!({ "connected": connected }))
+            }
+        };
+        SseEvent::default().event(name).data(data.to_string())
+    }
+}
+
+/// How the page sees something the device received.
+fn page_events(e: &Event, my_device: &str) -> Vec<PageEvent> {
+    match e {
+        Event::Message(m) => vec![
+            PageEvent::Message {
+                chat: m.chat.clone(),
+                message: MessageView::of(m, my_device),
+            },
+            PageEvent::Chats,
+        ],
+        Event::Undecryptable(u) => vec![
+            PageEvent::Message {
+                chat: u.chat.clone(),
+                message: MessageView::unopened(u),
+            },
+            PageEvent::Chats,
+        ],
+        _ => vec![PageEvent::Chats],
+    }
+}
+
+/// Keeps `watcher` connected to the node for as long as the app runs,
+/// passing what it receives to the page, and whether it is connected.
+pub(crate) fn spawn_watcher(
+    mut watcher: Client,
+    events: broadcast::Sender<PageEvent>,
+    connected: Arc<AtomicBool>,
+) {
+    tokio::spawn(async move {
+        let me = watcher.identity().device_id.clone();
+        let mut backoff = Duration::from_millis(200);
+        let tell = |now: bool| {
+            if connected.swap(now, Ordering::Relaxed) != now {
+                let _ = events.send(PageEvent::Status { connected: now });
+            }
+        };
+        loop {
+            let r = watcher
+                .watch_connected(
+                    |e| {
+                        for p in page_events(e, &me) {
+                            // No page listening is no failure.
+                            let _ = events.send(p);
+                        }
+                    },
+                    tell,
+                    std::future::pending(),
+                )
+                .await;
+            // The watch only ends on a failure it does not retry itself;
+            // the page is told, and the device tries again.
+            if r.is_err() {
+                tell(false);
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(10));
+        }
+    });
+}
+
+/// `GET /api/events`: the page's stream of events.
+pub(crate) async fn stream(
+    State(state): State<Arc<AppState>>,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let rx = state.events.subscribe();
+    // A page that just connected learns where the device stands at once.
+    let now = PageEvent::Status {
+        connected: state.connected.load(Ordering::Relaxed),
+    };
+    // A page that fell behind is told to read the chat list again, which
+    // brings back what it missed.
+    let events = tokio_stream::once(Ok(now.to_sse())).chain(BroadcastStream::new(rx).map(|e| {
+        Ok(match e {
+            Ok(p) => p.to_sse(),
+            Err(_) => PageEvent::Chats.to_sse(),
+        })
+    }));
+    Sse::new(events).keep_alive(KeepAlive::default())
+}

@@ -1,0 +1,91 @@
+//! The device's own app: a web page served on loopback by the device
+//! process, which keeps the keys and the MLS state and talks to the node.
+//!
+//! The page never sees a key: it asks this process for chats and messages
+//! as text, and this process encrypts, sends, receives and decrypts with
+//! the client library. Only the browser that opened the one-time address
+//! gets a session; everything the page runs is embedded in the binary and
+//! confined by a strict Content-Security-Policy.
+
+mod api;
+mod assets;
+mod error;
+mod events;
+mod session;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use kizuna_client::Client;
+use tokio::sync::{broadcast, Mutex};
+
+pub use error::AppError;
+use events::PageEvent;
+use session::Sessions;
+
+/// What the handlers share: the device's client, the page's live events and
+/// the session.
+pub(crate) struct AppState {
+    pub client: Mutex<Client>,
+    pub events: broadcast::Sender<PageEvent>,
+    pub sessions: Sessions,
+    /// Whether the device is connected to the node now.
+    pub connected: Arc<AtomicBool>,
+}
+
+/// A running app: its address and the task serving it.
+pub struct RunningApp {
+    /// The address to open, with its one-time secret.
+    pub open_url: String,
+    /// The loopback address it listens on.
+    pub local_addr: SocketAddr,
+    served: tokio::task::JoinHandle<Result<(), AppError>>,
+}
+
+impl RunningApp {
+    /// Serves until the server fails or the process is stopped.
+    pub async fn wait(self) -> Result<(), AppError> {
+        self.served
+            .await
+            .map_err(|e| AppError::Serve(e.to_string()))?
+    }
+}
+
+/// Starts the app of the device kept under `home` on a free loopback port
+/// (or `port`, if given).
+pub async fn start(home: &Path, port: Option<u16>) -> Result<RunningApp, AppError> {
+    let client = Client::open(home).await?;
+    // A second client on the same home stays connected to the node; the
+    // home's lock keeps the two from using a stale ratchet.
+    let watcher = Client::open(home).await?;
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port.unwrap_or(0)))
+        .await
+        .map_err(|e| AppError::Bind(e.to_string()))?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(|e| AppError::Bind(e.to_string()))?;
+    let sessions = Sessions::new(local_addr);
+    let open_url = sessions.open_url();
+    let (events, _) = broadcast::channel(1024);
+    let connected = Arc::new(AtomicBool::new(false));
+    let state = Arc::new(AppState {
+        client: Mutex::new(client),
+        events: events.clone(),
+        sessions,
+        connected: connected.clone(),
+    });
+    events::spawn_watcher(watcher, events, connected);
+    let router = api::router(state);
+    let served = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .await
+            .map_err(|e| AppError::Serve(e.to_string()))
+    });
+    Ok(RunningApp {
+        open_url,
+        local_addr,
+        served,
+    })
+}

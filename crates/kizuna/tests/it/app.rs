@@ -1,0 +1,277 @@
+//! `kizuna app`: the device's page on loopback. Who may reach it and what
+//! confines it, through raw HTTP as a hostile local page or process would;
+//! and in Debian's Chromium, two people chatting live through two apps.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use crate::harness::{KillOnDrop, Node};
+
+/// A running `kizuna app` for the device under `home`, and the address it
+/// printed.
+struct App {
+    _process: KillOnDrop,
+    url: String,
+    base: String,
+}
+
+async fn app(home: &Path) -> App {
+    let home = home.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kizuna"))
+            .args(["app", "--json", "--home"])
+            .arg(&home)
+            .env("KIZUNA_LOG", "error")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("`kizuna app --json` printed {line:?}: {e}"));
+        let url = v["url"].as_str().unwrap().to_string();
+        App {
+            _process: KillOnDrop(child),
+            base: format!("http://{}", v["address"].as_str().unwrap()),
+            url,
+        }
+    })
+    .await
+    .unwrap()
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Opens the printed address as the browser would, returning the cookie.
+async fn session(http: &reqwest::Client, app: &App) -> String {
+    let r = http.get(&app.url).send().await.unwrap();
+    assert_eq!(r.status(), 303, "the printed address sends the browser on");
+    assert_eq!(r.headers()["location"], "/");
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    cookie.split(';').next().unwrap().to_string()
+}
+
+async fn get_json(
+    http: &reqwest::Client,
+    app: &App,
+    cookie: &str,
+    path: &str,
+) -> serde_json::Value {
+    http.get(format!("{}{path}", app.base))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn only_the_browser_that_opened_the_printed_address_reaches_the_app() {
+    let node = Node::start().await;
+    node.person("alice", "jp").await.close().await;
+    let app = app(&node.home("alice")).await;
+    let http = no_redirects();
+
+    // Nothing without the session, not even the page.
+    for path in ["/", "/app.js", "/api/chats", "/api/events"] {
+        let r = http
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{path} without a session");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "no_session");
+    }
+    // A wrong secret spends nothing.
+    let wrong = app.url.rsplit_once('=').unwrap().0.to_string() + "=" + &"0".repeat(64);
+    assert_eq!(http.get(&wrong).send().await.unwrap().status(), 401);
+
+    let cookie = session(&http, &app).await;
+    // The secret works once.
+    assert_eq!(http.get(&app.url).send().await.unwrap().status(), 401);
+    let r = http
+        .get(format!("{}/", app.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let csp = r.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"));
+    assert!(csp.contains("frame-ancestors 'none'"));
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    let page = r.text().await.unwrap();
+    assert!(!page.contains("<script>"), "no inline script");
+    assert!(!page.contains("https://"), "nothing from another origin");
+
+    // A page elsewhere that points a name of its own at 127.0.0.1 (DNS
+    // rebinding), or posts from its own origin, reaches nothing even with
+    // the cookie.
+    let r = http
+        .get(format!("{}/api/me", app.base))
+        .header("cookie", &cookie)
+        .header("host", "evil.example:80")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = http
+        .post(format!("{}/api/chats", app.base))
+        .header("cookie", &cookie)
+        .header("origin", "http://evil.example")
+        .json(&serde_json::json!({ "with": ["bob"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    let me = get_json(&http, &app, &cookie, "/api/me").await;
+    assert_eq!(me["handle"], "alice");
+    assert!(me.get("signer").is_none() && !me.to_string().contains("private"));
+}
+
+#[tokio::test]
+async fn bad_input_to_the_app_gets_a_typed_error_and_changes_nothing() {
+    let node = Node::start().await;
+    node.person("alice", "jp").await.close().await;
+    node.person("bob", "jp").await.close().await;
+    let app = app(&node.home("alice")).await;
+    let http = no_redirects();
+    let cookie = session(&http, &app).await;
+    let post = |path: &str, body: &str| {
+        http.post(format!("{}{path}", app.base))
+            .header("cookie", &cookie)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+    };
+    let code = |r: reqwest::Response| async move {
+        let status = r.status().as_u16();
+        let body: serde_json::Value = r.json().await.unwrap_or_default();
+        (status, body["code"].as_str().unwrap_or("").to_string())
+    };
+    assert_eq!(
+        code(post("/api/chats", r#"{"with":[]}"#).send().await.unwrap()).await,
+        (400, "invalid".into())
+    );
+    assert_eq!(
+        post("/api/chats", "{not json")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    assert_eq!(
+        code(
+            post("/api/chats/ffff/messages", r#"{"text":"hi"}"#)
+                .send()
+                .await
+                .unwrap()
+        )
+        .await,
+        (404, "unknown_chat".into())
+    );
+    let chat: serde_json::Value = post("/api/chats", r#"{"with":["bob"]}"#)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let chat = chat["chat"].as_str().unwrap().to_string();
+    let messages = format!("/api/chats/{chat}/messages");
+    assert_eq!(
+        code(post(&messages, r#"{"text":"   "}"#).send().await.unwrap()).await,
+        (400, "invalid".into())
+    );
+    let long = serde_json::json!({ "text": "x".repeat(10_001) }).to_string();
+    assert_eq!(
+        code(post(&messages, &long).send().await.unwrap()).await,
+        (400, "invalid".into())
+    );
+    let listed = get_json(&http, &app, &cookie, &messages).await;
+    assert_eq!(
+        listed["messages"].as_array().unwrap().len(),
+        0,
+        "nothing sent"
+    );
+}
+
+/// The browser tests' driver and Chromium, which `./scripts/test` installs.
+fn browser_tools() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser");
+    assert!(
+        dir.join("node_modules/playwright-core").exists(),
+        "the browser tests need playwright-core in tests/browser/node_modules and Debian's chromium: run ./scripts/test, which installs both"
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "the browser tests need Debian's chromium at {chromium}: run ./scripts/test, which installs it (apt-get install chromium)"
+    );
+    dir
+}
+
+/// Runs one of the browser scripts with `env`; its failure fails the test
+/// with what it printed (and its screenshots saved).
+async fn browser(script: &str, env: Vec<(&'static str, String)>) -> String {
+    let dir = browser_tools();
+    let script = dir.join(script);
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-screenshots");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(&script)
+            .envs(env)
+            .env("KIZUNA_SCREENSHOTS", shots)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "the browser test failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[tokio::test]
+async fn two_people_chat_live_in_the_browser() {
+    let node = Node::start().await;
+    node.person("alice", "jp").await.close().await;
+    node.person("bob", "jp").await.close().await;
+    let alice = app(&node.home("alice")).await;
+    let bob = app(&node.home("bob")).await;
+    let printed = browser(
+        "chat.mjs",
+        vec![
+            ("ALICE_URL", alice.url.clone()),
+            ("BOB_URL", bob.url.clone()),
+            ("ALICE_HANDLE", "alice".into()),
+            ("BOB_HANDLE", "bob".into()),
+        ],
+    )
+    .await;
+    println!("{printed}");
+}
+
+#[tokio::test]
+async fn the_app_speaks_english_japanese_and_korean() {
+    let node = Node::start().await;
+    node.person("alice", "jp").await.close().await;
+    let alice = app(&node.home("alice")).await;
+    browser("languages.mjs", vec![("APP_URL", alice.url.clone())]).await;
+}
