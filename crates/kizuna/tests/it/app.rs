@@ -275,3 +275,48 @@ async fn the_app_speaks_english_japanese_and_korean() {
     let alice = app(&node.home("alice")).await;
     browser("languages.mjs", vec![("APP_URL", alice.url.clone())]).await;
 }
+
+/// Puts `n` messages from alice into bob's local history of `chat`, as if
+/// received: the page reads only local history, and this is what a long
+/// conversation is to it.
+async fn long_history(home: &Path, chat: &str, n: u64) {
+    let path = home.join("device.sqlite");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    for i in 0..n {
+        sqlx::query(
+            "INSERT INTO messages (chat_id, group_seq, sender_handle, sender_device, text, server_time) \
+             VALUES (?, ?, 'alice', 'a1', ?, ?)",
+        )
+        .bind(chat)
+        .bind((1_000 + i) as i64)
+        .bind(format!("message {i} of a long conversation"))
+        .bind((1_700_000_000_000 + i * 60_000) as i64)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn a_conversation_of_ten_thousand_messages_draws_only_what_is_visible() {
+    let node = Node::start().await;
+    let mut alice = node.person("alice", "jp").await;
+    let mut bob = node.person("bob", "jp").await;
+    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
+    bob.sync().await.unwrap();
+    alice.close().await;
+    bob.close().await;
+    long_history(&node.home("bob"), &chat, 10_000).await;
+    let bob = app(&node.home("bob")).await;
+    let printed = browser(
+        "scroll.mjs",
+        vec![("APP_URL", bob.url.clone()), ("CHAT", chat)],
+    )
+    .await;
+    println!("{printed}");
+}
