@@ -58,6 +58,232 @@
       newMessageIn: 'New message from {sender} in {chat}',
       sessionTitle: 'Session ended',
       sessionEnded: 'This page\'s session ended; open the address `kizuna app` printed again.',
+      // v2
+      navChats: 'Chats',
+      navPrivacy: 'Privacy',
+      navSettings: 'Settings',
+      sections: 'Sections',
+      yes: 'Yes',
+      no: 'No',
+      none: 'None',
+      close: 'Close',
+      loadFailedShort: 'Could not load this: {msg}',
+      actionFailed: 'That did not work: {msg}',
+      handlePlaceholder: 'handle',
+      needOneHandle: 'Enter a handle.',
+      requestTag: 'Request',
+      leftTag: 'Left',
+      membersTitle: 'Members',
+      membersFailed: 'Could not load the members: {msg}',
+      deviceCountOne: '1 device',
+      deviceCount: '{n} devices',
+      removeMember: 'Remove',
+      removeMemberNamed: 'Remove {handle} from this chat',
+      removeMemberFailed: 'Could not remove them: {msg}',
+      memberAdded: '{handle} was added to the chat.',
+      memberRemoved: '{handle} was removed from the chat.',
+      addMemberLabel: 'Add someone (handle)',
+      addMember: 'Add',
+      addMemberFailed: 'Could not add them: {msg}',
+      leaveChat: 'Leave this chat',
+      leaveQuestion: 'Leave this chat? You will stop receiving its messages, and someone in it has to add you again to come back.',
+      leaveConfirm: 'Leave',
+      requestTitle: 'Chat request',
+      requestFrom: '{from} wants to chat with you. You don’t have them in your contacts.',
+      requestExplain: 'You can read what they sent, but you can’t reply until you accept. Declining removes the chat; blocking also stops them from sending you anything.',
+      requestAccept: 'Accept',
+      requestDecline: 'Decline',
+      requestBlock: 'Decline and block',
+      requestDeclined: 'The chat request was declined.',
+      requestBlocked: 'The chat request was declined and the sender blocked.',
+      messageMenu: 'Message options',
+      reportMenu: 'Report…',
+      reportTitle: 'Report this message',
+      reportQuoteFrom: 'Message from {sender}:',
+      reportExplain: 'Your report reveals this message to the service’s moderators, with proof that it was really sent. Nothing else in the chat is shared unless you include earlier messages below.',
+      reportReasonLabel: 'Reason',
+      reason_spam: 'Spam or scam',
+      reason_harassment: 'Harassment or bullying',
+      reason_illegal: 'Illegal content',
+      reason_other: 'Something else',
+      reportNoteLabel: 'Note for the moderators (optional)',
+      reportPrecedingLabel: 'Also include earlier messages (0–20)',
+      reportPrecedingHint: 'The messages just before this one help moderators understand it. They will see those messages too.',
+      reportSubmit: 'Send report',
+      reportFailed: 'The report was not sent: {msg}',
+      reportDoneTitle: 'Report sent',
+      reportDoneTextOne: 'Thank you. The moderators will look at this message. You can follow the report in Privacy → Reports you filed.',
+      reportDoneText: 'Thank you. The moderators will look at this message and the {n} before it. You can follow the report in Privacy → Reports you filed.',
+      reportRef: 'Reference: {id}',
+      privacyTitle: 'Privacy',
+      requestsTitle: 'Requests to see your data',
+      requestsExplain: 'Support staff can only see your data for a request you agree to. Every access is recorded in the access log below.',
+      requestsNone: 'No one is asking to see your data.',
+      requestWho: 'Staff member {staff} of {org} asks to see your data',
+      requestFields: 'What they would see',
+      requestPurpose: 'Why',
+      requestAskedAt: 'Asked on',
+      requestAgree: 'Agree',
+      requestDeclineGrant: 'Decline',
+      requestAgreedState: 'You agreed to this request.',
+      requestDeclinedState: 'You declined this request.',
+      noticesTitle: 'Notices',
+      noticesNone: 'Moderators have made no decisions about your messages.',
+      noticeDecision: 'Moderators’ decision: {decision}',
+      noticeWhen: 'When',
+      noticeReason: 'Reported as',
+      noticeMessage: 'About',
+      noticeMessageIn: 'your message #{seq} in {chat}',
+      noticeUntil: 'Until',
+      accessTitle: 'Who accessed your data',
+      accessExplain: 'Every time someone at the service reads or moves your data, it is recorded in a public, append-only ledger. This device checks each entry against the ledger itself.',
+      accessChecking: 'Checking the access log against the ledger…',
+      accessCheckAgain: 'Check again',
+      accessVerifiedShort: 'Verified on this device (ledger size {n})',
+      accessVerifiedFirst: 'Every entry below was checked on this device against the ledger’s tree head of size {n}. This is the first tree head this device has seen.',
+      accessVerifiedExt: 'Every entry below was checked on this device against the ledger’s tree head of size {n} (it extends the head of size {prev} this device saw before).',
+      accessHeadInfo: 'Ledger {origin}, tree head signed {time}',
+      accessNone: 'No one has accessed your data.',
+      accessAllowed: 'Allowed',
+      accessRefused: 'Refused',
+      accessWhat: 'What',
+      accessWho: 'By whom',
+      accessByStaff: 'staff member {staff} of {org}',
+      accessPurpose: 'Purpose',
+      accessTicket: 'Ticket',
+      accessRoles: 'Roles',
+      accessRequester: 'Requested by',
+      accessFrom: 'From',
+      accessRegion: 'Region',
+      accessBasis: 'Legal basis',
+      accessRefusal: 'Refused because',
+      accessProof: 'Verified in the ledger (entry #{index})',
+      accessNotYet: 'Not in the ledger yet',
+      unprovenTitle: 'Recorded, not yet in the ledger',
+      unprovenExplain: 'These accesses were recorded but the ledger has not included them yet, so they could not be checked. Check again later.',
+      accessTampered: 'The access log could not be trusted: the ledger failed verification on this device.',
+      dataMapTitle: 'Where your data is',
+      dmHome: 'Your home region',
+      dmNode: 'The node this device uses',
+      dmKeptAbroad: 'Kept outside your home region',
+      dmKeptAbroadNone: 'Nothing',
+      dmRegion: '{name} (region {code}), {country}',
+      dmRegionShort: '{country}, region {code}',
+      dmCategories: 'What is kept about you',
+      dmCategoriesExplain: 'Open a kind of data to see where it is stored, how it is protected, and from which countries it may be reached.',
+      dmStoredIn: 'Stored in {where}',
+      dmAlsoFrom: 'may be reached from {list}',
+      dmFields: 'What it holds',
+      dmStored: 'Stored in',
+      dmProtection: 'Protection',
+      dmReach: 'Who may reach it',
+      dmSeeDisclosure: '(see the disclosure below)',
+      dmDisclosures: 'Countries outside your home region',
+      dmDisclosuresExplain: 'What the law of each country gives you, and what the people there must do.',
+      dmTransfers: 'Transfers of your data',
+      dmTransfersNone: 'Your data has not been transferred anywhere.',
+      dmReports: 'Reports kept about you',
+      dmConsent: 'Your agreement',
+      dmConsentStanding: 'Status: {standing}',
+      dmDisclosureVersion: 'Disclosures version {v}',
+      dmConsentHistory: 'History',
+      dmOther: 'Other details',
+      myReportsTitle: 'Reports you filed',
+      myReportsNone: 'You haven’t reported anything.',
+      reportFiledAt: 'Filed on',
+      reportState: 'Status',
+      reportDecision: 'Decision',
+      reportNoDecision: 'Not decided yet',
+      reportRefLabel: 'Reference',
+      exportTitle: 'Download your data',
+      exportExplain: 'A JSON file with everything the service keeps about you.',
+      exportLink: 'Download my data',
+      eraseTitle: 'Erase your account',
+      eraseExplain: 'This erases your account and everything the service keeps about you (listed under “Where your data is”), and removes it from this device. Messages you already sent stay with the people who received them.',
+      eraseWarning: 'This cannot be undone.',
+      eraseLabel: 'To confirm, type your handle ({handle})',
+      eraseSubmit: 'Erase my account',
+      eraseFailed: 'The account was not erased: {msg}',
+      eraseNotConfirmed: 'the app did not confirm the erasure',
+      erasedTitle: 'Account erased',
+      erasedText: 'Your account was erased on the service: your data key was destroyed and your account, devices and queues are gone. The history on this device stays here until you delete its folder.',
+      settingsTitle: 'Settings',
+      devicesTitle: 'Your devices',
+      devicesNone: 'No devices.',
+      deviceUnnamed: 'Unnamed device',
+      thisDevice: 'This device',
+      deviceLinked: 'Linked {at}',
+      deviceLastSeen: 'last seen {at}',
+      deviceNeverSeen: 'not seen yet',
+      revoke: 'Remove',
+      revokeNamed: 'Remove {name}',
+      revokeQuestion: 'Remove {name}? It will stop receiving your messages at once.',
+      revoked: '{name} was removed.',
+      approveTitle: 'Add a device',
+      approveExplain: 'On the new device, run `kizuna device link`. It shows a code: type it here.',
+      approveLabel: 'Code shown on the new device',
+      approveSubmit: 'Approve',
+      approveNeedCode: 'Enter the code the new device shows.',
+      approveDone: 'Device {id} is now linked to your account.',
+      approveFailed: 'The device was not approved: {msg}',
+      blockedTitle: 'Blocked people',
+      blockedExplain: 'Blocked people cannot send you messages or add you to chats.',
+      blockedNone: 'You haven’t blocked anyone.',
+      blockedSince: 'since {at}',
+      blockLabel: 'Block someone (handle)',
+      blockSubmit: 'Block',
+      blockedDone: '{handle} is blocked.',
+      unblock: 'Unblock',
+      unblockNamed: 'Unblock {handle}',
+      unblocked: '{handle} is unblocked.',
+      contactsTitle: 'Contacts',
+      contactsExplain: 'People in your contacts can add you to chats directly. Anyone else starts with a chat request you can accept or decline.',
+      contactsNone: 'No contacts yet.',
+      contactLabel: 'Add a contact (handle)',
+      contactAdd: 'Add',
+      contactRemove: 'Remove',
+      contactRemoveNamed: 'Remove {handle} from your contacts',
+      tamperTitle: 'THE TRANSPARENCY LEDGER FAILED VERIFICATION ON THIS DEVICE.',
+      tamperAdvice: 'The record of who accessed your data may have been altered. Do not rely on the access log. Keep this message and tell the operator or your data protection authority.',
+      cat_profile: 'Profile',
+      cat_contacts: 'Contacts',
+      cat_blocks: 'Blocked people',
+      cat_block_hashes: 'Block checks',
+      cat_phone_index: 'Phone number lookup',
+      cat_access_records: 'Access records',
+      cat_reports: 'Reports',
+      cat_moderation: 'Moderation',
+      cat_consent: 'Agreements',
+      cat_account: 'Account',
+      cat_messages_in_transit: 'Messages on their way',
+      cat_name: 'Name',
+      cat_phone: 'Phone number',
+      cat_email: 'Email address',
+      cat_handles: 'Contacts’ handles',
+      act_read: 'Read',
+      act_write: 'Changed',
+      act_export: 'Exported',
+      act_transfer: 'Transferred',
+      act_erase: 'Erased',
+      act_delete: 'Deleted',
+      state_open: 'Open',
+      state_resolved: 'Resolved',
+      state_dismissed: 'Dismissed',
+      consent_agreed: 'You agreed',
+      consent_withdrawn: 'You withdrew your agreement',
+      consent_none: 'Not asked yet',
+      key_protection_system: 'Protection in that country',
+      key_recipient_measures: 'What the recipients must do',
+      key_transfer_basis: 'Legal basis for the transfer',
+      key_country_name: 'Country',
+      key_country: 'Country',
+      key_at: 'When',
+      key_step: 'Step',
+      key_region: 'Region',
+      key_version: 'Version',
+      key_countries: 'Countries',
+      key_device_id: 'Device',
+      key_expires_at: 'Expires',
     },
     ja: {
       appName: 'Kizuna',
@@ -99,6 +325,232 @@
       newMessageIn: '{chat} で {sender} さんから新着メッセージ',
       sessionTitle: 'セッションが終了しました',
       sessionEnded: 'このページのセッションは終了しました。`kizuna app` が表示したアドレスをもう一度開いてください。',
+      // v2
+      navChats: 'トーク',
+      navPrivacy: 'プライバシー',
+      navSettings: '設定',
+      sections: 'セクション',
+      yes: 'はい',
+      no: 'いいえ',
+      none: 'なし',
+      close: '閉じる',
+      loadFailedShort: '読み込めませんでした：{msg}',
+      actionFailed: '操作できませんでした：{msg}',
+      handlePlaceholder: 'ハンドル',
+      needOneHandle: 'ハンドルを入力してください。',
+      requestTag: 'リクエスト',
+      leftTag: '退出済み',
+      membersTitle: 'メンバー',
+      membersFailed: 'メンバーを読み込めませんでした：{msg}',
+      deviceCountOne: '端末 1 台',
+      deviceCount: '端末 {n} 台',
+      removeMember: '削除',
+      removeMemberNamed: '{handle} さんをこのトークから削除',
+      removeMemberFailed: '削除できませんでした：{msg}',
+      memberAdded: '{handle} さんをトークに追加しました。',
+      memberRemoved: '{handle} さんをトークから削除しました。',
+      addMemberLabel: 'メンバーを追加（ハンドル）',
+      addMember: '追加',
+      addMemberFailed: '追加できませんでした：{msg}',
+      leaveChat: 'このトークを退出',
+      leaveQuestion: 'このトークを退出しますか？メッセージが届かなくなり、戻るにはメンバーに追加し直してもらう必要があります。',
+      leaveConfirm: '退出する',
+      requestTitle: 'トークのリクエスト',
+      requestFrom: '{from} さんがあなたとトークしたがっています。この人は連絡先に入っていません。',
+      requestExplain: '届いたメッセージは読めますが、承認するまで返信はできません。拒否するとトークは消えます。ブロックすると、この人からは何も届かなくなります。',
+      requestAccept: '承認',
+      requestDecline: '拒否',
+      requestBlock: '拒否してブロック',
+      requestDeclined: 'トークのリクエストを拒否しました。',
+      requestBlocked: 'トークのリクエストを拒否し、送信者をブロックしました。',
+      messageMenu: 'メッセージのメニュー',
+      reportMenu: '通報…',
+      reportTitle: 'このメッセージを通報',
+      reportQuoteFrom: '{sender} さんのメッセージ：',
+      reportExplain: '通報すると、このメッセージが実際に送られた証明とともにモデレーターに開示されます。下で以前のメッセージを含めない限り、トークのほかの内容は共有されません。',
+      reportReasonLabel: '理由',
+      reason_spam: 'スパム・詐欺',
+      reason_harassment: '嫌がらせ・いじめ',
+      reason_illegal: '違法なコンテンツ',
+      reason_other: 'その他',
+      reportNoteLabel: 'モデレーターへのメモ（任意）',
+      reportPrecedingLabel: '直前のメッセージも含める（0〜20 件）',
+      reportPrecedingHint: '直前のメッセージがあると、モデレーターが状況を理解しやすくなります。それらのメッセージもモデレーターに見えます。',
+      reportSubmit: '通報する',
+      reportFailed: '通報を送れませんでした：{msg}',
+      reportDoneTitle: '通報しました',
+      reportDoneTextOne: 'ご協力ありがとうございます。モデレーターがこのメッセージを確認します。経過は「プライバシー」→「あなたの通報」で確認できます。',
+      reportDoneText: 'ご協力ありがとうございます。モデレーターがこのメッセージと直前の {n} 件を確認します。経過は「プライバシー」→「あなたの通報」で確認できます。',
+      reportRef: '受付番号：{id}',
+      privacyTitle: 'プライバシー',
+      requestsTitle: 'あなたのデータの閲覧リクエスト',
+      requestsExplain: 'サポート担当者があなたのデータを見られるのは、あなたが同意したリクエストの範囲内だけです。すべてのアクセスは下のアクセス記録に残ります。',
+      requestsNone: 'あなたのデータの閲覧リクエストはありません。',
+      requestWho: '{org} の担当者 {staff} があなたのデータの閲覧を求めています',
+      requestFields: '閲覧される項目',
+      requestPurpose: '目的',
+      requestAskedAt: 'リクエスト日時',
+      requestAgree: '同意する',
+      requestDeclineGrant: '拒否する',
+      requestAgreedState: 'このリクエストに同意しました。',
+      requestDeclinedState: 'このリクエストを拒否しました。',
+      noticesTitle: 'お知らせ',
+      noticesNone: 'あなたのメッセージについて、モデレーターの判断はありません。',
+      noticeDecision: 'モデレーターの判断：{decision}',
+      noticeWhen: '日時',
+      noticeReason: '通報の理由',
+      noticeMessage: '対象',
+      noticeMessageIn: '{chat} でのあなたのメッセージ #{seq}',
+      noticeUntil: '期限',
+      accessTitle: 'あなたのデータへのアクセス',
+      accessExplain: 'サービスの誰かがあなたのデータを読んだり移したりするたびに、公開の追記専用台帳に記録されます。この端末が各記録を台帳と照合しています。',
+      accessChecking: 'アクセス記録を台帳と照合しています…',
+      accessCheckAgain: 'もう一度確認',
+      accessVerifiedShort: 'この端末で検証済み（台帳のサイズ {n}）',
+      accessVerifiedFirst: '以下のすべての記録は、この端末でサイズ {n} の台帳のツリーヘッドと照合済みです。この端末が台帳のツリーヘッドを見るのは今回が初めてです。',
+      accessVerifiedExt: '以下のすべての記録は、この端末でサイズ {n} の台帳のツリーヘッドと照合済みです（この端末が以前に確認したサイズ {prev} のヘッドを引き継いでいます）。',
+      accessHeadInfo: '台帳 {origin}、ツリーヘッドの署名日時 {time}',
+      accessNone: 'あなたのデータへのアクセスはありません。',
+      accessAllowed: '許可',
+      accessRefused: '拒否',
+      accessWhat: '内容',
+      accessWho: 'アクセスした人',
+      accessByStaff: '{org} の担当者 {staff}',
+      accessPurpose: '目的',
+      accessTicket: 'チケット',
+      accessRoles: '権限',
+      accessRequester: '依頼者',
+      accessFrom: 'アクセス元',
+      accessRegion: 'リージョン',
+      accessBasis: '法的根拠',
+      accessRefusal: '拒否の理由',
+      accessProof: '台帳で検証済み（記録 #{index}）',
+      accessNotYet: 'まだ台帳にありません',
+      unprovenTitle: '記録済み・台帳への反映待ち',
+      unprovenExplain: 'これらのアクセスは記録されていますが、まだ台帳に含まれていないため照合できませんでした。あとでもう一度確認してください。',
+      accessTampered: 'アクセス記録は信頼できません。この端末で台帳の検証に失敗しました。',
+      dataMapTitle: 'あなたのデータの保管場所',
+      dmHome: 'あなたのホームリージョン',
+      dmNode: 'この端末が使うノード',
+      dmKeptAbroad: 'ホームリージョンの外に保管しているもの',
+      dmKeptAbroadNone: 'なし',
+      dmRegion: '{name}（リージョン {code}）、{country}',
+      dmRegionShort: '{country}、リージョン {code}',
+      dmCategories: '保管しているあなたの情報',
+      dmCategoriesExplain: '種類を開くと、保管場所、保護のしかた、どの国からアクセスされうるかが表示されます。',
+      dmStoredIn: '保管場所：{where}',
+      dmAlsoFrom: '{list} からアクセスされる場合があります',
+      dmFields: '含まれる情報',
+      dmStored: '保管場所',
+      dmProtection: '保護',
+      dmReach: 'アクセスしうる国',
+      dmSeeDisclosure: '（下の情報提供を参照）',
+      dmDisclosures: 'ホームリージョン以外の国',
+      dmDisclosuresExplain: '各国の法律による保護と、その国の受領者が講じる措置です。',
+      dmTransfers: 'あなたのデータの移転',
+      dmTransfersNone: 'あなたのデータはどこにも移転されていません。',
+      dmReports: 'あなたに関する通報',
+      dmConsent: 'あなたの同意',
+      dmConsentStanding: '状態：{standing}',
+      dmDisclosureVersion: '情報提供のバージョン {v}',
+      dmConsentHistory: '履歴',
+      dmOther: 'その他の情報',
+      myReportsTitle: 'あなたの通報',
+      myReportsNone: '通報したものはありません。',
+      reportFiledAt: '通報日時',
+      reportState: '状態',
+      reportDecision: '判断',
+      reportNoDecision: 'まだ判断されていません',
+      reportRefLabel: '受付番号',
+      exportTitle: 'データのダウンロード',
+      exportExplain: 'サービスが保管しているあなたの情報をすべて含む JSON ファイルです。',
+      exportLink: 'データをダウンロード',
+      eraseTitle: 'アカウントの削除',
+      eraseExplain: 'アカウントと、サービスが保管しているあなたの情報（「あなたのデータの保管場所」に一覧があります）をすべて削除し、この端末からも消去します。すでに送ったメッセージは、受け取った人の手元に残ります。',
+      eraseWarning: 'この操作は取り消せません。',
+      eraseLabel: '確認のため、あなたのハンドル（{handle}）を入力してください',
+      eraseSubmit: 'アカウントを削除',
+      eraseFailed: 'アカウントを削除できませんでした：{msg}',
+      eraseNotConfirmed: 'アプリが削除を確認しませんでした',
+      erasedTitle: 'アカウントを削除しました',
+      erasedText: 'サービス上のあなたのアカウントを削除しました。データ鍵は破棄され、アカウント・端末・未配信のメッセージは消去されています。この端末内の履歴は、そのフォルダを削除するまで残ります。',
+      settingsTitle: '設定',
+      devicesTitle: 'あなたの端末',
+      devicesNone: '端末はありません。',
+      deviceUnnamed: '名前のない端末',
+      thisDevice: 'この端末',
+      deviceLinked: '{at} にリンク',
+      deviceLastSeen: '最終接続 {at}',
+      deviceNeverSeen: 'まだ接続していません',
+      revoke: '削除',
+      revokeNamed: '{name} を削除',
+      revokeQuestion: '{name} を削除しますか？この端末にはすぐにメッセージが届かなくなります。',
+      revoked: '{name} を削除しました。',
+      approveTitle: '端末を追加',
+      approveExplain: '新しい端末で `kizuna device link` を実行すると、コードが表示されます。そのコードをここに入力してください。',
+      approveLabel: '新しい端末に表示されたコード',
+      approveSubmit: '承認',
+      approveNeedCode: '新しい端末に表示されたコードを入力してください。',
+      approveDone: '端末 {id} をアカウントにリンクしました。',
+      approveFailed: '端末を承認できませんでした：{msg}',
+      blockedTitle: 'ブロックした人',
+      blockedExplain: 'ブロックした人は、あなたにメッセージを送ったり、トークに追加したりできません。',
+      blockedNone: 'ブロックしている人はいません。',
+      blockedSince: '{at} から',
+      blockLabel: 'ブロックする（ハンドル）',
+      blockSubmit: 'ブロック',
+      blockedDone: '{handle} さんをブロックしました。',
+      unblock: 'ブロック解除',
+      unblockNamed: '{handle} さんのブロックを解除',
+      unblocked: '{handle} さんのブロックを解除しました。',
+      contactsTitle: '連絡先',
+      contactsExplain: '連絡先に入っている人は、あなたを直接トークに追加できます。それ以外の人からは、承認か拒否を選べるトークのリクエストが届きます。',
+      contactsNone: '連絡先はまだありません。',
+      contactLabel: '連絡先を追加（ハンドル）',
+      contactAdd: '追加',
+      contactRemove: '削除',
+      contactRemoveNamed: '{handle} さんを連絡先から削除',
+      tamperTitle: '警告：この端末で透明性台帳の検証に失敗しました。',
+      tamperAdvice: 'あなたのデータへのアクセス記録が改ざんされている可能性があります。アクセス記録を信用しないでください。このメッセージを保存し、運営者または個人情報保護の監督機関に連絡してください。',
+      cat_profile: 'プロフィール',
+      cat_contacts: '連絡先',
+      cat_blocks: 'ブロックした人',
+      cat_block_hashes: 'ブロックの照合用データ',
+      cat_phone_index: '電話番号の検索用データ',
+      cat_access_records: 'アクセス記録',
+      cat_reports: '通報',
+      cat_moderation: 'モデレーション',
+      cat_consent: '同意',
+      cat_account: 'アカウント',
+      cat_messages_in_transit: '配送中のメッセージ',
+      cat_name: '名前',
+      cat_phone: '電話番号',
+      cat_email: 'メールアドレス',
+      cat_handles: '連絡先のハンドル',
+      act_read: '閲覧',
+      act_write: '変更',
+      act_export: 'エクスポート',
+      act_transfer: '移転',
+      act_erase: '削除',
+      act_delete: '削除',
+      state_open: '受付中',
+      state_resolved: '対応済み',
+      state_dismissed: '却下',
+      consent_agreed: '同意済み',
+      consent_withdrawn: '同意を撤回済み',
+      consent_none: '未確認',
+      key_protection_system: 'その国の保護制度',
+      key_recipient_measures: '受領者が講じる措置',
+      key_transfer_basis: '移転の法的根拠',
+      key_country_name: '国',
+      key_country: '国',
+      key_at: '日時',
+      key_step: '内容',
+      key_region: 'リージョン',
+      key_version: 'バージョン',
+      key_countries: '国',
+      key_device_id: '端末',
+      key_expires_at: '有効期限',
     },
     ko: {
       appName: 'Kizuna',
@@ -140,6 +592,232 @@
       newMessageIn: '{chat}에서 {sender}님의 새 메시지',
       sessionTitle: '세션이 종료되었습니다',
       sessionEnded: '이 페이지의 세션이 종료되었습니다. `kizuna app`이 출력한 주소를 다시 여세요.',
+      // v2
+      navChats: '채팅',
+      navPrivacy: '개인정보',
+      navSettings: '설정',
+      sections: '메뉴',
+      yes: '예',
+      no: '아니요',
+      none: '없음',
+      close: '닫기',
+      loadFailedShort: '불러오지 못했습니다: {msg}',
+      actionFailed: '처리하지 못했습니다: {msg}',
+      handlePlaceholder: '핸들',
+      needOneHandle: '핸들을 입력하세요.',
+      requestTag: '요청',
+      leftTag: '나감',
+      membersTitle: '멤버',
+      membersFailed: '멤버를 불러오지 못했습니다: {msg}',
+      deviceCountOne: '기기 1대',
+      deviceCount: '기기 {n}대',
+      removeMember: '내보내기',
+      removeMemberNamed: '{handle}님을 이 채팅에서 내보내기',
+      removeMemberFailed: '내보내지 못했습니다: {msg}',
+      memberAdded: '{handle}님을 채팅에 추가했습니다.',
+      memberRemoved: '{handle}님을 채팅에서 내보냈습니다.',
+      addMemberLabel: '멤버 추가 (핸들)',
+      addMember: '추가',
+      addMemberFailed: '추가하지 못했습니다: {msg}',
+      leaveChat: '이 채팅에서 나가기',
+      leaveQuestion: '이 채팅에서 나갈까요? 더 이상 메시지를 받지 않으며, 다시 들어오려면 다른 멤버가 추가해 주어야 합니다.',
+      leaveConfirm: '나가기',
+      requestTitle: '채팅 요청',
+      requestFrom: '{from}님이 채팅을 요청했습니다. 연락처에 없는 사람입니다.',
+      requestExplain: '보낸 메시지는 읽을 수 있지만, 수락하기 전에는 답장할 수 없습니다. 거절하면 채팅이 사라지고, 차단하면 이 사람이 더 이상 아무것도 보낼 수 없습니다.',
+      requestAccept: '수락',
+      requestDecline: '거절',
+      requestBlock: '거절하고 차단',
+      requestDeclined: '채팅 요청을 거절했습니다.',
+      requestBlocked: '채팅 요청을 거절하고 보낸 사람을 차단했습니다.',
+      messageMenu: '메시지 메뉴',
+      reportMenu: '신고…',
+      reportTitle: '이 메시지 신고',
+      reportQuoteFrom: '{sender}님의 메시지:',
+      reportExplain: '신고하면 이 메시지가 실제로 보내졌다는 증명과 함께 서비스의 모더레이터에게 공개됩니다. 아래에서 이전 메시지를 포함하지 않는 한 채팅의 다른 내용은 공유되지 않습니다.',
+      reportReasonLabel: '사유',
+      reason_spam: '스팸 또는 사기',
+      reason_harassment: '괴롭힘',
+      reason_illegal: '불법 콘텐츠',
+      reason_other: '기타',
+      reportNoteLabel: '모더레이터에게 남길 메모 (선택)',
+      reportPrecedingLabel: '이전 메시지도 포함 (0~20개)',
+      reportPrecedingHint: '바로 앞의 메시지가 있으면 모더레이터가 상황을 이해하기 쉽습니다. 그 메시지들도 모더레이터에게 보입니다.',
+      reportSubmit: '신고하기',
+      reportFailed: '신고를 보내지 못했습니다: {msg}',
+      reportDoneTitle: '신고했습니다',
+      reportDoneTextOne: '감사합니다. 모더레이터가 이 메시지를 검토합니다. 진행 상황은 개인정보 → 내가 한 신고에서 확인할 수 있습니다.',
+      reportDoneText: '감사합니다. 모더레이터가 이 메시지와 이전 메시지 {n}개를 검토합니다. 진행 상황은 개인정보 → 내가 한 신고에서 확인할 수 있습니다.',
+      reportRef: '접수 번호: {id}',
+      privacyTitle: '개인정보',
+      requestsTitle: '내 데이터 열람 요청',
+      requestsExplain: '고객 지원 담당자는 내가 동의한 요청에 한해서만 내 데이터를 볼 수 있습니다. 모든 접근은 아래 접근 기록에 남습니다.',
+      requestsNone: '내 데이터 열람 요청이 없습니다.',
+      requestWho: '{org}의 담당자 {staff}님이 내 데이터 열람을 요청했습니다',
+      requestFields: '열람할 항목',
+      requestPurpose: '목적',
+      requestAskedAt: '요청 일시',
+      requestAgree: '동의',
+      requestDeclineGrant: '거절',
+      requestAgreedState: '이 요청에 동의했습니다.',
+      requestDeclinedState: '이 요청을 거절했습니다.',
+      noticesTitle: '알림',
+      noticesNone: '내 메시지에 대한 모더레이터의 결정이 없습니다.',
+      noticeDecision: '모더레이터의 결정: {decision}',
+      noticeWhen: '일시',
+      noticeReason: '신고 사유',
+      noticeMessage: '대상',
+      noticeMessageIn: '{chat}에서 보낸 내 메시지 #{seq}',
+      noticeUntil: '기한',
+      accessTitle: '내 데이터에 접근한 사람',
+      accessExplain: '서비스의 누군가가 내 데이터를 읽거나 옮길 때마다 공개된 추가 전용 원장에 기록됩니다. 이 기기가 각 기록을 원장과 직접 대조합니다.',
+      accessChecking: '접근 기록을 원장과 대조하는 중…',
+      accessCheckAgain: '다시 확인',
+      accessVerifiedShort: '이 기기에서 검증됨 (원장 크기 {n})',
+      accessVerifiedFirst: '아래의 모든 기록은 이 기기에서 크기 {n}인 원장의 트리 헤드와 대조했습니다. 이 기기가 원장의 트리 헤드를 확인한 것은 이번이 처음입니다.',
+      accessVerifiedExt: '아래의 모든 기록은 이 기기에서 크기 {n}인 원장의 트리 헤드와 대조했습니다 (이 기기가 전에 확인한 크기 {prev}의 헤드를 이어받습니다).',
+      accessHeadInfo: '원장 {origin}, 트리 헤드 서명 일시 {time}',
+      accessNone: '내 데이터에 접근한 사람이 없습니다.',
+      accessAllowed: '허용됨',
+      accessRefused: '거부됨',
+      accessWhat: '내용',
+      accessWho: '접근한 사람',
+      accessByStaff: '{org}의 담당자 {staff}',
+      accessPurpose: '목적',
+      accessTicket: '티켓',
+      accessRoles: '권한',
+      accessRequester: '요청자',
+      accessFrom: '접근 국가',
+      accessRegion: '리전',
+      accessBasis: '법적 근거',
+      accessRefusal: '거부 사유',
+      accessProof: '원장에서 검증됨 (기록 #{index})',
+      accessNotYet: '아직 원장에 없음',
+      unprovenTitle: '기록됨, 원장 반영 대기 중',
+      unprovenExplain: '이 접근들은 기록되었지만 아직 원장에 포함되지 않아 대조할 수 없었습니다. 나중에 다시 확인하세요.',
+      accessTampered: '접근 기록을 신뢰할 수 없습니다. 이 기기에서 원장 검증에 실패했습니다.',
+      dataMapTitle: '내 데이터가 있는 곳',
+      dmHome: '내 홈 리전',
+      dmNode: '이 기기가 사용하는 노드',
+      dmKeptAbroad: '홈 리전 밖에 보관된 것',
+      dmKeptAbroadNone: '없음',
+      dmRegion: '{name} (리전 {code}), {country}',
+      dmRegionShort: '{country}, 리전 {code}',
+      dmCategories: '보관 중인 내 정보',
+      dmCategoriesExplain: '항목을 열면 보관 위치, 보호 방법, 어느 나라에서 접근할 수 있는지 볼 수 있습니다.',
+      dmStoredIn: '보관 위치: {where}',
+      dmAlsoFrom: '{list}에서 접근할 수 있음',
+      dmFields: '포함된 정보',
+      dmStored: '보관 위치',
+      dmProtection: '보호',
+      dmReach: '접근할 수 있는 국가',
+      dmSeeDisclosure: '(아래 고지 참고)',
+      dmDisclosures: '홈 리전 밖의 국가',
+      dmDisclosuresExplain: '각 나라의 법이 보장하는 보호와 그 나라의 수령자가 지켜야 할 조치입니다.',
+      dmTransfers: '내 데이터의 이전',
+      dmTransfersNone: '내 데이터는 어디로도 이전되지 않았습니다.',
+      dmReports: '나에 관한 신고',
+      dmConsent: '내 동의',
+      dmConsentStanding: '상태: {standing}',
+      dmDisclosureVersion: '고지 버전 {v}',
+      dmConsentHistory: '기록',
+      dmOther: '기타 정보',
+      myReportsTitle: '내가 한 신고',
+      myReportsNone: '신고한 내역이 없습니다.',
+      reportFiledAt: '신고 일시',
+      reportState: '상태',
+      reportDecision: '결정',
+      reportNoDecision: '아직 결정되지 않음',
+      reportRefLabel: '접수 번호',
+      exportTitle: '내 데이터 다운로드',
+      exportExplain: '서비스가 보관 중인 내 정보를 모두 담은 JSON 파일입니다.',
+      exportLink: '내 데이터 다운로드',
+      eraseTitle: '계정 삭제',
+      eraseExplain: '계정과 서비스가 보관 중인 내 정보(‘내 데이터가 있는 곳’에 나와 있습니다)를 모두 삭제하고, 이 기기에서도 지웁니다. 이미 보낸 메시지는 받은 사람에게 남아 있습니다.',
+      eraseWarning: '이 작업은 되돌릴 수 없습니다.',
+      eraseLabel: '확인을 위해 내 핸들({handle})을 입력하세요',
+      eraseSubmit: '계정 삭제',
+      eraseFailed: '계정을 삭제하지 못했습니다: {msg}',
+      eraseNotConfirmed: '앱이 삭제를 확인하지 않았습니다',
+      erasedTitle: '계정이 삭제되었습니다',
+      erasedText: '서비스에서 계정이 삭제되었습니다. 데이터 키는 파기되었고 계정, 기기, 대기 중인 메시지는 삭제되었습니다. 이 기기에 있는 기록은 해당 폴더를 삭제할 때까지 남아 있습니다.',
+      settingsTitle: '설정',
+      devicesTitle: '내 기기',
+      devicesNone: '기기가 없습니다.',
+      deviceUnnamed: '이름 없는 기기',
+      thisDevice: '이 기기',
+      deviceLinked: '{at}에 연결됨',
+      deviceLastSeen: '마지막 접속 {at}',
+      deviceNeverSeen: '아직 접속하지 않음',
+      revoke: '삭제',
+      revokeNamed: '{name} 삭제',
+      revokeQuestion: '{name}을(를) 삭제할까요? 이 기기는 즉시 메시지를 받지 못하게 됩니다.',
+      revoked: '{name}을(를) 삭제했습니다.',
+      approveTitle: '기기 추가',
+      approveExplain: '새 기기에서 `kizuna device link`를 실행하면 코드가 표시됩니다. 그 코드를 여기에 입력하세요.',
+      approveLabel: '새 기기에 표시된 코드',
+      approveSubmit: '승인',
+      approveNeedCode: '새 기기에 표시된 코드를 입력하세요.',
+      approveDone: '기기 {id}이(가) 계정에 연결되었습니다.',
+      approveFailed: '기기를 승인하지 못했습니다: {msg}',
+      blockedTitle: '차단한 사람',
+      blockedExplain: '차단한 사람은 나에게 메시지를 보내거나 나를 채팅에 추가할 수 없습니다.',
+      blockedNone: '차단한 사람이 없습니다.',
+      blockedSince: '{at}부터',
+      blockLabel: '차단하기 (핸들)',
+      blockSubmit: '차단',
+      blockedDone: '{handle}님을 차단했습니다.',
+      unblock: '차단 해제',
+      unblockNamed: '{handle}님 차단 해제',
+      unblocked: '{handle}님의 차단을 해제했습니다.',
+      contactsTitle: '연락처',
+      contactsExplain: '연락처에 있는 사람은 나를 바로 채팅에 추가할 수 있습니다. 그 밖의 사람에게서는 수락하거나 거절할 수 있는 채팅 요청이 옵니다.',
+      contactsNone: '아직 연락처가 없습니다.',
+      contactLabel: '연락처 추가 (핸들)',
+      contactAdd: '추가',
+      contactRemove: '삭제',
+      contactRemoveNamed: '{handle}님을 연락처에서 삭제',
+      tamperTitle: '경고: 이 기기에서 투명성 원장 검증에 실패했습니다.',
+      tamperAdvice: '내 데이터에 대한 접근 기록이 변조되었을 수 있습니다. 접근 기록을 믿지 마세요. 이 메시지를 보관하고 운영자나 개인정보 보호 감독 기관에 알리세요.',
+      cat_profile: '프로필',
+      cat_contacts: '연락처',
+      cat_blocks: '차단한 사람',
+      cat_block_hashes: '차단 확인용 데이터',
+      cat_phone_index: '전화번호 검색용 데이터',
+      cat_access_records: '접근 기록',
+      cat_reports: '신고',
+      cat_moderation: '모더레이션',
+      cat_consent: '동의',
+      cat_account: '계정',
+      cat_messages_in_transit: '전달 중인 메시지',
+      cat_name: '이름',
+      cat_phone: '전화번호',
+      cat_email: '이메일 주소',
+      cat_handles: '연락처 핸들',
+      act_read: '열람',
+      act_write: '변경',
+      act_export: '내보내기',
+      act_transfer: '이전',
+      act_erase: '삭제',
+      act_delete: '삭제',
+      state_open: '접수됨',
+      state_resolved: '처리됨',
+      state_dismissed: '기각됨',
+      consent_agreed: '동의함',
+      consent_withdrawn: '동의를 철회함',
+      consent_none: '아직 묻지 않음',
+      key_protection_system: '그 나라의 보호 제도',
+      key_recipient_measures: '수령자가 지켜야 할 조치',
+      key_transfer_basis: '이전의 법적 근거',
+      key_country_name: '국가',
+      key_country: '국가',
+      key_at: '일시',
+      key_step: '내용',
+      key_region: '리전',
+      key_version: '버전',
+      key_countries: '국가',
+      key_device_id: '기기',
+      key_expires_at: '만료',
     },
   };
   const LANGS = [['en', 'English'], ['ja', '日本語'], ['ko', '한국어']];
@@ -179,7 +857,10 @@
       day: f({ weekday: 'short', month: 'long', day: 'numeric' }),
       dayYear: f({ weekday: 'short', year: 'numeric', month: 'long', day: 'numeric' }),
       iso: (ms) => new Date(ms).toISOString(),
+      dateTime: f({ year: 'numeric', month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit', second: '2-digit' }),
+      regions: null,
     };
+    try { fmt.regions = new Intl.DisplayNames([lang], { type: 'region' }); } catch (_) { /* older browsers: codes only */ }
   }
 
   // Local calendar day number, for "today" / "yesterday" / separators.
@@ -283,6 +964,8 @@
     if (text) { try { data = JSON.parse(text); } catch (_) { data = null; } }
     if (!res.ok) {
       const msg = (data && typeof data.message === 'string' && data.message) || `HTTP ${res.status}`;
+      // Whatever asked, a ledger that fails verification is shown to the person at once.
+      if (data && data.code === 'ledger_tampered') showTamper(msg);
       throw new ApiError((data && data.code) || `http_${res.status}`, msg, res.status);
     }
     return data;
@@ -300,6 +983,8 @@
   let nodeConnected = true; // from `status` events
   let localDown = false;    // the EventSource to this page's own server is down
   let es = null;
+  let erased = false;       // the account was erased from this page
+  let tamperMessage = '';   // set once the ledger failed verification
 
   // ---------------------------------------------------------------------
   // Layout
@@ -311,9 +996,17 @@
   const statusBanner = h('div', { class: 'status-banner', 'data-test': 'status-banner', role: 'status', hidden: true, i18n: 'connecting' });
   const meLabel = h('span', { class: 'me', 'data-test': 'me' });
 
+  // Top-level sections. Each is a button; the current one says so.
+  const navButtons = {};
+  for (const [view, key] of [['chats', 'navChats'], ['privacy', 'navPrivacy'], ['settings', 'navSettings']]) {
+    navButtons[view] = h('button', { type: 'button', class: 'nav-btn', 'data-test': 'nav-' + view, 'data-view': view, i18n: key });
+  }
+  const mainNav = h('nav', { class: 'main-nav' }, navButtons.chats, navButtons.privacy, navButtons.settings);
+  i18nAttrs(mainNav, 'aria-label:sections');
   const header = h('header', { class: 'topbar' },
     h('h1', { class: 'brand', i18n: 'appName' }),
     meLabel,
+    mainNav,
     statusBanner,
     h('div', { class: 'spacer' }),
     h('label', { class: 'vh', for: 'lang-select', i18n: 'language' }),
@@ -355,18 +1048,51 @@
   const composerForm = h('form', { class: 'composer' },
     h('label', { for: 'composer', class: 'vh', i18n: 'composerLabel' }), composer, sendBtn);
   const convError = h('div', { class: 'error', 'data-test': 'error', role: 'alert' });
-  const inactiveNote = h('p', { class: 'inactive', hidden: true, i18n: 'inactive' });
+  const inactiveNote = h('p', { class: 'inactive', 'data-test': 'inactive', hidden: true, i18n: 'inactive' });
+
+  // Members of the open chat: a disclosure under the conversation's header.
+  const membersList = h('ul', { class: 'members-list', 'data-test': 'members-list' });
+  const membersStatus = h('p', { class: 'muted small members-status', role: 'status' });
+  const addMemberInput = h('input', { id: 'add-member', type: 'text', 'data-test': 'add-member-handle', autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false' });
+  i18nAttrs(addMemberInput, 'placeholder:handlePlaceholder');
+  const addMemberBtn = h('button', { type: 'submit', class: 'btn', 'data-test': 'add-member-submit', i18n: 'addMember' });
+  const addMemberForm = h('form', { class: 'inline-form', novalidate: true },
+    h('label', { for: 'add-member', i18n: 'addMemberLabel' }),
+    h('div', { class: 'row-fields' }, addMemberInput, addMemberBtn));
+  const membersError = h('div', { class: 'error', role: 'alert' });
+  const leaveBtn = h('button', { type: 'button', class: 'btn danger-outline', 'data-test': 'leave-chat', i18n: 'leaveChat' });
+  const leaveBox = h('div', { class: 'leave-box' }, leaveBtn);
+  const membersSummary = h('summary', { class: 'members-summary' }, h('span', { i18n: 'membersTitle' }));
+  const membersPanel = h('details', { class: 'members-panel', 'data-test': 'members-panel' },
+    membersSummary,
+    h('div', { class: 'members-body' }, membersList, membersStatus, addMemberForm, membersError, leaveBox));
+
+  // A chat request: someone not in my contacts put me in this chat.
+  const requestText = h('p', { class: 'request-text' });
+  const requestAccept = h('button', { type: 'button', class: 'btn', 'data-test': 'request-accept', i18n: 'requestAccept' });
+  const requestDecline = h('button', { type: 'button', class: 'btn secondary', 'data-test': 'request-decline', i18n: 'requestDecline' });
+  const requestBlock = h('button', { type: 'button', class: 'btn danger-outline', 'data-test': 'request-block', i18n: 'requestBlock' });
+  const requestError = h('div', { class: 'error', role: 'alert' });
+  const requestBanner = h('div', { class: 'request-banner', 'data-test': 'request-banner', role: 'region', hidden: true },
+    requestText, h('p', { class: 'muted small', i18n: 'requestExplain' }),
+    h('div', { class: 'actions' }, requestAccept, requestDecline, requestBlock), requestError);
+  i18nAttrs(requestBanner, 'aria-label:requestTitle');
+
   const convMain = h('div', { class: 'conv-main', hidden: true },
     h('header', { class: 'conv-head' }, backBtn, h('div', { class: 'conv-head-text' }, convTitle, convMembers)),
-    scroller, convStatus, inactiveNote, convError, composerForm);
+    membersPanel,
+    scroller, convStatus, inactiveNote, requestBanner, convError, composerForm);
   const convEmpty = h('p', { class: 'conv-empty', i18n: 'chooseChat' });
   const convSection = h('main', { class: 'conv', 'data-test': 'conversation', 'aria-labelledby': 'conv-title' }, convEmpty, convMain);
 
-  const layout = h('div', { class: 'layout show-list' }, sidebar, convSection);
+  const layout = h('div', { class: 'layout show-list', 'data-view': 'chats' }, sidebar, convSection);
+  const privacyView = h('main', { class: 'page', 'data-view': 'privacy', 'data-test': 'privacy', hidden: true, 'aria-labelledby': 'privacy-heading' });
+  const settingsView = h('main', { class: 'page', 'data-view': 'settings', 'data-test': 'settings', hidden: true, 'aria-labelledby': 'settings-heading' });
+  const tamperBanner = h('div', { class: 'tamper-banner', 'data-test': 'tamper-banner', role: 'alert', hidden: true });
   const live = h('div', { class: 'vh', 'aria-live': 'polite', 'aria-atomic': 'true', 'data-test': 'live' });
   const sessionNotice = h('div', { class: 'session-ended', hidden: true, role: 'alert', 'data-test': 'session-ended' });
 
-  root.append(header, layout, live, sessionNotice);
+  root.append(tamperBanner, header, layout, privacyView, settingsView, live, sessionNotice);
 
   // ---------------------------------------------------------------------
   // Language
@@ -378,6 +1104,7 @@
     for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
     for (const el of document.querySelectorAll('[data-i18n-attr]')) applyAttrs(el);
     if (sessionOver) renderSessionNotice();
+    renderTamper();
     updateTitle();
   }
   langSelect.addEventListener('change', () => {
@@ -386,13 +1113,21 @@
     try { localStorage.setItem(LANG_KEY, lang); } catch (_) { /* ignore */ }
     applyLang();
     renderChatList();
-    if (conv) { renderConvHeader(); vlist.reset(); }
+    if (conv) { renderConvHeader(); vlist.reset(); renderMembers(); }
+    renderPages();
+    settingsLang.value = lang;
   });
 
   // ---------------------------------------------------------------------
   // Session end (401)
   // ---------------------------------------------------------------------
   function renderSessionNotice() {
+    if (erased) {
+      sessionNotice.replaceChildren(h('div', { class: 'card', 'data-test': 'erased' },
+        h('h1', { text: t('erasedTitle') }),
+        h('p', { text: t('erasedText') })));
+      return;
+    }
     sessionNotice.replaceChildren(h('div', { class: 'card' },
       h('h1', { text: t('sessionTitle') }),
       h('p', {}, withCode(t('sessionEnded')))));
@@ -403,6 +1138,9 @@
     if (es) { es.close(); es = null; }
     header.hidden = true;
     layout.hidden = true;
+    privacyView.hidden = true;
+    settingsView.hidden = true;
+    closeDialogs();
     renderSessionNotice();
     sessionNotice.hidden = false;
   }
@@ -448,8 +1186,9 @@
       let lastText = '';
       if (c.last) {
         const text = c.last.text == null ? t('unopened') : c.last.text;
-        const who = me && c.last.sender === me.handle ? t('you')
-          : ((c.members || []).length > 1 ? c.last.sender : '');
+        const who = c.last.kind === 'event' ? ''
+          : me && c.last.sender === me.handle ? t('you')
+            : ((c.members || []).length > 1 ? c.last.sender : '');
         lastText = (who ? who + ': ' : '') + truncate(text, 80);
       }
       let li = chatItems.get(c.chat);
@@ -465,7 +1204,9 @@
       avatar.style.background = avatarColor(c.chat);
       btn.replaceChildren(...[
         avatar,
-        h('span', { class: 'chat-name', text: title }),
+        h('span', { class: 'chat-name' }, title,
+          c.request ? h('span', { class: 'tag', 'data-test': 'request-tag', text: t('requestTag') }) : null,
+          c.active === false ? h('span', { class: 'tag muted-tag', text: t('leftTag') }) : null),
         h('span', { class: 'chat-time', text: c.last ? listTime(c.last.server_time) : '' }),
         h('span', { class: 'chat-last', 'data-test': 'chat-last', text: lastText }),
         unread > 0 ? h('span', { class: 'badge', 'data-test': 'unread-badge', 'aria-hidden': 'true', text: unread > 999 ? '999+' : String(unread) }) : null,
@@ -490,7 +1231,7 @@
 
   function updateTitle() {
     const total = chats.reduce((n, c) => n + shownUnread(c), 0);
-    document.title = (total > 0 ? `(${total}) ` : '') + t('appName');
+    document.title = (tamperMessage ? '⚠ ' : '') + (total > 0 ? `(${total}) ` : '') + t('appName');
   }
 
   let chatsInFlight = null;
@@ -507,7 +1248,11 @@
           renderChatList();
           chatList.dataset.loaded = 'true';
           if (hooks.firstRenderMs === null) hooks.firstRenderMs = performance.now();
-          if (conv) renderConvHeader();
+          if (conv) {
+            renderConvHeader();
+            const oc = currentChat();
+            if (membersPanel.open && oc && oc.active !== false) loadMembers();
+          }
         } while (chatsAgain);
       } catch (e) {
         if (e.status !== 401) console.warn('kizuna: chats', e.message);
@@ -762,6 +1507,7 @@
     const m = items[i];
     const info = rowInfo(items, i);
     const bubbleW = Math.max(120, Math.min(560, (width || 600) * (isNarrow() ? 0.8 : 0.7)) - 24);
+    if (isEvent(m)) return 6 + 24 + (info.sep ? 38 : 0);
     const text = m.unopened != null ? t('unopened') + '\n' + t('reason', { reason: m.unopened }) : String(m.text || '');
     let lines = 0;
     for (const para of text.split('\n')) {
@@ -776,11 +1522,14 @@
     if (m._day === undefined) m._day = dayNumber(m.server_time || 0);
     return m._day;
   }
+  // Membership changes and the like: shown centred, not as a bubble.
+  function isEvent(m) { return m.kind === 'event'; }
   function rowInfo(items, i) {
     const m = items[i], p = i > 0 ? items[i - 1] : null;
     const sep = !p || dayOf(p) !== dayOf(m);
-    const sender = !m.mine && (sep || !p || p.mine || p.sender !== m.sender);
-    return { sep, sender };
+    const event = isEvent(m);
+    const sender = !event && !m.mine && (sep || !p || p.mine || isEvent(p) || p.sender !== m.sender);
+    return { sep, sender, event };
   }
   function rowKey(items, i) {
     const m = items[i];
@@ -797,6 +1546,15 @@
     const row = h('div', { class: cls.join(' '), 'data-test': 'message', role: 'listitem', 'data-seq': m.pending ? false : String(m.seq) });
     if (m.pending) row.dataset.pending = 'true';
     if (info.sep) row.append(h('div', { class: 'day-sep' }, h('span', { text: dayLabel(m.server_time) })));
+    if (info.event) {
+      row.classList.remove('mine', 'theirs');
+      row.classList.add('event');
+      row.dataset.kind = 'event';
+      row.append(h('div', { class: 'event-line' },
+        h('span', { class: 'event-text', 'data-test': 'message-text', text: String(m.text == null ? '' : m.text) }),
+        h('time', { class: 'time', datetime: fmt.iso(m.server_time || 0), text: fmt.time.format(m.server_time || 0) })));
+      return row;
+    }
     if (!m.mine && info.sender) {
       row.append(h('div', { class: 'sender', 'data-test': 'message-sender', text: m.sender }));
     }
@@ -815,7 +1573,16 @@
     const time = m.pending
       ? h('span', { class: 'time', text: t('sending') })
       : h('time', { class: 'time', datetime: fmt.iso(m.server_time || 0), text: fmt.time.format(m.server_time || 0) });
-    row.append(h('div', { class: 'line' }, bubble, time));
+    const line = h('div', { class: 'line' }, bubble, time);
+    // Messages from others can be reported; the menu button is a real button (keyboard).
+    if (!m.mine && !m.pending && m.unopened == null && typeof m.seq === 'number') {
+      const menuBtn = h('button', { type: 'button', class: 'msg-menu-btn', 'data-test': 'message-menu',
+        'aria-haspopup': 'menu', 'aria-expanded': 'false', 'aria-label': t('messageMenu'), title: t('messageMenu') },
+      h('span', { 'aria-hidden': 'true', text: '⋯' }));
+      menuBtn.addEventListener('click', () => openMessageMenu(menuBtn, m));
+      line.append(menuBtn);
+    }
+    row.append(line);
     return row;
   }
 
@@ -838,8 +1605,16 @@
     const members = c && Array.isArray(c.members) ? c.members : [];
     convMembers.textContent = members.length ? t('members', { list: members.join(', ') }) : '';
     const active = !c || c.active !== false;
+    const request = c && c.request ? c.request : null;
     inactiveNote.hidden = active;
-    composerForm.hidden = !active;
+    requestBanner.hidden = !(active && request);
+    if (request) requestText.textContent = t('requestFrom', { from: String(request.from || '?') });
+    composerForm.hidden = !active || !!request;
+    const wasEditable = !addMemberForm.hidden;
+    addMemberForm.hidden = !active || !!request;
+    leaveBox.hidden = !active;
+    if (wasEditable !== !addMemberForm.hidden) renderMembers();
+    if (composerForm.hidden && document.activeElement === composer) convTitle.focus();
     for (const b of chatList.querySelectorAll('[data-test="chat-item"]')) {
       if (b.dataset.chat === conv.chat) b.setAttribute('aria-current', 'true');
       else b.removeAttribute('aria-current');
@@ -918,6 +1693,12 @@
     convEmpty.hidden = true;
     convMain.hidden = false;
     convError.textContent = '';
+    requestError.textContent = '';
+    closeMessageMenu(false);
+    membersPanel.open = false;
+    members = null;
+    membersError.textContent = '';
+    renderMembers();
     composer.value = '';
     autosize();
     setView('conv');
@@ -1056,7 +1837,9 @@
         if (windowActive()) read = markRead(conv);
       }
     }
-    if (!m.mine) {
+    if (isEvent(m)) {
+      if (conv && conv.chat === data.chat) announce(truncate(m.text, 140));
+    } else if (!m.mine) {
       const text = m.unopened != null ? t('unopened') : truncate(m.text, 140);
       if (conv && conv.chat === data.chat) announce(t('newMessage', { sender: m.sender, text }));
       else {
@@ -1123,10 +1906,1019 @@
   });
 
   // ---------------------------------------------------------------------
+  // v2: shared pieces
+  // ---------------------------------------------------------------------
+  function fmtDateTime(ms) {
+    if (typeof ms !== 'number' || !Number.isFinite(ms)) return '—';
+    return fmt.dateTime.format(ms);
+  }
+  function isoOf(ms) {
+    return typeof ms === 'number' && Number.isFinite(ms) ? fmt.iso(ms) : null;
+  }
+  function countryName(code) {
+    if (!code) return '—';
+    const c = String(code).toUpperCase();
+    try {
+      const n = fmt.regions && /^[A-Z]{2}$/.test(c) ? fmt.regions.of(c) : null;
+      if (n && n !== c) return `${n} (${c})`;
+    } catch (_) { /* unknown code */ }
+    return c;
+  }
+  function humanKey(k) { return String(k).replace(/_/g, ' '); }
+  // A translated label for a code the server sends (category, action, ...),
+  // or the code made readable when this page doesn't know it.
+  function label(prefix, k) {
+    const key = prefix + k;
+    return (STRINGS[lang][key] || STRINGS.en[key]) ? t(key) : humanKey(k);
+  }
+  function isTimeKey(k) { return /(^|_)(at|ms|since|until|time)$/.test(String(k)) || /^timestamp/.test(String(k)); }
+  // Any JSON value, readably: used for what this page doesn't know the shape of.
+  function renderValue(v, key, depth = 0) {
+    if (v === null || v === undefined) return h('span', { class: 'muted', text: '—' });
+    if (typeof v === 'boolean') return document.createTextNode(t(v ? 'yes' : 'no'));
+    if (typeof v === 'number') return document.createTextNode(key && isTimeKey(key) && v > 1e11 ? fmtDateTime(v) : String(v));
+    if (typeof v === 'string') return document.createTextNode(v);
+    if (Array.isArray(v)) {
+      if (!v.length) return h('span', { class: 'muted', text: t('none') });
+      if (v.every((x) => x === null || typeof x !== 'object')) return document.createTextNode(v.map((x) => String(x)).join(', '));
+      return h('ul', { class: 'kv-list' }, ...v.map((x) => h('li', {}, renderValue(x, key, depth + 1))));
+    }
+    if (typeof v === 'object') return depth > 5 ? document.createTextNode('…') : kvList(v, [], depth + 1);
+    return document.createTextNode(String(v));
+  }
+  function kvList(obj, skip, depth = 0) {
+    const dl = h('dl', { class: 'kv' });
+    for (const [k, v] of Object.entries(obj || {})) {
+      if (skip && skip.includes(k)) continue;
+      dl.append(h('div', { class: 'kv-row' }, h('dt', { text: label('key_', k) }), h('dd', {}, renderValue(v, k, depth))));
+    }
+    return dl.childNodes.length ? dl : null;
+  }
+  // rows: [label, string | Node] (null rows are left out)
+  function dlRows(rows) {
+    const dl = h('dl', { class: 'kv' });
+    for (const r of rows) {
+      if (!r) continue;
+      const [k, v] = r;
+      dl.append(h('div', { class: 'kv-row' }, h('dt', { text: k }), h('dd', {}, typeof v === 'string' ? document.createTextNode(v) : v)));
+    }
+    return dl;
+  }
+  function dataTable(items) {
+    const cols = [];
+    for (const it of items) for (const k of Object.keys(it || {})) if (!cols.includes(k)) cols.push(k);
+    return h('div', { class: 'table-wrap' }, h('table', { class: 'data-table' },
+      h('thead', {}, h('tr', {}, ...cols.map((c) => h('th', { scope: 'col', text: label('key_', c) })))),
+      h('tbody', {}, ...items.map((it) => h('tr', {}, ...cols.map((c) => h('td', {}, renderValue(it ? it[c] : null, c))))))));
+  }
+  function statusLine(st, loadingKey = 'loading') {
+    if (!st || (st.status === 'loading' && st.data == null)) return h('p', { class: 'muted', role: 'status', text: t(loadingKey) });
+    if (st.status === 'error') return h('p', { class: 'error', role: 'alert', text: t('loadFailedShort', { msg: st.error }) });
+    return null;
+  }
+
+  // Replaces what `box` holds with a question and Cancel / confirm; Cancel
+  // puts it back. onConfirm may throw an ApiError, shown in the box.
+  function askFirst(box, trigger, { question, confirm, hook, onConfirm }) {
+    const before = [...box.childNodes];
+    const yes = h('button', { type: 'button', class: 'btn danger', 'data-test': hook, text: confirm });
+    const no = h('button', { type: 'button', class: 'btn secondary', text: t('cancel') });
+    const err = h('div', { class: 'error', role: 'alert' });
+    const restore = () => { box.replaceChildren(...before); if (trigger.isConnected) trigger.focus(); };
+    no.addEventListener('click', restore);
+    box.addEventListener('keydown', function esc(e) {
+      if (e.key === 'Escape' && no.isConnected) { e.preventDefault(); e.stopPropagation(); box.removeEventListener('keydown', esc); restore(); }
+    });
+    yes.addEventListener('click', async () => {
+      yes.disabled = true; no.disabled = true;
+      try {
+        await onConfirm();
+        if (yes.isConnected) box.replaceChildren(...before);
+      } catch (e) {
+        yes.disabled = false; no.disabled = false;
+        if (e.status !== 401) err.textContent = t('actionFailed', { msg: e.message });
+      }
+    });
+    box.replaceChildren(h('p', { class: 'confirm-q', text: question }), h('div', { class: 'actions' }, no, yes), err);
+    no.focus();
+  }
+
+  // ---------------------------------------------------------------------
+  // v2: members of the open chat, leaving, chat requests
+  // ---------------------------------------------------------------------
+  let members = null; // [{handle, devices}] of the open chat, once loaded
+  let membersSeq = 0;
+  const membersCount = h('span', { class: 'muted' });
+  membersSummary.append(membersCount);
+
+  function renderMembers() {
+    membersList.replaceChildren();
+    membersCount.textContent = members ? ` (${members.length})` : '';
+    if (!conv || !members) {
+      membersStatus.textContent = membersPanel.open && conv ? t('loading') : '';
+      return;
+    }
+    membersStatus.textContent = '';
+    const c = currentChat();
+    const canEdit = !!c && c.active !== false && !c.request;
+    for (const m of members) {
+      const mine = !!me && m.handle === me.handle;
+      const n = Array.isArray(m.devices) ? m.devices.length : 0;
+      const li = h('li', { class: 'member-item', 'data-test': 'member-item', 'data-handle': m.handle },
+        h('span', { class: 'member-handle', text: String(m.handle) }),
+        mine ? h('span', { class: 'tag muted-tag', text: t('you') }) : null,
+        h('span', { class: 'muted small member-devices', text: t(n === 1 ? 'deviceCountOne' : 'deviceCount', { n }) }));
+      if (canEdit && !mine) {
+        const b = h('button', { type: 'button', class: 'btn secondary small-btn', 'data-test': 'remove-member',
+          'aria-label': t('removeMemberNamed', { handle: m.handle }), text: t('removeMember') });
+        b.addEventListener('click', () => removeMember(m.handle, b));
+        li.append(b);
+      }
+      membersList.append(li);
+    }
+  }
+
+  async function loadMembers() {
+    const cv = conv;
+    if (!cv) return;
+    const my = ++membersSeq;
+    try {
+      const r = await api('GET', chatPath(cv.chat, '/members'));
+      if (cv !== conv || my !== membersSeq) return;
+      members = Array.isArray(r) ? r.filter((x) => x && typeof x.handle === 'string') : [];
+      membersError.textContent = '';
+    } catch (e) {
+      if (cv !== conv || my !== membersSeq) return;
+      if (e.status !== 401) membersError.textContent = t('membersFailed', { msg: e.message });
+    }
+    renderMembers();
+  }
+  membersPanel.addEventListener('toggle', () => {
+    if (membersPanel.open) { renderMembers(); loadMembers(); }
+  });
+
+  async function afterMembership(cv) {
+    await Promise.all([loadMembers(), refreshChats()]);
+    if (cv === conv) resyncConversation();
+  }
+
+  addMemberForm.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const cv = conv;
+    if (!cv) return;
+    const handle = addMemberInput.value.trim().replace(/^@/, '');
+    if (!handle) { membersError.textContent = t('needHandle'); addMemberInput.focus(); return; }
+    addMemberBtn.disabled = true;
+    membersError.textContent = '';
+    try {
+      await api('POST', chatPath(cv.chat, '/members'), { handle });
+      addMemberInput.value = '';
+      announce(t('memberAdded', { handle }));
+      await afterMembership(cv);
+    } catch (err) {
+      if (err.status !== 401 && cv === conv) membersError.textContent = t('addMemberFailed', { msg: err.message });
+    } finally {
+      addMemberBtn.disabled = false;
+      if (cv === conv && !addMemberForm.hidden) addMemberInput.focus();
+    }
+  });
+
+  async function removeMember(handle, btn) {
+    const cv = conv;
+    if (!cv) return;
+    btn.disabled = true;
+    membersError.textContent = '';
+    try {
+      await api('DELETE', chatPath(cv.chat, '/members/' + encodeURIComponent(handle)));
+      announce(t('memberRemoved', { handle }));
+      await afterMembership(cv);
+      if (cv === conv && !addMemberForm.hidden) addMemberInput.focus();
+    } catch (err) {
+      btn.disabled = false;
+      if (err.status !== 401 && cv === conv) membersError.textContent = t('removeMemberFailed', { msg: err.message });
+    }
+  }
+
+  leaveBtn.addEventListener('click', () => {
+    const cv = conv;
+    if (!cv) return;
+    askFirst(leaveBox, leaveBtn, {
+      question: t('leaveQuestion'),
+      confirm: t('leaveConfirm'),
+      hook: 'leave-confirm',
+      onConfirm: async () => {
+        await api('POST', chatPath(cv.chat, '/leave'), {});
+        await refreshChats();
+        if (cv === conv) { membersPanel.open = false; convTitle.focus(); }
+      },
+    });
+  });
+
+  async function answerRequest(kind) {
+    const cv = conv;
+    if (!cv) return;
+    const buttons = [requestAccept, requestDecline, requestBlock];
+    requestError.textContent = '';
+    for (const b of buttons) b.disabled = true;
+    try {
+      if (kind === 'accept') {
+        await api('POST', chatPath(cv.chat, '/accept'), {});
+        await refreshChats();
+        if (cv === conv && !composerForm.hidden) composer.focus();
+      } else {
+        await api('POST', chatPath(cv.chat, '/decline'), { block: kind === 'block' });
+        await refreshChats();
+        if (cv === conv) {
+          announce(t(kind === 'block' ? 'requestBlocked' : 'requestDeclined'));
+          closeChat();
+          if (document.activeElement === document.body) newChatBtn.focus();
+        }
+      }
+    } catch (e) {
+      if (e.status !== 401 && cv === conv) requestError.textContent = t('actionFailed', { msg: e.message });
+    } finally {
+      for (const b of buttons) b.disabled = false;
+    }
+  }
+  requestAccept.addEventListener('click', () => answerRequest('accept'));
+  requestDecline.addEventListener('click', () => answerRequest('decline'));
+  requestBlock.addEventListener('click', () => answerRequest('block'));
+
+  // ---------------------------------------------------------------------
+  // v2: the message menu and the report dialog
+  // ---------------------------------------------------------------------
+  const reportItem = h('button', { type: 'button', role: 'menuitem', class: 'menu-item', 'data-test': 'report-open', i18n: 'reportMenu' });
+  const msgMenu = h('div', { class: 'msg-menu', role: 'menu', hidden: true }, reportItem);
+  i18nAttrs(msgMenu, 'aria-label:messageMenu');
+  root.append(msgMenu);
+  let menuFor = null; // {btn, m, chat}
+
+  function openMessageMenu(btn, m) {
+    if (menuFor && menuFor.btn === btn) { closeMessageMenu(true); return; }
+    closeMessageMenu(false);
+    if (!conv) return;
+    menuFor = { btn, m, chat: conv.chat };
+    btn.setAttribute('aria-expanded', 'true');
+    msgMenu.hidden = false;
+    const r = btn.getBoundingClientRect();
+    const mw = msgMenu.offsetWidth, mh = msgMenu.offsetHeight;
+    const left = Math.max(8, Math.min(r.right - mw, window.innerWidth - mw - 8));
+    let top = r.bottom + 4;
+    if (top + mh > window.innerHeight - 8) top = Math.max(8, r.top - mh - 4);
+    msgMenu.style.left = left + 'px';
+    msgMenu.style.top = top + 'px';
+    reportItem.focus();
+  }
+  function closeMessageMenu(refocus) {
+    if (!menuFor) return;
+    const { btn } = menuFor;
+    menuFor = null;
+    msgMenu.hidden = true;
+    btn.setAttribute('aria-expanded', 'false');
+    if (refocus && btn.isConnected) btn.focus();
+  }
+  msgMenu.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' || e.key === 'Tab') { e.preventDefault(); closeMessageMenu(true); }
+  });
+  document.addEventListener('pointerdown', (e) => {
+    if (menuFor && !msgMenu.contains(e.target) && !menuFor.btn.contains(e.target)) closeMessageMenu(false);
+  }, true);
+  window.addEventListener('resize', () => closeMessageMenu(false));
+  reportItem.addEventListener('click', () => {
+    const f = menuFor;
+    closeMessageMenu(false);
+    if (f) openReportDialog(f);
+  });
+
+  const REASONS = ['spam', 'harassment', 'illegal', 'other'];
+  const reportReason = h('select', { id: 'report-reason', 'data-test': 'report-reason' },
+    ...REASONS.map((r) => h('option', { value: r, i18n: 'reason_' + r })));
+  const reportNote = h('textarea', { id: 'report-note', 'data-test': 'report-note', rows: '3', maxlength: '1000' });
+  const reportPreceding = h('input', { id: 'report-preceding', type: 'number', min: '0', max: '20', step: '1', value: '0',
+    inputmode: 'numeric', 'data-test': 'report-preceding', 'aria-describedby': 'report-preceding-hint' });
+  const reportQuote = h('blockquote', { class: 'report-quote' });
+  const reportError = h('div', { class: 'error', role: 'alert' });
+  const reportSubmit = h('button', { type: 'submit', class: 'btn danger', 'data-test': 'report-submit', i18n: 'reportSubmit' });
+  const reportCancel = h('button', { type: 'button', class: 'btn secondary', 'data-test': 'report-cancel', i18n: 'cancel' });
+  const reportForm = h('form', { class: 'dialog-form', novalidate: true },
+    h('h2', { id: 'report-title', i18n: 'reportTitle' }),
+    reportQuote,
+    h('p', { class: 'muted small', i18n: 'reportExplain' }),
+    h('label', { for: 'report-reason', i18n: 'reportReasonLabel' }), reportReason,
+    h('label', { for: 'report-note', i18n: 'reportNoteLabel' }), reportNote,
+    h('label', { for: 'report-preceding', i18n: 'reportPrecedingLabel' }), reportPreceding,
+    h('p', { class: 'muted small', id: 'report-preceding-hint', i18n: 'reportPrecedingHint' }),
+    reportError,
+    h('div', { class: 'actions' }, reportCancel, reportSubmit));
+  const reportDoneText = h('p', {});
+  const reportDoneRef = h('p', { class: 'muted small' });
+  const reportDoneClose = h('button', { type: 'button', class: 'btn', 'data-test': 'report-close', i18n: 'close' });
+  const reportDone = h('div', { class: 'dialog-form', 'data-test': 'report-done', role: 'status', hidden: true },
+    h('h2', { i18n: 'reportDoneTitle' }), reportDoneText, reportDoneRef, h('div', { class: 'actions' }, reportDoneClose));
+  const reportDialog = h('dialog', { class: 'dialog', 'data-test': 'report-dialog', 'aria-labelledby': 'report-title' }, reportForm, reportDone);
+  root.append(reportDialog);
+  let reporting = null; // {btn, m, chat}
+
+  function openReportDialog(f) {
+    reporting = f;
+    reportReason.value = 'spam';
+    reportNote.value = '';
+    reportPreceding.value = '0';
+    reportError.textContent = '';
+    reportQuote.replaceChildren(
+      h('span', { class: 'muted small', text: t('reportQuoteFrom', { sender: String(f.m.sender || '') }) }),
+      h('span', { class: 'quote-text', text: truncate(f.m.text, 300) }));
+    reportForm.hidden = false;
+    reportDone.hidden = true;
+    reportSubmit.disabled = false;
+    if (typeof reportDialog.showModal === 'function') reportDialog.showModal();
+    else reportDialog.setAttribute('open', '');
+    reportReason.focus();
+  }
+  function closeReportDialog() {
+    if (reportDialog.open) reportDialog.close();
+  }
+  function closeDialogs() {
+    closeMessageMenu(false);
+    closeReportDialog();
+  }
+  reportDialog.addEventListener('close', () => {
+    const f = reporting;
+    reporting = null;
+    if (sessionOver) return;
+    if (f && f.btn && f.btn.isConnected) f.btn.focus();
+    else if (conv) scroller.focus();
+  });
+  reportCancel.addEventListener('click', closeReportDialog);
+  reportDoneClose.addEventListener('click', closeReportDialog);
+  reportForm.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const f = reporting;
+    if (!f) return;
+    let n = Math.round(Number(reportPreceding.value));
+    if (!Number.isFinite(n)) n = 0;
+    n = Math.max(0, Math.min(20, n));
+    reportPreceding.value = String(n);
+    const note = reportNote.value.trim();
+    reportSubmit.disabled = true;
+    reportError.textContent = '';
+    try {
+      const r = await api('POST', chatPath(f.chat, `/messages/${encodeURIComponent(f.m.seq)}/report`),
+        { reason: reportReason.value, note: note || null, preceding: n });
+      if (reporting !== f) return;
+      reportDoneText.textContent = t(n ? 'reportDoneText' : 'reportDoneTextOne', { n });
+      reportDoneRef.textContent = r && r.report_id ? t('reportRef', { id: String(r.report_id) }) : '';
+      reportDone.dataset.reportId = r && r.report_id ? String(r.report_id) : '';
+      reportForm.hidden = true;
+      reportDone.hidden = false;
+      reportDoneClose.focus();
+      if (pstate.reports) loadReports();
+    } catch (err) {
+      if (err.status !== 401 && reporting === f) reportError.textContent = t('reportFailed', { msg: err.message });
+    } finally {
+      reportSubmit.disabled = false;
+    }
+  });
+
+  // ---------------------------------------------------------------------
+  // v2: sections (Chats | Privacy | Settings)
+  // ---------------------------------------------------------------------
+  let view = 'chats';
+  function showView(next, { focus = false } = {}) {
+    if (sessionOver || !navButtons[next]) return;
+    view = next;
+    layout.hidden = next !== 'chats';
+    privacyView.hidden = next !== 'privacy';
+    settingsView.hidden = next !== 'settings';
+    for (const [k, b] of Object.entries(navButtons)) {
+      if (k === next) b.setAttribute('aria-current', 'page'); else b.removeAttribute('aria-current');
+    }
+    document.body.dataset.view = next;
+    closeMessageMenu(false);
+    let hash = '';
+    if (next !== 'chats') hash = '#' + next;
+    else if (conv) hash = '#' + encodeURIComponent(conv.chat);
+    try { history.replaceState(null, '', hash || (location.pathname + location.search)); } catch (_) { /* ignore */ }
+    if (next === 'privacy') { loadPrivacy(); if (focus) privacyHeading.focus(); }
+    if (next === 'settings') { loadSettings(); if (focus) settingsHeading.focus(); }
+    if (next === 'chats' && conv && windowActive()) markRead(conv);
+  }
+  for (const [k, b] of Object.entries(navButtons)) b.addEventListener('click', () => showView(k, { focus: true }));
+
+  function section(hook, titleKey, ...children) {
+    const id = 'sec-' + hook;
+    return h('section', { class: 'card-section', 'data-test': hook, 'aria-labelledby': id },
+      h('h3', { id, tabindex: '-1', i18n: titleKey }), ...children);
+  }
+
+  // ---------------------------------------------------------------------
+  // v2: privacy centre
+  // ---------------------------------------------------------------------
+  const pstate = {};   // key -> {status: 'loading'|'ok'|'error'|'tampered', data, error}
+  const inflight = {};
+  async function loadInto(key, fetcher, render, box) {
+    if (inflight[key]) return inflight[key];
+    if (!pstate[key]) pstate[key] = { status: 'loading', data: null, error: null };
+    const st = pstate[key];
+    render();
+    inflight[key] = (async () => {
+      try {
+        st.data = await fetcher();
+        st.status = 'ok';
+        st.error = null;
+      } catch (e) {
+        if (e.status === 401) return;
+        st.status = e.code === 'ledger_tampered' ? 'tampered' : 'error';
+        st.error = e.message;
+        st.data = null;
+      } finally {
+        inflight[key] = null;
+      }
+      render();
+      box.dataset.loaded = 'true';
+    })();
+    return inflight[key];
+  }
+
+  const privacyHeading = h('h2', { id: 'privacy-heading', tabindex: '-1', i18n: 'privacyTitle' });
+  const requestsBody = h('div', {});
+  const requestsBox = section('privacy-requests', 'requestsTitle', h('p', { class: 'muted small', i18n: 'requestsExplain' }), requestsBody);
+  const noticesBody = h('div', {});
+  const noticesBox = section('moderation-notices', 'noticesTitle', noticesBody);
+  const accessBody = h('div', {});
+  const accessRefresh = h('button', { type: 'button', class: 'btn secondary', 'data-test': 'access-refresh', i18n: 'accessCheckAgain' });
+  const accessBox = section('access-log', 'accessTitle', h('p', { class: 'muted small', i18n: 'accessExplain' }), accessBody,
+    h('div', { class: 'actions start' }, accessRefresh));
+  const dataMapBody = h('div', {});
+  const dataMapBox = section('data-map', 'dataMapTitle', dataMapBody);
+  const reportsBody = h('div', {});
+  const reportsBox = section('my-reports', 'myReportsTitle', reportsBody);
+  const exportLink = h('a', { href: '/api/privacy/export', download: true, class: 'btn', 'data-test': 'export-link', i18n: 'exportLink' });
+  const exportBox = section('export', 'exportTitle', h('p', { i18n: 'exportExplain' }), h('div', { class: 'actions start' }, exportLink));
+  const eraseInput = h('input', { id: 'erase-confirm', type: 'text', 'data-test': 'erase-confirm', autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false' });
+  const eraseLabel = h('label', { for: 'erase-confirm' });
+  const eraseBtn = h('button', { type: 'submit', class: 'btn danger', 'data-test': 'erase-submit', disabled: true, i18n: 'eraseSubmit' });
+  const eraseError = h('div', { class: 'error', role: 'alert' });
+  const eraseForm = h('form', { class: 'inline-form', novalidate: true },
+    eraseLabel, h('div', { class: 'row-fields' }, eraseInput, eraseBtn), eraseError);
+  const eraseBox = section('erase', 'eraseTitle', h('p', { i18n: 'eraseExplain' }), h('p', { class: 'strong', i18n: 'eraseWarning' }), eraseForm);
+  eraseBox.classList.add('danger-zone');
+  privacyView.append(h('div', { class: 'page-inner' }, privacyHeading,
+    requestsBox, noticesBox, accessBox, dataMapBox, reportsBox, exportBox, eraseBox));
+
+  function loadRequests() {
+    return loadInto('requests', () => api('GET', '/api/privacy/requests'), renderRequests, requestsBox);
+  }
+  function loadReports() {
+    return loadInto('reports', () => api('GET', '/api/reports'), renderReports, reportsBox);
+  }
+  function loadAccesses() {
+    return loadInto('accesses', () => api('GET', '/api/privacy/accesses'), renderAccesses, accessBox);
+  }
+  function loadPrivacy() {
+    loadRequests();
+    loadInto('moderation', () => api('GET', '/api/moderation'), renderNotices, noticesBox);
+    loadAccesses();
+    loadInto('dataMap', () => api('GET', '/api/privacy/data-map'), renderDataMap, dataMapBox);
+    loadReports();
+    renderErase();
+  }
+  accessRefresh.addEventListener('click', () => loadAccesses());
+
+  // Requests from staff to see my data.
+  const grantAnswers = new Map(); // grant_id -> 'agreed' | 'declined'
+  function renderRequests() {
+    const st = pstate.requests;
+    const s = statusLine(st);
+    if (s) { requestsBody.replaceChildren(s); return; }
+    const list = Array.isArray(st.data) ? st.data.filter((r) => r && r.grant_id != null) : [];
+    if (!list.length) { requestsBody.replaceChildren(h('p', { class: 'muted', text: t('requestsNone') })); return; }
+    const ul = h('ul', { class: 'item-list' });
+    for (const r of list) {
+      const id = String(r.grant_id);
+      const answered = grantAnswers.get(id);
+      const li = h('li', { class: 'item', 'data-test': 'privacy-request', 'data-grant': id, 'data-state': answered || 'open' });
+      li.append(h('p', { class: 'item-title', text: t('requestWho', { staff: String(r.staff_id || '?'), org: String(r.org_id || '?') }) }));
+      const fields = Array.isArray(r.fields) ? r.fields.map((f) => label('cat_', f)).join(', ') : '—';
+      li.append(dlRows([
+        [t('requestFields'), fields],
+        [t('requestPurpose'), String(r.purpose || '—')],
+        [t('requestAskedAt'), fmtDateTime(r.requested_at)],
+      ]));
+      const extra = kvList(r, ['grant_id', 'org_id', 'staff_id', 'fields', 'purpose', 'requested_at']);
+      if (extra) li.append(extra);
+      const err = h('div', { class: 'error', role: 'alert' });
+      if (answered) {
+        li.append(h('p', { class: 'state ' + answered, 'data-test': 'request-state', tabindex: '-1',
+          text: t(answered === 'agreed' ? 'requestAgreedState' : 'requestDeclinedState') }));
+      } else {
+        const agree = h('button', { type: 'button', class: 'btn', 'data-test': 'request-agree', text: t('requestAgree') });
+        const decline = h('button', { type: 'button', class: 'btn secondary', 'data-test': 'request-decline', text: t('requestDeclineGrant') });
+        const answer = async (how) => {
+          agree.disabled = true; decline.disabled = true; err.textContent = '';
+          try {
+            await api('POST', `/api/privacy/requests/${encodeURIComponent(id)}/${how}`, {});
+            grantAnswers.set(id, how === 'agree' ? 'agreed' : 'declined');
+            renderRequests();
+            const again = requestsBody.querySelector(`[data-grant="${CSS.escape(id)}"] [data-test="request-state"]`);
+            if (again) again.focus();
+            announce(t(how === 'agree' ? 'requestAgreedState' : 'requestDeclinedState'));
+          } catch (e) {
+            agree.disabled = false; decline.disabled = false;
+            if (e.status !== 401) err.textContent = t('actionFailed', { msg: e.message });
+          }
+        };
+        agree.addEventListener('click', () => answer('agree'));
+        decline.addEventListener('click', () => answer('decline'));
+        li.append(h('div', { class: 'actions start' }, agree, decline));
+      }
+      li.append(err);
+      ul.append(li);
+    }
+    requestsBody.replaceChildren(ul);
+  }
+
+  // What moderators decided about my messages.
+  function renderNotices() {
+    const st = pstate.moderation;
+    const s = statusLine(st);
+    if (s) { noticesBody.replaceChildren(s); return; }
+    const list = Array.isArray(st.data) ? st.data.filter(Boolean) : [];
+    if (!list.length) { noticesBody.replaceChildren(h('p', { class: 'muted', text: t('noticesNone') })); return; }
+    const ul = h('ul', { class: 'item-list' });
+    for (const n of list) {
+      const c = chats.find((x) => x.chat === n.chat);
+      ul.append(h('li', { class: 'item', 'data-test': 'moderation-notice' },
+        h('p', { class: 'item-title', text: t('noticeDecision', { decision: label('dec_', n.decision) }) }),
+        dlRows([
+          [t('noticeWhen'), fmtDateTime(n.at)],
+          [t('noticeReason'), label('reason_', n.reason)],
+          [t('noticeMessage'), t('noticeMessageIn', { seq: String(n.seq), chat: c ? chatTitle(c) : String(n.chat || '—') })],
+          n.until != null ? [t('noticeUntil'), fmtDateTime(n.until)] : null,
+        ]),
+        kvList(n, ['report_id', 'chat', 'seq', 'decision', 'reason', 'until', 'at'])));
+    }
+    noticesBody.replaceChildren(ul);
+  }
+
+  // Reports I filed.
+  function renderReports() {
+    const st = pstate.reports;
+    const s = statusLine(st);
+    if (s) { reportsBody.replaceChildren(s); return; }
+    const list = Array.isArray(st.data) ? st.data.filter(Boolean) : [];
+    if (!list.length) { reportsBody.replaceChildren(h('p', { class: 'muted', text: t('myReportsNone') })); return; }
+    const ul = h('ul', { class: 'item-list' });
+    for (const r of list) {
+      ul.append(h('li', { class: 'item', 'data-test': 'my-report' },
+        dlRows([
+          [t('reportFiledAt'), fmtDateTime(r.filed_at)],
+          [t('reportState'), label('state_', r.state)],
+          [t('reportDecision'), r.decision == null ? t('reportNoDecision') : label('dec_', r.decision)],
+          [t('reportRefLabel'), String(r.report_id || '—')],
+        ]),
+        kvList(r, ['report_id', 'state', 'decision', 'filed_at'])));
+    }
+    reportsBody.replaceChildren(ul);
+  }
+
+  // The access log, verified by the device against the ledger.
+  function renderAccessRecord(rec, staff, index) {
+    rec = rec || {};
+    const allowed = rec.allowed !== false;
+    const li = h('li', { class: 'access-item ' + (allowed ? 'allowed' : 'refused') });
+    li.append(h('div', { class: 'ae-head' },
+      h('time', { class: 'ae-when', datetime: isoOf(rec.at), text: fmtDateTime(rec.at) }),
+      h('span', { class: 'pill ' + (allowed ? 'ok' : 'bad'), 'data-test': 'access-outcome', text: t(allowed ? 'accessAllowed' : 'accessRefused') })));
+    const cats = Array.isArray(rec.categories) ? rec.categories.map((c) => label('cat_', c)).join(', ') : '';
+    const what = label('act_', rec.action || '?') + (cats ? ' — ' + cats : '');
+    const who = staff
+      ? t('accessByStaff', { staff: String(staff.staff_id || '?'), org: String(staff.org_id || '?') })
+      : String(rec.requester || '—');
+    const roles = staff && Array.isArray(staff.roles) && staff.roles.length ? staff.roles.join(', ') : null;
+    li.append(dlRows([
+      [t('accessWhat'), what],
+      [t('accessWho'), who],
+      staff && staff.purpose ? [t('accessPurpose'), String(staff.purpose)] : null,
+      staff && staff.ticket ? [t('accessTicket'), String(staff.ticket)] : null,
+      roles ? [t('accessRoles'), roles] : null,
+      staff && rec.requester && rec.requester !== staff.staff_id ? [t('accessRequester'), String(rec.requester)] : null,
+      [t('accessFrom'), countryName(rec.to_country)],
+      rec.region ? [t('accessRegion'), String(rec.region)] : null,
+      rec.basis ? [t('accessBasis'), String(rec.basis)] : null,
+      allowed ? null : [t('accessRefusal'), String(rec.refusal || '—')],
+    ]));
+    if (index != null) li.append(h('p', { class: 'proof', text: '✓ ' + t('accessProof', { index: String(index) }) }));
+    else li.append(h('p', { class: 'unproven-note', text: t('accessNotYet') }));
+    return li;
+  }
+  function renderAccesses() {
+    const st = pstate.accesses;
+    if (st && st.status === 'tampered') {
+      accessBody.replaceChildren(h('div', { class: 'tamper-inline', 'data-test': 'access-tampered' },
+        h('p', { class: 'strong', text: t('accessTampered') }), h('p', { text: st.error })));
+      accessBox.dataset.state = 'tampered';
+      return;
+    }
+    const s = statusLine(st, 'accessChecking');
+    if (s) { accessBody.replaceChildren(s); return; }
+    const d = st.data || {};
+    const head = d.head || {};
+    const prev = typeof d.previous_size === 'number' ? d.previous_size : null;
+    const size = head.size == null ? '?' : String(head.size);
+    const verified = h('div', { class: 'verified', 'data-test': 'access-verified', 'data-size': size },
+      h('p', { class: 'strong', text: '✓ ' + t('accessVerifiedShort', { n: size }) }),
+      h('p', { text: prev ? t('accessVerifiedExt', { n: size, prev: String(prev) }) : t('accessVerifiedFirst', { n: size }) }),
+      head.timestamp_ms != null || head.origin
+        ? h('p', { class: 'muted small', text: t('accessHeadInfo', { origin: String(head.origin || '—'), time: fmtDateTime(head.timestamp_ms) }) })
+        : null);
+    accessBox.dataset.state = 'verified';
+    const parts = [verified];
+    const entries = Array.isArray(d.accesses) ? d.accesses.filter(Boolean) : [];
+    if (!entries.length) parts.push(h('p', { class: 'muted', text: t('accessNone') }));
+    else {
+      const ul = h('ul', { class: 'access-list' });
+      // Newest first: the log grows at the end.
+      for (const a of entries.slice().sort((x, y) => (y.index || 0) - (x.index || 0))) {
+        const e = a.entry || {};
+        const li = renderAccessRecord(e.record, e.staff || null, a.index == null ? '?' : a.index);
+        li.dataset.test = 'access-entry';
+        li.dataset.index = String(a.index);
+        ul.append(li);
+      }
+      parts.push(ul);
+    }
+    const unproven = Array.isArray(d.unproven) ? d.unproven.filter(Boolean) : [];
+    if (unproven.length) {
+      const ul = h('ul', { class: 'access-list' });
+      for (const rec of unproven) {
+        const li = renderAccessRecord(rec, rec.staff || null, null);
+        li.dataset.test = 'access-unproven';
+        ul.append(li);
+      }
+      parts.push(h('h4', { text: t('unprovenTitle') }), h('p', { class: 'muted small', text: t('unprovenExplain') }), ul);
+    }
+    accessBody.replaceChildren(...parts);
+  }
+
+  // Where my data is, who may reach it and why.
+  const DM_TOP = ['home_region', 'home_region_name', 'home_country', 'node_region', 'node_country', 'kept_abroad', 'categories', 'transfers', 'reports', 'consent'];
+  const DM_CAT = ['category', 'fields', 'region', 'region_name', 'country', 'protection', 'accessible_from'];
+  function regionText(name, code, country) {
+    const where = countryName(country);
+    // "Japan (JP), region jp" rather than "Japan (region jp, Japan (JP))".
+    if (!name || where.startsWith(String(name))) return t('dmRegionShort', { code: String(code || '—'), country: where });
+    return t('dmRegion', { name: String(name), code: String(code || '—'), country: where });
+  }
+  function renderDataMap() {
+    const st = pstate.dataMap;
+    const s = statusLine(st);
+    if (s) { dataMapBody.replaceChildren(s); return; }
+    const d = st.data && typeof st.data === 'object' ? st.data : {};
+    const parts = [];
+    parts.push(dlRows([
+      [t('dmHome'), regionText(d.home_region_name, d.home_region, d.home_country)],
+      d.node_region || d.node_country ? [t('dmNode'), regionText(null, d.node_region, d.node_country)] : null,
+      'kept_abroad' in d ? [t('dmKeptAbroad'), d.kept_abroad == null ? t('dmKeptAbroadNone') : renderValue(d.kept_abroad, 'kept_abroad')] : null,
+    ]));
+
+    // Disclosures are the same for many categories: shown once, below.
+    const foreign = new Map();
+    const noteForeign = (country, why, disclosure) => {
+      if (!disclosure || typeof disclosure !== 'object') return;
+      const k = String(country) + '\u0000' + JSON.stringify(disclosure);
+      if (!foreign.has(k)) foreign.set(k, { country, why, disclosure });
+    };
+    const cats = Array.isArray(d.categories) ? d.categories.filter((c) => c && typeof c === 'object') : [];
+    if (cats.length) {
+      parts.push(h('h4', { text: t('dmCategories') }), h('p', { class: 'muted small', text: t('dmCategoriesExplain') }));
+      const wrap = h('div', { class: 'dm-categories' });
+      for (const c of cats) {
+        const reach = Array.isArray(c.accessible_from) ? c.accessible_from.filter(Boolean) : [];
+        const abroad = reach.filter((a) => a.country && String(a.country).toUpperCase() !== String(c.country || '').toUpperCase());
+        const abroadNames = abroad.map((a) => (a.disclosure && a.disclosure.country_name) || countryName(a.country));
+        const summary = h('summary', {},
+          h('span', { class: 'dm-cat-name', text: label('cat_', c.category) }),
+          h('span', { class: 'muted small dm-cat-where', text: t('dmStoredIn', { where: String(c.region_name || c.region || '—') })
+            + (abroadNames.length ? ' · ' + t('dmAlsoFrom', { list: abroadNames.join(', ') }) : '') }));
+        const reachList = h('ul', { class: 'reach-list' });
+        for (const a of reach) {
+          noteForeign(a.country, a.why, a.disclosure);
+          const name = (a.disclosure && a.disclosure.country_name) ? `${a.disclosure.country_name} (${String(a.country).toUpperCase()})` : countryName(a.country);
+          reachList.append(h('li', {},
+            h('strong', { text: name }), document.createTextNode(': ' + String(a.why || a.basis || '—')),
+            a.disclosure ? h('span', { class: 'muted small', text: ' ' + t('dmSeeDisclosure') }) : null,
+            kvList(a, ['country', 'why', 'disclosure'])));
+        }
+        const det = h('details', { class: 'dm-category', 'data-test': 'data-map-category', 'data-category': String(c.category || '') },
+          summary,
+          dlRows([
+            [t('dmFields'), Array.isArray(c.fields) ? c.fields.join(', ') : renderValue(c.fields, 'fields')],
+            [t('dmStored'), regionText(c.region_name, c.region, c.country)],
+            [t('dmProtection'), String(c.protection || '—')],
+            [t('dmReach'), reach.length ? reachList : t('none')],
+          ]),
+          kvList(c, DM_CAT));
+        wrap.append(det);
+      }
+      parts.push(wrap);
+    }
+
+    const consent = d.consent && typeof d.consent === 'object' ? d.consent : null;
+    if (consent && consent.disclosures && Array.isArray(consent.disclosures.foreign)) {
+      for (const f of consent.disclosures.foreign) if (f) noteForeign(f.country, f.why, f.disclosure);
+    }
+    if (foreign.size) {
+      parts.push(h('h4', { text: t('dmDisclosures') }), h('p', { class: 'muted small', text: t('dmDisclosuresExplain') }));
+      for (const { country, why, disclosure } of foreign.values()) {
+        const name = disclosure.country_name ? `${disclosure.country_name} (${String(country).toUpperCase()})` : countryName(country);
+        parts.push(h('section', { class: 'dm-disclosure', 'data-test': 'data-map-disclosure', 'data-country': String(country) },
+          h('h5', { text: name }),
+          why ? h('p', { text: String(why) }) : null,
+          kvList(disclosure, ['country_name'])));
+      }
+    }
+
+    parts.push(h('h4', { text: t('dmTransfers') }));
+    const transfers = Array.isArray(d.transfers) ? d.transfers : [];
+    parts.push(transfers.length ? dataTable(transfers) : h('p', { class: 'muted', text: t('dmTransfersNone') }));
+
+    if (Array.isArray(d.reports) && d.reports.length) {
+      parts.push(h('h4', { text: t('dmReports') }), dataTable(d.reports));
+    }
+
+    if (consent) {
+      const box = h('div', { class: 'dm-consent', 'data-test': 'data-map-consent' });
+      box.append(h('p', { class: 'strong', text: t('dmConsentStanding', { standing: label('consent_', consent.standing || '—') }) }));
+      if (consent.consequence) box.append(h('p', {}, withCode(String(consent.consequence))));
+      if (consent.if_withdrawn) box.append(h('p', { class: 'muted' }, withCode(String(consent.if_withdrawn))));
+      const dv = consent.disclosures;
+      if (dv && dv.version) box.append(h('p', { class: 'muted small', text: t('dmDisclosureVersion', { v: String(dv.version) }) }));
+      const hist = Array.isArray(consent.history) ? consent.history.filter(Boolean) : [];
+      if (hist.length) box.append(h('h5', { text: t('dmConsentHistory') }), dataTable(hist));
+      const extra = kvList(consent, ['standing', 'consequence', 'if_withdrawn', 'disclosures', 'history']);
+      if (extra) box.append(extra);
+      parts.push(h('h4', { text: t('dmConsent') }), box);
+    }
+
+    const extra = kvList(d, DM_TOP);
+    if (extra) parts.push(h('h4', { text: t('dmOther') }), extra);
+    dataMapBody.replaceChildren(...parts);
+  }
+
+  // Erasing the account.
+  function renderErase() {
+    eraseLabel.textContent = t('eraseLabel', { handle: me && me.handle ? me.handle : '…' });
+    eraseBtn.disabled = !(me && me.handle && eraseInput.value.trim() === me.handle);
+  }
+  eraseInput.addEventListener('input', () => { eraseError.textContent = ''; renderErase(); });
+  eraseForm.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    renderErase();
+    if (eraseBtn.disabled) return;
+    eraseBtn.disabled = true;
+    eraseError.textContent = '';
+    try {
+      const r = await api('POST', '/api/privacy/erase', { confirm: eraseInput.value.trim() });
+      if (!r || r.erased !== true) throw new ApiError('not_erased', t('eraseNotConfirmed'), 0);
+      erased = true;
+      endSession();
+      const heading = sessionNotice.querySelector('h1');
+      if (heading) { heading.tabIndex = -1; heading.focus(); }
+    } catch (err) {
+      if (err.status !== 401) eraseError.textContent = t('eraseFailed', { msg: err.message });
+      renderErase();
+    }
+  });
+
+  // ---------------------------------------------------------------------
+  // v2: settings (devices, blocked people, contacts, language)
+  // ---------------------------------------------------------------------
+  const settingsHeading = h('h2', { id: 'settings-heading', tabindex: '-1', i18n: 'settingsTitle' });
+  const devicesBody = h('div', {});
+  const approveInput = h('input', { id: 'approve-code', type: 'text', 'data-test': 'approve-code', autocomplete: 'off',
+    autocapitalize: 'characters', spellcheck: 'false', placeholder: 'ABCD-1234', maxlength: '32' });
+  const approveBtn = h('button', { type: 'submit', class: 'btn', 'data-test': 'approve-submit', i18n: 'approveSubmit' });
+  const approveResult = h('p', { class: 'ok-text', role: 'status', 'data-test': 'approve-result' });
+  const approveError = h('div', { class: 'error', role: 'alert' });
+  const approveForm = h('form', { class: 'inline-form', novalidate: true },
+    h('label', { for: 'approve-code', i18n: 'approveLabel' }),
+    h('div', { class: 'row-fields' }, approveInput, approveBtn), approveResult, approveError);
+  const approveExplain = h('p', { class: 'muted small' });
+  const devicesBox = section('devices', 'devicesTitle', devicesBody, h('h4', { i18n: 'approveTitle' }), approveExplain, approveForm);
+
+  const blockedBody = h('div', {});
+  const blockInput = h('input', { id: 'block-handle', type: 'text', 'data-test': 'block-handle', autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false' });
+  i18nAttrs(blockInput, 'placeholder:handlePlaceholder');
+  const blockBtn = h('button', { type: 'submit', class: 'btn', 'data-test': 'block-submit', i18n: 'blockSubmit' });
+  const blockError = h('div', { class: 'error', role: 'alert' });
+  const blockForm = h('form', { class: 'inline-form', novalidate: true },
+    h('label', { for: 'block-handle', i18n: 'blockLabel' }), h('div', { class: 'row-fields' }, blockInput, blockBtn), blockError);
+  const blockedBox = section('blocked', 'blockedTitle', h('p', { class: 'muted small', i18n: 'blockedExplain' }), blockedBody, blockForm);
+
+  const contactsBody = h('div', {});
+  const contactInput = h('input', { id: 'contact-handle', type: 'text', 'data-test': 'contact-handle', autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false' });
+  i18nAttrs(contactInput, 'placeholder:handlePlaceholder');
+  const contactBtn = h('button', { type: 'submit', class: 'btn', 'data-test': 'contact-submit', i18n: 'contactAdd' });
+  const contactError = h('div', { class: 'error', role: 'alert' });
+  const contactForm = h('form', { class: 'inline-form', novalidate: true },
+    h('label', { for: 'contact-handle', i18n: 'contactLabel' }), h('div', { class: 'row-fields' }, contactInput, contactBtn), contactError);
+  const contactsBox = section('contacts', 'contactsTitle', h('p', { class: 'muted small', i18n: 'contactsExplain' }), contactsBody, contactForm);
+
+  const settingsLang = h('select', { id: 'settings-lang', 'data-test': 'settings-lang-select' },
+    ...LANGS.map(([code, l]) => h('option', { value: code, lang: code, text: l })));
+  const langBox = section('language', 'language', h('label', { for: 'settings-lang', class: 'vh', i18n: 'language' }), settingsLang);
+  settingsView.append(h('div', { class: 'page-inner' }, settingsHeading, devicesBox, blockedBox, contactsBox, langBox));
+  settingsLang.addEventListener('change', () => {
+    langSelect.value = settingsLang.value;
+    langSelect.dispatchEvent(new Event('change'));
+  });
+
+  function loadSettings() {
+    loadInto('devices', () => api('GET', '/api/devices'), renderDevices, devicesBox);
+    loadInto('blocked', () => api('GET', '/api/blocked'), renderBlocked, blockedBox);
+    loadInto('contacts', () => api('GET', '/api/contacts'), renderContacts, contactsBox);
+    approveExplain.replaceChildren(withCode(t('approveExplain')));
+    settingsLang.value = lang;
+  }
+
+  function renderDevices() {
+    const st = pstate.devices;
+    const s = statusLine(st);
+    if (s) { devicesBody.replaceChildren(s); return; }
+    const list = Array.isArray(st.data) ? st.data.filter((d) => d && d.device_id != null) : [];
+    const ul = h('ul', { class: 'item-list' });
+    for (const d of list) {
+      const id = String(d.device_id);
+      const name = d.label ? String(d.label) : t('deviceUnnamed');
+      const actions = h('div', { class: 'actions start' });
+      const li = h('li', { class: 'item device', 'data-test': 'device-item', 'data-device': id },
+        h('p', { class: 'item-title' }, name, d.this_device ? h('span', { class: 'tag muted-tag', text: t('thisDevice') }) : null),
+        h('p', { class: 'muted small' }, h('code', { text: id })),
+        h('p', { class: 'muted small', text: t('deviceLinked', { at: fmtDateTime(d.linked_at) }) + ' · '
+          + (d.last_seen == null ? t('deviceNeverSeen') : t('deviceLastSeen', { at: fmtDateTime(d.last_seen) })) }),
+        actions);
+      if (!d.this_device) {
+        const b = h('button', { type: 'button', class: 'btn danger-outline', 'data-test': 'revoke-device',
+          'aria-label': t('revokeNamed', { name }), text: t('revoke') });
+        b.addEventListener('click', () => askFirst(actions, b, {
+          question: t('revokeQuestion', { name }),
+          confirm: t('revoke'),
+          hook: 'revoke-confirm',
+          onConfirm: async () => {
+            await api('DELETE', '/api/devices/' + encodeURIComponent(id));
+            announce(t('revoked', { name }));
+            await loadInto('devices', () => api('GET', '/api/devices'), renderDevices, devicesBox);
+            devicesBox.querySelector('h3').focus();
+          },
+        }));
+        actions.append(b);
+      }
+      ul.append(li);
+    }
+    devicesBody.replaceChildren(list.length ? ul : h('p', { class: 'muted', text: t('devicesNone') }));
+  }
+  approveForm.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const code = approveInput.value.trim().toUpperCase();
+    approveResult.textContent = '';
+    approveError.textContent = '';
+    if (!code) { approveError.textContent = t('approveNeedCode'); approveInput.focus(); return; }
+    approveBtn.disabled = true;
+    try {
+      const r = await api('POST', '/api/devices/approve', { code });
+      approveInput.value = '';
+      approveResult.textContent = t('approveDone', { id: r && r.device_id ? String(r.device_id) : '?' });
+      loadInto('devices', () => api('GET', '/api/devices'), renderDevices, devicesBox);
+    } catch (err) {
+      if (err.status !== 401) approveError.textContent = t('approveFailed', { msg: err.message });
+    } finally {
+      approveBtn.disabled = false;
+    }
+  });
+
+  function renderBlocked() {
+    const st = pstate.blocked;
+    const s = statusLine(st);
+    if (s) { blockedBody.replaceChildren(s); return; }
+    const list = Array.isArray(st.data) ? st.data.filter((b) => b && typeof b.handle === 'string') : [];
+    if (!list.length) { blockedBody.replaceChildren(h('p', { class: 'muted', text: t('blockedNone') })); return; }
+    const ul = h('ul', { class: 'item-list compact' });
+    for (const b of list) {
+      const un = h('button', { type: 'button', class: 'btn secondary small-btn', 'data-test': 'unblock',
+        'aria-label': t('unblockNamed', { handle: b.handle }), text: t('unblock') });
+      un.addEventListener('click', () => changeBlocked('DELETE', '/api/blocked/' + encodeURIComponent(b.handle), undefined, un, t('unblocked', { handle: b.handle })));
+      ul.append(h('li', { class: 'item line-item', 'data-test': 'blocked-item', 'data-handle': b.handle },
+        h('span', { class: 'member-handle', text: b.handle }),
+        h('span', { class: 'muted small', text: b.since != null ? t('blockedSince', { at: fmtDateTime(b.since) }) : '' }),
+        un));
+    }
+    blockedBody.replaceChildren(ul);
+  }
+  async function changeBlocked(method, path, bodyObj, btn, done) {
+    btn.disabled = true;
+    blockError.textContent = '';
+    try {
+      const list = await api(method, path, bodyObj);
+      pstate.blocked = { status: 'ok', data: list, error: null };
+      renderBlocked();
+      announce(done);
+      return true;
+    } catch (err) {
+      if (err.status !== 401) blockError.textContent = t('actionFailed', { msg: err.message });
+      return false;
+    } finally {
+      btn.disabled = false;
+      if (!btn.isConnected) blockInput.focus();
+    }
+  }
+  blockForm.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const handle = blockInput.value.trim().replace(/^@/, '');
+    if (!handle) { blockError.textContent = t('needOneHandle'); blockInput.focus(); return; }
+    if (await changeBlocked('POST', '/api/blocked', { handle }, blockBtn, t('blockedDone', { handle }))) blockInput.value = '';
+  });
+
+  function contactHandles() {
+    const st = pstate.contacts;
+    return st && st.data && Array.isArray(st.data.handles) ? st.data.handles.filter((x) => typeof x === 'string') : [];
+  }
+  function renderContacts() {
+    const st = pstate.contacts;
+    const s = statusLine(st);
+    if (s) { contactsBody.replaceChildren(s); return; }
+    const list = contactHandles();
+    if (!list.length) { contactsBody.replaceChildren(h('p', { class: 'muted', text: t('contactsNone') })); return; }
+    const ul = h('ul', { class: 'item-list compact' });
+    for (const handle of list) {
+      const rm = h('button', { type: 'button', class: 'btn secondary small-btn', 'data-test': 'contact-remove',
+        'aria-label': t('contactRemoveNamed', { handle }), text: t('contactRemove') });
+      rm.addEventListener('click', () => saveContacts(contactHandles().filter((x) => x !== handle), rm));
+      ul.append(h('li', { class: 'item line-item', 'data-test': 'contact-item', 'data-handle': handle },
+        h('span', { class: 'member-handle', text: handle }), rm));
+    }
+    contactsBody.replaceChildren(ul);
+  }
+  async function saveContacts(handles, btn) {
+    btn.disabled = true;
+    contactError.textContent = '';
+    try {
+      const r = await api('PUT', '/api/contacts', { handles });
+      pstate.contacts = { status: 'ok', data: r, error: null };
+      renderContacts();
+      return true;
+    } catch (err) {
+      if (err.status !== 401) contactError.textContent = t('actionFailed', { msg: err.message });
+      return false;
+    } finally {
+      btn.disabled = false;
+      if (!btn.isConnected) contactInput.focus();
+    }
+  }
+  contactForm.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const handle = contactInput.value.trim().replace(/^@/, '');
+    if (!handle) { contactError.textContent = t('needOneHandle'); contactInput.focus(); return; }
+    const list = contactHandles();
+    if (list.includes(handle)) { contactInput.value = ''; return; }
+    if (await saveContacts(list.concat([handle]), contactBtn)) contactInput.value = '';
+  });
+
+  // Re-renders what the sections show (after a language change).
+  function renderPages() {
+    for (const [key, render] of [['requests', renderRequests], ['moderation', renderNotices], ['accesses', renderAccesses],
+      ['dataMap', renderDataMap], ['reports', renderReports], ['devices', renderDevices], ['blocked', renderBlocked],
+      ['contacts', renderContacts]]) {
+      if (pstate[key]) render();
+    }
+    renderErase();
+    approveExplain.replaceChildren(withCode(t('approveExplain')));
+  }
+
+  // ---------------------------------------------------------------------
+  // v2: the tamper banner (stays until the page is reloaded)
+  // ---------------------------------------------------------------------
+  function showTamper(message) {
+    tamperMessage = String(message || '');
+    tamperBanner.hidden = false;
+    renderTamper();
+    updateTitle();
+  }
+  function renderTamper() {
+    if (!tamperMessage) return;
+    tamperBanner.replaceChildren(
+      h('p', { class: 'tamper-title', text: '⚠ ' + t('tamperTitle') }),
+      h('p', { class: 'tamper-message', text: tamperMessage }),
+      h('p', { class: 'tamper-advice', text: t('tamperAdvice') }));
+  }
+
+  // ---------------------------------------------------------------------
   // Start
   // ---------------------------------------------------------------------
+  const initialHash = location.hash || '';
   applyLang();
   renderChatList();
+  showView('chats');
   (async () => {
     const meP = api('GET', '/api/me').then((r) => {
       me = r;
@@ -1140,7 +2932,9 @@
     await meP;
     if (sessionOver) return;
     renderChatList(); // "You:" prefixes need `me`
-    const want = decodeURIComponent((location.hash || '').slice(1));
-    if (want && chats.some((c) => c.chat === want)) openChat(want);
+    renderErase();
+    const want = decodeURIComponent(initialHash.slice(1));
+    if (want === 'privacy' || want === 'settings') showView(want);
+    else if (want && chats.some((c) => c.chat === want)) openChat(want);
   })();
 })();

@@ -117,10 +117,32 @@ impl Client {
                 devices: vec![],
             })
             .await?;
-        self.commit_change(&chat, mls::Change::Add(claimed))
+        let change = self
+            .commit_change(&chat, mls::Change::Add(claimed))
             .await?
             .map(|done| MembershipChange::of(&chat, handle, done))
-            .ok_or_else(|| ClientError::Unchanged(format!("{handle} is already in chat {chat}")))
+            .ok_or_else(|| ClientError::Unchanged(format!("{handle} is already in chat {chat}")))?;
+        self.tell_newcomers_the_name(&chat).await?;
+        Ok(change)
+    }
+
+    /// A chat's name travels only inside the group, as a message: members
+    /// added after it was named learn it from the one who added them.
+    pub(crate) async fn tell_newcomers_the_name(&mut self, chat: &str) -> Result<()> {
+        let name = self
+            .local
+            .chat_ids()
+            .await?
+            .into_iter()
+            .find(|c| c.0 == chat)
+            .and_then(|c| c.1);
+        if let Some(name) = name {
+            let mut id = vec![0u8; 16];
+            rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut id);
+            self.send_content(chat, &ChatContent::ChatName { name }, id)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Removes every device of `handle` from the chat.

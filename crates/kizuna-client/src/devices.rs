@@ -131,7 +131,8 @@ impl Client {
                 .await?;
             match self.commit_change(&chat, mls::Change::Add(claimed)).await {
                 Ok(Some(done)) => {
-                    changes.push(MembershipChange::of(&chat, &self.identity.handle, done))
+                    changes.push(MembershipChange::of(&chat, &self.identity.handle, done));
+                    self.tell_newcomers_the_name(&chat).await?;
                 }
                 // Already there, or this device is no longer in the chat.
                 Ok(None) | Err(ClientError::NotInChat(_) | ClientError::UnknownChat(_)) => {}

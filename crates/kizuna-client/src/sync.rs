@@ -1,6 +1,8 @@
 //! Receiving: the inbox fetched a page at a time, each entry opened and
 //! stored with the new cursor in one transaction, then acknowledged.
 
+use std::collections::HashMap;
+
 use kizuna_wire::{AckRequest, Envelope, EnvelopeKind, InboxResponse};
 use openmls::prelude::OpenMlsProvider as _;
 use reqwest::Method;
@@ -115,6 +117,21 @@ impl Client {
         // entry drops the chat's keys.
         let mut left = self.local.departures().await?;
         let mut standings = self.local.standings().await?;
+        // A chat's name is told again to members added later; those who
+        // know it already are not told it changed.
+        let mut names: HashMap<String, Option<String>> = if envelopes
+            .iter()
+            .any(|e| e.kind == EnvelopeKind::Application)
+        {
+            self.local
+                .chat_ids()
+                .await?
+                .into_iter()
+                .map(|(c, n, _)| (c, n))
+                .collect()
+        } else {
+            HashMap::new()
+        };
         // Whether a new chat is a request depends on who started it; the
         // contacts are fetched before anything is applied, so that a failure
         // to fetch them leaves the page for the next sync.
@@ -177,7 +194,13 @@ impl Client {
                         changes.standing.push((chat.clone(), standing));
                     }
                     Event::Removed { .. } => changes.inactive.push(chat.clone()),
-                    Event::Renamed { name, .. } => changes.names.push((chat.clone(), name.clone())),
+                    Event::Renamed { name, .. } => {
+                        if names.get(&chat).and_then(|n| n.as_deref()) == Some(name.as_str()) {
+                            continue;
+                        }
+                        names.insert(chat.clone(), Some(name.clone()));
+                        changes.names.push((chat.clone(), name.clone()))
+                    }
                     _ => {}
                 }
                 if let Some(r) = request {

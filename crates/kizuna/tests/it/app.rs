@@ -225,7 +225,7 @@ fn browser_tools() -> PathBuf {
 
 /// Runs one of the browser scripts with `env`; its failure fails the test
 /// with what it printed (and its screenshots saved).
-async fn browser(script: &str, env: Vec<(&'static str, String)>) -> String {
+async fn browser(script: &str, env: Vec<(String, String)>) -> String {
     let dir = browser_tools();
     let script = dir.join(script);
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-screenshots");
@@ -248,24 +248,34 @@ async fn browser(script: &str, env: Vec<(&'static str, String)>) -> String {
     stdout
 }
 
+/// People registered on `node`, each with their app running, and what the
+/// browser scripts are told of them (`ALICE_URL`, `ALICE_HANDLE`, ...).
+async fn people_with_apps(node: &Node, who: &[&str]) -> (Vec<App>, Vec<(String, String)>) {
+    let mut apps = Vec::new();
+    let mut env = Vec::new();
+    for handle in who {
+        node.person(handle, "jp").await.close().await;
+        let a = app(&node.home(handle)).await;
+        let upper = handle.to_uppercase();
+        env.push((format!("{upper}_URL"), a.url.clone()));
+        env.push((format!("{upper}_HANDLE"), handle.to_string()));
+        apps.push(a);
+    }
+    (apps, env)
+}
+
+/// One app's address, as the single-app scripts take it.
+fn app_env(app: &App, more: &[(&str, &str)]) -> Vec<(String, String)> {
+    std::iter::once(("APP_URL".to_string(), app.url.clone()))
+        .chain(more.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+        .collect()
+}
+
 #[tokio::test]
 async fn two_people_chat_live_in_the_browser() {
     let node = Node::start().await;
-    node.person("alice", "jp").await.close().await;
-    node.person("bob", "jp").await.close().await;
-    let alice = app(&node.home("alice")).await;
-    let bob = app(&node.home("bob")).await;
-    let printed = browser(
-        "chat.mjs",
-        vec![
-            ("ALICE_URL", alice.url.clone()),
-            ("BOB_URL", bob.url.clone()),
-            ("ALICE_HANDLE", "alice".into()),
-            ("BOB_HANDLE", "bob".into()),
-        ],
-    )
-    .await;
-    println!("{printed}");
+    let (_apps, env) = people_with_apps(&node, &["alice", "bob"]).await;
+    println!("{}", browser("chat.mjs", env).await);
 }
 
 #[tokio::test]
@@ -273,7 +283,7 @@ async fn the_app_speaks_english_japanese_and_korean() {
     let node = Node::start().await;
     node.person("alice", "jp").await.close().await;
     let alice = app(&node.home("alice")).await;
-    browser("languages.mjs", vec![("APP_URL", alice.url.clone())]).await;
+    browser("languages.mjs", app_env(&alice, &[])).await;
 }
 
 /// Puts `n` messages from alice into bob's local history of `chat`, as if
@@ -313,10 +323,112 @@ async fn a_conversation_of_ten_thousand_messages_draws_only_what_is_visible() {
     bob.close().await;
     long_history(&node.home("bob"), &chat, 10_000).await;
     let bob = app(&node.home("bob")).await;
-    let printed = browser(
-        "scroll.mjs",
-        vec![("APP_URL", bob.url.clone()), ("CHAT", chat)],
-    )
-    .await;
-    println!("{printed}");
+    println!(
+        "{}",
+        browser("scroll.mjs", app_env(&bob, &[("CHAT", &chat)])).await
+    );
+}
+
+#[tokio::test]
+async fn a_group_grows_and_shrinks_in_the_browser() {
+    let node = Node::start().await;
+    let (_apps, env) = people_with_apps(&node, &["alice", "bob", "carol"]).await;
+    println!("{}", browser("group.mjs", env).await);
+    // What the pages showed is what the devices hold.
+    let mut carol_device = kizuna_client::Client::open(&node.home("carol"))
+        .await
+        .unwrap();
+    let chats = carol_device.chats().await.unwrap();
+    let team = chats
+        .iter()
+        .find(|c| c.name.as_deref().is_some_and(|n| n.starts_with("Team")));
+    let team = team
+        .unwrap_or_else(|| panic!("carol is in Team: {chats:?}"))
+        .chat
+        .clone();
+    assert_eq!(
+        crate::harness::member_handles(&mut carol_device, &team).await,
+        ["alice", "carol"]
+    );
+}
+
+#[tokio::test]
+async fn a_message_is_reported_from_its_menu_with_its_franking() {
+    let node = Node::start().await;
+    let (_apps, env) = people_with_apps(&node, &["alice", "bob"]).await;
+    browser("report.mjs", env).await;
+    let mut bob_device = kizuna_client::Client::open(&node.home("bob"))
+        .await
+        .unwrap();
+    let filed = bob_device.my_reports().await.unwrap();
+    assert_eq!(
+        filed.len(),
+        1,
+        "the node kept the report its franking proves"
+    );
+    assert_eq!(filed[0].reported_handle, "alice");
+    assert_eq!(
+        filed[0].messages.last().map(|m| m.text.as_str()),
+        Some("buy cheap pills")
+    );
+}
+
+#[tokio::test]
+async fn the_privacy_centre_shows_a_verified_access_log_and_a_tampered_one_loudly() {
+    use kizuna_wire::staff::Role;
+    let mut node = Node::start().await;
+    node.person("alice", "jp").await.close().await;
+    let (admin, _) = crate::staff::staffed(&mut node).await;
+    let sup = crate::staff::member(&node, &admin, "sup", "operator", vec![Role::Support]).await;
+    let g = sup
+        .request_grant(&crate::staff::ask("alice", &["phone"], 3600))
+        .await
+        .unwrap();
+    admin.decide_grant(&g.grant_id, "approve").await.unwrap();
+    sup.read("alice").await.unwrap();
+
+    let first = app(&node.home("alice")).await;
+    let verified = [
+        ("EXPECT", "verified"),
+        ("EXPECT_ACCESSES", "3"),
+        ("EXPECT_KOREA", "1"),
+    ];
+    browser("privacy.mjs", app_env(&first, &verified)).await;
+    drop(first);
+
+    // An insider deletes the record of the read the device verified.
+    let addr = node.stop().await;
+    let jp = node.data_dir().join("regions").join("jp.sqlite");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", jp.display()))
+        .await
+        .unwrap();
+    let gone =
+        sqlx::query("DELETE FROM access_records WHERE idx = (SELECT MAX(idx) FROM access_records)")
+            .execute(&pool)
+            .await
+            .unwrap();
+    assert_eq!(gone.rows_affected(), 1);
+    pool.close().await;
+    node.start_again(addr).await;
+
+    let second = app(&node.home("alice")).await;
+    browser("privacy.mjs", app_env(&second, &[("EXPECT", "tampered")])).await;
+}
+
+#[tokio::test]
+async fn a_staff_request_waiting_for_my_agreement_is_answered_in_the_privacy_centre() {
+    use kizuna_wire::staff::{Purpose, Role};
+    let mut node = Node::start().await;
+    node.person("alice", "jp").await.close().await;
+    let (admin, _) = crate::staff::staffed(&mut node).await;
+    let sup = crate::staff::member(&node, &admin, "sup", "operator", vec![Role::Support]).await;
+    let mut help = crate::staff::ask("alice", &["phone"], 3600);
+    help.purpose = Purpose::CustomerSupport;
+    let g = sup.request_grant(&help).await.unwrap();
+    admin.decide_grant(&g.grant_id, "approve").await.unwrap();
+    assert!(sup.read("alice").await.is_err(), "not before alice agrees");
+
+    let alice = app(&node.home("alice")).await;
+    browser("requests.mjs", app_env(&alice, &[])).await;
+    assert!(sup.read("alice").await.unwrap().phone.is_some());
 }

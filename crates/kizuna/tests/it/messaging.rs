@@ -78,6 +78,34 @@ async fn a_chat_counts_what_came_after_the_last_message_read() {
     );
 }
 
+/// A chat's name travels inside the group: someone added after it was
+/// named learns it from the one who added them, and those who knew it are
+/// not told it changed.
+#[tokio::test]
+async fn a_member_added_later_learns_the_chats_name() {
+    let node = Node::start().await;
+    let mut alice = node.person("alice", "jp").await;
+    let mut bob = node.person("bob", "jp").await;
+    let mut carol = node.person("carol", "jp").await;
+    let chat = alice
+        .create_chat(&["bob".into()], Some("Team"))
+        .await
+        .unwrap();
+    bob.sync().await.unwrap();
+    alice.add_member(&chat, "carol").await.unwrap();
+    carol.sync().await.unwrap();
+    let name = |c: Vec<kizuna_client::ChatSummary>| {
+        c.into_iter().find(|s| s.chat == chat).and_then(|s| s.name)
+    };
+    assert_eq!(name(carol.chats().await.unwrap()).as_deref(), Some("Team"));
+    let seen = bob.sync().await.unwrap();
+    assert!(
+        !seen.iter().any(|e| matches!(e, Event::Renamed { .. })),
+        "bob knew the name: {seen:?}"
+    );
+    assert_eq!(name(bob.chats().await.unwrap()).as_deref(), Some("Team"));
+}
+
 #[tokio::test]
 async fn group_add_and_remove() {
     let node = Node::start().await;

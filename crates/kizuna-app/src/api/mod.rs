@@ -1,0 +1,113 @@
+//! The page's API: what it reads and does, answered by the device's own
+//! client library. JSON in and out; errors as [`AppError`]. One module per
+//! part of the page: chats, people and devices, the privacy centre.
+
+mod chats;
+mod people;
+mod privacy;
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::Uri;
+use axum::middleware;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use kizuna_client::{StoredMessage, Unopened};
+use serde::Serialize;
+
+use crate::{assets, events, session, AppState};
+
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/open", get(session::open))
+        .route("/api/me", get(me))
+        .route("/api/chats", get(chats::list).post(chats::create))
+        .route(
+            "/api/chats/{chat}/messages",
+            get(chats::messages).post(chats::send),
+        )
+        .route("/api/chats/{chat}/read", post(chats::read))
+        .route(
+            "/api/chats/{chat}/members",
+            get(chats::members).post(chats::add),
+        )
+        .route("/api/chats/{chat}/members/{handle}", delete(chats::remove))
+        .route("/api/chats/{chat}/leave", post(chats::leave))
+        .route("/api/chats/{chat}/accept", post(chats::accept))
+        .route("/api/chats/{chat}/decline", post(chats::decline))
+        .route(
+            "/api/chats/{chat}/messages/{seq}/report",
+            post(chats::report),
+        )
+        .route("/api/moderation", get(people::moderation))
+        .route("/api/reports", get(people::reports))
+        .route("/api/blocked", get(people::blocked).post(people::block))
+        .route("/api/blocked/{handle}", delete(people::unblock))
+        .route("/api/devices", get(people::devices))
+        .route("/api/devices/approve", post(people::approve))
+        .route("/api/devices/{device}", delete(people::revoke))
+        .route(
+            "/api/contacts",
+            get(people::contacts).put(people::set_contacts),
+        )
+        .route("/api/privacy/data-map", get(privacy::data_map))
+        .route("/api/privacy/accesses", get(privacy::accesses))
+        .route("/api/privacy/requests", get(privacy::requests))
+        .route(
+            "/api/privacy/requests/{grant}/{answer}",
+            post(privacy::answer),
+        )
+        .route("/api/privacy/export", get(privacy::export))
+        .route("/api/privacy/erase", post(privacy::erase))
+        .route("/api/events", get(events::stream))
+        .fallback(|uri: Uri| async move { assets::asset(uri.path()).await })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            session::guard,
+        ))
+        .with_state(state)
+}
+
+/// A message as the page shows it.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct MessageView {
+    seq: u64,
+    sender: String,
+    sender_device: String,
+    text: String,
+    server_time: u64,
+    mine: bool,
+    /// Why the device could not open it, if it could not.
+    unopened: Option<String>,
+}
+
+impl MessageView {
+    pub fn of(m: &StoredMessage, my_device: &str) -> Self {
+        MessageView {
+            seq: m.seq,
+            sender: m.sender.clone(),
+            sender_device: m.sender_device.clone(),
+            text: m.text.clone(),
+            server_time: m.server_time,
+            mine: m.sender_device == my_device,
+            unopened: None,
+        }
+    }
+
+    pub fn unopened(u: &Unopened) -> Self {
+        MessageView {
+            seq: u.seq,
+            sender: u.sender.clone(),
+            sender_device: u.sender_device.clone(),
+            text: String::new(),
+            server_time: u.server_time,
+            mine: false,
+            unopened: Some(u.reason.clone()),
+        }
+    }
+}
+
+async fn me(State(state): State<Arc<AppState>>) -> Json<kizuna_client::Identity> {
+    Json(state.client.lock().await.identity().clone())
+}
