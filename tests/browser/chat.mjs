@@ -98,7 +98,10 @@ run('chat', async ({ pages, state }) => {
   const hello = bob.locator(`${conversation} ${sel('message')}`, { hasText: 'hello bob' });
   await hello.waitFor({ timeout: 3000 });
   const sender = await hello.locator(sel('message-sender')).textContent().catch(() => null);
-  assert(sender === aliceHandle, `bob: the message's sender shows ${JSON.stringify(sender)}, expected ${aliceHandle}`);
+  // The sender's display name (carried inside the message) and handle.
+  const aliceName = process.env.ALICE_NAME;
+  const expected = aliceName ? `${aliceName} (@${aliceHandle})` : aliceHandle;
+  assert(sender === expected, `bob: the message's sender shows ${JSON.stringify(sender)}, expected ${JSON.stringify(expected)}`);
   await bob.waitForSelector(badge, { state: 'detached', timeout: 3000 }).catch(() => {
     throw new Error('bob: the unread badge stayed after opening the chat');
   });
@@ -139,6 +142,10 @@ run('chat', async ({ pages, state }) => {
   const rows = await bob.evaluate(() => window.__kizuna.renderedRows());
   assert(rows >= 3, `bob: renderedRows() is ${rows}, expected at least 3`);
 
+  // README_SHOTS=dir: keep what bob's page looks like, for the README.
+  if (process.env.README_SHOTS) {
+    await bob.screenshot({ path: `${process.env.README_SHOTS}/app-chat.png` });
+  }
   console.log(JSON.stringify({
     first_render_ms: Math.round(Math.max(...firstRender)),
     live_ms: liveMs,

@@ -1,4 +1,5 @@
-// Helpers for the browser tests of the device app (`kizuna app`).
+// Helpers for the browser tests of the device app (`kizuna app`) and the
+// staff console (`kizuna staff console`).
 // They drive Debian's Chromium through playwright-core (no browser download).
 import fs from 'node:fs';
 import path from 'node:path';
@@ -25,9 +26,11 @@ export async function launch() {
  * app spends on first use; to open the same app again in another context,
  * pass the `storageState` of a context that already opened it and any URL of
  * the app (its origin is used). `expectHttp` lists [status, path] answers
- * the test expects, which are not counted as the page's errors.
+ * the test expects, which are not counted as the page's errors. `ready` is
+ * the selector to wait for: by default the device app's loaded chat list;
+ * the staff console passes its login form (or anything else it needs).
  */
-export async function openApp(browser, url, { locale = 'en-US', storageState, viewport, expectHttp = [] } = {}) {
+export async function openApp(browser, url, { locale = 'en-US', storageState, viewport, expectHttp = [], ready } = {}) {
   const context = await browser.newContext({
     locale,
     viewport: viewport || { width: 1100, height: 750 },
@@ -52,7 +55,7 @@ export async function openApp(browser, url, { locale = 'en-US', storageState, vi
   const target = storageState ? new URL('/', url).href : url;
   const res = await page.goto(target, { waitUntil: 'domcontentloaded' });
   if (res && res.status() >= 400) throw new Error(`${target} answered HTTP ${res.status()}`);
-  await page.waitForSelector(sel('chat-list', '[data-loaded="true"]'), { state: 'attached', timeout: 15000 });
+  await page.waitForSelector(ready || sel('chat-list', '[data-loaded="true"]'), { state: 'attached', timeout: 15000 });
   return page;
 }
 

@@ -82,5 +82,10 @@ run('privacy', async ({ pages, state }) => {
   assert(fetched.status === 200, `the export answered HTTP ${fetched.status}`);
   assert(fetched.json, 'the export is not JSON');
 
+  // README_SHOTS=dir: keep what the privacy centre looks like, for the README.
+  if (process.env.README_SHOTS && expect === 'verified') {
+    await page.click(sel('nav-privacy'));
+    await page.screenshot({ path: `${process.env.README_SHOTS}/app-privacy.png` });
+  }
   console.log(JSON.stringify({ expect, categories, accesses: entries, banner: bannerText, export_disposition: fetched.disposition }));
 });

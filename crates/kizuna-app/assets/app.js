@@ -1188,7 +1188,7 @@
         const text = c.last.text == null ? t('unopened') : c.last.text;
         const who = c.last.kind === 'event' ? ''
           : me && c.last.sender === me.handle ? t('you')
-            : ((c.members || []).length > 1 ? c.last.sender : '');
+            : ((c.members || []).length > 1 ? (c.last.sender_name || c.last.sender) : '');
         lastText = (who ? who + ': ' : '') + truncate(text, 80);
       }
       let li = chatItems.get(c.chat);
@@ -1556,12 +1556,12 @@
       return row;
     }
     if (!m.mine && info.sender) {
-      row.append(h('div', { class: 'sender', 'data-test': 'message-sender', text: m.sender }));
+      row.append(h('div', { class: 'sender', 'data-test': 'message-sender', title: '@' + m.sender, text: m.sender_name ? `${m.sender_name} (@${m.sender})` : m.sender }));
     }
     const bubble = h('div', { class: 'bubble' });
     // Screen readers hear who wrote each message even when it isn't shown.
     if (m.mine) bubble.append(h('span', { class: 'vh', text: t('you') + ': ' }));
-    else if (!info.sender) bubble.append(h('span', { class: 'vh', text: m.sender + ': ' }));
+    else if (!info.sender) bubble.append(h('span', { class: 'vh', text: (m.sender_name || m.sender) + ': ' }));
     if (m.unopened != null) {
       bubble.classList.add('unopened');
       bubble.append(
@@ -1841,10 +1841,10 @@
       if (conv && conv.chat === data.chat) announce(truncate(m.text, 140));
     } else if (!m.mine) {
       const text = m.unopened != null ? t('unopened') : truncate(m.text, 140);
-      if (conv && conv.chat === data.chat) announce(t('newMessage', { sender: m.sender, text }));
+      if (conv && conv.chat === data.chat) announce(t('newMessage', { sender: m.sender_name || m.sender, text }));
       else {
         const c = chats.find((x) => x.chat === data.chat);
-        announce(t('newMessageIn', { sender: m.sender, chat: c ? chatTitle(c) : '' }));
+        announce(t('newMessageIn', { sender: m.sender_name || m.sender, chat: c ? chatTitle(c) : '' }));
       }
     }
     read.finally(refreshChats);
@@ -2012,6 +2012,11 @@
   membersSummary.append(membersCount);
 
   function renderMembers() {
+    // Rebuilt whenever the chat list changes (a message arrives): a keyboard
+    // user's focus stays on the same member's button.
+    const focused = membersList.contains(document.activeElement) ? document.activeElement : null;
+    const focusedHandle = focused && focused.closest('[data-handle]') ? focused.closest('[data-handle]').dataset.handle : null;
+    const focusedTest = focused ? focused.dataset.test : null;
     membersList.replaceChildren();
     membersCount.textContent = members ? ` (${members.length})` : '';
     if (!conv || !members) {
@@ -2035,6 +2040,10 @@
         li.append(b);
       }
       membersList.append(li);
+      if (focusedHandle === m.handle && focusedTest) {
+        const again = li.querySelector(`[data-test="${focusedTest}"]`);
+        if (again) again.focus();
+      }
     }
   }
 

@@ -4,11 +4,16 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kizuna_client::ClientError;
+use kizuna_console::ConsoleError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error(transparent)]
     Client(#[from] ClientError),
+    #[error(transparent)]
+    Console(#[from] ConsoleError),
+    #[error("log in first: the staff session ended or was never opened")]
+    NotLoggedIn,
     #[error("cannot listen on the loopback address: {0}")]
     Bind(String),
     #[error("the app's server stopped: {0}")]
@@ -27,6 +32,13 @@ impl AppError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             AppError::NoSession => (StatusCode::UNAUTHORIZED, "no_session"),
+            AppError::NotLoggedIn => (StatusCode::UNAUTHORIZED, "staff_session_expired"),
+            AppError::Console(e) => match e {
+                ConsoleError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid"),
+                ConsoleError::Unreachable { .. } => (StatusCode::BAD_GATEWAY, "unreachable"),
+                ConsoleError::Api { .. } => (StatusCode::BAD_GATEWAY, "refused"),
+                _ => (StatusCode::INTERNAL_SERVER_ERROR, "console_failed"),
+            },
             AppError::WrongHost => (StatusCode::FORBIDDEN, "wrong_host"),
             AppError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid"),
             AppError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
@@ -57,12 +69,17 @@ impl IntoResponse for AppError {
         let (status, code) = self.status_and_code();
         // A refusal by the node keeps the node's own code, so the page can
         // tell "blocked" from "not found".
-        let code = match &self {
-            AppError::Client(ClientError::Api { code, .. }) => serde_json::to_value(code)
+        let node_code = match &self {
+            AppError::Client(ClientError::Api { code, .. })
+            | AppError::Console(ConsoleError::Api { code, .. }) => Some(*code),
+            _ => None,
+        };
+        let code = match node_code {
+            Some(code) => serde_json::to_value(code)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_else(|| code_str(code)),
-            _ => code.to_string(),
+            None => code.to_string(),
         };
         (
             status,

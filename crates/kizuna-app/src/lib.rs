@@ -1,5 +1,6 @@
-//! The device's own app: a web page served on loopback by the device
-//! process, which keeps the keys and the MLS state and talks to the node.
+//! The device's own app and the staff console: web pages served on
+//! loopback by the person's own process, which keeps the keys (or the staff
+//! session) and talks to the node.
 //!
 //! The page never sees a key: it asks this process for chats and messages
 //! as text, and this process encrypts, sends, receives and decrypts with
@@ -9,6 +10,7 @@
 
 mod api;
 mod assets;
+mod console;
 mod error;
 mod events;
 mod session;
@@ -30,7 +32,7 @@ use session::Sessions;
 pub(crate) struct AppState {
     pub client: Mutex<Client>,
     pub events: broadcast::Sender<PageEvent>,
-    pub sessions: Sessions,
+    pub sessions: Arc<Sessions>,
     /// Whether the device is connected to the node now.
     pub connected: Arc<AtomicBool>,
 }
@@ -60,14 +62,7 @@ pub async fn start(home: &Path, port: Option<u16>) -> Result<RunningApp, AppErro
     // A second client on the same home stays connected to the node; the
     // home's lock keeps the two from using a stale ratchet.
     let watcher = Client::open(home).await?;
-    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port.unwrap_or(0)))
-        .await
-        .map_err(|e| AppError::Bind(e.to_string()))?;
-    let local_addr = listener
-        .local_addr()
-        .map_err(|e| AppError::Bind(e.to_string()))?;
-    let sessions = Sessions::new(local_addr);
-    let open_url = sessions.open_url();
+    let (listener, sessions) = bind(port).await?;
     let (events, _) = broadcast::channel(1024);
     let connected = Arc::new(AtomicBool::new(false));
     let state = Arc::new(AppState {
@@ -77,14 +72,60 @@ pub async fn start(home: &Path, port: Option<u16>) -> Result<RunningApp, AppErro
         connected: connected.clone(),
     });
     events::spawn_watcher(watcher, events, connected);
-    let router = api::router(state);
+    serve(listener, state.sessions.clone(), api::router(state))
+}
+
+/// Starts the staff console, whose session is kept under `home` (as
+/// `kizuna staff login` keeps it), for the node's staff listener at
+/// `server` (or the kept session's).
+pub async fn start_console(
+    home: &Path,
+    server: Option<String>,
+    ca_cert: Option<String>,
+    port: Option<u16>,
+) -> Result<RunningApp, AppError> {
+    // A session kept by an earlier login serves until the node ends it.
+    let kept = kizuna_console::staff::StaffClient::open(home).ok();
+    let (listener, sessions) = bind(port).await?;
+    let state = Arc::new(console::ConsoleState {
+        home: home.to_path_buf(),
+        server,
+        ca_cert,
+        client: tokio::sync::RwLock::new(kept),
+        scope: std::sync::Mutex::new(None),
+        sessions,
+    });
+    serve(listener, state.sessions.clone(), console::router(state))
+}
+
+/// A free loopback port (or `port`), and the sessions of the page served
+/// there: its one-time address is known once the port is.
+async fn bind(port: Option<u16>) -> Result<(tokio::net::TcpListener, Arc<Sessions>), AppError> {
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port.unwrap_or(0)))
+        .await
+        .map_err(|e| AppError::Bind(e.to_string()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| AppError::Bind(e.to_string()))?;
+    Ok((listener, Arc::new(Sessions::new(addr))))
+}
+
+/// Serves `router` on `listener` in a task of its own.
+fn serve(
+    listener: tokio::net::TcpListener,
+    sessions: Arc<Sessions>,
+    router: axum::Router,
+) -> Result<RunningApp, AppError> {
+    let local_addr = listener
+        .local_addr()
+        .map_err(|e| AppError::Bind(e.to_string()))?;
     let served = tokio::spawn(async move {
         axum::serve(listener, router)
             .await
             .map_err(|e| AppError::Serve(e.to_string()))
     });
     Ok(RunningApp {
-        open_url,
+        open_url: sessions.open_url(),
         local_addr,
         served,
     })

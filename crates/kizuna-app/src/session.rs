@@ -10,12 +10,12 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Query, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
-use crate::{AppError, AppState};
+use crate::AppError;
 
 const COOKIE: &str = "kizuna_app";
 
@@ -108,23 +108,21 @@ impl Sessions {
     }
 }
 
-#[derive(serde::Deserialize)]
-pub(crate) struct Open {
-    secret: String,
-}
-
 /// `GET /open?secret=…`: the printed address. Sets the session cookie and
 /// sends the browser on to the page, without the secret in its address.
-pub(crate) async fn open(
-    State(state): State<Arc<AppState>>,
-    Query(open): Query<Open>,
-) -> Result<Response, AppError> {
-    if !state.sessions.spend(&open.secret) {
+fn open(sessions: &Sessions, query: Option<&str>) -> Result<Response, AppError> {
+    // The secret is hex: nothing in it is percent-encoded.
+    let offered = query
+        .unwrap_or("")
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("secret="))
+        .unwrap_or("");
+    if !sessions.spend(offered) {
         return Err(AppError::NoSession);
     }
     let cookie = format!(
         "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
-        state.sessions.session
+        sessions.session
     );
     let mut r = Redirect::to("/").into_response();
     let value = HeaderValue::from_str(&cookie).map_err(|e| AppError::Invalid(e.to_string()))?;
@@ -135,16 +133,16 @@ pub(crate) async fn open(
 /// Every request: our own address, a session (but for the printed
 /// address itself), and the headers that confine the page.
 pub(crate) async fn guard(
-    State(state): State<Arc<AppState>>,
+    State(sessions): State<Arc<Sessions>>,
     request: Request,
     next: Next,
 ) -> Response {
     let headers = request.headers();
-    let mut response = if !state.sessions.host_is_ours(headers) {
+    let mut response = if !sessions.host_is_ours(headers) {
         AppError::WrongHost.into_response()
     } else if request.uri().path() == "/open" && request.method() == Method::GET {
-        next.run(request).await
-    } else if !state.sessions.has_session(headers) {
+        open(&sessions, request.uri().query()).unwrap_or_else(IntoResponse::into_response)
+    } else if !sessions.has_session(headers) {
         AppError::NoSession.into_response()
     } else {
         next.run(request).await

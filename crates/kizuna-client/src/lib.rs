@@ -65,6 +65,9 @@ impl MembershipChange {
     }
 }
 
+/// Where a device keeps its person's display name, which its messages carry.
+const DISPLAY_NAME: &str = "display_name";
+
 /// One-time key packages a device keeps on the server.
 const KEY_PACKAGE_TARGET: usize = 30;
 /// Attempts at a commit or send when other members keep winning the epoch.
@@ -262,6 +265,9 @@ impl Client {
             device_id: resp.device_id,
         };
         Self::save_identity(&local, &identity, &signer, &server).await?;
+        local
+            .set_meta(DISPLAY_NAME, opts.name.trim().as_bytes())
+            .await?;
         let mut client = Client::assemble(home, local, transport, signer, identity);
         let _g = client.begin().await?;
         client.replenish_key_packages(true).await?;
@@ -378,6 +384,22 @@ impl Client {
 
     pub fn identity(&self) -> &Identity {
         &self.identity
+    }
+
+    /// The name this person's messages carry to the others in a chat: the
+    /// one they registered with, asked of the node once by a device linked
+    /// later. None when it cannot be had now; messages go without it.
+    pub async fn display_name(&mut self) -> Option<String> {
+        if let Ok(Some(n)) = self.local.meta_string(DISPLAY_NAME).await {
+            return Some(n).filter(|n| !n.is_empty());
+        }
+        let me = self.me().await.ok()?;
+        let name = mls::display_name(&me.name);
+        self.local
+            .set_meta(DISPLAY_NAME, name.as_bytes())
+            .await
+            .ok()?;
+        Some(name).filter(|n| !n.is_empty())
     }
 
     pub fn home(&self) -> &Path {

@@ -97,6 +97,9 @@ pub struct ChatRequest {
 pub struct StoredMessage {
     pub chat: String,
     pub sender: String,
+    /// The display name the sender's message carried, if it carried one.
+    #[serde(default)]
+    pub sender_name: Option<String>,
     pub sender_device: String,
     pub text: String,
     pub server_time: u64,
@@ -154,6 +157,8 @@ pub struct ChatSummary {
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LastMessage {
     pub sender: String,
+    #[serde(default)]
+    pub sender_name: Option<String>,
     pub text: String,
     pub server_time: u64,
 }
@@ -314,9 +319,13 @@ impl Local {
                     .map_err(|e| err(&e))?;
             }
         }
-        for column in FRANKING_COLUMNS {
+        for column in FRANKING_COLUMNS.iter().chain(&["sender_name"]) {
             if !have.iter().any(|c| c == column) {
-                let kind = if column == "body" { "TEXT" } else { "BLOB" };
+                let kind = if ["body", "sender_name"].contains(column) {
+                    "TEXT"
+                } else {
+                    "BLOB"
+                };
                 sqlx::raw_sql(&format!("ALTER TABLE messages ADD COLUMN {column} {kind}"))
                     .execute(&pool)
                     .await
@@ -465,8 +474,8 @@ impl Local {
         for m in &changes.messages {
             sqlx::query(
                 "INSERT INTO messages (chat_id, group_seq, sender_handle, sender_device, text, server_time, \
-                 body, franking_key, commitment, binding) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (chat_id, group_seq) DO NOTHING",
+                 body, franking_key, commitment, binding, sender_name) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (chat_id, group_seq) DO NOTHING",
             )
             .bind(&m.chat)
             .bind(m.seq as i64)
@@ -478,6 +487,7 @@ impl Local {
             .bind(m.proof.as_ref().map(|p| p.key.to_vec()))
             .bind(m.proof.as_ref().map(|p| p.commitment.to_vec()))
             .bind(m.proof.as_ref().map(|p| p.binding.to_vec()))
+            .bind(&m.sender_name)
             .execute(&mut *tx)
             .await
             .map_err(|e| self.err(e))?;

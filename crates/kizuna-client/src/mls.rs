@@ -513,15 +513,20 @@ fn apply_inner(
                 ProcessedMessageContent::ApplicationMessage(app) => {
                     let (content, proof) = unpack(&app.into_bytes(), env, &handle)?;
                     match content {
-                        ChatContent::Text { text } => events.push(Event::Message(StoredMessage {
-                            chat,
-                            sender: handle,
-                            sender_device: device,
-                            text,
-                            server_time: env.server_time,
-                            seq: env.group_seq,
-                            proof,
-                        })),
+                        ChatContent::Text { text, name } => {
+                            events.push(Event::Message(StoredMessage {
+                                chat,
+                                sender: handle,
+                                sender_name: name
+                                    .map(|n| display_name(&n))
+                                    .filter(|n| !n.is_empty()),
+                                sender_device: device,
+                                text,
+                                server_time: env.server_time,
+                                seq: env.group_seq,
+                                proof,
+                            }))
+                        }
                         ChatContent::ChatName { name } => events.push(Event::Renamed {
                             chat,
                             name,
@@ -576,11 +581,22 @@ pub fn open_application(
                 Err(_) => serde_json::from_slice::<ChatContent>(&plain),
             };
             match content {
-                Ok(ChatContent::Text { text }) => Ok(text),
+                Ok(ChatContent::Text { text, .. }) => Ok(text),
                 Ok(ChatContent::ChatName { name }) => Ok(name),
                 Err(e) => Err(ClientError::Protocol(e.to_string())),
             }
         }
         _ => Err(ClientError::Protocol("not an application message".into())),
     }
+}
+
+/// A display name as others' devices keep it: at most 100 characters, with
+/// no control characters (a name is shown beside messages, not obeyed).
+pub(crate) fn display_name(n: &str) -> String {
+    n.chars()
+        .filter(|c| !c.is_control())
+        .take(100)
+        .collect::<String>()
+        .trim()
+        .to_string()
 }

@@ -22,6 +22,7 @@ impl Client {
         self.flush_outbox().await?;
         let content = ChatContent::Text {
             text: text.to_string(),
+            name: self.display_name().await,
         };
         let mut id = vec![0u8; 16];
         rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut id);
@@ -126,10 +127,11 @@ impl Client {
             ..Default::default()
         };
         let sent = match content {
-            ChatContent::Text { text } => {
+            ChatContent::Text { text, name } => {
                 let m = StoredMessage {
                     chat: o.chat.clone(),
                     sender: self.identity.handle.clone(),
+                    sender_name: name.clone(),
                     sender_device: self.identity.device_id.clone(),
                     text: text.clone(),
                     server_time: a.server_time,
@@ -210,7 +212,10 @@ impl Client {
         let mut out = Vec::with_capacity(texts.len());
         for t in texts {
             let (plain, proof) = mls::franked(
-                &ChatContent::Text { text: t.clone() },
+                &ChatContent::Text {
+                    text: t.clone(),
+                    name: None,
+                },
                 &group_id,
                 &self.identity.handle,
             )?;

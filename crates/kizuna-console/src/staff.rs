@@ -20,6 +20,9 @@ struct Saved {
     session: StaffSession,
 }
 
+/// A staff member's session with a node's staff listener. A clone shares
+/// the session.
+#[derive(Clone)]
 pub struct StaffClient {
     transport: Transport,
     session: StaffSession,
@@ -107,6 +110,11 @@ impl StaffClient {
 
     pub fn session(&self) -> &StaffSession {
         &self.session
+    }
+
+    /// The staff listener this session belongs to.
+    pub fn server(&self) -> &str {
+        &self.transport.base
     }
 
     async fn call<B: serde::Serialize, R: serde::de::DeserializeOwned>(

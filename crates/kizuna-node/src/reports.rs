@@ -30,7 +30,7 @@ fn key32(b: &Bytes, what: &str, seq: u64) -> Result<[u8; 32], NodeError> {
 /// The text a moderator reads of a committed body.
 fn shown_text(body: &str) -> String {
     match serde_json::from_str::<ChatContent>(body) {
-        Ok(ChatContent::Text { text }) => text,
+        Ok(ChatContent::Text { text, .. }) => text,
         Ok(ChatContent::ChatName { name }) => format!("(named the chat \"{name}\")"),
         Err(_) => body.to_string(),
     }

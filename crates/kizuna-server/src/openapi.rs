@@ -205,7 +205,11 @@ mod tests {
         assert_eq!(error["code"], "malformed_json");
         let ack: ClientFrame = serde_json::from_str(r#"{"type":"ack","up_to":7}"#).unwrap();
         assert!(matches!(ack, ClientFrame::Ack { up_to: 7 }));
-        let text = serde_json::to_string(&ChatContent::Text { text: "…".into() }).unwrap();
+        let text = serde_json::to_string(&ChatContent::Text {
+            text: "…".into(),
+            name: None,
+        })
+        .unwrap();
         assert_eq!(text, r#"{"t":"text","text":"…"}"#);
         let plain = serde_json::to_value(FrankedContent {
             body: text,

@@ -195,8 +195,16 @@ pub enum ServerFrame {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
 pub enum ChatContent {
-    Text { text: String },
-    ChatName { name: String },
+    Text {
+        text: String,
+        /// The sender's display name as they chose it, so that people see
+        /// a name, never learned by the node.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
+    ChatName {
+        name: String,
+    },
 }
 
 /// The plaintext of an MLS application message: the content as the sender

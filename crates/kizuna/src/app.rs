@@ -1,10 +1,21 @@
-//! `kizuna app`: starts the device's app and says where to open it.
+//! `kizuna app` and `kizuna staff console`: start a page served by this
+//! process and say where to open it.
 
 use std::path::Path;
 
 /// Serves the app of the device under `home` until stopped (Ctrl-C).
 pub async fn run(home: &Path, open: bool, port: Option<u16>, json: bool) -> anyhow::Result<()> {
     let app = kizuna_app::start(home, port).await?;
+    serve_until_stopped(app, open, json).await
+}
+
+/// Prints where `app` is (its address with the one-time secret), opens it
+/// if asked, and serves until stopped.
+pub async fn serve_until_stopped(
+    app: kizuna_app::RunningApp,
+    open: bool,
+    json: bool,
+) -> anyhow::Result<()> {
     if json {
         out!(
             "{}",

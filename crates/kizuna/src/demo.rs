@@ -318,6 +318,7 @@ pub async fn run(json: bool) -> anyhow::Result<()> {
     if let Some(m) = history.iter().find(|m| m.seq == spam.seq) {
         if let Some(p) = &m.proof {
             let text = serde_json::to_string(&kizuna_wire::ChatContent::Text {
+                name: None,
                 text: "Bob says he will hurt you".into(),
             })?;
             forged = Some(kizuna_wire::reports::ReportRequest {

@@ -64,6 +64,24 @@ pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
                 )
             })?;
         }
+        StaffCommand::Console {
+            server,
+            trust,
+            open,
+            port,
+        } => {
+            let ca_cert = trust
+                .read()?
+                .map(|pem| String::from_utf8_lossy(&pem).into_owned());
+            // With no server named and no session kept, the local node's.
+            let server = server.or_else(|| {
+                StaffClient::open(&a.staff_home)
+                    .is_err()
+                    .then(|| "http://127.0.0.1:7481".to_string())
+            });
+            let console = kizuna_app::start_console(&a.staff_home, server, ca_cert, port).await?;
+            crate::app::serve_until_stopped(console, open, json).await?;
+        }
         StaffCommand::Whoami => {
             let me = StaffClient::open(&a.staff_home)?.me().await?;
             out!("{}", serde_json::to_string_pretty(&me)?);

@@ -20,7 +20,6 @@ use crate::{assets, events, session, AppState};
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/open", get(session::open))
         .route("/api/me", get(me))
         .route("/api/chats", get(chats::list).post(chats::create))
         .route(
@@ -61,9 +60,9 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/api/privacy/export", get(privacy::export))
         .route("/api/privacy/erase", post(privacy::erase))
         .route("/api/events", get(events::stream))
-        .fallback(|uri: Uri| async move { assets::asset(uri.path()).await })
+        .fallback(|uri: Uri| async move { assets::device(uri.path()) })
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            state.sessions.clone(),
             session::guard,
         ))
         .with_state(state)
@@ -74,6 +73,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
 pub(crate) struct MessageView {
     seq: u64,
     sender: String,
+    /// The display name the message carried, if any.
+    sender_name: Option<String>,
     sender_device: String,
     text: String,
     server_time: u64,
@@ -87,6 +88,7 @@ impl MessageView {
         MessageView {
             seq: m.seq,
             sender: m.sender.clone(),
+            sender_name: m.sender_name.clone(),
             sender_device: m.sender_device.clone(),
             text: m.text.clone(),
             server_time: m.server_time,
@@ -99,6 +101,7 @@ impl MessageView {
         MessageView {
             seq: u.seq,
             sender: u.sender.clone(),
+            sender_name: None,
             sender_device: u.sender_device.clone(),
             text: String::new(),
             server_time: u.server_time,

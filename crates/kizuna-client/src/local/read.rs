@@ -114,7 +114,7 @@ impl Local {
              (SELECT COUNT(*) FROM messages m WHERE m.chat_id = c.chat_id), \
              (SELECT COUNT(*) FROM messages m WHERE m.chat_id = c.chat_id \
                 AND m.group_seq > c.read_up_to AND m.sender_device <> ?), \
-             l.sender_handle, l.text, l.server_time \
+             l.sender_handle, l.text, l.server_time, l.sender_name \
              FROM chats c LEFT JOIN messages l ON l.chat_id = c.chat_id AND l.group_seq = \
                (SELECT MAX(group_seq) FROM messages m WHERE m.chat_id = c.chat_id) \
              WHERE c.request_from IS NULL AND c.declined = 0 \
@@ -133,6 +133,7 @@ impl Local {
                 ) {
                     (Ok(Some(sender)), Ok(Some(text)), Ok(Some(at))) => Some(LastMessage {
                         sender,
+                        sender_name: r.try_get(8).map_err(|e| self.err(e))?,
                         text,
                         server_time: at as u64,
                     }),
@@ -167,7 +168,7 @@ impl Local {
     pub async fn history(&self, chat: &str) -> Result<Vec<StoredMessage>> {
         let rows = sqlx::query(
             "SELECT chat_id, group_seq, sender_handle, sender_device, text, server_time, \
-             body, franking_key, commitment, binding FROM messages \
+             body, franking_key, commitment, binding, sender_name FROM messages \
              WHERE chat_id = ? ORDER BY group_seq",
         )
         .bind(chat)
@@ -180,6 +181,7 @@ impl Local {
                     chat: r.try_get(0).map_err(|e| self.err(e))?,
                     seq: r.try_get::<i64, _>(1).map_err(|e| self.err(e))? as u64,
                     sender: r.try_get(2).map_err(|e| self.err(e))?,
+                    sender_name: r.try_get(10).map_err(|e| self.err(e))?,
                     sender_device: r.try_get(3).map_err(|e| self.err(e))?,
                     text: r.try_get(4).map_err(|e| self.err(e))?,
                     server_time: r.try_get::<i64, _>(5).map_err(|e| self.err(e))? as u64,

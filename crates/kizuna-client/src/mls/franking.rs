@@ -103,7 +103,10 @@ mod tests {
     }
 
     fn text(t: &str) -> ChatContent {
-        ChatContent::Text { text: t.into() }
+        ChatContent::Text {
+            text: t.into(),
+            name: None,
+        }
     }
 
     #[test]
@@ -114,7 +117,7 @@ mod tests {
             binding: Bytes(vec![9; 32]),
         };
         let (content, kept) = unpack(&plain, &envelope(Some(f)), "bob").unwrap();
-        assert!(matches!(content, ChatContent::Text { text } if text == "hi"));
+        assert!(matches!(content, ChatContent::Text { text, .. } if text == "hi"));
         let kept = kept.unwrap();
         assert_eq!((kept.body, kept.key), (proof.body, proof.key));
         assert_eq!(kept.binding, [9; 32]);

@@ -60,6 +60,24 @@ pub enum StaffCommand {
         #[arg(long)]
         totp: String,
     },
+    /// The staff console in a browser: a page on this machine's loopback
+    /// address, served by this process, which holds the staff session.
+    /// Prints the address to open (with a one-time secret); the page asks
+    /// for the staff id, password and authenticator code.
+    Console {
+        /// The staff API of the node; defaults to the kept session's, else
+        /// the local node's.
+        #[arg(long, env = "KIZUNA_STAFF_SERVER")]
+        server: Option<String>,
+        #[command(flatten)]
+        trust: crate::cli::Trust,
+        /// Open the address in the system's browser too.
+        #[arg(long)]
+        open: bool,
+        /// Listen on this loopback port instead of a free one.
+        #[arg(long)]
+        port: Option<u16>,
+    },
     /// Who I am logged in as, from where.
     Whoami,
     /// Organisations: add, suspend, list.

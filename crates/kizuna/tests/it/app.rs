@@ -16,11 +16,16 @@ struct App {
 }
 
 async fn app(home: &Path) -> App {
-    let home = home.to_path_buf();
+    let mut args = vec!["app".to_string(), "--json".into(), "--home".into()];
+    args.push(home.display().to_string());
+    page(args).await
+}
+
+/// `kizuna ARGS…` serving a page, and the address it printed as JSON.
+async fn page(args: Vec<String>) -> App {
     tokio::task::spawn_blocking(move || {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kizuna"))
-            .args(["app", "--json", "--home"])
-            .arg(&home)
+            .args(&args)
             .env("KIZUNA_LOG", "error")
             .stdout(std::process::Stdio::piped())
             .spawn()
@@ -30,12 +35,11 @@ async fn app(home: &Path) -> App {
             .read_line(&mut line)
             .unwrap();
         let v: serde_json::Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("`kizuna app --json` printed {line:?}: {e}"));
-        let url = v["url"].as_str().unwrap().to_string();
+            .unwrap_or_else(|e| panic!("`kizuna {}` printed {line:?}: {e}", args.join(" ")));
         App {
             _process: KillOnDrop(child),
             base: format!("http://{}", v["address"].as_str().unwrap()),
-            url,
+            url: v["url"].as_str().unwrap().to_string(),
         }
     })
     .await
@@ -259,6 +263,8 @@ async fn people_with_apps(node: &Node, who: &[&str]) -> (Vec<App>, Vec<(String, 
         let upper = handle.to_uppercase();
         env.push((format!("{upper}_URL"), a.url.clone()));
         env.push((format!("{upper}_HANDLE"), handle.to_string()));
+        // The name each registered with (see `Node::stranger`).
+        env.push((format!("{upper}_NAME"), format!("{handle} Person")));
         apps.push(a);
     }
     (apps, env)
@@ -431,4 +437,66 @@ async fn a_staff_request_waiting_for_my_agreement_is_answered_in_the_privacy_cen
     let alice = app(&node.home("alice")).await;
     browser("requests.mjs", app_env(&alice, &[])).await;
     assert!(sup.read("alice").await.unwrap().phone.is_some());
+}
+
+/// `kizuna staff console` for the staff session kept under `home`.
+async fn console(home: &Path, server: &str) -> App {
+    let args = [
+        "staff",
+        "--json",
+        "--staff-home",
+        &home.display().to_string(),
+        "console",
+        "--server",
+        server,
+    ];
+    page(args.iter().map(|a| a.to_string()).collect()).await
+}
+
+#[tokio::test]
+async fn staff_request_approve_by_another_and_read_in_the_console() {
+    use kizuna_wire::staff::{NewStaffMember, Role};
+    let mut node = Node::start().await;
+    node.person("alice", "jp").await.close().await;
+    let (root, _) = crate::staff::staffed(&mut node).await;
+    let add = |id: &str, roles: Vec<Role>| NewStaffMember {
+        staff_id: id.into(),
+        org_id: "operator".into(),
+        roles,
+    };
+    let sup = root
+        .add_member(&add("sup", vec![Role::Support]))
+        .await
+        .unwrap();
+    let appr = root
+        .add_member(&add("appr", vec![Role::Approver, Role::Security]))
+        .await
+        .unwrap();
+    let server = crate::staff::staff_url(&node);
+    let sup_console = console(&node.home("console-sup"), &server).await;
+    let appr_console = console(&node.home("console-appr"), &server).await;
+    let totp =
+        |c: &kizuna_wire::staff::StaffCredentials| kizuna_staff::totp_now(&c.totp_secret).unwrap();
+    let env = vec![
+        ("ADMIN_URL", appr_console.url.clone()),
+        ("SUP_URL", sup_console.url.clone()),
+        ("ADMIN_ID", appr.staff_id.clone()),
+        ("ADMIN_PASSWORD", appr.password.clone()),
+        ("ADMIN_TOTP", totp(&appr)),
+        ("SUP_ID", sup.staff_id.clone()),
+        ("SUP_PASSWORD", sup.password.clone()),
+        ("SUP_TOTP", totp(&sup)),
+        ("SUBJECT", "alice".into()),
+        ("FIELD", "phone".into()),
+    ];
+    let env = env.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    println!("{}", browser("staff.mjs", env).await);
+
+    // The console's read was the node's governed read: in alice's log.
+    let mut alice = kizuna_client::Client::open(&node.home("alice"))
+        .await
+        .unwrap();
+    let log = alice.accesses().await.unwrap();
+    assert!(log.accesses.iter().any(|a| a.entry.record.action == "read"
+        && a.entry.staff.as_ref().is_some_and(|s| s.staff_id == "sup")));
 }

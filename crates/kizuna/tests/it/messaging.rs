@@ -20,6 +20,8 @@ async fn one_to_one_chat() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].text, "hello bob");
     assert_eq!(got[0].sender, "alice");
+    // Her display name came inside the message, not from the node.
+    assert_eq!(got[0].sender_name.as_deref(), Some("alice Person"));
     assert_eq!(got[0].sender_device, alice.identity().device_id);
     assert_eq!(got[0].seq, sent.seq);
     assert_eq!(got[0].server_time, sent.server_time);

@@ -49,7 +49,11 @@ pub(crate) async fn alice_and_bob(node: &Node) -> (Client, Client, String) {
 }
 
 fn body(text: &str) -> String {
-    serde_json::to_string(&kizuna_wire::ChatContent::Text { text: text.into() }).unwrap()
+    serde_json::to_string(&kizuna_wire::ChatContent::Text {
+        text: text.into(),
+        name: None,
+    })
+    .unwrap()
 }
 
 #[tokio::test]
