@@ -500,3 +500,48 @@ async fn staff_request_approve_by_another_and_read_in_the_console() {
     assert!(log.accesses.iter().any(|a| a.entry.record.action == "read"
         && a.entry.staff.as_ref().is_some_and(|s| s.staff_id == "sup")));
 }
+
+#[tokio::test]
+async fn a_new_device_is_approved_and_revoked_from_the_app_at_phone_width() {
+    let node = Node::start().await;
+    node.person("alice", "jp").await.close().await;
+    let alice = app(&node.home("alice")).await;
+    // The new device asks, as a person runs it, and shows its code.
+    let new_home = node.home("alice-tablet");
+    let url = node.url.clone();
+    let (code_tx, code_rx) = tokio::sync::oneshot::channel::<String>();
+    let linking = tokio::task::spawn_blocking(move || {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kizuna"))
+            .args([
+                "device",
+                "link",
+                "--json",
+                "--handle",
+                "alice",
+                "--device-label",
+                "tablet",
+            ])
+            .args(["--server", &url, "--home"])
+            .arg(&new_home)
+            .env("KIZUNA_LOG", "error")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("`kizuna device link --json` printed {line:?}: {e}"));
+        code_tx
+            .send(v["approve_with"].as_str().unwrap().to_string())
+            .unwrap();
+        child.wait().unwrap()
+    });
+    let code = code_rx.await.unwrap();
+    let env = app_env(&alice, &[("CODE", &code), ("NEW_DEVICE_LABEL", "tablet")]);
+    println!("{}", browser("devices.mjs", env).await);
+    assert!(
+        linking.await.unwrap().success(),
+        "the new device was linked"
+    );
+}
