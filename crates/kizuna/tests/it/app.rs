@@ -545,3 +545,41 @@ async fn a_new_device_is_approved_and_revoked_from_the_app_at_phone_width() {
         "the new device was linked"
     );
 }
+
+#[tokio::test]
+async fn a_chat_request_is_accepted_or_declined_with_a_block_in_the_app() {
+    let node = Node::start().await;
+    node.person("alice", "jp").await.close().await;
+    // Mallory keeps no contacts: alice's chats with her are requests.
+    node.stranger("mallory", "jp", &crate::harness::phone_for("mallory"))
+        .await
+        .close()
+        .await;
+    let alice = app(&node.home("alice")).await;
+    let mallory = app(&node.home("mallory")).await;
+    let env = vec![
+        ("ALICE_URL".to_string(), alice.url.clone()),
+        ("MALLORY_URL".to_string(), mallory.url.clone()),
+        ("MALLORY_HANDLE".to_string(), "mallory".to_string()),
+    ];
+    println!("{}", browser("requests-chat.mjs", env).await);
+    let mut m = kizuna_client::Client::open(&node.home("mallory"))
+        .await
+        .unwrap();
+    let blocked = m.blocked().await.unwrap().blocked;
+    assert_eq!(blocked.len(), 1);
+    assert_eq!(blocked[0].handle, "alice");
+}
+
+#[tokio::test]
+async fn an_account_is_erased_from_the_privacy_centre() {
+    let node = Node::start().await;
+    node.person("alice", "jp").await.close().await;
+    let mut bob = node.person("bob", "jp").await;
+    let alice = app(&node.home("alice")).await;
+    browser("erase.mjs", app_env(&alice, &[("HANDLE", "alice")])).await;
+    assert!(
+        bob.account("alice").await.is_err(),
+        "the node no longer knows alice"
+    );
+}
