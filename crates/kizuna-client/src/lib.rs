@@ -68,6 +68,17 @@ impl MembershipChange {
 /// Where a device keeps its person's display name, which its messages carry.
 const DISPLAY_NAME: &str = "display_name";
 
+/// A display name as others' devices keep it: at most 100 characters, with
+/// no control characters (a name is shown beside messages, not obeyed).
+pub(crate) fn display_name(n: &str) -> String {
+    n.chars()
+        .filter(|c| !c.is_control())
+        .take(100)
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
 /// One-time key packages a device keeps on the server.
 const KEY_PACKAGE_TARGET: usize = 30;
 /// Attempts at a commit or send when other members keep winning the epoch.
@@ -394,7 +405,7 @@ impl Client {
             return Some(n).filter(|n| !n.is_empty());
         }
         let me = self.me().await.ok()?;
-        let name = mls::display_name(&me.name);
+        let name = display_name(&me.name);
         self.local
             .set_meta(DISPLAY_NAME, name.as_bytes())
             .await

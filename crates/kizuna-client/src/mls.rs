@@ -518,7 +518,7 @@ fn apply_inner(
                                 chat,
                                 sender: handle,
                                 sender_name: name
-                                    .map(|n| display_name(&n))
+                                    .map(|n| crate::display_name(&n))
                                     .filter(|n| !n.is_empty()),
                                 sender_device: device,
                                 text,
@@ -588,15 +588,4 @@ pub fn open_application(
         }
         _ => Err(ClientError::Protocol("not an application message".into())),
     }
-}
-
-/// A display name as others' devices keep it: at most 100 characters, with
-/// no control characters (a name is shown beside messages, not obeyed).
-pub(crate) fn display_name(n: &str) -> String {
-    n.chars()
-        .filter(|c| !c.is_control())
-        .take(100)
-        .collect::<String>()
-        .trim()
-        .to_string()
 }

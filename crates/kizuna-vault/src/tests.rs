@@ -147,6 +147,40 @@ async fn a_vault_takes_up_a_key_version_another_rewrapped_under() {
     serving.close().await;
 }
 
+/// The vault of a cluster's node: its ledger a mirror of `log`, the
+/// cluster's one shared log.
+async fn clustered(dir: &std::path::Path) -> (Vault, Arc<kizuna_ledger::InMemoryLog>) {
+    let log = Arc::new(kizuna_ledger::InMemoryLog::default());
+    let ledger = Arc::new(
+        kizuna_ledger::Ledger::open_shared(
+            &dir.join("ledger"),
+            kizuna_ledger::TreeHeadKey::new("test/ledger", [3; 32]),
+            log.clone(),
+        )
+        .await
+        .unwrap(),
+    );
+    let vault = Vault::open(Regions::embedded(), &DataDir::new(dir), ledger)
+        .await
+        .unwrap();
+    (vault, log)
+}
+
+/// A read of a person's profile from Japan at `at`, by `requester`.
+fn read_at(at: u64, requester: &str) -> kizuna_wire::TransferRecord {
+    kizuna_wire::TransferRecord {
+        at,
+        action: "read".into(),
+        categories: vec!["profile".into()],
+        region: "jp".into(),
+        to_country: "JP".into(),
+        basis: None,
+        requester: requester.into(),
+        allowed: true,
+        refusal: None,
+    }
+}
+
 /// In a cluster, an access record left unnumbered may be another node's
 /// whose append is under way: settling leaves the young ones alone,
 /// numbers an old one whose leaf reached the shared log, and takes back an
@@ -154,19 +188,7 @@ async fn a_vault_takes_up_a_key_version_another_rewrapped_under() {
 #[tokio::test]
 async fn records_a_dead_node_left_are_settled_after_the_grace() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Arc::new(kizuna_ledger::InMemoryLog::default());
-    let ledger = Arc::new(
-        kizuna_ledger::Ledger::open_shared(
-            &dir.path().join("ledger"),
-            kizuna_ledger::TreeHeadKey::new("test/ledger", [3; 32]),
-            log.clone(),
-        )
-        .await
-        .unwrap(),
-    );
-    let vault = Vault::open(Regions::embedded(), &DataDir::new(dir.path()), ledger)
-        .await
-        .unwrap();
+    let (vault, log) = clustered(dir.path()).await;
     let subject = "a";
     vault
         .register(subject, "jp", &profile("+819000000200"), &operator())
@@ -178,17 +200,7 @@ async fn records_a_dead_node_left_are_settled_after_the_grace() {
         let mut access = vault
             .new_access(
                 subject,
-                kizuna_wire::TransferRecord {
-                    at: kizuna_wire::now_ms() - age_ms,
-                    action: "read".into(),
-                    categories: vec!["profile".into()],
-                    region: "jp".into(),
-                    to_country: "JP".into(),
-                    basis: None,
-                    requester: what.into(),
-                    allowed: true,
-                    refusal: None,
-                },
+                read_at(kizuna_wire::now_ms() - age_ms, what),
                 &operator(),
             )
             .unwrap();
@@ -235,19 +247,7 @@ async fn records_a_dead_node_left_are_settled_after_the_grace() {
 #[tokio::test]
 async fn a_record_taken_back_during_a_slow_append_is_written_again() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Arc::new(kizuna_ledger::InMemoryLog::default());
-    let ledger = Arc::new(
-        kizuna_ledger::Ledger::open_shared(
-            &dir.path().join("ledger"),
-            kizuna_ledger::TreeHeadKey::new("test/ledger", [3; 32]),
-            log.clone(),
-        )
-        .await
-        .unwrap(),
-    );
-    let vault = Vault::open(Regions::embedded(), &DataDir::new(dir.path()), ledger)
-        .await
-        .unwrap();
+    let (vault, _log) = clustered(dir.path()).await;
     let subject = "a";
     vault
         .register(subject, "jp", &profile("+819000000201"), &operator())
@@ -259,17 +259,7 @@ async fn a_record_taken_back_during_a_slow_append_is_written_again() {
     let access = vault
         .new_access(
             subject,
-            kizuna_wire::TransferRecord {
-                at: kizuna_wire::now_ms() - 5 * 60_000,
-                action: "read".into(),
-                categories: vec!["profile".into()],
-                region: "jp".into(),
-                to_country: "JP".into(),
-                basis: None,
-                requester: "slow".into(),
-                allowed: true,
-                refusal: None,
-            },
+            read_at(kizuna_wire::now_ms() - 5 * 60_000, "slow"),
             &operator(),
         )
         .unwrap();
