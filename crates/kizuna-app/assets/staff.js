@@ -39,6 +39,7 @@
       whoami: '{staff} · {org}',
       whoamiUntil: 'Session until {time}',
       logout: 'Sign out',
+      logoutNotOnNode: 'Signed out here, but the node could not be told: the session stays valid there until it expires.',
       // nav
       navGrants: 'Grants',
       navRead: 'Governed read',
@@ -263,6 +264,7 @@
       whoami: '{staff}（{org}）',
       whoamiUntil: '{time} まで有効',
       logout: 'サインアウト',
+      logoutNotOnNode: 'この端末ではサインアウトしましたが、ノードに届きませんでした。セッションは期限までノード上で有効です。',
       navGrants: 'アクセス権',
       navRead: '閲覧',
       navAlerts: 'アラート',
@@ -480,6 +482,7 @@
       whoami: '{staff} · {org}',
       whoamiUntil: '{time}까지 유효',
       logout: '로그아웃',
+      logoutNotOnNode: '이 기기에서는 로그아웃했지만 노드에 알리지 못했습니다. 세션은 만료될 때까지 노드에서 유효합니다.',
       navGrants: '접근 권한',
       navRead: '열람',
       navAlerts: '경고',
@@ -1045,9 +1048,13 @@
   });
   logoutBtn.addEventListener('click', async () => {
     logoutBtn.disabled = true;
-    try { await api('POST', '/api/logout', {}); } catch (_) { /* signed out here anyway */ }
+    let message = '';
+    try {
+      const r = await api('POST', '/api/logout', {});
+      if (r && r.ended_on_node === false) message = t('logoutNotOnNode');
+    } catch (_) { message = t('logoutNotOnNode'); }
     logoutBtn.disabled = false;
-    if (!sessionOver) showLogin('');
+    if (!sessionOver) showLogin(message);
   });
 
   // ---------------------------------------------------------------------

@@ -152,11 +152,21 @@ async fn login(State(state): Shared, Json(l): Json<Login>) -> Result<Json<Value>
 }
 
 async fn logout(State(state): Shared) -> Json<Value> {
-    *state.client.write().await = None;
-    // The kept token goes too: this console's logout is the session's end
-    // on this machine.
-    let _ = std::fs::remove_file(state.home.join("staff-session.json"));
-    Json(session_json(None))
+    let c = state.client.write().await.take();
+    // The session ends on the node, so a copy of its token is worth
+    // nothing; the kept token goes either way. If the node cannot be told,
+    // the page says so: the session then lasts there until it expires.
+    let ended_on_node = match c {
+        Some(c) => match c.logout(&state.home).await {
+            Ok(_) => true,
+            // Ended already (a suspension, another logout): nothing left.
+            Err(e) => e.api_code() == Some(kizuna_wire::ErrorCode::Unauthorized),
+        },
+        None => kizuna_console::staff::forget(&state.home).is_ok(),
+    };
+    let mut view = session_json(None);
+    view["ended_on_node"] = json!(ended_on_node);
+    Json(view)
 }
 
 async fn grants(State(state): Shared) -> Result<Json<Vec<Grant>>, AppError> {

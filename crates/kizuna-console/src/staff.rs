@@ -32,6 +32,17 @@ fn session_file(home: &Path) -> PathBuf {
     home.join("staff-session.json")
 }
 
+/// Removes the session kept under `home`, if there is one.
+pub fn forget(home: &Path) -> Result<()> {
+    match std::fs::remove_file(session_file(home)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(ConsoleError::Local {
+            path: session_file(home),
+            reason: format!("cannot remove the kept staff session: {e}"),
+        }),
+        _ => Ok(()),
+    }
+}
+
 impl StaffClient {
     /// Logs in and keeps the session under `home` (readable by its owner
     /// only) for the commands that follow.
@@ -126,6 +137,17 @@ impl StaffClient {
         self.transport
             .call(method, path, Some(&self.session.token), body)
             .await
+    }
+
+    /// Ends the session on the node, then forgets the token kept under
+    /// `home`. The token is forgotten even when the node cannot be told (it
+    /// then lasts until it expires there), and the error says so.
+    pub async fn logout(self, home: &Path) -> Result<LoggedOut> {
+        let ended = self
+            .call::<(), LoggedOut>(Method::POST, "/staff/v1/logout", None)
+            .await;
+        forget(home)?;
+        ended
     }
 
     pub async fn me(&self) -> Result<serde_json::Value> {

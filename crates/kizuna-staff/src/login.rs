@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use kizuna_wire::staff::{
-    Org, StaffLogin, StaffMember, StaffSession, STAFF_TOKEN_PREFIX, USER_TOKEN_PREFIX,
+    LoggedOut, Org, StaffLogin, StaffMember, StaffSession, STAFF_TOKEN_PREFIX, USER_TOKEN_PREFIX,
 };
 use rand::RngCore;
 
@@ -181,6 +181,36 @@ impl StaffRealm {
             expires_at: exp,
             staff_id: m.staff_id.clone(),
             org_id: m.org_id.clone(),
+        })
+    }
+
+    /// Ends the session before its expiry: its token is refused from now
+    /// on, wherever a copy of it is. Recorded first, as a login is, so the
+    /// realm's events say when each session stopped being usable.
+    pub async fn logout(&self, session: &Session) -> Result<LoggedOut, StaffError> {
+        self.record(
+            EventKind::Logout,
+            Some(&session.member.staff_id),
+            Some(&session.org.org_id),
+            serde_json::json!({
+                "source": session.source.to_string(),
+                "session": session.session_id,
+            }),
+        )
+        .await?;
+        let ended_at = now_secs();
+        if !self
+            .store
+            .end_session(&session.session_id, ended_at)
+            .await?
+        {
+            // Ended meanwhile by a suspension or a second logout: either
+            // way the token no longer opens anything.
+            return Err(StaffError::InvalidSession("the session was ended"));
+        }
+        Ok(LoggedOut {
+            staff_id: session.member.staff_id.clone(),
+            ended_at,
         })
     }
 

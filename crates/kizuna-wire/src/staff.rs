@@ -193,6 +193,16 @@ pub struct Suspended {
     pub sessions_ended: u64,
 }
 
+/// A session its member ended before it expired.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LoggedOut {
+    pub staff_id: String,
+    /// When the session ended (seconds since the Unix epoch); its token is
+    /// refused from then on.
+    pub ended_at: u64,
+}
+
 /// Why a staff member needs personal data: a fixed list of justification
 /// codes, like a cloud provider's access-approval reasons.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

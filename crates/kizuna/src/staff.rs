@@ -82,6 +82,18 @@ pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
             let console = kizuna_app::start_console(&a.staff_home, server, ca_cert, port).await?;
             crate::app::serve_until_stopped(console, open, json).await?;
         }
+        StaffCommand::Logout => {
+            let ended = StaffClient::open(&a.staff_home)?
+                .logout(&a.staff_home)
+                .await?;
+            show(json, &ended, |e| {
+                out!(
+                    "logged out {}; the session ended at {}",
+                    e.staff_id,
+                    kizuna_wire::utc(e.ended_at * 1000)
+                )
+            })?;
+        }
         StaffCommand::Whoami => {
             let me = StaffClient::open(&a.staff_home)?.me().await?;
             out!("{}", serde_json::to_string_pretty(&me)?);

@@ -150,6 +150,7 @@ pub fn router(g: Arc<Governance>) -> Router {
     Router::new()
         .route("/openapi.json", get(openapi::document))
         .route("/staff/v1/login", post(login))
+        .route("/staff/v1/logout", post(logout))
         .route("/staff/v1/me", get(me))
         .route("/staff/v1/orgs", get(orgs).post(add_org))
         .route("/staff/v1/orgs/{org}/suspend", post(suspend_org))
@@ -184,6 +185,18 @@ pub(crate) async fn login(
     Body(req): Body<StaffLogin>,
 ) -> Answer<StaffSession> {
     Ok(Json(g.realm.login(&req, addr.ip()).await?))
+}
+
+#[utoipa::path(
+    post,
+    path = "/staff/v1/logout",
+    tag = "staff",
+    summary = "End this session now: its token is refused from then on, wherever a copy of it is",
+    responses((status = 200, description = "the session ended", body = LoggedOut), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn logout(State(g): State<Shared>, Staff(s): Staff) -> Answer<LoggedOut> {
+    Ok(Json(g.realm.logout(&s).await?))
 }
 
 #[utoipa::path(

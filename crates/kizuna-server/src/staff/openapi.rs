@@ -17,6 +17,7 @@ const ABOUT: &str = include_str!("openapi.md");
     info(title = "Kizuna staff API"),
     paths(
         super::login,
+        super::logout,
         super::me,
         super::orgs,
         super::add_org,

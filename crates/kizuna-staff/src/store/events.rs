@@ -14,6 +14,8 @@ use crate::StaffError;
 pub enum EventKind {
     Bootstrap,
     Login,
+    /// A session ended by its member before it expired.
+    Logout,
     /// One window's failed logins, counted: how many, why, which staff ids
     /// were tried and from where.
     LoginFailures,
@@ -51,9 +53,10 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 31] = [
+    pub const ALL: [EventKind; 32] = [
         EventKind::Bootstrap,
         EventKind::Login,
+        EventKind::Logout,
         EventKind::LoginFailures,
         EventKind::LoginFailed,
         EventKind::LoginOutsideNetwork,
@@ -90,6 +93,7 @@ impl EventKind {
         match self {
             EventKind::Bootstrap => "bootstrap",
             EventKind::Login => "login",
+            EventKind::Logout => "logout",
             EventKind::LoginFailures => "login_failures",
             EventKind::LoginFailed => "login_failed",
             EventKind::LoginOutsideNetwork => "login_outside_network",
@@ -133,6 +137,7 @@ impl EventKind {
             | EventKind::ReportQueueDenied => true,
             EventKind::Bootstrap
             | EventKind::Login
+            | EventKind::Logout
             | EventKind::LoginFailures
             | EventKind::LoginFailed
             | EventKind::LoginOutsideNetwork

@@ -56,6 +56,19 @@ impl StaffStore {
         }))
     }
 
+    /// Ends one session now; false when it had already ended.
+    pub async fn end_session(&self, session_id: &str, now: u64) -> Result<bool, StaffError> {
+        let ended = sqlx::query(
+            "UPDATE sessions SET ended_at = $1 WHERE session_id = $2 AND ended_at IS NULL",
+        )
+        .bind(now as i64)
+        .bind(session_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(ended == 1)
+    }
+
     /// Notes a checked guess that failed, and forgets those older than
     /// `forget_before`; answers how many failed since `since`.
     pub async fn note_login_failure(

@@ -78,6 +78,9 @@ pub enum StaffCommand {
         #[arg(long)]
         port: Option<u16>,
     },
+    /// End the session now, on the node and on this machine: the token is
+    /// refused from then on, wherever a copy of it is.
+    Logout,
     /// Who I am logged in as, from where.
     Whoami,
     /// Organisations: add, suspend, list.

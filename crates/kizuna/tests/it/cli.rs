@@ -504,4 +504,33 @@ async fn the_readme_staff_walkthrough_works_as_written() {
     let read = json_of(&staff_cmd("sup", &["read", "--subject", "alice"]).await);
     assert_eq!(read["phone"], "+819012345678");
     assert!(read["name"].is_null(), "{read}");
+
+    // Logging out ends the session on the node: a copy of the token taken
+    // before is refused, and the kept session is gone from this machine.
+    let kept =
+        std::fs::read_to_string(std::path::Path::new(&home("sup")).join("staff-session.json"))
+            .unwrap();
+    let token = serde_json::from_str::<serde_json::Value>(&kept).unwrap()["session"]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = json_of(&staff_cmd("sup", &["logout"]).await);
+    assert_eq!(out["staff_id"], "sup", "{out}");
+    let r = reqwest::Client::new()
+        .get(format!("{staff_url}/staff/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let again = staff_cmd("sup", &["whoami"]).await;
+    assert!(!again.status.success());
+    let e: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("kizuna staff login"),
+        "{e}"
+    );
 }

@@ -201,6 +201,57 @@ async fn the_staff_realm_is_separate_and_an_organisation_is_stopped_by_one_comma
 }
 
 #[tokio::test]
+async fn a_logout_ends_the_session_on_the_node_for_every_copy_of_its_token() {
+    let mut node = Node::start().await;
+    let (admin, _) = staffed(&mut node).await;
+    let sup = member(&node, &admin, "sup", "operator", vec![Role::Support]).await;
+    let copy = sup.session().token.clone();
+    let home = node.home("staff-sup");
+    let ended = sup.logout(&home).await.unwrap();
+    assert_eq!(ended.staff_id, "sup");
+    assert!(StaffClient::open(&home).is_err(), "the kept session stays");
+
+    let http = node.http();
+    let me = |token: String| {
+        let req = http
+            .get(format!("{}/staff/v1/me", staff_url(&node)))
+            .bearer_auth(token);
+        async move {
+            let r = req.send().await.unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<kizuna_wire::ErrorBody>().await.unwrap(),
+            )
+        }
+    };
+    let (status, body) = me(copy.clone()).await;
+    assert_eq!(status, 401);
+    assert_eq!(body.code, ErrorCode::Unauthorized);
+    assert!(body.message.contains("ended"), "{}", body.message);
+    // A second logout with the copy is refused the same way and changes
+    // nothing.
+    let r = http
+        .post(format!("{}/staff/v1/logout", staff_url(&node)))
+        .bearer_auth(&copy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // The end is an event of the staff realm, one for the one logout.
+    let logouts: Vec<serde_json::Value> = admin
+        .events()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e["kind"] == "logout")
+        .collect();
+    assert_eq!(logouts.len(), 1, "{logouts:?}");
+    assert_eq!(logouts[0]["staff_id"], "sup", "{logouts:?}");
+    // The admin's own session is untouched.
+    admin.me().await.unwrap();
+}
+
+#[tokio::test]
 async fn staff_logins_refused_alike_and_counted_per_window() {
     let mut node = Node::start().await;
     let (admin, root) = staffed(&mut node).await;
