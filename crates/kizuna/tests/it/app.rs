@@ -502,6 +502,116 @@ async fn staff_request_approve_by_another_and_read_in_the_console() {
 }
 
 #[tokio::test]
+async fn break_glass_alerts_reviews_and_report_decisions_in_the_console() {
+    use kizuna_console::staff::StaffClient;
+    use kizuna_wire::reports::ReportReason;
+    use kizuna_wire::staff::{GrantRequest, NewStaffMember, Purpose, Role, REPORTS_FIELD};
+    let mut node = Node::start().await;
+    let (root, _) = crate::staff::staffed(&mut node).await;
+    let (mut alice, mut bob, chat) = crate::reports::alice_and_bob(&node).await;
+    let threat = "you will regret this";
+    let sent = bob.send(&chat, threat).await.unwrap();
+    alice.sync().await.unwrap();
+    alice
+        .report(&chat, sent.seq, ReportReason::Harassment, None, 0)
+        .await
+        .unwrap();
+
+    let add = |id: &str, roles: Vec<Role>| NewStaffMember {
+        staff_id: id.into(),
+        org_id: "operator".into(),
+        roles,
+    };
+    let sec = root
+        .add_member(&add("sec", vec![Role::Security, Role::Support]))
+        .await
+        .unwrap();
+    let aud = root
+        .add_member(&add("aud", vec![Role::Security]))
+        .await
+        .unwrap();
+    let modr = root
+        .add_member(&add("mod", vec![Role::Moderator]))
+        .await
+        .unwrap();
+    // The moderator's live grant over region jp's reports, asked for and
+    // approved before the console opens.
+    let appr = crate::staff::member(&node, &root, "appr", "operator", vec![Role::Approver]).await;
+    let now = kizuna_wire::now_ms() / 1000;
+    let m = StaffClient::login(
+        &node.home("staff-mod"),
+        &crate::staff::staff_url(&node),
+        None,
+        &modr.staff_id,
+        &modr.password,
+        &kizuna_staff::totp_at(&modr.totp_secret, now).unwrap(),
+    )
+    .await
+    .unwrap();
+    let g = m
+        .request_grant(&GrantRequest {
+            subjects: Vec::new(),
+            fields: vec![REPORTS_FIELD.into()],
+            purpose: Purpose::AbuseReportReview,
+            ticket: "MOD-1".into(),
+            reason: "the abuse report queue".into(),
+            duration_secs: 3600,
+            break_glass: false,
+            regions: vec!["jp".into()],
+        })
+        .await
+        .unwrap();
+    appr.decide_grant(&g.grant_id, "approve").await.unwrap();
+
+    let server = crate::staff::staff_url(&node);
+    let consoles = [
+        console(&node.home("console-sec"), &server).await,
+        console(&node.home("console-aud"), &server).await,
+        console(&node.home("console-mod"), &server).await,
+    ];
+    let mut env = vec![
+        ("SUBJECT".to_string(), "alice".to_string()),
+        ("REPORTED_TEXT".into(), threat.into()),
+    ];
+    for ((prefix, c), app) in [("SEC", &sec), ("AUD", &aud), ("MOD", &modr)]
+        .into_iter()
+        .zip(&consoles)
+    {
+        // The moderator's code of this time step opened the session above,
+        // and a code opens one session: the console gets the next step's,
+        // which the node also accepts.
+        let at = if prefix == "MOD" { now + 30 } else { now };
+        env.extend([
+            (format!("{prefix}_URL"), app.url.clone()),
+            (format!("{prefix}_ID"), c.staff_id.clone()),
+            (format!("{prefix}_PASSWORD"), c.password.clone()),
+            (
+                format!("{prefix}_TOTP"),
+                kizuna_staff::totp_at(&c.totp_secret, at).unwrap(),
+            ),
+        ]);
+    }
+    println!("{}", browser("oversight.mjs", env).await);
+
+    // What the console did, the node did and recorded.
+    let reviews = root.reviews().await.unwrap();
+    assert_eq!(reviews.len(), 1, "{reviews:?}");
+    assert_eq!(reviews[0].completed_by.as_deref(), Some("aud"));
+    assert_eq!(reviews[0].justified, Some(true));
+    let notices = bob.moderation().await.unwrap();
+    assert_eq!(notices.len(), 1, "bob is told of the decision");
+    assert_eq!(notices[0].message.text, threat);
+    let events = root.events().await.unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "logout" && e["staff_id"] == "aud"),
+        "the console's sign-out ended aud's session on the node"
+    );
+    assert!(StaffClient::open(&node.home("console-aud")).is_err());
+}
+
+#[tokio::test]
 async fn a_new_device_is_approved_and_revoked_from_the_app_at_phone_width() {
     let node = Node::start().await;
     node.person("alice", "jp").await.close().await;
