@@ -167,6 +167,7 @@
       dmNode: 'The node this device uses',
       dmKeptAbroad: 'Kept outside your home region',
       dmKeptAbroadNone: 'Nothing',
+      dmKeptAbroadWhat: 'What is kept there',
       dmRegion: '{name} (region {code}), {country}',
       dmRegionShort: '{country}, region {code}',
       dmCategories: 'What is kept about you',
@@ -272,6 +273,41 @@
       consent_agreed: 'You agreed',
       consent_withdrawn: 'You withdrew your agreement',
       consent_none: 'Not asked yet',
+      consent_needed: 'Your agreement is needed',
+      consent_not_needed: 'Nothing to agree to',
+      // The node's own sentences in the data map, exactly as it writes them
+      // (crates/kizuna-vault/src/data_map.rs, crates/kizuna-node/src/disclosures.rs).
+      // An English page shows the node's text itself; another language shows
+      // its translation below only when the node's text is exactly this.
+      dmFields_profile: 'name, phone, email',
+      dmFields_contacts: 'handles',
+      dmFields_blocks: 'the people you blocked, and since when',
+      dmFields_block_hashes: 'a keyed hash of each pair (you, someone you blocked)',
+      dmFields_phone_index: 'keyed hash of your phone number',
+      dmFields_access_records: 'transfers of your data',
+      dmFields_reports: 'abuse reports you filed: the messages you revealed, reason, note, outcome',
+      dmFields_moderation: 'decisions about your reported messages, and your appeals',
+      dmFields_consent: 'your agreements to the foreign countries that may reach your data, and withdrawals',
+      dmFields_account: 'handle, device ids, device public keys, MLS key packages',
+      dmFields_messages_in_transit: 'MLS ciphertext waiting for your devices',
+      dmSealed: "encrypted with your own data key, which region {region}'s key wraps; that key is kept outside every database",
+      dmProt_block_hashes: "keyed hashes (HMAC-SHA-256) with the node's secret, so the node can refuse what a blocked person sends you; no handle or account is stored with them",
+      dmProt_phone_index: "a keyed hash (HMAC-SHA-256) with the region's secret; the number itself is not stored",
+      dmProt_account: 'not encrypted at rest: needed to route messages; holds no name, phone or e-mail',
+      dmProt_messages_in_transit: 'end-to-end encrypted: the service has no key that opens it; deleted once every recipient device has it',
+      dmPurpose_block_hashes: 'to refuse what someone you blocked sends you',
+      dmPurpose_account: 'to route messages to your devices',
+      dmPurpose_messages_in_transit: 'to hold it until your devices fetch it',
+      dmWhyAtNode: 'kept by the node that serves you, which runs in {node}, not in your home region: {purpose}',
+      dmWhyKeptAbroad: 'The node that serves you runs in {node}, outside your home region {home}. To route your messages it keeps your account (handle, device keys), the keyed hashes that enforce your blocks and the ciphertext waiting for your devices in {nodeName}. Your personal data stays sealed in region {homeRegion}; the node reaches it from {nodeCountry} only to answer you, and each time is recorded below.',
+      dmConsequence_not_needed: 'No country outside {country} may reach your data in region {region}: there is nothing to agree to.',
+      dmConsequence_agreed: "You agreed to region {region}'s disclosures (version {version}): your data may be reached from {countries} as they say, each time recorded. You may withdraw at any time with `kizuna me consent withdraw`; what follows is stated there.",
+      dmConsequence_withdrawn: 'You withdrew your agreement. {withheld}',
+      dmConsequence_withdrawnAt: 'You withdrew your agreement at {at}. {withheld}',
+      dmConsequence_needed: 'You have not agreed to the current disclosures of your home region {region} (version {version}): you never did, your home region changed, or their text did. {withheld}',
+      dmWithheldAbroad: 'No country outside {home} may reach your data now. This node runs in {node}, so it serves you only to show, export or erase your data and to take your agreement: messaging, contacts, look-ups and everything else stop, and no staff member can read your data under any grant. What it already keeps in {node} to route your messages (your account, device keys and ciphertext waiting for your devices) stays until you erase your account. To be served again, agree with `kizuna me consent agree`; otherwise erase your account (`kizuna me delete --yes`) or ask the operator to move you to a region in {node}.',
+      dmWithheldHome: 'No country outside {home} may reach your data now: staff in {countries} can no longer read it under any grant. This node runs in {home} and serves you as before. Agree again with `kizuna me consent agree`.',
+      dmIfWithdrawn: 'If you withdraw your agreement: {withheld}',
       key_protection_system: 'Protection in that country',
       key_recipient_measures: 'What the recipients must do',
       key_transfer_basis: 'Legal basis for the transfer',
@@ -434,6 +470,7 @@
       dmNode: 'この端末が使うノード',
       dmKeptAbroad: 'ホームリージョンの外に保管しているもの',
       dmKeptAbroadNone: 'なし',
+      dmKeptAbroadWhat: 'そこで保管しているもの',
       dmRegion: '{name}（リージョン {code}）、{country}',
       dmRegionShort: '{country}、リージョン {code}',
       dmCategories: '保管しているあなたの情報',
@@ -539,6 +576,37 @@
       consent_agreed: '同意済み',
       consent_withdrawn: '同意を撤回済み',
       consent_none: '未確認',
+      consent_needed: '同意が必要',
+      consent_not_needed: '同意は不要',
+      dmFields_profile: '名前、電話番号、メールアドレス',
+      dmFields_contacts: '連絡先のハンドル',
+      dmFields_blocks: 'あなたがブロックした人と、いつからブロックしているか',
+      dmFields_block_hashes: 'あなたとあなたがブロックした人の組ごとの鍵付きハッシュ',
+      dmFields_phone_index: 'あなたの電話番号の鍵付きハッシュ',
+      dmFields_access_records: 'あなたのデータの移転の記録',
+      dmFields_reports: 'あなたが行った通報：開示したメッセージ、理由、メモ、結果',
+      dmFields_moderation: '通報されたあなたのメッセージについての判断と、あなたの異議申し立て',
+      dmFields_consent: 'あなたのデータにアクセスしうる外国への同意と、その撤回',
+      dmFields_account: 'ハンドル、端末 ID、端末の公開鍵、MLS の鍵パッケージ',
+      dmFields_messages_in_transit: 'あなたの端末への配信を待っている MLS 暗号文',
+      dmSealed: 'あなた専用のデータ鍵で暗号化されています。データ鍵はリージョン {region} の鍵で暗号化（ラップ）されており、その鍵はどのデータベースとも別の場所に保管されています。',
+      dmProt_block_hashes: 'ノードの秘密鍵を使った鍵付きハッシュ（HMAC-SHA-256）です。これにより、ブロックした人から届くものをノードが拒否できます。ハンドルやアカウントは一緒に保管されません。',
+      dmProt_phone_index: 'リージョンの秘密鍵を使った鍵付きハッシュ（HMAC-SHA-256）です。電話番号そのものは保管されません。',
+      dmProt_account: '保存時には暗号化されていません。メッセージの配送に必要なためです。名前、電話番号、メールアドレスは含みません。',
+      dmProt_messages_in_transit: 'エンドツーエンドで暗号化されています。サービスはこれを開く鍵を持っていません。受信者のすべての端末に届いた時点で削除されます。',
+      dmPurpose_block_hashes: 'あなたがブロックした人から届くものを拒否するため',
+      dmPurpose_account: 'あなたの端末にメッセージを配送するため',
+      dmPurpose_messages_in_transit: 'あなたの端末が受け取るまで預かっておくため',
+      dmWhyAtNode: '{purpose}、あなたを担当するノードが保管しています。このノードはあなたのホームリージョンではなく、{node} で稼働しています。',
+      dmWhyKeptAbroad: 'あなたを担当するノードは、あなたのホームリージョン（{home}）の外、{node} で稼働しています。メッセージを配送するため、このノードはあなたのアカウント（ハンドル、端末の鍵）、ブロックを実行するための鍵付きハッシュ、あなたの端末への配信を待っている暗号文を {nodeName} で保管しています。あなたの個人データはリージョン {homeRegion} で封印されたままです。ノードが {nodeCountry} からそれにアクセスするのはあなたに応答するときだけで、そのたびに下に記録されます。',
+      dmConsequence_not_needed: '{country} 以外の国から、リージョン {region} にあるあなたのデータにアクセスすることはできません。同意が必要なものはありません。',
+      dmConsequence_agreed: 'リージョン {region} の情報提供（バージョン {version}）に同意しています。あなたのデータには、その内容のとおり {countries} からアクセスされる場合があり、そのたびに記録されます。同意は `kizuna me consent withdraw` でいつでも撤回できます。撤回するとどうなるかは、そこに示されます。',
+      dmConsequence_withdrawn: '同意を撤回しました。{withheld}',
+      dmConsequence_withdrawnAt: '{at} に同意を撤回しました。{withheld}',
+      dmConsequence_needed: 'ホームリージョン {region} の現在の情報提供（バージョン {version}）に同意していません。一度も同意していないか、ホームリージョンが変わったか、情報提供の内容が変わったためです。{withheld}',
+      dmWithheldAbroad: '現在、{home} 以外の国からあなたのデータにアクセスすることはできません。このノードは {node} で稼働しているため、あなたのデータの表示・エクスポート・削除と、同意の受け付けにしか対応しません。メッセージ、連絡先、検索などはすべて停止し、スタッフはどの許可によってもあなたのデータを読むことができません。メッセージの配送のためにこのノードがすでに {node} で保管しているもの（あなたのアカウント、端末の鍵、あなたの端末への配信を待っている暗号文）は、アカウントを削除するまで残ります。再び利用するには `kizuna me consent agree` で同意してください。同意しない場合は、アカウントを削除する（`kizuna me delete --yes`）か、{node} にあるリージョンへの移行を運営者に依頼してください。',
+      dmWithheldHome: '現在、{home} 以外の国からあなたのデータにアクセスすることはできません。{countries} のスタッフは、どの許可によってもあなたのデータを読むことができません。このノードは {home} で稼働しており、これまでどおり利用できます。改めて同意するには `kizuna me consent agree` を使ってください。',
+      dmIfWithdrawn: '同意を撤回した場合：{withheld}',
       key_protection_system: 'その国の保護制度',
       key_recipient_measures: '受領者が講じる措置',
       key_transfer_basis: '移転の法的根拠',
@@ -701,6 +769,7 @@
       dmNode: '이 기기가 사용하는 노드',
       dmKeptAbroad: '홈 리전 밖에 보관된 것',
       dmKeptAbroadNone: '없음',
+      dmKeptAbroadWhat: '그곳에 보관하는 것',
       dmRegion: '{name} (리전 {code}), {country}',
       dmRegionShort: '{country}, 리전 {code}',
       dmCategories: '보관 중인 내 정보',
@@ -806,6 +875,37 @@
       consent_agreed: '동의함',
       consent_withdrawn: '동의를 철회함',
       consent_none: '아직 묻지 않음',
+      consent_needed: '동의 필요',
+      consent_not_needed: '동의할 것 없음',
+      dmFields_profile: '이름, 전화번호, 이메일 주소',
+      dmFields_contacts: '연락처 핸들',
+      dmFields_blocks: '내가 차단한 사람과 언제부터 차단했는지',
+      dmFields_block_hashes: '나와 내가 차단한 사람의 쌍마다 만든 키 기반 해시',
+      dmFields_phone_index: '내 전화번호의 키 기반 해시',
+      dmFields_access_records: '내 데이터의 이전 기록',
+      dmFields_reports: '내가 한 신고: 공개한 메시지, 사유, 메모, 결과',
+      dmFields_moderation: '신고된 내 메시지에 대한 결정과 내 이의 제기',
+      dmFields_consent: '내 데이터에 접근할 수 있는 외국에 대한 동의와 그 철회',
+      dmFields_account: '핸들, 기기 ID, 기기 공개 키, MLS 키 패키지',
+      dmFields_messages_in_transit: '내 기기로 전달되기를 기다리는 MLS 암호문',
+      dmSealed: '나만의 데이터 키로 암호화되어 있습니다. 데이터 키는 리전 {region}의 키로 암호화(래핑)되어 있으며, 그 키는 어떤 데이터베이스와도 분리된 곳에 보관됩니다.',
+      dmProt_block_hashes: '노드의 비밀 키를 사용한 키 기반 해시(HMAC-SHA-256)입니다. 이를 통해 노드는 내가 차단한 사람이 보내는 것을 거부할 수 있습니다. 핸들이나 계정은 함께 저장되지 않습니다.',
+      dmProt_phone_index: '리전의 비밀 키를 사용한 키 기반 해시(HMAC-SHA-256)입니다. 전화번호 자체는 저장되지 않습니다.',
+      dmProt_account: '저장 시 암호화되지 않습니다. 메시지를 전달하는 데 필요하기 때문입니다. 이름, 전화번호, 이메일 주소는 들어 있지 않습니다.',
+      dmProt_messages_in_transit: '종단 간 암호화되어 있습니다. 서비스에는 이를 열 수 있는 키가 없습니다. 받는 사람의 모든 기기에 전달되면 삭제됩니다.',
+      dmPurpose_block_hashes: '내가 차단한 사람이 보내는 것을 거부하기 위해',
+      dmPurpose_account: '내 기기로 메시지를 전달하기 위해',
+      dmPurpose_messages_in_transit: '내 기기가 가져갈 때까지 맡아 두기 위해',
+      dmWhyAtNode: '{purpose} 나를 담당하는 노드가 보관합니다. 이 노드는 내 홈 리전이 아닌 {node}에서 운영됩니다.',
+      dmWhyKeptAbroad: '나를 담당하는 노드는 내 홈 리전({home}) 밖인 {node}에서 운영됩니다. 메시지를 전달하기 위해 이 노드는 내 계정(핸들, 기기 키), 차단을 적용하는 데 쓰는 키 기반 해시, 내 기기로 전달되기를 기다리는 암호문을 {nodeName}에 보관합니다. 내 개인 데이터는 리전 {homeRegion}에 봉인된 채로 있으며, 노드는 나에게 응답할 때에만 {nodeCountry}에서 접근하고 그때마다 아래에 기록됩니다.',
+      dmConsequence_not_needed: '{country} 밖의 어떤 나라도 리전 {region}에 있는 내 데이터에 접근할 수 없습니다. 동의할 것이 없습니다.',
+      dmConsequence_agreed: '리전 {region}의 고지(버전 {version})에 동의했습니다. 내 데이터는 고지된 대로 {countries}에서 접근될 수 있으며, 그때마다 기록됩니다. 동의는 `kizuna me consent withdraw`로 언제든지 철회할 수 있으며, 철회하면 어떻게 되는지는 거기에 안내되어 있습니다.',
+      dmConsequence_withdrawn: '동의를 철회했습니다. {withheld}',
+      dmConsequence_withdrawnAt: '{at}에 동의를 철회했습니다. {withheld}',
+      dmConsequence_needed: '내 홈 리전 {region}의 현재 고지(버전 {version})에 동의하지 않았습니다. 한 번도 동의하지 않았거나, 홈 리전이 바뀌었거나, 고지 내용이 바뀌었기 때문입니다. {withheld}',
+      dmWithheldAbroad: '지금은 {home} 밖의 어떤 나라도 내 데이터에 접근할 수 없습니다. 이 노드는 {node}에서 운영되므로 내 데이터의 조회, 내보내기, 삭제와 동의 접수만 처리합니다. 메시지, 연락처, 검색 등 그 밖의 모든 기능이 중지되며, 어떤 직원도 어떤 허가로든 내 데이터를 읽을 수 없습니다. 메시지 전달을 위해 이 노드가 이미 {node}에 보관하고 있는 것(내 계정, 기기 키, 내 기기로 전달되기를 기다리는 암호문)은 계정을 삭제할 때까지 남습니다. 다시 서비스를 받으려면 `kizuna me consent agree`로 동의하세요. 그렇지 않으면 계정을 삭제하거나(`kizuna me delete --yes`) 운영자에게 {node}에 있는 리전으로 옮겨 달라고 요청하세요.',
+      dmWithheldHome: '지금은 {home} 밖의 어떤 나라도 내 데이터에 접근할 수 없습니다. {countries}에 있는 직원은 어떤 허가로도 내 데이터를 읽을 수 없습니다. 이 노드는 {home}에서 운영되며 지금까지처럼 서비스를 제공합니다. 다시 동의하려면 `kizuna me consent agree`를 사용하세요.',
+      dmIfWithdrawn: '동의를 철회하면: {withheld}',
       key_protection_system: '그 나라의 보호 제도',
       key_recipient_measures: '수령자가 지켜야 할 조치',
       key_transfer_basis: '이전의 법적 근거',
@@ -2573,22 +2673,168 @@
   // Where my data is, who may reach it and why.
   const DM_TOP = ['home_region', 'home_region_name', 'home_country', 'node_region', 'node_country', 'kept_abroad', 'categories', 'transfers', 'reports', 'consent'];
   const DM_CAT = ['category', 'fields', 'region', 'region_name', 'country', 'protection', 'accessible_from'];
+  const DM_KEPT = ['region', 'region_name', 'country', 'categories', 'why', 'disclosure'];
+  // The operator names regions in English: a page in another language shows
+  // the country and the region's code instead.
   function regionText(name, code, country) {
     const where = countryName(country);
     // "Japan (JP), region jp" rather than "Japan (region jp, Japan (JP))".
-    if (!name || where.startsWith(String(name))) return t('dmRegionShort', { code: String(code || '—'), country: where });
+    if (!name || lang !== 'en' || where.startsWith(String(name))) return t('dmRegionShort', { code: String(code || '—'), country: where });
     return t('dmRegion', { name: String(name), code: String(code || '—'), country: where });
   }
+  function listText(items) {
+    try { return new Intl.ListFormat(lang, { style: 'long', type: 'conjunction' }).format(items); } catch (_) { return items.join(', '); }
+  }
+  // Milliseconds as the node writes them in its sentences.
+  function utcText(ms) {
+    return new Date(ms).toISOString().slice(0, 19).replace('T', ' ') + ' UTC';
+  }
+
+  // The operator's texts come with translations by language tag ("ja",
+  // "ko-KR"): the one for the page's language, or undefined. The browser's
+  // own tag for that language comes first ("ja-JP"), then the language
+  // itself, then any other variety of it.
+  function forPage(translations) {
+    if (!translations || typeof translations !== 'object' || Array.isArray(translations)) return undefined;
+    const tags = Object.keys(translations);
+    const primary = (tag) => String(tag).toLowerCase().split('-')[0];
+    const prefs = (navigator.languages && navigator.languages.length) ? navigator.languages : [navigator.language || ''];
+    for (const want of [...prefs.map(String).filter((p) => primary(p) === lang), lang]) {
+      const k = tags.find((tag) => tag.toLowerCase() === want.toLowerCase());
+      if (k !== undefined) return translations[k];
+    }
+    const k = tags.filter((tag) => primary(tag) === lang).sort()[0];
+    return k === undefined ? undefined : translations[k];
+  }
+  const usable = (s) => typeof s === 'string' && s.trim() !== '';
+  // Why a country may reach my data, as the operator wrote it for the page's language.
+  function whyText(a) {
+    const w = forPage(a.why_translations);
+    return usable(w) ? w : a.why;
+  }
+  // A disclosure with its texts in the page's language where the operator
+  // gave them; anything else it carries is kept, its translations are not.
+  const DISCLOSURE_TEXTS = ['country_name', 'protection_system', 'recipient_measures', 'transfer_basis'];
+  function disclosureText(d) {
+    const tr = forPage(d.translations);
+    const out = {};
+    for (const [k, v] of Object.entries(d)) {
+      if (k === 'translations') continue;
+      out[k] = tr && typeof tr === 'object' && DISCLOSURE_TEXTS.includes(k) && usable(tr[k]) ? tr[k] : v;
+    }
+    return out;
+  }
+  const disclosureOf = (a) => (a && a.disclosure && typeof a.disclosure === 'object' ? disclosureText(a.disclosure) : null);
+
+  // A sentence the node writes itself, in the page's language.
+  // `build(tr, en)` makes it from the same fields the node made it from,
+  // `tr(key, vars)` filling in the English text (en) or the page's. The
+  // translation is shown only when the English so built is exactly what the
+  // node wrote: a sentence this page does not know stays as the node wrote it.
+  function nodeSentence(server, build) {
+    if (lang === 'en' || typeof server !== 'string') return server;
+    const filler = (table) => (key, vars) => {
+      const s = table[key];
+      if (typeof s !== 'string') return null;
+      if (!vars) return s;
+      if (Object.values(vars).some((v) => v === null || v === undefined)) return null;
+      return s.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m));
+    };
+    try {
+      if (build(filler(STRINGS.en), true) !== server) return server;
+      const own = build(filler(STRINGS[lang]), false);
+      return typeof own === 'string' ? own : server;
+    } catch (_) {
+      return server;
+    }
+  }
+  function fieldsText(c) {
+    return nodeSentence(c.fields.map(String).join(', '), (tr) => tr('dmFields_' + c.category));
+  }
+  function protectionText(c, d) {
+    const p = c.protection;
+    const own = nodeSentence(p, (tr) => tr('dmProt_' + c.category));
+    return own !== p ? own : nodeSentence(p, (tr) => tr('dmSealed', { region: d.home_region }));
+  }
+  // Why a country may reach a category. What the serving node keeps away
+  // from my home region (a category in a region other than my home) it
+  // explains itself; anything else is the operator's reason.
+  function reachWhy(a, c, d) {
+    if (c.region !== d.home_region) {
+      const own = nodeSentence(a.why, (tr, en) => tr('dmWhyAtNode', {
+        node: en ? `${c.region_name} (${c.country})` : regionText(null, c.region, c.country),
+        purpose: tr('dmPurpose_' + c.category),
+      }));
+      if (own !== a.why) return own;
+    }
+    return whyText(a);
+  }
+  function keptAbroadWhy(ka, d) {
+    return nodeSentence(ka.why, (tr, en) => tr('dmWhyKeptAbroad', en ? {
+      node: `${ka.region_name} (${ka.country})`,
+      home: `${d.home_region_name} (${d.home_country})`,
+      nodeName: ka.region_name,
+      homeRegion: d.home_region,
+      nodeCountry: ka.country,
+    } : {
+      node: regionText(null, ka.region, ka.country),
+      home: regionText(null, d.home_region, d.home_country),
+      nodeName: countryName(ka.country),
+      homeRegion: d.home_region,
+      nodeCountry: countryName(ka.country),
+    }));
+  }
+  // What my agreement's standing means, and what withdrawing it would.
+  function consentTexts(consent) {
+    const dv = consent.disclosures && typeof consent.disclosures === 'object' ? consent.disclosures : {};
+    const codes = Array.isArray(dv.foreign) ? dv.foreign.filter(Boolean).map((f) => f.country) : [];
+    const countries = (en) => (en ? codes.join(', ') : listText(codes.map(countryName)));
+    const where = (code, en) => (en ? code : countryName(code));
+    const withheld = (tr, en) => (dv.node_country !== dv.country
+      ? tr('dmWithheldAbroad', { home: where(dv.country, en), node: where(dv.node_country, en) })
+      : tr('dmWithheldHome', { home: where(dv.country, en), countries: countries(en) }));
+    const hist = Array.isArray(consent.history) ? consent.history.filter(Boolean) : [];
+    const last = hist[hist.length - 1];
+    const consequence = nodeSentence(consent.consequence, (tr, en) => {
+      const base = { region: dv.region, version: dv.version, country: where(dv.country, en), countries: countries(en) };
+      switch (consent.standing) {
+        case 'not_needed': return tr('dmConsequence_not_needed', base);
+        case 'agreed': return tr('dmConsequence_agreed', base);
+        case 'needed': return tr('dmConsequence_needed', { ...base, withheld: withheld(tr, en) });
+        case 'withdrawn':
+          return last && typeof last.at === 'number'
+            ? tr('dmConsequence_withdrawnAt', { at: en ? utcText(last.at) : fmtDateTime(last.at), withheld: withheld(tr, en) })
+            : tr('dmConsequence_withdrawn', { withheld: withheld(tr, en) });
+        default: return null;
+      }
+    });
+    const ifWithdrawn = nodeSentence(consent.if_withdrawn, (tr, en) => tr('dmIfWithdrawn', { withheld: withheld(tr, en) }));
+    return { consequence, ifWithdrawn };
+  }
+  function renderKeptAbroad(ka, d) {
+    const cats = Array.isArray(ka.categories) ? listText(ka.categories.map((c) => label('cat_', c))) : null;
+    return h('div', { class: 'dm-kept-abroad', 'data-test': 'data-map-kept-abroad' },
+      dlRows([
+        [t('dmStored'), regionText(ka.region_name, ka.region, ka.country)],
+        cats ? [t('dmKeptAbroadWhat'), cats] : null,
+      ]),
+      ka.why ? h('p', { text: String(keptAbroadWhy(ka, d)) }) : null,
+      ka.disclosure ? h('p', { class: 'muted small', text: t('dmSeeDisclosure') }) : null,
+      kvList(ka, DM_KEPT));
+  }
+
   function renderDataMap() {
     const st = pstate.dataMap;
     const s = statusLine(st);
     if (s) { dataMapBody.replaceChildren(s); return; }
     const d = st.data && typeof st.data === 'object' ? st.data : {};
+    const ka = d.kept_abroad && typeof d.kept_abroad === 'object' ? d.kept_abroad : null;
     const parts = [];
     parts.push(dlRows([
       [t('dmHome'), regionText(d.home_region_name, d.home_region, d.home_country)],
       d.node_region || d.node_country ? [t('dmNode'), regionText(null, d.node_region, d.node_country)] : null,
-      'kept_abroad' in d ? [t('dmKeptAbroad'), d.kept_abroad == null ? t('dmKeptAbroadNone') : renderValue(d.kept_abroad, 'kept_abroad')] : null,
+      'kept_abroad' in d ? [t('dmKeptAbroad'), d.kept_abroad == null ? t('dmKeptAbroadNone')
+        : ka ? renderKeptAbroad(ka, d) : renderValue(d.kept_abroad, 'kept_abroad')] : null,
     ]));
 
     // Disclosures are the same for many categories: shown once, below.
@@ -2605,26 +2851,29 @@
       for (const c of cats) {
         const reach = Array.isArray(c.accessible_from) ? c.accessible_from.filter(Boolean) : [];
         const abroad = reach.filter((a) => a.country && String(a.country).toUpperCase() !== String(c.country || '').toUpperCase());
-        const abroadNames = abroad.map((a) => (a.disclosure && a.disclosure.country_name) || countryName(a.country));
+        const abroadNames = abroad.map((a) => { const dl = disclosureOf(a); return (dl && dl.country_name) || countryName(a.country); });
+        const where = lang === 'en' ? String(c.region_name || c.region || '—') : regionText(c.region_name, c.region, c.country);
         const summary = h('summary', {},
           h('span', { class: 'dm-cat-name', text: label('cat_', c.category) }),
-          h('span', { class: 'muted small dm-cat-where', text: t('dmStoredIn', { where: String(c.region_name || c.region || '—') })
+          h('span', { class: 'muted small dm-cat-where', text: t('dmStoredIn', { where })
             + (abroadNames.length ? ' · ' + t('dmAlsoFrom', { list: abroadNames.join(', ') }) : '') }));
         const reachList = h('ul', { class: 'reach-list' });
         for (const a of reach) {
-          noteForeign(a.country, a.why, a.disclosure);
-          const name = (a.disclosure && a.disclosure.country_name) ? `${a.disclosure.country_name} (${String(a.country).toUpperCase()})` : countryName(a.country);
+          const why = reachWhy(a, c, d);
+          noteForeign(a.country, why, a.disclosure);
+          const dl = disclosureOf(a);
+          const name = dl && dl.country_name ? `${dl.country_name} (${String(a.country).toUpperCase()})` : countryName(a.country);
           reachList.append(h('li', {},
-            h('strong', { text: name }), document.createTextNode(': ' + String(a.why || a.basis || '—')),
+            h('strong', { text: name }), document.createTextNode(': ' + String(why || a.basis || '—')),
             a.disclosure ? h('span', { class: 'muted small', text: ' ' + t('dmSeeDisclosure') }) : null,
-            kvList(a, ['country', 'why', 'disclosure'])));
+            kvList(a, ['country', 'why', 'why_translations', 'disclosure'])));
         }
         const det = h('details', { class: 'dm-category', 'data-test': 'data-map-category', 'data-category': String(c.category || '') },
           summary,
           dlRows([
-            [t('dmFields'), Array.isArray(c.fields) ? c.fields.join(', ') : renderValue(c.fields, 'fields')],
+            [t('dmFields'), Array.isArray(c.fields) ? fieldsText(c) : renderValue(c.fields, 'fields')],
             [t('dmStored'), regionText(c.region_name, c.region, c.country)],
-            [t('dmProtection'), String(c.protection || '—')],
+            [t('dmProtection'), h('span', { 'data-test': 'data-map-protection', text: String(protectionText(c, d) || '—') })],
             [t('dmReach'), reach.length ? reachList : t('none')],
           ]),
           kvList(c, DM_CAT));
@@ -2635,16 +2884,18 @@
 
     const consent = d.consent && typeof d.consent === 'object' ? d.consent : null;
     if (consent && consent.disclosures && Array.isArray(consent.disclosures.foreign)) {
-      for (const f of consent.disclosures.foreign) if (f) noteForeign(f.country, f.why, f.disclosure);
+      for (const f of consent.disclosures.foreign) if (f) noteForeign(f.country, whyText(f), f.disclosure);
     }
+    if (ka) noteForeign(ka.country, null, ka.disclosure);
     if (foreign.size) {
       parts.push(h('h4', { text: t('dmDisclosures') }), h('p', { class: 'muted small', text: t('dmDisclosuresExplain') }));
       for (const { country, why, disclosure } of foreign.values()) {
-        const name = disclosure.country_name ? `${disclosure.country_name} (${String(country).toUpperCase()})` : countryName(country);
+        const dl = disclosureText(disclosure);
+        const name = dl.country_name ? `${dl.country_name} (${String(country).toUpperCase()})` : countryName(country);
         parts.push(h('section', { class: 'dm-disclosure', 'data-test': 'data-map-disclosure', 'data-country': String(country) },
           h('h5', { text: name }),
           why ? h('p', { text: String(why) }) : null,
-          kvList(disclosure, ['country_name'])));
+          kvList(dl, ['country_name'])));
       }
     }
 
@@ -2658,13 +2909,22 @@
 
     if (consent) {
       const box = h('div', { class: 'dm-consent', 'data-test': 'data-map-consent' });
+      const said = consentTexts(consent);
       box.append(h('p', { class: 'strong', text: t('dmConsentStanding', { standing: label('consent_', consent.standing || '—') }) }));
-      if (consent.consequence) box.append(h('p', {}, withCode(String(consent.consequence))));
-      if (consent.if_withdrawn) box.append(h('p', { class: 'muted' }, withCode(String(consent.if_withdrawn))));
+      if (consent.consequence) box.append(h('p', {}, withCode(String(said.consequence))));
+      if (consent.if_withdrawn) box.append(h('p', { class: 'muted' }, withCode(String(said.ifWithdrawn))));
       const dv = consent.disclosures;
       if (dv && dv.version) box.append(h('p', { class: 'muted small', text: t('dmDisclosureVersion', { v: String(dv.version) }) }));
       const hist = Array.isArray(consent.history) ? consent.history.filter(Boolean) : [];
-      if (hist.length) box.append(h('h5', { text: t('dmConsentHistory') }), dataTable(hist));
+      if (hist.length) {
+        // Steps and countries as words of the page's language.
+        const rows = hist.map((e) => (e && typeof e === 'object' ? {
+          ...e,
+          ...(typeof e.step === 'string' ? { step: label('consent_', e.step) } : {}),
+          ...(Array.isArray(e.countries) ? { countries: e.countries.map(countryName) } : {}),
+        } : e));
+        box.append(h('h5', { text: t('dmConsentHistory') }), dataTable(rows));
+      }
       const extra = kvList(consent, ['standing', 'consequence', 'if_withdrawn', 'disclosures', 'history']);
       if (extra) box.append(extra);
       parts.push(h('h4', { text: t('dmConsent') }), box);

@@ -79,6 +79,18 @@ pub struct Access {
     pub why: String,
     /// Present exactly when the country is not the region's own.
     pub disclosure: Option<Disclosure>,
+    /// The same texts in other languages, by language tag ("ja", "ko"):
+    /// people are owed them in a language they read.
+    pub translations: BTreeMap<String, AccessText>,
+}
+
+/// Why a country may reach a region's data, and the disclosure owed for
+/// it, in one language.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct AccessText {
+    pub why: String,
+    /// Present exactly when the country is not the region's own.
+    pub disclosure: Option<Disclosure>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -177,6 +189,78 @@ struct AccessFile {
     protection_system: Option<String>,
     recipient_measures: Option<String>,
     transfer_basis: Option<String>,
+    /// The same texts in other languages, by language tag.
+    #[serde(default)]
+    translations: BTreeMap<String, AccessTextFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccessTextFile {
+    why: String,
+    country_name: Option<String>,
+    protection_system: Option<String>,
+    recipient_measures: Option<String>,
+    transfer_basis: Option<String>,
+}
+
+impl AccessTextFile {
+    /// The texts for access from the region's `own` country (a reason
+    /// only) or from a foreign one (a reason and the full disclosure), or
+    /// what is wrong with them.
+    fn checked(self, own: bool) -> Result<AccessText, String> {
+        if self.why.trim().is_empty() {
+            return Err("why is empty: say why access is needed".into());
+        }
+        let given = [
+            ("country_name", self.country_name),
+            ("protection_system", self.protection_system),
+            ("recipient_measures", self.recipient_measures),
+            ("transfer_basis", self.transfer_basis),
+        ];
+        if own {
+            if given.iter().any(|(_, v)| v.is_some()) {
+                return Err("the region's own country takes no foreign-transfer disclosure".into());
+            }
+            return Ok(AccessText {
+                why: self.why,
+                disclosure: None,
+            });
+        }
+        let missing: Vec<&str> = given
+            .iter()
+            .filter(|(_, v)| v.as_deref().is_none_or(|s| s.trim().is_empty()))
+            .map(|(name, _)| *name)
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "access from a foreign country needs the full disclosure people are owed; missing: {}",
+                missing.join(", ")
+            ));
+        }
+        let [country_name, protection_system, recipient_measures, transfer_basis] =
+            given.map(|(_, v)| v.unwrap_or_default());
+        Ok(AccessText {
+            why: self.why,
+            disclosure: Some(Disclosure {
+                country_name,
+                protection_system,
+                recipient_measures,
+                transfer_basis,
+            }),
+        })
+    }
+}
+
+/// A language tag as people's devices send it: "ja", "ko", "ja-JP".
+fn valid_language(tag: &str) -> bool {
+    let mut parts = tag.split('-');
+    let primary = parts.next().unwrap_or_default();
+    let region = parts.next();
+    (2..=3).contains(&primary.len())
+        && primary.bytes().all(|b| b.is_ascii_lowercase())
+        && region.is_none_or(|r| r.len() == 2 && r.bytes().all(|b| b.is_ascii_uppercase()))
+        && parts.next().is_none()
 }
 
 fn valid_id(id: &str) -> bool {
@@ -320,56 +404,33 @@ impl Regions {
                         format!("\"{country}\" is not an ISO 3166-1 alpha-2 code like \"KR\""),
                     ));
                 }
-                if a.why.trim().is_empty() {
-                    return Err(invalid(
-                        place,
-                        "why is empty: say why access is needed".into(),
-                    ));
+                let own = country == r.country;
+                let base = AccessTextFile {
+                    why: a.why,
+                    country_name: a.country_name,
+                    protection_system: a.protection_system,
+                    recipient_measures: a.recipient_measures,
+                    transfer_basis: a.transfer_basis,
                 }
-                let disclosure = if country == r.country {
-                    if a.country_name.is_some()
-                        || a.protection_system.is_some()
-                        || a.recipient_measures.is_some()
-                        || a.transfer_basis.is_some()
-                    {
+                .checked(own)
+                .map_err(|p| invalid(place.clone(), p))?;
+                let mut translations = BTreeMap::new();
+                for (lang, t) in a.translations {
+                    let place = format!("{place}.translations.{lang}");
+                    if !valid_language(&lang) {
                         return Err(invalid(
                             place,
-                            "the region's own country takes no foreign-transfer disclosure".into(),
+                            format!("\"{lang}\" is not a language tag like \"ja\" or \"ko-KR\""),
                         ));
                     }
-                    None
-                } else {
-                    let mut missing = Vec::new();
-                    let mut take = |v: Option<String>, name: &'static str| match v
-                        .filter(|s| !s.trim().is_empty())
-                    {
-                        Some(s) => s,
-                        None => {
-                            missing.push(name);
-                            String::new()
-                        }
-                    };
-                    let d = Disclosure {
-                        country_name: take(a.country_name, "country_name"),
-                        protection_system: take(a.protection_system, "protection_system"),
-                        recipient_measures: take(a.recipient_measures, "recipient_measures"),
-                        transfer_basis: take(a.transfer_basis, "transfer_basis"),
-                    };
-                    if !missing.is_empty() {
-                        return Err(invalid(
-                            place,
-                            format!(
-                                "access from a foreign country needs the full disclosure people are owed; missing: {}",
-                                missing.join(", ")
-                            ),
-                        ));
-                    }
-                    Some(d)
-                };
+                    let t = t.checked(own).map_err(|p| invalid(place, p))?;
+                    translations.insert(lang, t);
+                }
                 access_from.push(Access {
                     country,
-                    why: a.why,
-                    disclosure,
+                    why: base.why,
+                    disclosure: base.disclosure,
+                    translations,
                 });
             }
             regions.push(Region {
@@ -496,6 +557,53 @@ mod tests {
     }
 
     #[test]
+    fn translations_are_complete_and_tagged_by_language() {
+        let r = Regions::embedded();
+        let kr_from_jp = r.region("kr").unwrap().access_from("JP").unwrap();
+        let ja = &kr_from_jp.translations["ja"];
+        assert_eq!(ja.disclosure.as_ref().unwrap().country_name, "日本");
+        assert!(r
+            .region("jp")
+            .unwrap()
+            .access_from("JP")
+            .unwrap()
+            .translations["ko"]
+            .disclosure
+            .is_none());
+        // A translation of a foreign country's rule owes the whole
+        // disclosure, as the rule itself does.
+        let e = problem(with(|t| t.replace("country_name = \"일본\"\n", "")));
+        assert!(
+            e.contains("[regions.kr.access_from.JP.translations.ko]") && e.contains("country_name"),
+            "{e}"
+        );
+        // The region's own country takes none, in any language.
+        let e = problem(with(|t| {
+            t.replacen(
+                "[regions.kr.access_from.KR.translations.ja]\n",
+                "[regions.kr.access_from.KR.translations.ja]\ncountry_name = \"韓国\"\n",
+                1,
+            )
+        }));
+        assert!(
+            e.contains("[regions.kr.access_from.KR.translations.ja]") && e.contains("no foreign"),
+            "{e}"
+        );
+        let e = problem(with(|t| {
+            t.replace(
+                "[regions.kr.access_from.JP.translations.ja]",
+                "[regions.kr.access_from.JP.translations.Japanese]",
+            )
+        }));
+        assert!(e.contains("not a language tag"), "{e}");
+        // Unknown keys in a translation are typos, refused.
+        let e = problem(with(|t| {
+            t.replacen("country_name = \"日本\"", "countryname = \"日本\"", 1)
+        }));
+        assert!(e.contains("countryname"), "{e}");
+    }
+
+    #[test]
     fn unknown_node_region_duplicates_and_typos_are_refused() {
         let e = problem(with(|t| {
             t.replace("node_region = \"jp\"", "node_region = \"us\"")
@@ -543,7 +651,7 @@ mod tests {
     #[test]
     fn own_country_must_be_listed_and_codes_checked() {
         let e = problem(with(|t| {
-            t.replace("[regions.kr.access_from.KR]", "[regions.kr.access_from.US]")
+            t.replace("[regions.kr.access_from.KR", "[regions.kr.access_from.US")
         }));
         assert!(
             e.contains("[regions.kr.access_from]") || e.contains("access_from.US"),

@@ -34,6 +34,8 @@ pub fn disclosures(config: &Regions, region: &str) -> Result<Disclosures, VaultE
     };
     field("kizuna-disclosures-v1");
     field(&home.id);
+    // An agreement is to every language's text at once: a changed
+    // translation is a changed disclosure, asked again.
     for a in &foreign {
         field(&a.country);
         field(&a.why);
@@ -42,6 +44,16 @@ pub fn disclosures(config: &Regions, region: &str) -> Result<Disclosures, VaultE
             field(&d.protection_system);
             field(&d.recipient_measures);
             field(&d.transfer_basis);
+        }
+        for (lang, why) in &a.why_translations {
+            field(lang);
+            field(why);
+            if let Some(d) = a.disclosure.as_ref().and_then(|d| d.translations.get(lang)) {
+                field(&d.country_name);
+                field(&d.protection_system);
+                field(&d.recipient_measures);
+                field(&d.transfer_basis);
+            }
         }
     }
     Ok(Disclosures {

@@ -2,7 +2,8 @@
 //! of where each category is kept and from where it may be reached.
 
 use kizuna_wire::{
-    AccessCountry, DataCategory, DataMap, ForeignDisclosure, KeptAbroad, TransferRecord,
+    AccessCountry, DataCategory, DataMap, DisclosureText, ForeignDisclosure, KeptAbroad,
+    TransferRecord,
 };
 
 use crate::{Access, Action, Category, LoggedAccess, Requester, Vault, VaultError};
@@ -89,7 +90,8 @@ impl Vault {
                         "kept by the node that serves you, which runs in {} ({}), not in your home region: {purpose}",
                         node.name, node.country
                     ),
-                    disclosure: rule.and_then(|a| a.disclosure.as_ref()).map(foreign_disclosure),
+                    disclosure: rule.and_then(|a| Some(foreign_disclosure(a.disclosure.as_ref()?, a))),
+                    why_translations: Default::default(),
                 }],
             };
             DataCategory {
@@ -121,7 +123,7 @@ impl Vault {
                  to answer you, and each time is recorded below.",
                 node.name, node.country, home.name, home.country, node.name, home.id, node.country
             ),
-            disclosure: rule.and_then(|a| a.disclosure.as_ref()).map(foreign_disclosure),
+            disclosure: rule.and_then(|a| Some(foreign_disclosure(a.disclosure.as_ref()?, a))),
         });
         Ok(DataMap {
             home_region: home.id.clone(),
@@ -200,15 +202,40 @@ pub(crate) fn access_country(a: &kizuna_config::Access) -> AccessCountry {
     AccessCountry {
         country: a.country.clone(),
         why: a.why.clone(),
-        disclosure: a.disclosure.as_ref().map(foreign_disclosure),
+        disclosure: a.disclosure.as_ref().map(|d| foreign_disclosure(d, a)),
+        why_translations: a
+            .translations
+            .iter()
+            .map(|(lang, t)| (lang.clone(), t.why.clone()))
+            .collect(),
     }
 }
 
-fn foreign_disclosure(d: &kizuna_config::Disclosure) -> ForeignDisclosure {
+/// `d`, the disclosure of rule `a`, with its translations.
+fn foreign_disclosure(
+    d: &kizuna_config::Disclosure,
+    a: &kizuna_config::Access,
+) -> ForeignDisclosure {
     ForeignDisclosure {
         country_name: d.country_name.clone(),
         protection_system: d.protection_system.clone(),
         recipient_measures: d.recipient_measures.clone(),
         transfer_basis: d.transfer_basis.clone(),
+        translations: a
+            .translations
+            .iter()
+            .filter_map(|(lang, t)| {
+                let t = t.disclosure.as_ref()?;
+                Some((
+                    lang.clone(),
+                    DisclosureText {
+                        country_name: t.country_name.clone(),
+                        protection_system: t.protection_system.clone(),
+                        recipient_measures: t.recipient_measures.clone(),
+                        transfer_basis: t.transfer_basis.clone(),
+                    },
+                ))
+            })
+            .collect(),
     }
 }

@@ -1,6 +1,8 @@
 //! A person's own data: their account as they see it, contacts and blocks,
 //! where each category is kept (the data map), the export, and erasure.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::{reports, Bytes, TransferRecord};
@@ -27,6 +29,10 @@ pub struct AccessCountry {
     pub why: String,
     #[serde(default)]
     pub disclosure: Option<ForeignDisclosure>,
+    /// `why` in other languages, by language tag ("ja", "ko"), as the
+    /// operator's configuration gives them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub why_translations: BTreeMap<String, String>,
 }
 
 /// Japan APPI Art. 28 and GDPR Art. 13(1)(f): the foreign country, its
@@ -34,6 +40,19 @@ pub struct AccessCountry {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ForeignDisclosure {
+    pub country_name: String,
+    pub protection_system: String,
+    pub recipient_measures: String,
+    pub transfer_basis: String,
+    /// The same disclosure in other languages, by language tag.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub translations: BTreeMap<String, DisclosureText>,
+}
+
+/// A foreign-transfer disclosure in one language.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DisclosureText {
     pub country_name: String,
     pub protection_system: String,
     pub recipient_measures: String,
