@@ -1,0 +1,312 @@
+//! Files sent in a chat, sealed on the device: a fresh key per file, the
+//! plaintext cut into chunks sealed one by one, so a file of any size is
+//! encrypted, uploaded, downloaded and opened in bounded memory; and the
+//! metadata a photo carries (where it was taken) removed before it leaves.
+//!
+//! Each chunk is ChaCha20-Poly1305 under the file's key with a nonce that
+//! names the chunk's index and whether it is the last (the STREAM
+//! construction), so chunks cannot be reordered, dropped, repeated or cut
+//! off at the end without the opening failing. The key never reaches the
+//! node: it travels inside the MLS message, with the plaintext's SHA-256
+//! and size, which the opener checks at the end.
+
+mod metadata;
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+#[cfg(test)]
+use metadata::PNG_SIGNATURE;
+pub use metadata::{strip_metadata, Stripped};
+
+/// Plaintext bytes per chunk.
+pub const CHUNK: usize = 64 * 1024;
+/// What sealing adds to each chunk.
+pub const TAG: usize = 16;
+/// A sealed chunk's size, but the last, which may be shorter.
+pub const SEALED_CHUNK: usize = CHUNK + TAG;
+
+/// Bound into every chunk, so a chunk is not taken for anything else
+/// sealed with ChaCha20-Poly1305.
+const CONTEXT: &[u8] = b"kizuna-media-v1";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MediaError {
+    /// A chunk does not open under the file's key at its place: altered,
+    /// moved, from another file, or the key is wrong.
+    #[error("chunk {index} of the file does not open: it was altered, moved or cut off")]
+    BadChunk { index: u64 },
+    #[error("the file ends early: {got} of {expected} bytes arrived")]
+    Truncated { got: u64, expected: u64 },
+    #[error("the file is longer than the {expected} bytes its message announced")]
+    TooLong { expected: u64 },
+    /// Every chunk opened, but the whole is not the file the sender
+    /// described.
+    #[error("the file is not the one its message describes (SHA-256 differs)")]
+    HashMismatch,
+    /// Its metadata (where a photo was taken) could not be found to be
+    /// removed, so it is not sent as it is.
+    #[error("this {0} image is damaged: its metadata cannot be removed, so it was not sent")]
+    UnreadableImage(&'static str),
+    #[error("a file key is 32 bytes, not {0}")]
+    BadKey(usize),
+    #[error("reading or writing the file failed: {0}")]
+    Io(String),
+}
+
+impl From<std::io::Error> for MediaError {
+    fn from(e: std::io::Error) -> Self {
+        MediaError::Io(e.to_string())
+    }
+}
+
+/// The key of one file. Made fresh for each file and never reused.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FileKey([u8; 32]);
+
+impl std::fmt::Debug for FileKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FileKey(…)")
+    }
+}
+
+impl FileKey {
+    pub fn generate() -> FileKey {
+        let mut k = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut k);
+        FileKey(k)
+    }
+
+    pub fn from_bytes(b: &[u8]) -> Result<FileKey, MediaError> {
+        Ok(FileKey(
+            b.try_into().map_err(|_| MediaError::BadKey(b.len()))?,
+        ))
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    fn cipher(&self) -> ChaCha20Poly1305 {
+        ChaCha20Poly1305::new(Key::from_slice(&self.0))
+    }
+}
+
+fn nonce(index: u64, last: bool) -> Nonce {
+    let mut n = [0u8; 12];
+    n[..8].copy_from_slice(&index.to_be_bytes());
+    n[11] = last as u8;
+    *Nonce::from_slice(&n)
+}
+
+/// How many chunks a file of `size` bytes is sealed into: an empty file
+/// is one empty chunk, so that even it is authenticated.
+pub fn chunk_count(size: u64) -> u64 {
+    size.div_ceil(CHUNK as u64).max(1)
+}
+
+/// The sealed size of a file of `size` bytes.
+pub fn sealed_size(size: u64) -> u64 {
+    size + chunk_count(size) * TAG as u64
+}
+
+/// What the sender tells the recipients, inside the MLS message, so they
+/// can open and check the file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sealed {
+    pub size: u64,
+    pub sha256: [u8; 32],
+}
+
+/// Seals a file chunk by chunk, in order.
+pub struct Sealer {
+    cipher: ChaCha20Poly1305,
+    index: u64,
+    size: u64,
+    hash: Sha256,
+    finished: bool,
+}
+
+impl Sealer {
+    pub fn new(key: &FileKey) -> Sealer {
+        Sealer {
+            cipher: key.cipher(),
+            index: 0,
+            size: 0,
+            hash: Sha256::new(),
+            finished: false,
+        }
+    }
+
+    /// Seals the next chunk: `CHUNK` bytes, or fewer for the last one.
+    pub fn seal(&mut self, plain: &[u8], last: bool) -> Vec<u8> {
+        assert!(!self.finished, "a chunk sealed after the last");
+        assert!(
+            plain.len() == CHUNK || (last && plain.len() < CHUNK),
+            "only the last chunk may be short"
+        );
+        self.hash.update(plain);
+        self.size += plain.len() as u64;
+        let sealed = self
+            .cipher
+            .encrypt(
+                &nonce(self.index, last),
+                Payload {
+                    msg: plain,
+                    aad: CONTEXT,
+                },
+            )
+            // Encryption fails only for a message over 256 GiB.
+            .unwrap_or_default();
+        self.index += 1;
+        self.finished = last;
+        sealed
+    }
+
+    pub fn finish(self) -> Sealed {
+        Sealed {
+            size: self.size,
+            sha256: self.hash.finalize().into(),
+        }
+    }
+}
+
+/// Opens a file chunk by chunk, in order, and checks the whole against
+/// what its message announced.
+pub struct Opener {
+    cipher: ChaCha20Poly1305,
+    expected: Sealed,
+    chunks: u64,
+    index: u64,
+    size: u64,
+    hash: Sha256,
+}
+
+impl Opener {
+    pub fn new(key: &FileKey, expected: Sealed) -> Opener {
+        Opener {
+            cipher: key.cipher(),
+            chunks: chunk_count(expected.size),
+            expected,
+            index: 0,
+            size: 0,
+            hash: Sha256::new(),
+        }
+    }
+
+    /// The index of the chunk [`Opener::open`] expects next.
+    pub fn next_index(&self) -> u64 {
+        self.index
+    }
+
+    /// Opens the next sealed chunk.
+    pub fn open(&mut self, sealed: &[u8]) -> Result<Vec<u8>, MediaError> {
+        if self.index >= self.chunks {
+            return Err(MediaError::TooLong {
+                expected: self.expected.size,
+            });
+        }
+        let last = self.index + 1 == self.chunks;
+        let plain = self
+            .cipher
+            .decrypt(
+                &nonce(self.index, last),
+                Payload {
+                    msg: sealed,
+                    aad: CONTEXT,
+                },
+            )
+            .map_err(|_| MediaError::BadChunk { index: self.index })?;
+        if (!last && plain.len() != CHUNK) || self.size + plain.len() as u64 > self.expected.size {
+            return Err(MediaError::BadChunk { index: self.index });
+        }
+        self.hash.update(&plain);
+        self.size += plain.len() as u64;
+        self.index += 1;
+        Ok(plain)
+    }
+
+    /// Checks that the whole file arrived and is the one announced.
+    pub fn finish(self) -> Result<(), MediaError> {
+        if self.index < self.chunks || self.size != self.expected.size {
+            return Err(MediaError::Truncated {
+                got: self.size,
+                expected: self.expected.size,
+            });
+        }
+        let got: [u8; 32] = self.hash.finalize().into();
+        if got != self.expected.sha256 {
+            return Err(MediaError::HashMismatch);
+        }
+        Ok(())
+    }
+}
+
+/// Reads up to `buf.len()` bytes, fewer only at the end.
+fn read_full(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Seals everything `plain` holds into `sealed`, one chunk in memory at a
+/// time.
+pub fn seal_stream(
+    key: &FileKey,
+    plain: &mut impl std::io::Read,
+    sealed: &mut impl std::io::Write,
+) -> Result<Sealed, MediaError> {
+    let mut s = Sealer::new(key);
+    let mut buf = vec![0u8; CHUNK];
+    let mut n = read_full(plain, &mut buf)?;
+    loop {
+        // A chunk is the last when nothing follows it: look one ahead.
+        let mut next = vec![0u8; CHUNK];
+        let m = if n == CHUNK {
+            read_full(plain, &mut next)?
+        } else {
+            0
+        };
+        let last = m == 0;
+        sealed.write_all(&s.seal(&buf[..n], last))?;
+        if last {
+            break;
+        }
+        buf = next;
+        n = m;
+    }
+    Ok(s.finish())
+}
+
+/// Opens a sealed file from `sealed` into `plain`, one chunk in memory at
+/// a time, and checks it is the file announced. What was written before a
+/// failure must be thrown away by the caller.
+pub fn open_stream(
+    key: &FileKey,
+    expected: Sealed,
+    sealed: &mut impl std::io::Read,
+    plain: &mut impl std::io::Write,
+) -> Result<(), MediaError> {
+    let mut o = Opener::new(key, expected);
+    let mut buf = vec![0u8; SEALED_CHUNK];
+    loop {
+        let n = read_full(sealed, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        plain.write_all(&o.open(&buf[..n])?)?;
+    }
+    o.finish()
+}
+
+#[cfg(test)]
+mod tests;
