@@ -11,8 +11,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 mod data_dir;
+mod files;
 mod placement;
 pub use data_dir::{create_private_dir, DataDir, DataDirError, DataDirLock, NodeKey};
+pub use files::{parse_size, FileLimits, FilesLocation, S3Bucket, MIB};
 pub use placement::{Cluster, PostgresDatabase, StoreLocation};
 
 /// The configuration a bare `kizuna serve` runs with: regions `jp` and `kr`.
@@ -101,6 +103,8 @@ pub struct Region {
     pub name: String,
     pub store: StoreLocation,
     pub key: KeySource,
+    /// Where the files its people send are kept.
+    pub files: FilesLocation,
     /// In the order of the file's keys (sorted by country code).
     pub access_from: Vec<Access>,
 }
@@ -128,6 +132,9 @@ pub struct Regions {
     regions: Vec<Region>,
     /// How long a resolved abuse report and its content are kept.
     pub report_retention: std::time::Duration,
+    /// How large a file may be, each account's quota, and how long files
+    /// are kept.
+    pub file_limits: FileLimits,
     /// Where it came from, for messages.
     pub origin: String,
     /// The node store in PostgreSQL, shared by the cluster's nodes; none
@@ -163,6 +170,9 @@ struct File {
     /// How long resolved abuse reports are kept, like "90d".
     #[serde(default)]
     report_retention: Option<String>,
+    /// `[files]`: the largest file, each account's quota, retention.
+    #[serde(default)]
+    files: files::FileLimitsFile,
     /// The node store, when it is not the data directory's embedded one.
     #[serde(default)]
     node_store: Option<placement::StoreFile>,
@@ -178,6 +188,10 @@ struct RegionFile {
     name: String,
     store: placement::StoreFile,
     key: KeySource,
+    /// Where the region's files are kept; `files/<region>` under the data
+    /// directory when not given.
+    #[serde(default)]
+    files: Option<files::FilesFile>,
     access_from: BTreeMap<String, AccessFile>,
 }
 
@@ -330,6 +344,7 @@ impl Regions {
         };
         let mut regions = Vec::new();
         let mut stores = BTreeMap::new();
+        let mut file_places = BTreeMap::new();
         let mut keys = BTreeMap::new();
         for (id, r) in file.regions {
             let place = format!("regions.{id}");
@@ -371,6 +386,32 @@ impl Regions {
                         ),
                     ));
                 }
+            }
+            let files = match r.files {
+                None => FilesLocation::Dir(PathBuf::from("files").join(&id)),
+                Some(f) => f
+                    .location()
+                    .map_err(|problem| invalid(format!("{place}.files"), problem))?,
+            };
+            if let FilesLocation::Dir(d) = &files {
+                // Files go in a directory of their own: not the data
+                // directory itself, nor any of the node's own files.
+                let nothing = d.as_os_str().is_empty() || d == Path::new("..");
+                if nothing || d.starts_with("..") && d.is_relative() || DataDir::is_node_file(d) {
+                    return Err(invalid(
+                        format!("{place}.files"),
+                        format!(
+                            "{} is not a directory of the region's own; name one like \"files/{id}\"",
+                            d.display()
+                        ),
+                    ));
+                }
+            }
+            if let Some(other) = file_places.insert(files.identity(), id.clone()) {
+                return Err(invalid(
+                    format!("{place}.files"),
+                    format!("region {other} already keeps its files there"),
+                ));
             }
             // Two regions in one file, or under one key, would mix people of
             // different homes: placement would no longer mean anything.
@@ -439,6 +480,7 @@ impl Regions {
                 name: r.name,
                 store,
                 key,
+                files,
                 access_from,
             });
         }
@@ -468,6 +510,10 @@ impl Regions {
                 )
             })?,
         };
+        let file_limits = file
+            .files
+            .limits()
+            .map_err(|(place, problem)| invalid(place, problem))?;
         let (node_store, cluster) =
             placement::check_cluster(file.node_store, file.cluster, &regions)
                 .map_err(|(place, problem)| invalid(place, problem))?;
@@ -475,6 +521,7 @@ impl Regions {
             node_region: file.node_region,
             regions,
             report_retention,
+            file_limits,
             origin: origin.to_string(),
             node_store,
             cluster,
@@ -601,6 +648,72 @@ mod tests {
             t.replacen("country_name = \"日本\"", "countryname = \"日本\"", 1)
         }));
         assert!(e.contains("countryname"), "{e}");
+    }
+
+    #[test]
+    fn each_region_keeps_its_files_in_a_place_of_its_own() {
+        let r = Regions::embedded();
+        assert_eq!(
+            r.region("kr").unwrap().files,
+            FilesLocation::Dir("files/kr".into())
+        );
+        assert_eq!(r.file_limits, FileLimits::default());
+        assert_eq!(r.file_limits.max_size, 100 * 1024 * 1024);
+        // Not given: a directory named after the region.
+        let r = with(|t| t.replace("files = { dir = \"files/kr\" }\n", "")).unwrap();
+        assert_eq!(
+            r.region("kr").unwrap().files,
+            FilesLocation::Dir("files/kr".into())
+        );
+        let s3 = "files = { s3 = { endpoint = \"http://127.0.0.1:7549/\", bucket = \"kz\", region = \"ap-northeast-2\", prefix = \"/kr/\", access_key_env = \"KZ_S3_KEY\", secret_key_env = \"KZ_S3_SECRET\" } }";
+        let r = with(|t| t.replace("files = { dir = \"files/kr\" }", s3)).unwrap();
+        let FilesLocation::S3(b) = &r.region("kr").unwrap().files else {
+            panic!("not S3")
+        };
+        assert_eq!(
+            (b.endpoint.as_str(), b.prefix.as_str()),
+            ("http://127.0.0.1:7549", "kr")
+        );
+        assert!(b.keys().unwrap_err().contains("KZ_S3_KEY"));
+        for (bad, says) in [
+            ("files = { dir = \"files/jp\" }", "already keeps its files there"),
+            ("files = { dir = \".\" }", "not a directory of the region's own"),
+            ("files = { dir = \"../elsewhere\" }", "not a directory of the region's own"),
+            ("files = { dir = \"node.sqlite\" }", "not a directory of the region's own"),
+            ("files = { }", "say where"),
+            (
+                "files = { s3 = { endpoint = \"s3.example\", bucket = \"b\", region = \"r\", access_key_env = \"A\", secret_key_env = \"B\" } }",
+                "not a URL",
+            ),
+            (
+                "files = { s3 = { endpoint = \"https://s3.example\", bucket = \"b\", region = \"r\", access_key_env = \"AKIA123:secret\", secret_key_env = \"B\" } }",
+                "never written in the file",
+            ),
+        ] {
+            let e = problem(with(|t| t.replace("files = { dir = \"files/kr\" }", bad)));
+            assert!(e.contains("[regions.kr.files]") && e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn file_limits_are_sizes_and_periods() {
+        let r = with(|t| t.replace("max_size = \"100MiB\"", "max_size = \"5MiB\"")).unwrap();
+        assert_eq!(r.file_limits.max_size, 5 * 1024 * 1024);
+        assert_eq!(parse_size("512KiB"), Some(512 * 1024));
+        assert_eq!(parse_size("1000"), Some(1000));
+        for bad in ["0MiB", "5MB", "lots", ""] {
+            assert_eq!(parse_size(bad), None, "{bad}");
+            let e = problem(with(|t| {
+                t.replace("quota = \"2GiB\"", &format!("quota = \"{bad}\""))
+            }));
+            assert!(e.contains("[files.quota]"), "{bad}: {e}");
+        }
+        let e = problem(with(|t| t.replace("quota = \"2GiB\"", "quota = \"1MiB\"")));
+        assert!(e.contains("smaller than the largest file"), "{e}");
+        let e = problem(with(|t| {
+            t.replace("retention = \"365d\"", "retention = \"a year\"")
+        }));
+        assert!(e.contains("[files.retention]"), "{e}");
     }
 
     #[test]
