@@ -257,6 +257,8 @@
       cat_consent: 'Agreements',
       cat_account: 'Account',
       cat_messages_in_transit: 'Messages on their way',
+      cat_files_sent: 'Files you send',
+      cat_files_received: 'Files sent to you',
       cat_name: 'Name',
       cat_phone: 'Phone number',
       cat_email: 'Email address',
@@ -290,11 +292,14 @@
       dmFields_consent: 'your agreements to the foreign countries that may reach your data, and withdrawals',
       dmFields_account: 'handle, device ids, device public keys, MLS key packages',
       dmFields_messages_in_transit: 'MLS ciphertext waiting for your devices',
+      dmFields_files_sent: 'the photos and files you send, sealed, their size and which chat they were sent to',
+      dmFields_files_received: "photos and files others sent you, sealed, kept in their sender's home region",
       dmSealed: "encrypted with your own data key, which region {region}'s key wraps; that key is kept outside every database",
       dmProt_block_hashes: "keyed hashes (HMAC-SHA-256) with the node's secret, so the node can refuse what a blocked person sends you; no handle or account is stored with them",
       dmProt_phone_index: "a keyed hash (HMAC-SHA-256) with the region's secret; the number itself is not stored",
       dmProt_account: 'not encrypted at rest: needed to route messages; holds no name, phone or e-mail',
       dmProt_messages_in_transit: 'end-to-end encrypted: the service has no key that opens it; deleted once every recipient device has it',
+      dmFilesSealed: "sealed on the sending device with a key of the file's own, which only the chat's devices receive (inside the end-to-end encrypted message); the service has no key that opens it; deleted {days} days after it was sent",
       dmPurpose_block_hashes: 'to refuse what someone you blocked sends you',
       dmPurpose_account: 'to route messages to your devices',
       dmPurpose_messages_in_transit: 'to hold it until your devices fetch it',
@@ -560,6 +565,8 @@
       cat_consent: '同意',
       cat_account: 'アカウント',
       cat_messages_in_transit: '配送中のメッセージ',
+      cat_files_sent: '送ったファイル',
+      cat_files_received: '受け取ったファイル',
       cat_name: '名前',
       cat_phone: '電話番号',
       cat_email: 'メールアドレス',
@@ -589,11 +596,14 @@
       dmFields_consent: 'あなたのデータにアクセスしうる外国への同意と、その撤回',
       dmFields_account: 'ハンドル、端末 ID、端末の公開鍵、MLS の鍵パッケージ',
       dmFields_messages_in_transit: 'あなたの端末への配信を待っている MLS 暗号文',
+      dmFields_files_sent: 'あなたが送った写真やファイル（封印済み）、そのサイズと送信先のトーク',
+      dmFields_files_received: '他の人があなたに送った写真やファイル（封印済み、送信者のホームリージョンで保管）',
       dmSealed: 'あなた専用のデータ鍵で暗号化されています。データ鍵はリージョン {region} の鍵で暗号化（ラップ）されており、その鍵はどのデータベースとも別の場所に保管されています。',
       dmProt_block_hashes: 'ノードの秘密鍵を使った鍵付きハッシュ（HMAC-SHA-256）です。これにより、ブロックした人から届くものをノードが拒否できます。ハンドルやアカウントは一緒に保管されません。',
       dmProt_phone_index: 'リージョンの秘密鍵を使った鍵付きハッシュ（HMAC-SHA-256）です。電話番号そのものは保管されません。',
       dmProt_account: '保存時には暗号化されていません。メッセージの配送に必要なためです。名前、電話番号、メールアドレスは含みません。',
       dmProt_messages_in_transit: 'エンドツーエンドで暗号化されています。サービスはこれを開く鍵を持っていません。受信者のすべての端末に届いた時点で削除されます。',
+      dmFilesSealed: '送信する端末で、そのファイル専用の鍵を使って封印されます。その鍵はエンドツーエンドで暗号化されたメッセージに入れて、このトークに参加している端末にだけ届けられます。サービスはこれを開く鍵を持っていません。送信から{days}日後に削除されます。',
       dmPurpose_block_hashes: 'あなたがブロックした人から届くものを拒否するため',
       dmPurpose_account: 'あなたの端末にメッセージを配送するため',
       dmPurpose_messages_in_transit: 'あなたの端末が受け取るまで預かっておくため',
@@ -859,6 +869,8 @@
       cat_consent: '동의',
       cat_account: '계정',
       cat_messages_in_transit: '전달 중인 메시지',
+      cat_files_sent: '내가 보낸 파일',
+      cat_files_received: '내가 받은 파일',
       cat_name: '이름',
       cat_phone: '전화번호',
       cat_email: '이메일 주소',
@@ -888,11 +900,14 @@
       dmFields_consent: '내 데이터에 접근할 수 있는 외국에 대한 동의와 그 철회',
       dmFields_account: '핸들, 기기 ID, 기기 공개 키, MLS 키 패키지',
       dmFields_messages_in_transit: '내 기기로 전달되기를 기다리는 MLS 암호문',
+      dmFields_files_sent: '내가 보낸 사진과 파일(봉인됨), 파일 크기와 어느 채팅으로 보냈는지',
+      dmFields_files_received: '다른 사람이 나에게 보낸 사진과 파일(봉인됨, 보낸 사람의 홈 리전에 보관)',
       dmSealed: '나만의 데이터 키로 암호화되어 있습니다. 데이터 키는 리전 {region}의 키로 암호화(래핑)되어 있으며, 그 키는 어떤 데이터베이스와도 분리된 곳에 보관됩니다.',
       dmProt_block_hashes: '노드의 비밀 키를 사용한 키 기반 해시(HMAC-SHA-256)입니다. 이를 통해 노드는 내가 차단한 사람이 보내는 것을 거부할 수 있습니다. 핸들이나 계정은 함께 저장되지 않습니다.',
       dmProt_phone_index: '리전의 비밀 키를 사용한 키 기반 해시(HMAC-SHA-256)입니다. 전화번호 자체는 저장되지 않습니다.',
       dmProt_account: '저장 시 암호화되지 않습니다. 메시지를 전달하는 데 필요하기 때문입니다. 이름, 전화번호, 이메일 주소는 들어 있지 않습니다.',
       dmProt_messages_in_transit: '종단 간 암호화되어 있습니다. 서비스에는 이를 열 수 있는 키가 없습니다. 받는 사람의 모든 기기에 전달되면 삭제됩니다.',
+      dmFilesSealed: '보내는 기기에서 그 파일만의 키로 봉인됩니다. 그 키는 종단 간 암호화된 메시지에 담겨 이 채팅에 참여한 기기에만 전달됩니다. 서비스에는 이를 열 수 있는 키가 없습니다. 보낸 지 {days}일 후에 삭제됩니다.',
       dmPurpose_block_hashes: '내가 차단한 사람이 보내는 것을 거부하기 위해',
       dmPurpose_account: '내 기기로 메시지를 전달하기 위해',
       dmPurpose_messages_in_transit: '내 기기가 가져갈 때까지 맡아 두기 위해',
@@ -2753,8 +2768,17 @@
   }
   function protectionText(c, d) {
     const p = c.protection;
-    const own = nodeSentence(p, (tr) => tr('dmProt_' + c.category));
-    return own !== p ? own : nodeSentence(p, (tr) => tr('dmSealed', { region: d.home_region }));
+    // How many days a file is kept, as the node's sentence says.
+    const days = typeof p === 'string' ? (/\b(\d+) days\b/.exec(p) || [])[1] : undefined;
+    for (const build of [
+      (tr) => tr('dmProt_' + c.category),
+      (tr) => tr('dmSealed', { region: d.home_region }),
+      (tr) => tr('dmFilesSealed', { days }),
+    ]) {
+      const own = nodeSentence(p, build);
+      if (own !== p) return own;
+    }
+    return p;
   }
   // Why a country may reach a category. What the serving node keeps away
   // from my home region (a category in a region other than my home) it

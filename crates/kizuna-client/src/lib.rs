@@ -16,6 +16,7 @@ mod chats;
 mod commits;
 mod devices;
 mod error;
+mod files;
 mod key_packages;
 mod ledger;
 mod local;
@@ -40,9 +41,11 @@ use openmls_rust_crypto::OpenMlsRustCrypto;
 use reqwest::Method;
 
 pub use error::{ClientError, Result};
+pub use files::{media_type, SavedFile};
 pub use ledger::{VerifiedAccess, VerifiedAccesses};
 pub use local::{
-    ChatRequest, ChatSummary, FrankProof, LastMessage, Standing, StoredMessage, Unopened,
+    Attachment, ChatRequest, ChatSummary, FrankProof, LastMessage, Standing, StoredMessage,
+    Unopened,
 };
 pub use transport::{normalise_server, ServerAddress};
 

@@ -108,6 +108,40 @@ pub struct StoredMessage {
     /// franking.
     #[serde(skip)]
     pub proof: Option<FrankProof>,
+    /// The file the message carries; its text is then the caption.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<Attachment>,
+}
+
+/// A file in a message as this device shows it: what it is, never its key
+/// (which stays in the message's body, read only to open the file).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Attachment {
+    pub file_id: String,
+    pub file_name: String,
+    pub media_type: String,
+    pub size: u64,
+    pub has_thumbnail: bool,
+}
+
+impl Attachment {
+    pub fn of(f: &kizuna_wire::FileRef) -> Attachment {
+        Attachment {
+            file_id: f.file_id.clone(),
+            file_name: f.file_name.clone(),
+            media_type: f.media_type.clone(),
+            size: f.size,
+            has_thumbnail: f.thumbnail.is_some(),
+        }
+    }
+
+    /// The file a committed body carries, if it carries one.
+    pub fn in_body(body: &str) -> Option<Attachment> {
+        match serde_json::from_str::<kizuna_wire::ChatContent>(body) {
+            Ok(kizuna_wire::ChatContent::File { file, .. }) => Some(Attachment::of(&file)),
+            _ => None,
+        }
+    }
 }
 
 /// A message's franking as its recipient keeps it: the exact body the

@@ -525,6 +525,7 @@ fn apply_inner(
                                 server_time: env.server_time,
                                 seq: env.group_seq,
                                 proof,
+                                file: None,
                             }))
                         }
                         ChatContent::ChatName { name } => events.push(Event::Renamed {
@@ -532,6 +533,23 @@ fn apply_inner(
                             name,
                             by: handle,
                         }),
+                        ChatContent::File {
+                            file,
+                            caption,
+                            name,
+                        } => events.push(Event::Message(StoredMessage {
+                            chat,
+                            sender: handle,
+                            sender_name: name
+                                .map(|n| crate::display_name(&n))
+                                .filter(|n| !n.is_empty()),
+                            sender_device: device,
+                            text: caption.unwrap_or_default(),
+                            server_time: env.server_time,
+                            seq: env.group_seq,
+                            proof,
+                            file: Some(crate::local::Attachment::of(&file)),
+                        })),
                     }
                 }
                 ProcessedMessageContent::StagedCommitMessage(staged) => {
@@ -583,6 +601,10 @@ pub fn open_application(
             match content {
                 Ok(ChatContent::Text { text, .. }) => Ok(text),
                 Ok(ChatContent::ChatName { name }) => Ok(name),
+                Ok(ChatContent::File { file, caption, .. }) => Ok(match caption {
+                    Some(c) => format!("{} ({c})", file.file_name),
+                    None => file.file_name,
+                }),
                 Err(e) => Err(ClientError::Protocol(e.to_string())),
             }
         }

@@ -10,6 +10,15 @@ use crate::{
     mls, mls_err, Client, ClientError, Event, FrankProof, Result, StoredMessage, MAX_ATTEMPTS,
 };
 
+/// The files a message's content carries, which the node is told of so
+/// that the chat's devices may fetch them.
+fn files_of(content: &str) -> Vec<String> {
+    match serde_json::from_str::<ChatContent>(content) {
+        Ok(ChatContent::File { file, .. }) => vec![file.file_id],
+        _ => Vec::new(),
+    }
+}
+
 impl Client {
     /// Encrypts and sends a text message.
     pub async fn send(&mut self, chat: &str, text: &str) -> Result<StoredMessage> {
@@ -99,6 +108,7 @@ impl Client {
                 message: Bytes(o.message.clone()),
                 commitment: Some(Bytes(o.commitment.to_vec())),
                 client_id: Some(Bytes(o.client_id.clone())),
+                files: files_of(&o.content),
             }),
         )
         .await
@@ -137,6 +147,7 @@ impl Client {
                     server_time: a.server_time,
                     seq: a.group_seq,
                     proof: Some(proof),
+                    file: None,
                 };
                 changes.messages.push(m.clone());
                 Some(m)
@@ -144,6 +155,25 @@ impl Client {
             ChatContent::ChatName { name } => {
                 changes.names.push((o.chat.clone(), name.clone()));
                 None
+            }
+            ChatContent::File {
+                file,
+                caption,
+                name,
+            } => {
+                let m = StoredMessage {
+                    chat: o.chat.clone(),
+                    sender: self.identity.handle.clone(),
+                    sender_name: name.clone(),
+                    sender_device: self.identity.device_id.clone(),
+                    text: caption.clone().unwrap_or_default(),
+                    server_time: a.server_time,
+                    seq: a.group_seq,
+                    proof: Some(proof),
+                    file: Some(crate::local::Attachment::of(file)),
+                };
+                changes.messages.push(m.clone());
+                Some(m)
             }
         };
         self.save(changes).await?;
@@ -229,6 +259,7 @@ impl Client {
                 ),
                 commitment: Some(Bytes(proof.commitment.to_vec())),
                 client_id: None,
+                files: Vec::new(),
             });
         }
         self.save(Changes::default()).await?;

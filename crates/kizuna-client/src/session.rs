@@ -74,10 +74,27 @@ impl Client {
         path: &str,
         body: Option<&B>,
     ) -> Result<Vec<u8>> {
+        let payload = match body {
+            None => crate::transport::Payload::Empty,
+            Some(b) => crate::transport::Payload::Json(
+                serde_json::to_vec(b).map_err(|e| ClientError::Protocol(e.to_string()))?,
+            ),
+        };
+        Ok(self.exchange(method, path, &payload).await?.0)
+    }
+
+    /// Like [`Client::call_raw`] for any payload, answering the headers
+    /// too (a part's digest).
+    pub(crate) async fn exchange(
+        &mut self,
+        method: Method,
+        path: &str,
+        payload: &crate::transport::Payload,
+    ) -> Result<(Vec<u8>, reqwest::header::HeaderMap)> {
         let token = self.token().await?;
         match self
             .transport
-            .call_raw(method.clone(), path, Some(&token), body)
+            .exchange(method.clone(), path, Some(&token), payload)
             .await
         {
             Err(ClientError::Api {
@@ -87,7 +104,7 @@ impl Client {
                 self.token = None;
                 let token = self.token().await?;
                 self.transport
-                    .call_raw(method, path, Some(&token), body)
+                    .exchange(method, path, Some(&token), payload)
                     .await
             }
             other => other,

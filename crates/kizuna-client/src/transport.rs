@@ -231,6 +231,24 @@ impl Transport {
         token: Option<&str>,
         body: Option<&B>,
     ) -> Result<Vec<u8>> {
+        let payload = match body {
+            None => Payload::Empty,
+            Some(b) => Payload::Json(
+                serde_json::to_vec(b).map_err(|e| ClientError::Protocol(e.to_string()))?,
+            ),
+        };
+        Ok(self.exchange(method, path, token, &payload).await?.0)
+    }
+
+    /// Sends a request and answers the body and headers of a success, or
+    /// the node's typed error.
+    pub(crate) async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        payload: &Payload,
+    ) -> Result<(Vec<u8>, reqwest::header::HeaderMap)> {
         // A node that cannot be connected to never saw the request: it is
         // safe to send it to the next one. Any later failure is reported
         // (the request may have been carried out), and the caller's retry
@@ -243,9 +261,16 @@ impl Transport {
             if let Some(t) = token {
                 req = req.bearer_auth(t);
             }
-            if let Some(b) = body {
-                req = req.json(b);
-            }
+            req = match payload {
+                Payload::Empty => req,
+                Payload::Json(b) => req
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(b.clone()),
+                Payload::Part { bytes, digest } => req
+                    .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                    .header(kizuna_wire::CONTENT_DIGEST, digest.as_str())
+                    .body(bytes.clone()),
+            };
             match req.send().await {
                 Ok(resp) => break (base, resp),
                 Err(e) if e.is_connect() && tried + 1 < self.bases.len() => {
@@ -261,9 +286,10 @@ impl Transport {
             }
         };
         let status = resp.status();
+        let headers = resp.headers().clone();
         let bytes = resp.bytes().await.map_err(|e| unreachable(base, &e))?;
         if status.is_success() {
-            return Ok(bytes.to_vec());
+            return Ok((bytes.to_vec(), headers));
         }
         match serde_json::from_slice::<ErrorBody>(&bytes) {
             Ok(e) => Err(ClientError::Api {
@@ -273,4 +299,15 @@ impl Transport {
             Err(_) => Err(ClientError::Protocol(format!("{path}: HTTP {status}"))),
         }
     }
+}
+
+/// What a request carries.
+pub(crate) enum Payload {
+    Empty,
+    Json(Vec<u8>),
+    /// A file's part, raw, with its SHA-256 as `Content-Digest`.
+    Part {
+        bytes: Vec<u8>,
+        digest: String,
+    },
 }

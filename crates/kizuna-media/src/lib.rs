@@ -112,6 +112,20 @@ pub fn sealed_size(size: u64) -> u64 {
     size + chunk_count(size) * TAG as u64
 }
 
+/// The plaintext size of a sealed file of `sealed` bytes, or none when no
+/// file seals to that size (every chunk adds its tag, the last may be
+/// short, an empty file is one tag).
+pub fn plain_size(sealed: u64) -> Option<u64> {
+    let whole = sealed / SEALED_CHUNK as u64;
+    let rest = sealed % SEALED_CHUNK as u64;
+    let plain = match rest {
+        0 if whole > 0 => whole * CHUNK as u64,
+        r if r >= TAG as u64 => whole * CHUNK as u64 + (r - TAG as u64),
+        _ => return None,
+    };
+    (sealed_size(plain) == sealed).then_some(plain)
+}
+
 /// What the sender tells the recipients, inside the MLS message, so they
 /// can open and check the file.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -23,6 +23,7 @@ fn files_of_every_size_round_trip_and_have_the_size_announced() {
         let (c, s) = sealed(&key, &plain);
         assert_eq!(c.len() as u64, sealed_size(n as u64), "{n}");
         assert_eq!(s.size, n as u64);
+        assert_eq!(plain_size(c.len() as u64), Some(n as u64));
         assert_eq!(s.sha256, <[u8; 32]>::from(Sha256::digest(&plain)));
         assert_eq!(opened(&key, s, &c).unwrap(), plain, "{n}");
     }
@@ -212,4 +213,12 @@ fn anything_else_is_left_as_it_is_and_a_broken_image_refused() {
         strip_metadata(&[PNG_SIGNATURE, &[0, 0, 0, 9, b'I']].concat()),
         Err(MediaError::UnreadableImage("PNG"))
     );
+}
+
+#[test]
+fn sizes_no_file_seals_to_are_told_apart() {
+    for bad in [0, 1, TAG as u64 - 1, SEALED_CHUNK as u64 + 3] {
+        assert_eq!(plain_size(bad), None, "{bad}");
+    }
+    assert_eq!(plain_size(TAG as u64), Some(0));
 }

@@ -250,6 +250,7 @@ impl Node {
         }
         self.sanctions.check_send(&me.account_id)?;
         self.check_message(&group_id, &me.account_id).await?;
+        self.attach_files(me, &group_id, &req.files).await?;
         let now = now_ms();
         let handle = self.sender_handle(me).await?;
         let binding = kizuna_franking::bind(

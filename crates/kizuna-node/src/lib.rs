@@ -18,6 +18,7 @@ pub mod departures;
 pub mod devices;
 pub mod disclosures;
 pub mod error;
+pub mod files;
 pub mod framing;
 pub mod governance;
 pub mod groups;

@@ -56,6 +56,8 @@ pub struct Node {
     /// Which accounts the node may serve beyond their rights, by their
     /// agreement to their region's disclosures.
     pub agreements: crate::disclosures::Agreements,
+    /// The file stores of the regions this node may reach.
+    pub files: Arc<crate::files::FileStores>,
     handles: RwLock<HashMap<String, String>>,
 }
 
@@ -83,6 +85,8 @@ pub enum OpenError {
     Cluster(#[from] crate::cluster::ClusterError),
     #[error(transparent)]
     SharedLimits(#[from] crate::limits::RedisUnreachable),
+    #[error(transparent)]
+    Files(#[from] crate::files::FileStoreError),
 }
 
 /// The name a node's ledger signs its tree heads with.
@@ -182,6 +186,7 @@ impl Node {
         let store = crate::stores::open_node_store(dir, &regions).await?;
         regions_cover(store.as_ref(), &regions).await?;
         let cluster = regions.cluster.clone();
+        let files = Arc::new(crate::files::FileStores::open(dir, &regions)?);
         let vault = Arc::new(open_vault(dir, regions).await?);
         adopt_legacy_profiles(store.as_ref(), &vault).await?;
         let sanctions = Arc::new(Sanctions::load(store.as_ref()).await?);
@@ -228,6 +233,7 @@ impl Node {
             blocks,
             ended: Ended::default(),
             agreements: Default::default(),
+            files,
             handles: RwLock::default(),
         };
         Ok((node, task))

@@ -32,6 +32,14 @@ fn shown_text(body: &str) -> String {
     match serde_json::from_str::<ChatContent>(body) {
         Ok(ChatContent::Text { text, .. }) => text,
         Ok(ChatContent::ChatName { name }) => format!("(named the chat \"{name}\")"),
+        Ok(ChatContent::File { file, caption, .. }) => format!(
+            "(sent the file \"{}\", {}, {} bytes, SHA-256 {}){}",
+            file.file_name,
+            file.media_type,
+            file.size,
+            hex::encode(&file.sha256.0),
+            caption.map(|c| format!(" {c}")).unwrap_or_default()
+        ),
         Err(_) => body.to_string(),
     }
 }

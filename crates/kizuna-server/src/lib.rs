@@ -227,6 +227,10 @@ impl RunningServer {
             .shared_in(shared_buckets, "signup"),
             shutdown: shutdown_rx.clone(),
         });
+        tokio::spawn(kizuna_node::files::sweep(
+            state.node.clone(),
+            shutdown_rx.clone(),
+        ));
         tokio::spawn(kizuna_node::reports::retention(
             vault.clone(),
             state.sanctions.clone(),

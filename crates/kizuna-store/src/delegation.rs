@@ -188,6 +188,61 @@ macro_rules! store_by_inherent_methods {
                     self.set_agreement(account_id, agreement).await
                 }
 
+                async fn begin_file(
+                    &self,
+                    file: StoredFile,
+                    quota: u64,
+                ) -> Result<std::result::Result<(), u64>> {
+                    self.begin_file(file, quota).await
+                }
+
+                async fn file(&self, file_id: &str) -> Result<Option<StoredFile>> {
+                    self.file(file_id).await
+                }
+
+                async fn file_part_stored(&self, file_id: &str, n: u32) -> Result<u32> {
+                    self.file_part_stored(file_id, n).await
+                }
+
+                async fn attach_files(
+                    &self,
+                    file_ids: &[String],
+                    device_id: &str,
+                    group_id: &[u8],
+                    now: u64,
+                ) -> Result<FileAttach> {
+                    self.attach_files(file_ids, device_id, group_id, now).await
+                }
+
+                async fn may_read_file(&self, file_id: &str, device_id: &str) -> Result<bool> {
+                    self.may_read_file(file_id, device_id).await
+                }
+
+                async fn expired_files(
+                    &self,
+                    unsent_before: u64,
+                    sent_before: u64,
+                    limit: u32,
+                ) -> Result<Vec<StoredFile>> {
+                    self.expired_files(unsent_before, sent_before, limit).await
+                }
+
+                async fn forget_file(&self, file_id: &str) -> Result<()> {
+                    self.forget_file(file_id).await
+                }
+
+                async fn files_sent_by(&self, account_id: &str) -> Result<Vec<StoredFile>> {
+                    self.files_sent_by(account_id).await
+                }
+
+                async fn file_regions_readable_by(&self, account_id: &str) -> Result<Vec<String>> {
+                    self.file_regions_readable_by(account_id).await
+                }
+
+                async fn set_file_region(&self, file_id: &str, region: &str) -> Result<()> {
+                    self.set_file_region(file_id, region).await
+                }
+
                 async fn put_block(&self, pair: &[u8], blocked: &[u8]) -> Result<()> {
                     self.put_block(pair, blocked).await
                 }

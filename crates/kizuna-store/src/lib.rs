@@ -165,6 +165,40 @@ pub struct StandingAgreement {
     pub version: String,
 }
 
+/// A file someone sends, as the node routes it: sealed bytes it cannot
+/// open, kept in `region`'s file store, fetched part by part by the
+/// devices that were in the chat when it was sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredFile {
+    pub file_id: String,
+    pub group_id: Vec<u8>,
+    /// Who sent it, and from which device it was uploaded.
+    pub account_id: String,
+    pub device_id: String,
+    /// The region whose file store keeps it: the sender's home.
+    pub region: String,
+    /// Its sealed size in bytes.
+    pub size: u64,
+    pub parts: u32,
+    /// Parts kept so far, from the first on.
+    pub received: u32,
+    pub created_at: u64,
+    /// When a message carrying it went out; none while unsent.
+    pub sent_at: Option<u64>,
+}
+
+/// What became of files named by a message about to be sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileAttach {
+    /// Each is now sent, readable by the group's present devices.
+    Attached,
+    Unknown(String),
+    /// Uploaded by another device, or for another chat.
+    NotYours(String),
+    /// Not every part has arrived.
+    Incomplete(String),
+}
+
 /// An application message's franking commitment (32 bytes) followed by the
 /// node's binding of it (32 bytes): opaque here, kept with the message.
 pub type Franking = [u8; 64];
@@ -421,6 +455,41 @@ pub trait Store: Send + Sync + 'static {
         account_id: &str,
         agreement: Option<StandingAgreement>,
     ) -> Result<()>;
+    /// Starts an upload, unless the account's kept files and this one
+    /// would pass `quota` bytes: then `Err` with what it already keeps.
+    async fn begin_file(&self, file: StoredFile, quota: u64) -> Result<Result<(), u64>>;
+    async fn file(&self, file_id: &str) -> Result<Option<StoredFile>>;
+    /// Notes that part `n` is kept, when it is the next one expected;
+    /// answers how many parts are kept from the first on.
+    async fn file_part_stored(&self, file_id: &str, n: u32) -> Result<u32>;
+    /// Marks complete uploads of `device_id` for `group_id` sent at `now`,
+    /// readable from then on by the group's present member devices; all
+    /// or none.
+    async fn attach_files(
+        &self,
+        file_ids: &[String],
+        device_id: &str,
+        group_id: &[u8],
+        now: u64,
+    ) -> Result<FileAttach>;
+    /// Whether `device_id` was in the chat when the file went out.
+    async fn may_read_file(&self, file_id: &str, device_id: &str) -> Result<bool>;
+    /// Files unsent since before `unsent_before`, or sent before
+    /// `sent_before`: to be deleted.
+    async fn expired_files(
+        &self,
+        unsent_before: u64,
+        sent_before: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredFile>>;
+    /// Forgets a file once its bytes are gone from its store.
+    async fn forget_file(&self, file_id: &str) -> Result<()>;
+    async fn files_sent_by(&self, account_id: &str) -> Result<Vec<StoredFile>>;
+    /// The regions keeping files others sent that the account's devices
+    /// may fetch.
+    async fn file_regions_readable_by(&self, account_id: &str) -> Result<Vec<String>>;
+    /// Notes that a file's bytes now live in `region`'s store.
+    async fn set_file_region(&self, file_id: &str, region: &str) -> Result<()>;
     /// Records a block by its keyed hashes: of the pair (who blocks, whom)
     /// and of whom alone. Idempotent.
     async fn put_block(&self, pair: &[u8], blocked: &[u8]) -> Result<()>;

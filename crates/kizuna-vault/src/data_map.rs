@@ -40,6 +40,74 @@ impl Vault {
             .collect()
     }
 
+    /// Where the files a person sends and receives are kept: those they
+    /// send in their home region's file store, those others sent them in
+    /// each sender's home region (`received_from`), each with who may
+    /// reach it from where, as the configuration says.
+    pub fn file_categories(
+        &self,
+        home: &str,
+        received_from: &[String],
+    ) -> Result<Vec<DataCategory>, VaultError> {
+        let retention = self.config.file_limits.retention.as_secs() / 86_400;
+        let protection = format!(
+            "sealed on the sending device with a key of the file's own, which only the chat's devices receive (inside the end-to-end encrypted message); the service has no key that opens it; deleted {retention} days after it was sent"
+        );
+        let category = |name: &str,
+                        fields: &[&str],
+                        region: &str|
+         -> Result<DataCategory, VaultError> {
+            let r = self
+                .config
+                .region(region)
+                .ok_or_else(|| VaultError::UnknownRegion(region.to_string()))?;
+            let mut accessible_from: Vec<AccessCountry> =
+                r.access_from.iter().map(access_country).collect();
+            if r.id != home {
+                // The region's own reason speaks to its own people ("your
+                // home region"); to this person it is the sender's.
+                for a in accessible_from
+                    .iter_mut()
+                    .filter(|a| a.country == r.country)
+                {
+                    a.why = "The sender's home region: the service that keeps their files is operated here.".into();
+                    a.why_translations = [
+                        ("ja", "送り主のホームリージョンです。送り主のファイルを保管するサービスはこの国で運営されています。"),
+                        ("ko", "보낸 사람의 홈 리전입니다. 보낸 사람의 파일을 보관하는 서비스가 이 나라에서 운영됩니다."),
+                    ]
+                    .into_iter()
+                    .map(|(l, t)| (l.to_string(), t.to_string()))
+                    .collect();
+                }
+            }
+            Ok(DataCategory {
+                category: name.into(),
+                fields: fields.iter().map(|f| f.to_string()).collect(),
+                region: r.id.clone(),
+                region_name: r.name.clone(),
+                country: r.country.clone(),
+                protection: protection.clone(),
+                accessible_from,
+            })
+        };
+        let mut out = vec![category(
+            "files_sent",
+            &[
+                "the photos and files you send, sealed",
+                "their size and which chat they were sent to",
+            ],
+            home,
+        )?];
+        for region in received_from {
+            out.push(category(
+                "files_received",
+                &["photos and files others sent you, sealed, kept in their sender's home region"],
+                region,
+            )?);
+        }
+        Ok(out)
+    }
+
     /// Each category of a person's data, where it is stored and from where
     /// it may be reached, from the configuration, with the transfers that
     /// happened.

@@ -84,6 +84,10 @@ pub struct SendRequest {
     /// is answered as the first attempt was and delivered only once.
     #[serde(default)]
     pub client_id: Option<Bytes>,
+    /// The files (uploaded by this device to this chat) the message
+    /// carries: from now on the chat's present devices may fetch them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
 }
 
 /// The shortest and longest id a device may give a message it sends.
@@ -204,6 +208,14 @@ pub enum ChatContent {
     },
     ChatName {
         name: String,
+    },
+    /// A file, sealed with its own key, fetched from the node by id.
+    File {
+        file: crate::FileRef,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        caption: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
     },
 }
 

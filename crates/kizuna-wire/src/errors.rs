@@ -80,6 +80,19 @@ pub enum ErrorCode {
     /// The endpoint exists but not for this method; the `Allow` header
     /// names the ones it takes.
     MethodNotAllowed,
+    /// The file is larger than the node takes; nothing was stored.
+    FileTooLarge,
+    /// The files this account keeps, and this one, would pass its quota;
+    /// nothing was stored.
+    QuotaExceeded,
+    /// No such file, or not one this device may fetch: the same answer,
+    /// so a file's existence is not told to anyone outside its chat.
+    UnknownFile,
+    /// A part that is not the next one expected, not its length, or not
+    /// what its `Content-Digest` says: refused, and nothing of it kept.
+    BadPart,
+    /// A message names a file whose upload has not finished.
+    FileIncomplete,
     Internal,
 }
 

@@ -204,18 +204,35 @@ pub struct Bar(indicatif::ProgressBar);
 
 impl Bar {
     pub fn new(what: &str) -> Bar {
+        Bar::styled(&format!(
+            "{what} [{{bar:40}}] {{pos}}/{{len}} ({{eta}} left)"
+        ))
+    }
+
+    /// A bar counting bytes, with the rate.
+    pub fn bytes(what: &str) -> Bar {
+        Bar::styled(&format!(
+            "{what} [{{bar:40}}] {{bytes}}/{{total_bytes}} ({{bytes_per_sec}}, {{eta}} left)"
+        ))
+    }
+
+    fn styled(template: &str) -> Bar {
         let b = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
             indicatif::ProgressBar::new(0)
         } else {
             indicatif::ProgressBar::hidden()
         };
         b.set_style(
-            indicatif::ProgressStyle::with_template(&format!(
-                "{what} [{{bar:40}}] {{pos}}/{{len}} ({{eta}} left)"
-            ))
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(template)
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         Bar(b)
+    }
+
+    /// Shows `done` of `total`.
+    pub fn at(&self, done: u64, total: u64) {
+        self.0.set_length(total);
+        self.0.set_position(done);
     }
 }
 

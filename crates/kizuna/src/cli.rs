@@ -142,7 +142,36 @@ pub enum Command {
         home: Home,
         /// Chat id (or a unique prefix of it, or the chat's name).
         chat: String,
-        text: String,
+        /// The message (with --file, give a caption with --caption).
+        #[arg(required_unless_present = "file", conflicts_with = "file")]
+        text: Option<String>,
+        /// Send a file instead, sealed on this device with a key of its own;
+        /// a photo's location and other metadata are removed first.
+        #[arg(long, value_name = "PATH")]
+        file: Option<std::path::PathBuf>,
+        /// A line shown with the file.
+        #[arg(long, requires = "file")]
+        caption: Option<String>,
+        /// Send a photo with its metadata (location, camera, time) as it is.
+        #[arg(long, requires = "file")]
+        keep_metadata: bool,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Save the file a message carries: fetched, opened on this device and
+    /// checked against the message before it is written.
+    Save {
+        #[command(flatten)]
+        home: Home,
+        /// Chat id (or a unique prefix of it, or the chat's name).
+        chat: String,
+        /// The message's number, as `kizuna history CHAT` shows it (#N).
+        message: u64,
+        /// Where to write it (a file, or a directory to put it in); by
+        /// default its name in the current directory.
+        #[arg(long, value_name = "PATH")]
+        out: Option<std::path::PathBuf>,
         /// Print JSON for scripts.
         #[arg(long)]
         json: bool,

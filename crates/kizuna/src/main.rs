@@ -99,8 +99,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             home,
             chat,
             text,
+            file,
+            caption,
+            keep_metadata,
             json,
-        } => messages::send(&home, &chat, &text, json).await,
+        } => match file {
+            Some(path) => {
+                messages::send_file(&home, &chat, &path, caption.as_deref(), keep_metadata, json)
+                    .await
+            }
+            None => messages::send(&home, &chat, text.as_deref().unwrap_or_default(), json).await,
+        },
+        Command::Save {
+            home,
+            chat,
+            message,
+            out,
+            json,
+        } => messages::save(&home, &chat, message, out.as_deref(), json).await,
         Command::Report {
             home,
             chat,

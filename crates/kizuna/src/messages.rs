@@ -24,6 +24,88 @@ pub async fn send(home: &Home, chat: &str, text: &str, json: bool) -> anyhow::Re
     }
 }
 
+/// A byte count as people read it.
+fn size_text(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{:.1} GiB", n as f64 / (1u64 << 30) as f64),
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / (1u64 << 10) as f64),
+        n => format!("{n} bytes"),
+    }
+}
+
+/// `kizuna send --file`: seals a file, uploads it and sends the message
+/// that carries it.
+pub async fn send_file(
+    home: &Home,
+    chat: &str,
+    path: &std::path::Path,
+    caption: Option<&str>,
+    keep_metadata: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let mut c = Client::open(&home.home).await?;
+    let bar = crate::admin::Bar::bytes("uploading");
+    let sent = c
+        .send_file(chat, path, caption, keep_metadata, &mut |done, total| {
+            bar.at(done, total)
+        })
+        .await;
+    bar.finish();
+    let n = print_seen(&mut c);
+    let m = sent?;
+    let f = m.file.as_ref();
+    if json {
+        out!(
+            "{}",
+            serde_json::json!({ "chat": m.chat, "seq": m.seq, "file": f })
+        );
+    } else if let Some(f) = f {
+        out!(
+            "sent {} ({}, {}) to {} as #{}",
+            f.file_name,
+            f.media_type,
+            size_text(f.size),
+            m.chat,
+            m.seq
+        );
+    }
+    match n {
+        0 => Ok(()),
+        n => Err(Unopened(n).into()),
+    }
+}
+
+/// `kizuna save`: fetches, opens and checks the file of one message.
+pub async fn save(
+    home: &Home,
+    chat: &str,
+    message: u64,
+    out: Option<&std::path::Path>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let mut c = Client::open(&home.home).await?;
+    let bar = crate::admin::Bar::bytes("downloading");
+    let saved = c
+        .save_file(chat, message, out, &mut |done, total| bar.at(done, total))
+        .await;
+    bar.finish();
+    let saved = saved?;
+    if json {
+        out!("{}", serde_json::to_string(&saved)?);
+    } else {
+        out!(
+            "saved {} ({}, {}) to {}; it is the file the message describes (SHA-256 {})",
+            saved.file_name,
+            saved.media_type,
+            size_text(saved.size),
+            saved.path.display(),
+            &saved.sha256[..16]
+        );
+    }
+    Ok(())
+}
+
 /// `kizuna report`: reveals one message (and, if asked, those before it)
 /// to the service as an abuse report.
 pub async fn report(
@@ -124,7 +206,7 @@ pub async fn history(home: &Home, chat: &str, json: bool) -> anyhow::Result<()> 
                 m.seq,
                 m.sender,
                 m.sender_device,
-                m.text
+                shown(m, short(&id))
             ),
             Event::Undecryptable(u) => out!(
                 "#{:<5} {} ({}): [could not be opened: {}]",
@@ -142,6 +224,28 @@ pub async fn history(home: &Home, chat: &str, json: bool) -> anyhow::Result<()> 
     }
 }
 
+/// A message as a line shows it: its text, or what file it carries and
+/// how to save it.
+fn shown(m: &StoredMessage, chat: &str) -> String {
+    match &m.file {
+        None => m.text.clone(),
+        Some(f) => {
+            let mut line = format!(
+                "[file {}, {}, {}: `kizuna save {chat} {}`]",
+                f.file_name,
+                f.media_type,
+                size_text(f.size),
+                m.seq
+            );
+            if !m.text.is_empty() {
+                line.push(' ');
+                line.push_str(&m.text);
+            }
+            line
+        }
+    }
+}
+
 pub fn print_message(m: &StoredMessage, json: bool, chat_label: &str) {
     if json {
         out!("{}", serde_json::to_string(m).unwrap_or_default());
@@ -150,7 +254,7 @@ pub fn print_message(m: &StoredMessage, json: bool, chat_label: &str) {
             "[{chat_label}] {} ({}): {}",
             m.sender,
             m.sender_device,
-            m.text
+            shown(m, short(&m.chat))
         );
     }
 }

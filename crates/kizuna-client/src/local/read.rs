@@ -177,6 +177,12 @@ impl Local {
         .map_err(|e| self.err(e))?;
         rows.into_iter()
             .map(|r| {
+                let proof = proof_of(&r).map_err(|e| self.err(e))?;
+                // What a message carries is read from the body it committed
+                // to, so the history cannot show a file the body does not.
+                let file = proof
+                    .as_ref()
+                    .and_then(|p| crate::local::Attachment::in_body(&p.body));
                 Ok(StoredMessage {
                     chat: r.try_get(0).map_err(|e| self.err(e))?,
                     seq: r.try_get::<i64, _>(1).map_err(|e| self.err(e))? as u64,
@@ -185,7 +191,8 @@ impl Local {
                     sender_device: r.try_get(3).map_err(|e| self.err(e))?,
                     text: r.try_get(4).map_err(|e| self.err(e))?,
                     server_time: r.try_get::<i64, _>(5).map_err(|e| self.err(e))? as u64,
-                    proof: proof_of(&r).map_err(|e| self.err(e))?,
+                    proof,
+                    file,
                 })
             })
             .collect()

@@ -21,12 +21,20 @@ pub enum AdminError {
     Store(#[from] StoreError),
     #[error("the person's agreement cannot be checked: {0}")]
     Agreement(String),
+    #[error(transparent)]
+    FileStore(#[from] crate::files::FileStoreError),
+    /// A region whose files this node may not reach.
+    #[error("{0}")]
+    FilesOutOfReach(String),
+    #[error("a file could not be moved: {0}")]
+    Files(#[from] kizuna_files::FilesError),
 }
 
 /// A node's stores, opened for administration.
 pub struct Admin {
     store: Arc<dyn Store>,
     vault: Vault,
+    files: crate::files::FileStores,
     _lock: DataDirLock,
 }
 
@@ -38,6 +46,8 @@ pub struct Moved {
     pub to: String,
     /// Regions a previous, interrupted move had left a copy in.
     pub cleaned: Vec<String>,
+    /// The files the person sent, moved with them.
+    pub files: u64,
     /// The person must agree to the new region's disclosures before any
     /// country abroad reaches their data again (a node abroad serves them
     /// only their rights until then).
@@ -49,10 +59,13 @@ impl Admin {
         let dir = DataDir::new(data_dir);
         let lock = dir.lock()?;
         let store = crate::stores::open_node_store(&dir, &regions).await?;
+        let files =
+            crate::files::FileStores::open(&dir, &regions).map_err(crate::OpenError::from)?;
         let vault = crate::open_vault(&dir, regions).await?;
         Ok(Admin {
             store,
             vault,
+            files,
             _lock: lock,
         })
     }
@@ -98,6 +111,7 @@ impl Admin {
         let mut cleaned = self.vault.remove_leftovers(&account.account_id, to).await?;
         // The region just moved from is not a leftover of an earlier run.
         cleaned.retain(|r| *r != from);
+        let files = self.move_files(&account.account_id, to).await?;
         // An agreement is to one region's disclosures: the one the person
         // gave for their old home does not carry over, so it stops standing
         // by itself and they are asked again.
@@ -114,8 +128,49 @@ impl Admin {
             from,
             to: to.to_string(),
             cleaned,
+            files,
             agreement_needed,
         })
+    }
+
+    /// Moves the files a person sent to region `to`'s file store: each
+    /// copied part by part and checked, then its record switched, then the
+    /// old copy removed. Copies an interrupted move left behind anywhere
+    /// else this node may reach are removed too.
+    async fn move_files(&self, account_id: &str, to: &str) -> Result<u64, AdminError> {
+        let target = self
+            .files
+            .of(to)
+            .map_err(|e| AdminError::FilesOutOfReach(e.message))?;
+        let mut moved = 0;
+        for f in self.store.files_sent_by(account_id).await? {
+            let id = kizuna_files::FileId::parse(&f.file_id)?;
+            if f.region != to {
+                let source = self
+                    .files
+                    .of(&f.region)
+                    .map_err(|e| AdminError::FilesOutOfReach(e.message))?;
+                for n in source.parts(&id).await? {
+                    if let Some(bytes) = source.get_part(&id, n).await? {
+                        target.put_part(&id, n, bytes).await?;
+                    }
+                }
+                if target.parts(&id).await? != source.parts(&id).await? {
+                    return Err(AdminError::Files(kizuna_files::FilesError::Backend {
+                        store: target.describe(),
+                        reason: format!("file {id} did not arrive whole; run the move again"),
+                    }));
+                }
+                self.store.set_file_region(&f.file_id, to).await?;
+                moved += 1;
+            }
+            for (region, store) in self.files.all() {
+                if region != to {
+                    store.delete(&id).await?;
+                }
+            }
+        }
+        Ok(moved)
     }
 
     /// Moves everyone whose data is in region `from` to region `to`.

@@ -4,6 +4,7 @@
 
 pub(crate) mod accounts;
 pub(crate) mod disclosures;
+pub(crate) mod files;
 pub(crate) mod groups;
 pub(crate) mod privacy;
 pub(crate) mod reports;
@@ -17,7 +18,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use kizuna_node::Node;
 use kizuna_wire::*;
@@ -116,6 +117,17 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/groups/{group}/commits", post(groups::commit))
         .route("/v1/groups/{group}/proposals", post(groups::propose))
         .route("/v1/groups/{group}/messages", post(groups::send))
+        .route("/v1/groups/{group}/files", post(files::begin_upload))
+        .route("/v1/files/{file}", get(files::file_progress))
+        .route(
+            "/v1/files/{file}/parts/{part}",
+            put(files::put_part)
+                .get(files::get_part)
+                // A part is larger than any other request.
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    kizuna_wire::FILE_PART_BYTES as usize + 1024,
+                )),
+        )
         .route("/v1/inbox", get(groups::inbox))
         .route("/v1/inbox/ack", post(groups::ack))
         .route("/v1/ws", get(ws::upgrade))

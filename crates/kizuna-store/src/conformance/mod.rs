@@ -6,6 +6,7 @@
 
 mod accounts;
 mod delivery;
+mod files;
 mod moderation;
 
 use std::ops::Deref;

@@ -99,6 +99,8 @@ impl SqliteStore {
                 "DELETE FROM deliveries WHERE device_id = ?",
                 "DELETE FROM cursors WHERE device_id = ?",
                 "DELETE FROM last_sends WHERE device_id = ?",
+                // A revoked device fetches no file, not even one sent to it.
+                "DELETE FROM file_readers WHERE device_id = ?",
             ] {
                 sqlx::query(sql).bind(d).execute(&mut **tx).await?;
             }

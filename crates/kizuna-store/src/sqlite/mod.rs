@@ -7,6 +7,7 @@ mod agreements;
 mod batch;
 mod blocks;
 mod devices;
+mod files;
 pub(crate) mod groups;
 mod inbox;
 mod key_packages;

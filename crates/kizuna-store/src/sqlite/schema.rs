@@ -217,6 +217,30 @@ UPDATE cursors SET acked = (SELECT value FROM counters WHERE name = 'log_pos')
 WHERE acked > (SELECT value FROM counters WHERE name = 'log_pos');
 UPDATE cursors SET acked = 0 WHERE acked < 0;
 "#,
+    r#"
+-- Files people send: sealed on their devices, kept part by part in the
+-- sender's home region's file store; which devices may fetch each.
+CREATE TABLE files (
+    file_id TEXT PRIMARY KEY,
+    group_id BLOB NOT NULL,
+    account_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    region TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    parts BIGINT NOT NULL,
+    received BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    sent_at BIGINT
+);
+CREATE INDEX files_by_account ON files (account_id);
+CREATE INDEX files_by_age ON files (created_at);
+CREATE TABLE file_readers (
+    file_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    PRIMARY KEY (file_id, device_id)
+);
+CREATE INDEX file_readers_by_device ON file_readers (device_id);
+"#,
 ];
 
 impl SqliteStore {

@@ -8,8 +8,8 @@ use crate::staff::{
 };
 use crate::{
     AckRequest, ChallengeRequest, ClaimRequest, CommitRequest, Contacts, CreateGroupRequest,
-    KeyPackageUpload, LinkApprove, LinkRequest, NewDevice, PhoneLookupRequest, ProposalRequest,
-    RegisterRequest, SendRequest, TokenRequest,
+    FileUpload, KeyPackageUpload, LinkApprove, LinkRequest, NewDevice, PhoneLookupRequest,
+    ProposalRequest, RegisterRequest, SendRequest, TokenRequest,
 };
 
 /// Requests with no text or number a rule applies to: their binary fields
@@ -28,7 +28,8 @@ nothing_to_check!(
     CreateGroupRequest,
     ProposalRequest,
     SendRequest,
-    KeyPackageUpload
+    KeyPackageUpload,
+    FileUpload
 );
 
 impl Checked for NewDevice {

@@ -22,7 +22,7 @@ async fn restart_between_send_and_sync_loses_nothing() {
     assert_eq!(texts(&alice.sync().await.unwrap()), ["after restart"]);
 }
 
-struct Serve(Child);
+pub(crate) struct Serve(Child);
 
 impl Drop for Serve {
     fn drop(&mut self) {
@@ -31,7 +31,7 @@ impl Drop for Serve {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -39,7 +39,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn spawn_serve(dir: &std::path::Path, port: u16) -> Serve {
+pub(crate) async fn spawn_serve(dir: &std::path::Path, port: u16) -> Serve {
     spawn_serve_with_staff(dir, port, 0).await
 }
 
@@ -68,7 +68,11 @@ async fn spawn_serve_with_staff(dir: &std::path::Path, port: u16, staff_port: u1
 }
 
 /// A person registered against `url` (a node process, or a relay to one).
-async fn register_at(home: &std::path::Path, url: &str, handle: &str) -> kizuna_client::Client {
+pub(crate) async fn register_at(
+    home: &std::path::Path,
+    url: &str,
+    handle: &str,
+) -> kizuna_client::Client {
     let mut c = kizuna_client::Client::register(
         home,
         url,

@@ -12,6 +12,7 @@ mod consent;
 mod devices;
 mod durability;
 mod edge;
+mod files;
 mod groups;
 mod harness;
 mod ledger;

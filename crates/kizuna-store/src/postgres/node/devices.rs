@@ -97,6 +97,8 @@ impl PgStore {
             "DELETE FROM last_sends WHERE device_id = ANY($1)",
             "DELETE FROM cursors WHERE device_id = ANY($1)",
             "DELETE FROM deliveries WHERE device_id = ANY($1)",
+            // A revoked device fetches no file, not even one sent to it.
+            "DELETE FROM file_readers WHERE device_id = ANY($1)",
         ] {
             sqlx::query(sql).bind(devices).execute(&mut **tx).await?;
         }

@@ -12,6 +12,7 @@ mod agreements;
 mod batch;
 mod blocks;
 mod devices;
+mod files;
 mod groups;
 mod inbox;
 mod key_packages;

@@ -2,7 +2,7 @@
 //! node store reached through its migrations, without what only earlier
 //! versions kept (profiles, phone index, per-device queues): a PostgreSQL
 //! node store never held those. Version 2 adds the transparency ledger
-//! every node shares (`PgLedgerLog`).
+//! every node shares (`PgLedgerLog`); version 3 the files people send.
 
 use crate::postgres::Schema;
 
@@ -147,5 +147,29 @@ CREATE TABLE ledger_heads (
     size BIGINT PRIMARY KEY,
     head TEXT NOT NULL
 );
+"#,
+    r#"
+-- Files people send: sealed on their devices, kept part by part in the
+-- sender's home region's file store; which devices may fetch each.
+CREATE TABLE files (
+    file_id TEXT PRIMARY KEY,
+    group_id BYTEA NOT NULL,
+    account_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    region TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    parts BIGINT NOT NULL,
+    received BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    sent_at BIGINT
+);
+CREATE INDEX files_by_account ON files (account_id);
+CREATE INDEX files_by_age ON files (created_at);
+CREATE TABLE file_readers (
+    file_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    PRIMARY KEY (file_id, device_id)
+);
+CREATE INDEX file_readers_by_device ON file_readers (device_id);
 "#,
 ];

@@ -142,7 +142,7 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 }
 
 /// Watches `c` until stopped, passing each message's text on.
-pub fn watching(
+pub async fn watching(
     mut c: Client,
 ) -> (
     tokio::sync::mpsc::UnboundedReceiver<String>,
@@ -151,11 +151,20 @@ pub fn watching(
 ) {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (up_tx, up_rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        c.watch(
+        let mut up = Some(up_tx);
+        c.watch_connected(
             move |e| {
                 if let Event::Message(m) = e {
                     let _ = tx.send(m.text.clone());
+                }
+            },
+            move |connected| {
+                if connected {
+                    if let Some(up) = up.take() {
+                        let _ = up.send(());
+                    }
                 }
             },
             async move {
@@ -166,6 +175,9 @@ pub fn watching(
         .unwrap();
         c
     });
+    // What is sent from here on reaches the device live, not in the
+    // catch-up of a connection still being made.
+    let _ = up_rx.await;
     (rx, stop_tx, task)
 }
 

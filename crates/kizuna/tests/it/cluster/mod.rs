@@ -23,7 +23,7 @@ async fn a_message_sent_through_one_node_reaches_a_device_on_another_live() {
         .unwrap();
 
     // Bob is connected to node 1; Alice sends through node 0.
-    let (mut live, stop, watcher) = watching(bob);
+    let (mut live, stop, watcher) = watching(bob).await;
     for i in 0..5 {
         alice.send(&chat, &format!("live {i}")).await.unwrap();
     }
@@ -116,7 +116,7 @@ async fn killing_nodes_under_load_loses_no_acknowledged_message() {
         .await;
     let bob = cluster.person("bob", "kr", &cluster.servers(&[1, 2])).await;
     let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
-    let (mut live, stop, watcher) = watching(bob);
+    let (mut live, stop, watcher) = watching(bob).await;
 
     let mut acknowledged = Vec::new();
     for i in 0..60 {
@@ -370,7 +370,7 @@ async fn what_one_node_enforces_from_memory_reaches_every_node() {
     alice.approve_device(&code).await.unwrap();
     let phone = linking.await.unwrap();
     let phone_id = phone.identity().device_id.clone();
-    let (_live, _stop, watcher) = watching(phone);
+    let (_live, _stop, watcher) = watching(phone).await;
     // The phone's WebSocket on node 1 is open before it is revoked.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     alice.revoke_device(&phone_id).await.unwrap();

@@ -1,0 +1,414 @@
+//! Sending and saving files. A file is sealed on this device with a key of
+//! its own ([`kizuna_media`]), a photo's location and other metadata taken
+//! out first; the sealed bytes are uploaded part by part, resuming where a
+//! dropped connection or a restarted node left off; the message that
+//! carries the file holds its key, size, type and SHA-256. Saving fetches
+//! the parts, opens them chunk by chunk and checks the whole against the
+//! message before anything is kept.
+
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use kizuna_media::{strip_metadata, FileKey, Sealed};
+use kizuna_wire::{
+    part_len, Bytes, ChatContent, ErrorCode, FileProgress, FileRef, FileUpload, FILE_PART_BYTES,
+};
+use reqwest::Method;
+
+use crate::transport::Payload;
+use crate::{Client, ClientError, Result, StoredMessage};
+
+/// How often one part is tried before the transfer gives up, waiting up
+/// to [`MAX_BACKOFF`] between tries: long enough for a node to restart.
+const PART_ATTEMPTS: u32 = 40;
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// A file saved from a chat, checked against its message.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SavedFile {
+    pub path: PathBuf,
+    pub file_name: String,
+    pub media_type: String,
+    pub size: u64,
+    /// Hex.
+    pub sha256: String,
+}
+
+/// What a file is, by its first bytes, else its name's extension.
+pub fn media_type(name: &str, head: &[u8]) -> &'static str {
+    let by_magic: &[(&[u8], &str)] = &[
+        (b"\xFF\xD8\xFF", "image/jpeg"),
+        (b"\x89PNG\r\n\x1a\n", "image/png"),
+        (b"GIF87a", "image/gif"),
+        (b"GIF89a", "image/gif"),
+        (b"%PDF-", "application/pdf"),
+    ];
+    if let Some((_, t)) = by_magic.iter().find(|(m, _)| head.starts_with(m)) {
+        return t;
+    }
+    if head.len() >= 12 && &head[..4] == b"RIFF" && &head[8..12] == b"WEBP" {
+        return "image/webp";
+    }
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("pdf") => "application/pdf",
+        Some("txt") => "text/plain",
+        Some("mp4") => "video/mp4",
+        Some("mov") => "video/quicktime",
+        Some("mp3") => "audio/mpeg",
+        Some("m4a") => "audio/mp4",
+        Some("zip") => "application/zip",
+        Some("docx") => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        Some("xlsx") => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        _ => "application/octet-stream",
+    }
+}
+
+fn io(path: &Path, e: impl std::fmt::Display) -> ClientError {
+    ClientError::Local {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+/// Whether a failure may pass if the same request is sent again: the node
+/// could not be reached, or was busy.
+fn transient(e: &ClientError) -> bool {
+    matches!(
+        e,
+        ClientError::Unreachable { .. }
+            | ClientError::Api {
+                code: ErrorCode::Unavailable
+                    | ErrorCode::RateLimited
+                    | ErrorCode::TooManyConnections
+                    | ErrorCode::RequestTimeout
+                    | ErrorCode::Internal,
+                ..
+            }
+    )
+}
+
+impl Client {
+    /// Seals the file at `path`, uploads it to `chat` and sends the message
+    /// that carries it. `progress` is told the bytes uploaded of the total.
+    /// A JPEG or PNG loses its metadata unless `keep_metadata`.
+    pub async fn send_file(
+        &mut self,
+        chat: &str,
+        path: &Path,
+        caption: Option<&str>,
+        keep_metadata: bool,
+        progress: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> Result<StoredMessage> {
+        let file_name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| ClientError::Invalid(format!("{} names no file", path.display())))?
+            .to_string();
+        let mut plain = std::fs::File::open(path).map_err(|e| io(path, e))?;
+        let mut head = [0u8; 16];
+        let n = plain.read(&mut head).map_err(|e| io(path, e))?;
+        let media_type = media_type(&file_name, &head[..n]).to_string();
+        plain.rewind().map_err(|e| io(path, e))?;
+
+        // Beside the device's keys, and as private: the owner's alone.
+        let uploads = self.home.join("uploads");
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            b.mode(0o700);
+        }
+        b.create(&uploads).map_err(|e| io(&uploads, e))?;
+        let sealed_path =
+            uploads.join(format!("{}.sealed", hex::encode(rand::random::<[u8; 8]>())));
+        let key = FileKey::generate();
+        let sealed = {
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                opts.mode(0o600);
+            }
+            let mut out = opts.open(&sealed_path).map_err(|e| io(&sealed_path, e))?;
+            let s = if !keep_metadata
+                && media_type.starts_with("image/")
+                && media_type != "image/gif"
+            {
+                // Images are read whole to take their metadata out; they
+                // are within the size limit, unlike a video may not be.
+                let mut bytes = Vec::new();
+                plain.read_to_end(&mut bytes).map_err(|e| io(path, e))?;
+                let clean =
+                    strip_metadata(&bytes).map_err(|e| ClientError::Invalid(e.to_string()))?;
+                kizuna_media::seal_stream(&key, &mut clean.bytes.as_slice(), &mut out)
+            } else {
+                kizuna_media::seal_stream(&key, &mut std::io::BufReader::new(plain), &mut out)
+            }
+            .map_err(|e| io(path, e))?;
+            out.sync_all().map_err(|e| io(&sealed_path, e))?;
+            s
+        };
+        let result = self
+            .upload_and_send(
+                chat,
+                &sealed_path,
+                &key,
+                sealed,
+                file_name,
+                media_type,
+                caption,
+                progress,
+            )
+            .await;
+        let _ = std::fs::remove_file(&sealed_path);
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn upload_and_send(
+        &mut self,
+        chat: &str,
+        sealed_path: &Path,
+        key: &FileKey,
+        sealed: Sealed,
+        file_name: String,
+        media_type: String,
+        caption: Option<&str>,
+        progress: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> Result<StoredMessage> {
+        let chat = {
+            let _g = self.begin().await?;
+            self.resolve_accepted_chat(chat).await?
+        };
+        let size = kizuna_media::sealed_size(sealed.size);
+        let started: FileProgress = self
+            .call(
+                Method::POST,
+                &format!("/v1/groups/{chat}/files"),
+                Some(&FileUpload { size }),
+            )
+            .await?;
+        let file_id = started.file_id.clone();
+        let mut f = std::fs::File::open(sealed_path).map_err(|e| io(sealed_path, e))?;
+        let mut next = started.received;
+        while next < started.parts {
+            let len = part_len(size, next) as usize;
+            let mut part = vec![0u8; len];
+            f.seek(std::io::SeekFrom::Start(next as u64 * FILE_PART_BYTES))
+                .and_then(|_| f.read_exact(&mut part))
+                .map_err(|e| io(sealed_path, e))?;
+            let payload = Payload::Part {
+                digest: kizuna_wire::content_digest(&part),
+                bytes: part,
+            };
+            let kept = self
+                .with_retries(
+                    &format!("/v1/files/{file_id}/parts/{next}"),
+                    Method::PUT,
+                    &payload,
+                )
+                .await?;
+            let p: FileProgress = serde_json::from_slice(&kept.0)
+                .map_err(|e| ClientError::Protocol(e.to_string()))?;
+            // The node says what it keeps: after a restart that may be less
+            // than was sent, and the upload goes on from there.
+            next = p.received;
+            progress((next as u64 * FILE_PART_BYTES).min(size), size);
+        }
+        let content = ChatContent::File {
+            file: FileRef {
+                file_id,
+                file_name,
+                media_type,
+                size: sealed.size,
+                sha256: Bytes(sealed.sha256.to_vec()),
+                key: Bytes(key.as_bytes().to_vec()),
+                thumbnail: None,
+            },
+            caption: caption.map(str::to_string).filter(|c| !c.is_empty()),
+            name: self.display_name().await,
+        };
+        let _g = self.begin().await?;
+        self.resolve_inflight_commit().await?;
+        self.flush_outbox().await?;
+        let mut id = vec![0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut id);
+        self.send_content(&chat, &content, id)
+            .await?
+            .ok_or_else(|| {
+                ClientError::Protocol("a file message was stored as another kind".into())
+            })
+    }
+
+    /// Sends a request again while it fails in a way that may pass: the
+    /// node restarting, the connection dropping.
+    async fn with_retries(
+        &mut self,
+        path: &str,
+        method: Method,
+        payload: &Payload,
+    ) -> Result<(Vec<u8>, reqwest::header::HeaderMap)> {
+        let mut wait = Duration::from_millis(100);
+        let mut attempt = 0;
+        loop {
+            match self.exchange(method.clone(), path, payload).await {
+                Err(e) if transient(&e) && attempt + 1 < PART_ATTEMPTS => {
+                    attempt += 1;
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(MAX_BACKOFF);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Fetches the file of message `seq` in `chat`, opens it and checks it
+    /// against the message, then moves it to `out` (by default its name in
+    /// the current directory). Nothing is left at `out` if any check fails.
+    pub async fn save_file(
+        &mut self,
+        chat: &str,
+        seq: u64,
+        out: Option<&Path>,
+        progress: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> Result<SavedFile> {
+        let chat = self.resolve_chat(chat).await?;
+        let m = self
+            .local
+            .history(&chat)
+            .await?
+            .into_iter()
+            .find(|m| m.seq == seq)
+            .ok_or_else(|| {
+                ClientError::Invalid(format!(
+                    "chat {chat} has no message {seq} on this device; `kizuna history {chat}` lists them"
+                ))
+            })?;
+        let file = m
+            .proof
+            .as_ref()
+            .and_then(|p| match serde_json::from_str::<ChatContent>(&p.body) {
+                Ok(ChatContent::File { file, .. }) => Some(file),
+                _ => None,
+            })
+            .ok_or_else(|| ClientError::Invalid(format!("message {seq} carries no file")))?;
+        let key =
+            FileKey::from_bytes(&file.key.0).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let sha256: [u8; 32] =
+            file.sha256.0.as_slice().try_into().map_err(|_| {
+                ClientError::Protocol("the message's file hash is not 32 bytes".into())
+            })?;
+        // Only a plain name is used from the message: never a path.
+        let safe_name: String = file
+            .file_name
+            .chars()
+            .map(|c| {
+                if c == '/' || c == '\\' || c.is_control() {
+                    '_'
+                } else {
+                    c
+                }
+            })
+            .collect();
+        let safe_name = match safe_name.trim_start_matches('.') {
+            "" => format!("file-{}", &file.file_id[..8.min(file.file_id.len())]),
+            n => n.to_string(),
+        };
+        let out = out
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from(&safe_name));
+        let out = if out.is_dir() {
+            out.join(&safe_name)
+        } else {
+            out
+        };
+        let dir = out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let tmp = dir.join(format!(
+            ".{safe_name}.{}.part",
+            hex::encode(rand::random::<[u8; 4]>())
+        ));
+
+        let info: FileProgress = self
+            .call::<(), _>(Method::GET, &format!("/v1/files/{}", file.file_id), None)
+            .await?;
+        let size = info.size;
+        let mut opener = kizuna_media::Opener::new(
+            &key,
+            Sealed {
+                size: file.size,
+                sha256,
+            },
+        );
+        let result = async {
+            let mut w =
+                std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?);
+            // Sealed bytes carried over from one part to the next: a chunk
+            // may straddle two parts.
+            let mut pending: Vec<u8> = Vec::new();
+            for n in 0..info.parts {
+                let (bytes, headers) = self
+                    .with_retries(
+                        &format!("/v1/files/{}/parts/{n}", file.file_id),
+                        Method::GET,
+                        &Payload::Empty,
+                    )
+                    .await?;
+                let said = headers
+                    .get(kizuna_wire::CONTENT_DIGEST)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                if said != kizuna_wire::content_digest(&bytes)
+                    || bytes.len() as u64 != part_len(size, n)
+                {
+                    return Err(ClientError::Protocol(format!(
+                        "part {n} of the file arrived damaged; try again"
+                    )));
+                }
+                pending.extend_from_slice(&bytes);
+                while pending.len() >= kizuna_media::SEALED_CHUNK
+                    && (pending.len() > kizuna_media::SEALED_CHUNK || n + 1 < info.parts)
+                {
+                    let rest = pending.split_off(kizuna_media::SEALED_CHUNK);
+                    let plain = opener
+                        .open(&pending)
+                        .map_err(|e| ClientError::Invalid(e.to_string()))?;
+                    w.write_all(&plain).map_err(|e| io(&tmp, e))?;
+                    pending = rest;
+                }
+                progress(((n as u64 + 1) * FILE_PART_BYTES).min(size), size);
+            }
+            if !pending.is_empty() {
+                let plain = opener
+                    .open(&pending)
+                    .map_err(|e| ClientError::Invalid(e.to_string()))?;
+                w.write_all(&plain).map_err(|e| io(&tmp, e))?;
+            }
+            opener
+                .finish()
+                .map_err(|e| ClientError::Invalid(e.to_string()))?;
+            let f = w.into_inner().map_err(|e| io(&tmp, e))?;
+            f.sync_all().map_err(|e| io(&tmp, e))?;
+            std::fs::rename(&tmp, &out).map_err(|e| io(&out, e))?;
+            Ok(())
+        }
+        .await;
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result?;
+        Ok(SavedFile {
+            path: out,
+            file_name: file.file_name,
+            media_type: file.media_type,
+            size: file.size,
+            sha256: hex::encode(sha256),
+        })
+    }
+}

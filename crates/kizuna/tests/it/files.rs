@@ -1,0 +1,516 @@
+//! Files end to end: sealed on the sender's device, kept as ciphertext in
+//! the sender's home region, fetched only by the chat's devices, resumed
+//! across a crash of the node, bounded by size and quota, listed in the
+//! data map, and moved with their sender.
+
+use std::path::Path;
+
+use kizuna_wire::ErrorCode;
+
+use crate::harness::*;
+
+/// `n` bytes nobody could guess or find by chance in a store.
+fn random_file(dir: &Path, name: &str, n: usize) -> (std::path::PathBuf, Vec<u8>) {
+    let mut bytes = vec![0u8; n];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut bytes);
+    let path = dir.join(name);
+    std::fs::write(&path, &bytes).unwrap();
+    (path, bytes)
+}
+
+/// Whether any 32-byte window of `plain` (sampled) is in a file under `dir`.
+fn plaintext_under(dir: &Path, plain: &[u8]) -> Option<std::path::PathBuf> {
+    let step = (plain.len() / 64).max(32);
+    let needles: Vec<&[u8]> = (0..plain.len().saturating_sub(32))
+        .step_by(step)
+        .map(|i| &plain[i..i + 32])
+        .collect();
+    files(dir).into_iter().find(|p| {
+        let hay = std::fs::read(p).unwrap_or_default();
+        needles.iter().any(|n| contains(&hay, n))
+    })
+}
+
+fn no_progress() -> impl FnMut(u64, u64) {
+    |_, _| {}
+}
+
+#[tokio::test]
+async fn a_file_goes_end_to_end_sealed_and_only_the_chats_devices_fetch_it() {
+    let node = Node::start().await;
+    let mut alice = node.person("alice", "jp").await;
+    let mut bob = node.person("bob", "kr").await;
+    let mut carol = node.person("carol", "jp").await;
+    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
+    bob.sync().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (path, plain) = random_file(dir.path(), "report.pdf", 3 * 1024 * 1024 + 12345);
+
+    let sent = alice
+        .send_file(
+            &chat,
+            &path,
+            Some("the quarterly report"),
+            false,
+            &mut no_progress(),
+        )
+        .await
+        .unwrap();
+    let f = sent.file.clone().unwrap();
+    assert_eq!(
+        (f.file_name.as_str(), f.size),
+        ("report.pdf", plain.len() as u64)
+    );
+    assert_eq!(sent.text, "the quarterly report");
+
+    // Bob sees it in his history and saves it: byte for byte the file.
+    let got = messages(&bob.sync().await.unwrap());
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].file.as_ref().unwrap().file_id, f.file_id);
+    let saved = bob
+        .save_file(&chat, got[0].seq, Some(dir.path()), &mut no_progress())
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&saved.path).unwrap(), plain);
+    assert_eq!(saved.path, dir.path().join("report.pdf"));
+
+    // The node keeps ciphertext only, in the sender's home region's store.
+    assert_eq!(plaintext_under(node.data_dir(), &plain), None);
+    let kept = files(&node.data_dir().join("files/jp"));
+    assert_eq!(kept.len(), 4, "{kept:?}");
+    assert!(files(&node.data_dir().join("files/kr")).is_empty());
+
+    // Carol, not in the chat, is told nothing about it, whatever she asks.
+    let token = carol.bearer_token().await.unwrap();
+    let http = node.http();
+    for path in [
+        format!("/v1/files/{}", f.file_id),
+        format!("/v1/files/{}/parts/0", f.file_id),
+        format!("/v1/files/{}/parts/0", "0".repeat(32)),
+    ] {
+        let r = http
+            .get(format!("{}{path}", node.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+        let e: kizuna_wire::ErrorBody = r.json().await.unwrap();
+        assert_eq!(e.code, ErrorCode::UnknownFile, "{path}");
+    }
+    // Nor can she name it in a message of her own to get it attached.
+    let theirs = carol.create_chat(&["alice".into()], None).await.unwrap();
+    let r = http
+        .post(format!("{}/v1/groups/{theirs}/messages", node.url))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "message": "AAAA", "commitment": hex::encode([0u8; 32]), "files": [f.file_id] }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+
+    // Carol, added later, cannot fetch what was sent before she came.
+    alice.add_member(&chat, "carol").await.unwrap();
+    carol.sync().await.unwrap();
+    let r = http
+        .get(format!("{}/v1/files/{}/parts/0", node.url, f.file_id))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // Reported, the file is provably the one sent: the moderator's copy of
+    // the message names its hash.
+    let filed = bob
+        .report(
+            &chat,
+            got[0].seq,
+            kizuna_wire::reports::ReportReason::Spam,
+            None,
+            0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(filed.messages, 1);
+}
+
+#[tokio::test]
+async fn a_photo_leaves_without_its_location() {
+    let node = Node::start().await;
+    let mut alice = node.person("alice", "jp").await;
+    let mut bob = node.person("bob", "jp").await;
+    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
+    bob.sync().await.unwrap();
+    let seg = |marker: u8, body: &[u8]| {
+        let mut s = vec![0xFF, marker];
+        s.extend_from_slice(&((body.len() + 2) as u16).to_be_bytes());
+        s.extend_from_slice(body);
+        s
+    };
+    let photo = [
+        vec![0xFF, 0xD8],
+        seg(0xE0, b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0"),
+        seg(
+            0xE1,
+            b"Exif\0\0GPSLatitude 35.6812 N GPSLongitude 139.7671 E",
+        ),
+        seg(0xDB, &[0u8; 65]),
+        seg(0xDA, &[1, 1, 0, 0, 0x3F, 0]),
+        vec![0x12, 0x34, 0x56, 0xFF, 0xD9],
+    ]
+    .concat();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("IMG_0001.JPG");
+    std::fs::write(&path, &photo).unwrap();
+    alice
+        .send_file(&chat, &path, None, false, &mut no_progress())
+        .await
+        .unwrap();
+    let got = messages(&bob.sync().await.unwrap());
+    assert_eq!(got[0].file.as_ref().unwrap().media_type, "image/jpeg");
+    let out = dir.path().join("received.jpg");
+    bob.save_file(&chat, got[0].seq, Some(&out), &mut no_progress())
+        .await
+        .unwrap();
+    let received = std::fs::read(&out).unwrap();
+    assert!(!contains(&received, b"GPS"), "the location was sent");
+    assert!(received.starts_with(&[0xFF, 0xD8]) && received.ends_with(&[0xFF, 0xD9]));
+    // Asked to keep it, the photo goes as it is.
+    alice
+        .send_file(&chat, &path, None, true, &mut no_progress())
+        .await
+        .unwrap();
+    let got = messages(&bob.sync().await.unwrap());
+    let out = dir.path().join("as-is.jpg");
+    bob.save_file(&chat, got[0].seq, Some(&out), &mut no_progress())
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&out).unwrap(), photo);
+}
+
+#[tokio::test]
+async fn too_large_over_quota_and_bad_parts_are_refused_and_keep_nothing() {
+    let toml = kizuna_config::DEFAULT_TOML
+        .replace("max_size = \"100MiB\"", "max_size = \"2MiB\"")
+        .replace("quota = \"2GiB\"", "quota = \"3MiB\"");
+    let node = Node::with_regions(&toml).await;
+    let mut alice = node.person("alice", "jp").await;
+    let mut bob = node.person("bob", "jp").await;
+    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
+    bob.sync().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (big, _) = random_file(dir.path(), "big.bin", 2 * 1024 * 1024 + 1);
+    let e = alice
+        .send_file(&chat, &big, None, false, &mut no_progress())
+        .await
+        .unwrap_err();
+    assert_eq!(e.api_code(), Some(ErrorCode::FileTooLarge), "{e}");
+    let (one, _) = random_file(dir.path(), "one.bin", 2 * 1024 * 1024 - 100);
+    alice
+        .send_file(&chat, &one, None, false, &mut no_progress())
+        .await
+        .unwrap();
+    let e = alice
+        .send_file(&chat, &one, None, false, &mut no_progress())
+        .await
+        .unwrap_err();
+    assert_eq!(e.api_code(), Some(ErrorCode::QuotaExceeded), "{e}");
+    assert!(e.to_string().contains("3 MiB"), "{e}");
+    // The one file sent: 2 MiB sealed is three parts. Nothing of the
+    // refused ones.
+    assert_eq!(files(&node.data_dir().join("files/jp")).len(), 3);
+
+    // Raw HTTP, as a hostile client would send it (bob's, whose quota is
+    // untouched).
+    let token = bob.bearer_token().await.unwrap();
+    let http = node.http();
+    let start = |size: u64| {
+        http.post(format!("{}/v1/groups/{chat}/files", node.url))
+            .bearer_auth(&token)
+            .json(&kizuna_wire::FileUpload { size })
+            .send()
+    };
+    let r = start(15).await.unwrap();
+    assert_eq!(r.status(), 400, "a size no sealed file has");
+    // 17 chunks of 64 KiB, the last of 256 bytes, each with its 16-byte tag.
+    let r = start(16 * 65536 + 256 + 17 * 16).await.unwrap();
+    let p: kizuna_wire::FileProgress = r.json().await.unwrap();
+    assert_eq!((p.parts, p.received), (2, 0));
+    let put = |n: u32, body: Vec<u8>, digest: Option<String>| {
+        let mut req = http
+            .put(format!("{}/v1/files/{}/parts/{n}", node.url, p.file_id))
+            .bearer_auth(&token)
+            .body(body);
+        if let Some(d) = digest {
+            req = req.header("content-digest", d);
+        }
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            let e: kizuna_wire::ErrorBody = r.json().await.unwrap_or(kizuna_wire::ErrorBody {
+                code: ErrorCode::Internal,
+                message: String::new(),
+            });
+            (status, e.code)
+        }
+    };
+    let part = vec![7u8; 1024 * 1024];
+    let good = kizuna_wire::content_digest(&part);
+    let second = vec![7u8; 256 + 17 * 16];
+    assert_eq!(put(0, part.clone(), None).await, (400, ErrorCode::BadPart));
+    assert_eq!(
+        put(0, part.clone(), Some(kizuna_wire::content_digest(b"other"))).await,
+        (400, ErrorCode::BadPart)
+    );
+    assert_eq!(
+        put(0, part[1..].to_vec(), Some(good.clone())).await.1,
+        ErrorCode::BadPart
+    );
+    assert_eq!(
+        put(
+            1,
+            second.clone(),
+            Some(kizuna_wire::content_digest(&second))
+        )
+        .await,
+        (400, ErrorCode::BadPart),
+        "a part ahead of the next one"
+    );
+    let progress = |file: &str| {
+        http.get(format!("{}/v1/files/{file}", node.url))
+            .bearer_auth(&token)
+            .send()
+    };
+    let now: kizuna_wire::FileProgress = progress(&p.file_id).await.unwrap().json().await.unwrap();
+    assert_eq!(now.received, 0, "nothing of a refused part is kept");
+    assert_eq!(put(0, part.clone(), Some(good.clone())).await.0, 200);
+    // Sent again (its answer lost): answered as kept, once.
+    assert_eq!(put(0, part, Some(good)).await.0, 200);
+    // A message naming an upload not finished is refused.
+    let r = http
+        .post(format!("{}/v1/groups/{chat}/messages", node.url))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "message": "AAAA", "commitment": hex::encode([0u8; 32]), "files": [p.file_id] }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error());
+    // A part too large for any request is refused before it is read whole.
+    let (status, _) = put(1, vec![0u8; 3 * 1024 * 1024], Some("sha-256=:x:".into())).await;
+    assert_eq!(status, 413);
+}
+
+#[tokio::test]
+async fn an_upload_and_a_download_go_on_after_the_node_is_killed() {
+    use crate::durability::{free_port, register_at, spawn_serve};
+    let dir = tempfile::tempdir().unwrap();
+    let homes = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut server = Some(spawn_serve(dir.path(), port).await);
+    let mut alice = register_at(&homes.path().join("alice"), &url, "alice").await;
+    let mut bob = register_at(&homes.path().join("bob"), &url, "bob").await;
+    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
+    bob.sync().await.unwrap();
+    let files_dir = tempfile::tempdir().unwrap();
+    let (path, plain) = random_file(files_dir.path(), "video.mp4", 50 * 1024 * 1024);
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let upload = tokio::spawn({
+        let chat = chat.clone();
+        async move {
+            let mut told = false;
+            let m = alice
+                .send_file(&chat, &path, None, false, &mut |done, _| {
+                    if done >= 20 * 1024 * 1024 && !told {
+                        told = true;
+                        let _ = tx.send(());
+                    }
+                })
+                .await;
+            (alice, m)
+        }
+    });
+    rx.recv().await.unwrap();
+    // SIGKILL mid-upload: no shutdown path runs.
+    drop(server.take());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    server = Some(spawn_serve(dir.path(), port).await);
+    let (_alice, sent) = upload.await.unwrap();
+    let sent = sent.unwrap();
+
+    let got = messages(&bob.sync().await.unwrap());
+    assert_eq!(got[0].seq, sent.seq);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let out = files_dir.path().join("saved.mp4");
+    let download = tokio::spawn({
+        let out = out.clone();
+        let chat = chat.clone();
+        let seq = sent.seq;
+        async move {
+            let mut told = false;
+            bob.save_file(&chat, seq, Some(&out), &mut |done, _| {
+                if done >= 20 * 1024 * 1024 && !told {
+                    told = true;
+                    let _ = tx.send(());
+                }
+            })
+            .await
+        }
+    });
+    rx.recv().await.unwrap();
+    drop(server.take());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let _server = spawn_serve(dir.path(), port).await;
+    download.await.unwrap().unwrap();
+    assert!(
+        std::fs::read(&out).unwrap() == plain,
+        "the saved file differs"
+    );
+    assert_eq!(plaintext_under(dir.path(), &plain), None);
+}
+
+#[tokio::test]
+async fn the_data_map_says_where_files_are_and_a_region_move_takes_them_along() {
+    let mut node = Node::start().await;
+    let mut alice = node.person("alice", "jp").await;
+    let mut bob = node.person("bob", "kr").await;
+    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
+    bob.sync().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (path, plain) = random_file(dir.path(), "notes.txt", 200_000);
+    let sent = alice
+        .send_file(&chat, &path, None, false, &mut no_progress())
+        .await
+        .unwrap();
+    bob.sync().await.unwrap();
+
+    let map = alice.data_map().await.unwrap();
+    let sent_cat = map
+        .categories
+        .iter()
+        .find(|c| c.category == "files_sent")
+        .unwrap();
+    assert_eq!(sent_cat.region, "jp");
+    assert!(sent_cat
+        .accessible_from
+        .iter()
+        .any(|a| a.country == "KR" && a.disclosure.is_some()));
+    let map = bob.data_map().await.unwrap();
+    let received: Vec<_> = map
+        .categories
+        .iter()
+        .filter(|c| c.category == "files_received")
+        .map(|c| c.region.as_str())
+        .collect();
+    assert_eq!(
+        received,
+        ["jp"],
+        "bob's files from alice are kept in her region"
+    );
+
+    // Alice moves to region kr: her file goes with her, nothing stays.
+    let addr = node.stop().await;
+    let regions = node.regions.clone();
+    let admin = kizuna_server::admin::Admin::open(node.data_dir(), regions)
+        .await
+        .unwrap();
+    let moved = admin.move_subject("alice", "kr").await.unwrap();
+    assert_eq!(moved.files, 1);
+    drop(admin);
+    node.start_again(addr).await;
+    assert!(files(&node.data_dir().join("files/jp")).is_empty());
+    assert_eq!(files(&node.data_dir().join("files/kr")).len(), 1);
+    let out = dir.path().join("again.txt");
+    bob.save_file(&chat, sent.seq, Some(&out), &mut no_progress())
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&out).unwrap(), plain);
+    let map = alice.data_map().await.unwrap();
+    let sent_cat = map
+        .categories
+        .iter()
+        .find(|c| c.category == "files_sent")
+        .unwrap();
+    assert_eq!(sent_cat.region, "kr");
+}
+
+#[tokio::test]
+async fn the_cli_sends_lists_and_saves_a_file() {
+    let node = Node::start().await;
+    node.person("alice", "jp").await.close().await;
+    let mut bob = node.person("bob", "jp").await;
+    let mut alice = kizuna_client::Client::open(&node.home("alice"))
+        .await
+        .unwrap();
+    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
+    alice.close().await;
+    bob.sync().await.unwrap();
+    bob.close().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (path, plain) = random_file(dir.path(), "plan.pdf", 70_000);
+    let home = |who: &str| node.home(who).display().to_string();
+    let out = run(args(&[
+        "send",
+        "--home",
+        &home("alice"),
+        &chat,
+        "--file",
+        path.to_str().unwrap(),
+        "--caption",
+        "the plan",
+        "--json",
+    ]))
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sent: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(sent["file"]["file_name"], "plan.pdf");
+    assert!(sent["file"].get("key").is_none(), "the key is printed");
+    let seq = sent["seq"].as_u64().unwrap().to_string();
+    let out = run(args(&["sync", "--home", &home("bob")])).await;
+    assert!(out.status.success());
+    let out = run(args(&["history", "--home", &home("bob"), &chat])).await;
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("[file plan.pdf, application/pdf, 68.4 KiB") && shown.contains("the plan"),
+        "{shown}"
+    );
+    let target = dir.path().join("saved.pdf");
+    let out = run(args(&[
+        "save",
+        "--home",
+        &home("bob"),
+        &chat,
+        &seq,
+        "--out",
+        target.to_str().unwrap(),
+        "--json",
+    ]))
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&target).unwrap(), plain);
+    // A message without a file, or a text and a file at once: refused with
+    // a clear word and exit code.
+    let out = run(args(&["save", "--home", &home("bob"), &chat, "1"])).await;
+    assert!(!out.status.success());
+    let out = run(args(&[
+        "send",
+        "--home",
+        &home("alice"),
+        &chat,
+        "hello",
+        "--file",
+        "x",
+    ]))
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+}
