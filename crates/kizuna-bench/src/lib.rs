@@ -11,6 +11,7 @@
 
 pub mod breach;
 mod cluster;
+pub mod files;
 pub mod governed;
 pub mod ledger;
 mod messaging;
@@ -19,6 +20,7 @@ pub mod policy;
 
 pub use breach::{run_breach, BreachOptions, BreachReport};
 pub use cluster::{cluster_toml, ClusterOptions};
+pub use files::{run_files, FilesOptions, FilesReport};
 pub use governed::{run_governed, GovernedOptions};
 pub use messaging::{run, BenchOptions, Report};
 

@@ -89,6 +89,106 @@ fn transient(e: &ClientError) -> bool {
     )
 }
 
+/// The plaintext of a file being sent.
+enum Plain {
+    /// A photo without its metadata.
+    Memory(Vec<u8>),
+    File {
+        file: std::fs::File,
+        path: PathBuf,
+        size: u64,
+    },
+}
+
+/// A file's sealed bytes, made on demand: sealing is the same every time
+/// for a key and a chunk's place, so any part is sealed again from the
+/// plaintext when it is (re)sent, and nothing sealed is ever written to
+/// this device's disk. The plaintext is hashed once, in order, as its
+/// chunks are first sealed.
+struct SealedSource {
+    key: FileKey,
+    plain: Plain,
+    size: u64,
+    chunks: u64,
+    hashed: u64,
+    hash: sha2::Sha256,
+}
+
+impl SealedSource {
+    fn new(key: FileKey, plain: Plain) -> SealedSource {
+        let size = match &plain {
+            Plain::Memory(b) => b.len() as u64,
+            Plain::File { size, .. } => *size,
+        };
+        SealedSource {
+            key,
+            plain,
+            size,
+            chunks: kizuna_media::chunk_count(size),
+            hashed: 0,
+            hash: sha2::Digest::new(),
+        }
+    }
+
+    fn sealed_size(&self) -> u64 {
+        kizuna_media::sealed_size(self.size)
+    }
+
+    fn chunk(&mut self, i: u64) -> Result<Vec<u8>> {
+        let chunk = kizuna_media::CHUNK as u64;
+        let start = i * chunk;
+        let len = (self.size - start).min(chunk) as usize;
+        let plain = match &mut self.plain {
+            Plain::Memory(b) => b[start as usize..start as usize + len].to_vec(),
+            Plain::File { file, path, .. } => {
+                let mut buf = vec![0u8; len];
+                file.seek(std::io::SeekFrom::Start(start))
+                    .and_then(|_| file.read_exact(&mut buf))
+                    .map_err(|e| io(path, e))?;
+                buf
+            }
+        };
+        if i == self.hashed {
+            sha2::Digest::update(&mut self.hash, &plain);
+            self.hashed += 1;
+        }
+        Ok(kizuna_media::seal_chunk(
+            &self.key,
+            i,
+            i + 1 == self.chunks,
+            &plain,
+        ))
+    }
+
+    /// Part `n` of the sealed file, as the node takes it.
+    fn part(&mut self, n: u32) -> Result<Vec<u8>> {
+        let sealed_chunk = kizuna_media::SEALED_CHUNK as u64;
+        let total = self.sealed_size();
+        let start = n as u64 * FILE_PART_BYTES;
+        let end = (start + FILE_PART_BYTES).min(total);
+        let (first, last) = (start / sealed_chunk, (end - 1) / sealed_chunk);
+        let mut out = Vec::with_capacity(((last - first + 1) * sealed_chunk) as usize);
+        for i in first..=last {
+            out.extend_from_slice(&self.chunk(i)?);
+        }
+        let skip = (start - first * sealed_chunk) as usize;
+        Ok(out[skip..skip + (end - start) as usize].to_vec())
+    }
+
+    /// The plaintext's size and hash, once every chunk was sealed.
+    fn finish(self) -> Result<Sealed> {
+        if self.hashed != self.chunks {
+            return Err(ClientError::Protocol(
+                "the upload ended before every part was sent".into(),
+            ));
+        }
+        Ok(Sealed {
+            size: self.size,
+            sha256: sha2::Digest::finalize(self.hash).into(),
+        })
+    }
+}
+
 impl Client {
     /// Seals the file at `path`, uploads it to `chat` and sends the message
     /// that carries it. `progress` is told the bytes uploaded of the total.
@@ -112,69 +212,32 @@ impl Client {
         let media_type = media_type(&file_name, &head[..n]).to_string();
         plain.rewind().map_err(|e| io(path, e))?;
 
-        // Beside the device's keys, and as private: the owner's alone.
-        let uploads = self.home.join("uploads");
-        let mut b = std::fs::DirBuilder::new();
-        b.recursive(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            b.mode(0o700);
-        }
-        b.create(&uploads).map_err(|e| io(&uploads, e))?;
-        let sealed_path =
-            uploads.join(format!("{}.sealed", hex::encode(rand::random::<[u8; 8]>())));
-        let key = FileKey::generate();
-        let sealed = {
-            let mut opts = std::fs::OpenOptions::new();
-            opts.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                opts.mode(0o600);
-            }
-            let mut out = opts.open(&sealed_path).map_err(|e| io(&sealed_path, e))?;
-            let s = if !keep_metadata
-                && media_type.starts_with("image/")
-                && media_type != "image/gif"
-            {
-                // Images are read whole to take their metadata out; they
-                // are within the size limit, unlike a video may not be.
+        let plain =
+            if !keep_metadata && media_type.starts_with("image/") && media_type != "image/gif" {
+                // Images are read whole to take their metadata out; they are
+                // within the size limit, unlike a video may not be.
                 let mut bytes = Vec::new();
                 plain.read_to_end(&mut bytes).map_err(|e| io(path, e))?;
                 let clean =
                     strip_metadata(&bytes).map_err(|e| ClientError::Invalid(e.to_string()))?;
-                kizuna_media::seal_stream(&key, &mut clean.bytes.as_slice(), &mut out)
+                Plain::Memory(clean.bytes)
             } else {
-                kizuna_media::seal_stream(&key, &mut std::io::BufReader::new(plain), &mut out)
-            }
-            .map_err(|e| io(path, e))?;
-            out.sync_all().map_err(|e| io(&sealed_path, e))?;
-            s
-        };
-        let result = self
-            .upload_and_send(
-                chat,
-                &sealed_path,
-                &key,
-                sealed,
-                file_name,
-                media_type,
-                caption,
-                progress,
-            )
-            .await;
-        let _ = std::fs::remove_file(&sealed_path);
-        result
+                let size = plain.metadata().map_err(|e| io(path, e))?.len();
+                Plain::File {
+                    file: plain,
+                    path: path.to_path_buf(),
+                    size,
+                }
+            };
+        let source = SealedSource::new(FileKey::generate(), plain);
+        self.upload_and_send(chat, source, file_name, media_type, caption, progress)
+            .await
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn upload_and_send(
         &mut self,
         chat: &str,
-        sealed_path: &Path,
-        key: &FileKey,
-        sealed: Sealed,
+        mut source: SealedSource,
         file_name: String,
         media_type: String,
         caption: Option<&str>,
@@ -184,7 +247,7 @@ impl Client {
             let _g = self.begin().await?;
             self.resolve_accepted_chat(chat).await?
         };
-        let size = kizuna_media::sealed_size(sealed.size);
+        let size = source.sealed_size();
         let started: FileProgress = self
             .call(
                 Method::POST,
@@ -193,14 +256,9 @@ impl Client {
             )
             .await?;
         let file_id = started.file_id.clone();
-        let mut f = std::fs::File::open(sealed_path).map_err(|e| io(sealed_path, e))?;
-        let mut next = started.received;
+        let mut next = 0;
         while next < started.parts {
-            let len = part_len(size, next) as usize;
-            let mut part = vec![0u8; len];
-            f.seek(std::io::SeekFrom::Start(next as u64 * FILE_PART_BYTES))
-                .and_then(|_| f.read_exact(&mut part))
-                .map_err(|e| io(sealed_path, e))?;
+            let part = source.part(next)?;
             let payload = Payload::Part {
                 digest: kizuna_wire::content_digest(&part),
                 bytes: part,
@@ -219,6 +277,8 @@ impl Client {
             next = p.received;
             progress((next as u64 * FILE_PART_BYTES).min(size), size);
         }
+        let key = source.key.clone();
+        let sealed = source.finish()?;
         let content = ChatContent::File {
             file: FileRef {
                 file_id,

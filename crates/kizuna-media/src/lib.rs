@@ -126,6 +126,22 @@ pub fn plain_size(sealed: u64) -> Option<u64> {
     (sealed_size(plain) == sealed).then_some(plain)
 }
 
+/// Seals chunk `index` of a file on its own: the same bytes the [`Sealer`]
+/// makes for it, so any range of a sealed file can be made again from the
+/// plaintext instead of being kept.
+pub fn seal_chunk(key: &FileKey, index: u64, last: bool, plain: &[u8]) -> Vec<u8> {
+    key.cipher()
+        .encrypt(
+            &nonce(index, last),
+            Payload {
+                msg: plain,
+                aad: CONTEXT,
+            },
+        )
+        // Encryption fails only for a message over 256 GiB.
+        .unwrap_or_default()
+}
+
 /// What the sender tells the recipients, inside the MLS message, so they
 /// can open and check the file.
 #[derive(Clone, Debug, PartialEq, Eq)]

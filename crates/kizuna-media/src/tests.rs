@@ -222,3 +222,17 @@ fn sizes_no_file_seals_to_are_told_apart() {
     }
     assert_eq!(plain_size(TAG as u64), Some(0));
 }
+
+#[test]
+fn a_chunk_sealed_on_its_own_is_the_chunk_the_stream_has() {
+    let key = FileKey::generate();
+    let plain = file(2 * CHUNK + 9);
+    let (c, _) = sealed(&key, &plain);
+    let again: Vec<u8> = (0..3u64)
+        .flat_map(|i| {
+            let p = &plain[i as usize * CHUNK..((i as usize + 1) * CHUNK).min(plain.len())];
+            seal_chunk(&key, i, i == 2, p)
+        })
+        .collect();
+    assert_eq!(again, c);
+}

@@ -4,7 +4,7 @@
 use crate::cli::BenchArgs;
 
 /// Runs the benchmark the flags choose: --policy, --ledger, --breach or
-/// --governed alone, else the messaging load.
+/// --governed or --files alone, else the messaging load.
 pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     if a.policy {
         let r = kizuna_bench::policy::run(a.decisions)?;
@@ -45,6 +45,18 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         };
         let display = BenchProgress::default();
         let report = kizuna_bench::run_breach(opts, |p| display.show(p)).await;
+        display.finish();
+        let _ = std::fs::remove_dir_all(&a.work_dir);
+        print_report(a.json, &report?)
+    } else if a.files {
+        let opts = kizuna_bench::FilesOptions {
+            kizuna_bin: std::env::current_exe()?,
+            work_dir: a.work_dir.clone(),
+            size_mib: a.file_mib,
+            pin: !a.no_pin,
+        };
+        let display = BenchProgress::default();
+        let report = kizuna_bench::run_files(opts, |p| display.show(p)).await;
         display.finish();
         let _ = std::fs::remove_dir_all(&a.work_dir);
         print_report(a.json, &report?)

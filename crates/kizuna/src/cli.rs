@@ -339,6 +339,14 @@ pub struct BenchArgs {
     /// read --affected people, and time scoping that breach and its drafts.
     #[arg(long, conflicts_with_all = ["policy", "governed", "ledger"])]
     pub breach: bool,
+    /// Instead: a file sent through a node and saved by its recipient,
+    /// beside the disk's own sequential write and read of the same size,
+    /// with the node's memory during the transfers.
+    #[arg(long, conflicts_with_all = ["policy", "governed", "ledger", "breach"])]
+    pub files: bool,
+    /// With --files: the file's size in MiB.
+    #[arg(long, default_value_t = 1024)]
+    pub file_mib: u64,
     /// With --breach: the people the organisation read.
     #[arg(long, default_value_t = 500_000)]
     pub affected: u64,
@@ -347,7 +355,7 @@ pub struct BenchArgs {
     /// its stores in fresh databases on --postgres (dropped afterwards) and
     /// its wake-ups over --nats, not pinned.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64),
-          conflicts_with_all = ["policy", "governed", "ledger", "breach"])]
+          conflicts_with_all = ["policy", "governed", "ledger", "breach", "files"])]
     pub nodes: u16,
     /// With --nodes above 1: a database on the PostgreSQL server the run's
     /// databases are created on.

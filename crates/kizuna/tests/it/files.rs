@@ -514,3 +514,94 @@ async fn the_cli_sends_lists_and_saves_a_file() {
     .await;
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Creates `bucket` on the S3-compatible store the tests use (started by
+/// `scripts/services-up`; an unsigned PUT, which it accepts).
+async fn s3_bucket(bucket: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let endpoint =
+        std::env::var("KIZUNA_TEST_S3").unwrap_or_else(|_| "http://127.0.0.1:7549".into());
+    let host = endpoint.trim_start_matches("http://").to_string();
+    let mut s = tokio::net::TcpStream::connect(&host).await.unwrap_or_else(|e| {
+        panic!("no S3-compatible store at {endpoint} ({e}): run scripts/services-up, which starts one")
+    });
+    s.write_all(
+        format!("PUT /{bucket} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    endpoint
+}
+
+#[tokio::test]
+async fn a_region_can_keep_its_files_in_an_s3_bucket() {
+    let bucket = format!("kizuna-it-{}", rand::random::<u32>());
+    let endpoint = s3_bucket(&bucket).await;
+    // The keys come from the environment only; these are the test store's.
+    std::env::set_var("KZ_IT_S3_KEY", "test");
+    std::env::set_var("KZ_IT_S3_SECRET", "test");
+    let toml = kizuna_config::DEFAULT_TOML.replace(
+        "files = { dir = \"files/jp\" }",
+        &format!(
+            "files = {{ s3 = {{ endpoint = \"{endpoint}\", bucket = \"{bucket}\", region = \"ap-northeast-1\", prefix = \"jp\", access_key_env = \"KZ_IT_S3_KEY\", secret_key_env = \"KZ_IT_S3_SECRET\" }} }}"
+        ),
+    );
+    let node = Node::with_regions(&toml).await;
+    let mut alice = node.person("alice", "jp").await;
+    let mut bob = node.person("bob", "jp").await;
+    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
+    bob.sync().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (path, plain) = random_file(dir.path(), "photo.bin", 1_500_000);
+    let sent = alice
+        .send_file(&chat, &path, None, false, &mut no_progress())
+        .await
+        .unwrap();
+    bob.sync().await.unwrap();
+    let out = dir.path().join("got.bin");
+    bob.save_file(&chat, sent.seq, Some(&out), &mut no_progress())
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&out).unwrap(), plain);
+    // Nothing of it on the node's disk: the bucket holds it.
+    assert!(!node.data_dir().join("files/jp").exists());
+    assert_eq!(plaintext_under(node.data_dir(), &plain), None);
+}
+
+#[tokio::test]
+async fn the_files_benchmark_reports_its_rates_beside_the_disk_and_the_nodes_memory() {
+    let work = tempfile::tempdir().unwrap();
+    let out = run(args(&[
+        "bench",
+        "--files",
+        "--file-mib",
+        "3",
+        "--no-pin",
+        "--json",
+        "--work-dir",
+        work.path().join("run").to_str().unwrap(),
+    ]))
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["size_mib"], 3);
+    for field in [
+        "disk_copy_mib_s",
+        "disk_read_mib_s",
+        "send_mib_s",
+        "save_mib_s",
+        "server_rss_before_mib",
+        "server_rss_peak_mib",
+    ] {
+        assert!(r[field].as_f64().unwrap() > 0.0, "{field}: {r}");
+    }
+    assert!(r["server_rss_peak_mib"].as_f64() >= r["server_rss_before_mib"].as_f64());
+}
