@@ -43,6 +43,11 @@
       send: 'Send',
       sending: 'Sending…',
       sendFailed: 'Not sent: {msg}',
+      attach: 'Attach a file',
+      attachHint: 'Drop files here to send them',
+      sendingFile: 'Sending {name}…',
+      fileSave: 'Save',
+      fileLoadFailed: 'Could not open the file: {msg}',
       createFailed: 'Could not start the chat: {msg}',
       loadFailed: 'Could not load messages: {msg}',
       today: 'Today',
@@ -351,6 +356,11 @@
       send: '送信',
       sending: '送信中…',
       sendFailed: '送信できませんでした：{msg}',
+      attach: 'ファイルを添付',
+      attachHint: 'ここにファイルをドロップすると送信します',
+      sendingFile: '{name} を送信中…',
+      fileSave: '保存',
+      fileLoadFailed: 'ファイルを開けませんでした：{msg}',
       createFailed: 'トークを始められませんでした：{msg}',
       loadFailed: 'メッセージを読み込めませんでした：{msg}',
       today: '今日',
@@ -655,6 +665,11 @@
       send: '전송',
       sending: '전송 중…',
       sendFailed: '전송하지 못했습니다: {msg}',
+      attach: '파일 첨부',
+      attachHint: '여기에 파일을 놓으면 전송합니다',
+      sendingFile: '{name} 전송 중…',
+      fileSave: '저장',
+      fileLoadFailed: '파일을 열지 못했습니다: {msg}',
       createFailed: '채팅을 시작하지 못했습니다: {msg}',
       loadFailed: '메시지를 불러오지 못했습니다: {msg}',
       today: '오늘',
@@ -1060,7 +1075,11 @@
   async function api(method, path, body) {
     if (sessionOver) throw new ApiError('no_session', t('sessionEnded'), 401);
     const init = { method, credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } };
-    if (body !== undefined) {
+    if (body instanceof Blob) {
+      // A file goes as its bytes, not as JSON.
+      init.headers['Content-Type'] = 'application/octet-stream';
+      init.body = body;
+    } else if (body !== undefined) {
       init.headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);
     }
@@ -1160,8 +1179,13 @@
   const composer = h('textarea', { id: 'composer', 'data-test': 'composer', rows: '1' });
   i18nAttrs(composer, 'placeholder:composerPlaceholder');
   const sendBtn = h('button', { type: 'submit', class: 'btn send', i18n: 'send' });
+  const fileInput = h('input', { type: 'file', multiple: true, class: 'vh', tabindex: '-1', 'data-test': 'attach-input', 'aria-hidden': 'true' });
+  const attachBtn = h('button', { type: 'button', class: 'btn attach', 'data-test': 'attach' },
+    h('span', { 'aria-hidden': 'true', text: '📎' }));
+  i18nAttrs(attachBtn, 'aria-label:attach;title:attach');
+  attachBtn.addEventListener('click', () => fileInput.click());
   const composerForm = h('form', { class: 'composer' },
-    h('label', { for: 'composer', class: 'vh', i18n: 'composerLabel' }), composer, sendBtn);
+    h('label', { for: 'composer', class: 'vh', i18n: 'composerLabel' }), attachBtn, fileInput, composer, sendBtn);
   const convError = h('div', { class: 'error', 'data-test': 'error', role: 'alert' });
   const inactiveNote = h('p', { class: 'inactive', 'data-test': 'inactive', hidden: true, i18n: 'inactive' });
 
@@ -1199,6 +1223,8 @@
     scroller, convStatus, inactiveNote, requestBanner, convError, composerForm);
   const convEmpty = h('p', { class: 'conv-empty', i18n: 'chooseChat' });
   const convSection = h('main', { class: 'conv', 'data-test': 'conversation', 'aria-labelledby': 'conv-title' }, convEmpty, convMain);
+  // Shown over the conversation while files are dragged onto it.
+  i18nAttrs(convSection, 'data-hint:attachHint');
 
   const layout = h('div', { class: 'layout show-list', 'data-view': 'chats' }, sidebar, convSection);
   const privacyView = h('main', { class: 'page', 'data-view': 'privacy', 'data-test': 'privacy', hidden: true, 'aria-labelledby': 'privacy-heading' });
@@ -1630,7 +1656,9 @@
       for (let j = 0; j < para.length; j++) w += para.charCodeAt(j) > 0x2e80 ? 15 : 7.6;
       lines += Math.max(1, Math.ceil(w / bubbleW));
     }
-    return 6 + 16 + lines * 21 + (info.sender ? 19 : 0) + (info.sep ? 38 : 0);
+    const file = m.file ? (m.file.preview ? 212 : 48) : 0;
+    if (m.file && !m.text) lines = 0;
+    return 6 + 16 + lines * 21 + file + (info.sender ? 19 : 0) + (info.sep ? 38 : 0);
   }
 
   function dayOf(m) {
@@ -1683,7 +1711,8 @@
         h('span', { class: 'text', 'data-test': 'message-text', text: t('unopened') }),
         h('span', { class: 'reason', 'data-test': 'message-reason', text: t('reason', { reason: m.unopened }) }));
     } else {
-      bubble.append(h('span', { class: 'text', 'data-test': 'message-text', text: String(m.text == null ? '' : m.text) }));
+      if (m.file) bubble.append(renderFile(m));
+      if (!m.file || m.text) bubble.append(h('span', { class: 'text', 'data-test': 'message-text', text: String(m.text == null ? '' : m.text) }));
     }
     const time = m.pending
       ? h('span', { class: 'time', text: t('sending') })
@@ -1699,6 +1728,45 @@
     }
     row.append(line);
     return row;
+  }
+
+  function fileSize(n) {
+    if (n < 1024) return `${n} B`;
+    if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+    return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  }
+  // A file in a message: a picture only for the image types the app serves
+  // as pictures (never SVG or anything that runs), otherwise a card to save
+  // it. Nothing is fetched for a message still being sent.
+  function renderFile(m) {
+    const f = m.file;
+    const box = h('div', { class: 'file', 'data-test': 'message-file' });
+    if (m.pending || typeof m.seq !== 'number') {
+      box.append(h('span', { class: 'file-name', text: f.name }));
+      return box;
+    }
+    const src = chatPath(conv.chat, `/messages/${m.seq}/file`);
+    if (f.preview) {
+      // The sender's thumbnail at once, if there is one; the picture itself
+      // replaces it once this device has fetched and opened it.
+      const thumb = typeof f.thumbnail === 'string' && f.thumbnail.startsWith('data:image/jpeg;base64,') ? f.thumbnail : null;
+      const img = h('img', { class: 'preview', 'data-test': 'file-preview', src: thumb || src, alt: f.name, decoding: 'async' });
+      if (thumb) {
+        img.dataset.thumbnail = 'true';
+        const full = new Image();
+        full.addEventListener('load', () => { img.src = src; img.dataset.thumbnail = 'false'; });
+        full.src = src;
+      }
+      img.addEventListener('error', () => {
+        img.replaceWith(h('span', { class: 'file-error', role: 'status', text: t('fileLoadFailed', { msg: f.name }) }));
+      });
+      box.append(img);
+    }
+    box.append(h('div', { class: 'file-card' },
+      h('span', { class: 'file-name', 'data-test': 'file-name', text: f.name }),
+      h('span', { class: 'file-size muted small', text: fileSize(f.size) }),
+      h('a', { class: 'file-save', 'data-test': 'file-save', href: src + '?download=true', download: f.name, text: t('fileSave') })));
+    return box;
   }
 
   const vlist = new VirtualList(scroller, canvas, { keyOf: rowKey, estimate: estimateRow, renderRow });
@@ -1892,6 +1960,95 @@
   });
   composerForm.addEventListener('submit', (e) => { e.preventDefault(); send(); });
 
+  // Files: chosen, pasted or dropped, each sent as its own message; the
+  // text typed so far goes with the first as its caption.
+  fileInput.addEventListener('change', () => {
+    const files = Array.from(fileInput.files || []);
+    fileInput.value = '';
+    sendFiles(files);
+  });
+  composer.addEventListener('paste', (e) => {
+    const files = Array.from((e.clipboardData && e.clipboardData.files) || []);
+    if (!files.length) return;
+    e.preventDefault();
+    sendFiles(files);
+  });
+  convSection.addEventListener('dragover', (e) => {
+    if (!conv || composerForm.hidden || !e.dataTransfer || !Array.from(e.dataTransfer.types || []).includes('Files')) return;
+    e.preventDefault();
+    e.dataTransfer.dropEffect = 'copy';
+    convSection.classList.add('dropping');
+  });
+  convSection.addEventListener('dragleave', (e) => {
+    if (e.target === convSection || !convSection.contains(e.relatedTarget)) convSection.classList.remove('dropping');
+  });
+  convSection.addEventListener('drop', (e) => {
+    convSection.classList.remove('dropping');
+    if (!conv || composerForm.hidden || !e.dataTransfer) return;
+    const files = Array.from(e.dataTransfer.files || []);
+    if (!files.length) return;
+    e.preventDefault();
+    sendFiles(files);
+  });
+
+  // A message shown as being sent while `request` runs, then as sent; on
+  // failure it goes and the error is thrown on.
+  async function sendPending(cv, text, request) {
+    const p = {
+      pending: true, pendingId: ++pendingId, text, mine: true,
+      sender: me ? me.handle : '', server_time: Date.now(), unopened: null,
+    };
+    cv.pending.push(p);
+    vlist.stick = true;
+    syncItems(cv);
+    const drop = () => {
+      const j = cv.pending.indexOf(p);
+      if (j >= 0) cv.pending.splice(j, 1);
+    };
+    let msg;
+    try {
+      msg = await request();
+    } catch (e) {
+      drop();
+      syncItems(cv);
+      throw e;
+    }
+    drop();
+    if (msg && typeof msg.seq === 'number') {
+      if (msg.mine === undefined) msg.mine = true;
+      addMessages(cv, [msg]);
+      // The server marks its own message read; don't ask again.
+      if (msg.seq > cv.readSeq && cv.confirmed.length && lastSeq(cv) === msg.seq) cv.readSeq = msg.seq;
+    }
+    syncItems(cv);
+  }
+
+  async function sendFiles(files) {
+    const cv = conv;
+    if (!cv || !files.length) return;
+    let caption = composer.value.trim();
+    composer.value = '';
+    autosize();
+    convError.textContent = '';
+    for (const file of files) {
+      const q = new URLSearchParams({ name: file.name || 'file' });
+      if (caption) q.set('caption', caption);
+      try {
+        await sendPending(cv, t('sendingFile', { name: file.name }),
+          () => api('POST', chatPath(cv.chat, '/files?' + q.toString()), file));
+        caption = '';
+      } catch (e) {
+        if (e.status === 401) return;
+        if (cv === conv) {
+          if (caption && !composer.value) { composer.value = caption; autosize(); }
+          convError.textContent = t('sendFailed', { msg: `${file.name}: ${e.message}` });
+        }
+        break;
+      }
+    }
+    refreshChats();
+  }
+
   async function send() {
     const cv = conv;
     if (!cv) return;
@@ -1900,28 +2057,9 @@
     composer.value = '';
     autosize();
     convError.textContent = '';
-    const p = {
-      pending: true, pendingId: ++pendingId, text, mine: true,
-      sender: me ? me.handle : '', server_time: Date.now(), unopened: null,
-    };
-    cv.pending.push(p);
-    vlist.stick = true;
-    syncItems(cv);
     try {
-      const msg = await api('POST', chatPath(cv.chat, '/messages'), { text });
-      const j = cv.pending.indexOf(p);
-      if (j >= 0) cv.pending.splice(j, 1);
-      if (msg && typeof msg.seq === 'number') {
-        if (msg.mine === undefined) msg.mine = true;
-        addMessages(cv, [msg]);
-        // The server marks its own message read; don't ask again.
-        if (msg.seq > cv.readSeq && cv.confirmed.length && lastSeq(cv) === msg.seq) cv.readSeq = msg.seq;
-      }
-      syncItems(cv);
+      await sendPending(cv, text, () => api('POST', chatPath(cv.chat, '/messages'), { text }));
     } catch (e) {
-      const j = cv.pending.indexOf(p);
-      if (j >= 0) cv.pending.splice(j, 1);
-      syncItems(cv);
       if (e.status === 401) return;
       if (cv === conv) {
         if (!composer.value) { composer.value = text; autosize(); }

@@ -54,6 +54,9 @@ pub fn media_type(name: &str, head: &[u8]) -> &'static str {
     match ext.as_deref() {
         Some("pdf") => "application/pdf",
         Some("txt") => "text/plain",
+        // Named for what they are; a recipient's app never renders either.
+        Some("svg") => "image/svg+xml",
+        Some("html" | "htm") => "text/html",
         Some("mp4") => "video/mp4",
         Some("mov") => "video/quicktime",
         Some("mp3") => "audio/mpeg",
@@ -87,6 +90,13 @@ fn transient(e: &ClientError) -> bool {
                 ..
             }
     )
+}
+
+/// What the message says of a file besides its key and hash.
+struct Described {
+    file_name: String,
+    media_type: String,
+    thumbnail: Option<Vec<u8>>,
 }
 
 /// The plaintext of a file being sent.
@@ -212,6 +222,7 @@ impl Client {
         let media_type = media_type(&file_name, &head[..n]).to_string();
         plain.rewind().map_err(|e| io(path, e))?;
 
+        let mut thumbnail = None;
         let plain =
             if !keep_metadata && media_type.starts_with("image/") && media_type != "image/gif" {
                 // Images are read whole to take their metadata out; they are
@@ -220,6 +231,9 @@ impl Client {
                 plain.read_to_end(&mut bytes).map_err(|e| io(path, e))?;
                 let clean =
                     strip_metadata(&bytes).map_err(|e| ClientError::Invalid(e.to_string()))?;
+                // Made from what is sent, so it shows nothing the file
+                // does not.
+                thumbnail = kizuna_media::thumbnail(&clean.bytes);
                 Plain::Memory(clean.bytes)
             } else {
                 let size = plain.metadata().map_err(|e| io(path, e))?.len();
@@ -230,7 +244,12 @@ impl Client {
                 }
             };
         let source = SealedSource::new(FileKey::generate(), plain);
-        self.upload_and_send(chat, source, file_name, media_type, caption, progress)
+        let described = Described {
+            file_name,
+            media_type,
+            thumbnail,
+        };
+        self.upload_and_send(chat, source, described, caption, progress)
             .await
     }
 
@@ -238,8 +257,7 @@ impl Client {
         &mut self,
         chat: &str,
         mut source: SealedSource,
-        file_name: String,
-        media_type: String,
+        described: Described,
         caption: Option<&str>,
         progress: &mut (dyn FnMut(u64, u64) + Send),
     ) -> Result<StoredMessage> {
@@ -282,12 +300,12 @@ impl Client {
         let content = ChatContent::File {
             file: FileRef {
                 file_id,
-                file_name,
-                media_type,
+                file_name: described.file_name,
+                media_type: described.media_type,
                 size: sealed.size,
                 sha256: Bytes(sealed.sha256.to_vec()),
                 key: Bytes(key.as_bytes().to_vec()),
-                thumbnail: None,
+                thumbnail: described.thumbnail.map(Bytes),
             },
             caption: caption.map(str::to_string).filter(|c| !c.is_empty()),
             name: self.display_name().await,
@@ -362,22 +380,8 @@ impl Client {
             file.sha256.0.as_slice().try_into().map_err(|_| {
                 ClientError::Protocol("the message's file hash is not 32 bytes".into())
             })?;
-        // Only a plain name is used from the message: never a path.
-        let safe_name: String = file
-            .file_name
-            .chars()
-            .map(|c| {
-                if c == '/' || c == '\\' || c.is_control() {
-                    '_'
-                } else {
-                    c
-                }
-            })
-            .collect();
-        let safe_name = match safe_name.trim_start_matches('.') {
-            "" => format!("file-{}", &file.file_id[..8.min(file.file_id.len())]),
-            n => n.to_string(),
-        };
+        let safe_name = kizuna_wire::safe_file_name(&file.file_name)
+            .unwrap_or_else(|| format!("file-{}", &file.file_id[..8.min(file.file_id.len())]));
         let out = out
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from(&safe_name));
@@ -399,7 +403,7 @@ impl Client {
             .call::<(), _>(Method::GET, &format!("/v1/files/{}", file.file_id), None)
             .await?;
         let size = info.size;
-        let mut opener = kizuna_media::Opener::new(
+        let mut opener = kizuna_media::PieceOpener::new(
             &key,
             Sealed {
                 size: file.size,
@@ -409,9 +413,6 @@ impl Client {
         let result = async {
             let mut w =
                 std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?);
-            // Sealed bytes carried over from one part to the next: a chunk
-            // may straddle two parts.
-            let mut pending: Vec<u8> = Vec::new();
             for n in 0..info.parts {
                 let (bytes, headers) = self
                     .with_retries(
@@ -431,28 +432,16 @@ impl Client {
                         "part {n} of the file arrived damaged; try again"
                     )));
                 }
-                pending.extend_from_slice(&bytes);
-                while pending.len() >= kizuna_media::SEALED_CHUNK
-                    && (pending.len() > kizuna_media::SEALED_CHUNK || n + 1 < info.parts)
-                {
-                    let rest = pending.split_off(kizuna_media::SEALED_CHUNK);
-                    let plain = opener
-                        .open(&pending)
-                        .map_err(|e| ClientError::Invalid(e.to_string()))?;
-                    w.write_all(&plain).map_err(|e| io(&tmp, e))?;
-                    pending = rest;
-                }
-                progress(((n as u64 + 1) * FILE_PART_BYTES).min(size), size);
-            }
-            if !pending.is_empty() {
                 let plain = opener
-                    .open(&pending)
+                    .push(&bytes)
                     .map_err(|e| ClientError::Invalid(e.to_string()))?;
                 w.write_all(&plain).map_err(|e| io(&tmp, e))?;
+                progress(((n as u64 + 1) * FILE_PART_BYTES).min(size), size);
             }
-            opener
+            let last = opener
                 .finish()
                 .map_err(|e| ClientError::Invalid(e.to_string()))?;
+            w.write_all(&last).map_err(|e| io(&tmp, e))?;
             let f = w.into_inner().map_err(|e| io(&tmp, e))?;
             f.sync_all().map_err(|e| io(&tmp, e))?;
             std::fs::rename(&tmp, &out).map_err(|e| io(&out, e))?;

@@ -121,7 +121,10 @@ pub struct Attachment {
     pub file_name: String,
     pub media_type: String,
     pub size: u64,
-    pub has_thumbnail: bool,
+    /// A small JPEG of a picture, made on the sender's device, to show
+    /// before the file itself is fetched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail: Option<kizuna_wire::Bytes>,
 }
 
 impl Attachment {
@@ -131,7 +134,7 @@ impl Attachment {
             file_name: f.file_name.clone(),
             media_type: f.media_type.clone(),
             size: f.size,
-            has_thumbnail: f.thumbnail.is_some(),
+            thumbnail: f.thumbnail.clone(),
         }
     }
 

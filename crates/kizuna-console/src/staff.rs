@@ -262,6 +262,66 @@ impl StaffClient {
             .await
     }
 
+    /// Opens the file message `seq` of a report carries and writes it to
+    /// `out` (recorded like opening the report). The file appears at `out`
+    /// only once all of it arrived and its SHA-256 is the one its sender
+    /// committed to; answers its size.
+    pub async fn save_report_file(&self, report_id: &str, seq: u64, out: &Path) -> Result<u64> {
+        use sha2::Digest;
+        use std::io::Write;
+        let mut resp = self
+            .transport
+            .download(
+                &format!("/staff/v1/reports/{report_id}/files/{seq}"),
+                &self.session.token,
+            )
+            .await?;
+        let expected = resp
+            .headers()
+            .get(kizuna_wire::CONTENT_DIGEST)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .ok_or_else(|| {
+                ConsoleError::Protocol("the file came without its Content-Digest".into())
+            })?;
+        let local = |reason: String| ConsoleError::Local {
+            path: out.to_path_buf(),
+            reason,
+        };
+        let partial = out.with_extension("part");
+        let mut file = std::fs::File::create(&partial)
+            .map_err(|e| local(format!("cannot write the file: {e}")))?;
+        let mut hash = sha2::Sha256::new();
+        let mut size = 0u64;
+        let broken = |e: reqwest::Error| {
+            ConsoleError::Protocol(format!(
+                "the transfer broke off ({e}): the node found the file is not the one its message describes, or the connection dropped; nothing was kept"
+            ))
+        };
+        let result = async {
+            while let Some(chunk) = resp.chunk().await.map_err(broken)? {
+                hash.update(&chunk);
+                size += chunk.len() as u64;
+                file.write_all(&chunk)
+                    .map_err(|e| local(format!("cannot write the file: {e}")))?;
+            }
+            if kizuna_wire::sha256_digest_header(&hash.finalize()) != expected {
+                return Err(ConsoleError::Protocol(
+                    "the file that arrived is not the one its message describes (SHA-256 differs); nothing was kept".into(),
+                ));
+            }
+            file.sync_all()
+                .map_err(|e| local(format!("cannot write the file: {e}")))?;
+            std::fs::rename(&partial, out)
+                .map_err(|e| local(format!("cannot write the file: {e}")))
+        }
+        .await;
+        if result.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        result.map(|_| size)
+    }
+
     pub async fn resolve_report(
         &self,
         report_id: &str,

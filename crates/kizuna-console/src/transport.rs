@@ -127,4 +127,31 @@ impl Transport {
         }
         serde_json::from_slice(&bytes).map_err(|e| ConsoleError::Protocol(format!("{path}: {e}")))
     }
+
+    /// A GET whose answer is bytes, not JSON: the response, to be read as
+    /// it arrives, or the listener's refusal.
+    pub(crate) async fn download(&self, path: &str, token: &str) -> Result<reqwest::Response> {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| unreachable(&self.base, &e))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| unreachable(&self.base, &e))?;
+        Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(e) => ConsoleError::Api {
+                code: e.code,
+                message: e.message,
+            },
+            Err(_) => ConsoleError::Protocol(format!("{path}: HTTP {status}")),
+        })
+    }
 }

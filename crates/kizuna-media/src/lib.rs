@@ -11,6 +11,7 @@
 //! and size, which the opener checks at the end.
 
 mod metadata;
+mod thumbnail;
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
@@ -20,6 +21,7 @@ use sha2::{Digest, Sha256};
 #[cfg(test)]
 use metadata::PNG_SIGNATURE;
 pub use metadata::{strip_metadata, Stripped};
+pub use thumbnail::{thumbnail, THUMBNAIL_MAX_BYTES, THUMBNAIL_SIDE};
 
 /// Plaintext bytes per chunk.
 pub const CHUNK: usize = 64 * 1024;
@@ -271,6 +273,50 @@ impl Opener {
             return Err(MediaError::HashMismatch);
         }
         Ok(())
+    }
+}
+
+/// Opens a sealed file that arrives in pieces of any size (the parts of a
+/// transfer): each chunk as soon as all of it is in, whichever pieces it
+/// straddles.
+pub struct PieceOpener {
+    opener: Opener,
+    pending: Vec<u8>,
+}
+
+impl PieceOpener {
+    pub fn new(key: &FileKey, expected: Sealed) -> PieceOpener {
+        PieceOpener {
+            opener: Opener::new(key, expected),
+            pending: Vec::new(),
+        }
+    }
+
+    /// Takes the next piece; answers the plaintext of the chunks it
+    /// completed.
+    pub fn push(&mut self, piece: &[u8]) -> Result<Vec<u8>, MediaError> {
+        self.pending.extend_from_slice(piece);
+        let mut plain = Vec::with_capacity(self.pending.len());
+        let mut at = 0;
+        // The opener knows which chunk is the last, full or short.
+        while self.pending.len() - at >= SEALED_CHUNK {
+            plain.extend(self.opener.open(&self.pending[at..at + SEALED_CHUNK])?);
+            at += SEALED_CHUNK;
+        }
+        self.pending.drain(..at);
+        Ok(plain)
+    }
+
+    /// After the last piece: the plaintext of the short last chunk, once
+    /// the whole is checked to be the file announced.
+    pub fn finish(mut self) -> Result<Vec<u8>, MediaError> {
+        let plain = if self.pending.is_empty() {
+            Vec::new()
+        } else {
+            self.opener.open(&self.pending)?
+        };
+        self.opener.finish()?;
+        Ok(plain)
     }
 }
 

@@ -349,11 +349,16 @@ impl Node {
         let mut gone = 0;
         for f in expired {
             let id = FileId::parse(&f.file_id).map_err(|e| NodeError::internal(e.to_string()))?;
-            match self.files.of(&f.region) {
-                Ok(store) => store.delete(&id).await.map_err(unavailable)?,
-                // A region this node may not reach: its own nodes delete it.
-                Err(_) => continue,
-            }
+            // A region this node may not reach: its own nodes delete it.
+            let Ok(store) = self.files.of(&f.region) else {
+                continue;
+            };
+            // The sender is told first, as of every erasure; a sweep a
+            // crash interrupts records it again, which errs on telling.
+            self.vault
+                .record_file_deletion(&f.account_id, &f.region, &f.file_id, f.sent_at.is_some())
+                .await?;
+            store.delete(&id).await.map_err(unavailable)?;
             self.store.forget_file(&f.file_id).await?;
             gone += 1;
         }

@@ -44,6 +44,14 @@ fn shown_text(body: &str) -> String {
     }
 }
 
+/// The file a revealed message carries, if any.
+fn file_of(body: &str) -> Option<kizuna_wire::FileRef> {
+    match serde_json::from_str::<ChatContent>(body) {
+        Ok(ChatContent::File { file, .. }) => Some(file),
+        _ => None,
+    }
+}
+
 /// Checks a report's shape; nothing is verified or kept yet.
 fn checked(req: &ReportRequest, max_body: usize) -> Result<(), NodeError> {
     if req.group_id.0.is_empty() || req.group_id.0.len() > 64 {
@@ -156,6 +164,13 @@ impl Node {
                     ),
                 )
             })?;
+        // The keys of the files the messages carry, as the reporter
+        // revealed them: sealed with the report, never shown in it.
+        let files: Vec<(u64, kizuna_wire::FileRef)> = req
+            .messages
+            .iter()
+            .filter_map(|m| Some((m.group_seq, file_of(&m.body)?)))
+            .collect();
         let mut id = [0u8; 8];
         rand::thread_rng().fill_bytes(&mut id);
         let report = FiledReport {
@@ -183,6 +198,7 @@ impl Node {
                     },
                     server_time: m.server_time,
                     text: shown_text(&m.body),
+                    file: file_of(&m.body).map(|f| ShownFile::from(&f)),
                 })
                 .collect(),
             state: ReportState::Open,
@@ -207,6 +223,7 @@ impl Node {
                     report,
                     reported_account: reported.account_id,
                     reported_region: reported.region,
+                    files,
                 },
                 message_key.finalize().to_vec(),
                 &me.requester(),

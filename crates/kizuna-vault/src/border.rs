@@ -30,6 +30,9 @@ pub enum Requester {
     Staff(StaffRef),
     /// The retention rule that deletes resolved abuse reports.
     Retention,
+    /// The rule that deletes files sent in chats once their retention
+    /// period is over, and uploads never finished or never sent.
+    FileRetention,
 }
 
 impl Requester {
@@ -39,6 +42,7 @@ impl Requester {
             Requester::PhoneLookup => "a person who searched for your phone number".into(),
             Requester::Operator { command } => format!("the operator, running `{command}`"),
             Requester::Retention => "the retention period of resolved abuse reports".into(),
+            Requester::FileRetention => "the retention period of files sent in chats".into(),
             Requester::Staff(s) => format!(
                 "staff member {} of {} ({}), grant {} for {}, ticket {}",
                 s.staff_id, s.org_id, s.country, s.grant_id, s.purpose, s.ticket

@@ -49,9 +49,9 @@ impl Vault {
         home: &str,
         received_from: &[String],
     ) -> Result<Vec<DataCategory>, VaultError> {
-        let retention = self.config.file_limits.retention.as_secs() / 86_400;
+        let retention = period_words(self.config.file_limits.retention);
         let protection = format!(
-            "sealed on the sending device with a key of the file's own, which only the chat's devices receive (inside the end-to-end encrypted message); the service has no key that opens it; deleted {retention} days after it was sent"
+            "sealed on the sending device with a key of the file's own, which only the chat's devices receive (inside the end-to-end encrypted message); the service has no key that opens it; deleted {retention} after it was sent"
         );
         let category = |name: &str,
                         fields: &[&str],
@@ -106,6 +106,49 @@ impl Vault {
             )?);
         }
         Ok(out)
+    }
+
+    /// Records, for the person who sent it, that a file is about to be
+    /// deleted: its retention period ended (`sent`), or its upload was
+    /// never finished or never sent. Recorded before the deletion, as
+    /// every erasure is; a person no longer here has nobody to tell.
+    pub async fn record_file_deletion(
+        &self,
+        sender: &str,
+        region: &str,
+        file_id: &str,
+        sent: bool,
+    ) -> Result<(), VaultError> {
+        let rv = self.maintained(region)?;
+        let basis = if sent {
+            format!(
+                "the retention period of files ({}) ended",
+                period_words(self.config.file_limits.retention)
+            )
+        } else {
+            format!(
+                "the upload was not finished and sent within {}",
+                period_words(self.config.file_limits.unfinished)
+            )
+        };
+        let record = TransferRecord {
+            at: kizuna_wire::now_ms(),
+            action: "erase".into(),
+            categories: vec![format!("file {file_id}")],
+            region: region.to_string(),
+            to_country: self.config.node_region().country.clone(),
+            basis: Some(basis),
+            requester: Requester::FileRetention.describe(),
+            allowed: true,
+            refusal: None,
+        };
+        match self
+            .record(rv, sender, &record, &Requester::FileRetention)
+            .await
+        {
+            Err(VaultError::NotFound(_)) => Ok(()),
+            r => r,
+        }
     }
 
     /// Each category of a person's data, where it is stored and from where
@@ -306,4 +349,19 @@ fn foreign_disclosure(
             })
             .collect(),
     }
+}
+
+/// A period as a person reads it: "365 days", "12 hours", "30 seconds".
+fn period_words(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    let (n, unit) = if s.is_multiple_of(86_400) {
+        (s / 86_400, "day")
+    } else if s.is_multiple_of(3600) {
+        (s / 3600, "hour")
+    } else if s.is_multiple_of(60) {
+        (s / 60, "minute")
+    } else {
+        (s, "second")
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }

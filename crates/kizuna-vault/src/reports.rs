@@ -18,6 +18,11 @@ pub struct ReportBody {
     /// Their home region when the report was filed; a decision looks up
     /// where they live now.
     pub reported_region: String,
+    /// The files its messages carry, by their place in the chat, with the
+    /// keys the reporter revealed: a moderator who opens the report may
+    /// open them.
+    #[serde(default)]
+    pub files: Vec<(u64, kizuna_wire::FileRef)>,
 }
 
 /// A report in a region's queue, and where it is.

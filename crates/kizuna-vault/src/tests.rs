@@ -400,6 +400,7 @@ async fn reports_and_decisions_move_with_their_person() {
         sender_handle: "b".into(),
         server_time: 1,
         text: "buy now".into(),
+        file: None,
     };
     let body = ReportBody {
         report: FiledReport {
@@ -415,6 +416,7 @@ async fn reports_and_decisions_move_with_their_person() {
         },
         reported_account: "acct-b".into(),
         reported_region: "kr".into(),
+        files: vec![],
     };
     vault
         .file_report("a", "jp", &body, vec![1; 32], &operator())

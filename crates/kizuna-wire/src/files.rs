@@ -29,12 +29,37 @@ pub const CONTENT_DIGEST: &str = "content-digest";
 
 /// A part's digest as the header carries it: `sha-256=:<base64>:`.
 pub fn content_digest(bytes: &[u8]) -> String {
-    use base64::Engine;
     use sha2::Digest;
+    sha256_digest_header(&sha2::Sha256::digest(bytes))
+}
+
+/// A SHA-256 already known, as the `Content-Digest` header carries it.
+pub fn sha256_digest_header(sha256: &[u8]) -> String {
+    use base64::Engine;
     format!(
         "sha-256=:{}:",
-        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes))
+        base64::engine::general_purpose::STANDARD.encode(sha256)
     )
+}
+
+/// The name a file's sender gave, made one harmless path component to
+/// save it under: separators and control characters become `_`, leading
+/// dots go; none if nothing is left. A message never chooses a path.
+pub fn safe_file_name(name: &str) -> Option<String> {
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if c == '/' || c == '\\' || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    match cleaned.trim_start_matches('.').trim() {
+        "" => None,
+        n => Some(n.to_string()),
+    }
 }
 
 /// Starting an upload to a chat.
@@ -87,6 +112,18 @@ pub struct FileRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_name_never_leaves_its_directory() {
+        assert_eq!(
+            safe_file_name("../../etc/passwd").unwrap(),
+            "_.._etc_passwd"
+        );
+        assert_eq!(safe_file_name(".bashrc").unwrap(), "bashrc");
+        assert_eq!(safe_file_name("a\\b\nc.txt").unwrap(), "a_b_c.txt");
+        assert_eq!(safe_file_name("写真.jpg").unwrap(), "写真.jpg");
+        assert_eq!(safe_file_name("..."), None);
+    }
 
     #[test]
     fn parts_cover_the_file_exactly() {

@@ -166,6 +166,35 @@ pub struct ShownMessage {
     pub sender_handle: String,
     pub server_time: u64,
     pub text: String,
+    /// The file the message carries, as its sender described it (proven
+    /// by the message's franking); a moderator opens it with
+    /// `GET /staff/v1/reports/{report}/files/{group_seq}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<ShownFile>,
+}
+
+/// A file as a report shows it: its description, not its key.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ShownFile {
+    pub file_name: String,
+    pub media_type: String,
+    /// Its size in bytes, before sealing.
+    #[cfg_attr(feature = "openapi", schema(maximum = 9223372036854775807u64))]
+    pub size: u64,
+    /// The SHA-256 of its bytes, which the opened file must match.
+    pub sha256: Bytes,
+}
+
+impl From<&crate::FileRef> for ShownFile {
+    fn from(f: &crate::FileRef) -> Self {
+        ShownFile {
+            file_name: f.file_name.clone(),
+            media_type: f.media_type.clone(),
+            size: f.size,
+            sha256: f.sha256.clone(),
+        }
+    }
 }
 
 /// A report as the data map lists it: where it is kept, and its state.

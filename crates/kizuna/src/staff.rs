@@ -265,6 +265,36 @@ pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
             let r = StaffClient::open(&a.staff_home)?.report(&report).await?;
             show(json, &r, print_opened)?;
         }
+        StaffCommand::Reports(ReportsCommand::File { report, seq, out }) => {
+            let staff = StaffClient::open(&a.staff_home)?;
+            let out = match out {
+                Some(o) => o,
+                None => {
+                    // The name its sender gave, reduced to one safe path
+                    // component: a report's file cannot write elsewhere.
+                    let r = staff.report(&report).await?;
+                    let name = r
+                        .messages
+                        .iter()
+                        .find(|m| m.group_seq == seq)
+                        .and_then(|m| m.file.as_ref())
+                        .and_then(|f| kizuna_wire::safe_file_name(&f.file_name))
+                        .unwrap_or_else(|| format!("{report}-{seq}"));
+                    std::path::PathBuf::from(name)
+                }
+            };
+            let size = staff.save_report_file(&report, seq, &out).await?;
+            show(
+                json,
+                &serde_json::json!({ "report": report, "seq": seq, "path": out, "size": size }),
+                |_| {
+                    out!(
+                        "saved {} ({size} bytes), checked against its sender's hash",
+                        out.display()
+                    )
+                },
+            )?;
+        }
         StaffCommand::Reports(ReportsCommand::Resolve {
             report,
             action,

@@ -14,7 +14,7 @@ use crate::events::PageEvent;
 use crate::{AppError, AppState};
 
 /// Longest message text the page may send, in characters.
-const MAX_TEXT: usize = 10_000;
+pub(super) const MAX_TEXT: usize = 10_000;
 /// Most people a new chat may start with.
 const MAX_WITH: usize = 100;
 /// Longest note a report may carry, in characters.
@@ -165,20 +165,7 @@ pub(super) async fn send(
     }
     let mut client = state.client.lock().await;
     let sent = client.send(&chat, &send.text).await?;
-    let me = client.identity().device_id.clone();
-    // What a send processed on its way (others' messages first) reaches
-    // the page too.
-    for e in client.take_seen() {
-        if let Event::Message(m) = e {
-            let _ = state.events.send(PageEvent::Message {
-                chat: m.chat.clone(),
-                message: MessageView::of(&m, &me),
-            });
-        }
-    }
-    client.mark_read(&chat, sent.seq).await?;
-    let _ = state.events.send(PageEvent::Chats);
-    Ok(Json(MessageView::of(&sent, &me)))
+    super::shown_as_sent(&state, &mut client, &chat, &sent).await
 }
 
 #[derive(Deserialize)]

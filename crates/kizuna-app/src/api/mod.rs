@@ -3,6 +3,7 @@
 //! part of the page: chats, people and devices, the privacy centre.
 
 mod chats;
+mod files;
 mod people;
 mod privacy;
 
@@ -26,6 +27,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             "/api/chats/{chat}/messages",
             get(chats::messages).post(chats::send),
         )
+        .route("/api/chats/{chat}/files", post(files::send))
+        .route("/api/chats/{chat}/messages/{seq}/file", get(files::fetch))
         .route("/api/chats/{chat}/read", post(chats::read))
         .route(
             "/api/chats/{chat}/members",
@@ -81,6 +84,8 @@ pub(crate) struct MessageView {
     mine: bool,
     /// Why the device could not open it, if it could not.
     unopened: Option<String>,
+    /// The file it carries, if any (boxed: most messages carry none).
+    file: Option<Box<files::FileView>>,
 }
 
 impl MessageView {
@@ -94,6 +99,7 @@ impl MessageView {
             server_time: m.server_time,
             mine: m.sender_device == my_device,
             unopened: None,
+            file: m.file.as_ref().map(|f| Box::new(files::FileView::of(f))),
         }
     }
 
@@ -107,8 +113,32 @@ impl MessageView {
             server_time: u.server_time,
             mine: false,
             unopened: Some(u.reason.clone()),
+            file: None,
         }
     }
+}
+
+/// A message this device just sent, as the page is told of it: with
+/// whatever the send processed on its way (others' messages first), the
+/// chat marked read up to it, and the chat list refreshed.
+async fn shown_as_sent(
+    state: &AppState,
+    client: &mut kizuna_client::Client,
+    chat: &str,
+    sent: &StoredMessage,
+) -> Result<Json<MessageView>, crate::AppError> {
+    let me = client.identity().device_id.clone();
+    for e in client.take_seen() {
+        if let kizuna_client::Event::Message(m) = e {
+            let _ = state.events.send(events::PageEvent::Message {
+                chat: m.chat.clone(),
+                message: MessageView::of(&m, &me),
+            });
+        }
+    }
+    client.mark_read(chat, sent.seq).await?;
+    let _ = state.events.send(events::PageEvent::Chats);
+    Ok(Json(MessageView::of(sent, &me)))
 }
 
 async fn me(State(state): State<Arc<AppState>>) -> Json<kizuna_client::Identity> {

@@ -10,8 +10,11 @@ mod consent;
 mod grants;
 mod moderation;
 mod reads;
+mod report_files;
 #[cfg(test)]
 mod tests;
+
+pub use report_files::OpenedFile;
 
 use std::sync::Arc;
 
@@ -31,6 +34,8 @@ pub struct Governance {
     /// The cluster the node serves in, told of every sanction decided.
     pub cluster: Option<Arc<crate::cluster::ClusterLink>>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The regions' file stores, for the files reported messages carry.
+    pub files: Arc<crate::files::FileStores>,
     /// Reports a moderator is deciding now, one decision at a time each.
     pub deciding: std::sync::Mutex<std::collections::HashSet<String>>,
 }
@@ -74,6 +79,7 @@ impl Governance {
             sanctions: node.sanctions.clone(),
             cluster: node.hub.cluster().cloned(),
             metrics: node.metrics.clone(),
+            files: node.files.clone(),
             deciding: Default::default(),
         })
     }

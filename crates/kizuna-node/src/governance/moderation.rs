@@ -63,7 +63,7 @@ impl Governance {
 
     /// Finds a report and decides whether this staff member may open it;
     /// a refusal is recorded as an event and for the reporter.
-    async fn open_allowed(
+    pub(super) async fn open_allowed(
         &self,
         s: &Session,
         report_id: &str,
@@ -114,7 +114,7 @@ impl Governance {
     /// for the reported sender (their message, their appeal), then shown.
     /// The reported sender's home region must allow the moderator's country
     /// too: their appeal is their data, and a decision writes to it.
-    async fn opened(
+    pub(super) async fn opened(
         &self,
         s: &Session,
         q: &QueuedReport,
@@ -220,8 +220,8 @@ impl Governance {
 }
 
 /// A report as opened for a moderator, and where its reported sender lives.
-struct Opened {
-    body: ReportBody,
+pub(super) struct Opened {
+    pub(super) body: ReportBody,
     appeal: Option<Appeal>,
     sender_home: Option<String>,
 }

@@ -38,6 +38,7 @@ const ABOUT: &str = include_str!("openapi.md");
         super::moderation::list,
         super::moderation::show,
         super::moderation::resolve,
+        super::moderation::file,
         super::breach::scope,
     ),
     // Every code the staff listener answers with is listed, though only

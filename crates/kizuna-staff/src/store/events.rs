@@ -44,6 +44,9 @@ pub enum EventKind {
     BreachScoped,
     ReportsListed,
     ReportOpened,
+    /// A file a reported message carries, opened with the key the
+    /// reporter revealed.
+    ReportFileOpened,
     ReportOpenDenied,
     ReportQueueDenied,
     ReportResolved,
@@ -53,7 +56,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 32] = [
+    pub const ALL: [EventKind; 33] = [
         EventKind::Bootstrap,
         EventKind::Login,
         EventKind::Logout,
@@ -80,6 +83,7 @@ impl EventKind {
         EventKind::BreachScoped,
         EventKind::ReportsListed,
         EventKind::ReportOpened,
+        EventKind::ReportFileOpened,
         EventKind::ReportOpenDenied,
         EventKind::ReportQueueDenied,
         EventKind::ReportResolved,
@@ -117,6 +121,7 @@ impl EventKind {
             EventKind::BreachScoped => "breach_scoped",
             EventKind::ReportsListed => "reports_listed",
             EventKind::ReportOpened => "report_opened",
+            EventKind::ReportFileOpened => "report_file_opened",
             EventKind::ReportOpenDenied => "report_open_denied",
             EventKind::ReportQueueDenied => "report_queue_denied",
             EventKind::ReportResolved => "report_resolved",
@@ -158,6 +163,7 @@ impl EventKind {
             | EventKind::BreachScoped
             | EventKind::ReportsListed
             | EventKind::ReportOpened
+            | EventKind::ReportFileOpened
             | EventKind::ReportResolved
             | EventKind::ReviewCompleted
             | EventKind::Alert

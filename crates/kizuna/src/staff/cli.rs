@@ -198,6 +198,17 @@ pub enum ReportsCommand {
     /// note, and any appeal. Recorded for the reporter and the reported
     /// sender, who see it in `kizuna me accesses`.
     Show { report: String },
+    /// Save the file a reported message carries, opened with the key the
+    /// reporter revealed and checked against the hash its sender committed
+    /// to. Recorded like opening the report.
+    File {
+        report: String,
+        /// The message's number, as `kizuna staff reports show` lists it.
+        seq: u64,
+        /// Where to write it (default: its name, in the current directory).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
     /// Decide a report; the reported person is told which message and why.
     Resolve {
         report: String,

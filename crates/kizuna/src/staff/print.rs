@@ -26,6 +26,13 @@ pub fn print_opened(r: &kizuna_wire::reports::OpenedReport) {
             m.sender_handle,
             m.text
         );
+        if m.file.is_some() {
+            out!(
+                "           open it: kizuna staff reports file {} {}",
+                r.report_id,
+                m.group_seq
+            );
+        }
     }
     if let Some(o) = &r.outcome {
         out!(

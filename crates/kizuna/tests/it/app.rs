@@ -204,11 +204,54 @@ async fn bad_input_to_the_app_gets_a_typed_error_and_changes_nothing() {
         code(post(&messages, &long).send().await.unwrap()).await,
         (400, "invalid".into())
     );
+    // A file without a usable name, a caption too long, a file of a
+    // message that is none, and a chat that is none.
+    let files = format!("/api/chats/{chat}/files");
+    for query in [
+        "?name=".to_string(),
+        "?name=...".to_string(),
+        format!("?name=a.txt&caption={}", "x".repeat(10_001)),
+    ] {
+        assert_eq!(
+            code(
+                post(&format!("{files}{query}"), "bytes")
+                    .send()
+                    .await
+                    .unwrap()
+            )
+            .await,
+            (400, "invalid".into()),
+            "{query}"
+        );
+    }
+    assert_eq!(
+        code(
+            post("/api/chats/ffff/files?name=a.txt", "bytes")
+                .send()
+                .await
+                .unwrap()
+        )
+        .await,
+        (404, "unknown_chat".into())
+    );
+    let r = http
+        .get(format!("{}/api/chats/{chat}/messages/1/file", app.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code(r).await, (400, "invalid".into()));
     let listed = get_json(&http, &app, &cookie, &messages).await;
     assert_eq!(
         listed["messages"].as_array().unwrap().len(),
         0,
         "nothing sent"
+    );
+    // Nothing was left behind on the device by the refused uploads.
+    let outbox = node.home("alice").join("outbox");
+    assert!(
+        !outbox.exists() || std::fs::read_dir(&outbox).unwrap().next().is_none(),
+        "left in the outbox"
     );
 }
 
@@ -692,4 +735,28 @@ async fn an_account_is_erased_from_the_privacy_centre() {
         bob.account("alice").await.is_err(),
         "the node no longer knows alice"
     );
+}
+
+#[tokio::test]
+async fn files_are_picked_pasted_and_dropped_and_only_pictures_are_shown() {
+    let node = Node::start().await;
+    let (_apps, env) = people_with_apps(&node, &["alice", "bob"]).await;
+    println!("{}", browser("files.mjs", env).await);
+    // What the pages sent are files in the chat, sealed, for Bob's device too.
+    let mut bob = kizuna_client::Client::open(&node.home("bob"))
+        .await
+        .unwrap();
+    bob.sync().await.unwrap();
+    let chat = bob.chats().await.unwrap()[0].chat.clone();
+    let names: Vec<String> = bob
+        .timeline(&chat)
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            kizuna_client::Event::Message(m) => m.file.as_ref().map(|f| f.file_name.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(names, ["cat.png", "logo.svg", "notes.txt"]);
 }

@@ -605,3 +605,129 @@ async fn the_files_benchmark_reports_its_rates_beside_the_disk_and_the_nodes_mem
     }
     assert!(r["server_rss_peak_mib"].as_f64() >= r["server_rss_before_mib"].as_f64());
 }
+
+#[tokio::test]
+async fn files_past_their_retention_and_uploads_never_sent_are_deleted_and_the_sender_told() {
+    let toml = kizuna_config::DEFAULT_TOML
+        .replace("retention = \"365d\"", "retention = \"3s\"")
+        .replace("unfinished = \"24h\"", "unfinished = \"2s\"");
+    let node = Node::with_regions(&toml).await;
+    let mut alice = node.person("alice", "jp").await;
+    let mut bob = node.person("bob", "jp").await;
+    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
+    bob.sync().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = random_file(dir.path(), "photo.bin", 1500 * 1024);
+    let sent = alice
+        .send_file(&chat, &path, None, false, &mut no_progress())
+        .await
+        .unwrap();
+    let at = std::time::Instant::now();
+    let f = sent.file.unwrap();
+    // An upload begun over raw HTTP and never sent.
+    let token = alice.bearer_token().await.unwrap();
+    let begun: kizuna_wire::FileProgress = node
+        .http()
+        .post(format!("{}/v1/groups/{chat}/files", node.url))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "size": 100 }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // The data map says how long files are kept.
+    let map = alice.data_map().await.unwrap();
+    let sent_files = map
+        .categories
+        .iter()
+        .find(|c| c.category == "files_sent")
+        .unwrap();
+    assert!(
+        sent_files
+            .protection
+            .contains("deleted 3 seconds after it was sent"),
+        "{}",
+        sent_files.protection
+    );
+
+    // Bob still has it within the period...
+    let got = messages(&bob.sync().await.unwrap());
+    bob.save_file(&chat, got[0].seq, Some(dir.path()), &mut no_progress())
+        .await
+        .unwrap();
+    // ...and the node deletes it soon after.
+    while !files(&node.data_dir().join("files/jp")).is_empty() {
+        assert!(
+            at.elapsed() < std::time::Duration::from_secs(30),
+            "the file outlived its retention: {:?}",
+            files(&node.data_dir().join("files/jp"))
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(at.elapsed() >= std::time::Duration::from_millis(2900));
+    let e = bob
+        .save_file(&chat, got[0].seq, Some(dir.path()), &mut no_progress())
+        .await
+        .unwrap_err();
+    assert_eq!(e.api_code(), Some(ErrorCode::UnknownFile), "{e}");
+    // Alice is told of both deletions, in the ledger, and why.
+    let seen = alice.accesses().await.unwrap();
+    let erased = |id: &str| {
+        seen.accesses
+            .iter()
+            .find(|a| {
+                a.entry.record.action == "erase"
+                    && a.entry.record.categories == [format!("file {id}")]
+            })
+            .unwrap_or_else(|| panic!("no erasure of {id} in {:?}", seen.accesses))
+            .entry
+            .record
+            .clone()
+    };
+    let kept = erased(&f.file_id);
+    assert!(kept
+        .basis
+        .unwrap()
+        .contains("retention period of files (3 seconds)"));
+    assert_eq!(
+        kept.requester,
+        "the retention period of files sent in chats"
+    );
+    assert!(erased(&begun.file_id)
+        .basis
+        .unwrap()
+        .contains("not finished and sent within 2 seconds"));
+}
+
+#[tokio::test]
+async fn a_picture_carries_a_thumbnail_made_on_the_sending_device() {
+    let node = Node::start().await;
+    let mut alice = node.person("alice", "jp").await;
+    let mut bob = node.person("bob", "jp").await;
+    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
+    bob.sync().await.unwrap();
+    // A valid 1×1 PNG.
+    let png: kizuna_wire::Bytes = serde_json::from_str(
+        "\"iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==\"",
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let picture = dir.path().join("dot.png");
+    std::fs::write(&picture, &png.0).unwrap();
+    let (other, _) = random_file(dir.path(), "notes.bin", 5000);
+    for p in [&picture, &other] {
+        alice
+            .send_file(&chat, p, None, false, &mut no_progress())
+            .await
+            .unwrap();
+    }
+    let got = messages(&bob.sync().await.unwrap());
+    let thumb = got[0].file.as_ref().unwrap().thumbnail.clone().unwrap();
+    assert!(thumb.0.starts_with(&[0xFF, 0xD8, 0xFF]), "not a JPEG");
+    assert!(thumb.0.len() <= kizuna_media::THUMBNAIL_MAX_BYTES);
+    assert_eq!(got[1].file.as_ref().unwrap().thumbnail, None);
+    // It travels inside the message: the node never holds it.
+    assert_eq!(plaintext_under(node.data_dir(), &thumb.0), None);
+}

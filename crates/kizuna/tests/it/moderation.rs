@@ -554,3 +554,120 @@ async fn the_commands_report_list_and_say_what_went_wrong() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_reported_file_opens_for_the_moderator_only_as_it_was_sent() {
+    let mut node = Node::start().await;
+    let (admin, _) = staffed(&mut node).await;
+    let (mut alice, mut bob, chat) = alice_and_bob(&node).await;
+    let dir = tempfile::tempdir().unwrap();
+    // Across two parts of the transfer, so chunks straddle them.
+    let mut plain = vec![0u8; 1024 * 1024 + 70_000];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut plain);
+    let path = dir.path().join("flyer.bin");
+    std::fs::write(&path, &plain).unwrap();
+    let sent = bob
+        .send_file(&chat, &path, Some("look"), false, &mut |_, _| {})
+        .await
+        .unwrap();
+    alice.sync().await.unwrap();
+    let id = alice
+        .report(&chat, sent.seq, ReportReason::Illegal, None, 0)
+        .await
+        .unwrap()
+        .report_id;
+    // No grant, no file.
+    let outsider = member(&node, &admin, "nogrant", "operator", vec![Role::Moderator]).await;
+    let e = outsider
+        .save_report_file(&id, sent.seq, &dir.path().join("x"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.api_code(), Some(ErrorCode::Forbidden), "{e}");
+    assert!(!dir.path().join("x").exists());
+
+    let m = moderator(&node, &admin).await;
+    let opened = m.report(&id).await.unwrap();
+    let shown = opened.messages[0].file.clone().unwrap();
+    assert_eq!(
+        (shown.file_name.as_str(), shown.size),
+        ("flyer.bin", plain.len() as u64)
+    );
+    // The report never shows the file's key.
+    let raw = serde_json::to_string(&opened).unwrap();
+    assert!(!raw.contains("\"key\""), "{raw}");
+    let out = dir.path().join("evidence.bin");
+    let size = m.save_report_file(&id, sent.seq, &out).await.unwrap();
+    assert_eq!(size, plain.len() as u64);
+    assert_eq!(std::fs::read(&out).unwrap(), plain);
+    // A message without a file has none to open.
+    let e = m
+        .save_report_file(&id, sent.seq + 1, &dir.path().join("y"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.api_code(), Some(ErrorCode::NotFound), "{e}");
+    // Recorded: an event of its own, and the opening for both people.
+    let events = admin.events().await.unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "report_file_opened" && e["detail"]["report"] == id.as_str()),
+        "{events:?}"
+    );
+    for p in [&mut alice, &mut bob] {
+        let seen = p.accesses().await.unwrap();
+        assert!(
+            seen.accesses
+                .iter()
+                .any(|a| a.entry.record.requester.contains("staff member mod")),
+            "{:?}",
+            seen.accesses
+        );
+    }
+
+    // By command, as the moderator: the report says how to open the file,
+    // and the command saves it under the given name.
+    let staff_home = node.home("staff-mod").display().to_string();
+    let staff = |parts: &[&str]| {
+        let mut v = args(&["staff", "--staff-home", &staff_home]);
+        v.extend(args(parts));
+        v
+    };
+    let out = run(staff(&["reports", "show", &id])).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let hint = format!("kizuna staff reports file {id} {}", sent.seq);
+    assert!(text.contains(&hint) && text.contains("flyer.bin"), "{text}");
+    let by_command = dir.path().join("by-command.bin");
+    let out = run(staff(&[
+        "reports",
+        "file",
+        &id,
+        &sent.seq.to_string(),
+        "--out",
+        &by_command.display().to_string(),
+        "--json",
+    ]))
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(said["size"], plain.len() as u64);
+    assert_eq!(std::fs::read(&by_command).unwrap(), plain);
+
+    // Bytes altered in the node's store are not passed off as the file:
+    // the transfer breaks off and nothing is kept.
+    let part = files(&node.data_dir().join("files/jp"))
+        .into_iter()
+        .min()
+        .unwrap();
+    let mut sealed = std::fs::read(&part).unwrap();
+    sealed[100] ^= 1;
+    std::fs::write(&part, &sealed).unwrap();
+    let bad = dir.path().join("altered.bin");
+    let e = m.save_report_file(&id, sent.seq, &bad).await.unwrap_err();
+    assert!(e.to_string().contains("nothing was kept"), "{e}");
+    assert!(!bad.exists());
+    assert!(!bad.with_extension("part").exists());
+}

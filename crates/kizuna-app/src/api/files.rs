@@ -1,0 +1,235 @@
+//! Files in chats as the page attaches and shows them. The page hands the
+//! bytes to this process, which seals and sends them as the CLI does; it
+//! asks for a file back to preview or save it, and is given it inline only
+//! as an image type a browser shows without running anything: everything
+//! else, SVG included, comes as a download.
+
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue};
+use axum::response::Response;
+use axum::Json;
+use futures_util::StreamExt;
+use kizuna_client::Event;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt;
+
+use super::MessageView;
+use crate::{AppError, AppState};
+
+/// Image types a browser renders as pictures and nothing more.
+const PREVIEWABLE: &[&str] = &["image/png", "image/jpeg", "image/gif", "image/webp"];
+
+/// Longest file name the page may give, in characters.
+const MAX_NAME: usize = 255;
+
+/// A file in a message, as the page shows it.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct FileView {
+    name: String,
+    media_type: String,
+    size: u64,
+    /// Whether the page may show it as a picture.
+    preview: bool,
+    /// The sender's thumbnail of a picture, as a `data:` address of a
+    /// JPEG: shown at once, before the picture itself is fetched.
+    thumbnail: Option<String>,
+}
+
+impl FileView {
+    pub(crate) fn of(a: &kizuna_client::Attachment) -> FileView {
+        FileView {
+            name: a.file_name.clone(),
+            media_type: a.media_type.clone(),
+            size: a.size,
+            preview: PREVIEWABLE.contains(&a.media_type.as_str()),
+            // Whatever the bytes are, the page's browser decodes them only
+            // as a JPEG picture.
+            thumbnail: a.thumbnail.as_ref().and_then(|t| {
+                serde_json::to_value(t)
+                    .ok()?
+                    .as_str()
+                    .map(|b64| format!("data:image/jpeg;base64,{b64}"))
+            }),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct Attach {
+    name: String,
+    caption: Option<String>,
+}
+
+/// A directory of its own under the device's home, removed when dropped:
+/// what the page uploaded waits there while it is sealed and sent.
+struct Staging(PathBuf);
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn local(path: &FsPath, e: impl std::fmt::Display) -> AppError {
+    AppError::Client(kizuna_client::ClientError::Local {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+/// Sends the request's body as a file in the chat: written to the device's
+/// own disk as it arrives (memory stays flat whatever its size), then
+/// sealed, uploaded and sent, its metadata removed.
+pub(super) async fn send(
+    State(state): State<Arc<AppState>>,
+    Path(chat): Path<String>,
+    Query(a): Query<Attach>,
+    body: Body,
+) -> Result<Json<MessageView>, AppError> {
+    let name = kizuna_wire::safe_file_name(&a.name)
+        .filter(|n| n.chars().count() <= MAX_NAME)
+        .ok_or_else(|| {
+            AppError::Invalid(format!("a file needs a name of 1 to {MAX_NAME} characters"))
+        })?;
+    let caption = a
+        .caption
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty());
+    if caption.is_some_and(|c| c.chars().count() > super::chats::MAX_TEXT) {
+        return Err(AppError::Invalid(format!(
+            "a caption holds at most {} characters",
+            super::chats::MAX_TEXT
+        )));
+    }
+    // An unknown chat is refused before any of the file is taken.
+    let (home, chat) = {
+        let client = state.client.lock().await;
+        (
+            client.home().to_path_buf(),
+            client.resolve_chat(&chat).await?,
+        )
+    };
+    let staging = Staging(
+        home.join("outbox")
+            .join(hex::encode(rand::random::<[u8; 8]>())),
+    );
+    tokio::fs::create_dir_all(&staging.0)
+        .await
+        .map_err(|e| local(&staging.0, e))?;
+    let path = staging.0.join(&name);
+    let mut file = tokio::fs::File::create(&path)
+        .await
+        .map_err(|e| local(&path, e))?;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| AppError::Invalid(format!("the file did not arrive whole: {e}")))?;
+        file.write_all(&chunk).await.map_err(|e| local(&path, e))?;
+    }
+    file.flush().await.map_err(|e| local(&path, e))?;
+    drop(file);
+
+    let mut client = state.client.lock().await;
+    let sent = client
+        .send_file(&chat, &path, caption, false, &mut |_, _| {})
+        .await?;
+    super::shown_as_sent(&state, &mut client, &chat, &sent).await
+}
+
+#[derive(Deserialize)]
+pub(super) struct Fetch {
+    #[serde(default)]
+    download: bool,
+}
+
+/// A message's file: fetched from the node and opened once, then kept on
+/// this device; served as a picture only if it is a type that is only a
+/// picture, and otherwise as a download under its own (safe) name.
+pub(super) async fn fetch(
+    State(state): State<Arc<AppState>>,
+    Path((chat, seq)): Path<(String, u64)>,
+    Query(f): Query<Fetch>,
+) -> Result<Response, AppError> {
+    let (path, attachment) = {
+        let mut client = state.client.lock().await;
+        let attachment = client
+            .timeline(&chat)
+            .await?
+            .into_iter()
+            .find_map(|e| match e {
+                Event::Message(m) if m.seq == seq => m.file,
+                _ => None,
+            })
+            .ok_or_else(|| AppError::Invalid(format!("message {seq} carries no file")))?;
+        let dir = client.home().join("media");
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| local(&dir, e))?;
+        let path = dir.join(&attachment.file_id);
+        // Kept only once opened and checked whole: a file here is the one
+        // its message describes.
+        if tokio::fs::metadata(&path).await.is_err() {
+            client
+                .save_file(&chat, seq, Some(&path), &mut |_, _| {})
+                .await?;
+        }
+        (path, attachment)
+    };
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| local(&path, e))?;
+    let inline = !f.download && PREVIEWABLE.contains(&attachment.media_type.as_str());
+    let mut r = Response::new(Body::from_stream(pieces_of(file)));
+    let h = r.headers_mut();
+    let kind = if inline {
+        attachment.media_type.as_str()
+    } else {
+        "application/octet-stream"
+    };
+    if let Ok(v) = HeaderValue::from_str(kind) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(attachment.size));
+    let name = kizuna_wire::safe_file_name(&attachment.file_name).unwrap_or_else(|| "file".into());
+    let disposition = format!(
+        "{}; filename*=UTF-8''{}",
+        if inline { "inline" } else { "attachment" },
+        percent_encoded(&name)
+    );
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(r)
+}
+
+/// A file read in pieces of 64 KiB.
+fn pieces_of(file: tokio::fs::File) -> impl futures_util::Stream<Item = std::io::Result<Vec<u8>>> {
+    futures_util::stream::try_unfold(file, |mut file| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 64 * 1024];
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.truncate(n);
+        Ok(Some((buf, file)))
+    })
+}
+
+/// RFC 8187's encoding of a file name for `filename*`.
+fn percent_encoded(name: &str) -> String {
+    name.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
