@@ -92,6 +92,54 @@ fn transient(e: &ClientError) -> bool {
     )
 }
 
+/// An upload begun and not yet sent, kept in the device's store so that
+/// sending the same file to the same chat again goes on where it stopped,
+/// even after the process that began it died.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Unfinished {
+    file_id: String,
+    key: Bytes,
+    /// The file as it was when the upload began: if it changed since,
+    /// the upload starts again.
+    size: u64,
+    modified_ns: u64,
+}
+
+/// Which file, sent how: the place its unfinished upload is kept under,
+/// and the file's size and modification time now.
+struct Origin {
+    path: PathBuf,
+    keep_metadata: bool,
+    size: u64,
+    modified_ns: u64,
+}
+
+impl Origin {
+    fn of(path: &Path, keep_metadata: bool) -> Result<Origin> {
+        let meta = std::fs::metadata(path).map_err(|e| io(path, e))?;
+        let modified_ns = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos() as u64);
+        Ok(Origin {
+            path: std::fs::canonicalize(path).map_err(|e| io(path, e))?,
+            keep_metadata,
+            size: meta.len(),
+            modified_ns,
+        })
+    }
+
+    fn key(&self, chat: &str) -> String {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(chat.as_bytes());
+        h.update([0, self.keep_metadata as u8]);
+        h.update(self.path.as_os_str().as_encoded_bytes());
+        format!("upload:{}", hex::encode(h.finalize()))
+    }
+}
+
 /// What the message says of a file besides its key and hash.
 struct Described {
     file_name: String,
@@ -170,6 +218,20 @@ impl SealedSource {
         ))
     }
 
+    /// Hashes the plaintext before part `n`, which the node already
+    /// keeps: an upload that goes on from there still hashes the whole.
+    fn hash_before_part(&mut self, n: u32) -> Result<()> {
+        let upto = if n as u64 * FILE_PART_BYTES >= self.sealed_size() {
+            self.chunks
+        } else {
+            (n as u64 * FILE_PART_BYTES / kizuna_media::SEALED_CHUNK as u64).min(self.chunks)
+        };
+        while self.hashed < upto {
+            self.chunk(self.hashed)?;
+        }
+        Ok(())
+    }
+
     /// Part `n` of the sealed file, as the node takes it.
     fn part(&mut self, n: u32) -> Result<Vec<u8>> {
         let sealed_chunk = kizuna_media::SEALED_CHUNK as u64;
@@ -216,6 +278,7 @@ impl Client {
             .and_then(|n| n.to_str())
             .ok_or_else(|| ClientError::Invalid(format!("{} names no file", path.display())))?
             .to_string();
+        let origin = Origin::of(path, keep_metadata)?;
         let mut plain = std::fs::File::open(path).map_err(|e| io(path, e))?;
         let mut head = [0u8; 16];
         let n = plain.read(&mut head).map_err(|e| io(path, e))?;
@@ -249,7 +312,7 @@ impl Client {
             media_type,
             thumbnail,
         };
-        self.upload_and_send(chat, source, described, caption, progress)
+        self.upload_and_send(chat, source, &origin, described, caption, progress)
             .await
     }
 
@@ -257,6 +320,7 @@ impl Client {
         &mut self,
         chat: &str,
         mut source: SealedSource,
+        origin: &Origin,
         described: Described,
         caption: Option<&str>,
         progress: &mut (dyn FnMut(u64, u64) + Send),
@@ -266,15 +330,38 @@ impl Client {
             self.resolve_accepted_chat(chat).await?
         };
         let size = source.sealed_size();
-        let started: FileProgress = self
-            .call(
-                Method::POST,
-                &format!("/v1/groups/{chat}/files"),
-                Some(&FileUpload { size }),
-            )
-            .await?;
+        let kept_as = origin.key(&chat);
+        let started = match self.unfinished(&kept_as, origin, size).await? {
+            Some((key, p)) => {
+                source.key = key;
+                source.hash_before_part(p.received)?;
+                p
+            }
+            None => {
+                let p: FileProgress = self
+                    .call(
+                        Method::POST,
+                        &format!("/v1/groups/{chat}/files"),
+                        Some(&FileUpload { size }),
+                    )
+                    .await?;
+                // Kept before any part goes, so a process that dies from
+                // here on leaves an upload the next send goes on with.
+                let unfinished = Unfinished {
+                    file_id: p.file_id.clone(),
+                    key: Bytes(source.key.as_bytes().to_vec()),
+                    size: origin.size,
+                    modified_ns: origin.modified_ns,
+                };
+                let bytes = serde_json::to_vec(&unfinished)
+                    .map_err(|e| ClientError::Protocol(e.to_string()))?;
+                self.local.set_meta(&kept_as, &bytes).await?;
+                p
+            }
+        };
         let file_id = started.file_id.clone();
-        let mut next = 0;
+        let mut next = started.received;
+        progress((next as u64 * FILE_PART_BYTES).min(size), size);
         while next < started.parts {
             let part = source.part(next)?;
             let payload = Payload::Part {
@@ -315,11 +402,49 @@ impl Client {
         self.flush_outbox().await?;
         let mut id = vec![0u8; 16];
         rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut id);
-        self.send_content(&chat, &content, id)
+        let sent = self
+            .send_content(&chat, &content, id)
             .await?
             .ok_or_else(|| {
                 ClientError::Protocol("a file message was stored as another kind".into())
-            })
+            })?;
+        self.local.forget_meta(&kept_as).await?;
+        Ok(sent)
+    }
+
+    /// The upload of this file to this chat that this device began and did
+    /// not send, if the node still keeps it and the file is unchanged: its
+    /// key and what the node holds of it. Any other is forgotten (the node
+    /// removes what it kept of it in time).
+    async fn unfinished(
+        &mut self,
+        kept_as: &str,
+        origin: &Origin,
+        sealed_size: u64,
+    ) -> Result<Option<(FileKey, FileProgress)>> {
+        let Some(bytes) = self.local.meta(kept_as).await? else {
+            return Ok(None);
+        };
+        let found = match serde_json::from_slice::<Unfinished>(&bytes) {
+            Ok(u) if u.size == origin.size && u.modified_ns == origin.modified_ns => {
+                let path = format!("/v1/files/{}", u.file_id);
+                match self
+                    .call::<(), FileProgress>(Method::GET, &path, None)
+                    .await
+                {
+                    Ok(p) if !p.sent && p.size == sealed_size => {
+                        FileKey::from_bytes(&u.key.0).ok().map(|k| (k, p))
+                    }
+                    Ok(_) | Err(ClientError::Api { .. }) => None,
+                    Err(e) => return Err(e),
+                }
+            }
+            _ => None,
+        };
+        if found.is_none() {
+            self.local.forget_meta(kept_as).await?;
+        }
+        Ok(found)
     }
 
     /// Sends a request again while it fails in a way that may pass: the

@@ -404,6 +404,15 @@ impl Local {
         Ok(())
     }
 
+    pub async fn forget_meta(&self, key: &str) -> Result<()> {
+        sqlx::query("DELETE FROM meta WHERE key = ?")
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     pub async fn load_mls(&self) -> Result<HashMap<Vec<u8>, Vec<u8>>> {
         let rows = sqlx::query("SELECT k, v FROM mls")
             .fetch_all(&self.pool)

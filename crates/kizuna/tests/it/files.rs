@@ -731,3 +731,110 @@ async fn a_picture_carries_a_thumbnail_made_on_the_sending_device() {
     // It travels inside the message: the node never holds it.
     assert_eq!(plaintext_under(node.data_dir(), &thumb.0), None);
 }
+
+/// The parts the node keeps under `dir`, by the upload they belong to.
+fn uploads_under(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, usize> {
+    let mut by_upload = std::collections::BTreeMap::new();
+    for p in files(dir) {
+        let hidden = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
+        if !hidden {
+            *by_upload
+                .entry(p.parent().unwrap().to_path_buf())
+                .or_default() += 1;
+        }
+    }
+    by_upload
+}
+
+#[tokio::test]
+async fn a_send_killed_midway_goes_on_where_it_stopped_when_run_again() {
+    let node = Node::start().await;
+    node.person("alice", "jp").await.close().await;
+    let mut bob = node.person("bob", "jp").await;
+    let mut alice = kizuna_client::Client::open(&node.home("alice"))
+        .await
+        .unwrap();
+    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
+    alice.close().await;
+    bob.sync().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (path, plain) = random_file(dir.path(), "holiday.mov", 40 * 1024 * 1024 + 321);
+    let send = args(&[
+        "send",
+        "--home",
+        &node.home("alice").display().to_string(),
+        &chat,
+        "--file",
+        path.to_str().unwrap(),
+        "--json",
+    ]);
+    let kept = node.data_dir().join("files/jp");
+    // The sending process dies (kill -9) once the node keeps a part.
+    let mut first = KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_kizuna"))
+            .args(&send)
+            .env("KIZUNA_LOG", "error")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let at = std::time::Instant::now();
+    while uploads_under(&kept).values().sum::<usize>() == 0 {
+        assert!(
+            first.0.try_wait().unwrap().is_none(),
+            "the send ended before any part was kept"
+        );
+        assert!(at.elapsed() < std::time::Duration::from_secs(60));
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+    let before = uploads_under(&kept);
+    assert_eq!(before.len(), 1, "{before:?}");
+    let parts = (40 * 1024 * 1024 + 321) / (1024 * 1024) + 1;
+    assert!(
+        before.values().all(|n| *n < parts),
+        "the first send was not stopped midway: {before:?}"
+    );
+
+    // Run again, the same command: it goes on with the same upload.
+    let out = run(send).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = uploads_under(&kept);
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        before.keys().collect::<Vec<_>>(),
+        "a second upload was begun"
+    );
+    let got = messages(&bob.sync().await.unwrap());
+    assert_eq!(got.len(), 1);
+    let saved = bob
+        .save_file(&chat, got[0].seq, Some(dir.path()), &mut no_progress())
+        .await
+        .unwrap();
+    assert!(
+        std::fs::read(&saved.path).unwrap() == plain,
+        "the file differs"
+    );
+
+    // Sent once, the same file sent again is a new upload and a new message.
+    let out = run(args(&[
+        "send",
+        "--home",
+        &node.home("alice").display().to_string(),
+        &chat,
+        "--file",
+        path.to_str().unwrap(),
+    ]))
+    .await;
+    assert!(out.status.success());
+    assert_eq!(uploads_under(&kept).len(), 2);
+}
