@@ -59,6 +59,8 @@ impl RunningApp {
 /// (or `port`, if given).
 pub async fn start(home: &Path, port: Option<u16>) -> Result<RunningApp, AppError> {
     let client = Client::open(home).await?;
+    // Plaintext of files a killed app was sending is not left behind.
+    let _ = std::fs::remove_dir_all(api::outbox(home));
     // A second client on the same home stays connected to the node; the
     // home's lock keeps the two from using a stale ratchet.
     let watcher = Client::open(home).await?;

@@ -74,6 +74,13 @@ impl Drop for Staging {
     }
 }
 
+/// Where what the page uploads waits, in plaintext, while it is sealed and
+/// sent: under the device's home, emptied as each send ends and when the
+/// app starts (after a process that was killed mid-send).
+pub(crate) fn outbox(home: &FsPath) -> PathBuf {
+    home.join("outbox")
+}
+
 fn local(path: &FsPath, e: impl std::fmt::Display) -> AppError {
     AppError::Client(kizuna_client::ClientError::Local {
         path: path.to_path_buf(),
@@ -114,10 +121,7 @@ pub(super) async fn send(
             client.resolve_chat(&chat).await?,
         )
     };
-    let staging = Staging(
-        home.join("outbox")
-            .join(hex::encode(rand::random::<[u8; 8]>())),
-    );
+    let staging = Staging(outbox(&home).join(hex::encode(rand::random::<[u8; 8]>())));
     tokio::fs::create_dir_all(&staging.0)
         .await
         .map_err(|e| local(&staging.0, e))?;

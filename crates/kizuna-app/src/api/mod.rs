@@ -7,6 +7,8 @@ mod files;
 mod people;
 mod privacy;
 
+pub(crate) use files::outbox;
+
 use std::sync::Arc;
 
 use axum::extract::State;
