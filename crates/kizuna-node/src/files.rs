@@ -368,7 +368,29 @@ impl Node {
                 "deleted files past their retention or never sent"
             );
         }
+        self.release_stale_holds(before(limits.retention)).await?;
         Ok(gone)
+    }
+
+    /// Ends holds whose report is no longer kept (deleted or erased while
+    /// its release was missed, by a crash say), so that no file outlives
+    /// its retention for a report that is gone; the next sweep deletes it.
+    async fn release_stale_holds(&self, sent_before: u64) -> Result<(), NodeError> {
+        let mut reports: Vec<String> = self
+            .store
+            .holds_past(sent_before, SWEEP_BATCH)
+            .await?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
+        reports.sort();
+        reports.dedup();
+        for r in reports {
+            if self.vault.report_is_gone(&r).await? {
+                self.store.release_holds(&r).await?;
+            }
+        }
+        Ok(())
     }
 }
 

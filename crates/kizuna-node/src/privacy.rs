@@ -93,6 +93,10 @@ impl Node {
         self.sanctions
             .lift_reports(self.store.as_ref(), &reports)
             .await?;
+        // Nor do they keep anyone's files past their retention any longer.
+        for r in &reports {
+            self.store.release_holds(r).await?;
+        }
         self.announce(crate::cluster::Notice::Sanctions);
         // Blocks made by or against the person are lifted while their
         // sealed list can still say which.

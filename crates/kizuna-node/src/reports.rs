@@ -215,7 +215,15 @@ impl Node {
             region: reporter.region.clone(),
             messages: report.messages.len(),
         };
-        s.vault
+        // The files it names are kept past their retention while it is:
+        // held before the report exists, so a file never outlives its
+        // retention with no report to show for it but briefly.
+        let held: Vec<String> = files.iter().map(|(_, f)| f.file_id.clone()).collect();
+        if !held.is_empty() {
+            s.store.hold_files(&filed.report_id, &held).await?;
+        }
+        let kept = s
+            .vault
             .file_report(
                 &reporter.account_id,
                 &reporter.region,
@@ -228,7 +236,14 @@ impl Node {
                 message_key.finalize().to_vec(),
                 &me.requester(),
             )
-            .await?;
+            .await;
+        if let Err(e) = kept {
+            // Not filed (already reported, say): nothing is held for it.
+            if !held.is_empty() {
+                s.store.release_holds(&filed.report_id).await?;
+            }
+            return Err(e.into());
+        }
         Ok(filed)
     }
 
@@ -345,6 +360,7 @@ impl Node {
 /// as often as the period allows (at least once a minute).
 pub async fn retention(
     vault: Arc<Vault>,
+    store: Arc<dyn kizuna_store::Store>,
     sanctions: Arc<crate::sanctions::Sanctions>,
     period: Duration,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
@@ -360,11 +376,20 @@ pub async fn retention(
             .delete_expired_reports(before, |id| sanctions.in_force_for_report(id))
             .await
         {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(
-                reports = n,
-                "resolved reports deleted after their retention period"
-            ),
+            Ok(gone) if gone.is_empty() => {}
+            Ok(gone) => {
+                tracing::info!(
+                    reports = gone.len(),
+                    "resolved reports deleted after their retention period"
+                );
+                // Their files are kept no longer for them; a release a
+                // crash skips is made by the file sweep, which checks holds.
+                for report in &gone {
+                    if let Err(e) = store.release_holds(report).await {
+                        tracing::warn!(error = %e, "a deleted report's holds on files could not be released; the file sweep will");
+                    }
+                }
+            }
             Err(e) => {
                 tracing::error!(error = %e, "resolved reports could not be deleted; trying again")
             }

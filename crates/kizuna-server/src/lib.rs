@@ -233,6 +233,7 @@ impl RunningServer {
         ));
         tokio::spawn(kizuna_node::reports::retention(
             vault.clone(),
+            state.node.store.clone(),
             state.sanctions.clone(),
             config.regions.report_retention,
             shutdown_rx.clone(),

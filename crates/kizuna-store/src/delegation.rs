@@ -218,6 +218,22 @@ macro_rules! store_by_inherent_methods {
                     self.may_read_file(file_id, device_id).await
                 }
 
+                async fn hold_files(&self, report_id: &str, file_ids: &[String]) -> Result<()> {
+                    self.hold_files(report_id, file_ids).await
+                }
+
+                async fn release_holds(&self, report_id: &str) -> Result<()> {
+                    self.release_holds(report_id).await
+                }
+
+                async fn holds_past(
+                    &self,
+                    sent_before: u64,
+                    limit: u32,
+                ) -> Result<Vec<(String, String)>> {
+                    self.holds_past(sent_before, limit).await
+                }
+
                 async fn expired_files(
                     &self,
                     unsent_before: u64,

@@ -474,8 +474,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<FileAttach>;
     /// Whether `device_id` was in the chat when the file went out.
     async fn may_read_file(&self, file_id: &str, device_id: &str) -> Result<bool>;
+    /// Keeps these files past their retention while report `report_id`
+    /// is kept. Idempotent.
+    async fn hold_files(&self, report_id: &str, file_ids: &[String]) -> Result<()>;
+    /// Ends the holds of a report no longer kept.
+    async fn release_holds(&self, report_id: &str) -> Result<()>;
+    /// Holds on files sent before `sent_before` (past their retention), as
+    /// (file, report): checked against the reports still kept.
+    async fn holds_past(&self, sent_before: u64, limit: u32) -> Result<Vec<(String, String)>>;
     /// Files unsent since before `unsent_before`, or sent before
-    /// `sent_before`: to be deleted.
+    /// `sent_before` and held by no report: to be deleted.
     async fn expired_files(
         &self,
         unsent_before: u64,

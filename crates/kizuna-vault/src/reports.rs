@@ -204,6 +204,20 @@ impl Vault {
         Ok(None)
     }
 
+    /// Whether a report is surely no longer kept: found in no region, and
+    /// every region searched (one this node may not reach might keep it).
+    pub async fn report_is_gone(&self, report_id: &str) -> Result<bool, VaultError> {
+        for region in self.regions.keys() {
+            let Ok(rv) = self.maintained(region) else {
+                return Ok(false);
+            };
+            if rv.store.report(report_id).await?.is_some() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// Opens a report for a moderator whose access the policy allowed: the
     /// opening is sealed into the reporter's access records (and so the
     /// ledger) before anything is opened.
@@ -336,13 +350,13 @@ impl Vault {
 
     /// Deletes resolved reports whose retention ended by `before`, except
     /// those `keep` names (a sanction they set is still in force): each
-    /// deletion is recorded for the reporter first. Returns how many went.
+    /// deletion is recorded for the reporter first. Returns those that went.
     pub async fn delete_expired_reports(
         &self,
         before: u64,
         keep: impl Fn(&str) -> bool,
-    ) -> Result<u64, VaultError> {
-        let mut gone = 0;
+    ) -> Result<Vec<String>, VaultError> {
+        let mut gone = Vec::new();
         let regions: Vec<String> = self.regions.keys().cloned().collect();
         for region in regions {
             let Ok(rv) = self.maintained(&region) else {
@@ -373,7 +387,7 @@ impl Vault {
                     .delete_resolved_report(&row.report_id, before)
                     .await?
                 {
-                    gone += 1;
+                    gone.push(row.report_id);
                 }
             }
         }

@@ -140,9 +140,25 @@ async fn unsent_and_old_files_expire_and_move_with_their_sender(store: Subject) 
         ids(store.expired_files(500, 250, 10).await.unwrap()),
         ["unsent"]
     );
+    // A report holds a sent file past its retention (idempotently), until
+    // the report goes.
+    store.hold_files("rep-1", &["sent".into()]).await.unwrap();
+    store.hold_files("rep-1", &["sent".into()]).await.unwrap();
+    assert_eq!(
+        ids(store.expired_files(500, 400, 10).await.unwrap()),
+        ["unsent"]
+    );
+    assert_eq!(
+        store.holds_past(400, 10).await.unwrap(),
+        [("sent".to_string(), "rep-1".to_string())]
+    );
+    assert!(store.holds_past(250, 10).await.unwrap().is_empty());
+    store.release_holds("rep-1").await.unwrap();
     let mut both = ids(store.expired_files(500, 400, 10).await.unwrap());
     both.sort();
     assert_eq!(both, ["sent", "unsent"]);
+    // A held file is still forgotten when its sender is erased.
+    store.hold_files("rep-2", &["sent".into()]).await.unwrap();
     assert_eq!(store.files_sent_by("acct-a").await.unwrap().len(), 3);
     store.set_file_region("sent", "kr").await.unwrap();
     assert_eq!(store.file("sent").await.unwrap().unwrap().region, "kr");

@@ -671,3 +671,75 @@ async fn a_reported_file_opens_for_the_moderator_only_as_it_was_sent() {
     assert!(!bad.exists());
     assert!(!bad.with_extension("part").exists());
 }
+
+#[tokio::test]
+async fn a_reported_file_outlives_its_retention_only_while_its_report_is_kept() {
+    let toml = kizuna_config::DEFAULT_TOML
+        .replace("report_retention = \"90d\"", "report_retention = \"3s\"")
+        .replace("retention = \"365d\"", "retention = \"2s\"");
+    let mut node = Node::with_regions(&toml).await;
+    let (admin, _) = staffed(&mut node).await;
+    let (mut alice, mut bob, chat) = alice_and_bob(&node).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut sent = Vec::new();
+    for name in ["reported.bin", "other.bin"] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, name.repeat(1000)).unwrap();
+        sent.push(
+            bob.send_file(&chat, &path, None, false, &mut |_, _| {})
+                .await
+                .unwrap(),
+        );
+    }
+    alice.sync().await.unwrap();
+    let id = alice
+        .report(&chat, sent[0].seq, ReportReason::Spam, None, 0)
+        .await
+        .unwrap()
+        .report_id;
+    let kept = node.data_dir().join("files/jp");
+    let held_dir = |f: &kizuna_client::StoredMessage| {
+        let fid = &f.file.as_ref().unwrap().file_id;
+        kept.join(&fid[..2]).join(fid)
+    };
+    // The other file goes when its retention ends; the reported one stays,
+    // and the moderator can still open it.
+    let at = std::time::Instant::now();
+    while held_dir(&sent[1]).exists() {
+        assert!(
+            at.elapsed() < std::time::Duration::from_secs(30),
+            "not swept"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(held_dir(&sent[0]).exists(), "the reported file was deleted");
+    let m = moderator(&node, &admin).await;
+    let out = dir.path().join("evidence.bin");
+    m.save_report_file(&id, sent[0].seq, &out).await.unwrap();
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        "reported.bin".repeat(1000).as_bytes()
+    );
+
+    // Decided, the report is deleted after its own retention, and the file
+    // with it.
+    m.resolve_report(
+        &id,
+        &ResolveRequest {
+            action: ModerationAction::Warn,
+            reason: "spam".into(),
+            days: None,
+        },
+    )
+    .await
+    .unwrap();
+    let at = std::time::Instant::now();
+    while held_dir(&sent[0]).exists() {
+        assert!(
+            at.elapsed() < std::time::Duration::from_secs(30),
+            "the reported file outlived its report"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(m.report(&id).await.is_err(), "the report is still kept");
+}

@@ -151,6 +151,43 @@ impl PgStore {
         )
     }
 
+    pub(crate) async fn hold_files(&self, report_id: &str, file_ids: &[String]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for f in file_ids {
+            sqlx::query("INSERT INTO file_holds (file_id, report_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(f)
+                .bind(report_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn release_holds(&self, report_id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM file_holds WHERE report_id = $1")
+            .bind(report_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn holds_past(
+        &self,
+        sent_before: u64,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT h.file_id, h.report_id FROM file_holds h \
+             JOIN files f ON f.file_id = h.file_id \
+             WHERE f.sent_at < $1 ORDER BY f.created_at LIMIT $2",
+        )
+        .bind(sent_before.min(i64::MAX as u64) as i64)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     pub(crate) async fn expired_files(
         &self,
         unsent_before: u64,
@@ -159,7 +196,9 @@ impl PgStore {
     ) -> Result<Vec<StoredFile>> {
         sqlx::query(&format!(
             "SELECT {COLUMNS} FROM files \
-             WHERE (sent_at IS NULL AND created_at < $1) OR sent_at < $2 \
+             WHERE (sent_at IS NULL AND created_at < $1) \
+                OR (sent_at < $2 AND NOT EXISTS \
+                    (SELECT 1 FROM file_holds h WHERE h.file_id = files.file_id)) \
              ORDER BY created_at LIMIT $3"
         ))
         .bind(unsent_before.min(i64::MAX as u64) as i64)
@@ -177,6 +216,7 @@ impl PgStore {
         for sql in [
             "DELETE FROM files WHERE file_id = $1",
             "DELETE FROM file_readers WHERE file_id = $1",
+            "DELETE FROM file_holds WHERE file_id = $1",
         ] {
             sqlx::query(sql).bind(file_id).execute(&mut *tx).await?;
         }

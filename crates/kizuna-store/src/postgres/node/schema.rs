@@ -172,4 +172,14 @@ CREATE TABLE file_readers (
 );
 CREATE INDEX file_readers_by_device ON file_readers (device_id);
 "#,
+    r#"
+-- Files a report names: kept past their retention while the report is,
+-- so a moderator can still open what was reported.
+CREATE TABLE file_holds (
+    file_id TEXT NOT NULL,
+    report_id TEXT NOT NULL,
+    PRIMARY KEY (file_id, report_id)
+);
+CREATE INDEX file_holds_by_report ON file_holds (report_id);
+"#,
 ];
