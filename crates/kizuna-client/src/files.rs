@@ -499,6 +499,13 @@ impl Client {
                 _ => None,
             })
             .ok_or_else(|| ClientError::Invalid(format!("message {seq} carries no file")))?;
+        // The id comes from the sender: it goes into addresses only if it
+        // is one a node makes.
+        if !kizuna_wire::is_file_id(&file.file_id) {
+            return Err(ClientError::Invalid(format!(
+                "message {seq} names a file id no node makes; it cannot be fetched"
+            )));
+        }
         let key =
             FileKey::from_bytes(&file.key.0).map_err(|e| ClientError::Protocol(e.to_string()))?;
         let sha256: [u8; 32] =

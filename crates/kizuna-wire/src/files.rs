@@ -42,6 +42,13 @@ pub fn sha256_digest_header(sha256: &[u8]) -> String {
     )
 }
 
+/// Whether `id` is a file id as a node makes them (32 lowercase hex
+/// digits). A message names its file's id; one that is anything else
+/// names no file, and is never put in a path or an address.
+pub fn is_file_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// The name a file's sender gave, made one harmless path component to
 /// save it under: separators and control characters become `_`, leading
 /// dots go; none if nothing is left. A message never chooses a path.
@@ -112,6 +119,19 @@ pub struct FileRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_nodes_file_ids_are_file_ids() {
+        assert!(is_file_id("0123456789abcdef0123456789abcdef"));
+        for bad in [
+            "../../device.sqlite",
+            "0123456789ABCDEF0123456789ABCDEF",
+            "",
+            "0123",
+        ] {
+            assert!(!is_file_id(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn a_file_name_never_leaves_its_directory() {

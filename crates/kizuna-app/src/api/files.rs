@@ -170,6 +170,13 @@ pub(super) async fn fetch(
                 _ => None,
             })
             .ok_or_else(|| AppError::Invalid(format!("message {seq} carries no file")))?;
+        // The id comes from the sender: a path is made of it only if it is
+        // one a node makes.
+        if !kizuna_wire::is_file_id(&attachment.file_id) {
+            return Err(AppError::Invalid(format!(
+                "message {seq} names a file id no node makes; it cannot be fetched"
+            )));
+        }
         let dir = client.home().join("media");
         tokio::fs::create_dir_all(&dir)
             .await

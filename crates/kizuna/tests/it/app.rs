@@ -760,3 +760,63 @@ async fn files_are_picked_pasted_and_dropped_and_only_pictures_are_shown() {
         .collect();
     assert_eq!(names, ["cat.png", "logo.svg", "notes.txt"]);
 }
+
+#[tokio::test]
+async fn a_file_id_that_is_a_path_is_never_followed() {
+    let node = Node::start().await;
+    node.person("bob", "jp").await.close().await;
+    let mut alice = node.person("alice", "jp").await;
+    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("note.txt");
+    std::fs::write(&path, "hello").unwrap();
+    let sent = alice
+        .send_file(&chat, &path, None, false, &mut |_, _| {})
+        .await
+        .unwrap();
+    let mut bob = kizuna_client::Client::open(&node.home("bob"))
+        .await
+        .unwrap();
+    bob.sync().await.unwrap();
+    bob.close().await;
+    // What a hostile sender's message would say: a file id that is a path
+    // to the device's own store.
+    let real = sent.file.unwrap().file_id;
+    let db = node.home("bob").join("device.sqlite");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let changed = sqlx::query("UPDATE messages SET body = replace(body, ?, '../device.sqlite')")
+        .bind(&real)
+        .execute(&pool)
+        .await
+        .unwrap()
+        .rows_affected();
+    assert_eq!(changed, 1);
+    pool.close().await;
+
+    let mut bob = kizuna_client::Client::open(&node.home("bob"))
+        .await
+        .unwrap();
+    let e = bob
+        .save_file(&chat, sent.seq, Some(dir.path()), &mut |_, _| {})
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("no node makes"), "{e}");
+    bob.close().await;
+    let app = app(&node.home("bob")).await;
+    let http = no_redirects();
+    let cookie = session(&http, &app).await;
+    let r = http
+        .get(format!(
+            "{}/api/chats/{chat}/messages/{}/file",
+            app.base, sent.seq
+        ))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "invalid", "{body}");
+}
