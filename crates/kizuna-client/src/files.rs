@@ -261,6 +261,87 @@ impl SealedSource {
     }
 }
 
+/// Feeds `opener` the whole chunks a save that stopped already wrote to
+/// `tmp` (all but the last, which is always fetched again), answering how
+/// many. Whatever it wrote is checked with the rest: a changed byte fails
+/// the file's hash at the end.
+fn opened_before(tmp: &Path, opener: &mut kizuna_media::PieceOpener) -> Result<u64> {
+    let mut f = match std::fs::File::open(tmp) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io(tmp, e)),
+    };
+    let written = f.metadata().map_err(|e| io(tmp, e))?.len();
+    let mut done = 0;
+    let mut chunk = vec![0u8; kizuna_media::CHUNK];
+    for _ in 0..written / kizuna_media::CHUNK as u64 {
+        f.read_exact(&mut chunk).map_err(|e| io(tmp, e))?;
+        if opener.opened_before(&chunk).is_err() {
+            break;
+        }
+        done += 1;
+    }
+    Ok(done)
+}
+
+/// Parts sent at once: enough that sealing, the network and the node's
+/// writes overlap, within what the node takes ahead of its count.
+const PARTS_IN_FLIGHT: u32 = 4;
+
+/// One round of an upload: sends every part from `kept` on, a few at a
+/// time, and moves `kept` to what the node says it keeps. Stops at the
+/// first failure, once the parts in flight are answered.
+async fn send_parts(
+    transport: &crate::transport::Transport,
+    token: &str,
+    file_id: &str,
+    source: &mut SealedSource,
+    (kept, parts): (&mut u32, u32),
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> Result<()> {
+    use futures_util::stream::{FuturesUnordered, StreamExt};
+    let size = source.sealed_size();
+    let mut next = *kept;
+    let mut in_flight = FuturesUnordered::new();
+    let mut failed = None;
+    loop {
+        while failed.is_none()
+            && next < parts
+            && (in_flight.len() as u32) < PARTS_IN_FLIGHT
+            && next <= *kept + kizuna_wire::FILE_PARTS_AHEAD
+        {
+            let part = source.part(next)?;
+            let payload = Payload::Part {
+                digest: kizuna_wire::content_digest(&part),
+                bytes: part,
+            };
+            let path = format!("/v1/files/{file_id}/parts/{next}");
+            in_flight.push(async move {
+                transport
+                    .exchange(Method::PUT, &path, Some(token), &payload)
+                    .await
+            });
+            next += 1;
+        }
+        let Some(answer) = in_flight.next().await else {
+            break;
+        };
+        match answer.and_then(|(body, _)| {
+            serde_json::from_slice::<FileProgress>(&body)
+                .map_err(|e| ClientError::Protocol(e.to_string()))
+        }) {
+            Ok(p) => {
+                *kept = (*kept).max(p.received);
+                progress((*kept as u64 * FILE_PART_BYTES).min(size), size);
+            }
+            Err(e) => {
+                failed.get_or_insert(e);
+            }
+        }
+    }
+    failed.map_or(Ok(()), Err)
+}
+
 impl Client {
     /// Seals the file at `path`, uploads it to `chat` and sends the message
     /// that carries it. `progress` is told the bytes uploaded of the total.
@@ -360,28 +441,8 @@ impl Client {
             }
         };
         let file_id = started.file_id.clone();
-        let mut next = started.received;
-        progress((next as u64 * FILE_PART_BYTES).min(size), size);
-        while next < started.parts {
-            let part = source.part(next)?;
-            let payload = Payload::Part {
-                digest: kizuna_wire::content_digest(&part),
-                bytes: part,
-            };
-            let kept = self
-                .with_retries(
-                    &format!("/v1/files/{file_id}/parts/{next}"),
-                    Method::PUT,
-                    &payload,
-                )
-                .await?;
-            let p: FileProgress = serde_json::from_slice(&kept.0)
-                .map_err(|e| ClientError::Protocol(e.to_string()))?;
-            // The node says what it keeps: after a restart that may be less
-            // than was sent, and the upload goes on from there.
-            next = p.received;
-            progress((next as u64 * FILE_PART_BYTES).min(size), size);
-        }
+        self.upload_parts(&file_id, &mut source, started, progress)
+            .await?;
         let key = source.key.clone();
         let sealed = source.finish()?;
         let content = ChatContent::File {
@@ -410,6 +471,79 @@ impl Client {
             })?;
         self.local.forget_meta(&kept_as).await?;
         Ok(sent)
+    }
+
+    /// Uploads the parts of `source` the node does not keep yet, several
+    /// at once (so the node writes one while the next arrives and this
+    /// device seals the one after), going on from what the node says it
+    /// keeps whenever a connection drops or the node restarts.
+    async fn upload_parts(
+        &mut self,
+        file_id: &str,
+        source: &mut SealedSource,
+        started: FileProgress,
+        progress: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> Result<()> {
+        let size = source.sealed_size();
+        let mut kept = started.received;
+        let mut wait = Duration::from_millis(100);
+        let mut failures = 0;
+        progress((kept as u64 * FILE_PART_BYTES).min(size), size);
+        while kept < started.parts {
+            let token = self.token().await?;
+            let before = kept;
+            let round = send_parts(
+                &self.transport,
+                &token,
+                file_id,
+                source,
+                (&mut kept, started.parts),
+                progress,
+            )
+            .await;
+            if kept > before {
+                failures = 0;
+                wait = Duration::from_millis(100);
+            }
+            match round {
+                Ok(()) if kept > before => {}
+                // Every part was answered and none counted: the node no
+                // longer keeps what it said, so sending again would loop.
+                Ok(()) => {
+                    return Err(ClientError::Protocol(format!(
+                        "the node counts {kept} of {} parts and takes no more",
+                        started.parts
+                    )))
+                }
+                Err(ClientError::Api {
+                    code: ErrorCode::TokenExpired | ErrorCode::Unauthorized,
+                    ..
+                }) if failures == 0 => {
+                    failures += 1;
+                    self.token = None;
+                }
+                Err(e) if transient(&e) && failures + 1 < PART_ATTEMPTS => {
+                    failures += 1;
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(MAX_BACKOFF);
+                    // A restarted node may keep less than it answered
+                    // (nothing it said was kept is lost, but parts ahead
+                    // may be): go on from what it says now.
+                    let (body, _) = self
+                        .with_retries(
+                            &format!("/v1/files/{file_id}"),
+                            Method::GET,
+                            &Payload::Empty,
+                        )
+                        .await?;
+                    let p: FileProgress = serde_json::from_slice(&body)
+                        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+                    kept = p.received;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// The upload of this file to this chat that this device began and did
@@ -526,10 +660,9 @@ impl Client {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let tmp = dir.join(format!(
-            ".{safe_name}.{}.part",
-            hex::encode(rand::random::<[u8; 4]>())
-        ));
+        // Named for the file, so a save that stopped (the process killed,
+        // the node gone too long) goes on from what it wrote.
+        let tmp = dir.join(format!(".{safe_name}.{}.part", &file.file_id[..12]));
 
         let info: FileProgress = self
             .call::<(), _>(Method::GET, &format!("/v1/files/{}", file.file_id), None)
@@ -543,9 +676,21 @@ impl Client {
             },
         );
         let result = async {
-            let mut w =
-                std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?);
-            for n in 0..info.parts {
+            let done = opened_before(&tmp, &mut opener)?;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&tmp)
+                .map_err(|e| io(&tmp, e))?;
+            f.set_len(done * kizuna_media::CHUNK as u64)
+                .and_then(|_| f.seek(std::io::SeekFrom::End(0)))
+                .map_err(|e| io(&tmp, e))?;
+            let mut w = std::io::BufWriter::new(f);
+            let from = done * kizuna_media::SEALED_CHUNK as u64;
+            let first = (from / FILE_PART_BYTES) as u32;
+            let mut skip = (from - first as u64 * FILE_PART_BYTES) as usize;
+            for n in first..info.parts {
                 let (bytes, headers) = self
                     .with_retries(
                         &format!("/v1/files/{}/parts/{n}", file.file_id),
@@ -565,8 +710,9 @@ impl Client {
                     )));
                 }
                 let plain = opener
-                    .push(&bytes)
+                    .push(&bytes[skip.min(bytes.len())..])
                     .map_err(|e| ClientError::Invalid(e.to_string()))?;
+                skip = 0;
                 w.write_all(&plain).map_err(|e| io(&tmp, e))?;
                 progress(((n as u64 + 1) * FILE_PART_BYTES).min(size), size);
             }
@@ -580,7 +726,9 @@ impl Client {
             Ok(())
         }
         .await;
-        if result.is_err() {
+        // What was written so far stays for the next try while the node
+        // is what failed; a file that does not open or check is removed.
+        if matches!(&result, Err(e) if !transient(e)) {
             let _ = std::fs::remove_file(&tmp);
         }
         result?;

@@ -146,7 +146,7 @@ pub fn seal_chunk(key: &FileKey, index: u64, last: bool, plain: &[u8]) -> Vec<u8
 
 /// What the sender tells the recipients, inside the MLS message, so they
 /// can open and check the file.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sealed {
     pub size: u64,
     pub sha256: [u8; 32],
@@ -260,6 +260,20 @@ impl Opener {
         Ok(plain)
     }
 
+    /// Takes the plaintext of the next chunk as opened before, by a
+    /// transfer that stopped and now goes on: hashed and counted as if
+    /// opened now, so the whole is still checked against what was
+    /// announced. The last chunk is always opened, never taken.
+    pub fn opened_before(&mut self, plain: &[u8]) -> Result<(), MediaError> {
+        if plain.len() != CHUNK || self.index + 1 >= self.chunks {
+            return Err(MediaError::BadChunk { index: self.index });
+        }
+        self.hash.update(plain);
+        self.size += plain.len() as u64;
+        self.index += 1;
+        Ok(())
+    }
+
     /// Checks that the whole file arrived and is the one announced.
     pub fn finish(self) -> Result<(), MediaError> {
         if self.index < self.chunks || self.size != self.expected.size {
@@ -305,6 +319,16 @@ impl PieceOpener {
         }
         self.pending.drain(..at);
         Ok(plain)
+    }
+
+    /// See [`Opener::opened_before`]; only before the first piece.
+    pub fn opened_before(&mut self, plain: &[u8]) -> Result<(), MediaError> {
+        if !self.pending.is_empty() {
+            return Err(MediaError::BadChunk {
+                index: self.opener.next_index(),
+            });
+        }
+        self.opener.opened_before(plain)
     }
 
     /// After the last piece: the plaintext of the short last chunk, once

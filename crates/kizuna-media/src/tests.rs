@@ -236,3 +236,34 @@ fn a_chunk_sealed_on_its_own_is_the_chunk_the_stream_has() {
         .collect();
     assert_eq!(again, c);
 }
+
+#[test]
+fn a_transfer_that_goes_on_is_checked_whole_and_a_changed_prefix_is_caught() {
+    let key = FileKey::generate();
+    let plain = file(5 * CHUNK + 99);
+    let (c, s) = sealed(&key, &plain);
+    let resumed = |prefix: &[u8]| {
+        let mut o = PieceOpener::new(&key, s);
+        for chunk in prefix.chunks(CHUNK) {
+            o.opened_before(chunk)?;
+        }
+        let from = prefix.len() / CHUNK * SEALED_CHUNK;
+        let mut out = prefix.to_vec();
+        out.extend(o.push(&c[from..])?);
+        out.extend(o.finish()?);
+        Ok::<_, MediaError>(out)
+    };
+    assert_eq!(resumed(&plain[..3 * CHUNK]).unwrap(), plain);
+    let mut changed = plain[..3 * CHUNK].to_vec();
+    changed[CHUNK + 5] ^= 1;
+    assert!(matches!(resumed(&changed), Err(MediaError::HashMismatch)));
+    // The last chunk is never taken as opened: it is what proves the end.
+    let mut o = PieceOpener::new(&key, s);
+    for chunk in plain[..5 * CHUNK].chunks(CHUNK) {
+        o.opened_before(chunk).unwrap();
+    }
+    assert!(o.opened_before(&plain[..CHUNK]).is_err());
+    assert!(PieceOpener::new(&key, s)
+        .opened_before(&plain[..10])
+        .is_err());
+}

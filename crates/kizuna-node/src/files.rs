@@ -13,7 +13,8 @@ use kizuna_config::{DataDir, FileLimits, FilesLocation, Regions};
 use kizuna_files::{DirStore, FileId, FileStore, S3Settings, S3Store};
 use kizuna_store::{FileAttach, StoredFile};
 use kizuna_wire::{
-    content_digest, part_count, part_len, ErrorCode, FileProgress, FileUpload, FILE_PART_BYTES,
+    content_digest, part_count, part_len, ErrorCode, FileProgress, FileUpload, FILE_PARTS_AHEAD,
+    FILE_PART_BYTES,
 };
 
 use crate::{DeviceIdentity, Kind, Node, NodeError};
@@ -172,6 +173,7 @@ impl Node {
             size: req.size,
             parts: part_count(req.size),
             received: 0,
+            ahead: 0,
             created_at: kizuna_wire::now_ms(),
             sent_at: None,
         };
@@ -202,9 +204,10 @@ impl Node {
         Ok(progress(&f))
     }
 
-    /// Keeps part `n` of an upload of this device's: the next one
-    /// expected, of its exact length, matching its digest. A part sent
-    /// again after it was kept is answered as kept.
+    /// Keeps part `n` of an upload of this device's: the first one the
+    /// node lacks or one of the few after it, of its exact length,
+    /// matching its digest. A part sent again after it was kept is
+    /// answered as kept.
     pub async fn put_part(
         &self,
         me: &DeviceIdentity,
@@ -217,7 +220,7 @@ impl Node {
         if f.device_id != me.device_id {
             return Err(unknown_file());
         }
-        if n < f.received {
+        if f.has_part(n) {
             return Ok(progress(&f));
         }
         if f.sent_at.is_some() || n >= f.parts {
@@ -226,9 +229,9 @@ impl Node {
                 f.parts
             )));
         }
-        if n > f.received {
+        if n > f.received + FILE_PARTS_AHEAD {
             return Err(bad_part(format!(
-                "part {n} comes after part {}, which has not arrived",
+                "part {n} is more than {FILE_PARTS_AHEAD} parts past part {}, which has not arrived",
                 f.received
             )));
         }

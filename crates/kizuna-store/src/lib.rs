@@ -182,9 +182,49 @@ pub struct StoredFile {
     pub parts: u32,
     /// Parts kept so far, from the first on.
     pub received: u32,
+    /// Parts kept past the first missing one, so a device may have
+    /// several in flight: bit `i` is part `received + 1 + i`.
+    pub ahead: u64,
     pub created_at: u64,
     /// When a message carrying it went out; none while unsent.
     pub sent_at: Option<u64>,
+}
+
+/// How far past the first part it lacks a file's record remembers parts
+/// kept (the width of [`StoredFile::ahead`]).
+pub const PARTS_AHEAD: u32 = 63;
+
+impl StoredFile {
+    /// Whether part `n` is kept.
+    pub fn has_part(&self, n: u32) -> bool {
+        n < self.received
+            || (n > self.received
+                && n - self.received <= PARTS_AHEAD
+                && self.ahead & (1 << (n - self.received - 1)) != 0)
+    }
+
+    /// Records part `n` as kept: when it is the first missing one, the
+    /// count moves past it and every part kept after it. A part further
+    /// ahead than [`PARTS_AHEAD`], or past the last, is not recorded.
+    pub fn part_kept(&mut self, n: u32) {
+        if n >= self.parts || n < self.received {
+            return;
+        }
+        let offset = n - self.received;
+        if offset > PARTS_AHEAD {
+            return;
+        }
+        if offset > 0 {
+            self.ahead |= 1 << (offset - 1);
+            return;
+        }
+        self.received += 1;
+        while self.ahead & 1 != 0 {
+            self.ahead >>= 1;
+            self.received += 1;
+        }
+        self.ahead >>= 1;
+    }
 }
 
 /// What became of files named by a message about to be sent.

@@ -11,6 +11,11 @@ use crate::Bytes;
 /// carries, and what the node holds in memory for it.
 pub const FILE_PART_BYTES: u64 = 1024 * 1024;
 
+/// How far past the first part it lacks a node takes parts of an upload,
+/// so a device may keep several in flight and the node write one while
+/// the next arrives.
+pub const FILE_PARTS_AHEAD: u32 = 8;
+
 /// How many parts a sealed file of `size` bytes is sent in (an empty one
 /// still in one, empty, part).
 pub fn part_count(size: u64) -> u32 {

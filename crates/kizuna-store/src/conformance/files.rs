@@ -13,6 +13,7 @@ fn file(id: &str, account: &str, device: &str, group: &[u8], size: u64, parts: u
         size,
         parts,
         received: 0,
+        ahead: 0,
         created_at: 100,
         sent_at: None,
     }
@@ -39,13 +40,19 @@ async fn uploads_keep_to_the_quota_and_count_parts_in_order(store: Subject) {
         Err(600)
     );
     assert!(store.file("f2").await.unwrap().is_none());
-    // Parts count only in order: a repeat or one ahead changes nothing.
+    // A part ahead of the first missing one is remembered, not counted,
+    // until the one before it arrives; a repeat changes nothing.
     assert_eq!(store.file_part_stored("f1", 1).await.unwrap(), 0);
-    assert_eq!(store.file_part_stored("f1", 0).await.unwrap(), 1);
-    assert_eq!(store.file_part_stored("f1", 0).await.unwrap(), 1);
-    assert_eq!(store.file_part_stored("f1", 1).await.unwrap(), 2);
     let f = store.file("f1").await.unwrap().unwrap();
-    assert_eq!((f.received, f.parts, f.sent_at), (2, 3, None));
+    assert!(f.has_part(1) && !f.has_part(0) && !f.has_part(2));
+    assert_eq!(store.file_part_stored("f1", 1).await.unwrap(), 0);
+    assert_eq!(store.file_part_stored("f1", 0).await.unwrap(), 2);
+    assert_eq!(store.file_part_stored("f1", 0).await.unwrap(), 2);
+    // Past the last part is nothing to keep.
+    assert_eq!(store.file_part_stored("f1", 3).await.unwrap(), 2);
+    let f = store.file("f1").await.unwrap().unwrap();
+    assert_eq!((f.received, f.ahead, f.parts, f.sent_at), (2, 0, 3, None));
+    assert_eq!(store.file_part_stored("f1", 2).await.unwrap(), 3);
     assert_eq!(store.file_part_stored("nothing", 0).await.unwrap(), 0);
 }
 
@@ -181,3 +188,33 @@ conformance!(
     only_the_chats_devices_when_it_was_sent_may_fetch_a_file,
     unsent_and_old_files_expire_and_move_with_their_sender,
 );
+
+/// Parts arriving in any order within the window are each counted once,
+/// and the count reaches the whole only when every part is kept.
+#[test]
+fn parts_kept_out_of_order_are_counted_once_the_gap_fills() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..200 {
+        let parts = 1 + (next() % 40) as u32;
+        let window = 1 + (next() % 8) as u32;
+        let mut f = file("f", "acct", "d", b"g", 0, parts);
+        let mut sent = std::collections::BTreeSet::new();
+        while f.received < parts {
+            // Any part in the window, sometimes one already kept.
+            let n = f.received + (next() % window as u64) as u32;
+            let before = f.received;
+            f.part_kept(n);
+            sent.insert(n);
+            assert!(f.received >= before);
+            assert!((0..f.received).all(|p| sent.contains(&p)));
+            assert!((0..parts).all(|p| f.has_part(p) == sent.contains(&p)));
+        }
+        assert_eq!(f.ahead, 0);
+    }
+}

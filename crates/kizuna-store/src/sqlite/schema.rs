@@ -251,6 +251,11 @@ CREATE TABLE file_holds (
 );
 CREATE INDEX file_holds_by_report ON file_holds (report_id);
 "#,
+    r#"
+-- Parts kept past the first one an upload lacks (a bit each), so a device
+-- may send several parts at once.
+ALTER TABLE files ADD COLUMN ahead BIGINT NOT NULL DEFAULT 0;
+"#,
 ];
 
 impl SqliteStore {

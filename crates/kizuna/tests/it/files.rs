@@ -269,13 +269,13 @@ async fn too_large_over_quota_and_bad_parts_are_refused_and_keep_nothing() {
     );
     assert_eq!(
         put(
-            1,
+            2,
             second.clone(),
             Some(kizuna_wire::content_digest(&second))
         )
         .await,
         (400, ErrorCode::BadPart),
-        "a part ahead of the next one"
+        "a part past the last"
     );
     let progress = |file: &str| {
         http.get(format!("{}/v1/files/{file}", node.url))
@@ -299,6 +299,59 @@ async fn too_large_over_quota_and_bad_parts_are_refused_and_keep_nothing() {
     // A part too large for any request is refused before it is read whole.
     let (status, _) = put(1, vec![0u8; 3 * 1024 * 1024], Some("sha-256=:x:".into())).await;
     assert_eq!(status, 413);
+}
+
+#[tokio::test]
+async fn parts_may_run_a_few_ahead_of_the_first_the_node_lacks_and_no_further() {
+    let node = Node::start().await;
+    let alice = node.person("alice", "jp").await;
+    let mut bob = node.person("bob", "jp").await;
+    let chat = bob.create_chat(&["alice".into()], None).await.unwrap();
+    drop(alice);
+    let token = bob.bearer_token().await.unwrap();
+    let http = node.http();
+    // 12 MiB sealed in 64 KiB chunks: 13 parts.
+    let r = http
+        .post(format!("{}/v1/groups/{chat}/files", node.url))
+        .bearer_auth(&token)
+        .json(&kizuna_wire::FileUpload {
+            size: 192 * (65536 + 16),
+        })
+        .send()
+        .await
+        .unwrap();
+    let big: kizuna_wire::FileProgress = r.json().await.unwrap();
+    assert_eq!(big.parts, 13);
+    let part = vec![7u8; 1024 * 1024];
+    let put = |n: u32| {
+        http.put(format!("{}/v1/files/{}/parts/{n}", node.url, big.file_id))
+            .bearer_auth(&token)
+            .header("content-digest", kizuna_wire::content_digest(&part))
+            .body(part.clone())
+            .send()
+    };
+    let received = |r: reqwest::Response| async move {
+        assert_eq!(r.status(), 200);
+        r.json::<kizuna_wire::FileProgress>()
+            .await
+            .unwrap()
+            .received
+    };
+    assert_eq!(
+        received(put(2).await.unwrap()).await,
+        0,
+        "kept, not counted"
+    );
+    let r = put(1 + kizuna_wire::FILE_PARTS_AHEAD).await.unwrap();
+    assert_eq!(r.status(), 400, "a part too far ahead");
+    let e: kizuna_wire::ErrorBody = r.json().await.unwrap();
+    assert_eq!(e.code, ErrorCode::BadPart);
+    assert_eq!(received(put(0).await.unwrap()).await, 1);
+    // The gap filled, the count runs past every part kept after it.
+    assert_eq!(received(put(1).await.unwrap()).await, 3);
+    assert_eq!(received(put(2).await.unwrap()).await, 3, "a repeat");
+    let on_disk = files(&node.data_dir().join("files/jp"));
+    assert_eq!(on_disk.len(), 3, "{on_disk:?}");
 }
 
 #[tokio::test]
@@ -750,7 +803,7 @@ fn uploads_under(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, u
 }
 
 #[tokio::test]
-async fn a_send_killed_midway_goes_on_where_it_stopped_when_run_again() {
+async fn a_send_and_a_save_killed_midway_go_on_where_they_stopped_when_run_again() {
     let node = Node::start().await;
     node.person("alice", "jp").await.close().await;
     let mut bob = node.person("bob", "jp").await;
@@ -837,4 +890,73 @@ async fn a_send_killed_midway_goes_on_where_it_stopped_when_run_again() {
     .await;
     assert!(out.status.success());
     assert_eq!(uploads_under(&kept).len(), 2);
+
+    // Saving it, killed midway, goes on from what it wrote when run again;
+    // and what it wrote is checked with the rest.
+    bob.close().await;
+    let saved_to = tempfile::tempdir().unwrap();
+    let target = saved_to.path().join("copy.mov");
+    let save = args(&[
+        "save",
+        "--home",
+        &node.home("bob").display().to_string(),
+        &chat,
+        &got[0].seq.to_string(),
+        "--out",
+        target.to_str().unwrap(),
+    ]);
+    let killed_midway = || {
+        let save = save.clone();
+        let dir = saved_to.path().to_path_buf();
+        async move {
+            let mut saving = KillOnDrop(
+                std::process::Command::new(env!("CARGO_BIN_EXE_kizuna"))
+                    .args(&save)
+                    .env("KIZUNA_LOG", "error")
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            );
+            let at = std::time::Instant::now();
+            let written = loop {
+                let part = files(&dir).into_iter().find(|p| {
+                    std::fs::metadata(p).is_ok_and(|m| m.len() >= 1024 * 1024)
+                        && p.extension().is_some_and(|e| e == "part")
+                });
+                if let Some(p) = part {
+                    break p;
+                }
+                assert!(
+                    saving.0.try_wait().unwrap().is_none(),
+                    "the save ended before it wrote a MiB"
+                );
+                assert!(at.elapsed() < std::time::Duration::from_secs(60));
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            };
+            saving.0.kill().unwrap();
+            saving.0.wait().unwrap();
+            written
+        }
+    };
+    let written = killed_midway().await;
+    assert!(!target.exists());
+    // A byte of what it wrote changed: the file does not check, nothing is
+    // saved, and the next try starts afresh.
+    let mut bytes = std::fs::read(&written).unwrap();
+    bytes[10] ^= 1;
+    std::fs::write(&written, bytes).unwrap();
+    let out = run(save.clone()).await;
+    assert!(!out.status.success(), "a changed byte went unnoticed");
+    assert!(!target.exists() && !written.exists());
+    let written_again = killed_midway().await;
+    assert_eq!(written_again, written, "the same name, to go on from");
+    let out = run(save).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(std::fs::read(&target).unwrap() == plain, "the file differs");
+    assert_eq!(files(saved_to.path()), vec![target.clone()], "a leftover");
 }

@@ -8,7 +8,7 @@ use super::PgStore;
 use crate::{FileAttach, Result, StoredFile};
 
 const COLUMNS: &str =
-    "file_id, group_id, account_id, device_id, region, size, parts, received, created_at, sent_at";
+    "file_id, group_id, account_id, device_id, region, size, parts, received, ahead, created_at, sent_at";
 
 fn row(r: &sqlx::postgres::PgRow) -> Result<StoredFile> {
     Ok(StoredFile {
@@ -20,6 +20,7 @@ fn row(r: &sqlx::postgres::PgRow) -> Result<StoredFile> {
         size: r.try_get::<i64, _>("size")? as u64,
         parts: r.try_get::<i64, _>("parts")? as u32,
         received: r.try_get::<i64, _>("received")? as u32,
+        ahead: r.try_get::<i64, _>("ahead")? as u64,
         created_at: r.try_get::<i64, _>("created_at")? as u64,
         sent_at: r.try_get::<Option<i64>, _>("sent_at")?.map(|v| v as u64),
     })
@@ -43,7 +44,7 @@ impl PgStore {
             return Ok(Err(used));
         }
         sqlx::query(&format!(
-            "INSERT INTO files ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, NULL)"
+            "INSERT INTO files ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0, $8, NULL)"
         ))
         .bind(&f.file_id)
         .bind(&f.group_id)
@@ -70,19 +71,31 @@ impl PgStore {
     }
 
     pub(crate) async fn file_part_stored(&self, file_id: &str, n: u32) -> Result<u32> {
-        sqlx::query(
-            "UPDATE files SET received = received + 1 WHERE file_id = $1 AND received = $2",
-        )
+        let mut tx = self.pool.begin().await?;
+        let Some(mut f) = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM files WHERE file_id = $1 FOR UPDATE"
+        ))
         .bind(file_id)
-        .bind(n as i64)
-        .execute(&self.pool)
-        .await?;
-        let received: Option<i64> =
-            sqlx::query_scalar("SELECT received FROM files WHERE file_id = $1")
+        .fetch_optional(&mut *tx)
+        .await?
+        .as_ref()
+        .map(row)
+        .transpose()?
+        else {
+            return Ok(0);
+        };
+        let before = (f.received, f.ahead);
+        f.part_kept(n);
+        if (f.received, f.ahead) != before {
+            sqlx::query("UPDATE files SET received = $1, ahead = $2 WHERE file_id = $3")
+                .bind(f.received as i64)
+                .bind(f.ahead as i64)
                 .bind(file_id)
-                .fetch_optional(&self.pool)
+                .execute(&mut *tx)
                 .await?;
-        Ok(received.unwrap_or(0) as u32)
+        }
+        tx.commit().await?;
+        Ok(f.received)
     }
 
     pub(crate) async fn attach_files(

@@ -2,7 +2,9 @@
 //! node store reached through its migrations, without what only earlier
 //! versions kept (profiles, phone index, per-device queues): a PostgreSQL
 //! node store never held those. Version 2 adds the transparency ledger
-//! every node shares (`PgLedgerLog`); version 3 the files people send.
+//! every node shares (`PgLedgerLog`); version 3 the files people send;
+//! version 4 the holds reports put on files; version 5 the parts of an
+//! upload kept ahead of the first it lacks.
 
 use crate::postgres::Schema;
 
@@ -181,5 +183,10 @@ CREATE TABLE file_holds (
     PRIMARY KEY (file_id, report_id)
 );
 CREATE INDEX file_holds_by_report ON file_holds (report_id);
+"#,
+    r#"
+-- Parts kept past the first one an upload lacks (a bit each), so a device
+-- may send several parts at once.
+ALTER TABLE files ADD COLUMN ahead BIGINT NOT NULL DEFAULT 0;
 "#,
 ];
