@@ -261,6 +261,119 @@ impl SealedSource {
     }
 }
 
+/// A file this device began sending ([`Client::begin_file_send`]): its
+/// parts are sealed as they go out, and its message is sent once the node
+/// keeps them all ([`Client::finish_file_send`]).
+pub struct FileSend {
+    chat: String,
+    source: SealedSource,
+    /// Where the device keeps the upload's key until the message is sent.
+    kept_as: String,
+    described: Described,
+    file_id: String,
+    parts: u32,
+    /// Parts the node keeps, from the first on.
+    kept: u32,
+}
+
+/// This device's connection to its node and a token, to send a file's
+/// parts while the device goes on with other things.
+pub struct PartSender {
+    transport: crate::transport::Transport,
+    token: String,
+}
+
+/// Whether the node refused the device's token (it expired, or the node
+/// restarted with other keys): get a new [`PartSender`] and go on.
+pub fn refused_token(e: &ClientError) -> bool {
+    matches!(
+        e,
+        ClientError::Api {
+            code: ErrorCode::TokenExpired | ErrorCode::Unauthorized,
+            ..
+        }
+    )
+}
+
+impl FileSend {
+    /// The chat it goes to.
+    pub fn chat(&self) -> &str {
+        &self.chat
+    }
+
+    /// Uploads the parts the node does not keep yet, several at once (so
+    /// the node writes one while the next arrives and this device seals
+    /// the one after), going on from what the node says it keeps whenever
+    /// a connection drops or the node restarts. `progress` is told the
+    /// bytes kept of the total. A refused token ([`refused_token`]) ends
+    /// it: call again with a new [`PartSender`].
+    pub async fn upload(
+        &mut self,
+        via: &PartSender,
+        progress: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> Result<()> {
+        let size = self.source.sealed_size();
+        let mut wait = Duration::from_millis(100);
+        let mut failures = 0;
+        progress((self.kept as u64 * FILE_PART_BYTES).min(size), size);
+        while self.kept < self.parts {
+            let before = self.kept;
+            let round = send_parts(
+                via,
+                &self.file_id,
+                &mut self.source,
+                (&mut self.kept, self.parts),
+                progress,
+            )
+            .await;
+            if self.kept > before {
+                failures = 0;
+                wait = Duration::from_millis(100);
+            }
+            let failed = match round {
+                Ok(()) if self.kept > before => continue,
+                // Every part was answered and none counted: the node no
+                // longer keeps what it said, so sending again would loop.
+                Ok(()) => {
+                    return Err(ClientError::Protocol(format!(
+                        "the node counts {} of {} parts and takes no more",
+                        self.kept, self.parts
+                    )))
+                }
+                Err(e) if transient(&e) => e,
+                Err(e) => return Err(e),
+            };
+            // A restarted node may keep less than it answered (nothing it
+            // said was kept is lost, but parts ahead may be): go on from
+            // what it says now, once it answers.
+            let mut failed = Some(failed);
+            while let Some(e) = failed.take() {
+                failures += 1;
+                if failures >= PART_ATTEMPTS {
+                    return Err(e);
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(MAX_BACKOFF);
+                let path = format!("/v1/files/{}", self.file_id);
+                match via
+                    .transport
+                    .exchange(Method::GET, &path, Some(&via.token), &Payload::Empty)
+                    .await
+                {
+                    Ok((body, _)) => {
+                        let p: FileProgress = serde_json::from_slice(&body)
+                            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+                        self.kept = p.received;
+                    }
+                    Err(e) if transient(&e) => failed = Some(e),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Feeds `opener` the whole chunks a save that stopped already wrote to
 /// `tmp` (all but the last, which is always fetched again), answering how
 /// many. Whatever it wrote is checked with the rest: a changed byte fails
@@ -292,8 +405,7 @@ const PARTS_IN_FLIGHT: u32 = 4;
 /// time, and moves `kept` to what the node says it keeps. Stops at the
 /// first failure, once the parts in flight are answered.
 async fn send_parts(
-    transport: &crate::transport::Transport,
-    token: &str,
+    via: &PartSender,
     file_id: &str,
     source: &mut SealedSource,
     (kept, parts): (&mut u32, u32),
@@ -317,8 +429,8 @@ async fn send_parts(
             };
             let path = format!("/v1/files/{file_id}/parts/{next}");
             in_flight.push(async move {
-                transport
-                    .exchange(Method::PUT, &path, Some(token), &payload)
+                via.transport
+                    .exchange(Method::PUT, &path, Some(&via.token), &payload)
                     .await
             });
             next += 1;
@@ -354,6 +466,32 @@ impl Client {
         keep_metadata: bool,
         progress: &mut (dyn FnMut(u64, u64) + Send),
     ) -> Result<StoredMessage> {
+        let mut send = self.begin_file_send(chat, path, keep_metadata).await?;
+        let mut renewed = false;
+        loop {
+            let via = self.part_sender().await?;
+            match send.upload(&via, progress).await {
+                Ok(()) => break,
+                Err(e) if refused_token(&e) && !renewed => {
+                    renewed = true;
+                    self.token = None;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.finish_file_send(send, caption).await
+    }
+
+    /// The first step of [`Client::send_file`], for a caller that does
+    /// other work with this device while the parts go: the file read (a
+    /// photo's metadata removed), its thumbnail made, and its upload begun
+    /// on the node, or the one this device began before taken up again.
+    pub async fn begin_file_send(
+        &mut self,
+        chat: &str,
+        path: &Path,
+        keep_metadata: bool,
+    ) -> Result<FileSend> {
         let file_name = path
             .file_name()
             .and_then(|n| n.to_str())
@@ -387,32 +525,19 @@ impl Client {
                     size,
                 }
             };
-        let source = SealedSource::new(FileKey::generate(), plain);
+        let mut source = SealedSource::new(FileKey::generate(), plain);
         let described = Described {
             file_name,
             media_type,
             thumbnail,
         };
-        self.upload_and_send(chat, source, &origin, described, caption, progress)
-            .await
-    }
-
-    async fn upload_and_send(
-        &mut self,
-        chat: &str,
-        mut source: SealedSource,
-        origin: &Origin,
-        described: Described,
-        caption: Option<&str>,
-        progress: &mut (dyn FnMut(u64, u64) + Send),
-    ) -> Result<StoredMessage> {
         let chat = {
             let _g = self.begin().await?;
             self.resolve_accepted_chat(chat).await?
         };
         let size = source.sealed_size();
         let kept_as = origin.key(&chat);
-        let started = match self.unfinished(&kept_as, origin, size).await? {
+        let started = match self.unfinished(&kept_as, &origin, size).await? {
             Some((key, p)) => {
                 source.key = key;
                 source.hash_before_part(p.received)?;
@@ -440,9 +565,55 @@ impl Client {
                 p
             }
         };
-        let file_id = started.file_id.clone();
-        self.upload_parts(&file_id, &mut source, started, progress)
-            .await?;
+        Ok(FileSend {
+            chat,
+            source,
+            kept_as,
+            described,
+            file_id: started.file_id,
+            parts: started.parts,
+            kept: started.received,
+        })
+    }
+
+    /// What a file's parts go out through ([`FileSend::upload`]), good
+    /// until the node refuses its token.
+    pub async fn part_sender(&mut self) -> Result<PartSender> {
+        Ok(PartSender {
+            transport: self.transport.clone(),
+            token: self.token().await?,
+        })
+    }
+
+    /// A new [`PartSender`] with a new token, after the node refused the
+    /// last one.
+    pub async fn renewed_part_sender(&mut self) -> Result<PartSender> {
+        self.token = None;
+        self.part_sender().await
+    }
+
+    /// Gives up a file send begun on this device: what it kept to go on
+    /// with it is forgotten, and the node deletes the unsent upload in time.
+    /// For a caller whose copy of the file does not outlive the send.
+    pub async fn abandon_file_send(&mut self, send: FileSend) -> Result<()> {
+        self.local.forget_meta(&send.kept_as).await
+    }
+
+    /// The last step of [`Client::send_file`]: once every part is kept,
+    /// the message that names the file, with its key, goes to the chat.
+    pub async fn finish_file_send(
+        &mut self,
+        send: FileSend,
+        caption: Option<&str>,
+    ) -> Result<StoredMessage> {
+        let FileSend {
+            chat,
+            source,
+            kept_as,
+            described,
+            file_id,
+            ..
+        } = send;
         let key = source.key.clone();
         let sealed = source.finish()?;
         let content = ChatContent::File {
@@ -471,79 +642,6 @@ impl Client {
             })?;
         self.local.forget_meta(&kept_as).await?;
         Ok(sent)
-    }
-
-    /// Uploads the parts of `source` the node does not keep yet, several
-    /// at once (so the node writes one while the next arrives and this
-    /// device seals the one after), going on from what the node says it
-    /// keeps whenever a connection drops or the node restarts.
-    async fn upload_parts(
-        &mut self,
-        file_id: &str,
-        source: &mut SealedSource,
-        started: FileProgress,
-        progress: &mut (dyn FnMut(u64, u64) + Send),
-    ) -> Result<()> {
-        let size = source.sealed_size();
-        let mut kept = started.received;
-        let mut wait = Duration::from_millis(100);
-        let mut failures = 0;
-        progress((kept as u64 * FILE_PART_BYTES).min(size), size);
-        while kept < started.parts {
-            let token = self.token().await?;
-            let before = kept;
-            let round = send_parts(
-                &self.transport,
-                &token,
-                file_id,
-                source,
-                (&mut kept, started.parts),
-                progress,
-            )
-            .await;
-            if kept > before {
-                failures = 0;
-                wait = Duration::from_millis(100);
-            }
-            match round {
-                Ok(()) if kept > before => {}
-                // Every part was answered and none counted: the node no
-                // longer keeps what it said, so sending again would loop.
-                Ok(()) => {
-                    return Err(ClientError::Protocol(format!(
-                        "the node counts {kept} of {} parts and takes no more",
-                        started.parts
-                    )))
-                }
-                Err(ClientError::Api {
-                    code: ErrorCode::TokenExpired | ErrorCode::Unauthorized,
-                    ..
-                }) if failures == 0 => {
-                    failures += 1;
-                    self.token = None;
-                }
-                Err(e) if transient(&e) && failures + 1 < PART_ATTEMPTS => {
-                    failures += 1;
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(MAX_BACKOFF);
-                    // A restarted node may keep less than it answered
-                    // (nothing it said was kept is lost, but parts ahead
-                    // may be): go on from what it says now.
-                    let (body, _) = self
-                        .with_retries(
-                            &format!("/v1/files/{file_id}"),
-                            Method::GET,
-                            &Payload::Empty,
-                        )
-                        .await?;
-                    let p: FileProgress = serde_json::from_slice(&body)
-                        .map_err(|e| ClientError::Protocol(e.to_string()))?;
-                    kept = p.received;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
     }
 
     /// The upload of this file to this chat that this device began and did

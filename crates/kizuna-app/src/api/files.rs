@@ -138,10 +138,34 @@ pub(super) async fn send(
     file.flush().await.map_err(|e| local(&path, e))?;
     drop(file);
 
+    // The device is held only to begin and to finish: while the parts go,
+    // the page goes on reading and sending.
+    let (mut send, via) = {
+        let mut client = state.client.lock().await;
+        let send = client.begin_file_send(&chat, &path, false).await?;
+        (send, client.part_sender().await?)
+    };
+    let uploaded = match send.upload(&via, &mut |_, _| {}).await {
+        Err(e) if kizuna_client::refused_token(&e) => {
+            let via = state.client.lock().await.renewed_part_sender().await;
+            match via {
+                Ok(via) => send.upload(&via, &mut |_, _| {}).await,
+                Err(e) => Err(e),
+            }
+        }
+        other => other,
+    };
     let mut client = state.client.lock().await;
-    let sent = client
-        .send_file(&chat, &path, caption, false, &mut |_, _| {})
-        .await?;
+    // The staged copy goes with this request: an upload that failed is
+    // given up rather than kept to go on with.
+    let sent = match uploaded {
+        Ok(()) => client.finish_file_send(send, caption).await,
+        Err(e) => {
+            client.abandon_file_send(send).await?;
+            Err(e)
+        }
+    };
+    let sent = sent?;
     super::shown_as_sent(&state, &mut client, &chat, &sent).await
 }
 

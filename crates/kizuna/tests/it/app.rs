@@ -5,7 +5,7 @@
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-use crate::harness::{KillOnDrop, Node};
+use crate::harness::{files, messages, KillOnDrop, Node};
 
 /// A running `kizuna app` for the device under `home`, and the address it
 /// printed.
@@ -759,6 +759,65 @@ async fn files_are_picked_pasted_and_dropped_and_only_pictures_are_shown() {
         })
         .collect();
     assert_eq!(names, ["cat.png", "logo.svg", "notes.txt"]);
+}
+
+#[tokio::test]
+async fn the_page_reads_and_sends_while_a_file_is_uploading() {
+    let node = Node::start().await;
+    node.person("alice", "jp").await.close().await;
+    node.person("bob", "jp").await.close().await;
+    let app = app(&node.home("alice")).await;
+    let http = no_redirects();
+    let cookie = session(&http, &app).await;
+    let chat: serde_json::Value = http
+        .post(format!("{}/api/chats", app.base))
+        .header("cookie", &cookie)
+        .json(&serde_json::json!({ "with": ["bob"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let chat = chat["chat"].as_str().unwrap().to_string();
+    let mut video = vec![0u8; 64 * 1024 * 1024];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut video);
+    let upload = tokio::spawn({
+        let req = http
+            .post(format!("{}/api/chats/{chat}/files?name=trip.mp4", app.base))
+            .header("cookie", &cookie)
+            .body(video);
+        async move { req.send().await.unwrap().status() }
+    });
+    // Once the node keeps a part, the upload is under way: a text sent
+    // now goes out before it ends.
+    let kept = node.data_dir().join("files/jp");
+    let at = std::time::Instant::now();
+    while !kept.exists() || files(&kept).is_empty() {
+        assert!(!upload.is_finished(), "the upload ended before it began");
+        assert!(at.elapsed() < std::time::Duration::from_secs(60));
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let sent = http
+        .post(format!("{}/api/chats/{chat}/messages", app.base))
+        .header("cookie", &cookie)
+        .json(&serde_json::json!({ "text": "sending you the video" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+    assert!(
+        !upload.is_finished(),
+        "the text waited for the whole upload"
+    );
+    assert_eq!(upload.await.unwrap(), 200);
+    let mut bob = kizuna_client::Client::open(&node.home("bob"))
+        .await
+        .unwrap();
+    let got = messages(&bob.sync().await.unwrap());
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].text, "sending you the video");
+    assert!(got[1].file.is_some());
 }
 
 #[tokio::test]
