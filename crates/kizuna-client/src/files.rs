@@ -6,34 +6,27 @@
 //! the parts, opens them chunk by chunk and checks the whole against the
 //! message before anything is kept.
 
-use std::io::{Read, Seek, Write};
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kizuna_media::{strip_metadata, FileKey, Sealed};
 use kizuna_wire::{
-    part_len, Bytes, ChatContent, ErrorCode, FileProgress, FileRef, FileUpload, FILE_PART_BYTES,
+    Bytes, ChatContent, ErrorCode, FileProgress, FileRef, FileUpload, FILE_PART_BYTES,
 };
 use reqwest::Method;
 
-use crate::transport::Payload;
 use crate::{Client, ClientError, Result, StoredMessage};
+
+mod save;
+mod upload;
+pub use save::SavedFile;
+pub use upload::{refused_token, PartSender};
 
 /// How often one part is tried before the transfer gives up, waiting up
 /// to [`MAX_BACKOFF`] between tries: long enough for a node to restart.
 const PART_ATTEMPTS: u32 = 40;
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
-
-/// A file saved from a chat, checked against its message.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct SavedFile {
-    pub path: PathBuf,
-    pub file_name: String,
-    pub media_type: String,
-    pub size: u64,
-    /// Hex.
-    pub sha256: String,
-}
 
 /// What a file is, by its first bytes, else its name's extension.
 pub fn media_type(name: &str, head: &[u8]) -> &'static str {
@@ -276,184 +269,6 @@ pub struct FileSend {
     kept: u32,
 }
 
-/// This device's connection to its node and a token, to send a file's
-/// parts while the device goes on with other things.
-pub struct PartSender {
-    transport: crate::transport::Transport,
-    token: String,
-}
-
-/// Whether the node refused the device's token (it expired, or the node
-/// restarted with other keys): get a new [`PartSender`] and go on.
-pub fn refused_token(e: &ClientError) -> bool {
-    matches!(
-        e,
-        ClientError::Api {
-            code: ErrorCode::TokenExpired | ErrorCode::Unauthorized,
-            ..
-        }
-    )
-}
-
-impl FileSend {
-    /// The chat it goes to.
-    pub fn chat(&self) -> &str {
-        &self.chat
-    }
-
-    /// Uploads the parts the node does not keep yet, several at once (so
-    /// the node writes one while the next arrives and this device seals
-    /// the one after), going on from what the node says it keeps whenever
-    /// a connection drops or the node restarts. `progress` is told the
-    /// bytes kept of the total. A refused token ([`refused_token`]) ends
-    /// it: call again with a new [`PartSender`].
-    pub async fn upload(
-        &mut self,
-        via: &PartSender,
-        progress: &mut (dyn FnMut(u64, u64) + Send),
-    ) -> Result<()> {
-        let size = self.source.sealed_size();
-        let mut wait = Duration::from_millis(100);
-        let mut failures = 0;
-        progress((self.kept as u64 * FILE_PART_BYTES).min(size), size);
-        while self.kept < self.parts {
-            let before = self.kept;
-            let round = send_parts(
-                via,
-                &self.file_id,
-                &mut self.source,
-                (&mut self.kept, self.parts),
-                progress,
-            )
-            .await;
-            if self.kept > before {
-                failures = 0;
-                wait = Duration::from_millis(100);
-            }
-            let failed = match round {
-                Ok(()) if self.kept > before => continue,
-                // Every part was answered and none counted: the node no
-                // longer keeps what it said, so sending again would loop.
-                Ok(()) => {
-                    return Err(ClientError::Protocol(format!(
-                        "the node counts {} of {} parts and takes no more",
-                        self.kept, self.parts
-                    )))
-                }
-                Err(e) if transient(&e) => e,
-                Err(e) => return Err(e),
-            };
-            // A restarted node may keep less than it answered (nothing it
-            // said was kept is lost, but parts ahead may be): go on from
-            // what it says now, once it answers.
-            let mut failed = Some(failed);
-            while let Some(e) = failed.take() {
-                failures += 1;
-                if failures >= PART_ATTEMPTS {
-                    return Err(e);
-                }
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(MAX_BACKOFF);
-                let path = format!("/v1/files/{}", self.file_id);
-                match via
-                    .transport
-                    .exchange(Method::GET, &path, Some(&via.token), &Payload::Empty)
-                    .await
-                {
-                    Ok((body, _)) => {
-                        let p: FileProgress = serde_json::from_slice(&body)
-                            .map_err(|e| ClientError::Protocol(e.to_string()))?;
-                        self.kept = p.received;
-                    }
-                    Err(e) if transient(&e) => failed = Some(e),
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Feeds `opener` the whole chunks a save that stopped already wrote to
-/// `tmp` (all but the last, which is always fetched again), answering how
-/// many. Whatever it wrote is checked with the rest: a changed byte fails
-/// the file's hash at the end.
-fn opened_before(tmp: &Path, opener: &mut kizuna_media::PieceOpener) -> Result<u64> {
-    let mut f = match std::fs::File::open(tmp) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(io(tmp, e)),
-    };
-    let written = f.metadata().map_err(|e| io(tmp, e))?.len();
-    let mut done = 0;
-    let mut chunk = vec![0u8; kizuna_media::CHUNK];
-    for _ in 0..written / kizuna_media::CHUNK as u64 {
-        f.read_exact(&mut chunk).map_err(|e| io(tmp, e))?;
-        if opener.opened_before(&chunk).is_err() {
-            break;
-        }
-        done += 1;
-    }
-    Ok(done)
-}
-
-/// Parts sent at once: enough that sealing, the network and the node's
-/// writes overlap, within what the node takes ahead of its count.
-const PARTS_IN_FLIGHT: u32 = 4;
-
-/// One round of an upload: sends every part from `kept` on, a few at a
-/// time, and moves `kept` to what the node says it keeps. Stops at the
-/// first failure, once the parts in flight are answered.
-async fn send_parts(
-    via: &PartSender,
-    file_id: &str,
-    source: &mut SealedSource,
-    (kept, parts): (&mut u32, u32),
-    progress: &mut (dyn FnMut(u64, u64) + Send),
-) -> Result<()> {
-    use futures_util::stream::{FuturesUnordered, StreamExt};
-    let size = source.sealed_size();
-    let mut next = *kept;
-    let mut in_flight = FuturesUnordered::new();
-    let mut failed = None;
-    loop {
-        while failed.is_none()
-            && next < parts
-            && (in_flight.len() as u32) < PARTS_IN_FLIGHT
-            && next <= *kept + kizuna_wire::FILE_PARTS_AHEAD
-        {
-            let part = source.part(next)?;
-            let payload = Payload::Part {
-                digest: kizuna_wire::content_digest(&part),
-                bytes: part,
-            };
-            let path = format!("/v1/files/{file_id}/parts/{next}");
-            in_flight.push(async move {
-                via.transport
-                    .exchange(Method::PUT, &path, Some(&via.token), &payload)
-                    .await
-            });
-            next += 1;
-        }
-        let Some(answer) = in_flight.next().await else {
-            break;
-        };
-        match answer.and_then(|(body, _)| {
-            serde_json::from_slice::<FileProgress>(&body)
-                .map_err(|e| ClientError::Protocol(e.to_string()))
-        }) {
-            Ok(p) => {
-                *kept = (*kept).max(p.received);
-                progress((*kept as u64 * FILE_PART_BYTES).min(size), size);
-            }
-            Err(e) => {
-                failed.get_or_insert(e);
-            }
-        }
-    }
-    failed.map_or(Ok(()), Err)
-}
-
 impl Client {
     /// Seals the file at `path`, uploads it to `chat` and sends the message
     /// that carries it. `progress` is told the bytes uploaded of the total.
@@ -677,165 +492,5 @@ impl Client {
             self.local.forget_meta(kept_as).await?;
         }
         Ok(found)
-    }
-
-    /// Sends a request again while it fails in a way that may pass: the
-    /// node restarting, the connection dropping.
-    async fn with_retries(
-        &mut self,
-        path: &str,
-        method: Method,
-        payload: &Payload,
-    ) -> Result<(Vec<u8>, reqwest::header::HeaderMap)> {
-        let mut wait = Duration::from_millis(100);
-        let mut attempt = 0;
-        loop {
-            match self.exchange(method.clone(), path, payload).await {
-                Err(e) if transient(&e) && attempt + 1 < PART_ATTEMPTS => {
-                    attempt += 1;
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(MAX_BACKOFF);
-                }
-                other => return other,
-            }
-        }
-    }
-
-    /// Fetches the file of message `seq` in `chat`, opens it and checks it
-    /// against the message, then moves it to `out` (by default its name in
-    /// the current directory). Nothing is left at `out` if any check fails.
-    pub async fn save_file(
-        &mut self,
-        chat: &str,
-        seq: u64,
-        out: Option<&Path>,
-        progress: &mut (dyn FnMut(u64, u64) + Send),
-    ) -> Result<SavedFile> {
-        let chat = self.resolve_chat(chat).await?;
-        let m = self
-            .local
-            .history(&chat)
-            .await?
-            .into_iter()
-            .find(|m| m.seq == seq)
-            .ok_or_else(|| {
-                ClientError::Invalid(format!(
-                    "chat {chat} has no message {seq} on this device; `kizuna history {chat}` lists them"
-                ))
-            })?;
-        let file = m
-            .proof
-            .as_ref()
-            .and_then(|p| match serde_json::from_str::<ChatContent>(&p.body) {
-                Ok(ChatContent::File { file, .. }) => Some(file),
-                _ => None,
-            })
-            .ok_or_else(|| ClientError::Invalid(format!("message {seq} carries no file")))?;
-        // The id comes from the sender: it goes into addresses only if it
-        // is one a node makes.
-        if !kizuna_wire::is_file_id(&file.file_id) {
-            return Err(ClientError::Invalid(format!(
-                "message {seq} names a file id no node makes; it cannot be fetched"
-            )));
-        }
-        let key =
-            FileKey::from_bytes(&file.key.0).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        let sha256: [u8; 32] =
-            file.sha256.0.as_slice().try_into().map_err(|_| {
-                ClientError::Protocol("the message's file hash is not 32 bytes".into())
-            })?;
-        let safe_name = kizuna_wire::safe_file_name(&file.file_name)
-            .unwrap_or_else(|| format!("file-{}", &file.file_id[..8.min(file.file_id.len())]));
-        let out = out
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from(&safe_name));
-        let out = if out.is_dir() {
-            out.join(&safe_name)
-        } else {
-            out
-        };
-        let dir = out
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        // Named for the file, so a save that stopped (the process killed,
-        // the node gone too long) goes on from what it wrote.
-        let tmp = dir.join(format!(".{safe_name}.{}.part", &file.file_id[..12]));
-
-        let info: FileProgress = self
-            .call::<(), _>(Method::GET, &format!("/v1/files/{}", file.file_id), None)
-            .await?;
-        let size = info.size;
-        let mut opener = kizuna_media::PieceOpener::new(
-            &key,
-            Sealed {
-                size: file.size,
-                sha256,
-            },
-        );
-        let result = async {
-            let done = opened_before(&tmp, &mut opener)?;
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&tmp)
-                .map_err(|e| io(&tmp, e))?;
-            f.set_len(done * kizuna_media::CHUNK as u64)
-                .and_then(|_| f.seek(std::io::SeekFrom::End(0)))
-                .map_err(|e| io(&tmp, e))?;
-            let mut w = std::io::BufWriter::new(f);
-            let from = done * kizuna_media::SEALED_CHUNK as u64;
-            let first = (from / FILE_PART_BYTES) as u32;
-            let mut skip = (from - first as u64 * FILE_PART_BYTES) as usize;
-            for n in first..info.parts {
-                let (bytes, headers) = self
-                    .with_retries(
-                        &format!("/v1/files/{}/parts/{n}", file.file_id),
-                        Method::GET,
-                        &Payload::Empty,
-                    )
-                    .await?;
-                let said = headers
-                    .get(kizuna_wire::CONTENT_DIGEST)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default();
-                if said != kizuna_wire::content_digest(&bytes)
-                    || bytes.len() as u64 != part_len(size, n)
-                {
-                    return Err(ClientError::Protocol(format!(
-                        "part {n} of the file arrived damaged; try again"
-                    )));
-                }
-                let plain = opener
-                    .push(&bytes[skip.min(bytes.len())..])
-                    .map_err(|e| ClientError::Invalid(e.to_string()))?;
-                skip = 0;
-                w.write_all(&plain).map_err(|e| io(&tmp, e))?;
-                progress(((n as u64 + 1) * FILE_PART_BYTES).min(size), size);
-            }
-            let last = opener
-                .finish()
-                .map_err(|e| ClientError::Invalid(e.to_string()))?;
-            w.write_all(&last).map_err(|e| io(&tmp, e))?;
-            let f = w.into_inner().map_err(|e| io(&tmp, e))?;
-            f.sync_all().map_err(|e| io(&tmp, e))?;
-            std::fs::rename(&tmp, &out).map_err(|e| io(&out, e))?;
-            Ok(())
-        }
-        .await;
-        // What was written so far stays for the next try while the node
-        // is what failed; a file that does not open or check is removed.
-        if matches!(&result, Err(e) if !transient(e)) {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result?;
-        Ok(SavedFile {
-            path: out,
-            file_name: file.file_name,
-            media_type: file.media_type,
-            size: file.size,
-            sha256: hex::encode(sha256),
-        })
     }
 }

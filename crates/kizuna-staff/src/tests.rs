@@ -1,6 +1,18 @@
 use super::*;
 use crate::credentials::SEALED_TOTP;
 
+mod lockout;
+mod shared_store;
+use lockout::{
+    attempts_from_outside_cannot_lock_a_staff_id_or_test_a_password,
+    failed_logins_are_recorded_per_window_not_one_each,
+    failed_logins_lock_the_staff_id_for_a_while,
+};
+use shared_store::{
+    events_a_dead_node_left_are_settled_after_the_grace,
+    nodes_sharing_a_store_share_sessions_suspensions_and_locks,
+};
+
 fn ledger(dir: &std::path::Path) -> Arc<kizuna_ledger::Ledger> {
     Arc::new(
         kizuna_ledger::Ledger::open(
@@ -275,76 +287,6 @@ async fn unknown_outside_and_wrong_get_one_answer(b: Backend) {
     login(&r, &admin, local()).await.unwrap();
 }
 
-async fn failed_logins_are_recorded_per_window_not_one_each(b: Backend) {
-    let (_d, r) = realm(b).await;
-    let admin = r
-        .bootstrap("root", "JP", vec!["127.0.0.0/8".into()], vec!["jp".into()])
-        .await
-        .unwrap();
-    let before = r.store.events(10_000).await.unwrap().len();
-    let outside: IpAddr = "192.0.2.7".parse().unwrap();
-    let mut wrong = admin.clone();
-    wrong.password.push('x');
-    for i in 0..300 {
-        let attempt = match i % 3 {
-            0 => {
-                let mut c = admin.clone();
-                c.staff_id = format!("ghost-{i}");
-                login(&r, &c, outside).await
-            }
-            1 => login(&r, &admin, outside).await,
-            _ => login(&r, &wrong, local()).await,
-        };
-        assert!(attempt.is_err());
-    }
-    r.record_failed_logins().await.unwrap();
-    let written = r.store.events(10_000).await.unwrap().len() - before;
-    let failures = failure_events(&r).await;
-    assert_eq!(written, failures.len());
-    // One at the lock, one at the end, and one more if a window closed
-    // on the way.
-    assert!(failures.len() <= 3, "{failures:?}");
-    let sum = |field: &str| -> u64 {
-        failures
-            .iter()
-            .map(|f| {
-                f[field]
-                    .as_object()
-                    .map(|m| m.values().filter_map(|v| v.as_u64()).sum::<u64>())
-                    .unwrap_or(0)
-                    + f[&format!("other_{field}")].as_u64().unwrap_or(0)
-            })
-            .sum()
-    };
-    let count: u64 = failures.iter().map(|f| f["count"].as_u64().unwrap()).sum();
-    assert_eq!(count, 300);
-    assert_eq!(sum("staff_ids"), 300);
-    assert_eq!(sum("sources"), 300);
-    // What auditors need: which ids were tried, from where.
-    let root: u64 = failures
-        .iter()
-        .filter_map(|f| f["staff_ids"]["root"].as_u64())
-        .sum();
-    assert_eq!(root, 200);
-    assert!(failures
-        .iter()
-        .any(|f| f["staff_ids"].get("ghost-0").is_some()));
-    assert!(failures
-        .iter()
-        .all(|f| f["staff_ids"].as_object().unwrap().len() <= FAILED_LOGIN_NAMES));
-    // A made-up id is named, but not at any length it was sent with.
-    let mut long = admin.clone();
-    long.staff_id = "x".repeat(10_000);
-    assert!(login(&r, &long, outside).await.is_err());
-    r.record_failed_logins().await.unwrap();
-    let last = failure_events(&r).await.pop().unwrap();
-    assert_eq!(last["count"], 1);
-    assert_eq!(last["staff_ids"]["x".repeat(64)], 1);
-    assert!(failures
-        .iter()
-        .any(|f| f["sources"].get("192.0.2.7").is_some()));
-}
-
 async fn suspending_an_organisation_ends_its_sessions_at_once(b: Backend) {
     let (_d, r) = realm(b).await;
     let admin = r
@@ -548,61 +490,6 @@ async fn every_event_is_in_the_ledger_first_and_a_login_waits_for_it(b: Backend)
     assert_eq!(r.store.events(100).await.unwrap().len(), 2);
 }
 
-async fn failed_logins_lock_the_staff_id_for_a_while(b: Backend) {
-    let (d, r) = realm(b).await;
-    let admin = r
-        .bootstrap("root", "JP", vec!["127.0.0.0/8".into()], vec!["jp".into()])
-        .await
-        .unwrap();
-    let mut wrong = admin.clone();
-    wrong.password.push('x');
-    for _ in 0..MAX_FAILED_LOGINS {
-        assert!(matches!(
-            login(&r, &wrong, local()).await,
-            Err(StaffError::InvalidCredentials)
-        ));
-    }
-    // The failures that lock it are in the ledger before the lock holds.
-    let failures = failure_events(&r).await;
-    assert_eq!(failures.len(), 1, "{failures:?}");
-    assert_eq!(failures[0]["count"], MAX_FAILED_LOGINS);
-    // Now even the right password and code are not checked.
-    assert!(matches!(
-        login(&r, &admin, local()).await,
-        Err(StaffError::TooManyFailedLogins { minutes: 15 })
-    ));
-    // Nor after a restart: the lock is rebuilt from the recorded failures.
-    r.close().await;
-    let r = d.open(5).await;
-    assert!(matches!(
-        login(&r, &admin, local()).await,
-        Err(StaffError::TooManyFailedLogins { minutes: 15 })
-    ));
-}
-
-async fn attempts_from_outside_cannot_lock_a_staff_id_or_test_a_password(b: Backend) {
-    let (_d, r) = realm(b).await;
-    let admin = r
-        .bootstrap("root", "JP", vec!["127.0.0.0/8".into()], vec!["jp".into()])
-        .await
-        .unwrap();
-    let outside: IpAddr = "192.0.2.7".parse().unwrap();
-    let mut wrong = admin.clone();
-    wrong.password.push('x');
-    for _ in 0..MAX_FAILED_LOGINS + 2 {
-        // The same answer for a wrong password as for the right one.
-        assert!(matches!(
-            login(&r, &wrong, outside).await,
-            Err(StaffError::InvalidCredentials)
-        ));
-        assert!(matches!(
-            login(&r, &admin, outside).await,
-            Err(StaffError::InvalidCredentials)
-        ));
-    }
-    login(&r, &admin, local()).await.unwrap();
-}
-
 #[test]
 fn each_event_kind_has_one_name_and_the_refusals_are_the_policys() {
     let mut names = std::collections::BTreeSet::new();
@@ -638,219 +525,4 @@ async fn no_first_admin_exists_without_its_event(b: Backend) {
     ));
     assert!(!r.store.has_staff().await.unwrap());
     assert!(r.store.org("operator").await.unwrap().is_none());
-}
-
-/// Two nodes on one staff store, each with its own realm: a session opened
-/// on one works on the other, a suspension on one ends it on the other at
-/// once, and guesses spread over both lock the staff id on both.
-async fn nodes_sharing_a_store_share_sessions_suspensions_and_locks(b: Backend) {
-    let (place, a) = realm(b).await;
-    let other = place.open(5).await;
-    let admin = a
-        .bootstrap("root", "JP", vec!["127.0.0.0/8".into()], vec!["jp".into()])
-        .await
-        .unwrap();
-    let root = a
-        .authenticate(&login(&a, &admin, local()).await.unwrap().token, local())
-        .await
-        .unwrap();
-    let support = a
-        .add_member(
-            &root,
-            &NewStaffMember {
-                staff_id: "support".into(),
-                org_id: "operator".into(),
-                roles: vec![Role::Support],
-            },
-        )
-        .await
-        .unwrap();
-    let t = login(&a, &support, local()).await.unwrap().token;
-    assert_eq!(
-        other
-            .authenticate(&t, local())
-            .await
-            .unwrap()
-            .member
-            .staff_id,
-        "support"
-    );
-    // Reads through one node count towards the limit the other applies.
-    for subject in ["alice", "bob", "carol"] {
-        a.record(
-            EventKind::Read,
-            Some("support"),
-            Some("operator"),
-            serde_json::json!({ "subject": subject, "fields": ["profile"] }),
-        )
-        .await
-        .unwrap();
-    }
-    let limits = AnomalyLimits {
-        denials_per_hour: 5,
-        people_per_hour: 3,
-    };
-    assert!(other
-        .watch("support", "operator", Some("alice"), limits)
-        .await
-        .unwrap()
-        .is_none());
-    assert!(other
-        .watch("support", "operator", Some("dave"), limits)
-        .await
-        .unwrap()
-        .is_some());
-    assert!(matches!(
-        other.authenticate(&t, local()).await,
-        Err(StaffError::InvalidSession(_))
-    ));
-    let t = {
-        // Suspended by the anomaly rule; a fresh member shows the same
-        // for a suspension an admin makes.
-        let ops = a
-            .add_member(
-                &root,
-                &NewStaffMember {
-                    staff_id: "ops".into(),
-                    org_id: "operator".into(),
-                    roles: vec![Role::Support],
-                },
-            )
-            .await
-            .unwrap();
-        login(&a, &ops, local()).await.unwrap().token
-    };
-    other.authenticate(&t, local()).await.unwrap();
-    a.suspend_member(&root, "ops").await.unwrap();
-    assert!(matches!(
-        other.authenticate(&t, local()).await,
-        Err(StaffError::InvalidSession(_))
-    ));
-
-    let mut wrong = admin.clone();
-    wrong.password.push('x');
-    for i in 0..MAX_FAILED_LOGINS {
-        let node = if i % 2 == 0 { &a } else { &other };
-        assert!(matches!(
-            login(node, &wrong, local()).await,
-            Err(StaffError::InvalidCredentials)
-        ));
-    }
-    for node in [&a, &other] {
-        assert!(matches!(
-            login(node, &admin, local()).await,
-            Err(StaffError::TooManyFailedLogins { .. })
-        ));
-    }
-}
-
-/// In a cluster an event left unnumbered may be another node's whose
-/// append is under way: the periodic settling leaves the young ones alone,
-/// numbers an old one whose leaf reached the shared log, and takes back an
-/// old one whose leaf never did.
-async fn events_a_dead_node_left_are_settled_after_the_grace(b: Backend) {
-    let place = Place::new(b, "staff_settle").await;
-    let log = Arc::new(kizuna_ledger::InMemoryLog::default());
-    let ledger = Arc::new(
-        kizuna_ledger::Ledger::open_shared(
-            &place.path().join("mirror"),
-            kizuna_ledger::TreeHeadKey::new("test/ledger", [2; 32]),
-            log.clone(),
-        )
-        .await
-        .unwrap(),
-    );
-    let r = StaffRealm::open(place.at(), [5; 32], ledger.clone())
-        .await
-        .unwrap();
-    let now = kizuna_wire::now_ms();
-    let left = |at: u64, what: &str| {
-        let entry = format!("{{\"left by a dead node\":\"{what}\"}}").into_bytes();
-        let leaf = kizuna_ledger::leaf_hash(&entry);
-        let event = Event {
-            at,
-            kind: EventKind::Login,
-            staff_id: Some("root".into()),
-            org_id: Some("operator".into()),
-            detail: serde_json::json!({ "what": what }),
-        };
-        (event, entry, leaf)
-    };
-    let appended = left(now - 5 * 60_000, "appended");
-    let lost = left(now - 5 * 60_000, "lost");
-    let young = left(now, "under way");
-    let size = ledger.size();
-    for (e, entry, leaf) in [&appended, &lost, &young] {
-        r.store.append(e, entry, leaf, size).await.unwrap();
-    }
-    // The dead node's one append that reached the log, as another node's.
-    let index = kizuna_ledger::SharedLog::append(log.as_ref(), &[appended.2])
-        .await
-        .unwrap();
-
-    r.settle_pending().await.unwrap();
-    let pending: Vec<Vec<u8>> = r
-        .pending_events()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.leaf)
-        .collect();
-    assert_eq!(pending, vec![young.2.to_vec()], "only the young one waits");
-    let numbered = r.held_events(index, 10).await.unwrap();
-    assert_eq!(numbered.len(), 1);
-    assert_eq!(numbered[0].leaf, appended.2.to_vec());
-    assert_eq!(numbered[0].index, index);
-}
-
-/// Two operators bootstrapping one cluster's staff realm at once: one
-/// first admin is made, the other is told one exists. (An embedded store
-/// belongs to the one process holding its data directory.)
-#[tokio::test]
-async fn one_first_admin_when_two_operators_bootstrap_a_shared_store_at_once() {
-    let (place, a) = realm(Backend::Postgres).await;
-    let b = place.open(5).await;
-    let nets = || vec!["127.0.0.0/8".to_string()];
-    let (ra, rb) = tokio::join!(
-        a.bootstrap("root", "JP", nets(), vec!["jp".into()]),
-        b.bootstrap("admin", "JP", nets(), vec!["jp".into()]),
-    );
-    assert!(
-        ra.is_ok() != rb.is_ok(),
-        "exactly one bootstrap succeeds: {:?} {:?}",
-        ra.as_ref().map(|c| &c.staff_id),
-        rb.as_ref().map(|c| &c.staff_id)
-    );
-    let refused = ra.err().or(rb.err()).unwrap();
-    assert!(matches!(refused, StaffError::Exists(_)), "{refused:?}");
-    assert_eq!(a.store.members().await.unwrap().len(), 1);
-}
-
-/// An event another node took back while its append was under way (the
-/// append outlived the grace): once appended it is written again,
-/// numbered, for its leaf is in the ledger.
-#[tokio::test]
-async fn an_event_taken_back_while_appended_is_written_again() {
-    let (place, r) = realm(Backend::Sqlite).await;
-    let l = ledger(place.path());
-    let e = Event {
-        at: kizuna_wire::now_ms(),
-        kind: EventKind::Login,
-        staff_id: Some("root".into()),
-        org_id: Some("operator".into()),
-        detail: serde_json::json!({}),
-    };
-    let entry = b"{\"an\":\"entry\"}".to_vec();
-    let leaf = kizuna_ledger::leaf_hash(&entry);
-    r.store.append(&e, &entry, &leaf, l.size()).await.unwrap();
-    // Another node's settling takes it back; then the append lands.
-    r.store.drop_pending_event(&leaf).await.unwrap();
-    let idx = l.append(vec![leaf]).await.unwrap();
-    r.store
-        .number_appended(&e, &entry, &leaf, 0, idx)
-        .await
-        .unwrap();
-    let held = r.held_events(idx, 10).await.unwrap();
-    assert_eq!(held.len(), 1);
-    assert_eq!(held[0].leaf, leaf.to_vec());
 }
