@@ -49,13 +49,13 @@ fn altered_reordered_cut_or_extended_files_do_not_open() {
     let mut flipped = c.clone();
     flipped[SEALED_CHUNK + 10] ^= 1;
     assert_eq!(
-        opened(&key, s.clone(), &flipped),
+        opened(&key, s, &flipped),
         Err(MediaError::BadChunk { index: 1 })
     );
 
     let swapped = [chunks[1], chunks[0], chunks[2], chunks[3]].concat();
     assert_eq!(
-        opened(&key, s.clone(), &swapped),
+        opened(&key, s, &swapped),
         Err(MediaError::BadChunk { index: 0 })
     );
 
@@ -63,14 +63,14 @@ fn altered_reordered_cut_or_extended_files_do_not_open() {
     let cut = chunks[..3].concat();
     let short = Sealed {
         size: 3 * CHUNK as u64,
-        ..s.clone()
+        ..s
     };
     assert_eq!(
         opened(&key, short, &cut),
         Err(MediaError::BadChunk { index: 2 })
     );
     assert!(matches!(
-        opened(&key, s.clone(), &cut),
+        opened(&key, s, &cut),
         Err(MediaError::Truncated { .. })
     ));
 
@@ -78,7 +78,7 @@ fn altered_reordered_cut_or_extended_files_do_not_open() {
     // last chunk's read or follows a whole one.
     let longer = [c.as_slice(), chunks[3]].concat();
     assert_eq!(
-        opened(&key, s.clone(), &longer),
+        opened(&key, s, &longer),
         Err(MediaError::BadChunk { index: 3 })
     );
     let whole = file(2 * CHUNK);
@@ -91,7 +91,7 @@ fn altered_reordered_cut_or_extended_files_do_not_open() {
 
     // Another file's key, or the right chunks under another hash.
     assert_eq!(
-        opened(&FileKey::generate(), s.clone(), &c),
+        opened(&FileKey::generate(), s, &c),
         Err(MediaError::BadChunk { index: 0 })
     );
     let lied = Sealed {

@@ -120,7 +120,7 @@ impl FileSend {
 
 /// Parts sent at once: enough that sealing, the network and the node's
 /// writes overlap, within what the node takes ahead of its count.
-pub(super) const PARTS_IN_FLIGHT: usize = 4;
+pub(super) const PARTS_IN_FLIGHT: usize = 8;
 
 /// One round of an upload: sends every part from `kept` on, a few at a
 /// time, and moves `kept` to what the node says it keeps. Stops at the

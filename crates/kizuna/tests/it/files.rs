@@ -10,6 +10,19 @@ use kizuna_wire::ErrorCode;
 use crate::harness::*;
 
 /// `n` bytes nobody could guess or find by chance in a store.
+/// Alice (in Japan) and Bob (in `bob_region`) in a chat of their own,
+/// both devices in it.
+async fn chat_of_two(
+    node: &Node,
+    bob_region: &str,
+) -> (kizuna_client::Client, kizuna_client::Client, String) {
+    let mut alice = node.person("alice", "jp").await;
+    let mut bob = node.person("bob", bob_region).await;
+    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
+    bob.sync().await.unwrap();
+    (alice, bob, chat)
+}
+
 fn random_file(dir: &Path, name: &str, n: usize) -> (std::path::PathBuf, Vec<u8>) {
     let mut bytes = vec![0u8; n];
     rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut bytes);
@@ -138,10 +151,7 @@ async fn a_file_goes_end_to_end_sealed_and_only_the_chats_devices_fetch_it() {
 #[tokio::test]
 async fn a_photo_leaves_without_its_location() {
     let node = Node::start().await;
-    let mut alice = node.person("alice", "jp").await;
-    let mut bob = node.person("bob", "jp").await;
-    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
-    bob.sync().await.unwrap();
+    let (mut alice, mut bob, chat) = chat_of_two(&node, "jp").await;
     let seg = |marker: u8, body: &[u8]| {
         let mut s = vec![0xFF, marker];
         s.extend_from_slice(&((body.len() + 2) as u16).to_be_bytes());
@@ -195,10 +205,7 @@ async fn too_large_over_quota_and_bad_parts_are_refused_and_keep_nothing() {
         .replace("max_size = \"100MiB\"", "max_size = \"2MiB\"")
         .replace("quota = \"2GiB\"", "quota = \"3MiB\"");
     let node = Node::with_regions(&toml).await;
-    let mut alice = node.person("alice", "jp").await;
-    let mut bob = node.person("bob", "jp").await;
-    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
-    bob.sync().await.unwrap();
+    let (mut alice, mut bob, chat) = chat_of_two(&node, "jp").await;
     let dir = tempfile::tempdir().unwrap();
     let (big, _) = random_file(dir.path(), "big.bin", 2 * 1024 * 1024 + 1);
     let e = alice
@@ -427,10 +434,7 @@ async fn an_upload_and_a_download_go_on_after_the_node_is_killed() {
 #[tokio::test]
 async fn the_data_map_says_where_files_are_and_a_region_move_takes_them_along() {
     let mut node = Node::start().await;
-    let mut alice = node.person("alice", "jp").await;
-    let mut bob = node.person("bob", "kr").await;
-    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
-    bob.sync().await.unwrap();
+    let (mut alice, mut bob, chat) = chat_of_two(&node, "kr").await;
     let dir = tempfile::tempdir().unwrap();
     let (path, plain) = random_file(dir.path(), "notes.txt", 200_000);
     let sent = alice
@@ -604,10 +608,7 @@ async fn a_region_can_keep_its_files_in_an_s3_bucket() {
         ),
     );
     let node = Node::with_regions(&toml).await;
-    let mut alice = node.person("alice", "jp").await;
-    let mut bob = node.person("bob", "jp").await;
-    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
-    bob.sync().await.unwrap();
+    let (mut alice, mut bob, chat) = chat_of_two(&node, "jp").await;
     let dir = tempfile::tempdir().unwrap();
     let (path, plain) = random_file(dir.path(), "photo.bin", 1_500_000);
     let sent = alice
@@ -665,10 +666,7 @@ async fn files_past_their_retention_and_uploads_never_sent_are_deleted_and_the_s
         .replace("retention = \"365d\"", "retention = \"3s\"")
         .replace("unfinished = \"24h\"", "unfinished = \"2s\"");
     let node = Node::with_regions(&toml).await;
-    let mut alice = node.person("alice", "jp").await;
-    let mut bob = node.person("bob", "jp").await;
-    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
-    bob.sync().await.unwrap();
+    let (mut alice, mut bob, chat) = chat_of_two(&node, "jp").await;
     let dir = tempfile::tempdir().unwrap();
     let (path, _) = random_file(dir.path(), "photo.bin", 1500 * 1024);
     let sent = alice
@@ -757,10 +755,7 @@ async fn files_past_their_retention_and_uploads_never_sent_are_deleted_and_the_s
 #[tokio::test]
 async fn a_picture_carries_a_thumbnail_made_on_the_sending_device() {
     let node = Node::start().await;
-    let mut alice = node.person("alice", "jp").await;
-    let mut bob = node.person("bob", "jp").await;
-    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
-    bob.sync().await.unwrap();
+    let (mut alice, mut bob, chat) = chat_of_two(&node, "jp").await;
     // A valid 1×1 PNG.
     let png: kizuna_wire::Bytes = serde_json::from_str(
         "\"iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==\"",
