@@ -20,7 +20,7 @@ use crate::{Client, ClientError, Result, StoredMessage};
 
 mod save;
 mod upload;
-pub use save::SavedFile;
+pub use save::{FileSave, SavedFile};
 pub use upload::{refused_token, PartSender};
 
 /// How often one part is tried before the transfer gives up, waiting up

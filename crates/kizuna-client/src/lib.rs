@@ -41,7 +41,7 @@ use openmls_rust_crypto::OpenMlsRustCrypto;
 use reqwest::Method;
 
 pub use error::{ClientError, Result};
-pub use files::{media_type, refused_token, FileSend, PartSender, SavedFile};
+pub use files::{media_type, refused_token, FileSave, FileSend, PartSender, SavedFile};
 pub use ledger::{VerifiedAccess, VerifiedAccesses};
 pub use local::{
     Attachment, ChatRequest, ChatSummary, FrankProof, LastMessage, Standing, StoredMessage,

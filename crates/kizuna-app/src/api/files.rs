@@ -183,7 +183,7 @@ pub(super) async fn fetch(
     Path((chat, seq)): Path<(String, u64)>,
     Query(f): Query<Fetch>,
 ) -> Result<Response, AppError> {
-    let (path, attachment) = {
+    let (path, attachment, save) = {
         let mut client = state.client.lock().await;
         let attachment = client
             .timeline(&chat)
@@ -208,17 +208,45 @@ pub(super) async fn fetch(
         let path = dir.join(&attachment.file_id);
         // Kept only once opened and checked whole: a file here is the one
         // its message describes.
-        if tokio::fs::metadata(&path).await.is_err() {
-            client
-                .save_file(&chat, seq, Some(&path), &mut |_, _| {})
-                .await?;
-        }
-        (path, attachment)
+        let save = if tokio::fs::metadata(&path).await.is_err() {
+            let save = client.begin_file_save(&chat, seq, Some(&path)).await?;
+            Some((save, client.part_sender().await?))
+        } else {
+            None
+        };
+        (path, attachment, save)
     };
-    let file = tokio::fs::File::open(&path)
+    // The device is not held while the parts come; saves wait for each
+    // other, so a picture asked for twice is fetched once.
+    if let Some((save, via)) = save {
+        let _one = state.saving.lock().await;
+        if tokio::fs::metadata(&path).await.is_ok() {
+            return serve(&path, &attachment, f.download).await;
+        }
+        match save.fetch(&via, &mut |_, _| {}).await {
+            Err(e) if kizuna_client::refused_token(&e) => {
+                let via = state.client.lock().await.renewed_part_sender().await?;
+                save.fetch(&via, &mut |_, _| {}).await?;
+            }
+            other => {
+                other?;
+            }
+        }
+    }
+    serve(&path, &attachment, f.download).await
+}
+
+/// A file opened and checked on this device, to the page: inline only as
+/// a picture type, otherwise as a download.
+async fn serve(
+    path: &FsPath,
+    attachment: &kizuna_client::Attachment,
+    download: bool,
+) -> Result<Response, AppError> {
+    let file = tokio::fs::File::open(path)
         .await
-        .map_err(|e| local(&path, e))?;
-    let inline = !f.download && PREVIEWABLE.contains(&attachment.media_type.as_str());
+        .map_err(|e| local(path, e))?;
+    let inline = !download && PREVIEWABLE.contains(&attachment.media_type.as_str());
     let mut r = Response::new(Body::from_stream(pieces_of(file)));
     let h = r.headers_mut();
     let kind = if inline {

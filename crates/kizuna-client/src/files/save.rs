@@ -60,6 +60,30 @@ impl Client {
         out: Option<&Path>,
         progress: &mut (dyn FnMut(u64, u64) + Send),
     ) -> Result<SavedFile> {
+        let save = self.begin_file_save(chat, seq, out).await?;
+        let mut renewed = false;
+        loop {
+            let via = self.part_sender().await?;
+            match save.fetch(&via, progress).await {
+                Err(e) if refused_token(&e) && !renewed => {
+                    renewed = true;
+                    self.token = None;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The first step of [`Client::save_file`], for a caller that does
+    /// other work with this device while the parts come: the message's
+    /// file found and checked, where it goes decided, and what the node
+    /// keeps of it asked.
+    pub async fn begin_file_save(
+        &mut self,
+        chat: &str,
+        seq: u64,
+        out: Option<&Path>,
+    ) -> Result<FileSave> {
         let chat = self.resolve_chat(chat).await?;
         let m = self
             .local
@@ -118,67 +142,85 @@ impl Client {
             size: file.size,
             sha256,
         };
-        let mut renewed = false;
-        let result = loop {
-            let via = self.part_sender().await?;
-            let target = Target {
-                tmp: &tmp,
-                out: &out,
-                key: &key,
-                sealed,
-            };
-            match fetch_into(&via, &file.file_id, &info, target, progress).await {
-                Err(e) if refused_token(&e) && !renewed => {
-                    renewed = true;
-                    self.token = None;
-                }
-                other => break other,
-            }
-        };
-        // What was written so far stays for the next try while the node
-        // is what failed; a file that does not open or check is removed.
-        if matches!(&result, Err(e) if !transient(e)) {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result?;
-        Ok(SavedFile {
-            path: out,
+        Ok(FileSave {
+            file_id: file.file_id,
+            info,
+            tmp,
+            out,
+            key,
+            sealed,
             file_name: file.file_name,
             media_type: file.media_type,
-            size: file.size,
-            sha256: hex::encode(sha256),
         })
     }
 }
 
-/// Where a file being saved goes, and what opens and checks it.
-struct Target<'a> {
+/// A file this device is saving ([`Client::begin_file_save`]).
+pub struct FileSave {
+    file_id: String,
+    info: FileProgress,
     /// What was opened so far, beside `out`.
-    tmp: &'a Path,
-    out: &'a Path,
-    key: &'a FileKey,
+    tmp: PathBuf,
+    out: PathBuf,
+    key: FileKey,
     sealed: Sealed,
+    file_name: String,
+    media_type: String,
 }
 
-/// Fetches the parts of a file not yet opened into `t.tmp`, a few at once
-/// and opened in order, then checks the whole and moves it to `t.out`.
+impl FileSave {
+    /// Fetches the parts not yet opened, a few at once and opened in
+    /// order, checks the whole and moves it into place. What was written
+    /// stays for the next try while the node is what failed (a refused
+    /// token ([`refused_token`]) included: call again with a new
+    /// [`PartSender`]); a file that does not open or check is removed.
+    pub async fn fetch(
+        &self,
+        via: &PartSender,
+        progress: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> Result<SavedFile> {
+        let tmp = &self.tmp;
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(tmp)
+            .map_err(|e| io(tmp, e))?;
+        // One save of a file into one place at a time: two writing the
+        // same partial file would each spoil the other.
+        if f.try_lock().is_err() {
+            return Err(ClientError::Invalid(format!(
+                "{} is being saved by another process; try again once it ends",
+                self.out.display()
+            )));
+        }
+        let result = fetch_into(via, self, f, progress).await;
+        if matches!(&result, Err(e) if !transient(e) && !refused_token(e)) {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+        result?;
+        Ok(SavedFile {
+            path: self.out.clone(),
+            file_name: self.file_name.clone(),
+            media_type: self.media_type.clone(),
+            size: self.sealed.size,
+            sha256: hex::encode(self.sealed.sha256),
+        })
+    }
+}
+
+/// See [`FileSave::fetch`]; `f` is the partial file, locked.
 async fn fetch_into(
     via: &PartSender,
-    file_id: &str,
-    info: &FileProgress,
-    t: Target<'_>,
+    t: &FileSave,
+    mut f: std::fs::File,
     progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<()> {
     use futures_util::stream::{self, StreamExt, TryStreamExt};
-    let (tmp, size) = (t.tmp, info.size);
-    let mut opener = kizuna_media::PieceOpener::new(t.key, t.sealed);
+    let (file_id, info) = (t.file_id.as_str(), &t.info);
+    let (tmp, size) = (t.tmp.as_path(), info.size);
+    let mut opener = kizuna_media::PieceOpener::new(&t.key, t.sealed);
     let done = opened_before(tmp, &mut opener)?;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(tmp)
-        .map_err(|e| io(tmp, e))?;
     f.set_len(done * kizuna_media::CHUNK as u64)
         .and_then(|_| f.seek(std::io::SeekFrom::End(0)))
         .map_err(|e| io(tmp, e))?;
@@ -219,7 +261,7 @@ async fn fetch_into(
     w.write_all(&last).map_err(|e| io(tmp, e))?;
     let f = w.into_inner().map_err(|e| io(tmp, e))?;
     f.sync_all().map_err(|e| io(tmp, e))?;
-    std::fs::rename(tmp, t.out).map_err(|e| io(t.out, e))
+    std::fs::rename(tmp, &t.out).map_err(|e| io(&t.out, e))
 }
 
 /// Part `n` of a file, tried again while the node restarts or the

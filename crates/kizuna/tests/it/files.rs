@@ -946,6 +946,22 @@ async fn a_send_and_a_save_killed_midway_go_on_where_they_stopped_when_run_again
     assert!(!target.exists() && !written.exists());
     let written_again = killed_midway().await;
     assert_eq!(written_again, written, "the same name, to go on from");
+    // Another save of it into the same place, while one runs: refused,
+    // and what the running one wrote is left alone.
+    let held = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&written)
+        .unwrap();
+    held.lock().unwrap();
+    let out = run(save.clone()).await;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("being saved by another process"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(written.exists());
+    drop(held);
     let out = run(save).await;
     assert!(
         out.status.success(),
