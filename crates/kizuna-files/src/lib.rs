@@ -4,7 +4,7 @@
 //!
 //! What is stored is ciphertext the node cannot open (devices seal files
 //! before upload); this crate only keeps parts durably and hands them back.
-//! A file is a numbered sequence of parts written one at a time, so an
+//! A file is a numbered sequence of parts, each written whole, so an
 //! upload resumes from the parts already kept, after a dropped connection
 //! or a restart, and no part is ever held in memory beyond its own size.
 

@@ -88,8 +88,9 @@ pub enum ErrorCode {
     /// No such file, or not one this device may fetch: the same answer,
     /// so a file's existence is not told to anyone outside its chat.
     UnknownFile,
-    /// A part that is not the next one expected, not its length, or not
-    /// what its `Content-Digest` says: refused, and nothing of it kept.
+    /// A part too far past the first one the node lacks (or past the
+    /// last), not its length, or not what its `Content-Digest` says:
+    /// refused, and nothing of it kept.
     BadPart,
     /// A message names a file whose upload has not finished.
     FileIncomplete,

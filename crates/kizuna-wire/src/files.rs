@@ -1,6 +1,6 @@
 //! Files sent in a chat, as the node sees them: a size, then sealed parts
-//! uploaded and fetched one at a time. What a file is (its name, type, key
-//! and hash) travels only inside the MLS message that carries it
+//! uploaded and fetched a few at a time. What a file is (its name, type,
+//! key and hash) travels only inside the MLS message that carries it
 //! ([`crate::ChatContent::File`]).
 
 use serde::{Deserialize, Serialize};

@@ -65,7 +65,7 @@ pub(crate) async fn file_progress(
     put,
     path = "/v1/files/{file}/parts/{part}",
     tag = "user",
-    summary = "Upload the next part of a file, as raw bytes with its SHA-256 in Content-Digest",
+    summary = "Upload a part of a file (the first the node lacks or one of the 8 after it), as raw bytes with its SHA-256 in Content-Digest",
     params(
         ("file" = String, Path, description = "the file id", min_length = 32, max_length = 32, pattern = r"^[0-9a-f]{32}$"),
         ("part" = u32, Path, description = "the part's number, from 0"),
