@@ -80,6 +80,17 @@
       leftTag: 'Left',
       membersTitle: 'Members',
       membersFailed: 'Could not load the members: {msg}',
+      safetyNumber: 'Safety number',
+      safetyNumberNamed: 'Safety number with {handle}',
+      safetyTitle: 'Safety number with {handle}',
+      safetyExplain: 'Compare it with the one {handle} sees, in person or over another channel. If every digit matches, mark them verified.',
+      safetyText: 'As text, for a QR code:',
+      safetyUnverified: 'Not verified',
+      safetyVerified: 'Verified',
+      safetyChanged: 'Their keys changed since you verified them',
+      safetyConfirm: 'Mark as verified',
+      safetyFailed: 'Could not load the safety number: {msg}',
+      keysChanged: '{handle}’s keys changed since you verified them. Compare safety numbers again before you trust this chat.',
       deviceCountOne: '1 device',
       deviceCount: '{n} devices',
       removeMember: 'Remove',
@@ -393,6 +404,17 @@
       leftTag: '退出済み',
       membersTitle: 'メンバー',
       membersFailed: 'メンバーを読み込めませんでした：{msg}',
+      safetyNumber: '安全番号',
+      safetyNumberNamed: '{handle} との安全番号',
+      safetyTitle: '{handle} との安全番号',
+      safetyExplain: '{handle} さんの画面の番号と、対面か別の手段で見比べてください。すべて一致したら、確認済みにします。',
+      safetyText: 'QR コード用のテキスト：',
+      safetyUnverified: '未確認',
+      safetyVerified: '確認済み',
+      safetyChanged: '確認した後に鍵が変わりました',
+      safetyConfirm: '確認済みにする',
+      safetyFailed: '安全番号を読み込めませんでした：{msg}',
+      keysChanged: '{handle} さんの鍵が、確認した後に変わりました。このチャットを信頼する前に、安全番号をもう一度見比べてください。',
       deviceCountOne: '端末 1 台',
       deviceCount: '端末 {n} 台',
       removeMember: '削除',
@@ -702,6 +724,17 @@
       leftTag: '나감',
       membersTitle: '멤버',
       membersFailed: '멤버를 불러오지 못했습니다: {msg}',
+      safetyNumber: '안전 번호',
+      safetyNumberNamed: '{handle}님과의 안전 번호',
+      safetyTitle: '{handle}님과의 안전 번호',
+      safetyExplain: '{handle}님 화면의 번호와 직접 또는 다른 수단으로 비교하세요. 모두 일치하면 확인됨으로 표시하세요.',
+      safetyText: 'QR 코드용 텍스트:',
+      safetyUnverified: '확인 안 됨',
+      safetyVerified: '확인됨',
+      safetyChanged: '확인한 뒤 키가 바뀌었습니다',
+      safetyConfirm: '확인됨으로 표시',
+      safetyFailed: '안전 번호를 불러오지 못했습니다: {msg}',
+      keysChanged: '{handle}님의 키가 확인한 뒤 바뀌었습니다. 이 채팅을 믿기 전에 안전 번호를 다시 비교하세요.',
       deviceCountOne: '기기 1대',
       deviceCount: '기기 {n}대',
       removeMember: '내보내기',
@@ -1201,10 +1234,12 @@
   const membersError = h('div', { class: 'error', role: 'alert' });
   const leaveBtn = h('button', { type: 'button', class: 'btn danger-outline', 'data-test': 'leave-chat', i18n: 'leaveChat' });
   const leaveBox = h('div', { class: 'leave-box' }, leaveBtn);
+  // A member's safety number, opened from their row.
+  const safetyBox = h('section', { class: 'safety-box', 'data-test': 'safety-box', hidden: true, 'aria-live': 'polite' });
   const membersSummary = h('summary', { class: 'members-summary' }, h('span', { i18n: 'membersTitle' }));
   const membersPanel = h('details', { class: 'members-panel', 'data-test': 'members-panel' },
     membersSummary,
-    h('div', { class: 'members-body' }, membersList, membersStatus, addMemberForm, membersError, leaveBox));
+    h('div', { class: 'members-body' }, membersList, membersStatus, safetyBox, addMemberForm, membersError, leaveBox));
 
   // A chat request: someone not in my contacts put me in this chat.
   const requestText = h('p', { class: 'request-text' });
@@ -1230,10 +1265,12 @@
   const privacyView = h('main', { class: 'page', 'data-view': 'privacy', 'data-test': 'privacy', hidden: true, 'aria-labelledby': 'privacy-heading' });
   const settingsView = h('main', { class: 'page', 'data-view': 'settings', 'data-test': 'settings', hidden: true, 'aria-labelledby': 'settings-heading' });
   const tamperBanner = h('div', { class: 'tamper-banner', 'data-test': 'tamper-banner', role: 'alert', hidden: true });
+  // People I verified whose keys changed since.
+  const keysBanner = h('div', { class: 'keys-banner', 'data-test': 'keys-banner', role: 'alert', hidden: true });
   const live = h('div', { class: 'vh', 'aria-live': 'polite', 'aria-atomic': 'true', 'data-test': 'live' });
   const sessionNotice = h('div', { class: 'session-ended', hidden: true, role: 'alert', 'data-test': 'session-ended' });
 
-  root.append(tamperBanner, header, layout, privacyView, settingsView, live, sessionNotice);
+  root.append(tamperBanner, keysBanner, header, layout, privacyView, settingsView, live, sessionNotice);
 
   // ---------------------------------------------------------------------
   // Language
@@ -1387,6 +1424,7 @@
           chats = Array.isArray(list) ? list : [];
           chatsLoaded = true;
           renderChatList();
+          refreshKeyChanges();
           chatList.dataset.loaded = 'true';
           if (hooks.firstRenderMs === null) hooks.firstRenderMs = performance.now();
           if (conv) {
@@ -1881,6 +1919,9 @@
     membersPanel.open = false;
     members = null;
     membersError.textContent = '';
+    safetyFor = null;
+    safetyBox.hidden = true;
+    safetyBox.replaceChildren();
     renderMembers();
     composer.value = '';
     autosize();
@@ -2286,6 +2327,12 @@
         h('span', { class: 'member-handle', text: String(m.handle) }),
         mine ? h('span', { class: 'tag muted-tag', text: t('you') }) : null,
         h('span', { class: 'muted small member-devices', text: t(n === 1 ? 'deviceCountOne' : 'deviceCount', { n }) }));
+      if (!mine) {
+        const sb = h('button', { type: 'button', class: 'btn secondary small-btn', 'data-test': 'safety-number',
+          'aria-label': t('safetyNumberNamed', { handle: m.handle }), text: t('safetyNumber') });
+        sb.addEventListener('click', () => showSafety(m.handle));
+        li.append(sb);
+      }
       if (canEdit && !mine) {
         const b = h('button', { type: 'button', class: 'btn secondary small-btn', 'data-test': 'remove-member',
           'aria-label': t('removeMemberNamed', { handle: m.handle }), text: t('removeMember') });
@@ -2314,6 +2361,73 @@
       if (e.status !== 401) membersError.textContent = t('membersFailed', { msg: e.message });
     }
     renderMembers();
+  }
+  // Safety numbers: shown from a member's row, confirmed once compared.
+  let safetyFor = null;
+  async function showSafety(handle) {
+    safetyFor = handle;
+    safetyBox.hidden = false;
+    safetyBox.replaceChildren(h('p', { class: 'muted small', text: t('loading') }));
+    try {
+      renderSafety(await api('GET', '/api/people/' + encodeURIComponent(handle) + '/safety'));
+    } catch (e) {
+      if (safetyFor !== handle) return;
+      safetyBox.replaceChildren(h('p', { class: 'error', role: 'alert', text: t('safetyFailed', { msg: e.message }) }));
+    }
+  }
+  function renderSafety(n) {
+    if (!n || n.handle !== safetyFor) return;
+    const groups = String(n.digits || '').split(' ');
+    const rows = [];
+    for (let i = 0; i < groups.length; i += 4) rows.push(h('div', { text: groups.slice(i, i + 4).join(' ') }));
+    const state = n.standing && n.standing.state;
+    const standing = h('p', { class: 'safety-standing ' + (state || ''), 'data-test': 'safety-standing', 'data-state': state || '',
+      text: t(state === 'verified' ? 'safetyVerified' : state === 'changed' ? 'safetyChanged' : 'safetyUnverified') });
+    const kids = [
+      h('h3', { class: 'safety-title', text: t('safetyTitle', { handle: n.handle }) }),
+      h('div', { class: 'safety-digits', 'data-test': 'safety-digits', 'data-digits': n.digits }, ...rows),
+      standing,
+      h('p', { class: 'muted small', text: t('safetyExplain', { handle: n.handle }) }),
+      h('p', { class: 'muted small' }, t('safetyText') + ' ', h('code', { class: 'safety-text', text: n.text })),
+    ];
+    if (state !== 'verified') {
+      const b = h('button', { type: 'button', class: 'btn', 'data-test': 'safety-confirm', text: t('safetyConfirm') });
+      b.addEventListener('click', async () => {
+        b.disabled = true;
+        try {
+          renderSafety(await api('POST', '/api/people/' + encodeURIComponent(n.handle) + '/safety'));
+          refreshKeyChanges();
+        } catch (e) {
+          b.disabled = false;
+          safetyBox.append(h('p', { class: 'error', role: 'alert', text: t('safetyFailed', { msg: e.message }) }));
+        }
+      });
+      kids.push(b);
+    }
+    safetyBox.replaceChildren(...kids);
+  }
+  let keysChanged = [];
+  async function refreshKeyChanges() {
+    try {
+      const list = await api('GET', '/api/safety/changed');
+      keysChanged = Array.isArray(list) ? list.filter((n) => n && typeof n.handle === 'string') : [];
+    } catch (_) { return; }
+    renderKeyChanges();
+  }
+  function renderKeyChanges() {
+    keysBanner.hidden = keysChanged.length === 0;
+    keysBanner.replaceChildren(...keysChanged.map((n) => {
+      const p = h('p', { 'data-handle': n.handle }, '⚠ ' + t('keysChanged', { handle: n.handle }) + ' ');
+      const b = h('button', { type: 'button', class: 'btn small-btn', 'data-test': 'keys-banner-compare', text: t('safetyNumber') });
+      b.addEventListener('click', () => {
+        const c = chats.find((x) => Array.isArray(x.members) && x.members.includes(n.handle));
+        if (c) openChat(c.chat);
+        membersPanel.open = true;
+        showSafety(n.handle);
+      });
+      p.append(b);
+      return p;
+    }));
   }
   membersPanel.addEventListener('toggle', () => {
     if (membersPanel.open) { renderMembers(); loadMembers(); }

@@ -25,6 +25,7 @@ mod people;
 mod privacy;
 mod reports;
 mod requests;
+mod safety;
 mod send;
 mod session;
 mod sync;
@@ -47,6 +48,7 @@ pub use local::{
     Attachment, ChatRequest, ChatSummary, FrankProof, LastMessage, Standing, StoredMessage,
     Unopened,
 };
+pub use safety::{KeyStanding, SafetyNumber};
 pub use transport::{normalise_server, ServerAddress};
 
 use local::{Changes, Local};
@@ -421,7 +423,7 @@ impl Client {
     }
 
     /// Takes the home lock and loads the MLS state from disk.
-    async fn begin(&mut self) -> Result<HomeLock> {
+    pub(crate) async fn begin(&mut self) -> Result<HomeLock> {
         let g = lock_home(&self.home).await?;
         self.reload_mls().await?;
         Ok(g)

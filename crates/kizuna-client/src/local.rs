@@ -388,6 +388,16 @@ impl Local {
             .map_err(|e| self.err(e))
     }
 
+    /// The keys that start with `prefix`, in order.
+    pub async fn meta_keys(&self, prefix: &str) -> Result<Vec<String>> {
+        sqlx::query_scalar("SELECT key FROM meta WHERE substr(key, 1, ?) = ? ORDER BY key")
+            .bind(prefix.len() as i64)
+            .bind(prefix)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))
+    }
+
     pub async fn meta_string(&self, key: &str) -> Result<Option<String>> {
         Ok(self
             .meta(key)

@@ -197,6 +197,15 @@ pub fn members(group: &MlsGroup) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Each member device's handle and signature key, as the group's tree
+/// holds them.
+pub fn member_keys(group: &MlsGroup) -> Vec<(String, Vec<u8>)> {
+    group
+        .members()
+        .filter_map(|m| identity_of(&m.credential).map(|(h, _)| (h, m.signature_key)))
+        .collect()
+}
+
 /// The devices whose departure waits in this epoch: every commit carries
 /// the waiting proposals out.
 fn departing(group: &MlsGroup) -> Vec<String> {

@@ -3,7 +3,7 @@
 //! `kizuna block …`: whom the node refuses on my behalf.
 
 use clap::Subcommand;
-use kizuna_client::Client;
+use kizuna_client::{Client, KeyStanding};
 
 use crate::cli::Home;
 use crate::exit::NotFound;
@@ -299,6 +299,65 @@ pub async fn blocks(home: &Home, action: BlockAction, json: bool) -> anyhow::Res
             for b in &list.blocked {
                 out!("{:<32} since {}", b.handle, when(b.since));
             }
+        }
+    }
+    Ok(())
+}
+
+/// `kizuna verify H [--confirm]`: the safety number with H, and whether it
+/// was confirmed.
+pub async fn verify(home: &Home, handle: &str, confirm: bool, json: bool) -> anyhow::Result<()> {
+    let mut c = Client::open(&home.home).await?;
+    let n = if confirm {
+        c.confirm_safety_number(handle).await?
+    } else {
+        c.safety_number(handle).await?
+    };
+    if json {
+        out!("{}", serde_json::to_string(&n)?);
+        return Ok(());
+    }
+    out!("safety number with {handle}:");
+    let groups: Vec<&str> = n.digits.split(' ').collect();
+    for row in groups.chunks(4) {
+        out!("    {}", row.join(" "));
+    }
+    out!("as text (for a QR code): {}", n.text);
+    match n.standing {
+        KeyStanding::Verified { at } if confirm => {
+            out!("confirmed: {handle}'s keys as they are now are remembered (at {})", when(at))
+        }
+        KeyStanding::Verified { at } => out!("verified at {}", when(at)),
+        KeyStanding::Unverified => out!(
+            "not verified: compare it with {handle}'s, in person or over another channel; if it matches, `kizuna verify {handle} --confirm`"
+        ),
+        KeyStanding::Changed { verified_at } => eprintln!(
+            "warning: {handle}'s keys changed since you verified them at {}; compare the number again before trusting this chat, then `kizuna verify {handle} --confirm`",
+            when(verified_at)
+        ),
+    }
+    Ok(())
+}
+
+/// Warns of each confirmed contact whose keys changed since (on stderr, or
+/// as a `keys_changed` line for scripts).
+pub async fn warn_changed_keys(c: &mut Client, json: bool) -> anyhow::Result<()> {
+    for n in c.changed_keys().await? {
+        let KeyStanding::Changed { verified_at } = n.standing else {
+            continue;
+        };
+        if json {
+            out!(
+                "{}",
+                serde_json::json!({ "type": "keys_changed", "handle": n.handle, "verified_at": verified_at })
+            );
+        } else {
+            eprintln!(
+                "warning: {}'s keys changed since you verified them at {}; compare safety numbers again: `kizuna verify {}`",
+                n.handle,
+                when(verified_at),
+                n.handle
+            );
         }
     }
     Ok(())

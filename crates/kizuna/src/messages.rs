@@ -148,6 +148,7 @@ pub async fn sync(home: &Home, json: bool) -> anyhow::Result<()> {
     if !json && messages == 0 && unopened == 0 {
         eprintln!("no new messages");
     }
+    crate::chat::warn_changed_keys(&mut c, json).await?;
     if unopened > 0 {
         return Err(Unopened(unopened).into());
     }
@@ -186,7 +187,7 @@ pub async fn chats(home: &Home, json: bool) -> anyhow::Result<()> {
 /// `kizuna history`: a chat's messages, and in their places the entries
 /// this device could not open.
 pub async fn history(home: &Home, chat: &str, json: bool) -> anyhow::Result<()> {
-    let c = Client::open(&home.home).await?;
+    let mut c = Client::open(&home.home).await?;
     let timeline = c.timeline(chat).await?;
     let id = c.resolve_chat(chat).await?;
     if let Some(r) = c.chat_requests().await?.into_iter().find(|r| r.chat == id) {
@@ -218,6 +219,7 @@ pub async fn history(home: &Home, chat: &str, json: bool) -> anyhow::Result<()> 
             _ => {}
         }
     }
+    crate::chat::warn_changed_keys(&mut c, json).await?;
     match unopened(&timeline) {
         0 => Ok(()),
         n => Err(Unopened(n).into()),

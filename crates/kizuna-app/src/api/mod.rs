@@ -48,6 +48,11 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/api/reports", get(people::reports))
         .route("/api/blocked", get(people::blocked).post(people::block))
         .route("/api/blocked/{handle}", delete(people::unblock))
+        .route(
+            "/api/people/{handle}/safety",
+            get(people::safety_number).post(people::confirm_safety_number),
+        )
+        .route("/api/safety/changed", get(people::changed_keys))
         .route("/api/devices", get(people::devices))
         .route("/api/devices/approve", post(people::approve))
         .route("/api/devices/{device}", delete(people::revoke))

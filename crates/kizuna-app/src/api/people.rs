@@ -110,3 +110,35 @@ pub(super) async fn reports(
 ) -> Result<Json<Vec<FiledReport>>, AppError> {
     Ok(Json(state.client.lock().await.my_reports().await?))
 }
+
+/// The safety number with someone I share a chat with, and whether I
+/// confirmed it.
+pub(super) async fn safety_number(
+    State(state): State<Arc<AppState>>,
+    Path(who): Path<String>,
+) -> Result<Json<kizuna_client::SafetyNumber>, AppError> {
+    Ok(Json(state.client.lock().await.safety_number(&who).await?))
+}
+
+/// The numbers matched: their keys as they are now are the ones I trust.
+pub(super) async fn confirm_safety_number(
+    State(state): State<Arc<AppState>>,
+    Path(who): Path<String>,
+) -> Result<Json<kizuna_client::SafetyNumber>, AppError> {
+    Ok(Json(
+        state
+            .client
+            .lock()
+            .await
+            .confirm_safety_number(&who)
+            .await?,
+    ))
+}
+
+/// The people I verified whose keys changed since: a warning until I
+/// compare again.
+pub(super) async fn changed_keys(
+    State(state): State<Arc<AppState>>,
+) -> Result<Json<Vec<kizuna_client::SafetyNumber>>, AppError> {
+    Ok(Json(state.client.lock().await.changed_keys().await?))
+}

@@ -5,7 +5,7 @@
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-use crate::harness::{files, messages, KillOnDrop, Node};
+use crate::harness::{files, link, messages, KillOnDrop, Node};
 
 /// A running `kizuna app` for the device under `home`, and the address it
 /// printed.
@@ -818,6 +818,35 @@ async fn the_page_reads_and_sends_while_a_file_is_uploading() {
     assert_eq!(got.len(), 2);
     assert_eq!(got[0].text, "sending you the video");
     assert!(got[1].file.is_some());
+}
+
+#[tokio::test]
+async fn the_page_warns_when_a_verified_contacts_keys_change_until_compared_again() {
+    let node = Node::start().await;
+    let mut alice = node.person("alice", "jp").await;
+    let mut bob = node.person("bob", "jp").await;
+    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
+    bob.sync().await.unwrap();
+    alice.confirm_safety_number("bob").await.unwrap();
+    let (bob_phone, _) = link(&node, &mut bob, "bob-phone").await;
+    bob_phone.close().await;
+    alice.sync().await.unwrap();
+    let n = alice.safety_number("bob").await.unwrap();
+    assert!(matches!(
+        n.standing,
+        kizuna_client::KeyStanding::Changed { .. }
+    ));
+    alice.close().await;
+    let app = app(&node.home("alice")).await;
+    let env = app_env(
+        &app,
+        &[("CHAT", &chat), ("CONTACT", "bob"), ("DIGITS", &n.digits)],
+    );
+    println!("{}", browser("safety.mjs", env).await);
+    let mut alice = kizuna_client::Client::open(&node.home("alice"))
+        .await
+        .unwrap();
+    assert!(alice.changed_keys().await.unwrap().is_empty());
 }
 
 #[tokio::test]

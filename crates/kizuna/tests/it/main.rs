@@ -24,3 +24,4 @@ mod reports;
 mod requests;
 mod residency;
 mod staff;
+mod verify;
