@@ -2395,7 +2395,7 @@
       b.addEventListener('click', async () => {
         b.disabled = true;
         try {
-          renderSafety(await api('POST', '/api/people/' + encodeURIComponent(n.handle) + '/safety'));
+          renderSafety(await api('POST', '/api/people/' + encodeURIComponent(n.handle) + '/safety', { digits: n.digits }));
           refreshKeyChanges();
         } catch (e) {
           b.disabled = false;

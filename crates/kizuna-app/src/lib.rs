@@ -35,9 +35,9 @@ pub(crate) struct AppState {
     pub sessions: Arc<Sessions>,
     /// Whether the device is connected to the node now.
     pub connected: Arc<AtomicBool>,
-    /// Held while a file is fetched, without the client: one save of a
-    /// file at a time, so two asks for one picture fetch it once.
-    pub saving: Mutex<()>,
+    /// One lock per file being fetched (without the client): two asks
+    /// for one picture fetch it once, and other files do not wait.
+    pub saving: Mutex<std::collections::HashMap<String, Arc<Mutex<()>>>>,
 }
 
 /// A running app: its address and the task serving it.
@@ -75,7 +75,7 @@ pub async fn start(home: &Path, port: Option<u16>) -> Result<RunningApp, AppErro
         events: events.clone(),
         sessions,
         connected: connected.clone(),
-        saving: Mutex::new(()),
+        saving: Mutex::new(Default::default()),
     });
     events::spawn_watcher(watcher, events, connected);
     serve(listener, state.sessions.clone(), api::router(state))

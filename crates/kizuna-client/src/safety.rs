@@ -55,6 +55,11 @@ fn meta_key(handle: &str) -> String {
     format!("verified:{handle}")
 }
 
+/// The number last shown for `handle`: what a confirmation confirms.
+fn shown_key(handle: &str) -> String {
+    format!("safety-shown:{handle}")
+}
+
 /// One person's half: their handle and the sorted keys of their devices,
 /// hashed over and over.
 fn half(handle: &str, keys: &BTreeSet<Vec<u8>>) -> [u8; 30] {
@@ -118,8 +123,23 @@ impl Client {
     }
 
     /// The safety number with `handle`, from the keys of the chats shared
-    /// with them, and whether this person confirmed it.
+    /// with them, and whether this person confirmed it. Kept as the
+    /// number last shown, which [`Client::confirm_safety_number`] confirms.
     pub async fn safety_number(&mut self, handle: &str) -> Result<SafetyNumber> {
+        let (n, _) = self.number_with(handle).await?.ok_or_else(|| {
+            ClientError::Invalid(format!(
+                "you share no chat with {handle}: a safety number comes from the keys a chat uses; start one with `kizuna chat create {handle}`"
+            ))
+        })?;
+        self.local
+            .set_meta(&shown_key(handle), n.digits.as_bytes())
+            .await?;
+        Ok(n)
+    }
+
+    /// The number with `handle` and their half, or none while no chat is
+    /// shared with them.
+    async fn number_with(&mut self, handle: &str) -> Result<Option<(SafetyNumber, String)>> {
         // What the chats hold as this device last wrote it.
         let _g = self.begin().await?;
         let me = self.identity().handle.clone();
@@ -131,9 +151,7 @@ impl Client {
         let chats: Vec<String> = self.chats().await?.into_iter().map(|c| c.chat).collect();
         let keys = self.keys_shared_with(&chats, handle);
         let (Some(mine), Some(theirs)) = (keys.get(&me), keys.get(handle)) else {
-            return Err(ClientError::Invalid(format!(
-                "you share no chat with {handle}: a safety number comes from the keys a chat uses; start one with `kizuna chat create {handle}`"
-            )));
+            return Ok(None);
         };
         let (my_half, their_half) = (half(&me, mine), half(handle, theirs));
         // Both sides order the halves by handle, so both see one number.
@@ -146,12 +164,13 @@ impl Client {
             .into_iter()
             .chain(digits_of(second.1))
             .collect();
+        let theirs = hex::encode(their_half);
         let standing = match self.confirmed(handle).await? {
             None => KeyStanding::Unverified,
-            Some(c) if c.half == hex::encode(their_half) => KeyStanding::Verified { at: c.at },
+            Some(c) if c.half == theirs => KeyStanding::Verified { at: c.at },
             Some(c) => KeyStanding::Changed { verified_at: c.at },
         };
-        Ok(SafetyNumber {
+        let n = SafetyNumber {
             handle: handle.to_string(),
             digits: groups.join(" "),
             text: format!(
@@ -162,28 +181,47 @@ impl Client {
                 hex::encode(second.1)
             ),
             standing,
-        })
+        };
+        Ok(Some((n, theirs)))
     }
 
     /// Marks the safety number with `handle` as compared and matching:
-    /// their keys as they are now are the ones confirmed.
-    pub async fn confirm_safety_number(&mut self, handle: &str) -> Result<SafetyNumber> {
-        let _g = self.begin().await?;
-        let chats: Vec<String> = self.chats().await?.into_iter().map(|c| c.chat).collect();
-        let keys = self.keys_shared_with(&chats, handle);
-        let theirs = keys.get(handle).ok_or_else(|| {
+    /// `seen` is the number the person compared (its digits), or none for
+    /// the one this device last showed. Their keys are confirmed only if
+    /// the number is still that one, so a device added while the person
+    /// compared is never confirmed unseen.
+    pub async fn confirm_safety_number(
+        &mut self,
+        handle: &str,
+        seen: Option<&str>,
+    ) -> Result<SafetyNumber> {
+        let seen = match seen {
+            Some(s) => Some(s.to_string()),
+            None => self.local.meta_string(&shown_key(handle)).await?,
+        };
+        let Some(seen) = seen else {
+            return Err(ClientError::Invalid(format!(
+                "compare the number first: `kizuna verify {handle}` shows it"
+            )));
+        };
+        let (n, theirs) = self.number_with(handle).await?.ok_or_else(|| {
             ClientError::Invalid(format!(
                 "you share no chat with {handle} to confirm keys of"
             ))
         })?;
+        let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        if words(&seen) != n.digits {
+            return Err(ClientError::Invalid(format!(
+                "the safety number with {handle} changed since it was shown (a device was added or replaced); compare the new one: `kizuna verify {handle}`"
+            )));
+        }
         let confirmed = Confirmed {
-            half: hex::encode(half(handle, theirs)),
+            half: theirs,
             at: kizuna_wire::now_ms(),
         };
         let bytes =
             serde_json::to_vec(&confirmed).map_err(|e| ClientError::Protocol(e.to_string()))?;
         self.local.set_meta(&meta_key(handle), &bytes).await?;
-        drop(_g);
         self.safety_number(handle).await
     }
 
@@ -196,15 +234,16 @@ impl Client {
     }
 
     /// The contacts this person confirmed whose keys changed since, each
-    /// a warning until confirmed again.
+    /// a warning until confirmed again. One no chat is shared with any
+    /// more has no keys in use to warn of.
     pub async fn changed_keys(&mut self) -> Result<Vec<SafetyNumber>> {
         let mut out = Vec::new();
-        for handle in self.local.meta_keys("verified:").await? {
-            let handle = handle.trim_start_matches("verified:");
-            match self.safety_number(handle).await {
-                Ok(n) if matches!(n.standing, KeyStanding::Changed { .. }) => out.push(n),
-                // No chat shared any more: nothing uses their keys.
-                _ => {}
+        for key in self.local.meta_keys("verified:").await? {
+            let handle = key.trim_start_matches("verified:");
+            if let Some((n, _)) = self.number_with(handle).await? {
+                if matches!(n.standing, KeyStanding::Changed { .. }) {
+                    out.push(n);
+                }
             }
         }
         Ok(out)

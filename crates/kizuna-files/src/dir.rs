@@ -11,6 +11,10 @@ use crate::{FileId, FileStore, FilesError, Result};
 
 pub struct DirStore {
     root: PathBuf,
+    /// Upload directories whose entries this process has synced: several
+    /// parts of one upload are written at once, and none may be answered
+    /// as kept before the directory holding it would survive a crash.
+    durable: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<PathBuf>>>,
 }
 
 /// A part's file name: its number, zero-padded so names sort as numbers.
@@ -24,6 +28,7 @@ impl DirStore {
     pub fn open(root: &Path) -> Result<DirStore> {
         let s = DirStore {
             root: root.to_path_buf(),
+            durable: Default::default(),
         };
         private_dirs(root).map_err(|e| s.failed(e))?;
         Ok(s)
@@ -59,20 +64,38 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
-fn write_part(dir: &Path, n: u32, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let fresh = !dir.exists();
+/// Makes `dir` (an upload's directory) and syncs the entries that lead to
+/// it, unless this process already did: whichever part comes first, each
+/// waits for them, so no part is kept in a directory a crash could undo.
+fn durable_dir(
+    dir: &Path,
+    durable: &std::sync::Mutex<std::collections::HashSet<PathBuf>>,
+) -> std::io::Result<()> {
+    let known = durable.lock().map(|d| d.contains(dir)).unwrap_or(false);
+    if known {
+        return Ok(());
+    }
     private_dirs(dir)?;
-    if fresh {
-        // The new directories' entries must survive a crash as the part
-        // does.
-        if let Some(parent) = dir.parent() {
-            sync_dir(parent)?;
-            if let Some(root) = parent.parent() {
-                sync_dir(root)?;
-            }
+    if let Some(parent) = dir.parent() {
+        sync_dir(parent)?;
+        if let Some(root) = parent.parent() {
+            sync_dir(root)?;
         }
     }
+    if let Ok(mut d) = durable.lock() {
+        d.insert(dir.to_path_buf());
+    }
+    Ok(())
+}
+
+fn write_part(
+    dir: &Path,
+    n: u32,
+    bytes: &[u8],
+    durable: &std::sync::Mutex<std::collections::HashSet<PathBuf>>,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    durable_dir(dir, durable)?;
     let tmp = dir.join(format!(".{}.{:016x}", part_name(n), rand::random::<u64>()));
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
@@ -93,7 +116,8 @@ fn write_part(dir: &Path, n: u32, bytes: &[u8]) -> std::io::Result<()> {
 impl FileStore for DirStore {
     async fn put_part(&self, id: &FileId, n: u32, bytes: Bytes) -> Result<()> {
         let dir = self.dir_of(id);
-        tokio::task::spawn_blocking(move || write_part(&dir, n, &bytes))
+        let durable = self.durable.clone();
+        tokio::task::spawn_blocking(move || write_part(&dir, n, &bytes, &durable))
             .await
             .map_err(|e| self.failed(e))?
             .map_err(|e| self.failed(e))
@@ -126,6 +150,9 @@ impl FileStore for DirStore {
 
     async fn delete(&self, id: &FileId) -> Result<()> {
         let dir = self.dir_of(id);
+        if let Ok(mut d) = self.durable.lock() {
+            d.remove(&dir);
+        }
         match tokio::fs::remove_dir_all(&dir).await {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),

@@ -309,7 +309,7 @@ pub async fn blocks(home: &Home, action: BlockAction, json: bool) -> anyhow::Res
 pub async fn verify(home: &Home, handle: &str, confirm: bool, json: bool) -> anyhow::Result<()> {
     let mut c = Client::open(&home.home).await?;
     let n = if confirm {
-        c.confirm_safety_number(handle).await?
+        c.confirm_safety_number(handle, None).await?
     } else {
         c.safety_number(handle).await?
     };

@@ -216,24 +216,52 @@ pub(super) async fn fetch(
         };
         (path, attachment, save)
     };
-    // The device is not held while the parts come; saves wait for each
-    // other, so a picture asked for twice is fetched once.
+    // The device is not held while the parts come; saves of one file wait
+    // for each other, so a picture asked for twice is fetched once.
     if let Some((save, via)) = save {
-        let _one = state.saving.lock().await;
-        if tokio::fs::metadata(&path).await.is_ok() {
-            return serve(&path, &attachment, f.download).await;
-        }
-        match save.fetch(&via, &mut |_, _| {}).await {
-            Err(e) if kizuna_client::refused_token(&e) => {
-                let via = state.client.lock().await.renewed_part_sender().await?;
-                save.fetch(&via, &mut |_, _| {}).await?;
+        let id = attachment.file_id.clone();
+        let one = state
+            .saving
+            .lock()
+            .await
+            .entry(id.clone())
+            .or_default()
+            .clone();
+        let held = one.lock().await;
+        let fetched = fetch_once(&path, save, via, &state).await;
+        drop(held);
+        {
+            let mut saving = state.saving.lock().await;
+            // The map's and this one: nobody else waits for it.
+            if Arc::strong_count(&one) <= 2 {
+                saving.remove(&id);
             }
-            other => {
-                other?;
-            }
         }
+        fetched?;
     }
     serve(&path, &attachment, f.download).await
+}
+
+/// Fetches a file into `path` unless another ask already did.
+async fn fetch_once(
+    path: &FsPath,
+    save: kizuna_client::FileSave,
+    via: kizuna_client::PartSender,
+    state: &AppState,
+) -> Result<(), AppError> {
+    if tokio::fs::metadata(path).await.is_ok() {
+        return Ok(());
+    }
+    match save.fetch(&via, &mut |_, _| {}).await {
+        Err(e) if kizuna_client::refused_token(&e) => {
+            let via = state.client.lock().await.renewed_part_sender().await?;
+            save.fetch(&via, &mut |_, _| {}).await?;
+        }
+        other => {
+            other?;
+        }
+    }
+    Ok(())
 }
 
 /// A file opened and checked on this device, to the page: inline only as

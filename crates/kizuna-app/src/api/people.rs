@@ -120,17 +120,25 @@ pub(super) async fn safety_number(
     Ok(Json(state.client.lock().await.safety_number(&who).await?))
 }
 
-/// The numbers matched: their keys as they are now are the ones I trust.
+#[derive(Deserialize)]
+pub(super) struct Seen {
+    /// The digits the page showed and the person compared.
+    digits: String,
+}
+
+/// The numbers matched: their keys are trusted if the number is still the
+/// one the page showed.
 pub(super) async fn confirm_safety_number(
     State(state): State<Arc<AppState>>,
     Path(who): Path<String>,
+    Json(seen): Json<Seen>,
 ) -> Result<Json<kizuna_client::SafetyNumber>, AppError> {
     Ok(Json(
         state
             .client
             .lock()
             .await
-            .confirm_safety_number(&who)
+            .confirm_safety_number(&who, Some(&seen.digits))
             .await?,
     ))
 }

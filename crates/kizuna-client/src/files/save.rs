@@ -24,6 +24,8 @@ pub struct SavedFile {
     pub size: u64,
     /// Hex.
     pub sha256: String,
+    /// Bytes taken, opened and checked, from a save of it that stopped.
+    pub resumed: u64,
 }
 
 /// Feeds `opener` the whole chunks a save that stopped already wrote to
@@ -180,42 +182,70 @@ impl FileSave {
         progress: &mut (dyn FnMut(u64, u64) + Send),
     ) -> Result<SavedFile> {
         let tmp = &self.tmp;
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(tmp)
-            .map_err(|e| io(tmp, e))?;
+        let open = || {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(tmp)
+                .map_err(|e| io(tmp, e))
+        };
         // One save of a file into one place at a time: two writing the
-        // same partial file would each spoil the other.
-        if f.try_lock().is_err() {
-            return Err(ClientError::Invalid(format!(
-                "{} is being saved by another process; try again once it ends",
-                self.out.display()
-            )));
+        // same partial file would each spoil the other. Held until the
+        // partial file is moved into place or removed.
+        let lock = open()?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(ClientError::Invalid(format!(
+                    "{} is being saved by another process; try again once it ends",
+                    self.out.display()
+                )))
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(tmp, e)),
         }
-        let result = fetch_into(via, self, f, progress).await;
+        let mut again = false;
+        let result = loop {
+            match fetch_into(via, self, open()?, progress).await {
+                // What a save that stopped wrote did not check with the
+                // rest (torn by a crash, or changed since): once more, from
+                // the start.
+                Err(ClientError::Invalid(_)) if !again && self.resumable() => {
+                    again = true;
+                    lock.set_len(0).map_err(|e| io(tmp, e))?;
+                }
+                other => break other,
+            }
+        };
         if matches!(&result, Err(e) if !transient(e) && !refused_token(e)) {
-            let _ = std::fs::remove_file(&self.tmp);
+            let _ = std::fs::remove_file(tmp);
         }
-        result?;
+        drop(lock);
+        let resumed = result?;
         Ok(SavedFile {
             path: self.out.clone(),
             file_name: self.file_name.clone(),
             media_type: self.media_type.clone(),
             size: self.sealed.size,
             sha256: hex::encode(self.sealed.sha256),
+            resumed,
         })
+    }
+
+    /// Whether a save that stopped left at least a chunk to go on from.
+    fn resumable(&self) -> bool {
+        std::fs::metadata(&self.tmp).is_ok_and(|m| m.len() >= kizuna_media::CHUNK as u64)
     }
 }
 
-/// See [`FileSave::fetch`]; `f` is the partial file, locked.
+/// See [`FileSave::fetch`]; `f` is the partial file, locked. Answers how
+/// many bytes came from a save that stopped.
 async fn fetch_into(
     via: &PartSender,
     t: &FileSave,
     mut f: std::fs::File,
     progress: &mut (dyn FnMut(u64, u64) + Send),
-) -> Result<()> {
+) -> Result<u64> {
     use futures_util::stream::{self, StreamExt, TryStreamExt};
     let (file_id, info) = (t.file_id.as_str(), &t.info);
     let (tmp, size) = (t.tmp.as_path(), info.size);
@@ -261,7 +291,8 @@ async fn fetch_into(
     w.write_all(&last).map_err(|e| io(tmp, e))?;
     let f = w.into_inner().map_err(|e| io(tmp, e))?;
     f.sync_all().map_err(|e| io(tmp, e))?;
-    std::fs::rename(tmp, &t.out).map_err(|e| io(&t.out, e))
+    std::fs::rename(tmp, &t.out).map_err(|e| io(&t.out, e))?;
+    Ok(done * kizuna_media::CHUNK as u64)
 }
 
 /// Part `n` of a file, tried again while the node restarts or the

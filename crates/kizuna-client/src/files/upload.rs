@@ -134,6 +134,9 @@ async fn send_parts(
 ) -> Result<()> {
     use futures_util::stream::{FuturesUnordered, StreamExt};
     let size = source.sealed_size();
+    // Chunks are hashed in order as they are sealed: whatever the node
+    // kept ahead of what this device sealed is hashed first.
+    source.hash_before_part(*kept)?;
     let mut next = *kept;
     let mut in_flight = FuturesUnordered::new();
     let mut failed = None;

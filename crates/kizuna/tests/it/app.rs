@@ -827,7 +827,11 @@ async fn the_page_warns_when_a_verified_contacts_keys_change_until_compared_agai
     let mut bob = node.person("bob", "jp").await;
     let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
     bob.sync().await.unwrap();
-    alice.confirm_safety_number("bob").await.unwrap();
+    let shown = alice.safety_number("bob").await.unwrap();
+    alice
+        .confirm_safety_number("bob", Some(&shown.digits))
+        .await
+        .unwrap();
     let (bob_phone, _) = link(&node, &mut bob, "bob-phone").await;
     bob_phone.close().await;
     alice.sync().await.unwrap();

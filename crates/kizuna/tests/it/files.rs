@@ -936,14 +936,25 @@ async fn a_send_and_a_save_killed_midway_go_on_where_they_stopped_when_run_again
     };
     let written = killed_midway().await;
     assert!(!target.exists());
-    // A byte of what it wrote changed: the file does not check, nothing is
-    // saved, and the next try starts afresh.
+    // A byte of what it wrote changed: that does not check with the rest,
+    // so the save starts again from nothing, and still saves the file.
     let mut bytes = std::fs::read(&written).unwrap();
     bytes[10] ^= 1;
     std::fs::write(&written, bytes).unwrap();
-    let out = run(save.clone()).await;
-    assert!(!out.status.success(), "a changed byte went unnoticed");
-    assert!(!target.exists() && !written.exists());
+    let mut json = save.clone();
+    json.push("--json".into());
+    let out = run(json.clone()).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let saved: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(saved["resumed"], 0, "a changed byte was taken as opened");
+    assert!(std::fs::read(&target).unwrap() == plain, "the file differs");
+    assert!(!written.exists());
+    std::fs::remove_file(&target).unwrap();
+
     let written_again = killed_midway().await;
     assert_eq!(written_again, written, "the same name, to go on from");
     // Another save of it into the same place, while one runs: refused,
@@ -962,11 +973,16 @@ async fn a_send_and_a_save_killed_midway_go_on_where_they_stopped_when_run_again
     );
     assert!(written.exists());
     drop(held);
-    let out = run(save).await;
+    let out = run(json).await;
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    let saved: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        saved["resumed"].as_u64().unwrap() >= 1024 * 1024,
+        "it did not go on from what it wrote: {saved}"
     );
     assert!(std::fs::read(&target).unwrap() == plain, "the file differs");
     assert_eq!(files(saved_to.path()), vec![target.clone()], "a leftover");

@@ -23,7 +23,10 @@ async fn safety_numbers_match_on_both_sides_and_a_changed_key_warns_until_confir
     assert_eq!(a.digits.split(' ').count(), 12);
     assert!(a.digits.split(' ').all(|g| g.len() == 5));
     assert_eq!(a.standing, KeyStanding::Unverified);
-    let n = alice.confirm_safety_number("bob").await.unwrap();
+    let n = alice
+        .confirm_safety_number("bob", Some(&a.digits))
+        .await
+        .unwrap();
     assert!(matches!(n.standing, KeyStanding::Verified { .. }));
     assert!(alice.changed_keys().await.unwrap().is_empty());
 
@@ -37,6 +40,13 @@ async fn safety_numbers_match_on_both_sides_and_a_changed_key_warns_until_confir
     assert!(matches!(after.standing, KeyStanding::Changed { .. }));
     let b = bob.safety_number("alice").await.unwrap();
     assert_eq!(b.digits, after.digits, "both sides still agree");
+    // The number compared before the change confirms nothing now.
+    let e = alice
+        .confirm_safety_number("bob", Some(&a.digits))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("changed since it was shown"), "{e}");
+    assert!(alice.changed_keys().await.unwrap().len() == 1);
 
     // The CLI warns in `sync` and `history` until confirmed again.
     alice.close().await;
