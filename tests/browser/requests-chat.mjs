@@ -49,9 +49,10 @@ run('requests-chat', async ({ pages, state }) => {
     .catch(() => { throw new Error('mallory: the chat is not shown as a request'); });
   assert(!(await m.isVisible(sel('composer'))), 'mallory: a request can be answered before it is accepted');
   await m.click(sel('request-accept'));
-  await m.waitForSelector(sel('composer'), { state: 'visible', timeout: 10000 })
+  await m.waitForSelector(sel('composer'), { state: 'visible', timeout: 20000 })
     .catch(() => { throw new Error('mallory: accepting did not open the composer'); });
-  await m.waitForSelector(`${sel('message-text')}:has-text("hello from a stranger")`, { timeout: 10000 })
+  // Accepting syncs what waited: on a busy machine that takes a while.
+  await m.waitForSelector(`${sel('message-text')}:has-text("hello from a stranger")`, { timeout: 30000 })
     .catch(() => { throw new Error('mallory: what waited in the request is not shown after accepting'); });
   await m.fill(sel('composer'), 'hi, who is this?');
   await m.press(sel('composer'), 'Enter');

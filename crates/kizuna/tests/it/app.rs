@@ -780,7 +780,7 @@ async fn the_page_reads_and_sends_while_a_file_is_uploading() {
         .await
         .unwrap();
     let chat = chat["chat"].as_str().unwrap().to_string();
-    let mut video = vec![0u8; 64 * 1024 * 1024];
+    let mut video = vec![0u8; 32 * 1024 * 1024];
     rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut video);
     let upload = tokio::spawn({
         let req = http
