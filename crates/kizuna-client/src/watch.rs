@@ -112,6 +112,13 @@ impl Client {
                         let _g = self.begin().await?;
                         let last = self.apply_envelopes(vec![env], &mut events).await?;
                         drop(_g);
+                        // Stored on the device: shown now, whatever becomes of
+                        // the acknowledgement. A connection that drops while
+                        // it goes would otherwise leave a stored message that
+                        // the next catch-up starts after, never shown live.
+                        for e in &events {
+                            on_event(e);
+                        }
                         let ack = serde_json::to_string(&ClientFrame::Ack { up_to: last })
                             .unwrap_or_default();
                         if ws
@@ -120,9 +127,6 @@ impl Client {
                             .is_err()
                         {
                             break;
-                        }
-                        for e in &events {
-                            on_event(e);
                         }
                     }
                     Ok(ServerFrame::KeyPackagesLow) => {
