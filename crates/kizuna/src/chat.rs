@@ -304,6 +304,23 @@ pub async fn blocks(home: &Home, action: BlockAction, json: bool) -> anyhow::Res
     Ok(())
 }
 
+/// `kizuna verify`: a confirmed contact whose keys change is a warning in
+/// `sync` and `history` until confirmed again.
+#[derive(clap::Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub home: Home,
+    /// Their handle.
+    pub handle: String,
+    /// The numbers matched: remember their keys as they are now (only if
+    /// the number is still the one last shown).
+    #[arg(long)]
+    pub confirm: bool,
+    /// Print JSON for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `kizuna verify H [--confirm]`: the safety number with H, and whether it
 /// was confirmed.
 pub async fn verify(home: &Home, handle: &str, confirm: bool, json: bool) -> anyhow::Result<()> {

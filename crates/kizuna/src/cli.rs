@@ -105,21 +105,8 @@ pub enum Command {
         json: bool,
     },
     /// Show the safety number with someone, to compare in person or over
-    /// another channel; `--confirm` once it matches. A confirmed contact
-    /// whose keys change is a warning in `sync` and `history` until
-    /// confirmed again.
-    Verify {
-        #[command(flatten)]
-        home: Home,
-        /// Their handle.
-        handle: String,
-        /// The numbers matched: remember their keys as they are now.
-        #[arg(long)]
-        confirm: bool,
-        /// Print JSON for scripts.
-        #[arg(long)]
-        json: bool,
-    },
+    /// another channel; `--confirm` once it matches.
+    Verify(chat::VerifyArgs),
     /// Create chats and change who is in them.
     #[command(subcommand)]
     Chat(chat::ChatCommand),

@@ -88,12 +88,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Me { home, json, .. } => me::show(&home.home, json).await,
         Command::Lookup { home, phone, json } => chat::lookup(&home, &phone, json).await,
         Command::Chat(cmd) => chat::run(cmd).await,
-        Command::Verify {
-            home,
-            handle,
-            confirm,
-            json,
-        } => chat::verify(&home, &handle, confirm, json).await,
+        Command::Verify(a) => chat::verify(&a.home, &a.handle, a.confirm, a.json).await,
         Command::Block { home, handle, json } => {
             chat::blocks(&home, chat::BlockAction::Block(handle), json).await
         }
