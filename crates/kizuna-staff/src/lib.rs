@@ -61,6 +61,9 @@ pub enum StaffError {
     /// would be answered from them cannot be trusted.
     #[error("{0}")]
     Tampered(String),
+    /// A stored file is not the one its message describes.
+    #[error("{0}")]
+    FileAltered(String),
     #[error("too many failed logins for this staff id; try again in {minutes} minutes")]
     TooManyFailedLogins { minutes: u64 },
 }

@@ -92,6 +92,9 @@ pub enum ErrorCode {
     /// last), not its length, or not what its `Content-Digest` says:
     /// refused, and nothing of it kept.
     BadPart,
+    /// A stored file's bytes are not the ones its message describes: they
+    /// were altered where they are kept, and nothing of them was sent.
+    FileAltered,
     /// A message names a file whose upload has not finished.
     FileIncomplete,
     Internal,

@@ -6,7 +6,7 @@
 //! governed access as opening the report, and is recorded the same way.
 
 use bytes::Bytes;
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use kizuna_files::{FileId, FileStore};
 use kizuna_media::{FileKey, MediaError, PieceOpener, Sealed};
 use kizuna_staff::{Session, StaffError};
@@ -84,9 +84,24 @@ impl Governance {
                 sha256,
             },
         );
+        // The first part is opened before anything is answered, so that a
+        // file altered at rest from its start is refused with a typed error
+        // rather than by a connection closed before the status line.
+        let mut bytes = Box::pin(opened_parts(store, id, row.parts, opener));
+        let first = match bytes.next().await {
+            Some(Ok(b)) => Some(b),
+            Some(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+                return Err(StaffError::FileAltered(format!(
+                    "file {} in region {} is not the one its message describes ({e}): it was altered where it is stored; nothing of it was sent",
+                    file.file_id, row.region
+                )))
+            }
+            Some(Err(e)) => return Err(StaffError::Storage(e.to_string())),
+            None => None,
+        };
         Ok(OpenedFile {
             file: ShownFile::from(file),
-            bytes: opened_parts(store, id, row.parts, opener),
+            bytes: futures_util::stream::iter(first.map(Ok)).chain(bytes),
         })
     }
 }

@@ -65,6 +65,7 @@ impl IntoResponse for StaffApiError {
                 ErrorCode::LedgerUnavailable,
             ),
             StaffError::Tampered(_) => (StatusCode::CONFLICT, ErrorCode::LedgerEntryUnreadable),
+            StaffError::FileAltered(_) => (StatusCode::CONFLICT, ErrorCode::FileAltered),
             StaffError::Storage(_) | StaffError::Schema(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal)
             }

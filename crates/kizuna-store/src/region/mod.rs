@@ -375,7 +375,7 @@ impl SqliteRegionStore {
     }
 
     pub(crate) async fn close(&self) {
-        self.pool.close().await;
+        crate::private::checkpoint_and_close(&self.pool, "region").await;
     }
 }
 

@@ -137,7 +137,7 @@ impl SqliteStore {
         if let Err(e) = self.release_delivered().await {
             tracing::warn!(error = %e, "releasing delivered messages on close failed");
         }
-        self.pool.close().await;
+        crate::private::checkpoint_and_close(&self.pool, "messages").await;
     }
 }
 

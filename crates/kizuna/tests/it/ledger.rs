@@ -122,7 +122,20 @@ async fn people_verify_each_access_on_their_device_and_a_rollback_is_reported() 
     // An insider deletes the record of a read alice's device verified.
     let addr = node.stop().await;
     let jp = node.data_dir().join("regions").join("jp.sqlite");
+    // A stopped node leaves the file whole on its own, so a copy of it
+    // alone is a backup an insider could put back.
+    let wal = jp.with_extension("sqlite-wal");
+    assert!(
+        std::fs::metadata(&wal).map_or(true, |m| m.len() == 0),
+        "a stopped node left a write-ahead log beside its region store"
+    );
     let kept = std::fs::read(&jp).unwrap();
+    let put_back = |kept: &[u8]| {
+        std::fs::write(&jp, kept).unwrap();
+        for beside in ["sqlite-wal", "sqlite-shm"] {
+            let _ = std::fs::remove_file(jp.with_extension(beside));
+        }
+    };
     let read_at = second
         .accesses
         .iter()
@@ -147,7 +160,7 @@ async fn people_verify_each_access_on_their_device_and_a_rollback_is_reported() 
         "{e}"
     );
     let addr = node.stop().await;
-    std::fs::write(&jp, &kept).unwrap();
+    put_back(&kept);
     node.start_again(addr).await;
     alice.accesses().await.unwrap();
 
@@ -176,10 +189,7 @@ async fn people_verify_each_access_on_their_device_and_a_rollback_is_reported() 
     assert!(matches!(e, ClientError::LedgerTampered(_)), "{e}");
     assert!(e.to_string().contains("no longer opens"), "{e}");
     let addr = node.stop().await;
-    std::fs::write(&jp, kept).unwrap();
-    for wal in ["jp.sqlite-wal", "jp.sqlite-shm"] {
-        let _ = std::fs::remove_file(node.data_dir().join("regions").join(wal));
-    }
+    put_back(&kept);
     node.start_again(addr).await;
     alice.accesses().await.unwrap();
 

@@ -656,18 +656,28 @@ async fn a_reported_file_opens_for_the_moderator_only_as_it_was_sent() {
     assert_eq!(said["size"], plain.len() as u64);
     assert_eq!(std::fs::read(&by_command).unwrap(), plain);
 
-    // Bytes altered in the node's store are not passed off as the file:
-    // the transfer breaks off and nothing is kept.
-    let part = files(&node.data_dir().join("files/jp"))
-        .into_iter()
-        .min()
-        .unwrap();
-    let mut sealed = std::fs::read(&part).unwrap();
-    sealed[100] ^= 1;
-    std::fs::write(&part, &sealed).unwrap();
+    // Bytes altered in the node's store are not passed off as the file.
+    // Past its first part, the transfer breaks off and nothing is kept.
+    let mut parts = files(&node.data_dir().join("files/jp"));
+    parts.sort();
+    assert_eq!(parts.len(), 2, "{parts:?}");
+    let alter = |part: &std::path::Path| {
+        let mut sealed = std::fs::read(part).unwrap();
+        sealed[100] ^= 1;
+        std::fs::write(part, &sealed).unwrap();
+    };
+    alter(&parts[1]);
     let bad = dir.path().join("altered.bin");
     let e = m.save_report_file(&id, sent.seq, &bad).await.unwrap_err();
     assert!(e.to_string().contains("nothing was kept"), "{e}");
+    assert!(!bad.exists());
+    assert!(!bad.with_extension("part").exists());
+    // In its first part, the node refuses before answering anything.
+    alter(&parts[1]);
+    alter(&parts[0]);
+    let e = m.save_report_file(&id, sent.seq, &bad).await.unwrap_err();
+    assert_eq!(e.api_code(), Some(ErrorCode::FileAltered), "{e}");
+    assert!(e.to_string().contains("nothing of it was sent"), "{e}");
     assert!(!bad.exists());
     assert!(!bad.with_extension("part").exists());
 }
