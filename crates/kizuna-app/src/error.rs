@@ -57,6 +57,7 @@ impl AppError {
                 ClientError::Unreachable { .. } => (StatusCode::BAD_GATEWAY, "unreachable"),
                 ClientError::Api { .. } => (StatusCode::BAD_GATEWAY, "refused"),
                 ClientError::LedgerTampered(_) => (StatusCode::BAD_GATEWAY, "ledger_tampered"),
+                ClientError::KeysNotLogged(_) => (StatusCode::BAD_GATEWAY, "keys_not_logged"),
                 ClientError::TooManyRetries(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
                 _ => (StatusCode::INTERNAL_SERVER_ERROR, "device_failed"),
             },

@@ -4,8 +4,9 @@
 use std::path::Path;
 
 use kizuna_wire::{
-    device_id_for_key, link_signing_input, Bytes, ClaimRequest, DeviceView, LinkApprove,
-    LinkApproved, LinkPending, LinkRequest, LinkStatus, NewDevice,
+    device_id_for_key, endorse_signing_input, link_signing_input, Bytes, ClaimRequest, DeviceView,
+    LinkApprove, LinkApproved, LinkCode, LinkPending, LinkRequest, LinkStatus, NewDevice,
+    PendingDevice,
 };
 use reqwest::Method;
 
@@ -98,6 +99,23 @@ impl Client {
     pub async fn approve_device(&mut self, code: &str) -> Result<(String, Vec<MembershipChange>)> {
         let _g = self.begin().await?;
         let token = self.token().await?;
+        let pending: PendingDevice = self
+            .transport
+            .call(
+                Method::POST,
+                "/v1/links/inspect",
+                Some(&token),
+                Some(&LinkCode {
+                    code: code.to_string(),
+                }),
+            )
+            .await?;
+        // This device vouches for the new one's key in the key log, which
+        // is how every device tells it from one the node added.
+        let endorsement = mls::sign(
+            &self.signer,
+            &endorse_signing_input(&self.identity.account_id, &pending.signature_key.0),
+        )?;
         let approved: LinkApproved = self
             .transport
             .call(
@@ -106,6 +124,7 @@ impl Client {
                 Some(&token),
                 Some(&LinkApprove {
                     code: code.to_string(),
+                    endorsement: Bytes(endorsement),
                 }),
             )
             .await?;

@@ -41,6 +41,10 @@ pub enum ClientError {
     TooManyRetries(u32),
     #[error("THE TRANSPARENCY LEDGER FAILED VERIFICATION: {0}. Access records may have been altered or hidden; keep this output and report it")]
     LedgerTampered(String),
+    #[error(
+        "KEYS NOT IN THE KEY LOG: {0}. Someone may be listening in; keep this output and report it"
+    )]
+    KeysNotLogged(String),
 }
 
 impl ClientError {

@@ -54,12 +54,30 @@ impl Client {
         let resp: ClaimResponse = self
             .call(Method::POST, "/v1/key-packages/claim", Some(&req))
             .await?;
-        resp.key_packages
+        let claimed = resp
+            .key_packages
             .into_iter()
             .map(|c| {
                 let kp = mls::check_claimed(&self.provider, &c)?;
-                Ok((kp, c.device_id))
+                Ok((kp, c))
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        // Each key must be the one the key log binds to that device of the
+        // account that holds the handle now.
+        let keys: Vec<(String, String, Vec<u8>)> = claimed
+            .iter()
+            .map(|(kp, c)| {
+                (
+                    c.handle.clone(),
+                    c.device_id.clone(),
+                    kp.leaf_node().signature_key().as_slice().to_vec(),
+                )
+            })
+            .collect();
+        self.check_logged(&keys).await?;
+        Ok(claimed
+            .into_iter()
+            .map(|(kp, c)| (kp, c.device_id))
+            .collect())
     }
 }

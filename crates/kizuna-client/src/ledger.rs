@@ -16,9 +16,9 @@ const SEEN: &str = "ledger_seen";
 /// What this device knows of the ledger: its key, pinned at first use, and
 /// the last head it verified.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-struct Seen {
+pub(crate) struct Seen {
     key: LedgerKey,
-    head: Option<SignedTreeHead>,
+    pub(crate) head: Option<SignedTreeHead>,
     /// The entries about me this device has verified: none may vanish.
     #[serde(default)]
     entries: std::collections::BTreeMap<u64, String>,
@@ -46,11 +46,11 @@ pub struct VerifiedAccesses {
     pub unproven: Vec<TransferRecord>,
 }
 
-fn tampered(why: impl Into<String>) -> ClientError {
+pub(crate) fn tampered(why: impl Into<String>) -> ClientError {
     ClientError::LedgerTampered(why.into())
 }
 
-fn hashes(list: &[String]) -> Result<Vec<Hash>> {
+pub(crate) fn hashes(list: &[String]) -> Result<Vec<Hash>> {
     list.iter()
         .map(|h| {
             hash_from_hex(h)
@@ -60,7 +60,7 @@ fn hashes(list: &[String]) -> Result<Vec<Hash>> {
 }
 
 impl Client {
-    async fn seen_ledger(&mut self) -> Result<Seen> {
+    pub(crate) async fn seen_ledger(&mut self) -> Result<Seen> {
         if let Some(bytes) = self.local.meta(SEEN).await? {
             return serde_json::from_slice(&bytes).map_err(|e| ClientError::Local {
                 path: self.home.clone(),
@@ -101,16 +101,27 @@ impl Client {
             head: Some(verified.head.clone()),
             entries,
         };
-        let bytes = serde_json::to_vec(&kept).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        self.local.set_meta(SEEN, &bytes).await?;
+        self.keep_seen_ledger(&kept).await?;
         Ok(verified)
+    }
+
+    /// Keeps what this device now knows of the ledger.
+    pub(crate) async fn keep_seen_ledger(&self, seen: &Seen) -> Result<()> {
+        let bytes = serde_json::to_vec(seen).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        self.local.set_meta(SEEN, &bytes).await
     }
 }
 
-fn verify(seen: &Seen, answer: MyAccesses, account_id: &str) -> Result<VerifiedAccesses> {
+/// Checks a head against the ledger this device follows: signed by the
+/// key it pinned, and extending the last head it saw. Answers the size of
+/// that last head (0 at first).
+pub(crate) fn check_head(
+    seen: &Seen,
+    head: &SignedTreeHead,
+    consistency: &[String],
+) -> Result<u64> {
     let key = key_from_hex(&seen.key.public_key)
         .ok_or_else(|| tampered("the ledger key this device pinned is not an Ed25519 key"))?;
-    let head = answer.head;
     if head.origin != seen.key.origin {
         return Err(tampered(format!(
             "the head comes from ledger '{}', not '{}' which this device has been following",
@@ -127,7 +138,7 @@ fn verify(seen: &Seen, answer: MyAccesses, account_id: &str) -> Result<VerifiedA
             head.size,
             &old.root,
             &head.root,
-            &hashes(&answer.consistency)?,
+            &hashes(consistency)?,
         )
         .map_err(|e| {
             tampered(format!(
@@ -136,6 +147,12 @@ fn verify(seen: &Seen, answer: MyAccesses, account_id: &str) -> Result<VerifiedA
             ))
         })?;
     }
+    Ok(previous_size)
+}
+
+fn verify(seen: &Seen, answer: MyAccesses, account_id: &str) -> Result<VerifiedAccesses> {
+    let head = answer.head;
+    let previous_size = check_head(seen, &head, &answer.consistency)?;
     let mut accesses = Vec::with_capacity(answer.accesses.len());
     for a in answer.accesses {
         let leaf = leaf_hash(&a.entry.0);

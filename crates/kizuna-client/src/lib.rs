@@ -17,6 +17,7 @@ mod commits;
 mod devices;
 mod error;
 mod files;
+mod key_log;
 mod key_packages;
 mod ledger;
 mod local;
@@ -43,6 +44,7 @@ use reqwest::Method;
 
 pub use error::{ClientError, Result};
 pub use files::{media_type, refused_token, FileSave, FileSend, PartSender, SavedFile};
+pub use key_log::{LoggedDevice, LoggedKeys};
 pub use ledger::{VerifiedAccess, VerifiedAccesses};
 pub use local::{
     Attachment, ChatRequest, ChatSummary, FrankProof, LastMessage, Standing, StoredMessage,
@@ -154,6 +156,13 @@ pub enum Event {
         /// The content as JSON.
         content: String,
         reason: String,
+    },
+    /// A device was linked to this account since this device last looked,
+    /// vouched for in the key log by `by`, another device of the account.
+    DeviceLinked {
+        device_id: String,
+        by: String,
+        at: u64,
     },
 }
 

@@ -222,6 +222,7 @@ impl Client {
         let bytes =
             serde_json::to_vec(&confirmed).map_err(|e| ClientError::Protocol(e.to_string()))?;
         self.local.set_meta(&meta_key(handle), &bytes).await?;
+        self.accept_logged_account(handle).await?;
         self.safety_number(handle).await
     }
 

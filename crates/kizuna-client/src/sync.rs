@@ -3,12 +3,12 @@
 
 use std::collections::HashMap;
 
-use kizuna_wire::{AckRequest, Envelope, EnvelopeKind, InboxResponse};
+use kizuna_wire::{AckRequest, Envelope, EnvelopeKind, ErrorCode, InboxResponse};
 use openmls::prelude::OpenMlsProvider as _;
 use reqwest::Method;
 
 use crate::local::Changes;
-use crate::{group_hex, mls, mls_err, Client, Event, Result, Standing};
+use crate::{group_hex, mls, mls_err, Client, ClientError, Event, Result, Standing};
 
 /// Inbox entries fetched per request.
 const INBOX_PAGE: u32 = 500;
@@ -26,6 +26,8 @@ fn chat_of(e: &Event) -> &str {
         | Event::DeviceRevoked { chat, .. }
         | Event::AccountDeleted { chat, .. }
         | Event::NotSent { chat, .. } => chat,
+        // About the account, not a chat; never made from a group's message.
+        Event::DeviceLinked { .. } => "",
     }
 }
 
@@ -50,6 +52,17 @@ impl Client {
         self.commit_departures().await?;
         for e in std::mem::take(&mut self.seen) {
             on_event(&e);
+        }
+        // This account's own keys, at every sync. A ledger the node cannot
+        // reach now does not stop messages (the next sync looks again); a
+        // log that says other than what this account did stops it, loudly.
+        match self.monitor_own_keys().await {
+            Ok(linked) => linked.iter().for_each(&mut on_event),
+            Err(ClientError::Api {
+                code: ErrorCode::LedgerUnavailable | ErrorCode::Unavailable,
+                ..
+            }) => {}
+            Err(e) => return Err(e),
         }
         Ok(())
     }

@@ -394,4 +394,33 @@ impl Ledger {
     pub fn is_shared(&self) -> bool {
         self.mirror.is_some()
     }
+
+    /// Where each leaf a store wrote, unnumbered, when the ledger held
+    /// `after` entries, stands now: its index, or none if it was never
+    /// appended. A mirror catches up first, so an entry another node
+    /// appended is not taken for one that never was.
+    pub async fn find_appended(
+        &self,
+        written: &[(&[u8], u64)],
+    ) -> Result<Vec<Option<u64>>, LedgerError> {
+        if written.is_empty() {
+            return Ok(Vec::new());
+        }
+        let size = self.catch_up().await?;
+        let from = written
+            .iter()
+            .map(|(_, after)| *after)
+            .min()
+            .unwrap_or(size)
+            .min(size);
+        let tail = self.leaves(from, size)?;
+        Ok(written
+            .iter()
+            .map(|(leaf, _)| {
+                tail.iter()
+                    .position(|l| l.as_slice() == *leaf)
+                    .map(|i| from + i as u64)
+            })
+            .collect())
+    }
 }

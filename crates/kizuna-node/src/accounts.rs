@@ -6,12 +6,13 @@ use kizuna_store::{Account, Device, NewAccount, StoreError};
 use kizuna_vault::{Profile, Requester};
 use kizuna_wire::{
     device_id_for_key, now_ms, register_signing_input, valid_handle, AccountView, ErrorCode,
-    MeView, RegisterRequest, RegisterResponse, TokenResponse,
+    KeyChange, MeView, RegisterRequest, RegisterResponse, TokenResponse,
 };
 use rand::RngCore;
 
 use crate::auth::{verify_signature, DeviceIdentity};
 use crate::error::{Kind, NodeError};
+use crate::key_log::LoggedDevice;
 use crate::node::Node;
 
 /// Far longer than a registration can take between sealing the profile and
@@ -121,11 +122,13 @@ impl Node {
             device: Device {
                 device_id: device_id.clone(),
                 account_id: account_id.clone(),
-                handle: req.handle,
+                handle: req.handle.clone(),
                 signature_key: key.clone(),
                 label: req.device.label,
             },
         };
+        let (handle, device_key) = (req.handle, key.clone());
+        let signature = req.device.signature.0;
         let created = self.store.create_account(new).await;
         if created.is_err() {
             self.undo_registration(&account_id, &region).await;
@@ -141,9 +144,28 @@ impl Node {
             }
             Err(e) => return Err(e.into()),
         }
-        // An account whose agreement could not be made to stand is not
-        // left half-made: it goes, with its sealed data.
-        if let Err(e) = self.stand_agreement(&account_id, &disclosures).await {
+        // An account whose agreement could not be made to stand, or whose
+        // binding the key log cannot take, is not left half-made: it goes,
+        // with its sealed data. No one holds a token for it yet, and its
+        // device has no key package to hand out, so it took no effect.
+        let standing = match self.stand_agreement(&account_id, &disclosures).await {
+            Ok(()) => {
+                self.log_key_change(
+                    KeyChange::Registered,
+                    &handle,
+                    &account_id,
+                    Some(LoggedDevice {
+                        id: &device_id,
+                        key: &device_key,
+                        endorsed_by: None,
+                        signature: Some(&signature),
+                    }),
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = standing {
             if let Err(e) = self.store.delete_account(&account_id).await {
                 tracing::error!(error = %e, "a refused registration left its account behind");
             }

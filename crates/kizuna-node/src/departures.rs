@@ -10,11 +10,12 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::RwLock;
 
 use kizuna_store::{MessageKind, NodeProposal, Store, Submission};
-use kizuna_wire::{credential_identity, now_ms, Bytes, DeliveryService};
+use kizuna_wire::{credential_identity, now_ms, Bytes, DeliveryService, KeyChange};
 use openmls::prelude::{BasicCredential, ExternalSender, SignatureScheme};
 use openmls_basic_credential::SignatureKeyPair;
 
 use crate::error::NodeError;
+use crate::key_log::LoggedDevice;
 use crate::node::Node;
 use crate::roster::{self, PublicState};
 
@@ -149,6 +150,21 @@ impl Node {
                 .await?;
         }
         for d in devices {
+            // Its key may no longer be handed out once this is logged.
+            if let Some(device) = self.store.device(d).await? {
+                self.log_key_change(
+                    KeyChange::DeviceRemoved,
+                    handle,
+                    &device.account_id,
+                    Some(LoggedDevice {
+                        id: d,
+                        key: &device.signature_key,
+                        endorsed_by: None,
+                        signature: None,
+                    }),
+                )
+                .await?;
+            }
             self.ended.end(d);
             self.hub.drop_device(d);
             self.store.delete_device(d).await?;

@@ -3,8 +3,9 @@
 
 use kizuna_store::{Device, PendingLink};
 use kizuna_wire::{
-    device_id_for_key, link_signing_input, now_ms, DeviceView, ErrorCode, LinkApproved,
-    LinkPending, LinkRequest, LinkStatus,
+    device_id_for_key, endorse_signing_input, link_signing_input, now_ms, Bytes, DeviceView,
+    ErrorCode, KeyChange, LinkApprove, LinkApproved, LinkPending, LinkRequest, LinkStatus,
+    PendingDevice,
 };
 use rand::RngCore;
 
@@ -12,6 +13,7 @@ use crate::accounts::random_id;
 use crate::auth::{verify_signature, DeviceIdentity};
 use crate::departures::Why;
 use crate::error::NodeError;
+use crate::key_log::LoggedDevice;
 use crate::key_packages::{check_key_packages, MAX_UPLOAD};
 use crate::node::Node;
 
@@ -160,12 +162,12 @@ impl Node {
         })
     }
 
-    /// Approves, from a device of the account, the link request with `code`.
-    pub async fn approve_link(
+    /// The pending link request with `code` for my account.
+    async fn pending_link(
         &self,
         me: &DeviceIdentity,
         code: &str,
-    ) -> Result<LinkApproved, NodeError> {
+    ) -> Result<PendingLink, NodeError> {
         let link = self
             .store
             .link_by_code(&code_hash(code))
@@ -183,20 +185,97 @@ impl Node {
                 "this link code has expired; start again on the new device",
             ));
         }
+        Ok(link)
+    }
+
+    /// Which device the link request with `code` is for, so a device of
+    /// the account can vouch for its key when it approves.
+    pub async fn inspect_link(
+        &self,
+        me: &DeviceIdentity,
+        code: &str,
+    ) -> Result<PendingDevice, NodeError> {
+        let link = self.pending_link(me, code).await?;
+        Ok(PendingDevice {
+            device_id: device_id_for_key(&link.signature_key),
+            signature_key: Bytes(link.signature_key),
+            label: link.label,
+        })
+    }
+
+    /// Approves, from a device of the account, the link request with
+    /// `code`, with that device's endorsement of the new device's key.
+    pub async fn approve_link(
+        &self,
+        me: &DeviceIdentity,
+        req: &LinkApprove,
+    ) -> Result<LinkApproved, NodeError> {
+        let link = self.pending_link(me, &req.code).await?;
+        let approver = self.store.device(&me.device_id).await?.ok_or_else(|| {
+            NodeError::not_found(ErrorCode::UnknownDevice, "this device no longer exists")
+        })?;
+        verify_signature(
+            &approver.signature_key,
+            &endorse_signing_input(&me.account_id, &link.signature_key),
+            &req.endorsement.0,
+        )
+        .map_err(|_| {
+            NodeError::invalid(
+                ErrorCode::InvalidSignature,
+                "the endorsement is not this device's signature over the new device's key",
+            )
+        })?;
         let account = self.account_of(me).await?;
         let device_id = device_id_for_key(&link.signature_key);
-        self.store
+        let logged = LoggedDevice {
+            id: &device_id,
+            key: &link.signature_key,
+            endorsed_by: Some(&me.device_id),
+            signature: Some(&req.endorsement.0),
+        };
+        // Logged before the device exists: its key is handed to no one
+        // until the ledger holds it.
+        self.log_key_change(
+            KeyChange::DeviceAdded,
+            &account.handle,
+            &me.account_id,
+            Some(logged),
+        )
+        .await?;
+        let approved = self
+            .store
             .approve_link(
                 &link.link_id,
                 Device {
                     device_id: device_id.clone(),
                     account_id: me.account_id.clone(),
-                    handle: account.handle,
-                    signature_key: link.signature_key,
+                    handle: account.handle.clone(),
+                    signature_key: link.signature_key.clone(),
                     label: link.label,
                 },
             )
-            .await?;
+            .await;
+        if let Err(e) = approved {
+            // The log says what became of it: the device never was.
+            let logged = LoggedDevice {
+                id: &device_id,
+                key: &link.signature_key,
+                endorsed_by: None,
+                signature: None,
+            };
+            if let Err(undo) = self
+                .log_key_change(
+                    KeyChange::DeviceRemoved,
+                    &account.handle,
+                    &me.account_id,
+                    Some(logged),
+                )
+                .await
+            {
+                tracing::warn!(error = %undo, "a link that failed stays logged as added");
+            }
+            return Err(e.into());
+        }
         Ok(LinkApproved { device_id })
     }
 }

@@ -22,6 +22,7 @@ pub mod files;
 pub mod framing;
 pub mod governance;
 pub mod groups;
+pub mod key_log;
 pub mod key_packages;
 pub mod limits;
 pub mod metrics;

@@ -87,6 +87,9 @@ pub enum OpenError {
     SharedLimits(#[from] crate::limits::RedisUnreachable),
     #[error(transparent)]
     Files(#[from] crate::files::FileStoreError),
+    /// Entries of the key log a crash left unnumbered could not be settled.
+    #[error("the key log's unfinished entries could not be settled: {0}")]
+    KeyLog(String),
 }
 
 /// The name a node's ledger signs its tree heads with.
@@ -188,6 +191,10 @@ impl Node {
         let cluster = regions.cluster.clone();
         let files = Arc::new(crate::files::FileStores::open(dir, &regions)?);
         let vault = Arc::new(open_vault(dir, regions).await?);
+        crate::key_log::check_held_by(store.as_ref(), vault.ledger()?).await?;
+        crate::key_log::settle_pending(store.as_ref(), vault.ledger()?)
+            .await
+            .map_err(|e| OpenError::KeyLog(e.to_string()))?;
         adopt_legacy_profiles(store.as_ref(), &vault).await?;
         let sanctions = Arc::new(Sanctions::load(store.as_ref()).await?);
         let blocks = Blocks::load(block_key, store.as_ref()).await?;
@@ -291,14 +298,22 @@ impl Node {
             return Ok(());
         };
         let vault = Arc::downgrade(&self.vault);
+        let store = Arc::downgrade(&self.store);
         tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
             every.tick().await;
             loop {
                 every.tick().await;
-                let Some(vault) = vault.upgrade() else { return };
+                let (Some(vault), Some(store)) = (vault.upgrade(), store.upgrade()) else {
+                    return;
+                };
                 if let Err(e) = vault.settle_pending().await {
                     tracing::warn!(error = %e, "settling pending access records failed; tried again in a minute");
+                }
+                if let Ok(ledger) = vault.ledger() {
+                    if let Err(e) = crate::key_log::settle_pending(store.as_ref(), ledger).await {
+                        tracing::warn!(error = %e, "settling pending key-log entries failed; tried again in a minute");
+                    }
                 }
             }
         });

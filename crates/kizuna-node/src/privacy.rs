@@ -2,7 +2,7 @@
 //! may be reached and their agreement to that (data map), all of it
 //! (export), their contacts, and erasure. Every read goes through the vault, in the person's home region.
 
-use kizuna_wire::{now_ms, Bytes, Contacts, DataMap, Erased, Export, ExportDevice};
+use kizuna_wire::{now_ms, Bytes, Contacts, DataMap, Erased, Export, ExportDevice, KeyChange};
 
 use crate::auth::DeviceIdentity;
 use crate::departures::Why;
@@ -113,6 +113,10 @@ impl Node {
             .map(|d| d.device_id)
             .collect();
         self.end_devices(&a.handle, &devices, Why::Erased).await?;
+        // The handle is free for someone else once this is logged: whoever
+        // registers it next is a new account, and shown as a new person.
+        self.log_key_change(KeyChange::Erased, &a.handle, &a.account_id, None)
+            .await?;
         self.store.delete_account(&a.account_id).await?;
         self.agreements.set(&a.account_id, None);
         self.forget_handle(&a.account_id);

@@ -73,32 +73,9 @@ impl Node {
                 other => other.into(),
             })?;
         let ledger = self.ledger()?;
-        // A head that covers every entry gathered (and the one the device
-        // saw): the latest if it does, else one signed now.
-        let need = accesses
-            .iter()
-            .filter_map(|a| a.index.map(|i| i + 1))
-            .max()
-            .unwrap_or(0)
-            .max(since);
-        let head = ledger
-            .head_covering_async(need)
-            .await
-            .map_err(ledger_failure)?;
-        if since > head.size {
-            return Err(NodeError::conflict(
-                ErrorCode::LedgerRolledBack,
-                format!(
-                    "this node's ledger holds {} entries, fewer than the {since} of a head you saw before: it was rolled back or replaced",
-                    head.size
-                ),
-            ));
-        }
-        let consistency = hexes(
-            ledger
-                .consistency_proof(since, head.size)
-                .map_err(ledger_failure)?,
-        );
+        let (head, consistency) = self
+            .head_for(accesses.iter().filter_map(|a| a.index), since)
+            .await?;
         let mut proven = Vec::new();
         let mut unproven = Vec::new();
         for access in accesses {
@@ -121,6 +98,37 @@ impl Node {
             accesses: proven,
             unproven,
         })
+    }
+
+    /// A signed head that covers every entry `indices` names and the head
+    /// of size `since` a device saw (the latest if it does, else one
+    /// signed now), with the proof that it extends that one.
+    pub(crate) async fn head_for(
+        &self,
+        indices: impl Iterator<Item = u64>,
+        since: u64,
+    ) -> Result<(SignedTreeHead, Vec<String>), NodeError> {
+        let ledger = self.ledger()?;
+        let need = indices.map(|i| i + 1).max().unwrap_or(0).max(since);
+        let head = ledger
+            .head_covering_async(need)
+            .await
+            .map_err(ledger_failure)?;
+        if since > head.size {
+            return Err(NodeError::conflict(
+                ErrorCode::LedgerRolledBack,
+                format!(
+                    "this node's ledger holds {} entries, fewer than the {since} of a head you saw before: it was rolled back or replaced",
+                    head.size
+                ),
+            ));
+        }
+        let consistency = hexes(
+            ledger
+                .consistency_proof(since, head.size)
+                .map_err(ledger_failure)?,
+        );
+        Ok((head, consistency))
     }
 
     /// The ledger's name and the key its heads are signed with.

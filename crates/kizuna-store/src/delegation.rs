@@ -19,6 +19,30 @@ macro_rules! store_by_inherent_methods {
                     self.account_by_handle(handle).await
                 }
 
+                async fn write_key_entry(&self, row: &KeyLogRow) -> Result<()> {
+                    self.write_key_entry(row).await
+                }
+
+                async fn drop_pending_key_entry(&self, leaf: &[u8]) -> Result<()> {
+                    self.drop_pending_key_entry(leaf).await
+                }
+
+                async fn pending_key_entries(&self) -> Result<Vec<KeyLogRow>> {
+                    self.pending_key_entries().await
+                }
+
+                async fn key_entries(&self, handle: &str) -> Result<Vec<KeyLogRow>> {
+                    self.key_entries(handle).await
+                }
+
+                async fn key_entries_from(&self, from: u64, limit: u32) -> Result<Vec<KeyLogRow>> {
+                    self.key_entries_from(from, limit).await
+                }
+
+                async fn highest_key_entry(&self) -> Result<Option<KeyLogRow>> {
+                    self.highest_key_entry().await
+                }
+
                 async fn account_by_id(&self, account_id: &str) -> Result<Option<Account>> {
                     self.account_by_id(account_id).await
                 }

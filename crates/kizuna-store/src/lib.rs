@@ -104,6 +104,23 @@ pub struct NewAccount {
     pub device: Device,
 }
 
+/// An entry of the key log as the node store keeps it: public, so kept in
+/// the clear, beside its leaf.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyLogRow {
+    pub leaf: Vec<u8>,
+    /// Its ledger index; none while its append is under way, or after a
+    /// crash stopped it there.
+    pub idx: Option<u64>,
+    /// The ledger's size when it was written.
+    pub after: u64,
+    pub at: u64,
+    pub handle: String,
+    pub account_id: String,
+    /// The entry's bytes, as hashed into its leaf.
+    pub entry: Vec<u8>,
+}
+
 /// A profile kept in the node store by an earlier version, before profiles
 /// moved to the person's home region.
 #[derive(Clone, Debug)]
@@ -393,6 +410,20 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Many accounts at once, in one transaction (an import): all or none.
     async fn create_accounts(&self, new: Vec<NewAccount>) -> Result<()>;
+
+    /// Writes a key-log entry, or gives one already written its index.
+    async fn write_key_entry(&self, row: &KeyLogRow) -> Result<()>;
+    /// Takes back an entry whose append failed or never happened.
+    async fn drop_pending_key_entry(&self, leaf: &[u8]) -> Result<()>;
+    /// Entries written but not yet given their ledger index.
+    async fn pending_key_entries(&self) -> Result<Vec<KeyLogRow>>;
+    /// A handle's numbered entries, across every account that held it, in
+    /// ledger order.
+    async fn key_entries(&self, handle: &str) -> Result<Vec<KeyLogRow>>;
+    /// Numbered entries from ledger index `from` on, in ledger order.
+    async fn key_entries_from(&self, from: u64, limit: u32) -> Result<Vec<KeyLogRow>>;
+    /// The numbered entry with the highest index.
+    async fn highest_key_entry(&self) -> Result<Option<KeyLogRow>>;
     async fn account_by_handle(&self, handle: &str) -> Result<Option<Account>>;
     async fn account_by_id(&self, account_id: &str) -> Result<Option<Account>>;
     /// Many accounts at once (those that exist).

@@ -59,10 +59,7 @@ pub(crate) fn prepare_private_database(path: &Path) -> std::io::Result<()> {
 /// it taken for a backup, or put back from one, holds everything the node
 /// was told to keep, with no `-wal` beside it that belongs to another copy.
 pub(crate) async fn checkpoint_and_close(pool: &sqlx::SqlitePool, what: &str) {
-    if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(pool)
-        .await
-    {
+    if let Err(e) = crate::truncate_wal(pool).await {
         tracing::warn!(error = %e, store = what, "folding the write-ahead log in on close failed; it is replayed at the next start");
     }
     pool.close().await;

@@ -14,6 +14,23 @@ pub const AUTH_CONTEXT: &[u8] = b"kizuna-auth-v1";
 /// Domain separation for the signature of a device-link request.
 pub const LINK_CONTEXT: &[u8] = b"kizuna-link-v1";
 
+/// Domain separation for the signature by which a device of an account
+/// vouches for a device linked to it.
+pub const ENDORSE_CONTEXT: &[u8] = b"kizuna-endorse-v1";
+
+/// The message a device of `account_id` signs to vouch for the device
+/// whose key is `signature_key`. The key log carries the signature, so
+/// every device can tell a device its account linked from one the node
+/// added: the node holds no key that makes it.
+pub fn endorse_signing_input(account_id: &str, signature_key: &[u8]) -> Vec<u8> {
+    let mut v = ENDORSE_CONTEXT.to_vec();
+    v.push(0);
+    v.extend_from_slice(account_id.as_bytes());
+    v.push(0);
+    v.extend_from_slice(signature_key);
+    v
+}
+
 /// The message signed to prove possession of a device key at registration.
 pub fn register_signing_input(handle: &str, signature_key: &[u8]) -> Vec<u8> {
     let mut v = REGISTER_CONTEXT.to_vec();
@@ -217,6 +234,27 @@ pub struct LinkStatus {
 pub struct LinkApprove {
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::fields::schemas::link_code))]
     pub code: String,
+    /// The approving device's Ed25519 signature over
+    /// [`endorse_signing_input`] of the account and the new device's key.
+    pub endorsement: Bytes,
+}
+
+/// A link code, to see which device asks to join before approving it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LinkCode {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::fields::schemas::link_code))]
+    pub code: String,
+}
+
+/// The device a pending link request is for.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PendingDevice {
+    pub device_id: String,
+    /// Its Ed25519 signature key, which the approval vouches for.
+    pub signature_key: Bytes,
+    pub label: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

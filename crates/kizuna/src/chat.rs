@@ -330,10 +330,26 @@ pub async fn verify(home: &Home, handle: &str, confirm: bool, json: bool) -> any
     } else {
         c.safety_number(handle).await?
     };
+    // What the key log binds the handle to, checked here: exit 6 if the
+    // node hands out keys it does not log.
+    let logged = c.logged_keys(handle).await?;
     if json {
-        out!("{}", serde_json::to_string(&n)?);
+        let mut v = serde_json::to_value(&n)?;
+        v["key_log"] = serde_json::to_value(&logged)?;
+        out!("{v}");
         return Ok(());
     }
+    if let Some(before) = &logged.replaced_account {
+        eprintln!(
+            "warning: {handle} is a new person: the {handle} you knew (account {before}) erased their account, and the handle now belongs to account {}; compare the number before trusting them, then `kizuna verify {handle} --confirm`",
+            logged.account_id.as_deref().unwrap_or("none")
+        );
+    }
+    out!(
+        "{handle}'s {} device key(s) are in the key log, account {}",
+        logged.devices.len(),
+        logged.account_id.as_deref().unwrap_or("none")
+    );
     out!("safety number with {handle}:");
     let groups: Vec<&str> = n.digits.split(' ').collect();
     for row in groups.chunks(4) {

@@ -72,6 +72,9 @@ fn show(who: &str, events: &[Event]) {
             Event::NotSent { reason, .. } => {
                 say!("   {who}'s message was not delivered: {reason}")
             }
+            Event::DeviceLinked { device_id, .. } => {
+                say!("   {who} sees device {device_id} was linked to their account")
+            }
         }
     }
     if !any {

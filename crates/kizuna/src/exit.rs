@@ -82,7 +82,7 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
         ) => 3,
         Some(ClientError::Api { .. }) => 4,
         Some(ClientError::Unreachable { .. }) => 5,
-        Some(ClientError::LedgerTampered(_)) => 6,
+        Some(ClientError::LedgerTampered(_) | ClientError::KeysNotLogged(_)) => 6,
         Some(ClientError::Unchanged(_)) => 8,
         Some(ClientError::ChatRequest { .. }) => 9,
         _ => 1,

@@ -330,6 +330,11 @@ fn print_event(e: &Event, json: bool) {
             "! [{}] a message of yours was not delivered ({reason}): {content}",
             short(chat)
         ),
+        Event::DeviceLinked { device_id, by, at } => eprintln!(
+            "! device {device_id} was linked to your account at {}, vouched for by your device {by}; \
+             if you did not link it, revoke it: `kizuna device revoke {device_id}`",
+            when(*at)
+        ),
         Event::Undecryptable(u) => out!(
             "[{}] #{} from {} ({}) could not be opened: {}",
             short(&u.chat),

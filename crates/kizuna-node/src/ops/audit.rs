@@ -185,6 +185,21 @@ impl Tally<'_> {
     }
 }
 
+/// A key-log entry is intact when it hashes to its leaf and its clear
+/// columns, which the node looks it up by, say what the entry says.
+fn key_verdict(row: &kizuna_store::KeyLogRow) -> Verdict {
+    if kizuna_ledger::leaf_hash(&row.entry).as_slice() != row.leaf.as_slice() {
+        return Verdict::Altered("no longer hashes to its leaf: its bytes were edited".into());
+    }
+    match serde_json::from_slice::<kizuna_wire::KeyEntry>(&row.entry) {
+        Ok(e) if e.handle == row.handle && e.account_id == row.account_id => Verdict::Intact,
+        Ok(_) => Verdict::Altered(
+            "is filed under a handle or account it does not name: it was relabelled".into(),
+        ),
+        Err(e) => Verdict::Altered(format!("is not a key-log entry ({e})")),
+    }
+}
+
 fn verdict(c: &Content) -> Verdict {
     match (c, c.problem()) {
         (_, Some(what)) => Verdict::Altered(what),
@@ -278,6 +293,26 @@ pub async fn verify(
             t.pending("staff event {}", &e.leaf, e.after, v);
         }
         realm.close().await;
+    }
+    // The key log's public entries, in the node store.
+    if regions.node_store.is_some() || dir.node_store().exists() {
+        let store = crate::stores::open_node_store(&dir, &regions).await?;
+        let pending_keys = store.pending_key_entries().await?;
+        let mut from = 0;
+        loop {
+            let batch = store.key_entries_from(from, BATCH).await?;
+            let Some(last) = batch.last() else { break };
+            from = last.idx.map_or(u64::MAX, |i| i + 1);
+            for e in batch {
+                let Some(idx) = e.idx else { continue };
+                t.entry(idx, "key-log entry {}", &e.leaf, key_verdict(&e));
+                progress.advance(1);
+            }
+        }
+        for e in pending_keys {
+            t.pending("key-log entry {}", &e.leaf, e.after, key_verdict(&e));
+        }
+        store.close().await;
     }
     // Entries a stop without closing left unnumbered, matched only now, to
     // leaves no numbered entry holds.

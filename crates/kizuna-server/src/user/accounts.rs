@@ -197,9 +197,27 @@ pub(crate) async fn link_status(
 
 #[utoipa::path(
     post,
+    path = "/v1/links/inspect",
+    tag = "user",
+    summary = "An existing device sees which device a link code is for, to vouch for its key",
+    request_body = LinkCode,
+    responses((status = 200, description = "the device asking to join", body = PendingDevice), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn inspect_link(
+    State(s): State<Shared>,
+    AuthedDevice(me): AuthedDevice,
+    ApiJson(req): ApiJson<LinkCode>,
+) -> Result<ApiJson<PendingDevice>, ApiError> {
+    Ok(ApiJson(s.inspect_link(&me, &req.code).await?))
+}
+
+#[utoipa::path(
+    post,
     path = "/v1/links/approve",
     tag = "user",
-    summary = "An existing device approves a link code",
+    summary = "An existing device approves a link code, vouching for the new device's key",
+    description = "The endorsement goes into the key log with the new device's key, before the device exists: every device of the account, and everyone it talks to, can tell it from a device the node added.",
     request_body = LinkApprove,
     responses((status = 200, description = "the new device belongs to the account", body = LinkApproved), (status = "default", description = "an error with a stable code", body = ErrorBody)),
     security(("bearer" = []))
@@ -209,5 +227,5 @@ pub(crate) async fn approve_link(
     AuthedDevice(me): AuthedDevice,
     ApiJson(req): ApiJson<LinkApprove>,
 ) -> Result<ApiJson<LinkApproved>, ApiError> {
-    Ok(ApiJson(s.approve_link(&me, &req.code).await?))
+    Ok(ApiJson(s.approve_link(&me, &req).await?))
 }

@@ -90,6 +90,7 @@ pub fn router(state: Shared) -> Router {
         )
         .route("/v1/me/export", get(privacy::export))
         .route("/v1/me/accesses", get(transparency::my_accesses))
+        .route("/v1/keys/{handle}", get(transparency::key_history))
         .route("/v1/reports", post(reports::file_report))
         .route("/v1/me/reports", get(reports::my_reports))
         .route("/v1/me/moderation", get(reports::moderation_notices))
@@ -132,6 +133,7 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/inbox/ack", post(groups::ack))
         .route("/v1/ws", get(ws::upgrade))
         .route("/v1/links", post(accounts::create_link))
+        .route("/v1/links/inspect", post(accounts::inspect_link))
         .route("/v1/links/approve", post(accounts::approve_link))
         .route("/v1/links/{link}", get(accounts::link_status))
         .fallback(|| async {

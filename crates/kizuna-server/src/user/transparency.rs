@@ -6,7 +6,7 @@ use axum::extract::State;
 use kizuna_ledger::SignedTreeHead;
 use kizuna_wire::*;
 
-use super::{ApiJson, ApiQuery, AuthedDevice, Shared};
+use super::{ApiJson, ApiPath, ApiQuery, AuthedDevice, Shared};
 use crate::error::ApiError;
 
 /// Query parameters that are tree sizes or leaf indices: at most
@@ -48,6 +48,29 @@ pub async fn my_accesses(
     ApiQuery(q): ApiQuery<Since>,
 ) -> Result<ApiJson<MyAccesses>, ApiError> {
     Ok(ApiJson(s.my_accesses(&me, q.since).await?))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/keys/{handle}",
+    tag = "user",
+    summary = "Every key-log entry for a handle, across every account that held it, each with its inclusion proof against a signed tree head",
+    description = "The key log records, before each takes effect, every binding of a handle to an account and of an account to a device key: registered, device added, device removed, erased. A device checks the keys it is handed for a person against these entries, and its own account's entries at each sync.",
+    params(
+        ("handle" = String, Path, description = "the handle", min_length = 3, max_length = 32, pattern = r"^[a-z][a-z0-9_.]*$"),
+        Since,
+    ),
+    responses((status = 200, description = "the handle's key-log entries and their proofs", body = KeyHistory), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn key_history(
+    State(s): State<Shared>,
+    AuthedDevice(_): AuthedDevice,
+    ApiPath(handle): ApiPath<String>,
+    ApiQuery(q): ApiQuery<Since>,
+) -> Result<ApiJson<KeyHistory>, ApiError> {
+    fields::HANDLE.check(&handle)?;
+    Ok(ApiJson(s.key_history(&handle, q.since).await?))
 }
 
 #[utoipa::path(

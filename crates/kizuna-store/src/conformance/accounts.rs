@@ -221,7 +221,76 @@ async fn a_link_request_becomes_one_device(store: Subject) {
     ));
 }
 
+async fn key_log_entries_are_numbered_once_and_outlive_their_account(store: Subject) {
+    let row = |n: u8, handle: &str, account: &str| KeyLogRow {
+        leaf: vec![n; 32],
+        idx: None,
+        after: 10,
+        at: n as u64,
+        handle: handle.into(),
+        account_id: account.into(),
+        entry: vec![n],
+    };
+    assert_eq!(store.highest_key_entry().await.unwrap(), None);
+    // Written unnumbered: pending, not served.
+    for r in [
+        row(1, "bob", "a1"),
+        row(2, "bob", "a1"),
+        row(3, "carol", "c1"),
+    ] {
+        store.write_key_entry(&r).await.unwrap();
+    }
+    assert_eq!(store.pending_key_entries().await.unwrap().len(), 3);
+    assert!(store.key_entries("bob").await.unwrap().is_empty());
+    // Numbered; writing a numbered row again, or the unnumbered one after
+    // it, keeps its number.
+    for (n, idx) in [(1, 12), (2, 11), (3, 13)] {
+        let numbered = KeyLogRow {
+            idx: Some(idx),
+            ..row(
+                n,
+                if n == 3 { "carol" } else { "bob" },
+                if n == 3 { "c1" } else { "a1" },
+            )
+        };
+        store.write_key_entry(&numbered).await.unwrap();
+    }
+    store.write_key_entry(&row(1, "bob", "a1")).await.unwrap();
+    let bob: Vec<(Option<u64>, Vec<u8>)> = store
+        .key_entries("bob")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.idx, r.entry))
+        .collect();
+    assert_eq!(bob, [(Some(11), vec![2]), (Some(12), vec![1])]);
+    assert!(store.pending_key_entries().await.unwrap().is_empty());
+    assert_eq!(
+        store.highest_key_entry().await.unwrap().unwrap().idx,
+        Some(13)
+    );
+    let from: Vec<Option<u64>> = store
+        .key_entries_from(12, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.idx)
+        .collect();
+    assert_eq!(from, [Some(12), Some(13)]);
+    // A pending entry taken back goes; a numbered one stays.
+    store.write_key_entry(&row(4, "bob", "a1")).await.unwrap();
+    store.drop_pending_key_entry(&[4; 32]).await.unwrap();
+    store.drop_pending_key_entry(&[1; 32]).await.unwrap();
+    assert_eq!(store.key_entries("bob").await.unwrap().len(), 2);
+    assert!(store.pending_key_entries().await.unwrap().is_empty());
+    // The log is public and kept: erasing an account leaves its entries.
+    store.create_account(new_account("bob")).await.unwrap();
+    store.delete_account("acct-bob").await.unwrap();
+    assert_eq!(store.key_entries("bob").await.unwrap().len(), 2);
+}
+
 conformance!(
+    key_log_entries_are_numbered_once_and_outlive_their_account,
     accounts_conflict_on_handle_and_device_key_and_import_all_or_none,
     accounts_are_found_and_counted_by_region,
     devices_show_when_they_signed_in,

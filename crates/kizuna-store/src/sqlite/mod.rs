@@ -10,6 +10,7 @@ mod devices;
 mod files;
 pub(crate) mod groups;
 mod inbox;
+mod key_log;
 mod key_packages;
 pub(crate) mod links;
 mod release;

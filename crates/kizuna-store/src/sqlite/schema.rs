@@ -256,6 +256,21 @@ CREATE INDEX file_holds_by_report ON file_holds (report_id);
 -- may send several parts at once.
 ALTER TABLE files ADD COLUMN ahead BIGINT NOT NULL DEFAULT 0;
 "#,
+    r#"
+-- The key log: each binding of a handle to an account and of an account to
+-- a device key, public, beside its leaf and ledger index (none while its
+-- append is under way).
+CREATE TABLE key_log (
+    leaf BLOB PRIMARY KEY,
+    idx BIGINT UNIQUE,
+    after BIGINT NOT NULL,
+    at BIGINT NOT NULL,
+    handle TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    entry BLOB NOT NULL
+);
+CREATE INDEX key_log_by_handle ON key_log (handle, idx);
+"#,
 ];
 
 impl SqliteStore {

@@ -8,8 +8,8 @@ use crate::staff::{
 };
 use crate::{
     AckRequest, ChallengeRequest, ClaimRequest, CommitRequest, Contacts, CreateGroupRequest,
-    FileUpload, KeyPackageUpload, LinkApprove, LinkRequest, NewDevice, PhoneLookupRequest,
-    ProposalRequest, RegisterRequest, SendRequest, TokenRequest,
+    FileUpload, KeyPackageUpload, LinkApprove, LinkCode, LinkRequest, NewDevice,
+    PhoneLookupRequest, ProposalRequest, RegisterRequest, SendRequest, TokenRequest,
 };
 
 /// Requests with no text or number a rule applies to: their binary fields
@@ -85,6 +85,12 @@ impl Checked for LinkRequest {
 }
 
 impl Checked for LinkApprove {
+    fn check(&self) -> Result<(), FieldError> {
+        LINK_CODE.check(&self.code)
+    }
+}
+
+impl Checked for LinkCode {
     fn check(&self) -> Result<(), FieldError> {
         LINK_CODE.check(&self.code)
     }

@@ -85,3 +85,150 @@ async fn safety_numbers_match_on_both_sides_and_a_changed_key_warns_until_confir
     let out = run(args(&["sync", "--home", &home])).await;
     assert!(out.status.success() && !warned(&out), "{out:?}");
 }
+
+/// A device the node lets into bob's account without bob approving it,
+/// and so without the key log: written straight into the node's store.
+async fn rogue_device(node: &Node, handle: &str) -> String {
+    let (code_tx, code_rx) = tokio::sync::oneshot::channel::<String>();
+    let home = node.home("rogue");
+    let (url, owner) = (node.url.clone(), handle.to_string());
+    tokio::spawn(async move {
+        let mut code_tx = Some(code_tx);
+        let _ = kizuna_client::Client::link_device(
+            &home,
+            &url,
+            &owner,
+            "rogue",
+            move |c| {
+                if let Some(tx) = code_tx.take() {
+                    let _ = tx.send(c.to_string());
+                }
+            },
+            std::time::Duration::from_secs(30),
+        )
+        .await;
+    });
+    code_rx.await.unwrap();
+    let path = node.data_dir().join("node.sqlite");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let (link_id, account_id, key, label): (String, String, Vec<u8>, String) = sqlx::query_as(
+        "SELECT link_id, account_id, signature_key, label FROM link_requests WHERE approved_device IS NULL",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let store = kizuna_store::SqliteStore::open(&path).await.unwrap();
+    let device_id = kizuna_wire::device_id_for_key(&key);
+    kizuna_store::Store::approve_link(
+        &store,
+        &link_id,
+        kizuna_store::Device {
+            device_id: device_id.clone(),
+            account_id,
+            handle: handle.to_string(),
+            signature_key: key,
+            label,
+        },
+    )
+    .await
+    .unwrap();
+    kizuna_store::Store::close(&store).await;
+    device_id
+}
+
+#[tokio::test]
+async fn a_device_added_behind_a_persons_back_is_caught_by_their_contacts_and_their_own_device() {
+    let node = Node::start().await;
+    let mut alice = node.person("alice", "jp").await;
+    let mut bob = node.person("bob", "jp").await;
+    bob.sync().await.unwrap();
+    // A device bob linked himself is in the log, vouched for by his phone,
+    // so alice may add it; the phone approved it, so it is told nothing.
+    let (mut bob_laptop, _) = link(&node, &mut bob, "bob-laptop").await;
+    let linked = |events: Vec<kizuna_client::Event>| -> Vec<(String, String)> {
+        events
+            .into_iter()
+            .filter_map(|e| match e {
+                kizuna_client::Event::DeviceLinked { device_id, by, .. } => Some((device_id, by)),
+                _ => None,
+            })
+            .collect()
+    };
+    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
+    assert_eq!(linked(bob.sync().await.unwrap()), []);
+    // A device the laptop links is shown on the phone once, as the laptop's.
+    let (bob_tablet, _) = link(&node, &mut bob_laptop, "bob-tablet").await;
+    let tablet = bob_tablet.identity().device_id.clone();
+    let laptop = bob_laptop.identity().device_id.clone();
+    bob_tablet.close().await;
+    bob_laptop.close().await;
+    assert_eq!(linked(bob.sync().await.unwrap()), [(tablet, laptop)]);
+    assert_eq!(linked(bob.sync().await.unwrap()), []);
+    let logged = alice.logged_keys("bob").await.unwrap();
+    assert_eq!(logged.devices.len(), 3);
+
+    // The node adds a device to bob's account on its own.
+    let rogue = rogue_device(&node, "bob").await;
+    let e = alice
+        .create_chat(&["bob".into()], Some("again"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, kizuna_client::ClientError::KeysNotLogged(_)),
+        "{e}"
+    );
+    assert!(e.to_string().contains(&rogue), "{e}");
+    let e = alice.add_member(&chat, "bob").await.unwrap_err();
+    assert!(
+        matches!(e, kizuna_client::ClientError::KeysNotLogged(_)),
+        "{e}"
+    );
+    // Bob's own device finds it at its next sync, and the CLI exits 6.
+    let e = bob.sync().await.unwrap_err();
+    assert!(
+        matches!(e, kizuna_client::ClientError::KeysNotLogged(_)),
+        "{e}"
+    );
+    assert!(e.to_string().contains("behind your back"), "{e}");
+    bob.close().await;
+    let out = run(args(&[
+        "sync",
+        "--home",
+        &node.home("bob").display().to_string(),
+    ]))
+    .await;
+    assert_eq!(out.status.code(), Some(6), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("KEYS NOT IN THE KEY LOG"));
+}
+
+#[tokio::test]
+async fn a_handle_registered_again_is_a_new_person_in_the_key_log() {
+    let node = Node::start().await;
+    let mut alice = node.person("alice", "jp").await;
+    let mut dave = node.person("dave", "jp").await;
+    let first = dave.identity().account_id.clone();
+    alice.create_chat(&["dave".into()], None).await.unwrap();
+    let before = alice.logged_keys("dave").await.unwrap();
+    assert_eq!(before.account_id.as_deref(), Some(first.as_str()));
+    dave.erase_account().await.unwrap();
+    dave.close().await;
+    // Someone else takes the handle, on a device of their own.
+    std::fs::remove_dir_all(node.home("dave")).unwrap();
+
+    let again = node.register("dave", "jp", "+819012399999").await;
+    let second = again.identity().account_id.clone();
+    assert_ne!(first, second);
+    let now = alice.logged_keys("dave").await.unwrap();
+    assert_eq!(now.account_id.as_deref(), Some(second.as_str()));
+    assert_eq!(now.earlier_accounts, std::slice::from_ref(&first));
+    assert_eq!(now.replaced_account.as_deref(), Some(first.as_str()));
+    let dev = &again.identity().device_id;
+    assert!(now.key_of(dev).is_some());
+    assert!(before
+        .devices
+        .iter()
+        .all(|d| now.key_of(&d.device_id).is_none()));
+}

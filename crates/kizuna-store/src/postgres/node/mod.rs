@@ -15,6 +15,7 @@ mod devices;
 mod files;
 mod groups;
 mod inbox;
+mod key_log;
 mod key_packages;
 mod links;
 mod release;

@@ -4,7 +4,7 @@
 //! node store never held those. Version 2 adds the transparency ledger
 //! every node shares (`PgLedgerLog`); version 3 the files people send;
 //! version 4 the holds reports put on files; version 5 the parts of an
-//! upload kept ahead of the first it lacks.
+//! upload kept ahead of the first it lacks; version 6 the key log.
 
 use crate::postgres::Schema;
 
@@ -188,5 +188,20 @@ CREATE INDEX file_holds_by_report ON file_holds (report_id);
 -- Parts kept past the first one an upload lacks (a bit each), so a device
 -- may send several parts at once.
 ALTER TABLE files ADD COLUMN ahead BIGINT NOT NULL DEFAULT 0;
+"#,
+    r#"
+-- The key log: each binding of a handle to an account and of an account to
+-- a device key, public, beside its leaf and ledger index (none while its
+-- append is under way).
+CREATE TABLE key_log (
+    leaf BYTEA PRIMARY KEY,
+    idx BIGINT UNIQUE,
+    after BIGINT NOT NULL,
+    at BIGINT NOT NULL,
+    handle TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    entry BYTEA NOT NULL
+);
+CREATE INDEX key_log_by_handle ON key_log (handle, idx);
 "#,
 ];

@@ -1,0 +1,360 @@
+//! Checking, on this device, the keys the node hands out against the key
+//! log: a handle's entries are each proven in a signed tree head that
+//! extends the last one this device saw, then replayed in order. A
+//! registration must be signed by its own device key and a linked device
+//! vouched for by a device the account already had, so a key the node
+//! made up, or added behind a person's back, is not one the log shows as
+//! theirs: the device refuses it, loudly.
+
+use std::collections::BTreeMap;
+
+use ed25519_dalek::{Signature, VerifyingKey};
+use kizuna_ledger::leaf_hash;
+use kizuna_ledger::merkle::verify_inclusion;
+use kizuna_wire::{
+    endorse_signing_input, register_signing_input, ErrorCode, KeyChange, KeyEntry, KeyHistory,
+};
+use reqwest::Method;
+
+use crate::ledger::{check_head, hashes, tampered};
+use crate::{Client, ClientError, Event, Result};
+
+/// What this device remembers of a handle's entries: the leaf of each it
+/// verified (none may vanish or change), the account it last saw hold the
+/// handle, and, for its own account, the devices it has shown as linked
+/// (none before it first looked).
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+struct SeenKeys {
+    entries: BTreeMap<u64, String>,
+    account_id: Option<String>,
+    devices: Option<Vec<String>>,
+}
+
+/// A device of an account as the key log has it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LoggedDevice {
+    pub device_id: String,
+    /// Its signature key, hex.
+    pub key: String,
+    /// When it was registered or linked (ms).
+    pub since: u64,
+    /// The device that vouched for it; none for the account's first.
+    pub endorsed_by: Option<String>,
+}
+
+/// What the key log says a handle is bound to now.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct LoggedKeys {
+    pub handle: String,
+    /// The account the handle belongs to; none if nobody holds it.
+    pub account_id: Option<String>,
+    pub devices: Vec<LoggedDevice>,
+    /// Accounts that held the handle before, erased, oldest first: a
+    /// person registering a handle someone left is a new person.
+    pub earlier_accounts: Vec<String>,
+    /// The account this device knew by the handle, when another holds it
+    /// now: whoever has the handle now is someone else, until this device's
+    /// person confirms their safety number.
+    pub replaced_account: Option<String>,
+}
+
+impl LoggedKeys {
+    pub fn key_of(&self, device_id: &str) -> Option<&str> {
+        self.devices
+            .iter()
+            .find(|d| d.device_id == device_id)
+            .map(|d| d.key.as_str())
+    }
+}
+
+/// Keys the node hands out that its own log does not vouch for.
+pub(crate) fn not_logged(why: impl Into<String>) -> ClientError {
+    ClientError::KeysNotLogged(why.into())
+}
+
+fn signed_by(key_hex: &str, message: &[u8], signature_hex: Option<&str>) -> bool {
+    let (Ok(key), Some(Ok(sig))) = (hex::decode(key_hex), signature_hex.map(hex::decode)) else {
+        return false;
+    };
+    let (Ok(key), Ok(sig)) = (
+        <[u8; 32]>::try_from(key.as_slice()),
+        Signature::from_slice(&sig),
+    ) else {
+        return false;
+    };
+    VerifyingKey::from_bytes(&key).is_ok_and(|k| k.verify_strict(message, &sig).is_ok())
+}
+
+/// Replays a handle's entries, in ledger order, into what the handle is
+/// bound to now; an entry that does not hold up is named.
+pub(crate) fn replay(handle: &str, entries: &[(u64, KeyEntry)]) -> Result<LoggedKeys> {
+    let mut now = LoggedKeys {
+        handle: handle.to_string(),
+        ..Default::default()
+    };
+    for (index, e) in entries {
+        let bad = |what: &str| {
+            not_logged(format!(
+                "key-log entry {index} for {handle} {what}; the node may be handing out keys that are not this person's"
+            ))
+        };
+        if e.handle != handle {
+            return Err(bad("names another handle"));
+        }
+        let device = || -> Result<(String, String)> {
+            match (&e.device_id, &e.device_key) {
+                (Some(d), Some(k))
+                    if kizuna_wire::device_id_for_key(&hex::decode(k).unwrap_or_default())
+                        == *d =>
+                {
+                    Ok((d.clone(), k.clone()))
+                }
+                _ => Err(bad("does not name a device by its key")),
+            }
+        };
+        let current = now.account_id.as_deref() == Some(e.account_id.as_str());
+        match e.change {
+            KeyChange::Registered => {
+                if now.account_id.is_some() {
+                    return Err(bad(
+                        "binds the handle to a new account while another still holds it",
+                    ));
+                }
+                let (device_id, key) = device()?;
+                let input = register_signing_input(handle, &hex::decode(&key).unwrap_or_default());
+                if !signed_by(&key, &input, e.signature.as_deref()) {
+                    return Err(bad(
+                        "registers a device key that did not sign the registration",
+                    ));
+                }
+                now.account_id = Some(e.account_id.clone());
+                now.devices = vec![LoggedDevice {
+                    device_id,
+                    key,
+                    since: e.at,
+                    endorsed_by: None,
+                }];
+            }
+            KeyChange::DeviceAdded => {
+                if !current {
+                    return Err(bad(
+                        "adds a device to an account that does not hold the handle",
+                    ));
+                }
+                let (device_id, key) = device()?;
+                let endorser = e
+                    .endorsed_by
+                    .as_deref()
+                    .and_then(|by| now.key_of(by))
+                    .ok_or_else(|| bad("adds a device no device of the account vouched for"))?;
+                let input =
+                    endorse_signing_input(&e.account_id, &hex::decode(&key).unwrap_or_default());
+                if !signed_by(endorser, &input, e.signature.as_deref()) {
+                    return Err(bad(
+                        "adds a device whose endorsement is not its account's device's signature",
+                    ));
+                }
+                now.devices.retain(|d| d.device_id != device_id);
+                now.devices.push(LoggedDevice {
+                    device_id,
+                    key,
+                    since: e.at,
+                    endorsed_by: e.endorsed_by.clone(),
+                });
+            }
+            KeyChange::DeviceRemoved => {
+                if current {
+                    let (device_id, _) = device()?;
+                    now.devices.retain(|d| d.device_id != device_id);
+                }
+            }
+            KeyChange::Erased => {
+                if current {
+                    now.earlier_accounts.push(e.account_id.clone());
+                    now.account_id = None;
+                    now.devices.clear();
+                }
+            }
+        }
+    }
+    Ok(now)
+}
+
+impl Client {
+    /// What the key log says `handle` is bound to now, every entry proven
+    /// here against a signed head that extends the last one this device
+    /// saw, and none it verified before gone or changed.
+    pub async fn logged_keys(&mut self, handle: &str) -> Result<LoggedKeys> {
+        let mut seen = self.seen_ledger().await?;
+        let since = seen.head.as_ref().map_or(0, |h| h.size);
+        let answer: KeyHistory = match self
+            .call::<(), _>(
+                Method::GET,
+                &format!("/v1/keys/{handle}?since={since}"),
+                None,
+            )
+            .await
+        {
+            Err(ClientError::Api {
+                code: ErrorCode::LedgerRolledBack,
+                message,
+            }) => return Err(tampered(message)),
+            r => r?,
+        };
+        if answer.handle != handle {
+            return Err(tampered(format!(
+                "asked for the key log of {handle}, the node answered that of {}",
+                answer.handle
+            )));
+        }
+        check_head(&seen, &answer.head, &answer.consistency)?;
+        let head = answer.head;
+        let mut entries = Vec::with_capacity(answer.entries.len());
+        let mut leaves = BTreeMap::new();
+        for p in answer.entries {
+            let leaf = leaf_hash(&p.entry.0);
+            verify_inclusion(&leaf, p.index, head.size, &hashes(&p.proof)?, &head.root).map_err(
+                |e| {
+                    tampered(format!(
+                        "key-log entry {} is not in the signed ledger: {e}",
+                        p.index
+                    ))
+                },
+            )?;
+            let entry: KeyEntry = serde_json::from_slice(&p.entry.0)
+                .map_err(|e| tampered(format!("entry {} is not a key-log entry: {e}", p.index)))?;
+            leaves.insert(p.index, hex::encode(leaf));
+            entries.push((p.index, entry));
+        }
+        entries.sort_by_key(|(i, _)| *i);
+        let mut kept = self.seen_keys(handle).await?;
+        for (index, leaf) in &kept.entries {
+            match leaves.get(index) {
+                Some(l) if l == leaf => {}
+                Some(_) => {
+                    return Err(tampered(format!(
+                        "key-log entry {index} for {handle} is not the one this device verified before"
+                    )))
+                }
+                None => {
+                    return Err(tampered(format!(
+                        "key-log entry {index} for {handle}, which this device verified before, is gone"
+                    )))
+                }
+            }
+        }
+        let mut logged = replay(handle, &entries)?;
+        seen.head = Some(head);
+        self.keep_seen_ledger(&seen).await?;
+        kept.entries = leaves;
+        // The account this device knew by the handle stays the one it
+        // knew until its person confirms the new one's safety number.
+        match (&kept.account_id, &logged.account_id) {
+            (None, now) => kept.account_id.clone_from(now),
+            (Some(before), Some(now)) if before != now => {
+                logged.replaced_account = Some(before.clone())
+            }
+            _ => {}
+        }
+        self.keep_seen_keys(handle, &kept).await?;
+        Ok(logged)
+    }
+
+    /// Takes the account that holds `handle` now for the one this device
+    /// knows by it (once its person compared the new safety number).
+    pub(crate) async fn accept_logged_account(&mut self, handle: &str) -> Result<()> {
+        let logged = self.logged_keys(handle).await?;
+        let mut kept = self.seen_keys(handle).await?;
+        kept.account_id = logged.account_id;
+        self.keep_seen_keys(handle, &kept).await
+    }
+
+    /// Checks the key packages claimed for `handle`'s devices against the
+    /// key log: each must be the key it logs for that device of the
+    /// account that holds the handle now.
+    pub(crate) async fn check_logged(
+        &mut self,
+        claimed: &[(String, String, Vec<u8>)],
+    ) -> Result<()> {
+        let mut handles: Vec<&str> = claimed.iter().map(|(h, _, _)| h.as_str()).collect();
+        handles.sort_unstable();
+        handles.dedup();
+        for handle in handles {
+            let logged = self.logged_keys(handle).await?;
+            for (h, device_id, key) in claimed.iter().filter(|c| c.0 == handle) {
+                if logged.key_of(device_id) != Some(hex::encode(key).as_str()) {
+                    return Err(not_logged(format!(
+                        "the node handed this device a key for {h}'s device {device_id} that the key log does not show as theirs; nothing was sent to it"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks this account's own entries in the key log: the handle must
+    /// still be this account's, every device on it one the account
+    /// registered or vouched for (anything else fails the replay), and
+    /// every device the node says the account has one the log holds.
+    /// Devices linked since this device last looked are events.
+    pub(crate) async fn monitor_own_keys(&mut self) -> Result<Vec<Event>> {
+        let handle = self.identity.handle.clone();
+        let logged = self.logged_keys(&handle).await?;
+        if logged.account_id.as_deref() != Some(self.identity.account_id.as_str()) {
+            return Err(not_logged(format!(
+                "the key log binds your handle {handle} to {}, not to your account {}",
+                logged.account_id.as_deref().unwrap_or("nobody"),
+                self.identity.account_id
+            )));
+        }
+        for d in self.devices().await? {
+            if logged.key_of(&d.device_id).is_none() {
+                return Err(not_logged(format!(
+                    "the node says device {} (\"{}\") is on your account, but the key log has no device of yours by that id: it was added behind your back; revoke it with `kizuna device revoke {}`",
+                    d.device_id, d.label, d.device_id
+                )));
+            }
+        }
+        let mut kept = self.seen_keys(&handle).await?;
+        let mut events = Vec::new();
+        let first_look = kept.devices.is_none();
+        let shown = kept.devices.get_or_insert_with(Vec::new);
+        for d in &logged.devices {
+            if !shown.contains(&d.device_id) {
+                // This device, or one it approved itself: nothing to tell.
+                let me = &self.identity.device_id;
+                let mine = d.device_id == *me || d.endorsed_by.as_ref() == Some(me);
+                if !first_look && !mine {
+                    events.push(Event::DeviceLinked {
+                        device_id: d.device_id.clone(),
+                        by: d.endorsed_by.clone().unwrap_or_default(),
+                        at: d.since,
+                    });
+                }
+                shown.push(d.device_id.clone());
+            }
+        }
+        self.keep_seen_keys(&handle, &kept).await?;
+        Ok(events)
+    }
+
+    async fn seen_keys(&self, handle: &str) -> Result<SeenKeys> {
+        match self.local.meta(&format!("keys_seen:{handle}")).await? {
+            Some(b) => serde_json::from_slice(&b).map_err(|e| ClientError::Local {
+                path: self.home.clone(),
+                reason: format!("the key log this device kept for {handle} is damaged: {e}"),
+            }),
+            None => Ok(SeenKeys::default()),
+        }
+    }
+
+    async fn keep_seen_keys(&self, handle: &str, kept: &SeenKeys) -> Result<()> {
+        let bytes = serde_json::to_vec(kept).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        self.local
+            .set_meta(&format!("keys_seen:{handle}"), &bytes)
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,154 @@
+use ed25519_dalek::{Signer, SigningKey};
+use kizuna_wire::{device_id_for_key, endorse_signing_input, register_signing_input};
+
+use super::*;
+
+fn device(seed: u8) -> (SigningKey, String, Vec<u8>) {
+    let sk = SigningKey::from_bytes(&[seed; 32]);
+    let key = sk.verifying_key().to_bytes().to_vec();
+    (sk, device_id_for_key(&key), key)
+}
+
+fn entry(
+    change: KeyChange,
+    account: &str,
+    dev: Option<&(SigningKey, String, Vec<u8>)>,
+) -> KeyEntry {
+    KeyEntry {
+        salt: "00".into(),
+        at: 1,
+        change,
+        handle: "bob".into(),
+        account_id: account.into(),
+        device_id: dev.map(|d| d.1.clone()),
+        device_key: dev.map(|d| hex::encode(&d.2)),
+        endorsed_by: None,
+        signature: None,
+    }
+}
+
+fn registered(account: &str, d: &(SigningKey, String, Vec<u8>)) -> KeyEntry {
+    KeyEntry {
+        signature: Some(hex::encode(
+            d.0.sign(&register_signing_input("bob", &d.2)).to_bytes(),
+        )),
+        ..entry(KeyChange::Registered, account, Some(d))
+    }
+}
+
+fn added(
+    account: &str,
+    d: &(SigningKey, String, Vec<u8>),
+    by: &(SigningKey, String, Vec<u8>),
+) -> KeyEntry {
+    KeyEntry {
+        endorsed_by: Some(by.1.clone()),
+        signature: Some(hex::encode(
+            by.0.sign(&endorse_signing_input(account, &d.2)).to_bytes(),
+        )),
+        ..entry(KeyChange::DeviceAdded, account, Some(d))
+    }
+}
+
+fn numbered(entries: Vec<KeyEntry>) -> Vec<(u64, KeyEntry)> {
+    entries
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| (i as u64, e))
+        .collect()
+}
+
+fn refused(entries: Vec<KeyEntry>, why: &str) {
+    let e = replay("bob", &numbered(entries)).unwrap_err();
+    assert!(matches!(e, ClientError::KeysNotLogged(_)), "{e}");
+    assert!(e.to_string().contains(why), "{e}");
+}
+
+#[test]
+fn a_handle_is_bound_to_the_devices_its_account_registered_and_vouched_for() {
+    let (phone, laptop, tablet) = (device(1), device(2), device(3));
+    let logged = replay(
+        "bob",
+        &numbered(vec![
+            registered("a1", &phone),
+            added("a1", &laptop, &phone),
+            added("a1", &tablet, &laptop),
+            entry(KeyChange::DeviceRemoved, "a1", Some(&phone)),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(logged.account_id.as_deref(), Some("a1"));
+    let ids: Vec<&str> = logged
+        .devices
+        .iter()
+        .map(|d| d.device_id.as_str())
+        .collect();
+    assert_eq!(ids, [laptop.1.as_str(), tablet.1.as_str()]);
+    assert_eq!(
+        logged.key_of(&tablet.1),
+        Some(hex::encode(&tablet.2).as_str())
+    );
+    assert_eq!(logged.key_of(&phone.1), None);
+}
+
+#[test]
+fn a_handle_registered_again_after_erasure_is_a_new_account() {
+    let (old, new) = (device(1), device(2));
+    let logged = replay(
+        "bob",
+        &numbered(vec![
+            registered("a1", &old),
+            entry(KeyChange::DeviceRemoved, "a1", Some(&old)),
+            entry(KeyChange::Erased, "a1", None),
+            registered("a2", &new),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(logged.account_id.as_deref(), Some("a2"));
+    assert_eq!(logged.earlier_accounts, ["a1"]);
+    assert_eq!(logged.key_of(&old.1), None);
+}
+
+#[test]
+fn keys_the_node_could_have_made_up_are_refused() {
+    let (phone, laptop, stranger) = (device(1), device(2), device(9));
+    // A registration its key did not sign.
+    let mut forged = registered("a1", &phone);
+    forged.signature = registered("a1", &stranger).signature;
+    refused(vec![forged], "did not sign the registration");
+    // A device vouched for by no device of the account.
+    refused(
+        vec![registered("a1", &phone), added("a1", &laptop, &stranger)],
+        "no device of the account vouched for",
+    );
+    // An endorsement that is not the named device's signature.
+    let mut unsigned = added("a1", &laptop, &phone);
+    unsigned.signature = added("a1", &laptop, &stranger).signature;
+    refused(
+        vec![registered("a1", &phone), unsigned],
+        "endorsement is not its account's device's signature",
+    );
+    // An endorsement for one account replayed into another.
+    let replayed = KeyEntry {
+        account_id: "a2".into(),
+        ..added("a1", &laptop, &phone)
+    };
+    refused(
+        vec![
+            registered("a1", &phone),
+            entry(KeyChange::Erased, "a1", None),
+            registered("a2", &phone),
+            replayed,
+        ],
+        "endorsement is not",
+    );
+    // The handle taken over while its account still holds it.
+    refused(
+        vec![registered("a1", &phone), registered("a2", &stranger)],
+        "while another still holds it",
+    );
+    // A device id that is not its key's.
+    let mut mislabelled = registered("a1", &phone);
+    mislabelled.device_id = Some(laptop.1.clone());
+    refused(vec![mislabelled], "does not name a device by its key");
+}

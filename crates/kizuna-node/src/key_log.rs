@@ -1,0 +1,191 @@
+//! The key log: each binding of a handle to an account and of an account to
+//! a device key is a public entry of the transparency ledger, appended
+//! before the binding takes effect, so the node cannot hand anyone a key
+//! for a person without leaving a trace that person's devices see. The
+//! entries are kept in the node store beside their leaves, and served per
+//! handle with their inclusion proofs.
+
+use kizuna_ledger::Ledger;
+use kizuna_store::{KeyLogRow, Store};
+use kizuna_wire::{now_ms, Bytes, KeyChange, KeyEntry, KeyHistory, ProvenKeyEntry};
+use rand::RngCore;
+
+use crate::error::NodeError;
+use crate::node::Node;
+
+/// In a cluster, how long an entry written but not yet numbered is left to
+/// the node appending it before another settles it (as access records).
+const CLUSTER_APPEND_GRACE_MS: u64 = 60_000;
+
+/// The name the ledger's rollback checks give the key log.
+const STORE: &str = "the key log";
+
+fn ledger_failure(e: kizuna_ledger::LedgerError) -> NodeError {
+    kizuna_vault::VaultError::Ledger(e).into()
+}
+
+fn hexes(hashes: Vec<kizuna_ledger::Hash>) -> Vec<String> {
+    hashes.into_iter().map(hex::encode).collect()
+}
+
+/// A device a key-log entry is about: its id and signature key, and the
+/// signature that binds it (its own registration's, or the endorsement of
+/// the device that linked it), which only a device can make.
+pub(crate) struct LoggedDevice<'a> {
+    pub id: &'a str,
+    pub key: &'a [u8],
+    pub endorsed_by: Option<&'a str>,
+    pub signature: Option<&'a [u8]>,
+}
+
+/// Checks that the ledger holds the highest entry the key log numbered,
+/// and no pending entry was written to a longer ledger than this one: a
+/// ledger rolled back would give new entries numbers the log holds.
+pub(crate) async fn check_held_by(
+    store: &dyn Store,
+    ledger: &Ledger,
+) -> Result<(), kizuna_ledger::LedgerError> {
+    if let Some(top) = store
+        .highest_key_entry()
+        .await
+        .map_err(|e| kizuna_ledger::LedgerError::Unwritable(e.to_string()))?
+    {
+        if let Some(idx) = top.idx {
+            ledger.check_holds(STORE, idx, &top.leaf)?;
+        }
+    }
+    let pending = store
+        .pending_key_entries()
+        .await
+        .map_err(|e| kizuna_ledger::LedgerError::Unwritable(e.to_string()))?;
+    for p in pending {
+        ledger.check_written_after(STORE, p.after)?;
+    }
+    Ok(())
+}
+
+/// Settles the entries a crash left between their write and their index:
+/// one whose leaf the ledger holds is numbered, one it does not is taken
+/// back (its binding never took effect). In a cluster, only entries older
+/// than any append takes, since another node may be appending the rest.
+pub(crate) async fn settle_pending(store: &dyn Store, ledger: &Ledger) -> Result<(), NodeError> {
+    let settled_before = if ledger.is_shared() {
+        now_ms().saturating_sub(CLUSTER_APPEND_GRACE_MS)
+    } else {
+        u64::MAX
+    };
+    let mut pending = store.pending_key_entries().await?;
+    pending.retain(|p| p.at < settled_before);
+    let written: Vec<(&[u8], u64)> = pending
+        .iter()
+        .map(|p| (p.leaf.as_slice(), p.after))
+        .collect();
+    let found = ledger
+        .find_appended(&written)
+        .await
+        .map_err(ledger_failure)?;
+    for (p, at) in pending.iter().zip(found) {
+        match at {
+            Some(idx) => {
+                store
+                    .write_key_entry(&KeyLogRow {
+                        idx: Some(idx),
+                        ..p.clone()
+                    })
+                    .await?
+            }
+            None => store.drop_pending_key_entry(&p.leaf).await?,
+        }
+    }
+    Ok(())
+}
+
+impl Node {
+    /// Appends a change to the key log and answers once it is durable in
+    /// the ledger, so the binding it records may take effect. Nothing is
+    /// kept when the ledger cannot take it (`ledger_unavailable`), and the
+    /// change must then not happen.
+    pub(crate) async fn log_key_change(
+        &self,
+        change: KeyChange,
+        handle: &str,
+        account_id: &str,
+        device: Option<LoggedDevice<'_>>,
+    ) -> Result<u64, NodeError> {
+        let ledger = self.vault.ledger()?;
+        let mut salt = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut salt);
+        let at = now_ms();
+        let entry = serde_json::to_vec(&KeyEntry {
+            salt: hex::encode(salt),
+            at,
+            change,
+            handle: handle.to_string(),
+            account_id: account_id.to_string(),
+            device_id: device.as_ref().map(|d| d.id.to_string()),
+            device_key: device.as_ref().map(|d| hex::encode(d.key)),
+            endorsed_by: device
+                .as_ref()
+                .and_then(|d| d.endorsed_by.map(str::to_string)),
+            signature: device.as_ref().and_then(|d| d.signature.map(hex::encode)),
+        })
+        .map_err(|e| NodeError::internal(format!("a key-log entry: {e}")))?;
+        let leaf = kizuna_ledger::leaf_hash(&entry);
+        let mut row = KeyLogRow {
+            leaf: leaf.to_vec(),
+            idx: None,
+            after: ledger.size(),
+            at,
+            handle: handle.to_string(),
+            account_id: account_id.to_string(),
+            entry,
+        };
+        self.store.write_key_entry(&row).await?;
+        match ledger.append(vec![leaf]).await {
+            Ok(idx) => {
+                // Written again if another node took it back meanwhile: its
+                // leaf is in the ledger, and the binding goes ahead.
+                row.idx = Some(idx);
+                self.store.write_key_entry(&row).await?;
+                Ok(idx)
+            }
+            Err(e) => {
+                if let Err(undo) = self.store.drop_pending_key_entry(&row.leaf).await {
+                    tracing::warn!(error = %undo, "an unlogged key-log entry could not be taken back; it is settled at the next start");
+                }
+                Err(ledger_failure(e))
+            }
+        }
+    }
+
+    /// Every key-log entry for `handle`, across every account that held
+    /// it, each proven against one signed head that extends the head of
+    /// size `since` the device saw before. Anyone signed in may ask about
+    /// any handle, as they may look its account up.
+    pub async fn key_history(&self, handle: &str, since: u64) -> Result<KeyHistory, NodeError> {
+        let ledger = self.vault.ledger()?;
+        let rows = self.store.key_entries(handle).await?;
+        let (head, consistency) = self
+            .head_for(rows.iter().filter_map(|r| r.idx), since)
+            .await?;
+        let mut entries = Vec::with_capacity(rows.len());
+        for r in rows {
+            let Some(index) = r.idx else { continue };
+            entries.push(ProvenKeyEntry {
+                index,
+                entry: Bytes(r.entry),
+                proof: hexes(
+                    ledger
+                        .inclusion_proof(index, head.size)
+                        .map_err(ledger_failure)?,
+                ),
+            });
+        }
+        Ok(KeyHistory {
+            handle: handle.to_string(),
+            head,
+            consistency,
+            entries,
+        })
+    }
+}
