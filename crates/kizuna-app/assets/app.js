@@ -262,6 +262,8 @@
       contactRemoveNamed: 'Remove {handle} from your contacts',
       tamperTitle: 'THE TRANSPARENCY LEDGER FAILED VERIFICATION ON THIS DEVICE.',
       tamperAdvice: 'The record of who accessed your data may have been altered. Do not rely on the access log. Keep this message and tell the operator or your data protection authority.',
+      keysTamperTitle: 'KEYS THAT ARE NOT IN THE KEY LOG.',
+      keysTamperAdvice: 'The server handed this device keys that the public key log does not show as the person\'s own, or added a device to your account that none of your devices approved. Someone may be listening in. Nothing was sent to those keys. If a device on your account is not yours, revoke it in Settings; keep this message and tell the operator.',
       cat_profile: 'Profile',
       cat_contacts: 'Contacts',
       cat_blocks: 'Blocked people',
@@ -586,6 +588,8 @@
       contactRemoveNamed: '{handle} さんを連絡先から削除',
       tamperTitle: '警告：この端末で透明性台帳の検証に失敗しました。',
       tamperAdvice: 'あなたのデータへのアクセス記録が改ざんされている可能性があります。アクセス記録を信用しないでください。このメッセージを保存し、運営者または個人情報保護の監督機関に連絡してください。',
+      keysTamperTitle: '警告：鍵ログにない鍵です。',
+      keysTamperAdvice: 'サーバーが、公開鍵ログに本人のものとして記録されていない鍵をこの端末に渡したか、あなたの端末が承認していない端末をあなたのアカウントに追加しました。盗聴されている可能性があります。その鍵には何も送信していません。自分のものでない端末があれば設定から取り消し、このメッセージを保存して運営者に連絡してください。',
       cat_profile: 'プロフィール',
       cat_contacts: '連絡先',
       cat_blocks: 'ブロックした人',
@@ -906,6 +910,8 @@
       contactRemoveNamed: '{handle}님을 연락처에서 삭제',
       tamperTitle: '경고: 이 기기에서 투명성 원장 검증에 실패했습니다.',
       tamperAdvice: '내 데이터에 대한 접근 기록이 변조되었을 수 있습니다. 접근 기록을 믿지 마세요. 이 메시지를 보관하고 운영자나 개인정보 보호 감독 기관에 알리세요.',
+      keysTamperTitle: '경고: 키 로그에 없는 키입니다.',
+      keysTamperAdvice: '서버가 공개 키 로그에 본인의 것으로 기록되지 않은 키를 이 기기에 건넸거나, 내 기기가 승인하지 않은 기기를 내 계정에 추가했습니다. 누군가 엿듣고 있을 수 있습니다. 그 키로는 아무것도 보내지 않았습니다. 내 것이 아닌 기기가 있으면 설정에서 해제하고, 이 메시지를 보관해 운영자에게 알리세요.',
       cat_profile: '프로필',
       cat_contacts: '연락처',
       cat_blocks: '차단한 사람',
@@ -1132,7 +1138,9 @@
     if (!res.ok) {
       const msg = (data && typeof data.message === 'string' && data.message) || `HTTP ${res.status}`;
       // Whatever asked, a ledger that fails verification is shown to the person at once.
-      if (data && data.code === 'ledger_tampered') showTamper(msg);
+      if (data && data.code === 'ledger_tampered') showTamper(msg, 'tamper');
+      // So are keys the key log does not vouch for, whichever request met them.
+      if (data && data.code === 'keys_not_logged') showTamper(msg, 'keysTamper');
       throw new ApiError((data && data.code) || `http_${res.status}`, msg, res.status);
     }
     return data;
@@ -1152,6 +1160,7 @@
   let es = null;
   let erased = false;       // the account was erased from this page
   let tamperMessage = '';   // set once the ledger failed verification
+  let tamperKind = 'tamper'; // or 'keysTamper': keys the key log does not hold
 
   // ---------------------------------------------------------------------
   // Layout
@@ -3443,8 +3452,9 @@
   // ---------------------------------------------------------------------
   // v2: the tamper banner (stays until the page is reloaded)
   // ---------------------------------------------------------------------
-  function showTamper(message) {
+  function showTamper(message, kind) {
     tamperMessage = String(message || '');
+    tamperKind = kind || 'tamper';
     tamperBanner.hidden = false;
     renderTamper();
     updateTitle();
@@ -3452,9 +3462,9 @@
   function renderTamper() {
     if (!tamperMessage) return;
     tamperBanner.replaceChildren(
-      h('p', { class: 'tamper-title', text: '⚠ ' + t('tamperTitle') }),
+      h('p', { class: 'tamper-title', text: '⚠ ' + t(tamperKind + 'Title') }),
       h('p', { class: 'tamper-message', text: tamperMessage }),
-      h('p', { class: 'tamper-advice', text: t('tamperAdvice') }));
+      h('p', { class: 'tamper-advice', text: t(tamperKind + 'Advice') }));
   }
 
   // ---------------------------------------------------------------------

@@ -38,6 +38,8 @@ pub(crate) struct AppState {
     /// One lock per file being fetched (without the client): two asks
     /// for one picture fetch it once, and other files do not wait.
     pub saving: Mutex<std::collections::HashMap<String, Arc<Mutex<()>>>>,
+    /// When this account's own key-log entries were last checked.
+    pub own_keys_checked: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// A running app: its address and the task serving it.
@@ -76,6 +78,7 @@ pub async fn start(home: &Path, port: Option<u16>) -> Result<RunningApp, AppErro
         sessions,
         connected: connected.clone(),
         saving: Mutex::new(Default::default()),
+        own_keys_checked: std::sync::Mutex::new(None),
     });
     events::spawn_watcher(watcher, events, connected);
     serve(listener, state.sessions.clone(), api::router(state))

@@ -92,6 +92,10 @@ pub(crate) fn replay(handle: &str, entries: &[(u64, KeyEntry)]) -> Result<Logged
         handle: handle.to_string(),
         ..Default::default()
     };
+    // A key once removed never comes back: a device links again with a new
+    // key, so an endorsement replayed for an old one (a revoked, lost
+    // phone) is refused.
+    let mut removed = std::collections::HashSet::new();
     for (index, e) in entries {
         let bad = |what: &str| {
             not_logged(format!(
@@ -142,6 +146,9 @@ pub(crate) fn replay(handle: &str, entries: &[(u64, KeyEntry)]) -> Result<Logged
                     ));
                 }
                 let (device_id, key) = device()?;
+                if removed.contains(&key) {
+                    return Err(bad("adds again a device key its account removed"));
+                }
                 let endorser = e
                     .endorsed_by
                     .as_deref()
@@ -164,8 +171,9 @@ pub(crate) fn replay(handle: &str, entries: &[(u64, KeyEntry)]) -> Result<Logged
             }
             KeyChange::DeviceRemoved => {
                 if current {
-                    let (device_id, _) = device()?;
+                    let (device_id, key) = device()?;
                     now.devices.retain(|d| d.device_id != device_id);
+                    removed.insert(key);
                 }
             }
             KeyChange::Erased => {
@@ -290,6 +298,13 @@ impl Client {
             }
         }
         Ok(())
+    }
+
+    /// Checks this account's own entries in the key log now, as each sync
+    /// does; answers the devices linked since this device last looked.
+    pub async fn check_own_keys(&mut self) -> Result<Vec<Event>> {
+        let _g = self.begin().await?;
+        self.monitor_own_keys().await
     }
 
     /// Checks this account's own entries in the key log: the handle must

@@ -421,3 +421,61 @@ async fn a_node_abroad_serves_only_the_rights_of_a_person_who_withdrew() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn key_log_entries_a_crash_left_unnumbered_are_settled_at_the_next_start() {
+    let f = node().await;
+    register(&f.node, "alice", "+819011112222", 1).await;
+    // Two people racing for one handle: only the winner's binding is logged.
+    let (a, b) = tokio::join!(
+        f.node
+            .register(registration("carol", "+819055556666", &key(4))),
+        f.node
+            .register(registration("carol", "+819077778888", &key(5))),
+    );
+    assert!(a.is_ok() != b.is_ok(), "exactly one registration wins");
+    let carol = f.node.store.key_entries("carol").await.unwrap();
+    assert_eq!(carol.len(), 1, "{carol:?}");
+
+    // A crash after an entry was written: once after its append, once
+    // before it.
+    let ledger = f.node.vault.ledger().unwrap().clone();
+    let pending = |n: u8| kizuna_store::KeyLogRow {
+        leaf: kizuna_ledger::leaf_hash(&[n]).to_vec(),
+        idx: None,
+        after: ledger.size(),
+        at: 1,
+        handle: "alice".into(),
+        account_id: "x".into(),
+        entry: vec![n],
+    };
+    let (appended, never) = (pending(1), pending(2));
+    f.node.store.write_key_entry(&appended).await.unwrap();
+    f.node.store.write_key_entry(&never).await.unwrap();
+    let at = ledger
+        .append(vec![kizuna_ledger::leaf_hash(&[1])])
+        .await
+        .unwrap();
+    f.node.store.close().await;
+    f.node.vault.close().await;
+    drop(ledger);
+    let Fixture { node, dir } = f;
+    drop(node);
+
+    let (again, _sequencer) = Node::open(
+        &DataDir::new(dir.path()),
+        Regions::embedded(),
+        Limits::default(),
+    )
+    .await
+    .unwrap();
+    assert!(again.store.pending_key_entries().await.unwrap().is_empty());
+    let alice = again.store.key_entries("alice").await.unwrap();
+    let settled: Vec<_> = alice.iter().filter(|r| r.entry == [1]).collect();
+    assert_eq!(settled.len(), 1);
+    assert_eq!(settled[0].idx, Some(at));
+    assert!(
+        alice.iter().all(|r| r.entry != [2]),
+        "an entry never appended is taken back"
+    );
+}

@@ -148,5 +148,37 @@ pub(super) async fn confirm_safety_number(
 pub(super) async fn changed_keys(
     State(state): State<Arc<AppState>>,
 ) -> Result<Json<Vec<kizuna_client::SafetyNumber>>, AppError> {
-    Ok(Json(state.client.lock().await.changed_keys().await?))
+    let mut client = state.client.lock().await;
+    // This account's own keys too, at most once a minute: a device added
+    // behind the person's back is answered as `keys_not_logged`, which the
+    // page shows as a banner.
+    let due = {
+        let mut last = state
+            .own_keys_checked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let due = last.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(60));
+        if due {
+            *last = Some(std::time::Instant::now());
+        }
+        due
+    };
+    if due {
+        if let Err(e) = client.check_own_keys().await {
+            // Looked at again at the next ask; a node that cannot answer
+            // now keeps nothing else from being shown.
+            *state
+                .own_keys_checked
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = None;
+            if matches!(
+                e,
+                kizuna_client::ClientError::KeysNotLogged(_)
+                    | kizuna_client::ClientError::LedgerTampered(_)
+            ) {
+                return Err(e.into());
+            }
+        }
+    }
+    Ok(Json(client.changed_keys().await?))
 }

@@ -142,6 +142,16 @@ fn keys_the_node_could_have_made_up_are_refused() {
         ],
         "endorsement is not",
     );
+    // A revoked device's endorsement replayed to bring it back.
+    refused(
+        vec![
+            registered("a1", &phone),
+            added("a1", &laptop, &phone),
+            entry(KeyChange::DeviceRemoved, "a1", Some(&laptop)),
+            added("a1", &laptop, &phone),
+        ],
+        "adds again a device key its account removed",
+    );
     // The handle taken over while its account still holds it.
     refused(
         vec![registered("a1", &phone), registered("a2", &stranger)],

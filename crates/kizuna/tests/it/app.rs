@@ -5,7 +5,7 @@
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-use crate::harness::{files, link, messages, KillOnDrop, Node};
+use crate::harness::{files, link, messages, rogue_device, KillOnDrop, Node};
 
 /// A running `kizuna app` for the device under `home`, and the address it
 /// printed.
@@ -851,6 +851,18 @@ async fn the_page_warns_when_a_verified_contacts_keys_change_until_compared_agai
         .await
         .unwrap();
     assert!(alice.changed_keys().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_page_warns_loudly_of_a_device_added_behind_the_persons_back() {
+    let node = Node::start().await;
+    let mut alice = node.person("alice", "jp").await;
+    alice.sync().await.unwrap();
+    alice.close().await;
+    let rogue = rogue_device(&node, "alice").await;
+    let app = app(&node.home("alice")).await;
+    let env = app_env(&app, &[("ROGUE", &rogue)]);
+    println!("{}", browser("keys.mjs", env).await);
 }
 
 #[tokio::test]

@@ -94,13 +94,26 @@ impl Node {
         ca_cert: Option<Vec<u8>>,
     ) -> Node {
         log_buffer();
-        let mut config = ServerConfig::new(dir.path(), any_port());
-        config.limits = limits.clone();
-        config.regions = regions.clone();
-        config.edge = edge.clone();
-        let staff_listen = any_port();
-        config.staff_listen = Some(staff_listen);
-        let server = RunningServer::start(config).await.unwrap();
+        // A port found free may be taken by another test before the node
+        // binds it: then the node starts on others.
+        let mut tries = 0;
+        let (server, staff_listen) = loop {
+            let mut config = ServerConfig::new(dir.path(), any_port());
+            config.limits = limits.clone();
+            config.regions = regions.clone();
+            config.edge = edge.clone();
+            let staff_listen = any_port();
+            config.staff_listen = Some(staff_listen);
+            match RunningServer::start(config).await {
+                Ok(server) => break (server, staff_listen),
+                Err(kizuna_server::ServerError::Listen { source, .. })
+                    if source.kind() == std::io::ErrorKind::AddrInUse && tries < 5 =>
+                {
+                    tries += 1
+                }
+                Err(e) => panic!("the node did not start: {e}"),
+            }
+        };
         let url = server.url();
         Node {
             dir,
@@ -223,12 +236,17 @@ pub fn friends() -> kizuna_wire::Contacts {
 /// A free port below the system's range for outgoing connections, so a
 /// node restarted on it cannot find it taken by some test's client socket
 /// in the meantime (a port the system handed out could be).
+/// Each is handed out once per run: a node stopped for a restart leaves its
+/// port free, and another test's node must not take it meanwhile.
 pub fn any_port() -> std::net::SocketAddr {
     use rand::Rng;
+    static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
     loop {
         let port = rand::thread_rng().gen_range(20_000..32_000);
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        if std::net::TcpListener::bind(addr).is_ok() {
+        let mut handed = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
+        if !handed.contains(&port) && std::net::TcpListener::bind(addr).is_ok() {
+            handed.push(port);
             return addr;
         }
     }
@@ -368,6 +386,60 @@ pub async fn link(
     let code = code_rx.await.unwrap();
     let (_, changes) = approver.approve_device(&code).await.unwrap();
     (linking.await.unwrap(), changes)
+}
+
+/// A device the node lets into `handle`'s account without any of their
+/// devices approving it, and so without the key log: written straight
+/// into the node's store, as an insider or a compromised node would.
+pub async fn rogue_device(node: &Node, handle: &str) -> String {
+    let (code_tx, code_rx) = tokio::sync::oneshot::channel::<String>();
+    let home = node.home("rogue");
+    let (url, owner) = (node.url.clone(), handle.to_string());
+    tokio::spawn(async move {
+        let mut code_tx = Some(code_tx);
+        let _ = kizuna_client::Client::link_device(
+            &home,
+            &url,
+            &owner,
+            "rogue",
+            move |c| {
+                if let Some(tx) = code_tx.take() {
+                    let _ = tx.send(c.to_string());
+                }
+            },
+            std::time::Duration::from_secs(30),
+        )
+        .await;
+    });
+    code_rx.await.unwrap();
+    let path = node.data_dir().join("node.sqlite");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let (link_id, account_id, key, label): (String, String, Vec<u8>, String) = sqlx::query_as(
+        "SELECT link_id, account_id, signature_key, label FROM link_requests WHERE approved_device IS NULL",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let store = kizuna_store::SqliteStore::open(&path).await.unwrap();
+    let device_id = kizuna_wire::device_id_for_key(&key);
+    kizuna_store::Store::approve_link(
+        &store,
+        &link_id,
+        kizuna_store::Device {
+            device_id: device_id.clone(),
+            account_id,
+            handle: handle.to_string(),
+            signature_key: key,
+            label,
+        },
+    )
+    .await
+    .unwrap();
+    kizuna_store::Store::close(&store).await;
+    device_id
 }
 
 /// A port nothing listens on now, for a node in another process.

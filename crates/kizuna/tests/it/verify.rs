@@ -86,59 +86,6 @@ async fn safety_numbers_match_on_both_sides_and_a_changed_key_warns_until_confir
     assert!(out.status.success() && !warned(&out), "{out:?}");
 }
 
-/// A device the node lets into bob's account without bob approving it,
-/// and so without the key log: written straight into the node's store.
-async fn rogue_device(node: &Node, handle: &str) -> String {
-    let (code_tx, code_rx) = tokio::sync::oneshot::channel::<String>();
-    let home = node.home("rogue");
-    let (url, owner) = (node.url.clone(), handle.to_string());
-    tokio::spawn(async move {
-        let mut code_tx = Some(code_tx);
-        let _ = kizuna_client::Client::link_device(
-            &home,
-            &url,
-            &owner,
-            "rogue",
-            move |c| {
-                if let Some(tx) = code_tx.take() {
-                    let _ = tx.send(c.to_string());
-                }
-            },
-            std::time::Duration::from_secs(30),
-        )
-        .await;
-    });
-    code_rx.await.unwrap();
-    let path = node.data_dir().join("node.sqlite");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
-    let (link_id, account_id, key, label): (String, String, Vec<u8>, String) = sqlx::query_as(
-        "SELECT link_id, account_id, signature_key, label FROM link_requests WHERE approved_device IS NULL",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
-    pool.close().await;
-    let store = kizuna_store::SqliteStore::open(&path).await.unwrap();
-    let device_id = kizuna_wire::device_id_for_key(&key);
-    kizuna_store::Store::approve_link(
-        &store,
-        &link_id,
-        kizuna_store::Device {
-            device_id: device_id.clone(),
-            account_id,
-            handle: handle.to_string(),
-            signature_key: key,
-            label,
-        },
-    )
-    .await
-    .unwrap();
-    kizuna_store::Store::close(&store).await;
-    device_id
-}
-
 #[tokio::test]
 async fn a_device_added_behind_a_persons_back_is_caught_by_their_contacts_and_their_own_device() {
     let node = Node::start().await;
