@@ -40,6 +40,10 @@ pub struct LoggedDevice {
     pub since: u64,
     /// The device that vouched for it; none for the account's first.
     pub endorsed_by: Option<String>,
+    /// The key-log entry that bound it.
+    pub index: u64,
+    /// Bound before the key log existed, and entered into it unsigned.
+    pub adopted: bool,
 }
 
 /// What the key log says a handle is bound to now.
@@ -96,6 +100,8 @@ pub(crate) fn replay(handle: &str, entries: &[(u64, KeyEntry)]) -> Result<Logged
     // key, so an endorsement replayed for an old one (a revoked, lost
     // phone) is refused.
     let mut removed = std::collections::HashSet::new();
+    // Devices from before the log are entered once, before anything else.
+    let mut adopted_only = true;
     for (index, e) in entries {
         let bad = |what: &str| {
             not_logged(format!(
@@ -106,25 +112,59 @@ pub(crate) fn replay(handle: &str, entries: &[(u64, KeyEntry)]) -> Result<Logged
             return Err(bad("names another handle"));
         }
         let device = || -> Result<(String, String)> {
-            match (&e.device_id, &e.device_key) {
-                (Some(d), Some(k))
-                    if kizuna_wire::device_id_for_key(&hex::decode(k).unwrap_or_default())
-                        == *d =>
-                {
-                    Ok((d.clone(), k.clone()))
+            // The key as lowercase hex only, so one key has one spelling.
+            let key = e
+                .device_key
+                .as_deref()
+                .and_then(|k| hex::decode(k).ok().filter(|b| hex::encode(b) == k));
+            match (&e.device_id, key) {
+                (Some(d), Some(k)) if kizuna_wire::device_id_for_key(&k) == *d => {
+                    Ok((d.clone(), hex::encode(k)))
                 }
                 _ => Err(bad("does not name a device by its key")),
             }
         };
         let current = now.account_id.as_deref() == Some(e.account_id.as_str());
+        if e.change != KeyChange::Adopted {
+            adopted_only = false;
+        }
         match e.change {
+            KeyChange::Adopted => {
+                if !adopted_only {
+                    return Err(bad(
+                        "enters a device as bound before the key log existed, after the log already had other entries for the handle",
+                    ));
+                }
+                if now.account_id.as_ref().is_some_and(|a| *a != e.account_id) {
+                    return Err(bad("binds the handle to two accounts at once"));
+                }
+                let (device_id, key) = device()?;
+                now.account_id = Some(e.account_id.clone());
+                now.devices.retain(|d| d.device_id != device_id);
+                now.devices.push(LoggedDevice {
+                    device_id,
+                    key,
+                    since: e.at,
+                    endorsed_by: None,
+                    index: *index,
+                    adopted: true,
+                });
+            }
             KeyChange::Registered => {
                 if now.account_id.is_some() {
                     return Err(bad(
                         "binds the handle to a new account while another still holds it",
                     ));
                 }
+                // A new account is new: never one that held the handle
+                // before, nor with a key that was removed.
+                if now.earlier_accounts.contains(&e.account_id) {
+                    return Err(bad("registers again an account that was erased"));
+                }
                 let (device_id, key) = device()?;
+                if removed.contains(&key) {
+                    return Err(bad("registers a device key that was removed"));
+                }
                 let input = register_signing_input(handle, &hex::decode(&key).unwrap_or_default());
                 if !signed_by(&key, &input, e.signature.as_deref()) {
                     return Err(bad(
@@ -137,6 +177,8 @@ pub(crate) fn replay(handle: &str, entries: &[(u64, KeyEntry)]) -> Result<Logged
                     key,
                     since: e.at,
                     endorsed_by: None,
+                    index: *index,
+                    adopted: false,
                 }];
             }
             KeyChange::DeviceAdded => {
@@ -167,6 +209,8 @@ pub(crate) fn replay(handle: &str, entries: &[(u64, KeyEntry)]) -> Result<Logged
                     key,
                     since: e.at,
                     endorsed_by: e.endorsed_by.clone(),
+                    index: *index,
+                    adopted: false,
                 });
             }
             KeyChange::DeviceRemoved => {
@@ -180,7 +224,7 @@ pub(crate) fn replay(handle: &str, entries: &[(u64, KeyEntry)]) -> Result<Logged
                 if current {
                     now.earlier_accounts.push(e.account_id.clone());
                     now.account_id = None;
-                    now.devices.clear();
+                    removed.extend(now.devices.drain(..).map(|d| d.key));
                 }
             }
         }
@@ -314,7 +358,23 @@ impl Client {
     /// Devices linked since this device last looked are events.
     pub(crate) async fn monitor_own_keys(&mut self) -> Result<Vec<Event>> {
         let handle = self.identity.handle.clone();
+        let looked_before = self.seen_keys(&handle).await?;
         let logged = self.logged_keys(&handle).await?;
+        // Devices from before the log were entered before this device
+        // first looked; one entered so since is the node's own doing.
+        if looked_before.devices.is_some() {
+            let last_seen = looked_before.entries.keys().max().copied();
+            if let Some(d) = logged
+                .devices
+                .iter()
+                .find(|d| d.adopted && last_seen.is_none_or(|s| d.index > s))
+            {
+                return Err(not_logged(format!(
+                    "device {} was entered into the key log as from before the log existed, after this device had looked: it was added behind your back; revoke it with `kizuna device revoke {}`",
+                    d.device_id, d.device_id
+                )));
+            }
+        }
         if logged.account_id.as_deref() != Some(self.identity.account_id.as_str()) {
             return Err(not_logged(format!(
                 "the key log binds your handle {handle} to {}, not to your account {}",

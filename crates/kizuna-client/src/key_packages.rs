@@ -54,6 +54,18 @@ impl Client {
         let resp: ClaimResponse = self
             .call(Method::POST, "/v1/key-packages/claim", Some(&req))
             .await?;
+        // Only what was asked for: another person's keys passed off as the
+        // ones asked for would pass their own log.
+        if let Some(c) = resp
+            .key_packages
+            .iter()
+            .find(|c| !req.handles.contains(&c.handle) && !req.devices.contains(&c.device_id))
+        {
+            return Err(crate::key_log::not_logged(format!(
+                "asked for the keys of {:?}, the node handed over {}'s device {}",
+                req.handles, c.handle, c.device_id
+            )));
+        }
         let claimed = resp
             .key_packages
             .into_iter()

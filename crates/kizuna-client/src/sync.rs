@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use kizuna_wire::{AckRequest, Envelope, EnvelopeKind, ErrorCode, InboxResponse};
+use kizuna_wire::{AckRequest, Envelope, EnvelopeKind, InboxResponse};
 use openmls::prelude::OpenMlsProvider as _;
 use reqwest::Method;
 
@@ -58,11 +58,12 @@ impl Client {
         // log that says other than what this account did stops it, loudly.
         match self.monitor_own_keys().await {
             Ok(linked) => linked.iter().for_each(&mut on_event),
-            Err(ClientError::Api {
-                code: ErrorCode::LedgerUnavailable | ErrorCode::Unavailable,
-                ..
-            }) => {}
-            Err(e) => return Err(e),
+            Err(e @ (ClientError::KeysNotLogged(_) | ClientError::LedgerTampered(_))) => {
+                return Err(e)
+            }
+            // Not checked this time (a ledger or node that cannot answer
+            // now); the next sync looks again.
+            Err(_) => {}
         }
         Ok(())
     }

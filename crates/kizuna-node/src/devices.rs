@@ -256,6 +256,11 @@ impl Node {
             )
             .await;
         if let Err(e) = approved {
+            // Approved meanwhile (a second approval, from this device or
+            // another): it is there, as logged.
+            if self.store.device(&device_id).await?.is_some() {
+                return Ok(LinkApproved { device_id });
+            }
             // The log says what became of it: the device never was.
             let logged = LoggedDevice {
                 id: &device_id,

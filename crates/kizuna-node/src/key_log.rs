@@ -45,19 +45,16 @@ pub(crate) async fn check_held_by(
     store: &dyn Store,
     ledger: &Ledger,
 ) -> Result<(), kizuna_ledger::LedgerError> {
-    if let Some(top) = store
-        .highest_key_entry()
-        .await
-        .map_err(|e| kizuna_ledger::LedgerError::Unwritable(e.to_string()))?
-    {
-        if let Some(idx) = top.idx {
-            ledger.check_holds(STORE, idx, &top.leaf)?;
-        }
+    let unreadable =
+        |e: kizuna_store::StoreError| kizuna_ledger::LedgerError::Unwritable(e.to_string());
+    let top = store.highest_key_entry().await.map_err(unreadable)?;
+    let pending = store.pending_key_entries().await.map_err(unreadable)?;
+    // In a cluster, entries other nodes numbered after the mirror was
+    // opened are in the shared log: read it up to now before judging.
+    ledger.catch_up().await?;
+    if let Some((idx, leaf)) = top.and_then(|t| Some((t.idx?, t.leaf))) {
+        ledger.check_holds(STORE, idx, &leaf)?;
     }
-    let pending = store
-        .pending_key_entries()
-        .await
-        .map_err(|e| kizuna_ledger::LedgerError::Unwritable(e.to_string()))?;
     for p in pending {
         ledger.check_written_after(STORE, p.after)?;
     }
@@ -98,6 +95,62 @@ pub(crate) async fn settle_pending(store: &dyn Store, ledger: &Ledger) -> Result
         }
     }
     Ok(())
+}
+
+/// Enters into the key log, at start, the devices of every account it has
+/// no entry for: those bound before the log existed (a node upgraded with
+/// its people), so their contacts can still reach them and their own
+/// devices can check their accounts. An account's devices go in one
+/// append, before anything else about it; its devices check that no such
+/// entry appears after they first looked.
+pub(crate) async fn adopt_earlier_devices(
+    store: &dyn Store,
+    ledger: &Ledger,
+) -> Result<usize, NodeError> {
+    let devices = store.devices_without_key_entries().await?;
+    if devices.is_empty() {
+        return Ok(0);
+    }
+    let after = ledger.size();
+    let mut rows = Vec::with_capacity(devices.len());
+    for d in &devices {
+        let mut salt = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut salt);
+        let at = now_ms();
+        let entry = serde_json::to_vec(&KeyEntry {
+            salt: hex::encode(salt),
+            at,
+            change: KeyChange::Adopted,
+            handle: d.handle.clone(),
+            account_id: d.account_id.clone(),
+            device_id: Some(d.device_id.clone()),
+            device_key: Some(hex::encode(&d.signature_key)),
+            endorsed_by: None,
+            signature: None,
+        })
+        .map_err(|e| NodeError::internal(format!("a key-log entry: {e}")))?;
+        let row = KeyLogRow {
+            leaf: kizuna_ledger::leaf_hash(&entry).to_vec(),
+            idx: None,
+            after,
+            at,
+            handle: d.handle.clone(),
+            account_id: d.account_id.clone(),
+            entry,
+        };
+        store.write_key_entry(&row).await?;
+        rows.push(row);
+    }
+    let leaves = rows
+        .iter()
+        .map(|r| kizuna_ledger::leaf_hash(&r.entry))
+        .collect();
+    let first = ledger.append(leaves).await.map_err(ledger_failure)?;
+    for (i, mut row) in rows.into_iter().enumerate() {
+        row.idx = Some(first + i as u64);
+        store.write_key_entry(&row).await?;
+    }
+    Ok(devices.len())
 }
 
 impl Node {
@@ -144,9 +197,12 @@ impl Node {
         match ledger.append(vec![leaf]).await {
             Ok(idx) => {
                 // Written again if another node took it back meanwhile: its
-                // leaf is in the ledger, and the binding goes ahead.
+                // leaf is in the ledger, and the binding goes ahead. Not
+                // numbered now, it is at the next settling.
                 row.idx = Some(idx);
-                self.store.write_key_entry(&row).await?;
+                if let Err(e) = self.store.write_key_entry(&row).await {
+                    tracing::warn!(error = %e, idx, "a key-log entry is numbered at the next settling");
+                }
                 Ok(idx)
             }
             Err(e) => {

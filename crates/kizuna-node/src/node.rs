@@ -195,6 +195,15 @@ impl Node {
         crate::key_log::settle_pending(store.as_ref(), vault.ledger()?)
             .await
             .map_err(|e| OpenError::KeyLog(e.to_string()))?;
+        let adopted = crate::key_log::adopt_earlier_devices(store.as_ref(), vault.ledger()?)
+            .await
+            .map_err(|e| OpenError::KeyLog(e.to_string()))?;
+        if adopted > 0 {
+            tracing::info!(
+                devices = adopted,
+                "devices bound before the key log existed were entered into it"
+            );
+        }
         adopt_legacy_profiles(store.as_ref(), &vault).await?;
         let sanctions = Arc::new(Sanctions::load(store.as_ref()).await?);
         let blocks = Blocks::load(block_key, store.as_ref()).await?;

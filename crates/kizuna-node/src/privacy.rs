@@ -112,11 +112,13 @@ impl Node {
             .into_iter()
             .map(|d| d.device_id)
             .collect();
-        self.end_devices(&a.handle, &devices, Why::Erased).await?;
-        // The handle is free for someone else once this is logged: whoever
-        // registers it next is a new account, and shown as a new person.
+        // Logged before the devices end: the account's keys are handed to no
+        // one from now on, and the handle is free for someone else once the
+        // account goes (whoever registers it next is a new account, shown as
+        // a new person). Repeating an erasure that stopped logs it again.
         self.log_key_change(KeyChange::Erased, &a.handle, &a.account_id, None)
             .await?;
+        self.end_devices(&a.handle, &devices, Why::Erased).await?;
         self.store.delete_account(&a.account_id).await?;
         self.agreements.set(&a.account_id, None);
         self.forget_handle(&a.account_id);

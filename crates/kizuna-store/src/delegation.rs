@@ -43,6 +43,10 @@ macro_rules! store_by_inherent_methods {
                     self.highest_key_entry().await
                 }
 
+                async fn devices_without_key_entries(&self) -> Result<Vec<Device>> {
+                    self.devices_without_key_entries().await
+                }
+
                 async fn account_by_id(&self, account_id: &str) -> Result<Option<Account>> {
                     self.account_by_id(account_id).await
                 }

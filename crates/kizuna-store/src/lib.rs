@@ -424,6 +424,9 @@ pub trait Store: Send + Sync + 'static {
     async fn key_entries_from(&self, from: u64, limit: u32) -> Result<Vec<KeyLogRow>>;
     /// The numbered entry with the highest index.
     async fn highest_key_entry(&self) -> Result<Option<KeyLogRow>>;
+    /// Devices of accounts the key log has no entry for: those registered
+    /// before it existed, in account order.
+    async fn devices_without_key_entries(&self) -> Result<Vec<Device>>;
     async fn account_by_handle(&self, handle: &str) -> Result<Option<Account>>;
     async fn account_by_id(&self, account_id: &str) -> Result<Option<Account>>;
     /// Many accounts at once (those that exist).

@@ -21,6 +21,11 @@ pub enum KeyChange {
     /// The account was erased: the handle belongs to nobody until someone
     /// registers it again, as a new account.
     Erased,
+    /// A device bound before the key log existed, entered once, when the
+    /// node first kept the log, before anything else about its account.
+    /// It carries no signature: a device trusts it only as the start of
+    /// an account it sees for the first time.
+    Adopted,
 }
 
 /// One entry of the key log, exactly as its bytes are hashed into the

@@ -110,6 +110,34 @@ fn a_handle_registered_again_after_erasure_is_a_new_account() {
 }
 
 #[test]
+fn devices_from_before_the_log_are_taken_only_as_an_accounts_start() {
+    let (phone, laptop, tablet) = (device(1), device(2), device(3));
+    let adopted = |d| entry(KeyChange::Adopted, "a1", Some(d));
+    let logged = replay(
+        "bob",
+        &numbered(vec![
+            adopted(&phone),
+            adopted(&laptop),
+            added("a1", &tablet, &laptop),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(logged.devices.len(), 3);
+    assert!(logged.devices[0].adopted && !logged.devices[2].adopted);
+    refused(
+        vec![registered("a1", &phone), adopted(&laptop)],
+        "after the log already had other entries",
+    );
+    refused(
+        vec![
+            adopted(&phone),
+            entry(KeyChange::Adopted, "a2", Some(&laptop)),
+        ],
+        "two accounts at once",
+    );
+}
+
+#[test]
 fn keys_the_node_could_have_made_up_are_refused() {
     let (phone, laptop, stranger) = (device(1), device(2), device(9));
     // A registration its key did not sign.
@@ -128,16 +156,17 @@ fn keys_the_node_could_have_made_up_are_refused() {
         vec![registered("a1", &phone), unsigned],
         "endorsement is not its account's device's signature",
     );
-    // An endorsement for one account replayed into another.
+    // An endorsement made for one account, shown as another's.
+    let other = device(4);
     let replayed = KeyEntry {
         account_id: "a2".into(),
-        ..added("a1", &laptop, &phone)
+        ..added("a1", &laptop, &other)
     };
     refused(
         vec![
             registered("a1", &phone),
             entry(KeyChange::Erased, "a1", None),
-            registered("a2", &phone),
+            registered("a2", &other),
             replayed,
         ],
         "endorsement is not",
@@ -151,6 +180,30 @@ fn keys_the_node_could_have_made_up_are_refused() {
             added("a1", &laptop, &phone),
         ],
         "adds again a device key its account removed",
+    );
+    // An erased account, or its keys, brought back as a "new" account.
+    refused(
+        vec![
+            registered("a1", &phone),
+            entry(KeyChange::Erased, "a1", None),
+            registered("a1", &stranger),
+        ],
+        "registers again an account that was erased",
+    );
+    refused(
+        vec![
+            registered("a1", &phone),
+            entry(KeyChange::Erased, "a1", None),
+            registered("a2", &phone),
+        ],
+        "registers a device key that was removed",
+    );
+    // A key spelled in capitals, to slip past the keys removed.
+    let mut shouting = added("a1", &laptop, &phone);
+    shouting.device_key = shouting.device_key.map(|k| k.to_uppercase());
+    refused(
+        vec![registered("a1", &phone), shouting],
+        "does not name a device by its key",
     );
     // The handle taken over while its account still holds it.
     refused(

@@ -283,6 +283,24 @@ async fn key_log_entries_are_numbered_once_and_outlive_their_account(store: Subj
     store.drop_pending_key_entry(&[1; 32]).await.unwrap();
     assert_eq!(store.key_entries("bob").await.unwrap().len(), 2);
     assert!(store.pending_key_entries().await.unwrap().is_empty());
+    // Accounts from before the log are the ones it has no entry for.
+    store.create_account(new_account("dan")).await.unwrap();
+    store.create_account(new_account("eve")).await.unwrap();
+    store
+        .write_key_entry(&KeyLogRow {
+            idx: Some(20),
+            ..row(9, "eve", "acct-eve")
+        })
+        .await
+        .unwrap();
+    let unlogged: Vec<String> = store
+        .devices_without_key_entries()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.device_id)
+        .collect();
+    assert_eq!(unlogged, ["dan"]);
     // The log is public and kept: erasing an account leaves its entries.
     store.create_account(new_account("bob")).await.unwrap();
     store.delete_account("acct-bob").await.unwrap();

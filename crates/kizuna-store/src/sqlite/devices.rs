@@ -19,6 +19,17 @@ impl SqliteStore {
         row.as_ref().map(Self::device_from_row).transpose()
     }
 
+    pub(crate) async fn devices_without_key_entries(&self) -> Result<Vec<Device>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices d JOIN accounts a ON a.account_id = d.account_id \
+             WHERE NOT EXISTS (SELECT 1 FROM key_log k WHERE k.account_id = d.account_id) \
+             ORDER BY d.account_id, d.created_at, d.device_id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Self::device_from_row).collect()
+    }
+
     pub(crate) async fn devices_of(&self, account_id: &str) -> Result<Vec<Device>> {
         let rows = sqlx::query(&format!(
             "SELECT {DEVICE_COLUMNS} FROM devices d JOIN accounts a ON a.account_id = d.account_id \

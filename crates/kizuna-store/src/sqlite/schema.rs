@@ -270,6 +270,7 @@ CREATE TABLE key_log (
     entry BLOB NOT NULL
 );
 CREATE INDEX key_log_by_handle ON key_log (handle, idx);
+CREATE INDEX key_log_by_account ON key_log (account_id);
 "#,
 ];
 

@@ -179,3 +179,43 @@ async fn a_handle_registered_again_is_a_new_person_in_the_key_log() {
         .iter()
         .all(|d| now.key_of(&d.device_id).is_none()));
 }
+
+#[tokio::test]
+async fn people_registered_before_the_key_log_are_entered_into_it_once() {
+    let mut node = Node::start().await;
+    let mut alice = node.person("alice", "jp").await;
+    let mut bob = node.person("bob", "jp").await;
+    // As a node from before the key log held them: accounts, no entries.
+    let addr = node.stop().await;
+    let db = node.data_dir().join("node.sqlite");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM key_log")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    node.start_again(addr).await;
+
+    // Upgraded, they reach each other and check their own accounts.
+    let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
+    bob.sync().await.unwrap();
+    alice.sync().await.unwrap();
+    let logged = alice.logged_keys("bob").await.unwrap();
+    assert_eq!(logged.devices.len(), 1);
+    assert!(logged.devices[0].adopted);
+    bob.send(&chat, "still here").await.unwrap();
+
+    // Entered once: a device the node adds later is not adopted, and is
+    // caught as before.
+    let rogue = rogue_device(&node, "bob").await;
+    let addr = node.stop().await;
+    node.start_again(addr).await;
+    let e = bob.sync().await.unwrap_err();
+    assert!(
+        matches!(e, kizuna_client::ClientError::KeysNotLogged(_)),
+        "{e}"
+    );
+    assert!(e.to_string().contains(&rogue), "{e}");
+}

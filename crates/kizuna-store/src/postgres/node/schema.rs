@@ -203,5 +203,6 @@ CREATE TABLE key_log (
     entry BYTEA NOT NULL
 );
 CREATE INDEX key_log_by_handle ON key_log (handle, idx);
+CREATE INDEX key_log_by_account ON key_log (account_id);
 "#,
 ];
