@@ -2282,12 +2282,16 @@
 
   // Replaces what `box` holds with a question and Cancel / confirm; Cancel
   // puts it back. onConfirm may throw an ApiError, shown in the box.
-  function askFirst(box, trigger, { question, confirm, hook, onConfirm }) {
+  function askFirst(box, trigger, { question, confirm, hook, onConfirm, onCancel }) {
     const before = [...box.childNodes];
     const yes = h('button', { type: 'button', class: 'btn danger', 'data-test': hook, text: confirm });
     const no = h('button', { type: 'button', class: 'btn secondary', text: t('cancel') });
     const err = h('div', { class: 'error', role: 'alert' });
-    const restore = () => { box.replaceChildren(...before); if (trigger.isConnected) trigger.focus(); };
+    const restore = () => {
+      box.replaceChildren(...before);
+      if (trigger.isConnected) trigger.focus();
+      if (onCancel) onCancel();
+    };
     no.addEventListener('click', restore);
     box.addEventListener('keydown', function esc(e) {
       if (e.key === 'Escape' && no.isConnected) { e.preventDefault(); e.stopPropagation(); box.removeEventListener('keydown', esc); restore(); }
@@ -3296,6 +3300,9 @@
     settingsLang.value = lang;
   }
 
+  // The device whose removal the page is asking about: the question stays
+  // open when the list is drawn again (a late answer, another device's change).
+  let devicesAsking = null;
   function renderDevices() {
     const st = pstate.devices;
     const s = statusLine(st);
@@ -3315,18 +3322,21 @@
       if (!d.this_device) {
         const b = h('button', { type: 'button', class: 'btn danger-outline', 'data-test': 'revoke-device',
           'aria-label': t('revokeNamed', { name }), text: t('revoke') });
-        b.addEventListener('click', () => askFirst(actions, b, {
+        b.addEventListener('click', () => { devicesAsking = id; askFirst(actions, b, {
           question: t('revokeQuestion', { name }),
           confirm: t('revoke'),
           hook: 'revoke-confirm',
+          onCancel: () => { devicesAsking = null; },
           onConfirm: async () => {
             await api('DELETE', '/api/devices/' + encodeURIComponent(id));
+            devicesAsking = null;
             announce(t('revoked', { name }));
             await loadInto('devices', () => api('GET', '/api/devices'), renderDevices, devicesBox);
             devicesBox.querySelector('h3').focus();
           },
-        }));
+        }); });
         actions.append(b);
+        if (devicesAsking === id) b.click();
       }
       ul.append(li);
     }
