@@ -97,6 +97,45 @@ pub(crate) async fn settle_pending(store: &dyn Store, ledger: &Ledger) -> Result
     Ok(())
 }
 
+/// A key-log entry, freshly salted, as written before its append: the row
+/// and its leaf.
+fn unnumbered(
+    change: KeyChange,
+    handle: &str,
+    account_id: &str,
+    device: Option<LoggedDevice<'_>>,
+    after: u64,
+) -> Result<(KeyLogRow, kizuna_ledger::Hash), NodeError> {
+    let mut salt = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut salt);
+    let at = now_ms();
+    let entry = serde_json::to_vec(&KeyEntry {
+        salt: hex::encode(salt),
+        at,
+        change,
+        handle: handle.to_string(),
+        account_id: account_id.to_string(),
+        device_id: device.as_ref().map(|d| d.id.to_string()),
+        device_key: device.as_ref().map(|d| hex::encode(d.key)),
+        endorsed_by: device
+            .as_ref()
+            .and_then(|d| d.endorsed_by.map(str::to_string)),
+        signature: device.as_ref().and_then(|d| d.signature.map(hex::encode)),
+    })
+    .map_err(|e| NodeError::internal(format!("a key-log entry: {e}")))?;
+    let leaf = kizuna_ledger::leaf_hash(&entry);
+    let row = KeyLogRow {
+        leaf: leaf.to_vec(),
+        idx: None,
+        after,
+        at,
+        handle: handle.to_string(),
+        account_id: account_id.to_string(),
+        entry,
+    };
+    Ok((row, leaf))
+}
+
 /// Enters into the key log, at start, the devices of every account it has
 /// no entry for: those bound before the log existed (a node upgraded with
 /// its people), so their contacts can still reach them and their own
@@ -113,38 +152,25 @@ pub(crate) async fn adopt_earlier_devices(
     }
     let after = ledger.size();
     let mut rows = Vec::with_capacity(devices.len());
+    let mut leaves = Vec::with_capacity(devices.len());
     for d in &devices {
-        let mut salt = [0u8; 16];
-        rand::thread_rng().fill_bytes(&mut salt);
-        let at = now_ms();
-        let entry = serde_json::to_vec(&KeyEntry {
-            salt: hex::encode(salt),
-            at,
-            change: KeyChange::Adopted,
-            handle: d.handle.clone(),
-            account_id: d.account_id.clone(),
-            device_id: Some(d.device_id.clone()),
-            device_key: Some(hex::encode(&d.signature_key)),
+        let device = LoggedDevice {
+            id: &d.device_id,
+            key: &d.signature_key,
             endorsed_by: None,
             signature: None,
-        })
-        .map_err(|e| NodeError::internal(format!("a key-log entry: {e}")))?;
-        let row = KeyLogRow {
-            leaf: kizuna_ledger::leaf_hash(&entry).to_vec(),
-            idx: None,
-            after,
-            at,
-            handle: d.handle.clone(),
-            account_id: d.account_id.clone(),
-            entry,
         };
+        let (row, leaf) = unnumbered(
+            KeyChange::Adopted,
+            &d.handle,
+            &d.account_id,
+            Some(device),
+            after,
+        )?;
         store.write_key_entry(&row).await?;
         rows.push(row);
+        leaves.push(leaf);
     }
-    let leaves = rows
-        .iter()
-        .map(|r| kizuna_ledger::leaf_hash(&r.entry))
-        .collect();
     let first = ledger.append(leaves).await.map_err(ledger_failure)?;
     for (i, mut row) in rows.into_iter().enumerate() {
         row.idx = Some(first + i as u64);
@@ -166,33 +192,7 @@ impl Node {
         device: Option<LoggedDevice<'_>>,
     ) -> Result<u64, NodeError> {
         let ledger = self.vault.ledger()?;
-        let mut salt = [0u8; 16];
-        rand::thread_rng().fill_bytes(&mut salt);
-        let at = now_ms();
-        let entry = serde_json::to_vec(&KeyEntry {
-            salt: hex::encode(salt),
-            at,
-            change,
-            handle: handle.to_string(),
-            account_id: account_id.to_string(),
-            device_id: device.as_ref().map(|d| d.id.to_string()),
-            device_key: device.as_ref().map(|d| hex::encode(d.key)),
-            endorsed_by: device
-                .as_ref()
-                .and_then(|d| d.endorsed_by.map(str::to_string)),
-            signature: device.as_ref().and_then(|d| d.signature.map(hex::encode)),
-        })
-        .map_err(|e| NodeError::internal(format!("a key-log entry: {e}")))?;
-        let leaf = kizuna_ledger::leaf_hash(&entry);
-        let mut row = KeyLogRow {
-            leaf: leaf.to_vec(),
-            idx: None,
-            after: ledger.size(),
-            at,
-            handle: handle.to_string(),
-            account_id: account_id.to_string(),
-            entry,
-        };
+        let (mut row, leaf) = unnumbered(change, handle, account_id, device, ledger.size())?;
         self.store.write_key_entry(&row).await?;
         match ledger.append(vec![leaf]).await {
             Ok(idx) => {
