@@ -102,25 +102,18 @@ impl StaffRealm {
         if pending.is_empty() {
             return Ok(());
         }
-        // A mirror that trails the shared log would take an entry appended
-        // elsewhere for one that never was.
-        let size = ledger
-            .catch_up()
+        let written: Vec<(&[u8], u64)> = pending
+            .iter()
+            .map(|p| (p.leaf.as_slice(), p.after))
+            .collect();
+        let found = ledger
+            .find_appended(&written)
             .await
             .map_err(|e| StaffError::LedgerUnavailable(e.to_string()))?;
-        let from = pending
-            .iter()
-            .map(|p| p.after)
-            .min()
-            .unwrap_or(size)
-            .min(size);
-        let tail = ledger
-            .leaves(from, size)
-            .map_err(|e| StaffError::LedgerUnavailable(e.to_string()))?;
-        for p in pending {
-            match tail.iter().position(|l| l.as_slice() == p.leaf.as_slice()) {
-                Some(i) => self.store.set_event_index(&p.leaf, from + i as u64).await?,
-                None => self.store.drop_pending_event(&p.leaf).await?,
+        for ((leaf, _), at) in written.iter().zip(found) {
+            match at {
+                Some(idx) => self.store.set_event_index(leaf, idx).await?,
+                None => self.store.drop_pending_event(leaf).await?,
             }
         }
         Ok(())

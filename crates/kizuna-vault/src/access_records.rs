@@ -255,18 +255,18 @@ impl Vault {
             if pending.is_empty() {
                 continue;
             }
-            let ledger = self.ledger()?;
-            // A mirror that trails the shared log would take an entry
-            // appended elsewhere for one that never was.
-            let size = ledger.catch_up().await.map_err(VaultError::Ledger)?;
-            let from = pending.iter().map(|p| p.access.after).min().unwrap_or(size);
-            let tail = ledger
-                .leaves(from.min(size), size)
+            let written: Vec<(&[u8], u64)> = pending
+                .iter()
+                .filter_map(|p| Some((p.access.leaf.as_deref()?, p.access.after)))
+                .collect();
+            let found = self
+                .ledger()?
+                .find_appended(&written)
+                .await
                 .map_err(VaultError::Ledger)?;
-            for p in pending {
-                let Some(leaf) = &p.access.leaf else { continue };
-                match tail.iter().position(|l| l.as_slice() == leaf.as_slice()) {
-                    Some(i) => rv.store.set_access_index(leaf, from + i as u64).await?,
+            for ((leaf, _), at) in written.iter().zip(found) {
+                match at {
+                    Some(idx) => rv.store.set_access_index(leaf, idx).await?,
                     None => rv.store.drop_pending_access(leaf).await?,
                 }
             }
