@@ -169,7 +169,7 @@ pub async fn run_files(
         false,
     )
     .await?;
-    let mut people = register(&o.work_dir, std::slice::from_ref(&node.url), 2, &progress).await?;
+    let mut people = register(&o.work_dir, std::slice::from_ref(&node), 2, &progress).await?;
     let mut bob = people.pop().ok_or_else(|| setup("no recipient"))?;
     let mut alice = people.pop().ok_or_else(|| setup("no sender"))?;
     let chat = alice

@@ -238,7 +238,7 @@ pub async fn run_governed(
     });
     register(
         &opts.work_dir,
-        std::slice::from_ref(&node.url),
+        std::slice::from_ref(&node),
         opts.subjects,
         &progress,
     )

@@ -159,7 +159,7 @@ pub async fn run(
     // Devices.
     let n = opts.devices - opts.devices % opts.group_size;
     stage("registering devices", Some(n));
-    let mut clients = register(&opts.work_dir, &urls, n, &progress).await?;
+    let mut clients = register(&opts.work_dir, nodes, n, &progress).await?;
     let reader = if opts.governed_reads > 0.0 {
         stage("requesting and approving staff grants", None);
         Some(

@@ -41,6 +41,8 @@ pub(crate) struct Node {
     pub(crate) pid: u32,
     pub(crate) pinned: bool,
     pub(crate) url: String,
+    /// Where its phone outbox is, to read the codes registration needs.
+    pub(crate) data_dir: std::path::PathBuf,
     pub(crate) staff_url: String,
     pub(crate) root: Option<kizuna_wire::staff::StaffCredentials>,
     pub(crate) http: reqwest::Client,
@@ -147,6 +149,7 @@ impl Node {
                     pid,
                     pinned,
                     url,
+                    data_dir: data_dir.to_path_buf(),
                     staff_url,
                     root,
                     http,
@@ -179,20 +182,33 @@ pub(crate) fn handle(i: usize) -> String {
 /// through node `urls[i mod urls.len()]`, which it stays with.
 pub(crate) async fn register(
     work_dir: &std::path::Path,
-    urls: &[String],
+    nodes: &[Node],
     n: usize,
     progress: &impl Fn(Progress<'_>),
 ) -> Result<Vec<Client>, BenchError> {
     let homes = work_dir.join("devices");
     // Every registration carries agreement to the region's disclosures.
-    let agreed = &Client::disclosures(urls[0].as_str(), "jp").await?.version;
+    let agreed = &Client::disclosures(nodes[0].url.as_str(), "jp")
+        .await?
+        .version;
     let mut clients: Vec<Option<Client>> = (0..n).map(|_| None).collect();
     let mut stream = futures_util::stream::iter((0..n).map(|i| {
         let home = homes.join(format!("d{i}"));
-        let url = urls[i % urls.len()].as_str();
+        let node = &nodes[i % nodes.len()];
+        let url = node.url.as_str();
         async move {
             let handle = handle(i);
             let phone = format!("+8170{i:08}");
+            // Each person proves their number with the code the node left
+            // in its outbox, as a person types the one their phone shows.
+            let phone_code = match Client::send_phone_code(url, &phone, "jp").await {
+                Ok(_) => kizuna_server::PhoneOutbox::latest_code(
+                    &node.data_dir.join("phone-outbox"),
+                    &phone,
+                )
+                .unwrap_or_default(),
+                Err(e) => return (i, Err(e)),
+            };
             let c = Client::register(
                 &home,
                 url,
@@ -200,6 +216,7 @@ pub(crate) async fn register(
                     handle: &handle,
                     name: &handle,
                     phone: &phone,
+                    phone_code: &phone_code,
                     email: None,
                     region: "jp",
                     device_label: "bench",

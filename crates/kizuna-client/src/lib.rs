@@ -186,6 +186,8 @@ pub struct RegisterOptions<'a> {
     pub handle: &'a str,
     pub name: &'a str,
     pub phone: &'a str,
+    /// The code [`Client::send_phone_code`] had sent to the phone.
+    pub phone_code: &'a str,
     pub email: Option<&'a str>,
     pub region: &'a str,
     pub device_label: &'a str,
@@ -272,6 +274,7 @@ impl Client {
                     handle: opts.handle.to_string(),
                     name: opts.name.to_string(),
                     phone: opts.phone.to_string(),
+                    phone_code: opts.phone_code.trim().to_string(),
                     email: opts.email.map(str::to_string),
                     region: opts.region.to_string(),
                     agreed_disclosures: opts.agreed_disclosures.map(str::to_string),
@@ -313,6 +316,22 @@ impl Client {
                 None,
                 None,
             )
+            .await
+    }
+
+    /// Asks the node to send a one-time code to `phone`, which registering
+    /// in `region` with that number then needs.
+    pub async fn send_phone_code(
+        server: impl Into<ServerAddress>,
+        phone: &str,
+        region: &str,
+    ) -> Result<kizuna_wire::PhoneCodeSent> {
+        let req = kizuna_wire::PhoneCodeRequest {
+            phone: phone.to_string(),
+            region: region.to_string(),
+        };
+        Transport::new(&server.into())?
+            .call(Method::POST, "/v1/phone/codes", None, Some(&req))
             .await
     }
 

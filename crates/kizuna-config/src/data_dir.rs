@@ -49,6 +49,7 @@ const NODE_STORE: &str = "node.sqlite";
 const STAFF_STORE: &str = "staff/staff.sqlite";
 const LEDGER: &str = "ledger";
 const LOCK: &str = "kizuna.lock";
+const PHONE_OUTBOX: &str = "phone-outbox";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataDirError {
@@ -100,6 +101,12 @@ impl DataDir {
         self.root.join(LEDGER)
     }
 
+    /// Where a node without an SMS gateway writes the phone codes it would
+    /// have sent.
+    pub fn phone_outbox(&self) -> PathBuf {
+        self.root.join(PHONE_OUTBOX)
+    }
+
     pub fn key_path(&self, key: NodeKey) -> PathBuf {
         self.root.join(key.file())
     }
@@ -117,6 +124,7 @@ impl DataDir {
             .chain(NodeKey::ALL.map(NodeKey::file))
             .any(|f| Path::new(f) == relative)
             || relative.starts_with(LEDGER)
+            || relative.starts_with(PHONE_OUTBOX)
     }
 
     fn io(&self, source: std::io::Error) -> DataDirError {

@@ -77,6 +77,11 @@ impl Node {
         if self.store.account_by_handle(&req.handle).await?.is_some() {
             return Err(handle_taken());
         }
+        // Only the number's holder may take it: before anything is written.
+        self.vault
+            .prove_phone(&req.region, &req.phone, &req.phone_code)
+            .await?;
+        let (proven_region, proven_phone) = (req.region.clone(), req.phone.clone());
         let account_id = random_id();
         let device_id = device_id_for_key(key);
         let region = req.region.clone();
@@ -171,6 +176,14 @@ impl Node {
             }
             self.undo_registration(&account_id, &region).await;
             return Err(e);
+        }
+        // The code proved its number once; the number is taken now.
+        if let Err(e) = self
+            .vault
+            .end_phone_code(&proven_region, &proven_phone)
+            .await
+        {
+            tracing::warn!(error = %e, "a phone code that proved its number could not be ended; it expires on its own");
         }
         tracing::info!(%device_id, "account registered");
         Ok(RegisterResponse {

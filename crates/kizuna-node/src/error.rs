@@ -161,6 +161,8 @@ impl From<kizuna_vault::VaultError> for NodeError {
                 ErrorCode::PhoneTaken,
                 "this phone number is already registered to another account",
             ),
+            V::PhoneCodeWrong => NodeError::invalid(ErrorCode::PhoneCodeWrong, msg),
+            V::PhoneCodeNeeded => NodeError::conflict(ErrorCode::PhoneCodeNeeded, msg),
             V::AccessDenied { .. } => NodeError::forbidden(
                 ErrorCode::RegionAccessDenied,
                 format!("{msg}; use a node of that region, or ask the operator about its rules"),

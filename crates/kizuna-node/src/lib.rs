@@ -28,6 +28,7 @@ pub mod limits;
 pub mod metrics;
 pub mod node;
 pub mod ops;
+pub mod phone;
 pub mod privacy;
 pub mod reports;
 pub mod roster;

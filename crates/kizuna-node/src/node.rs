@@ -34,6 +34,8 @@ pub struct Node {
     pub limits: Limits,
     /// Phone-number lookups, per device.
     pub phone_rate: RateLimiter,
+    /// Where phone codes go, and how many each number asked for.
+    pub phone_codes: crate::phone::PhoneCodes,
     /// The token buckets a cluster's nodes share in Redis, when it names one.
     pub shared_buckets: Option<Arc<crate::limits::SharedBuckets>>,
     /// Reports refused as unverifiable, per device: each is recorded, so a
@@ -232,6 +234,12 @@ impl Node {
                 limits.phone_lookups_per_minute as f64,
             )
             .shared_in(shared_buckets.clone(), "phone"),
+            // Nothing reaches a phone until the operator names a gateway;
+            // the server says so when it starts.
+            phone_codes: crate::phone::PhoneCodes::new(
+                Arc::new(crate::phone::Outbox::new(dir.phone_outbox())),
+                shared_buckets.clone(),
+            ),
             shared_buckets,
             refused_reports: RateLimiter::new(
                 REFUSED_REPORTS_PER_HOUR / 3600.0,

@@ -37,17 +37,30 @@ fn key(seed: u8) -> SigningKey {
     SigningKey::from_bytes(&[seed; 32])
 }
 
-fn registration(handle: &str, phone: &str, key: &SigningKey) -> RegisterRequest {
-    registration_in("jp", handle, phone, key)
+async fn registration(node: &Node, handle: &str, phone: &str, key: &SigningKey) -> RegisterRequest {
+    registration_in(node, "jp", handle, phone, key).await
 }
 
-/// A registration whose person agreed to `region`'s disclosures.
-fn registration_in(region: &str, handle: &str, phone: &str, key: &SigningKey) -> RegisterRequest {
+/// A registration whose person agreed to `region`'s disclosures and
+/// proved their number with the code the node made for it.
+async fn registration_in(
+    node: &Node,
+    region: &str,
+    handle: &str,
+    phone: &str,
+    key: &SigningKey,
+) -> RegisterRequest {
     let public = key.verifying_key().to_bytes().to_vec();
+    let phone_code = match node.vault.issue_phone_code(region, phone).await {
+        Ok(issued) => issued.code,
+        // A number or region the node refuses gets no code.
+        Err(_) => "000000".into(),
+    };
     RegisterRequest {
         handle: handle.into(),
         name: format!("{handle} person"),
         phone: phone.into(),
+        phone_code,
         email: None,
         region: region.into(),
         agreed_disclosures: Some(
@@ -79,7 +92,7 @@ pub(crate) async fn register_in(
     seed: u8,
 ) -> DeviceIdentity {
     let r = node
-        .register(registration_in(region, handle, phone, &key(seed)))
+        .register(registration_in(node, region, handle, phone, &key(seed)).await)
         .await
         .unwrap();
     DeviceIdentity {
@@ -159,7 +172,7 @@ async fn a_refused_registration_leaves_nothing_behind() {
     assert_eq!(
         code(
             f.node
-                .register(registration("alice", "+819033334444", &key(2)))
+                .register(registration(&f.node, "alice", "+819033334444", &key(2)).await)
                 .await
         ),
         (Kind::Conflict, ErrorCode::HandleTaken)
@@ -167,12 +180,12 @@ async fn a_refused_registration_leaves_nothing_behind() {
     assert_eq!(
         code(
             f.node
-                .register(registration("bob", "+819011112222", &key(2)))
+                .register(registration(&f.node, "bob", "+819011112222", &key(2)).await)
                 .await
         ),
         (Kind::Conflict, ErrorCode::PhoneTaken)
     );
-    let mut forged = registration("bob", "+819033334444", &key(2));
+    let mut forged = registration(&f.node, "bob", "+819033334444", &key(2)).await;
     forged.device.signature_key = Bytes(key(3).verifying_key().to_bytes().to_vec());
     assert_eq!(
         code(f.node.register(forged).await),
@@ -182,9 +195,9 @@ async fn a_refused_registration_leaves_nothing_behind() {
     // number is not left sealed in the region, whichever step refused it.
     let (a, b) = tokio::join!(
         f.node
-            .register(registration("carol", "+819055556666", &key(4))),
+            .register(registration(&f.node, "carol", "+819055556666", &key(4)).await),
         f.node
-            .register(registration("carol", "+819077778888", &key(5))),
+            .register(registration(&f.node, "carol", "+819077778888", &key(5)).await),
     );
     assert!(a.is_ok() != b.is_ok(), "exactly one registration wins");
     let loser_phone = if a.is_ok() {
@@ -248,7 +261,7 @@ async fn registering_is_no_better_a_phone_oracle_than_looking_up() {
         assert_eq!(
             code(
                 f.node
-                    .register_from(registration(handle, phone, &key(3)), here)
+                    .register_from(registration(&f.node, handle, phone, &key(3)).await, here)
                     .await
             ),
             (Kind::RateLimited, ErrorCode::RateLimited)
@@ -267,7 +280,7 @@ async fn registering_is_no_better_a_phone_oracle_than_looking_up() {
         assert_eq!(
             code(
                 f.node
-                    .register_from(registration("bob", taken, &key(3)), there)
+                    .register_from(registration(&f.node, "bob", taken, &key(3)).await, there)
                     .await
             ),
             (Kind::Conflict, ErrorCode::PhoneTaken)
@@ -276,7 +289,7 @@ async fn registering_is_no_better_a_phone_oracle_than_looking_up() {
     assert_eq!(
         code(
             f.node
-                .register_from(registration("bob", taken, &key(3)), there)
+                .register_from(registration(&f.node, "bob", taken, &key(3)).await, there)
                 .await
         ),
         (Kind::RateLimited, ErrorCode::RateLimited)
@@ -292,10 +305,12 @@ async fn registering_is_no_better_a_phone_oracle_than_looking_up() {
         f.node
             .register_from(
                 registration(
+                    &f.node,
                     &format!("new{i}"),
                     &format!("+81903333000{i}"),
                     &key(40 + i as u8),
-                ),
+                )
+                .await,
                 elsewhere,
             )
             .await
@@ -366,7 +381,7 @@ async fn erasure_frees_the_handle_and_phone_and_ends_the_device() {
 #[tokio::test]
 async fn a_registration_without_agreement_to_its_regions_disclosures_leaves_nothing() {
     let f = node().await;
-    let mut req = registration_in("kr", "bob", "+821033334444", &key(1));
+    let mut req = registration_in(&f.node, "kr", "bob", "+821033334444", &key(1)).await;
     let current = req.agreed_disclosures.take();
     assert_eq!(
         code(f.node.register(req.clone()).await),
@@ -429,9 +444,9 @@ async fn key_log_entries_a_crash_left_unnumbered_are_settled_at_the_next_start()
     // Two people racing for one handle: only the winner's binding is logged.
     let (a, b) = tokio::join!(
         f.node
-            .register(registration("carol", "+819055556666", &key(4))),
+            .register(registration(&f.node, "carol", "+819055556666", &key(4)).await),
         f.node
-            .register(registration("carol", "+819077778888", &key(5))),
+            .register(registration(&f.node, "carol", "+819077778888", &key(5)).await),
     );
     assert!(a.is_ok() != b.is_ok(), "exactly one registration wins");
     let carol = f.node.store.key_entries("carol").await.unwrap();

@@ -18,6 +18,7 @@ use utoipa::OpenApi;
         crate::user::accounts::me,
         crate::user::accounts::account,
         crate::user::accounts::lookup_phone,
+        crate::user::accounts::phone_code,
         crate::user::groups::upload_key_packages,
         crate::user::groups::key_package_status,
         crate::user::groups::claim_key_packages,

@@ -361,6 +361,22 @@ macro_rules! region_store_by_inherent_methods {
                     self.subject_by_phone_hash(phone_hash).await
                 }
 
+                async fn put_phone_code(&self, code: PhoneCode, now: u64) -> Result<()> {
+                    self.put_phone_code(code, now).await
+                }
+
+                async fn spend_phone_code_try(
+                    &self,
+                    phone_hash: &[u8],
+                    now: u64,
+                ) -> Result<Option<Vec<u8>>> {
+                    self.spend_phone_code_try(phone_hash, now).await
+                }
+
+                async fn drop_phone_code(&self, phone_hash: &[u8]) -> Result<()> {
+                    self.drop_phone_code(phone_hash).await
+                }
+
                 async fn append_accesses(
                     &self,
                     accesses: Vec<(String, SealedAccess)>,

@@ -23,8 +23,8 @@ mod sqlite;
 
 pub use postgres::{PgLedgerLog, PgLocation, PgRegionStore, PgStore};
 pub use region::{
-    AccessedBy, LedgerRow, RegionStore, ReportRow, SealedAccess, SealedSubject, SqliteRegionStore,
-    WrappedKey, ERASED,
+    AccessedBy, LedgerRow, PhoneCode, RegionStore, ReportRow, SealedAccess, SealedSubject,
+    SqliteRegionStore, WrappedKey, ERASED,
 };
 pub use sqlite::SqliteStore;
 

@@ -42,6 +42,7 @@ pub use breach_scope::Affected;
 pub use consent::disclosures;
 pub use held_entries::{Content, HeldEntry, PendingEntry};
 use keys::{KeyPlace, RegionKeys};
+pub use phone::{IssuedCode, PHONE_CODE_TRIES, PHONE_CODE_TTL_MS};
 use region::RegionVault;
 pub use reports::{QueuedReport, ReportBody};
 pub use rotation::Rotation;
@@ -110,6 +111,10 @@ pub enum VaultError {
     AccessDenied { region: String, from: String },
     #[error("this phone number is already registered")]
     PhoneTaken,
+    #[error("the code is not the one sent to this number; check the latest message, or ask for a new code")]
+    PhoneCodeWrong,
+    #[error("no code sent to this number is still valid (a code lasts 10 minutes and allows 5 guesses); ask for a new one")]
+    PhoneCodeNeeded,
     #[error("no personal data of this person is in region {0}")]
     NotFound(String),
     #[error("region {region}'s key: {problem}")]

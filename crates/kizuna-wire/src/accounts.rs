@@ -101,6 +101,10 @@ pub struct RegisterRequest {
     pub name: String,
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::fields::schemas::phone))]
     pub phone: String,
+    /// The code `POST /v1/phone/codes` sent to the phone: registering
+    /// proves the person holds the number.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::fields::schemas::phone_code))]
+    pub phone_code: String,
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::fields::schemas::email))]
     pub email: Option<String>,
@@ -116,6 +120,28 @@ pub struct RegisterRequest {
         schema(schema_with = crate::fields::schemas::agreed_disclosures)
     )]
     pub agreed_disclosures: Option<String>,
+}
+
+/// Asks for a one-time code sent to a phone number, to register with it in
+/// a region (the code is kept in that region, keyed like its phone index).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PhoneCodeRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::fields::schemas::phone))]
+    pub phone: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::fields::schemas::region))]
+    pub region: String,
+}
+
+/// A code is on its way. It says nothing of whether the number is
+/// registered: only the number's holder learns that, by registering.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PhoneCodeSent {
+    /// Milliseconds since the Unix epoch, when the code stops working.
+    pub expires_at: u64,
+    /// Wrong guesses the code allows before a new one is needed.
+    pub tries: u32,
 }
 
 /// A device key, with a signature over [`register_signing_input`] or

@@ -22,6 +22,11 @@ pub enum ErrorCode {
     InvalidEmail,
     InvalidName,
     PhoneTaken,
+    /// The code is not the one sent to this number; the guess was spent.
+    PhoneCodeWrong,
+    /// No code sent to this number is live (none asked for, expired, its
+    /// guesses spent, or it proved the number already): ask for a new one.
+    PhoneCodeNeeded,
     RegionAccessDenied,
     InvalidSignature,
     InvalidMessage,

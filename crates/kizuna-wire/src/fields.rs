@@ -89,6 +89,8 @@ pub const HANDLE: Field = field("handle", 3, 32, Class::Handle, ErrorCode::Inval
 pub const NAME: Field = field("name", 1, 100, Class::Line, ErrorCode::InvalidName);
 pub const EMAIL: Field = field("email", 3, 254, Class::Email, ErrorCode::InvalidEmail);
 pub const PHONE: Field = field("phone", 1, 32, Class::Phone, ErrorCode::InvalidPhone);
+/// The one-time code sent to a phone number: six digits.
+pub const PHONE_CODE: Field = field("phone_code", 6, 6, Class::Id, ErrorCode::PhoneCodeWrong);
 pub const REGION: Field = field("region", 1, 16, Class::Id, ErrorCode::InvalidRegion);
 /// The version of a region's disclosures a person agrees to (a digest of
 /// their text, in hex).

@@ -84,6 +84,7 @@ fn show(who: &str, events: &[Event]) {
 
 async fn person(
     dir: &Path,
+    outbox: &Path,
     server: &str,
     handle: &str,
     name: &str,
@@ -93,6 +94,15 @@ async fn person(
     // Each person reads their region's disclosures and agrees, as
     // `kizuna register --agree` does.
     let disclosures = Client::disclosures(server, region).await?;
+    // Each proves their number: the node sends a code (to its outbox, as
+    // no SMS gateway is configured) and they type it back.
+    Client::send_phone_code(server, phone, region).await?;
+    let phone_code = kizuna_server::PhoneOutbox::latest_code(outbox, phone)
+        .ok_or_else(|| anyhow::anyhow!("no code for {phone} in {}", outbox.display()))?;
+    // The outbox stands in for the person's phone: once read, the message
+    // is gone from the server's files, as a text message would never have
+    // been in them.
+    std::fs::remove_file(kizuna_server::PhoneOutbox::message_file(outbox, phone))?;
     let c = Client::register(
         &dir.join(handle),
         server,
@@ -100,6 +110,7 @@ async fn person(
             handle,
             name,
             phone,
+            phone_code: &phone_code,
             email: None,
             region,
             device_label: "demo",
@@ -108,7 +119,7 @@ async fn person(
     )
     .await?;
     say!(
-        "   {handle} registered in region {region}, device {}",
+        "   {handle} proved {phone} with the code sent to it, and registered in region {region}, device {}",
         c.identity().device_id
     );
     Ok(c)
@@ -161,9 +172,37 @@ pub async fn run(json: bool) -> anyhow::Result<()> {
         2,
         "Three people register, each with an MLS identity on their device",
     );
-    let mut alice = person(&homes, &url, "alice", "Alice Sato", "+819012345678", "jp").await?;
-    let mut bob = person(&homes, &url, "bob", "Bob Kim", "+821012345678", "kr").await?;
-    let mut carol = person(&homes, &url, "carol", "Carol Ito", "+819087654321", "jp").await?;
+    let outbox = &data.join("phone-outbox");
+    let mut alice = person(
+        &homes,
+        outbox,
+        &url,
+        "alice",
+        "Alice Sato",
+        "+819012345678",
+        "jp",
+    )
+    .await?;
+    let mut bob = person(
+        &homes,
+        outbox,
+        &url,
+        "bob",
+        "Bob Kim",
+        "+821012345678",
+        "kr",
+    )
+    .await?;
+    let mut carol = person(
+        &homes,
+        outbox,
+        &url,
+        "carol",
+        "Carol Ito",
+        "+819087654321",
+        "jp",
+    )
+    .await?;
     carol
         .set_contacts(&kizuna_wire::Contacts {
             handles: vec!["alice".into(), "bob".into()],

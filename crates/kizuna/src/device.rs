@@ -25,6 +25,10 @@ pub async fn register(a: RegisterArgs) -> anyhow::Result<()> {
         ))
         .into());
     }
+    let phone_code = match &a.phone_code {
+        Some(code) => code.clone(),
+        None => ask_for_phone_code(&a, &server).await?,
+    };
     let c = Client::register(
         &a.home.home,
         server,
@@ -32,6 +36,7 @@ pub async fn register(a: RegisterArgs) -> anyhow::Result<()> {
             handle: &a.handle,
             name: &a.name,
             phone: &a.phone,
+            phone_code: &phone_code,
             email: a.email.as_deref(),
             region: &a.region,
             device_label: &a.device_label,
@@ -66,6 +71,34 @@ pub async fn register(a: RegisterArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Has the node send a code to the phone, and reads it from the person at
+/// a terminal; a script is told to run the command again with it.
+async fn ask_for_phone_code(a: &RegisterArgs, server: &ServerAddress) -> anyhow::Result<String> {
+    let sent = Client::send_phone_code(server.clone(), &a.phone, &a.region).await?;
+    let minutes = sent.expires_at.saturating_sub(kizuna_wire::now_ms()) / 60_000;
+    use std::io::IsTerminal;
+    if a.json || !std::io::stdin().is_terminal() {
+        if a.json {
+            out!(
+                "{}",
+                serde_json::json!({ "phone_code_sent_to": a.phone, "expires_at": sent.expires_at })
+            );
+        }
+        return Err(crate::exit::Usage(format!(
+            "nothing was created yet: a code was sent to {}; run the same command again with --phone-code CODE within {minutes} minutes",
+            a.phone
+        ))
+        .into());
+    }
+    eprint!(
+        "a code was sent to {}; type it here (it works for {minutes} minutes): ",
+        a.phone
+    );
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim().to_string())
 }
 
 pub async fn run(cmd: DeviceCommand) -> anyhow::Result<()> {

@@ -29,6 +29,24 @@ pub(crate) async fn register(
 
 #[utoipa::path(
     post,
+    path = "/v1/phone/codes",
+    tag = "user",
+    summary = "Send a one-time code to a phone number, to register with it",
+    description = "The code is what `POST /v1/accounts` takes as `phone_code`. It works for 10 minutes and allows 5 guesses; a number may be sent 5 codes an hour. The answer is the same whether or not the number is registered.",
+    request_body = PhoneCodeRequest,
+    responses((status = 202, description = "the code is on its way", body = PhoneCodeSent), (status = "default", description = "an error with a stable code", body = ErrorBody))
+)]
+pub(crate) async fn phone_code(
+    State(s): State<Shared>,
+    _: SignupAllowed,
+    ApiJson(req): ApiJson<PhoneCodeRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let sent = s.send_phone_code(req).await?;
+    Ok((StatusCode::ACCEPTED, ApiJson(sent)))
+}
+
+#[utoipa::path(
+    post,
     path = "/v1/auth/challenge",
     tag = "user",
     summary = "Get a challenge to sign with the device key",

@@ -57,6 +57,7 @@ pub fn router(state: Shared) -> Router {
         .route("/health", get(health))
         .route("/openapi.json", get(crate::openapi::document))
         .route("/v1/accounts", post(accounts::register))
+        .route("/v1/phone/codes", post(accounts::phone_code))
         .route("/v1/accounts/{handle}", get(accounts::account))
         .route("/v1/delivery-service", get(accounts::delivery_service))
         .route("/v1/devices", get(accounts::devices))

@@ -4,6 +4,7 @@
 
 mod access;
 mod keys;
+mod phone_codes;
 mod reports;
 mod subjects;
 
@@ -80,8 +81,20 @@ CREATE INDEX IF NOT EXISTS access_records_by_org ON access_records (org_id, at);
 CREATE INDEX IF NOT EXISTS access_records_by_staff ON access_records (staff_id, at);
 "#;
 
-/// Versions after the first, applied in order (none yet).
-const MIGRATIONS: &[&str] = &[];
+/// Versions after the first, applied in order.
+const MIGRATIONS: &[&str] = &[PHONE_CODES];
+
+/// Version 2: the codes that prove a phone number before it is registered,
+/// kept as keyed hashes like the phone index beside them.
+const PHONE_CODES: &str = r#"
+CREATE TABLE phone_codes (
+    phone_hash BLOB PRIMARY KEY,
+    code_hash BLOB NOT NULL,
+    expires_at BIGINT NOT NULL,
+    tries BIGINT NOT NULL
+);
+CREATE INDEX phone_codes_by_expiry ON phone_codes (expires_at);
+"#;
 
 /// The subject id an erased person's ledger entries keep: their place in
 /// the ledger stays provable, nothing of them stays readable.
@@ -166,6 +179,18 @@ pub struct SealedSubject {
     pub reports: Vec<ReportRow>,
 }
 
+/// A code sent to prove a phone number, kept only as keyed hashes: the
+/// store can tell neither the number nor the code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PhoneCode {
+    pub phone_hash: Vec<u8>,
+    pub code_hash: Vec<u8>,
+    /// Milliseconds since the Unix epoch.
+    pub expires_at: u64,
+    /// Guesses left.
+    pub tries: u32,
+}
+
 #[async_trait]
 pub trait RegionStore: Send + Sync + 'static {
     /// Writes a person's key, records, phone index entry and access records in
@@ -184,6 +209,15 @@ pub trait RegionStore: Send + Sync + 'static {
     /// Replaces one record of a person who has a key here.
     async fn put_record(&self, subject_id: &str, category: &str, sealed: &[u8]) -> Result<()>;
     async fn subject_by_phone_hash(&self, phone_hash: &[u8]) -> Result<Option<String>>;
+    /// Keeps a new code for a number in place of any earlier one, and
+    /// drops every code that expired by `now`.
+    async fn put_phone_code(&self, code: PhoneCode, now: u64) -> Result<()>;
+    /// Spends one guess on the number's live code, answering its hash, or
+    /// nothing when it has none live with a guess left. The guess is spent
+    /// before it is compared, so guesses made at once cannot share one.
+    async fn spend_phone_code_try(&self, phone_hash: &[u8], now: u64) -> Result<Option<Vec<u8>>>;
+    /// Ends the number's code: it proved the number once.
+    async fn drop_phone_code(&self, phone_hash: &[u8]) -> Result<()>;
     async fn append_access(&self, subject_id: &str, access: SealedAccess) -> Result<()> {
         self.append_accesses(vec![(subject_id.to_string(), access)])
             .await

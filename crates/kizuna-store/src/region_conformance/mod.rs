@@ -7,6 +7,7 @@
 
 mod access;
 mod keys;
+mod phone_codes;
 mod postgres;
 mod reports;
 mod subjects;
@@ -58,7 +59,7 @@ pub(super) async fn on_sqlite(label: &str) -> Under {
 
 pub(super) async fn on_postgres(label: &str) -> Under {
     let db = ScratchDatabase::create(label).await;
-    assert_eq!(PgRegionStore::migrate(db.location()).await.unwrap(), [1]);
+    assert_eq!(PgRegionStore::migrate(db.location()).await.unwrap(), [1, 2]);
     let store = PgRegionStore::open(db.location()).await.unwrap();
     Under {
         store: Arc::new(store),
@@ -114,6 +115,8 @@ on_every_store!(
     keys::subjects_after_pages_by_id,
     keys::key_versions_count_people,
     keys::rewrap_is_compare_and_set,
+    phone_codes::a_code_allows_its_guesses_until_it_expires,
+    phone_codes::a_new_code_replaces_the_old_and_sweeps_expired_ones,
 );
 
 pub(super) fn key(id: &str, wrapped: &[u8], region_key_version: u32) -> WrappedKey {

@@ -8,7 +8,7 @@ use crate::staff::{
 };
 use crate::{
     AckRequest, ChallengeRequest, ClaimRequest, CommitRequest, Contacts, CreateGroupRequest,
-    FileUpload, KeyPackageUpload, LinkApprove, LinkCode, LinkRequest, NewDevice,
+    FileUpload, KeyPackageUpload, LinkApprove, LinkCode, LinkRequest, NewDevice, PhoneCodeRequest,
     PhoneLookupRequest, ProposalRequest, RegisterRequest, SendRequest, TokenRequest,
 };
 
@@ -38,11 +38,19 @@ impl Checked for NewDevice {
     }
 }
 
+impl Checked for PhoneCodeRequest {
+    fn check(&self) -> Result<(), FieldError> {
+        PHONE.check(&self.phone)?;
+        REGION.check(&self.region)
+    }
+}
+
 impl Checked for RegisterRequest {
     fn check(&self) -> Result<(), FieldError> {
         HANDLE.check(&self.handle)?;
         NAME.check(&self.name)?;
         PHONE.check(&self.phone)?;
+        PHONE_CODE.check(&self.phone_code)?;
         EMAIL.check_some(&self.email)?;
         REGION.check(&self.region)?;
         DISCLOSURES_VERSION

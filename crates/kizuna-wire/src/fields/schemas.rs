@@ -61,6 +61,9 @@ pub fn email() -> Object {
 pub fn phone() -> Object {
     string(PHONE).build()
 }
+pub fn phone_code() -> Object {
+    string(PHONE_CODE).build()
+}
 pub fn region() -> Object {
     string(REGION).build()
 }

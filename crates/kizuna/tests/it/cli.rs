@@ -319,8 +319,8 @@ async fn the_readme_staff_walkthrough_works_as_written() {
     let url = format!("http://{listen}");
     let staff_url = format!("http://{staff}");
     assert!(wait_until_up(&format!("{url}/v1/ledger/head")).await);
-    json_of(
-        &run(args(&[
+    let register = |code: Option<&str>| {
+        let mut a = args(&[
             "register",
             "--home",
             &home("alice"),
@@ -338,9 +338,20 @@ async fn the_readme_staff_walkthrough_works_as_written() {
             "jp",
             "--agree",
             "--json",
-        ]))
-        .await,
-    );
+        ]);
+        a.extend(code.map(|c| format!("--phone-code={c}")));
+        run(a)
+    };
+    // Without a code, one is sent to the phone and nothing is created.
+    let out = register(None).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let sent: serde_json::Value =
+        serde_json::from_str(text(&out.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(sent["phone_code_sent_to"], "+819012345678");
+    let code =
+        kizuna_server::PhoneOutbox::latest_code(&data.path().join("phone-outbox"), "+819012345678")
+            .unwrap();
+    json_of(&register(Some(&code)).await);
 
     let login = |who: &str, creds: &serde_json::Value| {
         let password = creds["password"].as_str().unwrap().to_string();

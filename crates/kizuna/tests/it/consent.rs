@@ -124,9 +124,11 @@ async fn registration_without_agreement_to_the_current_disclosures_creates_nothi
     let jp = d.foreign.iter().find(|a| a.country == "JP").unwrap();
     assert_eq!(jp.disclosure.as_ref().unwrap().country_name, "Japan");
     assert!(d.foreign.iter().all(|a| a.country != "KR"));
+    let code = node.phone_code("+821033334444", "kr").await;
     let register = |agreed: Option<&'static str>, home: &'static str| {
         let url = node.url.clone();
         let home = node.home(home);
+        let code = code.clone();
         async move {
             Client::register(
                 &home,
@@ -135,6 +137,7 @@ async fn registration_without_agreement_to_the_current_disclosures_creates_nothi
                     handle: "bob",
                     name: "Bob Kim",
                     phone: "+821033334444",
+                    phone_code: &code,
                     email: None,
                     region: "kr",
                     device_label: "t",
@@ -315,7 +318,14 @@ async fn kizuna_register_prints_the_disclosures_and_needs_agree() {
     assert_eq!(refusal["error"]["code"], "usage");
     assert!(!account_exists(&mut witness, "bob").await);
 
+    // Agreed, but the number is not proven yet: a code goes to it, and
+    // nothing is created until it is typed back.
     let out = register(&["--agree"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--phone-code"));
+    assert!(!account_exists(&mut witness, "bob").await);
+    let code = node.sent_code("+821033334444").unwrap();
+    let out = register(&["--agree", "--phone-code", &code]).await;
     assert!(
         out.status.success(),
         "{}",

@@ -78,6 +78,7 @@ async fn a_signed_challenge_is_exchanged_for_a_token_once() {
             handle: "alice".into(),
             name: "Alice".into(),
             phone: phone_for("alice"),
+            phone_code: node.phone_code(&phone_for("alice"), "jp").await,
             email: None,
             region: "jp".into(),
             agreed_disclosures: Some(node.agreed("jp").await),

@@ -67,19 +67,28 @@ async fn spawn_serve_with_staff(dir: &std::path::Path, port: u16, staff_port: u1
     panic!("kizuna serve did not come up");
 }
 
-/// A person registered against `url` (a node process, or a relay to one).
+/// A person registered against `url` (a node process on `data_dir`, or a
+/// relay to one), with the code the node left in its outbox.
 pub(crate) async fn register_at(
     home: &std::path::Path,
     url: &str,
+    data_dir: &std::path::Path,
     handle: &str,
 ) -> kizuna_client::Client {
+    let phone = phone_for(handle);
+    kizuna_client::Client::send_phone_code(url, &phone, "jp")
+        .await
+        .unwrap();
+    let phone_code =
+        kizuna_server::PhoneOutbox::latest_code(&data_dir.join("phone-outbox"), &phone).unwrap();
     let mut c = kizuna_client::Client::register(
         home,
         url,
         kizuna_client::RegisterOptions {
             handle,
             name: handle,
-            phone: &phone_for(handle),
+            phone: &phone,
+            phone_code: &phone_code,
             email: None,
             region: "jp",
             device_label: "t",
@@ -104,8 +113,8 @@ async fn crash_of_the_server_loses_no_acknowledged_message() {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let server = spawn_serve(dir.path(), port).await;
-    let mut alice = register_at(&homes.path().join("alice"), &url, "alice").await;
-    let mut bob = register_at(&homes.path().join("bob"), &url, "bob").await;
+    let mut alice = register_at(&homes.path().join("alice"), &url, dir.path(), "alice").await;
+    let mut bob = register_at(&homes.path().join("bob"), &url, dir.path(), "bob").await;
     let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
     let sent: Vec<String> = (0..25).map(|i| format!("durable {i}")).collect();
     for s in &sent {
@@ -195,7 +204,7 @@ async fn a_send_whose_answer_was_lost_is_delivered_once() {
     use std::sync::atomic::Ordering;
     let node = Node::start().await;
     let relay = lossy_relay(node.server.as_ref().unwrap().addr).await;
-    let mut alice = register_at(&node.home("alice"), &relay.url, "alice").await;
+    let mut alice = register_at(&node.home("alice"), &relay.url, node.dir.path(), "alice").await;
     let mut bob = node.person("bob", "jp").await;
     let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
     bob.sync().await.unwrap();
@@ -226,8 +235,8 @@ async fn sends_cut_by_a_crash_of_the_node_arrive_once() {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let mut server = spawn_serve(dir.path(), port).await;
-    let mut alice = register_at(&homes.path().join("alice"), &url, "alice").await;
-    let mut bob = register_at(&homes.path().join("bob"), &url, "bob").await;
+    let mut alice = register_at(&homes.path().join("alice"), &url, dir.path(), "alice").await;
+    let mut bob = register_at(&homes.path().join("bob"), &url, dir.path(), "bob").await;
     let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
     bob.sync().await.unwrap();
     let mut attempted = Vec::new();
@@ -268,7 +277,7 @@ async fn a_commit_whose_answer_was_lost_is_settled_later() {
     use std::sync::atomic::Ordering;
     let node = Node::start().await;
     let relay = lossy_relay(node.server.as_ref().unwrap().addr).await;
-    let mut alice = register_at(&node.home("alice"), &relay.url, "alice").await;
+    let mut alice = register_at(&node.home("alice"), &relay.url, node.dir.path(), "alice").await;
     let mut bob = node.person("bob", "jp").await;
     let mut carol = node.person("carol", "jp").await;
     let chat = alice.create_chat(&["bob".into()], None).await.unwrap();

@@ -104,6 +104,8 @@ async fn people_and_staff_reach_a_node_over_tls_with_its_private_authority() {
             handle: "mallory",
             name: "Mallory",
             phone: &phone_for("mallory"),
+            // Refused at the handshake, before any code is looked at.
+            phone_code: "000000",
             email: None,
             region: "jp",
             device_label: "test",

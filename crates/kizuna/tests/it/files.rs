@@ -369,8 +369,8 @@ async fn an_upload_and_a_download_go_on_after_the_node_is_killed() {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let mut server = Some(spawn_serve(dir.path(), port).await);
-    let mut alice = register_at(&homes.path().join("alice"), &url, "alice").await;
-    let mut bob = register_at(&homes.path().join("bob"), &url, "bob").await;
+    let mut alice = register_at(&homes.path().join("alice"), &url, dir.path(), "alice").await;
+    let mut bob = register_at(&homes.path().join("bob"), &url, dir.path(), "bob").await;
     let chat = alice.create_chat(&["bob".into()], None).await.unwrap();
     bob.sync().await.unwrap();
     let files_dir = tempfile::tempdir().unwrap();

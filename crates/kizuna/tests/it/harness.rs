@@ -196,8 +196,26 @@ impl Node {
         Client::disclosures(server, region).await.unwrap().version
     }
 
+    /// Has the node send a code to `phone` for `region`, and reads it off
+    /// the node's outbox, as its holder reads it off their phone.
+    pub async fn phone_code(&self, phone: &str, region: &str) -> String {
+        let server =
+            kizuna_client::ServerAddress::new(&self.url).with_ca_cert(self.ca_cert.clone());
+        Client::send_phone_code(server, phone, region)
+            .await
+            .unwrap();
+        self.sent_code(phone)
+            .unwrap_or_else(|| panic!("no code for {phone} in the outbox"))
+    }
+
+    /// The latest code the node sent to `phone`, if any.
+    pub fn sent_code(&self, phone: &str) -> Option<String> {
+        kizuna_server::PhoneOutbox::latest_code(&self.dir.path().join("phone-outbox"), phone)
+    }
+
     /// A person registered here with no contacts.
     pub async fn stranger(&self, handle: &str, region: &str, phone: &str) -> Client {
+        let phone_code = self.phone_code(phone, region).await;
         Client::register(
             &self.home(handle),
             kizuna_client::ServerAddress::new(&self.url).with_ca_cert(self.ca_cert.clone()),
@@ -205,6 +223,7 @@ impl Node {
                 handle,
                 name: &format!("{handle} Person"),
                 phone,
+                phone_code: &phone_code,
                 email: Some(&format!("{handle}@example.jp")),
                 region,
                 device_label: "test",

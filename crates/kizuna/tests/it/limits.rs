@@ -156,6 +156,7 @@ async fn key_packages_per_device_are_limited() {
             handle: "alice",
             name: "Alice",
             phone: "+819012345678",
+            phone_code: &node.phone_code("+819012345678", "jp").await,
             email: None,
             region: "jp",
             device_label: "t",
@@ -171,12 +172,17 @@ async fn key_packages_per_device_are_limited() {
 #[tokio::test]
 async fn new_accounts_from_one_address_are_rate_limited() {
     let node = Node::with_limits(Limits {
-        signups_per_minute: 2,
+        // A person's code and their account each count.
+        signups_per_minute: 4,
         ..Limits::default()
     })
     .await;
     let mut alice = node.person("alice", "jp").await;
     node.person("bob", "jp").await;
+    let e = kizuna_client::Client::send_phone_code(&node.url, &phone_for("carol"), "jp")
+        .await
+        .expect_err("no code is sent past the limit");
+    assert_eq!(e.api_code(), Some(ErrorCode::RateLimited), "{e}");
     let e = kizuna_client::Client::register(
         &node.home("carol"),
         &node.url,
@@ -184,6 +190,7 @@ async fn new_accounts_from_one_address_are_rate_limited() {
             handle: "carol",
             name: "Carol",
             phone: &phone_for("carol"),
+            phone_code: "000000",
             email: None,
             region: "jp",
             device_label: "test",
@@ -246,6 +253,7 @@ async fn registering_cannot_probe_phone_numbers_past_the_lookup_limit() {
                 handle,
                 name: "Probe",
                 phone,
+                phone_code: "000000",
                 email: None,
                 region: "jp",
                 device_label: "test",

@@ -19,6 +19,7 @@ mod ledger;
 mod limits;
 mod messaging;
 mod moderation;
+mod phone;
 mod privacy;
 mod reports;
 mod requests;

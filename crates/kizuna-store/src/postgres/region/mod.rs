@@ -24,6 +24,7 @@
 
 mod access;
 mod keys;
+mod phone_codes;
 mod reports;
 mod subjects;
 
@@ -92,9 +93,20 @@ CREATE INDEX reports_by_resolution ON reports (resolved_at) WHERE state = 'resol
 CREATE TABLE markers (name TEXT PRIMARY KEY);
 "#;
 
+/// Version 2: the codes that prove a phone number before it is registered.
+const V2: &str = r#"
+CREATE TABLE phone_codes (
+    phone_hash BYTEA PRIMARY KEY,
+    code_hash BYTEA NOT NULL,
+    expires_at BIGINT NOT NULL,
+    tries BIGINT NOT NULL
+);
+CREATE INDEX phone_codes_by_expiry ON phone_codes (expires_at);
+"#;
+
 pub(crate) const SCHEMA: Schema = Schema {
     name: "region",
-    migrations: &[V1],
+    migrations: &[V1, V2],
 };
 
 /// Rows bound in one multi-row statement (8 values each, well under

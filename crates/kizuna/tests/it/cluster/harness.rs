@@ -113,13 +113,20 @@ impl Cluster {
             .await
             .unwrap()
             .version;
+        let phone = phone_for(handle);
+        Client::send_phone_code(server.clone(), &phone, region)
+            .await
+            .unwrap();
+        let outbox = self.dirs[node].path().join("phone-outbox");
+        let phone_code = kizuna_server::PhoneOutbox::latest_code(&outbox, &phone).unwrap();
         let mut c = Client::register(
             &self.homes.path().join(handle),
             server,
             RegisterOptions {
                 handle,
                 name: &format!("{handle} Person"),
-                phone: &phone_for(handle),
+                phone: &phone,
+                phone_code: &phone_code,
                 email: None,
                 region,
                 device_label: "test",
@@ -185,7 +192,7 @@ pub async fn watching(
 pub struct Processes {
     pub nodes: Vec<Option<KillOnDrop>>,
     pub urls: Vec<String>,
-    _dirs: Vec<tempfile::TempDir>,
+    dirs: Vec<tempfile::TempDir>,
     _config: tempfile::TempDir,
     _databases: Vec<ScratchDatabase>,
     pub homes: tempfile::TempDir,
@@ -250,7 +257,7 @@ impl Processes {
         Processes {
             nodes,
             urls,
-            _dirs: dirs,
+            dirs,
             _config: config,
             _databases: databases,
             homes: tempfile::tempdir().unwrap(),
@@ -258,6 +265,14 @@ impl Processes {
     }
 
     /// The addresses of these nodes, as a device is given them.
+    /// The code a node of the cluster sent to `phone`, whichever node it
+    /// was: a device that asked through several may have reached any.
+    pub fn sent_code(&self, phone: &str) -> Option<String> {
+        self.dirs.iter().find_map(|d| {
+            kizuna_server::PhoneOutbox::latest_code(&d.path().join("phone-outbox"), phone)
+        })
+    }
+
     pub fn servers(&self, nodes: &[usize]) -> String {
         nodes
             .iter()
@@ -279,13 +294,19 @@ impl Processes {
             .await
             .unwrap()
             .version;
+        let phone = phone_for(handle);
+        Client::send_phone_code(server.clone(), &phone, region)
+            .await
+            .unwrap();
+        let phone_code = self.sent_code(&phone).unwrap();
         let mut c = Client::register(
             &self.homes.path().join(handle),
             server,
             RegisterOptions {
                 handle,
                 name: &format!("{handle} Person"),
-                phone: &phone_for(handle),
+                phone: &phone,
+                phone_code: &phone_code,
                 email: None,
                 region,
                 device_label: "test",

@@ -261,13 +261,24 @@ async fn one_ledger_for_the_cluster_survives_a_writer_killed_mid_append() {
             let Ok(d) = Client::disclosures(server.clone(), "jp").await else {
                 return false;
             };
+            let phone = phone_for(h);
+            if Client::send_phone_code(server.clone(), &phone, "jp")
+                .await
+                .is_err()
+            {
+                return false;
+            }
+            let Some(phone_code) = cluster.sent_code(&phone) else {
+                return false;
+            };
             Client::register(
                 &cluster.homes.path().join(h),
                 server,
                 RegisterOptions {
                     handle: h,
                     name: "Someone",
-                    phone: &phone_for(h),
+                    phone: &phone,
+                    phone_code: &phone_code,
                     email: None,
                     region: "jp",
                     device_label: "test",
