@@ -264,6 +264,8 @@
       tamperAdvice: 'The record of who accessed your data may have been altered. Do not rely on the access log. Keep this message and tell the operator or your data protection authority.',
       keysTamperTitle: 'KEYS THAT ARE NOT IN THE KEY LOG.',
       keysTamperAdvice: 'The server handed this device keys that the public key log does not show as the person\'s own, or added a device to your account that none of your devices approved. Someone may be listening in. Nothing was sent to those keys. If a device on your account is not yours, revoke it in Settings; keep this message and tell the operator.',
+      memberKeysTitle: 'A DEVICE IN A CHAT IS NOT IN THE KEY LOG.',
+      memberKeysAdvice: 'A chat holds a device that calls itself someone\'s, but the public key log does not show it as theirs. It may be someone else listening in, and what you send in that chat reaches it. Trust nothing it sends and send nothing more there until you have compared safety numbers with that person in person; keep this message and tell the operator.',
       cat_profile: 'Profile',
       cat_contacts: 'Contacts',
       cat_blocks: 'Blocked people',
@@ -588,6 +590,8 @@
       contactRemoveNamed: '{handle} さんを連絡先から削除',
       tamperTitle: '警告：この端末で透明性台帳の検証に失敗しました。',
       tamperAdvice: 'あなたのデータへのアクセス記録が改ざんされている可能性があります。アクセス記録を信用しないでください。このメッセージを保存し、運営者または個人情報保護の監督機関に連絡してください。',
+      memberKeysTitle: '警告：鍵ログにない端末がチャットにいます。',
+      memberKeysAdvice: 'あるチャットに、本人の端末を名乗っていても公開鍵ログには本人のものとして記録されていない端末がいます。第三者が盗聴している可能性があり、そのチャットで送る内容はその端末にも届きます。本人と直接会って安全番号を確かめるまで、その端末から届く内容を信用せず、そのチャットには何も送らないでください。このメッセージを保存して運営者に連絡してください。',
       keysTamperTitle: '警告：鍵ログにない鍵です。',
       keysTamperAdvice: 'サーバーが、公開鍵ログに本人のものとして記録されていない鍵をこの端末に渡したか、あなたの端末が承認していない端末をあなたのアカウントに追加しました。盗聴されている可能性があります。その鍵には何も送信していません。自分のものでない端末があれば設定から取り消し、このメッセージを保存して運営者に連絡してください。',
       cat_profile: 'プロフィール',
@@ -910,6 +914,8 @@
       contactRemoveNamed: '{handle}님을 연락처에서 삭제',
       tamperTitle: '경고: 이 기기에서 투명성 원장 검증에 실패했습니다.',
       tamperAdvice: '내 데이터에 대한 접근 기록이 변조되었을 수 있습니다. 접근 기록을 믿지 마세요. 이 메시지를 보관하고 운영자나 개인정보 보호 감독 기관에 알리세요.',
+      memberKeysTitle: '경고: 키 로그에 없는 기기가 채팅에 있습니다.',
+      memberKeysAdvice: '어떤 채팅에 본인의 기기라고 하지만 공개 키 로그에는 본인의 것으로 기록되지 않은 기기가 있습니다. 누군가 엿듣고 있을 수 있으며, 그 채팅에서 보내는 내용은 그 기기에도 전달됩니다. 본인과 직접 만나 안전 번호를 비교하기 전까지 그 기기가 보내는 내용을 믿지 말고 그 채팅에는 아무것도 보내지 마세요. 이 메시지를 보관해 운영자에게 알리세요.',
       keysTamperTitle: '경고: 키 로그에 없는 키입니다.',
       keysTamperAdvice: '서버가 공개 키 로그에 본인의 것으로 기록되지 않은 키를 이 기기에 건넸거나, 내 기기가 승인하지 않은 기기를 내 계정에 추가했습니다. 누군가 엿듣고 있을 수 있습니다. 그 키로는 아무것도 보내지 않았습니다. 내 것이 아닌 기기가 있으면 설정에서 해제하고, 이 메시지를 보관해 운영자에게 알리세요.',
       cat_profile: '프로필',
@@ -1160,7 +1166,7 @@
   let es = null;
   let erased = false;       // the account was erased from this page
   let tamperMessage = '';   // set once the ledger failed verification
-  let tamperKind = 'tamper'; // or 'keysTamper': keys the key log does not hold
+  let tamperKind = 'tamper'; // or 'keysTamper' / 'memberKeys': keys the key log does not hold
 
   // ---------------------------------------------------------------------
   // Layout
@@ -2190,6 +2196,10 @@
     const parse = (ev) => { try { return JSON.parse(ev.data); } catch (_) { return null; } };
     source.addEventListener('message', (ev) => onMessageEvent(parse(ev)));
     source.addEventListener('chats', () => refreshChats());
+    source.addEventListener('key_not_logged', (ev) => {
+      const d = parse(ev);
+      if (d && d.message) showTamper(d.message, 'memberKeys');
+    });
     source.addEventListener('status', (ev) => {
       const d = parse(ev);
       nodeConnected = !(d && d.connected === false);

@@ -31,6 +31,11 @@ pub(crate) enum PageEvent {
     Status {
         connected: bool,
     },
+    /// A chat holds a device the key log does not bind to the person it
+    /// claims to be: the page shows it as a banner that stays.
+    KeyNotLogged {
+        message: String,
+    },
 }
 
 impl PageEvent {
@@ -43,6 +48,9 @@ impl PageEvent {
             PageEvent::Chats => ("chats", serde_json::json!({})),
             PageEvent::Status { connected } => {
                 ("status", serde_json::json!({ "connected": connected }))
+            }
+            PageEvent::KeyNotLogged { message } => {
+                ("key_not_logged", serde_json::json!({ "message": message }))
             }
         };
         SseEvent::default().event(name).data(data.to_string())
@@ -66,6 +74,20 @@ fn page_events(e: &Event, my_device: &str) -> Vec<PageEvent> {
             },
             PageEvent::Chats,
         ],
+        Event::KeyNotLogged {
+            chat,
+            handle,
+            device_id,
+            why,
+        } => vec![
+            PageEvent::KeyNotLogged {
+                message: format!(
+                    "chat {}: a device that calls itself {handle}'s ({device_id}): {why}",
+                    chat.get(..8).unwrap_or(chat)
+                ),
+            },
+            PageEvent::Chats,
+        ],
         _ => vec![PageEvent::Chats],
     }
 }
@@ -76,6 +98,7 @@ pub(crate) fn spawn_watcher(
     mut watcher: Client,
     events: broadcast::Sender<PageEvent>,
     connected: Arc<AtomicBool>,
+    key_warnings: Arc<std::sync::Mutex<Vec<String>>>,
 ) {
     tokio::spawn(async move {
         let me = watcher.identity().device_id.clone();
@@ -90,6 +113,14 @@ pub(crate) fn spawn_watcher(
                 .watch_connected(
                     |e| {
                         for p in page_events(e, &me) {
+                            // A warning is kept for pages yet to connect:
+                            // the device is told of it only once.
+                            if let PageEvent::KeyNotLogged { message } = &p {
+                                key_warnings
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .push(message.clone());
+                            }
                             // No page listening is no failure.
                             let _ = events.send(p);
                         }
@@ -118,13 +149,28 @@ pub(crate) async fn stream(
     let now = PageEvent::Status {
         connected: state.connected.load(Ordering::Relaxed),
     };
-    // A page that fell behind is told to read the chat list again, which
-    // brings back what it missed.
-    let events = tokio_stream::once(Ok(now.to_sse())).chain(BroadcastStream::new(rx).map(|e| {
-        Ok(match e {
-            Ok(p) => p.to_sse(),
-            Err(_) => PageEvent::Chats.to_sse(),
+    // And of every chat member the key log did not bind to their person.
+    let warnings: Vec<_> = state
+        .key_warnings
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|message| {
+            Ok(PageEvent::KeyNotLogged {
+                message: message.clone(),
+            }
+            .to_sse())
         })
-    }));
+        .collect();
+    let events = tokio_stream::once(Ok(now.to_sse()))
+        .chain(tokio_stream::iter(warnings))
+        // A page that fell behind is told to read the chat list again,
+        // which brings back what it missed.
+        .chain(BroadcastStream::new(rx).map(|e| {
+            Ok(match e {
+                Ok(p) => p.to_sse(),
+                Err(_) => PageEvent::Chats.to_sse(),
+            })
+        }));
     Sse::new(events).keep_alive(KeepAlive::default())
 }

@@ -40,6 +40,9 @@ pub(crate) struct AppState {
     pub saving: Mutex<std::collections::HashMap<String, Arc<Mutex<()>>>>,
     /// When this account's own key-log entries were last checked.
     pub own_keys_checked: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Chat members the key log did not bind to their person, as the page
+    /// was told of them: told again to every page that connects.
+    pub key_warnings: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// A running app: its address and the task serving it.
@@ -72,6 +75,7 @@ pub async fn start(home: &Path, port: Option<u16>) -> Result<RunningApp, AppErro
     let (listener, sessions) = bind(port).await?;
     let (events, _) = broadcast::channel(1024);
     let connected = Arc::new(AtomicBool::new(false));
+    let key_warnings = Arc::new(std::sync::Mutex::new(Vec::new()));
     let state = Arc::new(AppState {
         client: Mutex::new(client),
         events: events.clone(),
@@ -79,8 +83,9 @@ pub async fn start(home: &Path, port: Option<u16>) -> Result<RunningApp, AppErro
         connected: connected.clone(),
         saving: Mutex::new(Default::default()),
         own_keys_checked: std::sync::Mutex::new(None),
+        key_warnings: key_warnings.clone(),
     });
-    events::spawn_watcher(watcher, events, connected);
+    events::spawn_watcher(watcher, events, connected, key_warnings);
     serve(listener, state.sessions.clone(), api::router(state))
 }
 

@@ -17,7 +17,12 @@ use kizuna_wire::{
 use reqwest::Method;
 
 use crate::ledger::{check_head, hashes, tampered};
+use crate::mls::MemberKey;
 use crate::{Client, ClientError, Event, Result};
+
+/// The meta key of the members met in chats whose keys the key log has
+/// not been asked about yet.
+pub(crate) const UNCHECKED_MEMBERS: &str = "members_unchecked";
 
 /// What this device remembers of a handle's entries: the leaf of each it
 /// verified (none may vanish or change), the account it last saw hold the
@@ -413,6 +418,66 @@ impl Client {
         Ok(events)
     }
 
+    /// The members met in chats and not yet checked against the key log.
+    pub(crate) async fn unchecked_members(&self) -> Result<Vec<MemberKey>> {
+        match self.local.meta(UNCHECKED_MEMBERS).await? {
+            Some(b) => serde_json::from_slice(&b).map_err(|e| ClientError::Local {
+                path: self.home.clone(),
+                reason: format!("the members waiting for a key-log check are damaged: {e}"),
+            }),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Checks the members met in chats (a Welcome's, and those other
+    /// members added) against the key log: each must be a device the log
+    /// binds to the account that holds their handle. One that is not is
+    /// told once as [`Event::KeyNotLogged`]; a handle the log cannot be
+    /// asked about now waits for the next sync. A log that does not hold
+    /// up against what this device verified before stops it.
+    pub(crate) async fn check_member_keys(&mut self) -> Result<Vec<Event>> {
+        let unchecked = self.unchecked_members().await?;
+        if unchecked.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut handles: Vec<String> = unchecked.iter().map(|m| m.handle.clone()).collect();
+        handles.sort_unstable();
+        handles.dedup();
+        let mut events = Vec::new();
+        let mut waiting = Vec::new();
+        for handle in handles {
+            let members = unchecked.iter().filter(|m| m.handle == handle);
+            let why = match self.logged_keys(&handle).await {
+                Ok(logged) => {
+                    for m in members {
+                        if logged.key_of(&m.device_id) != Some(m.key.as_str()) {
+                            events.push(key_not_logged(
+                                m,
+                                format!(
+                                    "the key log does not show device {} as {handle}'s",
+                                    m.device_id
+                                ),
+                            ));
+                        }
+                    }
+                    continue;
+                }
+                Err(ClientError::KeysNotLogged(why)) => why,
+                Err(e @ ClientError::LedgerTampered(_)) => return Err(e),
+                Err(_) => {
+                    waiting.extend(members.cloned());
+                    continue;
+                }
+            };
+            events.extend(members.map(|m| key_not_logged(m, why.clone())));
+        }
+        waiting.dedup();
+        let bytes =
+            serde_json::to_vec(&waiting).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        self.local.set_meta(UNCHECKED_MEMBERS, &bytes).await?;
+        Ok(events)
+    }
+
     async fn seen_keys(&self, handle: &str) -> Result<SeenKeys> {
         match self.local.meta(&format!("keys_seen:{handle}")).await? {
             Some(b) => serde_json::from_slice(&b).map_err(|e| ClientError::Local {
@@ -428,6 +493,15 @@ impl Client {
         self.local
             .set_meta(&format!("keys_seen:{handle}"), &bytes)
             .await
+    }
+}
+
+fn key_not_logged(m: &MemberKey, why: String) -> Event {
+    Event::KeyNotLogged {
+        chat: m.chat.clone(),
+        handle: m.handle.clone(),
+        device_id: m.device_id.clone(),
+        why,
     }
 }
 

@@ -164,6 +164,16 @@ pub enum Event {
         by: String,
         at: u64,
     },
+    /// A member of a chat (one a Welcome brought, or another member added)
+    /// whose key the key log does not show as `handle`'s device: it may not
+    /// be `handle` at all. Nothing it sends should be trusted until the
+    /// safety number is compared.
+    KeyNotLogged {
+        chat: String,
+        handle: String,
+        device_id: String,
+        why: String,
+    },
 }
 
 /// What a membership command changed.

@@ -18,7 +18,7 @@ mod incoming;
 
 pub use franking::franked;
 use franking::unpack;
-pub use incoming::{apply, epoch_of, open_application};
+pub use incoming::{apply, epoch_of, open_application, MemberKey};
 
 pub const CIPHERSUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
 

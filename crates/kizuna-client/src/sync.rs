@@ -25,7 +25,8 @@ fn chat_of(e: &Event) -> &str {
         | Event::Renamed { chat, .. }
         | Event::DeviceRevoked { chat, .. }
         | Event::AccountDeleted { chat, .. }
-        | Event::NotSent { chat, .. } => chat,
+        | Event::NotSent { chat, .. }
+        | Event::KeyNotLogged { chat, .. } => chat,
         // About the account, not a chat; never made from a group's message.
         Event::DeviceLinked { .. } => "",
     }
@@ -64,6 +65,11 @@ impl Client {
             // Not checked this time (a ledger or node that cannot answer
             // now); the next sync looks again.
             Err(_) => {}
+        }
+        // The members this device met in chats, checked against the key
+        // log once they are stored; what cannot be checked now waits.
+        for e in self.check_member_keys().await? {
+            on_event(&e);
         }
         Ok(())
     }
@@ -125,6 +131,8 @@ impl Client {
     ) -> Result<u64> {
         let cursor = self.local.cursor().await?;
         let mut changes = Changes::default();
+        // Members whose keys arrived in this page, for the key log.
+        let mut met = Vec::new();
         let mut last = cursor;
         // Chats this device left: what was sent before its departure is
         // still read; what came after is not for it, and the first such
@@ -173,7 +181,7 @@ impl Client {
                 }
             }
             let mut fresh = Vec::new();
-            mls::apply(&self.provider, &self.identity, &env, &mut fresh);
+            mls::apply(&self.provider, &self.identity, &env, &mut fresh, &mut met);
             for mut e in fresh {
                 let chat = chat_of(&e).to_string();
                 let me = &self.identity.handle;
@@ -239,6 +247,15 @@ impl Client {
             }
         }
         changes.cursor = Some(last);
+        if !met.is_empty() {
+            // Stored with what brought them: a crash cannot lose a check.
+            let mut unchecked = self.unchecked_members().await?;
+            unchecked.extend(met);
+            changes.meta.push((
+                crate::key_log::UNCHECKED_MEMBERS,
+                serde_json::to_vec(&unchecked).map_err(|e| ClientError::Protocol(e.to_string()))?,
+            ));
+        }
         self.save(changes).await?;
         Ok(last)
     }

@@ -2,9 +2,12 @@
 //! WebSocket, reconnecting after a dropped connection.
 
 use futures_util::{SinkExt, StreamExt};
-use kizuna_wire::{ClientFrame, ServerFrame};
+use kizuna_wire::{ClientFrame, EnvelopeKind, ServerFrame};
 
 use crate::{Client, ClientError, Event, Result};
+
+/// How often a connected device looks at its account's own keys again.
+const MONITOR_EVERY: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
 impl Client {
     /// Like [`Client::sync`], then stays connected over a WebSocket and
@@ -90,9 +93,27 @@ impl Client {
             };
             backoff = std::time::Duration::from_millis(200);
             on_connected(true);
+            // The account's own keys, looked at again while the device
+            // stays connected, as each sync looks at them.
+            let mut monitor = tokio::time::interval_at(
+                tokio::time::Instant::now() + MONITOR_EVERY,
+                MONITOR_EVERY,
+            );
             loop {
                 let frame = tokio::select! {
                     f = ws.next() => f,
+                    _ = monitor.tick() => {
+                        let _g = self.begin().await?;
+                        match self.monitor_own_keys().await {
+                            Ok(linked) => linked.iter().for_each(&mut on_event),
+                            Err(e @ (ClientError::KeysNotLogged(_) | ClientError::LedgerTampered(_))) => {
+                                return Err(e)
+                            }
+                            // Looked at again at the next tick.
+                            Err(_) => {}
+                        }
+                        continue;
+                    }
                     _ = &mut stop => {
                         let _ = ws.close(None).await;
                         return Ok(());
@@ -110,7 +131,14 @@ impl Client {
                     Ok(ServerFrame::Envelope(env)) => {
                         let mut events = Vec::new();
                         let _g = self.begin().await?;
+                        let brings_members =
+                            matches!(env.kind, EnvelopeKind::Welcome | EnvelopeKind::Commit);
                         let last = self.apply_envelopes(vec![env], &mut events).await?;
+                        // Members it brought, checked against the key log
+                        // at once, as a sync checks them.
+                        if brings_members {
+                            events.extend(self.check_member_keys().await?);
+                        }
                         drop(_g);
                         // Stored on the device: shown now, whatever becomes of
                         // the acknowledgement. A connection that drops while

@@ -75,6 +75,9 @@ fn show(who: &str, events: &[Event]) {
             Event::DeviceLinked { device_id, .. } => {
                 say!("   {who} sees device {device_id} was linked to their account")
             }
+            Event::KeyNotLogged {
+                handle, device_id, ..
+            } => say!("   {who} is warned: {handle}'s device {device_id} is not in the key log"),
         }
     }
     if !any {

@@ -135,11 +135,12 @@ pub async fn report(
 /// `kizuna sync`: receives, stores and prints what waits for this device.
 pub async fn sync(home: &Home, json: bool) -> anyhow::Result<()> {
     let mut c = Client::open(&home.home).await?;
-    let (mut messages, mut unopened) = (0, 0);
+    let (mut messages, mut unopened, mut not_logged) = (0, 0, 0);
     c.sync_with(|e| {
         match e {
             Event::Message(_) => messages += 1,
             Event::Undecryptable(_) => unopened += 1,
+            Event::KeyNotLogged { .. } => not_logged += 1,
             _ => {}
         }
         print_event(e, json);
@@ -149,6 +150,12 @@ pub async fn sync(home: &Home, json: bool) -> anyhow::Result<()> {
         eprintln!("no new messages");
     }
     crate::chat::warn_changed_keys(&mut c, json).await?;
+    if not_logged > 0 {
+        return Err(kizuna_client::ClientError::KeysNotLogged(format!(
+            "{not_logged} device(s) in your chats are not bound to their person in the key log (shown above)"
+        ))
+        .into());
+    }
     if unopened > 0 {
         return Err(Unopened(unopened).into());
     }
@@ -334,6 +341,16 @@ fn print_event(e: &Event, json: bool) {
             "! device {device_id} was linked to your account at {}, vouched for by your device {by}; \
              if you did not link it, revoke it: `kizuna device revoke {device_id}`",
             when(*at)
+        ),
+        Event::KeyNotLogged {
+            chat,
+            handle,
+            device_id,
+            why,
+        } => eprintln!(
+            "!! [{}] a device in this chat calls itself {handle}'s ({device_id}), but {why}: it may not be {handle} at all. \
+             Trust nothing it sends until you compare safety numbers with {handle} in person (`kizuna verify {handle}`)",
+            short(chat)
         ),
         Event::Undecryptable(u) => out!(
             "[{}] #{} from {} ({}) could not be opened: {}",

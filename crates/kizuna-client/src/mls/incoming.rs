@@ -21,11 +21,39 @@ pub fn epoch_of(bytes: &[u8]) -> Option<u64> {
     protocol_message(bytes).ok().map(|m| m.epoch().as_u64())
 }
 
-/// Processes one queued entry, appending what happened to `events`. An
+/// A member's device and key as a chat's tree holds them: what the key
+/// log must bind to that person.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MemberKey {
+    pub chat: String,
+    pub handle: String,
+    pub device_id: String,
+    /// Its signature key, hex.
+    pub key: String,
+}
+
+fn member_key(chat: &str, credential: &Credential, key: &[u8]) -> Option<MemberKey> {
+    let (handle, device_id) = identity_of(credential)?;
+    Some(MemberKey {
+        chat: chat.to_string(),
+        handle,
+        device_id,
+        key: hex::encode(key),
+    })
+}
+
+/// Processes one queued entry, appending what happened to `events`, and
+/// to `met` the members it brought (a Welcome's, or a commit's adds). An
 /// entry that cannot be opened becomes an `Undecryptable` event, which the
 /// device keeps and shows.
-pub fn apply(provider: &OpenMlsRustCrypto, me: &Identity, env: &Envelope, events: &mut Vec<Event>) {
-    if let Err(e) = apply_inner(provider, me, env, events) {
+pub fn apply(
+    provider: &OpenMlsRustCrypto,
+    me: &Identity,
+    env: &Envelope,
+    events: &mut Vec<Event>,
+    met: &mut Vec<MemberKey>,
+) {
+    if let Err(e) = apply_inner(provider, me, env, events, met) {
         events.push(Event::Undecryptable(Unopened {
             chat: hex::encode(&env.group_id.0),
             seq: env.group_seq,
@@ -118,9 +146,10 @@ fn node_proposal(
 
 fn apply_inner(
     provider: &OpenMlsRustCrypto,
-    _me: &Identity,
+    me: &Identity,
     env: &Envelope,
     events: &mut Vec<Event>,
+    met: &mut Vec<MemberKey>,
 ) -> Result<()> {
     let chat = hex::encode(&env.group_id.0);
     match env.kind {
@@ -148,6 +177,12 @@ fn apply_inner(
             >(provider.storage(), group.group_id())
             .map_err(mls_err)?;
             let chat = hex::encode(group.group_id().as_slice());
+            met.extend(
+                group
+                    .members()
+                    .filter_map(|m| member_key(&chat, &m.credential, &m.signature_key))
+                    .filter(|m| m.device_id != me.device_id),
+            );
             events.push(Event::Joined {
                 chat,
                 by: env.sender_handle.clone(),
@@ -233,6 +268,11 @@ fn apply_inner(
                 ProcessedMessageContent::StagedCommitMessage(staged) => {
                     let removed = staged.self_removed();
                     let (added, others_removed, left) = membership_change(&group, &staged);
+                    met.extend(staged.add_proposals().filter_map(|a| {
+                        let leaf = a.add_proposal().key_package().leaf_node();
+                        member_key(&chat, leaf.credential(), leaf.signature_key().as_slice())
+                            .filter(|m| m.device_id != me.device_id)
+                    }));
                     group
                         .merge_staged_commit(provider, *staged)
                         .map_err(mls_err)?;

@@ -866,6 +866,29 @@ async fn the_page_warns_loudly_of_a_device_added_behind_the_persons_back() {
 }
 
 #[tokio::test]
+async fn the_page_warns_loudly_of_a_chat_member_the_key_log_does_not_hold() {
+    let node = Node::start().await;
+    node.person("alice", "jp").await.close().await;
+    let mut bob = node.person("bob", "jp").await;
+    bob.sync().await.unwrap();
+    bob.close().await;
+    let rogue_id = rogue_device(&node, "alice").await;
+    let mut rogue = loop {
+        match kizuna_client::Client::open(&node.home("rogue")).await {
+            Ok(c) => break c,
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    };
+    rogue
+        .create_chat(&["bob".into()], Some("new phone"))
+        .await
+        .unwrap();
+    let app = app(&node.home("bob")).await;
+    let env = app_env(&app, &[("ROGUE", &rogue_id)]);
+    println!("{}", browser("member-keys.mjs", env).await);
+}
+
+#[tokio::test]
 async fn a_file_id_that_is_a_path_is_never_followed() {
     let node = Node::start().await;
     node.person("bob", "jp").await.close().await;

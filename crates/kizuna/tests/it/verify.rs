@@ -219,3 +219,73 @@ async fn people_registered_before_the_key_log_are_entered_into_it_once() {
     );
     assert!(e.to_string().contains(&rogue), "{e}");
 }
+
+/// The events of kind `KeyNotLogged`, as (chat, handle, device).
+fn not_logged(events: &[kizuna_client::Event]) -> Vec<(String, String, String)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            kizuna_client::Event::KeyNotLogged {
+                chat,
+                handle,
+                device_id,
+                ..
+            } => Some((chat.clone(), handle.clone(), device_id.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_chat_member_the_key_log_does_not_bind_to_its_person_is_told_loudly() {
+    let node = Node::start().await;
+    let mut alice = node.person("alice", "jp").await;
+    let mut bob = node.person("bob", "jp").await;
+    let carol = node.person("carol", "jp").await;
+    // Members a Welcome brings, and a device added by a commit, that the
+    // log binds to their person: nothing to tell.
+    alice.create_chat(&["bob".into()], None).await.unwrap();
+    assert_eq!(not_logged(&bob.sync().await.unwrap()), []);
+    let (laptop, _) = link(&node, &mut alice, "alice-laptop").await;
+    laptop.close().await;
+    assert_eq!(not_logged(&bob.sync().await.unwrap()), []);
+
+    // The node adds a device to alice's account on its own, and speaks
+    // as alice from it.
+    let rogue_id = rogue_device(&node, "alice").await;
+    let mut rogue = loop {
+        match kizuna_client::Client::open(&node.home("rogue")).await {
+            Ok(c) => break c,
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    };
+    let chat = rogue
+        .create_chat(&["bob".into()], Some("new phone"))
+        .await
+        .unwrap();
+    rogue.send(&chat, "it's me, alice").await.unwrap();
+    let events = bob.sync().await.unwrap();
+    assert_eq!(
+        not_logged(&events),
+        [(chat.clone(), "alice".to_string(), rogue_id.clone())]
+    );
+    // Told once; bob's chats go on.
+    assert_eq!(not_logged(&bob.sync().await.unwrap()), []);
+
+    // Carol, at the command line, is told it loudly and the sync exits 6.
+    rogue
+        .create_chat(&["carol".into()], Some("hi carol"))
+        .await
+        .unwrap();
+    carol.close().await;
+    let out = run(args(&[
+        "sync",
+        "--home",
+        &node.home("carol").display().to_string(),
+    ]))
+    .await;
+    assert_eq!(out.status.code(), Some(6), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("may not be alice"), "{said}");
+    assert!(said.contains(&rogue_id), "{said}");
+}
