@@ -242,6 +242,15 @@ impl Client {
     /// here against a signed head that extends the last one this device
     /// saw, and none it verified before gone or changed.
     pub async fn logged_keys(&mut self, handle: &str) -> Result<LoggedKeys> {
+        let _g = self.begin().await?;
+        self.logged_keys_held(handle).await
+    }
+
+    /// [`Client::logged_keys`] for a caller that holds the home: the
+    /// ledger state this device pinned is read, checked and written back
+    /// by one process at a time, so none moves it back or loses what
+    /// another verified.
+    async fn logged_keys_held(&mut self, handle: &str) -> Result<LoggedKeys> {
         let mut seen = self.seen_ledger().await?;
         let since = seen.head.as_ref().map_or(0, |h| h.size);
         let answer: KeyHistory = match self
@@ -320,7 +329,8 @@ impl Client {
     /// Takes the account that holds `handle` now for the one this device
     /// knows by it (once its person compared the new safety number).
     pub(crate) async fn accept_logged_account(&mut self, handle: &str) -> Result<()> {
-        let logged = self.logged_keys(handle).await?;
+        let _g = self.begin().await?;
+        let logged = self.logged_keys_held(handle).await?;
         let mut kept = self.seen_keys(handle).await?;
         kept.account_id = logged.account_id;
         self.keep_seen_keys(handle, &kept).await
@@ -337,7 +347,7 @@ impl Client {
         handles.sort_unstable();
         handles.dedup();
         for handle in handles {
-            let logged = self.logged_keys(handle).await?;
+            let logged = self.logged_keys_held(handle).await?;
             for (h, device_id, key) in claimed.iter().filter(|c| c.0 == handle) {
                 if logged.key_of(device_id) != Some(hex::encode(key).as_str()) {
                     return Err(not_logged(format!(
@@ -364,7 +374,7 @@ impl Client {
     pub(crate) async fn monitor_own_keys(&mut self) -> Result<Vec<Event>> {
         let handle = self.identity.handle.clone();
         let looked_before = self.seen_keys(&handle).await?;
-        let logged = self.logged_keys(&handle).await?;
+        let logged = self.logged_keys_held(&handle).await?;
         // Devices from before the log were entered before this device
         // first looked; one entered so since is the node's own doing.
         if looked_before.devices.is_some() {
@@ -447,7 +457,7 @@ impl Client {
         let mut waiting = Vec::new();
         for handle in handles {
             let members = unchecked.iter().filter(|m| m.handle == handle);
-            let why = match self.logged_keys(&handle).await {
+            let why = match self.logged_keys_held(&handle).await {
                 Ok(logged) => {
                     for m in members {
                         if logged.key_of(&m.device_id) != Some(m.key.as_str()) {

@@ -79,6 +79,9 @@ impl Client {
 
     /// Every access to my data in the ledger, each verified here.
     pub async fn accesses(&mut self) -> Result<VerifiedAccesses> {
+        // The pinned ledger state is read, checked and written back by one
+        // process at a time.
+        let _g = self.begin().await?;
         let seen = self.seen_ledger().await?;
         let since = seen.head.as_ref().map_or(0, |h| h.size);
         let answer: MyAccesses = match self
