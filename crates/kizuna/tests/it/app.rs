@@ -5,7 +5,7 @@
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-use crate::harness::{files, link, messages, rogue_device, KillOnDrop, Node};
+use crate::harness::{files, link, messages, rogue_client, rogue_device, KillOnDrop, Node};
 
 /// A running `kizuna app` for the device under `home`, and the address it
 /// printed.
@@ -873,12 +873,7 @@ async fn the_page_warns_loudly_of_a_chat_member_the_key_log_does_not_hold() {
     bob.sync().await.unwrap();
     bob.close().await;
     let rogue_id = rogue_device(&node, "alice").await;
-    let mut rogue = loop {
-        match kizuna_client::Client::open(&node.home("rogue")).await {
-            Ok(c) => break c,
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
-        }
-    };
+    let mut rogue = rogue_client(&node).await;
     rogue
         .create_chat(&["bob".into()], Some("new phone"))
         .await

@@ -461,6 +461,18 @@ pub async fn rogue_device(node: &Node, handle: &str) -> String {
     device_id
 }
 
+/// The device [`rogue_device`] let in, once it finished joining: whoever
+/// slipped it into the account holds its key and speaks from it.
+pub async fn rogue_client(node: &Node) -> Client {
+    for _ in 0..300 {
+        if let Ok(c) = Client::open(&node.home("rogue")).await {
+            return c;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the rogue device never finished joining");
+}
+
 /// A port nothing listens on now, for a node in another process.
 pub fn free_port() -> std::net::SocketAddr {
     any_port()

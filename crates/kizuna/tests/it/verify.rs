@@ -253,12 +253,7 @@ async fn a_chat_member_the_key_log_does_not_bind_to_its_person_is_told_loudly() 
     // The node adds a device to alice's account on its own, and speaks
     // as alice from it.
     let rogue_id = rogue_device(&node, "alice").await;
-    let mut rogue = loop {
-        match kizuna_client::Client::open(&node.home("rogue")).await {
-            Ok(c) => break c,
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
-        }
-    };
+    let mut rogue = rogue_client(&node).await;
     let chat = rogue
         .create_chat(&["bob".into()], Some("new phone"))
         .await
