@@ -201,7 +201,7 @@ pub(crate) async fn register(
             let phone = format!("+8170{i:08}");
             // Each person proves their number with the code the node left
             // in its outbox, as a person types the one their phone shows.
-            let phone_code = match Client::send_phone_code(url, &phone, "jp").await {
+            let phone_code = match Client::send_phone_code(url, &phone, "jp", Some(agreed)).await {
                 Ok(_) => kizuna_server::PhoneOutbox::latest_code(
                     &node.data_dir.join("phone-outbox"),
                     &phone,

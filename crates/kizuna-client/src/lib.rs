@@ -330,15 +330,19 @@ impl Client {
     }
 
     /// Asks the node to send a one-time code to `phone`, which registering
-    /// in `region` with that number then needs.
+    /// in `region` with that number then needs; `agreed_disclosures` as
+    /// for [`Client::register`] (the disclosures name where the number
+    /// goes to be sent the code).
     pub async fn send_phone_code(
         server: impl Into<ServerAddress>,
         phone: &str,
         region: &str,
+        agreed_disclosures: Option<&str>,
     ) -> Result<kizuna_wire::PhoneCodeSent> {
         let req = kizuna_wire::PhoneCodeRequest {
             phone: phone.to_string(),
             region: region.to_string(),
+            agreed_disclosures: agreed_disclosures.map(str::to_string),
         };
         Transport::new(&server.into())?
             .call(Method::POST, "/v1/phone/codes", None, Some(&req))

@@ -12,9 +12,11 @@ use serde::Deserialize;
 
 mod data_dir;
 mod files;
+mod phone;
 mod placement;
 pub use data_dir::{create_private_dir, DataDir, DataDirError, DataDirLock, NodeKey};
 pub use files::{parse_size, FileLimits, FilesLocation, S3Bucket, MIB};
+pub use phone::PhoneGateway;
 pub use placement::{Cluster, PostgresDatabase, StoreLocation};
 
 /// The configuration a bare `kizuna serve` runs with: regions `jp` and `kr`.
@@ -142,6 +144,9 @@ pub struct Regions {
     pub node_store: Option<PostgresDatabase>,
     /// The cluster this node serves in; none for a node on its own.
     pub cluster: Option<Cluster>,
+    /// The SMS gateway registration codes go through; none writes them to
+    /// the data directory's `phone-outbox/`, reaching no phone.
+    pub phone_gateway: Option<PhoneGateway>,
 }
 
 /// How long resolved abuse reports are kept unless the file says otherwise.
@@ -178,6 +183,9 @@ struct File {
     node_store: Option<placement::StoreFile>,
     #[serde(default)]
     cluster: Option<placement::ClusterFile>,
+    /// `[phone_gateway]`: where registration codes are sent from.
+    #[serde(default)]
+    phone_gateway: Option<phone::PhoneGatewayFile>,
     regions: BTreeMap<String, RegionFile>,
 }
 
@@ -517,6 +525,11 @@ impl Regions {
         let (node_store, cluster) =
             placement::check_cluster(file.node_store, file.cluster, &regions)
                 .map_err(|(place, problem)| invalid(place, problem))?;
+        let phone_gateway = file
+            .phone_gateway
+            .map(|g| g.checked(&regions))
+            .transpose()
+            .map_err(|(place, problem)| invalid(place, problem))?;
         Ok(Regions {
             node_region: file.node_region,
             regions,
@@ -525,6 +538,7 @@ impl Regions {
             origin: origin.to_string(),
             node_store,
             cluster,
+            phone_gateway,
         })
     }
 

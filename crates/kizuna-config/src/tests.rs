@@ -177,7 +177,11 @@ fn unknown_node_region_duplicates_and_typos_are_refused() {
     let e = problem(with(|t| format!("{t}\n[regions.jp]\ncountry = \"JP\"\n")));
     assert!(e.contains("line"), "{e}");
     let e = problem(with(|t| {
-        t.replacen("country = \"JP\"", "contry = \"JP\"", 1)
+        t.replacen(
+            "[regions.jp]\ncountry = \"JP\"",
+            "[regions.jp]\ncontry = \"JP\"",
+            1,
+        )
     }));
     assert!(e.contains("contry"), "{e}");
     let e = problem(with(|t| {
@@ -225,4 +229,87 @@ fn own_country_must_be_listed_and_codes_checked() {
         t.replace("country = \"KR\"", "country = \"Korea\"")
     }));
     assert!(e.contains("[regions.kr]"), "{e}");
+}
+
+#[test]
+fn a_phone_gateway_is_declared_with_its_country_which_every_region_allows() {
+    assert_eq!(Regions::embedded().phone_gateway, None);
+    let gateway = |url: &str, token: &str, country: &str, operator: &str| {
+        with(|t| {
+            t.replace(
+                "[regions.jp]",
+                &format!(
+                    "[phone_gateway]\nurl = \"{url}\"\ntoken_file = \"{token}\"\ncountry = \"{country}\"\noperator = \"{operator}\"\n\n[regions.jp]"
+                ),
+            )
+        })
+    };
+    let r = gateway(
+        "https://sms.example.jp/v1/send?x=1",
+        "keys/./sms.token",
+        "JP",
+        "Example SMS K.K.",
+    )
+    .unwrap();
+    let g = r.phone_gateway.unwrap();
+    assert_eq!(g.host(), "sms.example.jp");
+    assert_eq!(g.token_file, PathBuf::from("keys/sms.token"));
+    assert_eq!(
+        (g.country.as_str(), g.operator.as_str()),
+        ("JP", "Example SMS K.K.")
+    );
+
+    // A gateway in a country some region does not allow would send its
+    // people's numbers there undisclosed.
+    let e = problem(gateway(
+        "https://sms.example.com",
+        "keys/sms.token",
+        "US",
+        "X",
+    ));
+    assert!(e.contains("phone_gateway.country"), "{e}");
+    assert!(
+        e.contains("region jp") && e.contains("access_from.US"),
+        "{e}"
+    );
+    for (url, token, country, operator, place) in [
+        (
+            "sms.example.jp",
+            "keys/sms.token",
+            "JP",
+            "X",
+            "phone_gateway.url",
+        ),
+        (
+            "ftp://sms.example.jp",
+            "keys/sms.token",
+            "JP",
+            "X",
+            "phone_gateway.url",
+        ),
+        (
+            "https://sms.example.jp",
+            "node.sqlite",
+            "JP",
+            "X",
+            "phone_gateway.token_file",
+        ),
+        (
+            "https://sms.example.jp",
+            "keys/sms.token",
+            "jp",
+            "X",
+            "phone_gateway.country",
+        ),
+        (
+            "https://sms.example.jp",
+            "keys/sms.token",
+            "JP",
+            " ",
+            "phone_gateway.operator",
+        ),
+    ] {
+        let e = problem(gateway(url, token, country, operator));
+        assert!(e.contains(place), "{url} {token} {country} {operator}: {e}");
+    }
 }

@@ -89,6 +89,8 @@ pub enum OpenError {
     SharedLimits(#[from] crate::limits::RedisUnreachable),
     #[error(transparent)]
     Files(#[from] crate::files::FileStoreError),
+    #[error("the SMS gateway of the configuration: {0}")]
+    PhoneGateway(#[from] crate::phone::SendError),
     /// Entries of the key log a crash left unnumbered could not be settled.
     #[error("the key log's unfinished entries could not be settled: {0}")]
     KeyLog(String),
@@ -191,6 +193,12 @@ impl Node {
         let store = crate::stores::open_node_store(dir, &regions).await?;
         regions_cover(store.as_ref(), &regions).await?;
         let cluster = regions.cluster.clone();
+        // Nothing reaches a phone until the configuration names a gateway;
+        // the server says which when it starts.
+        let code_sender: Arc<dyn crate::phone::CodeSender> = match &regions.phone_gateway {
+            Some(g) => Arc::new(crate::phone::Gateway::configured(g, dir)?),
+            None => Arc::new(crate::phone::Outbox::new(dir.phone_outbox())),
+        };
         let files = Arc::new(crate::files::FileStores::open(dir, &regions)?);
         let vault = Arc::new(open_vault(dir, regions).await?);
         crate::key_log::check_held_by(store.as_ref(), vault.ledger()?).await?;
@@ -234,12 +242,7 @@ impl Node {
                 limits.phone_lookups_per_minute as f64,
             )
             .shared_in(shared_buckets.clone(), "phone"),
-            // Nothing reaches a phone until the operator names a gateway;
-            // the server says so when it starts.
-            phone_codes: crate::phone::PhoneCodes::new(
-                Arc::new(crate::phone::Outbox::new(dir.phone_outbox())),
-                shared_buckets.clone(),
-            ),
+            phone_codes: crate::phone::PhoneCodes::new(code_sender, shared_buckets.clone()),
             shared_buckets,
             refused_reports: RateLimiter::new(
                 REFUSED_REPORTS_PER_HOUR / 3600.0,

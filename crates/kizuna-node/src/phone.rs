@@ -97,7 +97,7 @@ impl CodeSender for Outbox {
 
     fn describe(&self) -> String {
         format!(
-            "phone codes are written to {}, not sent to any phone: for real numbers, start the node with --phone-gateway URL",
+            "phone codes are written to {}, not sent to any phone: for real numbers, declare the SMS gateway in the region configuration ([phone_gateway])",
             self.dir.display()
         )
     }
@@ -113,6 +113,26 @@ pub struct Gateway {
 }
 
 impl Gateway {
+    /// The gateway the configuration declares, with its token read from
+    /// its file under the data directory.
+    pub fn configured(
+        gateway: &kizuna_config::PhoneGateway,
+        dir: &kizuna_config::DataDir,
+    ) -> Result<Gateway, SendError> {
+        let path = dir.resolve(&gateway.token_file);
+        let token = std::fs::read_to_string(&path).map_err(|e| SendError::Gateway {
+            url: gateway.url.clone(),
+            reason: format!("cannot read its token from {}: {e}", path.display()),
+        })?;
+        if token.trim().is_empty() {
+            return Err(SendError::Gateway {
+                url: gateway.url.clone(),
+                reason: format!("its token file {} is empty", path.display()),
+            });
+        }
+        Gateway::new(&gateway.url, &token)
+    }
+
     pub fn new(url: &str, token: &str) -> Result<Gateway, SendError> {
         let failed = |reason: String| SendError::Gateway {
             url: url.to_string(),
@@ -202,6 +222,9 @@ impl Node {
         if self.vault.config().region(&req.region).is_none() {
             return Err(self.unknown_region(&req.region));
         }
+        // The number goes nowhere (not even to the gateway the disclosures
+        // name) before the person agreed to them, as with registering.
+        self.check_registration_agreement(&req.region, req.agreed_disclosures.as_deref())?;
         let tag = self.vault.phone_tag(&req.region, &req.phone)?;
         if !self.phone_codes.per_number.allow(&tag).await {
             return Err(NodeError::new(

@@ -62,16 +62,6 @@ pub struct ServerConfig {
     /// The operations listener (`/healthz`, `/readyz`, `/metrics`); `None`
     /// runs the node without one.
     pub ops_listen: Option<SocketAddr>,
-    /// The SMS gateway phone codes go through; `None` writes them to the
-    /// data directory's `phone-outbox/` instead, reaching no phone.
-    pub phone_gateway: Option<PhoneGateway>,
-}
-
-/// An SMS gateway over HTTP and the file holding its bearer token.
-#[derive(Clone, Debug)]
-pub struct PhoneGateway {
-    pub url: String,
-    pub token_file: PathBuf,
 }
 
 impl ServerConfig {
@@ -95,7 +85,6 @@ impl ServerConfig {
             anomaly: kizuna_staff::AnomalyLimits::default(),
             edge: Edge::default(),
             ops_listen: None,
-            phone_gateway: None,
         }
     }
 }
@@ -126,14 +115,6 @@ pub enum ServerError {
     },
     #[error(transparent)]
     Tls(#[from] TlsError),
-    #[error("cannot read the SMS gateway's token from {path}: {source}")]
-    GatewayToken {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error(transparent)]
-    Gateway(#[from] kizuna_node::phone::SendError),
 }
 
 /// A running node. Dropping it does not stop it; call [`RunningServer::shutdown`].
@@ -163,19 +144,9 @@ impl RunningServer {
         let lock = dir.lock()?;
         // A policy with an error stops the node before it listens.
         let policy = kizuna_policy::Policy::load(config.policy.as_deref())?;
-        let (mut node, seq_task) =
+        let (node, seq_task) =
             Node::open(dir, config.regions.clone(), config.limits.clone()).await?;
-        if let Some(gateway) = &config.phone_gateway {
-            let token = std::fs::read_to_string(&gateway.token_file).map_err(|source| {
-                ServerError::GatewayToken {
-                    path: gateway.token_file.clone(),
-                    source,
-                }
-            })?;
-            node.phone_codes = kizuna_node::phone::PhoneCodes::new(
-                Arc::new(kizuna_node::phone::Gateway::new(&gateway.url, &token)?),
-                node.shared_buckets.clone(),
-            );
+        if config.regions.phone_gateway.is_some() {
             tracing::info!("{}", node.phone_codes.sender.describe());
         } else {
             tracing::warn!("{}", node.phone_codes.sender.describe());

@@ -4,7 +4,7 @@
 //! record of each agreement and withdrawal, sealed with their other data.
 
 use kizuna_config::Regions;
-use kizuna_wire::{ConsentEvent, Disclosures};
+use kizuna_wire::{ConsentEvent, Disclosures, PhoneGatewayDisclosure};
 use sha2::{Digest, Sha256};
 
 use crate::data_map::access_country;
@@ -56,6 +56,22 @@ pub fn disclosures(config: &Regions, region: &str) -> Result<Disclosures, VaultE
             }
         }
     }
+    // The gateway is part of what is agreed to only where there is one, so
+    // a service without one keeps the versions people agreed to.
+    let phone_gateway = config
+        .phone_gateway
+        .as_ref()
+        .map(|g| PhoneGatewayDisclosure {
+            operator: g.operator.clone(),
+            host: g.host().to_string(),
+            country: g.country.clone(),
+        });
+    if let Some(g) = &phone_gateway {
+        field("phone-gateway");
+        field(&g.operator);
+        field(&g.host);
+        field(&g.country);
+    }
     Ok(Disclosures {
         region: home.id.clone(),
         region_name: home.name.clone(),
@@ -64,6 +80,7 @@ pub fn disclosures(config: &Regions, region: &str) -> Result<Disclosures, VaultE
         node_country: node.country.clone(),
         version: hex::encode(&h.finalize()[..16]),
         foreign,
+        phone_gateway,
     })
 }
 

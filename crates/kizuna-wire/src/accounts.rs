@@ -131,6 +131,14 @@ pub struct PhoneCodeRequest {
     pub phone: String,
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::fields::schemas::region))]
     pub region: String,
+    /// The version of the region's disclosures the person agreed to, as a
+    /// registration carries it: the number goes nowhere before that.
+    #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(schema_with = crate::fields::schemas::agreed_disclosures)
+    )]
+    pub agreed_disclosures: Option<String>,
 }
 
 /// A code is on its way. It says nothing of whether the number is

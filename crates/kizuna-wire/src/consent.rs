@@ -27,6 +27,24 @@ pub struct Disclosures {
     /// Every foreign country that may reach the person's data, each with
     /// why and its full disclosure. Empty: nothing needs agreeing to.
     pub foreign: Vec<AccessCountry>,
+    /// Where the phone number goes to receive the code that proves it,
+    /// when the service sends codes through an SMS gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_gateway: Option<PhoneGatewayDisclosure>,
+}
+
+/// The SMS gateway a registering person's phone number is sent to, so a
+/// one-time code reaches it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PhoneGatewayDisclosure {
+    /// Who runs it.
+    pub operator: String,
+    /// The gateway's host name.
+    pub host: String,
+    /// ISO 3166-1 alpha-2 code of the country it runs in (one the region's
+    /// rules allow; a foreign one is among `foreign`).
+    pub country: String,
 }
 
 /// Agreeing to the disclosures shown: the version they carried.

@@ -445,14 +445,7 @@ pub struct ServeArgs {
     /// Live WebSockets one device may hold at once.
     #[arg(long, default_value_t = 4)]
     pub websockets_per_device: usize,
-    /// An SMS gateway that sends the phone codes registration needs: each
-    /// is a POST of {"to", "text"} as JSON with a bearer token. Without it
-    /// codes are written to DATA_DIR/phone-outbox/ and reach no phone.
-    #[arg(long, value_name = "URL", requires = "phone_gateway_token_file")]
-    pub phone_gateway: Option<String>,
-    /// The file holding the SMS gateway's bearer token.
-    #[arg(long, value_name = "FILE", requires = "phone_gateway")]
-    pub phone_gateway_token_file: Option<PathBuf>,
+
     /// Say where the node listens as one JSON object, for scripts.
     #[arg(long)]
     pub json: bool,

@@ -99,7 +99,7 @@ async fn person(
     let disclosures = Client::disclosures(server, region).await?;
     // Each proves their number: the node sends a code (to its outbox, as
     // no SMS gateway is configured) and they type it back.
-    Client::send_phone_code(server, phone, region).await?;
+    Client::send_phone_code(server, phone, region, Some(&disclosures.version)).await?;
     let phone_code = kizuna_server::PhoneOutbox::latest_code(outbox, phone)
         .ok_or_else(|| anyhow::anyhow!("no code for {phone} in {}", outbox.display()))?;
     // The outbox stands in for the person's phone: once read, the message

@@ -27,7 +27,7 @@ pub async fn register(a: RegisterArgs) -> anyhow::Result<()> {
     }
     let phone_code = match &a.phone_code {
         Some(code) => code.clone(),
-        None => ask_for_phone_code(&a, &server).await?,
+        None => ask_for_phone_code(&a, &server, &d.version).await?,
     };
     let c = Client::register(
         &a.home.home,
@@ -75,8 +75,12 @@ pub async fn register(a: RegisterArgs) -> anyhow::Result<()> {
 
 /// Has the node send a code to the phone, and reads it from the person at
 /// a terminal; a script is told to run the command again with it.
-async fn ask_for_phone_code(a: &RegisterArgs, server: &ServerAddress) -> anyhow::Result<String> {
-    let sent = Client::send_phone_code(server.clone(), &a.phone, &a.region).await?;
+async fn ask_for_phone_code(
+    a: &RegisterArgs,
+    server: &ServerAddress,
+    agreed: &str,
+) -> anyhow::Result<String> {
+    let sent = Client::send_phone_code(server.clone(), &a.phone, &a.region, Some(agreed)).await?;
     let minutes = sent.expires_at.saturating_sub(kizuna_wire::now_ms()) / 60_000;
     use std::io::IsTerminal;
     if a.json || !std::io::stdin().is_terminal() {

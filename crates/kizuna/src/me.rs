@@ -361,6 +361,12 @@ async fn consent(c: &mut Client, action: Option<ConsentCommand>, json: bool) -> 
 /// The disclosures a person of a region is owed, as they read them before
 /// agreeing.
 pub(crate) fn print_disclosures(d: &Disclosures) {
+    if let Some(g) = &d.phone_gateway {
+        out!(
+            "To prove your phone number, it is sent to the SMS gateway {} run by {} in {}, which texts you a one-time code.",
+            g.host, g.operator, g.country
+        );
+    }
     if d.foreign.is_empty() {
         out!(
             "No country outside {} may reach your data in region {} ({}): there is nothing to agree to.",

@@ -42,11 +42,6 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
         body_timeout: std::time::Duration::from_secs(a.body_timeout.max(1)),
         idle_timeout: std::time::Duration::from_secs(a.idle_timeout.max(1)),
     };
-    config.phone_gateway = a
-        .phone_gateway
-        .clone()
-        .zip(a.phone_gateway_token_file.clone())
-        .map(|(url, token_file)| kizuna_server::PhoneGateway { url, token_file });
     let config_region = config.regions.node_region().id.clone();
     let config_ids = config.regions.ids().join(", ");
     let server = kizuna_server::RunningServer::start(config).await?;

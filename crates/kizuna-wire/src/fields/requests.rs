@@ -41,7 +41,10 @@ impl Checked for NewDevice {
 impl Checked for PhoneCodeRequest {
     fn check(&self) -> Result<(), FieldError> {
         PHONE.check(&self.phone)?;
-        REGION.check(&self.region)
+        REGION.check(&self.region)?;
+        DISCLOSURES_VERSION
+            .named("agreed_disclosures")
+            .check_some(&self.agreed_disclosures)
     }
 }
 

@@ -270,7 +270,9 @@ async fn registration_input_is_checked() {
                 .ok()
                 .map(|d| d.version);
             // Nor does it send a code for such a number or region.
-            let sent = kizuna_client::Client::send_phone_code(&url, phone, region).await;
+            let sent =
+                kizuna_client::Client::send_phone_code(&url, phone, region, agreed.as_deref())
+                    .await;
             let phone_code = match sent {
                 Ok(_) => node.sent_code(phone).unwrap(),
                 Err(_) => "000000".to_string(),

@@ -76,7 +76,11 @@ pub(crate) async fn register_at(
     handle: &str,
 ) -> kizuna_client::Client {
     let phone = phone_for(handle);
-    kizuna_client::Client::send_phone_code(url, &phone, "jp")
+    let agreed = kizuna_client::Client::disclosures(url, "jp")
+        .await
+        .unwrap()
+        .version;
+    kizuna_client::Client::send_phone_code(url, &phone, "jp", Some(&agreed))
         .await
         .unwrap();
     let phone_code =
@@ -92,12 +96,7 @@ pub(crate) async fn register_at(
             email: None,
             region: "jp",
             device_label: "t",
-            agreed_disclosures: Some(
-                &kizuna_client::Client::disclosures(url, "jp")
-                    .await
-                    .unwrap()
-                    .version,
-            ),
+            agreed_disclosures: Some(&agreed),
         },
     )
     .await

@@ -201,7 +201,8 @@ impl Node {
     pub async fn phone_code(&self, phone: &str, region: &str) -> String {
         let server =
             kizuna_client::ServerAddress::new(&self.url).with_ca_cert(self.ca_cert.clone());
-        Client::send_phone_code(server, phone, region)
+        let agreed = self.agreed(region).await;
+        Client::send_phone_code(server, phone, region, Some(&agreed))
             .await
             .unwrap();
         self.sent_code(phone)

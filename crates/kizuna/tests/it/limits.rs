@@ -179,9 +179,11 @@ async fn new_accounts_from_one_address_are_rate_limited() {
     .await;
     let mut alice = node.person("alice", "jp").await;
     node.person("bob", "jp").await;
-    let e = kizuna_client::Client::send_phone_code(&node.url, &phone_for("carol"), "jp")
-        .await
-        .expect_err("no code is sent past the limit");
+    let agreed = node.agreed("jp").await;
+    let e =
+        kizuna_client::Client::send_phone_code(&node.url, &phone_for("carol"), "jp", Some(&agreed))
+            .await
+            .expect_err("no code is sent past the limit");
     assert_eq!(e.api_code(), Some(ErrorCode::RateLimited), "{e}");
     let e = kizuna_client::Client::register(
         &node.home("carol"),

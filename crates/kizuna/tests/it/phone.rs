@@ -59,7 +59,7 @@ async fn a_phone_cannot_be_claimed_without_its_code() {
     };
     let ask = || {
         http.post(format!("{}/v1/phone/codes", node.url))
-            .json(&json!({"phone": bobs, "region": "jp"}))
+            .json(&json!({"phone": bobs, "region": "jp", "agreed_disclosures": agreed}))
             .send()
     };
 
@@ -122,15 +122,24 @@ async fn a_phone_cannot_be_claimed_without_its_code() {
     let r = ask().await.unwrap();
     expect(r, 429, ErrorCode::RateLimited).await;
 
-    // The asking itself is checked like any request, and tells nothing.
+    // The asking itself is checked like any request, and tells nothing;
+    // the number goes nowhere before the person agreed to the disclosures.
     for (body, code) in [
         (
-            json!({"phone": "0901234", "region": "jp"}),
+            json!({"phone": "0901234", "region": "jp", "agreed_disclosures": agreed}),
             ErrorCode::InvalidPhone,
         ),
         (
-            json!({"phone": bobs, "region": "xx"}),
+            json!({"phone": bobs, "region": "xx", "agreed_disclosures": agreed}),
             ErrorCode::InvalidRegion,
+        ),
+        (
+            json!({"phone": bobs, "region": "jp"}),
+            ErrorCode::AgreementRequired,
+        ),
+        (
+            json!({"phone": bobs, "region": "jp", "agreed_disclosures": "0123456789abcdef"}),
+            ErrorCode::AgreementRequired,
         ),
         (json!({"phone": bobs}), ErrorCode::MalformedJson),
     ] {
@@ -145,7 +154,7 @@ async fn a_phone_cannot_be_claimed_without_its_code() {
 
     // What the region keeps of a code is a keyed hash: neither the number
     // nor the code is in its file.
-    ask_for(&node, "+819055509999").await;
+    ask_for(&node, "+819055509999", &agreed).await;
     let code = node.sent_code("+819055509999").unwrap();
     let jp = node.data_dir().join("regions/jp.sqlite");
     let mut region = std::fs::read(&jp).unwrap();
@@ -158,11 +167,11 @@ async fn a_phone_cannot_be_claimed_without_its_code() {
     }
 }
 
-async fn ask_for(node: &Node, phone: &str) {
+async fn ask_for(node: &Node, phone: &str, agreed: &str) {
     let r = node
         .http()
         .post(format!("{}/v1/phone/codes", node.url))
-        .json(&json!({"phone": phone, "region": "jp"}))
+        .json(&json!({"phone": phone, "region": "jp", "agreed_disclosures": agreed}))
         .send()
         .await
         .unwrap();
@@ -216,27 +225,38 @@ async fn gateway(status: u16) -> (String, Received) {
     (url, received)
 }
 
+/// The embedded configuration with an SMS gateway at `url`, in `country`.
+fn with_gateway(url: &str, country: &str) -> String {
+    kizuna_config::DEFAULT_TOML.replace(
+        "[regions.jp]",
+        &format!(
+            "[phone_gateway]\nurl = \"{url}\"\ntoken_file = \"gateway.token\"\ncountry = \"{country}\"\noperator = \"Example SMS K.K.\"\n\n[regions.jp]"
+        ),
+    )
+}
+
 #[tokio::test]
-async fn codes_reach_phones_through_the_operators_sms_gateway() {
+async fn codes_reach_phones_through_the_sms_gateway_the_configuration_declares() {
     let (url, received) = gateway(200).await;
     let data = tempfile::tempdir().unwrap();
-    let token_file = data.path().join("gateway.token");
-    std::fs::write(&token_file, "s3cret-token\n").unwrap();
+    std::fs::write(data.path().join("gateway.token"), "s3cret-token\n").unwrap();
+    let config = data.path().join("kizuna.toml");
     let listen = free_port();
     let serve = |gateway: &str| {
+        std::fs::write(&config, with_gateway(gateway, "JP")).unwrap();
         KillOnDrop(
             std::process::Command::new(env!("CARGO_BIN_EXE_kizuna"))
                 .args(["serve", "--data-dir"])
                 .arg(data.path())
+                .arg("--config")
+                .arg(&config)
                 .args([
                     "--listen",
                     &listen.to_string(),
                     "--staff-listen",
                     "127.0.0.1:0",
                 ])
-                .args(["--ops-listen", "127.0.0.1:0", "--phone-gateway", gateway])
-                .arg("--phone-gateway-token-file")
-                .arg(&token_file)
+                .args(["--ops-listen", "127.0.0.1:0"])
                 .env("KIZUNA_LOG", "error")
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
@@ -270,11 +290,17 @@ async fn codes_reach_phones_through_the_operators_sms_gateway() {
         run(a)
     };
 
-    // Without a code, the CLI has one sent and says how to go on.
+    // The disclosures say where the number goes; without a code, the CLI
+    // has one sent and says how to go on.
     let out = register(None).await;
     assert_eq!(out.status.code(), Some(2));
     let told = String::from_utf8_lossy(&out.stderr);
     assert!(told.contains("--phone-code"), "{told}");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("Example SMS K.K.") && shown.contains("127.0.0.1"),
+        "{shown}"
+    );
     let (head, body) = received.lock().unwrap().last().cloned().unwrap();
     assert!(head.starts_with("post /messages "), "{head}");
     assert!(
@@ -310,13 +336,40 @@ async fn codes_reach_phones_through_the_operators_sms_gateway() {
     let (failing, failed) = gateway(500).await;
     let _node = serve(&failing);
     assert!(wait_until_up(&format!("{server}/health")).await);
+    let agreed = kizuna_client::Client::disclosures(server.as_str(), "jp")
+        .await
+        .unwrap()
+        .version;
     let r = reqwest::Client::new()
         .post(format!("{server}/v1/phone/codes"))
-        .json(&json!({"phone": "+819055500000", "region": "jp"}))
+        .json(&json!({"phone": "+819055500000", "region": "jp", "agreed_disclosures": agreed}))
         .send()
         .await
         .unwrap();
     let message = expect(r, 503, ErrorCode::Unavailable).await;
     assert!(message.contains("try again"), "{message}");
     assert_eq!(failed.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_gateway_in_a_country_a_region_does_not_allow_stops_the_node() {
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("kizuna.toml");
+    std::fs::write(&config, with_gateway("https://sms.example.com/send", "US")).unwrap();
+    let out = run(args(&[
+        "serve",
+        "--data-dir",
+        &data.path().display().to_string(),
+        "--config",
+        &config.display().to_string(),
+        "--listen",
+        "127.0.0.1:0",
+    ]))
+    .await;
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("phone_gateway.country") && said.contains("US"),
+        "{said}"
+    );
 }

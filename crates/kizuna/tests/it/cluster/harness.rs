@@ -114,7 +114,7 @@ impl Cluster {
             .unwrap()
             .version;
         let phone = phone_for(handle);
-        Client::send_phone_code(server.clone(), &phone, region)
+        Client::send_phone_code(server.clone(), &phone, region, Some(&version))
             .await
             .unwrap();
         let outbox = self.dirs[node].path().join("phone-outbox");
@@ -295,7 +295,7 @@ impl Processes {
             .unwrap()
             .version;
         let phone = phone_for(handle);
-        Client::send_phone_code(server.clone(), &phone, region)
+        Client::send_phone_code(server.clone(), &phone, region, Some(&version))
             .await
             .unwrap();
         let phone_code = self.sent_code(&phone).unwrap();

@@ -262,7 +262,7 @@ async fn one_ledger_for_the_cluster_survives_a_writer_killed_mid_append() {
                 return false;
             };
             let phone = phone_for(h);
-            if Client::send_phone_code(server.clone(), &phone, "jp")
+            if Client::send_phone_code(server.clone(), &phone, "jp", Some(&d.version))
                 .await
                 .is_err()
             {
