@@ -3472,9 +3472,20 @@
   // ---------------------------------------------------------------------
   // v2: the tamper banner (stays until the page is reloaded)
   // ---------------------------------------------------------------------
+  // A tampered ledger outranks keys not in the key log, which outrank a
+  // chat member not in it: a lesser warning never hides a greater one, and
+  // warnings of one kind are all kept.
+  const tamperRank = { memberKeys: 1, keysTamper: 2, tamper: 3 };
   function showTamper(message, kind) {
-    tamperMessage = String(message || '');
-    tamperKind = kind || 'tamper';
+    kind = kind || 'tamper';
+    message = String(message || '');
+    if (tamperMessage && tamperRank[tamperKind] > tamperRank[kind]) return;
+    if (tamperMessage && tamperKind === kind) {
+      if (tamperMessage.split('\n').includes(message)) return;
+      message = tamperMessage + '\n' + message;
+    }
+    tamperMessage = message;
+    tamperKind = kind;
     tamperBanner.hidden = false;
     renderTamper();
     updateTitle();

@@ -74,21 +74,30 @@ fn page_events(e: &Event, my_device: &str) -> Vec<PageEvent> {
             },
             PageEvent::Chats,
         ],
+        Event::KeyNotLogged { .. } => vec![
+            PageEvent::KeyNotLogged {
+                message: warning(e).unwrap_or_default(),
+            },
+            PageEvent::Chats,
+        ],
+        _ => vec![PageEvent::Chats],
+    }
+}
+
+/// What the page says of a chat member the key log did not bind to the
+/// person it claims to be.
+pub(crate) fn warning(e: &Event) -> Option<String> {
+    match e {
         Event::KeyNotLogged {
             chat,
             handle,
             device_id,
             why,
-        } => vec![
-            PageEvent::KeyNotLogged {
-                message: format!(
-                    "chat {}: a device that calls itself {handle}'s ({device_id}): {why}",
-                    chat.get(..8).unwrap_or(chat)
-                ),
-            },
-            PageEvent::Chats,
-        ],
-        _ => vec![PageEvent::Chats],
+        } => Some(format!(
+            "chat {}: a device that calls itself {handle}'s ({device_id}): {why}",
+            chat.get(..8).unwrap_or(chat)
+        )),
+        _ => None,
     }
 }
 

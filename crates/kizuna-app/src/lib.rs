@@ -75,7 +75,15 @@ pub async fn start(home: &Path, port: Option<u16>) -> Result<RunningApp, AppErro
     let (listener, sessions) = bind(port).await?;
     let (events, _) = broadcast::channel(1024);
     let connected = Arc::new(AtomicBool::new(false));
-    let key_warnings = Arc::new(std::sync::Mutex::new(Vec::new()));
+    // What the device was told of chat members before, shown again.
+    let key_warnings = Arc::new(std::sync::Mutex::new(
+        client
+            .members_not_logged()
+            .await?
+            .iter()
+            .filter_map(events::warning)
+            .collect::<Vec<_>>(),
+    ));
     let state = Arc::new(AppState {
         client: Mutex::new(client),
         events: events.clone(),

@@ -24,6 +24,18 @@ use crate::{Client, ClientError, Event, Result};
 /// not been asked about yet.
 pub(crate) const UNCHECKED_MEMBERS: &str = "members_unchecked";
 
+/// The meta key of the members the key log did not bind to their person:
+/// kept, so a warning outlives the sync or the app that first told it,
+/// until its person compares the safety number.
+const MEMBERS_NOT_LOGGED: &str = "members_not_logged";
+
+/// A member the key log did not bind to the person it claims to be.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct NotLogged {
+    member: MemberKey,
+    why: String,
+}
+
 /// What this device remembers of a handle's entries: the leaf of each it
 /// verified (none may vanish or change), the account it last saw hold the
 /// handle, and, for its own account, the devices it has shown as linked
@@ -65,6 +77,10 @@ pub struct LoggedKeys {
     /// now: whoever has the handle now is someone else, until this device's
     /// person confirms their safety number.
     pub replaced_account: Option<String>,
+    /// Every (device id, key) the log ever bound to the handle, removed or
+    /// erased since included: a chat met later may still hold one.
+    #[serde(skip)]
+    pub ever_bound: Vec<(String, String)>,
 }
 
 impl LoggedKeys {
@@ -146,6 +162,7 @@ pub(crate) fn replay(handle: &str, entries: &[(u64, KeyEntry)]) -> Result<Logged
                 let (device_id, key) = device()?;
                 now.account_id = Some(e.account_id.clone());
                 now.devices.retain(|d| d.device_id != device_id);
+                now.ever_bound.push((device_id.clone(), key.clone()));
                 now.devices.push(LoggedDevice {
                     device_id,
                     key,
@@ -177,6 +194,7 @@ pub(crate) fn replay(handle: &str, entries: &[(u64, KeyEntry)]) -> Result<Logged
                     ));
                 }
                 now.account_id = Some(e.account_id.clone());
+                now.ever_bound.push((device_id.clone(), key.clone()));
                 now.devices = vec![LoggedDevice {
                     device_id,
                     key,
@@ -209,6 +227,7 @@ pub(crate) fn replay(handle: &str, entries: &[(u64, KeyEntry)]) -> Result<Logged
                     ));
                 }
                 now.devices.retain(|d| d.device_id != device_id);
+                now.ever_bound.push((device_id.clone(), key.clone()));
                 now.devices.push(LoggedDevice {
                     device_id,
                     key,
@@ -333,7 +352,14 @@ impl Client {
         let logged = self.logged_keys_held(handle).await?;
         let mut kept = self.seen_keys(handle).await?;
         kept.account_id = logged.account_id;
-        self.keep_seen_keys(handle, &kept).await
+        self.keep_seen_keys(handle, &kept).await?;
+        // The person compared the number in person: what was told about
+        // this handle's devices has been answered.
+        let mut warnings = self.not_logged_kept().await?;
+        warnings.retain(|n| n.member.handle != handle);
+        let bytes =
+            serde_json::to_vec(&warnings).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        self.local.set_meta(MEMBERS_NOT_LOGGED, &bytes).await
     }
 
     /// Checks the key packages claimed for `handle`'s devices against the
@@ -428,6 +454,28 @@ impl Client {
         Ok(events)
     }
 
+    /// The chat members the key log did not bind to the person they claim
+    /// to be, as [`Event::KeyNotLogged`], until that person's safety number
+    /// is confirmed.
+    pub async fn members_not_logged(&self) -> Result<Vec<Event>> {
+        Ok(self
+            .not_logged_kept()
+            .await?
+            .into_iter()
+            .map(|n| key_not_logged(&n.member, n.why))
+            .collect())
+    }
+
+    async fn not_logged_kept(&self) -> Result<Vec<NotLogged>> {
+        match self.local.meta(MEMBERS_NOT_LOGGED).await? {
+            Some(b) => serde_json::from_slice(&b).map_err(|e| ClientError::Local {
+                path: self.home.clone(),
+                reason: format!("the warnings about chat members are damaged: {e}"),
+            }),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// The members met in chats and not yet checked against the key log.
     pub(crate) async fn unchecked_members(&self) -> Result<Vec<MemberKey>> {
         match self.local.meta(UNCHECKED_MEMBERS).await? {
@@ -453,15 +501,32 @@ impl Client {
         let mut handles: Vec<String> = unchecked.iter().map(|m| m.handle.clone()).collect();
         handles.sort_unstable();
         handles.dedup();
-        let mut events = Vec::new();
+        let mut found = Vec::new();
         let mut waiting = Vec::new();
+        let not_logged = |m: &MemberKey, why: String| NotLogged {
+            member: m.clone(),
+            why,
+        };
         for handle in handles {
             let members = unchecked.iter().filter(|m| m.handle == handle);
+            // A credential that names no Kizuna person is no one the log
+            // could vouch for.
+            if !kizuna_wire::valid_handle(&handle) {
+                found.extend(
+                    members.map(|m| {
+                        not_logged(m, "its credential does not name a Kizuna person".into())
+                    }),
+                );
+                continue;
+            }
             let why = match self.logged_keys_held(&handle).await {
                 Ok(logged) => {
                     for m in members {
-                        if logged.key_of(&m.device_id) != Some(m.key.as_str()) {
-                            events.push(key_not_logged(
+                        // Bound when the chat took it in, if not now: a
+                        // device revoked since is not an impostor.
+                        let bound = (m.device_id.clone(), m.key.clone());
+                        if !logged.ever_bound.contains(&bound) {
+                            found.push(not_logged(
                                 m,
                                 format!(
                                     "the key log does not show device {} as {handle}'s",
@@ -479,13 +544,31 @@ impl Client {
                     continue;
                 }
             };
-            events.extend(members.map(|m| key_not_logged(m, why.clone())));
+            found.extend(members.map(|m| not_logged(m, why.clone())));
         }
         waiting.dedup();
+        // What is found is kept in the write that takes it off the queue:
+        // a crash loses neither.
+        let mut kept = self.not_logged_kept().await?;
+        for n in &found {
+            if !kept.contains(n) {
+                kept.push(n.clone());
+            }
+        }
         let bytes =
-            serde_json::to_vec(&waiting).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        self.local.set_meta(UNCHECKED_MEMBERS, &bytes).await?;
-        Ok(events)
+            |v: serde_json::Result<Vec<u8>>| v.map_err(|e| ClientError::Protocol(e.to_string()));
+        self.save(crate::local::Changes {
+            meta: vec![
+                (UNCHECKED_MEMBERS, bytes(serde_json::to_vec(&waiting))?),
+                (MEMBERS_NOT_LOGGED, bytes(serde_json::to_vec(&kept))?),
+            ],
+            ..Default::default()
+        })
+        .await?;
+        Ok(found
+            .into_iter()
+            .map(|n| key_not_logged(&n.member, n.why))
+            .collect())
     }
 
     async fn seen_keys(&self, handle: &str) -> Result<SeenKeys> {

@@ -54,6 +54,13 @@ impl Client {
         for e in std::mem::take(&mut self.seen) {
             on_event(&e);
         }
+        // The members this device met in chats, checked against the key
+        // log once they are stored; what cannot be checked now waits. First,
+        // so an alarm about this account's own keys does not keep them
+        // unchecked.
+        for e in self.check_member_keys().await? {
+            on_event(&e);
+        }
         // This account's own keys, at every sync. A ledger the node cannot
         // reach now does not stop messages (the next sync looks again); a
         // log that says other than what this account did stops it, loudly.
@@ -65,11 +72,6 @@ impl Client {
             // Not checked this time (a ledger or node that cannot answer
             // now); the next sync looks again.
             Err(_) => {}
-        }
-        // The members this device met in chats, checked against the key
-        // log once they are stored; what cannot be checked now waits.
-        for e in self.check_member_keys().await? {
-            on_event(&e);
         }
         Ok(())
     }
@@ -247,6 +249,10 @@ impl Client {
             }
         }
         changes.cursor = Some(last);
+        // This device itself, by its id and its key both: a leaf that only
+        // borrows its id is checked like anyone.
+        let my_key = hex::encode(self.signer.public());
+        met.retain(|m| !(m.device_id == self.identity.device_id && m.key == my_key));
         if !met.is_empty() {
             // Stored with what brought them: a crash cannot lose a check.
             let mut unchecked = self.unchecked_members().await?;

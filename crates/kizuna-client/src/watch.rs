@@ -104,6 +104,8 @@ impl Client {
                     f = ws.next() => f,
                     _ = monitor.tick() => {
                         let _g = self.begin().await?;
+                        // Members whose check waited, and the account's keys.
+                        self.check_member_keys().await?.iter().for_each(&mut on_event);
                         match self.monitor_own_keys().await {
                             Ok(linked) => linked.iter().for_each(&mut on_event),
                             Err(e @ (ClientError::KeysNotLogged(_) | ClientError::LedgerTampered(_))) => {

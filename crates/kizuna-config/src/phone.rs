@@ -56,6 +56,24 @@ impl PhoneGatewayFile {
                 format!("\"{url}\" is not a URL like \"https://sms.example/send\""),
             ));
         }
+        let authority = url.split_once("://").map_or("", |(_, rest)| {
+            rest.split(['/', '?', '#']).next().unwrap_or("")
+        });
+        if authority.contains('@') {
+            return Err((
+                place("url"),
+                "the URL holds credentials, which people would be shown with the gateway's host; put the token in token_file".into(),
+            ));
+        }
+        // Numbers, codes and the token cross the network in the clear over
+        // plain HTTP: only to a gateway on this machine.
+        let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+        if url.starts_with("http://") && !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+            return Err((
+                place("url"),
+                format!("\"{url}\" is plain HTTP: phone numbers, codes and the token would cross the network readable; use https://"),
+            ));
+        }
         if !valid_country(&self.country) {
             return Err((
                 place("country"),

@@ -288,6 +288,20 @@ fn a_phone_gateway_is_declared_with_its_country_which_every_region_allows() {
             "phone_gateway.url",
         ),
         (
+            "http://sms.example.jp/send",
+            "keys/sms.token",
+            "JP",
+            "X",
+            "phone_gateway.url",
+        ),
+        (
+            "https://user:pw@sms.example.jp/send",
+            "keys/sms.token",
+            "JP",
+            "X",
+            "phone_gateway.url",
+        ),
+        (
             "https://sms.example.jp",
             "node.sqlite",
             "JP",

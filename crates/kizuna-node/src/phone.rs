@@ -225,7 +225,12 @@ impl Node {
         // The number goes nowhere (not even to the gateway the disclosures
         // name) before the person agreed to them, as with registering.
         self.check_registration_agreement(&req.region, req.agreed_disclosures.as_deref())?;
-        let tag = self.vault.phone_tag(&req.region, &req.phone)?;
+        // Counted under the node's own region's key whichever region is
+        // asked for: a number is one person's in every region, so asking
+        // for it in another region buys no more codes.
+        let tag = self
+            .vault
+            .phone_tag(&self.vault.config().node_region().id, &req.phone)?;
         if !self.phone_codes.per_number.allow(&tag).await {
             return Err(NodeError::new(
                 Kind::RateLimited,
@@ -243,8 +248,9 @@ impl Node {
         );
         if let Err(e) = self.phone_codes.sender.send(&issued.phone, &text).await {
             tracing::error!(error = %e, "a phone code could not be sent");
-            // No code stays live that its number never received.
-            if let Err(e) = self.vault.end_phone_code(&req.region, &req.phone).await {
+            // No code stays live that its number never received (a newer
+            // one, sent meanwhile, stays).
+            if let Err(e) = self.vault.withdraw_phone_code(&issued).await {
                 tracing::warn!(error = %e, "a code that was not sent could not be ended; it expires on its own");
             }
             return Err(NodeError {

@@ -377,6 +377,14 @@ macro_rules! region_store_by_inherent_methods {
                     self.drop_phone_code(phone_hash).await
                 }
 
+                async fn withdraw_phone_code(
+                    &self,
+                    phone_hash: &[u8],
+                    code_hash: &[u8],
+                ) -> Result<()> {
+                    self.withdraw_phone_code(phone_hash, code_hash).await
+                }
+
                 async fn append_accesses(
                     &self,
                     accesses: Vec<(String, SealedAccess)>,

@@ -56,8 +56,11 @@ pub fn disclosures(config: &Regions, region: &str) -> Result<Disclosures, VaultE
             }
         }
     }
-    // The gateway is part of what is agreed to only where there is one, so
-    // a service without one keeps the versions people agreed to.
+    // The gateway is told beside them, outside the version: it receives a
+    // number once, when its person registers, so a gateway added or
+    // replaced later changes nothing for people already registered, whose
+    // standing agreement the version is. Its country, if foreign, is among
+    // `foreign` above, which the version does cover.
     let phone_gateway = config
         .phone_gateway
         .as_ref()
@@ -66,12 +69,6 @@ pub fn disclosures(config: &Regions, region: &str) -> Result<Disclosures, VaultE
             host: g.host().to_string(),
             country: g.country.clone(),
         });
-    if let Some(g) = &phone_gateway {
-        field("phone-gateway");
-        field(&g.operator);
-        field(&g.host);
-        field(&g.country);
-    }
     Ok(Disclosures {
         region: home.id.clone(),
         region_name: home.name.clone(),

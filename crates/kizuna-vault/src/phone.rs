@@ -25,6 +25,8 @@ pub struct IssuedCode {
     pub phone: String,
     pub code: String,
     pub expires_at: u64,
+    region: String,
+    code_hash: Vec<u8>,
 }
 
 impl Vault {
@@ -80,13 +82,14 @@ impl Vault {
         let now = kizuna_wire::now_ms();
         let phone_hash = rv.phone_hash(&phone);
         let expires_at = now + PHONE_CODE_TTL_MS;
+        let code_hash = code_mac(rv, &phone_hash, &code)
+            .finalize()
+            .into_bytes()
+            .to_vec();
         rv.store
             .put_phone_code(
                 PhoneCode {
-                    code_hash: code_mac(rv, &phone_hash, &code)
-                        .finalize()
-                        .into_bytes()
-                        .to_vec(),
+                    code_hash: code_hash.clone(),
                     phone_hash,
                     expires_at,
                     tries: PHONE_CODE_TRIES,
@@ -98,7 +101,19 @@ impl Vault {
             phone,
             code,
             expires_at,
+            region: region.to_string(),
+            code_hash,
         })
+    }
+
+    /// Takes back a code that could not be sent, unless a newer one for
+    /// the number replaced it meanwhile.
+    pub async fn withdraw_phone_code(&self, issued: &IssuedCode) -> Result<(), VaultError> {
+        let rv = self.maintained(&issued.region)?;
+        rv.store
+            .withdraw_phone_code(&rv.phone_hash(&issued.phone), &issued.code_hash)
+            .await?;
+        Ok(())
     }
 
     /// Whether `code` is the live code sent to the number, spending one of
@@ -113,6 +128,10 @@ impl Vault {
     ) -> Result<(), VaultError> {
         let phone = normalise_phone(phone)?;
         let rv = self.maintained(region)?;
+        // Not a code at all: refused without spending one of its guesses.
+        if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(VaultError::PhoneCodeWrong);
+        }
         let phone_hash = rv.phone_hash(&phone);
         let Some(kept) = rv
             .store

@@ -32,14 +32,21 @@ pub struct MemberKey {
     pub key: String,
 }
 
-fn member_key(chat: &str, credential: &Credential, key: &[u8]) -> Option<MemberKey> {
-    let (handle, device_id) = identity_of(credential)?;
-    Some(MemberKey {
+/// A member as its leaf names it; one whose credential names no Kizuna
+/// device is kept too (its handle then fails the check), never dropped.
+fn member_key(chat: &str, credential: &Credential, key: &[u8]) -> MemberKey {
+    let (handle, device_id) = identity_of(credential).unwrap_or_else(|| {
+        let raw = BasicCredential::try_from(credential.clone())
+            .map(|b| String::from_utf8_lossy(b.identity()).into_owned())
+            .unwrap_or_default();
+        (format!("(unreadable: {raw:.40})"), String::new())
+    });
+    MemberKey {
         chat: chat.to_string(),
         handle,
         device_id,
         key: hex::encode(key),
-    })
+    }
 }
 
 /// Processes one queued entry, appending what happened to `events`, and
@@ -146,7 +153,7 @@ fn node_proposal(
 
 fn apply_inner(
     provider: &OpenMlsRustCrypto,
-    me: &Identity,
+    _me: &Identity,
     env: &Envelope,
     events: &mut Vec<Event>,
     met: &mut Vec<MemberKey>,
@@ -180,8 +187,7 @@ fn apply_inner(
             met.extend(
                 group
                     .members()
-                    .filter_map(|m| member_key(&chat, &m.credential, &m.signature_key))
-                    .filter(|m| m.device_id != me.device_id),
+                    .map(|m| member_key(&chat, &m.credential, &m.signature_key)),
             );
             events.push(Event::Joined {
                 chat,
@@ -268,10 +274,9 @@ fn apply_inner(
                 ProcessedMessageContent::StagedCommitMessage(staged) => {
                     let removed = staged.self_removed();
                     let (added, others_removed, left) = membership_change(&group, &staged);
-                    met.extend(staged.add_proposals().filter_map(|a| {
+                    met.extend(staged.add_proposals().map(|a| {
                         let leaf = a.add_proposal().key_package().leaf_node();
                         member_key(&chat, leaf.credential(), leaf.signature_key().as_slice())
-                            .filter(|m| m.device_id != me.device_id)
                     }));
                     group
                         .merge_staged_commit(provider, *staged)

@@ -218,6 +218,9 @@ pub trait RegionStore: Send + Sync + 'static {
     async fn spend_phone_code_try(&self, phone_hash: &[u8], now: u64) -> Result<Option<Vec<u8>>>;
     /// Ends the number's code: it proved the number once.
     async fn drop_phone_code(&self, phone_hash: &[u8]) -> Result<()>;
+    /// Ends the number's code only if it is still `code_hash`: a code that
+    /// could not be sent is taken back without ending a newer one.
+    async fn withdraw_phone_code(&self, phone_hash: &[u8], code_hash: &[u8]) -> Result<()>;
     async fn append_access(&self, subject_id: &str, access: SealedAccess) -> Result<()> {
         self.append_accesses(vec![(subject_id.to_string(), access)])
             .await

@@ -48,4 +48,17 @@ impl SqliteRegionStore {
             .await?;
         Ok(())
     }
+
+    pub(crate) async fn withdraw_phone_code(
+        &self,
+        phone_hash: &[u8],
+        code_hash: &[u8],
+    ) -> Result<()> {
+        sqlx::query("DELETE FROM phone_codes WHERE phone_hash = ? AND code_hash = ?")
+            .bind(phone_hash)
+            .bind(code_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 }

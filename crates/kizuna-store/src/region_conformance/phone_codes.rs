@@ -48,6 +48,21 @@ pub(super) async fn a_code_allows_its_guesses_until_it_expires(store: Arc<dyn Re
         .put_phone_code(code(b"phone-a", b"code-3", 10_000, 3), 1_000)
         .await
         .unwrap();
+    // Taking back a code that was replaced leaves the newer one.
+    store
+        .withdraw_phone_code(b"phone-a", b"code-2")
+        .await
+        .unwrap();
+    assert_eq!(spend(4_000).await.as_deref(), Some(&b"code-3"[..]));
+    store
+        .withdraw_phone_code(b"phone-a", b"code-3")
+        .await
+        .unwrap();
+    assert_eq!(spend(4_000).await, None, "a code taken back is gone");
+    store
+        .put_phone_code(code(b"phone-a", b"code-4", 10_000, 3), 1_000)
+        .await
+        .unwrap();
     store.drop_phone_code(b"phone-a").await.unwrap();
     assert_eq!(
         spend(4_000).await,

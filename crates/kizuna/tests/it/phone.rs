@@ -101,6 +101,12 @@ async fn a_phone_cannot_be_claimed_without_its_code() {
     // and found from now on, and the code proved it once.
     ask().await.unwrap();
     let code = node.sent_code(bobs).unwrap();
+    // Six characters that are not digits are no guess at all: refused
+    // without spending one of the code's.
+    for _ in 0..6 {
+        let r = register("mallory", Some("ab.c-d")).await.unwrap();
+        expect(r, 400, ErrorCode::PhoneCodeWrong).await;
+    }
     let r = register("bob", Some(&code)).await.unwrap();
     assert_eq!(r.status(), 201);
     assert_eq!(
@@ -116,9 +122,17 @@ async fn a_phone_cannot_be_claimed_without_its_code() {
     let r = register("bobby", Some(&code)).await.unwrap();
     expect(r, 409, ErrorCode::PhoneTaken).await;
 
-    // A number is sent five codes an hour, then none.
+    // A number is sent five codes an hour, then none, whichever region
+    // they are asked for in.
     ask().await.unwrap();
-    ask().await.unwrap();
+    let kr = node.agreed("kr").await;
+    let r = http
+        .post(format!("{}/v1/phone/codes", node.url))
+        .json(&json!({"phone": bobs, "region": "kr", "agreed_disclosures": kr}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
     let r = ask().await.unwrap();
     expect(r, 429, ErrorCode::RateLimited).await;
 

@@ -241,14 +241,25 @@ async fn a_chat_member_the_key_log_does_not_bind_to_its_person_is_told_loudly() 
     let node = Node::start().await;
     let mut alice = node.person("alice", "jp").await;
     let mut bob = node.person("bob", "jp").await;
-    let carol = node.person("carol", "jp").await;
+    let mut carol = node.person("carol", "jp").await;
     // Members a Welcome brings, and a device added by a commit, that the
     // log binds to their person: nothing to tell.
     alice.create_chat(&["bob".into()], None).await.unwrap();
     assert_eq!(not_logged(&bob.sync().await.unwrap()), []);
     let (laptop, _) = link(&node, &mut alice, "alice-laptop").await;
+    let laptop_id = laptop.identity().device_id.clone();
     laptop.close().await;
     assert_eq!(not_logged(&bob.sync().await.unwrap()), []);
+    // Nor a device revoked after the chat took it in, met by a device that
+    // was away meanwhile: carol, added while alice's laptop was a member,
+    // syncs only after alice revoked it.
+    let with_carol = alice
+        .create_chat(&["bob".into(), "carol".into()], Some("trio"))
+        .await
+        .unwrap();
+    alice.revoke_device(&laptop_id).await.unwrap();
+    let events = carol.sync().await.unwrap();
+    assert_eq!(not_logged(&events), [], "{with_carol}");
 
     // The node adds a device to alice's account on its own, and speaks
     // as alice from it.
@@ -264,8 +275,18 @@ async fn a_chat_member_the_key_log_does_not_bind_to_its_person_is_told_loudly() 
         not_logged(&events),
         [(chat.clone(), "alice".to_string(), rogue_id.clone())]
     );
-    // Told once; bob's chats go on.
+    // Told once; bob's chats go on, and the finding is kept on his device
+    // (for the app to show again) until he compares alice's safety number.
     assert_eq!(not_logged(&bob.sync().await.unwrap()), []);
+    assert_eq!(
+        not_logged(&bob.members_not_logged().await.unwrap()),
+        [(chat.clone(), "alice".to_string(), rogue_id.clone())]
+    );
+    let n = bob.safety_number("alice").await.unwrap();
+    bob.confirm_safety_number("alice", Some(&n.digits))
+        .await
+        .unwrap();
+    assert_eq!(not_logged(&bob.members_not_logged().await.unwrap()), []);
 
     // Carol, at the command line, is told it loudly and the sync exits 6.
     rogue

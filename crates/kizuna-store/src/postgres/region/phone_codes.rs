@@ -49,4 +49,17 @@ impl PgRegionStore {
             .await?;
         Ok(())
     }
+
+    pub(crate) async fn withdraw_phone_code(
+        &self,
+        phone_hash: &[u8],
+        code_hash: &[u8],
+    ) -> Result<()> {
+        sqlx::query("DELETE FROM phone_codes WHERE phone_hash = $1 AND code_hash = $2")
+            .bind(phone_hash)
+            .bind(code_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 }
