@@ -15,7 +15,7 @@ pub async fn register(a: RegisterArgs) -> anyhow::Result<()> {
         // One object per line: the disclosures, then the refusal.
         out!("{}", serde_json::to_string(&d)?);
     } else if !a.json {
-        crate::me::print_disclosures(&d);
+        crate::consent::print_disclosures(&d);
     }
     if !a.agree && !d.foreign.is_empty() {
         return Err(crate::exit::Usage(format!(

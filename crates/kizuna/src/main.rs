@@ -21,6 +21,7 @@ mod audit;
 mod bench;
 mod chat;
 mod cli;
+mod consent;
 mod demo;
 mod device;
 mod exit;

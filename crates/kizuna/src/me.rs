@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use kizuna_client::Client;
-use kizuna_wire::{Consent, Contacts, DataMap, Disclosures, TransferRecord};
+use kizuna_wire::{Contacts, DataMap, TransferRecord};
 
 #[derive(Subcommand)]
 pub enum MeCommand {
@@ -24,7 +24,7 @@ pub enum MeCommand {
     /// `withdraw --yes` withdraws.
     Consent {
         #[command(subcommand)]
-        action: Option<ConsentCommand>,
+        action: Option<crate::consent::ConsentCommand>,
         /// Print JSON for scripts.
         #[arg(long, global = true)]
         json: bool,
@@ -115,19 +115,6 @@ pub enum MeCommand {
     },
 }
 
-#[derive(Subcommand)]
-pub enum ConsentCommand {
-    /// Agree to the current disclosures of my home region, printed first.
-    Agree,
-    /// Withdraw my agreement: no country abroad reaches my data any more.
-    /// Without --yes, says what would follow and changes nothing.
-    Withdraw {
-        /// Confirm, having read what follows.
-        #[arg(long)]
-        yes: bool,
-    },
-}
-
 /// `kizuna me`: my account as the server holds it.
 pub async fn show(home: &Path, json: bool) -> anyhow::Result<()> {
     let mut c = Client::open(home).await?;
@@ -159,7 +146,7 @@ pub async fn run(home: &Path, what: MeCommand) -> anyhow::Result<()> {
                 print_data_map(&map);
             }
         }
-        MeCommand::Consent { action, json } => consent(&mut c, action, json).await?,
+        MeCommand::Consent { action, json } => crate::consent::run(&mut c, action, json).await?,
         MeCommand::Accesses { json } => {
             let v = c.accesses().await?;
             if json {
@@ -319,126 +306,6 @@ pub async fn run(home: &Path, what: MeCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn consent(c: &mut Client, action: Option<ConsentCommand>, json: bool) -> anyhow::Result<()> {
-    let now = c.consent().await?;
-    let show = |v: &Consent| -> anyhow::Result<()> {
-        if json {
-            out!("{}", serde_json::to_string_pretty(v)?);
-        } else {
-            print_consent(v);
-        }
-        Ok(())
-    };
-    match action {
-        None => show(&now)?,
-        Some(ConsentCommand::Agree) => {
-            if !json {
-                print_disclosures(&now.disclosures);
-            }
-            // The version shown is the one agreed to: a text changed since
-            // is refused by the node, not agreed to unseen.
-            let v = c.agree_to_disclosures(&now.disclosures.version).await?;
-            show(&v)?;
-        }
-        Some(ConsentCommand::Withdraw { yes: false }) => {
-            let what = now
-                .if_withdrawn
-                .as_deref()
-                .unwrap_or("there is no agreement of yours standing to withdraw");
-            return Err(crate::exit::Usage(format!(
-                "{what}\nnothing was changed; run again with --yes to withdraw"
-            ))
-            .into());
-        }
-        Some(ConsentCommand::Withdraw { yes: true }) => {
-            let v = c.withdraw_agreement().await?;
-            show(&v)?;
-        }
-    }
-    Ok(())
-}
-
-/// The disclosures a person of a region is owed, as they read them before
-/// agreeing.
-pub(crate) fn print_disclosures(d: &Disclosures) {
-    if let Some(g) = &d.phone_gateway {
-        out!(
-            "To prove your phone number, it is sent to the SMS gateway {} run by {} in {}, which texts you a one-time code.",
-            g.host, g.operator, g.country
-        );
-    }
-    if d.foreign.is_empty() {
-        out!(
-            "No country outside {} may reach your data in region {} ({}): there is nothing to agree to.",
-            d.country,
-            d.region,
-            d.region_name
-        );
-        return;
-    }
-    out!(
-        "Your personal data will be kept sealed in region {} ({}, {}). These countries outside it may reach it \
-         (disclosures version {}):",
-        d.region,
-        d.region_name,
-        d.country,
-        d.version
-    );
-    for a in &d.foreign {
-        out!();
-        out!("{}: {}", a.country, a.why);
-        if let Some(x) = &a.disclosure {
-            out!("    country             {}", x.country_name);
-            out!("    protection system   {}", x.protection_system);
-            out!("    recipient measures  {}", x.recipient_measures);
-            out!("    transfer basis      {}", x.transfer_basis);
-        }
-    }
-    out!();
-}
-
-fn print_consent(v: &Consent) {
-    let d = &v.disclosures;
-    out!(
-        "Agreement to region {}'s disclosures (version {}{}): {}",
-        d.region,
-        d.version,
-        if d.foreign.is_empty() {
-            String::new()
-        } else {
-            format!(
-                ", for {}",
-                d.foreign
-                    .iter()
-                    .map(|a| a.country.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        },
-        match v.standing {
-            kizuna_wire::Standing::Agreed => "agreed",
-            kizuna_wire::Standing::NotNeeded => "not needed",
-            kizuna_wire::Standing::Needed => "NEEDED",
-            kizuna_wire::Standing::Withdrawn => "WITHDRAWN",
-        }
-    );
-    out!("  {}", v.consequence);
-    for e in &v.history {
-        out!(
-            "  {}  {} region {}'s disclosures version {} ({}), from device {}",
-            kizuna_wire::utc(e.at),
-            match e.step {
-                kizuna_wire::ConsentStep::Agreed => "agreed to",
-                kizuna_wire::ConsentStep::Withdrawn => "withdrew from",
-            },
-            e.region,
-            e.version,
-            e.countries.join(", "),
-            e.device_id
-        );
-    }
-}
-
 fn print_notice(n: &kizuna_wire::reports::ModerationNotice) {
     let o = &n.outcome;
     out!(
@@ -576,7 +443,7 @@ fn print_data_map(m: &DataMap) {
     }
     out!();
     if let Some(c) = &m.consent {
-        print_consent(c);
+        crate::consent::print_consent(c);
         out!();
     }
     if !m.reports.is_empty() {
