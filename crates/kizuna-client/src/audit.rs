@@ -95,7 +95,7 @@ pub async fn verify_server(
         }
         progress(leaves.len() as u64, size);
     }
-    let problems = check_heads(&leaves, &heads, witnessed, &vk, &key.origin);
+    let problems = check_heads(&leaves, None, &heads, witnessed, &vk, &key.origin);
     Ok(OnlineAudit {
         origin: key.origin,
         entries: size,

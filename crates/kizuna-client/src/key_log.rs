@@ -9,10 +9,14 @@
 use std::collections::BTreeMap;
 
 use ed25519_dalek::{Signature, VerifyingKey};
-use kizuna_ledger::leaf_hash;
+use kizuna_ledger::keymap::{chain_all, verify_key};
 use kizuna_ledger::merkle::verify_inclusion;
+use kizuna_ledger::{
+    directory_key, hash_from_hex, leaf_hash, Hash, KeyProof, PathEnd, SignedTreeHead,
+};
 use kizuna_wire::{
-    endorse_signing_input, register_signing_input, ErrorCode, KeyChange, KeyEntry, KeyHistory,
+    endorse_signing_input, register_signing_input, ErrorCode, KeyChange, KeyDirectoryProof,
+    KeyEntry, KeyHistory,
 };
 use reqwest::Method;
 
@@ -242,6 +246,47 @@ pub(crate) fn replay(handle: &str, entries: &[(u64, KeyEntry)]) -> Result<Logged
     Ok(now)
 }
 
+/// Checks that `leaves` (by index) are every entry for `handle` that
+/// `head` covers: the key directory the head signs holds under the handle
+/// the chain of exactly these. A node that leaves out an entry (a revoked
+/// device, a handle taken over) or shows someone else another history is
+/// caught here.
+fn check_complete(
+    handle: &str,
+    head: &SignedTreeHead,
+    leaves: &BTreeMap<u64, String>,
+    directory: &KeyDirectoryProof,
+) -> Result<()> {
+    let root = head.keys.ok_or_else(|| {
+        tampered(format!(
+            "the node's head of {} entries commits to no key directory, so nothing shows these are all of {handle}'s entries",
+            head.size
+        ))
+    })?;
+    let chained = leaves
+        .values()
+        .map(|l| hash_from_hex(l).ok_or_else(|| tampered(format!("'{l}' is not a leaf hash"))))
+        .collect::<Result<Vec<Hash>>>()?;
+    let proof = KeyProof {
+        siblings: hashes(&directory.siblings)?,
+        end: match &directory.end {
+            None => PathEnd::Empty,
+            Some(e) => PathEnd::Entry {
+                key: hash_from_hex(&e.key)
+                    .ok_or_else(|| tampered("a directory key in the proof is not a hash"))?,
+                value: hash_from_hex(&e.value)
+                    .ok_or_else(|| tampered("a directory value in the proof is not a hash"))?,
+            },
+        },
+    };
+    verify_key(&root, &directory_key(handle), chain_all(&chained).as_ref(), &proof).map_err(|e| {
+        tampered(format!(
+            "the node's key log for {handle} is not the whole history its signed head of {} entries holds ({e}): it left entries out, or shows others another one",
+            head.size
+        ))
+    })
+}
+
 impl Client {
     /// What the key log says `handle` is bound to now, every entry proven
     /// here against a signed head that extends the last one this device
@@ -298,6 +343,7 @@ impl Client {
             entries.push((p.index, entry));
         }
         entries.sort_by_key(|(i, _)| *i);
+        check_complete(handle, &head, &leaves, &answer.directory)?;
         let mut kept = self.seen_keys(handle).await?;
         for (index, leaf) in &kept.entries {
             match leaves.get(index) {

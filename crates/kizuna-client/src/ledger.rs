@@ -118,6 +118,10 @@ impl Client {
 /// Checks a head against the ledger this device follows: signed by the
 /// key it pinned, and extending the last head it saw. Answers the size of
 /// that last head (0 at first).
+/// The oldest tree head a device takes with an answer (its clock may be a
+/// little off; the node signs heads at most a minute old).
+const MAX_HEAD_AGE_MS: u64 = 60 * 60 * 1000;
+
 pub(crate) fn check_head(
     seen: &Seen,
     head: &SignedTreeHead,
@@ -134,6 +138,15 @@ pub(crate) fn check_head(
     head.verify(&key).map_err(|_| {
         tampered("the tree head is not signed by the ledger key this device pinned")
     })?;
+    // A head from before a change hides the change: the node signs a new
+    // one for every answer at least once a minute.
+    let age = kizuna_wire::now_ms().saturating_sub(head.timestamp_ms);
+    if age > MAX_HEAD_AGE_MS {
+        return Err(tampered(format!(
+            "the node answers with a tree head signed {} minutes ago: it may be hiding what changed since",
+            age / 60_000
+        )));
+    }
     let previous_size = seen.head.as_ref().map_or(0, |h| h.size);
     if let Some(old) = &seen.head {
         verify_consistency(
@@ -203,4 +216,37 @@ fn verify(seen: &Seen, answer: MyAccesses, account_id: &str) -> Result<VerifiedA
         accesses,
         unproven: answer.unproven,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(key: &kizuna_ledger::TreeHeadKey) -> Seen {
+        Seen {
+            key: LedgerKey {
+                origin: key.origin().to_string(),
+                public_key: hex::encode(key.verifying_key().as_bytes()),
+            },
+            head: None,
+            entries: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_head_signed_over_an_hour_ago_is_refused() {
+        let key = kizuna_ledger::TreeHeadKey::new("test/ledger", [3; 32]);
+        let now = kizuna_wire::now_ms();
+        let fresh = key.sign_with_keys(0, kizuna_ledger::merkle::empty_root(), None, now);
+        check_head(&seen(&key), &fresh, &[]).unwrap();
+        let stale = key.sign_with_keys(
+            0,
+            kizuna_ledger::merkle::empty_root(),
+            None,
+            now - MAX_HEAD_AGE_MS - 60_000,
+        );
+        let e = check_head(&seen(&key), &stale, &[]).unwrap_err();
+        assert!(matches!(e, ClientError::LedgerTampered(_)), "{e}");
+        assert!(e.to_string().contains("hiding what changed"), "{e}");
+    }
 }

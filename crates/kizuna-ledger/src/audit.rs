@@ -7,6 +7,7 @@ use std::path::Path;
 use ed25519_dalek::VerifyingKey;
 
 use crate::head::SignedTreeHead;
+use crate::keymap::KeyMap;
 use crate::merkle::{node_hash, Hash};
 use crate::LedgerError;
 
@@ -56,9 +57,12 @@ pub struct LogProblem {
 /// Checks `heads` (each one's signature, size and root) against `leaves`,
 /// in one pass over the leaves. `witnessed` are heads kept outside the node
 /// (by witnesses or clients): a log rolled back or rewritten behind them
-/// shows here even if its own heads were rewritten with it.
+/// shows here even if its own heads were rewritten with it. With `keyed`
+/// (each leaf logged under a directory key, in order), each head's key
+/// directory root is recomputed and compared too.
 pub fn check_heads(
     leaves: &[Hash],
+    keyed: Option<&[(u64, Hash)]>,
     heads: &[SignedTreeHead],
     witnessed: &[SignedTreeHead],
     key: &VerifyingKey,
@@ -92,16 +96,21 @@ pub fn check_heads(
     let n = leaves.len() as u64;
     all.sort_by_key(|(h, _)| h.size);
     let mut f = Frontier::default();
+    let mut map = keyed.map(|_| KeyMap::default());
+    let mut keys = keyed.unwrap_or_default().iter().peekable();
     let mut next = 0;
     for (i, leaf) in leaves.iter().enumerate() {
         while next < all.len() && all[next].0.size == i as u64 {
-            check_one(&f, all[next], &mut problems);
+            check_one(&f, map.as_ref(), all[next], &mut problems);
             next += 1;
         }
         f.push(*leaf);
+        if let (Some(m), Some((_, k))) = (&mut map, keys.next_if(|(at, _)| *at == i as u64)) {
+            *m = m.log(k, leaf);
+        }
     }
     while next < all.len() && all[next].0.size == n {
-        check_one(&f, all[next], &mut problems);
+        check_one(&f, map.as_ref(), all[next], &mut problems);
         next += 1;
     }
     for (h, whose) in &all[next..] {
@@ -116,7 +125,23 @@ pub fn check_heads(
     problems
 }
 
-fn check_one(f: &Frontier, (h, whose): (&SignedTreeHead, &str), problems: &mut Vec<LogProblem>) {
+fn check_one(
+    f: &Frontier,
+    map: Option<&KeyMap>,
+    (h, whose): (&SignedTreeHead, &str),
+    problems: &mut Vec<LogProblem>,
+) {
+    if let (Some(m), Some(keys)) = (map, h.keys) {
+        if m.root() != keys {
+            problems.push(LogProblem {
+                index: None,
+                what: format!(
+                    "the key directory of the first {} entries is not the one {whose} head signed at {} commits to: a key-log entry was hidden from it, added to it, or filed under another handle",
+                    h.size, h.timestamp_ms
+                ),
+            });
+        }
+    }
     if f.root() != h.root {
         problems.push(LogProblem {
             index: None,
@@ -142,4 +167,33 @@ pub fn read_log(dir: &Path) -> Result<(Vec<Hash>, Vec<SignedTreeHead>), LedgerEr
         .collect();
     let heads = crate::log::read_heads(&dir.join(crate::log::HEADS_FILE))?;
     Ok((leaves, heads))
+}
+
+/// The directory keys recorded for the first `count` leaves of the ledger
+/// in `dir` (its index and key, in order), read as they are.
+pub fn read_keyed(dir: &Path, count: u64) -> Result<Vec<(u64, Hash)>, LedgerError> {
+    let path = dir.join(crate::log::KEYS_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(LedgerError::Unreadable {
+                path,
+                reason: e.to_string(),
+            })
+        }
+    };
+    let mut keyed = Vec::new();
+    for r in bytes.chunks_exact(40) {
+        let mut index = [0u8; 8];
+        index.copy_from_slice(&r[..8]);
+        let index = u64::from_be_bytes(index);
+        if index >= count {
+            break;
+        }
+        let mut key = [0u8; 32];
+        key.copy_from_slice(&r[8..]);
+        keyed.push((index, key));
+    }
+    Ok(keyed)
 }

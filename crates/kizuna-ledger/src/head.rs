@@ -48,11 +48,24 @@ impl TreeHeadKey {
     }
 
     pub fn sign(&self, size: u64, root: Hash, timestamp_ms: u64) -> SignedTreeHead {
+        self.sign_with_keys(size, root, None, timestamp_ms)
+    }
+
+    /// Signs a head that also commits to the key directory's root at its
+    /// size ([`crate::keymap`]).
+    pub fn sign_with_keys(
+        &self,
+        size: u64,
+        root: Hash,
+        keys: Option<Hash>,
+        timestamp_ms: u64,
+    ) -> SignedTreeHead {
         let mut h = SignedTreeHead {
             origin: self.origin.clone(),
             size,
             root,
             timestamp_ms,
+            keys,
             signature: [0; 64],
         };
         h.signature = self.key.sign(h.body().as_bytes()).to_bytes();
@@ -76,16 +89,25 @@ pub struct SignedTreeHead {
     #[serde(with = "hex_bytes")]
     pub root: Hash,
     pub timestamp_ms: u64,
+    /// The key directory's root over the first `size` entries; heads
+    /// signed before the directory existed have none.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "hex_opt")]
+    pub keys: Option<Hash>,
     #[serde(with = "hex_bytes")]
     pub signature: [u8; 64],
 }
 
 impl SignedTreeHead {
     /// The checkpoint body that is signed: origin, size, root in base64,
-    /// and the signing time as an extension line.
+    /// and as extension lines the signing time and the key directory's
+    /// root.
     pub fn body(&self) -> String {
+        let keys = self
+            .keys
+            .map(|k| format!("keys {}\n", B64.encode(k)))
+            .unwrap_or_default();
         format!(
-            "{}\n{}\n{}\ntime {}\n",
+            "{}\n{}\n{}\ntime {}\n{keys}",
             self.origin,
             self.size,
             B64.encode(self.root),
@@ -116,5 +138,27 @@ mod hex_bytes {
             .ok()
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| serde::de::Error::custom(format!("expected {} hex digits", 2 * N)))
+    }
+}
+
+/// An optional hash as hex in JSON.
+mod hex_opt {
+    use crate::merkle::Hash;
+
+    pub fn serialize<S: serde::Serializer>(v: &Option<Hash>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(h) => s.serialize_str(&hex::encode(h)),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Hash>, D::Error> {
+        let t: Option<String> = serde::Deserialize::deserialize(d)?;
+        t.map(|t| {
+            hex::decode(&t)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| serde::de::Error::custom("expected 64 hex digits"))
+        })
+        .transpose()
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod audit;
 mod head;
+pub mod keymap;
 mod log;
 mod memory;
 pub mod merkle;
@@ -15,7 +16,8 @@ mod shared;
 mod signing;
 
 pub use head::{attested, key_from_hex, SignedTreeHead, TreeHeadKey};
-pub use log::{Ledger, BLOCK_LEAVES};
+pub use keymap::{directory_key, KeyProof, PathEnd};
+pub use log::{Leaf, Ledger, BLOCK_LEAVES};
 pub use memory::InMemoryLog;
 pub use merkle::{hash_from_hex, leaf_hash, Hash};
 pub use shared::SharedLog;
@@ -45,6 +47,9 @@ pub enum LedgerError {
     Shared(String),
     #[error("the ledger is damaged: {0}")]
     Damaged(String),
+    /// The key directory at a size is no longer kept in memory.
+    #[error("the key directory over the first {size} entries is no longer kept; ask about a newer tree head")]
+    DirectoryNotKept { size: u64 },
     #[error("{0} is not a tree head: {1}")]
     NotAHead(&'static str, String),
     /// A store holds an entry the ledger does not: the ledger is older than

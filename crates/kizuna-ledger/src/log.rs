@@ -1,6 +1,7 @@
 //! The ledger on disk: `leaves` holds every leaf hash, 32 bytes each, in
-//! order; `heads` holds every tree head the ledger signed, one JSON line
-//! each. Appends are group-committed: whoever appends while a batch is
+//! order; `keys` the directory key of each leaf logged under one (its
+//! index, 8 bytes big-endian, and the key); `heads` holds every tree head
+//! the ledger signed, one JSON line each. Appends are group-committed: whoever appends while a batch is
 //! being made durable joins the next one, and every caller is answered only
 //! once their leaves are on disk.
 //!
@@ -9,6 +10,7 @@
 //! fortieth of the leaves' size), so a proof needs at most one block read
 //! from the file whatever the log's size.
 
+use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
@@ -16,11 +18,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex, RwLock};
 
 use crate::head::{SignedTreeHead, TreeHeadKey};
+use crate::keymap::{KeyMap, KeyProof, EMPTY_ROOT};
 use crate::merkle::{self, node_hash, split, Hash, Subtrees};
 use crate::LedgerError;
 
 mod roots;
-pub(crate) use roots::root_with;
+pub(crate) use roots::{keys_root_with, root_with};
 
 const BLOCK_LEVEL: u32 = 6;
 /// Leaves per block: the smallest subtree the ledger keeps in memory.
@@ -29,6 +32,32 @@ pub const BLOCK_LEAVES: u64 = 1 << BLOCK_LEVEL;
 const MAX_BATCH: usize = 1 << 16;
 pub(crate) const LEAVES_FILE: &str = "leaves";
 pub(crate) const HEADS_FILE: &str = "heads";
+pub(crate) const KEYS_FILE: &str = "keys";
+const KEY_RECORD: usize = 40;
+/// Versions of the key directory kept for proofs against recent heads.
+const KEPT_VERSIONS: usize = 256;
+
+/// A leaf as it is appended: its hash, and the directory key it is logged
+/// under, if any (the key log's entries are, under their handle's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Leaf {
+    pub hash: Hash,
+    pub key: Option<Hash>,
+}
+
+impl Leaf {
+    pub fn plain(hash: Hash) -> Leaf {
+        Leaf { hash, key: None }
+    }
+}
+
+/// A leaf logged under a directory key, and the directory's root after it.
+#[derive(Clone, Copy)]
+struct Keyed {
+    index: u64,
+    key: Hash,
+    root: Hash,
+}
 
 struct Tree {
     size: u64,
@@ -36,9 +65,67 @@ struct Tree {
     upper: Vec<Vec<Hash>>,
     /// The leaves after the last complete block.
     tail: Vec<Hash>,
+    /// The key directory over every leaf, each change to it, and its
+    /// latest versions.
+    keys: KeyMap,
+    keyed: Vec<Keyed>,
+    versions: VecDeque<(u64, KeyMap)>,
 }
 
 impl Tree {
+    fn empty() -> Tree {
+        Tree {
+            size: 0,
+            upper: Vec::new(),
+            tail: Vec::new(),
+            keys: KeyMap::default(),
+            keyed: Vec::new(),
+            versions: VecDeque::new(),
+        }
+    }
+
+    fn push_leaf(&mut self, leaf: &Leaf) {
+        if let Some(key) = &leaf.key {
+            self.keys = self.keys.log(key, &leaf.hash);
+            self.keyed.push(Keyed {
+                index: self.size,
+                key: *key,
+                root: self.keys.root(),
+            });
+            self.versions.push_back((self.size, self.keys.clone()));
+            if self.versions.len() > KEPT_VERSIONS {
+                self.versions.pop_front();
+            }
+        }
+        self.push(leaf.hash);
+    }
+
+    /// How many directory changes the first `size` leaves hold.
+    fn keyed_before(&self, size: u64) -> usize {
+        self.keyed.partition_point(|k| k.index < size)
+    }
+
+    fn keys_root_at(&self, size: u64) -> Hash {
+        match self.keyed_before(size) {
+            0 => EMPTY_ROOT,
+            n => self.keyed[n - 1].root,
+        }
+    }
+
+    /// The directory over the first `size` leaves, if still kept.
+    fn keys_at(&self, size: u64) -> Option<KeyMap> {
+        let n = self.keyed_before(size);
+        if n == 0 {
+            return Some(KeyMap::default());
+        }
+        let index = self.keyed[n - 1].index;
+        self.versions
+            .iter()
+            .rev()
+            .find(|(i, _)| *i == index)
+            .map(|(_, m)| m.clone())
+    }
+
     fn push(&mut self, leaf: Hash) {
         self.tail.push(leaf);
         self.size += 1;
@@ -118,7 +205,7 @@ impl Subtrees for View<'_> {
 }
 
 struct Pending {
-    leaves: Vec<Hash>,
+    leaves: Vec<Leaf>,
     reply: tokio::sync::oneshot::Sender<Result<u64, LedgerError>>,
 }
 
@@ -221,17 +308,18 @@ impl Shared {
         File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(|e| io_error(dir, e))?;
-        let mut tree = Tree {
-            size: 0,
-            upper: Vec::new(),
-            tail: Vec::new(),
-        };
+        let count = len / 32;
+        let mut keyed = read_keys(&dir.join(KEYS_FILE), count)?
+            .into_iter()
+            .peekable();
+        let mut tree = Tree::empty();
         let mut r = BufReader::with_capacity(1 << 20, &file);
         let mut leaf = [0u8; 32];
-        for _ in 0..len / 32 {
+        for index in 0..count {
             r.read_exact(&mut leaf)
                 .map_err(|e| io_error(&leaves_path, e))?;
-            tree.push(leaf);
+            let key = keyed.next_if(|(i, _)| *i == index).map(|(_, k)| k);
+            tree.push_leaf(&Leaf { hash: leaf, key });
         }
         drop(r);
         let heads = read_heads(&dir.join(HEADS_FILE))?;
@@ -252,19 +340,44 @@ impl Shared {
     /// takes them into the tree: how a mirror follows the shared log. Its
     /// one caller at a time is the mirror's catching up, so the size read
     /// before writing is still the size after.
-    pub(crate) fn extend(&self, leaves: &[Hash]) -> Result<(), LedgerError> {
-        let path = self.dir.join(LEAVES_FILE);
-        let bytes: Vec<u8> = leaves.iter().flatten().copied().collect();
-        write_batch(&path, self.size(), &bytes)
-            .map_err(|e| LedgerError::Unwritable(format!("{}: {e}", path.display())))?;
+    pub(crate) fn extend(&self, leaves: &[Leaf]) -> Result<(), LedgerError> {
+        let (size, keyed) = self
+            .tree
+            .read()
+            .map(|t| (t.size, t.keyed.len()))
+            .unwrap_or((0, 0));
+        self.write(size, keyed, leaves)?;
         let mut tree = self
             .tree
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         for l in leaves {
-            tree.push(*l);
+            tree.push_leaf(l);
         }
         Ok(())
+    }
+
+    /// Makes `leaves` durable after the first `size`, their directory keys
+    /// after the first `keyed` (before the leaves: a key whose leaf a crash
+    /// left out is dropped at the next open).
+    fn write(&self, size: u64, keyed: usize, leaves: &[Leaf]) -> Result<(), LedgerError> {
+        let mut keys = Vec::new();
+        let mut bytes = Vec::with_capacity(leaves.len() * 32);
+        for (i, l) in leaves.iter().enumerate() {
+            bytes.extend_from_slice(&l.hash);
+            if let Some(k) = &l.key {
+                keys.extend_from_slice(&(size + i as u64).to_be_bytes());
+                keys.extend_from_slice(k);
+            }
+        }
+        if !keys.is_empty() {
+            let path = self.dir.join(KEYS_FILE);
+            write_keys(&path, keyed, &keys)
+                .map_err(|e| LedgerError::Unwritable(format!("{}: {e}", path.display())))?;
+        }
+        let path = self.dir.join(LEAVES_FILE);
+        write_batch(&path, size, &bytes)
+            .map_err(|e| LedgerError::Unwritable(format!("{}: {e}", path.display())))
     }
 
     /// Keeps a signed head in the `heads` file and in memory.
@@ -312,6 +425,12 @@ impl Ledger {
                     h.size, h.timestamp_ms
                 )));
             }
+            if h.keys.is_some_and(|k| k != self.keys_root_at(h.size)) {
+                return Err(LedgerError::Damaged(format!(
+                    "the key directory of the first {} entries no longer matches the head signed at {}: the keys file was changed",
+                    h.size, h.timestamp_ms
+                )));
+            }
         }
         Ok(())
     }
@@ -333,6 +452,26 @@ impl Ledger {
     /// Appends leaf hashes and answers with the index of the first, once
     /// all of them are durable.
     pub async fn append(&self, leaves: Vec<Hash>) -> Result<u64, LedgerError> {
+        self.append_leaves(leaves.into_iter().map(Leaf::plain).collect())
+            .await
+    }
+
+    /// Appends leaves each logged under a directory key (leaf, key), which
+    /// the next signed head's directory root covers.
+    pub async fn append_keyed(&self, leaves: Vec<(Hash, Hash)>) -> Result<u64, LedgerError> {
+        self.append_leaves(
+            leaves
+                .into_iter()
+                .map(|(hash, key)| Leaf {
+                    hash,
+                    key: Some(key),
+                })
+                .collect(),
+        )
+        .await
+    }
+
+    async fn append_leaves(&self, leaves: Vec<Leaf>) -> Result<u64, LedgerError> {
         if leaves.is_empty() {
             return Ok(self.size());
         }
@@ -369,6 +508,40 @@ impl Ledger {
     /// The root of the tree over the first `size` entries.
     pub fn root_at(&self, size: u64) -> Result<Hash, LedgerError> {
         roots::root_with(&self.shared, size, &[])
+    }
+
+    /// The key directory's root over the first `size` entries.
+    pub fn keys_root_at(&self, size: u64) -> Hash {
+        self.with_view(|v| v.tree.keys_root_at(size))
+    }
+
+    /// What the key directory over the first `size` entries holds under
+    /// `key`, and the proof of it against that root. Only recent versions
+    /// are kept: for an older size, ask about a newer head.
+    pub fn key_proof(
+        &self,
+        key: &Hash,
+        size: u64,
+    ) -> Result<(Option<Hash>, KeyProof), LedgerError> {
+        self.with_view(|v| {
+            if size > v.tree.size {
+                return Err(LedgerError::IndexOutOfRange {
+                    index: size,
+                    size: v.tree.size,
+                });
+            }
+            let map = v
+                .tree
+                .keys_at(size)
+                .ok_or(LedgerError::DirectoryNotKept { size })?;
+            Ok((map.get(key), map.prove(key)))
+        })
+    }
+
+    /// Every leaf logged under a directory key: its index and the key, in
+    /// order; what an audit matches against the entries behind them.
+    pub fn keyed_leaves(&self) -> Vec<(u64, Hash)> {
+        self.with_view(|v| v.tree.keyed.iter().map(|k| (k.index, k.key)).collect())
     }
 
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, LedgerError> {
@@ -491,6 +664,66 @@ pub(crate) fn read_heads(path: &Path) -> Result<Vec<SignedTreeHead>, LedgerError
     Ok(heads)
 }
 
+/// The directory keys recorded for the first `count` leaves, in order; a
+/// record a crash tore, or one for a leaf that was never written, is cut
+/// off, as it was never acknowledged.
+fn read_keys(path: &Path, count: u64) -> Result<Vec<(u64, Hash)>, LedgerError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_error(path, e)),
+    };
+    let mut keys = Vec::with_capacity(bytes.len() / KEY_RECORD);
+    for r in bytes.chunks_exact(KEY_RECORD) {
+        let mut index = [0u8; 8];
+        index.copy_from_slice(&r[..8]);
+        let index = u64::from_be_bytes(index);
+        if index >= count {
+            break;
+        }
+        if keys
+            .last()
+            .is_some_and(|(last, _): &(u64, Hash)| *last >= index)
+        {
+            return Err(LedgerError::Damaged(format!(
+                "{} names entry {index} out of order",
+                path.display()
+            )));
+        }
+        let mut key = [0u8; 32];
+        key.copy_from_slice(&r[8..]);
+        keys.push((index, key));
+    }
+    if bytes.len() != keys.len() * KEY_RECORD {
+        OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|f| {
+                f.set_len((keys.len() * KEY_RECORD) as u64)?;
+                f.sync_data()
+            })
+            .map_err(|e| io_error(path, e))?;
+    }
+    Ok(keys)
+}
+
+/// Writes directory key records after the first `durable` and makes them
+/// durable.
+fn write_keys(path: &Path, durable: usize, bytes: &[u8]) -> std::io::Result<()> {
+    let f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)?;
+    let at = (durable * KEY_RECORD) as u64;
+    if f.metadata()?.len() != at {
+        f.set_len(at)?;
+    }
+    f.write_all_at(bytes, at)?;
+    f.sync_data()
+}
+
 /// Writes `bytes` after the first `durable` leaves and makes them durable.
 /// The file is opened for each batch, so a ledger whose storage has gone
 /// away fails here rather than writing into a file no one will read.
@@ -505,8 +738,7 @@ fn write_batch(path: &Path, durable: u64, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 fn commit_loop(shared: &Shared, rx: mpsc::Receiver<Pending>) {
-    let path = shared.dir.join(LEAVES_FILE);
-    let mut bytes = Vec::new();
+    let mut leaves = Vec::new();
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         let mut count = batch[0].leaves.len();
@@ -519,14 +751,16 @@ fn commit_loop(shared: &Shared, rx: mpsc::Receiver<Pending>) {
                 Err(_) => break,
             }
         }
-        bytes.clear();
+        leaves.clear();
         for p in &batch {
-            for l in &p.leaves {
-                bytes.extend_from_slice(l);
-            }
+            leaves.extend_from_slice(&p.leaves);
         }
-        let durable = shared.tree.read().map(|t| t.size).unwrap_or(0);
-        match write_batch(&path, durable, &bytes) {
+        let (durable, keyed) = shared
+            .tree
+            .read()
+            .map(|t| (t.size, t.keyed.len()))
+            .unwrap_or((0, 0));
+        match shared.write(durable, keyed, &leaves) {
             Ok(()) => {
                 let mut tree = shared
                     .tree
@@ -535,17 +769,17 @@ fn commit_loop(shared: &Shared, rx: mpsc::Receiver<Pending>) {
                 for p in batch {
                     let first = tree.size;
                     for l in &p.leaves {
-                        tree.push(*l);
+                        tree.push_leaf(l);
                     }
                     let _ = p.reply.send(Ok(first));
                 }
             }
             Err(e) => {
                 for p in batch {
-                    let _ = p.reply.send(Err(LedgerError::Unwritable(format!(
-                        "{}: {e}",
-                        path.display()
-                    ))));
+                    let _ = p.reply.send(Err(match &e {
+                        LedgerError::Unwritable(s) => LedgerError::Unwritable(s.clone()),
+                        e => LedgerError::Unwritable(e.to_string()),
+                    }));
                 }
             }
         }

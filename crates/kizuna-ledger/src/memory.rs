@@ -8,17 +8,16 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use crate::merkle::Hash;
-use crate::{LedgerError, SharedLog};
+use crate::{Leaf, LedgerError, SharedLog};
 
 #[derive(Default)]
 pub struct InMemoryLog {
     /// One writer at a time, as the database's advisory lock gives.
-    state: Mutex<(Vec<Hash>, BTreeMap<u64, String>)>,
+    state: Mutex<(Vec<Leaf>, BTreeMap<u64, String>)>,
 }
 
 impl InMemoryLog {
-    fn state(&self) -> std::sync::MutexGuard<'_, (Vec<Hash>, BTreeMap<u64, String>)> {
+    fn state(&self) -> std::sync::MutexGuard<'_, (Vec<Leaf>, BTreeMap<u64, String>)> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -29,14 +28,14 @@ impl SharedLog for InMemoryLog {
         "a log in memory".into()
     }
 
-    async fn append(&self, leaves: &[Hash]) -> Result<u64, LedgerError> {
+    async fn append(&self, leaves: &[Leaf]) -> Result<u64, LedgerError> {
         let mut s = self.state();
         let first = s.0.len() as u64;
         s.0.extend_from_slice(leaves);
         Ok(first)
     }
 
-    async fn leaves_from(&self, start: u64, limit: u32) -> Result<Vec<Hash>, LedgerError> {
+    async fn leaves_from(&self, start: u64, limit: u32) -> Result<Vec<Leaf>, LedgerError> {
         let s = self.state();
         let start = (start as usize).min(s.0.len());
         let end = start.saturating_add(limit as usize).min(s.0.len());

@@ -59,6 +59,15 @@ impl SignedTreeHead {
             .and_then(|l| l.strip_prefix("time "))
             .and_then(|t| t.parse::<u64>().ok())
             .ok_or_else(|| bad("no time line"))?;
+        let keys = match lines.next() {
+            None => None,
+            Some(l) => Some(
+                l.strip_prefix("keys ")
+                    .and_then(|k| B64.decode(k).ok())
+                    .and_then(|b| <Hash>::try_from(b).ok())
+                    .ok_or_else(|| bad("the line after the time is not a key directory root"))?,
+            ),
+        };
         let want = key_id(origin, key);
         for line in sigs.lines() {
             let Some(rest) = line.strip_prefix("\u{2014} ") else {
@@ -78,6 +87,7 @@ impl SignedTreeHead {
                 size,
                 root,
                 timestamp_ms,
+                keys,
                 signature,
             };
             head.verify(key)?;

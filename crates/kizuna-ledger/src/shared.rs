@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::head::{SignedTreeHead, TreeHeadKey};
-use crate::log::{Ledger, Shared};
+use crate::log::{Leaf, Ledger, Shared};
 use crate::merkle::Hash;
 use crate::LedgerError;
 
@@ -36,12 +36,13 @@ pub trait SharedLog: Send + Sync {
     /// Where the log is, as a message to an operator names it.
     fn place(&self) -> String;
 
-    /// Takes the next indexes for all `leaves` at once and answers the
-    /// first; the leaves are durable when it answers. One writer at a time.
-    async fn append(&self, leaves: &[Hash]) -> Result<u64, LedgerError>;
+    /// Takes the next indexes for all `leaves` at once (with the directory
+    /// key each is logged under) and answers the first; the leaves are
+    /// durable when it answers. One writer at a time.
+    async fn append(&self, leaves: &[Leaf]) -> Result<u64, LedgerError>;
 
     /// At most `limit` leaves from index `start` on, in order, without gaps.
-    async fn leaves_from(&self, start: u64, limit: u32) -> Result<Vec<Hash>, LedgerError>;
+    async fn leaves_from(&self, start: u64, limit: u32) -> Result<Vec<Leaf>, LedgerError>;
 
     /// How many leaves the log holds.
     async fn size(&self) -> Result<u64, LedgerError>;
@@ -65,7 +66,7 @@ pub(crate) struct Mirror {
 }
 
 struct Waiting {
-    leaves: Vec<Hash>,
+    leaves: Vec<Leaf>,
     reply: oneshot::Sender<Result<u64, LedgerError>>,
 }
 
@@ -99,7 +100,7 @@ impl Following {
         }
     }
 
-    pub(crate) async fn append(&self, leaves: Vec<Hash>) -> Result<u64, LedgerError> {
+    pub(crate) async fn append(&self, leaves: Vec<Leaf>) -> Result<u64, LedgerError> {
         let stopped = || LedgerError::Unwritable("the ledger's writer stopped".into());
         let (reply, answer) = oneshot::channel();
         self.appends
@@ -134,7 +135,7 @@ async fn write_batches(mirror: Arc<Mirror>, mut waiting: mpsc::UnboundedReceiver
                 Err(_) => break,
             }
         }
-        let leaves: Vec<Hash> = batch
+        let leaves: Vec<Leaf> = batch
             .iter()
             .flat_map(|w| w.leaves.iter().copied())
             .collect();
@@ -246,7 +247,7 @@ impl Mirror {
 
     /// The shared log's heads after the mirror's last one, for sizes up to
     /// the mirror's leaves and then `after`, each checked against them.
-    async fn heads_through(&self, after: &[Hash]) -> Result<Vec<SignedTreeHead>, LedgerError> {
+    async fn heads_through(&self, after: &[Leaf]) -> Result<Vec<SignedTreeHead>, LedgerError> {
         let reach = self.shared.size() + after.len() as u64;
         let mut from = self
             .shared
@@ -276,7 +277,7 @@ impl Mirror {
         &self,
         size: u64,
         json: &str,
-        after: &[Hash],
+        after: &[Leaf],
     ) -> Result<SignedTreeHead, LedgerError> {
         let head: SignedTreeHead = serde_json::from_str(json).map_err(|e| {
             LedgerError::Damaged(format!(
@@ -298,7 +299,20 @@ impl Mirror {
                 self.place()
             ))
         })?;
-        let ours = crate::log::root_with(&self.shared, size, after)?;
+        let hashes: Vec<Hash> = after.iter().map(|l| l.hash).collect();
+        if let Some(keys) = head.keys {
+            let ours = crate::log::keys_root_with(&self.shared, size, after);
+            if ours != keys {
+                return Err(LedgerError::Damaged(format!(
+                    "the key directory over the first {size} entries of the mirror at {} has the root {} but the shared log {} signed {} for it: the shared log's leaves lost their directory keys",
+                    self.shared.dir.display(),
+                    hex::encode(ours),
+                    self.place(),
+                    hex::encode(keys)
+                )));
+            }
+        }
+        let ours = crate::log::root_with(&self.shared, size, &hashes)?;
         if ours != head.root {
             return Err(LedgerError::Damaged(format!(
                 "the first {size} entries of the mirror at {} have the root {} but the shared log {} signed {} for them: the mirror belongs to another log; move it aside and the node rebuilds it from the shared log",
@@ -353,7 +367,13 @@ impl Ledger {
                 )));
             }
             let ours = self.leaves(held - 1, held)?;
-            let shared_leaf = mirror.log.leaves_from(held - 1, 1).await?;
+            let shared_leaf: Vec<Hash> = mirror
+                .log
+                .leaves_from(held - 1, 1)
+                .await?
+                .into_iter()
+                .map(|l| l.hash)
+                .collect();
             if shared_leaf.first() != ours.first() {
                 return Err(LedgerError::Damaged(format!(
                     "entry {} of the mirror at {dir} is {} but entry {} of the shared log {place} is {}: the mirror belongs to another log; move it aside and the node rebuilds it from the shared log",

@@ -13,7 +13,7 @@ use crate::*;
 
 #[derive(Default)]
 struct State {
-    leaves: Vec<Hash>,
+    leaves: Vec<Leaf>,
     heads: BTreeMap<u64, String>,
 }
 
@@ -38,7 +38,13 @@ impl MemoryLog {
     }
 
     fn leaves(&self) -> Vec<Hash> {
-        self.state.lock().unwrap().leaves.clone()
+        self.state
+            .lock()
+            .unwrap()
+            .leaves
+            .iter()
+            .map(|l| l.hash)
+            .collect()
     }
 }
 
@@ -48,12 +54,12 @@ impl SharedLog for MemoryLog {
         format!("memory:{}", self.name)
     }
 
-    async fn append(&self, leaves: &[Hash]) -> Result<u64, LedgerError> {
+    async fn append(&self, leaves: &[Leaf]) -> Result<u64, LedgerError> {
         let _writer = self.writer.lock().await;
         if self.stall_next.swap(false, Ordering::SeqCst) {
             // Half the leaves are on their way and the writer dies here:
             // nothing it staged may become part of the log.
-            let _staged: Vec<Hash> = leaves[..leaves.len() / 2].to_vec();
+            let _staged: Vec<Leaf> = leaves[..leaves.len() / 2].to_vec();
             self.stalled.notify_one();
             std::future::pending::<()>().await;
         }
@@ -64,7 +70,7 @@ impl SharedLog for MemoryLog {
         Ok(first)
     }
 
-    async fn leaves_from(&self, start: u64, limit: u32) -> Result<Vec<Hash>, LedgerError> {
+    async fn leaves_from(&self, start: u64, limit: u32) -> Result<Vec<Leaf>, LedgerError> {
         let s = self.state.lock().unwrap();
         let start = (start as usize).min(s.leaves.len());
         let end = (start + limit as usize).min(s.leaves.len());
@@ -269,17 +275,17 @@ async fn a_mirror_that_disagrees_with_the_shared_log_is_refused_naming_both() {
     };
 
     // A shared log shorter than the mirror.
-    theirs.state.lock().unwrap().leaves = (0..5).map(|i| leaf(0, i)).collect();
+    theirs.state.lock().unwrap().leaves = (0..5).map(|i| Leaf::plain(leaf(0, i))).collect();
     refused(open(dir.path(), &theirs).await.err().unwrap(), "shorter");
 
     // A different last leaf.
-    theirs.state.lock().unwrap().leaves = (0..12).map(|i| leaf(1, i)).collect();
+    theirs.state.lock().unwrap().leaves = (0..12).map(|i| Leaf::plain(leaf(1, i))).collect();
     refused(open(dir.path(), &theirs).await.err().unwrap(), "last leaf");
 
     // The same last leaf, but an earlier one differs under a shared head.
     let mut forged: Vec<Hash> = (0..12).map(|i| leaf(0, i)).collect();
     forged[3] = leaf(1, 3);
-    theirs.state.lock().unwrap().leaves = forged.clone();
+    theirs.state.lock().unwrap().leaves = forged.iter().copied().map(Leaf::plain).collect();
     let other = tempfile::tempdir().unwrap();
     open(other.path(), &theirs)
         .await
@@ -294,4 +300,24 @@ async fn a_mirror_that_disagrees_with_the_shared_log_is_refused_naming_both() {
     assert_eq!(l.size(), 10);
     let seen: HashSet<Hash> = l.leaves(0, 10).unwrap().into_iter().collect();
     assert!(!seen.contains(&leaf(1, 3)));
+}
+
+#[tokio::test]
+async fn every_mirror_holds_the_same_key_directory() {
+    let log = MemoryLog::named("keys");
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = open(da.path(), &log).await.unwrap();
+    let b = open(db.path(), &log).await.unwrap();
+    a.append(vec![leaf(0, 0)]).await.unwrap();
+    a.append_keyed(vec![(leaf(0, 1), [5; 32])]).await.unwrap();
+    b.append_keyed(vec![(leaf(1, 0), [6; 32])]).await.unwrap();
+    let head = b.sign_head_async().await.unwrap();
+    a.catch_up().await.unwrap();
+    assert_eq!(a.latest_head(), Some(head.clone()));
+    assert_eq!(a.keys_root_at(3), head.keys.unwrap());
+    assert_eq!(a.keyed_leaves(), b.keyed_leaves());
+    drop(a);
+    // Reopened, the mirror reads its keys back and its heads still match.
+    let a = open(da.path(), &log).await.unwrap();
+    assert_eq!(a.keyed_leaves(), vec![(1, [5; 32]), (2, [6; 32])]);
 }

@@ -9,7 +9,9 @@ use crate::LedgerError;
 
 impl Ledger {
     /// Signs the current tree head, keeps it, and returns it; if nothing was
-    /// appended since the last head, that head is returned instead.
+    /// appended since the last head, that head is returned instead (unless
+    /// it was signed before heads carried the key directory: a head for
+    /// the same size is then signed again, with it).
     pub fn sign_head(&self) -> Result<SignedTreeHead, LedgerError> {
         let mut heads = self
             .shared
@@ -18,7 +20,7 @@ impl Ledger {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let size = self.size();
         if let Some(last) = heads.last() {
-            if last.size == size {
+            if last.size == size && last.keys.is_some() {
                 return Ok(last.clone());
             }
         }
@@ -27,7 +29,12 @@ impl Ledger {
                 "a shared ledger's heads are signed through sign_head_async, which agrees them with the other nodes".into(),
             ));
         }
-        let head = self.shared.key.sign(size, self.root_at(size)?, now_ms());
+        let head = self.shared.key.sign_with_keys(
+            size,
+            self.root_at(size)?,
+            Some(self.keys_root_at(size)),
+            now_ms(),
+        );
         self.shared.keep_head(&mut heads, head.clone())?;
         Ok(head)
     }
@@ -37,7 +44,7 @@ impl Ledger {
     /// signature and no fsync.
     pub fn head_covering(&self, size: u64) -> Result<SignedTreeHead, LedgerError> {
         match self.latest_head() {
-            Some(h) if h.size >= size => Ok(h),
+            Some(h) if h.size >= size && h.keys.is_some() => Ok(h),
             _ => self.sign_head(),
         }
     }
@@ -47,7 +54,9 @@ impl Ledger {
     /// asked for, at most one is signed per `max_age_ms`.
     pub fn recent_head(&self, max_age_ms: u64) -> Result<SignedTreeHead, LedgerError> {
         match self.latest_head() {
-            Some(h) if now_ms().saturating_sub(h.timestamp_ms) < max_age_ms => Ok(h),
+            Some(h) if now_ms().saturating_sub(h.timestamp_ms) < max_age_ms && h.keys.is_some() => {
+                Ok(h)
+            }
             _ => self.sign_head(),
         }
     }
@@ -91,11 +100,16 @@ impl Ledger {
         let mirror = &following.mirror;
         let size = self.size();
         if let Some(last) = self.latest_head() {
-            if last.size == size {
+            if last.size == size && last.keys.is_some() {
                 return Ok(last);
             }
         }
-        let head = self.shared.key.sign(size, self.root_at(size)?, now_ms());
+        let head = self.shared.key.sign_with_keys(
+            size,
+            self.root_at(size)?,
+            Some(self.keys_root_at(size)),
+            now_ms(),
+        );
         let json = serde_json::to_string(&head)
             .map_err(|e| LedgerError::Unwritable(format!("a tree head: {e}")))?;
         let (kept, _) = mirror.log.put_head(size, &json).await?;
@@ -124,7 +138,7 @@ impl Ledger {
             self.catch_up().await?;
         }
         match self.latest_head() {
-            Some(h) if h.size >= size => Ok(h),
+            Some(h) if h.size >= size && h.keys.is_some() => Ok(h),
             _ => self.sign_head_async().await,
         }
     }
@@ -132,7 +146,9 @@ impl Ledger {
     /// [`Ledger::recent_head`] for a ledger that may mirror a shared log.
     pub async fn recent_head_async(&self, max_age_ms: u64) -> Result<SignedTreeHead, LedgerError> {
         match self.latest_head() {
-            Some(h) if now_ms().saturating_sub(h.timestamp_ms) < max_age_ms => Ok(h),
+            Some(h) if now_ms().saturating_sub(h.timestamp_ms) < max_age_ms && h.keys.is_some() => {
+                Ok(h)
+            }
             _ => self.sign_head_async().await,
         }
     }

@@ -301,6 +301,87 @@ mod on_disk {
     }
 
     #[tokio::test]
+    async fn heads_commit_to_the_key_directory_which_survives_a_reopen() {
+        use crate::keymap::{chain_all, directory_key, verify_key};
+        let dir = tempfile::tempdir().unwrap();
+        let alice = directory_key("alice");
+        let bob = directory_key("bob");
+        let keyed = entries(100..104);
+        {
+            let l = Ledger::open(dir.path(), key()).unwrap();
+            l.append(entries(0..10)).await.unwrap();
+            l.append_keyed(vec![(keyed[0], alice), (keyed[1], bob)])
+                .await
+                .unwrap();
+            l.append(entries(10..20)).await.unwrap();
+            l.append_keyed(vec![(keyed[2], alice)]).await.unwrap();
+            l.sign_head().unwrap();
+        }
+        let l = Ledger::open(dir.path(), key()).unwrap();
+        let head = l.sign_head().unwrap();
+        assert_eq!(head.size, 23);
+        let keys = head.keys.expect("a head commits to the key directory");
+        // Each name proves its whole history, and nothing else, at the head.
+        let (value, proof) = l.key_proof(&alice, head.size).unwrap();
+        assert_eq!(value, chain_all(&[keyed[0], keyed[2]]));
+        verify_key(&keys, &alice, value.as_ref(), &proof).unwrap();
+        assert!(verify_key(&keys, &alice, chain_all(&[keyed[0]]).as_ref(), &proof).is_err());
+        let (value, proof) = l.key_proof(&directory_key("carol"), head.size).unwrap();
+        assert_eq!(value, None);
+        verify_key(&keys, &directory_key("carol"), None, &proof).unwrap();
+        // At an earlier size the directory is what it was then.
+        let (value, proof) = l.key_proof(&alice, 12).unwrap();
+        assert_eq!(value, chain_all(&[keyed[0]]));
+        verify_key(&l.keys_root_at(12), &alice, value.as_ref(), &proof).unwrap();
+        assert_eq!(l.keyed_leaves(), vec![(10, alice), (11, bob), (22, alice)]);
+        // The signed note carries the root too, and reads back.
+        let note = head.to_note(&l.verifying_key());
+        assert!(note.contains("\nkeys "));
+        assert_eq!(
+            SignedTreeHead::from_note(&note, &l.verifying_key()).unwrap(),
+            head
+        );
+        drop(l);
+        // A keys file altered under signed heads does not open.
+        let path = dir.path().join("keys");
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[8] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        let e = Ledger::open(dir.path(), key())
+            .err()
+            .expect("an altered keys file");
+        assert!(e.to_string().contains("key directory"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_key_whose_leaf_a_crash_left_out_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let l = Ledger::open(dir.path(), key()).unwrap();
+            l.append_keyed(vec![(entries(0..1)[0], [1; 32])])
+                .await
+                .unwrap();
+        }
+        // A record for entry 1, whose leaf never reached the disk, and a
+        // torn one after it.
+        let path = dir.path().join("keys");
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend_from_slice(&1u64.to_be_bytes());
+        bytes.extend_from_slice(&[2; 32]);
+        bytes.extend_from_slice(&[9; 7]);
+        std::fs::write(&path, &bytes).unwrap();
+        let l = Ledger::open(dir.path(), key()).unwrap();
+        assert_eq!(l.keyed_leaves(), vec![(0, [1; 32])]);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 40);
+        l.append_keyed(vec![(entries(1..2)[0], [3; 32])])
+            .await
+            .unwrap();
+        drop(l);
+        let l = Ledger::open(dir.path(), key()).unwrap();
+        assert_eq!(l.keyed_leaves(), vec![(0, [1; 32]), (1, [3; 32])]);
+    }
+
+    #[tokio::test]
     async fn a_torn_write_is_cut_and_altered_leaves_do_not_open() {
         let dir = tempfile::tempdir().unwrap();
         let all = entries(0..200);
@@ -372,39 +453,62 @@ mod auditing {
             .map(|&n| k.sign(n as u64, root(&leaves[..n]), n as u64))
             .collect();
         let key = k.verifying_key();
-        assert!(check_heads(&leaves, &heads, &[], &key, "test/ledger").is_empty());
+        assert!(check_heads(&leaves, None, &heads, &[], &key, "test/ledger").is_empty());
 
         // A leaf changed: every head after it disagrees.
         let mut changed = leaves.clone();
         changed[150] = leaf_hash(b"x");
         assert_eq!(
-            check_heads(&changed, &heads, &[], &key, "test/ledger").len(),
+            check_heads(&changed, None, &heads, &[], &key, "test/ledger").len(),
             2
         );
         // Two leaves swapped.
         let mut swapped = leaves.clone();
         swapped.swap(10, 11);
         assert_eq!(
-            check_heads(&swapped, &heads, &[], &key, "test/ledger").len(),
+            check_heads(&swapped, None, &heads, &[], &key, "test/ledger").len(),
             4
         );
         // Truncated: the last head covers more than is left.
-        let p = check_heads(&leaves[..250], &heads, &[], &key, "test/ledger");
+        let p = check_heads(&leaves[..250], None, &heads, &[], &key, "test/ledger");
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].index, Some(250));
         // Rolled back with its own heads, but a witness kept a later one.
         let p = check_heads(
             &leaves[..200],
+            None,
             &heads[..5],
             &heads[5..],
             &key,
             "test/ledger",
         );
         assert_eq!(p.len(), 1, "{p:?}");
+        // The key directory each head commits to is recomputed from the
+        // keyed leaves: one hidden from it, or filed under another key,
+        // does not match.
+        let keyed: Vec<(u64, Hash)> = vec![(3, [1; 32]), (70, [2; 32]), (71, [1; 32])];
+        let map = keyed
+            .iter()
+            .fold(crate::keymap::KeyMap::default(), |m, (i, k)| {
+                m.log(k, &leaves[*i as usize])
+            });
+        let keyed_head = k.sign_with_keys(100, root(&leaves[..100]), Some(map.root()), 1);
+        let heads = [keyed_head];
+        assert!(check_heads(&leaves, Some(&keyed), &heads, &[], &key, "test/ledger").is_empty());
+        let hidden = &keyed[..2];
+        assert_eq!(
+            check_heads(&leaves, Some(hidden), &heads, &[], &key, "test/ledger").len(),
+            1
+        );
+        let refiled = vec![(3, [1; 32]), (70, [1; 32]), (71, [1; 32])];
+        assert_eq!(
+            check_heads(&leaves, Some(&refiled), &heads, &[], &key, "test/ledger").len(),
+            1
+        );
         // A head not signed by the ledger's key.
         let forged = TreeHeadKey::new("test/ledger", [5; 32]).sign(300, root(&leaves), 1);
         assert_eq!(
-            check_heads(&leaves, &[forged], &[], &key, "test/ledger").len(),
+            check_heads(&leaves, None, &[forged], &[], &key, "test/ledger").len(),
             1
         );
     }

@@ -5,9 +5,11 @@
 //! entries are kept in the node store beside their leaves, and served per
 //! handle with their inclusion proofs.
 
-use kizuna_ledger::Ledger;
+use kizuna_ledger::{directory_key, Ledger, LedgerError, PathEnd};
 use kizuna_store::{KeyLogRow, Store};
-use kizuna_wire::{now_ms, Bytes, KeyChange, KeyEntry, KeyHistory, ProvenKeyEntry};
+use kizuna_wire::{
+    now_ms, Bytes, DirectoryEnd, KeyChange, KeyDirectoryProof, KeyEntry, KeyHistory, ProvenKeyEntry,
+};
 use rand::RngCore;
 
 use crate::error::NodeError;
@@ -73,6 +75,26 @@ pub(crate) async fn settle_pending(store: &dyn Store, ledger: &Ledger) -> Result
     };
     let mut pending = store.pending_key_entries().await?;
     pending.retain(|p| p.at < settled_before);
+    for (p, numbered) in pending
+        .iter()
+        .zip(number_appended(store, ledger, &pending).await?)
+    {
+        if !numbered {
+            store.drop_pending_key_entry(&p.leaf).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Numbers each of `pending` whose leaf the ledger holds; answers which.
+async fn number_appended(
+    store: &dyn Store,
+    ledger: &Ledger,
+    pending: &[KeyLogRow],
+) -> Result<Vec<bool>, NodeError> {
+    if pending.is_empty() {
+        return Ok(Vec::new());
+    }
     let written: Vec<(&[u8], u64)> = pending
         .iter()
         .map(|p| (p.leaf.as_slice(), p.after))
@@ -81,20 +103,19 @@ pub(crate) async fn settle_pending(store: &dyn Store, ledger: &Ledger) -> Result
         .find_appended(&written)
         .await
         .map_err(ledger_failure)?;
+    let mut numbered = Vec::with_capacity(pending.len());
     for (p, at) in pending.iter().zip(found) {
-        match at {
-            Some(idx) => {
-                store
-                    .write_key_entry(&KeyLogRow {
-                        idx: Some(idx),
-                        ..p.clone()
-                    })
-                    .await?
-            }
-            None => store.drop_pending_key_entry(&p.leaf).await?,
+        if let Some(idx) = at {
+            store
+                .write_key_entry(&KeyLogRow {
+                    idx: Some(idx),
+                    ..p.clone()
+                })
+                .await?;
         }
+        numbered.push(at.is_some());
     }
-    Ok(())
+    Ok(numbered)
 }
 
 /// A key-log entry, freshly salted, as written before its append: the row
@@ -152,7 +173,8 @@ pub(crate) async fn adopt_earlier_devices(
     }
     let after = ledger.size();
     let mut rows = Vec::with_capacity(devices.len());
-    let mut leaves = Vec::with_capacity(devices.len());
+    let mut leaves: Vec<(kizuna_ledger::Hash, kizuna_ledger::Hash)> =
+        Vec::with_capacity(devices.len());
     for d in &devices {
         let device = LoggedDevice {
             id: &d.device_id,
@@ -169,9 +191,9 @@ pub(crate) async fn adopt_earlier_devices(
         )?;
         store.write_key_entry(&row).await?;
         rows.push(row);
-        leaves.push(leaf);
+        leaves.push((leaf, directory_key(&d.handle)));
     }
-    let first = ledger.append(leaves).await.map_err(ledger_failure)?;
+    let first = ledger.append_keyed(leaves).await.map_err(ledger_failure)?;
     for (i, mut row) in rows.into_iter().enumerate() {
         row.idx = Some(first + i as u64);
         store.write_key_entry(&row).await?;
@@ -194,7 +216,10 @@ impl Node {
         let ledger = self.vault.ledger()?;
         let (mut row, leaf) = unnumbered(change, handle, account_id, device, ledger.size())?;
         self.store.write_key_entry(&row).await?;
-        match ledger.append(vec![leaf]).await {
+        match ledger
+            .append_keyed(vec![(leaf, directory_key(handle))])
+            .await
+        {
             Ok(idx) => {
                 // Written again if another node took it back meanwhile: its
                 // leaf is in the ledger, and the binding goes ahead. Not
@@ -216,17 +241,39 @@ impl Node {
 
     /// Every key-log entry for `handle`, across every account that held
     /// it, each proven against one signed head that extends the head of
-    /// size `since` the device saw before. Anyone signed in may ask about
-    /// any handle, as they may look its account up.
+    /// size `since` the device saw before, with the proof from the key
+    /// directory that these are all of the handle's entries that head
+    /// covers. Anyone signed in may ask about any handle, as they may look
+    /// its account up.
     pub async fn key_history(&self, handle: &str, since: u64) -> Result<KeyHistory, NodeError> {
         let ledger = self.vault.ledger()?;
-        let rows = self.store.key_entries(handle).await?;
-        let (head, consistency) = self
-            .head_for(rows.iter().filter_map(|r| r.idx), since)
+        let key = directory_key(handle);
+        let numbered = self.store.key_entries(handle).await?;
+        let (mut head, mut consistency) = self
+            .head_for(numbered.iter().filter_map(|r| r.idx), since)
             .await?;
+        let (_, proof) = match ledger.key_proof(&key, head.size) {
+            Ok(p) => p,
+            // The directory at that head is no longer kept: a head of now.
+            Err(LedgerError::DirectoryNotKept { .. }) => {
+                let now = ledger.size();
+                (head, consistency) = self.head_for(std::iter::once(now), since).await?;
+                ledger.key_proof(&key, head.size).map_err(ledger_failure)?
+            }
+            Err(e) => return Err(ledger_failure(e)),
+        };
+        // An entry appended but not yet numbered (its append finishing on
+        // this or another node, or cut off by a crash) is in the directory
+        // already: it is numbered now, so the history holds it.
+        let mut rows = numbered;
+        if self.number_pending(handle).await? {
+            rows = self.store.key_entries(handle).await?;
+        }
         let mut entries = Vec::with_capacity(rows.len());
         for r in rows {
-            let Some(index) = r.idx else { continue };
+            let Some(index) = r.idx.filter(|i| *i < head.size) else {
+                continue;
+            };
             entries.push(ProvenKeyEntry {
                 index,
                 entry: Bytes(r.entry),
@@ -242,6 +289,26 @@ impl Node {
             head,
             consistency,
             entries,
+            directory: KeyDirectoryProof {
+                siblings: hexes(proof.siblings),
+                end: match proof.end {
+                    PathEnd::Empty => None,
+                    PathEnd::Entry { key, value } => Some(DirectoryEnd {
+                        key: hex::encode(key),
+                        value: hex::encode(value),
+                    }),
+                },
+            },
         })
+    }
+
+    /// Numbers the handle's entries whose leaves the ledger holds though
+    /// the store does not say so yet; answers whether there were any.
+    async fn number_pending(&self, handle: &str) -> Result<bool, NodeError> {
+        let mut pending = self.store.pending_key_entries().await?;
+        pending.retain(|p| p.handle == handle);
+        let ledger = self.vault.ledger()?;
+        let numbered = number_appended(self.store.as_ref(), ledger, &pending).await?;
+        Ok(numbered.contains(&true))
     }
 }

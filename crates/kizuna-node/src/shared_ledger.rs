@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use kizuna_config::{DataDir, NodeKey, Regions};
-use kizuna_ledger::{Hash, Ledger, LedgerError, SharedLog, TreeHeadKey};
+use kizuna_ledger::{Hash, Leaf, Ledger, LedgerError, SharedLog, TreeHeadKey};
 use kizuna_store::{PgLedgerLog, PgLocation, StoreError};
 
 use crate::node::ledger_origin;
@@ -33,12 +33,20 @@ impl SharedLog for PgSharedLog {
         self.0.place().to_string()
     }
 
-    async fn append(&self, leaves: &[Hash]) -> Result<u64, LedgerError> {
-        self.0.append(leaves).await.map_err(unusable)
+    async fn append(&self, leaves: &[Leaf]) -> Result<u64, LedgerError> {
+        let rows: Vec<_> = leaves.iter().map(|l| (l.hash, l.key)).collect();
+        self.0.append(&rows).await.map_err(unusable)
     }
 
-    async fn leaves_from(&self, start: u64, limit: u32) -> Result<Vec<Hash>, LedgerError> {
-        self.0.leaves_from(start, limit).await.map_err(unusable)
+    async fn leaves_from(&self, start: u64, limit: u32) -> Result<Vec<Leaf>, LedgerError> {
+        Ok(self
+            .0
+            .leaves_from(start, limit)
+            .await
+            .map_err(unusable)?
+            .into_iter()
+            .map(|(hash, key)| Leaf { hash, key })
+            .collect())
     }
 
     async fn size(&self) -> Result<u64, LedgerError> {
@@ -77,9 +85,15 @@ pub async fn open_shared_ledger(
 /// Every leaf and head of the log a cluster's nodes share, read from the
 /// node database as it is: what an offline audit of a cluster checks, for
 /// no node's mirror is the log itself.
-pub async fn read_shared_log(
-    at: &PgLocation,
-) -> Result<(Vec<Hash>, Vec<kizuna_ledger::SignedTreeHead>), OpenError> {
+/// A shared log as read: its leaves, the directory key of each leaf logged
+/// under one, and its heads.
+pub type SharedLogRead = (
+    Vec<Hash>,
+    Vec<(u64, Hash)>,
+    Vec<kizuna_ledger::SignedTreeHead>,
+);
+
+pub async fn read_shared_log(at: &PgLocation) -> Result<SharedLogRead, OpenError> {
     const PAGE: u32 = 10_000;
     let log = PgLedgerLog::open(at).await?;
     // The heads first: a head is signed for a size the log has reached, so
@@ -102,15 +116,21 @@ pub async fn read_shared_log(
         }
     }
     let mut leaves = Vec::new();
+    let mut keyed = Vec::new();
     loop {
         let page = log.leaves_from(leaves.len() as u64, PAGE).await?;
         let done = page.len() < PAGE as usize;
-        leaves.extend(page);
+        for (hash, key) in page {
+            if let Some(k) = key {
+                keyed.push((leaves.len() as u64, k));
+            }
+            leaves.push(hash);
+        }
         if done {
             break;
         }
     }
-    Ok((leaves, heads))
+    Ok((leaves, keyed, heads))
 }
 
 #[cfg(test)]
@@ -146,7 +166,14 @@ mod tests {
                 let node = node.clone();
                 tasks.push(tokio::spawn(async move {
                     let leaf = leaf_hash(format!("node {n} entry {i}").as_bytes());
-                    let at = node.append(vec![leaf]).await.unwrap();
+                    // Some leaves are logged under a directory key, as
+                    // the key log's are.
+                    let at = if i % 3 == 0 {
+                        node.append_keyed(vec![(leaf, [n as u8; 32])]).await
+                    } else {
+                        node.append(vec![leaf]).await
+                    }
+                    .unwrap();
                     assert_eq!(node.leaves(at, at + 1).unwrap(), vec![leaf]);
                     if i % 5 == 0 {
                         node.sign_head_async().await.unwrap();
@@ -169,7 +196,10 @@ mod tests {
             assert_eq!(node.catch_up().await.unwrap(), size);
             assert_eq!(node.heads(), nodes[0].heads(), "one list of heads");
             assert_eq!(node.root_at(size).unwrap(), head.root);
+            assert_eq!(node.keyed_leaves(), nodes[0].keyed_leaves());
+            assert_eq!(Some(node.keys_root_at(size)), head.keys);
         }
+        assert_eq!(nodes[0].keyed_leaves().len(), 21);
         for (at, leaf) in placed {
             let proof = nodes[0].inclusion_proof(at, size).unwrap();
             verify_inclusion(&leaf, at, size, &proof, &head.root).unwrap();
@@ -203,7 +233,7 @@ mod tests {
         PgLedgerLog::open(theirs.location())
             .await
             .unwrap()
-            .append(&[leaf_hash(b"theirs")])
+            .append(&[(leaf_hash(b"theirs"), None)])
             .await
             .unwrap();
         let e = open(&theirs).await.err().unwrap().to_string();

@@ -10,6 +10,11 @@ use crate::auth::DeviceIdentity;
 use crate::error::NodeError;
 use crate::node::Node;
 
+/// How old a head given with proofs may be: a change is in what a device
+/// is shown within a second (and at most one head a second is signed for
+/// such answers); a device refuses a head older than an hour.
+const HEAD_MAX_AGE_MS: u64 = 1000;
+
 /// Leaf hashes answered per request at most.
 const MAX_LEAVES: u64 = 65_536;
 
@@ -101,8 +106,11 @@ impl Node {
     }
 
     /// A signed head that covers every entry `indices` names and the head
-    /// of size `since` a device saw (the latest if it does, else one
-    /// signed now), with the proof that it extends that one.
+    /// of size `since` a device saw, signed at most `HEAD_MAX_AGE_MS` ago
+    /// (the latest if it is such a head, else one signed now), with the
+    /// proof that it extends that one. Never an old head: one from before
+    /// a change would hide the change, so devices refuse heads older than
+    /// an hour.
     pub(crate) async fn head_for(
         &self,
         indices: impl Iterator<Item = u64>,
@@ -110,10 +118,18 @@ impl Node {
     ) -> Result<(SignedTreeHead, Vec<String>), NodeError> {
         let ledger = self.ledger()?;
         let need = indices.map(|i| i + 1).max().unwrap_or(0).max(since);
-        let head = ledger
-            .head_covering_async(need)
+        let recent = ledger
+            .recent_head_async(HEAD_MAX_AGE_MS)
             .await
             .map_err(ledger_failure)?;
+        let head = if recent.size >= need {
+            recent
+        } else {
+            ledger
+                .head_covering_async(need)
+                .await
+                .map_err(ledger_failure)?
+        };
         if since > head.size {
             return Err(NodeError::conflict(
                 ErrorCode::LedgerRolledBack,

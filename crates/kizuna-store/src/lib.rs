@@ -21,7 +21,7 @@ mod region;
 mod region_conformance;
 mod sqlite;
 
-pub use postgres::{PgLedgerLog, PgLocation, PgRegionStore, PgStore};
+pub use postgres::{LedgerLeaf, PgLedgerLog, PgLocation, PgRegionStore, PgStore};
 pub use region::{
     AccessedBy, LedgerRow, PhoneCode, RegionStore, ReportRow, SealedAccess, SealedSubject,
     SqliteRegionStore, WrappedKey, ERASED,

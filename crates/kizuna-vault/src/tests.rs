@@ -216,7 +216,7 @@ async fn records_a_dead_node_left_are_settled_after_the_grace() {
     }
     // The dead node's one append that reached the log, as another node's.
     let leaf: kizuna_ledger::Hash = appended.leaf.clone().unwrap().try_into().unwrap();
-    let index = kizuna_ledger::SharedLog::append(log.as_ref(), &[leaf])
+    let index = kizuna_ledger::SharedLog::append(log.as_ref(), &[kizuna_ledger::Leaf::plain(leaf)])
         .await
         .unwrap();
 

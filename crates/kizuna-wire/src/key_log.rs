@@ -82,4 +82,31 @@ pub struct KeyHistory {
     /// From the tree size asked about (`since`) to `head`: hex hashes.
     pub consistency: Vec<String>,
     pub entries: Vec<ProvenKeyEntry>,
+    /// The proof that `entries` are every entry for the handle the head
+    /// covers: the key directory, whose root the head signs, holds under
+    /// the handle the chain of exactly these entries' leaves.
+    pub directory: KeyDirectoryProof,
+}
+
+/// A handle's place in the key directory a signed head commits to
+/// (a compact sparse Merkle tree keyed by SHA-256 of the handle).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct KeyDirectoryProof {
+    /// The hashes beside the handle's path, from the root down, hex.
+    pub siblings: Vec<String>,
+    /// Where the path ends: the handle's own entry, another handle's (so
+    /// this one has none), or nothing (none either).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<DirectoryEnd>,
+}
+
+/// The one entry of the subtree a handle's path ends in.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DirectoryEnd {
+    /// Its directory key, hex.
+    pub key: String,
+    /// The chain of its leaves, hex.
+    pub value: String,
 }

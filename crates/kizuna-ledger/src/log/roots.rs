@@ -2,7 +2,7 @@
 //! leaves and over leaves it has read but not yet written: nothing is
 //! written into a mirror before every head covering it was checked.
 
-use super::{Shared, View};
+use super::{Leaf, Shared, View};
 use crate::merkle::{self, empty_root, node_hash, split, Hash, Subtrees};
 use crate::LedgerError;
 
@@ -33,6 +33,26 @@ impl Subtrees for Joined<'_> {
             &self.subtree(start + k, end)?,
         ))
     }
+}
+
+/// The key directory's root over the first `size` of the mirror's leaves
+/// followed by `after`.
+pub(crate) fn keys_root_with(shared: &Shared, size: u64, after: &[Leaf]) -> Hash {
+    let tree = shared
+        .tree
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if size <= tree.size {
+        return tree.keys_root_at(size);
+    }
+    let mut map = tree.keys.clone();
+    let count = (size - tree.size) as usize;
+    for l in after.iter().take(count) {
+        if let Some(k) = &l.key {
+            map = map.log(k, &l.hash);
+        }
+    }
+    map.root()
 }
 
 /// The root of the tree over the first `size` of the mirror's leaves

@@ -19,8 +19,8 @@
 use std::path::Path;
 
 use kizuna_config::{DataDir, NodeKey, Regions};
-use kizuna_ledger::audit::{check_heads, read_log, LogProblem};
-use kizuna_ledger::SignedTreeHead;
+use kizuna_ledger::audit::{check_heads, read_keyed, read_log, LogProblem};
+use kizuna_ledger::{directory_key, SignedTreeHead};
 use kizuna_vault::{Content, Progress, Vault};
 
 use super::OpsError;
@@ -75,9 +75,55 @@ pub fn ledger_key(
 /// for a cluster the one its nodes share.
 pub async fn heads(data_dir: &Path, regions: &Regions) -> Result<Vec<SignedTreeHead>, OpsError> {
     Ok(match crate::stores::node_location(regions)? {
-        Some(at) => crate::shared_ledger::read_shared_log(&at).await?.1,
+        Some(at) => crate::shared_ledger::read_shared_log(&at).await?.2,
         None => read_log(&DataDir::new(data_dir).ledger())?.1,
     })
+}
+
+/// The directory key each key-log entry must be filed under: its handle's.
+#[derive(Default)]
+struct KeyFiling {
+    numbered: std::collections::BTreeMap<u64, kizuna_ledger::Hash>,
+    /// Entries not yet numbered, by leaf.
+    pending: std::collections::HashMap<Vec<u8>, kizuna_ledger::Hash>,
+}
+
+impl KeyFiling {
+    /// Every leaf the ledger files in the key directory must be a key-log
+    /// entry filed under its own handle, and every key-log entry must be
+    /// filed: the directory is what devices check a handle's history
+    /// against, so an entry left out of it is one they would never see.
+    fn check(
+        mut self,
+        keyed: &[(u64, kizuna_ledger::Hash)],
+        leaves: &[kizuna_ledger::Hash],
+    ) -> Vec<LogProblem> {
+        let mut problems = Vec::new();
+        for (idx, key) in keyed {
+            let expected = self.numbered.remove(idx).or_else(|| {
+                leaves
+                    .get(*idx as usize)
+                    .and_then(|l| self.pending.get(l.as_slice()).copied())
+            });
+            let what = match expected {
+                Some(k) if &k == key => continue,
+                Some(_) => format!("leaf {idx} is filed in the key directory under another handle than its key-log entry names"),
+                None => format!("leaf {idx} is filed in the key directory, but no key-log entry holds it"),
+            };
+            problems.push(LogProblem {
+                index: Some(*idx),
+                what,
+            });
+        }
+        let read = leaves.len() as u64;
+        for idx in self.numbered.into_keys().filter(|i| *i < read) {
+            problems.push(LogProblem {
+                index: Some(idx),
+                what: format!("key-log entry {idx} is not filed in the key directory: the heads do not commit to it, so devices would not see it"),
+            });
+        }
+        problems
+    }
 }
 
 /// What an entry held in a store says about itself.
@@ -220,13 +266,17 @@ pub async fn verify(
     // A cluster's log is the one its nodes share in the node database; a
     // node on its own keeps it in its data directory.
     let shared = crate::stores::node_location(&regions)?;
-    let (leaves, heads) = match &shared {
+    let (leaves, keyed, heads) = match &shared {
         Some(at) => crate::shared_ledger::read_shared_log(at).await?,
-        None => read_log(&dir.ledger())?,
+        None => {
+            let (leaves, heads) = read_log(&dir.ledger())?;
+            let keyed = read_keyed(&dir.ledger(), leaves.len() as u64)?;
+            (leaves, keyed, heads)
+        }
     };
     let shared = shared.is_some();
     let n = leaves.len() as u64;
-    let heads_problems = check_heads(&leaves, &heads, witnessed, &key, &origin);
+    let heads_problems = check_heads(&leaves, Some(&keyed), &heads, witnessed, &key, &origin);
     let vault = Vault::open_for_audit(regions.clone(), &dir, key).await?;
     progress.total(n);
     let mut t = Tally {
@@ -294,7 +344,9 @@ pub async fn verify(
         }
         realm.close().await;
     }
-    // The key log's public entries, in the node store.
+    // The key log's public entries, in the node store, each filed in the
+    // key directory under its handle.
+    let mut filed = KeyFiling::default();
     if regions.node_store.is_some() || dir.node_store().exists() {
         let store = crate::stores::open_node_store(&dir, &regions).await?;
         let pending_keys = store.pending_key_entries().await?;
@@ -306,11 +358,15 @@ pub async fn verify(
             for e in batch {
                 let Some(idx) = e.idx else { continue };
                 t.entry(idx, "key-log entry {}", &e.leaf, key_verdict(&e));
+                filed.numbered.insert(idx, directory_key(&e.handle));
                 progress.advance(1);
             }
         }
         for e in pending_keys {
             t.pending("key-log entry {}", &e.leaf, e.after, key_verdict(&e));
+            filed
+                .pending
+                .insert(e.leaf.clone(), directory_key(&e.handle));
         }
         store.close().await;
     }
@@ -325,6 +381,7 @@ pub async fn verify(
     let (held, mut problems, verified, erased) = (t.held, t.problems, t.verified, t.erased);
     let (pending, unappended, entries_after_read) = (t.pending, t.unappended, t.after_read);
     problems.extend(heads_problems);
+    problems.extend(filed.check(&keyed, &leaves));
     // Leaves nothing holds an entry for, reported as runs.
     let mut i = 0;
     while i < held.len() {

@@ -147,9 +147,10 @@ pub(super) async fn events_a_dead_node_left_are_settled_after_the_grace(b: Backe
         r.store.append(e, entry, leaf, size).await.unwrap();
     }
     // The dead node's one append that reached the log, as another node's.
-    let index = kizuna_ledger::SharedLog::append(log.as_ref(), &[appended.2])
-        .await
-        .unwrap();
+    let index =
+        kizuna_ledger::SharedLog::append(log.as_ref(), &[kizuna_ledger::Leaf::plain(appended.2)])
+            .await
+            .unwrap();
 
     r.settle_pending().await.unwrap();
     let pending: Vec<Vec<u8>> = r

@@ -29,6 +29,9 @@ const POOL_SIZE: u32 = 3;
 /// stalled, waits this long, and every other node waits for it.
 const STALLED_WRITER: &str = "3s";
 
+/// A leaf hash and the directory key it is logged under, if any.
+pub type LedgerLeaf = ([u8; 32], Option<[u8; 32]>);
+
 fn ledger_key() -> i64 {
     advisory_key("node ledger")
 }
@@ -65,7 +68,7 @@ impl PgLedgerLog {
 
     /// Appends `leaves` at the next indexes, all or none, and answers the
     /// index of the first once they are committed.
-    pub async fn append(&self, leaves: &[[u8; 32]]) -> Result<u64> {
+    pub async fn append(&self, leaves: &[LedgerLeaf]) -> Result<u64> {
         if leaves.is_empty() {
             return self.size().await;
         }
@@ -76,23 +79,27 @@ impl PgLedgerLog {
     }
 
     /// At most `limit` leaves from index `start` on, in order.
-    pub async fn leaves_from(&self, start: u64, limit: u32) -> Result<Vec<[u8; 32]>> {
-        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
-            "SELECT idx, leaf FROM ledger_leaves WHERE idx >= $1 ORDER BY idx LIMIT $2",
+    pub async fn leaves_from(&self, start: u64, limit: u32) -> Result<Vec<LedgerLeaf>> {
+        let rows: Vec<(i64, Vec<u8>, Option<Vec<u8>>)> = sqlx::query_as(
+            "SELECT idx, leaf, dir_key FROM ledger_leaves WHERE idx >= $1 ORDER BY idx LIMIT $2",
         )
         .bind(index(start)?)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
         let mut leaves = Vec::with_capacity(rows.len());
-        for (at, (idx, leaf)) in (start..).zip(rows) {
+        for (at, (idx, leaf, key)) in (start..).zip(rows) {
             let leaf: [u8; 32] = leaf
                 .try_into()
                 .map_err(|_| damaged(idx, "is not 32 bytes"))?;
+            let key: Option<[u8; 32]> = key
+                .map(|k| k.try_into())
+                .transpose()
+                .map_err(|_| damaged(idx, "has a directory key that is not 32 bytes"))?;
             if idx as u64 != at {
                 return Err(damaged(at as i64, "is missing"));
             }
-            leaves.push(leaf);
+            leaves.push((leaf, key));
         }
         Ok(leaves)
     }
@@ -184,18 +191,21 @@ async fn lock(tx: &mut PgConnection) -> Result<()> {
 /// Writes `leaves` at the next indexes in a transaction that then holds the
 /// ledger's lock; answers the first index. Nothing is visible until the
 /// transaction commits.
-pub(crate) async fn write_leaves(tx: &mut PgConnection, leaves: &[[u8; 32]]) -> Result<u64> {
+pub(crate) async fn write_leaves(tx: &mut PgConnection, leaves: &[LedgerLeaf]) -> Result<u64> {
     lock(tx).await?;
     let first: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(idx) + 1, 0) FROM ledger_leaves")
         .fetch_one(&mut *tx)
         .await?;
-    let rows: Vec<Vec<u8>> = leaves.iter().map(|l| l.to_vec()).collect();
+    let rows: Vec<Vec<u8>> = leaves.iter().map(|(l, _)| l.to_vec()).collect();
+    let keys: Vec<Option<Vec<u8>>> = leaves.iter().map(|(_, k)| k.map(|k| k.to_vec())).collect();
     sqlx::query(
-        "INSERT INTO ledger_leaves (idx, leaf)
-         SELECT $1 + t.n - 1, t.leaf FROM UNNEST($2::bytea[]) WITH ORDINALITY AS t(leaf, n)",
+        "INSERT INTO ledger_leaves (idx, leaf, dir_key)
+         SELECT $1 + t.n - 1, t.leaf, t.dir_key
+         FROM UNNEST($2::bytea[], $3::bytea[]) WITH ORDINALITY AS t(leaf, dir_key, n)",
     )
     .bind(first)
     .bind(rows)
+    .bind(keys)
     .execute(&mut *tx)
     .await?;
     Ok(first.max(0) as u64)

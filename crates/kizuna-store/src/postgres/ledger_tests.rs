@@ -13,11 +13,12 @@ async fn database(label: &str) -> ScratchDatabase {
     db
 }
 
-fn leaf(writer: usize, i: usize) -> [u8; 32] {
+/// Every odd leaf is logged under a directory key.
+fn leaf(writer: usize, i: usize) -> LedgerLeaf {
     let mut l = [0u8; 32];
     l[..8].copy_from_slice(&(writer as u64).to_be_bytes());
     l[8..16].copy_from_slice(&(i as u64).to_be_bytes());
-    l
+    (l, (i % 2 == 1).then_some([i as u8; 32]))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -34,7 +35,7 @@ async fn appends_from_two_nodes_at_once_take_every_index_once_without_gaps() {
             tasks.push(tokio::spawn(async move {
                 let mut written = Vec::new();
                 for i in 0..15 {
-                    let leaves: Vec<[u8; 32]> = (0..1 + i % 4)
+                    let leaves: Vec<LedgerLeaf> = (0..1 + i % 4)
                         .map(|k| leaf(n * 100 + w, i * 10 + k))
                         .collect();
                     let first = node.append(&leaves).await.unwrap();
@@ -84,7 +85,7 @@ async fn a_writer_whose_connection_dies_mid_append_leaves_nothing_and_another_ta
         .await
         .unwrap();
     let mut tx = dying.begin().await.unwrap();
-    let half: Vec<[u8; 32]> = (0..5).map(|i| leaf(1, i)).collect();
+    let half: Vec<LedgerLeaf> = (0..5).map(|i| leaf(1, i)).collect();
     assert_eq!(write_leaves(&mut tx, &half).await.unwrap(), 1);
 
     // Its connection goes while it holds the lock, before it commits.
@@ -118,7 +119,7 @@ async fn a_writer_that_stalls_holding_the_lock_is_cut_off_and_another_takes_over
         .await
         .unwrap();
     let mut tx = stalled.begin().await.unwrap();
-    let half: Vec<[u8; 32]> = (0..5).map(|i| leaf(1, i)).collect();
+    let half: Vec<LedgerLeaf> = (0..5).map(|i| leaf(1, i)).collect();
     assert_eq!(write_leaves(&mut tx, &half).await.unwrap(), 0);
 
     // The writer's host stops answering; its connection stays open.
@@ -136,7 +137,7 @@ async fn a_writer_that_stalls_holding_the_lock_is_cut_off_and_another_takes_over
 async fn the_first_head_for_a_size_stands_and_sizes_only_grow() {
     let db = database("ledger_heads").await;
     let log = PgLedgerLog::open(db.location()).await.unwrap();
-    let leaves: Vec<[u8; 32]> = (0..10).map(|i| leaf(0, i)).collect();
+    let leaves: Vec<LedgerLeaf> = (0..10).map(|i| leaf(0, i)).collect();
     log.append(&leaves).await.unwrap();
 
     assert_eq!(log.put_head(4, "a4").await.unwrap(), (4, "a4".into()));

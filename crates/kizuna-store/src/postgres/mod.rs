@@ -14,7 +14,7 @@ mod node;
 mod region;
 pub mod scratch;
 
-pub use ledger::PgLedgerLog;
+pub use ledger::{LedgerLeaf, PgLedgerLog};
 pub use node::PgStore;
 pub use region::PgRegionStore;
 

@@ -196,6 +196,11 @@ async fn people_registered_before_the_key_log_are_entered_into_it_once() {
         .await
         .unwrap();
     pool.close().await;
+    // Nor did its ledger file any leaf in the key directory, or sign
+    // heads that commit to one.
+    let ledger = node.data_dir().join("ledger");
+    std::fs::remove_file(ledger.join("keys")).unwrap();
+    let _ = std::fs::remove_file(ledger.join("heads"));
     node.start_again(addr).await;
 
     // Upgraded, they reach each other and check their own accounts.
@@ -218,6 +223,84 @@ async fn people_registered_before_the_key_log_are_entered_into_it_once() {
         "{e}"
     );
     assert!(e.to_string().contains(&rogue), "{e}");
+}
+
+#[tokio::test]
+async fn a_node_that_leaves_an_entry_out_of_a_handles_history_is_caught() {
+    let mut node = Node::start().await;
+    let mut alice = node.person("alice", "jp").await;
+    let mut bob = node.person("bob", "jp").await;
+    let (bob_laptop, _) = link(&node, &mut bob, "bob-laptop").await;
+    let laptop = bob_laptop.identity().device_id.clone();
+    bob_laptop.close().await;
+    assert_eq!(alice.logged_keys("bob").await.unwrap().devices.len(), 2);
+    // The laptop is stolen; bob revokes it.
+    bob.revoke_device(&laptop).await.unwrap();
+    // His phone checks his account, under a head that covers the
+    // revocation.
+    bob.sync().await.unwrap();
+    assert_eq!(bob.logged_keys("bob").await.unwrap().devices.len(), 1);
+    let addr = node.stop().await;
+    // The node hides the revocation from the key log it serves, so that
+    // alice would go on encrypting to the thief's laptop.
+    let db = node.data_dir().join("node.sqlite");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let hidden = sqlx::query("DELETE FROM key_log WHERE handle = 'bob' AND idx = (SELECT MAX(idx) FROM key_log WHERE handle = 'bob')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(hidden.rows_affected(), 1);
+    pool.close().await;
+    node.start_again(addr).await;
+
+    // Every entry it serves is in the ledger, but the signed head's key
+    // directory holds a longer history for bob: alice refuses it.
+    let e = alice.logged_keys("bob").await.unwrap_err();
+    assert!(
+        matches!(e, kizuna_client::ClientError::LedgerTampered(_)),
+        "{e}"
+    );
+    assert!(e.to_string().contains("left entries out"), "{e}");
+    // So does a device that never asked about bob before, and the CLI.
+    let mut carol = node.person("carol", "jp").await;
+    let e = carol.logged_keys("bob").await.unwrap_err();
+    assert!(e.to_string().contains("left entries out"), "{e}");
+    carol.close().await;
+    let out = run(args(&[
+        "chat",
+        "new",
+        "--with",
+        "bob",
+        "--home",
+        &node.home("carol").display().to_string(),
+    ]))
+    .await;
+    assert_eq!(out.status.code(), Some(6), "{out:?}");
+    // Alice's own history, untouched, still checks.
+    alice.logged_keys("alice").await.unwrap();
+    alice.close().await;
+    bob.close().await;
+
+    // An auditor of the data directory finds the leaf the directory files
+    // under bob with no key-log entry behind it.
+    node.stop().await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kizuna"))
+        .args(["audit", "verify", "--data-dir"])
+        .arg(node.data_dir())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(6), "{out:?}");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("filed in the key directory, but no key-log entry holds it"),
+        "{said}"
+    );
 }
 
 /// The events of kind `KeyNotLogged`, as (chat, handle, device).

@@ -4,7 +4,8 @@
 //! node store never held those. Version 2 adds the transparency ledger
 //! every node shares (`PgLedgerLog`); version 3 the files people send;
 //! version 4 the holds reports put on files; version 5 the parts of an
-//! upload kept ahead of the first it lacks; version 6 the key log.
+//! upload kept ahead of the first it lacks; version 6 the key log; version 7
+//! the directory key each ledger leaf is logged under.
 
 use crate::postgres::Schema;
 
@@ -204,5 +205,11 @@ CREATE TABLE key_log (
 );
 CREATE INDEX key_log_by_handle ON key_log (handle, idx);
 CREATE INDEX key_log_by_account ON key_log (account_id);
+"#,
+    r#"
+-- The key directory's key each ledger leaf is logged under (a handle's,
+-- for the key log's entries), which every node's heads commit to.
+ALTER TABLE ledger_leaves ADD COLUMN dir_key BYTEA
+    CHECK (dir_key IS NULL OR octet_length(dir_key) = 32);
 "#,
 ];
