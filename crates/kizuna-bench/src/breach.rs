@@ -139,7 +139,7 @@ pub async fn generate(
         }
         for (r, batch) in &by_region {
             vault
-                .register_many(r, batch, &operator)
+                .register_many(r, batch, false, &operator)
                 .await
                 .map_err(fail)?;
         }

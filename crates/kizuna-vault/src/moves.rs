@@ -66,9 +66,11 @@ impl Vault {
         self.record(src, subject, &moved, requester).await?;
         let mut opened = src.open_subject(subject).await?;
         opened.data_key_version += 1;
+        // A number its proven holder took from the person stays theirs.
         let phone = opened
             .records
             .get(Category::Profile.name())
+            .filter(|_| opened.phone_proven.is_some())
             .and_then(|pt| serde_json::from_slice::<Profile>(pt).ok())
             .map(|p| p.phone);
         let sealed = dst.seal_subject(subject, &opened, phone.as_deref())?;

@@ -291,6 +291,7 @@ impl RegionVault {
             records,
             access,
             reports,
+            phone_proven: s.phone_hash.as_ref().map(|_| s.phone_proven),
         })
     }
 
@@ -322,6 +323,7 @@ impl RegionVault {
             key: self.wrap_new(subject, dkv, &key)?,
             records,
             phone_hash: phone.map(|p| self.phone_hash(p)),
+            phone_proven: o.phone_proven.unwrap_or(false),
             access,
             reports,
         })
@@ -371,4 +373,7 @@ pub(crate) struct OpenedSubject {
     pub access: Vec<OpenedAccess>,
     /// Each report as stored (its sealed bytes aside) and opened.
     pub reports: Vec<(kizuna_store::ReportRow, ReportBody)>,
+    /// Whether the person's number is in the phone index (none if not),
+    /// and if so whether they proved it with a code.
+    pub phone_proven: Option<bool>,
 }

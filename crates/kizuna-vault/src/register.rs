@@ -29,18 +29,21 @@ impl Vault {
             Some(_) => return Err(VaultError::PhoneTaken),
             None => {}
         }
-        self.register_many(region, &[(subject.to_string(), profile)], requester)
+        self.register_many(region, &[(subject.to_string(), profile)], true, requester)
             .await
     }
 
     /// Registers many new people in `region` in one transaction: the bulk
     /// form of [`Vault::register`], for imports from a system of record
     /// whose phone numbers are already unique. A phone already held in the
-    /// region refuses the whole batch.
+    /// region refuses the whole batch. `proven`: whether each person proved
+    /// their number with a code; an imported number is not, so nobody finds
+    /// it by number and its proven holder may take it.
     pub async fn register_many(
         &self,
         region: &str,
         people: &[(String, Profile)],
+        proven: bool,
         requester: &Requester,
     ) -> Result<(), VaultError> {
         let mut sealed = Vec::with_capacity(people.len());
@@ -59,6 +62,7 @@ impl Vault {
                 records: BTreeMap::from([(Category::Profile.name().to_string(), pt)]),
                 access: access.into_iter().collect(),
                 reports: Vec::new(),
+                phone_proven: Some(proven),
             };
             sealed.push(r.seal_subject(subject, &opened, Some(&profile.phone))?);
             rv = Some(r);

@@ -82,7 +82,7 @@ CREATE INDEX IF NOT EXISTS access_records_by_staff ON access_records (staff_id, 
 "#;
 
 /// Versions after the first, applied in order.
-const MIGRATIONS: &[&str] = &[PHONE_CODES];
+const MIGRATIONS: &[&str] = &[PHONE_CODES, PROVEN_PHONES];
 
 /// Version 2: the codes that prove a phone number before it is registered,
 /// kept as keyed hashes like the phone index beside them.
@@ -95,6 +95,43 @@ CREATE TABLE phone_codes (
 );
 CREATE INDEX phone_codes_by_expiry ON phone_codes (expires_at);
 "#;
+
+/// Version 3: whether the holder of each indexed number proved it with a
+/// code. Numbers indexed before codes existed never were: nobody finds
+/// them by number, and their proven holder may take them.
+const PROVEN_PHONES: &str = r#"
+ALTER TABLE phone_index ADD COLUMN proven INTEGER NOT NULL DEFAULT 0;
+"#;
+
+/// What a number already in the index means for a person being written
+/// with it.
+pub(crate) enum PhoneClaim {
+    /// It is theirs already, or not one they are written with.
+    Same,
+    /// Another person holds it.
+    Refused,
+    /// Another person holds it but never proved it, and this person did:
+    /// it becomes this person's.
+    TakenOver,
+}
+
+/// Judges the held index row (`hash`, `owner`, `held_proven`) against the
+/// numbers of the people being written (hash, person, proven).
+pub(crate) fn phone_claim<H: AsRef<[u8]>, S: AsRef<str>>(
+    writing: &[(H, S, bool)],
+    hash: &[u8],
+    owner: &str,
+    held_proven: bool,
+) -> PhoneClaim {
+    let Some((_, id, proven)) = writing.iter().find(|(h, _, _)| h.as_ref() == hash) else {
+        return PhoneClaim::Same;
+    };
+    match (id.as_ref() == owner, held_proven, proven) {
+        (true, _, _) => PhoneClaim::Same,
+        (false, false, true) => PhoneClaim::TakenOver,
+        _ => PhoneClaim::Refused,
+    }
+}
 
 /// The subject id an erased person's ledger entries keep: their place in
 /// the ledger stays provable, nothing of them stays readable.
@@ -174,6 +211,9 @@ pub struct SealedSubject {
     /// (category, sealed record)
     pub records: Vec<(String, Vec<u8>)>,
     pub phone_hash: Option<Vec<u8>>,
+    /// Whether the person proved the number with a code sent to it (not
+    /// so for numbers registered before codes existed, or imported).
+    pub phone_proven: bool,
     pub access: Vec<SealedAccess>,
     /// The reports the person filed.
     pub reports: Vec<ReportRow>,
@@ -195,7 +235,9 @@ pub struct PhoneCode {
 pub trait RegionStore: Send + Sync + 'static {
     /// Writes a person's key, records, phone index entry and access records in
     /// one transaction, replacing whatever this region held of them. Refuses
-    /// with `Conflict("phone")` if another person has the phone hash.
+    /// with `Conflict("phone")` if another person has the phone hash, unless
+    /// they never proved it and this person did: the number is then this
+    /// person's, and no longer the other's.
     async fn put_subject(&self, subject: SealedSubject) -> Result<()> {
         self.put_subjects(vec![subject]).await
     }

@@ -5,7 +5,9 @@ use sqlx::Row;
 
 use super::access::insert_accesses;
 use super::reports::insert_report;
-use super::{SealedAccess, SealedSubject, SqliteRegionStore, ERASED, ROWS_PER_STATEMENT};
+use super::{
+    PhoneClaim, SealedAccess, SealedSubject, SqliteRegionStore, ERASED, ROWS_PER_STATEMENT,
+};
 use crate::{Result, StoreError};
 
 impl SqliteRegionStore {
@@ -15,23 +17,35 @@ impl SqliteRegionStore {
         // people is then a few thousand statements.
         for chunk in subjects.chunks(ROWS_PER_STATEMENT / 4) {
             let ids: Vec<&String> = chunk.iter().map(|s| &s.key.subject_id).collect();
-            let phones: Vec<(&Vec<u8>, &String)> = chunk
+            let phones: Vec<(&Vec<u8>, &String, bool)> = chunk
                 .iter()
-                .filter_map(|s| s.phone_hash.as_ref().map(|h| (h, &s.key.subject_id)))
+                .filter_map(|s| {
+                    s.phone_hash
+                        .as_ref()
+                        .map(|h| (h, &s.key.subject_id, s.phone_proven))
+                })
                 .collect();
             if !phones.is_empty() {
                 let mut q = sqlx::QueryBuilder::new(
-                    "SELECT phone_hash, subject_id FROM phone_index WHERE phone_hash IN (",
+                    "SELECT phone_hash, subject_id, proven FROM phone_index WHERE phone_hash IN (",
                 );
                 let mut list = q.separated(", ");
-                for (h, _) in &phones {
+                for (h, _, _) in &phones {
                     list.push_bind(*h);
                 }
                 q.push(")");
                 for row in q.build().fetch_all(&mut *tx).await? {
-                    let (h, owner): (Vec<u8>, String) = (row.try_get(0)?, row.try_get(1)?);
-                    if phones.iter().any(|(p, id)| **p == h && **id != owner) {
-                        return Err(StoreError::Conflict("phone"));
+                    let (h, owner, held_proven): (Vec<u8>, String, bool) =
+                        (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+                    match super::phone_claim(&phones, &h, &owner, held_proven) {
+                        PhoneClaim::Same => {}
+                        PhoneClaim::Refused => return Err(StoreError::Conflict("phone")),
+                        PhoneClaim::TakenOver => {
+                            sqlx::query("DELETE FROM phone_index WHERE phone_hash = ?")
+                                .bind(&h)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
                     }
                 }
             }
@@ -79,10 +93,11 @@ impl SqliteRegionStore {
                 q.build().execute(&mut *tx).await?;
             }
             if !phones.is_empty() {
-                let mut q =
-                    sqlx::QueryBuilder::new("INSERT INTO phone_index (phone_hash, subject_id) ");
-                q.push_values(&phones, |mut b, (h, id)| {
-                    b.push_bind(*h).push_bind(*id);
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO phone_index (phone_hash, subject_id, proven) ",
+                );
+                q.push_values(&phones, |mut b, (h, id, proven)| {
+                    b.push_bind(*h).push_bind(*id).push_bind(*proven);
                 });
                 q.build().execute(&mut *tx).await?;
             }
@@ -112,17 +127,19 @@ impl SqliteRegionStore {
         .iter()
         .map(|r| Ok((r.try_get("category")?, r.try_get("sealed")?)))
         .collect::<Result<Vec<_>>>()?;
-        let phone_hash: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT phone_hash FROM phone_index WHERE subject_id = ?")
+        let phone: Option<(Vec<u8>, bool)> =
+            sqlx::query_as("SELECT phone_hash, proven FROM phone_index WHERE subject_id = ?")
                 .bind(subject_id)
                 .fetch_optional(&self.pool)
                 .await?;
+        let (phone_hash, phone_proven) = phone.map_or((None, false), |(h, p)| (Some(h), p));
         let access = self.access_records(subject_id).await?;
         let reports = self.reports_of(subject_id).await?;
         Ok(Some(SealedSubject {
             key,
             records,
             phone_hash,
+            phone_proven,
             access,
             reports,
         }))
@@ -168,10 +185,12 @@ impl SqliteRegionStore {
 
     pub(crate) async fn subject_by_phone_hash(&self, phone_hash: &[u8]) -> Result<Option<String>> {
         Ok(
-            sqlx::query_scalar("SELECT subject_id FROM phone_index WHERE phone_hash = ?")
-                .bind(phone_hash)
-                .fetch_optional(&self.pool)
-                .await?,
+            sqlx::query_scalar(
+                "SELECT subject_id FROM phone_index WHERE phone_hash = ? AND proven",
+            )
+            .bind(phone_hash)
+            .fetch_optional(&self.pool)
+            .await?,
         )
     }
 

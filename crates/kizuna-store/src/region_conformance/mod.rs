@@ -59,7 +59,10 @@ pub(super) async fn on_sqlite(label: &str) -> Under {
 
 pub(super) async fn on_postgres(label: &str) -> Under {
     let db = ScratchDatabase::create(label).await;
-    assert_eq!(PgRegionStore::migrate(db.location()).await.unwrap(), [1, 2]);
+    assert_eq!(
+        PgRegionStore::migrate(db.location()).await.unwrap(),
+        [1, 2, 3]
+    );
     let store = PgRegionStore::open(db.location()).await.unwrap();
     Under {
         store: Arc::new(store),
@@ -98,6 +101,7 @@ on_every_store!(
     subjects::put_and_read_a_subject,
     subjects::putting_again_replaces_everything,
     subjects::a_held_phone_refuses_the_whole_batch,
+    subjects::an_unproven_number_is_found_by_nobody_and_taken_by_its_proven_holder,
     subjects::put_record_needs_a_key,
     subjects::wrapped_keys_of_many,
     subjects::erase_without_ledger_leaves_nothing,
@@ -171,6 +175,7 @@ pub(super) fn person(id: &str, phone: Option<&[u8]>) -> SealedSubject {
             ("profile".into(), format!("profile of {id}").into_bytes()),
         ],
         phone_hash: phone.map(|p| p.to_vec()),
+        phone_proven: true,
         access: Vec::new(),
         reports: Vec::new(),
     }

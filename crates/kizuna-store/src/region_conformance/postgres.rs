@@ -18,7 +18,10 @@ async fn two_nodes(label: &str) -> (ScratchDatabase, Arc<PgRegionStore>, Arc<PgR
 #[tokio::test]
 async fn migrating_twice_changes_nothing() {
     let db = ScratchDatabase::create("region_migrate_twice").await;
-    assert_eq!(PgRegionStore::migrate(db.location()).await.unwrap(), [1, 2]);
+    assert_eq!(
+        PgRegionStore::migrate(db.location()).await.unwrap(),
+        [1, 2, 3]
+    );
     let store = PgRegionStore::open(db.location()).await.unwrap();
     store.put_subject(person("alice", None)).await.unwrap();
     assert!(PgRegionStore::migrate(db.location())
@@ -34,17 +37,17 @@ async fn a_newer_schema_is_refused() {
     let db = ScratchDatabase::create("region_newer_schema").await;
     PgRegionStore::migrate(db.location()).await.unwrap();
     let pool = crate::postgres::connect(db.location(), 1).await.unwrap();
-    sqlx::query("INSERT INTO schema_version (version) VALUES (3)")
+    sqlx::query("INSERT INTO schema_version (version) VALUES (4)")
         .execute(&pool)
         .await
         .unwrap();
     pool.close().await;
     match PgRegionStore::open(db.location()).await {
-        Err(StoreError::SchemaTooNew { found: 3, known: 2 }) => {}
+        Err(StoreError::SchemaTooNew { found: 4, known: 3 }) => {}
         other => panic!("opening must refuse a newer schema, got {:?}", other.err()),
     }
     match PgRegionStore::migrate(db.location()).await {
-        Err(StoreError::SchemaTooNew { found: 3, known: 2 }) => {}
+        Err(StoreError::SchemaTooNew { found: 4, known: 3 }) => {}
         other => panic!("migrating must refuse a newer schema, got {other:?}"),
     }
 }
@@ -54,7 +57,7 @@ async fn an_empty_database_is_refused() {
     let db = ScratchDatabase::create("region_empty").await;
     match PgRegionStore::open(db.location()).await {
         Err(StoreError::SchemaOutdated {
-            found: 0, known: 2, ..
+            found: 0, known: 3, ..
         }) => {}
         other => panic!(
             "an unmigrated database must be refused, got {:?}",

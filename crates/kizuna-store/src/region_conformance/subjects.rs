@@ -207,3 +207,40 @@ pub(super) async fn erase_keeping_ledger_leaves_tombstones(store: Arc<dyn Region
     assert!(tombstones.iter().all(|a| a.leaf.is_some()));
     assert!(!store.erase_subject("alice", true).await.unwrap());
 }
+
+pub(super) async fn an_unproven_number_is_found_by_nobody_and_taken_by_its_proven_holder(
+    store: Arc<dyn RegionStore>,
+) {
+    // Dave registered before codes existed: his number was never proven.
+    let mut dave = person("dave", Some(b"phone-d"));
+    dave.phone_proven = false;
+    store.put_subject(dave.clone()).await.unwrap();
+    assert_eq!(store.subject_by_phone_hash(b"phone-d").await.unwrap(), None);
+    let read = store.subject("dave").await.unwrap().unwrap();
+    assert!(!read.phone_proven);
+    // Dave written again (a move, a rewrap) stays unproven and keeps it.
+    store.put_subject(dave).await.unwrap();
+    // Nobody unproven takes it from him.
+    let mut erin = person("erin", Some(b"phone-d"));
+    erin.phone_proven = false;
+    match store.put_subject(erin).await {
+        Err(StoreError::Conflict("phone")) => {}
+        other => panic!("an unproven claim must be refused, got {other:?}"),
+    }
+    // Its proven holder does; then it is found, and is theirs to keep.
+    store
+        .put_subject(person("frank", Some(b"phone-d")))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.subject_by_phone_hash(b"phone-d").await.unwrap(),
+        Some("frank".into())
+    );
+    let dave = store.subject("dave").await.unwrap().unwrap();
+    assert_eq!(dave.phone_hash, None, "dave no longer holds the number");
+    assert!(store.subject("frank").await.unwrap().unwrap().phone_proven);
+    match store.put_subject(person("gina", Some(b"phone-d"))).await {
+        Err(StoreError::Conflict("phone")) => {}
+        other => panic!("a proven number must be refused to others, got {other:?}"),
+    }
+}

@@ -181,6 +181,55 @@ async fn a_phone_cannot_be_claimed_without_its_code() {
     }
 }
 
+#[tokio::test]
+async fn a_number_registered_before_codes_existed_is_found_by_nobody_until_its_holder_proves_it() {
+    let mut node = Node::start().await;
+    let mut alice = node.person("alice", "jp").await;
+    let number = "+819055509876";
+    let mut dave = node.register("dave", "jp", number).await;
+    assert_eq!(
+        alice.lookup_phone(number).await.unwrap().as_deref(),
+        Some("dave")
+    );
+    // As a node from before codes existed held it: never proven.
+    let addr = node.stop().await;
+    let db = node.data_dir().join("regions").join("jp.sqlite");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE phone_index SET proven = 0")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    node.start_again(addr).await;
+
+    // Nobody finds dave by a number he never proved.
+    assert_eq!(alice.lookup_phone(number).await.unwrap(), None);
+    // The number's holder proves it and registers: it is theirs, and found.
+    let erin = node.register("erin", "jp", number).await;
+    assert_eq!(
+        alice.lookup_phone(number).await.unwrap().as_deref(),
+        Some("erin")
+    );
+    // Dave keeps his account, without the number.
+    dave.sync().await.unwrap();
+    // Proven, the number is nobody else's.
+    node.phone_code(number, "jp").await;
+    let code = node.sent_code(number).unwrap();
+    let agreed = node.agreed("jp").await;
+    let r = node
+        .http()
+        .post(format!("{}/v1/accounts", node.url))
+        .json(&registration("frank", number, Some(&code), &agreed))
+        .send()
+        .await
+        .unwrap();
+    expect(r, 409, ErrorCode::PhoneTaken).await;
+    erin.close().await;
+    dave.close().await;
+}
+
 async fn ask_for(node: &Node, phone: &str, agreed: &str) {
     let r = node
         .http()

@@ -104,9 +104,15 @@ CREATE TABLE phone_codes (
 CREATE INDEX phone_codes_by_expiry ON phone_codes (expires_at);
 "#;
 
+/// Version 3: whether the holder of each indexed number proved it with a
+/// code (numbers indexed before codes existed never were).
+const V3: &str = r#"
+ALTER TABLE phone_index ADD COLUMN proven BOOLEAN NOT NULL DEFAULT FALSE;
+"#;
+
 pub(crate) const SCHEMA: Schema = Schema {
     name: "region",
-    migrations: &[V1, V2],
+    migrations: &[V1, V2, V3],
 };
 
 /// Rows bound in one multi-row statement (8 values each, well under

@@ -13,7 +13,7 @@ use super::access::{insert_accesses, ledger_row};
 use super::keys::key_from_row;
 use super::reports::{insert_report, report_from_row, REPORT_COLUMNS};
 use super::{PgRegionStore, ROWS_PER_STATEMENT};
-use crate::region::{SealedAccess, SealedSubject, WrappedKey, ERASED};
+use crate::region::{phone_claim, PhoneClaim, SealedAccess, SealedSubject, WrappedKey, ERASED};
 use crate::{Result, StoreError};
 
 impl PgRegionStore {
@@ -48,22 +48,34 @@ impl PgRegionStore {
         // people is then a few thousand statements.
         for chunk in subjects.chunks(ROWS_PER_STATEMENT / 4) {
             let ids: Vec<&str> = chunk.iter().map(|s| s.key.subject_id.as_str()).collect();
-            let phones: Vec<(&Vec<u8>, &String)> = chunk
+            let phones: Vec<(&Vec<u8>, &String, bool)> = chunk
                 .iter()
-                .filter_map(|s| s.phone_hash.as_ref().map(|h| (h, &s.key.subject_id)))
+                .filter_map(|s| {
+                    s.phone_hash
+                        .as_ref()
+                        .map(|h| (h, &s.key.subject_id, s.phone_proven))
+                })
                 .collect();
             if !phones.is_empty() {
-                let hashes: Vec<&[u8]> = phones.iter().map(|(h, _)| h.as_slice()).collect();
+                let hashes: Vec<&[u8]> = phones.iter().map(|(h, _, _)| h.as_slice()).collect();
                 let held = sqlx::query(
-                    "SELECT phone_hash, subject_id FROM phone_index WHERE phone_hash = ANY($1)",
+                    "SELECT phone_hash, subject_id, proven FROM phone_index WHERE phone_hash = ANY($1) FOR UPDATE",
                 )
                 .bind(&hashes)
                 .fetch_all(&mut *tx)
                 .await?;
                 for row in held {
-                    let (h, owner): (Vec<u8>, String) = (row.try_get(0)?, row.try_get(1)?);
-                    if phones.iter().any(|(p, id)| **p == h && **id != owner) {
-                        return Err(StoreError::Conflict("phone"));
+                    let (h, owner, held_proven): (Vec<u8>, String, bool) =
+                        (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+                    match phone_claim(&phones, &h, &owner, held_proven) {
+                        PhoneClaim::Same => {}
+                        PhoneClaim::Refused => return Err(StoreError::Conflict("phone")),
+                        PhoneClaim::TakenOver => {
+                            sqlx::query("DELETE FROM phone_index WHERE phone_hash = $1")
+                                .bind(&h)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
                     }
                 }
             }
@@ -90,10 +102,11 @@ impl PgRegionStore {
                 q.build().execute(&mut *tx).await?;
             }
             if !phones.is_empty() {
-                let mut q =
-                    sqlx::QueryBuilder::new("INSERT INTO phone_index (phone_hash, subject_id) ");
-                q.push_values(&phones, |mut b, (h, id)| {
-                    b.push_bind(*h).push_bind(*id);
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO phone_index (phone_hash, subject_id, proven) ",
+                );
+                q.push_values(&phones, |mut b, (h, id, proven)| {
+                    b.push_bind(*h).push_bind(*id).push_bind(*proven);
                 });
                 // Another node may have given the phone to someone else
                 // after the check above; the index's key refuses it then.
@@ -146,11 +159,12 @@ impl PgRegionStore {
         .iter()
         .map(|r| Ok((r.try_get("category")?, r.try_get("sealed")?)))
         .collect::<Result<Vec<_>>>()?;
-        let phone_hash: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT phone_hash FROM phone_index WHERE subject_id = $1")
+        let phone: Option<(Vec<u8>, bool)> =
+            sqlx::query_as("SELECT phone_hash, proven FROM phone_index WHERE subject_id = $1")
                 .bind(subject_id)
                 .fetch_optional(&mut *tx)
                 .await?;
+        let (phone_hash, phone_proven) = phone.map_or((None, false), |(h, p)| (Some(h), p));
         let access = sqlx::query(
             "SELECT subject_id, at, sealed, leaf, idx, after, org_id, staff_id \
              FROM access_records WHERE subject_id = $1 ORDER BY id",
@@ -175,6 +189,7 @@ impl PgRegionStore {
             key,
             records,
             phone_hash,
+            phone_proven,
             access,
             reports,
         }))
@@ -224,12 +239,12 @@ impl PgRegionStore {
     }
 
     pub(crate) async fn subject_by_phone_hash(&self, phone_hash: &[u8]) -> Result<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT subject_id FROM phone_index WHERE phone_hash = $1")
-                .bind(phone_hash)
-                .fetch_optional(&self.pool)
-                .await?,
+        Ok(sqlx::query_scalar(
+            "SELECT subject_id FROM phone_index WHERE phone_hash = $1 AND proven",
         )
+        .bind(phone_hash)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     pub(crate) async fn erase_subject(&self, subject_id: &str, keep_ledger: bool) -> Result<bool> {
