@@ -256,12 +256,21 @@ impl Node {
             Ok(p) => p,
             // The directory at that head is no longer kept: a head of now.
             Err(LedgerError::DirectoryNotKept { .. }) => {
-                let now = ledger.size();
-                (head, consistency) = self.head_for(std::iter::once(now), since).await?;
+                let last = ledger.size().saturating_sub(1);
+                (head, consistency) = self.head_for(std::iter::once(last), since).await?;
                 ledger.key_proof(&key, head.size).map_err(ledger_failure)?
             }
             Err(e) => return Err(ledger_failure(e)),
         };
+        if head.keys.is_none() {
+            // Only in a cluster whose shared log has not grown since it was
+            // upgraded: its head for this size was signed before heads
+            // carried the key directory, and a size keeps its first head.
+            return Err(ledger_failure(LedgerError::Shared(format!(
+                "the shared ledger's head for {} entries was signed before heads carried the key directory; key lookups are proven once the ledger grows (any registration, device link or access does)",
+                head.size
+            ))));
+        }
         // An entry appended but not yet numbered (its append finishing on
         // this or another node, or cut off by a crash) is in the directory
         // already: it is numbered now, so the history holds it.

@@ -494,3 +494,78 @@ async fn key_log_entries_a_crash_left_unnumbered_are_settled_at_the_next_start()
         "an entry never appended is taken back"
     );
 }
+
+/// Checks that a key history is the whole history its head's key
+/// directory holds for the handle, as a device does.
+fn proven_whole(h: &kizuna_wire::KeyHistory) {
+    use kizuna_ledger::keymap::{chain_all, verify_key};
+    use kizuna_ledger::{directory_key, hash_from_hex, leaf_hash, KeyProof, PathEnd};
+    let leaves: Vec<_> = h.entries.iter().map(|e| leaf_hash(&e.entry.0)).collect();
+    let proof = KeyProof {
+        siblings: h
+            .directory
+            .siblings
+            .iter()
+            .map(|s| hash_from_hex(s).unwrap())
+            .collect(),
+        end: match &h.directory.end {
+            None => PathEnd::Empty,
+            Some(e) => PathEnd::Entry {
+                key: hash_from_hex(&e.key).unwrap(),
+                value: hash_from_hex(&e.value).unwrap(),
+            },
+        },
+    };
+    let root = h.head.keys.expect("the head commits to the key directory");
+    verify_key(
+        &root,
+        &directory_key(&h.handle),
+        chain_all(&leaves).as_ref(),
+        &proof,
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_key_history_is_proven_whole_after_many_changes_and_before_its_entry_is_numbered() {
+    let f = node().await;
+    register(&f.node, "alice", "+819011112222", 1).await;
+    let first = f.node.key_history("alice", 0).await.unwrap();
+    proven_whole(&first);
+    // More bindings of other handles than the directory keeps versions
+    // of, under the head just given out: the answer moves to a new head.
+    for i in 0..300 {
+        f.node
+            .log_key_change(kizuna_wire::KeyChange::Erased, &format!("h{i}"), "x", None)
+            .await
+            .unwrap();
+    }
+    let later = f.node.key_history("alice", first.head.size).await.unwrap();
+    assert!(later.head.size >= first.head.size + 300);
+    assert_eq!(later.entries.len(), first.entries.len());
+    proven_whole(&later);
+
+    // An entry for alice appended but not yet numbered (its append still
+    // finishing): the history holds it all the same.
+    let ledger = f.node.vault.ledger().unwrap().clone();
+    let entry = b"an entry whose append is finishing".to_vec();
+    let leaf = kizuna_ledger::leaf_hash(&entry);
+    let row = kizuna_store::KeyLogRow {
+        leaf: leaf.to_vec(),
+        idx: None,
+        after: ledger.size(),
+        at: 1,
+        handle: "alice".into(),
+        account_id: "x".into(),
+        entry,
+    };
+    f.node.store.write_key_entry(&row).await.unwrap();
+    ledger
+        .append_keyed(vec![(leaf, kizuna_ledger::directory_key("alice"))])
+        .await
+        .unwrap();
+    // Asked by a device that saw a head covering it already.
+    let now = f.node.key_history("alice", ledger.size()).await.unwrap();
+    assert_eq!(now.entries.len(), first.entries.len() + 1);
+    proven_whole(&now);
+}
