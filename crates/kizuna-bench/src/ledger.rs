@@ -1,6 +1,7 @@
 //! The transparency ledger under load: durable appends per second from many
 //! concurrent writers (each answered only once its leaf is on disk), then
-//! proof generation and reopening at the size of a national service.
+//! proof generation and reopening at the size of a national service, with
+//! one entry in five filed in the key directory under a handle of its own.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -26,6 +27,12 @@ pub struct LedgerReport {
     pub inclusion_max_us: f64,
     pub consistency_p50_us: f64,
     pub consistency_p99_us: f64,
+    /// Handles in the key directory, and proving one's history.
+    pub handles: u64,
+    pub key_proof_p50_us: f64,
+    pub key_proof_p99_us: f64,
+    /// The process's resident memory once the ledger is reopened.
+    pub resident_mib: f64,
 }
 
 impl std::fmt::Display for LedgerReport {
@@ -50,10 +57,15 @@ impl std::fmt::Display for LedgerReport {
             "inclusion proof    p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs ({} proofs)",
             self.inclusion_p50_us, self.inclusion_p99_us, self.inclusion_max_us, self.proofs
         )?;
-        write!(
+        writeln!(
             f,
             "consistency proof  p50 {:.1} µs, p99 {:.1} µs",
             self.consistency_p50_us, self.consistency_p99_us
+        )?;
+        write!(
+            f,
+            "key directory      {} handles; a handle's proof p50 {:.1} µs, p99 {:.1} µs; {:.0} MiB resident after reopening",
+            self.handles, self.key_proof_p50_us, self.key_proof_p99_us, self.resident_mib
         )
     }
 }
@@ -125,8 +137,15 @@ pub async fn run(
     let mut at = appended;
     while at < target {
         let n = (target - at).min(1 << 16);
+        let (keyed, plain): (Vec<u64>, Vec<u64>) = (at..at + n).partition(|i| i % 5 == 0);
+        // Appended in two groups: the order of leaves within a batch does
+        // not matter here, only that every fifth is filed under a handle.
         ledger
-            .append((at..at + n).map(leaf).collect())
+            .append_keyed(keyed.iter().map(|&i| (leaf(i), handle_key(i))).collect())
+            .await
+            .map_err(fail)?;
+        ledger
+            .append(plain.into_iter().map(leaf).collect())
             .await
             .map_err(fail)?;
         at += n;
@@ -172,6 +191,25 @@ pub async fn run(
         let _ = consistency.record((t.elapsed().as_nanos() as u64 / 1000).max(1));
         progress(Progress::Done(1));
     }
+    let resident_mib = resident_mib();
+    let keyed = ledger.keyed_leaves();
+    let handles = keyed.len() as u64;
+    let keys_root = ledger.keys_root_at(size);
+    let mut key_proofs = hist()?;
+    for n in 0..proofs.min(handles) {
+        let (index, key) = keyed[((n * 7919) % handles) as usize];
+        let t = Instant::now();
+        let (value, proof) = ledger.key_proof(&key, size).map_err(fail)?;
+        let _ = key_proofs.record((t.elapsed().as_nanos() as u64 / 1000).max(1));
+        let at = ledger.leaves(index, index + 1).map_err(fail)?;
+        if value != kizuna_ledger::keymap::chain_all(&at) {
+            return Err(BenchError::Setup(format!(
+                "the key directory holds another history for entry {index}"
+            )));
+        }
+        kizuna_ledger::keymap::verify_key(&keys_root, &key, value.as_ref(), &proof)
+            .map_err(fail)?;
+    }
     drop(ledger);
     let _ = std::fs::remove_dir_all(work_dir);
     Ok(LedgerReport {
@@ -188,5 +226,26 @@ pub async fn run(
         inclusion_max_us: inclusion.max() as f64,
         consistency_p50_us: consistency.value_at_quantile(0.5) as f64,
         consistency_p99_us: consistency.value_at_quantile(0.99) as f64,
+        handles,
+        key_proof_p50_us: key_proofs.value_at_quantile(0.5) as f64,
+        key_proof_p99_us: key_proofs.value_at_quantile(0.99) as f64,
+        resident_mib,
     })
+}
+
+/// A handle of its own for every fifth entry, as the key log files them.
+fn handle_key(i: u64) -> kizuna_ledger::Hash {
+    kizuna_ledger::directory_key(&format!("person{i}"))
+}
+
+/// The process's resident memory in MiB (0 where `/proc` is not there).
+fn resident_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }

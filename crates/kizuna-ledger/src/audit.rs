@@ -170,7 +170,8 @@ pub fn read_log(dir: &Path) -> Result<(Vec<Hash>, Vec<SignedTreeHead>), LedgerEr
 }
 
 /// The directory keys recorded for the first `count` leaves of the ledger
-/// in `dir` (its index and key, in order), read as they are.
+/// in `dir` (its index and key, in order), read as they are; the roots
+/// recorded beside them are the node's word, recomputed by the audit.
 pub fn read_keyed(dir: &Path, count: u64) -> Result<Vec<(u64, Hash)>, LedgerError> {
     let path = dir.join(crate::log::KEYS_FILE);
     let bytes = match std::fs::read(&path) {
@@ -184,7 +185,7 @@ pub fn read_keyed(dir: &Path, count: u64) -> Result<Vec<(u64, Hash)>, LedgerErro
         }
     };
     let mut keyed = Vec::new();
-    for r in bytes.chunks_exact(40) {
+    for r in bytes.chunks_exact(72) {
         let mut index = [0u8; 8];
         index.copy_from_slice(&r[..8]);
         let index = u64::from_be_bytes(index);
@@ -192,7 +193,7 @@ pub fn read_keyed(dir: &Path, count: u64) -> Result<Vec<(u64, Hash)>, LedgerErro
             break;
         }
         let mut key = [0u8; 32];
-        key.copy_from_slice(&r[8..]);
+        key.copy_from_slice(&r[8..40]);
         keyed.push((index, key));
     }
     Ok(keyed)

@@ -68,11 +68,12 @@ fn bit(key: &Hash, depth: usize) -> bool {
     (key[depth / 8] >> (7 - depth % 8)) & 1 == 1
 }
 
+// An entry's hash is not kept: it costs one SHA-256 to make, and the
+// map holds one entry per name, so its 32 bytes matter at a nation's size.
 enum Node {
     Entry {
         key: Hash,
         value: Hash,
-        hash: Hash,
     },
     Branch {
         left: Option<Arc<Node>>,
@@ -84,16 +85,13 @@ enum Node {
 impl Node {
     fn hash(&self) -> Hash {
         match self {
-            Node::Entry { hash, .. } | Node::Branch { hash, .. } => *hash,
+            Node::Entry { key, value } => entry_hash(key, value),
+            Node::Branch { hash, .. } => *hash,
         }
     }
 
     fn entry(key: Hash, value: Hash) -> Arc<Node> {
-        Arc::new(Node::Entry {
-            key,
-            value,
-            hash: entry_hash(&key, &value),
-        })
+        Arc::new(Node::Entry { key, value })
     }
 
     fn branch(left: Option<Arc<Node>>, right: Option<Arc<Node>>) -> Arc<Node> {
@@ -130,6 +128,23 @@ fn set(node: &Option<Arc<Node>>, depth: usize, key: &Hash, value: Hash) -> Arc<N
             } else {
                 Node::branch(Some(set(left, depth + 1, key, value)), right.clone())
             }
+        }
+    }
+}
+
+/// The subtree at `depth` over `entries`, sorted by key, all sharing the
+/// path to it.
+fn build(depth: usize, entries: &[(Hash, Hash)]) -> Option<Arc<Node>> {
+    match entries {
+        [] => None,
+        [(key, value)] => Some(Node::entry(*key, *value)),
+        _ => {
+            let split = entries.partition_point(|(k, _)| !bit(k, depth));
+            let (left, right) = entries.split_at(split);
+            Some(Node::branch(
+                build(depth + 1, left),
+                build(depth + 1, right),
+            ))
         }
     }
 }
@@ -175,6 +190,15 @@ impl KeyMap {
             }
         }
         None
+    }
+
+    /// The map holding exactly `entries` (key, value), built at once.
+    pub fn from_entries(mut entries: Vec<(Hash, Hash)>) -> KeyMap {
+        entries.sort_unstable_by_key(|e| e.0);
+        entries.dedup_by(|a, b| a.0 == b.0);
+        KeyMap {
+            root: build(0, &entries),
+        }
     }
 
     /// The map with `leaf` chained onto `key`'s value.
@@ -307,6 +331,19 @@ mod tests {
         assert_eq!(a.root(), b.root());
         let c = KeyMap::default().log(&k(1), &[2; 32]).log(&k(2), &[1; 32]);
         assert_ne!(a.root(), c.root());
+    }
+
+    #[test]
+    fn a_map_built_at_once_is_the_map_built_entry_by_entry() {
+        let mut one_by_one = KeyMap::default();
+        for i in 0..500u32 {
+            one_by_one = one_by_one.log(&k(i % 300), &[i as u8; 32]);
+        }
+        let entries = (0..300u32)
+            .map(|i| (k(i), one_by_one.get(&k(i)).unwrap()))
+            .collect();
+        assert_eq!(KeyMap::from_entries(entries).root(), one_by_one.root());
+        assert_eq!(KeyMap::from_entries(Vec::new()).root(), EMPTY_ROOT);
     }
 
     #[test]

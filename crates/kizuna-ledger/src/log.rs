@@ -1,6 +1,7 @@
 //! The ledger on disk: `leaves` holds every leaf hash, 32 bytes each, in
 //! order; `keys` the directory key of each leaf logged under one (its
-//! index, 8 bytes big-endian, and the key); `heads` holds every tree head
+//! index, 8 bytes big-endian, the key, and the directory's root after it,
+//! so that opening builds the directory once rather than replaying it); `heads` holds every tree head
 //! the ledger signed, one JSON line each. Appends are group-committed: whoever appends while a batch is
 //! being made durable joins the next one, and every caller is answered only
 //! once their leaves are on disk.
@@ -33,7 +34,7 @@ const MAX_BATCH: usize = 1 << 16;
 pub(crate) const LEAVES_FILE: &str = "leaves";
 pub(crate) const HEADS_FILE: &str = "heads";
 pub(crate) const KEYS_FILE: &str = "keys";
-const KEY_RECORD: usize = 40;
+const KEY_RECORD: usize = 72;
 /// Versions of the key directory kept for proofs against recent heads.
 const KEPT_VERSIONS: usize = 256;
 
@@ -309,19 +310,39 @@ impl Shared {
             .and_then(|d| d.sync_all())
             .map_err(|e| io_error(dir, e))?;
         let count = len / 32;
-        let mut keyed = read_keys(&dir.join(KEYS_FILE), count)?
-            .into_iter()
-            .peekable();
+        let keys_path = dir.join(KEYS_FILE);
+        let records = read_keys(&keys_path, count)?;
+        let mut keyed = records.iter().peekable();
+        // Each name's chain, built as the leaves are read; the directory is
+        // built from them once at the end.
+        let mut chains: std::collections::HashMap<Hash, Hash> = Default::default();
         let mut tree = Tree::empty();
         let mut r = BufReader::with_capacity(1 << 20, &file);
         let mut leaf = [0u8; 32];
         for index in 0..count {
             r.read_exact(&mut leaf)
                 .map_err(|e| io_error(&leaves_path, e))?;
-            let key = keyed.next_if(|(i, _)| *i == index).map(|(_, k)| k);
-            tree.push_leaf(&Leaf { hash: leaf, key });
+            if let Some(k) = keyed.next_if(|k| k.index == index) {
+                let value = crate::keymap::chain(chains.get(&k.key), &leaf);
+                chains.insert(k.key, value);
+            }
+            tree.push(leaf);
         }
         drop(r);
+        tree.keys = KeyMap::from_entries(chains.into_iter().collect());
+        let built = tree.keys.root();
+        if let Some(last) = records.last() {
+            if last.root != built {
+                return Err(LedgerError::Damaged(format!(
+                    "the key directory built from {} has the root {}, not the {} it recorded: the keys file or the leaves were changed",
+                    keys_path.display(),
+                    hex::encode(built),
+                    hex::encode(last.root)
+                )));
+            }
+            tree.versions.push_back((last.index, tree.keys.clone()));
+        }
+        tree.keyed = records;
         let heads = read_heads(&dir.join(HEADS_FILE))?;
         Ok(Shared {
             dir: dir.to_path_buf(),
@@ -341,12 +362,8 @@ impl Shared {
     /// one caller at a time is the mirror's catching up, so the size read
     /// before writing is still the size after.
     pub(crate) fn extend(&self, leaves: &[Leaf]) -> Result<(), LedgerError> {
-        let (size, keyed) = self
-            .tree
-            .read()
-            .map(|t| (t.size, t.keyed.len()))
-            .unwrap_or((0, 0));
-        self.write(size, keyed, leaves)?;
+        let (size, keyed, keys) = self.durable();
+        self.write(size, keyed, &keys, leaves)?;
         let mut tree = self
             .tree
             .write()
@@ -357,19 +374,40 @@ impl Shared {
         Ok(())
     }
 
-    /// Makes `leaves` durable after the first `size`, their directory keys
-    /// after the first `keyed` (before the leaves: a key whose leaf a crash
-    /// left out is dropped at the next open).
-    fn write(&self, size: u64, keyed: usize, leaves: &[Leaf]) -> Result<(), LedgerError> {
-        let mut keys = Vec::new();
+    /// How many leaves and directory records are durable, and the
+    /// directory over them.
+    fn durable(&self) -> (u64, usize, KeyMap) {
+        let tree = self
+            .tree
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        (tree.size, tree.keyed.len(), tree.keys.clone())
+    }
+
+    /// Makes `leaves` durable after the first `size`, their directory
+    /// records (with the root each leaves `keys` at) after the first
+    /// `keyed`: before the leaves, so a record whose leaf a crash left out
+    /// is dropped at the next open.
+    fn write(
+        &self,
+        size: u64,
+        keyed: usize,
+        keys: &KeyMap,
+        leaves: &[Leaf],
+    ) -> Result<(), LedgerError> {
+        let mut records = Vec::new();
+        let mut map = keys.clone();
         let mut bytes = Vec::with_capacity(leaves.len() * 32);
         for (i, l) in leaves.iter().enumerate() {
             bytes.extend_from_slice(&l.hash);
             if let Some(k) = &l.key {
-                keys.extend_from_slice(&(size + i as u64).to_be_bytes());
-                keys.extend_from_slice(k);
+                map = map.log(k, &l.hash);
+                records.extend_from_slice(&(size + i as u64).to_be_bytes());
+                records.extend_from_slice(k);
+                records.extend_from_slice(&map.root());
             }
         }
+        let keys = records;
         if !keys.is_empty() {
             let path = self.dir.join(KEYS_FILE);
             write_keys(&path, keyed, &keys)
@@ -667,7 +705,7 @@ pub(crate) fn read_heads(path: &Path) -> Result<Vec<SignedTreeHead>, LedgerError
 /// The directory keys recorded for the first `count` leaves, in order; a
 /// record a crash tore, or one for a leaf that was never written, is cut
 /// off, as it was never acknowledged.
-fn read_keys(path: &Path, count: u64) -> Result<Vec<(u64, Hash)>, LedgerError> {
+fn read_keys(path: &Path, count: u64) -> Result<Vec<Keyed>, LedgerError> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -681,18 +719,17 @@ fn read_keys(path: &Path, count: u64) -> Result<Vec<(u64, Hash)>, LedgerError> {
         if index >= count {
             break;
         }
-        if keys
-            .last()
-            .is_some_and(|(last, _): &(u64, Hash)| *last >= index)
-        {
+        if keys.last().is_some_and(|last: &Keyed| last.index >= index) {
             return Err(LedgerError::Damaged(format!(
                 "{} names entry {index} out of order",
                 path.display()
             )));
         }
         let mut key = [0u8; 32];
-        key.copy_from_slice(&r[8..]);
-        keys.push((index, key));
+        key.copy_from_slice(&r[8..40]);
+        let mut root = [0u8; 32];
+        root.copy_from_slice(&r[40..]);
+        keys.push(Keyed { index, key, root });
     }
     if bytes.len() != keys.len() * KEY_RECORD {
         OpenOptions::new()
@@ -755,12 +792,8 @@ fn commit_loop(shared: &Shared, rx: mpsc::Receiver<Pending>) {
         for p in &batch {
             leaves.extend_from_slice(&p.leaves);
         }
-        let (durable, keyed) = shared
-            .tree
-            .read()
-            .map(|t| (t.size, t.keyed.len()))
-            .unwrap_or((0, 0));
-        match shared.write(durable, keyed, &leaves) {
+        let (durable, keyed, keys) = shared.durable();
+        match shared.write(durable, keyed, &keys, &leaves) {
             Ok(()) => {
                 let mut tree = shared
                     .tree

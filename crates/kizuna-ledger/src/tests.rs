@@ -316,6 +316,10 @@ mod on_disk {
             l.append(entries(10..20)).await.unwrap();
             l.append_keyed(vec![(keyed[2], alice)]).await.unwrap();
             l.sign_head().unwrap();
+            // At an earlier size the directory is what it was then.
+            let (value, proof) = l.key_proof(&alice, 12).unwrap();
+            assert_eq!(value, chain_all(&[keyed[0]]));
+            verify_key(&l.keys_root_at(12), &alice, value.as_ref(), &proof).unwrap();
         }
         let l = Ledger::open(dir.path(), key()).unwrap();
         let head = l.sign_head().unwrap();
@@ -329,10 +333,13 @@ mod on_disk {
         let (value, proof) = l.key_proof(&directory_key("carol"), head.size).unwrap();
         assert_eq!(value, None);
         verify_key(&keys, &directory_key("carol"), None, &proof).unwrap();
-        // At an earlier size the directory is what it was then.
-        let (value, proof) = l.key_proof(&alice, 12).unwrap();
-        assert_eq!(value, chain_all(&[keyed[0]]));
-        verify_key(&l.keys_root_at(12), &alice, value.as_ref(), &proof).unwrap();
+        // Reopened, the directory is built once: its earlier versions are
+        // not kept, but their roots are.
+        assert!(matches!(
+            l.key_proof(&alice, 12),
+            Err(LedgerError::DirectoryNotKept { size: 12 })
+        ));
+        assert_ne!(l.keys_root_at(12), keys);
         assert_eq!(l.keyed_leaves(), vec![(10, alice), (11, bob), (22, alice)]);
         // The signed note carries the root too, and reads back.
         let note = head.to_note(&l.verifying_key());
@@ -368,11 +375,12 @@ mod on_disk {
         let mut bytes = std::fs::read(&path).unwrap();
         bytes.extend_from_slice(&1u64.to_be_bytes());
         bytes.extend_from_slice(&[2; 32]);
+        bytes.extend_from_slice(&[3; 32]);
         bytes.extend_from_slice(&[9; 7]);
         std::fs::write(&path, &bytes).unwrap();
         let l = Ledger::open(dir.path(), key()).unwrap();
         assert_eq!(l.keyed_leaves(), vec![(0, [1; 32])]);
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), 40);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 72);
         l.append_keyed(vec![(entries(1..2)[0], [3; 32])])
             .await
             .unwrap();
