@@ -339,7 +339,12 @@ impl Client {
             )?;
             let entry: KeyEntry = serde_json::from_slice(&p.entry.0)
                 .map_err(|e| tampered(format!("entry {} is not a key-log entry: {e}", p.index)))?;
-            leaves.insert(p.index, hex::encode(leaf));
+            if leaves.insert(p.index, hex::encode(leaf)).is_some() {
+                return Err(tampered(format!(
+                    "key-log entry {} for {handle} was given twice",
+                    p.index
+                )));
+            }
             entries.push((p.index, entry));
         }
         entries.sort_by_key(|(i, _)| *i);

@@ -119,7 +119,7 @@ impl Client {
 /// key it pinned, and extending the last head it saw. Answers the size of
 /// that last head (0 at first).
 /// The oldest tree head a device takes with an answer (its clock may be a
-/// little off; the node signs heads at most a minute old).
+/// little off; a node signs its head again every ten minutes).
 const MAX_HEAD_AGE_MS: u64 = 60 * 60 * 1000;
 
 pub(crate) fn check_head(
@@ -138,12 +138,13 @@ pub(crate) fn check_head(
     head.verify(&key).map_err(|_| {
         tampered("the tree head is not signed by the ledger key this device pinned")
     })?;
-    // A head from before a change hides the change: the node signs a new
-    // one for every answer at least once a minute.
+    // A head from before a change hides the change: the node answers with
+    // a head signed within the last second it changed, and signs its head
+    // again every ten minutes however quiet it is.
     let age = kizuna_wire::now_ms().saturating_sub(head.timestamp_ms);
     if age > MAX_HEAD_AGE_MS {
         return Err(tampered(format!(
-            "the node answers with a tree head signed {} minutes ago: it may be hiding what changed since",
+            "the node answers with a tree head signed {} minutes ago: it may be hiding what changed since (or this device's clock is wrong)",
             age / 60_000
         )));
     }

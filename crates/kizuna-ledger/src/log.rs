@@ -216,6 +216,9 @@ pub(crate) struct Shared {
     reader: File,
     pub(crate) key: TreeHeadKey,
     pub(crate) heads: Mutex<Vec<SignedTreeHead>>,
+    /// Set when directory records were written for leaves that then were
+    /// not: they are cut before anything else is written.
+    keys_dirty: std::sync::atomic::AtomicBool,
 }
 
 pub struct Ledger {
@@ -306,11 +309,20 @@ impl Shared {
                 .and_then(|_| file.sync_data())
                 .map_err(|e| io_error(&leaves_path, e))?;
         }
+        // The keys file exists, by name, before any leaf is written after
+        // it: a crash cannot keep the leaves and lose their keys' file.
+        let keys_path = dir.join(KEYS_FILE);
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&keys_path)
+            .map_err(|e| io_error(&keys_path, e))?;
         File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(|e| io_error(dir, e))?;
         let count = len / 32;
-        let keys_path = dir.join(KEYS_FILE);
         let records = read_keys(&keys_path, count)?;
         let mut keyed = records.iter().peekable();
         // Each name's chain, built as the leaves are read; the directory is
@@ -350,6 +362,7 @@ impl Shared {
             reader: file,
             key,
             heads: Mutex::new(heads),
+            keys_dirty: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -407,15 +420,20 @@ impl Shared {
                 records.extend_from_slice(&map.root());
             }
         }
-        let keys = records;
-        if !keys.is_empty() {
-            let path = self.dir.join(KEYS_FILE);
-            write_keys(&path, keyed, &keys)
-                .map_err(|e| LedgerError::Unwritable(format!("{}: {e}", path.display())))?;
+        use std::sync::atomic::Ordering::SeqCst;
+        let keys_path = self.dir.join(KEYS_FILE);
+        let unwritable =
+            |p: &Path, e: std::io::Error| LedgerError::Unwritable(format!("{}: {e}", p.display()));
+        if !records.is_empty() || self.keys_dirty.load(SeqCst) {
+            write_keys(&keys_path, keyed, &records).map_err(|e| unwritable(&keys_path, e))?;
+            self.keys_dirty.store(false, SeqCst);
         }
         let path = self.dir.join(LEAVES_FILE);
-        write_batch(&path, size, &bytes)
-            .map_err(|e| LedgerError::Unwritable(format!("{}: {e}", path.display())))
+        let written = write_batch(&path, size, &bytes).map_err(|e| unwritable(&path, e));
+        if written.is_err() && !records.is_empty() {
+            self.keys_dirty.store(true, SeqCst);
+        }
+        written
     }
 
     /// Keeps a signed head in the `heads` file and in memory.
@@ -574,6 +592,70 @@ impl Ledger {
                 .ok_or(LedgerError::DirectoryNotKept { size })?;
             Ok((map.get(key), map.prove(key)))
         })
+    }
+
+    /// Files leaves appended before the key directory existed under their
+    /// directory keys (index, key), when no leaf is filed yet: a ledger kept
+    /// before heads carried the directory. Heads that already carry one
+    /// must agree with the result. Answers how many were filed.
+    pub fn file_earlier(&self, mut keyed: Vec<(u64, Hash)>) -> Result<usize, LedgerError> {
+        keyed.sort_unstable();
+        keyed.dedup_by_key(|k| k.0);
+        let mut tree = self
+            .shared
+            .tree
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if keyed.is_empty() || !tree.keyed.is_empty() {
+            return Ok(0);
+        }
+        let mut map = KeyMap::default();
+        let mut records = Vec::with_capacity(keyed.len());
+        let mut bytes = Vec::with_capacity(keyed.len() * KEY_RECORD);
+        for (index, key) in keyed {
+            if index >= tree.size {
+                return Err(LedgerError::Damaged(format!(
+                    "entry {index} is to be filed in the key directory but the ledger holds {}",
+                    tree.size
+                )));
+            }
+            let leaf = View {
+                tree: &tree,
+                file: &self.shared.reader,
+            }
+            .read(index, index + 1)?
+            .first()
+            .copied()
+            .unwrap_or_default();
+            map = map.log(&key, &leaf);
+            let root = map.root();
+            bytes.extend_from_slice(&index.to_be_bytes());
+            bytes.extend_from_slice(&key);
+            bytes.extend_from_slice(&root);
+            records.push(Keyed { index, key, root });
+        }
+        let filed = Tree {
+            keyed: records,
+            ..Tree::empty()
+        };
+        for h in self.heads() {
+            if h.keys.is_some_and(|k| k != filed.keys_root_at(h.size)) {
+                return Err(LedgerError::Damaged(format!(
+                    "the head of {} entries signed at {} commits to a key directory without the entries the key log files before it",
+                    h.size, h.timestamp_ms
+                )));
+            }
+        }
+        let path = self.shared.dir.join(KEYS_FILE);
+        write_keys(&path, 0, &bytes)
+            .map_err(|e| LedgerError::Unwritable(format!("{}: {e}", path.display())))?;
+        let count = filed.keyed.len();
+        if let Some(last) = filed.keyed.last() {
+            tree.versions.push_back((last.index, map.clone()));
+        }
+        tree.keyed = filed.keyed;
+        tree.keys = map;
+        Ok(count)
     }
 
     /// Every leaf logged under a directory key: its index and the key, in

@@ -71,4 +71,19 @@ impl SharedLog for InMemoryLog {
             .map(|(s, h)| (*s, h.clone()))
             .collect())
     }
+
+    async fn refresh_head(&self, size: u64, head_json: &str) -> Result<(u64, String), LedgerError> {
+        let mut s = self.state();
+        if s.1
+            .last_key_value()
+            .is_some_and(|(&latest, _)| latest == size)
+        {
+            s.1.insert(size, head_json.to_string());
+        }
+        let (latest, head) =
+            s.1.last_key_value()
+                .map(|(l, h)| (*l, h.clone()))
+                .ok_or_else(|| LedgerError::Shared("no head is kept to sign again".into()))?;
+        Ok((latest, head))
+    }
 }

@@ -55,6 +55,12 @@ pub trait SharedLog: Send + Sync {
 
     /// At most `limit` kept heads for sizes from `size` on, smallest first.
     async fn heads_from(&self, size: u64, limit: u32) -> Result<Vec<(u64, String)>, LedgerError>;
+
+    /// Replaces the head kept for `size` with `head_json` (the same tree,
+    /// signed later) if `size` is the largest kept: a quiet log's head is
+    /// signed again rather than left to grow old. Answers the head that
+    /// stands, as [`SharedLog::put_head`].
+    async fn refresh_head(&self, size: u64, head_json: &str) -> Result<(u64, String), LedgerError>;
 }
 
 /// The mirror's side of a shared log.
@@ -232,6 +238,22 @@ impl Mirror {
         Ok(self.shared.size())
     }
 
+    /// Keeps a head the shared log holds for `size` (signed again for a
+    /// size the mirror has a head for already) once checked, if it is not
+    /// the mirror's latest.
+    pub(crate) fn adopt_head(&self, size: u64, json: &str) -> Result<(), LedgerError> {
+        let head = self.checked_head(size, json, &[])?;
+        let mut kept = self
+            .shared
+            .heads
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if kept.last() != Some(&head) && kept.last().is_none_or(|l| l.size <= head.size) {
+            self.shared.keep_head(&mut kept, head)?;
+        }
+        Ok(())
+    }
+
     /// Catches up until the mirror holds the first `size` leaves, which the
     /// shared log said it holds.
     async fn catch_up_through(&self, size: u64) -> Result<(), LedgerError> {
@@ -349,9 +371,35 @@ impl Ledger {
             catching: tokio::sync::Mutex::new(()),
         });
         ledger.check_prefix(&mirror).await?;
+        ledger.file_earlier_from(&mirror).await?;
         mirror.catch_up().await?;
         ledger.mirror = Some(Following::start(mirror));
         Ok(ledger)
+    }
+
+    /// A mirror kept before heads carried the key directory files its
+    /// leaves under the keys the shared log now holds for them, once.
+    async fn file_earlier_from(&self, mirror: &Mirror) -> Result<(), LedgerError> {
+        let held = self.size();
+        if held == 0 || !self.keyed_leaves().is_empty() {
+            return Ok(());
+        }
+        let mut keyed = Vec::new();
+        let mut at = 0;
+        while at < held {
+            let page = mirror.log.leaves_from(at, LEAVES_PAGE).await?;
+            if page.is_empty() {
+                break;
+            }
+            for (i, l) in page.iter().enumerate() {
+                if let Some(k) = l.key.filter(|_| at + (i as u64) < held) {
+                    keyed.push((at + i as u64, k));
+                }
+            }
+            at += page.len() as u64;
+        }
+        self.file_earlier(keyed)?;
+        Ok(())
     }
 
     /// Refuses a mirror that is not a beginning of the shared log.
@@ -390,7 +438,16 @@ impl Ledger {
                 .first()
                 .filter(|(size, _)| *size == ours.size)
                 .and_then(|(_, json)| serde_json::from_str::<SignedTreeHead>(json).ok());
-            if kept.as_ref() != Some(&ours) {
+            // Signed again for the same tree by another node, it is the same
+            // head in all that it proves.
+            let same = kept.as_ref().is_some_and(|k| {
+                k.size == ours.size
+                    && k.root == ours.root
+                    && (k.keys == ours.keys || ours.keys.is_none())
+                    && k.origin == ours.origin
+                    && k.verify(&self.shared.key.verifying_key()).is_ok()
+            });
+            if !same {
                 return Err(LedgerError::Damaged(format!(
                     "the head for {} entries in the mirror at {dir} is not the one the shared log {place} keeps: the mirror belongs to another log; move it aside and the node rebuilds it from the shared log",
                     ours.size

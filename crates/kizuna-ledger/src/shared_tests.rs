@@ -109,6 +109,19 @@ impl SharedLog for MemoryLog {
             .map(|(k, v)| (*k, v.clone()))
             .collect())
     }
+
+    async fn refresh_head(&self, size: u64, head_json: &str) -> Result<(u64, String), LedgerError> {
+        let _writer = self.writer.lock().await;
+        let mut s = self.state.lock().unwrap();
+        if s.heads
+            .last_key_value()
+            .is_some_and(|(&latest, _)| latest == size)
+        {
+            s.heads.insert(size, head_json.to_string());
+        }
+        let (latest, head) = s.heads.last_key_value().unwrap();
+        Ok((*latest, head.clone()))
+    }
 }
 
 fn key() -> TreeHeadKey {
@@ -320,4 +333,32 @@ async fn every_mirror_holds_the_same_key_directory() {
     // Reopened, the mirror reads its keys back and its heads still match.
     let a = open(da.path(), &log).await.unwrap();
     assert_eq!(a.keyed_leaves(), vec![(1, [5; 32]), (2, [6; 32])]);
+}
+
+#[tokio::test]
+async fn a_quiet_logs_head_is_signed_again_and_every_mirror_still_opens() {
+    let log = MemoryLog::named("quiet");
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = open(da.path(), &log).await.unwrap();
+    a.append(vec![leaf(0, 0)]).await.unwrap();
+    // The log's head, signed long ago, for the log as it still is.
+    let old = key().sign_with_keys(1, a.root_at(1).unwrap(), Some(a.keys_root_at(1)), 1);
+    log.put_head(1, &serde_json::to_string(&old).unwrap())
+        .await
+        .unwrap();
+    a.catch_up().await.unwrap();
+    assert_eq!(a.latest_head(), Some(old.clone()));
+    // Asked for a head, a node signs it again rather than give out the old.
+    let b = open(db.path(), &log).await.unwrap();
+    let fresh = b.sign_head_async().await.unwrap();
+    assert_eq!((fresh.size, fresh.root), (old.size, old.root));
+    assert!(fresh.timestamp_ms > old.timestamp_ms);
+    assert_eq!(b.latest_head(), Some(fresh.clone()));
+    // Another node takes that one, and a mirror whose latest head is the
+    // old one still opens.
+    drop(a);
+    let a = open(da.path(), &log).await.unwrap();
+    assert_eq!(a.sign_head_async().await.unwrap(), fresh);
+    let again = open(da.path(), &log).await;
+    assert!(again.is_ok(), "{:?}", again.err());
 }

@@ -7,11 +7,24 @@ use crate::head::SignedTreeHead;
 use crate::log::{now_ms, Ledger};
 use crate::LedgerError;
 
+/// How long the head of a log that has not grown stands before a request
+/// for a head signs it again: a device takes a head as current for an
+/// hour at most, so a quiet log must not leave it with an older one.
+pub const HEAD_REFRESH_MS: u64 = 10 * 60 * 1000;
+
+/// Whether `last` still stands as the head of a log of `size` entries.
+fn stands(last: &SignedTreeHead, size: u64) -> bool {
+    last.size == size
+        && last.keys.is_some()
+        && now_ms().saturating_sub(last.timestamp_ms) < HEAD_REFRESH_MS
+}
+
 impl Ledger {
     /// Signs the current tree head, keeps it, and returns it; if nothing was
-    /// appended since the last head, that head is returned instead (unless
-    /// it was signed before heads carried the key directory: a head for
-    /// the same size is then signed again, with it).
+    /// appended since the last head, that head is returned instead, unless
+    /// it is older than [`HEAD_REFRESH_MS`] or was signed before heads
+    /// carried the key directory: a head for the same size is then signed
+    /// again.
     pub fn sign_head(&self) -> Result<SignedTreeHead, LedgerError> {
         let mut heads = self
             .shared
@@ -20,7 +33,7 @@ impl Ledger {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let size = self.size();
         if let Some(last) = heads.last() {
-            if last.size == size && last.keys.is_some() {
+            if stands(last, size) {
                 return Ok(last.clone());
             }
         }
@@ -100,7 +113,7 @@ impl Ledger {
         let mirror = &following.mirror;
         let size = self.size();
         if let Some(last) = self.latest_head() {
-            if last.size == size && last.keys.is_some() {
+            if stands(&last, size) {
                 return Ok(last);
             }
         }
@@ -112,8 +125,19 @@ impl Ledger {
         );
         let json = serde_json::to_string(&head)
             .map_err(|e| LedgerError::Unwritable(format!("a tree head: {e}")))?;
-        let (kept, _) = mirror.log.put_head(size, &json).await?;
+        let (mut kept, mut kept_json) = mirror.log.put_head(size, &json).await?;
+        if kept == size && kept_json != json {
+            // Another head stands for this size. Signed long ago (the log
+            // has not grown since), ours, signed now, replaces it.
+            let standing = serde_json::from_str::<SignedTreeHead>(&kept_json).ok();
+            if !standing.is_some_and(|h| stands(&h, size)) {
+                (kept, kept_json) = mirror.log.refresh_head(size, &json).await?;
+            }
+        }
         mirror.catch_up().await?;
+        if kept == size {
+            mirror.adopt_head(size, &kept_json)?;
+        }
         let heads = self.shared.heads.lock().map_err(|_| {
             LedgerError::Unwritable("the ledger's heads were left half-changed".into())
         })?;

@@ -361,6 +361,82 @@ mod on_disk {
     }
 
     #[tokio::test]
+    async fn a_quiet_ledgers_head_is_signed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::open(dir.path(), key()).unwrap();
+        l.append(entries(0..3)).await.unwrap();
+        let first = l.sign_head().unwrap();
+        assert_eq!(l.sign_head().unwrap(), first, "a recent head stands");
+        // As if signed longer ago than a head stands.
+        let old = key().sign_with_keys(3, first.root, first.keys, 1);
+        {
+            let mut heads = l.shared.heads.lock().unwrap();
+            l.shared.keep_head(&mut heads, old.clone()).unwrap();
+        }
+        let fresh = l.sign_head().unwrap();
+        assert_eq!(
+            (fresh.size, fresh.root, fresh.keys),
+            (3, old.root, old.keys)
+        );
+        assert!(fresh.timestamp_ms > old.timestamp_ms);
+        drop(l);
+        Ledger::open(dir.path(), key()).expect("heads for one size signed twice open");
+    }
+
+    #[tokio::test]
+    async fn entries_from_before_the_directory_are_filed_once() {
+        use crate::keymap::chain_all;
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::open(dir.path(), key()).unwrap();
+        let all = entries(0..6);
+        l.append(all.clone()).await.unwrap();
+        let filed = l
+            .file_earlier(vec![(4, [1; 32]), (1, [1; 32]), (2, [2; 32])])
+            .unwrap();
+        assert_eq!(filed, 3);
+        assert_eq!(
+            l.keyed_leaves(),
+            vec![(1, [1; 32]), (2, [2; 32]), (4, [1; 32])]
+        );
+        assert_eq!(
+            l.key_proof(&[1; 32], 6).unwrap().0,
+            chain_all(&[all[1], all[4]])
+        );
+        // Once: a ledger with filed leaves files nothing more.
+        assert_eq!(l.file_earlier(vec![(5, [3; 32])]).unwrap(), 0);
+        let head = l.sign_head().unwrap();
+        drop(l);
+        let l = Ledger::open(dir.path(), key()).unwrap();
+        assert_eq!(l.keys_root_at(6), head.keys.unwrap());
+        assert!(l.file_earlier(vec![(9, [3; 32])]).is_ok());
+    }
+
+    #[tokio::test]
+    async fn keys_written_for_leaves_that_were_not_are_cut_before_the_next_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::open(dir.path(), key()).unwrap();
+        l.append_keyed(vec![(entries(0..1)[0], [1; 32])])
+            .await
+            .unwrap();
+        // The leaves file goes away: a keyed batch writes its keys, then
+        // fails on its leaves.
+        let leaves = dir.path().join("leaves");
+        let moved = dir.path().join("leaves.away");
+        std::fs::rename(&leaves, &moved).unwrap();
+        assert!(l
+            .append_keyed(vec![(entries(1..2)[0], [2; 32])])
+            .await
+            .is_err());
+        std::fs::rename(&moved, &leaves).unwrap();
+        // A plain batch takes that place; the stray key must not name it.
+        l.append(entries(1..2)).await.unwrap();
+        assert_eq!(l.keyed_leaves(), vec![(0, [1; 32])]);
+        drop(l);
+        let l = Ledger::open(dir.path(), key()).expect("the ledger opens");
+        assert_eq!(l.keyed_leaves(), vec![(0, [1; 32])]);
+    }
+
+    #[tokio::test]
     async fn a_key_whose_leaf_a_crash_left_out_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
         {

@@ -118,6 +118,34 @@ async fn number_appended(
     Ok(numbered)
 }
 
+/// Files in the key directory, once, the key-log entries a ledger holds
+/// from before the directory existed (a node upgraded with its people), so
+/// that their handles' histories are proven like any other. A mirror of a
+/// shared log takes them from the shared log instead.
+pub(crate) async fn file_earlier_entries(
+    store: &dyn Store,
+    ledger: &Ledger,
+) -> Result<usize, NodeError> {
+    if ledger.is_shared() || !ledger.keyed_leaves().is_empty() {
+        return Ok(0);
+    }
+    let mut keyed = Vec::new();
+    let mut from = 0;
+    loop {
+        let batch = store.key_entries_from(from, 10_000).await?;
+        let Some(last) = batch.last().and_then(|r| r.idx) else {
+            break;
+        };
+        from = last + 1;
+        keyed.extend(
+            batch
+                .iter()
+                .filter_map(|r| Some((r.idx?, directory_key(&r.handle)))),
+        );
+    }
+    ledger.file_earlier(keyed).map_err(ledger_failure)
+}
+
 /// A key-log entry, freshly salted, as written before its append: the row
 /// and its leaf.
 fn unnumbered(
@@ -231,6 +259,27 @@ impl Node {
                 Ok(idx)
             }
             Err(e) => {
+                // A shared log may have taken the leaf though the answer
+                // was lost: the binding is then logged, and goes ahead.
+                // Not knowing, the entry is left to the settling, which
+                // numbers it if the log holds it and takes it back if not.
+                if ledger.is_shared() {
+                    match ledger
+                        .find_appended(&[(row.leaf.as_slice(), row.after)])
+                        .await
+                        .map(|found| found.first().copied().flatten())
+                    {
+                        Ok(Some(idx)) => {
+                            row.idx = Some(idx);
+                            if let Err(e) = self.store.write_key_entry(&row).await {
+                                tracing::warn!(error = %e, idx, "a key-log entry is numbered at the next settling");
+                            }
+                            return Ok(idx);
+                        }
+                        Ok(None) => {}
+                        Err(_) => return Err(ledger_failure(e)),
+                    }
+                }
                 if let Err(undo) = self.store.drop_pending_key_entry(&row.leaf).await {
                     tracing::warn!(error = %undo, "an unlogged key-log entry could not be taken back; it is settled at the next start");
                 }
@@ -274,10 +323,10 @@ impl Node {
         // An entry appended but not yet numbered (its append finishing on
         // this or another node, or cut off by a crash) is in the directory
         // already: it is numbered now, so the history holds it.
-        let mut rows = numbered;
-        if self.number_pending(handle).await? {
-            rows = self.store.key_entries(handle).await?;
-        }
+        // Read again after the head was chosen: an entry numbered since the
+        // first read (by the node appending it) is in the head's directory.
+        self.number_pending(handle).await?;
+        let rows = self.store.key_entries(handle).await?;
         let mut entries = Vec::with_capacity(rows.len());
         for r in rows {
             let Some(index) = r.idx.filter(|i| *i < head.size) else {
@@ -312,12 +361,12 @@ impl Node {
     }
 
     /// Numbers the handle's entries whose leaves the ledger holds though
-    /// the store does not say so yet; answers whether there were any.
-    async fn number_pending(&self, handle: &str) -> Result<bool, NodeError> {
+    /// the store does not say so yet.
+    async fn number_pending(&self, handle: &str) -> Result<(), NodeError> {
         let mut pending = self.store.pending_key_entries().await?;
         pending.retain(|p| p.handle == handle);
         let ledger = self.vault.ledger()?;
-        let numbered = number_appended(self.store.as_ref(), ledger, &pending).await?;
-        Ok(numbered.contains(&true))
+        number_appended(self.store.as_ref(), ledger, &pending).await?;
+        Ok(())
     }
 }

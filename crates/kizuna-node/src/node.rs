@@ -205,6 +205,15 @@ impl Node {
         crate::key_log::settle_pending(store.as_ref(), vault.ledger()?)
             .await
             .map_err(|e| OpenError::KeyLog(e.to_string()))?;
+        let filed = crate::key_log::file_earlier_entries(store.as_ref(), vault.ledger()?)
+            .await
+            .map_err(|e| OpenError::KeyLog(e.to_string()))?;
+        if filed > 0 {
+            tracing::info!(
+                entries = filed,
+                "key-log entries from before the key directory were filed in it"
+            );
+        }
         let adopted = crate::key_log::adopt_earlier_devices(store.as_ref(), vault.ledger()?)
             .await
             .map_err(|e| OpenError::KeyLog(e.to_string()))?;

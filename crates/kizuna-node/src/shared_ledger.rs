@@ -60,6 +60,10 @@ impl SharedLog for PgSharedLog {
     async fn heads_from(&self, size: u64, limit: u32) -> Result<Vec<(u64, String)>, LedgerError> {
         self.0.heads_from(size, limit).await.map_err(unusable)
     }
+
+    async fn refresh_head(&self, size: u64, head_json: &str) -> Result<(u64, String), LedgerError> {
+        self.0.refresh_head(size, head_json).await.map_err(unusable)
+    }
 }
 
 /// The node's ledger as a mirror (in the data directory's ledger files) of
@@ -241,5 +245,23 @@ mod tests {
             e.contains(&dir.path().display().to_string()) && e.contains(theirs.name()),
             "{e}"
         );
+    }
+
+    /// The expression the node schema's migration files the key log's
+    /// earlier leaves under is the directory key a node computes.
+    #[tokio::test]
+    async fn the_migration_files_earlier_entries_under_the_nodes_directory_keys() {
+        use sqlx::Connection;
+        let db = ScratchDatabase::create("shared_ledger_dir_key").await;
+        let mut c = sqlx::PgConnection::connect(db.url()).await.unwrap();
+        let computed: Vec<u8> = sqlx::query_scalar(
+            "SELECT sha256(convert_to('kizuna key directory', 'UTF8') || '\\x00'::bytea \
+             || convert_to($1, 'UTF8'))",
+        )
+        .bind("bob-東京")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+        assert_eq!(computed, kizuna_ledger::directory_key("bob-東京").to_vec());
     }
 }

@@ -154,6 +154,34 @@ impl PgLedgerLog {
         Ok((size, head.to_string()))
     }
 
+    /// Replaces the head kept for `size` with `head` if `size` is the
+    /// largest kept (the same tree signed again); answers the head that
+    /// stands for the largest size.
+    pub async fn refresh_head(&self, size: u64, head: &str) -> Result<(u64, String)> {
+        let mut tx = self.pool.begin().await?;
+        lock(&mut tx).await?;
+        sqlx::query(
+            "UPDATE ledger_heads SET head = $2 WHERE size = $1 \
+             AND size = (SELECT MAX(size) FROM ledger_heads)",
+        )
+        .bind(index(size)?)
+        .bind(head)
+        .execute(&mut *tx)
+        .await?;
+        let latest: Option<(i64, String)> =
+            sqlx::query_as("SELECT size, head FROM ledger_heads ORDER BY size DESC LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        let (kept, json) = latest.ok_or_else(|| {
+            StoreError::Backend(format!(
+                "no tree head is kept in the ledger in {} to sign again",
+                self.place
+            ))
+        })?;
+        Ok((kept as u64, json))
+    }
+
     /// At most `limit` kept heads for sizes from `size` on, smallest first.
     pub async fn heads_from(&self, size: u64, limit: u32) -> Result<Vec<(u64, String)>> {
         let rows: Vec<(i64, String)> = sqlx::query_as(

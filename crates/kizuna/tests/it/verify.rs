@@ -303,6 +303,37 @@ async fn a_node_that_leaves_an_entry_out_of_a_handles_history_is_caught() {
     );
 }
 
+#[tokio::test]
+async fn key_log_entries_from_before_the_key_directory_are_filed_in_it_at_start() {
+    let mut node = Node::start().await;
+    let mut alice = node.person("alice", "jp").await;
+    let mut bob = node.person("bob", "jp").await;
+    let (bob_laptop, _) = link(&node, &mut bob, "bob-laptop").await;
+    bob_laptop.close().await;
+    assert_eq!(alice.logged_keys("bob").await.unwrap().devices.len(), 2);
+    // As a ledger kept before the key directory: no keys file, and no head
+    // that commits to one.
+    let addr = node.stop().await;
+    let ledger = node.data_dir().join("ledger");
+    std::fs::remove_file(ledger.join("keys")).unwrap();
+    std::fs::remove_file(ledger.join("heads")).unwrap();
+    node.start_again(addr).await;
+
+    // Every history is proven whole as before, and the audit agrees.
+    assert_eq!(alice.logged_keys("bob").await.unwrap().devices.len(), 2);
+    bob.sync().await.unwrap();
+    alice.logged_keys("alice").await.unwrap();
+    alice.close().await;
+    bob.close().await;
+    node.stop().await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kizuna"))
+        .args(["audit", "verify", "--data-dir"])
+        .arg(node.data_dir())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
 /// The events of kind `KeyNotLogged`, as (chat, handle, device).
 fn not_logged(events: &[kizuna_client::Event]) -> Vec<(String, String, String)> {
     events

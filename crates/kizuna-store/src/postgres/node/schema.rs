@@ -211,5 +211,12 @@ CREATE INDEX key_log_by_account ON key_log (account_id);
 -- for the key log's entries), which every node's heads commit to.
 ALTER TABLE ledger_leaves ADD COLUMN dir_key BYTEA
     CHECK (dir_key IS NULL OR octet_length(dir_key) = 32);
+-- The key log's entries from before: filed under their handles' keys,
+-- SHA-256 of 'kizuna key directory', a zero byte, and the handle.
+UPDATE ledger_leaves l
+SET dir_key = sha256(convert_to('kizuna key directory', 'UTF8') || '\x00'::bytea
+                     || convert_to(k.handle, 'UTF8'))
+FROM key_log k
+WHERE k.idx = l.idx;
 "#,
 ];

@@ -59,7 +59,8 @@ impl PgRegionStore {
             if !phones.is_empty() {
                 let hashes: Vec<&[u8]> = phones.iter().map(|(h, _, _)| h.as_slice()).collect();
                 let held = sqlx::query(
-                    "SELECT phone_hash, subject_id, proven FROM phone_index WHERE phone_hash = ANY($1) FOR UPDATE",
+                    "SELECT phone_hash, subject_id, proven FROM phone_index WHERE phone_hash = ANY($1) \
+                     ORDER BY phone_hash FOR UPDATE",
                 )
                 .bind(&hashes)
                 .fetch_all(&mut *tx)
