@@ -1,10 +1,8 @@
 //! The ledger on disk: `leaves` holds every leaf hash, 32 bytes each, in
-//! order; `keys` the directory key of each leaf logged under one (its
-//! index, 8 bytes big-endian, the key, and the directory's root after it,
-//! so that opening builds the directory once rather than replaying it); `heads` holds every tree head
-//! the ledger signed, one JSON line each. Appends are group-committed: whoever appends while a batch is
-//! being made durable joins the next one, and every caller is answered only
-//! once their leaves are on disk.
+//! order; `keys` a record of each leaf filed in the key directory (see
+//! `keys`); `heads` holds every tree head the ledger signed, one JSON line
+//! each. Appends are group-committed (see `commit`): every caller is
+//! answered only once their leaves are on disk.
 //!
 //! In memory the ledger keeps the hash of every complete block of
 //! `BLOCK_LEAVES` leaves and every complete subtree above it (under a
@@ -19,11 +17,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex, RwLock};
 
 use crate::head::{SignedTreeHead, TreeHeadKey};
-use crate::keymap::{KeyMap, KeyProof, EMPTY_ROOT};
+use crate::keymap::KeyMap;
 use crate::merkle::{self, node_hash, split, Hash, Subtrees};
 use crate::LedgerError;
 
+mod commit;
+mod keys;
 mod roots;
+use commit::{commit_loop, write_batch, Pending};
+use keys::{read_keys, write_keys, Keyed};
 pub(crate) use roots::{keys_root_with, root_with};
 
 const BLOCK_LEVEL: u32 = 6;
@@ -34,10 +36,6 @@ const MAX_BATCH: usize = 1 << 16;
 pub(crate) const LEAVES_FILE: &str = "leaves";
 pub(crate) const HEADS_FILE: &str = "heads";
 pub(crate) const KEYS_FILE: &str = "keys";
-const KEY_RECORD: usize = 72;
-/// Versions of the key directory kept for proofs against recent heads.
-const KEPT_VERSIONS: usize = 256;
-
 /// A leaf as it is appended: its hash, and the directory key it is logged
 /// under, if any (the key log's entries are, under their handle's).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,14 +48,6 @@ impl Leaf {
     pub fn plain(hash: Hash) -> Leaf {
         Leaf { hash, key: None }
     }
-}
-
-/// A leaf logged under a directory key, and the directory's root after it.
-#[derive(Clone, Copy)]
-struct Keyed {
-    index: u64,
-    key: Hash,
-    root: Hash,
 }
 
 struct Tree {
@@ -83,48 +73,6 @@ impl Tree {
             keyed: Vec::new(),
             versions: VecDeque::new(),
         }
-    }
-
-    fn push_leaf(&mut self, leaf: &Leaf) {
-        if let Some(key) = &leaf.key {
-            self.keys = self.keys.log(key, &leaf.hash);
-            self.keyed.push(Keyed {
-                index: self.size,
-                key: *key,
-                root: self.keys.root(),
-            });
-            self.versions.push_back((self.size, self.keys.clone()));
-            if self.versions.len() > KEPT_VERSIONS {
-                self.versions.pop_front();
-            }
-        }
-        self.push(leaf.hash);
-    }
-
-    /// How many directory changes the first `size` leaves hold.
-    fn keyed_before(&self, size: u64) -> usize {
-        self.keyed.partition_point(|k| k.index < size)
-    }
-
-    fn keys_root_at(&self, size: u64) -> Hash {
-        match self.keyed_before(size) {
-            0 => EMPTY_ROOT,
-            n => self.keyed[n - 1].root,
-        }
-    }
-
-    /// The directory over the first `size` leaves, if still kept.
-    fn keys_at(&self, size: u64) -> Option<KeyMap> {
-        let n = self.keyed_before(size);
-        if n == 0 {
-            return Some(KeyMap::default());
-        }
-        let index = self.keyed[n - 1].index;
-        self.versions
-            .iter()
-            .rev()
-            .find(|(i, _)| *i == index)
-            .map(|(_, m)| m.clone())
     }
 
     fn push(&mut self, leaf: Hash) {
@@ -203,11 +151,6 @@ impl Subtrees for View<'_> {
             &self.subtree(start + k, end)?,
         ))
     }
-}
-
-struct Pending {
-    leaves: Vec<Leaf>,
-    reply: tokio::sync::oneshot::Sender<Result<u64, LedgerError>>,
 }
 
 pub(crate) struct Shared {
@@ -327,7 +270,7 @@ impl Shared {
         let mut keyed = records.iter().peekable();
         // Each name's chain, built as the leaves are read; the directory is
         // built from them once at the end.
-        let mut chains: std::collections::HashMap<Hash, Hash> = Default::default();
+        let mut chains = std::collections::HashMap::new();
         let mut tree = Tree::empty();
         let mut r = BufReader::with_capacity(1 << 20, &file);
         let mut leaf = [0u8; 32];
@@ -341,20 +284,7 @@ impl Shared {
             tree.push(leaf);
         }
         drop(r);
-        tree.keys = KeyMap::from_entries(chains.into_iter().collect());
-        let built = tree.keys.root();
-        if let Some(last) = records.last() {
-            if last.root != built {
-                return Err(LedgerError::Damaged(format!(
-                    "the key directory built from {} has the root {}, not the {} it recorded: the keys file or the leaves were changed",
-                    keys_path.display(),
-                    hex::encode(built),
-                    hex::encode(last.root)
-                )));
-            }
-            tree.versions.push_back((last.index, tree.keys.clone()));
-        }
-        tree.keyed = records;
+        tree.install_keys(records, chains, &keys_path)?;
         let heads = read_heads(&dir.join(HEADS_FILE))?;
         Ok(Shared {
             dir: dir.to_path_buf(),
@@ -408,18 +338,8 @@ impl Shared {
         keys: &KeyMap,
         leaves: &[Leaf],
     ) -> Result<(), LedgerError> {
-        let mut records = Vec::new();
-        let mut map = keys.clone();
-        let mut bytes = Vec::with_capacity(leaves.len() * 32);
-        for (i, l) in leaves.iter().enumerate() {
-            bytes.extend_from_slice(&l.hash);
-            if let Some(k) = &l.key {
-                map = map.log(k, &l.hash);
-                records.extend_from_slice(&(size + i as u64).to_be_bytes());
-                records.extend_from_slice(k);
-                records.extend_from_slice(&map.root());
-            }
-        }
+        let records = keys::records(keys, size, leaves);
+        let bytes: Vec<u8> = leaves.iter().flat_map(|l| l.hash).collect();
         use std::sync::atomic::Ordering::SeqCst;
         let keys_path = self.dir.join(KEYS_FILE);
         let unwritable =
@@ -566,104 +486,6 @@ impl Ledger {
         roots::root_with(&self.shared, size, &[])
     }
 
-    /// The key directory's root over the first `size` entries.
-    pub fn keys_root_at(&self, size: u64) -> Hash {
-        self.with_view(|v| v.tree.keys_root_at(size))
-    }
-
-    /// What the key directory over the first `size` entries holds under
-    /// `key`, and the proof of it against that root. Only recent versions
-    /// are kept: for an older size, ask about a newer head.
-    pub fn key_proof(
-        &self,
-        key: &Hash,
-        size: u64,
-    ) -> Result<(Option<Hash>, KeyProof), LedgerError> {
-        self.with_view(|v| {
-            if size > v.tree.size {
-                return Err(LedgerError::IndexOutOfRange {
-                    index: size,
-                    size: v.tree.size,
-                });
-            }
-            let map = v
-                .tree
-                .keys_at(size)
-                .ok_or(LedgerError::DirectoryNotKept { size })?;
-            Ok((map.get(key), map.prove(key)))
-        })
-    }
-
-    /// Files leaves appended before the key directory existed under their
-    /// directory keys (index, key), when no leaf is filed yet: a ledger kept
-    /// before heads carried the directory. Heads that already carry one
-    /// must agree with the result. Answers how many were filed.
-    pub fn file_earlier(&self, mut keyed: Vec<(u64, Hash)>) -> Result<usize, LedgerError> {
-        keyed.sort_unstable();
-        keyed.dedup_by_key(|k| k.0);
-        let mut tree = self
-            .shared
-            .tree
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if keyed.is_empty() || !tree.keyed.is_empty() {
-            return Ok(0);
-        }
-        let mut map = KeyMap::default();
-        let mut records = Vec::with_capacity(keyed.len());
-        let mut bytes = Vec::with_capacity(keyed.len() * KEY_RECORD);
-        for (index, key) in keyed {
-            if index >= tree.size {
-                return Err(LedgerError::Damaged(format!(
-                    "entry {index} is to be filed in the key directory but the ledger holds {}",
-                    tree.size
-                )));
-            }
-            let leaf = View {
-                tree: &tree,
-                file: &self.shared.reader,
-            }
-            .read(index, index + 1)?
-            .first()
-            .copied()
-            .unwrap_or_default();
-            map = map.log(&key, &leaf);
-            let root = map.root();
-            bytes.extend_from_slice(&index.to_be_bytes());
-            bytes.extend_from_slice(&key);
-            bytes.extend_from_slice(&root);
-            records.push(Keyed { index, key, root });
-        }
-        let filed = Tree {
-            keyed: records,
-            ..Tree::empty()
-        };
-        for h in self.heads() {
-            if h.keys.is_some_and(|k| k != filed.keys_root_at(h.size)) {
-                return Err(LedgerError::Damaged(format!(
-                    "the head of {} entries signed at {} commits to a key directory without the entries the key log files before it",
-                    h.size, h.timestamp_ms
-                )));
-            }
-        }
-        let path = self.shared.dir.join(KEYS_FILE);
-        write_keys(&path, 0, &bytes)
-            .map_err(|e| LedgerError::Unwritable(format!("{}: {e}", path.display())))?;
-        let count = filed.keyed.len();
-        if let Some(last) = filed.keyed.last() {
-            tree.versions.push_back((last.index, map.clone()));
-        }
-        tree.keyed = filed.keyed;
-        tree.keys = map;
-        Ok(count)
-    }
-
-    /// Every leaf logged under a directory key: its index and the key, in
-    /// order; what an audit matches against the entries behind them.
-    pub fn keyed_leaves(&self) -> Vec<(u64, Hash)> {
-        self.with_view(|v| v.tree.keyed.iter().map(|k| (k.index, k.key)).collect())
-    }
-
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, LedgerError> {
         self.with_view(|v| {
             if size > v.tree.size {
@@ -782,121 +604,4 @@ pub(crate) fn read_heads(path: &Path) -> Result<Vec<SignedTreeHead>, LedgerError
         }
     }
     Ok(heads)
-}
-
-/// The directory keys recorded for the first `count` leaves, in order; a
-/// record a crash tore, or one for a leaf that was never written, is cut
-/// off, as it was never acknowledged.
-fn read_keys(path: &Path, count: u64) -> Result<Vec<Keyed>, LedgerError> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_error(path, e)),
-    };
-    let mut keys = Vec::with_capacity(bytes.len() / KEY_RECORD);
-    for r in bytes.chunks_exact(KEY_RECORD) {
-        let mut index = [0u8; 8];
-        index.copy_from_slice(&r[..8]);
-        let index = u64::from_be_bytes(index);
-        if index >= count {
-            break;
-        }
-        if keys.last().is_some_and(|last: &Keyed| last.index >= index) {
-            return Err(LedgerError::Damaged(format!(
-                "{} names entry {index} out of order",
-                path.display()
-            )));
-        }
-        let mut key = [0u8; 32];
-        key.copy_from_slice(&r[8..40]);
-        let mut root = [0u8; 32];
-        root.copy_from_slice(&r[40..]);
-        keys.push(Keyed { index, key, root });
-    }
-    if bytes.len() != keys.len() * KEY_RECORD {
-        OpenOptions::new()
-            .write(true)
-            .open(path)
-            .and_then(|f| {
-                f.set_len((keys.len() * KEY_RECORD) as u64)?;
-                f.sync_data()
-            })
-            .map_err(|e| io_error(path, e))?;
-    }
-    Ok(keys)
-}
-
-/// Writes directory key records after the first `durable` and makes them
-/// durable.
-fn write_keys(path: &Path, durable: usize, bytes: &[u8]) -> std::io::Result<()> {
-    let f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)?;
-    let at = (durable * KEY_RECORD) as u64;
-    if f.metadata()?.len() != at {
-        f.set_len(at)?;
-    }
-    f.write_all_at(bytes, at)?;
-    f.sync_data()
-}
-
-/// Writes `bytes` after the first `durable` leaves and makes them durable.
-/// The file is opened for each batch, so a ledger whose storage has gone
-/// away fails here rather than writing into a file no one will read.
-fn write_batch(path: &Path, durable: u64, bytes: &[u8]) -> std::io::Result<()> {
-    let f = OpenOptions::new().write(true).open(path)?;
-    if f.metadata()?.len() != durable * 32 {
-        // What a failed batch left behind was never acknowledged.
-        f.set_len(durable * 32)?;
-    }
-    f.write_all_at(bytes, durable * 32)?;
-    f.sync_data()
-}
-
-fn commit_loop(shared: &Shared, rx: mpsc::Receiver<Pending>) {
-    let mut leaves = Vec::new();
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        let mut count = batch[0].leaves.len();
-        while count < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(p) => {
-                    count += p.leaves.len();
-                    batch.push(p);
-                }
-                Err(_) => break,
-            }
-        }
-        leaves.clear();
-        for p in &batch {
-            leaves.extend_from_slice(&p.leaves);
-        }
-        let (durable, keyed, keys) = shared.durable();
-        match shared.write(durable, keyed, &keys, &leaves) {
-            Ok(()) => {
-                let mut tree = shared
-                    .tree
-                    .write()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
-                for p in batch {
-                    let first = tree.size;
-                    for l in &p.leaves {
-                        tree.push_leaf(l);
-                    }
-                    let _ = p.reply.send(Ok(first));
-                }
-            }
-            Err(e) => {
-                for p in batch {
-                    let _ = p.reply.send(Err(match &e {
-                        LedgerError::Unwritable(s) => LedgerError::Unwritable(s.clone()),
-                        e => LedgerError::Unwritable(e.to_string()),
-                    }));
-                }
-            }
-        }
-    }
 }

@@ -501,3 +501,18 @@ pub async fn wait_until_up(url: &str) -> bool {
     }
     false
 }
+
+/// Runs one statement on a stopped node's SQLite file, as someone with
+/// the disk would; answers the rows it changed.
+pub async fn run_sql(db: &Path, statement: &str) -> u64 {
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let changed = sqlx::query(statement)
+        .execute(&pool)
+        .await
+        .unwrap()
+        .rows_affected();
+    pool.close().await;
+    changed
+}

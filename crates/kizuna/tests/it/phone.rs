@@ -194,14 +194,7 @@ async fn a_number_registered_before_codes_existed_is_found_by_nobody_until_its_h
     // As a node from before codes existed held it: never proven.
     let addr = node.stop().await;
     let db = node.data_dir().join("regions").join("jp.sqlite");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
-    sqlx::query("UPDATE phone_index SET proven = 0")
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    run_sql(&db, "UPDATE phone_index SET proven = 0").await;
     node.start_again(addr).await;
 
     // Nobody finds dave by a number he never proved.

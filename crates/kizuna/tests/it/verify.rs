@@ -198,9 +198,7 @@ async fn people_registered_before_the_key_log_are_entered_into_it_once() {
     pool.close().await;
     // Nor did its ledger file any leaf in the key directory, or sign
     // heads that commit to one.
-    let ledger = node.data_dir().join("ledger");
-    std::fs::remove_file(ledger.join("keys")).unwrap();
-    let _ = std::fs::remove_file(ledger.join("heads"));
+    forget_key_directory(&node);
     node.start_again(addr).await;
 
     // Upgraded, they reach each other and check their own accounts.
@@ -243,16 +241,13 @@ async fn a_node_that_leaves_an_entry_out_of_a_handles_history_is_caught() {
     let addr = node.stop().await;
     // The node hides the revocation from the key log it serves, so that
     // alice would go on encrypting to the thief's laptop.
-    let db = node.data_dir().join("node.sqlite");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
-    let hidden = sqlx::query("DELETE FROM key_log WHERE handle = 'bob' AND idx = (SELECT MAX(idx) FROM key_log WHERE handle = 'bob')")
-        .execute(&pool)
-        .await
-        .unwrap();
-    assert_eq!(hidden.rows_affected(), 1);
-    pool.close().await;
+    let hidden = run_sql(
+        &node.data_dir().join("node.sqlite"),
+        "DELETE FROM key_log WHERE handle = 'bob' \
+         AND idx = (SELECT MAX(idx) FROM key_log WHERE handle = 'bob')",
+    )
+    .await;
+    assert_eq!(hidden, 1);
     node.start_again(addr).await;
 
     // Every entry it serves is in the ledger, but the signed head's key
@@ -286,11 +281,7 @@ async fn a_node_that_leaves_an_entry_out_of_a_handles_history_is_caught() {
     // An auditor of the data directory finds the leaf the directory files
     // under bob with no key-log entry behind it.
     node.stop().await;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kizuna"))
-        .args(["audit", "verify", "--data-dir"])
-        .arg(node.data_dir())
-        .output()
-        .unwrap();
+    let out = audit_data_dir(&node);
     assert_eq!(out.status.code(), Some(6), "{out:?}");
     let said = format!(
         "{}{}",
@@ -314,9 +305,7 @@ async fn key_log_entries_from_before_the_key_directory_are_filed_in_it_at_start(
     // As a ledger kept before the key directory: no keys file, and no head
     // that commits to one.
     let addr = node.stop().await;
-    let ledger = node.data_dir().join("ledger");
-    std::fs::remove_file(ledger.join("keys")).unwrap();
-    std::fs::remove_file(ledger.join("heads")).unwrap();
+    forget_key_directory(&node);
     node.start_again(addr).await;
 
     // Every history is proven whole as before, and the audit agrees.
@@ -326,12 +315,25 @@ async fn key_log_entries_from_before_the_key_directory_are_filed_in_it_at_start(
     alice.close().await;
     bob.close().await;
     node.stop().await;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kizuna"))
+    let out = audit_data_dir(&node);
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// `kizuna audit verify --data-dir` on a stopped node's data directory.
+fn audit_data_dir(node: &Node) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_kizuna"))
         .args(["audit", "verify", "--data-dir"])
         .arg(node.data_dir())
         .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
+        .unwrap()
+}
+
+/// Makes a stopped node's ledger one kept before the key directory: no
+/// keys file, and no head that commits to one.
+fn forget_key_directory(node: &Node) {
+    let ledger = node.data_dir().join("ledger");
+    std::fs::remove_file(ledger.join("keys")).unwrap();
+    let _ = std::fs::remove_file(ledger.join("heads"));
 }
 
 /// The events of kind `KeyNotLogged`, as (chat, handle, device).
