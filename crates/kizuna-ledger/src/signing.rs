@@ -1,7 +1,8 @@
 //! Signing the ledger's tree heads and serving them. A ledger on its own
 //! signs and keeps its heads itself; a mirror of a shared log offers its
 //! head to the shared log and keeps whichever head the log kept for that
-//! size, so that every node serves the same heads.
+//! size, so that every node serves the same heads. A head that stands for
+//! a log that has not grown is signed again after `HEAD_REFRESH_MS`.
 
 use crate::head::SignedTreeHead;
 use crate::log::{now_ms, Ledger};

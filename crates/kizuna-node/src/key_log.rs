@@ -312,11 +312,11 @@ impl Node {
             Err(e) => return Err(ledger_failure(e)),
         };
         if head.keys.is_none() {
-            // Only in a cluster whose shared log has not grown since it was
-            // upgraded: its head for this size was signed before heads
-            // carried the key directory, and a size keeps its first head.
+            // Only while a node of an earlier version still signs the shared
+            // log's heads: a head without the directory proves nothing about
+            // a handle's whole history, so none is given.
             return Err(ledger_failure(LedgerError::Shared(format!(
-                "the shared ledger's head for {} entries was signed before heads carried the key directory; key lookups are proven once the ledger grows (any registration, device link or access does)",
+                "the ledger's head for {} entries was signed by a node that does not yet keep the key directory; key lookups are proven once every node is upgraded",
                 head.size
             ))));
         }
