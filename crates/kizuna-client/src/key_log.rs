@@ -68,6 +68,32 @@ pub struct LoggedKeys {
     /// erased since included: a chat met later may still hold one.
     #[serde(skip)]
     pub ever_bound: Vec<(String, String)>,
+    /// The account's official badge, as this device checked it: the claim
+    /// its organisation's device signed, verified by the operator.
+    pub official: Option<OfficialBadge>,
+    /// The account's last badge, when it was revoked and none holds now.
+    pub revoked: Option<RevokedBadge>,
+}
+
+/// An official account's badge as the key log holds it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct OfficialBadge {
+    /// What the organisation says of itself, signed by its own device.
+    pub claim: kizuna_wire::OfficialClaim,
+    pub application_id: String,
+    /// When the operator verified it (ms).
+    pub verified_at: u64,
+    /// The key-log entry that verified it.
+    pub index: u64,
+}
+
+/// A badge that ended.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RevokedBadge {
+    pub organisation: String,
+    pub revoked_at: u64,
+    pub reason: String,
+    pub index: u64,
 }
 
 impl LoggedKeys {
@@ -180,6 +206,8 @@ pub(crate) fn replay(handle: &str, entries: &[(u64, KeyEntry)]) -> Result<Logged
                     ));
                 }
                 now.account_id = Some(e.account_id.clone());
+                now.official = None;
+                now.revoked = None;
                 now.devices = vec![LoggedDevice {
                     device_id,
                     key,
@@ -232,8 +260,34 @@ pub(crate) fn replay(handle: &str, entries: &[(u64, KeyEntry)]) -> Result<Logged
                 if current {
                     now.earlier_accounts.push(e.account_id.clone());
                     now.account_id = None;
+                    now.official = None;
+                    now.revoked = None;
                     removed.extend(now.devices.drain(..).map(|d| d.key));
                 }
+            }
+            KeyChange::Verified => {
+                if !current {
+                    return Err(bad("verifies an account that does not hold the handle"));
+                }
+                now.official =
+                    Some(badge(handle, *index, e, &now, device()?).map_err(|w| bad(&w))?);
+                now.revoked = None;
+            }
+            KeyChange::VerificationRevoked => {
+                if !current {
+                    return Err(bad(
+                        "revokes the badge of an account that does not hold the handle",
+                    ));
+                }
+                let Some(was) = now.official.take() else {
+                    return Err(bad("revokes a badge the account does not have"));
+                };
+                now.revoked = Some(RevokedBadge {
+                    organisation: was.claim.organisation,
+                    revoked_at: e.at,
+                    reason: e.reason.clone().unwrap_or_default(),
+                    index: *index,
+                });
             }
         }
         if matches!(
@@ -244,6 +298,45 @@ pub(crate) fn replay(handle: &str, entries: &[(u64, KeyEntry)]) -> Result<Logged
         }
     }
     Ok(now)
+}
+
+/// The badge a `verified` entry gives, or why it gives none: the claim
+/// must name this handle and account, and be signed by a device the
+/// account has now, under the key the log bound to it.
+fn badge(
+    handle: &str,
+    index: u64,
+    e: &KeyEntry,
+    now: &LoggedKeys,
+    (device_id, key): (String, String),
+) -> std::result::Result<OfficialBadge, String> {
+    let v = e
+        .verification
+        .as_ref()
+        .ok_or("verifies an account without saying what its organisation claims")?;
+    let claim: kizuna_wire::OfficialClaim = serde_json::from_str(&v.claim)
+        .map_err(|err| format!("verifies a claim that does not read ({err})"))?;
+    if claim.handle != handle || claim.account_id != e.account_id {
+        return Err(format!(
+            "verifies a claim made for {} ({}), not for this account",
+            claim.handle, claim.account_id
+        ));
+    }
+    if now.key_of(&device_id) != Some(key.as_str()) {
+        return Err("verifies a claim signed by a device the account does not have".into());
+    }
+    let input = kizuna_wire::official_claim_signing_input(v.claim.as_bytes());
+    if !signed_by(&key, &input, e.signature.as_deref()) {
+        return Err(
+            "verifies a claim its organisation's device did not sign: a badge the organisation never asked for".into(),
+        );
+    }
+    Ok(OfficialBadge {
+        claim,
+        application_id: v.application_id.clone(),
+        verified_at: e.at,
+        index,
+    })
 }
 
 /// Checks that `leaves` (by index) are every entry for `handle` that

@@ -22,6 +22,7 @@ mod key_packages;
 mod ledger;
 mod local;
 mod mls;
+mod official;
 mod people;
 mod privacy;
 mod reports;
@@ -44,12 +45,13 @@ use reqwest::Method;
 
 pub use error::{ClientError, Result};
 pub use files::{media_type, refused_token, FileSave, FileSend, PartSender, SavedFile};
-pub use key_log::{LoggedDevice, LoggedKeys};
+pub use key_log::{LoggedDevice, LoggedKeys, OfficialBadge, RevokedBadge};
 pub use ledger::{VerifiedAccess, VerifiedAccesses};
 pub use local::{
     Attachment, ChatRequest, ChatSummary, FrankProof, LastMessage, Standing, StoredMessage,
     Unopened,
 };
+pub use official::{OfficialDetails, OfficialStanding};
 pub use safety::{KeyStanding, SafetyNumber};
 pub use transport::{normalise_server, ServerAddress};
 

@@ -205,6 +205,63 @@ impl StaffClient {
         .await
     }
 
+    /// Applications for official accounts, newest first.
+    pub async fn official_applications(&self) -> Result<Vec<OfficialReview>> {
+        self.call::<(), _>(Method::GET, "/staff/v1/official/applications", None)
+            .await
+    }
+
+    /// Records the evidence checked for an application (the first person).
+    pub async fn propose_official(
+        &self,
+        id: &str,
+        req: &VerificationProposal,
+    ) -> Result<OfficialReview> {
+        self.call(
+            Method::POST,
+            &format!("/staff/v1/official/applications/{id}/propose"),
+            Some(req),
+        )
+        .await
+    }
+
+    /// Approves an application someone else checked.
+    pub async fn approve_official(&self, id: &str) -> Result<OfficialReview> {
+        self.call::<(), _>(
+            Method::POST,
+            &format!("/staff/v1/official/applications/{id}/approve"),
+            None,
+        )
+        .await
+    }
+
+    pub async fn reject_official(
+        &self,
+        id: &str,
+        req: &VerificationDecision,
+    ) -> Result<OfficialReview> {
+        self.call(
+            Method::POST,
+            &format!("/staff/v1/official/applications/{id}/reject"),
+            Some(req),
+        )
+        .await
+    }
+
+    /// Ends the badge of the official account `handle`.
+    pub async fn revoke_official(
+        &self,
+        handle: &str,
+        req: &VerificationDecision,
+    ) -> Result<OfficialReview> {
+        self.call(
+            Method::POST,
+            &format!("/staff/v1/official/accounts/{handle}/revoke"),
+            Some(req),
+        )
+        .await
+    }
+
     pub async fn grants(&self) -> Result<Vec<Grant>> {
         self.call::<(), _>(Method::GET, "/staff/v1/grants", None)
             .await

@@ -146,6 +146,14 @@ pub(crate) async fn file_earlier_entries(
     ledger.file_earlier(keyed).map_err(ledger_failure)
 }
 
+/// What a key-log entry says of an official account, beside its device:
+/// the verification it records, or why one ended.
+#[derive(Default)]
+pub(crate) struct OfficialMark {
+    pub verification: Option<kizuna_wire::Verification>,
+    pub reason: Option<String>,
+}
+
 /// A key-log entry, freshly salted, as written before its append: the row
 /// and its leaf.
 fn unnumbered(
@@ -153,6 +161,7 @@ fn unnumbered(
     handle: &str,
     account_id: &str,
     device: Option<LoggedDevice<'_>>,
+    mark: OfficialMark,
     after: u64,
 ) -> Result<(KeyLogRow, kizuna_ledger::Hash), NodeError> {
     let mut salt = [0u8; 16];
@@ -170,6 +179,8 @@ fn unnumbered(
             .as_ref()
             .and_then(|d| d.endorsed_by.map(str::to_string)),
         signature: device.as_ref().and_then(|d| d.signature.map(hex::encode)),
+        verification: mark.verification,
+        reason: mark.reason,
     })
     .map_err(|e| NodeError::internal(format!("a key-log entry: {e}")))?;
     let leaf = kizuna_ledger::leaf_hash(&entry);
@@ -215,6 +226,7 @@ pub(crate) async fn adopt_earlier_devices(
             &d.handle,
             &d.account_id,
             Some(device),
+            OfficialMark::default(),
             after,
         )?;
         store.write_key_entry(&row).await?;
@@ -229,11 +241,68 @@ pub(crate) async fn adopt_earlier_devices(
     Ok(devices.len())
 }
 
+/// Appends a change to the key log and answers once it is durable in the
+/// ledger, so the binding it records may take effect. Nothing is kept when
+/// the ledger cannot take it (`ledger_unavailable`), and the change must
+/// then not happen.
+pub(crate) async fn append_key_change(
+    store: &dyn Store,
+    ledger: &Ledger,
+    change: KeyChange,
+    handle: &str,
+    account_id: &str,
+    device: Option<LoggedDevice<'_>>,
+    mark: OfficialMark,
+) -> Result<u64, NodeError> {
+    let (mut row, leaf) = unnumbered(change, handle, account_id, device, mark, ledger.size())?;
+    store.write_key_entry(&row).await?;
+    match ledger
+        .append_keyed(vec![(leaf, directory_key(handle))])
+        .await
+    {
+        Ok(idx) => {
+            // Written again if another node took it back meanwhile: its
+            // leaf is in the ledger, and the binding goes ahead. Not
+            // numbered now, it is at the next settling.
+            row.idx = Some(idx);
+            if let Err(e) = store.write_key_entry(&row).await {
+                tracing::warn!(error = %e, idx, "a key-log entry is numbered at the next settling");
+            }
+            Ok(idx)
+        }
+        Err(e) => {
+            // A shared log may have taken the leaf though the answer was
+            // lost: the binding is then logged, and goes ahead. Not
+            // knowing, the entry is left to the settling, which numbers it
+            // if the log holds it and takes it back if not.
+            if ledger.is_shared() {
+                match ledger
+                    .find_appended(&[(row.leaf.as_slice(), row.after)])
+                    .await
+                    .map(|found| found.first().copied().flatten())
+                {
+                    Ok(Some(idx)) => {
+                        row.idx = Some(idx);
+                        if let Err(e) = store.write_key_entry(&row).await {
+                            tracing::warn!(error = %e, idx, "a key-log entry is numbered at the next settling");
+                        }
+                        return Ok(idx);
+                    }
+                    Ok(None) => {}
+                    Err(_) => return Err(ledger_failure(e)),
+                }
+            }
+            if let Err(undo) = store.drop_pending_key_entry(&row.leaf).await {
+                tracing::warn!(error = %undo, "an unlogged key-log entry could not be taken back; it is settled at the next start");
+            }
+            Err(ledger_failure(e))
+        }
+    }
+}
+
 impl Node {
-    /// Appends a change to the key log and answers once it is durable in
-    /// the ledger, so the binding it records may take effect. Nothing is
-    /// kept when the ledger cannot take it (`ledger_unavailable`), and the
-    /// change must then not happen.
+    /// Appends a change of a handle's or device's binding to the key log
+    /// ([`append_key_change`]).
     pub(crate) async fn log_key_change(
         &self,
         change: KeyChange,
@@ -241,51 +310,16 @@ impl Node {
         account_id: &str,
         device: Option<LoggedDevice<'_>>,
     ) -> Result<u64, NodeError> {
-        let ledger = self.vault.ledger()?;
-        let (mut row, leaf) = unnumbered(change, handle, account_id, device, ledger.size())?;
-        self.store.write_key_entry(&row).await?;
-        match ledger
-            .append_keyed(vec![(leaf, directory_key(handle))])
-            .await
-        {
-            Ok(idx) => {
-                // Written again if another node took it back meanwhile: its
-                // leaf is in the ledger, and the binding goes ahead. Not
-                // numbered now, it is at the next settling.
-                row.idx = Some(idx);
-                if let Err(e) = self.store.write_key_entry(&row).await {
-                    tracing::warn!(error = %e, idx, "a key-log entry is numbered at the next settling");
-                }
-                Ok(idx)
-            }
-            Err(e) => {
-                // A shared log may have taken the leaf though the answer
-                // was lost: the binding is then logged, and goes ahead.
-                // Not knowing, the entry is left to the settling, which
-                // numbers it if the log holds it and takes it back if not.
-                if ledger.is_shared() {
-                    match ledger
-                        .find_appended(&[(row.leaf.as_slice(), row.after)])
-                        .await
-                        .map(|found| found.first().copied().flatten())
-                    {
-                        Ok(Some(idx)) => {
-                            row.idx = Some(idx);
-                            if let Err(e) = self.store.write_key_entry(&row).await {
-                                tracing::warn!(error = %e, idx, "a key-log entry is numbered at the next settling");
-                            }
-                            return Ok(idx);
-                        }
-                        Ok(None) => {}
-                        Err(_) => return Err(ledger_failure(e)),
-                    }
-                }
-                if let Err(undo) = self.store.drop_pending_key_entry(&row.leaf).await {
-                    tracing::warn!(error = %undo, "an unlogged key-log entry could not be taken back; it is settled at the next start");
-                }
-                Err(ledger_failure(e))
-            }
-        }
+        append_key_change(
+            self.store.as_ref(),
+            self.vault.ledger()?,
+            change,
+            handle,
+            account_id,
+            device,
+            OfficialMark::default(),
+        )
+        .await
     }
 
     /// Every key-log entry for `handle`, across every account that held

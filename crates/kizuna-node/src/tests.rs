@@ -33,7 +33,7 @@ pub(crate) async fn node() -> Fixture {
     }
 }
 
-fn key(seed: u8) -> SigningKey {
+pub(crate) fn key(seed: u8) -> SigningKey {
     SigningKey::from_bytes(&[seed; 32])
 }
 

@@ -23,6 +23,13 @@ pub enum RealmAction {
     Oversee,
     /// Ending a grant before it expires.
     RevokeGrant,
+    /// Checking an official account's application and recording the
+    /// evidence: the first of the two people a verification takes.
+    ProposeOfficial,
+    /// Approving (or rejecting) an application the first person checked.
+    ApproveOfficial,
+    /// Ending an official account's verification.
+    RevokeOfficial,
 }
 
 impl RealmAction {
@@ -33,6 +40,9 @@ impl RealmAction {
             RealmAction::ReadEvents => "read_events",
             RealmAction::Oversee => "oversee",
             RealmAction::RevokeGrant => "revoke_grant",
+            RealmAction::ProposeOfficial => "propose_official",
+            RealmAction::ApproveOfficial => "approve_official",
+            RealmAction::RevokeOfficial => "revoke_official",
         }
     }
 
@@ -45,6 +55,15 @@ impl RealmAction {
             RealmAction::Oversee => "this is for the operator's security staff and admins",
             RealmAction::RevokeGrant => {
                 "only the requester or the operator's approvers, security or admins revoke a grant"
+            }
+            RealmAction::ProposeOfficial => {
+                "only the operator's support staff, approvers and admins check an official account's evidence"
+            }
+            RealmAction::ApproveOfficial => {
+                "only the operator's approvers and admins approve an official account"
+            }
+            RealmAction::RevokeOfficial => {
+                "only the operator's approvers, security staff and admins revoke an official account"
             }
         }
     }

@@ -299,3 +299,35 @@ fn no_organisation_suspends_itself_and_admins_are_the_operators() {
         );
     }
 }
+
+#[test]
+fn an_official_account_takes_two_of_the_operators_people() {
+    use crate::RealmAction::*;
+    let rules = crate::RealmPolicy::builtin().unwrap();
+    let support = actor("sup", "operator", &["support"]);
+    let approver = actor("apr", "operator", &["approver"]);
+    assert!(rules.decide(ProposeOfficial, &support, "").unwrap().allowed);
+    assert!(!rules.decide(ApproveOfficial, &support, "").unwrap().allowed);
+    assert!(
+        rules
+            .decide(ApproveOfficial, &approver, "sup")
+            .unwrap()
+            .allowed
+    );
+    let own = rules.decide(ApproveOfficial, &approver, "apr").unwrap();
+    assert!(!own.allowed);
+    assert_eq!(own.rules, ["official-two-people"]);
+    for role in ["support", "approver", "admin", "security"] {
+        let elsewhere = actor("con", "contractor", &[role]);
+        for action in [ProposeOfficial, ApproveOfficial, RevokeOfficial] {
+            assert!(!rules.decide(action, &elsewhere, "x").unwrap().allowed);
+        }
+    }
+    assert!(rules.decide(RevokeOfficial, &approver, "").unwrap().allowed);
+    let moderator = actor("mod", "operator", &["moderator"]);
+    let v = rules.decide(RevokeOfficial, &moderator, "").unwrap();
+    assert_eq!(
+        v.reasons,
+        ["only the operator's approvers, security staff and admins revoke an official account"]
+    );
+}

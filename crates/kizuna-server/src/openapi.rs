@@ -66,6 +66,8 @@ use utoipa::OpenApi;
         crate::user::reports::my_reports,
         crate::user::reports::moderation_notices,
         crate::user::reports::appeal,
+        crate::user::official::apply,
+        crate::user::official::applications,
     ),
     // The WebSocket's frames appear in no HTTP body, so they are named here.
     components(schemas(ClientFrame, ServerFrame, Envelope, EnvelopeKind, ErrorCode)),
@@ -147,6 +149,8 @@ mod tests {
             std::str::from_utf8(REGISTER_CONTEXT).unwrap(),
             std::str::from_utf8(AUTH_CONTEXT).unwrap(),
             std::str::from_utf8(LINK_CONTEXT).unwrap(),
+            std::str::from_utf8(ENDORSE_CONTEXT).unwrap(),
+            std::str::from_utf8(OFFICIAL_CLAIM_CONTEXT).unwrap(),
             CIPHERSUITE_NAME,
             kizuna_node::departures::NODE_IDENTITY,
             "kizuna-frank-v1",

@@ -52,6 +52,20 @@ pub struct RecordedRead {
     pub intact: bool,
 }
 
+/// A step of an official account's verification as the staff realm
+/// recorded it: what the key log's `verified` entries point at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OfficialStep {
+    pub index: u64,
+    pub kind: EventKind,
+    pub staff_id: Option<String>,
+    pub application: String,
+    /// SHA-256 (hex) of the evidence the first person recorded.
+    pub evidence_sha256: Option<String>,
+    /// Its stored bytes hash to its leaf, and its columns say what they say.
+    pub intact: bool,
+}
+
 /// Whether an event's stored bytes hash to its leaf and its columns say
 /// what those bytes say.
 fn intact(e: &LoggedEvent) -> bool {
@@ -131,6 +145,33 @@ impl StaffRealm {
                     index: e.idx?,
                     intact: intact(&e),
                     leaf: e.leaf,
+                })
+            })
+            .collect())
+    }
+
+    /// Every recorded step of an official account's verification (the
+    /// evidence checked, the approval), for the audit to hold each badge
+    /// in the key log to two people.
+    pub async fn official_steps(&self) -> Result<Vec<OfficialStep>, StaffError> {
+        use sha2::Digest;
+        let kinds = [EventKind::OfficialProposed, EventKind::OfficialVerified];
+        Ok(self
+            .store
+            .events_of_kinds(&kinds)
+            .await?
+            .into_iter()
+            .filter_map(|e| {
+                let kind = kinds.into_iter().find(|k| k.as_str() == e.kind)?;
+                Some(OfficialStep {
+                    index: e.idx?,
+                    kind,
+                    intact: intact(&e),
+                    application: e.detail["application"].as_str()?.to_string(),
+                    evidence_sha256: e.detail["evidence"]
+                        .as_str()
+                        .map(|t| hex::encode(sha2::Sha256::digest(t.as_bytes()))),
+                    staff_id: e.staff_id,
                 })
             })
             .collect())
@@ -226,6 +267,20 @@ impl StaffRealm {
         org_id: Option<&str>,
         detail: serde_json::Value,
     ) -> Result<(), StaffError> {
+        self.record_at(kind, staff_id, org_id, detail)
+            .await
+            .map(drop)
+    }
+
+    /// [`StaffRealm::record`], answering the event's ledger index, for a
+    /// step another entry names.
+    pub async fn record_at(
+        &self,
+        kind: EventKind,
+        staff_id: Option<&str>,
+        org_id: Option<&str>,
+        detail: serde_json::Value,
+    ) -> Result<u64, StaffError> {
         self.append(&Event {
             at: kizuna_wire::now_ms(),
             kind,
@@ -236,7 +291,7 @@ impl StaffRealm {
         .await
     }
 
-    pub(crate) async fn append(&self, e: &Event) -> Result<(), StaffError> {
+    pub(crate) async fn append(&self, e: &Event) -> Result<u64, StaffError> {
         let ledger = self.ledger()?;
         let mut salt = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut salt);
@@ -256,7 +311,8 @@ impl StaffRealm {
             Ok(idx) => {
                 self.store
                     .number_appended(e, &entry, &leaf, after, idx)
-                    .await
+                    .await?;
+                Ok(idx)
             }
             Err(err) => {
                 if let Err(undo) = self.store.drop_pending_event(&leaf).await {

@@ -9,6 +9,7 @@ mod failed_logins;
 mod grants;
 mod login;
 mod members;
+mod official;
 mod oversight;
 mod store;
 
@@ -19,7 +20,9 @@ use kizuna_policy::RealmAction;
 use kizuna_wire::staff::*;
 
 pub use credentials::{totp_at, totp_now};
-pub use events::{settle_pending_every_minute, HeldEvent, PendingEvent, RecordedRead};
+pub use events::{
+    settle_pending_every_minute, HeldEvent, OfficialStep, PendingEvent, RecordedRead,
+};
 pub use failed_logins::{
     record_failed_logins_every_window, FAILED_LOGIN_NAMES, FAILED_LOGIN_WINDOW_MS,
 };
@@ -174,6 +177,23 @@ impl StaffRealm {
             ..Default::default()
         };
         self.allow_on(by, action, &target)
+    }
+
+    /// The realm's rules' verdict on `by` taking `action` about `about`,
+    /// for a caller that records a refusal itself.
+    pub fn verdict(
+        &self,
+        by: &Session,
+        action: RealmAction,
+        about: &str,
+    ) -> Result<kizuna_policy::Verdict, StaffError> {
+        let target = kizuna_policy::Target {
+            about: about.to_string(),
+            ..Default::default()
+        };
+        self.rules
+            .decide_on(action, &by.actor(), &target)
+            .map_err(|e| StaffError::Storage(e.to_string()))
     }
 
     /// Asks the realm's rules whether `by` may take `action` on `target`.

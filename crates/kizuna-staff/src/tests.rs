@@ -510,7 +510,8 @@ fn each_event_kind_has_one_name_and_the_refusals_are_the_policys() {
             "approval_refused",
             "read_denied",
             "report_open_denied",
-            "report_queue_denied"
+            "report_queue_denied",
+            "official_refused"
         ]
     );
 }

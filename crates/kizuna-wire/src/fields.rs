@@ -127,6 +127,16 @@ pub const TICKET: Field = field("ticket", 1, 128, Class::Line, ErrorCode::BadReq
 pub const JUSTIFICATION: Field = field("reason", 1, 2000, Class::Text, ErrorCode::BadRequest);
 pub const REVIEW_NOTE: Field = field("note", 1, 2000, Class::Text, ErrorCode::BadRequest);
 pub const DECISION_REASON: Field = field("reason", 1, 500, Class::Text, ErrorCode::BadRequest);
+/// An official account's organisation, as residents know it.
+pub const ORGANISATION: Field = field("organisation", 1, 100, Class::Line, ErrorCode::InvalidName);
+/// The area an official account serves.
+pub const AREA: Field = field("area", 1, 100, Class::Line, ErrorCode::BadRequest);
+/// Where an organisation keeps what people send it.
+pub const KEEPS_DATA: Field = field("keeps_data", 1, 300, Class::Line, ErrorCode::BadRequest);
+/// Where a person asks an organisation about their data.
+pub const CONTACT: Field = field("contact", 1, 254, Class::Line, ErrorCode::BadRequest);
+/// The evidence a verification rests on.
+pub const EVIDENCE: Field = field("evidence", 1, 2000, Class::Text, ErrorCode::BadRequest);
 
 /// Most entries in a list of handles or device ids a request names.
 pub const MAX_LIST: usize = 5000;

@@ -26,6 +26,12 @@ pub enum KeyChange {
     /// It carries no signature: a device trusts it only as the start of
     /// an account it sees for the first time.
     Adopted,
+    /// The account was verified as an official account: the entry carries
+    /// its organisation's claim, signed by the entry's device, and where
+    /// the operator's two steps are in the ledger.
+    Verified,
+    /// The account's verification ended: no badge from this entry on.
+    VerificationRevoked,
 }
 
 /// One entry of the key log, exactly as its bytes are hashed into the
@@ -53,9 +59,17 @@ pub struct KeyEntry {
     pub endorsed_by: Option<String>,
     /// Hex Ed25519 signature: for `registered`, the device's own over
     /// `register_signing_input(handle, key)`; for `device_added`, the
-    /// endorsing device's over `endorse_signing_input(account, key)`.
+    /// endorsing device's over `endorse_signing_input(account, key)`; for
+    /// `verified`, the entry's device's over
+    /// `official_claim_signing_input(claim)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
+    /// For `verified`: the claim and the operator's record of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<crate::Verification>,
+    /// For `verification_revoked`: why, in the operator's words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// One key-log entry with its inclusion proof.

@@ -14,6 +14,7 @@ mod key_log;
 mod key_packages;
 mod ledger;
 mod me;
+mod official;
 pub mod reports;
 pub mod staff;
 mod time;
@@ -29,6 +30,7 @@ pub use key_log::*;
 pub use key_packages::*;
 pub use ledger::*;
 pub use me::*;
+pub use official::*;
 pub use time::*;
 
 /// The user API's default port on loopback. Chosen away from the ports of the

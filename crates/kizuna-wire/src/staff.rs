@@ -451,3 +451,49 @@ pub struct BreachScope {
     /// The ledger's size when scoped: every read before it is counted.
     pub ledger_size: u64,
 }
+
+/// The first person's step on an official account's application: the
+/// evidence they checked (a registry extract, a call to the organisation's
+/// published number) and the ticket it is filed under.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VerificationProposal {
+    pub evidence: String,
+    pub ticket: String,
+}
+
+/// Why an application is rejected or a verification revoked: the
+/// organisation is told, and a revocation's reason is public in the key log.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VerificationDecision {
+    pub reason: String,
+}
+
+/// An application for an official account as the staff realm keeps it:
+/// what the organisation sees, the claim's bytes and signature as its
+/// device made them, and who took each step with what evidence.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OfficialReview {
+    pub application: crate::OfficialApplication,
+    /// The claim exactly as signed.
+    pub claim_bytes: crate::Bytes,
+    pub signature: crate::Bytes,
+    /// The device that signed it.
+    pub device_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proposed_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proposed_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+    /// The ledger index of the first person's step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proposal_entry: Option<u64>,
+    /// Who approved, rejected or revoked it last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+}

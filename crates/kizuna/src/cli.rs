@@ -110,6 +110,9 @@ pub enum Command {
     /// Create chats and change who is in them.
     #[command(subcommand)]
     Chat(chat::ChatCommand),
+    /// Official accounts: whether one is (checked in the key log), and an
+    /// organisation's application for its own.
+    Official(crate::official::OfficialArgs),
     /// Block someone: the node refuses their invitations and their messages
     /// in one-to-one chats with you. They are not told.
     Block {

@@ -27,6 +27,7 @@ mod device;
 mod exit;
 mod me;
 mod messages;
+mod official;
 mod serve;
 mod staff;
 
@@ -89,6 +90,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Me { home, json, .. } => me::show(&home.home, json).await,
         Command::Lookup { home, phone, json } => chat::lookup(&home, &phone, json).await,
         Command::Chat(cmd) => chat::run(cmd).await,
+        Command::Official(a) => official::run(a).await,
         Command::Verify(a) => chat::verify(&a.home, &a.handle, a.confirm, a.json).await,
         Command::Block { home, handle, json } => {
             chat::blocks(&home, chat::BlockAction::Block(handle), json).await

@@ -10,8 +10,10 @@ use kizuna_console::staff::StaffClient;
 use kizuna_wire::staff::*;
 
 pub use cli::StaffArgs;
-use cli::{BreachCommand, OrgCommand, ReportsCommand, StaffCommand};
-use print::{print_credentials, print_grant, print_opened, print_scope, show, spinner};
+use cli::{BreachCommand, OfficialCommand, OrgCommand, ReportsCommand, StaffCommand};
+use print::{
+    print_credentials, print_grant, print_opened, print_review, print_scope, show, spinner,
+};
 
 pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
     let json = a.json;
@@ -312,6 +314,45 @@ pub async fn run(a: StaffArgs) -> anyhow::Result<()> {
                 )
                 .await?;
             show(json, &r, print_opened)?;
+        }
+        StaffCommand::Official(o) => {
+            let c = StaffClient::open(&a.staff_home)?;
+            let r = match o {
+                OfficialCommand::List => {
+                    let rs = c.official_applications().await?;
+                    return show(json, &rs, |rs| {
+                        if rs.is_empty() {
+                            out!("no applications for official accounts");
+                        }
+                        for r in rs {
+                            print_review(r);
+                        }
+                    });
+                }
+                OfficialCommand::Propose {
+                    application,
+                    evidence,
+                    ticket,
+                } => {
+                    c.propose_official(&application, &VerificationProposal { evidence, ticket })
+                        .await?
+                }
+                OfficialCommand::Approve { application } => {
+                    c.approve_official(&application).await?
+                }
+                OfficialCommand::Reject {
+                    application,
+                    reason,
+                } => {
+                    c.reject_official(&application, &VerificationDecision { reason })
+                        .await?
+                }
+                OfficialCommand::Revoke { handle, reason } => {
+                    c.revoke_official(&handle, &VerificationDecision { reason })
+                        .await?
+                }
+            };
+            show(json, &r, print_review)?;
         }
         StaffCommand::Grants => {
             let gs = StaffClient::open(&a.staff_home)?.grants().await?;

@@ -24,6 +24,8 @@ fn entry(
         device_key: dev.map(|d| hex::encode(&d.2)),
         endorsed_by: None,
         signature: None,
+        verification: None,
+        reason: None,
     }
 }
 
@@ -214,4 +216,133 @@ fn keys_the_node_could_have_made_up_are_refused() {
     let mut mislabelled = registered("a1", &phone);
     mislabelled.device_id = Some(laptop.1.clone());
     refused(vec![mislabelled], "does not name a device by its key");
+}
+
+fn claim_for(account: &str, organisation: &str) -> String {
+    serde_json::to_string(&kizuna_wire::OfficialClaim {
+        handle: "bob".into(),
+        account_id: account.into(),
+        organisation: organisation.into(),
+        kind: kizuna_wire::OfficialKind::Municipality,
+        country: "JP".into(),
+        area: Some("Shibuya, Tokyo".into()),
+        keeps_data: "the city's own servers in Tokyo".into(),
+        keeps_data_country: "JP".into(),
+        contact: "privacy@city.example.jp".into(),
+        at: 1,
+    })
+    .unwrap()
+}
+
+/// A `verified` entry for `claim`, signed by `signer`.
+fn verified(account: &str, claim: &str, signer: &(SigningKey, String, Vec<u8>)) -> KeyEntry {
+    KeyEntry {
+        signature: Some(hex::encode(
+            signer
+                .0
+                .sign(&kizuna_wire::official_claim_signing_input(claim.as_bytes()))
+                .to_bytes(),
+        )),
+        verification: Some(kizuna_wire::Verification {
+            claim: claim.into(),
+            application_id: "oa-1".into(),
+            evidence: "00".into(),
+            proposed: 7,
+            approved: 8,
+        }),
+        ..entry(KeyChange::Verified, account, Some(signer))
+    }
+}
+
+#[test]
+fn a_badge_is_the_claim_its_organisations_device_signed_until_revoked() {
+    let city = device(1);
+    let claim = claim_for("a1", "Shibuya City");
+    let logged = replay(
+        "bob",
+        &numbered(vec![registered("a1", &city), verified("a1", &claim, &city)]),
+    )
+    .unwrap();
+    let badge = logged.official.expect("a badge");
+    assert_eq!(badge.claim.organisation, "Shibuya City");
+    assert_eq!(badge.index, 1);
+    let revoked = replay(
+        "bob",
+        &numbered(vec![
+            registered("a1", &city),
+            verified("a1", &claim, &city),
+            KeyEntry {
+                reason: Some("no longer a public body".into()),
+                ..entry(KeyChange::VerificationRevoked, "a1", None)
+            },
+        ]),
+    )
+    .unwrap();
+    assert!(revoked.official.is_none());
+    let r = revoked.revoked.expect("the revocation");
+    assert_eq!(r.reason, "no longer a public body");
+    assert_eq!(r.organisation, "Shibuya City");
+}
+
+#[test]
+fn a_badge_the_organisation_never_signed_is_refused() {
+    let (city, forger) = (device(1), device(9));
+    let claim = claim_for("a1", "Shibuya City");
+    // Signed by a key the account never had: the node made it up.
+    let mut forged = verified("a1", &claim, &forger);
+    forged.device_id = Some(city.1.clone());
+    forged.device_key = Some(hex::encode(&city.2));
+    refused(vec![registered("a1", &city), forged], "did not sign");
+    // A device the account does not have.
+    refused(
+        vec![registered("a1", &city), verified("a1", &claim, &forger)],
+        "a device the account does not have",
+    );
+    // The claim altered after it was signed: another organisation's name.
+    let mut altered = verified("a1", &claim, &city);
+    if let Some(v) = altered.verification.as_mut() {
+        v.claim = claim_for("a1", "Ministry of Defence");
+    }
+    refused(vec![registered("a1", &city), altered], "did not sign");
+    // Another account's claim.
+    refused(
+        vec![
+            registered("a1", &city),
+            verified("a1", &claim_for("a2", "Shibuya City"), &city),
+        ],
+        "not for this account",
+    );
+    // A revocation of nothing, and a badge after the account was erased.
+    refused(
+        vec![
+            registered("a1", &city),
+            entry(KeyChange::VerificationRevoked, "a1", None),
+        ],
+        "does not have",
+    );
+    refused(
+        vec![
+            registered("a1", &city),
+            entry(KeyChange::Erased, "a1", None),
+            verified("a1", &claim, &city),
+        ],
+        "does not hold the handle",
+    );
+}
+
+#[test]
+fn a_new_account_on_the_handle_inherits_no_badge() {
+    let (city, squatter) = (device(1), device(2));
+    let logged = replay(
+        "bob",
+        &numbered(vec![
+            registered("a1", &city),
+            verified("a1", &claim_for("a1", "Shibuya City"), &city),
+            entry(KeyChange::Erased, "a1", None),
+            registered("a2", &squatter),
+        ]),
+    )
+    .unwrap();
+    assert!(logged.official.is_none());
+    assert!(logged.revoked.is_none());
 }

@@ -9,6 +9,7 @@ mod breach;
 mod consent;
 mod grants;
 mod moderation;
+mod official;
 mod reads;
 mod report_files;
 #[cfg(test)]

@@ -246,6 +246,55 @@ fn key_verdict(row: &kizuna_store::KeyLogRow) -> Verdict {
     }
 }
 
+/// A `verified` key-log entry not borne out by two people's recorded
+/// steps: the evidence checked by one, the approval by another, both for
+/// the application it names, the evidence the one the badge hashes. A
+/// badge the node gave on its own is found here.
+fn unapproved_badge(
+    idx: u64,
+    row: &kizuna_store::KeyLogRow,
+    steps: &std::collections::HashMap<u64, kizuna_staff::OfficialStep>,
+) -> Option<LogProblem> {
+    use kizuna_staff::EventKind;
+    let e: kizuna_wire::KeyEntry = serde_json::from_slice(&row.entry).ok()?;
+    if e.change != kizuna_wire::KeyChange::Verified {
+        return None;
+    }
+    let problem = |why: String| {
+        Some(LogProblem {
+            index: Some(idx),
+            what: format!(
+                "key-log entry {idx} gives {} an official badge {why}: no two people of the operator verified it",
+                e.handle
+            ),
+        })
+    };
+    let Some(v) = &e.verification else {
+        return problem("without saying who verified it".into());
+    };
+    let step = |at: u64, kind: EventKind| {
+        steps
+            .get(&at)
+            .filter(|s| s.kind == kind && s.intact && s.application == v.application_id)
+    };
+    let (Some(proposed), Some(approved)) = (
+        step(v.proposed, EventKind::OfficialProposed),
+        step(v.approved, EventKind::OfficialVerified),
+    ) else {
+        return problem(format!(
+            "whose steps (entries {} and {}) are not the staff realm's record of application {}",
+            v.proposed, v.approved, v.application_id
+        ));
+    };
+    if proposed.staff_id.is_none() || proposed.staff_id == approved.staff_id {
+        return problem("checked and approved by one person".into());
+    }
+    if proposed.evidence_sha256.as_deref() != Some(v.evidence.as_str()) {
+        return problem("on evidence other than the evidence recorded".into());
+    }
+    None
+}
+
 fn verdict(c: &Content) -> Verdict {
     match (c, c.problem()) {
         (_, Some(what)) => Verdict::Altered(what),
@@ -312,8 +361,16 @@ pub async fn verify(
     }
     // The staff realm's own events (logins, policy loads, organisations).
     let staff_store = crate::stores::staff_location(&dir, &regions)?;
+    let mut official_steps = std::collections::HashMap::new();
     if !matches!(&staff_store, kizuna_staff::StaffStoreAt::File(path) if !path.exists()) {
         let realm = kizuna_staff::StaffRealm::open_for_audit(staff_store).await?;
+        official_steps.extend(
+            realm
+                .official_steps()
+                .await?
+                .into_iter()
+                .map(|s| (s.index, s)),
+        );
         let pending_events = realm.pending_events().await?;
         let mut from = 0;
         loop {
@@ -347,6 +404,7 @@ pub async fn verify(
     // The key log's public entries, in the node store, each filed in the
     // key directory under its handle.
     let mut filed = KeyFiling::default();
+    let mut badge_problems = Vec::new();
     if regions.node_store.is_some() || dir.node_store().exists() {
         let store = crate::stores::open_node_store(&dir, &regions).await?;
         let pending_keys = store.pending_key_entries().await?;
@@ -358,6 +416,7 @@ pub async fn verify(
             for e in batch {
                 let Some(idx) = e.idx else { continue };
                 t.entry(idx, "key-log entry {}", &e.leaf, key_verdict(&e));
+                badge_problems.extend(unapproved_badge(idx, &e, &official_steps));
                 filed.numbered.insert(idx, directory_key(&e.handle));
                 progress.advance(1);
             }
@@ -382,6 +441,7 @@ pub async fn verify(
     let (pending, unappended, entries_after_read) = (t.pending, t.unappended, t.after_read);
     problems.extend(heads_problems);
     problems.extend(filed.check(&keyed, &leaves));
+    problems.extend(badge_problems);
     // Leaves nothing holds an entry for, reported as runs.
     let mut i = 0;
     while i < held.len() {

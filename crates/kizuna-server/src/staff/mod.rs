@@ -7,6 +7,7 @@
 mod breach;
 mod governance;
 mod moderation;
+mod official;
 pub(crate) mod openapi;
 
 use std::net::SocketAddr;
@@ -164,6 +165,7 @@ pub fn router(g: Arc<Governance>) -> Router {
         .merge(governance::routes())
         .merge(breach::routes())
         .merge(moderation::routes())
+        .merge(official::routes())
         .fallback(|| async { StaffApiError(StaffError::NotFound("staff endpoint".into())) })
         .method_not_allowed_fallback(crate::user::method_not_allowed)
         .with_state(g)

@@ -40,6 +40,11 @@ const ABOUT: &str = include_str!("openapi.md");
         super::moderation::resolve,
         super::moderation::file,
         super::breach::scope,
+        super::official::list,
+        super::official::propose,
+        super::official::approve,
+        super::official::reject,
+        super::official::revoke,
     ),
     // Every code the staff listener answers with is listed, though only
     // some appear in a body the document names.
@@ -71,6 +76,7 @@ mod tests {
             include_str!("governance.rs"),
             include_str!("moderation.rs"),
             include_str!("breach.rs"),
+            include_str!("official.rs"),
         ];
         let mut routes = Vec::new();
         for source in sources {

@@ -6,6 +6,7 @@ pub(crate) mod accounts;
 pub(crate) mod disclosures;
 pub(crate) mod files;
 pub(crate) mod groups;
+pub(crate) mod official;
 pub(crate) mod privacy;
 pub(crate) mod reports;
 pub(crate) mod transparency;
@@ -92,6 +93,10 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/me/export", get(privacy::export))
         .route("/v1/me/accesses", get(transparency::my_accesses))
         .route("/v1/keys/{handle}", get(transparency::key_history))
+        .route(
+            "/v1/official/applications",
+            get(official::applications).post(official::apply),
+        )
         .route("/v1/reports", post(reports::file_report))
         .route("/v1/me/reports", get(reports::my_reports))
         .route("/v1/me/moderation", get(reports::moderation_notices))

@@ -53,10 +53,20 @@ pub enum EventKind {
     ReviewCompleted,
     Alert,
     Anomaly,
+    /// An organisation applied for an official account (no staff member).
+    OfficialApplied,
+    /// The first person checked an application's evidence.
+    OfficialProposed,
+    /// The second person approved it: the badge follows in the key log.
+    OfficialVerified,
+    OfficialRejected,
+    OfficialRevoked,
+    /// The realm's rules refused a step on an official account.
+    OfficialRefused,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 33] = [
+    pub const ALL: [EventKind; 39] = [
         EventKind::Bootstrap,
         EventKind::Login,
         EventKind::Logout,
@@ -90,6 +100,12 @@ impl EventKind {
         EventKind::ReviewCompleted,
         EventKind::Alert,
         EventKind::Anomaly,
+        EventKind::OfficialApplied,
+        EventKind::OfficialProposed,
+        EventKind::OfficialVerified,
+        EventKind::OfficialRejected,
+        EventKind::OfficialRevoked,
+        EventKind::OfficialRefused,
     ];
 
     /// The name stored and hashed into the ledger.
@@ -128,6 +144,12 @@ impl EventKind {
             EventKind::ReviewCompleted => "review_completed",
             EventKind::Alert => "alert",
             EventKind::Anomaly => "anomaly",
+            EventKind::OfficialApplied => "official_applied",
+            EventKind::OfficialProposed => "official_proposed",
+            EventKind::OfficialVerified => "official_verified",
+            EventKind::OfficialRejected => "official_rejected",
+            EventKind::OfficialRevoked => "official_revoked",
+            EventKind::OfficialRefused => "official_refused",
         }
     }
 
@@ -139,7 +161,8 @@ impl EventKind {
             | EventKind::ApprovalRefused
             | EventKind::ReadDenied
             | EventKind::ReportOpenDenied
-            | EventKind::ReportQueueDenied => true,
+            | EventKind::ReportQueueDenied
+            | EventKind::OfficialRefused => true,
             EventKind::Bootstrap
             | EventKind::Login
             | EventKind::Logout
@@ -167,7 +190,12 @@ impl EventKind {
             | EventKind::ReportResolved
             | EventKind::ReviewCompleted
             | EventKind::Alert
-            | EventKind::Anomaly => false,
+            | EventKind::Anomaly
+            | EventKind::OfficialApplied
+            | EventKind::OfficialProposed
+            | EventKind::OfficialVerified
+            | EventKind::OfficialRejected
+            | EventKind::OfficialRevoked => false,
         }
     }
 }
@@ -357,6 +385,25 @@ impl StaffStore {
         .iter()
         .map(logged_event)
         .collect()
+    }
+
+    /// Every numbered event of these kinds, in ledger order.
+    pub async fn events_of_kinds(
+        &self,
+        kinds: &[EventKind],
+    ) -> Result<Vec<LoggedEvent>, StaffError> {
+        let mut all = Vec::new();
+        for kind in kinds {
+            let rows = sqlx::query("SELECT * FROM events WHERE kind = $1 AND idx IS NOT NULL")
+                .bind(kind.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+            for r in &rows {
+                all.push(logged_event(r)?);
+            }
+        }
+        all.sort_by_key(|e| e.idx);
+        Ok(all)
     }
 
     /// The details of the events of one kind since `since`, oldest first.

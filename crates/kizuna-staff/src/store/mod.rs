@@ -9,6 +9,7 @@
 mod events;
 mod grants;
 mod members;
+mod official;
 mod oversight;
 mod private;
 mod sessions;
@@ -92,6 +93,16 @@ CREATE INDEX IF NOT EXISTS events_by_staff_kind ON events (staff_id, kind, at);
 -- the same for every node that shares the store.
 CREATE TABLE IF NOT EXISTS login_failures (staff_id TEXT NOT NULL, at BIGINT NOT NULL);
 CREATE INDEX IF NOT EXISTS login_failures_by_staff ON login_failures (staff_id, at);
+-- Official accounts' applications, each a whole body beside the columns it
+-- is looked up by, as grants are.
+CREATE TABLE IF NOT EXISTS official_applications (
+    application_id TEXT PRIMARY KEY,
+    handle TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS official_by_account ON official_applications (account_id);
 "#;
 
 /// Events became ledger entries: each keeps the exact bytes hashed into the
@@ -126,7 +137,8 @@ BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
 /// (`StaffStore::migrate`), each in its own transaction. The tables are the
 /// embedded store's; `rowid` stands for the order rows were written in,
 /// which SQLite gives every table without being asked.
-const PG_VERSIONS: [&str; 1] = [r#"
+const PG_VERSIONS: [&str; 2] = [
+    r#"
 CREATE TABLE orgs (
     org_id TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -228,7 +240,19 @@ CREATE TABLE recent_reads (
 CREATE INDEX recent_reads_by_time ON recent_reads (staff_id, last_at);
 CREATE TABLE login_failures (staff_id TEXT NOT NULL, at BIGINT NOT NULL);
 CREATE INDEX login_failures_by_staff ON login_failures (staff_id, at);
-"#];
+"#,
+    r#"
+CREATE TABLE official_applications (
+    rowid BIGINT GENERATED ALWAYS AS IDENTITY,
+    application_id TEXT PRIMARY KEY,
+    handle TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX official_by_account ON official_applications (account_id);
+"#,
+];
 
 /// The PostgreSQL schema (namespace) that holds the staff realm's tables,
 /// apart from the node's in the same database.

@@ -5,6 +5,7 @@ use super::*;
 use crate::reports::{AppealRequest, ReportRequest, ResolveRequest};
 use crate::staff::{
     BreachQuery, GrantRequest, NewStaffMember, Org, OrgScope, ReviewCompletion, StaffLogin,
+    VerificationDecision, VerificationProposal,
 };
 use crate::{
     AckRequest, ChallengeRequest, ClaimRequest, CommitRequest, Contacts, CreateGroupRequest,
@@ -29,8 +30,38 @@ nothing_to_check!(
     ProposalRequest,
     SendRequest,
     KeyPackageUpload,
-    FileUpload
+    FileUpload,
+    crate::OfficialApplicationRequest
 );
+
+impl Checked for crate::OfficialClaim {
+    fn check(&self) -> Result<(), FieldError> {
+        HANDLE.check(&self.handle)?;
+        ID.named("account_id").check(&self.account_id)?;
+        ORGANISATION.check(&self.organisation)?;
+        COUNTRY.check(&self.country)?;
+        AREA.check_some(&self.area)?;
+        KEEPS_DATA.check(&self.keeps_data)?;
+        COUNTRY
+            .named("keeps_data_country")
+            .check(&self.keeps_data_country)?;
+        CONTACT.check(&self.contact)?;
+        check_stored("at", self.at).map(drop)
+    }
+}
+
+impl Checked for VerificationProposal {
+    fn check(&self) -> Result<(), FieldError> {
+        EVIDENCE.check(&self.evidence)?;
+        TICKET.check(&self.ticket)
+    }
+}
+
+impl Checked for VerificationDecision {
+    fn check(&self) -> Result<(), FieldError> {
+        DECISION_REASON.check(&self.reason)
+    }
+}
 
 impl Checked for NewDevice {
     fn check(&self) -> Result<(), FieldError> {

@@ -184,6 +184,43 @@ pub enum StaffCommand {
     /// the reports' regions (moderators).
     #[command(subcommand)]
     Reports(ReportsCommand),
+    /// Official accounts: check an organisation's evidence, approve what
+    /// someone else checked (two people), reject, revoke.
+    #[command(subcommand)]
+    Official(OfficialCommand),
+}
+
+#[derive(Subcommand)]
+pub enum OfficialCommand {
+    /// Applications, newest first, with who took each step.
+    List,
+    /// Record the evidence you checked (the first of two people): recorded
+    /// in the ledger with the ticket before the application waits for a
+    /// second person.
+    Propose {
+        application: String,
+        /// What you checked: a registry extract, a call to the number the
+        /// organisation publishes, a letter on its letterhead.
+        #[arg(long)]
+        evidence: String,
+        #[arg(long)]
+        ticket: String,
+    },
+    /// Approve an application someone else checked: the badge enters the
+    /// key log, where every device checks it.
+    Approve { application: String },
+    /// Turn a waiting application down; the organisation is told why.
+    Reject {
+        application: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// End an official account's badge; the reason is public in the key log.
+    Revoke {
+        handle: String,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Subcommand)]

@@ -1,7 +1,7 @@
 //! How the staff commands print what the staff listener answers: as text,
 //! or with --json for scripts.
 
-use kizuna_wire::staff::{BreachScope, Grant, StaffCredentials};
+use kizuna_wire::staff::{BreachScope, Grant, OfficialReview, StaffCredentials};
 
 pub fn print_opened(r: &kizuna_wire::reports::OpenedReport) {
     out!(
@@ -136,4 +136,51 @@ pub fn print_credentials(c: &StaffCredentials) {
     out!("authenticator   {}", c.totp_secret);
     out!("                {}", c.totp_uri);
     out!("These are shown once. Hand them over in person; nothing else can show them again.");
+}
+
+pub fn print_review(r: &OfficialReview) {
+    let a = &r.application;
+    let c = &a.claim;
+    out!(
+        "{}  {:<9} {} ({}, {}{}) as {}",
+        a.application_id,
+        a.state.name(),
+        c.organisation,
+        c.kind.name(),
+        c.country,
+        c.area
+            .as_deref()
+            .map(|x| format!(", {x}"))
+            .unwrap_or_default(),
+        c.handle
+    );
+    out!(
+        "  keeps what people send it: {} ({}); contact {}",
+        c.keeps_data,
+        c.keeps_data_country,
+        c.contact
+    );
+    out!("  applied {}", kizuna_wire::utc(a.submitted_at));
+    if let (Some(by), Some(at)) = (&r.proposed_by, r.proposed_at) {
+        out!(
+            "  checked by {by} at {} (ticket {}): {}",
+            kizuna_wire::utc(at),
+            r.ticket.as_deref().unwrap_or("-"),
+            r.evidence.as_deref().unwrap_or("")
+        );
+    }
+    if let (Some(by), Some(at)) = (&r.decided_by, a.decided_at) {
+        out!(
+            "  {} by {by} at {}{}{}",
+            a.state.name(),
+            kizuna_wire::utc(at),
+            a.key_entry
+                .map(|i| format!(", key-log entry {i}"))
+                .unwrap_or_default(),
+            a.reason
+                .as_deref()
+                .map(|x| format!(": {x}"))
+                .unwrap_or_default()
+        );
+    }
 }

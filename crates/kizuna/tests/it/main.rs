@@ -19,6 +19,7 @@ mod ledger;
 mod limits;
 mod messaging;
 mod moderation;
+mod official;
 mod phone;
 mod privacy;
 mod reports;

@@ -1,0 +1,72 @@
+//! Official accounts over HTTP, as their organisations use them: applying
+//! for the badge and following the application. Anyone reads a badge from
+//! the key log (`/v1/keys/{handle}`), never from here.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use kizuna_node::NodeError;
+use kizuna_wire::*;
+
+use super::{ApiJson, AuthedDevice, Shared};
+use crate::error::ApiError;
+
+fn governance(s: &Shared) -> Result<&crate::staff::Governance, ApiError> {
+    s.governance.as_deref().ok_or_else(|| {
+        ApiError::from(NodeError::new(
+            kizuna_node::Kind::Unavailable,
+            ErrorCode::Unavailable,
+            "this node runs without a staff realm, so nobody here can verify an official account; apply through a node that has one",
+        ))
+    })
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/official/applications",
+    operation_id = "apply_official",
+    tag = "user",
+    summary = "Apply for an official account: a claim this device signs, verified by two of the operator's people",
+    description = "The claim (the JSON of an OfficialClaim, exactly as signed) must name this account, and the signature be this device's over `kizuna-official-claim-v1 ‖ 0x00 ‖ claim`. One application waits at a time.",
+    request_body = OfficialApplicationRequest,
+    responses((status = 201, description = "the application, waiting for the operator", body = OfficialApplication), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn apply(
+    State(s): State<Shared>,
+    AuthedDevice(me): AuthedDevice,
+    ApiJson(req): ApiJson<OfficialApplicationRequest>,
+) -> Result<(StatusCode, ApiJson<OfficialApplication>), ApiError> {
+    let g = governance(&s)?;
+    let account = s.account_of(&me).await?;
+    let device = s
+        .node
+        .store
+        .device(&me.device_id)
+        .await
+        .map_err(NodeError::from)?
+        .ok_or_else(|| {
+            NodeError::not_found(ErrorCode::UnknownDevice, "this device no longer exists")
+        })?;
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(g.apply_official(&account, &device, req).await?),
+    ))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/official/applications",
+    operation_id = "my_official_applications",
+    tag = "user",
+    summary = "My account's applications for an official account, newest first",
+    responses((status = 200, description = "the applications", body = Vec<OfficialApplication>), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn applications(
+    State(s): State<Shared>,
+    AuthedDevice(me): AuthedDevice,
+) -> Result<ApiJson<Vec<OfficialApplication>>, ApiError> {
+    let g = governance(&s)?;
+    let account = s.account_of(&me).await?;
+    Ok(ApiJson(g.applications_of(&account).await?))
+}

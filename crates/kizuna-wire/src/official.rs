@@ -1,0 +1,182 @@
+//! Official accounts: a public body (a city, a ministry, a hospital) whose
+//! account the operator verified. The organisation says who it is in a
+//! claim its own device signs; two of the operator's staff verify it; the
+//! verification is an entry of the key log, so every device checks the
+//! badge itself and sees a revocation as soon as the log holds it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Bytes;
+
+/// Domain separation for the signature an official account's device makes
+/// over its organisation's claim.
+pub const OFFICIAL_CLAIM_CONTEXT: &[u8] = b"kizuna-official-claim-v1";
+
+/// The message an official account's device signs: its claim's exact bytes.
+/// The key log carries the signature, so a badge says only what the
+/// organisation itself said, under a key the log binds to its account.
+pub fn official_claim_signing_input(claim: &[u8]) -> Vec<u8> {
+    let mut v = OFFICIAL_CLAIM_CONTEXT.to_vec();
+    v.push(0);
+    v.extend_from_slice(claim);
+    v
+}
+
+/// What kind of public body runs an official account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum OfficialKind {
+    /// A city, town or village.
+    Municipality,
+    /// A prefecture, province or state.
+    Prefecture,
+    Ministry,
+    /// Another government agency.
+    Agency,
+    Hospital,
+    School,
+    /// Water, power, transport.
+    Utility,
+    Other,
+}
+
+impl OfficialKind {
+    pub const ALL: [OfficialKind; 8] = [
+        OfficialKind::Municipality,
+        OfficialKind::Prefecture,
+        OfficialKind::Ministry,
+        OfficialKind::Agency,
+        OfficialKind::Hospital,
+        OfficialKind::School,
+        OfficialKind::Utility,
+        OfficialKind::Other,
+    ];
+
+    pub fn name(&self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+}
+
+impl std::str::FromStr for OfficialKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        OfficialKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown kind '{s}'; kinds are {}",
+                    OfficialKind::ALL.map(|k| k.name()).join(", ")
+                )
+            })
+    }
+}
+
+/// What an organisation says of itself when it applies: who it is, whom
+/// it serves, and where it keeps what people send it. Its account's device
+/// signs these bytes as they are, and every follower is shown them.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OfficialClaim {
+    /// The account's handle.
+    pub handle: String,
+    /// The account's id: a badge belongs to this account, never to whoever
+    /// holds the handle later.
+    pub account_id: String,
+    /// The organisation's name, as residents know it.
+    pub organisation: String,
+    pub kind: OfficialKind,
+    /// The country it is a public body of (ISO 3166-1 alpha-2).
+    pub country: String,
+    /// The area it serves (a city, a ward), if not the whole country.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub area: Option<String>,
+    /// Where it keeps what people send it: on whose machines, and where.
+    pub keeps_data: String,
+    /// The country those machines are in.
+    pub keeps_data_country: String,
+    /// Where a person asks it about their data (an address, a page).
+    pub contact: String,
+    /// When the claim was made (ms).
+    pub at: u64,
+}
+
+/// An organisation's application for an official account: its claim and
+/// its device's signature over [`official_claim_signing_input`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OfficialApplicationRequest {
+    /// The JSON of an [`OfficialClaim`], exactly as signed.
+    pub claim: Bytes,
+    pub signature: Bytes,
+}
+
+/// Where an application stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ApplicationState {
+    /// Waiting for a member of the operator's staff to check the evidence.
+    Submitted,
+    /// Checked, with the evidence recorded: waiting for a second person.
+    Proposed,
+    /// Verified: the badge is in the key log.
+    Verified,
+    Rejected,
+    /// Verified once, then revoked.
+    Revoked,
+    /// Another application of the same account was verified, or the account
+    /// is gone.
+    Withdrawn,
+}
+
+impl ApplicationState {
+    pub fn name(&self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+}
+
+/// An application as its organisation sees it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OfficialApplication {
+    pub application_id: String,
+    pub claim: OfficialClaim,
+    pub state: ApplicationState,
+    pub submitted_at: u64,
+    /// When it was last decided (verified, rejected, revoked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<u64>,
+    /// Why it was rejected or revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The key-log entry of its verification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_entry: Option<u64>,
+}
+
+/// What the operator recorded when it verified an account, as the key log
+/// carries it: the organisation's claim as its device signed it, and where
+/// the two people's steps are in the ledger.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Verification {
+    /// The JSON of the [`OfficialClaim`], exactly as the device signed it.
+    pub claim: String,
+    pub application_id: String,
+    /// SHA-256 of the evidence the first person recorded, hex: the text
+    /// stays in the staff realm's events, and the audit holds one to the
+    /// other.
+    pub evidence: String,
+    /// The ledger index of the first person's step (the evidence checked).
+    pub proposed: u64,
+    /// The ledger index of the second person's approval.
+    pub approved: u64,
+}
