@@ -108,10 +108,14 @@ pub struct StoredMessage {
     /// What proves the message in a report; none for messages from before
     /// franking.
     #[serde(skip)]
-    pub proof: Option<FrankProof>,
+    pub proof: Option<Box<FrankProof>>,
     /// The file the message carries; its text is then the caption.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<Attachment>,
+    /// The structure beside its text: a card's buttons or form, an answer
+    /// to one, a follower's request to an official account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub structured: Option<Box<kizuna_wire::Structured>>,
 }
 
 /// A file in a message as this device shows it: what it is, never its key

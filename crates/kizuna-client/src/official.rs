@@ -3,14 +3,17 @@
 //! proven here like any key, so the node cannot show one the log does not
 //! hold, hide a revocation, or give a badge its organisation never signed.
 
+use std::collections::BTreeMap;
+
 use kizuna_wire::{
-    official_claim_signing_input, Bytes, OfficialApplication, OfficialApplicationRequest,
-    OfficialClaim, OfficialKind,
+    official_claim_signing_input, Bytes, FieldKind, FollowRequest, FollowedAccount,
+    FollowerRequest, OfficialApplication, OfficialApplicationRequest, OfficialClaim, OfficialKind,
+    Structured,
 };
 use reqwest::Method;
 
 use crate::key_log::{OfficialBadge, RevokedBadge};
-use crate::{mls, Client, ClientError, Result};
+use crate::{mls, Client, ClientError, Result, StoredMessage};
 
 /// What an organisation says of itself when it applies; the handle,
 /// account and time are this device's own.
@@ -80,5 +83,198 @@ impl Client {
             official: logged.official,
             revoked: logged.revoked,
         })
+    }
+
+    /// Follows the official account `handle`: its badge checked here in
+    /// the key log first, then a one-to-one chat with its devices (the one
+    /// already followed through, if this device still has it), which the
+    /// node is told of so that the account's announcements reach this
+    /// account. Answers the chat and what the data map will say.
+    pub async fn follow(&mut self, handle: &str) -> Result<(String, FollowedAccount)> {
+        let standing = self.official(handle).await?;
+        let badge = standing.official.ok_or_else(|| {
+            ClientError::Invalid(match standing.revoked {
+                Some(r) => format!(
+                    "{handle} is not an official account: its badge was revoked ({})",
+                    r.reason
+                ),
+                None => format!("{handle} is not an official account"),
+            })
+        })?;
+        let mut chat = None;
+        if let Some(f) = self
+            .follows()
+            .await?
+            .into_iter()
+            .find(|f| f.handle == handle)
+        {
+            let known = hex::encode(&f.group_id.0);
+            if self.members(&known).await.is_ok() {
+                chat = Some(known);
+            }
+        }
+        let chat = match chat {
+            Some(c) => c,
+            None => {
+                self.create_chat(&[handle.to_string()], Some(&badge.claim.organisation))
+                    .await?
+            }
+        };
+        let followed: FollowedAccount = self
+            .call(
+                Method::PUT,
+                &format!("/v1/official/{handle}/follow"),
+                Some(&FollowRequest {
+                    group_id: Bytes(hex::decode(&chat).unwrap_or_default()),
+                }),
+            )
+            .await?;
+        Ok((chat, followed))
+    }
+
+    /// The official accounts this account follows, as the node keeps them.
+    pub async fn follows(&mut self) -> Result<Vec<FollowedAccount>> {
+        self.call::<(), _>(Method::GET, "/v1/me/follows", None)
+            .await
+    }
+
+    /// Stops following `handle` and leaves the chat with it. With `erase`,
+    /// first asks the organisation, in that chat, to erase what this
+    /// person sent it: the request is end-to-end encrypted to its devices,
+    /// and this device keeps it in the chat's history.
+    pub async fn unfollow(&mut self, handle: &str, erase: bool) -> Result<Option<StoredMessage>> {
+        let f = self
+            .follows()
+            .await?
+            .into_iter()
+            .find(|f| f.handle == handle)
+            .ok_or_else(|| ClientError::Unchanged(format!("you do not follow {handle}")))?;
+        let chat = hex::encode(&f.group_id.0);
+        let asked = if erase {
+            Some(
+                self.send_structured(
+                    &chat,
+                    "Please erase everything I sent you, and tell me when it is done.",
+                    Structured::Request(FollowerRequest::Erasure),
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
+        self.call::<(), ()>(
+            Method::DELETE,
+            &format!("/v1/official/{handle}/follow"),
+            None,
+        )
+        .await?;
+        match self.leave(&chat).await {
+            Ok(_) | Err(ClientError::NotInChat(_) | ClientError::UnknownChat(_)) => {}
+            Err(e) => return Err(e),
+        }
+        Ok(asked)
+    }
+
+    /// Answers the card numbered `to` in `chat`: one of its buttons, or
+    /// its form's fields (every one, each as its kind takes). The answer
+    /// carries the choice for the organisation's daemon and the words the
+    /// person sees.
+    pub async fn answer(
+        &mut self,
+        chat: &str,
+        to: u64,
+        choice: Option<&str>,
+        values: BTreeMap<String, String>,
+    ) -> Result<StoredMessage> {
+        let chat = self.resolve_chat(chat).await?;
+        let card = self
+            .history(&chat)
+            .await?
+            .into_iter()
+            .find(|m| m.seq == to && m.sender != self.identity.handle)
+            .ok_or_else(|| {
+                ClientError::Invalid(format!("no message #{to} from someone else in this chat"))
+            })?;
+        let Some(Structured::Card { buttons, fields }) = card.structured.map(|s| *s) else {
+            return Err(ClientError::Invalid(format!(
+                "message #{to} offers no buttons or form to answer"
+            )));
+        };
+        let text = match choice {
+            Some(c) => {
+                if !values.is_empty() {
+                    return Err(ClientError::Invalid(
+                        "answer with a button or with the form's fields, not both".into(),
+                    ));
+                }
+                buttons
+                    .iter()
+                    .find(|b| b.id == c)
+                    .map(|b| b.label.clone())
+                    .ok_or_else(|| {
+                        ClientError::Invalid(format!(
+                            "message #{to} has no button '{c}'; its buttons are {}",
+                            buttons
+                                .iter()
+                                .map(|b| format!("{} ({})", b.id, b.label))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ))
+                    })?
+            }
+            None => {
+                if fields.is_empty() {
+                    return Err(ClientError::Invalid(format!(
+                        "message #{to} asks for a button: name one"
+                    )));
+                }
+                if let Some(k) = values.keys().find(|k| !fields.iter().any(|f| &f.id == *k)) {
+                    return Err(ClientError::Invalid(format!(
+                        "message #{to}'s form has no field '{k}'"
+                    )));
+                }
+                let mut said = Vec::new();
+                for f in &fields {
+                    let v = values.get(&f.id).ok_or_else(|| {
+                        ClientError::Invalid(format!("the form asks for '{}' ({})", f.id, f.label))
+                    })?;
+                    let shown = match f.kind {
+                        FieldKind::Choice => f
+                            .options
+                            .iter()
+                            .find(|o| &o.id == v)
+                            .map(|o| o.label.clone())
+                            .ok_or_else(|| {
+                                ClientError::Invalid(format!(
+                                    "'{v}' is not one of the options of '{}'",
+                                    f.id
+                                ))
+                            })?,
+                        FieldKind::Date => {
+                            if kizuna_wire::parse_utc(v).is_none() || v.len() != 10 {
+                                return Err(ClientError::Invalid(format!(
+                                    "'{}' takes a date like 2026-12-24",
+                                    f.id
+                                )));
+                            }
+                            v.clone()
+                        }
+                        FieldKind::Text => v.clone(),
+                    };
+                    said.push(format!("{}: {shown}", f.label));
+                }
+                said.join("; ")
+            }
+        };
+        self.send_structured(
+            &chat,
+            &text,
+            Structured::Answer {
+                to,
+                choice: choice.map(str::to_string),
+                values,
+            },
+        )
+        .await
     }
 }

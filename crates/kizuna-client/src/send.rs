@@ -22,6 +22,26 @@ fn files_of(content: &str) -> Vec<String> {
 impl Client {
     /// Encrypts and sends a text message.
     pub async fn send(&mut self, chat: &str, text: &str) -> Result<StoredMessage> {
+        self.send_as(chat, text, None).await
+    }
+
+    /// Encrypts and sends a text with a structure: a card, an answer to
+    /// one, a request to an official account.
+    pub async fn send_structured(
+        &mut self,
+        chat: &str,
+        text: &str,
+        structured: kizuna_wire::Structured,
+    ) -> Result<StoredMessage> {
+        self.send_as(chat, text, Some(structured)).await
+    }
+
+    async fn send_as(
+        &mut self,
+        chat: &str,
+        text: &str,
+        structured: Option<kizuna_wire::Structured>,
+    ) -> Result<StoredMessage> {
         if text.is_empty() {
             return Err(ClientError::Invalid("the message is empty".into()));
         }
@@ -29,9 +49,17 @@ impl Client {
         let chat = self.resolve_accepted_chat(chat).await?;
         self.resolve_inflight_commit().await?;
         self.flush_outbox().await?;
-        let content = ChatContent::Text {
-            text: text.to_string(),
-            name: self.display_name().await,
+        let name = self.display_name().await;
+        let content = match structured {
+            None => ChatContent::Text {
+                text: text.to_string(),
+                name,
+            },
+            Some(structured) => ChatContent::Structured {
+                text: text.to_string(),
+                structured,
+                name,
+            },
         };
         let mut id = vec![0u8; 16];
         rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut id);
@@ -146,8 +174,29 @@ impl Client {
                     text: text.clone(),
                     server_time: a.server_time,
                     seq: a.group_seq,
-                    proof: Some(proof),
+                    proof: Some(Box::new(proof)),
                     file: None,
+                    structured: None,
+                };
+                changes.messages.push(m.clone());
+                Some(m)
+            }
+            ChatContent::Structured {
+                text,
+                structured,
+                name,
+            } => {
+                let m = StoredMessage {
+                    chat: o.chat.clone(),
+                    sender: self.identity.handle.clone(),
+                    sender_name: name.clone(),
+                    sender_device: self.identity.device_id.clone(),
+                    text: text.clone(),
+                    server_time: a.server_time,
+                    seq: a.group_seq,
+                    proof: Some(Box::new(proof)),
+                    file: None,
+                    structured: Some(Box::new(structured.clone())),
                 };
                 changes.messages.push(m.clone());
                 Some(m)
@@ -169,8 +218,9 @@ impl Client {
                     text: caption.clone().unwrap_or_default(),
                     server_time: a.server_time,
                     seq: a.group_seq,
-                    proof: Some(proof),
+                    proof: Some(Box::new(proof)),
                     file: Some(crate::local::Attachment::of(file)),
+                    structured: None,
                 };
                 changes.messages.push(m.clone());
                 Some(m)

@@ -27,6 +27,7 @@ pub mod key_packages;
 pub mod limits;
 pub mod metrics;
 pub mod node;
+pub mod official;
 pub mod ops;
 pub mod phone;
 pub mod privacy;

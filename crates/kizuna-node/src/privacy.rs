@@ -19,6 +19,7 @@ impl Node {
             .consent_history(&a.account_id, &a.region, &who)
             .await?;
         map.consent = Some(self.consent_of(&a, history).await?);
+        map.follows = self.follows(me).await?;
         let received = self.store.file_regions_readable_by(&a.account_id).await?;
         map.categories
             .extend(self.vault.file_categories(&a.region, &received)?);

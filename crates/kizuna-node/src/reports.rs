@@ -31,6 +31,9 @@ fn key32(b: &Bytes, what: &str, seq: u64) -> Result<[u8; 32], NodeError> {
 fn shown_text(body: &str) -> String {
     match serde_json::from_str::<ChatContent>(body) {
         Ok(ChatContent::Text { text, .. }) => text,
+        // The words the sender chose; a card's buttons or an answer's
+        // choice are its structure, which the text states.
+        Ok(ChatContent::Structured { text, .. }) => text,
         Ok(ChatContent::ChatName { name }) => format!("(named the chat \"{name}\")"),
         Ok(ChatContent::File { file, caption, .. }) => format!(
             "(sent the file \"{}\", {}, {} bytes, SHA-256 {}){}",

@@ -68,6 +68,9 @@ use utoipa::OpenApi;
         crate::user::reports::appeal,
         crate::user::official::apply,
         crate::user::official::applications,
+        crate::user::official::follow,
+        crate::user::official::unfollow,
+        crate::user::official::follows,
     ),
     // The WebSocket's frames appear in no HTTP body, so they are named here.
     components(schemas(ClientFrame, ServerFrame, Envelope, EnvelopeKind, ErrorCode)),

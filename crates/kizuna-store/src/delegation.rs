@@ -307,6 +307,27 @@ macro_rules! store_by_inherent_methods {
                     self.blocked_accounts().await
                 }
 
+                async fn follow(&self, f: &Follow) -> Result<bool> {
+                    self.follow(f).await
+                }
+
+                async fn unfollow(&self, official_id: &str, follower_id: &str) -> Result<bool> {
+                    self.unfollow(official_id, follower_id).await
+                }
+
+                async fn follows_of(&self, follower_id: &str) -> Result<Vec<Follow>> {
+                    self.follows_of(follower_id).await
+                }
+
+                async fn followers_of(
+                    &self,
+                    official_id: &str,
+                    after: &str,
+                    limit: u32,
+                ) -> Result<Vec<Follow>> {
+                    self.followers_of(official_id, after, limit).await
+                }
+
                 async fn close(&self) {
                     self.close().await
                 }

@@ -104,6 +104,17 @@ pub struct NewAccount {
     pub device: Device,
 }
 
+/// A person following an official account: what the node needs to bring
+/// them the account's announcements, and to tell them whom they follow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Follow {
+    pub official_id: String,
+    pub follower_id: String,
+    /// The one-to-one chat the follower opened with the account.
+    pub group_id: Vec<u8>,
+    pub since: u64,
+}
+
 /// An entry of the key log as the node store keeps it: public, so kept in
 /// the clear, beside its leaf.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -582,6 +593,17 @@ pub trait Store: Send + Sync + 'static {
     async fn has_block(&self, pair: &[u8]) -> Result<bool>;
     /// The keyed hash of every account someone blocks.
     async fn blocked_accounts(&self) -> Result<Vec<Vec<u8>>>;
+    /// Keeps a follow, or moves it to another chat; answers whether it is
+    /// new.
+    async fn follow(&self, f: &Follow) -> Result<bool>;
+    /// Ends a follow; answers whether there was one.
+    async fn unfollow(&self, official_id: &str, follower_id: &str) -> Result<bool>;
+    /// The accounts one person follows, oldest first.
+    async fn follows_of(&self, follower_id: &str) -> Result<Vec<Follow>>;
+    /// An official account's followers after `after` (a follower id), in
+    /// id order, at most `limit`.
+    async fn followers_of(&self, official_id: &str, after: &str, limit: u32)
+        -> Result<Vec<Follow>>;
     /// Flushes and closes; called on shutdown.
     async fn close(&self);
 }

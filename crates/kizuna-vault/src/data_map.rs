@@ -281,12 +281,19 @@ impl Vault {
                     "to route messages to your devices",
                 ),
                 at_node(
+                    "follows",
+                    &["the official accounts you follow", "the chat you follow each through"],
+                    "not encrypted at rest: which accounts you follow is routing, like your chats; what you tell them is end-to-end encrypted to the organisation's own devices",
+                    "to bring you the announcements of the accounts you follow",
+                ),
+                at_node(
                     "messages_in_transit",
                     &["MLS ciphertext waiting for your devices"],
                     "end-to-end encrypted: the service has no key that opens it; deleted once every recipient device has it",
                     "to hold it until your devices fetch it",
                 ),
             ],
+            follows: Vec::new(),
             transfers,
             reports: self
                 .region_vault(region)?

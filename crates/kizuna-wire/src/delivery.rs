@@ -209,6 +209,14 @@ pub enum ChatContent {
     ChatName {
         name: String,
     },
+    /// Text with a structure: a card with buttons or a form, an answer to
+    /// one, or a follower's request to an official account.
+    Structured {
+        text: String,
+        structured: crate::Structured,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
     /// A file, sealed with its own key, fetched from the node by id.
     File {
         file: crate::FileRef,

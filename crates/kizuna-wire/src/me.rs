@@ -98,6 +98,11 @@ pub struct DataMap {
     /// My agreement to the foreign countries that may reach my data.
     #[serde(default)]
     pub consent: Option<crate::Consent>,
+    /// The official accounts I follow: who runs each, and where that
+    /// organisation keeps what I send it (beyond this service, on its own
+    /// machines).
+    #[serde(default)]
+    pub follows: Vec<crate::FollowedAccount>,
 }
 
 /// The data the serving node keeps in its own country, which is foreign to

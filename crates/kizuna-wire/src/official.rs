@@ -180,3 +180,107 @@ pub struct Verification {
     /// The ledger index of the second person's approval.
     pub approved: u64,
 }
+
+/// Following an official account: the one-to-one chat the follower opened
+/// with it, where what they tell it is end-to-end encrypted.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FollowRequest {
+    pub group_id: Bytes,
+}
+
+/// An official account I follow, as my data map names it: who runs it,
+/// and where that organisation keeps what I send it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FollowedAccount {
+    pub handle: String,
+    /// Its badge's claim; none when the badge was revoked since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<OfficialClaim>,
+    /// Since when I follow it (ms).
+    pub since: u64,
+    /// The chat I follow it through.
+    pub group_id: Bytes,
+}
+
+/// Most buttons on a card, and most fields in its form.
+pub const MAX_CHOICES: usize = 20;
+
+/// One choice a card offers: a button, a quick reply, an option of a field.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Choice {
+    /// What the answer carries back (a slot's id, "yes").
+    pub id: String,
+    /// What the person reads on it.
+    pub label: String,
+}
+
+/// What a form's field takes.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldKind {
+    /// One of the field's options.
+    Choice,
+    /// A date, `YYYY-MM-DD`.
+    Date,
+    /// A line of text.
+    Text,
+}
+
+/// One field of a simple form.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FormField {
+    pub id: String,
+    pub label: String,
+    pub kind: FieldKind,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<Choice>,
+}
+
+/// What a follower asks of an official account, in its own words and in a
+/// form its daemon reads.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "request", rename_all = "snake_case")]
+pub enum FollowerRequest {
+    /// Erase what I sent you.
+    Erasure,
+    /// Send me the notices of these segments (a ward, an age group), and no
+    /// others.
+    Segments { segments: Vec<String> },
+}
+
+/// The structure of a message between an official account and a follower,
+/// beside its text. It travels inside the MLS ciphertext like any text:
+/// the node never sees it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Structured {
+    /// Buttons (or quick replies) to choose one of, or a simple form.
+    Card {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        buttons: Vec<Choice>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        fields: Vec<FormField>,
+    },
+    /// The answer to the card numbered `to` in the chat: the button chosen,
+    /// or the form's values by field id.
+    Answer {
+        to: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        choice: Option<String>,
+        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        values: std::collections::BTreeMap<String, String>,
+    },
+    Request(FollowerRequest),
+}
+
+impl Structured {
+    /// The structure a committed message body carries, if any.
+    pub fn in_body(body: &str) -> Option<Structured> {
+        match serde_json::from_str::<crate::ChatContent>(body) {
+            Ok(crate::ChatContent::Structured { structured, .. }) => Some(structured),
+            _ => None,
+        }
+    }
+}

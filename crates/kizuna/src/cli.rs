@@ -205,6 +205,25 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Answer a message's buttons or form (an official account's card):
+    /// the choice travels back to the organisation, end-to-end encrypted.
+    Answer {
+        #[command(flatten)]
+        home: Home,
+        /// Chat id (or a unique prefix of it, or the chat's name).
+        chat: String,
+        /// The card's number, as `kizuna history CHAT` shows it (#N).
+        message: u64,
+        /// The button to press, by the id shown beside it.
+        #[arg(long, required_unless_present = "fields")]
+        choice: Option<String>,
+        /// A field of the form as ID=VALUE; repeat for each field.
+        #[arg(long = "field", conflicts_with = "choice", value_parser = crate::official::field_value)]
+        fields: Vec<(String, String)>,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Receive, decrypt, store and print new messages.
     Sync {
         #[command(flatten)]

@@ -141,6 +141,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await
         }
+        Command::Answer {
+            home,
+            chat,
+            message,
+            choice,
+            fields,
+            json,
+        } => official::answer(&home, &chat, message, choice, fields, json).await,
         Command::Sync { home, json } => messages::sync(&home, json).await,
         Command::Watch { home, json } => messages::watch(&home, json).await,
         Command::App {

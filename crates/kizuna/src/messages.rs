@@ -236,6 +236,9 @@ pub async fn history(home: &Home, chat: &str, json: bool) -> anyhow::Result<()> 
 /// A message as a line shows it: its text, or what file it carries and
 /// how to save it.
 fn shown(m: &StoredMessage, chat: &str) -> String {
+    if let Some(s) = &m.structured {
+        return structured(m, s, chat);
+    }
     match &m.file {
         None => m.text.clone(),
         Some(f) => {
@@ -251,6 +254,57 @@ fn shown(m: &StoredMessage, chat: &str) -> String {
                 line.push_str(&m.text);
             }
             line
+        }
+    }
+}
+
+/// A card with its buttons or form and how to answer it; an answer with
+/// the card it answers; a follower's request as what it asks.
+fn structured(m: &StoredMessage, s: &kizuna_wire::Structured, chat: &str) -> String {
+    use kizuna_wire::{FieldKind, FollowerRequest, Structured};
+    match s {
+        Structured::Card { buttons, fields } => {
+            let mut text = m.text.clone();
+            for b in buttons {
+                text.push_str(&format!("\n    [{}] {}", b.id, b.label));
+            }
+            if !buttons.is_empty() {
+                text.push_str(&format!(
+                    "\n    answer: kizuna answer {chat} {} --choice ID",
+                    m.seq
+                ));
+            }
+            for f in fields {
+                let takes = match f.kind {
+                    FieldKind::Choice => f
+                        .options
+                        .iter()
+                        .map(|o| format!("{} ({})", o.id, o.label))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    FieldKind::Date => "a date, YYYY-MM-DD".into(),
+                    FieldKind::Text => "text".into(),
+                };
+                text.push_str(&format!("\n    {} = {}: {takes}", f.id, f.label));
+            }
+            if !fields.is_empty() {
+                text.push_str(&format!(
+                    "\n    answer: kizuna answer {chat} {} --field ID=VALUE ...",
+                    m.seq
+                ));
+            }
+            text
+        }
+        Structured::Answer { to, .. } => format!("(to #{to}) {}", m.text),
+        Structured::Request(FollowerRequest::Erasure) => {
+            format!("(asks to erase what was sent) {}", m.text)
+        }
+        Structured::Request(FollowerRequest::Segments { segments }) => {
+            format!(
+                "(asks for the notices of {}) {}",
+                segments.join(", "),
+                m.text
+            )
         }
     }
 }

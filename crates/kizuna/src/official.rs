@@ -4,7 +4,7 @@
 
 use clap::{Args, Subcommand};
 use kizuna_client::{Client, OfficialDetails, OfficialStanding};
-use kizuna_wire::{OfficialApplication, OfficialKind};
+use kizuna_wire::{FollowedAccount, OfficialApplication, OfficialKind};
 
 use crate::cli::Home;
 
@@ -57,6 +57,25 @@ pub enum OfficialCommand {
     },
     /// This account's applications and where each stands.
     Status,
+    /// Follow an official account: its badge is checked on this device
+    /// first, then a one-to-one chat opens with the organisation's own
+    /// devices (end-to-end encrypted: the operator cannot read it), and its
+    /// announcements reach you. Prints the chat.
+    Follow {
+        /// The account's handle.
+        handle: String,
+    },
+    /// Stop following an official account and leave the chat with it.
+    Unfollow {
+        handle: String,
+        /// First ask the organisation, in the chat, to erase everything you
+        /// sent it.
+        #[arg(long)]
+        erase: bool,
+    },
+    /// The official accounts you follow: who runs each and where it keeps
+    /// what you send it.
+    Follows,
 }
 
 pub async fn run(a: OfficialArgs) -> anyhow::Result<()> {
@@ -97,6 +116,41 @@ pub async fn run(a: OfficialArgs) -> anyhow::Result<()> {
                 out!("  two of the operator's people verify it; `kizuna official status` shows where it stands");
             }
         }
+        OfficialCommand::Follow { handle } => {
+            let (chat, f) = c.follow(&handle).await?;
+            if a.json {
+                let mut v = serde_json::to_value(&f)?;
+                v["chat"] = chat.into();
+                out!("{v}");
+            } else {
+                print_follow(&f);
+                out!("  chat {chat}: what you send there only {handle}'s own devices can read");
+            }
+        }
+        OfficialCommand::Unfollow { handle, erase } => {
+            let asked = c.unfollow(&handle, erase).await?;
+            if a.json {
+                out!(
+                    "{}",
+                    serde_json::json!({ "unfollowed": handle, "erasure_requested": asked.is_some() })
+                );
+            } else {
+                out!("you no longer follow {handle}, and left the chat with it");
+                if asked.is_some() {
+                    out!("  you asked it, in that chat, to erase everything you sent it; your device keeps the request");
+                }
+            }
+        }
+        OfficialCommand::Follows => {
+            let fs = c.follows().await?;
+            if a.json {
+                out!("{}", serde_json::to_string(&fs)?);
+            } else if fs.is_empty() {
+                out!("you follow no official account");
+            } else {
+                fs.iter().for_each(print_follow);
+            }
+        }
         OfficialCommand::Status => {
             let apps = c.official_applications().await?;
             if a.json {
@@ -109,6 +163,60 @@ pub async fn run(a: OfficialArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `ID=VALUE`, for a form's field.
+pub fn field_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("'{s}' is not ID=VALUE"))
+}
+
+pub async fn answer(
+    home: &Home,
+    chat: &str,
+    message: u64,
+    choice: Option<String>,
+    fields: Vec<(String, String)>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let mut c = Client::open(&home.home).await?;
+    let m = c
+        .answer(
+            chat,
+            message,
+            choice.as_deref(),
+            fields.into_iter().collect(),
+        )
+        .await?;
+    crate::messages::print_message(&m, json, crate::messages::short(&m.chat));
+    Ok(())
+}
+
+pub fn print_follow(f: &FollowedAccount) {
+    match &f.claim {
+        Some(c) => {
+            out!(
+                "{}  {} ({}), followed since {}",
+                f.handle,
+                c.organisation,
+                c.kind.name(),
+                kizuna_wire::utc(f.since)
+            );
+            out!(
+                "  keeps what you send it: {} ({}); ask about your data: {}",
+                c.keeps_data,
+                c.keeps_data_country,
+                c.contact
+            );
+        }
+        None => out!(
+            "{}  NO LONGER VERIFIED (its badge was revoked), followed since {}",
+            f.handle,
+            kizuna_wire::utc(f.since)
+        ),
+    }
 }
 
 fn print_application(a: &OfficialApplication) {

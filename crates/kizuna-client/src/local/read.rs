@@ -177,7 +177,7 @@ impl Local {
         .map_err(|e| self.err(e))?;
         rows.into_iter()
             .map(|r| {
-                let proof = proof_of(&r).map_err(|e| self.err(e))?;
+                let proof = proof_of(&r).map_err(|e| self.err(e))?.map(Box::new);
                 // What a message carries is read from the body it committed
                 // to, so the history cannot show a file the body does not.
                 let file = proof
@@ -191,6 +191,10 @@ impl Local {
                     sender_device: r.try_get(3).map_err(|e| self.err(e))?,
                     text: r.try_get(4).map_err(|e| self.err(e))?,
                     server_time: r.try_get::<i64, _>(5).map_err(|e| self.err(e))? as u64,
+                    structured: proof
+                        .as_ref()
+                        .and_then(|p| kizuna_wire::Structured::in_body(&p.body))
+                        .map(Box::new),
                     proof,
                     file,
                 })

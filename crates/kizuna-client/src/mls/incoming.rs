@@ -231,6 +231,7 @@ fn apply_inner(
             match processed.into_content() {
                 ProcessedMessageContent::ApplicationMessage(app) => {
                     let (content, proof) = unpack(&app.into_bytes(), env, &handle)?;
+                    let proof = proof.map(Box::new);
                     match content {
                         ChatContent::Text { text, name } => {
                             events.push(Event::Message(StoredMessage {
@@ -245,8 +246,27 @@ fn apply_inner(
                                 seq: env.group_seq,
                                 proof,
                                 file: None,
+                                structured: None,
                             }))
                         }
+                        ChatContent::Structured {
+                            text,
+                            structured,
+                            name,
+                        } => events.push(Event::Message(StoredMessage {
+                            chat,
+                            sender: handle,
+                            sender_name: name
+                                .map(|n| crate::display_name(&n))
+                                .filter(|n| !n.is_empty()),
+                            sender_device: device,
+                            text,
+                            server_time: env.server_time,
+                            seq: env.group_seq,
+                            proof,
+                            file: None,
+                            structured: Some(Box::new(structured)),
+                        })),
                         ChatContent::ChatName { name } => events.push(Event::Renamed {
                             chat,
                             name,
@@ -268,6 +288,7 @@ fn apply_inner(
                             seq: env.group_seq,
                             proof,
                             file: Some(crate::local::Attachment::of(&file)),
+                            structured: None,
                         })),
                     }
                 }
@@ -322,7 +343,9 @@ pub fn open_application(
                 Err(_) => serde_json::from_slice::<ChatContent>(&plain),
             };
             match content {
-                Ok(ChatContent::Text { text, .. }) => Ok(text),
+                Ok(ChatContent::Text { text, .. } | ChatContent::Structured { text, .. }) => {
+                    Ok(text)
+                }
                 Ok(ChatContent::ChatName { name }) => Ok(name),
                 Ok(ChatContent::File { file, caption, .. }) => Ok(match caption {
                     Some(c) => format!("{} ({c})", file.file_name),

@@ -97,6 +97,11 @@ pub fn router(state: Shared) -> Router {
             "/v1/official/applications",
             get(official::applications).post(official::apply),
         )
+        .route(
+            "/v1/official/{handle}/follow",
+            put(official::follow).delete(official::unfollow),
+        )
+        .route("/v1/me/follows", get(official::follows))
         .route("/v1/reports", post(reports::file_report))
         .route("/v1/me/reports", get(reports::my_reports))
         .route("/v1/me/moderation", get(reports::moderation_notices))

@@ -70,3 +70,59 @@ pub async fn applications(
     let account = s.account_of(&me).await?;
     Ok(ApiJson(g.applications_of(&account).await?))
 }
+
+#[utoipa::path(
+    put,
+    path = "/v1/official/{handle}/follow",
+    operation_id = "follow_official",
+    tag = "user",
+    summary = "Follow an official account through a one-to-one chat this device shares with one of its devices",
+    description = "What brings the account's announcements. What I tell it goes through the chat, end-to-end encrypted to the organisation's own devices; the node keeps only that I follow it, through which chat.",
+    params(("handle" = String, Path, description = "the official account's handle")),
+    request_body = FollowRequest,
+    responses((status = 200, description = "the account followed, with who runs it and where it keeps what I send", body = FollowedAccount), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn follow(
+    State(s): State<Shared>,
+    AuthedDevice(me): AuthedDevice,
+    super::ApiPath(handle): super::ApiPath<String>,
+    ApiJson(req): ApiJson<FollowRequest>,
+) -> Result<ApiJson<FollowedAccount>, ApiError> {
+    Ok(ApiJson(s.node.follow(&me, &handle, req).await?))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/v1/official/{handle}/follow",
+    operation_id = "unfollow_official",
+    tag = "user",
+    summary = "Stop following an official account: its announcements stop reaching my devices",
+    params(("handle" = String, Path, description = "the official account's handle")),
+    responses((status = 204, description = "not followed (any more)"), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn unfollow(
+    State(s): State<Shared>,
+    AuthedDevice(me): AuthedDevice,
+    super::ApiPath(handle): super::ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    s.node.unfollow(&me, &handle).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/me/follows",
+    operation_id = "my_follows",
+    tag = "user",
+    summary = "The official accounts I follow: who runs each, and where it keeps what I send it",
+    responses((status = 200, description = "the accounts I follow", body = Vec<FollowedAccount>), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn follows(
+    State(s): State<Shared>,
+    AuthedDevice(me): AuthedDevice,
+) -> Result<ApiJson<Vec<FollowedAccount>>, ApiError> {
+    Ok(ApiJson(s.node.follows(&me).await?))
+}

@@ -307,7 +307,48 @@ async fn key_log_entries_are_numbered_once_and_outlive_their_account(store: Subj
     assert_eq!(store.key_entries("bob").await.unwrap().len(), 2);
 }
 
+async fn follows_are_kept_moved_listed_and_end_with_either_account(store: Subject) {
+    for n in ["city", "alice", "bob", "carol"] {
+        store.create_account(new_account(n)).await.unwrap();
+    }
+    let follow = |who: &str, group: &[u8], since| Follow {
+        official_id: "acct-city".into(),
+        follower_id: format!("acct-{who}"),
+        group_id: group.to_vec(),
+        since,
+    };
+    assert!(store.follow(&follow("alice", b"g1", 1)).await.unwrap());
+    assert!(store.follow(&follow("bob", b"g2", 2)).await.unwrap());
+    assert!(store.follow(&follow("carol", b"g3", 3)).await.unwrap());
+    // Following again through a new chat moves the follow, keeping since.
+    assert!(!store.follow(&follow("alice", b"g4", 9)).await.unwrap());
+    assert_eq!(
+        store.follows_of("acct-alice").await.unwrap(),
+        [follow("alice", b"g4", 1)]
+    );
+    let first = store.followers_of("acct-city", "", 2).await.unwrap();
+    assert_eq!(first, [follow("alice", b"g4", 1), follow("bob", b"g2", 2)]);
+    let rest = store
+        .followers_of("acct-city", &first[1].follower_id, 2)
+        .await
+        .unwrap();
+    assert_eq!(rest, [follow("carol", b"g3", 3)]);
+    assert!(store.unfollow("acct-city", "acct-bob").await.unwrap());
+    assert!(!store.unfollow("acct-city", "acct-bob").await.unwrap());
+    assert!(store.follows_of("acct-bob").await.unwrap().is_empty());
+    // An erased follower's follows go with them; an erased account's
+    // followers follow nothing.
+    store.delete_account("acct-carol").await.unwrap();
+    assert_eq!(
+        store.followers_of("acct-city", "", 10).await.unwrap().len(),
+        1
+    );
+    store.delete_account("acct-city").await.unwrap();
+    assert!(store.follows_of("acct-alice").await.unwrap().is_empty());
+}
+
 conformance!(
+    follows_are_kept_moved_listed_and_end_with_either_account,
     key_log_entries_are_numbered_once_and_outlive_their_account,
     accounts_conflict_on_handle_and_device_key_and_import_all_or_none,
     accounts_are_found_and_counted_by_region,

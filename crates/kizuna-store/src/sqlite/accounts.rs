@@ -134,6 +134,11 @@ impl SqliteStore {
             .bind(account_id)
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM follows WHERE follower_id = ? OR official_id = ?")
+            .bind(account_id)
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
         Self::delete_devices_in(&mut tx, &devices).await?;
         sqlx::query("DELETE FROM link_requests WHERE account_id = ?")
             .bind(account_id)

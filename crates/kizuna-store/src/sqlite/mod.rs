@@ -8,6 +8,7 @@ mod batch;
 mod blocks;
 mod devices;
 mod files;
+mod follows;
 pub(crate) mod groups;
 mod inbox;
 mod key_log;

@@ -272,6 +272,18 @@ CREATE TABLE key_log (
 CREATE INDEX key_log_by_handle ON key_log (handle, idx);
 CREATE INDEX key_log_by_account ON key_log (account_id);
 "#,
+    r#"
+-- Who follows which official account, through which one-to-one chat:
+-- routing for the account's announcements.
+CREATE TABLE follows (
+    official_id TEXT NOT NULL,
+    follower_id TEXT NOT NULL,
+    group_id BLOB NOT NULL,
+    since BIGINT NOT NULL,
+    PRIMARY KEY (official_id, follower_id)
+);
+CREATE INDEX follows_by_follower ON follows (follower_id);
+"#,
 ];
 
 impl SqliteStore {

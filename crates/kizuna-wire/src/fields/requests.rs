@@ -31,7 +31,8 @@ nothing_to_check!(
     SendRequest,
     KeyPackageUpload,
     FileUpload,
-    crate::OfficialApplicationRequest
+    crate::OfficialApplicationRequest,
+    crate::FollowRequest
 );
 
 impl Checked for crate::OfficialClaim {

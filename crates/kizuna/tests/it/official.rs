@@ -198,3 +198,156 @@ async fn a_city_is_verified_by_two_people_and_its_badge_is_checked_on_the_device
     let out = run(show("alice")).await;
     assert_eq!(out.status.code(), Some(6), "{out:?}");
 }
+
+/// A city verified through the API, as the first test does by command.
+async fn verified_city(node: &mut Node) -> kizuna_client::Client {
+    let (admin, _) = staffed(node).await;
+    let mut city = node.person("city.shibuya", "jp").await;
+    let app = city
+        .apply_official(kizuna_client::OfficialDetails {
+            organisation: "Shibuya City".into(),
+            kind: kizuna_wire::OfficialKind::Municipality,
+            country: "JP".into(),
+            area: Some("Shibuya, Tokyo".into()),
+            keeps_data: "the city's own servers in its Tokyo data centre".into(),
+            keeps_data_country: "JP".into(),
+            contact: "privacy@city.shibuya.example.jp".into(),
+        })
+        .await
+        .unwrap();
+    let sup = member(node, &admin, "sup", "operator", vec![Role::Support]).await;
+    let apr = member(node, &admin, "apr", "operator", vec![Role::Approver]).await;
+    sup.propose_official(
+        &app.application_id,
+        &kizuna_wire::staff::VerificationProposal {
+            evidence: "registry extract".into(),
+            ticket: "OA-1".into(),
+        },
+    )
+    .await
+    .unwrap();
+    apr.approve_official(&app.application_id).await.unwrap();
+    city
+}
+
+#[tokio::test]
+async fn a_resident_follows_the_city_books_with_a_button_and_unfollows_asking_for_erasure() {
+    use kizuna_wire::{Choice, FollowerRequest, Structured};
+    let mut node = Node::start().await;
+    let mut city = verified_city(&mut node).await;
+    let mut bob = node.person("bob", "jp").await;
+    let alice_home = node.home("alice").display().to_string();
+    node.person("alice", "jp").await.close().await;
+    let cli = |parts: &[&str]| {
+        let mut v = args(parts);
+        v.extend(args(&["--home", &alice_home]));
+        v
+    };
+
+    // Only a verified account is followed.
+    let e = bob.follow("alice").await.unwrap_err();
+    assert!(e.to_string().contains("not an official account"), "{e}");
+    bob.close().await;
+
+    let followed = json_of(&run(cli(&["official", "follow", "city.shibuya", "--json"])).await);
+    let chat = followed["chat"].as_str().unwrap().to_string();
+    assert_eq!(followed["claim"]["organisation"], "Shibuya City");
+
+    // The city's device takes the chat (a request, unless alice is one of
+    // its contacts) and offers slots as buttons.
+    city.sync().await.unwrap();
+    match city.accept_chat(&chat).await {
+        Ok(_) | Err(kizuna_client::ClientError::Unchanged(_)) => {}
+        Err(e) => panic!("{e}"),
+    }
+    let card = city
+        .send_structured(
+            &chat,
+            "Choose a vaccination slot",
+            Structured::Card {
+                buttons: vec![
+                    Choice {
+                        id: "slot-1".into(),
+                        label: "Mon 10:00".into(),
+                    },
+                    Choice {
+                        id: "slot-2".into(),
+                        label: "Tue 14:30".into(),
+                    },
+                ],
+                fields: Vec::new(),
+            },
+        )
+        .await
+        .unwrap();
+    let synced = run(cli(&["sync"])).await;
+    let said = String::from_utf8_lossy(&synced.stdout);
+    assert!(said.contains("[slot-2] Tue 14:30"), "{said}");
+    assert!(said.contains("kizuna answer"), "{said}");
+
+    // A button the card does not have is refused, sending nothing.
+    let seq = card.seq.to_string();
+    let wrong = run(cli(&["answer", &chat, &seq, "--choice", "slot-9"])).await;
+    assert!(!wrong.status.success(), "{wrong:?}");
+    let answered = json_of(
+        &run(cli(&[
+            "answer", &chat, &seq, "--choice", "slot-2", "--json",
+        ]))
+        .await,
+    );
+    assert_eq!(answered["text"], "Tue 14:30");
+    let secret = "my insurance number is 8841-2291";
+    json_of(&run(cli(&["send", &chat, secret, "--json"])).await);
+    let got = city.sync().await.unwrap();
+    let ms = messages(&got);
+    assert_eq!(
+        ms[0].structured.as_deref(),
+        Some(&Structured::Answer {
+            to: card.seq,
+            choice: Some("slot-2".into()),
+            values: Default::default()
+        })
+    );
+    assert_eq!(ms[1].text, secret);
+
+    // The data map names whom alice follows, who runs it and where it
+    // keeps what she sends; the operator's files hold none of it.
+    let map = json_of(&run(cli(&["me", "data-map", "--json"])).await);
+    assert_eq!(map["follows"][0]["handle"], "city.shibuya");
+    assert_eq!(
+        map["follows"][0]["claim"]["keeps_data"],
+        "the city's own servers in its Tokyo data centre"
+    );
+    for f in files(node.data_dir()) {
+        let bytes = std::fs::read(&f).unwrap();
+        for s in [secret, "Tue 14:30", "slot-2"] {
+            assert!(!contains(&bytes, s.as_bytes()), "{s} in {}", f.display());
+        }
+    }
+
+    // Unfollowing with an erasure request: the city's device receives the
+    // request; alice follows nothing and has left the chat.
+    let gone = json_of(
+        &run(cli(&[
+            "official",
+            "unfollow",
+            "city.shibuya",
+            "--erase",
+            "--json",
+        ]))
+        .await,
+    );
+    assert_eq!(gone["erasure_requested"], true);
+    let got = city.sync().await.unwrap();
+    assert!(
+        messages(&got).iter().any(
+            |m| m.structured.as_deref() == Some(&Structured::Request(FollowerRequest::Erasure))
+        ),
+        "{got:?}"
+    );
+    let follows = json_of(&run(cli(&["official", "follows", "--json"])).await);
+    assert_eq!(follows, serde_json::json!([]));
+    let again = run(cli(&["official", "unfollow", "city.shibuya"])).await;
+    assert_eq!(again.status.code(), Some(8), "{again:?}");
+    city.close().await;
+}

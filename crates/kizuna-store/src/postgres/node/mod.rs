@@ -13,6 +13,7 @@ mod batch;
 mod blocks;
 mod devices;
 mod files;
+mod follows;
 mod groups;
 mod inbox;
 mod key_log;

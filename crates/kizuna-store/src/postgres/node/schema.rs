@@ -5,7 +5,8 @@
 //! every node shares (`PgLedgerLog`); version 3 the files people send;
 //! version 4 the holds reports put on files; version 5 the parts of an
 //! upload kept ahead of the first it lacks; version 6 the key log; version 7
-//! the directory key each ledger leaf is logged under.
+//! the directory key each ledger leaf is logged under; version 8 who follows
+//! which official account.
 
 use crate::postgres::Schema;
 
@@ -218,5 +219,17 @@ SET dir_key = sha256(convert_to('kizuna key directory', 'UTF8') || '\x00'::bytea
                      || convert_to(k.handle, 'UTF8'))
 FROM key_log k
 WHERE k.idx = l.idx;
+"#,
+    r#"
+-- Who follows which official account, through which one-to-one chat:
+-- routing for the account's announcements.
+CREATE TABLE follows (
+    official_id TEXT NOT NULL,
+    follower_id TEXT NOT NULL,
+    group_id BYTEA NOT NULL,
+    since BIGINT NOT NULL,
+    PRIMARY KEY (official_id, follower_id)
+);
+CREATE INDEX follows_by_follower ON follows (follower_id);
 "#,
 ];

@@ -1,0 +1,87 @@
+//! Who follows which official account, through which chat.
+
+use sqlx::Row;
+
+use super::SqliteStore;
+use crate::{Follow, Result};
+
+fn follow_of(r: &sqlx::sqlite::SqliteRow) -> Result<Follow> {
+    Ok(Follow {
+        official_id: r.try_get("official_id")?,
+        follower_id: r.try_get("follower_id")?,
+        group_id: r.try_get("group_id")?,
+        since: r.try_get::<i64, _>("since")? as u64,
+    })
+}
+
+impl SqliteStore {
+    pub(crate) async fn follow(&self, f: &Follow) -> Result<bool> {
+        let _w = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let moved = sqlx::query(
+            "UPDATE follows SET group_id = ? WHERE official_id = ? AND follower_id = ?",
+        )
+        .bind(&f.group_id)
+        .bind(&f.official_id)
+        .bind(&f.follower_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if moved == 0 {
+            sqlx::query(
+                "INSERT INTO follows (official_id, follower_id, group_id, since) VALUES (?, ?, ?, ?)",
+            )
+            .bind(&f.official_id)
+            .bind(&f.follower_id)
+            .bind(&f.group_id)
+            .bind(f.since as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(moved == 0)
+    }
+
+    pub(crate) async fn unfollow(&self, official_id: &str, follower_id: &str) -> Result<bool> {
+        let _w = self.writer.lock().await;
+        Ok(
+            sqlx::query("DELETE FROM follows WHERE official_id = ? AND follower_id = ?")
+                .bind(official_id)
+                .bind(follower_id)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                > 0,
+        )
+    }
+
+    pub(crate) async fn follows_of(&self, follower_id: &str) -> Result<Vec<Follow>> {
+        sqlx::query("SELECT * FROM follows WHERE follower_id = ? ORDER BY since, official_id")
+            .bind(follower_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(follow_of)
+            .collect()
+    }
+
+    pub(crate) async fn followers_of(
+        &self,
+        official_id: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<Follow>> {
+        sqlx::query(
+            "SELECT * FROM follows WHERE official_id = ? AND follower_id > ? \
+             ORDER BY follower_id LIMIT ?",
+        )
+        .bind(official_id)
+        .bind(after)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(follow_of)
+        .collect()
+    }
+}
