@@ -113,6 +113,10 @@ pub enum Command {
     /// Official accounts: whether one is (checked in the key log), and an
     /// organisation's application for its own.
     Official(crate::official::OfficialArgs),
+    /// Run an official account's daemon with this device: followers'
+    /// messages go to the organisation's webhook, its replies, cards and
+    /// notices come in through a local API.
+    Bot(crate::bot::BotArgs),
     /// Block someone: the node refuses their invitations and their messages
     /// in one-to-one chats with you. They are not told.
     Block {

@@ -19,6 +19,7 @@ mod admin;
 mod app;
 mod audit;
 mod bench;
+mod bot;
 mod chat;
 mod cli;
 mod consent;
@@ -91,6 +92,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Lookup { home, phone, json } => chat::lookup(&home, &phone, json).await,
         Command::Chat(cmd) => chat::run(cmd).await,
         Command::Official(a) => official::run(a).await,
+        Command::Bot(a) => bot::run(a).await,
         Command::Verify(a) => chat::verify(&a.home, &a.handle, a.confirm, a.json).await,
         Command::Block { home, handle, json } => {
             chat::blocks(&home, chat::BlockAction::Block(handle), json).await

@@ -4,6 +4,7 @@
 mod app;
 mod architecture;
 mod bad_input;
+mod bot;
 mod breach;
 mod chat_faults;
 mod cli;

@@ -200,7 +200,7 @@ async fn a_city_is_verified_by_two_people_and_its_badge_is_checked_on_the_device
 }
 
 /// A city verified through the API, as the first test does by command.
-async fn verified_city(node: &mut Node) -> kizuna_client::Client {
+pub(crate) async fn verified_city(node: &mut Node) -> kizuna_client::Client {
     let (admin, _) = staffed(node).await;
     let mut city = node.person("city.shibuya", "jp").await;
     let app = city
