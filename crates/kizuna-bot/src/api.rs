@@ -36,6 +36,18 @@ pub struct MessageRequest {
     pub fields: Vec<FormField>,
 }
 
+/// A public announcement to every follower, signed by the daemon's device.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct AnnounceRequest {
+    pub text: String,
+    #[serde(default = "info")]
+    pub severity: kizuna_wire::Severity,
+}
+
+fn info() -> kizuna_wire::Severity {
+    kizuna_wire::Severity::Info
+}
+
 /// A notice for every follower who asked for `segment` (every follower,
 /// when none is named), end-to-end encrypted to each in their own chat.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -293,6 +305,21 @@ async fn notice(
     Ok(Json(out))
 }
 
+async fn announce(
+    State(s): State<Arc<Shared>>,
+    _: Authorized,
+    Body(req): Body<AnnounceRequest>,
+) -> Result<Json<kizuna_wire::AnnouncementAccepted>, ApiError> {
+    check_text(&req.text)?;
+    Ok(Json(
+        s.client
+            .lock()
+            .await
+            .announce(&req.text, req.severity)
+            .await?,
+    ))
+}
+
 async fn followers(State(s): State<Arc<Shared>>, _: Authorized) -> Json<Vec<Follower>> {
     Json(s.state.lock().await.followers.values().cloned().collect())
 }
@@ -305,6 +332,7 @@ pub(crate) async fn serve(
     let app = Router::new()
         .route("/v1/messages", post(message))
         .route("/v1/notices", post(notice))
+        .route("/v1/announcements", post(announce))
         .route("/v1/followers", get(followers))
         .fallback(|| async {
             ApiError(

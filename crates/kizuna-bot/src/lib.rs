@@ -15,7 +15,7 @@ use std::sync::Arc;
 use kizuna_client::Client;
 use tokio::sync::{Mutex, Notify};
 
-pub use api::{MessageRequest, NoticeRequest, NoticeSent, SentMessage};
+pub use api::{AnnounceRequest, MessageRequest, NoticeRequest, NoticeSent, SentMessage};
 pub use state::Follower;
 pub use webhook::WebhookEvent;
 

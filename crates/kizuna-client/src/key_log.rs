@@ -110,7 +110,7 @@ pub(crate) fn not_logged(why: impl Into<String>) -> ClientError {
     ClientError::KeysNotLogged(why.into())
 }
 
-fn signed_by(key_hex: &str, message: &[u8], signature_hex: Option<&str>) -> bool {
+pub(crate) fn signed_by(key_hex: &str, message: &[u8], signature_hex: Option<&str>) -> bool {
     let (Ok(key), Some(Ok(sig))) = (hex::decode(key_hex), signature_hex.map(hex::decode)) else {
         return false;
     };
@@ -393,7 +393,7 @@ impl Client {
     /// ledger state this device pinned is read, checked and written back
     /// by one process at a time, so none moves it back or loses what
     /// another verified.
-    async fn logged_keys_held(&mut self, handle: &str) -> Result<LoggedKeys> {
+    pub(crate) async fn logged_keys_held(&mut self, handle: &str) -> Result<LoggedKeys> {
         let mut seen = self.seen_ledger().await?;
         let since = seen.head.as_ref().map_or(0, |h| h.size);
         let answer: KeyHistory = match self

@@ -51,7 +51,7 @@ pub use local::{
     Attachment, ChatRequest, ChatSummary, FrankProof, LastMessage, Standing, StoredMessage,
     Unopened,
 };
-pub use official::{OfficialDetails, OfficialStanding};
+pub use official::{OfficialDetails, OfficialStanding, ReceivedAnnouncement};
 pub use safety::{KeyStanding, SafetyNumber};
 pub use transport::{normalise_server, ServerAddress};
 
@@ -174,6 +174,15 @@ pub enum Event {
         chat: String,
         handle: String,
         device_id: String,
+        why: String,
+    },
+    /// An official account's announcement, checked on this device.
+    Announcement(crate::ReceivedAnnouncement),
+    /// An announcement that did not hold up: altered or made up by the
+    /// node, or from an account no longer official. Not kept.
+    AnnouncementRefused {
+        handle: String,
+        pos: u64,
         why: String,
     },
 }

@@ -13,6 +13,7 @@ use sqlx::{Row, SqlitePool};
 
 use crate::error::{ClientError, Result};
 
+mod announcements;
 mod read;
 mod write;
 
@@ -44,6 +45,14 @@ CREATE TABLE IF NOT EXISTS unopened (
     reason TEXT NOT NULL,
     payload BLOB NOT NULL,
     PRIMARY KEY (chat_id, group_seq, what)
+);
+CREATE TABLE IF NOT EXISTS announcements (
+    pos BIGINT PRIMARY KEY,
+    handle TEXT NOT NULL,
+    shown TEXT NOT NULL,
+    body BLOB NOT NULL,
+    signature BLOB NOT NULL,
+    device_id TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS outbox (
     client_id BLOB PRIMARY KEY,

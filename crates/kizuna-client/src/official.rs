@@ -6,14 +6,15 @@
 use std::collections::BTreeMap;
 
 use kizuna_wire::{
-    official_claim_signing_input, Bytes, FieldKind, FollowRequest, FollowedAccount,
+    announce_signing_input, official_claim_signing_input, Announcement, AnnouncementAccepted,
+    AnnouncementPage, AnnouncementRequest, Bytes, FieldKind, FollowRequest, FollowedAccount,
     FollowerRequest, OfficialApplication, OfficialApplicationRequest, OfficialClaim, OfficialKind,
-    Structured,
+    Severity, SignedAnnouncement, Structured,
 };
 use reqwest::Method;
 
 use crate::key_log::{OfficialBadge, RevokedBadge};
-use crate::{mls, Client, ClientError, Result, StoredMessage};
+use crate::{mls, Client, ClientError, Event, Result, StoredMessage};
 
 /// What an organisation says of itself when it applies; the handle,
 /// account and time are this device's own.
@@ -27,6 +28,24 @@ pub struct OfficialDetails {
     pub keeps_data_country: String,
     pub contact: String,
 }
+
+/// An announcement this device checked: signed by a device the key log
+/// binds to an official account that holds its badge.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReceivedAnnouncement {
+    pub pos: u64,
+    pub handle: String,
+    /// The organisation, as its badge names it.
+    pub organisation: String,
+    pub id: String,
+    /// When the account made it (ms).
+    pub at: u64,
+    pub severity: Severity,
+    pub text: String,
+}
+
+/// Announcement pages asked for at a time.
+const ANNOUNCEMENT_PAGE: u32 = 500;
 
 /// Whether an account is an official one, as this device checked it in
 /// the key log.
@@ -277,4 +296,134 @@ impl Client {
         )
         .await
     }
+
+    /// Announces to every follower of this official account: a public
+    /// notice this device signs, which followers' devices check against
+    /// the key log.
+    pub async fn announce(
+        &mut self,
+        text: &str,
+        severity: Severity,
+    ) -> Result<AnnouncementAccepted> {
+        let mut id = [0u8; 8];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut id);
+        let a = Announcement {
+            handle: self.identity.handle.clone(),
+            account_id: self.identity.account_id.clone(),
+            id: hex::encode(id),
+            at: kizuna_wire::now_ms(),
+            severity,
+            text: text.to_string(),
+        };
+        let bytes = serde_json::to_vec(&a).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let signature = mls::sign(&self.signer, &announce_signing_input(&bytes))?;
+        self.call(
+            Method::POST,
+            "/v1/official/announcements",
+            Some(&AnnouncementRequest {
+                announcement: Bytes(bytes),
+                signature: Bytes(signature),
+            }),
+        )
+        .await
+    }
+
+    /// The announcements this device kept, newest first.
+    pub async fn announcements(&self, limit: u32) -> Result<Vec<ReceivedAnnouncement>> {
+        self.local.announcements(limit).await
+    }
+
+    /// Reads the announcements of the accounts this account follows that
+    /// this device has not, checks each against the key log, keeps what
+    /// holds up and answers the events: an announcement, or one refused
+    /// because the node altered it, made it up, or its account is no
+    /// longer official. A check that cannot be made now (the ledger
+    /// unreachable) leaves the rest for the next read.
+    pub(crate) async fn read_announcements(&mut self) -> Result<Vec<Event>> {
+        let mut events = Vec::new();
+        let mut logged = std::collections::HashMap::new();
+        loop {
+            let after = self.local.announcements_after().await?;
+            let page: AnnouncementPage = self
+                .call::<(), _>(
+                    Method::GET,
+                    &format!("/v1/announcements?after={after}&limit={ANNOUNCEMENT_PAGE}"),
+                    None,
+                )
+                .await?;
+            let n = page.announcements.len();
+            let Some(last) = page.announcements.last().map(|a| a.pos) else {
+                break;
+            };
+            let mut kept = Vec::new();
+            for signed in page.announcements {
+                if !logged.contains_key(&signed.handle) {
+                    let keys = self.logged_keys_held(&signed.handle).await?;
+                    logged.insert(signed.handle.clone(), keys);
+                }
+                match checked(&signed, &logged[&signed.handle]) {
+                    Ok(shown) => {
+                        events.push(Event::Announcement(shown.clone()));
+                        kept.push((signed, shown));
+                    }
+                    Err(why) => events.push(Event::AnnouncementRefused {
+                        handle: signed.handle.clone(),
+                        pos: signed.pos,
+                        why,
+                    }),
+                }
+            }
+            self.local.keep_announcements(&kept, last).await?;
+            if n < ANNOUNCEMENT_PAGE as usize {
+                break;
+            }
+        }
+        Ok(events)
+    }
+}
+
+/// What an announcement shows, if it holds up: its bytes signed by a
+/// device the key log binds to the account, naming that account, which
+/// holds its badge now.
+fn checked(
+    signed: &SignedAnnouncement,
+    keys: &crate::LoggedKeys,
+) -> std::result::Result<ReceivedAnnouncement, String> {
+    let a: Announcement = serde_json::from_slice(&signed.announcement.0)
+        .map_err(|e| format!("it is not an announcement ({e})"))?;
+    let badge = keys
+        .official
+        .as_ref()
+        .ok_or_else(|| format!("{} is not an official account now", signed.handle))?;
+    if a.handle != signed.handle || Some(&a.account_id) != keys.account_id.as_ref() {
+        return Err(format!(
+            "it names {} ({}), not the account that holds {}",
+            a.handle, a.account_id, signed.handle
+        ));
+    }
+    let key = keys.key_of(&signed.device_id).ok_or_else(|| {
+        format!(
+            "it is signed by device {}, which the key log does not bind to {}",
+            signed.device_id, signed.handle
+        )
+    })?;
+    if !crate::key_log::signed_by(
+        key,
+        &announce_signing_input(&signed.announcement.0),
+        Some(&hex::encode(&signed.signature.0)),
+    ) {
+        return Err(format!(
+            "its signature is not {}'s device's over what the node delivered: it was altered or made up",
+            signed.handle
+        ));
+    }
+    Ok(ReceivedAnnouncement {
+        pos: signed.pos,
+        handle: signed.handle.clone(),
+        organisation: badge.claim.organisation.clone(),
+        id: a.id,
+        at: a.at,
+        severity: a.severity,
+        text: a.text,
+    })
 }

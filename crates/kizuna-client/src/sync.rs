@@ -28,7 +28,9 @@ fn chat_of(e: &Event) -> &str {
         | Event::NotSent { chat, .. }
         | Event::KeyNotLogged { chat, .. } => chat,
         // About the account, not a chat; never made from a group's message.
-        Event::DeviceLinked { .. } => "",
+        Event::DeviceLinked { .. } | Event::Announcement(_) | Event::AnnouncementRefused { .. } => {
+            ""
+        }
     }
 }
 
@@ -71,6 +73,15 @@ impl Client {
             }
             // Not checked this time (a ledger or node that cannot answer
             // now); the next sync looks again.
+            Err(_) => {}
+        }
+        // The announcements of the accounts this person follows; one that
+        // cannot be checked now waits for the next sync.
+        match self.read_announcements().await {
+            Ok(got) => got.iter().for_each(&mut on_event),
+            Err(e @ (ClientError::KeysNotLogged(_) | ClientError::LedgerTampered(_))) => {
+                return Err(e)
+            }
             Err(_) => {}
         }
         Ok(())

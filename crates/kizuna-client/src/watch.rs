@@ -159,6 +159,12 @@ impl Client {
                             break;
                         }
                     }
+                    Ok(ServerFrame::Announcements) => {
+                        let _g = self.begin().await?;
+                        let events = self.read_announcements().await?;
+                        drop(_g);
+                        events.iter().for_each(&mut on_event);
+                    }
                     Ok(ServerFrame::KeyPackagesLow) => {
                         let _g = self.begin().await?;
                         self.replenish_key_packages(false).await?;

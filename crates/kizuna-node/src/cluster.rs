@@ -51,6 +51,9 @@ pub enum Notice {
     Agreement { account: String },
     /// An account was erased.
     AccountGone { account: String },
+    /// An official account announced something: its followers' devices
+    /// connected anywhere are told to read it.
+    Announced { official: String },
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -385,6 +385,12 @@ impl Node {
                 self.agreements.set(&account, None);
                 self.forget_handle(&account);
             }
+            Some(Notice::Announced { official }) => {
+                // A hint only: a device not told reads them at its next sync.
+                if let Err(e) = self.tell_followers(&official).await {
+                    tracing::warn!(error = %e, "followers connected here were not told of an announcement");
+                }
+            }
         }
         Ok(())
     }

@@ -2,9 +2,15 @@
 //! now (read from the key log, as devices read it), and following one
 //! through a one-to-one chat, which is what brings its announcements.
 
-use kizuna_store::Follow;
+use std::sync::Arc;
+
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use kizuna_store::{Follow, StoredAnnouncement};
+use kizuna_wire::fields::{Class, Field, ID};
 use kizuna_wire::{
-    Bytes, ErrorCode, FollowRequest, FollowedAccount, KeyChange, KeyEntry, OfficialClaim,
+    announce_signing_input, Announcement, AnnouncementAccepted, AnnouncementPage,
+    AnnouncementRequest, Bytes, ErrorCode, FollowRequest, FollowedAccount, KeyChange, KeyEntry,
+    OfficialClaim, ServerFrame, SignedAnnouncement, MAX_ANNOUNCEMENT,
 };
 
 use crate::auth::DeviceIdentity;
@@ -17,6 +23,18 @@ pub struct Badge {
     pub account_id: String,
     pub claim: OfficialClaim,
 }
+
+/// An announcement's text: free text, tabs and line breaks kept.
+const ANNOUNCEMENT_TEXT: Field = Field {
+    name: "text",
+    min: 1,
+    max: MAX_ANNOUNCEMENT,
+    class: Class::Text,
+    code: ErrorCode::BadRequest,
+};
+
+/// How many followers' devices are read at a time to tell them.
+const TELL_PAGE: u32 = 10_000;
 
 impl Node {
     /// The badge `handle` holds now, if any: the last `verified` entry of
@@ -153,5 +171,144 @@ impl Node {
             });
         }
         Ok(listed)
+    }
+
+    /// Keeps an announcement of the official account this device belongs
+    /// to: signed by this device over its exact bytes, which followers'
+    /// devices check against the key log. Kept once, read by every
+    /// follower after its position; followers' devices connected now are
+    /// told at once.
+    pub async fn post_announcement(
+        &self,
+        me: &DeviceIdentity,
+        req: AnnouncementRequest,
+    ) -> Result<AnnouncementAccepted, NodeError> {
+        let account = self.account_of(me).await?;
+        let badge = self
+            .badge(&account.handle)
+            .await?
+            .filter(|b| b.account_id == account.account_id)
+            .ok_or_else(|| {
+                NodeError::forbidden(
+                    ErrorCode::Forbidden,
+                    "only a verified official account announces; `kizuna official apply` first",
+                )
+            })?;
+        let a: Announcement = serde_json::from_slice(&req.announcement.0).map_err(|e| {
+            NodeError::invalid(
+                ErrorCode::BadRequest,
+                format!("announcement is not the JSON of an announcement: {e}"),
+            )
+        })?;
+        let field = |e: kizuna_wire::FieldError| NodeError::invalid(e.code, e.to_string());
+        ID.check_at("id", &a.id).map_err(field)?;
+        ANNOUNCEMENT_TEXT.check(&a.text).map_err(field)?;
+        if a.handle != account.handle || a.account_id != badge.account_id {
+            return Err(NodeError::invalid(
+                ErrorCode::BadRequest,
+                "the announcement names another account; an account announces for itself",
+            ));
+        }
+        let now = kizuna_wire::now_ms();
+        if a.at > now + 300_000 || a.at + 3_600_000 < now {
+            return Err(NodeError::invalid(
+                ErrorCode::BadRequest,
+                "the announcement's time is not now: make it again",
+            ));
+        }
+        let device = self.store.device(&me.device_id).await?.ok_or_else(|| {
+            NodeError::not_found(ErrorCode::UnknownDevice, "this device no longer exists")
+        })?;
+        let signed = <[u8; 32]>::try_from(device.signature_key.as_slice())
+            .ok()
+            .and_then(|k| VerifyingKey::from_bytes(&k).ok())
+            .zip(Signature::from_slice(&req.signature.0).ok())
+            .is_some_and(|(k, sig)| {
+                k.verify(&announce_signing_input(&req.announcement.0), &sig)
+                    .is_ok()
+            });
+        if !signed {
+            return Err(NodeError::invalid(
+                ErrorCode::InvalidSignature,
+                "the signature is not this device's over the announcement",
+            ));
+        }
+        let pos = self
+            .store
+            .add_announcement(&StoredAnnouncement {
+                pos: 0,
+                official_id: account.account_id.clone(),
+                device_id: me.device_id.clone(),
+                body: req.announcement.0,
+                signature: req.signature.0,
+                at: now,
+            })
+            .await?;
+        self.tell_followers(&account.account_id).await?;
+        self.announce(crate::cluster::Notice::Announced {
+            official: account.account_id,
+        });
+        Ok(AnnouncementAccepted { pos, at: now })
+    }
+
+    /// Tells every follower device of `official` connected here to read
+    /// the announcements; answers how many connections were told.
+    pub(crate) async fn tell_followers(&self, official: &str) -> Result<usize, NodeError> {
+        let frame: Arc<str> = serde_json::to_string(&ServerFrame::Announcements)
+            .unwrap_or_default()
+            .into();
+        let mut after = String::new();
+        let mut told = 0;
+        loop {
+            let page = self
+                .store
+                .follower_devices(official, &after, TELL_PAGE)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = last.clone();
+            told += self.hub.notify(&page, &frame);
+            if page.len() < TELL_PAGE as usize {
+                break;
+            }
+        }
+        Ok(told)
+    }
+
+    /// The announcements of the accounts this account follows, after
+    /// `after`, oldest first: each as its device signed it, for this
+    /// device to check.
+    pub async fn announcements(
+        &self,
+        me: &DeviceIdentity,
+        after: u64,
+        limit: u32,
+    ) -> Result<AnnouncementPage, NodeError> {
+        let rows = self
+            .store
+            .announcements_for(&me.account_id, after, limit)
+            .await?;
+        let mut ids: Vec<String> = rows.iter().map(|r| r.official_id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        let accounts = self.store.accounts_by_ids(&ids).await?;
+        Ok(AnnouncementPage {
+            announcements: rows
+                .into_iter()
+                .filter_map(|r| {
+                    let handle = accounts
+                        .iter()
+                        .find(|a| a.account_id == r.official_id)?
+                        .handle
+                        .clone();
+                    Some(SignedAnnouncement {
+                        pos: r.pos,
+                        handle,
+                        device_id: r.device_id,
+                        announcement: Bytes(r.body),
+                        signature: Bytes(r.signature),
+                    })
+                })
+                .collect(),
+        })
     }
 }

@@ -71,6 +71,8 @@ use utoipa::OpenApi;
         crate::user::official::follow,
         crate::user::official::unfollow,
         crate::user::official::follows,
+        crate::user::official::announce,
+        crate::user::official::announcements,
     ),
     // The WebSocket's frames appear in no HTTP body, so they are named here.
     components(schemas(ClientFrame, ServerFrame, Envelope, EnvelopeKind, ErrorCode)),
@@ -154,6 +156,8 @@ mod tests {
             std::str::from_utf8(LINK_CONTEXT).unwrap(),
             std::str::from_utf8(ENDORSE_CONTEXT).unwrap(),
             std::str::from_utf8(OFFICIAL_CLAIM_CONTEXT).unwrap(),
+            std::str::from_utf8(ANNOUNCE_CONTEXT).unwrap(),
+            r#"{"type":"announcements"}"#,
             CIPHERSUITE_NAME,
             kizuna_node::departures::NODE_IDENTITY,
             "kizuna-frank-v1",

@@ -328,6 +328,28 @@ macro_rules! store_by_inherent_methods {
                     self.followers_of(official_id, after, limit).await
                 }
 
+                async fn follower_devices(
+                    &self,
+                    official_id: &str,
+                    after: &str,
+                    limit: u32,
+                ) -> Result<Vec<String>> {
+                    self.follower_devices(official_id, after, limit).await
+                }
+
+                async fn add_announcement(&self, a: &StoredAnnouncement) -> Result<u64> {
+                    self.add_announcement(a).await
+                }
+
+                async fn announcements_for(
+                    &self,
+                    follower_id: &str,
+                    after: u64,
+                    limit: u32,
+                ) -> Result<Vec<StoredAnnouncement>> {
+                    self.announcements_for(follower_id, after, limit).await
+                }
+
                 async fn close(&self) {
                     self.close().await
                 }

@@ -115,6 +115,18 @@ pub struct Follow {
     pub since: u64,
 }
 
+/// An official account's announcement as the node keeps it: signed bytes
+/// it cannot alter, at a position in the node's order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredAnnouncement {
+    pub pos: u64,
+    pub official_id: String,
+    pub device_id: String,
+    pub body: Vec<u8>,
+    pub signature: Vec<u8>,
+    pub at: u64,
+}
+
 /// An entry of the key log as the node store keeps it: public, so kept in
 /// the clear, beside its leaf.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -604,6 +616,26 @@ pub trait Store: Send + Sync + 'static {
     /// id order, at most `limit`.
     async fn followers_of(&self, official_id: &str, after: &str, limit: u32)
         -> Result<Vec<Follow>>;
+    /// The devices of an official account's followers after `after` (a
+    /// device id), in id order, at most `limit`.
+    async fn follower_devices(
+        &self,
+        official_id: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<String>>;
+    /// Keeps an announcement at the next position, handed out in commit
+    /// order (a reader after a position never skips one committed later);
+    /// answers its position.
+    async fn add_announcement(&self, a: &StoredAnnouncement) -> Result<u64>;
+    /// The announcements of the accounts `follower_id` follows, made since
+    /// each follow began, after position `after`, oldest first.
+    async fn announcements_for(
+        &self,
+        follower_id: &str,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredAnnouncement>>;
     /// Flushes and closes; called on shutdown.
     async fn close(&self);
 }

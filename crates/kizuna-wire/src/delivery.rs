@@ -192,6 +192,9 @@ pub enum ClientFrame {
 pub enum ServerFrame {
     Envelope(Envelope),
     KeyPackagesLow,
+    /// An account this device's person follows announced something: read
+    /// `GET /v1/announcements` after the last one this device has.
+    Announcements,
     Error(ErrorBody),
 }
 

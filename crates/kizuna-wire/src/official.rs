@@ -284,3 +284,98 @@ impl Structured {
         }
     }
 }
+
+/// Domain separation for an official account's signature over an
+/// announcement.
+pub const ANNOUNCE_CONTEXT: &[u8] = b"kizuna-announce-v1";
+
+/// The message an official account's device signs to announce: the
+/// announcement's exact bytes. Followers' devices check it against the
+/// key log, so the node can neither forge an announcement nor alter one.
+pub fn announce_signing_input(announcement: &[u8]) -> Vec<u8> {
+    let mut v = ANNOUNCE_CONTEXT.to_vec();
+    v.push(0);
+    v.extend_from_slice(announcement);
+    v
+}
+
+/// Longest announcement, in characters.
+pub const MAX_ANNOUNCEMENT: usize = 4000;
+
+/// How urgent an announcement is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    /// A disaster warning: shown before anything else.
+    Emergency,
+}
+
+impl std::str::FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "info" => Ok(Severity::Info),
+            "warning" => Ok(Severity::Warning),
+            "emergency" => Ok(Severity::Emergency),
+            _ => Err(format!(
+                "unknown severity '{s}'; it is info, warning or emergency"
+            )),
+        }
+    }
+}
+
+/// A public notice of an official account to every follower, as its
+/// device signs it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Announcement {
+    pub handle: String,
+    pub account_id: String,
+    /// Chosen by the device (1 to 64 letters, digits, `_`, `.`, `-`), so a
+    /// repeat is told from a new one.
+    pub id: String,
+    /// When it was made (ms).
+    pub at: u64,
+    pub severity: Severity,
+    pub text: String,
+}
+
+/// An announcement to post: its bytes (the JSON of an [`Announcement`],
+/// exactly as signed) and the device's signature over
+/// [`announce_signing_input`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AnnouncementRequest {
+    pub announcement: Bytes,
+    pub signature: Bytes,
+}
+
+/// An announcement the node keeps: where it is in the node's order.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AnnouncementAccepted {
+    pub pos: u64,
+    pub at: u64,
+}
+
+/// An announcement as followers' devices receive it: what its device
+/// signed, which device, and where it is in the node's order.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SignedAnnouncement {
+    pub pos: u64,
+    pub handle: String,
+    pub device_id: String,
+    pub announcement: Bytes,
+    pub signature: Bytes,
+}
+
+/// Announcements of the accounts I follow, after a position, oldest first.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AnnouncementPage {
+    pub announcements: Vec<SignedAnnouncement>,
+}

@@ -78,6 +78,18 @@ fn show(who: &str, events: &[Event]) {
             Event::KeyNotLogged {
                 handle, device_id, ..
             } => say!("   {who} is warned: {handle}'s device {device_id} is not in the key log"),
+            Event::Announcement(a) => {
+                any = true;
+                say!(
+                    "   {who} received {}'s announcement ({:?}), its signature checked: {:?}",
+                    a.organisation,
+                    a.severity,
+                    a.text
+                )
+            }
+            Event::AnnouncementRefused { handle, why, .. } => {
+                say!("   {who} refused an announcement said to be {handle}'s: {why}")
+            }
         }
     }
     if !any {

@@ -140,7 +140,7 @@ pub async fn sync(home: &Home, json: bool) -> anyhow::Result<()> {
         match e {
             Event::Message(_) => messages += 1,
             Event::Undecryptable(_) => unopened += 1,
-            Event::KeyNotLogged { .. } => not_logged += 1,
+            Event::KeyNotLogged { .. } | Event::AnnouncementRefused { .. } => not_logged += 1,
             _ => {}
         }
         print_event(e, json);
@@ -152,7 +152,7 @@ pub async fn sync(home: &Home, json: bool) -> anyhow::Result<()> {
     crate::chat::warn_changed_keys(&mut c, json).await?;
     if not_logged > 0 {
         return Err(kizuna_client::ClientError::KeysNotLogged(format!(
-            "{not_logged} device(s) in your chats are not bound to their person in the key log (shown above)"
+            "{not_logged} device(s) in your chats, or announcements, are not bound to their person in the key log (shown above)"
         ))
         .into());
     }
@@ -405,6 +405,21 @@ fn print_event(e: &Event, json: bool) {
             "!! [{}] a device in this chat calls itself {handle}'s ({device_id}), but {why}: it may not be {handle} at all. \
              Trust nothing it sends until you compare safety numbers with {handle} in person (`kizuna verify {handle}`)",
             short(chat)
+        ),
+        Event::Announcement(a) => out!(
+            "[announcement] {} ({}){}: {}",
+            a.organisation,
+            a.handle,
+            match a.severity {
+                kizuna_wire::Severity::Emergency => " EMERGENCY",
+                kizuna_wire::Severity::Warning => " warning",
+                kizuna_wire::Severity::Info => "",
+            },
+            a.text
+        ),
+        Event::AnnouncementRefused { handle, pos, why } => eprintln!(
+            "!! an announcement said to be {handle}'s (#{pos}) was refused and not kept: {why}. \
+             The node may have altered or made it up"
         ),
         Event::Undecryptable(u) => out!(
             "[{}] #{} from {} ({}) could not be opened: {}",

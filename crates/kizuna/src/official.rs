@@ -76,6 +76,21 @@ pub enum OfficialCommand {
     /// The official accounts you follow: who runs each and where it keeps
     /// what you send it.
     Follows,
+    /// Announce to every follower (this device must be a verified official
+    /// account's): a public notice this device signs, which followers'
+    /// devices check against the key log.
+    Announce {
+        text: String,
+        /// info, warning or emergency.
+        #[arg(long, default_value = "info")]
+        severity: kizuna_wire::Severity,
+    },
+    /// The announcements this device received and checked, newest first
+    /// (`sync` fetches new ones).
+    Announcements {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
 }
 
 pub async fn run(a: OfficialArgs) -> anyhow::Result<()> {
@@ -149,6 +164,39 @@ pub async fn run(a: OfficialArgs) -> anyhow::Result<()> {
                 out!("you follow no official account");
             } else {
                 fs.iter().for_each(print_follow);
+            }
+        }
+        OfficialCommand::Announce { text, severity } => {
+            let done = c.announce(&text, severity).await?;
+            if a.json {
+                out!("{}", serde_json::to_string(&done)?);
+            } else {
+                out!(
+                    "announced (#{}): every follower's devices receive it, signed by this device",
+                    done.pos
+                );
+            }
+        }
+        OfficialCommand::Announcements { limit } => {
+            // What arrived since the last look is fetched and checked first.
+            c.sync().await?;
+            let got = c.announcements(limit).await?;
+            if a.json {
+                out!("{}", serde_json::to_string(&got)?);
+            } else if got.is_empty() {
+                out!("no announcements");
+            } else {
+                for x in got {
+                    out!(
+                        "#{} {} {} ({}), {:?}: {}",
+                        x.pos,
+                        kizuna_wire::utc(x.at),
+                        x.organisation,
+                        x.handle,
+                        x.severity,
+                        x.text
+                    );
+                }
             }
         }
         OfficialCommand::Status => {

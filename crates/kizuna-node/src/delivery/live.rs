@@ -55,8 +55,22 @@ pub struct LiveEntry {
 }
 
 impl LiveEntry {
-    /// The WebSocket text frame: a `ServerFrame::Envelope`.
+    /// A frame of its own rather than a queue entry (sequence number 0,
+    /// which no queue entry has): written whatever the connection sent
+    /// before, and not counted as delivered.
+    pub fn notice(frame: Arc<str>) -> LiveEntry {
+        LiveEntry {
+            seq: 0,
+            server_time: 0,
+            body: frame,
+        }
+    }
+
+    /// The WebSocket text frame: a `ServerFrame::Envelope`, or the notice.
     pub fn frame(&self) -> String {
+        if self.seq == 0 {
+            return self.body.to_string();
+        }
         format!(
             "{{\"type\":\"envelope\",\"seq\":{},{}",
             self.seq,
@@ -257,6 +271,22 @@ impl Hub {
             lagged,
             read_to,
         })
+    }
+
+    /// Tells each of these devices connected here, on every connection,
+    /// `frame`; a connection whose buffer is full is not told now and
+    /// finds out at its device's next sync.
+    pub fn notify(&self, devices: &[String], frame: &Arc<str>) -> usize {
+        let live = self.lock();
+        let mut told = 0;
+        for d in devices {
+            for c in live.get(d).into_iter().flatten() {
+                if c.tx.try_send(LiveEntry::notice(frame.clone())).is_ok() {
+                    told += 1;
+                }
+            }
+        }
+        told
     }
 
     /// Live connections of one device.

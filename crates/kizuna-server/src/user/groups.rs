@@ -160,7 +160,7 @@ pub(crate) async fn send(
 /// The most entries one page of the inbox holds, and how many a device
 /// gets when it does not say.
 const INBOX_PAGE: std::ops::RangeInclusive<u32> = 1..=1000;
-const INBOX_DEFAULT: u32 = 500;
+pub(crate) const INBOX_DEFAULT: u32 = 500;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -168,11 +168,11 @@ pub(crate) struct InboxQuery {
     /// Return entries after this position.
     #[serde(default)]
     #[param(maximum = 9223372036854775807u64)]
-    after: u64,
+    pub(crate) after: u64,
     /// At most this many entries (1 to 1000, default 500).
     #[serde(default)]
     #[param(minimum = 1, maximum = 1000)]
-    limit: Option<u32>,
+    pub(crate) limit: Option<u32>,
 }
 
 impl Checked for InboxQuery {

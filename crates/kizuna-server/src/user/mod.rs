@@ -102,6 +102,8 @@ pub fn router(state: Shared) -> Router {
             put(official::follow).delete(official::unfollow),
         )
         .route("/v1/me/follows", get(official::follows))
+        .route("/v1/official/announcements", post(official::announce))
+        .route("/v1/announcements", get(official::announcements))
         .route("/v1/reports", post(reports::file_report))
         .route("/v1/me/reports", get(reports::my_reports))
         .route("/v1/me/moderation", get(reports::moderation_notices))

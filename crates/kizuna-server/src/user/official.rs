@@ -126,3 +126,44 @@ pub async fn follows(
 ) -> Result<ApiJson<Vec<FollowedAccount>>, ApiError> {
     Ok(ApiJson(s.node.follows(&me).await?))
 }
+
+#[utoipa::path(
+    post,
+    path = "/v1/official/announcements",
+    operation_id = "post_announcement",
+    tag = "user",
+    summary = "Announce to every follower: a public notice this device of a verified official account signs",
+    description = "The announcement (the JSON of an Announcement, exactly as signed) must name this account, be made now, and be signed by this device over `kizuna-announce-v1 ‖ 0x00 ‖ announcement`. It is kept once; each follower's devices read it after their last position and check the signature against the key log.",
+    request_body = AnnouncementRequest,
+    responses((status = 201, description = "kept, at this position", body = AnnouncementAccepted), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn announce(
+    State(s): State<Shared>,
+    AuthedDevice(me): AuthedDevice,
+    ApiJson(req): ApiJson<AnnouncementRequest>,
+) -> Result<(StatusCode, ApiJson<AnnouncementAccepted>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(s.node.post_announcement(&me, req).await?),
+    ))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/announcements",
+    operation_id = "announcements",
+    tag = "user",
+    summary = "Announcements of the accounts I follow, after a position, oldest first",
+    params(super::groups::InboxQuery),
+    responses((status = 200, description = "each as its official account's device signed it", body = AnnouncementPage), (status = "default", description = "an error with a stable code", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn announcements(
+    State(s): State<Shared>,
+    AuthedDevice(me): AuthedDevice,
+    super::ApiQuery(q): super::ApiQuery<super::groups::InboxQuery>,
+) -> Result<ApiJson<AnnouncementPage>, ApiError> {
+    let limit = q.limit.unwrap_or(super::groups::INBOX_DEFAULT);
+    Ok(ApiJson(s.node.announcements(&me, q.after, limit).await?))
+}

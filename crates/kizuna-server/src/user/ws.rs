@@ -298,7 +298,10 @@ async fn forward(
     let mut next = Some(first);
     let mut wrote = false;
     while let Some(e) = next {
-        if e.seq > *last {
+        if e.seq == 0 {
+            socket.feed(Message::Text(e.frame().into())).await?;
+            wrote = true;
+        } else if e.seq > *last {
             socket.feed(Message::Text(e.frame().into())).await?;
             s.metrics.delivered(e.server_time);
             *last = e.seq;

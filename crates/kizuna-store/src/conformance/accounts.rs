@@ -333,6 +333,40 @@ async fn follows_are_kept_moved_listed_and_end_with_either_account(store: Subjec
         .await
         .unwrap();
     assert_eq!(rest, [follow("carol", b"g3", 3)]);
+    // Announcements: once each, to followers from when they followed.
+    let announce = |at| StoredAnnouncement {
+        pos: 0,
+        official_id: "acct-city".into(),
+        device_id: "city".into(),
+        body: b"{}".to_vec(),
+        signature: vec![7; 64],
+        at,
+    };
+    let early = store.add_announcement(&announce(0)).await.unwrap();
+    let later = store.add_announcement(&announce(5)).await.unwrap();
+    assert!(later > early);
+    let for_bob = store.announcements_for("acct-bob", 0, 10).await.unwrap();
+    assert_eq!(
+        for_bob.len(),
+        1,
+        "bob followed at 2: only the one made at 5"
+    );
+    assert_eq!(for_bob[0].pos, later);
+    assert!(store
+        .announcements_for("acct-bob", later, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let mut devices = store.follower_devices("acct-city", "", 10).await.unwrap();
+    devices.sort();
+    assert_eq!(devices, ["alice", "bob", "carol"]);
+    assert_eq!(
+        store
+            .follower_devices("acct-city", "alice", 1)
+            .await
+            .unwrap(),
+        ["bob"]
+    );
     assert!(store.unfollow("acct-city", "acct-bob").await.unwrap());
     assert!(!store.unfollow("acct-city", "acct-bob").await.unwrap());
     assert!(store.follows_of("acct-bob").await.unwrap().is_empty());

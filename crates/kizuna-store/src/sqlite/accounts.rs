@@ -139,6 +139,10 @@ impl SqliteStore {
             .bind(account_id)
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM announcements WHERE official_id = ?")
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
         Self::delete_devices_in(&mut tx, &devices).await?;
         sqlx::query("DELETE FROM link_requests WHERE account_id = ?")
             .bind(account_id)

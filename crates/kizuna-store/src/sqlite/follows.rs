@@ -3,7 +3,7 @@
 use sqlx::Row;
 
 use super::SqliteStore;
-use crate::{Follow, Result};
+use crate::{Follow, Result, StoredAnnouncement};
 
 fn follow_of(r: &sqlx::sqlite::SqliteRow) -> Result<Follow> {
     Ok(Follow {
@@ -82,6 +82,73 @@ impl SqliteStore {
         .await?
         .iter()
         .map(follow_of)
+        .collect()
+    }
+}
+
+fn announcement_of(r: &sqlx::sqlite::SqliteRow) -> Result<StoredAnnouncement> {
+    Ok(StoredAnnouncement {
+        pos: r.try_get::<i64, _>("pos")? as u64,
+        official_id: r.try_get("official_id")?,
+        device_id: r.try_get("device_id")?,
+        body: r.try_get("body")?,
+        signature: r.try_get("signature")?,
+        at: r.try_get::<i64, _>("at")? as u64,
+    })
+}
+
+impl SqliteStore {
+    pub(crate) async fn follower_devices(
+        &self,
+        official_id: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT d.device_id FROM follows f JOIN devices d ON d.account_id = f.follower_id \
+             WHERE f.official_id = ? AND d.device_id > ? ORDER BY d.device_id LIMIT ?",
+        )
+        .bind(official_id)
+        .bind(after)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub(crate) async fn add_announcement(&self, a: &StoredAnnouncement) -> Result<u64> {
+        // One writer at a time: positions are handed out in commit order.
+        let _w = self.writer.lock().await;
+        let pos: i64 = sqlx::query_scalar(
+            "INSERT INTO announcements (official_id, device_id, body, signature, at) \
+             VALUES (?, ?, ?, ?, ?) RETURNING pos",
+        )
+        .bind(&a.official_id)
+        .bind(&a.device_id)
+        .bind(&a.body)
+        .bind(&a.signature)
+        .bind(a.at as i64)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(pos as u64)
+    }
+
+    pub(crate) async fn announcements_for(
+        &self,
+        follower_id: &str,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredAnnouncement>> {
+        sqlx::query(
+            "SELECT a.* FROM follows f JOIN announcements a ON a.official_id = f.official_id \
+             WHERE f.follower_id = ? AND a.pos > ? AND a.at >= f.since ORDER BY a.pos LIMIT ?",
+        )
+        .bind(follower_id)
+        .bind(after.min(i64::MAX as u64) as i64)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(announcement_of)
         .collect()
     }
 }

@@ -283,6 +283,17 @@ CREATE TABLE follows (
     PRIMARY KEY (official_id, follower_id)
 );
 CREATE INDEX follows_by_follower ON follows (follower_id);
+-- Official accounts' announcements, signed by their devices, each once
+-- however many follow: followers' devices read them after a position.
+CREATE TABLE announcements (
+    pos INTEGER PRIMARY KEY AUTOINCREMENT,
+    official_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    body BLOB NOT NULL,
+    signature BLOB NOT NULL,
+    at BIGINT NOT NULL
+);
+CREATE INDEX announcements_by_official ON announcements (official_id, pos);
 "#,
 ];
 

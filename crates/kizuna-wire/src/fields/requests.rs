@@ -32,7 +32,8 @@ nothing_to_check!(
     KeyPackageUpload,
     FileUpload,
     crate::OfficialApplicationRequest,
-    crate::FollowRequest
+    crate::FollowRequest,
+    crate::AnnouncementRequest
 );
 
 impl Checked for crate::OfficialClaim {

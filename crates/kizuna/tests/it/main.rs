@@ -1,6 +1,7 @@
 //! End-to-end tests: a real server on an ephemeral port with a temporary data
 //! directory, driven by the same client library the CLI uses.
 
+mod announcements;
 mod app;
 mod architecture;
 mod bad_input;

@@ -145,6 +145,7 @@ impl PgStore {
             "DELETE FROM agreements WHERE account_id = $1",
             "DELETE FROM link_requests WHERE account_id = $1",
             "DELETE FROM follows WHERE follower_id = $1 OR official_id = $1",
+            "DELETE FROM announcements WHERE official_id = $1",
         ] {
             sqlx::query(sql).bind(account_id).execute(&mut *tx).await?;
         }

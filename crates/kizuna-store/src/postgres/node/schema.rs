@@ -231,5 +231,16 @@ CREATE TABLE follows (
     PRIMARY KEY (official_id, follower_id)
 );
 CREATE INDEX follows_by_follower ON follows (follower_id);
+-- Official accounts' announcements, signed by their devices, each once
+-- however many follow: followers' devices read them after a position.
+CREATE TABLE announcements (
+    pos BIGINT PRIMARY KEY,
+    official_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    body BYTEA NOT NULL,
+    signature BYTEA NOT NULL,
+    at BIGINT NOT NULL
+);
+CREATE INDEX announcements_by_official ON announcements (official_id, pos);
 "#,
 ];
