@@ -127,7 +127,31 @@ async fn gather(
     let mut pending = Vec::new();
     let mut seen = Vec::new();
     let chats = c.chats().await?;
+    // A chat opened by someone among the account's contacts is no request:
+    // its follower is whoever else is in it.
+    let mut opened = Vec::new();
+    {
+        let st = shared.state.lock().await;
+        for chat in chats.iter().filter(|c| c.active) {
+            if !st.followers.contains_key(&chat.chat) {
+                opened.push(chat.chat.clone());
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for chat in opened {
+        if let Some((handle, _)) = c.members(&chat).await?.into_iter().find(|(h, _)| *h != me) {
+            found.push(Follower {
+                chat,
+                handle,
+                ..Default::default()
+            });
+        }
+    }
     let mut st = shared.state.lock().await;
+    for f in found {
+        st.followers.entry(f.chat.clone()).or_insert(f);
+    }
     for chat in chats {
         let latest = chat.last_time.unwrap_or(0);
         if st.read_through.get(&chat.chat) == Some(&latest) {

@@ -31,7 +31,7 @@ pub use kizuna_node::Limits;
 pub use kizuna_node::{check_configuration, ledger_origin, open_ledger, open_vault};
 pub use kizuna_node::{AuthError, DeviceIdentity, UserAuth};
 pub use kizuna_policy::{DEFAULT_POLICY, SCHEMA as POLICY_SCHEMA};
-pub use kizuna_staff::AnomalyLimits;
+pub use kizuna_staff::{totp_now, AnomalyLimits};
 pub use openapi::spec as openapi_spec;
 pub use staff::openapi::spec as staff_openapi_spec;
 

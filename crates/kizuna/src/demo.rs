@@ -28,6 +28,8 @@ macro_rules! say {
     }};
 }
 
+mod city;
+
 fn step(n: u32, what: &str) {
     say!("\n== {n}. {what}");
 }
@@ -175,12 +177,22 @@ pub async fn run(json: bool) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
 
     step(1, "A Kizuna node starts on a temporary data directory");
-    let server = kizuna_server::RunningServer::start(kizuna_server::ServerConfig::new(
+    // The operator's first staff member, made before the node starts.
+    let root = kizuna_server::admin::bootstrap_staff(
         &data,
-        "127.0.0.1:0".parse()?,
-    ))
+        &kizuna_config::Regions::embedded(),
+        "root",
+        vec!["127.0.0.0/8".into()],
+    )
     .await?;
+    let mut config = kizuna_server::ServerConfig::new(&data, "127.0.0.1:0".parse()?);
+    config.staff_listen = Some("127.0.0.1:0".parse()?);
+    let server = kizuna_server::RunningServer::start(config).await?;
     let url = format!("http://{}", server.addr);
+    let staff_url = server
+        .staff_addr
+        .map(|a| format!("http://{a}"))
+        .ok_or_else(|| anyhow::anyhow!("the node opened no staff listener"))?;
     say!("   listening on {url}");
 
     step(
@@ -404,6 +416,22 @@ pub async fn run(json: bool) -> anyhow::Result<()> {
     if held > 0 {
         anyhow::bail!("a reported message found in plaintext in the server's files");
     }
+
+    step(
+        10,
+        "A city's vaccination booking over an official account, end to end",
+    );
+    let city = person(
+        &homes,
+        outbox,
+        &url,
+        "city.shibuya",
+        "Shibuya City",
+        "+81354000000",
+        "jp",
+    )
+    .await?;
+    city::run(city, &mut alice, &root, &homes, &staff_url, &data).await?;
 
     server.shutdown().await;
     for c in [alice, bob, carol] {

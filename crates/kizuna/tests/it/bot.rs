@@ -239,3 +239,93 @@ async fn the_city_daemon_delivers_to_its_webhook_and_answers_through_its_api() {
     alice.close().await;
     bob.close().await;
 }
+
+/// Syncs `who` until a message whose text contains `wanted` arrives;
+/// answers it.
+async fn until_message(
+    who: &mut kizuna_client::Client,
+    wanted: &str,
+) -> kizuna_client::StoredMessage {
+    for _ in 0..200 {
+        for e in who.sync().await.unwrap() {
+            if let kizuna_client::Event::Message(m) = e {
+                if m.text.contains(wanted) {
+                    return m;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no message with {wanted:?} arrived");
+}
+
+#[tokio::test]
+async fn the_example_vaccination_bot_books_a_slot_reminds_and_erases() {
+    let mut node = Node::start().await;
+    crate::official::verified_city(&mut node)
+        .await
+        .close()
+        .await;
+    let secret_file = node.home("city-secret");
+    std::fs::write(&secret_file, SECRET).unwrap();
+    let hook_addr = free_port();
+    let bot = start_bot(&node, &format!("http://{hook_addr}/kizuna")).await;
+    let bookings = node.home("bookings.json");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/vaccination-bot/webhook.py");
+    let _service = KillOnDrop(
+        std::process::Command::new("python3")
+            .arg(&script)
+            .args(["--listen", &hook_addr.to_string()])
+            .args(["--bot", &format!("http://{}", bot.addr)])
+            .arg("--secret-file")
+            .arg(&secret_file)
+            .arg("--bookings")
+            .arg(&bookings)
+            .args(["--remind-after", "1"])
+            .spawn()
+            .expect("python3 runs the example"),
+    );
+    assert!(wait_until_up(&format!("http://{hook_addr}/kizuna")).await);
+    // The service refuses whoever does not carry the daemon's secret.
+    let r = reqwest::Client::new()
+        .post(format!("http://{hook_addr}/kizuna"))
+        .json(&serde_json::json!({"type": "followed", "chat": "x", "from": "mallory"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    let mut alice = node.person("alice", "jp").await;
+    let (chat, _) = alice.follow("city.shibuya").await.unwrap();
+    let card = until_message(&mut alice, "choose a slot").await;
+    let Some(Structured::Card { buttons, .. }) = card.structured.as_deref() else {
+        panic!("{card:?}");
+    };
+    assert!(buttons.iter().any(|b| b.id == "tue-1430"), "{buttons:?}");
+    alice
+        .answer(&chat, card.seq, Some("tue-1430"), Default::default())
+        .await
+        .unwrap();
+    until_message(&mut alice, "Booked: Tue 14:30").await;
+    until_message(&mut alice, "Reminder: your vaccination is Tue 14:30").await;
+    let kept = std::fs::read_to_string(&bookings).unwrap();
+    assert!(kept.contains("tue-1430"), "{kept}");
+
+    // Asking for erasure as she unfollows removes the booking.
+    alice.unfollow("city.shibuya", true).await.unwrap();
+    for _ in 0..100 {
+        if !std::fs::read_to_string(&bookings)
+            .unwrap()
+            .contains("tue-1430")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!std::fs::read_to_string(&bookings)
+        .unwrap()
+        .contains("tue-1430"));
+    bot.stop().await;
+    alice.close().await;
+}
