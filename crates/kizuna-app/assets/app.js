@@ -42,6 +42,10 @@
       composerPlaceholder: 'Message (Enter to send, Shift+Enter for a new line)',
       send: 'Send',
       sending: 'Sending…',
+      cardSend: 'Send',
+      answered: 'Answer to #{seq}',
+      erasureAsked: 'Asked to erase what was sent',
+      segmentsAsked: 'Asked for the notices of {segments}',
       sendFailed: 'Not sent: {msg}',
       attach: 'Attach a file',
       attachHint: 'Drop files here to send them',
@@ -374,6 +378,10 @@
       composerPlaceholder: 'メッセージを入力（Enter で送信、Shift+Enter で改行）',
       send: '送信',
       sending: '送信中…',
+      cardSend: '送信',
+      answered: '#{seq} への回答',
+      erasureAsked: '送った内容の消去を依頼しました',
+      segmentsAsked: '{segments} のお知らせを依頼しました',
       sendFailed: '送信できませんでした：{msg}',
       attach: 'ファイルを添付',
       attachHint: 'ここにファイルをドロップすると送信します',
@@ -702,6 +710,10 @@
       composerPlaceholder: '메시지 입력 (Enter로 전송, Shift+Enter로 줄바꿈)',
       send: '전송',
       sending: '전송 중…',
+      cardSend: '보내기',
+      answered: '#{seq}에 대한 답변',
+      erasureAsked: '보낸 내용의 삭제를 요청했습니다',
+      segmentsAsked: '{segments} 공지를 요청했습니다',
       sendFailed: '전송하지 못했습니다: {msg}',
       attach: '파일 첨부',
       attachHint: '여기에 파일을 놓으면 전송합니다',
@@ -1722,8 +1734,10 @@
       lines += Math.max(1, Math.ceil(w / bubbleW));
     }
     const file = m.file ? (m.file.preview ? 212 : 48) : 0;
+    const st = m.structured;
+    const card = st && st.kind === 'card' ? 44 * ((st.buttons || []).length ? 1 : 0) + 48 * ((st.fields || []).length + ((st.fields || []).length ? 1 : 0)) : 0;
     if (m.file && !m.text) lines = 0;
-    return 6 + 16 + lines * 21 + file + (info.sender ? 19 : 0) + (info.sep ? 38 : 0);
+    return 6 + 16 + lines * 21 + file + card + (info.sender ? 19 : 0) + (info.sep ? 38 : 0);
   }
 
   function dayOf(m) {
@@ -1777,7 +1791,14 @@
         h('span', { class: 'reason', 'data-test': 'message-reason', text: t('reason', { reason: m.unopened }) }));
     } else {
       if (m.file) bubble.append(renderFile(m));
+      const st = m.structured;
+      if (st && st.kind === 'answer') bubble.append(h('span', { class: 'structured-note', 'data-test': 'message-answer', text: t('answered', { seq: st.to }) }));
+      if (st && st.kind === 'request') {
+        const what = st.request === 'erasure' ? t('erasureAsked') : t('segmentsAsked', { segments: (st.segments || []).join(', ') });
+        bubble.append(h('span', { class: 'structured-note', 'data-test': 'message-request', text: what }));
+      }
       if (!m.file || m.text) bubble.append(h('span', { class: 'text', 'data-test': 'message-text', text: String(m.text == null ? '' : m.text) }));
+      if (st && st.kind === 'card') bubble.append(renderCard(m, st));
     }
     const time = m.pending
       ? h('span', { class: 'time', text: t('sending') })
@@ -1793,6 +1814,52 @@
     }
     row.append(line);
     return row;
+  }
+
+  // A card an official account sent: its buttons, or a simple form, which
+  // answer it end to end. One's own cards, and cards already answered
+  // from this device, are shown without their controls.
+  function renderCard(m, st) {
+    const box = h('div', { class: 'card', 'data-test': 'message-card' });
+    if (m.mine || m.pending) return box;
+    const cv = conv;
+    const answer = async (body, controls) => {
+      controls.forEach((c) => { c.disabled = true; });
+      try {
+        await sendPending(cv, t('sending'), () => api('POST', chatPath(cv.chat, `/messages/${encodeURIComponent(m.seq)}/answer`), body));
+      } catch (e) {
+        controls.forEach((c) => { c.disabled = false; });
+        if (e.status !== 401 && cv === conv) convError.textContent = t('sendFailed', { msg: e.message });
+      }
+    };
+    if (st.buttons && st.buttons.length) {
+      const buttons = st.buttons.map((b) => h('button', { type: 'button', class: 'card-button', 'data-test': 'card-button', 'data-choice': b.id, text: b.label }));
+      buttons.forEach((btn) => btn.addEventListener('click', () => answer({ choice: btn.dataset.choice }, buttons)));
+      box.append(...buttons);
+    }
+    if (st.fields && st.fields.length) {
+      const form = h('form', { class: 'card-form', 'data-test': 'card-form' });
+      const inputs = st.fields.map((f) => {
+        let input;
+        if (f.kind === 'choice') {
+          input = h('select', { name: f.id }, ...(f.options || []).map((o) => h('option', { value: o.id, text: o.label })));
+        } else {
+          input = h('input', { name: f.id, type: f.kind === 'date' ? 'date' : 'text', required: 'required' });
+        }
+        form.append(h('label', { class: 'card-field' }, h('span', { text: f.label }), input));
+        return input;
+      });
+      const submit = h('button', { type: 'submit', 'data-test': 'card-submit', text: t('cardSend') });
+      form.append(submit);
+      form.addEventListener('submit', (ev) => {
+        ev.preventDefault();
+        const values = {};
+        inputs.forEach((i) => { values[i.name] = i.value; });
+        answer({ values }, [...inputs, submit]);
+      });
+      box.append(form);
+    }
+    return box;
   }
 
   function fileSize(n) {

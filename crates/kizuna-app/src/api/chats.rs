@@ -169,6 +169,27 @@ pub(super) async fn send(
 }
 
 #[derive(Deserialize)]
+pub(super) struct Answer {
+    #[serde(default)]
+    choice: Option<String>,
+    #[serde(default)]
+    values: std::collections::BTreeMap<String, String>,
+}
+
+/// Answers a card's button or form: the choice goes back end to end.
+pub(super) async fn answer(
+    State(state): State<Arc<AppState>>,
+    Path((chat, seq)): Path<(String, u64)>,
+    Json(a): Json<Answer>,
+) -> Result<Json<MessageView>, AppError> {
+    let mut client = state.client.lock().await;
+    let sent = client
+        .answer(&chat, seq, a.choice.as_deref(), a.values)
+        .await?;
+    super::shown_as_sent(&state, &mut client, &chat, &sent).await
+}
+
+#[derive(Deserialize)]
 pub(super) struct Read {
     seq: u64,
 }

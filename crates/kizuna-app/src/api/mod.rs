@@ -30,6 +30,10 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             get(chats::messages).post(chats::send),
         )
         .route("/api/chats/{chat}/files", post(files::send))
+        .route(
+            "/api/chats/{chat}/messages/{seq}/answer",
+            post(chats::answer),
+        )
         .route("/api/chats/{chat}/messages/{seq}/file", get(files::fetch))
         .route("/api/chats/{chat}/read", post(chats::read))
         .route(
@@ -93,6 +97,8 @@ pub(crate) struct MessageView {
     unopened: Option<String>,
     /// The file it carries, if any (boxed: most messages carry none).
     file: Option<Box<files::FileView>>,
+    /// Its structure: a card's buttons or form, an answer, a request.
+    structured: Option<Box<kizuna_wire::Structured>>,
 }
 
 impl MessageView {
@@ -107,6 +113,7 @@ impl MessageView {
             mine: m.sender_device == my_device,
             unopened: None,
             file: m.file.as_ref().map(|f| Box::new(files::FileView::of(f))),
+            structured: m.structured.clone(),
         }
     }
 
@@ -121,6 +128,7 @@ impl MessageView {
             mine: false,
             unopened: Some(u.reason.clone()),
             file: None,
+            structured: None,
         }
     }
 }

@@ -942,3 +942,59 @@ async fn a_file_id_that_is_a_path_is_never_followed() {
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["code"], "invalid", "{body}");
 }
+
+#[tokio::test]
+async fn an_official_accounts_card_is_answered_with_a_click() {
+    use kizuna_wire::{Choice, Structured};
+    let mut node = Node::start().await;
+    let mut city = crate::official::verified_city(&mut node).await;
+    let mut alice = node.person("alice", "jp").await;
+    let (chat, _) = alice.follow("city.shibuya").await.unwrap();
+    alice.close().await;
+    city.sync().await.unwrap();
+    match city.accept_chat(&chat).await {
+        Ok(_) | Err(kizuna_client::ClientError::Unchanged(_)) => {}
+        Err(e) => panic!("{e}"),
+    }
+    let slot = |id: &str, label: &str| Choice {
+        id: id.into(),
+        label: label.into(),
+    };
+    let card = city
+        .send_structured(
+            &chat,
+            "Choose a vaccination slot",
+            Structured::Card {
+                buttons: vec![slot("mon-1000", "Mon 10:00"), slot("tue-1430", "Tue 14:30")],
+                fields: Vec::new(),
+            },
+        )
+        .await
+        .unwrap();
+    let alice_app = app(&node.home("alice")).await;
+    browser(
+        "official.mjs",
+        app_env(
+            &alice_app,
+            &[
+                ("CHAT", &chat),
+                ("TEXT", "Choose a vaccination slot"),
+                ("CHOICE", "tue-1430"),
+                ("LABEL", "Tue 14:30"),
+            ],
+        ),
+    )
+    .await;
+    // The city's device receives the click as a structured answer.
+    let got = city.sync().await.unwrap();
+    assert!(
+        messages(&got).iter().any(|m| m.structured.as_deref()
+            == Some(&Structured::Answer {
+                to: card.seq,
+                choice: Some("tue-1430".into()),
+                values: Default::default(),
+            })),
+        "{got:?}"
+    );
+    city.close().await;
+}
