@@ -9,6 +9,7 @@
 //! This file holds what every benchmark shares, its error and its progress
 //! reports; each kind of benchmark and its report is a module.
 
+pub mod announce;
 pub mod breach;
 mod cluster;
 pub mod files;
@@ -18,6 +19,7 @@ mod messaging;
 mod node;
 pub mod policy;
 
+pub use announce::{run_announce, AnnounceOptions, AnnounceReport};
 pub use breach::{run_breach, BreachOptions, BreachReport};
 pub use cluster::{cluster_toml, ClusterOptions};
 pub use files::{run_files, FilesOptions, FilesReport};

@@ -9,6 +9,24 @@ use kizuna_client::{Client, RegisterOptions};
 
 use crate::{governed, BenchError, Progress};
 
+/// A node stopped by [`Node::stop`].
+pub(crate) struct Stopped {
+    ports: (u16, u16),
+    pub(crate) data_dir: std::path::PathBuf,
+}
+
+impl Stopped {
+    /// Starts it again on the same data and ports: its devices find it
+    /// where they left it.
+    pub(crate) async fn start(
+        &self,
+        kizuna_bin: &std::path::Path,
+        pin: bool,
+    ) -> Result<Node, BenchError> {
+        Node::spawn_at(kizuna_bin, &self.data_dir, None, pin, false, self.ports).await
+    }
+}
+
 /// Keep-alive HTTP connections opened before the clock starts.
 pub(crate) const WARM_CONNECTIONS: usize = 256;
 
@@ -38,6 +56,8 @@ pub(crate) fn rss_kib(pid: u32, field: &str) -> u64 {
 pub(crate) struct Node {
     // Held so the node is stopped when the run ends.
     _server: Server,
+    port: u16,
+    staff_port: u16,
     pub(crate) pid: u32,
     pub(crate) pinned: bool,
     pub(crate) url: String,
@@ -86,12 +106,31 @@ impl Node {
         pin: bool,
         staff: bool,
     ) -> Result<Node, BenchError> {
+        let ports = (free_port()?, free_port()?);
+        Self::spawn_at(kizuna_bin, data_dir, cluster, pin, staff, ports).await
+    }
+
+    /// Stops the node, keeping where it was: its data and ports.
+    pub(crate) fn stop(self) -> Stopped {
+        Stopped {
+            ports: (self.port, self.staff_port),
+            data_dir: self.data_dir.clone(),
+        }
+    }
+
+    async fn spawn_at(
+        kizuna_bin: &std::path::Path,
+        data_dir: &std::path::Path,
+        cluster: Option<(&std::path::Path, &[(&str, String)])>,
+        pin: bool,
+        staff: bool,
+        (port, staff_port): (u16, u16),
+    ) -> Result<Node, BenchError> {
         let root = if staff {
             Some(governed::bootstrap(kizuna_bin, data_dir)?)
         } else {
             None
         };
-        let (port, staff_port) = (free_port()?, free_port()?);
         let url = format!("http://127.0.0.1:{port}");
         let staff_url = format!("http://127.0.0.1:{staff_port}");
         let pinned = pin && std::path::Path::new("/usr/bin/taskset").exists();
@@ -146,6 +185,8 @@ impl Node {
             if http.get(format!("{url}/health")).send().await.is_ok() {
                 return Ok(Node {
                     _server: server,
+                    port,
+                    staff_port,
                     pid,
                     pinned,
                     url,

@@ -19,6 +19,9 @@ use crate::node::Node;
 /// the node appending it before another settles it (as access records).
 const CLUSTER_APPEND_GRACE_MS: u64 = 60_000;
 
+/// Key-log rows written per transaction when devices are adopted.
+const ADOPT_CHUNK: usize = 10_000;
+
 /// The name the ledger's rollback checks give the key log.
 const STORE: &str = "the key log";
 
@@ -229,14 +232,20 @@ pub(crate) async fn adopt_earlier_devices(
             OfficialMark::default(),
             after,
         )?;
-        store.write_key_entry(&row).await?;
         rows.push(row);
         leaves.push((leaf, directory_key(&d.handle)));
     }
+    // Written in large transactions: a node upgraded with millions of
+    // people enters them all at its first start.
+    for chunk in rows.chunks(ADOPT_CHUNK) {
+        store.write_key_entries(chunk).await?;
+    }
     let first = ledger.append_keyed(leaves).await.map_err(ledger_failure)?;
-    for (i, mut row) in rows.into_iter().enumerate() {
+    for (i, row) in rows.iter_mut().enumerate() {
         row.idx = Some(first + i as u64);
-        store.write_key_entry(&row).await?;
+    }
+    for chunk in rows.chunks(ADOPT_CHUNK) {
+        store.write_key_entries(chunk).await?;
     }
     Ok(devices.len())
 }

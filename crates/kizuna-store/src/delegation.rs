@@ -23,6 +23,10 @@ macro_rules! store_by_inherent_methods {
                     self.write_key_entry(row).await
                 }
 
+                async fn write_key_entries(&self, rows: &[KeyLogRow]) -> Result<()> {
+                    self.write_key_entries(rows).await
+                }
+
                 async fn drop_pending_key_entry(&self, leaf: &[u8]) -> Result<()> {
                     self.drop_pending_key_entry(leaf).await
                 }
@@ -309,6 +313,10 @@ macro_rules! store_by_inherent_methods {
 
                 async fn follow(&self, f: &Follow) -> Result<bool> {
                     self.follow(f).await
+                }
+
+                async fn follow_many(&self, follows: &[Follow]) -> Result<()> {
+                    self.follow_many(follows).await
                 }
 
                 async fn unfollow(&self, official_id: &str, follower_id: &str) -> Result<bool> {

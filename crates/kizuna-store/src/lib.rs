@@ -436,6 +436,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Writes a key-log entry, or gives one already written its index.
     async fn write_key_entry(&self, row: &KeyLogRow) -> Result<()>;
+    /// [`Store::write_key_entry`] for many rows in one transaction, as
+    /// the devices of a whole upgraded node are entered.
+    async fn write_key_entries(&self, rows: &[KeyLogRow]) -> Result<()>;
     /// Takes back an entry whose append failed or never happened.
     async fn drop_pending_key_entry(&self, leaf: &[u8]) -> Result<()>;
     /// Entries written but not yet given their ledger index.
@@ -608,6 +611,9 @@ pub trait Store: Send + Sync + 'static {
     /// Keeps a follow, or moves it to another chat; answers whether it is
     /// new.
     async fn follow(&self, f: &Follow) -> Result<bool>;
+    /// Many follows at once, in one transaction (an import); one already
+    /// kept is left as it is.
+    async fn follow_many(&self, follows: &[Follow]) -> Result<()>;
     /// Ends a follow; answers whether there was one.
     async fn unfollow(&self, official_id: &str, follower_id: &str) -> Result<bool>;
     /// The accounts one person follows, oldest first.

@@ -60,6 +60,21 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         display.finish();
         let _ = std::fs::remove_dir_all(&a.work_dir);
         print_report(a.json, &report?)
+    } else if a.announce {
+        let opts = kizuna_bench::AnnounceOptions {
+            kizuna_bin: std::env::current_exe()?,
+            work_dir: a.work_dir.clone(),
+            followers: a.followers,
+            online: a.online,
+            late: a.late,
+            notices: a.notices,
+            pin: !a.no_pin,
+        };
+        let display = BenchProgress::default();
+        let report = kizuna_bench::run_announce(opts, |p| display.show(p)).await;
+        display.finish();
+        let _ = std::fs::remove_dir_all(&a.work_dir);
+        print_report(a.json, &report?)
     } else if a.governed {
         let opts = kizuna_bench::GovernedOptions {
             kizuna_bin: std::env::current_exe()?,

@@ -379,6 +379,24 @@ pub struct BenchArgs {
     /// With --breach: the people the organisation read.
     #[arg(long, default_value_t = 500_000)]
     pub affected: u64,
+    /// Instead: an official account's announcement to --followers on one
+    /// node (imported into its store), the time until the last of --online
+    /// connected devices has it, devices signing in afterwards (--late),
+    /// and --notices targeted end-to-end encrypted notices per second.
+    #[arg(long, conflicts_with_all = ["policy", "governed", "ledger", "breach", "files"])]
+    pub announce: bool,
+    /// With --announce: followers in all.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub followers: u64,
+    /// With --announce: devices connected when it is made.
+    #[arg(long, default_value_t = 2_000)]
+    pub online: usize,
+    /// With --announce: devices that sign in afterwards and read it.
+    #[arg(long, default_value_t = 10_000)]
+    pub late: usize,
+    /// With --announce: followers with real chats who get a targeted notice.
+    #[arg(long, default_value_t = 200)]
+    pub notices: usize,
     /// Nodes to spread the devices over. 1: one node on its own data
     /// directory (pinned to a core). More: a cluster set up for the run,
     /// its stores in fresh databases on --postgres (dropped afterwards) and

@@ -367,6 +367,16 @@ async fn follows_are_kept_moved_listed_and_end_with_either_account(store: Subjec
             .unwrap(),
         ["bob"]
     );
+    // An import of follows leaves the ones kept as they are.
+    store
+        .follow_many(&[follow("bob", b"other", 99), follow("dave", b"g5", 3)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.follows_of("acct-bob").await.unwrap(),
+        [follow("bob", b"g2", 2)]
+    );
+    assert!(store.unfollow("acct-city", "acct-dave").await.unwrap());
     assert!(store.unfollow("acct-city", "acct-bob").await.unwrap());
     assert!(!store.unfollow("acct-city", "acct-bob").await.unwrap());
     assert!(store.follows_of("acct-bob").await.unwrap().is_empty());

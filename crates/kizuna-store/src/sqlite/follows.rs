@@ -42,6 +42,25 @@ impl SqliteStore {
         Ok(moved == 0)
     }
 
+    pub(crate) async fn follow_many(&self, follows: &[Follow]) -> Result<()> {
+        let _w = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        for f in follows {
+            sqlx::query(
+                "INSERT INTO follows (official_id, follower_id, group_id, since) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (official_id, follower_id) DO NOTHING",
+            )
+            .bind(&f.official_id)
+            .bind(&f.follower_id)
+            .bind(&f.group_id)
+            .bind(f.since as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub(crate) async fn unfollow(&self, official_id: &str, follower_id: &str) -> Result<bool> {
         let _w = self.writer.lock().await;
         Ok(

@@ -39,6 +39,29 @@ impl SqliteStore {
         Ok(())
     }
 
+    pub(crate) async fn write_key_entries(&self, rows: &[KeyLogRow]) -> Result<()> {
+        let _w = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        for row in rows {
+            sqlx::query(
+                "INSERT INTO key_log (leaf, idx, after, at, handle, account_id, entry) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (leaf) DO UPDATE SET idx = COALESCE(excluded.idx, key_log.idx)",
+            )
+            .bind(&row.leaf)
+            .bind(row.idx.map(|i| i as i64))
+            .bind(row.after as i64)
+            .bind(row.at as i64)
+            .bind(&row.handle)
+            .bind(&row.account_id)
+            .bind(&row.entry)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub(crate) async fn drop_pending_key_entry(&self, leaf: &[u8]) -> Result<()> {
         let _w = self.writer.lock().await;
         sqlx::query("DELETE FROM key_log WHERE leaf = ? AND idx IS NULL")

@@ -31,6 +31,24 @@ impl PgStore {
         Ok(inserted)
     }
 
+    pub(crate) async fn follow_many(&self, follows: &[Follow]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for f in follows {
+            sqlx::query(
+                "INSERT INTO follows (official_id, follower_id, group_id, since) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (official_id, follower_id) DO NOTHING",
+            )
+            .bind(&f.official_id)
+            .bind(&f.follower_id)
+            .bind(&f.group_id)
+            .bind(f.since as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub(crate) async fn unfollow(&self, official_id: &str, follower_id: &str) -> Result<bool> {
         Ok(
             sqlx::query("DELETE FROM follows WHERE official_id = $1 AND follower_id = $2")
