@@ -181,7 +181,15 @@ impl Node {
             .pool_max_idle_per_host(WARM_CONNECTIONS)
             .build()
             .map_err(|e| BenchError::Setup(e.to_string()))?;
-        for _ in 0..200 {
+        // A node opening a large store (millions of imported people to
+        // enter into the key log) takes its time; one that exited does not
+        // come up at all.
+        let mut server = server;
+        let deadline = std::time::Instant::now() + Duration::from_secs(900);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = server.0.try_wait() {
+                return Err(BenchError::Server(format!("kizuna serve exited: {status}")));
+            }
             if http.get(format!("{url}/health")).send().await.is_ok() {
                 return Ok(Node {
                     _server: server,

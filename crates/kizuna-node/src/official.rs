@@ -33,9 +33,6 @@ const ANNOUNCEMENT_TEXT: Field = Field {
     code: ErrorCode::BadRequest,
 };
 
-/// How many followers' devices are read at a time to tell them.
-const TELL_PAGE: u32 = 10_000;
-
 impl Node {
     /// The badge `handle` holds now, if any: the last `verified` entry of
     /// the account that holds the handle, not revoked since. The node
@@ -257,21 +254,11 @@ impl Node {
         let frame: Arc<str> = serde_json::to_string(&ServerFrame::Announcements)
             .unwrap_or_default()
             .into();
-        let mut after = String::new();
-        let mut told = 0;
-        loop {
-            let page = self
-                .store
-                .follower_devices(official, &after, TELL_PAGE)
-                .await?;
-            let Some(last) = page.last() else { break };
-            after = last.clone();
-            told += self.hub.notify(&page, &frame);
-            if page.len() < TELL_PAGE as usize {
-                break;
-            }
-        }
-        Ok(told)
+        // The devices connected here, not every follower's: the cost is the
+        // connections this node holds, however many follow.
+        let connected = self.hub.connected_devices();
+        let followers = self.store.followers_among(official, &connected).await?;
+        Ok(self.hub.notify(&followers, &frame))
     }
 
     /// The announcements of the accounts this account follows, after

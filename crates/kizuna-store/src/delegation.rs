@@ -336,13 +336,12 @@ macro_rules! store_by_inherent_methods {
                     self.followers_of(official_id, after, limit).await
                 }
 
-                async fn follower_devices(
+                async fn followers_among(
                     &self,
                     official_id: &str,
-                    after: &str,
-                    limit: u32,
+                    devices: &[String],
                 ) -> Result<Vec<String>> {
-                    self.follower_devices(official_id, after, limit).await
+                    self.followers_among(official_id, devices).await
                 }
 
                 async fn add_announcement(&self, a: &StoredAnnouncement) -> Result<u64> {

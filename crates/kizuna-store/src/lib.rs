@@ -622,14 +622,10 @@ pub trait Store: Send + Sync + 'static {
     /// id order, at most `limit`.
     async fn followers_of(&self, official_id: &str, after: &str, limit: u32)
         -> Result<Vec<Follow>>;
-    /// The devices of an official account's followers after `after` (a
-    /// device id), in id order, at most `limit`.
-    async fn follower_devices(
-        &self,
-        official_id: &str,
-        after: &str,
-        limit: u32,
-    ) -> Result<Vec<String>>;
+    /// Which of `devices` belong to followers of an official account: what
+    /// a node asks of the devices connected to it, so telling followers
+    /// costs as many as are connected, not as many as follow.
+    async fn followers_among(&self, official_id: &str, devices: &[String]) -> Result<Vec<String>>;
     /// Keeps an announcement at the next position, handed out in commit
     /// order (a reader after a position never skips one committed later);
     /// answers its position.

@@ -319,6 +319,11 @@ impl Hub {
         self.stop_watching(device_id);
     }
 
+    /// The devices connected here now.
+    pub fn connected_devices(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+
     pub fn connected(&self) -> usize {
         self.lock().values().map(Vec::len).sum()
     }

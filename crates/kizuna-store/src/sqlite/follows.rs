@@ -117,21 +117,25 @@ fn announcement_of(r: &sqlx::sqlite::SqliteRow) -> Result<StoredAnnouncement> {
 }
 
 impl SqliteStore {
-    pub(crate) async fn follower_devices(
+    pub(crate) async fn followers_among(
         &self,
         official_id: &str,
-        after: &str,
-        limit: u32,
+        devices: &[String],
     ) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT d.device_id FROM follows f JOIN devices d ON d.account_id = f.follower_id \
-             WHERE f.official_id = ? AND d.device_id > ? ORDER BY d.device_id LIMIT ?",
-        )
-        .bind(official_id)
-        .bind(after)
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?)
+        let mut found = Vec::new();
+        for chunk in devices.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!(
+                "SELECT d.device_id FROM devices d JOIN follows f ON f.follower_id = d.account_id \
+                 WHERE f.official_id = ? AND d.device_id IN ({marks})"
+            );
+            let mut q = sqlx::query_scalar(&sql).bind(official_id);
+            for d in chunk {
+                q = q.bind(d);
+            }
+            found.extend(q.fetch_all(&self.pool).await?);
+        }
+        Ok(found)
     }
 
     pub(crate) async fn add_announcement(&self, a: &StoredAnnouncement) -> Result<u64> {

@@ -104,21 +104,25 @@ fn announcement_of(r: &sqlx::postgres::PgRow) -> Result<StoredAnnouncement> {
 }
 
 impl PgStore {
-    pub(crate) async fn follower_devices(
+    pub(crate) async fn followers_among(
         &self,
         official_id: &str,
-        after: &str,
-        limit: u32,
+        devices: &[String],
     ) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT d.device_id FROM follows f JOIN devices d ON d.account_id = f.follower_id \
-             WHERE f.official_id = $1 AND d.device_id > $2 ORDER BY d.device_id LIMIT $3",
-        )
-        .bind(official_id)
-        .bind(after)
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?)
+        let mut found = Vec::new();
+        for chunk in devices.chunks(500) {
+            found.extend(
+                sqlx::query_scalar(
+                    "SELECT d.device_id FROM devices d JOIN follows f ON f.follower_id = d.account_id \
+                     WHERE f.official_id = $1 AND d.device_id = ANY($2)",
+                )
+                .bind(official_id)
+                .bind(chunk)
+                .fetch_all(&self.pool)
+                .await?,
+            );
+        }
+        Ok(found)
     }
 
     pub(crate) async fn add_announcement(&self, a: &StoredAnnouncement) -> Result<u64> {
