@@ -1,8 +1,9 @@
-// An official account's card in the app: a resident sees the city's
-// vaccination slots as buttons and books one with a click; the answer
-// appears in the chat as her own message.
+// An official account in the app: the city's warning shows as a banner
+// until dismissed; the city's vaccination slots show as buttons and a
+// click books one, the answer appearing in the chat as her own message.
 //
-//   APP_URL=… CHAT=… TEXT="Choose a slot" CHOICE=tue-1430 LABEL="Tue 14:30" node tests/browser/official.mjs
+//   APP_URL=… CHAT=… TEXT="Choose a slot" CHOICE=tue-1430 LABEL="Tue 14:30" \
+//     ANNOUNCEMENT="Typhoon: …" node tests/browser/official.mjs
 import { launch, openApp, run, need, assert, sel } from './lib.mjs';
 
 run('official', async ({ pages, state }) => {
@@ -14,6 +15,17 @@ run('official', async ({ pages, state }) => {
   state.browser = await launch();
   const page = await openApp(state.browser, url);
   Object.assign(pages, { alice: page });
+
+  // The city's warning, checked on the device, shows at once.
+  const warning = process.env.ANNOUNCEMENT;
+  if (warning) {
+    await page.waitForSelector(sel('announcement-banner'), { state: 'visible', timeout: 10000 })
+      .catch(() => { throw new Error('the announcement is not shown'); });
+    const shown = await page.textContent(sel('announcement-text'));
+    assert(shown === warning, `the banner shows "${shown}"`);
+    await page.click(sel('announcement-dismiss'));
+    assert(await page.isHidden(sel('announcement-banner')), 'the banner stays after it is dismissed');
+  }
 
   const item = sel('chat-item', `[data-chat="${chat}"]`);
   await page.waitForSelector(item, { timeout: 10000 }).catch(() => { throw new Error('the city chat is not listed'); });

@@ -43,6 +43,13 @@
       send: 'Send',
       sending: 'Sending…',
       cardSend: 'Send',
+      announcementFrom: '{org} (@{handle})',
+      announcementDismiss: 'Dismiss',
+      severity_emergency: 'Emergency',
+      severity_warning: 'Warning',
+      severity_info: 'Notice',
+      announcementTamperTitle: 'AN ANNOUNCEMENT WAS REFUSED.',
+      announcementTamperAdvice: 'Your device received an announcement that its official account did not sign as shown: the node altered it or made it up. It is not shown. Keep this message and tell the operator.',
       answered: 'Answer to #{seq}',
       erasureAsked: 'Asked to erase what was sent',
       segmentsAsked: 'Asked for the notices of {segments}',
@@ -379,6 +386,13 @@
       send: '送信',
       sending: '送信中…',
       cardSend: '送信',
+      announcementFrom: '{org}（@{handle}）',
+      announcementDismiss: '閉じる',
+      severity_emergency: '緊急',
+      severity_warning: '警報',
+      severity_info: 'お知らせ',
+      announcementTamperTitle: '警告：お知らせを拒否しました。',
+      announcementTamperAdvice: 'この端末が受け取ったお知らせは、公式アカウントが署名した内容と一致しません。ノードが改ざんしたか作り出したものです。表示していません。このメッセージを保存し、運営者に伝えてください。',
       answered: '#{seq} への回答',
       erasureAsked: '送った内容の消去を依頼しました',
       segmentsAsked: '{segments} のお知らせを依頼しました',
@@ -711,6 +725,13 @@
       send: '전송',
       sending: '전송 중…',
       cardSend: '보내기',
+      announcementFrom: '{org} (@{handle})',
+      announcementDismiss: '닫기',
+      severity_emergency: '긴급',
+      severity_warning: '경보',
+      severity_info: '알림',
+      announcementTamperTitle: '경고: 공지를 거부했습니다.',
+      announcementTamperAdvice: '이 기기가 받은 공지는 공식 계정이 서명한 내용과 다릅니다. 노드가 변조했거나 만들어 낸 것입니다. 표시하지 않았습니다. 이 메시지를 보관하고 운영자에게 알려 주세요.',
       answered: '#{seq}에 대한 답변',
       erasureAsked: '보낸 내용의 삭제를 요청했습니다',
       segmentsAsked: '{segments} 공지를 요청했습니다',
@@ -1304,12 +1325,14 @@
   const privacyView = h('main', { class: 'page', 'data-view': 'privacy', 'data-test': 'privacy', hidden: true, 'aria-labelledby': 'privacy-heading' });
   const settingsView = h('main', { class: 'page', 'data-view': 'settings', 'data-test': 'settings', hidden: true, 'aria-labelledby': 'settings-heading' });
   const tamperBanner = h('div', { class: 'tamper-banner', 'data-test': 'tamper-banner', role: 'alert', hidden: true });
+  // The newest announcement of an account this person follows, until dismissed.
+  const announcementBanner = h('div', { class: 'announcement-banner', 'data-test': 'announcement-banner', role: 'status', hidden: true });
   // People I verified whose keys changed since.
   const keysBanner = h('div', { class: 'keys-banner', 'data-test': 'keys-banner', role: 'alert', hidden: true });
   const live = h('div', { class: 'vh', 'aria-live': 'polite', 'aria-atomic': 'true', 'data-test': 'live' });
   const sessionNotice = h('div', { class: 'session-ended', hidden: true, role: 'alert', 'data-test': 'session-ended' });
 
-  root.append(tamperBanner, keysBanner, header, layout, privacyView, settingsView, live, sessionNotice);
+  root.append(tamperBanner, announcementBanner, keysBanner, header, layout, privacyView, settingsView, live, sessionNotice);
 
   // ---------------------------------------------------------------------
   // Language
@@ -2275,6 +2298,11 @@
     const parse = (ev) => { try { return JSON.parse(ev.data); } catch (_) { return null; } };
     source.addEventListener('message', (ev) => onMessageEvent(parse(ev)));
     source.addEventListener('chats', () => refreshChats());
+    source.addEventListener('announcement', (ev) => showAnnouncement(parse(ev)));
+    source.addEventListener('announcement_refused', (ev) => {
+      const d = parse(ev);
+      if (d && d.message) showTamper(d.message, 'announcementTamper');
+    });
     source.addEventListener('key_not_logged', (ev) => {
       const d = parse(ev);
       if (d && d.message) showTamper(d.message, 'memberKeys');
@@ -3554,7 +3582,30 @@
   // A tampered ledger outranks keys not in the key log, which outrank a
   // chat member not in it: a lesser warning never hides a greater one, and
   // warnings of one kind are all kept.
-  const tamperRank = { memberKeys: 1, keysTamper: 2, tamper: 3 };
+  const tamperRank = { memberKeys: 1, announcementTamper: 1, keysTamper: 2, tamper: 3 };
+
+  // An announcement, checked on the device: shown until dismissed; a
+  // dismissed one (by its position) stays dismissed.
+  function showAnnouncement(a) {
+    if (!a || typeof a.pos !== 'number') return;
+    const dismissed = Number(localStorage.getItem('kizuna.announcementDismissed') || '0');
+    if (a.pos <= dismissed) return;
+    const shown = Number(announcementBanner.dataset.pos || '0');
+    if (a.pos < shown) return;
+    announcementBanner.dataset.pos = String(a.pos);
+    announcementBanner.dataset.severity = a.severity;
+    announcementBanner.setAttribute('role', a.severity === 'info' ? 'status' : 'alert');
+    const dismiss = h('button', { type: 'button', 'data-test': 'announcement-dismiss', text: t('announcementDismiss') });
+    dismiss.addEventListener('click', () => {
+      localStorage.setItem('kizuna.announcementDismissed', String(a.pos));
+      announcementBanner.hidden = true;
+    });
+    announcementBanner.replaceChildren(
+      h('p', { class: 'announcement-from', text: `${t('severity_' + a.severity)}: ${t('announcementFrom', { org: a.organisation, handle: a.handle })}` }),
+      h('p', { class: 'announcement-text', 'data-test': 'announcement-text', text: a.text }),
+      dismiss);
+    announcementBanner.hidden = false;
+  }
   function showTamper(message, kind) {
     kind = kind || 'tamper';
     message = String(message || '');
@@ -3593,6 +3644,9 @@
       }
     }, () => { /* 401 handled; otherwise the list still loads */ });
     connectEvents();
+    api('GET', '/api/announcements').then((list) => {
+      if (Array.isArray(list) && list.length) showAnnouncement(list[0]);
+    }, () => { /* none shown */ });
     await refreshChats();
     await meP;
     if (sessionOver) return;

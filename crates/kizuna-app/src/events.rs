@@ -36,6 +36,12 @@ pub(crate) enum PageEvent {
     KeyNotLogged {
         message: String,
     },
+    /// An official account's announcement, checked on the device.
+    Announcement(kizuna_client::ReceivedAnnouncement),
+    /// An announcement the device refused: altered or made up by the node.
+    AnnouncementRefused {
+        message: String,
+    },
 }
 
 impl PageEvent {
@@ -49,6 +55,13 @@ impl PageEvent {
             PageEvent::Status { connected } => {
                 ("status", serde_json::json!({ "connected": connected }))
             }
+            PageEvent::Announcement(a) => {
+                ("announcement", serde_json::to_value(a).unwrap_or_default())
+            }
+            PageEvent::AnnouncementRefused { message } => (
+                "announcement_refused",
+                serde_json::json!({ "message": message }),
+            ),
             PageEvent::KeyNotLogged { message } => {
                 ("key_not_logged", serde_json::json!({ "message": message }))
             }
@@ -80,6 +93,10 @@ fn page_events(e: &Event, my_device: &str) -> Vec<PageEvent> {
             },
             PageEvent::Chats,
         ],
+        Event::Announcement(a) => vec![PageEvent::Announcement(a.clone())],
+        Event::AnnouncementRefused { handle, why, .. } => vec![PageEvent::AnnouncementRefused {
+            message: format!("an announcement said to be {handle}'s: {why}"),
+        }],
         _ => vec![PageEvent::Chats],
     }
 }

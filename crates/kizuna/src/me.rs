@@ -446,6 +446,23 @@ fn print_data_map(m: &DataMap) {
         crate::consent::print_consent(c);
         out!();
     }
+    if !m.follows.is_empty() {
+        out!("Official accounts you follow (what you send them is end-to-end encrypted to their own devices):");
+        for f in &m.follows {
+            match &f.claim {
+                Some(c) => out!(
+                    "  {}  {}: keeps what you send it on {} ({}); ask about your data: {}",
+                    f.handle,
+                    c.organisation,
+                    c.keeps_data,
+                    c.keeps_data_country,
+                    c.contact
+                ),
+                None => out!("  {}  no longer verified: its badge was revoked", f.handle),
+            }
+        }
+        out!();
+    }
     if !m.reports.is_empty() {
         out!("Abuse reports you filed:");
         for r in &m.reports {

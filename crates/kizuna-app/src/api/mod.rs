@@ -24,6 +24,7 @@ use crate::{assets, events, session, AppState};
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/api/me", get(me))
+        .route("/api/announcements", get(announcements))
         .route("/api/chats", get(chats::list).post(chats::create))
         .route(
             "/api/chats/{chat}/messages",
@@ -154,6 +155,13 @@ async fn shown_as_sent(
     client.mark_read(chat, sent.seq).await?;
     let _ = state.events.send(events::PageEvent::Chats);
     Ok(Json(MessageView::of(sent, &me)))
+}
+
+/// The announcements this device received and checked, newest first.
+async fn announcements(
+    State(state): State<Arc<AppState>>,
+) -> Result<Json<Vec<kizuna_client::ReceivedAnnouncement>>, crate::AppError> {
+    Ok(Json(state.client.lock().await.announcements(20).await?))
 }
 
 async fn me(State(state): State<Arc<AppState>>) -> Json<kizuna_client::Identity> {

@@ -125,14 +125,18 @@ impl SqliteStore {
         let mut found = Vec::new();
         for chunk in devices.chunks(500) {
             let marks = vec!["?"; chunk.len()].join(", ");
+            // Each device looked up by its key, then its follow by the
+            // follows' key: never a walk over the account's followers.
             let sql = format!(
-                "SELECT d.device_id FROM devices d JOIN follows f ON f.follower_id = d.account_id \
-                 WHERE f.official_id = ? AND d.device_id IN ({marks})"
+                "SELECT d.device_id FROM devices d WHERE d.device_id IN ({marks}) \
+                 AND EXISTS (SELECT 1 FROM follows f \
+                             WHERE f.official_id = ? AND f.follower_id = d.account_id)"
             );
-            let mut q = sqlx::query_scalar(&sql).bind(official_id);
+            let mut q = sqlx::query_scalar(&sql);
             for d in chunk {
                 q = q.bind(d);
             }
+            q = q.bind(official_id);
             found.extend(q.fetch_all(&self.pool).await?);
         }
         Ok(found)

@@ -944,7 +944,7 @@ async fn a_file_id_that_is_a_path_is_never_followed() {
 }
 
 #[tokio::test]
-async fn an_official_accounts_card_is_answered_with_a_click() {
+async fn an_official_accounts_warning_shows_and_its_card_is_answered_with_a_click() {
     use kizuna_wire::{Choice, Structured};
     let mut node = Node::start().await;
     let mut city = crate::official::verified_city(&mut node).await;
@@ -971,6 +971,10 @@ async fn an_official_accounts_card_is_answered_with_a_click() {
         )
         .await
         .unwrap();
+    let warning = "Typhoon: evacuate the riverside by 18:00";
+    city.announce(warning, kizuna_wire::Severity::Emergency)
+        .await
+        .unwrap();
     let alice_app = app(&node.home("alice")).await;
     browser(
         "official.mjs",
@@ -981,6 +985,7 @@ async fn an_official_accounts_card_is_answered_with_a_click() {
                 ("TEXT", "Choose a vaccination slot"),
                 ("CHOICE", "tue-1430"),
                 ("LABEL", "Tue 14:30"),
+                ("ANNOUNCEMENT", warning),
             ],
         ),
     )

@@ -113,8 +113,9 @@ impl PgStore {
         for chunk in devices.chunks(500) {
             found.extend(
                 sqlx::query_scalar(
-                    "SELECT d.device_id FROM devices d JOIN follows f ON f.follower_id = d.account_id \
-                     WHERE f.official_id = $1 AND d.device_id = ANY($2)",
+                    "SELECT d.device_id FROM devices d WHERE d.device_id = ANY($2) \
+                     AND EXISTS (SELECT 1 FROM follows f \
+                                 WHERE f.official_id = $1 AND f.follower_id = d.account_id)",
                 )
                 .bind(official_id)
                 .bind(chunk)
