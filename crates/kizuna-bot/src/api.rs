@@ -115,7 +115,22 @@ impl From<ClientError> for ApiError {
                 e.to_string(),
             ),
             ClientError::Api { code, .. } => {
-                ApiError(StatusCode::BAD_GATEWAY, *code, e.to_string())
+                // The node's refusal, passed on with the status it means.
+                let status = match code {
+                    ErrorCode::Forbidden
+                    | ErrorCode::Refused
+                    | ErrorCode::NotMember
+                    | ErrorCode::Suspended
+                    | ErrorCode::SendingRestricted => StatusCode::FORBIDDEN,
+                    ErrorCode::NotFound | ErrorCode::UnknownGroup | ErrorCode::UnknownAccount => {
+                        StatusCode::NOT_FOUND
+                    }
+                    ErrorCode::BadRequest | ErrorCode::MalformedJson => StatusCode::BAD_REQUEST,
+                    ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+                    ErrorCode::MessageTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                    _ => StatusCode::BAD_GATEWAY,
+                };
+                ApiError(status, *code, e.to_string())
             }
             _ => ApiError(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -339,6 +354,13 @@ pub(crate) async fn serve(
                 StatusCode::NOT_FOUND,
                 ErrorCode::NotFound,
                 "no such endpoint".into(),
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError(
+                StatusCode::METHOD_NOT_ALLOWED,
+                ErrorCode::MethodNotAllowed,
+                "not with this method".into(),
             )
         })
         .with_state(shared);

@@ -30,10 +30,10 @@ pub(crate) struct State {
     /// Per chat, the number of the last message the webhook took.
     #[serde(default)]
     pub delivered: BTreeMap<String, u64>,
-    /// Per chat, the time of its latest message when it was last read
-    /// through: a chat with nothing newer is not read again.
+    /// Per chat, how many messages it held and the time of its latest when
+    /// it was last read through: a chat with nothing more is not read again.
     #[serde(default)]
-    pub read_through: BTreeMap<String, u64>,
+    pub read_through: BTreeMap<String, (u64, u64)>,
     /// Per chat, its follower.
     #[serde(default)]
     pub followers: BTreeMap<String, Follower>,

@@ -84,8 +84,24 @@ pub(crate) async fn deliver(shared: Arc<Shared>, mut stop: watch::Receiver<bool>
 /// has not taken, post it in order.
 async fn pass(shared: &Shared) -> Result<(), String> {
     let (pending, seen) = gather(shared).await.map_err(|e| e.to_string())?;
+    // A chat whose event the webhook refused waits, in order, for the next
+    // pass; the other chats go on.
+    let mut waiting = std::collections::HashSet::new();
+    let mut failed = None;
     for event in pending {
-        post(shared, &event).await?;
+        let chat = match &event {
+            WebhookEvent::Followed { chat, .. } | WebhookEvent::Message { chat, .. } => {
+                chat.clone()
+            }
+        };
+        if waiting.contains(&chat) {
+            continue;
+        }
+        if let Err(e) = post(shared, &event).await {
+            waiting.insert(chat);
+            failed = Some(e);
+            continue;
+        }
         let mut st = shared.state.lock().await;
         match &event {
             WebhookEvent::Followed { chat, .. } => {
@@ -100,17 +116,23 @@ async fn pass(shared: &Shared) -> Result<(), String> {
         st.save().map_err(|e| e.to_string())?;
     }
     let mut st = shared.state.lock().await;
-    for (chat, time) in seen {
-        st.read_through.insert(chat, time);
+    for (chat, mark) in seen {
+        if !waiting.contains(&chat) {
+            st.read_through.insert(chat, mark);
+        }
     }
-    st.save().map_err(|e| e.to_string())
+    st.save().map_err(|e| e.to_string())?;
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// What waits for the webhook, in order, and the chats read through (with
-/// the time of each one's latest message).
+/// the number of messages each held and the time of its latest).
 async fn gather(
     shared: &Shared,
-) -> Result<(Vec<WebhookEvent>, Vec<(String, u64)>), crate::BotError> {
+) -> Result<(Vec<WebhookEvent>, Vec<(String, (u64, u64))>), crate::BotError> {
     let mut c = shared.client.lock().await;
     let me = c.identity().handle.clone();
     // Every chat someone opened with the account is a follower's: taken.
@@ -153,7 +175,9 @@ async fn gather(
         st.followers.entry(f.chat.clone()).or_insert(f);
     }
     for chat in chats {
-        let latest = chat.last_time.unwrap_or(0);
+        // Read again only when it holds more, or newer, messages than
+        // when it was last read through.
+        let latest = (chat.messages, chat.last_time.unwrap_or(0));
         if st.read_through.get(&chat.chat) == Some(&latest) {
             continue;
         }

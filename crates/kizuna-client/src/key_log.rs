@@ -279,15 +279,16 @@ pub(crate) fn replay(handle: &str, entries: &[(u64, KeyEntry)]) -> Result<Logged
                         "revokes the badge of an account that does not hold the handle",
                     ));
                 }
-                let Some(was) = now.official.take() else {
-                    return Err(bad("revokes a badge the account does not have"));
-                };
-                now.revoked = Some(RevokedBadge {
-                    organisation: was.claim.organisation,
-                    revoked_at: e.at,
-                    reason: e.reason.clone().unwrap_or_default(),
-                    index: *index,
-                });
+                // A second revocation (two people at once) ends nothing
+                // more: it is no reason to refuse the handle's history.
+                if let Some(was) = now.official.take() {
+                    now.revoked = Some(RevokedBadge {
+                        organisation: was.claim.organisation,
+                        revoked_at: e.at,
+                        reason: e.reason.clone().unwrap_or_default(),
+                        index: *index,
+                    });
+                }
             }
         }
         if matches!(

@@ -49,10 +49,12 @@ CREATE TABLE IF NOT EXISTS unopened (
 CREATE TABLE IF NOT EXISTS announcements (
     pos BIGINT PRIMARY KEY,
     handle TEXT NOT NULL,
+    id TEXT NOT NULL,
     shown TEXT NOT NULL,
     body BLOB NOT NULL,
     signature BLOB NOT NULL,
-    device_id TEXT NOT NULL
+    device_id TEXT NOT NULL,
+    UNIQUE (handle, id)
 );
 CREATE TABLE IF NOT EXISTS outbox (
     client_id BLOB PRIMARY KEY,

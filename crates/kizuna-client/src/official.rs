@@ -47,6 +47,10 @@ pub struct ReceivedAnnouncement {
 /// Announcement pages asked for at a time.
 const ANNOUNCEMENT_PAGE: u32 = 500;
 
+/// An announcement older than this when it reaches the device is not
+/// shown: a node cannot pass last year's warning off as today's.
+const MAX_ANNOUNCEMENT_AGE_MS: u64 = 7 * 24 * 3600 * 1000;
+
 /// Whether an account is an official one, as this device checked it in
 /// the key log.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -128,7 +132,7 @@ impl Client {
             .find(|f| f.handle == handle)
         {
             let known = hex::encode(&f.group_id.0);
-            if self.members(&known).await.is_ok() {
+            if self.only_with(&known, handle).await {
                 chat = Some(known);
             }
         }
@@ -151,6 +155,16 @@ impl Client {
         Ok((chat, followed))
     }
 
+    /// Whether this device is in `chat` and every member of it (as its MLS
+    /// tree says) is this person or `handle`.
+    async fn only_with(&mut self, chat: &str, handle: &str) -> bool {
+        let me = self.identity.handle.clone();
+        match self.members(chat).await {
+            Ok(members) => members.iter().all(|(h, _)| *h == me || h == handle),
+            Err(_) => false,
+        }
+    }
+
     /// The official accounts this account follows, as the node keeps them.
     pub async fn follows(&mut self) -> Result<Vec<FollowedAccount>> {
         self.call::<(), _>(Method::GET, "/v1/me/follows", None)
@@ -169,6 +183,13 @@ impl Client {
             .find(|f| f.handle == handle)
             .ok_or_else(|| ClientError::Unchanged(format!("you do not follow {handle}")))?;
         let chat = hex::encode(&f.group_id.0);
+        // The node names the chat: what is said there must reach only the
+        // organisation's devices and this person's.
+        if erase && !self.only_with(&chat, handle).await {
+            return Err(ClientError::Invalid(format!(
+                "the chat the node says you follow {handle} through holds others too; nothing was sent there. Ask {handle} to erase your data through its contact instead"
+            )));
+        }
         let asked = if erase {
             Some(
                 self.send_structured(
@@ -362,10 +383,24 @@ impl Client {
                     logged.insert(signed.handle.clone(), keys);
                 }
                 match checked(&signed, &logged[&signed.handle]) {
-                    Ok(shown) => {
-                        events.push(Event::Announcement(shown.clone()));
-                        kept.push((signed, shown));
+                    Ok(Some(shown)) => {
+                        // Made long ago, or kept already: a node showing
+                        // it again as new is not believed, and nothing is
+                        // shown twice.
+                        let stale = shown.at + MAX_ANNOUNCEMENT_AGE_MS < kizuna_wire::now_ms();
+                        let repeat = kept.iter().any(|(_, k): &(_, ReceivedAnnouncement)| {
+                            k.handle == shown.handle && k.id == shown.id
+                        }) || self
+                            .local
+                            .has_announcement(&shown.handle, &shown.id)
+                            .await?;
+                        if !stale && !repeat {
+                            events.push(Event::Announcement(shown.clone()));
+                            kept.push((signed, shown));
+                        }
                     }
+                    // No longer official: not shown, and no alarm.
+                    Ok(None) => {}
                     Err(why) => events.push(Event::AnnouncementRefused {
                         handle: signed.handle.clone(),
                         pos: signed.pos,
@@ -383,30 +418,40 @@ impl Client {
 }
 
 /// What an announcement shows, if it holds up: its bytes signed by a
-/// device the key log binds to the account, naming that account, which
-/// holds its badge now.
+/// device the key log binds (or bound) to the account, naming that
+/// account; none, quietly, when the account holds no badge now (revoked
+/// since); an error when the node altered or made it up.
 fn checked(
     signed: &SignedAnnouncement,
     keys: &crate::LoggedKeys,
-) -> std::result::Result<ReceivedAnnouncement, String> {
+) -> std::result::Result<Option<ReceivedAnnouncement>, String> {
     let a: Announcement = serde_json::from_slice(&signed.announcement.0)
         .map_err(|e| format!("it is not an announcement ({e})"))?;
-    let badge = keys
-        .official
-        .as_ref()
-        .ok_or_else(|| format!("{} is not an official account now", signed.handle))?;
+    let Some(badge) = keys.official.as_ref() else {
+        return Ok(None);
+    };
     if a.handle != signed.handle || Some(&a.account_id) != keys.account_id.as_ref() {
         return Err(format!(
             "it names {} ({}), not the account that holds {}",
             a.handle, a.account_id, signed.handle
         ));
     }
-    let key = keys.key_of(&signed.device_id).ok_or_else(|| {
-        format!(
-            "it is signed by device {}, which the key log does not bind to {}",
-            signed.device_id, signed.handle
-        )
-    })?;
+    // A device the account had then, replaced since, signed it as well as
+    // one it has now.
+    let key = keys
+        .key_of(&signed.device_id)
+        .or_else(|| {
+            keys.ever_bound
+                .iter()
+                .find(|(d, _)| *d == signed.device_id)
+                .map(|(_, k)| k.as_str())
+        })
+        .ok_or_else(|| {
+            format!(
+                "it is signed by device {}, which the key log never bound to {}",
+                signed.device_id, signed.handle
+            )
+        })?;
     if !crate::key_log::signed_by(
         key,
         &announce_signing_input(&signed.announcement.0),
@@ -417,7 +462,7 @@ fn checked(
             signed.handle
         ));
     }
-    Ok(ReceivedAnnouncement {
+    Ok(Some(ReceivedAnnouncement {
         pos: signed.pos,
         handle: signed.handle.clone(),
         organisation: badge.claim.organisation.clone(),
@@ -425,5 +470,5 @@ fn checked(
         at: a.at,
         severity: a.severity,
         text: a.text,
-    })
+    }))
 }

@@ -161,9 +161,18 @@ impl Client {
                     }
                     Ok(ServerFrame::Announcements) => {
                         let _g = self.begin().await?;
-                        let events = self.read_announcements().await?;
+                        // One that cannot be checked now is read at the
+                        // next sync; only tampering ends the watch.
+                        let read = self.read_announcements().await;
                         drop(_g);
-                        events.iter().for_each(&mut on_event);
+                        match read {
+                            Ok(events) => events.iter().for_each(&mut on_event),
+                            Err(
+                                e
+                                @ (ClientError::KeysNotLogged(_) | ClientError::LedgerTampered(_)),
+                            ) => return Err(e),
+                            Err(_) => {}
+                        }
                     }
                     Ok(ServerFrame::KeyPackagesLow) => {
                         let _g = self.begin().await?;

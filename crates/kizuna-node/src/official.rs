@@ -21,6 +21,7 @@ use crate::node::Node;
 #[derive(Clone, Debug)]
 pub struct Badge {
     pub account_id: String,
+    pub application_id: String,
     pub claim: OfficialClaim,
 }
 
@@ -33,42 +34,54 @@ const ANNOUNCEMENT_TEXT: Field = Field {
     code: ErrorCode::BadRequest,
 };
 
+/// A handle as the key log has it now: the account that holds it, and
+/// that account's badge if it has one.
+#[derive(Clone, Debug, Default)]
+pub struct Standing {
+    pub holder: Option<String>,
+    pub badge: Option<Badge>,
+}
+
+/// Reads a handle's standing from its key-log entries, as devices replay
+/// them; the node never decides a badge itself.
+pub(crate) async fn standing_in(
+    store: &dyn kizuna_store::Store,
+    handle: &str,
+) -> Result<Standing, NodeError> {
+    let mut now = Standing::default();
+    for row in store.key_entries(handle).await? {
+        let Ok(e) = serde_json::from_slice::<KeyEntry>(&row.entry) else {
+            continue;
+        };
+        match e.change {
+            KeyChange::Registered | KeyChange::Adopted
+                if now.holder.as_deref() != Some(e.account_id.as_str()) =>
+            {
+                now.holder = Some(e.account_id);
+                now.badge = None;
+            }
+            KeyChange::Erased => now = Standing::default(),
+            KeyChange::Verified if now.holder.as_deref() == Some(e.account_id.as_str()) => {
+                now.badge = e.verification.and_then(|v| {
+                    Some(Badge {
+                        claim: serde_json::from_str::<OfficialClaim>(&v.claim).ok()?,
+                        application_id: v.application_id,
+                        account_id: e.account_id,
+                    })
+                });
+            }
+            KeyChange::VerificationRevoked => now.badge = None,
+            _ => {}
+        }
+    }
+    Ok(now)
+}
+
 impl Node {
     /// The badge `handle` holds now, if any: the last `verified` entry of
-    /// the account that holds the handle, not revoked since. The node
-    /// reads what every device checks; it never decides a badge itself.
+    /// the account that holds the handle, not revoked since.
     pub async fn badge(&self, handle: &str) -> Result<Option<Badge>, NodeError> {
-        let mut account: Option<String> = None;
-        let mut badge = None;
-        for row in self.store.key_entries(handle).await? {
-            let Ok(e) = serde_json::from_slice::<KeyEntry>(&row.entry) else {
-                continue;
-            };
-            match e.change {
-                KeyChange::Registered | KeyChange::Adopted
-                    if account.as_deref() != Some(e.account_id.as_str()) =>
-                {
-                    account = Some(e.account_id);
-                    badge = None;
-                }
-                KeyChange::Erased => {
-                    account = None;
-                    badge = None;
-                }
-                KeyChange::Verified if account.as_deref() == Some(e.account_id.as_str()) => {
-                    badge = e
-                        .verification
-                        .and_then(|v| serde_json::from_str::<OfficialClaim>(&v.claim).ok())
-                        .map(|claim| Badge {
-                            account_id: e.account_id,
-                            claim,
-                        });
-                }
-                KeyChange::VerificationRevoked => badge = None,
-                _ => {}
-            }
-        }
-        Ok(badge)
+        Ok(standing_in(self.store.as_ref(), handle).await?.badge)
     }
 
     /// Follows the official account `handle` through a chat this device
@@ -241,7 +254,11 @@ impl Node {
                 at: now,
             })
             .await?;
-        self.tell_followers(&account.account_id).await?;
+        // Kept: telling connected devices is a hint, and its failure does
+        // not make the announcement any less kept.
+        if let Err(e) = self.tell_followers(&account.account_id).await {
+            tracing::warn!(error = %e, "followers connected here were not told of an announcement; they read it at their next sync");
+        }
         self.announce(crate::cluster::Notice::Announced {
             official: account.account_id,
         });

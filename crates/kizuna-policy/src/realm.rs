@@ -26,7 +26,8 @@ pub enum RealmAction {
     /// Checking an official account's application and recording the
     /// evidence: the first of the two people a verification takes.
     ProposeOfficial,
-    /// Approving (or rejecting) an application the first person checked.
+    /// Approving an application the first person checked (rejecting one
+    /// verifies nothing, and is a checker's step).
     ApproveOfficial,
     /// Ending an official account's verification.
     RevokeOfficial,

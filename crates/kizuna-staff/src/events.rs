@@ -60,6 +60,11 @@ pub struct OfficialStep {
     pub kind: EventKind,
     pub staff_id: Option<String>,
     pub application: String,
+    /// The handle and account the step names.
+    pub handle: Option<String>,
+    pub account_id: Option<String>,
+    /// For the application itself: SHA-256 (hex) of the claim's bytes.
+    pub claim_sha256: Option<String>,
     /// SHA-256 (hex) of the evidence the first person recorded.
     pub evidence_sha256: Option<String>,
     /// Its stored bytes hash to its leaf, and its columns say what they say.
@@ -155,7 +160,11 @@ impl StaffRealm {
     /// in the key log to two people.
     pub async fn official_steps(&self) -> Result<Vec<OfficialStep>, StaffError> {
         use sha2::Digest;
-        let kinds = [EventKind::OfficialProposed, EventKind::OfficialVerified];
+        let kinds = [
+            EventKind::OfficialApplied,
+            EventKind::OfficialProposed,
+            EventKind::OfficialVerified,
+        ];
         Ok(self
             .store
             .events_of_kinds(&kinds)
@@ -168,6 +177,9 @@ impl StaffRealm {
                     kind,
                     intact: intact(&e),
                     application: e.detail["application"].as_str()?.to_string(),
+                    handle: e.detail["handle"].as_str().map(str::to_string),
+                    account_id: e.detail["account_id"].as_str().map(str::to_string),
+                    claim_sha256: e.detail["claim_sha256"].as_str().map(str::to_string),
                     evidence_sha256: e.detail["evidence"]
                         .as_str()
                         .map(|t| hex::encode(sha2::Sha256::digest(t.as_bytes()))),

@@ -30,11 +30,12 @@ impl Local {
         let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
         for (signed, shown) in kept {
             sqlx::query(
-                "INSERT INTO announcements (pos, handle, shown, body, signature, device_id) \
-                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (pos) DO NOTHING",
+                "INSERT INTO announcements (pos, handle, id, shown, body, signature, device_id) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             )
             .bind(signed.pos as i64)
             .bind(&signed.handle)
+            .bind(&shown.id)
             .bind(serde_json::to_string(shown).map_err(|e| self.err(e))?)
             .bind(&signed.announcement.0)
             .bind(&signed.signature.0)
@@ -53,6 +54,19 @@ impl Local {
         .await
         .map_err(|e| self.err(e))?;
         tx.commit().await.map_err(|e| self.err(e))
+    }
+
+    /// Whether this device kept `handle`'s announcement `id` already.
+    pub async fn has_announcement(&self, handle: &str, id: &str) -> Result<bool> {
+        Ok(
+            sqlx::query("SELECT 1 FROM announcements WHERE handle = ? AND id = ?")
+                .bind(handle)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?
+                .is_some(),
+        )
     }
 
     /// The announcements kept here, newest first, at most `limit`.

@@ -233,6 +233,11 @@ impl Governance {
         }
         let evidence = req.evidence.trim().to_string();
         let ticket = req.ticket.trim().to_string();
+        if evidence.is_empty() || ticket.is_empty() {
+            return Err(StaffError::Invalid(
+                "the evidence checked and the ticket are required, not blank".into(),
+            ));
+        }
         let at = self
             .realm
             .record_at(
@@ -284,12 +289,21 @@ impl Governance {
             )));
         };
         let claim = &review.application.claim;
+        // The key log, as devices read it, must bind the handle to the
+        // account that applied: a badge for an account that no longer
+        // holds it would break every device's replay of the handle.
+        let standing = crate::official::standing_in(self.store.as_ref(), &claim.handle)
+            .await
+            .map_err(|e| storage(e.message))?;
         let account = self
             .store
             .account_by_handle(&claim.handle)
             .await
             .map_err(storage)?
-            .filter(|a| a.account_id == claim.account_id)
+            .filter(|a| {
+                a.account_id == claim.account_id
+                    && standing.holder.as_deref() == Some(a.account_id.as_str())
+            })
             .ok_or_else(|| {
                 StaffError::Invalid(format!(
                     "{} no longer belongs to the account that applied; the application cannot be approved",
@@ -336,7 +350,17 @@ impl Governance {
                 "application {id}'s claim is not UTF-8 text"
             )));
         }
-        let entry = append_key_change(
+        // Taken from Proposed before the badge is logged: a second approval
+        // or a rejection at the same time finds it moved on, so one badge
+        // at most follows from one approval.
+        let mut verified = review.clone();
+        verified.application.state = ApplicationState::Verified;
+        verified.application.decided_at = Some(kizuna_wire::now_ms());
+        verified.decided_by = Some(s.member.staff_id.clone());
+        self.realm
+            .update_application(&verified, ApplicationState::Proposed)
+            .await?;
+        let logged = append_key_change(
             self.store.as_ref(),
             self.vault.ledger().map_err(super::vault_failure)?,
             KeyChange::Verified,
@@ -353,15 +377,24 @@ impl Governance {
                 reason: None,
             },
         )
-        .await
-        .map_err(key_log_failure)?;
-        let mut verified = review.clone();
-        verified.application.state = ApplicationState::Verified;
-        verified.application.decided_at = Some(kizuna_wire::now_ms());
+        .await;
+        let entry = match logged {
+            Ok(entry) => entry,
+            Err(e) => {
+                // Not logged: the application waits for its approval again.
+                if let Err(undo) = self
+                    .realm
+                    .update_application(&review, ApplicationState::Verified)
+                    .await
+                {
+                    tracing::warn!(error = %undo, "an application whose badge was not logged stays marked verified");
+                }
+                return Err(key_log_failure(e));
+            }
+        };
         verified.application.key_entry = Some(entry);
-        verified.decided_by = Some(s.member.staff_id.clone());
         self.realm
-            .update_application(&verified, ApplicationState::Proposed)
+            .update_application(&verified, ApplicationState::Verified)
             .await?;
         // An earlier badge of the same account is replaced by this one.
         for earlier in self
@@ -406,6 +439,11 @@ impl Governance {
             )));
         }
         let reason = req.reason.trim().to_string();
+        if reason.is_empty() {
+            return Err(StaffError::Invalid(
+                "a reason is required, not blank".into(),
+            ));
+        }
         self.realm
             .record(
                 EventKind::OfficialRejected,
@@ -432,23 +470,39 @@ impl Governance {
         handle: &str,
         req: VerificationDecision,
     ) -> Result<OfficialReview, StaffError> {
-        let account = self
-            .store
-            .account_by_handle(handle)
+        // The badge as the key log holds it, whatever the applications say.
+        let badge = crate::official::standing_in(self.store.as_ref(), handle)
             .await
-            .map_err(storage)?
-            .ok_or_else(|| StaffError::NotFound(format!("account '{handle}'")))?;
-        let review = self
-            .realm
-            .applications(Some(&account.account_id))
-            .await?
-            .into_iter()
-            .find(|r| r.application.state == ApplicationState::Verified)
+            .map_err(|e| storage(e.message))?
+            .badge
             .ok_or_else(|| StaffError::NotFound(format!("verified official account '{handle}'")))?;
-        let id = review.application.application_id.clone();
+        let id = badge.application_id.clone();
         self.official_step_allowed(s, RealmAction::RevokeOfficial, "", &id)
             .await?;
         let reason = req.reason.trim().to_string();
+        if reason.is_empty() {
+            return Err(StaffError::Invalid(
+                "a reason is required, not blank".into(),
+            ));
+        }
+        // Taken from Verified first, when the application says so: a
+        // second revocation at the same time finds it moved on.
+        let review = self.realm.application(&id).await.ok();
+        let mut revoked = review.clone();
+        if let Some(r) = revoked.as_mut() {
+            r.application.state = ApplicationState::Revoked;
+            r.application.decided_at = Some(kizuna_wire::now_ms());
+            r.application.reason = Some(reason.clone());
+            r.decided_by = Some(s.member.staff_id.clone());
+        }
+        if let (Some(before), Some(after)) = (&review, &revoked) {
+            if before.application.state == ApplicationState::Verified {
+                self.realm
+                    .update_application(after, ApplicationState::Verified)
+                    .await?;
+            }
+        }
+        let account = badge.account_id;
         self.realm
             .record(
                 EventKind::OfficialRevoked,
@@ -457,7 +511,7 @@ impl Governance {
                 serde_json::json!({
                     "application": id,
                     "handle": handle,
-                    "account_id": account.account_id,
+                    "account_id": account,
                     "purpose": PURPOSE,
                     "reason": reason,
                 }),
@@ -468,7 +522,7 @@ impl Governance {
             self.vault.ledger().map_err(super::vault_failure)?,
             KeyChange::VerificationRevoked,
             handle,
-            &account.account_id,
+            &account,
             None,
             OfficialMark {
                 verification: None,
@@ -477,14 +531,10 @@ impl Governance {
         )
         .await
         .map_err(key_log_failure)?;
-        let mut revoked = review.clone();
-        revoked.application.state = ApplicationState::Revoked;
-        revoked.application.decided_at = Some(kizuna_wire::now_ms());
-        revoked.application.reason = Some(reason);
-        revoked.decided_by = Some(s.member.staff_id.clone());
-        self.realm
-            .update_application(&revoked, ApplicationState::Verified)
-            .await?;
-        Ok(revoked)
+        revoked.ok_or_else(|| {
+            StaffError::NotFound(format!(
+                "application {id}: the badge was revoked, but the staff realm holds no application by that id"
+            ))
+        })
     }
 }

@@ -571,8 +571,35 @@ async fn a_badge_no_two_people_gave_is_found_by_the_audit() {
         crate::key_log::OfficialMark {
             verification: Some(Verification {
                 application_id: "oa-made-up".into(),
-                ..real
+                ..real.clone()
             }),
+            reason: None,
+        },
+    )
+    .await
+    .unwrap();
+    // And gives the city its badge again, from the same approval, as if
+    // after a revocation nobody approved anew.
+    let city_device = r.f.node.store.device(&me.device_id).await.unwrap().unwrap();
+    let signature = key_changes(&r, "city.shibuya")
+        .await
+        .into_iter()
+        .find_map(|e| e.verification.is_some().then_some(e.signature).flatten())
+        .unwrap();
+    crate::key_log::append_key_change(
+        r.f.node.store.as_ref(),
+        r.f.node.vault.ledger().unwrap(),
+        KeyChange::Verified,
+        "city.shibuya",
+        &me.account_id,
+        Some(crate::key_log::LoggedDevice {
+            id: &city_device.device_id,
+            key: &city_device.signature_key,
+            endorsed_by: None,
+            signature: Some(&hex::decode(signature).unwrap()),
+        }),
+        crate::key_log::OfficialMark {
+            verification: Some(real),
             reason: None,
         },
     )
@@ -596,9 +623,13 @@ async fn a_badge_no_two_people_gave_is_found_by_the_audit() {
     .await
     .unwrap();
     let said: Vec<&str> = report.problems.iter().map(|p| p.what.as_str()).collect();
-    assert_eq!(said.len(), 1, "{said:?}");
+    assert_eq!(said.len(), 2, "{said:?}");
     assert!(
         said[0].contains("gives fake.city an official badge"),
+        "{said:?}"
+    );
+    assert!(
+        said[1].contains("gives city.shibuya an official badge a second time"),
         "{said:?}"
     );
 }

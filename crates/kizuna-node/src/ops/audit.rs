@@ -254,6 +254,7 @@ fn unapproved_badge(
     idx: u64,
     row: &kizuna_store::KeyLogRow,
     steps: &std::collections::HashMap<u64, kizuna_staff::OfficialStep>,
+    approvals_used: &mut std::collections::HashSet<u64>,
 ) -> Option<LogProblem> {
     use kizuna_staff::EventKind;
     let e: kizuna_wire::KeyEntry = serde_json::from_slice(&row.entry).ok()?;
@@ -286,11 +287,46 @@ fn unapproved_badge(
             v.proposed, v.approved, v.application_id
         ));
     };
-    if proposed.staff_id.is_none() || proposed.staff_id == approved.staff_id {
+    if proposed.staff_id.is_none()
+        || approved.staff_id.is_none()
+        || proposed.staff_id == approved.staff_id
+    {
         return problem("checked and approved by one person".into());
     }
     if proposed.evidence_sha256.as_deref() != Some(v.evidence.as_str()) {
         return problem("on evidence other than the evidence recorded".into());
+    }
+    // The approval is of this account, for this handle, before the badge.
+    if approved.handle.as_deref() != Some(e.handle.as_str())
+        || approved.account_id.as_deref() != Some(e.account_id.as_str())
+        || !(v.proposed < v.approved && v.approved < idx)
+    {
+        return problem(format!(
+            "with the approval (entry {}) of another account or handle, or out of order",
+            v.approved
+        ));
+    }
+    // The claim is the one its organisation applied with.
+    let claim = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(v.claim.as_bytes()));
+    let applied = steps.values().any(|s| {
+        s.kind == EventKind::OfficialApplied
+            && s.intact
+            && s.application == v.application_id
+            && s.claim_sha256.as_deref() == Some(claim.as_str())
+    });
+    if !applied {
+        return problem(format!(
+            "whose claim is not the one application {} was made with",
+            v.application_id
+        ));
+    }
+    // One approval, one badge: a badge given again after a revocation has
+    // no approval of its own.
+    if !approvals_used.insert(v.approved) {
+        return problem(format!(
+            "a second time from the one approval at entry {}",
+            v.approved
+        ));
     }
     None
 }
@@ -405,6 +441,7 @@ pub async fn verify(
     // key directory under its handle.
     let mut filed = KeyFiling::default();
     let mut badge_problems = Vec::new();
+    let mut approvals_used = std::collections::HashSet::new();
     if regions.node_store.is_some() || dir.node_store().exists() {
         let store = crate::stores::open_node_store(&dir, &regions).await?;
         let pending_keys = store.pending_key_entries().await?;
@@ -416,7 +453,12 @@ pub async fn verify(
             for e in batch {
                 let Some(idx) = e.idx else { continue };
                 t.entry(idx, "key-log entry {}", &e.leaf, key_verdict(&e));
-                badge_problems.extend(unapproved_badge(idx, &e, &official_steps));
+                badge_problems.extend(unapproved_badge(
+                    idx,
+                    &e,
+                    &official_steps,
+                    &mut approvals_used,
+                ));
                 filed.numbered.insert(idx, directory_key(&e.handle));
                 progress.advance(1);
             }

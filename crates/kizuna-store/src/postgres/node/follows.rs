@@ -136,7 +136,7 @@ impl PgStore {
             .await?;
         let pos: i64 = sqlx::query_scalar(
             "INSERT INTO announcements (pos, official_id, device_id, body, signature, at) \
-             SELECT COALESCE(MAX(pos), 0) + 1, $1, $2, $3, $4, $5 FROM announcements RETURNING pos",
+             VALUES (nextval('announcements_pos'), $1, $2, $3, $4, $5) RETURNING pos",
         )
         .bind(&a.official_id)
         .bind(&a.device_id)

@@ -233,6 +233,9 @@ CREATE TABLE follows (
 CREATE INDEX follows_by_follower ON follows (follower_id);
 -- Official accounts' announcements, signed by their devices, each once
 -- however many follow: followers' devices read them after a position.
+-- Positions from a sequence, never reused, even when the account with the
+-- highest one is erased with its announcements.
+CREATE SEQUENCE announcements_pos;
 CREATE TABLE announcements (
     pos BIGINT PRIMARY KEY,
     official_id TEXT NOT NULL,
