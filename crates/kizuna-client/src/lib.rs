@@ -230,6 +230,9 @@ pub struct Client {
     /// (a commit is built only on a group with nothing pending), for the
     /// caller to show: see [`Client::take_seen`].
     seen: Vec<Event>,
+    /// The newest announcement position the node named in an inbox page:
+    /// announcements are read only when it is past what this device has.
+    announcements_to: u64,
 }
 
 /// Held for the length of one operation; dropping it releases the home.
@@ -400,6 +403,7 @@ impl Client {
             identity,
             token: None,
             seen: Vec::new(),
+            announcements_to: 0,
         }
     }
 

@@ -75,9 +75,16 @@ impl Client {
             // now); the next sync looks again.
             Err(_) => {}
         }
-        // The announcements of the accounts this person follows; one that
+        // The announcements of the accounts this person follows, when the
+        // node said there are newer ones than this device has; one that
         // cannot be checked now waits for the next sync.
-        match self.read_announcements().await {
+        let have = self.local.announcements_after().await?;
+        let read = if self.announcements_to > have {
+            self.read_announcements().await
+        } else {
+            Ok(Vec::new())
+        };
+        match read {
             Ok(got) => got.iter().for_each(&mut on_event),
             Err(e @ (ClientError::KeysNotLogged(_) | ClientError::LedgerTampered(_))) => {
                 return Err(e)
@@ -109,6 +116,7 @@ impl Client {
                 )
                 .await?;
             low |= inbox.key_packages_low;
+            self.announcements_to = self.announcements_to.max(inbox.announcements_to);
             let n = inbox.envelopes.len();
             if n == 0 {
                 break;

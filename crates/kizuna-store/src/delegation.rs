@@ -344,6 +344,10 @@ macro_rules! store_by_inherent_methods {
                     self.followers_among(official_id, devices).await
                 }
 
+                async fn latest_announcement_for(&self, follower_id: &str) -> Result<u64> {
+                    self.latest_announcement_for(follower_id).await
+                }
+
                 async fn add_announcement(&self, a: &StoredAnnouncement) -> Result<u64> {
                     self.add_announcement(a).await
                 }

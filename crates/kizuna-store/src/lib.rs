@@ -630,6 +630,9 @@ pub trait Store: Send + Sync + 'static {
     /// order (a reader after a position never skips one committed later);
     /// answers its position.
     async fn add_announcement(&self, a: &StoredAnnouncement) -> Result<u64>;
+    /// The position of the newest announcement [`Store::announcements_for`]
+    /// would give `follower_id` (0 for none).
+    async fn latest_announcement_for(&self, follower_id: &str) -> Result<u64>;
     /// The announcements of the accounts `follower_id` follows, made since
     /// each follow began, after position `after`, oldest first.
     async fn announcements_for(

@@ -165,6 +165,11 @@ impl Franking {
 pub struct InboxResponse {
     pub envelopes: Vec<Envelope>,
     pub key_packages_low: bool,
+    /// The position of the newest announcement of the accounts this
+    /// person follows (0: none): a device whose announcements cursor is
+    /// behind it reads `GET /v1/announcements`, and no other asks.
+    #[serde(default)]
+    pub announcements_to: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -206,9 +206,16 @@ pub(crate) async fn inbox(
     let limit = q.limit.unwrap_or(INBOX_DEFAULT);
     let envelopes = s.inbox(&me.device_id, q.after, limit).await?;
     let low = s.key_package_status(&me.device_id).await?.low;
+    let announcements_to = s
+        .node
+        .store
+        .latest_announcement_for(&me.account_id)
+        .await
+        .map_err(kizuna_node::NodeError::from)?;
     Ok(ApiJson(InboxResponse {
         envelopes,
         key_packages_low: low,
+        announcements_to,
     }))
 }
 

@@ -345,6 +345,14 @@ async fn follows_are_kept_moved_listed_and_end_with_either_account(store: Subjec
     let early = store.add_announcement(&announce(0)).await.unwrap();
     let later = store.add_announcement(&announce(5)).await.unwrap();
     assert!(later > early);
+    assert_eq!(
+        store.latest_announcement_for("acct-bob").await.unwrap(),
+        later
+    );
+    assert_eq!(
+        store.latest_announcement_for("acct-nobody").await.unwrap(),
+        0
+    );
     let for_bob = store.announcements_for("acct-bob", 0, 10).await.unwrap();
     assert_eq!(
         for_bob.len(),

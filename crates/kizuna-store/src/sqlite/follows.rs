@@ -159,6 +159,17 @@ impl SqliteStore {
         Ok(pos as u64)
     }
 
+    pub(crate) async fn latest_announcement_for(&self, follower_id: &str) -> Result<u64> {
+        let top: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(a.pos) FROM follows f JOIN announcements a ON a.official_id = f.official_id \
+             WHERE f.follower_id = ? AND a.at >= f.since",
+        )
+        .bind(follower_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(top.unwrap_or(0).max(0) as u64)
+    }
+
     pub(crate) async fn announcements_for(
         &self,
         follower_id: &str,
