@@ -302,116 +302,7 @@ pub enum Command {
     Audit(audit::AuditCommand),
     /// Load generator: starts a node, connects devices over WebSockets, sends
     /// real MLS messages open-loop and prints throughput, latency and memory.
-    Bench(BenchArgs),
-}
-
-#[derive(Args)]
-pub struct BenchArgs {
-    /// Devices, each with its own identity and WebSocket.
-    #[arg(long, default_value_t = 1000)]
-    pub devices: usize,
-    /// Devices per group.
-    #[arg(long, default_value_t = 10)]
-    pub group_size: usize,
-    /// Messages to send in the measured run.
-    #[arg(long, default_value_t = 30_000)]
-    pub messages: usize,
-    /// Messages sent per second (each is delivered to group-size - 1 devices).
-    #[arg(long, default_value_t = 2300.0)]
-    pub rate: f64,
-    /// Where the node and the devices keep their files during the run.
-    #[arg(long, default_value_os_t = std::env::temp_dir().join("kizuna-bench"))]
-    pub work_dir: PathBuf,
-    /// Do not pin the server and the load generator to separate cores.
-    #[arg(long)]
-    pub no_pin: bool,
-    /// Print the report as JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// Instead: time access decisions of the staff realm's Cedar policy.
-    #[arg(long)]
-    pub policy: bool,
-    /// With --policy: how many decisions.
-    #[arg(long, default_value_t = 200_000)]
-    pub decisions: u64,
-    /// While the messages are sent, a staff member also makes this many
-    /// governed reads per second (under a live, approved grant).
-    #[arg(long, default_value_t = 0.0)]
-    pub governed_reads: f64,
-    /// Instead: only governed staff reads, as fast as the node answers them.
-    #[arg(long, conflicts_with = "policy")]
-    pub governed: bool,
-    /// With --governed: people registered and named in grants.
-    #[arg(long, default_value_t = 500)]
-    pub subjects: usize,
-    /// With --governed: how many reads.
-    #[arg(long, default_value_t = 20_000)]
-    pub reads: u64,
-    /// With --governed: staff requests in flight at once.
-    #[arg(long, default_value_t = 8)]
-    pub concurrency: usize,
-    /// Instead: the transparency ledger's durable appends per second, and
-    /// proof generation at --entries.
-    #[arg(long, conflicts_with_all = ["policy", "governed"])]
-    pub ledger: bool,
-    /// With --ledger: appends timed, one leaf each.
-    #[arg(long, default_value_t = 1_000_000)]
-    pub appends: u64,
-    /// With --ledger: concurrent writers.
-    #[arg(long, default_value_t = 1024)]
-    pub writers: usize,
-    /// With --ledger: the ledger's size when proofs are timed; with
-    /// --breach: the generated ledger's size.
-    #[arg(long, default_value_t = 10_000_000)]
-    pub entries: u64,
-    /// Instead: generate a ledger of --entries in which one organisation
-    /// read --affected people, and time scoping that breach and its drafts.
-    #[arg(long, conflicts_with_all = ["policy", "governed", "ledger"])]
-    pub breach: bool,
-    /// Instead: a file sent through a node and saved by its recipient,
-    /// beside the disk's own sequential write and read of the same size,
-    /// with the node's memory during the transfers.
-    #[arg(long, conflicts_with_all = ["policy", "governed", "ledger", "breach"])]
-    pub files: bool,
-    /// With --files: the file's size in MiB.
-    #[arg(long, default_value_t = 1024)]
-    pub file_mib: u64,
-    /// With --breach: the people the organisation read.
-    #[arg(long, default_value_t = 500_000)]
-    pub affected: u64,
-    /// Instead: an official account's announcement to --followers on one
-    /// node (imported into its store), the time until the last of --online
-    /// connected devices has it, devices signing in afterwards (--late),
-    /// and --notices targeted end-to-end encrypted notices per second.
-    #[arg(long, conflicts_with_all = ["policy", "governed", "ledger", "breach", "files"])]
-    pub announce: bool,
-    /// With --announce: followers in all.
-    #[arg(long, default_value_t = 1_000_000)]
-    pub followers: u64,
-    /// With --announce: devices connected when it is made.
-    #[arg(long, default_value_t = 2_000)]
-    pub online: usize,
-    /// With --announce: devices that sign in afterwards and read it.
-    #[arg(long, default_value_t = 10_000)]
-    pub late: usize,
-    /// With --announce: followers with real chats who get a targeted notice.
-    #[arg(long, default_value_t = 200)]
-    pub notices: usize,
-    /// Nodes to spread the devices over. 1: one node on its own data
-    /// directory (pinned to a core). More: a cluster set up for the run,
-    /// its stores in fresh databases on --postgres (dropped afterwards) and
-    /// its wake-ups over --nats, not pinned.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64),
-          conflicts_with_all = ["policy", "governed", "ledger", "breach", "files"])]
-    pub nodes: u16,
-    /// With --nodes above 1: a database on the PostgreSQL server the run's
-    /// databases are created on.
-    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
-    pub postgres: String,
-    /// With --nodes above 1: the NATS server the nodes wake each other
-    /// through.
-    #[arg(long, default_value = "nats://127.0.0.1:4222")]
-    pub nats: String,
+    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Args)]
@@ -595,7 +486,8 @@ pub enum DeviceCommand {
 mod tests {
     use clap::Parser;
 
-    use super::{BenchArgs, Cli, Command};
+    use super::{Cli, Command};
+    use crate::bench::BenchArgs;
 
     fn bench(args: &[&str]) -> Result<BenchArgs, clap::Error> {
         let cli = Cli::try_parse_from(["kizuna", "bench"].iter().chain(args))?;

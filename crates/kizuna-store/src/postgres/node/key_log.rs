@@ -21,21 +21,7 @@ fn key_log_row(r: &PgRow) -> Result<KeyLogRow> {
 
 impl PgStore {
     pub(crate) async fn write_key_entry(&self, row: &KeyLogRow) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO key_log (leaf, idx, after, at, handle, account_id, entry) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (leaf) DO UPDATE SET idx = COALESCE(excluded.idx, key_log.idx)",
-        )
-        .bind(&row.leaf)
-        .bind(row.idx.map(|i| i as i64))
-        .bind(row.after as i64)
-        .bind(row.at as i64)
-        .bind(&row.handle)
-        .bind(&row.account_id)
-        .bind(&row.entry)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.write_key_entries(std::slice::from_ref(row)).await
     }
 
     pub(crate) async fn write_key_entries(&self, rows: &[KeyLogRow]) -> Result<()> {
