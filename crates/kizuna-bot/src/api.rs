@@ -181,13 +181,9 @@ impl<T: serde::de::DeserializeOwned> FromRequest<Arc<Shared>> for Body<T> {
         let bytes = Bytes::from_request(req, s)
             .await
             .map_err(|e| bad(e.to_string()))?;
-        serde_json::from_slice(&bytes).map(Body).map_err(|e| {
-            ApiError(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::MalformedJson,
-                e.to_string(),
-            )
-        })
+        kizuna_wire::from_json_object(&bytes)
+            .map(Body)
+            .map_err(|e| ApiError(StatusCode::BAD_REQUEST, ErrorCode::MalformedJson, e))
     }
 }
 

@@ -119,3 +119,16 @@ pub struct ErrorBody {
     pub code: ErrorCode,
     pub message: String,
 }
+
+/// Reads a request body that must be one JSON object. serde reads a struct
+/// from an array too, field by field in order, so `[]` would otherwise pass
+/// as a request whose fields all default; every request Kizuna takes is an
+/// object, and anything else is refused with what was wrong.
+pub fn from_json_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => serde_json::from_slice(body)
+            .map_err(|e| format!("the request body is not the JSON this endpoint takes: {e}")),
+        Some(_) => Err("the request body must be a JSON object".into()),
+        None => Err("the request body is empty; this endpoint takes a JSON object".into()),
+    }
+}

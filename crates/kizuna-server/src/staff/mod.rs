@@ -13,7 +13,6 @@ pub(crate) mod openapi;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -95,24 +94,14 @@ where
     type Rejection = Response;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            // A field that breaks its rule is refused before the realm
-            // reads the request.
-            Ok(Json(v)) => match v.check() {
-                Ok(()) => Ok(Body(v)),
-                Err(e) => Err(crate::error::ApiError::from(e).into_response()),
-            },
-            Err(e) => {
-                let e: JsonRejection = e;
-                Err((
-                    StatusCode::BAD_REQUEST,
-                    Json(ErrorBody {
-                        code: ErrorCode::MalformedJson,
-                        message: e.body_text(),
-                    }),
-                )
-                    .into_response())
-            }
+        let v: T = crate::user::json_object(req, state)
+            .await
+            .map_err(|e| crate::error::ApiError::from(e).into_response())?;
+        // A field that breaks its rule is refused before the realm reads
+        // the request.
+        match v.check() {
+            Ok(()) => Ok(Body(v)),
+            Err(e) => Err(crate::error::ApiError::from(e).into_response()),
         }
     }
 }

@@ -14,7 +14,8 @@ pub(crate) mod ws;
 
 use std::sync::Arc;
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -174,32 +175,80 @@ pub struct ApiJson<T>(pub T);
 
 impl<T, S> FromRequest<S> for ApiJson<T>
 where
-    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
-    T: Checked,
+    T: serde::de::DeserializeOwned + Checked,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => {
-                v.check()?;
-                Ok(ApiJson(v))
+        let v: T = json_object(req, state).await?;
+        v.check()?;
+        Ok(ApiJson(v))
+    }
+}
+
+/// Why a JSON request body was refused before any handler read it.
+#[derive(Debug)]
+pub(crate) enum BodyRefused {
+    TooLarge,
+    TimedOut(String),
+    Malformed(String),
+}
+
+impl From<BodyRefused> for ApiError {
+    fn from(e: BodyRefused) -> Self {
+        match e {
+            BodyRefused::TooLarge => {
+                ApiError::too_large("the request body is larger than this server accepts")
             }
-            Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::too_large(
-                "the request body is larger than this server accepts",
-            )),
-            Err(r) if crate::edge::body_timed_out(&r) => Err(ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                ErrorCode::RequestTimeout,
-                r.body_text(),
-            )),
-            Err(r) => Err(ApiError::bad_request(
-                ErrorCode::MalformedJson,
-                r.body_text(),
-            )),
+            BodyRefused::TimedOut(m) => {
+                ApiError::new(StatusCode::REQUEST_TIMEOUT, ErrorCode::RequestTimeout, m)
+            }
+            BodyRefused::Malformed(m) => ApiError::bad_request(ErrorCode::MalformedJson, m),
         }
     }
+}
+
+/// Reads a request body that says it is JSON and is one JSON object (both
+/// realms' requests are objects; see [`kizuna_wire::from_json_object`]).
+pub(crate) async fn json_object<T, S>(req: Request, state: &S) -> Result<T, BodyRefused>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    if !says_json(req.headers()) {
+        return Err(BodyRefused::Malformed(
+            "the request must say `Content-Type: application/json`".into(),
+        ));
+    }
+    let body = Bytes::from_request(req, state).await.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            BodyRefused::TooLarge
+        } else if crate::edge::body_timed_out(&r) {
+            BodyRefused::TimedOut(r.body_text())
+        } else {
+            BodyRefused::Malformed(r.body_text())
+        }
+    })?;
+    kizuna_wire::from_json_object(&body).map_err(BodyRefused::Malformed)
+}
+
+/// `application/json`, or a `+json` type, with any parameters.
+fn says_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(v) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = v
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// Query-string extractor whose failures are typed API errors: a missing,

@@ -106,6 +106,24 @@ async fn bad_requests_get_typed_errors_and_change_nothing() {
         .unwrap();
     expect(r, 400, ErrorCode::MalformedJson).await;
 
+    // A body is a JSON object: an array, which serde would read field by
+    // field into a struct, is refused like any other wrong shape.
+    for (path, body) in [
+        ("/v1/key-packages/claim", "[]"),
+        ("/v1/key-packages/claim", "[[], []]"),
+    ] {
+        let r = http
+            .post(format!("{url}{path}"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let text = expect(r, 400, ErrorCode::MalformedJson).await;
+        assert!(text.contains("JSON object"), "{text}");
+    }
+
     // Oversized message.
     let big = vec![0u8; node.limits.max_message_bytes + 1];
     let r = http
