@@ -45,6 +45,31 @@
       cardSend: 'Send',
       announcementFrom: '{org} (@{handle})',
       announcementDismiss: 'Dismiss',
+      officialOpen: 'Official accounts',
+      officialTitle: 'Follow an official account',
+      officialHandleLabel: "The official account's handle",
+      officialLookup: 'Check',
+      officialFollow: 'Follow',
+      officialNot: '@{handle} is not an official account.',
+      officialRevoked: '@{handle} is no longer an official account: its badge was revoked ({reason}).',
+      officialBadge: 'Official account of {org}',
+      officialKind_municipality: 'City, town or village',
+      officialKind_prefecture: 'Prefecture',
+      officialKind_ministry: 'Ministry',
+      officialKind_agency: 'Government agency',
+      officialKind_hospital: 'Hospital',
+      officialKind_school: 'School',
+      officialKind_utility: 'Utility',
+      officialKind_other: 'Other organisation',
+      officialKeeps: 'Keeps what you send it: {where} ({country})',
+      officialContact: 'Privacy contact: {contact}',
+      officialChecked: 'Checked on this device in the key log.',
+      officialTag: 'Official',
+      officialUnfollow: 'Unfollow',
+      officialErase: 'Also ask it to erase what I sent it',
+      officialUnfollowQ: 'Stop following @{handle} and leave this chat?',
+      officialUnfollowed: 'You no longer follow @{handle}.',
+      officialErasureAsked: 'You no longer follow @{handle}. Your request to erase what you sent it went to its own devices, end to end.',
       severity_emergency: 'Emergency',
       severity_warning: 'Warning',
       severity_info: 'Notice',
@@ -388,6 +413,31 @@
       cardSend: '送信',
       announcementFrom: '{org}（@{handle}）',
       announcementDismiss: '閉じる',
+      officialOpen: '公式アカウント',
+      officialTitle: '公式アカウントをフォロー',
+      officialHandleLabel: '公式アカウントのハンドル',
+      officialLookup: '確認',
+      officialFollow: 'フォロー',
+      officialNot: '@{handle} は公式アカウントではありません。',
+      officialRevoked: '@{handle} は公式アカウントではなくなりました。認証が取り消されています（{reason}）。',
+      officialBadge: '{org} の公式アカウント',
+      officialKind_municipality: '市区町村',
+      officialKind_prefecture: '都道府県',
+      officialKind_ministry: '省庁',
+      officialKind_agency: '行政機関',
+      officialKind_hospital: '病院',
+      officialKind_school: '学校',
+      officialKind_utility: '公共事業',
+      officialKind_other: 'その他の組織',
+      officialKeeps: '送った内容の保管先：{where}（{country}）',
+      officialContact: '個人情報の問い合わせ先：{contact}',
+      officialChecked: 'この端末がキーログで確認しました。',
+      officialTag: '公式',
+      officialUnfollow: 'フォローをやめる',
+      officialErase: '送った内容の消去も依頼する',
+      officialUnfollowQ: '@{handle} のフォローをやめて、このチャットを退出しますか？',
+      officialUnfollowed: '@{handle} のフォローをやめました。',
+      officialErasureAsked: '@{handle} のフォローをやめました。送った内容の消去依頼は、その組織自身の端末にエンドツーエンドで届けました。',
       severity_emergency: '緊急',
       severity_warning: '警報',
       severity_info: 'お知らせ',
@@ -727,6 +777,31 @@
       cardSend: '보내기',
       announcementFrom: '{org} (@{handle})',
       announcementDismiss: '닫기',
+      officialOpen: '공식 계정',
+      officialTitle: '공식 계정 팔로우',
+      officialHandleLabel: '공식 계정의 핸들',
+      officialLookup: '확인',
+      officialFollow: '팔로우',
+      officialNot: '@{handle}은(는) 공식 계정이 아닙니다.',
+      officialRevoked: '@{handle}은(는) 더 이상 공식 계정이 아닙니다. 인증이 취소되었습니다({reason}).',
+      officialBadge: '{org} 공식 계정',
+      officialKind_municipality: '시·군·구',
+      officialKind_prefecture: '광역 자치단체',
+      officialKind_ministry: '정부 부처',
+      officialKind_agency: '행정 기관',
+      officialKind_hospital: '병원',
+      officialKind_school: '학교',
+      officialKind_utility: '공공 서비스',
+      officialKind_other: '기타 기관',
+      officialKeeps: '보낸 내용의 보관 위치: {where} ({country})',
+      officialContact: '개인정보 문의처: {contact}',
+      officialChecked: '이 기기가 키 로그에서 확인했습니다.',
+      officialTag: '공식',
+      officialUnfollow: '팔로우 취소',
+      officialErase: '보낸 내용의 삭제도 요청',
+      officialUnfollowQ: '@{handle} 팔로우를 취소하고 이 채팅에서 나갈까요?',
+      officialUnfollowed: '@{handle} 팔로우를 취소했습니다.',
+      officialErasureAsked: '@{handle} 팔로우를 취소했습니다. 보낸 내용의 삭제 요청은 그 기관의 기기로 종단간 암호화되어 전달되었습니다.',
       severity_emergency: '긴급',
       severity_warning: '경보',
       severity_info: '알림',
@@ -1253,11 +1328,22 @@
     h('label', { for: 'nc-name', i18n: 'nameLabel' }), ncName,
     ncError,
     h('div', { class: 'actions' }, ncCancel, ncSubmit));
+  // Following an official account: its badge is checked on the device first.
+  const officialBtn = h('button', { type: 'button', class: 'btn secondary', 'data-test': 'official-open', 'aria-expanded': 'false', 'aria-controls': 'official-form', i18n: 'officialOpen' });
+  const ofHandle = h('input', { id: 'of-handle', type: 'text', 'data-test': 'official-handle', autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false', required: true });
+  const ofLookup = h('button', { type: 'submit', class: 'btn', 'data-test': 'official-lookup', i18n: 'officialLookup' });
+  const ofResult = h('div', { class: 'official-result', 'data-test': 'official-result', 'aria-live': 'polite' });
+  const ofError = h('div', { class: 'error', 'data-test': 'error', role: 'alert' });
+  const officialForm = h('form', { id: 'official-form', class: 'new-chat', hidden: true, 'aria-labelledby': 'of-title', novalidate: true },
+    h('h3', { id: 'of-title', class: 'small-title', i18n: 'officialTitle' }),
+    h('label', { for: 'of-handle', i18n: 'officialHandleLabel' }), ofHandle,
+    h('div', { class: 'actions' }, ofLookup),
+    ofResult, ofError);
   const chatList = h('ul', { class: 'chat-list', 'data-test': 'chat-list', 'aria-labelledby': 'chats-heading' });
   const noChats = h('p', { class: 'empty', hidden: true, i18n: 'noChats' });
   const sidebar = h('nav', { class: 'sidebar', 'aria-labelledby': 'chats-heading' },
-    h('div', { class: 'sidebar-head' }, h('h2', { id: 'chats-heading', i18n: 'chats' }), newChatBtn),
-    newChatForm, chatList, noChats);
+    h('div', { class: 'sidebar-head' }, h('h2', { id: 'chats-heading', i18n: 'chats' }), h('div', { class: 'actions' }, officialBtn, newChatBtn)),
+    newChatForm, officialForm, chatList, noChats);
 
   // Conversation pane.
   const backBtn = h('button', { type: 'button', class: 'back btn secondary', 'data-test': 'back' },
@@ -1312,8 +1398,10 @@
     h('div', { class: 'actions' }, requestAccept, requestDecline, requestBlock), requestError);
   i18nAttrs(requestBanner, 'aria-label:requestTitle');
 
+  // The official account this chat follows: its badge as this device checked it.
+  const officialBox = h('div', { class: 'official-box', 'data-test': 'official-box', hidden: true });
   const convMain = h('div', { class: 'conv-main', hidden: true },
-    h('header', { class: 'conv-head' }, backBtn, h('div', { class: 'conv-head-text' }, convTitle, convMembers)),
+    h('header', { class: 'conv-head' }, backBtn, h('div', { class: 'conv-head-text' }, convTitle, convMembers, officialBox)),
     membersPanel,
     scroller, convStatus, inactiveNote, requestBanner, convError, composerForm);
   const convEmpty = h('p', { class: 'conv-empty', i18n: 'chooseChat' });
@@ -1446,6 +1534,7 @@
         avatar,
         h('span', { class: 'chat-name' }, title,
           c.request ? h('span', { class: 'tag', 'data-test': 'request-tag', text: t('requestTag') }) : null,
+          c.official && c.official.organisation ? h('span', { class: 'tag official-tag', 'data-test': 'official-tag', text: '✓ ' + t('officialTag') }) : null,
           c.active === false ? h('span', { class: 'tag muted-tag', text: t('leftTag') }) : null),
         h('span', { class: 'chat-time', text: c.last ? listTime(c.last.server_time) : '' }),
         h('span', { class: 'chat-last', 'data-test': 'chat-last', text: lastText }),
@@ -1951,6 +2040,7 @@
     const wasEditable = !addMemberForm.hidden;
     addMemberForm.hidden = !active || !!request;
     leaveBox.hidden = !active;
+    showOfficial(c && active ? c.official : null);
     if (wasEditable !== !addMemberForm.hidden) renderMembers();
     if (composerForm.hidden && document.activeElement === composer) convTitle.focus();
     for (const b of chatList.querySelectorAll('[data-test="chat-item"]')) {
@@ -3583,6 +3673,126 @@
   // chat member not in it: a lesser warning never hides a greater one, and
   // warnings of one kind are all kept.
   const tamperRank = { memberKeys: 1, announcementTamper: 1, keysTamper: 2, tamper: 3 };
+
+  // ---------------------------------------------------------------------
+  // Official accounts
+  // ---------------------------------------------------------------------
+  // What a badge says, as the device checked it in the key log.
+  function badgeDetails(b) {
+    const c = b.claim || {};
+    return [
+      h('p', { class: 'official-badge', 'data-test': 'official-badge' },
+        h('span', { 'aria-hidden': 'true', text: '✓ ' }),
+        h('span', { 'data-test': 'official-organisation', text: t('officialBadge', { org: c.organisation }) })),
+      h('p', { class: 'muted small', text: [t('officialKind_' + c.kind), c.area, countryName(c.country)].filter(Boolean).join(' · ') }),
+      h('p', { class: 'small', text: t('officialKeeps', { where: c.keeps_data, country: countryName(c.keeps_data_country) }) }),
+      h('p', { class: 'muted small', text: t('officialContact', { contact: c.contact }) }),
+      h('p', { class: 'muted small', text: t('officialChecked') }),
+    ];
+  }
+  // An account's standing: its badge, or why it holds none.
+  function standingNodes(st) {
+    if (st && st.official) return badgeDetails(st.official);
+    if (st && st.revoked) return [h('p', { class: 'official-revoked', 'data-test': 'official-revoked', text: t('officialRevoked', { handle: st.handle, reason: st.revoked.reason }) })];
+    return [h('p', { 'data-test': 'official-none', text: t('officialNot', { handle: st ? st.handle : '' }) })];
+  }
+
+  function openOfficial() {
+    officialForm.hidden = false;
+    officialBtn.setAttribute('aria-expanded', 'true');
+    ofError.textContent = '';
+    ofHandle.focus();
+  }
+  function closeOfficial(refocus) {
+    officialForm.hidden = true;
+    officialBtn.setAttribute('aria-expanded', 'false');
+    ofResult.replaceChildren();
+    ofError.textContent = '';
+    if (refocus) officialBtn.focus();
+  }
+  officialBtn.addEventListener('click', () => (officialForm.hidden ? openOfficial() : closeOfficial(true)));
+  officialForm.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape') { e.preventDefault(); closeOfficial(true); }
+  });
+  officialForm.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const handle = ofHandle.value.replace(/^@/, '').trim();
+    if (!handle) { ofError.textContent = t('needHandle'); ofHandle.focus(); return; }
+    ofLookup.disabled = true;
+    ofError.textContent = '';
+    ofResult.replaceChildren();
+    try {
+      const st = await api('GET', `/api/official/${encodeURIComponent(handle)}`);
+      ofResult.replaceChildren(...standingNodes(st));
+      if (st && st.official) {
+        const follow = h('button', { type: 'button', class: 'btn', 'data-test': 'official-follow', text: t('officialFollow') });
+        follow.addEventListener('click', async () => {
+          follow.disabled = true;
+          ofError.textContent = '';
+          try {
+            const r = await api('POST', `/api/official/${encodeURIComponent(handle)}/follow`);
+            ofHandle.value = '';
+            closeOfficial(false);
+            await refreshChats();
+            if (r && r.chat) openChat(r.chat, { user: true });
+          } catch (err) {
+            follow.disabled = false;
+            if (err.status !== 401) ofError.textContent = t('actionFailed', { msg: err.message });
+          }
+        });
+        ofResult.append(h('div', { class: 'actions' }, follow));
+      }
+    } catch (err) {
+      if (err.status !== 401) ofError.textContent = t('actionFailed', { msg: err.message });
+    } finally {
+      ofLookup.disabled = false;
+    }
+  });
+
+  // The open chat's official account, checked afresh when the chat opens
+  // (a revocation shows at once), with a way to stop following it.
+  let officialShown = null; // "chat|handle" shown in officialBox
+  function showOfficial(mark) {
+    const key = mark && conv ? `${conv.chat}|${mark.handle}` : null;
+    if (key === officialShown) return;
+    // What unfollowing said stays until another chat opens.
+    if (!key && conv && officialShown === `${conv.chat}|done`) return;
+    officialShown = key;
+    officialBox.replaceChildren();
+    officialBox.hidden = !key;
+    if (!key) return;
+    const cv = conv;
+    const handle = mark.handle;
+    api('GET', `/api/official/${encodeURIComponent(handle)}`).then((st) => {
+      if (officialShown !== key || cv !== conv) return;
+      const erase = h('input', { type: 'checkbox', id: 'official-erase', 'data-test': 'official-erase' });
+      const unfollow = h('button', { type: 'button', class: 'btn danger-outline small-btn', 'data-test': 'official-unfollow', text: t('officialUnfollow') });
+      const box = h('div', { class: 'official-actions' },
+        h('label', { class: 'small' }, erase, ' ', h('span', { text: t('officialErase') })), unfollow);
+      unfollow.addEventListener('click', () => askFirst(box, unfollow, {
+        question: t('officialUnfollowQ', { handle }),
+        confirm: t('officialUnfollow'),
+        hook: 'official-unfollow-confirm',
+        onConfirm: async () => {
+          const asked = erase.checked;
+          await api('POST', `/api/official/${encodeURIComponent(handle)}/unfollow`, { erase: asked });
+          const done = t(asked ? 'officialErasureAsked' : 'officialUnfollowed', { handle });
+          officialShown = `${cv.chat}|done`;
+          officialBox.replaceChildren(h('p', { class: 'small', 'data-test': 'official-unfollowed', text: done }));
+          announce(done);
+          if (conv === cv) {
+            const r = await api('GET', chatPath(cv.chat, '/messages')).catch(() => null);
+            if (r && Array.isArray(r.messages) && conv === cv) addMessages(cv, r.messages);
+          }
+          await refreshChats();
+        },
+      }));
+      officialBox.replaceChildren(...standingNodes(st), box);
+    }, (err) => {
+      if (officialShown !== key || err.status === 401) return;
+      officialBox.replaceChildren(h('p', { class: 'error', text: t('actionFailed', { msg: err.message }) }));
+    });
+  }
 
   // An announcement, checked on the device: shown until dismissed; a
   // dismissed one (by its position) stays dismissed.

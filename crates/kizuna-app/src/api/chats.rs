@@ -31,6 +31,8 @@ pub(super) struct ChatView {
     unread: u64,
     /// Set while the chat is a request from someone not in my contacts.
     request: Option<Request>,
+    /// Set when I follow an official account through this chat.
+    official: Option<super::official::OfficialMark>,
 }
 
 #[derive(Serialize)]
@@ -48,6 +50,7 @@ pub(super) async fn list(
 ) -> Result<Json<Vec<ChatView>>, AppError> {
     let mut client = state.client.lock().await;
     let me = client.identity().handle.clone();
+    let mut official = super::official::marks(&state, &mut client).await;
     let mut out = Vec::new();
     for c in client.chats().await? {
         let mut members: Vec<String> = if c.active {
@@ -63,14 +66,16 @@ pub(super) async fn list(
         members.retain(|h| *h != me);
         members.sort();
         members.dedup();
+        let chat = c.chat;
         out.push(ChatView {
-            chat: c.chat,
+            chat: chat.clone(),
             name: c.name,
             active: c.active,
             members,
             last: c.last,
             unread: c.unread,
             request: None,
+            official: official.remove(&chat),
         });
     }
     for r in client.chat_requests().await? {
@@ -82,6 +87,7 @@ pub(super) async fn list(
             last: None,
             unread: r.messages,
             request: Some(Request { from: r.from }),
+            official: None,
         });
     }
     // Newest first, as a chat list is read.

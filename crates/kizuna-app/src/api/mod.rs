@@ -4,10 +4,12 @@
 
 mod chats;
 mod files;
+mod official;
 mod people;
 mod privacy;
 
 pub(crate) use files::outbox;
+pub(crate) use official::CheckedBadges;
 
 use std::sync::Arc;
 
@@ -49,6 +51,9 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             "/api/chats/{chat}/messages/{seq}/report",
             post(chats::report),
         )
+        .route("/api/official/{handle}", get(official::standing))
+        .route("/api/official/{handle}/follow", post(official::follow))
+        .route("/api/official/{handle}/unfollow", post(official::unfollow))
         .route("/api/moderation", get(people::moderation))
         .route("/api/reports", get(people::reports))
         .route("/api/blocked", get(people::blocked).post(people::block))

@@ -186,6 +186,32 @@ async fn bad_input_to_the_app_gets_a_typed_error_and_changes_nothing() {
         .await,
         (404, "unknown_chat".into())
     );
+    // Following: a handle that breaks its rule, someone with no badge, an
+    // account not followed.
+    assert_eq!(
+        code(
+            post("/api/official/Not%20A%20Handle/follow", "{}")
+                .send()
+                .await
+                .unwrap()
+        )
+        .await,
+        (400, "invalid".into())
+    );
+    assert_eq!(
+        code(post("/api/official/bob/follow", "{}").send().await.unwrap()).await,
+        (400, "invalid".into())
+    );
+    assert_eq!(
+        code(
+            post("/api/official/bob/unfollow", r#"{"erase":true}"#)
+                .send()
+                .await
+                .unwrap()
+        )
+        .await,
+        (409, "unchanged".into())
+    );
     let chat: serde_json::Value = post("/api/chats", r#"{"with":["bob"]}"#)
         .send()
         .await
@@ -944,14 +970,45 @@ async fn a_file_id_that_is_a_path_is_never_followed() {
 }
 
 #[tokio::test]
-async fn an_official_accounts_warning_shows_and_its_card_is_answered_with_a_click() {
-    use kizuna_wire::{Choice, Structured};
+async fn a_resident_follows_her_city_in_the_app_answers_its_card_and_unfollows_asking_erasure() {
+    use kizuna_wire::{Choice, FollowerRequest, Structured};
     let mut node = Node::start().await;
     let mut city = crate::official::verified_city(&mut node).await;
-    let mut alice = node.person("alice", "jp").await;
-    let (chat, _) = alice.follow("city.shibuya").await.unwrap();
+    node.person("bob", "jp").await.close().await;
+    let alice = node.person("alice", "jp").await;
     alice.close().await;
-    city.sync().await.unwrap();
+    let alice_app = app(&node.home("alice")).await;
+    let text = "Choose a vaccination slot";
+    let warning = "Typhoon: evacuate the riverside by 18:00";
+    let page = tokio::spawn(browser(
+        "official.mjs",
+        app_env(
+            &alice_app,
+            &[
+                ("NOT_OFFICIAL", "bob"),
+                ("HANDLE", "city.shibuya"),
+                ("ORGANISATION", "Shibuya City"),
+                ("TEXT", text),
+                ("CHOICE", "tue-1430"),
+                ("LABEL", "Tue 14:30"),
+                ("ANNOUNCEMENT", warning),
+            ],
+        ),
+    ));
+    // The city's device sees her follow as a chat request, as `kizuna bot`
+    // does, accepts it, offers its slots and warns its followers.
+    let chat = loop {
+        city.sync().await.unwrap();
+        let requests = city.chat_requests().await.unwrap().into_iter();
+        let chats = city.chats().await.unwrap().into_iter();
+        if let Some(c) = requests.map(|r| r.chat).chain(chats.map(|c| c.chat)).next() {
+            break c;
+        }
+        if page.is_finished() {
+            panic!("the page stopped first: {:?}", page.await);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
     match city.accept_chat(&chat).await {
         Ok(_) | Err(kizuna_client::ClientError::Unchanged(_)) => {}
         Err(e) => panic!("{e}"),
@@ -963,7 +1020,7 @@ async fn an_official_accounts_warning_shows_and_its_card_is_answered_with_a_clic
     let card = city
         .send_structured(
             &chat,
-            "Choose a vaccination slot",
+            text,
             Structured::Card {
                 buttons: vec![slot("mon-1000", "Mon 10:00"), slot("tue-1430", "Tue 14:30")],
                 fields: Vec::new(),
@@ -971,29 +1028,15 @@ async fn an_official_accounts_warning_shows_and_its_card_is_answered_with_a_clic
         )
         .await
         .unwrap();
-    let warning = "Typhoon: evacuate the riverside by 18:00";
     city.announce(warning, kizuna_wire::Severity::Emergency)
         .await
         .unwrap();
-    let alice_app = app(&node.home("alice")).await;
-    browser(
-        "official.mjs",
-        app_env(
-            &alice_app,
-            &[
-                ("CHAT", &chat),
-                ("TEXT", "Choose a vaccination slot"),
-                ("CHOICE", "tue-1430"),
-                ("LABEL", "Tue 14:30"),
-                ("ANNOUNCEMENT", warning),
-            ],
-        ),
-    )
-    .await;
-    // The city's device receives the click as a structured answer.
-    let got = city.sync().await.unwrap();
+    println!("{}", page.await.unwrap());
+    // The city's device receives the click as a structured answer, then
+    // her request to erase, both end to end.
+    let got = messages(&city.sync().await.unwrap());
     assert!(
-        messages(&got).iter().any(|m| m.structured.as_deref()
+        got.iter().any(|m| m.structured.as_deref()
             == Some(&Structured::Answer {
                 to: card.seq,
                 choice: Some("tue-1430".into()),
@@ -1001,5 +1044,16 @@ async fn an_official_accounts_warning_shows_and_its_card_is_answered_with_a_clic
             })),
         "{got:?}"
     );
+    assert!(
+        got.iter().any(|m| m.sender == "alice"
+            && m.structured.as_deref() == Some(&Structured::Request(FollowerRequest::Erasure))),
+        "{got:?}"
+    );
     city.close().await;
+    // She follows nobody now.
+    let mut alice = kizuna_client::Client::open(&node.home("alice"))
+        .await
+        .unwrap();
+    assert!(alice.follows().await.unwrap().is_empty());
+    alice.close().await;
 }
