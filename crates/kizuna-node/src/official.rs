@@ -316,3 +316,44 @@ impl Node {
         })
     }
 }
+
+/// How long the node keeps an announcement: a device shows none older
+/// than a week, and a day more allows for clocks that differ.
+pub const ANNOUNCEMENTS_KEPT: std::time::Duration = std::time::Duration::from_secs(8 * 24 * 3600);
+
+/// How often announcements past their time are looked for.
+const ANNOUNCEMENT_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+impl Node {
+    /// Deletes the announcements past [`ANNOUNCEMENTS_KEPT`] at `now`;
+    /// answers how many went.
+    pub async fn sweep_announcements(&self, now: u64) -> Result<u64, NodeError> {
+        let before = now.saturating_sub(ANNOUNCEMENTS_KEPT.as_millis() as u64);
+        let gone = self.store.forget_announcements_before(before).await?;
+        if gone > 0 {
+            tracing::info!(
+                announcements = gone,
+                "deleted announcements past the week devices show them"
+            );
+        }
+        Ok(gone)
+    }
+}
+
+/// Sweeps announcements past their time until `shutdown`: once at start,
+/// so a node that was down does not keep them a period longer, then every
+/// ten minutes.
+pub async fn announcement_retention(
+    node: Arc<Node>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        if let Err(e) = node.sweep_announcements(kizuna_wire::now_ms()).await {
+            tracing::error!(error = %e, cause = ?e.cause, "announcements past their time could not be deleted; trying again");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(ANNOUNCEMENT_SWEEP_EVERY) => {}
+            _ = shutdown.wait_for(|v| *v) => return,
+        }
+    }
+}

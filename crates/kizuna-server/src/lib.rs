@@ -238,6 +238,10 @@ impl RunningServer {
             state.node.clone(),
             shutdown_rx.clone(),
         ));
+        tokio::spawn(kizuna_node::official::announcement_retention(
+            state.node.clone(),
+            shutdown_rx.clone(),
+        ));
         tokio::spawn(kizuna_node::reports::retention(
             vault.clone(),
             state.node.store.clone(),

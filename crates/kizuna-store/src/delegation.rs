@@ -361,6 +361,10 @@ macro_rules! store_by_inherent_methods {
                     self.announcements_for(follower_id, after, limit).await
                 }
 
+                async fn forget_announcements_before(&self, at: u64) -> Result<u64> {
+                    self.forget_announcements_before(at).await
+                }
+
                 async fn close(&self) {
                     self.close().await
                 }

@@ -633,14 +633,19 @@ pub trait Store: Send + Sync + 'static {
     /// The position of the newest announcement [`Store::announcements_for`]
     /// would give `follower_id` (0 for none).
     async fn latest_announcement_for(&self, follower_id: &str) -> Result<u64>;
-    /// The announcements of the accounts `follower_id` follows, made since
-    /// each follow began, after position `after`, oldest first.
+    /// The announcements kept of the accounts `follower_id` follows, after
+    /// position `after`, oldest first: a new follower gets those still
+    /// kept too, so whoever follows their city during a typhoon sees the
+    /// warning in force.
     async fn announcements_for(
         &self,
         follower_id: &str,
         after: u64,
         limit: u32,
     ) -> Result<Vec<StoredAnnouncement>>;
+    /// Deletes the announcements made before `at` (ms): past what any
+    /// device still shows. Answers how many went.
+    async fn forget_announcements_before(&self, at: u64) -> Result<u64>;
     /// Flushes and closes; called on shutdown.
     async fn close(&self);
 }

@@ -333,7 +333,8 @@ async fn follows_are_kept_moved_listed_and_end_with_either_account(store: Subjec
         .await
         .unwrap();
     assert_eq!(rest, [follow("carol", b"g3", 3)]);
-    // Announcements: once each, to followers from when they followed.
+    // Announcements: once each, to every follower while they are kept,
+    // whenever the follow began.
     let announce = |at| StoredAnnouncement {
         pos: 0,
         official_id: "acct-city".into(),
@@ -353,18 +354,33 @@ async fn follows_are_kept_moved_listed_and_end_with_either_account(store: Subjec
         store.latest_announcement_for("acct-nobody").await.unwrap(),
         0
     );
-    let for_bob = store.announcements_for("acct-bob", 0, 10).await.unwrap();
+    let positions = |v: Vec<StoredAnnouncement>| v.iter().map(|a| a.pos).collect::<Vec<_>>();
     assert_eq!(
-        for_bob.len(),
-        1,
-        "bob followed at 2: only the one made at 5"
+        positions(store.announcements_for("acct-bob", 0, 10).await.unwrap()),
+        [early, later],
+        "bob followed at 2, and gets the one made at 0 too"
     );
-    assert_eq!(for_bob[0].pos, later);
+    assert_eq!(
+        positions(
+            store
+                .announcements_for("acct-bob", early, 10)
+                .await
+                .unwrap()
+        ),
+        [later]
+    );
     assert!(store
         .announcements_for("acct-bob", later, 10)
         .await
         .unwrap()
         .is_empty());
+    // Past their time they go, and only they.
+    assert_eq!(store.forget_announcements_before(3).await.unwrap(), 1);
+    assert_eq!(store.forget_announcements_before(3).await.unwrap(), 0);
+    assert_eq!(
+        positions(store.announcements_for("acct-bob", 0, 10).await.unwrap()),
+        [later]
+    );
     let asked: Vec<String> = ["alice", "bob", "city", "nobody"]
         .iter()
         .map(|d| d.to_string())

@@ -162,7 +162,7 @@ impl SqliteStore {
     pub(crate) async fn latest_announcement_for(&self, follower_id: &str) -> Result<u64> {
         let top: Option<i64> = sqlx::query_scalar(
             "SELECT MAX(a.pos) FROM follows f JOIN announcements a ON a.official_id = f.official_id \
-             WHERE f.follower_id = ? AND a.at >= f.since",
+             WHERE f.follower_id = ?",
         )
         .bind(follower_id)
         .fetch_one(&self.pool)
@@ -178,7 +178,7 @@ impl SqliteStore {
     ) -> Result<Vec<StoredAnnouncement>> {
         sqlx::query(
             "SELECT a.* FROM follows f JOIN announcements a ON a.official_id = f.official_id \
-             WHERE f.follower_id = ? AND a.pos > ? AND a.at >= f.since ORDER BY a.pos LIMIT ?",
+             WHERE f.follower_id = ? AND a.pos > ? ORDER BY a.pos LIMIT ?",
         )
         .bind(follower_id)
         .bind(after.min(i64::MAX as u64) as i64)
@@ -188,5 +188,15 @@ impl SqliteStore {
         .iter()
         .map(announcement_of)
         .collect()
+    }
+
+    pub(crate) async fn forget_announcements_before(&self, at: u64) -> Result<u64> {
+        let _w = self.writer.lock().await;
+        let gone = sqlx::query("DELETE FROM announcements WHERE at < ?")
+            .bind(at.min(i64::MAX as u64) as i64)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(gone)
     }
 }

@@ -127,4 +127,45 @@ async fn followers_get_the_citys_signed_announcements_and_refuse_an_altered_one(
         serde_json::from_slice(&kept.stdout).unwrap();
     assert_eq!(kept.len(), 1, "{kept:?}");
     assert_eq!(kept[0].text, "Typhoon: evacuate the riverside by 18:00");
+
+    // Whoever follows while the warning is in force gets it too, however
+    // the clocks of the nodes that kept the follow and the warning differ.
+    let mut dave = node.person("dave", "jp").await;
+    dave.follow("city.shibuya").await.unwrap();
+    let got = dave.sync().await.unwrap();
+    assert!(
+        announcements(&got).contains(&"Typhoon: evacuate the riverside by 18:00".to_string()),
+        "{got:?}"
+    );
+    dave.close().await;
+
+    // Past its time the node deletes it, also after being down: kept with
+    // a time nine days ago, it goes when the node starts.
+    let addr = node.stop().await;
+    let db = node.data_dir().join("node.sqlite");
+    let nine_days = 9 * 24 * 3600 * 1000;
+    assert_eq!(
+        run_sql(
+            &db,
+            &format!("UPDATE announcements SET at = at - {nine_days}")
+        )
+        .await,
+        2
+    );
+    node.start_again(addr).await;
+    let mut left = u64::MAX;
+    for _ in 0..100 {
+        left = run_sql(&db, "UPDATE announcements SET at = at").await;
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(left, 0, "announcements past their time are kept");
+    // A new follower is not given it: its signed time is still today's,
+    // so only the node's deleting it keeps it from being shown.
+    let mut erin = node.person("erin", "jp").await;
+    erin.follow("city.shibuya").await.unwrap();
+    assert!(announcements(&erin.sync().await.unwrap()).is_empty());
+    erin.close().await;
 }

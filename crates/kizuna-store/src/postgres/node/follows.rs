@@ -152,7 +152,7 @@ impl PgStore {
     pub(crate) async fn latest_announcement_for(&self, follower_id: &str) -> Result<u64> {
         let top: Option<i64> = sqlx::query_scalar(
             "SELECT MAX(a.pos) FROM follows f JOIN announcements a ON a.official_id = f.official_id \
-             WHERE f.follower_id = $1 AND a.at >= f.since",
+             WHERE f.follower_id = $1",
         )
         .bind(follower_id)
         .fetch_one(&self.pool)
@@ -168,7 +168,7 @@ impl PgStore {
     ) -> Result<Vec<StoredAnnouncement>> {
         sqlx::query(
             "SELECT a.* FROM follows f JOIN announcements a ON a.official_id = f.official_id \
-             WHERE f.follower_id = $1 AND a.pos > $2 AND a.at >= f.since ORDER BY a.pos LIMIT $3",
+             WHERE f.follower_id = $1 AND a.pos > $2 ORDER BY a.pos LIMIT $3",
         )
         .bind(follower_id)
         .bind(after.min(i64::MAX as u64) as i64)
@@ -178,5 +178,14 @@ impl PgStore {
         .iter()
         .map(announcement_of)
         .collect()
+    }
+
+    pub(crate) async fn forget_announcements_before(&self, at: u64) -> Result<u64> {
+        let gone = sqlx::query("DELETE FROM announcements WHERE at < $1")
+            .bind(at.min(i64::MAX as u64) as i64)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(gone)
     }
 }
