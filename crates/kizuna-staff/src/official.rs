@@ -7,7 +7,9 @@ use kizuna_wire::ApplicationState;
 use crate::{StaffError, StaffRealm};
 
 impl StaffRealm {
-    pub async fn insert_application(&self, r: &OfficialReview) -> Result<(), StaffError> {
+    /// Keeps a new application; answers false, keeping nothing, when
+    /// another of the same account is waiting.
+    pub async fn insert_application(&self, r: &OfficialReview) -> Result<bool, StaffError> {
         self.store.insert_application(r).await
     }
 

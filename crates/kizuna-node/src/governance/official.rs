@@ -93,24 +93,8 @@ impl Governance {
                 "the signature is not this device's over the claim",
             ));
         }
-        let earlier = self
-            .realm
-            .applications(Some(&account.account_id))
-            .await
-            .map_err(staff_failure)?;
-        if let Some(w) = earlier.iter().find(|r| {
-            matches!(
-                r.application.state,
-                ApplicationState::Submitted | ApplicationState::Proposed
-            )
-        }) {
-            return Err(NodeError::conflict(
-                ErrorCode::AlreadyExists,
-                format!(
-                    "application {} is still waiting for the operator; a second one is taken once it is decided",
-                    w.application.application_id
-                ),
-            ));
+        if let Some(w) = self.waiting_application(&account.account_id).await? {
+            return Err(already_waiting(&w));
         }
         let mut id = [0u8; 8];
         rand::thread_rng().fill_bytes(&mut id);
@@ -148,11 +132,48 @@ impl Governance {
             )
             .await
             .map_err(staff_failure)?;
-        self.realm
+        let kept = self
+            .realm
             .insert_application(&review)
             .await
             .map_err(staff_failure)?;
+        if !kept {
+            // Another arrived at once and waits: the ledger says this one
+            // ended, so no application stands there that was never kept.
+            self.realm
+                .record(
+                    EventKind::OfficialRejected,
+                    None,
+                    None,
+                    serde_json::json!({
+                        "application": review.application.application_id,
+                        "purpose": PURPOSE,
+                        "reason": "another application of this account was already waiting",
+                    }),
+                )
+                .await
+                .map_err(staff_failure)?;
+            let w = self.waiting_application(&account.account_id).await?;
+            return Err(already_waiting(w.as_deref().unwrap_or("of this account")));
+        }
         Ok(review.application)
+    }
+
+    /// The application of `account_id` waiting for the operator, if any.
+    async fn waiting_application(&self, account_id: &str) -> Result<Option<String>, NodeError> {
+        Ok(self
+            .realm
+            .applications(Some(account_id))
+            .await
+            .map_err(staff_failure)?
+            .into_iter()
+            .find(|r| {
+                matches!(
+                    r.application.state,
+                    ApplicationState::Submitted | ApplicationState::Proposed
+                )
+            })
+            .map(|r| r.application.application_id))
     }
 
     /// The applications of one account, as its organisation sees them.
@@ -537,4 +558,14 @@ impl Governance {
             ))
         })
     }
+}
+
+/// The answer to a second application while one waits.
+fn already_waiting(application: &str) -> NodeError {
+    NodeError::conflict(
+        ErrorCode::AlreadyExists,
+        format!(
+            "application {application} is still waiting for the operator; a second one is taken once it is decided"
+        ),
+    )
 }

@@ -103,6 +103,10 @@ CREATE TABLE IF NOT EXISTS official_applications (
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS official_by_account ON official_applications (account_id);
+-- One application of an account waits at a time, also when two arrive at
+-- once on two nodes.
+CREATE UNIQUE INDEX IF NOT EXISTS official_one_waiting ON official_applications (account_id)
+    WHERE state IN ('submitted', 'proposed');
 "#;
 
 /// Events became ledger entries: each keeps the exact bytes hashed into the
@@ -137,7 +141,7 @@ BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
 /// (`StaffStore::migrate`), each in its own transaction. The tables are the
 /// embedded store's; `rowid` stands for the order rows were written in,
 /// which SQLite gives every table without being asked.
-const PG_VERSIONS: [&str; 2] = [
+const PG_VERSIONS: [&str; 3] = [
     r#"
 CREATE TABLE orgs (
     org_id TEXT PRIMARY KEY,
@@ -251,6 +255,10 @@ CREATE TABLE official_applications (
     body TEXT NOT NULL
 );
 CREATE INDEX official_by_account ON official_applications (account_id);
+"#,
+    r#"
+CREATE UNIQUE INDEX official_one_waiting ON official_applications (account_id)
+    WHERE state IN ('submitted', 'proposed');
 "#,
 ];
 

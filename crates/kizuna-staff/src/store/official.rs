@@ -9,9 +9,11 @@ use super::{json, parse, StaffStore};
 use crate::StaffError;
 
 impl StaffStore {
-    pub async fn insert_application(&self, r: &OfficialReview) -> Result<(), StaffError> {
+    /// Keeps a new application; answers false, keeping nothing, when
+    /// another of the same account is waiting.
+    pub async fn insert_application(&self, r: &OfficialReview) -> Result<bool, StaffError> {
         let a = &r.application;
-        sqlx::query(
+        let kept = sqlx::query(
             "INSERT INTO official_applications (application_id, handle, account_id, state, body) \
              VALUES ($1, $2, $3, $4, $5)",
         )
@@ -21,8 +23,12 @@ impl StaffStore {
         .bind(a.state.name())
         .bind(json(r)?)
         .execute(&self.pool)
-        .await?;
-        Ok(())
+        .await;
+        match kept {
+            Ok(_) => Ok(true),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub async fn application(&self, id: &str) -> Result<Option<OfficialReview>, StaffError> {

@@ -179,6 +179,45 @@ async fn an_official_account_takes_two_people_and_every_step_is_recorded() {
 }
 
 #[tokio::test]
+async fn applications_sent_at_once_leave_one_waiting_and_the_ledger_says_so() {
+    let r = realm().await;
+    let me = register(&r.f.node, "city.shibuya", "+819011113333", 7).await;
+    let account = r.f.node.account_of(&me).await.unwrap();
+    let device = r.f.node.store.device(&me.device_id).await.unwrap().unwrap();
+    let apply = || {
+        r.gov
+            .apply_official(&account, &device, city_application(&me))
+    };
+    let (a, b, c, d) = tokio::join!(apply(), apply(), apply(), apply());
+    let answers = [a, b, c, d];
+    let kept: Vec<_> = answers.iter().filter_map(|a| a.as_ref().ok()).collect();
+    assert_eq!(kept.len(), 1, "{answers:?}");
+    for e in answers.iter().filter_map(|a| a.as_ref().err()) {
+        assert_eq!(e.code, kizuna_wire::ErrorCode::AlreadyExists, "{e}");
+    }
+    let waiting = r.gov.applications_of(&account).await.unwrap();
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0].application_id, kept[0].application_id);
+    // Every application the ledger says was made is kept, or said to have
+    // ended there.
+    let events = r.gov.realm.events(&r.admin, 200).await.unwrap();
+    let named = |kind: &str| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e["kind"] == kind)
+            .map(|e| e["detail"]["application"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let ended = named("official_rejected");
+    for applied in named("official_applied") {
+        assert!(
+            applied == kept[0].application_id || ended.contains(&applied),
+            "{applied} was recorded as applied, and neither kept nor ended"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_badge_no_two_people_gave_is_found_by_the_audit() {
     use kizuna_wire::{KeyChange, Verification};
     let r = realm().await;
