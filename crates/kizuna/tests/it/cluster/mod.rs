@@ -4,6 +4,7 @@
 //! A test that cannot reach them fails saying so.
 
 mod harness;
+mod official;
 
 use kizuna_client::{Client, RegisterOptions, ServerAddress};
 use kizuna_store::postgres::scratch::ScratchDatabase;
