@@ -2116,6 +2116,7 @@
       loading: true, readSeq: -1, readInFlight: 0,
     };
     conv = cv;
+    officialShown = null; // the badge is checked afresh each time a chat opens
     convSection.dataset.openChat = chat;
     delete convSection.dataset.loaded;
     convEmpty.hidden = true;
@@ -2166,6 +2167,7 @@
   function closeChat() {
     const was = conv ? conv.chat : null;
     conv = null;
+    officialShown = null;
     delete convSection.dataset.openChat;
     delete convSection.dataset.loaded;
     convMain.hidden = true;
@@ -3777,9 +3779,12 @@
           const asked = erase.checked;
           await api('POST', `/api/official/${encodeURIComponent(handle)}/unfollow`, { erase: asked });
           const done = t(asked ? 'officialErasureAsked' : 'officialUnfollowed', { handle });
-          officialShown = `${cv.chat}|done`;
-          officialBox.replaceChildren(h('p', { class: 'small', 'data-test': 'official-unfollowed', text: done }));
           announce(done);
+          if (conv === cv) {
+            officialShown = `${cv.chat}|done`;
+            officialBox.replaceChildren(h('p', { class: 'small', 'data-test': 'official-unfollowed', text: done }));
+            officialBox.hidden = false;
+          }
           if (conv === cv) {
             const r = await api('GET', chatPath(cv.chat, '/messages')).catch(() => null);
             if (r && Array.isArray(r.messages) && conv === cv) addMessages(cv, r.messages);

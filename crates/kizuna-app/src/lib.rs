@@ -43,8 +43,8 @@ pub(crate) struct AppState {
     /// Chat members the key log did not bind to their person, as the page
     /// was told of them: told again to every page that connects.
     pub key_warnings: Arc<std::sync::Mutex<Vec<String>>>,
-    /// Official accounts' badges checked for the chat list.
-    pub badges: api::CheckedBadges,
+    /// The chat list's marks of followed official accounts.
+    pub official_marks: api::OfficialMarks,
 }
 
 /// A running app: its address and the task serving it.
@@ -94,7 +94,7 @@ pub async fn start(home: &Path, port: Option<u16>) -> Result<RunningApp, AppErro
         saving: Mutex::new(Default::default()),
         own_keys_checked: std::sync::Mutex::new(None),
         key_warnings: key_warnings.clone(),
-        badges: Default::default(),
+        official_marks: Default::default(),
     });
     events::spawn_watcher(watcher, events, connected, key_warnings);
     serve(listener, state.sessions.clone(), api::router(state))

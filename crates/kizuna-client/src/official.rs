@@ -152,15 +152,22 @@ impl Client {
                 }),
             )
             .await?;
+        // The cursor covers every account followed: read again from the
+        // start, so the new account's announcements still kept (a warning
+        // in force) are shown; those kept here already are not shown twice.
+        self.local.keep_announcements(&[], 0).await?;
         Ok((chat, followed))
     }
 
-    /// Whether this device is in `chat` and every member of it (as its MLS
-    /// tree says) is this person or `handle`.
-    async fn only_with(&mut self, chat: &str, handle: &str) -> bool {
+    /// Whether this device is in `chat`, `handle` is in it, and every
+    /// member of it (as its MLS tree says) is this person or `handle`.
+    pub async fn only_with(&mut self, chat: &str, handle: &str) -> bool {
         let me = self.identity.handle.clone();
         match self.members(chat).await {
-            Ok(members) => members.iter().all(|(h, _)| *h == me || h == handle),
+            Ok(members) => {
+                members.iter().any(|(h, _)| h == handle)
+                    && members.iter().all(|(h, _)| *h == me || h == handle)
+            }
             Err(_) => false,
         }
     }
@@ -174,7 +181,9 @@ impl Client {
     /// Stops following `handle` and leaves the chat with it. With `erase`,
     /// first asks the organisation, in that chat, to erase what this
     /// person sent it: the request is end-to-end encrypted to its devices,
-    /// and this device keeps it in the chat's history.
+    /// and this device keeps it in the chat's history. The node names the
+    /// chat, so it is left only when its MLS tree holds this person and
+    /// `handle` alone: a node cannot make unfollowing leave anyone's group.
     pub async fn unfollow(&mut self, handle: &str, erase: bool) -> Result<Option<StoredMessage>> {
         let f = self
             .follows()
@@ -183,9 +192,10 @@ impl Client {
             .find(|f| f.handle == handle)
             .ok_or_else(|| ClientError::Unchanged(format!("you do not follow {handle}")))?;
         let chat = hex::encode(&f.group_id.0);
-        // The node names the chat: what is said there must reach only the
+        // What is said there, and leaving it, must concern only the
         // organisation's devices and this person's.
-        if erase && !self.only_with(&chat, handle).await {
+        let theirs = self.only_with(&chat, handle).await;
+        if erase && !theirs {
             return Err(ClientError::Invalid(format!(
                 "the chat the node says you follow {handle} through holds others too; nothing was sent there. Ask {handle} to erase your data through its contact instead"
             )));
@@ -208,9 +218,11 @@ impl Client {
             None,
         )
         .await?;
-        match self.leave(&chat).await {
-            Ok(_) | Err(ClientError::NotInChat(_) | ClientError::UnknownChat(_)) => {}
-            Err(e) => return Err(e),
+        if theirs {
+            match self.leave(&chat).await {
+                Ok(_) | Err(ClientError::NotInChat(_) | ClientError::UnknownChat(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(asked)
     }
@@ -374,6 +386,14 @@ impl Client {
                 .await?;
             let n = page.announcements.len();
             let Some(last) = page.announcements.last().map(|a| a.pos) else {
+                // Nothing kept past the cursor (those between went past
+                // their time): it moves to the newest the node named, so
+                // the next sync does not ask again.
+                if self.announcements_to > after {
+                    self.local
+                        .keep_announcements(&[], self.announcements_to)
+                        .await?;
+                }
                 break;
             };
             let mut kept = Vec::new();

@@ -50,7 +50,7 @@ pub(super) async fn list(
 ) -> Result<Json<Vec<ChatView>>, AppError> {
     let mut client = state.client.lock().await;
     let me = client.identity().handle.clone();
-    let mut official = super::official::marks(&state, &mut client).await;
+    let mut official = state.official_marks.current(&state, false);
     let mut out = Vec::new();
     for c in client.chats().await? {
         let mut members: Vec<String> = if c.active {

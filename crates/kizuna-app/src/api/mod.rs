@@ -9,7 +9,7 @@ mod people;
 mod privacy;
 
 pub(crate) use files::outbox;
-pub(crate) use official::CheckedBadges;
+pub(crate) use official::OfficialMarks;
 
 use std::sync::Arc;
 

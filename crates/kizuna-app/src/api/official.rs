@@ -15,66 +15,87 @@ use serde_json::{json, Value};
 use crate::events::PageEvent;
 use crate::{AppError, AppState};
 
-/// How long a badge checked for the chat list stands before it is checked
-/// again. The conversation's header and a look-up always check afresh, so
-/// a revocation shows there at once.
-const LISTED_BADGE_STANDS: Duration = Duration::from_secs(60);
-
-/// Badges this device checked for the chat list: the organisation, or
-/// none when the account holds no badge now.
-#[derive(Default)]
-pub(crate) struct CheckedBadges(std::sync::Mutex<HashMap<String, (Instant, Option<String>)>>);
-
-impl CheckedBadges {
-    fn fresh(&self, handle: &str) -> Option<Option<String>> {
-        let held = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        held.get(handle)
-            .filter(|(at, _)| at.elapsed() < LISTED_BADGE_STANDS)
-            .map(|(_, org)| org.clone())
-    }
-
-    fn keep(&self, s: &OfficialStanding) {
-        let org = s.official.as_ref().map(|b| b.claim.organisation.clone());
-        let mut held = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        held.insert(s.handle.clone(), (Instant::now(), org));
-    }
-}
+/// How long the chat list's marks stand before they are checked again.
+/// The conversation's header and a look-up always check afresh, so a
+/// revocation shows there at once.
+const MARKS_STAND: Duration = Duration::from_secs(60);
 
 /// A chat through which this person follows an official account, as the
 /// chat list marks it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub(super) struct OfficialMark {
     handle: String,
     /// The organisation its badge names; none when it holds no badge now.
     organisation: Option<String>,
 }
 
+/// The chat list's marks, by chat id, as last checked. The list is drawn
+/// from what the device holds; checking the marks asks the node, so it is
+/// done beside the list, never in its way, and the page is told when they
+/// change.
+#[derive(Default)]
+pub(crate) struct OfficialMarks {
+    marks: std::sync::Mutex<(Option<Instant>, HashMap<String, OfficialMark>)>,
+    checking: std::sync::atomic::AtomicBool,
+}
+
+impl OfficialMarks {
+    /// The marks as last checked; a check is started when they are older
+    /// than [`MARKS_STAND`] (or `now`).
+    pub(super) fn current(
+        &self,
+        state: &Arc<AppState>,
+        now: bool,
+    ) -> HashMap<String, OfficialMark> {
+        let (checked, marks) = &*self.marks.lock().unwrap_or_else(|p| p.into_inner());
+        if now || checked.is_none_or(|at| at.elapsed() >= MARKS_STAND) {
+            self.check(state.clone());
+        }
+        marks.clone()
+    }
+
+    fn check(&self, state: Arc<AppState>) {
+        use std::sync::atomic::Ordering;
+        if self.checking.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        tokio::spawn(async move {
+            let found = {
+                let mut client = state.client.lock().await;
+                marks(&mut client).await
+            };
+            let marks = &state.official_marks;
+            let changed = {
+                let mut held = marks.marks.lock().unwrap_or_else(|p| p.into_inner());
+                let changed = found.as_ref().is_some_and(|f| *f != held.1);
+                if let Some(f) = found {
+                    *held = (Some(Instant::now()), f);
+                }
+                changed
+            };
+            marks.checking.store(false, Ordering::Release);
+            if changed {
+                let _ = state.events.send(PageEvent::Chats);
+            }
+        });
+    }
+}
+
 /// The followed accounts' chats, by chat id, each marked only when this
 /// device's own MLS tree says the chat holds this person and the account
 /// alone: the node names the chat, and must not make anyone else's look
-/// official. While the node cannot be reached the list is shown unmarked,
-/// and a badge this device could not check is not shown.
-pub(super) async fn marks(state: &AppState, client: &mut Client) -> HashMap<String, OfficialMark> {
-    let me = client.identity().handle.clone();
+/// official. None while the node cannot be reached; a badge this device
+/// could not check is not shown.
+async fn marks(client: &mut Client) -> Option<HashMap<String, OfficialMark>> {
     let mut out = HashMap::new();
-    for f in client.follows().await.unwrap_or_default() {
+    for f in client.follows().await.ok()? {
         let chat = hex::encode(&f.group_id.0);
-        let alone = match client.members(&chat).await {
-            Ok(m) => m.iter().all(|(h, _)| *h == me || *h == f.handle),
-            Err(_) => false,
-        };
-        if !alone {
+        if !client.only_with(&chat, &f.handle).await {
             continue;
         }
-        let organisation = match state.badges.fresh(&f.handle) {
-            Some(org) => org,
-            None => match client.official(&f.handle).await {
-                Ok(s) => {
-                    state.badges.keep(&s);
-                    s.official.map(|b| b.claim.organisation)
-                }
-                Err(_) => None,
-            },
+        let organisation = match client.official(&f.handle).await {
+            Ok(s) => s.official.map(|b| b.claim.organisation),
+            Err(_) => None,
         };
         out.insert(
             chat,
@@ -84,7 +105,7 @@ pub(super) async fn marks(state: &AppState, client: &mut Client) -> HashMap<Stri
             },
         );
     }
-    out
+    Some(out)
 }
 
 /// A handle as a person types it, checked before anything is asked.
@@ -104,9 +125,7 @@ pub(super) async fn standing(
     Path(h): Path<String>,
 ) -> Result<Json<OfficialStanding>, AppError> {
     let h = handle(&h)?;
-    let s = state.client.lock().await.official(&h).await?;
-    state.badges.keep(&s);
-    Ok(Json(s))
+    Ok(Json(state.client.lock().await.official(&h).await?))
 }
 
 /// Follows `handle` after checking its badge here: answers the chat.
@@ -116,6 +135,7 @@ pub(super) async fn follow(
 ) -> Result<Json<Value>, AppError> {
     let h = handle(&h)?;
     let (chat, _) = state.client.lock().await.follow(&h).await?;
+    state.official_marks.current(&state, true);
     let _ = state.events.send(PageEvent::Chats);
     Ok(Json(json!({ "chat": chat })))
 }
@@ -136,6 +156,7 @@ pub(super) async fn unfollow(
 ) -> Result<Json<Value>, AppError> {
     let h = handle(&h)?;
     let asked = state.client.lock().await.unfollow(&h, u.erase).await?;
+    state.official_marks.current(&state, true);
     let _ = state.events.send(PageEvent::Chats);
     Ok(Json(json!({ "erasure_asked": asked.map(|m| m.seq) })))
 }

@@ -104,7 +104,16 @@ CREATE TABLE IF NOT EXISTS official_applications (
 );
 CREATE INDEX IF NOT EXISTS official_by_account ON official_applications (account_id);
 -- One application of an account waits at a time, also when two arrive at
--- once on two nodes.
+-- once on two nodes. A store kept before this rule may hold two: the
+-- earliest waits on and the others are withdrawn, so the rule never stops
+-- a node from starting.
+UPDATE official_applications
+   SET state = 'withdrawn',
+       body = json_set(body, '$.application.state', 'withdrawn',
+                       '$.application.reason', 'another application of this account was already waiting')
+ WHERE state IN ('submitted', 'proposed')
+   AND rowid NOT IN (SELECT MIN(rowid) FROM official_applications
+                      WHERE state IN ('submitted', 'proposed') GROUP BY account_id);
 CREATE UNIQUE INDEX IF NOT EXISTS official_one_waiting ON official_applications (account_id)
     WHERE state IN ('submitted', 'proposed');
 "#;
@@ -257,6 +266,14 @@ CREATE TABLE official_applications (
 CREATE INDEX official_by_account ON official_applications (account_id);
 "#,
     r#"
+UPDATE official_applications
+   SET state = 'withdrawn',
+       body = jsonb_set(jsonb_set(body::jsonb, '{application,state}', '"withdrawn"'),
+                        '{application,reason}',
+                        '"another application of this account was already waiting"')::text
+ WHERE state IN ('submitted', 'proposed')
+   AND rowid NOT IN (SELECT MIN(rowid) FROM official_applications
+                      WHERE state IN ('submitted', 'proposed') GROUP BY account_id);
 CREATE UNIQUE INDEX official_one_waiting ON official_applications (account_id)
     WHERE state IN ('submitted', 'proposed');
 "#,

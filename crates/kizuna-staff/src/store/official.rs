@@ -87,3 +87,84 @@ impl StaffStore {
         Ok(n == 1)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use kizuna_wire::staff::OfficialReview;
+    use kizuna_wire::*;
+
+    use super::super::{StaffStore, StaffStoreAt};
+
+    fn review(id: &str) -> OfficialReview {
+        OfficialReview {
+            application: OfficialApplication {
+                application_id: id.into(),
+                claim: OfficialClaim {
+                    handle: "city.shibuya".into(),
+                    account_id: "acct-city".into(),
+                    organisation: "Shibuya City".into(),
+                    kind: OfficialKind::Municipality,
+                    country: "JP".into(),
+                    area: None,
+                    keeps_data: "Tokyo".into(),
+                    keeps_data_country: "JP".into(),
+                    contact: "privacy@city.example.jp".into(),
+                    at: 1,
+                },
+                state: ApplicationState::Submitted,
+                submitted_at: 1,
+                decided_at: None,
+                reason: None,
+                key_entry: None,
+            },
+            claim_bytes: Bytes(b"{}".to_vec()),
+            signature: Bytes(vec![1; 64]),
+            device_id: "city-device".into(),
+            proposed_by: None,
+            proposed_at: None,
+            evidence: None,
+            ticket: None,
+            proposal_entry: None,
+            decided_by: None,
+        }
+    }
+
+    /// A second waiting application is not kept; a store kept before that
+    /// rule, holding two, opens with the earliest waiting and the other
+    /// withdrawn.
+    #[tokio::test]
+    async fn one_application_of_an_account_waits_also_in_a_store_kept_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = StaffStoreAt::File(dir.path().join("staff.sqlite"));
+        let store = StaffStore::open(&at).await.unwrap();
+        assert!(store.insert_application(&review("oa-1")).await.unwrap());
+        assert!(!store.insert_application(&review("oa-2")).await.unwrap());
+        // As an older store could hold them: two waiting.
+        sqlx::query("DROP INDEX official_one_waiting")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        assert!(store.insert_application(&review("oa-2")).await.unwrap());
+        drop(store);
+        let store = StaffStore::open(&at).await.unwrap();
+        let states: Vec<(String, ApplicationState, Option<String>)> = store
+            .applications(Some("acct-city"))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| {
+                (
+                    r.application.application_id,
+                    r.application.state,
+                    r.application.reason,
+                )
+            })
+            .collect();
+        assert_eq!(states.len(), 2);
+        assert!(states.contains(&("oa-1".into(), ApplicationState::Submitted, None)));
+        let (_, state, reason) = states.iter().find(|s| s.0 == "oa-2").unwrap();
+        assert_eq!(*state, ApplicationState::Withdrawn);
+        assert!(reason.as_deref().unwrap().contains("already waiting"));
+        assert!(!store.insert_application(&review("oa-3")).await.unwrap());
+    }
+}

@@ -129,8 +129,18 @@ async fn followers_get_the_citys_signed_announcements_and_refuse_an_altered_one(
     assert_eq!(kept[0].text, "Typhoon: evacuate the riverside by 18:00");
 
     // Whoever follows while the warning is in force gets it too, however
-    // the clocks of the nodes that kept the follow and the warning differ.
-    let mut dave = node.person("dave", "jp").await;
+    // the clocks of the nodes that kept the follow and the warning differ,
+    // and even when their device read past it already (announcements of
+    // another account it follows, as if at position 1,000).
+    node.person("dave", "jp").await.close().await;
+    run_sql(
+        &node.home("dave").join("device.sqlite"),
+        "INSERT INTO meta (key, value) VALUES ('announcements_after', X'00000000000003E8')",
+    )
+    .await;
+    let mut dave = kizuna_client::Client::open(&node.home("dave"))
+        .await
+        .unwrap();
     dave.follow("city.shibuya").await.unwrap();
     let got = dave.sync().await.unwrap();
     assert!(

@@ -351,3 +351,50 @@ async fn a_resident_follows_the_city_books_with_a_button_and_unfollows_asking_fo
     assert_eq!(again.status.code(), Some(8), "{again:?}");
     city.close().await;
 }
+
+#[tokio::test]
+async fn unfollowing_leaves_only_a_chat_that_holds_the_person_and_the_account_alone() {
+    let mut node = Node::start().await;
+    let mut city = verified_city(&mut node).await;
+    let mut alice = node.person("alice", "jp").await;
+    let mut bob = node.person("bob", "jp").await;
+    // A family chat the city is also in, which the node names as the chat
+    // alice follows the city through.
+    let family = alice
+        .create_chat(&["bob".into(), "city.shibuya".into()], Some("family"))
+        .await
+        .unwrap();
+    let token = alice.bearer_token().await.unwrap();
+    let name_chat = |chat: &str| {
+        reqwest::Client::new()
+            .put(format!("{}/v1/official/city.shibuya/follow", node.url))
+            .bearer_auth(&token)
+            .json(
+                &serde_json::json!({ "group_id": kizuna_wire::Bytes(hex::decode(chat).unwrap()) }),
+            )
+            .send()
+    };
+    assert_eq!(name_chat(&family).await.unwrap().status(), 200);
+    assert!(!alice.only_with(&family, "city.shibuya").await);
+
+    // Asking for erasure there is refused, sending nothing; unfollowing
+    // ends the follow and leaves the family chat alone.
+    let e = alice.unfollow("city.shibuya", true).await.unwrap_err();
+    assert!(e.to_string().contains("holds others too"), "{e}");
+    alice.unfollow("city.shibuya", false).await.unwrap();
+    assert!(alice.follows().await.unwrap().is_empty());
+    alice.send(&family, "still here").await.unwrap();
+    assert_eq!(texts(&bob.sync().await.unwrap()), ["still here"]);
+
+    // A chat where alice is alone is not the city's either.
+    let lone = alice.create_chat(&["bob".into()], None).await.unwrap();
+    alice.remove_member(&lone, "bob").await.unwrap();
+    assert!(!alice.only_with(&lone, "city.shibuya").await);
+    // Following again opens a chat of the city's own, which is.
+    let (chat, _) = alice.follow("city.shibuya").await.unwrap();
+    assert!(chat != family && chat != lone);
+    assert!(alice.only_with(&chat, "city.shibuya").await);
+    alice.close().await;
+    bob.close().await;
+    city.close().await;
+}
