@@ -355,7 +355,7 @@ async fn a_resident_follows_the_city_books_with_a_button_and_unfollows_asking_fo
 #[tokio::test]
 async fn unfollowing_leaves_only_a_chat_that_holds_the_person_and_the_account_alone() {
     let mut node = Node::start().await;
-    let mut city = verified_city(&mut node).await;
+    let city = verified_city(&mut node).await;
     let mut alice = node.person("alice", "jp").await;
     let mut bob = node.person("bob", "jp").await;
     // A family chat the city is also in, which the node names as the chat
