@@ -4,6 +4,7 @@
 //! nodes the devices are spread over a cluster of them, so that most
 //! deliveries cross from the sender's node to the receiver's.
 
+mod commits;
 mod report;
 
 pub use report::Report;
@@ -446,6 +447,22 @@ pub async fn run(
     let peak = rss("VmHWM:");
     let synchronous_commit = deployment.synchronous_commit.clone();
     let nodes = deployment.nodes.len();
+    let commits = match deployment.nodes.as_slice() {
+        [node] => match node
+            .http
+            .get(format!("{}/metrics", node.ops_url))
+            .send()
+            .await
+        {
+            Ok(r) => r
+                .text()
+                .await
+                .ok()
+                .and_then(|t| commits::CommitBreakdown::from_metrics(&t)),
+            Err(_) => None,
+        },
+        _ => None,
+    };
     deployment.stop().await?;
 
     // Prove arrivals are real: the receivers' own MLS state opens them.
@@ -488,6 +505,7 @@ pub async fn run(
         pinned,
         nodes,
         durability: durability(synchronous_commit.as_deref()),
+        commits,
         governed,
     })
 }

@@ -61,6 +61,9 @@ pub(crate) struct Node {
     pub(crate) pid: u32,
     pub(crate) pinned: bool,
     pub(crate) url: String,
+    /// Its operations listener, whose metrics say where the sequencer's
+    /// time went.
+    pub(crate) ops_url: String,
     /// Where its phone outbox is, to read the codes registration needs.
     pub(crate) data_dir: std::path::PathBuf,
     pub(crate) staff_url: String,
@@ -133,6 +136,8 @@ impl Node {
         };
         let url = format!("http://127.0.0.1:{port}");
         let staff_url = format!("http://127.0.0.1:{staff_port}");
+        let ops_port = free_port()?;
+        let ops_url = format!("http://127.0.0.1:{ops_port}");
         let pinned = pin && std::path::Path::new("/usr/bin/taskset").exists();
         let mut cmd = if pinned {
             let mut c = Command::new("taskset");
@@ -159,9 +164,9 @@ impl Node {
                 "100000000",
                 "--staff-listen",
                 &format!("127.0.0.1:{staff_port}"),
-                // Any free port: the one two after --listen may be taken.
+                // A free port: the one two after --listen may be taken.
                 "--ops-listen",
-                "127.0.0.1:0",
+                &format!("127.0.0.1:{ops_port}"),
                 // One member reads every benchmark person, many times over.
                 "--staff-max-people-per-hour",
                 "1000000000",
@@ -198,6 +203,7 @@ impl Node {
                     pid,
                     pinned,
                     url,
+                    ops_url,
                     data_dir: data_dir.to_path_buf(),
                     staff_url,
                     root,

@@ -184,6 +184,9 @@ impl Sequencer {
                         (store.submit(subs, batch_acks).await, None)
                     };
                 let took = started.elapsed();
+                if submissions > 0 {
+                    metrics.sequencing.batch.record(submissions as u64);
+                }
                 if took > SLOW_BATCH {
                     tracing::warn!(
                         ms = took.as_millis() as u64,
@@ -220,7 +223,11 @@ impl Sequencer {
                                     batch.answer(&hub, &metrics);
                                 }
                             }
-                            None => batch.answer(&hub, &metrics),
+                            None => {
+                                let answering = std::time::Instant::now();
+                                batch.answer(&hub, &metrics);
+                                metrics.sequencing.answer.record_time(answering.elapsed());
+                            }
                         }
                     }
                     Err(e) => {

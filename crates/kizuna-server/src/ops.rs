@@ -49,6 +49,7 @@ async fn metrics(State(node): State<Arc<Node>>) -> Response {
     let gauges = kizuna_node::metrics::Gauges {
         connections: node.hub.connected() as u64,
         ledger_entries: node.vault.ledger().map(|l| l.size()).unwrap_or(0),
+        store: node.store.write_stats(),
     };
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -365,6 +365,10 @@ macro_rules! store_by_inherent_methods {
                     self.forget_announcements_before(at).await
                 }
 
+                fn write_stats(&self) -> Option<std::sync::Arc<WriteStats>> {
+                    self.write_stats()
+                }
+
                 async fn close(&self) {
                     self.close().await
                 }

@@ -21,6 +21,7 @@ mod region;
 mod region_conformance;
 mod rows;
 mod sqlite;
+mod write_stats;
 
 pub use postgres::{LedgerLeaf, PgLedgerLog, PgLocation, PgRegionStore, PgStore};
 pub use region::{
@@ -29,6 +30,7 @@ pub use region::{
 };
 pub use rows::*;
 pub use sqlite::SqliteStore;
+pub use write_stats::{Histogram, WriteStats, BYTE_BOUNDS, TIME_BOUNDS_US};
 
 use async_trait::async_trait;
 
@@ -301,6 +303,9 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the announcements made before `at` (ms): past what any
     /// device still shows. Answers how many went.
     async fn forget_announcements_before(&self, at: u64) -> Result<u64>;
+    /// What its group commits waited for and wrote, where the store
+    /// counts it (the embedded one does).
+    fn write_stats(&self) -> Option<std::sync::Arc<WriteStats>>;
     /// Flushes and closes; called on shutdown.
     async fn close(&self);
 }

@@ -34,6 +34,8 @@ pub struct Report {
     /// PostgreSQL and NATS.
     pub nodes: usize,
     pub durability: String,
+    /// Where one node's sequencer spent its time, from its metrics.
+    pub commits: Option<super::commits::CommitBreakdown>,
     /// The governed reads made beside the messages, if any were asked for.
     pub governed: Option<governed::GovernedReport>,
 }
@@ -131,6 +133,9 @@ impl std::fmt::Display for Report {
             }
         )?;
         write!(f, "durability         {}", self.durability)?;
+        if let Some(c) = &self.commits {
+            write!(f, "\n{c}")?;
+        }
         if let Some(g) = &self.governed {
             write!(f, "\n{g}")?;
         }

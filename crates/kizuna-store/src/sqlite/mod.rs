@@ -20,6 +20,7 @@ mod schema;
 pub(crate) mod submit;
 #[cfg(test)]
 mod tests;
+mod wal;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -75,6 +76,11 @@ pub struct SqliteStore {
     /// transaction that reads before it writes cannot wait for another one
     /// (it fails with SQLITE_BUSY), so writers queue here instead.
     writer: Arc<tokio::sync::Mutex<WriterState>>,
+    /// What the group commits waited for and wrote.
+    stats: Arc<crate::WriteStats>,
+    /// The WAL's frames after the last commit, and the bytes of one frame.
+    wal_frames: Arc<wal::WalFrames>,
+    frame_bytes: u64,
 }
 
 impl SqliteStore {
@@ -83,7 +89,11 @@ impl SqliteStore {
     pub async fn open(path: &Path) -> Result<Self> {
         let store = Self::connect(path).await?;
         store.migrate().await?;
-        tokio::spawn(housekeeping(store.pool.clone(), store.writer.clone()));
+        tokio::spawn(housekeeping(
+            store.pool.clone(),
+            store.writer.clone(),
+            store.stats.clone(),
+        ));
         Ok(store)
     }
 
@@ -116,9 +126,18 @@ impl SqliteStore {
             // every sender waits for. (Applies to new databases.)
             .page_size(1024)
             .foreign_keys(false);
+        let wal_frames = Arc::new(wal::WalFrames::default());
+        let told = wal_frames.clone();
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            .after_connect(move |conn, _| {
+                let told = told.clone();
+                Box::pin(async move { wal::WalFrames::watch(&told, conn).await })
+            })
             .connect_with(opts)
+            .await?;
+        let page_size: i64 = sqlx::query_scalar("PRAGMA page_size")
+            .fetch_one(&pool)
             .await?;
         let store = SqliteStore {
             pool,
@@ -126,8 +145,16 @@ impl SqliteStore {
                 release_all: true,
                 ..WriterState::default()
             })),
+            stats: Arc::new(crate::WriteStats::default()),
+            wal_frames,
+            // Each frame is a page behind a 24-byte header.
+            frame_bytes: page_size.max(0) as u64 + 24,
         };
         Ok(store)
+    }
+
+    pub(crate) fn write_stats(&self) -> Option<Arc<crate::WriteStats>> {
+        Some(self.stats.clone())
     }
 
     #[cfg(test)]

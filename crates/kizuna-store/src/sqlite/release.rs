@@ -12,7 +12,7 @@ impl SqliteStore {
     /// Deletes every message no device waits for any more. Runs every second
     /// in the background and on close; returns how many messages went.
     pub async fn release_delivered(&self) -> Result<u64> {
-        release(&self.pool, &self.writer).await
+        release(&self.pool, &self.writer, &self.stats).await
     }
 }
 
@@ -63,6 +63,7 @@ const RELEASE_CHUNK: usize = 256;
 pub(super) async fn release(
     pool: &SqlitePool,
     writer: &tokio::sync::Mutex<WriterState>,
+    stats: &crate::WriteStats,
 ) -> Result<u64> {
     let (all, devices) = {
         let mut w = writer.lock().await;
@@ -85,6 +86,7 @@ pub(super) async fn release(
         };
         for chunk in found.chunks(RELEASE_CHUNK) {
             let _w = writer.lock().await;
+            let _held = Held::since_now(stats);
             let mut tx = pool.begin().await?;
             for part in prepared_chunks(chunk) {
                 let mut qb: QueryBuilder<Sqlite> =
@@ -99,6 +101,7 @@ pub(super) async fn release(
             tx.commit().await?;
         }
         let mut w = writer.lock().await;
+        let _held = Held::since_now(stats);
         sqlx::query(RELEASE_MEMBERSHIPS).execute(pool).await?;
         w.release_all = false;
         Ok::<_, StoreError>(found.len() as u64)
@@ -119,11 +122,16 @@ pub(super) async fn release(
 /// frames behind, so the WAL never starts over from its beginning and grows
 /// without end, and every commit that extends the file costs a journal flush
 /// of the filesystem.
-async fn checkpoint(pool: &SqlitePool, writer: &tokio::sync::Mutex<WriterState>) -> Result<()> {
+async fn checkpoint(
+    pool: &SqlitePool,
+    writer: &tokio::sync::Mutex<WriterState>,
+    stats: &crate::WriteStats,
+) -> Result<()> {
     sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
         .execute(pool)
         .await?;
     let _w = writer.lock().await;
+    let _held = Held::since_now(stats);
     sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
         .execute(pool)
         .await?;
@@ -132,24 +140,52 @@ async fn checkpoint(pool: &SqlitePool, writer: &tokio::sync::Mutex<WriterState>)
 
 /// Once a second, releases delivered messages, then checkpoints the WAL;
 /// ends when the pool is closed.
-pub(super) async fn housekeeping(pool: SqlitePool, writer: Arc<tokio::sync::Mutex<WriterState>>) {
+pub(super) async fn housekeeping(
+    pool: SqlitePool,
+    writer: Arc<tokio::sync::Mutex<WriterState>>,
+    stats: Arc<crate::WriteStats>,
+) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         tick.tick().await;
         if pool.is_closed() {
             return;
         }
-        if let Err(e) = release(&pool, &writer).await {
+        if let Err(e) = release(&pool, &writer, &stats).await {
             if pool.is_closed() {
                 return;
             }
             tracing::warn!(error = %e, "releasing delivered messages failed; will retry");
         }
-        if let Err(e) = checkpoint(&pool, &writer).await {
+        if let Err(e) = checkpoint(&pool, &writer, &stats).await {
             if pool.is_closed() {
                 return;
             }
             tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
         }
+    }
+}
+
+/// Counts how long housekeeping held the writer's lock, when dropped
+/// (declared after the guard, so dropped before it).
+struct Held<'a> {
+    stats: &'a crate::WriteStats,
+    since: std::time::Instant,
+}
+
+impl<'a> Held<'a> {
+    fn since_now(stats: &'a crate::WriteStats) -> Self {
+        Held {
+            stats,
+            since: std::time::Instant::now(),
+        }
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.stats
+            .housekeeping_hold
+            .record_time(self.since.elapsed());
     }
 }

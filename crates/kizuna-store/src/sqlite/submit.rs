@@ -34,7 +34,9 @@ impl SqliteStore {
         batch: Vec<Submission>,
         acks: Vec<Ack>,
     ) -> Result<Vec<Result<Accepted, Rejection>>> {
+        let asked = std::time::Instant::now();
         let mut w = self.writer.lock().await;
+        let locked = std::time::Instant::now();
         let mut tx = self.pool.begin().await?;
         let mut log_pos = match w.log_pos {
             Some(v) => v,
@@ -91,7 +93,17 @@ impl SqliteStore {
             .bind(log_pos as i64)
             .execute(&mut *tx)
             .await?;
+        let frames = self.wal_frames.now();
+        let committing = std::time::Instant::now();
         tx.commit().await?;
+        let committed = committing.elapsed();
+        let written = super::wal::WalFrames::written(frames, self.wal_frames.now());
+        self.stats.group_commit(
+            locked - asked,
+            committing - locked,
+            committed,
+            written * self.frame_bytes,
+        );
         if w.groups.len() + touched.len() > GROUP_CACHE {
             w.groups.clear();
         }

@@ -366,3 +366,51 @@ async fn crashes_under_load_never_raise_a_false_tamper_alarm() {
     assert!(r.entries > 0);
     eprintln!("{unfinished} entries were left unfinished by the crashes");
 }
+
+/// The messaging benchmark, small: every message delivered, and the node's
+/// own account of its group commits (what each waited for and wrote to the
+/// WAL) in the report. Figures are printed, not asserted.
+#[tokio::test]
+async fn the_messaging_benchmark_says_what_each_group_commit_waited_for_and_wrote() {
+    let work = tempfile::tempdir().unwrap();
+    let out = run(args(&[
+        "bench",
+        "--devices",
+        "12",
+        "--group-size",
+        "4",
+        "--messages",
+        "120",
+        "--rate",
+        "60",
+        "--no-pin",
+        "--json",
+        "--work-dir",
+        work.path().join("run").to_str().unwrap(),
+    ]))
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    println!("{r:#}");
+    assert_eq!(r["lost"], 0, "{r}");
+    assert_eq!(r["delivered"], r["expected_deliveries"], "{r}");
+    let c = &r["commits"];
+    let commits = c["group_commits"].as_u64().unwrap();
+    assert!(commits > 0, "{r}");
+    // Every message went through some commit, which wrote to the WAL.
+    assert!(c["wal_bytes_mean"].as_f64().unwrap() > 0.0, "{r}");
+    let by_size: u64 = c["by_size"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["commits"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        by_size, commits,
+        "each commit counted once by its size: {r}"
+    );
+}

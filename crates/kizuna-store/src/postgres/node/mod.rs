@@ -113,6 +113,12 @@ impl PgStore {
         Ok(())
     }
 
+    /// Not counted here: PostgreSQL's own statistics say what its
+    /// commits wait for.
+    pub(crate) fn write_stats(&self) -> Option<std::sync::Arc<crate::WriteStats>> {
+        None
+    }
+
     pub(crate) async fn close(&self) {
         if let Err(e) = self.release_delivered().await {
             tracing::warn!(error = %e, "releasing delivered messages on close failed");

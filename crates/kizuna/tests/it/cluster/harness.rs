@@ -148,6 +148,51 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
+impl Cluster {
+    /// The first staff admin, made while the nodes serve from a data
+    /// directory of the operator's own that holds the cluster's keys (kept
+    /// as long as the answer is).
+    pub async fn first_admin(&self) -> (tempfile::TempDir, kizuna_wire::staff::StaffCredentials) {
+        let operator = tempfile::tempdir().unwrap();
+        copy_dir(
+            &self.dirs[0].path().join("keys"),
+            &operator.path().join("keys"),
+        );
+        let root = kizuna_server::admin::bootstrap_staff(
+            operator.path(),
+            &self.regions,
+            "root",
+            vec!["127.0.0.0/8".into()],
+        )
+        .await
+        .unwrap();
+        (operator, root)
+    }
+
+    /// Logs `c` in through node `n`, each node with a home of its own;
+    /// `step` picks the authenticator code, as each opens one session.
+    pub async fn staff_login(
+        &self,
+        n: usize,
+        c: &kizuna_wire::staff::StaffCredentials,
+        step: u64,
+    ) -> Result<kizuna_console::staff::StaffClient, kizuna_console::ConsoleError> {
+        let home = self.homes.path().join(format!("staff-{}-{n}", c.staff_id));
+        let url = format!("http://{}", self.nodes[n].staff_addr.unwrap());
+        let code = kizuna_staff::totp_at(&c.totp_secret, kizuna_wire::now_ms() / 1000 + 30 * step)
+            .unwrap();
+        kizuna_console::staff::StaffClient::login(
+            &home,
+            &url,
+            None,
+            &c.staff_id,
+            &c.password,
+            &code,
+        )
+        .await
+    }
+}
+
 /// Watches `c` until stopped, passing each message's text on.
 pub async fn watching(
     mut c: Client,

@@ -464,39 +464,12 @@ async fn residency_holds_across_the_cluster_and_a_move_runs_while_nodes_serve() 
 
 #[tokio::test]
 async fn the_staff_realm_is_one_for_the_cluster() {
-    use kizuna_wire::staff::{NewStaffMember, Role, StaffCredentials};
+    use kizuna_wire::staff::{NewStaffMember, Role};
     let cluster = Cluster::start(3).await;
-    // The first admin is made while the nodes serve, from a data directory
-    // of the operator's own that holds the cluster's keys.
-    let operator = tempfile::tempdir().unwrap();
-    copy_dir(
-        &cluster.dirs[0].path().join("keys"),
-        &operator.path().join("keys"),
-    );
-    let root = kizuna_server::admin::bootstrap_staff(
-        operator.path(),
-        &cluster.regions,
-        "root",
-        vec!["127.0.0.0/8".into()],
-    )
-    .await
-    .unwrap();
+    // The first admin is made while the nodes serve.
+    let (_operator, root) = cluster.first_admin().await;
     let staff_url = |n: usize| format!("http://{}", cluster.nodes[n].staff_addr.unwrap());
-    // `step` picks the authenticator code: each opens one session.
-    let login = |n: usize, c: &StaffCredentials, step: u64| {
-        let home = cluster
-            .homes
-            .path()
-            .join(format!("staff-{}-{n}", c.staff_id));
-        let (url, id, password) = (staff_url(n), c.staff_id.clone(), c.password.clone());
-        let code = kizuna_staff::totp_at(&c.totp_secret, kizuna_wire::now_ms() / 1000 + 30 * step)
-            .unwrap();
-        async move {
-            kizuna_console::staff::StaffClient::login(&home, &url, None, &id, &password, &code)
-                .await
-        }
-    };
-    let admin = login(0, &root, 0).await.unwrap();
+    let admin = cluster.staff_login(0, &root, 0).await.unwrap();
     let support = admin
         .add_member(&NewStaffMember {
             staff_id: "support".into(),
@@ -506,7 +479,7 @@ async fn the_staff_realm_is_one_for_the_cluster() {
         .await
         .unwrap();
     // A session opened on node 1 is good on every node.
-    let session = login(1, &support, 0).await.unwrap();
+    let session = cluster.staff_login(1, &support, 0).await.unwrap();
     let token = session.session().token.clone();
     let me_on = |n: usize| {
         reqwest::Client::new()
@@ -525,7 +498,8 @@ async fn the_staff_realm_is_one_for_the_cluster() {
     }
     // Every node records into the one staff realm: the logins made through
     // nodes 0, 1 and 2 are all in the events node 2 lists.
-    let kinds: Vec<String> = login(2, &root, 1)
+    let kinds: Vec<String> = cluster
+        .staff_login(2, &root, 1)
         .await
         .unwrap()
         .events()

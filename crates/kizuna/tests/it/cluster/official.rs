@@ -6,42 +6,16 @@
 use std::time::Duration;
 
 use kizuna_client::Event;
-use kizuna_console::staff::StaffClient;
-use kizuna_wire::staff::{NewStaffMember, Role, StaffCredentials, VerificationProposal};
+use kizuna_wire::staff::{NewStaffMember, Role, VerificationProposal};
 use kizuna_wire::Severity;
 
 use super::harness::*;
 
-/// Logs `c` in through node `n` of `cluster`, its own home per node.
-async fn login(cluster: &Cluster, n: usize, c: &StaffCredentials) -> StaffClient {
-    let home = cluster
-        .homes
-        .path()
-        .join(format!("staff-{}-{n}", c.staff_id));
-    let url = format!("http://{}", cluster.nodes[n].staff_addr.unwrap());
-    let code = kizuna_staff::totp_at(&c.totp_secret, kizuna_wire::now_ms() / 1000).unwrap();
-    StaffClient::login(&home, &url, None, &c.staff_id, &c.password, &code)
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn an_announcement_made_through_one_node_reaches_followers_on_every_node() {
     let cluster = Cluster::start(3).await;
-    let operator = tempfile::tempdir().unwrap();
-    copy_dir(
-        &cluster.dirs[0].path().join("keys"),
-        &operator.path().join("keys"),
-    );
-    let root = kizuna_server::admin::bootstrap_staff(
-        operator.path(),
-        &cluster.regions,
-        "root",
-        vec!["127.0.0.0/8".into()],
-    )
-    .await
-    .unwrap();
-    let admin = login(&cluster, 0, &root).await;
+    let (_operator, root) = cluster.first_admin().await;
+    let admin = cluster.staff_login(0, &root, 0).await.unwrap();
     let mut staff = Vec::new();
     for (id, role) in [("sup", Role::Support), ("apr", Role::Approver)] {
         let member = NewStaffMember {
@@ -68,8 +42,10 @@ async fn an_announcement_made_through_one_node_reaches_followers_on_every_node()
         })
         .await
         .unwrap();
-    login(&cluster, 1, sup)
+    cluster
+        .staff_login(1, sup, 0)
         .await
+        .unwrap()
         .propose_official(
             &app.application_id,
             &VerificationProposal {
@@ -79,8 +55,10 @@ async fn an_announcement_made_through_one_node_reaches_followers_on_every_node()
         )
         .await
         .unwrap();
-    login(&cluster, 2, apr)
+    cluster
+        .staff_login(2, apr, 0)
         .await
+        .unwrap()
         .approve_official(&app.application_id)
         .await
         .unwrap();
