@@ -2722,6 +2722,9 @@
       if (kind === 'accept') {
         await api('POST', chatPath(cv.chat, '/accept'), {});
         await refreshChats();
+        // What waited in the request may have reached the device after
+        // the chat was opened: read it again now that it is shown.
+        if (cv === conv) await resyncConversation();
         if (cv === conv && !composerForm.hidden) composer.focus();
       } else {
         await api('POST', chatPath(cv.chat, '/decline'), { block: kind === 'block' });

@@ -78,7 +78,7 @@ pub struct SqliteStore {
     writer: Arc<tokio::sync::Mutex<WriterState>>,
     /// What the group commits waited for and wrote.
     stats: Arc<crate::WriteStats>,
-    /// The WAL's frames after the last commit, and the bytes of one frame.
+    /// The frames the last commit wrote to the WAL, and the bytes of one.
     wal_frames: Arc<wal::WalFrames>,
     frame_bytes: u64,
 }

@@ -93,11 +93,11 @@ impl SqliteStore {
             .bind(log_pos as i64)
             .execute(&mut *tx)
             .await?;
-        let frames = self.wal_frames.now();
+        self.wal_frames.clear();
         let committing = std::time::Instant::now();
         tx.commit().await?;
         let committed = committing.elapsed();
-        let written = super::wal::WalFrames::written(frames, self.wal_frames.now());
+        let written = self.wal_frames.last();
         self.stats.group_commit(
             locked - asked,
             committing - locked,
